@@ -1,0 +1,153 @@
+# skipserve — top-level build. Everything is built out of tree into $(BUILD).
+#   make            build libraries, server, CLI tools and tests
+#   make test       install missing packages, build, run every test
+#   make run        install missing packages, build, serve ./models on :8080
+#   make test-conformance / test-zoo / bench / clean
+BUILD ?= build
+CC ?= cc
+OPT ?= -O2
+CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	-I. -Iengine -I$(BUILD)/gen -pthread $(EXTRA_CFLAGS)
+LDLIBS_BASE := -lm -pthread
+SAN ?=
+ifneq ($(SAN),)
+CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SAN)
+endif
+
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+PKGS_LOADERS := libprotobuf-c libpng libturbojpeg
+PKGS_SERVER := libmicrohttpd jansson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS_LOADERS) $(PKGS_SERVER) 2>/dev/null)
+PKG_LIBS_LOADERS = $(shell pkg-config --libs $(PKGS_LOADERS) 2>/dev/null)
+PKG_LIBS_SERVER = $(shell pkg-config --libs $(PKGS_SERVER) 2>/dev/null)
+
+# --- sources ---------------------------------------------------------------
+ENGINE_SRCS := $(wildcard engine/*.c engine/kernels/ref/*.c engine/kernels/*.c engine/passes/*.c)
+# Per-ISA kernels get per-file flags so one binary runs on any x86-64.
+ENGINE_AVX2_SRCS := $(wildcard engine/kernels/avx2/*.c)
+ENGINE_AVX512_SRCS := $(wildcard engine/kernels/avx512/*.c)
+LOADER_SRCS := $(wildcard loaders/*.c)
+SERVER_SRCS := $(filter-out server/run_cli.c,$(wildcard server/*.c))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+GEN_C := $(BUILD)/gen/onnx.pb-c.c
+GEN_H := $(BUILD)/gen/onnx.pb-c.h
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+ENGINE_OBJS := $(call obj,$(ENGINE_SRCS) $(ENGINE_AVX2_SRCS) $(ENGINE_AVX512_SRCS))
+LOADER_OBJS := $(call obj,$(LOADER_SRCS)) $(BUILD)/obj/gen/onnx.pb-c.o
+SERVER_OBJS := $(call obj,$(SERVER_SRCS))
+
+LIB_ENGINE := $(BUILD)/libskengine.a
+LIB_LOADERS := $(BUILD)/libskloaders.a
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+BINS := $(BUILD)/skipserve-run $(BUILD)/skipserve-conformance
+ifneq ($(wildcard server/main.c),)
+BINS += $(BUILD)/skipserve
+endif
+ifneq ($(wildcard bench/bench.c),)
+BINS += $(BUILD)/skipserve-bench
+endif
+
+.PHONY: all deps deps-torch test test-unit test-conformance test-e2e test-models test-zoo \
+	run bench clean
+all: $(BINS) $(UNIT_BINS)
+
+# --- rules -------------------------------------------------------------------
+$(GEN_C) $(GEN_H): $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen --proto_path=$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+# The generated code is not ours: compile it without -Werror.
+$(BUILD)/obj/gen/onnx.pb-c.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) -g -I$(BUILD)/gen $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/engine/kernels/avx2/%.o: engine/kernels/avx2/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/engine/kernels/avx512/%.o: engine/kernels/avx512/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_ENGINE): $(ENGINE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_LOADERS): $(LOADER_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/skipserve-run: $(BUILD)/obj/server/run_cli.o $(LIB_LOADERS) $(LIB_ENGINE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
+
+$(BUILD)/skipserve-conformance: $(BUILD)/obj/tests/conformance/runner.o $(LIB_LOADERS) $(LIB_ENGINE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
+
+$(BUILD)/skipserve: $(SERVER_OBJS) $(LIB_LOADERS) $(LIB_ENGINE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_SERVER) $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
+
+$(BUILD)/skipserve-bench: $(BUILD)/obj/bench/bench.o $(LIB_LOADERS) $(LIB_ENGINE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) -lcmocka $(LDLIBS_BASE)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- set-up ------------------------------------------------------------------
+# Debian packages the build and tests need; installed when missing (as root),
+# else the exact apt-get command is printed.
+DEB_PKGS := build-essential pkg-config curl libmicrohttpd-dev libjansson-dev libpng-dev \
+	libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
+	libcmocka-dev dataset-fashion-mnist
+DEB_PKGS_TORCH := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
+deps:
+	@sh tests/deps.sh $(DEB_PKGS)
+deps-torch:
+	@sh tests/deps.sh $(DEB_PKGS_TORCH)
+
+# --- tests -------------------------------------------------------------------
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory test-unit test-conformance test-e2e test-models
+
+test-unit: $(UNIT_BINS)
+	@sh tests/run_unit.sh $(UNIT_BINS)
+
+test-conformance: $(BUILD)/skipserve-conformance
+	$(BUILD)/skipserve-conformance --expected tests/conformance/expected_pass.txt \
+		/usr/share/libonnx-testdata/data/node
+
+test-e2e: all
+	@if [ -f tests/e2e/run.sh ]; then BUILD=$(BUILD) sh tests/e2e/run.sh; fi
+
+test-models: all
+	@if [ -f tests/models/run.sh ]; then BUILD=$(BUILD) sh tests/models/run.sh; fi
+
+test-zoo: deps deps-torch
+	@$(MAKE) --no-print-directory all
+	BUILD=$(BUILD) sh tests/zoo/run.sh
+
+# --- run ---------------------------------------------------------------------
+PORT ?= 8080
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/skipserve
+	@echo "skipserve on :$(PORT) — try:"
+	@echo "  curl -s --data-binary @tests/data/shirt.png localhost:$(PORT)/classify"
+	@echo "  curl -s --data-binary @tests/data/scene.png -o mask.png localhost:$(PORT)/segment"
+	$(BUILD)/skipserve --port $(PORT) --models models
+
+bench: all
+	@echo "see bench/README.md"
+
+clean:
+	rm -rf $(BUILD)

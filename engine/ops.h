@@ -1,0 +1,153 @@
+/* ops.h — the op enum and the per-op function table.
+ *
+ * Every op is one X-macro row: X(ENUM, "OnnxName", fn) declares
+ *   int sk_infer_<fn>(const sk_node *, const sk_tensor *const *in, int nin,
+ *                     sk_tensor *out, int nout, sk_kctx *ctx);
+ *   int sk_run_<fn>  (same signature; out[i].data is allocated);
+ * The rows live in the per-family lists below so each kernel file owns its
+ * list. Kernels see the canonical (newest-opset) form of each op; the ONNX
+ * loader rewrites older forms (attributes that became inputs) before that:
+ *   Clip(X, min?, max?); Split(X, split?) attr axis; Squeeze/Unsqueeze(X, axes?);
+ *   ReduceMean/Sum/Max(X, axes?) attrs keepdims, noop_with_empty_axes;
+ *   Pad(X, pads, constant_value?, axes?) attr mode; Upsample -> Resize;
+ *   Resize(X, roi?, scales?, sizes?); Dropout(X, ratio?, training_mode?).
+ * Where semantics (not just placement) changed, the kernel reads
+ * node->opset (Softmax/LogSoftmax < 13 coerce to 2-D, Resize 10).
+ *
+ * infer: `in[i]` is NULL for an omitted optional input; in[i]->data is
+ * non-NULL when the value is known at plan time (a constant). Fill
+ * out[j].dtype and out[j].shape. Return SK_ENEEDVALUE when a shape depends on
+ * an input whose value is not known.
+ * run: compute out from in. Both return 0 or a negative SK_E* code, with a
+ * message written through sk_kfail(). */
+#ifndef SK_OPS_H
+#define SK_OPS_H
+
+#include "sk.h"
+
+struct sk_node;
+struct sk_pool;
+
+/* Per-call context handed to kernels. */
+typedef struct sk_kctx {
+    char *err;
+    size_t errlen;
+    struct sk_pool *pool; /* thread pool (threadpool.h); NULL = run serially */
+} sk_kctx;
+
+/* Write a message prefixed with the node's op and name; returns code. */
+int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Neural-network ops: engine/kernels/ref/{conv,pool,gemm,norm,resize,pad}.c */
+#define SK_OPS_NN(X)                                              \
+    X(CONV, "Conv", conv)                                         \
+    X(CONV_TRANSPOSE, "ConvTranspose", conv_transpose)            \
+    X(MAX_POOL, "MaxPool", max_pool)                              \
+    X(AVERAGE_POOL, "AveragePool", average_pool)                  \
+    X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool", global_avg_pool)  \
+    X(GLOBAL_MAX_POOL, "GlobalMaxPool", global_max_pool)          \
+    X(GEMM, "Gemm", gemm)                                         \
+    X(MATMUL, "MatMul", matmul)                                   \
+    X(BATCH_NORM, "BatchNormalization", batch_norm)               \
+    X(LAYER_NORM, "LayerNormalization", layer_norm)               \
+    X(SOFTMAX, "Softmax", softmax)                                \
+    X(LOG_SOFTMAX, "LogSoftmax", log_softmax)                     \
+    X(RESIZE, "Resize", resize)                                   \
+    X(PAD, "Pad", pad)
+
+/* Element-wise ops: engine/kernels/ref/{unary,binary}.c */
+#define SK_OPS_ELEMENTWISE(X)                    \
+    X(RELU, "Relu", relu)                        \
+    X(LEAKY_RELU, "LeakyRelu", leaky_relu)       \
+    X(PRELU, "PRelu", prelu)                     \
+    X(CLIP, "Clip", clip)                        \
+    X(SIGMOID, "Sigmoid", sigmoid)               \
+    X(HARD_SIGMOID, "HardSigmoid", hard_sigmoid) \
+    X(HARD_SWISH, "HardSwish", hard_swish)       \
+    X(TANH, "Tanh", tanh)                        \
+    X(ELU, "Elu", elu)                           \
+    X(SELU, "Selu", selu)                        \
+    X(SOFTPLUS, "Softplus", softplus)            \
+    X(ERF, "Erf", erf)                           \
+    X(EXP, "Exp", exp)                           \
+    X(LOG, "Log", log)                           \
+    X(SQRT, "Sqrt", sqrt)                        \
+    X(POW, "Pow", pow)                           \
+    X(NEG, "Neg", neg)                           \
+    X(ABS, "Abs", abs)                           \
+    X(RECIPROCAL, "Reciprocal", reciprocal)      \
+    X(ADD, "Add", add)                           \
+    X(SUB, "Sub", sub)                           \
+    X(MUL, "Mul", mul)                           \
+    X(DIV, "Div", div)                           \
+    X(SUM, "Sum", sum)                           \
+    X(MAX, "Max", max)                           \
+    X(MIN, "Min", min)                           \
+    X(MEAN, "Mean", mean)                        \
+    X(EQUAL, "Equal", equal)                     \
+    X(WHERE, "Where", where)
+
+/* Shape and data-movement ops: engine/kernels/ref/{shape,reduce}.c */
+#define SK_OPS_SHAPE(X)                                    \
+    X(FLATTEN, "Flatten", flatten)                         \
+    X(RESHAPE, "Reshape", reshape)                         \
+    X(TRANSPOSE, "Transpose", transpose)                   \
+    X(CONCAT, "Concat", concat)                            \
+    X(SPLIT, "Split", split)                               \
+    X(SLICE, "Slice", slice)                               \
+    X(SQUEEZE, "Squeeze", squeeze)                         \
+    X(UNSQUEEZE, "Unsqueeze", unsqueeze)                   \
+    X(GATHER, "Gather", gather)                            \
+    X(EXPAND, "Expand", expand)                            \
+    X(SHAPE, "Shape", shape)                               \
+    X(CONSTANT_OF_SHAPE, "ConstantOfShape", constant_of_shape) \
+    X(IDENTITY, "Identity", identity)                      \
+    X(DROPOUT, "Dropout", dropout)                         \
+    X(CAST, "Cast", cast)                                  \
+    X(REDUCE_MEAN, "ReduceMean", reduce_mean)              \
+    X(REDUCE_SUM, "ReduceSum", reduce_sum)                 \
+    X(REDUCE_MAX, "ReduceMax", reduce_max)
+
+/* Ops created by engine passes (engine/passes/), never by loaders. */
+#define SK_OPS_FUSED(X)
+
+#define SK_OPS_ALL(X)      \
+    SK_OPS_NN(X)           \
+    SK_OPS_ELEMENTWISE(X)  \
+    SK_OPS_SHAPE(X)        \
+    SK_OPS_FUSED(X)
+
+typedef enum {
+    SK_OP_NONE = 0,
+#define SK_X_ENUM(e, name, fn) SK_OP_##e,
+    SK_OPS_ALL(SK_X_ENUM)
+#undef SK_X_ENUM
+    SK_OP_COUNT
+} sk_op;
+
+typedef int (*sk_kernel_fn)(const struct sk_node *n, const sk_tensor *const *in, int nin,
+                            sk_tensor *out, int nout, sk_kctx *ctx);
+
+#define SK_X_DECL(e, name, fn)                                                   \
+    int sk_infer_##fn(const struct sk_node *, const sk_tensor *const *, int, sk_tensor *, \
+                      int, sk_kctx *);                                           \
+    int sk_run_##fn(const struct sk_node *, const sk_tensor *const *, int, sk_tensor *,   \
+                    int, sk_kctx *);
+SK_OPS_ALL(SK_X_DECL)
+#undef SK_X_DECL
+
+typedef struct sk_op_info {
+    const char *name; /* ONNX op_type */
+    sk_kernel_fn infer;
+    sk_kernel_fn run;
+} sk_op_info;
+
+const sk_op_info *sk_op_get(sk_op op);
+/* The kernel a plan runs for node n: a fast kernel chosen by CPU dispatch
+ * (engine/dispatch.c) when one applies, else the reference run. */
+sk_kernel_fn sk_dispatch_run(const struct sk_node *n);
+sk_op sk_op_from_name(const char *onnx_op_type); /* SK_OP_NONE when unknown */
+const char *sk_op_name(sk_op op);
+
+#endif

@@ -1,0 +1,496 @@
+/* plan.c — bind input shapes, infer, fold constants, drop dead steps, lay
+ * out the arena by liveness, run. See plan.h. */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "threadpool.h"
+
+enum { V_NONE = 0, V_CONST, V_FOLDED, V_RUNTIME };
+
+typedef struct step {
+    int node;
+    sk_kernel_fn fn;
+    int nin, nout;
+    const sk_tensor **in; /* points into plan->vals (NULL = omitted) */
+    sk_tensor *out;       /* copies of plan->vals entries (or scratch) */
+} step;
+
+struct sk_plan {
+    const sk_graph *g;
+    sk_pool *pool;
+    sk_tensor *vals; /* per graph value: dtype, shape, data */
+    uint8_t *kind;
+    step *steps;
+    int nsteps;
+    sk_tensor *scratch; /* per step, per omitted output: anonymous tensors */
+    int nscratch;
+    void *arena;
+    size_t arena_bytes;
+    sk_tensor *inputs; /* as bound */
+    sk_tensor *outputs;
+};
+
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+
+static void plan_free_steps(sk_plan *p)
+{
+    for (int s = 0; s < p->nsteps; s++) {
+        free(p->steps[s].in);
+        free(p->steps[s].out);
+    }
+    free(p->steps);
+    p->steps = NULL;
+    p->nsteps = 0;
+}
+
+void sk_plan_free(sk_plan *p)
+{
+    if (!p)
+        return;
+    if (p->vals)
+        for (int v = 0; v < p->g->nvalues; v++)
+            if (p->kind[v] == V_FOLDED)
+                sk_free(p->vals[v].data);
+    plan_free_steps(p);
+    free(p->scratch);
+    free(p->vals);
+    free(p->kind);
+    free(p->inputs);
+    free(p->outputs);
+    sk_free(p->arena);
+    free(p);
+}
+
+static int check_bound_shape(const sk_value *decl, const sk_tensor *t, char *err, size_t errlen)
+{
+    char a[96], b[96];
+    if (t->dtype != decl->dtype && decl->dtype != SK_DT_UNDEFINED)
+        return sk_errf(err, errlen, SK_ESHAPE, "input '%s' must be %s, got %s", decl->name,
+                       sk_dtype_name(decl->dtype), sk_dtype_name(t->dtype));
+    if (sk_shape_numel(&t->shape) < 0)
+        return sk_errf(err, errlen, SK_ESHAPE, "input '%s': shape %s is negative or too large",
+                       decl->name, sk_shape_str(&t->shape, a, sizeof a));
+    if (decl->shape.rank < 0)
+        return 0;
+    int ok = decl->shape.rank == t->shape.rank;
+    for (int i = 0; ok && i < t->shape.rank; i++)
+        if (decl->shape.dim[i] >= 0 && decl->shape.dim[i] != t->shape.dim[i])
+            ok = 0;
+    if (!ok)
+        return sk_errf(err, errlen, SK_ESHAPE, "input '%s' has shape %s, the model expects %s",
+                       decl->name, sk_shape_str(&t->shape, a, sizeof a),
+                       sk_shape_str(&decl->shape, b, sizeof b));
+    return 0;
+}
+
+/* Infer node ni; fold it when all its inputs are known. Appends a step
+ * otherwise. */
+static int plan_node(sk_plan *p, int ni, char *err, size_t errlen)
+{
+    const sk_graph *g = p->g;
+    const sk_node *n = &g->nodes[ni];
+    const sk_op_info *info = sk_op_get(n->op);
+    sk_kctx ctx = {err, errlen, p->pool};
+    char sb[96];
+    if (!info)
+        return sk_errf(err, errlen, SK_EUNSUPPORTED, "node '%s' has no kernel", n->name);
+
+    const sk_tensor **in = calloc((size_t)n->nin + 1, sizeof *in);
+    sk_tensor *out = calloc((size_t)n->nout + 1, sizeof *out);
+    if (!in || !out) {
+        free(in);
+        free(out);
+        return sk_errf(err, errlen, SK_ENOMEM, "out of memory planning node '%s'", n->name);
+    }
+    int known = 1;
+    for (int k = 0; k < n->nin; k++) {
+        int v = n->in[k];
+        if (v < 0)
+            continue;
+        if (p->kind[v] == V_NONE) {
+            free(in);
+            free(out);
+            return sk_errf(err, errlen, SK_EINVAL,
+                           "%s node '%s' reads '%s' before it is defined (graph not validated?)",
+                           info->name, n->name, g->values[v].name);
+        }
+        in[k] = &p->vals[v];
+        if (p->kind[v] == V_RUNTIME)
+            known = 0;
+    }
+    int rc = info->infer(n, in, n->nin, out, n->nout, &ctx);
+    if (rc < 0)
+        goto fail;
+    for (int o = 0; o < n->nout; o++) {
+        if (sk_shape_numel(&out[o].shape) < 0 || !sk_dtype_size(out[o].dtype)) {
+            rc = sk_errf(err, errlen, SK_ESHAPE,
+                         "%s node '%s': output %d has an invalid shape %s or dtype",
+                         info->name, n->name, o, sk_shape_str(&out[o].shape, sb, sizeof sb));
+            goto fail;
+        }
+    }
+    if (n->op == SK_OP_SHAPE)
+        known = 1; /* needs only the (known) shape of its input */
+
+    if (known) {
+        /* constant folding: run the reference kernel now, keep the result */
+        for (int o = 0; o < n->nout; o++) {
+            out[o].data = sk_alloc(sk_tensor_bytes(&out[o]));
+            if (!out[o].data) {
+                rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory folding node '%s'", n->name);
+                goto fail_data;
+            }
+        }
+        rc = info->run(n, in, n->nin, out, n->nout, &ctx);
+        if (rc < 0)
+            goto fail_data;
+        for (int o = 0; o < n->nout; o++) {
+            int v = n->out[o];
+            if (v < 0) {
+                sk_free(out[o].data);
+                continue;
+            }
+            p->vals[v] = out[o];
+            p->kind[v] = V_FOLDED;
+        }
+        free(in);
+        free(out);
+        return 0;
+    }
+    for (int o = 0; o < n->nout; o++) {
+        int v = n->out[o];
+        if (v >= 0) {
+            p->vals[v] = out[o];
+            p->kind[v] = V_RUNTIME;
+        }
+    }
+    step *st = &p->steps[p->nsteps++];
+    st->node = ni;
+    st->fn = sk_dispatch_run(n);
+    st->nin = n->nin;
+    st->nout = n->nout;
+    st->in = in;
+    st->out = out;
+    return 0;
+
+fail_data:
+    for (int o = 0; o < n->nout; o++)
+        sk_free(out[o].data);
+fail:
+    free(in);
+    free(out);
+    return rc;
+}
+
+/* Greedy-by-size placement (as in TFLite's arena planner): biggest buffers
+ * first, each at the lowest offset that overlaps no placed buffer whose
+ * lifetime intersects its own. Near-optimal for the chain-plus-skip shapes of
+ * ResNets and U-Nets, and O(n^2) in buffers, which is small. */
+typedef struct buf {
+    size_t size, off;
+    int first, last; /* step range during which it is live */
+    sk_tensor *t;    /* where to store the data pointer, NULL: a plan value */
+    int value;
+} buf;
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const buf *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return x->first - y->first;
+}
+
+static int by_off(const void *a, const void *b)
+{
+    const buf *x = *(const buf *const *)a, *y = *(const buf *const *)b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int plan_arena(sk_plan *p, char *err, size_t errlen)
+{
+    const sk_graph *g = p->g;
+    int nv = g->nvalues;
+    int *first = malloc(sizeof(int) * (size_t)nv), *last = malloc(sizeof(int) * (size_t)nv);
+    buf *bufs = NULL;
+    buf **placed = NULL;
+    int nb = 0, rc = 0;
+    if (!first || !last) {
+        rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory planning the arena");
+        goto out;
+    }
+    for (int v = 0; v < nv; v++)
+        first[v] = last[v] = -2;
+    for (int i = 0; i < g->ninputs; i++)
+        if (p->kind[g->inputs[i]] == V_RUNTIME)
+            first[g->inputs[i]] = last[g->inputs[i]] = -1;
+    int nscr = 0;
+    for (int s = 0; s < p->nsteps; s++) {
+        const sk_node *n = &g->nodes[p->steps[s].node];
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0 && p->kind[n->in[k]] == V_RUNTIME)
+                last[n->in[k]] = s;
+        for (int o = 0; o < n->nout; o++) {
+            if (n->out[o] < 0)
+                nscr++;
+            else
+                first[n->out[o]] = last[n->out[o]] = s;
+        }
+    }
+    for (int i = 0; i < g->noutputs; i++)
+        if (p->kind[g->outputs[i]] == V_RUNTIME)
+            last[g->outputs[i]] = p->nsteps; /* read after the last step */
+
+    bufs = calloc((size_t)nv + (size_t)nscr + 1, sizeof *bufs);
+    placed = calloc((size_t)nv + (size_t)nscr + 1, sizeof *placed);
+    p->scratch = calloc((size_t)nscr + 1, sizeof *p->scratch);
+    if (!bufs || !placed || !p->scratch) {
+        rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory planning the arena");
+        goto out;
+    }
+    for (int v = 0; v < nv; v++) {
+        if (p->kind[v] != V_RUNTIME || first[v] == -2)
+            continue;
+        bufs[nb++] = (buf){ALIGN64(sk_tensor_bytes(&p->vals[v])), 0, first[v], last[v], NULL, v};
+    }
+    for (int s = 0; s < p->nsteps; s++) {
+        step *st = &p->steps[s];
+        const sk_node *n = &g->nodes[st->node];
+        for (int o = 0; o < n->nout; o++)
+            if (n->out[o] < 0) {
+                p->scratch[p->nscratch] = st->out[o];
+                bufs[nb++] = (buf){ALIGN64(sk_tensor_bytes(&st->out[o])), 0, s, s,
+                                   &p->scratch[p->nscratch], -1};
+                p->nscratch++;
+            }
+    }
+    qsort(bufs, (size_t)nb, sizeof *bufs, by_size_desc);
+    size_t total = 0;
+    int np = 0;
+    for (int i = 0; i < nb; i++) {
+        buf *b = &bufs[i];
+        size_t off = 0;
+        /* placed[] is kept sorted by offset: slide past every overlapping
+         * live buffer */
+        for (int j = 0; j < np; j++) {
+            buf *q = placed[j];
+            if (q->last < b->first || b->last < q->first)
+                continue;
+            if (q->off + q->size <= off || off + b->size <= q->off)
+                continue;
+            off = q->off + q->size;
+        }
+        b->off = off;
+        placed[np++] = b;
+        qsort(placed, (size_t)np, sizeof *placed, by_off);
+        if (off + b->size > total)
+            total = off + b->size;
+    }
+    p->arena_bytes = total;
+    p->arena = sk_alloc(total ? total : 64);
+    if (!p->arena) {
+        rc = sk_errf(err, errlen, SK_ENOMEM, "cannot allocate a %zu-byte arena", total);
+        goto out;
+    }
+    for (int i = 0; i < nb; i++) {
+        char *d = (char *)p->arena + bufs[i].off;
+        if (bufs[i].value >= 0)
+            p->vals[bufs[i].value].data = d;
+        else
+            bufs[i].t->data = d;
+    }
+    /* refresh the steps' output copies with their arena pointers */
+    int si = 0;
+    for (int s = 0; s < p->nsteps; s++) {
+        step *st = &p->steps[s];
+        const sk_node *n = &g->nodes[st->node];
+        for (int o = 0; o < n->nout; o++)
+            st->out[o] = n->out[o] >= 0 ? p->vals[n->out[o]] : p->scratch[si++];
+    }
+out:
+    free(first);
+    free(last);
+    free(bufs);
+    free(placed);
+    return rc;
+}
+
+/* Drop steps whose outputs neither a graph output nor a later step reads. */
+static void plan_prune(sk_plan *p)
+{
+    const sk_graph *g = p->g;
+    char *need = calloc((size_t)g->nvalues + 1, 1);
+    if (!need)
+        return;
+    for (int i = 0; i < g->noutputs; i++)
+        need[g->outputs[i]] = 1;
+    int w = p->nsteps;
+    for (int s = p->nsteps - 1; s >= 0; s--) {
+        const sk_node *n = &g->nodes[p->steps[s].node];
+        int keep = 0;
+        for (int o = 0; o < n->nout; o++)
+            if (n->out[o] >= 0 && need[n->out[o]])
+                keep = 1;
+        if (!keep) {
+            free(p->steps[s].in);
+            free(p->steps[s].out);
+            p->steps[s].node = -1;
+            w--;
+            continue;
+        }
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0)
+                need[n->in[k]] = 1;
+    }
+    int j = 0;
+    for (int s = 0; s < p->nsteps; s++)
+        if (p->steps[s].node >= 0)
+            p->steps[j++] = p->steps[s];
+    p->nsteps = j;
+    (void)w;
+    free(need);
+}
+
+int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool, sk_plan **out,
+                   char *err, size_t errlen)
+{
+    int rc;
+    *out = NULL;
+    sk_plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return sk_errf(err, errlen, SK_ENOMEM, "out of memory");
+    p->g = g;
+    p->pool = pool;
+    p->vals = calloc((size_t)g->nvalues + 1, sizeof *p->vals);
+    p->kind = calloc((size_t)g->nvalues + 1, 1);
+    p->steps = calloc((size_t)g->nnodes + 1, sizeof *p->steps);
+    p->inputs = calloc((size_t)g->ninputs + 1, sizeof *p->inputs);
+    p->outputs = calloc((size_t)g->noutputs + 1, sizeof *p->outputs);
+    if (!p->vals || !p->kind || !p->steps || !p->inputs || !p->outputs) {
+        rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int v = 0; v < g->nvalues; v++) {
+        const sk_value *val = &g->values[v];
+        if (val->data) {
+            p->vals[v] = (sk_tensor){val->dtype, val->shape, val->data};
+            p->kind[v] = V_CONST;
+        }
+    }
+    for (int i = 0; i < g->ninputs; i++) {
+        int v = g->inputs[i];
+        const sk_tensor *t = &inputs[i];
+        if ((rc = check_bound_shape(&g->values[v], t, err, errlen)) < 0)
+            goto fail;
+        p->inputs[i] = (sk_tensor){t->dtype, t->shape, NULL};
+        p->vals[v] = p->inputs[i];
+        if (t->data) {
+            size_t bytes = sk_tensor_bytes(t);
+            void *d = sk_alloc(bytes);
+            if (!d) {
+                rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory pinning '%s'",
+                             g->values[v].name);
+                goto fail;
+            }
+            if (bytes)
+                memcpy(d, t->data, bytes);
+            p->vals[v].data = d;
+            p->kind[v] = V_FOLDED;
+        } else {
+            p->kind[v] = V_RUNTIME;
+        }
+    }
+    for (int ni = 0; ni < g->nnodes; ni++)
+        if ((rc = plan_node(p, ni, err, errlen)) < 0)
+            goto fail;
+    for (int i = 0; i < g->noutputs; i++)
+        if (p->kind[g->outputs[i]] == V_NONE) {
+            rc = sk_errf(err, errlen, SK_EINVAL, "graph output '%s' is never computed",
+                         g->values[g->outputs[i]].name);
+            goto fail;
+        }
+    plan_prune(p);
+    if ((rc = plan_arena(p, err, errlen)) < 0)
+        goto fail;
+    for (int i = 0; i < g->noutputs; i++)
+        p->outputs[i] = p->vals[g->outputs[i]];
+    for (int i = 0; i < g->ninputs; i++)
+        p->inputs[i].data = p->vals[g->inputs[i]].data;
+    *out = p;
+    return 0;
+fail:
+    sk_plan_free(p);
+    return rc;
+}
+
+int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t errlen)
+{
+    const sk_graph *g = p->g;
+    for (int i = 0; i < g->ninputs; i++) {
+        int v = g->inputs[i];
+        if (p->kind[v] != V_RUNTIME || !p->vals[v].data)
+            continue; /* pinned, or never read */
+        if (!input_data || !input_data[i])
+            return sk_errf(err, errlen, SK_EINVAL, "input '%s' was not given",
+                           g->values[v].name);
+        size_t bytes = sk_tensor_bytes(&p->vals[v]);
+        if (bytes)
+            memcpy(p->vals[v].data, input_data[i], bytes);
+    }
+    sk_kctx ctx = {err, errlen, p->pool};
+    for (int s = 0; s < p->nsteps; s++) {
+        step *st = &p->steps[s];
+        int rc = st->fn(&g->nodes[st->node], st->in, st->nin, st->out, st->nout, &ctx);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int sk_plan_noutputs(const sk_plan *p) { return p->g->noutputs; }
+
+const sk_tensor *sk_plan_output(const sk_plan *p, int i)
+{
+    return i >= 0 && i < p->g->noutputs ? &p->outputs[i] : NULL;
+}
+
+const char *sk_plan_output_name(const sk_plan *p, int i)
+{
+    return i >= 0 && i < p->g->noutputs ? p->g->values[p->g->outputs[i]].name : NULL;
+}
+
+const sk_tensor *sk_plan_input(const sk_plan *p, int i)
+{
+    return i >= 0 && i < p->g->ninputs ? &p->inputs[i] : NULL;
+}
+
+size_t sk_plan_arena_bytes(const sk_plan *p) { return p->arena_bytes; }
+int sk_plan_nsteps(const sk_plan *p) { return p->nsteps; }
+
+void sk_plan_dump(const sk_plan *p, FILE *f)
+{
+    const sk_graph *g = p->g;
+    char sb[96];
+    int nconst = 0;
+    for (int v = 0; v < g->nvalues; v++)
+        nconst += p->kind[v] == V_FOLDED;
+    fprintf(f, "plan: %d steps (of %d nodes; %d values folded), arena %.2f MiB\n", p->nsteps,
+            g->nnodes, nconst, (double)p->arena_bytes / (1024.0 * 1024.0));
+    for (int s = 0; s < p->nsteps; s++) {
+        const step *st = &p->steps[s];
+        const sk_node *n = &g->nodes[st->node];
+        fprintf(f, "%4d %-18s %-28s ", s, sk_op_name(n->op), n->name);
+        for (int k = 0; k < n->nin; k++) {
+            if (n->in[k] < 0 || p->kind[n->in[k]] != V_RUNTIME)
+                continue; /* weights and folded constants are not activations */
+            fprintf(f, "%s", sk_shape_str(&p->vals[n->in[k]].shape, sb, sizeof sb));
+            fprintf(f, " ");
+        }
+        fprintf(f, "-> ");
+        for (int o = 0; o < st->nout; o++)
+            fprintf(f, "%s%s", o ? " " : "", sk_shape_str(&st->out[o].shape, sb, sizeof sb));
+        fprintf(f, "\n");
+    }
+}

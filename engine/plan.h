@@ -1,0 +1,42 @@
+/* plan.h — a graph made ready to run for one set of concrete input shapes.
+ *
+ * sk_plan_create binds the runtime inputs' shapes (the batch size), infers
+ * every shape, folds every node whose inputs are all known (the Shape ->
+ * Gather -> Concat -> Reshape sub-graphs exporters emit), drops dead nodes,
+ * and lays every remaining value out in one 64-byte aligned arena by
+ * liveness. A run then does no allocation. A plan reads the graph's constants
+ * (weights) but never writes them, so several plans of one graph can run at
+ * once on different threads. */
+#ifndef SK_PLAN_H
+#define SK_PLAN_H
+
+#include "graph.h"
+
+struct sk_pool;
+typedef struct sk_plan sk_plan;
+
+/* `inputs` has g->ninputs entries (order of g->inputs): dtype and shape must
+ * be concrete. data == NULL: a runtime input (given to sk_plan_run); data !=
+ * NULL: pinned, treated as a constant (lets a graph with value-dependent
+ * shapes be planned when those values are known). `pool` may be NULL. */
+int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, struct sk_pool *pool,
+                   sk_plan **out, char *err, size_t errlen);
+void sk_plan_free(sk_plan *p);
+
+/* Run with one data pointer per graph input (entries for pinned inputs are
+ * ignored and may be NULL). Input data is copied into the arena. */
+int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t errlen);
+
+int sk_plan_noutputs(const sk_plan *p);
+/* Output i after a run: shape, dtype and data valid until the next run. */
+const sk_tensor *sk_plan_output(const sk_plan *p, int i);
+const char *sk_plan_output_name(const sk_plan *p, int i);
+/* Inferred dtype/shape of graph input i as bound. */
+const sk_tensor *sk_plan_input(const sk_plan *p, int i);
+
+size_t sk_plan_arena_bytes(const sk_plan *p);
+int sk_plan_nsteps(const sk_plan *p);
+/* The optimized graph as it runs: one line per step, with shapes. */
+void sk_plan_dump(const sk_plan *p, FILE *f);
+
+#endif

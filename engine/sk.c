@@ -1,0 +1,116 @@
+/* sk.c — dtype table, shape helpers, aligned allocation, error formatting. */
+#include "sk.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t sk_dtype_size(sk_dtype t)
+{
+    switch (t) {
+    case SK_F32: return 4;
+    case SK_F64: return 8;
+    case SK_I32: return 4;
+    case SK_I64: return 8;
+    case SK_U8:
+    case SK_I8:
+    case SK_BOOL: return 1;
+    default: return 0;
+    }
+}
+
+const char *sk_dtype_name(sk_dtype t)
+{
+    switch (t) {
+    case SK_F32: return "float32";
+    case SK_F64: return "float64";
+    case SK_I32: return "int32";
+    case SK_I64: return "int64";
+    case SK_U8: return "uint8";
+    case SK_I8: return "int8";
+    case SK_BOOL: return "bool";
+    default: return "unsupported";
+    }
+}
+
+int sk_dtype_supported(int onnx_type)
+{
+    return sk_dtype_size((sk_dtype)onnx_type) != 0;
+}
+
+int64_t sk_shape_numel(const sk_shape *s)
+{
+    int64_t n = 1;
+    if (s->rank < 0 || s->rank > SK_MAX_RANK)
+        return -1;
+    for (int i = 0; i < s->rank; i++) {
+        int64_t d = s->dim[i];
+        if (d < 0)
+            return -1;
+        if (d == 0)
+            return 0; /* an empty tensor, whatever the other dims */
+        if (n > SK_MAX_NUMEL / d)
+            return -1;
+        n *= d;
+    }
+    /* a zero dim later in the shape wins over an earlier overflow */
+    return n;
+}
+
+int sk_shape_equal(const sk_shape *a, const sk_shape *b)
+{
+    if (a->rank != b->rank)
+        return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dim[i] != b->dim[i])
+            return 0;
+    return 1;
+}
+
+char *sk_shape_str(const sk_shape *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    if (len == 0)
+        return buf;
+    buf[0] = 0;
+    if (s->rank < 0) {
+        snprintf(buf, len, "?");
+        return buf;
+    }
+    o += (size_t)snprintf(buf + o, len - o, "[");
+    for (int i = 0; i < s->rank && o < len; i++) {
+        if (s->dim[i] == SK_DIM_SYMBOLIC)
+            o += (size_t)snprintf(buf + o, len - o, "%sN", i ? "," : "");
+        else
+            o += (size_t)snprintf(buf + o, len - o, "%s%lld", i ? "," : "",
+                                  (long long)s->dim[i]);
+    }
+    if (o < len)
+        snprintf(buf + o, len - o, "]");
+    return buf;
+}
+
+void *sk_alloc(size_t bytes)
+{
+    void *p = NULL;
+    /* round up so vector kernels may read a full 64-byte line past a tail */
+    size_t n = (bytes + 63) & ~(size_t)63;
+    if (n < bytes)
+        return NULL;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0)
+        return NULL;
+    return p;
+}
+
+void sk_free(void *p) { free(p); }
+
+int sk_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}

@@ -1,0 +1,84 @@
+/* sk.h — public types of the skipserve engine: status codes, dtypes, shapes,
+ * tensors. The engine knows nothing of HTTP, images or protobuf; loaders build
+ * an sk_graph (graph.h), plans run it (plan.h). */
+#ifndef SK_H
+#define SK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Status codes: 0 or negative. Every fallible call also fills a message
+ * buffer (char *err, size_t errlen) with one human sentence. */
+enum {
+    SK_OK = 0,
+    SK_EINVAL = -1,       /* bad argument / malformed graph */
+    SK_ENOMEM = -2,       /* allocation failed or size overflow */
+    SK_EUNSUPPORTED = -3, /* op, attribute value or dtype we do not implement */
+    SK_EIO = -4,          /* file missing, unreadable, too short */
+    SK_EFORMAT = -5,      /* bytes are not a valid model / tensor */
+    SK_ESHAPE = -6,       /* shapes do not fit together */
+    SK_ENEEDVALUE = -7,   /* shape inference needs the value of a non-constant input */
+    SK_ETOOLARGE = -8,    /* input over a configured limit (pixels, bytes) */
+};
+
+/* Element types. The numbers are ONNX TensorProto.DataType so loaders can
+ * pass them through; the engine computes in F32 and the integer types that
+ * shape sub-graphs need. */
+typedef enum {
+    SK_DT_UNDEFINED = 0,
+    SK_F32 = 1,
+    SK_U8 = 2,
+    SK_I8 = 3,
+    SK_I32 = 6,
+    SK_I64 = 7,
+    SK_BOOL = 9, /* one byte, 0 or 1 */
+    SK_F64 = 11,
+} sk_dtype;
+
+size_t sk_dtype_size(sk_dtype t);      /* 0 for unsupported types */
+const char *sk_dtype_name(sk_dtype t); /* "float32", ... or "unsupported" */
+int sk_dtype_supported(int onnx_type);
+
+#define SK_MAX_RANK 8
+#define SK_DIM_SYMBOLIC (-1) /* a dim_param (e.g. the batch "N") in a declared shape */
+
+typedef struct sk_shape {
+    int rank;
+    int64_t dim[SK_MAX_RANK];
+} sk_shape;
+
+/* Largest element count a tensor may have (2^40): far above any real model,
+ * low enough that count * 8 bytes can never overflow size_t. */
+#define SK_MAX_NUMEL ((int64_t)1 << 40)
+
+/* Product of dims; -1 when a dim is negative/symbolic or the product passes
+ * SK_MAX_NUMEL. A rank-0 shape has one element. */
+int64_t sk_shape_numel(const sk_shape *s);
+int sk_shape_equal(const sk_shape *a, const sk_shape *b);
+/* "[1,3,224,224]" (symbolic dims print as N) into buf; returns buf. */
+char *sk_shape_str(const sk_shape *s, char *buf, size_t len);
+
+/* A tensor view: the engine never owns `data` through this struct. */
+typedef struct sk_tensor {
+    sk_dtype dtype;
+    sk_shape shape;
+    void *data;
+} sk_tensor;
+
+static inline size_t sk_tensor_bytes(const sk_tensor *t)
+{
+    int64_t n = sk_shape_numel(&t->shape);
+    return n < 0 ? 0 : (size_t)n * sk_dtype_size(t->dtype);
+}
+
+/* 64-byte aligned allocation for tensors and arenas (free with sk_free). */
+void *sk_alloc(size_t bytes);
+void sk_free(void *p);
+
+/* snprintf into an error buffer (NULL-safe); returns `code` so callers can
+ * write `return sk_errf(err, errlen, SK_EINVAL, "...", ...)`. */
+int sk_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,623 @@
+/* onnx_load.c — ONNX ModelProto -> engine graph.
+ *
+ * Order: decode the protobuf, list every unsupported op (one message), import
+ * initializers (constants), graph inputs, nodes (Constant nodes become
+ * constant values, other nodes are rewritten to canonical form by
+ * onnx_opset.c), graph outputs; validate; free the protobuf. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loaders/onnx.h"
+#include "loaders/onnx_internal.h"
+
+typedef struct loader {
+    const Onnx__GraphProto *gp;
+    sk_graph *g;
+    sk_ext_ctx ext;
+    int64_t ir;
+    int opset;
+    const char **used; /* sorted: names read by a node or a graph output */
+    size_t nused;
+    const char **inits; /* sorted: initializer names */
+    size_t ninits;
+    const char **outs; /* sorted: graph output names */
+    size_t nouts;
+    int nanon; /* counter for generated names */
+    char *err;
+    size_t errlen;
+} loader;
+
+/* --- small helpers ------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int in_set(const char **set, size_t n, const char *name)
+{
+    return n && name && bsearch(&name, set, n, sizeof *set, cmp_str) != NULL;
+}
+
+static int is_default_domain(const char *d)
+{
+    return !d || !*d || strcmp(d, "ai.onnx") == 0;
+}
+
+/* Growing string for the unsupported-op list. */
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} strbuf;
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    char tmp[600];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof tmp)
+        n = (int)sizeof tmp - 1;
+    size_t need = b->len + (size_t)n + 1;
+    if (need > b->cap) {
+        size_t cap = need * 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->failed = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, tmp, (size_t)n + 1);
+    b->len += (size_t)n;
+}
+
+static const char *node_label(const Onnx__NodeProto *np, size_t i, char *buf, size_t len)
+{
+    if (np->name && *np->name)
+        return np->name;
+    snprintf(buf, len, "#%zu", i);
+    return buf;
+}
+
+/* --- unsupported ops, all at once --------------------------------------- */
+
+static int check_ops(loader *L)
+{
+    strbuf b = {0};
+    int count = 0;
+    for (size_t i = 0; i < L->gp->n_node; i++) {
+        const Onnx__NodeProto *np = L->gp->node[i];
+        const char *op = np->op_type ? np->op_type : "";
+        char lbl[32];
+        const char *name = node_label(np, i, lbl, sizeof lbl);
+        const char *sep = count ? ", " : "";
+        if (!is_default_domain(np->domain)) {
+            sb_printf(&b, "%s%s (node '%s', domain '%s')", sep, op, name, np->domain);
+            count++;
+        } else if (strcmp(op, "Constant") != 0 && sk_op_from_name(op) == SK_OP_NONE) {
+            sb_printf(&b, "%s%s (node '%s', opset %d)", sep, op, name, L->opset);
+            count++;
+        }
+    }
+    if (!count)
+        return 0;
+    int rc = sk_errf(L->err, L->errlen, SK_EUNSUPPORTED, "unsupported op%s: %s",
+                     count > 1 ? "s" : "", b.s && !b.failed ? b.s : "(out of memory)");
+    free(b.s);
+    return rc;
+}
+
+/* --- name sets -------------------------------------------------------------- */
+
+static int build_sets(loader *L)
+{
+    const Onnx__GraphProto *gp = L->gp;
+    size_t nused = gp->n_output;
+    for (size_t i = 0; i < gp->n_node; i++)
+        nused += gp->node[i]->n_input;
+    L->used = malloc((nused ? nused : 1) * sizeof *L->used);
+    L->inits = malloc((gp->n_initializer ? gp->n_initializer : 1) * sizeof *L->inits);
+    L->outs = malloc((gp->n_output ? gp->n_output : 1) * sizeof *L->outs);
+    if (!L->used || !L->inits || !L->outs)
+        return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (size_t k = 0; k < gp->node[i]->n_input; k++)
+            L->used[L->nused++] = gp->node[i]->input[k];
+    for (size_t i = 0; i < gp->n_output; i++) {
+        const char *nm = gp->output[i]->name ? gp->output[i]->name : "";
+        L->used[L->nused++] = nm;
+        L->outs[L->nouts++] = nm;
+    }
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        L->inits[L->ninits++] = gp->initializer[i]->name ? gp->initializer[i]->name : "";
+    qsort(L->used, L->nused, sizeof *L->used, cmp_str);
+    qsort(L->inits, L->ninits, sizeof *L->inits, cmp_str);
+    qsort(L->outs, L->nouts, sizeof *L->outs, cmp_str);
+    for (size_t i = 1; i < L->ninits; i++)
+        if (strcmp(L->inits[i - 1], L->inits[i]) == 0)
+            return sk_errf(L->err, L->errlen, SK_EFORMAT, "initializer '%s' is defined twice",
+                           L->inits[i]);
+    return 0;
+}
+
+/* --- constants ---------------------------------------------------------------- */
+
+/* Give value `name` the constant `t`. A constant that is also a graph output
+ * is stored under a hidden name and copied out by an Identity node, so every
+ * graph output is produced by a node. Takes ownership of t->data (owned=1)
+ * in every case. */
+static int define_const(loader *L, const char *name, sk_tensor *t, int owned)
+{
+    sk_graph *g = L->g;
+    int rc;
+    int id = sk_graph_find(g, name);
+    int taken = 0;
+    for (int i = 0; id >= 0 && i < g->ninputs; i++)
+        taken |= g->inputs[i] == id;
+    if (id >= 0 && (taken || g->values[id].data || g->values[id].producer >= 0)) {
+        rc = sk_errf(L->err, L->errlen, SK_EFORMAT, "value '%s' is defined twice", name);
+        goto fail;
+    }
+    int as_output = in_set(L->outs, L->nouts, name);
+    char hidden[300];
+    const char *cname = name;
+    if (as_output) {
+        snprintf(hidden, sizeof hidden, "%s#const", name);
+        cname = hidden;
+    }
+    id = sk_graph_value(g, cname);
+    if (id < 0) {
+        rc = sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = sk_graph_set_const(g, id, t->dtype, &t->shape, t->data, owned);
+    if (rc < 0) {
+        sk_errf(L->err, L->errlen, rc, "cannot store constant '%s'", name);
+        goto fail;
+    }
+    if (as_output) {
+        int out = sk_graph_value(g, name);
+        if (out < 0 || sk_graph_add_node(g, SK_OP_IDENTITY, name, 1, &id, 1, &out) < 0)
+            return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    }
+    return 0;
+fail:
+    if (owned)
+        sk_free(t->data);
+    return rc;
+}
+
+static int import_initializers(loader *L)
+{
+    const Onnx__GraphProto *gp = L->gp;
+    if (gp->n_sparse_initializer)
+        return sk_errf(L->err, L->errlen, SK_EUNSUPPORTED, "sparse initializers are not supported");
+    for (size_t i = 0; i < gp->n_initializer; i++) {
+        const Onnx__TensorProto *tp = gp->initializer[i];
+        const char *name = tp->name ? tp->name : "";
+        if (!*name)
+            return sk_errf(L->err, L->errlen, SK_EFORMAT, "initializer #%zu has no name", i);
+        char what[300];
+        snprintf(what, sizeof what, "initializer '%s'", name);
+        sk_tensor t;
+        int owned;
+        int rc = sk_onnx_tensor_decode(tp, &L->ext, what, &t, &owned, L->err, L->errlen);
+        if (rc < 0)
+            return rc;
+        rc = define_const(L, name, &t, owned);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Constant node -> constant value (no node). */
+static int import_constant(loader *L, const Onnx__NodeProto *np, const char *label)
+{
+    if (np->n_output != 1 || !np->output[0] || !*np->output[0])
+        return sk_errf(L->err, L->errlen, SK_EFORMAT, "Constant node '%s' needs one output",
+                       label);
+    if (np->n_attribute != 1)
+        return sk_errf(L->err, L->errlen, SK_EFORMAT,
+                       "Constant node '%s' needs exactly one value attribute", label);
+    const Onnx__AttributeProto *a = np->attribute[0];
+    const char *an = a->name ? a->name : "";
+    char what[300];
+    snprintf(what, sizeof what, "Constant node '%s'", label);
+    sk_tensor t = {0};
+    int owned = 1;
+    size_t n = 0;
+    if (strcmp(an, "value") == 0 && a->t) {
+        int rc = sk_onnx_tensor_decode(a->t, &L->ext, what, &t, &owned, L->err, L->errlen);
+        if (rc < 0)
+            return rc;
+        return define_const(L, np->output[0], &t, owned);
+    }
+    if (strcmp(an, "value_float") == 0 || strcmp(an, "value_int") == 0) {
+        t.shape.rank = 0;
+        n = 1;
+    } else if (strcmp(an, "value_floats") == 0) {
+        n = a->n_floats;
+    } else if (strcmp(an, "value_ints") == 0) {
+        n = a->n_ints;
+    } else {
+        return sk_errf(L->err, L->errlen, SK_EUNSUPPORTED,
+                       "Constant node '%s': attribute '%s' is not supported", label, an);
+    }
+    if (n > SK_MAX_NUMEL)
+        return sk_errf(L->err, L->errlen, SK_EFORMAT, "%s is too large", what);
+    int is_float = strncmp(an, "value_float", 11) == 0;
+    if (strcmp(an, "value_floats") == 0 || strcmp(an, "value_ints") == 0) {
+        t.shape.rank = 1;
+        t.shape.dim[0] = (int64_t)n;
+    }
+    t.dtype = is_float ? SK_F32 : SK_I64;
+    t.data = sk_alloc(n ? n * 8 : 1);
+    if (!t.data)
+        return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    if (strcmp(an, "value_float") == 0)
+        *(float *)t.data = a->f;
+    else if (strcmp(an, "value_int") == 0)
+        *(int64_t *)t.data = a->i;
+    else if (is_float && n)
+        memcpy(t.data, a->floats, n * sizeof(float));
+    else if (n)
+        memcpy(t.data, a->ints, n * sizeof(int64_t));
+    return define_const(L, np->output[0], &t, 1);
+}
+
+/* --- graph inputs ------------------------------------------------------------- */
+
+static int import_inputs(loader *L)
+{
+    const Onnx__GraphProto *gp = L->gp;
+    sk_graph *g = L->g;
+    for (size_t i = 0; i < gp->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = gp->input[i];
+        const char *name = vi->name ? vi->name : "";
+        /* IR < 4 lists every initializer as a graph input too; in later IRs
+         * such an input is an overridable default. Either way a server
+         * treats it as a weight. */
+        if (in_set(L->inits, L->ninits, name))
+            continue;
+        if (!*name)
+            return sk_errf(L->err, L->errlen, SK_EFORMAT, "graph input #%zu has no name", i);
+        const Onnx__TypeProto *tp = vi->type;
+        if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
+            return sk_errf(L->err, L->errlen, SK_EUNSUPPORTED,
+                           "graph input '%s' is not a tensor", name);
+        const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
+        int et = tt->has_elem_type ? tt->elem_type : 0;
+        if (!sk_dtype_supported(et))
+            return sk_errf(L->err, L->errlen, SK_EUNSUPPORTED,
+                           "graph input '%s' has dtype %s, which is not supported", name,
+                           sk_onnx_dtype_name(et));
+        sk_shape s = {.rank = -1};
+        if (tt->shape) {
+            const Onnx__TensorShapeProto *sp = tt->shape;
+            if (sp->n_dim > SK_MAX_RANK)
+                return sk_errf(L->err, L->errlen, SK_EUNSUPPORTED,
+                               "graph input '%s' has rank %zu; the most is %d", name, sp->n_dim,
+                               SK_MAX_RANK);
+            s.rank = (int)sp->n_dim;
+            int64_t prod = 1;
+            for (size_t k = 0; k < sp->n_dim; k++) {
+                const Onnx__TensorShapeProto__Dimension *d = sp->dim[k];
+                if (d->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+                    s.dim[k] = SK_DIM_SYMBOLIC;
+                    continue;
+                }
+                int64_t v = d->dim_value;
+                if (v < 0)
+                    return sk_errf(L->err, L->errlen, SK_EFORMAT,
+                                   "graph input '%s' has a negative dimension (%lld)", name,
+                                   (long long)v);
+                if (v > SK_MAX_NUMEL)
+                    return sk_errf(L->err, L->errlen, SK_EFORMAT,
+                                   "graph input '%s' has an absurd dimension (%lld)", name,
+                                   (long long)v);
+                if (v && prod > SK_MAX_NUMEL / v)
+                    return sk_errf(L->err, L->errlen, SK_EFORMAT,
+                                   "graph input '%s': the product of its dimensions overflows "
+                                   "(more than 2^40 elements)",
+                                   name);
+                prod *= v;
+                s.dim[k] = v;
+            }
+        }
+        int id = sk_graph_find(g, name);
+        if (id >= 0)
+            return sk_errf(L->err, L->errlen, SK_EFORMAT, "graph input '%s' is listed twice",
+                           name);
+        id = sk_graph_value(g, name);
+        if (id < 0 || sk_graph_add_input(g, id) < 0)
+            return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+        g->values[id].dtype = (sk_dtype)et;
+        g->values[id].shape = s;
+    }
+    return 0;
+}
+
+/* --- nodes ---------------------------------------------------------------------- */
+
+static const char *attr_type_name(int t)
+{
+    switch (t) {
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS: return "strings";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH: return "graph";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS: return "graphs";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS: return "tensors";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR: return "sparse tensor";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS: return "sparse tensors";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO: return "type";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS: return "types";
+    default: return "unknown";
+    }
+}
+
+/* Old writers leave AttributeProto.type unset: guess it from the field set. */
+static int attr_type(const Onnx__AttributeProto *a)
+{
+    if (a->has_type && a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED)
+        return a->type;
+    if (a->has_f)
+        return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    if (a->has_i)
+        return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    if (a->has_s)
+        return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+    if (a->t)
+        return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR;
+    if (a->g)
+        return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH;
+    if (a->n_floats)
+        return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS;
+    if (a->n_ints)
+        return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    if (a->n_strings)
+        return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS;
+    return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS; /* an empty list */
+}
+
+static int import_attr(loader *L, int ni, const Onnx__AttributeProto *a, const char *op,
+                       const char *label)
+{
+    sk_graph *g = L->g;
+    const char *an = a->name ? a->name : "";
+    int rc = 0;
+    switch (attr_type(a)) {
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT: rc = sk_node_set_float(g, ni, an, a->f); break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: rc = sk_node_set_int(g, ni, an, a->i); break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING: {
+        /* bytes, not NUL-terminated */
+        char *s = malloc(a->s.len + 1);
+        if (!s)
+            return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+        if (a->s.len)
+            memcpy(s, a->s.data, a->s.len);
+        s[a->s.len] = 0;
+        rc = sk_node_set_string(g, ni, an, s);
+        free(s);
+        break;
+    }
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
+        if (a->n_ints > (size_t)1 << 30)
+            return sk_errf(L->err, L->errlen, SK_EFORMAT, "%s '%s': attribute '%s' is too long",
+                           op, label, an);
+        rc = sk_node_set_ints(g, ni, an, a->ints, (int)a->n_ints);
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
+        if (a->n_floats > (size_t)1 << 30)
+            return sk_errf(L->err, L->errlen, SK_EFORMAT, "%s '%s': attribute '%s' is too long",
+                           op, label, an);
+        rc = sk_node_set_floats(g, ni, an, a->floats, (int)a->n_floats);
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: {
+        char what[300];
+        snprintf(what, sizeof what, "%s '%s' attribute '%s'", op, label, an);
+        sk_tensor t;
+        int owned;
+        rc = sk_onnx_tensor_decode(a->t, &L->ext, what, &t, &owned, L->err, L->errlen);
+        if (rc < 0)
+            return rc;
+        rc = sk_node_set_tensor(g, ni, an, &t);
+        if (owned)
+            sk_free(t.data);
+        break;
+    }
+    default:
+        return sk_errf(L->err, L->errlen, SK_EUNSUPPORTED,
+                       "%s '%s': attribute '%s' of type %s is not supported", op, label, an,
+                       attr_type_name(attr_type(a)));
+    }
+    if (rc < 0)
+        return sk_errf(L->err, L->errlen, rc, "%s '%s': cannot store attribute '%s'", op, label,
+                       an);
+    return 0;
+}
+
+/* Optional outputs nobody reads (BatchNorm's training statistics, Dropout's
+ * mask) are dropped so kernels only compute what inference needs. */
+static int trim_unused_outputs(sk_op op)
+{
+    return op == SK_OP_BATCH_NORM || op == SK_OP_DROPOUT;
+}
+
+static int import_node(loader *L, size_t idx)
+{
+    const Onnx__NodeProto *np = L->gp->node[idx];
+    sk_graph *g = L->g;
+    char lblbuf[32];
+    const char *label = node_label(np, idx, lblbuf, sizeof lblbuf);
+    const char *op_type = np->op_type ? np->op_type : "";
+    if (strcmp(op_type, "Constant") == 0)
+        return import_constant(L, np, label);
+    sk_op op = sk_op_from_name(op_type);
+
+    if (np->n_input > 1024 || np->n_output > 1024)
+        return sk_errf(L->err, L->errlen, SK_EFORMAT, "%s '%s' has too many inputs or outputs",
+                       op_type, label);
+    int nin = (int)np->n_input, nout = (int)np->n_output;
+    /* Trailing omitted outputs ("") are simply absent. */
+    while (nout > 0 && (!np->output[nout - 1] || !*np->output[nout - 1]))
+        nout--;
+    if (trim_unused_outputs(op))
+        while (nout > 1 && !in_set(L->used, L->nused, np->output[nout - 1]))
+            nout--;
+    if (nout == 0)
+        return sk_errf(L->err, L->errlen, SK_EFORMAT, "%s '%s' has no output", op_type, label);
+    int *ids = malloc((size_t)(nin + nout + 1) * sizeof *ids);
+    if (!ids)
+        return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    for (int k = 0; k < nin; k++) {
+        const char *nm = np->input[k];
+        ids[k] = (!nm || !*nm) ? -1 : sk_graph_value(g, nm);
+        if (nm && *nm && ids[k] < 0) {
+            free(ids);
+            return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+        }
+    }
+    for (int k = 0; k < nout; k++) {
+        const char *nm = np->output[k];
+        char anon[64];
+        if (!nm || !*nm) {
+            /* an omitted output in the middle: give it a private name */
+            snprintf(anon, sizeof anon, "#unused%d", L->nanon++);
+            nm = anon;
+        }
+        ids[nin + k] = sk_graph_value(g, nm);
+        if (ids[nin + k] < 0) {
+            free(ids);
+            return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+        }
+    }
+    int ni = sk_graph_add_node(g, op, label, nin, ids, nout, ids + nin);
+    free(ids);
+    if (ni < 0)
+        return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    g->nodes[ni].opset = L->opset;
+    for (size_t k = 0; k < np->n_attribute; k++) {
+        int rc = import_attr(L, ni, np->attribute[k], op_type, label);
+        if (rc < 0)
+            return rc;
+    }
+    return sk_onnx_canonicalize(g, ni, L->opset, L->err, L->errlen);
+}
+
+static int import_outputs(loader *L)
+{
+    const Onnx__GraphProto *gp = L->gp;
+    if (gp->n_output == 0)
+        return sk_errf(L->err, L->errlen, SK_EFORMAT, "the graph has no outputs");
+    for (size_t i = 0; i < gp->n_output; i++) {
+        const char *name = gp->output[i]->name ? gp->output[i]->name : "";
+        int id = sk_graph_find(L->g, name);
+        if (id < 0)
+            return sk_errf(L->err, L->errlen, SK_EFORMAT,
+                           "graph output '%s' is not produced by any node", name);
+        if (sk_graph_add_output(L->g, id) < 0)
+            return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* --- entry points ------------------------------------------------------------ */
+
+static int load_model(const Onnx__ModelProto *m, const char *dir, sk_graph **out, char *err,
+                      size_t errlen)
+{
+    if (!m->graph)
+        return sk_errf(err, errlen, SK_EFORMAT, "the model has no graph");
+    loader L = {.gp = m->graph, .err = err, .errlen = errlen};
+    L.ir = m->has_ir_version ? m->ir_version : 0;
+    L.opset = 1; /* the oldest models carry no opset_import */
+    for (size_t i = 0; i < m->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *os = m->opset_import[i];
+        if (is_default_domain(os->domain) && os->has_version)
+            L.opset = (int)os->version;
+    }
+    if (L.opset < 1 || L.opset > 1000)
+        return sk_errf(err, errlen, SK_EFORMAT, "bad opset version %d", L.opset);
+    int rc = check_ops(&L);
+    if (rc < 0)
+        return rc;
+    L.g = sk_graph_new();
+    if (!L.g)
+        return sk_errf(err, errlen, SK_ENOMEM, "out of memory");
+    L.g->opset = L.opset;
+    L.ext.dir = dir;
+    L.ext.g = L.g;
+    rc = build_sets(&L);
+    if (rc == 0)
+        rc = import_initializers(&L);
+    if (rc == 0)
+        rc = import_inputs(&L);
+    for (size_t i = 0; rc == 0 && i < L.gp->n_node; i++)
+        rc = import_node(&L, i);
+    if (rc == 0)
+        rc = import_outputs(&L);
+    if (rc == 0)
+        rc = sk_graph_validate(L.g, err, errlen);
+    sk_ext_ctx_free(&L.ext);
+    free(L.used);
+    free(L.inits);
+    free(L.outs);
+    if (rc < 0) {
+        sk_graph_free(L.g);
+        return rc;
+    }
+    *out = L.g;
+    return 0;
+}
+
+int sk_onnx_load_buffer(const void *buf, size_t len, const char *dir, sk_graph **out, char *err,
+                        size_t errlen)
+{
+    *out = NULL;
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+    if (!m)
+        return sk_errf(err, errlen, SK_EFORMAT,
+                       "not a valid ONNX model (protobuf decoding failed: truncated or corrupt)");
+    int rc = load_model(m, dir, out, err, errlen);
+    onnx__model_proto__free_unpacked(m, NULL);
+    return rc;
+}
+
+int sk_onnx_load(const char *path, sk_graph **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    void *buf;
+    size_t len;
+    int rc = sk_read_file(path, &buf, &len, err, errlen);
+    if (rc < 0)
+        return rc;
+    char *dir = strdup(path);
+    if (!dir) {
+        free(buf);
+        return sk_errf(err, errlen, SK_ENOMEM, "out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    size_t msglen = errlen > 64 ? errlen : 64;
+    char *msg = malloc(msglen);
+    if (!msg) {
+        free(dir);
+        free(buf);
+        return sk_errf(err, errlen, SK_ENOMEM, "out of memory");
+    }
+    rc = sk_onnx_load_buffer(buf, len, slash ? dir : ".", out, msg, msglen);
+    if (rc < 0)
+        sk_errf(err, errlen, rc, "%s: %s", path, msg);
+    free(msg);
+    free(dir);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/python3
+"""Seeded generator of 128x128 segmentation scenes built from real Fashion-MNIST garments.
+
+Each scene is an 8-bit GRAYSCALE image (one channel, 0..255) with 1-4 garments
+pasted at random positions and scales (36..64 px, aspect jitter +-10%, random
+horizontal flip, random brightness gain) on a textured background (flat
+noise, linear or radial gradient, sinusoidal stripes, checkerboard, smooth
+"cloud" noise; plus pixel noise). The per-pixel label is 0 for background and
+class+1 (1..10) for a garment pixel; a later garment occludes an earlier one.
+A garment's mask is its resized image above MASK_THRESHOLD, and the scene
+shows the garment's own pixels exactly there (hard edges), so the label is the
+truth of what is drawn.
+
+Garments come from the train split for training scenes and from the test
+split only for test scenes. Scene i of (split, seed) depends only on
+(split, seed, i): np.random.default_rng([seed, SPLIT_ID, i]), so any subset
+can be regenerated in any order.
+
+CLI:
+    scenes.py --split test --count 1000 --seed 2024 --images F --labels F  (raw uint8, N*128*128 each)
+    scenes.py --split test --count 8 --png DIR                             (look at a few)
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fmnist  # noqa: E402
+
+SIZE = 128
+NUM_CLASSES = 11          # background + 10 garments
+LABELS = ["background"] + fmnist.CLASSES
+MASK_THRESHOLD = 32       # garment pixel (after resize) > this => garment
+MIN_GARMENT, MAX_GARMENT = 36, 64
+MAX_OCCLUDED = 0.35       # a new garment may hide at most this much of a placed one
+TEST_SEED = 2024          # the 1000 test scenes of the README and tests
+SPLIT_ID = {"train": 1, "test": 2}
+
+_cache = {}
+
+
+def garments(split):
+    if split not in _cache:
+        _cache[split] = fmnist.load(split)
+    return _cache[split]
+
+
+def _grid():
+    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    return x / (SIZE - 1), y / (SIZE - 1)
+
+
+_GX, _GY = _grid()
+
+
+def background(rng):
+    """A float32 SIZE x SIZE texture in about [0, 255]."""
+    kind = rng.integers(0, 6)
+    lo = rng.uniform(0, 150)
+    amp = rng.uniform(10, 110)
+    if kind == 0:    # flat
+        bg = np.full((SIZE, SIZE), lo + amp / 2, np.float32)
+    elif kind == 1:  # linear gradient at a random angle
+        a = rng.uniform(0, 2 * np.pi)
+        t = np.cos(a) * _GX + np.sin(a) * _GY
+        t = (t - t.min()) / max(1e-6, t.max() - t.min())
+        bg = lo + amp * t
+    elif kind == 2:  # radial gradient
+        cx, cy = rng.uniform(0, 1, 2)
+        r = np.sqrt((_GX - cx) ** 2 + (_GY - cy) ** 2)
+        bg = lo + amp * (r / r.max())
+    elif kind == 3:  # sinusoidal stripes
+        a = rng.uniform(0, np.pi)
+        period = rng.uniform(4, 24) / SIZE
+        t = (np.cos(a) * _GX + np.sin(a) * _GY) / period
+        bg = lo + amp * 0.5 * (1 + np.sin(2 * np.pi * t + rng.uniform(0, 2 * np.pi)))
+    elif kind == 4:  # checkerboard
+        cell = int(rng.integers(4, 17))
+        y, x = np.mgrid[0:SIZE, 0:SIZE]
+        ox, oy = rng.integers(0, cell, 2)
+        bg = lo + amp * (((x + ox) // cell + (y + oy) // cell) % 2).astype(np.float32)
+    else:            # smooth cloud noise: a coarse random grid, bilinear up
+        g = int(rng.integers(3, 12))
+        coarse = rng.uniform(0, 255, (g, g)).astype(np.uint8)
+        up = np.asarray(Image.fromarray(coarse).resize((SIZE, SIZE), Image.BILINEAR),
+                        np.float32)
+        bg = lo + amp * up / 255.0
+    sigma = rng.uniform(0, 12)
+    bg = bg + rng.normal(0, sigma, (SIZE, SIZE)).astype(np.float32)
+    return bg.astype(np.float32)
+
+
+def make_scene(split, seed, index):
+    """-> (image uint8 [128,128], label uint8 [128,128])."""
+    rng = np.random.default_rng([seed, SPLIT_ID[split], index])
+    gx, gy = garments(split)
+    img = background(rng)
+    lab = np.zeros((SIZE, SIZE), np.uint8)
+    owner = np.full((SIZE, SIZE), -1, np.int16)   # which garment owns a pixel
+    areas = []
+    want = int(rng.integers(1, 5))
+    placed = 0
+    for _ in range(want * 8):                    # tries; skip garments that don't fit
+        if placed == want:
+            break
+        k = int(rng.integers(0, gx.shape[0]))
+        s = rng.uniform(MIN_GARMENT, MAX_GARMENT)
+        asp = rng.uniform(0.9, 1.1)
+        w, h = int(round(s * asp)), int(round(s / asp))
+        g = Image.fromarray(gx[k]).resize((w, h), Image.BILINEAR)
+        g = np.asarray(g, np.float32)
+        if rng.random() < 0.5:
+            g = g[:, ::-1]
+        mask = g > MASK_THRESHOLD
+        x0 = int(rng.integers(-w // 6, SIZE - w + w // 6 + 1))
+        y0 = int(rng.integers(-h // 6, SIZE - h + h // 6 + 1))
+        # clip the garment's box to the scene (up to 1/6 may hang outside)
+        sx0, sy0 = max(0, -x0), max(0, -y0)
+        sx1, sy1 = min(w, SIZE - x0), min(h, SIZE - y0)
+        m = mask[sy0:sy1, sx0:sx1]
+        if m.sum() < 0.5 * mask.sum():
+            continue
+        region = (slice(y0 + sy0, y0 + sy1), slice(x0 + sx0, x0 + sx1))
+        hidden = owner[region][m]
+        ok = True
+        for j, area in enumerate(areas):
+            if area and np.count_nonzero(hidden == j) > MAX_OCCLUDED * area:
+                ok = False
+                break
+        if not ok:
+            continue
+        for j in np.unique(hidden[hidden >= 0]):
+            areas[j] -= int(np.count_nonzero(hidden == j))
+        gain = rng.uniform(0.75, 1.25)
+        pix = np.clip(g[sy0:sy1, sx0:sx1] * gain, MASK_THRESHOLD + 1, 255)
+        sub = img[region]
+        sub[m] = pix[m]
+        lab[region][m] = int(gy[k]) + 1
+        owner[region][m] = placed
+        areas.append(int(m.sum()))
+        placed += 1
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), lab
+
+
+def make_batch(split, seed, start, count):
+    imgs = np.empty((count, SIZE, SIZE), np.uint8)
+    labs = np.empty((count, SIZE, SIZE), np.uint8)
+    for i in range(count):
+        imgs[i], labs[i] = make_scene(split, seed, start + i)
+    return imgs, labs
+
+
+def label_png(lab):
+    """Colour a label map for eyes (index 0 black)."""
+    rng = np.random.default_rng(7)
+    pal = rng.integers(64, 256, (NUM_CLASSES, 3)).astype(np.uint8)
+    pal[0] = 0
+    return Image.fromarray(pal[lab])
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Fashion-MNIST scene generator")
+    ap.add_argument("--split", choices=["train", "test"], default="test")
+    ap.add_argument("--seed", type=int, default=TEST_SEED)
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--images", help="write raw uint8 images here (count*128*128 bytes)")
+    ap.add_argument("--labels", help="write raw uint8 labels here (count*128*128 bytes)")
+    ap.add_argument("--png", help="write scene_K.png and scene_K_label.png into this folder")
+    args = ap.parse_args()
+    imgs, labs = make_batch(args.split, args.seed, args.start, args.count)
+    if args.images:
+        imgs.tofile(args.images)
+    if args.labels:
+        labs.tofile(args.labels)
+    if args.png:
+        os.makedirs(args.png, exist_ok=True)
+        for i in range(args.count):
+            Image.fromarray(imgs[i]).save(os.path.join(args.png, "scene_%d.png" % i))
+            label_png(labs[i]).save(os.path.join(args.png, "scene_%d_label.png" % i))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+/* config.h — command-line flags, each with an environment twin. */
+#ifndef SRV_CONFIG_H
+#define SRV_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct srv_model_arg {
+    char *name;
+    char *path; /* a model folder or a .onnx file */
+} srv_model_arg;
+
+typedef struct srv_config {
+    int port;
+    char *host;
+    char *models_dir;
+    int models_dir_set;    /* --models / SKIPSERVE_MODELS given explicitly */
+    srv_model_arg *model_args;
+    int nmodel_args;
+    int threads;           /* engine pool; 0 = online CPUs */
+    int http_threads;      /* 0 = online CPUs */
+    size_t max_body;
+    size_t max_pixels;
+    int timeout_ms;
+    int drain_timeout_ms;
+    int max_batch, max_delay_us, max_queue; /* model.json overrides */
+    int log_json;
+    int max_connections;
+    int conn_timeout_s;
+} srv_config;
+
+/* Defaults, then environment, then argv (later wins). Returns 0, 1 when
+ * --help / --version was printed (exit 0), or -1 with err filled. */
+int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t errlen);
+void srv_config_free(srv_config *c);
+void srv_config_usage(FILE *f);
+
+#endif

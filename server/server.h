@@ -1,0 +1,62 @@
+/* server.h — types shared by the HTTP front end: error kinds (API.md's
+ * table), the server-wide state, and small time helpers. */
+#ifndef SRV_SERVER_H
+#define SRV_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/config.h"
+
+/* One entry per row of API.md's error table (plus not_found for paths). */
+typedef enum {
+    SRV_OK = 0,
+    SRV_E_BAD_IMAGE,
+    SRV_E_BAD_REQUEST,
+    SRV_E_BAD_TENSOR,
+    SRV_E_UNPROCESSABLE, /* 422 for a valid request we cannot answer (format) */
+    SRV_E_UNKNOWN_MODEL,
+    SRV_E_NOT_FOUND,
+    SRV_E_METHOD,
+    SRV_E_MEDIA_TYPE,
+    SRV_E_TOO_LARGE,
+    SRV_E_OVERLOADED,
+    SRV_E_NOT_READY,
+    SRV_E_TIMEOUT,
+    SRV_E_INTERNAL,
+} srv_err;
+
+typedef struct srv_error {
+    srv_err kind;
+    char msg[256];
+} srv_error;
+
+/* Fill e and return kind (so callers can `return srv_fail(e, ...)`). */
+srv_err srv_fail(srv_error *e, srv_err kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int srv_err_status(srv_err k);
+const char *srv_err_code(srv_err k);
+/* {"error":{"code":..,"message":..}} as a malloc'ed string. */
+char *srv_error_json(const srv_error *e, size_t *len);
+
+/* Monotonic seconds. */
+double srv_now(void);
+
+struct srv_models;
+struct sk_pool;
+struct MHD_Daemon;
+
+typedef struct srv_server {
+    srv_config *cfg;
+    struct srv_models *models;
+    struct sk_pool *pool;
+    struct MHD_Daemon *daemon;
+    atomic_int ready;       /* every model loaded and warmed */
+    atomic_int draining;    /* SIGTERM seen: refuse new work */
+    atomic_long inflight;   /* requests between first header and completion */
+    pthread_mutex_t engine_lock; /* one engine run at a time: the pool is shared */
+} srv_server;
+
+#endif

@@ -1,0 +1,214 @@
+/* test_graph.c — the IR: value naming, attributes, validation (undefined
+ * inputs, duplicate producers, cycles), topological order, dead nodes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "engine/graph.h"
+
+static int val(sk_graph *g, const char *name) { return sk_graph_value(g, name); }
+
+static int node1(sk_graph *g, sk_op op, const char *name, const char *in0, const char *in1,
+                 const char *out)
+{
+    int in[2] = {val(g, in0), in1 ? val(g, in1) : -1};
+    int o = val(g, out);
+    return sk_graph_add_node(g, op, name, in1 ? 2 : 1, in, 1, &o);
+}
+
+static void test_value_names_are_unique(void **state)
+{
+    (void)state;
+    sk_graph *g = sk_graph_new();
+    int a = val(g, "a"), b = val(g, "b");
+    assert_int_not_equal(a, b);
+    assert_int_equal(val(g, "a"), a);
+    assert_int_equal(sk_graph_find(g, "b"), b);
+    assert_int_equal(sk_graph_find(g, "zzz"), -1);
+    /* many values: the index must keep finding all of them after it grows */
+    char nm[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(nm, sizeof nm, "v%d", i);
+        assert_true(val(g, nm) >= 0);
+    }
+    for (int i = 0; i < 5000; i += 7) {
+        snprintf(nm, sizeof nm, "v%d", i);
+        int id = sk_graph_find(g, nm);
+        assert_true(id >= 0);
+        assert_string_equal(g->values[id].name, nm);
+    }
+    assert_int_equal(g->nvalues, 5002);
+    sk_graph_free(g);
+}
+
+static void test_attributes(void **state)
+{
+    (void)state;
+    sk_graph *g = sk_graph_new();
+    int n = node1(g, SK_OP_RELU, "r", "x", NULL, "y");
+    int64_t pads[4] = {1, 2, 3, 4};
+    float fl[2] = {0.5f, 2.0f};
+    assert_int_equal(sk_node_set_int(g, n, "axis", -1), 0);
+    assert_int_equal(sk_node_set_float(g, n, "alpha", 0.25f), 0);
+    assert_int_equal(sk_node_set_string(g, n, "mode", "reflect"), 0);
+    assert_int_equal(sk_node_set_ints(g, n, "pads", pads, 4), 0);
+    assert_int_equal(sk_node_set_floats(g, n, "scales", fl, 2), 0);
+    const sk_node *nd = &g->nodes[n];
+    assert_int_equal(sk_attr_int(nd, "axis", 7), -1);
+    assert_int_equal(sk_attr_int(nd, "missing", 7), 7);
+    assert_true(sk_attr_float(nd, "alpha", 0) == 0.25f);
+    assert_string_equal(sk_attr_str(nd, "mode", "constant"), "reflect");
+    const int64_t *pv;
+    assert_int_equal(sk_attr_ints(nd, "pads", &pv), 4);
+    assert_int_equal(pv[3], 4);
+    assert_int_equal(sk_attr_ints(nd, "nope", &pv), -1);
+    /* a wrong-typed lookup falls back to the default */
+    assert_int_equal(sk_attr_int(nd, "mode", 3), 3);
+    /* setting again replaces */
+    sk_node_set_int(g, n, "axis", 2);
+    assert_int_equal(sk_attr_int(&g->nodes[n], "axis", 0), 2);
+    sk_node_remove_attr(g, n, "axis");
+    assert_null(sk_attr_find(&g->nodes[n], "axis"));
+    sk_graph_free(g);
+}
+
+static void test_validate_orders_topologically(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    sk_graph_add_input(g, val(g, "x"));
+    /* added out of order: z = relu(y), y = relu(x) */
+    node1(g, SK_OP_RELU, "second", "y", NULL, "z");
+    node1(g, SK_OP_RELU, "first", "x", NULL, "y");
+    sk_graph_add_output(g, val(g, "z"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+    assert_string_equal(g->nodes[0].name, "first");
+    assert_string_equal(g->nodes[1].name, "second");
+    assert_int_equal(g->values[sk_graph_find(g, "z")].producer, 1);
+    sk_graph_free(g);
+}
+
+static void test_validate_rejects_undefined(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    sk_graph_add_input(g, val(g, "x"));
+    node1(g, SK_OP_ADD, "add", "x", "ghost", "y");
+    sk_graph_add_output(g, val(g, "y"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), SK_EINVAL);
+    assert_non_null(strstr(err, "ghost"));
+    sk_graph_free(g);
+}
+
+static void test_validate_rejects_duplicate_producer(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    sk_graph_add_input(g, val(g, "x"));
+    node1(g, SK_OP_RELU, "a", "x", NULL, "y");
+    node1(g, SK_OP_SIGMOID, "b", "x", NULL, "y");
+    sk_graph_add_output(g, val(g, "y"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), SK_EINVAL);
+    assert_non_null(strstr(err, "produced twice"));
+    sk_graph_free(g);
+}
+
+static void test_validate_rejects_cycle(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    sk_graph_add_input(g, val(g, "x"));
+    node1(g, SK_OP_ADD, "a", "x", "c", "b");
+    node1(g, SK_OP_RELU, "r", "b", NULL, "c");
+    sk_graph_add_output(g, val(g, "c"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), SK_EINVAL);
+    assert_non_null(strstr(err, "cycle"));
+    sk_graph_free(g);
+}
+
+static void test_validate_rejects_undefined_output(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    sk_graph_add_input(g, val(g, "x"));
+    sk_graph_add_output(g, val(g, "nowhere"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), SK_EINVAL);
+    assert_non_null(strstr(err, "nowhere"));
+    sk_graph_free(g);
+}
+
+static void test_dead_nodes_removed(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    sk_graph_add_input(g, val(g, "x"));
+    node1(g, SK_OP_RELU, "live", "x", NULL, "y");
+    node1(g, SK_OP_SIGMOID, "dead1", "x", NULL, "d1");
+    node1(g, SK_OP_TANH, "dead2", "d1", NULL, "d2");
+    sk_graph_add_output(g, val(g, "y"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+    assert_int_equal(sk_graph_eliminate_dead(g), 2);
+    assert_int_equal(g->nnodes, 1);
+    assert_string_equal(g->nodes[0].name, "live");
+    assert_int_equal(g->values[sk_graph_find(g, "d1")].producer, -1);
+    sk_graph_free(g);
+}
+
+static void test_shape_helpers(void **state)
+{
+    (void)state;
+    sk_shape s = {4, {2, 3, 4, 5}};
+    assert_int_equal(sk_shape_numel(&s), 120);
+    sk_shape scalar = {0, {0}};
+    assert_int_equal(sk_shape_numel(&scalar), 1);
+    sk_shape neg = {2, {3, -1}};
+    assert_int_equal(sk_shape_numel(&neg), -1);
+    sk_shape huge = {3, {1 << 20, 1 << 20, 1 << 20}};
+    assert_int_equal(sk_shape_numel(&huge), -1); /* 2^60 > SK_MAX_NUMEL */
+    sk_shape empty = {3, {1 << 20, 0, 1 << 30}};
+    assert_int_equal(sk_shape_numel(&empty), 0);
+    char buf[64];
+    sk_shape sym = {2, {SK_DIM_SYMBOLIC, 10}};
+    assert_string_equal(sk_shape_str(&sym, buf, sizeof buf), "[N,10]");
+    assert_int_equal(sk_dtype_size(SK_I64), 8);
+    assert_int_equal(sk_dtype_size((sk_dtype)8 /* string */), 0);
+}
+
+static void test_op_names_round_trip(void **state)
+{
+    (void)state;
+    assert_int_equal(sk_op_from_name("Conv"), SK_OP_CONV);
+    assert_int_equal(sk_op_from_name("BatchNormalization"), SK_OP_BATCH_NORM);
+    assert_int_equal(sk_op_from_name("NoSuchOp"), SK_OP_NONE);
+    for (int op = SK_OP_NONE + 1; op < SK_OP_COUNT; op++) {
+        const char *nm = sk_op_name((sk_op)op);
+        if (nm[0] != '_') /* fused ops have no ONNX name */
+            assert_int_equal(sk_op_from_name(nm), op);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_value_names_are_unique),
+        cmocka_unit_test(test_attributes),
+        cmocka_unit_test(test_validate_orders_topologically),
+        cmocka_unit_test(test_validate_rejects_undefined),
+        cmocka_unit_test(test_validate_rejects_duplicate_producer),
+        cmocka_unit_test(test_validate_rejects_cycle),
+        cmocka_unit_test(test_validate_rejects_undefined_output),
+        cmocka_unit_test(test_dead_nodes_removed),
+        cmocka_unit_test(test_shape_helpers),
+        cmocka_unit_test(test_op_names_round_trip),
+    };
+    return cmocka_run_group_tests_name("graph", tests, NULL, NULL);
+}

@@ -1,0 +1,272 @@
+/* test_plan.c — planning: shape inference for any batch size, folding of
+ * exporter shape sub-graphs, arena reuse by liveness, pinned inputs, and no
+ * allocation during a run. Expected values are derived by hand from the
+ * ops' definitions, not from the engine. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/graph.h"
+#include "engine/plan.h"
+
+/* ---- allocation counter: glibc lets the program interpose malloc --------- */
+#ifdef __GLIBC__
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+static volatile int counting;
+static volatile long nallocs;
+void *malloc(size_t n)
+{
+    if (counting)
+        nallocs++;
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b)
+{
+    if (counting)
+        nallocs++;
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n)
+{
+    if (counting)
+        nallocs++;
+    return __libc_realloc(p, n);
+}
+int posix_memalign(void **out, size_t al, size_t n)
+{
+    if (counting)
+        nallocs++;
+    *out = __libc_memalign(al, n);
+    return *out ? 0 : 12;
+}
+void free(void *p) { __libc_free(p); }
+#define HAVE_COUNTER 1
+#endif
+
+static int val(sk_graph *g, const char *name) { return sk_graph_value(g, name); }
+
+static int add_node(sk_graph *g, sk_op op, const char *name, int nin, const char **ins,
+                    const char *out)
+{
+    int in[8], o = val(g, out);
+    for (int i = 0; i < nin; i++)
+        in[i] = ins[i] ? val(g, ins[i]) : -1;
+    return sk_graph_add_node(g, op, name, nin, in, 1, &o);
+}
+
+static void add_input(sk_graph *g, const char *name, sk_dtype dt, int rank, const int64_t *dims)
+{
+    int id = val(g, name);
+    g->values[id].dtype = dt;
+    g->values[id].shape.rank = rank;
+    for (int i = 0; i < rank; i++)
+        g->values[id].shape.dim[i] = dims[i];
+    sk_graph_add_input(g, id);
+}
+
+static void add_i64(sk_graph *g, const char *name, int n, const int64_t *v, int rank)
+{
+    sk_shape s = {rank, {n}};
+    assert_true(sk_graph_add_const(g, name, SK_I64, &s, v) >= 0);
+}
+
+/* x[N,3,4,4] -> Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])):
+ * what torch.flatten(x, 1) exports to with a dynamic batch. */
+static sk_graph *flatten_graph(void)
+{
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    int64_t dims[4] = {SK_DIM_SYMBOLIC, 3, 4, 4};
+    add_input(g, "x", SK_F32, 4, dims);
+    int64_t zero = 0, minus1 = -1, ax0 = 0;
+    add_i64(g, "zero", 1, &zero, 0); /* scalar index */
+    add_i64(g, "minus1", 1, &minus1, 1);
+    add_i64(g, "axes0", 1, &ax0, 1);
+    add_node(g, SK_OP_SHAPE, "shape", 1, (const char *[]){"x"}, "s");
+    add_node(g, SK_OP_GATHER, "gather", 2, (const char *[]){"s", "zero"}, "n");
+    add_node(g, SK_OP_UNSQUEEZE, "unsq", 2, (const char *[]){"n", "axes0"}, "n1");
+    int c = add_node(g, SK_OP_CONCAT, "concat", 2, (const char *[]){"n1", "minus1"}, "newshape");
+    sk_node_set_int(g, c, "axis", 0);
+    add_node(g, SK_OP_RESHAPE, "reshape", 2, (const char *[]){"x", "newshape"}, "y");
+    sk_graph_add_output(g, val(g, "y"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+    return g;
+}
+
+static void test_shape_subgraph_folds_for_any_batch(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = flatten_graph();
+    for (int64_t n = 1; n <= 5; n += 4) {
+        sk_tensor in = {SK_F32, {4, {n, 3, 4, 4}}, NULL};
+        sk_plan *p;
+        int rc = sk_plan_create(g, &in, NULL, &p, err, sizeof err);
+        assert_int_equal(rc, 0);
+        /* Shape, Gather, Unsqueeze and Concat were computed at plan time */
+        assert_int_equal(sk_plan_nsteps(p), 1);
+        const sk_tensor *y = sk_plan_output(p, 0);
+        assert_int_equal(y->shape.rank, 2);
+        assert_int_equal(y->shape.dim[0], n);
+        assert_int_equal(y->shape.dim[1], 48);
+        float *x = malloc(sizeof(float) * (size_t)(n * 48));
+        for (int i = 0; i < n * 48; i++)
+            x[i] = (float)i * 0.5f - 3.0f;
+        const void *ins[1] = {x};
+        assert_int_equal(sk_plan_run(p, ins, err, sizeof err), 0);
+        /* a reshape keeps the row-major bytes */
+        assert_memory_equal(y->data, x, sizeof(float) * (size_t)(n * 48));
+        free(x);
+        sk_plan_free(p);
+    }
+    sk_graph_free(g);
+}
+
+static void test_input_shape_checked(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = flatten_graph();
+    sk_tensor in = {SK_F32, {4, {2, 3, 5, 4}}, NULL}; /* H should be 4 */
+    sk_plan *p = NULL;
+    assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), SK_ESHAPE);
+    assert_null(p);
+    assert_non_null(strstr(err, "expects [N,3,4,4]"));
+    sk_tensor wrong_type = {SK_I64, {4, {2, 3, 4, 4}}, NULL};
+    assert_int_equal(sk_plan_create(g, &wrong_type, NULL, &p, err, sizeof err), SK_ESHAPE);
+    sk_graph_free(g);
+}
+
+/* a = relu(x); b = relu(a); c = relu(b); ... ; y = a + last: the residual `a`
+ * must stay live across the chain while the chain's buffers are reused. */
+static void test_arena_reuses_dead_buffers(void **state)
+{
+    (void)state;
+    char err[256];
+    enum { LEN = 1000, CHAIN = 8 };
+    sk_graph *g = sk_graph_new();
+    int64_t dims[2] = {1, LEN};
+    add_input(g, "x", SK_F32, 2, dims);
+    add_node(g, SK_OP_NEG, "neg", 1, (const char *[]){"x"}, "v0");
+    char a[16], b[16];
+    for (int i = 0; i < CHAIN; i++) {
+        snprintf(a, sizeof a, "v%d", i);
+        snprintf(b, sizeof b, "v%d", i + 1);
+        add_node(g, SK_OP_RELU, b, 1, (const char *[]){a}, b);
+    }
+    snprintf(b, sizeof b, "v%d", CHAIN);
+    add_node(g, SK_OP_ADD, "skip", 2, (const char *[]){"v0", b}, "y");
+    sk_graph_add_output(g, val(g, "y"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+
+    sk_tensor in = {SK_F32, {2, {1, LEN}}, NULL};
+    sk_plan *p;
+    assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+    assert_int_equal(sk_plan_nsteps(p), CHAIN + 2);
+    size_t one = (LEN * 4 + 63) / 64 * 64;
+    /* x, v0 (live to the end), two ping-pong chain buffers, y: at most 4
+     * distinct buffers alive at once — never one per value (11) */
+    assert_true(sk_plan_arena_bytes(p) <= 4 * one);
+
+    float x[LEN];
+    for (int i = 0; i < LEN; i++)
+        x[i] = (float)(i % 7) - 3.0f;
+    const void *ins[1] = {x};
+    assert_int_equal(sk_plan_run(p, ins, err, sizeof err), 0);
+    const float *y = sk_plan_output(p, 0)->data;
+    for (int i = 0; i < LEN; i++) {
+        float v0 = -x[i], r = v0 > 0 ? v0 : 0; /* relu chain = one relu */
+        assert_true(y[i] == v0 + r);
+    }
+#ifdef HAVE_COUNTER
+    nallocs = 0;
+    counting = 1;
+    int rc = sk_plan_run(p, ins, err, sizeof err);
+    counting = 0;
+    assert_int_equal(rc, 0);
+    assert_int_equal(nallocs, 0); /* no malloc on the hot path */
+#endif
+    sk_plan_free(p);
+    sk_graph_free(g);
+}
+
+/* Reshape whose target shape is a runtime input: planning needs the value;
+ * pinning the input makes it a constant. */
+static void test_value_dependent_shape_needs_pinning(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    int64_t xd[2] = {2, 6}, sd[1] = {2};
+    add_input(g, "x", SK_F32, 2, xd);
+    add_input(g, "shape", SK_I64, 1, sd);
+    add_node(g, SK_OP_RESHAPE, "r", 2, (const char *[]){"x", "shape"}, "y");
+    sk_graph_add_output(g, val(g, "y"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+    sk_tensor ins[2] = {{SK_F32, {2, {2, 6}}, NULL}, {SK_I64, {1, {2}}, NULL}};
+    sk_plan *p = NULL;
+    assert_int_equal(sk_plan_create(g, ins, NULL, &p, err, sizeof err), SK_ENEEDVALUE);
+    int64_t target[2] = {3, 4};
+    ins[1].data = target;
+    assert_int_equal(sk_plan_create(g, ins, NULL, &p, err, sizeof err), 0);
+    assert_int_equal(sk_plan_output(p, 0)->shape.dim[0], 3);
+    assert_int_equal(sk_plan_output(p, 0)->shape.dim[1], 4);
+    float x[12];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)i;
+    const void *data[2] = {x, NULL};
+    assert_int_equal(sk_plan_run(p, data, err, sizeof err), 0);
+    assert_memory_equal(sk_plan_output(p, 0)->data, x, sizeof x);
+    sk_plan_free(p);
+    sk_graph_free(g);
+}
+
+/* Two plans of one graph run independently (weights shared read-only). */
+static void test_two_plans_share_weights(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    int64_t xd[2] = {SK_DIM_SYMBOLIC, 3};
+    add_input(g, "x", SK_F32, 2, xd);
+    float w[3] = {1.0f, -2.0f, 0.5f};
+    sk_shape ws = {1, {3}};
+    sk_graph_add_const(g, "w", SK_F32, &ws, w);
+    add_node(g, SK_OP_MUL, "mul", 2, (const char *[]){"x", "w"}, "y");
+    sk_graph_add_output(g, val(g, "y"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+    sk_tensor i1 = {SK_F32, {2, {1, 3}}, NULL}, i2 = {SK_F32, {2, {2, 3}}, NULL};
+    sk_plan *p1, *p2;
+    assert_int_equal(sk_plan_create(g, &i1, NULL, &p1, err, sizeof err), 0);
+    assert_int_equal(sk_plan_create(g, &i2, NULL, &p2, err, sizeof err), 0);
+    float x1[3] = {1, 1, 1}, x2[6] = {2, 2, 2, -1, -1, -1};
+    const void *d1[1] = {x1}, *d2[1] = {x2};
+    assert_int_equal(sk_plan_run(p2, d2, err, sizeof err), 0);
+    assert_int_equal(sk_plan_run(p1, d1, err, sizeof err), 0);
+    const float *y1 = sk_plan_output(p1, 0)->data, *y2 = sk_plan_output(p2, 0)->data;
+    assert_true(y1[1] == -2.0f && y1[2] == 0.5f);
+    assert_true(y2[0] == 2.0f && y2[4] == 2.0f && y2[5] == -0.5f);
+    sk_plan_free(p1);
+    sk_plan_free(p2);
+    sk_graph_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shape_subgraph_folds_for_any_batch),
+        cmocka_unit_test(test_input_shape_checked),
+        cmocka_unit_test(test_arena_reuses_dead_buffers),
+        cmocka_unit_test(test_value_dependent_shape_needs_pinning),
+        cmocka_unit_test(test_two_plans_share_weights),
+    };
+    return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
+}
