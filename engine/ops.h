@@ -33,6 +33,11 @@ typedef struct sk_kctx {
     char *err;
     size_t errlen;
     struct sk_pool *pool; /* thread pool (threadpool.h); NULL = run serially */
+    /* Scratch for this step (e.g. an im2col buffer), 64-byte aligned, of the
+     * size sk_dispatch_scratch() asked for at plan time; shared by all steps
+     * of a plan (one step runs at a time), so never kept across calls. */
+    void *scratch;
+    size_t scratch_bytes;
 } sk_kctx;
 
 /* Write a message prefixed with the node's op and name; returns code. */
@@ -147,6 +152,11 @@ const sk_op_info *sk_op_get(sk_op op);
 /* The kernel a plan runs for node n: a fast kernel chosen by CPU dispatch
  * (engine/dispatch.c) when one applies, else the reference run. */
 sk_kernel_fn sk_dispatch_run(const struct sk_node *n);
+/* Scratch bytes the dispatched kernel needs for these (inferred) shapes with
+ * `nthreads` workers; 0 for none. The plan reserves the maximum over its
+ * steps once, so runs never allocate. */
+size_t sk_dispatch_scratch(const struct sk_node *n, const sk_tensor *const *in, int nin,
+                           const sk_tensor *out, int nout, int nthreads);
 sk_op sk_op_from_name(const char *onnx_op_type); /* SK_OP_NONE when unknown */
 const char *sk_op_name(sk_op op);
 

@@ -28,6 +28,8 @@ struct sk_plan {
     int nscratch;
     void *arena;
     size_t arena_bytes;
+    void *scratch_mem; /* one step's scratch, reused by every step */
+    size_t scratch_bytes;
     sk_tensor *inputs; /* as bound */
     sk_tensor *outputs;
 };
@@ -60,6 +62,7 @@ void sk_plan_free(sk_plan *p)
     free(p->inputs);
     free(p->outputs);
     sk_free(p->arena);
+    sk_free(p->scratch_mem);
     free(p);
 }
 
@@ -92,7 +95,7 @@ static int plan_node(sk_plan *p, int ni, char *err, size_t errlen)
     const sk_graph *g = p->g;
     const sk_node *n = &g->nodes[ni];
     const sk_op_info *info = sk_op_get(n->op);
-    sk_kctx ctx = {err, errlen, p->pool};
+    sk_kctx ctx = {err, errlen, p->pool, NULL, 0};
     char sb[96];
     if (!info)
         return sk_errf(err, errlen, SK_EUNSUPPORTED, "node '%s' has no kernel", n->name);
@@ -412,6 +415,18 @@ int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool, sk
             goto fail;
         }
     plan_prune(p);
+    for (int s = 0; s < p->nsteps; s++) {
+        const step *st = &p->steps[s];
+        size_t b = sk_dispatch_scratch(&g->nodes[st->node], st->in, st->nin, st->out, st->nout,
+                                       sk_pool_size(pool));
+        if (b > p->scratch_bytes)
+            p->scratch_bytes = b;
+    }
+    if (p->scratch_bytes && !(p->scratch_mem = sk_alloc(p->scratch_bytes))) {
+        rc = sk_errf(err, errlen, SK_ENOMEM, "cannot allocate %zu bytes of scratch",
+                     p->scratch_bytes);
+        goto fail;
+    }
     if ((rc = plan_arena(p, err, errlen)) < 0)
         goto fail;
     for (int i = 0; i < g->noutputs; i++)
@@ -439,7 +454,7 @@ int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t err
         if (bytes)
             memcpy(p->vals[v].data, input_data[i], bytes);
     }
-    sk_kctx ctx = {err, errlen, p->pool};
+    sk_kctx ctx = {err, errlen, p->pool, p->scratch_mem, p->scratch_bytes};
     for (int s = 0; s < p->nsteps; s++) {
         step *st = &p->steps[s];
         int rc = st->fn(&g->nodes[st->node], st->in, st->nin, st->out, st->nout, &ctx);
@@ -466,7 +481,7 @@ const sk_tensor *sk_plan_input(const sk_plan *p, int i)
     return i >= 0 && i < p->g->ninputs ? &p->inputs[i] : NULL;
 }
 
-size_t sk_plan_arena_bytes(const sk_plan *p) { return p->arena_bytes; }
+size_t sk_plan_arena_bytes(const sk_plan *p) { return p->arena_bytes + p->scratch_bytes; }
 int sk_plan_nsteps(const sk_plan *p) { return p->nsteps; }
 
 void sk_plan_dump(const sk_plan *p, FILE *f)

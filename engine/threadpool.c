@@ -1,29 +1,243 @@
-/* threadpool.c — placeholder serial pool; the persistent worker pool of
- * issue "Fast engine" replaces it behind the same API. */
+/* threadpool.c — persistent worker pool (see threadpool.h).
+ *
+ * A job is published by bumping a generation counter under the mutex; workers
+ * wait for a new generation by spinning ~SPIN_NS and then sleeping on
+ * `wake`. Work is cut into chunks: thread t first runs chunk t (static, so
+ * evenly sized work needs no atomics beyond one fetch per extra chunk), then
+ * claims further chunks from an atomic counter, which evens out uneven
+ * work. The caller counts as thread 0 and returns once every worker has
+ * reported back, so the job struct can be reused by the next call. */
 #include "threadpool.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Long enough to bridge the gap between two kernels of one inference, short
+ * enough that an idle server sleeps almost at once. */
+#define SPIN_NS 50000L
+/* Chunks per thread when the range allows: enough to rebalance uneven
+ * work, few enough that claiming chunks costs nothing. */
+#define CHUNKS_PER_THREAD 4
 
 struct sk_pool {
-    int n;
+    int n; /* threads including the caller */
+    pthread_t *th;
+    int nstarted;
+
+    pthread_mutex_t mu;
+    pthread_cond_t wake; /* workers: new generation or stop */
+    pthread_cond_t done; /* caller: pending reached 0 */
+    atomic_uint gen;
+    atomic_int pending; /* workers not yet done with the current job */
+    atomic_int stop;
+    atomic_flag busy; /* one sk_parallel_for at a time */
+
+    /* the current job; written before gen is bumped */
+    sk_range_tid_fn fn;
+    void *arg;
+    size_t n_items, chunk, nchunks;
+    atomic_size_t next; /* next chunk to claim after the static ones */
 };
+
+typedef struct worker_arg {
+    sk_pool *p;
+    int tid;
+} worker_arg;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+int sk_cpu_count(void)
+{
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 ? (int)c : 1;
+}
+
+static void run_chunks(sk_pool *p, int tid)
+{
+    size_t c = (size_t)tid;
+    while (c < p->nchunks) {
+        size_t b = c * p->chunk, e = b + p->chunk;
+        if (e > p->n_items)
+            e = p->n_items;
+        p->fn(p->arg, tid, b, e);
+        c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+    }
+}
+
+static void *worker_main(void *v)
+{
+    worker_arg *wa = v;
+    sk_pool *p = wa->p;
+    int tid = wa->tid;
+    free(wa);
+    unsigned seen = 0;
+    for (;;) {
+        /* spin briefly, then sleep */
+        unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        if (g == seen && !atomic_load(&p->stop)) {
+            long t0 = now_ns();
+            for (int i = 0;; i++) {
+                cpu_relax();
+                g = atomic_load_explicit(&p->gen, memory_order_acquire);
+                if (g != seen || atomic_load(&p->stop))
+                    break;
+                if ((i & 63) == 63 && now_ns() - t0 > SPIN_NS)
+                    break;
+            }
+        }
+        if (g == seen && !atomic_load(&p->stop)) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop))
+                pthread_cond_wait(&p->wake, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->stop))
+            break;
+        seen = g;
+        run_chunks(p, tid);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    return NULL;
+}
 
 sk_pool *sk_pool_create(int nthreads)
 {
+    if (nthreads <= 0)
+        nthreads = sk_cpu_count();
     sk_pool *p = calloc(1, sizeof *p);
-    if (p)
-        p->n = nthreads > 0 ? nthreads : 1;
+    if (!p)
+        return NULL;
+    p->n = nthreads;
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->stop, 0);
+    atomic_init(&p->next, 0);
+    atomic_flag_clear(&p->busy);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (nthreads > 1) {
+        p->th = calloc((size_t)nthreads, sizeof *p->th);
+        if (!p->th) {
+            sk_pool_destroy(p);
+            return NULL;
+        }
+        for (int t = 1; t < nthreads; t++) {
+            worker_arg *wa = malloc(sizeof *wa);
+            if (wa) {
+                wa->p = p;
+                wa->tid = t;
+            }
+            if (!wa || pthread_create(&p->th[t], NULL, worker_main, wa) != 0) {
+                free(wa);
+                sk_pool_destroy(p);
+                return NULL;
+            }
+            p->nstarted = t;
+        }
+    }
     return p;
 }
 
-void sk_pool_destroy(sk_pool *p) { free(p); }
+void sk_pool_destroy(sk_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int t = 1; t <= p->nstarted; t++)
+        pthread_join(p->th[t], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    free(p->th);
+    free(p);
+}
 
 int sk_pool_size(const sk_pool *p) { return p ? p->n : 1; }
 
+void sk_parallel_for_tid(sk_pool *p, size_t n, size_t grain, sk_range_tid_fn fn, void *arg)
+{
+    if (n == 0)
+        return;
+    if (grain == 0)
+        grain = 1;
+    if (!p || p->n <= 1 || n <= grain || atomic_flag_test_and_set(&p->busy)) {
+        fn(arg, 0, 0, n);
+        return;
+    }
+    size_t want = (size_t)p->n * CHUNKS_PER_THREAD;
+    size_t chunk = (n + want - 1) / want;
+    if (chunk < grain)
+        chunk = grain;
+    p->fn = fn;
+    p->arg = arg;
+    p->n_items = n;
+    p->chunk = chunk;
+    p->nchunks = (n + chunk - 1) / chunk;
+    atomic_store_explicit(&p->next, (size_t)p->n, memory_order_relaxed);
+    atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
+
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+
+    run_chunks(p, 0);
+
+    /* Workers still running have chunks in hand; ones that were asleep only
+     * need to wake and report. Spin a little, then sleep. */
+    long t0 = now_ns();
+    for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
+        cpu_relax();
+        if ((i & 63) == 63 && now_ns() - t0 > SPIN_NS) {
+            pthread_mutex_lock(&p->mu);
+            while (atomic_load(&p->pending) > 0)
+                pthread_cond_wait(&p->done, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+    }
+    atomic_flag_clear(&p->busy);
+}
+
+typedef struct plain_job {
+    sk_range_fn fn;
+    void *arg;
+} plain_job;
+
+static void plain_task(void *arg, int tid, size_t b, size_t e)
+{
+    (void)tid;
+    plain_job *j = arg;
+    j->fn(j->arg, b, e);
+}
+
 void sk_parallel_for(sk_pool *p, size_t n, size_t grain, sk_range_fn fn, void *arg)
 {
-    (void)p;
-    (void)grain;
-    if (n)
-        fn(arg, 0, n);
+    plain_job j = {fn, arg};
+    sk_parallel_for_tid(p, n, grain, plain_task, &j);
 }

@@ -55,6 +55,13 @@ int sk_image_to_tensor(const sk_image *img, const sk_preprocess *pp, float *out,
 int sk_png_encode_palette(const uint8_t *idx, int w, int h, const uint8_t (*palette)[3],
                           int ncolors, uint8_t **out, size_t *outlen);
 int sk_png_encode(const sk_image *img, uint8_t **out, size_t *outlen);
+/* 50% blend of the class colours over an image: out->px (malloc'ed, free
+ * with sk_image_free) is RGB, (image + palette[mask] + 1) / 2 per channel, a
+ * gray image taken as R=G=B. `mask` has img->w * img->h class indices and
+ * `palette` an entry for every index present (a 256-entry sk_palette is always
+ * enough). */
+int sk_mask_overlay(const sk_image *img, const uint8_t *mask, const uint8_t (*palette)[3],
+                    sk_image *out);
 /* Nearest-neighbour resize of a class-index mask. */
 int sk_mask_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
 /* Distinct colour per class index (stable, index 0 = black). */

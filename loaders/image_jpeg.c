@@ -66,17 +66,20 @@ int sk_jpeg_decode(const uint8_t *buf, size_t len, int channels, size_t max_pixe
     if (!tj)
         return sk_errf(err, errlen, SK_ENOMEM, "cannot create a JPEG decoder: %s",
                        tjGetErrorStr2(NULL));
-    int rc = 0, w = 0, h = 0, subsamp = 0, cs = 0;
+    int rc = 0, w = 0, h = 0, subsamp = 0, cs = 0, hdr_ok, is_cmyk, pf;
+    size_t npx;
     uint8_t *px = NULL, *cmyk = NULL;
 
-    if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &cs) < 0) {
+    /* A cut-off file may parse as a "tables-only" stream: success, 0x0. */
+    hdr_ok = tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &cs) == 0;
+    if (!hdr_ok || w <= 0 || h <= 0) {
         if (!info.has_eoi)
             rc = sk_errf(err, errlen, SK_EFORMAT,
                          "JPEG data is truncated: it ends after %zu bytes, inside the header",
                          len);
         else
             rc = sk_errf(err, errlen, SK_EFORMAT, "corrupt JPEG header: %s",
-                         tjGetErrorStr2(tj));
+                         hdr_ok ? "no image in the data" : tjGetErrorStr2(tj));
         goto done;
     }
     if ((rc = sk_img_check_size("JPEG image", (uint32_t)w, (uint32_t)h, max_pixels, err,
@@ -90,9 +93,9 @@ int sk_jpeg_decode(const uint8_t *buf, size_t len, int channels, size_t max_pixe
         goto done;
     }
 
-    const int is_cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
-    const int pf = is_cmyk ? TJPF_CMYK : channels == 1 ? TJPF_GRAY : TJPF_RGB;
-    const size_t npx = (size_t)w * h;
+    is_cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
+    pf = is_cmyk ? TJPF_CMYK : channels == 1 ? TJPF_GRAY : TJPF_RGB;
+    npx = (size_t)w * h;
     px = malloc(npx * channels);
     if (is_cmyk)
         cmyk = malloc(npx * 4);

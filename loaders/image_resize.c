@@ -29,6 +29,8 @@ static void taps_free(taps *t)
     free(t->start);
     free(t->n);
     free(t->w);
+    t->start = t->n = NULL;
+    t->w = NULL;
 }
 
 /* Outputs first .. first+count-1 of an in -> out resize. */
@@ -102,13 +104,13 @@ static int resize_window(const sk_image *src, int rw, int rh, int x0, int y0, in
     taps tx = {0}, ty = {0};
     float *tmp = NULL, *acc = NULL;
     uint8_t *px = malloc((size_t)ww * wh * c);
-    int rc = SK_ENOMEM;
+    const size_t trow = (size_t)ww * c;
+    int rc = SK_ENOMEM, ylo, yhi;
     if (!px || taps_make(&tx, sw, rw, x0, ww) || taps_make(&ty, sh, rh, y0, wh))
         goto fail;
     /* Horizontal pass over only the source rows the vertical taps touch. */
-    const int ylo = ty.start[0];
-    const int yhi = ty.start[wh - 1] + ty.n[wh - 1];
-    const size_t trow = (size_t)ww * c;
+    ylo = ty.start[0];
+    yhi = ty.start[wh - 1] + ty.n[wh - 1];
     tmp = malloc(sizeof(float) * trow * (size_t)(yhi - ylo));
     acc = malloc(sizeof(float) * trow);
     if (!tmp || !acc)
@@ -116,14 +118,28 @@ static int resize_window(const sk_image *src, int rw, int rh, int x0, int y0, in
     for (int y = ylo; y < yhi; y++) {
         const uint8_t *s = src->px + (size_t)y * sw * c;
         float *d = tmp + (size_t)(y - ylo) * trow;
-        for (int x = 0; x < ww; x++) {
-            const float *w = tx.w + (size_t)x * tx.maxn;
-            const uint8_t *sp = s + (size_t)tx.start[x] * c;
-            for (int ch = 0; ch < c; ch++) {
-                float sum = 0;
+        if (c == 3) {
+            for (int x = 0; x < ww; x++) {
+                const float *w = tx.w + (size_t)x * tx.maxn;
+                const uint8_t *sp = s + (size_t)tx.start[x] * 3;
+                float r = 0, g = 0, b = 0;
+                for (int k = 0; k < tx.n[x]; k++) {
+                    r += w[k] * sp[3 * k];
+                    g += w[k] * sp[3 * k + 1];
+                    b += w[k] * sp[3 * k + 2];
+                }
+                d[3 * x] = r;
+                d[3 * x + 1] = g;
+                d[3 * x + 2] = b;
+            }
+        } else {
+            for (int x = 0; x < ww; x++) {
+                const float *w = tx.w + (size_t)x * tx.maxn;
+                const uint8_t *sp = s + tx.start[x];
+                float v = 0;
                 for (int k = 0; k < tx.n[x]; k++)
-                    sum += w[k] * sp[k * c + ch];
-                d[x * c + ch] = sum;
+                    v += w[k] * sp[k];
+                d[x] = v;
             }
         }
     }

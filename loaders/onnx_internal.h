@@ -41,6 +41,8 @@ int sk_onnx_dims(const int64_t *dims, size_t n, const char *what, sk_shape *s, c
  * canonical form ops.h describes: attributes that later became inputs turn
  * into constant inputs, Upsample becomes Resize, obsolete attributes go. */
 int sk_onnx_canonicalize(sk_graph *g, int ni, int opset, char *err, size_t errlen);
+/* Upsample (any opset; imported with op SK_OP_RESIZE) -> Resize-13. */
+int sk_onnx_upsample(sk_graph *g, int ni, char *err, size_t errlen);
 
 /* ONNX name of a TensorProto.DataType ("float16", ...), for messages. */
 const char *sk_onnx_dtype_name(int onnx_type);

@@ -101,7 +101,8 @@ static int check_ops(loader *L)
         if (!is_default_domain(np->domain)) {
             sb_printf(&b, "%s%s (node '%s', domain '%s')", sep, op, name, np->domain);
             count++;
-        } else if (strcmp(op, "Constant") != 0 && sk_op_from_name(op) == SK_OP_NONE) {
+        } else if (strcmp(op, "Constant") != 0 && strcmp(op, "Upsample") != 0 &&
+                   sk_op_from_name(op) == SK_OP_NONE) {
             sb_printf(&b, "%s%s (node '%s', opset %d)", sep, op, name, L->opset);
             count++;
         }
@@ -459,7 +460,8 @@ static int import_node(loader *L, size_t idx)
     const char *op_type = np->op_type ? np->op_type : "";
     if (strcmp(op_type, "Constant") == 0)
         return import_constant(L, np, label);
-    sk_op op = sk_op_from_name(op_type);
+    int upsample = strcmp(op_type, "Upsample") == 0; /* becomes a Resize */
+    sk_op op = upsample ? SK_OP_RESIZE : sk_op_from_name(op_type);
 
     if (np->n_input > 1024 || np->n_output > 1024)
         return sk_errf(L->err, L->errlen, SK_EFORMAT, "%s '%s' has too many inputs or outputs",
@@ -508,6 +510,8 @@ static int import_node(loader *L, size_t idx)
         if (rc < 0)
             return rc;
     }
+    if (upsample)
+        return sk_onnx_upsample(g, ni, L->err, L->errlen);
     return sk_onnx_canonicalize(g, ni, L->opset, L->err, L->errlen);
 }
 

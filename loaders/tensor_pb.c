@@ -138,7 +138,8 @@ static int parse_u64(const char *s, int64_t *v)
 }
 
 /* Find or open+map the file `loc`. */
-static int ext_file(sk_ext_ctx *x, const char *loc, sk_ext_file **out, char *err, size_t errlen)
+static int ext_file(sk_ext_ctx *x, const char *loc, const char *what, sk_ext_file **out,
+                    char *err, size_t errlen)
 {
     for (int i = 0; i < x->nfiles; i++)
         if (strcmp(x->files[i].location, loc) == 0) {
@@ -150,8 +151,8 @@ static int ext_file(sk_ext_ctx *x, const char *loc, sk_ext_file **out, char *err
         return sk_errf(err, errlen, SK_EINVAL, "external data path '%s' is too long", loc);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return sk_errf(err, errlen, SK_EIO, "cannot open external data file '%s': %s", path,
-                       strerror(errno));
+        return sk_errf(err, errlen, SK_EIO, "%s: cannot open external data file '%s': %s", what,
+                       loc, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -216,7 +217,7 @@ static int decode_external(const Onnx__TensorProto *tp, sk_ext_ctx *x, const cha
                        "%s: external data length %lld does not match its shape (%zu bytes)",
                        what, (long long)len, nbytes);
     sk_ext_file *f;
-    int rc = ext_file(x, loc, &f, err, errlen);
+    int rc = ext_file(x, loc, what, &f, err, errlen);
     if (rc < 0)
         return rc;
     if ((uint64_t)off > f->size || nbytes > f->size - (size_t)off)
@@ -288,9 +289,10 @@ int sk_onnx_tensor_decode(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const ch
     void *d = sk_alloc(nbytes ? nbytes : 1);
     if (!d)
         return sk_errf(err, errlen, SK_ENOMEM, "%s: out of memory (%zu bytes)", what, nbytes);
-    if (strcmp(field, "raw_data") == 0) {
-        if (nbytes)
-            memcpy(d, tp->raw_data.data, nbytes);
+    if (nbytes == 0) {
+        /* nothing to copy (and the source may be NULL) */
+    } else if (strcmp(field, "raw_data") == 0) {
+        memcpy(d, tp->raw_data.data, nbytes);
     } else if (t->dtype == SK_F32) {
         memcpy(d, tp->float_data, nbytes);
     } else if (t->dtype == SK_F64) {

@@ -119,6 +119,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                   "fashion-resnet"))
     ap.add_argument("--bench", action="store_true", help="time 20 batches and exit")
+    ap.add_argument("--export-only", action="store_true",
+                    help="skip training: load OUT/weights.pth, evaluate and export again")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -150,34 +152,42 @@ def main():
         print(msg, flush=True)
         log_lines.append(msg)
 
-    log("FashionResNet widths=%s blocks=%s params=%d epochs=%d batch=%d lr=%g wd=%g seed=%d threads=%d"
-        % (widths, blocks, nparams, args.epochs, args.batch, args.lr, args.wd, args.seed,
-           args.threads))
-    t0 = time.time()
-    for epoch in range(args.epochs):
-        model.train()
-        perm = torch.from_numpy(rng.permutation(xtr.shape[0]))
-        tot, correct, loss_sum = 0, 0, 0.0
-        for b in range(steps_per_epoch):
-            idx = perm[b * args.batch:(b + 1) * args.batch]
-            xb = augment(xtr[idx], rng)
-            yb = ytr_t[idx]
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += yb.shape[0]
-            correct += (logits.argmax(1) == yb).sum().item()
-            loss_sum += loss.item() * yb.shape[0]
-            if args.bench and b == 19:
-                dt = time.time() - t0
-                print("20 batches: %.2fs -> epoch ~%.0fs" % (dt, dt / 20 * steps_per_epoch))
-                return
-        log("epoch %d: loss %.4f train-acc %.4f  (%.0fs)"
-            % (epoch + 1, loss_sum / tot, correct / tot, time.time() - t0))
-    train_s = time.time() - t0
+    weights = os.path.join(args.out, "weights.pth")
+    if args.export_only:
+        model.load_state_dict(torch.load(weights))
+        with open(os.path.join(args.out, "torch_metrics.json")) as f:
+            train_s = json.load(f)["train_seconds"]
+        with open(os.path.join(args.out, "train_log.txt")) as f:
+            log_lines = [l for l in f.read().splitlines() if not l.startswith(("test accuracy", "  "))]
+    else:
+        log("FashionResNet widths=%s blocks=%s params=%d epochs=%d batch=%d lr=%g wd=%g seed=%d threads=%d"
+            % (widths, blocks, nparams, args.epochs, args.batch, args.lr, args.wd, args.seed,
+               args.threads))
+        t0 = time.time()
+        for epoch in range(args.epochs):
+            model.train()
+            perm = torch.from_numpy(rng.permutation(xtr.shape[0]))
+            tot, correct, loss_sum = 0, 0, 0.0
+            for b in range(steps_per_epoch):
+                idx = perm[b * args.batch:(b + 1) * args.batch]
+                xb = augment(xtr[idx], rng)
+                yb = ytr_t[idx]
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                tot += yb.shape[0]
+                correct += (logits.argmax(1) == yb).sum().item()
+                loss_sum += loss.item() * yb.shape[0]
+                if args.bench and b == 19:
+                    dt = time.time() - t0
+                    print("20 batches: %.2fs -> epoch ~%.0fs" % (dt, dt / 20 * steps_per_epoch))
+                    return
+            log("epoch %d: loss %.4f train-acc %.4f  (%.0fs)"
+                % (epoch + 1, loss_sum / tot, correct / tot, time.time() - t0))
+        train_s = time.time() - t0
 
     logits = predict(model, xte)
     pred = logits.argmax(1).numpy().astype(np.uint8)
@@ -188,7 +198,8 @@ def main():
         log("  %-12s %.4f" % (fmnist.CLASSES[c], per_class[c]))
 
     model.eval()
-    torch.save(model.state_dict(), os.path.join(args.out, "weights.pth"))
+    if not args.export_only:
+        torch.save(model.state_dict(), weights)
     export(model, args, xte, acc, per_class, pred, train_s, nparams, widths, blocks)
     with open(os.path.join(args.out, "train_log.txt"), "w") as f:
         f.write("\n".join(log_lines) + "\n")
@@ -228,6 +239,7 @@ def export(model, args, xte, acc, per_class, pred, train_s, nparams, widths, blo
                "train_seconds": round(train_s), "params": nparams,
                "widths": list(widths), "blocks": list(blocks), "epochs": args.epochs,
                "seed": args.seed, "threads": args.threads,
+               "input_mean": fmnist.MEAN, "input_std": fmnist.STD,
                "torch": torch.__version__}
     with open(os.path.join(out, "torch_metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)

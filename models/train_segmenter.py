@@ -14,6 +14,7 @@ Writes models/scenes-unet/{model.onnx, model.json, labels.txt,
 torch_metrics.json, test_data_set_0/, train_log.txt}.
 """
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -159,8 +160,11 @@ def export(model, args, miou, iou, pixel_acc, train_s, nparams):
     with open(os.path.join(out, "model.json"), "w") as f:
         json.dump(cfg, f, indent=1)
         f.write("\n")
+    imgs, labs = scenes.make_batch("test", scenes.TEST_SEED, 0, args.test_count)
+    digest = hashlib.sha256(imgs.tobytes() + labs.tobytes()).hexdigest()
     metrics = {"test_miou": miou, "test_pixel_accuracy": pixel_acc,
                "test_scenes": args.test_count, "test_seed": scenes.TEST_SEED,
+               "test_scenes_sha256": digest, "input_mean": MEAN, "input_std": STD,
                "per_class_iou": dict(zip(scenes.LABELS, [float(v) for v in iou])),
                "train_seconds": round(train_s), "params": nparams, "width": args.width,
                "steps": args.steps, "batch": args.batch, "seed": args.seed,

@@ -37,7 +37,12 @@ class Up(nn.Module):
 class UNet(nn.Module):
     def __init__(self, in_ch=1, num_classes=11, width=16, levels=4, up="convtranspose"):
         super().__init__()
-        widths = [width * 2 ** i for i in range(levels)]
+        # `width` is the first level's width (doubling per level) or a list of widths
+        if isinstance(width, int):
+            widths = [width * 2 ** i for i in range(levels)]
+        else:
+            widths = list(width)
+            assert len(widths) == levels
         self.downs = nn.ModuleList()
         cin = in_ch
         for w in widths:

@@ -162,7 +162,8 @@ typedef struct conv_job {
     const float *col; /* row-split mode: shared column matrix */
     float *yg;
     const float *wg;
-    int failed;
+    float *scratch; /* pair-split mode: nthreads column buffers */
+    int nthreads;
 } conv_job;
 
 /* y rows [m0, m1) of one image/group = bias + W rows * col. */
@@ -211,19 +212,36 @@ static void conv_one(const conv_job *j, int64_t ng, float *scratch, sk_pool *poo
     }
 }
 
-/* Many small groups (depthwise): split over (image, group) pairs, each chunk
- * with its own column buffer. */
+/* Many small groups (depthwise): worker t of nt takes an equal share of the
+ * (image, group) pairs, with column buffer t. */
 static void conv_pairs_task(void *arg, size_t begin, size_t end)
 {
-    conv_job *j = arg;
-    float *scratch = NULL;
-    if (!j->g->direct && !(scratch = malloc((size_t)(j->g->Kc * j->g->P) * sizeof(float)))) {
-        j->failed = 1;
-        return;
+    const conv_job *j = arg;
+    const int64_t pairs = j->g->N * j->g->group, nt = j->nthreads;
+    for (size_t t = begin; t < end; t++) {
+        float *scratch = j->scratch ? j->scratch + (int64_t)t * j->g->Kc * j->g->P : NULL;
+        for (int64_t ng = (int64_t)t * pairs / nt; ng < ((int64_t)t + 1) * pairs / nt; ng++)
+            conv_one(j, ng, scratch, NULL);
     }
-    for (size_t ng = begin; ng < end; ng++)
-        conv_one(j, (int64_t)ng, scratch, NULL);
-    free(scratch);
+}
+
+/* Column buffers a run uses: one per worker when split over (image, group)
+ * pairs, one otherwise, none for the direct 1x1 path. */
+static int64_t conv_nbuf(const conv_geom *g, int nthreads, int *split_pairs)
+{
+    *split_pairs = nthreads > 1 && g->Mg < 16 && g->N * g->group > 1;
+    return g->direct ? 0 : *split_pairs ? nthreads : 1;
+}
+
+size_t sk_ref_scratch_conv(SK_REF_SCRATCH_ARGS)
+{
+    conv_geom g;
+    sk_kctx quiet = sk_nn_quiet_ctx();
+    int split;
+    (void)out;
+    if (conv_setup(n, in, nin, nout, &quiet, &g))
+        return 0;
+    return (size_t)(conv_nbuf(&g, nthreads, &split) * g.Kc * g.P) * sizeof(float);
 }
 
 int sk_run_conv(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
@@ -240,19 +258,23 @@ int sk_run_conv(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor
                   .wt = in[1]->data,
                   .bias = nin > 2 && in[2] ? in[2]->data : NULL,
                   .y = out[0].data};
-    int64_t pairs = g.N * g.group;
-    if (ctx->pool && sk_pool_size(ctx->pool) > 1 && g.Mg < 16 && pairs > 1) {
-        sk_parallel_for(ctx->pool, (size_t)pairs, 1, conv_pairs_task, &j);
-        if (j.failed)
-            return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for the column buffer");
-        return 0;
-    }
+    const int nt = sk_pool_size(ctx->pool);
+    int split_pairs;
+    const int64_t nbuf = conv_nbuf(&g, nt, &split_pairs);
+    void *heap = NULL;
     float *scratch = NULL;
-    if (!g.direct && !(scratch = malloc((size_t)(g.Kc * g.P) * sizeof(float))))
+    if (nbuf && !(scratch = sk_nn_scratch(ctx, (size_t)(nbuf * g.Kc * g.P) * sizeof(float),
+                                          &heap)))
         return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for the %lld x %lld column buffer",
                         (long long)g.Kc, (long long)g.P);
-    for (int64_t ng = 0; ng < pairs; ng++)
-        conv_one(&j, ng, scratch, ctx->pool);
-    free(scratch);
+    if (split_pairs) {
+        j.scratch = scratch;
+        j.nthreads = nt;
+        sk_parallel_for(ctx->pool, (size_t)nt, 1, conv_pairs_task, &j);
+    } else {
+        for (int64_t ng = 0; ng < g.N * g.group; ng++)
+            conv_one(&j, ng, scratch, ctx->pool);
+    }
+    free(heap);
     return 0;
 }

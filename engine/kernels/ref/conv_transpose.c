@@ -196,6 +196,23 @@ static void convt_rows_task(void *arg, size_t begin, size_t end)
                     j->x, j->Pin, j->col + begin * (size_t)j->Pin, j->Pin, 0);
 }
 
+/* Scratch: the transposed weights of every group, then one column matrix. */
+static size_t convt_scratch_floats(const convt_geom *g)
+{
+    return (size_t)(g->group * g->Rows * g->Cg + g->Rows * g->Pin);
+}
+
+size_t sk_ref_scratch_conv_transpose(SK_REF_SCRATCH_ARGS)
+{
+    convt_geom g;
+    sk_kctx quiet = sk_nn_quiet_ctx();
+    (void)out;
+    (void)nthreads;
+    if (convt_setup(n, in, nin, nout, &quiet, &g))
+        return 0;
+    return convt_scratch_floats(&g) * sizeof(float);
+}
+
 int sk_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
                           sk_tensor *out, int nout, sk_kctx *ctx)
 {
@@ -211,13 +228,11 @@ int sk_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
     float *y = out[0].data;
     int64_t opx = sk_win_out_size(&g.w);
     /* W_g is Cg x Rows; the GEMM wants its transpose, Rows x Cg. */
-    float *wT = malloc((size_t)(g.group * g.Rows * g.Cg) * sizeof(float));
-    float *col = malloc((size_t)(g.Rows * g.Pin) * sizeof(float));
-    if (!wT || !col) {
-        free(wT);
-        free(col);
+    void *heap;
+    float *wT = sk_nn_scratch(ctx, convt_scratch_floats(&g) * sizeof(float), &heap);
+    if (!wT)
         return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for the column buffer");
-    }
+    float *col = wT + g.group * g.Rows * g.Cg;
     for (int64_t grp = 0; grp < g.group; grp++) {
         const float *src = wt + grp * g.Cg * g.Rows;
         float *dst = wT + grp * g.Rows * g.Cg;
@@ -240,7 +255,6 @@ int sk_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
             sk_parallel_for(ctx->pool, (size_t)g.Rows, 16, convt_rows_task, &j);
             col2im(col, g.Mg, &g.w, y + (img * g.M + grp * g.Mg) * opx);
         }
-    free(wT);
-    free(col);
+    free(heap);
     return 0;
 }

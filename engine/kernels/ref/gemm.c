@@ -97,16 +97,29 @@ int sk_infer_gemm(const sk_node *n, const sk_tensor *const *in, int nin, sk_tens
     return 0;
 }
 
-/* Copy an r x c matrix transposed into a fresh buffer. */
-static float *transposed(const float *src, int64_t r, int64_t c)
+/* dst (c x r) = transpose of src (r x c). */
+static void transpose(const float *src, int64_t r, int64_t c, float *dst)
 {
-    float *t = malloc((size_t)(r * c > 0 ? r * c : 1) * sizeof(float));
-    if (!t)
-        return NULL;
     for (int64_t i = 0; i < r; i++)
         for (int64_t j = 0; j < c; j++)
-            t[j * r + i] = src[i * c + j];
-    return t;
+            dst[j * r + i] = src[i * c + j];
+}
+
+/* Scratch: A and / or B untransposed, so the GEMM sees plain row-major. */
+static size_t gemm_scratch_floats(const gemm_geom *g)
+{
+    return (size_t)((g->ta ? g->M * g->K : 0) + (g->tb ? g->K * g->N : 0));
+}
+
+size_t sk_ref_scratch_gemm(SK_REF_SCRATCH_ARGS)
+{
+    gemm_geom g;
+    sk_kctx quiet = sk_nn_quiet_ctx();
+    (void)out;
+    (void)nthreads;
+    if (gemm_setup(n, in, nin, nout, &quiet, &g))
+        return 0;
+    return gemm_scratch_floats(&g) * sizeof(float);
 }
 
 int sk_run_gemm(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
@@ -122,16 +135,22 @@ int sk_run_gemm(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor
     if (g.M == 0 || g.N == 0)
         return 0;
     const float *a = in[0]->data, *b = in[1]->data;
-    float *at = NULL, *bt = NULL;
-    if (g.ta && !(a = at = transposed(a, g.K, g.M)))
+    void *heap = NULL;
+    float *scratch = NULL;
+    if ((g.ta || g.tb) &&
+        !(scratch = sk_nn_scratch(ctx, gemm_scratch_floats(&g) * sizeof(float), &heap)))
         return sk_kfail(ctx, n, SK_ENOMEM, "out of memory");
-    if (g.tb && !(b = bt = transposed(b, g.N, g.K))) {
-        free(at);
-        return sk_kfail(ctx, n, SK_ENOMEM, "out of memory");
+    if (g.ta) {
+        transpose(a, g.K, g.M, scratch);
+        a = scratch;
+    }
+    if (g.tb) {
+        float *bt = scratch + (g.ta ? g.M * g.K : 0);
+        transpose(b, g.N, g.K, bt);
+        b = bt;
     }
     sk_ref_gemm_f32((int)g.M, (int)g.N, (int)g.K, a, (int)g.K, b, (int)g.N, y, (int)g.N, 0);
-    free(at);
-    free(bt);
+    free(heap);
 
     const float *c = C ? C->data : NULL;
     int64_t cr = 1, cc = 1; /* C's rows and columns as broadcast */

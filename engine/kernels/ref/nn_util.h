@@ -7,6 +7,7 @@
 #ifndef SK_NN_UTIL_H
 #define SK_NN_UTIL_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph.h"
@@ -14,6 +15,65 @@
 #include "sk.h"
 
 #define SK_NN_SP 3 /* spatial axes after normalization */
+
+/* Scratch bytes the NN reference kernel for node n needs with these
+ * (inferred) shapes and `nthreads` workers; 0 for none or for shapes the
+ * kernel rejects (its run then reports why). A dispatcher that reserves this
+ * much in sk_kctx.scratch keeps reference runs free of malloc; with less, the
+ * kernels fall back to the heap. */
+#define SK_REF_SCRATCH_ARGS                                                                \
+    const sk_node *n, const sk_tensor *const *in, int nin, const sk_tensor *out, int nout, \
+        int nthreads
+size_t sk_ref_scratch_conv(SK_REF_SCRATCH_ARGS);
+size_t sk_ref_scratch_conv_transpose(SK_REF_SCRATCH_ARGS);
+size_t sk_ref_scratch_gemm(SK_REF_SCRATCH_ARGS);
+size_t sk_ref_scratch_layer_norm(SK_REF_SCRATCH_ARGS);
+size_t sk_ref_scratch_resize(SK_REF_SCRATCH_ARGS);
+size_t sk_ref_scratch_pad(SK_REF_SCRATCH_ARGS);
+
+static inline size_t sk_ref_nn_scratch(SK_REF_SCRATCH_ARGS)
+{
+    switch (n->op) {
+    case SK_OP_CONV:
+        return sk_ref_scratch_conv(n, in, nin, out, nout, nthreads);
+    case SK_OP_CONV_TRANSPOSE:
+        return sk_ref_scratch_conv_transpose(n, in, nin, out, nout, nthreads);
+    case SK_OP_GEMM:
+        return sk_ref_scratch_gemm(n, in, nin, out, nout, nthreads);
+    case SK_OP_LAYER_NORM:
+        return sk_ref_scratch_layer_norm(n, in, nin, out, nout, nthreads);
+    case SK_OP_RESIZE:
+        return sk_ref_scratch_resize(n, in, nin, out, nout, nthreads);
+    case SK_OP_PAD:
+        return sk_ref_scratch_pad(n, in, nin, out, nout, nthreads);
+    default:
+        return 0;
+    }
+}
+
+/* `bytes` of scratch for one run: the step scratch when it is large enough,
+ * else a heap block, also stored in *heap for the caller to free(). */
+static inline void *sk_nn_scratch(const sk_kctx *ctx, size_t bytes, void **heap)
+{
+    *heap = NULL;
+    if (ctx->scratch && ctx->scratch_bytes >= bytes)
+        return ctx->scratch;
+    return *heap = malloc(bytes ? bytes : 1);
+}
+
+/* A context that swallows messages, for scratch-size queries. */
+static inline sk_kctx sk_nn_quiet_ctx(void)
+{
+    sk_kctx c;
+    memset(&c, 0, sizeof c);
+    return c;
+}
+
+/* Round a scratch offset up so every carved array stays 64-byte aligned. */
+static inline size_t sk_nn_align(size_t b)
+{
+    return (b + 63) & ~(size_t)63;
+}
 
 static inline int sk_nn_need_f32(const sk_node *n, sk_kctx *ctx, const sk_tensor *t,
                                  const char *what)

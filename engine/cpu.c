@@ -1,0 +1,130 @@
+/* cpu.c — feature detection (see cpu.h). */
+#include "cpu.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#define SK_HAVE_CPUID 1
+#endif
+
+static sk_cpu_features feats;
+static atomic_int detected = -1; /* sk_isa once known */
+static atomic_int active = -1;
+
+#ifdef SK_HAVE_CPUID
+static unsigned long long xgetbv0(void)
+{
+    unsigned lo, hi;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+#endif
+
+static sk_isa detect(void)
+{
+    sk_cpu_features f;
+    memset(&f, 0, sizeof f);
+    sk_isa level = SK_ISA_SCALAR;
+#ifdef SK_HAVE_CPUID
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        goto done;
+    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    f.fma = (c >> 12) & 1;
+    if (!osxsave || !avx)
+        goto done;
+    unsigned long long xcr0 = xgetbv0();
+    int os_ymm = (xcr0 & 0x6) == 0x6;     /* SSE + AVX state */
+    int os_zmm = (xcr0 & 0xe6) == 0xe6;   /* + opmask, ZMM_Hi256, Hi16_ZMM */
+    if (__get_cpuid_max(0, NULL) < 7)
+        goto done;
+    __cpuid_count(7, 0, a, b, c, d);
+    f.avx2 = os_ymm && ((b >> 5) & 1);
+    f.fma = os_ymm && f.fma;
+    f.avx512f = os_zmm && ((b >> 16) & 1);
+    f.avx512bw = os_zmm && ((b >> 30) & 1);
+    f.avx512vl = os_zmm && ((b >> 31) & 1);
+    f.avx512vnni = os_zmm && ((c >> 11) & 1);
+    unsigned a1 = 0, b1, c1, d1;
+    if (a >= 1)
+        __cpuid_count(7, 1, a1, b1, c1, d1);
+    f.avx512bf16 = os_zmm && ((a1 >> 5) & 1);
+    if (f.avx2 && f.fma)
+        level = SK_ISA_AVX2;
+    if (level == SK_ISA_AVX2 && f.avx512f && f.avx512bw && f.avx512vl)
+        level = SK_ISA_AVX512;
+done:
+#endif
+    feats = f;
+    return level;
+}
+
+sk_isa sk_cpu_detected(void)
+{
+    int d = atomic_load(&detected);
+    if (d < 0) {
+        d = (int)detect();
+        atomic_store(&detected, d);
+    }
+    return (sk_isa)d;
+}
+
+const sk_cpu_features *sk_cpu_features_get(void)
+{
+    sk_cpu_detected();
+    return &feats;
+}
+
+sk_isa sk_cpu_level(void)
+{
+    int a = atomic_load(&active);
+    if (a < 0) {
+        a = (int)sk_cpu_detected();
+        const char *e = getenv("SKIPSERVE_ISA");
+        int want = e && *e ? sk_isa_parse(e) : -1;
+        if (want >= 0 && want < a)
+            a = want;
+        atomic_store(&active, a);
+    }
+    return (sk_isa)a;
+}
+
+sk_isa sk_cpu_set_level(sk_isa level)
+{
+    int d = (int)sk_cpu_detected();
+    int a = (int)level < 0 ? 0 : (int)level;
+    if (a > d)
+        a = d;
+    atomic_store(&active, a);
+    return (sk_isa)a;
+}
+
+const char *sk_isa_name(sk_isa level)
+{
+    switch (level) {
+    case SK_ISA_SCALAR:
+        return "scalar";
+    case SK_ISA_AVX2:
+        return "avx2";
+    case SK_ISA_AVX512:
+        return "avx512";
+    default:
+        return "unknown";
+    }
+}
+
+int sk_isa_parse(const char *s)
+{
+    if (!s)
+        return -1;
+    if (!strcmp(s, "scalar") || !strcmp(s, "ref") || !strcmp(s, "none"))
+        return SK_ISA_SCALAR;
+    if (!strcmp(s, "avx2"))
+        return SK_ISA_AVX2;
+    if (!strcmp(s, "avx512"))
+        return SK_ISA_AVX512;
+    return -1;
+}

@@ -1,0 +1,35 @@
+/* cpu.h — CPU feature detection and the active ISA level.
+ *
+ * The level is detected once (cpuid + xgetbv on x86-64: the OS must save the
+ * ymm / zmm state, not just the CPU support the instructions) and may be
+ * lowered with SKIPSERVE_ISA=scalar|avx2|avx512, never raised above what the
+ * CPU has. Kernels compiled with per-file ISA flags are only called when the
+ * active level allows them; other architectures always get SK_ISA_SCALAR. */
+#ifndef SK_CPU_H
+#define SK_CPU_H
+
+typedef enum {
+    SK_ISA_SCALAR = 0, /* the reference kernels */
+    SK_ISA_AVX2 = 1,   /* AVX2 + FMA3 */
+    SK_ISA_AVX512 = 2, /* AVX-512 F + BW + VL */
+    SK_ISA_COUNT
+} sk_isa;
+
+typedef struct sk_cpu_features {
+    int avx2, fma, avx512f, avx512bw, avx512vl;
+    int avx512vnni, avx512bf16; /* noted for int8 / bf16 kernels later */
+} sk_cpu_features;
+
+const sk_cpu_features *sk_cpu_features_get(void);
+sk_isa sk_cpu_detected(void); /* best level the CPU and OS support */
+/* Active level: detected, lowered by SKIPSERVE_ISA at first call. */
+sk_isa sk_cpu_level(void);
+/* Force a level (tests, benchmarks); clamped to the detected one. Returns
+ * the level now active. Call before creating plans: kernels and packed
+ * weights are chosen at load/plan time. */
+sk_isa sk_cpu_set_level(sk_isa level);
+const char *sk_isa_name(sk_isa level);
+/* "scalar" | "avx2" | "avx512" -> level; -1 when unknown. */
+int sk_isa_parse(const char *s);
+
+#endif

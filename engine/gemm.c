@@ -1,0 +1,395 @@
+/* gemm.c — the packed, blocked, threaded SGEMM driver (see gemm.h).
+ *
+ * Loop nest of one task (an item, a block of <= nbw columns, a range of
+ * A panels):
+ *   for each K block (kc):        pack the B block (kc x nb) once
+ *     for each M block (mc):      its A block stays in L2
+ *       for each B panel (nr):    the kc x nr panel stays in L1
+ *         for each A panel (mr):  microkernel on one mr x nr tile
+ * The first K block writes C, later ones accumulate, the last applies the
+ * epilogue while the tile is in registers. Tasks are cut so that every
+ * thread gets several (the pool balances them); columns are split before
+ * rows because B is usually the operand packed at run time. */
+#include "gemm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/ref/ref_gemm.h"
+#include "sk.h"
+#include "threadpool.h"
+
+/* kc: a kc x nr panel of B (16 KiB with nr = 16) stays in a 32 KiB L1.
+ * mc: an mc x kc block of A (72 KiB) and the kc x nc block of B (192 KiB)
+ * share a 512 KiB L2. Chosen by measurement on Zen 3 (bench/RESULTS.md). */
+#if defined(__x86_64__)
+static const sk_gemm_cfg cfg_avx2 = {SK_ISA_AVX2, 6, 16, 256, 72, 192,
+                                     sk_f32_gemm_6x16__avx2_fma};
+static const sk_gemm_cfg cfg_avx512 = {SK_ISA_AVX512, 8, 32, 256, 128, 256,
+                                       sk_f32_gemm_8x32__avx512f};
+#endif
+
+#define SK_UK_MAX_TILE (8 * 32) /* largest mr * nr of any config */
+
+const sk_gemm_cfg *sk_gemm_config(sk_isa isa)
+{
+#if defined(__x86_64__)
+    if (isa == SK_ISA_AVX2)
+        return &cfg_avx2;
+    if (isa == SK_ISA_AVX512)
+        return &cfg_avx512;
+#else
+    (void)isa;
+#endif
+    return NULL;
+}
+
+void sk_gemm_epi_none(sk_gemm_epi *e)
+{
+    memset(e, 0, sizeof *e);
+    e->min = -INFINITY;
+    e->max = INFINITY;
+}
+
+void sk_gemm_epi_apply(const sk_gemm_epi *e, float *c, size_t ldc, int row, int col, int m,
+                       int n)
+{
+    for (int i = 0; i < m; i++) {
+        float *cr = c + (size_t)i * ldc;
+        const float *rr = e->res ? e->res + (size_t)(row + i) * e->ldres + col : NULL;
+        for (int j = 0; j < n; j++) {
+            float v = cr[j];
+            if (e->bias)
+                v += e->bias_per_col ? e->bias[col + j] : e->bias[row + i];
+            if (rr)
+                v += rr[j];
+            /* comparisons are false for NaN: a NaN passes through, as in
+             * the vector kernels */
+            if (v < e->min)
+                v = e->min;
+            if (v > e->max)
+                v = e->max;
+            cr[j] = v;
+        }
+    }
+}
+
+/* ---- packing ----------------------------------------------------------- */
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+int sk_gemm_pack_a(const sk_gemm_cfg *cfg, const float *A, size_t lda, int M, int K,
+                   int groups, float alpha, sk_gemm_packed_a *out)
+{
+    memset(out, 0, sizeof *out);
+    int mr = cfg->mr, panels = (M + mr - 1) / mr;
+    size_t gs = round16((size_t)panels * (size_t)mr * (size_t)K);
+    float *d = sk_alloc((gs * (size_t)groups > 0 ? gs * (size_t)groups : 16) * sizeof(float));
+    if (!d)
+        return SK_ENOMEM;
+    for (int g = 0; g < groups; g++) {
+        const float *Ag = A + (size_t)g * (size_t)M * lda;
+        float *dg = d + (size_t)g * gs;
+        for (int p = 0; p < panels; p++) {
+            float *dp = dg + (size_t)p * (size_t)K * (size_t)mr;
+            for (int r = 0; r < mr; r++) {
+                int row = p * mr + r;
+                const float *src = Ag + (size_t)row * lda;
+                for (int k = 0; k < K; k++)
+                    dp[(size_t)k * (size_t)mr + (size_t)r] = row < M ? alpha * src[k] : 0.0f;
+            }
+        }
+    }
+    out->cfg = cfg;
+    out->M = M;
+    out->K = K;
+    out->groups = groups;
+    out->group_stride = gs;
+    out->data = d;
+    return 0;
+}
+
+int sk_gemm_pack_b(const sk_gemm_cfg *cfg, const float *B, size_t sk, size_t sn, int K, int N,
+                   float alpha, sk_gemm_packed_b *out)
+{
+    memset(out, 0, sizeof *out);
+    int nr = cfg->nr, panels = (N + nr - 1) / nr;
+    size_t total = (size_t)panels * (size_t)nr * (size_t)K;
+    float *d = sk_alloc((total ? total : 16) * sizeof(float));
+    if (!d)
+        return SK_ENOMEM;
+    for (int p = 0; p < panels; p++) {
+        float *dp = d + (size_t)p * (size_t)K * (size_t)nr;
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < nr; c++) {
+                int col = p * nr + c;
+                dp[(size_t)k * (size_t)nr + (size_t)c] =
+                    col < N ? alpha * B[(size_t)k * sk + (size_t)col * sn] : 0.0f;
+            }
+    }
+    out->cfg = cfg;
+    out->K = K;
+    out->N = N;
+    out->data = d;
+    return 0;
+}
+
+void sk_gemm_packed_a_free(sk_gemm_packed_a *p)
+{
+    if (p) {
+        sk_free(p->data);
+        p->data = NULL;
+    }
+}
+
+void sk_gemm_packed_b_free(sk_gemm_packed_b *p)
+{
+    if (p) {
+        sk_free(p->data);
+        p->data = NULL;
+    }
+}
+
+/* ---- the driver -------------------------------------------------------- */
+
+size_t sk_gemm_scratch_floats(const sk_gemm_cfg *cfg, int nthreads)
+{
+    if (!cfg)
+        return 0;
+    size_t per = round16((size_t)cfg->kc * (size_t)cfg->nc) +
+                 round16((size_t)cfg->mc * (size_t)cfg->kc) +
+                 round16((size_t)cfg->nc + 2 * (size_t)cfg->nr);
+    return per * (size_t)(nthreads > 0 ? nthreads : 1);
+}
+
+typedef struct run_ctx {
+    const sk_gemm_job *job;
+    int nbw, nblocks, mpanels, chunk_panels, mchunks;
+    float *scratch;
+    size_t per_thread;
+} run_ctx;
+
+static void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a,
+                     const float *b, float *c, int row, int col, size_t kc, int flags)
+{
+    const sk_gemm_cfg *cfg = j->cfg;
+    int mr = cfg->mr, nr = cfg->nr;
+    int mv = j->M - row < mr ? j->M - row : mr;
+    int nv = j->N - col < nr ? j->N - col : nr;
+    float *ct = c + (size_t)row * j->ldc + col;
+    sk_ukernel_params up;
+    up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
+    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
+    up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
+    up.ldres = e->ldres;
+    up.min = e->min;
+    up.max = e->max;
+    if (mv == mr && nv == nr) {
+        cfg->uk(kc, a, b, ct, j->ldc, flags, &up);
+        return;
+    }
+    /* a tail tile: compute the full tile into a buffer, copy the valid part */
+    _Alignas(64) float tmp[SK_UK_MAX_TILE];
+    if (flags & SK_UK_ACCUM)
+        for (int i = 0; i < mv; i++)
+            memcpy(tmp + i * nr, ct + (size_t)i * j->ldc, (size_t)nv * sizeof(float));
+    cfg->uk(kc, a, b, tmp, (size_t)nr, flags & SK_UK_ACCUM, &up);
+    for (int i = 0; i < mv; i++)
+        memcpy(ct + (size_t)i * j->ldc, tmp + i * nr, (size_t)nv * sizeof(float));
+    if (flags & SK_UK_EPI)
+        sk_gemm_epi_apply(e, ct, j->ldc, row, col, mv, nv);
+}
+
+static void run_task(void *arg, int tid, size_t begin, size_t end)
+{
+    run_ctx *rc = arg;
+    const sk_gemm_job *j = rc->job;
+    const sk_gemm_cfg *cfg = j->cfg;
+    const int mr = cfg->mr, nr = cfg->nr;
+    float *bbuf = rc->scratch + (size_t)tid * rc->per_thread;
+    float *abuf = bbuf + round16((size_t)cfg->kc * (size_t)cfg->nc);
+    float *tmp = abuf + round16((size_t)cfg->mc * (size_t)cfg->kc);
+    for (size_t t = begin; t < end; t++) {
+        int item = (int)(t / ((size_t)rc->nblocks * (size_t)rc->mchunks));
+        int r = (int)(t % ((size_t)rc->nblocks * (size_t)rc->mchunks));
+        int nbi = r / rc->mchunks, mci = r % rc->mchunks;
+        int n0 = nbi * rc->nbw, nb = j->N - n0 < rc->nbw ? j->N - n0 : rc->nbw;
+        int p0 = mci * rc->chunk_panels;
+        int p1 = p0 + rc->chunk_panels < rc->mpanels ? p0 + rc->chunk_panels : rc->mpanels;
+        int m0 = p0 * mr, m1 = p1 * mr < j->M ? p1 * mr : j->M;
+        int grp = j->a_packed ? item % j->a_packed->groups : 0;
+        float *c = j->c + (size_t)item * j->c_stride;
+        sk_gemm_epi e = j->epi;
+        if (e.bias && !e.bias_per_col)
+            e.bias += (size_t)grp * j->bias_stride;
+        if (e.res)
+            e.res += (size_t)item * j->res_stride;
+        for (int pc = 0; pc < j->K; pc += cfg->kc) {
+            int kc = j->K - pc < cfg->kc ? j->K - pc : cfg->kc;
+            int flags = (pc ? SK_UK_ACCUM : 0) | (pc + kc == j->K ? SK_UK_EPI : 0);
+            const float *bp;
+            size_t bstride;
+            if (j->pack_b) {
+                j->pack_b(j->b_ctx, item, pc, kc, n0, nb, nr, bbuf, tmp);
+                bp = bbuf;
+                bstride = (size_t)kc * (size_t)nr;
+            } else {
+                bstride = (size_t)j->K * (size_t)nr;
+                bp = j->b_packed->data + (size_t)(n0 / nr) * bstride + (size_t)pc * (size_t)nr;
+            }
+            for (int ic = m0; ic < m1; ic += cfg->mc) {
+                int mb = m1 - ic < cfg->mc ? m1 - ic : cfg->mc;
+                const float *ap;
+                size_t astride;
+                if (j->pack_a) {
+                    j->pack_a(j->a_ctx, item, ic, mb, pc, kc, mr, abuf);
+                    ap = abuf;
+                    astride = (size_t)kc * (size_t)mr;
+                } else {
+                    astride = (size_t)j->K * (size_t)mr;
+                    ap = j->a_packed->data + (size_t)grp * j->a_packed->group_stride +
+                         (size_t)(ic / mr) * astride + (size_t)pc * (size_t)mr;
+                }
+                for (int jn = 0; jn < nb; jn += nr) {
+                    const float *bpan = bp + (size_t)(jn / nr) * bstride;
+                    for (int im = 0; im < mb; im += mr)
+                        run_tile(j, &e, ap + (size_t)(im / mr) * astride, bpan, c, ic + im,
+                                 n0 + jn, (size_t)kc, flags);
+                }
+            }
+        }
+    }
+}
+
+int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
+{
+    const sk_gemm_cfg *cfg = j->cfg;
+    if (j->M <= 0 || j->N <= 0 || j->nbatch <= 0)
+        return 0;
+    if (j->K <= 0) { /* no products: C is the epilogue of zero */
+        for (int b = 0; b < j->nbatch; b++) {
+            float *c = j->c + (size_t)b * j->c_stride;
+            int grp = j->a_packed ? b % j->a_packed->groups : 0;
+            sk_gemm_epi e = j->epi;
+            if (e.bias && !e.bias_per_col)
+                e.bias += (size_t)grp * j->bias_stride;
+            if (e.res)
+                e.res += (size_t)b * j->res_stride;
+            for (int i = 0; i < j->M; i++)
+                memset(c + (size_t)i * j->ldc, 0, (size_t)j->N * sizeof(float));
+            sk_gemm_epi_apply(&e, c, j->ldc, 0, 0, j->M, j->N);
+        }
+        return 0;
+    }
+    int T = sk_pool_size(pool);
+    run_ctx rc;
+    memset(&rc, 0, sizeof rc);
+    rc.job = j;
+    int target = T > 1 ? 4 * T : 1;
+    rc.mpanels = (j->M + cfg->mr - 1) / cfg->mr;
+    rc.nbw = cfg->nc;
+    while ((long)j->nbatch * ((j->N + rc.nbw - 1) / rc.nbw) < target && rc.nbw > 2 * cfg->nr)
+        rc.nbw = ((rc.nbw / 2 + cfg->nr - 1) / cfg->nr) * cfg->nr;
+    rc.nblocks = (j->N + rc.nbw - 1) / rc.nbw;
+    long nm = (long)j->nbatch * rc.nblocks;
+    int mchunks = 1;
+    if (nm < target)
+        mchunks = (int)((target + nm - 1) / nm);
+    if (mchunks > rc.mpanels)
+        mchunks = rc.mpanels;
+    rc.chunk_panels = (rc.mpanels + mchunks - 1) / mchunks;
+    rc.mchunks = (rc.mpanels + rc.chunk_panels - 1) / rc.chunk_panels;
+    rc.per_thread = sk_gemm_scratch_floats(cfg, 1);
+    float *own = NULL;
+    if (!scratch) {
+        own = sk_alloc(sk_gemm_scratch_floats(cfg, T) * sizeof(float));
+        if (!own)
+            return SK_ENOMEM;
+        scratch = own;
+    }
+    rc.scratch = scratch;
+    size_t tasks = (size_t)j->nbatch * (size_t)rc.nblocks * (size_t)rc.mchunks;
+    sk_parallel_for_tid(pool, tasks, 1, run_task, &rc);
+    sk_free(own);
+    return 0;
+}
+
+/* ---- plain row-major operands ------------------------------------------ */
+
+void sk_gemm_pack_a_rowmajor(const void *ctx, int batch, int m0, int mb, int k0, int kc, int mr,
+                             float *dst)
+{
+    const sk_gemm_rowmajor *a = ctx;
+    const float *base = a->p + (size_t)batch * a->stride;
+    for (int p = 0; p * mr < mb; p++) {
+        float *dp = dst + (size_t)p * (size_t)kc * (size_t)mr;
+        for (int r = 0; r < mr; r++) {
+            int row = p * mr + r;
+            if (row >= mb) {
+                for (int k = 0; k < kc; k++)
+                    dp[(size_t)k * (size_t)mr + (size_t)r] = 0.0f;
+                continue;
+            }
+            const float *src = base + (size_t)(m0 + row) * a->ld + k0;
+            for (int k = 0; k < kc; k++)
+                dp[(size_t)k * (size_t)mr + (size_t)r] = src[k];
+        }
+    }
+}
+
+void sk_gemm_pack_b_rowmajor(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
+                             float *dst, float *tmp)
+{
+    (void)tmp;
+    const sk_gemm_rowmajor *b = ctx;
+    const float *base = b->p + (size_t)batch * b->stride;
+    int full = nb / nr, tail = nb - full * nr;
+    size_t pstride = (size_t)kc * (size_t)nr;
+    for (int k = 0; k < kc; k++) {
+        const float *src = base + (size_t)(k0 + k) * b->ld + n0;
+        float *d = dst + (size_t)k * (size_t)nr;
+        for (int p = 0; p < full; p++)
+            memcpy(d + (size_t)p * pstride, src + (size_t)p * (size_t)nr,
+                   (size_t)nr * sizeof(float));
+        if (tail) {
+            float *dt = d + (size_t)full * pstride;
+            memcpy(dt, src + (size_t)full * (size_t)nr, (size_t)tail * sizeof(float));
+            memset(dt + tail, 0, (size_t)(nr - tail) * sizeof(float));
+        }
+    }
+}
+
+int sk_gemm_f32(sk_pool *pool, int M, int N, int K, const float *A, size_t lda, const float *B,
+                size_t ldb, float *C, size_t ldc, const sk_gemm_epi *epi)
+{
+    sk_gemm_epi none;
+    if (!epi) {
+        sk_gemm_epi_none(&none);
+        epi = &none;
+    }
+    if (M <= 0 || N <= 0)
+        return 0;
+    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    if (!cfg) {
+        sk_ref_gemm_f32(M, N, K, A, (int)lda, B, (int)ldb, C, (int)ldc, 0);
+        sk_gemm_epi_apply(epi, C, ldc, 0, 0, M, N);
+        return 0;
+    }
+    sk_gemm_rowmajor ra = {A, lda, 0}, rb = {B, ldb, 0};
+    sk_gemm_job j;
+    memset(&j, 0, sizeof j);
+    j.cfg = cfg;
+    j.M = M;
+    j.N = N;
+    j.K = K;
+    j.nbatch = 1;
+    j.pack_a = sk_gemm_pack_a_rowmajor;
+    j.a_ctx = &ra;
+    j.pack_b = sk_gemm_pack_b_rowmajor;
+    j.b_ctx = &rb;
+    j.c = C;
+    j.ldc = ldc;
+    j.epi = *epi;
+    return sk_gemm_run(pool, &j, NULL);
+}

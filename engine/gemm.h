@@ -1,0 +1,165 @@
+/* gemm.h — the fast FP32 matrix product: register-blocked microkernels over
+ * packed panels, cache blocking, a thread-pool split, and a fused epilogue.
+ *
+ *   C[M x N] = A[M x K] * B[K x N]  (+ bias) (+ residual), clamped to [min,max]
+ *
+ * Panels (BLIS / XNNPACK style): A is cut into panels of MR rows stored
+ * k-major (a[k*MR + r]), B into panels of NR columns stored k-major
+ * (b[k*NR + c]); rows / columns past the matrix are zero. A microkernel
+ * multiplies one MR-row A panel by one NR-column B panel over a K block
+ * with MR x NR accumulators in registers. Weights are packed once at load
+ * (sk_gemm_pack_a / sk_gemm_pack_b); the other operand is packed per K x NC
+ * block into per-thread scratch as the product runs, by a callback so that
+ * convolution can pack straight from the image (implicit im2col).
+ *
+ * The scalar level has no microkernel: sk_gemm_f32 then runs the reference
+ * GEMM (engine/kernels/ref/gemm.c) and the same epilogue. */
+#ifndef SK_GEMM_H
+#define SK_GEMM_H
+
+#include <stddef.h>
+
+#include "cpu.h"
+
+struct sk_pool;
+
+/* Applied once per output element after the full K sum, in this order:
+ * + bias, + residual, clamp. */
+typedef struct sk_gemm_epi {
+    const float *bias; /* NULL, or M values (per row) or N values (per column) */
+    int bias_per_col;  /* 0: bias[i] for row i; 1: bias[j] for column j */
+    const float *res;  /* NULL, or a matrix with C's shape, row stride ldres */
+    size_t ldres;
+    float min, max; /* -INFINITY, INFINITY: no activation; Relu: 0, INFINITY */
+} sk_gemm_epi;
+
+void sk_gemm_epi_none(sk_gemm_epi *e); /* no bias, no residual, no clamp */
+
+/* ---- microkernel ABI (engine/kernels/avx2, engine/kernels/avx512) ------- */
+enum {
+    SK_UK_ACCUM = 1, /* C += A*B instead of C = A*B */
+    SK_UK_EPI = 2,   /* apply the epilogue (last K block) */
+};
+
+typedef struct sk_ukernel_params {
+    const float *bias_row; /* MR values or NULL */
+    const float *bias_col; /* NR values or NULL */
+    const float *res;      /* MR x NR tile of the residual, or NULL */
+    size_t ldres;
+    float min, max;
+} sk_ukernel_params;
+
+/* Full MR x NR tile: c (row stride ldc, in elements) from kc steps of
+ * panels a (kc x MR) and b (kc x NR, 64-byte aligned). */
+typedef void (*sk_gemm_ukernel)(size_t kc, const float *a, const float *b, float *c,
+                                size_t ldc, int flags, const sk_ukernel_params *p);
+
+void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
+                                size_t ldc, int flags, const sk_ukernel_params *p);
+void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
+                               size_t ldc, int flags, const sk_ukernel_params *p);
+
+typedef struct sk_gemm_cfg {
+    sk_isa isa;
+    int mr, nr; /* microkernel tile */
+    int kc;     /* K block: a kc x NR B panel stays in L1 */
+    int mc;     /* M block: mc x kc of A stays in L2 */
+    int nc;     /* N block packed per task: kc x nc of B in L2 */
+    sk_gemm_ukernel uk;
+} sk_gemm_cfg;
+
+/* Microkernel configuration of a level; NULL for SK_ISA_SCALAR or a level
+ * this build has no kernel for. */
+const sk_gemm_cfg *sk_gemm_config(sk_isa isa);
+
+/* ---- packed operands ----------------------------------------------------- */
+
+/* `groups` independent M x K matrices (grouped convolution), each cut into
+ * ceil(M/mr) panels over the full K. */
+typedef struct sk_gemm_packed_a {
+    const sk_gemm_cfg *cfg;
+    int M, K, groups;
+    size_t group_stride; /* floats between groups */
+    float *data;
+} sk_gemm_packed_a;
+
+/* A given row-major with row stride lda (group g starts at A + g*M*lda),
+ * scaled by `alpha`. Returns 0 or SK_ENOMEM. */
+int sk_gemm_pack_a(const sk_gemm_cfg *cfg, const float *A, size_t lda, int M, int K,
+                   int groups, float alpha, sk_gemm_packed_a *out);
+
+/* B (K x N) packed into ceil(N/nr) panels over the full K. B(k, n) is read at
+ * B[k*sk + n*sn], so a transposed matrix packs as well. */
+typedef struct sk_gemm_packed_b {
+    const sk_gemm_cfg *cfg;
+    int K, N;
+    float *data;
+} sk_gemm_packed_b;
+
+int sk_gemm_pack_b(const sk_gemm_cfg *cfg, const float *B, size_t sk, size_t sn, int K, int N,
+                   float alpha, sk_gemm_packed_b *out);
+void sk_gemm_packed_a_free(sk_gemm_packed_a *p);
+void sk_gemm_packed_b_free(sk_gemm_packed_b *p);
+
+/* Pack rows [m0, m0+mb) x depth [k0, k0+kc) of item `batch` into mr-row
+ * panels (dst: ceil(mb/mr) panels of kc x mr, rows past mb zero). */
+typedef void (*sk_gemm_pack_a_fn)(const void *ctx, int batch, int m0, int mb, int k0, int kc,
+                                  int mr, float *dst);
+/* Pack depth [k0, k0+kc) x columns [n0, n0+nb) of item `batch` into nr-column
+ * panels (dst: ceil(nb/nr) panels of kc x nr, columns past nb zero). `tmp`
+ * has room for nc + 2*nr floats. */
+typedef void (*sk_gemm_pack_b_fn)(const void *ctx, int batch, int k0, int kc, int n0, int nb,
+                                  int nr, float *dst, float *tmp);
+
+/* Packers for plain row-major operands: ctx is an sk_gemm_rowmajor; item b
+ * reads the matrix at p + b*stride. */
+typedef struct sk_gemm_rowmajor {
+    const float *p;
+    size_t ld, stride;
+} sk_gemm_rowmajor;
+void sk_gemm_pack_a_rowmajor(const void *ctx, int batch, int m0, int mb, int k0, int kc, int mr,
+                             float *dst);
+void sk_gemm_pack_b_rowmajor(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
+                             float *dst, float *tmp);
+
+/* A batch of products sharing shapes: item b computes
+ * C_b = A_{b % groups} * B_b. Exactly one of a_packed / pack_a, and one of
+ * b_packed / pack_b, is set. */
+typedef struct sk_gemm_job {
+    const sk_gemm_cfg *cfg;
+    int M, N, K, nbatch;
+    const sk_gemm_packed_a *a_packed; /* groups used as above */
+    sk_gemm_pack_a_fn pack_a;
+    const void *a_ctx;
+    const sk_gemm_packed_b *b_packed; /* shared by every item */
+    sk_gemm_pack_b_fn pack_b;
+    const void *b_ctx;
+    float *c;
+    size_t ldc, c_stride; /* row stride; floats between items */
+    sk_gemm_epi epi;      /* per-row bias is indexed by the item's group row */
+    size_t bias_stride;   /* floats between groups' bias rows (per-row bias) */
+    size_t res_stride;    /* floats between items' residuals */
+} sk_gemm_job;
+
+/* Per-thread scratch (floats) a job with this config needs, for `nthreads`
+ * threads. */
+size_t sk_gemm_scratch_floats(const sk_gemm_cfg *cfg, int nthreads);
+
+/* Run the job on the pool. scratch: sk_gemm_scratch_floats(cfg,
+ * sk_pool_size(pool)) floats, 64-byte aligned; NULL allocates (not for
+ * plans: a run must not allocate). Returns 0 or SK_ENOMEM. */
+int sk_gemm_run(struct sk_pool *pool, const sk_gemm_job *job, float *scratch);
+
+/* Plain row-major product at the active level (sk_cpu_level()):
+ * C = A * B with the epilogue (NULL: none). Allocates its packing buffers;
+ * for tests, benchmarks and one-off products. Returns 0 or SK_ENOMEM. */
+int sk_gemm_f32(struct sk_pool *pool, int M, int N, int K, const float *A, size_t lda,
+                const float *B, size_t ldb, float *C, size_t ldc, const sk_gemm_epi *epi);
+
+/* The epilogue on an m x n block of C (row stride ldc) whose top-left
+ * element is (row, col) of the whole product; used for tails, the scalar
+ * level and the reference fused ops. */
+void sk_gemm_epi_apply(const sk_gemm_epi *e, float *c, size_t ldc, int row, int col, int m,
+                       int n);
+
+#endif

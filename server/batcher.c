@@ -1,0 +1,276 @@
+/* batcher.c — dynamic batching. Deadlines are checked when a job leaves
+ * the queue, so a request never waits behind a long batch only to be told
+ * it timed out. Images of one job are contiguous in the batch and a job is
+ * never split across collected batches; a job larger than max_batch runs
+ * alone, in plan-sized chunks. */
+#include "server/batcher.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/model.h"
+
+struct srv_batcher {
+    srv_model *m;
+    srv_server *srv;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    srv_job *head, *tail;
+    int queued; /* images */
+    int stop;
+    float *in_buf; /* max_batch * in_floats, padding included */
+};
+
+static void abs_time(double monotonic_s, struct timespec *ts)
+{
+    ts->tv_sec = (time_t)monotonic_s;
+    ts->tv_nsec = (long)((monotonic_s - (double)ts->tv_sec) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Run the images of `jobs` (a list) in plan-sized chunks. */
+static void run_batch(srv_batcher *b, srv_job *jobs, int total, double t_start)
+{
+    srv_model *m = b->m;
+    size_t inf = m->in_floats, outf = m->out_floats;
+    srv_job *cj = jobs; /* cursor: job and image within it */
+    int ci = 0;
+    char err[256];
+    srv_err fail = SRV_OK;
+    double infer = 0;
+
+    for (int done = 0; done < total && fail == SRV_OK;) {
+        int k = srv_model_plan_for(m, total - done);
+        int size = m->plan_size[k];
+        int take = total - done < size ? total - done : size;
+
+        /* Gather `take` images (possibly from several jobs); zero the padding. */
+        srv_job *gj = cj;
+        int gi = ci;
+        for (int i = 0; i < take; i++) {
+            while (gi >= gj->n) {
+                gj = gj->next;
+                gi = 0;
+            }
+            memcpy(b->in_buf + (size_t)i * inf, gj->input + (size_t)gi * inf,
+                   inf * sizeof(float));
+            gi++;
+        }
+        if (take < size)
+            memset(b->in_buf + (size_t)take * inf, 0, (size_t)(size - take) * inf * sizeof(float));
+
+        const void *ins[1] = {b->in_buf};
+        double t0 = srv_now();
+        pthread_mutex_lock(&b->srv->engine_lock);
+        int rc = sk_plan_run(m->plans[k], ins, err, sizeof err);
+        pthread_mutex_unlock(&b->srv->engine_lock);
+        double dt = srv_now() - t0;
+        infer += dt;
+        if (rc) {
+            srv_log_msg("model %s: batch of %d failed: %s", m->name, take, err);
+            fail = SRV_E_INTERNAL;
+            break;
+        }
+        srv_metrics_infer(m->name, dt);
+        srv_metrics_batch(m->name, take);
+
+        const sk_tensor *o = sk_plan_output(m->plans[k], 0);
+        const float *od = o->data;
+        for (int i = 0; i < take; i++) {
+            while (ci >= cj->n) {
+                cj = cj->next;
+                ci = 0;
+            }
+            memcpy(cj->output + (size_t)ci * outf, od + (size_t)i * outf, outf * sizeof(float));
+            ci++;
+        }
+        done += take;
+    }
+
+    for (srv_job *j = jobs, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        j->queue_s = t_start - j->t_enqueue;
+        j->infer_s = infer;
+        j->batch_size = total;
+        if (fail)
+            srv_fail(&j->err, fail, "inference failed: %s", err);
+        else
+            j->err.kind = SRV_OK;
+        srv_metrics_queue(m->name, j->queue_s);
+        j->done(j);
+    }
+}
+
+static void *worker(void *arg)
+{
+    srv_batcher *b = arg;
+    srv_model *m = b->m;
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        while (!b->head && !b->stop)
+            pthread_cond_wait(&b->cond, &b->lock);
+        if (!b->head)
+            break;
+        /* Fill window: up to max_delay_us after the oldest job arrived. */
+        double until = b->head->t_enqueue + m->max_delay_us * 1e-6;
+        while (b->queued < m->max_batch && !b->stop && b->head) {
+            if (srv_now() >= until)
+                break;
+            struct timespec ts;
+            abs_time(until, &ts);
+            pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+        }
+        if (!b->head)
+            continue;
+
+        double now = srv_now();
+        srv_job *batch = NULL, **btail = &batch, *expired = NULL;
+        int total = 0;
+        while (b->head) {
+            srv_job *j = b->head;
+            if (j->deadline < now) {
+                b->head = j->next;
+                j->next = expired;
+                expired = j;
+            } else if (total == 0 || total + j->n <= m->max_batch) {
+                b->head = j->next;
+                j->next = NULL;
+                *btail = j;
+                btail = &j->next;
+                total += j->n;
+            } else {
+                break;
+            }
+            b->queued -= j->n;
+        }
+        if (!b->head)
+            b->tail = NULL;
+        pthread_mutex_unlock(&b->lock);
+
+        for (srv_job *j = expired, *next; j; j = next) {
+            next = j->next;
+            j->next = NULL;
+            j->queue_s = now - j->t_enqueue;
+            srv_fail(&j->err, SRV_E_TIMEOUT, "waited %.0f ms in the queue, over --timeout-ms",
+                     j->queue_s * 1e3);
+            srv_metrics_queue(m->name, j->queue_s);
+            j->done(j);
+        }
+        if (batch)
+            run_batch(b, batch, total, now);
+        pthread_mutex_lock(&b->lock);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+srv_batcher *srv_batcher_create(srv_model *m, srv_server *srv, char *err, size_t errlen)
+{
+    srv_batcher *b = calloc(1, sizeof *b);
+    if (!b)
+        goto oom;
+    b->m = m;
+    b->srv = srv;
+    b->in_buf = malloc((size_t)m->max_batch * m->in_floats * sizeof(float));
+    if (!b->in_buf)
+        goto oom;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&b->lock, NULL);
+    int rc = pthread_create(&b->thread, NULL, worker, b);
+    if (rc) {
+        snprintf(err, errlen, "model %s: cannot start batcher thread: %s", m->name,
+                 strerror(rc));
+        pthread_cond_destroy(&b->cond);
+        pthread_mutex_destroy(&b->lock);
+        free(b->in_buf);
+        free(b);
+        return NULL;
+    }
+    return b;
+oom:
+    if (b)
+        free(b->in_buf);
+    free(b);
+    snprintf(err, errlen, "model %s: out of memory for the batcher", m->name);
+    return NULL;
+}
+
+srv_err srv_batcher_submit(srv_batcher *b, srv_job *j, srv_error *e)
+{
+    srv_model *m = b->m;
+    srv_err r = SRV_OK;
+    pthread_mutex_lock(&b->lock);
+    if (b->stop)
+        r = srv_fail(e, SRV_E_NOT_READY, "the server is shutting down");
+    else if (j->n > m->max_queue)
+        r = srv_fail(e, SRV_E_TOO_LARGE, "%d images in one request; model %s queues at most %d",
+                     j->n, m->name, m->max_queue);
+    else if (b->queued + j->n > m->max_queue)
+        r = srv_fail(e, SRV_E_OVERLOADED, "model %s has %d images queued (max %d); retry later",
+                     m->name, b->queued, m->max_queue);
+    else {
+        j->next = NULL;
+        if (b->tail)
+            b->tail->next = j;
+        else
+            b->head = j;
+        b->tail = j;
+        b->queued += j->n;
+        pthread_cond_signal(&b->cond);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return r;
+}
+
+int srv_batcher_depth(srv_batcher *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int n = b->queued;
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
+
+void srv_batcher_stop(srv_batcher *b, int abort)
+{
+    srv_job *list = NULL;
+    pthread_mutex_lock(&b->lock);
+    b->stop = 1;
+    if (abort) {
+        list = b->head;
+        b->head = b->tail = NULL;
+        b->queued = 0;
+    }
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    for (srv_job *j = list, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        srv_fail(&j->err, SRV_E_NOT_READY, "the server shut down before this request ran");
+        j->done(j);
+    }
+}
+
+void srv_batcher_destroy(srv_batcher *b)
+{
+    if (!b)
+        return;
+    srv_batcher_stop(b, 0);
+    pthread_join(b->thread, NULL);
+    pthread_cond_destroy(&b->cond);
+    pthread_mutex_destroy(&b->lock);
+    free(b->in_buf);
+    free(b);
+}

@@ -1,0 +1,350 @@
+/* http.c — libmicrohttpd glue. One context per request; the body is
+ * streamed into a buffer capped at --max-body; anything over is answered
+ * 413 (at once when Content-Length says so, else after discarding the
+ * rest, which libmicrohttpd requires, up to a second --max-body, past which
+ * the connection is closed). Requests waiting for a batch are suspended,
+ * so no HTTP thread blocks on inference. */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/router.h"
+
+const char *srv_query(srv_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *srv_header(srv_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+int srv_respond(srv_req *r, int status, const char *ctype, void *body, size_t len,
+                const char *const *headers)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return -1;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    /* While draining, ask keep-alive clients to reconnect elsewhere. */
+    if (atomic_load(&r->srv->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    int rc = MHD_queue_response(r->conn, (unsigned)status, resp) == MHD_YES ? 0 : -1;
+    MHD_destroy_response(resp);
+    r->status = status;
+    r->resp_bytes = len;
+    r->state = SRV_REQ_ANSWERED;
+    return rc;
+}
+
+int srv_respond_json(srv_req *r, int status, json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(v);
+    if (!s) {
+        srv_error e;
+        srv_fail(&e, SRV_E_INTERNAL, "out of memory");
+        return srv_respond_error(r, &e);
+    }
+    return srv_respond(r, status, "application/json", s, strlen(s), NULL);
+}
+
+int srv_respond_error(srv_req *r, const srv_error *e)
+{
+    size_t len;
+    char *s = srv_error_json(e, &len);
+    const char *hdr[5] = {NULL};
+    if (e->kind == SRV_E_METHOD && r->route) {
+        hdr[0] = MHD_HTTP_HEADER_ALLOW;
+        hdr[1] = r->route->allow;
+    } else if (e->kind == SRV_E_OVERLOADED || e->kind == SRV_E_NOT_READY) {
+        hdr[0] = MHD_HTTP_HEADER_RETRY_AFTER;
+        hdr[1] = "1";
+    }
+    r->err_code = srv_err_code(e->kind);
+    if (!s)
+        return MHD_NO;
+    return srv_respond(r, srv_err_status(e->kind), "application/json", s, len, hdr);
+}
+
+static int respond_kind(srv_req *r, srv_err kind, const char *msg)
+{
+    srv_error e;
+    srv_fail(&e, kind, "%s", msg);
+    return srv_respond_error(r, &e);
+}
+
+/* First call: headers are in. Decide what to do before any body arrives. */
+static void on_headers(srv_req *r)
+{
+    srv_server *srv = r->srv;
+    const srv_route *rt = r->route;
+    char msg[160];
+    if (!rt) {
+        snprintf(msg, sizeof msg, "no such path: %.100s", r->url);
+        respond_kind(r, SRV_E_NOT_FOUND, msg);
+        return;
+    }
+    if (!srv_route_allows(rt, r->method)) {
+        snprintf(msg, sizeof msg, "%.16s is not allowed on %s; use %s", r->method, rt->path,
+                 rt->allow);
+        respond_kind(r, SRV_E_METHOD, msg);
+        return;
+    }
+    if (!rt->body) {
+        rt->handle(r);
+        return;
+    }
+    if (atomic_load(&srv->draining)) {
+        respond_kind(r, SRV_E_NOT_READY, "draining: the server is shutting down");
+        return;
+    }
+    if (!atomic_load(&srv->ready)) {
+        respond_kind(r, SRV_E_NOT_READY, "models are still loading");
+        return;
+    }
+    const char *cl = srv_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || n > srv->cfg->max_body) {
+            snprintf(msg, sizeof msg, "body of %.20s bytes is over --max-body (%zu bytes)", cl,
+                     srv->cfg->max_body);
+            respond_kind(r, SRV_E_TOO_LARGE, msg);
+            return;
+        }
+        if (n > 0) {
+            r->body = malloc((size_t)n);
+            if (!r->body) {
+                respond_kind(r, SRV_E_INTERNAL, "out of memory for the body");
+                return;
+            }
+            r->cap = (size_t)n;
+        }
+    }
+    r->state = SRV_REQ_BODY;
+}
+
+/* Append a body chunk. Returns 0, or -1 when the body passed the cap. */
+static int append(srv_req *r, const char *data, size_t n)
+{
+    size_t max = r->srv->cfg->max_body;
+    if (n > max - r->len)
+        return -1;
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 65536;
+        while (cap < r->len + n)
+            cap = cap > max / 2 ? max : cap * 2;
+        uint8_t *b = realloc(r->body, cap);
+        if (!b)
+            return -1;
+        r->body = b;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    srv_server *srv = cls;
+    srv_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->srv = srv;
+        r->conn = conn;
+        r->url = url;
+        r->method = method;
+        r->t_start = srv_now();
+        r->route = srv_route_find(url);
+        atomic_fetch_add(&srv->inflight, 1);
+        *con_cls = r;
+        on_headers(r);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (r->state == SRV_REQ_BODY && append(r, upload_data, n) == 0)
+            return MHD_YES;
+        if (r->state == SRV_REQ_BODY) {
+            /* Over the cap: stop buffering; answer once the client is done. */
+            free(r->body);
+            r->body = NULL;
+            r->discarded = r->len;
+            r->len = r->cap = 0;
+            r->state = SRV_REQ_OVERSIZE;
+        }
+        r->discarded += n;
+        if (r->state == SRV_REQ_OVERSIZE && r->discarded > 2 * srv->cfg->max_body) {
+            srv_log_msg("%s %s: body far over --max-body; closing the connection", method, url);
+            r->status = 413;
+            r->err_code = "too_large";
+            return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    switch (r->state) {
+    case SRV_REQ_BODY:
+        r->state = SRV_REQ_HEADERS; /* handle() moves it on */
+        r->route->handle(r);
+        return MHD_YES;
+    case SRV_REQ_OVERSIZE: {
+        char msg[128];
+        snprintf(msg, sizeof msg, "body is over --max-body (%zu bytes)", srv->cfg->max_body);
+        respond_kind(r, SRV_E_TOO_LARGE, msg);
+        return MHD_YES;
+    }
+    case SRV_REQ_RESUMED:
+        r->route->resume(r);
+        return MHD_YES;
+    case SRV_REQ_WAITING:
+        return MHD_YES; /* spurious call before the suspension took hold */
+    default:
+        /* A handler queued nothing: never leave the client hanging. */
+        if (r->state != SRV_REQ_ANSWERED)
+            respond_kind(r, SRV_E_INTERNAL, "no answer was produced");
+        return MHD_YES;
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    srv_server *srv = cls;
+    srv_req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    double secs = srv_now() - r->t_start;
+    /* The client went away before an answer: nginx's 499 convention. An
+     * answer the client did not read in full keeps its status. */
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
+        r->status = 499;
+    const char *endpoint = r->route ? r->route->endpoint : "other";
+    const char *model = r->model ? r->model : "";
+    srv_metrics_request(endpoint, model, r->status, secs);
+
+    char client[INET6_ADDRSTRLEN] = "-";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, client,
+                      sizeof client);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                      client, sizeof client);
+    }
+    srv_access a = {.method = r->method,
+                    .path = r->url,
+                    .model = model,
+                    .client = client,
+                    .status = r->status,
+                    .bytes = r->resp_bytes,
+                    .ms = secs * 1e3,
+                    .batch_size = r->batch_size,
+                    .images = r->images,
+                    .error_code = r->err_code};
+    srv_log_access(&a);
+
+    if (r->route && r->route->cleanup)
+        r->route->cleanup(r);
+    free(r->body);
+    free(r);
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    srv_log_msg("http: %s", msg);
+}
+
+int srv_http_start(srv_server *srv, char *err, size_t errlen)
+{
+    const srv_config *c = srv->cfg;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, c->host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)c->port);
+    } else if (inet_pton(AF_INET6, c->host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)c->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "--host %s is not an IPv4 or IPv6 address", c->host);
+        return -1;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = c->http_threads > 0 ? (unsigned)c->http_threads
+                                           : (unsigned)(ncpu > 0 ? ncpu : 1);
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)c->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%d (%s)", c->host, c->port,
+                 errno ? strerror(errno) : "libmicrohttpd refused the options");
+        return -1;
+    }
+    return 0;
+}
+
+int srv_http_port(srv_server *srv)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return di ? di->port : srv->cfg->port;
+}
+
+void srv_http_quiesce(srv_server *srv)
+{
+    if (!srv->daemon)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+void srv_http_stop(srv_server *srv)
+{
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+}

@@ -1,0 +1,66 @@
+/* http.h — the libmicrohttpd front end: daemon start/stop, the per-request
+ * context, and the helpers every handler answers with. */
+#ifndef SRV_HTTP_H
+#define SRV_HTTP_H
+
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/server.h"
+
+struct srv_route;
+struct srv_predict;
+
+typedef enum {
+    SRV_REQ_HEADERS = 0, /* first call not done yet */
+    SRV_REQ_BODY,        /* streaming the body into the buffer */
+    SRV_REQ_OVERSIZE,    /* body passed --max-body: discarding the rest */
+    SRV_REQ_WAITING,     /* suspended, a job is in a batcher */
+    SRV_REQ_RESUMED,     /* job done; answer on the next call */
+    SRV_REQ_ANSWERED,    /* a response is queued */
+} srv_req_state;
+
+typedef struct srv_req {
+    srv_server *srv;
+    struct MHD_Connection *conn;
+    const char *method, *url; /* MHD-owned, valid until completion */
+    const struct srv_route *route;
+    double t_start;
+    srv_req_state state;
+
+    uint8_t *body;
+    size_t len, cap, discarded;
+
+    /* For the access log and metrics (model: a loaded model's name only). */
+    int status;
+    size_t resp_bytes;
+    const char *err_code;
+    const char *model;
+    int batch_size, images;
+
+    struct srv_predict *pred; /* owned by predict.c */
+} srv_req;
+
+int srv_http_start(srv_server *srv, char *err, size_t errlen);
+/* Stop accepting connections (existing ones keep being served). */
+void srv_http_quiesce(srv_server *srv);
+void srv_http_stop(srv_server *srv);
+/* Port actually bound (for --port 0). */
+int srv_http_port(srv_server *srv);
+
+/* Queue an answer. body is malloc'ed and taken over (freed by MHD). Extra
+ * headers: NULL-terminated name, value pairs. Returns 0 or -1. */
+int srv_respond(srv_req *r, int status, const char *ctype, void *body, size_t len,
+                const char *const *headers);
+/* An error answer per API.md, with Allow / Retry-After where they belong. */
+int srv_respond_error(srv_req *r, const srv_error *e);
+/* A JSON answer from a jansson value (decref'ed here). */
+struct json_t;
+int srv_respond_json(srv_req *r, int status, struct json_t *v);
+
+/* Query argument (NULL when absent). */
+const char *srv_query(srv_req *r, const char *key);
+const char *srv_header(srv_req *r, const char *key);
+
+#endif

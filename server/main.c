@@ -1,0 +1,167 @@
+/* main.c — skipserve: parse flags, start HTTP (so /healthz answers while
+ * models load), load and warm every model, then serve until SIGTERM/SIGINT
+ * and drain: stop accepting, /readyz 503, finish accepted work within
+ * --drain-timeout, exit 0. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/threadpool.h"
+#include "server/batcher.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/model.h"
+#include "server/server.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int queued_images(const srv_models *ms)
+{
+    int n = 0;
+    for (int i = 0; i < ms->n; i++)
+        if (ms->m[i]->batcher)
+            n += srv_batcher_depth(ms->m[i]->batcher);
+    return n;
+}
+
+/* Wait until no request is in flight, or `deadline` (srv_now seconds), or
+ * a second signal. Returns 1 when idle. */
+static int wait_idle(srv_server *srv, double deadline, sigset_t *sigs)
+{
+    struct timespec zero = {0, 0};
+    while (srv_now() < deadline) {
+        if (atomic_load(&srv->inflight) == 0 && queued_images(srv->models) == 0)
+            return 1;
+        if (sigtimedwait(sigs, NULL, &zero) > 0) {
+            srv_log_msg("second signal: stop draining now");
+            return 0;
+        }
+        sleep_ms(10);
+    }
+    return atomic_load(&srv->inflight) == 0;
+}
+
+static void drain(srv_server *srv, sigset_t *sigs)
+{
+    const srv_config *c = srv->cfg;
+    atomic_store(&srv->draining, 1);
+    srv_http_quiesce(srv);
+    srv_log_msg("draining: %ld requests in flight, %d images queued, up to %d ms",
+                atomic_load(&srv->inflight), queued_images(srv->models), c->drain_timeout_ms);
+    int idle = wait_idle(srv, srv_now() + c->drain_timeout_ms * 1e-3, sigs);
+    /* Whatever is still queued is answered 503; a batch already running
+     * finishes and is answered normally. Joining the workers guarantees no
+     * connection stays suspended (libmicrohttpd cannot stop with one). */
+    for (int i = 0; i < srv->models->n; i++)
+        if (srv->models->m[i]->batcher)
+            srv_batcher_stop(srv->models->m[i]->batcher, 1);
+    for (int i = 0; i < srv->models->n; i++)
+        if (srv->models->m[i]->batcher) {
+            srv_batcher_destroy(srv->models->m[i]->batcher);
+            srv->models->m[i]->batcher = NULL;
+        }
+    if (!idle) {
+        /* Let the answers just produced reach their clients. */
+        wait_idle(srv, srv_now() + 2.0, sigs);
+        srv_log_msg("drain timeout: %ld requests still in flight are cut off",
+                    atomic_load(&srv->inflight));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    srv_config cfg;
+    char err[512] = "";
+    int rc = srv_config_parse(&cfg, argc, argv, err, sizeof err);
+    if (rc) {
+        if (rc < 0)
+            fprintf(stderr, "skipserve: %s\n", err);
+        srv_config_free(&cfg);
+        return rc < 0 ? 2 : 0;
+    }
+    srv_log_init(cfg.log_json);
+
+    /* Every thread inherits this mask; only main takes the signals. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    srv_server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.cfg = &cfg;
+    pthread_mutex_init(&srv.engine_lock, NULL);
+    atomic_init(&srv.ready, 0);
+    atomic_init(&srv.draining, 0);
+    atomic_init(&srv.inflight, 0);
+    srv_metrics_init();
+
+    srv_models models;
+    if (srv_models_scan(&cfg, &models, err, sizeof err)) {
+        srv_log_msg("%s", err);
+        srv_config_free(&cfg);
+        return 1;
+    }
+    srv.models = &models;
+    srv.pool = sk_pool_create(cfg.threads);
+    if (!srv.pool) {
+        srv_log_msg("cannot create the engine thread pool");
+        return 1;
+    }
+    if (srv_http_start(&srv, err, sizeof err)) {
+        srv_log_msg("%s", err);
+        srv_models_free(&models);
+        sk_pool_destroy(srv.pool);
+        srv_config_free(&cfg);
+        return 1;
+    }
+    srv_log_msg("listening on %s:%d (%d engine threads); loading %d model(s)", cfg.host,
+                srv_http_port(&srv), sk_pool_size(srv.pool), models.n);
+
+    int failed = 0;
+    for (int i = 0; i < models.n && !failed; i++) {
+        srv_model *m = models.m[i];
+        double t0 = srv_now();
+        if (srv_model_load(m, &cfg, &srv, err, sizeof err)) {
+            srv_log_msg("model %s: %s", m->name, err);
+            failed = 1;
+            break;
+        }
+        srv_log_msg("model %s: %s, input %dx%dx%d, %d classes, batch sizes up to %d, "
+                    "loaded and warmed in %.0f ms",
+                    m->name, srv_task_name(m->task), m->pp.channels, m->pp.height, m->pp.width,
+                    m->nclasses, m->max_batch, (srv_now() - t0) * 1e3);
+    }
+    int status = 0;
+    if (failed) {
+        status = 1;
+        atomic_store(&srv.draining, 1);
+    } else {
+        atomic_store(&srv.ready, 1);
+        srv_log_msg("ready");
+        int sig;
+        while (sigwait(&sigs, &sig) != 0)
+            ;
+        srv_log_msg("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    drain(&srv, &sigs);
+    srv_http_stop(&srv);
+    srv_models_free(&models);
+    sk_pool_destroy(srv.pool);
+    srv_metrics_free();
+    pthread_mutex_destroy(&srv.engine_lock);
+    srv_log_msg("stopped");
+    srv_config_free(&cfg);
+    return status;
+}

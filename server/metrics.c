@@ -1,0 +1,222 @@
+/* metrics.c — a small fixed registry: each family keeps a list of series
+ * keyed by their rendered label set. One mutex guards all of it; updates
+ * are a few additions, far cheaper than the request they describe. */
+#include "server/metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/batcher.h"
+#include "server/model.h"
+
+/* Seconds, from half a millisecond (a small batch) to 10 s (a deadline). */
+static const double SEC_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,    0.25,  0.5,    1.0,   2.5,   5.0,   10.0};
+static const double BATCH_BUCKETS[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+#define NSEC (sizeof SEC_BUCKETS / sizeof SEC_BUCKETS[0])
+#define NBATCH (sizeof BATCH_BUCKETS / sizeof BATCH_BUCKETS[0])
+#define MAXB 16
+
+typedef struct series {
+    struct series *next;
+    char *labels;
+    double count, sum;
+    double bucket[MAXB]; /* non-cumulative; summed at render time */
+} series;
+
+typedef struct family {
+    const char *name, *help, *type;
+    const double *bounds;
+    size_t nbounds;
+    series *head;
+} family;
+
+static family F_REQ = {"skipserve_requests_total", "HTTP requests answered, by status code.",
+                       "counter", NULL, 0, NULL};
+static family F_DUR = {"skipserve_request_duration_seconds",
+                       "Time from request headers to the answer being queued.", "histogram",
+                       SEC_BUCKETS, NSEC, NULL};
+static family F_QUEUE = {"skipserve_queue_duration_seconds",
+                         "Time an image waited in the batcher queue.", "histogram", SEC_BUCKETS,
+                         NSEC, NULL};
+static family F_INFER = {"skipserve_infer_duration_seconds", "Engine time for one batch.",
+                         "histogram", SEC_BUCKETS, NSEC, NULL};
+static family F_BATCH = {"skipserve_batch_size", "Images per engine batch.", "histogram",
+                         BATCH_BUCKETS, NBATCH, NULL};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void srv_metrics_init(void) {}
+
+static void free_family(family *f)
+{
+    for (series *s = f->head, *n; s; s = n) {
+        n = s->next;
+        free(s->labels);
+        free(s);
+    }
+    f->head = NULL;
+}
+
+void srv_metrics_free(void)
+{
+    free_family(&F_REQ);
+    free_family(&F_DUR);
+    free_family(&F_QUEUE);
+    free_family(&F_INFER);
+    free_family(&F_BATCH);
+}
+
+/* Caller holds g_lock. */
+static series *get_series(family *f, const char *labels)
+{
+    for (series *s = f->head; s; s = s->next)
+        if (strcmp(s->labels, labels) == 0)
+            return s;
+    series *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->labels = strdup(labels);
+    if (!s->labels) {
+        free(s);
+        return NULL;
+    }
+    /* Append so output order is first-seen order. */
+    series **p = &f->head;
+    while (*p)
+        p = &(*p)->next;
+    *p = s;
+    return s;
+}
+
+static void observe(family *f, const char *labels, double v)
+{
+    pthread_mutex_lock(&g_lock);
+    series *s = get_series(f, labels);
+    if (s) {
+        s->count += 1;
+        s->sum += v;
+        for (size_t i = 0; i < f->nbounds; i++) {
+            if (v <= f->bounds[i]) {
+                s->bucket[i] += 1;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+void srv_metrics_request(const char *endpoint, const char *model, int status, double seconds)
+{
+    char l[256];
+    snprintf(l, sizeof l, "endpoint=\"%s\",model=\"%s\",code=\"%d\"", endpoint, model, status);
+    observe(&F_REQ, l, 0);
+    snprintf(l, sizeof l, "endpoint=\"%s\",model=\"%s\"", endpoint, model);
+    observe(&F_DUR, l, seconds);
+}
+
+static void model_observe(family *f, const char *model, double v)
+{
+    char l[160];
+    snprintf(l, sizeof l, "model=\"%s\"", model);
+    observe(f, l, v);
+}
+
+void srv_metrics_queue(const char *model, double s) { model_observe(&F_QUEUE, model, s); }
+void srv_metrics_infer(const char *model, double s) { model_observe(&F_INFER, model, s); }
+void srv_metrics_batch(const char *model, int n) { model_observe(&F_BATCH, model, n); }
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf;
+
+static void bprintf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bprintf(buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = b->oom ? -1 : vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n + 1;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void render_family(buf *b, const family *f)
+{
+    bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
+    for (const series *s = f->head; s; s = s->next) {
+        if (!f->bounds) {
+            bprintf(b, "%s{%s} %.0f\n", f->name, s->labels, s->count);
+            continue;
+        }
+        double cum = 0;
+        for (size_t i = 0; i < f->nbounds; i++) {
+            cum += s->bucket[i];
+            bprintf(b, "%s_bucket{%s,le=\"%g\"} %.0f\n", f->name, s->labels, f->bounds[i], cum);
+        }
+        bprintf(b, "%s_bucket{%s,le=\"+Inf\"} %.0f\n", f->name, s->labels, s->count);
+        bprintf(b, "%s_sum{%s} %.9g\n%s_count{%s} %.0f\n", f->name, s->labels, s->sum, f->name,
+                s->labels, s->count);
+    }
+}
+
+char *srv_metrics_render(srv_server *srv, size_t *len)
+{
+    buf b = {.cap = 8192};
+    b.p = malloc(b.cap);
+    if (!b.p)
+        return NULL;
+    b.p[0] = '\0';
+    pthread_mutex_lock(&g_lock);
+    render_family(&b, &F_REQ);
+    render_family(&b, &F_DUR);
+    render_family(&b, &F_QUEUE);
+    render_family(&b, &F_INFER);
+    render_family(&b, &F_BATCH);
+    pthread_mutex_unlock(&g_lock);
+
+    srv_models *ms = srv->models;
+    bprintf(&b, "# HELP skipserve_queue_depth Images waiting in the model's batcher queue.\n"
+                "# TYPE skipserve_queue_depth gauge\n");
+    for (int i = 0; ms && i < ms->n; i++)
+        if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY)
+            bprintf(&b, "skipserve_queue_depth{model=\"%s\"} %d\n", ms->m[i]->name,
+                    srv_batcher_depth(ms->m[i]->batcher));
+    bprintf(&b, "# HELP skipserve_inflight_requests HTTP requests being handled.\n"
+                "# TYPE skipserve_inflight_requests gauge\n"
+                "skipserve_inflight_requests %ld\n",
+            atomic_load(&srv->inflight));
+    bprintf(&b, "# HELP skipserve_model_info Loaded models (value 1).\n"
+                "# TYPE skipserve_model_info gauge\n");
+    for (int i = 0; ms && i < ms->n; i++)
+        if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY)
+            bprintf(&b, "skipserve_model_info{model=\"%s\",task=\"%s\"} 1\n", ms->m[i]->name,
+                    srv_task_name(ms->m[i]->task));
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}

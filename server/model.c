@@ -1,0 +1,660 @@
+/* model.c — load one model folder: model.json (every key optional; the ONNX
+ * input shape fills the gaps), the graph, labels, and one plan per batch
+ * size we run (powers of two up to max_batch, plus max_batch itself). */
+#include "server/model.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/threadpool.h"
+#include "loaders/onnx.h"
+#include "server/batcher.h"
+#include "server/log.h"
+
+const char *srv_task_name(srv_task t) { return t == SRV_TASK_SEGMENT ? "segment" : "classify"; }
+
+static char *path_join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", a, b);
+    return s;
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static srv_model *model_new(const char *name, const char *path)
+{
+    srv_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->name = strdup(name);
+    if (is_dir(path)) {
+        m->dir = strdup(path);
+        m->onnx_path = path_join(path, "model.onnx");
+        m->json_path = path_join(path, "model.json");
+    } else {
+        /* foo/bar.onnx: settings from foo/bar.json, labels relative to foo/. */
+        const char *slash = strrchr(path, '/');
+        m->dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+        m->onnx_path = strdup(path);
+        size_t n = strlen(path);
+        const char *dot = strrchr(path, '.');
+        if (!dot || (slash && dot < slash))
+            dot = path + n;
+        m->json_path = malloc((size_t)(dot - path) + 6);
+        if (m->json_path)
+            snprintf(m->json_path, (size_t)(dot - path) + 6, "%.*s.json", (int)(dot - path), path);
+    }
+    atomic_init(&m->status, SRV_MODEL_LOADING);
+    return m;
+}
+
+static int push_model(srv_models *ms, srv_model *m)
+{
+    if (!m)
+        return -1;
+    srv_model **p = realloc(ms->m, (size_t)(ms->n + 1) * sizeof *p);
+    if (!p)
+        return -1;
+    ms->m = p;
+    ms->m[ms->n++] = m;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int srv_models_scan(const srv_config *cfg, srv_models *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < cfg->nmodel_args; i++) {
+        const srv_model_arg *a = &cfg->model_args[i];
+        if (!is_dir(a->path) && !is_file(a->path)) {
+            snprintf(err, errlen, "--model %s=%s: no such file or folder", a->name, a->path);
+            return -1;
+        }
+        if (push_model(out, model_new(a->name, a->path)))
+            return -1;
+    }
+    if (cfg->nmodel_args == 0 || cfg->models_dir_set) {
+        DIR *d = opendir(cfg->models_dir);
+        if (!d) {
+            if (cfg->nmodel_args == 0) {
+                snprintf(err, errlen, "model repository %s: %s", cfg->models_dir,
+                         strerror(errno));
+                return -1;
+            }
+        } else {
+            char **names = NULL;
+            int nn = 0;
+            struct dirent *de;
+            while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                    continue;
+                char *sub = path_join(cfg->models_dir, de->d_name);
+                char *onnx = sub ? path_join(sub, "model.onnx") : NULL;
+                if (onnx && is_file(onnx)) {
+                    char **p = realloc(names, (size_t)(nn + 1) * sizeof *p);
+                    if (p) {
+                        names = p;
+                        names[nn++] = strdup(de->d_name);
+                    }
+                }
+                free(onnx);
+                free(sub);
+            }
+            closedir(d);
+            qsort(names, (size_t)nn, sizeof *names, cmp_str);
+            for (int i = 0; i < nn; i++) {
+                int dup = 0;
+                for (int j = 0; j < out->n; j++)
+                    dup |= strcmp(out->m[j]->name, names[i]) == 0;
+                if (!dup) {
+                    char *sub = path_join(cfg->models_dir, names[i]);
+                    push_model(out, model_new(names[i], sub));
+                    free(sub);
+                }
+                free(names[i]);
+            }
+            free(names);
+        }
+    }
+    if (out->n == 0) {
+        snprintf(err, errlen, "no models: %s holds no <name>/model.onnx and no --model was given",
+                 cfg->models_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* --- model.json ----------------------------------------------------------- */
+
+/* 0: absent, 1: a number in [lo, hi] stored in *v, -1: anything else. */
+static int json_num(json_t *o, const char *key, double lo, double hi, double *v)
+{
+    json_t *x = json_object_get(o, key);
+    *v = 0;
+    if (!x)
+        return 0;
+    if (!json_is_number(x) || json_number_value(x) < lo || json_number_value(x) > hi)
+        return -1;
+    *v = json_number_value(x);
+    return 1;
+}
+
+/* mean/std: a number (every channel) or a list of 1 or C numbers. */
+static int json_vec3(json_t *o, const char *key, float v[3])
+{
+    json_t *x = json_object_get(o, key);
+    if (!x)
+        return 0;
+    if (json_is_number(x)) {
+        v[0] = v[1] = v[2] = (float)json_number_value(x);
+        return 1;
+    }
+    if (!json_is_array(x) || json_array_size(x) < 1 || json_array_size(x) > 3)
+        return -1;
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(x, i < json_array_size(x) ? i : 0);
+        if (!json_is_number(e))
+            return -1;
+        v[i] = (float)json_number_value(e);
+    }
+    return 1;
+}
+
+typedef struct model_json {
+    int task; /* -1 unset */
+    int width, height, channels;
+    int has_softmax;
+    int softmax;
+    json_t *labels; /* borrowed from root */
+} model_json;
+
+static int parse_model_json(srv_model *m, json_t *root, model_json *mj, char *err, size_t errlen)
+{
+#define BAD(...) return snprintf(err, errlen, __VA_ARGS__), -1
+    if (!json_is_object(root))
+        BAD("%s: not a JSON object", m->json_path);
+    json_t *t = json_object_get(root, "task");
+    if (t) {
+        if (json_is_string(t) && strcmp(json_string_value(t), "classify") == 0)
+            mj->task = SRV_TASK_CLASSIFY;
+        else if (json_is_string(t) && strcmp(json_string_value(t), "segment") == 0)
+            mj->task = SRV_TASK_SEGMENT;
+        else
+            BAD("%s: task must be \"classify\" or \"segment\"", m->json_path);
+    }
+    json_t *in = json_object_get(root, "input");
+    if (in) {
+        if (!json_is_object(in))
+            BAD("%s: input must be an object", m->json_path);
+        double v;
+        int k;
+        if ((k = json_num(in, "width", 1, 16384, &v)) < 0)
+            BAD("%s: input.width must be 1..16384", m->json_path);
+        if (k)
+            mj->width = (int)v;
+        if ((k = json_num(in, "height", 1, 16384, &v)) < 0)
+            BAD("%s: input.height must be 1..16384", m->json_path);
+        if (k)
+            mj->height = (int)v;
+        json_t *c = json_object_get(in, "color");
+        if (c) {
+            if (json_is_string(c) && strcmp(json_string_value(c), "rgb") == 0)
+                mj->channels = 3;
+            else if (json_is_string(c) && strcmp(json_string_value(c), "gray") == 0)
+                mj->channels = 1;
+            else
+                BAD("%s: input.color must be \"rgb\" or \"gray\"", m->json_path);
+        }
+        json_t *r = json_object_get(in, "resize");
+        if (r) {
+            const char *s = json_is_string(r) ? json_string_value(r) : "";
+            if (strcmp(s, "stretch") == 0)
+                m->pp.resize = SK_RESIZE_STRETCH;
+            else if (strcmp(s, "shorter_then_center_crop") == 0)
+                m->pp.resize = SK_RESIZE_SHORTER_THEN_CENTER_CROP;
+            else if (strcmp(s, "letterbox") == 0)
+                m->pp.resize = SK_RESIZE_LETTERBOX;
+            else
+                BAD("%s: input.resize must be stretch, shorter_then_center_crop or letterbox",
+                    m->json_path);
+        }
+        if ((k = json_num(in, "resize_to", 0, 65536, &v)) < 0)
+            BAD("%s: input.resize_to must be a size in pixels", m->json_path);
+        if (k)
+            m->pp.resize_to = (int)v;
+        if ((k = json_num(in, "scale", -1e30, 1e30, &v)) < 0)
+            BAD("%s: input.scale must be a number", m->json_path);
+        if (k)
+            m->pp.scale = (float)v;
+        if (json_vec3(in, "mean", m->pp.mean) < 0)
+            BAD("%s: input.mean must be a number or a list of 1-3 numbers", m->json_path);
+        if (json_vec3(in, "std", m->pp.std) < 0)
+            BAD("%s: input.std must be a number or a list of 1-3 numbers", m->json_path);
+        for (int i = 0; i < 3; i++)
+            if (m->pp.std[i] == 0.0f)
+                BAD("%s: input.std must not be 0", m->json_path);
+        json_t *inv = json_object_get(in, "invert");
+        if (inv) {
+            if (json_is_boolean(inv))
+                m->invert = json_is_true(inv) ? SRV_INVERT_YES : SRV_INVERT_NO;
+            else if (json_is_string(inv) && strcmp(json_string_value(inv), "auto") == 0)
+                m->invert = SRV_INVERT_AUTO;
+            else
+                BAD("%s: input.invert must be true, false or \"auto\"", m->json_path);
+        }
+        float bg[3] = {255, 255, 255};
+        if (json_vec3(in, "background", bg) < 0)
+            BAD("%s: input.background must be 0..255 or [r,g,b]", m->json_path);
+        for (int i = 0; i < 3; i++) {
+            if (bg[i] < 0 || bg[i] > 255)
+                BAD("%s: input.background must be 0..255 or [r,g,b]", m->json_path);
+            m->background[i] = (uint8_t)bg[i];
+        }
+        if ((k = json_num(in, "pad", 0, 255, &v)) < 0)
+            BAD("%s: input.pad must be 0..255", m->json_path);
+        if (k)
+            m->pp.pad = (uint8_t)v;
+    }
+    mj->labels = json_object_get(root, "labels");
+    if (mj->labels && !json_is_string(mj->labels) && !json_is_array(mj->labels))
+        BAD("%s: labels must be a file name or a list of strings", m->json_path);
+    json_t *o = json_object_get(root, "output");
+    if (o) {
+        json_t *s = json_object_get(o, "softmax");
+        if (!json_is_object(o) || (s && !json_is_boolean(s)))
+            BAD("%s: output.softmax must be true or false", m->json_path);
+        if (s) {
+            mj->has_softmax = 1;
+            mj->softmax = json_is_true(s);
+        }
+    }
+    json_t *b = json_object_get(root, "batching");
+    if (b) {
+        double v;
+        int k;
+        if (!json_is_object(b))
+            BAD("%s: batching must be an object", m->json_path);
+        if ((k = json_num(b, "max_batch", 1, 256, &v)) < 0)
+            BAD("%s: batching.max_batch must be 1..256", m->json_path);
+        if (k)
+            m->max_batch = (int)v;
+        if ((k = json_num(b, "max_delay_us", 0, 1e7, &v)) < 0)
+            BAD("%s: batching.max_delay_us must be 0..10000000", m->json_path);
+        if (k)
+            m->max_delay_us = (int)v;
+        if ((k = json_num(b, "max_queue", 1, 1e6, &v)) < 0)
+            BAD("%s: batching.max_queue must be 1..1000000", m->json_path);
+        if (k)
+            m->max_queue = (int)v;
+    }
+    return 0;
+#undef BAD
+}
+
+/* --- labels --------------------------------------------------------------- */
+
+static int load_labels(srv_model *m, json_t *spec, char *err, size_t errlen)
+{
+    char **labels = calloc((size_t)m->nclasses, sizeof *labels);
+    if (!labels)
+        return -1;
+    m->labels = labels;
+    int have = 0;
+    if (spec && json_is_array(spec)) {
+        for (size_t i = 0; i < json_array_size(spec) && (int)i < m->nclasses; i++) {
+            json_t *e = json_array_get(spec, i);
+            if (!json_is_string(e))
+                return snprintf(err, errlen, "%s: labels must be strings", m->json_path), -1;
+            labels[i] = strdup(json_string_value(e));
+        }
+        have = (int)json_array_size(spec);
+    } else {
+        const char *file = spec ? json_string_value(spec) : "labels.txt";
+        char *path = file[0] == '/' ? strdup(file) : path_join(m->dir, file);
+        FILE *f = path ? fopen(path, "r") : NULL;
+        if (!f && spec) {
+            snprintf(err, errlen, "labels file %s: %s", path ? path : file, strerror(errno));
+            free(path);
+            return -1;
+        }
+        free(path);
+        if (f) {
+            char line[1024];
+            while (fgets(line, sizeof line, f)) {
+                size_t n = strcspn(line, "\r\n");
+                line[n] = '\0';
+                if (have < m->nclasses)
+                    labels[have] = strdup(line);
+                have++;
+            }
+            fclose(f);
+            /* A trailing blank line is not a class. */
+            while (have > 0 && have <= m->nclasses && labels[have - 1][0] == '\0')
+                free(labels[--have]), labels[have] = NULL;
+        }
+    }
+    if (have && have != m->nclasses)
+        srv_log_msg("model %s: %d labels for %d classes; missing ones are named by index",
+                    m->name, have, m->nclasses);
+    for (int i = 0; i < m->nclasses; i++) {
+        if (!labels[i]) {
+            char b[16];
+            snprintf(b, sizeof b, "%d", i);
+            labels[i] = strdup(b);
+        }
+    }
+    return 0;
+}
+
+/* --- plans ---------------------------------------------------------------- */
+
+int srv_model_plan_for(const srv_model *m, int n)
+{
+    /* The smallest plan that holds n, if padding wastes at most a quarter
+     * of it; otherwise the largest plan that n fills (the rest runs next). */
+    int up = -1, down = 0;
+    for (int i = 0; i < m->nplans; i++) {
+        if (m->plan_size[i] >= n && up < 0)
+            up = i;
+        if (m->plan_size[i] <= n)
+            down = i;
+    }
+    if (up >= 0 && (m->plan_size[up] - n) * 4 <= m->plan_size[up])
+        return up;
+    return m->plan_size[down] <= n ? down : (up >= 0 ? up : m->nplans - 1);
+}
+
+static int make_plan(srv_model *m, srv_server *srv, int batch, sk_plan **out, char *err,
+                     size_t errlen)
+{
+    sk_tensor in = {.dtype = SK_F32,
+                    .shape = {.rank = 4,
+                              .dim = {batch, m->pp.channels, m->pp.height, m->pp.width}},
+                    .data = NULL};
+    return sk_plan_create(m->graph, &in, srv->pool, out, err, errlen);
+}
+
+/* Producer of the graph's first output is a Softmax: scores are ready. */
+static int ends_in_softmax(const sk_graph *g)
+{
+    if (g->noutputs < 1)
+        return 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int j = 0; j < g->nodes[i].nout; j++)
+            if (g->nodes[i].out[j] == g->outputs[0])
+                return g->nodes[i].op == SK_OP_SOFTMAX;
+    return 0;
+}
+
+static int check_output(srv_model *m, const sk_tensor *o, int batch, int task, char *err,
+                        size_t errlen)
+{
+    char sb[96];
+    sk_shape_str(&o->shape, sb, sizeof sb);
+    if (o->dtype != SK_F32 || o->shape.rank < 2 || o->shape.dim[0] != batch)
+        return snprintf(err, errlen, "model %s: output %s for batch %d is not float [N,...]",
+                        m->name, sb, batch),
+               -1;
+    if (task == SRV_TASK_SEGMENT && o->shape.rank != 4)
+        return snprintf(err, errlen, "model %s: segment output %s is not [N,classes,H,W]",
+                        m->name, sb),
+               -1;
+    return 0;
+}
+
+int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *err,
+                   size_t errlen)
+{
+    model_json mj = {.task = -1};
+    json_t *root = NULL;
+    int rc = -1;
+
+    m->pp.scale = 1.0f / 255.0f;
+    for (int i = 0; i < 3; i++) {
+        m->pp.mean[i] = 0.0f;
+        m->pp.std[i] = 1.0f;
+        m->background[i] = 255;
+    }
+    m->pp.resize = SK_RESIZE_STRETCH;
+    m->max_batch = cfg->max_batch;
+    m->max_delay_us = cfg->max_delay_us;
+    m->max_queue = cfg->max_queue;
+
+    if (is_file(m->json_path)) {
+        json_error_t je;
+        root = json_load_file(m->json_path, 0, &je);
+        if (!root) {
+            snprintf(err, errlen, "%s:%d: %s", m->json_path, je.line, je.text);
+            goto out;
+        }
+        if (parse_model_json(m, root, &mj, err, errlen))
+            goto out;
+    }
+
+    if (sk_onnx_load(m->onnx_path, &m->graph, err, errlen))
+        goto out;
+    sk_graph *g = m->graph;
+    if (g->ninputs != 1 || g->noutputs < 1) {
+        snprintf(err, errlen, "model %s: needs exactly one input and an output (has %d, %d)",
+                 m->name, g->ninputs, g->noutputs);
+        goto out;
+    }
+    const sk_value *iv = &g->values[g->inputs[0]];
+    if (iv->shape.rank != 4 && iv->shape.rank != -1) {
+        char sb[96];
+        snprintf(err, errlen, "model %s: input %s has shape %s, not [N,C,H,W]", m->name,
+                 iv->name, sk_shape_str(&iv->shape, sb, sizeof sb));
+        goto out;
+    }
+    /* Declared dims win; model.json must agree with them. */
+    int dims[3] = {mj.channels, mj.height, mj.width};
+    const char *what[3] = {"channels (color)", "height", "width"};
+    for (int i = 0; i < 3 && iv->shape.rank == 4; i++) {
+        int64_t d = iv->shape.dim[i + 1];
+        if (d > 0 && dims[i] && dims[i] != d) {
+            snprintf(err, errlen, "model %s: model.json %s %d but the ONNX input says %lld",
+                     m->name, what[i], dims[i], (long long)d);
+            goto out;
+        }
+        if (d > 0)
+            dims[i] = (int)d;
+    }
+    if (!dims[0])
+        dims[0] = 3;
+    if (!dims[1] || !dims[2]) {
+        srv_log_msg("model %s: input size not fixed by the ONNX file or model.json; using 224",
+                    m->name);
+        dims[1] = dims[1] ? dims[1] : 224;
+        dims[2] = dims[2] ? dims[2] : 224;
+    }
+    if (dims[0] != 1 && dims[0] != 3) {
+        snprintf(err, errlen, "model %s: input has %d channels; only 1 (gray) or 3 (rgb) images",
+                 m->name, dims[0]);
+        goto out;
+    }
+    m->pp.channels = dims[0];
+    m->pp.height = dims[1];
+    m->pp.width = dims[2];
+    m->in_floats = (size_t)dims[0] * (size_t)dims[1] * (size_t)dims[2];
+    if (iv->shape.rank == 4 && iv->shape.dim[0] == 1 && m->max_batch > 1) {
+        srv_log_msg("model %s: ONNX input has a fixed batch of 1; batching disabled", m->name);
+        m->max_batch = 1;
+    }
+
+    /* Batch sizes: 1, 2, 4, ... below max_batch, then max_batch. */
+    m->nplans = 0;
+    for (int b = 1; b < m->max_batch && m->nplans < SRV_MAX_PLANS - 1; b *= 2)
+        m->plan_size[m->nplans++] = b;
+    m->plan_size[m->nplans++] = m->max_batch;
+
+    int task = mj.task;
+    for (int i = 0; i < m->nplans; i++) {
+        int b = m->plan_size[i];
+        char perr[256];
+        if (make_plan(m, srv, b, &m->plans[i], perr, sizeof perr)) {
+            if (i == 0) {
+                snprintf(err, errlen, "model %s: %s", m->name, perr);
+                goto out;
+            }
+            /* Exported with a batch-1 reshape, say: serve the sizes that work. */
+            srv_log_msg("model %s: no plan for batch %d (%s); max batch %d", m->name, b, perr,
+                        m->plan_size[i - 1]);
+            m->nplans = i;
+            m->max_batch = m->plan_size[i - 1];
+            break;
+        }
+        /* Warm-up run: first-touch the arena and any lazily packed weights. */
+        float *zeros = calloc((size_t)b * m->in_floats, sizeof *zeros);
+        const void *ins[1] = {zeros};
+        pthread_mutex_lock(&srv->engine_lock);
+        int r = zeros ? sk_plan_run(m->plans[i], ins, perr, sizeof perr) : SK_ENOMEM;
+        pthread_mutex_unlock(&srv->engine_lock);
+        free(zeros);
+        if (r) {
+            snprintf(err, errlen, "model %s: warm-up at batch %d: %s", m->name, b, perr);
+            goto out;
+        }
+        const sk_tensor *o = sk_plan_output(m->plans[i], 0);
+        if (i == 0 && task < 0) {
+            int spatial = o->shape.rank == 4 && (o->shape.dim[2] > 1 || o->shape.dim[3] > 1);
+            task = spatial ? SRV_TASK_SEGMENT : SRV_TASK_CLASSIFY;
+        }
+        if (check_output(m, o, b, task, perr, sizeof perr)) {
+            if (i == 0) {
+                snprintf(err, errlen, "%s", perr);
+                goto out;
+            }
+            srv_log_msg("%s; max batch %d", perr, m->plan_size[i - 1]);
+            sk_plan_free(m->plans[i]);
+            m->plans[i] = NULL;
+            m->nplans = i;
+            m->max_batch = m->plan_size[i - 1];
+            break;
+        }
+        if (i == 0) {
+            int64_t per = sk_shape_numel(&o->shape) / b;
+            m->out_floats = (size_t)per;
+            if (task == SRV_TASK_SEGMENT) {
+                m->nclasses = (int)o->shape.dim[1];
+                m->out_h = (int)o->shape.dim[2];
+                m->out_w = (int)o->shape.dim[3];
+                if (m->nclasses < 1 || m->nclasses > 256) {
+                    snprintf(err, errlen, "model %s: %d classes; a mask holds 1..256", m->name,
+                             m->nclasses);
+                    goto out;
+                }
+            } else {
+                m->nclasses = (int)per;
+            }
+        }
+    }
+    m->task = (srv_task)task;
+    if (m->max_queue < m->max_batch)
+        m->max_queue = m->max_batch;
+    m->apply_softmax = m->task == SRV_TASK_CLASSIFY && !ends_in_softmax(m->graph) &&
+                       (!mj.has_softmax || mj.softmax);
+    if (load_labels(m, mj.labels, err, errlen))
+        goto out;
+    m->batcher = srv_batcher_create(m, srv, err, errlen);
+    if (!m->batcher)
+        goto out;
+    rc = 0;
+out:
+    json_decref(root);
+    if (rc) {
+        snprintf(m->error, sizeof m->error, "%s", err);
+        atomic_store(&m->status, SRV_MODEL_FAILED);
+    } else {
+        atomic_store(&m->status, SRV_MODEL_READY);
+    }
+    return rc;
+}
+
+static void model_free(srv_model *m)
+{
+    if (m->batcher)
+        srv_batcher_destroy(m->batcher);
+    for (int i = 0; i < m->nplans; i++)
+        sk_plan_free(m->plans[i]);
+    if (m->graph)
+        sk_graph_free(m->graph);
+    for (int i = 0; m->labels && i < m->nclasses; i++)
+        free(m->labels[i]);
+    free(m->labels);
+    free(m->name);
+    free(m->onnx_path);
+    free(m->json_path);
+    free(m->dir);
+    free(m);
+}
+
+void srv_models_free(srv_models *ms)
+{
+    for (int i = 0; i < ms->n; i++)
+        model_free(ms->m[i]);
+    free(ms->m);
+    memset(ms, 0, sizeof *ms);
+}
+
+srv_model *srv_models_pick(const srv_models *ms, const char *name, srv_task task, srv_error *e)
+{
+    if (name && *name) {
+        for (int i = 0; i < ms->n; i++) {
+            srv_model *m = ms->m[i];
+            if (strcmp(m->name, name) != 0)
+                continue;
+            if (atomic_load(&m->status) != SRV_MODEL_READY) {
+                srv_fail(e, SRV_E_NOT_READY, "model %s is not loaded", m->name);
+                return NULL;
+            }
+            if (m->task != task) {
+                srv_fail(e, SRV_E_BAD_REQUEST, "model %s is a %s model; use /%s", m->name,
+                         srv_task_name(m->task), srv_task_name(m->task));
+                return NULL;
+            }
+            return m;
+        }
+        srv_fail(e, SRV_E_UNKNOWN_MODEL, "no model named \"%.100s\" (GET /models lists them)",
+                 name);
+        return NULL;
+    }
+    srv_model *found = NULL;
+    int count = 0;
+    for (int i = 0; i < ms->n; i++) {
+        srv_model *m = ms->m[i];
+        if (atomic_load(&m->status) == SRV_MODEL_READY && m->task == task) {
+            found = m;
+            count++;
+        }
+    }
+    if (count == 1)
+        return found;
+    if (count == 0)
+        srv_fail(e, SRV_E_UNKNOWN_MODEL, "no %s model is loaded", srv_task_name(task));
+    else
+        srv_fail(e, SRV_E_BAD_REQUEST, "%d %s models are loaded; choose one with ?model=NAME",
+                 count, srv_task_name(task));
+    return NULL;
+}

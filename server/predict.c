@@ -1,0 +1,270 @@
+/* predict.c — one inference request from body to answer. */
+#include "server/predict.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "loaders/image.h"
+#include "server/batcher.h"
+#include "server/log.h"
+#include "server/model.h"
+#include "server/request.h"
+#include "server/tasks.h"
+
+/* Most images one request may carry, before the model's queue says less. */
+#define MAX_IMAGES 1024
+
+typedef struct srv_predict {
+    srv_task task;
+    srv_model *model;
+    srv_input in;
+    int top_k;
+    srv_seg_format fmt;
+    int *sizes;     /* width, height per image */
+    sk_image image; /* kept for overlay */
+    float *input, *output;
+    srv_job job;
+    double decode_ms;
+} srv_predict;
+
+void srv_predict_free(srv_req *r)
+{
+    srv_predict *p = r->pred;
+    if (!p)
+        return;
+    srv_input_free(&p->in);
+    free(p->sizes);
+    sk_image_free(&p->image);
+    free(p->input);
+    free(p->output);
+    free(p);
+    r->pred = NULL;
+}
+
+/* Mean of the image border, every channel: > 128 means a light background. */
+static int border_is_light(const sk_image *im)
+{
+    uint64_t sum = 0, n = 0;
+    for (int y = 0; y < im->h; y++) {
+        int step = (y == 0 || y == im->h - 1) ? 1 : (im->w > 1 ? im->w - 1 : 1);
+        for (int x = 0; x < im->w; x += step) {
+            const uint8_t *px = im->px + ((size_t)y * im->w + x) * im->c;
+            for (int c = 0; c < im->c; c++)
+                sum += px[c];
+            n += (uint64_t)im->c;
+        }
+    }
+    return n && sum > 128 * n;
+}
+
+static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
+{
+    srv_model *m = p->model;
+    srv_server *srv = r->srv;
+    int n = p->in.nimages;
+    for (int i = 0; i < n; i++) {
+        sk_image im = {0};
+        char err[256];
+        const srv_blob *b = &p->in.images[i];
+        int rc = sk_image_decode(b->data, b->len, m->pp.channels, srv->cfg->max_pixels,
+                                 m->background, &im, err, sizeof err);
+        const char *which = n > 1 ? "image " : "image";
+        char idx[16] = "";
+        if (n > 1)
+            snprintf(idx, sizeof idx, "%d", i);
+        if (rc == SK_ETOOLARGE)
+            return srv_fail(e, SRV_E_TOO_LARGE, "%s%s: %s", which, idx, err);
+        if (rc == SK_ENOMEM)
+            return srv_fail(e, SRV_E_INTERNAL, "%s%s: out of memory decoding", which, idx);
+        if (rc)
+            return srv_fail(e, SRV_E_BAD_IMAGE, "%s%s: %s", which, idx, err);
+        sk_preprocess pp = m->pp;
+        pp.invert = m->invert == SRV_INVERT_AUTO ? border_is_light(&im)
+                                                 : m->invert == SRV_INVERT_YES;
+        rc = sk_image_to_tensor(&im, &pp, p->input + (size_t)i * m->in_floats, err, sizeof err);
+        p->sizes[2 * i] = im.w;
+        p->sizes[2 * i + 1] = im.h;
+        if (rc) {
+            sk_image_free(&im);
+            return srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
+        }
+        if (p->fmt == SRV_FMT_OVERLAY && n == 1)
+            p->image = im;
+        else
+            sk_image_free(&im);
+    }
+    return SRV_OK;
+}
+
+static void job_done(srv_job *j)
+{
+    srv_req *r = j->ctx;
+    r->state = SRV_REQ_RESUMED;
+    MHD_resume_connection(r->conn);
+}
+
+static srv_err start(srv_req *r, srv_task task, srv_error *e)
+{
+    srv_server *srv = r->srv;
+    srv_predict *p = calloc(1, sizeof *p);
+    if (!p)
+        return srv_fail(e, SRV_E_INTERNAL, "out of memory");
+    r->pred = p;
+    p->task = task;
+    double t0 = srv_now();
+
+    srv_err rc = srv_request_parse(srv_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->body, r->len,
+                                   MAX_IMAGES, &p->in, e);
+    if (rc)
+        return rc;
+    /* Options: the body's win over the query string's. */
+    const char *name = p->in.model ? p->in.model : srv_query(r, "model");
+    srv_model *m = srv_models_pick(srv->models, name, task, e);
+    if (!m)
+        return e->kind;
+    p->model = m;
+    r->model = m->name;
+
+    int n = p->in.has_tensor ? (int)p->in.shape[0] : p->in.nimages;
+    if (task == SRV_TASK_CLASSIFY) {
+        p->top_k = m->nclasses < 5 ? m->nclasses : 5;
+        const char *q = srv_query(r, "top_k");
+        long k = p->top_k;
+        if (p->in.has_top_k)
+            k = p->in.top_k;
+        else if (q) {
+            char *end;
+            k = strtol(q, &end, 10);
+            if (!*q || *end)
+                return srv_fail(e, SRV_E_BAD_REQUEST, "top_k must be an integer");
+        }
+        if (k < 1 || k > m->nclasses)
+            return srv_fail(e, SRV_E_BAD_REQUEST, "top_k must be 1..%d for model %s",
+                            m->nclasses, m->name);
+        p->top_k = (int)k;
+    } else {
+        const char *f = p->in.format ? p->in.format : srv_query(r, "format");
+        int fmt = f ? srv_seg_format_parse(f) : SRV_FMT_PNG;
+        if (fmt < 0)
+            return srv_fail(e, SRV_E_BAD_REQUEST,
+                            "format must be png, json, overlay or indices");
+        p->fmt = (srv_seg_format)fmt;
+        if (n > 1 && p->fmt != SRV_FMT_JSON)
+            return srv_fail(e, SRV_E_UNPROCESSABLE,
+                            "%d images in one request: only format=json can answer them", n);
+        if (p->in.has_tensor && p->fmt == SRV_FMT_OVERLAY)
+            return srv_fail(e, SRV_E_UNPROCESSABLE,
+                            "format=overlay needs an image, not a tensor");
+        const char *tile = srv_query(r, "tile");
+        if (tile && strcmp(tile, "0") != 0)
+            return srv_fail(e, SRV_E_UNPROCESSABLE, "tile=1 is not supported yet");
+    }
+    if (n > m->max_queue)
+        return srv_fail(e, SRV_E_TOO_LARGE, "%d images in one request; model %s takes at most %d",
+                        n, m->name, m->max_queue);
+    r->images = n;
+
+    p->sizes = malloc((size_t)n * 2 * sizeof *p->sizes);
+    p->output = malloc((size_t)n * m->out_floats * sizeof *p->output);
+    if (!p->sizes || !p->output)
+        return srv_fail(e, SRV_E_INTERNAL, "out of memory");
+    if (p->in.has_tensor) {
+        const int64_t *s = p->in.shape;
+        if (s[1] != m->pp.channels || s[2] != m->pp.height || s[3] != m->pp.width)
+            return srv_fail(e, SRV_E_BAD_TENSOR,
+                            "tensor shape [%lld,%lld,%lld,%lld] does not fit model %s input "
+                            "[N,%d,%d,%d]",
+                            (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3],
+                            m->name, m->pp.channels, m->pp.height, m->pp.width);
+        p->input = p->in.tensor;
+        p->in.tensor = NULL;
+        for (int i = 0; i < n; i++) {
+            p->sizes[2 * i] = m->out_w ? m->out_w : m->pp.width;
+            p->sizes[2 * i + 1] = m->out_h ? m->out_h : m->pp.height;
+        }
+    } else {
+        p->input = malloc((size_t)n * m->in_floats * sizeof *p->input);
+        if (!p->input)
+            return srv_fail(e, SRV_E_INTERNAL, "out of memory");
+        if ((rc = decode_images(r, p, e)))
+            return rc;
+    }
+    /* The encoded bytes are no longer needed while the job waits. */
+    srv_input_free(&p->in);
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+    p->decode_ms = (srv_now() - t0) * 1e3;
+
+    srv_job *j = &p->job;
+    j->n = n;
+    j->input = p->input;
+    j->output = p->output;
+    j->t_enqueue = srv_now();
+    j->deadline = r->t_start + srv->cfg->timeout_ms * 1e-3;
+    j->done = job_done;
+    j->ctx = r;
+    /* Suspend before queueing: the worker may resume us at any moment after. */
+    r->state = SRV_REQ_WAITING;
+    MHD_suspend_connection(r->conn);
+    rc = srv_batcher_submit(m->batcher, j, e);
+    if (rc) {
+        j->err = *e;
+        r->state = SRV_REQ_RESUMED;
+        MHD_resume_connection(r->conn);
+    }
+    return SRV_OK;
+}
+
+static void predict(srv_req *r, srv_task task)
+{
+    srv_error e = {0};
+    if (start(r, task, &e) != SRV_OK) {
+        srv_respond_error(r, &e);
+        srv_predict_free(r);
+    }
+}
+
+void srv_predict_classify(srv_req *r) { predict(r, SRV_TASK_CLASSIFY); }
+void srv_predict_segment(srv_req *r) { predict(r, SRV_TASK_SEGMENT); }
+
+void srv_predict_resume(srv_req *r)
+{
+    srv_predict *p = r->pred;
+    srv_job *j = &p->job;
+    srv_error e = j->err;
+    if (e.kind != SRV_OK) {
+        if (e.kind == SRV_E_INTERNAL)
+            srv_log_msg("%s %s: %s", r->method, r->url, e.msg);
+        srv_respond_error(r, &e);
+        srv_predict_free(r);
+        return;
+    }
+    r->batch_size = j->batch_size;
+    srv_timing t = {.decode = p->decode_ms,
+                    .queue = j->queue_s * 1e3,
+                    .infer = j->infer_s * 1e3,
+                    .total = (srv_now() - r->t_start) * 1e3};
+    srv_answer a = {0};
+    srv_err rc;
+    if (p->task == SRV_TASK_CLASSIFY)
+        rc = srv_classify_answer(p->model, p->output, j->n, p->top_k, &t, j->batch_size, &a, &e);
+    else
+        rc = srv_segment_answer(p->model, p->output, j->n, p->sizes,
+                                p->image.px ? &p->image : NULL, p->fmt, &t, j->batch_size, &a,
+                                &e);
+    if (rc) {
+        srv_log_msg("%s %s: %s", r->method, r->url, e.msg);
+        srv_respond_error(r, &e);
+    } else {
+        char w[16], h[16], bs[16], tm[32];
+        snprintf(w, sizeof w, "%d", a.width);
+        snprintf(h, sizeof h, "%d", a.height);
+        snprintf(bs, sizeof bs, "%d", j->batch_size);
+        snprintf(tm, sizeof tm, "%.3f", t.total);
+        const char *hdr[] = {"X-Batch-Size", bs, "X-Total-Ms", tm,
+                             a.width ? "X-Width" : NULL, w, "X-Height", h, NULL};
+        srv_respond(r, 200, a.ctype, a.body, a.len, hdr);
+    }
+    srv_predict_free(r);
+}

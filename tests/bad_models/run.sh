@@ -1,0 +1,95 @@
+#!/bin/sh
+# run.sh — every malformed model must be refused by skipserve-run with a
+# non-zero exit (not a crash), exactly one line on stderr holding the
+# expected words, and no leak or memory error (valgrind, when installed).
+# The models are generated into $BUILD/bad_models by make_bad.py.
+BUILD=${BUILD:-build}
+RUN=$BUILD/skipserve-run
+OUT=$BUILD/bad_models
+HERE=$(dirname "$0")
+PY=/usr/bin/python3
+
+if ! [ -x "$RUN" ]; then
+    echo "bad_models: $RUN is not built" >&2
+    exit 1
+fi
+if ! $PY -c "import onnx, numpy" 2>/dev/null; then
+    echo "bad_models: SKIP (needs $PY with onnx and numpy: apt-get install python3-onnx python3-numpy)"
+    exit 0
+fi
+rm -rf "$OUT"
+$PY "$HERE/make_bad.py" "$OUT" >/dev/null || { echo "bad_models: generator failed" >&2; exit 1; }
+
+VG=""
+if command -v valgrind >/dev/null 2>&1 && [ -z "$NO_VALGRIND" ]; then
+    VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --log-file=$OUT/valgrind.log"
+fi
+
+pass=0
+fail=0
+# check NAME EXPECTED-SUBSTRING [extra args...]
+check() {
+    name=$1
+    want=$2
+    shift 2
+    model=$OUT/$name.onnx
+    : >"$OUT/valgrind.log"
+    $VG "$RUN" "$model" --threads 1 "$@" >"$OUT/stdout" 2>"$OUT/stderr"
+    rc=$?
+    lines=$(wc -l <"$OUT/stderr")
+    why=""
+    if [ $rc -eq 0 ]; then
+        why="exit 0 (accepted a bad model)"
+    elif [ $rc -eq 99 ]; then
+        why="valgrind found errors: $(head -c 600 "$OUT/valgrind.log")"
+    elif [ $rc -ge 128 ]; then
+        why="crashed (exit $rc)"
+    elif [ "$lines" -ne 1 ]; then
+        why="$lines lines on stderr, want 1: $(head -c 300 "$OUT/stderr")"
+    elif ! grep -qF -- "$want" "$OUT/stderr"; then
+        why="stderr lacks '$want': $(cat "$OUT/stderr")"
+    fi
+    if [ -z "$why" ]; then
+        pass=$((pass + 1))
+        echo "ok   $name: $(cat "$OUT/stderr")"
+    else
+        fail=$((fail + 1))
+        echo "FAIL $name: $why"
+    fi
+}
+
+check missing          "No such file"
+check empty            "has no graph"
+check truncated        "not a valid ONNX model"
+check bitflip          "not a valid ONNX model"
+check bitflip_op       "unsupported op: relu (node 'relu1', opset 13)"
+check unsupported      "unsupported ops: Foo (node 'n1', opset 13), Bar (node 'n2', opset 13)"
+check custom_domain    "unsupported op: Gelu (node 'g1', domain 'com.example')"
+check conv_mismatch    "Conv node 'conv1'" --input-pb "$OUT/conv_mismatch.input.pb"
+check overflow_input   "overflows"
+check overflow_init    "more than 2^40 elements"
+check negative_dim     "negative dimension (-3)"
+check absurd_dim       "absurd dimension"
+check raw_size         "raw_data has 20 bytes, its shape needs 24"
+check cycle            "cycle"
+check undefined_input  "reads 'ghost'"
+check float16_input    "float16"
+check ext_missing      "cannot open external data file 'no_such_weights.bin'"
+check ext_short        "is too short (40 bytes, needs 64)"
+check ext_offset       "is too short (64 bytes, needs 96)"
+check ext_escape       "leaves the model's folder"
+check ext_absolute     "leaves the model's folder"
+# A good model without its input: refused too (inputs are never invented).
+check good             "model input 'x'"
+# ...and with it, it runs (so the refusals above are not a broken binary).
+if $VG "$RUN" "$OUT/good.onnx" --threads 1 --input-pb "$OUT/good.input.pb" >"$OUT/stdout" 2>"$OUT/stderr" &&
+    grep -q "output 'y' float32 \[1,4\]" "$OUT/stdout"; then
+    pass=$((pass + 1))
+    echo "ok   good model runs: $(head -1 "$OUT/stdout")"
+else
+    fail=$((fail + 1))
+    echo "FAIL good model does not run: $(cat "$OUT/stderr")"
+fi
+
+echo "bad_models: $pass passed, $fail failed${VG:+ (under valgrind)}"
+[ $fail -eq 0 ]

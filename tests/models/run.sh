@@ -1,0 +1,99 @@
+#!/bin/sh
+# tests/models/run.sh — `make test-models`: the two default models THROUGH THE
+# ENGINE (skipserve-eval, built from tests/models/eval.c), against the numbers
+# PyTorch measured at training time (models/*/torch_metrics.json):
+#   - fashion-resnet on all 10,000 Fashion-MNIST test images (Debian's
+#     dataset-fashion-mnist): accuracy within 0.1 point of PyTorch's, argmax
+#     agreement with PyTorch >= 99.9%;
+#   - scenes-unet on the 1000 seeded test scenes (tests/models/make_scenes.py,
+#     needs /usr/bin/python3 with numpy and PIL): mIoU within 0.005 of PyTorch's;
+#   - both models' test_data_set_0 (PyTorch outputs): max-abs-normalized error <= 1e-4.
+# Prints a closing line "N passed, N failed"; exits 1 when a check fails.
+#   BUILD       build folder with skipserve-eval (default: build)
+#   FASHION_MNIST_DIR  data set folder (default: /usr/share/datasets/fashion-mnist)
+set -u
+BUILD=${BUILD:-build}
+EVAL=$BUILD/skipserve-eval
+DATA=$BUILD/models-data
+FM=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+PY=/usr/bin/python3
+CLS=models/fashion-resnet
+SEG=models/scenes-unet
+passed=0
+failed=0
+LOG=$DATA/eval.log
+
+# jget KEY FILE: a scalar of the JSON files the training scripts write
+# (one "key": value per line).
+jget() {
+    sed -n "s/^ *\"$1\": *\\([-0-9.eE+]*\\),\\{0,1\\}\$/\\1/p" "$2" | head -1
+}
+
+# run_eval LABEL ARGS...: count the PASS/FAIL lines; an error (exit 2, or no
+# verdict at all) counts as one failure.
+run_eval() {
+    label=$1
+    shift
+    "$EVAL" "$@" >"$LOG" 2>&1
+    rc=$?
+    cat "$LOG"
+    p=$(grep -c '^PASS' "$LOG")
+    f=$(grep -c '^FAIL' "$LOG")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $label: skipserve-eval exited $rc"
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+fail() {
+    echo "FAIL $1"
+    failed=$((failed + 1))
+}
+
+if [ ! -x "$EVAL" ]; then
+    echo "models: $EVAL is missing: build it first (make BUILD=$BUILD $EVAL)" >&2
+    exit 1
+fi
+mkdir -p "$DATA"
+
+# --- fashion-resnet on the 10k test images -----------------------------------
+for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    if [ ! -s "$DATA/$f" ]; then
+        gzip -dc "$FM/$f.gz" >"$DATA/$f.tmp" && mv "$DATA/$f.tmp" "$DATA/$f" ||
+            { rm -f "$DATA/$f.tmp"; echo "models: cannot read $FM/$f.gz" \
+              "(apt-get install dataset-fashion-mnist)" >&2; }
+    fi
+done
+if [ -s "$DATA/t10k-images-idx3-ubyte" ] && [ -s "$DATA/t10k-labels-idx1-ubyte" ]; then
+    run_eval "fashion-resnet accuracy" classify $CLS/model.onnx \
+        "$DATA/t10k-images-idx3-ubyte" "$DATA/t10k-labels-idx1-ubyte" \
+        --mean "$(jget input_mean $CLS/torch_metrics.json)" \
+        --std "$(jget input_std $CLS/torch_metrics.json)" \
+        --torch-acc "$(jget test_accuracy $CLS/torch_metrics.json)" \
+        --torch-argmax $CLS/torch_test_argmax.bin --batch 50
+else
+    fail "fashion-resnet accuracy: Fashion-MNIST test set unavailable"
+fi
+run_eval "fashion-resnet test data" testdata $CLS/model.onnx $CLS/test_data_set_0
+
+# --- scenes-unet on the 1000 test scenes -------------------------------------
+if [ -x "$PY" ] && $PY -c 'import numpy, PIL' 2>/dev/null; then
+    if $PY tests/models/make_scenes.py "$DATA"; then
+        run_eval "scenes-unet mIoU" segment $SEG/model.onnx "$DATA/scenes.u8" "$DATA/labels.u8" \
+            --mean "$(jget input_mean $SEG/torch_metrics.json)" \
+            --std "$(jget input_std $SEG/torch_metrics.json)" \
+            --torch-miou "$(jget test_miou $SEG/torch_metrics.json)" \
+            --count "$(jget test_scenes $SEG/torch_metrics.json)" --batch 10
+    else
+        fail "scenes-unet mIoU: tests/models/make_scenes.py failed"
+    fi
+else
+    fail "scenes-unet mIoU: $PY with numpy and PIL is needed to generate the test scenes" \
+         "(apt-get install python3-numpy python3-pil)"
+fi
+run_eval "scenes-unet test data" testdata $SEG/model.onnx $SEG/test_data_set_0
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

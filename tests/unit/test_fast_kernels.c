@@ -1,0 +1,410 @@
+/* test_fast_kernels.c — every fast kernel against an independent reference,
+ * at every ISA level this CPU supports (each forced in turn):
+ *   - the packed GEMM (row-major, prepacked A with groups and batches,
+ *     prepacked B) against a double-precision triple loop, with every
+ *     epilogue (row / column bias, residual, Relu, Clip) and odd sizes
+ *     around the tile, block and thread-split edges;
+ *   - fused convolution (see test_fast_conv.c for the graph-level tests).
+ * Tolerance: the forward error bound of a K-term float sum,
+ * K * FLT_EPSILON * sum_k |a_ik * b_kj| (+ the epilogue terms), which a
+ * wrong index or a dropped K block exceeds by orders of magnitude. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "gemm.h"
+#include "sk.h"
+#include "threadpool.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+static float frand(void) { return (float)((double)rnd() / 4294967296.0 * 2.0 - 1.0); }
+
+static void fill(float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = frand();
+}
+
+/* Reference: C = epi(A * B) in double, and the error scale of each entry. */
+static void ref_gemm(int M, int N, int K, const float *A, size_t lda, const float *B,
+                     size_t ldb, const sk_gemm_epi *e, double *ref, double *scale)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0, mag = 0;
+            for (int k = 0; k < K; k++) {
+                double t = (double)A[(size_t)i * lda + k] * B[(size_t)k * ldb + j];
+                s += t;
+                mag += fabs(t);
+            }
+            if (e->bias) {
+                double b = e->bias_per_col ? e->bias[j] : e->bias[i];
+                s += b;
+                mag += fabs(b);
+            }
+            if (e->res) {
+                double r = e->res[(size_t)i * e->ldres + j];
+                s += r;
+                mag += fabs(r);
+            }
+            if (s < e->min)
+                s = e->min;
+            if (s > e->max)
+                s = e->max;
+            ref[(size_t)i * N + j] = s;
+            scale[(size_t)i * N + j] = mag;
+        }
+}
+
+static int check_close(const char *what, int M, int N, int K, const float *C, size_t ldc,
+                       const double *ref, const double *scale)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double got = C[(size_t)i * ldc + j], want = ref[(size_t)i * N + j];
+            double tol = (double)(K + 4) * FLT_EPSILON * scale[(size_t)i * N + j] + 1e-6;
+            if (!(fabs(got - want) <= tol)) {
+                print_error("%s [%s] M %d N %d K %d: C[%d][%d] = %.7g, want %.7g (tol %.3g)\n",
+                            what, sk_isa_name(sk_cpu_level()), M, N, K, i, j, got, want, tol);
+                return 0;
+            }
+        }
+    return 1;
+}
+
+/* Every level the CPU has, forced in turn; the detected one restored after. */
+static int levels(sk_isa *out)
+{
+    int n = 0;
+    for (int l = SK_ISA_SCALAR; l <= (int)sk_cpu_detected(); l++)
+        out[n++] = (sk_isa)l;
+    return n;
+}
+
+enum { EPI_NONE, EPI_ROWBIAS, EPI_COLBIAS, EPI_RES, EPI_RELU, EPI_CLIP, EPI_ALL, EPI_COUNT };
+
+static void make_epi(int kind, int M, int N, float *bias_row, float *bias_col, float *res,
+                     size_t ldres, sk_gemm_epi *e)
+{
+    sk_gemm_epi_none(e);
+    if (kind == EPI_ROWBIAS || kind == EPI_ALL)
+        e->bias = bias_row;
+    if (kind == EPI_COLBIAS) {
+        e->bias = bias_col;
+        e->bias_per_col = 1;
+    }
+    if (kind == EPI_RES || kind == EPI_ALL) {
+        e->res = res;
+        e->ldres = ldres;
+    }
+    if (kind == EPI_RELU || kind == EPI_ALL)
+        e->min = 0.0f;
+    if (kind == EPI_CLIP) {
+        e->min = -0.5f;
+        e->max = 0.7f;
+    }
+    (void)M;
+    (void)N;
+}
+
+static int one_gemm(sk_pool *pool, int M, int N, int K, int epi_kind, int pad)
+{
+    size_t lda = (size_t)K + (size_t)pad, ldb = (size_t)N + (size_t)pad,
+           ldc = (size_t)N + (size_t)pad * 2, ldr = (size_t)N + 3;
+    float *A = malloc(sizeof(float) * ((size_t)M * lda + 1));
+    float *B = malloc(sizeof(float) * ((size_t)K * ldb + 1));
+    float *C = malloc(sizeof(float) * ((size_t)M * ldc + 1));
+    float *R = malloc(sizeof(float) * ((size_t)M * ldr + 1));
+    float *br = malloc(sizeof(float) * ((size_t)M + 1));
+    float *bc = malloc(sizeof(float) * ((size_t)N + 1));
+    double *ref = malloc(sizeof(double) * ((size_t)M * N + 1));
+    double *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
+    assert_true(A && B && C && R && br && bc && ref && scale);
+    fill(A, (size_t)M * lda);
+    fill(B, (size_t)K * ldb);
+    fill(R, (size_t)M * ldr);
+    fill(br, (size_t)M);
+    fill(bc, (size_t)N);
+    for (size_t i = 0; i < (size_t)M * ldc; i++)
+        C[i] = 12345.0f; /* garbage the product must overwrite */
+    sk_gemm_epi e;
+    make_epi(epi_kind, M, N, br, bc, R, ldr, &e);
+    ref_gemm(M, N, K, A, lda, B, ldb, &e, ref, scale);
+    assert_int_equal(sk_gemm_f32(pool, M, N, K, A, lda, B, ldb, C, ldc, &e), 0);
+    int ok = check_close("sk_gemm_f32", M, N, K, C, ldc, ref, scale);
+    /* the padding columns of C are never written */
+    for (int i = 0; ok && i < M; i++)
+        for (size_t j = (size_t)N; j < ldc; j++)
+            if (C[(size_t)i * ldc + j] != 12345.0f) {
+                print_error("wrote past column N at row %d\n", i);
+                ok = 0;
+                break;
+            }
+    free(A);
+    free(B);
+    free(C);
+    free(R);
+    free(br);
+    free(bc);
+    free(ref);
+    free(scale);
+    return ok;
+}
+
+static void test_gemm_rowmajor(void **state)
+{
+    (void)state;
+    sk_isa lv[SK_ISA_COUNT];
+    int nl = levels(lv);
+    sk_pool *pools[2] = {NULL, sk_pool_create(3)};
+    assert_non_null(pools[1]);
+    /* sizes around mr (6, 8), nr (16, 32), kc (256) and the block sizes */
+    static const int Ms[] = {1, 5, 6, 7, 8, 9, 13, 64, 71, 150};
+    static const int Ns[] = {1, 3, 15, 16, 17, 31, 32, 33, 49, 200, 777};
+    static const int Ks[] = {1, 2, 7, 64, 255, 256, 257, 600};
+    for (int l = 0; l < nl; l++) {
+        sk_cpu_set_level(lv[l]);
+        int count = 0;
+        for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+            for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+                for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+                    int M = Ms[mi], N = Ns[ni], K = Ks[ki];
+                    if ((long)M * N * K > 4000000)
+                        continue;
+                    int epi = count % EPI_COUNT, pad = count % 3;
+                    sk_pool *pool = pools[count % 2];
+                    count++;
+                    if (!one_gemm(pool, M, N, K, epi, pad))
+                        fail_msg("level %s, M %d N %d K %d epilogue %d threads %d",
+                                 sk_isa_name(lv[l]), M, N, K, epi, sk_pool_size(pool));
+                }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(pools[1]);
+}
+
+static void test_gemm_every_epilogue(void **state)
+{
+    (void)state;
+    sk_isa lv[SK_ISA_COUNT];
+    int nl = levels(lv);
+    sk_pool *pool = sk_pool_create(2);
+    for (int l = 0; l < nl; l++) {
+        sk_cpu_set_level(lv[l]);
+        for (int e = 0; e < EPI_COUNT; e++)
+            for (int t = 0; t < 6; t++) {
+                int M = 1 + (int)(rnd() % 90), N = 1 + (int)(rnd() % 300),
+                    K = 1 + (int)(rnd() % 700);
+                if (!one_gemm(t & 1 ? pool : NULL, M, N, K, e, (int)(rnd() % 4)))
+                    fail_msg("level %s epilogue %d M %d N %d K %d", sk_isa_name(lv[l]), e, M,
+                             N, K);
+            }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(pool);
+}
+
+static void test_gemm_zero_k(void **state)
+{
+    (void)state;
+    sk_isa lv[SK_ISA_COUNT];
+    int nl = levels(lv);
+    for (int l = 0; l < nl; l++) {
+        sk_cpu_set_level(lv[l]);
+        for (int e = 0; e < EPI_COUNT; e++)
+            if (!one_gemm(NULL, 7, 19, 0, e, 1))
+                fail_msg("K = 0, level %s, epilogue %d", sk_isa_name(lv[l]), e);
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+}
+
+/* Prepacked A shared by groups, several items, B packed per block from
+ * strided row-major items, per-row bias per group, residual per item. */
+static void test_gemm_job_prepacked_a(void **state)
+{
+    (void)state;
+    sk_pool *pool = sk_pool_create(3);
+    for (int isa = SK_ISA_AVX2; isa <= (int)sk_cpu_detected(); isa++) {
+        const sk_gemm_cfg *cfg = sk_gemm_config((sk_isa)isa);
+        assert_non_null(cfg);
+        for (int trial = 0; trial < 12; trial++) {
+            int groups = 1 + (int)(rnd() % 3), nbatch = groups * (1 + (int)(rnd() % 3));
+            int M = 1 + (int)(rnd() % 40), N = 1 + (int)(rnd() % 300), K = 1 + (int)(rnd() % 520);
+            float alpha = trial % 2 ? 1.0f : 0.5f;
+            size_t asz = (size_t)groups * M * K, bsz = (size_t)nbatch * K * N,
+                   csz = (size_t)nbatch * M * N;
+            float *A = malloc(asz * 4 + 4), *B = malloc(bsz * 4 + 4), *C = malloc(csz * 4 + 4),
+                  *R = malloc(csz * 4 + 4), *bias = malloc((size_t)groups * M * 4 + 4);
+            double *ref = malloc(sizeof(double) * ((size_t)M * N + 1)),
+                   *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
+            float *As = malloc((size_t)M * K * 4 + 4);
+            assert_true(A && B && C && R && bias && ref && scale && As);
+            fill(A, asz);
+            fill(B, bsz);
+            fill(R, csz);
+            fill(bias, (size_t)groups * M);
+            sk_gemm_packed_a pa;
+            assert_int_equal(sk_gemm_pack_a(cfg, A, (size_t)K, M, K, groups, alpha, &pa), 0);
+            sk_gemm_rowmajor rb = {B, (size_t)N, (size_t)K * N};
+            sk_gemm_job j;
+            memset(&j, 0, sizeof j);
+            j.cfg = cfg;
+            j.M = M;
+            j.N = N;
+            j.K = K;
+            j.nbatch = nbatch;
+            j.a_packed = &pa;
+            j.pack_b = sk_gemm_pack_b_rowmajor;
+            j.b_ctx = &rb;
+            j.c = C;
+            j.ldc = (size_t)N;
+            j.c_stride = (size_t)M * N;
+            sk_gemm_epi_none(&j.epi);
+            j.epi.bias = bias;
+            j.bias_stride = (size_t)M;
+            j.epi.res = R;
+            j.epi.ldres = (size_t)N;
+            j.res_stride = (size_t)M * N;
+            j.epi.min = 0.0f;
+            assert_int_equal(sk_gemm_run(trial % 3 ? pool : NULL, &j, NULL), 0);
+            for (int b = 0; b < nbatch; b++) {
+                int g = b % groups;
+                for (size_t i = 0; i < (size_t)M * K; i++)
+                    As[i] = alpha * A[(size_t)g * M * K + i];
+                sk_gemm_epi e;
+                sk_gemm_epi_none(&e);
+                e.bias = bias + (size_t)g * M;
+                e.res = R + (size_t)b * M * N;
+                e.ldres = (size_t)N;
+                e.min = 0.0f;
+                ref_gemm(M, N, K, As, (size_t)K, B + (size_t)b * K * N, (size_t)N, &e, ref,
+                         scale);
+                if (!check_close("job", M, N, K, C + (size_t)b * M * N, (size_t)N, ref, scale))
+                    fail_msg("prepacked A: %s groups %d item %d M %d N %d K %d",
+                             cfg->isa == SK_ISA_AVX2 ? "avx2" : "avx512", groups, b, M, N, K);
+            }
+            sk_gemm_packed_a_free(&pa);
+            free(A);
+            free(B);
+            free(C);
+            free(R);
+            free(bias);
+            free(ref);
+            free(scale);
+            free(As);
+        }
+    }
+    sk_pool_destroy(pool);
+}
+
+/* Prepacked B from a transposed matrix (a Gemm with transB = 1, as in a
+ * classifier head), A packed per block, per-column bias, Clip. */
+static void test_gemm_job_prepacked_b(void **state)
+{
+    (void)state;
+    sk_pool *pool = sk_pool_create(2);
+    for (int isa = SK_ISA_AVX2; isa <= (int)sk_cpu_detected(); isa++) {
+        const sk_gemm_cfg *cfg = sk_gemm_config((sk_isa)isa);
+        for (int trial = 0; trial < 10; trial++) {
+            int M = 1 + (int)(rnd() % 20), N = 1 + (int)(rnd() % 1100),
+                K = 1 + (int)(rnd() % 600);
+            float *X = malloc((size_t)M * K * 4 + 4), *W = malloc((size_t)N * K * 4 + 4),
+                  *Bt = malloc((size_t)N * K * 4 + 4), *C = malloc((size_t)M * N * 4 + 4),
+                  *bias = malloc((size_t)N * 4 + 4);
+            double *ref = malloc(sizeof(double) * ((size_t)M * N + 1)),
+                   *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
+            assert_true(X && W && Bt && C && bias && ref && scale);
+            fill(X, (size_t)M * K);
+            fill(W, (size_t)N * K);
+            fill(bias, (size_t)N);
+            for (int k = 0; k < K; k++) /* Bt = W^T, row-major K x N */
+                for (int n = 0; n < N; n++)
+                    Bt[(size_t)k * N + n] = W[(size_t)n * K + k];
+            sk_gemm_packed_b pb;
+            assert_int_equal(sk_gemm_pack_b(cfg, W, 1, (size_t)K, K, N, 1.0f, &pb), 0);
+            sk_gemm_rowmajor ra = {X, (size_t)K, 0};
+            sk_gemm_job j;
+            memset(&j, 0, sizeof j);
+            j.cfg = cfg;
+            j.M = M;
+            j.N = N;
+            j.K = K;
+            j.nbatch = 1;
+            j.pack_a = sk_gemm_pack_a_rowmajor;
+            j.a_ctx = &ra;
+            j.b_packed = &pb;
+            j.c = C;
+            j.ldc = (size_t)N;
+            sk_gemm_epi_none(&j.epi);
+            j.epi.bias = bias;
+            j.epi.bias_per_col = 1;
+            j.epi.min = -0.25f;
+            j.epi.max = 0.5f;
+            assert_int_equal(sk_gemm_run(trial % 2 ? pool : NULL, &j, NULL), 0);
+            ref_gemm(M, N, K, X, (size_t)K, Bt, (size_t)N, &j.epi, ref, scale);
+            if (!check_close("prepacked B", M, N, K, C, (size_t)N, ref, scale))
+                fail_msg("prepacked B: M %d N %d K %d", M, N, K);
+            sk_gemm_packed_b_free(&pb);
+            free(X);
+            free(W);
+            free(Bt);
+            free(C);
+            free(bias);
+            free(ref);
+            free(scale);
+        }
+    }
+    sk_pool_destroy(pool);
+}
+
+static void test_cpu_levels(void **state)
+{
+    (void)state;
+    sk_isa d = sk_cpu_detected();
+    assert_int_equal(sk_cpu_set_level(SK_ISA_SCALAR), SK_ISA_SCALAR);
+    assert_int_equal(sk_cpu_level(), SK_ISA_SCALAR);
+    /* never above what the CPU has */
+    assert_int_equal(sk_cpu_set_level(SK_ISA_AVX512), d);
+    assert_int_equal(sk_isa_parse("avx2"), SK_ISA_AVX2);
+    assert_int_equal(sk_isa_parse("bogus"), -1);
+    const sk_cpu_features *f = sk_cpu_features_get();
+    if (d >= SK_ISA_AVX2)
+        assert_true(f->avx2 && f->fma);
+    if (d >= SK_ISA_AVX512)
+        assert_true(f->avx512f && f->avx512bw && f->avx512vl);
+    else
+        assert_null(sk_gemm_config(SK_ISA_SCALAR));
+    print_message("detected ISA level: %s\n", sk_isa_name(d));
+    sk_cpu_set_level(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cpu_levels),
+        cmocka_unit_test(test_gemm_rowmajor),
+        cmocka_unit_test(test_gemm_every_epilogue),
+        cmocka_unit_test(test_gemm_zero_k),
+        cmocka_unit_test(test_gemm_job_prepacked_a),
+        cmocka_unit_test(test_gemm_job_prepacked_b),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

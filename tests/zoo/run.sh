@@ -1,0 +1,59 @@
+#!/bin/sh
+# tests/zoo/run.sh — `make test-zoo`: export the model zoo with PyTorch
+# (models/export_zoo.py: random weights, fixed seeds, opsets 13 and 17, PyTorch's
+# outputs for batch 1 and 3 beside each model) and check that skipserve
+# computes the same outputs (max-abs-normalized error <= 1e-4).
+#   BUILD        build folder holding skipserve-conformance (default: build)
+#   ZOO_DIR      where the exports go (default: models/zoo, git-ignored)
+#   ZOO_ONLY     space-separated model names to export (default: all)
+#   ZOO_REEXPORT=1  export again even when a model folder is already there
+set -u
+BUILD=${BUILD:-build}
+ZOO_DIR=${ZOO_DIR:-models/zoo}
+PY=/usr/bin/python3
+RUNNER=$BUILD/skipserve-conformance
+
+if [ ! -x "$RUNNER" ]; then
+    echo "zoo: $RUNNER is missing: build it first (make BUILD=$BUILD)" >&2
+    exit 1
+fi
+if ! $PY -c 'import torch, torchvision, onnx' 2>/dev/null; then
+    echo "zoo: SKIPPED — $PY cannot import torch, torchvision and onnx" \
+         "(apt-get install python3-torch python3-torchvision python3-onnx; make deps-torch)"
+    exit 0
+fi
+
+LOGDIR=${TMPDIR:-/tmp}/skipserve-zoo-logs.$$
+mkdir -p "$ZOO_DIR" "$LOGDIR"
+trap 'rm -rf "$LOGDIR"' EXIT
+names=${ZOO_ONLY:-$($PY -c 'import sys; sys.path.insert(0, "models"); import export_zoo; print(" ".join(export_zoo.ZOO))')}
+for name in $names; do
+    for op in 13 17; do
+        dir=$ZOO_DIR/$name-op$op
+        if [ "${ZOO_REEXPORT:-0}" = 1 ] || [ ! -f "$dir/test_data_set_1/output_0.pb" ]; then
+            if ! $PY models/export_zoo.py --only "$name" --opset $op --out "$ZOO_DIR" \
+                    >"$LOGDIR/$name-op$op.log" 2>&1; then
+                echo "zoo: export of $name opset $op failed:" >&2
+                tail -20 "$LOGDIR/$name-op$op.log" >&2
+                exit 1
+            fi
+            tail -1 "$LOGDIR/$name-op$op.log"
+        fi
+    done
+done
+
+echo "zoo: checking $ZOO_DIR with $RUNNER"
+out=$LOGDIR/conformance.txt
+{ "$RUNNER" --max-abs-norm --rtol 1e-4 "$ZOO_DIR"; echo $? >"$LOGDIR/rc"; } | tee "$out"
+rc=$(cat "$LOGDIR/rc")
+# Any failing or unsupported model fails the zoo, and so does the runner's exit code.
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+passed=$(echo "$summary" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+failed=$(echo "$summary" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+unsupported=$(echo "$summary" | sed -n 's/.* \([0-9]*\) unsupported.*/\1/p')
+if [ "$rc" -ne 0 ] || [ -z "$summary" ] || [ "${passed:-0}" -eq 0 ] ||
+   [ "${failed:-1}" -ne 0 ] || [ "${unsupported:-0}" -ne 0 ]; then
+    echo "zoo: FAILED (exit $rc; ${summary:-no summary line from $RUNNER})" >&2
+    exit 1
+fi
+echo "zoo: all models pass"
