@@ -114,8 +114,12 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     X(REDUCE_SUM, "ReduceSum", reduce_sum)                 \
     X(REDUCE_MAX, "ReduceMax", reduce_max)
 
-/* Ops created by engine passes (engine/passes/), never by loaders. */
-#define SK_OPS_FUSED(X)
+/* Ops created by engine passes (engine/passes/), never by loaders (names
+ * starting with '_' never match an ONNX op_type): engine/kernels/ref/fused.c,
+ * described in engine/kernels/fast.h. */
+#define SK_OPS_FUSED(X)                          \
+    X(CONV_FUSED, "_ConvFused", conv_fused)      \
+    X(GEMM_FUSED, "_GemmFused", gemm_fused)
 
 #define SK_OPS_ALL(X)      \
     SK_OPS_NN(X)           \

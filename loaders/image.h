@@ -45,7 +45,7 @@ typedef struct sk_preprocess {
 } sk_preprocess;
 
 /* Resize with area averaging when shrinking by more than 2x, bilinear
- * otherwise. */
+ * otherwise. dst->px is malloc'ed (sk_image_free). */
 int sk_image_resize(const sk_image *src, int w, int h, sk_image *dst);
 /* Image -> float CHW tensor of pp->channels x pp->height x pp->width at `out`. */
 int sk_image_to_tensor(const sk_image *img, const sk_preprocess *pp, float *out, char *err,

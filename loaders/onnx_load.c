@@ -215,6 +215,16 @@ static int import_initializers(loader *L)
         rc = define_const(L, name, &t, owned);
         if (rc < 0)
             return rc;
+        /* The bytes are copied: give the protobuf's buffer back now, so a
+         * large model's weights are not held twice while loading. The
+         * protobuf is ours (unpacked by this load) and uses malloc. */
+        if (tp->has_raw_data && tp->raw_data.data) {
+            Onnx__TensorProto *mt = (Onnx__TensorProto *)tp;
+            free(mt->raw_data.data);
+            mt->raw_data.data = NULL;
+            mt->raw_data.len = 0;
+            mt->has_raw_data = 0;
+        }
     }
     return 0;
 }
@@ -581,11 +591,15 @@ static int load_model(const Onnx__ModelProto *m, const char *dir, sk_graph **out
     return 0;
 }
 
-int sk_onnx_load_buffer(const void *buf, size_t len, const char *dir, sk_graph **out, char *err,
-                        size_t errlen)
+/* Decode and import. `owned` (may be NULL) is freed as soon as the bytes are
+ * decoded, so a file's bytes and its decoded form never both wait for the
+ * weights to be copied. */
+static int load_bytes(const void *buf, size_t len, void *owned, const char *dir, sk_graph **out,
+                      char *err, size_t errlen)
 {
     *out = NULL;
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+    free(owned);
     if (!m)
         return sk_errf(err, errlen, SK_EFORMAT,
                        "not a valid ONNX model (protobuf decoding failed: truncated or corrupt)");
@@ -594,34 +608,35 @@ int sk_onnx_load_buffer(const void *buf, size_t len, const char *dir, sk_graph *
     return rc;
 }
 
+int sk_onnx_load_buffer(const void *buf, size_t len, const char *dir, sk_graph **out, char *err,
+                        size_t errlen)
+{
+    return load_bytes(buf, len, NULL, dir, out, err, errlen);
+}
+
 int sk_onnx_load(const char *path, sk_graph **out, char *err, size_t errlen)
 {
     *out = NULL;
-    void *buf;
-    size_t len;
-    int rc = sk_read_file(path, &buf, &len, err, errlen);
-    if (rc < 0)
-        return rc;
+    size_t msglen = errlen > 64 ? errlen : 64;
     char *dir = strdup(path);
-    if (!dir) {
-        free(buf);
+    char *msg = malloc(msglen);
+    if (!dir || !msg) {
+        free(dir);
+        free(msg);
         return sk_errf(err, errlen, SK_ENOMEM, "out of memory");
     }
     char *slash = strrchr(dir, '/');
     if (slash)
         *(slash == dir ? slash + 1 : slash) = 0;
-    size_t msglen = errlen > 64 ? errlen : 64;
-    char *msg = malloc(msglen);
-    if (!msg) {
-        free(dir);
-        free(buf);
-        return sk_errf(err, errlen, SK_ENOMEM, "out of memory");
+    void *buf;
+    size_t len;
+    int rc = sk_read_file(path, &buf, &len, err, errlen);
+    if (rc == 0) {
+        rc = load_bytes(buf, len, buf, slash ? dir : ".", out, msg, msglen);
+        if (rc < 0)
+            sk_errf(err, errlen, rc, "%s: %s", path, msg);
     }
-    rc = sk_onnx_load_buffer(buf, len, slash ? dir : ".", out, msg, msglen);
-    if (rc < 0)
-        sk_errf(err, errlen, rc, "%s: %s", path, msg);
     free(msg);
     free(dir);
-    free(buf);
     return rc;
 }

@@ -225,7 +225,10 @@ static int decode_external(const Onnx__TensorProto *tp, sk_ext_ctx *x, const cha
                        "%s: external data file '%s' is too short (%zu bytes, needs %lld)", what,
                        loc, f->size, (long long)off + (long long)nbytes);
     size_t esz = sk_dtype_size(t->dtype);
-    if (nbytes > 0 && (size_t)off % esz == 0) {
+    /* Borrow the mapping when the data is aligned for its type and a
+     * vector kernel reading a 64-byte line past the tail (as sk_alloc
+     * allows) stays inside the file. */
+    if (nbytes > 0 && (size_t)off % esz == 0 && f->size - (size_t)off - nbytes >= 64) {
         t->data = (char *)f->addr + off;
         *owned = 0;
         return 0;

@@ -23,6 +23,7 @@ struct srv_batcher {
     srv_job *head, *tail;
     int queued; /* images */
     int stop;
+    int joined;
     float *in_buf; /* max_batch * in_floats, padding included */
 };
 
@@ -263,12 +264,21 @@ void srv_batcher_stop(srv_batcher *b, int abort)
     }
 }
 
+void srv_batcher_join(srv_batcher *b)
+{
+    /* Only main calls join/destroy, so the flag needs no lock. */
+    if (!b->joined) {
+        pthread_join(b->thread, NULL);
+        b->joined = 1;
+    }
+}
+
 void srv_batcher_destroy(srv_batcher *b)
 {
     if (!b)
         return;
     srv_batcher_stop(b, 0);
-    pthread_join(b->thread, NULL);
+    srv_batcher_join(b);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->lock);
     free(b->in_buf);

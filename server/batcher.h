@@ -34,6 +34,9 @@ int srv_batcher_depth(srv_batcher *b); /* images queued */
 /* Refuse new jobs. abort=1 also answers every queued job 503 now;
  * abort=0 lets the worker finish them. */
 void srv_batcher_stop(srv_batcher *b, int abort);
+/* Wait for the worker to exit (after srv_batcher_stop): every job it took
+ * has had done() called. Idempotent. Submits after this answer 503. */
+void srv_batcher_join(srv_batcher *b);
 /* Stop (finishing queued work), join the worker, free. */
 void srv_batcher_destroy(srv_batcher *b);
 

@@ -65,10 +65,8 @@ static void drain(srv_server *srv, sigset_t *sigs)
         if (srv->models->m[i]->batcher)
             srv_batcher_stop(srv->models->m[i]->batcher, 1);
     for (int i = 0; i < srv->models->n; i++)
-        if (srv->models->m[i]->batcher) {
-            srv_batcher_destroy(srv->models->m[i]->batcher);
-            srv->models->m[i]->batcher = NULL;
-        }
+        if (srv->models->m[i]->batcher)
+            srv_batcher_join(srv->models->m[i]->batcher);
     if (!idle) {
         /* Let the answers just produced reach their clients. */
         wait_idle(srv, srv_now() + 2.0, sigs);

@@ -163,6 +163,10 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
         return srv_fail(e, SRV_E_TOO_LARGE, "%d images in one request; model %s takes at most %d",
                         n, m->name, m->max_queue);
     r->images = n;
+    /* Refuse before decoding when the queue is already too full. */
+    if (srv_batcher_depth(m->batcher) + n > m->max_queue)
+        return srv_fail(e, SRV_E_OVERLOADED, "model %s has its queue full (%d images); retry later",
+                        m->name, m->max_queue);
 
     p->sizes = malloc((size_t)n * 2 * sizeof *p->sizes);
     p->output = malloc((size_t)n * m->out_floats * sizeof *p->output);

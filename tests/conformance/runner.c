@@ -2,7 +2,7 @@
  *
  *   skipserve-conformance [--expected FILE] [--filter SUBSTR] [--verbose]
  *       [--rtol R] [--atol A] [--max-abs-norm] [--timeout S] [--no-fork]
- *       [--write-pass FILE] DIR...
+ *       [--write-pass FILE] [--all-must-pass] DIR...
  *
  * A DIR is one test (model.onnx + test_data_set_N/{input,output}_K.pb) or a
  * folder of tests. Each test runs in a forked child with a time limit, so a
@@ -29,7 +29,7 @@ enum { R_PASS, R_FAIL, R_SKIP };
 
 typedef struct opts {
     const char *expected, *filter, *write_pass;
-    int verbose, max_abs_norm, no_fork, timeout;
+    int verbose, max_abs_norm, no_fork, timeout, all_must_pass;
     double rtol, atol;
 } opts;
 
@@ -254,6 +254,10 @@ static int compare(const sk_tensor *got, const sk_tensor *ref, const char *oname
         double norm = maxref > 0 ? maxerr / maxref : maxerr;
         if (maxref > 0 ? norm <= rtol : maxerr <= atol)
             return 0;
+        if (maxref == 0)
+            return fmt(msg, len, "output %d '%s': reference is all zero, max |err| %.3g > %.3g", k,
+                       oname, maxerr, atol),
+                   -1;
         return fmt(msg, len,
                         "output %d '%s': max |err| / max |ref| = %.3g > %.3g (max err %.3g at "
                         "%lld: got %.7g, expected %.7g)",
@@ -602,7 +606,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: skipserve-conformance [--expected FILE] [--filter SUBSTR] [--verbose]\n"
             "         [--rtol R] [--atol A] [--max-abs-norm] [--timeout S] [--no-fork]\n"
-            "         [--write-pass FILE] DIR...\n");
+            "         [--write-pass FILE] [--all-must-pass] DIR...\n");
 }
 
 int main(int argc, char **argv)
@@ -634,6 +638,8 @@ int main(int argc, char **argv)
             o.max_abs_norm = 1;
         else if (!strcmp(a, "--no-fork"))
             o.no_fork = 1;
+        else if (!strcmp(a, "--all-must-pass"))
+            o.all_must_pass = 1;
         else if (a[0] == '-') {
             usage();
             return 2;
@@ -679,6 +685,10 @@ int main(int argc, char **argv)
     }
     if (bad)
         printf("%d test%s of the expected-pass list did not pass\n", bad, bad == 1 ? "" : "s");
+    if (o.all_must_pass && (count[R_FAIL] || count[R_SKIP] || n == 0)) {
+        printf("--all-must-pass: %s\n", n == 0 ? "no tests found" : "not every test passed");
+        bad++;
+    }
     printf("%d passed, %d failed, %d skipped\n", count[R_PASS], count[R_FAIL], count[R_SKIP]);
     for (int i = 0; i < n; i++) {
         free(tv[i].dir);

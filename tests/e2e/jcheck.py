@@ -30,7 +30,7 @@ try:
 except ValueError:
     j = None
 expr = sys.argv[2]
-env = {"j": j, "raw": raw, "png": png, "b64": b64, "isclose": isclose, "math": math}
+env = {"j": j, "json": json, "raw": raw, "png": png, "b64": b64, "isclose": isclose, "math": math}
 try:
     ok = eval(expr, env)
 except Exception as e:  # noqa: BLE001 - report anything as a failure

@@ -15,9 +15,15 @@ static int bn_setup(const sk_node *n, const sk_tensor *const *in, int nin, int n
 {
     static const char *names[5] = {"X", "scale", "B", "mean", "var"};
     int rc;
-    if (sk_attr_int(n, "training_mode", 0) != 0 || nout > 1)
+    /* Outputs past Y exist for training. Before opset 14 a graph may still
+     * name running mean/var (1, 2): in inference they are the inputs, as
+     * given. Saved statistics (3, 4) only exist in training. */
+    int training = sk_attr_int(n, "training_mode", 0) != 0;
+    for (int j = 3; j < nout && j < n->nout; j++)
+        training |= n->out[j] >= 0;
+    if (training || nout > 5)
         return sk_kfail(ctx, n, SK_EUNSUPPORTED,
-                        "training mode (running mean/var outputs) is not supported");
+                        "training mode (batch statistics outputs) is not supported");
     if (nin < 5 || nout < 1)
         return sk_kfail(ctx, n, SK_EINVAL, "needs inputs X, scale, B, mean, var");
     for (int i = 0; i < 5; i++) {
@@ -56,6 +62,10 @@ int sk_infer_batch_norm(const sk_node *n, const sk_tensor *const *in, int nin, s
         return rc;
     out[0].dtype = SK_F32;
     out[0].shape = in[0]->shape;
+    for (int j = 1; j < nout; j++) { /* statistics: [C] */
+        out[j].dtype = SK_F32;
+        out[j].shape = in[3]->shape;
+    }
     return 0;
 }
 
@@ -78,6 +88,8 @@ int sk_run_batch_norm(const sk_node *n, const sk_tensor *const *in, int nin, sk_
             for (int64_t p = 0; p < px; p++)
                 yc[p] = xc[p] * a + b;
         }
+    for (int j = 1; j < nout && j < 3; j++) /* running mean, var */
+        memcpy(out[j].data, in[2 + j]->data, (size_t)C * sizeof(float));
     return 0;
 }
 

@@ -92,18 +92,16 @@ int sk_run_max_pool(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     float *yf = out[0].data;
     uint8_t *yb = out[0].data;
     int64_t *yi = nout > 1 ? out[1].data : NULL;
-    /* Indices are flat positions in X; storage_order 1 numbers the spatial
-     * part column-major (first spatial axis fastest). */
-    int64_t rm_stride[SK_NN_SP] = {w->in[1] * w->in[2], w->in[2], 1};
-    int64_t cm_stride[SK_NN_SP] = {1, w->in[0], w->in[0] * w->in[1]};
+    /* Indices are flat positions in X: n and c row-major, the spatial part
+     * row-major (storage_order 0) or column-major (1, first axis fastest).
+     * The leading unit axes of the normalized window only ever have index 0. */
+    int64_t sp_stride[SK_NN_SP] = {w->in[1] * w->in[2], w->in[2], 1};
     if (sk_attr_int(n, "storage_order", 0) == 1) {
-        /* Real axes are the last nsp; the leading unit axes have index 0. */
         int64_t s = 1;
         for (int a = SK_NN_SP - w->nsp; a < SK_NN_SP; a++) {
-            cm_stride[a] = s;
+            sp_stride[a] = s;
             s *= w->in[a];
         }
-        memcpy(rm_stride, cm_stride, sizeof rm_stride);
     }
     const int64_t inpx = sk_win_in_size(w);
     int64_t o = 0;
@@ -129,8 +127,8 @@ int sk_run_max_pool(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
                                 float v = is_u8 ? (float)xb[i] : xf[i];
                                 if (v > best || arg < 0) {
                                     best = v;
-                                    arg = id * rm_stride[0] + ih * rm_stride[1] +
-                                          iw * rm_stride[2];
+                                    arg = id * sp_stride[0] + ih * sp_stride[1] +
+                                          iw * sp_stride[2];
                                 }
                             }
                         }

@@ -220,7 +220,8 @@ static double rs_source(const rs_geom *g, double x, double scale, int64_t in, in
         return (x + 0.5) / scale;
     case CT_TF_CROP_AND_RESIZE:
         if (out > 1)
-            return roi0 * (double)(in - 1) + x * (roi1 - roi0) * (double)(in - 1) / (double)(out - 1);
+            return roi0 * (double)(in - 1) +
+                   x * (roi1 - roi0) * (double)(in - 1) / (double)(out - 1);
         return 0.5 * (roi0 + roi1) * (double)(in - 1);
     }
     return x;
@@ -324,7 +325,9 @@ static void rs_axis_build(const sk_node *n, const rs_geom *g, int a, int64_t in,
     for (int64_t o = 0; o < out; o++) {
         int64_t *io = ax->off + o * T;
         double *w = ax->wt + o * T;
-        double x = g->resized[a] ? rs_source(g, (double)o, scale, in, out, g->len[a], roi0, roi1) : (double)o;
+        double x = (double)o;
+        if (g->resized[a])
+            x = rs_source(g, x, scale, in, out, g->len[a], roi0, roi1);
         if (g->resized[a] && g->coord == CT_TF_CROP_AND_RESIZE &&
             (x < 0.0 || x > (double)(in - 1))) {
             ax->outside[o] = 1;

@@ -1,0 +1,254 @@
+/* fast_conv.c — the fast _ConvFused and _GemmFused kernels.
+ *
+ * Convolution (any group count, 1-3 spatial dims) is one packed GEMM per
+ * (image, group): Y[Mg x P] = W[Mg x Cg*kvol] * col[Cg*kvol x P], with the
+ * weights packed once at load (priv) and the column matrix never built:
+ * the GEMM driver asks for one kc x nc block at a time and conv_pack_b
+ * gathers it straight from the image into the panel layout (implicit
+ * im2col). A 1x1 stride-1 unpadded conv reads rows of X directly. Bias,
+ * the residual Add and Relu/Clip run in the microkernel's epilogue. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fast.h"
+#include "ref/nn_util.h"
+#include "threadpool.h"
+
+void sk_conv_priv_free(void *v)
+{
+    sk_conv_priv *p = v;
+    if (!p)
+        return;
+    sk_gemm_packed_a_free(&p->w);
+    free(p);
+}
+
+void sk_gemm_priv_free(void *v)
+{
+    sk_gemm_priv *p = v;
+    if (!p)
+        return;
+    sk_gemm_packed_b_free(&p->w);
+    sk_free(p->bias);
+    free(p);
+}
+
+size_t sk_fused_scratch_floats(const sk_node *n, int nthreads)
+{
+    if (!n->priv)
+        return 0;
+    const sk_gemm_cfg *cfg = NULL;
+    if (n->op == SK_OP_CONV_FUSED)
+        cfg = ((const sk_conv_priv *)n->priv)->cfg;
+    else if (n->op == SK_OP_GEMM_FUSED)
+        cfg = ((const sk_gemm_priv *)n->priv)->cfg;
+    return sk_gemm_scratch_floats(cfg, nthreads);
+}
+
+/* Run with the plan's scratch when it is large enough (it is, when the plan
+ * asked sk_dispatch_scratch), else with a heap block. */
+static int run_job(const sk_node *n, const sk_gemm_job *j, sk_kctx *ctx)
+{
+    size_t need = sk_gemm_scratch_floats(j->cfg, sk_pool_size(ctx->pool)) * sizeof(float);
+    float *scratch = ctx->scratch && ctx->scratch_bytes >= need ? ctx->scratch : NULL;
+    if (sk_gemm_run(ctx->pool, j, scratch) < 0)
+        return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for %zu bytes of packing buffers",
+                        need);
+    return 0;
+}
+
+/* ---- implicit im2col ----------------------------------------------------- */
+
+typedef struct conv_src {
+    const float *x;
+    int64_t C, Cg, group, in_px;
+    sk_win w;
+    int64_t kvol, P;
+    int direct; /* 1x1, stride 1, no padding: col == X */
+} conv_src;
+
+/* tmp[0..nb) = column row (c, kd, kh, kw) over output pixels [n0, n0+nb) */
+static void gather_row(const conv_src *s, const float *xc, int64_t kd, int64_t kh, int64_t kw,
+                       int64_t n0, int nb, float *tmp)
+{
+    const sk_win *w = &s->w;
+    const int64_t oHW = w->out[1] * w->out[2], oW = w->out[2];
+    const int64_t D = w->in[0], H = w->in[1], W = w->in[2];
+    const int64_t sw = w->stride[2];
+    int64_t od = n0 / oHW, rem = n0 % oHW, oh = rem / oW, ow = rem % oW;
+    int t = 0;
+    while (t < nb) {
+        int run = (int)(oW - ow < nb - t ? oW - ow : nb - t);
+        int64_t id = od * w->stride[0] - w->pb[0] + kd * w->dil[0];
+        int64_t ih = oh * w->stride[1] - w->pb[1] + kh * w->dil[1];
+        float *dst = tmp + t;
+        if (id < 0 || id >= D || ih < 0 || ih >= H) {
+            memset(dst, 0, (size_t)run * sizeof(float));
+        } else {
+            const float *row = xc + (id * H + ih) * W;
+            int64_t iw0 = ow * sw - w->pb[2] + kw * w->dil[2];
+            /* q in [lo, hi) reads inside the row: 0 <= iw0 + q*sw < W */
+            int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+            int64_t hi = iw0 >= W ? 0 : (W - iw0 + sw - 1) / sw;
+            if (lo > run)
+                lo = run;
+            if (hi > run)
+                hi = run;
+            if (hi < lo)
+                hi = lo;
+            for (int64_t q = 0; q < lo; q++)
+                dst[q] = 0.0f;
+            if (sw == 1) {
+                memcpy(dst + lo, row + iw0 + lo, (size_t)(hi - lo) * sizeof(float));
+            } else {
+                const float *r = row + iw0;
+                for (int64_t q = lo; q < hi; q++)
+                    dst[q] = r[q * sw];
+            }
+            for (int64_t q = hi; q < run; q++)
+                dst[q] = 0.0f;
+        }
+        t += run;
+        ow = 0;
+        if (++oh == w->out[1]) {
+            oh = 0;
+            od++;
+        }
+    }
+}
+
+static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
+                        float *dst, float *tmp)
+{
+    const conv_src *s = ctx;
+    int64_t img = batch / s->group, grp = batch % s->group;
+    const float *xg = s->x + (img * s->C + grp * s->Cg) * s->in_px;
+    const int full = nb / nr, tail = nb - full * nr;
+    const size_t pstride = (size_t)kc * (size_t)nr;
+    const int64_t kd_n = s->w.k[0], kh_n = s->w.k[1], kw_n = s->w.k[2];
+    if (!s->direct) /* zero the tail columns of the gather row once */
+        for (int q = nb; q < (full + (tail > 0)) * nr; q++)
+            tmp[q] = 0.0f;
+    for (int kk = 0; kk < kc; kk++) {
+        int64_t k = k0 + kk;
+        const float *src;
+        if (s->direct) {
+            src = xg + k * s->P + n0;
+        } else {
+            int64_t c = k / s->kvol, r = k % s->kvol;
+            int64_t kw = r % kw_n, kh = (r / kw_n) % kh_n, kd = r / (kw_n * kh_n);
+            (void)kd_n;
+            gather_row(s, xg + c * s->in_px, kd, kh, kw, n0, nb, tmp);
+            src = tmp;
+        }
+        float *d = dst + (size_t)kk * (size_t)nr;
+        for (int p = 0; p < full; p++)
+            memcpy(d + (size_t)p * pstride, src + (size_t)p * (size_t)nr,
+                   (size_t)nr * sizeof(float));
+        if (tail) {
+            float *dt = d + (size_t)full * pstride;
+            memcpy(dt, src + (size_t)full * (size_t)nr, (size_t)tail * sizeof(float));
+            memset(dt + tail, 0, (size_t)(nr - tail) * sizeof(float));
+        }
+    }
+}
+
+int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin,
+                           sk_tensor *out, int nout, sk_kctx *ctx)
+{
+    const sk_conv_priv *pv = n->priv;
+    if (!pv || nin < 2 || !in[0] || !in[1] || nout < 1)
+        return sk_run_conv_fused(n, in, nin, out, nout, ctx);
+    const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
+    conv_src s;
+    memset(&s, 0, sizeof s);
+    int rc = sk_win_resolve(n, ctx, xs, ws->dim + 2, 0, &s.w);
+    if (rc)
+        return rc;
+    int64_t N = xs->dim[0], M = ws->dim[0];
+    s.x = in[0]->data;
+    s.C = xs->dim[1];
+    s.Cg = ws->dim[1];
+    s.group = s.C / s.Cg;
+    s.in_px = sk_win_in_size(&s.w);
+    s.kvol = sk_win_k_size(&s.w);
+    s.P = sk_win_out_size(&s.w);
+    s.direct = s.kvol == 1;
+    for (int a = 0; a < SK_NN_SP; a++)
+        if (s.w.stride[a] != 1 || s.w.pb[a] != 0 || s.w.pe[a] != 0)
+            s.direct = 0;
+    int64_t Mg = M / s.group, Kc = s.Cg * s.kvol;
+    if (Mg != pv->w.M || Kc != pv->w.K || s.group != pv->w.groups)
+        return sk_kfail(ctx, n, SK_EINVAL, "packed weights do not match W");
+    if (N * M * s.P == 0)
+        return 0;
+    const sk_tensor *B = nin > 2 ? in[2] : NULL, *R = nin > 3 ? in[3] : NULL;
+    if (R && !sk_shape_equal(&R->shape, &out[0].shape))
+        return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
+
+    sk_gemm_job j;
+    memset(&j, 0, sizeof j);
+    j.cfg = pv->cfg;
+    j.M = (int)Mg;
+    j.N = (int)s.P;
+    j.K = (int)Kc;
+    j.nbatch = (int)(N * s.group);
+    j.a_packed = &pv->w;
+    j.pack_b = conv_pack_b;
+    j.b_ctx = &s;
+    j.c = out[0].data;
+    j.ldc = (size_t)s.P;
+    j.c_stride = (size_t)(Mg * s.P);
+    sk_gemm_epi_none(&j.epi);
+    sk_fused_act(n, &j.epi.min, &j.epi.max);
+    if (B) {
+        j.epi.bias = B->data;
+        j.bias_stride = (size_t)Mg;
+    }
+    if (R) {
+        j.epi.res = R->data;
+        j.epi.ldres = (size_t)s.P;
+        j.res_stride = (size_t)(Mg * s.P);
+    }
+    return run_job(n, &j, ctx);
+}
+
+/* ---- Gemm: Y = A * (alpha B') + beta C, B' packed at load --------------- */
+
+int sk_fast_run_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin,
+                           sk_tensor *out, int nout, sk_kctx *ctx)
+{
+    const sk_gemm_priv *pv = n->priv;
+    if (!pv || nin < 2 || !in[0] || nout < 1)
+        return sk_run_gemm_fused(n, in, nin, out, nout, ctx);
+    const sk_tensor *A = in[0], *R = nin > 3 ? in[3] : NULL;
+    if (A->shape.rank != 2 || A->shape.dim[1] != pv->w.K || out[0].shape.dim[1] != pv->w.N)
+        return sk_kfail(ctx, n, SK_ESHAPE, "A does not match the packed B");
+    int M = (int)A->shape.dim[0], N = pv->w.N, K = pv->w.K;
+    if (R && !sk_shape_equal(&R->shape, &out[0].shape))
+        return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
+    sk_gemm_rowmajor ra = {A->data, (size_t)K, 0};
+    sk_gemm_job j;
+    memset(&j, 0, sizeof j);
+    j.cfg = pv->cfg;
+    j.M = M;
+    j.N = N;
+    j.K = K;
+    j.nbatch = 1;
+    j.pack_a = sk_gemm_pack_a_rowmajor;
+    j.a_ctx = &ra;
+    j.b_packed = &pv->w;
+    j.c = out[0].data;
+    j.ldc = (size_t)N;
+    sk_gemm_epi_none(&j.epi);
+    sk_fused_act(n, &j.epi.min, &j.epi.max);
+    if (pv->bias) {
+        j.epi.bias = pv->bias;
+        j.epi.bias_per_col = 1;
+    }
+    if (R) {
+        j.epi.res = R->data;
+        j.epi.ldres = (size_t)N;
+    }
+    return run_job(n, &j, ctx);
+}

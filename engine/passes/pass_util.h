@@ -1,0 +1,34 @@
+/* pass_util.h — shared state and helpers of the passes in this folder. */
+#ifndef SK_PASS_UTIL_H
+#define SK_PASS_UTIL_H
+
+#include "graph.h"
+
+typedef struct sk_pass {
+    sk_graph *g;
+    sk_shape *shape[2]; /* per value from two shape walks (rank -1: unknown) */
+    int fresh;          /* counter for names of dead outputs */
+    int nfused, nbn, nadd, nact, npacked;
+    char *err;
+    size_t errlen;
+} sk_pass;
+
+/* Shapes of every value with the symbolic input dims bound to one of two
+ * guesses (variant 0 / 1); values whose shape cannot be inferred without
+ * running anything get rank -1. Two guesses that agree make "these two
+ * values always have the same shape" safe to rely on. */
+int sk_pass_shapes(const sk_graph *g, int variant, sk_shape *shapes);
+
+int sk_pass_is_const(const sk_graph *g, int v);
+int sk_pass_is_output(const sk_graph *g, int v);
+/* Reads of value v by nodes (each input slot counts) plus graph outputs;
+ * *only = the reading node when exactly one node reads it once. */
+int sk_pass_uses(const sk_graph *g, int v, int *only);
+/* Unhook node ni: inputs become omitted, outputs fresh unused values, so a
+ * later sk_graph_eliminate_dead drops it. */
+int sk_pass_kill(sk_pass *p, int ni);
+
+int sk_pass_fuse(sk_pass *p);
+int sk_pass_prepack(sk_pass *p);
+
+#endif

@@ -1,0 +1,192 @@
+/* passes.c — sk_graph_optimize and the helpers the passes share. */
+#include "passes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "pass_util.h"
+
+int sk_pass_is_const(const sk_graph *g, int v)
+{
+    return v >= 0 && v < g->nvalues && g->values[v].data != NULL;
+}
+
+int sk_pass_is_output(const sk_graph *g, int v)
+{
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i] == v)
+            return 1;
+    return 0;
+}
+
+int sk_pass_uses(const sk_graph *g, int v, int *only)
+{
+    int uses = 0, who = -1;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const sk_node *n = &g->nodes[ni];
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] == v) {
+                uses++;
+                who = ni;
+            }
+    }
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i] == v) {
+            uses++;
+            who = -1;
+        }
+    if (only)
+        *only = uses == 1 ? who : -1;
+    return uses;
+}
+
+int sk_pass_kill(sk_pass *p, int ni)
+{
+    sk_graph *g = p->g;
+    for (int k = 0; k < g->nodes[ni].nin; k++)
+        g->nodes[ni].in[k] = -1;
+    for (int o = 0; o < g->nodes[ni].nout; o++) {
+        if (g->nodes[ni].out[o] < 0)
+            continue;
+        char name[48];
+        int id;
+        do {
+            snprintf(name, sizeof name, "_fused_away%d", p->fresh++);
+        } while (sk_graph_find(g, name) >= 0);
+        if ((id = sk_graph_value(g, name)) < 0)
+            return id;
+        g->nodes[ni].out[o] = id;
+    }
+    return 0;
+}
+
+/* ---- shape walk ---------------------------------------------------------- */
+
+int sk_pass_shapes(const sk_graph *g, int variant, sk_shape *sh)
+{
+    sk_dtype *dt = calloc((size_t)g->nvalues + 1, sizeof *dt);
+    if (!dt)
+        return SK_ENOMEM;
+    for (int v = 0; v < g->nvalues; v++) {
+        sh[v].rank = -1;
+        if (g->values[v].data) {
+            sh[v] = g->values[v].shape;
+            dt[v] = g->values[v].dtype;
+        }
+    }
+    for (int i = 0; i < g->ninputs; i++) {
+        int v = g->inputs[i];
+        const sk_value *val = &g->values[v];
+        if (val->shape.rank < 0)
+            continue;
+        sh[v] = val->shape;
+        dt[v] = val->dtype;
+        for (int d = 0; d < sh[v].rank; d++)
+            if (sh[v].dim[d] < 0)
+                sh[v].dim[d] = d == 0 ? (variant ? 3 : 1) : (variant ? 96 : 64);
+    }
+    char err[160];
+    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0};
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const sk_node *n = &g->nodes[ni];
+        const sk_op_info *info = sk_op_get(n->op);
+        if (!info || n->nin > 64 || n->nout > 16)
+            continue;
+        sk_tensor tin[64], tout[16];
+        const sk_tensor *pin[64];
+        int known = 1;
+        for (int k = 0; k < n->nin; k++) {
+            int v = n->in[k];
+            pin[k] = NULL;
+            if (v < 0)
+                continue;
+            if (sh[v].rank < 0) {
+                known = 0;
+                break;
+            }
+            tin[k] = (sk_tensor){dt[v], sh[v], g->values[v].data};
+            pin[k] = &tin[k];
+        }
+        if (!known)
+            continue;
+        memset(tout, 0, sizeof tout);
+        if (info->infer(n, pin, n->nin, tout, n->nout, &ctx) < 0)
+            continue;
+        for (int o = 0; o < n->nout; o++) {
+            int v = n->out[o];
+            if (v >= 0) {
+                sh[v] = tout[o].shape;
+                dt[v] = tout[o].dtype;
+            }
+        }
+    }
+    free(dt);
+    return 0;
+}
+
+/* ---- driver -------------------------------------------------------------- */
+
+/* Free constants nothing reads any more (the originals of folded weights). */
+static void free_unused_consts(sk_graph *g)
+{
+    char *used = calloc((size_t)g->nvalues + 1, 1);
+    if (!used)
+        return;
+    for (int ni = 0; ni < g->nnodes; ni++)
+        for (int k = 0; k < g->nodes[ni].nin; k++)
+            if (g->nodes[ni].in[k] >= 0)
+                used[g->nodes[ni].in[k]] = 1;
+    for (int i = 0; i < g->noutputs; i++)
+        used[g->outputs[i]] = 1;
+    for (int v = 0; v < g->nvalues; v++) {
+        sk_value *val = &g->values[v];
+        if (!used[v] && val->data && val->data_owned) {
+            sk_free(val->data);
+            val->data = NULL;
+            val->data_owned = 0;
+        }
+    }
+    free(used);
+}
+
+int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
+{
+    if (level <= 0)
+        return 0;
+    int rc = sk_graph_validate(g, err, errlen);
+    if (rc < 0)
+        return rc;
+    sk_pass p;
+    memset(&p, 0, sizeof p);
+    p.g = g;
+    p.err = err;
+    p.errlen = errlen;
+    for (int i = 0; i < 2; i++) {
+        p.shape[i] = malloc(sizeof(sk_shape) * ((size_t)g->nvalues + 1));
+        if (!p.shape[i]) {
+            rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory optimizing the graph");
+            goto out;
+        }
+        if ((rc = sk_pass_shapes(g, i, p.shape[i])) < 0) {
+            rc = sk_errf(err, errlen, rc, "out of memory optimizing the graph");
+            goto out;
+        }
+    }
+    if ((rc = sk_pass_fuse(&p)) < 0)
+        goto out;
+    /* fused nodes now read their residuals: re-sort, drop the merged nodes */
+    if ((rc = sk_graph_validate(g, err, errlen)) < 0)
+        goto out;
+    sk_graph_eliminate_dead(g);
+    if ((rc = sk_graph_validate(g, err, errlen)) < 0)
+        goto out;
+    if ((rc = sk_pass_prepack(&p)) < 0)
+        goto out;
+    free_unused_consts(g);
+out:
+    free(p.shape[0]);
+    free(p.shape[1]);
+    return rc;
+}

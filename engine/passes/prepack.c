@@ -1,0 +1,94 @@
+/* prepack.c — pack the weights of every fused node into the GEMM panel
+ * layout of the active ISA level, once, into sk_node.priv. Nothing is packed
+ * at the scalar level (the reference kernels read W as it is). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "kernels/fast.h"
+#include "pass_util.h"
+
+static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
+{
+    const sk_graph *g = p->g;
+    const sk_value *w = &g->values[n->in[1]];
+    int64_t M = w->shape.dim[0], Cg = w->shape.dim[1], kvol = 1;
+    for (int i = 2; i < w->shape.rank; i++)
+        kvol *= w->shape.dim[i];
+    int64_t group = sk_attr_int(n, "group", 1);
+    if (group < 1 || M % group || Cg * kvol > (1 << 30) || M > (1 << 30))
+        return 0; /* the reference kernel reports what is wrong */
+    sk_conv_priv *pv = calloc(1, sizeof *pv);
+    if (!pv)
+        return SK_ENOMEM;
+    pv->kind = SK_CONV_GEMM;
+    pv->cfg = cfg;
+    int64_t Mg = M / group, K = Cg * kvol;
+    if (sk_gemm_pack_a(cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, 1.0f, &pv->w)) {
+        free(pv);
+        return SK_ENOMEM;
+    }
+    n->priv = pv;
+    n->priv_free = sk_conv_priv_free;
+    p->npacked++;
+    return 0;
+}
+
+static int pack_gemm(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
+{
+    const sk_graph *g = p->g;
+    const sk_value *b = &g->values[n->in[1]];
+    int tb = sk_attr_int(n, "transB", 0) != 0;
+    int64_t K = b->shape.dim[tb ? 1 : 0], N = b->shape.dim[tb ? 0 : 1];
+    if (K > (1 << 30) || N > (1 << 30))
+        return 0;
+    float alpha = sk_attr_float(n, "alpha", 1.0f), beta = sk_attr_float(n, "beta", 1.0f);
+    sk_gemm_priv *pv = calloc(1, sizeof *pv);
+    if (!pv)
+        return SK_ENOMEM;
+    pv->cfg = cfg;
+    /* B'(k, n) = B[k][n], or B[n][k] when transposed */
+    size_t sk = tb ? 1 : (size_t)N, sn = tb ? (size_t)K : 1;
+    if (sk_gemm_pack_b(cfg, b->data, sk, sn, (int)K, (int)N, alpha, &pv->w)) {
+        free(pv);
+        return SK_ENOMEM;
+    }
+    int cv = n->nin > 2 ? n->in[2] : -1;
+    if (cv >= 0) {
+        const float *c = g->values[cv].data;
+        int64_t cn = sk_shape_numel(&g->values[cv].shape);
+        pv->bias = sk_alloc(sizeof(float) * (size_t)(N > 0 ? N : 1));
+        if (!pv->bias) {
+            sk_gemm_priv_free(pv);
+            return SK_ENOMEM;
+        }
+        for (int64_t j = 0; j < N; j++)
+            pv->bias[j] = beta * c[cn == 1 ? 0 : j];
+    }
+    n->priv = pv;
+    n->priv_free = sk_gemm_priv_free;
+    p->npacked++;
+    return 0;
+}
+
+int sk_pass_prepack(sk_pass *p)
+{
+    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    if (!cfg)
+        return 0;
+    sk_graph *g = p->g;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        sk_node *n = &g->nodes[ni];
+        int rc = 0;
+        if (n->priv || n->nin < 2 || !sk_pass_is_const(g, n->in[1]))
+            continue;
+        if (n->op == SK_OP_CONV_FUSED)
+            rc = pack_conv(p, n, cfg);
+        else if (n->op == SK_OP_GEMM_FUSED)
+            rc = pack_gemm(p, n, cfg);
+        if (rc < 0)
+            return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
+                           n->name);
+    }
+    return 0;
+}

@@ -1,0 +1,448 @@
+#!/bin/sh
+# run.sh — end-to-end tests of the real skipserve binary with curl.
+#   BUILD=build sh tests/e2e/run.sh        (make test-e2e does this)
+# Starts the server on a free loopback port (--port 0) with the repository's
+# models (E2E_MODELS overrides; tiny generated models when none exist), checks
+# every endpoint, input form and error row of shared/API.md, concurrency with
+# batching, client disconnects, limits, and SIGTERM draining under load.
+# Ends with "N passed, N failed"; exits non-zero when anything failed.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+set -u
+
+BUILD=${BUILD:-build}
+BIN=$BUILD/skipserve
+E2E=tests/e2e
+PY=/usr/bin/python3
+PASS=0
+FAIL=0
+PIDS=()
+
+[ -x "$BIN" ] || { echo "e2e: $BIN not built"; echo "0 passed, 1 failed"; exit 1; }
+sh tests/deps.sh curl python3 python3-pil >/dev/null || { echo "e2e: missing packages"; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/skipserve-e2e.XXXXXX")
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+ko() { FAIL=$((FAIL + 1)); echo "FAIL $1"; }
+jc() { $PY $E2E/jcheck.py "$@"; }
+
+# t NAME STATUS PYEXPR CURL-ARGS... : request, then check status and (if not
+# empty) a Python expression over the body (j = JSON, raw = bytes).
+# Leaves the body in $TMP/body and headers in $TMP/hdr.
+t() {
+    local name=$1 want=$2 expr=$3
+    shift 3
+    local code
+    code=$(curl -s --max-time 30 -o "$TMP/body" -D "$TMP/hdr" -w '%{http_code}' "$@")
+    if [ "$code" != "$want" ]; then
+        ko "$name (status $code, want $want)"
+        head -c 300 "$TMP/body" | sed 's/^/    /'
+        echo
+        return 1
+    fi
+    if [ -n "$expr" ] && ! jc "$TMP/body" "$expr"; then
+        ko "$name"
+        return 1
+    fi
+    ok "$name"
+}
+
+# e NAME STATUS CODE CURL-ARGS... : an error answer per API.md.
+e() {
+    local name=$1 want=$2 ecode=$3
+    shift 3
+    t "$name" "$want" "j['error']['code'] == '$ecode' and len(j['error']['message']) > 0" "$@" &&
+        ctype_is application/json "$name: JSON content type"
+}
+
+header() { grep -i "^$1:" "$TMP/hdr" | head -1 | cut -d: -f2- | tr -d ' \r'; }
+ctype_is() {
+    case "$(header Content-Type)" in
+    "$1"*) ok "$2" ;;
+    *) ko "$2 (Content-Type $(header Content-Type))" ;;
+    esac
+}
+
+# start NAME ARGS... : start the server, wait until ready; sets PORT and PID.
+start() {
+    local name=$1
+    shift
+    "$BIN" --host 127.0.0.1 --port 0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    PID=$!
+    PIDS+=("$PID")
+    PORT=
+    for _ in $(seq 100); do
+        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.err" | head -1)
+        [ -n "$PORT" ] && break
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$PORT" ]; then
+        echo "e2e: server $name did not start:"
+        sed 's/^/    /' "$TMP/$name.err"
+        return 1
+    fi
+    for _ in $(seq 1200); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "127.0.0.1:$PORT/readyz")" = 200 ] && return 0
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "e2e: server $name never became ready:"
+    sed 's/^/    /' "$TMP/$name.err"
+    return 1
+}
+
+# stop_ok NAME PID : SIGTERM, then the process must exit 0 within 30 s.
+stop_ok() {
+    local name=$1 pid=$2
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 300); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        ko "$name: exits after SIGTERM"
+        kill -9 "$pid"
+        return
+    fi
+    wait "$pid"
+    local st=$?
+    if [ $st = 0 ]; then ok "$name: exit status 0 after SIGTERM"; else
+        ko "$name: exit status $st after SIGTERM"
+        tail -20 "$TMP/$name.err" | sed 's/^/    /'
+    fi
+}
+
+metric() { # metric PORT 'name{labels}' -> value (0 when absent)
+    curl -s --max-time 10 "127.0.0.1:$1/metrics" | awk -v k="$2" '$1 == k {v = $2} END {print v + 0}'
+}
+
+wait_metric() { # wait_metric PORT 'series' VALUE : until series >= VALUE (10 s)
+    for _ in $(seq 200); do
+        [ "$(metric "$1" "$2")" -ge "$3" ] 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# --- inputs and models ---------------------------------------------------------
+IMG=$TMP/img
+mkdir -p "$IMG"
+$PY $E2E/make_images.py "$IMG" || { echo "e2e: cannot make test images"; exit 1; }
+head -c 5000000 /dev/zero >"$TMP/5mb.bin"
+head -c 300000 /dev/urandom >"$TMP/300k.bin"
+
+MODELS=${E2E_MODELS:-models}
+if ! ls "$MODELS"/*/model.onnx >/dev/null 2>&1; then
+    MODELS=$BUILD/e2e-models
+    if ! ls "$MODELS"/*/model.onnx >/dev/null 2>&1; then
+        echo "e2e: no models in ${E2E_MODELS:-models}/; generating tiny ones in $MODELS"
+        if ! nice -n 10 $PY $E2E/make_tiny_models.py "$MODELS" >"$TMP/tiny.log" 2>&1; then
+            echo "e2e: SKIP — no repository models and no torch to make tiny ones"
+            tail -3 "$TMP/tiny.log"
+            echo "0 passed, 0 failed"
+            exit 0
+        fi
+    fi
+fi
+echo "e2e: models from $MODELS, binary $BIN"
+
+# --- command line ----------------------------------------------------------------
+help=$("$BIN" --help)
+missing=
+for f in port host models model threads http-threads max-body max-pixels timeout-ms \
+    drain-timeout max-batch max-delay-us max-queue log-format; do
+    env=SKIPSERVE_$(echo "$f" | tr a-z- A-Z_)
+    echo "$help" | grep -q -- "--$f " || missing="$missing --$f"
+    echo "$help" | grep -q -- "$env" || missing="$missing $env"
+done
+[ -z "$missing" ] && ok "--help documents every flag and its env twin" || ko "--help lacks:$missing"
+"$BIN" --no-such-flag >/dev/null 2>&1
+[ $? = 2 ] && ok "unknown flag exits 2" || ko "unknown flag exits 2"
+
+# --- server A: the main battery --------------------------------------------------
+start A --models "$MODELS" --http-threads 4 --max-body 4M --max-pixels 40000000 \
+    --log-format json || { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
+A=127.0.0.1:$PORT
+APID=$PID
+
+t "GET /healthz" 200 "j == {'status': 'ok'}" "$A/healthz" && ctype_is application/json "healthz JSON"
+t "GET /readyz when ready" 200 "j['status'] == 'ready'" "$A/readyz"
+t "HEAD /healthz" 200 "" -I "$A/healthz"
+t "GET /models" 200 "len(j['models']) >= 1 and all(set(m) >= {'name','task','input_shape','max_batch','labels','status'} and m['status'] == 'ready' for m in j['models'])" "$A/models"
+cp "$TMP/body" "$TMP/models.json"
+CLS=$($PY -c "import json,sys; m=[x for x in json.load(open(sys.argv[1]))['models'] if x['task']=='classify']; print(m[0]['name'] if m else '')" "$TMP/models.json")
+SEG=$($PY -c "import json,sys; m=[x for x in json.load(open(sys.argv[1]))['models'] if x['task']=='segment']; print(m[0]['name'] if m else '')" "$TMP/models.json")
+NCLS=$($PY -c "import json,sys; print(next((x['labels'] for x in json.load(open(sys.argv[1]))['models'] if x['name']==sys.argv[2]), 0))" "$TMP/models.json" "$CLS")
+NSEG=$($PY -c "import json,sys; print(next((x['labels'] for x in json.load(open(sys.argv[1]))['models'] if x['name']==sys.argv[2]), 0))" "$TMP/models.json" "$SEG")
+echo "e2e: classify model '${CLS:-none}' ($NCLS classes), segment model '${SEG:-none}' ($NSEG classes)"
+[ -n "$CLS" ] && ok "a classify model is served" || ko "a classify model is served"
+[ -n "$SEG" ] && ok "a segment model is served" || ko "a segment model is served"
+
+tensor_json() { # tensor_json MODEL N [C H W override] -> file with a zero tensor
+    $PY - "$TMP/models.json" "$@" <<'EOF'
+import json, sys
+models = {m['name']: m for m in json.load(open(sys.argv[1]))['models']}
+_, c, h, w = models[sys.argv[2]]['input_shape']
+n = int(sys.argv[3])
+if len(sys.argv) > 4:
+    c, h, w = map(int, sys.argv[4:7])
+print(json.dumps({"tensor": {"shape": [n, c, h, w], "data": [0.25] * (n * c * h * w)}}))
+EOF
+}
+
+# Classify answers: predictions per image, top_k entries, sorted probabilities.
+PRED="j['model'] == '$CLS' and all(len(p) == K and all(set(x) == {'label','index','score'} and 0 <= x['score'] <= 1 and 0 <= x['index'] < $NCLS and isinstance(x['label'], str) for x in p) and all(p[i]['score'] >= p[i+1]['score'] for i in range(len(p)-1)) and sum(x['score'] for x in p) <= 1.0001 for p in j['predictions']) and set(j['timing_ms']) == {'decode','queue','infer','total'} and j['batch_size'] >= 1"
+K5=$((NCLS < 5 ? NCLS : 5))
+p() { echo "${PRED//K/$2} and len(j['predictions']) == $1"; } # p NIMAGES TOPK
+
+if [ -n "$CLS" ]; then
+    C="$A/classify?model=$CLS"
+    t "classify PNG (image/png)" 200 "$(p 1 $K5)" -H 'Content-Type: image/png' --data-binary @"$IMG/gray.png" "$C" &&
+        ctype_is application/json "classify answers JSON"
+    t "classify, curl's default Content-Type (sniffed)" 200 "$(p 1 $K5)" --data-binary @"$IMG/rgb.png" "$C"
+    t "classify octet-stream JPEG (sniffed)" 200 "$(p 1 $K5)" -H 'Content-Type: application/octet-stream' --data-binary @"$IMG/base.jpg" "$C"
+    for f in rgba.png gray_alpha.png palette.png gray16.png rgb16.png base.jpg prog.jpg gray.jpg cmyk.jpg exif6.jpg; do
+        t "classify $f" 200 "$(p 1 $K5)" --data-binary @"$IMG/$f" "$C"
+    done
+    t "model omitted (one classify model)" 200 "" --data-binary @"$IMG/gray.png" "$A/classify?top_k=1"
+    t "top_k=2" 200 "$(p 1 2)" --data-binary @"$IMG/gray.png" "$C&top_k=2"
+    t "top_k=all classes" 200 "$(p 1 $NCLS) and isclose(sum(x['score'] for x in j['predictions'][0]), 1, 1e-3)" --data-binary @"$IMG/gray.png" "$C&top_k=$NCLS"
+    # Answers per image, in input order, equal to single-image answers.
+    for f in gray.png rgb2.png prog.jpg; do
+        curl -s --max-time 30 --data-binary @"$IMG/$f" "$C&top_k=1" >"$TMP/single_$f.json"
+    done
+    t "multipart: 3 files -> 3 answers in order" 200 "$(p 3 1) and [q[0]['index'] for q in j['predictions']] == [json.load(open(f))['predictions'][0][0]['index'] for f in ['$TMP/single_gray.png.json','$TMP/single_rgb2.png.json','$TMP/single_prog.jpg.json']]" \
+        -F "a=@$IMG/gray.png" -F "b=@$IMG/rgb2.png;type=image/png" -F "image=@$IMG/prog.jpg" -F top_k=1 "$C"
+    t "multipart model field" 200 "$(p 1 $K5)" -F "model=$CLS" -F "image=@$IMG/gray.png" "$A/classify"
+    B64=$(base64 -w0 "$IMG/gray.png")
+    B64J=$(base64 -w0 "$IMG/base.jpg")
+    t "JSON image (base64)" 200 "$(p 1 $K5)" -H 'Content-Type: application/json' -d "{\"image\":\"$B64\",\"model\":\"$CLS\"}" "$A/classify"
+    t "JSON images list + top_k" 200 "$(p 2 1)" -H 'Content-Type: application/json' -d "{\"images\":[\"$B64\",\"$B64J\"],\"top_k\":1}" "$C"
+    t "JSON data URL" 200 "$(p 1 $K5)" -H 'Content-Type: application/json' -d "{\"image\":\"data:image/png;base64,$B64\"}" "$C"
+    tensor_json "$CLS" 2 >"$TMP/t2.json"
+    t "JSON tensor [2,C,H,W]" 200 "$(p 2 $K5)" -H 'Content-Type: application/json' --data-binary @"$TMP/t2.json" "$C"
+    # Errors (API.md's table), each with its status and code.
+    e "405 GET /classify" 405 method_not_allowed "$A/classify"
+    [ "$(header Allow)" = POST ] && ok "405 carries Allow: POST" || ko "405 carries Allow: POST ($(header Allow))"
+    e "405 POST /healthz" 405 method_not_allowed -d x "$A/healthz"
+    [ "$(header Allow)" = "GET,HEAD" ] && ok "405 carries Allow: GET, HEAD" || ko "Allow on /healthz ($(header Allow))"
+    e "404 unknown path" 404 not_found "$A/nope"
+    e "404 unknown model (query)" 404 unknown_model --data-binary @"$IMG/gray.png" "$A/classify?model=no-such-model"
+    e "404 unknown model (JSON)" 404 unknown_model -H 'Content-Type: application/json' -d "{\"image\":\"$B64\",\"model\":\"nope\"}" "$A/classify"
+    e "415 text/plain" 415 unsupported_media_type -H 'Content-Type: text/plain' --data-binary @"$IMG/gray.png" "$C"
+    e "415 image/gif" 415 unsupported_media_type -H 'Content-Type: image/gif' --data-binary @"$IMG/gray.png" "$C"
+    e "400 not an image" 400 bad_image --data-binary @"$IMG/garbage.bin" "$C"
+    e "400 truncated JPEG" 400 bad_image -H 'Content-Type: image/jpeg' --data-binary @"$IMG/trunc.jpg" "$C"
+    e "400 truncated PNG" 400 bad_image -H 'Content-Type: image/png' --data-binary @"$IMG/trunc.png" "$C"
+    e "400 PNG Content-Type, garbage body" 400 bad_image -H 'Content-Type: image/png' --data-binary @"$IMG/garbage.bin" "$C"
+    e "400 bad base64" 400 bad_image -H 'Content-Type: application/json' -d '{"image":"@@not base64@@"}' "$C"
+    e "400 base64 of garbage" 400 bad_image -H 'Content-Type: application/json' -d "{\"image\":\"$(base64 -w0 "$IMG/garbage.bin")\"}" "$C"
+    e "400 multipart with a broken file" 400 bad_image -F "image=@$IMG/gray.png" -F "image=@$IMG/trunc.jpg" "$C"
+    e "400 malformed JSON" 400 bad_request -H 'Content-Type: application/json' -d '{"image": ' "$C"
+    e "400 JSON without image" 400 bad_request -H 'Content-Type: application/json' -d '{"foo": 1}' "$C"
+    e "400 JSON wrong type" 400 bad_request -H 'Content-Type: application/json' -d '{"image": 5}' "$C"
+    e "400 JSON not an object" 400 bad_request -H 'Content-Type: application/json' -d '[1,2]' "$C"
+    e "400 JSON top_k wrong type" 400 bad_request -H 'Content-Type: application/json' -d "{\"image\":\"$B64\",\"top_k\":\"x\"}" "$C"
+    e "400 top_k=0" 400 bad_request --data-binary @"$IMG/gray.png" "$C&top_k=0"
+    e "400 top_k over classes" 400 bad_request --data-binary @"$IMG/gray.png" "$C&top_k=$((NCLS + 1))"
+    e "400 top_k not a number" 400 bad_request --data-binary @"$IMG/gray.png" "$C&top_k=abc"
+    e "400 empty body" 400 bad_request -H 'Content-Type: image/png' --data-binary '' "$C"
+    e "400 multipart without boundary" 400 bad_request -H 'Content-Type: multipart/form-data' --data-binary @"$IMG/gray.png" "$C"
+    e "400 multipart without files" 400 bad_request -F top_k=1 "$C"
+    e "422 tensor of the wrong shape" 422 bad_tensor -H 'Content-Type: application/json' -d '{"tensor":{"shape":[1,3,5,5],"data":[0]}}' "$C"
+    tensor_json "$CLS" 1 1 2 2 >"$TMP/tbad.json"
+    e "422 tensor shape not the model's" 422 bad_tensor -H 'Content-Type: application/json' --data-binary @"$TMP/tbad.json" "$C"
+    e "422 tensor data count wrong" 422 bad_tensor -H 'Content-Type: application/json' -d '{"tensor":{"shape":[1,1,2,2],"data":[1,2,3]}}' "$C"
+    e "400 tensor data not numbers" 400 bad_request -H 'Content-Type: application/json' -d '{"tensor":{"shape":[1,1,1,2],"data":[1,"a"]}}' "$C"
+    e "413 body over --max-body (Content-Length)" 413 too_large --data-binary @"$TMP/5mb.bin" "$C"
+    e "413 body over --max-body (chunked)" 413 too_large -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/5mb.bin" "$C"
+    e "413 100000x100000 PNG header" 413 too_large --data-binary @"$IMG/huge.png" "$C"
+    e "400 segment model on /classify" 400 bad_request --data-binary @"$IMG/gray.png" "$A/classify?model=$SEG"
+fi
+
+if [ -n "$SEG" ]; then
+    S="$A/segment?model=$SEG"
+    t "segment PNG -> palette PNG of the input size" 200 "png(raw)[0:2] == (60, 40) and png(raw)[3] == 3" --data-binary @"$IMG/gray.png" "$S" &&
+        ctype_is image/png "segment answers image/png"
+    t "segment RGB JPEG -> mask of its size" 200 "png(raw)[0:2] == (80, 60)" --data-binary @"$IMG/prog.jpg" "$S"
+    t "segment EXIF-rotated JPEG -> 40x60 mask" 200 "png(raw)[0:2] == (40, 60)" --data-binary @"$IMG/exif6.jpg" "$S"
+    SEGJ="j['model'] == '$SEG' and (j['width'], j['height']) == (W, H) and len(j['classes']) == $NSEG and sum(c['pixels'] for c in j['classes']) == W*H and isclose(sum(c['fraction'] for c in j['classes']), 1, 1e-3) and all(set(c) == {'index','label','pixels','fraction'} for c in j['classes']) and png(b64(j['mask_png']))[0:2] == (W, H) and set(j['timing_ms']) == {'decode','queue','infer','total'}"
+    sj() { local s=${SEGJ//W/$1}; echo "${s//H/$2}"; }
+    t "segment format=json" 200 "$(sj 64 48)" --data-binary @"$IMG/rgb.png" "$S&format=json" &&
+        ctype_is application/json "segment json content type"
+    t "segment format=overlay" 200 "png(raw)[0:2] == (45, 30) and png(raw)[3] == 2" --data-binary @"$IMG/rgba.png" "$S&format=overlay" &&
+        ctype_is image/png "overlay is image/png"
+    t "segment format=indices" 200 "len(raw) == 60*40 and max(raw) < $NSEG" --data-binary @"$IMG/gray.png" "$S&format=indices"
+    [ "$(header X-Width)x$(header X-Height)" = 60x40 ] && ok "indices carry X-Width/X-Height" || ko "indices headers ($(header X-Width)x$(header X-Height))"
+    ctype_is application/octet-stream "indices are application/octet-stream"
+    t "segment multipart, 2 images, json" 200 "isinstance(j, list) and len(j) == 2 and (j[0]['width'], j[0]['height']) == (64, 48) and (j[1]['width'], j[1]['height']) == (50, 70)" \
+        -F "image=@$IMG/rgb.png" -F "image=@$IMG/rgb2.png" -F format=json "$S"
+    t "segment JSON body with format" 200 "isinstance(j, dict) and (j['width'], j['height']) == (60, 40)" -H 'Content-Type: application/json' -d "{\"image\":\"$(base64 -w0 "$IMG/gray.png")\",\"format\":\"json\"}" "$S"
+    tensor_json "$SEG" 1 >"$TMP/ts.json"
+    t "segment tensor -> mask at model size" 200 "len(raw) > 8 and png(raw)[3] == 3" -H 'Content-Type: application/json' --data-binary @"$TMP/ts.json" "$S"
+    e "422 several images, format=png" 422 bad_request -F "image=@$IMG/rgb.png" -F "image=@$IMG/rgb2.png" "$S"
+    e "400 unknown format" 400 bad_request --data-binary @"$IMG/gray.png" "$S&format=gif"
+    e "405 GET /segment" 405 method_not_allowed "$A/segment"
+    e "400 truncated JPEG (segment)" 400 bad_image --data-binary @"$IMG/trunc.jpg" "$S"
+fi
+
+# Robustness: hang-ups and idle connections must not hurt anyone else.
+$PY $E2E/sock.py cut-body "$PORT"
+t "serves after a client hung up mid-body" 200 "" "$A/healthz"
+for _ in 1 2 3 4; do $PY $E2E/sock.py cut-wait "$PORT" "/segment?model=$SEG" "$IMG/prog.jpg"; done
+[ -n "$CLS" ] && $PY $E2E/sock.py cut-wait "$PORT" "/classify?model=$CLS" "$IMG/gray.png"
+sleep 0.3
+t "serves after clients hung up while queued" 200 "" --data-binary @"$IMG/gray.png" "$A/segment?model=$SEG&format=indices"
+$PY $E2E/sock.py idle "$PORT" 40 3 &
+IDLE=$!
+sleep 0.5
+t "answers while 40 idle connections are open" 200 "" --max-time 3 --data-binary @"$IMG/gray.png" "$A/classify?model=$CLS&top_k=1"
+wait $IDLE
+n=$(curl -s -o /dev/null -o /dev/null -w '%{num_connects}\n' "$A/healthz" "$A/readyz" | tr -d '\n')
+[ "$n" = 10 ] && ok "keep-alive: two requests, one connection" || ko "keep-alive (connects: $n)"
+
+# 64 concurrent requests: all answered, each like its single-image answer, and
+# batches of more than one image seen in /metrics.
+if [ -n "$CLS" ]; then
+    files=(gray.png rgb.png base.jpg prog.jpg)
+    for f in "${files[@]}"; do
+        curl -s --max-time 30 --data-binary @"$IMG/$f" "$A/classify?model=$CLS&top_k=1" >"$TMP/ref_$f.json"
+    done
+    before_n=$(metric "$PORT" "skipserve_batch_size_count{model=\"$CLS\"}")
+    before_1=$(metric "$PORT" "skipserve_batch_size_bucket{model=\"$CLS\",le=\"1\"}")
+    for i in $(seq 0 63); do
+        f=${files[$((i % 4))]}
+        curl -s --max-time 60 -o "$TMP/c$i.json" -w '%{http_code}' --data-binary @"$IMG/$f" \
+            "$A/classify?model=$CLS&top_k=1" >"$TMP/c$i.code" &
+    done
+    wait_pids=$(jobs -p)
+    wait $wait_pids 2>/dev/null
+    bad=0
+    for i in $(seq 0 63); do
+        f=${files[$((i % 4))]}
+        if [ "$(cat "$TMP/c$i.code")" != 200 ] || ! jc "$TMP/c$i.json" "j['predictions'][0][0]['index'] == json.load(open('$TMP/ref_$f.json'))['predictions'][0][0]['index'] and isclose(j['predictions'][0][0]['score'], json.load(open('$TMP/ref_$f.json'))['predictions'][0][0]['score'], 1e-3)" >/dev/null; then
+            bad=$((bad + 1))
+        fi
+    done
+    [ $bad = 0 ] && ok "64 concurrent requests all answered correctly" || ko "64 concurrent: $bad wrong"
+    after_n=$(metric "$PORT" "skipserve_batch_size_count{model=\"$CLS\"}")
+    after_1=$(metric "$PORT" "skipserve_batch_size_bucket{model=\"$CLS\",le=\"1\"}")
+    batches=$((after_n - before_n))
+    singles=$((after_1 - before_1))
+    echo "    64 requests ran in $batches engine batches ($singles of one image)"
+    [ "$batches" -gt 0 ] && [ "$singles" -lt "$batches" ] && ok "batch sizes > 1 in /metrics" ||
+        ko "batch sizes > 1 in /metrics ($batches batches, $singles single)"
+fi
+
+# Metrics: every family API.md names, and the requests we made.
+t "GET /metrics" 200 "" "$A/metrics" && ctype_is text/plain "metrics are text/plain"
+for m in skipserve_requests_total skipserve_request_duration_seconds_bucket \
+    skipserve_queue_duration_seconds_bucket skipserve_infer_duration_seconds_bucket \
+    skipserve_batch_size_bucket skipserve_queue_depth skipserve_inflight_requests skipserve_model_info; do
+    grep -q "^$m" "$TMP/body" && ok "metric $m" || ko "metric $m"
+done
+grep -q "^skipserve_model_info{model=\"$CLS\",task=\"classify\"} 1" "$TMP/body" && ok "model_info for $CLS" || ko "model_info for $CLS"
+grep -q "^skipserve_requests_total{endpoint=\"classify\",model=\"$CLS\",code=\"200\"} [1-9]" "$TMP/body" &&
+    ok "requests_total counts classify 200s" || ko "requests_total counts classify 200s"
+grep -q "^skipserve_requests_total{endpoint=\"classify\",model=\"\",code=\"415\"} [1-9]" "$TMP/body" &&
+    ok "requests_total counts errors by code" || ko "requests_total counts errors by code"
+grep -q 'model="no-such-model"' "$TMP/body" && ko "unknown model names stay out of labels" || ok "unknown model names stay out of labels"
+
+# Access log: one JSON line per request.
+if $PY -c "
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(lines) > 100, len(lines)
+need = {'method', 'path', 'model', 'status', 'bytes', 'ms', 'batch_size'}
+assert all(need <= set(l) for l in lines)
+assert any(l['path'] == '/classify' and l['status'] == 200 and l['batch_size'] >= 1 for l in lines)
+assert any(l['status'] == 413 for l in lines)
+" "$TMP/A.out"; then ok "access log: a JSON line per request"; else ko "access log: a JSON line per request"; fi
+stop_ok A "$APID"
+
+# --- server B: queue limits, deadlines, env twins ----------------------------------
+# A copy of the classify model whose batcher waits 1.5 s to fill a batch of 8.
+if [ -n "$CLS" ]; then
+    MB=$TMP/models-b
+    mkdir -p "$MB/$CLS"
+    for f in "$MODELS/$CLS"/*; do ln -s "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$MB/$CLS/"; done
+    rm -f "$MB/$CLS/model.json"
+    $PY - "$MODELS/$CLS/model.json" "$MB/$CLS/model.json" <<'EOF'
+import json, os, sys
+j = json.load(open(sys.argv[1])) if os.path.exists(sys.argv[1]) else {}
+j["batching"] = {"max_batch": 8, "max_queue": 8, "max_delay_us": 1500000}
+json.dump(j, open(sys.argv[2], "w"))
+EOF
+    SKIPSERVE_MAX_BODY=200k SKIPSERVE_TIMEOUT_MS=400 SKIPSERVE_MODELS=$MB start B ||
+        { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
+    B=127.0.0.1:$PORT
+    BPID=$PID
+    e "413 via SKIPSERVE_MAX_BODY=200k" 413 too_large --data-binary @"$TMP/300k.bin" "$B/classify"
+    six=()
+    for i in 1 2 3 4 5 6; do six+=(-F "image=@$IMG/gray.png"); done
+    curl -s --max-time 30 -o "$TMP/b1.json" -w '%{http_code}' "${six[@]}" "$B/classify" >"$TMP/b1.code" &
+    B1=$!
+    if wait_metric "$PORT" "skipserve_queue_depth{model=\"$CLS\"}" 6; then ok "6 images queued"; else ko "6 images queued"; fi
+    e "429 when the queue is full" 429 overloaded -F "image=@$IMG/gray.png" -F "image=@$IMG/rgb.png" -F "image=@$IMG/base.jpg" "$B/classify"
+    [ -n "$(header Retry-After)" ] && ok "429 carries Retry-After" || ko "429 carries Retry-After"
+    nine=()
+    for i in $(seq 9); do nine+=(-F "image=@$IMG/gray.png"); done
+    e "413 more images than the queue holds" 413 too_large "${nine[@]}" "$B/classify"
+    wait $B1
+    if [ "$(cat "$TMP/b1.code")" = 504 ] && jc "$TMP/b1.json" "j['error']['code'] == 'timeout'"; then
+        ok "504 timeout: deadline passed while queued"
+    else
+        ko "504 timeout ($(cat "$TMP/b1.code"))"
+    fi
+    stop_ok B "$BPID"
+
+    # --- server C: SIGTERM under load ----------------------------------------------
+    $PY - "$MB/$CLS/model.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j["batching"] = {"max_batch": 64, "max_queue": 256, "max_delay_us": 1000000}
+json.dump(j, open(sys.argv[1], "w"))
+EOF
+    start C --models "$MB" --drain-timeout 20s --timeout-ms 30000 ||
+        { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
+    Cp=127.0.0.1:$PORT
+    CPID=$PID
+    FLAG=$TMP/signalled
+    $PY $E2E/sock.py after-flag "$PORT" "$FLAG" GET /readyz >"$TMP/ka1.txt" &
+    K1=$!
+    $PY $E2E/sock.py after-flag "$PORT" "$FLAG" POST /classify "$IMG/gray.png" >"$TMP/ka2.txt" &
+    K2=$!
+    load=()
+    for i in $(seq 0 23); do
+        f=${files[$((i % 4))]}
+        curl -s --max-time 60 -o "$TMP/d$i.json" -w '%{http_code}' --data-binary @"$IMG/$f" "$Cp/classify?top_k=1" >"$TMP/d$i.code" &
+        load+=($!)
+    done
+    if wait_metric "$PORT" "skipserve_queue_depth{model=\"$CLS\"}" 24; then ok "24 requests queued before SIGTERM"; else ko "24 requests queued before SIGTERM"; fi
+    sleep 0.3 # the two keep-alive clients have done their first request
+    kill -TERM "$CPID"
+    sleep 0.3
+    touch "$FLAG"
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$Cp/healthz")
+    [ "$code" = 000 ] && ok "no new connections after SIGTERM" || ko "new connection after SIGTERM answered $code"
+    wait "${load[@]}"
+    bad=0
+    for i in $(seq 0 23); do
+        f=${files[$((i % 4))]}
+        [ "$(cat "$TMP/d$i.code")" = 200 ] && jc "$TMP/d$i.json" "j['predictions'][0][0]['index'] == json.load(open('$TMP/ref_$f.json'))['predictions'][0][0]['index']" >/dev/null || bad=$((bad + 1))
+    done
+    [ $bad = 0 ] && ok "SIGTERM: all 24 accepted requests answered in full" || ko "SIGTERM: $bad of 24 not answered"
+    wait $K1 $K2
+    [ "$(cat "$TMP/ka1.txt")" = "200 503 not_ready" ] && ok "/readyz is 503 while draining" || ko "/readyz while draining: $(cat "$TMP/ka1.txt")"
+    [ "$(cat "$TMP/ka2.txt")" = "200 503 not_ready" ] && ok "new work while draining: 503 not_ready" || ko "new work while draining: $(cat "$TMP/ka2.txt")"
+    stop_ok C "$CPID"
+fi
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

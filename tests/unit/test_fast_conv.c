@@ -1,0 +1,584 @@
+/* test_fast_conv.c — the load-time passes and the fast fused kernels at
+ * graph level: a graph built twice, once left as loaded (reference kernels:
+ * Conv, BatchNormalization, Add, Relu/Clip run one by one) and once through
+ * sk_graph_optimize (BN folded, Add + activation fused, weights packed, fast
+ * kernel dispatched), must give the same outputs at every ISA level the CPU
+ * has, over randomized geometries: odd sizes, channel counts not a multiple
+ * of 8/16, strides, asymmetric pads, dilations, groups (incl. depthwise),
+ * 1-D / 3-D, auto_pad, with and without bias / BN / residual / activation,
+ * serial and threaded. Also: what must not be fused is not, the dump shows
+ * what was, and a fast run allocates nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "engine/graph.h"
+#include "engine/passes/passes.h"
+#include "engine/plan.h"
+#include "kernels/fast.h"
+#include "threadpool.h"
+
+/* ---- allocation counter (as in test_plan.c): glibc lets us interpose ---- */
+#ifdef __GLIBC__
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+static volatile int counting;
+static volatile long nallocs;
+void *malloc(size_t n)
+{
+    if (counting)
+        nallocs++;
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b)
+{
+    if (counting)
+        nallocs++;
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n)
+{
+    if (counting)
+        nallocs++;
+    return __libc_realloc(p, n);
+}
+#define HAVE_COUNTER 1
+#endif
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 20);
+}
+static float frand(void) { return (float)((double)(rnd() % 200001) / 100000.0 - 1.0); }
+static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+typedef struct conv_case {
+    int nsp; /* spatial dims 1..3 */
+    int N, C, M, group;
+    int in[3], k[3], s[3], d[3], pb[3], pe[3];
+    const char *auto_pad; /* NULL: explicit pads */
+    int bias, bn, add, act; /* act: 0 none, 1 Relu, 2 Clip */
+    int out[3];
+} conv_case;
+
+static int val(sk_graph *g, const char *name)
+{
+    int id = sk_graph_value(g, name);
+    assert_true(id >= 0);
+    return id;
+}
+
+static int out_size(const conv_case *c, int a)
+{
+    int span = c->d[a] * (c->k[a] - 1) + 1;
+    if (c->auto_pad && strcmp(c->auto_pad, "VALID"))
+        return (c->in[a] + c->s[a] - 1) / c->s[a];
+    int pb = c->auto_pad ? 0 : c->pb[a], pe = c->auto_pad ? 0 : c->pe[a];
+    return (c->in[a] + pb + pe - span) / c->s[a] + 1;
+}
+
+static void add_const(sk_graph *g, const char *name, int rank, const int64_t *dims, uint64_t seed,
+                      float lo_abs)
+{
+    sk_shape s;
+    s.rank = rank;
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        s.dim[i] = dims[i];
+        n *= dims[i];
+    }
+    float *d = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    uint64_t save = rng;
+    rng = seed;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = lo_abs > 0 ? lo_abs + fabsf(frand()) : frand();
+    rng = save;
+    assert_true(sk_graph_add_const(g, name, SK_F32, &s, d) >= 0);
+    free(d);
+}
+
+static void set_input(sk_graph *g, const char *name, int rank, const int64_t *dims)
+{
+    int id = val(g, name);
+    g->values[id].dtype = SK_F32;
+    g->values[id].shape.rank = rank;
+    for (int i = 0; i < rank; i++)
+        g->values[id].shape.dim[i] = dims[i];
+    sk_graph_add_input(g, id);
+}
+
+/* X -> Conv(W, B?) -> BN? -> Add(R)? -> Relu|Clip? -> Y; inputs X (and R). */
+static sk_graph *build(const conv_case *c, uint64_t seed)
+{
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    int rank = c->nsp + 2;
+    int64_t xd[5] = {SK_DIM_SYMBOLIC, c->C}, wd[5] = {c->M, c->C / c->group}, yd[5] = {SK_DIM_SYMBOLIC, c->M};
+    for (int i = 0; i < c->nsp; i++) {
+        xd[2 + i] = c->in[i];
+        wd[2 + i] = c->k[i];
+        yd[2 + i] = c->out[i];
+    }
+    set_input(g, "X", rank, xd);
+    if (c->add)
+        set_input(g, "R", rank, yd);
+    add_const(g, "W", rank, wd, seed, 0);
+    int64_t md[1] = {c->M};
+    if (c->bias)
+        add_const(g, "B", 1, md, seed + 1, 0);
+    int in[3] = {val(g, "X"), val(g, "W"), c->bias ? val(g, "B") : -1};
+    int o = val(g, "conv_out");
+    int ni = sk_graph_add_node(g, SK_OP_CONV, "conv", c->bias ? 3 : 2, in, 1, &o);
+    int64_t st[3], dl[3], pads[6];
+    for (int i = 0; i < c->nsp; i++) {
+        st[i] = c->s[i];
+        dl[i] = c->d[i];
+        pads[i] = c->pb[i];
+        pads[c->nsp + i] = c->pe[i];
+    }
+    sk_node_set_ints(g, ni, "strides", st, c->nsp);
+    sk_node_set_ints(g, ni, "dilations", dl, c->nsp);
+    if (c->auto_pad)
+        sk_node_set_string(g, ni, "auto_pad", c->auto_pad);
+    else
+        sk_node_set_ints(g, ni, "pads", pads, 2 * c->nsp);
+    sk_node_set_int(g, ni, "group", c->group);
+    const char *cur = "conv_out";
+    if (c->bn) {
+        add_const(g, "scale", 1, md, seed + 2, 0);
+        add_const(g, "bnb", 1, md, seed + 3, 0);
+        add_const(g, "mean", 1, md, seed + 4, 0);
+        add_const(g, "var", 1, md, seed + 5, 0.2f);
+        int bin[5] = {val(g, cur), val(g, "scale"), val(g, "bnb"), val(g, "mean"), val(g, "var")};
+        int bo = val(g, "bn_out");
+        int bi = sk_graph_add_node(g, SK_OP_BATCH_NORM, "bn", 5, bin, 1, &bo);
+        sk_node_set_float(g, bi, "epsilon", 1e-3f);
+        cur = "bn_out";
+    }
+    if (c->add) {
+        /* the residual first, as torchvision's "out += identity" exports */
+        int ain[2] = {val(g, "R"), val(g, cur)};
+        int ao = val(g, "add_out");
+        sk_graph_add_node(g, SK_OP_ADD, "add", 2, ain, 1, &ao);
+        cur = "add_out";
+    }
+    if (c->act == 1) {
+        int rin = val(g, cur), ro = val(g, "act_out");
+        sk_graph_add_node(g, SK_OP_RELU, "relu", 1, &rin, 1, &ro);
+        cur = "act_out";
+    } else if (c->act == 2) {
+        sk_shape sc = {0, {0}};
+        float lo = -0.3f, hi = 0.6f;
+        sk_graph_add_const(g, "lo", SK_F32, &sc, &lo);
+        sk_graph_add_const(g, "hi", SK_F32, &sc, &hi);
+        int cin[3] = {val(g, cur), val(g, "lo"), val(g, "hi")}, co = val(g, "act_out");
+        sk_graph_add_node(g, SK_OP_CLIP, "clip", 3, cin, 1, &co);
+        cur = "act_out";
+    }
+    sk_graph_add_output(g, val(g, cur));
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+/* Plan g for batch N and run it on x (and r); returns a copy of Y. */
+static float *run_graph(const sk_graph *g, const conv_case *c, const float *x, const float *r,
+                        sk_pool *pool, int64_t *ny, int count_allocs)
+{
+    char err[256];
+    sk_tensor ins[2];
+    int rank = c->nsp + 2;
+    ins[0].dtype = ins[1].dtype = SK_F32;
+    ins[0].data = ins[1].data = NULL;
+    ins[0].shape.rank = ins[1].shape.rank = rank;
+    ins[0].shape.dim[0] = ins[1].shape.dim[0] = c->N;
+    ins[0].shape.dim[1] = c->C;
+    ins[1].shape.dim[1] = c->M;
+    for (int i = 0; i < c->nsp; i++) {
+        ins[0].shape.dim[2 + i] = c->in[i];
+        ins[1].shape.dim[2 + i] = c->out[i];
+    }
+    sk_plan *p;
+    if (sk_plan_create(g, ins, pool, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *data[2] = {x, r};
+    int rc = sk_plan_run(p, data, err, sizeof err); /* warm-up */
+#ifdef HAVE_COUNTER
+    if (count_allocs) {
+        nallocs = 0;
+        counting = 1;
+        rc = sk_plan_run(p, data, err, sizeof err);
+        counting = 0;
+        assert_int_equal(nallocs, 0);
+    }
+#else
+    (void)count_allocs;
+#endif
+    if (rc)
+        fail_msg("run: %s", err);
+    const sk_tensor *y = sk_plan_output(p, 0);
+    *ny = sk_shape_numel(&y->shape);
+    float *copy = malloc(sizeof(float) * (size_t)(*ny > 0 ? *ny : 1));
+    memcpy(copy, y->data, sizeof(float) * (size_t)*ny);
+    sk_plan_free(p);
+    return copy;
+}
+
+static int find_op(const sk_graph *g, sk_op op)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == op)
+            return i;
+    return -1;
+}
+
+static void describe(const conv_case *c, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "nsp %d N %d C %d M %d group %d in %dx%dx%d k %dx%dx%d s %d,%d,%d d %d,%d,%d "
+             "pads %d,%d,%d/%d,%d,%d auto_pad %s bias %d bn %d add %d act %d",
+             c->nsp, c->N, c->C, c->M, c->group, c->in[0], c->in[1], c->in[2], c->k[0], c->k[1],
+             c->k[2], c->s[0], c->s[1], c->s[2], c->d[0], c->d[1], c->d[2], c->pb[0], c->pb[1],
+             c->pb[2], c->pe[0], c->pe[1], c->pe[2], c->auto_pad ? c->auto_pad : "-", c->bias,
+             c->bn, c->add, c->act);
+}
+
+/* Reference graph vs optimized graph at the current ISA level. */
+static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
+{
+    char err[256], what[400];
+    describe(c, what, sizeof what);
+    uint64_t seed = rnd() * 7919ull + 17;
+    sk_graph *gr = build(c, seed), *go = build(c, seed);
+    if (sk_graph_optimize(go, 1, err, sizeof err))
+        fail_msg("optimize: %s (%s)", err, what);
+    int fi = find_op(go, SK_OP_CONV_FUSED);
+    if (fi < 0)
+        fail_msg("no _ConvFused node (%s)", what);
+    assert_int_equal(go->nnodes, 1); /* BN, Add, activation merged */
+    const sk_node *fn = &go->nodes[fi];
+    if (sk_cpu_level() > SK_ISA_SCALAR) {
+        assert_non_null(fn->priv);
+        assert_true(sk_dispatch_run(fn) == sk_fast_run_conv_fused);
+    } else {
+        assert_null(fn->priv);
+    }
+    int64_t nx = (int64_t)c->N * c->C, nr = (int64_t)c->N * c->M;
+    for (int i = 0; i < c->nsp; i++) {
+        nx *= c->in[i];
+        nr *= c->out[i];
+    }
+    float *x = malloc(sizeof(float) * (size_t)(nx + 1)), *r = malloc(sizeof(float) * (size_t)(nr + 1));
+    for (int64_t i = 0; i < nx; i++)
+        x[i] = frand();
+    for (int64_t i = 0; i < nr; i++)
+        r[i] = frand();
+    int64_t n1, n2;
+    float *yr = run_graph(gr, c, x, r, pool, &n1, 0);
+    float *yo = run_graph(go, c, x, r, pool, &n2, count_allocs);
+    assert_int_equal(n1, n2);
+    int K = c->C / c->group;
+    for (int i = 0; i < c->nsp; i++)
+        K *= c->k[i];
+    double big = 1.0;
+    for (int64_t i = 0; i < n1; i++)
+        big = fmax(big, fabs(yr[i]));
+    double tol = (double)(K + 16) * FLT_EPSILON * 4.0 * big;
+    for (int64_t i = 0; i < n1; i++)
+        if (!(fabs(yr[i] - yo[i]) <= tol))
+            fail_msg("[%s] y[%lld] = %.7g, reference %.7g (tol %.3g): %s",
+                     sk_isa_name(sk_cpu_level()), (long long)i, yo[i], yr[i], tol, what);
+    free(x);
+    free(r);
+    free(yr);
+    free(yo);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+}
+
+static void random_case(conv_case *c)
+{
+    memset(c, 0, sizeof *c);
+    int r = irand(0, 9);
+    c->nsp = r == 0 ? 1 : r == 1 ? 3 : 2;
+    c->N = irand(1, 2);
+    static const int chans[] = {1, 2, 3, 5, 7, 8, 16, 17, 24, 33};
+    c->C = chans[irand(0, 9)];
+    int g = irand(0, 5);
+    c->group = g == 0 ? c->C : (g == 1 && c->C % 2 == 0 ? 2 : 1);
+    int mper = irand(1, 3) == 1 ? 1 : irand(1, 9);
+    c->M = c->group * (c->group == 1 ? chans[irand(0, 9)] : mper);
+    for (int a = 0; a < 3; a++) {
+        c->in[a] = c->k[a] = c->s[a] = c->d[a] = 1;
+        c->out[a] = 1;
+    }
+    for (int a = 0; a < c->nsp; a++) {
+        c->k[a] = irand(0, 2) == 0 ? 1 : irand(1, 5);
+        c->s[a] = irand(0, 2) == 0 ? irand(1, 3) : 1;
+        c->d[a] = irand(0, 4) == 0 ? 2 : 1;
+        c->pb[a] = irand(0, 2);
+        c->pe[a] = irand(0, 2);
+        int span = c->d[a] * (c->k[a] - 1) + 1;
+        int lo = span - c->pb[a] - c->pe[a];
+        if (lo < 1)
+            lo = 1;
+        c->in[a] = irand(lo, lo + (c->nsp == 3 ? 6 : 24));
+    }
+    int ap = irand(0, 9);
+    c->auto_pad = ap == 0 ? "SAME_UPPER" : ap == 1 ? "SAME_LOWER" : ap == 2 ? "VALID" : NULL;
+    if (c->auto_pad && !strcmp(c->auto_pad, "VALID"))
+        for (int a = 0; a < c->nsp; a++)
+            if (c->in[a] < c->d[a] * (c->k[a] - 1) + 1)
+                c->in[a] = c->d[a] * (c->k[a] - 1) + 1;
+    for (int a = 0; a < c->nsp; a++)
+        c->out[a] = out_size(c, a);
+    c->bias = irand(0, 3) != 0;
+    c->bn = irand(0, 1);
+    c->add = irand(0, 1);
+    c->act = irand(0, 2);
+}
+
+static void for_each_level(void (*fn)(sk_pool *))
+{
+    sk_pool *pool = sk_pool_create(3);
+    for (int l = SK_ISA_SCALAR; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        fn(NULL);
+        fn(pool);
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(pool);
+}
+
+static void random_cases(sk_pool *pool)
+{
+    for (int t = 0; t < 60; t++) {
+        conv_case c;
+        random_case(&c);
+        check_case(&c, pool, 0);
+    }
+}
+
+static void test_random_geometries(void **state)
+{
+    (void)state;
+    for_each_level(random_cases);
+}
+
+/* The ResNet shapes: 7x7/2 stem, 3x3 blocks, 1x1 down-sampling, large
+ * channel counts that cross the kc / mc blocks; no allocation in the run. */
+static void resnet_cases(sk_pool *pool)
+{
+    static const int geo[][8] = {
+        /* C, M, H, k, s, pad, bn/add/act */
+        {3, 64, 40, 7, 2, 3, 0},   {64, 64, 14, 3, 1, 1, 1}, {64, 256, 14, 1, 1, 0, 1},
+        {256, 128, 14, 1, 2, 0, 0}, {128, 128, 7, 3, 2, 1, 0}, {288, 96, 5, 3, 1, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        c.nsp = 2;
+        c.N = 2;
+        c.C = geo[i][0];
+        c.M = geo[i][1];
+        c.group = 1;
+        for (int a = 0; a < 3; a++)
+            c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+        for (int a = 0; a < 2; a++) {
+            c.in[a] = geo[i][2];
+            c.k[a] = geo[i][3];
+            c.s[a] = geo[i][4];
+            c.pb[a] = c.pe[a] = geo[i][5];
+            c.out[a] = out_size(&c, a);
+        }
+        c.bias = 0;
+        c.bn = 1;
+        c.add = geo[i][6];
+        c.act = 1;
+        check_case(&c, pool, 1);
+    }
+}
+
+static void test_resnet_geometries(void **state)
+{
+    (void)state;
+    for_each_level(resnet_cases);
+}
+
+/* A Conv output read twice (or a graph output) keeps its BN / Add. */
+static void test_no_fusion_across_shared_values(void **state)
+{
+    (void)state;
+    char err[256];
+    conv_case c;
+    memset(&c, 0, sizeof c);
+    c.nsp = 2;
+    c.N = 1;
+    c.C = 4;
+    c.M = 6;
+    c.group = 1;
+    for (int a = 0; a < 3; a++)
+        c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+    c.in[0] = c.in[1] = c.out[0] = c.out[1] = 5;
+    c.bn = 1;
+    c.act = 1;
+    sk_graph *g = build(&c, 5);
+    /* also expose the Conv output: the BN may no longer be folded */
+    sk_graph_add_output(g, sk_graph_find(g, "conv_out"));
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    assert_true(find_op(g, SK_OP_BATCH_NORM) >= 0);
+    assert_true(find_op(g, SK_OP_RELU) >= 0);
+    assert_true(find_op(g, SK_OP_CONV_FUSED) >= 0);
+    sk_graph_free(g);
+
+    /* level 0 leaves the graph alone */
+    g = build(&c, 5);
+    int before = g->nnodes;
+    assert_int_equal(sk_graph_optimize(g, 0, err, sizeof err), 0);
+    assert_int_equal(g->nnodes, before);
+    assert_true(find_op(g, SK_OP_CONV) >= 0);
+    sk_graph_free(g);
+}
+
+static void test_dump_shows_fusion(void **state)
+{
+    (void)state;
+    char err[256];
+    conv_case c;
+    memset(&c, 0, sizeof c);
+    c.nsp = 2;
+    c.N = 1;
+    c.C = 3;
+    c.M = 8;
+    c.group = 1;
+    for (int a = 0; a < 3; a++)
+        c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+    c.in[0] = c.in[1] = c.out[0] = c.out[1] = 6;
+    c.bias = c.bn = c.add = 1;
+    c.act = 2;
+    sk_graph *g = build(&c, 9);
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    sk_graph_dump(g, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "_ConvFused"));
+    assert_non_null(strstr(buf, "conv+bn+add+clip"));
+    free(buf);
+    const sk_node *n = &g->nodes[find_op(g, SK_OP_CONV_FUSED)];
+    assert_string_equal(sk_attr_str(n, "activation", ""), "Clip");
+    assert_string_equal(sk_attr_str(n, "fused_add", ""), "add");
+    assert_true(sk_attr_float(n, "act_min", 0) == -0.3f);
+    assert_true(sk_attr_float(n, "act_max", 0) == 0.6f);
+    /* the originals of the folded weights are gone from memory */
+    assert_null(g->values[sk_graph_find(g, "W")].data);
+    assert_null(g->values[sk_graph_find(g, "var")].data);
+    sk_graph_free(g);
+}
+
+/* ---- Gemm + Relu -> _GemmFused (classifier head) ------------------------ */
+
+static void gemm_cases(sk_pool *pool)
+{
+    char err[256];
+    for (int t = 0; t < 16; t++) {
+        int M = irand(1, 9), K = irand(1, 300), N = irand(1, 1100), tb = irand(0, 1);
+        int cshape = irand(0, 3); /* 0 none, 1 [N], 2 [1,N], 3 scalar */
+        float alpha = irand(0, 1) ? 1.0f : 0.75f, beta = irand(0, 1) ? 1.0f : -0.5f;
+        int act = irand(0, 2);
+        sk_graph *gs[2];
+        uint64_t seed = rnd();
+        for (int v = 0; v < 2; v++) {
+            sk_graph *g = gs[v] = sk_graph_new();
+            int64_t ad[2] = {SK_DIM_SYMBOLIC, K}, bd[2] = {tb ? N : K, tb ? K : N};
+            set_input(g, "A", 2, ad);
+            add_const(g, "B", 2, bd, seed, 0);
+            int64_t cd[2] = {1, N};
+            if (cshape == 1)
+                add_const(g, "C", 1, cd + 1, seed + 1, 0);
+            else if (cshape == 2)
+                add_const(g, "C", 2, cd, seed + 1, 0);
+            else if (cshape == 3)
+                add_const(g, "C", 0, cd, seed + 1, 0);
+            int in[3] = {val(g, "A"), val(g, "B"), cshape ? val(g, "C") : -1};
+            int o = val(g, "gemm_out");
+            int ni = sk_graph_add_node(g, SK_OP_GEMM, "fc", cshape ? 3 : 2, in, 1, &o);
+            sk_node_set_int(g, ni, "transB", tb);
+            sk_node_set_float(g, ni, "alpha", alpha);
+            sk_node_set_float(g, ni, "beta", beta);
+            const char *cur = "gemm_out";
+            if (act) {
+                int ri = val(g, cur), ro = val(g, "y");
+                sk_graph_add_node(g, act == 1 ? SK_OP_RELU : SK_OP_CLIP, "act", 1, &ri, 1, &ro);
+                cur = "y";
+            }
+            sk_graph_add_output(g, val(g, cur));
+            assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        }
+        assert_int_equal(sk_graph_optimize(gs[1], 1, err, sizeof err), 0);
+        assert_int_equal(gs[1]->nnodes, 1);
+        assert_int_equal(gs[1]->nodes[0].op, SK_OP_GEMM_FUSED);
+        float *a = malloc(sizeof(float) * (size_t)(M * K));
+        for (int i = 0; i < M * K; i++)
+            a[i] = frand();
+        float *y[2];
+        for (int v = 0; v < 2; v++) {
+            sk_tensor in = {SK_F32, {2, {M, K}}, NULL};
+            sk_plan *p;
+            assert_int_equal(sk_plan_create(gs[v], &in, pool, &p, err, sizeof err), 0);
+            const void *d[1] = {a};
+            if (sk_plan_run(p, d, err, sizeof err))
+                fail_msg("%s", err);
+            y[v] = malloc(sizeof(float) * (size_t)(M * N));
+            memcpy(y[v], sk_plan_output(p, 0)->data, sizeof(float) * (size_t)(M * N));
+            sk_plan_free(p);
+        }
+        double big = 1;
+        for (int i = 0; i < M * N; i++)
+            big = fmax(big, fabs(y[0][i]));
+        double tol = (K + 16) * FLT_EPSILON * 4.0 * big;
+        for (int i = 0; i < M * N; i++)
+            if (!(fabs(y[0][i] - y[1][i]) <= tol))
+                fail_msg("[%s] Gemm M %d K %d N %d transB %d C %d act %d: y[%d] = %g, ref %g",
+                         sk_isa_name(sk_cpu_level()), M, K, N, tb, cshape, act, i, y[1][i],
+                         y[0][i]);
+        free(a);
+        free(y[0]);
+        free(y[1]);
+        sk_graph_free(gs[0]);
+        sk_graph_free(gs[1]);
+    }
+}
+
+static void test_gemm_fused(void **state)
+{
+    (void)state;
+    for_each_level(gemm_cases);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_geometries),
+        cmocka_unit_test(test_resnet_geometries),
+        cmocka_unit_test(test_no_fusion_across_shared_values),
+        cmocka_unit_test(test_dump_shows_fusion),
+        cmocka_unit_test(test_gemm_fused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
