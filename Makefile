@@ -51,7 +51,7 @@ ifneq ($(wildcard bench/bench.c),)
 BINS += $(BUILD)/skipserve-bench
 endif
 
-.PHONY: all deps deps-torch test test-unit test-conformance test-e2e test-models test-zoo \
+.PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
 
@@ -108,7 +108,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 # else the exact apt-get command is printed.
 DEB_PKGS := build-essential pkg-config curl libmicrohttpd-dev libjansson-dev libpng-dev \
 	libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
-	libcmocka-dev dataset-fashion-mnist
+	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil
 DEB_PKGS_TORCH := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
@@ -118,14 +118,24 @@ deps-torch:
 # --- tests -------------------------------------------------------------------
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory test-unit test-conformance test-e2e test-models
+	@$(MAKE) --no-print-directory test-unit test-conformance test-bad-models test-e2e test-models
 
 test-unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
 
+# The node tests, then the older opset forms (generated, with numpy
+# references) and the IR-3 PyTorch-converted models: all must pass.
 test-conformance: $(BUILD)/skipserve-conformance
 	$(BUILD)/skipserve-conformance --expected tests/conformance/expected_pass.txt \
 		/usr/share/libonnx-testdata/data/node
+	rm -rf $(BUILD)/old_opsets && /usr/bin/python3 tests/conformance/make_old_opsets.py \
+		$(BUILD)/old_opsets >/dev/null && \
+		$(BUILD)/skipserve-conformance --all-must-pass $(BUILD)/old_opsets \
+		/usr/share/libonnx-testdata/data/pytorch-converted
+
+# Malformed models: one clear error line, no crash, no leak (valgrind).
+test-bad-models: $(BUILD)/skipserve-run
+	BUILD=$(BUILD) NO_VALGRIND=$(SAN) sh tests/bad_models/run.sh
 
 test-e2e: all
 	@if [ -f tests/e2e/run.sh ]; then BUILD=$(BUILD) sh tests/e2e/run.sh; fi

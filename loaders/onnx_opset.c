@@ -156,7 +156,8 @@ static int cast_to_string(sk_graph *g, int ni, char *err, size_t errlen)
 /* Upsample (any version) and Resize-10 -> Resize-13 with the coordinate
  * mapping they used: x_in = x_out / scale ("asymmetric"); nearest takes the
  * floor when up-sampling and the ceiling when down-sampling (what
- * onnxruntime and the Resize-10 backend tests do). */
+ * onnxruntime and the Resize-10 backend tests do), decided per axis by the
+ * kernel for opset < 11. */
 static int to_resize13(sk_graph *g, int ni, int from_upsample, char *err, size_t errlen)
 {
     sk_node *n = &g->nodes[ni];
@@ -187,31 +188,15 @@ static int to_resize13(sk_graph *g, int ni, int from_upsample, char *err, size_t
     if (!linear && strcmp(mode, "nearest") != 0)
         return sk_errf(err, errlen, SK_EUNSUPPORTED, "%s '%s': mode '%s' is not supported",
                        from_upsample ? "Upsample" : "Resize", nname(g, ni), mode);
-    const char *nearest = "floor";
-    const sk_value *sv = &g->values[scales];
-    if (!from_upsample && sv->data && sv->dtype == SK_F32) {
-        int64_t k = sk_shape_numel(&sv->shape);
-        int down = 0, up = 0;
-        for (int64_t i = 0; i < k; i++) {
-            float s = ((const float *)sv->data)[i];
-            down |= s < 1.0f;
-            up |= s > 1.0f;
-        }
-        if (down && up && !linear)
-            return sk_errf(err, errlen, SK_EUNSUPPORTED,
-                           "Resize '%s' (opset 10): nearest with scales both above and below 1 "
-                           "is not supported",
-                           nname(g, ni));
-        if (down)
-            nearest = "ceil";
-    }
     sk_node_remove_attr(g, ni, "mode");
     if (sk_node_set_string(g, ni, "mode", linear ? "linear" : "nearest") < 0 ||
-        sk_node_set_string(g, ni, "coordinate_transformation_mode", "asymmetric") < 0 ||
-        sk_node_set_string(g, ni, "nearest_mode", nearest) < 0)
+        sk_node_set_string(g, ni, "coordinate_transformation_mode", "asymmetric") < 0)
         return oom(err, errlen);
     g->nodes[ni].op = SK_OP_RESIZE;
-    g->nodes[ni].opset = SK_CANONICAL_OPSET;
+    /* Nearest keeps opset 10 and no nearest_mode: the Resize kernel then
+     * rounds per axis (floor when that axis grows, ceil when it shrinks),
+     * which also covers scales known only at run time and mixed up/down. */
+    g->nodes[ni].opset = linear ? SK_CANONICAL_OPSET : 10;
     return 0;
 }
 

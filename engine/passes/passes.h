@@ -24,4 +24,18 @@
 
 int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen);
 
+/* Shapes (and dtypes) of every value for inputs of the given shapes
+ * (`inputs`: g->ninputs entries, data ignored), without planning: each
+ * op's infer in topological order; small values computable at load time
+ * (Shape -> Gather -> Concat chains) are computed with the reference
+ * kernels so shapes after a dynamic Reshape are known too. A value that
+ * cannot be inferred gets rank -1. For passes and for counting MACs. */
+int sk_graph_infer_shapes(const sk_graph *g, const sk_tensor *inputs, sk_shape *shapes,
+                          sk_dtype *dtypes);
+
+/* Multiply-accumulates of node ni (Conv, ConvTranspose, Gemm, MatMul and
+ * their fused forms) with the value shapes from sk_graph_infer_shapes; 0
+ * for other ops or unknown shapes. */
+int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *shapes);
+
 #endif

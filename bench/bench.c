@@ -1,0 +1,386 @@
+/* bench.c — skipserve-bench: time the engine on one ONNX model.
+ *
+ *   skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] [--warmup W]
+ *                   [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify]
+ *                   [--save-input F] [--load-input F] [--save-output F] [--json]
+ *
+ * Loads the model, runs the load-time passes (--level, default 1), plans it
+ * for batch B on a pool of T threads (default: SKIPSERVE_THREADS, else the
+ * online CPUs), fills the inputs with seeded non-zero random values, warms
+ * up, and times R runs: median and min ms, GMAC (Conv / ConvTranspose / Gemm
+ * / MatMul multiply-adds of the planned shapes), GFLOP/s, and — with --peak —
+ * the FP32 ceiling measured by the same tool (an FMA loop with 12
+ * independent vector accumulators on each of the T threads) and the share of
+ * it reached. Every run's outputs are checked to be finite and not all zero;
+ * --verify also runs the unoptimized graph with the reference kernels on the
+ * same input and reports the largest error relative to the output's range.
+ * Raw float32 files (--save-input / --load-input / --save-output) let
+ * bench/compare-ort.sh feed ONNX Runtime the same input and compare. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cpu.h"
+#include "engine/graph.h"
+#include "engine/passes/passes.h"
+#include "engine/plan.h"
+#include "kernels/peak.h"
+#include "loaders/onnx.h"
+#include "threadpool.h"
+
+typedef struct args {
+    const char *model, *save_input, *load_input, *save_output;
+    int batch, threads, runs, warmup, level, peak, verify, json;
+    int isa; /* -1: as detected / SKIPSERVE_ISA */
+} args;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] "
+                    "[--warmup W] [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify] "
+                    "[--save-input F] [--load-input F] [--save-output F] [--json]\n");
+    return 2;
+}
+
+static int parse(int argc, char **argv, args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->batch = 1;
+    a->runs = 10;
+    a->warmup = 2;
+    a->level = 1;
+    a->isa = -1;
+    const char *env = getenv("SKIPSERVE_THREADS");
+    a->threads = env && atoi(env) > 0 ? atoi(env) : 0;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(s, "--batch") && more)
+            a->batch = atoi(argv[++i]);
+        else if (!strcmp(s, "--threads") && more)
+            a->threads = atoi(argv[++i]);
+        else if (!strcmp(s, "--runs") && more)
+            a->runs = atoi(argv[++i]);
+        else if (!strcmp(s, "--warmup") && more)
+            a->warmup = atoi(argv[++i]);
+        else if (!strcmp(s, "--level") && more)
+            a->level = atoi(argv[++i]);
+        else if (!strcmp(s, "--isa") && more) {
+            if ((a->isa = sk_isa_parse(argv[++i])) < 0)
+                return usage();
+        } else if (!strcmp(s, "--save-input") && more)
+            a->save_input = argv[++i];
+        else if (!strcmp(s, "--load-input") && more)
+            a->load_input = argv[++i];
+        else if (!strcmp(s, "--save-output") && more)
+            a->save_output = argv[++i];
+        else if (!strcmp(s, "--peak"))
+            a->peak = 1;
+        else if (!strcmp(s, "--verify"))
+            a->verify = 1;
+        else if (!strcmp(s, "--json"))
+            a->json = 1;
+        else if (s[0] != '-' && !a->model)
+            a->model = s;
+        else
+            return usage();
+    }
+    if (!a->model || a->batch < 1 || a->runs < 1 || a->warmup < 0)
+        return usage();
+    if (a->threads <= 0)
+        a->threads = sk_cpu_count();
+    return 0;
+}
+
+/* ---- the ceiling ---------------------------------------------------------- */
+
+typedef struct peak_job {
+    sk_isa isa;
+    long iters;
+    double flops[256];
+    double secs[256];
+} peak_job;
+
+static void peak_task(void *arg, int tid, size_t b, size_t e)
+{
+    peak_job *j = arg;
+    for (size_t i = b; i < e; i++) {
+        double t = now_s();
+        j->flops[tid] += sk_peak_fma(j->isa, j->iters);
+        j->secs[tid] += now_s() - t;
+    }
+}
+
+/* Best of several short rounds: the machine is shared, so the least
+ * disturbed round is the one that shows what the cores can do. */
+static double measure_peak(sk_pool *pool, int threads)
+{
+    peak_job j;
+    double best = 0;
+    for (int round = 0; round < 30; round++) {
+        memset(&j, 0, sizeof j);
+        j.isa = sk_cpu_level();
+        j.iters = 200000;
+        double t = now_s();
+        sk_parallel_for_tid(pool, (size_t)threads, 1, peak_task, &j);
+        t = now_s() - t;
+        double f = 0;
+        for (int i = 0; i < 256; i++)
+            f += j.flops[i];
+        if (f / t > best)
+            best = f / t;
+    }
+    return best / 1e9;
+}
+
+/* ---- inputs and outputs --------------------------------------------------- */
+
+static uint64_t rng = 0x853c49e6748fea9bull;
+static float frand(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    /* uniform in [-1, 1), never exactly zero */
+    float v = (float)((double)(rng >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+    return v == 0.0f ? 0.5f : v;
+}
+
+static int write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    return fclose(f);
+}
+
+static int read_file(const char *path, void *p, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t got = fread(p, 1, n, f);
+    fclose(f);
+    return got == n ? 0 : -1;
+}
+
+/* 1 when every output is finite and not all zero */
+static int outputs_sane(const sk_plan *p)
+{
+    for (int i = 0; i < sk_plan_noutputs(p); i++) {
+        const sk_tensor *t = sk_plan_output(p, i);
+        if (t->dtype != SK_F32)
+            continue;
+        int64_t n = sk_shape_numel(&t->shape);
+        const float *d = t->data;
+        int nonzero = n == 0;
+        for (int64_t k = 0; k < n; k++) {
+            if (!isfinite(d[k]))
+                return 0;
+            nonzero |= d[k] != 0.0f;
+        }
+        if (!nonzero)
+            return 0;
+    }
+    return 1;
+}
+
+static int plan_for(const sk_graph *g, int batch, sk_pool *pool, sk_tensor *in, sk_plan **p,
+                    char *err, size_t errlen)
+{
+    for (int i = 0; i < g->ninputs; i++) {
+        const sk_value *v = &g->values[g->inputs[i]];
+        if (v->shape.rank < 0)
+            return sk_errf(err, errlen, SK_EINVAL, "input '%s' has no declared shape", v->name);
+        in[i].dtype = v->dtype;
+        in[i].shape = v->shape;
+        in[i].data = NULL;
+        for (int d = 0; d < v->shape.rank; d++)
+            if (v->shape.dim[d] < 0) {
+                if (d != 0)
+                    return sk_errf(err, errlen, SK_EINVAL,
+                                   "input '%s' has a symbolic dimension %d besides the batch",
+                                   v->name, d);
+                in[i].shape.dim[d] = batch;
+            }
+    }
+    return sk_plan_create(g, in, pool, p, err, errlen);
+}
+
+int main(int argc, char **argv)
+{
+    args a;
+    char err[512];
+    if (parse(argc, argv, &a))
+        return 2;
+    if (a.isa >= 0)
+        sk_cpu_set_level((sk_isa)a.isa);
+    sk_graph *g = NULL;
+    double t0 = now_s();
+    if (sk_onnx_load(a.model, &g, err, sizeof err)) {
+        fprintf(stderr, "skipserve-bench: %s\n", err);
+        return 1;
+    }
+    double t_load = now_s() - t0;
+    t0 = now_s();
+    if (sk_graph_optimize(g, a.level, err, sizeof err)) {
+        fprintf(stderr, "skipserve-bench: optimize: %s\n", err);
+        return 1;
+    }
+    double t_opt = now_s() - t0;
+    sk_pool *pool = sk_pool_create(a.threads);
+    sk_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);
+    sk_plan *p = NULL;
+    if (!pool || !in || plan_for(g, a.batch, pool, in, &p, err, sizeof err)) {
+        fprintf(stderr, "skipserve-bench: plan: %s\n", err);
+        return 1;
+    }
+
+    /* MACs of the planned shapes */
+    sk_shape *sh = malloc(sizeof(sk_shape) * ((size_t)g->nvalues + 1));
+    sk_dtype *dt = malloc(sizeof(sk_dtype) * ((size_t)g->nvalues + 1));
+    int64_t macs = 0;
+    if (sh && dt && sk_graph_infer_shapes(g, in, sh, dt) == 0)
+        for (int ni = 0; ni < g->nnodes; ni++)
+            macs += sk_node_macs(g, ni, sh);
+
+    void **data = calloc((size_t)g->ninputs + 1, sizeof *data);
+    for (int i = 0; i < g->ninputs; i++) {
+        size_t bytes = sk_tensor_bytes(&in[i]);
+        data[i] = malloc(bytes ? bytes : 1);
+        if (in[i].dtype == SK_F32) {
+            float *f = data[i];
+            for (size_t k = 0; k < bytes / 4; k++)
+                f[k] = frand();
+        } else {
+            memset(data[i], 0, bytes);
+        }
+    }
+    if (a.load_input && g->ninputs > 0 &&
+        read_file(a.load_input, data[0], sk_tensor_bytes(&in[0]))) {
+        fprintf(stderr, "skipserve-bench: cannot read %zu bytes from %s\n",
+                sk_tensor_bytes(&in[0]), a.load_input);
+        return 1;
+    }
+    if (a.save_input && g->ninputs > 0)
+        write_file(a.save_input, data[0], sk_tensor_bytes(&in[0]));
+
+    for (int r = 0; r < a.warmup; r++)
+        if (sk_plan_run(p, (const void *const *)data, err, sizeof err)) {
+            fprintf(stderr, "skipserve-bench: run: %s\n", err);
+            return 1;
+        }
+    double *ms = malloc(sizeof(double) * (size_t)a.runs);
+    int sane = 1;
+    for (int r = 0; r < a.runs; r++) {
+        double t = now_s();
+        if (sk_plan_run(p, (const void *const *)data, err, sizeof err)) {
+            fprintf(stderr, "skipserve-bench: run: %s\n", err);
+            return 1;
+        }
+        ms[r] = (now_s() - t) * 1e3;
+        sane &= outputs_sane(p);
+    }
+    qsort(ms, (size_t)a.runs, sizeof *ms, cmp_double);
+    double median = a.runs % 2 ? ms[a.runs / 2] : 0.5 * (ms[a.runs / 2 - 1] + ms[a.runs / 2]);
+    double gmac = (double)macs / 1e9, gflops = 2.0 * gmac / (median / 1e3);
+    if (a.save_output && sk_plan_noutputs(p) > 0) {
+        const sk_tensor *o = sk_plan_output(p, 0);
+        write_file(a.save_output, o->data, sk_tensor_bytes(o));
+    }
+
+    double verify_err = -1;
+    if (a.verify) {
+        /* the same model, unoptimized, reference kernels, same input */
+        sk_isa keep = sk_cpu_level();
+        sk_cpu_set_level(SK_ISA_SCALAR);
+        sk_graph *gr = NULL;
+        sk_plan *pr = NULL;
+        sk_tensor *inr = calloc((size_t)g->ninputs + 1, sizeof *inr);
+        if (sk_onnx_load(a.model, &gr, err, sizeof err) ||
+            plan_for(gr, a.batch, pool, inr, &pr, err, sizeof err) ||
+            sk_plan_run(pr, (const void *const *)data, err, sizeof err)) {
+            fprintf(stderr, "skipserve-bench: verify: %s\n", err);
+            return 1;
+        }
+        verify_err = 0;
+        for (int i = 0; i < sk_plan_noutputs(p); i++) {
+            const sk_tensor *x = sk_plan_output(p, i), *y = sk_plan_output(pr, i);
+            int64_t n = sk_shape_numel(&x->shape);
+            if (x->dtype != SK_F32 || n != sk_shape_numel(&y->shape))
+                continue;
+            const float *xd = x->data, *yd = y->data;
+            double range = 0;
+            for (int64_t k = 0; k < n; k++)
+                range = fmax(range, fabs(yd[k]));
+            for (int64_t k = 0; k < n; k++)
+                verify_err = fmax(verify_err, fabs(xd[k] - yd[k]) / (range > 0 ? range : 1));
+        }
+        sk_plan_free(pr);
+        sk_graph_free(gr);
+        free(inr);
+        sk_cpu_set_level(keep);
+    }
+    double peak = a.peak ? measure_peak(pool, a.threads) : 0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = (double)ru.ru_maxrss / 1024.0;
+    double arena_mb = (double)sk_plan_arena_bytes(p) / (1024.0 * 1024.0);
+    const char *isa = sk_isa_name(sk_cpu_level());
+    if (a.json) {
+        printf("{\"model\": \"%s\", \"batch\": %d, \"threads\": %d, \"isa\": \"%s\", "
+               "\"level\": %d, \"runs\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, "
+               "\"gmac\": %.4f, \"gflops\": %.2f",
+               a.model, a.batch, a.threads, isa, a.level, a.runs, median, ms[0], gmac, gflops);
+        if (a.peak)
+            printf(", \"peak_gflops\": %.2f, \"pct_peak\": %.1f", peak, 100.0 * gflops / peak);
+        if (a.verify)
+            printf(", \"max_rel_err\": %.3g", verify_err);
+        printf(", \"outputs_ok\": %s, \"arena_mb\": %.2f, \"max_rss_mb\": %.1f, "
+               "\"load_s\": %.3f, \"optimize_s\": %.3f}\n",
+               sane ? "true" : "false", arena_mb, rss_mb, t_load, t_opt);
+    } else {
+        printf("%s: batch %d, %d thread%s, %s, level %d\n", a.model, a.batch, a.threads,
+               a.threads == 1 ? "" : "s", isa, a.level);
+        printf("  median %.3f ms, min %.3f ms over %d runs\n", median, ms[0], a.runs);
+        printf("  %.3f GMAC, %.1f GFLOP/s", gmac, gflops);
+        if (a.peak)
+            printf(", ceiling %.1f GFLOP/s (%d thread%s): %.1f%%", peak, a.threads,
+                   a.threads == 1 ? "" : "s", 100.0 * gflops / peak);
+        printf("\n");
+        if (a.verify)
+            printf("  max error vs reference: %.3g of the output range\n", verify_err);
+        printf("  outputs %s; arena %.1f MiB, peak RSS %.1f MiB; load %.2f s, passes %.2f s\n",
+               sane ? "finite and non-zero" : "NOT SANE (NaN/Inf or all zero)", arena_mb,
+               rss_mb, t_load, t_opt);
+    }
+    for (int i = 0; i < g->ninputs; i++)
+        free(data[i]);
+    free(data);
+    free(ms);
+    free(sh);
+    free(dt);
+    free(in);
+    sk_plan_free(p);
+    sk_graph_free(g);
+    sk_pool_destroy(pool);
+    return sane ? 0 : 1;
+}
