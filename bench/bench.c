@@ -11,7 +11,8 @@
  * / MatMul multiply-adds of the planned shapes), GFLOP/s, and — with --peak —
  * the FP32 ceiling measured by the same tool (an FMA loop with 12
  * independent vector accumulators on each of the T threads) and the share of
- * it reached. Every run's outputs are checked to be finite and not all zero;
+ * it reached. The process CPU time per run is printed too: on a shared
+ * machine, for one thread, it is what the wall time would be unloaded. Every run's outputs are checked to be finite and not all zero;
  * --verify also runs the unoptimized graph with the reference kernels on the
  * same input and reports the largest error relative to the output's range.
  * Raw float32 files (--save-input / --load-input / --save-output) let
@@ -42,6 +43,13 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -289,17 +297,21 @@ int main(int argc, char **argv)
             return 1;
         }
     double *ms = malloc(sizeof(double) * (size_t)a.runs);
+    double *cms = malloc(sizeof(double) * (size_t)a.runs);
     int sane = 1;
     for (int r = 0; r < a.runs; r++) {
-        double t = now_s();
+        double t = now_s(), c = cpu_s();
         if (sk_plan_run(p, (const void *const *)data, err, sizeof err)) {
             fprintf(stderr, "skipserve-bench: run: %s\n", err);
             return 1;
         }
         ms[r] = (now_s() - t) * 1e3;
+        cms[r] = (cpu_s() - c) * 1e3;
         sane &= outputs_sane(p);
     }
     qsort(ms, (size_t)a.runs, sizeof *ms, cmp_double);
+    qsort(cms, (size_t)a.runs, sizeof *cms, cmp_double);
+    double cpu_median = cms[a.runs / 2];
     double median = a.runs % 2 ? ms[a.runs / 2] : 0.5 * (ms[a.runs / 2 - 1] + ms[a.runs / 2]);
     double gmac = (double)macs / 1e9, gflops = 2.0 * gmac / (median / 1e3);
     if (a.save_output && sk_plan_noutputs(p) > 0) {
@@ -348,8 +360,9 @@ int main(int argc, char **argv)
     if (a.json) {
         printf("{\"model\": \"%s\", \"batch\": %d, \"threads\": %d, \"isa\": \"%s\", "
                "\"level\": %d, \"runs\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, "
-               "\"gmac\": %.4f, \"gflops\": %.2f",
-               a.model, a.batch, a.threads, isa, a.level, a.runs, median, ms[0], gmac, gflops);
+               "\"cpu_ms\": %.3f, \"gmac\": %.4f, \"gflops\": %.2f",
+               a.model, a.batch, a.threads, isa, a.level, a.runs, median, ms[0], cpu_median,
+               gmac, gflops);
         if (a.peak)
             printf(", \"peak_gflops\": %.2f, \"pct_peak\": %.1f", peak, 100.0 * gflops / peak);
         if (a.verify)
@@ -360,7 +373,9 @@ int main(int argc, char **argv)
     } else {
         printf("%s: batch %d, %d thread%s, %s, level %d\n", a.model, a.batch, a.threads,
                a.threads == 1 ? "" : "s", isa, a.level);
-        printf("  median %.3f ms, min %.3f ms over %d runs\n", median, ms[0], a.runs);
+        printf("  median %.3f ms, min %.3f ms over %d runs (process CPU time per run: median "
+               "%.3f ms)\n",
+               median, ms[0], a.runs, cpu_median);
         printf("  %.3f GMAC, %.1f GFLOP/s", gmac, gflops);
         if (a.peak)
             printf(", ceiling %.1f GFLOP/s (%d thread%s): %.1f%%", peak, a.threads,
@@ -376,6 +391,7 @@ int main(int argc, char **argv)
         free(data[i]);
     free(data);
     free(ms);
+    free(cms);
     free(sh);
     free(dt);
     free(in);

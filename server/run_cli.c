@@ -2,7 +2,7 @@
  * from TensorProto files, print each output's shape and checksum.
  *
  *   skipserve-run MODEL.onnx [--input-pb IN.pb ...] [--output-pb OUT.pb ...]
- *                 [--dump] [--batch N] [--threads N] [--repeat N]
+ *                 [--dump] [--batch N] [--threads N] [--repeat N] [--opt 0|1]
  *
  * Inputs are matched to the model's inputs by the tensor's name, else by
  * position. A missing input is an error: nothing is ever invented. Every
@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "engine/plan.h"
+#include "engine/passes/passes.h"
 #include "engine/threadpool.h"
 #include "loaders/onnx.h"
 
@@ -48,7 +49,7 @@ static double now_ms(void)
 typedef struct args {
     const char *model;
     const char *in[MAX_FILES], *out[MAX_FILES];
-    int nin, nout, dump, threads, repeat;
+    int nin, nout, dump, threads, repeat, opt;
     long batch;
 } args;
 
@@ -57,6 +58,7 @@ static int parse_args(int argc, char **argv, args *a)
     memset(a, 0, sizeof *a);
     a->threads = 0;
     a->repeat = 1;
+    a->opt = 1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int more = i + 1 < argc;
@@ -75,6 +77,8 @@ static int parse_args(int argc, char **argv, args *a)
             a->batch = strtol(argv[++i], &end, 10);
             if (*end || a->batch < 1 || a->batch > 4096)
                 return fail("--batch needs a number from 1 to 4096"), -1;
+        } else if (!strcmp(s, "--opt") && more) {
+            a->opt = atoi(argv[++i]);
         } else if (!strcmp(s, "--threads") && more) {
             a->threads = atoi(argv[++i]);
         } else if (!strcmp(s, "--repeat") && more) {
@@ -84,7 +88,7 @@ static int parse_args(int argc, char **argv, args *a)
         } else if (s[0] == '-' || a->model) {
             return fail("usage: skipserve-run MODEL.onnx [--input-pb IN.pb ...] "
                         "[--output-pb OUT.pb ...] [--dump] [--batch N] [--threads N] "
-                        "[--repeat N]"),
+                        "[--repeat N] [--opt 0|1]"),
                    -1;
         } else {
             a->model = s;
@@ -92,7 +96,8 @@ static int parse_args(int argc, char **argv, args *a)
     }
     if (!a->model)
         return fail("usage: skipserve-run MODEL.onnx [--input-pb IN.pb ...] "
-                    "[--output-pb OUT.pb ...] [--dump] [--batch N] [--threads N] [--repeat N]"),
+                    "[--output-pb OUT.pb ...] [--dump] [--batch N] [--threads N] "
+                    "[--repeat N] [--opt 0|1]"),
                -1;
     return 0;
 }
@@ -163,7 +168,8 @@ int main(int argc, char **argv)
     int *slot = NULL;
 
     double t0 = now_ms();
-    if (sk_onnx_load(a.model, &g, err, sizeof err) < 0) {
+    if (sk_onnx_load(a.model, &g, err, sizeof err) < 0 ||
+        sk_graph_optimize(g, a.opt, err, sizeof err) < 0) {
         die_line(err);
         goto out;
     }

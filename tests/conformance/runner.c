@@ -21,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/passes/passes.h"
 #include "engine/plan.h"
+#include "engine/threadpool.h"
 #include "loaders/onnx.h"
 #include "onnx.pb-c.h"
 
@@ -30,6 +32,9 @@ enum { R_PASS, R_FAIL, R_SKIP };
 typedef struct opts {
     const char *expected, *filter, *write_pass;
     int verbose, max_abs_norm, no_fork, timeout, all_must_pass;
+    int opt;     /* sk_graph_optimize level (fusion + fast kernels at 1) */
+    int threads; /* > 1: run with a thread pool of that size */
+    sk_pool *pool; /* made per test: workers would not survive the fork */
     double rtol, atol;
 } opts;
 
@@ -384,11 +389,11 @@ static int run_dataset(const sk_graph *g, const char *dsdir, const char *op, con
         bind[i].data = NULL;
     }
     free(slot);
-    rc = sk_plan_create(g, bind, NULL, &plan, msg, len);
+    rc = sk_plan_create(g, bind, o->pool, &plan, msg, len);
     if (rc == SK_ENEEDVALUE) {
         for (int i = 0; i < g->ninputs; i++)
             bind[i].data = (void *)data[i];
-        rc = sk_plan_create(g, bind, NULL, &plan, msg, len);
+        rc = sk_plan_create(g, bind, o->pool, &plan, msg, len);
     }
     if (rc < 0) {
         result = classify(rc);
@@ -427,14 +432,30 @@ out:
     return result;
 }
 
+static int run_test_in(const test *t, const opts *o, char *msg, size_t len);
+
 static int run_test(const test *t, const opts *o, char *msg, size_t len)
+{
+    opts local = *o;
+    if (o->threads > 1 && !(local.pool = sk_pool_create(o->threads)))
+        return R_FAIL;
+    int r = run_test_in(t, &local, msg, len);
+    sk_pool_destroy(local.pool);
+    return r;
+}
+
+static int run_test_in(const test *t, const opts *o, char *msg, size_t len)
 {
     char p[4096];
     fmt(p, sizeof p, "%s/model.onnx", t->dir);
     sk_graph *g = NULL;
     int rc = sk_onnx_load(p, &g, msg, len);
-    if (rc < 0)
+    if (rc >= 0)
+        rc = sk_graph_optimize(g, o->opt, msg, len);
+    if (rc < 0) {
+        sk_graph_free(g);
         return classify(rc);
+    }
     int result = R_PASS, nsets = 0;
     for (int k = 0; result == R_PASS && k < 1000; k++) {
         fmt(p, sizeof p, "%s/test_data_set_%d", t->dir, k);
@@ -606,12 +627,12 @@ static void usage(void)
     fprintf(stderr,
             "usage: skipserve-conformance [--expected FILE] [--filter SUBSTR] [--verbose]\n"
             "         [--rtol R] [--atol A] [--max-abs-norm] [--timeout S] [--no-fork]\n"
-            "         [--write-pass FILE] [--all-must-pass] DIR...\n");
+            "         [--write-pass FILE] [--all-must-pass] [--opt 0|1] [--threads N] DIR...\n");
 }
 
 int main(int argc, char **argv)
 {
-    opts o = {.rtol = 1e-4, .atol = 1e-5, .timeout = 120};
+    opts o = {.rtol = 1e-4, .atol = 1e-5, .timeout = 120, .opt = 1, .threads = 1};
     test *tv = NULL;
     int n = 0, ndirs = 0;
     const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
@@ -640,6 +661,10 @@ int main(int argc, char **argv)
             o.no_fork = 1;
         else if (!strcmp(a, "--all-must-pass"))
             o.all_must_pass = 1;
+        else if (!strcmp(a, "--opt") && more)
+            o.opt = atoi(argv[++i]);
+        else if (!strcmp(a, "--threads") && more)
+            o.threads = atoi(argv[++i]);
         else if (a[0] == '-') {
             usage();
             return 2;
