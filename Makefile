@@ -125,9 +125,16 @@ test-unit: $(UNIT_BINS)
 
 # The node tests, then the older opset forms (generated, with numpy
 # references) and the IR-3 PyTorch-converted models: all must pass.
+# Each ISA level runs the same list (a level above the CPU's falls back).
 test-conformance: $(BUILD)/skipserve-conformance
 	$(BUILD)/skipserve-conformance --expected tests/conformance/expected_pass.txt \
 		/usr/share/libonnx-testdata/data/node
+	@for isa in scalar avx2 avx512; do \
+		echo "conformance at SKIPSERVE_ISA=$$isa, 2 threads:"; \
+		SKIPSERVE_ISA=$$isa $(BUILD)/skipserve-conformance --threads 2 \
+		--expected tests/conformance/expected_pass.txt /usr/share/libonnx-testdata/data/node \
+		> $(BUILD)/conformance-$$isa.log || { cat $(BUILD)/conformance-$$isa.log; exit 1; }; \
+		tail -n 1 $(BUILD)/conformance-$$isa.log; done
 	rm -rf $(BUILD)/old_opsets && /usr/bin/python3 tests/conformance/make_old_opsets.py \
 		$(BUILD)/old_opsets >/dev/null && \
 		$(BUILD)/skipserve-conformance --all-must-pass $(BUILD)/old_opsets \
