@@ -1,13 +1,20 @@
 /* dispatch.c — pick the kernel a plan runs for a node, and the scratch it
- * needs.
+ * needs. Called once per plan step, at plan time.
  *
- * Fast kernels need load-time state that engine/passes/ attaches to the
- * node (packed weights in sk_node.priv, packed for the ISA level active at
- * load); without it, or at the scalar level, the reference kernel runs. The
- * choice is made once per plan step, at plan time. */
+ * At the scalar level every op runs its reference kernel. Above it:
+ *   1. nodes the load-time passes (engine/passes/) gave packed weights
+ *      (sk_node.priv, packed for the level active at load): _ConvFused and
+ *      _GemmFused run engine/kernels/fast_conv.c, ConvTranspose
+ *      engine/kernels/fast_convt.c;
+ *   2. other ops with a fast kernel in engine/kernels/fast_ops*.c (chosen by
+ *      sk_dispatch_ops from the op and attributes: element-wise, pools,
+ *      MatMul, ConvTranspose without packed weights, Concat, ...);
+ *   3. the reference kernel.
+ * A fast kernel handed shapes it does not cover calls the reference itself. */
 #include "cpu.h"
 #include "graph.h"
 #include "kernels/fast.h"
+#include "kernels/fast_ops.h"
 #include "kernels/ref/nn_util.h"
 #include "ops.h"
 
@@ -16,16 +23,22 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
     const sk_op_info *info = sk_op_get(n->op);
     if (!info)
         return NULL;
-    if (sk_cpu_level() == SK_ISA_SCALAR || !n->priv)
+    if (sk_cpu_level() == SK_ISA_SCALAR)
         return info->run;
-    switch (n->op) {
-    case SK_OP_CONV_FUSED:
-        return sk_fast_run_conv_fused;
-    case SK_OP_GEMM_FUSED:
-        return sk_fast_run_gemm_fused;
-    default:
-        return info->run;
+    if (n->priv) {
+        switch (n->op) {
+        case SK_OP_CONV_FUSED:
+            return sk_fast_run_conv_fused;
+        case SK_OP_GEMM_FUSED:
+            return sk_fast_run_gemm_fused;
+        case SK_OP_CONV_TRANSPOSE:
+            return sk_fast_run_conv_transpose;
+        default:
+            break;
+        }
     }
+    sk_kernel_fn fn = sk_dispatch_ops(n, NULL, 0, NULL, 0);
+    return fn ? fn : info->run;
 }
 
 size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin,
@@ -34,7 +47,12 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
     sk_kernel_fn fn = sk_dispatch_run(n);
     if (fn == sk_fast_run_conv_fused || fn == sk_fast_run_gemm_fused)
         return sk_fused_scratch_floats(n, nthreads) * sizeof(float);
+    if (fn == sk_fast_run_conv_transpose && nout > 0)
+        return sk_fast_convt_scratch_floats(n, in, out, nthreads) * sizeof(float);
     if (n->op == SK_OP_CONV_FUSED || n->op == SK_OP_GEMM_FUSED)
         return sk_ref_scratch_fused(n, in, nin, out, nout, nthreads);
+    const sk_op_info *info = sk_op_get(n->op);
+    if (info && fn != info->run)
+        return sk_dispatch_ops_scratch(n, in, nin, out, nout, nthreads);
     return sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
 }

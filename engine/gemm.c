@@ -350,8 +350,7 @@ void sk_gemm_pack_b_rowmajor(const void *ctx, int batch, int k0, int kc, int n0,
         const float *src = base + (size_t)(k0 + k) * b->ld + n0;
         float *d = dst + (size_t)k * (size_t)nr;
         for (int p = 0; p < full; p++)
-            memcpy(d + (size_t)p * pstride, src + (size_t)p * (size_t)nr,
-                   (size_t)nr * sizeof(float));
+            sk_gemm_copy_row(d + (size_t)p * pstride, src + (size_t)p * (size_t)nr, nr);
         if (tail) {
             float *dt = d + (size_t)full * pstride;
             memcpy(dt, src + (size_t)full * (size_t)nr, (size_t)tail * sizeof(float));

@@ -18,6 +18,7 @@
 #define SK_GEMM_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "cpu.h"
 
@@ -110,6 +111,19 @@ typedef void (*sk_gemm_pack_a_fn)(const void *ctx, int batch, int m0, int mb, in
  * has room for nc + 2*nr floats. */
 typedef void (*sk_gemm_pack_b_fn)(const void *ctx, int batch, int k0, int kc, int n0, int nb,
                                   int nr, float *dst, float *tmp);
+
+/* One k row of one B panel: nr floats. A constant-size memcpy compiles to
+ * a few vector moves; a call per 64 bytes would cost more than the copy. */
+static inline void sk_gemm_copy_row(float *d, const float *s, int nr)
+{
+    if (nr == 16)
+        memcpy(d, s, 16 * sizeof(float));
+    else if (nr == 32)
+        memcpy(d, s, 32 * sizeof(float));
+    else
+        for (int i = 0; i < nr; i++)
+            d[i] = s[i];
+}
 
 /* Packers for plain row-major operands: ctx is an sk_gemm_rowmajor; item b
  * reads the matrix at p + b*stride. */

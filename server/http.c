@@ -89,27 +89,26 @@ static int respond_kind(srv_req *r, srv_err kind, const char *msg)
     return srv_respond_error(r, &e);
 }
 
-/* First call: headers are in. Decide what to do before any body arrives. */
+/* First call: headers are in. Decide what to do before any body arrives.
+ * Answering now makes libmicrohttpd close the connection after the answer
+ * (the body is never read), so only refusals of a body happen here; other
+ * answers wait for the end of the request so keep-alive survives. */
 static void on_headers(srv_req *r)
 {
     srv_server *srv = r->srv;
     const srv_route *rt = r->route;
-    char msg[160];
+    r->state = SRV_REQ_DEFERRED;
     if (!rt) {
-        snprintf(msg, sizeof msg, "no such path: %.100s", r->url);
-        respond_kind(r, SRV_E_NOT_FOUND, msg);
+        srv_fail(&r->pending, SRV_E_NOT_FOUND, "no such path: %.100s", r->url);
         return;
     }
     if (!srv_route_allows(rt, r->method)) {
-        snprintf(msg, sizeof msg, "%.16s is not allowed on %s; use %s", r->method, rt->path,
-                 rt->allow);
-        respond_kind(r, SRV_E_METHOD, msg);
+        srv_fail(&r->pending, SRV_E_METHOD, "%.16s is not allowed on %s; use %s", r->method,
+                 rt->path, rt->allow);
         return;
     }
-    if (!rt->body) {
-        rt->handle(r);
-        return;
-    }
+    if (!rt->body)
+        return; /* a GET: answered at the end */
     if (atomic_load(&srv->draining)) {
         respond_kind(r, SRV_E_NOT_READY, "draining: the server is shutting down");
         return;
@@ -124,6 +123,7 @@ static void on_headers(srv_req *r)
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || end == cl || n > srv->cfg->max_body) {
+            char msg[160];
             snprintf(msg, sizeof msg, "body of %.20s bytes is over --max-body (%zu bytes)", cl,
                      srv->cfg->max_body);
             respond_kind(r, SRV_E_TOO_LARGE, msg);
@@ -198,7 +198,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->state = SRV_REQ_OVERSIZE;
         }
         r->discarded += n;
-        if (r->state == SRV_REQ_OVERSIZE && r->discarded > 2 * srv->cfg->max_body) {
+        if (r->discarded > 2 * srv->cfg->max_body) {
             srv_log_msg("%s %s: body far over --max-body; closing the connection", method, url);
             r->status = 413;
             r->err_code = "too_large";
@@ -219,6 +219,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     case SRV_REQ_RESUMED:
         r->route->resume(r);
+        return MHD_YES;
+    case SRV_REQ_DEFERRED:
+        if (r->pending.kind != SRV_OK)
+            srv_respond_error(r, &r->pending);
+        else
+            r->route->handle(r);
         return MHD_YES;
     case SRV_REQ_WAITING:
         return MHD_YES; /* spurious call before the suspension took hold */

@@ -16,6 +16,7 @@ typedef enum {
     SRV_REQ_HEADERS = 0, /* first call not done yet */
     SRV_REQ_BODY,        /* streaming the body into the buffer */
     SRV_REQ_OVERSIZE,    /* body passed --max-body: discarding the rest */
+    SRV_REQ_DEFERRED,    /* answer (`pending`, or a GET handler) once the request is in */
     SRV_REQ_WAITING,     /* suspended, a job is in a batcher */
     SRV_REQ_RESUMED,     /* job done; answer on the next call */
     SRV_REQ_ANSWERED,    /* a response is queued */
@@ -31,6 +32,7 @@ typedef struct srv_req {
 
     uint8_t *body;
     size_t len, cap, discarded;
+    srv_error pending; /* SRV_REQ_DEFERRED: an error to send, or SRV_OK */
 
     /* For the access log and metrics (model: a loaded model's name only). */
     int status;

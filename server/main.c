@@ -70,7 +70,8 @@ static void drain(srv_server *srv, sigset_t *sigs)
     if (!idle) {
         /* Let the answers just produced reach their clients. */
         wait_idle(srv, srv_now() + 2.0, sigs);
-        srv_log_msg("drain timeout: %ld requests still in flight are cut off",
+        srv_log_msg("drain timeout: queued work was answered 503; %ld requests still open "
+                    "are cut off",
                     atomic_load(&srv->inflight));
     }
 }

@@ -48,6 +48,15 @@ size_t sk_ref_scratch_fused(const sk_node *n, const sk_tensor *const *in, int ni
 
 int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx);
+/* ConvTranspose, 2-D, group 1, explicit pads (priv: W^T packed as A,
+ * (M * kh * kw) x C); scratch: the GEMM's plus one image's columns. */
+int sk_fast_convt_supported(const sk_node *n, const sk_shape *w);
+size_t sk_fast_convt_scratch_floats(const sk_node *n, const sk_tensor *const *in,
+                                    const sk_tensor *out, int nthreads);
+int sk_fast_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
+                               sk_tensor *out, int nout, sk_kctx *ctx);
+void sk_convt_priv_free(void *p);
+
 int sk_fast_run_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx);
 

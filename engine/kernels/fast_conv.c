@@ -7,6 +7,7 @@
  * gathers it straight from the image into the panel layout (implicit
  * im2col). A 1x1 stride-1 unpadded conv reads rows of X directly. Bias,
  * the residual Add and Relu/Clip run in the microkernel's epilogue. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,15 +68,36 @@ typedef struct conv_src {
     int direct; /* 1x1, stride 1, no padding: col == X */
 } conv_src;
 
-/* tmp[0..nb) = column row (c, kd, kh, kw) over output pixels [n0, n0+nb) */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* dst[q] = src[2q] for q in [0, n): two 4-float loads, keep the evens. */
+static void gather_stride2(float *dst, const float *src, int64_t n)
+{
+    int64_t q = 0;
+#if defined(__SSE2__)
+    for (; q + 5 <= n; q += 4) { /* reads src[2q .. 2q+7], within src[2n-2] */
+        __m128 a = _mm_loadu_ps(src + 2 * q), b = _mm_loadu_ps(src + 2 * q + 4);
+        _mm_storeu_ps(dst + q, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+    }
+#endif
+    for (; q < n; q++)
+        dst[q] = src[2 * q];
+}
+
+/* tmp[0..nb) = column row (c, kd, kh, kw) over output pixels [n0, n0+nb),
+ * one output row segment at a time: padding is zero-filled, the rest
+ * copied (stride 1), de-interleaved (stride 2) or gathered. */
 static void gather_row(const conv_src *s, const float *xc, int64_t kd, int64_t kh, int64_t kw,
-                       int64_t n0, int nb, float *tmp)
+                       const int64_t *o0, int nb, float *tmp)
 {
     const sk_win *w = &s->w;
-    const int64_t oHW = w->out[1] * w->out[2], oW = w->out[2];
+    const int64_t oW = w->out[2];
     const int64_t D = w->in[0], H = w->in[1], W = w->in[2];
     const int64_t sw = w->stride[2];
-    int64_t od = n0 / oHW, rem = n0 % oHW, oh = rem / oW, ow = rem % oW;
+    int64_t od = o0[0], oh = o0[1], ow = o0[2];
+    int64_t last_iw0 = INT64_MIN, lo = 0, hi = 0;
     int t = 0;
     while (t < nb) {
         int run = (int)(oW - ow < nb - t ? oW - ow : nb - t);
@@ -87,25 +109,25 @@ static void gather_row(const conv_src *s, const float *xc, int64_t kd, int64_t k
         } else {
             const float *row = xc + (id * H + ih) * W;
             int64_t iw0 = ow * sw - w->pb[2] + kw * w->dil[2];
-            /* q in [lo, hi) reads inside the row: 0 <= iw0 + q*sw < W */
-            int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
-            int64_t hi = iw0 >= W ? 0 : (W - iw0 + sw - 1) / sw;
-            if (lo > run)
-                lo = run;
-            if (hi > run)
-                hi = run;
-            if (hi < lo)
-                hi = lo;
-            for (int64_t q = 0; q < lo; q++)
-                dst[q] = 0.0f;
-            if (sw == 1) {
-                memcpy(dst + lo, row + iw0 + lo, (size_t)(hi - lo) * sizeof(float));
-            } else {
-                const float *r = row + iw0;
-                for (int64_t q = lo; q < hi; q++)
-                    dst[q] = r[q * sw];
+            if (iw0 != last_iw0) { /* most segments start at ow = 0: divide once */
+                /* q in [lo, hi) reads inside the row: 0 <= iw0 + q*sw < W */
+                lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+                hi = iw0 >= W ? 0 : (W - iw0 + sw - 1) / sw;
+                last_iw0 = iw0;
             }
-            for (int64_t q = hi; q < run; q++)
+            int64_t l = lo < run ? lo : run, h = hi < run ? hi : run;
+            if (h < l)
+                h = l;
+            for (int64_t q = 0; q < l; q++)
+                dst[q] = 0.0f;
+            if (sw == 1)
+                memcpy(dst + l, row + iw0 + l, (size_t)(h - l) * sizeof(float));
+            else if (sw == 2)
+                gather_stride2(dst + l, row + iw0 + 2 * l, h - l);
+            else
+                for (int64_t q = l; q < h; q++)
+                    dst[q] = row[iw0 + q * sw];
+            for (int64_t q = h; q < run; q++)
                 dst[q] = 0.0f;
         }
         t += run;
@@ -125,30 +147,43 @@ static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int 
     const float *xg = s->x + (img * s->C + grp * s->Cg) * s->in_px;
     const int full = nb / nr, tail = nb - full * nr;
     const size_t pstride = (size_t)kc * (size_t)nr;
-    const int64_t kd_n = s->w.k[0], kh_n = s->w.k[1], kw_n = s->w.k[2];
-    if (!s->direct) /* zero the tail columns of the gather row once */
-        for (int q = nb; q < (full + (tail > 0)) * nr; q++)
-            tmp[q] = 0.0f;
+    const int64_t kh_n = s->w.k[1], kw_n = s->w.k[2], oHW = s->w.out[1] * s->w.out[2];
+    /* where the block starts, in output pixels and in (c, kd, kh, kw): the
+     * loop below steps these instead of dividing per row */
+    const int64_t o0[3] = {n0 / oHW, (n0 % oHW) / s->w.out[2], n0 % s->w.out[2]};
+    int64_t c = k0 / s->kvol, r0 = k0 % s->kvol;
+    int64_t kw = r0 % kw_n, kh = (r0 / kw_n) % kh_n, kd = r0 / (kw_n * kh_n);
+    if (tail) /* the gather row past nb stays zero: the last panel's padding */
+        memset(tmp + nb, 0, (size_t)(nr - tail) * sizeof(float));
     for (int kk = 0; kk < kc; kk++) {
-        int64_t k = k0 + kk;
         const float *src;
         if (s->direct) {
-            src = xg + k * s->P + n0;
+            src = xg + (int64_t)(k0 + kk) * s->P + n0;
         } else {
-            int64_t c = k / s->kvol, r = k % s->kvol;
-            int64_t kw = r % kw_n, kh = (r / kw_n) % kh_n, kd = r / (kw_n * kh_n);
-            (void)kd_n;
-            gather_row(s, xg + c * s->in_px, kd, kh, kw, n0, nb, tmp);
+            gather_row(s, xg + c * s->in_px, kd, kh, kw, o0, nb, tmp);
             src = tmp;
+            if (++kw == kw_n) {
+                kw = 0;
+                if (++kh == kh_n) {
+                    kh = 0;
+                    if (++kd == s->w.k[0]) {
+                        kd = 0;
+                        c++;
+                    }
+                }
+            }
         }
         float *d = dst + (size_t)kk * (size_t)nr;
         for (int p = 0; p < full; p++)
-            memcpy(d + (size_t)p * pstride, src + (size_t)p * (size_t)nr,
-                   (size_t)nr * sizeof(float));
+            sk_gemm_copy_row(d + (size_t)p * pstride, src + (size_t)p * (size_t)nr, nr);
         if (tail) {
             float *dt = d + (size_t)full * pstride;
-            memcpy(dt, src + (size_t)full * (size_t)nr, (size_t)tail * sizeof(float));
-            memset(dt + tail, 0, (size_t)(nr - tail) * sizeof(float));
+            if (s->direct) {
+                memcpy(dt, src + (size_t)full * (size_t)nr, (size_t)tail * sizeof(float));
+                memset(dt + tail, 0, (size_t)(nr - tail) * sizeof(float));
+            } else {
+                sk_gemm_copy_row(dt, src + (size_t)full * (size_t)nr, nr);
+            }
         }
     }
 }

@@ -71,6 +71,40 @@ static int pack_gemm(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
     return 0;
 }
 
+/* ConvTranspose W [C, M, kh, kw]: A = W^T, row (m, kh, kw), column c. */
+static int pack_convt(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
+{
+    const sk_value *w = &p->g->values[n->in[1]];
+    if (!sk_fast_convt_supported(n, &w->shape))
+        return 0;
+    int64_t C = w->shape.dim[0], R = w->shape.dim[1] * w->shape.dim[2] * w->shape.dim[3];
+    if (C > (1 << 30) || R > (1 << 30))
+        return 0;
+    float *t = malloc(sizeof(float) * (size_t)(C * R > 0 ? C * R : 1));
+    sk_conv_priv *pv = calloc(1, sizeof *pv);
+    if (!t || !pv) {
+        free(t);
+        free(pv);
+        return SK_ENOMEM;
+    }
+    const float *src = w->data;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < R; r++)
+            t[r * C + c] = src[c * R + r];
+    pv->kind = SK_CONV_GEMM;
+    pv->cfg = cfg;
+    int rc = sk_gemm_pack_a(cfg, t, (size_t)C, (int)R, (int)C, 1, 1.0f, &pv->w);
+    free(t);
+    if (rc) {
+        free(pv);
+        return SK_ENOMEM;
+    }
+    n->priv = pv;
+    n->priv_free = sk_convt_priv_free;
+    p->npacked++;
+    return 0;
+}
+
 int sk_pass_prepack(sk_pass *p)
 {
     const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
@@ -86,6 +120,8 @@ int sk_pass_prepack(sk_pass *p)
             rc = pack_conv(p, n, cfg);
         else if (n->op == SK_OP_GEMM_FUSED)
             rc = pack_gemm(p, n, cfg);
+        else if (n->op == SK_OP_CONV_TRANSPOSE && !sk_pass_is_const(g, n->in[0]))
+            rc = pack_convt(p, n, cfg);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
                            n->name);

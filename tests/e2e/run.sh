@@ -316,13 +316,14 @@ if [ -n "$CLS" ]; then
     done
     before_n=$(metric "$PORT" "skipserve_batch_size_count{model=\"$CLS\"}")
     before_1=$(metric "$PORT" "skipserve_batch_size_bucket{model=\"$CLS\",le=\"1\"}")
+    conc=()
     for i in $(seq 0 63); do
         f=${files[$((i % 4))]}
         curl -s --max-time 60 -o "$TMP/c$i.json" -w '%{http_code}' --data-binary @"$IMG/$f" \
             "$A/classify?model=$CLS&top_k=1" >"$TMP/c$i.code" &
+        conc+=($!)
     done
-    wait_pids=$(jobs -p)
-    wait $wait_pids 2>/dev/null
+    wait "${conc[@]}"
     bad=0
     for i in $(seq 0 63); do
         f=${files[$((i % 4))]}

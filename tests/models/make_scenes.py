@@ -4,7 +4,7 @@ seed scenes.TEST_SEED) as raw uint8 files for skipserve-eval, and check they
 are byte-identical to the scenes PyTorch's mIoU was measured on (sha256
 recorded in models/scenes-unet/torch_metrics.json at training time).
 
-    make_scenes.py OUTDIR   -> OUTDIR/scenes.u8, OUTDIR/labels.u8 (N*128*128 bytes each)
+    make_scenes.py OUTDIR [METRICS.json]   -> OUTDIR/scenes.u8, OUTDIR/labels.u8 (N*128*128 bytes each)
 Needs numpy and PIL only (no torch). Exit 1 when the scenes differ."""
 import hashlib
 import json
@@ -17,11 +17,13 @@ import scenes  # noqa: E402
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(ROOT, "models", "scenes-unet", "torch_metrics.json")) as f:
+    metrics_path = (sys.argv[2] if len(sys.argv) == 3 else
+                    os.path.join(ROOT, "models", "scenes-unet", "torch_metrics.json"))
+    with open(metrics_path) as f:
         metrics = json.load(f)
     n = metrics["test_scenes"]
     imgs, labs = scenes.make_batch("test", metrics["test_seed"], 0, n)

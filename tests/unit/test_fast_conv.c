@@ -571,6 +571,171 @@ static void test_gemm_fused(void **state)
     for_each_level(gemm_cases);
 }
 
+/* ---- MaxPool (the pass leaves it; dispatch picks a fast kernel from
+ * kernels/fast_ops*.c): equals the reference exactly, through a plan --- */
+
+static void maxpool_cases(sk_pool *pool)
+{
+    char err[256];
+    for (int t = 0; t < 40; t++) {
+        int nsp = irand(0, 4) == 0 ? 1 : 2, ceil_mode = irand(0, 2) == 0;
+        int64_t xd[4] = {SK_DIM_SYMBOLIC, irand(1, 9)}, ks[2], st[2], dl[2], pads[4];
+        int64_t N = irand(1, 2), in[2];
+        for (int a = 0; a < nsp; a++) {
+            ks[a] = irand(1, 4);
+            st[a] = irand(1, 3);
+            dl[a] = irand(0, 4) == 0 ? 2 : 1;
+            pads[a] = irand(0, (int)(ks[a] - 1) / 2);
+            pads[nsp + a] = irand(0, (int)(ks[a] - 1) / 2);
+            in[a] = irand((int)(dl[a] * (ks[a] - 1) + 1), 30);
+            xd[2 + a] = in[a];
+        }
+        sk_graph *g = sk_graph_new();
+        set_input(g, "X", nsp + 2, xd);
+        int xi = val(g, "X"), yo = val(g, "Y");
+        int ni = sk_graph_add_node(g, SK_OP_MAX_POOL, "pool", 1, &xi, 1, &yo);
+        sk_node_set_ints(g, ni, "kernel_shape", ks, nsp);
+        sk_node_set_ints(g, ni, "strides", st, nsp);
+        sk_node_set_ints(g, ni, "dilations", dl, nsp);
+        sk_node_set_ints(g, ni, "pads", pads, 2 * nsp);
+        sk_node_set_int(g, ni, "ceil_mode", ceil_mode);
+        sk_graph_add_output(g, yo);
+        assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        sk_tensor x = {SK_F32, {nsp + 2, {N, xd[1]}}, NULL};
+        int64_t count = N * xd[1];
+        for (int a = 0; a < nsp; a++) {
+            x.shape.dim[2 + a] = in[a];
+            count *= in[a];
+        }
+        float *xv = malloc(sizeof(float) * (size_t)count);
+        for (int64_t i = 0; i < count; i++)
+            xv[i] = frand();
+        float *y[2];
+        int64_t ny = 0;
+        sk_isa keep = sk_cpu_level();
+        for (int v = 0; v < 2; v++) {
+            sk_cpu_set_level(v ? keep : SK_ISA_SCALAR);
+            sk_plan *p;
+            if (sk_plan_create(g, &x, pool, &p, err, sizeof err))
+                fail_msg("%s", err);
+            const void *d[1] = {xv};
+            if (sk_plan_run(p, d, err, sizeof err))
+                fail_msg("%s", err);
+            const sk_tensor *o = sk_plan_output(p, 0);
+            ny = sk_shape_numel(&o->shape);
+            y[v] = malloc(sizeof(float) * (size_t)(ny + 1));
+            memcpy(y[v], o->data, sizeof(float) * (size_t)ny);
+            sk_plan_free(p);
+        }
+        sk_cpu_set_level(keep);
+        if (keep > SK_ISA_SCALAR) /* a fast kernel (kernels/fast_ops*.c) ran */
+            assert_true(sk_dispatch_run(&g->nodes[0]) != sk_op_get(SK_OP_MAX_POOL)->run);
+        for (int64_t i = 0; i < ny; i++)
+            if (!(y[0][i] == y[1][i]))
+                fail_msg("MaxPool nsp %d k %lld s %lld d %lld ceil %d: y[%lld] = %g, ref %g",
+                         nsp, (long long)ks[0], (long long)st[0], (long long)dl[0], ceil_mode,
+                         (long long)i, y[1][i], y[0][i]);
+        free(xv);
+        free(y[0]);
+        free(y[1]);
+        sk_graph_free(g);
+    }
+}
+
+/* ---- ConvTranspose: packed GEMM + col2im vs the reference --------------- */
+
+static void convt_cases(sk_pool *pool)
+{
+    char err[256];
+    for (int t = 0; t < 30; t++) {
+        int64_t N = irand(1, 2), C = irand(1, 40), M = irand(1, 21), H = irand(1, 12),
+                W = irand(1, 12);
+        int64_t ks[2] = {irand(1, 4), irand(1, 4)}, st[2] = {irand(1, 3), irand(1, 3)},
+                dl[2] = {irand(0, 3) ? 1 : 2, 1}, pads[4], opad[2];
+        for (int a = 0; a < 2; a++) {
+            pads[a] = irand(0, (int)(ks[a] - 1));
+            pads[2 + a] = irand(0, (int)(ks[a] - 1));
+            opad[a] = st[a] > 1 ? irand(0, (int)st[a] - 1) : 0;
+            int64_t full = st[a] * ((a ? W : H) - 1) + opad[a] + dl[a] * (ks[a] - 1) + 1;
+            if (pads[a] + pads[2 + a] >= full)
+                pads[a] = pads[2 + a] = 0;
+        }
+        int bias = irand(0, 1);
+        uint64_t seed = rnd();
+        sk_graph *gs[2];
+        for (int v = 0; v < 2; v++) {
+            sk_graph *g = gs[v] = sk_graph_new();
+            int64_t xd[4] = {SK_DIM_SYMBOLIC, C, H, W}, wd[4] = {C, M, ks[0], ks[1]};
+            set_input(g, "X", 4, xd);
+            add_const(g, "W", 4, wd, seed, 0);
+            if (bias)
+                add_const(g, "B", 1, &M, seed + 1, 0);
+            int in[3] = {val(g, "X"), val(g, "W"), bias ? val(g, "B") : -1}, o = val(g, "Y");
+            int ni = sk_graph_add_node(g, SK_OP_CONV_TRANSPOSE, "up", bias ? 3 : 2, in, 1, &o);
+            sk_node_set_ints(g, ni, "strides", st, 2);
+            sk_node_set_ints(g, ni, "dilations", dl, 2);
+            sk_node_set_ints(g, ni, "pads", pads, 4);
+            sk_node_set_ints(g, ni, "output_padding", opad, 2);
+            sk_graph_add_output(g, o);
+            assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        }
+        assert_int_equal(sk_graph_optimize(gs[1], 1, err, sizeof err), 0);
+        if (sk_cpu_level() > SK_ISA_SCALAR) {
+            assert_non_null(gs[1]->nodes[0].priv);
+            assert_true(sk_dispatch_run(&gs[1]->nodes[0]) == sk_fast_run_conv_transpose);
+        }
+        sk_tensor x = {SK_F32, {4, {N, C, H, W}}, NULL};
+        float *xv = malloc(sizeof(float) * (size_t)(N * C * H * W));
+        for (int64_t i = 0; i < N * C * H * W; i++)
+            xv[i] = frand();
+        float *y[2];
+        int64_t ny = 0;
+        for (int v = 0; v < 2; v++) {
+            sk_plan *p;
+            if (sk_plan_create(gs[v], &x, pool, &p, err, sizeof err))
+                fail_msg("%s", err);
+            const void *d[1] = {xv};
+            if (sk_plan_run(p, d, err, sizeof err))
+                fail_msg("%s", err);
+            const sk_tensor *o = sk_plan_output(p, 0);
+            ny = sk_shape_numel(&o->shape);
+            y[v] = malloc(sizeof(float) * (size_t)(ny + 1));
+            memcpy(y[v], o->data, sizeof(float) * (size_t)ny);
+            sk_plan_free(p);
+        }
+        double big = 1;
+        for (int64_t i = 0; i < ny; i++)
+            big = fmax(big, fabs(y[0][i]));
+        double tol = (double)(C * ks[0] * ks[1] + 16) * FLT_EPSILON * 4.0 * big;
+        for (int64_t i = 0; i < ny; i++)
+            if (!(fabs(y[0][i] - y[1][i]) <= tol))
+                fail_msg("[%s] ConvTranspose C %lld M %lld %lldx%lld k %lldx%lld s %lld,%lld d "
+                         "%lld pads %lld,%lld,%lld,%lld opad %lld,%lld: y[%lld] = %g, ref %g",
+                         sk_isa_name(sk_cpu_level()), (long long)C, (long long)M, (long long)H,
+                         (long long)W, (long long)ks[0], (long long)ks[1], (long long)st[0],
+                         (long long)st[1], (long long)dl[0], (long long)pads[0],
+                         (long long)pads[1], (long long)pads[2], (long long)pads[3],
+                         (long long)opad[0], (long long)opad[1], (long long)i, y[1][i], y[0][i]);
+        free(xv);
+        free(y[0]);
+        free(y[1]);
+        sk_graph_free(gs[0]);
+        sk_graph_free(gs[1]);
+    }
+}
+
+static void test_conv_transpose(void **state)
+{
+    (void)state;
+    for_each_level(convt_cases);
+}
+
+static void test_max_pool(void **state)
+{
+    (void)state;
+    for_each_level(maxpool_cases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +744,8 @@ int main(void)
         cmocka_unit_test(test_no_fusion_across_shared_values),
         cmocka_unit_test(test_dump_shows_fusion),
         cmocka_unit_test(test_gemm_fused),
+        cmocka_unit_test(test_max_pool),
+        cmocka_unit_test(test_conv_transpose),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

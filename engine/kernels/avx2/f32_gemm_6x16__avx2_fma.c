@@ -14,6 +14,19 @@
 void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
                                 size_t ldc, int flags, const sk_ukernel_params *p)
 {
+    /* C (when accumulating) and the residual are read after the K loop,
+     * usually from far away in memory: start fetching them now so the
+     * misses overlap the FMAs instead of stalling the tile's end. */
+    if (flags & SK_UK_ACCUM)
+        for (int r = 0; r < 6; r++) {
+            _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + r * ldc + 15), _MM_HINT_T0);
+        }
+    if ((flags & SK_UK_EPI) && p->res)
+        for (int r = 0; r < 6; r++) {
+            _mm_prefetch((const char *)(p->res + r * p->ldres), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p->res + r * p->ldres + 15), _MM_HINT_T0);
+        }
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();

@@ -16,6 +16,18 @@
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                size_t ldc, int flags, const sk_ukernel_params *p)
 {
+    /* C (when accumulating) and the residual are read after the K loop,
+     * usually from far away in memory: start fetching them now. */
+    if (flags & SK_UK_ACCUM)
+        for (int r = 0; r < 8; r++) {
+            _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
+        }
+    if ((flags & SK_UK_EPI) && p->res)
+        for (int r = 0; r < 8; r++) {
+            _mm_prefetch((const char *)(p->res + r * p->ldres), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p->res + r * p->ldres + 31), _MM_HINT_T0);
+        }
 #define SK_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
     SK_ROWS(SK_DECL)
 #undef SK_DECL

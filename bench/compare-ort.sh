@@ -1,0 +1,98 @@
+#!/bin/sh
+# compare-ort.sh — skipserve vs ONNX Runtime (CPU provider) on the same model
+# files and the same non-zero inputs, run alternately; prints a markdown
+# table: median ms of each, the ratio ORT_ms / skipserve_ms (> 1: skipserve
+# faster), both peak RSS, and the largest difference between the outputs
+# relative to ORT's output range.
+#
+#   bench/compare-ort.sh [--models "resnet18 resnet50 ..."] [--batches "1 8"]
+#                        [--threads "1 2"] [--runs N] [--rounds R] [--out FILE]
+#
+# Installs onnxruntime-node (npm, --ignore-scripts: its install script would
+# download GPU files) into bench/.ort/ (git-ignored) and exports missing
+# models with models/export_zoo.py into $ZOO (default models/zoo). Needs
+# $BUILD/skipserve-bench (default build/). The ratio of each row is the
+# faster median of each tool over R rounds, so a burst of load on a shared
+# machine does not decide a row.
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+ZOO=${ZOO:-models/zoo}
+MODELS="resnet18 resnet34 resnet50 resnet101 unet-convtranspose"
+BATCHES="1 8"
+THREADS="1 2"
+RUNS=10
+ROUNDS=2
+OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --models) MODELS=$2; shift 2 ;;
+    --batches) BATCHES=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "usage: $0 [--models M] [--batches B] [--threads T] [--runs N] [--rounds R] [--out F]" >&2
+       exit 2 ;;
+    esac
+done
+BENCH=$BUILD/skipserve-bench
+[ -x "$BENCH" ] || { echo "compare-ort: build $BENCH first (make BUILD=$BUILD)" >&2; exit 1; }
+if [ ! -d bench/.ort/node_modules/onnxruntime-node ]; then
+    mkdir -p bench/.ort
+    (cd bench/.ort && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node >&2)
+fi
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+PY=/usr/bin/python3
+field() { # field JSON-LINE KEY
+    printf '%s' "$1" | $PY -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$2"
+}
+min() { $PY -c 'import sys; print(min(float(a) for a in sys.argv[1:]))' "$@"; }
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+{
+    echo "compare-ort: $(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "| model | batch | threads | skipserve ms | ORT ms | ORT/skipserve | skipserve RSS MB | ORT RSS MB | max diff |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+} | tee ${OUT:+"$OUT"}
+
+for m in $MODELS; do
+    model=$ZOO/$m-op17/model.onnx
+    if [ ! -f "$model" ]; then
+        echo "compare-ort: exporting $m" >&2
+        nice -n 10 $PY models/export_zoo.py --only "$m" --opset 17 --out "$ZOO" >&2
+    fi
+    for b in $BATCHES; do
+        for t in $THREADS; do
+            sk_ms=""; ort_ms=""; sk_rss=0; ort_rss=0
+            r=0
+            while [ $r -lt "$ROUNDS" ]; do
+                j=$("$BENCH" "$model" --batch "$b" --threads "$t" --runs "$RUNS" --json \
+                    --save-input "$TMP/in.f32" --save-output "$TMP/sk.f32")
+                sk_ms="$sk_ms $(field "$j" median_ms)"
+                sk_rss=$(field "$j" max_rss_mb)
+                [ "$(field "$j" outputs_ok)" = "True" ] || echo "compare-ort: skipserve outputs not sane on $m" >&2
+                o=$(node bench/ort_bench.js "$model" "$TMP/in.f32" "$b" "$t" "$RUNS" "$TMP/ort.f32")
+                ort_ms="$ort_ms $(field "$o" median_ms)"
+                ort_rss=$(field "$o" max_rss_mb)
+                r=$((r + 1))
+            done
+            diff=$($PY - "$TMP/sk.f32" "$TMP/ort.f32" <<'EOF'
+import sys, array
+a = array.array('f'); b = array.array('f')
+a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
+if len(a) != len(b):
+    print("size-mismatch"); sys.exit(0)
+rng = max(abs(v) for v in b) or 1.0
+print("%.2g" % (max(abs(x - y) for x, y in zip(a, b)) / rng))
+EOF
+)
+            s=$(min $sk_ms); o=$(min $ort_ms)
+            ratio=$($PY -c "print('%.2f' % ($o / $s))")
+            printf '| %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %s |\n' \
+                "$m" "$b" "$t" "$s" "$o" "$ratio" "$sk_rss" "$ort_rss" "$diff" | tee -a ${OUT:+"$OUT"}
+        done
+    done
+done

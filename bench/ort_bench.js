@@ -1,0 +1,51 @@
+// ort_bench.js — time ONNX Runtime (CPU provider, onnxruntime-node) on one
+// model, for bench/compare-ort.sh:
+//   node bench/ort_bench.js MODEL.onnx INPUT.f32 BATCH THREADS RUNS [OUTPUT.f32]
+// INPUT.f32 holds the raw float32 input (written by skipserve-bench
+// --save-input); the input shape is the model's with the batch dimension
+// set to BATCH. Prints one JSON line: median_ms, min_ms, max_rss_mb; writes
+// the first output as raw float32 when OUTPUT.f32 is given.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const ort = require(path.join(__dirname, '.ort', 'node_modules', 'onnxruntime-node'));
+
+async function main() {
+  const [model, input, batchS, threadsS, runsS, output] = process.argv.slice(2);
+  const batch = +batchS, threads = +threadsS, runs = +runsS;
+  const opts = {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  };
+  const sess = await ort.InferenceSession.create(model, opts);
+  const name = sess.inputNames[0];
+  const buf = fs.readFileSync(input);
+  const data = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  // the model's input dims after the batch: read them back from the count
+  const meta = sess.inputMetadata ? sess.inputMetadata[0] : null;
+  let dims = meta && meta.shape ? meta.shape.slice() : null;
+  if (!dims || dims.some((d, i) => i > 0 && typeof d !== 'number')) {
+    throw new Error('cannot read the input shape of ' + model);
+  }
+  dims[0] = batch;
+  const x = new ort.Tensor('float32', data, dims);
+  const feeds = {[name]: x};
+  for (let i = 0; i < 2; i++) await sess.run(feeds);
+  const ms = [];
+  let out;
+  for (let i = 0; i < runs; i++) {
+    const t = process.hrtime.bigint();
+    out = await sess.run(feeds);
+    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  const median = runs % 2 ? ms[(runs - 1) / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+  const y = out[sess.outputNames[0]].data;
+  if (output) fs.writeFileSync(output, Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+  const rss = process.resourceUsage().maxRSS / 1024;
+  console.log(JSON.stringify({median_ms: median, min_ms: ms[0], max_rss_mb: rss}));
+}
+main().catch((e) => { console.error('ort_bench: ' + e.message); process.exit(1); });

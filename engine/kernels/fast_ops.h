@@ -1,0 +1,170 @@
+/* fast_ops.h — fast (vectorized, threaded) kernels for the non-convolution
+ * hot ops of ResNet, U-Net and ViT graphs, and how dispatch picks them.
+ *
+ * A plan step's kernel is chosen once, from the node alone
+ * (sk_dispatch_run(n) knows no shapes), so every kernel here re-checks the
+ * shapes and attributes it is handed at run time and calls the reference
+ * kernel (sk_op_get(n->op)->run) for any case it does not cover: the result
+ * is always the reference's, only faster where a fast path exists.
+ *
+ * Layering (engine/kernels/README.md, "Fast kernels (non-conv)"):
+ *   fast_ops_*.c       ISA-neutral drivers: shape checks, threading over
+ *                      ctx->pool, scratch carving; no intrinsics
+ *   avx2/, avx512/     vector loops (microkernels) behind the sk_fops_uk
+ *                      table of each level, compiled with per-file flags
+ *   fast_ops_simd.h    the per-ISA vector layer those files share, so the
+ *                      AVX-512 loops are the AVX2 loops with wider vectors
+ * At SK_ISA_SCALAR nothing here is dispatched: the reference runs. */
+#ifndef SK_KERNELS_FAST_OPS_H
+#define SK_KERNELS_FAST_OPS_H
+
+#include <stddef.h>
+
+#include "cpu.h"
+#include "graph.h"
+#include "ops.h"
+
+/* The fast kernel for node n, or NULL when none applies at the current
+ * sk_cpu_level(). in/out may be NULL (nin = nout = 0): the choice is then
+ * made from the op and its attributes only, as sk_dispatch_run does; with
+ * shapes, NULL also when the shapes are not a fast case. */
+sk_kernel_fn sk_dispatch_ops(const sk_node *n, const sk_tensor *const *in, int nin,
+                             const sk_tensor *out, int nout);
+
+/* Scratch bytes the kernel sk_dispatch_ops picks needs for these shapes with
+ * `nthreads` workers — at least what the reference kernel needs, since the
+ * fast kernel may fall back to it. 0 when sk_dispatch_ops gives NULL. */
+size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int nin,
+                               const sk_tensor *out, int nout, int nthreads);
+
+/* ---- the fast kernels (same contract as the ops.h run functions) -------- */
+#define SK_FOPS_KERNELS(X)                                                      \
+    X(binary)         /* Add, Sub, Mul, Div: float32, any broadcast */          \
+    X(unary)          /* Relu, Clip, Sigmoid, Tanh, Erf: float32 */             \
+    X(softmax)        /* Softmax, LogSoftmax over a trailing contiguous block */ \
+    X(layer_norm)     /* LayerNormalization with full-extent Scale / B */       \
+    X(max_pool)       /* MaxPool 1-3-D, float32, no Indices output */           \
+    X(average_pool)   /* AveragePool 1-3-D */                                   \
+    X(global_pool)    /* GlobalAveragePool, GlobalMaxPool */                    \
+    X(matmul)         /* MatMul, batched with broadcasting, via sk_gemm */      \
+    X(conv_transpose) /* ConvTranspose 1-3-D via sk_gemm + scatter / col2im */  \
+    X(concat)         /* Concat, any axis and dtype: threaded copies */         \
+    X(transpose)      /* Transpose, any perm and element size */                \
+    X(resize)         /* Resize nearest / linear on NCHW (H, W resized) */
+
+/* run: as an ops.h run function. plan: 1 when the fast path covers these
+ * shapes (its scratch bytes for `nthreads` workers in *scratch), 0 when the
+ * run would hand them to the reference kernel. */
+#define SK_FOPS_DECL(name)                                                                \
+    int sk_fops_run_##name(const sk_node *n, const sk_tensor *const *in, int nin,            \
+                           sk_tensor *out, int nout, sk_kctx *ctx);                       \
+    int sk_fops_plan_##name(const sk_node *n, const sk_tensor *const *in, int nin,           \
+                            const sk_tensor *out, int nout, int nthreads, size_t *scratch);
+SK_FOPS_KERNELS(SK_FOPS_DECL)
+#undef SK_FOPS_DECL
+
+/* The reference kernel of n: what every fast kernel falls back to. */
+static inline int sk_fops_ref(const sk_node *n, const sk_tensor *const *in, int nin,
+                              sk_tensor *out, int nout, sk_kctx *ctx)
+{
+    return sk_op_get(n->op)->run(n, in, nin, out, nout, ctx);
+}
+
+/* ctx->scratch when it holds `bytes` (> 0), else NULL: the kernel then
+ * falls back to the reference rather than allocate during a run. */
+static inline void *sk_fops_scratch(const sk_kctx *ctx, size_t bytes)
+{
+    return ctx->scratch && ctx->scratch_bytes >= bytes ? ctx->scratch : NULL;
+}
+
+/* Floats rounded up to a 64-byte multiple, for carving scratch. */
+static inline size_t sk_fops_pad(size_t floats) { return (floats + 15) & ~(size_t)15; }
+
+/* ---- vector microkernels of one ISA level -------------------------------
+ * n counts floats. Binary: a / b advance by ia / ib (1: contiguous, 0: one
+ * value repeated), o may equal a or b. */
+typedef void (*sk_fops_vbin_fn)(size_t n, const float *a, int ia, const float *b, int ib,
+                                float *o);
+typedef struct sk_fops_uk {
+    sk_isa isa;
+    sk_fops_vbin_fn vadd, vsub, vmul, vdiv;
+    /* y = f(x); may be in place. vclamp: min(max(x, lo), hi), NaN kept. */
+    void (*vrelu)(size_t n, const float *x, float *y);
+    void (*vclamp)(size_t n, const float *x, float *y, float lo, float hi);
+    void (*vsigmoid)(size_t n, const float *x, float *y);
+    void (*vtanh)(size_t n, const float *x, float *y);
+    void (*verf)(size_t n, const float *x, float *y);
+    /* reductions over one row */
+    float (*rmax)(size_t n, const float *x);
+    float (*rsum)(size_t n, const float *x);
+    /* y = exp(x - c); returns the sum of y */
+    float (*vexpsub_sum)(size_t n, const float *x, float c, float *y);
+    /* y = x * s + t */
+    void (*vaffine)(size_t n, const float *x, float s, float t, float *y);
+    /* sum of (x - mean)^2 */
+    float (*rsumsqdev)(size_t n, const float *x, float mean);
+    /* y = (x - mean) * inv * gamma + beta (beta may be NULL) */
+    void (*vlnorm)(size_t n, const float *x, float mean, float inv, const float *gamma,
+                   const float *beta, float *y);
+    /* acc = max(acc, x) / acc += x */
+    void (*vmax_acc)(size_t n, const float *x, float *acc);
+    void (*vadd_acc)(size_t n, const float *x, float *acc);
+    /* y[i] = max / sum over t < ntaps of tap[t][i] */
+    void (*vmax_taps)(size_t n, const float *const *tap, int ntaps, float *y);
+    void (*vsum_taps)(size_t n, const float *const *tap, int ntaps, float *y);
+    /* even[i] = x[2i], odd[i] = x[2i+1] for i < n */
+    void (*deinterleave2)(size_t n, const float *x, float *even, float *odd);
+    /* y[2i] = a[i], y[2i+1] = b[i] (+ c for both), i < n */
+    void (*interleave2)(size_t n, const float *a, const float *b, float c, float *y);
+    /* y = wa * a + wb * b (two-row blend of bilinear resize) */
+    void (*vblend)(size_t n, const float *a, float wa, const float *b, float wb, float *y);
+    /* 2x linear up-sampling of one row with half-pixel centres, n inputs ->
+     * 2n outputs: y[2i] = .25 x[i-1] + .75 x[i], y[2i+1] = .75 x[i] + .25 x[i+1]
+     * with the ends clamped */
+    void (*vup2_linear)(size_t n, const float *x, float *y);
+    /* dst[j * ldd + i] = src[i * lds + j], i < rows, j < cols */
+    void (*transpose)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
+                      size_t ldd);
+} sk_fops_uk;
+
+/* Microkernels of the active level; NULL at SK_ISA_SCALAR. */
+const sk_fops_uk *sk_fops_uk_get(void);
+/* Of a given level (tests); NULL when this build or CPU lacks it. */
+const sk_fops_uk *sk_fops_uk_for(sk_isa isa);
+
+extern const sk_fops_uk sk_fops_uk_avx2;
+extern const sk_fops_uk sk_fops_uk_avx512;
+
+/* Per-ISA pieces the tables are built from (avx2/ and avx512/ files). */
+#define SK_FOPS_UK_PROTOS(sfx)                                                               \
+    void sk_f32_vadd__##sfx(size_t, const float *, int, const float *, int, float *);        \
+    void sk_f32_vsub__##sfx(size_t, const float *, int, const float *, int, float *);        \
+    void sk_f32_vmul__##sfx(size_t, const float *, int, const float *, int, float *);        \
+    void sk_f32_vdiv__##sfx(size_t, const float *, int, const float *, int, float *);        \
+    void sk_f32_vrelu__##sfx(size_t, const float *, float *);                                \
+    void sk_f32_vclamp__##sfx(size_t, const float *, float *, float, float);                 \
+    void sk_f32_vsigmoid__##sfx(size_t, const float *, float *);                             \
+    void sk_f32_vtanh__##sfx(size_t, const float *, float *);                                \
+    void sk_f32_verf__##sfx(size_t, const float *, float *);                                 \
+    float sk_f32_rmax__##sfx(size_t, const float *);                                         \
+    float sk_f32_rsum__##sfx(size_t, const float *);                                         \
+    float sk_f32_vexpsub_sum__##sfx(size_t, const float *, float, float *);                  \
+    void sk_f32_vaffine__##sfx(size_t, const float *, float, float, float *);                \
+    float sk_f32_rsumsqdev__##sfx(size_t, const float *, float);                             \
+    void sk_f32_vlnorm__##sfx(size_t, const float *, float, float, const float *,            \
+                              const float *, float *);                                       \
+    void sk_f32_vmax_acc__##sfx(size_t, const float *, float *);                             \
+    void sk_f32_vadd_acc__##sfx(size_t, const float *, float *);                             \
+    void sk_f32_vmax_taps__##sfx(size_t, const float *const *, int, float *);                \
+    void sk_f32_vsum_taps__##sfx(size_t, const float *const *, int, float *);                \
+    void sk_f32_deinterleave2__##sfx(size_t, const float *, float *, float *);               \
+    void sk_f32_interleave2__##sfx(size_t, const float *, const float *, float, float *);    \
+    void sk_f32_vblend__##sfx(size_t, const float *, float, const float *, float, float *);  \
+    void sk_f32_vup2_linear__##sfx(size_t, const float *, float *);
+SK_FOPS_UK_PROTOS(avx2)
+SK_FOPS_UK_PROTOS(avx512f)
+/* 8x8 register transpose; AVX-512 CPUs run it too (memory-bound). */
+void sk_f32_transpose__avx2(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
+                            size_t ldd);
+
+#endif

@@ -1,0 +1,219 @@
+/* fast_ops_vrow.h — row loops of the fast non-conv kernels: reductions
+ * (Softmax, LayerNorm, global pools), window reductions (MaxPool /
+ * AveragePool), and the shuffles of ConvTranspose and Resize. Written once
+ * against fast_ops_simd.h and instantiated per ISA by avx2/f32_vrow__avx2.c
+ * and avx512/f32_vrow__avx512f.c.
+ *
+ * Why fast: reductions keep four independent vector accumulators (four
+ * add / max chains in flight instead of one scalar chain); tails are one
+ * masked vector whose dead lanes hold the neutral element (0 for sums,
+ * -inf for max) so no scalar epilogue is needed; pooling reduces whole rows
+ * with contiguous loads instead of walking a window per output. */
+
+/* ---- reductions -------------------------------------------------------------- */
+
+#define SK_RED4(INIT, FILL, STEP, COMB, HRED)                                        \
+    vf r0 = INIT, r1 = INIT, r2 = INIT, r3 = INIT;                             \
+    size_t i = 0;                                                              \
+    for (; i + 4 * SK_VW <= n; i += 4 * SK_VW) {                               \
+        r0 = STEP(r0, v_ld(x + i));                                            \
+        r1 = STEP(r1, v_ld(x + i + SK_VW));                                    \
+        r2 = STEP(r2, v_ld(x + i + 2 * SK_VW));                                \
+        r3 = STEP(r3, v_ld(x + i + 3 * SK_VW));                                \
+    }                                                                          \
+    for (; i + SK_VW <= n; i += SK_VW)                                         \
+        r0 = STEP(r0, v_ld(x + i));                                            \
+    if (i < n)                                                                 \
+        r1 = STEP(r1, v_ld_n(x + i, n - i, FILL));                             \
+    return HRED(COMB(COMB(r0, r1), COMB(r2, r3)));
+
+float SK_UK(rmax)(size_t n, const float *x)
+{
+    SK_RED4(v_set1(-INFINITY), v_set1(-INFINITY), v_max, v_max, v_hmax)
+}
+
+float SK_UK(rsum)(size_t n, const float *x) { SK_RED4(v_zero(), v_zero(), v_add, v_add, v_hsum) }
+
+/* sum of (x - mean)^2; the tail's dead lanes hold mean, adding 0 */
+float SK_UK(rsumsqdev)(size_t n, const float *x, float mean)
+{
+    const vf m = v_set1(mean);
+#define SK_SQDEV(acc, v) v_fma(v_sub(v, m), v_sub(v, m), acc)
+    SK_RED4(v_zero(), m, SK_SQDEV, v_add, v_hsum)
+#undef SK_SQDEV
+}
+
+/* y = exp(x - c) and its sum (Softmax after the max pass); dead tail lanes
+ * hold -inf, whose exp is 0. */
+float SK_UK(vexpsub_sum)(size_t n, const float *x, float c, float *y)
+{
+    const vf vc = v_set1(c);
+    vf s0 = v_zero(), s1 = v_zero();
+    size_t i = 0;
+    for (; i + 2 * SK_VW <= n; i += 2 * SK_VW) {
+        vf e0 = v_exp(v_sub(v_ld(x + i), vc));
+        vf e1 = v_exp(v_sub(v_ld(x + i + SK_VW), vc));
+        v_st(y + i, e0);
+        v_st(y + i + SK_VW, e1);
+        s0 = v_add(s0, e0);
+        s1 = v_add(s1, e1);
+    }
+    for (; i + SK_VW <= n; i += SK_VW) {
+        vf e = v_exp(v_sub(v_ld(x + i), vc));
+        v_st(y + i, e);
+        s0 = v_add(s0, e);
+    }
+    if (i < n) {
+        vf e = v_exp(v_sub(v_ld_n(x + i, n - i, v_set1(-INFINITY)), vc));
+        v_st_n(y + i, e, n - i);
+        s1 = v_add(s1, e);
+    }
+    return v_hsum(v_add(s0, s1));
+}
+
+/* ---- affine row ops ------------------------------------------------------------- */
+
+#define SK_ROW_BODY(EXPR)                                                   \
+    size_t i = 0;                                                           \
+    for (; i + SK_VW <= n; i += SK_VW) {                                    \
+        const size_t m = SK_VW;                                             \
+        (void)m;                                                            \
+        v_st(y + i, EXPR(v_ld));                                            \
+    }                                                                       \
+    if (i < n) {                                                            \
+        const size_t m = n - i;                                             \
+        v_st_n(y + i, EXPR(SK_LDN), m);                                     \
+    }
+/* loads of the tail: dead lanes 0, never read past the row */
+#define SK_LDN(p) v_ld_n(p, m, v_zero())
+
+void SK_UK(vaffine)(size_t n, const float *x, float s, float t, float *y)
+{
+    const vf vs = v_set1(s), vt = v_set1(t);
+#define SK_AFF(LD) v_fma(LD(x + i), vs, vt)
+    SK_ROW_BODY(SK_AFF)
+#undef SK_AFF
+}
+
+void SK_UK(vlnorm)(size_t n, const float *x, float mean, float inv, const float *gamma,
+                   const float *beta, float *y)
+{
+    const vf vm = v_set1(mean), vi = v_set1(inv);
+    if (beta) {
+#define SK_LN(LD) v_fma(v_mul(v_sub(LD(x + i), vm), vi), LD(gamma + i), LD(beta + i))
+        SK_ROW_BODY(SK_LN)
+#undef SK_LN
+    } else {
+#define SK_LN(LD) v_mul(v_mul(v_sub(LD(x + i), vm), vi), LD(gamma + i))
+        SK_ROW_BODY(SK_LN)
+#undef SK_LN
+    }
+}
+
+void SK_UK(vblend)(size_t n, const float *a, float wa, const float *b, float wb, float *y)
+{
+    const vf va = v_set1(wa), vb = v_set1(wb);
+#define SK_BL(LD) v_fma(LD(b + i), vb, v_mul(LD(a + i), va))
+    SK_ROW_BODY(SK_BL)
+#undef SK_BL
+}
+
+/* ---- pooling --------------------------------------------------------------------- */
+
+void SK_UK(vmax_acc)(size_t n, const float *x, float *y)
+{
+#define SK_MX(LD) v_max(LD(y + i), LD(x + i))
+    SK_ROW_BODY(SK_MX)
+#undef SK_MX
+}
+
+void SK_UK(vadd_acc)(size_t n, const float *x, float *y)
+{
+#define SK_AD(LD) v_add(LD(y + i), LD(x + i))
+    SK_ROW_BODY(SK_AD)
+#undef SK_AD
+}
+
+/* y[i] = reduce over the taps of tap[t][i]: the horizontal step of a pool,
+ * each tap a contiguous row (one stride phase of the padded input row). */
+#define SK_TAPS(name, VOP)                                                       \
+    void SK_UK(name)(size_t n, const float *const *tap, int ntaps, float *y)     \
+    {                                                                            \
+        size_t i = 0;                                                            \
+        for (; i + SK_VW <= n; i += SK_VW) {                                     \
+            vf acc = v_ld(tap[0] + i);                                           \
+            for (int t = 1; t < ntaps; t++)                                      \
+                acc = VOP(acc, v_ld(tap[t] + i));                                \
+            v_st(y + i, acc);                                                    \
+        }                                                                        \
+        if (i < n) {                                                             \
+            vf acc = v_ld_n(tap[0] + i, n - i, v_zero());                        \
+            for (int t = 1; t < ntaps; t++)                                      \
+                acc = VOP(acc, v_ld_n(tap[t] + i, n - i, v_zero()));             \
+            v_st_n(y + i, acc, n - i);                                           \
+        }                                                                        \
+    }
+SK_TAPS(vmax_taps, v_max)
+SK_TAPS(vsum_taps, v_add)
+
+void SK_UK(deinterleave2)(size_t n, const float *x, float *even, float *odd)
+{
+    size_t i = 0;
+    for (; i + SK_VW <= n; i += SK_VW) {
+        vf e, o;
+        v_deint2(v_ld(x + 2 * i), v_ld(x + 2 * i + SK_VW), &e, &o);
+        v_st(even + i, e);
+        v_st(odd + i, o);
+    }
+    for (; i < n; i++) {
+        even[i] = x[2 * i];
+        odd[i] = x[2 * i + 1];
+    }
+}
+
+/* ---- up-sampling (ConvTranspose k = s = 2, Resize x2) ----------------------------- */
+
+void SK_UK(interleave2)(size_t n, const float *a, const float *b, float c, float *y)
+{
+    const vf vc = v_set1(c);
+    size_t i = 0;
+    for (; i + SK_VW <= n; i += SK_VW) {
+        vf lo, hi;
+        v_int2(v_add(v_ld(a + i), vc), v_add(v_ld(b + i), vc), &lo, &hi);
+        v_st(y + 2 * i, lo);
+        v_st(y + 2 * i + SK_VW, hi);
+    }
+    for (; i < n; i++) {
+        y[2 * i] = a[i] + c;
+        y[2 * i + 1] = b[i] + c;
+    }
+}
+
+/* 0.25 * x scales exactly, so each output is one FMA = one rounding of the
+ * exact two-tap sum: the same value the reference computes in double. */
+void SK_UK(vup2_linear)(size_t n, const float *x, float *y)
+{
+    if (n == 0)
+        return;
+    y[0] = x[0]; /* the clamped ends take one tap, weight 1 */
+    const vf q = v_set1(0.25f), tq = v_set1(0.75f);
+    size_t i = 1;
+    if (n > 1) {
+        y[1] = fmaf(0.75f, x[0], 0.25f * x[1]);
+        for (; i + SK_VW < n; i += SK_VW) { /* reads x[i-1 .. i+SK_VW] */
+            vf xm = v_ld(x + i - 1), x0 = v_ld(x + i), xp = v_ld(x + i + 1);
+            vf e = v_fma(x0, tq, v_mul(xm, q));
+            vf o = v_fma(x0, tq, v_mul(xp, q));
+            vf lo, hi;
+            v_int2(e, o, &lo, &hi);
+            v_st(y + 2 * i, lo);
+            v_st(y + 2 * i + SK_VW, hi);
+        }
+    }
+    for (; i < n; i++) {
+        float xm = x[i - 1], x0 = x[i], xp = i + 1 < n ? x[i + 1] : x[i];
+        y[2 * i] = fmaf(0.75f, x0, 0.25f * xm);
+        y[2 * i + 1] = fmaf(0.75f, x0, 0.25f * xp);
+    }
+    y[2 * n - 1] = x[n - 1];
+}
