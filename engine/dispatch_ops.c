@@ -4,8 +4,12 @@
  *
  * sk_dispatch_run(n) decides from the node alone, so the choice here is by
  * op and attributes; a kernel handed shapes it does not cover runs the
- * reference kernel instead (and its scratch is sized for both). */
+ * reference kernel instead (and its scratch is sized for both).
+ * SKIPSERVE_FAST_OPS=0 turns these kernels off (A/B benchmarks: the
+ * fused Conv / Gemm kernels stay on), read when the first plan is made. */
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cpu.h"
 #include "gemm.h"
@@ -51,6 +55,16 @@ const sk_fops_uk *sk_fops_uk_for(sk_isa isa)
 }
 
 const sk_fops_uk *sk_fops_uk_get(void) { return sk_fops_uk_for(sk_cpu_level()); }
+
+static int fast_ops_enabled(void)
+{
+    static int enabled = -1; /* a benign race: every thread computes the same */
+    if (enabled < 0) {
+        const char *e = getenv("SKIPSERVE_FAST_OPS");
+        enabled = !(e && !strcmp(e, "0"));
+    }
+    return enabled;
+}
 
 typedef int (*plan_fn)(const sk_node *, const sk_tensor *const *, int, const sk_tensor *, int,
                        int, size_t *);
@@ -118,7 +132,7 @@ static sk_kernel_fn pick(const sk_node *n, plan_fn *plan)
 sk_kernel_fn sk_dispatch_ops(const sk_node *n, const sk_tensor *const *in, int nin,
                              const sk_tensor *out, int nout)
 {
-    if (!sk_fops_uk_get())
+    if (!sk_fops_uk_get() || !fast_ops_enabled())
         return NULL;
     plan_fn plan = NULL;
     sk_kernel_fn fn = pick(n, &plan);
@@ -131,7 +145,7 @@ sk_kernel_fn sk_dispatch_ops(const sk_node *n, const sk_tensor *const *in, int n
 size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int nin,
                                const sk_tensor *out, int nout, int nthreads)
 {
-    if (!sk_fops_uk_get())
+    if (!sk_fops_uk_get() || !fast_ops_enabled())
         return 0;
     plan_fn plan = NULL;
     if (!pick(n, &plan))

@@ -165,13 +165,33 @@ size_t sk_gemm_scratch_floats(const sk_gemm_cfg *cfg, int nthreads)
 
 typedef struct run_ctx {
     const sk_gemm_job *job;
+    int kcb; /* K block: <= cfg->kc, the blocks of K as equal as possible */
     int nbw, nblocks, mpanels, chunk_panels, mchunks;
     float *scratch;
     size_t per_thread;
 } run_ctx;
 
-static void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a,
-                     const float *b, float *c, int row, int col, size_t kc, int flags)
+/* A tail tile (fewer than mr rows or nr columns): compute the full tile
+ * into a buffer, copy the valid part, apply the epilogue there. Kept out of
+ * line so the common full-tile path stays a few instructions. */
+static void run_tail_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a,
+                          const float *b, float *ct, int row, int col, int mv, int nv, size_t kc,
+                          int flags, const sk_ukernel_params *up)
+{
+    const int nr = j->cfg->nr;
+    _Alignas(64) float tmp[SK_UK_MAX_TILE];
+    if (flags & SK_UK_ACCUM)
+        for (int i = 0; i < mv; i++)
+            memcpy(tmp + i * nr, ct + (size_t)i * j->ldc, (size_t)nv * sizeof(float));
+    j->cfg->uk(kc, a, b, tmp, (size_t)nr, flags & SK_UK_ACCUM, up);
+    for (int i = 0; i < mv; i++)
+        memcpy(ct + (size_t)i * j->ldc, tmp + i * nr, (size_t)nv * sizeof(float));
+    if (flags & SK_UK_EPI)
+        sk_gemm_epi_apply(e, ct, j->ldc, row, col, mv, nv);
+}
+
+static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a,
+                            const float *b, float *c, int row, int col, size_t kc, int flags)
 {
     const sk_gemm_cfg *cfg = j->cfg;
     int mr = cfg->mr, nr = cfg->nr;
@@ -185,20 +205,10 @@ static void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a,
     up.ldres = e->ldres;
     up.min = e->min;
     up.max = e->max;
-    if (mv == mr && nv == nr) {
+    if (mv == mr && nv == nr)
         cfg->uk(kc, a, b, ct, j->ldc, flags, &up);
-        return;
-    }
-    /* a tail tile: compute the full tile into a buffer, copy the valid part */
-    _Alignas(64) float tmp[SK_UK_MAX_TILE];
-    if (flags & SK_UK_ACCUM)
-        for (int i = 0; i < mv; i++)
-            memcpy(tmp + i * nr, ct + (size_t)i * j->ldc, (size_t)nv * sizeof(float));
-    cfg->uk(kc, a, b, tmp, (size_t)nr, flags & SK_UK_ACCUM, &up);
-    for (int i = 0; i < mv; i++)
-        memcpy(ct + (size_t)i * j->ldc, tmp + i * nr, (size_t)nv * sizeof(float));
-    if (flags & SK_UK_EPI)
-        sk_gemm_epi_apply(e, ct, j->ldc, row, col, mv, nv);
+    else
+        run_tail_tile(j, e, a, b, ct, row, col, mv, nv, kc, flags, &up);
 }
 
 static void run_task(void *arg, int tid, size_t begin, size_t end)
@@ -225,8 +235,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
             e.bias += (size_t)grp * j->bias_stride;
         if (e.res)
             e.res += (size_t)item * j->res_stride;
-        for (int pc = 0; pc < j->K; pc += cfg->kc) {
-            int kc = j->K - pc < cfg->kc ? j->K - pc : cfg->kc;
+        for (int pc = 0; pc < j->K; pc += rc->kcb) {
+            int kc = j->K - pc < rc->kcb ? j->K - pc : rc->kcb;
             int flags = (pc ? SK_UK_ACCUM : 0) | (pc + kc == j->K ? SK_UK_EPI : 0);
             const float *bp;
             size_t bstride;
@@ -300,6 +310,10 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
         mchunks = rc.mpanels;
     rc.chunk_panels = (rc.mpanels + mchunks - 1) / mchunks;
     rc.mchunks = (rc.mpanels + rc.chunk_panels - 1) / rc.chunk_panels;
+    /* K = 576 as 3 x 192 rather than 256 + 256 + 64: a short last block
+     * pays the C reload and per-tile overhead for few FMAs */
+    int nkb = (j->K + cfg->kc - 1) / cfg->kc;
+    rc.kcb = (j->K + nkb - 1) / nkb;
     rc.per_thread = sk_gemm_scratch_floats(cfg, 1);
     float *own = NULL;
     if (!scratch) {

@@ -71,7 +71,9 @@ static void run_batch(srv_batcher *b, srv_job *jobs, int total, double t_start)
         const void *ins[1] = {b->in_buf};
         double t0 = srv_now();
         pthread_mutex_lock(&b->srv->engine_lock);
-        int rc = sk_plan_run(m->plans[k], ins, err, sizeof err);
+        int rc = b->srv->fault_infer
+                     ? sk_errf(err, sizeof err, SK_EINVAL, "fault injected (SKIPSERVE_FAULT_INJECT)")
+                     : sk_plan_run(m->plans[k], ins, err, sizeof err);
         pthread_mutex_unlock(&b->srv->engine_lock);
         double dt = srv_now() - t0;
         infer += dt;

@@ -34,8 +34,11 @@ int srv_respond(srv_req *r, int status, const char *ctype, void *body, size_t le
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    r->status = status;
+    r->resp_bytes = len;
     if (!resp) {
         free(body);
+        r->broken = 1;
         return -1;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
@@ -46,9 +49,9 @@ int srv_respond(srv_req *r, int status, const char *ctype, void *body, size_t le
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     int rc = MHD_queue_response(r->conn, (unsigned)status, resp) == MHD_YES ? 0 : -1;
     MHD_destroy_response(resp);
-    r->status = status;
-    r->resp_bytes = len;
     r->state = SRV_REQ_ANSWERED;
+    if (rc)
+        r->broken = 1;
     return rc;
 }
 
@@ -77,8 +80,10 @@ int srv_respond_error(srv_req *r, const srv_error *e)
         hdr[1] = "1";
     }
     r->err_code = srv_err_code(e->kind);
-    if (!s)
-        return MHD_NO;
+    if (!s) {
+        r->broken = 1;
+        return -1;
+    }
     return srv_respond(r, srv_err_status(e->kind), "application/json", s, len, hdr);
 }
 
@@ -162,6 +167,12 @@ static int append(srv_req *r, const char *data, size_t n)
     return 0;
 }
 
+static enum MHD_Result dispatch(srv_server *srv, srv_req *r, const char *url,
+                                const char *method, const char *upload_data,
+                                size_t *upload_size);
+
+/* Every answer path goes through dispatch(); a response that could not be
+ * queued closes the connection rather than leave the client waiting. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -182,8 +193,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&srv->inflight, 1);
         *con_cls = r;
         on_headers(r);
-        return MHD_YES;
+        return r->broken ? MHD_NO : MHD_YES;
     }
+    enum MHD_Result rc = dispatch(srv, r, url, method, upload_data, upload_size);
+    return r->broken ? MHD_NO : rc;
+}
+
+static enum MHD_Result dispatch(srv_server *srv, srv_req *r, const char *url,
+                                const char *method, const char *upload_data,
+                                size_t *upload_size)
+{
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;

@@ -33,6 +33,7 @@ typedef struct srv_req {
     uint8_t *body;
     size_t len, cap, discarded;
     srv_error pending; /* SRV_REQ_DEFERRED: an error to send, or SRV_OK */
+    int broken;        /* an answer could not be queued: close the connection */
 
     /* For the access log and metrics (model: a loaded model's name only). */
     int status;

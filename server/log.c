@@ -76,7 +76,7 @@ void srv_log_access(const srv_access *a)
     clean(path, sizeof path, a->path);
     int n;
     if (g_json) {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:f,s:i,s:i,s:s?,s:s?}", "ts", ts,
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:f,s:i,s:i,s:s*,s:s*}", "ts", ts,
                               "method", a->method ? a->method : "-", "path", path, "model",
                               a->model ? a->model : "", "status", a->status, "bytes",
                               (json_int_t)a->bytes, "ms", a->ms, "batch_size", a->batch_size,

@@ -105,6 +105,12 @@ int main(int argc, char **argv)
     atomic_init(&srv.draining, 0);
     atomic_init(&srv.inflight, 0);
     srv_metrics_init();
+    /* Only the end-to-end tests set this: it makes every engine run fail so
+     * the 500 path can be checked against the real binary. */
+    const char *fault = getenv("SKIPSERVE_FAULT_INJECT");
+    srv.fault_infer = fault && strcmp(fault, "infer") == 0;
+    if (srv.fault_infer)
+        srv_log_msg("SKIPSERVE_FAULT_INJECT=infer: every inference will fail (test hook)");
 
     srv_models models;
     if (srv_models_scan(&cfg, &models, err, sizeof err)) {

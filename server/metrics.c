@@ -37,7 +37,7 @@ typedef struct family {
 static family F_REQ = {"skipserve_requests_total", "HTTP requests answered, by status code.",
                        "counter", NULL, 0, NULL};
 static family F_DUR = {"skipserve_request_duration_seconds",
-                       "Time from request headers to the answer being queued.", "histogram",
+                       "Time from request headers to the answer sent.", "histogram",
                        SEC_BUCKETS, NSEC, NULL};
 static family F_QUEUE = {"skipserve_queue_duration_seconds",
                          "Time an image waited in the batcher queue.", "histogram", SEC_BUCKETS,

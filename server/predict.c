@@ -88,10 +88,18 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
             sk_image_free(&im);
             return srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
         }
-        if (p->fmt == SRV_FMT_OVERLAY && n == 1)
+        if (p->fmt == SRV_FMT_OVERLAY && n == 1 && im.c == 3) {
             p->image = im;
-        else
+        } else if (p->fmt == SRV_FMT_OVERLAY && n == 1) {
+            /* A gray model still overlays the picture in its own colours. */
             sk_image_free(&im);
+            rc = sk_image_decode(b->data, b->len, 3, srv->cfg->max_pixels, m->background,
+                                 &p->image, err, sizeof err);
+            if (rc)
+                return srv_fail(e, SRV_E_INTERNAL, "image: second decode failed: %s", err);
+        } else {
+            sk_image_free(&im);
+        }
     }
     return SRV_OK;
 }

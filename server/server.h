@@ -57,6 +57,7 @@ typedef struct srv_server {
     atomic_int draining;    /* SIGTERM seen: refuse new work */
     atomic_long inflight;   /* requests between first header and completion */
     pthread_mutex_t engine_lock; /* one engine run at a time: the pool is shared */
+    int fault_infer;        /* test hook (SKIPSERVE_FAULT_INJECT=infer): runs fail */
 } srv_server;
 
 #endif

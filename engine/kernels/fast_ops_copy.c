@@ -185,7 +185,7 @@ typedef struct tp_job {
 
 #define TP_BLOCK 64
 
-/* Offsets of the outer index `t` over the dims other than `skip1/skip2`. */
+/* Offsets of the outer index `t` over the dims other than skip1, skip2. */
 static void tp_offsets(const tp_geom *g, int64_t t, int skip1, int skip2, int64_t *src,
                        int64_t *dst)
 {
@@ -200,16 +200,30 @@ static void tp_offsets(const tp_geom *g, int64_t t, int skip1, int skip2, int64_
     }
 }
 
-/* Innermost dim kept: task = a range of output rows of dim[rank-1]. */
+/* Innermost dim kept: task = a range of output rows of dim[rank-1]; the
+ * source offset steps like an odometer (no divisions per row). */
 static void tp_rows(void *arg, size_t b, size_t e)
 {
     const tp_job *j = arg;
     const tp_geom *g = j->g;
-    const size_t L = (size_t)g->dim[g->rank - 1] * g->es;
-    for (size_t r = b; r < e; r++) {
-        int64_t src, dst;
-        tp_offsets(g, (int64_t)r, g->rank - 1, -1, &src, &dst);
-        memcpy(j->y + (size_t)dst * g->es, j->x + (size_t)src * g->es, L);
+    const int last = g->rank - 1;
+    const size_t L = (size_t)g->dim[last] * g->es;
+    int64_t idx[SK_MAX_RANK], src = 0, t = (int64_t)b;
+    for (int d = last - 1; d >= 0; d--) {
+        idx[d] = t % g->dim[d];
+        t /= g->dim[d];
+        src += idx[d] * g->is[d];
+    }
+    char *y = j->y + b * L;
+    for (size_t r = b; r < e; r++, y += L) {
+        memcpy(y, j->x + (size_t)src * g->es, L);
+        for (int d = last - 1; d >= 0; d--) {
+            src += g->is[d];
+            if (++idx[d] < g->dim[d])
+                break;
+            src -= g->is[d] * g->dim[d];
+            idx[d] = 0;
+        }
     }
 }
 

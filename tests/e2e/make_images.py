@@ -26,6 +26,8 @@ def save(im, name, **kw):
 
 # PNG flavours.
 save(scene(60, 40, "L"), "gray.png")
+# The same picture as a negative (light-on-dark), for input.invert = "auto".
+save(Image.eval(scene(60, 40, "L"), lambda v: 255 - v), "gray_neg.png")
 save(scene(64, 48, "RGB", 1), "rgb.png")
 save(scene(50, 70, "RGB", 2), "rgb2.png")
 rgba = scene(45, 30, "RGBA")

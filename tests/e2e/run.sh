@@ -210,6 +210,12 @@ if [ -n "$CLS" ]; then
     for f in rgba.png gray_alpha.png palette.png gray16.png rgb16.png base.jpg prog.jpg gray.jpg cmyk.jpg exif6.jpg; do
         t "classify $f" 200 "$(p 1 $K5)" --data-binary @"$IMG/$f" "$C"
     done
+    INVERT=$($PY -c "import json,sys; print(json.load(open(sys.argv[1])).get('input', {}).get('invert', ''))" "$MODELS/$CLS/model.json" 2>/dev/null)
+    if [ "$INVERT" = auto ]; then
+        curl -s --max-time 30 --data-binary @"$IMG/gray.png" "$C&top_k=$NCLS" >"$TMP/pos.json"
+        t "invert=auto: a negative scores like the positive" 200 "[(x['index'], round(x['score'], 4)) for x in j['predictions'][0]] == [(x['index'], round(x['score'], 4)) for x in json.load(open('$TMP/pos.json'))['predictions'][0]]" \
+            --data-binary @"$IMG/gray_neg.png" "$C&top_k=$NCLS"
+    fi
     t "model omitted (one classify model)" 200 "" --data-binary @"$IMG/gray.png" "$A/classify?top_k=1"
     t "top_k=2" 200 "$(p 1 2)" --data-binary @"$IMG/gray.png" "$C&top_k=2"
     t "top_k=all classes" 200 "$(p 1 $NCLS) and isclose(sum(x['score'] for x in j['predictions'][0]), 1, 1e-3)" --data-binary @"$IMG/gray.png" "$C&top_k=$NCLS"
@@ -367,8 +373,18 @@ assert any(l['status'] == 413 for l in lines)
 " "$TMP/A.out"; then ok "access log: a JSON line per request"; else ko "access log: a JSON line per request"; fi
 stop_ok A "$APID"
 
+# --- server D: an engine failure is a 500 and the process keeps serving -------
+if [ -n "$CLS" ]; then
+    SKIPSERVE_FAULT_INJECT=infer start D --models "$MODELS" ||
+        { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
+    e "500 internal when inference fails" 500 internal --data-binary @"$IMG/gray.png" "127.0.0.1:$PORT/classify?model=$CLS"
+    t "still serving after a 500" 200 "j['status'] == 'ready'" "127.0.0.1:$PORT/readyz"
+    grep -q "inference failed\|batch of 1 failed" "$TMP/D.err" && ok "the 500 is logged" || ko "the 500 is logged"
+    stop_ok D "$PID"
+fi
+
 # --- server B: queue limits, deadlines, env twins ----------------------------------
-# A copy of the classify model whose batcher waits 1.5 s to fill a batch of 8.
+# A copy of the classify model whose batcher waits 3 s to fill a batch of 8.
 if [ -n "$CLS" ]; then
     MB=$TMP/models-b
     mkdir -p "$MB/$CLS"
@@ -377,7 +393,7 @@ if [ -n "$CLS" ]; then
     $PY - "$MODELS/$CLS/model.json" "$MB/$CLS/model.json" <<'EOF'
 import json, os, sys
 j = json.load(open(sys.argv[1])) if os.path.exists(sys.argv[1]) else {}
-j["batching"] = {"max_batch": 8, "max_queue": 8, "max_delay_us": 1500000}
+j["batching"] = {"max_batch": 8, "max_queue": 8, "max_delay_us": 3000000}
 json.dump(j, open(sys.argv[2], "w"))
 EOF
     SKIPSERVE_MAX_BODY=200k SKIPSERVE_TIMEOUT_MS=400 SKIPSERVE_MODELS=$MB start B ||
@@ -396,6 +412,8 @@ EOF
     for i in $(seq 9); do nine+=(-F "image=@$IMG/gray.png"); done
     e "413 more images than the queue holds" 413 too_large "${nine[@]}" "$B/classify"
     wait $B1
+    grep -q "POST /classify model=$CLS status=429 .*error=overloaded" "$TMP/B.out" &&
+        ok "text access log line for the 429" || ko "text access log line for the 429"
     if [ "$(cat "$TMP/b1.code")" = 504 ] && jc "$TMP/b1.json" "j['error']['code'] == 'timeout'"; then
         ok "504 timeout: deadline passed while queued"
     else
@@ -407,7 +425,7 @@ EOF
     $PY - "$MB/$CLS/model.json" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1]))
-j["batching"] = {"max_batch": 64, "max_queue": 256, "max_delay_us": 1000000}
+j["batching"] = {"max_batch": 64, "max_queue": 256, "max_delay_us": 3000000}
 json.dump(j, open(sys.argv[1], "w"))
 EOF
     start C --models "$MB" --drain-timeout 20s --timeout-ms 30000 ||
