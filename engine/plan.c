@@ -212,6 +212,58 @@ static int by_off(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
+/* Element-wise ops whose output element i depends only on element i of the
+ * aliased input, so the kernel may write over that input as it goes. */
+static int inplace_op(sk_op op, int slot)
+{
+    switch (op) {
+    case SK_OP_RELU: case SK_OP_LEAKY_RELU: case SK_OP_SIGMOID: case SK_OP_TANH:
+    case SK_OP_ELU: case SK_OP_SELU: case SK_OP_SOFTPLUS: case SK_OP_ERF: case SK_OP_EXP:
+    case SK_OP_LOG: case SK_OP_SQRT: case SK_OP_NEG: case SK_OP_ABS: case SK_OP_RECIPROCAL:
+    case SK_OP_HARD_SIGMOID: case SK_OP_HARD_SWISH: case SK_OP_CLIP:
+        return slot == 0;
+    case SK_OP_ADD: case SK_OP_SUB: case SK_OP_MUL: case SK_OP_DIV:
+        return slot < 2;
+    default:
+        return 0;
+    }
+}
+
+/* In-place element-wise steps: when an input of the same type and size dies
+ * at this step (and is neither a graph input nor output), the output takes
+ * its buffer. alias[v] = the value whose buffer v uses, or -1. The owner's
+ * lifetime grows to cover every value aliased to it. */
+static void plan_inplace(sk_plan *p, const int *first, int *last, int *alias)
+{
+    const sk_graph *g = p->g;
+    (void)first;
+    for (int v = 0; v < g->nvalues; v++)
+        alias[v] = -1;
+    for (int s = 0; s < p->nsteps; s++) {
+        const sk_node *n = &g->nodes[p->steps[s].node];
+        int o = n->nout == 1 ? n->out[0] : -1;
+        if (o < 0)
+            continue;
+        for (int k = 0; k < n->nin && alias[o] < 0; k++) {
+            int v = n->in[k];
+            if (v < 0 || !inplace_op(n->op, k) || p->kind[v] != V_RUNTIME || last[v] != s)
+                continue;
+            int root = alias[v] >= 0 ? alias[v] : v;
+            int io = 0;
+            for (int i = 0; i < g->ninputs; i++)
+                io |= g->inputs[i] == v || g->inputs[i] == root;
+            for (int i = 0; i < g->noutputs; i++)
+                io |= g->outputs[i] == v || g->outputs[i] == root;
+            if (io || p->vals[v].dtype != p->vals[o].dtype ||
+                sk_tensor_bytes(&p->vals[v]) != sk_tensor_bytes(&p->vals[o]))
+                continue;
+            alias[o] = root;
+            if (last[o] > last[root])
+                last[root] = last[o];
+        }
+    }
+}
+
 static int plan_arena(sk_plan *p, char *err, size_t errlen)
 {
     const sk_graph *g = p->g;
@@ -219,6 +271,7 @@ static int plan_arena(sk_plan *p, char *err, size_t errlen)
     int *first = malloc(sizeof(int) * (size_t)nv), *last = malloc(sizeof(int) * (size_t)nv);
     buf *bufs = NULL;
     buf **placed = NULL;
+    int *alias = NULL;
     int nb = 0, rc = 0;
     if (!first || !last) {
         rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory planning the arena");
@@ -246,6 +299,13 @@ static int plan_arena(sk_plan *p, char *err, size_t errlen)
         if (p->kind[g->outputs[i]] == V_RUNTIME)
             last[g->outputs[i]] = p->nsteps; /* read after the last step */
 
+    alias = malloc(sizeof(int) * (size_t)nv);
+    if (!alias) {
+        rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory planning the arena");
+        goto out;
+    }
+    plan_inplace(p, first, last, alias);
+
     bufs = calloc((size_t)nv + (size_t)nscr + 1, sizeof *bufs);
     placed = calloc((size_t)nv + (size_t)nscr + 1, sizeof *placed);
     p->scratch = calloc((size_t)nscr + 1, sizeof *p->scratch);
@@ -254,7 +314,7 @@ static int plan_arena(sk_plan *p, char *err, size_t errlen)
         goto out;
     }
     for (int v = 0; v < nv; v++) {
-        if (p->kind[v] != V_RUNTIME || first[v] == -2)
+        if (p->kind[v] != V_RUNTIME || first[v] == -2 || alias[v] >= 0)
             continue;
         bufs[nb++] = (buf){ALIGN64(sk_tensor_bytes(&p->vals[v])), 0, first[v], last[v], NULL, v};
     }
@@ -304,6 +364,9 @@ static int plan_arena(sk_plan *p, char *err, size_t errlen)
         else
             bufs[i].t->data = d;
     }
+    for (int v = 0; v < nv; v++)
+        if (alias[v] >= 0)
+            p->vals[v].data = p->vals[alias[v]].data;
     /* refresh the steps' output copies with their arena pointers */
     int si = 0;
     for (int s = 0; s < p->nsteps; s++) {
@@ -315,6 +378,7 @@ static int plan_arena(sk_plan *p, char *err, size_t errlen)
 out:
     free(first);
     free(last);
+    free(alias);
     free(bufs);
     free(placed);
     return rc;

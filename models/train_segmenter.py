@@ -97,15 +97,16 @@ def evaluate(model, count, batch=50, split="test", seed=scenes.TEST_SEED):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=32, help="crops per step (full scenes: /4)")
-    ap.add_argument("--full-frac", type=float, default=0.2,
+    ap.add_argument("--full-frac", type=float, default=0.15,
                     help="fraction of steps (the last ones) on full 128x128 scenes")
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--wd", type=float, default=1e-4)
     ap.add_argument("--widths", default="8,16,32,64", help="channels of the 4 levels")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="1 is the most work per CPU second for these small tensors")
     ap.add_argument("--test-count", type=int, default=1000)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                   "scenes-unet"))

@@ -38,6 +38,9 @@ static const opt OPTS[] = {
      "HTTP threads that parse, decode and preprocess (default 0 = online CPUs)"},
     {"max-body", "SKIPSERVE_MAX_BODY", OPT_SIZE, F(max_body), 1, (long long)1 << 40, "BYTES",
      "largest request body; k/M/G suffixes are powers of 1024 (default 16M)"},
+    {"max-buffered", "SKIPSERVE_MAX_BUFFERED", OPT_SIZE, F(max_buffered), 1, (long long)1 << 42,
+     "BYTES", "memory all requests together may hold: bodies, decoded images, tensors and\n"
+     "                        answers; a request that would pass it is answered 429 (default 512M)"},
     {"max-pixels", "SKIPSERVE_MAX_PIXELS", OPT_SIZE, F(max_pixels), 1, (long long)1 << 40, "N",
      "largest image (width*height), checked from the header (default 40000000)"},
     {"timeout-ms", "SKIPSERVE_TIMEOUT_MS", OPT_INT, F(timeout_ms), 1, INT_MAX, "MS",
@@ -228,6 +231,7 @@ int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t err
     c->models_dir = strdup("./models");
     c->max_body = (size_t)16 << 20;
     c->max_pixels = 40000000;
+    c->max_buffered = (size_t)512 << 20;
     c->timeout_ms = 10000;
     c->drain_timeout_ms = 30000;
     c->max_batch = 8;

@@ -21,6 +21,7 @@ typedef struct srv_config {
     int http_threads;      /* 0 = online CPUs */
     size_t max_body;
     size_t max_pixels;
+    size_t max_buffered;   /* all requests together: bodies, images, tensors, answers */
     int timeout_ms;
     int drain_timeout_ms;
     int max_batch, max_delay_us, max_queue; /* model.json overrides */

@@ -2,8 +2,11 @@
  * streamed into a buffer capped at --max-body; anything over is answered
  * 413 (at once when Content-Length says so, else after discarding the
  * rest, which libmicrohttpd requires, up to a second --max-body, past which
- * the connection is closed). Requests waiting for a batch are suspended,
- * so no HTTP thread blocks on inference. */
+ * the connection is closed). Every byte a request holds — body, decoded
+ * image, tensors, answer — is reserved against one --max-buffered budget,
+ * so memory stays bounded however many clients send at once; a request
+ * that does not fit is answered 429. Requests waiting for a batch are
+ * suspended, so no HTTP thread blocks on inference. */
 #include "server/http.h"
 
 #include <arpa/inet.h>
@@ -12,6 +15,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +33,42 @@ const char *srv_header(srv_req *r, const char *key)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
 }
 
+srv_err srv_req_reserve(srv_req *r, size_t n, const char *what, srv_error *e)
+{
+    srv_server *srv = r->srv;
+    size_t max = srv->cfg->max_buffered;
+    if (n > max)
+        return srv_fail(e, SRV_E_TOO_LARGE, "%s needs %zu bytes, over --max-buffered (%zu bytes)",
+                        what, n, max);
+    size_t cur = atomic_load(&srv->buffered);
+    do {
+        /* cur may pass max: answers are counted even when over budget. */
+        if (cur > max || n > max - cur)
+            return srv_fail(e, SRV_E_OVERLOADED,
+                            "requests in flight hold %zu bytes and %s needs %zu more, over "
+                            "--max-buffered (%zu bytes); retry later",
+                            cur, what, n, max);
+    } while (!atomic_compare_exchange_weak(&srv->buffered, &cur, cur + n));
+    r->charged += n;
+    return SRV_OK;
+}
+
+void srv_req_release(srv_req *r, size_t n)
+{
+    if (n > r->charged)
+        n = r->charged; /* never give back more than r took */
+    r->charged -= n;
+    atomic_fetch_sub(&r->srv->buffered, n);
+}
+
+void srv_req_drop_body(srv_req *r)
+{
+    free(r->body);
+    srv_req_release(r, r->cap);
+    r->body = NULL;
+    r->len = r->cap = 0;
+}
+
 int srv_respond(srv_req *r, int status, const char *ctype, void *body, size_t len,
                 const char *const *headers)
 {
@@ -41,6 +81,11 @@ int srv_respond(srv_req *r, int status, const char *ctype, void *body, size_t le
         r->broken = 1;
         return -1;
     }
+    /* libmicrohttpd holds the answer until the client has read it: count it,
+     * never refuse it (the work is done), so a crowd of slow readers makes
+     * new requests wait instead of memory grow. */
+    atomic_fetch_add(&r->srv->buffered, len);
+    r->charged += len;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
@@ -94,6 +139,22 @@ static int respond_kind(srv_req *r, srv_err kind, const char *msg)
     return srv_respond_error(r, &e);
 }
 
+/* A body announced by Content-Length that does not fit the budget. A client
+ * that waits for "100 Continue" is answered now and sends nothing; any other
+ * is already sending, and an answer now would be followed by a close with
+ * unread data, which can make its kernel drop the answer: read the body
+ * into nothing and answer at its end, keeping the connection. */
+static void refuse_body(srv_req *r, const srv_error *e)
+{
+    const char *expect = srv_header(r, MHD_HTTP_HEADER_EXPECT);
+    if (e->kind == SRV_E_TOO_LARGE || (expect && strcasecmp(expect, "100-continue") == 0)) {
+        srv_respond_error(r, e);
+        return;
+    }
+    r->pending = *e;
+    r->state = SRV_REQ_DISCARD;
+}
+
 /* First call: headers are in. Decide what to do before any body arrives.
  * Answering now makes libmicrohttpd close the connection after the answer
  * (the body is never read), so only refusals of a body happen here; other
@@ -135,8 +196,14 @@ static void on_headers(srv_req *r)
             return;
         }
         if (n > 0) {
+            srv_error e;
+            if (srv_req_reserve(r, (size_t)n, "the body", &e) != SRV_OK) {
+                refuse_body(r, &e);
+                return;
+            }
             r->body = malloc((size_t)n);
             if (!r->body) {
+                srv_req_release(r, (size_t)n);
                 respond_kind(r, SRV_E_INTERNAL, "out of memory for the body");
                 return;
             }
@@ -146,25 +213,31 @@ static void on_headers(srv_req *r)
     r->state = SRV_REQ_BODY;
 }
 
-/* Append a body chunk. Returns 0, or -1 when the body passed the cap. */
-static int append(srv_req *r, const char *data, size_t n)
+/* Append a body chunk (a chunked body grows its buffer as it comes, each
+ * growth reserved first). SRV_OK, or the error to answer with. */
+static srv_err append(srv_req *r, const char *data, size_t n, srv_error *e)
 {
     size_t max = r->srv->cfg->max_body;
     if (n > max - r->len)
-        return -1;
+        return srv_fail(e, SRV_E_TOO_LARGE, "body is over --max-body (%zu bytes)", max);
     if (r->len + n > r->cap) {
         size_t cap = r->cap ? r->cap : 65536;
         while (cap < r->len + n)
             cap = cap > max / 2 ? max : cap * 2;
+        srv_err k = srv_req_reserve(r, cap - r->cap, "the body", e);
+        if (k != SRV_OK)
+            return k;
         uint8_t *b = realloc(r->body, cap);
-        if (!b)
-            return -1;
+        if (!b) {
+            srv_req_release(r, cap - r->cap);
+            return srv_fail(e, SRV_E_INTERNAL, "out of memory for the body");
+        }
         r->body = b;
         r->cap = cap;
     }
     memcpy(r->body + r->len, data, n);
     r->len += n;
-    return 0;
+    return SRV_OK;
 }
 
 static enum MHD_Result dispatch(srv_server *srv, srv_req *r, const char *url,
@@ -206,21 +279,22 @@ static enum MHD_Result dispatch(srv_server *srv, srv_req *r, const char *url,
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (r->state == SRV_REQ_BODY && append(r, upload_data, n) == 0)
-            return MHD_YES;
         if (r->state == SRV_REQ_BODY) {
-            /* Over the cap: stop buffering; answer once the client is done. */
-            free(r->body);
-            r->body = NULL;
+            if (append(r, upload_data, n, &r->pending) == SRV_OK)
+                return MHD_YES;
+            /* Refused: stop buffering; answer once the client is done. */
             r->discarded = r->len;
-            r->len = r->cap = 0;
-            r->state = SRV_REQ_OVERSIZE;
+            srv_req_drop_body(r);
+            r->state = SRV_REQ_DISCARD;
         }
         r->discarded += n;
         if (r->discarded > 2 * srv->cfg->max_body) {
-            srv_log_msg("%s %s: body far over --max-body; closing the connection", method, url);
-            r->status = 413;
-            r->err_code = "too_large";
+            srv_err k = r->pending.kind != SRV_OK ? r->pending.kind : SRV_E_TOO_LARGE;
+            srv_log_msg("%s %s: refused body goes on past twice --max-body; closing the "
+                        "connection",
+                        method, url);
+            r->status = srv_err_status(k);
+            r->err_code = srv_err_code(k);
             return MHD_NO;
         }
         return MHD_YES;
@@ -230,12 +304,9 @@ static enum MHD_Result dispatch(srv_server *srv, srv_req *r, const char *url,
         r->state = SRV_REQ_HEADERS; /* handle() moves it on */
         r->route->handle(r);
         return MHD_YES;
-    case SRV_REQ_OVERSIZE: {
-        char msg[128];
-        snprintf(msg, sizeof msg, "body is over --max-body (%zu bytes)", srv->cfg->max_body);
-        respond_kind(r, SRV_E_TOO_LARGE, msg);
+    case SRV_REQ_DISCARD:
+        srv_respond_error(r, &r->pending);
         return MHD_YES;
-    }
     case SRV_REQ_RESUMED:
         r->route->resume(r);
         return MHD_YES;
@@ -299,7 +370,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
     if (r->route && r->route->cleanup)
         r->route->cleanup(r);
-    free(r->body);
+    srv_req_drop_body(r);
+    srv_req_release(r, r->charged); /* the answer, and anything a handler left */
     free(r);
     atomic_fetch_sub(&srv->inflight, 1);
 }

@@ -15,7 +15,7 @@ struct srv_predict;
 typedef enum {
     SRV_REQ_HEADERS = 0, /* first call not done yet */
     SRV_REQ_BODY,        /* streaming the body into the buffer */
-    SRV_REQ_OVERSIZE,    /* body passed --max-body: discarding the rest */
+    SRV_REQ_DISCARD,     /* body refused (`pending`: 413 or 429): discarding the rest */
     SRV_REQ_DEFERRED,    /* answer (`pending`, or a GET handler) once the request is in */
     SRV_REQ_WAITING,     /* suspended, a job is in a batcher */
     SRV_REQ_RESUMED,     /* job done; answer on the next call */
@@ -32,7 +32,8 @@ typedef struct srv_req {
 
     uint8_t *body;
     size_t len, cap, discarded;
-    srv_error pending; /* SRV_REQ_DEFERRED: an error to send, or SRV_OK */
+    size_t charged;    /* bytes reserved against --max-buffered, given back at completion */
+    srv_error pending; /* SRV_REQ_DEFERRED / _DISCARD: an error to send, or SRV_OK */
     int broken;        /* an answer could not be queued: close the connection */
 
     /* For the access log and metrics (model: a loaded model's name only). */
@@ -61,6 +62,16 @@ int srv_respond_error(srv_req *r, const srv_error *e);
 /* A JSON answer from a jansson value (decref'ed here). */
 struct json_t;
 int srv_respond_json(srv_req *r, int status, struct json_t *v);
+
+/* The memory budget (--max-buffered), shared by every request. Reserve n
+ * more bytes for r: SRV_OK, SRV_E_OVERLOADED (429: the others hold too much
+ * right now) or SRV_E_TOO_LARGE (413: n alone is over the budget), with e
+ * filled; `what` names the use in the message. */
+srv_err srv_req_reserve(srv_req *r, size_t n, const char *what, srv_error *e);
+/* Give back n bytes reserved by r (whatever is left goes at completion). */
+void srv_req_release(srv_req *r, size_t n);
+/* Free the body and give its bytes back. */
+void srv_req_drop_body(srv_req *r);
 
 /* Query argument (NULL when absent). */
 const char *srv_query(srv_req *r, const char *key);

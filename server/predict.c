@@ -25,6 +25,7 @@ typedef struct srv_predict {
     float *input, *output;
     srv_job job;
     double decode_ms;
+    size_t charged; /* bytes of --max-buffered held for the fields above */
 } srv_predict;
 
 void srv_predict_free(srv_req *r)
@@ -37,6 +38,7 @@ void srv_predict_free(srv_req *r)
     sk_image_free(&p->image);
     free(p->input);
     free(p->output);
+    srv_req_release(r, p->charged);
     free(p);
     r->pred = NULL;
 }
@@ -57,6 +59,41 @@ static int border_is_light(const sk_image *im)
     return n && sum > 128 * n;
 }
 
+/* Upper bound of the bytes a decode of this image holds at its peak: the
+ * pixels (w*h*channels) plus at most 4 bytes a pixel beside them (a CMYK
+ * JPEG's buffer, an interlaced PNG's rows, an EXIF-rotated copy). An image
+ * over --max-pixels costs nothing: the decoder refuses it from its header.
+ * A header that does not say is charged the largest image allowed. */
+static size_t decode_bytes(const srv_blob *b, int channels, size_t max_pixels)
+{
+    uint32_t w, h;
+    size_t npx = max_pixels;
+    if (srv_image_dims(b->data, b->len, &w, &h) == 0) {
+        uint64_t n = (uint64_t)w * h;
+        if (n > max_pixels)
+            return 0;
+        npx = (size_t)n;
+    }
+    return npx * (size_t)(channels + 4) + 4096;
+}
+
+/* Reserve for p (given back in srv_predict_free). */
+static srv_err reserve(srv_req *r, srv_predict *p, size_t n, const char *what, srv_error *e)
+{
+    srv_err k = srv_req_reserve(r, n, what, e);
+    if (k == SRV_OK)
+        p->charged += n;
+    return k;
+}
+
+static void unreserve(srv_req *r, srv_predict *p, size_t n)
+{
+    if (n > p->charged)
+        n = p->charged;
+    p->charged -= n;
+    srv_req_release(r, n);
+}
+
 static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
 {
     srv_model *m = p->model;
@@ -66,6 +103,10 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
         sk_image im = {0};
         char err[256];
         const srv_blob *b = &p->in.images[i];
+        size_t need = decode_bytes(b, m->pp.channels, srv->cfg->max_pixels);
+        srv_err k = reserve(r, p, need, "decoding the image", e);
+        if (k != SRV_OK)
+            return k;
         int rc = sk_image_decode(b->data, b->len, m->pp.channels, srv->cfg->max_pixels,
                                  m->background, &im, err, sizeof err);
         const char *which = n > 1 ? "image " : "image";
@@ -88,17 +129,26 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
             sk_image_free(&im);
             return srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
         }
+        /* Only the picture an overlay needs stays while the job waits. */
+        size_t keep = (size_t)im.w * im.h * 3;
         if (p->fmt == SRV_FMT_OVERLAY && n == 1 && im.c == 3) {
             p->image = im;
+            unreserve(r, p, need > keep ? need - keep : 0);
         } else if (p->fmt == SRV_FMT_OVERLAY && n == 1) {
             /* A gray model still overlays the picture in its own colours. */
             sk_image_free(&im);
+            unreserve(r, p, need);
+            need = decode_bytes(b, 3, srv->cfg->max_pixels);
+            if ((k = reserve(r, p, need, "decoding the image", e)) != SRV_OK)
+                return k;
             rc = sk_image_decode(b->data, b->len, 3, srv->cfg->max_pixels, m->background,
                                  &p->image, err, sizeof err);
             if (rc)
                 return srv_fail(e, SRV_E_INTERNAL, "image: second decode failed: %s", err);
+            unreserve(r, p, need > keep ? need - keep : 0);
         } else {
             sk_image_free(&im);
+            unreserve(r, p, need);
         }
     }
     return SRV_OK;
@@ -176,6 +226,11 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
         return srv_fail(e, SRV_E_OVERLOADED, "model %s has its queue full (%d images); retry later",
                         m->name, m->max_queue);
 
+    /* The tensors live until the answer is made. (A JSON tensor body is
+     * already parsed: its floats become the input tensor below.) */
+    size_t tensors = (size_t)n * (m->in_floats + m->out_floats) * sizeof(float);
+    if ((rc = reserve(r, p, tensors, "the request's tensors", e)) != SRV_OK)
+        return rc;
     p->sizes = malloc((size_t)n * 2 * sizeof *p->sizes);
     p->output = malloc((size_t)n * m->out_floats * sizeof *p->output);
     if (!p->sizes || !p->output)
@@ -203,9 +258,7 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
     }
     /* The encoded bytes are no longer needed while the job waits. */
     srv_input_free(&p->in);
-    free(r->body);
-    r->body = NULL;
-    r->len = r->cap = 0;
+    srv_req_drop_body(r);
     p->decode_ms = (srv_now() - t0) * 1e3;
 
     srv_job *j = &p->job;

@@ -24,6 +24,54 @@ void srv_media_type(const char *ct, char *out, size_t len)
     out[o] = '\0';
 }
 
+static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
+static uint32_t be32(const uint8_t *p) { return be16(p) << 16 | be16(p + 2); }
+
+int srv_image_dims(const uint8_t *p, size_t len, uint32_t *w, uint32_t *h)
+{
+    switch (sk_image_sniff(p, len)) {
+    case SK_IMG_PNG:
+        /* Signature (8), then the IHDR chunk: length (4), "IHDR", w, h. */
+        if (len < 24 || memcmp(p + 12, "IHDR", 4) != 0)
+            return -1;
+        *w = be32(p + 16);
+        *h = be32(p + 20);
+        return 0;
+    case SK_IMG_JPEG:
+        /* Walk the marker segments after SOI up to the first SOFn. */
+        for (size_t i = 2; i + 4 <= len;) {
+            if (p[i] != 0xFF)
+                return -1;
+            uint8_t m = p[i + 1];
+            if (m == 0xFF) { /* fill byte */
+                i++;
+                continue;
+            }
+            if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) { /* no length */
+                i += 2;
+                continue;
+            }
+            if (m == 0xDA || m == 0xD9) /* scan data or end before any frame */
+                return -1;
+            size_t seg = be16(p + i + 2);
+            /* SOF0..SOF15, less DHT (C4), JPG (C8) and DAC (CC). */
+            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+                if (seg < 7 || i + 9 > len)
+                    return -1;
+                *h = be16(p + i + 5);
+                *w = be16(p + i + 7);
+                return *h && *w ? 0 : -1; /* height 0: set later by DNL */
+            }
+            if (seg < 2)
+                return -1;
+            i += 2 + seg;
+        }
+        return -1;
+    default:
+        return -1;
+    }
+}
+
 void srv_input_free(srv_input *in)
 {
     for (int i = 0; i < in->nimages; i++)

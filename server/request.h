@@ -36,6 +36,11 @@ srv_err srv_request_parse(const char *content_type, const uint8_t *body, size_t 
                           int max_images, srv_input *in, srv_error *e);
 void srv_input_free(srv_input *in);
 
+/* Width and height from a PNG's IHDR or a JPEG's SOF marker, without
+ * decoding. Returns 0, or -1 when the header does not say (not an image,
+ * cut short before the size). EXIF rotation does not change w*h. */
+int srv_image_dims(const uint8_t *p, size_t len, uint32_t *w, uint32_t *h);
+
 /* Media type of a Content-Type value, lower-cased, without parameters. */
 void srv_media_type(const char *content_type, char *out, size_t len);
 

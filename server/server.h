@@ -56,6 +56,7 @@ typedef struct srv_server {
     atomic_int ready;       /* every model loaded and warmed */
     atomic_int draining;    /* SIGTERM seen: refuse new work */
     atomic_long inflight;   /* requests between first header and completion */
+    atomic_size_t buffered; /* bytes held by requests, against --max-buffered */
     pthread_mutex_t engine_lock; /* one engine run at a time: the pool is shared */
     int fault_infer;        /* test hook (SKIPSERVE_FAULT_INJECT=infer): runs fail */
 } srv_server;

@@ -6,8 +6,9 @@
  * register-blocked microkernel (6x16 AVX2 / 8x32 AVX-512) does the math,
  * operands are packed panel by panel into per-thread scratch as the product
  * runs (no transposed copies, no allocation), and the pool splits items,
- * column blocks and row panels. A broadcast operand (ViT's weights
- * [K, N] against activations [B, M, K]) is read in place for every item. */
+ * column blocks and row panels. Weights shared by a batch of activations
+ * ([B, M, K] x [K, N], ViT's Linear layers) make one (B*M) x N product, so
+ * the weights are packed once, not once per item. */
 #include <limits.h>
 #include <string.h>
 
@@ -52,6 +53,18 @@ static int mm_geometry(const sk_tensor *const *in, int nin, mm_geom *g)
         stra *= da;
         strb *= db;
         g->nmat *= g->bdim[i];
+    }
+    /* B shared by every item and A's items dense ([197,1,768] x [768,2304]
+     * from a sequence-first Linear): one product with nmat * M rows, so B
+     * is packed once instead of once per item. */
+    int fold = g->nmat > 1;
+    for (int i = 0; i < g->nb; i++)
+        if (g->sb[i] != 0 || (g->sa[i] == 0 && g->bdim[i] > 1))
+            fold = 0;
+    if (fold && g->nmat * g->M <= INT_MAX) {
+        g->M *= g->nmat;
+        g->nmat = 1;
+        g->nb = 0;
     }
     return g->nmat <= INT_MAX;
 }

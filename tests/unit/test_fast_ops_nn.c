@@ -98,6 +98,12 @@ static void test_matmul(void **state)
         int ra = 2, rb = 2;
         a[0] = M, a[1] = K, b[0] = K, b[1] = N;
         switch (c % 5) {
+        case 0: /* [3,2,M,K] x [K,N]: shared weights, folded into one product */
+            if (c % 10 == 5) {
+                ra = 4;
+                a[0] = 3, a[1] = 2, a[2] = M, a[3] = K;
+            }
+            break;
         case 1: /* [2,1,M,K] x [3,K,N] */
             ra = 4, rb = 3;
             a[0] = 2, a[1] = 1, a[2] = M, a[3] = K;
