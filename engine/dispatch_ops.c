@@ -110,6 +110,11 @@ static sk_kernel_fn pick(const sk_node *n, plan_fn *plan)
             return NULL;
         *plan = sk_fops_plan_matmul;
         return sk_fops_run_matmul;
+    case SK_OP_GEMM: /* the passes fuse and pre-pack most; the rest come here */
+        if (!sk_gemm_config(sk_cpu_level()))
+            return NULL;
+        *plan = sk_fops_plan_gemm;
+        return sk_fops_run_gemm;
     case SK_OP_CONV_TRANSPOSE:
         if (!sk_gemm_config(sk_cpu_level()))
             return NULL;
@@ -136,7 +141,7 @@ sk_kernel_fn sk_dispatch_ops(const sk_node *n, const sk_tensor *const *in, int n
         return NULL;
     plan_fn plan = NULL;
     sk_kernel_fn fn = pick(n, &plan);
-    if (!fn || !in)
+    if (!fn || !in || !out)
         return fn;
     size_t bytes = 0;
     return plan(n, in, nin, out, nout, 1, &bytes) ? fn : NULL;
@@ -149,6 +154,8 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
         return 0;
     plan_fn plan = NULL;
     if (!pick(n, &plan))
+        return 0;
+    if (!in || !out)
         return 0;
     size_t fast = 0, ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
     if (!plan(n, in, nin, out, nout, nthreads, &fast))

@@ -4,6 +4,8 @@
 #include "server/base64.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 static int val(unsigned char c)
 {
@@ -56,6 +58,21 @@ int srv_base64_decode(const char *s, size_t len, uint8_t **out, size_t *outlen)
 bad:
     free(o);
     return -1;
+}
+
+int srv_data_url_payload(const char *s, size_t len, const char **payload, size_t *plen)
+{
+    *payload = s;
+    *plen = len;
+    if (len < 5 || strncasecmp(s, "data:", 5) != 0)
+        return 0;
+    const char *comma = memchr(s, ',', len);
+    /* The parameters before the comma must end in ";base64". */
+    if (!comma || comma - s < 12 || strncasecmp(comma - 7, ";base64", 7) != 0)
+        return -1;
+    *payload = comma + 1;
+    *plen = len - (size_t)(comma + 1 - s);
+    return 1;
 }
 
 char *srv_base64_encode(const uint8_t *p, size_t len, size_t *outlen)

@@ -207,6 +207,11 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
                 "# TYPE skipserve_inflight_requests gauge\n"
                 "skipserve_inflight_requests %ld\n",
             atomic_load(&srv->inflight));
+    bprintf(&b, "# HELP skipserve_buffered_bytes Memory held by requests (bodies, images, "
+                "tensors, answers), against --max-buffered.\n"
+                "# TYPE skipserve_buffered_bytes gauge\n"
+                "skipserve_buffered_bytes %zu\n",
+            atomic_load(&srv->buffered));
     bprintf(&b, "# HELP skipserve_model_info Loaded models (value 1).\n"
                 "# TYPE skipserve_model_info gauge\n");
     for (int i = 0; ms && i < ms->n; i++)

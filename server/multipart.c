@@ -26,37 +26,61 @@ static const uint8_t *find(const uint8_t *hay, size_t hlen, const uint8_t *needl
     return NULL;
 }
 
-/* Value of parameter `key` in a header value like `form-data; name="x"`.
- * Returns 1 when present. */
+static int is_ws(char c) { return c == ' ' || c == '\t'; }
+
+/* Value of parameter `key` (case-insensitive) in a header value such as
+ * `form-data; name="x"; filename="a; b.png"` (RFC 2045 / 7578 syntax: the
+ * first token, then `; attr=value` pairs, value a token or a quoted string
+ * with backslash escapes). Quoted strings are skipped whole, so a filename
+ * holding "; name=" cannot pose as another parameter. Returns 1 when
+ * present; out (truncated to outlen - 1) holds the unquoted value. */
 static int header_param(const char *v, size_t vlen, const char *key, char *out, size_t outlen)
 {
-    size_t klen = strlen(key);
-    for (size_t i = 0; i < vlen; i++) {
-        /* Parameters start after ';' (or at the start for Content-Type's). */
-        if (i > 0 && v[i - 1] != ';' && v[i - 1] != ' ' && v[i - 1] != '\t')
-            continue;
-        if (i + klen + 1 > vlen || strncasecmp(v + i, key, klen) != 0 || v[i + klen] != '=')
-            continue;
-        size_t j = i + klen + 1, o = 0;
-        if (j < vlen && v[j] == '"') {
-            j++;
-            while (j < vlen && v[j] != '"') {
-                if (v[j] == '\\' && j + 1 < vlen)
-                    j++;
-                if (o + 1 < outlen)
-                    out[o++] = v[j];
-                j++;
+    size_t klen = strlen(key), i = 0;
+    while (i < vlen && v[i] != ';') /* the media type / disposition type */
+        i++;
+    while (i < vlen) {
+        i++; /* the ';' */
+        while (i < vlen && is_ws(v[i]))
+            i++;
+        size_t a0 = i;
+        while (i < vlen && v[i] != '=' && v[i] != ';')
+            i++;
+        size_t a1 = i;
+        while (a1 > a0 && is_ws(v[a1 - 1]))
+            a1--;
+        if (i >= vlen || v[i] == ';')
+            continue; /* an attribute without a value */
+        i++;          /* the '=' */
+        while (i < vlen && is_ws(v[i]))
+            i++;
+        int match = a1 - a0 == klen && strncasecmp(v + a0, key, klen) == 0;
+        size_t o = 0;
+        if (i < vlen && v[i] == '"') {
+            for (i++; i < vlen && v[i] != '"'; i++) {
+                if (v[i] == '\\' && i + 1 < vlen)
+                    i++;
+                if (match && o + 1 < outlen)
+                    out[o++] = v[i];
             }
         } else {
-            while (j < vlen && v[j] != ';' && v[j] != ' ' && v[j] != '\t') {
+            size_t t0 = i;
+            while (i < vlen && v[i] != ';')
+                i++;
+            size_t t1 = i;
+            while (t1 > t0 && is_ws(v[t1 - 1]))
+                t1--;
+            for (size_t k = t0; match && k < t1; k++)
                 if (o + 1 < outlen)
-                    out[o++] = v[j];
-                j++;
-            }
+                    out[o++] = v[k];
         }
-        if (outlen)
-            out[o] = '\0';
-        return 1;
+        if (match) {
+            if (outlen)
+                out[o] = '\0';
+            return 1;
+        }
+        while (i < vlen && v[i] != ';') /* anything after a quoted string */
+            i++;
     }
     return 0;
 }

@@ -77,6 +77,28 @@ static size_t decode_bytes(const srv_blob *b, int channels, size_t max_pixels)
     return npx * (size_t)(channels + 4) + 4096;
 }
 
+/* Upper bound of what parsing a JSON body allocates beside the body: the
+ * tree (jansson takes under 64 bytes per value, and every value but the
+ * first follows a ',', '[' or ':'), copies of its strings and the bytes
+ * they decode to, and a tensor's floats (at most 2 per 2 body bytes).
+ * Multipart and raw bodies are parsed in place. */
+static size_t parse_bytes(const char *ctype, const uint8_t *body, size_t len)
+{
+    char mt[96];
+    srv_media_type(ctype, mt, sizeof mt);
+    if (!strstr(mt, "json"))
+        return 0;
+    size_t seps = 1;
+    for (size_t i = 0; i < len; i++)
+        seps += body[i] == ',' || body[i] == '[' || body[i] == ':';
+    return 4 * len + 64 * seps;
+}
+
+/* What making a segment answer for a w x h mask holds at its peak: the
+ * mask, and per format an encoded PNG (json: plus its base64 and the JSON
+ * text; overlay: plus the RGB blend) — under 8 bytes a pixel. */
+static size_t answer_bytes(int w, int h) { return (size_t)w * (size_t)h * 8 + 65536; }
+
 /* Reserve for p (given back in srv_predict_free). */
 static srv_err reserve(srv_req *r, srv_predict *p, size_t n, const char *what, srv_error *e)
 {
@@ -129,6 +151,11 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
             sk_image_free(&im);
             return srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
         }
+        if (p->task == SRV_TASK_SEGMENT &&
+            (k = reserve(r, p, answer_bytes(im.w, im.h), "the answer", e)) != SRV_OK) {
+            sk_image_free(&im);
+            return k;
+        }
         /* Only the picture an overlay needs stays while the job waits. */
         size_t keep = (size_t)im.w * im.h * 3;
         if (p->fmt == SRV_FMT_OVERLAY && n == 1 && im.c == 3) {
@@ -171,10 +198,20 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
     p->task = task;
     double t0 = srv_now();
 
-    srv_err rc = srv_request_parse(srv_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->body, r->len,
-                                   MAX_IMAGES, &p->in, e);
+    const char *ctype = srv_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t parsing = parse_bytes(ctype, r->body, r->len);
+    srv_err rc = reserve(r, p, parsing, "parsing the JSON body", e);
     if (rc)
         return rc;
+    rc = srv_request_parse(ctype, r->body, r->len, MAX_IMAGES, &p->in, e);
+    if (rc)
+        return rc;
+    /* Keep base64-decoded images reserved until they are decoded; a
+     * tensor is reserved again below, with the output. */
+    size_t owned = 0;
+    for (int i = 0; i < p->in.nimages; i++)
+        owned += p->in.images[i].owned ? p->in.images[i].len : 0;
+    unreserve(r, p, parsing > owned ? parsing - owned : 0);
     /* Options: the body's win over the query string's. */
     const char *name = p->in.model ? p->in.model : srv_query(r, "model");
     srv_model *m = srv_models_pick(srv->models, name, task, e);
@@ -248,6 +285,10 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
         for (int i = 0; i < n; i++) {
             p->sizes[2 * i] = m->out_w ? m->out_w : m->pp.width;
             p->sizes[2 * i + 1] = m->out_h ? m->out_h : m->pp.height;
+            if (task == SRV_TASK_SEGMENT &&
+                (rc = reserve(r, p, answer_bytes(p->sizes[2 * i], p->sizes[2 * i + 1]),
+                              "the answer", e)) != SRV_OK)
+                return rc;
         }
     } else {
         p->input = malloc((size_t)n * m->in_floats * sizeof *p->input);
@@ -258,6 +299,7 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
     }
     /* The encoded bytes are no longer needed while the job waits. */
     srv_input_free(&p->in);
+    unreserve(r, p, owned);
     srv_req_drop_body(r);
     p->decode_ms = (srv_now() - t0) * 1e3;
 

@@ -180,13 +180,8 @@ static srv_err b64_image(srv_input *in, json_t *v, const char *what, int max, sr
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     /* Accept a data URL: "data:image/png;base64,...." */
-    if (n > 5 && strncmp(s, "data:", 5) == 0) {
-        const char *comma = memchr(s, ',', n);
-        if (!comma)
-            return srv_fail(e, SRV_E_BAD_IMAGE, "%s is a data URL without data", what);
-        n -= (size_t)(comma + 1 - s);
-        s = comma + 1;
-    }
+    if (srv_data_url_payload(s, n, &s, &n) < 0)
+        return srv_fail(e, SRV_E_BAD_IMAGE, "%s is a data URL without base64 data", what);
     uint8_t *out;
     size_t olen;
     if (srv_base64_decode(s, n, &out, &olen))

@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "cpu.h"
+#include "gemm.h"
 #include "graph.h"
 #include "ops.h"
 
@@ -31,9 +32,10 @@
 sk_kernel_fn sk_dispatch_ops(const sk_node *n, const sk_tensor *const *in, int nin,
                              const sk_tensor *out, int nout);
 
-/* Scratch bytes the kernel sk_dispatch_ops picks needs for these shapes with
- * `nthreads` workers — at least what the reference kernel needs, since the
- * fast kernel may fall back to it. 0 when sk_dispatch_ops gives NULL. */
+/* Scratch bytes the kernel sk_dispatch_ops picks for the node needs with
+ * these shapes and `nthreads` workers: the fast path's need or, when larger
+ * or when the shapes are not covered, the reference kernel's (the fast
+ * kernel falls back to it). 0 when no fast kernel is picked for the node. */
 size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int nin,
                                const sk_tensor *out, int nout, int nthreads);
 
@@ -47,9 +49,11 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
     X(average_pool)   /* AveragePool 1-3-D */                                   \
     X(global_pool)    /* GlobalAveragePool, GlobalMaxPool */                    \
     X(matmul)         /* MatMul, batched with broadcasting, via sk_gemm */      \
+    X(gemm)           /* Gemm without packed weights, alpha = beta = 1 */       \
     X(conv_transpose) /* ConvTranspose 1-3-D via sk_gemm + scatter / col2im */  \
     X(concat)         /* Concat, any axis and dtype: threaded copies */         \
-    X(transpose)      /* Transpose, any perm and element size */                \
+    X(transpose)      /* Transpose: any perm (4-byte elements if the innermost  \
+                         dim moves, any size otherwise) */                     \
     X(resize)         /* Resize nearest / linear on NCHW (H, W resized) */
 
 /* run: as an ops.h run function. plan: 1 when the fast path covers these
@@ -62,6 +66,16 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
                             const sk_tensor *out, int nout, int nthreads, size_t *scratch);
 SK_FOPS_KERNELS(SK_FOPS_DECL)
 #undef SK_FOPS_DECL
+
+/* A operands packed once per run: the GEMM driver packs a callback's A
+ * block again for every column block of B, which for activations x weights
+ * (M ~ 200, N ~ 3000) redoes the packing 16 times. This packs every item's
+ * whole A (items x M x K, read through pack_a) into `dst` in the layout of
+ * sk_gemm_packed_a with groups = items, threaded over panels. */
+size_t sk_fops_prepack_a_floats(const sk_gemm_cfg *cfg, int items, int M, int K);
+void sk_fops_prepack_a(struct sk_pool *pool, const sk_gemm_cfg *cfg, sk_gemm_pack_a_fn pack_a,
+                       const void *ctx, int items, int M, int K, float *dst,
+                       sk_gemm_packed_a *out);
 
 /* The reference kernel of n: what every fast kernel falls back to. */
 static inline int sk_fops_ref(const sk_node *n, const sk_tensor *const *in, int nin,

@@ -4,8 +4,8 @@
  *
  * Per image, one sk_gemm job over the groups computes the column matrix
  *   col_g[(m, kd, kh, kw), pixel] = sum_c W[g*Cg + c, m, k...] * X_g[c, pixel]
- * with W packed straight from its [C, Mg*kvol] layout (the transpose is
- * folded into the A packer) and X read row-major. Then:
+ * with W packed once per run straight from its [C, Mg*kvol] layout (the
+ * transpose is folded into the A packer) and X read row-major. Then:
  *   - kernel == stride, no dilation, pads or output_padding (U-Net's 2x2 s2
  *     up-sampling): every output pixel receives exactly one column entry,
  *     so the output is a pure scatter with the bias added — for k = 2 a
@@ -109,7 +109,8 @@ static int ct_geometry(const sk_node *n, const sk_tensor *const *in, int nin, ct
 static size_t ct_scratch(const ct_geom *g, const sk_gemm_cfg *cfg, int nthreads)
 {
     return (sk_fops_pad((size_t)(g->group * g->Rows * g->Pin)) +
-            sk_gemm_scratch_floats(cfg, nthreads)) *
+            sk_gemm_scratch_floats(cfg, nthreads) +
+            sk_fops_prepack_a_floats(cfg, (int)g->group, (int)g->Rows, (int)g->Cg)) *
            sizeof(float);
 }
 
@@ -257,6 +258,9 @@ int sk_fops_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int
     float *gemm_scratch = col + sk_fops_pad((size_t)(g.group * g.Rows * g.Pin));
     const float *x = in[0]->data;
     ct_a a = {in[1]->data, g.Cg, g.Rows};
+    sk_gemm_packed_a pa; /* W^T of every group, packed once for all images */
+    sk_fops_prepack_a(ctx->pool, cfg, ct_pack_a, &a, (int)g.group, (int)g.Rows, (int)g.Cg,
+                      gemm_scratch + sk_gemm_scratch_floats(cfg, sk_pool_size(ctx->pool)), &pa);
     ct_job cj = {uk, &g, col, nin > 2 && in[2] ? in[2]->data : NULL, NULL};
     for (int64_t img = 0; img < g.N; img++) {
         sk_gemm_rowmajor b = {x + (size_t)(img * g.C * g.Pin), (size_t)g.Pin,
@@ -268,8 +272,7 @@ int sk_fops_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int
         j.N = (int)g.Pin;
         j.K = (int)g.Cg;
         j.nbatch = (int)g.group;
-        j.pack_a = ct_pack_a;
-        j.a_ctx = &a;
+        j.a_packed = &pa;
         j.pack_b = sk_gemm_pack_b_rowmajor;
         j.b_ctx = &b;
         j.c = col;

@@ -6,7 +6,10 @@
  * The loops in fast_ops_velt.h / fast_ops_vrow.h are written once against
  * these inline functions, so the AVX-512 kernels are the AVX2 kernels with
  * wider vectors and native tail masks: what the AVX2 tests exercise is the
- * same code, only this small mapping differs.
+ * same code, only this small mapping differs. tests/unit/test_fast_ops_uk.c
+ * also compiles the AVX-512 mapping against a C emulation of its
+ * intrinsics (SK_FOPS_EMULATE, SK_UK renamed), so it is tested on CPUs
+ * without AVX-512 too.
  *
  * Also here: exp, erf and tanh in vector form. Each is accurate to a few
  * float ulps (relative error < 3e-7 over the whole float range, checked
@@ -15,7 +18,9 @@
 #ifndef SK_FOPS_SIMD_H
 #define SK_FOPS_SIMD_H
 
+#ifndef SK_FOPS_EMULATE /* tests/unit/avx512_emu.h supplies the intrinsics */
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +28,9 @@
 #if defined(SK_FOPS_AVX512)
 
 #define SK_VW 16
+#ifndef SK_UK
 #define SK_UK(name) sk_f32_##name##__avx512f
+#endif
 typedef __m512 vf;
 
 static inline vf v_ld(const float *p) { return _mm512_loadu_ps(p); }
@@ -97,7 +104,9 @@ static inline void v_int2(vf a, vf b, vf *lo, vf *hi)
 #elif defined(SK_FOPS_AVX2)
 
 #define SK_VW 8
+#ifndef SK_UK
 #define SK_UK(name) sk_f32_##name##__avx2
+#endif
 typedef __m256 vf;
 
 static inline vf v_ld(const float *p) { return _mm256_loadu_ps(p); }

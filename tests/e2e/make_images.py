@@ -61,6 +61,15 @@ exif = Image.Exif()
 exif[0x0112] = 6
 save(scene(60, 40, "RGB"), "exif6.jpg", quality=90, exif=exif.tobytes())
 
+# A 64x48 JPEG padded to ~585 KB with comment segments: a large body that
+# costs almost nothing to decode (for the --max-buffered tests).
+small = open(f"{out}/base.jpg", "rb").read()
+com = b"".join(b"\xff\xfe" + struct.pack(">H", 65002) + bytes((i * 7 + k) % 251 for k in range(65000))
+               for i in range(9))
+open(f"{out}/big.jpg", "wb").write(small[:2] + com + small[2:])
+# Few bytes, many pixels: 1000x1000 gray needs megabytes once decoded.
+save(Image.new("L", (1000, 1000), 128), "wide.png")
+
 # Broken inputs.
 data = open(f"{out}/prog.jpg", "rb").read()
 open(f"{out}/trunc.jpg", "wb").write(data[: len(data) // 3])

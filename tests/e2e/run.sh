@@ -122,6 +122,15 @@ metric() { # metric PORT 'name{labels}' -> value (0 when absent)
     curl -s --max-time 10 "127.0.0.1:$1/metrics" | awk -v k="$2" '$1 == k {v = $2} END {print v + 0}'
 }
 
+buffered() { metric "$PORT" skipserve_buffered_bytes; } # bytes held against --max-buffered
+wait_buffered_zero() { # until every reservation is given back (10 s)
+    for _ in $(seq 200); do
+        [ "$(buffered)" = 0 ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 wait_metric() { # wait_metric PORT 'series' VALUE : until series >= VALUE (10 s)
     for _ in $(seq 200); do
         [ "$(metric "$1" "$2")" -ge "$3" ] 2>/dev/null && return 0
@@ -156,7 +165,7 @@ echo "e2e: models from $MODELS, binary $BIN"
 help=$("$BIN" --help)
 missing=
 for f in port host models model threads http-threads max-body max-pixels timeout-ms \
-    drain-timeout max-batch max-delay-us max-queue log-format; do
+    drain-timeout max-batch max-delay-us max-queue log-format max-buffered; do
     env=SKIPSERVE_$(echo "$f" | tr a-z- A-Z_)
     echo "$help" | grep -q -- "--$f " || missing="$missing --$f"
     echo "$help" | grep -q -- "$env" || missing="$missing $env"
@@ -248,6 +257,7 @@ if [ -n "$CLS" ]; then
     e "400 truncated PNG" 400 bad_image -H 'Content-Type: image/png' --data-binary @"$IMG/trunc.png" "$C"
     e "400 PNG Content-Type, garbage body" 400 bad_image -H 'Content-Type: image/png' --data-binary @"$IMG/garbage.bin" "$C"
     e "400 bad base64" 400 bad_image -H 'Content-Type: application/json' -d '{"image":"@@not base64@@"}' "$C"
+    e "400 data URL that is not base64" 400 bad_image -H 'Content-Type: application/json' -d '{"image":"data:image/png,abc"}' "$C"
     e "400 base64 of garbage" 400 bad_image -H 'Content-Type: application/json' -d "{\"image\":\"$(base64 -w0 "$IMG/garbage.bin")\"}" "$C"
     e "400 multipart with a broken file" 400 bad_image -F "image=@$IMG/gray.png" -F "image=@$IMG/trunc.jpg" "$C"
     e "400 malformed JSON" 400 bad_request -H 'Content-Type: application/json' -d '{"image": ' "$C"
@@ -351,7 +361,8 @@ fi
 t "GET /metrics" 200 "" "$A/metrics" && ctype_is text/plain "metrics are text/plain"
 for m in skipserve_requests_total skipserve_request_duration_seconds_bucket \
     skipserve_queue_duration_seconds_bucket skipserve_infer_duration_seconds_bucket \
-    skipserve_batch_size_bucket skipserve_queue_depth skipserve_inflight_requests skipserve_model_info; do
+    skipserve_batch_size_bucket skipserve_queue_depth skipserve_inflight_requests skipserve_model_info \
+    skipserve_buffered_bytes; do
     grep -q "^$m" "$TMP/body" && ok "metric $m" || ko "metric $m"
 done
 grep -q "^skipserve_model_info{model=\"$CLS\",task=\"classify\"} 1" "$TMP/body" && ok "model_info for $CLS" || ko "model_info for $CLS"
@@ -371,6 +382,9 @@ assert all(need <= set(l) for l in lines)
 assert any(l['path'] == '/classify' and l['status'] == 200 and l['batch_size'] >= 1 for l in lines)
 assert any(l['status'] == 413 for l in lines)
 " "$TMP/A.out"; then ok "access log: a JSON line per request"; else ko "access log: a JSON line per request"; fi
+# Every path above (answers, errors, hang-ups) gave back what it reserved.
+wait_buffered_zero && ok "memory budget balanced after every kind of request" ||
+    ko "memory budget: $(buffered) bytes still held after server A's tests"
 stop_ok A "$APID"
 
 # --- server D: an engine failure is a 500 and the process keeps serving -------
@@ -381,6 +395,60 @@ if [ -n "$CLS" ]; then
     t "still serving after a 500" 200 "j['status'] == 'ready'" "127.0.0.1:$PORT/readyz"
     grep -q "inference failed\|batch of 1 failed" "$TMP/D.err" && ok "the 500 is logged" || ko "the 500 is logged"
     stop_ok D "$PID"
+fi
+
+# --- server E: the memory budget (--max-buffered) ---------------------------------
+# 2 MiB for every request together; a body of big.jpg (~585 KB) costs its
+# size, decoding it almost nothing. Refusals are 429 (413 when one request
+# alone needs more than the budget), nothing crashes, and every byte comes
+# back when requests finish or clients hang up.
+if [ -n "$CLS" ]; then
+    SKIPSERVE_MAX_BUFFERED=2M start E --models "$MODELS" --max-body 1M --http-threads 4 ||
+        { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
+    E=127.0.0.1:$PORT
+    EPID=$PID
+    [ "$(buffered)" = 0 ] && ok "budget: nothing held at idle" || ko "budget: $(buffered) bytes held at idle"
+    t "budget: a large body that fits is served" 200 "$(p 1 1)" --data-binary @"$IMG/big.jpg" "$E/classify?top_k=1"
+    wait_buffered_zero && ok "budget: all given back after an answer" || ko "budget: $(buffered) bytes still held after an answer"
+    e "413 when one request needs more than the whole budget" 413 too_large --data-binary @"$IMG/wide.png" "$E/classify"
+    # Two clients announce 900000-byte bodies and stall: 1.8M of 2M reserved.
+    HOLD=$TMP/hold-release
+    $PY $E2E/sock.py hold "$PORT" 2 900000 "$HOLD" &
+    HPID=$!
+    for _ in $(seq 200); do [ "$(buffered)" -ge 1800000 ] && break; sleep 0.05; done
+    [ "$(buffered)" -ge 1800000 ] && ok "budget: stalled bodies are reserved in full" || ko "budget: stalled bodies reserve $(buffered)"
+    e "429 when the body does not fit (Expect: 100-continue)" 429 overloaded -H 'Expect: 100-continue' --data-binary @"$IMG/big.jpg" "$E/classify"
+    [ "$(header Retry-After)" = 1 ] && ok "budget 429 carries Retry-After" || ko "budget 429 carries Retry-After"
+    e "429 when the body does not fit (no Expect: read, dropped, answered)" 429 overloaded -H 'Expect:' --data-binary @"$IMG/big.jpg" "$E/classify"
+    e "429 when a chunked body outgrows the budget" 429 overloaded -H 'Expect:' -H 'Transfer-Encoding: chunked' --data-binary @"$IMG/big.jpg" "$E/classify"
+    t "small requests still pass beside the stalled ones" 200 "$(p 1 1)" --data-binary @"$IMG/gray.png" "$E/classify?top_k=1"
+    touch "$HOLD"
+    wait $HPID
+    wait_buffered_zero && ok "budget: given back when clients hang up mid-body" || ko "budget: $(buffered) bytes held after hang-ups"
+    t "a large body is served again once memory is free" 200 "$(p 1 1)" --data-binary @"$IMG/big.jpg" "$E/classify?top_k=1"
+    # 16 clients upload big.jpg at once, slowly (~1.5 s each): 3 fit.
+    burst=()
+    for i in $(seq 0 15); do
+        curl -s --max-time 60 --limit-rate 400k -o "$TMP/m$i.json" -w '%{http_code}' \
+            --data-binary @"$IMG/big.jpg" "$E/classify?top_k=1" >"$TMP/m$i.code" &
+        burst+=($!)
+    done
+    wait "${burst[@]}"
+    n200=0 n429=0 nother=0
+    for i in $(seq 0 15); do
+        case "$(cat "$TMP/m$i.code")" in
+        200) jc "$TMP/m$i.json" "$(p 1 1)" >/dev/null && n200=$((n200 + 1)) || nother=$((nother + 1)) ;;
+        429) jc "$TMP/m$i.json" "j['error']['code'] == 'overloaded'" >/dev/null && n429=$((n429 + 1)) || nother=$((nother + 1)) ;;
+        *) nother=$((nother + 1)) ;;
+        esac
+    done
+    echo "    16 concurrent large bodies: $n200 answered, $n429 refused 429, $nother other"
+    [ $nother = 0 ] && [ $n200 -ge 1 ] && [ $n429 -ge 1 ] && ok "budget: concurrent large bodies get 200 or 429, some of each" ||
+        ko "budget: concurrent large bodies ($n200 x 200, $n429 x 429, $nother other)"
+    wait_buffered_zero && ok "budget: all given back after the burst" || ko "budget: $(buffered) bytes held after the burst"
+    t "still serving after the burst" 200 "$(p 1 1)" --data-binary @"$IMG/big.jpg" "$E/classify?top_k=1"
+    kill -0 "$EPID" 2>/dev/null && ok "budget: the server is alive" || ko "budget: the server died"
+    stop_ok E "$EPID"
 fi
 
 # --- server B: queue limits, deadlines, env twins ----------------------------------

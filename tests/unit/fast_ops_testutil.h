@@ -18,8 +18,9 @@
 #include "kernels/fast_ops.h"
 #include "threadpool.h"
 
-/* ---- allocation counter: glibc lets a program interpose malloc ------------ */
-#ifdef __GLIBC__
+/* ---- allocation counter: glibc lets a program interpose malloc ------------
+ * (not under AddressSanitizer, which owns malloc) */
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);

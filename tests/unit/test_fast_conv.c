@@ -27,8 +27,15 @@
 #include "kernels/fast.h"
 #include "threadpool.h"
 
-/* ---- allocation counter (as in test_plan.c): glibc lets us interpose ---- */
-#ifdef __GLIBC__
+/* ---- allocation counter (as in test_plan.c): glibc lets us interpose ----
+ * (not under a sanitizer, which interposes malloc itself) */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SK_NO_MALLOC_HOOK 1
+#endif
+#endif
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
+    !defined(SK_NO_MALLOC_HOOK)
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);

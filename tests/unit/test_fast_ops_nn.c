@@ -8,7 +8,8 @@
  * broadcasting and 1-D operands; ConvTranspose groups, output_padding and
  * both the direct (kernel == stride) scatter and the col2im path; Resize
  * with every coordinate mode, nearest_mode, scales or sizes, up and down.
- * MatMul and ConvTranspose outputs are sums of K products, compared within
+ * Gemm without packed weights: transA / transB, every broadcast form of C.
+ * MatMul, Gemm and ConvTranspose outputs are sums of K products, compared within
  * 2 K eps sum|a b| (sum|a b| = the reference run on |inputs|). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,6 +142,35 @@ static void test_matmul(void **state)
     tc_input(&t, 1, SK_F32, 2, (int64_t[]){0, 7});
     check(&t, 1, 0.0, 0.0, "matmul K=0");
     tc_free(&t);
+}
+
+static void test_gemm(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 36; c++) {
+        int64_t M = irand(1, 40), N = irand(1, 50), K = irand(1, 200);
+        int ta = c % 2, tb = c / 2 % 2, cform = c / 4 % 7, scaled = c % 9 == 8;
+        tc t;
+        tc_new(&t, SK_OP_GEMM, cform ? 3 : 2, 1, 13);
+        sk_node_set_int(t.g, 0, "transA", ta);
+        sk_node_set_int(t.g, 0, "transB", tb);
+        if (scaled) /* alpha != 1: the reference's */
+            sk_node_set_float(t.g, 0, "alpha", 0.5f);
+        tc_input(&t, 0, SK_F32, 2, ta ? (int64_t[]){K, M} : (int64_t[]){M, K});
+        tc_input(&t, 1, SK_F32, 2, tb ? (int64_t[]){N, K} : (int64_t[]){K, N});
+        /* C: none, [], [1], [N], [1,N], [M,1], [M,N] */
+        static const int crank[7] = {0, 0, 1, 1, 2, 2, 2};
+        int64_t cd[2] = {cform == 3 ? N : cform == 5 || cform == 6 ? M : 1,
+                         cform == 4 || cform == 6 ? N : 1};
+        if (cform)
+            tc_input(&t, 2, SK_F32, crank[cform], cform == 3 ? (int64_t[]){N} : cd);
+        g_mag = abs_run(&t);
+        g_mk = 2.0 * (double)(K + 2) * FLT_EPSILON;
+        check(&t, !scaled, 0.0, 1e-6, "gemm");
+        free((void *)g_mag);
+        g_mag = NULL;
+        tc_free(&t);
+    }
 }
 
 /* ---- ConvTranspose ---------------------------------------------------------------- */
@@ -309,6 +339,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_pools, reset_mag),
         cmocka_unit_test_setup(test_matmul, reset_mag),
+        cmocka_unit_test_setup(test_gemm, reset_mag),
         cmocka_unit_test_setup(test_conv_transpose, reset_mag),
         cmocka_unit_test_setup(test_resize, reset_mag),
     };
