@@ -27,6 +27,12 @@ ENGINE_SRCS := $(wildcard engine/*.c engine/kernels/ref/*.c engine/kernels/*.c e
 # Per-ISA kernels get per-file flags so one binary runs on any x86-64.
 ENGINE_AVX2_SRCS := $(wildcard engine/kernels/avx2/*.c)
 ENGINE_AVX512_SRCS := $(wildcard engine/kernels/avx512/*.c)
+ifeq ($(filter x86_64 amd64,$(shell uname -m)),)
+# elsewhere (arm64, ...) only the scalar kernels are built; engine/cpu.c
+# reports the scalar level there
+ENGINE_AVX2_SRCS :=
+ENGINE_AVX512_SRCS :=
+endif
 LOADER_SRCS := $(wildcard loaders/*.c)
 SERVER_SRCS := $(filter-out server/run_cli.c,$(wildcard server/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

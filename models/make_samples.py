@@ -33,7 +33,7 @@ import fmnist  # noqa: E402
 import scenes  # noqa: E402
 from train_classifier import FashionResNet  # noqa: E402
 from train_segmenter import MEAN as SEG_MEAN, STD as SEG_STD  # noqa: E402
-from unet import UNet  # noqa: E402
+from resunet import ResUNet  # noqa: E402
 
 SHIRT = 6
 
@@ -95,7 +95,7 @@ def main():
     with torch.no_grad():
         p_jpg = torch.softmax(cls(x_jpg), 1)[0]
 
-    seg = UNet(1, scenes.NUM_CLASSES, _seg_widths(), 4, "convtranspose")
+    seg = ResUNet(scenes.NUM_CLASSES, _seg_widths())
     seg.load_state_dict(torch.load(os.path.join(HERE, "scenes-unet", "weights.pth")))
     seg.eval()
     img, lab = scenes.make_scene("test", scenes.TEST_SEED, 0)

@@ -2,7 +2,7 @@
 """Seeded generator of 128x128 segmentation scenes built from real Fashion-MNIST garments.
 
 Each scene is an 8-bit GRAYSCALE image (one channel, 0..255) with 1-4 garments
-pasted at random positions and scales (32..56 px, aspect jitter +-10%, random
+pasted at random positions and scales (28..40 px, aspect jitter +-10%, random
 horizontal flip, random brightness gain) on a textured background (flat
 noise, linear or radial gradient, sinusoidal stripes, checkerboard, smooth
 "cloud" noise; plus pixel noise). The per-pixel label is 0 for background and
@@ -34,7 +34,7 @@ SIZE = 128
 NUM_CLASSES = 11          # background + 10 garments
 LABELS = ["background"] + fmnist.CLASSES
 MASK_THRESHOLD = 32       # garment pixel (after resize) > this => garment
-MIN_GARMENT, MAX_GARMENT = 32, 56
+MIN_GARMENT, MAX_GARMENT = 28, 40
 MAX_OCCLUDED = 0.35       # a new garment may hide at most this much of a placed one
 TEST_SEED = 2024          # the 1000 test scenes of the README and tests
 SPLIT_ID = {"train": 1, "test": 2}

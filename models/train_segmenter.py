@@ -1,17 +1,20 @@
 #!/usr/bin/python3
 """Train the default segmenter, models/scenes-unet/, on generated Fashion-MNIST scenes.
 
-A 4-level U-Net (unet.py: Concat skips, ConvTranspose 2x2 up-sampling,
-BatchNorm + ReLU) predicting 11 classes (background + 10 garments) per pixel
-of a 128x128 grayscale scene (scenes.py). Training scenes are generated on the
+A 4-level U-Net (resunet.py: residual encoder, Concat skips, ConvTranspose
+2x2 up-sampling, BatchNorm + ReLU) predicting 11 classes (background + 10
+garments) per pixel of a 128x128 grayscale scene (scenes.py). Its encoder's
+first three levels start from fashion-resnet's trained weights (--init): the
+classifier already knows garments, and learning that from scratch is what
+the CPU budget cannot pay for. Training scenes are generated on the
 fly from the Fashion-MNIST train split (scene seed --seed, a fresh scene for
 every step, never repeated); the 1000 test scenes (seed scenes.TEST_SEED) use
 the test split only and are seen once, at the end.
 
-To fit the 2-core CPU budget, most steps train on 64x64 crops centred (with
+To fit the CPU budget, most steps train on 48x48 crops centred (with
 jitter) on garment pixels of fresh 128x128 scenes (two crops per scene, batch
---batch): a crop costs a quarter of a scene and is mostly garment, where a
-full scene is ~83% background. The last --full-frac of the steps train on
+--batch): a crop costs a seventh of a scene and is mostly garment, where a
+full scene is ~90% background. The last --full-frac of the steps train on
 whole 128x128 scenes (batch --batch/4, the same pixels per step) so that
 BatchNorm statistics and borders match what the model is evaluated on.
 Tensors are channels-last (faster convolutions on CPU in PyTorch 1.13).
@@ -36,10 +39,12 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_util  # noqa: E402
 import scenes  # noqa: E402
-from unet import UNet  # noqa: E402
+import fmnist  # noqa: E402
+from resunet import ResUNet  # noqa: E402
+from train_classifier import FashionResNet  # noqa: E402
 
-# Input normalization, fixed (BatchNorm follows the first conv, so exact values matter little).
-MEAN, STD = 0.5, 0.25
+# The classifier's input normalization: the encoder starts from its weights.
+MEAN, STD = fmnist.MEAN, fmnist.STD
 
 
 def to_input(imgs_u8):
@@ -47,11 +52,11 @@ def to_input(imgs_u8):
     return ((x - MEAN) / STD).unsqueeze(1)
 
 
-CROP = 64
+CROP = 48
 
 
 def garment_crops(imgs, labs, seed, index0):
-    """Two CROPxCROP crops per scene, centred on random garment pixels (+-8 px
+    """Two CROPxCROP crops per scene, centred on random garment pixels (+-6 px
     jitter, clamped to the scene); a scene without garments gives random crops."""
     n = imgs.shape[0]
     ci = np.empty((2 * n, CROP, CROP), np.uint8)
@@ -62,7 +67,7 @@ def garment_crops(imgs, labs, seed, index0):
         for j in range(2):
             if ys.size:
                 k = int(rng.integers(0, ys.size))
-                cy, cx = ys[k] + rng.integers(-8, 9), xs[k] + rng.integers(-8, 9)
+                cy, cx = ys[k] + rng.integers(-6, 7), xs[k] + rng.integers(-6, 7)
             else:
                 cy, cx = rng.integers(0, scenes.SIZE, 2)
             y0 = int(np.clip(cy - CROP // 2, 0, scenes.SIZE - CROP))
@@ -97,13 +102,17 @@ def evaluate(model, count, batch=50, split="test", seed=scenes.TEST_SEED):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=900)
     ap.add_argument("--batch", type=int, default=32, help="crops per step (full scenes: /4)")
     ap.add_argument("--full-frac", type=float, default=0.15,
                     help="fraction of steps (the last ones) on full 128x128 scenes")
-    ap.add_argument("--lr", type=float, default=4e-3)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--wd", type=float, default=1e-4)
-    ap.add_argument("--widths", default="8,16,32,64", help="channels of the 4 levels")
+    ap.add_argument("--widths", default="16,32,64,128", help="channels of the 4 levels "
+                    "(the first three must match the classifier's)")
+    ap.add_argument("--init", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                   "fashion-resnet"),
+                    help="classifier folder whose weights.pth starts the encoder ('' = none)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1,
                     help="1 is the most work per CPU second for these small tensors")
@@ -124,7 +133,16 @@ def main():
     torch.manual_seed(args.seed)
 
     widths = [int(v) for v in args.widths.split(",")]
-    model = UNet(1, scenes.NUM_CLASSES, widths, 4, "convtranspose")
+    model = ResUNet(scenes.NUM_CLASSES, widths)
+    init_note = "random init"
+    if args.init and not args.export_only:
+        with open(os.path.join(args.init, "torch_metrics.json")) as f:
+            cm_ = json.load(f)
+        clf = FashionResNet(tuple(cm_["widths"]), tuple(cm_["blocks"]))
+        clf.load_state_dict(torch.load(os.path.join(args.init, "weights.pth")))
+        model.load_classifier(clf)
+        init_note = "encoder from %s (test accuracy %.4f)" % (
+            os.path.relpath(args.init), cm_["test_accuracy"])
     model = model.to(memory_format=torch.channels_last)
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
@@ -138,10 +156,10 @@ def main():
         log_lines.append(msg)
 
     full_from = int(args.steps * (1 - args.full_frac))
-    log("UNet widths=%s levels=4 up=convtranspose params=%d steps=%d (full scenes from %d) "
-        "batch=%d lr=%g wd=%g seed=%d threads=%d"
-        % (widths, nparams, args.steps, full_from, args.batch, args.lr, args.wd, args.seed,
-           args.threads))
+    log("UNet (residual encoder) widths=%s levels=4 up=convtranspose params=%d steps=%d "
+        "(full scenes from %d) batch=%d crop=%d lr=%g wd=%g seed=%d threads=%d; %s"
+        % (widths, nparams, args.steps, full_from, args.batch, CROP, args.lr, args.wd,
+           args.seed, args.threads, init_note))
     t0 = time.time()
     model.train()
     loss_avg = 0.0

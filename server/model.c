@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/passes/passes.h"
 #include "engine/threadpool.h"
 #include "loaders/onnx.h"
 #include "server/batcher.h"
@@ -453,7 +454,10 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
             goto out;
     }
 
-    if (sk_onnx_load(m->onnx_path, &m->graph, err, errlen))
+    /* Load, then fold BatchNorm, fuse Conv+Add+Relu and pack weights once
+     * for the CPU level in force: every plan of this model shares them. */
+    if (sk_onnx_load(m->onnx_path, &m->graph, err, errlen) ||
+        sk_graph_optimize(m->graph, 1, err, errlen))
         goto out;
     sk_graph *g = m->graph;
     if (g->ninputs != 1 || g->noutputs < 1) {

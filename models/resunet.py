@@ -1,0 +1,56 @@
+"""The scenes-unet model: a 4-level U-Net whose encoder is fashion-resnet's.
+
+Levels (input 128x128, strides 1, 2, 4, 8):
+  enc0  stem 3x3 conv + BN + ReLU, BasicBlock(16)          \\
+  enc1  BasicBlock(16 -> 32, stride 2, 1x1 projection)      > fashion-resnet's layers,
+  enc2  BasicBlock(32 -> 64, stride 2, 1x1 projection)     /  initialized from its weights
+  enc3  BasicBlock(64 -> 128, stride 2, 1x1 projection)    new (the bottleneck)
+  dec2  ConvTranspose 2x2/2 (128 -> 64), Concat enc2, 2x (3x3 conv + BN + ReLU)
+  dec1  ConvTranspose 2x2/2 (64 -> 32),  Concat enc1, 2x (3x3 conv + BN + ReLU)
+  dec0  ConvTranspose 2x2/2 (32 -> 16),  Concat enc0, 2x (3x3 conv + BN + ReLU)
+  head  1x1 conv -> 11 class logits per pixel
+Starting from a classifier that already tells garments apart is what lets
+this train on 2 CPU cores in the time budget (see scenes-unet/README.md)."""
+import torch
+import torch.nn as nn
+
+from train_classifier import BasicBlock, FashionResNet
+from unet import double_conv
+
+
+class ResUNet(nn.Module):
+    def __init__(self, num_classes=11, widths=(16, 32, 64, 128)):
+        super().__init__()
+        w0, w1, w2, w3 = widths
+        self.stem = nn.Sequential(nn.Conv2d(1, w0, 3, 1, 1, bias=False), nn.BatchNorm2d(w0),
+                                  nn.ReLU(inplace=True))
+        self.enc0 = BasicBlock(w0, w0, 1)
+        self.enc1 = BasicBlock(w0, w1, 2)
+        self.enc2 = BasicBlock(w1, w2, 2)
+        self.enc3 = BasicBlock(w2, w3, 2)
+        self.up2 = nn.ConvTranspose2d(w3, w2, 2, 2)
+        self.dec2 = double_conv(2 * w2, w2)
+        self.up1 = nn.ConvTranspose2d(w2, w1, 2, 2)
+        self.dec1 = double_conv(2 * w1, w1)
+        self.up0 = nn.ConvTranspose2d(w1, w0, 2, 2)
+        self.dec0 = double_conv(2 * w0, w0)
+        self.head = nn.Conv2d(w0, num_classes, 1)
+
+    def forward(self, x):
+        e0 = self.enc0(self.stem(x))
+        e1 = self.enc1(e0)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(torch.cat([self.up2(e3), e2], 1))
+        d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))
+        d0 = self.dec0(torch.cat([self.up0(d1), e0], 1))
+        return self.head(d0)
+
+    def load_classifier(self, clf: FashionResNet):
+        """Copy fashion-resnet's stem and its three stages into enc0..enc2."""
+        if len(clf.layers) != 3:
+            raise ValueError("expected a classifier with one block per stage")
+        self.stem.load_state_dict(clf.stem.state_dict())
+        self.enc0.load_state_dict(clf.layers[0].state_dict())
+        self.enc1.load_state_dict(clf.layers[1].state_dict())
+        self.enc2.load_state_dict(clf.layers[2].state_dict())
