@@ -49,7 +49,7 @@ LIB_ENGINE := $(BUILD)/libskengine.a
 LIB_LOADERS := $(BUILD)/libskloaders.a
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-BINS := $(BUILD)/skipserve-run $(BUILD)/skipserve-conformance
+BINS := $(BUILD)/skipserve-run $(BUILD)/skipserve-conformance $(BUILD)/skipserve-eval
 ifneq ($(wildcard server/main.c),)
 BINS += $(BUILD)/skipserve
 endif
@@ -95,6 +95,9 @@ $(BUILD)/skipserve-run: $(BUILD)/obj/server/run_cli.o $(LIB_LOADERS) $(LIB_ENGIN
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
 
 $(BUILD)/skipserve-conformance: $(BUILD)/obj/tests/conformance/runner.o $(LIB_LOADERS) $(LIB_ENGINE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
+
+$(BUILD)/skipserve-eval: $(BUILD)/obj/tests/models/eval.o $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
 
 $(BUILD)/skipserve: $(SERVER_OBJS) $(LIB_LOADERS) $(LIB_ENGINE)
