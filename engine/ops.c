@@ -39,7 +39,10 @@ sk_op sk_op_from_name(const char *name)
 int sk_kfail(sk_kctx *ctx, const sk_node *n, int code, const char *fmt, ...)
 {
     if (ctx && ctx->err && ctx->errlen) {
-        int o = snprintf(ctx->err, ctx->errlen, "%s node '%s': ", sk_op_name(n->op),
+        /* fused ops are named "_ConvFused" so no ONNX name can match them;
+         * users read "ConvFused node 'conv1'" */
+        const char *op = sk_op_name(n->op);
+        int o = snprintf(ctx->err, ctx->errlen, "%s node '%s': ", op + (op[0] == '_'),
                          n->name ? n->name : "");
         if (o < 0)
             o = 0;

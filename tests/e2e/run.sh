@@ -279,7 +279,7 @@ if [ -n "$CLS" ]; then
     e "413 body over --max-body (Content-Length)" 413 too_large --data-binary @"$TMP/5mb.bin" "$C"
     e "413 body over --max-body (chunked)" 413 too_large -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/5mb.bin" "$C"
     e "413 100000x100000 PNG header" 413 too_large --data-binary @"$IMG/huge.png" "$C"
-    e "400 segment model on /classify" 400 bad_request --data-binary @"$IMG/gray.png" "$A/classify?model=$SEG"
+    [ -n "$SEG" ] && e "400 segment model on /classify" 400 bad_request --data-binary @"$IMG/gray.png" "$A/classify?model=$SEG"
 fi
 
 if [ -n "$SEG" ]; then
@@ -311,10 +311,11 @@ fi
 # Robustness: hang-ups and idle connections must not hurt anyone else.
 $PY $E2E/sock.py cut-body "$PORT"
 t "serves after a client hung up mid-body" 200 "" "$A/healthz"
-for _ in 1 2 3 4; do $PY $E2E/sock.py cut-wait "$PORT" "/segment?model=$SEG" "$IMG/prog.jpg"; done
+[ -n "$SEG" ] && for _ in 1 2 3 4; do $PY $E2E/sock.py cut-wait "$PORT" "/segment?model=$SEG" "$IMG/prog.jpg"; done
 [ -n "$CLS" ] && $PY $E2E/sock.py cut-wait "$PORT" "/classify?model=$CLS" "$IMG/gray.png"
 sleep 0.3
-t "serves after clients hung up while queued" 200 "" --data-binary @"$IMG/gray.png" "$A/segment?model=$SEG&format=indices"
+if [ -n "$SEG" ]; then QURL="$A/segment?model=$SEG&format=indices"; else QURL="$A/classify?model=$CLS"; fi
+t "serves after clients hung up while queued" 200 "" --data-binary @"$IMG/gray.png" "$QURL"
 $PY $E2E/sock.py idle "$PORT" 40 3 &
 IDLE=$!
 sleep 0.5
