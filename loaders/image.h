@@ -41,7 +41,7 @@ typedef struct sk_preprocess {
     float scale;         /* pixel * scale, then (x - mean) / std */
     float mean[3], std[3];
     int invert;          /* 1: x = 255 - x before scaling (dark-on-light photos) */
-    uint8_t pad;         /* letterbox fill (raw pixel value) */
+    uint8_t pad;         /* letterbox fill, in the model's convention: not inverted */
 } sk_preprocess;
 
 /* Resize with area averaging when shrinking by more than 2x, bilinear

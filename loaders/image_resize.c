@@ -296,7 +296,9 @@ int sk_image_to_tensor(const sk_image *img, const sk_preprocess *pp, float *out,
         }
     for (int ch = 0; ch < C; ch++) {
         float *plane = out + (size_t)ch * H * W;
-        const float padv = lut[ch][pp->pad];
+        /* the pad is the model's background (Fashion-MNIST: 0 = dark), so
+         * it is not inverted with the photo */
+        const float padv = ((float)pp->pad * pp->scale - pp->mean[ch]) / pp->std[ch];
         for (int y = 0; y < H; y++) {
             float *o = plane + (size_t)y * W;
             const int sy = y - oy;

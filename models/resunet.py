@@ -5,12 +5,17 @@ Levels (input 128x128, strides 1, 2, 4, 8):
   enc1  BasicBlock(16 -> 32, stride 2, 1x1 projection)      > fashion-resnet's layers,
   enc2  BasicBlock(32 -> 64, stride 2, 1x1 projection)     /  initialized from its weights
   enc3  BasicBlock(64 -> 128, stride 2, 1x1 projection)    new (the bottleneck)
-  dec2  ConvTranspose 2x2/2 (128 -> 64), Concat enc2, 2x (3x3 conv + BN + ReLU)
+  ctx   7x7 average pool (stride 1) of enc2, 1x1 conv 64 -> 11: the classifier's
+        global-average-pool + linear head made sliding (a 28x28-pixel window, the
+        size of a Fashion-MNIST image), initialized from its linear layer
+  dec2  ConvTranspose 2x2/2 (128 -> 64), Concat enc2 and ctx, 2x (3x3 conv + BN + ReLU)
   dec1  ConvTranspose 2x2/2 (64 -> 32),  Concat enc1, 2x (3x3 conv + BN + ReLU)
   dec0  ConvTranspose 2x2/2 (32 -> 16),  Concat enc0, 2x (3x3 conv + BN + ReLU)
   head  1x1 conv -> 11 class logits per pixel
 Starting from a classifier that already tells garments apart is what lets
-this train on 2 CPU cores in the time budget (see scenes-unet/README.md)."""
+this train on 2 CPU cores in the time budget (see scenes-unet/README.md).
+forward() returns the logits; forward_aux() also returns ctx's logits (at
+1/4 resolution) for an auxiliary loss during training."""
 import torch
 import torch.nn as nn
 
@@ -28,23 +33,29 @@ class ResUNet(nn.Module):
         self.enc1 = BasicBlock(w0, w1, 2)
         self.enc2 = BasicBlock(w1, w2, 2)
         self.enc3 = BasicBlock(w2, w3, 2)
+        self.ctx_pool = nn.AvgPool2d(7, stride=1, padding=3, count_include_pad=False)
+        self.ctx = nn.Conv2d(w2, num_classes, 1)
         self.up2 = nn.ConvTranspose2d(w3, w2, 2, 2)
-        self.dec2 = double_conv(2 * w2, w2)
+        self.dec2 = double_conv(2 * w2 + num_classes, w2)
         self.up1 = nn.ConvTranspose2d(w2, w1, 2, 2)
         self.dec1 = double_conv(2 * w1, w1)
         self.up0 = nn.ConvTranspose2d(w1, w0, 2, 2)
         self.dec0 = double_conv(2 * w0, w0)
         self.head = nn.Conv2d(w0, num_classes, 1)
 
-    def forward(self, x):
+    def forward_aux(self, x):
         e0 = self.enc0(self.stem(x))
         e1 = self.enc1(e0)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
-        d2 = self.dec2(torch.cat([self.up2(e3), e2], 1))
+        ctx = self.ctx(self.ctx_pool(e2))
+        d2 = self.dec2(torch.cat([self.up2(e3), e2, ctx], 1))
         d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))
         d0 = self.dec0(torch.cat([self.up0(d1), e0], 1))
-        return self.head(d0)
+        return self.head(d0), ctx
+
+    def forward(self, x):
+        return self.forward_aux(x)[0]
 
     def load_classifier(self, clf: FashionResNet):
         """Copy fashion-resnet's stem and its three stages into enc0..enc2."""
@@ -54,3 +65,10 @@ class ResUNet(nn.Module):
         self.enc0.load_state_dict(clf.layers[0].state_dict())
         self.enc1.load_state_dict(clf.layers[1].state_dict())
         self.enc2.load_state_dict(clf.layers[2].state_dict())
+        # ctx: garment class c of the classifier is segmentation class c + 1;
+        # background starts at logit 0.
+        with torch.no_grad():
+            self.ctx.weight.zero_()
+            self.ctx.bias.zero_()
+            self.ctx.weight[1:, :, 0, 0] = clf.fc.weight
+            self.ctx.bias[1:] = clf.fc.bias

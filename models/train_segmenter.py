@@ -102,11 +102,12 @@ def evaluate(model, count, batch=50, split="test", seed=scenes.TEST_SEED):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=32, help="crops per step (full scenes: /4)")
     ap.add_argument("--full-frac", type=float, default=0.15,
                     help="fraction of steps (the last ones) on full 128x128 scenes")
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--aux", type=float, default=0.4, help="weight of the 1/4-resolution loss")
     ap.add_argument("--wd", type=float, default=1e-4)
     ap.add_argument("--widths", default="16,32,64,128", help="channels of the 4 levels "
                     "(the first three must match the classifier's)")
@@ -184,8 +185,10 @@ def main():
             imgs, labs = scenes.make_batch("train", args.seed, first, n)
         x = to_input(imgs).contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(labs.astype(np.int64))
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
+        logits, ctx = model.forward_aux(x)
+        # auxiliary loss on the 1/4-resolution class map (labels sampled at the
+        # centre of each 4x4 cell): trains the sliding classifier head directly
+        loss = F.cross_entropy(logits, y) + args.aux * F.cross_entropy(ctx, y[:, 2::4, 2::4])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

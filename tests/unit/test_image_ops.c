@@ -185,6 +185,13 @@ static void test_tensor_letterbox(void **state)
     for (int y = 0; y < 8; y++)
         for (int x = 0; x < 8; x++)
             assert_float_equal(out[y * 8 + x], (x >= 2 && x < 5) ? 100 : 7, 0);
+    /* invert flips the photo's pixels but not the pad, which is already the
+     * model's background: 255 - 100 = 155 inside, 7 outside */
+    pp.invert = 1;
+    assert_int_equal(sk_image_to_tensor(&tall, &pp, out, err, sizeof err), 0);
+    for (int y = 0; y < 8; y++)
+        for (int x = 0; x < 8; x++)
+            assert_float_equal(out[y * 8 + x], (x >= 2 && x < 5) ? 155 : 7, 0);
     sk_image_free(&tall);
 }
 
