@@ -1,6 +1,7 @@
 /* cpu.c — feature detection (see cpu.h). */
 #include "cpu.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,9 @@
 #define SK_HAVE_CPUID 1
 #endif
 
+/* Written once under detect_once: plans on several threads may ask first. */
 static sk_cpu_features feats;
+static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 static atomic_int detected = -1; /* sk_isa once known */
 static atomic_int active = -1;
 
@@ -62,14 +65,12 @@ done:
     return level;
 }
 
+static void detect_run(void) { atomic_store(&detected, (int)detect()); }
+
 sk_isa sk_cpu_detected(void)
 {
-    int d = atomic_load(&detected);
-    if (d < 0) {
-        d = (int)detect();
-        atomic_store(&detected, d);
-    }
-    return (sk_isa)d;
+    pthread_once(&detect_once, detect_run);
+    return (sk_isa)atomic_load(&detected);
 }
 
 const sk_cpu_features *sk_cpu_features_get(void)

@@ -7,6 +7,7 @@
  * reference kernel instead (and its scratch is sized for both).
  * SKIPSERVE_FAST_OPS=0 turns these kernels off (A/B benchmarks: the
  * fused Conv / Gemm kernels stay on), read when the first plan is made. */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +59,15 @@ const sk_fops_uk *sk_fops_uk_get(void) { return sk_fops_uk_for(sk_cpu_level()); 
 
 static int fast_ops_enabled(void)
 {
-    static int enabled = -1; /* a benign race: every thread computes the same */
-    if (enabled < 0) {
+    /* every thread computes the same value; atomic so the race is defined */
+    static atomic_int enabled = -1;
+    int v = atomic_load_explicit(&enabled, memory_order_relaxed);
+    if (v < 0) {
         const char *e = getenv("SKIPSERVE_FAST_OPS");
-        enabled = !(e && !strcmp(e, "0"));
+        v = !(e && !strcmp(e, "0"));
+        atomic_store_explicit(&enabled, v, memory_order_relaxed);
     }
-    return enabled;
+    return v;
 }
 
 typedef int (*plan_fn)(const sk_node *, const sk_tensor *const *, int, const sk_tensor *, int,

@@ -2,8 +2,10 @@
  * out the arena by liveness, run. See plan.h. */
 #include "plan.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "threadpool.h"
 
@@ -64,6 +66,29 @@ void sk_plan_free(sk_plan *p)
     sk_free(p->arena);
     sk_free(p->scratch_mem);
     free(p);
+}
+
+/* A model's shapes may ask for any size up to SK_MAX_NUMEL elements (8 TiB
+ * of int64). Anything over the machine's physical memory is refused before
+ * it is allocated: with overcommit, a huge allocation may succeed and the
+ * process die when the fill touches it. */
+static size_t phys_mem_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0 || (size_t)pages > SIZE_MAX / (size_t)page)
+        return SIZE_MAX;
+    return (size_t)pages * (size_t)page;
+}
+
+static int check_fits_memory(size_t bytes, const char *what, const char *name, char *err,
+                             size_t errlen)
+{
+    size_t phys = phys_mem_bytes();
+    if (bytes <= phys)
+        return 0;
+    return sk_errf(err, errlen, SK_ENOMEM,
+                   "%s '%s' needs %.1f GiB, more than this machine's %.1f GiB of memory", what,
+                   name, (double)bytes / (1 << 30), (double)phys / (1 << 30));
 }
 
 static int check_bound_shape(const sk_value *decl, const sk_tensor *t, char *err, size_t errlen)
@@ -139,6 +164,10 @@ static int plan_node(sk_plan *p, int ni, char *err, size_t errlen)
 
     if (known) {
         /* constant folding: run the reference kernel now, keep the result */
+        for (int o = 0; o < n->nout; o++)
+            if ((rc = check_fits_memory(sk_tensor_bytes(&out[o]), "folding node", n->name, err,
+                                        errlen)) < 0)
+                goto fail;
         for (int o = 0; o < n->nout; o++) {
             out[o].data = sk_alloc(sk_tensor_bytes(&out[o]));
             if (!out[o].data) {
@@ -330,7 +359,7 @@ static int plan_arena(sk_plan *p, char *err, size_t errlen)
             }
     }
     qsort(bufs, (size_t)nb, sizeof *bufs, by_size_desc);
-    size_t total = 0;
+    size_t total = 0, limit = phys_mem_bytes();
     int np = 0;
     for (int i = 0; i < nb; i++) {
         buf *b = &bufs[i];
@@ -344,6 +373,13 @@ static int plan_arena(sk_plan *p, char *err, size_t errlen)
             if (q->off + q->size <= off || off + b->size <= q->off)
                 continue;
             off = q->off + q->size;
+        }
+        /* offsets stay <= limit, so off + size cannot wrap */
+        if (b->size > limit || off > limit - b->size) {
+            rc = sk_errf(err, errlen, SK_ENOMEM,
+                         "the activations need more than this machine's %.1f GiB of memory",
+                         (double)limit / (1 << 30));
+            goto out;
         }
         b->off = off;
         placed[np++] = b;
@@ -486,6 +522,9 @@ int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool, sk
         if (b > p->scratch_bytes)
             p->scratch_bytes = b;
     }
+    if ((rc = check_fits_memory(p->scratch_bytes, "the scratch of plan step", "(largest)", err,
+                                errlen)) < 0)
+        goto fail;
     if (p->scratch_bytes && !(p->scratch_mem = sk_alloc(p->scratch_bytes))) {
         rc = sk_errf(err, errlen, SK_ENOMEM, "cannot allocate %zu bytes of scratch",
                      p->scratch_bytes);

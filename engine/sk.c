@@ -41,20 +41,25 @@ int sk_dtype_supported(int onnx_type)
 int64_t sk_shape_numel(const sk_shape *s)
 {
     int64_t n = 1;
+    int empty = 0;
     if (s->rank < 0 || s->rank > SK_MAX_RANK)
         return -1;
+    /* The non-zero dims must multiply within the limit even when a zero dim
+     * makes the tensor empty, so that kernels may multiply any subset of a
+     * valid shape's dims without overflowing ([0, 2^62, 2^62] is refused). */
     for (int i = 0; i < s->rank; i++) {
         int64_t d = s->dim[i];
         if (d < 0)
             return -1;
-        if (d == 0)
-            return 0; /* an empty tensor, whatever the other dims */
+        if (d == 0) {
+            empty = 1;
+            continue;
+        }
         if (n > SK_MAX_NUMEL / d)
             return -1;
         n *= d;
     }
-    /* a zero dim later in the shape wins over an earlier overflow */
-    return n;
+    return empty ? 0 : n;
 }
 
 int sk_shape_equal(const sk_shape *a, const sk_shape *b)

@@ -53,7 +53,8 @@ typedef struct sk_shape {
 #define SK_MAX_NUMEL ((int64_t)1 << 40)
 
 /* Product of dims; -1 when a dim is negative/symbolic or the product passes
- * SK_MAX_NUMEL. A rank-0 shape has one element. */
+ * SK_MAX_NUMEL (for an empty tensor: the product of its non-zero dims). A
+ * rank-0 shape has one element. */
 int64_t sk_shape_numel(const sk_shape *s);
 int sk_shape_equal(const sk_shape *a, const sk_shape *b);
 /* "[1,3,224,224]" (symbolic dims print as N) into buf; returns buf. */

@@ -18,34 +18,9 @@
 #include "kernels/fast_ops.h"
 #include "threadpool.h"
 
-/* ---- allocation counter: glibc lets a program interpose malloc ------------
- * (not under AddressSanitizer, which owns malloc) */
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-static volatile int counting;
-static volatile long nallocs;
-void *malloc(size_t n)
-{
-    if (counting)
-        nallocs++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-    if (counting)
-        nallocs++;
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-    if (counting)
-        nallocs++;
-    return __libc_realloc(p, n);
-}
-#else
-static int counting;
+#include "alloc_counter.h"
+#ifndef HAVE_COUNTER
+static int counting; /* the checks below run, and see no allocation */
 static long nallocs;
 #endif
 

@@ -27,40 +27,7 @@
 #include "kernels/fast.h"
 #include "threadpool.h"
 
-/* ---- allocation counter (as in test_plan.c): glibc lets us interpose ----
- * (not under a sanitizer, which interposes malloc itself) */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SK_NO_MALLOC_HOOK 1
-#endif
-#endif
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
-    !defined(SK_NO_MALLOC_HOOK)
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-static volatile int counting;
-static volatile long nallocs;
-void *malloc(size_t n)
-{
-    if (counting)
-        nallocs++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-    if (counting)
-        nallocs++;
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-    if (counting)
-        nallocs++;
-    return __libc_realloc(p, n);
-}
-#define HAVE_COUNTER 1
-#endif
+#include "alloc_counter.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint32_t rnd(void)

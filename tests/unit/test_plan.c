@@ -7,49 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/graph.h"
 #include "engine/plan.h"
 
-/* ---- allocation counter: glibc lets the program interpose malloc --------- */
-#ifdef __GLIBC__
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-static volatile int counting;
-static volatile long nallocs;
-void *malloc(size_t n)
-{
-    if (counting)
-        nallocs++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-    if (counting)
-        nallocs++;
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-    if (counting)
-        nallocs++;
-    return __libc_realloc(p, n);
-}
-int posix_memalign(void **out, size_t al, size_t n)
-{
-    if (counting)
-        nallocs++;
-    *out = __libc_memalign(al, n);
-    return *out ? 0 : 12;
-}
-void free(void *p) { __libc_free(p); }
-#define HAVE_COUNTER 1
-#endif
+#include "alloc_counter.h"
 
 static int val(sk_graph *g, const char *name) { return sk_graph_value(g, name); }
 
@@ -260,6 +225,206 @@ static void test_two_plans_share_weights(void **state)
     sk_graph_free(g);
 }
 
+/* ---- hostile graphs: shapes and attributes straight from a model file ---- */
+
+/* Plan g with one runtime float input of `shape`; returns the status and
+ * frees the plan, which must not exist on failure. */
+static int plan_status(sk_graph *g, const sk_shape *shape, char *err, size_t errlen)
+{
+    sk_tensor in = {SK_F32, *shape, NULL};
+    sk_plan *p = (sk_plan *)1;
+    assert_int_equal(sk_graph_validate(g, err, errlen), 0);
+    int rc = sk_plan_create(g, &in, NULL, &p, err, errlen);
+    if (rc < 0)
+        assert_null(p);
+    sk_plan_free(p);
+    return rc;
+}
+
+/* ConstantOfShape folds at plan time: 2^40 floats (4 TiB) are refused before
+ * any allocation; an empty shape hiding 2^80 elements is refused as a shape. */
+static void test_hostile_constant_of_shape(void **state)
+{
+    (void)state;
+    char err[256];
+    int64_t xd[1] = {1};
+    const int64_t dims[2][3] = {{(int64_t)1 << 20, (int64_t)1 << 20, 1},
+                                {0, (int64_t)1 << 40, (int64_t)1 << 40}};
+    const int want[2] = {SK_ENOMEM, SK_ESHAPE};
+    for (int c = 0; c < 2; c++) {
+        sk_graph *g = sk_graph_new();
+        add_input(g, "x", SK_F32, 1, xd);
+        add_i64(g, "shape", 3, dims[c], 1);
+        add_node(g, SK_OP_CONSTANT_OF_SHAPE, "cos", 1, (const char *[]){"shape"}, "c");
+        add_node(g, SK_OP_FLATTEN, "flat", 1, (const char *[]){"c"}, "f");
+        add_node(g, SK_OP_ADD, "add", 2, (const char *[]){"f", "x"}, "y");
+        sk_graph_add_output(g, val(g, "y"));
+        sk_shape s = {1, {1}};
+        assert_int_equal(plan_status(g, &s, err, sizeof err), want[c]);
+        assert_non_null(strstr(err, c == 0 ? "more than this machine's" : "too large"));
+        sk_graph_free(g);
+    }
+}
+
+/* Expand of a runtime input to 2^39 elements: the arena (2 TiB) is refused. */
+static void test_hostile_expand_arena(void **state)
+{
+    (void)state;
+    char err[256];
+    int64_t xd[1] = {1}, target[2] = {(int64_t)1 << 20, (int64_t)1 << 19};
+    sk_graph *g = sk_graph_new();
+    add_input(g, "x", SK_F32, 1, xd);
+    add_i64(g, "shape", 2, target, 1);
+    add_node(g, SK_OP_EXPAND, "expand", 2, (const char *[]){"x", "shape"}, "y");
+    sk_graph_add_output(g, val(g, "y"));
+    sk_shape s = {1, {1}};
+    assert_int_equal(plan_status(g, &s, err, sizeof err), SK_ENOMEM);
+    assert_non_null(strstr(err, "more than this machine's"));
+    sk_graph_free(g);
+}
+
+/* Slice steps of INT64_MAX / INT64_MIN take one element (numpy: x[0::big]
+ * is x[0], x[4::-big] is x[4]); step 0 is refused. */
+static void test_hostile_slice_steps(void **state)
+{
+    (void)state;
+    char err[256];
+    const int64_t starts[3] = {0, 4, 0}, ends[3] = {5, INT64_MIN, 5};
+    const int64_t steps[3] = {INT64_MAX, INT64_MIN, 0};
+    const float want[2] = {10.0f, 14.0f};
+    for (int c = 0; c < 3; c++) {
+        int64_t xd[1] = {5};
+        sk_graph *g = sk_graph_new();
+        add_input(g, "x", SK_F32, 1, xd);
+        add_i64(g, "starts", 1, &starts[c], 1);
+        add_i64(g, "ends", 1, &ends[c], 1);
+        add_i64(g, "steps", 1, &steps[c], 1);
+        add_node(g, SK_OP_SLICE, "slice", 5,
+                 (const char *[]){"x", "starts", "ends", NULL, "steps"}, "y");
+        sk_graph_add_output(g, val(g, "y"));
+        assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        sk_tensor in = {SK_F32, {1, {5}}, NULL};
+        sk_plan *p = NULL;
+        int rc = sk_plan_create(g, &in, NULL, &p, err, sizeof err);
+        if (c == 2) {
+            assert_int_equal(rc, SK_EINVAL);
+            assert_non_null(strstr(err, "step on axis 0 is 0"));
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(sk_plan_output(p, 0)->shape.dim[0], 1);
+            float x[5] = {10, 11, 12, 13, 14};
+            const void *d[1] = {x};
+            assert_int_equal(sk_plan_run(p, d, err, sizeof err), 0);
+            assert_true(((const float *)sk_plan_output(p, 0)->data)[0] == want[c]);
+        }
+        sk_plan_free(p);
+        sk_graph_free(g);
+    }
+}
+
+/* Gather indices only known at run time: an index out of range fails the
+ * run with a message instead of reading outside the data. */
+static void test_hostile_gather_index_at_run(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    float data[3] = {1, 2, 3};
+    sk_shape ds = {1, {3}};
+    sk_graph_add_const(g, "data", SK_F32, &ds, data);
+    int64_t id[1] = {2};
+    add_input(g, "idx", SK_I64, 1, id);
+    add_node(g, SK_OP_GATHER, "gather", 2, (const char *[]){"data", "idx"}, "y");
+    sk_graph_add_output(g, val(g, "y"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+    sk_tensor in = {SK_I64, {1, {2}}, NULL};
+    sk_plan *p = NULL;
+    assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+    const int64_t bad[3][2] = {{0, 3}, {-4, 0}, {INT64_MIN, 0}};
+    for (int c = 0; c < 3; c++) {
+        const void *d[1] = {bad[c]};
+        assert_int_equal(sk_plan_run(p, d, err, sizeof err), SK_EINVAL);
+        assert_non_null(strstr(err, "out of range"));
+    }
+    const int64_t good[2] = {-1, 0};
+    const void *d[1] = {good};
+    assert_int_equal(sk_plan_run(p, d, err, sizeof err), 0);
+    const float *y = sk_plan_output(p, 0)->data;
+    assert_true(y[0] == 3.0f && y[1] == 1.0f);
+    sk_plan_free(p);
+    sk_graph_free(g);
+}
+
+/* Attribute values that used to overflow int64 arithmetic (UBSan) or index
+ * outside a buffer (ASan): each is refused, or computed, cleanly. */
+static void test_hostile_attributes(void **state)
+{
+    (void)state;
+    char err[256];
+    /* Conv group 2^62 + 1 with Cg 4: Cg * group wraps to 4 = C */
+    {
+        sk_graph *g = sk_graph_new();
+        int64_t xd[4] = {1, 4, 3, 3};
+        add_input(g, "x", SK_F32, 4, xd);
+        float w[4 * 4] = {0};
+        sk_shape ws = {4, {4, 4, 1, 1}};
+        sk_graph_add_const(g, "w", SK_F32, &ws, w);
+        int c = add_node(g, SK_OP_CONV, "conv", 2, (const char *[]){"x", "w"}, "y");
+        sk_node_set_int(g, c, "group", ((int64_t)1 << 62) + 1);
+        sk_graph_add_output(g, val(g, "y"));
+        sk_shape s = {4, {1, 4, 3, 3}};
+        assert_int_equal(plan_status(g, &s, err, sizeof err), SK_ESHAPE);
+        assert_non_null(strstr(err, "more than X"));
+        sk_graph_free(g);
+    }
+    /* Split sizes that sum to the dim only by wrapping */
+    {
+        sk_graph *g = sk_graph_new();
+        int64_t xd[1] = {2}, split[3] = {INT64_MAX, INT64_MAX, 4};
+        add_input(g, "x", SK_F32, 1, xd);
+        add_i64(g, "split", 3, split, 1);
+        int in[2] = {val(g, "x"), val(g, "split")};
+        int out[3] = {val(g, "a"), val(g, "b"), val(g, "c")};
+        sk_graph_add_node(g, SK_OP_SPLIT, "split", 2, in, 3, out);
+        sk_graph_add_output(g, out[0]);
+        sk_shape s = {1, {2}};
+        assert_int_equal(plan_status(g, &s, err, sizeof err), SK_ESHAPE);
+        assert_non_null(strstr(err, "does not fit the dim"));
+        sk_graph_free(g);
+    }
+    /* Resize tf_crop_and_resize, linear, with a NaN / infinite roi: every
+     * coordinate is outside the crop -> extrapolation_value */
+    for (int c = 0; c < 2; c++) {
+        sk_graph *g = sk_graph_new();
+        int64_t xd[4] = {1, 1, 1, 4}, sizes[4] = {1, 1, 1, 3};
+        add_input(g, "x", SK_F32, 4, xd);
+        float roi[8];
+        for (int i = 0; i < 8; i++)
+            roi[i] = c == 0 ? NAN : (i < 4 ? -INFINITY : INFINITY);
+        sk_shape rs = {1, {8}};
+        sk_graph_add_const(g, "roi", SK_F32, &rs, roi);
+        add_i64(g, "sizes", 4, sizes, 1);
+        int r = add_node(g, SK_OP_RESIZE, "resize", 4,
+                         (const char *[]){"x", "roi", NULL, "sizes"}, "y");
+        sk_node_set_string(g, r, "mode", "linear");
+        sk_node_set_string(g, r, "coordinate_transformation_mode", "tf_crop_and_resize");
+        sk_node_set_float(g, r, "extrapolation_value", 7.0f);
+        sk_graph_add_output(g, val(g, "y"));
+        assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        sk_tensor in = {SK_F32, {4, {1, 1, 1, 4}}, NULL};
+        sk_plan *p = NULL;
+        assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+        float x[4] = {1, 2, 3, 4};
+        const void *d[1] = {x};
+        assert_int_equal(sk_plan_run(p, d, err, sizeof err), 0);
+        const float *y = sk_plan_output(p, 0)->data;
+        for (int i = 0; i < 3; i++)
+            assert_true(y[i] == 7.0f);
+        sk_plan_free(p);
+        sk_graph_free(g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +433,11 @@ int main(void)
         cmocka_unit_test(test_arena_reuses_dead_buffers),
         cmocka_unit_test(test_value_dependent_shape_needs_pinning),
         cmocka_unit_test(test_two_plans_share_weights),
+        cmocka_unit_test(test_hostile_constant_of_shape),
+        cmocka_unit_test(test_hostile_expand_arena),
+        cmocka_unit_test(test_hostile_slice_steps),
+        cmocka_unit_test(test_hostile_gather_index_at_run),
+        cmocka_unit_test(test_hostile_attributes),
     };
     return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
 }

@@ -46,6 +46,10 @@ static int conv_setup(const sk_node *n, const sk_tensor *const *in, int nin, int
     g->group = sk_attr_int(n, "group", 1);
     if (g->group < 1)
         return sk_kfail(ctx, n, SK_EINVAL, "group = %lld", (long long)g->group);
+    /* more groups than channels can never fit, and would overflow Cg * group */
+    if (g->group > g->C)
+        return sk_kfail(ctx, n, SK_ESHAPE, "group %lld is more than X %s's %lld channels",
+                        (long long)g->group, sk_shape_str(xs, s1, sizeof s1), (long long)g->C);
     g->Cg = ws->dim[1];
     if (g->Cg * g->group != g->C)
         return sk_kfail(ctx, n, SK_ESHAPE,

@@ -186,7 +186,9 @@ static int reduce_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_
             switch (t) {
             case SK_F32: ((float *)out[0].data)[i] /= (float)group; break;
             case SK_F64: ((double *)out[0].data)[i] /= (double)group; break;
-            case SK_I32: ((int32_t *)out[0].data)[i] /= (int32_t)group; break;
+            /* in int64: (int32_t)group is 0 for a group of 2^32 */
+            case SK_I32: ((int32_t *)out[0].data)[i] =
+                    (int32_t)(((int32_t *)out[0].data)[i] / group); break;
             default: ((int64_t *)out[0].data)[i] /= group; break;
             }
         }

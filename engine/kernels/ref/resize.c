@@ -132,7 +132,8 @@ static int rs_setup(const sk_node *n, const sk_tensor *const *in, int nin, int n
         return sk_kfail(ctx, n, SK_EINVAL, "needs scales or sizes");
     const sk_tensor *given = scales ? scales : sizes;
     if (!given->data)
-        return SK_ENEEDVALUE;
+        return sk_kfail(ctx, n, SK_ENEEDVALUE, "the output shape depends on the value of %s, "
+                        "which is not known before the run", scales ? "scales" : "sizes");
     if (given->shape.rank != 1 || given->shape.dim[0] != naxes)
         return sk_kfail(ctx, n, SK_ESHAPE, "%s has %s values, expected %d",
                         scales ? "scales" : "sizes", sk_shape_str(&given->shape, s1, sizeof s1),
@@ -143,7 +144,8 @@ static int rs_setup(const sk_node *n, const sk_tensor *const *in, int nin, int n
         const float *sv = scales->data;
         for (int i = 0; i < naxes; i++) {
             int a = axes[i];
-            if (!(sv[i] > 0.0f) || (double)sv[i] * (double)xs->dim[a] > (double)SK_MAX_NUMEL)
+            if (!(sv[i] > 0.0f) || !isfinite(sv[i]) ||
+                (double)sv[i] * (double)xs->dim[a] > (double)SK_MAX_NUMEL)
                 return sk_kfail(ctx, n, SK_EINVAL, "scale %g for axis %d", (double)sv[i], a);
             g->scale[a] = sv[i];
             g->len[a] = (double)sv[i] * (double)xs->dim[a];
@@ -175,6 +177,9 @@ static int rs_setup(const sk_node *n, const sk_tensor *const *in, int nin, int n
             for (int i = 0; i < naxes; i++) {
                 g->scale[axes[i]] = common;
                 g->len[axes[i]] = common * (double)xs->dim[axes[i]];
+                if (!(g->len[axes[i]] <= (double)SK_MAX_NUMEL)) /* before the cast */
+                    return sk_kfail(ctx, n, SK_ESHAPE, "keeping the aspect ratio makes axis %d "
+                                    "%g long", axes[i], g->len[axes[i]]);
                 g->out.dim[axes[i]] = (int64_t)nearbyint(g->len[axes[i]]);
             }
     }
@@ -328,8 +333,10 @@ static void rs_axis_build(const sk_node *n, const rs_geom *g, int a, int64_t in,
         double x = (double)o;
         if (g->resized[a])
             x = rs_source(g, x, scale, in, out, g->len[a], roi0, roi1);
+        /* written so that a NaN coordinate (from a NaN or infinite roi)
+         * counts as outside too */
         if (g->resized[a] && g->coord == CT_TF_CROP_AND_RESIZE &&
-            (x < 0.0 || x > (double)(in - 1))) {
+            !(x >= 0.0 && x <= (double)(in - 1))) {
             ax->outside[o] = 1;
             x = 0.0;
         }
@@ -337,7 +344,8 @@ static void rs_axis_build(const sk_node *n, const rs_geom *g, int a, int64_t in,
             io[0] = clamp_idx(rs_nearest(g->round, x, scale < 1.0), in);
             w[0] = 1.0;
         } else if (g->mode == RS_LINEAR) {
-            double xc = x < 0.0 ? 0.0 : (x > (double)(in - 1) ? (double)(in - 1) : x);
+            /* clamped, NaN to 0: i0 must be a valid index whatever x is */
+            double xc = x > 0.0 ? (x < (double)(in - 1) ? x : (double)(in - 1)) : 0.0;
             int64_t i0 = (int64_t)floor(xc);
             io[0] = i0;
             io[1] = clamp_idx(i0 + 1, in);

@@ -38,15 +38,34 @@ static int one_input(const sk_node *n, const sk_tensor *const *in, int nin, int 
     return 0;
 }
 
-/* Shared run of every op whose output holds the input's bytes unchanged. */
-static int copy_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                    int nout, sk_kctx *ctx)
+/* The run of every op whose output holds the input's bytes unchanged. */
+#define COPY_RUN(fn)                                                                      \
+    int sk_run_##fn(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out, \
+                    int nout, sk_kctx *ctx)                                                \
+    {                                                                                     \
+        (void)n;                                                                          \
+        (void)nin;                                                                        \
+        (void)nout;                                                                       \
+        (void)ctx;                                                                        \
+        sk_ref_copy(&out[0], in[0]);                                                      \
+        return 0;                                                                         \
+    }
+
+/* A shape given as a known int tensor with no negative entry
+ * (ConstantOfShape, Expand). */
+static int read_target_shape(const sk_node *n, const sk_tensor *t, sk_shape *o, sk_kctx *ctx)
 {
-    (void)n;
-    (void)nin;
-    (void)nout;
-    (void)ctx;
-    sk_ref_copy(&out[0], in[0]);
+    int rc = need_value(n, t, "the shape input", ctx);
+    if (rc)
+        return rc;
+    int k = sk_ref_read_ints(n, t, "shape", o->dim, SK_MAX_RANK, ctx);
+    if (k < 0)
+        return k;
+    o->rank = k;
+    for (int i = 0; i < k; i++)
+        if (o->dim[i] < 0)
+            return sk_kfail(ctx, n, SK_ESHAPE, "shape[%d] = %lld is negative", i,
+                            (long long)o->dim[i]);
     return 0;
 }
 
@@ -81,11 +100,7 @@ int sk_infer_flatten(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
     return 0;
 }
 
-int sk_run_flatten(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                   int nout, sk_kctx *ctx)
-{
-    return copy_run(n, in, nin, out, nout, ctx);
-}
+COPY_RUN(flatten)
 
 /* ---- Reshape(data, shape) attr allowzero ---------------------------------- */
 
@@ -149,11 +164,7 @@ int sk_infer_reshape(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
     return 0;
 }
 
-int sk_run_reshape(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                   int nout, sk_kctx *ctx)
-{
-    return copy_run(n, in, nin, out, nout, ctx);
-}
+COPY_RUN(reshape)
 
 /* ---- Squeeze / Unsqueeze (X, axes?) ---------------------------------------- */
 
@@ -215,11 +226,7 @@ int sk_infer_squeeze(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
     return 0;
 }
 
-int sk_run_squeeze(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                   int nout, sk_kctx *ctx)
-{
-    return copy_run(n, in, nin, out, nout, ctx);
-}
+COPY_RUN(squeeze)
 
 int sk_infer_unsqueeze(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                        int nout, sk_kctx *ctx)
@@ -255,11 +262,7 @@ int sk_infer_unsqueeze(const sk_node *n, const sk_tensor *const *in, int nin, sk
     return 0;
 }
 
-int sk_run_unsqueeze(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                     int nout, sk_kctx *ctx)
-{
-    return copy_run(n, in, nin, out, nout, ctx);
-}
+COPY_RUN(unsqueeze)
 
 /* ---- Identity, Dropout (inference: identity, mask all true) --------------- */
 
@@ -274,11 +277,7 @@ int sk_infer_identity(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     return 0;
 }
 
-int sk_run_identity(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                    int nout, sk_kctx *ctx)
-{
-    return copy_run(n, in, nin, out, nout, ctx);
-}
+COPY_RUN(identity)
 
 /* Training mode with a non-zero ratio draws a random mask: a server never
  * needs it, and no reference could reproduce numpy's generator, so it is
@@ -400,20 +399,10 @@ int sk_infer_constant_of_shape(const sk_node *n, const sk_tensor *const *in, int
 {
     if (nin < 1 || !in[0] || nout < 1)
         return sk_kfail(ctx, n, SK_EINVAL, "expects a shape input");
-    int rc = need_value(n, in[0], "the shape input", ctx);
+    sk_shape o;
+    int rc = read_target_shape(n, in[0], &o, ctx);
     if (rc)
         return rc;
-    int64_t v[SK_MAX_RANK];
-    int k = sk_ref_read_ints(n, in[0], "shape", v, SK_MAX_RANK, ctx);
-    if (k < 0)
-        return k;
-    sk_shape o = {.rank = k};
-    for (int i = 0; i < k; i++) {
-        if (v[i] < 0)
-            return sk_kfail(ctx, n, SK_ESHAPE, "shape[%d] = %lld is negative", i,
-                            (long long)v[i]);
-        o.dim[i] = v[i];
-    }
     if (sk_shape_numel(&o) < 0)
         return sk_kfail(ctx, n, SK_ESHAPE, "shape is too large");
     uint8_t bytes[8];
@@ -458,19 +447,9 @@ int sk_infer_expand(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
         return rc;
     if (nin < 2 || !in[1])
         return sk_kfail(ctx, n, SK_EINVAL, "expects a shape input");
-    if ((rc = need_value(n, in[1], "the shape input", ctx)))
+    sk_shape target;
+    if ((rc = read_target_shape(n, in[1], &target, ctx)))
         return rc;
-    int64_t v[SK_MAX_RANK];
-    int k = sk_ref_read_ints(n, in[1], "shape", v, SK_MAX_RANK, ctx);
-    if (k < 0)
-        return k;
-    sk_shape target = {.rank = k};
-    for (int i = 0; i < k; i++) {
-        if (v[i] < 0)
-            return sk_kfail(ctx, n, SK_ESHAPE, "shape[%d] = %lld is negative", i,
-                            (long long)v[i]);
-        target.dim[i] = v[i];
-    }
     const sk_shape *shapes[2] = {&in[0]->shape, &target};
     char msg[256];
     if ((rc = sk_broadcast_shape(shapes, 2, &out[0].shape, msg, sizeof msg)))

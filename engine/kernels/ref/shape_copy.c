@@ -135,6 +135,9 @@ int sk_infer_concat(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
                             i, sk_shape_str(s, a, sizeof a), sk_shape_str(s0, b, sizeof b),
                             axis);
         o.dim[axis] += s->dim[axis];
+        if (o.dim[axis] > SK_MAX_NUMEL)
+            return sk_kfail(ctx, n, SK_ESHAPE, "the concatenated axis passes %lld elements",
+                            (long long)SK_MAX_NUMEL);
     }
     out[0].dtype = in[0]->dtype;
     out[0].shape = o;
@@ -213,10 +216,10 @@ static int split_sizes(const sk_node *n, const sk_tensor *const *in, int nin, in
         return sk_kfail(ctx, n, SK_EINVAL, "split has %d entries for %d outputs", k, nout);
     int64_t total = 0;
     for (int i = 0; i < nout; i++) {
-        if (size[i] < 0)
-            return sk_kfail(ctx, n, SK_ESHAPE, "split[%d] = %lld is negative", i,
-                            (long long)size[i]);
-        total += size[i];
+        if (size[i] < 0 || size[i] > dim)
+            return sk_kfail(ctx, n, SK_ESHAPE, "split[%d] = %lld does not fit the dim %lld", i,
+                            (long long)size[i], (long long)dim);
+        total += size[i]; /* at most 256 parts of <= 2^40 each */
     }
     if (total != dim)
         return sk_kfail(ctx, n, SK_ESHAPE, "split sums to %lld but the dim is %lld",
@@ -396,17 +399,20 @@ static int slice_params(const sk_node *n, const sk_tensor *const *in, int nin, i
         if (e < 0)
             e += dim;
         int64_t len;
+        /* ceil(span / |step|) written as (span - 1) / |step| + 1, so a step
+         * of INT64_MAX or INT64_MIN cannot overflow */
         if (st > 0) {
             b = b < 0 ? 0 : b > dim ? dim : b;
             e = e < 0 ? 0 : e > dim ? dim : e;
-            len = e > b ? (e - b + st - 1) / st : 0;
+            len = e > b ? (e - b - 1) / st + 1 : 0;
         } else {
             b = b < 0 ? 0 : b > dim - 1 ? dim - 1 : b;
             e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
-            len = b > e ? (b - e + (-st) - 1) / (-st) : 0;
+            len = b > e ? (st < -dim ? 1 : (b - e - 1) / -st + 1) : 0;
         }
         start[axis] = len > 0 ? b : 0;
-        step[axis] = st;
+        /* with one element the step is never taken: keep the stride small */
+        step[axis] = len > 1 ? st : 1;
         o->dim[axis] = len;
     }
     return 0;
