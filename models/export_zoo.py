@@ -53,6 +53,20 @@ def _tv(name):
     return getattr(tvm, name)(weights=None)
 
 
+def _vit():
+    """vit_b_16 whose attention the ONNX exporter can trace: in eval mode
+    torch 1.13 routes nn.MultiheadAttention to a fused native kernel
+    (aten::_native_multi_head_attention) that has no ONNX export. A non-zero
+    dropout probability keeps it on the composite path; in eval mode dropout
+    does nothing, so the outputs are the same."""
+    import torch
+    m = _tv("vit_b_16")
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.MultiheadAttention) and not mod.dropout:
+            mod.dropout = 1e-12
+    return m
+
+
 def _fcn():
     from torchvision.models.segmentation import fcn_resnet50
     return OutOnly(fcn_resnet50(weights=None, weights_backbone=None, aux_loss=False))
@@ -82,7 +96,7 @@ ZOO = {
     "unet-bilinear": (lambda: UNet(3, 21, 32, 4, "bilinear"), (3, 256, 256), "segment",
                       _voc_labels),
     "fcn_resnet50": (_fcn, (3, 224, 224), "segment", _voc_labels),
-    "vit_b_16": (lambda: _tv("vit_b_16"), (3, 224, 224), "classify", _imagenet_labels),
+    "vit_b_16": (_vit, (3, 224, 224), "classify", _imagenet_labels),
 }
 
 
