@@ -58,6 +58,7 @@ BINS += $(BUILD)/skipserve-bench
 endif
 
 .PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
+	test-docker \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
 
@@ -162,6 +163,10 @@ test-models: all
 test-zoo: deps deps-torch
 	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) sh tests/zoo/run.sh
+
+# Container image: build, run on loopback, curl, stop (podman; not in make test).
+test-docker:
+	BUILD=$(BUILD) sh tests/e2e/docker.sh
 
 # --- run ---------------------------------------------------------------------
 PORT ?= 8080

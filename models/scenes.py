@@ -48,53 +48,49 @@ def garments(split):
     return _cache[split]
 
 
-def _grid():
-    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
-    return x / (SIZE - 1), y / (SIZE - 1)
-
-
-_GX, _GY = _grid()
-
-
-def background(rng):
-    """A float32 SIZE x SIZE texture in about [0, 255]."""
+def background(rng, size=SIZE):
+    """A float32 size x size texture in about [0, 255]. Texture scales are in
+    scene pixels whatever `size` is, so a small background looks like a
+    window of a scene's."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (SIZE - 1)
     kind = rng.integers(0, 6)
     lo = rng.uniform(0, 150)
     amp = rng.uniform(10, 110)
     if kind == 0:    # flat
-        bg = np.full((SIZE, SIZE), lo + amp / 2, np.float32)
+        bg = np.full((size, size), lo + amp / 2, np.float32)
     elif kind == 1:  # linear gradient at a random angle
         a = rng.uniform(0, 2 * np.pi)
-        t = np.cos(a) * _GX + np.sin(a) * _GY
-        t = (t - t.min()) / max(1e-6, t.max() - t.min())
-        bg = lo + amp * t
+        t = np.cos(a) * xx + np.sin(a) * yy
+        bg = lo + amp * (t - min(0.0, np.cos(a)) - min(0.0, np.sin(a))) / (
+            abs(np.cos(a)) + abs(np.sin(a)))
     elif kind == 2:  # radial gradient
         cx, cy = rng.uniform(0, 1, 2)
-        r = np.sqrt((_GX - cx) ** 2 + (_GY - cy) ** 2)
-        bg = lo + amp * (r / r.max())
+        r = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
+        bg = lo + amp * r / np.sqrt(2.0)
     elif kind == 3:  # sinusoidal stripes
         a = rng.uniform(0, np.pi)
         period = rng.uniform(4, 24) / SIZE
-        t = (np.cos(a) * _GX + np.sin(a) * _GY) / period
+        t = (np.cos(a) * xx + np.sin(a) * yy) / period
         bg = lo + amp * 0.5 * (1 + np.sin(2 * np.pi * t + rng.uniform(0, 2 * np.pi)))
     elif kind == 4:  # checkerboard
         cell = int(rng.integers(4, 17))
-        y, x = np.mgrid[0:SIZE, 0:SIZE]
+        y, x = np.mgrid[0:size, 0:size]
         ox, oy = rng.integers(0, cell, 2)
         bg = lo + amp * (((x + ox) // cell + (y + oy) // cell) % 2).astype(np.float32)
     else:            # smooth cloud noise: a coarse random grid, bilinear up
         g = int(rng.integers(3, 12))
         coarse = rng.uniform(0, 255, (g, g)).astype(np.uint8)
         up = np.asarray(Image.fromarray(coarse).resize((SIZE, SIZE), Image.BILINEAR),
-                        np.float32)
+                        np.float32)[:size, :size]
         bg = lo + amp * up / 255.0
     sigma = rng.uniform(0, 12)
-    bg = bg + rng.normal(0, sigma, (SIZE, SIZE)).astype(np.float32)
+    bg = bg + rng.normal(0, sigma, (size, size)).astype(np.float32)
     return bg.astype(np.float32)
 
 
-def make_scene(split, seed, index):
-    """-> (image uint8 [128,128], label uint8 [128,128])."""
+def make_scene(split, seed, index, boxes=None):
+    """-> (image uint8 [128,128], label uint8 [128,128]). When `boxes` is a
+    list, each placed garment's visible box (x0, y0, x1, y1) is appended."""
     rng = np.random.default_rng([seed, SPLIT_ID[split], index])
     gx, gy = garments(split)
     img = background(rng)
@@ -142,7 +138,33 @@ def make_scene(split, seed, index):
         owner[region][m] = placed
         areas.append(int(m.sum()))
         placed += 1
+        if boxes is not None:
+            boxes.append((x0 + sx0, y0 + sy0, x0 + sx1, y0 + sy1))
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), lab
+
+
+def garment_patch(split, seed, index, size=40):
+    """One garment at scene scale (same size, aspect, flip and gain
+    distributions as make_scene), centred +-3 px on a size x size window of a
+    scene background: for teaching a classifier the scenes' backgrounds.
+    -> (patch uint8 [size,size], class 0..9)."""
+    rng = np.random.default_rng([seed, SPLIT_ID[split], 1 << 20, index])
+    gx, gy = garments(split)
+    img = background(rng, size)
+    k = int(rng.integers(0, gx.shape[0]))
+    s = rng.uniform(MIN_GARMENT, MAX_GARMENT)
+    asp = rng.uniform(0.9, 1.1)
+    w, h = min(size, int(round(s * asp))), min(size, int(round(s / asp)))
+    g = np.asarray(Image.fromarray(gx[k]).resize((w, h), Image.BILINEAR), np.float32)
+    if rng.random() < 0.5:
+        g = g[:, ::-1]
+    mask = g > MASK_THRESHOLD
+    ox = int(np.clip((size - w) // 2 + rng.integers(-3, 4), 0, size - w))
+    oy = int(np.clip((size - h) // 2 + rng.integers(-3, 4), 0, size - h))
+    pix = np.clip(g * rng.uniform(0.75, 1.25), MASK_THRESHOLD + 1, 255)
+    sub = img[oy:oy + h, ox:ox + w]
+    sub[mask] = pix[mask]
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), int(gy[k])
 
 
 def make_batch(split, seed, start, count):

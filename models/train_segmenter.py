@@ -12,7 +12,7 @@ every step, never repeated); the 1000 test scenes (seed scenes.TEST_SEED) use
 the test split only and are seen once, at the end.
 
 To fit the CPU budget, most steps train on 48x48 crops centred (with
-jitter) on garment pixels of fresh 128x128 scenes (two crops per scene, batch
+jitter) on the garments of fresh 128x128 scenes (two crops per scene, batch
 --batch): a crop costs a seventh of a scene and is mostly garment, where a
 full scene is ~90% background. The last --full-frac of the steps train on
 whole 128x128 scenes (batch --batch/4, the same pixels per step) so that
@@ -25,6 +25,7 @@ Writes models/scenes-unet/{model.onnx, model.json, labels.txt,
 torch_metrics.json, test_data_set_0/, train_log.txt}.
 """
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -55,26 +56,86 @@ def to_input(imgs_u8):
 CROP = 48
 
 
-def garment_crops(imgs, labs, seed, index0):
-    """Two CROPxCROP crops per scene, centred on random garment pixels (+-6 px
-    jitter, clamped to the scene); a scene without garments gives random crops."""
-    n = imgs.shape[0]
+def garment_crops(seed, index0, n):
+    """2n CROPxCROP crops from n fresh training scenes: each centred (+-4 px)
+    on one garment's box, two different garments of a scene when it has two."""
     ci = np.empty((2 * n, CROP, CROP), np.uint8)
     cl = np.empty((2 * n, CROP, CROP), np.uint8)
     for i in range(n):
+        boxes = []
+        img, lab = scenes.make_scene("train", seed, index0 + i, boxes)
         rng = np.random.default_rng([seed, 99, index0 + i])
-        ys, xs = np.nonzero(labs[i])
+        order = rng.permutation(len(boxes)) if boxes else []
         for j in range(2):
-            if ys.size:
-                k = int(rng.integers(0, ys.size))
-                cy, cx = ys[k] + rng.integers(-6, 7), xs[k] + rng.integers(-6, 7)
+            if len(order):
+                x0, y0, x1, y1 = boxes[order[j % len(order)]]
+                cx = (x0 + x1) // 2 + int(rng.integers(-4, 5))
+                cy = (y0 + y1) // 2 + int(rng.integers(-4, 5))
             else:
                 cy, cx = rng.integers(0, scenes.SIZE, 2)
             y0 = int(np.clip(cy - CROP // 2, 0, scenes.SIZE - CROP))
             x0 = int(np.clip(cx - CROP // 2, 0, scenes.SIZE - CROP))
-            ci[2 * i + j] = imgs[i, y0:y0 + CROP, x0:x0 + CROP]
-            cl[2 * i + j] = labs[i, y0:y0 + CROP, x0:x0 + CROP]
+            ci[2 * i + j] = img[y0:y0 + CROP, x0:x0 + CROP]
+            cl[2 * i + j] = lab[y0:y0 + CROP, x0:x0 + CROP]
     return ci, cl
+
+
+@torch.no_grad()
+def recalibrate_bn(model, seed, count=200, batch=20):
+    """Re-estimate every BatchNorm's running statistics on `count` whole
+    128x128 training scenes (train-mode forward passes, cumulative average).
+    Training on garment-centred crops leaves statistics of crops (about half
+    garment) where the model will see whole scenes (about 90% background)."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for s in range(0, count, batch):
+        imgs, _ = scenes.make_batch("train", seed, s, batch)
+        model(to_input(imgs).contiguous(memory_format=torch.channels_last))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.eval()
+
+
+def pretrain_classifier(clf, args, log):
+    """Stage 1: fine-tune fashion-resnet on single garments at scene scale over
+    scene backgrounds (scenes.garment_patch, 40x40, classification loss). The
+    classifier only knows black backgrounds; this is the cheap place (a
+    quarter of a U-Net crop's compute per garment) to learn the textures."""
+    clf.train()
+    opt = torch.optim.SGD(clf.parameters(), lr=args.pre_lr, momentum=0.9, nesterov=True,
+                          weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.pre_lr,
+                                                total_steps=args.pre_steps, pct_start=0.15)
+    b = args.pre_batch
+    t0 = time.time()
+    acc_avg = 0.0
+    for step in range(args.pre_steps):
+        pairs = [scenes.garment_patch("train", args.seed, step * b + i) for i in range(b)]
+        x = to_input(np.stack([p for p, _ in pairs]))
+        y = torch.tensor([c for _, c in pairs])
+        logits = clf(x)
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        acc = (logits.argmax(1) == y).float().mean().item()
+        acc_avg = 0.95 * acc_avg + 0.05 * acc if step else acc
+        if (step + 1) % 50 == 0:
+            log("pre %d: loss %.4f train-acc %.4f (%.0fs)" % (step + 1, loss.item(), acc_avg,
+                                                            time.time() - t0))
+    # held out: patches of another seed (train split garments, new compositions)
+    clf.eval()
+    pairs = [scenes.garment_patch("train", args.seed + 1000, i) for i in range(1000)]
+    with torch.no_grad():
+        pred = clf(to_input(np.stack([p for p, _ in pairs]))).argmax(1).numpy()
+    val = float((pred == np.array([c for _, c in pairs])).mean())
+    log("pre: validation accuracy %.4f on 1000 patches, %.0fs" % (val, time.time() - t0))
+    return time.time() - t0
 
 
 def confusion(pred, lab, n=scenes.NUM_CLASSES):
@@ -104,10 +165,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=32, help="crops per step (full scenes: /4)")
-    ap.add_argument("--full-frac", type=float, default=0.15,
+    ap.add_argument("--full-frac", type=float, default=0.0,
                     help="fraction of steps (the last ones) on full 128x128 scenes")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--aux", type=float, default=0.4, help="weight of the 1/4-resolution loss")
+    ap.add_argument("--pre-steps", type=int, default=800,
+                    help="stage 1: classifier fine-tuning steps on background patches")
+    ap.add_argument("--pre-batch", type=int, default=128)
+    ap.add_argument("--pre-lr", type=float, default=0.05)
     ap.add_argument("--wd", type=float, default=1e-4)
     ap.add_argument("--widths", default="16,32,64,128", help="channels of the 4 levels "
                     "(the first three must match the classifier's)")
@@ -135,20 +200,6 @@ def main():
 
     widths = [int(v) for v in args.widths.split(",")]
     model = ResUNet(scenes.NUM_CLASSES, widths)
-    init_note = "random init"
-    if args.init and not args.export_only:
-        with open(os.path.join(args.init, "torch_metrics.json")) as f:
-            cm_ = json.load(f)
-        clf = FashionResNet(tuple(cm_["widths"]), tuple(cm_["blocks"]))
-        clf.load_state_dict(torch.load(os.path.join(args.init, "weights.pth")))
-        model.load_classifier(clf)
-        init_note = "encoder from %s (test accuracy %.4f)" % (
-            os.path.relpath(args.init), cm_["test_accuracy"])
-    model = model.to(memory_format=torch.channels_last)
-    nparams = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
-                                                pct_start=0.15)
     os.makedirs(args.out, exist_ok=True)
     log_lines = []
 
@@ -156,6 +207,26 @@ def main():
         print(msg, flush=True)
         log_lines.append(msg)
 
+    init_note = "random init"
+    pre_s = 0.0
+    if args.init and not args.export_only:
+        with open(os.path.join(args.init, "torch_metrics.json")) as f:
+            cm_ = json.load(f)
+        clf = FashionResNet(tuple(cm_["widths"]), tuple(cm_["blocks"]))
+        clf.load_state_dict(torch.load(os.path.join(args.init, "weights.pth")))
+        init_note = "encoder from %s (test accuracy %.4f)" % (
+            os.path.relpath(args.init), cm_["test_accuracy"])
+        if args.pre_steps:
+            log("stage 1: %s, %d steps of %d background patches, lr %g"
+                % (init_note, args.pre_steps, args.pre_batch, args.pre_lr))
+            pre_s = pretrain_classifier(clf, args, log)
+            init_note += " fine-tuned on background patches"
+        model.load_classifier(clf)
+    model = model.to(memory_format=torch.channels_last)
+    nparams = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
+                                                pct_start=0.15)
     full_from = int(args.steps * (1 - args.full_frac))
     log("UNet (residual encoder) widths=%s levels=4 up=convtranspose params=%d steps=%d "
         "(full scenes from %d) batch=%d crop=%d lr=%g wd=%g seed=%d threads=%d; %s"
@@ -171,14 +242,13 @@ def main():
             train_s0 = json.load(f)["train_seconds"]
         with open(os.path.join(args.out, "train_log.txt")) as f:
             log_lines[:] = [l for l in f.read().splitlines()
-                            if l.startswith(("UNet", "step"))]
+                            if l.startswith(("stage", "pre", "UNet", "step"))]
     for step in range(0 if args.export_only else args.steps):
         # scene indices never repeat: crop steps use batch/2 scenes, full steps batch/4
         if step < full_from:
             n = args.batch // 2
             first = step * n
-            imgs, labs = scenes.make_batch("train", args.seed, first, n)
-            imgs, labs = garment_crops(imgs, labs, args.seed, first)
+            imgs, labs = garment_crops(args.seed, first, n)
         else:
             n = max(1, args.batch // 4)
             first = full_from * (args.batch // 2) + (step - full_from) * n
@@ -207,21 +277,26 @@ def main():
             log("step %d: loss %.4f pixel-acc %.4f lr %.2e (%.0fs)"
                 % (step + 1, loss_avg, pa, sched.get_last_lr()[0], time.time() - t0))
         if args.val_every and (step + 1) % args.val_every == 0:
-            v = iou_from_confusion(evaluate(model, 100, split="train", seed=args.seed + 1000))
+            # on a copy with whole-scene BatchNorm statistics (see recalibrate_bn)
+            probe = copy.deepcopy(model)
+            recalibrate_bn(probe, args.seed + 2000, count=60)
+            v = iou_from_confusion(evaluate(probe, 100, split="train", seed=args.seed + 1000))
+            del probe
             log("step %d: validation mIoU %.4f  [%s]" % (step + 1, np.nanmean(v),
                                                        " ".join("%.2f" % a for a in v)))
             model.train()
     if args.export_only:
         train_s = train_s0
     else:
-        train_s = time.time() - t0
+        recalibrate_bn(model, args.seed + 3000, count=200)
+        train_s = time.time() - t0 + pre_s
         torch.save(model.state_dict(), weights)
 
     cm = evaluate(model, args.test_count)
     iou = iou_from_confusion(cm)
     miou = float(np.nanmean(iou))
     pixel_acc = float(np.diag(cm).sum() / cm.sum())
-    log("test mIoU %.4f pixel-acc %.4f (%d scenes), training %.0fs"
+    log("test mIoU %.4f pixel-acc %.4f (%d scenes), training %.0fs (both stages)"
         % (miou, pixel_acc, args.test_count, train_s))
     for c in range(scenes.NUM_CLASSES):
         log("  %-12s IoU %.4f" % (scenes.LABELS[c], iou[c]))
@@ -264,7 +339,8 @@ def export(model, args, miou, iou, pixel_acc, train_s, nparams, widths):
                "per_class_iou": dict(zip(scenes.LABELS, [float(v) for v in iou])),
                "train_seconds": round(train_s), "params": nparams, "widths": widths,
                "full_frac": args.full_frac,
-               "steps": args.steps, "batch": args.batch, "seed": args.seed,
+               "steps": args.steps, "batch": args.batch, "crop": CROP, "aux": args.aux,
+               "pre_steps": args.pre_steps, "pre_batch": args.pre_batch, "pre_lr": args.pre_lr, "seed": args.seed,
                "threads": args.threads, "torch": torch.__version__}
     with open(os.path.join(out, "torch_metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)

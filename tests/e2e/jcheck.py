@@ -1,7 +1,8 @@
 """jcheck.py FILE EXPR — exit 0 when the Python expression EXPR is true
 with j = the JSON in FILE (plus helpers); print why not otherwise.
   FILE may be '-' for stdin. Helpers: png(bytes) -> (w, h, depth, colortype),
-  b64(str) -> bytes, isclose(a, b, tol)."""
+  b64(str) -> bytes, isclose(a, b, tol), arr(bytes or path) -> numpy array
+  of an image's pixels (palette indices for a palette PNG)."""
 import base64
 import json
 import math
@@ -14,6 +15,13 @@ def png(b):
         raise ValueError("not a PNG")
     w, h, depth, ctype = struct.unpack(">IIBB", b[16:26])
     return w, h, depth, ctype
+
+
+def arr(x):
+    import io
+    import numpy
+    from PIL import Image
+    return numpy.array(Image.open(io.BytesIO(x) if isinstance(x, bytes) else x))
 
 
 def b64(s):
@@ -30,7 +38,8 @@ try:
 except ValueError:
     j = None
 expr = sys.argv[2]
-env = {"j": j, "json": json, "raw": raw, "png": png, "b64": b64, "isclose": isclose, "math": math}
+env = {"j": j, "json": json, "raw": raw, "png": png, "b64": b64, "isclose": isclose, "math": math,
+       "arr": arr}
 try:
     ok = eval(expr, env)
 except Exception as e:  # noqa: BLE001 - report anything as a failure

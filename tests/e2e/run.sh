@@ -308,6 +308,25 @@ if [ -n "$SEG" ]; then
     e "400 truncated JPEG (segment)" 400 bad_image --data-binary @"$IMG/trunc.jpg" "$S"
 fi
 
+# The README's samples (tests/data, written by models/make_samples.py) give
+# PyTorch's answers when the repository's models serve them.
+SAMPLES=${E2E_SAMPLES:-tests/data}
+if [ -f "$SAMPLES/expected.json" ] && [ -n "$CLS" ] && [ -n "$SEG" ] &&
+    $PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j['shirt.png']['model'] == sys.argv[2] and j['scene.png']['model'] == sys.argv[3]))" \
+        "$SAMPLES/expected.json" "$CLS" "$SEG" 2>/dev/null; then
+    X="json.load(open('$SAMPLES/expected.json'))"
+    t "README sample: shirt.png top-1 as PyTorch's" 200 "j['predictions'][0][0]['label'] == $X['shirt.png']['top5'][0]['label'] and isclose(j['predictions'][0][0]['score'], $X['shirt.png']['top5'][0]['score'], 0.02)" \
+        --data-binary @"$SAMPLES/shirt.png" "$A/classify"
+    t "README sample: shirt.jpg top-1 as PyTorch's" 200 "j['predictions'][0][0]['label'] == $X['shirt.jpg']['top1']" \
+        --data-binary @"$SAMPLES/shirt.jpg" "$A/classify"
+    t "README sample: scene.png mask (PNG) is PyTorch's argmax" 200 "png(raw)[3] == 3 and (arr(raw) == arr('$SAMPLES/scene_torch.png')).mean() >= 0.99" \
+        --data-binary @"$SAMPLES/scene.png" "$A/segment"
+    t "README sample: scene.png class counts near PyTorch's" 200 "all(abs(c['pixels'] - $X['scene.png']['torch_classes'].get(c['label'], 0)) <= 0.01 * j['width'] * j['height'] for c in j['classes'])" \
+        --data-binary @"$SAMPLES/scene.png" "$A/segment?format=json"
+else
+    echo "e2e: no $SAMPLES/expected.json for these models; README sample checks skipped"
+fi
+
 # Robustness: hang-ups and idle connections must not hurt anyone else.
 $PY $E2E/sock.py cut-body "$PORT"
 t "serves after a client hung up mid-body" 200 "" "$A/healthz"
