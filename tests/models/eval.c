@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "engine/threadpool.h"
 #include "loaders/onnx.h"
@@ -124,7 +125,10 @@ static int runner_open(runner *r, const char *path, int c, int h, int w, int thr
 {
     char err[ERRLEN];
     memset(r, 0, sizeof *r);
-    if (sk_onnx_load(path, &r->g, err, sizeof err) < 0) {
+    /* the graph the server runs: BatchNorm folded, Conv+Add+Relu fused,
+     * weights packed for the fast kernels */
+    if (sk_onnx_load(path, &r->g, err, sizeof err) < 0 ||
+        sk_graph_optimize(r->g, 1, err, sizeof err) < 0) {
         fprintf(stderr, "skipserve-eval: %s: %s\n", path, err);
         return -1;
     }
