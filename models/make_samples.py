@@ -8,7 +8,8 @@ PyTorch's answers for them.
   light-grey gradient with a little noise. Served through fashion-resnet's
   model.json (gray, "invert": "auto", letterbox 28x28) it becomes the
   light-on-dark 28x28 image the model was trained on again.
-- scene.png / scene.jpg: test scene 0 of models/scenes.py (128x128 gray).
+- scene.png / scene.jpg: a test scene of models/scenes.py (128x128 gray): the
+  first with 3+ garment classes that PyTorch segments >= 97% right.
 - scene_labels.png: its true per-pixel classes (8-bit gray PNG, values 0..10).
 - scene_torch.png: PyTorch's per-pixel argmax for scene.png (same format).
 - expected.json: PyTorch's answers: fashion-resnet's softmax for shirt.png
@@ -98,13 +99,20 @@ def main():
     seg = ResUNet(scenes.NUM_CLASSES, _seg_widths())
     seg.load_state_dict(torch.load(os.path.join(HERE, "scenes-unet", "weights.pth")))
     seg.eval()
-    img, lab = scenes.make_scene("test", scenes.TEST_SEED, 0)
+    # the first test scene with 3 or more garment classes that PyTorch gets
+    # >= 97% of the pixels right: a demo that shows several classes
+    for idx in range(1000):
+        img, lab = scenes.make_scene("test", scenes.TEST_SEED, idx)
+        if len(np.unique(lab)) < 4:
+            continue
+        x = (torch.from_numpy(img.astype(np.float32)) / 255.0 - SEG_MEAN) / SEG_STD
+        with torch.no_grad():
+            pred = seg(x[None, None]).argmax(1)[0].numpy().astype(np.uint8)
+        if (pred == lab).mean() >= 0.97:
+            break
     Image.fromarray(img).save(os.path.join(args.out, "scene.png"))
     Image.fromarray(img).save(os.path.join(args.out, "scene.jpg"), quality=95)
     Image.fromarray(lab).save(os.path.join(args.out, "scene_labels.png"))
-    x = (torch.from_numpy(img.astype(np.float32)) / 255.0 - SEG_MEAN) / SEG_STD
-    with torch.no_grad():
-        pred = seg(x[None, None]).argmax(1)[0].numpy().astype(np.uint8)
     Image.fromarray(pred).save(os.path.join(args.out, "scene_torch.png"))
 
     top = torch.argsort(p, descending=True)[:5]
@@ -115,7 +123,7 @@ def main():
                                 "score": round(float(p[i]), 4)} for i in top]},
         "shirt.jpg": {"top1": fmnist.CLASSES[int(p_jpg.argmax())],
                       "score": round(float(p_jpg.max()), 4)},
-        "scene.png": {"model": "scenes-unet", "test_scene_index": 0,
+        "scene.png": {"model": "scenes-unet", "test_scene_index": idx,
                       "true_classes": sorted({scenes.LABELS[int(c)] for c in np.unique(lab)}),
                       "torch_classes": {scenes.LABELS[int(c)]: int((pred == c).sum())
                                         for c in np.unique(pred)},

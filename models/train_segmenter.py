@@ -3,20 +3,26 @@
 
 A 4-level U-Net (resunet.py: residual encoder, Concat skips, ConvTranspose
 2x2 up-sampling, BatchNorm + ReLU) predicting 11 classes (background + 10
-garments) per pixel of a 128x128 grayscale scene (scenes.py). Its encoder's
-first three levels start from fashion-resnet's trained weights (--init): the
-classifier already knows garments, and learning that from scratch is what
-the CPU budget cannot pay for. Training scenes are generated on the
-fly from the Fashion-MNIST train split (scene seed --seed, a fresh scene for
-every step, never repeated); the 1000 test scenes (seed scenes.TEST_SEED) use
-the test split only and are seen once, at the end.
+garments) per pixel of a 128x128 grayscale scene (scenes.py). Training
+scenes are generated on the fly from the Fashion-MNIST train split (scene
+seed --seed, fresh scenes for every step, never repeated); the 1000 test
+scenes (seed scenes.TEST_SEED) use the test split only and are seen once, at
+the end. Two stages, both seeded:
 
-To fit the CPU budget, most steps train on 48x48 crops centred (with
-jitter) on the garments of fresh 128x128 scenes (two crops per scene, batch
---batch): a crop costs a seventh of a scene and is mostly garment, where a
-full scene is ~90% background. The last --full-frac of the steps train on
-whole 128x128 scenes (batch --batch/4, the same pixels per step) so that
-BatchNorm statistics and borders match what the model is evaluated on.
+1. The encoder's first three levels are fashion-resnet's (--init), which
+   tells garments apart but has only seen black backgrounds. It is first
+   fine-tuned as a classifier on 40x40 patches of one garment over a scene
+   background (scenes.garment_patch; --pre-steps x --pre-batch patches): per
+   garment this costs a quarter of a U-Net crop, and recognizing garments is
+   the sample-hungry part of the task.
+2. The U-Net trains on 48x48 crops, each centred (+-4 px) on one garment of
+   a fresh 128x128 scene (two crops per scene, --batch crops per step): a crop
+   costs a seventh of a scene, which is ~90% background. Loss: per-pixel
+   cross-entropy plus --aux x the cross-entropy of the sliding classifier head
+   (resunet.py "ctx") at 1/4 resolution. The network is fully convolutional
+   and BatchNorm is a fixed affine map at inference, so the model trained on
+   crops runs unchanged on whole scenes (--full-frac > 0 adds whole-scene
+   steps at the end; 0 by default: they did not help).
 Tensors are channels-last (faster convolutions on CPU in PyTorch 1.13).
 
 Run (from the repository root):
@@ -25,7 +31,6 @@ Writes models/scenes-unet/{model.onnx, model.json, labels.txt,
 torch_metrics.json, test_data_set_0/, train_log.txt}.
 """
 import argparse
-import copy
 import hashlib
 import json
 import os
@@ -78,26 +83,6 @@ def garment_crops(seed, index0, n):
             ci[2 * i + j] = img[y0:y0 + CROP, x0:x0 + CROP]
             cl[2 * i + j] = lab[y0:y0 + CROP, x0:x0 + CROP]
     return ci, cl
-
-
-@torch.no_grad()
-def recalibrate_bn(model, seed, count=200, batch=20):
-    """Re-estimate every BatchNorm's running statistics on `count` whole
-    128x128 training scenes (train-mode forward passes, cumulative average).
-    Training on garment-centred crops leaves statistics of crops (about half
-    garment) where the model will see whole scenes (about 90% background)."""
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    for s in range(0, count, batch):
-        imgs, _ = scenes.make_batch("train", seed, s, batch)
-        model(to_input(imgs).contiguous(memory_format=torch.channels_last))
-    for m, mom in zip(bns, saved):
-        m.momentum = mom
-    model.eval()
 
 
 def pretrain_classifier(clf, args, log):
@@ -277,18 +262,13 @@ def main():
             log("step %d: loss %.4f pixel-acc %.4f lr %.2e (%.0fs)"
                 % (step + 1, loss_avg, pa, sched.get_last_lr()[0], time.time() - t0))
         if args.val_every and (step + 1) % args.val_every == 0:
-            # on a copy with whole-scene BatchNorm statistics (see recalibrate_bn)
-            probe = copy.deepcopy(model)
-            recalibrate_bn(probe, args.seed + 2000, count=60)
-            v = iou_from_confusion(evaluate(probe, 100, split="train", seed=args.seed + 1000))
-            del probe
+            v = iou_from_confusion(evaluate(model, 100, split="train", seed=args.seed + 1000))
             log("step %d: validation mIoU %.4f  [%s]" % (step + 1, np.nanmean(v),
                                                        " ".join("%.2f" % a for a in v)))
             model.train()
     if args.export_only:
         train_s = train_s0
     else:
-        recalibrate_bn(model, args.seed + 3000, count=200)
         train_s = time.time() - t0 + pre_s
         torch.save(model.state_dict(), weights)
 

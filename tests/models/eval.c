@@ -6,6 +6,9 @@
  *   skipserve-eval segment MODEL.onnx SCENES.u8 LABELS.u8 --mean M --std S
  *                  --torch-miou X [--count 1000] [--size 128] [--classes 11] [--batch 10]
  *   skipserve-eval testdata MODEL.onnx DIR [--rtol 1e-4]
+ * Every mode takes --threads T (default: all CPUs) and --opt L (graph passes
+ * level: 1, the default, as the server loads models; 0 runs the graph as
+ * loaded on the reference kernels).
  *
  * classify: Fashion-MNIST idx-ubyte files (already gunzipped); passes when the
  * accuracy is within 0.1 point of PyTorch's and the argmax agrees with
@@ -34,7 +37,7 @@ typedef struct {
     float mean, std;
     double torch_acc, torch_miou, rtol;
     const char *torch_argmax;
-    int batch, count, size, classes, threads;
+    int batch, count, size, classes, threads, opt;
 } opts;
 
 static int failures;
@@ -121,14 +124,15 @@ typedef struct {
     int c, h, w;
 } runner;
 
-static int runner_open(runner *r, const char *path, int c, int h, int w, int threads)
+static int runner_open(runner *r, const char *path, int c, int h, int w, int threads, int opt)
 {
     char err[ERRLEN];
     memset(r, 0, sizeof *r);
-    /* the graph the server runs: BatchNorm folded, Conv+Add+Relu fused,
-     * weights packed for the fast kernels */
+    /* opt 1 (default): the graph the server runs: BatchNorm folded,
+     * Conv+Add+Relu fused, weights packed for the fast kernels; opt 0: the
+     * graph as loaded, on the reference kernels */
     if (sk_onnx_load(path, &r->g, err, sizeof err) < 0 ||
-        sk_graph_optimize(r->g, 1, err, sizeof err) < 0) {
+        sk_graph_optimize(r->g, opt, err, sizeof err) < 0) {
         fprintf(stderr, "skipserve-eval: %s: %s\n", path, err);
         return -1;
     }
@@ -208,7 +212,7 @@ static int run_classify(const opts *o)
                 ldims[0], alen);
         goto out;
     }
-    if (runner_open(&r, o->model, 1, h, w, o->threads) < 0)
+    if (runner_open(&r, o->model, 1, h, w, o->threads, o->opt) < 0)
         goto out;
     have_runner = 1;
     x = malloc((size_t)o->batch * h * w * sizeof *x);
@@ -276,7 +280,7 @@ static int run_segment(const opts *o)
                 n, o->size, o->size, (size_t)n * s2, ilen, llen);
         goto out;
     }
-    if (runner_open(&r, o->model, 1, o->size, o->size, o->threads) < 0)
+    if (runner_open(&r, o->model, 1, o->size, o->size, o->threads, o->opt) < 0)
         goto out;
     have_runner = 1;
     x = malloc((size_t)o->batch * s2 * sizeof *x);
@@ -369,7 +373,7 @@ static int run_testdata(const opts *o)
         goto out;
     }
     if (runner_open(&r, o->model, (int)in.shape.dim[1], (int)in.shape.dim[2],
-                    (int)in.shape.dim[3], o->threads) < 0)
+                    (int)in.shape.dim[3], o->threads, o->opt) < 0)
         goto out;
     have_runner = 1;
     const sk_tensor *y = runner_run(&r, in.data, (int)in.shape.dim[0]);
@@ -392,8 +396,8 @@ static int run_testdata(const opts *o)
             maxref = fabs(w[i]);
     }
     double norm = maxdiff / (maxref > 0 ? maxref : 1);
-    printf("%s %s test data: max-abs-normalized error %.3g (rtol %.3g)\n",
-           norm <= o->rtol ? "PASS" : "FAIL", o->model, norm, o->rtol);
+    printf("%s %s test data (--opt %d): max-abs-normalized error %.3g (rtol %.3g)\n",
+           norm <= o->rtol ? "PASS" : "FAIL", o->model, o->opt, norm, o->rtol);
     if (norm > o->rtol)
         failures++;
     rc = failures ? 1 : 0;
@@ -409,10 +413,11 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: skipserve-eval classify MODEL IMAGES.idx LABELS.idx --mean M --std S "
-            "--torch-acc A [--torch-argmax F] [--batch B] [--threads T]\n"
+            "--torch-acc A [--torch-argmax F] [--batch B] [--threads T] [--opt L]\n"
             "       skipserve-eval segment MODEL SCENES.u8 LABELS.u8 --mean M --std S "
-            "--torch-miou X [--count N] [--size S] [--classes C] [--batch B] [--threads T]\n"
-            "       skipserve-eval testdata MODEL DIR [--rtol R] [--threads T]\n");
+            "--torch-miou X [--count N] [--size S] [--classes C] [--batch B] [--threads T] "
+            "[--opt L]\n"
+            "       skipserve-eval testdata MODEL DIR [--rtol R] [--threads T] [--opt L]\n");
     return 2;
 }
 
@@ -425,6 +430,7 @@ int main(int argc, char **argv)
     o.size = 128;
     o.classes = 11;
     o.threads = 0;
+    o.opt = 1;
     o.torch_acc = o.torch_miou = NAN;
     int pos = 0;
     const char *posv[4] = {0};
@@ -457,6 +463,8 @@ int main(int argc, char **argv)
                 o.classes = atoi(v);
             else if (!strcmp(a, "--threads"))
                 o.threads = atoi(v);
+            else if (!strcmp(a, "--opt"))
+                o.opt = atoi(v);
             else
                 return usage();
         } else if (pos < 4) {

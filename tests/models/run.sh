@@ -7,7 +7,9 @@
 #     agreement with PyTorch >= 99.9%;
 #   - scenes-unet on the 1000 seeded test scenes (tests/models/make_scenes.py,
 #     needs /usr/bin/python3 with numpy and PIL): mIoU within 0.005 of PyTorch's;
-#   - both models' test_data_set_0 (PyTorch outputs): max-abs-normalized error <= 1e-4.
+#   - both models' test_data_set_0 (PyTorch outputs): max-abs-normalized error <= 1e-4,
+#     on the optimized graph (--opt 1, as the server runs it; the accuracy checks
+#     use it too) and on the graph as loaded (--opt 0, reference kernels).
 # Prints a closing line "N passed, N failed"; exits 1 when a check fails.
 #   BUILD       build folder with skipserve-eval (default: build)
 #   FASHION_MNIST_DIR  data set folder (default: /usr/share/datasets/fashion-mnist)
@@ -76,7 +78,9 @@ if [ -s "$DATA/t10k-images-idx3-ubyte" ] && [ -s "$DATA/t10k-labels-idx1-ubyte" 
 else
     fail "fashion-resnet accuracy: Fashion-MNIST test set unavailable"
 fi
-run_eval "fashion-resnet test data" testdata $CLS/model.onnx $CLS/test_data_set_0
+for opt in 0 1; do
+    run_eval "fashion-resnet test data" testdata $CLS/model.onnx $CLS/test_data_set_0 --opt $opt
+done
 
 # --- scenes-unet on the 1000 test scenes -------------------------------------
 if [ -x "$PY" ] && $PY -c 'import numpy, PIL' 2>/dev/null; then
@@ -93,7 +97,9 @@ else
     fail "scenes-unet mIoU: $PY with numpy and PIL is needed to generate the test scenes" \
          "(apt-get install python3-numpy python3-pil)"
 fi
-run_eval "scenes-unet test data" testdata $SEG/model.onnx $SEG/test_data_set_0
+for opt in 0 1; do
+    run_eval "scenes-unet test data" testdata $SEG/model.onnx $SEG/test_data_set_0 --opt $opt
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
