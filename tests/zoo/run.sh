@@ -7,6 +7,8 @@
 #   ZOO_DIR      where the exports go (default: models/zoo, git-ignored)
 #   ZOO_ONLY     space-separated model names to export (default: all)
 #   ZOO_REEXPORT=1  export again even when a model folder is already there
+#   ZOO_OPT      graph passes level for the runner (default 1, as the server; 0 = reference)
+#   ZOO_THREADS  runner threads (default 2); ZOO_TIMEOUT seconds per model (default 300)
 set -u
 BUILD=${BUILD:-build}
 ZOO_DIR=${ZOO_DIR:-models/zoo}
@@ -44,15 +46,18 @@ done
 
 echo "zoo: checking $ZOO_DIR with $RUNNER"
 out=$LOGDIR/conformance.txt
-{ "$RUNNER" --max-abs-norm --rtol 1e-4 "$ZOO_DIR"; echo $? >"$LOGDIR/rc"; } | tee "$out"
+{ "$RUNNER" --max-abs-norm --rtol 1e-4 --all-must-pass --opt "${ZOO_OPT:-1}" \
+    --threads "${ZOO_THREADS:-2}" --timeout "${ZOO_TIMEOUT:-300}" "$ZOO_DIR"
+  echo $? >"$LOGDIR/rc"; } | tee "$out"
 rc=$(cat "$LOGDIR/rc")
-# Any failing or unsupported model fails the zoo, and so does the runner's exit code.
+# Any failing or unsupported (skipped) model fails the zoo, and so does the
+# runner's exit code (--all-must-pass).
 summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
 passed=$(echo "$summary" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
 failed=$(echo "$summary" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-unsupported=$(echo "$summary" | sed -n 's/.* \([0-9]*\) unsupported.*/\1/p')
+skipped=$(echo "$summary" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
 if [ "$rc" -ne 0 ] || [ -z "$summary" ] || [ "${passed:-0}" -eq 0 ] ||
-   [ "${failed:-1}" -ne 0 ] || [ "${unsupported:-0}" -ne 0 ]; then
+   [ "${failed:-1}" -ne 0 ] || [ "${skipped:-0}" -ne 0 ]; then
     echo "zoo: FAILED (exit $rc; ${summary:-no summary line from $RUNNER})" >&2
     exit 1
 fi
