@@ -1,4 +1,4 @@
-"""U-Net used by train_segmenter.py (scenes-unet) and export_zoo.py (unet-* zoo entries).
+"""Plain U-Net of the model zoo (export_zoo.py: unet-convtranspose, unet-bilinear).
 
 `levels` resolutions (the last one is the bottleneck), each two 3x3 conv +
 BatchNorm + ReLU; max-pool 2 down; up-sampling by ConvTranspose 2x2 stride 2
