@@ -18,10 +18,9 @@
 
 #include "kernels/fast_ops.h"
 #include "kernels/ref/nn_util.h"
+#include "kernels/ref/resize_coord.h"
 #include "threadpool.h"
 
-enum { CT_HALF_PIXEL, CT_HALF_PIXEL_SYMMETRIC, CT_PYTORCH_HALF_PIXEL, CT_ALIGN_CORNERS,
-       CT_ASYMMETRIC, CT_TF_HALF_PIXEL_FOR_NN };
 enum { NR_PREFER_FLOOR, NR_PREFER_CEIL, NR_FLOOR, NR_CEIL, NR_SIMPLE };
 
 typedef struct rz_geom {
@@ -105,29 +104,7 @@ static int rz_geometry(const sk_node *n, const sk_tensor *const *in, int nin,
     return g->oH > 0 && g->oW > 0 && g->H < ((int64_t)1 << 31) && g->W < ((int64_t)1 << 31);
 }
 
-/* ---- tap tables (the reference's resize.c coordinate rules) ------------------ */
-
-static double rz_source(const rz_geom *g, double x, double scale, int64_t in, int64_t out,
-                        double len)
-{
-    switch (g->coord) {
-    case CT_HALF_PIXEL:
-        return (x + 0.5) / scale - 0.5;
-    case CT_HALF_PIXEL_SYMMETRIC: {
-        double adj = (double)out / (scale * (double)in);
-        double offset = (double)in * 0.5 * (1.0 - adj);
-        return offset + (x + 0.5) / scale - 0.5;
-    }
-    case CT_PYTORCH_HALF_PIXEL:
-        return out > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
-    case CT_ALIGN_CORNERS:
-        return len == 1.0 ? 0.0 : x * (double)(in - 1) / (len - 1.0);
-    case CT_ASYMMETRIC:
-        return x / scale;
-    default: /* tf_half_pixel_for_nn */
-        return (x + 0.5) / scale;
-    }
-}
+/* ---- tap tables (coordinates: kernels/ref/resize_coord.h, as the reference) -- */
 
 static int64_t rz_nearest(int r, double x, int down)
 {
@@ -156,7 +133,8 @@ static void rz_build(const rz_geom *g, int a, int64_t in, int64_t out, float *me
     t->w0 = mem + 2 * p;
     t->w1 = mem + 3 * p;
     for (int64_t o = 0; o < out; o++) {
-        double x = rz_source(g, (double)o, g->scale[a], in, out, g->len[a]);
+        double x = sk_resize_source((sk_resize_coord)g->coord, (double)o, g->scale[a], in, out,
+                                    g->len[a], 0.0, 1.0);
         if (g->linear) {
             double xc = x < 0.0 ? 0.0 : (x > (double)(in - 1) ? (double)(in - 1) : x);
             int64_t i0 = (int64_t)floor(xc);

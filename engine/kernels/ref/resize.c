@@ -12,18 +12,11 @@
 
 #include "graph.h"
 #include "nn_util.h"
+#include "resize_coord.h"
 #include "ops.h"
 
 typedef enum { RS_NEAREST, RS_LINEAR, RS_CUBIC } rs_mode;
-typedef enum {
-    CT_HALF_PIXEL,
-    CT_HALF_PIXEL_SYMMETRIC,
-    CT_PYTORCH_HALF_PIXEL,
-    CT_ALIGN_CORNERS,
-    CT_ASYMMETRIC,
-    CT_TF_HALF_PIXEL_FOR_NN,
-    CT_TF_CROP_AND_RESIZE,
-} rs_coord;
+typedef sk_resize_coord rs_coord;
 typedef enum { NR_PREFER_FLOOR, NR_PREFER_CEIL, NR_FLOOR, NR_CEIL, NR_SIMPLE } rs_round;
 
 typedef struct rs_geom {
@@ -201,37 +194,6 @@ int sk_infer_resize(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     return 0;
 }
 
-/* Output coordinate -> input coordinate. `len` is the unfloored output
- * length (input * scale), which align_corners divides by, as the ONNX
- * reference does. */
-static double rs_source(const rs_geom *g, double x, double scale, int64_t in, int64_t out,
-                        double len, double roi0, double roi1)
-{
-    switch (g->coord) {
-    case CT_HALF_PIXEL:
-        return (x + 0.5) / scale - 0.5;
-    case CT_HALF_PIXEL_SYMMETRIC: {
-        double adj = (double)out / (scale * (double)in);
-        double offset = (double)in * 0.5 * (1.0 - adj);
-        return offset + (x + 0.5) / scale - 0.5;
-    }
-    case CT_PYTORCH_HALF_PIXEL:
-        return out > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
-    case CT_ALIGN_CORNERS:
-        return len == 1.0 ? 0.0 : x * (double)(in - 1) / (len - 1.0);
-    case CT_ASYMMETRIC:
-        return x / scale;
-    case CT_TF_HALF_PIXEL_FOR_NN:
-        return (x + 0.5) / scale;
-    case CT_TF_CROP_AND_RESIZE:
-        if (out > 1)
-            return roi0 * (double)(in - 1) +
-                   x * (roi1 - roi0) * (double)(in - 1) / (double)(out - 1);
-        return 0.5 * (roi0 + roi1) * (double)(in - 1);
-    }
-    return x;
-}
-
 static int64_t rs_nearest(rs_round r, double x, int down)
 {
     double f = floor(x);
@@ -332,7 +294,7 @@ static void rs_axis_build(const sk_node *n, const rs_geom *g, int a, int64_t in,
         double *w = ax->wt + o * T;
         double x = (double)o;
         if (g->resized[a])
-            x = rs_source(g, x, scale, in, out, g->len[a], roi0, roi1);
+            x = sk_resize_source(g->coord, x, scale, in, out, g->len[a], roi0, roi1);
         /* written so that a NaN coordinate (from a NaN or infinite roi)
          * counts as outside too */
         if (g->resized[a] && g->coord == CT_TF_CROP_AND_RESIZE &&
