@@ -19,12 +19,18 @@
 #include "graph.h"
 #include "ops.h"
 
-typedef enum { SK_CONV_GEMM = 1 } sk_conv_kind;
+/* How a _ConvFused node runs, chosen at load (engine/passes/prepack.c):
+ *   SK_CONV_GEMM      implicit-im2col GEMM; w = Mg x (Cg * kernel volume)
+ *                     per group (fast_conv.c)
+ *   SK_CONV_WINOGRAD  3x3 stride 1, group 1: Winograd F(2x2, 3x3); w = the
+ *                     16 transformed M x C matrices as groups
+ *                     (fast_winograd.c) */
+typedef enum { SK_CONV_GEMM = 1, SK_CONV_WINOGRAD = 2 } sk_conv_kind;
 
 typedef struct sk_conv_priv {
     sk_conv_kind kind;
     const sk_gemm_cfg *cfg;
-    sk_gemm_packed_a w; /* Mg x (Cg * kernel volume) per group */
+    sk_gemm_packed_a w;
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {
@@ -45,6 +51,26 @@ size_t sk_fused_scratch_floats(const sk_node *n, int nthreads);
 /* Bytes of scratch the reference kernel of a fused node needs. */
 size_t sk_ref_scratch_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                             const sk_tensor *out, int nout, int nthreads);
+
+/* Winograd F(2x2, 3x3) (fast_winograd.c): pack U = G g G' of W [M, C, 3, 3];
+ * scratch of a run; the run itself (called by sk_fast_run_conv_fused). */
+int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, sk_gemm_packed_a *out);
+size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, int M, int C, int nthreads);
+int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                          sk_kctx *ctx);
+
+/* The vector transforms of fast_wino_uk.h, one set per ISA level. */
+#define SK_WINO_UK_PROTOS(sfx)                                                                   \
+    void sk_f32_wino_cols__##sfx(const float *row, int n, float *d, int nr);                    \
+    void sk_f32_wino_in__##sfx(const float *d, float *v, size_t vstride, int nr);               \
+    void sk_f32_wino_out__##sfx(const float *mb, size_t mstride, float *y, int nr);             \
+    void sk_f32_wino_epi__##sfx(float *out, const float *y0, const float *y1, size_t n, float b, \
+                                const float *res, float lo, float hi);
+SK_WINO_UK_PROTOS(avx2)
+SK_WINO_UK_PROTOS(avx512f)
+
+/* dst[q] = src[2q] for q in [0, n) (fast_conv.c). */
+void sk_gather_stride2(float *dst, const float *src, int64_t n);
 
 int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx);

@@ -39,8 +39,12 @@ size_t sk_fused_scratch_floats(const sk_node *n, int nthreads)
     if (!n->priv)
         return 0;
     const sk_gemm_cfg *cfg = NULL;
-    if (n->op == SK_OP_CONV_FUSED)
-        cfg = ((const sk_conv_priv *)n->priv)->cfg;
+    if (n->op == SK_OP_CONV_FUSED) {
+        const sk_conv_priv *pv = n->priv;
+        if (pv->kind == SK_CONV_WINOGRAD)
+            return sk_wino_scratch_floats(pv->cfg, pv->w.M, pv->w.K, nthreads);
+        cfg = pv->cfg;
+    }
     else if (n->op == SK_OP_GEMM_FUSED)
         cfg = ((const sk_gemm_priv *)n->priv)->cfg;
     return sk_gemm_scratch_floats(cfg, nthreads);
@@ -73,7 +77,7 @@ typedef struct conv_src {
 #endif
 
 /* dst[q] = src[2q] for q in [0, n): two 4-float loads, keep the evens. */
-static void gather_stride2(float *dst, const float *src, int64_t n)
+void sk_gather_stride2(float *dst, const float *src, int64_t n)
 {
     int64_t q = 0;
 #if defined(__SSE2__)
@@ -123,7 +127,7 @@ static void gather_row(const conv_src *s, const float *xc, int64_t kd, int64_t k
             if (sw == 1)
                 memcpy(dst + l, row + iw0 + l, (size_t)(h - l) * sizeof(float));
             else if (sw == 2)
-                gather_stride2(dst + l, row + iw0 + 2 * l, h - l);
+                sk_gather_stride2(dst + l, row + iw0 + 2 * l, h - l);
             else
                 for (int64_t q = l; q < h; q++)
                     dst[q] = row[iw0 + q * sw];
@@ -194,6 +198,8 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
     const sk_conv_priv *pv = n->priv;
     if (!pv || nin < 2 || !in[0] || !in[1] || nout < 1)
         return sk_run_conv_fused(n, in, nin, out, nout, ctx);
+    if (pv->kind == SK_CONV_WINOGRAD)
+        return sk_fast_run_conv_wino(n, in, nin, out, ctx);
     const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
     conv_src s;
     memset(&s, 0, sizeof s);

@@ -8,6 +8,38 @@
 #include "kernels/fast.h"
 #include "pass_util.h"
 
+static int all_ones(const sk_node *n, const char *name)
+{
+    const int64_t *v;
+    int nv = sk_attr_ints(n, name, &v);
+    for (int i = 0; i < nv; i++)
+        if (v[i] != 1)
+            return 0;
+    return 1;
+}
+
+/* Winograd F(2x2, 3x3) for 3x3, stride-1, undilated, ungrouped convs with
+ * at least 32 input and output channels: below that its transforms cost
+ * more than the multiplies it saves (measured per layer shape in
+ * bench/RESULTS.md: 16 -> 16 channels at 256x256 is 12% slower, 32 -> 32
+ * 30% faster; every ResNet / U-Net shape from 7x7 to 256x256 with >= 32
+ * channels is faster). SKIPSERVE_WINOGRAD=0 turns it off (A/B
+ * measurements, or results that must not depend on it);
+ * SKIPSERVE_WINOGRAD=force drops the channel threshold (tests). */
+#define WINO_MIN_CHANNELS 32
+static int use_winograd(const sk_node *n, const sk_value *w, int64_t group)
+{
+    const char *env = getenv("SKIPSERVE_WINOGRAD");
+    if (env && !strcmp(env, "0"))
+        return 0;
+    if (w->shape.rank != 4 || w->shape.dim[2] != 3 || w->shape.dim[3] != 3 || group != 1 ||
+        !all_ones(n, "strides") || !all_ones(n, "dilations"))
+        return 0;
+    if (env && !strcmp(env, "force"))
+        return 1;
+    return w->shape.dim[0] >= WINO_MIN_CHANNELS && w->shape.dim[1] >= WINO_MIN_CHANNELS;
+}
+
 static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
 {
     const sk_graph *g = p->g;
@@ -24,7 +56,14 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
     pv->kind = SK_CONV_GEMM;
     pv->cfg = cfg;
     int64_t Mg = M / group, K = Cg * kvol;
-    if (sk_gemm_pack_a(cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, 1.0f, &pv->w)) {
+    int rc;
+    if (use_winograd(n, w, group)) {
+        pv->kind = SK_CONV_WINOGRAD;
+        rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, &pv->w);
+    } else {
+        rc = sk_gemm_pack_a(cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, 1.0f, &pv->w);
+    }
+    if (rc) {
         free(pv);
         return SK_ENOMEM;
     }

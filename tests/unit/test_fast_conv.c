@@ -248,6 +248,10 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
     if (sk_cpu_level() > SK_ISA_SCALAR) {
         assert_non_null(fn->priv);
         assert_true(sk_dispatch_run(fn) == sk_fast_run_conv_fused);
+        const char *wf = getenv("SKIPSERVE_WINOGRAD");
+        if (wf && !strcmp(wf, "force") && c->nsp == 2 && c->group == 1 && c->k[0] == 3 &&
+            c->k[1] == 3 && c->s[0] == 1 && c->s[1] == 1 && c->d[0] == 1 && c->d[1] == 1)
+            assert_int_equal(((const sk_conv_priv *)fn->priv)->kind, SK_CONV_WINOGRAD);
     } else {
         assert_null(fn->priv);
     }
@@ -391,6 +395,115 @@ static void test_resnet_geometries(void **state)
 {
     (void)state;
     for_each_level(resnet_cases);
+}
+
+/* Winograd F(2x2, 3x3) (fast_winograd.c) on every 3x3 stride-1 conv, the
+ * size thresholds forced off: odd and even sizes (partial 2x2 tiles at the
+ * bottom / right), images smaller than a tile, pads 0..2 on each side
+ * independently (SAME too), channel counts around the microkernel's 6/16
+ * and the transform's 16/32 lanes, several tile blocks and M chunks, batch
+ * up to 3 (tiles of two images in one panel), with every epilogue. */
+static void winograd_cases(sk_pool *pool)
+{
+    static const int chans[] = {1, 2, 7, 8, 13, 16, 17, 33, 48, 70};
+    for (int t = 0; t < 50; t++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        c.nsp = 2;
+        c.N = irand(1, 3);
+        c.C = chans[irand(0, 9)];
+        c.M = chans[irand(0, 9)];
+        c.group = 1;
+        for (int a = 0; a < 3; a++)
+            c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+        for (int a = 0; a < 2; a++) {
+            c.k[a] = 3;
+            c.pb[a] = irand(0, 2);
+            c.pe[a] = irand(0, 2);
+            int lo = 3 - c.pb[a] - c.pe[a] < 1 ? 1 : 3 - c.pb[a] - c.pe[a];
+            c.in[a] = irand(lo, t < 40 ? 19 : 61);
+        }
+        if (irand(0, 7) == 0)
+            c.auto_pad = "SAME_UPPER";
+        for (int a = 0; a < 2; a++)
+            c.out[a] = out_size(&c, a);
+        c.bias = irand(0, 3) != 0;
+        c.bn = irand(0, 1);
+        c.add = irand(0, 1);
+        c.act = irand(0, 2);
+        check_case(&c, pool, t % 10 == 0);
+    }
+}
+
+static void test_winograd(void **state)
+{
+    (void)state;
+    setenv("SKIPSERVE_WINOGRAD", "force", 1);
+    for_each_level(winograd_cases);
+    unsetenv("SKIPSERVE_WINOGRAD");
+}
+
+/* Which convs get Winograd by default: 3x3 stride 1 with >= 32 input and
+ * output channels, at any image size; never strided, dilated or grouped
+ * ones; none with SKIPSERVE_WINOGRAD=0. */
+static int packed_kind(const conv_case *c)
+{
+    char err[256];
+    sk_graph *g = build(c, 99);
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    const sk_node *n = &g->nodes[find_op(g, SK_OP_CONV_FUSED)];
+    int kind = n->priv ? (int)((const sk_conv_priv *)n->priv)->kind : 0;
+    sk_graph_free(g);
+    return kind;
+}
+
+static void test_winograd_selection(void **state)
+{
+    (void)state;
+    if (sk_cpu_level() == SK_ISA_SCALAR)
+        skip();
+    conv_case c;
+    memset(&c, 0, sizeof c);
+    c.nsp = 2;
+    c.N = 1;
+    c.C = c.M = 64;
+    c.group = 1;
+    for (int a = 0; a < 3; a++)
+        c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+    for (int a = 0; a < 2; a++) {
+        c.in[a] = 56;
+        c.k[a] = 3;
+        c.pb[a] = c.pe[a] = 1;
+        c.out[a] = out_size(&c, a);
+    }
+    assert_int_equal(packed_kind(&c), SK_CONV_WINOGRAD);
+    setenv("SKIPSERVE_WINOGRAD", "0", 1);
+    assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
+    unsetenv("SKIPSERVE_WINOGRAD");
+    conv_case s = c; /* strided */
+    s.s[0] = s.s[1] = 2;
+    for (int a = 0; a < 2; a++)
+        s.out[a] = out_size(&s, a);
+    assert_int_equal(packed_kind(&s), SK_CONV_GEMM);
+    conv_case d = c; /* dilated */
+    d.d[0] = d.d[1] = 2;
+    for (int a = 0; a < 2; a++)
+        d.out[a] = out_size(&d, a);
+    assert_int_equal(packed_kind(&d), SK_CONV_GEMM);
+    conv_case gr = c; /* grouped */
+    gr.group = 2;
+    assert_int_equal(packed_kind(&gr), SK_CONV_GEMM);
+    conv_case sm = c; /* 7x7 output: still faster */
+    sm.in[0] = sm.in[1] = 7;
+    for (int a = 0; a < 2; a++)
+        sm.out[a] = out_size(&sm, a);
+    assert_int_equal(packed_kind(&sm), SK_CONV_WINOGRAD);
+    conv_case th = c; /* too few channels, in or out */
+    th.C = 16;
+    assert_int_equal(packed_kind(&th), SK_CONV_GEMM);
+    th = c;
+    th.M = 16;
+    assert_int_equal(packed_kind(&th), SK_CONV_GEMM);
 }
 
 /* A Conv output read twice (or a graph output) keeps its BN / Add. */
@@ -715,6 +828,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_geometries),
         cmocka_unit_test(test_resnet_geometries),
+        cmocka_unit_test(test_winograd),
+        cmocka_unit_test(test_winograd_selection),
         cmocka_unit_test(test_no_fusion_across_shared_values),
         cmocka_unit_test(test_dump_shows_fusion),
         cmocka_unit_test(test_gemm_fused),

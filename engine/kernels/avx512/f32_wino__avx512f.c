@@ -1,0 +1,13 @@
+/* f32_wino__avx512f.c — the Winograd F(2x2, 3x3) transforms at the avx512 level
+ * (sk_f32_wino_cols / in / out / epi__avx512f), 32 tiles per B panel. The
+ * loops live in ../fast_wino_uk.h; this file picks the vector width. */
+#if defined(__x86_64__)
+#define SK_FOPS_AVX512 1
+#include "../fast_ops_simd.h"
+#include "kernels/fast.h"
+
+/* No SK_WINO_DEINT here: the column gather stays scalar at this level
+ * until it can be measured on AVX-512 hardware. */
+#include "../fast_wino_uk.h"
+
+#endif

@@ -1,0 +1,372 @@
+/* fast_winograd.c — 3x3, stride-1 convolution by Winograd F(2x2, 3x3).
+ *
+ * Why: a 3x3 conv computes each 2x2 block of outputs with 4*9 = 36 MACs per
+ * (input, output) channel pair. Winograd's minimal filtering (Lavin & Gray,
+ * 2015) gets the same 2x2 block from 16 MACs on transformed data:
+ *
+ *     Y = A' [ (G g G') .* (B' d B) ] A        d: 4x4 input tile, g: 3x3 filter
+ *
+ * and, summed over input channels, the 16 element-wise products become 16
+ * independent GEMMs  M_xi[M x T] = U_xi[M x C] * V_xi[C x T]  over the T
+ * tiles — 2.25x fewer multiplies, run by the same packed microkernel as every
+ * other conv. The transforms are additions only (B, A) or done once at load
+ * (G), and cost O(C*T + M*T) against the GEMMs' O(M*C*T).
+ *
+ * Layout (per thread, per block of `tb` tiles):
+ *   V  16 x ceil(tb/nr) panels of C x nr: the input transform writes the
+ *      microkernel's B-panel layout directly, so there is no packing step;
+ *   Mb 16 x mch x tb: one chunk of mch output channels of the 16 products,
+ *      consumed by the output transform (+ bias, + residual, clamp) while it
+ *      is still in L2.
+ * U (the transformed weights) is packed once at load as 16 groups of M x C
+ * A panels (sk_wino_pack).
+ *
+ * Numerics: F(2x2, 3x3) transforms have coefficients 0, +-1/2, +-1, so the
+ * result differs from direct summation by a few ulps of the magnitudes
+ * involved (checked against the reference conv in tests/unit/test_fast_conv.c
+ * and the model zoo at rtol 1e-4). SKIPSERVE_WINOGRAD=0 at load turns it off. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fast.h"
+#include "ref/nn_util.h"
+#include "threadpool.h"
+
+#define WINO_NR_MAX 32 /* widest microkernel tile (AVX-512: 32 columns) */
+
+/* ---- weights: U = G g G' ------------------------------------------------ */
+
+int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, sk_gemm_packed_a *out)
+{
+    size_t mc = (size_t)M * (size_t)C;
+    float *u = malloc(sizeof(float) * (16 * mc > 0 ? 16 * mc : 1));
+    if (!u)
+        return SK_ENOMEM;
+    for (size_t i = 0; i < mc; i++) {
+        const float *g = w + i * 9;
+        double t[4][3], r[4][4];
+        for (int j = 0; j < 3; j++) { /* t = G g: rows of g combined */
+            t[0][j] = g[j];
+            t[1][j] = 0.5 * ((double)g[j] + g[3 + j] + g[6 + j]);
+            t[2][j] = 0.5 * ((double)g[j] - g[3 + j] + g[6 + j]);
+            t[3][j] = g[6 + j];
+        }
+        for (int a = 0; a < 4; a++) { /* r = t G' */
+            r[a][0] = t[a][0];
+            r[a][1] = 0.5 * (t[a][0] + t[a][1] + t[a][2]);
+            r[a][2] = 0.5 * (t[a][0] - t[a][1] + t[a][2]);
+            r[a][3] = t[a][2];
+        }
+        for (int xi = 0; xi < 16; xi++)
+            u[(size_t)xi * mc + i] = (float)r[xi / 4][xi % 4];
+    }
+    int rc = sk_gemm_pack_a(cfg, u, (size_t)C, M, C, 16, 1.0f, out);
+    free(u);
+    return rc;
+}
+
+/* ---- blocking ------------------------------------------------------------ */
+
+/* Tiles per block: V (16 x C x tb) and one chunk of the products (16 x mch
+ * x tb) together in about a 512 KiB L2 (the best of 128, 256 and 512 KiB in
+ * a sweep over the ResNet / U-Net layer shapes), so the GEMMs read V and
+ * the output transform reads Mb from L2; 1 to 8 panels. */
+static int wino_mch(const sk_gemm_cfg *cfg, int M);
+static int wino_tb(const sk_gemm_cfg *cfg, int M, int C)
+{
+    int nr = cfg->nr;
+    long tb = 131072L / (16L * ((C > 0 ? C : 1) + wino_mch(cfg, M)));
+    tb = tb / nr * nr;
+    if (tb < nr)
+        tb = nr;
+    if (tb > 8 * nr)
+        tb = 8 * nr;
+    return (int)tb;
+}
+
+/* Output channels per chunk: balanced chunks of at most 8 A panels. */
+static int wino_mch(const sk_gemm_cfg *cfg, int M)
+{
+    int mr = cfg->mr, panels = (M + mr - 1) / mr;
+    int nch = (panels + 7) / 8;
+    if (nch < 1)
+        nch = 1;
+    return (panels + nch - 1) / nch * mr;
+}
+
+size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, int M, int C, int nthreads)
+{
+    size_t tb = (size_t)wino_tb(cfg, M, C), mch = (size_t)wino_mch(cfg, M);
+    size_t per = 16 * (size_t)C * tb + 16 * mch * tb;
+    per = (per + 15) & ~(size_t)15;
+    return per * (size_t)(nthreads > 0 ? nthreads : 1);
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+/* The vector transforms of the level the weights were packed for. */
+typedef struct wino_uk {
+    void (*cols)(const float *row, int n, float *d, int nr);
+    void (*in)(const float *d, float *v, size_t vstride, int nr);
+    void (*out)(const float *mb, size_t mstride, float *y, int nr);
+    void (*epi)(float *out, const float *y0, const float *y1, size_t n, float b,
+                const float *res, float lo, float hi);
+} wino_uk;
+
+static int wino_uk_for(sk_isa isa, wino_uk *k)
+{
+#if defined(__x86_64__)
+    if (isa == SK_ISA_AVX2) {
+        *k = (wino_uk){sk_f32_wino_cols__avx2, sk_f32_wino_in__avx2, sk_f32_wino_out__avx2, sk_f32_wino_epi__avx2};
+        return 1;
+    }
+    if (isa == SK_ISA_AVX512) {
+        *k = (wino_uk){sk_f32_wino_cols__avx512f, sk_f32_wino_in__avx512f, sk_f32_wino_out__avx512f,
+                       sk_f32_wino_epi__avx512f};
+        return 1;
+    }
+#else
+    (void)isa;
+    (void)k;
+#endif
+    return 0;
+}
+
+typedef struct wino_run {
+    wino_uk k;
+    const sk_gemm_cfg *cfg;
+    const sk_gemm_packed_a *u;
+    const float *x, *bias, *res;
+    float *y, lo, hi;
+    int64_t C, M, H, W, oH, oW, pt, pl;
+    int64_t th, tw, ntiles; /* tile rows / columns per image, tiles in all */
+    int tb, mch;
+    float *scratch;
+    size_t per_thread;
+} wino_run;
+
+/* A run of lanes that lie in one tile row of one image. */
+typedef struct wino_seg {
+    int lane, len;
+    int64_t img, ty, tx0;
+} wino_seg;
+
+/* Split tiles [t0, t0+n) into tile-row segments; returns the count. */
+static int wino_segs(const wino_run *r, int64_t t0, int n, wino_seg *s)
+{
+    int ns = 0, lane = 0;
+    while (lane < n) {
+        int64_t t = t0 + lane, per = r->th * r->tw;
+        int64_t img = t / per, rem = t % per, ty = rem / r->tw, tx = rem % r->tw;
+        int len = (int)(r->tw - tx < n - lane ? r->tw - tx : n - lane);
+        s[ns].lane = lane;
+        s[ns].len = len;
+        s[ns].img = img;
+        s[ns].ty = ty;
+        s[ns].tx0 = tx;
+        ns++;
+        lane += len;
+    }
+    return ns;
+}
+
+/* d[(i*4 + j)*nr + lane] = x(2ty + i - pt, 2tx + j - pl) of channel c for
+ * the n lanes of the panel, zero outside the image; lanes n..nr stay as
+ * the caller zeroed them. Interior rows go through the vector column
+ * gather; border tiles are copied one by one. */
+static void wino_gather(const wino_run *r, int64_t c, const wino_seg *segs, int nseg, int nr,
+                        float *d)
+{
+    for (int si = 0; si < nseg; si++) {
+        const wino_seg *s = &segs[si];
+        const float *xc = r->x + (s->img * r->C + c) * r->H * r->W;
+        int64_t iw0 = 2 * s->tx0 - r->pl;
+        /* lanes [lo, hi) read only inside the row: iw0 + 2l >= 0 and
+         * iw0 + 2l + 3 < W; the (at most 2 + 2) others are bordered */
+        int64_t lo = iw0 >= 0 ? 0 : (-iw0 + 1) / 2;
+        int64_t hi = r->W - 4 - iw0 < 0 ? 0 : (r->W - 4 - iw0) / 2 + 1;
+        if (hi > s->len)
+            hi = s->len;
+        if (lo > hi)
+            lo = hi;
+        for (int i = 0; i < 4; i++) {
+            float *dst = d + i * 4 * nr + s->lane;
+            int64_t ih = 2 * s->ty + i - r->pt;
+            if (ih < 0 || ih >= r->H) {
+                for (int j = 0; j < 4; j++)
+                    memset(dst + j * nr, 0, sizeof(float) * (size_t)s->len);
+                continue;
+            }
+            const float *row = xc + ih * r->W;
+            if (hi > lo)
+                r->k.cols(row + iw0 + 2 * lo, (int)(hi - lo), dst + lo, nr);
+            for (int l = 0; l < s->len; l++) {
+                if (l == lo && hi > lo)
+                    l = (int)hi;
+                if (l >= s->len)
+                    break;
+                for (int j = 0; j < 4; j++) {
+                    int64_t iw = iw0 + j + 2 * l;
+                    dst[j * nr + l] = iw >= 0 && iw < r->W ? row[iw] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* Output row m of every segment: the 2x2 results interleaved into output
+ * rows with bias, residual and clamp (the vector epilogue). */
+static void wino_store(const wino_run *r, int64_t m, const wino_seg *segs, int nseg,
+                       const float *y, int nr)
+{
+    float b = r->bias ? r->bias[m] : 0.0f;
+    for (int si = 0; si < nseg; si++) {
+        const wino_seg *s = &segs[si];
+        int64_t ow0 = 2 * s->tx0;
+        int ncol = (int)(r->oW - ow0 < 2 * s->len ? r->oW - ow0 : 2 * s->len);
+        for (int i = 0; i < 2; i++) {
+            int64_t oh = 2 * s->ty + i;
+            if (oh >= r->oH)
+                break;
+            const float *y0 = y + (2 * i) * nr + s->lane, *y1 = y + (2 * i + 1) * nr + s->lane;
+            size_t off = (size_t)(((s->img * r->M + m) * r->oH + oh) * r->oW + ow0);
+            r->k.epi(r->y + off, y0, y1, (size_t)ncol, b, r->res ? r->res + off : NULL, r->lo,
+                     r->hi);
+        }
+    }
+}
+
+static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt)
+{
+    const sk_gemm_cfg *cfg = r->cfg;
+    const int nr = cfg->nr, mr = cfg->mr, tb = r->tb;
+    const int npan = (nt + nr - 1) / nr;
+    const int64_t C = r->C;
+    const size_t pan = (size_t)C * (size_t)nr; /* floats per B panel */
+    float *V = scratch, *Mb = scratch + 16 * (size_t)C * (size_t)tb;
+    _Alignas(64) float d[16 * WINO_NR_MAX];
+    wino_seg segs[WINO_NR_MAX];
+
+    /* 1. input transform, straight into B panels: V[xi][p] is C x nr */
+    for (int p = 0; p < npan; p++) {
+        int n = nt - p * nr < nr ? nt - p * nr : nr;
+        int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
+        if (n < nr) /* the last panel's missing tiles: zero, never written */
+            memset(d, 0, sizeof d);
+        for (int64_t c = 0; c < C; c++) {
+            wino_gather(r, c, segs, nseg, nr, d);
+            float *v = V + (size_t)p * pan + (size_t)c * (size_t)nr;
+            r->k.in(d, v, (size_t)npan * pan, nr);
+        }
+    }
+
+    /* 2. per chunk of output channels: 16 GEMMs, then the output transform */
+    const int64_t mpad = (r->M + mr - 1) / mr * mr;
+    const size_t ustride = (size_t)C * (size_t)mr; /* floats per A panel */
+    sk_ukernel_params prm;
+    memset(&prm, 0, sizeof prm);
+    for (int64_t m0 = 0; m0 < mpad; m0 += r->mch) {
+        int rows = (int)(mpad - m0 < r->mch ? mpad - m0 : r->mch);
+        for (int xi = 0; xi < 16; xi++) {
+            const float *ua = r->u->data + (size_t)xi * r->u->group_stride +
+                              (size_t)(m0 / mr) * ustride;
+            const float *vb = V + (size_t)xi * (size_t)npan * pan;
+            float *mc = Mb + (size_t)xi * (size_t)r->mch * (size_t)tb;
+            for (int p = 0; p < npan; p++)
+                for (int im = 0; im < rows; im += mr)
+                    cfg->uk((size_t)C, ua + (size_t)(im / mr) * ustride, vb + (size_t)p * pan,
+                            mc + (size_t)im * (size_t)tb + (size_t)p * (size_t)nr, (size_t)tb,
+                            0, &prm);
+        }
+        int64_t m1 = m0 + rows < r->M ? m0 + rows : r->M;
+        for (int p = 0; p < npan; p++) {
+            int n = nt - p * nr < nr ? nt - p * nr : nr;
+            int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
+            for (int64_t m = m0; m < m1; m++) {
+                const float *mm = Mb + (size_t)(m - m0) * (size_t)tb + (size_t)p * (size_t)nr;
+                size_t ms = (size_t)r->mch * (size_t)tb;
+                r->k.out(mm, ms, d, nr);
+                wino_store(r, m, segs, nseg, d, nr);
+            }
+        }
+    }
+}
+
+static void wino_task(void *arg, int tid, size_t b0, size_t b1)
+{
+    const wino_run *r = arg;
+    float *scratch = r->scratch + (size_t)tid * r->per_thread;
+    for (size_t b = b0; b < b1; b++) {
+        int64_t t0 = (int64_t)b * r->tb;
+        int nt = (int)(r->ntiles - t0 < r->tb ? r->ntiles - t0 : r->tb);
+        wino_block(r, scratch, t0, nt);
+    }
+}
+
+int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                          sk_kctx *ctx)
+{
+    const sk_conv_priv *pv = n->priv;
+    const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
+    sk_win w;
+    int rc = sk_win_resolve(n, ctx, xs, ws->dim + 2, 0, &w);
+    if (rc)
+        return rc;
+    /* the prepack pass only picks Winograd for these; anything else (a
+     * hand-edited graph) goes to the reference */
+    if (xs->rank != 4 || ws->dim[2] != 3 || ws->dim[3] != 3 || w.stride[1] != 1 ||
+        w.stride[2] != 1 || w.dil[1] != 1 || w.dil[2] != 1 || ws->dim[1] != xs->dim[1] ||
+        ws->dim[0] != pv->w.M || xs->dim[1] != pv->w.K || pv->w.groups != 16)
+        return sk_run_conv_fused(n, in, nin, out, 1, ctx);
+
+    wino_run r;
+    memset(&r, 0, sizeof r);
+    if (!wino_uk_for(pv->cfg->isa, &r.k))
+        return sk_run_conv_fused(n, in, nin, out, 1, ctx);
+    r.cfg = pv->cfg;
+    r.u = &pv->w;
+    r.x = in[0]->data;
+    r.y = out[0].data;
+    r.bias = nin > 2 && in[2] ? in[2]->data : NULL;
+    const sk_tensor *R = nin > 3 ? in[3] : NULL;
+    if (R && !sk_shape_equal(&R->shape, &out[0].shape))
+        return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
+    r.res = R ? R->data : NULL;
+    sk_fused_act(n, &r.lo, &r.hi);
+    r.C = xs->dim[1];
+    r.M = ws->dim[0];
+    r.H = w.in[1];
+    r.W = w.in[2];
+    r.oH = w.out[1];
+    r.oW = w.out[2];
+    r.pt = w.pb[1];
+    r.pl = w.pb[2];
+    r.th = (r.oH + 1) / 2;
+    r.tw = (r.oW + 1) / 2;
+    r.ntiles = xs->dim[0] * r.th * r.tw;
+    if (r.ntiles == 0 || r.M == 0)
+        return 0;
+
+    int nthreads = sk_pool_size(ctx->pool);
+    size_t need = sk_wino_scratch_floats(r.cfg, (int)r.M, (int)r.C, nthreads);
+    float *heap = NULL;
+    r.scratch = ctx->scratch && ctx->scratch_bytes >= need * sizeof(float) ? ctx->scratch : NULL;
+    if (!r.scratch) {
+        heap = sk_alloc(need * sizeof(float));
+        if (!heap)
+            return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for %zu bytes of Winograd buffers",
+                            need * sizeof(float));
+        r.scratch = heap;
+    }
+    r.per_thread = need / (size_t)(nthreads > 0 ? nthreads : 1);
+    r.mch = wino_mch(r.cfg, (int)r.M);
+    /* smaller blocks when there are too few to keep every thread busy */
+    r.tb = wino_tb(r.cfg, (int)r.M, (int)r.C);
+    while (r.tb > r.cfg->nr && (r.ntiles + r.tb - 1) / r.tb < 2 * nthreads)
+        r.tb -= r.cfg->nr;
+    size_t nblocks = (size_t)((r.ntiles + r.tb - 1) / r.tb);
+    sk_parallel_for_tid(ctx->pool, nblocks, 1, wino_task, &r);
+    sk_free(heap);
+    return 0;
+}

@@ -1,0 +1,185 @@
+/* test_wino_uk.c — the vector transforms of Winograd F(2x2, 3x3)
+ * (engine/kernels/fast_wino_uk.h) against the transform matrices written
+ * out here as plain matrix products: B' d B, A' m A, the stride-2 column
+ * gather and the interleaving epilogue, for every lane count and tail.
+ * Levels: AVX2 when the CPU has it, AVX-512 when it has it, and always
+ * "emu512" — the AVX-512 build of the same header against avx512_emu.h, so
+ * the 32-lane code is checked on CPUs without AVX-512.
+ * The whole-convolution check (these kernels inside fast_winograd.c vs the
+ * reference conv) is in test_fast_conv.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "kernels/fast.h"
+
+#define SK_FOPS_EMULATE 1
+#define SK_FOPS_AVX512 1
+#define SK_UK(name) emu512_##name
+#include "avx512_emu.h"
+#include "kernels/fast_ops_simd.h"
+#include "kernels/fast_wino_uk.h"
+
+typedef struct impl {
+    const char *name;
+    int nr;
+    void (*cols)(const float *row, int n, float *d, int nr);
+    void (*in)(const float *d, float *v, size_t vstride, int nr);
+    void (*out)(const float *mb, size_t mstride, float *y, int nr);
+    void (*epi)(float *out, const float *y0, const float *y1, size_t n, float b,
+                const float *res, float lo, float hi);
+} impl;
+
+static int impls(impl *out)
+{
+    int n = 0;
+    out[n++] = (impl){"emu512", 32, emu512_wino_cols, emu512_wino_in, emu512_wino_out,
+                      emu512_wino_epi};
+#if defined(__x86_64__)
+    if (sk_cpu_detected() >= SK_ISA_AVX2)
+        out[n++] = (impl){"avx2", 16, sk_f32_wino_cols__avx2, sk_f32_wino_in__avx2,
+                          sk_f32_wino_out__avx2, sk_f32_wino_epi__avx2};
+    if (sk_cpu_detected() >= SK_ISA_AVX512)
+        out[n++] = (impl){"avx512", 32, sk_f32_wino_cols__avx512f, sk_f32_wino_in__avx512f,
+                          sk_f32_wino_out__avx512f, sk_f32_wino_epi__avx512f};
+#endif
+    return n;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng % 2000001) / 1000000.0 - 1.0);
+}
+
+static const double BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+static const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+
+static void test_cols(void **state)
+{
+    (void)state;
+    impl im[3];
+    int ni = impls(im);
+    float row[2 * 32 + 2], d[4 * 32];
+    for (int k = 0; k < ni; k++)
+        for (int n = 0; n <= im[k].nr; n++) {
+            for (int i = 0; i < 2 * n + 2; i++)
+                row[i] = frand();
+            for (int i = 0; i < 4 * 32; i++)
+                d[i] = -7.0f;
+            im[k].cols(row, n, d, im[k].nr);
+            for (int j = 0; j < 4; j++)
+                for (int l = 0; l < im[k].nr; l++) {
+                    float want = l < n ? row[j + 2 * l] : -7.0f; /* lanes >= n untouched */
+                    if (d[j * im[k].nr + l] != want)
+                        fail_msg("%s n=%d d[%d][%d] = %g, want %g", im[k].name, n, j, l,
+                                 d[j * im[k].nr + l], want);
+                }
+        }
+}
+
+static void test_in_out(void **state)
+{
+    (void)state;
+    impl im[3];
+    int ni = impls(im);
+    for (int k = 0; k < ni; k++) {
+        int nr = im[k].nr;
+        size_t stride = (size_t)nr + 5; /* planes apart, as the panels are */
+        float *d = malloc(sizeof(float) * 16 * (size_t)nr);
+        float *v = malloc(sizeof(float) * 16 * stride);
+        float *y = malloc(sizeof(float) * 4 * (size_t)nr);
+        for (int rep = 0; rep < 20; rep++) {
+            for (int i = 0; i < 16 * nr; i++)
+                d[i] = frand();
+            im[k].in(d, v, stride, nr);
+            for (int l = 0; l < nr; l++)
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) {
+                        double want = 0; /* (B' d B)[a][b] */
+                        for (int i = 0; i < 4; i++)
+                            for (int j = 0; j < 4; j++)
+                                want += BT[a][i] * d[(i * 4 + j) * nr + l] * BT[b][j];
+                        double got = v[(size_t)(a * 4 + b) * stride + l];
+                        if (fabs(got - want) > 4e-7 * 4)
+                            fail_msg("%s in: lane %d V[%d][%d] = %.8g, want %.8g", im[k].name,
+                                     l, a, b, got, want);
+                    }
+            /* the output transform reads the 16 planes at `stride` */
+            for (size_t i = 0; i < 16 * stride; i++)
+                v[i] = frand();
+            im[k].out(v, stride, y, nr);
+            for (int l = 0; l < nr; l++)
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 2; b++) {
+                        double want = 0; /* (A' m A)[a][b] */
+                        for (int i = 0; i < 4; i++)
+                            for (int j = 0; j < 4; j++)
+                                want += AT[a][i] * v[(size_t)(i * 4 + j) * stride + l] * AT[b][j];
+                        double got = y[(2 * a + b) * nr + l];
+                        if (fabs(got - want) > 4e-7 * 9)
+                            fail_msg("%s out: lane %d Y[%d][%d] = %.8g, want %.8g", im[k].name,
+                                     l, a, b, got, want);
+                    }
+        }
+        free(d);
+        free(v);
+        free(y);
+    }
+}
+
+static void test_epi(void **state)
+{
+    (void)state;
+    impl im[3];
+    int ni = impls(im);
+    float y0[40], y1[40], res[80], out[84];
+    for (int k = 0; k < ni; k++)
+        for (size_t n = 0; n <= 2 * (size_t)im[k].nr + 3 && n <= 80; n++)
+            for (int mode = 0; mode < 3; mode++) {
+                for (int i = 0; i < 40; i++) {
+                    y0[i] = frand();
+                    y1[i] = frand();
+                }
+                for (int i = 0; i < 80; i++)
+                    res[i] = frand();
+                for (int i = 0; i < 84; i++)
+                    out[i] = 99.0f;
+                float b = frand(), lo = mode == 1 ? 0.0f : -INFINITY;
+                float hi = mode == 2 ? 0.25f : INFINITY;
+                const float *r = mode == 0 ? NULL : res;
+                im[k].epi(out, y0, y1, n, b, r, lo, hi);
+                for (size_t q = 0; q < 84; q++) {
+                    float want = 99.0f;
+                    if (q < n) {
+                        want = (q % 2 ? y1[q / 2] : y0[q / 2]) + b;
+                        if (r)
+                            want += r[q];
+                        want = want < lo ? lo : want > hi ? hi : want;
+                    }
+                    if (out[q] != want)
+                        fail_msg("%s epi n=%zu mode %d: out[%zu] = %.8g, want %.8g",
+                                 im[k].name, n, mode, q, out[q], want);
+                }
+            }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cols),
+        cmocka_unit_test(test_in_out),
+        cmocka_unit_test(test_epi),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
