@@ -142,6 +142,7 @@ typedef struct wino_run {
     int64_t C, M, H, W, oH, oW, pt, pl;
     int64_t th, tw, ntiles; /* tile rows / columns per image, tiles in all */
     int tb, mch;
+    int64_t nchunks, msplit; /* M chunks; groups of them per tile block */
     float *scratch;
     size_t per_thread;
 } wino_run;
@@ -237,7 +238,9 @@ static void wino_store(const wino_run *r, int64_t m, const wino_seg *segs, int n
     }
 }
 
-static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt)
+/* Tiles [t0, t0+nt), output channel chunks [c0, c1) (of mch rows). */
+static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt, int64_t c0,
+                       int64_t c1)
 {
     const sk_gemm_cfg *cfg = r->cfg;
     const int nr = cfg->nr, mr = cfg->mr, tb = r->tb;
@@ -266,7 +269,7 @@ static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt)
     const size_t ustride = (size_t)C * (size_t)mr; /* floats per A panel */
     sk_ukernel_params prm;
     memset(&prm, 0, sizeof prm);
-    for (int64_t m0 = 0; m0 < mpad; m0 += r->mch) {
+    for (int64_t m0 = c0 * r->mch; m0 < mpad && m0 < c1 * r->mch; m0 += r->mch) {
         int rows = (int)(mpad - m0 < r->mch ? mpad - m0 : r->mch);
         for (int xi = 0; xi < 16; xi++) {
             const float *ua = r->u->data + (size_t)xi * r->u->group_stride +
@@ -293,14 +296,21 @@ static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt)
     }
 }
 
-static void wino_task(void *arg, int tid, size_t b0, size_t b1)
+/* Task t = (tile block t / msplit, group t % msplit of the M chunks): with
+ * few tile blocks (small images at batch 1) the output channels are split
+ * too, each task transforming its block's input again. */
+static void wino_task(void *arg, int tid, size_t t0, size_t t1)
 {
     const wino_run *r = arg;
     float *scratch = r->scratch + (size_t)tid * r->per_thread;
-    for (size_t b = b0; b < b1; b++) {
-        int64_t t0 = (int64_t)b * r->tb;
-        int nt = (int)(r->ntiles - t0 < r->tb ? r->ntiles - t0 : r->tb);
-        wino_block(r, scratch, t0, nt);
+    for (size_t t = t0; t < t1; t++) {
+        int64_t b = (int64_t)(t / (size_t)r->msplit), g = (int64_t)(t % (size_t)r->msplit);
+        int64_t first = b * r->tb;
+        int nt = (int)(r->ntiles - first < r->tb ? r->ntiles - first : r->tb);
+        int64_t per = (r->nchunks + r->msplit - 1) / r->msplit;
+        int64_t c0 = g * per, c1 = c0 + per < r->nchunks ? c0 + per : r->nchunks;
+        if (c0 < c1)
+            wino_block(r, scratch, first, nt, c0, c1);
     }
 }
 
@@ -365,8 +375,15 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     r.tb = wino_tb(r.cfg, (int)r.M, (int)r.C);
     while (r.tb > r.cfg->nr && (r.ntiles + r.tb - 1) / r.tb < 2 * nthreads)
         r.tb -= r.cfg->nr;
-    size_t nblocks = (size_t)((r.ntiles + r.tb - 1) / r.tb);
-    sk_parallel_for_tid(ctx->pool, nblocks, 1, wino_task, &r);
+    int64_t nblocks = (r.ntiles + r.tb - 1) / r.tb;
+    r.nchunks = ((r.M + r.cfg->mr - 1) / r.cfg->mr * r.cfg->mr + r.mch - 1) / r.mch;
+    r.msplit = 1;
+    if (nthreads > 1 && nblocks < 2 * nthreads) {
+        r.msplit = (2 * nthreads + nblocks - 1) / nblocks;
+        if (r.msplit > r.nchunks)
+            r.msplit = r.nchunks;
+    }
+    sk_parallel_for_tid(ctx->pool, (size_t)(nblocks * r.msplit), 1, wino_task, &r);
     sk_free(heap);
     return 0;
 }

@@ -99,6 +99,14 @@ save("conv_mismatch.onnx", model(
     [vi("x", [1, 3, 8, 8])], [vi("y", None)], inits=[w]))
 write_pb("conv_mismatch.input.pb", np.ones((1, 3, 8, 8), np.float32), "x")
 
+# A pool window of 1.6e9 taps (pads keep the output at 9x9): without a cap
+# this is 1.3e11 steps of work from a 200-byte model; refused at plan time.
+save("pool_huge_window.onnx", model(
+    [helper.make_node("MaxPool", ["x"], ["y"], name="pool1", kernel_shape=[40000, 40000],
+                      pads=[20000, 20000, 20000, 20000])],
+    [vi("x", [1, 1, 8, 8])], [vi("y", None)]))
+write_pb("pool_huge_window.input.pb", np.ones((1, 1, 8, 8), np.float32), "x")
+
 # Dims whose product overflows (each dim alone is plausible).
 save("overflow_input.onnx", model([helper.make_node("Relu", ["x"], ["y"])],
                                   [vi("x", [1 << 21, 1 << 21, 1 << 21])], [vi("y", None)]))

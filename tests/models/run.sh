@@ -6,7 +6,8 @@
 #     dataset-fashion-mnist): accuracy within 0.1 point of PyTorch's, argmax
 #     agreement with PyTorch >= 99.9%;
 #   - scenes-unet on the 1000 seeded test scenes (tests/models/make_scenes.py,
-#     needs /usr/bin/python3 with numpy and PIL): mIoU within 0.005 of PyTorch's;
+#     needs /usr/bin/python3 with numpy and PIL): mIoU within 0.005 of PyTorch's
+#     (as many classes as the model's labels.txt has lines);
 #   - both models' test_data_set_0 (PyTorch outputs): max-abs-normalized error <= 1e-4,
 #     on the optimized graph (--opt 1, as the server runs it; the accuracy checks
 #     use it too) and on the graph as loaded (--opt 0, reference kernels).
@@ -89,7 +90,8 @@ if [ -x "$PY" ] && $PY -c 'import numpy, PIL' 2>/dev/null; then
             --mean "$(jget input_mean $SEG/torch_metrics.json)" \
             --std "$(jget input_std $SEG/torch_metrics.json)" \
             --torch-miou "$(jget test_miou $SEG/torch_metrics.json)" \
-            --count "$(jget test_scenes $SEG/torch_metrics.json)" --batch 10
+            --count "$(jget test_scenes $SEG/torch_metrics.json)" \
+            --classes "$(grep -c . $SEG/labels.txt)" --batch 10
     else
         fail "scenes-unet mIoU: tests/models/make_scenes.py failed"
     fi

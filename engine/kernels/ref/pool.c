@@ -45,6 +45,15 @@ static int pool_setup(const sk_node *n, const sk_tensor *const *in, int nin, int
         return sk_kfail(ctx, n, SK_ESHAPE, "sizes overflow: X %s",
                         sk_shape_str(xs, s1, sizeof s1));
     g->NC = xs->dim[0] * xs->dim[1];
+    /* kernel_shape and pads are attributes, not data: a few bytes of model
+     * can ask for 2^40 window steps over a small output. Refuse at plan time
+     * what would take minutes (2^34 steps: ~10 s here) instead of hanging a
+     * worker. */
+    int64_t kvol = sk_win_k_size(&g->w), no = sk_shape_numel(&g->out);
+    if (kvol > 0 && no > 0 && no > ((int64_t)1 << 34) / kvol)
+        return sk_kfail(ctx, n, SK_ETOOLARGE,
+                        "a %lld-tap window over %lld outputs is too much work (limit 2^34 steps)",
+                        (long long)kvol, (long long)no);
     return 0;
 }
 
