@@ -24,8 +24,10 @@
  *                     per group (fast_conv.c)
  *   SK_CONV_WINOGRAD  3x3 stride 1, group 1: Winograd F(2x2, 3x3); w = the
  *                     16 transformed M x C matrices as groups
- *                     (fast_winograd.c) */
-typedef enum { SK_CONV_GEMM = 1, SK_CONV_WINOGRAD = 2 } sk_conv_kind;
+ *                     (fast_winograd.c)
+ *   SK_CONV_DEPTHWISE 2-D, one filter per channel (group = C = M): direct
+ *                     row FMAs reading W as it is; w unused (fast_dwconv.c) */
+typedef enum { SK_CONV_GEMM = 1, SK_CONV_WINOGRAD = 2, SK_CONV_DEPTHWISE = 3 } sk_conv_kind;
 
 typedef struct sk_conv_priv {
     sk_conv_kind kind;
@@ -68,6 +70,17 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
                                 const float *res, float lo, float hi);
 SK_WINO_UK_PROTOS(avx2)
 SK_WINO_UK_PROTOS(avx512f)
+
+/* Depthwise conv (fast_dwconv.c) and its vector loops per ISA. */
+size_t sk_dw_scratch_floats(int nthreads);
+int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                        sk_kctx *ctx);
+#define SK_DW_UK_PROTOS(sfx)                                                                     \
+    void sk_f32_dw_rows__##sfx(float *y, size_t ldy, const float *const *src, size_t lds,       \
+                               const float *w, int ntaps, size_t n, size_t rows, float b,      \
+                               const float *res, float lo, float hi);
+SK_DW_UK_PROTOS(avx2)
+SK_DW_UK_PROTOS(avx512f)
 
 /* dst[q] = src[2q] for q in [0, n) (fast_conv.c). */
 void sk_gather_stride2(float *dst, const float *src, int64_t n);

@@ -43,6 +43,8 @@ size_t sk_fused_scratch_floats(const sk_node *n, int nthreads)
         const sk_conv_priv *pv = n->priv;
         if (pv->kind == SK_CONV_WINOGRAD)
             return sk_wino_scratch_floats(pv->cfg, pv->w.M, pv->w.K, nthreads);
+        if (pv->kind == SK_CONV_DEPTHWISE)
+            return sk_dw_scratch_floats(nthreads);
         cfg = pv->cfg;
     }
     else if (n->op == SK_OP_GEMM_FUSED)
@@ -200,6 +202,8 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
         return sk_run_conv_fused(n, in, nin, out, nout, ctx);
     if (pv->kind == SK_CONV_WINOGRAD)
         return sk_fast_run_conv_wino(n, in, nin, out, ctx);
+    if (pv->kind == SK_CONV_DEPTHWISE)
+        return sk_fast_run_conv_dw(n, in, nin, out, ctx);
     const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
     conv_src s;
     memset(&s, 0, sizeof s);

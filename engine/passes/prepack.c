@@ -56,8 +56,11 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
     pv->kind = SK_CONV_GEMM;
     pv->cfg = cfg;
     int64_t Mg = M / group, K = Cg * kvol;
-    int rc;
-    if (use_winograd(n, w, group)) {
+    int rc = 0;
+    if (w->shape.rank == 4 && Cg == 1 && group == M) {
+        /* depthwise: the direct kernel reads W as it is */
+        pv->kind = SK_CONV_DEPTHWISE;
+    } else if (use_winograd(n, w, group)) {
         pv->kind = SK_CONV_WINOGRAD;
         rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, &pv->w);
     } else {

@@ -248,8 +248,10 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
     if (sk_cpu_level() > SK_ISA_SCALAR) {
         assert_non_null(fn->priv);
         assert_true(sk_dispatch_run(fn) == sk_fast_run_conv_fused);
+        if (c->nsp == 2 && c->group == c->C && c->M == c->C)
+            assert_int_equal(((const sk_conv_priv *)fn->priv)->kind, SK_CONV_DEPTHWISE);
         const char *wf = getenv("SKIPSERVE_WINOGRAD");
-        if (wf && !strcmp(wf, "force") && c->nsp == 2 && c->group == 1 && c->k[0] == 3 &&
+        if (wf && !strcmp(wf, "force") && c->nsp == 2 && c->group == 1 && c->M > 1 && c->k[0] == 3 &&
             c->k[1] == 3 && c->s[0] == 1 && c->s[1] == 1 && c->d[0] == 1 && c->d[1] == 1)
             assert_int_equal(((const sk_conv_priv *)fn->priv)->kind, SK_CONV_WINOGRAD);
     } else {
@@ -441,6 +443,54 @@ static void test_winograd(void **state)
     setenv("SKIPSERVE_WINOGRAD", "force", 1);
     for_each_level(winograd_cases);
     unsetenv("SKIPSERVE_WINOGRAD");
+}
+
+/* The direct depthwise kernel (fast_dwconv.c): every 2-D conv with one
+ * filter per channel — MobileNet's 3x3 stride 1 and 2, 5x5, dilated,
+ * strides 3, asymmetric pads, odd widths; planes that fit its padded copy
+ * and larger ones (row by row, vector interior + scalar borders), rows
+ * wider than its even/odd split (scalar); with every epilogue. */
+static void depthwise_cases(sk_pool *pool)
+{
+    static const int geo[][9] = {
+        /* C, H, W, k, s, d, pb, pe, N */
+        {32, 56, 56, 3, 1, 1, 1, 1, 1}, {96, 28, 27, 3, 2, 1, 1, 1, 2}, {144, 7, 7, 3, 1, 1, 1, 1, 1},
+        {17, 13, 15, 5, 2, 1, 2, 2, 1}, {8, 12, 11, 3, 1, 2, 2, 0, 1},  {5, 10, 17, 3, 3, 1, 0, 2, 2},
+        {3, 2, 4101, 3, 2, 1, 1, 1, 1}, {4, 9, 4, 3, 2, 1, 0, 1, 1},    {7, 1, 1, 3, 1, 1, 1, 1, 1},
+        /* planes past the 64 KiB padded copy: the row-by-row path */
+        {2, 150, 150, 3, 1, 1, 1, 1, 1}, {2, 130, 131, 3, 2, 1, 1, 1, 1}, {2, 140, 133, 5, 2, 2, 3, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+        for (int e = 0; e < 3; e++) {
+            conv_case c;
+            memset(&c, 0, sizeof c);
+            c.nsp = 2;
+            c.N = geo[i][8];
+            c.C = c.M = c.group = geo[i][0];
+            for (int a = 0; a < 3; a++)
+                c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+            c.in[0] = geo[i][1];
+            c.in[1] = geo[i][2];
+            for (int a = 0; a < 2; a++) {
+                c.k[a] = geo[i][3];
+                c.s[a] = geo[i][4];
+                c.d[a] = geo[i][5];
+                c.pb[a] = geo[i][6];
+                c.pe[a] = geo[i][7];
+                c.out[a] = out_size(&c, a);
+            }
+            c.bias = e != 1;
+            c.bn = e == 1;
+            c.add = e == 2;
+            c.act = e;
+            check_case(&c, pool, e == 0);
+        }
+}
+
+static void test_depthwise(void **state)
+{
+    (void)state;
+    for_each_level(depthwise_cases);
 }
 
 /* Which convs get Winograd by default: 3x3 stride 1 with >= 32 input and
@@ -829,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_random_geometries),
         cmocka_unit_test(test_resnet_geometries),
         cmocka_unit_test(test_winograd),
+        cmocka_unit_test(test_depthwise),
         cmocka_unit_test(test_winograd_selection),
         cmocka_unit_test(test_no_fusion_across_shared_values),
         cmocka_unit_test(test_dump_shows_fusion),
