@@ -214,7 +214,10 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
     s.x = in[0]->data;
     s.C = xs->dim[1];
     s.Cg = ws->dim[1];
-    s.group = s.C / s.Cg;
+    s.group = sk_attr_int(n, "group", 1);
+    if (s.group < 1 || s.Cg * s.group != s.C)
+        return sk_kfail(ctx, n, SK_ESHAPE, "X has %lld channels, W %lld per group x %lld groups",
+                        (long long)s.C, (long long)s.Cg, (long long)s.group);
     s.in_px = sk_win_in_size(&s.w);
     s.kvol = sk_win_k_size(&s.w);
     s.P = sk_win_out_size(&s.w);

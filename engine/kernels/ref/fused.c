@@ -59,54 +59,52 @@ static void add_clamp(const sk_node *n, float *y, const float *r, int64_t count)
     }
 }
 
-int sk_infer_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                        int nout, sk_kctx *ctx)
+/* The fused ops are their base op (inputs 0..2) plus the residual (input
+ * 3) and the clamp: one infer and one run for both, around the base's
+ * kernel. */
+typedef int (*base_fn)(const sk_node *, const sk_tensor *const *, int, sk_tensor *, int,
+                       sk_kctx *);
+
+/* base (infer or run of Conv / Gemm) on inputs 0..2, then the residual
+ * check; a run then adds the residual and clamps. */
+static int fused(base_fn base, int run, const sk_node *n, const sk_tensor *const *in, int nin,
+                 sk_tensor *out, sk_kctx *ctx)
 {
-    (void)nout;
-    int rc = sk_infer_conv(n, in, nin > 3 ? 3 : nin, out, 1, ctx);
+    int rc = base(n, in, nin > 3 ? 3 : nin, out, 1, ctx);
     if (rc)
         return rc;
     if ((rc = residual_check(n, in, nin, &out[0], ctx)))
         return rc;
+    if (run)
+        add_clamp(n, out[0].data, nin > 3 && in[3] ? in[3]->data : NULL,
+                  sk_shape_numel(&out[0].shape));
     return 0;
+}
+
+int sk_infer_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                        int nout, sk_kctx *ctx)
+{
+    (void)nout;
+    return fused(sk_infer_conv, 0, n, in, nin, out, ctx);
 }
 
 int sk_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                       int nout, sk_kctx *ctx)
 {
     (void)nout;
-    int rc = sk_run_conv(n, in, nin > 3 ? 3 : nin, out, 1, ctx);
-    if (rc)
-        return rc;
-    if ((rc = residual_check(n, in, nin, &out[0], ctx)))
-        return rc;
-    add_clamp(n, out[0].data, nin > 3 && in[3] ? in[3]->data : NULL,
-              sk_shape_numel(&out[0].shape));
-    return 0;
+    return fused(sk_run_conv, 1, n, in, nin, out, ctx);
 }
 
 int sk_infer_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                         int nout, sk_kctx *ctx)
 {
     (void)nout;
-    int rc = sk_infer_gemm(n, in, nin > 3 ? 3 : nin, out, 1, ctx);
-    if (rc)
-        return rc;
-    if ((rc = residual_check(n, in, nin, &out[0], ctx)))
-        return rc;
-    return 0;
+    return fused(sk_infer_gemm, 0, n, in, nin, out, ctx);
 }
 
 int sk_run_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                       int nout, sk_kctx *ctx)
 {
     (void)nout;
-    int rc = sk_run_gemm(n, in, nin > 3 ? 3 : nin, out, 1, ctx);
-    if (rc)
-        return rc;
-    if ((rc = residual_check(n, in, nin, &out[0], ctx)))
-        return rc;
-    add_clamp(n, out[0].data, nin > 3 && in[3] ? in[3]->data : NULL,
-              sk_shape_numel(&out[0].shape));
-    return 0;
+    return fused(sk_run_gemm, 1, n, in, nin, out, ctx);
 }
