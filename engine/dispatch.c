@@ -56,3 +56,24 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
         return sk_dispatch_ops_scratch(n, in, nin, out, nout, nthreads);
     return sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
 }
+
+const char *sk_dispatch_describe(const sk_node *n)
+{
+    sk_kernel_fn fn = sk_dispatch_run(n);
+    const sk_op_info *info = sk_op_get(n->op);
+    if (fn == sk_fast_run_conv_fused) {
+        switch (((const sk_conv_priv *)n->priv)->kind) {
+        case SK_CONV_WINOGRAD:
+            return "winograd-f2x2-3x3";
+        case SK_CONV_DEPTHWISE:
+            return "depthwise-direct";
+        default:
+            return "im2col-gemm";
+        }
+    }
+    if (fn == sk_fast_run_gemm_fused)
+        return "gemm";
+    if (fn == sk_fast_run_conv_transpose)
+        return "gemm+col2im";
+    return info && fn == info->run ? "ref" : "fast";
+}

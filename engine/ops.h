@@ -161,6 +161,10 @@ sk_kernel_fn sk_dispatch_run(const struct sk_node *n);
  * steps once, so runs never allocate. */
 size_t sk_dispatch_scratch(const struct sk_node *n, const sk_tensor *const *in, int nin,
                            const sk_tensor *out, int nout, int nthreads);
+/* What runs node n, for plan dumps: "ref", "fast", or the conv strategy
+ * the prepack pass chose ("im2col-gemm", "winograd-f2x2-3x3",
+ * "depthwise-direct", "gemm", "gemm+col2im"). */
+const char *sk_dispatch_describe(const struct sk_node *n);
 sk_op sk_op_from_name(const char *onnx_op_type); /* SK_OP_NONE when unknown */
 const char *sk_op_name(sk_op op);
 

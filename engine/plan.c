@@ -599,7 +599,8 @@ void sk_plan_dump(const sk_plan *p, FILE *f)
     for (int s = 0; s < p->nsteps; s++) {
         const step *st = &p->steps[s];
         const sk_node *n = &g->nodes[st->node];
-        fprintf(f, "%4d %-18s %-28s ", s, sk_op_name(n->op), n->name);
+        fprintf(f, "%4d %-18s %-28s [%s] ", s, sk_op_name(n->op), n->name,
+                sk_dispatch_describe(n));
         for (int k = 0; k < n->nin; k++) {
             if (n->in[k] < 0 || p->kind[n->in[k]] != V_RUNTIME)
                 continue; /* weights and folded constants are not activations */

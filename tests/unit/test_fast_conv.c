@@ -527,6 +527,29 @@ static void test_winograd_selection(void **state)
         c.out[a] = out_size(&c, a);
     }
     assert_int_equal(packed_kind(&c), SK_CONV_WINOGRAD);
+    { /* and the plan dump says so */
+        char err[256], *buf = NULL;
+        size_t len = 0;
+        sk_graph *g = build(&c, 5);
+        assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+        sk_tensor in;
+        memset(&in, 0, sizeof in);
+        in.dtype = SK_F32;
+        in.shape.rank = 4;
+        in.shape.dim[0] = 1;
+        in.shape.dim[1] = c.C;
+        in.shape.dim[2] = in.shape.dim[3] = c.in[0];
+        sk_plan *p;
+        assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+        FILE *f = open_memstream(&buf, &len);
+        sk_plan_dump(p, f);
+        fclose(f);
+        if (!strstr(buf, "[winograd-f2x2-3x3]"))
+            fail_msg("plan dump does not name the strategy:\n%s", buf);
+        free(buf);
+        sk_plan_free(p);
+        sk_graph_free(g);
+    }
     setenv("SKIPSERVE_WINOGRAD", "0", 1);
     assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
     unsetenv("SKIPSERVE_WINOGRAD");
