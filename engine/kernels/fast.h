@@ -54,6 +54,19 @@ size_t sk_fused_scratch_floats(const sk_node *n, int nthreads);
 size_t sk_ref_scratch_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                             const sk_tensor *out, int nout, int nthreads);
 
+/* A 2-D _ConvFused node's operands and geometry, resolved at run time
+ * (fast_conv.c): pads and strides from the attributes (auto_pad applied),
+ * the residual checked against the output, the clamp from the activation.
+ * For the direct kernels (Winograd, depthwise). X and W must be rank 4. */
+typedef struct sk_conv2d {
+    const float *x, *w, *bias, *res; /* bias, res: NULL when absent */
+    float *y, lo, hi;
+    int64_t N, C, M, H, W, oH, oW;
+    int64_t kh, kw, sh, sw, dh, dw, pt, pl; /* kernel, strides, dilations, top/left pads */
+} sk_conv2d;
+int sk_conv2d_setup(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                    sk_kctx *ctx, sk_conv2d *g);
+
 /* Winograd F(2x2, 3x3) (fast_winograd.c): pack U = G g G' of W [M, C, 3, 3];
  * scratch of a run; the run itself (called by sk_fast_run_conv_fused). */
 int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, sk_gemm_packed_a *out);

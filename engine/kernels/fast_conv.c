@@ -64,6 +64,43 @@ static int run_job(const sk_node *n, const sk_gemm_job *j, sk_kctx *ctx)
     return 0;
 }
 
+int sk_conv2d_setup(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                    sk_kctx *ctx, sk_conv2d *g)
+{
+    const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
+    sk_win w;
+    memset(g, 0, sizeof *g);
+    int rc = sk_win_resolve(n, ctx, xs, ws->dim + 2, 0, &w);
+    if (rc)
+        return rc;
+    const sk_tensor *R = nin > 3 ? in[3] : NULL;
+    if (R && !sk_shape_equal(&R->shape, &out[0].shape))
+        return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
+    g->x = in[0]->data;
+    g->w = in[1]->data;
+    g->bias = nin > 2 && in[2] ? in[2]->data : NULL;
+    g->res = R ? R->data : NULL;
+    g->y = out[0].data;
+    sk_fused_act(n, &g->lo, &g->hi);
+    g->N = xs->dim[0];
+    g->C = xs->dim[1];
+    g->M = ws->dim[0];
+    /* a 2-D window sits in the last two of the normalized three axes */
+    g->H = w.in[1];
+    g->W = w.in[2];
+    g->oH = w.out[1];
+    g->oW = w.out[2];
+    g->kh = w.k[1];
+    g->kw = w.k[2];
+    g->sh = w.stride[1];
+    g->sw = w.stride[2];
+    g->dh = w.dil[1];
+    g->dw = w.dil[2];
+    g->pt = w.pb[1];
+    g->pl = w.pb[2];
+    return 0;
+}
+
 /* ---- implicit im2col ----------------------------------------------------- */
 
 typedef struct conv_src {

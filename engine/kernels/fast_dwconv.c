@@ -42,9 +42,8 @@ static dw_rows_fn dw_rows_for(sk_isa isa)
 
 typedef struct dw_run {
     dw_rows_fn rows;
-    const float *x, *w, *bias, *res;
-    float *y, lo, hi, *scratch;
-    int64_t C, H, W, oH, oW, kh, kw, sh, sw, dh, dw, pt, pl;
+    sk_conv2d g;
+    float *scratch;
 } dw_run;
 
 /* ow range [lo, hi) whose input column ow*s + off lies in [0, W). */
@@ -64,14 +63,14 @@ static float dw_point(const dw_run *r, const float *xp, const float *wc, float b
                       int64_t ow)
 {
     float acc = b;
-    for (int64_t i = 0; i < r->kh; i++) {
-        int64_t ih = oh * r->sh - r->pt + i * r->dh;
-        if (ih < 0 || ih >= r->H)
+    for (int64_t i = 0; i < r->g.kh; i++) {
+        int64_t ih = oh * r->g.sh - r->g.pt + i * r->g.dh;
+        if (ih < 0 || ih >= r->g.H)
             continue;
-        for (int64_t j = 0; j < r->kw; j++) {
-            int64_t iw = ow * r->sw - r->pl + j * r->dw;
-            if (iw >= 0 && iw < r->W)
-                acc += wc[i * r->kw + j] * xp[ih * r->W + iw];
+        for (int64_t j = 0; j < r->g.kw; j++) {
+            int64_t iw = ow * r->g.sw - r->g.pl + j * r->g.dw;
+            if (iw >= 0 && iw < r->g.W)
+                acc += wc[i * r->g.kw + j] * xp[ih * r->g.W + iw];
         }
     }
     return acc;
@@ -85,51 +84,51 @@ static float dw_point(const dw_run *r, const float *xp, const float *wc, float b
 static int dw_plane_padded(const dw_run *r, const float *xp, const float *wc, float b, float *yp,
                            const float *rp, float *scratch)
 {
-    const int64_t Hp = (r->oH - 1) * r->sh + (r->kh - 1) * r->dh + 1;
-    const int64_t Wp = (r->oW - 1) * r->sw + (r->kw - 1) * r->dw + 1;
-    if ((r->sw != 1 && r->sw != 2) || r->kh * r->kw > DW_TAPS_MAX || Hp * Wp > DW_PAD_MAX)
+    const int64_t Hp = (r->g.oH - 1) * r->g.sh + (r->g.kh - 1) * r->g.dh + 1;
+    const int64_t Wp = (r->g.oW - 1) * r->g.sw + (r->g.kw - 1) * r->g.dw + 1;
+    if ((r->g.sw != 1 && r->g.sw != 2) || r->g.kh * r->g.kw > DW_TAPS_MAX || Hp * Wp > DW_PAD_MAX)
         return 0;
     float *pad = scratch, *tmp = scratch + DW_PAD_MAX; /* tmp: one padded row */
-    const int64_t E = r->sw == 2 ? (Wp + 1) / 2 : Wp; /* odds start at E */
+    const int64_t E = r->g.sw == 2 ? (Wp + 1) / 2 : Wp; /* odds start at E */
     for (int64_t pr = 0; pr < Hp; pr++) {
         float *dst = pad + pr * Wp;
-        int64_t ih = pr - r->pt;
-        if (ih < 0 || ih >= r->H) {
+        int64_t ih = pr - r->g.pt;
+        if (ih < 0 || ih >= r->g.H) {
             memset(dst, 0, sizeof(float) * (size_t)Wp);
             continue;
         }
         /* the padded row: zeros, the input's columns [c0, c1) at pl + c0 */
-        float *row = r->sw == 2 ? tmp : dst;
-        int64_t c0 = r->pl > 0 ? 0 : -r->pl, c1 = r->W < Wp - r->pl ? r->W : Wp - r->pl;
+        float *row = r->g.sw == 2 ? tmp : dst;
+        int64_t c0 = r->g.pl > 0 ? 0 : -r->g.pl, c1 = r->g.W < Wp - r->g.pl ? r->g.W : Wp - r->g.pl;
         if (c1 < c0)
             c1 = c0;
-        int64_t a = r->pl + c0, z = r->pl + c1; /* padded columns [a, z) hold data */
+        int64_t a = r->g.pl + c0, z = r->g.pl + c1; /* padded columns [a, z) hold data */
         if (a > Wp)
             a = z = Wp;
         memset(row, 0, sizeof(float) * (size_t)a);
-        memcpy(row + a, xp + ih * r->W + c0, sizeof(float) * (size_t)(c1 - c0));
+        memcpy(row + a, xp + ih * r->g.W + c0, sizeof(float) * (size_t)(c1 - c0));
         memset(row + z, 0, sizeof(float) * (size_t)(Wp - z));
-        if (r->sw == 2) {
+        if (r->g.sw == 2) {
             sk_gather_stride2(dst, row, E);
             sk_gather_stride2(dst + E, row + 1, Wp / 2);
         }
     }
     const float *src[DW_TAPS_MAX];
     float w[DW_TAPS_MAX];
-    const int nt = (int)(r->kh * r->kw);
-    for (int64_t i = 0; i < r->kh; i++)
-        for (int64_t j = 0; j < r->kw; j++)
-            w[i * r->kw + j] = wc[i * r->kw + j];
-    for (int64_t i = 0; i < r->kh; i++) {
-        const float *prow = pad + i * r->dh * Wp;
-        for (int64_t j = 0; j < r->kw; j++) {
-            int64_t off = j * r->dw; /* padded column of ow: ow * sw + off */
-            src[i * r->kw + j] =
-                r->sw == 2 ? ((off & 1) ? prow + E + off / 2 : prow + off / 2) : prow + off;
+    const int nt = (int)(r->g.kh * r->g.kw);
+    for (int64_t i = 0; i < r->g.kh; i++)
+        for (int64_t j = 0; j < r->g.kw; j++)
+            w[i * r->g.kw + j] = wc[i * r->g.kw + j];
+    for (int64_t i = 0; i < r->g.kh; i++) {
+        const float *prow = pad + i * r->g.dh * Wp;
+        for (int64_t j = 0; j < r->g.kw; j++) {
+            int64_t off = j * r->g.dw; /* padded column of ow: ow * sw + off */
+            src[i * r->g.kw + j] =
+                r->g.sw == 2 ? ((off & 1) ? prow + E + off / 2 : prow + off / 2) : prow + off;
         }
     }
-    r->rows(yp, (size_t)r->oW, src, (size_t)(r->sh * Wp), w, nt, (size_t)r->oW, (size_t)r->oH, b,
-            rp, r->lo, r->hi);
+    r->rows(yp, (size_t)r->g.oW, src, (size_t)(r->g.sh * Wp), w, nt, (size_t)r->g.oW, (size_t)r->g.oH, b,
+            rp, r->g.lo, r->g.hi);
     return 1;
 }
 
@@ -143,47 +142,47 @@ size_t sk_dw_scratch_floats(int nthreads)
 
 static void dw_plane(const dw_run *r, int64_t plane, float *scratch)
 {
-    const int64_t c = plane % r->C;
-    const float *xp = r->x + plane * r->H * r->W, *wc = r->w + c * r->kh * r->kw;
-    const float b = r->bias ? r->bias[c] : 0.0f;
-    float *yp = r->y + plane * r->oH * r->oW;
-    const float *rp = r->res ? r->res + plane * r->oH * r->oW : NULL;
+    const int64_t c = plane % r->g.C;
+    const float *xp = r->g.x + plane * r->g.H * r->g.W, *wc = r->g.w + c * r->g.kh * r->g.kw;
+    const float b = r->g.bias ? r->g.bias[c] : 0.0f;
+    float *yp = r->g.y + plane * r->g.oH * r->g.oW;
+    const float *rp = r->g.res ? r->g.res + plane * r->g.oH * r->g.oW : NULL;
     if (dw_plane_padded(r, xp, wc, b, yp, rp, scratch))
         return;
     /* larger planes, row by row: interior columns [lo, hi): every tap column inside [0, W) */
     int64_t lo, hi;
     {
         int64_t l0, h0, l1, h1;
-        tap_range(-r->pl, r->sw, r->W, r->oW, &l0, &h0);
-        tap_range((r->kw - 1) * r->dw - r->pl, r->sw, r->W, r->oW, &l1, &h1);
+        tap_range(-r->g.pl, r->g.sw, r->g.W, r->g.oW, &l0, &h0);
+        tap_range((r->g.kw - 1) * r->g.dw - r->g.pl, r->g.sw, r->g.W, r->g.oW, &l1, &h1);
         lo = l0 > l1 ? l0 : l1;
         hi = h0 < h1 ? h0 : h1;
         if (lo > hi)
             lo = hi;
     }
-    const int split = r->sw == 2 && r->W <= DW_SPLIT_MAX && r->kh <= DW_KH_MAX;
-    const int vec = (r->sw == 1 || split) && r->kh * r->kw <= DW_TAPS_MAX && hi > lo;
-    const int64_t half = (r->W + 1) / 2; /* split rows: evens [0, half), odds after */
+    const int split = r->g.sw == 2 && r->g.W <= DW_SPLIT_MAX && r->g.kh <= DW_KH_MAX;
+    const int vec = (r->g.sw == 1 || split) && r->g.kh * r->g.kw <= DW_TAPS_MAX && hi > lo;
+    const int64_t half = (r->g.W + 1) / 2; /* split rows: evens [0, half), odds after */
     float *split_buf = scratch + 2 * DW_PAD_MAX;
     const float *src[DW_TAPS_MAX];
     float w[DW_TAPS_MAX];
-    for (int64_t oh = 0; oh < r->oH; oh++) {
-        float *y = yp + oh * r->oW;
-        const float *res = rp ? rp + oh * r->oW : NULL;
+    for (int64_t oh = 0; oh < r->g.oH; oh++) {
+        float *y = yp + oh * r->g.oW;
+        const float *res = rp ? rp + oh * r->g.oW : NULL;
         if (vec) {
             int nt = 0;
-            for (int64_t i = 0; i < r->kh; i++) {
-                int64_t ih = oh * r->sh - r->pt + i * r->dh;
-                if (ih < 0 || ih >= r->H)
+            for (int64_t i = 0; i < r->g.kh; i++) {
+                int64_t ih = oh * r->g.sh - r->g.pt + i * r->g.dh;
+                if (ih < 0 || ih >= r->g.H)
                     continue;
-                const float *xr = xp + ih * r->W;
+                const float *xr = xp + ih * r->g.W;
                 float *sb = split_buf + (split ? i * DW_SPLIT_MAX : 0);
                 if (split) {
                     sk_gather_stride2(sb, xr, half);
-                    sk_gather_stride2(sb + half, xr + 1, r->W / 2);
+                    sk_gather_stride2(sb + half, xr + 1, r->g.W / 2);
                 }
-                for (int64_t j = 0; j < r->kw; j++) {
-                    int64_t off = j * r->dw - r->pl; /* column of ow: ow * sw + off */
+                for (int64_t j = 0; j < r->g.kw; j++) {
+                    int64_t off = j * r->g.dw - r->g.pl; /* column of ow: ow * sw + off */
                     if (!split) {
                         src[nt] = xr + lo + off;
                     } else {
@@ -191,24 +190,24 @@ static void dw_plane(const dw_run *r, int64_t plane, float *scratch)
                         int64_t f = off >= 0 ? off / 2 : -((-off + 1) / 2);
                         src[nt] = ((off & 1) ? sb + half : sb) + lo + f;
                     }
-                    w[nt++] = wc[i * r->kw + j];
+                    w[nt++] = wc[i * r->g.kw + j];
                 }
             }
-            r->rows(y + lo, 0, src, 0, w, nt, (size_t)(hi - lo), 1, b, res ? res + lo : NULL, r->lo,
-                    r->hi);
+            r->rows(y + lo, 0, src, 0, w, nt, (size_t)(hi - lo), 1, b, res ? res + lo : NULL, r->g.lo,
+                    r->g.hi);
         }
-        for (int64_t ow = 0; ow < r->oW; ow++) {
+        for (int64_t ow = 0; ow < r->g.oW; ow++) {
             if (vec && ow == lo)
                 ow = hi;
-            if (ow >= r->oW)
+            if (ow >= r->g.oW)
                 break;
             float v = dw_point(r, xp, wc, b, oh, ow);
             if (res)
                 v += res[ow];
-            if (v < r->lo)
-                v = r->lo;
-            if (v > r->hi)
-                v = r->hi;
+            if (v < r->g.lo)
+                v = r->g.lo;
+            if (v > r->g.hi)
+                v = r->g.hi;
             y[ow] = v;
         }
     }
@@ -226,40 +225,17 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
 {
     const sk_conv_priv *pv = n->priv;
     const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
-    sk_win w;
-    int rc = sk_win_resolve(n, ctx, xs, ws->dim + 2, 0, &w);
-    if (rc)
-        return rc;
     dw_run r;
     memset(&r, 0, sizeof r);
-    /* the prepack pass picks this only for 2-D, one filter per channel */
     r.rows = dw_rows_for(pv->cfg->isa);
-    if (xs->rank != 4 || ws->dim[1] != 1 || ws->dim[0] != xs->dim[1] || !r.rows)
+    /* the prepack pass picks this only for 2-D, one filter per channel */
+    if (xs->rank != 4 || ws->rank != 4 || ws->dim[1] != 1 || ws->dim[0] != xs->dim[1] || !r.rows)
         return sk_run_conv_fused(n, in, nin, out, 1, ctx);
-    const sk_tensor *R = nin > 3 ? in[3] : NULL;
-    if (R && !sk_shape_equal(&R->shape, &out[0].shape))
-        return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
-    r.x = in[0]->data;
-    r.w = in[1]->data;
-    r.bias = nin > 2 && in[2] ? in[2]->data : NULL;
-    r.res = R ? R->data : NULL;
-    r.y = out[0].data;
-    sk_fused_act(n, &r.lo, &r.hi);
-    r.C = xs->dim[1];
-    r.H = w.in[1];
-    r.W = w.in[2];
-    r.oH = w.out[1];
-    r.oW = w.out[2];
-    r.kh = w.k[1];
-    r.kw = w.k[2];
-    r.sh = w.stride[1];
-    r.sw = w.stride[2];
-    r.dh = w.dil[1];
-    r.dw = w.dil[2];
-    r.pt = w.pb[1];
-    r.pl = w.pb[2];
-    size_t planes = (size_t)(xs->dim[0] * r.C);
-    if (planes == 0 || r.oH * r.oW == 0)
+    int rc = sk_conv2d_setup(n, in, nin, out, ctx, &r.g);
+    if (rc)
+        return rc;
+    size_t planes = (size_t)(r.g.N * r.g.C);
+    if (planes == 0 || r.g.oH * r.g.oW == 0)
         return 0;
     size_t need = sk_dw_scratch_floats(sk_pool_size(ctx->pool)) * sizeof(float);
     float *heap = NULL;

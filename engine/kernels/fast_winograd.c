@@ -137,9 +137,7 @@ typedef struct wino_run {
     wino_uk k;
     const sk_gemm_cfg *cfg;
     const sk_gemm_packed_a *u;
-    const float *x, *bias, *res;
-    float *y, lo, hi;
-    int64_t C, M, H, W, oH, oW, pt, pl;
+    sk_conv2d g;
     int64_t th, tw, ntiles; /* tile rows / columns per image, tiles in all */
     int tb, mch;
     int64_t nchunks, msplit; /* M chunks; groups of them per tile block */
@@ -181,25 +179,25 @@ static void wino_gather(const wino_run *r, int64_t c, const wino_seg *segs, int 
 {
     for (int si = 0; si < nseg; si++) {
         const wino_seg *s = &segs[si];
-        const float *xc = r->x + (s->img * r->C + c) * r->H * r->W;
-        int64_t iw0 = 2 * s->tx0 - r->pl;
+        const float *xc = r->g.x + (s->img * r->g.C + c) * r->g.H * r->g.W;
+        int64_t iw0 = 2 * s->tx0 - r->g.pl;
         /* lanes [lo, hi) read only inside the row: iw0 + 2l >= 0 and
          * iw0 + 2l + 3 < W; the (at most 2 + 2) others are bordered */
         int64_t lo = iw0 >= 0 ? 0 : (-iw0 + 1) / 2;
-        int64_t hi = r->W - 4 - iw0 < 0 ? 0 : (r->W - 4 - iw0) / 2 + 1;
+        int64_t hi = r->g.W - 4 - iw0 < 0 ? 0 : (r->g.W - 4 - iw0) / 2 + 1;
         if (hi > s->len)
             hi = s->len;
         if (lo > hi)
             lo = hi;
         for (int i = 0; i < 4; i++) {
             float *dst = d + i * 4 * nr + s->lane;
-            int64_t ih = 2 * s->ty + i - r->pt;
-            if (ih < 0 || ih >= r->H) {
+            int64_t ih = 2 * s->ty + i - r->g.pt;
+            if (ih < 0 || ih >= r->g.H) {
                 for (int j = 0; j < 4; j++)
                     memset(dst + j * nr, 0, sizeof(float) * (size_t)s->len);
                 continue;
             }
-            const float *row = xc + ih * r->W;
+            const float *row = xc + ih * r->g.W;
             if (hi > lo)
                 r->k.cols(row + iw0 + 2 * lo, (int)(hi - lo), dst + lo, nr);
             for (int l = 0; l < s->len; l++) {
@@ -209,7 +207,7 @@ static void wino_gather(const wino_run *r, int64_t c, const wino_seg *segs, int 
                     break;
                 for (int j = 0; j < 4; j++) {
                     int64_t iw = iw0 + j + 2 * l;
-                    dst[j * nr + l] = iw >= 0 && iw < r->W ? row[iw] : 0.0f;
+                    dst[j * nr + l] = iw >= 0 && iw < r->g.W ? row[iw] : 0.0f;
                 }
             }
         }
@@ -221,19 +219,19 @@ static void wino_gather(const wino_run *r, int64_t c, const wino_seg *segs, int 
 static void wino_store(const wino_run *r, int64_t m, const wino_seg *segs, int nseg,
                        const float *y, int nr)
 {
-    float b = r->bias ? r->bias[m] : 0.0f;
+    float b = r->g.bias ? r->g.bias[m] : 0.0f;
     for (int si = 0; si < nseg; si++) {
         const wino_seg *s = &segs[si];
         int64_t ow0 = 2 * s->tx0;
-        int ncol = (int)(r->oW - ow0 < 2 * s->len ? r->oW - ow0 : 2 * s->len);
+        int ncol = (int)(r->g.oW - ow0 < 2 * s->len ? r->g.oW - ow0 : 2 * s->len);
         for (int i = 0; i < 2; i++) {
             int64_t oh = 2 * s->ty + i;
-            if (oh >= r->oH)
+            if (oh >= r->g.oH)
                 break;
             const float *y0 = y + (2 * i) * nr + s->lane, *y1 = y + (2 * i + 1) * nr + s->lane;
-            size_t off = (size_t)(((s->img * r->M + m) * r->oH + oh) * r->oW + ow0);
-            r->k.epi(r->y + off, y0, y1, (size_t)ncol, b, r->res ? r->res + off : NULL, r->lo,
-                     r->hi);
+            size_t off = (size_t)(((s->img * r->g.M + m) * r->g.oH + oh) * r->g.oW + ow0);
+            r->k.epi(r->g.y + off, y0, y1, (size_t)ncol, b, r->g.res ? r->g.res + off : NULL, r->g.lo,
+                     r->g.hi);
         }
     }
 }
@@ -245,7 +243,7 @@ static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt, in
     const sk_gemm_cfg *cfg = r->cfg;
     const int nr = cfg->nr, mr = cfg->mr, tb = r->tb;
     const int npan = (nt + nr - 1) / nr;
-    const int64_t C = r->C;
+    const int64_t C = r->g.C;
     const size_t pan = (size_t)C * (size_t)nr; /* floats per B panel */
     float *V = scratch, *Mb = scratch + 16 * (size_t)C * (size_t)tb;
     _Alignas(64) float d[16 * WINO_NR_MAX];
@@ -265,7 +263,7 @@ static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt, in
     }
 
     /* 2. per chunk of output channels: 16 GEMMs, then the output transform */
-    const int64_t mpad = (r->M + mr - 1) / mr * mr;
+    const int64_t mpad = (r->g.M + mr - 1) / mr * mr;
     const size_t ustride = (size_t)C * (size_t)mr; /* floats per A panel */
     sk_ukernel_params prm;
     memset(&prm, 0, sizeof prm);
@@ -282,7 +280,7 @@ static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt, in
                             mc + (size_t)im * (size_t)tb + (size_t)p * (size_t)nr, (size_t)tb,
                             0, &prm);
         }
-        int64_t m1 = m0 + rows < r->M ? m0 + rows : r->M;
+        int64_t m1 = m0 + rows < r->g.M ? m0 + rows : r->g.M;
         for (int p = 0; p < npan; p++) {
             int n = nt - p * nr < nr ? nt - p * nr : nr;
             int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
@@ -319,47 +317,29 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
 {
     const sk_conv_priv *pv = n->priv;
     const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
-    sk_win w;
-    int rc = sk_win_resolve(n, ctx, xs, ws->dim + 2, 0, &w);
+    wino_run r;
+    memset(&r, 0, sizeof r);
+    if (xs->rank != 4 || ws->rank != 4)
+        return sk_run_conv_fused(n, in, nin, out, 1, ctx);
+    int rc = sk_conv2d_setup(n, in, nin, out, ctx, &r.g);
     if (rc)
         return rc;
     /* the prepack pass only picks Winograd for these; anything else (a
      * hand-edited graph) goes to the reference */
-    if (xs->rank != 4 || ws->dim[2] != 3 || ws->dim[3] != 3 || w.stride[1] != 1 ||
-        w.stride[2] != 1 || w.dil[1] != 1 || w.dil[2] != 1 || ws->dim[1] != xs->dim[1] ||
-        ws->dim[0] != pv->w.M || xs->dim[1] != pv->w.K || pv->w.groups != 16)
-        return sk_run_conv_fused(n, in, nin, out, 1, ctx);
-
-    wino_run r;
-    memset(&r, 0, sizeof r);
-    if (!wino_uk_for(pv->cfg->isa, &r.k))
+    if (r.g.kh != 3 || r.g.kw != 3 || r.g.sh != 1 || r.g.sw != 1 || r.g.dh != 1 || r.g.dw != 1 ||
+        ws->dim[1] != r.g.C || r.g.M != pv->w.M || r.g.C != pv->w.K || pv->w.groups != 16 ||
+        !wino_uk_for(pv->cfg->isa, &r.k))
         return sk_run_conv_fused(n, in, nin, out, 1, ctx);
     r.cfg = pv->cfg;
     r.u = &pv->w;
-    r.x = in[0]->data;
-    r.y = out[0].data;
-    r.bias = nin > 2 && in[2] ? in[2]->data : NULL;
-    const sk_tensor *R = nin > 3 ? in[3] : NULL;
-    if (R && !sk_shape_equal(&R->shape, &out[0].shape))
-        return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
-    r.res = R ? R->data : NULL;
-    sk_fused_act(n, &r.lo, &r.hi);
-    r.C = xs->dim[1];
-    r.M = ws->dim[0];
-    r.H = w.in[1];
-    r.W = w.in[2];
-    r.oH = w.out[1];
-    r.oW = w.out[2];
-    r.pt = w.pb[1];
-    r.pl = w.pb[2];
-    r.th = (r.oH + 1) / 2;
-    r.tw = (r.oW + 1) / 2;
-    r.ntiles = xs->dim[0] * r.th * r.tw;
-    if (r.ntiles == 0 || r.M == 0)
+    r.th = (r.g.oH + 1) / 2;
+    r.tw = (r.g.oW + 1) / 2;
+    r.ntiles = r.g.N * r.th * r.tw;
+    if (r.ntiles == 0 || r.g.M == 0)
         return 0;
 
     int nthreads = sk_pool_size(ctx->pool);
-    size_t need = sk_wino_scratch_floats(r.cfg, (int)r.M, (int)r.C, nthreads);
+    size_t need = sk_wino_scratch_floats(r.cfg, (int)r.g.M, (int)r.g.C, nthreads);
     float *heap = NULL;
     r.scratch = ctx->scratch && ctx->scratch_bytes >= need * sizeof(float) ? ctx->scratch : NULL;
     if (!r.scratch) {
@@ -370,13 +350,13 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
         r.scratch = heap;
     }
     r.per_thread = need / (size_t)(nthreads > 0 ? nthreads : 1);
-    r.mch = wino_mch(r.cfg, (int)r.M);
+    r.mch = wino_mch(r.cfg, (int)r.g.M);
     /* smaller blocks when there are too few to keep every thread busy */
-    r.tb = wino_tb(r.cfg, (int)r.M, (int)r.C);
+    r.tb = wino_tb(r.cfg, (int)r.g.M, (int)r.g.C);
     while (r.tb > r.cfg->nr && (r.ntiles + r.tb - 1) / r.tb < 2 * nthreads)
         r.tb -= r.cfg->nr;
     int64_t nblocks = (r.ntiles + r.tb - 1) / r.tb;
-    r.nchunks = ((r.M + r.cfg->mr - 1) / r.cfg->mr * r.cfg->mr + r.mch - 1) / r.mch;
+    r.nchunks = ((r.g.M + r.cfg->mr - 1) / r.cfg->mr * r.cfg->mr + r.mch - 1) / r.mch;
     r.msplit = 1;
     if (nthreads > 1 && nblocks < 2 * nthreads) {
         r.msplit = (2 * nthreads + nblocks - 1) / nblocks;
