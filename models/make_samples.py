@@ -10,7 +10,8 @@ PyTorch's answers for them.
   light-on-dark 28x28 image the model was trained on again.
 - scene.png / scene.jpg: a test scene of models/scenes.py (128x128 gray): the
   first with 3+ garment classes that PyTorch segments >= 97% right.
-- scene_labels.png: its true per-pixel classes (8-bit gray PNG, values 0..10).
+- scene_labels.png: its true per-pixel classes (8-bit gray PNG, values 0..7,
+  scenes.LABELS).
 - scene_torch.png: PyTorch's per-pixel argmax for scene.png (same format).
 - expected.json: PyTorch's answers: fashion-resnet's softmax for shirt.png
   (preprocessed here the way model.json says: luma, border mean > 128 ->

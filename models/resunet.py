@@ -5,17 +5,20 @@ Levels (input 128x128, strides 1, 2, 4, 8):
   enc1  BasicBlock(16 -> 32, stride 2, 1x1 projection)      > fashion-resnet's layers,
   enc2  BasicBlock(32 -> 64, stride 2, 1x1 projection)     /  initialized from its weights
   enc3  BasicBlock(64 -> 128, stride 2, 1x1 projection)    new (the bottleneck)
-  ctx   7x7 average pool (stride 1) of enc2, 1x1 conv 64 -> 11: the classifier's
+  ctx   7x7 average pool (stride 1) of enc2, 1x1 conv 64 -> classes: the classifier's
         global-average-pool + linear head made sliding (a 28x28-pixel window, the
-        size of a Fashion-MNIST image), initialized from its linear layer
+        size of a Fashion-MNIST image), initialized from its linear layer (merged
+        classes: see load_classifier)
   dec2  ConvTranspose 2x2/2 (128 -> 64), Concat enc2 and ctx, 2x (3x3 conv + BN + ReLU)
   dec1  ConvTranspose 2x2/2 (64 -> 32),  Concat enc1, 2x (3x3 conv + BN + ReLU)
   dec0  ConvTranspose 2x2/2 (32 -> 16),  Concat enc0, 2x (3x3 conv + BN + ReLU)
-  head  1x1 conv -> 11 class logits per pixel
+  head  1x1 conv -> class logits per pixel (8 for scenes-unet: scenes.LABELS)
 Starting from a classifier that already tells garments apart is what lets
 this train on 2 CPU cores in the time budget (see scenes-unet/README.md).
 forward() returns the logits; forward_aux() also returns ctx's logits (at
 1/4 resolution) for an auxiliary loss during training."""
+import math
+
 import torch
 import torch.nn as nn
 
@@ -24,7 +27,7 @@ from unet import double_conv
 
 
 class ResUNet(nn.Module):
-    def __init__(self, num_classes=11, widths=(16, 32, 64, 128)):
+    def __init__(self, num_classes=8, widths=(16, 32, 64, 128)):
         super().__init__()
         w0, w1, w2, w3 = widths
         self.stem = nn.Sequential(nn.Conv2d(1, w0, 3, 1, 1, bias=False), nn.BatchNorm2d(w0),
@@ -57,18 +60,28 @@ class ResUNet(nn.Module):
     def forward(self, x):
         return self.forward_aux(x)[0]
 
-    def load_classifier(self, clf: FashionResNet):
-        """Copy fashion-resnet's stem and its three stages into enc0..enc2."""
+    def load_classifier(self, clf: FashionResNet, fine_to_label=None):
+        """Copy fashion-resnet's stem and its three stages into enc0..enc2,
+        and its linear head into ctx. fine_to_label[c] is the segmentation
+        class of the classifier's class c (default c + 1). A segmentation
+        class made of n classifier classes starts from the mean of their
+        rows, bias + log n: a linear stand-in for the log-sum-exp of their
+        logits (on the Fashion-MNIST test set, merged-class accuracy 96.2%
+        with it, 97.1% with the exact log-sum-exp, 93.8% without the log n).
+        Background starts at logit 0."""
         if len(clf.layers) != 3:
             raise ValueError("expected a classifier with one block per stage")
         self.stem.load_state_dict(clf.stem.state_dict())
         self.enc0.load_state_dict(clf.layers[0].state_dict())
         self.enc1.load_state_dict(clf.layers[1].state_dict())
         self.enc2.load_state_dict(clf.layers[2].state_dict())
-        # ctx: garment class c of the classifier is segmentation class c + 1;
-        # background starts at logit 0.
+        n_fine = clf.fc.weight.shape[0]
+        if fine_to_label is None:
+            fine_to_label = list(range(1, n_fine + 1))
         with torch.no_grad():
             self.ctx.weight.zero_()
             self.ctx.bias.zero_()
-            self.ctx.weight[1:, :, 0, 0] = clf.fc.weight
-            self.ctx.bias[1:] = clf.fc.bias
+            for k in set(fine_to_label):
+                rows = [c for c in range(n_fine) if fine_to_label[c] == k]
+                self.ctx.weight[k, :, 0, 0] = clf.fc.weight[rows].mean(0)
+                self.ctx.bias[k] = clf.fc.bias[rows].mean() + math.log(len(rows))

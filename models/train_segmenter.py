@@ -2,8 +2,9 @@
 """Train the default segmenter, models/scenes-unet/, on generated Fashion-MNIST scenes.
 
 A 4-level U-Net (resunet.py: residual encoder, Concat skips, ConvTranspose
-2x2 up-sampling, BatchNorm + ReLU) predicting 11 classes (background + 10
-garments) per pixel of a 128x128 grayscale scene (scenes.py). Training
+2x2 up-sampling, BatchNorm + ReLU) predicting 8 classes per pixel of a
+128x128 grayscale scene (scenes.py): background, Top (T-shirt/top, Pullover,
+Coat and Shirt merged), Trouser, Dress, Sandal, Sneaker, Bag, Ankle boot. Training
 scenes are generated on the fly from the Fashion-MNIST train split (scene
 seed --seed, fresh scenes for every step, never repeated); the 1000 test
 scenes (seed scenes.TEST_SEED) use the test split only and are seen once, at
@@ -14,7 +15,9 @@ the end. Two stages, both seeded:
    fine-tuned as a classifier on 40x40 patches of one garment over a scene
    background (scenes.garment_patch; --pre-steps x --pre-batch patches): per
    garment this costs a quarter of a U-Net crop, and recognizing garments is
-   the sample-hungry part of the task.
+   the sample-hungry part of the task. This stage keeps the 10 Fashion-MNIST
+   classes; the U-Net's ctx head starts from its linear head, merged rows
+   averaged (resunet.load_classifier).
 2. The U-Net trains on 48x48 crops, each centred (+-4 px) on one garment of
    a fresh 128x128 scene (two crops per scene, --batch crops per step): a crop
    costs a seventh of a scene, which is ~90% background. Loss: per-pixel
@@ -206,7 +209,7 @@ def main():
                 % (init_note, args.pre_steps, args.pre_batch, args.pre_lr))
             pre_s = pretrain_classifier(clf, args, log)
             init_note += " fine-tuned on background patches"
-        model.load_classifier(clf)
+        model.load_classifier(clf, scenes.FINE_TO_LABEL)
     model = model.to(memory_format=torch.channels_last)
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
@@ -314,6 +317,7 @@ def export(model, args, miou, iou, pixel_acc, train_s, nparams, widths):
     imgs, labs = scenes.make_batch("test", scenes.TEST_SEED, 0, args.test_count)
     digest = hashlib.sha256(imgs.tobytes() + labs.tobytes()).hexdigest()
     metrics = {"test_miou": miou, "test_pixel_accuracy": pixel_acc,
+               "num_classes": scenes.NUM_CLASSES,
                "test_scenes": args.test_count, "test_seed": scenes.TEST_SEED,
                "test_scenes_sha256": digest, "input_mean": MEAN, "input_std": STD,
                "per_class_iou": dict(zip(scenes.LABELS, [float(v) for v in iou])),
