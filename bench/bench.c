@@ -1,7 +1,7 @@
 /* bench.c — skipserve-bench: time the engine on one ONNX model.
  *
  *   skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] [--warmup W]
- *                   [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify]
+ *                   [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify] [--profile]
  *                   [--save-input F] [--load-input F] [--save-output F] [--json]
  *
  * Loads the model, runs the load-time passes (--level, default 1), plans it
@@ -35,7 +35,7 @@
 
 typedef struct args {
     const char *model, *save_input, *load_input, *save_output;
-    int batch, threads, runs, warmup, level, peak, verify, json;
+    int batch, threads, runs, warmup, level, peak, verify, json, profile;
     int isa; /* -1: as detected / SKIPSERVE_ISA */
 } args;
 
@@ -63,6 +63,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] "
                     "[--warmup W] [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify] "
+                    "[--profile] "
                     "[--save-input F] [--load-input F] [--save-output F] [--json]\n");
     return 2;
 }
@@ -103,6 +104,8 @@ static int parse(int argc, char **argv, args *a)
             a->peak = 1;
         else if (!strcmp(s, "--verify"))
             a->verify = 1;
+        else if (!strcmp(s, "--profile"))
+            a->profile = 1;
         else if (!strcmp(s, "--json"))
             a->json = 1;
         else if (s[0] != '-' && !a->model)
@@ -296,6 +299,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "skipserve-bench: run: %s\n", err);
             return 1;
         }
+    if (a.profile && sk_plan_profile(p, 1)) {
+        fprintf(stderr, "skipserve-bench: out of memory\n");
+        return 1;
+    }
     double *ms = malloc(sizeof(double) * (size_t)a.runs);
     double *cms = malloc(sizeof(double) * (size_t)a.runs);
     int sane = 1;
@@ -318,6 +325,9 @@ int main(int argc, char **argv)
         const sk_tensor *o = sk_plan_output(p, 0);
         write_file(a.save_output, o->data, sk_tensor_bytes(o));
     }
+
+    if (a.profile && !a.json)
+        sk_plan_profile_dump(p, stdout, 25);
 
     double verify_err = -1;
     if (a.verify) {

@@ -46,7 +46,7 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
 {
     sk_kernel_fn fn = sk_dispatch_run(n);
     if (fn == sk_fast_run_conv_fused || fn == sk_fast_run_gemm_fused)
-        return sk_fused_scratch_floats(n, nthreads) * sizeof(float);
+        return sk_fused_scratch_floats(n, nout > 0 ? out : NULL, nthreads) * sizeof(float);
     if (fn == sk_fast_run_conv_transpose && nout > 0)
         return sk_fast_convt_scratch_floats(n, in, out, nthreads) * sizeof(float);
     if (n->op == SK_OP_CONV_FUSED || n->op == SK_OP_GEMM_FUSED)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "threadpool.h"
@@ -34,6 +35,8 @@ struct sk_plan {
     size_t scratch_bytes;
     sk_tensor *inputs; /* as bound */
     sk_tensor *outputs;
+    uint64_t *prof_ns; /* per step, when profiling */
+    int prof_runs;
 };
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
@@ -65,6 +68,7 @@ void sk_plan_free(sk_plan *p)
     free(p->outputs);
     sk_free(p->arena);
     sk_free(p->scratch_mem);
+    free(p->prof_ns);
     free(p);
 }
 
@@ -558,13 +562,65 @@ int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t err
             memcpy(p->vals[v].data, input_data[i], bytes);
     }
     sk_kctx ctx = {err, errlen, p->pool, p->scratch_mem, p->scratch_bytes};
+    struct timespec t0, t1;
     for (int s = 0; s < p->nsteps; s++) {
         step *st = &p->steps[s];
+        if (p->prof_ns)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
         int rc = st->fn(&g->nodes[st->node], st->in, st->nin, st->out, st->nout, &ctx);
         if (rc < 0)
             return rc;
+        if (p->prof_ns) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            p->prof_ns[s] += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                                        (t1.tv_nsec - t0.tv_nsec));
+        }
     }
+    p->prof_runs += p->prof_ns != NULL;
     return 0;
+}
+
+int sk_plan_profile(sk_plan *p, int on)
+{
+    free(p->prof_ns);
+    p->prof_ns = NULL;
+    p->prof_runs = 0;
+    if (on && !(p->prof_ns = calloc((size_t)p->nsteps + 1, sizeof *p->prof_ns)))
+        return SK_ENOMEM;
+    return 0;
+}
+
+void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top)
+{
+    if (!p->prof_ns || !p->prof_runs || p->nsteps <= 0)
+        return;
+    int *order = malloc(sizeof(int) * (size_t)p->nsteps);
+    if (!order)
+        return;
+    uint64_t total = 0;
+    for (int s = 0; s < p->nsteps; s++) {
+        order[s] = s;
+        total += p->prof_ns[s];
+    }
+    for (int i = 1; i < p->nsteps; i++) /* insertion sort, longest first */
+        for (int j = i; j > 0 && p->prof_ns[order[j]] > p->prof_ns[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    char sb[96];
+    fprintf(f, "profile: %d runs, %.3f ms per run\n", p->prof_runs,
+            (double)total / p->prof_runs / 1e6);
+    for (int i = 0; i < p->nsteps && i < top; i++) {
+        int s = order[i];
+        const sk_node *n = &p->g->nodes[p->steps[s].node];
+        fprintf(f, "  %8.3f ms %5.1f%%  %4d %-14s %-20s %s\n",
+                (double)p->prof_ns[s] / p->prof_runs / 1e6,
+                100.0 * (double)p->prof_ns[s] / (double)(total ? total : 1), s, sk_op_name(n->op),
+                sk_dispatch_describe(n),
+                p->steps[s].nout ? sk_shape_str(&p->steps[s].out[0].shape, sb, sizeof sb) : "");
+    }
+    free(order);
 }
 
 int sk_plan_noutputs(const sk_plan *p) { return p->g->noutputs; }

@@ -38,5 +38,12 @@ size_t sk_plan_arena_bytes(const sk_plan *p);
 int sk_plan_nsteps(const sk_plan *p);
 /* The optimized graph as it runs: one line per step, with shapes. */
 void sk_plan_dump(const sk_plan *p, FILE *f);
+/* Per-step timing (a profiler, off by default): after sk_plan_profile(p, 1)
+ * (which allocates and zeroes the counters; 0 frees them) every run adds
+ * each step's wall time; sk_plan_profile_dump prints the steps by time
+ * taken, with their kernel / conv strategy and share of the total.
+ * Returns 0 or SK_ENOMEM. */
+int sk_plan_profile(sk_plan *p, int on);
+void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top);
 
 #endif

@@ -48,8 +48,8 @@ void sk_gemm_priv_free(void *p);
 void sk_fused_act(const sk_node *n, float *lo, float *hi);
 
 /* Floats of per-run scratch the fast kernel of n needs with `nthreads`
- * threads (0 when n has no priv). */
-size_t sk_fused_scratch_floats(const sk_node *n, int nthreads);
+ * threads for this output (0 when n has no priv; out may be NULL). */
+size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthreads);
 /* Bytes of scratch the reference kernel of a fused node needs. */
 size_t sk_ref_scratch_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                             const sk_tensor *out, int nout, int nthreads);

@@ -34,7 +34,9 @@ void sk_gemm_priv_free(void *v)
     free(p);
 }
 
-size_t sk_fused_scratch_floats(const sk_node *n, int nthreads)
+static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T);
+
+size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthreads)
 {
     if (!n->priv)
         return 0;
@@ -45,7 +47,14 @@ size_t sk_fused_scratch_floats(const sk_node *n, int nthreads)
             return sk_wino_scratch_floats(pv->cfg, pv->w.M, pv->w.K, nthreads);
         if (pv->kind == SK_CONV_DEPTHWISE)
             return sk_dw_scratch_floats(nthreads);
-        cfg = pv->cfg;
+        size_t extra = 0;
+        if (out && out->shape.rank >= 3) {
+            int64_t P = 1;
+            for (int a = 2; a < out->shape.rank; a++)
+                P *= out->shape.dim[a];
+            extra = shared_b_floats(pv, P, out->shape.dim[0], nthreads);
+        }
+        return sk_gemm_scratch_floats(pv->cfg, nthreads) + extra;
     }
     else if (n->op == SK_OP_GEMM_FUSED)
         cfg = ((const sk_gemm_priv *)n->priv)->cfg;
@@ -231,6 +240,82 @@ static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int 
     }
 }
 
+/* ---- shared columns for few, wide GEMMs ----------------------------------
+ * With few column blocks per thread (batch 1, 7x7 and 14x14 layers) the
+ * driver splits the output channels too, and every channel chunk would
+ * gather the same columns again: a 3x3 stride-2 conv at 7x7 then spent
+ * more time gathering than multiplying on 2 threads. Instead the threads
+ * gather the whole column matrix once, in parallel, into packed panels,
+ * and the GEMM reads them shared. */
+#define SHARED_B_MAX ((size_t)4 << 20) /* floats of columns (16 MiB) at most */
+#define SHARED_B_CHUNK 4               /* panels per gather task */
+
+static size_t round16f(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Scratch floats past the GEMM's for the shared columns of `items` images
+ * of P output pixels, or 0 when the run does not take this path. */
+static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
+{
+    const sk_gemm_cfg *cfg = pv->cfg;
+    int64_t nr = cfg->nr;
+    if (T < 2 || pv->w.groups != 1 || P <= 0 || items * ((P + 2 * nr - 1) / (2 * nr)) >= 4L * T)
+        return 0;
+    size_t cols = (size_t)((P + nr - 1) / nr) * (size_t)nr * (size_t)pv->w.K;
+    if (cols > SHARED_B_MAX)
+        return 0;
+    return round16f(cols) + (size_t)T * round16f((size_t)(SHARED_B_CHUNK + 2) * (size_t)nr);
+}
+
+typedef struct shared_b {
+    const conv_src *s;
+    int item, K, P, nr;
+    float *data, *tmp;
+    size_t tmp_stride;
+} shared_b;
+
+static void shared_b_task(void *arg, int tid, size_t c0, size_t c1)
+{
+    const shared_b *b = arg;
+    for (size_t c = c0; c < c1; c++) {
+        int n0 = (int)c * SHARED_B_CHUNK * b->nr;
+        int nb = b->P - n0 < SHARED_B_CHUNK * b->nr ? b->P - n0 : SHARED_B_CHUNK * b->nr;
+        conv_pack_b(b->s, b->item, 0, b->K, n0, nb, b->nr,
+                    b->data + (size_t)(n0 / b->nr) * (size_t)b->K * (size_t)b->nr,
+                    b->tmp + (size_t)tid * b->tmp_stride);
+    }
+}
+
+/* The job of sk_fast_run_conv_fused, one image at a time over shared
+ * columns. */
+static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int64_t N, int64_t M,
+                        sk_kctx *ctx, float *region)
+{
+    const int T = sk_pool_size(ctx->pool), nr = j->cfg->nr;
+    size_t cols = (size_t)((s->P + nr - 1) / nr) * (size_t)nr * (size_t)j->K;
+    shared_b b = {s, 0, j->K, (int)s->P, nr, region, region + round16f(cols),
+                  round16f((size_t)(SHARED_B_CHUNK + 2) * (size_t)nr)};
+    sk_gemm_packed_b pb = {j->cfg, j->K, (int)s->P, region};
+    sk_gemm_job one = *j;
+    one.nbatch = 1;
+    one.pack_b = NULL;
+    one.b_ctx = NULL;
+    one.b_packed = &pb;
+    one.split_m = 1;
+    size_t chunks = (size_t)((s->P + SHARED_B_CHUNK * nr - 1) / (SHARED_B_CHUNK * nr));
+    for (int64_t img = 0; img < N; img++) {
+        b.item = (int)img;
+        sk_parallel_for_tid(ctx->pool, chunks, 1, shared_b_task, &b);
+        one.c = j->c + (size_t)img * (size_t)(M * s->P);
+        if (j->epi.res)
+            one.epi.res = j->epi.res + (size_t)img * (size_t)(M * s->P);
+        int rc = run_job(n, &one, ctx);
+        if (rc)
+            return rc;
+    }
+    (void)T;
+    return 0;
+}
+
 int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx)
 {
@@ -295,6 +380,11 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
         j.epi.ldres = (size_t)s.P;
         j.res_stride = (size_t)(Mg * s.P);
     }
+    const int T = sk_pool_size(ctx->pool);
+    size_t extra = shared_b_floats(pv, s.P, N, T);
+    size_t gemm = sk_gemm_scratch_floats(pv->cfg, T);
+    if (extra && ctx->scratch && ctx->scratch_bytes >= (gemm + extra) * sizeof(float))
+        return run_shared_b(n, &j, &s, N, M, ctx, (float *)ctx->scratch + gemm);
     return run_job(n, &j, ctx);
 }
 
