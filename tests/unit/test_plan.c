@@ -164,6 +164,54 @@ static void test_arena_reuses_dead_buffers(void **state)
     sk_graph_free(g);
 }
 
+/* The profiler: off, runs count nothing; on, every step is timed and the
+ * dump lists each step once with the run count, and a profiled run still
+ * allocates nothing. */
+static void test_profile(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    int64_t dims[2] = {1, 4096};
+    add_input(g, "x", SK_F32, 2, dims);
+    add_node(g, SK_OP_NEG, "neg", 1, (const char *[]){"x"}, "a");
+    add_node(g, SK_OP_SIGMOID, "sig", 1, (const char *[]){"a"}, "y");
+    sk_graph_add_output(g, val(g, "y"));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+    sk_tensor in = {SK_F32, {2, {1, 4096}}, NULL};
+    sk_plan *p;
+    assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+    static float x[4096];
+    const void *ins[1] = {x};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    sk_plan_profile_dump(p, f, 10); /* never enabled: prints nothing */
+    fflush(f);
+    assert_int_equal(len, 0);
+    assert_int_equal(sk_plan_profile(p, 1), 0);
+    for (int r = 0; r < 3; r++) {
+#ifdef HAVE_COUNTER
+        nallocs = 0;
+        counting = 1;
+#endif
+        assert_int_equal(sk_plan_run(p, ins, err, sizeof err), 0);
+#ifdef HAVE_COUNTER
+        counting = 0;
+        assert_int_equal(nallocs, 0);
+#endif
+    }
+    sk_plan_profile_dump(p, f, 10);
+    fclose(f);
+    assert_non_null(strstr(buf, "profile: 3 runs"));
+    assert_non_null(strstr(buf, " Neg "));
+    assert_non_null(strstr(buf, " Sigmoid "));
+    free(buf);
+    assert_int_equal(sk_plan_profile(p, 0), 0);
+    sk_plan_free(p);
+    sk_graph_free(g);
+}
+
 /* Reshape whose target shape is a runtime input: planning needs the value;
  * pinning the input makes it a constant. */
 static void test_value_dependent_shape_needs_pinning(void **state)
@@ -431,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_shape_subgraph_folds_for_any_batch),
         cmocka_unit_test(test_input_shape_checked),
         cmocka_unit_test(test_arena_reuses_dead_buffers),
+        cmocka_unit_test(test_profile),
         cmocka_unit_test(test_value_dependent_shape_needs_pinning),
         cmocka_unit_test(test_two_plans_share_weights),
         cmocka_unit_test(test_hostile_constant_of_shape),
