@@ -23,20 +23,13 @@ typedef struct convt_geom {
 static int convt_setup(const sk_node *n, const sk_tensor *const *in, int nin, int nout,
                        sk_kctx *ctx, convt_geom *g)
 {
-    int rc;
-    if (nin < 2 || !in[0] || !in[1] || nout < 1)
-        return sk_kfail(ctx, n, SK_EINVAL, "needs inputs X and W and one output");
-    const sk_tensor *X = in[0], *W = in[1], *B = nin > 2 ? in[2] : NULL;
-    if ((rc = sk_nn_need_f32(n, ctx, X, "X")) || (rc = sk_nn_need_f32(n, ctx, W, "W")) ||
-        (B && (rc = sk_nn_need_f32(n, ctx, B, "B"))))
+    int rc = sk_nn_conv_operands(n, in, nin, nout, ctx, "C,M/group");
+    if (rc)
         return rc;
-    const sk_shape *xs = &X->shape, *ws = &W->shape;
+    const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
+    const sk_tensor *B = nin > 2 ? in[2] : NULL;
     char s1[96], s2[96];
     int nsp = xs->rank - 2;
-    if (xs->rank < 3 || ws->rank != xs->rank)
-        return sk_kfail(ctx, n, SK_ESHAPE, "X %s and W %s must be (N,C,spatial...) and "
-                        "(C,M/group,kernel...) of the same rank >= 3",
-                        sk_shape_str(xs, s1, sizeof s1), sk_shape_str(ws, s2, sizeof s2));
     if (nsp > SK_NN_SP)
         return sk_kfail(ctx, n, SK_EUNSUPPORTED, "only 1-D, 2-D and 3-D are supported");
     for (int i = 0; i < xs->rank; i++)

@@ -84,6 +84,29 @@ static inline int sk_nn_need_f32(const sk_node *n, sk_kctx *ctx, const sk_tensor
     return 0;
 }
 
+/* Operands of Conv and ConvTranspose: X, W (and B) present and float32,
+ * X and W of one rank >= 3; `wlayout` names W's dims in the message
+ * ("M,C/group" or "C,M/group"). */
+static inline int sk_nn_conv_operands(const sk_node *n, const sk_tensor *const *in, int nin,
+                                      int nout, sk_kctx *ctx, const char *wlayout)
+{
+    int rc;
+    if (nin < 2 || !in[0] || !in[1] || nout < 1)
+        return sk_kfail(ctx, n, SK_EINVAL, "needs inputs X and W and one output");
+    const sk_tensor *X = in[0], *W = in[1], *B = nin > 2 ? in[2] : NULL;
+    if ((rc = sk_nn_need_f32(n, ctx, X, "X")) || (rc = sk_nn_need_f32(n, ctx, W, "W")) ||
+        (B && (rc = sk_nn_need_f32(n, ctx, B, "B"))))
+        return rc;
+    char s1[96], s2[96];
+    if (X->shape.rank < 3 || W->shape.rank != X->shape.rank)
+        return sk_kfail(ctx, n, SK_ESHAPE,
+                        "X %s and W %s must be (N,C,spatial...) and (%s,kernel...) of the same "
+                        "rank >= 3",
+                        sk_shape_str(&X->shape, s1, sizeof s1),
+                        sk_shape_str(&W->shape, s2, sizeof s2), wlayout);
+    return 0;
+}
+
 /* *r = a * b when both are >= 0 and the product stays within SK_MAX_NUMEL. */
 static inline int sk_nn_mul(int64_t a, int64_t b, int64_t *r)
 {

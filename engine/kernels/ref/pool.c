@@ -262,59 +262,64 @@ static int global_setup(const sk_node *n, const sk_tensor *const *in, int nin, i
     return 0;
 }
 
-int sk_infer_global_avg_pool(const sk_node *n, const sk_tensor *const *in, int nin,
-                             sk_tensor *out, int nout, sk_kctx *ctx)
+/* GlobalAveragePool / GlobalMaxPool: one value per (n, c) plane. */
+static int global_infer(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                        int nout, sk_kctx *ctx)
 {
     int64_t nc, px;
     int rc = global_setup(n, in, nin, nout, ctx, &nc, &px, &out[0].shape);
     out[0].dtype = SK_F32;
     return rc;
+}
+
+static int global_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                      int nout, sk_kctx *ctx, int is_max)
+{
+    int64_t nc, px;
+    sk_shape os;
+    int rc = global_setup(n, in, nin, nout, ctx, &nc, &px, &os);
+    if (rc)
+        return rc;
+    const float *x = in[0]->data;
+    float *y = out[0].data;
+    for (int64_t c = 0; c < nc; c++) {
+        const float *xc = x + c * px;
+        if (is_max) {
+            float m = -INFINITY;
+            for (int64_t p = 0; p < px; p++)
+                if (xc[p] > m)
+                    m = xc[p];
+            y[c] = m;
+        } else {
+            double s = 0.0; /* double: a 256x256 plane summed in float loses digits */
+            for (int64_t p = 0; p < px; p++)
+                s += xc[p];
+            y[c] = px > 0 ? (float)(s / (double)px) : 0.0f;
+        }
+    }
+    return 0;
+}
+
+int sk_infer_global_avg_pool(const sk_node *n, const sk_tensor *const *in, int nin,
+                             sk_tensor *out, int nout, sk_kctx *ctx)
+{
+    return global_infer(n, in, nin, out, nout, ctx);
 }
 
 int sk_run_global_avg_pool(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx)
 {
-    int64_t nc, px;
-    sk_shape os;
-    int rc = global_setup(n, in, nin, nout, ctx, &nc, &px, &os);
-    if (rc)
-        return rc;
-    const float *x = in[0]->data;
-    float *y = out[0].data;
-    for (int64_t c = 0; c < nc; c++) {
-        double s = 0.0;
-        for (int64_t p = 0; p < px; p++)
-            s += x[c * px + p];
-        y[c] = px > 0 ? (float)(s / (double)px) : 0.0f;
-    }
-    return 0;
+    return global_run(n, in, nin, out, nout, ctx, 0);
 }
 
 int sk_infer_global_max_pool(const sk_node *n, const sk_tensor *const *in, int nin,
                              sk_tensor *out, int nout, sk_kctx *ctx)
 {
-    int64_t nc, px;
-    int rc = global_setup(n, in, nin, nout, ctx, &nc, &px, &out[0].shape);
-    out[0].dtype = SK_F32;
-    return rc;
+    return global_infer(n, in, nin, out, nout, ctx);
 }
 
 int sk_run_global_max_pool(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx)
 {
-    int64_t nc, px;
-    sk_shape os;
-    int rc = global_setup(n, in, nin, nout, ctx, &nc, &px, &os);
-    if (rc)
-        return rc;
-    const float *x = in[0]->data;
-    float *y = out[0].data;
-    for (int64_t c = 0; c < nc; c++) {
-        float m = -INFINITY;
-        for (int64_t p = 0; p < px; p++)
-            if (x[c * px + p] > m)
-                m = x[c * px + p];
-        y[c] = m;
-    }
-    return 0;
+    return global_run(n, in, nin, out, nout, ctx, 1);
 }
