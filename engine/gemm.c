@@ -299,11 +299,11 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     int target = T > 1 ? 4 * T : 1;
     rc.mpanels = (j->M + cfg->mr - 1) / cfg->mr;
     rc.nbw = cfg->nc;
-    if (j->split_m && j->b_packed)
+    if (j->split_m) /* one column block: the threads share B and split rows */
         rc.nbw = (j->N + cfg->nr - 1) / cfg->nr * cfg->nr;
-    while (!j->split_m && (long)j->nbatch * ((j->N + rc.nbw - 1) / rc.nbw) < target &&
-           rc.nbw > 2 * cfg->nr)
-        rc.nbw = ((rc.nbw / 2 + cfg->nr - 1) / cfg->nr) * cfg->nr;
+    else
+        while ((long)j->nbatch * ((j->N + rc.nbw - 1) / rc.nbw) < target && rc.nbw > 2 * cfg->nr)
+            rc.nbw = ((rc.nbw / 2 + cfg->nr - 1) / cfg->nr) * cfg->nr;
     rc.nblocks = (j->N + rc.nbw - 1) / rc.nbw;
     long nm = (long)j->nbatch * rc.nblocks;
     int mchunks = 1;

@@ -252,6 +252,14 @@ static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int 
 
 static size_t round16f(size_t n) { return (n + 15) & ~(size_t)15; }
 
+/* Floats of the packed column matrix: K rows x P columns in nr-wide panels. */
+static size_t shared_b_cols(int64_t K, int64_t P, int64_t nr)
+{
+    return (size_t)((P + nr - 1) / nr) * (size_t)nr * (size_t)K;
+}
+
+static size_t shared_b_tmp(int64_t nr) { return round16f((size_t)(SHARED_B_CHUNK + 2) * (size_t)nr); }
+
 /* Scratch floats past the GEMM's for the shared columns of `items` images
  * of P output pixels, or 0 when the run does not take this path. */
 static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
@@ -260,10 +268,10 @@ static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, 
     int64_t nr = cfg->nr;
     if (T < 2 || pv->w.groups != 1 || P <= 0 || items * ((P + 2 * nr - 1) / (2 * nr)) >= 4L * T)
         return 0;
-    size_t cols = (size_t)((P + nr - 1) / nr) * (size_t)nr * (size_t)pv->w.K;
+    size_t cols = shared_b_cols(pv->w.K, P, nr);
     if (cols > SHARED_B_MAX)
         return 0;
-    return round16f(cols) + (size_t)T * round16f((size_t)(SHARED_B_CHUNK + 2) * (size_t)nr);
+    return round16f(cols) + (size_t)T * shared_b_tmp(nr);
 }
 
 typedef struct shared_b {
@@ -290,10 +298,9 @@ static void shared_b_task(void *arg, int tid, size_t c0, size_t c1)
 static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int64_t N, int64_t M,
                         sk_kctx *ctx, float *region)
 {
-    const int T = sk_pool_size(ctx->pool), nr = j->cfg->nr;
-    size_t cols = (size_t)((s->P + nr - 1) / nr) * (size_t)nr * (size_t)j->K;
-    shared_b b = {s, 0, j->K, (int)s->P, nr, region, region + round16f(cols),
-                  round16f((size_t)(SHARED_B_CHUNK + 2) * (size_t)nr)};
+    const int nr = j->cfg->nr;
+    shared_b b = {s,      0, j->K, (int)s->P, nr, region,
+                  region + round16f(shared_b_cols(j->K, s->P, nr)), shared_b_tmp(nr)};
     sk_gemm_packed_b pb = {j->cfg, j->K, (int)s->P, region};
     sk_gemm_job one = *j;
     one.nbatch = 1;
@@ -312,7 +319,6 @@ static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int
         if (rc)
             return rc;
     }
-    (void)T;
     return 0;
 }
 

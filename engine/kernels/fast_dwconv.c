@@ -97,28 +97,20 @@ static int dw_plane_padded(const dw_run *r, const float *xp, const float *wc, fl
             memset(dst, 0, sizeof(float) * (size_t)Wp);
             continue;
         }
-        /* the padded row: zeros, the input's columns [c0, c1) at pl + c0 */
+        /* the padded row: pl zeros (pads are >= 0), the input's first n
+         * columns, zeros to Wp */
         float *row = r->g.sw == 2 ? tmp : dst;
-        int64_t c0 = r->g.pl > 0 ? 0 : -r->g.pl, c1 = r->g.W < Wp - r->g.pl ? r->g.W : Wp - r->g.pl;
-        if (c1 < c0)
-            c1 = c0;
-        int64_t a = r->g.pl + c0, z = r->g.pl + c1; /* padded columns [a, z) hold data */
-        if (a > Wp)
-            a = z = Wp;
+        int64_t a = r->g.pl < Wp ? r->g.pl : Wp;
+        int64_t cnt = r->g.W < Wp - a ? r->g.W : Wp - a;
         memset(row, 0, sizeof(float) * (size_t)a);
-        memcpy(row + a, xp + ih * r->g.W + c0, sizeof(float) * (size_t)(c1 - c0));
-        memset(row + z, 0, sizeof(float) * (size_t)(Wp - z));
+        memcpy(row + a, xp + ih * r->g.W, sizeof(float) * (size_t)cnt);
+        memset(row + a + cnt, 0, sizeof(float) * (size_t)(Wp - a - cnt));
         if (r->g.sw == 2) {
             sk_gather_stride2(dst, row, E);
             sk_gather_stride2(dst + E, row + 1, Wp / 2);
         }
     }
     const float *src[DW_TAPS_MAX];
-    float w[DW_TAPS_MAX];
-    const int nt = (int)(r->g.kh * r->g.kw);
-    for (int64_t i = 0; i < r->g.kh; i++)
-        for (int64_t j = 0; j < r->g.kw; j++)
-            w[i * r->g.kw + j] = wc[i * r->g.kw + j];
     for (int64_t i = 0; i < r->g.kh; i++) {
         const float *prow = pad + i * r->g.dh * Wp;
         for (int64_t j = 0; j < r->g.kw; j++) {
@@ -127,8 +119,9 @@ static int dw_plane_padded(const dw_run *r, const float *xp, const float *wc, fl
                 r->g.sw == 2 ? ((off & 1) ? prow + E + off / 2 : prow + off / 2) : prow + off;
         }
     }
-    r->rows(yp, (size_t)r->g.oW, src, (size_t)(r->g.sh * Wp), w, nt, (size_t)r->g.oW, (size_t)r->g.oH, b,
-            rp, r->g.lo, r->g.hi);
+    /* taps in W's own order (i * kw + j), so W's row is the weight list */
+    r->rows(yp, (size_t)r->g.oW, src, (size_t)(r->g.sh * Wp), wc, (int)(r->g.kh * r->g.kw),
+            (size_t)r->g.oW, (size_t)r->g.oH, b, rp, r->g.lo, r->g.hi);
     return 1;
 }
 

@@ -68,11 +68,20 @@ int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, sk_gemm_p
 
 /* ---- blocking ------------------------------------------------------------ */
 
+/* Output channels per chunk: balanced chunks of at most 8 A panels. */
+static int wino_mch(const sk_gemm_cfg *cfg, int M)
+{
+    int mr = cfg->mr, panels = (M + mr - 1) / mr;
+    int nch = (panels + 7) / 8;
+    if (nch < 1)
+        nch = 1;
+    return (panels + nch - 1) / nch * mr;
+}
+
 /* Tiles per block: V (16 x C x tb) and one chunk of the products (16 x mch
  * x tb) together in about a 512 KiB L2 (the best of 128, 256 and 512 KiB in
  * a sweep over the ResNet / U-Net layer shapes), so the GEMMs read V and
  * the output transform reads Mb from L2; 1 to 8 panels. */
-static int wino_mch(const sk_gemm_cfg *cfg, int M);
 static int wino_tb(const sk_gemm_cfg *cfg, int M, int C)
 {
     int nr = cfg->nr;
@@ -83,16 +92,6 @@ static int wino_tb(const sk_gemm_cfg *cfg, int M, int C)
     if (tb > 8 * nr)
         tb = 8 * nr;
     return (int)tb;
-}
-
-/* Output channels per chunk: balanced chunks of at most 8 A panels. */
-static int wino_mch(const sk_gemm_cfg *cfg, int M)
-{
-    int mr = cfg->mr, panels = (M + mr - 1) / mr;
-    int nch = (panels + 7) / 8;
-    if (nch < 1)
-        nch = 1;
-    return (panels + nch - 1) / nch * mr;
 }
 
 size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, int M, int C, int nthreads)
