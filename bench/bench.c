@@ -2,6 +2,7 @@
  *
  *   skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] [--warmup W]
  *                   [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify] [--profile]
+ *                   [--profile-top N]
  *                   [--save-input F] [--load-input F] [--save-output F] [--json]
  *
  * Loads the model, runs the load-time passes (--level, default 1), plans it
@@ -35,7 +36,7 @@
 
 typedef struct args {
     const char *model, *save_input, *load_input, *save_output;
-    int batch, threads, runs, warmup, level, peak, verify, json, profile;
+    int batch, threads, runs, warmup, level, peak, verify, json, profile, profile_top;
     int isa; /* -1: as detected / SKIPSERVE_ISA */
 } args;
 
@@ -63,7 +64,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] "
                     "[--warmup W] [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify] "
-                    "[--profile] "
+                    "[--profile] [--profile-top N] "
                     "[--save-input F] [--load-input F] [--save-output F] [--json]\n");
     return 2;
 }
@@ -106,6 +107,10 @@ static int parse(int argc, char **argv, args *a)
             a->verify = 1;
         else if (!strcmp(s, "--profile"))
             a->profile = 1;
+        else if (!strcmp(s, "--profile-top") && more) {
+            a->profile = 1; /* implies --profile; N steps listed (default 25) */
+            a->profile_top = atoi(argv[++i]);
+        }
         else if (!strcmp(s, "--json"))
             a->json = 1;
         else if (s[0] != '-' && !a->model)
@@ -268,10 +273,10 @@ int main(int argc, char **argv)
     /* MACs of the planned shapes */
     sk_shape *sh = malloc(sizeof(sk_shape) * ((size_t)g->nvalues + 1));
     sk_dtype *dt = malloc(sizeof(sk_dtype) * ((size_t)g->nvalues + 1));
-    int64_t macs = 0;
-    if (sh && dt && sk_graph_infer_shapes(g, in, sh, dt) == 0)
+    int64_t macs = 0, *node_macs = calloc((size_t)g->nnodes + 1, sizeof *node_macs);
+    if (sh && dt && node_macs && sk_graph_infer_shapes(g, in, sh, dt) == 0)
         for (int ni = 0; ni < g->nnodes; ni++)
-            macs += sk_node_macs(g, ni, sh);
+            macs += node_macs[ni] = sk_node_macs(g, ni, sh);
 
     void **data = calloc((size_t)g->ninputs + 1, sizeof *data);
     for (int i = 0; i < g->ninputs; i++) {
@@ -327,7 +332,7 @@ int main(int argc, char **argv)
     }
 
     if (a.profile && !a.json)
-        sk_plan_profile_dump(p, stdout, 25);
+        sk_plan_profile_dump(p, stdout, a.profile_top > 0 ? a.profile_top : 25, node_macs);
 
     double verify_err = -1;
     if (a.verify) {
@@ -404,6 +409,7 @@ int main(int argc, char **argv)
     free(cms);
     free(sh);
     free(dt);
+    free(node_macs);
     free(in);
     sk_plan_free(p);
     sk_graph_free(g);

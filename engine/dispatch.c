@@ -67,6 +67,8 @@ const char *sk_dispatch_describe(const sk_node *n)
             return "winograd-f2x2-3x3";
         case SK_CONV_DEPTHWISE:
             return "depthwise-direct";
+        case SK_CONV_PIXROWS:
+            return "im2col-gemm-pixrows";
         default:
             return "im2col-gemm";
         }

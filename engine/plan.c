@@ -590,7 +590,7 @@ int sk_plan_profile(sk_plan *p, int on)
     return 0;
 }
 
-void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top)
+void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top, const int64_t *node_macs)
 {
     if (!p->prof_ns || !p->prof_runs || p->nsteps <= 0)
         return;
@@ -614,10 +614,14 @@ void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top)
     for (int i = 0; i < p->nsteps && i < top; i++) {
         int s = order[i];
         const sk_node *n = &p->g->nodes[p->steps[s].node];
-        fprintf(f, "  %8.3f ms %5.1f%%  %4d %-14s %-20s %s\n",
-                (double)p->prof_ns[s] / p->prof_runs / 1e6,
+        double ns = (double)p->prof_ns[s] / p->prof_runs;
+        char rate[24] = "";
+        if (node_macs && node_macs[p->steps[s].node] > 0 && ns > 0)
+            snprintf(rate, sizeof rate, "%6.1f GFLOP/s",
+                     2.0 * (double)node_macs[p->steps[s].node] / ns);
+        fprintf(f, "  %8.3f ms %5.1f%%  %4d %-14s %-20s %-14s %s\n", ns / 1e6,
                 100.0 * (double)p->prof_ns[s] / (double)(total ? total : 1), s, sk_op_name(n->op),
-                sk_dispatch_describe(n),
+                sk_dispatch_describe(n), rate,
                 p->steps[s].nout ? sk_shape_str(&p->steps[s].out[0].shape, sb, sizeof sb) : "");
     }
     free(order);

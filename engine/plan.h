@@ -41,9 +41,10 @@ void sk_plan_dump(const sk_plan *p, FILE *f);
 /* Per-step timing (a profiler, off by default): after sk_plan_profile(p, 1)
  * (which allocates and zeroes the counters; 0 frees them) every run adds
  * each step's wall time; sk_plan_profile_dump prints the steps by time
- * taken, with their kernel / conv strategy and share of the total.
- * Returns 0 or SK_ENOMEM. */
+ * taken, with their kernel / conv strategy and share of the total, and —
+ * given node_macs (multiply-adds per node of the plan's graph, or NULL) —
+ * each step's GFLOP/s. Returns 0 or SK_ENOMEM. */
 int sk_plan_profile(sk_plan *p, int on);
-void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top);
+void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top, const int64_t *node_macs);
 
 #endif

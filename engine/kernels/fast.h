@@ -26,13 +26,26 @@
  *                     16 transformed M x C matrices as groups
  *                     (fast_winograd.c)
  *   SK_CONV_DEPTHWISE 2-D, one filter per channel (group = C = M): direct
- *                     row FMAs reading W as it is; w unused (fast_dwconv.c) */
-typedef enum { SK_CONV_GEMM = 1, SK_CONV_WINOGRAD = 2, SK_CONV_DEPTHWISE = 3 } sk_conv_kind;
+ *                     row FMAs reading W as it is; w unused (fast_dwconv.c)
+ *   SK_CONV_PIXROWS   group 1, few output pixels (7x7 maps): the same GEMM
+ *                     transposed, Y' [P x M] = col' [P x K] * W' [K x M],
+ *                     so pixels fill the microkernel's mr rows and output
+ *                     channels its nr columns (49 pixels pad to 54 rows
+ *                     instead of 64 columns); wt = W' packed as B, w unused;
+ *                     the output is transposed back with the epilogue
+ *                     (fast_conv.c) */
+typedef enum {
+    SK_CONV_GEMM = 1,
+    SK_CONV_WINOGRAD = 2,
+    SK_CONV_DEPTHWISE = 3,
+    SK_CONV_PIXROWS = 4
+} sk_conv_kind;
 
 typedef struct sk_conv_priv {
     sk_conv_kind kind;
     const sk_gemm_cfg *cfg;
     sk_gemm_packed_a w;
+    sk_gemm_packed_b wt;
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fast.h"
+#include "fast_ops.h"
 #include "ref/nn_util.h"
 #include "threadpool.h"
 
@@ -21,6 +22,7 @@ void sk_conv_priv_free(void *v)
     if (!p)
         return;
     sk_gemm_packed_a_free(&p->w);
+    sk_gemm_packed_b_free(&p->wt);
     free(p);
 }
 
@@ -35,6 +37,18 @@ void sk_gemm_priv_free(void *v)
 }
 
 static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T);
+static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int T);
+
+/* Output pixels per image of a conv output (N, M, spatial...); 0 if unknown. */
+static int64_t out_pixels(const sk_tensor *out)
+{
+    if (!out || out->shape.rank < 3)
+        return 0;
+    int64_t P = 1;
+    for (int a = 2; a < out->shape.rank; a++)
+        P *= out->shape.dim[a];
+    return P;
+}
 
 size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthreads)
 {
@@ -47,13 +61,12 @@ size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthre
             return sk_wino_scratch_floats(pv->cfg, pv->w.M, pv->w.K, nthreads);
         if (pv->kind == SK_CONV_DEPTHWISE)
             return sk_dw_scratch_floats(nthreads);
+        int64_t P = out_pixels(out);
         size_t extra = 0;
-        if (out && out->shape.rank >= 3) {
-            int64_t P = 1;
-            for (int a = 2; a < out->shape.rank; a++)
-                P *= out->shape.dim[a];
+        if (pv->kind == SK_CONV_PIXROWS)
+            extra = P > 0 ? pixrows_floats(pv, P, nthreads) : 0;
+        else if (P > 0)
             extra = shared_b_floats(pv, P, out->shape.dim[0], nthreads);
-        }
         return sk_gemm_scratch_floats(pv->cfg, nthreads) + extra;
     }
     else if (n->op == SK_OP_GEMM_FUSED)
@@ -322,6 +335,142 @@ static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int
     return 0;
 }
 
+/* ---- pixel rows (SK_CONV_PIXROWS) ----------------------------------------
+ * For few output pixels the GEMM runs transposed: Y' [P x M] = col' W'.
+ * Per image, the threads gather the column matrix once into pixel-row
+ * panels (a[q][k * mr + r] = col(k, q * mr + r), the A operand over the
+ * full K), the driver multiplies them by W' packed at load (B panels of nr
+ * output channels) into Y', and one pass transposes Y' into Y with bias,
+ * residual and clamp (fops transpose_epi: 8x8 blocks through registers). */
+#define PIXROWS_KCHUNK 32 /* column rows per gather task */
+#define PIXROWS_MCHUNK 64 /* output channels per transpose task */
+
+static size_t pixrows_a_floats(int64_t P, int64_t K, int mr)
+{
+    return round16f((size_t)((P + mr - 1) / mr) * (size_t)mr * (size_t)K);
+}
+
+static size_t pixrows_tmp(int64_t P) { return round16f((size_t)P + 16); }
+
+/* Scratch past the GEMM's: one image's panels, its Y', one gathered column
+ * row per thread. */
+static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int T)
+{
+    return pixrows_a_floats(P, pv->wt.K, pv->cfg->mr) + round16f((size_t)P * (size_t)pv->wt.N) +
+           (size_t)T * pixrows_tmp(P);
+}
+
+typedef struct pixrows {
+    const conv_src *s;
+    int64_t img;
+    int K, M, P, mr;
+    float *a, *yt, *tmp, *y;
+    size_t tmp_stride;
+    const float *bias, *res;
+    float lo, hi;
+    const sk_fops_uk *uk;
+} pixrows;
+
+static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
+{
+    const pixrows *pr = arg;
+    const conv_src *s = pr->s;
+    const float *xg = s->x + pr->img * s->C * s->in_px;
+    const int mr = pr->mr, full = pr->P / mr, tail = pr->P - full * mr;
+    const size_t pstride = (size_t)pr->K * (size_t)mr;
+    const int64_t o0[3] = {0, 0, 0}, kh_n = s->w.k[1], kw_n = s->w.k[2];
+    float *tmp = pr->tmp + (size_t)tid * pr->tmp_stride;
+    int64_t k1 = (int64_t)c1 * PIXROWS_KCHUNK < pr->K ? (int64_t)c1 * PIXROWS_KCHUNK : pr->K;
+    for (int64_t k = (int64_t)c0 * PIXROWS_KCHUNK; k < k1; k++) {
+        const float *row = xg + k * s->P;
+        if (!s->direct) {
+            int64_t c = k / s->kvol, r = k % s->kvol;
+            gather_row(s, xg + c * s->in_px, r / (kw_n * kh_n), (r / kw_n) % kh_n, r % kw_n, o0,
+                       pr->P, tmp);
+            row = tmp;
+        }
+        float *d = pr->a + (size_t)k * (size_t)mr;
+        for (int q = 0; q < full; q++)
+            for (int r = 0; r < mr; r++)
+                d[(size_t)q * pstride + (size_t)r] = row[q * mr + r];
+        if (tail)
+            for (int r = 0; r < mr; r++)
+                d[(size_t)full * pstride + (size_t)r] = r < tail ? row[full * mr + r] : 0.0f;
+    }
+}
+
+static void pixrows_out_task(void *arg, int tid, size_t c0, size_t c1)
+{
+    (void)tid;
+    const pixrows *pr = arg;
+    size_t m0 = c0 * PIXROWS_MCHUNK, m1 = c1 * PIXROWS_MCHUNK;
+    if (m1 > (size_t)pr->M)
+        m1 = (size_t)pr->M;
+    const size_t P = (size_t)pr->P;
+    pr->uk->transpose_epi(P, m1 - m0, pr->yt + m0, (size_t)pr->M, pr->y + m0 * P, P,
+                          pr->bias ? pr->bias + m0 : NULL, pr->res ? pr->res + m0 * P : NULL,
+                          pr->lo, pr->hi);
+}
+
+static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src *s, int64_t N,
+                       const sk_tensor *B, const sk_tensor *R, float *y, sk_kctx *ctx)
+{
+    const sk_gemm_cfg *cfg = pv->cfg;
+    const int T = sk_pool_size(ctx->pool);
+    const sk_fops_uk *uk = sk_fops_uk_for(cfg->isa);
+    const size_t gemm = sk_gemm_scratch_floats(cfg, T), need = gemm + pixrows_floats(pv, s->P, T);
+    float *scratch = ctx->scratch, *own = NULL;
+    if (!uk)
+        return sk_kfail(ctx, n, SK_EINVAL, "no transpose kernel at level %s",
+                        sk_isa_name(cfg->isa));
+    if (!scratch || ctx->scratch_bytes < need * sizeof(float)) {
+        if (!(own = sk_alloc(need * sizeof(float))))
+            return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for %zu bytes of packing buffers",
+                            need * sizeof(float));
+        scratch = own;
+    }
+    pixrows pr;
+    memset(&pr, 0, sizeof pr);
+    pr.s = s;
+    pr.K = pv->wt.K;
+    pr.M = pv->wt.N;
+    pr.P = (int)s->P;
+    pr.mr = cfg->mr;
+    pr.a = scratch + gemm;
+    pr.yt = pr.a + pixrows_a_floats(s->P, pr.K, pr.mr);
+    pr.tmp = pr.yt + round16f((size_t)s->P * (size_t)pr.M);
+    pr.tmp_stride = pixrows_tmp(s->P);
+    pr.bias = B ? B->data : NULL;
+    pr.uk = uk;
+    sk_fused_act(n, &pr.lo, &pr.hi);
+    sk_gemm_packed_a pa = {cfg, pr.P, pr.K, 1, 0, pr.a};
+    sk_gemm_job j;
+    memset(&j, 0, sizeof j);
+    j.cfg = cfg;
+    j.M = pr.P;
+    j.N = pr.M;
+    j.K = pr.K;
+    j.nbatch = 1;
+    j.a_packed = &pa;
+    j.b_packed = &pv->wt;
+    j.c = pr.yt;
+    j.ldc = (size_t)pr.M;
+    sk_gemm_epi_none(&j.epi);
+    const size_t img_size = (size_t)pr.M * (size_t)pr.P;
+    for (int64_t img = 0; img < N; img++) {
+        pr.img = img;
+        pr.y = y + (size_t)img * img_size;
+        pr.res = R ? (const float *)R->data + (size_t)img * img_size : NULL;
+        sk_parallel_for_tid(ctx->pool, (size_t)((pr.K + PIXROWS_KCHUNK - 1) / PIXROWS_KCHUNK), 1,
+                            pixrows_pack_task, &pr);
+        sk_gemm_run(ctx->pool, &j, scratch); /* cannot fail: scratch given */
+        sk_parallel_for_tid(ctx->pool, (size_t)((pr.M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK), 1,
+                            pixrows_out_task, &pr);
+    }
+    sk_free(own);
+    return 0;
+}
+
 int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx)
 {
@@ -354,13 +503,16 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
         if (s.w.stride[a] != 1 || s.w.pb[a] != 0 || s.w.pe[a] != 0)
             s.direct = 0;
     int64_t Mg = M / s.group, Kc = s.Cg * s.kvol;
-    if (Mg != pv->w.M || Kc != pv->w.K || s.group != pv->w.groups)
+    if (pv->kind == SK_CONV_PIXROWS ? Mg != pv->wt.N || Kc != pv->wt.K || s.group != 1
+                                    : Mg != pv->w.M || Kc != pv->w.K || s.group != pv->w.groups)
         return sk_kfail(ctx, n, SK_EINVAL, "packed weights do not match W");
     if (N * M * s.P == 0)
         return 0;
     const sk_tensor *B = nin > 2 ? in[2] : NULL, *R = nin > 3 ? in[3] : NULL;
     if (R && !sk_shape_equal(&R->shape, &out[0].shape))
         return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
+    if (pv->kind == SK_CONV_PIXROWS)
+        return run_pixrows(n, pv, &s, N, B, R, out[0].data, ctx);
 
     sk_gemm_job j;
     memset(&j, 0, sizeof j);

@@ -139,6 +139,10 @@ typedef struct sk_fops_uk {
     /* dst[j * ldd + i] = src[i * lds + j], i < rows, j < cols */
     void (*transpose)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
                       size_t ldd);
+    /* dst[j * ldd + i] = clamp(src[i * lds + j] + bias[j] + res[j * ldd + i],
+     * lo, hi); bias, res may be NULL (the pixel-rows conv's output) */
+    void (*transpose_epi)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
+                          size_t ldd, const float *bias, const float *res, float lo, float hi);
 } sk_fops_uk;
 
 /* Microkernels of the active level; NULL at SK_ISA_SCALAR. */
@@ -180,5 +184,8 @@ SK_FOPS_UK_PROTOS(avx512f)
 /* 8x8 register transpose; AVX-512 CPUs run it too (memory-bound). */
 void sk_f32_transpose__avx2(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
                             size_t ldd);
+void sk_f32_transpose_epi__avx2(size_t rows, size_t cols, const float *src, size_t lds,
+                                float *dst, size_t ldd, const float *bias, const float *res,
+                                float lo, float hi);
 
 #endif

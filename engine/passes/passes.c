@@ -87,6 +87,19 @@ static void free_unused_consts(sk_graph *g)
     free(used);
 }
 
+/* p->shape[0..1] of the graph as it is now (both shape walks). */
+static int walk_shapes(sk_pass *p)
+{
+    for (int i = 0; i < 2; i++) {
+        free(p->shape[i]);
+        p->shape[i] = malloc(sizeof(sk_shape) * ((size_t)p->g->nvalues + 1));
+        int rc = p->shape[i] ? sk_pass_shapes(p->g, i, p->shape[i]) : SK_ENOMEM;
+        if (rc < 0)
+            return sk_errf(p->err, p->errlen, rc, "out of memory optimizing the graph");
+    }
+    return 0;
+}
+
 int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
 {
     if (level <= 0)
@@ -99,17 +112,8 @@ int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
     p.g = g;
     p.err = err;
     p.errlen = errlen;
-    for (int i = 0; i < 2; i++) {
-        p.shape[i] = malloc(sizeof(sk_shape) * ((size_t)g->nvalues + 1));
-        if (!p.shape[i]) {
-            rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory optimizing the graph");
-            goto out;
-        }
-        if ((rc = sk_pass_shapes(g, i, p.shape[i])) < 0) {
-            rc = sk_errf(err, errlen, rc, "out of memory optimizing the graph");
-            goto out;
-        }
-    }
+    if ((rc = walk_shapes(&p)) < 0)
+        goto out;
     if ((rc = sk_pass_fuse(&p)) < 0)
         goto out;
     /* fused nodes now read their residuals: re-sort, drop the merged nodes */
@@ -117,6 +121,10 @@ int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
         goto out;
     sk_graph_eliminate_dead(g);
     if ((rc = sk_graph_validate(g, err, errlen)) < 0)
+        goto out;
+    /* the packer picks conv strategies by output size: shapes of the
+     * rewritten graph */
+    if ((rc = walk_shapes(&p)) < 0)
         goto out;
     if ((rc = sk_pass_prepack(&p)) < 0)
         goto out;

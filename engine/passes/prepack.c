@@ -40,6 +40,51 @@ static int use_winograd(const sk_node *n, const sk_value *w, int64_t group)
     return w->shape.dim[0] >= WINO_MIN_CHANNELS && w->shape.dim[1] >= WINO_MIN_CHANNELS;
 }
 
+/* Pixel rows (SK_CONV_PIXROWS, fast.h) when the output has few pixels per
+ * image: the microkernel tile is mr x nr (6 x 16 with AVX2), so 49 pixels
+ * (7x7) as GEMM columns pad to 64 — 31% of the multiply-adds wasted — but
+ * as rows to 54 (10%). Chosen for at most 4 * nr pixels when the padded
+ * product is >= 10% smaller that way round; P is the output pixels per
+ * image from the load-time shape walk (0: unknown or depends on a symbolic
+ * input dim — then never). Measured on ResNet-50 (bench/RESULTS.md): its
+ * seven 7x7 GEMM convs 15-25% faster each; its 14x14 ones (196 pixels, 5%
+ * less padding) 15-25% slower, the transposed output and the extra pass
+ * over it costing more than the padding saved — so larger outputs (where
+ * only a small M could make the rule fire) keep the usual orientation.
+ * SKIPSERVE_PIXROWS=0 turns it off; =force takes it for every ungrouped
+ * GEMM conv (tests). */
+static int use_pixrows(int64_t M, int64_t group, int64_t P, const sk_gemm_cfg *cfg)
+{
+    const char *env = getenv("SKIPSERVE_PIXROWS");
+    if (group != 1 || (env && !strcmp(env, "0")))
+        return 0;
+    if (env && !strcmp(env, "force"))
+        return 1;
+    int64_t mr = cfg->mr, nr = cfg->nr;
+    if (P <= 0 || P > 4 * nr)
+        return 0;
+    int64_t cols = (M + mr - 1) / mr * mr * ((P + nr - 1) / nr * nr);
+    int64_t rows = (P + mr - 1) / mr * mr * ((M + nr - 1) / nr * nr);
+    return cols * 10 >= rows * 11;
+}
+
+/* Output pixels per image of conv node n from the two shape walks, or 0
+ * when unknown or when they disagree (the count depends on a symbolic dim). */
+static int64_t out_pixels(const sk_pass *p, const sk_node *n)
+{
+    int v = n->nout > 0 ? n->out[0] : -1;
+    if (v < 0 || !p->shape[0] || !p->shape[1])
+        return 0;
+    int64_t px[2];
+    for (int i = 0; i < 2; i++) {
+        const sk_shape *s = &p->shape[i][v];
+        px[i] = s->rank >= 3 ? 1 : 0;
+        for (int a = 2; a < s->rank; a++)
+            px[i] *= s->dim[a] > 0 ? s->dim[a] : 0;
+    }
+    return px[0] == px[1] ? px[0] : 0;
+}
+
 static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
 {
     const sk_graph *g = p->g;
@@ -63,6 +108,10 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
     } else if (use_winograd(n, w, group)) {
         pv->kind = SK_CONV_WINOGRAD;
         rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, &pv->w);
+    } else if (use_pixrows(M, group, out_pixels(p, n), cfg)) {
+        /* W' (k, m) = W[m][k] */
+        pv->kind = SK_CONV_PIXROWS;
+        rc = sk_gemm_pack_b(cfg, w->data, 1, (size_t)K, (int)K, (int)M, 1.0f, &pv->wt);
     } else {
         rc = sk_gemm_pack_a(cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, 1.0f, &pv->w);
     }

@@ -254,6 +254,11 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
         if (wf && !strcmp(wf, "force") && c->nsp == 2 && c->group == 1 && c->M > 1 && c->k[0] == 3 &&
             c->k[1] == 3 && c->s[0] == 1 && c->s[1] == 1 && c->d[0] == 1 && c->d[1] == 1)
             assert_int_equal(((const sk_conv_priv *)fn->priv)->kind, SK_CONV_WINOGRAD);
+        const char *pf = getenv("SKIPSERVE_PIXROWS");
+        int kind = (int)((const sk_conv_priv *)fn->priv)->kind;
+        if (pf && !strcmp(pf, "force") && c->group == 1 && kind != SK_CONV_WINOGRAD &&
+            kind != SK_CONV_DEPTHWISE)
+            assert_int_equal(kind, SK_CONV_PIXROWS);
     } else {
         assert_null(fn->priv);
     }
@@ -493,6 +498,66 @@ static void test_depthwise(void **state)
     for_each_level(depthwise_cases);
 }
 
+/* The pixel-rows GEMM (SK_CONV_PIXROWS, fast_conv.c) forced on every
+ * ungrouped conv, Winograd off: 1-3 spatial dims, strides, dilations, pads,
+ * pixel counts below / around / past the microkernel's 6 rows and the
+ * transpose's 8x8 blocks, channel counts off every vector width, batch up
+ * to 3 (one image at a time), with every epilogue; then the 7x7 ResNet
+ * shapes it is chosen for by default (49 pixels), unforced. */
+static void pixrows_cases(sk_pool *pool)
+{
+    for (int t = 0; t < 50; t++) {
+        conv_case c;
+        random_case(&c);
+        c.group = 1;
+        c.N = irand(1, 3);
+        check_case(&c, pool, t % 10 == 0);
+    }
+}
+
+static void pixrows_resnet_cases(sk_pool *pool)
+{
+    static const int geo[][6] = {
+        /* C, M, H, k, s, pad: every output 7x7 */
+        {96, 80, 7, 1, 1, 0}, {80, 136, 7, 1, 1, 0}, {64, 120, 14, 1, 2, 0}, {48, 40, 14, 3, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+        for (int e = 0; e < 2; e++) {
+            conv_case c;
+            memset(&c, 0, sizeof c);
+            c.nsp = 2;
+            c.N = 2;
+            c.C = geo[i][0];
+            c.M = geo[i][1];
+            c.group = 1;
+            for (int a = 0; a < 3; a++)
+                c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+            for (int a = 0; a < 2; a++) {
+                c.in[a] = geo[i][2];
+                c.k[a] = geo[i][3];
+                c.s[a] = geo[i][4];
+                c.pb[a] = c.pe[a] = geo[i][5];
+                c.out[a] = out_size(&c, a);
+            }
+            c.bias = e;
+            c.bn = !e;
+            c.add = e;
+            c.act = 1 + e;
+            check_case(&c, pool, 1);
+        }
+}
+
+static void test_pixrows(void **state)
+{
+    (void)state;
+    setenv("SKIPSERVE_PIXROWS", "force", 1);
+    setenv("SKIPSERVE_WINOGRAD", "0", 1);
+    for_each_level(pixrows_cases);
+    unsetenv("SKIPSERVE_PIXROWS");
+    unsetenv("SKIPSERVE_WINOGRAD");
+    for_each_level(pixrows_resnet_cases);
+}
+
 /* Which convs get Winograd by default: 3x3 stride 1 with >= 32 input and
  * output channels, at any image size; never strided, dilated or grouped
  * ones; none with SKIPSERVE_WINOGRAD=0. */
@@ -577,6 +642,92 @@ static void test_winograd_selection(void **state)
     th = c;
     th.M = 16;
     assert_int_equal(packed_kind(&th), SK_CONV_GEMM);
+}
+
+/* Which convs get pixel rows by default: ungrouped GEMM convs whose output
+ * has so few pixels per image that rows pad >= 10% less than columns (7x7:
+ * 54 rows vs 64 columns), not 14x14 (198 vs 208) or larger; never when the
+ * pixel count depends on a symbolic input dim; none with
+ * SKIPSERVE_PIXROWS=0. */
+static int packed_kind_dynamic_hw(const conv_case *c)
+{
+    char err[256];
+    sk_graph *g = build(c, 99);
+    sk_value *x = &g->values[g->inputs[0]];
+    x->shape.dim[2] = x->shape.dim[3] = SK_DIM_SYMBOLIC;
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    const sk_node *n = &g->nodes[find_op(g, SK_OP_CONV_FUSED)];
+    int kind = n->priv ? (int)((const sk_conv_priv *)n->priv)->kind : 0;
+    sk_graph_free(g);
+    return kind;
+}
+
+static void test_pixrows_selection(void **state)
+{
+    (void)state;
+    if (sk_cpu_level() == SK_ISA_SCALAR)
+        skip();
+    conv_case c; /* ResNet-50 layer4: 1x1, 2048 -> 512 at 7x7 */
+    memset(&c, 0, sizeof c);
+    c.nsp = 2;
+    c.N = 1;
+    c.C = 2048;
+    c.M = 512;
+    c.group = 1;
+    for (int a = 0; a < 3; a++)
+        c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+    c.in[0] = c.in[1] = c.out[0] = c.out[1] = 7;
+    assert_int_equal(packed_kind(&c), SK_CONV_PIXROWS);
+    { /* the plan dump names it */
+        char err[256], *buf = NULL;
+        size_t len = 0;
+        sk_graph *g = build(&c, 5);
+        assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+        sk_tensor in;
+        memset(&in, 0, sizeof in);
+        in.dtype = SK_F32;
+        in.shape.rank = 4;
+        in.shape.dim[0] = 1;
+        in.shape.dim[1] = c.C;
+        in.shape.dim[2] = in.shape.dim[3] = 7;
+        sk_plan *p;
+        assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+        FILE *f = open_memstream(&buf, &len);
+        sk_plan_dump(p, f);
+        fclose(f);
+        if (!strstr(buf, "[im2col-gemm-pixrows]"))
+            fail_msg("plan dump does not name the strategy:\n%s", buf);
+        free(buf);
+        sk_plan_free(p);
+        sk_graph_free(g);
+    }
+    assert_int_equal(packed_kind_dynamic_hw(&c), SK_CONV_GEMM);
+    setenv("SKIPSERVE_PIXROWS", "0", 1);
+    assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
+    unsetenv("SKIPSERVE_PIXROWS");
+    conv_case s = c; /* 3x3 stride 2, 14x14 -> 7x7 */
+    s.C = 512;
+    s.in[0] = s.in[1] = 14;
+    s.k[0] = s.k[1] = 3;
+    s.s[0] = s.s[1] = 2;
+    s.pb[0] = s.pb[1] = s.pe[0] = s.pe[1] = 1;
+    for (int a = 0; a < 2; a++)
+        s.out[a] = out_size(&s, a);
+    assert_int_equal(s.out[0], 7);
+    assert_int_equal(packed_kind(&s), SK_CONV_PIXROWS);
+    conv_case b = c; /* 14x14: 5% less padding, not worth the transpose */
+    b.in[0] = b.in[1] = b.out[0] = b.out[1] = 14;
+    assert_int_equal(packed_kind(&b), SK_CONV_GEMM);
+    b.in[0] = b.in[1] = b.out[0] = b.out[1] = 56;
+    assert_int_equal(packed_kind(&b), SK_CONV_GEMM);
+    conv_case gr = c; /* grouped */
+    gr.group = 2;
+    assert_int_equal(packed_kind(&gr), SK_CONV_GEMM);
+    conv_case w = c; /* 3x3 stride 1: Winograd first */
+    w.C = 512;
+    w.k[0] = w.k[1] = 3;
+    w.pb[0] = w.pb[1] = w.pe[0] = w.pe[1] = 1;
+    assert_int_equal(packed_kind(&w), SK_CONV_WINOGRAD);
 }
 
 /* A Conv output read twice (or a graph output) keeps its BN / Add. */
@@ -904,6 +1055,8 @@ int main(void)
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_depthwise),
         cmocka_unit_test(test_winograd_selection),
+        cmocka_unit_test(test_pixrows),
+        cmocka_unit_test(test_pixrows_selection),
         cmocka_unit_test(test_no_fusion_across_shared_values),
         cmocka_unit_test(test_dump_shows_fusion),
         cmocka_unit_test(test_gemm_fused),

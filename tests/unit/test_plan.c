@@ -186,7 +186,7 @@ static void test_profile(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    sk_plan_profile_dump(p, f, 10); /* never enabled: prints nothing */
+    sk_plan_profile_dump(p, f, 10, NULL); /* never enabled: prints nothing */
     fflush(f);
     assert_int_equal(len, 0);
     assert_int_equal(sk_plan_profile(p, 1), 0);
@@ -201,7 +201,7 @@ static void test_profile(void **state)
         assert_int_equal(nallocs, 0);
 #endif
     }
-    sk_plan_profile_dump(p, f, 10);
+    sk_plan_profile_dump(p, f, 10, NULL);
     fclose(f);
     assert_non_null(strstr(buf, "profile: 3 runs"));
     assert_non_null(strstr(buf, " Neg "));
