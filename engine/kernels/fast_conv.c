@@ -204,6 +204,28 @@ static void gather_row(const conv_src *s, const float *xc, int64_t kd, int64_t k
     }
 }
 
+/* A 1x1 conv's column block is nb pixels of kc channel planes: kc short
+ * runs a plane apart, too many streams for the hardware prefetcher, so in
+ * a network (activations in L3 or DRAM) the copy waited on every line. The
+ * packers prefetch the run PF_ROWS planes ahead when planes are large
+ * (>= PF_MIN_PIXELS): 5-8% off ResNet-50's 1x1 convs at 56x56 and 28x28,
+ * nothing at 14x14 (A/B interleaved runs). The same for the gathered
+ * columns of strided convs (the input rows of the channel ahead) was 5%
+ * slower and is not done. */
+#define PF_ROWS 8
+#define PF_MIN_PIXELS 512
+
+static void prefetch_floats(const float *p, int64_t n)
+{
+#if defined(__SSE2__)
+    for (int64_t q = 0; q < n; q += 16)
+        _mm_prefetch((const char *)(p + q), _MM_HINT_T0);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
                         float *dst, float *tmp)
 {
@@ -224,6 +246,8 @@ static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int 
         const float *src;
         if (s->direct) {
             src = xg + (int64_t)(k0 + kk) * s->P + n0;
+            if (s->P >= PF_MIN_PIXELS && k0 + kk + PF_ROWS < s->Cg) /* see PF_ROWS */
+                prefetch_floats(src + PF_ROWS * s->P, nb);
         } else {
             gather_row(s, xg + c * s->in_px, kd, kh, kw, o0, nb, tmp);
             src = tmp;
