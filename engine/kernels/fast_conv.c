@@ -406,12 +406,13 @@ static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
     float *tmp = pr->tmp + (size_t)tid * pr->tmp_stride;
     int64_t k1 = (int64_t)c1 * PIXROWS_KCHUNK < pr->K ? (int64_t)c1 * PIXROWS_KCHUNK : pr->K;
     for (int64_t k = (int64_t)c0 * PIXROWS_KCHUNK; k < k1; k++) {
-        const float *row = xg + k * s->P;
-        if (!s->direct) {
+        const float *row = tmp;
+        if (s->direct) {
+            row = xg + k * s->P;
+        } else {
             int64_t c = k / s->kvol, r = k % s->kvol;
             gather_row(s, xg + c * s->in_px, r / (kw_n * kh_n), (r / kw_n) % kh_n, r % kw_n, o0,
                        pr->P, tmp);
-            row = tmp;
         }
         float *d = pr->a + (size_t)k * (size_t)mr;
         for (int q = 0; q < full; q++)
