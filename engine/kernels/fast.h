@@ -63,6 +63,13 @@ void sk_fused_act(const sk_node *n, float *lo, float *hi);
 /* Floats of per-run scratch the fast kernel of n needs with `nthreads`
  * threads for this output (0 when n has no priv; out may be NULL). */
 size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthreads);
+/* Per-run scratch of `floats` floats for a fast kernel of n: the plan's
+ * (ctx->scratch, when it holds that many: it does when the plan asked
+ * sk_dispatch_scratch), else a heap block returned in *heap for the caller
+ * to sk_free (*heap stays NULL otherwise). NULL, with ctx's error set, when
+ * out of memory. */
+float *sk_fast_scratch(const sk_node *n, sk_kctx *ctx, size_t floats, float **heap);
+
 /* Bytes of scratch the reference kernel of a fused node needs. */
 size_t sk_ref_scratch_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                             const sk_tensor *out, int nout, int nthreads);

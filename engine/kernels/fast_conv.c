@@ -74,15 +74,27 @@ size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthre
     return sk_gemm_scratch_floats(cfg, nthreads);
 }
 
-/* Run with the plan's scratch when it is large enough (it is, when the plan
- * asked sk_dispatch_scratch), else with a heap block. */
+float *sk_fast_scratch(const sk_node *n, sk_kctx *ctx, size_t floats, float **heap)
+{
+    *heap = NULL;
+    if (ctx->scratch && ctx->scratch_bytes >= floats * sizeof(float))
+        return ctx->scratch;
+    if (!(*heap = sk_alloc(floats * sizeof(float))))
+        sk_kfail(ctx, n, SK_ENOMEM, "out of memory for %zu bytes of scratch",
+                 floats * sizeof(float));
+    return *heap;
+}
+
+/* The GEMM job on the pool with its packing buffers from sk_fast_scratch. */
 static int run_job(const sk_node *n, const sk_gemm_job *j, sk_kctx *ctx)
 {
-    size_t need = sk_gemm_scratch_floats(j->cfg, sk_pool_size(ctx->pool)) * sizeof(float);
-    float *scratch = ctx->scratch && ctx->scratch_bytes >= need ? ctx->scratch : NULL;
-    if (sk_gemm_run(ctx->pool, j, scratch) < 0)
-        return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for %zu bytes of packing buffers",
-                        need);
+    float *heap,
+        *scratch = sk_fast_scratch(n, ctx, sk_gemm_scratch_floats(j->cfg, sk_pool_size(ctx->pool)),
+                                   &heap);
+    if (!scratch)
+        return SK_ENOMEM;
+    sk_gemm_run(ctx->pool, j, scratch); /* cannot fail: scratch given */
+    sk_free(heap);
     return 0;
 }
 
@@ -443,17 +455,13 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     const sk_gemm_cfg *cfg = pv->cfg;
     const int T = sk_pool_size(ctx->pool);
     const sk_fops_uk *uk = sk_fops_uk_for(cfg->isa);
-    const size_t gemm = sk_gemm_scratch_floats(cfg, T), need = gemm + pixrows_floats(pv, s->P, T);
-    float *scratch = ctx->scratch, *own = NULL;
+    const size_t gemm = sk_gemm_scratch_floats(cfg, T);
     if (!uk)
         return sk_kfail(ctx, n, SK_EINVAL, "no transpose kernel at level %s",
                         sk_isa_name(cfg->isa));
-    if (!scratch || ctx->scratch_bytes < need * sizeof(float)) {
-        if (!(own = sk_alloc(need * sizeof(float))))
-            return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for %zu bytes of packing buffers",
-                            need * sizeof(float));
-        scratch = own;
-    }
+    float *own, *scratch = sk_fast_scratch(n, ctx, gemm + pixrows_floats(pv, s->P, T), &own);
+    if (!scratch)
+        return SK_ENOMEM;
     pixrows pr;
     memset(&pr, 0, sizeof pr);
     pr.s = s;

@@ -125,12 +125,9 @@ int sk_fast_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int
     if (N * g.M * OHW == 0)
         return 0;
     size_t gemm_f = sk_gemm_scratch_floats(pv->cfg, sk_pool_size(ctx->pool));
-    size_t need = (gemm_f + (size_t)(pv->w.M * HW) + 16) * sizeof(float);
-    float *scratch = ctx->scratch, *own = NULL;
-    if (!scratch || ctx->scratch_bytes < need) {
-        if (!(scratch = own = sk_alloc(need)))
-            return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for %zu bytes of scratch", need);
-    }
+    float *own, *scratch = sk_fast_scratch(n, ctx, gemm_f + (size_t)(pv->w.M * HW) + 16, &own);
+    if (!scratch)
+        return SK_ENOMEM;
     float *cols = scratch + ((gemm_f + 15) & ~(size_t)15);
     const float *bias = nin > 2 && in[2] ? in[2]->data : NULL;
     int rc = 0;

@@ -230,11 +230,10 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
     size_t planes = (size_t)(r.g.N * r.g.C);
     if (planes == 0 || r.g.oH * r.g.oW == 0)
         return 0;
-    size_t need = sk_dw_scratch_floats(sk_pool_size(ctx->pool)) * sizeof(float);
-    float *heap = NULL;
-    r.scratch = ctx->scratch && ctx->scratch_bytes >= need ? ctx->scratch : NULL;
-    if (!r.scratch && !(r.scratch = heap = sk_alloc(need)))
-        return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for %zu bytes of buffers", need);
+    float *heap;
+    r.scratch = sk_fast_scratch(n, ctx, sk_dw_scratch_floats(sk_pool_size(ctx->pool)), &heap);
+    if (!r.scratch)
+        return SK_ENOMEM;
     sk_parallel_for_tid(ctx->pool, planes, 1, dw_task, &r);
     sk_free(heap);
     return 0;

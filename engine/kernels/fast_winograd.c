@@ -339,15 +339,9 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
 
     int nthreads = sk_pool_size(ctx->pool);
     size_t need = sk_wino_scratch_floats(r.cfg, (int)r.g.M, (int)r.g.C, nthreads);
-    float *heap = NULL;
-    r.scratch = ctx->scratch && ctx->scratch_bytes >= need * sizeof(float) ? ctx->scratch : NULL;
-    if (!r.scratch) {
-        heap = sk_alloc(need * sizeof(float));
-        if (!heap)
-            return sk_kfail(ctx, n, SK_ENOMEM, "out of memory for %zu bytes of Winograd buffers",
-                            need * sizeof(float));
-        r.scratch = heap;
-    }
+    float *heap;
+    if (!(r.scratch = sk_fast_scratch(n, ctx, need, &heap)))
+        return SK_ENOMEM;
     r.per_thread = need / (size_t)(nthreads > 0 ? nthreads : 1);
     r.mch = wino_mch(r.cfg, (int)r.g.M);
     /* smaller blocks when there are too few to keep every thread busy */

@@ -65,6 +65,27 @@ static int out_size(const conv_case *c, int a)
     return (c->in[a] + pb + pe - span) / c->s[a] + 1;
 }
 
+/* An ungrouped 2-D conv on an H x H image: k x k kernel, stride st, the same
+ * pad on every side; no bias, BN, Add or activation (callers set those). */
+static void square_case(conv_case *c, int N, int C, int M, int H, int k, int st, int pad)
+{
+    memset(c, 0, sizeof *c);
+    c->nsp = 2;
+    c->N = N;
+    c->C = C;
+    c->M = M;
+    c->group = 1;
+    for (int a = 0; a < 3; a++)
+        c->in[a] = c->k[a] = c->s[a] = c->d[a] = c->out[a] = 1;
+    for (int a = 0; a < 2; a++) {
+        c->in[a] = H;
+        c->k[a] = k;
+        c->s[a] = st;
+        c->pb[a] = c->pe[a] = pad;
+        c->out[a] = out_size(c, a);
+    }
+}
+
 static void add_const(sk_graph *g, const char *name, int rank, const int64_t *dims, uint64_t seed,
                       float lo_abs)
 {
@@ -375,21 +396,7 @@ static void resnet_cases(sk_pool *pool)
     };
     for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
         conv_case c;
-        memset(&c, 0, sizeof c);
-        c.nsp = 2;
-        c.N = 2;
-        c.C = geo[i][0];
-        c.M = geo[i][1];
-        c.group = 1;
-        for (int a = 0; a < 3; a++)
-            c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
-        for (int a = 0; a < 2; a++) {
-            c.in[a] = geo[i][2];
-            c.k[a] = geo[i][3];
-            c.s[a] = geo[i][4];
-            c.pb[a] = c.pe[a] = geo[i][5];
-            c.out[a] = out_size(&c, a);
-        }
+        square_case(&c, 2, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4], geo[i][5]);
         c.bias = 0;
         c.bn = 1;
         c.add = geo[i][6];
@@ -571,21 +578,7 @@ static void pixrows_resnet_cases(sk_pool *pool)
     for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
         for (int e = 0; e < 2; e++) {
             conv_case c;
-            memset(&c, 0, sizeof c);
-            c.nsp = 2;
-            c.N = 2;
-            c.C = geo[i][0];
-            c.M = geo[i][1];
-            c.group = 1;
-            for (int a = 0; a < 3; a++)
-                c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
-            for (int a = 0; a < 2; a++) {
-                c.in[a] = geo[i][2];
-                c.k[a] = geo[i][3];
-                c.s[a] = geo[i][4];
-                c.pb[a] = c.pe[a] = geo[i][5];
-                c.out[a] = out_size(&c, a);
-            }
+            square_case(&c, 2, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4], geo[i][5]);
             c.bias = e;
             c.bn = !e;
             c.add = e;
@@ -625,19 +618,7 @@ static void test_winograd_selection(void **state)
     if (sk_cpu_level() == SK_ISA_SCALAR)
         skip();
     conv_case c;
-    memset(&c, 0, sizeof c);
-    c.nsp = 2;
-    c.N = 1;
-    c.C = c.M = 64;
-    c.group = 1;
-    for (int a = 0; a < 3; a++)
-        c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
-    for (int a = 0; a < 2; a++) {
-        c.in[a] = 56;
-        c.k[a] = 3;
-        c.pb[a] = c.pe[a] = 1;
-        c.out[a] = out_size(&c, a);
-    }
+    square_case(&c, 1, 64, 64, 56, 3, 1, 1);
     assert_int_equal(packed_kind(&c), SK_CONV_WINOGRAD);
     { /* and the plan dump says so */
         char err[256], *buf = NULL;
@@ -715,15 +696,7 @@ static void test_pixrows_selection(void **state)
     if (sk_cpu_level() == SK_ISA_SCALAR)
         skip();
     conv_case c; /* ResNet-50 layer4: 1x1, 2048 -> 512 at 7x7 */
-    memset(&c, 0, sizeof c);
-    c.nsp = 2;
-    c.N = 1;
-    c.C = 2048;
-    c.M = 512;
-    c.group = 1;
-    for (int a = 0; a < 3; a++)
-        c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
-    c.in[0] = c.in[1] = c.out[0] = c.out[1] = 7;
+    square_case(&c, 1, 2048, 512, 7, 1, 1, 0);
     assert_int_equal(packed_kind(&c), SK_CONV_PIXROWS);
     { /* the plan dump names it */
         char err[256], *buf = NULL;
