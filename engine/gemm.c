@@ -246,7 +246,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                 bstride = (size_t)kc * (size_t)nr;
             } else {
                 bstride = (size_t)j->K * (size_t)nr;
-                bp = j->b_packed->data + (size_t)(n0 / nr) * bstride + (size_t)pc * (size_t)nr;
+                bp = j->b_packed->data + (size_t)item * j->b_stride + (size_t)(n0 / nr) * bstride +
+                     (size_t)pc * (size_t)nr;
             }
             for (int ic = m0; ic < m1; ic += cfg->mc) {
                 int mb = m1 - ic < cfg->mc ? m1 - ic : cfg->mc;
@@ -270,6 +271,74 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
             }
         }
     }
+}
+
+/* How a job is cut into tasks: column blocks of nbw (<= nc) and row chunks
+ * of chunk_panels A panels, for T threads. Every column block re-reads its
+ * rows of A and every row chunk its columns of B, so the split weighs the
+ * estimated finish time (the largest task, or the tasks per thread times
+ * the mean task, plus a margin for a late thread) against those re-reads: a block of A or B costs
+ * SPLIT_FLOP_PER_BYTE multiply-adds of time per byte streamed from a shared
+ * cache, twice that when it is packed at run time (a gather, not a read).
+ * Few wide tasks when B is large (deep 3x3 layers: weights in A), row
+ * chunks when A is large and B small (pixel rows: weights in B). With one
+ * thread: one row chunk, nc-wide blocks. */
+#define SPLIT_FLOP_PER_BYTE 2.0
+static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
+{
+    const sk_gemm_cfg *cfg = j->cfg;
+    const int mr = cfg->mr, nr = cfg->nr;
+    const int npanels = (j->N + nr - 1) / nr, max_ppb = cfg->nc / nr > 0 ? cfg->nc / nr : 1;
+    rc->mpanels = (j->M + mr - 1) / mr;
+    if (j->split_m) { /* one column block: the threads share B and split rows */
+        rc->nbw = npanels * nr;
+        rc->nblocks = 1;
+        int target = T > 1 ? 4 * T : 1, mchunks = target < rc->mpanels ? target : rc->mpanels;
+        rc->chunk_panels = (rc->mpanels + mchunks - 1) / mchunks;
+        rc->mchunks = (rc->mpanels + rc->chunk_panels - 1) / rc->chunk_panels;
+        return;
+    }
+    int best_ppb = npanels < max_ppb ? npanels : max_ppb, best_cpp = rc->mpanels;
+    if (T > 1) {
+        const double a_bytes = 4.0 * j->M * j->K * (j->pack_a ? 2 : 1);
+        const double b_bytes = 4.0 * j->K * j->N * (j->pack_b ? 2 : 1);
+        const double total = (double)j->M * j->N * j->nbatch, kf = 2.0 * j->K;
+        double best = -1;
+        int prev_nb = 0;
+        for (int nbk = (npanels + max_ppb - 1) / max_ppb; nbk <= npanels; nbk++) {
+            int ppb = (npanels + nbk - 1) / nbk, nblocks = (npanels + ppb - 1) / ppb;
+            if (nblocks == prev_nb)
+                continue;
+            prev_nb = nblocks;
+            long per = (long)j->nbatch * nblocks;
+            for (int k = 0; k <= 4; k++) { /* 1 row chunk, or about k tasks per thread */
+                long want = k ? ((long)k * T + per - 1) / per : 1;
+                int mc = want < rc->mpanels ? (int)want : rc->mpanels;
+                int cpp = (rc->mpanels + mc - 1) / mc, mchunks = (rc->mpanels + cpp - 1) / cpp;
+                long ntasks = per * mchunks;
+                double cols = ppb * nr < j->N ? ppb * nr : j->N;
+                double rows = cpp * mr < j->M ? cpp * mr : j->M;
+                /* whole rounds of mean tasks, or the largest, plus half
+                 * the largest again: a thread that starts late (a wake-up,
+                 * another process) delays the end by up to one task */
+                double finish = (double)((ntasks + T - 1) / T) * total / (double)ntasks;
+                if (cols * rows > finish)
+                    finish = cols * rows;
+                finish += 0.5 * cols * rows * (1.0 - 1.0 / T);
+                double reread = (double)j->nbatch * (nblocks * a_bytes + mchunks * b_bytes);
+                double cost = finish * kf + SPLIT_FLOP_PER_BYTE * reread / T;
+                if (best < 0 || cost < best) {
+                    best = cost;
+                    best_ppb = ppb;
+                    best_cpp = cpp;
+                }
+            }
+        }
+    }
+    rc->nbw = best_ppb * nr;
+    rc->nblocks = (j->N + rc->nbw - 1) / rc->nbw;
+    rc->chunk_panels = best_cpp;
+    rc->mchunks = (rc->mpanels + best_cpp - 1) / best_cpp;
 }
 
 int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
@@ -296,23 +365,7 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     run_ctx rc;
     memset(&rc, 0, sizeof rc);
     rc.job = j;
-    int target = T > 1 ? 4 * T : 1;
-    rc.mpanels = (j->M + cfg->mr - 1) / cfg->mr;
-    rc.nbw = cfg->nc;
-    if (j->split_m) /* one column block: the threads share B and split rows */
-        rc.nbw = (j->N + cfg->nr - 1) / cfg->nr * cfg->nr;
-    else
-        while ((long)j->nbatch * ((j->N + rc.nbw - 1) / rc.nbw) < target && rc.nbw > 2 * cfg->nr)
-            rc.nbw = ((rc.nbw / 2 + cfg->nr - 1) / cfg->nr) * cfg->nr;
-    rc.nblocks = (j->N + rc.nbw - 1) / rc.nbw;
-    long nm = (long)j->nbatch * rc.nblocks;
-    int mchunks = 1;
-    if (nm < target)
-        mchunks = (int)((target + nm - 1) / nm);
-    if (mchunks > rc.mpanels)
-        mchunks = rc.mpanels;
-    rc.chunk_panels = (rc.mpanels + mchunks - 1) / mchunks;
-    rc.mchunks = (rc.mpanels + rc.chunk_panels - 1) / rc.chunk_panels;
+    plan_split(j, T, &rc);
     /* K = 576 as 3 x 192 rather than 256 + 256 + 64: a short last block
      * pays the C reload and per-tile overhead for few FMAs */
     int nkb = (j->K + cfg->kc - 1) / cfg->kc;

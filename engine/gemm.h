@@ -145,7 +145,8 @@ typedef struct sk_gemm_job {
     const sk_gemm_packed_a *a_packed; /* groups used as above */
     sk_gemm_pack_a_fn pack_a;
     const void *a_ctx;
-    const sk_gemm_packed_b *b_packed; /* shared by every item */
+    const sk_gemm_packed_b *b_packed; /* item b reads data + b * b_stride */
+    size_t b_stride;                  /* 0: one B shared by every item */
     sk_gemm_pack_b_fn pack_b;
     const void *b_ctx;
     float *c;

@@ -238,14 +238,14 @@ static void prefetch_floats(const float *p, int64_t n)
 #endif
 }
 
-static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
-                        float *dst, float *tmp)
+/* Rows [k0, k0+kc) of columns [n0, n0+nb) into nr-wide panels pstride
+ * floats apart (kc * nr for the driver's blocks, K * nr for whole panels). */
+static void conv_pack_cols(const conv_src *s, int batch, int k0, int kc, int n0, int nb, int nr,
+                           float *dst, size_t pstride, float *tmp)
 {
-    const conv_src *s = ctx;
     int64_t img = batch / s->group, grp = batch % s->group;
     const float *xg = s->x + (img * s->C + grp * s->Cg) * s->in_px;
     const int full = nb / nr, tail = nb - full * nr;
-    const size_t pstride = (size_t)kc * (size_t)nr;
     const int64_t kh_n = s->w.k[1], kw_n = s->w.k[2], oHW = s->w.out[1] * s->w.out[2];
     /* where the block starts, in output pixels and in (c, kd, kh, kw): the
      * loop below steps these instead of dividing per row */
@@ -289,25 +289,42 @@ static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int 
     }
 }
 
+static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
+                        float *dst, float *tmp)
+{
+    conv_pack_cols(ctx, batch, k0, kc, n0, nb, nr, dst, (size_t)kc * (size_t)nr, tmp);
+}
+
 /* ---- shared columns for few, wide GEMMs ----------------------------------
- * With few column blocks per thread (batch 1, 7x7 and 14x14 layers) the
- * driver splits the output channels too, and every channel chunk would
- * gather the same columns again: a 3x3 stride-2 conv at 7x7 then spent
- * more time gathering than multiplying on 2 threads. Instead the threads
- * gather the whole column matrix once, in parallel, into packed panels,
- * and the GEMM reads them shared. */
+ * With few column blocks per thread (batch 1, 7x7 and 14x14 layers, or
+ * many threads) the driver splits the output channels too, and every
+ * channel chunk would gather the same columns again: a 3x3 stride-2 conv at
+ * 7x7 then spent more time gathering than multiplying on 2 threads.
+ * Instead the threads gather the column matrices of several images once,
+ * in parallel (tasks of a few panels x a range of K rows, so that every
+ * thread has some even at batch 1), into whole-K panels, and one GEMM job
+ * reads them shared, split both ways by the driver's cost model. */
 #define SHARED_B_MAX ((size_t)4 << 20) /* floats of columns (16 MiB) at most */
 #define SHARED_B_CHUNK 4               /* panels per gather task */
+#define SHARED_B_MIN_K 32              /* K rows per gather task at least */
 
 static size_t round16f(size_t n) { return (n + 15) & ~(size_t)15; }
 
-/* Floats of the packed column matrix: K rows x P columns in nr-wide panels. */
+/* Floats of one image's packed column matrix: K rows x P columns in nr-wide
+ * panels. */
 static size_t shared_b_cols(int64_t K, int64_t P, int64_t nr)
 {
     return (size_t)((P + nr - 1) / nr) * (size_t)nr * (size_t)K;
 }
 
 static size_t shared_b_tmp(int64_t nr) { return round16f((size_t)(SHARED_B_CHUNK + 2) * (size_t)nr); }
+
+/* Images gathered together: all of them if their columns fit SHARED_B_MAX. */
+static int64_t shared_b_images(size_t cols, int64_t items)
+{
+    int64_t g = (int64_t)(SHARED_B_MAX / cols);
+    return g < 1 ? 1 : g < items ? g : items;
+}
 
 /* Scratch floats past the GEMM's for the shared columns of `items` images
  * of P output pixels, or 0 when the run does not take this path. */
@@ -320,50 +337,76 @@ static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, 
     size_t cols = shared_b_cols(pv->w.K, P, nr);
     if (cols > SHARED_B_MAX)
         return 0;
-    return round16f(cols) + (size_t)T * shared_b_tmp(nr);
+    return round16f(cols * (size_t)shared_b_images(cols, items)) + (size_t)T * shared_b_tmp(nr);
 }
 
 typedef struct shared_b {
     const conv_src *s;
-    int item, K, P, nr;
+    int64_t img0;
+    int K, P, nr, pgroups, kchunks, kch;
+    size_t cols; /* floats between images */
     float *data, *tmp;
     size_t tmp_stride;
 } shared_b;
 
-static void shared_b_task(void *arg, int tid, size_t c0, size_t c1)
+/* Task u: image u / (pgroups * kchunks), a group of SHARED_B_CHUNK panels,
+ * a range of kch rows. */
+static void shared_b_task(void *arg, int tid, size_t u0, size_t u1)
 {
     const shared_b *b = arg;
-    for (size_t c = c0; c < c1; c++) {
-        int n0 = (int)c * SHARED_B_CHUNK * b->nr;
-        int nb = b->P - n0 < SHARED_B_CHUNK * b->nr ? b->P - n0 : SHARED_B_CHUNK * b->nr;
-        conv_pack_b(b->s, b->item, 0, b->K, n0, nb, b->nr,
-                    b->data + (size_t)(n0 / b->nr) * (size_t)b->K * (size_t)b->nr,
-                    b->tmp + (size_t)tid * b->tmp_stride);
+    const int span = SHARED_B_CHUNK * b->nr;
+    const size_t pstride = (size_t)b->K * (size_t)b->nr;
+    for (size_t u = u0; u < u1; u++) {
+        int64_t img = (int64_t)(u / ((size_t)b->pgroups * (size_t)b->kchunks));
+        int r = (int)(u % ((size_t)b->pgroups * (size_t)b->kchunks));
+        int n0 = (r / b->kchunks) * span, k0 = (r % b->kchunks) * b->kch;
+        int nb = b->P - n0 < span ? b->P - n0 : span;
+        int kc = b->K - k0 < b->kch ? b->K - k0 : b->kch;
+        float *dst = b->data + (size_t)img * b->cols + (size_t)(n0 / b->nr) * pstride +
+                     (size_t)k0 * (size_t)b->nr;
+        conv_pack_cols(b->s, (int)(b->img0 + img), k0, kc, n0, nb, b->nr, dst, pstride,
+                       b->tmp + (size_t)tid * b->tmp_stride);
     }
 }
 
-/* The job of sk_fast_run_conv_fused, one image at a time over shared
- * columns. */
+/* The job of sk_fast_run_conv_fused over shared columns, a group of images
+ * at a time. */
 static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int64_t N, int64_t M,
                         sk_kctx *ctx, float *region)
 {
-    const int nr = j->cfg->nr;
-    shared_b b = {s,      0, j->K, (int)s->P, nr, region,
-                  region + round16f(shared_b_cols(j->K, s->P, nr)), shared_b_tmp(nr)};
+    const int nr = j->cfg->nr, T = sk_pool_size(ctx->pool);
+    shared_b b;
+    memset(&b, 0, sizeof b);
+    b.s = s;
+    b.K = j->K;
+    b.P = (int)s->P;
+    b.nr = nr;
+    b.cols = shared_b_cols(j->K, s->P, nr);
+    const int64_t G = shared_b_images(b.cols, N);
+    b.data = region;
+    b.tmp = region + round16f(b.cols * (size_t)G);
+    b.tmp_stride = shared_b_tmp(nr);
+    b.pgroups = (int)((s->P + SHARED_B_CHUNK * nr - 1) / (SHARED_B_CHUNK * nr));
+    /* enough K ranges that every thread gathers: 4 tasks per thread */
+    int64_t want = (4L * T + G * b.pgroups - 1) / (G * b.pgroups);
+    int64_t kch = (j->K + want - 1) / want;
+    b.kch = (int)(kch < SHARED_B_MIN_K ? SHARED_B_MIN_K : kch);
+    b.kchunks = (j->K + b.kch - 1) / b.kch;
     sk_gemm_packed_b pb = {j->cfg, j->K, (int)s->P, region};
-    sk_gemm_job one = *j;
-    one.nbatch = 1;
-    one.pack_b = NULL;
-    one.b_ctx = NULL;
-    one.b_packed = &pb;
-    one.split_m = 1;
-    size_t chunks = (size_t)((s->P + SHARED_B_CHUNK * nr - 1) / (SHARED_B_CHUNK * nr));
-    for (int64_t img = 0; img < N; img++) {
-        b.item = (int)img;
-        sk_parallel_for_tid(ctx->pool, chunks, 1, shared_b_task, &b);
-        one.c = j->c + (size_t)img * (size_t)(M * s->P);
+    const size_t img_out = (size_t)(M * s->P);
+    for (int64_t i0 = 0; i0 < N; i0 += G) {
+        int64_t g = N - i0 < G ? N - i0 : G;
+        b.img0 = i0;
+        sk_parallel_for_tid(ctx->pool, (size_t)(g * b.pgroups * b.kchunks), 1, shared_b_task, &b);
+        sk_gemm_job one = *j;
+        one.nbatch = (int)g;
+        one.pack_b = NULL;
+        one.b_ctx = NULL;
+        one.b_packed = &pb;
+        one.b_stride = b.cols;
+        one.c = j->c + (size_t)i0 * img_out;
         if (j->epi.res)
-            one.epi.res = j->epi.res + (size_t)img * (size_t)(M * s->P);
+            one.epi.res = j->epi.res + (size_t)i0 * img_out;
         int rc = run_job(n, &one, ctx);
         if (rc)
             return rc;

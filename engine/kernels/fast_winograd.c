@@ -349,7 +349,18 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     while (r.tb > r.cfg->nr && (r.ntiles + r.tb - 1) / r.tb < 2 * nthreads)
         r.tb -= r.cfg->nr;
     int64_t nblocks = (r.ntiles + r.tb - 1) / r.tb;
-    r.nchunks = ((r.g.M + r.cfg->mr - 1) / r.cfg->mr * r.cfg->mr + r.mch - 1) / r.mch;
+    /* and smaller channel chunks when even one chunk per task leaves
+     * threads idle (7x7 layers at batch 1: one block of 16 tiles, 8 chunks
+     * for 16 threads); each chunk's task transforms the block's input
+     * again, which costs C x 16 per tile against the GEMMs' mch x C x 16 */
+    const int64_t panels = (r.g.M + r.cfg->mr - 1) / r.cfg->mr;
+    if (nthreads > 1 && nblocks * ((panels * r.cfg->mr + r.mch - 1) / r.mch) < 2 * nthreads) {
+        int64_t want = (2 * nthreads + nblocks - 1) / nblocks;
+        if (want > panels)
+            want = panels;
+        r.mch = (int)((panels + want - 1) / want * r.cfg->mr);
+    }
+    r.nchunks = (panels * r.cfg->mr + r.mch - 1) / r.mch;
     r.msplit = 1;
     if (nthreads > 1 && nblocks < 2 * nthreads) {
         r.msplit = (2 * nthreads + nblocks - 1) / nblocks;

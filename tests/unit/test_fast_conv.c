@@ -358,16 +358,21 @@ static void random_case(conv_case *c)
     c->act = irand(0, 2);
 }
 
+/* Serial, 3 threads, and 16 (more than this machine has: the split of the
+ * GEMM into tasks and the shared columns' gather tasks change with the
+ * thread count, not only the speed). */
 static void for_each_level(void (*fn)(sk_pool *))
 {
-    sk_pool *pool = sk_pool_create(3);
+    sk_pool *pool = sk_pool_create(3), *wide = sk_pool_create(16);
     for (int l = SK_ISA_SCALAR; l <= (int)sk_cpu_detected(); l++) {
         sk_cpu_set_level((sk_isa)l);
         fn(NULL);
         fn(pool);
+        fn(wide);
     }
     sk_cpu_set_level(sk_cpu_detected());
     sk_pool_destroy(pool);
+    sk_pool_destroy(wide);
 }
 
 static void random_cases(sk_pool *pool)

@@ -375,6 +375,104 @@ static void test_gemm_job_prepacked_b(void **state)
     sk_pool_destroy(pool);
 }
 
+/* The driver's split into tasks (plan_split) at 1, 2, 3, 5 and 16 threads:
+ * column blocks and row chunks of every size it may pick, with B packed per
+ * item (b_stride, the shared columns of a conv), one B shared by every item,
+ * or B packed at run time; A prepacked or packed at run time. Each item's C
+ * is checked against the double reference: a task that is skipped, done
+ * twice or reads the wrong item's B shows. */
+static void test_gemm_split_threads(void **state)
+{
+    (void)state;
+    const int nts[] = {1, 2, 3, 5, 16};
+    for (int isa = SK_ISA_AVX2; isa <= (int)sk_cpu_detected(); isa++) {
+        const sk_gemm_cfg *cfg = sk_gemm_config((sk_isa)isa);
+        assert_non_null(cfg);
+        for (int trial = 0; trial < 20; trial++) {
+            sk_pool *pool = sk_pool_create(nts[trial % 5]);
+            int nbatch = 1 + (int)(rnd() % 3), M = 1 + (int)(rnd() % 300),
+                N = 1 + (int)(rnd() % 700), K = 1 + (int)(rnd() % 400);
+            int bmode = (trial / 5) % 3; /* 0: per item, 1: shared, 2: packed at run */
+            int apacked = trial % 2;
+            size_t bsz = (size_t)nbatch * K * N, csz = (size_t)nbatch * M * N;
+            float *A = malloc((size_t)M * K * 4 + 4), *B = malloc(bsz * 4 + 4),
+                  *C = malloc(csz * 4 + 4), *bias = malloc((size_t)M * 4 + 4);
+            double *ref = malloc(sizeof(double) * ((size_t)M * N + 1)),
+                   *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
+            sk_gemm_packed_b *pb = calloc((size_t)nbatch, sizeof *pb);
+            assert_true(A && B && C && bias && ref && scale && pb);
+            fill(A, (size_t)M * K);
+            fill(B, bsz);
+            fill(bias, (size_t)M);
+            sk_gemm_packed_a pa;
+            assert_int_equal(sk_gemm_pack_a(cfg, A, (size_t)K, M, K, 1, 1.0f, &pa), 0);
+            float *bp = NULL;
+            size_t per = 0;
+            if (bmode != 2) {
+                for (int b = 0; b < (bmode == 0 ? nbatch : 1); b++)
+                    assert_int_equal(sk_gemm_pack_b(cfg, B + (size_t)b * K * N, (size_t)N, 1, K,
+                                                    N, 1.0f, &pb[b]), 0);
+                per = (size_t)((N + cfg->nr - 1) / cfg->nr) * (size_t)cfg->nr * (size_t)K;
+                if (bmode == 0) { /* the items' panels one after another */
+                    bp = sk_alloc(per * (size_t)nbatch * 4 + 4); /* panels: 64-byte aligned */
+                    assert_non_null(bp);
+                    for (int b = 0; b < nbatch; b++)
+                        memcpy(bp + (size_t)b * per, pb[b].data, per * 4);
+                }
+            }
+            sk_gemm_packed_b all = {cfg, K, N, bmode == 0 ? bp : pb[0].data};
+            sk_gemm_rowmajor ra = {A, (size_t)K, 0}, rb = {B, (size_t)N, (size_t)K * N};
+            sk_gemm_job j;
+            memset(&j, 0, sizeof j);
+            j.cfg = cfg;
+            j.M = M;
+            j.N = N;
+            j.K = K;
+            j.nbatch = nbatch;
+            if (apacked) {
+                j.a_packed = &pa;
+            } else {
+                j.pack_a = sk_gemm_pack_a_rowmajor;
+                j.a_ctx = &ra;
+            }
+            if (bmode == 2) {
+                j.pack_b = sk_gemm_pack_b_rowmajor;
+                j.b_ctx = &rb;
+            } else {
+                j.b_packed = &all;
+                j.b_stride = bmode == 0 ? per : 0;
+            }
+            j.c = C;
+            j.ldc = (size_t)N;
+            j.c_stride = (size_t)M * N;
+            sk_gemm_epi_none(&j.epi);
+            j.epi.bias = bias;
+            j.epi.min = 0.0f;
+            assert_int_equal(sk_gemm_run(pool, &j, NULL), 0);
+            for (int b = 0; b < nbatch; b++) {
+                const float *Bb = B + (size_t)(bmode == 1 ? 0 : b) * K * N;
+                ref_gemm(M, N, K, A, (size_t)K, Bb, (size_t)N, &j.epi, ref, scale);
+                if (!check_close("split", M, N, K, C + (size_t)b * M * N, (size_t)N, ref, scale))
+                    fail_msg("split: %d threads, B mode %d, A %s, item %d of %d",
+                             sk_pool_size(pool), bmode, apacked ? "prepacked" : "at run", b,
+                             nbatch);
+            }
+            for (int b = 0; b < nbatch; b++)
+                sk_gemm_packed_b_free(&pb[b]);
+            sk_gemm_packed_a_free(&pa);
+            free(pb);
+            sk_free(bp);
+            free(A);
+            free(B);
+            free(C);
+            free(bias);
+            free(ref);
+            free(scale);
+            sk_pool_destroy(pool);
+        }
+    }
+}
+
 static void test_cpu_levels(void **state)
 {
     (void)state;
@@ -405,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_gemm_zero_k),
         cmocka_unit_test(test_gemm_job_prepacked_a),
         cmocka_unit_test(test_gemm_job_prepacked_b),
+        cmocka_unit_test(test_gemm_split_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
