@@ -37,7 +37,7 @@ void sk_gemm_priv_free(void *v)
 }
 
 static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T);
-static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int T);
+static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T);
 
 /* Output pixels per image of a conv output (N, M, spatial...); 0 if unknown. */
 static int64_t out_pixels(const sk_tensor *out)
@@ -64,7 +64,7 @@ size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthre
         int64_t P = out_pixels(out);
         size_t extra = 0;
         if (pv->kind == SK_CONV_PIXROWS)
-            extra = P > 0 ? pixrows_floats(pv, P, nthreads) : 0;
+            extra = P > 0 ? pixrows_floats(pv, P, out->shape.dim[0], nthreads) : 0;
         else if (P > 0)
             extra = shared_b_floats(pv, P, out->shape.dim[0], nthreads);
         return sk_gemm_scratch_floats(pv->cfg, nthreads) + extra;
@@ -416,32 +416,47 @@ static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int
 
 /* ---- pixel rows (SK_CONV_PIXROWS) ----------------------------------------
  * For few output pixels the GEMM runs transposed: Y' [P x M] = col' W'.
- * Per image, the threads gather the column matrix once into pixel-row
- * panels (a[q][k * mr + r] = col(k, q * mr + r), the A operand over the
- * full K), the driver multiplies them by W' packed at load (B panels of nr
- * output channels) into Y', and one pass transposes Y' into Y with bias,
- * residual and clamp (fops transpose_epi: 8x8 blocks through registers). */
+ * For a group of images at once, the threads gather the column matrices
+ * into pixel-row panels (row g*P + p holds pixel p of image g: a[q][k * mr
+ * + r] = col_g(k, p) for g*P + p = q * mr + r, the A operand over the full
+ * K), the driver multiplies them by W' packed at load (B panels of nr
+ * output channels) into Y' [G*P x M], and one pass per image transposes Y'
+ * into Y with bias, residual and clamp (fops transpose_epi: 8x8 blocks
+ * through registers). A group shares one read of W' (9.4 MiB for a 3x3
+ * 512-channel layer) instead of one per image. */
 #define PIXROWS_KCHUNK 32 /* column rows per gather task */
 #define PIXROWS_MCHUNK 64 /* output channels per transpose task */
+#define PIXROWS_MAX ((size_t)4 << 20) /* floats of a group's panels and Y' */
 
-static size_t pixrows_a_floats(int64_t P, int64_t K, int mr)
+static size_t pixrows_a_floats(int64_t rows, int64_t K, int mr)
 {
-    return round16f((size_t)((P + mr - 1) / mr) * (size_t)mr * (size_t)K);
+    return round16f((size_t)((rows + mr - 1) / mr) * (size_t)mr * (size_t)K);
 }
 
 static size_t pixrows_tmp(int64_t P) { return round16f((size_t)P + 16); }
 
-/* Scratch past the GEMM's: one image's panels, its Y', one gathered column
- * row per thread. */
-static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int T)
+/* Images per group: as many as fit PIXROWS_MAX, at least one. */
+static int64_t pixrows_images(const sk_conv_priv *pv, int64_t P, int64_t items)
 {
-    return pixrows_a_floats(P, pv->wt.K, pv->cfg->mr) + round16f((size_t)P * (size_t)pv->wt.N) +
-           (size_t)T * pixrows_tmp(P);
+    int64_t g = items > 0 ? items : 1;
+    while (g > 1 && pixrows_a_floats(g * P, pv->wt.K, pv->cfg->mr) +
+                            (size_t)(g * P) * (size_t)pv->wt.N > PIXROWS_MAX)
+        g--;
+    return g;
+}
+
+/* Scratch past the GEMM's: a group's panels, its Y', one gathered column
+ * row per thread. */
+static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
+{
+    int64_t rows = pixrows_images(pv, P, items) * P;
+    return pixrows_a_floats(rows, pv->wt.K, pv->cfg->mr) +
+           round16f((size_t)rows * (size_t)pv->wt.N) + (size_t)T * pixrows_tmp(P);
 }
 
 typedef struct pixrows {
     const conv_src *s;
-    int64_t img;
+    int64_t img0, G; /* the group: images img0 .. img0 + G - 1 */
     int K, M, P, mr;
     float *a, *yt, *tmp, *y;
     size_t tmp_stride;
@@ -454,42 +469,55 @@ static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
 {
     const pixrows *pr = arg;
     const conv_src *s = pr->s;
-    const float *xg = s->x + pr->img * s->C * s->in_px;
-    const int mr = pr->mr, full = pr->P / mr, tail = pr->P - full * mr;
+    const int mr = pr->mr, P = pr->P;
+    const int64_t rows = pr->G * P, padded = (rows + mr - 1) / mr * mr;
     const size_t pstride = (size_t)pr->K * (size_t)mr;
     const int64_t o0[3] = {0, 0, 0}, kh_n = s->w.k[1], kw_n = s->w.k[2];
     float *tmp = pr->tmp + (size_t)tid * pr->tmp_stride;
     int64_t k1 = (int64_t)c1 * PIXROWS_KCHUNK < pr->K ? (int64_t)c1 * PIXROWS_KCHUNK : pr->K;
     for (int64_t k = (int64_t)c0 * PIXROWS_KCHUNK; k < k1; k++) {
-        const float *row = tmp;
-        if (s->direct) {
-            row = xg + k * s->P;
-        } else {
-            int64_t c = k / s->kvol, r = k % s->kvol;
-            gather_row(s, xg + c * s->in_px, r / (kw_n * kh_n), (r / kw_n) % kh_n, r % kw_n, o0,
-                       pr->P, tmp);
-        }
         float *d = pr->a + (size_t)k * (size_t)mr;
-        for (int q = 0; q < full; q++)
-            for (int r = 0; r < mr; r++)
-                d[(size_t)q * pstride + (size_t)r] = row[q * mr + r];
-        if (tail)
-            for (int r = 0; r < mr; r++)
-                d[(size_t)full * pstride + (size_t)r] = r < tail ? row[full * mr + r] : 0.0f;
+        for (int64_t g = 0; g < pr->G; g++) {
+            const float *xg = s->x + (pr->img0 + g) * s->C * s->in_px;
+            const float *row = tmp;
+            if (s->direct) {
+                row = xg + k * s->P;
+            } else {
+                int64_t c = k / s->kvol, r = k % s->kvol;
+                gather_row(s, xg + c * s->in_px, r / (kw_n * kh_n), (r / kw_n) % kh_n, r % kw_n,
+                           o0, P, tmp);
+            }
+            /* row g*P + p of the panels: panel (g*P + p) / mr, lane % mr,
+             * stepped rather than divided per element */
+            float *dq = d + (size_t)(g * P / mr) * pstride;
+            int lane = (int)(g * P % mr);
+            for (int p = 0; p < P; p++) {
+                dq[lane] = row[p];
+                if (++lane == mr) {
+                    lane = 0;
+                    dq += pstride;
+                }
+            }
+        }
+        for (int64_t i = rows; i < padded; i++) /* the last panel's padding */
+            d[(size_t)(i / mr) * pstride + (size_t)(i % mr)] = 0.0f;
     }
 }
 
-static void pixrows_out_task(void *arg, int tid, size_t c0, size_t c1)
+/* Task u: image u / mchunks of the group, PIXROWS_MCHUNK output channels. */
+static void pixrows_out_task(void *arg, int tid, size_t u0, size_t u1)
 {
     (void)tid;
     const pixrows *pr = arg;
-    size_t m0 = c0 * PIXROWS_MCHUNK, m1 = c1 * PIXROWS_MCHUNK;
-    if (m1 > (size_t)pr->M)
-        m1 = (size_t)pr->M;
-    const size_t P = (size_t)pr->P;
-    pr->uk->transpose_epi(P, m1 - m0, pr->yt + m0, (size_t)pr->M, pr->y + m0 * P, P,
-                          pr->bias ? pr->bias + m0 : NULL, pr->res ? pr->res + m0 * P : NULL,
-                          pr->lo, pr->hi);
+    const size_t P = (size_t)pr->P, M = (size_t)pr->M;
+    const size_t mchunks = (M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK;
+    for (size_t u = u0; u < u1; u++) {
+        size_t g = u / mchunks, m0 = (u % mchunks) * PIXROWS_MCHUNK;
+        size_t m1 = m0 + PIXROWS_MCHUNK < M ? m0 + PIXROWS_MCHUNK : M;
+        pr->uk->transpose_epi(P, m1 - m0, pr->yt + g * P * M + m0, M, pr->y + g * M * P + m0 * P,
+                              P, pr->bias ? pr->bias + m0 : NULL,
+                              pr->res ? pr->res + g * M * P + m0 * P : NULL, pr->lo, pr->hi);
+    }
 }
 
 static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src *s, int64_t N,
@@ -502,9 +530,11 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     if (!uk)
         return sk_kfail(ctx, n, SK_EINVAL, "no transpose kernel at level %s",
                         sk_isa_name(cfg->isa));
-    float *own, *scratch = sk_fast_scratch(n, ctx, gemm + pixrows_floats(pv, s->P, T), &own);
+    float *own,
+        *scratch = sk_fast_scratch(n, ctx, gemm + pixrows_floats(pv, s->P, N, T), &own);
     if (!scratch)
         return SK_ENOMEM;
+    const int64_t G = pixrows_images(pv, s->P, N);
     pixrows pr;
     memset(&pr, 0, sizeof pr);
     pr.s = s;
@@ -513,35 +543,36 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     pr.P = (int)s->P;
     pr.mr = cfg->mr;
     pr.a = scratch + gemm;
-    pr.yt = pr.a + pixrows_a_floats(s->P, pr.K, pr.mr);
-    pr.tmp = pr.yt + round16f((size_t)s->P * (size_t)pr.M);
+    pr.yt = pr.a + pixrows_a_floats(G * s->P, pr.K, pr.mr);
+    pr.tmp = pr.yt + round16f((size_t)(G * s->P) * (size_t)pr.M);
     pr.tmp_stride = pixrows_tmp(s->P);
     pr.bias = B ? B->data : NULL;
     pr.uk = uk;
     sk_fused_act(n, &pr.lo, &pr.hi);
-    sk_gemm_packed_a pa = {cfg, pr.P, pr.K, 1, 0, pr.a};
-    sk_gemm_job j;
-    memset(&j, 0, sizeof j);
-    j.cfg = cfg;
-    j.M = pr.P;
-    j.N = pr.M;
-    j.K = pr.K;
-    j.nbatch = 1;
-    j.a_packed = &pa;
-    j.b_packed = &pv->wt;
-    j.c = pr.yt;
-    j.ldc = (size_t)pr.M;
-    sk_gemm_epi_none(&j.epi);
     const size_t img_size = (size_t)pr.M * (size_t)pr.P;
-    for (int64_t img = 0; img < N; img++) {
-        pr.img = img;
-        pr.y = y + (size_t)img * img_size;
-        pr.res = R ? (const float *)R->data + (size_t)img * img_size : NULL;
+    const size_t mchunks = (size_t)((pr.M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK);
+    for (int64_t i0 = 0; i0 < N; i0 += G) {
+        pr.img0 = i0;
+        pr.G = N - i0 < G ? N - i0 : G;
+        pr.y = y + (size_t)i0 * img_size;
+        pr.res = R ? (const float *)R->data + (size_t)i0 * img_size : NULL;
+        sk_gemm_packed_a pa = {cfg, (int)(pr.G * pr.P), pr.K, 1, 0, pr.a};
+        sk_gemm_job j;
+        memset(&j, 0, sizeof j);
+        j.cfg = cfg;
+        j.M = (int)(pr.G * pr.P);
+        j.N = pr.M;
+        j.K = pr.K;
+        j.nbatch = 1;
+        j.a_packed = &pa;
+        j.b_packed = &pv->wt;
+        j.c = pr.yt;
+        j.ldc = (size_t)pr.M;
+        sk_gemm_epi_none(&j.epi);
         sk_parallel_for_tid(ctx->pool, (size_t)((pr.K + PIXROWS_KCHUNK - 1) / PIXROWS_KCHUNK), 1,
                             pixrows_pack_task, &pr);
         sk_gemm_run(ctx->pool, &j, scratch); /* cannot fail: scratch given */
-        sk_parallel_for_tid(ctx->pool, (size_t)((pr.M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK), 1,
-                            pixrows_out_task, &pr);
+        sk_parallel_for_tid(ctx->pool, (size_t)pr.G * mchunks, 1, pixrows_out_task, &pr);
     }
     sk_free(own);
     return 0;
