@@ -54,8 +54,10 @@ ifneq ($(wildcard server/main.c),)
 BINS += $(BUILD)/skipserve
 endif
 ifneq ($(wildcard bench/bench.c),)
-BINS += $(BUILD)/skipserve-bench
+BINS += $(BUILD)/skipserve-bench $(BUILD)/skipserve-gemm-bench
 endif
+# the AVX-512 tile variants of skipserve-gemm-bench (x86-64 only)
+GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
 
 .PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
 	test-docker \
@@ -77,6 +79,10 @@ $(BUILD)/obj/engine/kernels/avx2/%.o: engine/kernels/avx2/%.c
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/engine/kernels/avx512/%.o: engine/kernels/avx512/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o: bench/gemm_uk_variants__avx512f.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
 
@@ -106,6 +112,9 @@ $(BUILD)/skipserve: $(SERVER_OBJS) $(LIB_LOADERS) $(LIB_ENGINE)
 
 $(BUILD)/skipserve-bench: $(BUILD)/obj/bench/bench.o $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
+
+$(BUILD)/skipserve-gemm-bench: $(BUILD)/obj/bench/gemm_bench.o $(GEMM_BENCH_UK) $(LIB_ENGINE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 	@mkdir -p $(dir $@)

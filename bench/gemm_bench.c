@@ -1,0 +1,222 @@
+/* gemm_bench.c — the SGEMM driver and the thread pool in isolation
+ * ($(BUILD)/skipserve-gemm-bench [uk|gemm|pool|all]):
+ *   uk    AVX-512 microkernel tile shapes (8x32 ours, 12x32, 14x32, 6x64,
+ *         8x48, 4x64; gemm_uk_variants__avx512f.c) in L1 and over an
+ *         L2-sized block — only on CPUs with AVX-512;
+ *   gemm  sk_gemm_run on ResNet layer shapes at each SIMD level (1 thread),
+ *         then 4 and 16 threads where the CPU has them: B packed at run time
+ *         (as a conv does) vs prepacked;
+ *   pool  time of an empty sk_parallel_for at 2..16 threads.
+ * GFLOP/s are best-of-several; compare ratios from one run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpu.h"
+#include "gemm.h"
+#include "sk.h"
+#include "threadpool.h"
+
+typedef void (*ukfn)(size_t, const float *, const float *, float *, size_t);
+void sk_bench_uk_8x32(size_t, const float *, const float *, float *, size_t);
+void sk_bench_uk_12x32(size_t, const float *, const float *, float *, size_t);
+void sk_bench_uk_14x32(size_t, const float *, const float *, float *, size_t);
+void sk_bench_uk_6x64(size_t, const float *, const float *, float *, size_t);
+void sk_bench_uk_8x48(size_t, const float *, const float *, float *, size_t);
+void sk_bench_uk_4x64(size_t, const float *, const float *, float *, size_t);
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static float *filled(size_t n)
+{
+    float *p = sk_alloc(n * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "gemm-bench: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((i * 7) % 13) * 0.01f;
+    return p;
+}
+
+static void bench_uk(void)
+{
+#if defined(__x86_64__)
+    if (sk_cpu_detected() < SK_ISA_AVX512) {
+        printf("uk: this CPU has no AVX-512; skipped\n");
+        return;
+    }
+    static const struct {
+        const char *name;
+        ukfn f;
+        int rows, vecs;
+    } v[] = {{"8x32", sk_bench_uk_8x32, 8, 2},   {"12x32", sk_bench_uk_12x32, 12, 2},
+             {"14x32", sk_bench_uk_14x32, 14, 2}, {"6x64", sk_bench_uk_6x64, 6, 4},
+             {"8x48", sk_bench_uk_8x48, 8, 3},    {"4x64", sk_bench_uk_4x64, 4, 4}};
+    const size_t kc = 256;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        int R = v[i].rows, NR = v[i].vecs * 16;
+        float *a = filled(kc * (size_t)R), *b = filled(kc * (size_t)NR), *c = filled((size_t)R * NR);
+        const long calls = 20000;
+        double best = 1e9;
+        for (int rep = 0; rep < 5; rep++) {
+            double t = now();
+            for (long k = 0; k < calls; k++)
+                v[i].f(kc, a, b, c, (size_t)NR);
+            t = now() - t;
+            best = t < best ? t : best;
+        }
+        double l1 = 2.0 * R * NR * (double)kc * calls / best / 1e9;
+        /* driver-like: an A block of ~144 rows from L2, each B panel reused
+         * across its A panels */
+        int mp = 144 / R, np = 256 / NR;
+        float *A = filled(kc * (size_t)R * mp), *B = filled(kc * (size_t)NR * np),
+              *C = filled((size_t)R * mp * NR * np);
+        const int it = 300;
+        best = 1e9;
+        for (int rep = 0; rep < 5; rep++) {
+            double t = now();
+            for (int q = 0; q < it; q++)
+                for (int jn = 0; jn < np; jn++)
+                    for (int im = 0; im < mp; im++)
+                        v[i].f(kc, A + (size_t)im * kc * R, B + (size_t)jn * kc * NR,
+                               C + (size_t)im * R * NR * np + (size_t)jn * NR, (size_t)NR * np);
+            t = now() - t;
+            best = t < best ? t : best;
+        }
+        printf("uk %-6s L1 %.1f GFLOP/s, block (%dx%d) %.1f GFLOP/s\n", v[i].name, l1, R * mp,
+               NR * np, 2.0 * R * mp * NR * np * (double)kc * it / best / 1e9);
+        sk_free(a);
+        sk_free(b);
+        sk_free(c);
+        sk_free(A);
+        sk_free(B);
+        sk_free(C);
+    }
+#endif
+}
+
+static void bench_shapes(sk_pool *pool, const char *label)
+{
+    /* M (output channels), N (pixels), K: ResNet-50's 1x1 and 3x3 layers */
+    static const int S[][3] = {{1024, 1024, 1024}, {64, 3136, 64},   {256, 3136, 64},
+                               {64, 3136, 256},    {128, 784, 512},  {512, 784, 128},
+                               {128, 784, 1152},   {256, 196, 1024}, {1024, 196, 256},
+                               {256, 196, 2304},   {512, 49, 2048},  {2048, 49, 512}};
+    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    if (!cfg)
+        return;
+    int T = sk_pool_size(pool);
+    for (size_t s = 0; s < sizeof S / sizeof S[0]; s++) {
+        int M = S[s][0], N = S[s][1], K = S[s][2];
+        float *A = filled((size_t)M * K), *B = filled((size_t)K * N), *C = filled((size_t)M * N);
+        float *scr = filled(sk_gemm_scratch_floats(cfg, T));
+        sk_gemm_packed_a pa;
+        sk_gemm_packed_b pb;
+        if (sk_gemm_pack_a(cfg, A, (size_t)K, M, K, 1, 1.0f, &pa) ||
+            sk_gemm_pack_b(cfg, B, (size_t)N, 1, K, N, 1.0f, &pb)) {
+            fprintf(stderr, "gemm-bench: out of memory\n");
+            exit(1);
+        }
+        sk_gemm_rowmajor rb = {B, (size_t)N, 0};
+        double gf[2];
+        for (int mode = 0; mode < 2; mode++) {
+            sk_gemm_job j;
+            memset(&j, 0, sizeof j);
+            j.cfg = cfg;
+            j.M = M;
+            j.N = N;
+            j.K = K;
+            j.nbatch = 1;
+            j.a_packed = &pa;
+            if (mode == 0) {
+                j.pack_b = sk_gemm_pack_b_rowmajor;
+                j.b_ctx = &rb;
+            } else {
+                j.b_packed = &pb;
+            }
+            j.c = C;
+            j.ldc = (size_t)N;
+            sk_gemm_epi_none(&j.epi);
+            int it = (int)(2e8 / ((double)M * N * K)) + 1;
+            double best = 1e9;
+            for (int rep = 0; rep < 7; rep++) {
+                double t = now();
+                for (int q = 0; q < it; q++)
+                    sk_gemm_run(pool, &j, scr);
+                t = (now() - t) / it;
+                best = t < best ? t : best;
+            }
+            gf[mode] = 2.0 * M * N * (double)K / best / 1e9;
+        }
+        printf("gemm %s %d thread(s) M %d N %d K %d: B packed at run %.1f GFLOP/s, prepacked %.1f\n",
+               label, T, M, N, K, gf[0], gf[1]);
+        sk_gemm_packed_a_free(&pa);
+        sk_gemm_packed_b_free(&pb);
+        sk_free(A);
+        sk_free(B);
+        sk_free(C);
+        sk_free(scr);
+    }
+}
+
+static void nop(void *a, int tid, size_t b, size_t e)
+{
+    (void)a;
+    (void)tid;
+    (void)b;
+    (void)e;
+}
+
+int main(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : "all";
+    int all = !strcmp(what, "all");
+    if (!all && strcmp(what, "uk") && strcmp(what, "gemm") && strcmp(what, "pool")) {
+        fprintf(stderr, "usage: skipserve-gemm-bench [uk|gemm|pool|all]\n");
+        return 2;
+    }
+    if (all || !strcmp(what, "uk"))
+        bench_uk();
+    if (all || !strcmp(what, "gemm")) {
+        sk_isa keep = sk_cpu_level();
+        for (int l = (int)sk_cpu_detected(); l >= (int)SK_ISA_AVX2; l--) {
+            sk_cpu_set_level((sk_isa)l);
+            sk_pool *p = sk_pool_create(1);
+            bench_shapes(p, sk_isa_name((sk_isa)l));
+            sk_pool_destroy(p);
+        }
+        sk_cpu_set_level(keep);
+        static const int Ts[] = {4, 16};
+        for (int t = 0; t < 2; t++)
+            if (Ts[t] <= sk_cpu_count()) {
+                sk_pool *p = sk_pool_create(Ts[t]);
+                bench_shapes(p, sk_isa_name(keep));
+                sk_pool_destroy(p);
+            }
+    }
+    if (all || !strcmp(what, "pool")) {
+        static const int Ts[] = {2, 4, 8, 16};
+        for (int t = 0; t < 4; t++) {
+            if (Ts[t] > sk_cpu_count())
+                continue;
+            sk_pool *p = sk_pool_create(Ts[t]);
+            for (int w = 0; w < 100; w++)
+                sk_parallel_for_tid(p, (size_t)Ts[t] * 4, 1, nop, NULL);
+            const int n = 20000;
+            double t0 = now();
+            for (int i = 0; i < n; i++)
+                sk_parallel_for_tid(p, (size_t)Ts[t] * 4, 1, nop, NULL);
+            printf("pool %d threads: %.2f us per empty parallel_for\n", Ts[t],
+                   (now() - t0) / n * 1e6);
+            sk_pool_destroy(p);
+        }
+    }
+    return 0;
+}
