@@ -79,16 +79,7 @@ for m in $MODELS; do
                 ort_rss=$(field "$o" max_rss_mb)
                 r=$((r + 1))
             done
-            diff=$($PY - "$TMP/sk.f32" "$TMP/ort.f32" <<'EOF'
-import sys, array
-a = array.array('f'); b = array.array('f')
-a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
-if len(a) != len(b):
-    print("size-mismatch"); sys.exit(0)
-rng = max(abs(v) for v in b) or 1.0
-print("%.2g" % (max(abs(x - y) for x, y in zip(a, b)) / rng))
-EOF
-)
+            diff=$($PY bench/outdiff.py "$TMP/sk.f32" "$TMP/ort.f32")
             s=$(min $sk_ms); o=$(min $ort_ms)
             ratio=$($PY -c "print('%.2f' % ($o / $s))")
             printf '| %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %s |\n' \

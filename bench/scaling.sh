@@ -67,16 +67,7 @@ for model in $MODELS; do
                     fi
                     o_ms=$(calc "'%.1f' % $(field "$o" median_ms)")
                     ratio=$(calc "'%.2f' % ($o_ms / $ms)")
-                    diff=$($PY - "$TMP/sk.f32" "$TMP/ort.f32" <<'PYEOF'
-import sys, array
-a = array.array('f'); b = array.array('f')
-a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
-if len(a) != len(b):
-    print("size-mismatch"); sys.exit(0)
-rng = max(abs(v) for v in b) or 1.0
-print("%.2g" % (max(abs(x - y) for x, y in zip(a, b)) / rng))
-PYEOF
-)
+                    diff=$($PY bench/outdiff.py "$TMP/sk.f32" "$TMP/ort.f32")
                 fi
                 say "$(printf '| %s | %s | %s | %s | %.1f | %.0f | %s | %s | %s | %s |' \
                     "$name" "$b" "$t" "$isa" "$ms" "$gf" "$up" "$o_ms" "$ratio" "$diff")"
