@@ -7,9 +7,8 @@
  *       for each B panel (nr):    the kc x nr panel stays in L1
  *         for each A panel (mr):  microkernel on one mr x nr tile
  * The first K block writes C, later ones accumulate, the last applies the
- * epilogue while the tile is in registers. Tasks are cut so that every
- * thread gets several (the pool balances them); columns are split before
- * rows because B is usually the operand packed at run time. */
+ * epilogue while the tile is in registers. How columns and rows are cut
+ * into tasks for the pool's threads: plan_split below. */
 #include "gemm.h"
 
 #include <math.h>
@@ -299,9 +298,10 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
  * of chunk_panels A panels, for T threads. Every column block re-reads its
  * rows of A and every row chunk its columns of B, so the split weighs the
  * estimated finish time (the largest task, or the tasks per thread times
- * the mean task, plus a margin for a late thread) against those re-reads: a block of A or B costs
- * SPLIT_FLOP_PER_BYTE multiply-adds of time per byte streamed from a shared
- * cache, twice that when it is packed at run time (a gather, not a read).
+ * the mean task, plus a margin for a late thread) against those re-reads:
+ * a byte of A or B streamed again from a shared cache costs
+ * SPLIT_FLOP_PER_BYTE flops of time, twice that when the operand is packed
+ * at run time (a gather, not a read).
  * Few wide tasks when B is large (deep 3x3 layers: weights in A), row
  * chunks when A is large and B small (pixel rows: weights in B). With one
  * thread: one row chunk, nc-wide blocks. */
@@ -312,14 +312,6 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
     const int mr = cfg->mr, nr = cfg->nr;
     const int npanels = (j->N + nr - 1) / nr, max_ppb = cfg->nc / nr > 0 ? cfg->nc / nr : 1;
     rc->mpanels = (j->M + mr - 1) / mr;
-    if (j->split_m) { /* one column block: the threads share B and split rows */
-        rc->nbw = npanels * nr;
-        rc->nblocks = 1;
-        int target = T > 1 ? 4 * T : 1, mchunks = target < rc->mpanels ? target : rc->mpanels;
-        rc->chunk_panels = (rc->mpanels + mchunks - 1) / mchunks;
-        rc->mchunks = (rc->mpanels + rc->chunk_panels - 1) / rc->chunk_panels;
-        return;
-    }
     int best_ppb = npanels < max_ppb ? npanels : max_ppb, best_cpp = rc->mpanels;
     if (T > 1) {
         const double a_bytes = 4.0 * j->M * j->K * (j->pack_a ? 2 : 1);

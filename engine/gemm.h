@@ -154,8 +154,6 @@ typedef struct sk_gemm_job {
     sk_gemm_epi epi;      /* per-row bias is indexed by the item's group row */
     size_t bias_stride;   /* floats between groups' bias rows (per-row bias) */
     size_t res_stride;    /* floats between items' residuals */
-    int split_m;          /* with b_packed: threads split rows only, one column
-                             block (each column block re-reads all of A) */
 } sk_gemm_job;
 
 /* Per-thread scratch (floats) a job with this config needs, for `nthreads`
