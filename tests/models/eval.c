@@ -4,7 +4,7 @@
  *   skipserve-eval classify MODEL.onnx IMAGES.idx LABELS.idx --mean M --std S
  *                  --torch-acc A --torch-argmax FILE [--batch 50] [--threads T]
  *   skipserve-eval segment MODEL.onnx SCENES.u8 LABELS.u8 --mean M --std S
- *                  --torch-miou X [--count 1000] [--size 128] [--classes 11] [--batch 10]
+ *                  --torch-miou X [--count 1000] [--size 128] [--classes C] [--batch 10]
  *   skipserve-eval testdata MODEL.onnx DIR [--rtol 1e-4]
  * Every mode takes --threads T (default: all CPUs) and --opt L (graph passes
  * level: 1, the default, as the server loads models; 0 runs the graph as
@@ -284,8 +284,7 @@ static int run_segment(const opts *o)
         goto out;
     have_runner = 1;
     x = malloc((size_t)o->batch * s2 * sizeof *x);
-    cm = calloc((size_t)nc * nc, sizeof *cm);
-    if (!x || !cm)
+    if (!x)
         goto out;
     double t0 = now_s();
     for (int s = 0; s < n; s += o->batch) {
@@ -293,6 +292,10 @@ static int run_segment(const opts *o)
         normalize(img + (size_t)s * s2, (size_t)b * s2, o->mean, o->std, x);
         const sk_tensor *y = runner_run(&r, x, b);
         if (!y)
+            goto out;
+        if (nc == 0 && y->shape.rank == 4 && y->shape.dim[1] > 1 && y->shape.dim[1] <= 256)
+            nc = (int)y->shape.dim[1]; /* no --classes: the model's channel count */
+        if (!cm && nc > 1 && !(cm = calloc((size_t)nc * nc, sizeof *cm)))
             goto out;
         if (y->shape.rank != 4 || y->shape.dim[0] != b || y->shape.dim[1] != nc ||
             y->shape.dim[2] != o->size || y->shape.dim[3] != o->size) {
@@ -428,7 +431,7 @@ int main(int argc, char **argv)
     o.rtol = 1e-4;
     o.count = 1000;
     o.size = 128;
-    o.classes = 11;
+    o.classes = 0; /* segment: from the model's output unless given */
     o.threads = 0;
     o.opt = 1;
     o.torch_acc = o.torch_miou = NAN;
@@ -478,7 +481,7 @@ int main(int argc, char **argv)
     o.a = posv[2];
     o.b = posv[3];
     if (!o.mode || !o.model || !o.a || o.std == 0 || o.count <= 0 || o.size <= 0 ||
-        o.classes <= 1)
+        o.classes == 1 || o.classes < 0)
         return usage();
     if (!strcmp(o.mode, "classify")) {
         if (!o.b || isnan(o.torch_acc))
