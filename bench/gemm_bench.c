@@ -128,12 +128,7 @@ static void bench_shapes(sk_pool *pool, const char *label)
         double gf[2];
         for (int mode = 0; mode < 2; mode++) {
             sk_gemm_job j;
-            memset(&j, 0, sizeof j);
-            j.cfg = cfg;
-            j.M = M;
-            j.N = N;
-            j.K = K;
-            j.nbatch = 1;
+            sk_gemm_job_init(&j, cfg, M, N, K, 1);
             j.a_packed = &pa;
             if (mode == 0) {
                 j.pack_b = sk_gemm_pack_b_rowmajor;
@@ -143,7 +138,6 @@ static void bench_shapes(sk_pool *pool, const char *label)
             }
             j.c = C;
             j.ldc = (size_t)N;
-            sk_gemm_epi_none(&j.epi);
             int it = (int)(2e8 / ((double)M * N * K)) + 1;
             double best = 1e9;
             for (int rep = 0; rep < 7; rep++) {

@@ -174,6 +174,17 @@ void sk_gemm_packed_b_free(sk_gemm_packed_b *p)
 
 /* ---- the driver -------------------------------------------------------- */
 
+void sk_gemm_job_init(sk_gemm_job *j, const sk_gemm_cfg *cfg, int M, int N, int K, int nbatch)
+{
+    memset(j, 0, sizeof *j);
+    j->cfg = cfg;
+    j->M = M;
+    j->N = N;
+    j->K = K;
+    j->nbatch = nbatch;
+    sk_gemm_epi_none(&j->epi);
+}
+
 size_t sk_gemm_scratch_floats(const sk_gemm_cfg *cfg, int nthreads)
 {
     if (!cfg)
@@ -461,12 +472,7 @@ int sk_gemm_f32(sk_pool *pool, int M, int N, int K, const float *A, size_t lda, 
     }
     sk_gemm_rowmajor ra = {A, lda, 0}, rb = {B, ldb, 0};
     sk_gemm_job j;
-    memset(&j, 0, sizeof j);
-    j.cfg = cfg;
-    j.M = M;
-    j.N = N;
-    j.K = K;
-    j.nbatch = 1;
+    sk_gemm_job_init(&j, cfg, M, N, K, 1);
     j.pack_a = sk_gemm_pack_a_rowmajor;
     j.a_ctx = &ra;
     j.pack_b = sk_gemm_pack_b_rowmajor;

@@ -156,6 +156,10 @@ typedef struct sk_gemm_job {
     size_t res_stride;    /* floats between items' residuals */
 } sk_gemm_job;
 
+/* A job of `nbatch` M x N x K products at cfg's level: every other field
+ * zero (no operands yet), no epilogue (sk_gemm_epi_none). */
+void sk_gemm_job_init(sk_gemm_job *j, const sk_gemm_cfg *cfg, int M, int N, int K, int nbatch);
+
 /* Per-thread scratch (floats) a job with this config needs, for `nthreads`
  * threads. */
 size_t sk_gemm_scratch_floats(const sk_gemm_cfg *cfg, int nthreads);

@@ -558,17 +558,11 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         pr.res = R ? (const float *)R->data + (size_t)i0 * img_size : NULL;
         sk_gemm_packed_a pa = {cfg, (int)(pr.G * pr.P), pr.K, 1, 0, pr.a};
         sk_gemm_job j;
-        memset(&j, 0, sizeof j);
-        j.cfg = cfg;
-        j.M = (int)(pr.G * pr.P);
-        j.N = pr.M;
-        j.K = pr.K;
-        j.nbatch = 1;
+        sk_gemm_job_init(&j, cfg, (int)(pr.G * pr.P), pr.M, pr.K, 1);
         j.a_packed = &pa;
         j.b_packed = &pv->wt;
         j.c = pr.yt;
         j.ldc = (size_t)pr.M;
-        sk_gemm_epi_none(&j.epi);
         sk_parallel_for_tid(ctx->pool, (size_t)((pr.K + PIXROWS_KCHUNK - 1) / PIXROWS_KCHUNK), 1,
                             pixrows_pack_task, &pr);
         sk_gemm_run(ctx->pool, &j, scratch); /* cannot fail: scratch given */
@@ -622,19 +616,13 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
         return run_pixrows(n, pv, &s, N, B, R, out[0].data, ctx);
 
     sk_gemm_job j;
-    memset(&j, 0, sizeof j);
-    j.cfg = pv->cfg;
-    j.M = (int)Mg;
-    j.N = (int)s.P;
-    j.K = (int)Kc;
-    j.nbatch = (int)(N * s.group);
+    sk_gemm_job_init(&j, pv->cfg, (int)Mg, (int)s.P, (int)Kc, (int)(N * s.group));
     j.a_packed = &pv->w;
     j.pack_b = conv_pack_b;
     j.b_ctx = &s;
     j.c = out[0].data;
     j.ldc = (size_t)s.P;
     j.c_stride = (size_t)(Mg * s.P);
-    sk_gemm_epi_none(&j.epi);
     sk_fused_act(n, &j.epi.min, &j.epi.max);
     if (B) {
         j.epi.bias = B->data;
@@ -669,18 +657,12 @@ int sk_fast_run_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin
         return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
     sk_gemm_rowmajor ra = {A->data, (size_t)K, 0};
     sk_gemm_job j;
-    memset(&j, 0, sizeof j);
-    j.cfg = pv->cfg;
-    j.M = M;
-    j.N = N;
-    j.K = K;
-    j.nbatch = 1;
+    sk_gemm_job_init(&j, pv->cfg, M, N, K, 1);
     j.pack_a = sk_gemm_pack_a_rowmajor;
     j.a_ctx = &ra;
     j.b_packed = &pv->w;
     j.c = out[0].data;
     j.ldc = (size_t)N;
-    sk_gemm_epi_none(&j.epi);
     sk_fused_act(n, &j.epi.min, &j.epi.max);
     if (pv->bias) {
         j.epi.bias = pv->bias;

@@ -134,18 +134,12 @@ int sk_fast_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int
     for (int64_t img = 0; img < N && !rc; img++) {
         sk_gemm_rowmajor rb = {(const float *)in[0]->data + img * g.C * HW, (size_t)HW, 0};
         sk_gemm_job j;
-        memset(&j, 0, sizeof j);
-        j.cfg = pv->cfg;
-        j.M = pv->w.M;
-        j.N = (int)HW;
-        j.K = (int)g.C;
-        j.nbatch = 1;
+        sk_gemm_job_init(&j, pv->cfg, pv->w.M, (int)HW, (int)g.C, 1);
         j.a_packed = &pv->w;
         j.pack_b = sk_gemm_pack_b_rowmajor;
         j.b_ctx = &rb;
         j.c = cols;
         j.ldc = (size_t)HW;
-        sk_gemm_epi_none(&j.epi);
         if (sk_gemm_run(ctx->pool, &j, scratch) < 0) {
             rc = sk_kfail(ctx, n, SK_ENOMEM, "out of memory");
             break;

@@ -266,19 +266,13 @@ int sk_fops_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int
         sk_gemm_rowmajor b = {x + (size_t)(img * g.C * g.Pin), (size_t)g.Pin,
                               (size_t)(g.Cg * g.Pin)};
         sk_gemm_job j;
-        memset(&j, 0, sizeof j);
-        j.cfg = cfg;
-        j.M = (int)g.Rows;
-        j.N = (int)g.Pin;
-        j.K = (int)g.Cg;
-        j.nbatch = (int)g.group;
+        sk_gemm_job_init(&j, cfg, (int)g.Rows, (int)g.Pin, (int)g.Cg, (int)g.group);
         j.a_packed = &pa;
         j.pack_b = sk_gemm_pack_b_rowmajor;
         j.b_ctx = &b;
         j.c = col;
         j.ldc = (size_t)g.Pin;
         j.c_stride = (size_t)(g.Rows * g.Pin);
-        sk_gemm_epi_none(&j.epi);
         if (sk_gemm_run(ctx->pool, &j, gemm_scratch) < 0)
             return sk_fops_ref(n, in, nin, out, nout, ctx);
         cj.y = (float *)out[0].data + (size_t)(img * g.M * g.opx);

@@ -191,19 +191,13 @@ int sk_fops_run_matmul(const sk_node *n, const sk_tensor *const *in, int nin, sk
     sk_fops_prepack_a(ctx->pool, cfg, mm_pack_a, &sa, (int)g.nmat, (int)g.M, (int)g.K,
                       scratch + gemm_floats, &pa);
     sk_gemm_job j;
-    memset(&j, 0, sizeof j);
-    j.cfg = cfg;
-    j.M = (int)g.M;
-    j.N = (int)g.N;
-    j.K = (int)g.K;
-    j.nbatch = (int)g.nmat;
+    sk_gemm_job_init(&j, cfg, (int)g.M, (int)g.N, (int)g.K, (int)g.nmat);
     j.a_packed = &pa;
     j.pack_b = mm_pack_b;
     j.b_ctx = &sb;
     j.c = out[0].data;
     j.ldc = (size_t)g.N;
     j.c_stride = (size_t)(g.M * g.N);
-    sk_gemm_epi_none(&j.epi);
     if (sk_gemm_run(ctx->pool, &j, scratch) < 0)
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     return 0;
@@ -329,12 +323,7 @@ int sk_fops_run_gemm(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
     sk_gemm_rowmajor ra = {in[0]->data, (size_t)(g.ta ? g.M : g.K), 0};
     sk_gemm_rowmajor rb = {in[1]->data, (size_t)(g.tb ? g.K : g.N), 0};
     sk_gemm_job j;
-    memset(&j, 0, sizeof j);
-    j.cfg = cfg;
-    j.M = (int)g.M;
-    j.N = (int)g.N;
-    j.K = (int)g.K;
-    j.nbatch = 1;
+    sk_gemm_job_init(&j, cfg, (int)g.M, (int)g.N, (int)g.K, 1);
     sk_gemm_packed_a pa;
     float *cvec = scratch + sk_gemm_scratch_floats(cfg, sk_pool_size(ctx->pool));
     sk_fops_prepack_a(ctx->pool, cfg, g.ta ? gm_pack_a_t : sk_gemm_pack_a_rowmajor, &ra, 1,
@@ -344,7 +333,6 @@ int sk_fops_run_gemm(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
     j.b_ctx = &rb;
     j.c = out[0].data;
     j.ldc = (size_t)g.N;
-    sk_gemm_epi_none(&j.epi);
     const float *c = nin > 2 && in[2] ? in[2]->data : NULL;
     switch (g.cform) {
     case 1: /* one value for every column */

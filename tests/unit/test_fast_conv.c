@@ -252,6 +252,23 @@ static void describe(const conv_case *c, char *buf, size_t len)
              c->bn, c->add, c->act);
 }
 
+/* Random input X and residual R (output-shaped) of case c; free both. */
+static void random_operands(const conv_case *c, float **x, float **r)
+{
+    int64_t nx = (int64_t)c->N * c->C, nr = (int64_t)c->N * c->M;
+    for (int i = 0; i < c->nsp; i++) {
+        nx *= c->in[i];
+        nr *= c->out[i];
+    }
+    *x = malloc(sizeof(float) * (size_t)(nx + 1));
+    *r = malloc(sizeof(float) * (size_t)(nr + 1));
+    assert_true(*x && *r);
+    for (int64_t i = 0; i < nx; i++)
+        (*x)[i] = frand();
+    for (int64_t i = 0; i < nr; i++)
+        (*r)[i] = frand();
+}
+
 /* Reference graph vs optimized graph at the current ISA level. */
 static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
 {
@@ -283,16 +300,8 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
     } else {
         assert_null(fn->priv);
     }
-    int64_t nx = (int64_t)c->N * c->C, nr = (int64_t)c->N * c->M;
-    for (int i = 0; i < c->nsp; i++) {
-        nx *= c->in[i];
-        nr *= c->out[i];
-    }
-    float *x = malloc(sizeof(float) * (size_t)(nx + 1)), *r = malloc(sizeof(float) * (size_t)(nr + 1));
-    for (int64_t i = 0; i < nx; i++)
-        x[i] = frand();
-    for (int64_t i = 0; i < nr; i++)
-        r[i] = frand();
+    float *x, *r;
+    random_operands(c, &x, &r);
     int64_t n1, n2;
     float *yr = run_graph(gr, c, x, r, pool, &n1, 0);
     float *yo = run_graph(go, c, x, r, pool, &n2, count_allocs);
@@ -536,16 +545,8 @@ static void check_same_as_columns(const conv_case *c, sk_pool *pool)
         assert_int_equal(kind, i ? SK_CONV_GEMM : SK_CONV_PIXROWS);
     }
     setenv("SKIPSERVE_PIXROWS", "force", 1);
-    int64_t nx = (int64_t)c->N * c->C, nr = (int64_t)c->N * c->M;
-    for (int i = 0; i < c->nsp; i++) {
-        nx *= c->in[i];
-        nr *= c->out[i];
-    }
-    float *x = malloc(sizeof(float) * (size_t)(nx + 1)), *r = malloc(sizeof(float) * (size_t)(nr + 1));
-    for (int64_t i = 0; i < nx; i++)
-        x[i] = frand();
-    for (int64_t i = 0; i < nr; i++)
-        r[i] = frand();
+    float *x, *r;
+    random_operands(c, &x, &r);
     int64_t n1, n2;
     float *y1 = run_graph(g[0], c, x, r, pool, &n1, 0), *y2 = run_graph(g[1], c, x, r, pool, &n2, 0);
     assert_int_equal(n1, n2);
@@ -603,13 +604,15 @@ static void test_pixrows(void **state)
     for_each_level(pixrows_resnet_cases);
 }
 
-/* Which convs get Winograd by default: 3x3 stride 1 with >= 32 input and
- * output channels, at any image size; never strided, dilated or grouped
- * ones; none with SKIPSERVE_WINOGRAD=0. */
-static int packed_kind(const conv_case *c)
+/* The strategy the packer picked for c's conv (0: none packed). */
+static int packed_kind_of(const conv_case *c, int symbolic_hw)
 {
     char err[256];
     sk_graph *g = build(c, 99);
+    if (symbolic_hw) { /* the image size left to the run */
+        sk_value *x = &g->values[g->inputs[0]];
+        x->shape.dim[2] = x->shape.dim[3] = SK_DIM_SYMBOLIC;
+    }
     assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
     const sk_node *n = &g->nodes[find_op(g, SK_OP_CONV_FUSED)];
     int kind = n->priv ? (int)((const sk_conv_priv *)n->priv)->kind : 0;
@@ -617,6 +620,38 @@ static int packed_kind(const conv_case *c)
     return kind;
 }
 
+static int packed_kind(const conv_case *c) { return packed_kind_of(c, 0); }
+
+/* The plan dump of c's graph (batch 1) names the conv's strategy `tag`. */
+static void assert_dump_names(const conv_case *c, const char *tag)
+{
+    char err[256], *buf = NULL;
+    size_t len = 0;
+    sk_graph *g = build(c, 5);
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    sk_tensor in;
+    memset(&in, 0, sizeof in);
+    in.dtype = SK_F32;
+    in.shape.rank = 4;
+    in.shape.dim[0] = 1;
+    in.shape.dim[1] = c->C;
+    in.shape.dim[2] = c->in[0];
+    in.shape.dim[3] = c->in[1];
+    sk_plan *p;
+    assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+    FILE *f = open_memstream(&buf, &len);
+    sk_plan_dump(p, f);
+    fclose(f);
+    if (!strstr(buf, tag))
+        fail_msg("plan dump does not name the strategy %s:\n%s", tag, buf);
+    free(buf);
+    sk_plan_free(p);
+    sk_graph_free(g);
+}
+
+/* Which convs get Winograd by default: 3x3 stride 1 with >= 32 input and
+ * output channels, at any image size; never strided, dilated or grouped
+ * ones; none with SKIPSERVE_WINOGRAD=0. */
 static void test_winograd_selection(void **state)
 {
     (void)state;
@@ -625,29 +660,7 @@ static void test_winograd_selection(void **state)
     conv_case c;
     square_case(&c, 1, 64, 64, 56, 3, 1, 1);
     assert_int_equal(packed_kind(&c), SK_CONV_WINOGRAD);
-    { /* and the plan dump says so */
-        char err[256], *buf = NULL;
-        size_t len = 0;
-        sk_graph *g = build(&c, 5);
-        assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
-        sk_tensor in;
-        memset(&in, 0, sizeof in);
-        in.dtype = SK_F32;
-        in.shape.rank = 4;
-        in.shape.dim[0] = 1;
-        in.shape.dim[1] = c.C;
-        in.shape.dim[2] = in.shape.dim[3] = c.in[0];
-        sk_plan *p;
-        assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
-        FILE *f = open_memstream(&buf, &len);
-        sk_plan_dump(p, f);
-        fclose(f);
-        if (!strstr(buf, "[winograd-f2x2-3x3]"))
-            fail_msg("plan dump does not name the strategy:\n%s", buf);
-        free(buf);
-        sk_plan_free(p);
-        sk_graph_free(g);
-    }
+    assert_dump_names(&c, "[winograd-f2x2-3x3]");
     setenv("SKIPSERVE_WINOGRAD", "0", 1);
     assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
     unsetenv("SKIPSERVE_WINOGRAD");
@@ -682,19 +695,6 @@ static void test_winograd_selection(void **state)
  * 54 rows vs 64 columns), not 14x14 (198 vs 208) or larger; never when the
  * pixel count depends on a symbolic input dim; none with
  * SKIPSERVE_PIXROWS=0. */
-static int packed_kind_dynamic_hw(const conv_case *c)
-{
-    char err[256];
-    sk_graph *g = build(c, 99);
-    sk_value *x = &g->values[g->inputs[0]];
-    x->shape.dim[2] = x->shape.dim[3] = SK_DIM_SYMBOLIC;
-    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
-    const sk_node *n = &g->nodes[find_op(g, SK_OP_CONV_FUSED)];
-    int kind = n->priv ? (int)((const sk_conv_priv *)n->priv)->kind : 0;
-    sk_graph_free(g);
-    return kind;
-}
-
 static void test_pixrows_selection(void **state)
 {
     (void)state;
@@ -703,30 +703,8 @@ static void test_pixrows_selection(void **state)
     conv_case c; /* ResNet-50 layer4: 1x1, 2048 -> 512 at 7x7 */
     square_case(&c, 1, 2048, 512, 7, 1, 1, 0);
     assert_int_equal(packed_kind(&c), SK_CONV_PIXROWS);
-    { /* the plan dump names it */
-        char err[256], *buf = NULL;
-        size_t len = 0;
-        sk_graph *g = build(&c, 5);
-        assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
-        sk_tensor in;
-        memset(&in, 0, sizeof in);
-        in.dtype = SK_F32;
-        in.shape.rank = 4;
-        in.shape.dim[0] = 1;
-        in.shape.dim[1] = c.C;
-        in.shape.dim[2] = in.shape.dim[3] = 7;
-        sk_plan *p;
-        assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
-        FILE *f = open_memstream(&buf, &len);
-        sk_plan_dump(p, f);
-        fclose(f);
-        if (!strstr(buf, "[im2col-gemm-pixrows]"))
-            fail_msg("plan dump does not name the strategy:\n%s", buf);
-        free(buf);
-        sk_plan_free(p);
-        sk_graph_free(g);
-    }
-    assert_int_equal(packed_kind_dynamic_hw(&c), SK_CONV_GEMM);
+    assert_dump_names(&c, "[im2col-gemm-pixrows]");
+    assert_int_equal(packed_kind_of(&c, 1), SK_CONV_GEMM);
     setenv("SKIPSERVE_PIXROWS", "0", 1);
     assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
     unsetenv("SKIPSERVE_PIXROWS");

@@ -265,19 +265,13 @@ static void test_gemm_job_prepacked_a(void **state)
             assert_int_equal(sk_gemm_pack_a(cfg, A, (size_t)K, M, K, groups, alpha, &pa), 0);
             sk_gemm_rowmajor rb = {B, (size_t)N, (size_t)K * N};
             sk_gemm_job j;
-            memset(&j, 0, sizeof j);
-            j.cfg = cfg;
-            j.M = M;
-            j.N = N;
-            j.K = K;
-            j.nbatch = nbatch;
+            sk_gemm_job_init(&j, cfg, M, N, K, nbatch);
             j.a_packed = &pa;
             j.pack_b = sk_gemm_pack_b_rowmajor;
             j.b_ctx = &rb;
             j.c = C;
             j.ldc = (size_t)N;
             j.c_stride = (size_t)M * N;
-            sk_gemm_epi_none(&j.epi);
             j.epi.bias = bias;
             j.bias_stride = (size_t)M;
             j.epi.res = R;
@@ -342,18 +336,12 @@ static void test_gemm_job_prepacked_b(void **state)
             assert_int_equal(sk_gemm_pack_b(cfg, W, 1, (size_t)K, K, N, 1.0f, &pb), 0);
             sk_gemm_rowmajor ra = {X, (size_t)K, 0};
             sk_gemm_job j;
-            memset(&j, 0, sizeof j);
-            j.cfg = cfg;
-            j.M = M;
-            j.N = N;
-            j.K = K;
-            j.nbatch = 1;
+            sk_gemm_job_init(&j, cfg, M, N, K, 1);
             j.pack_a = sk_gemm_pack_a_rowmajor;
             j.a_ctx = &ra;
             j.b_packed = &pb;
             j.c = C;
             j.ldc = (size_t)N;
-            sk_gemm_epi_none(&j.epi);
             j.epi.bias = bias;
             j.epi.bias_per_col = 1;
             j.epi.min = -0.25f;
@@ -423,12 +411,7 @@ static void test_gemm_split_threads(void **state)
             sk_gemm_packed_b all = {cfg, K, N, bmode == 0 ? bp : pb[0].data};
             sk_gemm_rowmajor ra = {A, (size_t)K, 0}, rb = {B, (size_t)N, (size_t)K * N};
             sk_gemm_job j;
-            memset(&j, 0, sizeof j);
-            j.cfg = cfg;
-            j.M = M;
-            j.N = N;
-            j.K = K;
-            j.nbatch = nbatch;
+            sk_gemm_job_init(&j, cfg, M, N, K, nbatch);
             if (apacked) {
                 j.a_packed = &pa;
             } else {
@@ -445,7 +428,6 @@ static void test_gemm_split_threads(void **state)
             j.c = C;
             j.ldc = (size_t)N;
             j.c_stride = (size_t)M * N;
-            sk_gemm_epi_none(&j.epi);
             j.epi.bias = bias;
             j.epi.min = 0.0f;
             assert_int_equal(sk_gemm_run(pool, &j, NULL), 0);
