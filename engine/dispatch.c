@@ -65,6 +65,8 @@ const char *sk_dispatch_describe(const sk_node *n)
         switch (((const sk_conv_priv *)n->priv)->kind) {
         case SK_CONV_WINOGRAD:
             return "winograd-f2x2-3x3";
+        case SK_CONV_WINOGRAD4:
+            return "winograd-f4x4-3x3";
         case SK_CONV_DEPTHWISE:
             return "depthwise-direct";
         case SK_CONV_PIXROWS:

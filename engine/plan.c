@@ -619,10 +619,13 @@ void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top, const int64_t *nod
         if (node_macs && node_macs[p->steps[s].node] > 0 && ns > 0)
             snprintf(rate, sizeof rate, "%6.1f GFLOP/s",
                      2.0 * (double)node_macs[p->steps[s].node] / ns);
-        fprintf(f, "  %8.3f ms %5.1f%%  %4d %-14s %-20s %-14s %s\n", ns / 1e6,
+        /* last column: the step's first output value, the name ORT's profiler
+         * also reports, so the two can be joined layer by layer */
+        fprintf(f, "  %8.3f ms %5.1f%%  %4d %-14s %-20s %-14s %-18s %s\n", ns / 1e6,
                 100.0 * (double)p->prof_ns[s] / (double)(total ? total : 1), s, sk_op_name(n->op),
                 sk_dispatch_describe(n), rate,
-                p->steps[s].nout ? sk_shape_str(&p->steps[s].out[0].shape, sb, sizeof sb) : "");
+                p->steps[s].nout ? sk_shape_str(&p->steps[s].out[0].shape, sb, sizeof sb) : "",
+                n->nout > 0 && n->out[0] >= 0 ? p->g->values[n->out[0]].name : "");
     }
     free(order);
 }

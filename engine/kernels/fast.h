@@ -25,6 +25,7 @@
  *   SK_CONV_WINOGRAD  3x3 stride 1, group 1: Winograd F(2x2, 3x3); w = the
  *                     16 transformed M x C matrices as groups
  *                     (fast_winograd.c)
+ *   SK_CONV_WINOGRAD4 the same by Winograd F(4x4, 3x3): 36 groups
  *   SK_CONV_DEPTHWISE 2-D, one filter per channel (group = C = M): direct
  *                     row FMAs reading W as it is; w unused (fast_dwconv.c)
  *   SK_CONV_PIXROWS   group 1, few output pixels (7x7 maps): the same GEMM
@@ -38,7 +39,8 @@ typedef enum {
     SK_CONV_GEMM = 1,
     SK_CONV_WINOGRAD = 2,
     SK_CONV_DEPTHWISE = 3,
-    SK_CONV_PIXROWS = 4
+    SK_CONV_PIXROWS = 4,
+    SK_CONV_WINOGRAD4 = 5
 } sk_conv_kind;
 
 typedef struct sk_conv_priv {
@@ -87,10 +89,12 @@ typedef struct sk_conv2d {
 int sk_conv2d_setup(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                     sk_kctx *ctx, sk_conv2d *g);
 
-/* Winograd F(2x2, 3x3) (fast_winograd.c): pack U = G g G' of W [M, C, 3, 3];
- * scratch of a run; the run itself (called by sk_fast_run_conv_fused). */
-int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, sk_gemm_packed_a *out);
-size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, int M, int C, int nthreads);
+/* Winograd F(m x m, 3x3), m = 2 or 4 (fast_winograd.c): pack U = G g G' of
+ * W [M, C, 3, 3] as (m+2)^2 groups; scratch of a run for a packed U; the run
+ * itself (called by sk_fast_run_conv_fused; m from U's group count). */
+int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, int m,
+                 sk_gemm_packed_a *out);
+size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int nthreads);
 int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                           sk_kctx *ctx);
 
@@ -100,7 +104,13 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     void sk_f32_wino_in__##sfx(const float *d, float *v, size_t vstride, int nr);               \
     void sk_f32_wino_out__##sfx(const float *mb, size_t mstride, float *y, int nr);             \
     void sk_f32_wino_epi__##sfx(float *out, const float *y0, const float *y1, size_t n, float b, \
-                                const float *res, float lo, float hi);
+                                const float *res, float lo, float hi);                          \
+    void sk_f32_wino4_cols__##sfx(const float *row, int n, float *d, int nr);                   \
+    void sk_f32_wino4_in__##sfx(const float *d, float *v, size_t vstride, int nr);              \
+    void sk_f32_wino4_out__##sfx(const float *mb, size_t mstride, float *y, int nr);            \
+    void sk_f32_wino4_epi__##sfx(float *out, const float *y0, const float *y1, const float *y2,  \
+                                 const float *y3, size_t n, float b, const float *res, float lo, \
+                                 float hi);
 SK_WINO_UK_PROTOS(avx2)
 SK_WINO_UK_PROTOS(avx512f)
 

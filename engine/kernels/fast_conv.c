@@ -57,8 +57,8 @@ size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthre
     const sk_gemm_cfg *cfg = NULL;
     if (n->op == SK_OP_CONV_FUSED) {
         const sk_conv_priv *pv = n->priv;
-        if (pv->kind == SK_CONV_WINOGRAD)
-            return sk_wino_scratch_floats(pv->cfg, pv->w.M, pv->w.K, nthreads);
+        if (pv->kind == SK_CONV_WINOGRAD || pv->kind == SK_CONV_WINOGRAD4)
+            return sk_wino_scratch_floats(pv->cfg, &pv->w, nthreads);
         if (pv->kind == SK_CONV_DEPTHWISE)
             return sk_dw_scratch_floats(nthreads);
         int64_t P = out_pixels(out);
@@ -578,7 +578,7 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
     const sk_conv_priv *pv = n->priv;
     if (!pv || nin < 2 || !in[0] || !in[1] || nout < 1)
         return sk_run_conv_fused(n, in, nin, out, nout, ctx);
-    if (pv->kind == SK_CONV_WINOGRAD)
+    if (pv->kind == SK_CONV_WINOGRAD || pv->kind == SK_CONV_WINOGRAD4)
         return sk_fast_run_conv_wino(n, in, nin, out, ctx);
     if (pv->kind == SK_CONV_DEPTHWISE)
         return sk_fast_run_conv_dw(n, in, nin, out, ctx);

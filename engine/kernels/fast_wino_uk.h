@@ -122,3 +122,154 @@ void SK_UK(wino_epi)(float *out, const float *y0, const float *y1, size_t n, flo
         q += k;
     }
 }
+
+/* ---- F(4x4, 3x3) ----------------------------------------------------------
+ * 6x6 input tiles at a step of 4, 36 element-wise products for 16 outputs
+ * (2.25 multiplies per output and channel pair against F(2x2, 3x3)'s 4 and
+ * direct summation's 9). Interpolation points 0, +-1, +-2 and infinity
+ * (Lavin & Gray's choice), the transforms with FMAs:
+ *   B' = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+ *         0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   A' = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * (G, with 1/4, 1/6, 1/12 and 1/24, is applied once at load in double.) */
+
+/* d[j*nr + l] = row[j + 4l] for j < 6, l < n; reads row[0 .. 4n+1]. Full
+ * vectors de-interleave twice (even / odd of the evens and of the odds:
+ * the four phases of a stride-4 row), once from row + 4l for j = 0..3 and
+ * once from row + 4l + 4 for j = 4, 5; that second pass would read up to
+ * row[4(l + SK_VW) + 3], two floats past the last one needed, so its last
+ * load is masked to what is there (SK_VW - 2 floats when l + SK_VW = n). */
+void SK_UK(wino4_cols)(const float *row, int n, float *d, int nr)
+{
+    int l = 0;
+    for (; l + SK_VW <= n; l += SK_VW) {
+        const float *p = row + 4 * l;
+        vf e0, o0, e1, o1, p0, p2, p1, p3;
+        v_deint2(v_ld(p), v_ld(p + SK_VW), &e0, &o0);
+        v_deint2(v_ld(p + 2 * SK_VW), v_ld(p + 3 * SK_VW), &e1, &o1);
+        v_deint2(e0, e1, &p0, &p2); /* row[4l], row[4l + 2] */
+        v_deint2(o0, o1, &p1, &p3); /* row[4l + 1], row[4l + 3] */
+        v_st(d + l, p0);
+        v_st(d + nr + l, p1);
+        v_st(d + 2 * nr + l, p2);
+        v_st(d + 3 * nr + l, p3);
+        size_t left = (size_t)(4 * (n - l) + 2) - (4 + 3 * SK_VW); /* floats at p + 4 + 3 VW */
+        vf last = left >= SK_VW ? v_ld(p + 4 + 3 * SK_VW) : v_ld_n(p + 4 + 3 * SK_VW, left, v_zero());
+        v_deint2(v_ld(p + 4), v_ld(p + 4 + SK_VW), &e0, &o0);
+        v_deint2(v_ld(p + 4 + 2 * SK_VW), last, &e1, &o1);
+        v_deint2(e0, e1, &p0, &p2); /* row[4l + 4] */
+        v_deint2(o0, o1, &p1, &p3); /* row[4l + 5] */
+        v_st(d + 4 * nr + l, p0);
+        v_st(d + 5 * nr + l, p1);
+    }
+    for (; l < n; l++)
+        for (int j = 0; j < 6; j++)
+            d[j * nr + l] = row[4 * l + j];
+}
+
+/* o = B' x for one column of six vectors. */
+static inline void wino4_bt(const vf x[6], vf o[6])
+{
+    const vf c4 = v_set1(4.0f), c5 = v_set1(5.0f), c2 = v_set1(2.0f);
+    vf a = v_fnma(c4, x[2], x[4]);   /* x4 - 4 x2 */
+    vf b = v_fnma(c4, x[1], x[3]);   /* x3 - 4 x1 */
+    vf c = v_sub(x[4], x[2]);        /* x4 - x2 */
+    vf e = v_mul(c2, v_sub(x[3], x[1])); /* 2 (x3 - x1) */
+    o[0] = v_fma(c4, x[0], v_fnma(c5, x[2], x[4]));
+    o[1] = v_add(a, b);
+    o[2] = v_sub(a, b);
+    o[3] = v_add(c, e);
+    o[4] = v_sub(c, e);
+    o[5] = v_fma(c4, x[1], v_fnma(c5, x[3], x[5]));
+}
+
+/* v[xi * vstride + lane] = (B' d B)[xi], xi = 6a + b; d[(i*6 + j)*nr + lane].
+ * Columns first into t (36 vectors through L1: a register file of 16 or 32
+ * would spill them anyway), then rows. */
+void SK_UK(wino4_in)(const float *d, float *v, size_t vstride, int nr)
+{
+    for (int l = 0; l < nr; l += SK_VW) {
+        vf t[6][6], x[6], o[6];
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++)
+                x[i] = v_ld(d + (i * 6 + j) * nr + l);
+            wino4_bt(x, o);
+            for (int a = 0; a < 6; a++)
+                t[a][j] = o[a];
+        }
+        for (int a = 0; a < 6; a++) {
+            wino4_bt(t[a], o);
+            for (int b = 0; b < 6; b++)
+                v_st(v + (size_t)(a * 6 + b) * vstride + l, o[b]);
+        }
+    }
+}
+
+/* o = A' x for six vectors. */
+static inline void wino4_at(const vf x[6], vf o[4])
+{
+    const vf c2 = v_set1(2.0f), c4 = v_set1(4.0f), c8 = v_set1(8.0f);
+    vf s12 = v_add(x[1], x[2]), d12 = v_sub(x[1], x[2]);
+    vf s34 = v_add(x[3], x[4]), d34 = v_sub(x[3], x[4]);
+    o[0] = v_add(v_add(x[0], s12), s34);
+    o[1] = v_fma(c2, d34, d12);
+    o[2] = v_fma(c4, s34, s12);
+    o[3] = v_add(v_fma(c8, d34, d12), x[5]);
+}
+
+/* y[q*nr + lane] = (A' m A)[q], q = 4*row + col of the 4x4 output block;
+ * m[xi] at mb[xi * mstride + lane]. */
+void SK_UK(wino4_out)(const float *mb, size_t mstride, float *y, int nr)
+{
+    for (int l = 0; l < nr; l += SK_VW) {
+        vf s[4][6], x[6], o[4];
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++)
+                x[i] = v_ld(mb + (size_t)(i * 6 + j) * mstride + l);
+            wino4_at(x, o);
+            for (int a = 0; a < 4; a++)
+                s[a][j] = o[a];
+        }
+        for (int a = 0; a < 4; a++) {
+            wino4_at(s[a], o);
+            for (int b = 0; b < 4; b++)
+                v_st(y + (4 * a + b) * nr + l, o[b]);
+        }
+    }
+}
+
+/* out[q] = clamp(row[q] + b (+ res[q])) for q < n, where row = y0[0], y1[0],
+ * y2[0], y3[0], y0[1], ...: one output row of 4x4 blocks (yc = column c of
+ * each block), with the conv epilogue; two rounds of v_int2 interleave the
+ * four vectors without a pass through memory. */
+void SK_UK(wino4_epi)(float *out, const float *y0, const float *y1, const float *y2,
+                      const float *y3, size_t n, float b, const float *res, float lo, float hi)
+{
+    const vf vb = v_set1(b), vlo = v_set1(lo), vhi = v_set1(hi);
+    size_t q = 0;
+    for (; q + 4 * SK_VW <= n; q += 4 * SK_VW) {
+        vf a0, a1, c0, c1, r[4];
+        v_int2(v_ld(y0 + q / 4), v_ld(y2 + q / 4), &a0, &a1); /* y0 y2 y0 y2 ... */
+        v_int2(v_ld(y1 + q / 4), v_ld(y3 + q / 4), &c0, &c1); /* y1 y3 y1 y3 ... */
+        v_int2(a0, c0, &r[0], &r[1]);
+        v_int2(a1, c1, &r[2], &r[3]);
+        for (int k = 0; k < 4; k++)
+            v_st(out + q + (size_t)k * SK_VW,
+                 wino_epi1(r[k], vb, res ? res + q + (size_t)k * SK_VW : NULL, vlo, vhi));
+    }
+    if (q < n) { /* the tail: the same on masked loads and stores */
+        size_t k = n - q, lanes = (k + 3) / 4;
+        vf a0, a1, c0, c1, r[4];
+        v_int2(v_ld_n(y0 + q / 4, lanes, v_zero()), v_ld_n(y2 + q / 4, lanes, v_zero()), &a0, &a1);
+        v_int2(v_ld_n(y1 + q / 4, lanes, v_zero()), v_ld_n(y3 + q / 4, lanes, v_zero()), &c0, &c1);
+        v_int2(a0, c0, &r[0], &r[1]);
+        v_int2(a1, c1, &r[2], &r[3]);
+        for (size_t j = 0; j * SK_VW < k; j++) {
+            size_t m = k - j * SK_VW < SK_VW ? k - j * SK_VW : SK_VW;
+            vf v = v_add(r[j], vb);
+            if (res)
+                v = v_add(v, v_ld_n(res + q + j * SK_VW, m, v_zero()));
+            v_st_n(out + q + j * SK_VW, v_min(vhi, v_max(vlo, v)), m);
+        }
+    }
+}

@@ -37,31 +37,38 @@
 
 /* ---- weights: U = G g G' ------------------------------------------------ */
 
-int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, sk_gemm_packed_a *out)
+/* G of F(2x2, 3x3) and of F(4x4, 3x3) (points 0, +-1, +-2, infinity). */
+static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double G4[6][3] = {{1.0 / 4, 0, 0},
+                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                {0, 0, 1}};
+
+int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, int m,
+                 sk_gemm_packed_a *out)
 {
+    if (m != 2 && m != 4)
+        return SK_EINVAL;
+    const int a = m + 2, nxi = a * a;
+    const double(*G)[3] = m == 2 ? G2 : G4;
     size_t mc = (size_t)M * (size_t)C;
-    float *u = malloc(sizeof(float) * (16 * mc > 0 ? 16 * mc : 1));
+    float *u = malloc(sizeof(float) * (nxi * mc > 0 ? nxi * mc : 1));
     if (!u)
         return SK_ENOMEM;
     for (size_t i = 0; i < mc; i++) {
         const float *g = w + i * 9;
-        double t[4][3], r[4][4];
-        for (int j = 0; j < 3; j++) { /* t = G g: rows of g combined */
-            t[0][j] = g[j];
-            t[1][j] = 0.5 * ((double)g[j] + g[3 + j] + g[6 + j]);
-            t[2][j] = 0.5 * ((double)g[j] - g[3 + j] + g[6 + j]);
-            t[3][j] = g[6 + j];
-        }
-        for (int a = 0; a < 4; a++) { /* r = t G' */
-            r[a][0] = t[a][0];
-            r[a][1] = 0.5 * (t[a][0] + t[a][1] + t[a][2]);
-            r[a][2] = 0.5 * (t[a][0] - t[a][1] + t[a][2]);
-            r[a][3] = t[a][2];
-        }
-        for (int xi = 0; xi < 16; xi++)
-            u[(size_t)xi * mc + i] = (float)r[xi / 4][xi % 4];
+        double t[6][3];
+        for (int r = 0; r < a; r++) /* t = G g, in double: one rounding */
+            for (int j = 0; j < 3; j++)
+                t[r][j] = G[r][0] * g[j] + G[r][1] * g[3 + j] + G[r][2] * g[6 + j];
+        for (int r = 0; r < a; r++) /* U = t G' */
+            for (int c = 0; c < a; c++)
+                u[(size_t)(r * a + c) * mc + i] =
+                    (float)(t[r][0] * G[c][0] + t[r][1] * G[c][1] + t[r][2] * G[c][2]);
     }
-    int rc = sk_gemm_pack_a(cfg, u, (size_t)C, M, C, 16, 1.0f, out);
+    int rc = sk_gemm_pack_a(cfg, u, (size_t)C, M, C, nxi, 1.0f, out);
     free(u);
     return rc;
 }
@@ -78,14 +85,14 @@ static int wino_mch(const sk_gemm_cfg *cfg, int M)
     return (panels + nch - 1) / nch * mr;
 }
 
-/* Tiles per block: V (16 x C x tb) and one chunk of the products (16 x mch
- * x tb) together in about a 512 KiB L2 (the best of 128, 256 and 512 KiB in
- * a sweep over the ResNet / U-Net layer shapes), so the GEMMs read V and
- * the output transform reads Mb from L2; 1 to 8 panels. */
-static int wino_tb(const sk_gemm_cfg *cfg, int M, int C)
+/* Tiles per block: V (nxi x C x tb) and one chunk of the products (nxi x
+ * mch x tb) together in about a 512 KiB L2 (the best of 128, 256 and 512
+ * KiB in a sweep over the ResNet / U-Net layer shapes with F(2x2)), so the
+ * GEMMs read V and the output transform reads Mb from L2; 1 to 8 panels. */
+static int wino_tb(const sk_gemm_cfg *cfg, int M, int C, int nxi)
 {
     int nr = cfg->nr;
-    long tb = 131072L / (16L * ((C > 0 ? C : 1) + wino_mch(cfg, M)));
+    long tb = 131072L / ((long)nxi * ((C > 0 ? C : 1) + wino_mch(cfg, M)));
     tb = tb / nr * nr;
     if (tb < nr)
         tb = nr;
@@ -94,39 +101,51 @@ static int wino_tb(const sk_gemm_cfg *cfg, int M, int C)
     return (int)tb;
 }
 
-size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, int M, int C, int nthreads)
+size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int nthreads)
 {
-    size_t tb = (size_t)wino_tb(cfg, M, C), mch = (size_t)wino_mch(cfg, M);
-    size_t per = 16 * (size_t)C * tb + 16 * mch * tb;
+    size_t nxi = (size_t)u->groups;
+    size_t tb = (size_t)wino_tb(cfg, u->M, u->K, u->groups), mch = (size_t)wino_mch(cfg, u->M);
+    size_t per = nxi * (size_t)u->K * tb + nxi * mch * tb;
     per = (per + 15) & ~(size_t)15;
     return per * (size_t)(nthreads > 0 ? nthreads : 1);
 }
 
 /* ---- the run ------------------------------------------------------------- */
 
-/* The vector transforms of the level the weights were packed for. */
+/* The vector transforms of the level the weights were packed for, for the
+ * tile size m: cols gathers a row's tile columns (step m, width m + 2), in
+ * and out are the B' d B and A' m A passes, epi2 / epi4 interleave one
+ * output row of m-wide blocks with the conv epilogue. */
 typedef struct wino_uk {
     void (*cols)(const float *row, int n, float *d, int nr);
     void (*in)(const float *d, float *v, size_t vstride, int nr);
     void (*out)(const float *mb, size_t mstride, float *y, int nr);
-    void (*epi)(float *out, const float *y0, const float *y1, size_t n, float b,
-                const float *res, float lo, float hi);
+    void (*epi2)(float *out, const float *y0, const float *y1, size_t n, float b,
+                 const float *res, float lo, float hi);
+    void (*epi4)(float *out, const float *y0, const float *y1, const float *y2,
+                 const float *y3, size_t n, float b, const float *res, float lo, float hi);
 } wino_uk;
 
-static int wino_uk_for(sk_isa isa, wino_uk *k)
+#define WINO_UK(sfx, m)                                                                      \
+    ((m) == 2 ? (wino_uk){sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx,                     \
+                          sk_f32_wino_out__##sfx, sk_f32_wino_epi__##sfx, NULL}               \
+              : (wino_uk){sk_f32_wino4_cols__##sfx, sk_f32_wino4_in__##sfx,                   \
+                          sk_f32_wino4_out__##sfx, NULL, sk_f32_wino4_epi__##sfx})
+
+static int wino_uk_for(sk_isa isa, int m, wino_uk *k)
 {
 #if defined(__x86_64__)
     if (isa == SK_ISA_AVX2) {
-        *k = (wino_uk){sk_f32_wino_cols__avx2, sk_f32_wino_in__avx2, sk_f32_wino_out__avx2, sk_f32_wino_epi__avx2};
+        *k = WINO_UK(avx2, m);
         return 1;
     }
     if (isa == SK_ISA_AVX512) {
-        *k = (wino_uk){sk_f32_wino_cols__avx512f, sk_f32_wino_in__avx512f, sk_f32_wino_out__avx512f,
-                       sk_f32_wino_epi__avx512f};
+        *k = WINO_UK(avx512f, m);
         return 1;
     }
 #else
     (void)isa;
+    (void)m;
     (void)k;
 #endif
     return 0;
@@ -137,6 +156,7 @@ typedef struct wino_run {
     const sk_gemm_cfg *cfg;
     const sk_gemm_packed_a *u;
     sk_conv2d g;
+    int m, a, nxi;          /* output tile m x m, input tile a x a, a*a products */
     int64_t th, tw, ntiles; /* tile rows / columns per image, tiles in all */
     int tb, mch;
     int64_t nchunks, msplit; /* M chunks; groups of them per tile block */
@@ -169,43 +189,44 @@ static int wino_segs(const wino_run *r, int64_t t0, int n, wino_seg *s)
     return ns;
 }
 
-/* d[(i*4 + j)*nr + lane] = x(2ty + i - pt, 2tx + j - pl) of channel c for
+/* d[(i*a + j)*nr + lane] = x(m ty + i - pt, m tx + j - pl) of channel c for
  * the n lanes of the panel, zero outside the image; lanes n..nr stay as
  * the caller zeroed them. Interior rows go through the vector column
  * gather; border tiles are copied one by one. */
 static void wino_gather(const wino_run *r, int64_t c, const wino_seg *segs, int nseg, int nr,
                         float *d)
 {
+    const int m = r->m, a = r->a;
     for (int si = 0; si < nseg; si++) {
         const wino_seg *s = &segs[si];
         const float *xc = r->g.x + (s->img * r->g.C + c) * r->g.H * r->g.W;
-        int64_t iw0 = 2 * s->tx0 - r->g.pl;
-        /* lanes [lo, hi) read only inside the row: iw0 + 2l >= 0 and
-         * iw0 + 2l + 3 < W; the (at most 2 + 2) others are bordered */
-        int64_t lo = iw0 >= 0 ? 0 : (-iw0 + 1) / 2;
-        int64_t hi = r->g.W - 4 - iw0 < 0 ? 0 : (r->g.W - 4 - iw0) / 2 + 1;
+        int64_t iw0 = m * s->tx0 - r->g.pl;
+        /* lanes [lo, hi) read only inside the row: iw0 + m l >= 0 and
+         * iw0 + m l + a - 1 < W; the (few) others are bordered */
+        int64_t lo = iw0 >= 0 ? 0 : (-iw0 + m - 1) / m;
+        int64_t hi = r->g.W - a - iw0 < 0 ? 0 : (r->g.W - a - iw0) / m + 1;
         if (hi > s->len)
             hi = s->len;
         if (lo > hi)
             lo = hi;
-        for (int i = 0; i < 4; i++) {
-            float *dst = d + i * 4 * nr + s->lane;
-            int64_t ih = 2 * s->ty + i - r->g.pt;
+        for (int i = 0; i < a; i++) {
+            float *dst = d + i * a * nr + s->lane;
+            int64_t ih = m * s->ty + i - r->g.pt;
             if (ih < 0 || ih >= r->g.H) {
-                for (int j = 0; j < 4; j++)
+                for (int j = 0; j < a; j++)
                     memset(dst + j * nr, 0, sizeof(float) * (size_t)s->len);
                 continue;
             }
             const float *row = xc + ih * r->g.W;
             if (hi > lo)
-                r->k.cols(row + iw0 + 2 * lo, (int)(hi - lo), dst + lo, nr);
+                r->k.cols(row + iw0 + m * lo, (int)(hi - lo), dst + lo, nr);
             for (int l = 0; l < s->len; l++) {
                 if (l == lo && hi > lo)
                     l = (int)hi;
                 if (l >= s->len)
                     break;
-                for (int j = 0; j < 4; j++) {
-                    int64_t iw = iw0 + j + 2 * l;
+                for (int j = 0; j < a; j++) {
+                    int64_t iw = iw0 + j + m * l;
                     dst[j * nr + l] = iw >= 0 && iw < r->g.W ? row[iw] : 0.0f;
                 }
             }
@@ -213,24 +234,29 @@ static void wino_gather(const wino_run *r, int64_t c, const wino_seg *segs, int 
     }
 }
 
-/* Output row m of every segment: the 2x2 results interleaved into output
+/* Output row m of every segment: the m x m results interleaved into output
  * rows with bias, residual and clamp (the vector epilogue). */
-static void wino_store(const wino_run *r, int64_t m, const wino_seg *segs, int nseg,
+static void wino_store(const wino_run *r, int64_t ch, const wino_seg *segs, int nseg,
                        const float *y, int nr)
 {
-    float b = r->g.bias ? r->g.bias[m] : 0.0f;
+    const int m = r->m;
+    float b = r->g.bias ? r->g.bias[ch] : 0.0f;
     for (int si = 0; si < nseg; si++) {
         const wino_seg *s = &segs[si];
-        int64_t ow0 = 2 * s->tx0;
-        int ncol = (int)(r->g.oW - ow0 < 2 * s->len ? r->g.oW - ow0 : 2 * s->len);
-        for (int i = 0; i < 2; i++) {
-            int64_t oh = 2 * s->ty + i;
+        int64_t ow0 = m * s->tx0;
+        int ncol = (int)(r->g.oW - ow0 < m * s->len ? r->g.oW - ow0 : m * s->len);
+        for (int i = 0; i < m; i++) {
+            int64_t oh = m * s->ty + i;
             if (oh >= r->g.oH)
                 break;
-            const float *y0 = y + (2 * i) * nr + s->lane, *y1 = y + (2 * i + 1) * nr + s->lane;
-            size_t off = (size_t)(((s->img * r->g.M + m) * r->g.oH + oh) * r->g.oW + ow0);
-            r->k.epi(r->g.y + off, y0, y1, (size_t)ncol, b, r->g.res ? r->g.res + off : NULL, r->g.lo,
-                     r->g.hi);
+            const float *yi = y + (size_t)(m * i) * (size_t)nr + s->lane;
+            size_t off = (size_t)(((s->img * r->g.M + ch) * r->g.oH + oh) * r->g.oW + ow0);
+            const float *res = r->g.res ? r->g.res + off : NULL;
+            if (m == 2)
+                r->k.epi2(r->g.y + off, yi, yi + nr, (size_t)ncol, b, res, r->g.lo, r->g.hi);
+            else
+                r->k.epi4(r->g.y + off, yi, yi + nr, yi + 2 * nr, yi + 3 * nr, (size_t)ncol, b,
+                          res, r->g.lo, r->g.hi);
         }
     }
 }
@@ -240,12 +266,12 @@ static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt, in
                        int64_t c1)
 {
     const sk_gemm_cfg *cfg = r->cfg;
-    const int nr = cfg->nr, mr = cfg->mr, tb = r->tb;
+    const int nr = cfg->nr, mr = cfg->mr, tb = r->tb, nxi = r->nxi;
     const int npan = (nt + nr - 1) / nr;
     const int64_t C = r->g.C;
     const size_t pan = (size_t)C * (size_t)nr; /* floats per B panel */
-    float *V = scratch, *Mb = scratch + 16 * (size_t)C * (size_t)tb;
-    _Alignas(64) float d[16 * WINO_NR_MAX];
+    float *V = scratch, *Mb = scratch + (size_t)nxi * (size_t)C * (size_t)tb;
+    _Alignas(64) float d[36 * WINO_NR_MAX];
     wino_seg segs[WINO_NR_MAX];
 
     /* 1. input transform, straight into B panels: V[xi][p] is C x nr */
@@ -261,14 +287,14 @@ static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt, in
         }
     }
 
-    /* 2. per chunk of output channels: 16 GEMMs, then the output transform */
+    /* 2. per chunk of output channels: nxi GEMMs, then the output transform */
     const int64_t mpad = (r->g.M + mr - 1) / mr * mr;
     const size_t ustride = (size_t)C * (size_t)mr; /* floats per A panel */
     sk_ukernel_params prm;
     memset(&prm, 0, sizeof prm);
     for (int64_t m0 = c0 * r->mch; m0 < mpad && m0 < c1 * r->mch; m0 += r->mch) {
         int rows = (int)(mpad - m0 < r->mch ? mpad - m0 : r->mch);
-        for (int xi = 0; xi < 16; xi++) {
+        for (int xi = 0; xi < nxi; xi++) {
             const float *ua = r->u->data + (size_t)xi * r->u->group_stride +
                               (size_t)(m0 / mr) * ustride;
             const float *vb = V + (size_t)xi * (size_t)npan * pan;
@@ -283,11 +309,11 @@ static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt, in
         for (int p = 0; p < npan; p++) {
             int n = nt - p * nr < nr ? nt - p * nr : nr;
             int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
-            for (int64_t m = m0; m < m1; m++) {
-                const float *mm = Mb + (size_t)(m - m0) * (size_t)tb + (size_t)p * (size_t)nr;
+            for (int64_t ch = m0; ch < m1; ch++) {
+                const float *mm = Mb + (size_t)(ch - m0) * (size_t)tb + (size_t)p * (size_t)nr;
                 size_t ms = (size_t)r->mch * (size_t)tb;
                 r->k.out(mm, ms, d, nr);
-                wino_store(r, m, segs, nseg, d, nr);
+                wino_store(r, ch, segs, nseg, d, nr);
             }
         }
     }
@@ -326,26 +352,30 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     /* the prepack pass only picks Winograd for these; anything else (a
      * hand-edited graph) goes to the reference */
     if (r.g.kh != 3 || r.g.kw != 3 || r.g.sh != 1 || r.g.sw != 1 || r.g.dh != 1 || r.g.dw != 1 ||
-        ws->dim[1] != r.g.C || r.g.M != pv->w.M || r.g.C != pv->w.K || pv->w.groups != 16 ||
-        !wino_uk_for(pv->cfg->isa, &r.k))
+        ws->dim[1] != r.g.C || r.g.M != pv->w.M || r.g.C != pv->w.K ||
+        (pv->w.groups != 16 && pv->w.groups != 36) ||
+        !wino_uk_for(pv->cfg->isa, pv->w.groups == 16 ? 2 : 4, &r.k))
         return sk_run_conv_fused(n, in, nin, out, 1, ctx);
     r.cfg = pv->cfg;
     r.u = &pv->w;
-    r.th = (r.g.oH + 1) / 2;
-    r.tw = (r.g.oW + 1) / 2;
+    r.m = pv->w.groups == 16 ? 2 : 4;
+    r.a = r.m + 2;
+    r.nxi = r.a * r.a;
+    r.th = (r.g.oH + r.m - 1) / r.m;
+    r.tw = (r.g.oW + r.m - 1) / r.m;
     r.ntiles = r.g.N * r.th * r.tw;
     if (r.ntiles == 0 || r.g.M == 0)
         return 0;
 
     int nthreads = sk_pool_size(ctx->pool);
-    size_t need = sk_wino_scratch_floats(r.cfg, (int)r.g.M, (int)r.g.C, nthreads);
+    size_t need = sk_wino_scratch_floats(r.cfg, r.u, nthreads);
     float *heap;
     if (!(r.scratch = sk_fast_scratch(n, ctx, need, &heap)))
         return SK_ENOMEM;
     r.per_thread = need / (size_t)(nthreads > 0 ? nthreads : 1);
     r.mch = wino_mch(r.cfg, (int)r.g.M);
     /* smaller blocks when there are too few to keep every thread busy */
-    r.tb = wino_tb(r.cfg, (int)r.g.M, (int)r.g.C);
+    r.tb = wino_tb(r.cfg, (int)r.g.M, (int)r.g.C, r.nxi);
     while (r.tb > r.cfg->nr && (r.ntiles + r.tb - 1) / r.tb < 2 * nthreads)
         r.tb -= r.cfg->nr;
     int64_t nblocks = (r.ntiles + r.tb - 1) / r.tb;
@@ -361,11 +391,23 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
         r.mch = (int)((panels + want - 1) / want * r.cfg->mr);
     }
     r.nchunks = (panels * r.cfg->mr + r.mch - 1) / r.mch;
+    /* with few tile blocks the output channel chunks are split over tasks
+     * too: the split with the shortest finish time on nthreads, a task
+     * costing its chunks' GEMMs (mch rows each) plus the input transform
+     * it repeats (about 4 rows' worth of multiply-adds per tile and
+     * channel); 6 chunks of one block on 2 threads: 2 tasks of 3, not 3
+     * tasks of 2 with one thread running two of them */
     r.msplit = 1;
     if (nthreads > 1 && nblocks < 2 * nthreads) {
-        r.msplit = (2 * nthreads + nblocks - 1) / nblocks;
-        if (r.msplit > r.nchunks)
-            r.msplit = r.nchunks;
+        double best = -1;
+        for (int64_t ms = 1; ms <= r.nchunks; ms++) {
+            int64_t rounds = (nblocks * ms + nthreads - 1) / nthreads;
+            double t = (double)rounds * (double)((r.nchunks + ms - 1) / ms * r.mch + 4);
+            if (best < 0 || t < best) {
+                best = t;
+                r.msplit = ms;
+            }
+        }
     }
     sk_parallel_for_tid(ctx->pool, (size_t)(nblocks * r.msplit), 1, wino_task, &r);
     sk_free(heap);

@@ -18,26 +18,50 @@ static int all_ones(const sk_node *n, const char *name)
     return 1;
 }
 
-/* Winograd F(2x2, 3x3) for 3x3, stride-1, undilated, ungrouped convs with
- * at least 32 input and output channels: below that its transforms cost
- * more than the multiplies it saves (measured per layer shape in
- * bench/RESULTS.md: 16 -> 16 channels at 256x256 is 12% slower, 32 -> 32
- * 30% faster; every ResNet / U-Net shape from 7x7 to 256x256 with >= 32
- * channels is faster). SKIPSERVE_WINOGRAD=0 turns it off (A/B
- * measurements, or results that must not depend on it);
- * SKIPSERVE_WINOGRAD=force drops the channel threshold (tests). */
+/* Winograd for 3x3, stride-1, undilated, ungrouped convs with at least 32
+ * input and output channels: below that its transforms cost more than the
+ * multiplies it saves (measured per layer shape in bench/RESULTS.md: 16 ->
+ * 16 channels at 256x256 is 12% slower, 32 -> 32 30% faster; every ResNet /
+ * U-Net shape from 7x7 to 256x256 with >= 32 channels is faster).
+ * Returns the output tile size m of F(m x m, 3x3), or 0 for no Winograd:
+ * F(4x4) multiplies 2.25 times per output and channel pair, F(2x2) 4
+ * times, but F(4x4)'s tiles are 4x larger, so on small maps its B panels
+ * (nr tiles side by side) run part empty: a 7x7 map is 4 tiles of 4x4 in a
+ * panel of 16 (AVX2) against 16 tiles of 2x2 — 2.25x the lane work. The
+ * choice compares the lanes each variant multiplies for one image (output
+ * size from the load-time shape walk; F(2x2) when it is unknown) and
+ * takes F(4x4) when that is at most WINO4_RATIO of F(2x2)'s, the margin
+ * paying for its larger transforms.
+ * SKIPSERVE_WINOGRAD=0 turns Winograd off (A/B measurements, or results
+ * that must not depend on it); =2 or =4 fixes the variant; =force, =force2
+ * and =force4 also drop the channel threshold (tests). */
 #define WINO_MIN_CHANNELS 32
-static int use_winograd(const sk_node *n, const sk_value *w, int64_t group)
+#define WINO4_RATIO 0.8
+static int use_winograd(const sk_node *n, const sk_value *w, int64_t group, int64_t oh,
+                        int64_t ow, const sk_gemm_cfg *cfg)
 {
     const char *env = getenv("SKIPSERVE_WINOGRAD");
-    if (env && !strcmp(env, "0"))
+    if (!env)
+        env = "";
+    if (!strcmp(env, "0"))
         return 0;
     if (w->shape.rank != 4 || w->shape.dim[2] != 3 || w->shape.dim[3] != 3 || group != 1 ||
         !all_ones(n, "strides") || !all_ones(n, "dilations"))
         return 0;
-    if (env && !strcmp(env, "force"))
-        return 1;
-    return w->shape.dim[0] >= WINO_MIN_CHANNELS && w->shape.dim[1] >= WINO_MIN_CHANNELS;
+    int force = !strncmp(env, "force", 5);
+    const char *v = force ? env + 5 : env;
+    if (!force && (w->shape.dim[0] < WINO_MIN_CHANNELS || w->shape.dim[1] < WINO_MIN_CHANNELS))
+        return 0;
+    if (!strcmp(v, "2") || !strcmp(v, "4"))
+        return v[0] - '0';
+    if (oh <= 0 || ow <= 0)
+        return 2;
+    int64_t nr = cfg->nr, lanes[2];
+    for (int i = 0; i < 2; i++) {
+        int64_t m = 2 + 2 * i, tiles = ((oh + m - 1) / m) * ((ow + m - 1) / m);
+        lanes[i] = (m + 2) * (m + 2) * ((tiles + nr - 1) / nr * nr);
+    }
+    return (double)lanes[1] <= WINO4_RATIO * (double)lanes[0] ? 4 : 2;
 }
 
 /* Pixel rows (SK_CONV_PIXROWS, fast.h) when the output has few pixels per
@@ -85,6 +109,22 @@ static int64_t out_pixels(const sk_pass *p, const sk_node *n)
     return px[0] == px[1] ? px[0] : 0;
 }
 
+/* Output height and width of 2-D conv node n from the two shape walks, or
+ * 0, 0 when unknown or symbolic. */
+static void out_hw(const sk_pass *p, const sk_node *n, int64_t *oh, int64_t *ow)
+{
+    int v = n->nout > 0 ? n->out[0] : -1;
+    *oh = *ow = 0;
+    if (v < 0 || !p->shape[0] || !p->shape[1])
+        return;
+    const sk_shape *a = &p->shape[0][v], *b = &p->shape[1][v];
+    if (a->rank != 4 || b->rank != 4 || a->dim[2] != b->dim[2] || a->dim[3] != b->dim[3] ||
+        a->dim[2] <= 0 || a->dim[3] <= 0)
+        return;
+    *oh = a->dim[2];
+    *ow = a->dim[3];
+}
+
 static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
 {
     const sk_graph *g = p->g;
@@ -100,14 +140,15 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
         return SK_ENOMEM;
     pv->kind = SK_CONV_GEMM;
     pv->cfg = cfg;
-    int64_t Mg = M / group, K = Cg * kvol;
-    int rc = 0;
+    int64_t Mg = M / group, K = Cg * kvol, oh, ow;
+    out_hw(p, n, &oh, &ow);
+    int rc = 0, wino;
     if (w->shape.rank == 4 && Cg == 1 && group == M) {
         /* depthwise: the direct kernel reads W as it is */
         pv->kind = SK_CONV_DEPTHWISE;
-    } else if (use_winograd(n, w, group)) {
-        pv->kind = SK_CONV_WINOGRAD;
-        rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, &pv->w);
+    } else if ((wino = use_winograd(n, w, group, oh, ow, cfg)) != 0) {
+        pv->kind = wino == 4 ? SK_CONV_WINOGRAD4 : SK_CONV_WINOGRAD;
+        rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, wino, &pv->w);
     } else if (use_pixrows(M, group, out_pixels(p, n), cfg)) {
         /* W' (k, m) = W[m][k] */
         pv->kind = SK_CONV_PIXROWS;

@@ -289,13 +289,17 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
         if (c->nsp == 2 && c->group == c->C && c->M == c->C)
             assert_int_equal(((const sk_conv_priv *)fn->priv)->kind, SK_CONV_DEPTHWISE);
         const char *wf = getenv("SKIPSERVE_WINOGRAD");
-        if (wf && !strcmp(wf, "force") && c->nsp == 2 && c->group == 1 && c->M > 1 && c->k[0] == 3 &&
-            c->k[1] == 3 && c->s[0] == 1 && c->s[1] == 1 && c->d[0] == 1 && c->d[1] == 1)
-            assert_int_equal(((const sk_conv_priv *)fn->priv)->kind, SK_CONV_WINOGRAD);
-        const char *pf = getenv("SKIPSERVE_PIXROWS");
         int kind = (int)((const sk_conv_priv *)fn->priv)->kind;
-        if (pf && !strcmp(pf, "force") && c->group == 1 && kind != SK_CONV_WINOGRAD &&
-            kind != SK_CONV_DEPTHWISE)
+        int wino = kind == SK_CONV_WINOGRAD || kind == SK_CONV_WINOGRAD4;
+        if (wf && !strncmp(wf, "force", 5) && c->nsp == 2 && c->group == 1 && c->M > 1 &&
+            c->k[0] == 3 && c->k[1] == 3 && c->s[0] == 1 && c->s[1] == 1 && c->d[0] == 1 &&
+            c->d[1] == 1) {
+            assert_true(wino);
+            if (!strcmp(wf, "force2") || !strcmp(wf, "force4"))
+                assert_int_equal(kind, wf[5] == '2' ? SK_CONV_WINOGRAD : SK_CONV_WINOGRAD4);
+        }
+        const char *pf = getenv("SKIPSERVE_PIXROWS");
+        if (pf && !strcmp(pf, "force") && c->group == 1 && !wino && kind != SK_CONV_DEPTHWISE)
             assert_int_equal(kind, SK_CONV_PIXROWS);
     } else {
         assert_null(fn->priv);
@@ -425,8 +429,8 @@ static void test_resnet_geometries(void **state)
     for_each_level(resnet_cases);
 }
 
-/* Winograd F(2x2, 3x3) (fast_winograd.c) on every 3x3 stride-1 conv, the
- * size thresholds forced off: odd and even sizes (partial 2x2 tiles at the
+/* Winograd (fast_winograd.c) on every 3x3 stride-1 conv, the size
+ * thresholds forced off: odd and even sizes (partial tiles at the
  * bottom / right), images smaller than a tile, pads 0..2 on each side
  * independently (SAME too), channel counts around the microkernel's 6/16
  * and the transform's 16/32 lanes, several tile blocks and M chunks, batch
@@ -463,10 +467,14 @@ static void winograd_cases(sk_pool *pool)
     }
 }
 
+/* Both variants on the same random cases: F(2x2, 3x3) and F(4x4, 3x3)
+ * (4x4 tiles: up to three partial tile rows / columns per image). */
 static void test_winograd(void **state)
 {
     (void)state;
-    setenv("SKIPSERVE_WINOGRAD", "force", 1);
+    setenv("SKIPSERVE_WINOGRAD", "force2", 1);
+    for_each_level(winograd_cases);
+    setenv("SKIPSERVE_WINOGRAD", "force4", 1);
     for_each_level(winograd_cases);
     unsetenv("SKIPSERVE_WINOGRAD");
 }
@@ -659,6 +667,12 @@ static void test_winograd_selection(void **state)
         skip();
     conv_case c;
     square_case(&c, 1, 64, 64, 56, 3, 1, 1);
+    assert_int_equal(packed_kind(&c), SK_CONV_WINOGRAD4);
+    assert_dump_names(&c, "[winograd-f4x4-3x3]");
+    /* the size rule: at 56x56 F(4x4) multiplies 13 panels x 36 against
+     * F(2x2)'s 49 x 16 lanes; unknown size: F(2x2) */
+    assert_int_equal(packed_kind_of(&c, 1), SK_CONV_WINOGRAD);
+    setenv("SKIPSERVE_WINOGRAD", "2", 1);
     assert_int_equal(packed_kind(&c), SK_CONV_WINOGRAD);
     assert_dump_names(&c, "[winograd-f2x2-3x3]");
     setenv("SKIPSERVE_WINOGRAD", "0", 1);
@@ -677,11 +691,21 @@ static void test_winograd_selection(void **state)
     conv_case gr = c; /* grouped */
     gr.group = 2;
     assert_int_equal(packed_kind(&gr), SK_CONV_GEMM);
-    conv_case sm = c; /* 7x7 output: still faster */
-    sm.in[0] = sm.in[1] = 7;
+    conv_case sm = c; /* 7x7 output: still faster, but by F(2x2): F(4x4)'s */
+    sm.in[0] = sm.in[1] = 7; /* 4 tiles fill a quarter of a 16-lane panel */
     for (int a = 0; a < 2; a++)
         sm.out[a] = out_size(&sm, a);
     assert_int_equal(packed_kind(&sm), SK_CONV_WINOGRAD);
+    setenv("SKIPSERVE_WINOGRAD", "4", 1);
+    assert_int_equal(packed_kind(&sm), SK_CONV_WINOGRAD4);
+    unsetenv("SKIPSERVE_WINOGRAD");
+    conv_case mid = c; /* 14x14: 16 tiles of 4x4 fill one AVX2 panel (16 x 36 */
+    mid.in[0] = mid.in[1] = 14; /* lanes against 64 x 16), half an AVX-512 one */
+    for (int a = 0; a < 2; a++)
+        mid.out[a] = out_size(&mid, a);
+    assert_int_equal(packed_kind(&mid), sk_gemm_config(sk_cpu_level())->nr == 16
+                                            ? SK_CONV_WINOGRAD4
+                                            : SK_CONV_WINOGRAD);
     conv_case th = c; /* too few channels, in or out */
     th.C = 16;
     assert_int_equal(packed_kind(&th), SK_CONV_GEMM);

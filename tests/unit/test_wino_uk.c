@@ -1,7 +1,8 @@
-/* test_wino_uk.c — the vector transforms of Winograd F(2x2, 3x3)
- * (engine/kernels/fast_wino_uk.h) against the transform matrices written
- * out here as plain matrix products: B' d B, A' m A, the stride-2 column
- * gather and the interleaving epilogue, for every lane count and tail.
+/* test_wino_uk.c — the vector transforms of Winograd F(2x2, 3x3) and
+ * F(4x4, 3x3) (engine/kernels/fast_wino_uk.h) against the transform
+ * matrices written out here as plain matrix products: B' d B, A' m A, the
+ * stride-2 / stride-4 column gathers and the interleaving epilogues, for
+ * every lane count and tail.
  * Levels: AVX2 when the CPU has it, AVX-512 when it has it, and always
  * "emu512" — the AVX-512 build of the same header against avx512_emu.h, so
  * the 32-lane code is checked on CPUs without AVX-512.
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,20 +37,30 @@ typedef struct impl {
     void (*out)(const float *mb, size_t mstride, float *y, int nr);
     void (*epi)(float *out, const float *y0, const float *y1, size_t n, float b,
                 const float *res, float lo, float hi);
+    void (*cols4)(const float *row, int n, float *d, int nr);
+    void (*in4)(const float *d, float *v, size_t vstride, int nr);
+    void (*out4)(const float *mb, size_t mstride, float *y, int nr);
+    void (*epi4)(float *out, const float *y0, const float *y1, const float *y2, const float *y3,
+                 size_t n, float b, const float *res, float lo, float hi);
 } impl;
+
+/* the eight kernels named p<kernel>s, e.g. sk_f32_wino_in__avx2 */
+#define IMPL(label, nr, p, s)                                                                \
+    (impl)                                                                                   \
+    {                                                                                        \
+        label, nr, p##wino_cols##s, p##wino_in##s, p##wino_out##s, p##wino_epi##s,           \
+            p##wino4_cols##s, p##wino4_in##s, p##wino4_out##s, p##wino4_epi##s               \
+    }
 
 static int impls(impl *out)
 {
     int n = 0;
-    out[n++] = (impl){"emu512", 32, emu512_wino_cols, emu512_wino_in, emu512_wino_out,
-                      emu512_wino_epi};
+    out[n++] = IMPL("emu512", 32, emu512_, );
 #if defined(__x86_64__)
     if (sk_cpu_detected() >= SK_ISA_AVX2)
-        out[n++] = (impl){"avx2", 16, sk_f32_wino_cols__avx2, sk_f32_wino_in__avx2,
-                          sk_f32_wino_out__avx2, sk_f32_wino_epi__avx2};
+        out[n++] = IMPL("avx2", 16, sk_f32_, __avx2);
     if (sk_cpu_detected() >= SK_ISA_AVX512)
-        out[n++] = (impl){"avx512", 32, sk_f32_wino_cols__avx512f, sk_f32_wino_in__avx512f,
-                          sk_f32_wino_out__avx512f, sk_f32_wino_epi__avx512f};
+        out[n++] = IMPL("avx512", 32, sk_f32_, __avx512f);
 #endif
     return n;
 }
@@ -174,12 +186,147 @@ static void test_epi(void **state)
             }
 }
 
+/* ---- F(4x4, 3x3) ---------------------------------------------------------- */
+
+static const double BT4[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                 {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+static const double AT4[4][6] = {
+    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+
+/* The stride-4 gather reads exactly row[0 .. 4n+1]: the row is a malloc of
+ * that size, so a read past it shows under valgrind or a `make SAN=address`
+ * build (both run on this test when the kernels change). */
+static void test_cols4(void **state)
+{
+    (void)state;
+    impl im[3];
+    int ni = impls(im);
+    float d[6 * 32];
+    for (int k = 0; k < ni; k++)
+        for (int n = 0; n <= im[k].nr; n++) {
+            size_t len = (size_t)(4 * n + 2);
+            float *row = malloc(sizeof(float) * len);
+            for (size_t i = 0; i < len; i++)
+                row[i] = frand();
+            for (int i = 0; i < 6 * 32; i++)
+                d[i] = -7.0f;
+            im[k].cols4(row, n, d, im[k].nr);
+            for (int j = 0; j < 6; j++)
+                for (int l = 0; l < im[k].nr; l++) {
+                    float want = l < n ? row[j + 4 * l] : -7.0f; /* lanes >= n untouched */
+                    if (d[j * im[k].nr + l] != want)
+                        fail_msg("%s n=%d d[%d][%d] = %g, want %g", im[k].name, n, j, l,
+                                 d[j * im[k].nr + l], want);
+                }
+            free(row);
+        }
+}
+
+/* B' d B and A' m A against the matrices in double. The bound: each output
+ * is a sum of at most 36 products of |coefficient| <= 25 (B') or 64 (A')
+ * with inputs in [-1, 1], rounded a few times on the way. */
+static void test_in_out4(void **state)
+{
+    (void)state;
+    impl im[3];
+    int ni = impls(im);
+    for (int k = 0; k < ni; k++) {
+        int nr = im[k].nr;
+        size_t stride = (size_t)nr + 5;
+        float *d = malloc(sizeof(float) * 36 * (size_t)nr);
+        float *v = malloc(sizeof(float) * 36 * stride);
+        float *y = malloc(sizeof(float) * 16 * (size_t)nr);
+        for (int rep = 0; rep < 20; rep++) {
+            for (int i = 0; i < 36 * nr; i++)
+                d[i] = frand();
+            im[k].in4(d, v, stride, nr);
+            for (int l = 0; l < nr; l++)
+                for (int a = 0; a < 6; a++)
+                    for (int b = 0; b < 6; b++) {
+                        double want = 0, mag = 0; /* (B' d B)[a][b] */
+                        for (int i = 0; i < 6; i++)
+                            for (int j = 0; j < 6; j++) {
+                                double t = BT4[a][i] * d[(i * 6 + j) * nr + l] * BT4[b][j];
+                                want += t;
+                                mag += fabs(t);
+                            }
+                        double got = v[(size_t)(a * 6 + b) * stride + l];
+                        if (fabs(got - want) > 8 * FLT_EPSILON * mag)
+                            fail_msg("%s in4: lane %d V[%d][%d] = %.8g, want %.8g", im[k].name,
+                                     l, a, b, got, want);
+                    }
+            for (size_t i = 0; i < 36 * stride; i++)
+                v[i] = frand();
+            im[k].out4(v, stride, y, nr);
+            for (int l = 0; l < nr; l++)
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) {
+                        double want = 0, mag = 0; /* (A' m A)[a][b] */
+                        for (int i = 0; i < 6; i++)
+                            for (int j = 0; j < 6; j++) {
+                                double t = AT4[a][i] * v[(size_t)(i * 6 + j) * stride + l] * AT4[b][j];
+                                want += t;
+                                mag += fabs(t);
+                            }
+                        double got = y[(4 * a + b) * nr + l];
+                        if (fabs(got - want) > 8 * FLT_EPSILON * mag)
+                            fail_msg("%s out4: lane %d Y[%d][%d] = %.8g, want %.8g", im[k].name,
+                                     l, a, b, got, want);
+                    }
+        }
+        free(d);
+        free(v);
+        free(y);
+    }
+}
+
+/* One output row of 4-wide blocks: out[q] = y_{q%4}[q/4] + b (+ res[q]),
+ * clamped; every length up to four vectors and past, so the vector loop,
+ * the masked tail and their seam are all covered; nothing past n written. */
+static void test_epi4(void **state)
+{
+    (void)state;
+    impl im[3];
+    int ni = impls(im);
+    float y[4][40], res[160], out[164];
+    for (int k = 0; k < ni; k++)
+        for (size_t n = 0; n <= 4 * (size_t)im[k].nr + 5 && n <= 160; n++)
+            for (int mode = 0; mode < 3; mode++) {
+                for (int c = 0; c < 4; c++)
+                    for (int i = 0; i < 40; i++)
+                        y[c][i] = frand();
+                for (int i = 0; i < 160; i++)
+                    res[i] = frand();
+                for (int i = 0; i < 164; i++)
+                    out[i] = 99.0f;
+                float b = frand(), lo = mode == 1 ? 0.0f : -INFINITY;
+                float hi = mode == 2 ? 0.25f : INFINITY;
+                const float *r = mode == 0 ? NULL : res;
+                im[k].epi4(out, y[0], y[1], y[2], y[3], n, b, r, lo, hi);
+                for (size_t q = 0; q < 164; q++) {
+                    float want = 99.0f;
+                    if (q < n) {
+                        want = y[q % 4][q / 4] + b;
+                        if (r)
+                            want += r[q];
+                        want = want < lo ? lo : want > hi ? hi : want;
+                    }
+                    if (out[q] != want)
+                        fail_msg("%s epi4 n=%zu mode %d: out[%zu] = %.8g, want %.8g",
+                                 im[k].name, n, mode, q, out[q], want);
+                }
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cols),
         cmocka_unit_test(test_in_out),
         cmocka_unit_test(test_epi),
+        cmocka_unit_test(test_cols4),
+        cmocka_unit_test(test_in_out4),
+        cmocka_unit_test(test_epi4),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
