@@ -4,7 +4,7 @@
  *         8x48, 4x64; gemm_uk_variants__avx512f.c) in L1 and over an
  *         L2-sized block — only on CPUs with AVX-512;
  *   gemm  sk_gemm_run on ResNet layer shapes at each SIMD level (1 thread),
- *         then 4 and 16 threads where the CPU has them: B packed at run time
+ *         then 2, 4 and 16 threads where the CPU has them: B packed at run time
  *         (as a conv does) vs prepacked;
  *   pool  time of an empty sk_parallel_for at 2..16 threads.
  * GFLOP/s are best-of-several; compare ratios from one run. */
@@ -187,8 +187,8 @@ int main(int argc, char **argv)
             sk_pool_destroy(p);
         }
         sk_cpu_set_level(keep);
-        static const int Ts[] = {4, 16};
-        for (int t = 0; t < 2; t++)
+        static const int Ts[] = {2, 4, 16};
+        for (int t = 0; t < 3; t++)
             if (Ts[t] <= sk_cpu_count()) {
                 sk_pool *p = sk_pool_create(Ts[t]);
                 bench_shapes(p, sk_isa_name(keep));

@@ -3,9 +3,9 @@
 # prepack pass chooses between, on the layer shapes of ResNet, U-Net and
 # MobileNet. Exports single-Conv ONNX models with PyTorch into $OUT (default
 # bench/.layers, git-ignored) and runs skipserve-bench on each twice — with
-# SKIPSERVE_WINOGRAD=0 (implicit-im2col GEMM) and =force (Winograd
-# F(2x2, 3x3)) — printing a markdown table of the best ms of each and the
-# ratio. Depthwise layers run the direct kernel (there is no switch: the
+# SKIPSERVE_WINOGRAD=0 (implicit-im2col GEMM), =force2 (Winograd
+# F(2x2, 3x3)) and =force4 (F(4x4, 3x3)) — printing a markdown table of the
+# best ms of each and the ratios to the GEMM. Depthwise layers run the direct kernel (there is no switch: the
 # GEMM time of depthwise layers is in bench/RESULTS.md's history).
 #   BUILD (default build), RUNS (default 15), THREADS (default 1)
 set -eu
@@ -35,19 +35,21 @@ for s in sys.argv[2:]:
 PYEOF
 best() { "$BENCH" "$1" --threads "$THREADS" --runs "$RUNS" --json |
     $PY -c 'import json,sys; print(json.load(sys.stdin)["min_ms"])'; }
-echo "| layer (C -> M, HxW, k, stride, groups) | GMAC | GEMM ms | Winograd / direct ms | speed-up |"
-echo "|---|---|---|---|---|"
+echo "| layer (C -> M, HxW, k, stride, groups) | GMAC | GEMM ms | F(2x2) / direct ms | F(4x4) ms | speed-up F(2x2) | speed-up F(4x4) |"
+echo "|---|---|---|---|---|---|---|"
 for s in $SHAPES; do
     IFS=, read C M H k st g <<EOT
 $s
 EOT
     f=$OUT/conv_${C}_${M}_${H}_k${k}s${st}g${g}.onnx
     gmac=$($PY -c "print(round($C // $g * $M * $k * $k * ($H // $st) ** 2 / 1e9, 3))")
-    a=$(SKIPSERVE_WINOGRAD=0 best "$f")
-    b=$(SKIPSERVE_WINOGRAD=force best "$f")
+    b=$(SKIPSERVE_WINOGRAD=force2 best "$f")
     if [ "$g" = 1 ]; then
-        echo "| $C -> $M, ${H}x$H, ${k}x$k, s$st | $gmac | $a | $b | $($PY -c "print(round($a / $b, 2))") |"
+        a=$(SKIPSERVE_WINOGRAD=0 best "$f")
+        c=$(SKIPSERVE_WINOGRAD=force4 best "$f")
+        echo "| $C -> $M, ${H}x$H, ${k}x$k, s$st | $gmac | $a | $b | $c |" \
+             "$($PY -c "print(round($a / $b, 2))") | $($PY -c "print(round($a / $c, 2))") |"
     else
-        echo "| $C -> $M, ${H}x$H, ${k}x$k, s$st, depthwise | $gmac | - | $b | - |"
+        echo "| $C -> $M, ${H}x$H, ${k}x$k, s$st, depthwise | $gmac | - | $b | - | - | - |"
     fi
 done
