@@ -1,0 +1,25 @@
+#!/bin/sh
+# layers-vs-ort.sh — where skipserve and ONNX Runtime differ, layer by layer:
+# runs skipserve-bench --profile and ORT's own profiler (ort_profile.js) on
+# the same model and input, then bench/layers_vs_ort.py joins the two on the
+# steps' output names and prints markdown tables (per strategy and shape,
+# then per step, largest skipserve - ORT difference first).
+#   bench/layers-vs-ort.sh MODEL.onnx [BATCH] [THREADS] [RUNS]
+# Needs bench/.ort (compare-ort.sh installs it) and $BUILD/skipserve-bench.
+# Both profilers time each step alone (ORT's adds a little per node), so the
+# sums are near but not equal to the whole-run medians of compare-ort.sh.
+set -eu
+BUILD=${BUILD:-build}
+MODEL=${1:?usage: bench/layers-vs-ort.sh MODEL.onnx [BATCH] [THREADS] [RUNS]}
+B=${2:-1}; T=${3:-2}; R=${4:-20}
+[ -d bench/.ort/node_modules/onnxruntime-node ] ||
+    { echo "layers-vs-ort: run bench/compare-ort.sh once to install onnxruntime-node" >&2; exit 1; }
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+"$BUILD/skipserve-bench" "$MODEL" --batch "$B" --threads "$T" --runs 2 --save-input "$TMP/in.f32" >/dev/null
+for i in 1 2; do
+    "$BUILD/skipserve-bench" "$MODEL" --batch "$B" --threads "$T" --runs "$R" \
+        --load-input "$TMP/in.f32" --profile-top 100000 >"$TMP/sk$i.txt"
+done
+node bench/ort_profile.js "$MODEL" "$TMP/in.f32" "$B" "$T" "$R" "$TMP/ort.json" 2>/dev/null
+/usr/bin/python3 bench/layers_vs_ort.py "$MODEL" "$TMP/ort.json" "$TMP/sk1.txt" "$TMP/sk2.txt"
