@@ -160,6 +160,8 @@ typedef struct wino_run {
     int64_t th, tw, ntiles; /* tile rows / columns per image, tiles in all */
     int tb, mch;
     int64_t nchunks, msplit; /* M chunks; groups of them per tile block */
+    int shared_v;            /* input transformed once per block, before the tasks */
+    int vchunks, vch;        /* channel ranges of that transform: count, channels */
     float *scratch;
     size_t per_thread;
 } wino_run;
@@ -261,33 +263,42 @@ static void wino_store(const wino_run *r, int64_t ch, const wino_seg *segs, int 
     }
 }
 
-/* Tiles [t0, t0+nt), output channel chunks [c0, c1) (of mch rows). */
-static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt, int64_t c0,
-                       int64_t c1)
+/* Input transform of tiles [t0, t0+nt) (npan panels), panels [pa, pb),
+ * channels [ca, cb), straight into B panels: V[xi][p] is C x nr. */
+static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, int pb, int64_t ca,
+                       int64_t cb)
 {
-    const sk_gemm_cfg *cfg = r->cfg;
-    const int nr = cfg->nr, mr = cfg->mr, tb = r->tb, nxi = r->nxi;
+    const int nr = r->cfg->nr;
     const int npan = (nt + nr - 1) / nr;
-    const int64_t C = r->g.C;
-    const size_t pan = (size_t)C * (size_t)nr; /* floats per B panel */
-    float *V = scratch, *Mb = scratch + (size_t)nxi * (size_t)C * (size_t)tb;
+    const size_t pan = (size_t)r->g.C * (size_t)nr; /* floats per B panel */
     _Alignas(64) float d[36 * WINO_NR_MAX];
     wino_seg segs[WINO_NR_MAX];
-
-    /* 1. input transform, straight into B panels: V[xi][p] is C x nr */
-    for (int p = 0; p < npan; p++) {
+    for (int p = pa; p < pb; p++) {
         int n = nt - p * nr < nr ? nt - p * nr : nr;
         int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
         if (n < nr) /* the last panel's missing tiles: zero, never written */
             memset(d, 0, sizeof d);
-        for (int64_t c = 0; c < C; c++) {
+        for (int64_t c = ca; c < cb; c++) {
             wino_gather(r, c, segs, nseg, nr, d);
             float *v = V + (size_t)p * pan + (size_t)c * (size_t)nr;
             r->k.in(d, v, (size_t)npan * pan, nr);
         }
     }
+}
 
-    /* 2. per chunk of output channels: nxi GEMMs, then the output transform */
+/* Output channel chunks [c0, c1) (of mch rows) of tiles [t0, t0+nt) from
+ * their transformed input V: per chunk nxi GEMMs into Mb, then the output
+ * transform. */
+static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t t0, int nt,
+                          int64_t c0, int64_t c1)
+{
+    const sk_gemm_cfg *cfg = r->cfg;
+    const int nr = cfg->nr, mr = cfg->mr, tb = r->tb, nxi = r->nxi;
+    const int npan = (nt + nr - 1) / nr;
+    const int64_t C = r->g.C;
+    const size_t pan = (size_t)C * (size_t)nr;
+    _Alignas(64) float d[16 * WINO_NR_MAX];
+    wino_seg segs[WINO_NR_MAX];
     const int64_t mpad = (r->g.M + mr - 1) / mr * mr;
     const size_t ustride = (size_t)C * (size_t)mr; /* floats per A panel */
     sk_ukernel_params prm;
@@ -319,21 +330,57 @@ static void wino_block(const wino_run *r, float *scratch, int64_t t0, int nt, in
     }
 }
 
+/* Thread tid's V and Mb. */
+static float *wino_v(const wino_run *r, int tid) { return r->scratch + (size_t)tid * r->per_thread; }
+static float *wino_mb(const wino_run *r, int tid)
+{
+    return wino_v(r, tid) + (size_t)r->nxi * (size_t)r->g.C * (size_t)r->tb;
+}
+
+static int wino_block_tiles(const wino_run *r, int64_t b, int64_t *first)
+{
+    *first = b * r->tb;
+    return (int)(r->ntiles - *first < r->tb ? r->ntiles - *first : r->tb);
+}
+
 /* Task t = (tile block t / msplit, group t % msplit of the M chunks): with
  * few tile blocks (small images at batch 1) the output channels are split
- * too, each task transforming its block's input again. */
+ * too. The block's input is transformed by the task itself, or, with
+ * shared_v, was transformed beforehand by all threads into the V area of
+ * thread b (wino_input_task). */
 static void wino_task(void *arg, int tid, size_t t0, size_t t1)
 {
     const wino_run *r = arg;
-    float *scratch = r->scratch + (size_t)tid * r->per_thread;
     for (size_t t = t0; t < t1; t++) {
-        int64_t b = (int64_t)(t / (size_t)r->msplit), g = (int64_t)(t % (size_t)r->msplit);
-        int64_t first = b * r->tb;
-        int nt = (int)(r->ntiles - first < r->tb ? r->ntiles - first : r->tb);
+        int64_t b = (int64_t)(t / (size_t)r->msplit), g = (int64_t)(t % (size_t)r->msplit), first;
+        int nt = wino_block_tiles(r, b, &first);
         int64_t per = (r->nchunks + r->msplit - 1) / r->msplit;
         int64_t c0 = g * per, c1 = c0 + per < r->nchunks ? c0 + per : r->nchunks;
-        if (c0 < c1)
-            wino_block(r, scratch, first, nt, c0, c1);
+        if (c0 >= c1)
+            continue;
+        float *V = wino_v(r, r->shared_v ? (int)b : tid);
+        if (!r->shared_v)
+            wino_input(r, V, first, nt, 0, (nt + r->cfg->nr - 1) / r->cfg->nr, 0, r->g.C);
+        wino_multiply(r, V, wino_mb(r, tid), first, nt, c0, c1);
+    }
+}
+
+/* Unit u of the shared input transform: (block, panel, channel range). */
+static void wino_input_task(void *arg, int tid, size_t u0, size_t u1)
+{
+    const wino_run *r = arg;
+    (void)tid;
+    const int nr = r->cfg->nr, pmax = r->tb / nr;
+    for (size_t u = u0; u < u1; u++) {
+        int64_t b = (int64_t)(u / ((size_t)pmax * (size_t)r->vchunks)), first;
+        int rem = (int)(u % ((size_t)pmax * (size_t)r->vchunks));
+        int p = rem / r->vchunks;
+        int64_t ca = (int64_t)(rem % r->vchunks) * r->vch;
+        int nt = wino_block_tiles(r, b, &first);
+        if (p * nr >= nt || ca >= r->g.C)
+            continue;
+        int64_t cb = ca + r->vch < r->g.C ? ca + r->vch : r->g.C;
+        wino_input(r, wino_v(r, (int)b), first, nt, p, p + 1, ca, cb);
     }
 }
 
@@ -408,6 +455,21 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
                 r.msplit = ms;
             }
         }
+    }
+    /* Split channels repeat the block's input transform in every task, and
+     * with many threads (16 tasks of one 7x7 block) that is as much work as
+     * their GEMMs: when the blocks' V fit the threads' V areas (one block
+     * per thread at most), all threads transform them first, each a few
+     * panels x channels, and the tasks then only read them. */
+    if (r.msplit > 1 && nblocks <= nthreads) {
+        const int pmax = r.tb / r.cfg->nr;
+        int64_t want = (4L * nthreads + nblocks * pmax - 1) / (nblocks * pmax);
+        int64_t vch = (r.g.C + want - 1) / want;
+        r.vch = (int)(vch < 16 ? 16 : vch);
+        r.vchunks = (int)((r.g.C + r.vch - 1) / r.vch);
+        r.shared_v = 1;
+        sk_parallel_for_tid(ctx->pool, (size_t)(nblocks * pmax * r.vchunks), 1, wino_input_task,
+                            &r);
     }
     sk_parallel_for_tid(ctx->pool, (size_t)(nblocks * r.msplit), 1, wino_task, &r);
     sk_free(heap);
