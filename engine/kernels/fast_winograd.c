@@ -468,6 +468,7 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
         r.vch = (int)(vch < 16 ? 16 : vch);
         r.vchunks = (int)((r.g.C + r.vch - 1) / r.vch);
         r.shared_v = 1;
+        r.msplit = r.nchunks; /* no transform repeated: one chunk per task balances best */
         sk_parallel_for_tid(ctx->pool, (size_t)(nblocks * pmax * r.vchunks), 1, wino_input_task,
                             &r);
     }
