@@ -1,7 +1,7 @@
 /* threadpool.c — persistent worker pool (see threadpool.h).
  *
  * A job is published by bumping a generation counter under the mutex; workers
- * wait for a new generation by spinning ~SPIN_NS and then sleeping on
+ * wait for a new generation by spinning ~spin_ns and then sleeping on
  * `wake`. Work is cut into chunks: thread t first runs chunk t (static, so
  * evenly sized work needs no atomics beyond one fetch per extra chunk), then
  * claims further chunks from an atomic counter, which evens out uneven
@@ -15,15 +15,24 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Long enough to bridge the gap between two kernels of one inference, short
- * enough that an idle server sleeps almost at once. */
-#define SPIN_NS 50000L
+/* How long an idle thread spins before it sleeps: long enough to bridge the
+ * gaps of one inference (between two kernels, and the caller's wait for
+ * the last chunk of a worker), short enough that an idle server sleeps
+ * almost at once. Every sleep puts a wake-up on the critical path, and in
+ * a VM that is a hypervisor round trip of tens to hundreds of microseconds:
+ * with 50 us ResNet-50 (batch 1, 2 threads) slept and woke ~250 times per
+ * run, with 1 ms ~5 times, 5-10% faster (bench/RESULTS.md, session 5).
+ * With more threads than CPUs a spinning thread holds a CPU another one
+ * needs, so the spin stays short there. SKIPSERVE_SPIN_US overrides both. */
+#define SPIN_NS 1000000L
+#define SPIN_NS_OVERSUBSCRIBED 50000L
 /* Chunks per thread when the range allows: enough to rebalance uneven
  * work, few enough that claiming chunks costs nothing. */
 #define CHUNKS_PER_THREAD 4
 
 struct sk_pool {
     int n; /* threads including the caller */
+    long spin_ns; /* how long an idle thread spins before it sleeps */
     pthread_t *th;
     int nstarted;
 
@@ -98,7 +107,7 @@ static void *worker_main(void *v)
                 g = atomic_load_explicit(&p->gen, memory_order_acquire);
                 if (g != seen || atomic_load(&p->stop))
                     break;
-                if ((i & 63) == 63 && now_ns() - t0 > SPIN_NS)
+                if ((i & 63) == 63 && now_ns() - t0 > p->spin_ns)
                     break;
             }
         }
@@ -129,6 +138,14 @@ sk_pool *sk_pool_create(int nthreads)
     if (!p)
         return NULL;
     p->n = nthreads;
+    p->spin_ns = nthreads <= sk_cpu_count() ? SPIN_NS : SPIN_NS_OVERSUBSCRIBED;
+    const char *e = getenv("SKIPSERVE_SPIN_US");
+    if (e && *e) {
+        char *end;
+        long us = strtol(e, &end, 10);
+        if (*end == '\0' && us >= 0 && us <= 1000000)
+            p->spin_ns = us * 1000L;
+    }
     atomic_init(&p->gen, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->stop, 0);
@@ -213,7 +230,7 @@ void sk_parallel_for_tid(sk_pool *p, size_t n, size_t grain, sk_range_tid_fn fn,
     long t0 = now_ns();
     for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
         cpu_relax();
-        if ((i & 63) == 63 && now_ns() - t0 > SPIN_NS) {
+        if ((i & 63) == 63 && now_ns() - t0 > p->spin_ns) {
             pthread_mutex_lock(&p->mu);
             while (atomic_load(&p->pending) > 0)
                 pthread_cond_wait(&p->done, &p->mu);

@@ -317,6 +317,29 @@ static void test_destroy_idle_and_fresh(void **state)
     sk_pool_destroy(NULL);
 }
 
+/* SKIPSERVE_SPIN_US=0: every wait sleeps at once, so every job goes through
+ * the condition variables (wake and done) — back-to-back jobs of every size
+ * still cover each index once; and the long default spin still lets an
+ * oversubscribed pool (more threads than CPUs) finish. */
+static void test_no_spin_and_oversubscribed(void **state)
+{
+    (void)state;
+    setenv("SKIPSERVE_SPIN_US", "0", 1);
+    sk_pool *p = sk_pool_create(3);
+    unsetenv("SKIPSERVE_SPIN_US");
+    assert_non_null(p);
+    for (size_t n = 1; n < 3000; n = n * 3 + 1)
+        for (int rep = 0; rep < 20; rep++)
+            check_cover(p, 3, n, 1);
+    sk_pool_destroy(p);
+    int over = 4 * sk_cpu_count();
+    p = sk_pool_create(over);
+    assert_non_null(p);
+    for (int rep = 0; rep < 50; rep++)
+        check_cover(p, over, 1000, 1);
+    sk_pool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_callers),
         cmocka_unit_test(test_idle_burns_no_cpu),
         cmocka_unit_test(test_destroy_idle_and_fresh),
+        cmocka_unit_test(test_no_spin_and_oversubscribed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
