@@ -8,32 +8,13 @@
 // the first output as raw float32 when OUTPUT.f32 is given.
 'use strict';
 const fs = require('fs');
-const path = require('path');
-const ort = require(path.join(__dirname, '.ort', 'node_modules', 'onnxruntime-node'));
+const {open, feeds: inputFeeds} = require('./ort_session');
 
 async function main() {
   const [model, input, batchS, threadsS, runsS, output] = process.argv.slice(2);
   const batch = +batchS, threads = +threadsS, runs = +runsS;
-  const opts = {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-  };
-  const sess = await ort.InferenceSession.create(model, opts);
-  const name = sess.inputNames[0];
-  const buf = fs.readFileSync(input);
-  const data = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-  // the model's input dims after the batch: read them back from the count
-  const meta = sess.inputMetadata ? sess.inputMetadata[0] : null;
-  let dims = meta && meta.shape ? meta.shape.slice() : null;
-  if (!dims || dims.some((d, i) => i > 0 && typeof d !== 'number')) {
-    throw new Error('cannot read the input shape of ' + model);
-  }
-  dims[0] = batch;
-  const x = new ort.Tensor('float32', data, dims);
-  const feeds = {[name]: x};
+  const sess = await open(model, threads);
+  const feeds = inputFeeds(sess, input, batch);
   for (let i = 0; i < 2; i++) await sess.run(feeds);
   const ms = [];
   let out;

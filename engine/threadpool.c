@@ -20,8 +20,8 @@
  * the last chunk of a worker), short enough that an idle server sleeps
  * almost at once. Every sleep puts a wake-up on the critical path, and in
  * a VM that is a hypervisor round trip of tens to hundreds of microseconds:
- * with 50 us ResNet-50 (batch 1, 2 threads) slept and woke ~250 times per
- * run, with 1 ms ~5 times, 5-10% faster (bench/RESULTS.md, session 5).
+ * with 50 us ResNet-50 (batch 1, 2 threads) slept and woke ~230 times per
+ * run, with 1 ms ~6 times, ~5% faster (bench/RESULTS.md, session 5).
  * With more threads than CPUs a spinning thread holds a CPU another one
  * needs, so the spin stays short there. SKIPSERVE_SPIN_US overrides both. */
 #define SPIN_NS 1000000L

@@ -1,30 +1,35 @@
-/* fast_winograd.c — 3x3, stride-1 convolution by Winograd F(2x2, 3x3).
+/* fast_winograd.c — 3x3, stride-1 convolution by Winograd F(2x2, 3x3) and
+ * F(4x4, 3x3).
  *
- * Why: a 3x3 conv computes each 2x2 block of outputs with 4*9 = 36 MACs per
+ * Why: a 3x3 conv computes each m x m block of outputs with m*m*9 MACs per
  * (input, output) channel pair. Winograd's minimal filtering (Lavin & Gray,
- * 2015) gets the same 2x2 block from 16 MACs on transformed data:
+ * 2015) gets the same block from (m+2)^2 MACs on transformed data:
  *
- *     Y = A' [ (G g G') .* (B' d B) ] A        d: 4x4 input tile, g: 3x3 filter
+ *     Y = A' [ (G g G') .* (B' d B) ] A    d: (m+2)^2 input tile, g: 3x3 filter
  *
- * and, summed over input channels, the 16 element-wise products become 16
- * independent GEMMs  M_xi[M x T] = U_xi[M x C] * V_xi[C x T]  over the T
- * tiles — 2.25x fewer multiplies, run by the same packed microkernel as every
- * other conv. The transforms are additions only (B, A) or done once at load
- * (G), and cost O(C*T + M*T) against the GEMMs' O(M*C*T).
+ * and, summed over input channels, the nxi = (m+2)^2 element-wise products
+ * become nxi independent GEMMs  M_xi[M x T] = U_xi[M x C] * V_xi[C x T]
+ * over the T tiles — 2.25x (m = 2: 16 for 36) or 4x (m = 4: 36 for 144)
+ * fewer multiplies, run by the same packed microkernel as every other conv.
+ * The transforms (fast_wino_uk.h) are a few adds and FMAs per element (B,
+ * A) or done once at load (G), and cost O(C*T + M*T) against the GEMMs'
+ * O(M*C*T). Which m a layer gets is decided at load (prepack.c); it is
+ * known here from U's group count.
  *
  * Layout (per thread, per block of `tb` tiles):
- *   V  16 x ceil(tb/nr) panels of C x nr: the input transform writes the
+ *   V  nxi x ceil(tb/nr) panels of C x nr: the input transform writes the
  *      microkernel's B-panel layout directly, so there is no packing step;
- *   Mb 16 x mch x tb: one chunk of mch output channels of the 16 products,
+ *   Mb nxi x mch x tb: one chunk of mch output channels of the products,
  *      consumed by the output transform (+ bias, + residual, clamp) while it
  *      is still in L2.
- * U (the transformed weights) is packed once at load as 16 groups of M x C
+ * U (the transformed weights) is packed once at load as nxi groups of M x C
  * A panels (sk_wino_pack).
  *
- * Numerics: F(2x2, 3x3) transforms have coefficients 0, +-1/2, +-1, so the
- * result differs from direct summation by a few ulps of the magnitudes
- * involved (checked against the reference conv in tests/unit/test_fast_conv.c
- * and the model zoo at rtol 1e-4). SKIPSERVE_WINOGRAD=0 at load turns it off. */
+ * Numerics: F(2x2)'s transforms have coefficients 0, +-1/2, +-1, F(4x4)'s
+ * up to 8 in A and 1/24 in G, so the result differs from direct summation
+ * by ~1e-6 (F(2x2)) or ~1e-5 (F(4x4)) of the output range (checked against
+ * the reference conv in tests/unit/test_fast_conv.c and the model zoo at
+ * rtol 1e-4). SKIPSERVE_WINOGRAD=0 at load turns it off. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,8 +433,7 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     int64_t nblocks = (r.ntiles + r.tb - 1) / r.tb;
     /* and smaller channel chunks when even one chunk per task leaves
      * threads idle (7x7 layers at batch 1: one block of 16 tiles, 8 chunks
-     * for 16 threads); each chunk's task transforms the block's input
-     * again, which costs C x 16 per tile against the GEMMs' mch x C x 16 */
+     * for 16 threads) */
     const int64_t panels = (r.g.M + r.cfg->mr - 1) / r.cfg->mr;
     if (nthreads > 1 && nblocks * ((panels * r.cfg->mr + r.mch - 1) / r.mch) < 2 * nthreads) {
         int64_t want = (2 * nthreads + nblocks - 1) / nblocks;
@@ -442,8 +446,9 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
      * too: the split with the shortest finish time on nthreads, a task
      * costing its chunks' GEMMs (mch rows each) plus the input transform
      * it repeats (about 4 rows' worth of multiply-adds per tile and
-     * channel); 6 chunks of one block on 2 threads: 2 tasks of 3, not 3
-     * tasks of 2 with one thread running two of them */
+     * channel). When that splits at all and each block fits one thread's
+     * V area, the shared transform below replaces the repeats and every
+     * chunk becomes its own task. */
     r.msplit = 1;
     if (nthreads > 1 && nblocks < 2 * nthreads) {
         double best = -1;

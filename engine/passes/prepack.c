@@ -92,37 +92,30 @@ static int use_pixrows(int64_t M, int64_t group, int64_t P, const sk_gemm_cfg *c
     return cols * 10 >= rows * 11;
 }
 
-/* Output pixels per image of conv node n from the two shape walks, or 0
- * when unknown or when they disagree (the count depends on a symbolic dim). */
-static int64_t out_pixels(const sk_pass *p, const sk_node *n)
+/* The output shape of conv node n when both shape walks give it the same
+ * spatial dims, all known (rank >= 3); NULL when unknown or when they
+ * disagree (the size depends on a symbolic input dim). */
+static const sk_shape *out_spatial(const sk_pass *p, const sk_node *n)
 {
     int v = n->nout > 0 ? n->out[0] : -1;
     if (v < 0 || !p->shape[0] || !p->shape[1])
-        return 0;
-    int64_t px[2];
-    for (int i = 0; i < 2; i++) {
-        const sk_shape *s = &p->shape[i][v];
-        px[i] = s->rank >= 3 ? 1 : 0;
-        for (int a = 2; a < s->rank; a++)
-            px[i] *= s->dim[a] > 0 ? s->dim[a] : 0;
-    }
-    return px[0] == px[1] ? px[0] : 0;
+        return NULL;
+    const sk_shape *a = &p->shape[0][v], *b = &p->shape[1][v];
+    if (a->rank < 3 || a->rank != b->rank)
+        return NULL;
+    for (int i = 2; i < a->rank; i++)
+        if (a->dim[i] <= 0 || a->dim[i] != b->dim[i])
+            return NULL;
+    return a;
 }
 
-/* Output height and width of 2-D conv node n from the two shape walks, or
- * 0, 0 when unknown or symbolic. */
-static void out_hw(const sk_pass *p, const sk_node *n, int64_t *oh, int64_t *ow)
+/* Output pixels per image, or 0 when out_spatial does not know them. */
+static int64_t out_pixels(const sk_shape *s)
 {
-    int v = n->nout > 0 ? n->out[0] : -1;
-    *oh = *ow = 0;
-    if (v < 0 || !p->shape[0] || !p->shape[1])
-        return;
-    const sk_shape *a = &p->shape[0][v], *b = &p->shape[1][v];
-    if (a->rank != 4 || b->rank != 4 || a->dim[2] != b->dim[2] || a->dim[3] != b->dim[3] ||
-        a->dim[2] <= 0 || a->dim[3] <= 0)
-        return;
-    *oh = a->dim[2];
-    *ow = a->dim[3];
+    int64_t px = s ? 1 : 0;
+    for (int i = 2; s && i < s->rank; i++)
+        px *= s->dim[i];
+    return px;
 }
 
 static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
@@ -140,8 +133,9 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
         return SK_ENOMEM;
     pv->kind = SK_CONV_GEMM;
     pv->cfg = cfg;
-    int64_t Mg = M / group, K = Cg * kvol, oh, ow;
-    out_hw(p, n, &oh, &ow);
+    int64_t Mg = M / group, K = Cg * kvol;
+    const sk_shape *os = out_spatial(p, n);
+    int64_t oh = os && os->rank == 4 ? os->dim[2] : 0, ow = os && os->rank == 4 ? os->dim[3] : 0;
     int rc = 0, wino;
     if (w->shape.rank == 4 && Cg == 1 && group == M) {
         /* depthwise: the direct kernel reads W as it is */
@@ -149,7 +143,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
     } else if ((wino = use_winograd(n, w, group, oh, ow, cfg)) != 0) {
         pv->kind = wino == 4 ? SK_CONV_WINOGRAD4 : SK_CONV_WINOGRAD;
         rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, wino, &pv->w);
-    } else if (use_pixrows(M, group, out_pixels(p, n), cfg)) {
+    } else if (use_pixrows(M, group, out_pixels(os), cfg)) {
         /* W' (k, m) = W[m][k] */
         pv->kind = SK_CONV_PIXROWS;
         rc = sk_gemm_pack_b(cfg, w->data, 1, (size_t)K, (int)K, (int)M, 1.0f, &pv->wt);
