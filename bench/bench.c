@@ -317,7 +317,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "skipserve-bench: run: %s\n", err);
             return 1;
         }
-        ms[r] = (now_s() - t) * 1e3;
+        ms[r] = (now_s() - t) * 1e3; if (getenv("DBG_ALL")) fprintf(stderr, "%.1f/%.1f ", ms[r], (cpu_s() - c) * 1e3);
         cms[r] = (cpu_s() - c) * 1e3;
         sane &= outputs_sane(p);
     }

@@ -73,7 +73,9 @@ static inline size_t sk_tensor_bytes(const sk_tensor *t)
     return n < 0 ? 0 : (size_t)n * sk_dtype_size(t->dtype);
 }
 
-/* 64-byte aligned allocation for tensors and arenas (free with sk_free). */
+/* 64-byte aligned allocation for tensors and arenas (free with sk_free).
+ * Blocks of 2 MiB and more start on a 2 MiB boundary and are advised as
+ * transparent huge pages (unless SKIPSERVE_HUGEPAGES=0). */
 void *sk_alloc(size_t bytes);
 void sk_free(void *p);
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -473,6 +474,66 @@ static void test_hostile_attributes(void **state)
     }
 }
 
+
+/* VmFlags of the mapping holding p, from /proc/self/smaps ("" if none). */
+static void vm_flags_of(const void *p, char *flags, size_t len)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int inside = 0;
+    flags[0] = 0;
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(flags, len, "%s", line + 8);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* Big blocks (packed weights, arenas) start on 2 MiB and carry the
+ * huge-page advice ("hg" in VmFlags) where the kernel has THP; small ones
+ * stay 64-byte aligned; SKIPSERVE_HUGEPAGES=0 still allocates. */
+static void test_big_blocks_ask_for_huge_pages(void **state)
+{
+    (void)state;
+    const size_t big = ((size_t)4 << 20) + 100;
+    float *small = sk_alloc(1000);
+    assert_non_null(small);
+    assert_int_equal((uintptr_t)small % 64, 0);
+    sk_free(small);
+    unsetenv("SKIPSERVE_HUGEPAGES");
+    char *b = sk_alloc(big);
+    assert_non_null(b);
+    assert_int_equal((uintptr_t)b % ((size_t)2 << 20), 0);
+    memset(b, 1, big); /* usable to the last byte */
+    char thp[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        if (!fgets(thp, sizeof thp, f))
+            thp[0] = 0;
+        fclose(f);
+    }
+    if (thp[0] && !strstr(thp, "[never]")) {
+        char flags[512];
+        vm_flags_of(b, flags, sizeof flags);
+        assert_non_null(strstr(flags, " hg"));
+    }
+    sk_free(b);
+    setenv("SKIPSERVE_HUGEPAGES", "0", 1);
+    b = sk_alloc(big);
+    assert_non_null(b);
+    assert_int_equal((uintptr_t)b % 64, 0);
+    memset(b, 2, big);
+    sk_free(b);
+    unsetenv("SKIPSERVE_HUGEPAGES");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_hostile_slice_steps),
         cmocka_unit_test(test_hostile_gather_index_at_run),
         cmocka_unit_test(test_hostile_attributes),
+        cmocka_unit_test(test_big_blocks_ask_for_huge_pages),
     };
     return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
 }
