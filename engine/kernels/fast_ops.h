@@ -136,6 +136,9 @@ typedef struct sk_fops_uk {
      * 2n outputs: y[2i] = .25 x[i-1] + .75 x[i], y[2i+1] = .75 x[i] + .25 x[i+1]
      * with the ends clamped */
     void (*vup2_linear)(size_t n, const float *x, float *y);
+    /* y[0, 2 vectors) = a[0, K) times one packed B panel (K rows of nr =
+     * two vectors: the GEMM's B layout): the batch-1 Gemm */
+    void (*gemv_panel)(size_t K, const float *a, const float *b, float *y);
     /* dst[j * ldd + i] = src[i * lds + j], i < rows, j < cols */
     void (*transpose)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
                       size_t ldd);
@@ -178,7 +181,8 @@ extern const sk_fops_uk sk_fops_uk_avx512;
     void sk_f32_deinterleave2__##sfx(size_t, const float *, float *, float *);               \
     void sk_f32_interleave2__##sfx(size_t, const float *, const float *, float, float *);    \
     void sk_f32_vblend__##sfx(size_t, const float *, float, const float *, float, float *);  \
-    void sk_f32_vup2_linear__##sfx(size_t, const float *, float *);
+    void sk_f32_vup2_linear__##sfx(size_t, const float *, float *);                         \
+    void sk_f32_gemv_panel__##sfx(size_t, const float *, const float *, float *);
 SK_FOPS_UK_PROTOS(avx2)
 SK_FOPS_UK_PROTOS(avx512f)
 /* 8x8 register transpose; AVX-512 CPUs run it too (memory-bound). */

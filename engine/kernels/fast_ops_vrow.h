@@ -217,3 +217,35 @@ void SK_UK(vup2_linear)(size_t n, const float *x, float *y)
     }
     y[2 * n - 1] = x[n - 1];
 }
+
+/* ---- GEMV over a packed B panel ---------------------------------------------
+ * The batch-1 classifier head (ResNet's fc: 1 x 2048 times 2048 x 1000)
+ * reads 8 MB of weights once per image, so it runs at memory speed if the
+ * FMAs keep up: four k steps in flight (eight accumulators, two per step)
+ * hide the FMA latency that one pair of accumulators would wait on, and the
+ * panel is read in order, one stream the prefetcher follows. The GEMM
+ * microkernel instead computes mr rows of which one is real. */
+void SK_UK(gemv_panel)(size_t K, const float *a, const float *b, float *y)
+{
+    vf c0 = v_zero(), c1 = v_zero(), c2 = v_zero(), c3 = v_zero();
+    vf c4 = v_zero(), c5 = v_zero(), c6 = v_zero(), c7 = v_zero();
+    size_t k = 0;
+    for (; k + 4 <= K; k += 4, b += 8 * SK_VW) {
+        vf a0 = v_set1(a[k]), a1 = v_set1(a[k + 1]), a2 = v_set1(a[k + 2]), a3 = v_set1(a[k + 3]);
+        c0 = v_fma(a0, v_ld(b), c0);
+        c1 = v_fma(a0, v_ld(b + SK_VW), c1);
+        c2 = v_fma(a1, v_ld(b + 2 * SK_VW), c2);
+        c3 = v_fma(a1, v_ld(b + 3 * SK_VW), c3);
+        c4 = v_fma(a2, v_ld(b + 4 * SK_VW), c4);
+        c5 = v_fma(a2, v_ld(b + 5 * SK_VW), c5);
+        c6 = v_fma(a3, v_ld(b + 6 * SK_VW), c6);
+        c7 = v_fma(a3, v_ld(b + 7 * SK_VW), c7);
+    }
+    for (; k < K; k++, b += 2 * SK_VW) {
+        vf ak = v_set1(a[k]);
+        c0 = v_fma(ak, v_ld(b), c0);
+        c1 = v_fma(ak, v_ld(b + SK_VW), c1);
+    }
+    v_st(y, v_add(v_add(c0, c2), v_add(c4, c6)));
+    v_st(y + SK_VW, v_add(v_add(c1, c3), v_add(c5, c7)));
+}

@@ -835,7 +835,9 @@ static void gemm_cases(sk_pool *pool)
 {
     char err[256];
     for (int t = 0; t < 16; t++) {
-        int M = irand(1, 9), K = irand(1, 300), N = irand(1, 1100), tb = irand(0, 1);
+        /* M = 1 (batch 1) runs the GEMV path: a third of the cases */
+        int M = t % 3 == 0 ? 1 : irand(1, 9), K = irand(1, 300), N = irand(1, 1100);
+        int tb = irand(0, 1);
         int cshape = irand(0, 3); /* 0 none, 1 [N], 2 [1,N], 3 scalar */
         float alpha = irand(0, 1) ? 1.0f : 0.75f, beta = irand(0, 1) ? 1.0f : -0.5f;
         int act = irand(0, 2);
