@@ -461,7 +461,7 @@ int sk_graph_validate(sk_graph *g, char *err, size_t errlen)
             if (v < 0)
                 continue;
             sk_value *val = &g->values[v];
-            if (val->producer >= 0 || state[v] || val->data) {
+            if (val->producer >= 0 || state[v] || sk_value_is_const(val)) {
                 rc = sk_errf(err, errlen, SK_EINVAL,
                              "value '%s' is produced twice (again by %s node '%s')",
                              val->name, sk_op_name(n->op), n->name);
@@ -478,7 +478,7 @@ int sk_graph_validate(sk_graph *g, char *err, size_t errlen)
             if (v < 0)
                 continue;
             sk_value *val = &g->values[v];
-            if (!state[v] && !val->data && val->producer < 0) {
+            if (!state[v] && !sk_value_is_const(val) && val->producer < 0) {
                 rc = sk_errf(err, errlen, SK_EINVAL,
                              "%s node '%s' reads '%s', which no node, input or initializer "
                              "defines",
@@ -491,7 +491,7 @@ int sk_graph_validate(sk_graph *g, char *err, size_t errlen)
     }
     for (int i = 0; i < g->noutputs; i++) {
         sk_value *val = &g->values[g->outputs[i]];
-        if (!state[g->outputs[i]] && !val->data && val->producer < 0) {
+        if (!state[g->outputs[i]] && !sk_value_is_const(val) && val->producer < 0) {
             rc = sk_errf(err, errlen, SK_EINVAL, "graph output '%s' is never defined", val->name);
             goto out;
         }

@@ -54,7 +54,12 @@ typedef struct sk_value {
     void *data;      /* non-NULL for a constant */
     int data_owned;  /* 1: sk_free(data) on graph free; 0: borrowed (mmap) */
     int producer;    /* node index, -1 for inputs and constants */
+    int released;    /* a constant whose data the packer freed: its one reader
+                        runs on packed weights (passes/prepack.c); data NULL */
 } sk_value;
+
+/* A constant: it has data, or had it until the packer released it. */
+static inline int sk_value_is_const(const sk_value *v) { return v->data != NULL || v->released; }
 
 typedef struct sk_mapping {
     void *addr;

@@ -481,7 +481,7 @@ int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool, sk
     }
     for (int v = 0; v < g->nvalues; v++) {
         const sk_value *val = &g->values[v];
-        if (val->data) {
+        if (sk_value_is_const(val)) { /* data NULL when released after packing */
             p->vals[v] = (sk_tensor){val->dtype, val->shape, val->data};
             p->kind[v] = V_CONST;
         }

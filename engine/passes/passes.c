@@ -3,6 +3,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include "ops.h"
@@ -129,6 +132,11 @@ int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
     if ((rc = sk_pass_prepack(&p)) < 0)
         goto out;
     free_unused_consts(g);
+#if defined(__GLIBC__)
+    /* give the freed raw weights back to the system: the large ones were
+     * mmap'ed and are gone already, the rest sit free in malloc's heap */
+    malloc_trim(0);
+#endif
 out:
     free(p.shape[0]);
     free(p.shape[1]);

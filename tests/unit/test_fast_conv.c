@@ -301,8 +301,14 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
         const char *pf = getenv("SKIPSERVE_PIXROWS");
         if (pf && !strcmp(pf, "force") && c->group == 1 && !wino && kind != SK_CONV_DEPTHWISE)
             assert_int_equal(kind, SK_CONV_PIXROWS);
+        /* packed weights replace the raw ones, which are freed; depthwise
+         * reads W as it is and keeps it (prepack.c release_weights) */
+        const sk_value *wv = &go->values[fn->in[1]];
+        assert_int_equal(wv->released, kind != SK_CONV_DEPTHWISE);
+        assert_true((wv->data == NULL) == (kind != SK_CONV_DEPTHWISE));
     } else {
         assert_null(fn->priv);
+        assert_non_null(go->values[fn->in[1]].data);
     }
     float *x, *r;
     random_operands(c, &x, &r);
@@ -610,6 +616,81 @@ static void test_pixrows(void **state)
     unsetenv("SKIPSERVE_PIXROWS");
     unsetenv("SKIPSERVE_WINOGRAD");
     for_each_level(pixrows_resnet_cases);
+}
+
+/* ---- raw weights released after packing (prepack.c release_weights) ----
+ * Two convs reading one W keep it (the rule: one reader only);
+ * SKIPSERVE_KEEP_WEIGHTS=1 keeps every W; a graph optimized at a SIMD
+ * level and then run at the scalar level (its reference kernel would read
+ * the freed W) fails with an error instead of reading freed memory. */
+static sk_graph *two_convs(int share)
+{
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    int64_t xd[4] = {1, 8, 9, 9}, wd[4] = {8, 8, 3, 3};
+    set_input(g, "X", 4, xd);
+    add_const(g, "W", 4, wd, 11, 0);
+    if (!share)
+        add_const(g, "W2", 4, wd, 12, 0);
+    int in1[2] = {val(g, "X"), val(g, "W")}, o1 = val(g, "y1");
+    int n1 = sk_graph_add_node(g, SK_OP_CONV, "c1", 2, in1, 1, &o1);
+    int in2[2] = {val(g, "y1"), val(g, share ? "W" : "W2")}, o2 = val(g, "y2");
+    int n2 = sk_graph_add_node(g, SK_OP_CONV, "c2", 2, in2, 1, &o2);
+    int64_t pads[4] = {1, 1, 1, 1};
+    sk_node_set_ints(g, n1, "pads", pads, 4);
+    sk_node_set_ints(g, n2, "pads", pads, 4);
+    sk_graph_add_output(g, o2);
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+static void test_released_weights(void **state)
+{
+    (void)state;
+    char err[256];
+    if (sk_cpu_detected() == SK_ISA_SCALAR)
+        skip(); /* nothing is packed at the scalar level */
+    sk_cpu_set_level(sk_cpu_detected());
+    for (int share = 0; share < 2; share++)
+        for (int keep = 0; keep < 2; keep++) {
+            if (keep)
+                setenv("SKIPSERVE_KEEP_WEIGHTS", "1", 1);
+            sk_graph *g = two_convs(share);
+            assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+            unsetenv("SKIPSERVE_KEEP_WEIGHTS");
+            int released = !share && !keep;
+            for (int i = 0; i < g->nnodes; i++) {
+                assert_non_null(g->nodes[i].priv);
+                const sk_value *w = &g->values[g->nodes[i].in[1]];
+                assert_int_equal(w->released, released);
+                assert_true((w->data == NULL) == released);
+            }
+            /* the plan runs on the packed weights at the level of the load */
+            sk_tensor in = {SK_F32, {4, {1, 8, 9, 9}}, NULL};
+            float x[648];
+            for (int i = 0; i < 648; i++)
+                x[i] = frand();
+            const void *d[1] = {x};
+            sk_plan *p;
+            assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+            if (sk_plan_run(p, d, err, sizeof err))
+                fail_msg("run: %s", err);
+            sk_plan_free(p);
+            /* the scalar level's reference kernels would need the raw W */
+            sk_cpu_set_level(SK_ISA_SCALAR);
+            assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+            int rc = sk_plan_run(p, d, err, sizeof err);
+            if (released) {
+                assert_true(rc != 0);
+                assert_non_null(strstr(err, "released"));
+            } else {
+                assert_int_equal(rc, 0);
+            }
+            sk_plan_free(p);
+            sk_cpu_set_level(sk_cpu_detected());
+            sk_graph_free(g);
+        }
 }
 
 /* The strategy the packer picked for c's conv (0: none packed). */
@@ -1086,6 +1167,7 @@ int main(void)
         cmocka_unit_test(test_winograd_selection),
         cmocka_unit_test(test_pixrows),
         cmocka_unit_test(test_pixrows_selection),
+        cmocka_unit_test(test_released_weights),
         cmocka_unit_test(test_no_fusion_across_shared_values),
         cmocka_unit_test(test_dump_shows_fusion),
         cmocka_unit_test(test_gemm_fused),

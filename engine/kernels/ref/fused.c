@@ -70,6 +70,10 @@ typedef int (*base_fn)(const sk_node *, const sk_tensor *const *, int, sk_tensor
 static int fused(base_fn base, int run, const sk_node *n, const sk_tensor *const *in, int nin,
                  sk_tensor *out, sk_kctx *ctx)
 {
+    if (run && nin > 1 && in[1] && !in[1]->data) /* see prepack.c release_weights */
+        return sk_kfail(ctx, n, SK_EINVAL,
+                        "its weights were released after packing them for the SIMD level of "
+                        "the load; run it at that level");
     int rc = base(n, in, nin > 3 ? 3 : nin, out, 1, ctx);
     if (rc)
         return rc;
