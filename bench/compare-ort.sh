@@ -12,8 +12,10 @@
 # download GPU files) into bench/.ort/ (git-ignored) and exports missing
 # models with models/export_zoo.py into $ZOO (default models/zoo). Needs
 # $BUILD/skipserve-bench (default build/). The ratio of each row is the
-# faster median of each tool over R rounds, so a burst of load on a shared
-# machine does not decide a row.
+# faster median of each tool over R rounds (default 3), so a burst of load
+# on a shared machine does not decide a row; "rounds won" counts the rounds
+# whose skipserve median beat the ORT median of the same round (a row near
+# 1.0 with 1/3 or 2/3 is a tie). bench/ab.py alternates more finely.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -22,7 +24,7 @@ MODELS="resnet18 resnet34 resnet50 resnet101 unet-convtranspose"
 BATCHES="1 8"
 THREADS="1 2"
 RUNS=10
-ROUNDS=2
+ROUNDS=3
 OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -49,13 +51,19 @@ field() { # field JSON-LINE KEY
     printf '%s' "$1" | $PY -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$2"
 }
 min() { $PY -c 'import sys; print(min(float(a) for a in sys.argv[1:]))' "$@"; }
+# won "SK_MS..." "ORT_MS...": rounds in which skipserve's median beat ORT's
+# of the same round, as "k/R" (this VM's speed moves in plateaus of seconds;
+# a round's two medians share one)
+won() {
+    $PY -c 'import sys; a, b = sys.argv[1].split(), sys.argv[2].split(); print("%d/%d" % (sum(float(x) < float(y) for x, y in zip(a, b)), len(a)))' "$1" "$2"
+}
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
     echo "compare-ort: $(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "| model | batch | threads | skipserve ms | ORT ms | ORT/skipserve | skipserve RSS MB | ORT RSS MB | max diff |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| model | batch | threads | skipserve ms | ORT ms | ORT/skipserve | rounds won | skipserve RSS MB | ORT RSS MB | max diff |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
 } | tee ${OUT:+"$OUT"}
 
 for m in $MODELS; do
@@ -82,8 +90,10 @@ for m in $MODELS; do
             diff=$($PY bench/outdiff.py "$TMP/sk.f32" "$TMP/ort.f32")
             s=$(min $sk_ms); o=$(min $ort_ms)
             ratio=$($PY -c "print('%.2f' % ($o / $s))")
-            printf '| %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %s |\n' \
-                "$m" "$b" "$t" "$s" "$o" "$ratio" "$sk_rss" "$ort_rss" "$diff" | tee -a ${OUT:+"$OUT"}
+            won=$(won "$sk_ms" "$ort_ms")
+            printf '| %s | %s | %s | %.1f | %.1f | %s | %s | %.0f | %.0f | %s |\n' \
+                "$m" "$b" "$t" "$s" "$o" "$ratio" "$won" "$sk_rss" "$ort_rss" "$diff" |
+                tee -a ${OUT:+"$OUT"}
         done
     done
 done
