@@ -310,6 +310,7 @@ int main(int argc, char **argv)
     }
     double *ms = malloc(sizeof(double) * (size_t)a.runs);
     double *cms = malloc(sizeof(double) * (size_t)a.runs);
+    double *seq = malloc(sizeof(double) * (size_t)a.runs); /* in run order */
     int sane = 1;
     for (int r = 0; r < a.runs; r++) {
         double t = now_s(), c = cpu_s();
@@ -317,7 +318,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "skipserve-bench: run: %s\n", err);
             return 1;
         }
-        ms[r] = (now_s() - t) * 1e3; if (getenv("DBG_ALL")) fprintf(stderr, "%.1f/%.1f ", ms[r], (cpu_s() - c) * 1e3);
+        ms[r] = seq[r] = (now_s() - t) * 1e3;
         cms[r] = (cpu_s() - c) * 1e3;
         sane &= outputs_sane(p);
     }
@@ -383,8 +384,11 @@ int main(int argc, char **argv)
         if (a.verify)
             printf(", \"max_rel_err\": %.3g", verify_err);
         printf(", \"outputs_ok\": %s, \"arena_mb\": %.2f, \"max_rss_mb\": %.1f, "
-               "\"load_s\": %.3f, \"optimize_s\": %.3f}\n",
+               "\"load_s\": %.3f, \"optimize_s\": %.3f, \"runs_ms\": [",
                sane ? "true" : "false", arena_mb, rss_mb, t_load, t_opt);
+        for (int r = 0; r < a.runs; r++) /* in order: shows this VM's speed levels */
+            printf("%s%.3f", r ? ", " : "", seq[r]);
+        printf("]}\n");
     } else {
         printf("%s: batch %d, %d thread%s, %s, level %d\n", a.model, a.batch, a.threads,
                a.threads == 1 ? "" : "s", isa, a.level);
@@ -407,6 +411,7 @@ int main(int argc, char **argv)
     free(data);
     free(ms);
     free(cms);
+    free(seq);
     free(sh);
     free(dt);
     free(node_macs);

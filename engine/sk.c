@@ -98,14 +98,13 @@ char *sk_shape_str(const sk_shape *s, char *buf, size_t len)
     return buf;
 }
 
-/* Blocks of HUGE_MIN bytes and more (packed weights, the arena) start on a
+/* Blocks of HUGE_PAGE bytes and more (packed weights, the arena) start on a
  * 2 MiB boundary and ask for transparent huge pages: at batch 1 a ResNet
  * streams ~160 MB of packed weights per run, and with 4 KiB pages every
  * 4 KiB of it is a page walk (the L2 TLB covers 8 MiB). Where THP is
  * "madvise" (Debian's default) only such advice gets huge pages; where it
  * is "never" the advice does nothing. SKIPSERVE_HUGEPAGES=0 turns it off. */
 #define HUGE_PAGE ((size_t)2 << 20)
-#define HUGE_MIN HUGE_PAGE
 
 static int huge_pages_wanted(void)
 {
@@ -120,7 +119,7 @@ void *sk_alloc(size_t bytes)
     size_t n = (bytes + 63) & ~(size_t)63;
     if (n < bytes)
         return NULL;
-    size_t align = n >= HUGE_MIN ? HUGE_PAGE : 64;
+    size_t align = n >= HUGE_PAGE ? HUGE_PAGE : 64;
     if (posix_memalign(&p, align, n ? n : 64) != 0)
         return NULL;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
