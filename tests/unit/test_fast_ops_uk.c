@@ -10,7 +10,7 @@
  * Exact equality wherever the kernel's operations are the formula's
  * (element-wise IEEE ops, FMA, max, data movement); relative 2e-6 against
  * libm for exp / erf / tanh / sigmoid; the float-sum error bound for the
- * reductions. */
+ * reductions and the GEMV. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,7 +53,8 @@ static const sk_fops_uk emu512 = {
     .vmax_acc = emu512_vmax_acc, .vadd_acc = emu512_vadd_acc, .vmax_taps = emu512_vmax_taps,
     .vsum_taps = emu512_vsum_taps, .deinterleave2 = emu512_deinterleave2,
     .interleave2 = emu512_interleave2, .vblend = emu512_vblend,
-    .vup2_linear = emu512_vup2_linear, .transpose = scalar_transpose,
+    .vup2_linear = emu512_vup2_linear, .gemv_panel = emu512_gemv_panel,
+    .transpose = scalar_transpose,
 };
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -251,12 +252,42 @@ static void check_transpose(const sk_fops_uk *uk)
         }
 }
 
+/* gemv_panel: one B panel of 2 vectors (16 lanes at AVX2, 32 at AVX-512)
+ * times a, every K up to 70 and long ones (the 4-step loop and its tail),
+ * against a double sum; its four partial sums reorder the float sum, so
+ * the tolerance is the K-term error bound. */
+static void check_gemv(const sk_fops_uk *uk)
+{
+    const size_t lanes = uk->isa == SK_ISA_AVX512 ? 32 : 16;
+    static float panel[2048 * 32 + 64];
+    float y[32 + 1];
+    for (int kk = 0; kk <= 75; kk++) {
+        size_t K = len_at(kk);
+        fill(bufa, K, 1.0f);
+        fill(panel, K * lanes, 1.0f);
+        y[lanes] = 12345.0f; /* the kernel writes lanes floats, no more */
+        uk->gemv_panel(K, bufa, panel, y);
+        for (size_t j = 0; j < lanes; j++) {
+            double want = 0, mag = 0;
+            for (size_t k = 0; k < K; k++) {
+                want += (double)bufa[k] * panel[k * lanes + j];
+                mag += fabs((double)bufa[k] * panel[k * lanes + j]);
+            }
+            if (fabs(y[j] - want) > (double)(K + 4) * 4 * FLT_EPSILON * mag)
+                fail_msg("%s gemv_panel K=%zu lane %zu: %.9g, want %.9g", uk_name, K, j,
+                         (double)y[j], want);
+        }
+        assert_true(y[lanes] == 12345.0f);
+    }
+}
+
 static void run_table(const sk_fops_uk *uk, const char *name)
 {
     uk_name = name;
     check_uk(uk);
     check_math(uk);
     check_transpose(uk);
+    check_gemv(uk);
     print_message("  %s: every microkernel matches\n", name);
 }
 
