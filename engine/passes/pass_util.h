@@ -8,7 +8,7 @@ typedef struct sk_pass {
     sk_graph *g;
     sk_shape *shape[2]; /* per value from two shape walks (rank -1: unknown) */
     int fresh;          /* counter for names of dead outputs */
-    int nfused, nbn, nadd, nact, npacked, nreleased;
+    int nfused, nbn, nadd, nact, npacked;
     char *err;
     size_t errlen;
 } sk_pass;

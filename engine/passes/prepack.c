@@ -182,7 +182,6 @@ static void release_weights(sk_pass *p, int ni)
     g->values[v].data = NULL;
     g->values[v].data_owned = 0;
     g->values[v].released = 1;
-    p->nreleased++;
 }
 
 static int pack_gemm(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)

@@ -3,6 +3,7 @@
  *   skipserve-conformance [--expected FILE] [--filter SUBSTR] [--verbose]
  *       [--rtol R] [--atol A] [--max-abs-norm] [--timeout S] [--no-fork]
  *       [--write-pass FILE] [--all-must-pass] DIR...
+ *   skipserve-conformance --print-level   (the SIMD level, after SKIPSERVE_ISA)
  *
  * A DIR is one test (model.onnx + test_data_set_N/{input,output}_K.pb) or a
  * folder of tests. Each test runs in a forked child with a time limit, so a
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/cpu.h"
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "engine/threadpool.h"
@@ -627,7 +629,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: skipserve-conformance [--expected FILE] [--filter SUBSTR] [--verbose]\n"
             "         [--rtol R] [--atol A] [--max-abs-norm] [--timeout S] [--no-fork]\n"
-            "         [--write-pass FILE] [--all-must-pass] [--opt 0|1] [--threads N] DIR...\n");
+            "         [--write-pass FILE] [--all-must-pass] [--opt 0|1] [--threads N] DIR...\n"
+            "       skipserve-conformance --print-level\n");
 }
 
 int main(int argc, char **argv)
@@ -661,6 +664,11 @@ int main(int argc, char **argv)
             o.no_fork = 1;
         else if (!strcmp(a, "--all-must-pass"))
             o.all_must_pass = 1;
+        else if (!strcmp(a, "--print-level")) { /* the SIMD level it would run at */
+            printf("%s\n", sk_isa_name(sk_cpu_level()));
+            free(dirs);
+            return 0;
+        }
         else if (!strcmp(a, "--opt") && more)
             o.opt = atoi(argv[++i]);
         else if (!strcmp(a, "--threads") && more)
