@@ -48,6 +48,7 @@ typedef struct sk_conv_priv {
     const sk_gemm_cfg *cfg;
     sk_gemm_packed_a w;
     sk_gemm_packed_b wt;
+    int64_t kvol; /* taps per input channel (kernel volume) */
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {

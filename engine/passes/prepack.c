@@ -133,6 +133,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
         return SK_ENOMEM;
     pv->kind = SK_CONV_GEMM;
     pv->cfg = cfg;
+    pv->kvol = kvol;
     int64_t Mg = M / group, K = Cg * kvol;
     const sk_shape *os = out_spatial(p, n);
     int64_t oh = os && os->rank == 4 ? os->dim[2] : 0, ow = os && os->rank == 4 ? os->dim[3] : 0;
