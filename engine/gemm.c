@@ -25,9 +25,10 @@
  * mc: an mc x kc block of A (72 KiB) and the kc x nc block of B (192 KiB)
  * share a 512 KiB L2. Chosen by measurement on Zen 3 (bench/RESULTS.md). */
 #if defined(__x86_64__)
-static sk_gemm_cfg cfg_avx2 = {SK_ISA_AVX2, 6, 16, 256, 72, 192, sk_f32_gemm_6x16__avx2_fma};
-static sk_gemm_cfg cfg_avx512 = {SK_ISA_AVX512, 8, 32, 256, 128, 256,
-                                 sk_f32_gemm_8x32__avx512f};
+static sk_gemm_cfg cfg_avx2 = {SK_ISA_AVX2, 6, 16, 256, 72, 192, sk_f32_gemm_6x16__avx2_fma,
+                               sk_f32_gemm_ntail__avx2};
+static sk_gemm_cfg cfg_avx512 = {SK_ISA_AVX512, 8, 32, 256, 128, 256, sk_f32_gemm_8x32__avx512f,
+                                 sk_f32_gemm_ntail__avx512f};
 
 /* SKIPSERVE_GEMM_BLOCKS="kc,mc,nc" replaces the blocking of both levels
  * (for tuning sweeps on other caches: the packed layouts do not depend on
@@ -36,6 +37,9 @@ static sk_gemm_cfg cfg_avx512 = {SK_ISA_AVX512, 8, 32, 256, 128, 256,
 static pthread_once_t blocks_once = PTHREAD_ONCE_INIT;
 static void blocks_from_env(void)
 {
+    const char *nt = getenv("SKIPSERVE_GEMM_NTAIL"); /* =0: tail panels on the full kernel */
+    if (nt && !strcmp(nt, "0"))
+        cfg_avx2.ntail = cfg_avx512.ntail = NULL;
     const char *e = getenv("SKIPSERVE_GEMM_BLOCKS");
     int kc, mc, nc;
     if (!e || sscanf(e, "%d,%d,%d", &kc, &mc, &nc) != 3 || kc < 16 || kc > 4096 || mc < 1 ||
@@ -243,6 +247,28 @@ static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const fl
         run_tail_tile(j, e, a, b, ct, row, col, mv, nv, kc, flags, &up);
 }
 
+/* The last column panel with at most nr/2 real columns (cfg->ntail, see
+ * sk_gemm_ntail_fn): 2 * mr rows of the block [ic, ic + mb) at a time. */
+static void run_ntail(const sk_gemm_job *j, const sk_gemm_epi *e, const float *ap,
+                      size_t astride, const float *bpan, float *c, int ic, int mb, int col,
+                      size_t kc, int flags)
+{
+    const int mr = j->cfg->mr, nv = j->N - col;
+    sk_ukernel_params up;
+    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
+    up.ldres = e->ldres;
+    up.min = e->min;
+    up.max = e->max;
+    for (int im = 0; im < mb; im += 2 * mr) {
+        int row = ic + im, rows = mb - im < 2 * mr ? mb - im : 2 * mr;
+        const float *a0 = ap + (size_t)(im / mr) * astride;
+        up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
+        up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
+        j->cfg->ntail(kc, a0, rows > mr ? a0 + astride : a0, bpan, c + (size_t)row * j->ldc + col,
+                      j->ldc, rows, nv, flags, &up);
+    }
+}
+
 static void run_task(void *arg, int tid, size_t begin, size_t end)
 {
     run_ctx *rc = arg;
@@ -296,6 +322,10 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                 }
                 for (int jn = 0; jn < nb; jn += nr) {
                     const float *bpan = bp + (size_t)(jn / nr) * bstride;
+                    if (cfg->ntail && j->N - (n0 + jn) <= nr / 2) {
+                        run_ntail(j, &e, ap, astride, bpan, c, ic, mb, n0 + jn, (size_t)kc, flags);
+                        continue;
+                    }
                     for (int im = 0; im < mb; im += mr)
                         run_tile(j, &e, ap + (size_t)(im / mr) * astride, bpan, c, ic + im,
                                  n0 + jn, (size_t)kc, flags);

@@ -55,10 +55,26 @@ typedef struct sk_ukernel_params {
 typedef void (*sk_gemm_ukernel)(size_t kc, const float *a, const float *b, float *c,
                                 size_t ldc, int flags, const sk_ukernel_params *p);
 
+/* The last column panel when it has at most nr/2 real columns (a 14x14
+ * map's 196 pixels leave 4 in the 13th panel of 16): two A panels (2 * mr
+ * rows; a1 == a0 when there is one) times the panel's first nr/2 columns.
+ * Writes rows x cols of c, each element the same FMA chain and epilogue
+ * as the full kernel's (the same bits), at twice the useful FMAs per cycle
+ * of a full tile on the narrow panel. Lives with the row loops
+ * (fast_ops_vrow.h) so the AVX-512 build is tested under emulation too. */
+typedef void (*sk_gemm_ntail_fn)(size_t kc, const float *a0, const float *a1, const float *b,
+                                 float *c, size_t ldc, int rows, int cols, int flags,
+                                 const sk_ukernel_params *p);
+
 void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
                                 size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                size_t ldc, int flags, const sk_ukernel_params *p);
+void sk_f32_gemm_ntail__avx2(size_t kc, const float *a0, const float *a1, const float *b, float *c,
+                             size_t ldc, int rows, int cols, int flags, const sk_ukernel_params *p);
+void sk_f32_gemm_ntail__avx512f(size_t kc, const float *a0, const float *a1, const float *b,
+                                float *c, size_t ldc, int rows, int cols, int flags,
+                                const sk_ukernel_params *p);
 
 typedef struct sk_gemm_cfg {
     sk_isa isa;
@@ -67,6 +83,7 @@ typedef struct sk_gemm_cfg {
     int mc;     /* M block: mc x kc of A stays in L2 */
     int nc;     /* N block packed per task: kc x nc of B in L2 */
     sk_gemm_ukernel uk;
+    sk_gemm_ntail_fn ntail; /* NULL: tail panels run uk (SKIPSERVE_GEMM_NTAIL=0) */
 } sk_gemm_cfg;
 
 /* Microkernel configuration of a level; NULL for SK_ISA_SCALAR or a level

@@ -139,6 +139,8 @@ typedef struct sk_fops_uk {
     /* y[0, 2 vectors) = a[0, K) times one packed B panel (K rows of nr =
      * two vectors: the GEMM's B layout): the batch-1 Gemm */
     void (*gemv_panel)(size_t K, const float *a, const float *b, float *y);
+    /* the GEMM's narrow last column panel (sk_gemm_ntail_fn, gemm.h) */
+    sk_gemm_ntail_fn gemm_ntail;
     /* dst[j * ldd + i] = src[i * lds + j], i < rows, j < cols */
     void (*transpose)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
                       size_t ldd);

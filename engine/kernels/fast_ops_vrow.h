@@ -249,3 +249,54 @@ void SK_UK(gemv_panel)(size_t K, const float *a, const float *b, float *y)
     v_st(y, v_add(v_add(c0, c2), v_add(c4, c6)));
     v_st(y + SK_VW, v_add(v_add(c1, c3), v_add(c5, c7)));
 }
+
+/* ---- GEMM: the narrow last column panel -------------------------------------
+ * See sk_gemm_ntail_fn (gemm.h). 2 * mr accumulators of one vector (12 ymm
+ * at AVX2, 16 zmm at AVX-512) are as many independent FMA chains as the
+ * full kernel's, so the FMA pipes stay busy, on half the columns: a panel
+ * with 4 real columns of 16 costs half of what the full tile did. Per k one
+ * B load and 2 * mr broadcasts, within the 2-3 loads per cycle the cores
+ * sustain. Every element is the full kernel's computation: a chain of FMAs
+ * from zero over k, then + old C, + bias, + residual, clamp. */
+#define SK_GEMM_MR (SK_VW == 8 ? 6 : 8) /* the level's GEMM mr: 6x16, 8x32 */
+
+void SK_UK(gemm_ntail)(size_t kc, const float *a0, const float *a1, const float *b, float *c,
+                       size_t ldc, int rows, int cols, int flags, const sk_ukernel_params *p)
+{
+    enum { MR = SK_GEMM_MR, R = 2 * SK_GEMM_MR, NR = 2 * SK_VW };
+    vf acc[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+        acc[r] = v_zero();
+    for (size_t k = 0; k < kc; k++, a0 += MR, a1 += MR, b += NR) {
+        const vf bk = v_ld(b);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            acc[r] = v_fma(v_set1(a0[r]), bk, acc[r]);
+            acc[MR + r] = v_fma(v_set1(a1[r]), bk, acc[MR + r]);
+        }
+    }
+    const vf zero = v_zero();
+    for (int r = 0; r < rows; r++) {
+        vf v = acc[r];
+        float *cr = c + (size_t)r * ldc;
+        if (flags & SK_UK_ACCUM)
+            v = v_add(v, cols == SK_VW ? v_ld(cr) : v_ld_n(cr, (size_t)cols, zero));
+        if (flags & SK_UK_EPI) {
+            if (p->bias_row)
+                v = v_add(v, v_set1(p->bias_row[r]));
+            if (p->bias_col)
+                v = v_add(v, cols == SK_VW ? v_ld(p->bias_col)
+                                           : v_ld_n(p->bias_col, (size_t)cols, zero));
+            if (p->res) {
+                const float *rr = p->res + (size_t)r * p->ldres;
+                v = v_add(v, cols == SK_VW ? v_ld(rr) : v_ld_n(rr, (size_t)cols, zero));
+            }
+            v = v_min(v_set1(p->max), v_max(v_set1(p->min), v));
+        }
+        if (cols == SK_VW)
+            v_st(cr, v);
+        else
+            v_st_n(cr, v, (size_t)cols);
+    }
+}

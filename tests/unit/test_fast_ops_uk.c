@@ -10,7 +10,8 @@
  * Exact equality wherever the kernel's operations are the formula's
  * (element-wise IEEE ops, FMA, max, data movement); relative 2e-6 against
  * libm for exp / erf / tanh / sigmoid; the float-sum error bound for the
- * reductions and the GEMV. */
+ * reductions and the GEMV; the GEMM's narrow-panel tile bit for bit
+ * against the full microkernel's arithmetic. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,7 +55,7 @@ static const sk_fops_uk emu512 = {
     .vsum_taps = emu512_vsum_taps, .deinterleave2 = emu512_deinterleave2,
     .interleave2 = emu512_interleave2, .vblend = emu512_vblend,
     .vup2_linear = emu512_vup2_linear, .gemv_panel = emu512_gemv_panel,
-    .transpose = scalar_transpose,
+    .gemm_ntail = emu512_gemm_ntail, .transpose = scalar_transpose,
 };
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -281,6 +282,84 @@ static void check_gemv(const sk_fops_uk *uk)
     }
 }
 
+/* gemm_ntail: the GEMM's narrow last column panel. Each element must be
+ * exactly the full microkernel's computation: an FMA chain from zero over
+ * k in order (fmaf here), then + old C, + row or column bias, + residual,
+ * clamp — so a conv's output does not depend on which panel a pixel lands
+ * in. Every row count 1 .. 2 mr, every column count 1 .. nr/2, K across the
+ * loop (0 .. 70 and long), each flag combination; the C window has a border
+ * of sentinels the kernel must not touch (masked tail stores). */
+static void check_gemm_ntail(const sk_fops_uk *uk)
+{
+    const int mr = uk->isa == SK_ISA_AVX512 ? 8 : 6, nr = uk->isa == SK_ISA_AVX512 ? 32 : 16;
+    const size_t ldc = (size_t)nr / 2 + 5, crows = (size_t)(2 * mr + 2);
+    static float a0[2048 * 8], a1[2048 * 8], b[2048 * 32] __attribute__((aligned(64)));
+    static float c[(16 + 2) * 21], c0[(16 + 2) * 21], bias_row[16], bias_col[16], res[16 * 21];
+    const int ks[] = {0, 1, 2, 3, 5, 8, 17, 64, 70, 257, 2048};
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+        for (int rows = 1; rows <= 2 * mr; rows++)
+            for (int cols = 1; cols <= nr / 2; cols++) {
+                size_t K = (size_t)ks[ki];
+                int flags = (rows + cols + (int)ki) % 4; /* ACCUM, EPI, both, none */
+                fill(a0, K * (size_t)mr, 1.0f);
+                fill(a1, K * (size_t)mr, 1.0f);
+                fill(b, K * (size_t)nr, 1.0f);
+                fill(c0, crows * ldc, 2.0f);
+                fill(bias_row, 16, 1.0f);
+                fill(bias_col, 16, 1.0f);
+                fill(res, 16 * ldc, 1.0f);
+                memcpy(c, c0, sizeof c);
+                sk_ukernel_params p = {NULL, NULL, NULL, ldc, -INFINITY, INFINITY};
+                if (flags & SK_UK_EPI) {
+                    if (cols % 3 == 0)
+                        p.bias_row = bias_row;
+                    if (cols % 3 == 1)
+                        p.bias_col = bias_col;
+                    if (rows % 2)
+                        p.res = res;
+                    if (cols % 2) {
+                        p.min = -0.5f;
+                        p.max = (rows % 3) ? 0.75f : INFINITY;
+                    }
+                }
+                /* one A panel (a1 == a0) when rows <= mr, as the driver calls it */
+                const float *pa1 = rows > mr ? a1 : a0;
+                uk->gemm_ntail(K, a0, pa1, b, c + ldc + 1, ldc, rows, cols, flags, &p);
+                for (size_t i = 0; i < crows; i++)
+                    for (size_t jj = 0; jj < ldc; jj++) {
+                        float got = c[i * ldc + jj];
+                        int r = (int)i - 1, col = (int)jj - 1;
+                        if (r < 0 || r >= rows || col < 0 || col >= cols) {
+                            if (memcmp(&got, &c0[i * ldc + jj], sizeof got))
+                                fail_msg("%s gemm_ntail K=%zu %dx%d: wrote outside at (%zu,%zu)",
+                                         uk_name, K, rows, cols, i, jj);
+                            continue;
+                        }
+                        const float *ar = r < mr ? a0 + r : pa1 + (r - mr);
+                        float want = 0.0f;
+                        for (size_t k = 0; k < K; k++)
+                            want = fmaf(ar[k * (size_t)mr], b[k * (size_t)nr + (size_t)col], want);
+                        if (flags & SK_UK_ACCUM)
+                            want = want + c0[i * ldc + jj];
+                        if (flags & SK_UK_EPI) {
+                            if (p.bias_row)
+                                want += bias_row[r];
+                            if (p.bias_col)
+                                want += bias_col[col];
+                            if (p.res)
+                                want += res[(size_t)r * ldc + (size_t)col];
+                            want = want < p.min ? p.min : want;
+                            want = want > p.max ? p.max : want;
+                        }
+                        if (memcmp(&got, &want, sizeof got))
+                            fail_msg("%s gemm_ntail K=%zu rows %d cols %d flags %d (%d,%d): "
+                                     "%.9g, want %.9g",
+                                     uk_name, K, rows, cols, flags, r, col, (double)got,
+                                     (double)want);
+                    }
+            }
+}
+
 static void run_table(const sk_fops_uk *uk, const char *name)
 {
     uk_name = name;
@@ -288,6 +367,7 @@ static void run_table(const sk_fops_uk *uk, const char *name)
     check_math(uk);
     check_transpose(uk);
     check_gemv(uk);
+    check_gemm_ntail(uk);
     print_message("  %s: every microkernel matches\n", name);
 }
 
