@@ -33,7 +33,7 @@
         .deinterleave2 = sk_f32_deinterleave2__##sfx,                                      \
         .interleave2 = sk_f32_interleave2__##sfx, .vblend = sk_f32_vblend__##sfx,          \
         .vup2_linear = sk_f32_vup2_linear__##sfx, .gemv_panel = sk_f32_gemv_panel__##sfx,  \
-        .gemm_ntail = sk_f32_gemm_ntail__##sfx,                                            \
+        .gemm_ntail = sk_f32_gemm_ntail__##sfx, .gemm_mtail = sk_f32_gemm_mtail__##sfx,    \
         .transpose = sk_f32_transpose__avx2,                                               \
         .transpose_epi = sk_f32_transpose_epi__avx2,                                       \
     }

@@ -26,9 +26,9 @@
  * share a 512 KiB L2. Chosen by measurement on Zen 3 (bench/RESULTS.md). */
 #if defined(__x86_64__)
 static sk_gemm_cfg cfg_avx2 = {SK_ISA_AVX2, 6, 16, 256, 72, 192, sk_f32_gemm_6x16__avx2_fma,
-                               sk_f32_gemm_ntail__avx2};
+                               sk_f32_gemm_ntail__avx2, sk_f32_gemm_mtail__avx2};
 static sk_gemm_cfg cfg_avx512 = {SK_ISA_AVX512, 8, 32, 256, 128, 256, sk_f32_gemm_8x32__avx512f,
-                                 sk_f32_gemm_ntail__avx512f};
+                                 sk_f32_gemm_ntail__avx512f, sk_f32_gemm_mtail__avx512f};
 
 /* SKIPSERVE_GEMM_BLOCKS="kc,mc,nc" replaces the blocking of both levels
  * (for tuning sweeps on other caches: the packed layouts do not depend on
@@ -40,6 +40,9 @@ static void blocks_from_env(void)
     const char *nt = getenv("SKIPSERVE_GEMM_NTAIL"); /* =0: tail panels on the full kernel */
     if (nt && !strcmp(nt, "0"))
         cfg_avx2.ntail = cfg_avx512.ntail = NULL;
+    const char *mt = getenv("SKIPSERVE_GEMM_MTAIL"); /* =0: tail rows on the full kernel */
+    if (mt && !strcmp(mt, "0"))
+        cfg_avx2.mtail = cfg_avx512.mtail = NULL;
     const char *e = getenv("SKIPSERVE_GEMM_BLOCKS");
     int kc, mc, nc;
     if (!e || sscanf(e, "%d,%d,%d", &kc, &mc, &nc) != 3 || kc < 16 || kc > 4096 || mc < 1 ||
@@ -269,6 +272,25 @@ static void run_ntail(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a
     }
 }
 
+/* Rows [row, row + rows) (fewer than mr: the last A panel of a block)
+ * across the block's panels that hold columns [col, col + ncols)
+ * (cfg->mtail, see sk_gemm_mtail_fn). */
+static void run_mtail(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a,
+                      const float *bp, size_t bstride, float *c, int row, int rows, int col,
+                      int ncols, size_t kc, int flags)
+{
+    const int nr = j->cfg->nr;
+    sk_ukernel_params up;
+    up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
+    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
+    up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
+    up.ldres = e->ldres;
+    up.min = e->min;
+    up.max = e->max;
+    j->cfg->mtail(kc, a, bp, bstride, (ncols + nr - 1) / nr, c + (size_t)row * j->ldc + col,
+                  j->ldc, rows, ncols, flags, &up);
+}
+
 static void run_task(void *arg, int tid, size_t begin, size_t end)
 {
     run_ctx *rc = arg;
@@ -320,16 +342,24 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                     ap = j->a_packed->data + (size_t)grp * j->a_packed->group_stride +
                          (size_t)(ic / mr) * astride + (size_t)pc * (size_t)mr;
                 }
+                /* rows past the block's last whole A panel go to mtail,
+                 * a last panel of <= nr/2 columns to ntail (all rows) */
+                const int tail_rows = cfg->mtail ? mb % mr : 0, mfull = mb - tail_rows;
+                int ncols = nb;
                 for (int jn = 0; jn < nb; jn += nr) {
                     const float *bpan = bp + (size_t)(jn / nr) * bstride;
                     if (cfg->ntail && j->N - (n0 + jn) <= nr / 2) {
                         run_ntail(j, &e, ap, astride, bpan, c, ic, mb, n0 + jn, (size_t)kc, flags);
+                        ncols = jn;
                         continue;
                     }
-                    for (int im = 0; im < mb; im += mr)
+                    for (int im = 0; im < mfull; im += mr)
                         run_tile(j, &e, ap + (size_t)(im / mr) * astride, bpan, c, ic + im,
                                  n0 + jn, (size_t)kc, flags);
                 }
+                if (tail_rows && ncols > 0)
+                    run_mtail(j, &e, ap + (size_t)(mfull / mr) * astride, bp, bstride, c,
+                              ic + mfull, tail_rows, n0, ncols, (size_t)kc, flags);
             }
         }
     }

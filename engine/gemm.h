@@ -66,6 +66,15 @@ typedef void (*sk_gemm_ntail_fn)(size_t kc, const float *a0, const float *a1, co
                                  float *c, size_t ldc, int rows, int cols, int flags,
                                  const sk_ukernel_params *p);
 
+/* The last 1 .. mr-1 rows of a block across npanels B panels (panel q at
+ * b + q * bstride; c's columns [0, ncols) real): one A panel times several
+ * B panels at once, so that the few rows still give enough independent FMA
+ * chains; each element the same FMA chain and epilogue as the full
+ * kernel's (the same bits). p->bias_col and p->res point at column 0. */
+typedef void (*sk_gemm_mtail_fn)(size_t kc, const float *a, const float *b, size_t bstride,
+                                 int npanels, float *c, size_t ldc, int rows, int ncols, int flags,
+                                 const sk_ukernel_params *p);
+
 void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
                                 size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
@@ -74,6 +83,12 @@ void sk_f32_gemm_ntail__avx2(size_t kc, const float *a0, const float *a1, const 
                              size_t ldc, int rows, int cols, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_ntail__avx512f(size_t kc, const float *a0, const float *a1, const float *b,
                                 float *c, size_t ldc, int rows, int cols, int flags,
+                                const sk_ukernel_params *p);
+void sk_f32_gemm_mtail__avx2(size_t kc, const float *a, const float *b, size_t bstride,
+                             int npanels, float *c, size_t ldc, int rows, int ncols, int flags,
+                             const sk_ukernel_params *p);
+void sk_f32_gemm_mtail__avx512f(size_t kc, const float *a, const float *b, size_t bstride,
+                                int npanels, float *c, size_t ldc, int rows, int ncols, int flags,
                                 const sk_ukernel_params *p);
 
 typedef struct sk_gemm_cfg {
@@ -84,6 +99,7 @@ typedef struct sk_gemm_cfg {
     int nc;     /* N block packed per task: kc x nc of B in L2 */
     sk_gemm_ukernel uk;
     sk_gemm_ntail_fn ntail; /* NULL: tail panels run uk (SKIPSERVE_GEMM_NTAIL=0) */
+    sk_gemm_mtail_fn mtail; /* NULL: tail rows run uk (SKIPSERVE_GEMM_MTAIL=0) */
 } sk_gemm_cfg;
 
 /* Microkernel configuration of a level; NULL for SK_ISA_SCALAR or a level

@@ -141,6 +141,8 @@ typedef struct sk_fops_uk {
     void (*gemv_panel)(size_t K, const float *a, const float *b, float *y);
     /* the GEMM's narrow last column panel (sk_gemm_ntail_fn, gemm.h) */
     sk_gemm_ntail_fn gemm_ntail;
+    /* the GEMM's last rows of a block (sk_gemm_mtail_fn, gemm.h) */
+    sk_gemm_mtail_fn gemm_mtail;
     /* dst[j * ldd + i] = src[i * lds + j], i < rows, j < cols */
     void (*transpose)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
                       size_t ldd);

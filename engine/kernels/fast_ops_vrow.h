@@ -300,3 +300,121 @@ void SK_UK(gemm_ntail)(size_t kc, const float *a0, const float *a1, const float 
             v_st_n(cr, v, (size_t)cols);
     }
 }
+
+/* ---- GEMM: the last rows of a block -----------------------------------------
+ * See sk_gemm_mtail_fn (gemm.h). A tile of 1 .. mr-1 real rows on the full
+ * kernel costs as much as a full one (49 output pixels = 8 tiles of 6 and
+ * one of 1). Here `rows` rows run across P panels at once, P chosen so
+ * that 2 * rows * P accumulators give the FMA pipes enough independent
+ * chains (8-12 at AVX2, up to 24 at AVX-512): one row over four panels
+ * costs a sixth of four full tiles. Each element is still one FMA chain
+ * from zero over k in order, then the full kernel's epilogue: the same
+ * bits as the full tile. */
+static inline __attribute__((always_inline)) void
+gemm_mtail_group(size_t kc, const float *a, const float *b, size_t bstride, float *c, size_t ldc,
+                 const int R, const int P, int ncols, int flags, const sk_ukernel_params *p,
+                 int col0)
+{
+    enum { MR = SK_GEMM_MR, NR = 2 * SK_VW };
+    vf acc[8][4][2]; /* [row][panel][vector]: only R x P x 2 are used */
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < P; q++)
+            acc[r][q][0] = acc[r][q][1] = v_zero();
+    for (size_t k = 0; k < kc; k++, a += MR) {
+        const float *bk = b + k * NR;
+#pragma GCC unroll 4
+        for (int q = 0; q < P; q++) {
+            const vf b0 = v_ld(bk + q * bstride), b1 = v_ld(bk + q * bstride + SK_VW);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                const vf av = v_set1(a[r]);
+                acc[r][q][0] = v_fma(av, b0, acc[r][q][0]);
+                acc[r][q][1] = v_fma(av, b1, acc[r][q][1]);
+            }
+        }
+    }
+    const vf zero = v_zero();
+    for (int q = 0; q < P; q++)
+        for (int h = 0; h < 2; h++) {
+            int cc = q * NR + h * SK_VW, n = ncols - cc; /* real columns of this vector */
+            if (n <= 0)
+                continue;
+            if (n > SK_VW)
+                n = SK_VW;
+            const int col = col0 + cc;
+            for (int r = 0; r < R; r++) {
+                vf v = acc[r][q][h];
+                float *cr = c + (size_t)r * ldc + cc;
+                if (flags & SK_UK_ACCUM)
+                    v = v_add(v, n == SK_VW ? v_ld(cr) : v_ld_n(cr, (size_t)n, zero));
+                if (flags & SK_UK_EPI) {
+                    if (p->bias_row)
+                        v = v_add(v, v_set1(p->bias_row[r]));
+                    if (p->bias_col)
+                        v = v_add(v, n == SK_VW ? v_ld(p->bias_col + col)
+                                                : v_ld_n(p->bias_col + col, (size_t)n, zero));
+                    if (p->res) {
+                        const float *rr = p->res + (size_t)r * p->ldres + col;
+                        v = v_add(v, n == SK_VW ? v_ld(rr) : v_ld_n(rr, (size_t)n, zero));
+                    }
+                    v = v_min(v_set1(p->max), v_max(v_set1(p->min), v));
+                }
+                if (n == SK_VW)
+                    v_st(cr, v);
+                else
+                    v_st_n(cr, v, (size_t)n);
+            }
+        }
+}
+
+/* Panels per group for `rows` rows: 2 * rows * P accumulators within the
+ * budget, at most 4. */
+static inline int gemm_mtail_panels(int rows)
+{
+    int budget = SK_VW == 8 ? 12 : 24, P = budget / (2 * rows);
+    return P < 1 ? 1 : P > 4 ? 4 : P;
+}
+
+#define SK_MTAIL_CASE(R, P)                                                                   \
+    gemm_mtail_group(kc, a, b + (size_t)q * bstride, bstride, c + (size_t)q * NR, ldc, R, P,   \
+                     ncols - q * NR, flags, p, q * NR)
+#define SK_MTAIL_ROWS(R)                                                                      \
+    case R:                                                                                   \
+        for (q = 0; q + gemm_mtail_panels(R) <= npanels; q += gemm_mtail_panels(R)) {         \
+            if (gemm_mtail_panels(R) == 4)                                                    \
+                SK_MTAIL_CASE(R, 4);                                                          \
+            else if (gemm_mtail_panels(R) == 3)                                               \
+                SK_MTAIL_CASE(R, 3);                                                          \
+            else if (gemm_mtail_panels(R) == 2)                                               \
+                SK_MTAIL_CASE(R, 2);                                                          \
+            else                                                                              \
+                SK_MTAIL_CASE(R, 1);                                                          \
+        }                                                                                     \
+        for (; q < npanels; q++)                                                              \
+            SK_MTAIL_CASE(R, 1);                                                              \
+        break;
+
+void SK_UK(gemm_mtail)(size_t kc, const float *a, const float *b, size_t bstride, int npanels,
+                       float *c, size_t ldc, int rows, int ncols, int flags,
+                       const sk_ukernel_params *p)
+{
+    enum { NR = 2 * SK_VW };
+    int q;
+    switch (rows) {
+        SK_MTAIL_ROWS(1)
+        SK_MTAIL_ROWS(2)
+        SK_MTAIL_ROWS(3)
+        SK_MTAIL_ROWS(4)
+        SK_MTAIL_ROWS(5)
+#if SK_VW == 16
+        SK_MTAIL_ROWS(6)
+        SK_MTAIL_ROWS(7)
+#endif
+    default:
+        break;
+    }
+}
+#undef SK_MTAIL_CASE
+#undef SK_MTAIL_ROWS

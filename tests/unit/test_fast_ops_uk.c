@@ -10,8 +10,8 @@
  * Exact equality wherever the kernel's operations are the formula's
  * (element-wise IEEE ops, FMA, max, data movement); relative 2e-6 against
  * libm for exp / erf / tanh / sigmoid; the float-sum error bound for the
- * reductions and the GEMV; the GEMM's narrow-panel tile bit for bit
- * against the full microkernel's arithmetic. */
+ * reductions and the GEMV; the GEMM's narrow-panel and last-rows tiles
+ * bit for bit against the full microkernel's arithmetic. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,7 +55,8 @@ static const sk_fops_uk emu512 = {
     .vsum_taps = emu512_vsum_taps, .deinterleave2 = emu512_deinterleave2,
     .interleave2 = emu512_interleave2, .vblend = emu512_vblend,
     .vup2_linear = emu512_vup2_linear, .gemv_panel = emu512_gemv_panel,
-    .gemm_ntail = emu512_gemm_ntail, .transpose = scalar_transpose,
+    .gemm_ntail = emu512_gemm_ntail, .gemm_mtail = emu512_gemm_mtail,
+    .transpose = scalar_transpose,
 };
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -360,6 +361,85 @@ static void check_gemm_ntail(const sk_fops_uk *uk)
             }
 }
 
+/* gemm_mtail: the last rows of a block across several B panels. The same
+ * exactness as gemm_ntail; every row count 1 .. mr-1, 1 .. 6 panels (whole
+ * groups, a leftover single panel), the real columns ending anywhere in
+ * the last panel, B panels a stride apart, C and the residual with a row
+ * stride and a border of sentinels. */
+static void check_gemm_mtail(const sk_fops_uk *uk)
+{
+    const int mr = uk->isa == SK_ISA_AVX512 ? 8 : 6, nr = uk->isa == SK_ISA_AVX512 ? 32 : 16;
+    enum { MAXP = 6, MAXK = 300 };
+    static float a[MAXK * 8], b[MAXP * (MAXK * 32 + 32)] __attribute__((aligned(64)));
+    static float c[10 * (MAXP * 32 + 3)], c0[10 * (MAXP * 32 + 3)], bias_row[8],
+        bias_col[MAXP * 32], res[8 * (MAXP * 32 + 3)];
+    const int ks[] = {0, 1, 3, 4, 7, 64, 257, 300};
+    int trial = 0;
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+        for (int rows = 1; rows < mr; rows++)
+            for (int np = 1; np <= MAXP; np++) {
+                const size_t K = (size_t)ks[ki], bstride = K * (size_t)nr + (size_t)nr;
+                const size_t ldc = (size_t)(np * nr + 3), crows = (size_t)rows + 2;
+                const int ncols = np * nr - (trial * 5) % nr; /* the last panel 1 .. nr real */
+                const int flags = trial % 4;
+                trial++;
+                fill(a, K * (size_t)mr, 1.0f);
+                fill(b, (size_t)np * bstride, 1.0f);
+                fill(c0, crows * ldc, 2.0f);
+                fill(bias_row, 8, 1.0f);
+                fill(bias_col, (size_t)np * (size_t)nr, 1.0f);
+                fill(res, (size_t)rows * ldc, 1.0f);
+                memcpy(c, c0, sizeof c);
+                sk_ukernel_params p = {NULL, NULL, NULL, ldc, -INFINITY, INFINITY};
+                if (flags & SK_UK_EPI) {
+                    if (trial % 3 == 0)
+                        p.bias_row = bias_row;
+                    if (trial % 3 == 1)
+                        p.bias_col = bias_col;
+                    if (np % 2)
+                        p.res = res;
+                    if (trial % 5 < 3) {
+                        p.min = 0.0f;
+                        p.max = (trial % 5 == 1) ? 0.5f : INFINITY;
+                    }
+                }
+                uk->gemm_mtail(K, a, b, bstride, np, c + ldc + 1, ldc, rows, ncols, flags, &p);
+                for (size_t i = 0; i < crows; i++)
+                    for (size_t jj = 0; jj < ldc; jj++) {
+                        float got = c[i * ldc + jj];
+                        int r = (int)i - 1, col = (int)jj - 1;
+                        if (r < 0 || r >= rows || col < 0 || col >= ncols) {
+                            if (memcmp(&got, &c0[i * ldc + jj], sizeof got))
+                                fail_msg("%s gemm_mtail K=%zu rows %d panels %d cols %d: wrote "
+                                         "outside at (%zu,%zu)",
+                                         uk_name, K, rows, np, ncols, i, jj);
+                            continue;
+                        }
+                        const float *bp = b + (size_t)(col / nr) * bstride + (size_t)(col % nr);
+                        float want = 0.0f;
+                        for (size_t k = 0; k < K; k++)
+                            want = fmaf(a[k * (size_t)mr + (size_t)r], bp[k * (size_t)nr], want);
+                        if (flags & SK_UK_ACCUM)
+                            want = want + c0[i * ldc + jj];
+                        if (flags & SK_UK_EPI) {
+                            if (p.bias_row)
+                                want += bias_row[r];
+                            if (p.bias_col)
+                                want += bias_col[col];
+                            if (p.res)
+                                want += res[(size_t)r * ldc + (size_t)col];
+                            want = want < p.min ? p.min : want;
+                            want = want > p.max ? p.max : want;
+                        }
+                        if (memcmp(&got, &want, sizeof got))
+                            fail_msg("%s gemm_mtail K=%zu rows %d panels %d cols %d flags %d "
+                                     "(%d,%d): %.9g, want %.9g",
+                                     uk_name, K, rows, np, ncols, flags, r, col, (double)got,
+                                     (double)want);
+                    }
+            }
+}
+
 static void run_table(const sk_fops_uk *uk, const char *name)
 {
     uk_name = name;
@@ -368,6 +448,7 @@ static void run_table(const sk_fops_uk *uk, const char *name)
     check_transpose(uk);
     check_gemv(uk);
     check_gemm_ntail(uk);
+    check_gemm_mtail(uk);
     print_message("  %s: every microkernel matches\n", name);
 }
 
