@@ -19,7 +19,7 @@ int sk_graph_infer_shapes(const sk_graph *g, const sk_tensor *inputs, sk_shape *
     for (int v = 0; v < g->nvalues; v++) {
         sh[v].rank = -1;
         dt[v] = SK_DT_UNDEFINED;
-        if (g->values[v].data) {
+        if (sk_value_is_const(&g->values[v])) { /* also a released W: its shape stays */
             sh[v] = g->values[v].shape;
             dt[v] = g->values[v].dtype;
         }

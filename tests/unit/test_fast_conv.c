@@ -666,6 +666,22 @@ static void test_released_weights(void **state)
                 assert_int_equal(w->released, released);
                 assert_true((w->data == NULL) == released);
             }
+            /* shapes and MACs still known without the raw W (skipserve-bench's
+             * GMAC): each conv 8x9x9 outputs x 8x3x3 MACs */
+            {
+                sk_tensor xin = {SK_F32, {4, {1, 8, 9, 9}}, NULL};
+                sk_shape sh[16];
+                sk_dtype dt[16];
+                assert_true(g->nvalues <= 16);
+                assert_int_equal(sk_graph_infer_shapes(g, &xin, sh, dt), 0);
+                for (int i = 0; i < g->nnodes; i++) {
+                    const sk_shape *y = &sh[g->nodes[i].out[0]];
+                    assert_int_equal(y->rank, 4);
+                    assert_int_equal(y->dim[1], 8);
+                    assert_int_equal(y->dim[3], 9);
+                    assert_int_equal(sk_node_macs(g, i, sh), 8 * 9 * 9 * 8 * 3 * 3);
+                }
+            }
             /* the plan runs on the packed weights at the level of the load */
             sk_tensor in = {SK_F32, {4, {1, 8, 9, 9}}, NULL};
             float x[648];
