@@ -60,7 +60,7 @@ endif
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
 
 .PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
-	test-docker \
+	test-docker check-arm64 \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
 
@@ -172,6 +172,11 @@ test-models: all
 test-zoo: deps deps-torch
 	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) sh tests/zoo/run.sh
+
+# The scalar build on arm64: cross-compiled with -Werror, run under qemu.
+check-arm64:
+	@sh tests/deps.sh gcc-aarch64-linux-gnu qemu-user
+	BUILD=$(BUILD) sh tests/arm64/check.sh
 
 # Container image: build, run on loopback, curl, stop (podman; not in make test).
 test-docker:
