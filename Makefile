@@ -175,7 +175,7 @@ test-zoo: deps deps-torch
 
 # The scalar build on arm64: cross-compiled with -Werror, run under qemu.
 check-arm64:
-	@sh tests/deps.sh gcc-aarch64-linux-gnu qemu-user
+	@sh tests/deps.sh gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 	BUILD=$(BUILD) sh tests/arm64/check.sh
 
 # Container image: build, run on loopback, curl, stop (podman; not in make test).
