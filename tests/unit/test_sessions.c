@@ -8,8 +8,8 @@
  *
  * The graphs are the repository's two default models (a ResNet classifier
  * and a U-Net segmenter: GEMM, Winograd, pixel-rows, ConvTranspose,
- * Concat, pooling, the heads), at the SIMD level of the CPU, each at batch 1
- * and batch 3. Run from the repository root (make test-unit). */
+ * Concat, pooling, the heads), at the SIMD level of the CPU and at the
+ * scalar level, each at batch 1 and batch 3. Run from the repository root (make test-unit). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,7 +27,8 @@
 #include "loaders/onnx.h"
 #include "threadpool.h"
 
-#define ROUNDS 20
+/* runs per session: the reference kernels are slow */
+static int rounds = 20;
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void)
@@ -115,7 +116,7 @@ static void *session_main(void *arg)
     session *s = arg;
     char err[256];
     const void *d[1] = {s->in};
-    for (int r = 0; r < ROUNDS; r++) {
+    for (int r = 0; r < rounds; r++) {
         if (sk_plan_run(s->plan, d, err, sizeof err)) {
             s->errors++;
             continue;
@@ -130,10 +131,9 @@ static void *session_main(void *arg)
     return NULL;
 }
 
-static void test_concurrent_sessions(void **state)
+/* Four sessions of the two models at the active SIMD level. */
+static void run_sessions(void)
 {
-    (void)state;
-    sk_cpu_set_level(sk_cpu_detected());
     sk_graph *cls = load("models/fashion-resnet/model.onnx");
     sk_graph *seg = load("models/scenes-unet/model.onnx");
     sk_pool *pool = sk_pool_create(3);
@@ -158,6 +158,20 @@ static void test_concurrent_sessions(void **state)
     sk_pool_destroy(pool);
     sk_graph_free(cls);
     sk_graph_free(seg);
+}
+
+/* at the CPU's level (packed weights, fast kernels) and at the scalar level
+ * (reference kernels, the raw weights shared) */
+static void test_concurrent_sessions(void **state)
+{
+    (void)state;
+    sk_cpu_set_level(sk_cpu_detected());
+    rounds = 20;
+    run_sessions();
+    sk_cpu_set_level(SK_ISA_SCALAR);
+    rounds = 2;
+    run_sessions();
+    sk_cpu_set_level(sk_cpu_detected());
 }
 
 int main(void)
