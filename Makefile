@@ -173,10 +173,11 @@ test-zoo: deps deps-torch
 	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) sh tests/zoo/run.sh
 
-# The scalar build on arm64: cross-compiled with -Werror, run under qemu.
+# The scalar build on arm64: the engine sources a non-x86 machine builds
+# (ENGINE_SRCS), with the project's flags, cross-compiled and run under qemu.
 check-arm64:
 	@sh tests/deps.sh gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-	BUILD=$(BUILD) sh tests/arm64/check.sh
+	BUILD=$(BUILD) ARM_CFLAGS='$(CFLAGS_BASE)' ARM_SRCS='$(ENGINE_SRCS)' sh tests/arm64/check.sh
 
 # Container image: build, run on loopback, curl, stop (podman; not in make test).
 test-docker:

@@ -2,9 +2,8 @@
  * qemu-aarch64 by tests/arm64/check.sh.
  *
  * A residual block — Conv 3x3 + Relu, Conv 3x3, + Conv 1x1 shortcut, Relu,
- * GlobalAveragePool — built with the graph API, optimized (BN-free fusion
- * still runs: the Add and Relu fold into the Conv) and run on a 2-thread
- * pool, against the same block computed here in double by plain loops.
+ * GlobalAveragePool — built with the graph API, optimized as on x86 and
+ * run on a 2-thread pool, against the same block computed here in double by plain loops.
  * Exit status 0 when every output agrees to 1e-5 of the output range. */
 #include <math.h>
 #include <stdint.h>

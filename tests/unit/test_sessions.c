@@ -70,9 +70,9 @@ static void session_init(session *s, const sk_graph *g, int batch, sk_pool *pool
     const sk_value *v = &g->values[g->inputs[0]];
     in.dtype = v->dtype;
     in.shape = v->shape;
-    for (int d = 0; d < in.shape.rank; d++)
+    for (int d = 1; d < in.shape.rank; d++)
         if (in.shape.dim[d] < 0)
-            in.shape.dim[d] = d == 0 ? batch : 64;
+            in.shape.dim[d] = 64;
     in.shape.dim[0] = batch;
     assert_int_equal(in.dtype, SK_F32);
     if (sk_plan_create(g, &in, pool, &s->plan, err, sizeof err))
