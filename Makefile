@@ -60,7 +60,7 @@ endif
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
 
 .PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
-	test-docker check-arm64 \
+	test-docker check-arm64 test-fuzz fuzz \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
 
@@ -178,6 +178,19 @@ test-zoo: deps deps-torch
 check-arm64:
 	@sh tests/deps.sh gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 	BUILD=$(BUILD) ARM_CFLAGS='$(CFLAGS_BASE)' ARM_SRCS='$(ENGINE_SRCS)' sh tests/arm64/check.sh
+
+# libFuzzer targets (tests/fuzz/): test-fuzz replays every seed and saved
+# regression once (deterministic, in CI); `make fuzz FUZZ=onnx SECS=600`
+# fuzzes. Sanitized clang build in $(BUILD_FUZZ).
+BUILD_FUZZ ?= build-fuzz
+FUZZ ?= all
+SECS ?= 60
+test-fuzz: deps
+	@sh tests/deps.sh clang libclang-rt-dev
+	BUILD=$(BUILD_FUZZ) sh tests/fuzz/run.sh all 0
+fuzz: deps
+	@sh tests/deps.sh clang libclang-rt-dev
+	BUILD=$(BUILD_FUZZ) sh tests/fuzz/run.sh $(FUZZ) $(SECS)
 
 # Container image: build, run on loopback, curl, stop (podman; not in make test).
 test-docker:

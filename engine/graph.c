@@ -552,8 +552,9 @@ int sk_graph_validate(sk_graph *g, char *err, size_t errlen)
                 goto out;
             }
     }
-    /* 4. reorder nodes topologically and refresh producers */
-    {
+    /* 4. reorder nodes topologically and refresh producers (a graph of no
+     * nodes has none to move, and g->nodes may be NULL) */
+    if (g->nnodes > 0) {
         sk_node *sorted = malloc(sizeof(sk_node) * ((size_t)g->nnodes + 1));
         if (!sorted) {
             rc = sk_errf(err, errlen, SK_ENOMEM, "out of memory validating the graph");

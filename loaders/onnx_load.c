@@ -435,6 +435,10 @@ static int import_attr(loader *L, int ni, const Onnx__AttributeProto *a, const c
         snprintf(what, sizeof what, "%s '%s' attribute '%s'", op, label, an);
         sk_tensor t;
         int owned;
+        if (!a->t) /* the type says TENSOR, the field is absent */
+            return sk_errf(L->err, L->errlen, SK_EFORMAT,
+                           "%s '%s': attribute '%s' is of type tensor but holds none", op, label,
+                           an);
         rc = sk_onnx_tensor_decode(a->t, &L->ext, what, &t, &owned, L->err, L->errlen);
         if (rc < 0)
             return rc;

@@ -10,8 +10,11 @@ double sk_peak_fma_scalar(long iters)
     for (long i = 0; i < iters; i++)
         for (int j = 0; j < 12; j++)
             a[j] = a[j] * 0.99999f + 1e-5f;
-    volatile float sink = 0;
+    /* the sum is stored to a volatile so the chains are not optimized out */
+    float sum = 0;
     for (int j = 0; j < 12; j++)
-        sink += a[j];
+        sum += a[j];
+    volatile float sink = sum;
+    (void)sink;
     return (double)iters * 12.0 * 2.0;
 }

@@ -137,6 +137,14 @@ save("undefined_input.onnx", model(
     [helper.make_node("Add", ["x", "ghost"], ["y"], name="add1")],
     [vi("x", [1, 4])], [vi("y", [1, 4])]))
 
+# An attribute whose type says TENSOR but that holds no tensor (found by
+# tests/fuzz: the loader dereferenced the missing tensor and crashed).
+cos = helper.make_node("ConstantOfShape", ["x"], ["y"], name="cos1")
+a = cos.attribute.add()
+a.name = "value"
+a.type = onnx.AttributeProto.TENSOR
+save("tensor_attr_empty.onnx", model([cos], [vi("x", [2], TensorProto.INT64)], [vi("y", None)]))
+
 # An input type skipserve does not compute in.
 save("float16_input.onnx", model([helper.make_node("Relu", ["x"], ["y"])],
                                  [vi("x", [1, 4], TensorProto.FLOAT16)],
