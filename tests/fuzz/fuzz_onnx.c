@@ -1,25 +1,32 @@
 /* fuzz_onnx.c — libFuzzer target for what the server does with a model
  * file: parse it (protobuf-c + the ONNX loader's checks and rewrites), run
  * the load-time passes (fusion, weight packing), plan it for a small batch
- * and run the plan once on deterministic inputs — every kernel the mutated
- * graph reaches, at the ISA level the input's size picks (scalar or the
- * CPU's best), so both the reference and the fast kernels see it.
+ * and run the plan once on deterministic inputs — twice: as loaded on the
+ * scalar reference kernels, and through the passes (fusion, packing) on the
+ * CPU's best kernels on a 2-thread pool. When every node is an op whose output moves
+ * continuously with its inputs (continuous_op), the two runs' float outputs
+ * must agree to 1e-3 of the reference's range (finite outputs only): a
+ * differential test of the fast kernels and passes on mutated graphs.
  *
  * A graph whose planned values would pass FUZZ_MAX_FLOATS, or whose
  * convolutions and matrix products pass FUZZ_MAX_MACS, is skipped before
  * planning: the loader accepts any size the machine could hold (the server
  * caps it at physical memory), which is not a bug but would read as an
  * out-of-memory or a timeout here. Build and run: see tests/fuzz/README.md. */
+#include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/cpu.h"
 #include "engine/graph.h"
+#include "engine/ops.h"
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "engine/sk.h"
+#include "engine/threadpool.h"
 #include "loaders/onnx.h"
 
 #define FUZZ_MAX_FLOATS ((int64_t)4 << 20) /* per value, and in all */
@@ -106,36 +113,96 @@ static int within_caps(const sk_graph *g, const sk_tensor *in)
     return ok ? 0 : -1;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Ops whose float output moves continuously with their float inputs, so a
+ * graph of only these must give the same numbers on the fast path as on
+ * the reference path, up to rounding. Div, Log, Pow, Cast, Equal, ... can
+ * turn a rounding difference into any difference and are left out. */
+static int continuous_op(sk_op op)
+{
+    switch (op) {
+    case SK_OP_CONV: case SK_OP_CONV_TRANSPOSE: case SK_OP_MAX_POOL: case SK_OP_AVERAGE_POOL:
+    case SK_OP_GLOBAL_AVERAGE_POOL: case SK_OP_GLOBAL_MAX_POOL: case SK_OP_GEMM:
+    case SK_OP_MATMUL: case SK_OP_BATCH_NORM: case SK_OP_SOFTMAX: case SK_OP_RESIZE:
+    case SK_OP_PAD: case SK_OP_RELU: case SK_OP_LEAKY_RELU: case SK_OP_PRELU: case SK_OP_CLIP:
+    case SK_OP_SIGMOID: case SK_OP_HARD_SIGMOID: case SK_OP_HARD_SWISH: case SK_OP_TANH:
+    case SK_OP_ELU: case SK_OP_SELU: case SK_OP_SOFTPLUS: case SK_OP_ERF: case SK_OP_NEG:
+    case SK_OP_ABS: case SK_OP_ADD: case SK_OP_SUB: case SK_OP_MUL: case SK_OP_SUM:
+    case SK_OP_MAX: case SK_OP_MIN: case SK_OP_MEAN: case SK_OP_FLATTEN: case SK_OP_RESHAPE:
+    case SK_OP_TRANSPOSE: case SK_OP_CONCAT: case SK_OP_SPLIT: case SK_OP_SLICE:
+    case SK_OP_SQUEEZE: case SK_OP_UNSQUEEZE: case SK_OP_GATHER: case SK_OP_EXPAND:
+    case SK_OP_SHAPE: case SK_OP_CONSTANT_OF_SHAPE: case SK_OP_IDENTITY: case SK_OP_DROPOUT:
+    case SK_OP_REDUCE_MEAN: case SK_OP_REDUCE_SUM: case SK_OP_REDUCE_MAX:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+typedef struct result {
+    int ran;        /* the plan ran to the end */
+    int continuous; /* every node is a continuous_op (reference run only) */
+    int nout;
+    int64_t numel[8];
+    float *out[8]; /* float32 outputs copied; NULL for others */
+} result;
+
+static void result_free(result *r)
+{
+    for (int i = 0; i < r->nout; i++)
+        free(r->out[i]);
+}
+
+/* Load, optimize at `opt`, plan and run once at ISA `level`; a failure
+ * anywhere is fine (the error path is what is being fuzzed) as long as it
+ * is clean. */
+static void run_once(const uint8_t *data, size_t size, sk_isa level, int opt, sk_pool *pool,
+                     result *r)
 {
     char err[512];
-    /* odd sizes at the reference level, even ones at the CPU's best */
-    sk_cpu_set_level((size & 1) ? SK_ISA_SCALAR : sk_cpu_detected());
+    memset(r, 0, sizeof *r);
+    sk_cpu_set_level(level);
     sk_graph *g = NULL;
     if (sk_onnx_load_buffer(data, size, NULL, &g, err, sizeof err) < 0) {
         if (g || !err[0]) /* a failed load leaves no graph and says why */
             abort();
-        return 0;
+        return;
     }
     sk_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);
     void **bufs = calloc((size_t)g->ninputs + 1, sizeof *bufs);
     sk_plan *plan = NULL;
     if (!in || !bufs || make_inputs(g, in, bufs) < 0 || within_caps(g, in) < 0)
         goto out;
-    if (sk_graph_optimize(g, 1, err, sizeof err) < 0)
+    r->continuous = 1;
+    for (int ni = 0; ni < g->nnodes; ni++)
+        r->continuous &= continuous_op(g->nodes[ni].op);
+    if (sk_graph_optimize(g, opt, err, sizeof err) < 0)
         goto out;
-    int rc = sk_plan_create(g, in, NULL, &plan, err, sizeof err);
+    int rc = sk_plan_create(g, in, pool, &plan, err, sizeof err);
     if (rc == SK_ENEEDVALUE) { /* a shape depends on an input's value */
         for (int i = 0; i < g->ninputs; i++)
             in[i].data = bufs[i];
-        rc = sk_plan_create(g, in, NULL, &plan, err, sizeof err);
+        rc = sk_plan_create(g, in, pool, &plan, err, sizeof err);
     }
     if (rc < 0) {
         if (plan)
             abort();
         goto out;
     }
-    (void)sk_plan_run(plan, (const void *const *)bufs, err, sizeof err);
+    if (sk_plan_run(plan, (const void *const *)bufs, err, sizeof err) < 0)
+        goto out;
+    r->ran = 1;
+    r->nout = sk_plan_noutputs(plan);
+    if (r->nout > 8)
+        r->nout = 8;
+    for (int i = 0; i < r->nout; i++) {
+        const sk_tensor *t = sk_plan_output(plan, i);
+        r->numel[i] = sk_shape_numel(&t->shape);
+        if (t->dtype != SK_F32 || r->numel[i] <= 0)
+            continue;
+        r->out[i] = malloc((size_t)r->numel[i] * sizeof(float));
+        if (r->out[i])
+            memcpy(r->out[i], t->data, (size_t)r->numel[i] * sizeof(float));
+    }
 out:
     sk_plan_free(plan);
     for (int i = 0; bufs && i < g->ninputs; i++)
@@ -143,5 +210,46 @@ out:
     free(bufs);
     free(in);
     sk_graph_free(g);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* the reference: scalar kernels, graph as loaded; then the fast path:
+     * the CPU's best level, the load-time passes (fusion, packing), and
+     * two threads, so the kernels' work splits see odd shapes too */
+    static sk_pool *pool;
+    if (!pool && !(pool = sk_pool_create(2)))
+        abort();
+    result ref, fast;
+    run_once(data, size, SK_ISA_SCALAR, 0, NULL, &ref);
+    run_once(data, size, sk_cpu_detected(), 1, pool, &fast);
+    if (ref.ran && fast.ran && ref.continuous && ref.nout == fast.nout) {
+        for (int i = 0; i < ref.nout; i++) {
+            if (!ref.out[i] || !fast.out[i] || ref.numel[i] != fast.numel[i])
+                continue;
+            double range = 1, worst = 0;
+            int finite = 1;
+            for (int64_t k = 0; k < ref.numel[i]; k++) {
+                double a = ref.out[i][k];
+                finite &= isfinite(a) && isfinite(fast.out[i][k]);
+                if (fabs(a) > range)
+                    range = fabs(a);
+            }
+            if (!finite)
+                continue; /* where infinities and NaNs land is not compared */
+            for (int64_t k = 0; k < ref.numel[i]; k++) {
+                double d = fabs((double)fast.out[i][k] - ref.out[i][k]);
+                if (d > worst)
+                    worst = d;
+            }
+            if (worst > 1e-3 * range) {
+                fprintf(stderr, "fuzz_onnx: output %d: fast path differs from the reference by "
+                                "%g (range %g)\n", i, worst, range);
+                abort();
+            }
+        }
+    }
+    result_free(&ref);
+    result_free(&fast);
     return 0;
 }
