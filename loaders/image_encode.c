@@ -73,6 +73,11 @@ static int png_write_all(png_wjob *j)
     if (setjmp(png_jmpbuf(png)))
         return 1;
     png_set_write_fn(png, &j->mb, write_mem, flush_mem);
+    /* libpng refuses sides over 1,000,000 by default, but a mask is the
+     * size of the input image, which --max-pixels bounds by area only:
+     * a 1 x 2,000,000 picture is valid and its mask must encode too.
+     * PNG's own limit is 2^31 - 1. */
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
     png_set_compression_level(png, 1);
     png_set_IHDR(png, j->info, (png_uint_32)j->w, (png_uint_32)j->h, 8, j->color_type,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);

@@ -7,7 +7,9 @@
  *
  * The resize computes a window of a virtual full-size result, so a
  * shorter-side resize of a very elongated image followed by a center crop
- * never materialises the (possibly huge) uncropped image. */
+ * never materialises the (possibly huge) uncropped image; and it streams
+ * rows, so its memory is the output plus a few rows whatever the source's
+ * shape (resize_window). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +18,15 @@
 #include "loaders/image.h"
 #include "loaders/image_internal.h"
 
-/* Contributions of input samples to a run of output samples along one axis. */
+/* Contributions of input samples to a run of output samples along one axis.
+ * Three weights per output — first, interior, last: an area window's inner
+ * samples all weigh the same, so the table is O(outputs) however far the
+ * axis shrinks (a 1 x 40M image to 128 rows would otherwise hold 40M). */
 typedef struct taps {
     int *start; /* first input index, per output */
     int *n;     /* number of inputs, per output */
-    float *w;   /* maxn weights per output, summing to 1 */
-    int maxn;
+    float *w;   /* 3 per output: first, interior, last (summing to 1) */
+    int64_t sum_n; /* sum of n: the work of one pass along this axis */
 } taps;
 
 static void taps_free(taps *t)
@@ -33,39 +38,54 @@ static void taps_free(taps *t)
     t->w = NULL;
 }
 
-/* Outputs first .. first+count-1 of an in -> out resize. */
-static int taps_make(taps *t, int in, int out, int first, int count)
+/* Weight k of output i. */
+static inline float tap_w(const taps *t, int i, int k)
 {
-    const double scale = (double)in / out;
+    const float *w = t->w + 3 * (size_t)i;
+    return k == 0 ? w[0] : k == t->n[i] - 1 ? w[2] : w[1];
+}
+
+/* Outputs first .. first+count-1 of an in -> out resize (out may pass
+ * INT32_MAX: a shorter-side resize of a 1 x 9M image is 2.3G tall, of
+ * which only the crop's window is computed). */
+static int taps_make(taps *t, int in, int64_t out, int64_t first, int count)
+{
+    const double scale = (double)in / (double)out;
     const int area = scale > 2.0;
-    t->maxn = area ? (int)ceil(scale) + 1 : 2;
     t->start = malloc(sizeof(int) * count);
     t->n = malloc(sizeof(int) * count);
-    t->w = malloc(sizeof(float) * count * (size_t)t->maxn);
+    t->w = malloc(sizeof(float) * 3 * (size_t)count);
+    t->sum_n = 0;
     if (!t->start || !t->n || !t->w) {
         taps_free(t);
         return SK_ENOMEM;
     }
     for (int i = 0; i < count; i++) {
-        const int o = first + i;
-        float *w = t->w + (size_t)i * t->maxn;
+        const int64_t o = first + i;
+        float *w = t->w + 3 * (size_t)i;
         if (area) {
-            double a = o * scale, b = (o + 1) * scale;
+            double a = (double)o * scale, b = (double)(o + 1) * scale;
             if (b > in)
                 b = in;
             int j0 = (int)floor(a), j1 = (int)ceil(b);
             if (j1 > in)
                 j1 = in;
-            if (j1 - j0 > t->maxn)
-                j1 = j0 + t->maxn;
-            double sum = 0;
+            if (j1 <= j0)
+                j1 = j0 + 1;
+            /* every sample strictly inside [a, b) covers 1; the edges
+             * cover a fraction; normalised by the exact sum */
+            double sum = 0, first_w = 0, last_w = 0;
             for (int j = j0; j < j1; j++) {
                 double lo = a > j ? a : j, hi = b < j + 1 ? b : j + 1;
-                w[j - j0] = (float)(hi - lo);
+                if (j == j0)
+                    first_w = hi - lo;
+                if (j == j1 - 1)
+                    last_w = hi - lo;
                 sum += hi - lo;
             }
-            for (int j = j0; j < j1; j++)
-                w[j - j0] = (float)(w[j - j0] / sum);
+            w[0] = (float)((double)(float)first_w / sum);
+            w[1] = (float)(1.0 / sum);
+            w[2] = (float)((double)(float)last_w / sum);
             t->start[i] = j0;
             t->n[i] = j1 - j0;
         } else {
@@ -79,13 +99,15 @@ static int taps_make(taps *t, int in, int out, int first, int count)
             t->start[i] = j0;
             if (f > 0 && j0 + 1 < in) {
                 w[0] = (float)(1.0 - f);
-                w[1] = (float)f;
+                w[2] = (float)f;
                 t->n[i] = 2;
             } else {
                 w[0] = 1.0f;
                 t->n[i] = 1;
             }
+            w[1] = 0.0f;
         }
+        t->sum_n += t->n[i];
     }
     return 0;
 }
@@ -96,64 +118,133 @@ static inline uint8_t to_u8(float v)
     return v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
 }
 
-/* dst (ww x wh, allocated here) = window at (x0, y0) of src resized to rw x rh. */
-static int resize_window(const sk_image *src, int rw, int rh, int x0, int y0, int ww, int wh,
-                         sk_image *dst)
+/* d[x*c + ch] = sum over k of tap_w(x, k) * s[(start[x] + k)*c + ch], for
+ * x < count: one row through taps t, summed in k order (first, the
+ * interior run at one weight, last: no per-tap weight lookup, and RGB
+ * in three accumulators, so the loop is the old per-tap table's speed). */
+static void hpass_u8(float *restrict d, const uint8_t *s, const taps *t, int count, int c)
 {
-    const int c = src->c, sw = src->w, sh = src->h;
-    taps tx = {0}, ty = {0};
-    float *tmp = NULL, *acc = NULL;
-    uint8_t *px = malloc((size_t)ww * wh * c);
-    const size_t trow = (size_t)ww * c;
-    int rc = SK_ENOMEM, ylo, yhi;
-    if (!px || taps_make(&tx, sw, rw, x0, ww) || taps_make(&ty, sh, rh, y0, wh))
-        goto fail;
-    /* Horizontal pass over only the source rows the vertical taps touch. */
-    ylo = ty.start[0];
-    yhi = ty.start[wh - 1] + ty.n[wh - 1];
-    tmp = malloc(sizeof(float) * trow * (size_t)(yhi - ylo));
-    acc = malloc(sizeof(float) * trow);
-    if (!tmp || !acc)
-        goto fail;
-    for (int y = ylo; y < yhi; y++) {
-        const uint8_t *s = src->px + (size_t)y * sw * c;
-        float *d = tmp + (size_t)(y - ylo) * trow;
+    for (int x = 0; x < count; x++) {
+        const uint8_t *sp = s + (size_t)t->start[x] * c;
+        const float *w = t->w + 3 * (size_t)x;
+        const int n = t->n[x];
         if (c == 3) {
-            for (int x = 0; x < ww; x++) {
-                const float *w = tx.w + (size_t)x * tx.maxn;
-                const uint8_t *sp = s + (size_t)tx.start[x] * 3;
-                float r = 0, g = 0, b = 0;
-                for (int k = 0; k < tx.n[x]; k++) {
-                    r += w[k] * sp[3 * k];
-                    g += w[k] * sp[3 * k + 1];
-                    b += w[k] * sp[3 * k + 2];
-                }
-                d[3 * x] = r;
-                d[3 * x + 1] = g;
-                d[3 * x + 2] = b;
+            float r = w[0] * sp[0], g = w[0] * sp[1], b = w[0] * sp[2];
+            for (int k = 1; k < n - 1; k++) {
+                r += w[1] * sp[3 * k];
+                g += w[1] * sp[3 * k + 1];
+                b += w[1] * sp[3 * k + 2];
             }
+            if (n > 1) {
+                r += w[2] * sp[3 * (n - 1)];
+                g += w[2] * sp[3 * (n - 1) + 1];
+                b += w[2] * sp[3 * (n - 1) + 2];
+            }
+            d[3 * x] = r;
+            d[3 * x + 1] = g;
+            d[3 * x + 2] = b;
         } else {
-            for (int x = 0; x < ww; x++) {
-                const float *w = tx.w + (size_t)x * tx.maxn;
-                const uint8_t *sp = s + tx.start[x];
-                float v = 0;
-                for (int k = 0; k < tx.n[x]; k++)
-                    v += w[k] * sp[k];
-                d[x] = v;
-            }
+            float v = w[0] * sp[0];
+            for (int k = 1; k < n - 1; k++)
+                v += w[1] * sp[k];
+            if (n > 1)
+                v += w[2] * sp[n - 1];
+            d[x] = v;
         }
     }
-    for (int y = 0; y < wh; y++) {
-        const float *w = ty.w + (size_t)y * ty.maxn;
-        memset(acc, 0, sizeof(float) * trow);
-        for (int k = 0; k < ty.n[y]; k++) {
-            const float *row = tmp + (size_t)(ty.start[y] + k - ylo) * trow;
+}
+
+/* The source row sy through the horizontal taps, from a two-row cache:
+ * the rows consecutive outputs need overlap by at most their shared edge
+ * (area) or one row (bilinear), and only move forwards. */
+typedef struct rowcache {
+    float *row[2];
+    int key[2];
+} rowcache;
+
+static const float *hrow(rowcache *rc, const sk_image *src, const taps *tx, int ww, int sy)
+{
+    for (int i = 0; i < 2; i++)
+        if (rc->key[i] == sy)
+            return rc->row[i];
+    int v = rc->key[0] < rc->key[1] ? 0 : 1; /* the older row */
+    hpass_u8(rc->row[v], src->px + (size_t)sy * src->w * src->c, tx, ww, src->c);
+    rc->key[v] = sy;
+    return rc->row[v];
+}
+
+/* dst (ww x wh, allocated here) = window at (x0, y0) of src resized to
+ * rw x rh. Streams: besides the output it holds two or three rows, never
+ * an intermediate image, so a 1 x 40M or 40M x 1 picture (within
+ * --max-pixels, a few KB as PNG) costs O(width) memory, not gigabytes.
+ * Horizontal pass first (each touched source row once, through rowcache)
+ * unless the vertical-first order is 4x less work: a source much taller
+ * than wide for its output (1 x 40M to 128 x 128 reads 40M pixels instead
+ * of widening 40M rows to 128 floats each). The two orders round
+ * differently (a float's last bit, so at most +-1 in an output byte: 26 of
+ * 3000 random sizes up to 300 x 5000 took the second, none off by more);
+ * the first is the previous, table-per-tap code's result bit for bit. */
+static int resize_window(const sk_image *src, int64_t rw, int64_t rh, int64_t x0, int64_t y0,
+                         int ww, int wh, sk_image *dst)
+{
+    const int c = src->c;
+    taps tx = {0}, ty = {0};
+    float *buf = NULL;
+    uint8_t *px = malloc((size_t)ww * wh * c);
+    const size_t trow = (size_t)ww * c;
+    int rc = SK_ENOMEM;
+    if (!px || taps_make(&tx, src->w, rw, x0, ww) || taps_make(&ty, src->h, rh, y0, wh))
+        goto fail;
+    const int ylo = ty.start[0], yhi = ty.start[wh - 1] + ty.n[wh - 1];
+    const int xlo = tx.start[0], xhi = tx.start[ww - 1] + tx.n[ww - 1];
+    const double cost_h = (double)(yhi - ylo) * (double)tx.sum_n + (double)ty.sum_n * ww;
+    const double cost_v = (double)ty.sum_n * (xhi - xlo) + (double)wh * (double)tx.sum_n;
+    if (4 * cost_v >= cost_h) {
+        buf = malloc(sizeof(float) * trow * 3);
+        if (!buf)
+            goto fail;
+        float *acc = buf + 2 * trow;
+        rowcache cache = {{buf, buf + trow}, {-1, -1}};
+        for (int y = 0; y < wh; y++) {
+            memset(acc, 0, sizeof(float) * trow);
+            for (int k = 0; k < ty.n[y]; k++) {
+                const float wk = tap_w(&ty, y, k);
+                const float *row = hrow(&cache, src, &tx, ww, ty.start[y] + k);
+                for (size_t i = 0; i < trow; i++)
+                    acc[i] += wk * row[i];
+            }
+            uint8_t *d = px + (size_t)y * trow;
             for (size_t i = 0; i < trow; i++)
-                acc[i] += w[k] * row[i];
+                d[i] = to_u8(acc[i]);
         }
-        uint8_t *d = px + (size_t)y * trow;
-        for (size_t i = 0; i < trow; i++)
-            d[i] = to_u8(acc[i]);
+    } else {
+        /* vertical first, over the touched columns only: one float row */
+        const size_t cols = (size_t)(xhi - xlo) * c;
+        buf = malloc(sizeof(float) * (cols + trow));
+        if (!buf)
+            goto fail;
+        float *acc = buf, *out = buf + cols;
+        for (int y = 0; y < wh; y++) {
+            memset(acc, 0, sizeof(float) * cols);
+            for (int k = 0; k < ty.n[y]; k++) {
+                const float wk = tap_w(&ty, y, k);
+                const uint8_t *s = src->px + ((size_t)(ty.start[y] + k) * src->w + xlo) * c;
+                for (size_t i = 0; i < cols; i++)
+                    acc[i] += wk * s[i];
+            }
+            for (int x = 0; x < ww; x++) { /* few pixels: this path's rows are narrow */
+                const float *sp = acc + (size_t)(tx.start[x] - xlo) * c;
+                for (int ch = 0; ch < c; ch++) {
+                    float v = 0;
+                    for (int k = 0; k < tx.n[x]; k++)
+                        v += tap_w(&tx, x, k) * sp[k * c + ch];
+                    out[(size_t)x * c + ch] = v;
+                }
+            }
+            uint8_t *d = px + (size_t)y * trow;
+            for (size_t i = 0; i < trow; i++)
+                d[i] = to_u8(out[i]);
+        }
     }
     dst->w = ww;
     dst->h = wh;
@@ -163,8 +254,7 @@ static int resize_window(const sk_image *src, int rw, int rh, int x0, int y0, in
     rc = 0;
 fail:
     free(px);
-    free(tmp);
-    free(acc);
+    free(buf);
     taps_free(&tx);
     taps_free(&ty);
     return rc;
@@ -180,9 +270,9 @@ int sk_image_resize(const sk_image *src, int w, int h, sk_image *dst)
 
 /* round(d / 2) with ties to even, like Python's round() in torchvision's
  * center_crop; d may be negative (crop larger than the image). */
-static int half_round_even(int d)
+static int64_t half_round_even(int64_t d)
 {
-    int q = d >= 0 ? d / 2 : -((-d + 1) / 2); /* floor(d / 2) */
+    int64_t q = d >= 0 ? d / 2 : -((-d + 1) / 2); /* floor(d / 2) */
     if (d - 2 * q == 1 && (q & 1))
         q++;
     return q;
@@ -221,7 +311,8 @@ int sk_image_to_tensor(const sk_image *img, const sk_preprocess *pp, float *out,
      * the W x H output starts at (x0, y0) in resized coordinates and at
      * (ox, oy) in the output. Output pixels outside it get pp->pad. */
     int64_t rw, rh;
-    int x0 = 0, y0 = 0, ox = 0, oy = 0, ww, wh;
+    int64_t x0 = 0, y0 = 0;
+    int ox = 0, oy = 0, ww, wh;
     switch (pp->resize) {
     case SK_RESIZE_SHORTER_THEN_CENTER_CROP: {
         int64_t s = pp->resize_to > 0 ? pp->resize_to : (W > H ? W : H);
@@ -237,19 +328,16 @@ int sk_image_to_tensor(const sk_image *img, const sk_preprocess *pp, float *out,
             rw = 1;
         if (rh < 1)
             rh = 1;
-        if (rw > INT32_MAX || rh > INT32_MAX) {
-            free(conv.px);
-            return sk_errf(err, errlen, SK_EINVAL, "to_tensor: resize_to %d is too large",
-                           pp->resize_to);
-        }
-        int offx = half_round_even((int)rw - W), offy = half_round_even((int)rh - H);
+        /* rw or rh may pass INT32_MAX (s * 9M for a 1 x 9M image): only
+         * the window is computed, with 64-bit positions */
+        int64_t offx = half_round_even(rw - W), offy = half_round_even(rh - H);
         x0 = offx > 0 ? offx : 0;
         y0 = offy > 0 ? offy : 0;
-        int x1 = offx + W < rw ? offx + W : (int)rw, y1 = offy + H < rh ? offy + H : (int)rh;
-        ww = x1 - x0;
-        wh = y1 - y0;
-        ox = x0 - offx;
-        oy = y0 - offy;
+        int64_t x1 = offx + W < rw ? offx + W : rw, y1 = offy + H < rh ? offy + H : rh;
+        ww = (int)(x1 - x0);
+        wh = (int)(y1 - y0);
+        ox = (int)(x0 - offx);
+        oy = (int)(y0 - offy);
         break;
     }
     case SK_RESIZE_LETTERBOX:
@@ -280,7 +368,7 @@ int sk_image_to_tensor(const sk_image *img, const sk_preprocess *pp, float *out,
     sk_image r = {0};
     const sk_image *src = im;
     if (rw != iw || rh != ih || ww != iw || wh != ih) {
-        if (resize_window(im, (int)rw, (int)rh, x0, y0, ww, wh, &r)) {
+        if (resize_window(im, rw, rh, x0, y0, ww, wh, &r)) {
             free(conv.px);
             return sk_errf(err, errlen, SK_ENOMEM, "to_tensor: out of memory resizing");
         }

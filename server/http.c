@@ -114,6 +114,9 @@ int srv_respond_json(srv_req *r, int status, json_t *v)
 
 int srv_respond_error(srv_req *r, const srv_error *e)
 {
+    if (e->kind == SRV_E_INTERNAL) /* API.md: every 500 leaves a log line */
+        srv_log_msg("%s %s: 500 internal: %s", r->method ? r->method : "-",
+                    r->url ? r->url : "-", e->msg);
     size_t len;
     char *s = srv_error_json(e, &len);
     const char *hdr[5] = {NULL};
@@ -175,12 +178,15 @@ static void on_headers(srv_req *r)
     }
     if (!rt->body)
         return; /* a GET: answered at the end */
-    if (atomic_load(&srv->draining)) {
-        respond_kind(r, SRV_E_NOT_READY, "draining: the server is shutting down");
-        return;
-    }
-    if (!atomic_load(&srv->ready)) {
-        respond_kind(r, SRV_E_NOT_READY, "models are still loading");
+    if (atomic_load(&srv->draining) || !atomic_load(&srv->ready)) {
+        /* refused like a body over the budget: read into nothing and
+         * answered at its end, so the 503 and its Retry-After arrive
+         * rather than a reset */
+        srv_error e;
+        srv_fail(&e, SRV_E_NOT_READY, "%s",
+                 atomic_load(&srv->draining) ? "draining: the server is shutting down"
+                                             : "models are still loading");
+        refuse_body(r, &e);
         return;
     }
     const char *cl = srv_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);

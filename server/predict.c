@@ -6,7 +6,6 @@
 
 #include "loaders/image.h"
 #include "server/batcher.h"
-#include "server/log.h"
 #include "server/model.h"
 #include "server/request.h"
 #include "server/tasks.h"
@@ -61,20 +60,24 @@ static int border_is_light(const sk_image *im)
 
 /* Upper bound of the bytes a decode of this image holds at its peak: the
  * pixels (w*h*channels) plus at most 4 bytes a pixel beside them (a CMYK
- * JPEG's buffer, an interlaced PNG's rows, an EXIF-rotated copy). An image
+ * JPEG's buffer, an interlaced PNG's rows, an EXIF-rotated copy), plus a
+ * progressive or multi-scan JPEG's coefficient buffer (2 bytes a sample of
+ * every component: up to 8 bytes a pixel, from srv_image_dims). An image
  * over --max-pixels costs nothing: the decoder refuses it from its header.
- * A header that does not say is charged the largest image allowed. */
+ * A header that does not say is charged the largest image allowed (no
+ * coefficients: libjpeg-turbo refuses the one legal JPEG of that kind, a
+ * height set later by DNL). */
 static size_t decode_bytes(const srv_blob *b, int channels, size_t max_pixels)
 {
     uint32_t w, h;
-    size_t npx = max_pixels;
-    if (srv_image_dims(b->data, b->len, &w, &h) == 0) {
+    size_t npx = max_pixels, coef = 0;
+    if (srv_image_dims(b->data, b->len, &w, &h, &coef) == 0) {
         uint64_t n = (uint64_t)w * h;
         if (n > max_pixels)
             return 0;
         npx = (size_t)n;
     }
-    return npx * (size_t)(channels + 4) + 4096;
+    return npx * (size_t)(channels + 4) + coef + 4096;
 }
 
 /* Upper bound of what parsing a JSON body allocates beside the body: the
@@ -341,8 +344,6 @@ void srv_predict_resume(srv_req *r)
     srv_job *j = &p->job;
     srv_error e = j->err;
     if (e.kind != SRV_OK) {
-        if (e.kind == SRV_E_INTERNAL)
-            srv_log_msg("%s %s: %s", r->method, r->url, e.msg);
         srv_respond_error(r, &e);
         srv_predict_free(r);
         return;
@@ -361,7 +362,6 @@ void srv_predict_resume(srv_req *r)
                                 p->image.px ? &p->image : NULL, p->fmt, &t, j->batch_size, &a,
                                 &e);
     if (rc) {
-        srv_log_msg("%s %s: %s", r->method, r->url, e.msg);
         srv_respond_error(r, &e);
     } else {
         char w[16], h[16], bs[16], tm[32];

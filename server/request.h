@@ -38,8 +38,12 @@ void srv_input_free(srv_input *in);
 
 /* Width and height from a PNG's IHDR or a JPEG's SOF marker, without
  * decoding. Returns 0, or -1 when the header does not say (not an image,
- * cut short before the size). EXIF rotation does not change w*h. */
-int srv_image_dims(const uint8_t *p, size_t len, uint32_t *w, uint32_t *h);
+ * cut short before the size). EXIF rotation does not change w*h. *coef
+ * (may be NULL) gets the bytes the decoder will hold besides the pixels:
+ * for a progressive or multi-scan JPEG (or one whose first scan header is
+ * not in the bytes) an upper bound of its whole-image coefficient buffer,
+ * else 0. */
+int srv_image_dims(const uint8_t *p, size_t len, uint32_t *w, uint32_t *h, size_t *coef);
 
 /* Media type of a Content-Type value, lower-cased, without parameters. */
 void srv_media_type(const char *content_type, char *out, size_t len);

@@ -67,6 +67,11 @@ small = open(f"{out}/base.jpg", "rb").read()
 com = b"".join(b"\xff\xfe" + struct.pack(">H", 65002) + bytes((i * 7 + k) % 251 for k in range(65000))
                for i in range(9))
 open(f"{out}/big.jpg", "wb").write(small[:2] + com + small[2:])
+# Same picture, baseline and progressive: the progressive decode holds every
+# coefficient (6 bytes a pixel at 4:4:4) until its last scan, which the
+# --max-buffered charge must count (server E).
+save(scene(600, 500, "RGB"), "base600.jpg", quality=90)
+save(scene(600, 500, "RGB"), "prog600.jpg", quality=90, progressive=True)
 # Few bytes, many pixels: 1000x1000 gray needs megabytes once decoded.
 save(Image.new("L", (1000, 1000), 128), "wide.png")
 
@@ -83,4 +88,13 @@ def chunk(t, d):
 open(f"{out}/huge.png", "wb").write(
     b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0))
     + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b""))
+# Tall and thin: 1 x 30,000,000 gray, within --max-pixels 40M and ~60 KB as
+# PNG. A resize that widened every source row before the vertical pass
+# held 128 x 30M floats (15 GB) for the 128x128 segmenter.
+TALL = 30_000_000
+open(f"{out}/tall.png", "wb").write(
+    b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, TALL, 8, 0, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(b"".join(b"\0" + bytes([v]) for v in range(256)) * (TALL // 256)
+                                   + b"\0\x80" * (TALL % 256), 9))
+    + chunk(b"IEND", b""))
 open(f"{out}/garbage.bin", "wb").write(b"this is not an image at all\n" * 10)

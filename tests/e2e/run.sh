@@ -308,6 +308,19 @@ if [ -n "$SEG" ]; then
     e "400 truncated JPEG (segment)" 400 bad_image --data-binary @"$IMG/trunc.jpg" "$S"
 fi
 
+# A 1 x 30,000,000 picture (within --max-pixels, 260 KB as PNG): preprocessing
+# streams rows (loaders/image_resize.c), so it costs megabytes, not the 15 GB
+# of a 128-wide float copy of every source row; its 30M-row mask encodes
+# (libpng's default side limit is 1M).
+if [ -n "$SEG" ] && [ -n "$CLS" ]; then
+    t "classify a 1x30000000 PNG" 200 "len(j['predictions'][0]) >= 1" --data-binary @"$IMG/tall.png" "$A/classify?model=$CLS"
+    t "segment a 1x30000000 PNG (json)" 200 "(j['width'], j['height']) == (1, 30000000) and sum(c['pixels'] for c in j['classes']) == 30000000" \
+        --data-binary @"$IMG/tall.png" "$A/segment?model=$SEG&format=json"
+    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$APID/status")
+    [ "${hwm:-9999999}" -lt 1048576 ] && ok "peak RSS after the tall image under 1 GiB (${hwm} kB)" ||
+        ko "peak RSS after the tall image under 1 GiB (${hwm} kB)"
+fi
+
 # The README's samples (tests/data, written by models/make_samples.py) give
 # PyTorch's answers when the repository's models serve them.
 SAMPLES=${E2E_SAMPLES:-tests/data}
@@ -431,6 +444,10 @@ if [ -n "$CLS" ]; then
     t "budget: a large body that fits is served" 200 "$(p 1 1)" --data-binary @"$IMG/big.jpg" "$E/classify?top_k=1"
     wait_buffered_zero && ok "budget: all given back after an answer" || ko "budget: $(buffered) bytes still held after an answer"
     e "413 when one request needs more than the whole budget" 413 too_large --data-binary @"$IMG/wide.png" "$E/classify"
+    # 600x500 for a 1-channel model: 5 bytes a pixel (1.5 MB) fit in 2 MiB;
+    # progressive, + 2 bytes a sample of 3 components (1.9 MB) do not
+    t "budget: a 600x500 baseline JPEG fits" 200 "$(p 1 1)" --data-binary @"$IMG/base600.jpg" "$E/classify?top_k=1"
+    e "413 the same JPEG progressive: its coefficient buffer is charged" 413 too_large --data-binary @"$IMG/prog600.jpg" "$E/classify"
     # Two clients announce 900000-byte bodies and stall: 1.8M of 2M reserved.
     HOLD=$TMP/hold-release
     $PY $E2E/sock.py hold "$PORT" 2 900000 "$HOLD" &

@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (b->owned ? b->data != b->owned : !inside(b->data, b->len, body, len))
                 abort();
             uint32_t w, h; /* 0 x 0 headers are the decoder's to refuse */
-            (void)srv_image_dims(b->data, b->len, &w, &h);
+            (void)srv_image_dims(b->data, b->len, &w, &h, NULL);
             volatile uint8_t x = 0; /* touch every byte: ASan checks the range */
             for (size_t k = 0; k < b->len; k++)
                 x ^= b->data[k];

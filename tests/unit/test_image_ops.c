@@ -3,6 +3,7 @@
  * Expected values are derived by hand in the comments; encoder output is
  * checked by walking its chunks (with the test's own CRC-32) and decoding it.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,6 +121,82 @@ static void test_resize_area_and_bilinear(void **state)
 }
 
 /* ---- tensor ----------------------------------------------------------- */
+
+/* The resize's definition, in double precision and written out per axis
+ * (not the streamed code's passes): output o of an in -> out axis averages
+ * the input over [o*s, (o+1)*s) when s = in/out > 2, else interpolates
+ * linearly at (o + 0.5) * s - 0.5, clamped. Returns weights over all in. */
+static void axis_weights(int in, int out, int o, double *w)
+{
+    const double s = (double)in / out;
+    for (int j = 0; j < in; j++)
+        w[j] = 0;
+    if (s > 2) {
+        double a = o * s, b = (o + 1) * s < in ? (o + 1) * s : in;
+        for (int j = 0; j < in; j++) {
+            double lo = a > j ? a : j, hi = b < j + 1 ? b : j + 1;
+            if (hi > lo)
+                w[j] = (hi - lo) / (b - a);
+        }
+    } else {
+        double x = (o + 0.5) * s - 0.5;
+        x = x < 0 ? 0 : x > in - 1 ? in - 1 : x;
+        int j = (int)x;
+        double f = x - j;
+        w[j] += 1 - f;
+        if (f > 0)
+            w[j + 1] += f;
+    }
+}
+
+/* Very tall and very wide sources (the streamed vertical-first and
+ * horizontal-first orders) against axis_weights, within 1 of rounding. */
+static void test_resize_extreme_aspect(void **state)
+{
+    (void)state;
+    const int cases[][5] = {/* sw, sh, c, w, h */
+                            {1, 60000, 1, 16, 12},  {3, 20011, 3, 8, 16}, {20011, 3, 3, 16, 8},
+                            {60000, 1, 1, 12, 16},  {2, 5000, 1, 50, 7},  {7, 9000, 3, 9, 300}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int sw = cases[t][0], sh = cases[t][1], c = cases[t][2], w = cases[t][3],
+                  h = cases[t][4];
+        sk_image src = {sw, sh, c, malloc((size_t)sw * sh * c)};
+        assert_non_null(src.px);
+        for (size_t i = 0; i < (size_t)sw * sh * c; i++)
+            src.px[i] = (uint8_t)((i * 2654435761u) >> 13);
+        sk_image d;
+        assert_int_equal(sk_image_resize(&src, w, h, &d), 0);
+        double *wx = malloc(sizeof(double) * (size_t)sw * w), *wy = malloc(sizeof(double) * sh);
+        assert_non_null(wx);
+        assert_non_null(wy);
+        for (int x = 0; x < w; x++)
+            axis_weights(sw, w, x, wx + (size_t)x * sw);
+        int worst = 0;
+        for (int y = 0; y < h; y++) {
+            axis_weights(sh, h, y, wy);
+            for (int x = 0; x < w; x++)
+                for (int ch = 0; ch < c; ch++) {
+                    double v = 0;
+                    for (int j = 0; j < sh; j++) {
+                        if (wy[j] == 0)
+                            continue;
+                        double r = 0;
+                        for (int i = 0; i < sw; i++)
+                            r += wx[(size_t)x * sw + i] * src.px[((size_t)j * sw + i) * c + ch];
+                        v += wy[j] * r;
+                    }
+                    int e = abs((int)d.px[((size_t)y * w + x) * c + ch] - (int)floor(v + 0.5));
+                    worst = e > worst ? e : worst;
+                }
+        }
+        if (worst > 1)
+            fail_msg("%dx%dx%d -> %dx%d: off by %d", sw, sh, c, w, h, worst);
+        free(wx);
+        free(wy);
+        sk_image_free(&d);
+        sk_image_free(&src);
+    }
+}
 
 static sk_preprocess raw_pp(int w, int h, int c, sk_resize_mode mode)
 {
@@ -240,6 +317,28 @@ static void test_tensor_center_crop(void **state)
     assert_int_equal(sk_image_to_tensor(&img, &ps, out, err, sizeof err), 0);
     for (int x = 0; x < 4; x++)
         assert_float_equal(out[x], 10 * (4 * x + 1.5), 0.51);
+    sk_image_free(&img);
+    /* 1 x 300000, shorter side to 8000: the virtual resized image is 8000
+     * x 2.4e9 (past INT32_MAX) and only its centre 4x4 is computed: every
+     * column is the one source column; row o samples the source at
+     * (o + .5) * 300000 / 2.4e9 - .5, bilinear (offset round((2.4e9 -
+     * 4) / 2) = 1199999998) */
+    enum { TALL = 300000 };
+    uint8_t *pt = malloc(TALL);
+    assert_non_null(pt);
+    for (int i = 0; i < TALL; i++)
+        pt[i] = (uint8_t)(i * 7 % 251);
+    img = make_img(1, TALL, 1, pt);
+    free(pt);
+    pp.resize_to = 8000;
+    assert_int_equal(sk_image_to_tensor(&img, &pp, out, err, sizeof err), 0);
+    for (int y = 0; y < 4; y++) {
+        double sy = (1199999998.0 + y + 0.5) * TALL / 2.4e9 - 0.5;
+        int j = (int)sy;
+        double f = sy - j, v = (1 - f) * img.px[j] + f * img.px[j + 1];
+        for (int x = 0; x < 4; x++)
+            assert_float_equal(out[y * 4 + x], floor(v + 0.5), 1);
+    }
     sk_image_free(&img);
 }
 
@@ -382,6 +481,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resize_constant),
         cmocka_unit_test(test_resize_area_and_bilinear),
+        cmocka_unit_test(test_resize_extreme_aspect),
         cmocka_unit_test(test_tensor_normalize),
         cmocka_unit_test(test_tensor_letterbox),
         cmocka_unit_test(test_tensor_center_crop),
