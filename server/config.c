@@ -130,6 +130,19 @@ static int parse_ms(const char *s, long long *out)
     return 0;
 }
 
+int srv_model_name_ok(const char *name, size_t len)
+{
+    if (len == 0 || len > SRV_MODEL_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = name[i];
+        if (!(('a' <= ch && ch <= 'z') || ('A' <= ch && ch <= 'Z') || ('0' <= ch && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 static int add_model_arg(srv_config *c, const char *spec, char *err, size_t errlen)
 {
     const char *eq = strchr(spec, '=');
@@ -137,13 +150,10 @@ static int add_model_arg(srv_config *c, const char *spec, char *err, size_t errl
         snprintf(err, errlen, "--model wants NAME=PATH, got \"%s\"", spec);
         return -1;
     }
-    for (const char *p = spec; p < eq; p++) {
-        if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.')) {
-            snprintf(err, errlen, "model name \"%.*s\" may hold only letters, digits, - _ .",
-                     (int)(eq - spec), spec);
-            return -1;
-        }
+    if (!srv_model_name_ok(spec, (size_t)(eq - spec))) {
+        snprintf(err, errlen, "model name \"%.*s\" may hold only letters, digits, - _ . (at most %d)",
+                 (int)(eq - spec), spec, SRV_MODEL_NAME_MAX);
+        return -1;
     }
     srv_model_arg *m = realloc(c->model_args, (size_t)(c->nmodel_args + 1) * sizeof *m);
     if (!m)

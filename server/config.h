@@ -34,6 +34,12 @@ typedef struct srv_config {
  * --help / --version was printed (exit 0), or -1 with err filled. */
 int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t errlen);
 void srv_config_free(srv_config *c);
+
+/* A model name the API, logs and metric labels can carry unescaped: 1 to
+ * SRV_MODEL_NAME_MAX characters of letters, digits, '-', '_', '.'. Names
+ * from --model and from the repository's folder names alike. */
+#define SRV_MODEL_NAME_MAX 128
+int srv_model_name_ok(const char *name, size_t len);
 void srv_config_usage(FILE *f);
 
 #endif

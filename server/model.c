@@ -111,6 +111,18 @@ int srv_models_scan(const srv_config *cfg, srv_models *out, char *err, size_t er
             while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
                     continue;
+                if (!srv_model_name_ok(de->d_name, strlen(de->d_name))) {
+                    /* it would break metric label values and log lines */
+                    char shown[44];
+                    size_t k = 0;
+                    for (; de->d_name[k] && k < 40; k++)
+                        shown[k] = srv_model_name_ok(de->d_name + k, 1) ? de->d_name[k] : '?';
+                    shown[k] = '\0';
+                    srv_log_msg("model repository: skipping folder \"%s%s\": a model name "
+                                "may hold only letters, digits, - _ . (at most %d)",
+                                shown, de->d_name[k] ? "..." : "", SRV_MODEL_NAME_MAX);
+                    continue;
+                }
                 char *sub = path_join(cfg->models_dir, de->d_name);
                 char *onnx = sub ? path_join(sub, "model.onnx") : NULL;
                 if (onnx && is_file(onnx)) {

@@ -501,10 +501,15 @@ j = json.load(open(sys.argv[1])) if os.path.exists(sys.argv[1]) else {}
 j["batching"] = {"max_batch": 8, "max_queue": 8, "max_delay_us": 3000000}
 json.dump(j, open(sys.argv[2], "w"))
 EOF
+    # a folder whose name a metric label could not carry: skipped, said why
+    mkdir -p "$MB/bad name\"x"
+    ln -s "$(cd "$MODELS/$CLS" && pwd)/model.onnx" "$MB/bad name\"x/model.onnx"
     SKIPSERVE_MAX_BODY=200k SKIPSERVE_TIMEOUT_MS=400 SKIPSERVE_MODELS=$MB start B ||
         { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
     B=127.0.0.1:$PORT
     BPID=$PID
+    t "a repository folder named 'bad name\"x' is not served" 200 "[m['name'] for m in j['models']] == ['$CLS']" "$B/models"
+    grep -q 'skipping folder "bad?name?x"' "$TMP/B.err" && ok "the skipped folder is logged" || ko "the skipped folder is logged"
     e "413 via SKIPSERVE_MAX_BODY=200k" 413 too_large --data-binary @"$TMP/300k.bin" "$B/classify"
     six=()
     for i in 1 2 3 4 5 6; do six+=(-F "image=@$IMG/gray.png"); done
