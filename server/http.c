@@ -33,24 +33,38 @@ const char *srv_header(srv_req *r, const char *key)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
 }
 
+/* Whether n more bytes fit beside the cur already held: SRV_OK, 413 or 429. */
+static srv_err budget_verdict(size_t max, size_t cur, size_t n, const char *what, srv_error *e)
+{
+    if (n > max)
+        return srv_fail(e, SRV_E_TOO_LARGE, "%s needs %zu bytes, over --max-buffered (%zu bytes)",
+                        what, n, max);
+    /* cur may pass max: answers are counted even when over budget. */
+    if (cur > max || n > max - cur)
+        return srv_fail(e, SRV_E_OVERLOADED,
+                        "requests in flight hold %zu bytes and %s needs %zu more, over "
+                        "--max-buffered (%zu bytes); retry later",
+                        cur, what, n, max);
+    return SRV_OK;
+}
+
 srv_err srv_req_reserve(srv_req *r, size_t n, const char *what, srv_error *e)
 {
     srv_server *srv = r->srv;
     size_t max = srv->cfg->max_buffered;
-    if (n > max)
-        return srv_fail(e, SRV_E_TOO_LARGE, "%s needs %zu bytes, over --max-buffered (%zu bytes)",
-                        what, n, max);
     size_t cur = atomic_load(&srv->buffered);
     do {
-        /* cur may pass max: answers are counted even when over budget. */
-        if (cur > max || n > max - cur)
-            return srv_fail(e, SRV_E_OVERLOADED,
-                            "requests in flight hold %zu bytes and %s needs %zu more, over "
-                            "--max-buffered (%zu bytes); retry later",
-                            cur, what, n, max);
+        srv_err k = budget_verdict(max, cur, n, what, e);
+        if (k != SRV_OK)
+            return k;
     } while (!atomic_compare_exchange_weak(&srv->buffered, &cur, cur + n));
     r->charged += n;
     return SRV_OK;
+}
+
+srv_err srv_req_fits(srv_req *r, size_t n, const char *what, srv_error *e)
+{
+    return budget_verdict(r->srv->cfg->max_buffered, atomic_load(&r->srv->buffered), n, what, e);
 }
 
 void srv_req_release(srv_req *r, size_t n)
@@ -202,34 +216,36 @@ static void on_headers(srv_req *r)
             return;
         }
         if (n > 0) {
+            /* Admitted if it fits now; reserved as it arrives (append), so
+             * a client that announces much and sends little holds little */
             srv_error e;
-            if (srv_req_reserve(r, (size_t)n, "the body", &e) != SRV_OK) {
+            if (srv_req_fits(r, (size_t)n, "the body", &e) != SRV_OK) {
                 refuse_body(r, &e);
                 return;
             }
-            r->body = malloc((size_t)n);
-            if (!r->body) {
-                srv_req_release(r, (size_t)n);
-                respond_kind(r, SRV_E_INTERNAL, "out of memory for the body");
-                return;
-            }
-            r->cap = (size_t)n;
+            r->declared = (size_t)n;
         }
     }
     r->state = SRV_REQ_BODY;
 }
 
-/* Append a body chunk (a chunked body grows its buffer as it comes, each
- * growth reserved first). SRV_OK, or the error to answer with. */
+/* Append a body chunk. The buffer grows as the body comes, doubling from
+ * 64 KiB up to the Content-Length (chunked: --max-body), each growth
+ * reserved first: a request holds at most twice what it has sent. SRV_OK,
+ * or the error to answer with. */
 static srv_err append(srv_req *r, const char *data, size_t n, srv_error *e)
 {
     size_t max = r->srv->cfg->max_body;
     if (n > max - r->len)
         return srv_fail(e, SRV_E_TOO_LARGE, "body is over --max-body (%zu bytes)", max);
+    /* libmicrohttpd delivers no more than Content-Length */
+    size_t limit = r->declared ? r->declared : max;
     if (r->len + n > r->cap) {
         size_t cap = r->cap ? r->cap : 65536;
         while (cap < r->len + n)
-            cap = cap > max / 2 ? max : cap * 2;
+            cap = cap > limit / 2 ? limit : cap * 2;
+        if (cap > limit)
+            cap = limit; /* the last growth is exact: Content-Length */
         srv_err k = srv_req_reserve(r, cap - r->cap, "the body", e);
         if (k != SRV_OK)
             return k;

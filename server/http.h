@@ -32,6 +32,7 @@ typedef struct srv_req {
 
     uint8_t *body;
     size_t len, cap, discarded;
+    size_t declared;   /* Content-Length (0: chunked or none): the buffer's final size */
     size_t charged;    /* bytes reserved against --max-buffered, given back at completion */
     srv_error pending; /* SRV_REQ_DEFERRED / _DISCARD: an error to send, or SRV_OK */
     int broken;        /* an answer could not be queued: close the connection */
@@ -68,6 +69,10 @@ int srv_respond_json(srv_req *r, int status, struct json_t *v);
  * right now) or SRV_E_TOO_LARGE (413: n alone is over the budget), with e
  * filled; `what` names the use in the message. */
 srv_err srv_req_reserve(srv_req *r, size_t n, const char *what, srv_error *e);
+/* The same verdict as srv_req_reserve for n more bytes now, reserving
+ * nothing (a body is admitted by its Content-Length, then reserved as it
+ * arrives). */
+srv_err srv_req_fits(srv_req *r, size_t n, const char *what, srv_error *e);
 /* Give back n bytes reserved by r (whatever is left goes at completion). */
 void srv_req_release(srv_req *r, size_t n);
 /* Free the body and give its bytes back. */

@@ -2,8 +2,9 @@
   sock.py cut-body PORT            send headers promising 1 MB, 1 KB of it, hang up
   sock.py cut-wait PORT PATH FILE  send a whole request, hang up before the answer
   sock.py idle PORT N SECONDS      hold N connections open, silent, then close
-  sock.py hold PORT N LENGTH FLAG  open N connections, each sending headers
-      that promise a LENGTH-byte body and 1 KB of it; hang up once FLAG exists
+  sock.py hold PORT N LENGTH SENT FLAG  open N connections, each sending
+      headers that promise a LENGTH-byte body and SENT bytes of it; hang up
+      once FLAG exists
   sock.py after-flag PORT FLAG METHOD PATH [FILE]
       open a keep-alive connection, GET /healthz on it, wait for FLAG to
       exist, then send METHOD PATH (body FILE) on the same connection and
@@ -43,12 +44,13 @@ def idle(port, n, seconds):
         s.close()
 
 
-def hold(port, n, length, flag):
+def hold(port, n, length, sent, flag):
     socks = []
     for _ in range(int(n)):
         s = connect(port)
         s.sendall(f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-                  f"Content-Length: {int(length)}\r\n\r\n".encode() + b"\xff\xd8" + b"\0" * 1022)
+                  f"Content-Length: {int(length)}\r\n\r\n".encode() + b"\xff\xd8"
+                  + b"\0" * (int(sent) - 2))
         socks.append(s)
     deadline = time.time() + 60
     while not os.path.exists(flag) and time.time() < deadline:
