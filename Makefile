@@ -54,7 +54,7 @@ ifneq ($(wildcard server/main.c),)
 BINS += $(BUILD)/skipserve
 endif
 ifneq ($(wildcard bench/bench.c),)
-BINS += $(BUILD)/skipserve-bench $(BUILD)/skipserve-gemm-bench
+BINS += $(BUILD)/skipserve-bench $(BUILD)/skipserve-gemm-bench $(BUILD)/skipserve-load
 endif
 # the AVX-512 tile variants of skipserve-gemm-bench (x86-64 only)
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
@@ -112,6 +112,9 @@ $(BUILD)/skipserve: $(SERVER_OBJS) $(LIB_LOADERS) $(LIB_ENGINE)
 
 $(BUILD)/skipserve-bench: $(BUILD)/obj/bench/bench.o $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
+
+$(BUILD)/skipserve-load: $(BUILD)/obj/bench/loadgen.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
 $(BUILD)/skipserve-gemm-bench: $(BUILD)/obj/bench/gemm_bench.o $(GEMM_BENCH_UK) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)

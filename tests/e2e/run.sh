@@ -388,6 +388,17 @@ if [ -n "$CLS" ]; then
     echo "    64 requests ran in $batches engine batches ($singles of one image)"
     [ "$batches" -gt 0 ] && [ "$singles" -lt "$batches" ] && ok "batch sizes > 1 in /metrics" ||
         ko "batch sizes > 1 in /metrics ($batches batches, $singles single)"
+    # The load generator of bench/serve-load.sh (bench/loadgen.c), bounded
+    # by count: 8 keep-alive clients, 240 requests, every answer a 200.
+    if [ -x "$BUILD/skipserve-load" ]; then
+        if "$BUILD/skipserve-load" --port "$PORT" --path "/classify?model=$CLS&top_k=1" \
+            --file "$IMG/gray.png" --clients 8 --requests 240 --seconds 60 >"$TMP/load.txt"; then
+            grep -q ": 240 answers 200" "$TMP/load.txt" && ok "skipserve-load: 240 requests from 8 clients, all 200" ||
+                ko "skipserve-load: $(cat "$TMP/load.txt")"
+        else
+            ko "skipserve-load: $(cat "$TMP/load.txt")"
+        fi
+    fi
 fi
 
 # Metrics: every family API.md names, and the requests we made.
