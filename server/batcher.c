@@ -123,10 +123,16 @@ static void *worker(void *arg)
             pthread_cond_wait(&b->cond, &b->lock);
         if (!b->head)
             break;
-        /* Fill window: up to max_delay_us after the oldest job arrived. */
+        /* Fill window: up to max_delay_us after the oldest job arrived, but
+         * with idle_dispatch only while another request is on its way
+         * (uploading or decoding): waiting for nothing only adds latency.
+         * A request is counted out just before it is queued, so the signal
+         * of its submit finds the count without it. */
         double until = b->head->t_enqueue + m->max_delay_us * 1e-6;
         while (b->queued < m->max_batch && !b->stop && b->head) {
             if (srv_now() >= until)
+                break;
+            if (m->idle_dispatch && atomic_load(&b->srv->preparing) == 0)
                 break;
             struct timespec ts;
             abs_time(until, &ts);

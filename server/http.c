@@ -75,6 +75,14 @@ void srv_req_release(srv_req *r, size_t n)
     atomic_fetch_sub(&r->srv->buffered, n);
 }
 
+void srv_req_prepared(srv_req *r)
+{
+    if (r->preparing) {
+        r->preparing = 0;
+        atomic_fetch_sub(&r->srv->preparing, 1);
+    }
+}
+
 void srv_req_drop_body(srv_req *r)
 {
     free(r->body);
@@ -227,6 +235,8 @@ static void on_headers(srv_req *r)
         }
     }
     r->state = SRV_REQ_BODY;
+    r->preparing = 1; /* batchers may wait for it (idle_dispatch) */
+    atomic_fetch_add(&srv->preparing, 1);
 }
 
 /* Append a body chunk. The buffer grows as the body comes, doubling from
@@ -357,6 +367,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
+    srv_req_prepared(r);
     double secs = srv_now() - r->t_start;
     /* The client went away before an answer: nginx's 499 convention. An
      * answer the client did not read in full keeps its status. */

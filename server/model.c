@@ -317,6 +317,11 @@ static int parse_model_json(srv_model *m, json_t *root, model_json *mj, char *er
             BAD("%s: batching.max_delay_us must be 0..10000000", m->json_path);
         if (k)
             m->max_delay_us = (int)v;
+        json_t *idle = json_object_get(b, "idle_dispatch");
+        if (idle && !json_is_boolean(idle))
+            BAD("%s: batching.idle_dispatch must be true or false", m->json_path);
+        if (idle)
+            m->idle_dispatch = json_is_true(idle);
         if ((k = json_num(b, "max_queue", 1, 1e6, &v)) < 0)
             BAD("%s: batching.max_queue must be 1..1000000", m->json_path);
         if (k)
@@ -453,6 +458,7 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
     m->pp.resize = SK_RESIZE_STRETCH;
     m->max_batch = cfg->max_batch;
     m->max_delay_us = cfg->max_delay_us;
+    m->idle_dispatch = 1;
     m->max_queue = cfg->max_queue;
 
     if (is_file(m->json_path)) {

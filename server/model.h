@@ -42,6 +42,7 @@ typedef struct srv_model {
     size_t out_floats;    /* per image */
 
     int max_batch, max_delay_us, max_queue;
+    int idle_dispatch; /* run the queue at once when no other request is on its way */
     int nplans;
     int plan_size[SRV_MAX_PLANS]; /* ascending; the last is max_batch */
     sk_plan *plans[SRV_MAX_PLANS];

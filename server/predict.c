@@ -317,6 +317,7 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
     /* Suspend before queueing: the worker may resume us at any moment after. */
     r->state = SRV_REQ_WAITING;
     MHD_suspend_connection(r->conn);
+    srv_req_prepared(r); /* before the submit's signal: see batcher.c */
     rc = srv_batcher_submit(m->batcher, j, e);
     if (rc) {
         j->err = *e;
@@ -329,7 +330,9 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
 static void predict(srv_req *r, srv_task task)
 {
     srv_error e = {0};
-    if (start(r, task, &e) != SRV_OK) {
+    srv_err k = start(r, task, &e);
+    srv_req_prepared(r); /* queued, or refused: no batcher waits for it */
+    if (k != SRV_OK) {
         srv_respond_error(r, &e);
         srv_predict_free(r);
     }

@@ -52,6 +52,7 @@ static void models(srv_req *r)
             json_object_set_new(o, "color", json_string(m->pp.channels == 1 ? "gray" : "rgb"));
             json_object_set_new(o, "max_batch", json_integer(m->max_batch));
             json_object_set_new(o, "max_delay_us", json_integer(m->max_delay_us));
+            json_object_set_new(o, "idle_dispatch", json_boolean(m->idle_dispatch));
             json_object_set_new(o, "max_queue", json_integer(m->max_queue));
             json_object_set_new(o, "labels", json_integer(m->nclasses));
         } else if (st == SRV_MODEL_FAILED) {

@@ -523,9 +523,19 @@ if [ -n "$CLS" ]; then
     $PY - "$MODELS/$CLS/model.json" "$MB/$CLS/model.json" <<'EOF'
 import json, os, sys
 j = json.load(open(sys.argv[1])) if os.path.exists(sys.argv[1]) else {}
-j["batching"] = {"max_batch": 8, "max_queue": 8, "max_delay_us": 3000000}
+j["batching"] = {"max_batch": 8, "max_queue": 8, "max_delay_us": 3000000, "idle_dispatch": False}
 json.dump(j, open(sys.argv[2], "w"))
 EOF
+    # "eager": the same model on the same 3 s window, idle_dispatch left on
+    mkdir -p "$MB/eager"
+    ln -s "$(cd "$MODELS/$CLS" && pwd)/model.onnx" "$MB/eager/model.onnx"
+    $PY - "$MB/$CLS/model.json" "$MB/eager/model.json" <<'EOF2'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j["batching"] = {"max_batch": 8, "max_queue": 8, "max_delay_us": 3000000}
+json.dump(j, open(sys.argv[2], "w"))
+EOF2
+    [ -f "$MODELS/$CLS/labels.txt" ] && ln -s "$(cd "$MODELS/$CLS" && pwd)/labels.txt" "$MB/eager/labels.txt"
     # a folder whose name a metric label could not carry: skipped, said why
     mkdir -p "$MB/bad name\"x"
     ln -s "$(cd "$MODELS/$CLS" && pwd)/model.onnx" "$MB/bad name\"x/model.onnx"
@@ -533,19 +543,24 @@ EOF
         { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
     B=127.0.0.1:$PORT
     BPID=$PID
-    t "a repository folder named 'bad name\"x' is not served" 200 "[m['name'] for m in j['models']] == ['$CLS']" "$B/models"
+    t "a repository folder named 'bad name\"x' is not served" 200 "sorted(m['name'] for m in j['models']) == sorted(['$CLS', 'eager'])" "$B/models"
+    # idle_dispatch: with nothing else on its way, a lone request does not
+    # sit out the 3 s fill window (and the plain window model does: 504 below)
+    t "idle_dispatch: a lone request on a 3 s batch window is answered at once" 200 "j['timing_ms']['queue'] < 1000" \
+        --data-binary @"$IMG/gray.png" "$B/classify?model=eager"
+    t "/models shows idle_dispatch" 200 "{m['name']: m['idle_dispatch'] for m in j['models']} == {'$CLS': False, 'eager': True}" "$B/models"
     grep -q 'skipping folder "bad?name?x"' "$TMP/B.err" && ok "the skipped folder is logged" || ko "the skipped folder is logged"
-    e "413 via SKIPSERVE_MAX_BODY=200k" 413 too_large --data-binary @"$TMP/300k.bin" "$B/classify"
+    e "413 via SKIPSERVE_MAX_BODY=200k" 413 too_large --data-binary @"$TMP/300k.bin" "$B/classify?model=$CLS"
     six=()
     for i in 1 2 3 4 5 6; do six+=(-F "image=@$IMG/gray.png"); done
-    curl -s --max-time 30 -o "$TMP/b1.json" -w '%{http_code}' "${six[@]}" "$B/classify" >"$TMP/b1.code" &
+    curl -s --max-time 30 -o "$TMP/b1.json" -w '%{http_code}' "${six[@]}" "$B/classify?model=$CLS" >"$TMP/b1.code" &
     B1=$!
     if wait_metric "$PORT" "skipserve_queue_depth{model=\"$CLS\"}" 6; then ok "6 images queued"; else ko "6 images queued"; fi
-    e "429 when the queue is full" 429 overloaded -F "image=@$IMG/gray.png" -F "image=@$IMG/rgb.png" -F "image=@$IMG/base.jpg" "$B/classify"
+    e "429 when the queue is full" 429 overloaded -F "image=@$IMG/gray.png" -F "image=@$IMG/rgb.png" -F "image=@$IMG/base.jpg" "$B/classify?model=$CLS"
     [ -n "$(header Retry-After)" ] && ok "429 carries Retry-After" || ko "429 carries Retry-After"
     nine=()
     for i in $(seq 9); do nine+=(-F "image=@$IMG/gray.png"); done
-    e "413 more images than the queue holds" 413 too_large "${nine[@]}" "$B/classify"
+    e "413 more images than the queue holds" 413 too_large "${nine[@]}" "$B/classify?model=$CLS"
     wait $B1
     grep -q "POST /classify model=$CLS status=429 .*error=overloaded" "$TMP/B.out" &&
         ok "text access log line for the 429" || ko "text access log line for the 429"
@@ -557,10 +572,11 @@ EOF
     stop_ok B "$BPID"
 
     # --- server C: SIGTERM under load ----------------------------------------------
+    rm -rf "$MB/eager" # one classify model again: requests name none
     $PY - "$MB/$CLS/model.json" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1]))
-j["batching"] = {"max_batch": 64, "max_queue": 256, "max_delay_us": 3000000}
+j["batching"] = {"max_batch": 64, "max_queue": 256, "max_delay_us": 3000000, "idle_dispatch": False}
 json.dump(j, open(sys.argv[1], "w"))
 EOF
     start C --models "$MB" --drain-timeout 20s --timeout-ms 30000 ||
