@@ -104,6 +104,7 @@ int main(int argc, char **argv)
     atomic_init(&srv.ready, 0);
     atomic_init(&srv.draining, 0);
     atomic_init(&srv.inflight, 0);
+    atomic_init(&srv.preparing, 0);
     atomic_init(&srv.buffered, 0);
     srv_metrics_init();
     /* Only the end-to-end tests set this: it makes every engine run fail so
