@@ -89,23 +89,26 @@ static int send_all(int fd, const char *p, size_t n)
  * cannot frame (no Content-Length). *close_after: the server said
  * "Connection: close". buf holds bytes already read past the last answer. */
 typedef struct rbuf {
-    char b[65536];
+    char b[65536 + 1]; /* + a NUL after the bytes held, for the header scan */
     size_t len;
 } rbuf;
 
 static int read_answer(int fd, rbuf *rb, int *close_after)
 {
     char *end;
+    const size_t cap = sizeof rb->b - 1;
     while (!(end = memmem(rb->b, rb->len, "\r\n\r\n", 4))) {
-        if (rb->len == sizeof rb->b)
+        if (rb->len == cap)
             return -1; /* headers over 64 KiB */
-        ssize_t k = recv(fd, rb->b + rb->len, sizeof rb->b - rb->len, 0);
+        ssize_t k = recv(fd, rb->b + rb->len, cap - rb->len, 0);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
             return -1;
         rb->len += (size_t)k;
     }
+    char saved = *end; /* scan the headers only: NUL at their end */
+    *end = '\0';
     size_t hlen = (size_t)(end - rb->b) + 4;
     int status = 0;
     if (sscanf(rb->b, "HTTP/1.%*d %d", &status) != 1)
@@ -116,10 +119,12 @@ static int read_answer(int fd, rbuf *rb, int *close_after)
         const char *h = line + 2;
         if (strncasecmp(h, "Content-Length:", 15) == 0)
             clen = atoll(h + 15);
-        else if (strncasecmp(h, "Connection:", 11) == 0 && strstr(h, "close") &&
-                 strstr(h, "close") < strstr(h, "\r\n"))
-            *close_after = 1;
+        else if (strncasecmp(h, "Connection:", 11) == 0) {
+            const char *le = strstr(h, "\r\n"), *c = strstr(h, "close");
+            *close_after = c && (!le || c < le); /* the last line ends at the NUL */
+        }
     }
+    *end = saved;
     if (clen < 0)
         return -1;
     /* skip the body: what is buffered, then the rest from the socket */
@@ -133,7 +138,7 @@ static int read_answer(int fd, rbuf *rb, int *close_after)
     long long left = clen - (long long)have;
     rb->len = 0;
     while (left > 0) {
-        ssize_t k = recv(fd, rb->b, left < (long long)sizeof rb->b ? (size_t)left : sizeof rb->b, 0);
+        ssize_t k = recv(fd, rb->b, left < (long long)cap ? (size_t)left : cap, 0);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)

@@ -125,7 +125,7 @@ static void *worker(void *arg)
             break;
         /* Fill window: up to max_delay_us after the oldest job arrived, but
          * with idle_dispatch only while another request is on its way
-         * (uploading or decoding): waiting for nothing only adds latency.
+         * (body in, decoding): waiting for nothing only adds latency.
          * A request is counted out just before it is queued, so the signal
          * of its submit finds the count without it. */
         double until = b->head->t_enqueue + m->max_delay_us * 1e-6;
@@ -242,6 +242,13 @@ srv_err srv_batcher_submit(srv_batcher *b, srv_job *j, srv_error *e)
     }
     pthread_mutex_unlock(&b->lock);
     return r;
+}
+
+void srv_batcher_kick(srv_batcher *b)
+{
+    pthread_mutex_lock(&b->lock);
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
 }
 
 int srv_batcher_depth(srv_batcher *b)

@@ -31,6 +31,8 @@ srv_batcher *srv_batcher_create(struct srv_model *m, srv_server *srv, char *err,
  * SRV_E_NOT_READY with e filled (done() will not be called). */
 srv_err srv_batcher_submit(srv_batcher *b, srv_job *j, srv_error *e);
 int srv_batcher_depth(srv_batcher *b); /* images queued */
+/* Wake the worker to re-check its fill window (idle_dispatch). */
+void srv_batcher_kick(srv_batcher *b);
 /* Refuse new jobs. abort=1 also answers every queued job 503 now;
  * abort=0 lets the worker finish them. */
 void srv_batcher_stop(srv_batcher *b, int abort);

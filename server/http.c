@@ -21,6 +21,7 @@
 
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/model.h"
 #include "server/router.h"
 
 const char *srv_query(srv_req *r, const char *key)
@@ -75,11 +76,21 @@ void srv_req_release(srv_req *r, size_t n)
     atomic_fetch_sub(&r->srv->buffered, n);
 }
 
+void srv_req_preparing(srv_req *r)
+{
+    if (!r->preparing) {
+        r->preparing = 1;
+        atomic_fetch_add(&r->srv->preparing, 1);
+    }
+}
+
 void srv_req_prepared(srv_req *r)
 {
     if (r->preparing) {
         r->preparing = 0;
-        atomic_fetch_sub(&r->srv->preparing, 1);
+        /* the last one out wakes every batcher waiting on its window */
+        if (atomic_fetch_sub(&r->srv->preparing, 1) == 1)
+            srv_models_kick(r->srv->models);
     }
 }
 
@@ -200,22 +211,17 @@ static void on_headers(srv_req *r)
     }
     if (!rt->body)
         return; /* a GET: answered at the end */
-    if (atomic_load(&srv->draining) || !atomic_load(&srv->ready)) {
-        /* refused like a body over the budget: read into nothing and
-         * answered at its end, so the 503 and its Retry-After arrive
-         * rather than a reset */
-        srv_error e;
-        srv_fail(&e, SRV_E_NOT_READY, "%s",
-                 atomic_load(&srv->draining) ? "draining: the server is shutting down"
-                                             : "models are still loading");
-        refuse_body(r, &e);
-        return;
-    }
-    const char *cl = srv_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    /* With Transfer-Encoding the body is chunked and libmicrohttpd ignores
+     * Content-Length (RFC 9112 6.3): so do we, or a short Content-Length
+     * would size the buffer for less than arrives. */
+    const char *cl = srv_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING)
+                         ? NULL
+                         : srv_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long n = 0;
     if (cl) {
         char *end;
         errno = 0;
-        unsigned long long n = strtoull(cl, &end, 10);
+        n = strtoull(cl, &end, 10);
         if (errno || end == cl || n > srv->cfg->max_body) {
             char msg[160];
             snprintf(msg, sizeof msg, "body of %.20s bytes is over --max-body (%zu bytes)", cl,
@@ -223,6 +229,19 @@ static void on_headers(srv_req *r)
             respond_kind(r, SRV_E_TOO_LARGE, msg);
             return;
         }
+    }
+    if (atomic_load(&srv->draining) || !atomic_load(&srv->ready)) {
+        /* refused like a body over the budget: read into nothing (at most
+         * --max-body, checked above) and answered at its end, so the 503
+         * and its Retry-After arrive rather than a reset */
+        srv_error e;
+        srv_fail(&e, SRV_E_NOT_READY, "%s",
+                 atomic_load(&srv->draining) ? "draining: the server is shutting down"
+                                             : "models are still loading");
+        refuse_body(r, &e);
+        return;
+    }
+    if (cl) {
         if (n > 0) {
             /* Admitted if it fits now; reserved as it arrives (append), so
              * a client that announces much and sends little holds little */
@@ -235,8 +254,6 @@ static void on_headers(srv_req *r)
         }
     }
     r->state = SRV_REQ_BODY;
-    r->preparing = 1; /* batchers may wait for it (idle_dispatch) */
-    atomic_fetch_add(&srv->preparing, 1);
 }
 
 /* Append a body chunk. The buffer grows as the body comes, doubling from
@@ -248,8 +265,10 @@ static srv_err append(srv_req *r, const char *data, size_t n, srv_error *e)
     size_t max = r->srv->cfg->max_body;
     if (n > max - r->len)
         return srv_fail(e, SRV_E_TOO_LARGE, "body is over --max-body (%zu bytes)", max);
-    /* libmicrohttpd delivers no more than Content-Length */
-    size_t limit = r->declared ? r->declared : max;
+    /* the last growth stops at the Content-Length; should more arrive
+     * than it said (it cannot: libmicrohttpd frames the body), grow on
+     * to --max-body rather than write past the buffer */
+    size_t limit = r->declared && r->len + n <= r->declared ? r->declared : max;
     if (r->len + n > r->cap) {
         size_t cap = r->cap ? r->cap : 65536;
         while (cap < r->len + n)

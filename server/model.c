@@ -680,3 +680,10 @@ srv_model *srv_models_pick(const srv_models *ms, const char *name, srv_task task
                  count, srv_task_name(task));
     return NULL;
 }
+
+void srv_models_kick(srv_models *ms)
+{
+    for (int i = 0; ms && i < ms->n; i++)
+        if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY && ms->m[i]->batcher)
+            srv_batcher_kick(ms->m[i]->batcher);
+}

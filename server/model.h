@@ -55,6 +55,9 @@ typedef struct srv_models {
     int n;
 } srv_models;
 
+/* Wake every ready model's batcher (srv_batcher_kick). */
+void srv_models_kick(srv_models *ms);
+
 /* Build the list from --models / --model without loading anything. */
 int srv_models_scan(const srv_config *cfg, srv_models *out, char *err, size_t errlen);
 /* Read model.json, the ONNX file and labels; create and warm every plan. */

@@ -330,6 +330,7 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
 static void predict(srv_req *r, srv_task task)
 {
     srv_error e = {0};
+    srv_req_preparing(r);
     srv_err k = start(r, task, &e);
     srv_req_prepared(r); /* queued, or refused: no batcher waits for it */
     if (k != SRV_OK) {

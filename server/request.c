@@ -54,12 +54,16 @@ int srv_image_dims(const uint8_t *p, size_t len, uint32_t *w, uint32_t *h, size_
          * size, then on to the first SOS: a progressive frame, or a first
          * scan with fewer components than the frame (multi-scan), makes
          * libjpeg keep every coefficient of the image until the last scan.
-         * Where the walk cannot reach the SOS, assume it does. */
+         * Where the walk cannot reach the SOS, assume it does. Stray bytes
+         * between segments are skipped, as libjpeg does (with a warning
+         * the decoder accepts). */
         uint32_t nf = 0;
         int progressive = 0;
         for (size_t i = 2; i + 4 <= len;) {
-            if (p[i] != 0xFF)
-                break;
+            if (p[i] != 0xFF) { /* garbage between segments: libjpeg skips it */
+                i++;
+                continue;
+            }
             uint8_t m = p[i + 1];
             if (m == 0xFF) { /* fill byte */
                 i++;

@@ -56,8 +56,8 @@ typedef struct srv_server {
     atomic_int ready;       /* every model loaded and warmed */
     atomic_int draining;    /* SIGTERM seen: refuse new work */
     atomic_long inflight;   /* requests between first header and completion */
-    atomic_long preparing;  /* POSTs admitted at their headers and not yet queued
-                               (uploading, decoding) or ended: work on its way */
+    atomic_long preparing;  /* requests with their body in, not yet queued
+                               (parsing, decoding): work on its way */
     atomic_size_t buffered; /* bytes held by requests, against --max-buffered */
     pthread_mutex_t engine_lock; /* one engine run at a time: the pool is shared */
     int fault_infer;        /* test hook (SKIPSERVE_FAULT_INJECT=infer): runs fail */

@@ -279,6 +279,10 @@ if [ -n "$CLS" ]; then
     e "413 body over --max-body (Content-Length)" 413 too_large --data-binary @"$TMP/5mb.bin" "$C"
     e "413 body over --max-body (chunked)" 413 too_large -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/5mb.bin" "$C"
     e "413 100000x100000 PNG header" 413 too_large --data-binary @"$IMG/huge.png" "$C"
+    # Transfer-Encoding wins over Content-Length (RFC 9112): the chunked body
+    # is read whole, not into a buffer sized by the 1-byte Content-Length
+    t "Content-Length: 1 with a chunked body: the body is read as chunked" 200 "len(j['predictions']) == 1" \
+        -H 'Content-Length: 1' -H 'Transfer-Encoding: chunked' --data-binary @"$IMG/rgb.png" "$C"
     [ -n "$SEG" ] && e "400 segment model on /classify" 400 bad_request --data-binary @"$IMG/gray.png" "$A/classify?model=$SEG"
 fi
 
