@@ -21,7 +21,6 @@
 
 #include "server/log.h"
 #include "server/metrics.h"
-#include "server/model.h"
 #include "server/router.h"
 
 const char *srv_query(srv_req *r, const char *key)
@@ -74,24 +73,6 @@ void srv_req_release(srv_req *r, size_t n)
         n = r->charged; /* never give back more than r took */
     r->charged -= n;
     atomic_fetch_sub(&r->srv->buffered, n);
-}
-
-void srv_req_preparing(srv_req *r)
-{
-    if (!r->preparing) {
-        r->preparing = 1;
-        atomic_fetch_add(&r->srv->preparing, 1);
-    }
-}
-
-void srv_req_prepared(srv_req *r)
-{
-    if (r->preparing) {
-        r->preparing = 0;
-        /* the last one out wakes every batcher waiting on its window */
-        if (atomic_fetch_sub(&r->srv->preparing, 1) == 1)
-            srv_models_kick(r->srv->models);
-    }
 }
 
 void srv_req_drop_body(srv_req *r)
@@ -241,17 +222,15 @@ static void on_headers(srv_req *r)
         refuse_body(r, &e);
         return;
     }
-    if (cl) {
-        if (n > 0) {
-            /* Admitted if it fits now; reserved as it arrives (append), so
-             * a client that announces much and sends little holds little */
-            srv_error e;
-            if (srv_req_fits(r, (size_t)n, "the body", &e) != SRV_OK) {
-                refuse_body(r, &e);
-                return;
-            }
-            r->declared = (size_t)n;
+    if (n > 0) {
+        /* Admitted if it fits now; reserved as it arrives (append), so a
+         * client that announces much and sends little holds little */
+        srv_error e;
+        if (srv_req_fits(r, (size_t)n, "the body", &e) != SRV_OK) {
+            refuse_body(r, &e);
+            return;
         }
+        r->declared = (size_t)n;
     }
     r->state = SRV_REQ_BODY;
 }
@@ -386,7 +365,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
-    srv_req_prepared(r);
     double secs = srv_now() - r->t_start;
     /* The client went away before an answer: nginx's 499 convention. An
      * answer the client did not read in full keeps its status. */

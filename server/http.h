@@ -36,7 +36,7 @@ typedef struct srv_req {
     size_t charged;    /* bytes reserved against --max-buffered, given back at completion */
     srv_error pending; /* SRV_REQ_DEFERRED / _DISCARD: an error to send, or SRV_OK */
     int broken;        /* an answer could not be queued: close the connection */
-    int preparing;     /* counted in srv->preparing (srv_req_preparing / _prepared) */
+    int preparing;     /* counted in srv->preparing (predict.c) */
 
     /* For the access log and metrics (model: a loaded model's name only). */
     int status;
@@ -76,12 +76,6 @@ srv_err srv_req_reserve(srv_req *r, size_t n, const char *what, srv_error *e);
 srv_err srv_req_fits(srv_req *r, size_t n, const char *what, srv_error *e);
 /* Give back n bytes reserved by r (whatever is left goes at completion). */
 void srv_req_release(srv_req *r, size_t n);
-/* srv->preparing counts requests whose body is in and that are not yet
- * queued (parsing, decoding): batchers with idle_dispatch wait their fill
- * window only while it is > 0. preparing enters r (once), prepared takes
- * it out (once: about to be queued, refused, or ended). */
-void srv_req_preparing(srv_req *r);
-void srv_req_prepared(srv_req *r);
 /* Free the body and give its bytes back. */
 void srv_req_drop_body(srv_req *r);
 

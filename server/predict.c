@@ -191,6 +191,20 @@ static void job_done(srv_job *j)
     MHD_resume_connection(r->conn);
 }
 
+/* srv->preparing counts requests whose body is in and that are not yet
+ * queued (parsing, decoding): batchers with idle_dispatch wait their fill
+ * window only while it is > 0. predict() counts r in; it leaves once, just
+ * before its submit (so the submit's signal finds the count without it)
+ * or on refusal; the last one out wakes every batcher. */
+static void prepared(srv_req *r)
+{
+    if (r->preparing) {
+        r->preparing = 0;
+        if (atomic_fetch_sub(&r->srv->preparing, 1) == 1)
+            srv_models_kick(r->srv->models);
+    }
+}
+
 static srv_err start(srv_req *r, srv_task task, srv_error *e)
 {
     srv_server *srv = r->srv;
@@ -317,7 +331,7 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
     /* Suspend before queueing: the worker may resume us at any moment after. */
     r->state = SRV_REQ_WAITING;
     MHD_suspend_connection(r->conn);
-    srv_req_prepared(r); /* before the submit's signal: see batcher.c */
+    prepared(r);
     rc = srv_batcher_submit(m->batcher, j, e);
     if (rc) {
         j->err = *e;
@@ -330,9 +344,10 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
 static void predict(srv_req *r, srv_task task)
 {
     srv_error e = {0};
-    srv_req_preparing(r);
+    r->preparing = 1;
+    atomic_fetch_add(&r->srv->preparing, 1);
     srv_err k = start(r, task, &e);
-    srv_req_prepared(r); /* queued, or refused: no batcher waits for it */
+    prepared(r); /* refused before its submit: no batcher waits for it */
     if (k != SRV_OK) {
         srv_respond_error(r, &e);
         srv_predict_free(r);
