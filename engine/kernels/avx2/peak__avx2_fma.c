@@ -1,14 +1,23 @@
 /* peak__avx2_fma.c — 12 independent ymm FMA chains (see peak.h): two FMA
- * pipes x 4-cycle latency need 8; 12 leave no stall. */
+ * pipes x 4-cycle latency need 8; 12 leave no stall.
+ *
+ * Every chain starts from its own value. Until session 10 they all started
+ * from 1.0f, so the twelve chains computed the same numbers and gcc kept one
+ * of them: the loop ran one FMA per iteration on its 4-cycle latency while
+ * the count below claimed twelve, and the ceiling read 1.5x too high (155
+ * instead of ~103 GFLOP/s on the development VM). test_peak checks the
+ * chains' sum against twelve distinct scalar chains. */
 #include <immintrin.h>
 
 #include "kernels/peak.h"
 
-double sk_peak_fma_avx2(long iters)
+double sk_peak_fma_avx2(long iters, float *sum)
 {
-    __m256 a0 = _mm256_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-           a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    const __m256 m = _mm256_set1_ps(0.99999f), c = _mm256_set1_ps(1e-5f);
+#define A(j) _mm256_set1_ps(1.0f + 0.125f * (float)(j))
+    __m256 a0 = A(0), a1 = A(1), a2 = A(2), a3 = A(3), a4 = A(4), a5 = A(5), a6 = A(6),
+           a7 = A(7), a8 = A(8), a9 = A(9), a10 = A(10), a11 = A(11);
+#undef A
+    const __m256 m = _mm256_set1_ps(SK_PEAK_MUL), c = _mm256_set1_ps(SK_PEAK_ADD);
     for (long i = 0; i < iters; i++) {
         a0 = _mm256_fmadd_ps(a0, m, c);
         a1 = _mm256_fmadd_ps(a1, m, c);
@@ -23,10 +32,11 @@ double sk_peak_fma_avx2(long iters)
         a10 = _mm256_fmadd_ps(a10, m, c);
         a11 = _mm256_fmadd_ps(a11, m, c);
     }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-    volatile float sink = _mm256_cvtss_f32(s); /* keep the chains alive */
-    (void)sink;
+    /* one lane of each chain (all lanes of a chain are equal), in order */
+    __m256 v[12] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+    float s = 0;
+    for (int j = 0; j < 12; j++)
+        s += _mm256_cvtss_f32(v[j]);
+    *sum = s;
     return (double)iters * 12.0 * 16.0;
 }
