@@ -3,7 +3,10 @@
 # files and the same non-zero inputs, run alternately; prints a markdown
 # table: median ms of each, the ratio ORT_ms / skipserve_ms (> 1: skipserve
 # faster), both peak RSS, and the largest difference between the outputs
-# relative to ORT's output range.
+# relative to ORT's output range, and each tool's share of the FP32 ceiling
+# (2 x the model's direct-convolution GMAC over its best median, against
+# `skipserve-bench --peak` at the row's thread count; Winograd layers do
+# fewer multiplications, so skipserve's default path can pass 100%).
 #
 #   bench/compare-ort.sh [--models "resnet18 resnet50 ..."] [--batches "1 8"]
 #                        [--threads "1 2"] [--runs N] [--rounds R] [--out FILE]
@@ -62,8 +65,8 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
     echo "compare-ort: $(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "| model | batch | threads | skipserve ms | ORT ms | ORT/skipserve | rounds won | skipserve RSS MB | ORT RSS MB | max diff |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| model | batch | threads | skipserve ms | ORT ms | ORT/skipserve | rounds won | skipserve % ceiling | ORT % ceiling | skipserve RSS MB | ORT RSS MB | max diff |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 } | tee ${OUT:+"$OUT"}
 
 for m in $MODELS; do
@@ -77,8 +80,10 @@ for m in $MODELS; do
             sk_ms=""; ort_ms=""; sk_rss=0; ort_rss=0
             r=0
             while [ $r -lt "$ROUNDS" ]; do
-                j=$("$BENCH" "$model" --batch "$b" --threads "$t" --runs "$RUNS" --json \
+                j=$("$BENCH" "$model" --batch "$b" --threads "$t" --runs "$RUNS" --json --peak \
                     --save-input "$TMP/in.f32" --save-output "$TMP/sk.f32")
+                gmac=$(field "$j" gmac)
+                peak=$(field "$j" peak_gflops)
                 sk_ms="$sk_ms $(field "$j" median_ms)"
                 sk_rss=$(field "$j" max_rss_mb)
                 [ "$(field "$j" outputs_ok)" = "True" ] || echo "compare-ort: skipserve outputs not sane on $m" >&2
@@ -91,8 +96,9 @@ for m in $MODELS; do
             s=$(min $sk_ms); o=$(min $ort_ms)
             ratio=$($PY -c "print('%.2f' % ($o / $s))")
             won=$(won "$sk_ms" "$ort_ms")
-            printf '| %s | %s | %s | %.1f | %.1f | %s | %s | %.0f | %.0f | %s |\n' \
-                "$m" "$b" "$t" "$s" "$o" "$ratio" "$won" "$sk_rss" "$ort_rss" "$diff" |
+            pct=$($PY -c "g, p = $gmac, $peak; print('%.0f%% | %.0f%%' % (2e5 * g / $s / p, 2e5 * g / $o / p))")
+            printf '| %s | %s | %s | %.1f | %.1f | %s | %s | %s | %.0f | %.0f | %s |\n' \
+                "$m" "$b" "$t" "$s" "$o" "$ratio" "$won" "$pct" "$sk_rss" "$ort_rss" "$diff" |
                 tee -a ${OUT:+"$OUT"}
         done
     done

@@ -35,7 +35,10 @@ static const opt OPTS[] = {
     {"threads", "SKIPSERVE_THREADS", OPT_INT, F(threads), 0, 1024, "N",
      "engine worker threads (default 0 = online CPUs)"},
     {"http-threads", "SKIPSERVE_HTTP_THREADS", OPT_INT, F(http_threads), 0, 1024, "N",
-     "HTTP threads that parse, decode and preprocess (default 0 = online CPUs)"},
+     "HTTP threads: connections, bodies and the cheap routes (default 0 = online CPUs)"},
+    {"prep-threads", "SKIPSERVE_PREP_THREADS", OPT_INT, F(prep_threads), 0, 1024, "N",
+     "workers that parse, decode and preprocess requests and encode answers\n"
+     "                        (default 0 = online CPUs)"},
     {"max-body", "SKIPSERVE_MAX_BODY", OPT_SIZE, F(max_body), 1, (long long)1 << 40, "BYTES",
      "largest request body; k/M/G suffixes are powers of 1024 (default 16M)"},
     {"max-buffered", "SKIPSERVE_MAX_BUFFERED", OPT_SIZE, F(max_buffered), 1, (long long)1 << 42,

@@ -19,6 +19,7 @@ typedef struct srv_config {
     int nmodel_args;
     int threads;           /* engine pool; 0 = online CPUs */
     int http_threads;      /* 0 = online CPUs */
+    int prep_threads;      /* 0 = online CPUs */
     size_t max_body;
     size_t max_pixels;
     size_t max_buffered;   /* all requests together: bodies, images, tensors, answers */

@@ -5,8 +5,10 @@
  * the connection is closed). Every byte a request holds — body, decoded
  * image, tensors, answer — is reserved against one --max-buffered budget,
  * so memory stays bounded however many clients send at once; a request
- * that does not fit is answered 429. Requests waiting for a batch are
- * suspended, so no HTTP thread blocks on inference. */
+ * that does not fit is answered 429. Inference requests are suspended
+ * from body-complete to answer while prep workers and the batcher work on
+ * them (predict.c), so no HTTP thread blocks on decode, inference or
+ * encoding. */
 #include "server/http.h"
 
 #include <arpa/inet.h>

@@ -16,6 +16,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/model.h"
+#include "server/prep.h"
 #include "server/server.h"
 
 static void sleep_ms(int ms)
@@ -67,6 +68,9 @@ static void drain(srv_server *srv, sigset_t *sigs)
     for (int i = 0; i < srv->models->n; i++)
         if (srv->models->m[i]->batcher)
             srv_batcher_join(srv->models->m[i]->batcher);
+    /* The prep workers finish what they hold: answers of the batches just
+     * run, and requests still decoding (their submit now answers 503). */
+    srv_prep_stop(srv->prep);
     if (!idle) {
         /* Let the answers just produced reach their clients. */
         wait_idle(srv, srv_now() + 2.0, sigs);
@@ -122,19 +126,22 @@ int main(int argc, char **argv)
     }
     srv.models = &models;
     srv.pool = sk_pool_create(cfg.threads);
-    if (!srv.pool) {
-        srv_log_msg("cannot create the engine thread pool");
+    srv.prep = srv_prep_create(cfg.prep_threads);
+    if (!srv.pool || !srv.prep) {
+        srv_log_msg("cannot create the %s threads", srv.pool ? "prep" : "engine");
         return 1;
     }
     if (srv_http_start(&srv, err, sizeof err)) {
         srv_log_msg("%s", err);
         srv_models_free(&models);
+        srv_prep_destroy(srv.prep);
         sk_pool_destroy(srv.pool);
         srv_config_free(&cfg);
         return 1;
     }
-    srv_log_msg("listening on %s:%d (%d engine threads); loading %d model(s)", cfg.host,
-                srv_http_port(&srv), sk_pool_size(srv.pool), models.n);
+    srv_log_msg("listening on %s:%d (%d engine threads, %d prep threads); loading %d model(s)",
+                cfg.host, srv_http_port(&srv), sk_pool_size(srv.pool),
+                srv_prep_threads(srv.prep), models.n);
 
     int failed = 0;
     for (int i = 0; i < models.n && !failed; i++) {
@@ -165,6 +172,7 @@ int main(int argc, char **argv)
     drain(&srv, &sigs);
     srv_http_stop(&srv);
     srv_models_free(&models);
+    srv_prep_destroy(srv.prep);
     sk_pool_destroy(srv.pool);
     srv_metrics_free();
     pthread_mutex_destroy(&srv.engine_lock);

@@ -1,4 +1,11 @@
-/* predict.c — one inference request from body to answer. */
+/* predict.c — one inference request from body to answer.
+ *
+ * HTTP thread: body complete -> note the options, suspend, hand to the
+ * prep workers. Prep worker: parse, decode, preprocess, submit to the
+ * model's batcher (or keep the error). Batcher: runs the batch, hands the
+ * request back to the prep workers. Prep worker: builds the answer, resumes
+ * the connection. HTTP thread: queues the answer. From the suspend to the
+ * resume exactly one thread owns the request at a time. */
 #include "server/predict.h"
 
 #include <stdlib.h>
@@ -7,6 +14,7 @@
 #include "loaders/image.h"
 #include "server/batcher.h"
 #include "server/model.h"
+#include "server/prep.h"
 #include "server/request.h"
 #include "server/tasks.h"
 
@@ -14,7 +22,11 @@
 #define MAX_IMAGES 1024
 
 typedef struct srv_predict {
+    srv_work work; /* on the prep queue: start, then finish */
+    srv_req *r;
     srv_task task;
+    /* Read on the HTTP thread: a worker does not touch the connection. */
+    const char *ctype, *q_model, *q_top_k, *q_format, *q_tile;
     srv_model *model;
     srv_input in;
     int top_k;
@@ -25,6 +37,10 @@ typedef struct srv_predict {
     srv_job job;
     double decode_ms;
     size_t charged; /* bytes of --max-buffered held for the fields above */
+    /* The outcome the HTTP thread sends: err, or answer (+ timing). */
+    srv_error err;
+    srv_answer answer;
+    double total_ms;
 } srv_predict;
 
 void srv_predict_free(srv_req *r)
@@ -37,6 +53,7 @@ void srv_predict_free(srv_req *r)
     sk_image_free(&p->image);
     free(p->input);
     free(p->output);
+    free(p->answer.body);
     srv_req_release(r, p->charged);
     free(p);
     r->pred = NULL;
@@ -184,11 +201,22 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
     return SRV_OK;
 }
 
+/* Hand r back to its HTTP thread, which answers from p->err / p->answer. */
+static void wake(srv_req *r)
+{
+    r->state = SRV_REQ_RESUMED;
+    MHD_resume_connection(r->conn);
+}
+
+static void finish(srv_work *w);
+
+/* Batcher thread: the answer is built on a prep worker, not here (the
+ * batcher's one thread only runs the engine). */
 static void job_done(srv_job *j)
 {
     srv_req *r = j->ctx;
-    r->state = SRV_REQ_RESUMED;
-    MHD_resume_connection(r->conn);
+    r->pred->work.run = finish;
+    srv_prep_push(r->srv->prep, &r->pred->work);
 }
 
 /* srv->preparing counts requests whose body is in and that are not yet
@@ -205,17 +233,16 @@ static void prepared(srv_req *r)
     }
 }
 
-static srv_err start(srv_req *r, srv_task task, srv_error *e)
+/* Prep worker: everything up to the batcher. SRV_OK: submitted, and r
+ * belongs to the batcher (not to be touched here any more); else e. */
+static srv_err start(srv_req *r, srv_error *e)
 {
     srv_server *srv = r->srv;
-    srv_predict *p = calloc(1, sizeof *p);
-    if (!p)
-        return srv_fail(e, SRV_E_INTERNAL, "out of memory");
-    r->pred = p;
-    p->task = task;
+    srv_predict *p = r->pred;
+    srv_task task = p->task;
     double t0 = srv_now();
 
-    const char *ctype = srv_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ctype = p->ctype;
     size_t parsing = parse_bytes(ctype, r->body, r->len);
     srv_err rc = reserve(r, p, parsing, "parsing the JSON body", e);
     if (rc)
@@ -230,7 +257,7 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
         owned += p->in.images[i].owned ? p->in.images[i].len : 0;
     unreserve(r, p, parsing > owned ? parsing - owned : 0);
     /* Options: the body's win over the query string's. */
-    const char *name = p->in.model ? p->in.model : srv_query(r, "model");
+    const char *name = p->in.model ? p->in.model : p->q_model;
     srv_model *m = srv_models_pick(srv->models, name, task, e);
     if (!m)
         return e->kind;
@@ -240,7 +267,7 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
     int n = p->in.has_tensor ? (int)p->in.shape[0] : p->in.nimages;
     if (task == SRV_TASK_CLASSIFY) {
         p->top_k = m->nclasses < 5 ? m->nclasses : 5;
-        const char *q = srv_query(r, "top_k");
+        const char *q = p->q_top_k;
         long k = p->top_k;
         if (p->in.has_top_k)
             k = p->in.top_k;
@@ -255,7 +282,7 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
                             m->nclasses, m->name);
         p->top_k = (int)k;
     } else {
-        const char *f = p->in.format ? p->in.format : srv_query(r, "format");
+        const char *f = p->in.format ? p->in.format : p->q_format;
         int fmt = f ? srv_seg_format_parse(f) : SRV_FMT_PNG;
         if (fmt < 0)
             return srv_fail(e, SRV_E_BAD_REQUEST,
@@ -267,7 +294,7 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
         if (p->in.has_tensor && p->fmt == SRV_FMT_OVERLAY)
             return srv_fail(e, SRV_E_UNPROCESSABLE,
                             "format=overlay needs an image, not a tensor");
-        const char *tile = srv_query(r, "tile");
+        const char *tile = p->q_tile;
         if (tile && strcmp(tile, "0") != 0)
             return srv_fail(e, SRV_E_UNPROCESSABLE, "tile=1 is not supported yet");
     }
@@ -328,30 +355,72 @@ static srv_err start(srv_req *r, srv_task task, srv_error *e)
     j->deadline = r->t_start + srv->cfg->timeout_ms * 1e-3;
     j->done = job_done;
     j->ctx = r;
-    /* Suspend before queueing: the worker may resume us at any moment after. */
-    r->state = SRV_REQ_WAITING;
-    MHD_suspend_connection(r->conn);
     prepared(r);
-    rc = srv_batcher_submit(m->batcher, j, e);
-    if (rc) {
-        j->err = *e;
-        r->state = SRV_REQ_RESUMED;
-        MHD_resume_connection(r->conn);
-    }
-    return SRV_OK;
+    return srv_batcher_submit(m->batcher, j, e);
 }
 
+static void prep_start(srv_work *w)
+{
+    srv_predict *p = (srv_predict *)w; /* work is the first member */
+    srv_req *r = p->r;
+    if (start(r, &p->err) != SRV_OK) {
+        prepared(r); /* refused before its submit: no batcher waits for it */
+        wake(r);
+    }
+}
+
+/* Prep worker, after the batch: the answer, ready for the HTTP thread. */
+static void finish(srv_work *w)
+{
+    srv_predict *p = (srv_predict *)w;
+    srv_req *r = p->r;
+    srv_job *j = &p->job;
+    if (j->err.kind != SRV_OK) {
+        p->err = j->err;
+        wake(r);
+        return;
+    }
+    srv_timing t = {.decode = p->decode_ms,
+                    .queue = j->queue_s * 1e3,
+                    .infer = j->infer_s * 1e3,
+                    .total = (srv_now() - r->t_start) * 1e3};
+    p->total_ms = t.total;
+    if (p->task == SRV_TASK_CLASSIFY)
+        srv_classify_answer(p->model, p->output, j->n, p->top_k, &t, j->batch_size, &p->answer,
+                            &p->err);
+    else
+        srv_segment_answer(p->model, p->output, j->n, p->sizes,
+                           p->image.px ? &p->image : NULL, p->fmt, &t, j->batch_size,
+                           &p->answer, &p->err);
+    wake(r);
+}
+
+/* HTTP thread, body complete: read what the worker needs from the
+ * connection, suspend it, queue the work. */
 static void predict(srv_req *r, srv_task task)
 {
-    srv_error e = {0};
+    srv_predict *p = calloc(1, sizeof *p);
+    if (!p) {
+        srv_error e;
+        srv_fail(&e, SRV_E_INTERNAL, "out of memory");
+        srv_respond_error(r, &e);
+        return;
+    }
+    r->pred = p;
+    p->r = r;
+    p->task = task;
+    p->ctype = srv_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    p->q_model = srv_query(r, "model");
+    p->q_top_k = srv_query(r, "top_k");
+    p->q_format = srv_query(r, "format");
+    p->q_tile = srv_query(r, "tile");
     r->preparing = 1;
     atomic_fetch_add(&r->srv->preparing, 1);
-    srv_err k = start(r, task, &e);
-    prepared(r); /* refused before its submit: no batcher waits for it */
-    if (k != SRV_OK) {
-        srv_respond_error(r, &e);
-        srv_predict_free(r);
-    }
+    /* Suspend before queueing: a worker may resume r at any moment after. */
+    r->state = SRV_REQ_WAITING;
+    MHD_suspend_connection(r->conn);
+    p->work.run = prep_start;
+    srv_prep_push(r->srv->prep, &p->work);
 }
 
 void srv_predict_classify(srv_req *r) { predict(r, SRV_TASK_CLASSIFY); }
@@ -361,33 +430,17 @@ void srv_predict_resume(srv_req *r)
 {
     srv_predict *p = r->pred;
     srv_job *j = &p->job;
-    srv_error e = j->err;
-    if (e.kind != SRV_OK) {
-        srv_respond_error(r, &e);
-        srv_predict_free(r);
-        return;
-    }
-    r->batch_size = j->batch_size;
-    srv_timing t = {.decode = p->decode_ms,
-                    .queue = j->queue_s * 1e3,
-                    .infer = j->infer_s * 1e3,
-                    .total = (srv_now() - r->t_start) * 1e3};
-    srv_answer a = {0};
-    srv_err rc;
-    if (p->task == SRV_TASK_CLASSIFY)
-        rc = srv_classify_answer(p->model, p->output, j->n, p->top_k, &t, j->batch_size, &a, &e);
-    else
-        rc = srv_segment_answer(p->model, p->output, j->n, p->sizes,
-                                p->image.px ? &p->image : NULL, p->fmt, &t, j->batch_size, &a,
-                                &e);
-    if (rc) {
-        srv_respond_error(r, &e);
+    if (p->err.kind != SRV_OK) {
+        srv_respond_error(r, &p->err);
     } else {
+        r->batch_size = j->batch_size;
+        srv_answer a = p->answer;
+        p->answer.body = NULL; /* srv_respond takes it over */
         char w[16], h[16], bs[16], tm[32];
         snprintf(w, sizeof w, "%d", a.width);
         snprintf(h, sizeof h, "%d", a.height);
         snprintf(bs, sizeof bs, "%d", j->batch_size);
-        snprintf(tm, sizeof tm, "%.3f", t.total);
+        snprintf(tm, sizeof tm, "%.3f", p->total_ms);
         const char *hdr[] = {"X-Batch-Size", bs, "X-Total-Ms", tm,
                              a.width ? "X-Width" : NULL, w, "X-Height", h, NULL};
         srv_respond(r, 200, a.ctype, a.body, a.len, hdr);

@@ -45,6 +45,7 @@ char *srv_error_json(const srv_error *e, size_t *len);
 double srv_now(void);
 
 struct srv_models;
+struct srv_prep;
 struct sk_pool;
 struct MHD_Daemon;
 
@@ -52,6 +53,7 @@ typedef struct srv_server {
     srv_config *cfg;
     struct srv_models *models;
     struct sk_pool *pool;
+    struct srv_prep *prep;  /* decode / encode workers (prep.h) */
     struct MHD_Daemon *daemon;
     atomic_int ready;       /* every model loaded and warmed */
     atomic_int draining;    /* SIGTERM seen: refuse new work */

@@ -1,4 +1,4 @@
-/* tasks.c — postprocessing, run on the HTTP thread after the batch so the
+/* tasks.c — postprocessing, run on a prep worker after the batch so the
  * batcher's single worker only ever runs the engine. */
 #include "server/tasks.h"
 

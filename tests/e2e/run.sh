@@ -410,7 +410,7 @@ t "GET /metrics" 200 "" "$A/metrics" && ctype_is text/plain "metrics are text/pl
 for m in skipserve_requests_total skipserve_request_duration_seconds_bucket \
     skipserve_queue_duration_seconds_bucket skipserve_infer_duration_seconds_bucket \
     skipserve_batch_size_bucket skipserve_queue_depth skipserve_inflight_requests skipserve_model_info \
-    skipserve_buffered_bytes; do
+    skipserve_buffered_bytes skipserve_prep_queue_depth; do
     grep -q "^$m" "$TMP/body" && ok "metric $m" || ko "metric $m"
 done
 grep -q "^skipserve_model_info{model=\"$CLS\",task=\"classify\"} 1" "$TMP/body" && ok "model_info for $CLS" || ko "model_info for $CLS"
@@ -443,6 +443,48 @@ if [ -n "$CLS" ]; then
     t "still serving after a 500" 200 "j['status'] == 'ready'" "127.0.0.1:$PORT/readyz"
     grep -q "inference failed\|batch of 1 failed" "$TMP/D.err" && ok "the 500 is logged" || ko "the 500 is logged"
     stop_ok D "$PID"
+fi
+
+# --- server P: decode and encode stay off the HTTP threads ------------------------
+# One HTTP thread, one prep worker. Two 1 x 30,000,000 segmentations (decode,
+# resize, a 30M-pixel mask as PNG in JSON: a second or more of CPU each) keep
+# the worker busy; meanwhile the HTTP thread answers /healthz, /readyz and
+# /metrics at once. Relative, not absolute: a probe must take under a fifth
+# of the slow requests' time (before prep.c it waited for a decode to end).
+if [ -n "$SEG" ]; then
+    start P --models "$MODELS" --http-threads 1 --prep-threads 1 --max-buffered 2G --timeout-ms 60000 ||
+        { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
+    P="127.0.0.1:$PORT"
+    grep -q "1 prep threads" "$TMP/P.err" && ok "--prep-threads 1 is logged" || ko "--prep-threads 1 is logged"
+    slow=()
+    for i in 1 2; do
+        curl -s --max-time 60 -o /dev/null -w '%{http_code} %{time_total}\n' --data-binary @"$IMG/tall.png" \
+            "$P/segment?model=$SEG&format=json" >"$TMP/slow$i" &
+        slow+=($!)
+    done
+    sleep 0.3
+    depth=$(metric "$PORT" skipserve_prep_queue_depth)
+    probes=""
+    for path in healthz readyz metrics healthz; do
+        probes="$probes $(curl -s --max-time 60 -o /dev/null -w '%{http_code}:%{time_total}' "$P/$path")"
+    done
+    wait "${slow[@]}"
+    read -r c1 s1 <"$TMP/slow1"; read -r c2 s2 <"$TMP/slow2"
+    [ "$c1 $c2" = "200 200" ] && ok "slow segmentations answered 200 ($s1 s, $s2 s)" ||
+        ko "slow segmentations answered 200 ($c1 $c2)"
+    if $PY -c "
+import sys
+slow = min(float(sys.argv[1]), float(sys.argv[2]))
+probes = [p.split(':') for p in sys.argv[3].split()]
+sys.exit(not (all(c == '200' for c, _ in probes) and max(float(t) for _, t in probes) < slow / 5))
+" "$s1" "$s2" "$probes"; then
+        ok "probes answered while images decode (${probes# }; slow ${s1}s)"
+    else
+        ko "probes answered while images decode (${probes# }; slow ${s1}s, ${s2}s)"
+    fi
+    [ "${depth:-0}" -ge 1 ] && ok "skipserve_prep_queue_depth shows the waiting request ($depth)" ||
+        ko "skipserve_prep_queue_depth shows the waiting request (${depth:-none})"
+    stop_ok P "$PID"
 fi
 
 # --- server E: the memory budget (--max-buffered) ---------------------------------

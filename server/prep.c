@@ -1,0 +1,120 @@
+/* prep.c — a plain FIFO thread pool for the request work of prep.h. One
+ * mutex and one condition variable: the items are milliseconds of decode
+ * or encode each, so a lock per item costs nothing next to them. */
+#include "server/prep.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct srv_prep {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    srv_work *head, *tail;
+    long depth;
+    int stopping; /* workers finish the queue and leave; pushes run inline */
+    int nthreads;
+    pthread_t *threads;
+};
+
+static void *worker(void *arg)
+{
+    srv_prep *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->head && !p->stopping)
+            pthread_cond_wait(&p->cond, &p->lock);
+        srv_work *w = p->head;
+        if (!w)
+            break; /* stopping and nothing left */
+        p->head = w->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->depth--;
+        pthread_mutex_unlock(&p->lock);
+        w->run(w);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+srv_prep *srv_prep_create(int threads)
+{
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    srv_prep *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->threads = calloc((size_t)threads, sizeof *p->threads);
+    if (!p->threads) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker, p) != 0)
+            break;
+        p->nthreads++;
+    }
+    if (p->nthreads == 0) {
+        srv_prep_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+int srv_prep_threads(const srv_prep *p) { return p->nthreads; }
+
+void srv_prep_push(srv_prep *p, srv_work *w)
+{
+    w->next = NULL;
+    pthread_mutex_lock(&p->lock);
+    if (p->stopping) {
+        pthread_mutex_unlock(&p->lock);
+        w->run(w);
+        return;
+    }
+    if (p->tail)
+        p->tail->next = w;
+    else
+        p->head = w;
+    p->tail = w;
+    p->depth++;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+long srv_prep_depth(srv_prep *p)
+{
+    pthread_mutex_lock(&p->lock);
+    long d = p->depth;
+    pthread_mutex_unlock(&p->lock);
+    return d;
+}
+
+void srv_prep_stop(srv_prep *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int join = !p->stopping;
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    if (join) /* workers leave only with the queue empty */
+        for (int i = 0; i < p->nthreads; i++)
+            pthread_join(p->threads[i], NULL);
+}
+
+void srv_prep_destroy(srv_prep *p)
+{
+    if (!p)
+        return;
+    srv_prep_stop(p);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    free(p->threads);
+    free(p);
+}
