@@ -216,7 +216,7 @@ static void job_done(srv_job *j)
 {
     srv_req *r = j->ctx;
     r->pred->work.run = finish;
-    srv_prep_push(r->srv->prep, &r->pred->work);
+    srv_prep_push(r->srv->prep, &r->pred->work, 1);
 }
 
 /* srv->preparing counts requests whose body is in and that are not yet
@@ -420,7 +420,7 @@ static void predict(srv_req *r, srv_task task)
     r->state = SRV_REQ_WAITING;
     MHD_suspend_connection(r->conn);
     p->work.run = prep_start;
-    srv_prep_push(r->srv->prep, &p->work);
+    srv_prep_push(r->srv->prep, &p->work, 0);
 }
 
 void srv_predict_classify(srv_req *r) { predict(r, SRV_TASK_CLASSIFY); }

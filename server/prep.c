@@ -10,7 +10,9 @@
 struct srv_prep {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    srv_work *head, *tail;
+    /* Two FIFOs: answers of finished batches go first (they free memory
+     * and end a client's wait), then new requests to decode. */
+    srv_work *head[2], *tail[2];
     long depth;
     int stopping; /* workers finish the queue and leave; pushes run inline */
     int nthreads;
@@ -22,14 +24,15 @@ static void *worker(void *arg)
     srv_prep *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->head && !p->stopping)
+        while (!p->head[0] && !p->head[1] && !p->stopping)
             pthread_cond_wait(&p->cond, &p->lock);
-        srv_work *w = p->head;
+        int q = p->head[0] ? 0 : 1;
+        srv_work *w = p->head[q];
         if (!w)
             break; /* stopping and nothing left */
-        p->head = w->next;
-        if (!p->head)
-            p->tail = NULL;
+        p->head[q] = w->next;
+        if (!p->head[q])
+            p->tail[q] = NULL;
         p->depth--;
         pthread_mutex_unlock(&p->lock);
         w->run(w);
@@ -69,8 +72,9 @@ srv_prep *srv_prep_create(int threads)
 
 int srv_prep_threads(const srv_prep *p) { return p->nthreads; }
 
-void srv_prep_push(srv_prep *p, srv_work *w)
+void srv_prep_push(srv_prep *p, srv_work *w, int first)
 {
+    int q = first ? 0 : 1;
     w->next = NULL;
     pthread_mutex_lock(&p->lock);
     if (p->stopping) {
@@ -78,11 +82,11 @@ void srv_prep_push(srv_prep *p, srv_work *w)
         w->run(w);
         return;
     }
-    if (p->tail)
-        p->tail->next = w;
+    if (p->tail[q])
+        p->tail[q]->next = w;
     else
-        p->head = w;
-    p->tail = w;
+        p->head[q] = w;
+    p->tail[q] = w;
     p->depth++;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);

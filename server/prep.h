@@ -21,9 +21,11 @@ typedef struct srv_prep srv_prep;
 /* threads <= 0: online CPUs. NULL when no thread could be started. */
 srv_prep *srv_prep_create(int threads);
 int srv_prep_threads(const srv_prep *p);
-/* Queue w. Once srv_prep_stop has begun, w runs at once on the caller's
+/* Queue w: first != 0 puts it ahead of every item queued without it (an
+ * answer to encode before another request to decode); FIFO within each
+ * class. Once srv_prep_stop has begun, w runs at once on the caller's
  * thread. */
-void srv_prep_push(srv_prep *p, srv_work *w);
+void srv_prep_push(srv_prep *p, srv_work *w, int first);
 /* Items queued and not yet started. */
 long srv_prep_depth(srv_prep *p);
 /* Run everything queued (and whatever that queues), then join the

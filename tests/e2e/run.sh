@@ -164,7 +164,7 @@ echo "e2e: models from $MODELS, binary $BIN"
 # --- command line ----------------------------------------------------------------
 help=$("$BIN" --help)
 missing=
-for f in port host models model threads http-threads max-body max-pixels timeout-ms \
+for f in port host models model threads http-threads prep-threads max-body max-pixels timeout-ms \
     drain-timeout max-batch max-delay-us max-queue log-format max-buffered; do
     env=SKIPSERVE_$(echo "$f" | tr a-z- A-Z_)
     echo "$help" | grep -q -- "--$f " || missing="$missing --$f"
