@@ -17,8 +17,8 @@ typedef enum {
     SRV_REQ_BODY,        /* streaming the body into the buffer */
     SRV_REQ_DISCARD,     /* body refused (`pending`: 413 or 429): discarding the rest */
     SRV_REQ_DEFERRED,    /* answer (`pending`, or a GET handler) once the request is in */
-    SRV_REQ_WAITING,     /* suspended, a job is in a batcher */
-    SRV_REQ_RESUMED,     /* job done; answer on the next call */
+    SRV_REQ_WAITING,     /* suspended: with the prep workers or in a batcher (predict.c) */
+    SRV_REQ_RESUMED,     /* answer or error ready; sent on the next call */
     SRV_REQ_ANSWERED,    /* a response is queued */
 } srv_req_state;
 

@@ -1,42 +1,5 @@
-/* peak__avx2_fma.c — 12 independent ymm FMA chains (see peak.h): two FMA
- * pipes x 4-cycle latency need 8; 12 leave no stall.
- *
- * Every chain starts from its own value. Until session 10 they all started
- * from 1.0f, so the twelve chains computed the same numbers and gcc kept one
- * of them: the loop ran one FMA per iteration on its 4-cycle latency while
- * the count below claimed twelve, and the ceiling read 1.5x too high (155
- * instead of ~103 GFLOP/s on the development VM). test_peak checks the
- * chains' sum against twelve distinct scalar chains. */
-#include <immintrin.h>
+/* peak__avx2_fma.c — the ceiling loop (peak_loop.h) on ymm registers. */
+#define SK_FOPS_AVX2
+#include "kernels/peak_loop.h"
 
-#include "kernels/peak.h"
-
-double sk_peak_fma_avx2(long iters, float *sum)
-{
-#define A(j) _mm256_set1_ps(1.0f + 0.125f * (float)(j))
-    __m256 a0 = A(0), a1 = A(1), a2 = A(2), a3 = A(3), a4 = A(4), a5 = A(5), a6 = A(6),
-           a7 = A(7), a8 = A(8), a9 = A(9), a10 = A(10), a11 = A(11);
-#undef A
-    const __m256 m = _mm256_set1_ps(SK_PEAK_MUL), c = _mm256_set1_ps(SK_PEAK_ADD);
-    for (long i = 0; i < iters; i++) {
-        a0 = _mm256_fmadd_ps(a0, m, c);
-        a1 = _mm256_fmadd_ps(a1, m, c);
-        a2 = _mm256_fmadd_ps(a2, m, c);
-        a3 = _mm256_fmadd_ps(a3, m, c);
-        a4 = _mm256_fmadd_ps(a4, m, c);
-        a5 = _mm256_fmadd_ps(a5, m, c);
-        a6 = _mm256_fmadd_ps(a6, m, c);
-        a7 = _mm256_fmadd_ps(a7, m, c);
-        a8 = _mm256_fmadd_ps(a8, m, c);
-        a9 = _mm256_fmadd_ps(a9, m, c);
-        a10 = _mm256_fmadd_ps(a10, m, c);
-        a11 = _mm256_fmadd_ps(a11, m, c);
-    }
-    /* one lane of each chain (all lanes of a chain are equal), in order */
-    __m256 v[12] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
-    float s = 0;
-    for (int j = 0; j < 12; j++)
-        s += _mm256_cvtss_f32(v[j]);
-    *sum = s;
-    return (double)iters * 12.0 * 16.0;
-}
+double sk_peak_fma_avx2(long iters, float *sum) { return peak_loop(iters, sum); }
