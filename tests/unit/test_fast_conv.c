@@ -323,6 +323,13 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
     for (int64_t i = 0; i < n1; i++)
         big = fmax(big, fabs(yr[i]));
     double tol = (double)(K + 16) * FLT_EPSILON * 4.0 * big;
+    /* F(4x4)'s transforms (coefficients up to 8 in A, fractions in G, see
+     * fast_winograd.c) amplify rounding ~15x over F(2x2): measured over this
+     * file's cases, F(2x2) reaches 0.08 of the direct bound and F(4x4) 1.25
+     * (a 46x55 one-channel map on AVX2, seen when the AVX-512 level ran
+     * first and moved the random cases). Allow F(4x4) 4x the bound. */
+    if (fn->priv && ((const sk_conv_priv *)fn->priv)->kind == SK_CONV_WINOGRAD4)
+        tol *= 4.0;
     for (int64_t i = 0; i < n1; i++)
         if (!(fabs(yr[i] - yo[i]) <= tol))
             fail_msg("[%s] y[%lld] = %.7g, reference %.7g (tol %.3g): %s",
@@ -475,6 +482,15 @@ static void winograd_cases(sk_pool *pool)
 
 /* Both variants on the same random cases: F(2x2, 3x3) and F(4x4, 3x3)
  * (4x4 tiles: up to three partial tile rows / columns per image). */
+/* A failed case longjmps out of test_winograd: restore the default
+ * strategy choice so the tests after it do not run forced to Winograd. */
+static int unset_winograd(void **state)
+{
+    (void)state;
+    unsetenv("SKIPSERVE_WINOGRAD");
+    return 0;
+}
+
 static void test_winograd(void **state)
 {
     (void)state;
@@ -1178,7 +1194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_geometries),
         cmocka_unit_test(test_resnet_geometries),
-        cmocka_unit_test(test_winograd),
+        cmocka_unit_test_teardown(test_winograd, unset_winograd),
         cmocka_unit_test(test_depthwise),
         cmocka_unit_test(test_winograd_selection),
         cmocka_unit_test(test_pixrows),
