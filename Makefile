@@ -166,8 +166,12 @@ test-conformance: $(BUILD)/skipserve-conformance
 test-bad-models: $(BUILD)/skipserve-run
 	BUILD=$(BUILD) NO_VALGRIND=$(SAN) sh tests/bad_models/run.sh
 
+# run.sh is the main battery; each tests/e2e/suite_*.sh is one more suite
+# (sourcing tests/e2e/lib.sh), run in name order.
 test-e2e: all
 	@if [ -f tests/e2e/run.sh ]; then BUILD=$(BUILD) sh tests/e2e/run.sh; fi
+	@for s in $(sort $(wildcard tests/e2e/suite_*.sh)); do \
+		echo "e2e suite $$s:"; BUILD=$(BUILD) bash $$s || exit 1; done
 
 test-models: all
 	@if [ -f tests/models/run.sh ]; then BUILD=$(BUILD) sh tests/models/run.sh; fi
