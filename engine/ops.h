@@ -110,6 +110,7 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     X(IDENTITY, "Identity", identity)                      \
     X(DROPOUT, "Dropout", dropout)                         \
     X(CAST, "Cast", cast)                                  \
+    X(CAST_LIKE, "CastLike", cast_like)                    \
     X(REDUCE_MEAN, "ReduceMean", reduce_mean)              \
     X(REDUCE_SUM, "ReduceSum", reduce_sum)                 \
     X(REDUCE_MAX, "ReduceMax", reduce_max)

@@ -15,6 +15,8 @@ size_t sk_dtype_size(sk_dtype t)
     case SK_F64: return 8;
     case SK_I32: return 4;
     case SK_I64: return 8;
+    case SK_F16:
+    case SK_BF16: return 2;
     case SK_U8:
     case SK_I8:
     case SK_BOOL: return 1;
@@ -32,6 +34,8 @@ const char *sk_dtype_name(sk_dtype t)
     case SK_U8: return "uint8";
     case SK_I8: return "int8";
     case SK_BOOL: return "bool";
+    case SK_F16: return "float16";
+    case SK_BF16: return "bfloat16";
     default: return "unsupported";
     }
 }

@@ -24,7 +24,10 @@ enum {
 
 /* Element types. The numbers are ONNX TensorProto.DataType so loaders can
  * pass them through; the engine computes in F32 and the integer types that
- * shape sub-graphs need. */
+ * shape sub-graphs and quantized models need. SK_F16 / SK_BF16 are storage
+ * formats only (2 bytes: .pb files, engine/half.h conversions): a graph's
+ * float16 / bfloat16 values live in float32 tensors holding exactly the
+ * half values (loaders widen them; Cast to a half type rounds). */
 typedef enum {
     SK_DT_UNDEFINED = 0,
     SK_F32 = 1,
@@ -33,7 +36,9 @@ typedef enum {
     SK_I32 = 6,
     SK_I64 = 7,
     SK_BOOL = 9, /* one byte, 0 or 1 */
+    SK_F16 = 10, /* IEEE binary16 bits (storage only, see above) */
     SK_F64 = 11,
+    SK_BF16 = 16, /* bfloat16 bits (storage only) */
 } sk_dtype;
 
 size_t sk_dtype_size(sk_dtype t);      /* 0 for unsupported types */

@@ -24,6 +24,10 @@ typedef struct loader {
     const char **outs; /* sorted: graph output names */
     size_t nouts;
     int nanon; /* counter for generated names */
+    /* float16 / bfloat16 graph inputs: node inputs reading value half_from[i]
+     * read half_to[i] (the input rounded to the half type) instead */
+    int *half_from, *half_to;
+    int nhalf;
     char *err;
     size_t errlen;
 } loader;
@@ -286,6 +290,34 @@ static int import_constant(loader *L, const Onnx__NodeProto *np, const char *lab
 
 /* --- graph inputs ------------------------------------------------------------- */
 
+/* A float16 / bfloat16 graph input is a float32 input (what the server's
+ * preprocessing and every kernel use) followed by a Cast to the half type,
+ * which rounds the fed values as a client casting to float16 would; the
+ * graph's nodes read the rounded value. */
+static int half_input(loader *L, int id, int et)
+{
+    sk_graph *g = L->g;
+    char nm[300];
+    snprintf(nm, sizeof nm, "%s#%s", g->values[id].name, sk_onnx_dtype_name(et));
+    int r = sk_graph_value(g, nm);
+    int *f = realloc(L->half_from, (size_t)(L->nhalf + 1) * sizeof *f);
+    if (f)
+        L->half_from = f;
+    int *t = realloc(L->half_to, (size_t)(L->nhalf + 1) * sizeof *t);
+    if (t)
+        L->half_to = t;
+    if (r < 0 || !f || !t)
+        return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    int ni = sk_graph_add_node(g, SK_OP_CAST, nm, 1, &id, 1, &r);
+    if (ni < 0 || sk_node_set_int(g, ni, "to", et) < 0)
+        return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    g->nodes[ni].opset = 13;
+    g->values[id].dtype = SK_F32;
+    L->half_from[L->nhalf] = id;
+    L->half_to[L->nhalf++] = r;
+    return 0;
+}
+
 static int import_inputs(loader *L)
 {
     const Onnx__GraphProto *gp = L->gp;
@@ -352,6 +384,11 @@ static int import_inputs(loader *L)
             return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
         g->values[id].dtype = (sk_dtype)et;
         g->values[id].shape = s;
+        if (et == SK_F16 || et == SK_BF16) {
+            int rc = half_input(L, id, et);
+            if (rc < 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -465,6 +502,66 @@ static int trim_unused_outputs(sk_op op)
     return op == SK_OP_BATCH_NORM || op == SK_OP_DROPOUT;
 }
 
+static int vi_type(const Onnx__ValueInfoProto *vi)
+{
+    const Onnx__TypeProto *tp = vi->type;
+    if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type &&
+        tp->tensor_type->has_elem_type)
+        return tp->tensor_type->elem_type;
+    return 0;
+}
+
+/* The ONNX element type the model declares for value `name`, or 0 when the
+ * loader cannot tell without type inference: graph inputs/outputs,
+ * value_info, initializers, and the outputs of Cast and Constant nodes. */
+static int declared_type(const loader *L, const char *name)
+{
+    const Onnx__GraphProto *gp = L->gp;
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        if (gp->initializer[i]->name && !strcmp(gp->initializer[i]->name, name))
+            return gp->initializer[i]->data_type;
+    const Onnx__ValueInfoProto *const *lists[3] = {(const Onnx__ValueInfoProto *const *)gp->input,
+                                                   (const Onnx__ValueInfoProto *const *)gp->output,
+                                                   (const Onnx__ValueInfoProto *const *)gp->value_info};
+    size_t counts[3] = {gp->n_input, gp->n_output, gp->n_value_info};
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; i < counts[l]; i++)
+            if (lists[l][i]->name && !strcmp(lists[l][i]->name, name) && vi_type(lists[l][i]))
+                return vi_type(lists[l][i]);
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *np = gp->node[i];
+        if (np->n_output < 1 || !np->output[0] || strcmp(np->output[0], name) != 0 ||
+            !np->op_type)
+            continue;
+        for (size_t k = 0; k < np->n_attribute; k++) {
+            const Onnx__AttributeProto *a = np->attribute[k];
+            if (!strcmp(np->op_type, "Cast") && a->name && !strcmp(a->name, "to") && a->has_i)
+                return (int)a->i;
+            if (!strcmp(np->op_type, "Constant") && a->name && !strcmp(a->name, "value") && a->t)
+                return a->t->data_type;
+        }
+    }
+    return 0;
+}
+
+/* CastLike whose target type the model declares -> Cast(to = that type), so
+ * a float16 target rounds like a Cast to float16 (float16 values are stored
+ * as float32, and the target's storage dtype alone would not say so). */
+static int castlike_to_cast(loader *L, const Onnx__NodeProto *np, int ni)
+{
+    if (np->n_input < 2 || !np->input[1])
+        return 0;
+    int t = declared_type(L, np->input[1]);
+    if (t <= 0 || !sk_dtype_supported(t))
+        return 0;
+    sk_graph *g = L->g;
+    g->nodes[ni].op = SK_OP_CAST;
+    g->nodes[ni].nin = 1;
+    if (sk_node_set_int(g, ni, "to", t) < 0)
+        return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    return 0;
+}
+
 static int import_node(loader *L, size_t idx)
 {
     const Onnx__NodeProto *np = L->gp->node[idx];
@@ -499,6 +596,9 @@ static int import_node(loader *L, size_t idx)
             free(ids);
             return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
         }
+        for (int h = 0; h < L->nhalf; h++)
+            if (ids[k] == L->half_from[h])
+                ids[k] = L->half_to[h];
     }
     for (int k = 0; k < nout; k++) {
         const char *nm = np->output[k];
@@ -526,6 +626,11 @@ static int import_node(loader *L, size_t idx)
     }
     if (upsample)
         return sk_onnx_upsample(g, ni, L->err, L->errlen);
+    if (op == SK_OP_CAST_LIKE) {
+        int rc = castlike_to_cast(L, np, ni);
+        if (rc < 0)
+            return rc;
+    }
     return sk_onnx_canonicalize(g, ni, L->opset, L->err, L->errlen);
 }
 
@@ -585,6 +690,8 @@ static int load_model(const Onnx__ModelProto *m, const char *dir, sk_graph **out
         rc = sk_graph_validate(L.g, err, errlen);
     sk_ext_ctx_free(&L.ext);
     free(L.used);
+    free(L.half_from);
+    free(L.half_to);
     free(L.inits);
     free(L.outs);
     if (rc < 0) {

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/half.h"
 #include "loaders/onnx.h"
 #include "loaders/onnx_internal.h"
 
@@ -245,6 +246,60 @@ static int decode_external(const Onnx__TensorProto *tp, sk_ext_ctx *x, const cha
 
 /* --- decode ------------------------------------------------------------------ */
 
+/* Widen n float16 / bfloat16 values (bit patterns read by `bits`) into
+ * float32. Exact: every half value is a float32 value. */
+static void widen_half(sk_dtype dt, const uint16_t *raw, const int32_t *i32, size_t n, float *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint16_t b = raw ? raw[i] : (uint16_t)i32[i];
+        dst[i] = dt == SK_F16 ? sk_f16_to_f32(b) : sk_bf16_to_f32(b);
+    }
+}
+
+/* A float16 / bfloat16 tensor becomes float32 here, at load (the engine
+ * computes in float32; loaders/README.md says why this beats keeping half
+ * weights). raw_data (2 bytes per value), int32_data (one bit pattern per
+ * int32, as the ONNX spec stores them) and external data are all read. */
+static int decode_half(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const char *what,
+                       sk_dtype src, sk_tensor *t, char *err, size_t errlen)
+{
+    size_t numel = (size_t)sk_shape_numel(&t->shape);
+    const uint16_t *raw = NULL;
+    const int32_t *i32 = NULL;
+    sk_tensor ht = {.dtype = src, .shape = t->shape};
+    int howned = 0;
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        int rc = decode_external(tp, ext, what, numel * 2, &ht, &howned, err, errlen);
+        if (rc < 0)
+            return rc;
+        raw = ht.data;
+    } else if (tp->has_raw_data && (tp->raw_data.len > 0 || numel == 0)) {
+        if (tp->raw_data.len != numel * 2)
+            return sk_errf(err, errlen, SK_EFORMAT,
+                           "%s: raw_data has %zu bytes, its shape needs %zu", what,
+                           tp->raw_data.len, numel * 2);
+        raw = (const uint16_t *)tp->raw_data.data; /* protobuf-c's copy: malloc-aligned */
+    } else {
+        if (tp->n_int32_data != numel)
+            return sk_errf(err, errlen, SK_EFORMAT,
+                           "%s: int32_data has %zu values, its shape needs %zu", what,
+                           tp->n_int32_data, numel);
+        i32 = tp->int32_data;
+    }
+    float *d = sk_alloc(numel ? numel * 4 : 1);
+    if (!d) {
+        if (howned)
+            sk_free(ht.data);
+        return sk_errf(err, errlen, SK_ENOMEM, "%s: out of memory (%zu bytes)", what, numel * 4);
+    }
+    if (numel)
+        widen_half(src, raw, i32, numel, d);
+    if (howned)
+        sk_free(ht.data);
+    t->data = d;
+    return 0;
+}
+
 int sk_onnx_tensor_decode(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const char *what,
                           sk_tensor *t, int *owned, char *err, size_t errlen)
 {
@@ -254,12 +309,18 @@ int sk_onnx_tensor_decode(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const ch
     if (dt == 0)
         return sk_errf(err, errlen, SK_EFORMAT, "%s has no data type", what);
     if (!sk_dtype_supported(dt))
-        return sk_errf(err, errlen, SK_EUNSUPPORTED, "%s has dtype %s, which is not supported",
+        return sk_errf(err, errlen, SK_EUNSUPPORTED,
+                       "%s has dtype %s, which is not supported (float32/64, float16, "
+                       "bfloat16, int8, uint8, int32, int64 and bool are)",
                        what, sk_onnx_dtype_name(dt));
     t->dtype = (sk_dtype)dt;
     int rc = sk_onnx_dims(tp->dims, tp->n_dims, what, &t->shape, err, errlen);
     if (rc < 0)
         return rc;
+    if (dt == SK_F16 || dt == SK_BF16) {
+        t->dtype = SK_F32;
+        return decode_half(tp, ext, what, (sk_dtype)dt, t, err, errlen);
+    }
     size_t numel = (size_t)sk_shape_numel(&t->shape);
     size_t esz = sk_dtype_size(t->dtype);
     size_t nbytes = numel * esz;

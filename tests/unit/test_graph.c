@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/graph.h"
+#include "engine/half.h"
 
 static int val(sk_graph *g, const char *name) { return sk_graph_value(g, name); }
 
@@ -202,11 +203,51 @@ static void test_op_names_round_trip(void **state)
     }
 }
 
+/* Every float16 and bfloat16 bit pattern survives half -> float32 -> half
+ * (NaNs stay NaNs), and float32 -> float16 agrees with a rounding written
+ * here from the definition: the nearest of the two neighbouring halves found
+ * by scanning, ties to the even encoding. */
+static void test_half_conversions(void **state)
+{
+    (void)state;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = sk_f16_to_f32((uint16_t)h), g = sk_bf16_to_f32((uint16_t)h);
+        int hnan = ((h >> 10) & 0x1f) == 31 && (h & 0x3ff);
+        int bnan = ((h >> 7) & 0xff) == 255 && (h & 0x7f);
+        if (hnan)
+            assert_true(f != f && (sk_f32_to_f16(f) & 0x7fff) > 0x7c00);
+        else
+            assert_int_equal(sk_f32_to_f16(f), h);
+        if (bnan)
+            assert_true(g != g);
+        else
+            assert_int_equal(sk_f32_to_bf16(g), h);
+    }
+    /* positive finite halves in order: for x between two neighbours a < b,
+     * check the rounding against |x-a| vs |x-b| (computed in double) */
+    for (uint32_t h = 0; h < 0x7bff; h += 7) {
+        double a = sk_f16_to_f32((uint16_t)h), b = sk_f16_to_f32((uint16_t)(h + 1));
+        const double fr[5] = {0.25, 0.5, 0.75, 1e-3, 0.999};
+        for (int k = 0; k < 5; k++) {
+            float x = (float)(a + (b - a) * fr[k]);
+            double da = x - a, db = b - x;
+            uint16_t want = da < db ? (uint16_t)h : da > db ? (uint16_t)(h + 1)
+                                                           : (uint16_t)(h & 1 ? h + 1 : h);
+            assert_int_equal(sk_f32_to_f16(x), want);
+            assert_int_equal(sk_f32_to_f16(-x), want | 0x8000);
+        }
+    }
+    assert_int_equal(sk_f32_to_f16(65519.99f), 0x7bff);
+    assert_int_equal(sk_f32_to_f16(65520.0f), 0x7c00);
+    assert_int_equal(sk_f32_to_bf16(0x1.ff8p127f), 0x7f80); /* bf16 overflow -> inf */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_value_names_are_unique),
         cmocka_unit_test(test_attributes),
+        cmocka_unit_test(test_half_conversions),
         cmocka_unit_test(test_validate_orders_topologically),
         cmocka_unit_test(test_validate_rejects_undefined),
         cmocka_unit_test(test_validate_rejects_duplicate_producer),

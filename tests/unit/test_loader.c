@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -158,6 +159,61 @@ static void test_initializer_encodings(void **state)
     mb_free(&b);
 }
 
+/* float16 / bfloat16 initializers (raw_data and int32_data forms) become
+ * float32 holding the same values; a float16 graph input is a float32 input
+ * rounded to float16 on entry. Expected values are worked out by hand from
+ * the IEEE encodings. */
+static void test_half_initializers_and_inputs(void **state)
+{
+    (void)state;
+    mb b;
+    mb_init(&b, 8, 13);
+    int64_t d4[1] = {4};
+    /* float16: 1.5, -2.25, 65504 (largest), 2^-24 (smallest subnormal) */
+    const uint16_t h[4] = {0x3e00, 0xc080, 0x7bff, 0x0001};
+    const float hval[4] = {1.5f, -2.25f, 65504.0f, 5.9604644775390625e-8f};
+    Onnx__TensorProto *t = mb_tensor(&b, "h_raw", 10, 1, d4);
+    mb_raw(&b, t, h, sizeof h);
+    b.inits[b.g.n_initializer++] = t;
+    int32_t hi32[4] = {0x3e00, 0xc080, 0x7bff, 0x0001};
+    t = mb_tensor(&b, "h_i32", 10, 1, d4);
+    t->n_int32_data = 4;
+    t->int32_data = hi32;
+    b.inits[b.g.n_initializer++] = t;
+    /* bfloat16: 1.0, -3.0, 2^-126 * 1.5 bits 0x00c0, +inf */
+    int32_t bf[4] = {0x3f80, 0xc040, 0x00c0, 0x7f80};
+    const float bval[4] = {1.0f, -3.0f, 1.763241e-38f, INFINITY};
+    t = mb_tensor(&b, "bf", 16, 1, d4);
+    t->n_int32_data = 4;
+    t->int32_data = bf;
+    b.inits[b.g.n_initializer++] = t;
+
+    mb_input(&b, "x", 10, 1, d4); /* float16 graph input */
+    mb_node(&b, "Add", "add", "x", "h_raw", "y");
+    mb_output(&b, "y");
+    sk_graph *g = mb_load_ok(&b);
+    assert_int_equal(value(g, "h_raw")->dtype, SK_F32);
+    assert_memory_equal(value(g, "h_raw")->data, hval, sizeof hval);
+    assert_memory_equal(value(g, "h_i32")->data, hval, sizeof hval);
+    assert_int_equal(value(g, "bf")->dtype, SK_F32);
+    const float *bv = value(g, "bf")->data;
+    assert_true(bv[0] == bval[0] && bv[1] == bval[1] && isinf(bv[3]) && bv[3] > 0);
+    assert_true(bv[2] == 0x1.8p-126f);
+    /* the input is float32 to callers, rounded to float16 before the Add:
+     * 1 + 2^-12 -> 1 (tie to even), 3.0009765625 (3 + 2^-10) -> 3 (tie, even),
+     * 0.1 -> 0.0999755859375, 70000 -> inf */
+    assert_int_equal(value(g, "x")->dtype, SK_F32);
+    sk_shape s = {1, {4}};
+    float x[4] = {1.0f + 0x1p-12f, 3.0f + 0x1p-10f, 0.1f, 70000.0f}, y[4];
+    run1(g, &s, x, y, 4, NULL);
+    assert_true(y[0] == 1.0f + 1.5f);
+    assert_true(y[1] == 3.0f - 2.25f);
+    assert_true(y[2] == 0.0999755859375f + 65504.0f);
+    assert_true(isinf(y[3]));
+    sk_graph_free(g);
+    mb_free(&b);
+}
+
 static void test_initializer_errors(void **state)
 {
     (void)state;
@@ -173,7 +229,8 @@ static void test_initializer_errors(void **state)
         {1, 0, SK_EFORMAT, "raw_data has 20 bytes, its shape needs 24"},
         {1, 1, SK_EFORMAT, "float_data has 5 values, its shape needs 6"},
         {1, 2, SK_EFORMAT, "has no data"},
-        {10, 0, SK_EUNSUPPORTED, "float16"},
+        {10, 0, SK_EFORMAT, "raw_data has 20 bytes, its shape needs 12"}, /* float16 */
+        {4, 0, SK_EUNSUPPORTED, "uint16"},
         {0, 0, SK_EFORMAT, "no data type"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -800,6 +857,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_initializer_encodings),
         cmocka_unit_test(test_initializer_errors),
+        cmocka_unit_test(test_half_initializers_and_inputs),
         cmocka_unit_test(test_external_data),
         cmocka_unit_test(test_ir3_initializer_inputs_are_constants),
         cmocka_unit_test(test_symbolic_dims),
