@@ -115,6 +115,16 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     X(REDUCE_SUM, "ReduceSum", reduce_sum)                 \
     X(REDUCE_MAX, "ReduceMax", reduce_max)
 
+/* Quantization and integer ops: engine/kernels/ref/{quant,qlinear}.c */
+#define SK_OPS_QUANT(X)                                                    \
+    X(QUANTIZE_LINEAR, "QuantizeLinear", quantize_linear)                  \
+    X(DEQUANTIZE_LINEAR, "DequantizeLinear", dequantize_linear)            \
+    X(DYNAMIC_QUANTIZE_LINEAR, "DynamicQuantizeLinear", dynamic_quantize_linear) \
+    X(CONV_INTEGER, "ConvInteger", conv_integer)                           \
+    X(QLINEAR_CONV, "QLinearConv", qlinear_conv)                           \
+    X(MATMUL_INTEGER, "MatMulInteger", matmul_integer)                     \
+    X(QLINEAR_MATMUL, "QLinearMatMul", qlinear_matmul)
+
 /* Ops created by engine passes (engine/passes/), never by loaders (names
  * starting with '_' never match an ONNX op_type): engine/kernels/ref/fused.c,
  * described in engine/kernels/fast.h. */
@@ -126,6 +136,7 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     SK_OPS_NN(X)           \
     SK_OPS_ELEMENTWISE(X)  \
     SK_OPS_SHAPE(X)        \
+    SK_OPS_QUANT(X)        \
     SK_OPS_FUSED(X)
 
 typedef enum {
