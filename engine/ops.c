@@ -36,6 +36,18 @@ sk_op sk_op_from_name(const char *name)
     return SK_OP_NONE;
 }
 
+const char *sk_op_domain(sk_op op)
+{
+    switch (op) {
+#define SK_X_MS(e, nm, fn) case SK_OP_##e:
+        SK_OPS_MS(SK_X_MS)
+#undef SK_X_MS
+        return "com.microsoft";
+    default:
+        return "";
+    }
+}
+
 int sk_kfail(sk_kctx *ctx, const sk_node *n, int code, const char *fmt, ...)
 {
     if (ctx && ctx->err && ctx->errlen) {

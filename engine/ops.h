@@ -125,6 +125,17 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     X(MATMUL_INTEGER, "MatMulInteger", matmul_integer)                     \
     X(QLINEAR_MATMUL, "QLinearMatMul", qlinear_matmul)
 
+/* com.microsoft ops onnxruntime's quantizer writes (the loader accepts them
+ * in that domain only: sk_op_domain): engine/kernels/ref/qlinear_ms.c */
+#define SK_OPS_MS(X)                                                              \
+    X(QLINEAR_ADD, "QLinearAdd", qlinear_add)                                     \
+    X(QLINEAR_MUL, "QLinearMul", qlinear_mul)                                     \
+    X(QLINEAR_GLOBAL_AVERAGE_POOL, "QLinearGlobalAveragePool", qlinear_global_avg_pool) \
+    X(QLINEAR_AVERAGE_POOL, "QLinearAveragePool", qlinear_average_pool)           \
+    X(QLINEAR_CONCAT, "QLinearConcat", qlinear_concat)                            \
+    X(QLINEAR_SIGMOID, "QLinearSigmoid", qlinear_sigmoid)                         \
+    X(QLINEAR_LEAKY_RELU, "QLinearLeakyRelu", qlinear_leaky_relu)
+
 /* Ops created by engine passes (engine/passes/), never by loaders (names
  * starting with '_' never match an ONNX op_type): engine/kernels/ref/fused.c,
  * described in engine/kernels/fast.h. */
@@ -137,6 +148,7 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     SK_OPS_ELEMENTWISE(X)  \
     SK_OPS_SHAPE(X)        \
     SK_OPS_QUANT(X)        \
+    SK_OPS_MS(X)           \
     SK_OPS_FUSED(X)
 
 typedef enum {
@@ -178,6 +190,8 @@ size_t sk_dispatch_scratch(const struct sk_node *n, const sk_tensor *const *in, 
  * "depthwise-direct", "gemm", "gemm+col2im"). */
 const char *sk_dispatch_describe(const struct sk_node *n);
 sk_op sk_op_from_name(const char *onnx_op_type); /* SK_OP_NONE when unknown */
+/* The ONNX domain an op belongs to: "" (ai.onnx) or "com.microsoft". */
+const char *sk_op_domain(sk_op op);
 const char *sk_op_name(sk_op op);
 
 #endif

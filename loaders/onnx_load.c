@@ -17,6 +17,8 @@ typedef struct loader {
     sk_ext_ctx ext;
     int64_t ir;
     int opset;
+    Onnx__OperatorSetIdProto *const *ops; /* the model's opset_import */
+    size_t nops;
     const char **used; /* sorted: names read by a node or a graph output */
     size_t nused;
     const char **inits; /* sorted: initializer names */
@@ -82,6 +84,15 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(strbuf *b, const cha
     b->len += (size_t)n;
 }
 
+/* The model's opset_import version of a non-default domain (0: none). */
+static int domain_opset(const loader *L, const char *dom)
+{
+    for (size_t i = 0; i < L->nops; i++)
+        if (L->ops[i]->domain && strcmp(L->ops[i]->domain, dom) == 0 && L->ops[i]->has_version)
+            return (int)L->ops[i]->version;
+    return 0;
+}
+
 static const char *node_label(const Onnx__NodeProto *np, size_t i, char *buf, size_t len)
 {
     if (np->name && *np->name)
@@ -92,6 +103,28 @@ static const char *node_label(const Onnx__NodeProto *np, size_t i, char *buf, si
 
 /* --- unsupported ops, all at once --------------------------------------- */
 
+/* What to do about an op skipserve does not run, for the few that users
+ * meet with quantized / half models. */
+static const char *op_hint(const char *op, const char *domain)
+{
+    static const struct {
+        const char *op, *hint;
+    } hints[] = {
+        {"QGemm", "quantize Gemm in QDQ form, or keep it float32"},
+        {"DynamicQuantizeMatMul", "save the model before onnxruntime's graph optimizations"},
+        {"MatMulIntegerToFloat", "save the model before onnxruntime's graph optimizations"},
+        {"QLinearSoftmax", "keep Softmax float32 (op_types_to_quantize)"},
+        {"QLinearWhere", "keep Where float32"},
+        {"QuantizeBFP", "use int8/uint8 QuantizeLinear"},
+    };
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+        if (strcmp(op, hints[i].op) == 0)
+            return hints[i].hint;
+    if (!is_default_domain(domain) && strcmp(domain, "com.microsoft") != 0)
+        return "custom domains are not supported";
+    return NULL;
+}
+
 static int check_ops(loader *L)
 {
     strbuf b = {0};
@@ -99,17 +132,27 @@ static int check_ops(loader *L)
     for (size_t i = 0; i < L->gp->n_node; i++) {
         const Onnx__NodeProto *np = L->gp->node[i];
         const char *op = np->op_type ? np->op_type : "";
+        const char *dom = np->domain ? np->domain : "";
         char lbl[32];
         const char *name = node_label(np, i, lbl, sizeof lbl);
         const char *sep = count ? ", " : "";
-        if (!is_default_domain(np->domain)) {
-            sb_printf(&b, "%s%s (node '%s', domain '%s')", sep, op, name, np->domain);
-            count++;
-        } else if (strcmp(op, "Constant") != 0 && strcmp(op, "Upsample") != 0 &&
-                   sk_op_from_name(op) == SK_OP_NONE) {
-            sb_printf(&b, "%s%s (node '%s', opset %d)", sep, op, name, L->opset);
-            count++;
-        }
+        sk_op k = sk_op_from_name(op);
+        int ok;
+        if (is_default_domain(dom))
+            ok = strcmp(op, "Constant") == 0 || strcmp(op, "Upsample") == 0 ||
+                 (k != SK_OP_NONE && !*sk_op_domain(k));
+        else
+            ok = k != SK_OP_NONE && strcmp(sk_op_domain(k), dom) == 0;
+        if (ok)
+            continue;
+        const char *hint = op_hint(op, dom);
+        if (is_default_domain(dom))
+            sb_printf(&b, "%s%s (node '%s', opset %d%s%s)", sep, op, name, L->opset,
+                      hint ? ": " : "", hint ? hint : "");
+        else
+            sb_printf(&b, "%s%s (node '%s', domain '%s', opset %d%s%s)", sep, op, name, dom,
+                      domain_opset(L, dom), hint ? ": " : "", hint ? hint : "");
+        count++;
     }
     if (!count)
         return 0;
@@ -661,6 +704,8 @@ static int load_model(const Onnx__ModelProto *m, const char *dir, sk_graph **out
     loader L = {.gp = m->graph, .err = err, .errlen = errlen};
     L.ir = m->has_ir_version ? m->ir_version : 0;
     L.opset = 1; /* the oldest models carry no opset_import */
+    L.ops = (Onnx__OperatorSetIdProto *const *)m->opset_import;
+    L.nops = m->n_opset_import;
     for (size_t i = 0; i < m->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *os = m->opset_import[i];
         if (is_default_domain(os->domain) && os->has_version)

@@ -28,6 +28,7 @@ int sk_pass_uses(const sk_graph *g, int v, int *only);
  * later sk_graph_eliminate_dead drops it. */
 int sk_pass_kill(sk_pass *p, int ni);
 
+int sk_pass_fold(sk_pass *p); /* fold.c: constant Cast / DequantizeLinear */
 int sk_pass_fuse(sk_pass *p);
 int sk_pass_prepack(sk_pass *p);
 

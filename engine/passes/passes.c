@@ -115,6 +115,11 @@ int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
     p.g = g;
     p.err = err;
     p.errlen = errlen;
+    if ((rc = sk_pass_fold(&p)) < 0)
+        goto out;
+    sk_graph_eliminate_dead(g);
+    if ((rc = sk_graph_validate(g, err, errlen)) < 0)
+        goto out;
     if ((rc = walk_shapes(&p)) < 0)
         goto out;
     if ((rc = sk_pass_fuse(&p)) < 0)

@@ -32,6 +32,7 @@ size_t sk_ref_scratch_resize(SK_REF_SCRATCH_ARGS);
 size_t sk_ref_scratch_pad(SK_REF_SCRATCH_ARGS);
 size_t sk_ref_scratch_qlinear_conv(SK_REF_SCRATCH_ARGS);
 size_t sk_ref_scratch_qlinear_matmul(SK_REF_SCRATCH_ARGS);
+size_t sk_ref_scratch_qlinear_ms(SK_REF_SCRATCH_ARGS);
 
 static inline size_t sk_ref_nn_scratch(SK_REF_SCRATCH_ARGS)
 {
@@ -50,6 +51,11 @@ static inline size_t sk_ref_nn_scratch(SK_REF_SCRATCH_ARGS)
         return sk_ref_scratch_pad(n, in, nin, out, nout, nthreads);
     case SK_OP_QLINEAR_CONV:
         return nout > 0 ? sk_ref_scratch_qlinear_conv(n, in, nin, out, nout, nthreads) : 0;
+    case SK_OP_QLINEAR_ADD:
+    case SK_OP_QLINEAR_MUL:
+    case SK_OP_QLINEAR_AVERAGE_POOL:
+    case SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL:
+        return sk_ref_scratch_qlinear_ms(n, in, nin, out, nout, nthreads);
     case SK_OP_QLINEAR_MATMUL:
         return nin > 3 && in[0] && in[3]
                    ? sk_ref_scratch_qlinear_matmul(n, in, nin, out, nout, nthreads)
