@@ -38,6 +38,7 @@ typedef struct opts {
     int threads; /* > 1: run with a thread pool of that size */
     sk_pool *pool; /* made per test: workers would not survive the fork */
     double rtol, atol;
+    int int_atol; /* integer outputs may differ by this much (--int-atol) */
 } opts;
 
 typedef struct test {
@@ -278,7 +279,7 @@ static int compare(const sk_tensor *got, const sk_tensor *ref, const char *oname
         double x = elem(got, (size_t)i), y = elem(ref, (size_t)i);
         int ok;
         if (!is_float)
-            ok = x == y;
+            ok = fabs(x - y) <= o->int_atol;
         else if (isnan(y) || isnan(x))
             ok = isnan(x) && isnan(y);
         else if (isinf(y) || isinf(x))
@@ -628,8 +629,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: skipserve-conformance [--expected FILE] [--filter SUBSTR] [--verbose]\n"
-            "         [--rtol R] [--atol A] [--max-abs-norm] [--timeout S] [--no-fork]\n"
-            "         [--write-pass FILE] [--all-must-pass] [--opt 0|1] [--threads N] DIR...\n"
+            "         [--rtol R] [--atol A] [--int-atol N] [--max-abs-norm] [--timeout S]\n"
+            "         [--no-fork] [--write-pass FILE] [--all-must-pass] [--opt 0|1] [--threads N] DIR...\n"
             "       skipserve-conformance --print-level\n");
 }
 
@@ -654,6 +655,8 @@ int main(int argc, char **argv)
             o.rtol = atof(argv[++i]);
         else if (!strcmp(a, "--atol") && more)
             o.atol = atof(argv[++i]);
+        else if (!strcmp(a, "--int-atol") && more)
+            o.int_atol = atoi(argv[++i]);
         else if (!strcmp(a, "--timeout") && more)
             o.timeout = atoi(argv[++i]);
         else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))

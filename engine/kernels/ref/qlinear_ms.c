@@ -6,7 +6,8 @@
  * Each computes the definition: dequantize the inputs, apply the float op,
  * quantize the result (round half to even, saturate) —
  *   QLinearAdd:  C = q((A - a_zp) * a_s + (B - b_zp) * b_s, c_s, c_zp)
- * and so on, in float32. onnxruntime's SIMD paths use fixed-point
+ * and so on, in float32 (QLinearMul: the integer product times
+ * a_s * b_s / c_s, the order onnxruntime uses). onnxruntime's SIMD paths use fixed-point
  * multipliers (QLinearAdd/Mul) and lookup tables built with approximate
  * sigmoid, so they agree to within one quantization step; tests/zoo and
  * tests/conformance/make_quant_ms.py measure that against onnxruntime.
@@ -132,8 +133,13 @@ static int qbin_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
         return sk_kfail(ctx, n, SK_ENOMEM, "out of memory");
     float *fa = (float *)mem, *fb = (float *)(mem + sk_nn_align((size_t)na * 4)),
           *fc = (float *)(mem + sk_nn_align((size_t)na * 4) + sk_nn_align((size_t)nb * 4));
-    dequant(&a, fa);
-    dequant(&b, fb);
+    /* Mul: the zero-point-free integers (exact in float32), times
+     * a_s * b_s / c_s once at the end, as onnxruntime multiplies */
+    qop ua = a, ub = b;
+    if (fop == SK_OP_MUL)
+        ua.s = ub.s = 1.0f;
+    dequant(&ua, fa);
+    dequant(&ub, fb);
     sk_tensor ta = {SK_F32, in[0]->shape, fa}, tb = {SK_F32, in[3]->shape, fb},
               tc = {SK_F32, cs.shape, fc};
     const sk_tensor *ab[2] = {&ta, &tb};
@@ -144,8 +150,14 @@ static int qbin_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     serial.scratch_bytes = 0;
     rc = fop == SK_OP_ADD ? sk_run_add(&tmp, ab, 2, &tc, 1, &serial)
                           : sk_run_mul(&tmp, ab, 2, &tc, 1, &serial);
-    if (!rc)
+    if (!rc && fop == SK_OP_MUL) {
+        float mult = a.s * b.s / c.s;
+        for (int64_t i = 0; i < nc; i++)
+            sk_q_store(in[0]->dtype, out[0].data, i,
+                       sk_q_round_sat(fc[i] * mult, c.zp, in[0]->dtype));
+    } else if (!rc) {
         quant(fc, nc, c.s, c.zp, in[0]->dtype, out[0].data);
+    }
     free(heap);
     return rc;
 }

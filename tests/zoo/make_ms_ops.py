@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""make_ms_ops.py OUTDIR — backend-style tests of the com.microsoft quantized
+ops (QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearAveragePool,
+QLinearConcat, QLinearSigmoid, QLinearLeakyRelu) with ONNX Runtime's outputs
+as the reference (no ONNX node tests exist for them). Small graphs, random
+int8 / uint8 data, constant scales and zero points. Run with
+  skipserve-conformance --all-must-pass --int-atol 1 OUTDIR
+(onnxruntime's SIMD paths use fixed-point multipliers and approximate
+sigmoid tables; one quantization step is the documented difference —
+make test-zoo prints how many values differ at all).
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(__file__))
+import ort_util  # noqa: E402
+
+OUT = sys.argv[1]
+rng = np.random.RandomState(5)
+N = helper.make_node
+MS = "com.microsoft"
+
+
+def q(shape, dt):
+    lo, hi = (0, 256) if dt == np.uint8 else (-128, 128)
+    return rng.randint(lo, hi, size=shape).astype(dt)
+
+
+def sc(v):
+    return np.array(v, np.float32)
+
+
+def zp(v, dt):
+    return np.array(v, dt)
+
+
+cases = []
+
+
+def case(name, nodes, inputs, inits, out_name):
+    """inputs: [(name, array)] fed at run time; inits: [(name, array)]."""
+    d = os.path.join(OUT, "test_ms_" + name)
+    os.makedirs(os.path.join(d, "test_data_set_0"), exist_ok=True)
+    tt = lambda a: onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[a.dtype]
+    vin = [helper.make_tensor_value_info(n, tt(a), a.shape) for n, a in inputs]
+    vout = [helper.make_tensor_value_info(out_name, tt(inputs[0][1]), None)]
+    g = helper.make_graph(nodes, name, vin, vout,
+                          initializer=[numpy_helper.from_array(a, n) for n, a in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                            helper.make_opsetid(MS, 1)])
+    onnx.save(m, os.path.join(d, "model.onnx"))
+    for k, (n, a) in enumerate(inputs):
+        with open(os.path.join(d, "test_data_set_0", "input_%d.pb" % k), "wb") as f:
+            f.write(numpy_helper.from_array(a, n).SerializeToString())
+    cases.append((d, dict(inputs), out_name))
+
+
+for dt, tag in ((np.uint8, "u8"), (np.int8, "i8")):
+    z = (128 if dt == np.uint8 else 0)
+    for op in ("QLinearAdd", "QLinearMul"):
+        for bshape, btag in (((1, 4, 5, 5), ""), ((1, 4, 1, 1), "_bcast")):
+            case("%s_%s%s" % (op.lower(), tag, btag),
+                 [N(op, ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["c"], domain=MS)],
+                 [("a", q((1, 4, 5, 5), dt)), ("b", q(bshape, dt))],
+                 [("as", sc(0.05)), ("az", zp(z + 3, dt)), ("bs", sc(0.02)),
+                  ("bz", zp(z - 7, dt)), ("cs", sc(0.07 if op == "QLinearAdd" else 0.9)),
+                  ("cz", zp(z + 1, dt))], "c")
+    case("qlinearglobalaveragepool_" + tag,
+         [N("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS,
+            channels_last=0)],
+         [("x", q((2, 3, 7, 7), dt))],
+         [("xs", sc(0.1)), ("xz", zp(z + 5, dt)), ("ys", sc(0.03)), ("yz", zp(z - 2, dt))], "y")
+    for cip in (0, 1):
+        case("qlinearaveragepool_%s_cip%d" % (tag, cip),
+             [N("QLinearAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS,
+                kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                count_include_pad=cip)],
+             [("x", q((1, 3, 8, 8), dt))],
+             [("xs", sc(0.1)), ("xz", zp(z + 5, dt)), ("ys", sc(0.08)),
+              ("yz", zp(z - 2, dt))], "y")
+    case("qlinearconcat_" + tag,
+         [N("QLinearConcat", ["ys", "yz", "x1", "s1", "z1", "x2", "s2", "z2", "x3", "s3", "z3"],
+            ["y"], domain=MS, axis=1)],
+         [("x1", q((1, 2, 4, 4), dt)), ("x2", q((1, 3, 4, 4), dt)), ("x3", q((1, 1, 4, 4), dt))],
+         [("ys", sc(0.05)), ("yz", zp(z, dt)), ("s1", sc(0.05)), ("z1", zp(z, dt)),
+          ("s2", sc(0.11)), ("z2", zp(z + 9, dt)), ("s3", sc(0.013)), ("z3", zp(z - 20, dt))], "y")
+    case("qlinearsigmoid_" + tag,
+         [N("QLinearSigmoid", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS)],
+         [("x", np.arange(256).astype(np.int64).astype(dt).reshape(1, 256))],
+         [("xs", sc(0.05)), ("xz", zp(z + 3, dt)), ("ys", sc(1 / 256.0)),
+          ("yz", zp(0 if dt == np.uint8 else -128, dt))], "y")
+    case("qlinearleakyrelu_" + tag,
+         [N("QLinearLeakyRelu", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS, alpha=0.1)],
+         [("x", np.arange(256).astype(np.int64).astype(dt).reshape(1, 256))],
+         [("xs", sc(0.05)), ("xz", zp(z + 3, dt)), ("ys", sc(0.04)), ("yz", zp(z - 30, dt))],
+         "y")
+
+ort_util.ensure_ort()
+res = ort_util.run_ort([(os.path.join(d, "model.onnx"), feeds, d) for d, feeds, _ in cases])
+bad = 0
+for (d, _, oname), r in zip(cases, res):
+    if r is None:
+        print("make_ms_ops: onnxruntime failed on %s" % d, file=sys.stderr)
+        bad += 1
+        continue
+    with open(os.path.join(d, "test_data_set_0", "output_0.pb"), "wb") as f:
+        f.write(numpy_helper.from_array(r[0], oname).SerializeToString())
+    for fn in os.listdir(d):
+        if fn.startswith("ort"):
+            os.unlink(os.path.join(d, fn))
+sys.exit(1 if bad else 0)
