@@ -179,6 +179,7 @@ test-models: all
 
 test-zoo: deps deps-torch
 	@$(MAKE) --no-print-directory all
+	BUILD=$(BUILD) sh tests/zoo/run_lowp.sh
 	BUILD=$(BUILD) sh tests/zoo/run.sh
 
 # The scalar build on arm64: the engine sources a non-x86 machine builds

@@ -2,7 +2,8 @@
 // bench/.ort/, installed by bench/compare-ort.sh or tests/zoo/run_quant.sh)
 // for tests/zoo/lowp_models.py and tests/conformance/make_quant_ms.py, which
 // cannot load ORT from Python here (no PyPI). JOBS.json is a list of
-//   {"model": PATH, "inputs": [{"name", "type", "dims", "file"}], "out": DIR}
+//   {"model": PATH, "inputs": [{"name", "type", "dims", "file"}], "out": DIR,
+//    "opt": "all" | "extended" | "basic" | "disabled" (default all)}
 // with each input a raw little-endian file; each output K is written to
 // DIR/ort_K.bin with DIR/ort.json listing [{"name", "type", "dims"}].
 // CPU provider, all graph optimizations (what a user's ORT does), 1 thread.
@@ -20,7 +21,7 @@ const ARRAYS = {
 async function runOne(job) {
   const sess = await ort.InferenceSession.create(job.model, {
     executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: job.opt || 'all',
   });
   const feeds = {};
   for (const inp of job.inputs) {

@@ -30,7 +30,8 @@ def ensure_ort():
                    stdout=subprocess.DEVNULL)
 
 
-def run_ort(jobs):
+def run_ort(jobs, opt="all"):
+    """opt: onnxruntime's graph optimization level for every job."""
     spec = []
     for model, feeds, work in jobs:
         os.makedirs(work, exist_ok=True)
@@ -43,7 +44,7 @@ def run_ort(jobs):
         for f in ("ort.json",):
             if os.path.exists(os.path.join(work, f)):
                 os.unlink(os.path.join(work, f))
-        spec.append({"model": os.path.abspath(model), "inputs": ins, "out": work})
+        spec.append({"model": os.path.abspath(model), "inputs": ins, "out": work, "opt": opt})
     jf = os.path.join(jobs[0][2], "ort_jobs.json")
     with open(jf, "w") as f:
         json.dump(spec, f)
