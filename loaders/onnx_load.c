@@ -149,9 +149,13 @@ static int check_ops(loader *L)
         if (is_default_domain(dom))
             sb_printf(&b, "%s%s (node '%s', opset %d%s%s)", sep, op, name, L->opset,
                       hint ? ": " : "", hint ? hint : "");
-        else
-            sb_printf(&b, "%s%s (node '%s', domain '%s', opset %d%s%s)", sep, op, name, dom,
-                      domain_opset(L, dom), hint ? ": " : "", hint ? hint : "");
+        else {
+            char ver[32] = "";
+            if (domain_opset(L, dom) > 0)
+                snprintf(ver, sizeof ver, ", opset %d", domain_opset(L, dom));
+            sb_printf(&b, "%s%s (node '%s', domain '%s'%s%s%s)", sep, op, name, dom, ver,
+                      hint ? ": " : "", hint ? hint : "");
+        }
         count++;
     }
     if (!count)

@@ -27,7 +27,8 @@ const char *sk_onnx_dtype_name(int t)
     static const char *names[] = {
         "undefined", "float32", "uint8",  "int8",   "uint16",    "int16",      "int32",
         "int64",     "string",  "bool",   "float16", "float64",  "uint32",     "uint64",
-        "complex64", "complex128", "bfloat16",
+        "complex64", "complex128", "bfloat16", "float8e4m3fn", "float8e4m3fnuz",
+        "float8e5m2", "float8e5m2fnuz", "uint4", "int4", "float4e2m1",
     };
     if (t >= 0 && t < (int)(sizeof names / sizeof names[0]))
         return names[t];

@@ -145,10 +145,58 @@ a.name = "value"
 a.type = onnx.AttributeProto.TENSOR
 save("tensor_attr_empty.onnx", model([cos], [vi("x", [2], TensorProto.INT64)], [vi("y", None)]))
 
-# An input type skipserve does not compute in.
-save("float16_input.onnx", model([helper.make_node("Relu", ["x"], ["y"])],
-                                 [vi("x", [1, 4], TensorProto.FLOAT16)],
-                                 [vi("y", None, TensorProto.FLOAT16)]))
+# An input type skipserve does not compute in (float16 is, since issue 19).
+save("uint16_input.onnx", model([helper.make_node("Relu", ["x"], ["y"])],
+                                [vi("x", [1, 4], TensorProto.UINT16)],
+                                [vi("y", None, TensorProto.UINT16)]))
+
+
+# --- quantized models with bad parameters (issue 19): refused when the graph
+# is planned (the server plans at load), each with one line naming the node.
+def qmodel(name, nodes, inits, x_dtype=np.float32, shape=(1, 4, 2, 2), opset=13, out_et=None):
+    et = onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[np.dtype(x_dtype)]
+    save(name + ".onnx", model(nodes, [vi("x", list(shape), et)],
+                               [vi("y", None, out_et or TensorProto.UINT8)],
+                               inits=[numpy_helper.from_array(np.asarray(a), n)
+                                      for n, a in inits], opset=opset))
+    write_pb(name + ".input.pb", np.ones(shape, x_dtype), "x")
+
+
+Q = helper.make_node
+qmodel("q_zero_scale", [Q("QuantizeLinear", ["x", "s", "z"], ["y"], name="q1")],
+       [("s", np.float32(0)), ("z", np.uint8(0))])
+qmodel("q_zp_int32", [Q("QuantizeLinear", ["x", "s", "z"], ["y"], name="q2")],
+       [("s", np.float32(0.1)), ("z", np.int32(0))])
+qmodel("dq_zp_mismatch", [Q("DequantizeLinear", ["x", "s", "z"], ["y"], name="dq1")],
+       [("s", np.float32(0.1)), ("z", np.uint8(0))], x_dtype=np.int8,
+       out_et=TensorProto.FLOAT)
+qmodel("q_axis_range", [Q("QuantizeLinear", ["x", "s", "z"], ["y"], name="q3", axis=5)],
+       [("s", np.full(4, 0.1, np.float32)), ("z", np.zeros(4, np.uint8))])
+qmodel("dq_scale_length", [Q("DequantizeLinear", ["x", "s", "z"], ["y"], name="dq2")],
+       [("s", np.full(3, 0.1, np.float32)), ("z", np.zeros(3, np.int8))], x_dtype=np.int8,
+       out_et=TensorProto.FLOAT)
+qmodel("q_blocked", [Q("QuantizeLinear", ["x", "s", "z"], ["y"], name="q4", axis=1,
+                       block_size=2)],
+       [("s", np.full((1, 2, 2, 2), 0.1, np.float32)), ("z", np.zeros((1, 2, 2, 2), np.uint8))],
+       opset=21)
+qmodel("qlinearconv_w_scale_length",
+       [Q("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"], name="qc1")],
+       [("xs", np.float32(0.1)), ("xz", np.uint8(0)), ("w", np.ones((4, 4, 1, 1), np.int8)),
+        ("ws", np.full(3, 0.1, np.float32)), ("wz", np.zeros(3, np.int8)),
+        ("ys", np.float32(0.1)), ("yz", np.uint8(0))], x_dtype=np.uint8)
+# float8 weights: not an engine dtype (load error naming the type)
+f8 = TensorProto(name="w8", data_type=17, dims=[4])
+f8.raw_data = bytes(4)
+save("dq_float8.onnx", model(
+    [helper.make_node("DequantizeLinear", ["w8", "s"], ["y"], name="dq3")],
+    [vi("x", [4])], [vi("y", None)],
+    inits=[f8, numpy_helper.from_array(np.float32(0.1), "s")], opset=19))
+# a com.microsoft op written in the default domain
+save("ms_op_default_domain.onnx", model(
+    [helper.make_node("QLinearSigmoid", ["x", "s", "z", "s", "z"], ["y"], name="qs1")],
+    [vi("x", [4], TensorProto.UINT8)], [vi("y", None, TensorProto.UINT8)],
+    inits=[numpy_helper.from_array(np.float32(0.1), "s"),
+           numpy_helper.from_array(np.uint8(0), "z")]))
 
 
 def ext_model(name, location, nbytes_file, offset=0):
