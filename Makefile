@@ -159,8 +159,11 @@ test-conformance: $(BUILD)/skipserve-conformance
 		tail -n 1 $(BUILD)/conformance-$$isa.log; done
 	rm -rf $(BUILD)/old_opsets && /usr/bin/python3 tests/conformance/make_old_opsets.py \
 		$(BUILD)/old_opsets >/dev/null && \
-		rm -rf $(BUILD)/lowp && /usr/bin/python3 tests/conformance/make_lowp.py $(BUILD)/lowp && \
+		rm -rf $(BUILD)/lowp $(BUILD)/quant && \
+		/usr/bin/python3 tests/conformance/make_lowp.py $(BUILD)/lowp && \
+		/usr/bin/python3 tests/conformance/make_quant.py $(BUILD)/quant && \
 		$(BUILD)/skipserve-conformance --all-must-pass $(BUILD)/old_opsets $(BUILD)/lowp \
+		$(BUILD)/quant \
 		/usr/share/libonnx-testdata/data/pytorch-converted
 
 # Malformed models: one clear error line, no crash, no leak (valgrind).
