@@ -18,6 +18,7 @@
 
 #include "engine/plan.h"
 #include "loaders/onnx.h"
+#include "engine/passes/passes.h"
 #include "onnx.pb-c.h"
 #include "tests/unit/onnx_builder.h"
 
@@ -210,6 +211,56 @@ static void test_half_initializers_and_inputs(void **state)
     assert_true(y[1] == 3.0f - 2.25f);
     assert_true(y[2] == 0.0999755859375f + 65504.0f);
     assert_true(isinf(y[3]));
+    sk_graph_free(g);
+    mb_free(&b);
+}
+
+/* float16 weights behind a Cast and int32 biases behind a DequantizeLinear
+ * are folded into float32 constants at load (engine/passes/fold.c): no Cast
+ * or DequantizeLinear is left to run, the Conv is fused, and the result is
+ * the float32 convolution of the half / dequantized values. */
+static void test_weight_conversions_fold_at_load(void **state)
+{
+    (void)state;
+    mb b;
+    mb_init(&b, 8, 13);
+    int64_t dw[4] = {4, 2, 1, 1}, db[1] = {4}, dx[4] = {1, 2, 1, 3};
+    /* w = 0.5, -1, 2, 0.25, 1.5, -0.5, 3, 1 as float16 bits */
+    const uint16_t wh[8] = {0x3800, 0xbc00, 0x4000, 0x3400, 0x3e00, 0xb800, 0x4200, 0x3c00};
+    const float w[8] = {0.5f, -1, 2, 0.25f, 1.5f, -0.5f, 3, 1};
+    Onnx__TensorProto *t = mb_tensor(&b, "w_h", 10, 4, dw);
+    mb_raw(&b, t, wh, sizeof wh);
+    b.inits[b.g.n_initializer++] = t;
+    const int32_t bq[4] = {2, -4, 0, 7}; /* x 0.5 */
+    t = mb_tensor(&b, "b_q", 6, 1, db);
+    mb_raw(&b, t, bq, sizeof bq);
+    b.inits[b.g.n_initializer++] = t;
+    const float half = 0.5f;
+    t = mb_tensor(&b, "b_s", 1, 0, NULL);
+    mb_raw(&b, t, &half, sizeof half);
+    b.inits[b.g.n_initializer++] = t;
+    mb_input(&b, "x", 1, 4, dx);
+    Onnx__NodeProto *c = mb_node(&b, "Cast", "cast_w", "w_h", NULL, "w");
+    Onnx__AttributeProto *a = mb_attr(&b, c, "to", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    a->has_i = 1;
+    a->i = 1;
+    mb_node(&b, "DequantizeLinear", "dq_b", "b_q", "b_s", "b");
+    Onnx__NodeProto *cv = mb_node(&b, "Conv", "conv", "x", "w", "y");
+    cv->input[cv->n_input++] = mb_str(&b, "b");
+    mb_output(&b, "y");
+    sk_graph *g = mb_load_ok(&b);
+    char err[256];
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    for (int i = 0; i < g->nnodes; i++)
+        assert_true(g->nodes[i].op != SK_OP_CAST && g->nodes[i].op != SK_OP_DEQUANTIZE_LINEAR);
+    find_node(g, SK_OP_CONV_FUSED);
+    sk_shape s = {4, {1, 2, 1, 3}};
+    const float x[6] = {1, 2, 3, -1, 0.5f, 4}; /* channel 0 then channel 1 */
+    float y[12];
+    run1(g, &s, x, y, 12, NULL);
+    for (int m = 0; m < 4; m++)
+        for (int p = 0; p < 3; p++)
+            assert_true(y[m * 3 + p] == w[m * 2] * x[p] + w[m * 2 + 1] * x[3 + p] + bq[m] * 0.5f);
     sk_graph_free(g);
     mb_free(&b);
 }
@@ -858,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_initializer_encodings),
         cmocka_unit_test(test_initializer_errors),
         cmocka_unit_test(test_half_initializers_and_inputs),
+        cmocka_unit_test(test_weight_conversions_fold_at_load),
         cmocka_unit_test(test_external_data),
         cmocka_unit_test(test_ir3_initializer_inputs_are_constants),
         cmocka_unit_test(test_symbolic_dims),
