@@ -116,6 +116,18 @@ int sk_pass_shapes(const sk_graph *g, int variant, sk_shape *sh)
 int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
 {
     const sk_node *n = &g->nodes[ni];
+    /* QLinearConv / QLinearMatMul: W / B is input 3; count them like their
+     * float twins (also what keeps the fuzzer off huge quantized convs) */
+    if ((n->op == SK_OP_QLINEAR_CONV || n->op == SK_OP_QLINEAR_MATMUL) && n->nin > 3 &&
+        n->in[0] >= 0 && n->in[3] >= 0 && n->nout > 0 && n->out[0] >= 0) {
+        const sk_shape *w = &sh[n->in[3]], *y = &sh[n->out[0]], *x = &sh[n->in[0]];
+        int64_t nw = sk_shape_numel(w), ny = sk_shape_numel(y);
+        if (w->rank < 1 || y->rank < 1 || x->rank < 1 || nw < 0 || ny < 0)
+            return 0;
+        if (n->op == SK_OP_QLINEAR_MATMUL)
+            return ny * x->dim[x->rank - 1];
+        return w->dim[0] > 0 ? ny * (nw / w->dim[0]) : 0;
+    }
     if (n->nin < 2 || n->in[0] < 0 || n->in[1] < 0 || n->nout < 1 || n->out[0] < 0)
         return 0;
     const sk_shape *x = &sh[n->in[0]], *w = &sh[n->in[1]], *y = &sh[n->out[0]];
@@ -126,6 +138,7 @@ int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
         return 0;
     switch (n->op) {
     case SK_OP_CONV:
+    case SK_OP_CONV_INTEGER:
     case SK_OP_CONV_FUSED: /* each output: Cg * kernel volume = |W| / M */
         return w->dim[0] > 0 ? ny * (nw / w->dim[0]) : 0;
     case SK_OP_CONV_TRANSPOSE: /* each input: (M / group) * kernel volume = |W| / C */
@@ -136,6 +149,7 @@ int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
         return ny * K;
     }
     case SK_OP_MATMUL:
+    case SK_OP_MATMUL_INTEGER:
         return ny * x->dim[x->rank - 1];
     default:
         return 0;
