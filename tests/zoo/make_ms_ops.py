@@ -7,6 +7,7 @@ int8 / uint8 data, constant scales and zero points. Run with
   skipserve-conformance --all-must-pass --int-atol 1 OUTDIR
 (onnxruntime's SIMD paths use fixed-point multipliers and approximate
 sigmoid tables; one quantization step is the documented difference —
+also for two QDQ graphs around MatMul and Resize that onnxruntime fuses —
 make test-zoo prints how many values differ at all).
 """
 import os
@@ -41,13 +42,13 @@ def zp(v, dt):
 cases = []
 
 
-def case(name, nodes, inputs, inits, out_name):
+def case(name, nodes, inputs, inits, out_name, out_type=None):
     """inputs: [(name, array)] fed at run time; inits: [(name, array)]."""
     d = os.path.join(OUT, "test_ms_" + name)
     os.makedirs(os.path.join(d, "test_data_set_0"), exist_ok=True)
     tt = lambda a: onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[a.dtype]
     vin = [helper.make_tensor_value_info(n, tt(a), a.shape) for n, a in inputs]
-    vout = [helper.make_tensor_value_info(out_name, tt(inputs[0][1]), None)]
+    vout = [helper.make_tensor_value_info(out_name, out_type or tt(inputs[0][1]), None)]
     g = helper.make_graph(nodes, name, vin, vout,
                           initializer=[numpy_helper.from_array(a, n) for n, a in inits])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
@@ -98,6 +99,27 @@ for dt, tag in ((np.uint8, "u8"), (np.int8, "i8")):
          [("x", np.arange(256).astype(np.int64).astype(dt).reshape(1, 256))],
          [("xs", sc(0.05)), ("xz", zp(z + 3, dt)), ("ys", sc(0.04)), ("yz", zp(z - 30, dt))],
          "y")
+
+# QDQ around MatMul (int8 weights per column) and Resize (nearest and
+# linear): onnxruntime fuses DQ -> MatMul -> Q into its integer kernel and
+# moves Resize into the quantized domain; skipserve runs the graph as written.
+xm = (rng.randn(2, 3, 8) * 2).astype(np.float32).reshape(1, 2, 3, 8)
+wm = rng.randint(-127, 128, size=(8, 6)).astype(np.int8)
+for mode in ("nearest", "linear"):
+    case("qdq_matmul_resize_" + mode,
+         [N("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+          N("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+          N("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=1),
+          N("MatMul", ["xd", "wd"], ["m"]),
+          N("QuantizeLinear", ["m", "ms", "mz"], ["mq"]),
+          N("DequantizeLinear", ["mq", "ms", "mz"], ["md"]),
+          N("Resize", ["md", "", "scales"], ["r"], mode=mode),
+          N("QuantizeLinear", ["r", "ms", "mz"], ["y"])],
+         [("x", xm)],
+         [("xs", sc(0.03)), ("xz", np.uint8(128)), ("w", wm),
+          ("ws", np.linspace(0.005, 0.02, 6).astype(np.float32)), ("wz", np.zeros(6, np.int8)),
+          ("ms", sc(0.2)), ("mz", np.uint8(120)),
+          ("scales", np.array([1, 1, 2, 2], np.float32))], "y", TensorProto.UINT8)
 
 ort_util.ensure_ort()
 res = ort_util.run_ort([(os.path.join(d, "model.onnx"), feeds, d) for d, feeds, _ in cases])
