@@ -59,7 +59,7 @@ endif
 # the AVX-512 tile variants of skipserve-gemm-bench (x86-64 only)
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
 
-.PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
+.PHONY: all deps deps-torch deps-ort test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
 	test-docker check-arm64 test-fuzz fuzz \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
@@ -132,10 +132,14 @@ DEB_PKGS := build-essential pkg-config curl libmicrohttpd-dev libjansson-dev lib
 	libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
 	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil
 DEB_PKGS_TORCH := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
+# onnxruntime-node (npm, into bench/.ort/) is the oracle of test-zoo's FP16/INT8 half
+DEB_PKGS_ORT := nodejs npm python3-onnx python3-numpy
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 deps-torch:
 	@sh tests/deps.sh $(DEB_PKGS_TORCH)
+deps-ort:
+	@sh tests/deps.sh $(DEB_PKGS_ORT)
 
 # --- tests -------------------------------------------------------------------
 test: deps
@@ -180,7 +184,7 @@ test-e2e: all
 test-models: all
 	@if [ -f tests/models/run.sh ]; then BUILD=$(BUILD) sh tests/models/run.sh; fi
 
-test-zoo: deps deps-torch
+test-zoo: deps deps-torch deps-ort
 	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) sh tests/zoo/run_lowp.sh
 	BUILD=$(BUILD) sh tests/zoo/run.sh
