@@ -263,7 +263,8 @@ int sk_run_qlinear_conv(const sk_node *n, const sk_tensor *const *in, int nin, s
             int64_t wc = q.wq.n > 1 ? m : 0;
             qconv_channel(&q.g, in[0], in[3], sk_q_zp(&q.xq, 0), sk_q_zp(&q.wq, wc), b, m, acc);
             float mult = q.xq.scale[0] * q.wq.scale[wc] / q.yq.scale[0];
-            int32_t bias = q.bias ? ((const int32_t *)q.bias->data)[m] : 0;
+            /* in int64: a large int32 bias plus the sum may pass int32 */
+            int64_t bias = q.bias ? ((const int32_t *)q.bias->data)[m] : 0;
             int64_t o = (b * q.g.M + m) * q.g.P;
             for (int64_t p = 0; p < q.g.P; p++)
                 sk_q_store(q.yq.qt, out[0].data, o + p,
