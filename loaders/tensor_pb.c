@@ -247,12 +247,16 @@ static int decode_external(const Onnx__TensorProto *tp, sk_ext_ctx *x, const cha
 
 /* --- decode ------------------------------------------------------------------ */
 
-/* Widen n float16 / bfloat16 values (bit patterns read by `bits`) into
- * float32. Exact: every half value is a float32 value. */
-static void widen_half(sk_dtype dt, const uint16_t *raw, const int32_t *i32, size_t n, float *dst)
+/* Widen n float16 / bfloat16 values (little-endian bytes `raw`, or one bit
+ * pattern per int32) into float32. Exact: every half value is a float32 value. */
+static void widen_half(sk_dtype dt, const uint8_t *raw, const int32_t *i32, size_t n, float *dst)
 {
     for (size_t i = 0; i < n; i++) {
-        uint16_t b = raw ? raw[i] : (uint16_t)i32[i];
+        uint16_t b;
+        if (raw)
+            memcpy(&b, raw + 2 * i, 2); /* any alignment (an external file's offset) */
+        else
+            b = (uint16_t)i32[i];
         dst[i] = dt == SK_F16 ? sk_f16_to_f32(b) : sk_bf16_to_f32(b);
     }
 }
@@ -265,7 +269,7 @@ static int decode_half(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const char 
                        sk_dtype src, sk_tensor *t, char *err, size_t errlen)
 {
     size_t numel = (size_t)sk_shape_numel(&t->shape);
-    const uint16_t *raw = NULL;
+    const uint8_t *raw = NULL;
     const int32_t *i32 = NULL;
     sk_tensor ht = {.dtype = src, .shape = t->shape};
     int howned = 0;
@@ -279,7 +283,7 @@ static int decode_half(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const char 
             return sk_errf(err, errlen, SK_EFORMAT,
                            "%s: raw_data has %zu bytes, its shape needs %zu", what,
                            tp->raw_data.len, numel * 2);
-        raw = (const uint16_t *)tp->raw_data.data; /* protobuf-c's copy: malloc-aligned */
+        raw = tp->raw_data.data;
     } else {
         if (tp->n_int32_data != numel)
             return sk_errf(err, errlen, SK_EFORMAT,
