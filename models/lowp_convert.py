@@ -100,9 +100,11 @@ def _fp16(model, weights_only):
     m.CopyFrom(model)
     del m.graph.initializer[:]
     casts = []
+    # Resize's roi / scales stay float32 (their type is not the data's)
+    keep = {i for n in g.node if n.op_type == "Resize" for i in n.input[1:3]}
     for t in g.initializer:
         a = numpy_helper.to_array(t)
-        if a.dtype == np.float32:
+        if a.dtype == np.float32 and t.name not in keep:
             if weights_only:
                 m.graph.initializer.append(numpy_helper.from_array(a.astype(np.float16),
                                                                    t.name + "_fp16"))
@@ -175,11 +177,13 @@ def _qdq(model, ranges):
                                       axis=0))
             G.node(n.op_type, ins, list(n.output), **a)
         elif n.op_type in ("Add", "Concat", "AveragePool", "GlobalAveragePool", "MaxPool",
-                           "Relu", "Flatten"):
-            ins = [act(i)[0] if i not in G.inits else G.init(i, G.inits[i]) for i in n.input]
-            G.node(n.op_type, ins, list(n.output), **a)
-        else:
-            raise ValueError("qdq: op %s is not handled" % n.op_type)
+                           "Relu", "Flatten", "Resize", "MatMul"):
+            ins = [act(i)[0] if i in ranges and i not in G.inits else
+                   (G.init(i, G.inits[i]) if i in G.inits else i) for i in n.input]
+            G.node(n.op_type, ins, list(n.output), domain=n.domain or None, **a)
+        else:  # any other op stays float32, its inputs as they are
+            ins = [G.init(i, G.inits[i]) if i in G.inits else i for i in n.input]
+            G.node(n.op_type, ins, list(n.output), domain=n.domain or None, **a)
     return G.finish(list(g.input), list(g.output), [("", max(13, _opset(model)))])
 
 
@@ -212,10 +216,8 @@ def _qop(model, ranges):
             return rd[0].output[0]
         return out
 
-    skip = set()
+    float_avail = {i.name for i in g.input}
     for n in g.node:
-        if id(n) in skip:
-            continue
         a = _attrs(n)
         op = n.op_type
         if op == "Relu":
@@ -224,6 +226,7 @@ def _qop(model, ranges):
             x = quantized(n.input[0])
             f = G.node("DequantizeLinear", list(x))
             G.node("Relu", [f], [n.output[0]])
+            float_avail.add(n.output[0])
             continue
         if op in ("Conv", "Add", "Gemm", "ConvTranspose", "Concat", "AveragePool",
                   "GlobalAveragePool", "Flatten"):
@@ -269,6 +272,7 @@ def _qop(model, ranges):
             f = G.node("DequantizeLinear", list(x))
             ins = [f] + [G.init(i, G.inits[i]) for i in n.input[1:] if i]
             G.node("ConvTranspose", ins, [n.output[0]], **a)
+            float_avail.add(n.output[0])
         elif op == "Gemm":
             # A [N,K] x B^T: QLinearMatMul on B as [K,M] int8 per tensor, then
             # the float bias after DequantizeLinear (ORT itself would write QGemm)
@@ -295,8 +299,22 @@ def _qop(model, ranges):
                 G.node("Add", [f, G.init(n.input[2], G.inits[n.input[2]])], [n.output[0]])
             else:
                 G.node("Identity", [f], [n.output[0]])
+            float_avail.add(n.output[0])
+        elif op == "MaxPool" and len(n.output) == 1:
+            # order-preserving: runs on the quantized values as they are
+            x, xs, xz = quantized(n.input[0])
+            q_of[n.output[0]] = (G.node("MaxPool", [x], **a), xs, xz)
         else:
-            raise ValueError("qop: op %s is not handled" % op)
+            # any other op runs float32: its quantized inputs are dequantized
+            ins = []
+            for i in n.input:
+                if not i or i in G.inits or i in float_avail:
+                    ins.append(G.init(i, G.inits[i]) if i in G.inits else i)
+                else:
+                    ins.append(G.node("DequantizeLinear", list(q_of[i])))
+            G.node(op, ins, list(n.output), domain=n.domain or None, **a)
+            float_avail.update(n.output)
+            continue
     for o in g.output:  # quantized results back to float
         if o.name in q_of and not any(o.name in nd.output for nd in G.nodes):
             G.node("DequantizeLinear", list(q_of[o.name]), [o.name])

@@ -39,7 +39,12 @@ BUILD = os.environ.get("BUILD", "build")
 RUN = os.path.join(ROOT, BUILD, "skipserve-run")
 FM = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 FORMS = os.environ.get("LOWP_FORMS", "fp16 fp16w qdq qop dynamic").split()
-ONLY = os.environ.get("LOWP_ONLY", "fashion-resnet scenes-unet").split()
+ONLY = os.environ.get("LOWP_ONLY", "fashion-resnet scenes-unet synthetic").split()
+# torchvision zoo exports (models/export_zoo.py, e.g. "resnet18-op13"): opt-in,
+# as this machine cannot export them (no torch) and their bounds are not
+# measured yet; INT8 there is checked with the default bound of 2 steps.
+ZOO = os.environ.get("LOWP_ZOO", "").split()
+ZOO_DIR = os.environ.get("ZOO_DIR", os.path.join(ROOT, "models", "zoo"))
 
 
 # Max logit difference in output steps. fashion-resnet: 2 (measured 0.4).
@@ -53,7 +58,34 @@ ONLY = os.environ.get("LOWP_ONLY", "fashion-resnet scenes-unet").split()
 # onnxruntime's ConvTranspose between DequantizeLinear and QuantizeLinear,
 # which (optimizations on) is 0.017 off a float64 evaluation of the graph
 # where skipserve is 8e-7 off: its share of values over one step is larger.
-INT8_BOUND = {"fashion-resnet": 2, "scenes-unet": 4}
+INT8_BOUND = {"fashion-resnet": 2, "scenes-unet": 4, "synthetic": 2}
+
+
+def synthetic_model():
+    """Random-weight CNN with the ops the default models lack: Clip (ReLU6),
+    MaxPool, linear Resize, Sigmoid; [N,3,32,32] -> [N,4,32,32]."""
+    r = np.random.RandomState(3)
+    ini = lambda n, a: numpy_helper.from_array(a.astype(np.float32), n)
+    N_ = helper.make_node
+    nodes = [N_("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+             N_("Clip", ["c1", "lo", "hi"], ["r1"]),
+             N_("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             N_("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+             N_("Relu", ["c2"], ["r2"]),
+             N_("Resize", ["r2", "", "sc"], ["u"], mode="linear"),
+             N_("Conv", ["u", "w3", "b3"], ["c3"], kernel_shape=[1, 1]),
+             N_("Sigmoid", ["c3"], ["logits"])]
+    inits = [ini("w1", r.randn(8, 3, 3, 3) * 0.3), ini("b1", r.randn(8) * 0.1),
+             ini("lo", np.array(0.0)), ini("hi", np.array(6.0)),
+             ini("w2", r.randn(8, 8, 3, 3) * 0.15), ini("b2", r.randn(8) * 0.1),
+             ini("sc", np.array([1, 1, 2, 2])), ini("w3", r.randn(4, 8, 1, 1) * 0.5),
+             ini("b3", r.randn(4) * 0.1)]
+    g = helper.make_graph(nodes, "synthetic",
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                         ["N", 3, 32, 32])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+                          initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 
 
 def idx_images(path, n, skip=0):
@@ -68,6 +100,17 @@ def norm(u8, metrics):
 
 
 def inputs_for(model_name):
+    if model_name == "synthetic" or model_name in ZOO:
+        r = np.random.RandomState(1)
+        if model_name == "synthetic":
+            shape = (3, 32, 32)
+            test = r.randn(8, *shape).astype(np.float32)
+        else:  # the export's own test inputs (batch 1 and 3)
+            ts = [numpy_helper.to_array(onnx.load_tensor(os.path.join(
+                ZOO_DIR, model_name, "test_data_set_%d" % k, "input_0.pb"))) for k in (0, 1)]
+            test = np.concatenate(ts).astype(np.float32)
+            shape = test.shape[1:]
+        return r.randn(8, *shape).astype(np.float32), test
     d = os.path.join(ROOT, "models", model_name)
     metrics = json.load(open(os.path.join(d, "torch_metrics.json")))
     if model_name == "fashion-resnet":
@@ -121,8 +164,13 @@ def main():
     ort_util.ensure_ort()
     failed = 0
     report = []
-    for mn in ONLY:
-        fp32 = onnx.load(os.path.join(ROOT, "models", mn, "model.onnx"))
+    for mn in ONLY + ZOO:
+        if mn == "synthetic":
+            fp32 = synthetic_model()
+        elif mn in ZOO:
+            fp32 = onnx.load(os.path.join(ZOO_DIR, mn, "model.onnx"))
+        else:
+            fp32 = onnx.load(os.path.join(ROOT, "models", mn, "model.onnx"))
         iname = fp32.graph.input[0].name
         calib, test = inputs_for(mn)
         work = os.path.join(OUT, mn)
