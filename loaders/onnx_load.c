@@ -30,6 +30,8 @@ typedef struct loader {
      * read half_to[i] (the input rounded to the half type) instead */
     int *half_from, *half_to;
     int nhalf;
+    struct named_type *types; /* declared element types, for CastLike */
+    size_t ntypes;
     char *err;
     size_t errlen;
 } loader;
@@ -558,37 +560,74 @@ static int vi_type(const Onnx__ValueInfoProto *vi)
     return 0;
 }
 
-/* The ONNX element type the model declares for value `name`, or 0 when the
- * loader cannot tell without type inference: graph inputs/outputs,
- * value_info, initializers, and the outputs of Cast and Constant nodes. */
-static int declared_type(const loader *L, const char *name)
+/* The ONNX element types the model declares: graph inputs/outputs,
+ * value_info, initializers, and the outputs of Cast and Constant nodes —
+ * what a CastLike target can be known by without type inference. Built once
+ * (on the first CastLike) and searched by name, so a model of many CastLike
+ * nodes costs n log n, not n^2. */
+typedef struct named_type {
+    const char *name;
+    int type;
+} named_type;
+
+static int cmp_named(const void *a, const void *b)
+{
+    return strcmp(((const named_type *)a)->name, ((const named_type *)b)->name);
+}
+
+static int build_types(loader *L)
 {
     const Onnx__GraphProto *gp = L->gp;
+    size_t cap = gp->n_initializer + gp->n_input + gp->n_output + gp->n_value_info + gp->n_node;
+    named_type *t = malloc((cap ? cap : 1) * sizeof *t);
+    if (!t)
+        return sk_errf(L->err, L->errlen, SK_ENOMEM, "out of memory");
+    size_t n = 0;
     for (size_t i = 0; i < gp->n_initializer; i++)
-        if (gp->initializer[i]->name && !strcmp(gp->initializer[i]->name, name))
-            return gp->initializer[i]->data_type;
+        if (gp->initializer[i]->name)
+            t[n++] = (named_type){gp->initializer[i]->name, gp->initializer[i]->data_type};
     const Onnx__ValueInfoProto *const *lists[3] = {(const Onnx__ValueInfoProto *const *)gp->input,
                                                    (const Onnx__ValueInfoProto *const *)gp->output,
                                                    (const Onnx__ValueInfoProto *const *)gp->value_info};
     size_t counts[3] = {gp->n_input, gp->n_output, gp->n_value_info};
     for (int l = 0; l < 3; l++)
         for (size_t i = 0; i < counts[l]; i++)
-            if (lists[l][i]->name && !strcmp(lists[l][i]->name, name) && vi_type(lists[l][i]))
-                return vi_type(lists[l][i]);
+            if (lists[l][i]->name && vi_type(lists[l][i]))
+                t[n++] = (named_type){lists[l][i]->name, vi_type(lists[l][i])};
     for (size_t i = 0; i < gp->n_node; i++) {
         const Onnx__NodeProto *np = gp->node[i];
-        if (np->n_output < 1 || !np->output[0] || strcmp(np->output[0], name) != 0 ||
-            !np->op_type)
+        if (np->n_output < 1 || !np->output[0] || !np->op_type)
             continue;
         for (size_t k = 0; k < np->n_attribute; k++) {
             const Onnx__AttributeProto *a = np->attribute[k];
-            if (!strcmp(np->op_type, "Cast") && a->name && !strcmp(a->name, "to") && a->has_i)
-                return (int)a->i;
-            if (!strcmp(np->op_type, "Constant") && a->name && !strcmp(a->name, "value") && a->t)
-                return a->t->data_type;
+            if (!a->name)
+                continue;
+            if (!strcmp(np->op_type, "Cast") && !strcmp(a->name, "to") && a->has_i)
+                t[n++] = (named_type){np->output[0], (int)a->i};
+            else if (!strcmp(np->op_type, "Constant") && !strcmp(a->name, "value") && a->t)
+                t[n++] = (named_type){np->output[0], a->t->data_type};
+            else
+                continue;
+            break;
         }
     }
+    qsort(t, n, sizeof *t, cmp_named);
+    L->types = t;
+    L->ntypes = n;
     return 0;
+}
+
+/* The declared ONNX element type of `name`, 0 when unknown (<0: no memory). */
+static int declared_type(loader *L, const char *name)
+{
+    if (!L->types) {
+        int rc = build_types(L);
+        if (rc < 0)
+            return rc;
+    }
+    named_type key = {name, 0};
+    const named_type *f = bsearch(&key, L->types, L->ntypes, sizeof key, cmp_named);
+    return f ? f->type : 0;
 }
 
 /* CastLike whose target type the model declares -> Cast(to = that type), so
@@ -599,7 +638,9 @@ static int castlike_to_cast(loader *L, const Onnx__NodeProto *np, int ni)
     if (np->n_input < 2 || !np->input[1])
         return 0;
     int t = declared_type(L, np->input[1]);
-    if (t <= 0 || !sk_dtype_supported(t))
+    if (t < 0)
+        return t;
+    if (t == 0 || !sk_dtype_supported(t))
         return 0;
     sk_graph *g = L->g;
     g->nodes[ni].op = SK_OP_CAST;
@@ -741,6 +782,7 @@ static int load_model(const Onnx__ModelProto *m, const char *dir, sk_graph **out
     free(L.used);
     free(L.half_from);
     free(L.half_to);
+    free(L.types);
     free(L.inits);
     free(L.outs);
     if (rc < 0) {
