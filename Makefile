@@ -130,7 +130,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 # else the exact apt-get command is printed.
 DEB_PKGS := build-essential pkg-config curl libmicrohttpd-dev libjansson-dev libpng-dev \
 	libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
-	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil
+	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil openssl
 DEB_PKGS_TORCH := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)

@@ -59,9 +59,23 @@ static const opt OPTS[] = {
     {"log-format", "SKIPSERVE_LOG_FORMAT", OPT_LOGFMT, F(log_json), 0, 0, "text|json",
      "access log line format on stdout (default text)"},
     {"max-connections", "SKIPSERVE_MAX_CONNECTIONS", OPT_INT, F(max_connections), 1, 1000000,
-     "N", "concurrent connections; more are refused at accept (default 1024)"},
+     "N", "concurrent connections; more are refused at accept; the descriptor limit\n"
+     "                        is raised to fit (default 4096)"},
     {"conn-timeout", "SKIPSERVE_CONN_TIMEOUT", OPT_INT, F(conn_timeout_s), 1, 86400, "S",
-     "close a connection idle (or trickling) this many seconds (default 30)"},
+     "close a connection idle this many seconds: no byte received or sent\n"
+     "                        (default 30)"},
+    {"api-keys", "SKIPSERVE_API_KEYS", OPT_STR, F(api_keys), 0, 0, "FILE",
+     "require \"Authorization: Bearer KEY\" with a KEY from FILE (one per line, # comments;\n"
+     "                        16-256 characters); without it, no access control"},
+    {"auth-open", "SKIPSERVE_AUTH_OPEN", OPT_STR, F(auth_open), 0, 0, "PATHS",
+     "comma-separated paths answered without a key when --api-keys is set\n"
+     "                        (default /healthz,/readyz,/v2/health/live,/v2/health/ready;\n"
+     "                        add /metrics for a Prometheus without a token)"},
+    {"tls-cert", "SKIPSERVE_TLS_CERT", OPT_STR, F(tls_cert), 0, 0, "FILE",
+     "serve HTTPS with this PEM certificate (chain) and --tls-key; most deployments\n"
+     "                        terminate TLS at the ingress instead"},
+    {"tls-key", "SKIPSERVE_TLS_KEY", OPT_STR, F(tls_key), 0, 0, "FILE",
+     "the PEM private key of --tls-cert"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -250,8 +264,9 @@ int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t err
     c->max_batch = 8;
     c->max_delay_us = 2000;
     c->max_queue = 256;
-    c->max_connections = 1024;
+    c->max_connections = 4096;
     c->conn_timeout_s = 30;
+    c->auth_open = strdup("/healthz,/readyz,/v2/health/live,/v2/health/ready");
 
     for (size_t i = 0; i < NOPTS; i++) {
         const char *v = getenv(OPTS[i].env);
@@ -314,6 +329,11 @@ int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t err
         if (set_opt(c, o, val, from, err, errlen))
             return -1;
     }
+    if (!c->tls_cert != !c->tls_key) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together (%s given alone)",
+                 c->tls_cert ? "--tls-cert" : "--tls-key");
+        return -1;
+    }
     return 0;
 }
 
@@ -326,5 +346,9 @@ void srv_config_free(srv_config *c)
         free(c->model_args[i].path);
     }
     free(c->model_args);
+    free(c->api_keys);
+    free(c->auth_open);
+    free(c->tls_cert);
+    free(c->tls_key);
     memset(c, 0, sizeof *c);
 }

@@ -29,6 +29,9 @@ typedef struct srv_config {
     int log_json;
     int max_connections;
     int conn_timeout_s;
+    char *api_keys;        /* key file (auth.h); NULL: no access control */
+    char *auth_open;       /* paths that need no key, comma-separated */
+    char *tls_cert, *tls_key; /* PEM files; both or neither */
 } srv_config;
 
 /* Defaults, then environment, then argv (later wins). Returns 0, 1 when

@@ -3,6 +3,7 @@
  * and drain: stop accepting, /readyz 503, finish accepted work within
  * --drain-timeout, exit 0. */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/threadpool.h"
+#include "server/auth.h"
 #include "server/batcher.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -80,6 +82,31 @@ static void drain(srv_server *srv, sigset_t *sigs)
     }
 }
 
+/* Each connection is a descriptor: raise the soft limit to what
+ * --max-connections needs (plus model files, logs, the listener), up to the
+ * hard limit; where the hard limit is lower, serve fewer connections and
+ * say so rather than fail accept() later. */
+static void fit_fd_limit(srv_config *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)c->max_connections + 64;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want) {
+        int fit = rl.rlim_cur > 128 ? (int)(rl.rlim_cur - 64) : 64;
+        srv_log_msg("--max-connections %d needs %llu descriptors, the limit is %llu: serving "
+                    "at most %d connections (raise ulimit -n)",
+                    c->max_connections, (unsigned long long)want,
+                    (unsigned long long)rl.rlim_cur, fit);
+        c->max_connections = fit;
+    }
+}
+
 int main(int argc, char **argv)
 {
     srv_config cfg;
@@ -111,6 +138,17 @@ int main(int argc, char **argv)
     atomic_init(&srv.preparing, 0);
     atomic_init(&srv.buffered, 0);
     srv_metrics_init();
+    fit_fd_limit(&cfg);
+    if (cfg.api_keys) {
+        srv.auth = srv_auth_load(cfg.api_keys, cfg.auth_open, err, sizeof err);
+        if (!srv.auth) {
+            srv_log_msg("%s", err);
+            srv_config_free(&cfg);
+            return 1;
+        }
+        srv_log_msg("access control: %d API key(s); open without a key: %s",
+                    srv_auth_nkeys(srv.auth), *cfg.auth_open ? cfg.auth_open : "(nothing)");
+    }
     /* Only the end-to-end tests set this: it makes every engine run fail so
      * the 500 path can be checked against the real binary. */
     const char *fault = getenv("SKIPSERVE_FAULT_INJECT");
@@ -139,8 +177,9 @@ int main(int argc, char **argv)
         srv_config_free(&cfg);
         return 1;
     }
-    srv_log_msg("listening on %s:%d (%d engine threads, %d prep threads); loading %d model(s)",
-                cfg.host, srv_http_port(&srv), sk_pool_size(srv.pool),
+    srv_log_msg("listening on %s:%d%s (%d engine threads, %d prep threads); loading %d model(s)",
+                cfg.host, srv_http_port(&srv), cfg.tls_cert ? " with TLS" : "",
+                sk_pool_size(srv.pool),
                 srv_prep_threads(srv.prep), models.n);
 
     int failed = 0;
@@ -175,6 +214,7 @@ int main(int argc, char **argv)
     srv_prep_destroy(srv.prep);
     sk_pool_destroy(srv.pool);
     srv_metrics_free();
+    srv_auth_free(srv.auth);
     pthread_mutex_destroy(&srv.engine_lock);
     srv_log_msg("stopped");
     srv_config_free(&cfg);
