@@ -43,7 +43,7 @@ GEN_H := $(BUILD)/gen/onnx.pb-c.h
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 ENGINE_OBJS := $(call obj,$(ENGINE_SRCS) $(ENGINE_AVX2_SRCS) $(ENGINE_AVX512_SRCS))
 LOADER_OBJS := $(call obj,$(LOADER_SRCS)) $(BUILD)/obj/gen/onnx.pb-c.o
-SERVER_OBJS := $(call obj,$(SERVER_SRCS))
+SERVER_OBJS := $(call obj,$(SERVER_SRCS)) $(BUILD)/obj/server/ui_assets.o
 
 LIB_ENGINE := $(BUILD)/libskengine.a
 LIB_LOADERS := $(BUILD)/libskloaders.a
@@ -60,7 +60,7 @@ endif
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
 
 .PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
-	test-docker check-arm64 test-fuzz fuzz \
+	test-docker test-ui check-arm64 test-fuzz fuzz \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
 
@@ -85,6 +85,11 @@ $(BUILD)/obj/engine/kernels/avx512/%.o: engine/kernels/avx512/%.c
 $(BUILD)/obj/bench/gemm_uk_variants__avx512f.o: bench/gemm_uk_variants__avx512f.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
+
+# The demo page's files, embedded with .incbin (server/ui_assets.S).
+$(BUILD)/obj/server/ui_assets.o: server/ui_assets.S $(wildcard server/ui/*)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
@@ -198,6 +203,11 @@ test-fuzz: deps
 fuzz: deps
 	@sh tests/deps.sh clang libclang-rt-dev
 	BUILD=$(BUILD_FUZZ) sh tests/fuzz/run.sh $(FUZZ) $(SECS)
+
+# The demo page in headless Chromium (Debian's chromium + playwright-core
+# from npm); screenshots in $(BUILD)/ui-artifacts.
+test-ui: all
+	BUILD=$(BUILD) bash tests/ui/run.sh
 
 # Container image: build, run on loopback, curl, stop (podman; not in make test).
 test-docker:

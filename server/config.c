@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { OPT_INT, OPT_SIZE, OPT_MS, OPT_STR, OPT_MODEL, OPT_LOGFMT } opt_type;
+typedef enum { OPT_INT, OPT_SIZE, OPT_MS, OPT_STR, OPT_MODEL, OPT_LOGFMT, OPT_FLAG } opt_type;
 
 typedef struct opt {
     const char *flag; /* without the leading "--" */
@@ -76,6 +76,8 @@ static const opt OPTS[] = {
      "                        terminate TLS at the ingress instead"},
     {"tls-key", "SKIPSERVE_TLS_KEY", OPT_STR, F(tls_key), 0, 0, "FILE",
      "the PEM private key of --tls-cert"},
+    {"no-ui", "SKIPSERVE_NO_UI", OPT_FLAG, F(no_ui), 0, 0, "",
+     "no demo page at / and /ui (takes no value; the environment twin takes 1 or 0)"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -236,6 +238,16 @@ static int set_opt(srv_config *c, const opt *o, const char *val, const char *fro
         free(copy);
         return rc;
     }
+    case OPT_FLAG:
+        if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0 || strcmp(val, "yes") == 0)
+            *(int *)(void *)field = 1;
+        else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0 || strcmp(val, "no") == 0)
+            *(int *)(void *)field = 0;
+        else {
+            snprintf(err, errlen, "%s: want 1 or 0, got \"%s\"", from, val);
+            return -1;
+        }
+        return 0;
     case OPT_LOGFMT:
         if (strcmp(val, "text") == 0)
             c->log_json = 0;
@@ -302,6 +314,8 @@ int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t err
         }
         if (eq)
             val = eq + 1;
+        else if (o->type == OPT_FLAG)
+            val = "1";
         else if (a + 1 < argc)
             val = argv[++a];
         else {

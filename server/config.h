@@ -32,6 +32,7 @@ typedef struct srv_config {
     char *api_keys;        /* key file (auth.h); NULL: no access control */
     char *auth_open;       /* paths that need no key, comma-separated */
     char *tls_cert, *tls_key; /* PEM files; both or neither */
+    int no_ui;             /* --no-ui: no demo page at / and /ui */
 } srv_config;
 
 /* Defaults, then environment, then argv (later wins). Returns 0, 1 when

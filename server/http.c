@@ -195,7 +195,8 @@ static void on_headers(srv_req *r)
     /* Access control first: an unknown path or a wrong method tells a
      * client without a key nothing. A body sent anyway is read into
      * nothing (bounded by --max-body) so the 401 arrives, not a reset. */
-    if (!srv_auth_allows(srv->auth, r->url, srv_header(r, MHD_HTTP_HEADER_AUTHORIZATION))) {
+    if (!(rt && rt->open) &&
+        !srv_auth_allows(srv->auth, r->url, srv_header(r, MHD_HTTP_HEADER_AUTHORIZATION))) {
         srv_error e;
         srv_fail(&e, SRV_E_UNAUTHORIZED, "%s",
                  srv_header(r, MHD_HTTP_HEADER_AUTHORIZATION)

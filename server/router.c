@@ -9,6 +9,7 @@
 #include "server/metrics.h"
 #include "server/model.h"
 #include "server/predict.h"
+#include "server/ui.h"
 
 static void healthz(srv_req *r)
 {
@@ -78,13 +79,17 @@ static void metrics(srv_req *r)
 
 static const srv_route ROUTES[] = {
     {"/classify", "POST", "classify", 1, srv_predict_classify, srv_predict_resume,
-     srv_predict_free},
+     srv_predict_free, 0},
     {"/segment", "POST", "segment", 1, srv_predict_segment, srv_predict_resume,
-     srv_predict_free},
-    {"/healthz", "GET, HEAD", "healthz", 0, healthz, NULL, NULL},
-    {"/readyz", "GET, HEAD", "readyz", 0, readyz, NULL, NULL},
-    {"/models", "GET, HEAD", "models", 0, models, NULL, NULL},
-    {"/metrics", "GET, HEAD", "metrics", 0, metrics, NULL, NULL},
+     srv_predict_free, 0},
+    {"/healthz", "GET, HEAD", "healthz", 0, healthz, NULL, NULL, 0},
+    {"/readyz", "GET, HEAD", "readyz", 0, readyz, NULL, NULL, 0},
+    {"/models", "GET, HEAD", "models", 0, models, NULL, NULL, 0},
+    {"/metrics", "GET, HEAD", "metrics", 0, metrics, NULL, NULL, 0},
+    {"/", "GET, HEAD", "ui", 0, srv_ui_get, NULL, NULL, 1},
+    {"/ui", "GET, HEAD", "ui", 0, srv_ui_get, NULL, NULL, 1},
+    {"/ui/app.js", "GET, HEAD", "ui", 0, srv_ui_get, NULL, NULL, 1},
+    {"/ui/app.css", "GET, HEAD", "ui", 0, srv_ui_get, NULL, NULL, 1},
 };
 
 const srv_route *srv_route_find(const char *url)
