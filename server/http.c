@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/kserve.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -134,7 +135,8 @@ int srv_respond_error(srv_req *r, const srv_error *e)
         srv_log_msg("%s %s: 500 internal: %s", r->method ? r->method : "-",
                     r->url ? r->url : "-", e->msg);
     size_t len;
-    char *s = srv_error_json(e, &len);
+    /* the Open Inference Protocol's routes answer {"error": "..."} */
+    char *s = srv_kserve_owns(r->route) ? srv_kserve_error_json(e, &len) : srv_error_json(e, &len);
     const char *hdr[5] = {NULL};
     if (e->kind == SRV_E_METHOD && r->route) {
         hdr[0] = MHD_HTTP_HEADER_ALLOW;
