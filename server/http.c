@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "server/auth.h"
+#include "server/kserve.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -136,7 +137,10 @@ int srv_respond_error(srv_req *r, const srv_error *e)
         srv_log_msg("%s %s: 500 internal: %s", r->method ? r->method : "-",
                     r->url ? r->url : "-", e->msg);
     size_t len;
-    char *s = srv_error_json(e, r->id, &len);
+    /* the Open Inference Protocol's routes answer {"error": "..."} (the
+     * request id is in the X-Request-Id header there) */
+    char *s = srv_kserve_owns(r->route) ? srv_kserve_error_json(e, &len)
+                                        : srv_error_json(e, r->id, &len);
     const char *hdr[5] = {NULL};
     if (e->kind == SRV_E_UNAUTHORIZED) {
         /* RFC 6750 3: a wrong key is "invalid_token"; no key, just the

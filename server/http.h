@@ -48,6 +48,7 @@ typedef struct srv_req {
     int batch_size, images;
 
     struct srv_predict *pred; /* owned by predict.c */
+    void *ext;                /* owned by the route (kserve.c) */
 } srv_req;
 
 int srv_http_start(srv_server *srv, char *err, size_t errlen);

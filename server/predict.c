@@ -201,6 +201,37 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
     return SRV_OK;
 }
 
+srv_err srv_predict_image(srv_req *r, const srv_model *m, const uint8_t *data, size_t len,
+                          float *dst, srv_error *e)
+{
+    srv_blob b = {.data = data, .len = len};
+    size_t need = decode_bytes(&b, m->pp.channels, r->srv->cfg->max_pixels);
+    srv_err k = srv_req_reserve(r, need, "decoding the image", e);
+    if (k != SRV_OK)
+        return k;
+    sk_image im = {0};
+    char err[256];
+    int rc = sk_image_decode(data, len, m->pp.channels, r->srv->cfg->max_pixels, m->background,
+                             &im, err, sizeof err);
+    if (rc == SK_ETOOLARGE)
+        k = srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
+    else if (rc == SK_ENOMEM)
+        k = srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
+    else if (rc)
+        k = srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
+    else {
+        /* the same steps as decode_images, so both routes answer alike */
+        sk_preprocess pp = m->pp;
+        pp.invert = m->invert == SRV_INVERT_AUTO ? border_is_light(&im)
+                                                 : m->invert == SRV_INVERT_YES;
+        if (sk_image_to_tensor(&im, &pp, dst, err, sizeof err))
+            k = srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
+    }
+    sk_image_free(&im);
+    srv_req_release(r, need);
+    return k;
+}
+
 /* Hand r back to its HTTP thread, which answers from p->err / p->answer. */
 static void wake(srv_req *r)
 {
@@ -224,7 +255,7 @@ static void job_done(srv_job *j)
  * window only while it is > 0. predict() counts r in; it leaves once, just
  * before its submit (so the submit's signal finds the count without it)
  * or on refusal; the last one out wakes every batcher. */
-static void prepared(srv_req *r)
+void srv_predict_prepared(srv_req *r)
 {
     if (r->preparing) {
         r->preparing = 0;
@@ -355,7 +386,7 @@ static srv_err start(srv_req *r, srv_error *e)
     j->deadline = r->t_start + srv->cfg->timeout_ms * 1e-3;
     j->done = job_done;
     j->ctx = r;
-    prepared(r);
+    srv_predict_prepared(r);
     return srv_batcher_submit(m->batcher, j, e);
 }
 
@@ -364,7 +395,7 @@ static void prep_start(srv_work *w)
     srv_predict *p = (srv_predict *)w; /* work is the first member */
     srv_req *r = p->r;
     if (start(r, &p->err) != SRV_OK) {
-        prepared(r); /* refused before its submit: no batcher waits for it */
+        srv_predict_prepared(r); /* refused before its submit: no batcher waits for it */
         wake(r);
     }
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/kserve.h"
 #include "server/metrics.h"
 #include "server/model.h"
 #include "server/predict.h"
@@ -97,6 +98,8 @@ const srv_route *srv_route_find(const char *url)
     /* MHD hands us the path without the query string. A trailing slash is
      * tolerated: "/classify/" is "/classify". */
     size_t n = strlen(url);
+    if (strncmp(url, "/v2", 3) == 0 && (url[3] == '\0' || url[3] == '/'))
+        return srv_kserve_route(url); /* the Open Inference Protocol's tree */
     if (n > 1 && url[n - 1] == '/')
         n--;
     for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)

@@ -40,6 +40,38 @@ static srv_err finish_json(json_t *root, srv_answer *a, srv_error *e)
 
 /* --- classify ------------------------------------------------------------- */
 
+void srv_classify_topk(const srv_model *m, const float *x, int top_k, float *p, int *idx)
+{
+    int k = m->nclasses;
+    if (m->apply_softmax) {
+        /* Subtract the max so exp never overflows. */
+        float mx = x[0];
+        for (int c = 1; c < k; c++)
+            mx = x[c] > mx ? x[c] : mx;
+        double sum = 0;
+        for (int c = 0; c < k; c++)
+            sum += (p[c] = expf(x[c] - mx));
+        for (int c = 0; c < k; c++)
+            p[c] = (float)(p[c] / sum);
+    } else {
+        memcpy(p, x, (size_t)k * sizeof *p);
+    }
+    /* Partial selection sort: top_k is small. Ties keep the lower index. */
+    for (int c = 0; c < k; c++)
+        idx[c] = c;
+    for (int j = 0; j < top_k && j < k; j++) {
+        int best = j;
+        for (int c = j + 1; c < k; c++) {
+            float a1 = p[idx[c]], b1 = p[idx[best]];
+            if (a1 > b1 || (a1 == b1 && idx[c] < idx[best]) || (isnan(b1) && !isnan(a1)))
+                best = c;
+        }
+        int tmp = idx[j];
+        idx[j] = idx[best];
+        idx[best] = tmp;
+    }
+}
+
 srv_err srv_classify_answer(const srv_model *m, const float *out, int n, int top_k,
                             const srv_timing *t, int batch_size, srv_answer *a, srv_error *e)
 {
@@ -54,34 +86,9 @@ srv_err srv_classify_answer(const srv_model *m, const float *out, int n, int top
         return srv_fail(e, SRV_E_INTERNAL, "out of memory");
     }
     for (int i = 0; i < n; i++) {
-        const float *x = out + (size_t)i * m->out_floats;
-        if (m->apply_softmax) {
-            /* Subtract the max so exp never overflows. */
-            float mx = x[0];
-            for (int c = 1; c < k; c++)
-                mx = x[c] > mx ? x[c] : mx;
-            double sum = 0;
-            for (int c = 0; c < k; c++)
-                sum += (p[c] = expf(x[c] - mx));
-            for (int c = 0; c < k; c++)
-                p[c] = (float)(p[c] / sum);
-        } else {
-            memcpy(p, x, (size_t)k * sizeof *p);
-        }
-        /* Partial selection sort: top_k is small. Ties keep the lower index. */
-        for (int c = 0; c < k; c++)
-            idx[c] = c;
+        srv_classify_topk(m, out + (size_t)i * m->out_floats, top_k, p, idx);
         json_t *list = json_array();
         for (int j = 0; j < top_k && j < k; j++) {
-            int best = j;
-            for (int c = j + 1; c < k; c++) {
-                float a1 = p[idx[c]], b1 = p[idx[best]];
-                if (a1 > b1 || (a1 == b1 && idx[c] < idx[best]) || (isnan(b1) && !isnan(a1)))
-                    best = c;
-            }
-            int tmp = idx[j];
-            idx[j] = idx[best];
-            idx[best] = tmp;
             double score = isfinite(p[idx[j]]) ? p[idx[j]] : 0.0;
             json_array_append_new(list, json_pack("{s:s,s:i,s:f}", "label", m->labels[idx[j]],
                                                   "index", idx[j], "score", score));
