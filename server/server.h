@@ -46,6 +46,7 @@ double srv_now(void);
 
 struct srv_models;
 struct srv_prep;
+struct srv_repo;
 struct sk_pool;
 struct MHD_Daemon;
 
@@ -54,6 +55,7 @@ typedef struct srv_server {
     struct srv_models *models;
     struct sk_pool *pool;
     struct srv_prep *prep;  /* decode / encode workers (prep.h) */
+    struct srv_repo *repo;  /* the reload thread (repository.h) */
     struct MHD_Daemon *daemon;
     atomic_int ready;       /* every model loaded and warmed */
     atomic_int draining;    /* SIGTERM seen: refuse new work */
