@@ -32,6 +32,9 @@ static const opt OPTS[] = {
     {"model", "SKIPSERVE_MODEL", OPT_MODEL, F(model_args), 0, 0, "NAME=PATH",
      "serve one model; PATH is a model folder or a .onnx file; repeatable\n"
      "                        (the environment twin takes a comma-separated list)"},
+    {"poll-repository", "SKIPSERVE_POLL_REPOSITORY", OPT_INT, F(poll_repository_s), 0, 86400,
+     "SECONDS", "rescan --models this often, loading new or changed versions and\n"
+     "                        unloading removed ones (default 0: only on SIGHUP)"},
     {"threads", "SKIPSERVE_THREADS", OPT_INT, F(threads), 0, 1024, "N",
      "engine worker threads (default 0 = online CPUs)"},
     {"http-threads", "SKIPSERVE_HTTP_THREADS", OPT_INT, F(http_threads), 0, 1024, "N",

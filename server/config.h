@@ -17,6 +17,7 @@ typedef struct srv_config {
     int models_dir_set;    /* --models / SKIPSERVE_MODELS given explicitly */
     srv_model_arg *model_args;
     int nmodel_args;
+    int poll_repository_s; /* rescan --models every this many seconds; 0 = only on SIGHUP */
     int threads;           /* engine pool; 0 = online CPUs */
     int http_threads;      /* 0 = online CPUs */
     int prep_threads;      /* 0 = online CPUs */

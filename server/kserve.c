@@ -28,11 +28,11 @@
 #include "server/model.h"
 #include "server/predict.h"
 #include "server/prep.h"
+#include "server/repository.h"
 #include "server/tasks.h"
 
 #define SERVER_NAME "skipserve"
 #define SERVER_VERSION "0.1.0"
-#define MODEL_VERSION "1"
 
 /* --- paths ---------------------------------------------------------------- */
 
@@ -79,7 +79,7 @@ static kpath parse_path(const char *url)
         p.kind = KP_LIVE;
     else if (IS("/v2/health/ready"))
         p.kind = KP_READY;
-    else if (IS("/v2/repository/index"))
+    else if (IS("/v2/repository/index") || strncmp(url, "/v2/repository/models/", 22) == 0)
         p.kind = KP_REPO_INDEX;
 #undef IS
     if (p.kind != KP_BAD || strncmp(url, "/v2/models/", 11) != 0)
@@ -138,32 +138,15 @@ static void fail(srv_req *r, srv_err kind, const char *fmt, const char *arg)
 
 /* --- models --------------------------------------------------------------- */
 
-/* The model a path names, ready to serve: NULL with e filled (404 unknown
- * model or version, 503 still loading or failed). */
+/* The model a path names, ready to serve, with a reference (unref it):
+ * NULL with e filled (404 unknown model or version, 503 loading or failed). */
 static srv_model *find_model(srv_server *srv, const kpath *p, srv_error *e)
 {
-    srv_models *ms = srv->models;
-    for (int i = 0; ms && i < ms->n; i++) {
-        srv_model *m = ms->m[i];
-        if (strcmp(m->name, p->model) != 0)
-            continue;
-        if (p->version[0] && strcmp(p->version, MODEL_VERSION) != 0) {
-            srv_fail(e, SRV_E_UNKNOWN_MODEL, "model %s has no version %.20s (it has %s)", m->name,
-                     p->version, MODEL_VERSION);
-            return NULL;
-        }
-        int st = atomic_load(&m->status);
-        if (st == SRV_MODEL_READY)
-            return m;
-        if (st == SRV_MODEL_FAILED)
-            srv_fail(e, SRV_E_NOT_READY, "model %s failed to load: %.180s", m->name, m->error);
-        else
-            srv_fail(e, SRV_E_NOT_READY, "model %s is still loading", m->name);
-        return NULL;
-    }
-    srv_fail(e, SRV_E_UNKNOWN_MODEL, "no model named %.128s (POST /v2/repository/index lists them)",
-             p->model);
-    return NULL;
+    srv_model *m = srv_models_find(srv->models, p->model, p->version, e);
+    if (!m && e->kind == SRV_E_UNKNOWN_MODEL && !p->version[0])
+        srv_fail(e, SRV_E_UNKNOWN_MODEL,
+                 "no model named %.128s (POST /v2/repository/index lists them)", p->model);
+    return m;
 }
 
 static const char *input_name(const srv_model *m)
@@ -199,12 +182,36 @@ static json_t *dims_json(int64_t first, const int64_t *d, int n)
     return a;
 }
 
-static json_t *model_metadata(const srv_model *m)
+/* The ready versions of m's name, oldest first. */
+static json_t *versions_json(srv_models *ms, const srv_model *m)
+{
+    json_t *a = json_array();
+    srv_models_lock(ms);
+    for (int i = 0; i < ms->n; i++) {
+        const srv_model *x = ms->m[i];
+        if (strcmp(x->name, m->name) || atomic_load(&x->status) != SRV_MODEL_READY)
+            continue;
+        size_t at = json_array_size(a), dup = 0;
+        for (size_t k = 0; k < json_array_size(a); k++) {
+            const char *v = json_string_value(json_array_get(a, k));
+            int c = srv_version_cmp(x->version, v);
+            dup |= c == 0;
+            if (c < 0 && at == json_array_size(a))
+                at = k;
+        }
+        if (!dup)
+            json_array_insert_new(a, at, json_string(x->version));
+    }
+    srv_models_unlock(ms);
+    return a;
+}
+
+static json_t *model_metadata(srv_models *ms, const srv_model *m)
 {
     int64_t in[3] = {m->pp.channels, m->pp.height, m->pp.width}, out[3];
     int no = output_dims(m, out);
-    return json_pack("{s:s,s:[s],s:s,s:[{s:s,s:s,s:o}],s:[{s:s,s:s,s:o}]}", "name", m->name,
-                     "versions", MODEL_VERSION, "platform", "onnx", "inputs", "name",
+    return json_pack("{s:s,s:o,s:s,s:[{s:s,s:s,s:o}],s:[{s:s,s:s,s:o}]}", "name", m->name,
+                     "versions", versions_json(ms, m), "platform", "onnx", "inputs", "name",
                      input_name(m), "datatype", "FP32", "shape", dims_json(-1, in, 3),
                      "outputs", "name", output_name(m), "datatype", "FP32", "shape",
                      dims_json(-1, out, no));
@@ -241,9 +248,9 @@ static void get(srv_req *r)
     switch (p.kind) {
     case KP_SERVER:
         srv_respond_json(r, 200,
-                         json_pack("{s:s,s:s,s:[s,s]}", "name", SERVER_NAME, "version",
+                         json_pack("{s:s,s:s,s:[s,s,s]}", "name", SERVER_NAME, "version",
                                    SERVER_VERSION, "extensions", "binary_tensor_data",
-                                   "classification"));
+                                   "classification", "model_repository"));
         return;
     case KP_LIVE:
         srv_respond_json(r, 200, json_pack("{s:b}", "live", 1));
@@ -262,20 +269,18 @@ static void get(srv_req *r)
     case KP_MODEL_READY:
     case KP_MODEL_CONFIG: {
         srv_model *m = find_model(srv, &p, &e);
-        if (m)
+        if (m) {
+            r->ext = m; /* held until completion: r->model is logged then */
             r->model = m->name;
-        if (p.kind == KP_MODEL_READY && (m || e.kind == SRV_E_NOT_READY)) {
-            /* the protocol's answer is the status: 200 ready, else not */
-            if (m)
-                srv_respond_json(r, 200, json_pack("{s:s,s:b}", "name", m->name, "ready", 1));
-            else
-                srv_respond_error(r, &e);
-            return;
         }
         if (!m)
-            srv_respond_error(r, &e);
+            srv_respond_error(r, &e); /* ready: 404 unknown, 503 loading or failed */
+        else if (p.kind == KP_MODEL_READY)
+            srv_respond_json(r, 200, json_pack("{s:s,s:s,s:b}", "name", m->name, "version",
+                                               m->version, "ready", 1));
         else
-            srv_respond_json(r, 200, p.kind == KP_MODEL ? model_metadata(m) : model_config(m));
+            srv_respond_json(r, 200, p.kind == KP_MODEL ? model_metadata(srv->models, m)
+                                                         : model_config(m));
         return;
     }
     default:
@@ -284,15 +289,24 @@ static void get(srv_req *r)
     }
 }
 
-/* POST /v2/repository/index: every model and its state. */
+static void get_done(srv_req *r)
+{
+    srv_model_unref(r->ext);
+    r->ext = NULL;
+}
+
+/* POST /v2/repository/index: every model version listed and its state
+ * (a version being reloaded shows twice: the one serving and the one
+ * loading). */
 static void repo_index(srv_req *r)
 {
     srv_models *ms = r->srv->models;
     json_t *list = json_array();
+    srv_models_lock(ms);
     for (int i = 0; ms && i < ms->n; i++) {
         srv_model *m = ms->m[i];
         int st = atomic_load(&m->status);
-        json_t *o = json_pack("{s:s,s:s,s:s}", "name", m->name, "version", MODEL_VERSION,
+        json_t *o = json_pack("{s:s,s:s,s:s}", "name", m->name, "version", m->version,
                               "state",
                               st == SRV_MODEL_READY    ? "READY"
                               : st == SRV_MODEL_FAILED ? "UNAVAILABLE"
@@ -301,6 +315,7 @@ static void repo_index(srv_req *r)
             json_object_set_new(o, "reason", json_string(m->error));
         json_array_append_new(list, o);
     }
+    srv_models_unlock(ms);
     srv_respond_json(r, 200, list);
 }
 
@@ -329,6 +344,7 @@ static void infer_free(srv_req *r)
     srv_kserve *k = r->ext;
     if (!k)
         return;
+    srv_model_unref(k->model); /* the last request of a replaced version frees it */
     free(k->id);
     free(k->input);
     free(k->output);
@@ -595,7 +611,7 @@ static void infer_finish(srv_work *w)
         o.shape[0] = k->n;
         o.rank = 1 + output_dims(m, o.shape + 1);
     }
-    srv_kresp_write(m->name, MODEL_VERSION, k->id, &o, 1, &k->body, &k->len, &k->json_len,
+    srv_kresp_write(m->name, m->version, k->id, &o, 1, &k->body, &k->len, &k->json_len,
                     &k->err);
 out:
     for (size_t i = 0; strs && i < nstr; i++)
@@ -654,22 +670,86 @@ static void infer_resume(srv_req *r)
 
 /* --- routes --------------------------------------------------------------- */
 
+/* POST /v2/repository/models/{m}/load | unload: done on the repository
+ * thread (a load reads and warms a model: seconds) with the connection
+ * suspended, then answered 200 {} or the error. */
+typedef struct repo_call {
+    srv_req *r;
+    srv_error err;
+} repo_call;
+
+static void repo_done(void *ctx, const srv_error *e)
+{
+    repo_call *c = ctx;
+    c->err = *e;
+    wake(c->r);
+}
+
+static void repo_resume(srv_req *r)
+{
+    repo_call *c = r->ext;
+    if (c->err.kind != SRV_OK)
+        srv_respond_error(r, &c->err);
+    else
+        srv_respond_json(r, 200, json_object());
+}
+
+static void repo_free(srv_req *r)
+{
+    free(r->ext);
+    r->ext = NULL;
+}
+
 static void repo(srv_req *r)
 {
-    kpath p = parse_path(r->url);
-    if (p.kind == KP_REPO_INDEX)
+    const char *u = r->url, *pre = "/v2/repository/models/";
+    if (strcmp(u, "/v2/repository/index") == 0 || strcmp(u, "/v2/repository/index/") == 0) {
         repo_index(r);
-    else
-        fail(r, SRV_E_NOT_FOUND, "no such endpoint: %.100s", r->url);
+        return;
+    }
+    /* {m}: a name as the repository allows them (no '/', not "." or "..":
+     * nothing a client sends reaches a path but a folder name we listed) */
+    const char *s = u + strlen(pre), *slash = strchr(s, '/');
+    srv_repo_op op = SRV_REPO_LOAD;
+    if (!slash || (strcmp(slash, "/load") && strcmp(slash, "/unload"))) {
+        fail(r, SRV_E_NOT_FOUND, "no such endpoint: %.100s", u);
+        return;
+    }
+    if (strcmp(slash, "/unload") == 0)
+        op = SRV_REPO_UNLOAD;
+    char name[SRV_MODEL_NAME_MAX + 1];
+    size_t n = (size_t)(slash - s);
+    if (n == 0 || n > SRV_MODEL_NAME_MAX || !srv_model_name_ok(s, n) ||
+        (n <= 2 && strncmp(s, "..", n) == 0)) {
+        fail(r, SRV_E_BAD_REQUEST,
+             "model name must be 1-128 letters, digits, - _ . (not . or ..): %.100s", u);
+        return;
+    }
+    memcpy(name, s, n);
+    name[n] = '\0';
+    repo_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        fail(r, SRV_E_INTERNAL, "%s", "out of memory");
+        return;
+    }
+    c->r = r;
+    r->ext = c;
+    r->state = SRV_REQ_WAITING; /* suspended before the job can resume it */
+    MHD_suspend_connection(r->conn);
+    if (srv_repo_submit(r->srv, op, name, repo_done, c)) {
+        srv_fail(&c->err, SRV_E_NOT_READY, "the repository is not accepting changes (%s)",
+                 atomic_load(&r->srv->draining) ? "draining" : "still loading");
+        wake(r);
+    }
 }
 
 static void not_found(srv_req *r) { fail(r, SRV_E_NOT_FOUND, "no such endpoint: %.100s", r->url); }
 
-static const srv_route R_GET = {"/v2/...", "GET, HEAD", "v2", 0, get, NULL, NULL, 0};
+static const srv_route R_GET = {"/v2/...", "GET, HEAD", "v2", 0, get, NULL, get_done, 0};
 static const srv_route R_INFER = {"/v2/models/{m}/infer", "POST", "v2_infer", 1, infer,
                                   infer_resume, infer_free, 0};
-static const srv_route R_REPO = {"/v2/repository/...", "POST", "v2_repository", 0, repo, NULL,
-                                 NULL, 0};
+static const srv_route R_REPO = {"/v2/repository/...", "POST", "v2_repository", 0, repo,
+                                 repo_resume, repo_free, 0};
 static const srv_route R_NONE = {"/v2/...", "GET, HEAD, POST", "v2", 0, not_found, NULL, NULL, 0};
 
 int srv_kserve_owns(const srv_route *rt)

@@ -390,6 +390,25 @@ static size_t bin_size(const srv_koutput *o)
     return s;
 }
 
+/* A JSON string of s; bytes that are not UTF-8 (a label file in Latin-1,
+ * say) become '?', as JSON text must be UTF-8. Binary outputs carry the
+ * bytes as they are. */
+static json_t *string_json(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    char *c = strdup(s);
+    if (!c)
+        return NULL;
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    v = json_string(c);
+    free(c);
+    return v;
+}
+
 static json_t *data_json(const srv_koutput *o)
 {
     uint64_t n = numel(o);
@@ -397,7 +416,7 @@ static json_t *data_json(const srv_koutput *o)
     for (uint64_t i = 0; a && i < n; i++) {
         json_t *v;
         if (o->dtype == SRV_KDT_BYTES)
-            v = json_string(o->strs[i]);
+            v = string_json(o->strs[i]);
         else
             v = isfinite(o->f32[i]) ? json_real(o->f32[i]) : json_null();
         if (!v || json_array_append_new(a, v)) {

@@ -19,6 +19,7 @@
 #include "server/metrics.h"
 #include "server/model.h"
 #include "server/prep.h"
+#include "server/repository.h"
 #include "server/server.h"
 
 static void sleep_ms(int ms)
@@ -27,12 +28,14 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static int queued_images(const srv_models *ms)
+static int queued_images(srv_models *ms)
 {
     int n = 0;
+    srv_models_lock(ms);
     for (int i = 0; i < ms->n; i++)
         if (ms->m[i]->batcher)
             n += srv_batcher_depth(ms->m[i]->batcher);
+    srv_models_unlock(ms);
     return n;
 }
 
@@ -44,7 +47,8 @@ static int wait_idle(srv_server *srv, double deadline, sigset_t *sigs)
     while (srv_now() < deadline) {
         if (atomic_load(&srv->inflight) == 0 && queued_images(srv->models) == 0)
             return 1;
-        if (sigtimedwait(sigs, NULL, &zero) > 0) {
+        int sig = sigtimedwait(sigs, NULL, &zero);
+        if (sig > 0 && sig != SIGHUP) { /* SIGHUP (rescan) does not cut the drain */
             srv_log_msg("second signal: stop draining now");
             return 0;
         }
@@ -64,9 +68,11 @@ static void drain(srv_server *srv, sigset_t *sigs)
     /* Whatever is still queued is answered 503; a batch already running
      * finishes and is answered normally. Joining the workers guarantees no
      * connection stays suspended (libmicrohttpd cannot stop with one). */
+    srv_models_lock(srv->models); /* the repository thread is stopped: the list stays */
     for (int i = 0; i < srv->models->n; i++)
         if (srv->models->m[i]->batcher)
             srv_batcher_stop(srv->models->m[i]->batcher, 1);
+    srv_models_unlock(srv->models);
     for (int i = 0; i < srv->models->n; i++)
         if (srv->models->m[i]->batcher)
             srv_batcher_join(srv->models->m[i]->batcher);
@@ -125,6 +131,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP); /* rescan the model repository */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -203,13 +210,18 @@ int main(int argc, char **argv)
     } else {
         atomic_store(&srv.ready, 1);
         srv_log_msg("ready");
+        if (srv_repo_start(&srv))
+            srv_log_msg("cannot start the repository thread: no reloads");
         int sig;
-        while (sigwait(&sigs, &sig) != 0)
-            ;
+        while (sigwait(&sigs, &sig) != 0 || sig == SIGHUP)
+            if (sig == SIGHUP && srv_repo_submit(&srv, SRV_REPO_RESCAN, NULL, NULL, NULL) == 0)
+                srv_log_msg("SIGHUP: rescanning the model repository");
+        srv_repo_stop(&srv); /* a load under way finishes first */
         srv_log_msg("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     }
     drain(&srv, &sigs);
     srv_http_stop(&srv);
+    srv_repo_free(&srv);
     srv_models_free(&models);
     srv_prep_destroy(srv.prep);
     sk_pool_destroy(srv.pool);

@@ -182,6 +182,20 @@ static void render_family(buf *b, const family *f)
     }
 }
 
+/* Under the models lock: -1 when an earlier entry has m[i]'s name, else 1
+ * when some entry of that name is ready, 0 when none is. */
+static int first_of_name(const srv_models *ms, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (strcmp(ms->m[j]->name, ms->m[i]->name) == 0)
+            return -1;
+    for (int j = i; j < ms->n; j++)
+        if (strcmp(ms->m[j]->name, ms->m[i]->name) == 0 &&
+            atomic_load(&ms->m[j]->status) == SRV_MODEL_READY)
+            return 1;
+    return 0;
+}
+
 char *srv_metrics_render(srv_server *srv, size_t *len)
 {
     buf b = {.cap = 8192};
@@ -200,10 +214,22 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
     srv_models *ms = srv->models;
     bprintf(&b, "# HELP skipserve_queue_depth Images waiting in the model's batcher queue.\n"
                 "# TYPE skipserve_queue_depth gauge\n");
-    for (int i = 0; ms && i < ms->n; i++)
-        if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY)
-            bprintf(&b, "skipserve_queue_depth{model=\"%s\"} %d\n", ms->m[i]->name,
-                    srv_batcher_depth(ms->m[i]->batcher));
+    /* A model being reloaded is listed twice (old and new version): one
+     * series per name, the queues summed. */
+    if (ms)
+        srv_models_lock(ms);
+    for (int i = 0; ms && i < ms->n; i++) {
+        if (first_of_name(ms, i) < 0)
+            continue;
+        int depth = 0;
+        for (int j = i; j < ms->n; j++)
+            if (strcmp(ms->m[j]->name, ms->m[i]->name) == 0 &&
+                atomic_load(&ms->m[j]->status) == SRV_MODEL_READY)
+                depth += srv_batcher_depth(ms->m[j]->batcher);
+        bprintf(&b, "skipserve_queue_depth{model=\"%s\"} %d\n", ms->m[i]->name, depth);
+    }
+    if (ms)
+        srv_models_unlock(ms);
     bprintf(&b, "# HELP skipserve_inflight_requests HTTP requests being handled.\n"
                 "# TYPE skipserve_inflight_requests gauge\n"
                 "skipserve_inflight_requests %ld\n",
@@ -220,10 +246,14 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
             atomic_load(&srv->buffered));
     bprintf(&b, "# HELP skipserve_model_info Loaded models (value 1).\n"
                 "# TYPE skipserve_model_info gauge\n");
+    if (ms)
+        srv_models_lock(ms);
     for (int i = 0; ms && i < ms->n; i++)
-        if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY)
+        if (first_of_name(ms, i) == 1)
             bprintf(&b, "skipserve_model_info{model=\"%s\",task=\"%s\"} 1\n", ms->m[i]->name,
                     srv_task_name(ms->m[i]->task));
+    if (ms)
+        srv_models_unlock(ms);
     if (b.oom) {
         free(b.p);
         return NULL;

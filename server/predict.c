@@ -49,6 +49,7 @@ void srv_predict_free(srv_req *r)
     if (!p)
         return;
     srv_input_free(&p->in);
+    srv_model_unref(p->model); /* the last request of a replaced version frees it */
     free(p->sizes);
     sk_image_free(&p->image);
     free(p->input);

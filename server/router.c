@@ -42,10 +42,13 @@ static void models(srv_req *r)
 {
     srv_models *ms = r->srv->models;
     json_t *list = json_array();
+    if (ms)
+        srv_models_lock(ms); /* a reload may change the list meanwhile */
     for (int i = 0; ms && i < ms->n; i++) {
         srv_model *m = ms->m[i];
         int st = atomic_load(&m->status);
-        json_t *o = json_pack("{s:s,s:s}", "name", m->name, "status", status_name(st));
+        json_t *o = json_pack("{s:s,s:s,s:s}", "name", m->name, "version", m->version, "status",
+                              status_name(st));
         if (st == SRV_MODEL_READY) {
             json_object_set_new(o, "task", json_string(srv_task_name(m->task)));
             json_object_set_new(o, "input_shape",
@@ -62,6 +65,8 @@ static void models(srv_req *r)
         }
         json_array_append_new(list, o);
     }
+    if (ms)
+        srv_models_unlock(ms);
     srv_respond_json(r, 200, json_pack("{s:o}", "models", list));
 }
 

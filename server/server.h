@@ -48,6 +48,7 @@ double srv_now(void);
 
 struct srv_models;
 struct srv_prep;
+struct srv_repo;
 struct sk_pool;
 struct MHD_Daemon;
 struct srv_auth;
@@ -57,6 +58,7 @@ typedef struct srv_server {
     struct srv_models *models;
     struct sk_pool *pool;
     struct srv_prep *prep;  /* decode / encode workers (prep.h) */
+    struct srv_repo *repo;  /* the reload thread (repository.h) */
     struct MHD_Daemon *daemon;
     struct srv_auth *auth;  /* --api-keys; NULL: every request allowed */
     char *tls_cert_pem, *tls_key_pem; /* --tls-*: held while the daemon runs */
