@@ -48,6 +48,14 @@ static family F_INFER = {"skipserve_infer_duration_seconds", "Engine time for on
 static family F_BATCH = {"skipserve_batch_size", "Images per engine batch.", "histogram",
                          BATCH_BUCKETS, NBATCH, NULL};
 
+static family F_TILES = {"skipserve_tiles_total",
+                         "Tiles of tiled segmentations run through the engine.", "counter", NULL,
+                         0, NULL};
+/* a gauge: the value is the series' sum */
+static family F_TILES_PENDING = {"skipserve_tiles_pending",
+                                 "Tiles of admitted tiled segmentations not run yet.", "gauge",
+                                 NULL, 0, NULL};
+
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void srv_metrics_init(void) {}
@@ -69,6 +77,8 @@ void srv_metrics_free(void)
     free_family(&F_QUEUE);
     free_family(&F_INFER);
     free_family(&F_BATCH);
+    free_family(&F_TILES);
+    free_family(&F_TILES_PENDING);
 }
 
 /* Caller holds g_lock. */
@@ -130,6 +140,19 @@ void srv_metrics_queue(const char *model, double s) { model_observe(&F_QUEUE, mo
 void srv_metrics_infer(const char *model, double s) { model_observe(&F_INFER, model, s); }
 void srv_metrics_batch(const char *model, int n) { model_observe(&F_BATCH, model, n); }
 
+void srv_metrics_tiles(const char *model, int planned, int done)
+{
+    char l[160];
+    snprintf(l, sizeof l, "model=\"%s\"", model);
+    pthread_mutex_lock(&g_lock);
+    series *t = get_series(&F_TILES, l), *p = get_series(&F_TILES_PENDING, l);
+    if (t)
+        t->count += done;
+    if (p)
+        p->sum += planned - done;
+    pthread_mutex_unlock(&g_lock);
+}
+
 typedef struct buf {
     char *p;
     size_t len, cap;
@@ -168,7 +191,8 @@ static void render_family(buf *b, const family *f)
     bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
     for (const series *s = f->head; s; s = s->next) {
         if (!f->bounds) {
-            bprintf(b, "%s{%s} %.0f\n", f->name, s->labels, s->count);
+            bprintf(b, "%s{%s} %.0f\n", f->name, s->labels,
+                    strcmp(f->type, "gauge") == 0 ? s->sum : s->count);
             continue;
         }
         double cum = 0;
@@ -209,6 +233,8 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
     render_family(&b, &F_QUEUE);
     render_family(&b, &F_INFER);
     render_family(&b, &F_BATCH);
+    render_family(&b, &F_TILES);
+    render_family(&b, &F_TILES_PENDING);
     pthread_mutex_unlock(&g_lock);
 
     srv_models *ms = srv->models;

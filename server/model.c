@@ -20,6 +20,7 @@
 #include "server/batcher.h"
 #include "server/log.h"
 #include "server/repository.h"
+#include "server/tile.h"
 
 const char *srv_task_name(srv_task t) { return t == SRV_TASK_SEGMENT ? "segment" : "classify"; }
 
@@ -340,6 +341,29 @@ static int parse_model_json(srv_model *m, json_t *root, model_json *mj, char *er
         if (k)
             m->max_queue = (int)v;
     }
+    json_t *tl = json_object_get(root, "tiling");
+    if (tl) {
+        double v;
+        int k;
+        if (!json_is_object(tl))
+            BAD("%s: tiling must be an object", m->json_path);
+        json_t *d = json_object_get(tl, "default");
+        if (d && !json_is_boolean(d))
+            BAD("%s: tiling.default must be true or false", m->json_path);
+        if (d)
+            m->tile_default = json_is_true(d);
+        if ((k = json_num(tl, "overlap", 0, 4096, &v)) < 0 || v != (int)v)
+            BAD("%s: tiling.overlap must be a whole number of pixels, 0..4096", m->json_path);
+        if (k)
+            m->tile_overlap = (int)v;
+        json_t *w = json_object_get(tl, "window");
+        int win = !w                 ? m->tile_window
+                  : json_is_string(w) ? srv_window_parse(json_string_value(w))
+                                      : -1;
+        if (win < 0)
+            BAD("%s: tiling.window must be \"linear\" or \"cosine\"", m->json_path);
+        m->tile_window = win;
+    }
     return 0;
 #undef BAD
 }
@@ -473,6 +497,8 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
     m->max_delay_us = cfg->max_delay_us;
     m->idle_dispatch = 1;
     m->max_queue = cfg->max_queue;
+    m->tile_overlap = -1; /* a quarter of the input's shorter side, once known */
+    m->tile_window = SRV_WINDOW_COSINE;
 
     if (is_file(m->json_path)) {
         json_error_t je;

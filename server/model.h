@@ -49,6 +49,10 @@ typedef struct srv_model {
     int out_h, out_w;     /* segment: spatial size of the logits */
     size_t out_floats;    /* per image */
 
+    int tile_default;  /* model.json tiling.default: /segment tiles unless tile=0 */
+    int tile_overlap;  /* pixels between neighbouring tiles (tiling.overlap) */
+    int tile_window;   /* srv_window (tiling.window) */
+
     int max_batch, max_delay_us, max_queue;
     int idle_dispatch; /* run the queue at once when no other request is on its way */
     int nplans;

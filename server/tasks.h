@@ -43,4 +43,10 @@ srv_err srv_segment_answer(const srv_model *m, const float *out, int n, const in
                            const sk_image *image, srv_seg_format fmt, const srv_timing *t,
                            int batch_size, srv_answer *a, srv_error *e);
 
+/* The same for one mask already made (tiled segmentation), w x h class
+ * indices, taken over (freed here, or the answer's body for indices). */
+srv_err srv_segment_mask_answer(const srv_model *m, uint8_t *mask, int w, int h,
+                                const sk_image *image, srv_seg_format fmt, const srv_timing *t,
+                                int batch_size, srv_answer *a, srv_error *e);
+
 #endif
