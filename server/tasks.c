@@ -171,6 +171,15 @@ static json_t *segment_json(const srv_model *m, const uint8_t *mask, int w, int 
     return o;
 }
 
+static void set_answer(srv_answer *a, const char *ctype, void *body, size_t len, int w, int h)
+{
+    a->ctype = ctype;
+    a->body = body;
+    a->len = len;
+    a->width = w;
+    a->height = h;
+}
+
 /* One w x h mask (taken over) -> the answer in `fmt`; with `list`, its
  * JSON object is appended there instead. */
 static srv_err mask_answer(const srv_model *m, uint8_t *mask, int w, int h,
@@ -195,13 +204,8 @@ static srv_err mask_answer(const srv_model *m, uint8_t *mask, int w, int h,
         size_t plen;
         if (sk_png_encode_palette(mask, w, h, pal, m->nclasses, &png, &plen))
             r = srv_fail(e, SRV_E_INTERNAL, "cannot encode the mask PNG");
-        else {
-            a->ctype = "image/png";
-            a->body = png;
-            a->len = plen;
-            a->width = w;
-            a->height = h;
-        }
+        else
+            set_answer(a, "image/png", png, plen, w, h);
         break;
     }
     case SRV_FMT_OVERLAY: {
@@ -212,22 +216,13 @@ static srv_err mask_answer(const srv_model *m, uint8_t *mask, int w, int h,
             r = srv_fail(e, SRV_E_INTERNAL, "cannot blend the overlay");
         else if (sk_png_encode(&ov, &png, &plen))
             r = srv_fail(e, SRV_E_INTERNAL, "cannot encode the overlay PNG");
-        else {
-            a->ctype = "image/png";
-            a->body = png;
-            a->len = plen;
-            a->width = w;
-            a->height = h;
-        }
+        else
+            set_answer(a, "image/png", png, plen, w, h);
         sk_image_free(&ov);
         break;
     }
     case SRV_FMT_INDICES:
-        a->ctype = "application/octet-stream";
-        a->body = mask;
-        a->len = (size_t)w * (size_t)h;
-        a->width = w;
-        a->height = h;
+        set_answer(a, "application/octet-stream", mask, (size_t)w * (size_t)h, w, h);
         mask = NULL;
         break;
     }
