@@ -15,6 +15,7 @@
 
 #include "cpu.h"
 #include "gemm.h"
+#include "kernels/config.h"
 #include "sk.h"
 #include "threadpool.h"
 

@@ -12,66 +12,15 @@
 #include "gemm.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/config.h"
 #include "kernels/ref/ref_gemm.h"
 #include "sk.h"
 #include "threadpool.h"
 
-/* kc: a kc x nr panel of B (16 KiB with nr = 16) stays in a 32 KiB L1.
- * mc: an mc x kc block of A (72 KiB) and the kc x nc block of B (192 KiB)
- * share a 512 KiB L2. Chosen by measurement on Zen 3 (bench/RESULTS.md). */
-#if defined(__x86_64__)
-static sk_gemm_cfg cfg_avx2 = {SK_ISA_AVX2, 6, 16, 256, 72, 192, sk_f32_gemm_6x16__avx2_fma,
-                               sk_f32_gemm_ntail__avx2, sk_f32_gemm_mtail__avx2};
-static sk_gemm_cfg cfg_avx512 = {SK_ISA_AVX512, 8, 32, 256, 128, 256, sk_f32_gemm_8x32__avx512f,
-                                 sk_f32_gemm_ntail__avx512f, sk_f32_gemm_mtail__avx512f};
-
-/* SKIPSERVE_GEMM_BLOCKS="kc,mc,nc" replaces the blocking of both levels
- * (for tuning sweeps on other caches: the packed layouts do not depend on
- * it, so it only has to be set before the first plan is built). mc and nc
- * are rounded up to the level's mr / nr; out-of-range values are ignored. */
-static pthread_once_t blocks_once = PTHREAD_ONCE_INIT;
-static void blocks_from_env(void)
-{
-    const char *nt = getenv("SKIPSERVE_GEMM_NTAIL"); /* =0: tail panels on the full kernel */
-    if (nt && !strcmp(nt, "0"))
-        cfg_avx2.ntail = cfg_avx512.ntail = NULL;
-    const char *mt = getenv("SKIPSERVE_GEMM_MTAIL"); /* =0: tail rows on the full kernel */
-    if (mt && !strcmp(mt, "0"))
-        cfg_avx2.mtail = cfg_avx512.mtail = NULL;
-    const char *e = getenv("SKIPSERVE_GEMM_BLOCKS");
-    int kc, mc, nc;
-    if (!e || sscanf(e, "%d,%d,%d", &kc, &mc, &nc) != 3 || kc < 16 || kc > 4096 || mc < 1 ||
-        mc > 4096 || nc < 1 || nc > 8192)
-        return;
-    sk_gemm_cfg *c[2] = {&cfg_avx2, &cfg_avx512};
-    for (int i = 0; i < 2; i++) {
-        c[i]->kc = kc;
-        c[i]->mc = (mc + c[i]->mr - 1) / c[i]->mr * c[i]->mr;
-        c[i]->nc = (nc + c[i]->nr - 1) / c[i]->nr * c[i]->nr;
-    }
-}
-#endif
-
 #define SK_UK_MAX_TILE (8 * 32) /* largest mr * nr of any config */
-
-const sk_gemm_cfg *sk_gemm_config(sk_isa isa)
-{
-#if defined(__x86_64__)
-    pthread_once(&blocks_once, blocks_from_env);
-    if (isa == SK_ISA_AVX2)
-        return &cfg_avx2;
-    if (isa == SK_ISA_AVX512)
-        return &cfg_avx512;
-#else
-    (void)isa;
-#endif
-    return NULL;
-}
 
 void sk_gemm_epi_none(sk_gemm_epi *e)
 {

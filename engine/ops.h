@@ -27,6 +27,7 @@
 
 struct sk_node;
 struct sk_pool;
+struct sk_kconfig;
 
 /* Per-call context handed to kernels. */
 typedef struct sk_kctx {
@@ -38,6 +39,10 @@ typedef struct sk_kctx {
      * of a plan (one step runs at a time), so never kept across calls. */
     void *scratch;
     size_t scratch_bytes;
+    /* The kernels of the plan's ISA level (kernels/config.h), NULL at the
+     * scalar level: fast kernels run what this holds and never look a
+     * level up themselves; with NULL they run the reference. */
+    const struct sk_kconfig *kcfg;
 } sk_kctx;
 
 /* Write a message prefixed with the node's op and name; returns code. */

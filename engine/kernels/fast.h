@@ -17,6 +17,7 @@
 
 #include "gemm.h"
 #include "graph.h"
+#include "kernels/config.h"
 #include "ops.h"
 
 /* How a _ConvFused node runs, chosen at load (engine/passes/prepack.c):
@@ -43,8 +44,11 @@ typedef enum {
     SK_CONV_WINOGRAD4 = 5
 } sk_conv_kind;
 
+/* kc: the kernels of the level the weights were packed for (the run uses
+ * them whatever the active level is now); cfg = &kc->gemm. */
 typedef struct sk_conv_priv {
     sk_conv_kind kind;
+    const sk_kconfig *kc;
     const sk_gemm_cfg *cfg;
     sk_gemm_packed_a w;
     sk_gemm_packed_b wt;
@@ -52,6 +56,7 @@ typedef struct sk_conv_priv {
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {
+    const sk_kconfig *kc;
     const sk_gemm_cfg *cfg;
     sk_gemm_packed_b w; /* alpha * B', K x N */
     float *bias;        /* beta * C broadcast to N values, or NULL */

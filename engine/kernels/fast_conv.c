@@ -575,7 +575,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
 {
     const sk_gemm_cfg *cfg = pv->cfg;
     const int T = sk_pool_size(ctx->pool);
-    const sk_fops_uk *uk = sk_fops_uk_for(cfg->isa);
+    const sk_fops_uk *uk = &pv->kc->ops;
     const size_t gemm = sk_gemm_scratch_floats(cfg, T);
     if (!uk)
         return sk_kfail(ctx, n, SK_EINVAL, "no transpose kernel at level %s",
@@ -740,7 +740,7 @@ int sk_fast_run_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin
     int M = (int)A->shape.dim[0], N = pv->w.N, K = pv->w.K;
     if (R && !sk_shape_equal(&R->shape, &out[0].shape))
         return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
-    const sk_fops_uk *uk = sk_fops_uk_for(pv->cfg->isa);
+    const sk_fops_uk *uk = &pv->kc->ops;
     /* gemv_panel reads panels of two vectors: 16 floats at AVX2, 32 at AVX-512 */
     if (M == 1 && uk && pv->cfg->nr == (pv->cfg->isa == SK_ISA_AVX512 ? 32 : 16)) {
         gemv_job g = {A->data, pv->bias, R ? R->data : NULL, &pv->w, out[0].data, 0, 0,

@@ -114,12 +114,13 @@ static size_t ct_scratch(const ct_geom *g, const sk_gemm_cfg *cfg, int nthreads)
            sizeof(float);
 }
 
-int sk_fops_plan_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
-                                const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_conv_transpose(const sk_kconfig *kc, const sk_node *n,
+                                const sk_tensor *const *in, int nin, const sk_tensor *out,
+                                int nout, int nthreads, size_t *scratch)
 {
     (void)out;
     ct_geom g;
-    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    const sk_gemm_cfg *cfg = kc ? &kc->gemm : NULL;
     *scratch = 0;
     if (nout < 1 || !cfg || !ct_geometry(n, in, nin, &g))
         return 0;
@@ -246,8 +247,8 @@ int sk_fops_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int
                                sk_tensor *out, int nout, sk_kctx *ctx)
 {
     ct_geom g;
-    const sk_fops_uk *uk = sk_fops_uk_get();
-    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
+    const sk_gemm_cfg *cfg = sk_fops_gemm_of(ctx);
     if (!uk || !cfg || nout < 1 || out[0].dtype != SK_F32 || !ct_geometry(n, in, nin, &g))
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     if (g.N == 0 || g.M == 0)

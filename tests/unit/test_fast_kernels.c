@@ -22,6 +22,7 @@
 
 #include "cpu.h"
 #include "gemm.h"
+#include "kernels/config.h"
 #include "sk.h"
 #include "threadpool.h"
 

@@ -365,11 +365,12 @@ static void test_dispatch(void **state)
     sk_isa was = sk_cpu_level();
     sk_cpu_set_level(SK_ISA_SCALAR);
     assert_null(sk_dispatch_ops(&t.g->nodes[0], NULL, 0, NULL, 0));
-    assert_null(sk_fops_uk_get());
+    assert_null(sk_kconfig_for(sk_cpu_level()));
     if (sk_cpu_detected() >= SK_ISA_AVX2) {
         sk_cpu_set_level(SK_ISA_AVX2);
         assert_ptr_equal(sk_dispatch_ops(&t.g->nodes[0], NULL, 0, NULL, 0), sk_fops_run_binary);
-        assert_ptr_equal(sk_fops_uk_get(), &sk_fops_uk_avx2);
+        assert_ptr_equal(&sk_kconfig_for(sk_cpu_level())->ops, sk_fops_uk_for(SK_ISA_AVX2));
+        assert_int_equal(sk_kconfig_for(sk_cpu_level())->ops.isa, SK_ISA_AVX2);
     }
     sk_cpu_set_level(was);
     tc_free(&t);
