@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "cpu.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "kernels/config.h"
 #include "sk.h"
 #include "threadpool.h"

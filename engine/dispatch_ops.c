@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include "cpu.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "graph.h"
 #include "kernels/fast_ops.h"
 #include "kernels/ref/nn_util.h"

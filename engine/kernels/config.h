@@ -29,7 +29,7 @@
 #include <stddef.h>
 
 #include "cpu.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 /* ---- vector microkernels of one ISA level -------------------------------
  * n counts floats. Binary: a / b advance by ia / ib (1: contiguous, 0: one

@@ -15,7 +15,7 @@
 #ifndef SK_KERNELS_FAST_H
 #define SK_KERNELS_FAST_H
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "graph.h"
 #include "kernels/config.h"
 #include "ops.h"

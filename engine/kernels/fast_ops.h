@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 #include "cpu.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "graph.h"
 #include "kernels/config.h"
 #include "ops.h"

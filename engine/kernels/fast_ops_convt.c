@@ -18,7 +18,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "kernels/fast_ops.h"
 #include "kernels/ref/nn_util.h"
 #include "threadpool.h"

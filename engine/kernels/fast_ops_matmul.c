@@ -13,7 +13,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "kernels/fast_ops.h"
 #include "threadpool.h"
 

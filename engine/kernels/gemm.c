@@ -9,7 +9,7 @@
  * The first K block writes C, later ones accumulate, the last applies the
  * epilogue while the tile is in registers. How columns and rows are cut
  * into tasks for the pool's threads: plan_split below. */
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 #include <math.h>
 #include <stdlib.h>
