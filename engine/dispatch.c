@@ -61,20 +61,8 @@ const char *sk_dispatch_describe(const sk_node *n)
 {
     sk_kernel_fn fn = sk_dispatch_run(n);
     const sk_op_info *info = sk_op_get(n->op);
-    if (fn == sk_fast_run_conv_fused) {
-        switch (((const sk_conv_priv *)n->priv)->kind) {
-        case SK_CONV_WINOGRAD:
-            return "winograd-f2x2-3x3";
-        case SK_CONV_WINOGRAD4:
-            return "winograd-f4x4-3x3";
-        case SK_CONV_DEPTHWISE:
-            return "depthwise-direct";
-        case SK_CONV_PIXROWS:
-            return "im2col-gemm-pixrows";
-        default:
-            return "im2col-gemm";
-        }
-    }
+    if (fn == sk_fast_run_conv_fused)
+        return sk_conv_strategy_of(((const sk_conv_priv *)n->priv)->kind)->name;
     if (fn == sk_fast_run_gemm_fused)
         return "gemm";
     if (fn == sk_fast_run_conv_transpose)

@@ -62,6 +62,24 @@ typedef struct sk_gemm_priv {
     float *bias;        /* beta * C broadcast to N values, or NULL */
 } sk_gemm_priv;
 
+/* A convolution strategy: one row per sk_conv_kind (the table is in
+ * fast_conv.c), read everywhere the kind used to be switched on —
+ * prepack.c keeps W when reads_w, dispatch.c names the step and sizes its
+ * scratch, sk_fast_run_conv_fused runs it. Adding a strategy: a kind, a
+ * file with its run and scratch, one row. */
+typedef struct sk_conv_strategy {
+    sk_conv_kind kind;
+    const char *name; /* in plan dumps (sk_dispatch_describe) */
+    int reads_w;      /* runs from W as given: the pass keeps the weights */
+    /* floats of per-run scratch for this output (NULL: sizes unknown) */
+    size_t (*scratch)(const sk_conv_priv *pv, const sk_tensor *out, int nthreads);
+    int (*run)(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+               sk_kctx *ctx);
+} sk_conv_strategy;
+
+/* The row of a kind (the im2col GEMM's for an unknown kind). */
+const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind);
+
 void sk_conv_priv_free(void *p);
 void sk_gemm_priv_free(void *p);
 

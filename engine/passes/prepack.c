@@ -282,9 +282,10 @@ int sk_pass_prepack(sk_pass *p)
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
                            n->name);
-        if (n->priv && (n->op == SK_OP_GEMM_FUSED ||
-                        (n->op == SK_OP_CONV_FUSED &&
-                         ((const sk_conv_priv *)n->priv)->kind != SK_CONV_DEPTHWISE)))
+        if (n->priv &&
+            (n->op == SK_OP_GEMM_FUSED ||
+             (n->op == SK_OP_CONV_FUSED &&
+              !sk_conv_strategy_of(((const sk_conv_priv *)n->priv)->kind)->reads_w)))
             release_weights(p, ni);
     }
     return 0;
