@@ -19,7 +19,12 @@ typedef enum { SRV_MODEL_LOADING = 0, SRV_MODEL_READY = 1, SRV_MODEL_FAILED = 2 
 
 #define SRV_MAX_PLANS 16
 
-typedef enum { SRV_INVERT_NO = 0, SRV_INVERT_YES = 1, SRV_INVERT_AUTO = 2 } srv_invert;
+/* the loaders' invert policy (loaders/image.h sk_invert), value for value */
+typedef enum {
+    SRV_INVERT_NO = SK_INVERT_NO,
+    SRV_INVERT_YES = SK_INVERT_YES,
+    SRV_INVERT_AUTO = SK_INVERT_AUTO
+} srv_invert;
 
 typedef struct srv_model {
     char *name;

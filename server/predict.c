@@ -73,22 +73,6 @@ void srv_predict_free(srv_req *r)
     r->pred = NULL;
 }
 
-/* Mean of the image border, every channel: > 128 means a light background. */
-static int border_is_light(const sk_image *im)
-{
-    uint64_t sum = 0, n = 0;
-    for (int y = 0; y < im->h; y++) {
-        int step = (y == 0 || y == im->h - 1) ? 1 : (im->w > 1 ? im->w - 1 : 1);
-        for (int x = 0; x < im->w; x += step) {
-            const uint8_t *px = im->px + ((size_t)y * im->w + x) * im->c;
-            for (int c = 0; c < im->c; c++)
-                sum += px[c];
-            n += (uint64_t)im->c;
-        }
-    }
-    return n && sum > 128 * n;
-}
-
 /* Upper bound of the bytes a decode of this image holds at its peak: the
  * pixels (w*h*channels) plus at most 4 bytes a pixel beside them (a CMYK
  * JPEG's buffer, an interlaced PNG's rows, an EXIF-rotated copy), plus a
@@ -176,8 +160,7 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
         if (rc)
             return srv_fail(e, SRV_E_BAD_IMAGE, "%s%s: %s", which, idx, err);
         sk_preprocess pp = m->pp;
-        pp.invert = m->invert == SRV_INVERT_AUTO ? border_is_light(&im)
-                                                 : m->invert == SRV_INVERT_YES;
+        pp.invert = sk_preprocess_invert((sk_invert)m->invert, &im);
         rc = sk_image_to_tensor(&im, &pp, p->input + (size_t)i * m->in_floats, err, sizeof err);
         p->sizes[2 * i] = im.w;
         p->sizes[2 * i + 1] = im.h;
@@ -236,8 +219,7 @@ srv_err srv_predict_image(srv_req *r, const srv_model *m, const uint8_t *data, s
     else {
         /* the same steps as decode_images, so both routes answer alike */
         sk_preprocess pp = m->pp;
-        pp.invert = m->invert == SRV_INVERT_AUTO ? border_is_light(&im)
-                                                 : m->invert == SRV_INVERT_YES;
+        pp.invert = sk_preprocess_invert((sk_invert)m->invert, &im);
         if (sk_image_to_tensor(&im, &pp, dst, err, sizeof err))
             k = srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
     }
@@ -386,8 +368,7 @@ static srv_err start_tiled(srv_req *r, srv_predict *p, double t0, srv_error *e)
     size_t keep = (size_t)w * h * channels;
     unreserve(r, p, need > keep ? need - keep : 0);
     sk_preprocess pp = m->pp;
-    pp.invert = m->invert == SRV_INVERT_AUTO ? border_is_light(&p->image)
-                                             : m->invert == SRV_INVERT_YES;
+    pp.invert = sk_preprocess_invert((sk_invert)m->invert, &p->image);
     size_t tensors = (size_t)m->max_batch * (m->in_floats + m->out_floats) * sizeof(float);
     if ((k = reserve(r, p, srv_tiler_bytes(w, h, &pp, m->nclasses) + answer_bytes(w, h) + tensors,
                      "tiled segmentation", e)) != SRV_OK)
