@@ -34,7 +34,7 @@ ENGINE_AVX2_SRCS :=
 ENGINE_AVX512_SRCS :=
 endif
 LOADER_SRCS := $(wildcard loaders/*.c)
-SERVER_SRCS := $(filter-out server/run_cli.c,$(wildcard server/*.c))
+SERVER_SRCS := $(wildcard server/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 GEN_C := $(BUILD)/gen/onnx.pb-c.c
@@ -53,11 +53,11 @@ BINS := $(BUILD)/skipserve-run $(BUILD)/skipserve-conformance $(BUILD)/skipserve
 ifneq ($(wildcard server/main.c),)
 BINS += $(BUILD)/skipserve
 endif
-ifneq ($(wildcard bench/bench.c),)
+ifneq ($(wildcard tools/bench.c),)
 BINS += $(BUILD)/skipserve-bench $(BUILD)/skipserve-gemm-bench $(BUILD)/skipserve-load
 endif
 # the AVX-512 tile variants of skipserve-gemm-bench (x86-64 only)
-GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
+GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/tools/gemm_uk_variants__avx512f.o)
 
 .PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
 	test-docker test-ui check-arm64 test-fuzz fuzz \
@@ -82,7 +82,7 @@ $(BUILD)/obj/engine/kernels/avx512/%.o: engine/kernels/avx512/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o: bench/gemm_uk_variants__avx512f.c
+$(BUILD)/obj/tools/gemm_uk_variants__avx512f.o: tools/gemm_uk_variants__avx512f.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
 
@@ -103,7 +103,7 @@ $(LIB_LOADERS): $(LOADER_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/skipserve-run: $(BUILD)/obj/server/run_cli.o $(LIB_LOADERS) $(LIB_ENGINE)
+$(BUILD)/skipserve-run: $(BUILD)/obj/tools/run_cli.o $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
 
 $(BUILD)/skipserve-conformance: $(BUILD)/obj/tests/conformance/runner.o $(LIB_LOADERS) $(LIB_ENGINE)
@@ -115,13 +115,13 @@ $(BUILD)/skipserve-eval: $(BUILD)/obj/tests/models/eval.o $(LIB_LOADERS) $(LIB_E
 $(BUILD)/skipserve: $(SERVER_OBJS) $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_SERVER) $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
 
-$(BUILD)/skipserve-bench: $(BUILD)/obj/bench/bench.o $(LIB_LOADERS) $(LIB_ENGINE)
+$(BUILD)/skipserve-bench: $(BUILD)/obj/tools/bench.o $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
 
-$(BUILD)/skipserve-load: $(BUILD)/obj/bench/loadgen.o
+$(BUILD)/skipserve-load: $(BUILD)/obj/tools/loadgen.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
-$(BUILD)/skipserve-gemm-bench: $(BUILD)/obj/bench/gemm_bench.o $(GEMM_BENCH_UK) $(LIB_ENGINE)
+$(BUILD)/skipserve-gemm-bench: $(BUILD)/obj/tools/gemm_bench.o $(GEMM_BENCH_UK) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
