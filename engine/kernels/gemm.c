@@ -159,6 +159,20 @@ typedef struct run_ctx {
     size_t per_thread;
 } run_ctx;
 
+/* The microkernel's view of the epilogue for the tile whose top-left
+ * element is (row, col) of the product. */
+static inline sk_ukernel_params uk_params(const sk_gemm_epi *e, int row, int col)
+{
+    sk_ukernel_params up;
+    up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
+    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
+    up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
+    up.ldres = e->ldres;
+    up.min = e->min;
+    up.max = e->max;
+    return up;
+}
+
 /* A tail tile (fewer than mr rows or nr columns): compute the full tile
  * into a buffer, copy the valid part, apply the epilogue there. Kept out of
  * line so the common full-tile path stays a few instructions. */
@@ -186,13 +200,7 @@ static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const fl
     int mv = j->M - row < mr ? j->M - row : mr;
     int nv = j->N - col < nr ? j->N - col : nr;
     float *ct = c + (size_t)row * j->ldc + col;
-    sk_ukernel_params up;
-    up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
-    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
-    up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
-    up.ldres = e->ldres;
-    up.min = e->min;
-    up.max = e->max;
+    sk_ukernel_params up = uk_params(e, row, col);
     if (mv == mr && nv == nr)
         cfg->uk(kc, a, b, ct, j->ldc, flags, &up);
     else
@@ -206,16 +214,10 @@ static void run_ntail(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a
                       size_t kc, int flags)
 {
     const int mr = j->cfg->mr, nv = j->N - col;
-    sk_ukernel_params up;
-    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
-    up.ldres = e->ldres;
-    up.min = e->min;
-    up.max = e->max;
     for (int im = 0; im < mb; im += 2 * mr) {
         int row = ic + im, rows = mb - im < 2 * mr ? mb - im : 2 * mr;
         const float *a0 = ap + (size_t)(im / mr) * astride;
-        up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
-        up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
+        sk_ukernel_params up = uk_params(e, row, col);
         j->cfg->ntail(kc, a0, rows > mr ? a0 + astride : a0, bpan, c + (size_t)row * j->ldc + col,
                       j->ldc, rows, nv, flags, &up);
     }
@@ -229,13 +231,7 @@ static void run_mtail(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a
                       int ncols, size_t kc, int flags)
 {
     const int nr = j->cfg->nr;
-    sk_ukernel_params up;
-    up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
-    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
-    up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
-    up.ldres = e->ldres;
-    up.min = e->min;
-    up.max = e->max;
+    sk_ukernel_params up = uk_params(e, row, col);
     j->cfg->mtail(kc, a, bp, bstride, (ncols + nr - 1) / nr, c + (size_t)row * j->ldc + col,
                   j->ldc, rows, ncols, flags, &up);
 }
