@@ -31,8 +31,8 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
             return sk_fast_run_conv_fused;
         case SK_OP_GEMM_FUSED:
             return sk_fast_run_gemm_fused;
-        case SK_OP_CONV_TRANSPOSE:
-            return sk_fast_run_conv_transpose;
+        case SK_OP_CONV_TRANSPOSE: /* W^T packed: on even with SKIPSERVE_FAST_OPS=0 */
+            return sk_fops_run_conv_transpose;
         default:
             break;
         }
@@ -47,8 +47,13 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
     sk_kernel_fn fn = sk_dispatch_run(n);
     if (fn == sk_fast_run_conv_fused || fn == sk_fast_run_gemm_fused)
         return sk_fused_scratch_floats(n, nout > 0 ? out : NULL, nthreads) * sizeof(float);
-    if (fn == sk_fast_run_conv_transpose && nout > 0)
-        return sk_fast_convt_scratch_floats(n, in, out, nthreads) * sizeof(float);
+    if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fops_run_conv_transpose) {
+        /* the packed kernel's need, or the reference's it falls back to */
+        size_t fast = 0, ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
+        if (!sk_fops_plan_conv_transpose(NULL, n, in, nin, out, nout, nthreads, &fast))
+            fast = 0;
+        return fast > ref ? fast : ref;
+    }
     if (n->op == SK_OP_CONV_FUSED || n->op == SK_OP_GEMM_FUSED)
         return sk_ref_scratch_fused(n, in, nin, out, nout, nthreads);
     const sk_op_info *info = sk_op_get(n->op);
@@ -65,7 +70,7 @@ const char *sk_dispatch_describe(const sk_node *n)
         return sk_conv_strategy_of(((const sk_conv_priv *)n->priv)->kind)->name;
     if (fn == sk_fast_run_gemm_fused)
         return "gemm";
-    if (fn == sk_fast_run_conv_transpose)
+    if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fops_run_conv_transpose)
         return "gemm+col2im";
     return info && fn == info->run ? "ref" : "fast";
 }

@@ -154,13 +154,11 @@ void sk_gather_stride2(float *dst, const float *src, int64_t n);
 
 int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx);
-/* ConvTranspose, 2-D, group 1, explicit pads (priv: W^T packed as A,
- * (M * kh * kw) x C); scratch: the GEMM's plus one image's columns. */
+/* ConvTranspose: the one fast kernel is sk_fops_run_conv_transpose
+ * (fast_convt.c, fast_ops.h); for a constant W of a 2-D group-1 node the
+ * prepack pass packs W^T at load (priv: A = (M * kh * kw) x C) when
+ * sk_fast_convt_supported, and the kernel uses it. */
 int sk_fast_convt_supported(const sk_node *n, const sk_shape *w);
-size_t sk_fast_convt_scratch_floats(const sk_node *n, const sk_tensor *const *in,
-                                    const sk_tensor *out, int nthreads);
-int sk_fast_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
-                               sk_tensor *out, int nout, sk_kctx *ctx);
 void sk_convt_priv_free(void *p);
 
 int sk_fast_run_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin,
