@@ -54,8 +54,6 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
             fast = 0;
         return fast > ref ? fast : ref;
     }
-    if (n->op == SK_OP_CONV_FUSED || n->op == SK_OP_GEMM_FUSED)
-        return sk_ref_scratch_fused(n, in, nin, out, nout, nthreads);
     const sk_op_info *info = sk_op_get(n->op);
     if (info && fn != info->run)
         return sk_dispatch_ops_scratch(n, in, nin, out, nout, nthreads);

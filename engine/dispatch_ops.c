@@ -3,7 +3,7 @@
  * kernels/config.c; the plan hands its level's config to every step.
  *
  * sk_dispatch_run(n) decides from the node alone, so the choice here is by
- * op and attributes; a kernel handed shapes it does not cover runs the
+ * op (the fast column of its ops.h row) and attributes; a kernel handed shapes it does not cover runs the
  * reference kernel instead (and its scratch is sized for both).
  * SKIPSERVE_FAST_OPS=0 turns these kernels off (A/B benchmarks: the
  * fused Conv / Gemm kernels stay on): sk_kconfig.fast_ops. */
@@ -16,66 +16,19 @@
 #include "kernels/ref/nn_util.h"
 #include "ops.h"
 
-typedef int (*plan_fn)(const sk_kconfig *, const sk_node *, const sk_tensor *const *, int,
-                       const sk_tensor *, int, int, size_t *);
+typedef sk_fast_plan_fn plan_fn;
 
-/* The fast kernel family of an op (by op and attributes only). */
+/* The fast kernel family of an op: the fast column of its ops.h row (by op
+ * and attributes only). */
 static sk_kernel_fn pick(const sk_node *n, plan_fn *plan)
 {
-    switch (n->op) {
-    case SK_OP_ADD:
-    case SK_OP_SUB:
-    case SK_OP_MUL:
-    case SK_OP_DIV:
-        *plan = sk_fops_plan_binary;
-        return sk_fops_run_binary;
-    case SK_OP_RELU:
-    case SK_OP_CLIP:
-    case SK_OP_SIGMOID:
-    case SK_OP_TANH:
-    case SK_OP_ERF:
-        *plan = sk_fops_plan_unary;
-        return sk_fops_run_unary;
-    case SK_OP_SOFTMAX:
-    case SK_OP_LOG_SOFTMAX:
-        *plan = sk_fops_plan_softmax;
-        return sk_fops_run_softmax;
-    case SK_OP_LAYER_NORM:
-        *plan = sk_fops_plan_layer_norm;
-        return sk_fops_run_layer_norm;
-    case SK_OP_MAX_POOL:
-        if (n->nout > 1 && n->out[1] >= 0)
-            return NULL; /* Indices wanted: the reference computes them */
-        *plan = sk_fops_plan_max_pool;
-        return sk_fops_run_max_pool;
-    case SK_OP_AVERAGE_POOL:
-        *plan = sk_fops_plan_average_pool;
-        return sk_fops_run_average_pool;
-    case SK_OP_GLOBAL_AVERAGE_POOL:
-    case SK_OP_GLOBAL_MAX_POOL:
-        *plan = sk_fops_plan_global_pool;
-        return sk_fops_run_global_pool;
-    case SK_OP_MATMUL:
-        *plan = sk_fops_plan_matmul;
-        return sk_fops_run_matmul;
-    case SK_OP_GEMM: /* the passes fuse and pre-pack most; the rest come here */
-        *plan = sk_fops_plan_gemm;
-        return sk_fops_run_gemm;
-    case SK_OP_CONV_TRANSPOSE:
-        *plan = sk_fops_plan_conv_transpose;
-        return sk_fops_run_conv_transpose;
-    case SK_OP_CONCAT:
-        *plan = sk_fops_plan_concat;
-        return sk_fops_run_concat;
-    case SK_OP_TRANSPOSE:
-        *plan = sk_fops_plan_transpose;
-        return sk_fops_run_transpose;
-    case SK_OP_RESIZE:
-        *plan = sk_fops_plan_resize;
-        return sk_fops_run_resize;
-    default:
+    const sk_op_info *info = sk_op_get(n->op);
+    if (!info || !info->fast_run)
         return NULL;
-    }
+    if (n->op == SK_OP_MAX_POOL && n->nout > 1 && n->out[1] >= 0)
+        return NULL; /* Indices wanted: the reference computes them */
+    *plan = info->fast_plan;
+    return info->fast_run;
 }
 
 sk_kernel_fn sk_dispatch_ops(const sk_node *n, const sk_tensor *const *in, int nin,

@@ -1,11 +1,19 @@
 /* ops.h — the op enum and the per-op function table.
  *
- * Every op is one X-macro row: X(ENUM, "OnnxName", fn) declares
- *   int sk_infer_<fn>(const sk_node *, const sk_tensor *const *in, int nin,
- *                     sk_tensor *out, int nout, sk_kctx *ctx);
- *   int sk_run_<fn>  (same signature; out[i].data is allocated);
- * The rows live in the per-family lists below so each kernel file owns its
- * list. Kernels see the canonical (newest-opset) form of each op; the ONNX
+ * Every op is one X-macro row: X(ENUM, "OnnxName", fn, scratch, fast).
+ *   fn       declares
+ *              int sk_infer_<fn>(const sk_node *, const sk_tensor *const *in,
+ *                                int nin, sk_tensor *out, int nout, sk_kctx *ctx);
+ *              int sk_run_<fn>  (same signature; out[i].data is allocated);
+ *   scratch  the work buffer of the reference kernel: sk_ref_scratch_<scratch>
+ *            (kernels/ref/nn_util.h, fast.h for `fused`), or none;
+ *   fast     the fast kernel family dispatch picks above the scalar level:
+ *            sk_fops_run_<fast> / sk_fops_plan_<fast> (kernels/fast_ops.h),
+ *            or none (nodes with weights packed at load are routed first,
+ *            dispatch.c).
+ * The table (ops.c) holds all of them, so dispatch and the scratch sizing
+ * read a row instead of switching on ops. The rows live in the per-family
+ * lists below so each kernel file owns its list. Kernels see the canonical (newest-opset) form of each op; the ONNX
  * loader rewrites older forms (attributes that became inputs) before that:
  *   Clip(X, min?, max?); Split(X, split?) attr axis; Squeeze/Unsqueeze(X, axes?);
  *   ReduceMean/Sum/Max(X, axes?) attrs keepdims, noop_with_empty_axes;
@@ -50,81 +58,81 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     __attribute__((format(printf, 4, 5)));
 
 /* Neural-network ops: engine/kernels/ref/{conv,pool,gemm,norm,resize,pad}.c */
-#define SK_OPS_NN(X)                                              \
-    X(CONV, "Conv", conv)                                         \
-    X(CONV_TRANSPOSE, "ConvTranspose", conv_transpose)            \
-    X(MAX_POOL, "MaxPool", max_pool)                              \
-    X(AVERAGE_POOL, "AveragePool", average_pool)                  \
-    X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool", global_avg_pool)  \
-    X(GLOBAL_MAX_POOL, "GlobalMaxPool", global_max_pool)          \
-    X(GEMM, "Gemm", gemm)                                         \
-    X(MATMUL, "MatMul", matmul)                                   \
-    X(BATCH_NORM, "BatchNormalization", batch_norm)               \
-    X(LAYER_NORM, "LayerNormalization", layer_norm)               \
-    X(SOFTMAX, "Softmax", softmax)                                \
-    X(LOG_SOFTMAX, "LogSoftmax", log_softmax)                     \
-    X(RESIZE, "Resize", resize)                                   \
-    X(PAD, "Pad", pad)
+#define SK_OPS_NN(X)                                                                   \
+    X(CONV, "Conv", conv, conv, none)                                                  \
+    X(CONV_TRANSPOSE, "ConvTranspose", conv_transpose, conv_transpose, conv_transpose) \
+    X(MAX_POOL, "MaxPool", max_pool, none, max_pool)                                   \
+    X(AVERAGE_POOL, "AveragePool", average_pool, none, average_pool)                   \
+    X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool", global_avg_pool, none, global_pool)    \
+    X(GLOBAL_MAX_POOL, "GlobalMaxPool", global_max_pool, none, global_pool)            \
+    X(GEMM, "Gemm", gemm, gemm, gemm)                                                  \
+    X(MATMUL, "MatMul", matmul, none, matmul)                                          \
+    X(BATCH_NORM, "BatchNormalization", batch_norm, none, none)                        \
+    X(LAYER_NORM, "LayerNormalization", layer_norm, layer_norm, layer_norm)            \
+    X(SOFTMAX, "Softmax", softmax, none, softmax)                                      \
+    X(LOG_SOFTMAX, "LogSoftmax", log_softmax, none, softmax)                           \
+    X(RESIZE, "Resize", resize, resize, resize)                                        \
+    X(PAD, "Pad", pad, pad, none)
 
 /* Element-wise ops: engine/kernels/ref/{unary,binary}.c */
-#define SK_OPS_ELEMENTWISE(X)                    \
-    X(RELU, "Relu", relu)                        \
-    X(LEAKY_RELU, "LeakyRelu", leaky_relu)       \
-    X(PRELU, "PRelu", prelu)                     \
-    X(CLIP, "Clip", clip)                        \
-    X(SIGMOID, "Sigmoid", sigmoid)               \
-    X(HARD_SIGMOID, "HardSigmoid", hard_sigmoid) \
-    X(HARD_SWISH, "HardSwish", hard_swish)       \
-    X(TANH, "Tanh", tanh)                        \
-    X(ELU, "Elu", elu)                           \
-    X(SELU, "Selu", selu)                        \
-    X(SOFTPLUS, "Softplus", softplus)            \
-    X(ERF, "Erf", erf)                           \
-    X(EXP, "Exp", exp)                           \
-    X(LOG, "Log", log)                           \
-    X(SQRT, "Sqrt", sqrt)                        \
-    X(POW, "Pow", pow)                           \
-    X(NEG, "Neg", neg)                           \
-    X(ABS, "Abs", abs)                           \
-    X(RECIPROCAL, "Reciprocal", reciprocal)      \
-    X(ADD, "Add", add)                           \
-    X(SUB, "Sub", sub)                           \
-    X(MUL, "Mul", mul)                           \
-    X(DIV, "Div", div)                           \
-    X(SUM, "Sum", sum)                           \
-    X(MAX, "Max", max)                           \
-    X(MIN, "Min", min)                           \
-    X(MEAN, "Mean", mean)                        \
-    X(EQUAL, "Equal", equal)                     \
-    X(WHERE, "Where", where)
+#define SK_OPS_ELEMENTWISE(X)                                \
+    X(RELU, "Relu", relu, none, unary)                       \
+    X(LEAKY_RELU, "LeakyRelu", leaky_relu, none, none)       \
+    X(PRELU, "PRelu", prelu, none, none)                     \
+    X(CLIP, "Clip", clip, none, unary)                       \
+    X(SIGMOID, "Sigmoid", sigmoid, none, unary)              \
+    X(HARD_SIGMOID, "HardSigmoid", hard_sigmoid, none, none) \
+    X(HARD_SWISH, "HardSwish", hard_swish, none, none)       \
+    X(TANH, "Tanh", tanh, none, unary)                       \
+    X(ELU, "Elu", elu, none, none)                           \
+    X(SELU, "Selu", selu, none, none)                        \
+    X(SOFTPLUS, "Softplus", softplus, none, none)            \
+    X(ERF, "Erf", erf, none, unary)                          \
+    X(EXP, "Exp", exp, none, none)                           \
+    X(LOG, "Log", log, none, none)                           \
+    X(SQRT, "Sqrt", sqrt, none, none)                        \
+    X(POW, "Pow", pow, none, none)                           \
+    X(NEG, "Neg", neg, none, none)                           \
+    X(ABS, "Abs", abs, none, none)                           \
+    X(RECIPROCAL, "Reciprocal", reciprocal, none, none)      \
+    X(ADD, "Add", add, none, binary)                         \
+    X(SUB, "Sub", sub, none, binary)                         \
+    X(MUL, "Mul", mul, none, binary)                         \
+    X(DIV, "Div", div, none, binary)                         \
+    X(SUM, "Sum", sum, none, none)                           \
+    X(MAX, "Max", max, none, none)                           \
+    X(MIN, "Min", min, none, none)                           \
+    X(MEAN, "Mean", mean, none, none)                        \
+    X(EQUAL, "Equal", equal, none, none)                     \
+    X(WHERE, "Where", where, none, none)
 
 /* Shape and data-movement ops: engine/kernels/ref/{shape,reduce}.c */
-#define SK_OPS_SHAPE(X)                                    \
-    X(FLATTEN, "Flatten", flatten)                         \
-    X(RESHAPE, "Reshape", reshape)                         \
-    X(TRANSPOSE, "Transpose", transpose)                   \
-    X(CONCAT, "Concat", concat)                            \
-    X(SPLIT, "Split", split)                               \
-    X(SLICE, "Slice", slice)                               \
-    X(SQUEEZE, "Squeeze", squeeze)                         \
-    X(UNSQUEEZE, "Unsqueeze", unsqueeze)                   \
-    X(GATHER, "Gather", gather)                            \
-    X(EXPAND, "Expand", expand)                            \
-    X(SHAPE, "Shape", shape)                               \
-    X(CONSTANT_OF_SHAPE, "ConstantOfShape", constant_of_shape) \
-    X(IDENTITY, "Identity", identity)                      \
-    X(DROPOUT, "Dropout", dropout)                         \
-    X(CAST, "Cast", cast)                                  \
-    X(REDUCE_MEAN, "ReduceMean", reduce_mean)              \
-    X(REDUCE_SUM, "ReduceSum", reduce_sum)                 \
-    X(REDUCE_MAX, "ReduceMax", reduce_max)
+#define SK_OPS_SHAPE(X)                                                    \
+    X(FLATTEN, "Flatten", flatten, none, none)                             \
+    X(RESHAPE, "Reshape", reshape, none, none)                             \
+    X(TRANSPOSE, "Transpose", transpose, none, transpose)                  \
+    X(CONCAT, "Concat", concat, none, concat)                              \
+    X(SPLIT, "Split", split, none, none)                                   \
+    X(SLICE, "Slice", slice, none, none)                                   \
+    X(SQUEEZE, "Squeeze", squeeze, none, none)                             \
+    X(UNSQUEEZE, "Unsqueeze", unsqueeze, none, none)                       \
+    X(GATHER, "Gather", gather, none, none)                                \
+    X(EXPAND, "Expand", expand, none, none)                                \
+    X(SHAPE, "Shape", shape, none, none)                                   \
+    X(CONSTANT_OF_SHAPE, "ConstantOfShape", constant_of_shape, none, none) \
+    X(IDENTITY, "Identity", identity, none, none)                          \
+    X(DROPOUT, "Dropout", dropout, none, none)                             \
+    X(CAST, "Cast", cast, none, none)                                      \
+    X(REDUCE_MEAN, "ReduceMean", reduce_mean, none, none)                  \
+    X(REDUCE_SUM, "ReduceSum", reduce_sum, none, none)                     \
+    X(REDUCE_MAX, "ReduceMax", reduce_max, none, none)
 
 /* Ops created by engine passes (engine/passes/), never by loaders (names
  * starting with '_' never match an ONNX op_type): engine/kernels/ref/fused.c,
  * described in engine/kernels/fast.h. */
-#define SK_OPS_FUSED(X)                          \
-    X(CONV_FUSED, "_ConvFused", conv_fused)      \
-    X(GEMM_FUSED, "_GemmFused", gemm_fused)
+#define SK_OPS_FUSED(X)                                  \
+    X(CONV_FUSED, "_ConvFused", conv_fused, fused, none) \
+    X(GEMM_FUSED, "_GemmFused", gemm_fused, fused, none)
 
 #define SK_OPS_ALL(X)      \
     SK_OPS_NN(X)           \
@@ -134,7 +142,7 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
 
 typedef enum {
     SK_OP_NONE = 0,
-#define SK_X_ENUM(e, name, fn) SK_OP_##e,
+#define SK_X_ENUM(e, name, ...) SK_OP_##e,
     SK_OPS_ALL(SK_X_ENUM)
 #undef SK_X_ENUM
     SK_OP_COUNT
@@ -143,18 +151,30 @@ typedef enum {
 typedef int (*sk_kernel_fn)(const struct sk_node *n, const sk_tensor *const *in, int nin,
                             sk_tensor *out, int nout, sk_kctx *ctx);
 
-#define SK_X_DECL(e, name, fn)                                                   \
+#define SK_X_DECL(e, name, fn, ...)                                                       \
     int sk_infer_##fn(const struct sk_node *, const sk_tensor *const *, int, sk_tensor *, \
-                      int, sk_kctx *);                                           \
+                      int, sk_kctx *);                                                  \
     int sk_run_##fn(const struct sk_node *, const sk_tensor *const *, int, sk_tensor *,   \
                     int, sk_kctx *);
 SK_OPS_ALL(SK_X_DECL)
 #undef SK_X_DECL
 
+/* Bytes of work buffer a kernel needs for these shapes and threads. */
+typedef size_t (*sk_scratch_fn)(const struct sk_node *n, const sk_tensor *const *in, int nin,
+                                const sk_tensor *out, int nout, int nthreads);
+/* A fast kernel's plan (kernels/fast_ops.h): 1 when it covers these shapes
+ * at the level of kc (its scratch bytes in *scratch). */
+typedef int (*sk_fast_plan_fn)(const struct sk_kconfig *kc, const struct sk_node *n,
+                               const sk_tensor *const *in, int nin, const sk_tensor *out,
+                               int nout, int nthreads, size_t *scratch);
+
 typedef struct sk_op_info {
     const char *name; /* ONNX op_type */
     sk_kernel_fn infer;
     sk_kernel_fn run;
+    sk_scratch_fn scratch;     /* the reference kernel's scratch, or NULL: none */
+    sk_kernel_fn fast_run;     /* the fast kernel family, or NULL */
+    sk_fast_plan_fn fast_plan; /* its plan (NULL with fast_run) */
 } sk_op_info;
 
 const sk_op_info *sk_op_get(sk_op op);

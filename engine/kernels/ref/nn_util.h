@@ -31,24 +31,11 @@ size_t sk_ref_scratch_layer_norm(SK_REF_SCRATCH_ARGS);
 size_t sk_ref_scratch_resize(SK_REF_SCRATCH_ARGS);
 size_t sk_ref_scratch_pad(SK_REF_SCRATCH_ARGS);
 
+/* The reference kernel's scratch for node n: its ops.h row's column. */
 static inline size_t sk_ref_nn_scratch(SK_REF_SCRATCH_ARGS)
 {
-    switch (n->op) {
-    case SK_OP_CONV:
-        return sk_ref_scratch_conv(n, in, nin, out, nout, nthreads);
-    case SK_OP_CONV_TRANSPOSE:
-        return sk_ref_scratch_conv_transpose(n, in, nin, out, nout, nthreads);
-    case SK_OP_GEMM:
-        return sk_ref_scratch_gemm(n, in, nin, out, nout, nthreads);
-    case SK_OP_LAYER_NORM:
-        return sk_ref_scratch_layer_norm(n, in, nin, out, nout, nthreads);
-    case SK_OP_RESIZE:
-        return sk_ref_scratch_resize(n, in, nin, out, nout, nthreads);
-    case SK_OP_PAD:
-        return sk_ref_scratch_pad(n, in, nin, out, nout, nthreads);
-    default:
-        return 0;
-    }
+    const sk_op_info *info = sk_op_get(n->op);
+    return info && info->scratch ? info->scratch(n, in, nin, out, nout, nthreads) : 0;
 }
 
 /* `bytes` of scratch for one run: the step scratch when it is large enough,
