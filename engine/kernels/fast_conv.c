@@ -59,8 +59,9 @@ const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind)
     return &strategies[0];
 }
 
+
 /* Output pixels per image of a conv output (N, M, spatial...); 0 if unknown. */
-int64_t sk_conv_out_pixels(const sk_tensor *out)
+static int64_t conv_out_pixels(const sk_tensor *out)
 {
     if (!out || out->shape.rank < 3)
         return 0;
@@ -68,6 +69,26 @@ int64_t sk_conv_out_pixels(const sk_tensor *out)
     for (int a = 2; a < out->shape.rank; a++)
         P *= out->shape.dim[a];
     return P;
+}
+
+int sk_conv_gemm_begin(const sk_node *n, const sk_tensor *const *in, int nin,
+                       const sk_tensor *out, sk_kctx *ctx, conv_src *s, int64_t *N, int64_t *M,
+                       const sk_tensor **B, const sk_tensor **R, int *rc)
+{
+    *rc = sk_conv_src_setup(n, in, nin, out, n->priv, ctx, s, N, M);
+    if (*rc || *N * *M * s->P == 0)
+        return 0;
+    *B = nin > 2 ? in[2] : NULL;
+    *R = nin > 3 ? in[3] : NULL;
+    return 1;
+}
+
+size_t sk_conv_gemm_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads,
+                            sk_conv_extra_fn extra)
+{
+    int64_t P = conv_out_pixels(out);
+    return sk_gemm_scratch_floats(pv->cfg, nthreads) +
+           (P > 0 ? extra(pv, P, out->shape.dim[0], nthreads) : 0);
 }
 
 size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthreads)

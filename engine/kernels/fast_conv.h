@@ -27,8 +27,18 @@ typedef struct conv_src {
 int sk_conv_src_setup(const sk_node *n, const sk_tensor *const *in, int nin, const sk_tensor *out,
                       const sk_conv_priv *pv, sk_kctx *ctx, conv_src *s, int64_t *N, int64_t *M);
 
-/* Output pixels per image of a conv output (N, M, spatial...); 0 if unknown. */
-int64_t sk_conv_out_pixels(const sk_tensor *out);
+/* The start of a GEMM strategy's run: sk_conv_src_setup with the node's
+ * priv, then the empty-output check. 1: work to do (s, N, M, B, R set);
+ * 0: return *rc (an error, or 0 for an empty output). */
+int sk_conv_gemm_begin(const sk_node *n, const sk_tensor *const *in, int nin,
+                       const sk_tensor *out, sk_kctx *ctx, conv_src *s, int64_t *N, int64_t *M,
+                       const sk_tensor **B, const sk_tensor **R, int *rc);
+
+/* A GEMM strategy's scratch: the GEMM's, plus extra(pv, P, images, T)
+ * when the output's pixels per image are known. */
+typedef size_t (*sk_conv_extra_fn)(const sk_conv_priv *pv, int64_t P, int64_t items, int T);
+size_t sk_conv_gemm_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads,
+                            sk_conv_extra_fn extra);
 
 /* The GEMM job on the pool with its packing buffers from sk_fast_scratch. */
 int sk_fast_run_job(const sk_node *n, const sk_gemm_job *j, sk_kctx *ctx);

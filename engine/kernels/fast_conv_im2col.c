@@ -268,9 +268,7 @@ static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int
 
 size_t sk_conv_im2col_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)
 {
-    int64_t P = sk_conv_out_pixels(out);
-    size_t extra = P > 0 ? shared_b_floats(pv, P, out->shape.dim[0], nthreads) : 0;
-    return sk_gemm_scratch_floats(pv->cfg, nthreads) + extra;
+    return sk_conv_gemm_scratch(pv, out, nthreads, shared_b_floats);
 }
 
 int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int nin,
@@ -279,12 +277,10 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     const sk_conv_priv *pv = n->priv;
     conv_src s;
     int64_t N, M;
-    int rc = sk_conv_src_setup(n, in, nin, out, pv, ctx, &s, &N, &M);
-    if (rc)
+    const sk_tensor *B, *R;
+    int rc;
+    if (!sk_conv_gemm_begin(n, in, nin, out, ctx, &s, &N, &M, &B, &R, &rc))
         return rc;
-    if (N * M * s.P == 0)
-        return 0;
-    const sk_tensor *B = nin > 2 ? in[2] : NULL, *R = nin > 3 ? in[3] : NULL;
     const int64_t Mg = M / s.group, Kc = s.Cg * s.kvol;
     sk_gemm_job j;
     sk_gemm_job_init(&j, pv->cfg, (int)Mg, (int)s.P, (int)Kc, (int)(N * s.group));

@@ -218,25 +218,19 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     return 0;
 }
 
-
 size_t sk_conv_pixrows_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)
 {
-    int64_t P = sk_conv_out_pixels(out);
-    size_t extra = P > 0 ? pixrows_floats(pv, P, out->shape.dim[0], nthreads) : 0;
-    return sk_gemm_scratch_floats(pv->cfg, nthreads) + extra;
+    return sk_conv_gemm_scratch(pv, out, nthreads, pixrows_floats);
 }
 
 int sk_fast_run_conv_pixrows(const sk_node *n, const sk_tensor *const *in, int nin,
                              sk_tensor *out, sk_kctx *ctx)
 {
-    const sk_conv_priv *pv = n->priv;
     conv_src s;
     int64_t N, M;
-    int rc = sk_conv_src_setup(n, in, nin, out, pv, ctx, &s, &N, &M);
-    if (rc)
+    const sk_tensor *B, *R;
+    int rc;
+    if (!sk_conv_gemm_begin(n, in, nin, out, ctx, &s, &N, &M, &B, &R, &rc))
         return rc;
-    if (N * M * s.P == 0)
-        return 0;
-    const sk_tensor *B = nin > 2 ? in[2] : NULL, *R = nin > 3 ? in[3] : NULL;
-    return run_pixrows(n, pv, &s, N, B, R, out[0].data, ctx);
+    return run_pixrows(n, n->priv, &s, N, B, R, out[0].data, ctx);
 }
