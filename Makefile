@@ -60,7 +60,7 @@ endif
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
 
 .PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
-	test-docker check-arm64 test-fuzz fuzz \
+	test-docker check-arm64 test-fuzz fuzz load test-scale test-k8s soak \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
 
@@ -202,6 +202,24 @@ fuzz: deps
 # Container image: build, run on loopback, curl, stop (podman; not in make test).
 test-docker:
 	BUILD=$(BUILD) sh tests/e2e/docker.sh
+
+# Load and scale-out (tests/load/README.md). `load`: the standard scenario ->
+# $(BUILD)/load-report.md. `test-scale`: 3 replicas behind nginx, SIGTERM /
+# SIGKILL / rejoin under load (about a minute). `test-k8s`: docker/k8s.yaml
+# checked offline (tests/deploy/). `soak` (not CI): 10 minutes of mixed load.
+load: all
+	@sh tests/deps.sh curl wrk python3
+	BUILD=$(BUILD) sh tests/load/report.sh
+test-scale: all
+	@sh tests/deps.sh curl nginx-light python3
+	BUILD=$(BUILD) sh tests/load/scale.sh
+test-k8s: all
+	@sh tests/deps.sh curl python3-yaml python3-kubernetes
+	@command -v kubectl >/dev/null || sh tests/deps.sh kubernetes-client
+	BUILD=$(BUILD) sh tests/deploy/k8s_check.sh
+soak: all
+	@sh tests/deps.sh curl python3
+	BUILD=$(BUILD) sh tests/load/soak.sh
 
 # --- run ---------------------------------------------------------------------
 PORT ?= 8080

@@ -1,0 +1,245 @@
+#!/bin/sh
+# scale.sh — `make test-scale`: three skipserve replicas behind Debian's nginx,
+# all on loopback, under steady load from tests/load/classify.sh:
+#   1. SIGTERM one replica: it drains and exits 0, and ZERO client requests
+#      fail (nginx retries its 503s and refused connects on the others);
+#   2. SIGKILL one: the failures are counted and printed; at most the
+#      requests in flight on it may fail (bound: the client concurrency);
+#   3. start the killed one again under load: it rejoins (its own /metrics
+#      count 200s) and no request fails.
+# nginx runs from its own prefix in a temporary folder (not the system
+# service) with docker/nginx.conf itself, only the addresses swapped (see
+# gen_conf). Every step is bounded in time; ends with "N passed, N failed".
+#   BUILD=build sh tests/load/scale.sh        (SCALE_C concurrency, default 8)
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+BIN=$BUILD/skipserve
+NGINX=${NGINX:-/usr/sbin/nginx}
+PY=/usr/bin/python3
+C=${SCALE_C:-8}
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+ko() { FAIL=$((FAIL + 1)); echo "FAIL $1"; }
+finish() { echo "$PASS passed, $FAIL failed"; [ "$FAIL" = 0 ]; exit $?; }
+
+for b in "$BIN" "$NGINX"; do
+    [ -x "$b" ] || { ko "$b is missing (make all; make test-scale installs nginx-light)"; finish; }
+done
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/skipserve-scale.XXXXXX")
+declare -a RPID=() RPORT=()
+NPID=
+cleanup() {
+    for p in "${RPID[@]}"; do [ -n "$p" ] && { kill -9 "$p"; wait "$p"; } 2>/dev/null; done
+    [ -n "$NPID" ] && kill -QUIT "$NPID" 2>/dev/null && wait "$NPID" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+# nginx's workers run as nobody and must reach their temp folders in here.
+chmod 755 "$TMP"
+
+# --- one classify model (the first models/*/model.json with task classify) ------
+CLS=$($PY -c 'import json, glob, os
+for f in sorted(glob.glob("models/*/model.json")):
+    if json.load(open(f)).get("task") == "classify":
+        print(os.path.basename(os.path.dirname(f))); break')
+[ -n "$CLS" ] || { ko "no classify model in models/"; finish; }
+mkdir -p "$TMP/models"
+ln -s "$PWD/models/$CLS" "$TMP/models/$CLS"
+
+# --- ports: three replicas and nginx -------------------------------------------------
+read -r -a PORTS <<<"$($PY -c 'import socket
+ss = [socket.socket() for _ in range(4)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+RPORT=("${PORTS[@]:0:3}")
+NPORT=${PORTS[3]}
+
+# start_replica I: a replica on its fixed port (so nginx finds it again after a
+# restart). One engine and one prep thread each: three share 2 CPUs here.
+start_replica() {
+    "$BIN" --host 127.0.0.1 --port "${RPORT[$1]}" --models "$TMP/models" --threads 1 \
+        --prep-threads 1 --http-threads 2 --drain-timeout 10s \
+        >>"$TMP/r$1.out" 2>>"$TMP/r$1.err" &
+    RPID[$1]=$!
+}
+wait_ready() { # wait_ready I: /readyz 200 within 30 s
+    for _ in $(seq 300); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "127.0.0.1:${RPORT[$1]}/readyz")" = 200 ] &&
+            return 0
+        kill -0 "${RPID[$1]}" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+served() { # served I: classify requests replica I answered 200 since it started
+    curl -s --max-time 5 "127.0.0.1:${RPORT[$1]}/metrics" |
+        awk '/^skipserve_requests_total\{/ && /endpoint="classify"/ && /code="200"/ { n += $2 }
+             END { print n + 0 }'
+}
+
+for i in 0 1 2; do start_replica $i; done
+for i in 0 1 2; do
+    wait_ready $i || { sed 's/^/    /' "$TMP/r$i.err"; ko "replica $i ready"; finish; }
+done
+ok "3 replicas ready on 127.0.0.1:${RPORT[0]},${RPORT[1]},${RPORT[2]} (model $CLS)"
+
+# --- nginx: docker/nginx.conf with loopback addresses --------------------------------
+# The only changes: the example's replica lines become the three loopback
+# replicas (keeping their max_fails/fail_timeout), `listen 80` a loopback
+# port, the probes' allowed network 127.0.0.1.
+gen_conf() {
+    awk -v p0="${RPORT[0]}" -v p1="${RPORT[1]}" -v p2="${RPORT[2]}" -v np="$NPORT" '
+    /^[ \t]*server 10\.0\.0\.[0-9]+:8080/ {
+        if (done++) next
+        split(p0 " " p1 " " p2, ps, " ")
+        for (k = 1; k <= 3; k++) { l = $0; sub(/10\.0\.0\.[0-9]+:8080/, "127.0.0.1:" ps[k], l); print l }
+        next
+    }
+    /^[ \t]*listen 80;/ { sub(/listen 80;/, "listen 127.0.0.1:" np ";") }
+    /^[ \t]*allow 10\.0\.0\.0\/8;/ { sub(/10\.0\.0\.0\/8/, "127.0.0.1") }
+    { print }' docker/nginx.conf
+}
+N=$TMP/nginx
+mkdir -p "$N/logs"
+gen_conf >"$N/skipserve.conf"
+cat >"$N/nginx.conf" <<EOF
+# test wrapper: its own prefix, pid, logs and temp folders; the http{} part
+# is docker/nginx.conf (generated into skipserve.conf)
+daemon off;
+worker_processes 1;
+pid $N/nginx.pid;
+error_log $N/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    log_format scale '\$status \$upstream_addr \$upstream_status';
+    access_log $N/logs/access.log scale;
+    client_body_temp_path $N/body;
+    proxy_temp_path $N/proxy;
+    fastcgi_temp_path $N/fastcgi;
+    uwsgi_temp_path $N/uwsgi;
+    scgi_temp_path $N/scgi;
+    include $N/skipserve.conf;
+}
+EOF
+changed=$(diff docker/nginx.conf "$N/skipserve.conf" | grep -c '^>')
+if [ "$(grep -c "server 127.0.0.1:" "$N/skipserve.conf")" = 3 ] && [ "$changed" = 5 ] &&
+    "$NGINX" -p "$N" -c "$N/nginx.conf" -t >"$N/t.log" 2>&1; then
+    ok "nginx -t: docker/nginx.conf with 5 lines changed (3 replicas, listen, allow)"
+else
+    sed 's/^/    /' "$N/t.log"
+    diff docker/nginx.conf "$N/skipserve.conf" | sed 's/^/    /'
+    ko "nginx config from docker/nginx.conf ($changed lines changed)"
+    finish
+fi
+"$NGINX" -p "$N" -c "$N/nginx.conf" 2>>"$N/logs/error.log" &
+NPID=$!
+up=
+for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "127.0.0.1:$NPORT/readyz")" = 200 ] &&
+        { up=1; break; }
+    sleep 0.1
+done
+[ -n "$up" ] && ok "nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$NPORT, /readyz through it" ||
+    { tail -5 "$N/logs/error.log"; ko "nginx up"; finish; }
+
+# --- load ---------------------------------------------------------------------------
+URL=http://127.0.0.1:$NPORT
+LPID=
+load_start() { # load_start NAME SECONDS: classify.sh through nginx, in the background
+    LOG0=$(wc -l <"$N/logs/access.log")
+    sh tests/load/classify.sh -u "$URL" -n 50000 -c "$C" -t "$2" -q "model=$CLS" \
+        >"$TMP/$1.sum" 2>&1 &
+    LPID=$!
+}
+load_wait() { # load_wait NAME: wait; print the summary; sets FAILED, ANSWERED, RETRIED
+    wait "$LPID"
+    sed 's/^/    /' "$TMP/$1.sum"
+    FAILED=$(awk '/^failed/ { print $2 }' "$TMP/$1.sum")
+    ANSWERED=$(awk '/^requests/ { print $2 }' "$TMP/$1.sum")
+    # nginx lists every replica it tried: "a:p, b:p" is a retried request
+    tail -n +"$((LOG0 + 1))" "$N/logs/access.log" >"$TMP/$1.access"
+    RETRIED=$(grep -c ',' "$TMP/$1.access")
+    echo "    nginx: $RETRIED of $(wc -l <"$TMP/$1.access") requests retried on another replica;" \
+        "upstream answers:$(awk '{ for (k = 2; k <= NF; k++) if ($k !~ /:/) { s = $k; sub(/,/, "", s); n[s]++ } }
+            END { for (s in n) printf " %s:%d", s, n[s] }' "$TMP/$1.access")"
+}
+to_replica() { # to_replica NAME I: requests of a phase that replica I answered 200
+    # a line is "status addr, addr status, status": the k-th address answered the k-th status
+    awk -v a="127.0.0.1:${RPORT[$2]}" '{
+        for (k = 2; k <= NF; k++) if ($k ~ /^[0-9.]+:[0-9]+,?$/) { s = $k; sub(/,/, "", s); addr[++m] = s }
+        for (k = 1; k <= m; k++) if (addr[k] == a && $(NF - m + k) ~ /^200/) n++
+        m = 0
+    } END { print n + 0 }' "$TMP/$1.access"
+}
+
+echo "scale: warm-up, 4 s at concurrency $C"
+load_start warm 4
+load_wait warm
+spread=$(for i in 0 1 2; do served $i; done | tr '\n' ' ')
+[ "$FAILED" = 0 ] && ! echo " $spread" | grep -q ' 0 ' &&
+    ok "warm-up: $ANSWERED requests, 0 failed, every replica served (200s: $spread)" ||
+    ko "warm-up: failed $FAILED, 200s per replica: $spread"
+
+# --- 1. SIGTERM: drains, zero failed ---------------------------------------------------
+echo "scale: SIGTERM replica 0 after 3 s of a 12 s load"
+load_start term 12
+sleep 3
+before=$(served 0)
+t0=$(date +%s.%N)
+kill -TERM "${RPID[0]}"
+wait "${RPID[0]}"
+st=$?
+t1=$(date +%s.%N)
+RPID[0]=
+load_wait term
+[ "$st" = 0 ] && ok "SIGTERM: replica 0 drained and exited 0 in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s, having served $before" ||
+    ko "SIGTERM: replica 0 exit status $st"
+grep -q 'drain' "$TMP/r0.err" || ko "replica 0 logged no drain"
+[ "$before" -gt 0 ] || ko "replica 0 served nothing before its SIGTERM"
+if [ "$FAILED" = 0 ] && [ "${ANSWERED:-0}" -gt 0 ]; then
+    ok "SIGTERM phase: $ANSWERED requests, 0 failed ($RETRIED retried by nginx)"
+else
+    ko "SIGTERM phase: $FAILED of $ANSWERED requests failed"
+fi
+SIGTERM_LINE="$ANSWERED requests, $FAILED failed, $RETRIED retried"
+
+# --- 2. SIGKILL: count what fails ------------------------------------------------------
+start_replica 0
+wait_ready 0 && ok "replica 0 started again" || { ko "replica 0 restart"; finish; }
+echo "scale: SIGKILL replica 1 after 3 s of a 12 s load"
+load_start kill 12
+sleep 3
+kill -9 "${RPID[1]}"
+wait "${RPID[1]}" 2>/dev/null
+RPID[1]=
+load_wait kill
+if [ "${FAILED:-x}" -le "$C" ] 2>/dev/null; then
+    ok "SIGKILL phase: $ANSWERED requests, $FAILED failed (bound: $C in flight), $RETRIED retried by nginx"
+else
+    ko "SIGKILL phase: $FAILED failed, more than the $C that can be in flight"
+fi
+SIGKILL_LINE="$ANSWERED requests, $FAILED failed, $RETRIED retried"
+
+# --- 3. rejoin: start the killed replica again under load ------------------------------
+echo "scale: replica 1 starts again 1 s into a 14 s load"
+load_start rejoin 14
+sleep 1
+start_replica 1
+load_wait rejoin
+got=$(served 1)
+[ "$got" -gt 0 ] && ok "rejoin: replica 1 served $got classify requests (its /metrics; $(to_replica rejoin 1) in nginx's log)" ||
+    ko "rejoin: replica 1 served nothing ($(tail -3 "$TMP/r1.err"))"
+[ "$(served 0)" -gt 0 ] && ok "replica 0 (restarted after SIGTERM) serves again: $(served 0) requests" ||
+    ko "replica 0 serves nothing after its restart"
+[ "$FAILED" = 0 ] && ok "rejoin phase: $ANSWERED requests, 0 failed ($RETRIED retried by nginx)" ||
+    ko "rejoin phase: $FAILED of $ANSWERED failed"
+
+echo "scale: summary (concurrency $C, 3 replicas of 1 engine thread, $(nproc) CPUs):"
+echo "    SIGTERM phase: $SIGTERM_LINE"
+echo "    SIGKILL phase: $SIGKILL_LINE"
+for i in 0 1 2; do [ -n "${RPID[$i]}" ] && kill -TERM "${RPID[$i]}"; done
+for i in 0 1 2; do [ -n "${RPID[$i]}" ] && wait "${RPID[$i]}"; RPID[$i]=; done
+finish
