@@ -140,7 +140,8 @@ deps-torch:
 # --- tests -------------------------------------------------------------------
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory test-unit test-conformance test-bad-models test-e2e test-models
+	@$(MAKE) --no-print-directory test-unit test-conformance test-bad-models test-e2e test-models \
+		test-k8s test-scale
 
 test-unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
