@@ -59,11 +59,8 @@ esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/curl_load.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 # One config line pair per request: curl pairs each url with its output.
-i=0
-while [ $i -lt "$n" ]; do
-    printf 'url = "%s"\noutput = "/dev/null"\n' "$target"
-    i=$((i + 1))
-done >"$tmp/urls"
+awk -v n="$n" -v t="$target" 'BEGIN { for (i = 0; i < n; i++) printf "url = \"%s\"\noutput = \"/dev/null\"\n", t }' \
+    >"$tmp/urls"
 
 t0=$(date +%s.%N)
 set +e
