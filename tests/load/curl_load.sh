@@ -64,7 +64,7 @@ awk -v n="$n" -v t="$target" 'BEGIN { for (i = 0; i < n; i++) printf "url = \"%s
 
 t0=$(date +%s.%N)
 set +e
-timeout --signal=INT "$dur" curl -s --parallel --parallel-immediate --parallel-max "$c" \
+timeout --signal=INT "$dur" stdbuf -oL curl -s --parallel --parallel-immediate --parallel-max "$c" \
     --max-time "$dur" -H "Content-Type: $ctype" -H 'Expect:' --data-binary @"$image" \
     -w '%{http_code} %{time_total}\n' --config "$tmp/urls" >"$tmp/lines" 2>"$tmp/err"
 rc=$?

@@ -10,7 +10,8 @@
 # nginx runs from its own prefix in a temporary folder (not the system
 # service) with docker/nginx.conf itself, only the addresses swapped (see
 # gen_conf). Every step is bounded in time; ends with "N passed, N failed".
-#   BUILD=build sh tests/load/scale.sh        (SCALE_C concurrency, default 8)
+#   BUILD=build sh tests/load/scale.sh        (SCALE_C concurrency, default 8;
+#   SCALE_NGINX_CONF another nginx.conf of the same shape, for experiments)
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -u
 cd "$(dirname "$0")/../.."
@@ -19,6 +20,7 @@ BIN=$BUILD/skipserve
 NGINX=${NGINX:-/usr/sbin/nginx}
 PY=/usr/bin/python3
 C=${SCALE_C:-8}
+CONF=${SCALE_NGINX_CONF:-docker/nginx.conf}
 PASS=0
 FAIL=0
 ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
@@ -100,7 +102,7 @@ gen_conf() {
     }
     /^[ \t]*listen 80;/ { sub(/listen 80;/, "listen 127.0.0.1:" np ";") }
     /^[ \t]*allow 10\.0\.0\.0\/8;/ { sub(/10\.0\.0\.0\/8/, "127.0.0.1") }
-    { print }' docker/nginx.conf
+    { print }' "$CONF"
 }
 N=$TMP/nginx
 mkdir -p "$N/logs"
@@ -124,14 +126,14 @@ http {
     include $N/skipserve.conf;
 }
 EOF
-changed=$(diff docker/nginx.conf "$N/skipserve.conf" | grep -c '^>')
+changed=$(diff "$CONF" "$N/skipserve.conf" | grep -c '^>')
 if [ "$(grep -c "server 127.0.0.1:" "$N/skipserve.conf")" = 3 ] && [ "$changed" = 5 ] &&
     "$NGINX" -p "$N" -c "$N/nginx.conf" -t >"$N/t.log" 2>&1; then
-    ok "nginx -t: docker/nginx.conf with 5 lines changed (3 replicas, listen, allow)"
+    ok "nginx -t: $CONF with 5 lines changed (3 replicas, listen, allow)"
 else
     sed 's/^/    /' "$N/t.log"
-    diff docker/nginx.conf "$N/skipserve.conf" | sed 's/^/    /'
-    ko "nginx config from docker/nginx.conf ($changed lines changed)"
+    diff "$CONF" "$N/skipserve.conf" | sed 's/^/    /'
+    ko "nginx config from $CONF ($changed lines changed)"
     finish
 fi
 "$NGINX" -p "$N" -c "$N/nginx.conf" 2>>"$N/logs/error.log" &
