@@ -200,7 +200,8 @@ fuzz: deps
 	@sh tests/deps.sh clang libclang-rt-dev
 	BUILD=$(BUILD_FUZZ) sh tests/fuzz/run.sh $(FUZZ) $(SECS)
 
-# Container image: build, run on loopback, curl, stop (podman; not in make test).
+# Container image: build, run on loopback, curl, stop (podman; .ci/run runs it
+# after make test: 314 s without the cached base image, 20 s with it).
 test-docker:
 	BUILD=$(BUILD) sh tests/e2e/docker.sh
 
