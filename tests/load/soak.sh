@@ -8,7 +8,8 @@
 # previous round's good answers). The bad kinds rotate by round: bytes that
 # are no image (400 bad_image), a truncated PNG (400), an unknown model (404).
 # After each round: the server's RSS, open fds and held bytes
-# (skipserve_buffered_bytes), p99 per task. Fails when a good request failed,
+# (skipserve_buffered_bytes), p99 per task, and the machine's load average
+# (other users of a shared machine show there). Fails when a good request failed,
 # a bad one got anything but its 4xx, the server died, its held bytes did not
 # return to 0, or RSS grew more than 25% from the first round to the last.
 set -eu
@@ -60,8 +61,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo "$rounds rounds of $ROUND s: classify ($CLS) at 24 in flight, segment ($SEG) at 6, 2 sending"
     echo "bad requests (~5%); load generator and server on the same machine."
     echo
-    echo "| round | end s | RSS MiB | fds | classify n | p99 ms | segment n | p99 ms | bad n (kind: statuses) | failed |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| round | end s | load avg 1 min | RSS MiB | fds | classify n | p99 ms | segment n | p99 ms | bad n (kind: statuses) | failed |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
 } >"$OUT"
 
 echo "soak: $URL, $rounds rounds of $ROUND s, RSS at start $(rss) MiB"
@@ -102,7 +103,8 @@ while [ $r -le $rounds ]; do
     bs=$(awk '{ n[$1]++ } END { for (s in n) printf "%s%s:%d", sep, s, n[s]; sep = " " }' "$TMP/b.raw")
     f=$((cf + sf + bf))
     failed_total=$((failed_total + f))
-    printf '| %d | %d | %d | %d | %d | %s | %d | %s | %d (%s: %s) | %d |\n' $r $(($(date +%s) - t0)) "$m" "$(fds)" \
+    printf '| %d | %d | %s | %d | %d | %d | %s | %d | %s | %d (%s: %s) | %d |\n' $r $(($(date +%s) - t0)) \
+        "$(cut -d' ' -f1 /proc/loadavg)" "$m" "$(fds)" \
         "$cn" "$(field latency 8 "$TMP/c")" "$sn" "$(field latency 8 "$TMP/s")" "$bn" $kind "$bs" $f >>"$OUT"
     tail -1 "$OUT"
     nbad=$(((cn + sn) * 5 / 95))
