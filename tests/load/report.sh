@@ -39,10 +39,13 @@ for task in classify segment; do
     [ $# = 2 ] || continue
     maxb=$2
     [ "$maxb" -gt 16 ] && maxb=16
-    med=$("$BUILD/skipserve-bench" "$MODELS/$1/model.onnx" --batch "$maxb" --threads "$THREADS" --runs 10 2>&1 |
-        sed -n 's/.*, min \([0-9.]*\) ms.*/\1/p')
-    echo "$1 $maxb $(awk -v b="$maxb" -v m="$med" 'BEGIN { printf "%.0f", b / m * 1000 }')" >"$TMP/engine.$task"
-    echo "load: engine alone, $1 at batch $maxb: $(cut -d' ' -f3 "$TMP/engine.$task") images/s"
+    # "median 49.128 ms, min 47.504 ms over 10 runs" -> images/s at the median and the best run
+    "$BUILD/skipserve-bench" "$MODELS/$1/model.onnx" --batch "$maxb" --threads "$THREADS" --runs 10 2>&1 |
+        sed -n 's/.*median \([0-9.]*\) ms, min \([0-9.]*\) ms.*/\1 \2/p' |
+        awk -v name="$1" -v b="$maxb" '{ printf "%s %s %.0f %.0f\n", name, b, b / $1 * 1000, b / $2 * 1000 }' \
+            >"$TMP/engine.$task"
+    echo "load: engine alone, $1 at batch $maxb: $(cut -d' ' -f3 "$TMP/engine.$task") images/s" \
+        "(median; best run $(cut -d' ' -f4 "$TMP/engine.$task"))"
 done
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -69,22 +72,22 @@ isa=$(grep -q avx512f /proc/cpuinfo && echo AVX-512 || echo AVX2)
     echo "other users of the machine count too). Commands: tests/load/classify.sh,"
     echo "segment.sh (curl --parallel), wrk -s tests/load/post_image.lua."
     echo
-    echo "| task | model | client | requests | conc. | req/s | p50 ms | p90 ms | p99 ms | max ms | failed | engine alone img/s | server / engine |"
+    echo "| task | model | client | requests | conc. | req/s | p50 ms | p90 ms | p99 ms | max ms | failed | engine alone img/s, median / best | server / engine median |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } >"$OUT"
 
 for task in classify segment; do
     [ -f "$TMP/engine.$task" ] || continue
-    read -r name maxb eng <"$TMP/engine.$task"
+    read -r name maxb eng best <"$TMP/engine.$task"
     if [ $task = classify ]; then img=tests/data/shirt.png n=2000; else img=tests/data/scene.png n=300; fi
     row() { # row CLIENT N C SUMMARY-FILE
-        awk -v task=$task -v name="$name" -v client="$1" -v n="$2" -v c="$3" -v eng="$eng" -v b="$maxb" '
+        awk -v task=$task -v name="$name" -v client="$1" -v n="$2" -v c="$3" -v eng="$eng" -v best="$best" -v b="$maxb" '
             /^throughput/ { rps = $2 }
             /^latency/ { p50 = $4; p90 = $6; p99 = $8; mx = $10 }
             /^failed/ { f = $2 }
             /requests in/ { n = $1 }
-            END { printf "| %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s (batch %s) | %.2f |\n",
-                  task, name, client, n, c, rps, p50, p90, p99, mx, f, eng, b, rps / eng }' "$4" >>"$OUT"
+            END { printf "| %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s / %s (batch %s) | %.2f |\n",
+                  task, name, client, n, c, rps, p50, p90, p99, mx, f, eng, best, b, rps / eng }' "$4" >>"$OUT"
     }
     for c in 8 16; do
         echo "load: $task $name: curl, $n requests at concurrency $c"
@@ -101,9 +104,10 @@ done
 
 {
     echo
-    echo "Engine alone: skipserve-bench at the batch shown, run before the server starts;"
-    echo "images/s = batch / the best of 10 runs (the run least disturbed by other users of"
-    echo "the machine). The server also decodes, preprocesses and encodes, on the same cores"
+    echo "Engine alone: skipserve-bench at the batch shown, 10 runs before the server starts;"
+    echo "images/s = batch / run time, at the median run and the best one (the run least"
+    echo "disturbed by other users of the machine: the two far apart mean a busy machine)."
+    echo "The server also decodes, preprocesses and encodes, on the same cores"
     echo "as the load generator: server / engine is what is left of the engine's throughput"
     echo "once HTTP, PNG and the client share the CPUs."
 } >>"$OUT"
