@@ -1,6 +1,6 @@
 #!/bin/sh
 # scale.sh — `make test-scale`: three skipserve replicas behind Debian's nginx,
-# all on loopback, under steady load from tests/load/classify.sh:
+# all on loopback, under steady load from tests/load/classify.sh and segment.sh:
 #   1. SIGTERM one replica: it drains and exits 0, and ZERO client requests
 #      fail (nginx retries its 503s and refused connects on the others);
 #   2. SIGKILL one: the failures are counted and printed; at most the
@@ -10,7 +10,8 @@
 # nginx runs from its own prefix in a temporary folder (not the system
 # service) with docker/nginx.conf itself, only the addresses swapped (see
 # gen_conf). Every step is bounded in time; ends with "N passed, N failed".
-#   BUILD=build sh tests/load/scale.sh        (SCALE_C concurrency, default 8;
+#   BUILD=build sh tests/load/scale.sh        (SCALE_C classify concurrency,
+#   default 8; SCALE_SEG_C segment concurrency, default 4;
 #   SCALE_NGINX_CONF another nginx.conf of the same shape, for experiments)
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -u
@@ -20,6 +21,7 @@ BIN=$BUILD/skipserve
 NGINX=${NGINX:-/usr/sbin/nginx}
 PY=/usr/bin/python3
 C=${SCALE_C:-8}
+SEG_C=${SCALE_SEG_C:-4}
 CONF=${SCALE_NGINX_CONF:-docker/nginx.conf}
 PASS=0
 FAIL=0
@@ -42,14 +44,18 @@ trap cleanup EXIT
 # nginx's workers run as nobody and must reach their temp folders in here.
 chmod 755 "$TMP"
 
-# --- one classify model (the first models/*/model.json with task classify) ------
-CLS=$($PY -c 'import json, glob, os
+# --- models: the first classify and (if any) segment model of models/ ----------
+model_of() {
+    $PY -c 'import json, glob, os, sys
 for f in sorted(glob.glob("models/*/model.json")):
-    if json.load(open(f)).get("task") == "classify":
-        print(os.path.basename(os.path.dirname(f))); break')
+    if json.load(open(f)).get("task") == sys.argv[1]:
+        print(os.path.basename(os.path.dirname(f))); break' "$1"
+}
+CLS=$(model_of classify)
+SEG=$(model_of segment)
 [ -n "$CLS" ] || { ko "no classify model in models/"; finish; }
 mkdir -p "$TMP/models"
-ln -s "$PWD/models/$CLS" "$TMP/models/$CLS"
+for m in $CLS $SEG; do ln -s "$PWD/models/$m" "$TMP/models/$m"; done
 
 # --- ports: three replicas and nginx -------------------------------------------------
 read -r -a PORTS <<<"$($PY -c 'import socket
@@ -86,7 +92,7 @@ for i in 0 1 2; do start_replica $i; done
 for i in 0 1 2; do
     wait_ready $i || { sed 's/^/    /' "$TMP/r$i.err"; ko "replica $i ready"; finish; }
 done
-ok "3 replicas ready on 127.0.0.1:${RPORT[0]},${RPORT[1]},${RPORT[2]} (model $CLS)"
+ok "3 replicas ready on 127.0.0.1:${RPORT[0]},${RPORT[1]},${RPORT[2]} (models $CLS $SEG)"
 
 # --- nginx: docker/nginx.conf with loopback addresses --------------------------------
 # The only changes: the example's replica lines become the three loopback
@@ -149,18 +155,29 @@ done
 
 # --- load ---------------------------------------------------------------------------
 URL=http://127.0.0.1:$NPORT
-LPID=
-load_start() { # load_start NAME SECONDS: classify.sh through nginx, in the background
+LPIDS=
+# load_start NAME SECONDS: in the background through nginx, classify.sh at
+# concurrency C and, with a segment model, segment.sh at SEG_C: segmentations
+# take ~100x longer, so a replica stopped under load has real work in flight.
+load_start() {
     LOG0=$(wc -l <"$N/logs/access.log")
     sh tests/load/classify.sh -u "$URL" -n 50000 -c "$C" -t "$2" -q "model=$CLS" \
         >"$TMP/$1.sum" 2>&1 &
-    LPID=$!
+    LPIDS=$!
+    : >"$TMP/$1.seg"
+    if [ -n "$SEG" ]; then
+        sh tests/load/segment.sh -u "$URL" -n 5000 -c "$SEG_C" -t "$2" -q "model=$SEG" \
+            >"$TMP/$1.seg" 2>&1 &
+        LPIDS="$LPIDS $!"
+    fi
 }
-load_wait() { # load_wait NAME: wait; print the summary; sets FAILED, ANSWERED, RETRIED
-    wait "$LPID"
-    sed 's/^/    /' "$TMP/$1.sum"
-    FAILED=$(awk '/^failed/ { print $2 }' "$TMP/$1.sum")
-    ANSWERED=$(awk '/^requests/ { print $2 }' "$TMP/$1.sum")
+load_wait() { # load_wait NAME: wait; print the summaries; sets FAILED, ANSWERED, RETRIED
+    for p in $LPIDS; do wait "$p"; done
+    sed 's/^/    classify: /' "$TMP/$1.sum"
+    sed 's/^/    segment:  /' "$TMP/$1.seg"
+    # a run with no summary (nothing answered) counts as one failure
+    FAILED=$(cat "$TMP/$1.sum" "$TMP/$1.seg" | awk '/^failed/ { f += $2; n++ } END { print f + (n < 1 + (s != "")) }' s="$SEG")
+    ANSWERED=$(cat "$TMP/$1.sum" "$TMP/$1.seg" | awk '/^requests/ { n += $2 } END { print n + 0 }')
     # nginx lists every replica it tried: "a:p, b:p" is a retried request
     tail -n +"$((LOG0 + 1))" "$N/logs/access.log" >"$TMP/$1.access"
     RETRIED=$(grep -c ',' "$TMP/$1.access")
@@ -177,7 +194,7 @@ to_replica() { # to_replica NAME I: requests of a phase that replica I answered 
     } END { print n + 0 }' "$TMP/$1.access"
 }
 
-echo "scale: warm-up, 4 s at concurrency $C"
+echo "scale: warm-up, 4 s: classify at concurrency $C${SEG:+, segment at $SEG_C}"
 load_start warm 4
 load_wait warm
 spread=$(for i in 0 1 2; do served $i; done | tr '\n' ' ')
@@ -218,10 +235,11 @@ kill -9 "${RPID[1]}"
 wait "${RPID[1]}" 2>/dev/null
 RPID[1]=
 load_wait kill
-if [ "${FAILED:-x}" -le "$C" ] 2>/dev/null; then
-    ok "SIGKILL phase: $ANSWERED requests, $FAILED failed (bound: $C in flight), $RETRIED retried by nginx"
+INFLIGHT=$((C + ${SEG:+$SEG_C}+0))
+if [ "${FAILED:-x}" -le "$INFLIGHT" ] 2>/dev/null; then
+    ok "SIGKILL phase: $ANSWERED requests, $FAILED failed (bound: $INFLIGHT in flight), $RETRIED retried by nginx"
 else
-    ko "SIGKILL phase: $FAILED failed, more than the $C that can be in flight"
+    ko "SIGKILL phase: $FAILED failed, more than the $INFLIGHT that can be in flight"
 fi
 SIGKILL_LINE="$ANSWERED requests, $FAILED failed, $RETRIED retried"
 
@@ -232,14 +250,14 @@ sleep 1
 start_replica 1
 load_wait rejoin
 got=$(served 1)
-[ "$got" -gt 0 ] && ok "rejoin: replica 1 served $got classify requests (its /metrics; $(to_replica rejoin 1) in nginx's log)" ||
+[ "$got" -gt 0 ] && ok "rejoin: replica 1 answered $got classify requests (its /metrics; $(to_replica rejoin 1) requests of both tasks in nginx's log)" ||
     ko "rejoin: replica 1 served nothing ($(tail -3 "$TMP/r1.err"))"
 [ "$(served 0)" -gt 0 ] && ok "replica 0 (restarted after SIGTERM) serves again: $(served 0) requests" ||
     ko "replica 0 serves nothing after its restart"
 [ "$FAILED" = 0 ] && ok "rejoin phase: $ANSWERED requests, 0 failed ($RETRIED retried by nginx)" ||
     ko "rejoin phase: $FAILED of $ANSWERED failed"
 
-echo "scale: summary (concurrency $C, 3 replicas of 1 engine thread, $(nproc) CPUs):"
+echo "scale: summary (classify at $C${SEG:+ + segment at $SEG_C} in flight, 3 replicas of 1 engine thread, $(nproc) CPUs):"
 echo "    SIGTERM phase: $SIGTERM_LINE"
 echo "    SIGKILL phase: $SIGKILL_LINE"
 for i in 0 1 2; do [ -n "${RPID[$i]}" ] && kill -TERM "${RPID[$i]}"; done
