@@ -194,6 +194,14 @@ to_replica() { # to_replica NAME I: requests of a phase that replica I answered 
     } END { print n + 0 }' "$TMP/$1.access"
 }
 
+# The zero-failure assertions below mean something only if the load scripts
+# count failures: 6 requests for a model no replica has must all count.
+sh tests/load/classify.sh -u "$URL" -n 6 -c 2 -t 20 -q model=no-such-model >"$TMP/neg.sum" 2>&1
+st=$?
+[ $st = 1 ] && grep -q '^failed *6$' "$TMP/neg.sum" && grep -q ' 404:6' "$TMP/neg.sum" &&
+    ok "classify.sh counts failures: 6 of 6 for an unknown model (404), exit 1" ||
+    { sed 's/^/    /' "$TMP/neg.sum"; ko "classify.sh on an unknown model: exit $st"; }
+
 echo "scale: warm-up, 4 s: classify at concurrency $C${SEG:+, segment at $SEG_C}"
 load_start warm 4
 load_wait warm
