@@ -217,6 +217,10 @@ sleep 3
 before=$(served 0)
 t0=$(date +%s.%N)
 kill -TERM "${RPID[0]}"
+# its drain is bounded by --drain-timeout 10s (+2 s for answers); past 20 s
+# it hangs: SIGKILL it and fail rather than wait forever
+for _ in $(seq 200); do kill -0 "${RPID[0]}" 2>/dev/null || break; sleep 0.1; done
+kill -9 "${RPID[0]}" 2>/dev/null
 wait "${RPID[0]}"
 st=$?
 t1=$(date +%s.%N)
@@ -269,5 +273,5 @@ echo "scale: summary (classify at $C${SEG:+ + segment at $SEG_C} in flight, 3 re
 echo "    SIGTERM phase: $SIGTERM_LINE"
 echo "    SIGKILL phase: $SIGKILL_LINE"
 for i in 0 1 2; do [ -n "${RPID[$i]}" ] && kill -TERM "${RPID[$i]}"; done
-for i in 0 1 2; do [ -n "${RPID[$i]}" ] && wait "${RPID[$i]}"; RPID[$i]=; done
+sleep 0.5 # idle now: they exit at once; cleanup SIGKILLs any that does not
 finish
