@@ -132,6 +132,8 @@ DEB_PKGS := build-essential pkg-config curl libmicrohttpd-dev libjansson-dev lib
 	libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
 	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil
 DEB_PKGS_TORCH := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
+# load, test-scale, test-k8s (kubernetes-client too when no kubectl is on the PATH)
+DEB_PKGS_LOAD := curl wrk nginx-light python3-yaml python3-kubernetes
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 deps-torch:
@@ -210,17 +212,17 @@ test-docker:
 # SIGKILL / rejoin under load (about a minute). `test-k8s`: docker/k8s.yaml
 # checked offline (tests/deploy/). `soak` (not CI): 10 minutes of mixed load.
 load: all
-	@sh tests/deps.sh curl wrk python3
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
 	BUILD=$(BUILD) sh tests/load/report.sh
 test-scale: all
-	@sh tests/deps.sh curl nginx-light python3
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
 	BUILD=$(BUILD) sh tests/load/scale.sh
 test-k8s: all
-	@sh tests/deps.sh curl python3-yaml python3-kubernetes
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
 	@command -v kubectl >/dev/null || sh tests/deps.sh kubernetes-client
 	BUILD=$(BUILD) sh tests/deploy/k8s_check.sh
 soak: all
-	@sh tests/deps.sh curl python3
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
 	BUILD=$(BUILD) sh tests/load/soak.sh
 
 # --- run ---------------------------------------------------------------------
