@@ -133,7 +133,7 @@ DEB_PKGS := build-essential pkg-config curl libmicrohttpd-dev libjansson-dev lib
 	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil
 DEB_PKGS_TORCH := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
 # load, test-scale, test-k8s (kubernetes-client too when no kubectl is on the PATH)
-DEB_PKGS_LOAD := curl wrk nginx-light python3-yaml python3-kubernetes
+DEB_PKGS_LOAD := curl wrk nginx python3-yaml python3-kubernetes
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 deps-torch:

@@ -30,7 +30,7 @@ ko() { FAIL=$((FAIL + 1)); echo "FAIL $1"; }
 finish() { echo "$PASS passed, $FAIL failed"; [ "$FAIL" = 0 ]; exit $?; }
 
 for b in "$BIN" "$NGINX"; do
-    [ -x "$b" ] || { ko "$b is missing (make all; make test-scale installs nginx-light)"; finish; }
+    [ -x "$b" ] || { ko "$b is missing (make all; make test-scale installs Debian's nginx)"; finish; }
 done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/skipserve-scale.XXXXXX")
 declare -a RPID=() RPORT=()
