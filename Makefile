@@ -43,7 +43,7 @@ GEN_H := $(BUILD)/gen/onnx.pb-c.h
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 ENGINE_OBJS := $(call obj,$(ENGINE_SRCS) $(ENGINE_AVX2_SRCS) $(ENGINE_AVX512_SRCS))
 LOADER_OBJS := $(call obj,$(LOADER_SRCS)) $(BUILD)/obj/gen/onnx.pb-c.o
-SERVER_OBJS := $(call obj,$(SERVER_SRCS))
+SERVER_OBJS := $(call obj,$(SERVER_SRCS)) $(BUILD)/obj/server/ui_assets.o
 
 LIB_ENGINE := $(BUILD)/libskengine.a
 LIB_LOADERS := $(BUILD)/libskloaders.a
@@ -60,7 +60,7 @@ endif
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
 
 .PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
-	test-docker check-arm64 test-fuzz fuzz load test-scale test-k8s soak \
+	test-docker test-ui check-arm64 test-fuzz fuzz load test-scale test-k8s soak \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
 
@@ -85,6 +85,11 @@ $(BUILD)/obj/engine/kernels/avx512/%.o: engine/kernels/avx512/%.c
 $(BUILD)/obj/bench/gemm_uk_variants__avx512f.o: bench/gemm_uk_variants__avx512f.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
+
+# The demo page's files, embedded with .incbin (server/ui_assets.S).
+$(BUILD)/obj/server/ui_assets.o: server/ui_assets.S $(wildcard server/ui/*)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
@@ -130,7 +135,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 # else the exact apt-get command is printed.
 DEB_PKGS := build-essential pkg-config curl libmicrohttpd-dev libjansson-dev libpng-dev \
 	libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
-	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil
+	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil openssl
 DEB_PKGS_TORCH := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
 # load, test-scale, test-k8s (kubernetes-client too when no kubectl is on the PATH)
 DEB_PKGS_LOAD := curl wrk nginx python3-yaml python3-kubernetes
@@ -201,6 +206,11 @@ test-fuzz: deps
 fuzz: deps
 	@sh tests/deps.sh clang libclang-rt-dev
 	BUILD=$(BUILD_FUZZ) sh tests/fuzz/run.sh $(FUZZ) $(SECS)
+
+# The demo page in headless Chromium (Debian's chromium + playwright-core
+# from npm); screenshots in $(BUILD)/ui-artifacts.
+test-ui: all
+	BUILD=$(BUILD) bash tests/ui/run.sh
 
 # Container image: build, run on loopback, curl, stop (podman; .ci/run runs it
 # after make test: 314 s without the cached base image, 20 s with it).

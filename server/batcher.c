@@ -224,10 +224,10 @@ srv_err srv_batcher_submit(srv_batcher *b, srv_job *j, srv_error *e)
     pthread_mutex_lock(&b->lock);
     if (b->stop)
         r = srv_fail(e, SRV_E_NOT_READY, "the server is shutting down");
-    else if (j->n > m->max_queue)
+    else if (j->n > m->max_queue && !j->admitted)
         r = srv_fail(e, SRV_E_TOO_LARGE, "%d images in one request; model %s queues at most %d",
                      j->n, m->name, m->max_queue);
-    else if (b->queued + j->n > m->max_queue)
+    else if (b->queued + j->n > m->max_queue && !j->admitted)
         r = srv_fail(e, SRV_E_OVERLOADED, "model %s has %d images queued (max %d); retry later",
                      m->name, b->queued, m->max_queue);
     else {

@@ -19,6 +19,9 @@ struct srv_job {
     double t_enqueue, deadline; /* srv_now() seconds */
     void (*done)(srv_job *j);  /* called once, from the worker, without locks */
     void *ctx;
+    int admitted;              /* a later part of an admitted request (the next tiles
+                                  of a tiled one): not refused for a full queue, which it
+                                  passes by at most max_batch images */
 
     /* Set before done(). */
     srv_error err;             /* kind SRV_OK on success */

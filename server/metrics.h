@@ -16,6 +16,9 @@ void srv_metrics_request(const char *endpoint, const char *model, int status, do
 void srv_metrics_queue(const char *model, double seconds);
 void srv_metrics_infer(const char *model, double seconds);
 void srv_metrics_batch(const char *model, int size);
+/* Tiled segmentation's progress: `planned` tiles more to run (negative for
+ * those of a request that ended early), `done` tiles run. */
+void srv_metrics_tiles(const char *model, int planned, int done);
 
 /* The whole exposition as a malloc'ed string (gauges read live). */
 char *srv_metrics_render(srv_server *srv, size_t *len);

@@ -5,6 +5,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,8 @@
 #include "loaders/onnx.h"
 #include "server/batcher.h"
 #include "server/log.h"
+#include "server/repository.h"
+#include "server/tile.h"
 
 const char *srv_task_name(srv_task t) { return t == SRV_TASK_SEGMENT ? "segment" : "classify"; }
 
@@ -40,16 +45,32 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static srv_model *model_new(const char *name, const char *path)
+srv_model *srv_model_new(const char *name, const char *version, const char *path,
+                         const char *parent)
 {
     srv_model *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
     m->name = strdup(name);
+    m->version = strdup(version);
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->status, SRV_MODEL_LOADING);
     if (is_dir(path)) {
         m->dir = strdup(path);
         m->onnx_path = path_join(path, "model.onnx");
         m->json_path = path_join(path, "model.json");
+        /* a version folder without its own settings or labels takes its
+         * model folder's (Triton keeps config beside the versions) */
+        if (parent && m->json_path && !is_file(m->json_path)) {
+            free(m->json_path);
+            m->json_path = path_join(parent, "model.json");
+        }
+        char *labels = path_join(path, "labels.txt");
+        if (parent && labels && !is_file(labels)) {
+            free(m->dir);
+            m->dir = strdup(parent);
+        }
+        free(labels);
     } else {
         /* foo/bar.onnx: settings from foo/bar.json, labels relative to foo/. */
         const char *slash = strrchr(path, '/');
@@ -63,94 +84,87 @@ static srv_model *model_new(const char *name, const char *path)
         if (m->json_path)
             snprintf(m->json_path, (size_t)(dot - path) + 6, "%.*s.json", (int)(dot - path), path);
     }
-    atomic_init(&m->status, SRV_MODEL_LOADING);
+    if (!m->name || !m->version || !m->dir || !m->onnx_path || !m->json_path) {
+        srv_model_unref(m);
+        return NULL;
+    }
+    srv_model_stamp(m, m->stamp, sizeof m->stamp);
     return m;
 }
 
-static int push_model(srv_models *ms, srv_model *m)
+void srv_model_stamp(const srv_model *m, char *out, size_t n)
 {
-    if (!m)
-        return -1;
-    srv_model **p = realloc(ms->m, (size_t)(ms->n + 1) * sizeof *p);
-    if (!p)
-        return -1;
-    ms->m = p;
-    ms->m[ms->n++] = m;
-    return 0;
+    struct stat a, b;
+    int ha = stat(m->onnx_path, &a) == 0, hb = stat(m->json_path, &b) == 0;
+    snprintf(out, n, "%lld.%09ld:%lld|%lld.%09ld:%lld", ha ? (long long)a.st_mtim.tv_sec : 0,
+             ha ? a.st_mtim.tv_nsec : 0, ha ? (long long)a.st_size : -1,
+             hb ? (long long)b.st_mtim.tv_sec : 0, hb ? b.st_mtim.tv_nsec : 0,
+             hb ? (long long)b.st_size : -1);
 }
 
-static int cmp_str(const void *a, const void *b)
+int srv_version_cmp(const char *a, const char *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    size_t la = strlen(a), lb = strlen(b);
+    if (la != lb)
+        return la < lb ? -1 : 1; /* digits without leading zeros: longer is larger */
+    int c = strcmp(a, b);
+    return c < 0 ? -1 : c > 0;
+}
+
+void srv_models_lock(srv_models *ms) { pthread_mutex_lock(&ms->lock); }
+void srv_models_unlock(srv_models *ms) { pthread_mutex_unlock(&ms->lock); }
+
+int srv_models_add(srv_models *ms, srv_model *m)
+{
+    srv_models_lock(ms);
+    srv_model **p = realloc(ms->m, (size_t)(ms->n + 1) * sizeof *p);
+    if (p) {
+        ms->m = p;
+        ms->m[ms->n++] = m;
+    }
+    srv_models_unlock(ms);
+    return p ? 0 : -1;
+}
+
+void srv_models_remove(srv_models *ms, srv_model *m)
+{
+    int found = 0;
+    srv_models_lock(ms);
+    for (int i = 0; i < ms->n; i++) {
+        if (ms->m[i] == m) {
+            memmove(ms->m + i, ms->m + i + 1, (size_t)(ms->n - i - 1) * sizeof *ms->m);
+            ms->n--;
+            found = 1;
+            break;
+        }
+    }
+    srv_models_unlock(ms);
+    if (found) {
+        atomic_store(&m->retired, 1);
+        srv_model_unref(m);
+    }
 }
 
 int srv_models_scan(const srv_config *cfg, srv_models *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < cfg->nmodel_args; i++) {
-        const srv_model_arg *a = &cfg->model_args[i];
-        if (!is_dir(a->path) && !is_file(a->path)) {
-            snprintf(err, errlen, "--model %s=%s: no such file or folder", a->name, a->path);
+    pthread_mutex_init(&out->lock, NULL);
+    srv_repo_entry *ents = NULL;
+    int n = 0;
+    if (srv_repo_list(cfg, NULL, &ents, &n, err, errlen))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        srv_model *m = srv_model_new(ents[i].name, ents[i].version, ents[i].path, ents[i].parent);
+        if (!m || srv_models_add(out, m)) {
+            if (m)
+                srv_model_unref(m);
+            srv_repo_entries_free(ents, n);
+            snprintf(err, errlen, "out of memory");
             return -1;
         }
-        if (push_model(out, model_new(a->name, a->path)))
-            return -1;
+        m->fixed = ents[i].fixed;
     }
-    if (cfg->nmodel_args == 0 || cfg->models_dir_set) {
-        DIR *d = opendir(cfg->models_dir);
-        if (!d) {
-            if (cfg->nmodel_args == 0) {
-                snprintf(err, errlen, "model repository %s: %s", cfg->models_dir,
-                         strerror(errno));
-                return -1;
-            }
-        } else {
-            char **names = NULL;
-            int nn = 0;
-            struct dirent *de;
-            while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                    continue;
-                if (!srv_model_name_ok(de->d_name, strlen(de->d_name))) {
-                    /* it would break metric label values and log lines */
-                    char shown[44];
-                    size_t k = 0;
-                    for (; de->d_name[k] && k < 40; k++)
-                        shown[k] = srv_model_name_ok(de->d_name + k, 1) ? de->d_name[k] : '?';
-                    shown[k] = '\0';
-                    srv_log_msg("model repository: skipping folder \"%s%s\": a model name "
-                                "may hold only letters, digits, - _ . (at most %d)",
-                                shown, de->d_name[k] ? "..." : "", SRV_MODEL_NAME_MAX);
-                    continue;
-                }
-                char *sub = path_join(cfg->models_dir, de->d_name);
-                char *onnx = sub ? path_join(sub, "model.onnx") : NULL;
-                if (onnx && is_file(onnx)) {
-                    char **p = realloc(names, (size_t)(nn + 1) * sizeof *p);
-                    if (p) {
-                        names = p;
-                        names[nn++] = strdup(de->d_name);
-                    }
-                }
-                free(onnx);
-                free(sub);
-            }
-            closedir(d);
-            qsort(names, (size_t)nn, sizeof *names, cmp_str);
-            for (int i = 0; i < nn; i++) {
-                int dup = 0;
-                for (int j = 0; j < out->n; j++)
-                    dup |= strcmp(out->m[j]->name, names[i]) == 0;
-                if (!dup) {
-                    char *sub = path_join(cfg->models_dir, names[i]);
-                    push_model(out, model_new(names[i], sub));
-                    free(sub);
-                }
-                free(names[i]);
-            }
-            free(names);
-        }
-    }
+    srv_repo_entries_free(ents, n);
     if (out->n == 0) {
         snprintf(err, errlen, "no models: %s holds no <name>/model.onnx and no --model was given",
                  cfg->models_dir);
@@ -327,6 +341,29 @@ static int parse_model_json(srv_model *m, json_t *root, model_json *mj, char *er
         if (k)
             m->max_queue = (int)v;
     }
+    json_t *tl = json_object_get(root, "tiling");
+    if (tl) {
+        double v;
+        int k;
+        if (!json_is_object(tl))
+            BAD("%s: tiling must be an object", m->json_path);
+        json_t *d = json_object_get(tl, "default");
+        if (d && !json_is_boolean(d))
+            BAD("%s: tiling.default must be true or false", m->json_path);
+        if (d)
+            m->tile_default = json_is_true(d);
+        if ((k = json_num(tl, "overlap", 0, 4096, &v)) < 0 || v != (int)v)
+            BAD("%s: tiling.overlap must be a whole number of pixels, 0..4096", m->json_path);
+        if (k)
+            m->tile_overlap = (int)v;
+        json_t *w = json_object_get(tl, "window");
+        int win = !w                 ? m->tile_window
+                  : json_is_string(w) ? srv_window_parse(json_string_value(w))
+                                      : -1;
+        if (win < 0)
+            BAD("%s: tiling.window must be \"linear\" or \"cosine\"", m->json_path);
+        m->tile_window = win;
+    }
     return 0;
 #undef BAD
 }
@@ -460,6 +497,8 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
     m->max_delay_us = cfg->max_delay_us;
     m->idle_dispatch = 1;
     m->max_queue = cfg->max_queue;
+    m->tile_overlap = -1; /* a quarter of the input's shorter side, once known */
+    m->tile_window = SRV_WINDOW_COSINE;
 
     if (is_file(m->json_path)) {
         json_error_t je;
@@ -616,6 +655,9 @@ out:
 
 static void model_free(srv_model *m)
 {
+    if (atomic_load(&m->retired))
+        srv_log_msg("model %s version %s: its last request is answered; memory freed", m->name,
+                    m->version);
     if (m->batcher)
         srv_batcher_destroy(m->batcher);
     for (int i = 0; i < m->nplans; i++)
@@ -626,51 +668,118 @@ static void model_free(srv_model *m)
         free(m->labels[i]);
     free(m->labels);
     free(m->name);
+    free(m->version);
     free(m->onnx_path);
     free(m->json_path);
     free(m->dir);
     free(m);
+#ifdef __GLIBC__
+    /* hand the freed plans and weights back to the system now: a replaced
+     * version's memory must not stay in the process's heap */
+    malloc_trim(0);
+#endif
+}
+
+void srv_model_ref(srv_model *m) { atomic_fetch_add(&m->refs, 1); }
+
+void srv_model_unref(srv_model *m)
+{
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1)
+        model_free(m);
 }
 
 void srv_models_free(srv_models *ms)
 {
     for (int i = 0; i < ms->n; i++)
-        model_free(ms->m[i]);
+        srv_model_unref(ms->m[i]);
     free(ms->m);
+    pthread_mutex_destroy(&ms->lock);
     memset(ms, 0, sizeof *ms);
 }
 
-srv_model *srv_models_pick(const srv_models *ms, const char *name, srv_task task, srv_error *e)
+/* Under the lock: the newest version of `name` that is ready, else the
+ * newest of any status (NULL when no entry has that name). */
+static srv_model *newest(const srv_models *ms, const char *name)
 {
-    if (name && *name) {
+    srv_model *best = NULL;
+    for (int i = 0; i < ms->n; i++) {
+        srv_model *m = ms->m[i];
+        if (strcmp(m->name, name) != 0)
+            continue;
+        int ready = atomic_load(&m->status) == SRV_MODEL_READY;
+        int best_ready = best && atomic_load(&best->status) == SRV_MODEL_READY;
+        if (!best || (ready && !best_ready) ||
+            (ready == best_ready && srv_version_cmp(m->version, best->version) > 0))
+            best = m;
+    }
+    return best;
+}
+
+srv_model *srv_models_find(srv_models *ms, const char *name, const char *version, srv_error *e)
+{
+    srv_models_lock(ms);
+    srv_model *m = NULL;
+    if (version && *version) {
+        int named = 0;
         for (int i = 0; i < ms->n; i++) {
-            srv_model *m = ms->m[i];
-            if (strcmp(m->name, name) != 0)
+            if (strcmp(ms->m[i]->name, name) != 0)
                 continue;
-            if (atomic_load(&m->status) != SRV_MODEL_READY) {
-                srv_fail(e, SRV_E_NOT_READY, "model %s is not loaded", m->name);
-                return NULL;
-            }
-            if (m->task != task) {
-                srv_fail(e, SRV_E_BAD_REQUEST, "model %s is a %s model; use /%s", m->name,
-                         srv_task_name(m->task), srv_task_name(m->task));
-                return NULL;
-            }
-            return m;
+            named = 1;
+            /* a version being reloaded is listed twice: prefer the ready one */
+            if (strcmp(ms->m[i]->version, version) == 0 &&
+                (!m || atomic_load(&ms->m[i]->status) == SRV_MODEL_READY))
+                m = ms->m[i];
         }
+        if (!m && named) {
+            srv_fail(e, SRV_E_UNKNOWN_MODEL, "model %s has no version %.24s", name, version);
+            srv_models_unlock(ms);
+            return NULL;
+        }
+    } else {
+        m = newest(ms, name);
+    }
+    if (!m) {
         srv_fail(e, SRV_E_UNKNOWN_MODEL, "no model named \"%.100s\" (GET /models lists them)",
                  name);
-        return NULL;
+    } else if (atomic_load(&m->status) == SRV_MODEL_READY) {
+        srv_model_ref(m);
+        srv_models_unlock(ms);
+        return m;
+    } else if (atomic_load(&m->status) == SRV_MODEL_FAILED) {
+        srv_fail(e, SRV_E_NOT_READY, "model %s failed to load: %.180s", m->name, m->error);
+    } else {
+        srv_fail(e, SRV_E_NOT_READY, "model %s is not loaded", m->name);
+    }
+    srv_models_unlock(ms);
+    return NULL;
+}
+
+srv_model *srv_models_pick(srv_models *ms, const char *name, srv_task task, srv_error *e)
+{
+    if (name && *name) {
+        srv_model *m = srv_models_find(ms, name, NULL, e);
+        if (m && m->task != task) {
+            srv_fail(e, SRV_E_BAD_REQUEST, "model %s is a %s model; use /%s", m->name,
+                     srv_task_name(m->task), srv_task_name(m->task));
+            srv_model_unref(m);
+            return NULL;
+        }
+        return m;
     }
     srv_model *found = NULL;
     int count = 0;
+    srv_models_lock(ms);
     for (int i = 0; i < ms->n; i++) {
         srv_model *m = ms->m[i];
-        if (atomic_load(&m->status) == SRV_MODEL_READY && m->task == task) {
+        if (atomic_load(&m->status) == SRV_MODEL_READY && m->task == task &&
+            newest(ms, m->name) == m) {
             found = m;
             count++;
         }
     }
+    if (count == 1)
+        srv_model_ref(found);
+    srv_models_unlock(ms);
     if (count == 1)
         return found;
     if (count == 0)
@@ -683,7 +792,11 @@ srv_model *srv_models_pick(const srv_models *ms, const char *name, srv_task task
 
 void srv_models_kick(srv_models *ms)
 {
-    for (int i = 0; ms && i < ms->n; i++)
+    if (!ms)
+        return;
+    srv_models_lock(ms);
+    for (int i = 0; i < ms->n; i++)
         if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY && ms->m[i]->batcher)
             srv_batcher_kick(ms->m[i]->batcher);
+    srv_models_unlock(ms);
 }

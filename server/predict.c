@@ -16,7 +16,9 @@
 #include "server/model.h"
 #include "server/prep.h"
 #include "server/request.h"
+#include "server/metrics.h"
 #include "server/tasks.h"
+#include "server/tile.h"
 
 /* Most images one request may carry, before the model's queue says less. */
 #define MAX_IMAGES 1024
@@ -26,7 +28,7 @@ typedef struct srv_predict {
     srv_req *r;
     srv_task task;
     /* Read on the HTTP thread: a worker does not touch the connection. */
-    const char *ctype, *q_model, *q_top_k, *q_format, *q_tile;
+    const char *ctype, *q_model, *q_top_k, *q_format, *q_tile, *q_overlap;
     srv_model *model;
     srv_input in;
     int top_k;
@@ -41,6 +43,11 @@ typedef struct srv_predict {
     srv_error err;
     srv_answer answer;
     double total_ms;
+    /* Tiled segmentation (tile.h): tiles go through the batcher a batch at a
+     * time; p->image is the picture they are cut from. */
+    srv_tiler *tiler;
+    int tiles_done;
+    double queue_ms, infer_ms; /* summed over the tile batches */
 } srv_predict;
 
 void srv_predict_free(srv_req *r)
@@ -49,6 +56,13 @@ void srv_predict_free(srv_req *r)
     if (!p)
         return;
     srv_input_free(&p->in);
+    if (p->tiler) {
+        int left = srv_tiler_total(p->tiler) - p->tiles_done;
+        if (left) /* ended early: its tiles are no longer pending */
+            srv_metrics_tiles(p->model->name, -left, 0);
+        srv_tiler_free(p->tiler);
+    }
+    srv_model_unref(p->model); /* the last request of a replaced version frees it */
     free(p->sizes);
     sk_image_free(&p->image);
     free(p->input);
@@ -201,6 +215,37 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
     return SRV_OK;
 }
 
+srv_err srv_predict_image(srv_req *r, const srv_model *m, const uint8_t *data, size_t len,
+                          float *dst, srv_error *e)
+{
+    srv_blob b = {.data = data, .len = len};
+    size_t need = decode_bytes(&b, m->pp.channels, r->srv->cfg->max_pixels);
+    srv_err k = srv_req_reserve(r, need, "decoding the image", e);
+    if (k != SRV_OK)
+        return k;
+    sk_image im = {0};
+    char err[256];
+    int rc = sk_image_decode(data, len, m->pp.channels, r->srv->cfg->max_pixels, m->background,
+                             &im, err, sizeof err);
+    if (rc == SK_ETOOLARGE)
+        k = srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
+    else if (rc == SK_ENOMEM)
+        k = srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
+    else if (rc)
+        k = srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
+    else {
+        /* the same steps as decode_images, so both routes answer alike */
+        sk_preprocess pp = m->pp;
+        pp.invert = m->invert == SRV_INVERT_AUTO ? border_is_light(&im)
+                                                 : m->invert == SRV_INVERT_YES;
+        if (sk_image_to_tensor(&im, &pp, dst, err, sizeof err))
+            k = srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
+    }
+    sk_image_free(&im);
+    srv_req_release(r, need);
+    return k;
+}
+
 /* Hand r back to its HTTP thread, which answers from p->err / p->answer. */
 static void wake(srv_req *r)
 {
@@ -224,13 +269,171 @@ static void job_done(srv_job *j)
  * window only while it is > 0. predict() counts r in; it leaves once, just
  * before its submit (so the submit's signal finds the count without it)
  * or on refusal; the last one out wakes every batcher. */
-static void prepared(srv_req *r)
+void srv_predict_prepared(srv_req *r)
 {
     if (r->preparing) {
         r->preparing = 0;
         if (atomic_fetch_sub(&r->srv->preparing, 1) == 1)
             srv_models_kick(r->srv->models);
     }
+}
+
+/* --- tiled segmentation -------------------------------------------------------
+ * One image larger than the model's input runs as overlapping tiles of the
+ * input's size at its own resolution (tile.h). Fairness: a request has one
+ * batch of at most max_batch tiles in the queue at a time; the next goes in
+ * when it comes back, so other requests queue behind at most one batch of
+ * tiles. Later batches are not refused for a full queue (admitted), and
+ * each batch's --timeout-ms counts from its own enqueue. */
+
+static void job_done(srv_job *j);
+
+/* 1: tile this request, 0: the usual resize, -1: e says why not. */
+static int tiling_wanted(srv_predict *p, srv_error *e)
+{
+    srv_model *m = p->model;
+    const char *q = p->q_tile;
+    int asked = q != NULL, want = m->tile_default;
+    if (q) {
+        if (strcmp(q, "1") == 0 || strcmp(q, "true") == 0)
+            want = 1;
+        else if (strcmp(q, "0") == 0 || strcmp(q, "false") == 0)
+            want = 0;
+        else
+            return srv_fail(e, SRV_E_BAD_REQUEST, "tile must be 0 or 1"), -1;
+    }
+    if (!want)
+        return 0;
+    /* the model.json default tiles what it can; an explicit tile=1 says
+     * why it cannot */
+    if (p->in.has_tensor)
+        return asked ? srv_fail(e, SRV_E_UNPROCESSABLE, "tile=1 needs an image, not a tensor"), -1
+                     : 0;
+    if (p->in.nimages != 1)
+        return asked ? srv_fail(e, SRV_E_UNPROCESSABLE,
+                                "tile=1 takes one image per request, not %d", p->in.nimages), -1
+                     : 0;
+    if (m->out_w != m->pp.width || m->out_h != m->pp.height)
+        return asked ? srv_fail(e, SRV_E_UNPROCESSABLE,
+                                "model %s answers a %dx%d mask for its %dx%d input; tiles need "
+                                "a mask of the input's size",
+                                m->name, m->out_w, m->out_h, m->pp.width, m->pp.height), -1
+                     : 0;
+    /* An image that fits in one tile is answered exactly as without tiling */
+    uint32_t w, h;
+    size_t coef;
+    const srv_blob *b = &p->in.images[0];
+    if (srv_image_dims(b->data, b->len, &w, &h, &coef) == 0 && w <= (uint32_t)m->pp.width &&
+        h <= (uint32_t)m->pp.height)
+        return 0;
+    return 1;
+}
+
+/* Preprocess the next batch of tiles and queue it. */
+static srv_err submit_tiles(srv_req *r, srv_predict *p, srv_error *e)
+{
+    srv_model *m = p->model;
+    char err[256];
+    int n = srv_tiler_fill(p->tiler, p->input, m->max_batch, err, sizeof err);
+    if (n <= 0)
+        return srv_fail(e, SRV_E_INTERNAL, "tiling: %s", n < 0 ? err : "no tile left");
+    srv_job *j = &p->job;
+    memset(j, 0, sizeof *j);
+    j->n = n;
+    j->input = p->input;
+    j->output = p->output;
+    j->t_enqueue = srv_now();
+    j->deadline = j->t_enqueue + r->srv->cfg->timeout_ms * 1e-3;
+    j->done = job_done;
+    j->ctx = r;
+    j->admitted = srv_tiler_filled(p->tiler) > n; /* the first batch is admitted as any */
+    return srv_batcher_submit(m->batcher, j, e);
+}
+
+static srv_err start_tiled(srv_req *r, srv_predict *p, double t0, srv_error *e)
+{
+    srv_server *srv = r->srv;
+    srv_model *m = p->model;
+    const srv_blob *b = &p->in.images[0];
+    int overlap = m->tile_overlap >= 0
+                      ? m->tile_overlap
+                      : (m->pp.width < m->pp.height ? m->pp.width : m->pp.height) / 4;
+    if (p->q_overlap) {
+        char *end;
+        long v = strtol(p->q_overlap, &end, 10);
+        if (!*p->q_overlap || *end || v < 0 || v > 1 << 20)
+            return srv_fail(e, SRV_E_BAD_REQUEST, "tile_overlap must be a number of pixels");
+        overlap = (int)v;
+    }
+    r->images = 1;
+    /* The picture stays for the whole job: the tiles are cut from it. An
+     * overlay needs its colours, so it is decoded in RGB then. */
+    int channels = p->fmt == SRV_FMT_OVERLAY ? 3 : m->pp.channels;
+    size_t need = decode_bytes(b, channels, srv->cfg->max_pixels);
+    srv_err k = reserve(r, p, need, "decoding the image", e);
+    if (k != SRV_OK)
+        return k;
+    char err[256];
+    int rc = sk_image_decode(b->data, b->len, channels, srv->cfg->max_pixels, m->background,
+                             &p->image, err, sizeof err);
+    if (rc == SK_ETOOLARGE)
+        return srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
+    if (rc == SK_ENOMEM)
+        return srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
+    if (rc)
+        return srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
+    int w = p->image.w, h = p->image.h;
+    size_t keep = (size_t)w * h * channels;
+    unreserve(r, p, need > keep ? need - keep : 0);
+    sk_preprocess pp = m->pp;
+    pp.invert = m->invert == SRV_INVERT_AUTO ? border_is_light(&p->image)
+                                             : m->invert == SRV_INVERT_YES;
+    size_t tensors = (size_t)m->max_batch * (m->in_floats + m->out_floats) * sizeof(float);
+    if ((k = reserve(r, p, srv_tiler_bytes(w, h, &pp, m->nclasses) + answer_bytes(w, h) + tensors,
+                     "tiled segmentation", e)) != SRV_OK)
+        return k;
+    p->tiler = srv_tiler_new(&p->image, &pp, m->nclasses, overlap, (srv_window)m->tile_window, err,
+                             sizeof err);
+    if (!p->tiler)
+        return srv_fail(e, strstr(err, "overlap") ? SRV_E_BAD_REQUEST : SRV_E_INTERNAL, "%s",
+                        err);
+    p->input = malloc((size_t)m->max_batch * m->in_floats * sizeof *p->input);
+    p->output = malloc((size_t)m->max_batch * m->out_floats * sizeof *p->output);
+    if (!p->input || !p->output)
+        return srv_fail(e, SRV_E_INTERNAL, "out of memory");
+    srv_metrics_tiles(m->name, srv_tiler_total(p->tiler), 0);
+    /* the encoded bytes are no longer needed */
+    size_t owned = b->owned ? b->len : 0;
+    srv_input_free(&p->in);
+    unreserve(r, p, owned);
+    srv_req_drop_body(r);
+    p->decode_ms = (srv_now() - t0) * 1e3;
+    srv_predict_prepared(r);
+    return submit_tiles(r, p, e);
+}
+
+/* Prep worker, a batch of tiles back: blend it, then queue the next batch
+ * or, after the last, answer. 1 when r was handed on (queued again). */
+static int tiles_back(srv_req *r, srv_predict *p)
+{
+    srv_job *j = &p->job;
+    srv_model *m = p->model;
+    p->queue_ms += j->queue_s * 1e3;
+    p->infer_ms += j->infer_s * 1e3;
+    srv_tiler_take(p->tiler, p->output, j->n);
+    p->tiles_done += j->n;
+    srv_metrics_tiles(m->name, 0, j->n);
+    if (srv_tiler_filled(p->tiler) < srv_tiler_total(p->tiler))
+        return submit_tiles(r, p, &p->err) == SRV_OK;
+    srv_timing t = {.decode = p->decode_ms,
+                    .queue = p->queue_ms,
+                    .infer = p->infer_ms,
+                    .total = (srv_now() - r->t_start) * 1e3};
+    p->total_ms = t.total;
+    srv_segment_mask_answer(m, srv_tiler_mask(p->tiler), p->image.w, p->image.h,
+                            p->fmt == SRV_FMT_OVERLAY ? &p->image : NULL, p->fmt, &t, j->batch_size,
+                            &p->answer, &p->err);
+    return 0;
 }
 
 /* Prep worker: everything up to the batcher. SRV_OK: submitted, and r
@@ -294,9 +497,10 @@ static srv_err start(srv_req *r, srv_error *e)
         if (p->in.has_tensor && p->fmt == SRV_FMT_OVERLAY)
             return srv_fail(e, SRV_E_UNPROCESSABLE,
                             "format=overlay needs an image, not a tensor");
-        const char *tile = p->q_tile;
-        if (tile && strcmp(tile, "0") != 0)
-            return srv_fail(e, SRV_E_UNPROCESSABLE, "tile=1 is not supported yet");
+        if ((rc = tiling_wanted(p, e)) < 0)
+            return e->kind;
+        if (rc == 1)
+            return start_tiled(r, p, t0, e);
     }
     if (n > m->max_queue)
         return srv_fail(e, SRV_E_TOO_LARGE, "%d images in one request; model %s takes at most %d",
@@ -355,7 +559,7 @@ static srv_err start(srv_req *r, srv_error *e)
     j->deadline = r->t_start + srv->cfg->timeout_ms * 1e-3;
     j->done = job_done;
     j->ctx = r;
-    prepared(r);
+    srv_predict_prepared(r);
     return srv_batcher_submit(m->batcher, j, e);
 }
 
@@ -364,7 +568,7 @@ static void prep_start(srv_work *w)
     srv_predict *p = (srv_predict *)w; /* work is the first member */
     srv_req *r = p->r;
     if (start(r, &p->err) != SRV_OK) {
-        prepared(r); /* refused before its submit: no batcher waits for it */
+        srv_predict_prepared(r); /* refused before its submit: no batcher waits for it */
         wake(r);
     }
 }
@@ -378,6 +582,11 @@ static void finish(srv_work *w)
     if (j->err.kind != SRV_OK) {
         p->err = j->err;
         wake(r);
+        return;
+    }
+    if (p->tiler) {
+        if (!tiles_back(r, p))
+            wake(r);
         return;
     }
     srv_timing t = {.decode = p->decode_ms,
@@ -414,6 +623,7 @@ static void predict(srv_req *r, srv_task task)
     p->q_top_k = srv_query(r, "top_k");
     p->q_format = srv_query(r, "format");
     p->q_tile = srv_query(r, "tile");
+    p->q_overlap = srv_query(r, "tile_overlap");
     r->preparing = 1;
     atomic_fetch_add(&r->srv->preparing, 1);
     /* Suspend before queueing: a worker may resume r at any moment after. */

@@ -41,7 +41,8 @@ echo "e2e: models from $MODELS, binary $BIN"
 help=$("$BIN" --help)
 missing=
 for f in port host models model threads http-threads prep-threads max-body max-pixels timeout-ms \
-    drain-timeout max-batch max-delay-us max-queue log-format max-buffered; do
+    drain-timeout max-batch max-delay-us max-queue log-format max-buffered max-connections \
+    conn-timeout api-keys auth-open tls-cert tls-key; do
     env=SKIPSERVE_$(echo "$f" | tr a-z- A-Z_)
     echo "$help" | grep -q -- "--$f " || missing="$missing --$f"
     echo "$help" | grep -q -- "$env" || missing="$missing $env"

@@ -1,0 +1,142 @@
+#!/bin/bash
+# suite_repository.sh — the model repository on the real binary: Triton's
+# <name>/<version>/ layout beside the flat one, version policies, the KServe
+# repository endpoints (index, load, unload; unsafe names refused), and
+# reloads under load: a new version found by --poll-repository and a
+# changed one found on SIGHUP, while tests/load/curl_load.sh keeps /segment
+# and /v2/.../infer busy — 0 failed requests, each replaced version freed
+# once its last request is answered, and RSS back to its level after.
+#   BUILD=build bash tests/e2e/suite_repository.sh   (make test-e2e runs it)
+set -u
+SUITE=repository
+. tests/e2e/lib.sh
+
+[ -x "$BIN" ] || { echo "repository: $BIN not built"; echo "0 passed, 1 failed"; exit 1; }
+sh tests/deps.sh curl python3 >/dev/null || { echo "repository: missing packages"; exit 1; }
+if ! ls models/fashion-resnet/model.onnx models/scenes-unet/model.onnx >/dev/null 2>&1; then
+    echo "repository: SKIP — the repository models are not there"
+    echo "0 passed, 0 failed"
+    exit 0
+fi
+
+R=$TMP/repo
+mkdir -p "$R/fashion/1" "$R/fashion/2" "$R/fashion/3" "$R/seg/1" "$R/flat" "$R/bad name"
+cp models/fashion-resnet/labels.txt "$R/fashion/"
+# versions 1-3 of the classifier; the policy keeps the latest two
+sed 's/^{/{"version_policy": {"latest": {"num_versions": 2}},/' models/fashion-resnet/model.json \
+    >"$R/fashion/model.json"
+for v in 1 2 3; do cp models/fashion-resnet/model.onnx "$R/fashion/$v/"; done
+cp models/scenes-unet/model.json models/scenes-unet/labels.txt "$R/seg/"
+cp models/scenes-unet/model.onnx "$R/seg/1/"
+cp models/fashion-resnet/model.onnx models/fashion-resnet/model.json models/fashion-resnet/labels.txt "$R/flat/"
+cp models/fashion-resnet/model.onnx "$R/bad name/"
+
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; } # kB
+index() { curl -s --max-time 10 -X POST "127.0.0.1:$PORT/v2/repository/index"; }
+# wait_index PYEXPR : until the index (j) satisfies it (20 s)
+wait_index() {
+    for _ in $(seq 200); do
+        index | jc - "$1" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    index
+    echo
+    return 1
+}
+
+start A --models "$R" --poll-repository 1 --http-threads 4 --prep-threads 2 --max-batch 8 ||
+    { echo "0 passed, 1 failed"; exit 1; }
+A=127.0.0.1:$PORT
+APID=$PID
+
+# --- layout and policy ---------------------------------------------------------
+t "index: versions by policy, flat layout as version 1, bad folder name skipped" 200 \
+    "sorted((m['name'], m['version'], m['state']) for m in j) == [('fashion', '2', 'READY'), ('fashion', '3', 'READY'), ('flat', '1', 'READY'), ('seg', '1', 'READY')]" \
+    -X POST "$A/v2/repository/index"
+t "model metadata lists the served versions" 200 "j['versions'] == ['2', '3']" "$A/v2/models/fashion"
+t "a version the policy leaves out is 404" 404 "isinstance(j['error'], str)" "$A/v2/models/fashion/versions/1/ready"
+t "version 2 answers /ready" 200 "j['ready'] is True and j['version'] == '2'" "$A/v2/models/fashion/versions/2/ready"
+t "/classify uses the newest version" 200 "j['predictions'][0][0]['label'] == 'Shirt'" \
+    --data-binary @tests/data/shirt.png "$A/classify?model=fashion"
+t "/models shows each version" 200 "[m['version'] for m in j['models'] if m['name'] == 'fashion'] == ['2', '3']" "$A/models"
+
+# --- load / unload -------------------------------------------------------------
+t "unload" 200 "j == {}" -X POST "$A/v2/repository/models/flat/unload"
+t "an unloaded model is 404 on infer" 404 "'flat' in j['error']" \
+    -d '{"inputs":[{"name":"input","shape":[1],"datatype":"BYTES","data":["x"]}]}' \
+    "$A/v2/models/flat/infer"
+kill -HUP "$APID"
+sleep 1.5
+t "a rescan does not bring back what was unloaded" 200 "'flat' not in [m['name'] for m in j]" \
+    -X POST "$A/v2/repository/index"
+t "load" 200 "j == {}" -X POST "$A/v2/repository/models/flat/load"
+t "loaded again: ready" 200 "j['ready'] is True" "$A/v2/models/flat/ready"
+t "load of a model the repository lacks: 404" 404 "'nothere' in j['error']" \
+    -X POST "$A/v2/repository/models/nothere/load"
+t "unload of a model not served: 404" 404 "isinstance(j['error'], str)" \
+    -X POST "$A/v2/repository/models/nothere/unload"
+t "unsafe name '..' refused" 400 "'name' in j['error']" --path-as-is \
+    -X POST "$A/v2/repository/models/../load"
+t "unsafe name '%2e%2e' refused" 400 "'name' in j['error']" -X POST "$A/v2/repository/models/%2e%2e/load"
+t "a name with a slash finds no endpoint" 404 "isinstance(j['error'], str)" \
+    -X POST "$A/v2/repository/models/a%2Fb/load"
+t "unsafe folder name refused" 400 "'name' in j['error']" -X POST "$A/v2/repository/models/bad%20name/load"
+
+# --- reload under load ---------------------------------------------------------
+$PY - "$TMP/infer.json" <<'PY'
+import base64, json, sys
+img = base64.b64encode(open("tests/data/scene.png", "rb").read()).decode()
+json.dump({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": [img]}],
+           "outputs": [{"name": "logits", "parameters": {"binary_data": True}}]},
+          open(sys.argv[1], "w"))
+PY
+# steady state first, then the baseline
+sh tests/load/curl_load.sh /segment -u "http://$A" -i tests/data/scene.png -n 60 -c 4 -q model=seg \
+    >/dev/null 2>&1
+sleep 0.5
+RSS0=$(rss "$APID")
+sh tests/load/curl_load.sh /segment -u "http://$A" -i tests/data/scene.png -n 4000 -c 3 -t 15 \
+    -q model=seg >"$TMP/load1.txt" 2>&1 &
+L1=$!
+sh tests/load/curl_load.sh /v2/models/seg/infer -u "http://$A" -i "$TMP/infer.json" -n 4000 -c 2 \
+    -t 15 >"$TMP/load2.txt" 2>&1 &
+L2=$!
+sleep 1
+# 1: a new version, found by --poll-repository
+mkdir "$R/seg/2"
+cp models/scenes-unet/model.onnx "$R/seg/2/model.onnx.tmp" && mv "$R/seg/2/model.onnx.tmp" "$R/seg/2/model.onnx"
+wait_index "sorted(m['version'] for m in j if m['name'] == 'seg') == ['2'] and all(m['state'] == 'READY' for m in j)" &&
+    ok "poll: version 2 loaded beside version 1, then served alone" || ko "poll: version 2 took over"
+# 2: the same version changed in place, found on SIGHUP
+cp models/scenes-unet/model.onnx "$R/seg/2/model.onnx.tmp" && touch -d '+1 minute' "$R/seg/2/model.onnx.tmp" &&
+    mv "$R/seg/2/model.onnx.tmp" "$R/seg/2/model.onnx"
+kill -HUP "$APID"
+for _ in $(seq 200); do
+    [ "$(grep -c 'model seg version 2: its last request is answered; memory freed' "$TMP/A.err")" -ge 1 ] && break
+    sleep 0.1
+done
+grep -q 'model seg version 1: its last request is answered; memory freed' "$TMP/A.err" &&
+    ok "version 1 freed after its last request" || ko "version 1 freed"
+grep -q 'model seg version 2: its last request is answered; memory freed' "$TMP/A.err" &&
+    ok "SIGHUP: changed version 2 reloaded, the old copy freed" || ko "SIGHUP reload of a changed version"
+kill -0 $L1 2>/dev/null && kill -0 $L2 2>/dev/null && ok "the load ran through both reloads" ||
+    ko "the load ended before the reloads did (raise -n)"
+wait $L1
+s1=$?
+wait $L2
+s2=$?
+grep -E '^(requests|status|failed)' "$TMP/load1.txt" "$TMP/load2.txt" | sed 's/^/    /'
+[ $s1 = 0 ] && grep -q '^failed      0' "$TMP/load1.txt" && ok "reload under load: /segment 0 failed" ||
+    ko "reload under load: /segment failures"
+[ $s2 = 0 ] && grep -q '^failed      0' "$TMP/load2.txt" && ok "reload under load: KServe infer 0 failed" ||
+    ko "reload under load: KServe infer failures"
+sleep 0.5
+RSS1=$(rss "$APID")
+# both versions were resident during each switch; afterwards one is
+[ "$RSS1" -le $((RSS0 * 6 / 5)) ] && ok "RSS back to its level ($RSS0 kB before, $RSS1 kB after)" ||
+    ko "RSS after the reloads: $RSS1 kB, before $RSS0 kB"
+t "the reloaded model answers" 200 "j['ready'] is True and j['version'] == '2'" "$A/v2/models/seg/ready"
+wait_buffered_zero && ok "every reservation given back" || ko "buffered bytes left: $(buffered)"
+stop_ok A $APID
+
+finish
