@@ -124,6 +124,8 @@ events { worker_connections 1024; }
 http {
     log_format scale '\$status \$upstream_addr \$upstream_status';
     access_log $N/logs/access.log scale;
+    log_format ids '\$skipserve_request_id \$upstream_http_x_request_id';
+    access_log $N/logs/ids.log ids;
     client_body_temp_path $N/body;
     proxy_temp_path $N/proxy;
     fastcgi_temp_path $N/fastcgi;
@@ -193,6 +195,17 @@ to_replica() { # to_replica NAME I: requests of a phase that replica I answered 
         m = 0
     } END { print n + 0 }' "$TMP/$1.access"
 }
+
+# Request ids through nginx: the client's kept, else nginx's own, and the
+# replica answers with the id nginx logged.
+rid() { curl -s -o /dev/null -D - --max-time 10 "$@" --data-binary @tests/data/shirt.png \
+    "$URL/classify?model=$CLS" | tr -d '\r' | awk 'tolower($1) == "x-request-id:" { print $2 }'; }
+id1=$(rid -H 'X-Request-Id: scale-check-1')
+id2=$(rid)
+[ "$id1" = scale-check-1 ] && echo "$id2" | grep -Eq '^[0-9a-f]{32}$' &&
+    grep -q "^$id2 $id2\$" "$N/logs/ids.log" &&
+    ok "X-Request-Id through nginx: the client's kept, else nginx's (\$request_id $id2) reaches the replica" ||
+    ko "X-Request-Id through nginx: got '$id1' and '$id2'"
 
 # The zero-failure assertions below mean something only if the load scripts
 # count failures: 6 requests for a model no replica has must all count.
