@@ -74,6 +74,22 @@ plant "grace below preStop + drain" 's/terminationGracePeriodSeconds: 45/termina
 plant "threads above the CPU limit" 's/SKIPSERVE_THREADS, value: "4"/SKIPSERVE_THREADS, value: "8"/' values
 plant "readiness path the server lacks" 's|path: /readyz|path: /ready|' values
 plant "env name skipserve does not read" 's/SKIPSERVE_TIMEOUT_MS/SKIPSERVE_TIMEOUT/' values
+# API keys on, /metrics left closed: Prometheus' scrape would get 401
+KEYS='            - {name: SKIPSERVE_API_KEYS, value: /etc/skipserve/api-keys}'
+plant "API keys with /metrics closed" "/name: SKIPSERVE_MAX_BUFFERED/a\\
+$KEYS" values
+
+# --- the documented API-key variant passes (keys on, probes and /metrics open) ------------
+sed "/name: SKIPSERVE_MAX_BUFFERED/a\\
+$KEYS\\
+            - {name: SKIPSERVE_AUTH_OPEN, value: \"/healthz,/readyz,/metrics\"}" $M >"$TMP/keys.yaml"
+if grep -q SKIPSERVE_AUTH_OPEN "$TMP/keys.yaml" &&
+    $PY $D/k8s_values.py "$BUILD/skipserve" models "$TMP/keys.yaml" >"$TMP/values" 2>&1; then
+    ok "the API-key variant in k8s.yaml's comment: $(grep -c '^ok' "$TMP/values") agreements, probes and /metrics answered without a key"
+else
+    grep -v '^ok' "$TMP/values"
+    ko "the API-key variant"
+fi
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

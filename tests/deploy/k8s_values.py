@@ -17,6 +17,8 @@ import urllib.request
 import yaml
 
 FAILS = []
+# skipserve's --auth-open default (server/config.c)
+DEFAULT_AUTH_OPEN = "/healthz,/readyz,/v2/health/live,/v2/health/ready"
 
 
 def check(cond, what):
@@ -110,12 +112,23 @@ def main(binary, models_dir, manifest, *variants):
         check(2 <= mn <= h["spec"]["maxReplicas"] and evictable,
               f"HPA minReplicas {mn}: 2 or more, and the PDB lets a node drain evict one of them")
 
+    # --- API keys: the kubelet's probes and the scrape carry no key ------------------
+    if "SKIPSERVE_API_KEYS" in env:
+        open_paths = set(env.get("SKIPSERVE_AUTH_OPEN", DEFAULT_AUTH_OPEN).split(","))
+        need = {p["httpGet"]["path"] for p in probes.values()} | {ann.get("prometheus.io/path", "/metrics")}
+        check(need <= open_paths, f"with API keys, the probe and scrape paths are open: {sorted(need - open_paths) or 'yes'}")
+
     # --- the server: the manifest's environment, probe paths, metrics, SIGTERM ------------
     out = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
     known = set(re.findall(r"\[(SKIPSERVE_[A-Z_]+)\]", out))
     check(set(env) <= known, f"every env name is a skipserve option: {sorted(set(env) - known) or 'yes'}")
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("SKIPSERVE_")}
     run_env.update(env)
+    if "SKIPSERVE_API_KEYS" in env:  # the Secret's file, here: one generated key
+        keys = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"k8s-values-keys.{os.getpid()}")
+        with open(keys, "w") as f:
+            f.write(os.urandom(24).hex() + "\n")
+        run_env["SKIPSERVE_API_KEYS"] = keys
     p = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0", "--models", models_dir],
                          env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     port = None
@@ -157,6 +170,8 @@ def main(binary, models_dir, manifest, *variants):
         p.kill()
         rc = "killed"
     check(rc == 0, f"SIGTERM: exit 0 in {time.time() - t0:.2f} s (within the drain timeout)")
+    if "SKIPSERVE_API_KEYS" in env:
+        os.unlink(run_env["SKIPSERVE_API_KEYS"])
     print(f"k8s_values: {len(FAILS)} failed")
     return 1 if FAILS else 0
 
