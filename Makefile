@@ -213,7 +213,7 @@ test-ui: all
 	BUILD=$(BUILD) bash tests/ui/run.sh
 
 # Container image: build, run on loopback, curl, stop (podman; .ci/run runs it
-# after make test: 314 s without the cached base image, 20 s with it).
+# after make test: 314 s without the cached base image, 20-115 s with it).
 test-docker:
 	BUILD=$(BUILD) sh tests/e2e/docker.sh
 
