@@ -45,6 +45,7 @@ typedef enum {
     KP_MODEL_READY,
     KP_MODEL_CONFIG,
     KP_INFER,
+    KP_STATS, /* /v2/models/stats (model ""), /v2/models/{m}[/versions/{v}]/stats */
     KP_REPO_INDEX,
 } kpath_kind;
 
@@ -79,6 +80,8 @@ static kpath parse_path(const char *url)
         p.kind = KP_LIVE;
     else if (IS("/v2/health/ready"))
         p.kind = KP_READY;
+    else if (IS("/v2/models/stats"))
+        p.kind = KP_STATS;
     else if (IS("/v2/repository/index") || strncmp(url, "/v2/repository/models/", 22) == 0)
         p.kind = KP_REPO_INDEX;
 #undef IS
@@ -104,6 +107,8 @@ static kpath parse_path(const char *url)
         p.kind = KP_MODEL_CONFIG;
     else if (rest == 6 && strncmp(s, "/infer", 6) == 0)
         p.kind = KP_INFER;
+    else if (rest == 6 && strncmp(s, "/stats", 6) == 0)
+        p.kind = KP_STATS;
     return p;
 }
 
@@ -238,6 +243,69 @@ static json_t *model_config(const srv_model *m)
         "num_versions", 1, "instance_group", "count", 1, "kind", "KIND_CPU");
 }
 
+/* Triton's statistics extension: one entry per model version. */
+static json_t *stat_json(srv_stat *st)
+{
+    return json_pack("{s:I,s:I}", "count", (json_int_t)atomic_load(&st->n), "ns",
+                     (json_int_t)atomic_load(&st->ns));
+}
+
+static json_t *model_stats(srv_model *m)
+{
+    srv_model_stats *st = &m->stats;
+    json_t *batches = json_array();
+    for (int i = 0; i < m->nplans; i++) {
+        json_int_t n = (json_int_t)atomic_load(&st->batch[i].n);
+        if (n == 0)
+            continue;
+        /* input and output copies are inside the engine run: counted, 0 ns */
+        json_array_append_new(
+            batches, json_pack("{s:i,s:{s:I,s:i},s:o,s:{s:I,s:i}}", "batch_size",
+                               m->plan_size[i], "compute_input", "count", n, "ns", 0,
+                               "compute_infer", stat_json(&st->batch[i]), "compute_output",
+                               "count", n, "ns", 0));
+    }
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:{s:o,s:o,s:o,s:o,s:o,s:o,s:{s:i,s:i},s:{s:i,s:i}},"
+                     "s:o}",
+                     "name", m->name, "version", m->version, "last_inference",
+                     (json_int_t)atomic_load(&st->last_inference_ms), "inference_count",
+                     (json_int_t)atomic_load(&st->inference_count), "execution_count",
+                     (json_int_t)atomic_load(&st->execution_count), "inference_stats", "success",
+                     stat_json(&st->success), "fail", stat_json(&st->fail), "queue",
+                     stat_json(&st->queue), "compute_input", stat_json(&st->compute_input),
+                     "compute_infer", stat_json(&st->compute_infer), "compute_output",
+                     stat_json(&st->compute_output), "cache_hit", "count", 0, "ns", 0,
+                     "cache_miss", "count", 0, "ns", 0, "batch_stats", batches);
+}
+
+/* GET .../stats: every ready version listed (of p->model, or all). */
+static void stats(srv_req *r, const kpath *p)
+{
+    srv_models *ms = r->srv->models;
+    srv_error e;
+    if (p->model[0]) {
+        srv_model *m = find_model(r->srv, p, &e); /* 404 / 503 as for metadata */
+        if (!m) {
+            srv_respond_error(r, &e);
+            return;
+        }
+        r->ext = m;
+        r->model = m->name;
+    }
+    json_t *list = json_array();
+    srv_models_lock(ms);
+    for (int i = 0; i < ms->n; i++) {
+        srv_model *m = ms->m[i];
+        if (atomic_load(&m->status) != SRV_MODEL_READY ||
+            (p->model[0] && strcmp(m->name, p->model)) ||
+            (p->version[0] && strcmp(m->version, p->version)))
+            continue;
+        json_array_append_new(list, model_stats(m));
+    }
+    srv_models_unlock(ms);
+    srv_respond_json(r, 200, json_pack("{s:o}", "model_stats", list));
+}
+
 /* --- GET endpoints -------------------------------------------------------- */
 
 static void get(srv_req *r)
@@ -248,9 +316,9 @@ static void get(srv_req *r)
     switch (p.kind) {
     case KP_SERVER:
         srv_respond_json(r, 200,
-                         json_pack("{s:s,s:s,s:[s,s,s]}", "name", SERVER_NAME, "version",
+                         json_pack("{s:s,s:s,s:[s,s,s,s]}", "name", SERVER_NAME, "version",
                                    SERVER_VERSION, "extensions", "binary_tensor_data",
-                                   "classification", "model_repository"));
+                                   "classification", "model_repository", "statistics"));
         return;
     case KP_LIVE:
         srv_respond_json(r, 200, json_pack("{s:b}", "live", 1));
@@ -264,6 +332,9 @@ static void get(srv_req *r)
         } else {
             srv_respond_json(r, 200, json_pack("{s:b}", "ready", 1));
         }
+        return;
+    case KP_STATS:
+        stats(r, &p);
         return;
     case KP_MODEL:
     case KP_MODEL_READY:
@@ -566,10 +637,13 @@ static void infer_finish(srv_work *w)
     const srv_model *m = k->model;
     srv_job *j = &k->job;
     if (j->err.kind != SRV_OK) {
+        srv_model_stats_request(&k->model->stats, 0, srv_now() - r->t_start, j->queue_s, 0, 0,
+                                0);
         k->err = j->err;
         wake(r);
         return;
     }
+    double t_out = srv_now();
     srv_koutput o = {.name = output_name(m), .binary = k->binary_out};
     char **strs = NULL;
     float *p = NULL;
@@ -614,6 +688,8 @@ static void infer_finish(srv_work *w)
     srv_kresp_write(m->name, m->version, k->id, &o, 1, &k->body, &k->len, &k->json_len,
                     &k->err);
 out:
+    srv_model_stats_request(&k->model->stats, k->err.kind == SRV_OK, srv_now() - r->t_start,
+                            j->queue_s, k->decode_ms * 1e-3, j->infer_s, srv_now() - t_out);
     for (size_t i = 0; strs && i < nstr; i++)
         free(strs[i]);
     free(strs);
@@ -767,6 +843,7 @@ const srv_route *srv_kserve_route(const char *url)
     case KP_MODEL:
     case KP_MODEL_READY:
     case KP_MODEL_CONFIG:
+    case KP_STATS:
         return &R_GET;
     case KP_INFER:
         return &R_INFER;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "engine/passes/passes.h"
 #include "engine/threadpool.h"
@@ -108,6 +109,27 @@ int srv_version_cmp(const char *a, const char *b)
         return la < lb ? -1 : 1; /* digits without leading zeros: longer is larger */
     int c = strcmp(a, b);
     return c < 0 ? -1 : c > 0;
+}
+
+void srv_stat_add(srv_stat *s, double seconds)
+{
+    atomic_fetch_add(&s->n, 1);
+    atomic_fetch_add(&s->ns, (unsigned long long)(seconds > 0 ? seconds * 1e9 : 0));
+}
+
+void srv_model_stats_request(srv_model_stats *st, int ok, double total, double queue,
+                             double input, double infer, double output)
+{
+    srv_stat_add(ok ? &st->success : &st->fail, total);
+    srv_stat_add(&st->queue, queue);
+    if (!ok)
+        return;
+    srv_stat_add(&st->compute_input, input);
+    srv_stat_add(&st->compute_infer, infer);
+    srv_stat_add(&st->compute_output, output);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    atomic_store(&st->last_inference_ms, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 void srv_models_lock(srv_models *ms) { pthread_mutex_lock(&ms->lock); }

@@ -21,6 +21,28 @@ typedef enum { SRV_MODEL_LOADING = 0, SRV_MODEL_READY = 1, SRV_MODEL_FAILED = 2 
 
 typedef enum { SRV_INVERT_NO = 0, SRV_INVERT_YES = 1, SRV_INVERT_AUTO = 2 } srv_invert;
 
+/* Triton's statistics extension, per model version: a count and the
+ * nanoseconds spent, cumulative since load. */
+typedef struct srv_stat {
+    atomic_ullong n, ns;
+} srv_stat;
+
+typedef struct srv_model_stats {
+    /* per request that reached the model: success / fail (arrival to
+     * answer), queue, compute_input (parse + decode + preprocess),
+     * compute_infer (its batch's engine time), compute_output (answer) */
+    srv_stat success, fail, queue, compute_input, compute_infer, compute_output;
+    atomic_ullong inference_count; /* images run */
+    atomic_ullong execution_count; /* engine runs */
+    atomic_llong last_inference_ms; /* wall clock, ms since the epoch */
+    srv_stat batch[SRV_MAX_PLANS];  /* engine runs and time per plan (batch size) */
+} srv_model_stats;
+
+void srv_stat_add(srv_stat *s, double seconds);
+/* One request's figures (seconds), as it is answered. */
+void srv_model_stats_request(srv_model_stats *st, int ok, double total, double queue,
+                             double input, double infer, double output);
+
 typedef struct srv_model {
     char *name;
     char *version;   /* "1" in the flat layout, else its folder's name (digits) */
@@ -56,6 +78,7 @@ typedef struct srv_model {
     sk_plan *plans[SRV_MAX_PLANS];
 
     struct srv_batcher *batcher;
+    srv_model_stats stats;
 } srv_model;
 
 /* The models being served. Reloads (repository.c) add and remove entries

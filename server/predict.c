@@ -408,10 +408,13 @@ static void finish(srv_work *w)
     srv_req *r = p->r;
     srv_job *j = &p->job;
     if (j->err.kind != SRV_OK) {
+        srv_model_stats_request(&p->model->stats, 0, srv_now() - r->t_start, j->queue_s, 0, 0,
+                                0);
         p->err = j->err;
         wake(r);
         return;
     }
+    double t_out = srv_now();
     srv_timing t = {.decode = p->decode_ms,
                     .queue = j->queue_s * 1e3,
                     .infer = j->infer_s * 1e3,
@@ -424,6 +427,8 @@ static void finish(srv_work *w)
         srv_segment_answer(p->model, p->output, j->n, p->sizes,
                            p->image.px ? &p->image : NULL, p->fmt, &t, j->batch_size,
                            &p->answer, &p->err);
+    srv_model_stats_request(&p->model->stats, p->err.kind == SRV_OK, srv_now() - r->t_start,
+                            j->queue_s, p->decode_ms * 1e-3, j->infer_s, srv_now() - t_out);
     wake(r);
 }
 

@@ -34,6 +34,7 @@ check $KPORT mixed "infer: binary in / JSON out, JSON in / binary out, header na
 check $KPORT classification "classification extension and BYTES PNG/JPEG images: equal to /classify and /segment"
 check $KPORT errors "errors: wrong shape / datatype, header past the body, short body, unknown output, ... (400 {\"error\"})"
 check $KPORT keepalive "keep-alive: 20 infers and probes on one connection"
+check $KPORT stats "statistics extension: requests, images, engine runs, times, per batch size"
 
 # Same metrics and access log as /classify.
 n=$(metric $KPORT 'skipserve_requests_total{endpoint="v2_infer",model="fashion-resnet",code="200"}')
