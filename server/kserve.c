@@ -410,16 +410,26 @@ typedef struct srv_kserve {
     size_t len, json_len;
 } srv_kserve;
 
+/* Free what k holds but its model reference: r->model (its name) is
+ * logged at completion. */
+static void infer_release(srv_kserve *k)
+{
+    free(k->id);
+    free(k->input);
+    free(k->output);
+    free(k->body);
+    k->id = NULL;
+    k->input = k->output = NULL;
+    k->body = NULL;
+}
+
 static void infer_free(srv_req *r)
 {
     srv_kserve *k = r->ext;
     if (!k)
         return;
+    infer_release(k);
     srv_model_unref(k->model); /* the last request of a replaced version frees it */
-    free(k->id);
-    free(k->input);
-    free(k->output);
-    free(k->body);
     free(k);
     r->ext = NULL;
 }
@@ -741,7 +751,7 @@ static void infer_resume(srv_req *r)
         srv_respond(r, 200, k->json_len ? "application/octet-stream" : "application/json", body,
                     k->len, hdr);
     }
-    infer_free(r);
+    infer_release(k); /* the rest goes at completion (infer_free) */
 }
 
 /* --- routes --------------------------------------------------------------- */

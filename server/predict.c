@@ -43,19 +43,30 @@ typedef struct srv_predict {
     double total_ms;
 } srv_predict;
 
+/* Free what p holds but its model reference: r->model (its name) is
+ * logged at completion. */
+static void release(srv_req *r, srv_predict *p)
+{
+    srv_input_free(&p->in);
+    free(p->sizes);
+    p->sizes = NULL;
+    sk_image_free(&p->image);
+    free(p->input);
+    free(p->output);
+    free(p->answer.body);
+    p->input = p->output = NULL;
+    p->answer.body = NULL;
+    srv_req_release(r, p->charged);
+    p->charged = 0;
+}
+
 void srv_predict_free(srv_req *r)
 {
     srv_predict *p = r->pred;
     if (!p)
         return;
-    srv_input_free(&p->in);
+    release(r, p);
     srv_model_unref(p->model); /* the last request of a replaced version frees it */
-    free(p->sizes);
-    sk_image_free(&p->image);
-    free(p->input);
-    free(p->output);
-    free(p->answer.body);
-    srv_req_release(r, p->charged);
     free(p);
     r->pred = NULL;
 }
@@ -482,5 +493,5 @@ void srv_predict_resume(srv_req *r)
                              a.width ? "X-Width" : NULL, w, "X-Height", h, NULL};
         srv_respond(r, 200, a.ctype, a.body, a.len, hdr);
     }
-    srv_predict_free(r);
+    release(r, p); /* the rest goes at completion (srv_predict_free) */
 }
