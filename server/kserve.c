@@ -501,7 +501,15 @@ static srv_err infer_start(srv_req *r, srv_kserve *k, srv_kreq *q, srv_error *e)
 {
     srv_server *srv = r->srv;
     double t0 = srv_now();
-    size_t parsing = parse_bytes(r->body, r->len);
+    /* only the JSON part makes a tree: binary buffers are read in place */
+    size_t jlen = r->len;
+    if (k->header_len) {
+        char *end;
+        unsigned long long v = strtoull(k->header_len, &end, 10);
+        if (*end == '\0' && v < jlen)
+            jlen = (size_t)v; /* the parser checks the value properly */
+    }
+    size_t parsing = parse_bytes(r->body, jlen);
     srv_err rc = srv_req_reserve(r, parsing, "parsing the JSON body", e);
     if (rc)
         return rc;

@@ -496,6 +496,44 @@ def case_too_large(c):
     error_answer(r.status, r.headers, r.read(), 413, ["max-body"])
 
 
+def case_timeout(c):
+    # against a server with --timeout-ms 1: a 65536-value JSON tensor takes
+    # longer than that to parse, so it leaves the queue past its deadline
+    x = np.zeros((4, 1, 128, 128), dtype=np.float32)
+    st, h, b = c.infer("scenes-unet", [Input("input", x.shape, "FP32", x, binary=False)])
+    error_answer(st, h, b, 504, [])
+
+
+def case_overload(c):
+    # against a server with --max-queue 1 --max-batch 1: 16 clients at once
+    # on the segmenter; the queue holds one image, the rest are told to retry
+    import threading
+    x = np.zeros((1, 1, 128, 128), dtype=np.float32)
+    body, jsize = request_body([Input("input", x.shape, "FP32", x)])
+    port = c.conn.port
+    go, out = threading.Barrier(16), []
+
+    def one():
+        k = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        go.wait()
+        k.request("POST", "/v2/models/scenes-unet/infer", body,
+                  {"Inference-Header-Content-Length": str(jsize)})
+        r = k.getresponse()
+        out.append((r.status, r.headers, r.read()))
+    ts = [threading.Thread(target=one) for _ in range(16)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    codes = sorted(o[0] for o in out)
+    assert len(out) == 16 and set(codes) <= {200, 429}, codes
+    assert 200 in codes and 429 in codes, codes
+    for st, h, b in out:
+        if st == 429:
+            error_answer(st, h, b, 429, ["queue"])
+            assert h.get("Retry-After") == "1", h.get("Retry-After")
+
+
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
 
 
