@@ -26,6 +26,11 @@ cp models/fashion-resnet/labels.txt "$R/fashion/"
 sed 's/^{/{"version_policy": {"latest": {"num_versions": 2}},/' models/fashion-resnet/model.json \
     >"$R/fashion/model.json"
 for v in 1 2 3; do cp models/fashion-resnet/model.onnx "$R/fashion/$v/"; done
+# the other two policies; a version folder with a leading zero is no version
+mkdir -p "$R/spec/1" "$R/spec/2" "$R/spec/3" "$R/all/1" "$R/all/7" "$R/all/07"
+for v in spec/1 spec/2 spec/3 all/1 all/7 all/07; do cp models/fashion-resnet/model.onnx "$R/$v/"; done
+echo '{"version_policy": {"specific": {"versions": [1, 3, 9]}}, "input": {"invert": "auto"}}' >"$R/spec/model.json"
+echo '{"version_policy": {"all": {}}}' >"$R/all/model.json"
 cp models/scenes-unet/model.json models/scenes-unet/labels.txt "$R/seg/"
 cp models/scenes-unet/model.onnx "$R/seg/1/"
 cp models/fashion-resnet/model.onnx models/fashion-resnet/model.json models/fashion-resnet/labels.txt "$R/flat/"
@@ -50,10 +55,14 @@ A=127.0.0.1:$PORT
 APID=$PID
 
 # --- layout and policy ---------------------------------------------------------
-t "index: versions by policy, flat layout as version 1, bad folder name skipped" 200 \
-    "sorted((m['name'], m['version'], m['state']) for m in j) == [('fashion', '2', 'READY'), ('fashion', '3', 'READY'), ('flat', '1', 'READY'), ('seg', '1', 'READY')]" \
+t "index: versions by policy (latest 2, specific [1,3,9], all), flat layout as version 1, bad names skipped" 200 \
+    "sorted((m['name'], m['version'], m['state']) for m in j) == [('all', '1', 'READY'), ('all', '7', 'READY'), ('fashion', '2', 'READY'), ('fashion', '3', 'READY'), ('flat', '1', 'READY'), ('seg', '1', 'READY'), ('spec', '1', 'READY'), ('spec', '3', 'READY')]" \
     -X POST "$A/v2/repository/index"
 t "model metadata lists the served versions" 200 "j['versions'] == ['2', '3']" "$A/v2/models/fashion"
+t "versions sort as numbers" 200 "j['versions'] == ['1', '7']" "$A/v2/models/all"
+t "a specific version answers infer (class 6, no labels file: named by index)" 200 "j['model_version'] == '1' and j['outputs'][0]['data'][0].endswith(':6:6')" \
+    -d "{\"inputs\":[{\"name\":\"input\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"$(base64 -w0 tests/data/shirt.png)\"]}],\"parameters\":{\"classification\":1}}" \
+    "$A/v2/models/spec/versions/1/infer"
 t "a version the policy leaves out is 404" 404 "isinstance(j['error'], str)" "$A/v2/models/fashion/versions/1/ready"
 t "version 2 answers /ready" 200 "j['ready'] is True and j['version'] == '2'" "$A/v2/models/fashion/versions/2/ready"
 t "/classify uses the newest version" 200 "j['predictions'][0][0]['label'] == 'Shirt'" \
