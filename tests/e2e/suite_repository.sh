@@ -49,6 +49,8 @@ wait_index() {
     return 1
 }
 
+"$BIN" --help | grep -A3 -- '--poll-repository SECONDS' | grep -q SKIPSERVE_POLL_REPOSITORY &&
+    ok "--help documents --poll-repository and its env twin" || ko "--help lacks --poll-repository"
 start A --models "$R" --poll-repository 1 --http-threads 4 --prep-threads 2 --max-batch 8 ||
     { echo "0 passed, 1 failed"; exit 1; }
 A=127.0.0.1:$PORT
