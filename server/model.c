@@ -142,6 +142,7 @@ int srv_models_add(srv_models *ms, srv_model *m)
     if (p) {
         ms->m = p;
         ms->m[ms->n++] = m;
+        m->owner = ms;
     }
     srv_models_unlock(ms);
     return p ? 0 : -1;
@@ -159,11 +160,40 @@ void srv_models_remove(srv_models *ms, srv_model *m)
             break;
         }
     }
-    srv_models_unlock(ms);
-    if (found) {
+    /* remembered until freed, for drain; without room it is only not
+     * stopped early (its requests still finish on it) */
+    srv_model **p = found ? realloc(ms->retired, (size_t)(ms->nretired + 1) * sizeof *p) : NULL;
+    if (p) {
+        ms->retired = p;
+        ms->retired[ms->nretired++] = m;
         atomic_store(&m->retired, 1);
-        srv_model_unref(m);
     }
+    srv_models_unlock(ms);
+    if (found)
+        srv_model_unref(m);
+}
+
+void srv_models_stop_all(srv_models *ms, int abort)
+{
+    srv_models_lock(ms);
+    int n = ms->n + ms->nretired;
+    srv_model **all = malloc((size_t)(n ? n : 1) * sizeof *all);
+    if (!all)
+        n = 0;
+    for (int i = 0; i < n; i++) {
+        all[i] = i < ms->n ? ms->m[i] : ms->retired[i - ms->n];
+        srv_model_ref(all[i]); /* a retired one may be freed by its last request meanwhile */
+    }
+    srv_models_unlock(ms);
+    for (int i = 0; i < n; i++)
+        if (all[i]->batcher)
+            srv_batcher_stop(all[i]->batcher, abort);
+    for (int i = 0; i < n; i++) {
+        if (all[i]->batcher)
+            srv_batcher_join(all[i]->batcher);
+        srv_model_unref(all[i]);
+    }
+    free(all);
 }
 
 int srv_models_scan(const srv_config *cfg, srv_models *out, char *err, size_t errlen)
@@ -651,9 +681,16 @@ out:
 
 static void model_free(srv_model *m)
 {
-    if (atomic_load(&m->retired))
+    if (atomic_load(&m->retired)) {
+        srv_models *ms = m->owner;
+        srv_models_lock(ms);
+        for (int i = 0; i < ms->nretired; i++)
+            if (ms->retired[i] == m)
+                ms->retired[i] = ms->retired[--ms->nretired];
+        srv_models_unlock(ms);
         srv_log_msg("model %s version %s: its last request is answered; memory freed", m->name,
                     m->version);
+    }
     if (m->batcher)
         srv_batcher_destroy(m->batcher);
     for (int i = 0; i < m->nplans; i++)
@@ -689,6 +726,7 @@ void srv_models_free(srv_models *ms)
     for (int i = 0; i < ms->n; i++)
         srv_model_unref(ms->m[i]);
     free(ms->m);
+    free(ms->retired);
     pthread_mutex_destroy(&ms->lock);
     memset(ms, 0, sizeof *ms);
 }

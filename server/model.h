@@ -50,6 +50,7 @@ typedef struct srv_model {
                         rescan reloads the version when they change */
     int fixed;       /* from --model: rescans leave it alone */
     atomic_int retired; /* taken out of the list (a reload replaced it) */
+    struct srv_models *owner; /* the list it was added to (for its retired list) */
     atomic_int refs; /* the list's reference, plus one per request or reader
                         holding it; the last srv_model_unref frees it */
     char *onnx_path;
@@ -87,8 +88,16 @@ typedef struct srv_model {
 typedef struct srv_models {
     srv_model **m;
     int n;
+    /* taken out of the list, still held by requests: drain stops their
+     * batchers too (a model leaves this list when it is freed) */
+    srv_model **retired;
+    int nretired;
     pthread_mutex_t lock;
 } srv_models;
+
+/* Stop every batcher, listed or retired (abort: answer queued jobs 503
+ * now), then join them: no request stays queued (drain, main.c). */
+void srv_models_stop_all(srv_models *ms, int abort);
 
 void srv_models_lock(srv_models *ms);
 void srv_models_unlock(srv_models *ms);
