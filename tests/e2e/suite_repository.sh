@@ -170,4 +170,37 @@ t "the reloaded model answers" 200 "j['ready'] is True and j['version'] == '2'" 
 wait_buffered_zero && ok "every reservation given back" || ko "buffered bytes left: $(buffered)"
 stop_ok A $APID
 
+# --- SIGTERM during a reload ------------------------------------------------------
+# A request waits in version 1's 5 s fill window; version 2 replaces it; a
+# SIGTERM with --drain-timeout 0 must answer the request queued on the
+# replaced version now (503), not leave it suspended past the drain.
+R2=$TMP/repo2
+mkdir -p "$R2/d/1"
+cp models/fashion-resnet/model.onnx "$R2/d/1/"
+cp models/fashion-resnet/labels.txt "$R2/d/"
+$PY -c 'import json, sys; j = json.load(open(sys.argv[1])); j["batching"] = {"max_batch": 8, "max_delay_us": 5000000, "idle_dispatch": False}; json.dump(j, open(sys.argv[2], "w"))' \
+    models/fashion-resnet/model.json "$R2/d/model.json"
+start B --models "$R2" --drain-timeout 0 || { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
+BPID=$PID
+t0=$(date +%s.%N)
+curl -s -o "$TMP/d.body" -w '%{http_code}' --max-time 20 --data-binary @tests/data/shirt.png \
+    "127.0.0.1:$PORT/classify?model=d" >"$TMP/d.code" &
+CP=$!
+wait_metric "$PORT" 'skipserve_queue_depth{model="d"}' 1 || echo "    (the request did not show in the queue)"
+mkdir "$R2/d/2" && cp models/fashion-resnet/model.onnx "$R2/d/2/"
+kill -HUP "$BPID"
+for _ in $(seq 300); do
+    grep -q 'model d version 2: .*serving' "$TMP/B.err" && break
+    sleep 0.1
+done
+kill -TERM "$BPID"
+wait $CP
+t1=$(date +%s.%N)
+secs=$($PY -c "print(round($t1 - $t0, 2))")
+[ "$(cat "$TMP/d.code")" = 503 ] && $PY -c "import sys; sys.exit(0 if $t1 - $t0 < 4.5 else 1)" &&
+    ok "SIGTERM mid-reload: the request queued on the replaced version answered 503 at once (${secs} s)" ||
+    ko "SIGTERM mid-reload: status $(cat "$TMP/d.code") after ${secs} s"
+for _ in $(seq 100); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.1; done
+wait "$BPID" && ok "B: exit status 0 after the drain" || ko "B: exit status after the drain"
+
 finish
