@@ -128,6 +128,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) -lcmocka $(LDLIBS_BASE)
 
+# the KServe body parser's test compiles server sources that use jansson
+$(BUILD)/tests/test_kserve_binary: PKG_LIBS_LOADERS += -ljansson
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # --- set-up ------------------------------------------------------------------
