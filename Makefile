@@ -60,7 +60,7 @@ endif
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/tools/gemm_uk_variants__avx512f.o)
 
 .PHONY: all deps deps-torch test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
-	test-docker test-ui check-arm64 test-fuzz fuzz \
+	test-docker test-ui check-arm64 test-fuzz fuzz load test-scale test-k8s soak \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
 
@@ -128,6 +128,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) -lcmocka $(LDLIBS_BASE)
 
+# the KServe body parser's test compiles server sources that use jansson
+$(BUILD)/tests/test_kserve_binary: PKG_LIBS_LOADERS += -ljansson
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # --- set-up ------------------------------------------------------------------
@@ -137,6 +140,8 @@ DEB_PKGS := build-essential pkg-config curl libmicrohttpd-dev libjansson-dev lib
 	libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
 	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil openssl
 DEB_PKGS_TORCH := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
+# load, test-scale, test-k8s (kubernetes-client too when no kubectl is on the PATH)
+DEB_PKGS_LOAD := curl wrk nginx python3-yaml python3-kubernetes
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 deps-torch:
@@ -145,7 +150,8 @@ deps-torch:
 # --- tests -------------------------------------------------------------------
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory test-unit test-conformance test-bad-models test-e2e test-models
+	@$(MAKE) --no-print-directory test-unit test-conformance test-bad-models test-e2e test-models \
+		test-k8s test-scale
 
 test-unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
@@ -209,9 +215,28 @@ fuzz: deps
 test-ui: all
 	BUILD=$(BUILD) bash tests/ui/run.sh
 
-# Container image: build, run on loopback, curl, stop (podman; not in make test).
+# Container image: build, run on loopback, curl, stop (podman; .ci/run runs it
+# after make test: 314 s without the cached base image, 20-115 s with it).
 test-docker:
 	BUILD=$(BUILD) sh tests/e2e/docker.sh
+
+# Load and scale-out (tests/load/README.md). `load`: the standard scenario ->
+# $(BUILD)/load-report.md. `test-scale`: 3 replicas behind nginx, SIGTERM /
+# SIGKILL / rejoin under load (about a minute). `test-k8s`: docker/k8s.yaml
+# checked offline (tests/deploy/). `soak` (not CI): 10 minutes of mixed load.
+load: all
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
+	BUILD=$(BUILD) sh tests/load/report.sh
+test-scale: all
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
+	BUILD=$(BUILD) sh tests/load/scale.sh
+test-k8s: all
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
+	@command -v kubectl >/dev/null || sh tests/deps.sh kubernetes-client
+	BUILD=$(BUILD) sh tests/deploy/k8s_check.sh
+soak: all
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
+	BUILD=$(BUILD) sh tests/load/soak.sh
 
 # --- run ---------------------------------------------------------------------
 PORT ?= 8080

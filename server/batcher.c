@@ -84,6 +84,9 @@ static void run_batch(srv_batcher *b, srv_job *jobs, int total, double t_start)
         }
         srv_metrics_infer(m->name, dt);
         srv_metrics_batch(m->name, take);
+        srv_stat_add(&m->stats.batch[k], dt); /* the statistics extension (kserve.c) */
+        atomic_fetch_add(&m->stats.execution_count, 1);
+        atomic_fetch_add(&m->stats.inference_count, (unsigned long long)take);
 
         const sk_tensor *o = sk_plan_output(m->plans[k], 0);
         const float *od = o->data;

@@ -272,9 +272,11 @@ typedef struct walk {
 static int walk_data(walk *w, json_t *v)
 {
     if (json_is_array(v)) {
-        for (size_t i = 0; i < json_array_size(v); i++)
-            if (walk_data(w, json_array_get(v, i)))
-                return -1;
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            int rc = walk_data(w, json_array_get(v, i));
+            if (rc)
+                return rc;
+        }
         return 0;
     }
     if (w->n >= w->want)

@@ -68,14 +68,7 @@ static void drain(srv_server *srv, sigset_t *sigs)
     /* Whatever is still queued is answered 503; a batch already running
      * finishes and is answered normally. Joining the workers guarantees no
      * connection stays suspended (libmicrohttpd cannot stop with one). */
-    srv_models_lock(srv->models); /* the repository thread is stopped: the list stays */
-    for (int i = 0; i < srv->models->n; i++)
-        if (srv->models->m[i]->batcher)
-            srv_batcher_stop(srv->models->m[i]->batcher, 1);
-    srv_models_unlock(srv->models);
-    for (int i = 0; i < srv->models->n; i++)
-        if (srv->models->m[i]->batcher)
-            srv_batcher_join(srv->models->m[i]->batcher);
+    srv_models_stop_all(srv->models, 1); /* versions a reload replaced included */
     /* The prep workers finish what they hold: answers of the batches just
      * run, and requests still decoding (their submit now answers 503). */
     srv_prep_stop(srv->prep);

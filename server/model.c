@@ -3,7 +3,6 @@
  * size we run (powers of two up to max_batch, plus max_batch itself). */
 #include "server/model.h"
 
-#include <dirent.h>
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -19,7 +18,6 @@
 #include "loaders/onnx.h"
 #include "server/batcher.h"
 #include "server/log.h"
-#include "server/repository.h"
 #include "server/tile.h"
 
 const char *srv_task_name(srv_task t) { return t == SRV_TASK_SEGMENT ? "segment" : "classify"; }
@@ -100,77 +98,6 @@ void srv_model_stamp(const srv_model *m, char *out, size_t n)
              ha ? a.st_mtim.tv_nsec : 0, ha ? (long long)a.st_size : -1,
              hb ? (long long)b.st_mtim.tv_sec : 0, hb ? b.st_mtim.tv_nsec : 0,
              hb ? (long long)b.st_size : -1);
-}
-
-int srv_version_cmp(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la != lb)
-        return la < lb ? -1 : 1; /* digits without leading zeros: longer is larger */
-    int c = strcmp(a, b);
-    return c < 0 ? -1 : c > 0;
-}
-
-void srv_models_lock(srv_models *ms) { pthread_mutex_lock(&ms->lock); }
-void srv_models_unlock(srv_models *ms) { pthread_mutex_unlock(&ms->lock); }
-
-int srv_models_add(srv_models *ms, srv_model *m)
-{
-    srv_models_lock(ms);
-    srv_model **p = realloc(ms->m, (size_t)(ms->n + 1) * sizeof *p);
-    if (p) {
-        ms->m = p;
-        ms->m[ms->n++] = m;
-    }
-    srv_models_unlock(ms);
-    return p ? 0 : -1;
-}
-
-void srv_models_remove(srv_models *ms, srv_model *m)
-{
-    int found = 0;
-    srv_models_lock(ms);
-    for (int i = 0; i < ms->n; i++) {
-        if (ms->m[i] == m) {
-            memmove(ms->m + i, ms->m + i + 1, (size_t)(ms->n - i - 1) * sizeof *ms->m);
-            ms->n--;
-            found = 1;
-            break;
-        }
-    }
-    srv_models_unlock(ms);
-    if (found) {
-        atomic_store(&m->retired, 1);
-        srv_model_unref(m);
-    }
-}
-
-int srv_models_scan(const srv_config *cfg, srv_models *out, char *err, size_t errlen)
-{
-    memset(out, 0, sizeof *out);
-    pthread_mutex_init(&out->lock, NULL);
-    srv_repo_entry *ents = NULL;
-    int n = 0;
-    if (srv_repo_list(cfg, NULL, &ents, &n, err, errlen))
-        return -1;
-    for (int i = 0; i < n; i++) {
-        srv_model *m = srv_model_new(ents[i].name, ents[i].version, ents[i].path, ents[i].parent);
-        if (!m || srv_models_add(out, m)) {
-            if (m)
-                srv_model_unref(m);
-            srv_repo_entries_free(ents, n);
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        m->fixed = ents[i].fixed;
-    }
-    srv_repo_entries_free(ents, n);
-    if (out->n == 0) {
-        snprintf(err, errlen, "no models: %s holds no <name>/model.onnx and no --model was given",
-                 cfg->models_dir);
-        return -1;
-    }
-    return 0;
 }
 
 /* --- model.json ----------------------------------------------------------- */
@@ -655,9 +582,16 @@ out:
 
 static void model_free(srv_model *m)
 {
-    if (atomic_load(&m->retired))
+    if (atomic_load(&m->retired)) {
+        srv_models *ms = m->owner;
+        srv_models_lock(ms);
+        for (int i = 0; i < ms->nretired; i++)
+            if (ms->retired[i] == m)
+                ms->retired[i] = ms->retired[--ms->nretired];
+        srv_models_unlock(ms);
         srv_log_msg("model %s version %s: its last request is answered; memory freed", m->name,
                     m->version);
+    }
     if (m->batcher)
         srv_batcher_destroy(m->batcher);
     for (int i = 0; i < m->nplans; i++)
@@ -686,117 +620,4 @@ void srv_model_unref(srv_model *m)
 {
     if (m && atomic_fetch_sub(&m->refs, 1) == 1)
         model_free(m);
-}
-
-void srv_models_free(srv_models *ms)
-{
-    for (int i = 0; i < ms->n; i++)
-        srv_model_unref(ms->m[i]);
-    free(ms->m);
-    pthread_mutex_destroy(&ms->lock);
-    memset(ms, 0, sizeof *ms);
-}
-
-/* Under the lock: the newest version of `name` that is ready, else the
- * newest of any status (NULL when no entry has that name). */
-static srv_model *newest(const srv_models *ms, const char *name)
-{
-    srv_model *best = NULL;
-    for (int i = 0; i < ms->n; i++) {
-        srv_model *m = ms->m[i];
-        if (strcmp(m->name, name) != 0)
-            continue;
-        int ready = atomic_load(&m->status) == SRV_MODEL_READY;
-        int best_ready = best && atomic_load(&best->status) == SRV_MODEL_READY;
-        if (!best || (ready && !best_ready) ||
-            (ready == best_ready && srv_version_cmp(m->version, best->version) > 0))
-            best = m;
-    }
-    return best;
-}
-
-srv_model *srv_models_find(srv_models *ms, const char *name, const char *version, srv_error *e)
-{
-    srv_models_lock(ms);
-    srv_model *m = NULL;
-    if (version && *version) {
-        int named = 0;
-        for (int i = 0; i < ms->n; i++) {
-            if (strcmp(ms->m[i]->name, name) != 0)
-                continue;
-            named = 1;
-            /* a version being reloaded is listed twice: prefer the ready one */
-            if (strcmp(ms->m[i]->version, version) == 0 &&
-                (!m || atomic_load(&ms->m[i]->status) == SRV_MODEL_READY))
-                m = ms->m[i];
-        }
-        if (!m && named) {
-            srv_fail(e, SRV_E_UNKNOWN_MODEL, "model %s has no version %.24s", name, version);
-            srv_models_unlock(ms);
-            return NULL;
-        }
-    } else {
-        m = newest(ms, name);
-    }
-    if (!m) {
-        srv_fail(e, SRV_E_UNKNOWN_MODEL, "no model named \"%.100s\" (GET /models lists them)",
-                 name);
-    } else if (atomic_load(&m->status) == SRV_MODEL_READY) {
-        srv_model_ref(m);
-        srv_models_unlock(ms);
-        return m;
-    } else if (atomic_load(&m->status) == SRV_MODEL_FAILED) {
-        srv_fail(e, SRV_E_NOT_READY, "model %s failed to load: %.180s", m->name, m->error);
-    } else {
-        srv_fail(e, SRV_E_NOT_READY, "model %s is not loaded", m->name);
-    }
-    srv_models_unlock(ms);
-    return NULL;
-}
-
-srv_model *srv_models_pick(srv_models *ms, const char *name, srv_task task, srv_error *e)
-{
-    if (name && *name) {
-        srv_model *m = srv_models_find(ms, name, NULL, e);
-        if (m && m->task != task) {
-            srv_fail(e, SRV_E_BAD_REQUEST, "model %s is a %s model; use /%s", m->name,
-                     srv_task_name(m->task), srv_task_name(m->task));
-            srv_model_unref(m);
-            return NULL;
-        }
-        return m;
-    }
-    srv_model *found = NULL;
-    int count = 0;
-    srv_models_lock(ms);
-    for (int i = 0; i < ms->n; i++) {
-        srv_model *m = ms->m[i];
-        if (atomic_load(&m->status) == SRV_MODEL_READY && m->task == task &&
-            newest(ms, m->name) == m) {
-            found = m;
-            count++;
-        }
-    }
-    if (count == 1)
-        srv_model_ref(found);
-    srv_models_unlock(ms);
-    if (count == 1)
-        return found;
-    if (count == 0)
-        srv_fail(e, SRV_E_UNKNOWN_MODEL, "no %s model is loaded", srv_task_name(task));
-    else
-        srv_fail(e, SRV_E_BAD_REQUEST, "%d %s models are loaded; choose one with ?model=NAME",
-                 count, srv_task_name(task));
-    return NULL;
-}
-
-void srv_models_kick(srv_models *ms)
-{
-    if (!ms)
-        return;
-    srv_models_lock(ms);
-    for (int i = 0; i < ms->n; i++)
-        if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY && ms->m[i]->batcher)
-            srv_batcher_kick(ms->m[i]->batcher);
-    srv_models_unlock(ms);
 }

@@ -26,6 +26,28 @@ typedef enum {
     SRV_INVERT_AUTO = SK_INVERT_AUTO
 } srv_invert;
 
+/* Triton's statistics extension, per model version: a count and the
+ * nanoseconds spent, cumulative since load. */
+typedef struct srv_stat {
+    atomic_ullong n, ns;
+} srv_stat;
+
+typedef struct srv_model_stats {
+    /* per request that reached the model: success / fail (arrival to
+     * answer), queue, compute_input (parse + decode + preprocess),
+     * compute_infer (its batch's engine time), compute_output (answer) */
+    srv_stat success, fail, queue, compute_input, compute_infer, compute_output;
+    atomic_ullong inference_count; /* images run */
+    atomic_ullong execution_count; /* engine runs */
+    atomic_llong last_inference_ms; /* wall clock, ms since the epoch */
+    srv_stat batch[SRV_MAX_PLANS];  /* engine runs and time per plan (batch size) */
+} srv_model_stats;
+
+void srv_stat_add(srv_stat *s, double seconds);
+/* One request's figures (seconds), as it is answered. */
+void srv_model_stats_request(srv_model_stats *st, int ok, double total, double queue,
+                             double input, double infer, double output);
+
 typedef struct srv_model {
     char *name;
     char *version;   /* "1" in the flat layout, else its folder's name (digits) */
@@ -33,6 +55,7 @@ typedef struct srv_model {
                         rescan reloads the version when they change */
     int fixed;       /* from --model: rescans leave it alone */
     atomic_int retired; /* taken out of the list (a reload replaced it) */
+    struct srv_models *owner; /* the list it was added to (for its retired list) */
     atomic_int refs; /* the list's reference, plus one per request or reader
                         holding it; the last srv_model_unref frees it */
     char *onnx_path;
@@ -65,6 +88,7 @@ typedef struct srv_model {
     sk_plan *plans[SRV_MAX_PLANS];
 
     struct srv_batcher *batcher;
+    srv_model_stats stats;
 } srv_model;
 
 /* The models being served. Reloads (repository.c) add and remove entries
@@ -73,8 +97,16 @@ typedef struct srv_model {
 typedef struct srv_models {
     srv_model **m;
     int n;
+    /* taken out of the list, still held by requests: drain stops their
+     * batchers too (a model leaves this list when it is freed) */
+    srv_model **retired;
+    int nretired;
     pthread_mutex_t lock;
 } srv_models;
+
+/* Stop every batcher, listed or retired (abort: answer queued jobs 503
+ * now), then join them: no request stays queued (drain, main.c). */
+void srv_models_stop_all(srv_models *ms, int abort);
 
 void srv_models_lock(srv_models *ms);
 void srv_models_unlock(srv_models *ms);

@@ -50,25 +50,37 @@ typedef struct srv_predict {
     double queue_ms, infer_ms; /* summed over the tile batches */
 } srv_predict;
 
-void srv_predict_free(srv_req *r)
+/* Free what p holds but its model reference: r->model (its name) is
+ * logged at completion. */
+static void release(srv_req *r, srv_predict *p)
 {
-    srv_predict *p = r->pred;
-    if (!p)
-        return;
     srv_input_free(&p->in);
+    free(p->sizes);
+    p->sizes = NULL;
+    sk_image_free(&p->image);
+    free(p->input);
+    free(p->output);
+    free(p->answer.body);
+    p->input = p->output = NULL;
+    p->answer.body = NULL;
     if (p->tiler) {
         int left = srv_tiler_total(p->tiler) - p->tiles_done;
         if (left) /* ended early: its tiles are no longer pending */
             srv_metrics_tiles(p->model->name, -left, 0);
         srv_tiler_free(p->tiler);
+        p->tiler = NULL;
     }
-    srv_model_unref(p->model); /* the last request of a replaced version frees it */
-    free(p->sizes);
-    sk_image_free(&p->image);
-    free(p->input);
-    free(p->output);
-    free(p->answer.body);
     srv_req_release(r, p->charged);
+    p->charged = 0;
+}
+
+void srv_predict_free(srv_req *r)
+{
+    srv_predict *p = r->pred;
+    if (!p)
+        return;
+    release(r, p);
+    srv_model_unref(p->model); /* the last request of a replaced version frees it */
     free(p);
     r->pred = NULL;
 }
@@ -411,9 +423,13 @@ static int tiles_back(srv_req *r, srv_predict *p)
                     .infer = p->infer_ms,
                     .total = (srv_now() - r->t_start) * 1e3};
     p->total_ms = t.total;
+    double t_out = srv_now();
     srv_segment_mask_answer(m, srv_tiler_mask(p->tiler), p->image.w, p->image.h,
                             p->fmt == SRV_FMT_OVERLAY ? &p->image : NULL, p->fmt, &t, j->batch_size,
                             &p->answer, &p->err);
+    srv_model_stats_request(&m->stats, p->err.kind == SRV_OK, srv_now() - r->t_start,
+                            p->queue_ms * 1e-3, p->decode_ms * 1e-3, p->infer_ms * 1e-3,
+                            srv_now() - t_out);
     return 0;
 }
 
@@ -561,6 +577,8 @@ static void finish(srv_work *w)
     srv_req *r = p->r;
     srv_job *j = &p->job;
     if (j->err.kind != SRV_OK) {
+        srv_model_stats_request(&p->model->stats, 0, srv_now() - r->t_start, j->queue_s, 0, 0,
+                                0);
         p->err = j->err;
         wake(r);
         return;
@@ -570,6 +588,7 @@ static void finish(srv_work *w)
             wake(r);
         return;
     }
+    double t_out = srv_now();
     srv_timing t = {.decode = p->decode_ms,
                     .queue = j->queue_s * 1e3,
                     .infer = j->infer_s * 1e3,
@@ -582,6 +601,8 @@ static void finish(srv_work *w)
         srv_segment_answer(p->model, p->output, j->n, p->sizes,
                            p->image.px ? &p->image : NULL, p->fmt, &t, j->batch_size,
                            &p->answer, &p->err);
+    srv_model_stats_request(&p->model->stats, p->err.kind == SRV_OK, srv_now() - r->t_start,
+                            j->queue_s, p->decode_ms * 1e-3, j->infer_s, srv_now() - t_out);
     wake(r);
 }
 
@@ -636,5 +657,5 @@ void srv_predict_resume(srv_req *r)
                              a.width ? "X-Width" : NULL, w, "X-Height", h, NULL};
         srv_respond(r, 200, a.ctype, a.body, a.len, hdr);
     }
-    srv_predict_free(r);
+    release(r, p); /* the rest goes at completion (srv_predict_free) */
 }

@@ -186,7 +186,8 @@ def error_answer(st, h, data, want, words):
 def case_meta(c):
     st, j = c.get_json("/v2")
     assert st == 200 and j["name"] == "skipserve", j
-    assert {"binary_tensor_data", "classification"} <= set(j["extensions"]), j
+    assert {"binary_tensor_data", "classification", "model_repository",
+            "statistics"} <= set(j["extensions"]), j
     assert c.get_json("/v2/health/live") == (200, {"live": True})
     assert c.get_json("/v2/health/ready") == (200, {"ready": True})
     st, j = c.get_json("/v2/models/fashion-resnet")
@@ -447,6 +448,39 @@ def case_keepalive(c):
         assert c.same_socket(), "request %d opened a new connection" % i
 
 
+def case_stats(c):
+    """The statistics extension counts every request that reached the model,
+    KServe and /classify alike, and every engine run."""
+    def get():
+        st, j = c.get_json("/v2/models/fashion-resnet/stats")
+        assert st == 200 and len(j["model_stats"]) == 1, (st, j)
+        return j["model_stats"][0]
+    x, _ = testdata("fashion-resnet")
+    s0 = get()
+    st, h, b = c.infer("fashion-resnet", [Input("input", x[:1].shape, "FP32", x[:1])])
+    assert st == 200
+    st, h, b = c.infer("fashion-resnet", [Input("input", x.shape, "FP32", x)])
+    assert st == 200
+    classify(c, image("shirt.png"), 1)
+    s1 = get()
+    d = lambda k: s1["inference_stats"][k]["count"] - s0["inference_stats"][k]["count"]
+    assert d("success") == 3 and d("fail") == 0, (s0, s1)
+    assert d("queue") == 3 and d("compute_infer") == 3 and d("compute_input") == 3, s1
+    assert s1["inference_count"] - s0["inference_count"] == 6, (s0, s1)
+    assert s1["execution_count"] - s0["execution_count"] == 3, (s0, s1)
+    for k in ("success", "compute_infer", "compute_input", "compute_output"):
+        assert s1["inference_stats"][k]["ns"] > s0["inference_stats"][k]["ns"], k
+    assert s1["last_inference"] >= s0["last_inference"] and s1["last_inference"] > 1.6e12
+    b4 = [b for b in s1["batch_stats"] if b["batch_size"] == 4]
+    assert b4 and b4[0]["compute_infer"]["count"] >= 1 and b4[0]["compute_infer"]["ns"] > 0, s1
+    assert s1["version"] == "1" and s1["name"] == "fashion-resnet"
+    st, j = c.get_json("/v2/models/stats")
+    assert st == 200 and {m["name"] for m in j["model_stats"]} == {"fashion-resnet", "scenes-unet"}
+    assert c.get_json("/v2/models/fashion-resnet/versions/1/stats")[0] == 200
+    assert c.get_json("/v2/models/nope/stats")[0] == 404
+    assert c.get_json("/v2/models/fashion-resnet/versions/5/stats")[0] == 404
+
+
 def case_too_large(c):
     # against a server with --max-body 1M: refused from the Content-Length,
     # before the body is sent, to a client that waits for 100 Continue (as
@@ -460,6 +494,44 @@ def case_too_large(c):
     c.conn.endheaders()
     r = c.conn.getresponse()
     error_answer(r.status, r.headers, r.read(), 413, ["max-body"])
+
+
+def case_timeout(c):
+    # against a server with --timeout-ms 1: a 65536-value JSON tensor takes
+    # longer than that to parse, so it leaves the queue past its deadline
+    x = np.zeros((4, 1, 128, 128), dtype=np.float32)
+    st, h, b = c.infer("scenes-unet", [Input("input", x.shape, "FP32", x, binary=False)])
+    error_answer(st, h, b, 504, [])
+
+
+def case_overload(c):
+    # against a server with --max-queue 1 --max-batch 1: 16 clients at once
+    # on the segmenter; the queue holds one image, the rest are told to retry
+    import threading
+    x = np.zeros((1, 1, 128, 128), dtype=np.float32)
+    body, jsize = request_body([Input("input", x.shape, "FP32", x)])
+    port = c.conn.port
+    go, out = threading.Barrier(16), []
+
+    def one():
+        k = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        go.wait()
+        k.request("POST", "/v2/models/scenes-unet/infer", body,
+                  {"Inference-Header-Content-Length": str(jsize)})
+        r = k.getresponse()
+        out.append((r.status, r.headers, r.read()))
+    ts = [threading.Thread(target=one) for _ in range(16)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    codes = sorted(o[0] for o in out)
+    assert len(out) == 16 and set(codes) <= {200, 429}, codes
+    assert 200 in codes and 429 in codes, codes
+    for st, h, b in out:
+        if st == 429:
+            error_answer(st, h, b, 429, ["queue"])
+            assert h.get("Retry-After") == "1", h.get("Retry-After")
 
 
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}

@@ -34,6 +34,7 @@ check $KPORT mixed "infer: binary in / JSON out, JSON in / binary out, header na
 check $KPORT classification "classification extension and BYTES PNG/JPEG images: equal to /classify and /segment"
 check $KPORT errors "errors: wrong shape / datatype, header past the body, short body, unknown output, ... (400 {\"error\"})"
 check $KPORT keepalive "keep-alive: 20 infers and probes on one connection"
+check $KPORT stats "statistics extension: requests, images, engine runs, times, per batch size"
 
 # Same metrics and access log as /classify.
 n=$(metric $KPORT 'skipserve_requests_total{endpoint="v2_infer",model="fashion-resnet",code="200"}')
@@ -48,8 +49,20 @@ wait_buffered_zero && ok "every reservation given back after the KServe requests
     ko "buffered bytes left: $(buffered)"
 stop_ok K $KPID
 
-start L --models models --max-body 1M || { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
+start L --models models --max-body 1M --timeout-ms 1 ||
+    { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
 check $PORT too_large "413 {\"error\"} for a body over --max-body"
+check $PORT timeout "504 {\"error\"} for a request queued past --timeout-ms"
 stop_ok L $PID
+
+# the segmenter with a queue of one image (model.json's batching wins over flags)
+mkdir -p "$TMP/oq/scenes-unet"
+cp models/scenes-unet/model.onnx models/scenes-unet/labels.txt "$TMP/oq/scenes-unet/"
+$PY -c 'import json, sys; j = json.load(open(sys.argv[1])); j["batching"] = {"max_batch": 1, "max_queue": 1, "max_delay_us": 0}; json.dump(j, open(sys.argv[2], "w"))' \
+    models/scenes-unet/model.json "$TMP/oq/scenes-unet/model.json"
+start O --models "$TMP/oq" ||
+    { echo "$PASS passed, $((FAIL + 1)) failed"; exit 1; }
+check $PORT overload "429 {\"error\"} + Retry-After when the queue is full (16 clients, queue of 1)"
+stop_ok O $PID
 
 finish
