@@ -1,6 +1,6 @@
 /* ops.h — the op enum and the per-op function table.
  *
- * Every op is one X-macro row: X(ENUM, "OnnxName", fn, scratch, fast).
+ * Every op is one X-macro row: X(ENUM, "OnnxName", fn, scratch, fast, inplace).
  *   fn       declares
  *              int sk_infer_<fn>(const sk_node *, const sk_tensor *const *in,
  *                                int nin, sk_tensor *out, int nout, sk_kctx *ctx);
@@ -10,7 +10,12 @@
  *   fast     the fast kernel family dispatch picks above the scalar level:
  *            sk_fops_run_<fast> / sk_fops_plan_<fast> (kernels/fast_ops.h),
  *            or none (nodes with weights packed at load are routed first,
- *            dispatch.c).
+ *            dispatch.c);
+ *   inplace  how many leading inputs the output may overwrite as the kernel
+ *            goes (element i of the output depends only on element i of
+ *            that input): 1 for unary element-wise ops, 2 for Add / Sub /
+ *            Mul / Div, 0 otherwise; the plan then lets the output take a
+ *            dying input's buffer (plan.c).
  * The table (ops.c) holds all of them, so dispatch and the scratch sizing
  * read a row instead of switching on ops. The rows live in the per-family
  * lists below so each kernel file owns its list. Kernels see the canonical (newest-opset) form of each op; the ONNX
@@ -58,81 +63,81 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     __attribute__((format(printf, 4, 5)));
 
 /* Neural-network ops: engine/kernels/ref/{conv,pool,gemm,norm,resize,pad}.c */
-#define SK_OPS_NN(X)                                                                   \
-    X(CONV, "Conv", conv, conv, none)                                                  \
-    X(CONV_TRANSPOSE, "ConvTranspose", conv_transpose, conv_transpose, conv_transpose) \
-    X(MAX_POOL, "MaxPool", max_pool, none, max_pool)                                   \
-    X(AVERAGE_POOL, "AveragePool", average_pool, none, average_pool)                   \
-    X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool", global_avg_pool, none, global_pool)    \
-    X(GLOBAL_MAX_POOL, "GlobalMaxPool", global_max_pool, none, global_pool)            \
-    X(GEMM, "Gemm", gemm, gemm, gemm)                                                  \
-    X(MATMUL, "MatMul", matmul, none, matmul)                                          \
-    X(BATCH_NORM, "BatchNormalization", batch_norm, none, none)                        \
-    X(LAYER_NORM, "LayerNormalization", layer_norm, layer_norm, layer_norm)            \
-    X(SOFTMAX, "Softmax", softmax, none, softmax)                                      \
-    X(LOG_SOFTMAX, "LogSoftmax", log_softmax, none, softmax)                           \
-    X(RESIZE, "Resize", resize, resize, resize)                                        \
-    X(PAD, "Pad", pad, pad, none)
+#define SK_OPS_NN(X)                                                                      \
+    X(CONV, "Conv", conv, conv, none, 0)                                                  \
+    X(CONV_TRANSPOSE, "ConvTranspose", conv_transpose, conv_transpose, conv_transpose, 0) \
+    X(MAX_POOL, "MaxPool", max_pool, none, max_pool, 0)                                   \
+    X(AVERAGE_POOL, "AveragePool", average_pool, none, average_pool, 0)                   \
+    X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool", global_avg_pool, none, global_pool, 0)    \
+    X(GLOBAL_MAX_POOL, "GlobalMaxPool", global_max_pool, none, global_pool, 0)            \
+    X(GEMM, "Gemm", gemm, gemm, gemm, 0)                                                  \
+    X(MATMUL, "MatMul", matmul, none, matmul, 0)                                          \
+    X(BATCH_NORM, "BatchNormalization", batch_norm, none, none, 0)                        \
+    X(LAYER_NORM, "LayerNormalization", layer_norm, layer_norm, layer_norm, 0)            \
+    X(SOFTMAX, "Softmax", softmax, none, softmax, 0)                                      \
+    X(LOG_SOFTMAX, "LogSoftmax", log_softmax, none, softmax, 0)                           \
+    X(RESIZE, "Resize", resize, resize, resize, 0)                                        \
+    X(PAD, "Pad", pad, pad, none, 0)
 
 /* Element-wise ops: engine/kernels/ref/{unary,binary}.c */
-#define SK_OPS_ELEMENTWISE(X)                                \
-    X(RELU, "Relu", relu, none, unary)                       \
-    X(LEAKY_RELU, "LeakyRelu", leaky_relu, none, none)       \
-    X(PRELU, "PRelu", prelu, none, none)                     \
-    X(CLIP, "Clip", clip, none, unary)                       \
-    X(SIGMOID, "Sigmoid", sigmoid, none, unary)              \
-    X(HARD_SIGMOID, "HardSigmoid", hard_sigmoid, none, none) \
-    X(HARD_SWISH, "HardSwish", hard_swish, none, none)       \
-    X(TANH, "Tanh", tanh, none, unary)                       \
-    X(ELU, "Elu", elu, none, none)                           \
-    X(SELU, "Selu", selu, none, none)                        \
-    X(SOFTPLUS, "Softplus", softplus, none, none)            \
-    X(ERF, "Erf", erf, none, unary)                          \
-    X(EXP, "Exp", exp, none, none)                           \
-    X(LOG, "Log", log, none, none)                           \
-    X(SQRT, "Sqrt", sqrt, none, none)                        \
-    X(POW, "Pow", pow, none, none)                           \
-    X(NEG, "Neg", neg, none, none)                           \
-    X(ABS, "Abs", abs, none, none)                           \
-    X(RECIPROCAL, "Reciprocal", reciprocal, none, none)      \
-    X(ADD, "Add", add, none, binary)                         \
-    X(SUB, "Sub", sub, none, binary)                         \
-    X(MUL, "Mul", mul, none, binary)                         \
-    X(DIV, "Div", div, none, binary)                         \
-    X(SUM, "Sum", sum, none, none)                           \
-    X(MAX, "Max", max, none, none)                           \
-    X(MIN, "Min", min, none, none)                           \
-    X(MEAN, "Mean", mean, none, none)                        \
-    X(EQUAL, "Equal", equal, none, none)                     \
-    X(WHERE, "Where", where, none, none)
+#define SK_OPS_ELEMENTWISE(X)                                   \
+    X(RELU, "Relu", relu, none, unary, 1)                       \
+    X(LEAKY_RELU, "LeakyRelu", leaky_relu, none, none, 1)       \
+    X(PRELU, "PRelu", prelu, none, none, 0)                     \
+    X(CLIP, "Clip", clip, none, unary, 1)                       \
+    X(SIGMOID, "Sigmoid", sigmoid, none, unary, 1)              \
+    X(HARD_SIGMOID, "HardSigmoid", hard_sigmoid, none, none, 1) \
+    X(HARD_SWISH, "HardSwish", hard_swish, none, none, 1)       \
+    X(TANH, "Tanh", tanh, none, unary, 1)                       \
+    X(ELU, "Elu", elu, none, none, 1)                           \
+    X(SELU, "Selu", selu, none, none, 1)                        \
+    X(SOFTPLUS, "Softplus", softplus, none, none, 1)            \
+    X(ERF, "Erf", erf, none, unary, 1)                          \
+    X(EXP, "Exp", exp, none, none, 1)                           \
+    X(LOG, "Log", log, none, none, 1)                           \
+    X(SQRT, "Sqrt", sqrt, none, none, 1)                        \
+    X(POW, "Pow", pow, none, none, 0)                           \
+    X(NEG, "Neg", neg, none, none, 1)                           \
+    X(ABS, "Abs", abs, none, none, 1)                           \
+    X(RECIPROCAL, "Reciprocal", reciprocal, none, none, 1)      \
+    X(ADD, "Add", add, none, binary, 2)                         \
+    X(SUB, "Sub", sub, none, binary, 2)                         \
+    X(MUL, "Mul", mul, none, binary, 2)                         \
+    X(DIV, "Div", div, none, binary, 2)                         \
+    X(SUM, "Sum", sum, none, none, 0)                           \
+    X(MAX, "Max", max, none, none, 0)                           \
+    X(MIN, "Min", min, none, none, 0)                           \
+    X(MEAN, "Mean", mean, none, none, 0)                        \
+    X(EQUAL, "Equal", equal, none, none, 0)                     \
+    X(WHERE, "Where", where, none, none, 0)
 
 /* Shape and data-movement ops: engine/kernels/ref/{shape,reduce}.c */
-#define SK_OPS_SHAPE(X)                                                    \
-    X(FLATTEN, "Flatten", flatten, none, none)                             \
-    X(RESHAPE, "Reshape", reshape, none, none)                             \
-    X(TRANSPOSE, "Transpose", transpose, none, transpose)                  \
-    X(CONCAT, "Concat", concat, none, concat)                              \
-    X(SPLIT, "Split", split, none, none)                                   \
-    X(SLICE, "Slice", slice, none, none)                                   \
-    X(SQUEEZE, "Squeeze", squeeze, none, none)                             \
-    X(UNSQUEEZE, "Unsqueeze", unsqueeze, none, none)                       \
-    X(GATHER, "Gather", gather, none, none)                                \
-    X(EXPAND, "Expand", expand, none, none)                                \
-    X(SHAPE, "Shape", shape, none, none)                                   \
-    X(CONSTANT_OF_SHAPE, "ConstantOfShape", constant_of_shape, none, none) \
-    X(IDENTITY, "Identity", identity, none, none)                          \
-    X(DROPOUT, "Dropout", dropout, none, none)                             \
-    X(CAST, "Cast", cast, none, none)                                      \
-    X(REDUCE_MEAN, "ReduceMean", reduce_mean, none, none)                  \
-    X(REDUCE_SUM, "ReduceSum", reduce_sum, none, none)                     \
-    X(REDUCE_MAX, "ReduceMax", reduce_max, none, none)
+#define SK_OPS_SHAPE(X)                                                       \
+    X(FLATTEN, "Flatten", flatten, none, none, 0)                             \
+    X(RESHAPE, "Reshape", reshape, none, none, 0)                             \
+    X(TRANSPOSE, "Transpose", transpose, none, transpose, 0)                  \
+    X(CONCAT, "Concat", concat, none, concat, 0)                              \
+    X(SPLIT, "Split", split, none, none, 0)                                   \
+    X(SLICE, "Slice", slice, none, none, 0)                                   \
+    X(SQUEEZE, "Squeeze", squeeze, none, none, 0)                             \
+    X(UNSQUEEZE, "Unsqueeze", unsqueeze, none, none, 0)                       \
+    X(GATHER, "Gather", gather, none, none, 0)                                \
+    X(EXPAND, "Expand", expand, none, none, 0)                                \
+    X(SHAPE, "Shape", shape, none, none, 0)                                   \
+    X(CONSTANT_OF_SHAPE, "ConstantOfShape", constant_of_shape, none, none, 0) \
+    X(IDENTITY, "Identity", identity, none, none, 0)                          \
+    X(DROPOUT, "Dropout", dropout, none, none, 0)                             \
+    X(CAST, "Cast", cast, none, none, 0)                                      \
+    X(REDUCE_MEAN, "ReduceMean", reduce_mean, none, none, 0)                  \
+    X(REDUCE_SUM, "ReduceSum", reduce_sum, none, none, 0)                     \
+    X(REDUCE_MAX, "ReduceMax", reduce_max, none, none, 0)
 
 /* Ops created by engine passes (engine/passes/), never by loaders (names
  * starting with '_' never match an ONNX op_type): engine/kernels/ref/fused.c,
  * described in engine/kernels/fast.h. */
-#define SK_OPS_FUSED(X)                                  \
-    X(CONV_FUSED, "_ConvFused", conv_fused, fused, none) \
-    X(GEMM_FUSED, "_GemmFused", gemm_fused, fused, none)
+#define SK_OPS_FUSED(X)                                     \
+    X(CONV_FUSED, "_ConvFused", conv_fused, fused, none, 0) \
+    X(GEMM_FUSED, "_GemmFused", gemm_fused, fused, none, 0)
 
 #define SK_OPS_ALL(X)      \
     SK_OPS_NN(X)           \
@@ -175,6 +180,7 @@ typedef struct sk_op_info {
     sk_scratch_fn scratch;     /* the reference kernel's scratch, or NULL: none */
     sk_kernel_fn fast_run;     /* the fast kernel family, or NULL */
     sk_fast_plan_fn fast_plan; /* its plan (NULL with fast_run) */
+    int inplace;               /* leading inputs the output may overwrite */
 } sk_op_info;
 
 const sk_op_info *sk_op_get(sk_op op);

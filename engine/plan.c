@@ -250,21 +250,12 @@ static int by_off(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* Element-wise ops whose output element i depends only on element i of the
- * aliased input, so the kernel may write over that input as it goes. */
+/* Whether input `slot` of an op may be overwritten by its output: the
+ * inplace column of the op's row (ops.h). */
 static int inplace_op(sk_op op, int slot)
 {
-    switch (op) {
-    case SK_OP_RELU: case SK_OP_LEAKY_RELU: case SK_OP_SIGMOID: case SK_OP_TANH:
-    case SK_OP_ELU: case SK_OP_SELU: case SK_OP_SOFTPLUS: case SK_OP_ERF: case SK_OP_EXP:
-    case SK_OP_LOG: case SK_OP_SQRT: case SK_OP_NEG: case SK_OP_ABS: case SK_OP_RECIPROCAL:
-    case SK_OP_HARD_SIGMOID: case SK_OP_HARD_SWISH: case SK_OP_CLIP:
-        return slot == 0;
-    case SK_OP_ADD: case SK_OP_SUB: case SK_OP_MUL: case SK_OP_DIV:
-        return slot < 2;
-    default:
-        return 0;
-    }
+    const sk_op_info *info = sk_op_get(op);
+    return info && slot < info->inplace;
 }
 
 /* In-place element-wise steps: when an input of the same type and size dies
