@@ -698,9 +698,9 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
                         .data = NULL};
         if (sk_plan_create(m->graph, &in, srv->pool, &probe, perr, sizeof perr)) {
             snprintf(err, errlen,
-                     "model %s: no plan at %dx%d (input.multiple %d times 5 x 3): %s; "
+                     "no plan at %dx%d (input.multiple %d times 5 x 3): %s; "
                      "input.multiple must be a multiple of the network's total stride",
-                     m->name, pw, ph, m->native_multiple, perr);
+                     pw, ph, m->native_multiple, perr);
             goto out;
         }
         sk_plan_free(probe);
