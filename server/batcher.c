@@ -71,8 +71,12 @@ static void run_native(srv_batcher *b, srv_job *jobs, int total, double t_start)
     srv_err fail = SRV_OK;
     double infer = 0;
     int h = jobs->h, w = jobs->w;
+    /* Planning may fold nodes with kernels on the shared thread pool: under
+     * the engine lock, like every run. */
+    pthread_mutex_lock(&b->srv->engine_lock);
     sk_plan *plan = srv_plan_cache_get(m->native_cache, m->graph, b->srv->pool, m->pp.channels,
                                        h, w, err, sizeof err);
+    pthread_mutex_unlock(&b->srv->engine_lock);
     if (!plan) {
         char why[256];
         snprintf(why, sizeof why, "%s", err);

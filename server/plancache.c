@@ -103,8 +103,8 @@ sk_plan *srv_plan_cache_get(srv_plan_cache *c, const sk_graph *g, struct sk_pool
     pthread_mutex_unlock(&c->lock);
     srv_metrics_plan_cache(c->model, 0, 1, 0, 0, 0);
 
-    /* Planned outside the lock: shape inference and the arena layout of a
-     * large shape take a while, and the engine only reads the graph. */
+    /* Planned outside the cache's lock (the engine only reads the graph);
+     * the caller holds the engine lock if planning may touch the pool. */
     sk_tensor in = {.dtype = SK_F32, .shape = {.rank = 4, .dim = {1, ch, h, w}}, .data = NULL};
     sk_plan *p = NULL;
     if (sk_plan_create(g, &in, pool, &p, err, errlen))

@@ -25,7 +25,9 @@ void srv_plan_cache_free(srv_plan_cache *c);
 /* The plan for a batch-1 input of c x h x w, pinned: from the cache, or
  * created (sk_plan_create) and inserted, evicting unpinned plans past the
  * bounds. NULL with err filled when the graph cannot be planned at that
- * shape. Give it back with srv_plan_cache_release. */
+ * shape. Give it back with srv_plan_cache_release. Planning folds
+ * constant nodes with kernels on `pool`: call it where a run could be
+ * (under the server's engine lock). */
 sk_plan *srv_plan_cache_get(srv_plan_cache *c, const sk_graph *g, struct sk_pool *pool, int ch,
                             int h, int w, char *err, size_t errlen);
 /* Unpin p; if the cache is over its bounds, unpinned plans (p included)
