@@ -704,6 +704,10 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
             goto out;
         }
         sk_plan_free(probe);
+        srv_log_msg("model %s: symbolic H and W: segments at the image's own size rounded up to "
+                    "%d, up to %ld pixels (%s beyond)",
+                    m->name, m->native_multiple, m->native_max_pixels,
+                    m->out_w == m->pp.width && m->out_h == m->pp.height ? "tiles" : "resized");
     }
     if (m->max_queue < m->max_batch)
         m->max_queue = m->max_batch;
