@@ -52,6 +52,10 @@ exact() { # exact NAME MODEL IMAGE QUERY MULTIPLE
 pc() { metric "$PORT" "skipserve_plan_cache_$1{model=\"$2\"}"; } # pc hits_total MODEL
 img() { [ -f "$TMP/i$1x$2.png" ] || $REF image "$TMP/i$1x$2.png" "$1" "$2"; echo "$TMP/i$1x$2.png"; }
 
+t "/models shows native size" 200 \
+    "{m['name']: m.get('native') for m in j['models']}.get('dynconv3') == {'multiple': 32, 'max_pixels': 300000} and {m['name']: m.get('native') for m in j['models']}.get('dynstride') == {'multiple': 4, 'max_pixels': 1048576} and 'native' not in [m for m in j['models'] if m['name'] == 'fixed3'][0]" \
+    "$T/models"
+
 # --- every pixel at odd sizes ------------------------------------------------
 for s in "37 23" "101 67" "250 131"; do
     set -- $s
