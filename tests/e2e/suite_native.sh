@@ -31,6 +31,8 @@ if [ -f "$MODELS/scenes-unet/weights.pth" ]; then
     sh tests/deps.sh python3-torch >/dev/null &&
         $PY $E2E/native_unet.py export "$MODELS" "$TM" && UNET=1 ||
         ko "cannot export the U-Net with dynamic H and W"
+else
+    echo "skip: no $MODELS/scenes-unet/weights.pth: the U-Net checks do not run"
 fi
 start N --models "$TM" || { finish; exit 1; }
 T=127.0.0.1:$PORT
