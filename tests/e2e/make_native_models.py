@@ -11,6 +11,8 @@ torch), whose answers native_ref.py computes with numpy:
   dynbytes/    dynconv3 with native_cache_mb 1 (a plan is evicted as soon as
                it is given back when larger)
   fixed3/      dynconv3's weights with a fixed 64x64 input (not native)
+  dynodd/      dynconv3 plus a constant [1, 3, 96, 1]: only a rounded height
+               of 96 plans (the load check's 3 x 32 does), others answer 422
 Normalisation x = (pixel/255 - 0.5) / 0.25: the tensor's 0 (the padding)
 is no pixel value's, so padding with a pixel would show at the borders.
 Weights go to weights.npz beside each model."""
@@ -63,6 +65,13 @@ save("dynbytes", conv3, [t("w", W3), t("b", B3)], {"kind": "conv3", "w": W3, "b"
 save("fixed3", conv3, [t("w", W3), t("b", B3)], {"kind": "conv3", "w": W3, "b": B3},
      ["N", 1, 64, 64], {})
 
+# Conv + a constant [1, 3, 96, 1]: plans only when the rounded height is 96
+# (the load check's 3 x 32 is), so other heights reach the 422 path
+HB = rng.normal(0, 0.1, (1, 3, 96, 1)).astype(np.float32)
+conv3_y0 = [helper.make_node("Conv", ["x", "w", "b"], ["y0"], kernel_shape=[3, 3], pads=[1] * 4)]
+save("dynodd", conv3_y0 + [helper.make_node("Add", ["y0", "hb"], ["y"])],
+     [t("w", W3), t("b", B3), t("hb", HB)], {"kind": "conv3", "w": W3, "b": B3}, dyn,
+     {"height": 96})
 # stride 4: s0 = conv(x); d1 = relu(conv_s2(s0)); d2 = relu(conv_s2(d1));
 # u1 = convT(d2) + d1; u0 = convT(u1) + s0; y = conv1x1(u0)
 C = 4

@@ -14,7 +14,8 @@
 #  - concurrency: several shapes at once from curl, all right
 #  - past native_max_pixels: tiles (exact for the 3x3 model), or with tile=0
 #    the resize; a fixed-size model is untouched
-#  - a wrong input.multiple fails at load, with the reason
+#  - a wrong input.multiple fails at load, with the reason; a shape the
+#    network cannot run answers 422 with the engine's reason
 #  - the U-Net: native masks equal PyTorch's on every clear pixel
 set -u
 SUITE=native
@@ -192,6 +193,13 @@ code=$(seg fixed3 "$(img 101 67)" "" "$TMP/mask.bin")
 [ "$code" = 200 ] && ! $REF check "$TM/fixed3" "$(img 101 67)" "$TMP/mask.bin" 1 >/dev/null &&
     [ -z "$(curl -s "$T/metrics" | grep 'plan_cache.*fixed3')" ] &&
     ok "a fixed-size model still resizes (no plan cache)" || ko "fixed-size model: $code"
+
+# --- a shape the network cannot run: 422 with the engine's reason, nothing held
+t "a height the model cannot run (100x100 -> 128x128): 422 with the reason" 422 \
+    "j['error']['code'] == 'bad_request' and 'cannot run at 128x128' in j['error']['message'] and 'broadcast' in j['error']['message']" \
+    --data-binary @"$(img 100 100)" "$T/segment?model=dynodd"
+t "the same model at a height it can run (100x90 -> 128x96)" 200 "png(raw)[:2] == (100, 90)" \
+    --data-binary @"$(img 100 90)" "$T/segment?model=dynodd"
 
 # --- a wrong multiple fails at load ---------------------------------------------------
 "$BIN" --host 127.0.0.1 --port 0 --models "$TMP/bad" >/dev/null 2>"$TMP/bad.err" &
