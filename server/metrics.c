@@ -56,6 +56,22 @@ static family F_TILES_PENDING = {"skipserve_tiles_pending",
                                  "Tiles of admitted tiled segmentations not run yet.", "gauge",
                                  NULL, 0, NULL};
 
+/* Native-size segmentation's plan cache (plancache.h). */
+static family F_PC_HITS = {"skipserve_plan_cache_hits_total",
+                           "Native-size runs that found their shape's plan cached.", "counter",
+                           NULL, 0, NULL};
+static family F_PC_MISSES = {"skipserve_plan_cache_misses_total",
+                             "Native-size runs that had to plan their shape.", "counter", NULL, 0,
+                             NULL};
+static family F_PC_EVICT = {"skipserve_plan_cache_evictions_total",
+                            "Plans evicted from the cache (least recently used first).",
+                            "counter", NULL, 0, NULL};
+static family F_PC_PLANS = {"skipserve_plan_cache_plans", "Plans held by the cache.", "gauge",
+                            NULL, 0, NULL};
+static family F_PC_BYTES = {"skipserve_plan_cache_bytes",
+                            "Arena bytes of the plans held by the cache.", "gauge", NULL, 0,
+                            NULL};
+
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void srv_metrics_init(void) {}
@@ -79,6 +95,11 @@ void srv_metrics_free(void)
     free_family(&F_BATCH);
     free_family(&F_TILES);
     free_family(&F_TILES_PENDING);
+    free_family(&F_PC_HITS);
+    free_family(&F_PC_MISSES);
+    free_family(&F_PC_EVICT);
+    free_family(&F_PC_PLANS);
+    free_family(&F_PC_BYTES);
 }
 
 /* Caller holds g_lock. */
@@ -150,6 +171,27 @@ void srv_metrics_tiles(const char *model, int planned, int done)
         t->count += done;
     if (p)
         p->sum += planned - done;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void srv_metrics_plan_cache(const char *model, int hit, int miss, int evicted, int dplans,
+                            double dbytes)
+{
+    char l[160];
+    snprintf(l, sizeof l, "model=\"%s\"", model);
+    pthread_mutex_lock(&g_lock);
+    series *s;
+    /* every series of a model with a cache shows, zeros included */
+    if ((s = get_series(&F_PC_HITS, l)))
+        s->count += hit;
+    if ((s = get_series(&F_PC_MISSES, l)))
+        s->count += miss;
+    if ((s = get_series(&F_PC_EVICT, l)))
+        s->count += evicted;
+    if ((s = get_series(&F_PC_PLANS, l)))
+        s->sum += dplans;
+    if ((s = get_series(&F_PC_BYTES, l)))
+        s->sum += dbytes;
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -235,6 +277,11 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
     render_family(&b, &F_BATCH);
     render_family(&b, &F_TILES);
     render_family(&b, &F_TILES_PENDING);
+    render_family(&b, &F_PC_HITS);
+    render_family(&b, &F_PC_MISSES);
+    render_family(&b, &F_PC_EVICT);
+    render_family(&b, &F_PC_PLANS);
+    render_family(&b, &F_PC_BYTES);
     pthread_mutex_unlock(&g_lock);
 
     srv_models *ms = srv->models;

@@ -18,6 +18,7 @@
 #include "loaders/onnx.h"
 #include "server/batcher.h"
 #include "server/log.h"
+#include "server/plancache.h"
 #include "server/tile.h"
 
 const char *srv_task_name(srv_task t) { return t == SRV_TASK_SEGMENT ? "segment" : "classify"; }
@@ -138,6 +139,9 @@ static int json_vec3(json_t *o, const char *key, float v[3])
 
 typedef struct model_json {
     int task; /* -1 unset */
+    int native;          /* -1 unset, else input.native */
+    int native_plans;    /* input.native_plans (0: default) */
+    double native_cache_mb; /* input.native_cache_mb (0: default) */
     int width, height, channels;
     int has_softmax;
     int softmax;
@@ -226,6 +230,27 @@ static int parse_model_json(srv_model *m, json_t *root, model_json *mj, char *er
                 BAD("%s: input.background must be 0..255 or [r,g,b]", m->json_path);
             m->background[i] = (uint8_t)bg[i];
         }
+        json_t *nat = json_object_get(in, "native");
+        if (nat && !json_is_boolean(nat))
+            BAD("%s: input.native must be true or false", m->json_path);
+        if (nat)
+            mj->native = json_is_true(nat);
+        if ((k = json_num(in, "multiple", 1, 1024, &v)) < 0 || v != (int)v)
+            BAD("%s: input.multiple must be a whole number 1..1024", m->json_path);
+        if (k)
+            m->native_multiple = (int)v;
+        if ((k = json_num(in, "native_max_pixels", 1, 1e9, &v)) < 0)
+            BAD("%s: input.native_max_pixels must be 1..1000000000", m->json_path);
+        if (k)
+            m->native_max_pixels = (long)v;
+        if ((k = json_num(in, "native_plans", 1, 256, &v)) < 0 || v != (int)v)
+            BAD("%s: input.native_plans must be 1..256", m->json_path);
+        if (k)
+            mj->native_plans = (int)v;
+        if ((k = json_num(in, "native_cache_mb", 1, 1e7, &v)) < 0)
+            BAD("%s: input.native_cache_mb must be 1..10000000", m->json_path);
+        if (k)
+            mj->native_cache_mb = v;
         if ((k = json_num(in, "pad", 0, 255, &v)) < 0)
             BAD("%s: input.pad must be 0..255", m->json_path);
         if (k)
@@ -409,7 +434,7 @@ static int check_output(srv_model *m, const sk_tensor *o, int batch, int task, c
 int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *err,
                    size_t errlen)
 {
-    model_json mj = {.task = -1};
+    model_json mj = {.task = -1, .native = -1};
     json_t *root = NULL;
     int rc = -1;
 
@@ -426,6 +451,11 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
     m->max_queue = cfg->max_queue;
     m->tile_overlap = -1; /* a quarter of the input's shorter side, once known */
     m->tile_window = SRV_WINDOW_COSINE;
+    /* 32: five halvings (a ResNet-style encoder's stride; a 4-level U-Net
+     * needs 8 or 16, which 32 also satisfies); 1 MP: the plan arena of a
+     * small U-Net at that size is already hundreds of MB (README). */
+    m->native_multiple = 32;
+    m->native_max_pixels = 1L << 20;
 
     if (is_file(m->json_path)) {
         json_error_t je;
@@ -471,6 +501,24 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
     }
     if (!dims[0])
         dims[0] = 3;
+    /* Symbolic H and W: run each image at its own size (native.h) unless
+     * model.json says not. Batch-1 plans per shape, from a bounded cache. */
+    int dyn_hw = iv->shape.rank == 4 && iv->shape.dim[2] <= 0 && iv->shape.dim[3] <= 0;
+    m->native = dyn_hw && mj.native != 0;
+    if (mj.native == 1 && !dyn_hw) {
+        snprintf(err, errlen, "model %s: input.native needs an ONNX input with symbolic H and W",
+                 m->name);
+        goto out;
+    }
+    if (m->native) {
+        int plans = mj.native_plans ? mj.native_plans : 8;
+        double mb = mj.native_cache_mb ? mj.native_cache_mb : 2048;
+        m->native_cache = srv_plan_cache_new(m->name, plans, (size_t)(mb * 1048576.0));
+        if (!m->native_cache) {
+            snprintf(err, errlen, "model %s: out of memory", m->name);
+            goto out;
+        }
+    }
     if (!dims[1] || !dims[2]) {
         srv_log_msg("model %s: input size not fixed by the ONNX file or model.json; using 224",
                     m->name);
@@ -559,6 +607,35 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
         }
     }
     m->task = (srv_task)task;
+    if (m->native && m->task != SRV_TASK_SEGMENT) {
+        m->native = 0; /* a classifier's answer does not depend on the image's size */
+        srv_plan_cache_free(m->native_cache);
+        m->native_cache = NULL;
+    }
+    if (m->native) {
+        /* A size that is a multiple of input.multiple must plan: 3 and 5
+         * times it, so that a stride the multiple does not cover shows as a
+         * shape mismatch (a Concat of a skip with an up-sampled map) now
+         * rather than on a user's image. */
+        sk_plan *probe = NULL;
+        char perr[256];
+        int ph = 3 * m->native_multiple, pw = 5 * m->native_multiple;
+        sk_tensor in = {.dtype = SK_F32,
+                        .shape = {.rank = 4, .dim = {1, m->pp.channels, ph, pw}},
+                        .data = NULL};
+        if (sk_plan_create(m->graph, &in, srv->pool, &probe, perr, sizeof perr)) {
+            snprintf(err, errlen,
+                     "no plan at %dx%d (input.multiple %d times 5 x 3): %s; "
+                     "input.multiple must be a multiple of the network's total stride",
+                     pw, ph, m->native_multiple, perr);
+            goto out;
+        }
+        sk_plan_free(probe);
+        srv_log_msg("model %s: symbolic H and W: segments at the image's own size rounded up to "
+                    "%d, up to %ld pixels (%s beyond)",
+                    m->name, m->native_multiple, m->native_max_pixels,
+                    m->out_w == m->pp.width && m->out_h == m->pp.height ? "tiles" : "resized");
+    }
     if (m->max_queue < m->max_batch)
         m->max_queue = m->max_batch;
     m->apply_softmax = m->task == SRV_TASK_CLASSIFY && !ends_in_softmax(m->graph) &&
@@ -594,6 +671,7 @@ static void model_free(srv_model *m)
     }
     if (m->batcher)
         srv_batcher_destroy(m->batcher);
+    srv_plan_cache_free(m->native_cache);
     for (int i = 0; i < m->nplans; i++)
         sk_plan_free(m->plans[i]);
     if (m->graph)

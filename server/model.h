@@ -81,6 +81,14 @@ typedef struct srv_model {
     int tile_overlap;  /* pixels between neighbouring tiles (tiling.overlap) */
     int tile_window;   /* srv_window (tiling.window) */
 
+    /* Native size (native.h): an ONNX input with symbolic H and W runs at
+     * each image's own size, rounded up to native_multiple, with plans
+     * from native_cache. native_max_pixels: past it, tiles or a resize. */
+    int native;             /* model.json input.native; on by default when H, W are symbolic */
+    int native_multiple;    /* input.multiple (default 32) */
+    long native_max_pixels; /* input.native_max_pixels, of the rounded size */
+    struct srv_plan_cache *native_cache;
+
     int max_batch, max_delay_us, max_queue;
     int idle_dispatch; /* run the queue at once when no other request is on its way */
     int nplans;

@@ -14,6 +14,7 @@
 #include "loaders/image.h"
 #include "server/batcher.h"
 #include "server/model.h"
+#include "server/native.h"
 #include "server/prep.h"
 #include "server/request.h"
 #include "server/metrics.h"
@@ -28,7 +29,7 @@ typedef struct srv_predict {
     srv_req *r;
     srv_task task;
     /* Read on the HTTP thread: a worker does not touch the connection. */
-    const char *ctype, *q_model, *q_top_k, *q_format, *q_tile, *q_overlap;
+    const char *ctype, *q_model, *q_top_k, *q_format, *q_tile, *q_overlap, *q_native;
     srv_model *model;
     srv_input in;
     int top_k;
@@ -48,6 +49,8 @@ typedef struct srv_predict {
     srv_tiler *tiler;
     int tiles_done;
     double queue_ms, infer_ms; /* summed over the tile batches */
+    /* Native size (native.h): the image's own w x h, run at H x W. */
+    int native, nat_w, nat_h, nat_W, nat_H;
 } srv_predict;
 
 /* Free what p holds but its model reference: r->model (its name) is
@@ -433,6 +436,135 @@ static int tiles_back(srv_req *r, srv_predict *p)
     return 0;
 }
 
+/* --- native size ----------------------------------------------------------------
+ * A segmenter with symbolic H and W runs one image at its own size rounded
+ * up to input.multiple (native.h), on its shape's plan from the model's
+ * cache; the batcher runs such a job alone (batcher.c run_native). */
+
+/* Asked once tiling_wanted said 0 (not asked for, tile=0, or a picture
+ * within one tile). 2: native, 1: tiles (past native_max_pixels), 0: the
+ * usual resize, -1: e says why not. */
+static int native_wanted(srv_predict *p, srv_error *e)
+{
+    srv_model *m = p->model;
+    if (!m->native || p->in.has_tensor || p->in.nimages != 1)
+        return 0;
+    if (p->q_native) {
+        if (strcmp(p->q_native, "0") == 0 || strcmp(p->q_native, "false") == 0)
+            return 0;
+        if (strcmp(p->q_native, "1") != 0 && strcmp(p->q_native, "true") != 0)
+            return srv_fail(e, SRV_E_BAD_REQUEST, "native must be 0 or 1"), -1;
+    }
+    uint32_t w, h;
+    size_t coef;
+    const srv_blob *b = &p->in.images[0];
+    if (srv_image_dims(b->data, b->len, &w, &h, &coef) != 0)
+        return 0; /* the decoder will say what is wrong with it */
+    /* a JPEG's EXIF rotation may swap the sides: the rounded area is the same */
+    uint64_t W = (uint64_t)srv_native_round((int)(w < 65536 ? w : 65536), m->native_multiple);
+    uint64_t H = (uint64_t)srv_native_round((int)(h < 65536 ? h : 65536), m->native_multiple);
+    if (W * H <= (uint64_t)m->native_max_pixels)
+        return 2;
+    /* Too large: tiles of the model's input size when its mask has the
+     * input's size and the request did not say tile=0, else the resize. */
+    int tile_off = p->q_tile && (strcmp(p->q_tile, "0") == 0 || strcmp(p->q_tile, "false") == 0);
+    return !tile_off && m->out_w == m->pp.width && m->out_h == m->pp.height ? 1 : 0;
+}
+
+static srv_err start_native(srv_req *r, srv_predict *p, double t0, srv_error *e)
+{
+    srv_server *srv = r->srv;
+    srv_model *m = p->model;
+    const srv_blob *b = &p->in.images[0];
+    r->images = 1;
+    if (srv_batcher_depth(m->batcher) + 1 > m->max_queue)
+        return srv_fail(e, SRV_E_OVERLOADED, "model %s has its queue full (%d images); retry later",
+                        m->name, m->max_queue);
+    /* An overlay needs the picture's colours: decoded in RGB then, and kept. */
+    int channels = p->fmt == SRV_FMT_OVERLAY ? 3 : m->pp.channels;
+    size_t need = decode_bytes(b, channels, srv->cfg->max_pixels);
+    srv_err k = reserve(r, p, need, "decoding the image", e);
+    if (k != SRV_OK)
+        return k;
+    char err[256];
+    int rc = sk_image_decode(b->data, b->len, channels, srv->cfg->max_pixels, m->background,
+                             &p->image, err, sizeof err);
+    if (rc == SK_ETOOLARGE)
+        return srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
+    if (rc == SK_ENOMEM)
+        return srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
+    if (rc)
+        return srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
+    int w = p->image.w, h = p->image.h;
+    int W = srv_native_round(w, m->native_multiple), H = srv_native_round(h, m->native_multiple);
+    p->native = 1;
+    p->nat_w = w;
+    p->nat_h = h;
+    p->nat_W = W;
+    p->nat_H = H;
+    /* The input and the logits (at most K x H x W: a mask of the input's
+     * size or smaller) live until the answer. */
+    size_t inf = (size_t)m->pp.channels * H * W, outf = (size_t)m->nclasses * H * W;
+    if ((k = reserve(r, p, (inf + outf) * sizeof(float) + answer_bytes(w, h), "the request's tensors",
+                     e)) != SRV_OK)
+        return k;
+    p->input = malloc(inf * sizeof *p->input);
+    p->output = malloc(outf * sizeof *p->output);
+    if (!p->input || !p->output)
+        return srv_fail(e, SRV_E_INTERNAL, "out of memory");
+    sk_preprocess pp = m->pp;
+    pp.invert = sk_preprocess_invert((sk_invert)m->invert, &p->image);
+    if (srv_native_tensor(&p->image, &pp, H, W, p->input, err, sizeof err))
+        return srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
+    if (p->fmt != SRV_FMT_OVERLAY) { /* only an overlay needs the picture again */
+        sk_image_free(&p->image);
+        unreserve(r, p, need);
+    } else {
+        size_t keep = (size_t)w * h * 3;
+        unreserve(r, p, need > keep ? need - keep : 0);
+    }
+    size_t owned = b->owned ? b->len : 0;
+    srv_input_free(&p->in);
+    unreserve(r, p, owned);
+    srv_req_drop_body(r);
+    p->decode_ms = (srv_now() - t0) * 1e3;
+
+    srv_job *j = &p->job;
+    memset(j, 0, sizeof *j);
+    j->n = 1;
+    j->h = H;
+    j->w = W;
+    j->out_cap = outf;
+    j->input = p->input;
+    j->output = p->output;
+    j->t_enqueue = srv_now();
+    j->deadline = r->t_start + srv->cfg->timeout_ms * 1e-3;
+    j->done = job_done;
+    j->ctx = r;
+    srv_predict_prepared(r);
+    return srv_batcher_submit(m->batcher, j, e);
+}
+
+/* Prep worker: the native job is back; crop its mask and answer. */
+static void native_back(srv_req *r, srv_predict *p)
+{
+    srv_job *j = &p->job;
+    srv_model *m = p->model;
+    srv_timing t = {.decode = p->decode_ms,
+                    .queue = j->queue_s * 1e3,
+                    .infer = j->infer_s * 1e3,
+                    .total = (srv_now() - r->t_start) * 1e3};
+    p->total_ms = t.total;
+    uint8_t *mask = srv_native_mask(p->output, m->nclasses, j->out_h, j->out_w, p->nat_H,
+                                    p->nat_W, p->nat_w, p->nat_h);
+    if (!mask) {
+        srv_fail(&p->err, SRV_E_INTERNAL, "out of memory for a %dx%d mask", p->nat_w, p->nat_h);
+        return;
+    }
+    srv_segment_mask_answer(m, mask, p->nat_w, p->nat_h, p->image.px ? &p->image : NULL, p->fmt,
+                            &t, j->batch_size, &p->answer, &p->err);
+}
+
 /* Prep worker: everything up to the batcher. SRV_OK: submitted, and r
  * belongs to the batcher (not to be touched here any more); else e. */
 static srv_err start(srv_req *r, srv_error *e)
@@ -496,8 +628,12 @@ static srv_err start(srv_req *r, srv_error *e)
                             "format=overlay needs an image, not a tensor");
         if ((rc = tiling_wanted(p, e)) < 0)
             return e->kind;
+        if (rc == 0 && (rc = native_wanted(p, e)) < 0)
+            return e->kind;
         if (rc == 1)
             return start_tiled(r, p, t0, e);
+        if (rc == 2)
+            return start_native(r, p, t0, e);
     }
     if (n > m->max_queue)
         return srv_fail(e, SRV_E_TOO_LARGE, "%d images in one request; model %s takes at most %d",
@@ -588,6 +724,11 @@ static void finish(srv_work *w)
             wake(r);
         return;
     }
+    if (p->native) {
+        native_back(r, p);
+        wake(r);
+        return;
+    }
     double t_out = srv_now();
     srv_timing t = {.decode = p->decode_ms,
                     .queue = j->queue_s * 1e3,
@@ -626,6 +767,7 @@ static void predict(srv_req *r, srv_task task)
     p->q_format = srv_query(r, "format");
     p->q_tile = srv_query(r, "tile");
     p->q_overlap = srv_query(r, "tile_overlap");
+    p->q_native = srv_query(r, "native");
     r->preparing = 1;
     atomic_fetch_add(&r->srv->preparing, 1);
     /* Suspend before queueing: a worker may resume r at any moment after. */

@@ -60,6 +60,10 @@ static void models(srv_req *r)
             json_object_set_new(o, "idle_dispatch", json_boolean(m->idle_dispatch));
             json_object_set_new(o, "max_queue", json_integer(m->max_queue));
             json_object_set_new(o, "labels", json_integer(m->nclasses));
+            if (m->native) /* segments at the image's own size (server/native.h) */
+                json_object_set_new(o, "native", json_pack("{s:i,s:I}", "multiple",
+                                                           m->native_multiple, "max_pixels",
+                                                           (json_int_t)m->native_max_pixels));
         } else if (st == SRV_MODEL_FAILED) {
             json_object_set_new(o, "error", json_string(m->error));
         }
