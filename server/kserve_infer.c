@@ -16,7 +16,7 @@
 #include "server/kserve_binary.h"
 #include "server/kserve_int.h"
 #include "server/predict.h"
-#include "server/prep.h"
+#include "server/workers.h"
 #include "server/tasks.h"
 
 typedef struct srv_kserve {
@@ -247,7 +247,7 @@ static void job_done(srv_job *j)
     srv_req *r = j->ctx;
     srv_kserve *k = r->ext;
     k->work.run = infer_finish;
-    srv_prep_push(r->srv->prep, &k->work, 1);
+    srv_workers_push(r->srv->workers, &k->work, 1);
 }
 
 static void prep_start(srv_work *w)
@@ -361,7 +361,7 @@ void srv_kserve_infer(srv_req *r)
     r->state = SRV_REQ_WAITING; /* suspend before queueing: a worker may resume at once */
     MHD_suspend_connection(r->conn);
     k->work.run = prep_start;
-    srv_prep_push(r->srv->prep, &k->work, 0);
+    srv_workers_push(r->srv->workers, &k->work, 0);
 }
 
 void srv_kserve_infer_resume(srv_req *r)

@@ -18,7 +18,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/model.h"
-#include "server/prep.h"
+#include "server/workers.h"
 #include "server/repository.h"
 #include "server/server.h"
 
@@ -71,7 +71,7 @@ static void drain(srv_server *srv, sigset_t *sigs)
     srv_models_stop_all(srv->models, 1); /* versions a reload replaced included */
     /* The prep workers finish what they hold: answers of the batches just
      * run, and requests still decoding (their submit now answers 503). */
-    srv_prep_stop(srv->prep);
+    srv_workers_stop(srv->workers);
     if (!idle) {
         /* Let the answers just produced reach their clients. */
         wait_idle(srv, srv_now() + 2.0, sigs);
@@ -164,15 +164,15 @@ int main(int argc, char **argv)
     }
     srv.models = &models;
     srv.pool = sk_pool_create(cfg.threads);
-    srv.prep = srv_prep_create(cfg.prep_threads);
-    if (!srv.pool || !srv.prep) {
+    srv.workers = srv_workers_create(cfg.prep_threads);
+    if (!srv.pool || !srv.workers) {
         srv_log_msg("cannot create the %s threads", srv.pool ? "prep" : "engine");
         return 1;
     }
     if (srv_http_start(&srv, err, sizeof err)) {
         srv_log_msg("%s", err);
         srv_models_free(&models);
-        srv_prep_destroy(srv.prep);
+        srv_workers_destroy(srv.workers);
         sk_pool_destroy(srv.pool);
         srv_config_free(&cfg);
         return 1;
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
     srv_log_msg("listening on %s:%d%s (%d engine threads, %d prep threads); loading %d model(s)",
                 cfg.host, srv_http_port(&srv), cfg.tls_cert ? " with TLS" : "",
                 sk_pool_size(srv.pool),
-                srv_prep_threads(srv.prep), models.n);
+                srv_workers_threads(srv.workers), models.n);
 
     int failed = 0;
     for (int i = 0; i < models.n && !failed; i++) {
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
     srv_http_stop(&srv);
     srv_repo_free(&srv);
     srv_models_free(&models);
-    srv_prep_destroy(srv.prep);
+    srv_workers_destroy(srv.workers);
     sk_pool_destroy(srv.pool);
     srv_metrics_free();
     srv_auth_free(srv.auth);

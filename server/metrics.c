@@ -11,7 +11,7 @@
 
 #include "server/batcher.h"
 #include "server/model.h"
-#include "server/prep.h"
+#include "server/workers.h"
 
 /* Seconds, from half a millisecond (a small batch) to 10 s (a deadline). */
 static const double SEC_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -311,7 +311,7 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
                 "or answer encoding).\n"
                 "# TYPE skipserve_prep_queue_depth gauge\n"
                 "skipserve_prep_queue_depth %ld\n",
-            srv->prep ? srv_prep_depth(srv->prep) : 0L);
+            srv->workers ? srv_workers_depth(srv->workers) : 0L);
     bprintf(&b, "# HELP skipserve_buffered_bytes Memory held by requests (bodies, images, "
                 "tensors, answers), against --max-buffered.\n"
                 "# TYPE skipserve_buffered_bytes gauge\n"

@@ -15,7 +15,7 @@
 #include "server/batcher.h"
 #include "server/model.h"
 #include "server/native.h"
-#include "server/prep.h"
+#include "server/workers.h"
 #include "server/request.h"
 #include "server/metrics.h"
 #include "server/tasks.h"
@@ -258,7 +258,7 @@ static void job_done(srv_job *j)
 {
     srv_req *r = j->ctx;
     r->pred->work.run = finish;
-    srv_prep_push(r->srv->prep, &r->pred->work, 1);
+    srv_workers_push(r->srv->workers, &r->pred->work, 1);
 }
 
 /* srv->preparing counts requests whose body is in and that are not yet
@@ -774,7 +774,7 @@ static void predict(srv_req *r, srv_task task)
     r->state = SRV_REQ_WAITING;
     MHD_suspend_connection(r->conn);
     p->work.run = prep_start;
-    srv_prep_push(r->srv->prep, &p->work, 0);
+    srv_workers_push(r->srv->workers, &p->work, 0);
 }
 
 void srv_predict_classify(srv_req *r) { predict(r, SRV_TASK_CLASSIFY); }

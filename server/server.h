@@ -47,7 +47,7 @@ char *srv_error_json(const srv_error *e, const char *request_id, size_t *len);
 double srv_now(void);
 
 struct srv_models;
-struct srv_prep;
+struct srv_workers;
 struct srv_repo;
 struct sk_pool;
 struct MHD_Daemon;
@@ -57,7 +57,7 @@ typedef struct srv_server {
     srv_config *cfg;
     struct srv_models *models;
     struct sk_pool *pool;
-    struct srv_prep *prep;  /* decode / encode workers (prep.h) */
+    struct srv_workers *workers; /* decode / encode workers (workers.h) */
     struct srv_repo *repo;  /* the reload thread (repository.h) */
     struct MHD_Daemon *daemon;
     struct srv_auth *auth;  /* --api-keys; NULL: every request allowed */
