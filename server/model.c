@@ -431,13 +431,11 @@ static int check_output(srv_model *m, const sk_tensor *o, int batch, int task, c
     return 0;
 }
 
-int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *err,
-                   size_t errlen)
-{
-    model_json mj = {.task = -1, .native = -1};
-    json_t *root = NULL;
-    int rc = -1;
+/* --- loading, one job a function --------------------------------------------- */
 
+/* Settings before model.json: the flags' defaults. */
+static void set_defaults(srv_model *m, const srv_config *cfg)
+{
     m->pp.scale = 1.0f / 255.0f;
     for (int i = 0; i < 3; i++) {
         m->pp.mean[i] = 0.0f;
@@ -456,46 +454,55 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
      * small U-Net at that size is already hundreds of MB (README). */
     m->native_multiple = 32;
     m->native_max_pixels = 1L << 20;
+}
 
-    if (is_file(m->json_path)) {
-        json_error_t je;
-        root = json_load_file(m->json_path, 0, &je);
-        if (!root) {
-            snprintf(err, errlen, "%s:%d: %s", m->json_path, je.line, je.text);
-            goto out;
-        }
-        if (parse_model_json(m, root, &mj, err, errlen))
-            goto out;
-    }
+/* model.json, when there is one: *root keeps the labels mj borrows. */
+static int read_model_json(srv_model *m, model_json *mj, json_t **root, char *err, size_t errlen)
+{
+    if (!is_file(m->json_path))
+        return 0;
+    json_error_t je;
+    *root = json_load_file(m->json_path, 0, &je);
+    if (!*root)
+        return snprintf(err, errlen, "%s:%d: %s", m->json_path, je.line, je.text), -1;
+    return parse_model_json(m, *root, mj, err, errlen);
+}
 
-    /* Load, then fold BatchNorm, fuse Conv+Add+Relu and pack weights once
-     * for the CPU level in force: every plan of this model shares them. */
+/* Load, then fold BatchNorm, fuse Conv+Add+Relu and pack weights once for
+ * the CPU level in force: every plan of this model shares them. */
+static int load_graph(srv_model *m, char *err, size_t errlen)
+{
     if (sk_onnx_load(m->onnx_path, &m->graph, err, errlen) ||
         sk_graph_optimize(m->graph, 1, err, errlen))
-        goto out;
-    sk_graph *g = m->graph;
-    if (g->ninputs != 1 || g->noutputs < 1) {
-        snprintf(err, errlen, "model %s: needs exactly one input and an output (has %d, %d)",
-                 m->name, g->ninputs, g->noutputs);
-        goto out;
-    }
+        return -1;
+    const sk_graph *g = m->graph;
+    if (g->ninputs != 1 || g->noutputs < 1)
+        return snprintf(err, errlen, "model %s: needs exactly one input and an output (has %d, %d)",
+                        m->name, g->ninputs, g->noutputs),
+               -1;
     const sk_value *iv = &g->values[g->inputs[0]];
     if (iv->shape.rank != 4 && iv->shape.rank != -1) {
         char sb[96];
-        snprintf(err, errlen, "model %s: input %s has shape %s, not [N,C,H,W]", m->name,
-                 iv->name, sk_shape_str(&iv->shape, sb, sizeof sb));
-        goto out;
+        return snprintf(err, errlen, "model %s: input %s has shape %s, not [N,C,H,W]", m->name,
+                        iv->name, sk_shape_str(&iv->shape, sb, sizeof sb)),
+               -1;
     }
-    /* Declared dims win; model.json must agree with them. */
-    int dims[3] = {mj.channels, mj.height, mj.width};
+    return 0;
+}
+
+/* The input's channels and size (the ONNX file's declared dims win;
+ * model.json must agree), and the native-size setting. */
+static int input_geometry(srv_model *m, const model_json *mj, char *err, size_t errlen)
+{
+    const sk_value *iv = &m->graph->values[m->graph->inputs[0]];
+    int dims[3] = {mj->channels, mj->height, mj->width};
     const char *what[3] = {"channels (color)", "height", "width"};
     for (int i = 0; i < 3 && iv->shape.rank == 4; i++) {
         int64_t d = iv->shape.dim[i + 1];
-        if (d > 0 && dims[i] && dims[i] != d) {
-            snprintf(err, errlen, "model %s: model.json %s %d but the ONNX input says %lld",
-                     m->name, what[i], dims[i], (long long)d);
-            goto out;
-        }
+        if (d > 0 && dims[i] && dims[i] != d)
+            return snprintf(err, errlen, "model %s: model.json %s %d but the ONNX input says %lld",
+                            m->name, what[i], dims[i], (long long)d),
+                   -1;
         if (d > 0)
             dims[i] = (int)d;
     }
@@ -504,20 +511,18 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
     /* Symbolic H and W: run each image at its own size (native.h) unless
      * model.json says not. Batch-1 plans per shape, from a bounded cache. */
     int dyn_hw = iv->shape.rank == 4 && iv->shape.dim[2] <= 0 && iv->shape.dim[3] <= 0;
-    m->native = dyn_hw && mj.native != 0;
-    if (mj.native == 1 && !dyn_hw) {
-        snprintf(err, errlen, "model %s: input.native needs an ONNX input with symbolic H and W",
-                 m->name);
-        goto out;
-    }
+    m->native = dyn_hw && mj->native != 0;
+    if (mj->native == 1 && !dyn_hw)
+        return snprintf(err, errlen,
+                        "model %s: input.native needs an ONNX input with symbolic H and W",
+                        m->name),
+               -1;
     if (m->native) {
-        int plans = mj.native_plans ? mj.native_plans : 8;
-        double mb = mj.native_cache_mb ? mj.native_cache_mb : 2048;
+        int plans = mj->native_plans ? mj->native_plans : 8;
+        double mb = mj->native_cache_mb ? mj->native_cache_mb : 2048;
         m->native_cache = srv_plan_cache_new(m->name, plans, (size_t)(mb * 1048576.0));
-        if (!m->native_cache) {
-            snprintf(err, errlen, "model %s: out of memory", m->name);
-            goto out;
-        }
+        if (!m->native_cache)
+            return snprintf(err, errlen, "model %s: out of memory", m->name), -1;
     }
     if (!dims[1] || !dims[2]) {
         srv_log_msg("model %s: input size not fixed by the ONNX file or model.json; using 224",
@@ -525,11 +530,11 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
         dims[1] = dims[1] ? dims[1] : 224;
         dims[2] = dims[2] ? dims[2] : 224;
     }
-    if (dims[0] != 1 && dims[0] != 3) {
-        snprintf(err, errlen, "model %s: input has %d channels; only 1 (gray) or 3 (rgb) images",
-                 m->name, dims[0]);
-        goto out;
-    }
+    if (dims[0] != 1 && dims[0] != 3)
+        return snprintf(err, errlen,
+                        "model %s: input has %d channels; only 1 (gray) or 3 (rgb) images",
+                        m->name, dims[0]),
+               -1;
     m->pp.channels = dims[0];
     m->pp.height = dims[1];
     m->pp.width = dims[2];
@@ -538,22 +543,26 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
         srv_log_msg("model %s: ONNX input has a fixed batch of 1; batching disabled", m->name);
         m->max_batch = 1;
     }
+    return 0;
+}
 
-    /* Batch sizes: 1, 2, 4, ... below max_batch, then max_batch. */
+/* One plan per batch size (1, 2, 4, ... below max_batch, then max_batch),
+ * each warmed up once; the first plan's output says the task (when
+ * model.json does not), the classes and the mask size. A batch size that
+ * does not plan or answers the wrong shape caps max_batch below it. */
+static int make_plans(srv_model *m, srv_server *srv, int *task, char *err, size_t errlen)
+{
     m->nplans = 0;
     for (int b = 1; b < m->max_batch && m->nplans < SRV_MAX_PLANS - 1; b *= 2)
         m->plan_size[m->nplans++] = b;
     m->plan_size[m->nplans++] = m->max_batch;
 
-    int task = mj.task;
     for (int i = 0; i < m->nplans; i++) {
         int b = m->plan_size[i];
         char perr[256];
         if (make_plan(m, srv, b, &m->plans[i], perr, sizeof perr)) {
-            if (i == 0) {
-                snprintf(err, errlen, "model %s: %s", m->name, perr);
-                goto out;
-            }
+            if (i == 0)
+                return snprintf(err, errlen, "model %s: %s", m->name, perr), -1;
             /* Exported with a batch-1 reshape, say: serve the sizes that work. */
             srv_log_msg("model %s: no plan for batch %d (%s); max batch %d", m->name, b, perr,
                         m->plan_size[i - 1]);
@@ -568,20 +577,16 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
         int r = zeros ? sk_plan_run(m->plans[i], ins, perr, sizeof perr) : SK_ENOMEM;
         pthread_mutex_unlock(&srv->engine_lock);
         free(zeros);
-        if (r) {
-            snprintf(err, errlen, "model %s: warm-up at batch %d: %s", m->name, b, perr);
-            goto out;
-        }
+        if (r)
+            return snprintf(err, errlen, "model %s: warm-up at batch %d: %s", m->name, b, perr), -1;
         const sk_tensor *o = sk_plan_output(m->plans[i], 0);
-        if (i == 0 && task < 0) {
+        if (i == 0 && *task < 0) {
             int spatial = o->shape.rank == 4 && (o->shape.dim[2] > 1 || o->shape.dim[3] > 1);
-            task = spatial ? SRV_TASK_SEGMENT : SRV_TASK_CLASSIFY;
+            *task = spatial ? SRV_TASK_SEGMENT : SRV_TASK_CLASSIFY;
         }
-        if (check_output(m, o, b, task, perr, sizeof perr)) {
-            if (i == 0) {
-                snprintf(err, errlen, "%s", perr);
-                goto out;
-            }
+        if (check_output(m, o, b, *task, perr, sizeof perr)) {
+            if (i == 0)
+                return snprintf(err, errlen, "%s", perr), -1;
             srv_log_msg("%s; max batch %d", perr, m->plan_size[i - 1]);
             sk_plan_free(m->plans[i]);
             m->plans[i] = NULL;
@@ -592,50 +597,71 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
         if (i == 0) {
             int64_t per = sk_shape_numel(&o->shape) / b;
             m->out_floats = (size_t)per;
-            if (task == SRV_TASK_SEGMENT) {
+            if (*task == SRV_TASK_SEGMENT) {
                 m->nclasses = (int)o->shape.dim[1];
                 m->out_h = (int)o->shape.dim[2];
                 m->out_w = (int)o->shape.dim[3];
-                if (m->nclasses < 1 || m->nclasses > 256) {
-                    snprintf(err, errlen, "model %s: %d classes; a mask holds 1..256", m->name,
-                             m->nclasses);
-                    goto out;
-                }
+                if (m->nclasses < 1 || m->nclasses > 256)
+                    return snprintf(err, errlen, "model %s: %d classes; a mask holds 1..256",
+                                    m->name, m->nclasses),
+                           -1;
             } else {
                 m->nclasses = (int)per;
             }
         }
     }
-    m->task = (srv_task)task;
+    return 0;
+}
+
+/* Native size for a segmenter only; and a size that is a multiple of
+ * input.multiple must plan: 3 and 5 times it, so that a stride the
+ * multiple does not cover shows as a shape mismatch (a Concat of a skip
+ * with an up-sampled map) now rather than on a user's image. */
+static int check_native(srv_model *m, srv_server *srv, char *err, size_t errlen)
+{
     if (m->native && m->task != SRV_TASK_SEGMENT) {
         m->native = 0; /* a classifier's answer does not depend on the image's size */
         srv_plan_cache_free(m->native_cache);
         m->native_cache = NULL;
     }
-    if (m->native) {
-        /* A size that is a multiple of input.multiple must plan: 3 and 5
-         * times it, so that a stride the multiple does not cover shows as a
-         * shape mismatch (a Concat of a skip with an up-sampled map) now
-         * rather than on a user's image. */
-        sk_plan *probe = NULL;
-        char perr[256];
-        int ph = 3 * m->native_multiple, pw = 5 * m->native_multiple;
-        sk_tensor in = {.dtype = SK_F32,
-                        .shape = {.rank = 4, .dim = {1, m->pp.channels, ph, pw}},
-                        .data = NULL};
-        if (sk_plan_create(m->graph, &in, srv->pool, &probe, perr, sizeof perr)) {
-            snprintf(err, errlen,
-                     "no plan at %dx%d (input.multiple %d times 5 x 3): %s; "
-                     "input.multiple must be a multiple of the network's total stride",
-                     pw, ph, m->native_multiple, perr);
-            goto out;
-        }
-        sk_plan_free(probe);
-        srv_log_msg("model %s: symbolic H and W: segments at the image's own size rounded up to "
-                    "%d, up to %ld pixels (%s beyond)",
-                    m->name, m->native_multiple, m->native_max_pixels,
-                    m->out_w == m->pp.width && m->out_h == m->pp.height ? "tiles" : "resized");
-    }
+    if (!m->native)
+        return 0;
+    sk_plan *probe = NULL;
+    char perr[256];
+    int ph = 3 * m->native_multiple, pw = 5 * m->native_multiple;
+    sk_tensor in = {.dtype = SK_F32,
+                    .shape = {.rank = 4, .dim = {1, m->pp.channels, ph, pw}},
+                    .data = NULL};
+    if (sk_plan_create(m->graph, &in, srv->pool, &probe, perr, sizeof perr))
+        return snprintf(err, errlen,
+                        "no plan at %dx%d (input.multiple %d times 5 x 3): %s; "
+                        "input.multiple must be a multiple of the network's total stride",
+                        pw, ph, m->native_multiple, perr),
+               -1;
+    sk_plan_free(probe);
+    srv_log_msg("model %s: symbolic H and W: segments at the image's own size rounded up to "
+                "%d, up to %ld pixels (%s beyond)",
+                m->name, m->native_multiple, m->native_max_pixels,
+                m->out_w == m->pp.width && m->out_h == m->pp.height ? "tiles" : "resized");
+    return 0;
+}
+
+int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *err,
+                   size_t errlen)
+{
+    model_json mj = {.task = -1, .native = -1};
+    json_t *root = NULL;
+    int task = -1, rc = -1;
+    set_defaults(m, cfg);
+    if (read_model_json(m, &mj, &root, err, errlen) || load_graph(m, err, errlen) ||
+        input_geometry(m, &mj, err, errlen))
+        goto out;
+    task = mj.task;
+    if (make_plans(m, srv, &task, err, errlen))
+        goto out;
+    m->task = (srv_task)task;
+    if (check_native(m, srv, err, errlen))
+        goto out;
     if (m->max_queue < m->max_batch)
         m->max_queue = m->max_batch;
     m->apply_softmax = m->task == SRV_TASK_CLASSIFY && !ends_in_softmax(m->graph) &&
