@@ -34,7 +34,7 @@ ENGINE_AVX2_SRCS :=
 ENGINE_AVX512_SRCS :=
 endif
 LOADER_SRCS := $(wildcard loaders/*.c)
-SERVER_SRCS := $(filter-out server/run_cli.c,$(wildcard server/*.c))
+SERVER_SRCS := $(wildcard server/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 GEN_C := $(BUILD)/gen/onnx.pb-c.c
@@ -43,7 +43,7 @@ GEN_H := $(BUILD)/gen/onnx.pb-c.h
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 ENGINE_OBJS := $(call obj,$(ENGINE_SRCS) $(ENGINE_AVX2_SRCS) $(ENGINE_AVX512_SRCS))
 LOADER_OBJS := $(call obj,$(LOADER_SRCS)) $(BUILD)/obj/gen/onnx.pb-c.o
-SERVER_OBJS := $(call obj,$(SERVER_SRCS))
+SERVER_OBJS := $(call obj,$(SERVER_SRCS)) $(BUILD)/obj/server/ui_assets.o
 
 LIB_ENGINE := $(BUILD)/libskengine.a
 LIB_LOADERS := $(BUILD)/libskloaders.a
@@ -53,14 +53,14 @@ BINS := $(BUILD)/skipserve-run $(BUILD)/skipserve-conformance $(BUILD)/skipserve
 ifneq ($(wildcard server/main.c),)
 BINS += $(BUILD)/skipserve
 endif
-ifneq ($(wildcard bench/bench.c),)
+ifneq ($(wildcard tools/bench.c),)
 BINS += $(BUILD)/skipserve-bench $(BUILD)/skipserve-gemm-bench $(BUILD)/skipserve-load
 endif
 # the AVX-512 tile variants of skipserve-gemm-bench (x86-64 only)
-GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o)
+GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/tools/gemm_uk_variants__avx512f.o)
 
 .PHONY: all deps deps-torch deps-ort test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
-	test-docker check-arm64 test-fuzz fuzz \
+	test-docker test-ui check-arm64 test-fuzz fuzz load test-scale test-k8s soak \
 	run bench clean
 all: $(BINS) $(UNIT_BINS)
 
@@ -82,9 +82,14 @@ $(BUILD)/obj/engine/kernels/avx512/%.o: engine/kernels/avx512/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/bench/gemm_uk_variants__avx512f.o: bench/gemm_uk_variants__avx512f.c
+$(BUILD)/obj/tools/gemm_uk_variants__avx512f.o: tools/gemm_uk_variants__avx512f.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
+
+# The demo page's files, embedded with .incbin (server/ui_assets.S).
+$(BUILD)/obj/server/ui_assets.o: server/ui_assets.S $(wildcard server/ui/*)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
@@ -98,7 +103,7 @@ $(LIB_LOADERS): $(LOADER_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/skipserve-run: $(BUILD)/obj/server/run_cli.o $(LIB_LOADERS) $(LIB_ENGINE)
+$(BUILD)/skipserve-run: $(BUILD)/obj/tools/run_cli.o $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
 
 $(BUILD)/skipserve-conformance: $(BUILD)/obj/tests/conformance/runner.o $(LIB_LOADERS) $(LIB_ENGINE)
@@ -110,18 +115,21 @@ $(BUILD)/skipserve-eval: $(BUILD)/obj/tests/models/eval.o $(LIB_LOADERS) $(LIB_E
 $(BUILD)/skipserve: $(SERVER_OBJS) $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_SERVER) $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
 
-$(BUILD)/skipserve-bench: $(BUILD)/obj/bench/bench.o $(LIB_LOADERS) $(LIB_ENGINE)
+$(BUILD)/skipserve-bench: $(BUILD)/obj/tools/bench.o $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
 
-$(BUILD)/skipserve-load: $(BUILD)/obj/bench/loadgen.o
+$(BUILD)/skipserve-load: $(BUILD)/obj/tools/loadgen.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
-$(BUILD)/skipserve-gemm-bench: $(BUILD)/obj/bench/gemm_bench.o $(GEMM_BENCH_UK) $(LIB_ENGINE)
+$(BUILD)/skipserve-gemm-bench: $(BUILD)/obj/tools/gemm_bench.o $(GEMM_BENCH_UK) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) -lcmocka $(LDLIBS_BASE)
+
+# the KServe body parser's test compiles server sources that use jansson
+$(BUILD)/tests/test_kserve_binary: PKG_LIBS_LOADERS += -ljansson
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -130,21 +138,28 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 # else the exact apt-get command is printed.
 DEB_PKGS := build-essential pkg-config curl libmicrohttpd-dev libjansson-dev libpng-dev \
 	libturbojpeg0-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
-	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil
+	libcmocka-dev dataset-fashion-mnist valgrind python3-onnx python3-numpy python3-pil openssl
 DEB_PKGS_TORCH := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
 # onnxruntime-node (npm, into bench/.ort/) is the oracle of test-zoo's FP16/INT8 half
-DEB_PKGS_ORT := nodejs npm python3-onnx python3-numpy
+# node and npm only when missing: nodesource's nodejs carries its own npm
+# and conflicts with Debian's npm package
+DEB_PKGS_ORT := python3-onnx python3-numpy
+# load, test-scale, test-k8s (kubernetes-client too when no kubectl is on the PATH)
+DEB_PKGS_LOAD := curl wrk nginx python3-yaml python3-kubernetes
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 deps-torch:
 	@sh tests/deps.sh $(DEB_PKGS_TORCH)
 deps-ort:
 	@sh tests/deps.sh $(DEB_PKGS_ORT)
+	@command -v node >/dev/null || sh tests/deps.sh nodejs
+	@command -v npm >/dev/null || sh tests/deps.sh npm
 
 # --- tests -------------------------------------------------------------------
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory test-unit test-conformance test-bad-models test-e2e test-models
+	@$(MAKE) --no-print-directory test-unit test-conformance test-bad-models test-e2e test-models \
+		test-k8s test-scale
 
 test-unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
@@ -208,9 +223,33 @@ fuzz: deps
 	@sh tests/deps.sh clang libclang-rt-dev
 	BUILD=$(BUILD_FUZZ) sh tests/fuzz/run.sh $(FUZZ) $(SECS)
 
-# Container image: build, run on loopback, curl, stop (podman; not in make test).
+# The demo page in headless Chromium (Debian's chromium + playwright-core
+# from npm); screenshots in $(BUILD)/ui-artifacts.
+test-ui: all
+	BUILD=$(BUILD) bash tests/ui/run.sh
+
+# Container image: build, run on loopback, curl, stop (podman; .ci/run runs it
+# after make test: 314 s without the cached base image, 20-115 s with it).
 test-docker:
 	BUILD=$(BUILD) sh tests/e2e/docker.sh
+
+# Load and scale-out (tests/load/README.md). `load`: the standard scenario ->
+# $(BUILD)/load-report.md. `test-scale`: 3 replicas behind nginx, SIGTERM /
+# SIGKILL / rejoin under load (about a minute). `test-k8s`: docker/k8s.yaml
+# checked offline (tests/deploy/). `soak` (not CI): 10 minutes of mixed load.
+load: all
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
+	BUILD=$(BUILD) sh tests/load/report.sh
+test-scale: all
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
+	BUILD=$(BUILD) sh tests/load/scale.sh
+test-k8s: all
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
+	@command -v kubectl >/dev/null || sh tests/deps.sh kubernetes-client
+	BUILD=$(BUILD) sh tests/deploy/k8s_check.sh
+soak: all
+	@sh tests/deps.sh $(DEB_PKGS_LOAD)
+	BUILD=$(BUILD) sh tests/load/soak.sh
 
 # --- run ---------------------------------------------------------------------
 PORT ?= 8080

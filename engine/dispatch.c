@@ -31,8 +31,8 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
             return sk_fast_run_conv_fused;
         case SK_OP_GEMM_FUSED:
             return sk_fast_run_gemm_fused;
-        case SK_OP_CONV_TRANSPOSE:
-            return sk_fast_run_conv_transpose;
+        case SK_OP_CONV_TRANSPOSE: /* W^T packed: on even with SKIPSERVE_FAST_OPS=0 */
+            return sk_fops_run_conv_transpose;
         default:
             break;
         }
@@ -47,10 +47,13 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
     sk_kernel_fn fn = sk_dispatch_run(n);
     if (fn == sk_fast_run_conv_fused || fn == sk_fast_run_gemm_fused)
         return sk_fused_scratch_floats(n, nout > 0 ? out : NULL, nthreads) * sizeof(float);
-    if (fn == sk_fast_run_conv_transpose && nout > 0)
-        return sk_fast_convt_scratch_floats(n, in, out, nthreads) * sizeof(float);
-    if (n->op == SK_OP_CONV_FUSED || n->op == SK_OP_GEMM_FUSED)
-        return sk_ref_scratch_fused(n, in, nin, out, nout, nthreads);
+    if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fops_run_conv_transpose) {
+        /* the packed kernel's need, or the reference's it falls back to */
+        size_t fast = 0, ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
+        if (!sk_fops_plan_conv_transpose(NULL, n, in, nin, out, nout, nthreads, &fast))
+            fast = 0;
+        return fast > ref ? fast : ref;
+    }
     const sk_op_info *info = sk_op_get(n->op);
     if (info && fn != info->run)
         return sk_dispatch_ops_scratch(n, in, nin, out, nout, nthreads);
@@ -61,23 +64,11 @@ const char *sk_dispatch_describe(const sk_node *n)
 {
     sk_kernel_fn fn = sk_dispatch_run(n);
     const sk_op_info *info = sk_op_get(n->op);
-    if (fn == sk_fast_run_conv_fused) {
-        switch (((const sk_conv_priv *)n->priv)->kind) {
-        case SK_CONV_WINOGRAD:
-            return "winograd-f2x2-3x3";
-        case SK_CONV_WINOGRAD4:
-            return "winograd-f4x4-3x3";
-        case SK_CONV_DEPTHWISE:
-            return "depthwise-direct";
-        case SK_CONV_PIXROWS:
-            return "im2col-gemm-pixrows";
-        default:
-            return "im2col-gemm";
-        }
-    }
+    if (fn == sk_fast_run_conv_fused)
+        return sk_conv_strategy_of(((const sk_conv_priv *)n->priv)->kind)->name;
     if (fn == sk_fast_run_gemm_fused)
         return "gemm";
-    if (fn == sk_fast_run_conv_transpose)
+    if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fops_run_conv_transpose)
         return "gemm+col2im";
     return info && fn == info->run ? "ref" : "fast";
 }

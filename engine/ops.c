@@ -1,14 +1,25 @@
-/* ops.c — the op table: ONNX name -> enum -> infer/run functions. */
+/* ops.c — the op table: ONNX name -> enum -> infer/run functions, the
+ * reference kernel's scratch and the fast kernel family (ops.h rows). */
 #include "ops.h"
 
 #include <stdarg.h>
 #include <string.h>
 
 #include "graph.h"
+#include "kernels/fast.h"
+#include "kernels/fast_ops.h"
+#include "kernels/ref/nn_util.h"
+
+/* a `none` column */
+#define sk_ref_scratch_none NULL
+#define sk_fops_run_none NULL
+#define sk_fops_plan_none NULL
 
 static const sk_op_info op_table[SK_OP_COUNT] = {
-    [SK_OP_NONE] = {"(none)", NULL, NULL},
-#define SK_X_ROW(e, nm, fn) [SK_OP_##e] = {nm, sk_infer_##fn, sk_run_##fn},
+    [SK_OP_NONE] = {"(none)", NULL, NULL, NULL, NULL, NULL, 0},
+#define SK_X_ROW(e, nm, fn, scratch, fast, inplace)                                  \
+    [SK_OP_##e] = {nm, sk_infer_##fn, sk_run_##fn, sk_ref_scratch_##scratch,          \
+                   sk_fops_run_##fast, sk_fops_plan_##fast, inplace},
     SK_OPS_ALL(SK_X_ROW)
 #undef SK_X_ROW
 };
@@ -39,7 +50,7 @@ sk_op sk_op_from_name(const char *name)
 const char *sk_op_domain(sk_op op)
 {
     switch (op) {
-#define SK_X_MS(e, nm, fn) case SK_OP_##e:
+#define SK_X_MS(e, ...) case SK_OP_##e:
         SK_OPS_MS(SK_X_MS)
 #undef SK_X_MS
         return "com.microsoft";

@@ -1,11 +1,24 @@
 /* ops.h — the op enum and the per-op function table.
  *
- * Every op is one X-macro row: X(ENUM, "OnnxName", fn) declares
- *   int sk_infer_<fn>(const sk_node *, const sk_tensor *const *in, int nin,
- *                     sk_tensor *out, int nout, sk_kctx *ctx);
- *   int sk_run_<fn>  (same signature; out[i].data is allocated);
- * The rows live in the per-family lists below so each kernel file owns its
- * list. Kernels see the canonical (newest-opset) form of each op; the ONNX
+ * Every op is one X-macro row: X(ENUM, "OnnxName", fn, scratch, fast, inplace).
+ *   fn       declares
+ *              int sk_infer_<fn>(const sk_node *, const sk_tensor *const *in,
+ *                                int nin, sk_tensor *out, int nout, sk_kctx *ctx);
+ *              int sk_run_<fn>  (same signature; out[i].data is allocated);
+ *   scratch  the work buffer of the reference kernel: sk_ref_scratch_<scratch>
+ *            (kernels/ref/nn_util.h, fast.h for `fused`), or none;
+ *   fast     the fast kernel family dispatch picks above the scalar level:
+ *            sk_fops_run_<fast> / sk_fops_plan_<fast> (kernels/fast_ops.h),
+ *            or none (nodes with weights packed at load are routed first,
+ *            dispatch.c);
+ *   inplace  how many leading inputs the output may overwrite as the kernel
+ *            goes (element i of the output depends only on element i of
+ *            that input): 1 for unary element-wise ops, 2 for Add / Sub /
+ *            Mul / Div, 0 otherwise; the plan then lets the output take a
+ *            dying input's buffer (plan.c).
+ * The table (ops.c) holds all of them, so dispatch and the scratch sizing
+ * read a row instead of switching on ops. The rows live in the per-family
+ * lists below so each kernel file owns its list. Kernels see the canonical (newest-opset) form of each op; the ONNX
  * loader rewrites older forms (attributes that became inputs) before that:
  *   Clip(X, min?, max?); Split(X, split?) attr axis; Squeeze/Unsqueeze(X, axes?);
  *   ReduceMean/Sum/Max(X, axes?) attrs keepdims, noop_with_empty_axes;
@@ -27,6 +40,7 @@
 
 struct sk_node;
 struct sk_pool;
+struct sk_kconfig;
 
 /* Per-call context handed to kernels. */
 typedef struct sk_kctx {
@@ -38,6 +52,10 @@ typedef struct sk_kctx {
      * of a plan (one step runs at a time), so never kept across calls. */
     void *scratch;
     size_t scratch_bytes;
+    /* The kernels of the plan's ISA level (kernels/config.h), NULL at the
+     * scalar level: fast kernels run what this holds and never look a
+     * level up themselves; with NULL they run the reference. */
+    const struct sk_kconfig *kcfg;
 } sk_kctx;
 
 /* Write a message prefixed with the node's op and name; returns code. */
@@ -45,103 +63,103 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     __attribute__((format(printf, 4, 5)));
 
 /* Neural-network ops: engine/kernels/ref/{conv,pool,gemm,norm,resize,pad}.c */
-#define SK_OPS_NN(X)                                              \
-    X(CONV, "Conv", conv)                                         \
-    X(CONV_TRANSPOSE, "ConvTranspose", conv_transpose)            \
-    X(MAX_POOL, "MaxPool", max_pool)                              \
-    X(AVERAGE_POOL, "AveragePool", average_pool)                  \
-    X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool", global_avg_pool)  \
-    X(GLOBAL_MAX_POOL, "GlobalMaxPool", global_max_pool)          \
-    X(GEMM, "Gemm", gemm)                                         \
-    X(MATMUL, "MatMul", matmul)                                   \
-    X(BATCH_NORM, "BatchNormalization", batch_norm)               \
-    X(LAYER_NORM, "LayerNormalization", layer_norm)               \
-    X(SOFTMAX, "Softmax", softmax)                                \
-    X(LOG_SOFTMAX, "LogSoftmax", log_softmax)                     \
-    X(RESIZE, "Resize", resize)                                   \
-    X(PAD, "Pad", pad)
+#define SK_OPS_NN(X)                                                                      \
+    X(CONV, "Conv", conv, conv, none, 0)                                                  \
+    X(CONV_TRANSPOSE, "ConvTranspose", conv_transpose, conv_transpose, conv_transpose, 0) \
+    X(MAX_POOL, "MaxPool", max_pool, none, max_pool, 0)                                   \
+    X(AVERAGE_POOL, "AveragePool", average_pool, none, average_pool, 0)                   \
+    X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool", global_avg_pool, none, global_pool, 0)    \
+    X(GLOBAL_MAX_POOL, "GlobalMaxPool", global_max_pool, none, global_pool, 0)            \
+    X(GEMM, "Gemm", gemm, gemm, gemm, 0)                                                  \
+    X(MATMUL, "MatMul", matmul, none, matmul, 0)                                          \
+    X(BATCH_NORM, "BatchNormalization", batch_norm, none, none, 0)                        \
+    X(LAYER_NORM, "LayerNormalization", layer_norm, layer_norm, layer_norm, 0)            \
+    X(SOFTMAX, "Softmax", softmax, none, softmax, 0)                                      \
+    X(LOG_SOFTMAX, "LogSoftmax", log_softmax, none, softmax, 0)                           \
+    X(RESIZE, "Resize", resize, resize, resize, 0)                                        \
+    X(PAD, "Pad", pad, pad, none, 0)
 
 /* Element-wise ops: engine/kernels/ref/{unary,binary}.c */
-#define SK_OPS_ELEMENTWISE(X)                    \
-    X(RELU, "Relu", relu)                        \
-    X(LEAKY_RELU, "LeakyRelu", leaky_relu)       \
-    X(PRELU, "PRelu", prelu)                     \
-    X(CLIP, "Clip", clip)                        \
-    X(SIGMOID, "Sigmoid", sigmoid)               \
-    X(HARD_SIGMOID, "HardSigmoid", hard_sigmoid) \
-    X(HARD_SWISH, "HardSwish", hard_swish)       \
-    X(TANH, "Tanh", tanh)                        \
-    X(ELU, "Elu", elu)                           \
-    X(SELU, "Selu", selu)                        \
-    X(SOFTPLUS, "Softplus", softplus)            \
-    X(ERF, "Erf", erf)                           \
-    X(EXP, "Exp", exp)                           \
-    X(LOG, "Log", log)                           \
-    X(SQRT, "Sqrt", sqrt)                        \
-    X(POW, "Pow", pow)                           \
-    X(NEG, "Neg", neg)                           \
-    X(ABS, "Abs", abs)                           \
-    X(RECIPROCAL, "Reciprocal", reciprocal)      \
-    X(ADD, "Add", add)                           \
-    X(SUB, "Sub", sub)                           \
-    X(MUL, "Mul", mul)                           \
-    X(DIV, "Div", div)                           \
-    X(SUM, "Sum", sum)                           \
-    X(MAX, "Max", max)                           \
-    X(MIN, "Min", min)                           \
-    X(MEAN, "Mean", mean)                        \
-    X(EQUAL, "Equal", equal)                     \
-    X(WHERE, "Where", where)
+#define SK_OPS_ELEMENTWISE(X)                                   \
+    X(RELU, "Relu", relu, none, unary, 1)                       \
+    X(LEAKY_RELU, "LeakyRelu", leaky_relu, none, none, 1)       \
+    X(PRELU, "PRelu", prelu, none, none, 0)                     \
+    X(CLIP, "Clip", clip, none, unary, 1)                       \
+    X(SIGMOID, "Sigmoid", sigmoid, none, unary, 1)              \
+    X(HARD_SIGMOID, "HardSigmoid", hard_sigmoid, none, none, 1) \
+    X(HARD_SWISH, "HardSwish", hard_swish, none, none, 1)       \
+    X(TANH, "Tanh", tanh, none, unary, 1)                       \
+    X(ELU, "Elu", elu, none, none, 1)                           \
+    X(SELU, "Selu", selu, none, none, 1)                        \
+    X(SOFTPLUS, "Softplus", softplus, none, none, 1)            \
+    X(ERF, "Erf", erf, none, unary, 1)                          \
+    X(EXP, "Exp", exp, none, none, 1)                           \
+    X(LOG, "Log", log, none, none, 1)                           \
+    X(SQRT, "Sqrt", sqrt, none, none, 1)                        \
+    X(POW, "Pow", pow, none, none, 0)                           \
+    X(NEG, "Neg", neg, none, none, 1)                           \
+    X(ABS, "Abs", abs, none, none, 1)                           \
+    X(RECIPROCAL, "Reciprocal", reciprocal, none, none, 1)      \
+    X(ADD, "Add", add, none, binary, 2)                         \
+    X(SUB, "Sub", sub, none, binary, 2)                         \
+    X(MUL, "Mul", mul, none, binary, 2)                         \
+    X(DIV, "Div", div, none, binary, 2)                         \
+    X(SUM, "Sum", sum, none, none, 0)                           \
+    X(MAX, "Max", max, none, none, 0)                           \
+    X(MIN, "Min", min, none, none, 0)                           \
+    X(MEAN, "Mean", mean, none, none, 0)                        \
+    X(EQUAL, "Equal", equal, none, none, 0)                     \
+    X(WHERE, "Where", where, none, none, 0)
 
 /* Shape and data-movement ops: engine/kernels/ref/{shape,reduce}.c */
-#define SK_OPS_SHAPE(X)                                    \
-    X(FLATTEN, "Flatten", flatten)                         \
-    X(RESHAPE, "Reshape", reshape)                         \
-    X(TRANSPOSE, "Transpose", transpose)                   \
-    X(CONCAT, "Concat", concat)                            \
-    X(SPLIT, "Split", split)                               \
-    X(SLICE, "Slice", slice)                               \
-    X(SQUEEZE, "Squeeze", squeeze)                         \
-    X(UNSQUEEZE, "Unsqueeze", unsqueeze)                   \
-    X(GATHER, "Gather", gather)                            \
-    X(EXPAND, "Expand", expand)                            \
-    X(SHAPE, "Shape", shape)                               \
-    X(CONSTANT_OF_SHAPE, "ConstantOfShape", constant_of_shape) \
-    X(IDENTITY, "Identity", identity)                      \
-    X(DROPOUT, "Dropout", dropout)                         \
-    X(CAST, "Cast", cast)                                  \
-    X(CAST_LIKE, "CastLike", cast_like)                    \
-    X(REDUCE_MEAN, "ReduceMean", reduce_mean)              \
-    X(REDUCE_SUM, "ReduceSum", reduce_sum)                 \
-    X(REDUCE_MAX, "ReduceMax", reduce_max)
+#define SK_OPS_SHAPE(X)                                                       \
+    X(FLATTEN, "Flatten", flatten, none, none, 0)                             \
+    X(RESHAPE, "Reshape", reshape, none, none, 0)                             \
+    X(TRANSPOSE, "Transpose", transpose, none, transpose, 0)                  \
+    X(CONCAT, "Concat", concat, none, concat, 0)                              \
+    X(SPLIT, "Split", split, none, none, 0)                                   \
+    X(SLICE, "Slice", slice, none, none, 0)                                   \
+    X(SQUEEZE, "Squeeze", squeeze, none, none, 0)                             \
+    X(UNSQUEEZE, "Unsqueeze", unsqueeze, none, none, 0)                       \
+    X(GATHER, "Gather", gather, none, none, 0)                                \
+    X(EXPAND, "Expand", expand, none, none, 0)                                \
+    X(SHAPE, "Shape", shape, none, none, 0)                                   \
+    X(CONSTANT_OF_SHAPE, "ConstantOfShape", constant_of_shape, none, none, 0) \
+    X(IDENTITY, "Identity", identity, none, none, 0)                          \
+    X(DROPOUT, "Dropout", dropout, none, none, 0)                             \
+    X(CAST, "Cast", cast, none, none, 0)                                      \
+    X(CAST_LIKE, "CastLike", cast_like, none, none, 0)                        \
+    X(REDUCE_MEAN, "ReduceMean", reduce_mean, none, none, 0)                  \
+    X(REDUCE_SUM, "ReduceSum", reduce_sum, none, none, 0)                     \
+    X(REDUCE_MAX, "ReduceMax", reduce_max, none, none, 0)
 
 /* Quantization and integer ops: engine/kernels/ref/{quant,qlinear}.c */
-#define SK_OPS_QUANT(X)                                                    \
-    X(QUANTIZE_LINEAR, "QuantizeLinear", quantize_linear)                  \
-    X(DEQUANTIZE_LINEAR, "DequantizeLinear", dequantize_linear)            \
-    X(DYNAMIC_QUANTIZE_LINEAR, "DynamicQuantizeLinear", dynamic_quantize_linear) \
-    X(CONV_INTEGER, "ConvInteger", conv_integer)                           \
-    X(QLINEAR_CONV, "QLinearConv", qlinear_conv)                           \
-    X(MATMUL_INTEGER, "MatMulInteger", matmul_integer)                     \
-    X(QLINEAR_MATMUL, "QLinearMatMul", qlinear_matmul)
+#define SK_OPS_QUANT(X)                                                                         \
+    X(QUANTIZE_LINEAR, "QuantizeLinear", quantize_linear, none, none, 0)                        \
+    X(DEQUANTIZE_LINEAR, "DequantizeLinear", dequantize_linear, none, none, 0)                  \
+    X(DYNAMIC_QUANTIZE_LINEAR, "DynamicQuantizeLinear", dynamic_quantize_linear, none, none, 0) \
+    X(CONV_INTEGER, "ConvInteger", conv_integer, none, none, 0)                                 \
+    X(QLINEAR_CONV, "QLinearConv", qlinear_conv, qlinear_conv, none, 0)                         \
+    X(MATMUL_INTEGER, "MatMulInteger", matmul_integer, none, none, 0)                           \
+    X(QLINEAR_MATMUL, "QLinearMatMul", qlinear_matmul, qlinear_matmul, none, 0)
 
 /* com.microsoft ops onnxruntime's quantizer writes (the loader accepts them
  * in that domain only: sk_op_domain): engine/kernels/ref/qlinear_ms.c */
-#define SK_OPS_MS(X)                                                              \
-    X(QLINEAR_ADD, "QLinearAdd", qlinear_add)                                     \
-    X(QLINEAR_MUL, "QLinearMul", qlinear_mul)                                     \
-    X(QLINEAR_GLOBAL_AVERAGE_POOL, "QLinearGlobalAveragePool", qlinear_global_avg_pool) \
-    X(QLINEAR_AVERAGE_POOL, "QLinearAveragePool", qlinear_average_pool)           \
-    X(QLINEAR_CONCAT, "QLinearConcat", qlinear_concat)                            \
-    X(QLINEAR_SIGMOID, "QLinearSigmoid", qlinear_sigmoid)                         \
-    X(QLINEAR_LEAKY_RELU, "QLinearLeakyRelu", qlinear_leaky_relu)
+#define SK_OPS_MS(X)                                                                                         \
+    X(QLINEAR_ADD, "QLinearAdd", qlinear_add, qlinear_ms, none, 0)                                           \
+    X(QLINEAR_MUL, "QLinearMul", qlinear_mul, qlinear_ms, none, 0)                                           \
+    X(QLINEAR_GLOBAL_AVERAGE_POOL, "QLinearGlobalAveragePool", qlinear_global_avg_pool, qlinear_ms, none, 0) \
+    X(QLINEAR_AVERAGE_POOL, "QLinearAveragePool", qlinear_average_pool, qlinear_ms, none, 0)                 \
+    X(QLINEAR_CONCAT, "QLinearConcat", qlinear_concat, none, none, 0)                                        \
+    X(QLINEAR_SIGMOID, "QLinearSigmoid", qlinear_sigmoid, none, none, 0)                                     \
+    X(QLINEAR_LEAKY_RELU, "QLinearLeakyRelu", qlinear_leaky_relu, none, none, 0)
 
 /* Ops created by engine passes (engine/passes/), never by loaders (names
  * starting with '_' never match an ONNX op_type): engine/kernels/ref/fused.c,
  * described in engine/kernels/fast.h. */
-#define SK_OPS_FUSED(X)                          \
-    X(CONV_FUSED, "_ConvFused", conv_fused)      \
-    X(GEMM_FUSED, "_GemmFused", gemm_fused)
+#define SK_OPS_FUSED(X)                                     \
+    X(CONV_FUSED, "_ConvFused", conv_fused, fused, none, 0) \
+    X(GEMM_FUSED, "_GemmFused", gemm_fused, fused, none, 0)
 
 #define SK_OPS_ALL(X)      \
     SK_OPS_NN(X)           \
@@ -153,7 +171,7 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
 
 typedef enum {
     SK_OP_NONE = 0,
-#define SK_X_ENUM(e, name, fn) SK_OP_##e,
+#define SK_X_ENUM(e, name, ...) SK_OP_##e,
     SK_OPS_ALL(SK_X_ENUM)
 #undef SK_X_ENUM
     SK_OP_COUNT
@@ -162,18 +180,31 @@ typedef enum {
 typedef int (*sk_kernel_fn)(const struct sk_node *n, const sk_tensor *const *in, int nin,
                             sk_tensor *out, int nout, sk_kctx *ctx);
 
-#define SK_X_DECL(e, name, fn)                                                   \
+#define SK_X_DECL(e, name, fn, ...)                                                       \
     int sk_infer_##fn(const struct sk_node *, const sk_tensor *const *, int, sk_tensor *, \
-                      int, sk_kctx *);                                           \
+                      int, sk_kctx *);                                                  \
     int sk_run_##fn(const struct sk_node *, const sk_tensor *const *, int, sk_tensor *,   \
                     int, sk_kctx *);
 SK_OPS_ALL(SK_X_DECL)
 #undef SK_X_DECL
 
+/* Bytes of work buffer a kernel needs for these shapes and threads. */
+typedef size_t (*sk_scratch_fn)(const struct sk_node *n, const sk_tensor *const *in, int nin,
+                                const sk_tensor *out, int nout, int nthreads);
+/* A fast kernel's plan (kernels/fast_ops.h): 1 when it covers these shapes
+ * at the level of kc (its scratch bytes in *scratch). */
+typedef int (*sk_fast_plan_fn)(const struct sk_kconfig *kc, const struct sk_node *n,
+                               const sk_tensor *const *in, int nin, const sk_tensor *out,
+                               int nout, int nthreads, size_t *scratch);
+
 typedef struct sk_op_info {
     const char *name; /* ONNX op_type */
     sk_kernel_fn infer;
     sk_kernel_fn run;
+    sk_scratch_fn scratch;     /* the reference kernel's scratch, or NULL: none */
+    sk_kernel_fn fast_run;     /* the fast kernel family, or NULL */
+    sk_fast_plan_fn fast_plan; /* its plan (NULL with fast_run) */
+    int inplace;               /* leading inputs the output may overwrite */
 } sk_op_info;
 
 const sk_op_info *sk_op_get(sk_op op);

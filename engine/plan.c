@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu.h"
+#include "kernels/config.h"
 #include "threadpool.h"
 
 enum { V_NONE = 0, V_CONST, V_FOLDED, V_RUNTIME };
@@ -23,6 +25,9 @@ typedef struct step {
 struct sk_plan {
     const sk_graph *g;
     sk_pool *pool;
+    /* the kernels of the level the steps were chosen at (NULL: scalar),
+     * handed to every step in its sk_kctx */
+    const sk_kconfig *kcfg;
     sk_tensor *vals; /* per graph value: dtype, shape, data */
     uint8_t *kind;
     step *steps;
@@ -124,7 +129,7 @@ static int plan_node(sk_plan *p, int ni, char *err, size_t errlen)
     const sk_graph *g = p->g;
     const sk_node *n = &g->nodes[ni];
     const sk_op_info *info = sk_op_get(n->op);
-    sk_kctx ctx = {err, errlen, p->pool, NULL, 0};
+    sk_kctx ctx = {err, errlen, p->pool, NULL, 0, NULL}; /* folds run ref */
     char sb[96];
     if (!info)
         return sk_errf(err, errlen, SK_EUNSUPPORTED, "node '%s' has no kernel", n->name);
@@ -245,21 +250,12 @@ static int by_off(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* Element-wise ops whose output element i depends only on element i of the
- * aliased input, so the kernel may write over that input as it goes. */
+/* Whether input `slot` of an op may be overwritten by its output: the
+ * inplace column of the op's row (ops.h). */
 static int inplace_op(sk_op op, int slot)
 {
-    switch (op) {
-    case SK_OP_RELU: case SK_OP_LEAKY_RELU: case SK_OP_SIGMOID: case SK_OP_TANH:
-    case SK_OP_ELU: case SK_OP_SELU: case SK_OP_SOFTPLUS: case SK_OP_ERF: case SK_OP_EXP:
-    case SK_OP_LOG: case SK_OP_SQRT: case SK_OP_NEG: case SK_OP_ABS: case SK_OP_RECIPROCAL:
-    case SK_OP_HARD_SIGMOID: case SK_OP_HARD_SWISH: case SK_OP_CLIP:
-        return slot == 0;
-    case SK_OP_ADD: case SK_OP_SUB: case SK_OP_MUL: case SK_OP_DIV:
-        return slot < 2;
-    default:
-        return 0;
-    }
+    const sk_op_info *info = sk_op_get(op);
+    return info && slot < info->inplace;
 }
 
 /* In-place element-wise steps: when an input of the same type and size dies
@@ -470,6 +466,7 @@ int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool, sk
         return sk_errf(err, errlen, SK_ENOMEM, "out of memory");
     p->g = g;
     p->pool = pool;
+    p->kcfg = sk_kconfig_for(sk_cpu_level());
     p->vals = calloc((size_t)g->nvalues + 1, sizeof *p->vals);
     p->kind = calloc((size_t)g->nvalues + 1, 1);
     p->steps = calloc((size_t)g->nnodes + 1, sizeof *p->steps);
@@ -561,7 +558,7 @@ int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t err
         if (bytes)
             memcpy(p->vals[v].data, input_data[i], bytes);
     }
-    sk_kctx ctx = {err, errlen, p->pool, p->scratch_mem, p->scratch_bytes};
+    sk_kctx ctx = {err, errlen, p->pool, p->scratch_mem, p->scratch_bytes, p->kcfg};
     struct timespec t0, t1;
     for (int s = 0; s < p->nsteps; s++) {
         step *st = &p->steps[s];

@@ -1,6 +1,8 @@
-/* exif.c — the few facts the JPEG decoder needs from the marker segments:
- * EXIF orientation (APP1), the Adobe APP14 marker (inverted CMYK), and
- * whether an EOI marker follows the scan data (a cut-off upload has none).
+/* exif.c — the one walk over a JPEG's marker segments (sk_jpeg_walk), and
+ * the few facts the decoder needs from it: EXIF orientation (APP1), the
+ * Adobe APP14 marker (inverted CMYK), and whether an EOI marker follows the
+ * scan data (a cut-off upload has none). The header probe (image_probe.c)
+ * walks the same way for the frame size and scan layout.
  *
  * Everything here reads untrusted bytes: every offset is checked against the
  * segment or buffer length before it is dereferenced, with subtractions
@@ -62,12 +64,8 @@ int sk_exif_orientation(const uint8_t *p, size_t n)
     return 0;
 }
 
-void sk_jpeg_scan(const uint8_t *buf, size_t len, sk_jpeg_info *info)
+size_t sk_jpeg_walk(const uint8_t *buf, size_t len, sk_jpeg_seg_fn seg, void *ctx)
 {
-    info->orientation = 1;
-    info->adobe = 0;
-    info->has_eoi = 0;
-    int have_exif = 0;
     size_t pos = 2; /* after SOI */
     while (pos < len) {
         /* Like libjpeg, skip stray bytes before a marker, then fill bytes. */
@@ -76,42 +74,69 @@ void sk_jpeg_scan(const uint8_t *buf, size_t len, sk_jpeg_info *info)
         while (pos < len && buf[pos] == 0xff)
             pos++;
         if (pos >= len)
-            return;
+            return pos;
         unsigned m = buf[pos++];
         if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7))
             continue; /* stuffed zero, TEM, SOI, RSTn: no length field */
-        if (m == 0xd9)
-            return; /* EOI before any scan: libjpeg reports it */
-        if (len - pos < 2)
-            return;
+        if (m == 0xd9 || len - pos < 2)
+            return pos; /* EOI before any scan, or cut before the length */
         size_t seglen = rd16(buf + pos, 0);
-        if (seglen < 2 || seglen > len - pos)
-            return; /* cut inside a header segment: has_eoi stays 0 */
-        const uint8_t *payload = buf + pos + 2;
-        size_t n = seglen - 2;
-        if (m == 0xe1 && !have_exif) {
-            int o = sk_exif_orientation(payload, n);
-            if (o) {
-                info->orientation = o;
-                have_exif = 1;
-            }
-        } else if (m == 0xee && n >= 5 && memcmp(payload, "Adobe", 5) == 0) {
-            info->adobe = 1;
-        }
+        if (seglen < 2)
+            return pos;
+        size_t avail = seglen <= len - pos ? seglen - 2 : len - pos - 2;
+        int stop = seg(ctx, m, buf + pos + 2, seglen - 2, avail);
+        if (avail < seglen - 2)
+            return len; /* cut inside this segment */
         pos += seglen;
-        if (m == 0xda) {
-            /* Entropy-coded data escapes 0xFF as FF 00, so FF D9 after the
-             * first scan header can only be the EOI marker (later scans of a
-             * progressive file and their tables come before it). */
-            const uint8_t *q = buf + pos, *end = buf + len;
-            while (q < end && (q = memchr(q, 0xff, (size_t)(end - q))) != NULL && q + 1 < end) {
-                if (q[1] == 0xd9) {
-                    info->has_eoi = 1;
-                    return;
-                }
-                q++;
-            }
+        if (stop || m == 0xda)
+            return pos;
+    }
+    return pos;
+}
+
+/* sk_jpeg_scan's view of each segment. */
+typedef struct scan_ctx {
+    sk_jpeg_info *info;
+    int have_exif, sos;
+} scan_ctx;
+
+static int scan_seg(void *arg, unsigned m, const uint8_t *payload, size_t n, size_t avail)
+{
+    scan_ctx *c = arg;
+    if (avail < n)
+        return 1; /* cut inside a header segment: has_eoi stays 0 */
+    if (m == 0xe1 && !c->have_exif) {
+        int o = sk_exif_orientation(payload, n);
+        if (o) {
+            c->info->orientation = o;
+            c->have_exif = 1;
+        }
+    } else if (m == 0xee && n >= 5 && memcmp(payload, "Adobe", 5) == 0) {
+        c->info->adobe = 1;
+    } else if (m == 0xda) {
+        c->sos = 1;
+    }
+    return 0;
+}
+
+void sk_jpeg_scan(const uint8_t *buf, size_t len, sk_jpeg_info *info)
+{
+    info->orientation = 1;
+    info->adobe = 0;
+    info->has_eoi = 0;
+    scan_ctx c = {info, 0, 0};
+    size_t pos = sk_jpeg_walk(buf, len, scan_seg, &c);
+    if (!c.sos)
+        return;
+    /* Entropy-coded data escapes 0xFF as FF 00, so FF D9 after the first
+     * scan header can only be the EOI marker (later scans of a progressive
+     * file and their tables come before it). */
+    const uint8_t *q = buf + pos, *end = buf + len;
+    while (q < end && (q = memchr(q, 0xff, (size_t)(end - q))) != NULL && q + 1 < end) {
+        if (q[1] == 0xd9) {
+            info->has_eoi = 1;
             return;
         }
+        q++;
     }
 }

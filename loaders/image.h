@@ -44,10 +44,28 @@ typedef struct sk_preprocess {
     uint8_t pad;         /* letterbox fill, in the model's convention: not inverted */
 } sk_preprocess;
 
+/* Invert policy of a model (model.json "invert"): never, always, or auto —
+ * invert a picture whose border is light on average (> 128 over every
+ * channel of the outermost rows and columns), for models trained on
+ * light-on-dark images. Returns the sk_preprocess.invert to use for img. */
+typedef enum { SK_INVERT_NO = 0, SK_INVERT_YES = 1, SK_INVERT_AUTO = 2 } sk_invert;
+int sk_preprocess_invert(sk_invert policy, const sk_image *img);
+
+/* Width, height and decode cost of a PNG or JPEG from its header alone,
+ * before any decode (image_probe.c): PNG's IHDR, a JPEG's first SOFn
+ * through the marker walk the decoder uses. *coef: bytes of the
+ * whole-image coefficient buffer libjpeg keeps for a progressive or
+ * multi-scan JPEG (2 bytes a sample of every component, sides rounded up
+ * to a 32-pixel MCU: an upper bound), 0 for a single interleaved
+ * baseline scan or a PNG; coef may be NULL. 0, or -1 when the header does
+ * not say (not an image, truncated, height set later by DNL). */
+int sk_image_probe(const uint8_t *p, size_t len, uint32_t *w, uint32_t *h, size_t *coef);
+
 /* Resize with area averaging when shrinking by more than 2x, bilinear
  * otherwise. dst->px is malloc'ed (sk_image_free). */
 int sk_image_resize(const sk_image *src, int w, int h, sk_image *dst);
-/* Image -> float CHW tensor of pp->channels x pp->height x pp->width at `out`. */
+/* Image -> float CHW tensor of pp->channels x pp->height x pp->width at
+ * `out` (preprocess.c). */
 int sk_image_to_tensor(const sk_image *img, const sk_preprocess *pp, float *out, char *err,
                        size_t errlen);
 

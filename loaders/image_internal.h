@@ -38,6 +38,20 @@ typedef struct sk_jpeg_info {
     int has_eoi;      /* an EOI marker follows the first SOS: the file is not cut short */
 } sk_jpeg_info;
 
+/* The one walk over a JPEG's marker segments after SOI, as libjpeg reads
+ * them: stray bytes before a marker and fill bytes are skipped, markers
+ * without a length (TEM, RSTn, SOI, a stuffed 00) passed over. For each
+ * segment with a length, seg(ctx, marker, payload, n, avail) is called: n
+ * the payload bytes the segment declares, avail how many of them buf holds
+ * (avail < n: the file is cut inside this segment, and the walk ends after
+ * the call). The walk ends at EOI, at a declared length < 2, after the
+ * first SOS (its payload is the scan header), or when seg returns nonzero.
+ * Returns the offset past the last whole segment visited (after an SOS:
+ * where its entropy-coded data starts). Never reads outside buf[0..len). */
+typedef int (*sk_jpeg_seg_fn)(void *ctx, unsigned marker, const uint8_t *payload, size_t n,
+                              size_t avail);
+size_t sk_jpeg_walk(const uint8_t *buf, size_t len, sk_jpeg_seg_fn seg, void *ctx);
+
 /* Walk the JPEG segments up to the first scan, then look for EOI; never
  * reads outside buf[0..len). Lenient: judging a broken structure is left to
  * libjpeg, this only gathers facts. */
@@ -46,6 +60,12 @@ void sk_jpeg_scan(const uint8_t *buf, size_t len, sk_jpeg_info *info);
 /* EXIF orientation from the payload of an APP1 segment (after the marker
  * length): 1..8, or 0 when it is not EXIF or carries no valid orientation. */
 int sk_exif_orientation(const uint8_t *p, size_t n);
+
+/* The window [x0, x0 + ww) x [y0, y0 + wh) of src resized to rw x rh
+ * (image_resize.c; area / bilinear per axis), into dst (malloc'ed).
+ * 0 or SK_ENOMEM. */
+int sk_img_resize_window(const sk_image *src, int64_t rw, int64_t rh, int64_t x0, int64_t y0,
+                         int ww, int wh, sk_image *dst);
 
 /* Apply EXIF orientation o (1..8) to img in place (may swap w and h).
  * Returns 0 or SK_ENOMEM. */

@@ -13,6 +13,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/model.h"
+#include "server/plancache.h"
 
 struct srv_batcher {
     srv_model *m;
@@ -37,9 +38,101 @@ static void abs_time(double monotonic_s, struct timespec *ts)
     }
 }
 
+/* Every job of a run gets its times and outcome, then done(). */
+static void hand_back(srv_batcher *b, srv_job *jobs, int total, double t_start, double infer,
+                      srv_err fail, const char *err)
+{
+    for (srv_job *j = jobs, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        j->queue_s = t_start - j->t_enqueue;
+        j->infer_s = infer;
+        j->batch_size = total;
+        if (fail == SRV_E_UNPROCESSABLE)
+            srv_fail(&j->err, fail, "%s", err);
+        else if (fail)
+            srv_fail(&j->err, fail, "inference failed: %s", err);
+        else
+            j->err.kind = SRV_OK;
+        srv_metrics_queue(b->m->name, j->queue_s);
+        j->done(j);
+    }
+}
+
+/* Native-size jobs (all of one shape, the worker never mixes them): each
+ * image runs alone on its shape's batch-1 plan from the model's cache,
+ * pinned while it runs. Equal shapes share the lookup, not an engine
+ * batch: a plan per shape and batch size would multiply the cache, and an
+ * image of this size already fills the engine's GEMMs. */
+static void run_native(srv_batcher *b, srv_job *jobs, int total, double t_start)
+{
+    srv_model *m = b->m;
+    char err[320] = "";
+    srv_err fail = SRV_OK;
+    double infer = 0;
+    int h = jobs->h, w = jobs->w;
+    /* Planning may fold nodes with kernels on the shared thread pool: under
+     * the engine lock, like every run. */
+    pthread_mutex_lock(&b->srv->engine_lock);
+    sk_plan *plan = srv_plan_cache_get(m->native_cache, m->graph, b->srv->pool, m->pp.channels,
+                                       h, w, err, sizeof err);
+    pthread_mutex_unlock(&b->srv->engine_lock);
+    if (!plan) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, sizeof err, "model %s cannot run at %dx%d (input.multiple %d): %s",
+                 m->name, w, h, m->native_multiple, why);
+        srv_log_msg("%s", err);
+        fail = SRV_E_UNPROCESSABLE;
+    }
+    size_t inf = (size_t)m->pp.channels * h * w;
+    for (srv_job *j = jobs; j && !fail; j = j->next) {
+        for (int i = 0; i < j->n && !fail; i++) {
+            const void *ins[1] = {j->input + (size_t)i * inf};
+            double t0 = srv_now();
+            pthread_mutex_lock(&b->srv->engine_lock);
+            int rc = b->srv->fault_infer
+                         ? sk_errf(err, sizeof err, SK_EINVAL, "fault injected (SKIPSERVE_FAULT_INJECT)")
+                         : sk_plan_run(plan, ins, err, sizeof err);
+            pthread_mutex_unlock(&b->srv->engine_lock);
+            double dt = srv_now() - t0;
+            infer += dt;
+            if (rc) {
+                srv_log_msg("model %s: native %dx%d run failed: %s", m->name, w, h, err);
+                fail = SRV_E_INTERNAL;
+                break;
+            }
+            srv_metrics_infer(m->name, dt);
+            srv_metrics_batch(m->name, 1);
+            const sk_tensor *o = sk_plan_output(plan, 0);
+            if (o->dtype != SK_F32 || o->shape.rank != 4 || o->shape.dim[0] != 1 ||
+                o->shape.dim[1] != m->nclasses ||
+                (size_t)sk_shape_numel(&o->shape) > j->out_cap) {
+                char sb[96];
+                snprintf(err, sizeof err, "model %s at %dx%d answers %s, not [1,%d,H,W] within "
+                         "the input's size", m->name, w, h,
+                         sk_shape_str(&o->shape, sb, sizeof sb), m->nclasses);
+                fail = SRV_E_UNPROCESSABLE;
+                break;
+            }
+            j->out_h = (int)o->shape.dim[2];
+            j->out_w = (int)o->shape.dim[3];
+            memcpy(j->output + (size_t)i * j->out_cap, o->data,
+                   (size_t)sk_shape_numel(&o->shape) * sizeof(float));
+        }
+    }
+    if (plan)
+        srv_plan_cache_release(m->native_cache, plan);
+    hand_back(b, jobs, total, t_start, infer, fail, err);
+}
+
 /* Run the images of `jobs` (a list) in plan-sized chunks. */
 static void run_batch(srv_batcher *b, srv_job *jobs, int total, double t_start)
 {
+    if (jobs->h) {
+        run_native(b, jobs, total, t_start);
+        return;
+    }
     srv_model *m = b->m;
     size_t inf = m->in_floats, outf = m->out_floats;
     srv_job *cj = jobs; /* cursor: job and image within it */
@@ -84,6 +177,9 @@ static void run_batch(srv_batcher *b, srv_job *jobs, int total, double t_start)
         }
         srv_metrics_infer(m->name, dt);
         srv_metrics_batch(m->name, take);
+        srv_stat_add(&m->stats.batch[k], dt); /* the statistics extension (kserve.c) */
+        atomic_fetch_add(&m->stats.execution_count, 1);
+        atomic_fetch_add(&m->stats.inference_count, (unsigned long long)take);
 
         const sk_tensor *o = sk_plan_output(m->plans[k], 0);
         const float *od = o->data;
@@ -98,19 +194,7 @@ static void run_batch(srv_batcher *b, srv_job *jobs, int total, double t_start)
         done += take;
     }
 
-    for (srv_job *j = jobs, *next; j; j = next) {
-        next = j->next;
-        j->next = NULL;
-        j->queue_s = t_start - j->t_enqueue;
-        j->infer_s = infer;
-        j->batch_size = total;
-        if (fail)
-            srv_fail(&j->err, fail, "inference failed: %s", err);
-        else
-            j->err.kind = SRV_OK;
-        srv_metrics_queue(m->name, j->queue_s);
-        j->done(j);
-    }
+    hand_back(b, jobs, total, t_start, infer, fail, err);
 }
 
 static void *worker(void *arg)
@@ -129,7 +213,9 @@ static void *worker(void *arg)
          * A request is counted out just before it is queued, so the signal
          * of its submit finds the count without it. */
         double until = b->head->t_enqueue + m->max_delay_us * 1e-6;
-        while (b->queued < m->max_batch && !b->stop && b->head) {
+        /* A native-size job runs alone on its shape's plan whoever comes
+         * (run_native): waiting for company only adds latency. */
+        while (b->queued < m->max_batch && !b->stop && b->head && !b->head->h) {
             if (srv_now() >= until)
                 break;
             if (m->idle_dispatch && atomic_load(&b->srv->preparing) == 0)
@@ -150,7 +236,10 @@ static void *worker(void *arg)
                 b->head = j->next;
                 j->next = expired;
                 expired = j;
-            } else if (total == 0 || total + j->n <= m->max_batch) {
+            } else if (total == 0 || (total + j->n <= m->max_batch && j->h == batch->h &&
+                                      j->w == batch->w)) {
+                /* never two shapes in one run: the first job of another
+                 * shape ends the batch (the queue stays first in, first out) */
                 b->head = j->next;
                 j->next = NULL;
                 *btail = j;
@@ -224,10 +313,10 @@ srv_err srv_batcher_submit(srv_batcher *b, srv_job *j, srv_error *e)
     pthread_mutex_lock(&b->lock);
     if (b->stop)
         r = srv_fail(e, SRV_E_NOT_READY, "the server is shutting down");
-    else if (j->n > m->max_queue)
+    else if (j->n > m->max_queue && !j->admitted)
         r = srv_fail(e, SRV_E_TOO_LARGE, "%d images in one request; model %s queues at most %d",
                      j->n, m->name, m->max_queue);
-    else if (b->queued + j->n > m->max_queue)
+    else if (b->queued + j->n > m->max_queue && !j->admitted)
         r = srv_fail(e, SRV_E_OVERLOADED, "model %s has %d images queued (max %d); retry later",
                      m->name, b->queued, m->max_queue);
     else {

@@ -19,11 +19,18 @@ struct srv_job {
     double t_enqueue, deadline; /* srv_now() seconds */
     void (*done)(srv_job *j);  /* called once, from the worker, without locks */
     void *ctx;
+    int h, w;                  /* native size (native.h): each image is C x h x w, run
+                                  alone on a plan of that shape; 0: the model's plans */
+    size_t out_cap;            /* native: floats `output` holds per image */
+    int admitted;              /* a later part of an admitted request (the next tiles
+                                  of a tiled one): not refused for a full queue, which it
+                                  passes by at most max_batch images */
 
     /* Set before done(). */
     srv_error err;             /* kind SRV_OK on success */
     double queue_s, infer_s;
     int batch_size;            /* images in the engine batch it ran in */
+    int out_h, out_w;          /* native: the logits' spatial size */
 };
 
 srv_batcher *srv_batcher_create(struct srv_model *m, srv_server *srv, char *err, size_t errlen);

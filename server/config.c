@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { OPT_INT, OPT_SIZE, OPT_MS, OPT_STR, OPT_MODEL, OPT_LOGFMT } opt_type;
+typedef enum { OPT_INT, OPT_SIZE, OPT_MS, OPT_STR, OPT_MODEL, OPT_LOGFMT, OPT_FLAG } opt_type;
 
 typedef struct opt {
     const char *flag; /* without the leading "--" */
@@ -32,6 +32,9 @@ static const opt OPTS[] = {
     {"model", "SKIPSERVE_MODEL", OPT_MODEL, F(model_args), 0, 0, "NAME=PATH",
      "serve one model; PATH is a model folder or a .onnx file; repeatable\n"
      "                        (the environment twin takes a comma-separated list)"},
+    {"poll-repository", "SKIPSERVE_POLL_REPOSITORY", OPT_INT, F(poll_repository_s), 0, 86400,
+     "SECONDS", "rescan --models this often, loading new or changed versions and\n"
+     "                        unloading removed ones (default 0: only on SIGHUP)"},
     {"threads", "SKIPSERVE_THREADS", OPT_INT, F(threads), 0, 1024, "N",
      "engine worker threads (default 0 = online CPUs)"},
     {"http-threads", "SKIPSERVE_HTTP_THREADS", OPT_INT, F(http_threads), 0, 1024, "N",
@@ -59,9 +62,25 @@ static const opt OPTS[] = {
     {"log-format", "SKIPSERVE_LOG_FORMAT", OPT_LOGFMT, F(log_json), 0, 0, "text|json",
      "access log line format on stdout (default text)"},
     {"max-connections", "SKIPSERVE_MAX_CONNECTIONS", OPT_INT, F(max_connections), 1, 1000000,
-     "N", "concurrent connections; more are refused at accept (default 1024)"},
+     "N", "concurrent connections; more are refused at accept; the descriptor limit\n"
+     "                        is raised to fit (default 4096)"},
     {"conn-timeout", "SKIPSERVE_CONN_TIMEOUT", OPT_INT, F(conn_timeout_s), 1, 86400, "S",
-     "close a connection idle (or trickling) this many seconds (default 30)"},
+     "close a connection idle this many seconds: no byte received or sent\n"
+     "                        (default 30)"},
+    {"api-keys", "SKIPSERVE_API_KEYS", OPT_STR, F(api_keys), 0, 0, "FILE",
+     "require \"Authorization: Bearer KEY\" with a KEY from FILE (one per line, # comments;\n"
+     "                        16-256 characters); without it, no access control"},
+    {"auth-open", "SKIPSERVE_AUTH_OPEN", OPT_STR, F(auth_open), 0, 0, "PATHS",
+     "comma-separated paths answered without a key when --api-keys is set\n"
+     "                        (default /healthz,/readyz,/v2/health/live,/v2/health/ready;\n"
+     "                        add /metrics for a Prometheus without a token)"},
+    {"tls-cert", "SKIPSERVE_TLS_CERT", OPT_STR, F(tls_cert), 0, 0, "FILE",
+     "serve HTTPS with this PEM certificate (chain) and --tls-key; most deployments\n"
+     "                        terminate TLS at the ingress instead"},
+    {"tls-key", "SKIPSERVE_TLS_KEY", OPT_STR, F(tls_key), 0, 0, "FILE",
+     "the PEM private key of --tls-cert"},
+    {"no-ui", "SKIPSERVE_NO_UI", OPT_FLAG, F(no_ui), 0, 0, "",
+     "no demo page at / and /ui (takes no value; the environment twin takes 1 or 0)"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -222,6 +241,16 @@ static int set_opt(srv_config *c, const opt *o, const char *val, const char *fro
         free(copy);
         return rc;
     }
+    case OPT_FLAG:
+        if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0 || strcmp(val, "yes") == 0)
+            *(int *)(void *)field = 1;
+        else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0 || strcmp(val, "no") == 0)
+            *(int *)(void *)field = 0;
+        else {
+            snprintf(err, errlen, "%s: want 1 or 0, got \"%s\"", from, val);
+            return -1;
+        }
+        return 0;
     case OPT_LOGFMT:
         if (strcmp(val, "text") == 0)
             c->log_json = 0;
@@ -250,8 +279,9 @@ int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t err
     c->max_batch = 8;
     c->max_delay_us = 2000;
     c->max_queue = 256;
-    c->max_connections = 1024;
+    c->max_connections = 4096;
     c->conn_timeout_s = 30;
+    c->auth_open = strdup("/healthz,/readyz,/v2/health/live,/v2/health/ready");
 
     for (size_t i = 0; i < NOPTS; i++) {
         const char *v = getenv(OPTS[i].env);
@@ -287,6 +317,8 @@ int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t err
         }
         if (eq)
             val = eq + 1;
+        else if (o->type == OPT_FLAG)
+            val = "1";
         else if (a + 1 < argc)
             val = argv[++a];
         else {
@@ -314,6 +346,11 @@ int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t err
         if (set_opt(c, o, val, from, err, errlen))
             return -1;
     }
+    if (!c->tls_cert != !c->tls_key) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together (%s given alone)",
+                 c->tls_cert ? "--tls-cert" : "--tls-key");
+        return -1;
+    }
     return 0;
 }
 
@@ -326,5 +363,9 @@ void srv_config_free(srv_config *c)
         free(c->model_args[i].path);
     }
     free(c->model_args);
+    free(c->api_keys);
+    free(c->auth_open);
+    free(c->tls_cert);
+    free(c->tls_key);
     memset(c, 0, sizeof *c);
 }

@@ -17,6 +17,7 @@ typedef struct srv_config {
     int models_dir_set;    /* --models / SKIPSERVE_MODELS given explicitly */
     srv_model_arg *model_args;
     int nmodel_args;
+    int poll_repository_s; /* rescan --models every this many seconds; 0 = only on SIGHUP */
     int threads;           /* engine pool; 0 = online CPUs */
     int http_threads;      /* 0 = online CPUs */
     int prep_threads;      /* 0 = online CPUs */
@@ -29,6 +30,10 @@ typedef struct srv_config {
     int log_json;
     int max_connections;
     int conn_timeout_s;
+    char *api_keys;        /* key file (auth.h); NULL: no access control */
+    char *auth_open;       /* paths that need no key, comma-separated */
+    char *tls_cert, *tls_key; /* PEM files; both or neither */
+    int no_ui;             /* --no-ui: no demo page at / and /ui */
 } srv_config;
 
 /* Defaults, then environment, then argv (later wins). Returns 0, 1 when

@@ -20,6 +20,7 @@ static const struct {
     [SRV_E_UNPROCESSABLE] = {422, "bad_request"},
     [SRV_E_UNKNOWN_MODEL] = {404, "unknown_model"},
     [SRV_E_NOT_FOUND] = {404, "not_found"},
+    [SRV_E_UNAUTHORIZED] = {401, "unauthorized"},
     [SRV_E_METHOD] = {405, "method_not_allowed"},
     [SRV_E_MEDIA_TYPE] = {415, "unsupported_media_type"},
     [SRV_E_TOO_LARGE] = {413, "too_large"},
@@ -51,7 +52,7 @@ const char *srv_err_code(srv_err k)
     return (unsigned)k < sizeof TABLE / sizeof TABLE[0] ? TABLE[k].code : "internal";
 }
 
-char *srv_error_json(const srv_error *e, size_t *len)
+char *srv_error_json(const srv_error *e, const char *request_id, size_t *len)
 {
     /* Messages may quote client input: keep them printable ASCII so the
      * JSON encoder can never refuse them. */
@@ -62,8 +63,8 @@ char *srv_error_json(const srv_error *e, size_t *len)
         msg[i] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
     }
     msg[i] = '\0';
-    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", srv_err_code(e->kind), "message",
-                          msg[0] ? msg : "error");
+    json_t *o = json_pack("{s:{s:s,s:s,s:s*}}", "error", "code", srv_err_code(e->kind),
+                          "message", msg[0] ? msg : "error", "request_id", request_id);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s) {

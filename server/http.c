@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/auth.h"
+#include "server/kserve.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -103,6 +105,7 @@ int srv_respond(srv_req *r, int status, const char *ctype, void *body, size_t le
     atomic_fetch_add(&r->srv->buffered, len);
     r->charged += len;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
     for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
     /* While draining, ask keep-alive clients to reconnect elsewhere. */
@@ -134,9 +137,19 @@ int srv_respond_error(srv_req *r, const srv_error *e)
         srv_log_msg("%s %s: 500 internal: %s", r->method ? r->method : "-",
                     r->url ? r->url : "-", e->msg);
     size_t len;
-    char *s = srv_error_json(e, &len);
+    /* the Open Inference Protocol's routes answer {"error": "..."} (the
+     * request id is in the X-Request-Id header there) */
+    char *s = srv_kserve_owns(r->route) ? srv_kserve_error_json(e, &len)
+                                        : srv_error_json(e, r->id, &len);
     const char *hdr[5] = {NULL};
-    if (e->kind == SRV_E_METHOD && r->route) {
+    if (e->kind == SRV_E_UNAUTHORIZED) {
+        /* RFC 6750 3: a wrong key is "invalid_token"; no key, just the
+         * scheme, so the client knows what to send */
+        hdr[0] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+        hdr[1] = srv_header(r, MHD_HTTP_HEADER_AUTHORIZATION)
+                     ? "Bearer realm=\"skipserve\", error=\"invalid_token\""
+                     : "Bearer realm=\"skipserve\"";
+    } else if (e->kind == SRV_E_METHOD && r->route) {
         hdr[0] = MHD_HTTP_HEADER_ALLOW;
         hdr[1] = r->route->allow;
     } else if (e->kind == SRV_E_OVERLOADED || e->kind == SRV_E_NOT_READY) {
@@ -183,6 +196,19 @@ static void on_headers(srv_req *r)
     srv_server *srv = r->srv;
     const srv_route *rt = r->route;
     r->state = SRV_REQ_DEFERRED;
+    /* Access control first: an unknown path or a wrong method tells a
+     * client without a key nothing. A body sent anyway is read into
+     * nothing (bounded by --max-body) so the 401 arrives, not a reset. */
+    if (!(rt && rt->open) &&
+        !srv_auth_allows(srv->auth, r->url, srv_header(r, MHD_HTTP_HEADER_AUTHORIZATION))) {
+        srv_error e;
+        srv_fail(&e, SRV_E_UNAUTHORIZED, "%s",
+                 srv_header(r, MHD_HTTP_HEADER_AUTHORIZATION)
+                     ? "the API key is not valid"
+                     : "an API key is required: send \"Authorization: Bearer <key>\"");
+        refuse_body(r, &e);
+        return;
+    }
     if (!rt) {
         srv_fail(&r->pending, SRV_E_NOT_FOUND, "no such path: %.100s", r->url);
         return;
@@ -295,6 +321,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->t_start = srv_now();
         r->route = srv_route_find(url);
+        srv_reqid_take(srv_header(r, "X-Request-Id"), r->id);
         atomic_fetch_add(&srv->inflight, 1);
         *con_cls = r;
         on_headers(r);
@@ -397,7 +424,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                     .ms = secs * 1e3,
                     .batch_size = r->batch_size,
                     .images = r->images,
-                    .error_code = r->err_code};
+                    .error_code = r->err_code,
+                    .request_id = r->id};
     srv_log_access(&a);
 
     if (r->route && r->route->cleanup)
@@ -415,6 +443,36 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     vsnprintf(msg, sizeof msg, fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
     srv_log_msg("http: %s", msg);
+}
+
+/* A PEM file for --tls-cert / --tls-key, whole and NUL-terminated (what
+ * libmicrohttpd's MHD_OPTION_HTTPS_MEM_* take). */
+static char *read_pem(const char *path, const char *flag, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s %s: %s", flag, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 20, n = 0; /* a certificate chain is a few KB */
+    char *buf = malloc(cap + 1);
+    if (buf)
+        n = fread(buf, 1, cap + 1, f);
+    int bad = !buf || ferror(f) || n > cap || n == 0;
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "%s %s: %s", flag, path,
+                 !buf ? "out of memory" : n > cap ? "larger than 1 MiB" : "empty or unreadable");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (!strstr(buf, "-----BEGIN ")) {
+        snprintf(err, errlen, "%s %s: not a PEM file (no -----BEGIN line)", flag, path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
 int srv_http_start(srv_server *srv, char *err, size_t errlen)
@@ -437,6 +495,17 @@ int srv_http_start(srv_server *srv, char *err, size_t errlen)
         snprintf(err, errlen, "--host %s is not an IPv4 or IPv6 address", c->host);
         return -1;
     }
+    if (c->tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen, "--tls-cert: this libmicrohttpd was built without TLS");
+            return -1;
+        }
+        srv->tls_cert_pem = read_pem(c->tls_cert, "--tls-cert", err, errlen);
+        srv->tls_key_pem = srv->tls_cert_pem ? read_pem(c->tls_key, "--tls-key", err, errlen) : NULL;
+        if (!srv->tls_key_pem)
+            return -1;
+        flags |= MHD_USE_TLS;
+    }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = c->http_threads > 0 ? (unsigned)c->http_threads
                                            : (unsigned)(ncpu > 0 ? ncpu : 1);
@@ -447,10 +516,14 @@ int srv_http_start(srv_server *srv, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
-        MHD_OPTION_END);
+        /* ignored without MHD_USE_TLS; the last option pair when it is set */
+        c->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key_pem, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (%s)", c->host, c->port,
-                 errno ? strerror(errno) : "libmicrohttpd refused the options");
+                 c->tls_cert ? "bad --tls-cert / --tls-key, or the port is taken"
+                 : errno     ? strerror(errno)
+                             : "libmicrohttpd refused the options");
         return -1;
     }
     return 0;
@@ -476,4 +549,9 @@ void srv_http_stop(srv_server *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    free(srv->tls_cert_pem);
+    if (srv->tls_key_pem)
+        explicit_bzero(srv->tls_key_pem, strlen(srv->tls_key_pem));
+    free(srv->tls_key_pem);
+    srv->tls_cert_pem = srv->tls_key_pem = NULL;
 }

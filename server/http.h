@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/reqid.h"
 #include "server/server.h"
 
 struct srv_route;
@@ -29,6 +30,7 @@ typedef struct srv_req {
     const struct srv_route *route;
     double t_start;
     srv_req_state state;
+    char id[SRV_REQID_MAX + 1]; /* X-Request-Id: the client's, or made here */
 
     uint8_t *body;
     size_t len, cap, discarded;
@@ -46,6 +48,7 @@ typedef struct srv_req {
     int batch_size, images;
 
     struct srv_predict *pred; /* owned by predict.c */
+    void *ext;                /* owned by the route (kserve.c) */
 } srv_req;
 
 int srv_http_start(srv_server *srv, char *err, size_t errlen);

@@ -76,11 +76,12 @@ void srv_log_access(const srv_access *a)
     clean(path, sizeof path, a->path);
     int n;
     if (g_json) {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:f,s:i,s:i,s:s*,s:s*}", "ts", ts,
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:f,s:i,s:i,s:s*,s:s*,s:s*}", "ts", ts,
                               "method", a->method ? a->method : "-", "path", path, "model",
                               a->model ? a->model : "", "status", a->status, "bytes",
                               (json_int_t)a->bytes, "ms", a->ms, "batch_size", a->batch_size,
-                              "images", a->images, "error", a->error_code, "client", a->client);
+                              "images", a->images, "error", a->error_code, "client", a->client,
+                              "request_id", a->request_id);
         char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
         n = snprintf(line, sizeof line, "%s\n", s ? s : "{}");
         free(s);
@@ -90,10 +91,11 @@ void srv_log_access(const srv_access *a)
         clean(method, sizeof method, a->method ? a->method : "-");
         n = snprintf(line, sizeof line,
                      "%s %s %s model=%s status=%d bytes=%zu ms=%.3f batch=%d images=%d%s%s "
-                     "client=%s\n",
+                     "client=%s id=%s\n",
                      ts, method, path, a->model && *a->model ? a->model : "-", a->status,
                      a->bytes, a->ms, a->batch_size, a->images, a->error_code ? " error=" : "",
-                     a->error_code ? a->error_code : "", a->client ? a->client : "-");
+                     a->error_code ? a->error_code : "", a->client ? a->client : "-",
+                     a->request_id ? a->request_id : "-");
     }
     if (n > (int)sizeof line - 1)
         n = (int)sizeof line - 1, line[n - 1] = '\n';

@@ -17,6 +17,7 @@ typedef struct srv_access {
     int batch_size; /* 0 when no batch ran */
     int images;
     const char *error_code; /* NULL on success */
+    const char *request_id;
 } srv_access;
 void srv_log_access(const srv_access *a);
 

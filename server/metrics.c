@@ -11,7 +11,7 @@
 
 #include "server/batcher.h"
 #include "server/model.h"
-#include "server/prep.h"
+#include "server/workers.h"
 
 /* Seconds, from half a millisecond (a small batch) to 10 s (a deadline). */
 static const double SEC_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -48,6 +48,30 @@ static family F_INFER = {"skipserve_infer_duration_seconds", "Engine time for on
 static family F_BATCH = {"skipserve_batch_size", "Images per engine batch.", "histogram",
                          BATCH_BUCKETS, NBATCH, NULL};
 
+static family F_TILES = {"skipserve_tiles_total",
+                         "Tiles of tiled segmentations run through the engine.", "counter", NULL,
+                         0, NULL};
+/* a gauge: the value is the series' sum */
+static family F_TILES_PENDING = {"skipserve_tiles_pending",
+                                 "Tiles of admitted tiled segmentations not run yet.", "gauge",
+                                 NULL, 0, NULL};
+
+/* Native-size segmentation's plan cache (plancache.h). */
+static family F_PC_HITS = {"skipserve_plan_cache_hits_total",
+                           "Native-size runs that found their shape's plan cached.", "counter",
+                           NULL, 0, NULL};
+static family F_PC_MISSES = {"skipserve_plan_cache_misses_total",
+                             "Native-size runs that had to plan their shape.", "counter", NULL, 0,
+                             NULL};
+static family F_PC_EVICT = {"skipserve_plan_cache_evictions_total",
+                            "Plans evicted from the cache (least recently used first).",
+                            "counter", NULL, 0, NULL};
+static family F_PC_PLANS = {"skipserve_plan_cache_plans", "Plans held by the cache.", "gauge",
+                            NULL, 0, NULL};
+static family F_PC_BYTES = {"skipserve_plan_cache_bytes",
+                            "Arena bytes of the plans held by the cache.", "gauge", NULL, 0,
+                            NULL};
+
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void srv_metrics_init(void) {}
@@ -69,6 +93,13 @@ void srv_metrics_free(void)
     free_family(&F_QUEUE);
     free_family(&F_INFER);
     free_family(&F_BATCH);
+    free_family(&F_TILES);
+    free_family(&F_TILES_PENDING);
+    free_family(&F_PC_HITS);
+    free_family(&F_PC_MISSES);
+    free_family(&F_PC_EVICT);
+    free_family(&F_PC_PLANS);
+    free_family(&F_PC_BYTES);
 }
 
 /* Caller holds g_lock. */
@@ -130,6 +161,40 @@ void srv_metrics_queue(const char *model, double s) { model_observe(&F_QUEUE, mo
 void srv_metrics_infer(const char *model, double s) { model_observe(&F_INFER, model, s); }
 void srv_metrics_batch(const char *model, int n) { model_observe(&F_BATCH, model, n); }
 
+void srv_metrics_tiles(const char *model, int planned, int done)
+{
+    char l[160];
+    snprintf(l, sizeof l, "model=\"%s\"", model);
+    pthread_mutex_lock(&g_lock);
+    series *t = get_series(&F_TILES, l), *p = get_series(&F_TILES_PENDING, l);
+    if (t)
+        t->count += done;
+    if (p)
+        p->sum += planned - done;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void srv_metrics_plan_cache(const char *model, int hit, int miss, int evicted, int dplans,
+                            double dbytes)
+{
+    char l[160];
+    snprintf(l, sizeof l, "model=\"%s\"", model);
+    pthread_mutex_lock(&g_lock);
+    series *s;
+    /* every series of a model with a cache shows, zeros included */
+    if ((s = get_series(&F_PC_HITS, l)))
+        s->count += hit;
+    if ((s = get_series(&F_PC_MISSES, l)))
+        s->count += miss;
+    if ((s = get_series(&F_PC_EVICT, l)))
+        s->count += evicted;
+    if ((s = get_series(&F_PC_PLANS, l)))
+        s->sum += dplans;
+    if ((s = get_series(&F_PC_BYTES, l)))
+        s->sum += dbytes;
+    pthread_mutex_unlock(&g_lock);
+}
+
 typedef struct buf {
     char *p;
     size_t len, cap;
@@ -168,7 +233,8 @@ static void render_family(buf *b, const family *f)
     bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
     for (const series *s = f->head; s; s = s->next) {
         if (!f->bounds) {
-            bprintf(b, "%s{%s} %.0f\n", f->name, s->labels, s->count);
+            bprintf(b, "%s{%s} %.0f\n", f->name, s->labels,
+                    strcmp(f->type, "gauge") == 0 ? s->sum : s->count);
             continue;
         }
         double cum = 0;
@@ -180,6 +246,20 @@ static void render_family(buf *b, const family *f)
         bprintf(b, "%s_sum{%s} %.9g\n%s_count{%s} %.0f\n", f->name, s->labels, s->sum, f->name,
                 s->labels, s->count);
     }
+}
+
+/* Under the models lock: -1 when an earlier entry has m[i]'s name, else 1
+ * when some entry of that name is ready, 0 when none is. */
+static int first_of_name(const srv_models *ms, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (strcmp(ms->m[j]->name, ms->m[i]->name) == 0)
+            return -1;
+    for (int j = i; j < ms->n; j++)
+        if (strcmp(ms->m[j]->name, ms->m[i]->name) == 0 &&
+            atomic_load(&ms->m[j]->status) == SRV_MODEL_READY)
+            return 1;
+    return 0;
 }
 
 char *srv_metrics_render(srv_server *srv, size_t *len)
@@ -195,15 +275,34 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
     render_family(&b, &F_QUEUE);
     render_family(&b, &F_INFER);
     render_family(&b, &F_BATCH);
+    render_family(&b, &F_TILES);
+    render_family(&b, &F_TILES_PENDING);
+    render_family(&b, &F_PC_HITS);
+    render_family(&b, &F_PC_MISSES);
+    render_family(&b, &F_PC_EVICT);
+    render_family(&b, &F_PC_PLANS);
+    render_family(&b, &F_PC_BYTES);
     pthread_mutex_unlock(&g_lock);
 
     srv_models *ms = srv->models;
     bprintf(&b, "# HELP skipserve_queue_depth Images waiting in the model's batcher queue.\n"
                 "# TYPE skipserve_queue_depth gauge\n");
-    for (int i = 0; ms && i < ms->n; i++)
-        if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY)
-            bprintf(&b, "skipserve_queue_depth{model=\"%s\"} %d\n", ms->m[i]->name,
-                    srv_batcher_depth(ms->m[i]->batcher));
+    /* A model being reloaded is listed twice (old and new version): one
+     * series per name, the queues summed. */
+    if (ms)
+        srv_models_lock(ms);
+    for (int i = 0; ms && i < ms->n; i++) {
+        if (first_of_name(ms, i) < 0)
+            continue;
+        int depth = 0;
+        for (int j = i; j < ms->n; j++)
+            if (strcmp(ms->m[j]->name, ms->m[i]->name) == 0 &&
+                atomic_load(&ms->m[j]->status) == SRV_MODEL_READY)
+                depth += srv_batcher_depth(ms->m[j]->batcher);
+        bprintf(&b, "skipserve_queue_depth{model=\"%s\"} %d\n", ms->m[i]->name, depth);
+    }
+    if (ms)
+        srv_models_unlock(ms);
     bprintf(&b, "# HELP skipserve_inflight_requests HTTP requests being handled.\n"
                 "# TYPE skipserve_inflight_requests gauge\n"
                 "skipserve_inflight_requests %ld\n",
@@ -212,7 +311,7 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
                 "or answer encoding).\n"
                 "# TYPE skipserve_prep_queue_depth gauge\n"
                 "skipserve_prep_queue_depth %ld\n",
-            srv->prep ? srv_prep_depth(srv->prep) : 0L);
+            srv->workers ? srv_workers_depth(srv->workers) : 0L);
     bprintf(&b, "# HELP skipserve_buffered_bytes Memory held by requests (bodies, images, "
                 "tensors, answers), against --max-buffered.\n"
                 "# TYPE skipserve_buffered_bytes gauge\n"
@@ -220,10 +319,14 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
             atomic_load(&srv->buffered));
     bprintf(&b, "# HELP skipserve_model_info Loaded models (value 1).\n"
                 "# TYPE skipserve_model_info gauge\n");
+    if (ms)
+        srv_models_lock(ms);
     for (int i = 0; ms && i < ms->n; i++)
-        if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY)
+        if (first_of_name(ms, i) == 1)
             bprintf(&b, "skipserve_model_info{model=\"%s\",task=\"%s\"} 1\n", ms->m[i]->name,
                     srv_task_name(ms->m[i]->task));
+    if (ms)
+        srv_models_unlock(ms);
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -16,6 +16,13 @@ void srv_metrics_request(const char *endpoint, const char *model, int status, do
 void srv_metrics_queue(const char *model, double seconds);
 void srv_metrics_infer(const char *model, double seconds);
 void srv_metrics_batch(const char *model, int size);
+/* Tiled segmentation's progress: `planned` tiles more to run (negative for
+ * those of a request that ended early), `done` tiles run. */
+void srv_metrics_tiles(const char *model, int planned, int done);
+/* Native-size plan cache (plancache.c): hit / miss / evicted counts to
+ * add, and the change in plans and arena bytes held. */
+void srv_metrics_plan_cache(const char *model, int hit, int miss, int evicted, int dplans,
+                            double dbytes);
 
 /* The whole exposition as a malloc'ed string (gauges read live). */
 char *srv_metrics_render(srv_server *srv, size_t *len);

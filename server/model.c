@@ -3,8 +3,10 @@
  * size we run (powers of two up to max_batch, plus max_batch itself). */
 #include "server/model.h"
 
-#include <dirent.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@
 #include "loaders/onnx.h"
 #include "server/batcher.h"
 #include "server/log.h"
+#include "server/plancache.h"
+#include "server/tile.h"
 
 const char *srv_task_name(srv_task t) { return t == SRV_TASK_SEGMENT ? "segment" : "classify"; }
 
@@ -40,16 +44,32 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static srv_model *model_new(const char *name, const char *path)
+srv_model *srv_model_new(const char *name, const char *version, const char *path,
+                         const char *parent)
 {
     srv_model *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
     m->name = strdup(name);
+    m->version = strdup(version);
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->status, SRV_MODEL_LOADING);
     if (is_dir(path)) {
         m->dir = strdup(path);
         m->onnx_path = path_join(path, "model.onnx");
         m->json_path = path_join(path, "model.json");
+        /* a version folder without its own settings or labels takes its
+         * model folder's (Triton keeps config beside the versions) */
+        if (parent && m->json_path && !is_file(m->json_path)) {
+            free(m->json_path);
+            m->json_path = path_join(parent, "model.json");
+        }
+        char *labels = path_join(path, "labels.txt");
+        if (parent && labels && !is_file(labels)) {
+            free(m->dir);
+            m->dir = strdup(parent);
+        }
+        free(labels);
     } else {
         /* foo/bar.onnx: settings from foo/bar.json, labels relative to foo/. */
         const char *slash = strrchr(path, '/');
@@ -63,100 +83,22 @@ static srv_model *model_new(const char *name, const char *path)
         if (m->json_path)
             snprintf(m->json_path, (size_t)(dot - path) + 6, "%.*s.json", (int)(dot - path), path);
     }
-    atomic_init(&m->status, SRV_MODEL_LOADING);
+    if (!m->name || !m->version || !m->dir || !m->onnx_path || !m->json_path) {
+        srv_model_unref(m);
+        return NULL;
+    }
+    srv_model_stamp(m, m->stamp, sizeof m->stamp);
     return m;
 }
 
-static int push_model(srv_models *ms, srv_model *m)
+void srv_model_stamp(const srv_model *m, char *out, size_t n)
 {
-    if (!m)
-        return -1;
-    srv_model **p = realloc(ms->m, (size_t)(ms->n + 1) * sizeof *p);
-    if (!p)
-        return -1;
-    ms->m = p;
-    ms->m[ms->n++] = m;
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int srv_models_scan(const srv_config *cfg, srv_models *out, char *err, size_t errlen)
-{
-    memset(out, 0, sizeof *out);
-    for (int i = 0; i < cfg->nmodel_args; i++) {
-        const srv_model_arg *a = &cfg->model_args[i];
-        if (!is_dir(a->path) && !is_file(a->path)) {
-            snprintf(err, errlen, "--model %s=%s: no such file or folder", a->name, a->path);
-            return -1;
-        }
-        if (push_model(out, model_new(a->name, a->path)))
-            return -1;
-    }
-    if (cfg->nmodel_args == 0 || cfg->models_dir_set) {
-        DIR *d = opendir(cfg->models_dir);
-        if (!d) {
-            if (cfg->nmodel_args == 0) {
-                snprintf(err, errlen, "model repository %s: %s", cfg->models_dir,
-                         strerror(errno));
-                return -1;
-            }
-        } else {
-            char **names = NULL;
-            int nn = 0;
-            struct dirent *de;
-            while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                    continue;
-                if (!srv_model_name_ok(de->d_name, strlen(de->d_name))) {
-                    /* it would break metric label values and log lines */
-                    char shown[44];
-                    size_t k = 0;
-                    for (; de->d_name[k] && k < 40; k++)
-                        shown[k] = srv_model_name_ok(de->d_name + k, 1) ? de->d_name[k] : '?';
-                    shown[k] = '\0';
-                    srv_log_msg("model repository: skipping folder \"%s%s\": a model name "
-                                "may hold only letters, digits, - _ . (at most %d)",
-                                shown, de->d_name[k] ? "..." : "", SRV_MODEL_NAME_MAX);
-                    continue;
-                }
-                char *sub = path_join(cfg->models_dir, de->d_name);
-                char *onnx = sub ? path_join(sub, "model.onnx") : NULL;
-                if (onnx && is_file(onnx)) {
-                    char **p = realloc(names, (size_t)(nn + 1) * sizeof *p);
-                    if (p) {
-                        names = p;
-                        names[nn++] = strdup(de->d_name);
-                    }
-                }
-                free(onnx);
-                free(sub);
-            }
-            closedir(d);
-            qsort(names, (size_t)nn, sizeof *names, cmp_str);
-            for (int i = 0; i < nn; i++) {
-                int dup = 0;
-                for (int j = 0; j < out->n; j++)
-                    dup |= strcmp(out->m[j]->name, names[i]) == 0;
-                if (!dup) {
-                    char *sub = path_join(cfg->models_dir, names[i]);
-                    push_model(out, model_new(names[i], sub));
-                    free(sub);
-                }
-                free(names[i]);
-            }
-            free(names);
-        }
-    }
-    if (out->n == 0) {
-        snprintf(err, errlen, "no models: %s holds no <name>/model.onnx and no --model was given",
-                 cfg->models_dir);
-        return -1;
-    }
-    return 0;
+    struct stat a, b;
+    int ha = stat(m->onnx_path, &a) == 0, hb = stat(m->json_path, &b) == 0;
+    snprintf(out, n, "%lld.%09ld:%lld|%lld.%09ld:%lld", ha ? (long long)a.st_mtim.tv_sec : 0,
+             ha ? a.st_mtim.tv_nsec : 0, ha ? (long long)a.st_size : -1,
+             hb ? (long long)b.st_mtim.tv_sec : 0, hb ? b.st_mtim.tv_nsec : 0,
+             hb ? (long long)b.st_size : -1);
 }
 
 /* --- model.json ----------------------------------------------------------- */
@@ -197,6 +139,9 @@ static int json_vec3(json_t *o, const char *key, float v[3])
 
 typedef struct model_json {
     int task; /* -1 unset */
+    int native;          /* -1 unset, else input.native */
+    int native_plans;    /* input.native_plans (0: default) */
+    double native_cache_mb; /* input.native_cache_mb (0: default) */
     int width, height, channels;
     int has_softmax;
     int softmax;
@@ -285,6 +230,27 @@ static int parse_model_json(srv_model *m, json_t *root, model_json *mj, char *er
                 BAD("%s: input.background must be 0..255 or [r,g,b]", m->json_path);
             m->background[i] = (uint8_t)bg[i];
         }
+        json_t *nat = json_object_get(in, "native");
+        if (nat && !json_is_boolean(nat))
+            BAD("%s: input.native must be true or false", m->json_path);
+        if (nat)
+            mj->native = json_is_true(nat);
+        if ((k = json_num(in, "multiple", 1, 1024, &v)) < 0 || v != (int)v)
+            BAD("%s: input.multiple must be a whole number 1..1024", m->json_path);
+        if (k)
+            m->native_multiple = (int)v;
+        if ((k = json_num(in, "native_max_pixels", 1, 1e9, &v)) < 0)
+            BAD("%s: input.native_max_pixels must be 1..1000000000", m->json_path);
+        if (k)
+            m->native_max_pixels = (long)v;
+        if ((k = json_num(in, "native_plans", 1, 256, &v)) < 0 || v != (int)v)
+            BAD("%s: input.native_plans must be 1..256", m->json_path);
+        if (k)
+            mj->native_plans = (int)v;
+        if ((k = json_num(in, "native_cache_mb", 1, 1e7, &v)) < 0)
+            BAD("%s: input.native_cache_mb must be 1..10000000", m->json_path);
+        if (k)
+            mj->native_cache_mb = v;
         if ((k = json_num(in, "pad", 0, 255, &v)) < 0)
             BAD("%s: input.pad must be 0..255", m->json_path);
         if (k)
@@ -326,6 +292,29 @@ static int parse_model_json(srv_model *m, json_t *root, model_json *mj, char *er
             BAD("%s: batching.max_queue must be 1..1000000", m->json_path);
         if (k)
             m->max_queue = (int)v;
+    }
+    json_t *tl = json_object_get(root, "tiling");
+    if (tl) {
+        double v;
+        int k;
+        if (!json_is_object(tl))
+            BAD("%s: tiling must be an object", m->json_path);
+        json_t *d = json_object_get(tl, "default");
+        if (d && !json_is_boolean(d))
+            BAD("%s: tiling.default must be true or false", m->json_path);
+        if (d)
+            m->tile_default = json_is_true(d);
+        if ((k = json_num(tl, "overlap", 0, 4096, &v)) < 0 || v != (int)v)
+            BAD("%s: tiling.overlap must be a whole number of pixels, 0..4096", m->json_path);
+        if (k)
+            m->tile_overlap = (int)v;
+        json_t *w = json_object_get(tl, "window");
+        int win = !w                 ? m->tile_window
+                  : json_is_string(w) ? srv_window_parse(json_string_value(w))
+                                      : -1;
+        if (win < 0)
+            BAD("%s: tiling.window must be \"linear\" or \"cosine\"", m->json_path);
+        m->tile_window = win;
     }
     return 0;
 #undef BAD
@@ -442,13 +431,11 @@ static int check_output(srv_model *m, const sk_tensor *o, int batch, int task, c
     return 0;
 }
 
-int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *err,
-                   size_t errlen)
-{
-    model_json mj = {.task = -1};
-    json_t *root = NULL;
-    int rc = -1;
+/* --- loading, one job a function --------------------------------------------- */
 
+/* Settings before model.json: the flags' defaults. */
+static void set_defaults(srv_model *m, const srv_config *cfg)
+{
     m->pp.scale = 1.0f / 255.0f;
     for (int i = 0; i < 3; i++) {
         m->pp.mean[i] = 0.0f;
@@ -460,62 +447,94 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
     m->max_delay_us = cfg->max_delay_us;
     m->idle_dispatch = 1;
     m->max_queue = cfg->max_queue;
+    m->tile_overlap = -1; /* a quarter of the input's shorter side, once known */
+    m->tile_window = SRV_WINDOW_COSINE;
+    /* 32: five halvings (a ResNet-style encoder's stride; a 4-level U-Net
+     * needs 8 or 16, which 32 also satisfies); 1 MP: the plan arena of a
+     * small U-Net at that size is already hundreds of MB (README). */
+    m->native_multiple = 32;
+    m->native_max_pixels = 1L << 20;
+}
 
-    if (is_file(m->json_path)) {
-        json_error_t je;
-        root = json_load_file(m->json_path, 0, &je);
-        if (!root) {
-            snprintf(err, errlen, "%s:%d: %s", m->json_path, je.line, je.text);
-            goto out;
-        }
-        if (parse_model_json(m, root, &mj, err, errlen))
-            goto out;
-    }
+/* model.json, when there is one: *root keeps the labels mj borrows. */
+static int read_model_json(srv_model *m, model_json *mj, json_t **root, char *err, size_t errlen)
+{
+    if (!is_file(m->json_path))
+        return 0;
+    json_error_t je;
+    *root = json_load_file(m->json_path, 0, &je);
+    if (!*root)
+        return snprintf(err, errlen, "%s:%d: %s", m->json_path, je.line, je.text), -1;
+    return parse_model_json(m, *root, mj, err, errlen);
+}
 
-    /* Load, then fold BatchNorm, fuse Conv+Add+Relu and pack weights once
-     * for the CPU level in force: every plan of this model shares them. */
+/* Load, then fold BatchNorm, fuse Conv+Add+Relu and pack weights once for
+ * the CPU level in force: every plan of this model shares them. */
+static int load_graph(srv_model *m, char *err, size_t errlen)
+{
     if (sk_onnx_load(m->onnx_path, &m->graph, err, errlen) ||
         sk_graph_optimize(m->graph, 1, err, errlen))
-        goto out;
-    sk_graph *g = m->graph;
-    if (g->ninputs != 1 || g->noutputs < 1) {
-        snprintf(err, errlen, "model %s: needs exactly one input and an output (has %d, %d)",
-                 m->name, g->ninputs, g->noutputs);
-        goto out;
-    }
+        return -1;
+    const sk_graph *g = m->graph;
+    if (g->ninputs != 1 || g->noutputs < 1)
+        return snprintf(err, errlen, "model %s: needs exactly one input and an output (has %d, %d)",
+                        m->name, g->ninputs, g->noutputs),
+               -1;
     const sk_value *iv = &g->values[g->inputs[0]];
     if (iv->shape.rank != 4 && iv->shape.rank != -1) {
         char sb[96];
-        snprintf(err, errlen, "model %s: input %s has shape %s, not [N,C,H,W]", m->name,
-                 iv->name, sk_shape_str(&iv->shape, sb, sizeof sb));
-        goto out;
+        return snprintf(err, errlen, "model %s: input %s has shape %s, not [N,C,H,W]", m->name,
+                        iv->name, sk_shape_str(&iv->shape, sb, sizeof sb)),
+               -1;
     }
-    /* Declared dims win; model.json must agree with them. */
-    int dims[3] = {mj.channels, mj.height, mj.width};
+    return 0;
+}
+
+/* The input's channels and size (the ONNX file's declared dims win;
+ * model.json must agree), and the native-size setting. */
+static int input_geometry(srv_model *m, const model_json *mj, char *err, size_t errlen)
+{
+    const sk_value *iv = &m->graph->values[m->graph->inputs[0]];
+    int dims[3] = {mj->channels, mj->height, mj->width};
     const char *what[3] = {"channels (color)", "height", "width"};
     for (int i = 0; i < 3 && iv->shape.rank == 4; i++) {
         int64_t d = iv->shape.dim[i + 1];
-        if (d > 0 && dims[i] && dims[i] != d) {
-            snprintf(err, errlen, "model %s: model.json %s %d but the ONNX input says %lld",
-                     m->name, what[i], dims[i], (long long)d);
-            goto out;
-        }
+        if (d > 0 && dims[i] && dims[i] != d)
+            return snprintf(err, errlen, "model %s: model.json %s %d but the ONNX input says %lld",
+                            m->name, what[i], dims[i], (long long)d),
+                   -1;
         if (d > 0)
             dims[i] = (int)d;
     }
     if (!dims[0])
         dims[0] = 3;
+    /* Symbolic H and W: run each image at its own size (native.h) unless
+     * model.json says not. Batch-1 plans per shape, from a bounded cache. */
+    int dyn_hw = iv->shape.rank == 4 && iv->shape.dim[2] <= 0 && iv->shape.dim[3] <= 0;
+    m->native = dyn_hw && mj->native != 0;
+    if (mj->native == 1 && !dyn_hw)
+        return snprintf(err, errlen,
+                        "model %s: input.native needs an ONNX input with symbolic H and W",
+                        m->name),
+               -1;
+    if (m->native) {
+        int plans = mj->native_plans ? mj->native_plans : 8;
+        double mb = mj->native_cache_mb ? mj->native_cache_mb : 2048;
+        m->native_cache = srv_plan_cache_new(m->name, plans, (size_t)(mb * 1048576.0));
+        if (!m->native_cache)
+            return snprintf(err, errlen, "model %s: out of memory", m->name), -1;
+    }
     if (!dims[1] || !dims[2]) {
         srv_log_msg("model %s: input size not fixed by the ONNX file or model.json; using 224",
                     m->name);
         dims[1] = dims[1] ? dims[1] : 224;
         dims[2] = dims[2] ? dims[2] : 224;
     }
-    if (dims[0] != 1 && dims[0] != 3) {
-        snprintf(err, errlen, "model %s: input has %d channels; only 1 (gray) or 3 (rgb) images",
-                 m->name, dims[0]);
-        goto out;
-    }
+    if (dims[0] != 1 && dims[0] != 3)
+        return snprintf(err, errlen,
+                        "model %s: input has %d channels; only 1 (gray) or 3 (rgb) images",
+                        m->name, dims[0]),
+               -1;
     m->pp.channels = dims[0];
     m->pp.height = dims[1];
     m->pp.width = dims[2];
@@ -524,22 +543,26 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
         srv_log_msg("model %s: ONNX input has a fixed batch of 1; batching disabled", m->name);
         m->max_batch = 1;
     }
+    return 0;
+}
 
-    /* Batch sizes: 1, 2, 4, ... below max_batch, then max_batch. */
+/* One plan per batch size (1, 2, 4, ... below max_batch, then max_batch),
+ * each warmed up once; the first plan's output says the task (when
+ * model.json does not), the classes and the mask size. A batch size that
+ * does not plan or answers the wrong shape caps max_batch below it. */
+static int make_plans(srv_model *m, srv_server *srv, int *task, char *err, size_t errlen)
+{
     m->nplans = 0;
     for (int b = 1; b < m->max_batch && m->nplans < SRV_MAX_PLANS - 1; b *= 2)
         m->plan_size[m->nplans++] = b;
     m->plan_size[m->nplans++] = m->max_batch;
 
-    int task = mj.task;
     for (int i = 0; i < m->nplans; i++) {
         int b = m->plan_size[i];
         char perr[256];
         if (make_plan(m, srv, b, &m->plans[i], perr, sizeof perr)) {
-            if (i == 0) {
-                snprintf(err, errlen, "model %s: %s", m->name, perr);
-                goto out;
-            }
+            if (i == 0)
+                return snprintf(err, errlen, "model %s: %s", m->name, perr), -1;
             /* Exported with a batch-1 reshape, say: serve the sizes that work. */
             srv_log_msg("model %s: no plan for batch %d (%s); max batch %d", m->name, b, perr,
                         m->plan_size[i - 1]);
@@ -554,20 +577,16 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
         int r = zeros ? sk_plan_run(m->plans[i], ins, perr, sizeof perr) : SK_ENOMEM;
         pthread_mutex_unlock(&srv->engine_lock);
         free(zeros);
-        if (r) {
-            snprintf(err, errlen, "model %s: warm-up at batch %d: %s", m->name, b, perr);
-            goto out;
-        }
+        if (r)
+            return snprintf(err, errlen, "model %s: warm-up at batch %d: %s", m->name, b, perr), -1;
         const sk_tensor *o = sk_plan_output(m->plans[i], 0);
-        if (i == 0 && task < 0) {
+        if (i == 0 && *task < 0) {
             int spatial = o->shape.rank == 4 && (o->shape.dim[2] > 1 || o->shape.dim[3] > 1);
-            task = spatial ? SRV_TASK_SEGMENT : SRV_TASK_CLASSIFY;
+            *task = spatial ? SRV_TASK_SEGMENT : SRV_TASK_CLASSIFY;
         }
-        if (check_output(m, o, b, task, perr, sizeof perr)) {
-            if (i == 0) {
-                snprintf(err, errlen, "%s", perr);
-                goto out;
-            }
+        if (check_output(m, o, b, *task, perr, sizeof perr)) {
+            if (i == 0)
+                return snprintf(err, errlen, "%s", perr), -1;
             srv_log_msg("%s; max batch %d", perr, m->plan_size[i - 1]);
             sk_plan_free(m->plans[i]);
             m->plans[i] = NULL;
@@ -578,21 +597,71 @@ int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *e
         if (i == 0) {
             int64_t per = sk_shape_numel(&o->shape) / b;
             m->out_floats = (size_t)per;
-            if (task == SRV_TASK_SEGMENT) {
+            if (*task == SRV_TASK_SEGMENT) {
                 m->nclasses = (int)o->shape.dim[1];
                 m->out_h = (int)o->shape.dim[2];
                 m->out_w = (int)o->shape.dim[3];
-                if (m->nclasses < 1 || m->nclasses > 256) {
-                    snprintf(err, errlen, "model %s: %d classes; a mask holds 1..256", m->name,
-                             m->nclasses);
-                    goto out;
-                }
+                if (m->nclasses < 1 || m->nclasses > 256)
+                    return snprintf(err, errlen, "model %s: %d classes; a mask holds 1..256",
+                                    m->name, m->nclasses),
+                           -1;
             } else {
                 m->nclasses = (int)per;
             }
         }
     }
+    return 0;
+}
+
+/* Native size for a segmenter only; and a size that is a multiple of
+ * input.multiple must plan: 3 and 5 times it, so that a stride the
+ * multiple does not cover shows as a shape mismatch (a Concat of a skip
+ * with an up-sampled map) now rather than on a user's image. */
+static int check_native(srv_model *m, srv_server *srv, char *err, size_t errlen)
+{
+    if (m->native && m->task != SRV_TASK_SEGMENT) {
+        m->native = 0; /* a classifier's answer does not depend on the image's size */
+        srv_plan_cache_free(m->native_cache);
+        m->native_cache = NULL;
+    }
+    if (!m->native)
+        return 0;
+    sk_plan *probe = NULL;
+    char perr[256];
+    int ph = 3 * m->native_multiple, pw = 5 * m->native_multiple;
+    sk_tensor in = {.dtype = SK_F32,
+                    .shape = {.rank = 4, .dim = {1, m->pp.channels, ph, pw}},
+                    .data = NULL};
+    if (sk_plan_create(m->graph, &in, srv->pool, &probe, perr, sizeof perr))
+        return snprintf(err, errlen,
+                        "no plan at %dx%d (input.multiple %d times 5 x 3): %s; "
+                        "input.multiple must be a multiple of the network's total stride",
+                        pw, ph, m->native_multiple, perr),
+               -1;
+    sk_plan_free(probe);
+    srv_log_msg("model %s: symbolic H and W: segments at the image's own size rounded up to "
+                "%d, up to %ld pixels (%s beyond)",
+                m->name, m->native_multiple, m->native_max_pixels,
+                m->out_w == m->pp.width && m->out_h == m->pp.height ? "tiles" : "resized");
+    return 0;
+}
+
+int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *err,
+                   size_t errlen)
+{
+    model_json mj = {.task = -1, .native = -1};
+    json_t *root = NULL;
+    int task = -1, rc = -1;
+    set_defaults(m, cfg);
+    if (read_model_json(m, &mj, &root, err, errlen) || load_graph(m, err, errlen) ||
+        input_geometry(m, &mj, err, errlen))
+        goto out;
+    task = mj.task;
+    if (make_plans(m, srv, &task, err, errlen))
+        goto out;
     m->task = (srv_task)task;
+    if (check_native(m, srv, err, errlen))
+        goto out;
     if (m->max_queue < m->max_batch)
         m->max_queue = m->max_batch;
     m->apply_softmax = m->task == SRV_TASK_CLASSIFY && !ends_in_softmax(m->graph) &&
@@ -616,8 +685,19 @@ out:
 
 static void model_free(srv_model *m)
 {
+    if (atomic_load(&m->retired)) {
+        srv_models *ms = m->owner;
+        srv_models_lock(ms);
+        for (int i = 0; i < ms->nretired; i++)
+            if (ms->retired[i] == m)
+                ms->retired[i] = ms->retired[--ms->nretired];
+        srv_models_unlock(ms);
+        srv_log_msg("model %s version %s: its last request is answered; memory freed", m->name,
+                    m->version);
+    }
     if (m->batcher)
         srv_batcher_destroy(m->batcher);
+    srv_plan_cache_free(m->native_cache);
     for (int i = 0; i < m->nplans; i++)
         sk_plan_free(m->plans[i]);
     if (m->graph)
@@ -626,64 +706,22 @@ static void model_free(srv_model *m)
         free(m->labels[i]);
     free(m->labels);
     free(m->name);
+    free(m->version);
     free(m->onnx_path);
     free(m->json_path);
     free(m->dir);
     free(m);
+#ifdef __GLIBC__
+    /* hand the freed plans and weights back to the system now: a replaced
+     * version's memory must not stay in the process's heap */
+    malloc_trim(0);
+#endif
 }
 
-void srv_models_free(srv_models *ms)
-{
-    for (int i = 0; i < ms->n; i++)
-        model_free(ms->m[i]);
-    free(ms->m);
-    memset(ms, 0, sizeof *ms);
-}
+void srv_model_ref(srv_model *m) { atomic_fetch_add(&m->refs, 1); }
 
-srv_model *srv_models_pick(const srv_models *ms, const char *name, srv_task task, srv_error *e)
+void srv_model_unref(srv_model *m)
 {
-    if (name && *name) {
-        for (int i = 0; i < ms->n; i++) {
-            srv_model *m = ms->m[i];
-            if (strcmp(m->name, name) != 0)
-                continue;
-            if (atomic_load(&m->status) != SRV_MODEL_READY) {
-                srv_fail(e, SRV_E_NOT_READY, "model %s is not loaded", m->name);
-                return NULL;
-            }
-            if (m->task != task) {
-                srv_fail(e, SRV_E_BAD_REQUEST, "model %s is a %s model; use /%s", m->name,
-                         srv_task_name(m->task), srv_task_name(m->task));
-                return NULL;
-            }
-            return m;
-        }
-        srv_fail(e, SRV_E_UNKNOWN_MODEL, "no model named \"%.100s\" (GET /models lists them)",
-                 name);
-        return NULL;
-    }
-    srv_model *found = NULL;
-    int count = 0;
-    for (int i = 0; i < ms->n; i++) {
-        srv_model *m = ms->m[i];
-        if (atomic_load(&m->status) == SRV_MODEL_READY && m->task == task) {
-            found = m;
-            count++;
-        }
-    }
-    if (count == 1)
-        return found;
-    if (count == 0)
-        srv_fail(e, SRV_E_UNKNOWN_MODEL, "no %s model is loaded", srv_task_name(task));
-    else
-        srv_fail(e, SRV_E_BAD_REQUEST, "%d %s models are loaded; choose one with ?model=NAME",
-                 count, srv_task_name(task));
-    return NULL;
-}
-
-void srv_models_kick(srv_models *ms)
-{
-    for (int i = 0; ms && i < ms->n; i++)
-        if (atomic_load(&ms->m[i]->status) == SRV_MODEL_READY && ms->m[i]->batcher)
-            srv_batcher_kick(ms->m[i]->batcher);
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1)
+        model_free(m);
 }

@@ -14,9 +14,12 @@
 #include "loaders/image.h"
 #include "server/batcher.h"
 #include "server/model.h"
-#include "server/prep.h"
+#include "server/native.h"
+#include "server/workers.h"
 #include "server/request.h"
+#include "server/metrics.h"
 #include "server/tasks.h"
+#include "server/tile.h"
 
 /* Most images one request may carry, before the model's queue says less. */
 #define MAX_IMAGES 1024
@@ -26,7 +29,7 @@ typedef struct srv_predict {
     srv_req *r;
     srv_task task;
     /* Read on the HTTP thread: a worker does not touch the connection. */
-    const char *ctype, *q_model, *q_top_k, *q_format, *q_tile;
+    const char *ctype, *q_model, *q_top_k, *q_format, *q_tile, *q_overlap, *q_native;
     srv_model *model;
     srv_input in;
     int top_k;
@@ -41,38 +44,48 @@ typedef struct srv_predict {
     srv_error err;
     srv_answer answer;
     double total_ms;
+    /* Tiled segmentation (tile.h): tiles go through the batcher a batch at a
+     * time; p->image is the picture they are cut from. */
+    srv_tiler *tiler;
+    int tiles_done;
+    double queue_ms, infer_ms; /* summed over the tile batches */
+    /* Native size (native.h): the image's own w x h, run at H x W. */
+    int native, nat_w, nat_h, nat_W, nat_H;
 } srv_predict;
+
+/* Free what p holds but its model reference: r->model (its name) is
+ * logged at completion. */
+static void release(srv_req *r, srv_predict *p)
+{
+    srv_input_free(&p->in);
+    free(p->sizes);
+    p->sizes = NULL;
+    sk_image_free(&p->image);
+    free(p->input);
+    free(p->output);
+    free(p->answer.body);
+    p->input = p->output = NULL;
+    p->answer.body = NULL;
+    if (p->tiler) {
+        int left = srv_tiler_total(p->tiler) - p->tiles_done;
+        if (left) /* ended early: its tiles are no longer pending */
+            srv_metrics_tiles(p->model->name, -left, 0);
+        srv_tiler_free(p->tiler);
+        p->tiler = NULL;
+    }
+    srv_req_release(r, p->charged);
+    p->charged = 0;
+}
 
 void srv_predict_free(srv_req *r)
 {
     srv_predict *p = r->pred;
     if (!p)
         return;
-    srv_input_free(&p->in);
-    free(p->sizes);
-    sk_image_free(&p->image);
-    free(p->input);
-    free(p->output);
-    free(p->answer.body);
-    srv_req_release(r, p->charged);
+    release(r, p);
+    srv_model_unref(p->model); /* the last request of a replaced version frees it */
     free(p);
     r->pred = NULL;
-}
-
-/* Mean of the image border, every channel: > 128 means a light background. */
-static int border_is_light(const sk_image *im)
-{
-    uint64_t sum = 0, n = 0;
-    for (int y = 0; y < im->h; y++) {
-        int step = (y == 0 || y == im->h - 1) ? 1 : (im->w > 1 ? im->w - 1 : 1);
-        for (int x = 0; x < im->w; x += step) {
-            const uint8_t *px = im->px + ((size_t)y * im->w + x) * im->c;
-            for (int c = 0; c < im->c; c++)
-                sum += px[c];
-            n += (uint64_t)im->c;
-        }
-    }
-    return n && sum > 128 * n;
 }
 
 /* Upper bound of the bytes a decode of this image holds at its peak: the
@@ -162,8 +175,7 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
         if (rc)
             return srv_fail(e, SRV_E_BAD_IMAGE, "%s%s: %s", which, idx, err);
         sk_preprocess pp = m->pp;
-        pp.invert = m->invert == SRV_INVERT_AUTO ? border_is_light(&im)
-                                                 : m->invert == SRV_INVERT_YES;
+        pp.invert = sk_preprocess_invert((sk_invert)m->invert, &im);
         rc = sk_image_to_tensor(&im, &pp, p->input + (size_t)i * m->in_floats, err, sizeof err);
         p->sizes[2 * i] = im.w;
         p->sizes[2 * i + 1] = im.h;
@@ -201,6 +213,36 @@ static srv_err decode_images(srv_req *r, srv_predict *p, srv_error *e)
     return SRV_OK;
 }
 
+srv_err srv_predict_image(srv_req *r, const srv_model *m, const uint8_t *data, size_t len,
+                          float *dst, srv_error *e)
+{
+    srv_blob b = {.data = data, .len = len};
+    size_t need = decode_bytes(&b, m->pp.channels, r->srv->cfg->max_pixels);
+    srv_err k = srv_req_reserve(r, need, "decoding the image", e);
+    if (k != SRV_OK)
+        return k;
+    sk_image im = {0};
+    char err[256];
+    int rc = sk_image_decode(data, len, m->pp.channels, r->srv->cfg->max_pixels, m->background,
+                             &im, err, sizeof err);
+    if (rc == SK_ETOOLARGE)
+        k = srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
+    else if (rc == SK_ENOMEM)
+        k = srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
+    else if (rc)
+        k = srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
+    else {
+        /* the same steps as decode_images, so both routes answer alike */
+        sk_preprocess pp = m->pp;
+        pp.invert = sk_preprocess_invert((sk_invert)m->invert, &im);
+        if (sk_image_to_tensor(&im, &pp, dst, err, sizeof err))
+            k = srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
+    }
+    sk_image_free(&im);
+    srv_req_release(r, need);
+    return k;
+}
+
 /* Hand r back to its HTTP thread, which answers from p->err / p->answer. */
 static void wake(srv_req *r)
 {
@@ -216,7 +258,7 @@ static void job_done(srv_job *j)
 {
     srv_req *r = j->ctx;
     r->pred->work.run = finish;
-    srv_prep_push(r->srv->prep, &r->pred->work, 1);
+    srv_workers_push(r->srv->workers, &r->pred->work, 1);
 }
 
 /* srv->preparing counts requests whose body is in and that are not yet
@@ -224,13 +266,303 @@ static void job_done(srv_job *j)
  * window only while it is > 0. predict() counts r in; it leaves once, just
  * before its submit (so the submit's signal finds the count without it)
  * or on refusal; the last one out wakes every batcher. */
-static void prepared(srv_req *r)
+void srv_predict_prepared(srv_req *r)
 {
     if (r->preparing) {
         r->preparing = 0;
         if (atomic_fetch_sub(&r->srv->preparing, 1) == 1)
             srv_models_kick(r->srv->models);
     }
+}
+
+/* --- tiled segmentation -------------------------------------------------------
+ * One image larger than the model's input runs as overlapping tiles of the
+ * input's size at its own resolution (tile.h). Fairness: a request has one
+ * batch of at most max_batch tiles in the queue at a time; the next goes in
+ * when it comes back, so other requests queue behind at most one batch of
+ * tiles. Later batches are not refused for a full queue (admitted), and
+ * each batch's --timeout-ms counts from its own enqueue. */
+
+static void job_done(srv_job *j);
+
+/* 1: tile this request, 0: the usual resize, -1: e says why not. */
+static int tiling_wanted(srv_predict *p, srv_error *e)
+{
+    srv_model *m = p->model;
+    const char *q = p->q_tile;
+    int asked = q != NULL, want = m->tile_default;
+    if (q) {
+        if (strcmp(q, "1") == 0 || strcmp(q, "true") == 0)
+            want = 1;
+        else if (strcmp(q, "0") == 0 || strcmp(q, "false") == 0)
+            want = 0;
+        else
+            return srv_fail(e, SRV_E_BAD_REQUEST, "tile must be 0 or 1"), -1;
+    }
+    if (!want)
+        return 0;
+    /* the model.json default tiles what it can; an explicit tile=1 says
+     * why it cannot */
+    if (p->in.has_tensor)
+        return asked ? srv_fail(e, SRV_E_UNPROCESSABLE, "tile=1 needs an image, not a tensor"), -1
+                     : 0;
+    if (p->in.nimages != 1)
+        return asked ? srv_fail(e, SRV_E_UNPROCESSABLE,
+                                "tile=1 takes one image per request, not %d", p->in.nimages), -1
+                     : 0;
+    if (m->out_w != m->pp.width || m->out_h != m->pp.height)
+        return asked ? srv_fail(e, SRV_E_UNPROCESSABLE,
+                                "model %s answers a %dx%d mask for its %dx%d input; tiles need "
+                                "a mask of the input's size",
+                                m->name, m->out_w, m->out_h, m->pp.width, m->pp.height), -1
+                     : 0;
+    /* An image that fits in one tile is answered exactly as without tiling */
+    uint32_t w, h;
+    size_t coef;
+    const srv_blob *b = &p->in.images[0];
+    if (srv_image_dims(b->data, b->len, &w, &h, &coef) == 0 && w <= (uint32_t)m->pp.width &&
+        h <= (uint32_t)m->pp.height)
+        return 0;
+    return 1;
+}
+
+/* Preprocess the next batch of tiles and queue it. */
+static srv_err submit_tiles(srv_req *r, srv_predict *p, srv_error *e)
+{
+    srv_model *m = p->model;
+    char err[256];
+    int n = srv_tiler_fill(p->tiler, p->input, m->max_batch, err, sizeof err);
+    if (n <= 0)
+        return srv_fail(e, SRV_E_INTERNAL, "tiling: %s", n < 0 ? err : "no tile left");
+    srv_job *j = &p->job;
+    memset(j, 0, sizeof *j);
+    j->n = n;
+    j->input = p->input;
+    j->output = p->output;
+    j->t_enqueue = srv_now();
+    j->deadline = j->t_enqueue + r->srv->cfg->timeout_ms * 1e-3;
+    j->done = job_done;
+    j->ctx = r;
+    j->admitted = srv_tiler_filled(p->tiler) > n; /* the first batch is admitted as any */
+    return srv_batcher_submit(m->batcher, j, e);
+}
+
+static srv_err start_tiled(srv_req *r, srv_predict *p, double t0, srv_error *e)
+{
+    srv_server *srv = r->srv;
+    srv_model *m = p->model;
+    const srv_blob *b = &p->in.images[0];
+    int overlap = m->tile_overlap >= 0
+                      ? m->tile_overlap
+                      : (m->pp.width < m->pp.height ? m->pp.width : m->pp.height) / 4;
+    if (p->q_overlap) {
+        char *end;
+        long v = strtol(p->q_overlap, &end, 10);
+        if (!*p->q_overlap || *end || v < 0 || v > 1 << 20)
+            return srv_fail(e, SRV_E_BAD_REQUEST, "tile_overlap must be a number of pixels");
+        overlap = (int)v;
+    }
+    r->images = 1;
+    /* The picture stays for the whole job: the tiles are cut from it. An
+     * overlay needs its colours, so it is decoded in RGB then. */
+    int channels = p->fmt == SRV_FMT_OVERLAY ? 3 : m->pp.channels;
+    size_t need = decode_bytes(b, channels, srv->cfg->max_pixels);
+    srv_err k = reserve(r, p, need, "decoding the image", e);
+    if (k != SRV_OK)
+        return k;
+    char err[256];
+    int rc = sk_image_decode(b->data, b->len, channels, srv->cfg->max_pixels, m->background,
+                             &p->image, err, sizeof err);
+    if (rc == SK_ETOOLARGE)
+        return srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
+    if (rc == SK_ENOMEM)
+        return srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
+    if (rc)
+        return srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
+    int w = p->image.w, h = p->image.h;
+    size_t keep = (size_t)w * h * channels;
+    unreserve(r, p, need > keep ? need - keep : 0);
+    sk_preprocess pp = m->pp;
+    pp.invert = sk_preprocess_invert((sk_invert)m->invert, &p->image);
+    size_t tensors = (size_t)m->max_batch * (m->in_floats + m->out_floats) * sizeof(float);
+    if ((k = reserve(r, p, srv_tiler_bytes(w, h, &pp, m->nclasses) + answer_bytes(w, h) + tensors,
+                     "tiled segmentation", e)) != SRV_OK)
+        return k;
+    p->tiler = srv_tiler_new(&p->image, &pp, m->nclasses, overlap, (srv_window)m->tile_window, err,
+                             sizeof err);
+    if (!p->tiler)
+        return srv_fail(e, strstr(err, "overlap") ? SRV_E_BAD_REQUEST : SRV_E_INTERNAL, "%s",
+                        err);
+    p->input = malloc((size_t)m->max_batch * m->in_floats * sizeof *p->input);
+    p->output = malloc((size_t)m->max_batch * m->out_floats * sizeof *p->output);
+    if (!p->input || !p->output)
+        return srv_fail(e, SRV_E_INTERNAL, "out of memory");
+    srv_metrics_tiles(m->name, srv_tiler_total(p->tiler), 0);
+    /* the encoded bytes are no longer needed */
+    size_t owned = b->owned ? b->len : 0;
+    srv_input_free(&p->in);
+    unreserve(r, p, owned);
+    srv_req_drop_body(r);
+    p->decode_ms = (srv_now() - t0) * 1e3;
+    srv_predict_prepared(r);
+    return submit_tiles(r, p, e);
+}
+
+/* Prep worker, a batch of tiles back: blend it, then queue the next batch
+ * or, after the last, answer. 1 when r was handed on (queued again). */
+static int tiles_back(srv_req *r, srv_predict *p)
+{
+    srv_job *j = &p->job;
+    srv_model *m = p->model;
+    p->queue_ms += j->queue_s * 1e3;
+    p->infer_ms += j->infer_s * 1e3;
+    srv_tiler_take(p->tiler, p->output, j->n);
+    p->tiles_done += j->n;
+    srv_metrics_tiles(m->name, 0, j->n);
+    if (srv_tiler_filled(p->tiler) < srv_tiler_total(p->tiler))
+        return submit_tiles(r, p, &p->err) == SRV_OK;
+    srv_timing t = {.decode = p->decode_ms,
+                    .queue = p->queue_ms,
+                    .infer = p->infer_ms,
+                    .total = (srv_now() - r->t_start) * 1e3};
+    p->total_ms = t.total;
+    double t_out = srv_now();
+    srv_segment_mask_answer(m, srv_tiler_mask(p->tiler), p->image.w, p->image.h,
+                            p->fmt == SRV_FMT_OVERLAY ? &p->image : NULL, p->fmt, &t, j->batch_size,
+                            &p->answer, &p->err);
+    srv_model_stats_request(&m->stats, p->err.kind == SRV_OK, srv_now() - r->t_start,
+                            p->queue_ms * 1e-3, p->decode_ms * 1e-3, p->infer_ms * 1e-3,
+                            srv_now() - t_out);
+    return 0;
+}
+
+/* --- native size ----------------------------------------------------------------
+ * A segmenter with symbolic H and W runs one image at its own size rounded
+ * up to input.multiple (native.h), on its shape's plan from the model's
+ * cache; the batcher runs such a job alone (batcher.c run_native). */
+
+/* Asked once tiling_wanted said 0 (not asked for, tile=0, or a picture
+ * within one tile). 2: native, 1: tiles (past native_max_pixels), 0: the
+ * usual resize, -1: e says why not. */
+static int native_wanted(srv_predict *p, srv_error *e)
+{
+    srv_model *m = p->model;
+    if (!m->native || p->in.has_tensor || p->in.nimages != 1)
+        return 0;
+    if (p->q_native) {
+        if (strcmp(p->q_native, "0") == 0 || strcmp(p->q_native, "false") == 0)
+            return 0;
+        if (strcmp(p->q_native, "1") != 0 && strcmp(p->q_native, "true") != 0)
+            return srv_fail(e, SRV_E_BAD_REQUEST, "native must be 0 or 1"), -1;
+    }
+    uint32_t w, h;
+    size_t coef;
+    const srv_blob *b = &p->in.images[0];
+    if (srv_image_dims(b->data, b->len, &w, &h, &coef) != 0)
+        return 0; /* the decoder will say what is wrong with it */
+    /* a JPEG's EXIF rotation may swap the sides: the rounded area is the same */
+    uint64_t W = (uint64_t)srv_native_round((int)(w < 65536 ? w : 65536), m->native_multiple);
+    uint64_t H = (uint64_t)srv_native_round((int)(h < 65536 ? h : 65536), m->native_multiple);
+    if (W * H <= (uint64_t)m->native_max_pixels)
+        return 2;
+    /* Too large: tiles of the model's input size when its mask has the
+     * input's size and the request did not say tile=0, else the resize. */
+    int tile_off = p->q_tile && (strcmp(p->q_tile, "0") == 0 || strcmp(p->q_tile, "false") == 0);
+    return !tile_off && m->out_w == m->pp.width && m->out_h == m->pp.height ? 1 : 0;
+}
+
+static srv_err start_native(srv_req *r, srv_predict *p, double t0, srv_error *e)
+{
+    srv_server *srv = r->srv;
+    srv_model *m = p->model;
+    const srv_blob *b = &p->in.images[0];
+    r->images = 1;
+    if (srv_batcher_depth(m->batcher) + 1 > m->max_queue)
+        return srv_fail(e, SRV_E_OVERLOADED, "model %s has its queue full (%d images); retry later",
+                        m->name, m->max_queue);
+    /* An overlay needs the picture's colours: decoded in RGB then, and kept. */
+    int channels = p->fmt == SRV_FMT_OVERLAY ? 3 : m->pp.channels;
+    size_t need = decode_bytes(b, channels, srv->cfg->max_pixels);
+    srv_err k = reserve(r, p, need, "decoding the image", e);
+    if (k != SRV_OK)
+        return k;
+    char err[256];
+    int rc = sk_image_decode(b->data, b->len, channels, srv->cfg->max_pixels, m->background,
+                             &p->image, err, sizeof err);
+    if (rc == SK_ETOOLARGE)
+        return srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
+    if (rc == SK_ENOMEM)
+        return srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
+    if (rc)
+        return srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
+    int w = p->image.w, h = p->image.h;
+    int W = srv_native_round(w, m->native_multiple), H = srv_native_round(h, m->native_multiple);
+    p->native = 1;
+    p->nat_w = w;
+    p->nat_h = h;
+    p->nat_W = W;
+    p->nat_H = H;
+    /* The input and the logits (at most K x H x W: a mask of the input's
+     * size or smaller) live until the answer. */
+    size_t inf = (size_t)m->pp.channels * H * W, outf = (size_t)m->nclasses * H * W;
+    if ((k = reserve(r, p, (inf + outf) * sizeof(float) + answer_bytes(w, h), "the request's tensors",
+                     e)) != SRV_OK)
+        return k;
+    p->input = malloc(inf * sizeof *p->input);
+    p->output = malloc(outf * sizeof *p->output);
+    if (!p->input || !p->output)
+        return srv_fail(e, SRV_E_INTERNAL, "out of memory");
+    sk_preprocess pp = m->pp;
+    pp.invert = sk_preprocess_invert((sk_invert)m->invert, &p->image);
+    if (srv_native_tensor(&p->image, &pp, H, W, p->input, err, sizeof err))
+        return srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
+    if (p->fmt != SRV_FMT_OVERLAY) { /* only an overlay needs the picture again */
+        sk_image_free(&p->image);
+        unreserve(r, p, need);
+    } else {
+        size_t keep = (size_t)w * h * 3;
+        unreserve(r, p, need > keep ? need - keep : 0);
+    }
+    size_t owned = b->owned ? b->len : 0;
+    srv_input_free(&p->in);
+    unreserve(r, p, owned);
+    srv_req_drop_body(r);
+    p->decode_ms = (srv_now() - t0) * 1e3;
+
+    srv_job *j = &p->job;
+    memset(j, 0, sizeof *j);
+    j->n = 1;
+    j->h = H;
+    j->w = W;
+    j->out_cap = outf;
+    j->input = p->input;
+    j->output = p->output;
+    j->t_enqueue = srv_now();
+    j->deadline = r->t_start + srv->cfg->timeout_ms * 1e-3;
+    j->done = job_done;
+    j->ctx = r;
+    srv_predict_prepared(r);
+    return srv_batcher_submit(m->batcher, j, e);
+}
+
+/* Prep worker: the native job is back; crop its mask and answer. */
+static void native_back(srv_req *r, srv_predict *p)
+{
+    srv_job *j = &p->job;
+    srv_model *m = p->model;
+    srv_timing t = {.decode = p->decode_ms,
+                    .queue = j->queue_s * 1e3,
+                    .infer = j->infer_s * 1e3,
+                    .total = (srv_now() - r->t_start) * 1e3};
+    p->total_ms = t.total;
+    uint8_t *mask = srv_native_mask(p->output, m->nclasses, j->out_h, j->out_w, p->nat_H,
+                                    p->nat_W, p->nat_w, p->nat_h);
+    if (!mask) {
+        srv_fail(&p->err, SRV_E_INTERNAL, "out of memory for a %dx%d mask", p->nat_w, p->nat_h);
+        return;
+    }
+    srv_segment_mask_answer(m, mask, p->nat_w, p->nat_h, p->image.px ? &p->image : NULL, p->fmt,
+                            &t, j->batch_size, &p->answer, &p->err);
 }
 
 /* Prep worker: everything up to the batcher. SRV_OK: submitted, and r
@@ -294,9 +626,14 @@ static srv_err start(srv_req *r, srv_error *e)
         if (p->in.has_tensor && p->fmt == SRV_FMT_OVERLAY)
             return srv_fail(e, SRV_E_UNPROCESSABLE,
                             "format=overlay needs an image, not a tensor");
-        const char *tile = p->q_tile;
-        if (tile && strcmp(tile, "0") != 0)
-            return srv_fail(e, SRV_E_UNPROCESSABLE, "tile=1 is not supported yet");
+        if ((rc = tiling_wanted(p, e)) < 0)
+            return e->kind;
+        if (rc == 0 && (rc = native_wanted(p, e)) < 0)
+            return e->kind;
+        if (rc == 1)
+            return start_tiled(r, p, t0, e);
+        if (rc == 2)
+            return start_native(r, p, t0, e);
     }
     if (n > m->max_queue)
         return srv_fail(e, SRV_E_TOO_LARGE, "%d images in one request; model %s takes at most %d",
@@ -355,7 +692,7 @@ static srv_err start(srv_req *r, srv_error *e)
     j->deadline = r->t_start + srv->cfg->timeout_ms * 1e-3;
     j->done = job_done;
     j->ctx = r;
-    prepared(r);
+    srv_predict_prepared(r);
     return srv_batcher_submit(m->batcher, j, e);
 }
 
@@ -364,7 +701,7 @@ static void prep_start(srv_work *w)
     srv_predict *p = (srv_predict *)w; /* work is the first member */
     srv_req *r = p->r;
     if (start(r, &p->err) != SRV_OK) {
-        prepared(r); /* refused before its submit: no batcher waits for it */
+        srv_predict_prepared(r); /* refused before its submit: no batcher waits for it */
         wake(r);
     }
 }
@@ -376,10 +713,23 @@ static void finish(srv_work *w)
     srv_req *r = p->r;
     srv_job *j = &p->job;
     if (j->err.kind != SRV_OK) {
+        srv_model_stats_request(&p->model->stats, 0, srv_now() - r->t_start, j->queue_s, 0, 0,
+                                0);
         p->err = j->err;
         wake(r);
         return;
     }
+    if (p->tiler) {
+        if (!tiles_back(r, p))
+            wake(r);
+        return;
+    }
+    if (p->native) {
+        native_back(r, p);
+        wake(r);
+        return;
+    }
+    double t_out = srv_now();
     srv_timing t = {.decode = p->decode_ms,
                     .queue = j->queue_s * 1e3,
                     .infer = j->infer_s * 1e3,
@@ -392,6 +742,8 @@ static void finish(srv_work *w)
         srv_segment_answer(p->model, p->output, j->n, p->sizes,
                            p->image.px ? &p->image : NULL, p->fmt, &t, j->batch_size,
                            &p->answer, &p->err);
+    srv_model_stats_request(&p->model->stats, p->err.kind == SRV_OK, srv_now() - r->t_start,
+                            j->queue_s, p->decode_ms * 1e-3, j->infer_s, srv_now() - t_out);
     wake(r);
 }
 
@@ -414,13 +766,15 @@ static void predict(srv_req *r, srv_task task)
     p->q_top_k = srv_query(r, "top_k");
     p->q_format = srv_query(r, "format");
     p->q_tile = srv_query(r, "tile");
+    p->q_overlap = srv_query(r, "tile_overlap");
+    p->q_native = srv_query(r, "native");
     r->preparing = 1;
     atomic_fetch_add(&r->srv->preparing, 1);
     /* Suspend before queueing: a worker may resume r at any moment after. */
     r->state = SRV_REQ_WAITING;
     MHD_suspend_connection(r->conn);
     p->work.run = prep_start;
-    srv_prep_push(r->srv->prep, &p->work, 0);
+    srv_workers_push(r->srv->workers, &p->work, 0);
 }
 
 void srv_predict_classify(srv_req *r) { predict(r, SRV_TASK_CLASSIFY); }
@@ -445,5 +799,5 @@ void srv_predict_resume(srv_req *r)
                              a.width ? "X-Width" : NULL, w, "X-Height", h, NULL};
         srv_respond(r, 200, a.ctype, a.body, a.len, hdr);
     }
-    srv_predict_free(r);
+    release(r, p); /* the rest goes at completion (srv_predict_free) */
 }

@@ -24,86 +24,11 @@ void srv_media_type(const char *ct, char *out, size_t len)
     out[o] = '\0';
 }
 
-static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
-static uint32_t be32(const uint8_t *p) { return be16(p) << 16 | be16(p + 2); }
-
-/* Bytes of a whole-image coefficient buffer (2-byte coefficients, every
- * component at full resolution, sides rounded up to a 32-pixel MCU: an
- * upper bound) for a w x h JPEG of nf components. */
-static size_t jpeg_coef_bytes(uint32_t w, uint32_t h, uint32_t nf)
-{
-    return ((size_t)w + 31) / 32 * 32 * (((size_t)h + 31) / 32 * 32) * 2 * nf;
-}
-
+/* The header probe lives with the decoders (loaders/image_probe.c), on the
+ * JPEG marker walk they use. */
 int srv_image_dims(const uint8_t *p, size_t len, uint32_t *w, uint32_t *h, size_t *coef)
 {
-    size_t coef_dummy;
-    if (!coef)
-        coef = &coef_dummy;
-    *coef = 0;
-    switch (sk_image_sniff(p, len)) {
-    case SK_IMG_PNG:
-        /* Signature (8), then the IHDR chunk: length (4), "IHDR", w, h. */
-        if (len < 24 || memcmp(p + 12, "IHDR", 4) != 0)
-            return -1;
-        *w = be32(p + 16);
-        *h = be32(p + 20);
-        return 0;
-    case SK_IMG_JPEG: {
-        /* Walk the marker segments after SOI to the first SOFn for the
-         * size, then on to the first SOS: a progressive frame, or a first
-         * scan with fewer components than the frame (multi-scan), makes
-         * libjpeg keep every coefficient of the image until the last scan.
-         * Where the walk cannot reach the SOS, assume it does. Stray bytes
-         * between segments are skipped, as libjpeg does (with a warning
-         * the decoder accepts). */
-        uint32_t nf = 0;
-        int progressive = 0;
-        for (size_t i = 2; i + 4 <= len;) {
-            if (p[i] != 0xFF) { /* garbage between segments: libjpeg skips it */
-                i++;
-                continue;
-            }
-            uint8_t m = p[i + 1];
-            if (m == 0xFF) { /* fill byte */
-                i++;
-                continue;
-            }
-            if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) { /* no length */
-                i += 2;
-                continue;
-            }
-            if (m == 0xD9) /* end */
-                break;
-            if (m == 0xDA) { /* SOS: Ls, Ns, ... */
-                if (nf && !progressive && i + 5 <= len && p[i + 4] >= nf)
-                    return 0; /* one interleaved scan: no coefficient buffer */
-                break;
-            }
-            size_t seg = be16(p + i + 2);
-            /* SOF0..SOF15, less DHT (C4), JPG (C8) and DAC (CC). */
-            if (!nf && m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-                if (seg < 8 || i + 10 > len)
-                    return -1;
-                *h = be16(p + i + 5);
-                *w = be16(p + i + 7);
-                nf = p[i + 9];
-                progressive = (m & 3) == 2; /* SOF2, SOF6, SOF10, SOF14 */
-                if (!*h || !*w || !nf)
-                    return -1; /* height 0: set later by DNL */
-            }
-            if (seg < 2)
-                break;
-            i += 2 + seg;
-        }
-        if (!nf)
-            return -1;
-        *coef = jpeg_coef_bytes(*w, *h, nf);
-        return 0;
-    }
-    default:
-        return -1;
-    }
+    return sk_image_probe(p, len, w, h, coef);
 }
 
 void srv_input_free(srv_input *in)

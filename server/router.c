@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/kserve.h"
 #include "server/metrics.h"
 #include "server/model.h"
 #include "server/predict.h"
+#include "server/ui.h"
 
 static void healthz(srv_req *r)
 {
@@ -40,10 +42,13 @@ static void models(srv_req *r)
 {
     srv_models *ms = r->srv->models;
     json_t *list = json_array();
+    if (ms)
+        srv_models_lock(ms); /* a reload may change the list meanwhile */
     for (int i = 0; ms && i < ms->n; i++) {
         srv_model *m = ms->m[i];
         int st = atomic_load(&m->status);
-        json_t *o = json_pack("{s:s,s:s}", "name", m->name, "status", status_name(st));
+        json_t *o = json_pack("{s:s,s:s,s:s}", "name", m->name, "version", m->version, "status",
+                              status_name(st));
         if (st == SRV_MODEL_READY) {
             json_object_set_new(o, "task", json_string(srv_task_name(m->task)));
             json_object_set_new(o, "input_shape",
@@ -55,11 +60,17 @@ static void models(srv_req *r)
             json_object_set_new(o, "idle_dispatch", json_boolean(m->idle_dispatch));
             json_object_set_new(o, "max_queue", json_integer(m->max_queue));
             json_object_set_new(o, "labels", json_integer(m->nclasses));
+            if (m->native) /* segments at the image's own size (server/native.h) */
+                json_object_set_new(o, "native", json_pack("{s:i,s:I}", "multiple",
+                                                           m->native_multiple, "max_pixels",
+                                                           (json_int_t)m->native_max_pixels));
         } else if (st == SRV_MODEL_FAILED) {
             json_object_set_new(o, "error", json_string(m->error));
         }
         json_array_append_new(list, o);
     }
+    if (ms)
+        srv_models_unlock(ms);
     srv_respond_json(r, 200, json_pack("{s:o}", "models", list));
 }
 
@@ -78,13 +89,17 @@ static void metrics(srv_req *r)
 
 static const srv_route ROUTES[] = {
     {"/classify", "POST", "classify", 1, srv_predict_classify, srv_predict_resume,
-     srv_predict_free},
+     srv_predict_free, 0},
     {"/segment", "POST", "segment", 1, srv_predict_segment, srv_predict_resume,
-     srv_predict_free},
-    {"/healthz", "GET, HEAD", "healthz", 0, healthz, NULL, NULL},
-    {"/readyz", "GET, HEAD", "readyz", 0, readyz, NULL, NULL},
-    {"/models", "GET, HEAD", "models", 0, models, NULL, NULL},
-    {"/metrics", "GET, HEAD", "metrics", 0, metrics, NULL, NULL},
+     srv_predict_free, 0},
+    {"/healthz", "GET, HEAD", "healthz", 0, healthz, NULL, NULL, 0},
+    {"/readyz", "GET, HEAD", "readyz", 0, readyz, NULL, NULL, 0},
+    {"/models", "GET, HEAD", "models", 0, models, NULL, NULL, 0},
+    {"/metrics", "GET, HEAD", "metrics", 0, metrics, NULL, NULL, 0},
+    {"/", "GET, HEAD", "ui", 0, srv_ui_get, NULL, NULL, 1},
+    {"/ui", "GET, HEAD", "ui", 0, srv_ui_get, NULL, NULL, 1},
+    {"/ui/app.js", "GET, HEAD", "ui", 0, srv_ui_get, NULL, NULL, 1},
+    {"/ui/app.css", "GET, HEAD", "ui", 0, srv_ui_get, NULL, NULL, 1},
 };
 
 const srv_route *srv_route_find(const char *url)
@@ -92,6 +107,8 @@ const srv_route *srv_route_find(const char *url)
     /* MHD hands us the path without the query string. A trailing slash is
      * tolerated: "/classify/" is "/classify". */
     size_t n = strlen(url);
+    if (strncmp(url, "/v2", 3) == 0 && (url[3] == '\0' || url[3] == '/'))
+        return srv_kserve_route(url); /* the Open Inference Protocol's tree */
     if (n > 1 && url[n - 1] == '/')
         n--;
     for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)

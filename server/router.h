@@ -14,6 +14,7 @@ typedef struct srv_route {
     void (*handle)(srv_req *r);
     void (*resume)(srv_req *r);  /* after the connection was resumed */
     void (*cleanup)(srv_req *r); /* on completion, whatever happened */
+    int open; /* served without an API key: static files that hold no data */
 } srv_route;
 
 /* NULL when no route has this path. */

@@ -19,6 +19,7 @@ typedef enum {
     SRV_E_UNPROCESSABLE, /* 422 for a valid request we cannot answer (format) */
     SRV_E_UNKNOWN_MODEL,
     SRV_E_NOT_FOUND,
+    SRV_E_UNAUTHORIZED,
     SRV_E_METHOD,
     SRV_E_MEDIA_TYPE,
     SRV_E_TOO_LARGE,
@@ -38,23 +39,29 @@ srv_err srv_fail(srv_error *e, srv_err kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int srv_err_status(srv_err k);
 const char *srv_err_code(srv_err k);
-/* {"error":{"code":..,"message":..}} as a malloc'ed string. */
-char *srv_error_json(const srv_error *e, size_t *len);
+/* {"error":{"code":..,"message":..,"request_id":..}} as a malloc'ed
+ * string (request_id left out when NULL). */
+char *srv_error_json(const srv_error *e, const char *request_id, size_t *len);
 
 /* Monotonic seconds. */
 double srv_now(void);
 
 struct srv_models;
-struct srv_prep;
+struct srv_workers;
+struct srv_repo;
 struct sk_pool;
 struct MHD_Daemon;
+struct srv_auth;
 
 typedef struct srv_server {
     srv_config *cfg;
     struct srv_models *models;
     struct sk_pool *pool;
-    struct srv_prep *prep;  /* decode / encode workers (prep.h) */
+    struct srv_workers *workers; /* decode / encode workers (workers.h) */
+    struct srv_repo *repo;  /* the reload thread (repository.h) */
     struct MHD_Daemon *daemon;
+    struct srv_auth *auth;  /* --api-keys; NULL: every request allowed */
+    char *tls_cert_pem, *tls_key_pem; /* --tls-*: held while the daemon runs */
     atomic_int ready;       /* every model loaded and warmed */
     atomic_int draining;    /* SIGTERM seen: refuse new work */
     atomic_long inflight;   /* requests between first header and completion */

@@ -40,6 +40,38 @@ static srv_err finish_json(json_t *root, srv_answer *a, srv_error *e)
 
 /* --- classify ------------------------------------------------------------- */
 
+void srv_classify_topk(const srv_model *m, const float *x, int top_k, float *p, int *idx)
+{
+    int k = m->nclasses;
+    if (m->apply_softmax) {
+        /* Subtract the max so exp never overflows. */
+        float mx = x[0];
+        for (int c = 1; c < k; c++)
+            mx = x[c] > mx ? x[c] : mx;
+        double sum = 0;
+        for (int c = 0; c < k; c++)
+            sum += (p[c] = expf(x[c] - mx));
+        for (int c = 0; c < k; c++)
+            p[c] = (float)(p[c] / sum);
+    } else {
+        memcpy(p, x, (size_t)k * sizeof *p);
+    }
+    /* Partial selection sort: top_k is small. Ties keep the lower index. */
+    for (int c = 0; c < k; c++)
+        idx[c] = c;
+    for (int j = 0; j < top_k && j < k; j++) {
+        int best = j;
+        for (int c = j + 1; c < k; c++) {
+            float a1 = p[idx[c]], b1 = p[idx[best]];
+            if (a1 > b1 || (a1 == b1 && idx[c] < idx[best]) || (isnan(b1) && !isnan(a1)))
+                best = c;
+        }
+        int tmp = idx[j];
+        idx[j] = idx[best];
+        idx[best] = tmp;
+    }
+}
+
 srv_err srv_classify_answer(const srv_model *m, const float *out, int n, int top_k,
                             const srv_timing *t, int batch_size, srv_answer *a, srv_error *e)
 {
@@ -54,34 +86,9 @@ srv_err srv_classify_answer(const srv_model *m, const float *out, int n, int top
         return srv_fail(e, SRV_E_INTERNAL, "out of memory");
     }
     for (int i = 0; i < n; i++) {
-        const float *x = out + (size_t)i * m->out_floats;
-        if (m->apply_softmax) {
-            /* Subtract the max so exp never overflows. */
-            float mx = x[0];
-            for (int c = 1; c < k; c++)
-                mx = x[c] > mx ? x[c] : mx;
-            double sum = 0;
-            for (int c = 0; c < k; c++)
-                sum += (p[c] = expf(x[c] - mx));
-            for (int c = 0; c < k; c++)
-                p[c] = (float)(p[c] / sum);
-        } else {
-            memcpy(p, x, (size_t)k * sizeof *p);
-        }
-        /* Partial selection sort: top_k is small. Ties keep the lower index. */
-        for (int c = 0; c < k; c++)
-            idx[c] = c;
+        srv_classify_topk(m, out + (size_t)i * m->out_floats, top_k, p, idx);
         json_t *list = json_array();
         for (int j = 0; j < top_k && j < k; j++) {
-            int best = j;
-            for (int c = j + 1; c < k; c++) {
-                float a1 = p[idx[c]], b1 = p[idx[best]];
-                if (a1 > b1 || (a1 == b1 && idx[c] < idx[best]) || (isnan(b1) && !isnan(a1)))
-                    best = c;
-            }
-            int tmp = idx[j];
-            idx[j] = idx[best];
-            idx[best] = tmp;
             double score = isfinite(p[idx[j]]) ? p[idx[j]] : 0.0;
             json_array_append_new(list, json_pack("{s:s,s:i,s:f}", "label", m->labels[idx[j]],
                                                   "index", idx[j], "score", score));
@@ -164,6 +171,81 @@ static json_t *segment_json(const srv_model *m, const uint8_t *mask, int w, int 
     return o;
 }
 
+static void set_answer(srv_answer *a, const char *ctype, void *body, size_t len, int w, int h)
+{
+    a->ctype = ctype;
+    a->body = body;
+    a->len = len;
+    a->width = w;
+    a->height = h;
+}
+
+/* One w x h mask (taken over) -> the answer in `fmt`; with `list`, its
+ * JSON object is appended there instead. */
+static srv_err mask_answer(const srv_model *m, uint8_t *mask, int w, int h,
+                           const sk_image *image, srv_seg_format fmt, const uint8_t (*pal)[3],
+                           const srv_timing *t, int batch_size, json_t *list, srv_answer *a,
+                           srv_error *e)
+{
+    srv_err r = SRV_OK;
+    switch (fmt) {
+    case SRV_FMT_JSON: {
+        json_t *o = segment_json(m, mask, w, h, pal, t, batch_size);
+        if (!o)
+            r = srv_fail(e, SRV_E_INTERNAL, "cannot encode the mask");
+        else if (list)
+            json_array_append_new(list, o);
+        else
+            r = finish_json(o, a, e);
+        break;
+    }
+    case SRV_FMT_PNG: {
+        uint8_t *png;
+        size_t plen;
+        if (sk_png_encode_palette(mask, w, h, pal, m->nclasses, &png, &plen))
+            r = srv_fail(e, SRV_E_INTERNAL, "cannot encode the mask PNG");
+        else
+            set_answer(a, "image/png", png, plen, w, h);
+        break;
+    }
+    case SRV_FMT_OVERLAY: {
+        sk_image ov = {0};
+        uint8_t *png;
+        size_t plen;
+        if (!image || image->w != w || image->h != h || sk_mask_overlay(image, mask, pal, &ov))
+            r = srv_fail(e, SRV_E_INTERNAL, "cannot blend the overlay");
+        else if (sk_png_encode(&ov, &png, &plen))
+            r = srv_fail(e, SRV_E_INTERNAL, "cannot encode the overlay PNG");
+        else
+            set_answer(a, "image/png", png, plen, w, h);
+        sk_image_free(&ov);
+        break;
+    }
+    case SRV_FMT_INDICES:
+        set_answer(a, "application/octet-stream", mask, (size_t)w * (size_t)h, w, h);
+        mask = NULL;
+        break;
+    }
+    free(mask);
+    return r;
+}
+
+srv_err srv_segment_mask_answer(const srv_model *m, uint8_t *mask, int w, int h,
+                                const sk_image *image, srv_seg_format fmt, const srv_timing *t,
+                                int batch_size, srv_answer *a, srv_error *e)
+{
+    uint8_t(*pal)[3] = malloc(256 * sizeof *pal);
+    if (!pal) {
+        free(mask);
+        return srv_fail(e, SRV_E_INTERNAL, "out of memory");
+    }
+    sk_palette(pal, 256);
+    srv_err r = mask_answer(m, mask, w, h, image, fmt, (const uint8_t(*)[3])pal, t, batch_size,
+                            NULL, a, e);
+    free(pal);
+    return r;
+}
+
 srv_err srv_segment_answer(const srv_model *m, const float *out, int n, const int *sizes,
                            const sk_image *image, srv_seg_format fmt, const srv_timing *t,
                            int batch_size, srv_answer *a, srv_error *e)
@@ -181,61 +263,8 @@ srv_err srv_segment_answer(const srv_model *m, const float *out, int n, const in
             r = srv_fail(e, SRV_E_INTERNAL, "out of memory for a %dx%d mask", w, h);
             break;
         }
-        switch (fmt) {
-        case SRV_FMT_JSON: {
-            json_t *o = segment_json(m, mask, w, h, (const uint8_t(*)[3])pal, t, batch_size);
-            if (!o)
-                r = srv_fail(e, SRV_E_INTERNAL, "cannot encode the mask");
-            else if (list)
-                json_array_append_new(list, o);
-            else
-                r = finish_json(o, a, e);
-            break;
-        }
-        case SRV_FMT_PNG: {
-            uint8_t *png;
-            size_t plen;
-            if (sk_png_encode_palette(mask, w, h, (const uint8_t(*)[3])pal, m->nclasses, &png,
-                                      &plen))
-                r = srv_fail(e, SRV_E_INTERNAL, "cannot encode the mask PNG");
-            else {
-                a->ctype = "image/png";
-                a->body = png;
-                a->len = plen;
-                a->width = w;
-                a->height = h;
-            }
-            break;
-        }
-        case SRV_FMT_OVERLAY: {
-            sk_image ov = {0};
-            uint8_t *png;
-            size_t plen;
-            if (!image || image->w != w || image->h != h ||
-                sk_mask_overlay(image, mask, (const uint8_t(*)[3])pal, &ov))
-                r = srv_fail(e, SRV_E_INTERNAL, "cannot blend the overlay");
-            else if (sk_png_encode(&ov, &png, &plen))
-                r = srv_fail(e, SRV_E_INTERNAL, "cannot encode the overlay PNG");
-            else {
-                a->ctype = "image/png";
-                a->body = png;
-                a->len = plen;
-                a->width = w;
-                a->height = h;
-            }
-            sk_image_free(&ov);
-            break;
-        }
-        case SRV_FMT_INDICES:
-            a->ctype = "application/octet-stream";
-            a->body = mask;
-            a->len = (size_t)w * (size_t)h;
-            a->width = w;
-            a->height = h;
-            mask = NULL;
-            break;
-        }
-        free(mask);
+        r = mask_answer(m, mask, w, h, image, fmt, (const uint8_t(*)[3])pal, t, batch_size, list,
+                        a, e);
     }
     free(pal);
     if (list) {

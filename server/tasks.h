@@ -26,6 +26,13 @@ typedef struct srv_answer {
     int width, height; /* indices: X-Width / X-Height */
 } srv_answer;
 
+/* One image's classes: p (nclasses floats) gets the scores /classify
+ * reports (softmax unless the model ends in one or model.json says not),
+ * idx (nclasses ints) the class indices, its first top_k best first (ties:
+ * lower index first). Shared by /classify and the KServe classification
+ * extension so both answer the same. */
+void srv_classify_topk(const srv_model *m, const float *x, int top_k, float *p, int *idx);
+
 /* out: n * m->out_floats model outputs. */
 srv_err srv_classify_answer(const srv_model *m, const float *out, int n, int top_k,
                             const srv_timing *t, int batch_size, srv_answer *a, srv_error *e);
@@ -35,5 +42,11 @@ srv_err srv_classify_answer(const srv_model *m, const float *out, int n, int top
 srv_err srv_segment_answer(const srv_model *m, const float *out, int n, const int *sizes,
                            const sk_image *image, srv_seg_format fmt, const srv_timing *t,
                            int batch_size, srv_answer *a, srv_error *e);
+
+/* The same for one mask already made (tiled segmentation), w x h class
+ * indices, taken over (freed here, or the answer's body for indices). */
+srv_err srv_segment_mask_answer(const srv_model *m, uint8_t *mask, int w, int h,
+                                const sk_image *image, srv_seg_format fmt, const srv_timing *t,
+                                int batch_size, srv_answer *a, srv_error *e);
 
 #endif

@@ -13,6 +13,13 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# What the tests install is tools, never services: without this, installing
+# nginx starts the system nginx on port 80 (and fails where 80 is taken).
+# policy-rc.d answering 101 tells invoke-rc.d not to start anything.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d &&
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq || exit 1
 apt-get install -y -qq --no-install-recommends $missing >/dev/null || exit 1
 echo "deps: installed$missing"

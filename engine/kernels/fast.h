@@ -15,8 +15,9 @@
 #ifndef SK_KERNELS_FAST_H
 #define SK_KERNELS_FAST_H
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "graph.h"
+#include "kernels/config.h"
 #include "ops.h"
 
 /* How a _ConvFused node runs, chosen at load (engine/passes/prepack.c):
@@ -43,8 +44,11 @@ typedef enum {
     SK_CONV_WINOGRAD4 = 5
 } sk_conv_kind;
 
+/* kc: the kernels of the level the weights were packed for (the run uses
+ * them whatever the active level is now); cfg = &kc->gemm. */
 typedef struct sk_conv_priv {
     sk_conv_kind kind;
+    const sk_kconfig *kc;
     const sk_gemm_cfg *cfg;
     sk_gemm_packed_a w;
     sk_gemm_packed_b wt;
@@ -52,10 +56,29 @@ typedef struct sk_conv_priv {
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {
+    const sk_kconfig *kc;
     const sk_gemm_cfg *cfg;
     sk_gemm_packed_b w; /* alpha * B', K x N */
     float *bias;        /* beta * C broadcast to N values, or NULL */
 } sk_gemm_priv;
+
+/* A convolution strategy: one row per sk_conv_kind (the table is in
+ * fast_conv.c), read everywhere the kind used to be switched on —
+ * prepack.c keeps W when reads_w, dispatch.c names the step and sizes its
+ * scratch, sk_fast_run_conv_fused runs it. Adding a strategy: a kind, a
+ * file with its run and scratch, one row. */
+typedef struct sk_conv_strategy {
+    sk_conv_kind kind;
+    const char *name; /* in plan dumps (sk_dispatch_describe) */
+    int reads_w;      /* runs from W as given: the pass keeps the weights */
+    /* floats of per-run scratch for this output (NULL: sizes unknown) */
+    size_t (*scratch)(const sk_conv_priv *pv, const sk_tensor *out, int nthreads);
+    int (*run)(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+               sk_kctx *ctx);
+} sk_conv_strategy;
+
+/* The row of a kind (the im2col GEMM's for an unknown kind). */
+const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind);
 
 void sk_conv_priv_free(void *p);
 void sk_gemm_priv_free(void *p);
@@ -131,13 +154,11 @@ void sk_gather_stride2(float *dst, const float *src, int64_t n);
 
 int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx);
-/* ConvTranspose, 2-D, group 1, explicit pads (priv: W^T packed as A,
- * (M * kh * kw) x C); scratch: the GEMM's plus one image's columns. */
+/* ConvTranspose: the one fast kernel is sk_fops_run_conv_transpose
+ * (fast_convt.c, fast_ops.h); for a constant W of a 2-D group-1 node the
+ * prepack pass packs W^T at load (priv: A = (M * kh * kw) x C) when
+ * sk_fast_convt_supported, and the kernel uses it. */
 int sk_fast_convt_supported(const sk_node *n, const sk_shape *w);
-size_t sk_fast_convt_scratch_floats(const sk_node *n, const sk_tensor *const *in,
-                                    const sk_tensor *out, int nthreads);
-int sk_fast_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
-                               sk_tensor *out, int nout, sk_kctx *ctx);
 void sk_convt_priv_free(void *p);
 
 int sk_fast_run_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin,

@@ -1,21 +1,35 @@
-/* fast_convt.c — fast 2-D ConvTranspose (group 1, explicit pads): per image,
- * cols[M*kh*kw x H*W] = W^T * X with the packed GEMM (W^T packed once at
- * load, X's rows read directly), then col2im adds each column row into the
- * output at its (stride, dilation, pad) position, on top of the bias. The
- * U-Net's 2x2 stride-2 up-sampling is the common case: there col2im is a
- * pure scatter. */
+/* fast_convt.c — the fast ConvTranspose (float32, 1-D to 3-D, groups,
+ * strides, dilations, explicit pads, output_padding, optional bias;
+ * output_shape and SAME auto_pad go to the reference).
+ *
+ * Per image, one sk_gemm job over the groups computes the column matrix
+ *   col_g[(m, kd, kh, kw), pixel] = sum_c W[g*Cg + c, m, k...] * X_g[c, pixel]
+ * with X read row-major and A = W^T either packed at load (constant W of a
+ * group-1 2-D node: the prepack pass leaves it in sk_conv_priv, for the
+ * level it was packed at) or packed once per run straight from W's
+ * [C, Mg*kvol] layout (the transpose folded into the A packer). Then:
+ *   - kernel == stride, no dilation, pads or output_padding (U-Net's 2x2 s2
+ *     up-sampling): every output pixel receives exactly one column entry,
+ *     so the output is a pure scatter with the bias added — for k = 2 a
+ *     vector interleave of two column rows per output row;
+ *   - otherwise: col2im accumulation into bias-filled channels, one channel
+ *     per task, in the reference's tap order.
+ * Why fast: the reference's scalar GEMM and single-threaded col2im become
+ * the packed, threaded microkernel GEMM and a threaded, vectorized
+ * scatter. */
+#include <limits.h>
 #include <string.h>
 
-#include "fast.h"
-#include "ref/nn_util.h"
+#include "kernels/fast.h"
+#include "kernels/fast_ops.h"
+#include "kernels/gemm.h"
+#include "kernels/ref/nn_util.h"
 #include "threadpool.h"
 
-void sk_convt_priv_free(void *v)
-{
-    sk_conv_priv_free(v);
-}
+void sk_convt_priv_free(void *v) { sk_conv_priv_free(v); }
 
-/* 1 when the fast kernel handles node n (checked at load, before packing) */
+/* 1 when the prepack pass may pack W^T of node n at load: 2-D, group 1,
+ * explicit pads (the run re-checks the rest of the geometry). */
 int sk_fast_convt_supported(const sk_node *n, const sk_shape *w)
 {
     const int64_t *v;
@@ -27,126 +41,283 @@ int sk_fast_convt_supported(const sk_node *n, const sk_shape *w)
     return !strcmp(ap, "NOTSET") || !ap[0];
 }
 
-typedef struct convt_geo {
-    int64_t C, M, H, W, OH, OW, kh, kw, sh, sw, dh, dw, ph, pw;
-} convt_geo;
+typedef struct ct_geom {
+    int64_t N, C, M, group, Cg, Mg, Pin, Rows, kvol, opx;
+    sk_win w; /* in = X's spatial dims, out = Y's */
+    int direct;
+} ct_geom;
 
-static int convt_geo_get(const sk_node *n, const sk_tensor *const *in, const sk_tensor *out,
-                         convt_geo *g)
+static int ct_geometry(const sk_node *n, const sk_tensor *const *in, int nin, ct_geom *g)
 {
-    const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
-    if (xs->rank != 4 || ws->rank != 4 || out->shape.rank != 4)
-        return -1;
-    const int64_t *v;
-    g->C = xs->dim[1];
-    g->H = xs->dim[2];
-    g->W = xs->dim[3];
-    g->M = ws->dim[1];
-    g->kh = ws->dim[2];
-    g->kw = ws->dim[3];
-    g->OH = out->shape.dim[2];
-    g->OW = out->shape.dim[3];
-    g->sh = g->sw = g->dh = g->dw = 1;
-    g->ph = g->pw = 0;
-    if (sk_attr_ints(n, "strides", &v) == 2) {
-        g->sh = v[0];
-        g->sw = v[1];
-    }
-    if (sk_attr_ints(n, "dilations", &v) == 2) {
-        g->dh = v[0];
-        g->dw = v[1];
-    }
-    if (sk_attr_ints(n, "pads", &v) == 4) {
-        g->ph = v[0];
-        g->pw = v[1];
-    }
-    return ws->dim[0] == g->C && out->shape.dim[1] == g->M ? 0 : -1;
-}
-
-size_t sk_fast_convt_scratch_floats(const sk_node *n, const sk_tensor *const *in,
-                                    const sk_tensor *out, int nthreads)
-{
-    const sk_conv_priv *pv = n->priv;
-    convt_geo g;
-    if (!pv || convt_geo_get(n, in, out, &g))
+    if (nin < 2 || !in[0] || !in[1] || in[0]->dtype != SK_F32 || in[1]->dtype != SK_F32 ||
+        (nin > 2 && in[2] && in[2]->dtype != SK_F32))
         return 0;
-    return sk_gemm_scratch_floats(pv->cfg, nthreads) +
-           (size_t)(g.M * g.kh * g.kw * g.H * g.W) + 16;
+    const char *ap = sk_attr_str(n, "auto_pad", "NOTSET");
+    if (sk_attr_find(n, "output_shape") || (strcmp(ap, "NOTSET") && ap[0]))
+        return 0;
+    const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
+    int nsp = xs->rank - 2;
+    if (nsp < 1 || nsp > SK_NN_SP || ws->rank != xs->rank || sk_shape_numel(xs) < 0 ||
+        sk_shape_numel(ws) < 0)
+        return 0;
+    for (int i = 0; i < xs->rank; i++)
+        if (xs->dim[i] < (i < 2 ? 0 : 1) || ws->dim[i] < 1)
+            return 0;
+    g->N = xs->dim[0];
+    g->C = xs->dim[1];
+    g->group = sk_attr_int(n, "group", 1);
+    if (g->group < 1 || ws->dim[0] != g->C || g->C % g->group)
+        return 0;
+    g->Cg = g->C / g->group;
+    g->Mg = ws->dim[1];
+    g->M = g->Mg * g->group;
+    if (nin > 2 && in[2] && (in[2]->shape.rank != 1 || in[2]->shape.dim[0] != g->M))
+        return 0;
+    const int64_t *ks;
+    int nk = sk_attr_ints(n, "kernel_shape", &ks);
+    if (nk >= 0) {
+        if (nk != nsp)
+            return 0;
+        for (int i = 0; i < nsp; i++)
+            if (ks[i] != ws->dim[2 + i])
+                return 0;
+    }
+    int64_t st[SK_NN_SP], dl[SK_NN_SP], pads[2 * SK_NN_SP], opad[SK_NN_SP];
+    sk_kctx quiet = sk_nn_quiet_ctx();
+    if (sk_nn_ints(n, &quiet, "strides", nsp, 1, 1, st) ||
+        sk_nn_ints(n, &quiet, "dilations", nsp, 1, 1, dl) ||
+        sk_nn_ints(n, &quiet, "pads", 2 * nsp, 0, 0, pads) ||
+        sk_nn_ints(n, &quiet, "output_padding", nsp, 0, 0, opad))
+        return 0;
+    sk_win *w = &g->w;
+    memset(w, 0, sizeof *w);
+    w->nsp = nsp;
+    for (int a = 0; a < SK_NN_SP; a++)
+        w->in[a] = w->out[a] = w->k[a] = w->stride[a] = w->dil[a] = 1;
+    g->direct = 1;
+    for (int i = 0; i < nsp; i++) {
+        int a = SK_NN_SP - nsp + i;
+        int64_t in_ = xs->dim[2 + i], k = ws->dim[2 + i];
+        if (k > 4096 || dl[i] > 4096 || st[i] > 4096 || opad[i] > 4096 || pads[i] > 4096 ||
+            pads[nsp + i] > 4096 || in_ > ((int64_t)1 << 30))
+            return 0;
+        int64_t out = st[i] * (in_ - 1) + opad[i] + dl[i] * (k - 1) + 1 - pads[i] - pads[nsp + i];
+        if (out < 1)
+            return 0;
+        w->in[a] = in_;
+        w->out[a] = out;
+        w->k[a] = k;
+        w->stride[a] = st[i];
+        w->dil[a] = dl[i];
+        w->pb[a] = pads[i];
+        w->pe[a] = pads[nsp + i];
+        if (k != st[i] || dl[i] != 1 || pads[i] || pads[nsp + i] || opad[i])
+            g->direct = 0;
+    }
+    g->kvol = sk_win_k_size(w);
+    g->Pin = sk_win_in_size(w);
+    g->opx = sk_win_out_size(w);
+    if (!sk_nn_mul(g->Mg, g->kvol, &g->Rows) || g->Rows > INT_MAX || g->Pin > INT_MAX ||
+        g->Cg > INT_MAX || g->group > INT_MAX)
+        return 0;
+    int64_t col, y;
+    return sk_nn_mul(g->group * g->Rows, g->Pin, &col) && sk_nn_mul(g->N * g->M, g->opx, &y);
 }
 
-typedef struct col2im_job {
-    const convt_geo *g;
-    const float *cols, *bias;
-    float *y;
-} col2im_job;
-
-/* output channels [m0, m1): bias, then every (kh, kw) row of cols added at
- * its place */
-static void col2im_task(void *arg, size_t m0, size_t m1)
+/* W^T packed at load for node n, when it matches this geometry (else the
+ * run falls back to the reference, as it would for any mismatch). */
+static int ct_packed_ok(const sk_conv_priv *pv, const ct_geom *g)
 {
-    const col2im_job *j = arg;
-    const convt_geo *g = j->g;
-    const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;
-    for (int64_t m = (int64_t)m0; m < (int64_t)m1; m++) {
-        float *ym = j->y + m * OHW, b = j->bias ? j->bias[m] : 0.0f;
-        for (int64_t i = 0; i < OHW; i++)
-            ym[i] = b;
-        for (int64_t kh = 0; kh < g->kh; kh++)
-            for (int64_t kw = 0; kw < g->kw; kw++) {
-                const float *cr = j->cols + ((m * g->kh + kh) * g->kw + kw) * HW;
-                /* iw range with 0 <= iw*sw - pw + kw*dw < OW */
-                int64_t off = kw * g->dw - g->pw;
-                int64_t lo = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
-                int64_t hi = off >= g->OW ? 0 : (g->OW - off + g->sw - 1) / g->sw;
-                if (hi > g->W)
-                    hi = g->W;
-                for (int64_t ih = 0; ih < g->H; ih++) {
-                    int64_t oh = ih * g->sh - g->ph + kh * g->dh;
-                    if (oh < 0 || oh >= g->OH)
-                        continue;
-                    float *yr = ym + oh * g->OW + off;
-                    const float *c = cr + ih * g->W;
-                    for (int64_t iw = lo; iw < hi; iw++)
-                        yr[iw * g->sw] += c[iw];
+    return g->group == 1 && pv->w.M == g->Rows && pv->w.K == g->Cg && pv->w.groups == 1;
+}
+
+/* Scratch: one image's column matrices, the GEMM's packing buffers, and W^T
+ * packed per run unless it was packed at load. */
+static size_t ct_scratch(const ct_geom *g, const sk_gemm_cfg *cfg, int packed, int nthreads)
+{
+    return (sk_fops_pad((size_t)(g->group * g->Rows * g->Pin)) +
+            sk_gemm_scratch_floats(cfg, nthreads) +
+            (packed ? 0 : sk_fops_prepack_a_floats(cfg, (int)g->group, (int)g->Rows, (int)g->Cg))) *
+           sizeof(float);
+}
+
+int sk_fops_plan_conv_transpose(const sk_kconfig *kc, const sk_node *n,
+                                const sk_tensor *const *in, int nin, const sk_tensor *out,
+                                int nout, int nthreads, size_t *scratch)
+{
+    (void)out;
+    ct_geom g;
+    const sk_conv_priv *pv = n->priv;
+    const sk_gemm_cfg *cfg = pv ? pv->cfg : kc ? &kc->gemm : NULL;
+    *scratch = 0;
+    if (nout < 1 || !cfg || !ct_geometry(n, in, nin, &g) || (pv && !ct_packed_ok(pv, &g)))
+        return 0;
+    *scratch = ct_scratch(&g, cfg, pv != NULL, nthreads);
+    return 1;
+}
+
+/* A of group g is W_g^T: A(r, c) = W[(g*Cg + c) * Rows + r]. Its rows are
+ * contiguous in W, so a panel packs with unit-stride reads. */
+typedef struct ct_a {
+    const float *w;
+    int64_t Cg, Rows;
+} ct_a;
+
+static void ct_pack_a(const void *ctx, int batch, int m0, int mb, int k0, int kc, int mr,
+                      float *dst)
+{
+    const ct_a *a = ctx;
+    const float *wg = a->w + (size_t)batch * (size_t)(a->Cg * a->Rows);
+    for (int p = 0; p * mr < mb; p++) {
+        float *dp = dst + (size_t)p * (size_t)kc * (size_t)mr;
+        int r0 = m0 + p * mr, rows = mb - p * mr < mr ? mb - p * mr : mr;
+        for (int k = 0; k < kc; k++) {
+            const float *src = wg + (size_t)(k0 + k) * (size_t)a->Rows + (size_t)r0;
+            float *d = dp + (size_t)k * (size_t)mr;
+            memcpy(d, src, (size_t)rows * sizeof(float));
+            for (int r = rows; r < mr; r++)
+                d[r] = 0.0f;
+        }
+    }
+}
+
+typedef struct ct_job {
+    const sk_fops_uk *uk;
+    const ct_geom *g;
+    const float *col, *bias;
+    float *y; /* this image's output */
+} ct_job;
+
+/* Direct scatter: task = one input row (m, id, ih) of one output channel;
+ * it writes the kd*kh output rows that row expands to. */
+static void ct_scatter(void *arg, size_t b, size_t e)
+{
+    const ct_job *j = arg;
+    const ct_geom *g = j->g;
+    const sk_win *w = &g->w;
+    const int64_t D = w->in[0], H = w->in[1], W = w->in[2];
+    const int64_t kd_ = w->k[0], kh_ = w->k[1], kw_ = w->k[2];
+    const int64_t oH = w->out[1], oW = w->out[2];
+    for (size_t t = b; t < e; t++) {
+        int64_t ih = (int64_t)t % H, id = (int64_t)t / H % D, m = (int64_t)t / (H * D);
+        float bias = j->bias ? j->bias[m] : 0.0f;
+        int64_t grp = m / g->Mg, mg = m % g->Mg;
+        const float *cm = j->col + (size_t)(grp * g->Rows + mg * g->kvol) * (size_t)g->Pin +
+                          (size_t)((id * H + ih) * W);
+        float *ym = j->y + (size_t)(m * g->opx);
+        for (int64_t kd = 0; kd < kd_; kd++)
+            for (int64_t kh = 0; kh < kh_; kh++) {
+                const float *c0 = cm + (size_t)((kd * kh_ + kh) * kw_) * (size_t)g->Pin;
+                float *yr = ym + (size_t)(((id * kd_ + kd) * oH + ih * kh_ + kh) * oW);
+                if (kw_ == 2) {
+                    j->uk->interleave2((size_t)W, c0, c0 + g->Pin, bias, yr);
+                } else {
+                    for (int64_t kw = 0; kw < kw_; kw++) {
+                        const float *c = c0 + (size_t)kw * (size_t)g->Pin;
+                        for (int64_t iw = 0; iw < W; iw++)
+                            yr[iw * kw_ + kw] = c[iw] + bias;
+                    }
                 }
             }
     }
 }
 
-int sk_fast_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
+/* General col2im: task = one output channel, filled with its bias then
+ * accumulated tap by tap in the reference's order. */
+static void ct_col2im(void *arg, size_t b, size_t e)
+{
+    const ct_job *j = arg;
+    const ct_geom *g = j->g;
+    const sk_win *w = &g->w;
+    const int64_t D = w->in[0], H = w->in[1], Wd = w->in[2];
+    const int64_t oD = w->out[0], oH = w->out[1], oW = w->out[2];
+    for (size_t m = b; m < e; m++) {
+        float *y = j->y + m * (size_t)g->opx;
+        float bias = j->bias ? j->bias[m] : 0.0f;
+        for (int64_t p = 0; p < g->opx; p++)
+            y[p] = bias;
+        int64_t grp = (int64_t)m / g->Mg, mg = (int64_t)m % g->Mg;
+        const float *row = j->col + (size_t)(grp * g->Rows + mg * g->kvol) * (size_t)g->Pin;
+        for (int64_t kd = 0; kd < w->k[0]; kd++)
+            for (int64_t kh = 0; kh < w->k[1]; kh++)
+                for (int64_t kw = 0; kw < w->k[2]; kw++, row += g->Pin) {
+                    /* iw range whose ow = iw*s - p + kw*d lands in [0, oW) */
+                    int64_t off = kw * w->dil[2] - w->pb[2], s = w->stride[2];
+                    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+                    int64_t hi = off >= oW ? 0 : (oW - off + s - 1) / s;
+                    if (hi > Wd)
+                        hi = Wd;
+                    if (hi < lo)
+                        hi = lo;
+                    for (int64_t id = 0; id < D; id++) {
+                        int64_t od = id * w->stride[0] - w->pb[0] + kd * w->dil[0];
+                        if (od < 0 || od >= oD)
+                            continue;
+                        for (int64_t ih = 0; ih < H; ih++) {
+                            int64_t oh = ih * w->stride[1] - w->pb[1] + kh * w->dil[1];
+                            if (oh < 0 || oh >= oH)
+                                continue;
+                            const float *r = row + (id * H + ih) * Wd;
+                            float *yr = y + (od * oH + oh) * oW + off;
+                            if (s == 1) {
+                                j->uk->vadd_acc((size_t)(hi - lo), r + lo, yr + lo);
+                            } else {
+                                for (int64_t iw = lo; iw < hi; iw++)
+                                    yr[iw * s] += r[iw];
+                            }
+                        }
+                    }
+                }
+    }
+}
+
+int sk_fops_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
                                sk_tensor *out, int nout, sk_kctx *ctx)
 {
+    ct_geom g;
+    /* a node packed at load runs the kernels of the level it was packed for */
     const sk_conv_priv *pv = n->priv;
-    convt_geo g;
-    if (!pv || nin < 2 || !in[0] || !in[1] || in[0]->dtype != SK_F32 ||
-        convt_geo_get(n, in, &out[0], &g) || g.M * g.kh * g.kw != pv->w.M || g.C != pv->w.K)
-        return sk_run_conv_transpose(n, in, nin, out, nout, ctx);
-    const int64_t N = in[0]->shape.dim[0], HW = g.H * g.W, OHW = g.OH * g.OW;
-    if (N * g.M * OHW == 0)
+    const sk_fops_uk *uk = pv ? &pv->kc->ops : sk_fops_uk_of(ctx);
+    const sk_gemm_cfg *cfg = pv ? pv->cfg : sk_fops_gemm_of(ctx);
+    if (!uk || !cfg || nout < 1 || out[0].dtype != SK_F32 || !ct_geometry(n, in, nin, &g) ||
+        (pv && !ct_packed_ok(pv, &g)))
+        return sk_fops_ref(n, in, nin, out, nout, ctx);
+    if (g.N == 0 || g.M == 0)
         return 0;
-    size_t gemm_f = sk_gemm_scratch_floats(pv->cfg, sk_pool_size(ctx->pool));
-    float *own, *scratch = sk_fast_scratch(n, ctx, gemm_f + (size_t)(pv->w.M * HW) + 16, &own);
-    if (!scratch)
-        return SK_ENOMEM;
-    float *cols = scratch + ((gemm_f + 15) & ~(size_t)15);
-    const float *bias = nin > 2 && in[2] ? in[2]->data : NULL;
-    int rc = 0;
-    for (int64_t img = 0; img < N && !rc; img++) {
-        sk_gemm_rowmajor rb = {(const float *)in[0]->data + img * g.C * HW, (size_t)HW, 0};
+    float *col = sk_fops_scratch(ctx, ct_scratch(&g, cfg, pv != NULL, sk_pool_size(ctx->pool)));
+    if (!col)
+        return sk_fops_ref(n, in, nin, out, nout, ctx);
+    float *gemm_scratch = col + sk_fops_pad((size_t)(g.group * g.Rows * g.Pin));
+    const float *x = in[0]->data;
+    ct_a a = {in[1]->data, g.Cg, g.Rows};
+    sk_gemm_packed_a pa; /* W^T of every group, packed once for all images */
+    if (pv)
+        pa = pv->w;
+    else
+        sk_fops_prepack_a(ctx->pool, cfg, ct_pack_a, &a, (int)g.group, (int)g.Rows, (int)g.Cg,
+                          gemm_scratch + sk_gemm_scratch_floats(cfg, sk_pool_size(ctx->pool)),
+                          &pa);
+    ct_job cj = {uk, &g, col, nin > 2 && in[2] ? in[2]->data : NULL, NULL};
+    for (int64_t img = 0; img < g.N; img++) {
+        sk_gemm_rowmajor b = {x + (size_t)(img * g.C * g.Pin), (size_t)g.Pin,
+                              (size_t)(g.Cg * g.Pin)};
         sk_gemm_job j;
-        sk_gemm_job_init(&j, pv->cfg, pv->w.M, (int)HW, (int)g.C, 1);
-        j.a_packed = &pv->w;
+        sk_gemm_job_init(&j, cfg, (int)g.Rows, (int)g.Pin, (int)g.Cg, (int)g.group);
+        j.a_packed = &pa;
         j.pack_b = sk_gemm_pack_b_rowmajor;
-        j.b_ctx = &rb;
-        j.c = cols;
-        j.ldc = (size_t)HW;
-        if (sk_gemm_run(ctx->pool, &j, scratch) < 0) {
-            rc = sk_kfail(ctx, n, SK_ENOMEM, "out of memory");
-            break;
+        j.b_ctx = &b;
+        j.c = col;
+        j.ldc = (size_t)g.Pin;
+        j.c_stride = (size_t)(g.Rows * g.Pin);
+        if (sk_gemm_run(ctx->pool, &j, gemm_scratch) < 0)
+            return sk_fops_ref(n, in, nin, out, nout, ctx);
+        cj.y = (float *)out[0].data + (size_t)(img * g.M * g.opx);
+        if (g.direct) {
+            size_t rows = (size_t)(g.M * g.w.in[0] * g.w.in[1]);
+            sk_parallel_for(ctx->pool, rows, 8, ct_scatter, &cj);
+        } else {
+            sk_parallel_for(ctx->pool, (size_t)g.M, 1, ct_col2im, &cj);
         }
-        col2im_job cj = {&g, cols, bias, (float *)out[0].data + img * g.M * OHW};
-        sk_parallel_for(ctx->pool, (size_t)g.M, 1, col2im_task, &cj);
     }
-    sk_free(own);
-    return rc;
+    return 0;
 }

@@ -23,25 +23,8 @@
 #define DW_KH_MAX 7        /* kernel rows with split buffers; taller: scalar */
 #define DW_TAPS_MAX 64     /* kernel taps the vector row takes */
 
-typedef void (*dw_rows_fn)(float *y, size_t ldy, const float *const *src, size_t lds,
-                           const float *w, int ntaps, size_t n, size_t rows, float b,
-                           const float *res, float lo, float hi);
-
-static dw_rows_fn dw_rows_for(sk_isa isa)
-{
-#if defined(__x86_64__)
-    if (isa == SK_ISA_AVX2)
-        return sk_f32_dw_rows__avx2;
-    if (isa == SK_ISA_AVX512)
-        return sk_f32_dw_rows__avx512f;
-#else
-    (void)isa;
-#endif
-    return NULL;
-}
-
 typedef struct dw_run {
-    dw_rows_fn rows;
+    sk_dw_rows_fn rows;
     sk_conv2d g;
     float *scratch;
 } dw_run;
@@ -220,7 +203,7 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
     const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
     dw_run r;
     memset(&r, 0, sizeof r);
-    r.rows = dw_rows_for(pv->cfg->isa);
+    r.rows = pv->kc->dw_rows;
     /* the prepack pass picks this only for 2-D, one filter per channel */
     if (xs->rank != 4 || ws->rank != 4 || ws->dim[1] != 1 || ws->dim[0] != xs->dim[1] || !r.rows)
         return sk_run_conv_fused(n, in, nin, out, 1, ctx);

@@ -21,8 +21,9 @@
 #include <stddef.h>
 
 #include "cpu.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "graph.h"
+#include "kernels/config.h"
 #include "ops.h"
 
 /* The fast kernel for node n, or NULL when none applies at the current
@@ -56,14 +57,16 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
                          dim moves, any size otherwise) */                     \
     X(resize)         /* Resize nearest / linear on NCHW (H, W resized) */
 
-/* run: as an ops.h run function. plan: 1 when the fast path covers these
- * shapes (its scratch bytes for `nthreads` workers in *scratch), 0 when the
- * run would hand them to the reference kernel. */
+/* run: as an ops.h run function (the level's kernels in ctx->kcfg). plan:
+ * 1 when the fast path of level kc covers these shapes (its scratch bytes
+ * for `nthreads` workers in *scratch), 0 when the run would hand them to
+ * the reference kernel. */
 #define SK_FOPS_DECL(name)                                                                \
     int sk_fops_run_##name(const sk_node *n, const sk_tensor *const *in, int nin,            \
                            sk_tensor *out, int nout, sk_kctx *ctx);                       \
-    int sk_fops_plan_##name(const sk_node *n, const sk_tensor *const *in, int nin,           \
-                            const sk_tensor *out, int nout, int nthreads, size_t *scratch);
+    int sk_fops_plan_##name(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in, \
+                            int nin, const sk_tensor *out, int nout, int nthreads,          \
+                            size_t *scratch);
 SK_FOPS_KERNELS(SK_FOPS_DECL)
 #undef SK_FOPS_DECL
 
@@ -91,74 +94,19 @@ static inline void *sk_fops_scratch(const sk_kctx *ctx, size_t bytes)
     return ctx->scratch && ctx->scratch_bytes >= bytes ? ctx->scratch : NULL;
 }
 
+/* The vector loops a run was handed (ctx->kcfg), or NULL (reference). */
+static inline const sk_fops_uk *sk_fops_uk_of(const sk_kctx *ctx)
+{
+    return ctx->kcfg ? &ctx->kcfg->ops : NULL;
+}
+/* The GEMM config a run was handed, or NULL (reference). */
+static inline const sk_gemm_cfg *sk_fops_gemm_of(const sk_kctx *ctx)
+{
+    return ctx->kcfg ? &ctx->kcfg->gemm : NULL;
+}
+
 /* Floats rounded up to a 64-byte multiple, for carving scratch. */
 static inline size_t sk_fops_pad(size_t floats) { return (floats + 15) & ~(size_t)15; }
-
-/* ---- vector microkernels of one ISA level -------------------------------
- * n counts floats. Binary: a / b advance by ia / ib (1: contiguous, 0: one
- * value repeated), o may equal a or b. */
-typedef void (*sk_fops_vbin_fn)(size_t n, const float *a, int ia, const float *b, int ib,
-                                float *o);
-typedef struct sk_fops_uk {
-    sk_isa isa;
-    sk_fops_vbin_fn vadd, vsub, vmul, vdiv;
-    /* y = f(x); may be in place. vclamp: min(max(x, lo), hi), NaN kept. */
-    void (*vrelu)(size_t n, const float *x, float *y);
-    void (*vclamp)(size_t n, const float *x, float *y, float lo, float hi);
-    void (*vsigmoid)(size_t n, const float *x, float *y);
-    void (*vtanh)(size_t n, const float *x, float *y);
-    void (*verf)(size_t n, const float *x, float *y);
-    /* reductions over one row */
-    float (*rmax)(size_t n, const float *x);
-    float (*rsum)(size_t n, const float *x);
-    /* y = exp(x - c); returns the sum of y */
-    float (*vexpsub_sum)(size_t n, const float *x, float c, float *y);
-    /* y = x * s + t */
-    void (*vaffine)(size_t n, const float *x, float s, float t, float *y);
-    /* sum of (x - mean)^2 */
-    float (*rsumsqdev)(size_t n, const float *x, float mean);
-    /* y = (x - mean) * inv * gamma + beta (beta may be NULL) */
-    void (*vlnorm)(size_t n, const float *x, float mean, float inv, const float *gamma,
-                   const float *beta, float *y);
-    /* acc = max(acc, x) / acc += x */
-    void (*vmax_acc)(size_t n, const float *x, float *acc);
-    void (*vadd_acc)(size_t n, const float *x, float *acc);
-    /* y[i] = max / sum over t < ntaps of tap[t][i] */
-    void (*vmax_taps)(size_t n, const float *const *tap, int ntaps, float *y);
-    void (*vsum_taps)(size_t n, const float *const *tap, int ntaps, float *y);
-    /* even[i] = x[2i], odd[i] = x[2i+1] for i < n */
-    void (*deinterleave2)(size_t n, const float *x, float *even, float *odd);
-    /* y[2i] = a[i], y[2i+1] = b[i] (+ c for both), i < n */
-    void (*interleave2)(size_t n, const float *a, const float *b, float c, float *y);
-    /* y = wa * a + wb * b (two-row blend of bilinear resize) */
-    void (*vblend)(size_t n, const float *a, float wa, const float *b, float wb, float *y);
-    /* 2x linear up-sampling of one row with half-pixel centres, n inputs ->
-     * 2n outputs: y[2i] = .25 x[i-1] + .75 x[i], y[2i+1] = .75 x[i] + .25 x[i+1]
-     * with the ends clamped */
-    void (*vup2_linear)(size_t n, const float *x, float *y);
-    /* y[0, 2 vectors) = a[0, K) times one packed B panel (K rows of nr =
-     * two vectors: the GEMM's B layout): the batch-1 Gemm */
-    void (*gemv_panel)(size_t K, const float *a, const float *b, float *y);
-    /* the GEMM's narrow last column panel (sk_gemm_ntail_fn, gemm.h) */
-    sk_gemm_ntail_fn gemm_ntail;
-    /* the GEMM's last rows of a block (sk_gemm_mtail_fn, gemm.h) */
-    sk_gemm_mtail_fn gemm_mtail;
-    /* dst[j * ldd + i] = src[i * lds + j], i < rows, j < cols */
-    void (*transpose)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
-                      size_t ldd);
-    /* dst[j * ldd + i] = clamp(src[i * lds + j] + bias[j] + res[j * ldd + i],
-     * lo, hi); bias, res may be NULL (the pixel-rows conv's output) */
-    void (*transpose_epi)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
-                          size_t ldd, const float *bias, const float *res, float lo, float hi);
-} sk_fops_uk;
-
-/* Microkernels of the active level; NULL at SK_ISA_SCALAR. */
-const sk_fops_uk *sk_fops_uk_get(void);
-/* Of a given level (tests); NULL when this build or CPU lacks it. */
-const sk_fops_uk *sk_fops_uk_for(sk_isa isa);
-
-extern const sk_fops_uk sk_fops_uk_avx2;
-extern const sk_fops_uk sk_fops_uk_avx512;
 
 /* Per-ISA pieces the tables are built from (avx2/ and avx512/ files). */
 #define SK_FOPS_UK_PROTOS(sfx)                                                               \

@@ -43,9 +43,11 @@ static int concat_axis(const sk_node *n, const sk_tensor *const *in, int nin,
     return sum == os->dim[axis] ? axis : -1;
 }
 
-int sk_fops_plan_concat(const sk_node *n, const sk_tensor *const *in, int nin,
-                        const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_concat(const sk_kconfig *kc, const sk_node *n,
+                        const sk_tensor *const *in, int nin, const sk_tensor *out,
+                        int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     (void)nthreads;
     *scratch = 0;
     return nout >= 1 && concat_axis(n, in, nin, out) >= 0;
@@ -95,7 +97,7 @@ int sk_fops_run_concat(const sk_node *n, const sk_tensor *const *in, int nin, sk
                        int nout, sk_kctx *ctx)
 {
     int axis = nout >= 1 ? concat_axis(n, in, nin, out) : -1;
-    if (axis < 0 || !sk_fops_uk_get())
+    if (axis < 0 || !sk_fops_uk_of(ctx))
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     const sk_shape *os = &out[0].shape;
     size_t inner = sk_dtype_size(out[0].dtype);
@@ -165,9 +167,11 @@ static int tp_geometry(const sk_node *n, const sk_tensor *const *in, int nin, tp
     return g->rank == 0 || g->is[g->rank - 1] == 1 || g->es == 4;
 }
 
-int sk_fops_plan_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
-                           const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_transpose(const sk_kconfig *kc, const sk_node *n,
+                           const sk_tensor *const *in, int nin, const sk_tensor *out,
+                           int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     (void)nthreads;
     tp_geom g;
     *scratch = 0;
@@ -252,7 +256,7 @@ int sk_fops_run_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
                           sk_tensor *out, int nout, sk_kctx *ctx)
 {
     tp_geom g;
-    const sk_fops_uk *uk = sk_fops_uk_get();
+    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
     if (!uk || nout < 1 || !tp_geometry(n, in, nin, &g) || out[0].dtype != in[0]->dtype)
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     if (g.total == 0)

@@ -48,9 +48,11 @@ static sk_fops_vbin_fn bin_fn(const sk_fops_uk *uk, sk_op op)
     }
 }
 
-int sk_fops_plan_binary(const sk_node *n, const sk_tensor *const *in, int nin,
-                        const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_binary(const sk_kconfig *kc, const sk_node *n,
+                        const sk_tensor *const *in, int nin, const sk_tensor *out,
+                        int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     (void)nthreads;
     *scratch = 0;
     if (nin != 2 || nout < 1 || !all_f32(in, nin, 2) || out[0].dtype != SK_F32 ||
@@ -78,8 +80,8 @@ int sk_fops_run_binary(const sk_node *n, const sk_tensor *const *in, int nin, sk
                        int nout, sk_kctx *ctx)
 {
     size_t unused;
-    const sk_fops_uk *uk = sk_fops_uk_get();
-    if (!uk || !sk_fops_plan_binary(n, in, nin, out, nout, 1, &unused))
+    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
+    if (!uk || !sk_fops_plan_binary(ctx->kcfg, n, in, nin, out, nout, 1, &unused))
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     const sk_shape *shapes[2] = {&in[0]->shape, &in[1]->shape};
     sk_bcast bc;
@@ -91,9 +93,11 @@ int sk_fops_run_binary(const sk_node *n, const sk_tensor *const *in, int nin, sk
 
 /* ---- Relu / Clip / Sigmoid / Tanh / Erf ----------------------------------- */
 
-int sk_fops_plan_unary(const sk_node *n, const sk_tensor *const *in, int nin,
-                       const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_unary(const sk_kconfig *kc, const sk_node *n,
+                       const sk_tensor *const *in, int nin, const sk_tensor *out,
+                       int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     (void)nthreads;
     *scratch = 0;
     if (nin < 1 || nout < 1 || !all_f32(in, 1, 1) || out[0].dtype != SK_F32)
@@ -133,8 +137,8 @@ int sk_fops_run_unary(const sk_node *n, const sk_tensor *const *in, int nin, sk_
                       int nout, sk_kctx *ctx)
 {
     size_t unused;
-    const sk_fops_uk *uk = sk_fops_uk_get();
-    if (!uk || !sk_fops_plan_unary(n, in, nin, out, nout, 1, &unused) ||
+    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
+    if (!uk || !sk_fops_plan_unary(ctx->kcfg, n, in, nin, out, nout, 1, &unused) ||
         (n->op == SK_OP_CLIP && ((nin > 1 && in[1] && !in[1]->data) ||
                                  (nin > 2 && in[2] && !in[2]->data))))
         return sk_fops_ref(n, in, nin, out, nout, ctx);
@@ -178,9 +182,11 @@ static int softmax_rows(const sk_node *n, const sk_tensor *x, int64_t *outer, in
     return 1;
 }
 
-int sk_fops_plan_softmax(const sk_node *n, const sk_tensor *const *in, int nin,
-                         const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_softmax(const sk_kconfig *kc, const sk_node *n,
+                         const sk_tensor *const *in, int nin, const sk_tensor *out,
+                         int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     (void)nthreads;
     *scratch = 0;
     int64_t outer, len;
@@ -219,9 +225,9 @@ int sk_fops_run_softmax(const sk_node *n, const sk_tensor *const *in, int nin, s
                         int nout, sk_kctx *ctx)
 {
     int64_t outer, len;
-    const sk_fops_uk *uk = sk_fops_uk_get();
+    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
     size_t unused;
-    if (!uk || !sk_fops_plan_softmax(n, in, nin, out, nout, 1, &unused) ||
+    if (!uk || !sk_fops_plan_softmax(ctx->kcfg, n, in, nin, out, nout, 1, &unused) ||
         !softmax_rows(n, in[0], &outer, &len))
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     softmax_job j = {uk, in[0]->data, out[0].data, len, n->op == SK_OP_LOG_SOFTMAX};
@@ -264,9 +270,11 @@ static int ln_rows(const sk_node *n, const sk_tensor *const *in, int nin, int64_
     return 1;
 }
 
-int sk_fops_plan_layer_norm(const sk_node *n, const sk_tensor *const *in, int nin,
-                            const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_layer_norm(const sk_kconfig *kc, const sk_node *n,
+                            const sk_tensor *const *in, int nin, const sk_tensor *out,
+                            int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     (void)out;
     (void)nthreads;
     *scratch = 0;
@@ -303,7 +311,7 @@ int sk_fops_run_layer_norm(const sk_node *n, const sk_tensor *const *in, int nin
                            sk_tensor *out, int nout, sk_kctx *ctx)
 {
     int64_t outer, inner;
-    const sk_fops_uk *uk = sk_fops_uk_get();
+    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
     if (!uk || nout < 1 || nout > 3 || !ln_rows(n, in, nin, &outer, &inner))
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     ln_job j = {uk,
@@ -334,9 +342,11 @@ static int gp_rows(const sk_tensor *const *in, int nin, int64_t *nc, int64_t *px
     return 1;
 }
 
-int sk_fops_plan_global_pool(const sk_node *n, const sk_tensor *const *in, int nin,
-                             const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_global_pool(const sk_kconfig *kc, const sk_node *n,
+                             const sk_tensor *const *in, int nin, const sk_tensor *out,
+                             int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     (void)n;
     (void)out;
     (void)nthreads;
@@ -370,7 +380,7 @@ int sk_fops_run_global_pool(const sk_node *n, const sk_tensor *const *in, int ni
                             sk_tensor *out, int nout, sk_kctx *ctx)
 {
     int64_t nc, px;
-    const sk_fops_uk *uk = sk_fops_uk_get();
+    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
     if (!uk || nout < 1 || !gp_rows(in, nin, &nc, &px))
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     gp_job j = {uk, in[0]->data, out[0].data, px, n->op == SK_OP_GLOBAL_MAX_POOL};

@@ -13,7 +13,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "kernels/fast_ops.h"
 #include "threadpool.h"
 
@@ -118,13 +118,14 @@ static int mm_geometry(const sk_tensor *const *in, int nin, mm_geom *g)
     return g->nmat <= INT_MAX;
 }
 
-int sk_fops_plan_matmul(const sk_node *n, const sk_tensor *const *in, int nin,
-                        const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_matmul(const sk_kconfig *kc, const sk_node *n,
+                        const sk_tensor *const *in, int nin, const sk_tensor *out,
+                        int nout, int nthreads, size_t *scratch)
 {
     (void)n;
     (void)out;
     mm_geom g;
-    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    const sk_gemm_cfg *cfg = kc ? &kc->gemm : NULL;
     *scratch = 0;
     if (nout < 1 || !cfg || !mm_geometry(in, nin, &g))
         return 0;
@@ -175,7 +176,7 @@ int sk_fops_run_matmul(const sk_node *n, const sk_tensor *const *in, int nin, sk
                        int nout, sk_kctx *ctx)
 {
     mm_geom g;
-    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    const sk_gemm_cfg *cfg = sk_fops_gemm_of(ctx);
     if (nout < 1 || !cfg || !mm_geometry(in, nin, &g) || out[0].dtype != SK_F32)
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     if (g.M == 0 || g.N == 0 || g.nmat == 0)
@@ -252,12 +253,13 @@ static size_t gm_scratch(const gm_geom *g, const sk_gemm_cfg *cfg, int nthreads)
            sizeof(float);
 }
 
-int sk_fops_plan_gemm(const sk_node *n, const sk_tensor *const *in, int nin,
-                      const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_gemm(const sk_kconfig *kc, const sk_node *n,
+                      const sk_tensor *const *in, int nin, const sk_tensor *out,
+                      int nout, int nthreads, size_t *scratch)
 {
     (void)out;
     gm_geom g;
-    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    const sk_gemm_cfg *cfg = kc ? &kc->gemm : NULL;
     *scratch = 0;
     if (nout < 1 || !cfg || !gm_geometry(n, in, nin, &g))
         return 0;
@@ -312,7 +314,7 @@ int sk_fops_run_gemm(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
                      int nout, sk_kctx *ctx)
 {
     gm_geom g;
-    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    const sk_gemm_cfg *cfg = sk_fops_gemm_of(ctx);
     if (nout < 1 || !cfg || !gm_geometry(n, in, nin, &g) || out[0].dtype != SK_F32)
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     if (g.M == 0 || g.N == 0)

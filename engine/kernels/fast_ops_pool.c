@@ -88,16 +88,20 @@ static int pool_plan(const sk_node *n, const sk_tensor *const *in, int nin, int 
     return 1;
 }
 
-int sk_fops_plan_max_pool(const sk_node *n, const sk_tensor *const *in, int nin,
-                          const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_max_pool(const sk_kconfig *kc, const sk_node *n,
+                          const sk_tensor *const *in, int nin, const sk_tensor *out,
+                          int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     (void)out;
     return pool_plan(n, in, nin, nout, nthreads, scratch);
 }
 
-int sk_fops_plan_average_pool(const sk_node *n, const sk_tensor *const *in, int nin,
-                              const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_average_pool(const sk_kconfig *kc, const sk_node *n,
+                              const sk_tensor *const *in, int nin, const sk_tensor *out,
+                              int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     (void)out;
     return pool_plan(n, in, nin, nout, nthreads, scratch);
 }
@@ -205,7 +209,7 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
                     int nout, sk_kctx *ctx, int is_max)
 {
     pool_geom g;
-    const sk_fops_uk *uk = sk_fops_uk_get();
+    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
     if (!uk || !pool_geometry(n, in, nin, nout, &g) || out[0].dtype != SK_F32)
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     float *scratch = sk_fops_scratch(ctx, pool_scratch(&g, sk_pool_size(ctx->pool)));

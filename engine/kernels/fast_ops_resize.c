@@ -181,9 +181,11 @@ static size_t rz_scratch(const rz_geom *g, int nthreads)
            sizeof(float);
 }
 
-int sk_fops_plan_resize(const sk_node *n, const sk_tensor *const *in, int nin,
-                        const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+int sk_fops_plan_resize(const sk_kconfig *kc, const sk_node *n,
+                        const sk_tensor *const *in, int nin, const sk_tensor *out,
+                        int nout, int nthreads, size_t *scratch)
 {
+    (void)kc;
     rz_geom g;
     *scratch = 0;
     if (nout < 1 || !rz_geometry(n, in, nin, out, &g))
@@ -255,7 +257,7 @@ int sk_fops_run_resize(const sk_node *n, const sk_tensor *const *in, int nin, sk
                        int nout, sk_kctx *ctx)
 {
     rz_geom g;
-    const sk_fops_uk *uk = sk_fops_uk_get();
+    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
     if (!uk || nout < 1 || !rz_geometry(n, in, nin, out, &g))
         return sk_fops_ref(n, in, nin, out, nout, ctx);
     float *mem = sk_fops_scratch(ctx, rz_scratch(&g, sk_pool_size(ctx->pool)));

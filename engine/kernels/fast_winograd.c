@@ -117,47 +117,8 @@ size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u,
 
 /* ---- the run ------------------------------------------------------------- */
 
-/* The vector transforms of the level the weights were packed for, for the
- * tile size m: cols gathers a row's tile columns (step m, width m + 2), in
- * and out are the B' d B and A' m A passes, epi2 / epi4 interleave one
- * output row of m-wide blocks with the conv epilogue. */
-typedef struct wino_uk {
-    void (*cols)(const float *row, int n, float *d, int nr);
-    void (*in)(const float *d, float *v, size_t vstride, int nr);
-    void (*out)(const float *mb, size_t mstride, float *y, int nr);
-    void (*epi2)(float *out, const float *y0, const float *y1, size_t n, float b,
-                 const float *res, float lo, float hi);
-    void (*epi4)(float *out, const float *y0, const float *y1, const float *y2,
-                 const float *y3, size_t n, float b, const float *res, float lo, float hi);
-} wino_uk;
-
-#define WINO_UK(sfx, m)                                                                      \
-    ((m) == 2 ? (wino_uk){sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx,                     \
-                          sk_f32_wino_out__##sfx, sk_f32_wino_epi__##sfx, NULL}               \
-              : (wino_uk){sk_f32_wino4_cols__##sfx, sk_f32_wino4_in__##sfx,                   \
-                          sk_f32_wino4_out__##sfx, NULL, sk_f32_wino4_epi__##sfx})
-
-static int wino_uk_for(sk_isa isa, int m, wino_uk *k)
-{
-#if defined(__x86_64__)
-    if (isa == SK_ISA_AVX2) {
-        *k = WINO_UK(avx2, m);
-        return 1;
-    }
-    if (isa == SK_ISA_AVX512) {
-        *k = WINO_UK(avx512f, m);
-        return 1;
-    }
-#else
-    (void)isa;
-    (void)m;
-    (void)k;
-#endif
-    return 0;
-}
-
 typedef struct wino_run {
-    wino_uk k;
+    sk_wino_uk k; /* the transforms of the level the weights were packed for */
     const sk_gemm_cfg *cfg;
     const sk_gemm_packed_a *u;
     sk_conv2d g;
@@ -405,9 +366,9 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
      * hand-edited graph) goes to the reference */
     if (r.g.kh != 3 || r.g.kw != 3 || r.g.sh != 1 || r.g.sw != 1 || r.g.dh != 1 || r.g.dw != 1 ||
         ws->dim[1] != r.g.C || r.g.M != pv->w.M || r.g.C != pv->w.K ||
-        (pv->w.groups != 16 && pv->w.groups != 36) ||
-        !wino_uk_for(pv->cfg->isa, pv->w.groups == 16 ? 2 : 4, &r.k))
+        (pv->w.groups != 16 && pv->w.groups != 36))
         return sk_run_conv_fused(n, in, nin, out, 1, ctx);
+    r.k = pv->w.groups == 16 ? pv->kc->wino2 : pv->kc->wino4;
     r.cfg = pv->cfg;
     r.u = &pv->w;
     r.m = pv->w.groups == 16 ? 2 : 4;

@@ -58,7 +58,7 @@ static int fold_node(sk_pass *p, int ni)
     }
     memset(&tout, 0, sizeof tout);
     char err[200];
-    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0};
+    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0, NULL};
     /* a bad node (zero scale, ...) is left for planning to report */
     if (info->infer(n, pin, nin, &tout, 1, &ctx) < 0)
         return 0;

@@ -118,8 +118,9 @@ static int64_t out_pixels(const sk_shape *s)
     return px;
 }
 
-static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
+static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
 {
+    const sk_gemm_cfg *cfg = &kc->gemm;
     const sk_graph *g = p->g;
     const sk_value *w = &g->values[n->in[1]];
     int64_t M = w->shape.dim[0], Cg = w->shape.dim[1], kvol = 1;
@@ -133,6 +134,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
         return SK_ENOMEM;
     pv->kind = SK_CONV_GEMM;
     pv->cfg = cfg;
+    pv->kc = kc;
     pv->kvol = kvol;
     int64_t Mg = M / group, K = Cg * kvol;
     const sk_shape *os = out_spatial(p, n);
@@ -185,8 +187,9 @@ static void release_weights(sk_pass *p, int ni)
     g->values[v].released = 1;
 }
 
-static int pack_gemm(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
+static int pack_gemm(sk_pass *p, sk_node *n, const sk_kconfig *kc)
 {
+    const sk_gemm_cfg *cfg = &kc->gemm;
     const sk_graph *g = p->g;
     const sk_value *b = &g->values[n->in[1]];
     int tb = sk_attr_int(n, "transB", 0) != 0;
@@ -198,6 +201,7 @@ static int pack_gemm(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
     if (!pv)
         return SK_ENOMEM;
     pv->cfg = cfg;
+    pv->kc = kc;
     /* B'(k, n) = B[k][n], or B[n][k] when transposed */
     size_t sk = tb ? 1 : (size_t)N, sn = tb ? (size_t)K : 1;
     if (sk_gemm_pack_b(cfg, b->data, sk, sn, (int)K, (int)N, alpha, &pv->w)) {
@@ -223,8 +227,9 @@ static int pack_gemm(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
 }
 
 /* ConvTranspose W [C, M, kh, kw]: A = W^T, row (m, kh, kw), column c. */
-static int pack_convt(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
+static int pack_convt(sk_pass *p, sk_node *n, const sk_kconfig *kc)
 {
+    const sk_gemm_cfg *cfg = &kc->gemm;
     const sk_value *w = &p->g->values[n->in[1]];
     if (!sk_fast_convt_supported(n, &w->shape))
         return 0;
@@ -244,6 +249,7 @@ static int pack_convt(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
             t[r * C + c] = src[c * R + r];
     pv->kind = SK_CONV_GEMM;
     pv->cfg = cfg;
+    pv->kc = kc;
     int rc = sk_gemm_pack_a(cfg, t, (size_t)C, (int)R, (int)C, 1, 1.0f, &pv->w);
     free(t);
     if (rc) {
@@ -258,8 +264,8 @@ static int pack_convt(sk_pass *p, sk_node *n, const sk_gemm_cfg *cfg)
 
 int sk_pass_prepack(sk_pass *p)
 {
-    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
-    if (!cfg)
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    if (!kc)
         return 0;
     sk_graph *g = p->g;
     for (int ni = 0; ni < g->nnodes; ni++) {
@@ -268,17 +274,18 @@ int sk_pass_prepack(sk_pass *p)
         if (n->priv || n->nin < 2 || !sk_pass_is_const(g, n->in[1]))
             continue;
         if (n->op == SK_OP_CONV_FUSED)
-            rc = pack_conv(p, n, cfg);
+            rc = pack_conv(p, n, kc);
         else if (n->op == SK_OP_GEMM_FUSED)
-            rc = pack_gemm(p, n, cfg);
+            rc = pack_gemm(p, n, kc);
         else if (n->op == SK_OP_CONV_TRANSPOSE && !sk_pass_is_const(g, n->in[0]))
-            rc = pack_convt(p, n, cfg);
+            rc = pack_convt(p, n, kc);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
                            n->name);
-        if (n->priv && (n->op == SK_OP_GEMM_FUSED ||
-                        (n->op == SK_OP_CONV_FUSED &&
-                         ((const sk_conv_priv *)n->priv)->kind != SK_CONV_DEPTHWISE)))
+        if (n->priv &&
+            (n->op == SK_OP_GEMM_FUSED ||
+             (n->op == SK_OP_CONV_FUSED &&
+              !sk_conv_strategy_of(((const sk_conv_priv *)n->priv)->kind)->reads_w)))
             release_weights(p, ni);
     }
     return 0;

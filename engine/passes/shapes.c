@@ -30,7 +30,7 @@ int sk_graph_infer_shapes(const sk_graph *g, const sk_tensor *inputs, sk_shape *
         dt[v] = inputs[i].dtype;
     }
     char err[160];
-    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0};
+    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0, NULL};
     for (int ni = 0; ni < g->nnodes; ni++) {
         const sk_node *n = &g->nodes[ni];
         const sk_op_info *info = sk_op_get(n->op);

@@ -41,7 +41,8 @@ echo "e2e: models from $MODELS, binary $BIN"
 help=$("$BIN" --help)
 missing=
 for f in port host models model threads http-threads prep-threads max-body max-pixels timeout-ms \
-    drain-timeout max-batch max-delay-us max-queue log-format max-buffered; do
+    drain-timeout max-batch max-delay-us max-queue log-format max-buffered max-connections \
+    conn-timeout api-keys auth-open tls-cert tls-key; do
     env=SKIPSERVE_$(echo "$f" | tr a-z- A-Z_)
     echo "$help" | grep -q -- "--$f " || missing="$missing --$f"
     echo "$help" | grep -q -- "$env" || missing="$missing $env"
@@ -268,7 +269,7 @@ if [ -n "$CLS" ]; then
     echo "    64 requests ran in $batches engine batches ($singles of one image)"
     [ "$batches" -gt 0 ] && [ "$singles" -lt "$batches" ] && ok "batch sizes > 1 in /metrics" ||
         ko "batch sizes > 1 in /metrics ($batches batches, $singles single)"
-    # The load generator of bench/serve-load.sh (bench/loadgen.c), bounded
+    # The load generator of bench/serve-load.sh (tools/loadgen.c), bounded
     # by count: 8 keep-alive clients, 240 requests, every answer a 200.
     if [ -x "$BUILD/skipserve-load" ]; then
         if "$BUILD/skipserve-load" --port "$PORT" --path "/classify?model=$CLS&top_k=1" \

@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh TARGET [SECONDS] — build and run the libFuzzer targets.
-#   TARGET   image | onnx | request | all
+#   TARGET   image | onnx | request | kserve | all
 #   SECONDS  how long to fuzz each target (default 60); 0 = replay only:
 #            run every seed and every file of tests/fuzz/regress/TARGET/
 #            once and exit (deterministic; `make test-fuzz` does this)
@@ -12,7 +12,7 @@
 # once fixed.
 set -eu
 BUILD=${BUILD:-build-fuzz}
-TARGET=${1:?usage: tests/fuzz/run.sh image|onnx|request|all [SECONDS]}
+TARGET=${1:?usage: tests/fuzz/run.sh image|onnx|request|kserve|all [SECONDS]}
 SECS=${2:-60}
 OUT=$BUILD/fuzz
 HERE=tests/fuzz
@@ -88,6 +88,13 @@ seed_request() { # byte 0 picks the Content-Type (ctypes[] in fuzz_request.c)
     done
 }
 
+seed_kserve() { # the bodies tests/e2e/kserve_client.py sends, + a few by hand
+    $PY tests/e2e/kserve_client.py seeds "$1" ||
+        echo "fuzz: no numpy: kserve seeds written by hand only"
+    printf '\000{"inputs":[{"name":"input","shape":[2],"datatype":"FP32","data":[[1],[2.5]]}]}' >"$1/json_nested"
+    printf '\001\134\000\000\000{"inputs":[{"name":"i","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":7}}]}\003\000\000\000abc' >"$1/bytes_bin"
+}
+
 one() { # one TARGET
     t=$1
     case $t in
@@ -95,6 +102,7 @@ one() { # one TARGET
     onnx) link onnx $HERE/fuzz_onnx.c ;;
     request) link request $HERE/fuzz_request.c server/request.c server/multipart.c \
         server/base64.c server/errors.c ;;
+    kserve) link kserve $HERE/fuzz_kserve.c server/kserve_binary.c server/errors.c ;;
     *) echo "fuzz: unknown target '$t'" >&2 && exit 2 ;;
     esac
     corpus=$OUT/corpus_$t
@@ -117,7 +125,7 @@ one() { # one TARGET
 }
 
 if [ "$TARGET" = all ]; then
-    for t in image onnx request; do one $t; done
+    for t in image onnx request kserve; do one $t; done
 else
     one "$TARGET"
 fi

@@ -59,15 +59,12 @@ esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/curl_load.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 # One config line pair per request: curl pairs each url with its output.
-i=0
-while [ $i -lt "$n" ]; do
-    printf 'url = "%s"\noutput = "/dev/null"\n' "$target"
-    i=$((i + 1))
-done >"$tmp/urls"
+awk -v n="$n" -v t="$target" 'BEGIN { for (i = 0; i < n; i++) printf "url = \"%s\"\noutput = \"/dev/null\"\n", t }' \
+    >"$tmp/urls"
 
 t0=$(date +%s.%N)
 set +e
-timeout --signal=INT "$dur" curl -s --parallel --parallel-immediate --parallel-max "$c" \
+timeout --signal=INT "$dur" stdbuf -oL curl -s --parallel --parallel-immediate --parallel-max "$c" \
     --max-time "$dur" -H "Content-Type: $ctype" -H 'Expect:' --data-binary @"$image" \
     -w '%{http_code} %{time_total}\n' --config "$tmp/urls" >"$tmp/lines" 2>"$tmp/err"
 rc=$?

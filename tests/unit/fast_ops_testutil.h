@@ -157,7 +157,7 @@ static inline float *abs_run(tc *t)
     const sk_node *n = &t->g->nodes[0];
     sk_tensor out[3];
     memset(out, 0, sizeof out);
-    sk_kctx ctx = {NULL, 0, NULL, NULL, 0};
+    sk_kctx ctx = {NULL, 0, NULL, NULL, 0, NULL};
     assert_int_equal(sk_op_get(n->op)->infer(n, a.inp, t->nin, out, t->nout, &ctx), 0);
     for (int o = 0; o < t->nout; o++)
         out[o].data = malloc(sk_tensor_bytes(&out[o]) + 4);
@@ -188,7 +188,7 @@ static inline void check(tc *t, int expect_fast, double rtol, double atol, const
     const sk_node *n = &t->g->nodes[0];
     const sk_op_info *info = sk_op_get(n->op);
     char err[256] = "";
-    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0};
+    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0, NULL};
     sk_tensor ref[3], fast[3];
     memset(ref, 0, sizeof ref);
     if (info->infer(n, t->inp, t->nin, ref, t->nout, &ctx))
@@ -217,7 +217,7 @@ static inline void check(tc *t, int expect_fast, double rtol, double atol, const
                 fast[o].data = sk_alloc(sk_tensor_bytes(&ref[o]) + 64);
                 memset(fast[o].data, 0xff, sk_tensor_bytes(&ref[o])); /* NaN */
             }
-            sk_kctx fc = {err, sizeof err, pool, scr, sb};
+            sk_kctx fc = {err, sizeof err, pool, scr, sb, sk_kconfig_for((sk_isa)L)};
             nallocs = 0;
             counting = expect_fast;
             int rc = fn(n, t->inp, t->nin, fast, t->nout, &fc);

@@ -21,7 +21,8 @@
 #include <string.h>
 
 #include "cpu.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
+#include "kernels/config.h"
 #include "sk.h"
 #include "threadpool.h"
 

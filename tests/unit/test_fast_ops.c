@@ -365,11 +365,12 @@ static void test_dispatch(void **state)
     sk_isa was = sk_cpu_level();
     sk_cpu_set_level(SK_ISA_SCALAR);
     assert_null(sk_dispatch_ops(&t.g->nodes[0], NULL, 0, NULL, 0));
-    assert_null(sk_fops_uk_get());
+    assert_null(sk_kconfig_for(sk_cpu_level()));
     if (sk_cpu_detected() >= SK_ISA_AVX2) {
         sk_cpu_set_level(SK_ISA_AVX2);
         assert_ptr_equal(sk_dispatch_ops(&t.g->nodes[0], NULL, 0, NULL, 0), sk_fops_run_binary);
-        assert_ptr_equal(sk_fops_uk_get(), &sk_fops_uk_avx2);
+        assert_ptr_equal(&sk_kconfig_for(sk_cpu_level())->ops, sk_fops_uk_for(SK_ISA_AVX2));
+        assert_int_equal(sk_kconfig_for(sk_cpu_level())->ops.isa, SK_ISA_AVX2);
     }
     sk_cpu_set_level(was);
     tc_free(&t);
@@ -388,6 +389,78 @@ static void test_dispatch(void **state)
     tc_free(&t);
 }
 
+/* The kernel configuration of each level (kernels/config.h): every member
+ * filled, the lookups agree, nothing above the CPU or at the scalar level;
+ * and a kernel handed no config runs the reference, bit for bit, instead
+ * of choosing a level itself. */
+static void test_kernel_config(void **state)
+{
+    (void)state;
+    assert_null(sk_kconfig_for(SK_ISA_SCALAR));
+    assert_null(sk_kconfig_for(SK_ISA_COUNT));
+    for (int L = SK_ISA_AVX2; L < SK_ISA_COUNT; L++) {
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)L);
+        if (L > (int)sk_cpu_detected()) {
+            assert_null(kc);
+            continue;
+        }
+        assert_non_null(kc);
+        assert_ptr_equal(kc, sk_kconfig_for((sk_isa)L)); /* filled once */
+        assert_int_equal(kc->isa, L);
+        assert_int_equal(kc->gemm.isa, L);
+        assert_int_equal(kc->ops.isa, L);
+        assert_ptr_equal(sk_gemm_config((sk_isa)L), &kc->gemm);
+        assert_ptr_equal(sk_fops_uk_for((sk_isa)L), &kc->ops);
+        const char *fo = getenv("SKIPSERVE_FAST_OPS");
+        assert_int_equal(kc->fast_ops, !(fo && !strcmp(fo, "0")));
+        assert_true(kc->gemm.mr * kc->gemm.nr == (L == SK_ISA_AVX512 ? 8 * 32 : 6 * 16));
+        assert_non_null(kc->gemm.uk);
+        /* every loop of the element-wise / row table */
+        const void *ops[] = {
+            (const void *)kc->ops.vadd,        (const void *)kc->ops.vsub,
+            (const void *)kc->ops.vmul,        (const void *)kc->ops.vdiv,
+            (const void *)kc->ops.vrelu,       (const void *)kc->ops.vclamp,
+            (const void *)kc->ops.vsigmoid,    (const void *)kc->ops.vtanh,
+            (const void *)kc->ops.verf,        (const void *)kc->ops.rmax,
+            (const void *)kc->ops.rsum,        (const void *)kc->ops.vexpsub_sum,
+            (const void *)kc->ops.vaffine,     (const void *)kc->ops.rsumsqdev,
+            (const void *)kc->ops.vlnorm,      (const void *)kc->ops.vmax_acc,
+            (const void *)kc->ops.vadd_acc,    (const void *)kc->ops.vmax_taps,
+            (const void *)kc->ops.vsum_taps,   (const void *)kc->ops.deinterleave2,
+            (const void *)kc->ops.interleave2, (const void *)kc->ops.vblend,
+            (const void *)kc->ops.vup2_linear, (const void *)kc->ops.gemv_panel,
+            (const void *)kc->ops.gemm_ntail,  (const void *)kc->ops.gemm_mtail,
+            (const void *)kc->ops.transpose,   (const void *)kc->ops.transpose_epi,
+        };
+        for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+            if (!ops[i])
+                fail_msg("level %s: ops member %zu is NULL", sk_isa_name((sk_isa)L), i);
+        assert_true(kc->wino2.cols && kc->wino2.in && kc->wino2.out && kc->wino2.epi2);
+        assert_null(kc->wino2.epi4);
+        assert_true(kc->wino4.cols && kc->wino4.in && kc->wino4.out && kc->wino4.epi4);
+        assert_null(kc->wino4.epi2);
+        assert_non_null(kc->dw_rows);
+    }
+    /* Sigmoid through the fast kernel with no config: the reference's bits */
+    tc t;
+    tc_new(&t, SK_OP_SIGMOID, 1, 1, 13);
+    tc_input(&t, 0, SK_F32, 1, (int64_t[]){997});
+    for (int i = 0; i < 997; i++)
+        ((float *)t.in[0].data)[i] = -12.0f + 24.0f * (float)i / 997.0f;
+    const sk_node *n = &t.g->nodes[0];
+    char err[128];
+    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0, NULL};
+    sk_tensor ref = {SK_F32, {1, {997}}, NULL}, got = ref;
+    ref.data = sk_alloc(997 * sizeof(float));
+    got.data = sk_alloc(997 * sizeof(float));
+    assert_int_equal(sk_op_get(SK_OP_SIGMOID)->run(n, t.inp, 1, &ref, 1, &ctx), 0);
+    assert_int_equal(sk_fops_run_unary(n, t.inp, 1, &got, 1, &ctx), 0);
+    assert_memory_equal(ref.data, got.data, 997 * sizeof(float));
+    sk_free(ref.data);
+    sk_free(got.data);
+    tc_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,7 +468,7 @@ int main(void)
         cmocka_unit_test(test_unary),         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_layer_norm),    cmocka_unit_test(test_global_pool),
         cmocka_unit_test(test_concat),        cmocka_unit_test(test_transpose),
-        cmocka_unit_test(test_dispatch),
+        cmocka_unit_test(test_dispatch),      cmocka_unit_test(test_kernel_config),
     };
     testutil_init();
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,7 +55,7 @@ static void bench(tc *t, const char *model, const char *what)
     sk_tensor out[3];
     memset(out, 0, sizeof out);
     char err[256] = "";
-    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0};
+    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0, NULL};
     assert_int_equal(info->infer(n, t->inp, t->nin, out, t->nout, &ctx), 0);
     for (int o = 0; o < t->nout; o++)
         out[o].data = sk_alloc(sk_tensor_bytes(&out[o]) + 64);
@@ -65,7 +65,8 @@ static void bench(tc *t, const char *model, const char *what)
     /* at least the reference's need too: the fast kernel may fall back */
     size_t sb = sk_dispatch_ops_scratch(n, t->inp, t->nin, out, t->nout, 2);
     void *scr = sb ? sk_alloc(sb) : NULL;
-    sk_kctx c2 = {err, sizeof err, pool2, scr, sb}, c1 = {err, sizeof err, NULL, scr, sb};
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    sk_kctx c2 = {err, sizeof err, pool2, scr, sb, kc}, c1 = {err, sizeof err, NULL, scr, sb, kc};
     double tr = time_kernel(info->run, t, out, &c2);
     double t1 = time_kernel(fast, t, out, &c1);
     double t2 = time_kernel(fast, t, out, &c2);

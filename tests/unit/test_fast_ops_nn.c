@@ -207,7 +207,7 @@ static void convt_case(int c)
         tc_input(&t, 2, SK_F32, 1, (int64_t[]){grp * Mg});
     /* geometry whose output would be empty: skip (the reference rejects it) */
     sk_tensor o[1];
-    sk_kctx q = {NULL, 0, NULL, NULL, 0};
+    sk_kctx q = {NULL, 0, NULL, NULL, 0, NULL};
     if (sk_op_get(SK_OP_CONV_TRANSPOSE)->infer(&t.g->nodes[0], t.inp, t.nin, o, 1, &q) == 0) {
         int64_t kv = Cg;
         for (int i = 0; i < nsp; i++)

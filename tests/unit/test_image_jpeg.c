@@ -303,6 +303,99 @@ static void test_jpeg_truncated(void **state)
     free(j.p);
 }
 
+/* ---- header probe (image_probe.c) ------------------------------------- */
+
+/* Offset of the first marker m after SOI, found by stepping over segment
+ * lengths (TurboJPEG writes no stray bytes): an independent walk. */
+static size_t find_marker(const bytes *j, uint8_t m)
+{
+    size_t i = 2;
+    while (i + 4 <= j->n && j->p[i] == 0xff) {
+        if (j->p[i + 1] == m)
+            return i;
+        i += 2 + ((size_t)j->p[i + 2] << 8 | j->p[i + 3]);
+    }
+    fail_msg("marker %02x not found", m);
+    return 0;
+}
+
+/* Size and coefficient bytes from the header alone: baseline with one
+ * interleaved scan needs no coefficient buffer; progressive needs
+ * ceil32(w) * ceil32(h) * 2 bytes * components; cut files say what their
+ * header says, and nothing before the frame header. */
+static void test_image_probe(void **state)
+{
+    (void)state;
+    enum { W = 37, H = 23 };
+    uint8_t px[W * H * 3];
+    for (int i = 0; i < W * H * 3; i++)
+        px[i] = (uint8_t)(i * 7);
+    uint32_t w = 0, h = 0;
+    size_t coef = 1;
+    bytes b = make_jpeg(px, W, H, TJPF_RGB, TJSAMP_420, 90, 0);
+    assert_int_equal(sk_image_probe(b.p, b.n, &w, &h, &coef), 0);
+    assert_int_equal(w, W);
+    assert_int_equal(h, H);
+    assert_int_equal(coef, 0);
+    assert_int_equal(sk_image_probe(b.p, b.n, &w, &h, NULL), 0); /* coef optional */
+    /* EXIF in front of the tables: the walk steps over it */
+    bytes e = with_exif(&b, 6, 1);
+    coef = 1;
+    assert_int_equal(sk_image_probe(e.p, e.n, &w, &h, &coef), 0);
+    assert_int_equal(w, W);
+    assert_int_equal(coef, 0);
+    free(e.p);
+    /* every cut: -1 until the frame header's 6 bytes are in; then the size,
+     * with a coefficient buffer assumed until the scan header's Ns is in */
+    const size_t sof = find_marker(&b, 0xc0), sos = find_marker(&b, 0xda);
+    const size_t full = (size_t)64 * 32 * 2 * 3;
+    for (size_t cut = 0; cut <= sos + 6; cut++) {
+        coef = 7;
+        int rc = sk_image_probe(b.p, cut, &w, &h, &coef);
+        if (cut < sof + 10) {
+            if (rc != -1)
+                fail_msg("cut at %zu (SOF at %zu): rc %d", cut, sof, rc);
+            continue;
+        }
+        if (rc != 0 || w != W || h != H)
+            fail_msg("cut at %zu: rc %d, %ux%u", cut, rc, w, h);
+        if (coef != (cut < sos + 5 ? full : 0))
+            fail_msg("cut at %zu (SOS at %zu): coef %zu", cut, sos, coef);
+    }
+    free(b.p);
+    /* progressive: the whole image's coefficients */
+    b = make_jpeg(px, W, H, TJPF_RGB, TJSAMP_420, 90, TJFLAG_PROGRESSIVE);
+    assert_int_equal(sk_image_probe(b.p, b.n, &w, &h, &coef), 0);
+    assert_int_equal(w, W);
+    assert_int_equal(h, H);
+    assert_int_equal(coef, full);
+    free(b.p);
+    /* grayscale baseline: one component, one scan */
+    b = make_jpeg(px, W, H, TJPF_GRAY, TJSAMP_GRAY, 90, 0);
+    coef = 1;
+    assert_int_equal(sk_image_probe(b.p, b.n, &w, &h, &coef), 0);
+    assert_int_equal(coef, 0);
+    /* a zero height (set later by DNL) does not say */
+    size_t f = find_marker(&b, 0xc0);
+    b.p[f + 5] = b.p[f + 6] = 0;
+    assert_int_equal(sk_image_probe(b.p, b.n, &w, &h, &coef), -1);
+    free(b.p);
+    /* PNG: IHDR */
+    sk_image img = {W, H, 3, px};
+    uint8_t *png = NULL;
+    size_t pn = 0;
+    assert_int_equal(sk_png_encode(&img, &png, &pn), 0);
+    coef = 1;
+    w = h = 0;
+    assert_int_equal(sk_image_probe(png, pn, &w, &h, &coef), 0);
+    assert_int_equal(w, W);
+    assert_int_equal(h, H);
+    assert_int_equal(coef, 0);
+    assert_int_equal(sk_image_probe(png, 23, &w, &h, &coef), -1);
+    free(png);
+    assert_int_equal(sk_image_probe((const uint8_t *)"GIF89a....", 10, &w, &h, &coef), -1);
+}
+
 static void test_jpeg_too_large(void **state)
 {
     (void)state;
@@ -472,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_jpeg_cmyk),
         cmocka_unit_test(test_jpeg_truncated),
         cmocka_unit_test(test_jpeg_too_large),
+        cmocka_unit_test(test_image_probe),
         cmocka_unit_test(test_pil_crosscheck),
     };
     return cmocka_run_group_tests_name("image_jpeg", tests, NULL, NULL);

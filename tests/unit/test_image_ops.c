@@ -476,6 +476,30 @@ static void test_palette_overlay_mask_resize(void **state)
     assert_memory_equal(back, wb, 4);
 }
 
+/* The invert policy: auto inverts when the border's mean over every
+ * channel is above 128 (hand-made borders), never / always ignore it. */
+static void test_preprocess_invert(void **state)
+{
+    (void)state;
+    /* 3x3 gray: the 8 border pixels and a centre that must not count */
+    uint8_t light[9] = {200, 200, 200, 200, 0, 200, 200, 200, 200};
+    uint8_t dark[9] = {20, 20, 20, 20, 255, 20, 20, 20, 20};
+    /* border mean exactly 128: not light */
+    uint8_t even[9] = {128, 128, 128, 128, 255, 128, 128, 128, 128};
+    sk_image L = {3, 3, 1, light}, D = {3, 3, 1, dark}, E = {3, 3, 1, even};
+    assert_int_equal(sk_preprocess_invert(SK_INVERT_AUTO, &L), 1);
+    assert_int_equal(sk_preprocess_invert(SK_INVERT_AUTO, &D), 0);
+    assert_int_equal(sk_preprocess_invert(SK_INVERT_AUTO, &E), 0);
+    assert_int_equal(sk_preprocess_invert(SK_INVERT_NO, &L), 0);
+    assert_int_equal(sk_preprocess_invert(SK_INVERT_YES, &D), 1);
+    /* RGB: (250, 250, 0) on the border averages 166 > 128 */
+    uint8_t rgb[2 * 2 * 3] = {250, 250, 0, 250, 250, 0, 250, 250, 0, 250, 250, 0};
+    sk_image R = {2, 2, 3, rgb};
+    assert_int_equal(sk_preprocess_invert(SK_INVERT_AUTO, &R), 1);
+    rgb[0] = rgb[3] = rgb[6] = rgb[9] = 100; /* (100+250+0)/3 = 116 */
+    assert_int_equal(sk_preprocess_invert(SK_INVERT_AUTO, &R), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_encode_palette),
         cmocka_unit_test(test_encode_rgb_gray),
         cmocka_unit_test(test_palette_overlay_mask_resize),
+        cmocka_unit_test(test_preprocess_invert),
     };
     return cmocka_run_group_tests_name("image_ops", tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@
  * each A value 16 times. */
 #include <immintrin.h>
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
                                 size_t ldc, int flags, const sk_ukernel_params *p)

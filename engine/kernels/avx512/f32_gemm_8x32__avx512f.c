@@ -9,7 +9,7 @@
  * which a 14-row kernel would (64 = 4x14 + 8: 9% waste). */
 #include <immintrin.h>
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 #define SK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 

@@ -108,20 +108,10 @@ static int64_t ipow(int64_t x, int64_t y)
     return (int64_t)r;
 }
 
-static int64_t dtoi(double v)
-{
-    if (v != v)
-        return 0;
-    if (v >= 9.2233720368547758e18)
-        return INT64_MAX;
-    if (v <= -9.2233720368547758e18)
-        return INT64_MIN;
-    return (int64_t)v;
-}
-
 BROW(pow_f32_f32, float, float, float, powf(x, y))
 #define POW_FBASE(TA, sa, TB, sb) BROW(pow_##sa##_##sb, TA, TB, TA, pow((double)x, (double)y))
-#define POW_IBASE_F(TA, sa, TB, sb) BROW(pow_##sa##_##sb, TA, TB, TA, dtoi(pow((double)x, (double)y)))
+#define POW_IBASE_F(TA, sa, TB, sb) \
+    BROW(pow_##sa##_##sb, TA, TB, TA, sk_ref_d2i(pow((double)x, (double)y)))
 #define POW_IBASE_I(TA, sa, TB, sb) BROW(pow_##sa##_##sb, TA, TB, TA, ipow(x, y))
 POW_FBASE(float, f32, double, f64)
 POW_FBASE(float, f32, int32_t, i32)

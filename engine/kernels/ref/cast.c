@@ -22,17 +22,6 @@ static int cast_type_ok(sk_dtype t) { return sk_dtype_size(t) != 0; }
 static int is_half(int64_t t) { return t == SK_F16 || t == SK_BF16; }
 static int is_float(sk_dtype t) { return t == SK_F32 || t == SK_F64; }
 
-static int64_t d2i(double v)
-{
-    if (v != v)
-        return 0;
-    if (v >= 9.2233720368547758e18)
-        return INT64_MAX;
-    if (v <= -9.2233720368547758e18)
-        return INT64_MIN;
-    return (int64_t)v;
-}
-
 int sk_infer_cast(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                   int nout, sk_kctx *ctx)
 {
@@ -88,7 +77,7 @@ static void load(sk_dtype t, const void *src, int64_t cnt, double *f, int64_t *i
  * conversions wrap modulo 2^bits (two's complement), as numpy does. */
 #define STORE_INT(T)                                                       \
     for (int64_t k = 0; k < cnt; k++)                                      \
-        ((T *)dst)[k] = (T)(from_float ? d2i(f[k]) : i[k])
+        ((T *)dst)[k] = (T)(from_float ? sk_ref_d2i(f[k]) : i[k])
 static void store(sk_dtype t, void *dst, int64_t cnt, int from_float, const double *f,
                   const int64_t *i)
 {

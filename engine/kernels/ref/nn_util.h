@@ -34,35 +34,11 @@ size_t sk_ref_scratch_qlinear_conv(SK_REF_SCRATCH_ARGS);
 size_t sk_ref_scratch_qlinear_matmul(SK_REF_SCRATCH_ARGS);
 size_t sk_ref_scratch_qlinear_ms(SK_REF_SCRATCH_ARGS);
 
+/* The reference kernel's scratch for node n: its ops.h row's column. */
 static inline size_t sk_ref_nn_scratch(SK_REF_SCRATCH_ARGS)
 {
-    switch (n->op) {
-    case SK_OP_CONV:
-        return sk_ref_scratch_conv(n, in, nin, out, nout, nthreads);
-    case SK_OP_CONV_TRANSPOSE:
-        return sk_ref_scratch_conv_transpose(n, in, nin, out, nout, nthreads);
-    case SK_OP_GEMM:
-        return sk_ref_scratch_gemm(n, in, nin, out, nout, nthreads);
-    case SK_OP_LAYER_NORM:
-        return sk_ref_scratch_layer_norm(n, in, nin, out, nout, nthreads);
-    case SK_OP_RESIZE:
-        return sk_ref_scratch_resize(n, in, nin, out, nout, nthreads);
-    case SK_OP_PAD:
-        return sk_ref_scratch_pad(n, in, nin, out, nout, nthreads);
-    case SK_OP_QLINEAR_CONV:
-        return nout > 0 ? sk_ref_scratch_qlinear_conv(n, in, nin, out, nout, nthreads) : 0;
-    case SK_OP_QLINEAR_ADD:
-    case SK_OP_QLINEAR_MUL:
-    case SK_OP_QLINEAR_AVERAGE_POOL:
-    case SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL:
-        return sk_ref_scratch_qlinear_ms(n, in, nin, out, nout, nthreads);
-    case SK_OP_QLINEAR_MATMUL:
-        return nin > 3 && in[0] && in[3]
-                   ? sk_ref_scratch_qlinear_matmul(n, in, nin, out, nout, nthreads)
-                   : 0;
-    default:
-        return 0;
-    }
+    const sk_op_info *info = sk_op_get(n->op);
+    return info && info->scratch ? info->scratch(n, in, nin, out, nout, nthreads) : 0;
 }
 
 /* `bytes` of scratch for one run: the step scratch when it is large enough,

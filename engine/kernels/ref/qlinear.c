@@ -278,9 +278,10 @@ size_t sk_ref_scratch_qlinear_conv(SK_REF_SCRATCH_ARGS)
 {
     (void)nin;
     (void)in;
-    (void)nout;
     (void)nthreads;
     (void)n;
+    if (nout < 1)
+        return 0;
     int64_t p = 1; /* one output channel's plane */
     for (int i = 2; i < out[0].shape.rank; i++)
         p *= out[0].shape.dim[i];
@@ -459,11 +460,12 @@ int sk_run_qlinear_matmul(const sk_node *n, const sk_tensor *const *in, int nin,
 
 size_t sk_ref_scratch_qlinear_matmul(SK_REF_SCRATCH_ARGS)
 {
-    (void)nin;
     (void)nout;
     (void)nthreads;
     (void)n;
     (void)out;
+    if (nin < 4 || !in[0] || !in[3])
+        return 0;
     const sk_shape *as = &in[0]->shape, *bs = &in[3]->shape;
     if (as->rank < 2 || bs->rank < 2)
         return 0;

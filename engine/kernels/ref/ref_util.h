@@ -3,6 +3,7 @@
 #ifndef SK_REF_UTIL_H
 #define SK_REF_UTIL_H
 
+#include <stdint.h>
 #include <string.h>
 
 #include "graph.h"
@@ -19,6 +20,19 @@ static inline const sk_tensor *sk_ref_opt(const sk_tensor *const *in, int nin, i
 static inline int sk_ref_known(const sk_tensor *t)
 {
     return t && (t->data != NULL || sk_shape_numel(&t->shape) == 0);
+}
+
+/* double -> int64 as Cast and integer Pow define it: truncation toward
+ * zero, NaN -> 0, out-of-range values saturated to the int64 range. */
+static inline int64_t sk_ref_d2i(double v)
+{
+    if (v != v)
+        return 0;
+    if (v >= 9.2233720368547758e18)
+        return INT64_MAX;
+    if (v <= -9.2233720368547758e18)
+        return INT64_MIN;
+    return (int64_t)v;
 }
 
 static inline int sk_ref_is_index_type(sk_dtype t) { return t == SK_I64 || t == SK_I32; }

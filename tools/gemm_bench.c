@@ -14,7 +14,8 @@
 #include <time.h>
 
 #include "cpu.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
+#include "kernels/config.h"
 #include "sk.h"
 #include "threadpool.h"
 

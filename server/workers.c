@@ -1,13 +1,13 @@
-/* prep.c — a plain FIFO thread pool for the request work of prep.h. One
+/* workers.c — a plain FIFO thread pool for the request work of workers.h. One
  * mutex and one condition variable: the items are milliseconds of decode
  * or encode each, so a lock per item costs nothing next to them. */
-#include "server/prep.h"
+#include "server/workers.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-struct srv_prep {
+struct srv_workers {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     /* Two FIFOs: answers of finished batches go first (they free memory
@@ -21,7 +21,7 @@ struct srv_prep {
 
 static void *worker(void *arg)
 {
-    srv_prep *p = arg;
+    srv_workers *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->head[0] && !p->head[1] && !p->stopping)
@@ -42,13 +42,13 @@ static void *worker(void *arg)
     return NULL;
 }
 
-srv_prep *srv_prep_create(int threads)
+srv_workers *srv_workers_create(int threads)
 {
     if (threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
     }
-    srv_prep *p = calloc(1, sizeof *p);
+    srv_workers *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->threads = calloc((size_t)threads, sizeof *p->threads);
@@ -64,15 +64,15 @@ srv_prep *srv_prep_create(int threads)
         p->nthreads++;
     }
     if (p->nthreads == 0) {
-        srv_prep_destroy(p);
+        srv_workers_destroy(p);
         return NULL;
     }
     return p;
 }
 
-int srv_prep_threads(const srv_prep *p) { return p->nthreads; }
+int srv_workers_threads(const srv_workers *p) { return p->nthreads; }
 
-void srv_prep_push(srv_prep *p, srv_work *w, int first)
+void srv_workers_push(srv_workers *p, srv_work *w, int first)
 {
     int q = first ? 0 : 1;
     w->next = NULL;
@@ -92,7 +92,7 @@ void srv_prep_push(srv_prep *p, srv_work *w, int first)
     pthread_mutex_unlock(&p->lock);
 }
 
-long srv_prep_depth(srv_prep *p)
+long srv_workers_depth(srv_workers *p)
 {
     pthread_mutex_lock(&p->lock);
     long d = p->depth;
@@ -100,7 +100,7 @@ long srv_prep_depth(srv_prep *p)
     return d;
 }
 
-void srv_prep_stop(srv_prep *p)
+void srv_workers_stop(srv_workers *p)
 {
     pthread_mutex_lock(&p->lock);
     int join = !p->stopping;
@@ -112,11 +112,11 @@ void srv_prep_stop(srv_prep *p)
             pthread_join(p->threads[i], NULL);
 }
 
-void srv_prep_destroy(srv_prep *p)
+void srv_workers_destroy(srv_workers *p)
 {
     if (!p)
         return;
-    srv_prep_stop(p);
+    srv_workers_stop(p);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);
     free(p->threads);

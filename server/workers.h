@@ -1,4 +1,4 @@
-/* prep.h — the workers that do a request's CPU work off the HTTP threads:
+/* workers.h — the pool of workers that do a request's CPU work off the HTTP threads:
  * parsing, image decode and preprocessing before the batch, answer encoding
  * (top-k JSON, mask PNG, overlay) after it. The HTTP threads only move
  * bytes and answer cheap routes, so /healthz, /readyz and /metrics stay
@@ -7,31 +7,31 @@
  *
  * A FIFO of intrusive items (no allocation, so pushing cannot fail) served
  * by --prep-threads workers. */
-#ifndef SRV_PREP_H
-#define SRV_PREP_H
+#ifndef SRV_WORKERS_H
+#define SRV_WORKERS_H
 
 typedef struct srv_work srv_work;
 struct srv_work {
-    srv_work *next;             /* queue link, prep-owned while queued */
+    srv_work *next;             /* queue link, pool-owned while queued */
     void (*run)(srv_work *w);   /* called once, on a worker, without locks */
 };
 
-typedef struct srv_prep srv_prep;
+typedef struct srv_workers srv_workers;
 
 /* threads <= 0: online CPUs. NULL when no thread could be started. */
-srv_prep *srv_prep_create(int threads);
-int srv_prep_threads(const srv_prep *p);
+srv_workers *srv_workers_create(int threads);
+int srv_workers_threads(const srv_workers *p);
 /* Queue w: first != 0 puts it ahead of every item queued without it (an
  * answer to encode before another request to decode); FIFO within each
- * class. Once srv_prep_stop has begun, w runs at once on the caller's
+ * class. Once srv_workers_stop has begun, w runs at once on the caller's
  * thread. */
-void srv_prep_push(srv_prep *p, srv_work *w, int first);
+void srv_workers_push(srv_workers *p, srv_work *w, int first);
 /* Items queued and not yet started. */
-long srv_prep_depth(srv_prep *p);
+long srv_workers_depth(srv_workers *p);
 /* Run everything queued (and whatever that queues), then join the
  * workers. Idempotent. */
-void srv_prep_stop(srv_prep *p);
+void srv_workers_stop(srv_workers *p);
 /* Stop, then free. */
-void srv_prep_destroy(srv_prep *p);
+void srv_workers_destroy(srv_workers *p);
 
 #endif

@@ -9,69 +9,18 @@
  * The first K block writes C, later ones accumulate, the last applies the
  * epilogue while the tile is in registers. How columns and rows are cut
  * into tasks for the pool's threads: plan_split below. */
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/config.h"
 #include "kernels/ref/ref_gemm.h"
 #include "sk.h"
 #include "threadpool.h"
 
-/* kc: a kc x nr panel of B (16 KiB with nr = 16) stays in a 32 KiB L1.
- * mc: an mc x kc block of A (72 KiB) and the kc x nc block of B (192 KiB)
- * share a 512 KiB L2. Chosen by measurement on Zen 3 (bench/RESULTS.md). */
-#if defined(__x86_64__)
-static sk_gemm_cfg cfg_avx2 = {SK_ISA_AVX2, 6, 16, 256, 72, 192, sk_f32_gemm_6x16__avx2_fma,
-                               sk_f32_gemm_ntail__avx2, sk_f32_gemm_mtail__avx2};
-static sk_gemm_cfg cfg_avx512 = {SK_ISA_AVX512, 8, 32, 256, 128, 256, sk_f32_gemm_8x32__avx512f,
-                                 sk_f32_gemm_ntail__avx512f, sk_f32_gemm_mtail__avx512f};
-
-/* SKIPSERVE_GEMM_BLOCKS="kc,mc,nc" replaces the blocking of both levels
- * (for tuning sweeps on other caches: the packed layouts do not depend on
- * it, so it only has to be set before the first plan is built). mc and nc
- * are rounded up to the level's mr / nr; out-of-range values are ignored. */
-static pthread_once_t blocks_once = PTHREAD_ONCE_INIT;
-static void blocks_from_env(void)
-{
-    const char *nt = getenv("SKIPSERVE_GEMM_NTAIL"); /* =0: tail panels on the full kernel */
-    if (nt && !strcmp(nt, "0"))
-        cfg_avx2.ntail = cfg_avx512.ntail = NULL;
-    const char *mt = getenv("SKIPSERVE_GEMM_MTAIL"); /* =0: tail rows on the full kernel */
-    if (mt && !strcmp(mt, "0"))
-        cfg_avx2.mtail = cfg_avx512.mtail = NULL;
-    const char *e = getenv("SKIPSERVE_GEMM_BLOCKS");
-    int kc, mc, nc;
-    if (!e || sscanf(e, "%d,%d,%d", &kc, &mc, &nc) != 3 || kc < 16 || kc > 4096 || mc < 1 ||
-        mc > 4096 || nc < 1 || nc > 8192)
-        return;
-    sk_gemm_cfg *c[2] = {&cfg_avx2, &cfg_avx512};
-    for (int i = 0; i < 2; i++) {
-        c[i]->kc = kc;
-        c[i]->mc = (mc + c[i]->mr - 1) / c[i]->mr * c[i]->mr;
-        c[i]->nc = (nc + c[i]->nr - 1) / c[i]->nr * c[i]->nr;
-    }
-}
-#endif
-
 #define SK_UK_MAX_TILE (8 * 32) /* largest mr * nr of any config */
-
-const sk_gemm_cfg *sk_gemm_config(sk_isa isa)
-{
-#if defined(__x86_64__)
-    pthread_once(&blocks_once, blocks_from_env);
-    if (isa == SK_ISA_AVX2)
-        return &cfg_avx2;
-    if (isa == SK_ISA_AVX512)
-        return &cfg_avx512;
-#else
-    (void)isa;
-#endif
-    return NULL;
-}
 
 void sk_gemm_epi_none(sk_gemm_epi *e)
 {
@@ -210,6 +159,20 @@ typedef struct run_ctx {
     size_t per_thread;
 } run_ctx;
 
+/* The microkernel's view of the epilogue for the tile whose top-left
+ * element is (row, col) of the product. */
+static inline sk_ukernel_params uk_params(const sk_gemm_epi *e, int row, int col)
+{
+    sk_ukernel_params up;
+    up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
+    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
+    up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
+    up.ldres = e->ldres;
+    up.min = e->min;
+    up.max = e->max;
+    return up;
+}
+
 /* A tail tile (fewer than mr rows or nr columns): compute the full tile
  * into a buffer, copy the valid part, apply the epilogue there. Kept out of
  * line so the common full-tile path stays a few instructions. */
@@ -237,13 +200,7 @@ static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const fl
     int mv = j->M - row < mr ? j->M - row : mr;
     int nv = j->N - col < nr ? j->N - col : nr;
     float *ct = c + (size_t)row * j->ldc + col;
-    sk_ukernel_params up;
-    up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
-    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
-    up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
-    up.ldres = e->ldres;
-    up.min = e->min;
-    up.max = e->max;
+    sk_ukernel_params up = uk_params(e, row, col);
     if (mv == mr && nv == nr)
         cfg->uk(kc, a, b, ct, j->ldc, flags, &up);
     else
@@ -257,16 +214,10 @@ static void run_ntail(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a
                       size_t kc, int flags)
 {
     const int mr = j->cfg->mr, nv = j->N - col;
-    sk_ukernel_params up;
-    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
-    up.ldres = e->ldres;
-    up.min = e->min;
-    up.max = e->max;
     for (int im = 0; im < mb; im += 2 * mr) {
         int row = ic + im, rows = mb - im < 2 * mr ? mb - im : 2 * mr;
         const float *a0 = ap + (size_t)(im / mr) * astride;
-        up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
-        up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
+        sk_ukernel_params up = uk_params(e, row, col);
         j->cfg->ntail(kc, a0, rows > mr ? a0 + astride : a0, bpan, c + (size_t)row * j->ldc + col,
                       j->ldc, rows, nv, flags, &up);
     }
@@ -280,13 +231,7 @@ static void run_mtail(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a
                       int ncols, size_t kc, int flags)
 {
     const int nr = j->cfg->nr;
-    sk_ukernel_params up;
-    up.bias_row = e->bias && !e->bias_per_col ? e->bias + row : NULL;
-    up.bias_col = e->bias && e->bias_per_col ? e->bias + col : NULL;
-    up.res = e->res ? e->res + (size_t)row * e->ldres + col : NULL;
-    up.ldres = e->ldres;
-    up.min = e->min;
-    up.max = e->max;
+    sk_ukernel_params up = uk_params(e, row, col);
     j->cfg->mtail(kc, a, bp, bstride, (ncols + nr - 1) / nr, c + (size_t)row * j->ldc + col,
                   j->ldc, rows, ncols, flags, &up);
 }

@@ -102,9 +102,8 @@ typedef struct sk_gemm_cfg {
     sk_gemm_mtail_fn mtail; /* NULL: tail rows run uk (SKIPSERVE_GEMM_MTAIL=0) */
 } sk_gemm_cfg;
 
-/* Microkernel configuration of a level; NULL for SK_ISA_SCALAR or a level
- * this build has no kernel for. */
-const sk_gemm_cfg *sk_gemm_config(sk_isa isa);
+/* A level's sk_gemm_cfg is part of its kernel configuration:
+ * sk_gemm_config(isa) in kernels/config.h. */
 
 /* ---- packed operands ----------------------------------------------------- */
 

@@ -1,0 +1,117 @@
+/* config.c — the kernel configuration of each ISA level (config.h), filled
+ * once from what this build compiled, what the CPU runs, and the switches.
+ *
+ * The fill is the only place that names per-level kernels: the drivers
+ * (fast_*.c, gemm.c) call whatever the config they are handed holds. */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fast.h"
+#include "fast_ops.h"
+
+#if defined(__x86_64__)
+/* One level's table from its kernel-name suffix: sfx names the vector
+ * loops (sk_f32_vadd__avx2), the 8x8 transpose is the AVX2 one at both
+ * levels (memory-bound). */
+#define KCONFIG_OPS(sfx, level)                                                            \
+    {                                                                                      \
+        .isa = level, .vadd = sk_f32_vadd__##sfx, .vsub = sk_f32_vsub__##sfx,              \
+        .vmul = sk_f32_vmul__##sfx, .vdiv = sk_f32_vdiv__##sfx,                            \
+        .vrelu = sk_f32_vrelu__##sfx, .vclamp = sk_f32_vclamp__##sfx,                      \
+        .vsigmoid = sk_f32_vsigmoid__##sfx, .vtanh = sk_f32_vtanh__##sfx,                  \
+        .verf = sk_f32_verf__##sfx, .rmax = sk_f32_rmax__##sfx, .rsum = sk_f32_rsum__##sfx, \
+        .vexpsub_sum = sk_f32_vexpsub_sum__##sfx, .vaffine = sk_f32_vaffine__##sfx,        \
+        .rsumsqdev = sk_f32_rsumsqdev__##sfx, .vlnorm = sk_f32_vlnorm__##sfx,              \
+        .vmax_acc = sk_f32_vmax_acc__##sfx, .vadd_acc = sk_f32_vadd_acc__##sfx,            \
+        .vmax_taps = sk_f32_vmax_taps__##sfx, .vsum_taps = sk_f32_vsum_taps__##sfx,        \
+        .deinterleave2 = sk_f32_deinterleave2__##sfx,                                      \
+        .interleave2 = sk_f32_interleave2__##sfx, .vblend = sk_f32_vblend__##sfx,          \
+        .vup2_linear = sk_f32_vup2_linear__##sfx, .gemv_panel = sk_f32_gemv_panel__##sfx,  \
+        .gemm_ntail = sk_f32_gemm_ntail__##sfx, .gemm_mtail = sk_f32_gemm_mtail__##sfx,    \
+        .transpose = sk_f32_transpose__avx2,                                               \
+        .transpose_epi = sk_f32_transpose_epi__avx2,                                       \
+    }
+
+/* kc: a kc x nr panel of B (16 KiB with nr = 16) stays in a 32 KiB L1.
+ * mc: an mc x kc block of A (72 KiB) and the kc x nc block of B (192 KiB)
+ * share a 512 KiB L2. Chosen by measurement on Zen 3 (bench/RESULTS.md). */
+#define KCONFIG_FILL(sfx, level, gemm_uk, MR, NR, KC, MC, NC)                               \
+    {                                                                                       \
+        .isa = level, .fast_ops = 1,                                                        \
+        .gemm = {level, MR, NR, KC, MC, NC, gemm_uk, sk_f32_gemm_ntail__##sfx,              \
+                 sk_f32_gemm_mtail__##sfx},                                                 \
+        .ops = KCONFIG_OPS(sfx, level),                                                     \
+        .wino2 = {sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx, sk_f32_wino_out__##sfx,    \
+                  sk_f32_wino_epi__##sfx, NULL},                                            \
+        .wino4 = {sk_f32_wino4_cols__##sfx, sk_f32_wino4_in__##sfx, sk_f32_wino4_out__##sfx, \
+                  NULL, sk_f32_wino4_epi__##sfx},                                           \
+        .dw_rows = sk_f32_dw_rows__##sfx,                                                   \
+    }
+
+/* Indexed by sk_isa; the scalar level has no entry (reference kernels). */
+static sk_kconfig configs[] = {
+    [SK_ISA_AVX2] = KCONFIG_FILL(avx2, SK_ISA_AVX2, sk_f32_gemm_6x16__avx2_fma, 6, 16, 256, 72,
+                                 192),
+    [SK_ISA_AVX512] = KCONFIG_FILL(avx512f, SK_ISA_AVX512, sk_f32_gemm_8x32__avx512f, 8, 32, 256,
+                                   128, 256),
+};
+#define NCONFIGS ((int)(sizeof configs / sizeof configs[0]))
+
+/* The switches, applied to every level once. SKIPSERVE_GEMM_BLOCKS:
+ * mc and nc are rounded up to the level's mr / nr; out-of-range values are
+ * ignored (the packed layouts do not depend on the blocking). */
+static void apply_switches(void)
+{
+    const char *fo = getenv("SKIPSERVE_FAST_OPS");
+    const char *nt = getenv("SKIPSERVE_GEMM_NTAIL");
+    const char *mt = getenv("SKIPSERVE_GEMM_MTAIL");
+    const char *e = getenv("SKIPSERVE_GEMM_BLOCKS");
+    int kc, mc, nc;
+    int blocks = e && sscanf(e, "%d,%d,%d", &kc, &mc, &nc) == 3 && kc >= 16 && kc <= 4096 &&
+                 mc >= 1 && mc <= 4096 && nc >= 1 && nc <= 8192;
+    for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
+        sk_kconfig *c = &configs[i];
+        if (fo && !strcmp(fo, "0"))
+            c->fast_ops = 0;
+        if (nt && !strcmp(nt, "0"))
+            c->gemm.ntail = NULL;
+        if (mt && !strcmp(mt, "0"))
+            c->gemm.mtail = NULL;
+        if (blocks) {
+            c->gemm.kc = kc;
+            c->gemm.mc = (mc + c->gemm.mr - 1) / c->gemm.mr * c->gemm.mr;
+            c->gemm.nc = (nc + c->gemm.nr - 1) / c->gemm.nr * c->gemm.nr;
+        }
+    }
+}
+static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
+#endif
+
+const sk_kconfig *sk_kconfig_for(sk_isa isa)
+{
+#if defined(__x86_64__)
+    if ((int)isa < SK_ISA_AVX2 || (int)isa >= NCONFIGS || isa > sk_cpu_detected())
+        return NULL;
+    pthread_once(&fill_once, apply_switches);
+    return &configs[isa];
+#else
+    (void)isa;
+    return NULL;
+#endif
+}
+
+const sk_gemm_cfg *sk_gemm_config(sk_isa isa)
+{
+    const sk_kconfig *c = sk_kconfig_for(isa);
+    return c ? &c->gemm : NULL;
+}
+
+const sk_fops_uk *sk_fops_uk_for(sk_isa isa)
+{
+    const sk_kconfig *c = sk_kconfig_for(isa);
+    return c ? &c->ops : NULL;
+}

@@ -1,0 +1,132 @@
+/* config.h — every kernel of one ISA level in one struct, as XNNPACK's
+ * configs: the GEMM's tiles, blocking and edge kernels, the element-wise /
+ * row / pooling / transpose loops, both Winograd variants' transforms and
+ * the depthwise row loop. One sk_kconfig per level, filled once
+ * (pthread_once) from CPU detection and the SKIPSERVE_* switches below, and
+ * read-only afterwards.
+ *
+ * Who reads it: the dispatcher (engine/dispatch*.c) and the load-time passes
+ * look a level's config up with sk_kconfig_for(); the kernels never do —
+ * they receive it: the plan hands the config of its level to every step
+ * (sk_kctx.kcfg), the fused convolutions keep the config their weights were
+ * packed for (sk_conv_priv.kc, fast.h), a GEMM job carries its sk_gemm_cfg.
+ *
+ * Adding a level: one more fill in config.c (KCONFIG_FILL with the level's
+ * kernel-name suffix) and its kernels in kernels/<level>/. Adding a data
+ * type: one more member here, filled per level.
+ *
+ * Switches read at the fill (so they must be set before the first plan):
+ *   SKIPSERVE_GEMM_BLOCKS="kc,mc,nc"  blocking of every level (tuning)
+ *   SKIPSERVE_GEMM_NTAIL=0 / SKIPSERVE_GEMM_MTAIL=0  edge tiles on the full
+ *                                     microkernel (A/B timing)
+ *   SKIPSERVE_FAST_OPS=0              no non-conv fast kernels (A/B timing)
+ * Load-time strategy switches (SKIPSERVE_WINOGRAD, SKIPSERVE_PIXROWS) stay
+ * with the pass that chooses a convolution's strategy (passes/prepack.c):
+ * they are read per model load, and the tests change them between loads. */
+#ifndef SK_KERNELS_CONFIG_H
+#define SK_KERNELS_CONFIG_H
+
+#include <stddef.h>
+
+#include "cpu.h"
+#include "kernels/gemm.h"
+
+/* ---- vector microkernels of one ISA level -------------------------------
+ * n counts floats. Binary: a / b advance by ia / ib (1: contiguous, 0: one
+ * value repeated), o may equal a or b. */
+typedef void (*sk_fops_vbin_fn)(size_t n, const float *a, int ia, const float *b, int ib,
+                                float *o);
+typedef struct sk_fops_uk {
+    sk_isa isa;
+    sk_fops_vbin_fn vadd, vsub, vmul, vdiv;
+    /* y = f(x); may be in place. vclamp: min(max(x, lo), hi), NaN kept. */
+    void (*vrelu)(size_t n, const float *x, float *y);
+    void (*vclamp)(size_t n, const float *x, float *y, float lo, float hi);
+    void (*vsigmoid)(size_t n, const float *x, float *y);
+    void (*vtanh)(size_t n, const float *x, float *y);
+    void (*verf)(size_t n, const float *x, float *y);
+    /* reductions over one row */
+    float (*rmax)(size_t n, const float *x);
+    float (*rsum)(size_t n, const float *x);
+    /* y = exp(x - c); returns the sum of y */
+    float (*vexpsub_sum)(size_t n, const float *x, float c, float *y);
+    /* y = x * s + t */
+    void (*vaffine)(size_t n, const float *x, float s, float t, float *y);
+    /* sum of (x - mean)^2 */
+    float (*rsumsqdev)(size_t n, const float *x, float mean);
+    /* y = (x - mean) * inv * gamma + beta (beta may be NULL) */
+    void (*vlnorm)(size_t n, const float *x, float mean, float inv, const float *gamma,
+                   const float *beta, float *y);
+    /* acc = max(acc, x) / acc += x */
+    void (*vmax_acc)(size_t n, const float *x, float *acc);
+    void (*vadd_acc)(size_t n, const float *x, float *acc);
+    /* y[i] = max / sum over t < ntaps of tap[t][i] */
+    void (*vmax_taps)(size_t n, const float *const *tap, int ntaps, float *y);
+    void (*vsum_taps)(size_t n, const float *const *tap, int ntaps, float *y);
+    /* even[i] = x[2i], odd[i] = x[2i+1] for i < n */
+    void (*deinterleave2)(size_t n, const float *x, float *even, float *odd);
+    /* y[2i] = a[i], y[2i+1] = b[i] (+ c for both), i < n */
+    void (*interleave2)(size_t n, const float *a, const float *b, float c, float *y);
+    /* y = wa * a + wb * b (two-row blend of bilinear resize) */
+    void (*vblend)(size_t n, const float *a, float wa, const float *b, float wb, float *y);
+    /* 2x linear up-sampling of one row with half-pixel centres, n inputs ->
+     * 2n outputs: y[2i] = .25 x[i-1] + .75 x[i], y[2i+1] = .75 x[i] + .25 x[i+1]
+     * with the ends clamped */
+    void (*vup2_linear)(size_t n, const float *x, float *y);
+    /* y[0, 2 vectors) = a[0, K) times one packed B panel (K rows of nr =
+     * two vectors: the GEMM's B layout): the batch-1 Gemm */
+    void (*gemv_panel)(size_t K, const float *a, const float *b, float *y);
+    /* the GEMM's narrow last column panel (sk_gemm_ntail_fn, gemm.h) */
+    sk_gemm_ntail_fn gemm_ntail;
+    /* the GEMM's last rows of a block (sk_gemm_mtail_fn, gemm.h) */
+    sk_gemm_mtail_fn gemm_mtail;
+    /* dst[j * ldd + i] = src[i * lds + j], i < rows, j < cols */
+    void (*transpose)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
+                      size_t ldd);
+    /* dst[j * ldd + i] = clamp(src[i * lds + j] + bias[j] + res[j * ldd + i],
+     * lo, hi); bias, res may be NULL (the pixel-rows conv's output) */
+    void (*transpose_epi)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
+                          size_t ldd, const float *bias, const float *res, float lo, float hi);
+} sk_fops_uk;
+
+/* ---- Winograd F(m x m, 3x3) transforms (fast_wino_uk.h) ------------------
+ * cols gathers a row's tile columns (step m, width m + 2), in and out are
+ * the B' d B and A' m A passes; epi interleaves one output row of m-wide
+ * blocks with the conv epilogue (epi2 for m = 2, epi4 for m = 4, the other
+ * NULL). */
+typedef struct sk_wino_uk {
+    void (*cols)(const float *row, int n, float *d, int nr);
+    void (*in)(const float *d, float *v, size_t vstride, int nr);
+    void (*out)(const float *mb, size_t mstride, float *y, int nr);
+    void (*epi2)(float *out, const float *y0, const float *y1, size_t n, float b,
+                 const float *res, float lo, float hi);
+    void (*epi4)(float *out, const float *y0, const float *y1, const float *y2,
+                 const float *y3, size_t n, float b, const float *res, float lo, float hi);
+} sk_wino_uk;
+
+/* ---- depthwise rows (fast_dw_uk.h): see sk_f32_dw_rows__* in fast.h ------ */
+typedef void (*sk_dw_rows_fn)(float *y, size_t ldy, const float *const *src, size_t lds,
+                              const float *w, int ntaps, size_t n, size_t rows, float b,
+                              const float *res, float lo, float hi);
+
+/* ---- the configuration of one level ------------------------------------- */
+typedef struct sk_kconfig {
+    sk_isa isa;
+    int fast_ops;       /* 0: SKIPSERVE_FAST_OPS=0, the non-conv ops run ref */
+    sk_gemm_cfg gemm;   /* f32 GEMM: tile, blocking, full and edge kernels */
+    sk_fops_uk ops;     /* element-wise, rows, pooling, resize, transpose */
+    sk_wino_uk wino2;   /* Winograd F(2x2, 3x3) */
+    sk_wino_uk wino4;   /* Winograd F(4x4, 3x3) */
+    sk_dw_rows_fn dw_rows; /* depthwise 2-D conv, one row loop */
+} sk_kconfig;
+
+/* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),
+ * or a level this build has no kernels for or this CPU cannot run. */
+const sk_kconfig *sk_kconfig_for(sk_isa isa);
+
+/* The GEMM part of a level's config (NULL as above). */
+const sk_gemm_cfg *sk_gemm_config(sk_isa isa);
+/* The vector loops of a level (NULL as above; tests and benchmarks). */
+const sk_fops_uk *sk_fops_uk_for(sk_isa isa);
+
+#endif

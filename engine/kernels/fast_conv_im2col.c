@@ -1,0 +1,309 @@
+/* fast_conv_im2col.c — the GEMM strategy of _ConvFused (SK_CONV_GEMM,
+ * "im2col-gemm"): one packed GEMM per (image, group),
+ * Y[Mg x P] = W[Mg x Cg*kvol] * col[Cg*kvol x P], with the weights packed
+ * once at load (priv) and the column matrix never built: the GEMM driver
+ * asks for one kc x nc block at a time and conv_pack_b gathers it straight
+ * from the image into the panel layout (implicit im2col). A 1x1 stride-1
+ * unpadded conv reads rows of X directly. Bias, the residual Add and
+ * Relu/Clip run in the microkernel's epilogue. With few column blocks per
+ * thread the columns are gathered once and shared (below). */
+#include <stdint.h>
+#include <string.h>
+
+#include "fast_conv.h"
+#include "threadpool.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* tmp[0..nb) = column row (c, kd, kh, kw) over output pixels [n0, n0+nb),
+ * one output row segment at a time: padding is zero-filled, the rest
+ * copied (stride 1), de-interleaved (stride 2) or gathered. */
+static void gather_row(const conv_src *s, const float *xc, int64_t kd, int64_t kh, int64_t kw,
+                       const int64_t *o0, int nb, float *tmp)
+{
+    const sk_win *w = &s->w;
+    const int64_t oW = w->out[2];
+    const int64_t D = w->in[0], H = w->in[1], W = w->in[2];
+    const int64_t sw = w->stride[2];
+    int64_t od = o0[0], oh = o0[1], ow = o0[2];
+    int64_t last_iw0 = INT64_MIN, lo = 0, hi = 0;
+    int t = 0;
+    while (t < nb) {
+        int run = (int)(oW - ow < nb - t ? oW - ow : nb - t);
+        int64_t id = od * w->stride[0] - w->pb[0] + kd * w->dil[0];
+        int64_t ih = oh * w->stride[1] - w->pb[1] + kh * w->dil[1];
+        float *dst = tmp + t;
+        if (id < 0 || id >= D || ih < 0 || ih >= H) {
+            memset(dst, 0, (size_t)run * sizeof(float));
+        } else {
+            const float *row = xc + (id * H + ih) * W;
+            int64_t iw0 = ow * sw - w->pb[2] + kw * w->dil[2];
+            if (iw0 != last_iw0) { /* most segments start at ow = 0: divide once */
+                /* q in [lo, hi) reads inside the row: 0 <= iw0 + q*sw < W */
+                lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+                hi = iw0 >= W ? 0 : (W - iw0 + sw - 1) / sw;
+                last_iw0 = iw0;
+            }
+            int64_t l = lo < run ? lo : run, h = hi < run ? hi : run;
+            if (h < l)
+                h = l;
+            for (int64_t q = 0; q < l; q++)
+                dst[q] = 0.0f;
+            if (sw == 1)
+                memcpy(dst + l, row + iw0 + l, (size_t)(h - l) * sizeof(float));
+            else if (sw == 2)
+                sk_gather_stride2(dst + l, row + iw0 + 2 * l, h - l);
+            else
+                for (int64_t q = l; q < h; q++)
+                    dst[q] = row[iw0 + q * sw];
+            for (int64_t q = h; q < run; q++)
+                dst[q] = 0.0f;
+        }
+        t += run;
+        ow = 0;
+        if (++oh == w->out[1]) {
+            oh = 0;
+            od++;
+        }
+    }
+}
+
+/* A 1x1 conv's column block is nb pixels of kc channel planes: kc short
+ * runs a plane apart, too many streams for the hardware prefetcher, so in
+ * a network (activations in L3 or DRAM) the copy waited on every line. The
+ * packers prefetch the run PF_ROWS planes ahead when planes are large
+ * (>= PF_MIN_PIXELS): 5-8% off ResNet-50's 1x1 convs at 56x56 and 28x28,
+ * nothing at 14x14 (A/B interleaved runs). The same for the gathered
+ * columns of strided convs (the input rows of the channel ahead) was 5%
+ * slower and is not done. */
+#define PF_ROWS 8
+#define PF_MIN_PIXELS 512
+
+static void prefetch_floats(const float *p, int64_t n)
+{
+#if defined(__SSE2__)
+    for (int64_t q = 0; q < n; q += 16)
+        _mm_prefetch((const char *)(p + q), _MM_HINT_T0);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* Rows [k0, k0+kc) of columns [n0, n0+nb) into nr-wide panels pstride
+ * floats apart (kc * nr for the driver's blocks, K * nr for whole panels). */
+static void conv_pack_cols(const conv_src *s, int batch, int k0, int kc, int n0, int nb, int nr,
+                           float *dst, size_t pstride, float *tmp)
+{
+    int64_t img = batch / s->group, grp = batch % s->group;
+    const float *xg = s->x + (img * s->C + grp * s->Cg) * s->in_px;
+    const int full = nb / nr, tail = nb - full * nr;
+    const int64_t kh_n = s->w.k[1], kw_n = s->w.k[2], oHW = s->w.out[1] * s->w.out[2];
+    /* where the block starts, in output pixels and in (c, kd, kh, kw): the
+     * loop below steps these instead of dividing per row */
+    const int64_t o0[3] = {n0 / oHW, (n0 % oHW) / s->w.out[2], n0 % s->w.out[2]};
+    int64_t c = k0 / s->kvol, r0 = k0 % s->kvol;
+    int64_t kw = r0 % kw_n, kh = (r0 / kw_n) % kh_n, kd = r0 / (kw_n * kh_n);
+    if (tail) /* the gather row past nb stays zero: the last panel's padding */
+        memset(tmp + nb, 0, (size_t)(nr - tail) * sizeof(float));
+    for (int kk = 0; kk < kc; kk++) {
+        const float *src;
+        if (s->direct) {
+            src = xg + (int64_t)(k0 + kk) * s->P + n0;
+            if (s->P >= PF_MIN_PIXELS && k0 + kk + PF_ROWS < s->Cg) /* see PF_ROWS */
+                prefetch_floats(src + PF_ROWS * s->P, nb);
+        } else {
+            gather_row(s, xg + c * s->in_px, kd, kh, kw, o0, nb, tmp);
+            src = tmp;
+            if (++kw == kw_n) {
+                kw = 0;
+                if (++kh == kh_n) {
+                    kh = 0;
+                    if (++kd == s->w.k[0]) {
+                        kd = 0;
+                        c++;
+                    }
+                }
+            }
+        }
+        float *d = dst + (size_t)kk * (size_t)nr;
+        for (int p = 0; p < full; p++)
+            sk_gemm_copy_row(d + (size_t)p * pstride, src + (size_t)p * (size_t)nr, nr);
+        if (tail) {
+            float *dt = d + (size_t)full * pstride;
+            if (s->direct) {
+                memcpy(dt, src + (size_t)full * (size_t)nr, (size_t)tail * sizeof(float));
+                memset(dt + tail, 0, (size_t)(nr - tail) * sizeof(float));
+            } else {
+                sk_gemm_copy_row(dt, src + (size_t)full * (size_t)nr, nr);
+            }
+        }
+    }
+}
+
+static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
+                        float *dst, float *tmp)
+{
+    conv_pack_cols(ctx, batch, k0, kc, n0, nb, nr, dst, (size_t)kc * (size_t)nr, tmp);
+}
+
+/* ---- shared columns for few, wide GEMMs ----------------------------------
+ * With few column blocks per thread (batch 1, 7x7 and 14x14 layers, or
+ * many threads) the driver splits the output channels too, and every
+ * channel chunk would gather the same columns again: a 3x3 stride-2 conv at
+ * 7x7 then spent more time gathering than multiplying on 2 threads.
+ * Instead the threads gather the column matrices of several images once,
+ * in parallel (tasks of a few panels x a range of K rows, so that every
+ * thread has some even at batch 1), into whole-K panels, and one GEMM job
+ * reads them shared, split both ways by the driver's cost model. */
+#define SHARED_B_MAX ((size_t)4 << 20) /* floats of columns (16 MiB) at most */
+#define SHARED_B_CHUNK 4               /* panels per gather task */
+#define SHARED_B_MIN_K 32              /* K rows per gather task at least */
+
+/* Floats of one image's packed column matrix: K rows x P columns in nr-wide
+ * panels. */
+static size_t shared_b_cols(int64_t K, int64_t P, int64_t nr)
+{
+    return (size_t)((P + nr - 1) / nr) * (size_t)nr * (size_t)K;
+}
+
+static size_t shared_b_tmp(int64_t nr) { return round16f((size_t)(SHARED_B_CHUNK + 2) * (size_t)nr); }
+
+/* Images gathered together: all of them if their columns fit SHARED_B_MAX. */
+static int64_t shared_b_images(size_t cols, int64_t items)
+{
+    int64_t g = (int64_t)(SHARED_B_MAX / cols);
+    return g < 1 ? 1 : g < items ? g : items;
+}
+
+/* Scratch floats past the GEMM's for the shared columns of `items` images
+ * of P output pixels, or 0 when the run does not take this path. */
+static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
+{
+    const sk_gemm_cfg *cfg = pv->cfg;
+    int64_t nr = cfg->nr;
+    if (T < 2 || pv->w.groups != 1 || P <= 0 || items * ((P + 2 * nr - 1) / (2 * nr)) >= 4L * T)
+        return 0;
+    size_t cols = shared_b_cols(pv->w.K, P, nr);
+    if (cols > SHARED_B_MAX)
+        return 0;
+    return round16f(cols * (size_t)shared_b_images(cols, items)) + (size_t)T * shared_b_tmp(nr);
+}
+
+typedef struct shared_b {
+    const conv_src *s;
+    int64_t img0;
+    int K, P, nr, pgroups, kchunks, kch;
+    size_t cols; /* floats between images */
+    float *data, *tmp;
+    size_t tmp_stride;
+} shared_b;
+
+/* Task u: image u / (pgroups * kchunks), a group of SHARED_B_CHUNK panels,
+ * a range of kch rows. */
+static void shared_b_task(void *arg, int tid, size_t u0, size_t u1)
+{
+    const shared_b *b = arg;
+    const int span = SHARED_B_CHUNK * b->nr;
+    const size_t pstride = (size_t)b->K * (size_t)b->nr;
+    for (size_t u = u0; u < u1; u++) {
+        int64_t img = (int64_t)(u / ((size_t)b->pgroups * (size_t)b->kchunks));
+        int r = (int)(u % ((size_t)b->pgroups * (size_t)b->kchunks));
+        int n0 = (r / b->kchunks) * span, k0 = (r % b->kchunks) * b->kch;
+        int nb = b->P - n0 < span ? b->P - n0 : span;
+        int kc = b->K - k0 < b->kch ? b->K - k0 : b->kch;
+        float *dst = b->data + (size_t)img * b->cols + (size_t)(n0 / b->nr) * pstride +
+                     (size_t)k0 * (size_t)b->nr;
+        conv_pack_cols(b->s, (int)(b->img0 + img), k0, kc, n0, nb, b->nr, dst, pstride,
+                       b->tmp + (size_t)tid * b->tmp_stride);
+    }
+}
+
+/* The job of sk_fast_run_conv_fused over shared columns, a group of images
+ * at a time. */
+static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int64_t N, int64_t M,
+                        sk_kctx *ctx, float *region)
+{
+    const int nr = j->cfg->nr, T = sk_pool_size(ctx->pool);
+    shared_b b;
+    memset(&b, 0, sizeof b);
+    b.s = s;
+    b.K = j->K;
+    b.P = (int)s->P;
+    b.nr = nr;
+    b.cols = shared_b_cols(j->K, s->P, nr);
+    const int64_t G = shared_b_images(b.cols, N);
+    b.data = region;
+    b.tmp = region + round16f(b.cols * (size_t)G);
+    b.tmp_stride = shared_b_tmp(nr);
+    b.pgroups = (int)((s->P + SHARED_B_CHUNK * nr - 1) / (SHARED_B_CHUNK * nr));
+    /* enough K ranges that every thread gathers: 4 tasks per thread */
+    int64_t want = (4L * T + G * b.pgroups - 1) / (G * b.pgroups);
+    int64_t kch = (j->K + want - 1) / want;
+    b.kch = (int)(kch < SHARED_B_MIN_K ? SHARED_B_MIN_K : kch);
+    b.kchunks = (j->K + b.kch - 1) / b.kch;
+    sk_gemm_packed_b pb = {j->cfg, j->K, (int)s->P, region};
+    const size_t img_out = (size_t)(M * s->P);
+    for (int64_t i0 = 0; i0 < N; i0 += G) {
+        int64_t g = N - i0 < G ? N - i0 : G;
+        b.img0 = i0;
+        sk_parallel_for_tid(ctx->pool, (size_t)(g * b.pgroups * b.kchunks), 1, shared_b_task, &b);
+        sk_gemm_job one = *j;
+        one.nbatch = (int)g;
+        one.pack_b = NULL;
+        one.b_ctx = NULL;
+        one.b_packed = &pb;
+        one.b_stride = b.cols;
+        one.c = j->c + (size_t)i0 * img_out;
+        if (j->epi.res)
+            one.epi.res = j->epi.res + (size_t)i0 * img_out;
+        int rc = sk_fast_run_job(n, &one, ctx);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+size_t sk_conv_im2col_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)
+{
+    return sk_conv_gemm_scratch(pv, out, nthreads, shared_b_floats);
+}
+
+int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int nin,
+                            sk_tensor *out, sk_kctx *ctx)
+{
+    const sk_conv_priv *pv = n->priv;
+    conv_src s;
+    int64_t N, M;
+    const sk_tensor *B, *R;
+    int rc;
+    if (!sk_conv_gemm_begin(n, in, nin, out, ctx, &s, &N, &M, &B, &R, &rc))
+        return rc;
+    const int64_t Mg = M / s.group, Kc = s.Cg * s.kvol;
+    sk_gemm_job j;
+    sk_gemm_job_init(&j, pv->cfg, (int)Mg, (int)s.P, (int)Kc, (int)(N * s.group));
+    j.a_packed = &pv->w;
+    j.pack_b = conv_pack_b;
+    j.b_ctx = &s;
+    j.c = out[0].data;
+    j.ldc = (size_t)s.P;
+    j.c_stride = (size_t)(Mg * s.P);
+    sk_fused_act(n, &j.epi.min, &j.epi.max);
+    if (B) {
+        j.epi.bias = B->data;
+        j.bias_stride = (size_t)Mg;
+    }
+    if (R) {
+        j.epi.res = R->data;
+        j.epi.ldres = (size_t)s.P;
+        j.res_stride = (size_t)(Mg * s.P);
+    }
+    const int T = sk_pool_size(ctx->pool);
+    size_t extra = shared_b_floats(pv, s.P, N, T);
+    size_t gemm = sk_gemm_scratch_floats(pv->cfg, T);
+    if (extra && ctx->scratch && ctx->scratch_bytes >= (gemm + extra) * sizeof(float))
+        return run_shared_b(n, &j, &s, N, M, ctx, (float *)ctx->scratch + gemm);
+    return sk_fast_run_job(n, &j, ctx);
+}

@@ -1,0 +1,236 @@
+/* fast_conv_pixrows.c — the pixel-rows strategy of _ConvFused
+ * (SK_CONV_PIXROWS, "im2col-gemm-pixrows"): for few output pixels per
+ * image (7x7 maps) the GEMM runs transposed so that pixels fill the
+ * microkernel's rows (fast.h, engine/kernels/README.md). */
+#include <stdint.h>
+#include <string.h>
+
+#include "fast_conv.h"
+#include "fast_ops.h"
+#include "threadpool.h"
+
+/* ---- pixel rows (SK_CONV_PIXROWS) ----------------------------------------
+ * For few output pixels the GEMM runs transposed: Y' [P x M] = col' W'.
+ * For a group of images at once, the threads gather the column matrices
+ * into pixel-row panels (row g*P + p holds pixel p of image g: a[q][k * mr
+ * + r] = col_g(k, p) for g*P + p = q * mr + r, the A operand over the full
+ * K), the driver multiplies them by W' packed at load (B panels of nr
+ * output channels) into Y' [G*P x M], and one pass per image transposes Y'
+ * into Y with bias, residual and clamp (fops transpose_epi: 8x8 blocks
+ * through registers). A group shares one read of W' (9.4 MiB for a 3x3
+ * 512-channel layer) instead of one per image.
+ *
+ * The gather reads through an offset table built once per group: for each
+ * tap (kd, kh, kw) and panel row, where that row's input value sits in
+ * channel 0 of the group (-1: padding). A panel's mr values of column row
+ * k are then mr table reads and loads, written to consecutive floats of the
+ * panel; gathering output rows of 7 pixels (gather_row) and scattering them
+ * lane by lane into 9 panels took 17% of a 3x3 stride-2 layer at 7x7. */
+#define PIXROWS_KCHUNK 32 /* column rows per gather task */
+#define PIXROWS_MCHUNK 64 /* output channels per transpose task */
+#define PIXROWS_MAX ((size_t)4 << 20) /* floats of a group's panels and Y' */
+
+static size_t pixrows_a_floats(int64_t rows, int64_t K, int mr)
+{
+    return round16f((size_t)((rows + mr - 1) / mr) * (size_t)mr * (size_t)K);
+}
+
+/* Floats of the offset table: kvol x the padded rows, int64 each. */
+static size_t pixrows_tab_floats(int64_t rows, int64_t kvol, int mr)
+{
+    return round16f((size_t)((rows + mr - 1) / mr) * (size_t)mr * (size_t)kvol * 2);
+}
+
+/* Images per group: as many as fit PIXROWS_MAX, at least one. */
+static int64_t pixrows_images(const sk_conv_priv *pv, int64_t P, int64_t items)
+{
+    int64_t g = items > 0 ? items : 1;
+    while (g > 1 && pixrows_a_floats(g * P, pv->wt.K, pv->cfg->mr) +
+                            (size_t)(g * P) * (size_t)pv->wt.N > PIXROWS_MAX)
+        g--;
+    return g;
+}
+
+/* Scratch past the GEMM's: a group's panels, its Y', the offset table. */
+static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
+{
+    (void)T;
+    int64_t rows = pixrows_images(pv, P, items) * P;
+    return pixrows_a_floats(rows, pv->wt.K, pv->cfg->mr) +
+           round16f((size_t)rows * (size_t)pv->wt.N) +
+           pixrows_tab_floats(rows, pv->kvol, pv->cfg->mr);
+}
+
+typedef struct pixrows {
+    const conv_src *s;
+    int64_t img0, G; /* the group: images img0 .. img0 + G - 1 */
+    int K, M, P, mr;
+    int64_t rows_pad; /* G * P rounded up to mr */
+    float *a, *yt, *y;
+    int64_t *tab; /* tab[t * rows_pad + row]: offset in channel 0, or -1 */
+    const float *bias, *res;
+    float lo, hi;
+    const sk_fops_uk *uk;
+} pixrows;
+
+/* The offset table of the group for every tap (see above). */
+static void pixrows_table(const pixrows *pr)
+{
+    const conv_src *s = pr->s;
+    const sk_win *w = &s->w;
+    const int64_t rows = pr->G * pr->P, oHW = w->out[1] * w->out[2];
+    for (int64_t q = 0; q < pr->rows_pad; q++) {
+        int64_t g = q / pr->P, p = q % pr->P;
+        int64_t o[3] = {p / oHW, (p / w->out[2]) % w->out[1], p % w->out[2]};
+        int64_t t = 0;
+        for (int64_t kd = 0; kd < w->k[0]; kd++)
+            for (int64_t kh = 0; kh < w->k[1]; kh++)
+                for (int64_t kw = 0; kw < w->k[2]; kw++, t++) {
+                    int64_t i[3], kk[3] = {kd, kh, kw}, off = -1;
+                    int in = q < rows;
+                    for (int a = 0; a < 3; a++) {
+                        i[a] = o[a] * w->stride[a] - w->pb[a] + kk[a] * w->dil[a];
+                        in = in && i[a] >= 0 && i[a] < w->in[a];
+                    }
+                    if (in)
+                        off = g * s->C * s->in_px + (i[0] * w->in[1] + i[1]) * w->in[2] + i[2];
+                    pr->tab[t * pr->rows_pad + q] = off;
+                }
+    }
+}
+
+/* d[r] = xc[o[r]], or 0 where o[r] < 0 (padding). Branch-free: the load
+ * reads xc[0] for padding and the select drops it, so the border pixels'
+ * pattern costs no mispredictions. */
+static inline void pixrows_gather(float *restrict d, const float *xc, const int64_t *o, int mr)
+{
+#if defined(__GNUC__)
+#pragma GCC unroll 8
+#endif
+    for (int r = 0; r < mr; r++) {
+        int64_t i = o[r];
+        uint64_t keep = ~(uint64_t)(i >> 63); /* 0 for padding */
+        uint32_t v;
+        memcpy(&v, xc + (i & (int64_t)keep), sizeof v);
+        v &= (uint32_t)keep;
+        memcpy(d + r, &v, sizeof v);
+    }
+}
+
+/* Column rows [c0, c1) * PIXROWS_KCHUNK of every panel: for one panel the
+ * writes run along consecutive floats (a[q][k * mr + r]); the reads are
+ * the panel's pixels in one channel plane, which stays in cache across the
+ * kvol taps of that channel. */
+static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
+{
+    (void)tid;
+    const pixrows *pr = arg;
+    const conv_src *s = pr->s;
+    const int mr = pr->mr;
+    const size_t pstride = (size_t)pr->K * (size_t)mr;
+    const float *x = s->x + pr->img0 * s->C * s->in_px;
+    const int64_t k0 = (int64_t)c0 * PIXROWS_KCHUNK;
+    const int64_t k1 = (int64_t)c1 * PIXROWS_KCHUNK < pr->K ? (int64_t)c1 * PIXROWS_KCHUNK : pr->K;
+    for (int64_t q = 0; q * mr < pr->rows_pad; q++) {
+        float *d = pr->a + (size_t)q * pstride + (size_t)k0 * (size_t)mr;
+        int64_t c = k0 / s->kvol, t = k0 % s->kvol;
+        for (int64_t k = k0; k < k1; k++, d += mr) {
+            const float *xc = x + c * s->in_px;
+            const int64_t *o = pr->tab + t * pr->rows_pad + q * mr;
+            if (mr == 6) /* the AVX2 tile: a constant count unrolls */
+                pixrows_gather(d, xc, o, 6);
+            else
+                pixrows_gather(d, xc, o, mr);
+            if (++t == s->kvol) {
+                t = 0;
+                c++;
+            }
+        }
+    }
+}
+
+/* Task u: image u / mchunks of the group, PIXROWS_MCHUNK output channels. */
+static void pixrows_out_task(void *arg, int tid, size_t u0, size_t u1)
+{
+    (void)tid;
+    const pixrows *pr = arg;
+    const size_t P = (size_t)pr->P, M = (size_t)pr->M;
+    const size_t mchunks = (M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK;
+    for (size_t u = u0; u < u1; u++) {
+        size_t g = u / mchunks, m0 = (u % mchunks) * PIXROWS_MCHUNK;
+        size_t m1 = m0 + PIXROWS_MCHUNK < M ? m0 + PIXROWS_MCHUNK : M;
+        pr->uk->transpose_epi(P, m1 - m0, pr->yt + g * P * M + m0, M, pr->y + g * M * P + m0 * P,
+                              P, pr->bias ? pr->bias + m0 : NULL,
+                              pr->res ? pr->res + g * M * P + m0 * P : NULL, pr->lo, pr->hi);
+    }
+}
+
+static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src *s, int64_t N,
+                       const sk_tensor *B, const sk_tensor *R, float *y, sk_kctx *ctx)
+{
+    const sk_gemm_cfg *cfg = pv->cfg;
+    const int T = sk_pool_size(ctx->pool);
+    const sk_fops_uk *uk = &pv->kc->ops;
+    const size_t gemm = sk_gemm_scratch_floats(cfg, T);
+    if (!uk)
+        return sk_kfail(ctx, n, SK_EINVAL, "no transpose kernel at level %s",
+                        sk_isa_name(cfg->isa));
+    float *own,
+        *scratch = sk_fast_scratch(n, ctx, gemm + pixrows_floats(pv, s->P, N, T), &own);
+    if (!scratch)
+        return SK_ENOMEM;
+    const int64_t G = pixrows_images(pv, s->P, N);
+    pixrows pr;
+    memset(&pr, 0, sizeof pr);
+    pr.s = s;
+    pr.K = pv->wt.K;
+    pr.M = pv->wt.N;
+    pr.P = (int)s->P;
+    pr.mr = cfg->mr;
+    pr.a = scratch + gemm;
+    pr.yt = pr.a + pixrows_a_floats(G * s->P, pr.K, pr.mr);
+    pr.tab = (int64_t *)(pr.yt + round16f((size_t)(G * s->P) * (size_t)pr.M));
+    pr.bias = B ? B->data : NULL;
+    pr.uk = uk;
+    sk_fused_act(n, &pr.lo, &pr.hi);
+    const size_t img_size = (size_t)pr.M * (size_t)pr.P;
+    const size_t mchunks = (size_t)((pr.M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK);
+    for (int64_t i0 = 0; i0 < N; i0 += G) {
+        pr.img0 = i0;
+        pr.G = N - i0 < G ? N - i0 : G;
+        pr.y = y + (size_t)i0 * img_size;
+        pr.res = R ? (const float *)R->data + (size_t)i0 * img_size : NULL;
+        pr.rows_pad = (pr.G * pr.P + pr.mr - 1) / pr.mr * pr.mr;
+        pixrows_table(&pr);
+        sk_gemm_packed_a pa = {cfg, (int)(pr.G * pr.P), pr.K, 1, 0, pr.a};
+        sk_gemm_job j;
+        sk_gemm_job_init(&j, cfg, (int)(pr.G * pr.P), pr.M, pr.K, 1);
+        j.a_packed = &pa;
+        j.b_packed = &pv->wt;
+        j.c = pr.yt;
+        j.ldc = (size_t)pr.M;
+        sk_parallel_for_tid(ctx->pool, (size_t)((pr.K + PIXROWS_KCHUNK - 1) / PIXROWS_KCHUNK), 1,
+                            pixrows_pack_task, &pr);
+        sk_gemm_run(ctx->pool, &j, scratch); /* cannot fail: scratch given */
+        sk_parallel_for_tid(ctx->pool, (size_t)pr.G * mchunks, 1, pixrows_out_task, &pr);
+    }
+    sk_free(own);
+    return 0;
+}
+
+size_t sk_conv_pixrows_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)
+{
+    return sk_conv_gemm_scratch(pv, out, nthreads, pixrows_floats);
+}
+
+int sk_fast_run_conv_pixrows(const sk_node *n, const sk_tensor *const *in, int nin,
+                             sk_tensor *out, sk_kctx *ctx)
+{
+    conv_src s;
+    int64_t N, M;
+    const sk_tensor *B, *R;
+    int rc;
+    if (!sk_conv_gemm_begin(n, in, nin, out, ctx, &s, &N, &M, &B, &R, &rc))
+        return rc;
+    return run_pixrows(n, n->priv, &s, N, B, R, out[0].data, ctx);
+}
