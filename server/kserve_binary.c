@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/half.h"
+
 static const struct {
     const char *name;
     int size;
@@ -295,6 +297,25 @@ static int leaf_f32(walk *w, json_t *v)
     return 0;
 }
 
+/* FP16 / BF16 data in JSON: a decimal number, rounded once to the half
+ * type (as the client's own conversion would), then widened exactly. */
+static int leaf_f16(walk *w, json_t *v)
+{
+    if (!json_is_number(v))
+        return -1;
+    ((float *)w->dst)[w->n] = sk_f16_to_f32(sk_f32_to_f16(sk_f64_to_f32_odd(json_number_value(v))));
+    return 0;
+}
+
+static int leaf_bf16(walk *w, json_t *v)
+{
+    if (!json_is_number(v))
+        return -1;
+    ((float *)w->dst)[w->n] =
+        sk_bf16_to_f32(sk_f32_to_bf16(sk_f64_to_f32_odd(json_number_value(v))));
+    return 0;
+}
+
 static srv_err count_error(const srv_ktensor *t, int rc, uint64_t got, srv_error *e)
 {
     if (rc == -1)
@@ -311,10 +332,22 @@ srv_err srv_ktensor_f32(const srv_ktensor *t, float *dst, srv_error *e)
     if (t->binary) {
         /* the protocol's byte order is little-endian, as on every CPU we
          * build for (x86-64, arm64); bin_len was checked against count */
-        memcpy(dst, t->bin, t->bin_len);
+        if (t->dtype == SRV_KDT_FP32) {
+            memcpy(dst, t->bin, t->bin_len);
+            return SRV_OK;
+        }
+        for (uint64_t i = 0; i < t->count; i++) { /* halves widen exactly */
+            uint16_t h;
+            memcpy(&h, t->bin + 2 * i, 2);
+            dst[i] = t->dtype == SRV_KDT_FP16 ? sk_f16_to_f32(h) : sk_bf16_to_f32(h);
+        }
         return SRV_OK;
     }
-    walk w = {.want = t->count, .leaf = leaf_f32, .dst = dst};
+    walk w = {.want = t->count,
+              .leaf = t->dtype == SRV_KDT_FP16   ? leaf_f16
+                      : t->dtype == SRV_KDT_BF16 ? leaf_bf16
+                                                 : leaf_f32,
+              .dst = dst};
     int rc = walk_data(&w, t->data);
     if (rc || w.n != t->count)
         return count_error(t, rc, w.n, e);

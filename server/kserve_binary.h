@@ -80,8 +80,10 @@ srv_err srv_kreq_parse(const uint8_t *body, size_t len, const char *header_len, 
                        srv_error *e);
 void srv_kreq_free(srv_kreq *q);
 
-/* An FP32 tensor's values into dst (t->count floats): JSON numbers, flat or
- * nested in any arrays (row-major), or its binary slice. */
+/* An FP32, FP16 or BF16 tensor's values into dst as float32 (t->count
+ * floats): JSON numbers, flat or nested in any arrays (row-major; for the
+ * half types rounded once to the type), or its binary slice (halves widened
+ * exactly). */
 srv_err srv_ktensor_f32(const srv_ktensor *t, float *dst, srv_error *e);
 
 typedef struct srv_kbytes {

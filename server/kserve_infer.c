@@ -174,7 +174,10 @@ static srv_err infer_start(srv_req *r, srv_kserve *k, srv_kreq *q, srv_error *e)
                         m->nclasses, m->name);
 
     int64_t n;
-    if (t->dtype == SRV_KDT_FP32) {
+    /* FP16 / BF16 data is widened exactly to the float32 the engine takes
+     * (a float16 model's input Cast rounds it back: the same values) */
+    int floats = t->dtype == SRV_KDT_FP32 || t->dtype == SRV_KDT_FP16 || t->dtype == SRV_KDT_BF16;
+    if (floats) {
         const int64_t *s = t->shape;
         if (t->rank != 4 || s[0] < 1 || s[1] != m->pp.channels || s[2] != m->pp.height ||
             s[3] != m->pp.width) {
@@ -196,7 +199,7 @@ static srv_err infer_start(srv_req *r, srv_kserve *k, srv_kreq *q, srv_error *e)
     } else {
         return srv_fail(e, SRV_E_BAD_REQUEST,
                         "input %.64s: datatype %s is not supported by model %s; it takes FP32 "
-                        "[-1,%d,%d,%d] or BYTES [N] of PNG/JPEG files",
+                        "(or FP16, BF16) [-1,%d,%d,%d] or BYTES [N] of PNG/JPEG files",
                         t->name, srv_kdtype_name(t->dtype), m->name, m->pp.channels,
                         m->pp.height, m->pp.width);
     }
@@ -215,7 +218,7 @@ static srv_err infer_start(srv_req *r, srv_kserve *k, srv_kreq *q, srv_error *e)
     k->output = malloc((size_t)n * m->out_floats * sizeof *k->output);
     if (!k->input || !k->output)
         return srv_fail(e, SRV_E_INTERNAL, "out of memory");
-    if (t->dtype == SRV_KDT_FP32)
+    if (floats)
         rc = srv_ktensor_f32(t, k->input, e);
     else
         rc = images_in(r, k, t, e);

@@ -35,7 +35,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-DT = {"FP32": np.float32, "INT64": np.int64, "INT32": np.int32, "UINT8": np.uint8}
+DT = {"FP32": np.float32, "INT64": np.int64, "INT32": np.int32, "UINT8": np.uint8,
+      "FP16": np.float16, "BF16": np.uint16}  # BF16: the raw 16-bit patterns
 
 
 class Input:
@@ -263,6 +264,42 @@ def case_tensor_json(c):
                                                 [0] * 784, binary=False)],
                        [Output("logits", binary=False)])
     assert st == 200, (st, b[:300])
+
+
+def case_tensor_half(c):
+    """FP16 and BF16 inputs: the answer equals the FP32 answer for the same
+    values (numpy's float16 widening; bfloat16 as the top 16 bits of a
+    float32), binary and JSON, and stays near PyTorch's."""
+    x, want = testdata("fashion-resnet")
+    x16 = x.astype(np.float16)
+    st, h, b = c.infer("fashion-resnet", [Input("input", x.shape, "FP32", x16.astype(np.float32))])
+    assert st == 200, (st, b[:300])
+    ref = parse_result(h, b)[0]["logits"]
+    st, h, b = c.infer("fashion-resnet", [Input("input", x.shape, "FP16", x16)])
+    assert st == 200, (st, b[:300])
+    assert np.array_equal(parse_result(h, b)[0]["logits"], ref), "binary FP16 != FP32 of its values"
+    st, h, b = c.infer("fashion-resnet", [Input("input", x.shape, "FP16",
+                                                [float(v) for v in x16.reshape(-1)], binary=False)])
+    assert st == 200, (st, b[:300])
+    assert np.array_equal(parse_result(h, b)[0]["logits"], ref), "JSON FP16 != FP32 of its values"
+    # fp16 inputs move a 28x28 image's logits by ~1e-3 of their range
+    err = float(np.abs(ref - want).max())
+    assert err <= 1e-2 * float(np.abs(want).max()), "FP16 input vs PyTorch: %g" % err
+    bits = (x.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    xb = (bits.astype(np.uint32) << 16).view(np.float32)
+    st, h, b = c.infer("fashion-resnet", [Input("input", x.shape, "FP32", xb)])
+    refb = parse_result(h, b)[0]["logits"]
+    st, h, b = c.infer("fashion-resnet", [Input("input", x.shape, "BF16", bits)])
+    assert st == 200, (st, b[:300])
+    assert np.array_equal(parse_result(h, b)[0]["logits"], refb), "binary BF16 != FP32 of its values"
+    st, h, b = c.infer("fashion-resnet", [Input("input", x.shape, "BF16",
+                                                [float(v) for v in xb.reshape(-1)], binary=False)])
+    assert st == 200, (st, b[:300])
+    assert np.array_equal(parse_result(h, b)[0]["logits"], refb), "JSON BF16 != FP32 of its values"
+    # other datatypes stay refused, with the types that are taken named
+    st, h, b = c.infer("fashion-resnet", [Input("input", x.shape, "UINT8",
+                                                np.zeros(x.shape, np.uint8))])
+    assert st == 400 and b"FP16, BF16" in b, (st, b[:300])
 
 
 def case_mixed(c):

@@ -30,6 +30,7 @@ KPORT=$PORT
 check $KPORT meta "metadata: /v2, health, model metadata (+/versions/1), ready, config, index, 404/405 as {\"error\"}"
 check $KPORT tensor_binary "infer: binary FP32 in and out (tritonclient's default) equals PyTorch's outputs"
 check $KPORT tensor_json "infer: JSON FP32 nested and flat, JSON out, id echoed, unknown parameters tolerated"
+check $KPORT tensor_half "infer: FP16 and BF16 inputs (binary and JSON) equal the FP32 answer for the same values"
 check $KPORT mixed "infer: binary in / JSON out, JSON in / binary out, header name in any case"
 check $KPORT classification "classification extension and BYTES PNG/JPEG images: equal to /classify and /segment"
 check $KPORT errors "errors: wrong shape / datatype, header past the body, short body, unknown output, ... (400 {\"error\"})"
