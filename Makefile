@@ -203,6 +203,10 @@ test-zoo: deps deps-torch deps-ort
 	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) sh tests/zoo/run_lowp.sh
 	BUILD=$(BUILD) sh tests/zoo/run.sh
+	@# two torchvision exports in the five low-precision forms against onnxruntime
+	@# (a bounded subset for CI's time; LOWP_ZOO=... lowp_models.py runs any)
+	BUILD=$(BUILD) LOWP_ONLY= LOWP_ZOO="resnet18-op13 mobilenet_v2-op13" \
+		/usr/bin/python3 tests/zoo/lowp_models.py $(BUILD)/lowp-zoo/zoo
 
 # The scalar build on arm64: the engine sources a non-x86 machine builds
 # (ENGINE_SRCS), with the project's flags, cross-compiled and run under qemu.

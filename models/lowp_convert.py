@@ -125,6 +125,12 @@ def _fp16(model, weights_only):
         for a in n.attribute:
             if a.name == "to" and a.i == TensorProto.FLOAT:
                 a.i = TensorProto.FLOAT16
+            # a Constant float tensor (Clip's min/max in torchvision's
+            # exports) takes the data's type, unless it is a Resize roi/scales
+            if (n.op_type == "Constant" and a.name == "value" and
+                    a.t.data_type == TensorProto.FLOAT and n.output[0] not in keep):
+                arr = numpy_helper.to_array(a.t).astype(np.float16)
+                a.t.CopyFrom(numpy_helper.from_array(arr, a.t.name))
     return m
 
 
@@ -178,7 +184,10 @@ def _qdq(model, ranges):
             G.node(n.op_type, ins, list(n.output), **a)
         elif n.op_type in ("Add", "Concat", "AveragePool", "GlobalAveragePool", "MaxPool",
                            "Relu", "Flatten", "Resize", "MatMul"):
-            ins = [act(i)[0] if i in ranges and i not in G.inits else
+            # Resize: only its data is quantized (roi, scales, sizes are not
+            # activations, even when a sub-graph computes them)
+            data = n.input[:1] if n.op_type == "Resize" else n.input
+            ins = [act(i)[0] if i in data and i in ranges and i not in G.inits else
                    (G.init(i, G.inits[i]) if i in G.inits else i) for i in n.input]
             G.node(n.op_type, ins, list(n.output), domain=n.domain or None, **a)
         else:  # any other op stays float32, its inputs as they are
