@@ -285,6 +285,34 @@ void srv_predict_prepared(srv_req *r)
 
 static void job_done(srv_job *j);
 
+/* Decode the request's one picture into p->image, kept for the job (the
+ * tiled route cuts its tiles from it, the native-size route pads it; an
+ * overlay needs its colours, so it is decoded in RGB then). Of the decode's
+ * peak, only the kept pixels stay reserved. */
+static srv_err decode_kept(srv_req *r, srv_predict *p, srv_error *e)
+{
+    srv_server *srv = r->srv;
+    srv_model *m = p->model;
+    const srv_blob *b = &p->in.images[0];
+    int channels = p->fmt == SRV_FMT_OVERLAY ? 3 : m->pp.channels;
+    size_t need = decode_bytes(b, channels, srv->cfg->max_pixels);
+    srv_err k = reserve(r, p, need, "decoding the image", e);
+    if (k != SRV_OK)
+        return k;
+    char err[256];
+    int rc = sk_image_decode(b->data, b->len, channels, srv->cfg->max_pixels, m->background,
+                             &p->image, err, sizeof err);
+    if (rc == SK_ETOOLARGE)
+        return srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
+    if (rc == SK_ENOMEM)
+        return srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
+    if (rc)
+        return srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
+    size_t keep = (size_t)p->image.w * p->image.h * channels;
+    unreserve(r, p, need > keep ? need - keep : 0);
+    return SRV_OK;
+}
+
 /* 1: tile this request, 0: the usual resize, -1: e says why not. */
 static int tiling_wanted(srv_predict *p, srv_error *e)
 {
@@ -349,7 +377,6 @@ static srv_err submit_tiles(srv_req *r, srv_predict *p, srv_error *e)
 
 static srv_err start_tiled(srv_req *r, srv_predict *p, double t0, srv_error *e)
 {
-    srv_server *srv = r->srv;
     srv_model *m = p->model;
     const srv_blob *b = &p->in.images[0];
     int overlap = m->tile_overlap >= 0
@@ -363,25 +390,12 @@ static srv_err start_tiled(srv_req *r, srv_predict *p, double t0, srv_error *e)
         overlap = (int)v;
     }
     r->images = 1;
-    /* The picture stays for the whole job: the tiles are cut from it. An
-     * overlay needs its colours, so it is decoded in RGB then. */
-    int channels = p->fmt == SRV_FMT_OVERLAY ? 3 : m->pp.channels;
-    size_t need = decode_bytes(b, channels, srv->cfg->max_pixels);
-    srv_err k = reserve(r, p, need, "decoding the image", e);
+    /* The picture stays for the whole job: the tiles are cut from it. */
+    srv_err k = decode_kept(r, p, e);
     if (k != SRV_OK)
         return k;
     char err[256];
-    int rc = sk_image_decode(b->data, b->len, channels, srv->cfg->max_pixels, m->background,
-                             &p->image, err, sizeof err);
-    if (rc == SK_ETOOLARGE)
-        return srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
-    if (rc == SK_ENOMEM)
-        return srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
-    if (rc)
-        return srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
     int w = p->image.w, h = p->image.h;
-    size_t keep = (size_t)w * h * channels;
-    unreserve(r, p, need > keep ? need - keep : 0);
     sk_preprocess pp = m->pp;
     pp.invert = sk_preprocess_invert((sk_invert)m->invert, &p->image);
     size_t tensors = (size_t)m->max_batch * (m->in_floats + m->out_floats) * sizeof(float);
@@ -480,21 +494,10 @@ static srv_err start_native(srv_req *r, srv_predict *p, double t0, srv_error *e)
     if (srv_batcher_depth(m->batcher) + 1 > m->max_queue)
         return srv_fail(e, SRV_E_OVERLOADED, "model %s has its queue full (%d images); retry later",
                         m->name, m->max_queue);
-    /* An overlay needs the picture's colours: decoded in RGB then, and kept. */
-    int channels = p->fmt == SRV_FMT_OVERLAY ? 3 : m->pp.channels;
-    size_t need = decode_bytes(b, channels, srv->cfg->max_pixels);
-    srv_err k = reserve(r, p, need, "decoding the image", e);
+    srv_err k = decode_kept(r, p, e);
     if (k != SRV_OK)
         return k;
     char err[256];
-    int rc = sk_image_decode(b->data, b->len, channels, srv->cfg->max_pixels, m->background,
-                             &p->image, err, sizeof err);
-    if (rc == SK_ETOOLARGE)
-        return srv_fail(e, SRV_E_TOO_LARGE, "image: %s", err);
-    if (rc == SK_ENOMEM)
-        return srv_fail(e, SRV_E_INTERNAL, "image: out of memory decoding");
-    if (rc)
-        return srv_fail(e, SRV_E_BAD_IMAGE, "image: %s", err);
     int w = p->image.w, h = p->image.h;
     int W = srv_native_round(w, m->native_multiple), H = srv_native_round(h, m->native_multiple);
     p->native = 1;
@@ -518,10 +521,7 @@ static srv_err start_native(srv_req *r, srv_predict *p, double t0, srv_error *e)
         return srv_fail(e, SRV_E_INTERNAL, "preprocessing failed: %s", err);
     if (p->fmt != SRV_FMT_OVERLAY) { /* only an overlay needs the picture again */
         sk_image_free(&p->image);
-        unreserve(r, p, need);
-    } else {
-        size_t keep = (size_t)w * h * 3;
-        unreserve(r, p, need > keep ? need - keep : 0);
+        unreserve(r, p, (size_t)w * h * m->pp.channels); /* what decode_kept left reserved */
     }
     size_t owned = b->owned ? b->len : 0;
     srv_input_free(&p->in);
