@@ -472,7 +472,18 @@ static char *read_pem(const char *path, const char *flag, char *err, size_t errl
         free(buf);
         return NULL;
     }
-    return buf;
+    char *fit = realloc(buf, n + 1); /* hold the file, not the 1 MiB cap */
+    return fit ? fit : buf;
+}
+
+/* The PEM copies (the key wiped first), at stop or after a failed start. */
+static void drop_pems(srv_server *srv)
+{
+    free(srv->tls_cert_pem);
+    if (srv->tls_key_pem)
+        explicit_bzero(srv->tls_key_pem, strlen(srv->tls_key_pem));
+    free(srv->tls_key_pem);
+    srv->tls_cert_pem = srv->tls_key_pem = NULL;
 }
 
 int srv_http_start(srv_server *srv, char *err, size_t errlen)
@@ -502,8 +513,10 @@ int srv_http_start(srv_server *srv, char *err, size_t errlen)
         }
         srv->tls_cert_pem = read_pem(c->tls_cert, "--tls-cert", err, errlen);
         srv->tls_key_pem = srv->tls_cert_pem ? read_pem(c->tls_key, "--tls-key", err, errlen) : NULL;
-        if (!srv->tls_key_pem)
+        if (!srv->tls_key_pem) {
+            drop_pems(srv);
             return -1;
+        }
         flags |= MHD_USE_TLS;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -524,6 +537,7 @@ int srv_http_start(srv_server *srv, char *err, size_t errlen)
                  c->tls_cert ? "bad --tls-cert / --tls-key, or the port is taken"
                  : errno     ? strerror(errno)
                              : "libmicrohttpd refused the options");
+        drop_pems(srv);
         return -1;
     }
     return 0;
@@ -549,9 +563,5 @@ void srv_http_stop(srv_server *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
-    free(srv->tls_cert_pem);
-    if (srv->tls_key_pem)
-        explicit_bzero(srv->tls_key_pem, strlen(srv->tls_key_pem));
-    free(srv->tls_key_pem);
-    srv->tls_cert_pem = srv->tls_key_pem = NULL;
+    drop_pems(srv);
 }
