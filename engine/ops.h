@@ -145,14 +145,14 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
 
 /* com.microsoft ops onnxruntime's quantizer writes (the loader accepts them
  * in that domain only: sk_op_domain): engine/kernels/ref/qlinear_ms.c */
-#define SK_OPS_MS(X)                                                                                         \
-    X(QLINEAR_ADD, "QLinearAdd", qlinear_add, qlinear_ms, none, 0)                                           \
-    X(QLINEAR_MUL, "QLinearMul", qlinear_mul, qlinear_ms, none, 0)                                           \
-    X(QLINEAR_GLOBAL_AVERAGE_POOL, "QLinearGlobalAveragePool", qlinear_global_avg_pool, qlinear_ms, none, 0) \
-    X(QLINEAR_AVERAGE_POOL, "QLinearAveragePool", qlinear_average_pool, qlinear_ms, none, 0)                 \
-    X(QLINEAR_CONCAT, "QLinearConcat", qlinear_concat, none, none, 0)                                        \
-    X(QLINEAR_SIGMOID, "QLinearSigmoid", qlinear_sigmoid, none, none, 0)                                     \
-    X(QLINEAR_LEAKY_RELU, "QLinearLeakyRelu", qlinear_leaky_relu, none, none, 0)
+#define SK_OPS_MS(X)                                                                              \
+    X(QLINEAR_ADD, "QLinearAdd", qlinear_binary, qlinear_ms, none, 0)                             \
+    X(QLINEAR_MUL, "QLinearMul", qlinear_binary, qlinear_ms, none, 0)                             \
+    X(QLINEAR_GLOBAL_AVERAGE_POOL, "QLinearGlobalAveragePool", qlinear_pool, qlinear_ms, none, 0) \
+    X(QLINEAR_AVERAGE_POOL, "QLinearAveragePool", qlinear_pool, qlinear_ms, none, 0)              \
+    X(QLINEAR_CONCAT, "QLinearConcat", qlinear_concat, none, none, 0)                             \
+    X(QLINEAR_SIGMOID, "QLinearSigmoid", qlinear_lut, none, none, 0)                              \
+    X(QLINEAR_LEAKY_RELU, "QLinearLeakyRelu", qlinear_lut, none, none, 0)
 
 /* Ops created by engine passes (engine/passes/), never by loaders (names
  * starting with '_' never match an ONNX op_type): engine/kernels/ref/fused.c,

@@ -354,6 +354,22 @@ static int tiling_wanted(srv_predict *p, srv_error *e)
     return 1;
 }
 
+/* p's job: n images from p->input into p->output, enqueued now, due at
+ * `deadline` (srv_now seconds). */
+static srv_job *job_of(srv_req *r, srv_predict *p, int n, double deadline)
+{
+    srv_job *j = &p->job;
+    memset(j, 0, sizeof *j);
+    j->n = n;
+    j->input = p->input;
+    j->output = p->output;
+    j->t_enqueue = srv_now();
+    j->deadline = deadline;
+    j->done = job_done;
+    j->ctx = r;
+    return j;
+}
+
 /* Preprocess the next batch of tiles and queue it. */
 static srv_err submit_tiles(srv_req *r, srv_predict *p, srv_error *e)
 {
@@ -362,15 +378,8 @@ static srv_err submit_tiles(srv_req *r, srv_predict *p, srv_error *e)
     int n = srv_tiler_fill(p->tiler, p->input, m->max_batch, err, sizeof err);
     if (n <= 0)
         return srv_fail(e, SRV_E_INTERNAL, "tiling: %s", n < 0 ? err : "no tile left");
-    srv_job *j = &p->job;
-    memset(j, 0, sizeof *j);
-    j->n = n;
-    j->input = p->input;
-    j->output = p->output;
-    j->t_enqueue = srv_now();
-    j->deadline = j->t_enqueue + r->srv->cfg->timeout_ms * 1e-3;
-    j->done = job_done;
-    j->ctx = r;
+    /* each batch of tiles has --timeout-ms from its own enqueue */
+    srv_job *j = job_of(r, p, n, srv_now() + r->srv->cfg->timeout_ms * 1e-3);
     j->admitted = srv_tiler_filled(p->tiler) > n; /* the first batch is admitted as any */
     return srv_batcher_submit(m->batcher, j, e);
 }
@@ -529,18 +538,10 @@ static srv_err start_native(srv_req *r, srv_predict *p, double t0, srv_error *e)
     srv_req_drop_body(r);
     p->decode_ms = (srv_now() - t0) * 1e3;
 
-    srv_job *j = &p->job;
-    memset(j, 0, sizeof *j);
-    j->n = 1;
+    srv_job *j = job_of(r, p, 1, r->t_start + srv->cfg->timeout_ms * 1e-3);
     j->h = H;
     j->w = W;
     j->out_cap = outf;
-    j->input = p->input;
-    j->output = p->output;
-    j->t_enqueue = srv_now();
-    j->deadline = r->t_start + srv->cfg->timeout_ms * 1e-3;
-    j->done = job_done;
-    j->ctx = r;
     srv_predict_prepared(r);
     return srv_batcher_submit(m->batcher, j, e);
 }
@@ -684,14 +685,7 @@ static srv_err start(srv_req *r, srv_error *e)
     srv_req_drop_body(r);
     p->decode_ms = (srv_now() - t0) * 1e3;
 
-    srv_job *j = &p->job;
-    j->n = n;
-    j->input = p->input;
-    j->output = p->output;
-    j->t_enqueue = srv_now();
-    j->deadline = r->t_start + srv->cfg->timeout_ms * 1e-3;
-    j->done = job_done;
-    j->ctx = r;
+    srv_job *j = job_of(r, p, n, r->t_start + srv->cfg->timeout_ms * 1e-3);
     srv_predict_prepared(r);
     return srv_batcher_submit(m->batcher, j, e);
 }

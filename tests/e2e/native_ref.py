@@ -14,6 +14,8 @@ import sys
 import numpy as np
 from PIL import Image
 
+from tile_ref import compare_mask
+
 
 def make(path, w, h):
     rng = np.random.default_rng(w * 7919 + h)
@@ -70,21 +72,7 @@ def check(model_dir, image, mask_path, multiple=1):
     cfg = json.load(open(f"{model_dir}/model.json"))["input"]
     px = np.asarray(Image.open(image).convert("L"), dtype=np.float64)
     x = (px * cfg["scale"] - cfg["mean"]) / cfg["std"]
-    lg = logits(model_dir, x, int(multiple))
-    ref = lg.argmax(0).astype(np.uint8)
-    got = np.fromfile(mask_path, dtype=np.uint8)
-    if got.size != ref.size:
-        print(f"mask has {got.size} bytes, want {ref.size}")
-        return 1
-    got = got.reshape(ref.shape)
-    s = np.sort(lg, 0)
-    close = (s[-1] - s[-2]) < 1e-4
-    bad = (got != ref) & ~close
-    print(f"{int(bad.sum())} of {ref.size} pixels differ ({int(close.sum())} near-ties skipped)")
-    if bad.any():
-        ys, xs = np.nonzero(bad)
-        print("first at", list(zip(xs[:5].tolist(), ys[:5].tolist())))
-    return 1 if bad.any() else 0
+    return compare_mask(logits(model_dir, x, int(multiple)), mask_path)
 
 
 cmd = sys.argv[1]

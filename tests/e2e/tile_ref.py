@@ -47,12 +47,19 @@ def check(model_dir, image, mask_path):
             for dx in range(k):
                 acc += w[c, dy, dx] * xp[dy:dy + h, dx:dx + wd]
         logits[c] = acc
+    return compare_mask(logits, mask_path)
+
+
+def compare_mask(logits, mask_path):
+    """0 when the raw mask at mask_path is the argmax of logits [K, H, W]
+    on every pixel but near-ties; prints the count of differing pixels.
+    (native_ref.py uses it too.)"""
     ref = logits.argmax(0).astype(np.uint8)
     got = np.fromfile(mask_path, dtype=np.uint8)
     if got.size != ref.size:
         print(f"mask has {got.size} bytes, want {ref.size}")
         return 1
-    got = got.reshape(h, wd)
+    got = got.reshape(ref.shape)
     # a pixel whose two best logits are within float rounding of each other
     # may go either way in any engine: those are not counted
     s = np.sort(logits, 0)
@@ -74,10 +81,15 @@ def agree(a_path, b_path, cell):
     return 0
 
 
-cmd = sys.argv[1]
-if cmd == "check":
-    sys.exit(check(*sys.argv[2:5]))
-elif cmd == "agree":
-    sys.exit(agree(sys.argv[2], sys.argv[3], int(sys.argv[4])))
-else:
-    make(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+def main():
+    cmd = sys.argv[1]
+    if cmd == "check":
+        sys.exit(check(*sys.argv[2:5]))
+    elif cmd == "agree":
+        sys.exit(agree(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    else:
+        make(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+
+
+if __name__ == "__main__":
+    main()

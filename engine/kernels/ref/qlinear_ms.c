@@ -103,8 +103,8 @@ static int qbin_setup(const sk_node *n, const sk_tensor *const *in, int nin, int
     return qop_read(n, ctx, "C", cshape, in[6], sk_ref_opt(in, nin, 7), in[0]->dtype, c);
 }
 
-static int qbin_infer(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                      int nout, sk_kctx *ctx)
+int sk_infer_qlinear_binary(const sk_node *n, const sk_tensor *const *in, int nin,
+                            sk_tensor *out, int nout, sk_kctx *ctx)
 {
     qop a, b, c;
     sk_tensor cs = {0};
@@ -116,9 +116,10 @@ static int qbin_infer(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     return 0;
 }
 
-static int qbin_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                    int nout, sk_kctx *ctx, sk_op fop)
+int sk_run_qlinear_binary(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                          int nout, sk_kctx *ctx)
 {
+    sk_op fop = n->op == SK_OP_QLINEAR_MUL ? SK_OP_MUL : SK_OP_ADD;
     qop a, b, c;
     sk_tensor cs = {0};
     int rc = qbin_setup(n, in, nin, nout, ctx, &a, &b, &c, &cs);
@@ -162,27 +163,6 @@ static int qbin_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     return rc;
 }
 
-int sk_infer_qlinear_add(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                         int nout, sk_kctx *ctx)
-{
-    return qbin_infer(n, in, nin, out, nout, ctx);
-}
-int sk_run_qlinear_add(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                       int nout, sk_kctx *ctx)
-{
-    return qbin_run(n, in, nin, out, nout, ctx, SK_OP_ADD);
-}
-int sk_infer_qlinear_mul(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                         int nout, sk_kctx *ctx)
-{
-    return qbin_infer(n, in, nin, out, nout, ctx);
-}
-int sk_run_qlinear_mul(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                       int nout, sk_kctx *ctx)
-{
-    return qbin_run(n, in, nin, out, nout, ctx, SK_OP_MUL);
-}
-
 /* --- element-wise through a 256-entry table: Sigmoid, LeakyRelu ------------ */
 /* (X, X_scale, X_zero_point?, Y_scale, Y_zero_point?) */
 
@@ -198,8 +178,8 @@ static int qlut_setup(const sk_node *n, const sk_tensor *const *in, int nin, int
     return rc;
 }
 
-static int qlut_infer(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                      int nout, sk_kctx *ctx)
+int sk_infer_qlinear_lut(const sk_node *n, const sk_tensor *const *in, int nin,
+                         sk_tensor *out, int nout, sk_kctx *ctx)
 {
     qop x, y;
     int rc = qlut_setup(n, in, nin, nout, ctx, &x, &y);
@@ -210,8 +190,8 @@ static int qlut_infer(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     return 0;
 }
 
-static int qlut_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                    int nout, sk_kctx *ctx)
+int sk_run_qlinear_lut(const sk_node *n, const sk_tensor *const *in, int nin,
+                       sk_tensor *out, int nout, sk_kctx *ctx)
 {
     qop x, y;
     int rc = qlut_setup(n, in, nin, nout, ctx, &x, &y);
@@ -234,26 +214,6 @@ static int qlut_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     return 0;
 }
 
-int sk_infer_qlinear_sigmoid(const sk_node *n, const sk_tensor *const *in, int nin,
-                             sk_tensor *out, int nout, sk_kctx *ctx)
-{
-    return qlut_infer(n, in, nin, out, nout, ctx);
-}
-int sk_run_qlinear_sigmoid(const sk_node *n, const sk_tensor *const *in, int nin,
-                           sk_tensor *out, int nout, sk_kctx *ctx)
-{
-    return qlut_run(n, in, nin, out, nout, ctx);
-}
-int sk_infer_qlinear_leaky_relu(const sk_node *n, const sk_tensor *const *in, int nin,
-                                sk_tensor *out, int nout, sk_kctx *ctx)
-{
-    return qlut_infer(n, in, nin, out, nout, ctx);
-}
-int sk_run_qlinear_leaky_relu(const sk_node *n, const sk_tensor *const *in, int nin,
-                              sk_tensor *out, int nout, sk_kctx *ctx)
-{
-    return qlut_run(n, in, nin, out, nout, ctx);
-}
 
 /* --- pools (X, x_scale, x_zero_point, y_scale, y_zero_point) ---------------- */
 
@@ -280,8 +240,8 @@ static int qpool_setup(const sk_node *n, const sk_tensor *const *in, int nin, in
     return qop_read(n, ctx, "y", fout, in[3], sk_ref_opt(in, nin, 4), SK_DT_UNDEFINED, y);
 }
 
-static int qpool_infer(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                       int nout, sk_kctx *ctx)
+int sk_infer_qlinear_pool(const sk_node *n, const sk_tensor *const *in, int nin,
+                          sk_tensor *out, int nout, sk_kctx *ctx)
 {
     qop x, y;
     sk_tensor fo = {0};
@@ -294,8 +254,8 @@ static int qpool_infer(const sk_node *n, const sk_tensor *const *in, int nin, sk
     return 0;
 }
 
-static int qpool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
-                     int nout, sk_kctx *ctx)
+int sk_run_qlinear_pool(const sk_node *n, const sk_tensor *const *in, int nin,
+                        sk_tensor *out, int nout, sk_kctx *ctx)
 {
     qop x, y;
     sk_tensor fo = {0};
@@ -324,26 +284,6 @@ static int qpool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
     return rc;
 }
 
-int sk_infer_qlinear_global_avg_pool(const sk_node *n, const sk_tensor *const *in, int nin,
-                                     sk_tensor *out, int nout, sk_kctx *ctx)
-{
-    return qpool_infer(n, in, nin, out, nout, ctx);
-}
-int sk_run_qlinear_global_avg_pool(const sk_node *n, const sk_tensor *const *in, int nin,
-                                   sk_tensor *out, int nout, sk_kctx *ctx)
-{
-    return qpool_run(n, in, nin, out, nout, ctx);
-}
-int sk_infer_qlinear_average_pool(const sk_node *n, const sk_tensor *const *in, int nin,
-                                  sk_tensor *out, int nout, sk_kctx *ctx)
-{
-    return qpool_infer(n, in, nin, out, nout, ctx);
-}
-int sk_run_qlinear_average_pool(const sk_node *n, const sk_tensor *const *in, int nin,
-                                sk_tensor *out, int nout, sk_kctx *ctx)
-{
-    return qpool_run(n, in, nin, out, nout, ctx);
-}
 
 /* --- QLinearConcat (Y_scale, Y_zero_point, X1, X1_scale, X1_zp, ...) ------- */
 
