@@ -23,6 +23,7 @@
 #include "kernels/fast.h"
 #include "kernels/fast_ops.h"
 #include "kernels/gemm.h"
+#include "kernels/ref/conv_transpose.h"
 #include "kernels/ref/nn_util.h"
 #include "threadpool.h"
 
@@ -41,87 +42,37 @@ int sk_fast_convt_supported(const sk_node *n, const sk_shape *w)
     return !strcmp(ap, "NOTSET") || !ap[0];
 }
 
+/* The shared geometry (ref/conv_transpose.h) plus what the fast path adds:
+ * the kernel volume, output pixels, and whether each input pixel lands on
+ * its own kernel-sized output patch (k == stride, no pads or dilation). */
 typedef struct ct_geom {
     int64_t N, C, M, group, Cg, Mg, Pin, Rows, kvol, opx;
     sk_win w; /* in = X's spatial dims, out = Y's */
     int direct;
 } ct_geom;
 
+/* 1 when the fast path runs this node: the forms the reference checks as
+ * valid, less output_shape and auto_pad (the prepack pass refuses them too). */
 static int ct_geometry(const sk_node *n, const sk_tensor *const *in, int nin, ct_geom *g)
 {
-    if (nin < 2 || !in[0] || !in[1] || in[0]->dtype != SK_F32 || in[1]->dtype != SK_F32 ||
-        (nin > 2 && in[2] && in[2]->dtype != SK_F32))
-        return 0;
     const char *ap = sk_attr_str(n, "auto_pad", "NOTSET");
     if (sk_attr_find(n, "output_shape") || (strcmp(ap, "NOTSET") && ap[0]))
         return 0;
-    const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
-    int nsp = xs->rank - 2;
-    if (nsp < 1 || nsp > SK_NN_SP || ws->rank != xs->rank || sk_shape_numel(xs) < 0 ||
-        sk_shape_numel(ws) < 0)
-        return 0;
-    for (int i = 0; i < xs->rank; i++)
-        if (xs->dim[i] < (i < 2 ? 0 : 1) || ws->dim[i] < 1)
-            return 0;
-    g->N = xs->dim[0];
-    g->C = xs->dim[1];
-    g->group = sk_attr_int(n, "group", 1);
-    if (g->group < 1 || ws->dim[0] != g->C || g->C % g->group)
-        return 0;
-    g->Cg = g->C / g->group;
-    g->Mg = ws->dim[1];
-    g->M = g->Mg * g->group;
-    if (nin > 2 && in[2] && (in[2]->shape.rank != 1 || in[2]->shape.dim[0] != g->M))
-        return 0;
-    const int64_t *ks;
-    int nk = sk_attr_ints(n, "kernel_shape", &ks);
-    if (nk >= 0) {
-        if (nk != nsp)
-            return 0;
-        for (int i = 0; i < nsp; i++)
-            if (ks[i] != ws->dim[2 + i])
-                return 0;
-    }
-    int64_t st[SK_NN_SP], dl[SK_NN_SP], pads[2 * SK_NN_SP], opad[SK_NN_SP];
+    sk_convt_geom cg;
     sk_kctx quiet = sk_nn_quiet_ctx();
-    if (sk_nn_ints(n, &quiet, "strides", nsp, 1, 1, st) ||
-        sk_nn_ints(n, &quiet, "dilations", nsp, 1, 1, dl) ||
-        sk_nn_ints(n, &quiet, "pads", 2 * nsp, 0, 0, pads) ||
-        sk_nn_ints(n, &quiet, "output_padding", nsp, 0, 0, opad))
+    if (sk_convt_geometry(n, in, nin, 1, &quiet, &cg))
         return 0;
-    sk_win *w = &g->w;
-    memset(w, 0, sizeof *w);
-    w->nsp = nsp;
-    for (int a = 0; a < SK_NN_SP; a++)
-        w->in[a] = w->out[a] = w->k[a] = w->stride[a] = w->dil[a] = 1;
-    g->direct = 1;
-    for (int i = 0; i < nsp; i++) {
-        int a = SK_NN_SP - nsp + i;
-        int64_t in_ = xs->dim[2 + i], k = ws->dim[2 + i];
-        if (k > 4096 || dl[i] > 4096 || st[i] > 4096 || opad[i] > 4096 || pads[i] > 4096 ||
-            pads[nsp + i] > 4096 || in_ > ((int64_t)1 << 30))
-            return 0;
-        int64_t out = st[i] * (in_ - 1) + opad[i] + dl[i] * (k - 1) + 1 - pads[i] - pads[nsp + i];
-        if (out < 1)
-            return 0;
-        w->in[a] = in_;
-        w->out[a] = out;
-        w->k[a] = k;
-        w->stride[a] = st[i];
-        w->dil[a] = dl[i];
-        w->pb[a] = pads[i];
-        w->pe[a] = pads[nsp + i];
-        if (k != st[i] || dl[i] != 1 || pads[i] || pads[nsp + i] || opad[i])
+    *g = (ct_geom){.N = cg.N, .C = cg.C, .M = cg.M, .group = cg.group, .Cg = cg.Cg,
+                   .Mg = cg.Mg, .Pin = cg.Pin, .Rows = cg.Rows, .w = cg.w, .direct = 1};
+    for (int a = SK_NN_SP - cg.w.nsp; a < SK_NN_SP; a++)
+        if (cg.w.k[a] != cg.w.stride[a] || cg.w.dil[a] != 1 || cg.w.pb[a] || cg.w.pe[a] ||
+            cg.w.out[a] != cg.w.in[a] * cg.w.stride[a])
             g->direct = 0;
-    }
-    g->kvol = sk_win_k_size(w);
-    g->Pin = sk_win_in_size(w);
-    g->opx = sk_win_out_size(w);
-    if (!sk_nn_mul(g->Mg, g->kvol, &g->Rows) || g->Rows > INT_MAX || g->Pin > INT_MAX ||
-        g->Cg > INT_MAX || g->group > INT_MAX)
-        return 0;
-    int64_t col, y;
-    return sk_nn_mul(g->group * g->Rows, g->Pin, &col) && sk_nn_mul(g->N * g->M, g->opx, &y);
+    g->kvol = sk_win_k_size(&g->w);
+    g->opx = sk_win_out_size(&g->w);
+    int64_t rows_all, col; /* the column matrices of every group */
+    return g->group <= INT_MAX && sk_nn_mul(g->group, g->Rows, &rows_all) &&
+           sk_nn_mul(rows_all, g->Pin, &col);
 }
 
 /* W^T packed at load for node n, when it matches this geometry (else the

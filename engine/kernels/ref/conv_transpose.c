@@ -6,22 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_transpose.h"
 #include "graph.h"
 #include "nn_util.h"
 #include "ops.h"
 #include "ref_gemm.h"
 #include "threadpool.h"
 
-typedef struct convt_geom {
-    int64_t N, C, M, group, Cg, Mg;
-    int64_t Pin; /* input pixels per channel */
-    int64_t Rows; /* column-matrix rows: Mg * kernel volume */
-    sk_win w;     /* in = X's spatial dims, out = Y's; pads may be negative */
-    sk_shape out;
-} convt_geom;
-
-static int convt_setup(const sk_node *n, const sk_tensor *const *in, int nin, int nout,
-                       sk_kctx *ctx, convt_geom *g)
+/* The geometry of one ConvTranspose, checked; the reference and
+ * kernels/fast_convt.c both start from it (conv_transpose.h). */
+int sk_convt_geometry(const sk_node *n, const sk_tensor *const *in, int nin, int nout,
+                      sk_kctx *ctx, sk_convt_geom *g)
 {
     int rc = sk_nn_conv_operands(n, in, nin, nout, ctx, "C,M/group");
     if (rc)
@@ -137,8 +132,8 @@ static int convt_setup(const sk_node *n, const sk_tensor *const *in, int nin, in
 int sk_infer_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
                             sk_tensor *out, int nout, sk_kctx *ctx)
 {
-    convt_geom g;
-    int rc = convt_setup(n, in, nin, nout, ctx, &g);
+    sk_convt_geom g;
+    int rc = sk_convt_geometry(n, in, nin, nout, ctx, &g);
     if (rc)
         return rc;
     out[0].dtype = SK_F32;
@@ -190,18 +185,18 @@ static void convt_rows_task(void *arg, size_t begin, size_t end)
 }
 
 /* Scratch: the transposed weights of every group, then one column matrix. */
-static size_t convt_scratch_floats(const convt_geom *g)
+static size_t convt_scratch_floats(const sk_convt_geom *g)
 {
     return (size_t)(g->group * g->Rows * g->Cg + g->Rows * g->Pin);
 }
 
 size_t sk_ref_scratch_conv_transpose(SK_REF_SCRATCH_ARGS)
 {
-    convt_geom g;
+    sk_convt_geom g;
     sk_kctx quiet = sk_nn_quiet_ctx();
     (void)out;
     (void)nthreads;
-    if (convt_setup(n, in, nin, nout, &quiet, &g))
+    if (sk_convt_geometry(n, in, nin, nout, &quiet, &g))
         return 0;
     return convt_scratch_floats(&g) * sizeof(float);
 }
@@ -209,8 +204,8 @@ size_t sk_ref_scratch_conv_transpose(SK_REF_SCRATCH_ARGS)
 int sk_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
                           sk_tensor *out, int nout, sk_kctx *ctx)
 {
-    convt_geom g;
-    int rc = convt_setup(n, in, nin, nout, ctx, &g);
+    sk_convt_geom g;
+    int rc = sk_convt_geometry(n, in, nin, nout, ctx, &g);
     if (rc)
         return rc;
     int64_t total = sk_shape_numel(&g.out);
