@@ -315,13 +315,21 @@ int sk_node_set_string(sk_graph *g, int ni, const char *name, const char *v)
     return 0;
 }
 
+/* A malloc'd copy of n elements (one element's room when n is 0, so an
+ * empty list is still a non-NULL pointer). */
+static void *dup_array(const void *v, int n, size_t size)
+{
+    void *p = malloc(size * (size_t)(n ? n : 1));
+    if (p && n)
+        memcpy(p, v, size * (size_t)n);
+    return p;
+}
+
 int sk_node_set_ints(sk_graph *g, int ni, const char *name, const int64_t *v, int n)
 {
     sk_attr *a = new_attr(g, ni, name, SK_ATTR_INTS);
-    if (!a || !(a->ints = malloc(sizeof(int64_t) * (size_t)(n ? n : 1))))
+    if (!a || !(a->ints = dup_array(v, n, sizeof *v)))
         return SK_ENOMEM;
-    if (n)
-        memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
     a->n = n;
     return 0;
 }
@@ -329,10 +337,8 @@ int sk_node_set_ints(sk_graph *g, int ni, const char *name, const int64_t *v, in
 int sk_node_set_floats(sk_graph *g, int ni, const char *name, const float *v, int n)
 {
     sk_attr *a = new_attr(g, ni, name, SK_ATTR_FLOATS);
-    if (!a || !(a->floats = malloc(sizeof(float) * (size_t)(n ? n : 1))))
+    if (!a || !(a->floats = dup_array(v, n, sizeof *v)))
         return SK_ENOMEM;
-    if (n)
-        memcpy(a->floats, v, sizeof(float) * (size_t)n);
     a->n = n;
     return 0;
 }
