@@ -459,8 +459,9 @@ void sk_gemm_pack_b_rowmajor(const void *ctx, int batch, int k0, int kc, int n0,
     }
 }
 
-int sk_gemm_f32(sk_pool *pool, int M, int N, int K, const float *A, size_t lda, const float *B,
-                size_t ldb, float *C, size_t ldc, const sk_gemm_epi *epi)
+int sk_gemm_f32(const sk_gemm_cfg *cfg, sk_pool *pool, int M, int N, int K, const float *A,
+                size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
+                const sk_gemm_epi *epi)
 {
     sk_gemm_epi none;
     if (!epi) {
@@ -469,7 +470,6 @@ int sk_gemm_f32(sk_pool *pool, int M, int N, int K, const float *A, size_t lda, 
     }
     if (M <= 0 || N <= 0)
         return 0;
-    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
     if (!cfg) {
         sk_ref_gemm_f32(M, N, K, A, (int)lda, B, (int)ldb, C, (int)ldc, 0);
         sk_gemm_epi_apply(epi, C, ldc, 0, 0, M, N);

@@ -12,7 +12,7 @@
  * block into per-thread scratch as the product runs, by a callback so that
  * convolution can pack straight from the image (implicit im2col).
  *
- * The scalar level has no microkernel: sk_gemm_f32 then runs the reference
+ * The scalar level has no microkernel: sk_gemm_f32 given no config runs the reference
  * GEMM (engine/kernels/ref/gemm.c) and the same epilogue. */
 #ifndef SK_GEMM_H
 #define SK_GEMM_H
@@ -201,11 +201,13 @@ size_t sk_gemm_scratch_floats(const sk_gemm_cfg *cfg, int nthreads);
  * plans: a run must not allocate). Returns 0 or SK_ENOMEM. */
 int sk_gemm_run(struct sk_pool *pool, const sk_gemm_job *job, float *scratch);
 
-/* Plain row-major product at the active level (sk_cpu_level()):
- * C = A * B with the epilogue (NULL: none). Allocates its packing buffers;
- * for tests, benchmarks and one-off products. Returns 0 or SK_ENOMEM. */
-int sk_gemm_f32(struct sk_pool *pool, int M, int N, int K, const float *A, size_t lda,
-                const float *B, size_t ldb, float *C, size_t ldc, const sk_gemm_epi *epi);
+/* Plain row-major product with the given level's config (NULL: the
+ * reference GEMM): C = A * B with the epilogue (NULL: none). Allocates its
+ * packing buffers; for tests, benchmarks and one-off products. Returns 0
+ * or SK_ENOMEM. */
+int sk_gemm_f32(const sk_gemm_cfg *cfg, struct sk_pool *pool, int M, int N, int K,
+                const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
+                const sk_gemm_epi *epi);
 
 /* The epilogue on an m x n block of C (row stride ldc) whose top-left
  * element is (row, col) of the whole product; used for tails, the scalar

@@ -149,7 +149,8 @@ static int one_gemm(sk_pool *pool, int M, int N, int K, int epi_kind, int pad)
     sk_gemm_epi e;
     make_epi(epi_kind, M, N, br, bc, R, ldr, &e);
     ref_gemm(M, N, K, A, lda, B, ldb, &e, ref, scale);
-    assert_int_equal(sk_gemm_f32(pool, M, N, K, A, lda, B, ldb, C, ldc, &e), 0);
+    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    assert_int_equal(sk_gemm_f32(cfg, pool, M, N, K, A, lda, B, ldb, C, ldc, &e), 0);
     int ok = check_close("sk_gemm_f32", M, N, K, C, ldc, ref, scale);
     /* the padding columns of C are never written */
     for (int i = 0; ok && i < M; i++)
