@@ -208,6 +208,12 @@ test-e2e: all
 test-models: all
 	@if [ -f tests/models/run.sh ]; then BUILD=$(BUILD) sh tests/models/run.sh; fi
 
+# FP32 / INT8 / BF16 accuracy of the default models on their full test sets
+# (models/accuracy.sh; not in CI, ~10 min)
+.PHONY: accuracy
+accuracy: all
+	BUILD=$(BUILD) sh models/accuracy.sh
+
 # skipserve-quantize on the default models vs onnxruntime and FP32 (tests/quant/)
 test-quant: deps-ort all
 	BUILD=$(BUILD) sh tests/quant/run.sh

@@ -298,13 +298,13 @@ static int quant_weight(ctx *c, sk_ext_ctx *ext, int wi, int axis, Onnx__NodePro
     int8_t *q = xmalloc((size_t)n);
     float *sc = xmalloc((size_t)nch * sizeof *sc);
     int8_t *zp = xmalloc((size_t)nch);
-    for (int64_t ch = 0; ch < nch; ch++) {
-        float m = 0;
-        for (int64_t i = 0; i < n; i++)
-            if ((i / inner) % nch == ch && fabsf(w[i]) > m)
-                m = fabsf(w[i]);
-        sc[ch] = m > 0 ? m / 127.0f : 1.0f;
+    for (int64_t i = 0; i < n; i++) { /* sc[] holds max |w| per channel first */
+        float *m = &sc[(i / inner) % nch];
+        if (fabsf(w[i]) > *m)
+            *m = fabsf(w[i]);
     }
+    for (int64_t ch = 0; ch < nch; ch++)
+        sc[ch] = sc[ch] > 0 ? sc[ch] / 127.0f : 1.0f; /* an all-zero channel: any scale */
     for (int64_t i = 0; i < n; i++) {
         float v = nearbyintf(w[i] / sc[(i / inner) % nch]);
         q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
