@@ -2,10 +2,12 @@
 
   structure  every Conv / ConvTranspose / Gemm weight is an int8 initializer
              behind a DequantizeLinear, symmetric (zero point 0, values in
-             -127..127), one scale per output channel; every bias an int32
-             initializer with scale = input scale * weight scale (float32),
-             zero point 0; every activation Q/DQ pair uint8 (or int8) with the
-             same scale and zero point on both nodes;
+             -127..127), one scale per output channel (--per-tensor: one);
+             every bias an int32 initializer with scale = input scale *
+             weight scale (float32), zero point 0; every activation Q/DQ pair
+             uint8 (or int8) with the same scale and zero point on both
+             nodes; every Add / Concat with quantized inputs has one scale and
+             zero point on its inputs and output (unless --no-share);
   runtimes   the INT8 model through skipserve (skipserve-run) and through
              onnxruntime (tests/zoo/ort_run.js) on the same inputs: logits
              within --steps output quantization steps, argmax agreement
@@ -45,7 +47,7 @@ def verdict(ok, line):
     failed += not ok
 
 
-def check_structure(path, act):
+def check_structure(path, act, per_tensor, shared):
     m = onnx.load(path)
     g = m.graph
     init = {t.name: numpy_helper.to_array(t) for t in g.initializer}
@@ -89,7 +91,10 @@ def check_structure(path, act):
             want_axis = 0 if tb else 1
         if q.dtype != np.int8 or z.dtype != np.int8 or np.any(z != 0) or q.min() < -127:
             problems.append("%s: weight not int8 symmetric (zero point 0, -127..127)" % n.name)
-        if s.ndim != 1 or s.shape[0] != q.shape[want_axis] or axis != want_axis:
+        if per_tensor:
+            if s.ndim != 0:
+                problems.append("%s: --per-tensor but %d weight scales" % (n.name, s.size))
+        elif s.ndim != 1 or s.shape[0] != q.shape[want_axis] or axis != want_axis:
             problems.append("%s: weight scale not per output channel (axis %d, %d scales)" % (
                 n.name, axis, s.size))
         if len(n.input) > 2 and n.input[2]:
@@ -102,10 +107,47 @@ def check_structure(path, act):
             want = np.float32(init[xdq.input[1]]) * s.astype(np.float32)
             if b.dtype != np.int32 or np.any(bz != 0) or not np.array_equal(bs, want):
                 problems.append("%s: bias not int32 with scale sx*sw and zero point 0" % n.name)
+    # shared scales: a residual Add's / a Concat's inputs and its output (after
+    # the Relu that fused into it) carry one scale and zero point
+    readers = {}
+    for n in g.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+
+    def qparams_of_output(name):
+        rs = readers.get(name, [])
+        if len(rs) == 1 and rs[0].op_type in ("Relu", "Clip"):
+            rs = readers.get(rs[0].output[0], [])
+        for r in rs:
+            if r.op_type == "QuantizeLinear":
+                return scale_of[r.output[0]]
+        if name.endswith("_fp32"):
+            return qparams_of_output(name)
+        return None
+
+    nshared = 0
+    for n in g.node:
+        if n.op_type not in ("Add", "Concat"):
+            continue
+        ins = [dq_of(i) for i in n.input]
+        if any(d is None or d.input[0] not in scale_of for d in ins):
+            continue  # e.g. an Add of a constant
+        params = {scale_of[d.input[0]] for d in ins}
+        out = qparams_of_output(n.output[0])
+        if out is not None:
+            params.add(out)
+        if shared and len(params) != 1:
+            problems.append("%s %s: inputs/output scales differ %s" % (n.op_type, n.name, params))
+        nshared += 1
+    if shared and nshared == 0:
+        problems.append("no Add / Concat with quantized inputs found")
     verdict(not problems and nweights > 0,
-            "structure of %s: %d weighted ops, int8 per-channel symmetric weights, int32 "
-            "biases, matching Q/DQ pairs%s" % (os.path.basename(path), nweights,
-                                               "; " + "; ".join(problems[:5]) if problems else ""))
+            "structure of %s: %d weighted ops, int8 %s symmetric weights, int32 "
+            "biases, matching Q/DQ pairs, %d Add/Concat %s%s" % (
+                os.path.basename(path), nweights, "per-tensor" if per_tensor else "per-channel",
+                nshared,
+                "with one shared scale" if shared else "(sharing off)",
+                "; " + "; ".join(problems[:5]) if problems else ""))
     out = g.output[0].name
     dq = prod[out]
     return float(init[dq.input[1]]) if dq.op_type == "DequantizeLinear" else None
@@ -158,9 +200,11 @@ def main():
     ap.add_argument("--max-drop", type=float, default=1.0)
     ap.add_argument("--act", default="u8")
     ap.add_argument("--no-ort", action="store_true")
+    ap.add_argument("--per-tensor", action="store_true", help="the model was made with --per-tensor")
+    ap.add_argument("--no-share", action="store_true", help="the model was made with --no-share")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
-    step = check_structure(a.int8, a.act)
+    step = check_structure(a.int8, a.act, a.per_tensor, not a.no_share)
     if a.kind == "classify":
         x, y = fmnist.load("test")
         x, y = x[:a.count], y[:a.count].astype(np.int64)

@@ -5,7 +5,8 @@
 #   1. fashion-resnet, 200 Fashion-MNIST training images (make_calib.py),
 #      minmax: QDQ structure; skipserve vs onnxruntime on 500 test images
 #      within 2 output steps, argmax agreement >= 99%; top-1 drop <= 1 pt;
-#      the same with percentile:99.99 and s8 activations, and entropy;
+#      the same with percentile:99.99 and s8 activations, entropy, and
+#      --per-tensor --no-share (one weight scale; Add scales not shared);
 #   2. scenes-unet, 8 training scenes: structure; 8 test scenes, skipserve
 #      vs onnxruntime within 6 steps (measured 4.0: a one-step rounding
 #      difference early in the U-Net travels through 23 layers), mIoU drop
@@ -48,16 +49,20 @@ check() {
 }
 
 # --- 1. fashion-resnet in three calibrations --------------------------------------
-for cfg in "minmax u8" "percentile:99.99 s8" "entropy u8"; do
+# method, activations, then flags given to both the tool and check.py
+for cfg in "minmax u8" "percentile:99.99 s8" "entropy u8" "minmax u8 --per-tensor --no-share"; do
+    # shellcheck disable=SC2086
     set -- $cfg
-    out=$W/fashion-$1-$2.onnx
-    if "$Q" models/fashion-resnet --calib "$W/calib-fashion" --calib-method "$1" \
-        --activations "$2" --out "$out" >"$W/q.log" 2>&1; then
-        check "fashion $1 $2" classify models/fashion-resnet/model.onnx "$out" --build "$BUILD" \
-            --work "$W/fashion-$2" --count 500 --steps 2 --agree 0.99 --max-drop 1 --act "$2"
+    m=$1 act=$2
+    shift 2
+    out=$W/fashion-$m-$act$(echo "$*" | tr -d ' ').onnx
+    if "$Q" models/fashion-resnet --calib "$W/calib-fashion" --calib-method "$m" \
+        --activations "$act" "$@" --out "$out" >"$W/q.log" 2>&1; then
+        check "fashion $m $act $*" classify models/fashion-resnet/model.onnx "$out" --build "$BUILD" \
+            --work "$W/fashion-$act" --count 500 --steps 2 --agree 0.99 --max-drop 1 --act "$act" "$@"
     else
         cat "$W/q.log"
-        bad "skipserve-quantize fashion-resnet $1 $2"
+        bad "skipserve-quantize fashion-resnet $m $act $*"
     fi
 done
 # --report lists every quantized activation and every weight
