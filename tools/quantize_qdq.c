@@ -146,13 +146,15 @@ static const char *const WEIGHTED[] = {"Conv", "ConvTranspose", "Gemm", "MatMul"
 static const char *const QOUT[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul",
                                    "Relu", "Clip", "LeakyRelu", "Sigmoid", "Concat", "MaxPool",
                                    "AveragePool", "GlobalAveragePool", "Resize", "Flatten",
-                                   "Reshape", "Transpose", "Squeeze", "Unsqueeze", NULL};
+                                   "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Slice",
+                                   NULL};
 /* an activation fused into its producer when it is the only reader */
 static const char *const FUSED_ACT[] = {"Relu", "Clip", NULL};
 static const char *const FUSES_ACT[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", NULL};
-/* output scale = input scale (exact in int8) */
+/* output scale = input scale: exact in int8 (the values are a subset of
+ * the input's; Resize's interpolations stay inside the input's range) */
 static const char *const MOVES[] = {"MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze",
-                                    "Unsqueeze", NULL};
+                                    "Unsqueeze", "Slice", "Resize", NULL};
 static const char *const QUANTIZED[] = {"QuantizeLinear", "DequantizeLinear", "QLinearConv",
                                         "QLinearMatMul", "ConvInteger", "MatMulInteger",
                                         "DynamicQuantizeLinear", NULL};
