@@ -15,9 +15,10 @@
  *     read only by a Relu/Clip: that activation fuses into the producer, so
  *     the pair goes after the Relu (as ORT's quantizer does);
  *   - scales are shared (one range, the union of the members') where the
- *     int8 engine then needs no requantization: a residual Add's two inputs
- *     and its output (after its Relu, when fused), a Concat's inputs and
- *     output, and the input and output of data-movement ops (MaxPool,
+ *     int8 engine then needs no requantization: a residual Add's output
+ *     (after its Relu, when fused) and its operands, a Concat's inputs and
+ *     output — never mixing a non-negative group with a signed one (see
+ *     uf_join) — and the input and output of data-movement ops (MaxPool,
  *     Flatten, Reshape, Transpose, Squeeze, Unsqueeze), which ORT also
  *     wants equal to drop their Q/DQ.
  * The model is edited as protobuf-c structures and packed again, so every
@@ -219,6 +220,21 @@ static int uf_root(ctx *c, int i)
     return i;
 }
 
+/* Does the group of root r hold a tensor that goes below zero? */
+static int group_signed(ctx *c, int r)
+{
+    for (int k = 0; k < c->na; k++)
+        if (c->a[k].quant && uf_root(c, k) == r && c->a[k].st->min < 0)
+            return 1;
+    return 0;
+}
+
+/* One scale for x and y — unless one group is non-negative (ReLU outputs)
+ * and the other signed: joined, the signed range would lift the zero
+ * point off the bottom, where the QuantizeLinear is itself the ReLU (ORT
+ * then drops the Relu and runs QLinearConv / QLinearAdd; with such groups
+ * joined it left the stem conv and every Add+Relu of fashion-resnet in
+ * float), and halve the ReLU outputs' resolution. */
 static void uf_join(ctx *c, const char *x, const char *y)
 {
     int i = act_find(c, x), j = act_find(c, y);
@@ -226,7 +242,7 @@ static void uf_join(ctx *c, const char *x, const char *y)
         return;
     i = uf_root(c, i);
     j = uf_root(c, j);
-    if (i != j)
+    if (i != j && group_signed(c, i) == group_signed(c, j))
         c->a[j].parent = i;
 }
 
@@ -484,6 +500,10 @@ int qz_write_qdq(const char *in, const char *out, qz_stats *st, const qz_opts *o
         if (is_op(n, MOVES) && n->n_input >= 1)
             uf_join(&c, n->input[0], n->output[0]);
         else if (!o->no_share && (is_op(n, ADD) || is_op(n, CAT))) {
+            /* y = Relu(a + skip): the skip (a ReLU output) shares y's scale,
+             * so an int8 epilogue adds its codes without rescaling; the
+             * signed conv branch a keeps its own (uf_join). A Concat's
+             * operands of y's sign share its scale: a copy, no requant. */
             const char *y = effective(&c, n->output[0]);
             for (size_t k = 0; k < n->n_input; k++)
                 uf_join(&c, y, n->input[k]);

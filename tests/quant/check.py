@@ -6,8 +6,13 @@
              every bias an int32 initializer with scale = input scale *
              weight scale (float32), zero point 0; every activation Q/DQ pair
              uint8 (or int8) with the same scale and zero point on both
-             nodes; every Add / Concat with quantized inputs has one scale and
-             zero point on its inputs and output (unless --no-share);
+             nodes; every Concat's inputs and output, and every Add's output
+             and non-negative inputs (all of them when no ReLU follows), carry
+             one scale and zero point (unless --no-share);
+  fusion     onnxruntime, with all its graph optimizations, runs every Conv as
+             QLinearConv and every Add as QLinearAdd (ort_fusion.js saves the
+             graph it runs): the Q/DQ placement and shared scales leave no
+             group in float;
   runtimes   the INT8 model through skipserve (skipserve-run) and through
              onnxruntime (tests/zoo/ort_run.js) on the same inputs: logits
              within --steps output quantization steps, argmax agreement
@@ -132,8 +137,15 @@ def check_structure(path, act, per_tensor, shared):
         ins = [dq_of(i) for i in n.input]
         if any(d is None or d.input[0] not in scale_of for d in ins):
             continue  # e.g. an Add of a constant
-        params = {scale_of[d.input[0]] for d in ins}
+        # operands of the output's sign class share its scale: non-negative
+        # (zero point at the bottom: ReLU outputs) or signed; a group never
+        # mixes the two (the signed conv branch of Relu(conv + skip))
+        qmin = -128 if act == "s8" else 0
         out = qparams_of_output(n.output[0])
+        members = [scale_of[d.input[0]] for d in ins]
+        if out is not None:
+            members = [p for p in members if (p[1] == qmin) == (out[1] == qmin)]
+        params = set(members)
         if out is not None:
             params.add(out)
         if shared and len(params) != 1:
@@ -213,6 +225,21 @@ def main():
     xin = ((x.astype(np.float32) / 255.0 - MEAN) / STD)[:, None].astype(np.float32)
     fp = run_sk(a.build, a.fp32, xin, a.work, "fp32")
     q = run_sk(a.build, a.int8, xin, a.work, "int8")
+    if not a.no_ort and a.act == "u8":  # ORT's CPU QDQ fusion is for uint8 activations
+        ort_util.ensure_ort()
+        opt = os.path.join(a.work, "ort_optimized.onnx")
+        r = subprocess.run(["node", os.path.join(HERE, "ort_fusion.js"), a.int8, opt],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            verdict(False, "onnxruntime could not open %s: %s" % (a.int8, r.stderr.strip()))
+        else:
+            ops = [n.op_type for n in onnx.load(opt).graph.node]
+            src = [n.op_type for n in onnx.load(a.int8).graph.node]
+            want = {"QLinearConv": src.count("Conv"), "QLinearAdd": src.count("Add")}
+            got = {k: ops.count(k) for k in want}
+            verdict(got == want, "onnxruntime folds the QDQ groups into integer ops: %s "
+                    "(want one per Conv / Add: %s); float Conv/Add left: %d" % (
+                        got, want, sum(ops.count(k) for k in ("Conv", "FusedConv", "Add"))))
     if not a.no_ort:
         o = run_ort(a.int8, xin, a.work)
         diff = float(np.abs(q - o).max())
