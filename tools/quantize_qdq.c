@@ -44,6 +44,16 @@ static void *xmalloc(size_t n)
     return p;
 }
 
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, "skipserve-quantize: out of memory\n");
+        exit(2);
+    }
+    return q;
+}
+
 static char *xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xfmt(const char *fmt, ...)
 {
@@ -198,12 +208,7 @@ static int act_add(ctx *c, const char *name, int producer)
         return i;
     if (c->na == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 128;
-        act *v = realloc(c->a, (size_t)c->cap * sizeof *v);
-        if (!v) {
-            fprintf(stderr, "skipserve-quantize: out of memory\n");
-            exit(2);
-        }
-        c->a = v;
+        c->a = xrealloc(c->a, (size_t)c->cap * sizeof *c->a);
     }
     act *x = &c->a[c->na];
     memset(x, 0, sizeof *x);
@@ -339,11 +344,11 @@ static int quant_weight(ctx *c, sk_ext_ctx *ext, int wi, int axis, Onnx__NodePro
     Onnx__NodeProto *dq = mk_node("DequantizeLinear", xfmt("%s_DequantizeLinear", nm),
                                   xfmt("%s", tq->name), xfmt("%s", ts->name), xfmt("%s", tz->name),
                                   xfmt("%s", nm), axis < 0 ? NO_AXIS : axis);
-    *pre = realloc(*pre, (size_t)(*npre + 1) * sizeof **pre);
+    *pre = xrealloc(*pre, (size_t)(*npre + 1) * sizeof **pre);
     (*pre)[(*npre)++] = dq;
     /* the float initializer gives way to the three new ones */
     c->g->initializer[wi] = tq;
-    c->g->initializer = realloc(c->g->initializer, (c->g->n_initializer + 2) * sizeof tp);
+    c->g->initializer = xrealloc(c->g->initializer, (c->g->n_initializer + 2) * sizeof tp);
     c->g->initializer[c->g->n_initializer++] = ts;
     c->g->initializer[c->g->n_initializer++] = tz;
     onnx__tensor_proto__free_unpacked(tp, NULL);
@@ -394,10 +399,10 @@ static void quant_bias(ctx *c, sk_ext_ctx *ext, int bi, float sx, const wq *w,
     Onnx__NodeProto *dq = mk_node("DequantizeLinear", xfmt("%s_DequantizeLinear", nm),
                                   xfmt("%s", tq->name), xfmt("%s", ts->name), xfmt("%s", tz->name),
                                   xfmt("%s", nm), per ? 0 : NO_AXIS);
-    *pre = realloc(*pre, (size_t)(*npre + 1) * sizeof **pre);
+    *pre = xrealloc(*pre, (size_t)(*npre + 1) * sizeof **pre);
     (*pre)[(*npre)++] = dq;
     c->g->initializer[bi] = tq;
-    c->g->initializer = realloc(c->g->initializer, (c->g->n_initializer + 2) * sizeof tp);
+    c->g->initializer = xrealloc(c->g->initializer, (c->g->n_initializer + 2) * sizeof tp);
     c->g->initializer[c->g->n_initializer++] = ts;
     c->g->initializer[c->g->n_initializer++] = tz;
     onnx__tensor_proto__free_unpacked(tp, NULL);
@@ -581,24 +586,23 @@ int qz_write_qdq(const char *in, const char *out, qz_stats *st, const qz_opts *o
     for (int i = 0; i < npre; i++)
         nodes[nn++] = pre[i];
     int ty = o->s8 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT8 : ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
-    for (size_t i = 0; i <= g->n_node; i++) {
-        Onnx__NodeProto *n = i < g->n_node ? g->node[i] : NULL;
-        if (n) {
-            for (size_t k = 0; k < n->n_input; k++) {
-                int j = act_find(&c, n->input[k]);
-                if (j >= 0 && c.a[j].quant && !c.a[j].is_output) {
-                    char *s = xfmt("%s_DequantizeLinear_Output", n->input[k]);
-                    free(n->input[k]);
-                    n->input[k] = s;
-                }
+    for (size_t i = 0; i < g->n_node; i++) {
+        Onnx__NodeProto *n = g->node[i];
+        for (size_t k = 0; k < n->n_input; k++) {
+            int j = act_find(&c, n->input[k]);
+            if (j >= 0 && c.a[j].quant && !c.a[j].is_output) {
+                char *s = xfmt("%s_DequantizeLinear_Output", n->input[k]);
+                free(n->input[k]);
+                n->input[k] = s;
             }
-            nodes[nn++] = n;
         }
-        /* Q/DQ of what this node (or, before node 0, the graph) produced */
+        nodes[nn++] = n;
+        /* Q/DQ of what this node produced; at node 0 also the graph inputs'
+         * (the acts list them first) */
         for (int j = 0; j < c.na; j++) {
             act *x = &c.a[j];
-            int here = n ? x->producer == (int)i : 0;
-            if (i == 0 && n && x->producer == -1)
+            int here = x->producer == (int)i;
+            if (i == 0 && x->producer == -1)
                 here = 2; /* a graph input: its pair goes before node 0 */
             if (!x->quant || !here)
                 continue;
@@ -621,7 +625,7 @@ int qz_write_qdq(const char *in, const char *out, qz_stats *st, const qz_opts *o
             Onnx__TensorProto *ts = mk_tensor(xfmt("%s_scale", nm),
                                               ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, NULL, 0, &sc, 4);
             Onnx__TensorProto *tz = mk_tensor(xfmt("%s_zero_point", nm), ty, NULL, 0, &zb, 1);
-            g->initializer = realloc(g->initializer, (g->n_initializer + 2) * sizeof ts);
+            g->initializer = xrealloc(g->initializer, (g->n_initializer + 2) * sizeof ts);
             g->initializer[g->n_initializer++] = ts;
             g->initializer[g->n_initializer++] = tz;
             Onnx__NodeProto *q = mk_node("QuantizeLinear", xfmt("%s_QuantizeLinear", nm), src,
