@@ -56,9 +56,13 @@ endif
 ifneq ($(wildcard tools/bench.c),)
 BINS += $(BUILD)/skipserve-bench $(BUILD)/skipserve-gemm-bench $(BUILD)/skipserve-load
 endif
+ifneq ($(wildcard tools/quantize.c),)
+BINS += $(BUILD)/skipserve-quantize
+endif
 # the AVX-512 tile variants of skipserve-gemm-bench (x86-64 only)
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/tools/gemm_uk_variants__avx512f.o)
 
+.PHONY: test-quant
 .PHONY: all deps deps-torch deps-ort test test-unit test-conformance test-bad-models test-e2e test-models test-zoo \
 	test-docker test-ui check-arm64 test-fuzz fuzz load test-scale test-k8s soak \
 	run bench clean
@@ -118,6 +122,11 @@ $(BUILD)/skipserve: $(SERVER_OBJS) $(LIB_LOADERS) $(LIB_ENGINE)
 $(BUILD)/skipserve-bench: $(BUILD)/obj/tools/bench.o $(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(LDLIBS_BASE)
 
+# skipserve-quantize reads model.json with jansson (as the server does)
+$(BUILD)/skipserve-quantize: $(call obj,tools/quantize.c tools/quantize_calib.c tools/quantize_qdq.c) \
+		$(LIB_LOADERS) $(LIB_ENGINE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(shell pkg-config --libs jansson 2>/dev/null) $(LDLIBS_BASE)
+
 $(BUILD)/skipserve-load: $(BUILD)/obj/tools/loadgen.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
@@ -159,7 +168,7 @@ deps-ort:
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory test-unit test-conformance test-bad-models test-e2e test-models \
-		test-k8s test-scale
+		test-k8s test-scale test-quant
 
 test-unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
@@ -198,6 +207,16 @@ test-e2e: all
 
 test-models: all
 	@if [ -f tests/models/run.sh ]; then BUILD=$(BUILD) sh tests/models/run.sh; fi
+
+# FP32 / INT8 / BF16 accuracy of the default models on their full test sets
+# (models/accuracy.sh; not in CI, ~10 min)
+.PHONY: accuracy
+accuracy: all
+	BUILD=$(BUILD) sh models/accuracy.sh
+
+# skipserve-quantize on the default models vs onnxruntime and FP32 (tests/quant/)
+test-quant: deps-ort all
+	BUILD=$(BUILD) sh tests/quant/run.sh
 
 test-zoo: deps deps-torch deps-ort
 	@$(MAKE) --no-print-directory all

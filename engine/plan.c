@@ -42,6 +42,8 @@ struct sk_plan {
     sk_tensor *outputs;
     uint64_t *prof_ns; /* per step, when profiling */
     int prof_runs;
+    sk_observe_fn observe; /* sk_plan_observe: called after each step */
+    void *observe_user;
 };
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
@@ -572,9 +574,21 @@ int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t err
             p->prof_ns[s] += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
                                         (t1.tv_nsec - t0.tv_nsec));
         }
+        if (p->observe) {
+            const sk_node *n = &g->nodes[st->node];
+            for (int k = 0; k < st->nout && k < n->nout; k++)
+                if (n->out[k] >= 0)
+                    p->observe(p->observe_user, g->values[n->out[k]].name, &st->out[k]);
+        }
     }
     p->prof_runs += p->prof_ns != NULL;
     return 0;
+}
+
+void sk_plan_observe(sk_plan *p, sk_observe_fn fn, void *user)
+{
+    p->observe = fn;
+    p->observe_user = user;
 }
 
 int sk_plan_profile(sk_plan *p, int on)

@@ -47,4 +47,14 @@ void sk_plan_dump(const sk_plan *p, FILE *f);
 int sk_plan_profile(sk_plan *p, int on);
 void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top, const int64_t *node_macs);
 
+/* Observation hook (calibration, debugging): after sk_plan_observe(p, fn,
+ * user) every run calls fn once per value a step produces, right after the
+ * step, in step order, with the value's graph name and its tensor (valid
+ * only during the call; do not write it). On a graph run without the fusion
+ * passes (sk_graph_optimize level 0) every node is one step, so every
+ * activation of the model is seen; fused steps show only what they write.
+ * fn == NULL turns it off. Costs one pointer test per step when off. */
+typedef void (*sk_observe_fn)(void *user, const char *name, const sk_tensor *t);
+void sk_plan_observe(sk_plan *p, sk_observe_fn fn, void *user);
+
 #endif
