@@ -38,6 +38,7 @@ typedef struct args {
     const char *model, *save_input, *load_input, *save_output;
     int batch, threads, runs, warmup, level, peak, verify, json, profile, profile_top;
     int isa; /* -1: as detected / SKIPSERVE_ISA */
+    int bf16; /* --precision bf16 */
 } args;
 
 static double now_s(void)
@@ -63,8 +64,8 @@ static int cmp_double(const void *a, const void *b)
 static int usage(void)
 {
     fprintf(stderr, "usage: skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] "
-                    "[--warmup W] [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify] "
-                    "[--profile] [--profile-top N] "
+                    "[--warmup W] [--level 0|1] [--isa scalar|avx2|avx512] [--precision fp32|bf16] "
+                    "[--peak] [--verify] [--profile] [--profile-top N] "
                     "[--save-input F] [--load-input F] [--save-output F] [--json]\n");
     return 2;
 }
@@ -95,6 +96,11 @@ static int parse(int argc, char **argv, args *a)
         else if (!strcmp(s, "--isa") && more) {
             if ((a->isa = sk_isa_parse(argv[++i])) < 0)
                 return usage();
+        } else if (!strcmp(s, "--precision") && more) {
+            const char *v = argv[++i];
+            if (strcmp(v, "fp32") && strcmp(v, "bf16"))
+                return usage(); /* int8: pass the quantized file itself */
+            a->bf16 = !strcmp(v, "bf16");
         } else if (!strcmp(s, "--save-input") && more)
             a->save_input = argv[++i];
         else if (!strcmp(s, "--load-input") && more)
@@ -260,10 +266,17 @@ int main(int argc, char **argv)
     }
     double t_load = now_s() - t0;
     t0 = now_s();
-    if (sk_graph_optimize(g, a.level, err, sizeof err)) {
+    sk_load_opts lo = {.level = a.level, .precision = a.bf16 ? SK_PREC_BF16 : SK_PREC_FP32};
+    if (sk_graph_optimize_opts(g, &lo, err, sizeof err)) {
         fprintf(stderr, "skipserve-bench: optimize: %s\n", err);
         return 1;
     }
+    if (a.bf16 && !sk_bf16_available())
+        fprintf(stderr, "skipserve-bench: --precision bf16: this CPU (or --isa) has no "
+                        "AVX512-BF16; running FP32\n");
+    else if (a.bf16)
+        fprintf(stderr, "skipserve-bench: precision bf16: %d convolutions on the BF16 GEMM\n",
+                lo.bf16_convs);
     double t_opt = now_s() - t0;
     sk_pool *pool = sk_pool_create(a.threads);
     sk_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);

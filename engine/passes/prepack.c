@@ -6,6 +6,8 @@
 
 #include "cpu.h"
 #include "kernels/fast.h"
+#include "kernels/bf16.h"
+#include "passes.h"
 #include "pass_util.h"
 
 static int all_ones(const sk_node *n, const char *name)
@@ -118,6 +120,21 @@ static int64_t out_pixels(const sk_shape *s)
     return px;
 }
 
+/* With precision bf16, 3x3 stride-1 convs that Winograd would take run on
+ * the BF16 GEMM too unless SKIPSERVE_BF16_WINOGRAD=1 keeps them on FP32
+ * Winograd (measured in bench/RESULTS.md). */
+static int bf16_keeps_winograd(void)
+{
+    const char *e = getenv("SKIPSERVE_BF16_WINOGRAD");
+    return e && !strcmp(e, "1");
+}
+
+int sk_bf16_available(void)
+{
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    return kc && kc->bf16_gemm.uk != NULL;
+}
+
 static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
 {
     const sk_gemm_cfg *cfg = &kc->gemm;
@@ -143,6 +160,13 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
     if (w->shape.rank == 4 && Cg == 1 && group == M) {
         /* depthwise: the direct kernel reads W as it is */
         pv->kind = SK_CONV_DEPTHWISE;
+    } else if (p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
+               !(bf16_keeps_winograd() && use_winograd(n, w, group, oh, ow, cfg))) {
+        /* BF16: every other conv on the K-pair GEMM (bf16.h) */
+        pv->kind = SK_CONV_BF16;
+        pv->cfg = &kc->bf16_gemm;
+        rc = sk_bf16_pack_a(pv->cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, &pv->w);
+        p->nbf16 += rc == 0;
     } else if ((wino = use_winograd(n, w, group, oh, ow, cfg)) != 0) {
         pv->kind = wino == 4 ? SK_CONV_WINOGRAD4 : SK_CONV_WINOGRAD;
         rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, wino, &pv->w);
