@@ -188,6 +188,10 @@ static const char *const lowp_key[LP_COUNT] = {"int8_avx512vnni", "int8_avxvnni"
 /* 1 when this CPU runs loop k (and SKIPSERVE_ISA does not forbid its level) */
 static int lowp_have(lowp_kind k)
 {
+#if !defined(__x86_64__)
+    (void)k;
+    return 0; /* the loops are x86 kernels (not built elsewhere) */
+#else
     const sk_cpu_features *f = sk_cpu_features_get();
     sk_isa l = sk_cpu_level();
     switch (k) {
@@ -197,6 +201,7 @@ static int lowp_have(lowp_kind k)
     case LP_BF16: return l >= SK_ISA_AVX512 && f->avx512bf16;
     default: return 0;
     }
+#endif
 }
 
 typedef struct lowp_job {
@@ -212,12 +217,14 @@ static void lowp_task(void *arg, int tid, size_t b, size_t e)
     for (size_t i = b; i < e; i++) {
         int64_t s = 0;
         double d = 0;
+#if defined(__x86_64__)
         switch (j->kind) {
         case LP_VNNI512: j->ops[tid] += sk_peak_int8_avx512vnni(j->iters, &s); break;
         case LP_AVXVNNI: j->ops[tid] += sk_peak_int8_avxvnni(j->iters, &s); break;
         case LP_AVX2: j->ops[tid] += sk_peak_int8_avx2(j->iters, &s); break;
         default: j->ops[tid] += sk_peak_bf16_avx512bf16(j->iters, &d); break;
         }
+#endif
         j->sink[tid] += (double)s + d;
     }
 }
