@@ -120,13 +120,20 @@ static int64_t out_pixels(const sk_shape *s)
     return px;
 }
 
-/* With precision bf16, 3x3 stride-1 convs that Winograd would take run on
- * the BF16 GEMM too unless SKIPSERVE_BF16_WINOGRAD=1 keeps them on FP32
- * Winograd (measured in bench/RESULTS.md). */
-static int bf16_keeps_winograd(void)
+/* With precision bf16, whether a 3x3 stride-1 conv that Winograd would
+ * take (m = 2 or 4, use_winograd) stays on FP32 Winograd instead of the
+ * BF16 GEMM: SKIPSERVE_BF16_WINOGRAD=0 never, =1 always, =4 only where
+ * F(4x4) was chosen (it multiplies 2.25 times per output against the
+ * direct 9, more than bf16's 2x; F(2x2)'s 4 times is less). Default: 4
+ * (measured in bench/RESULTS.md, issue 22). */
+static int bf16_keeps_winograd(int m)
 {
     const char *e = getenv("SKIPSERVE_BF16_WINOGRAD");
-    return e && !strcmp(e, "1");
+    if (m == 0 || (e && !strcmp(e, "0")))
+        return 0;
+    if (e && !strcmp(e, "1"))
+        return 1;
+    return m == 4;
 }
 
 int sk_bf16_available(void)
@@ -161,7 +168,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         /* depthwise: the direct kernel reads W as it is */
         pv->kind = SK_CONV_DEPTHWISE;
     } else if (p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
-               !(bf16_keeps_winograd() && use_winograd(n, w, group, oh, ow, cfg))) {
+               !bf16_keeps_winograd(use_winograd(n, w, group, oh, ow, cfg))) {
         /* BF16: every other conv on the K-pair GEMM (bf16.h) */
         pv->kind = SK_CONV_BF16;
         pv->cfg = &kc->bf16_gemm;

@@ -1276,6 +1276,23 @@ static void test_bf16(void **state)
         {3, 64, 40, 7, 2, 3, 0},   {64, 64, 14, 3, 1, 1, 1}, {64, 256, 14, 1, 1, 0, 1},
         {256, 128, 14, 1, 2, 0, 0}, {128, 128, 7, 3, 2, 1, 0}, {33, 40, 9, 3, 1, 1, 1},
     };
+    /* the default keeps FP32 Winograd F(4x4) for a 3x3 stride-1 conv on a
+     * large map (prepack.c bf16_keeps_winograd), F(2x2)'s goes to BF16 */
+    char err[256];
+    for (int big = 0; big < 2; big++) {
+        conv_case c;
+        square_case(&c, 1, 64, 64, big ? 56 : 14, 3, 1, 1);
+        sk_graph *g = build(&c, 7);
+        sk_load_opts lo = {.level = 1, .precision = SK_PREC_BF16};
+        if (sk_graph_optimize_opts(g, &lo, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        int kind = (int)((const sk_conv_priv *)g->nodes[find_op(g, SK_OP_CONV_FUSED)].priv)->kind;
+        assert_int_equal(kind, big ? SK_CONV_WINOGRAD4 : SK_CONV_BF16);
+        assert_int_equal(lo.bf16_convs, !big);
+        sk_graph_free(g);
+    }
+    /* then every conv on the BF16 GEMM */
+    setenv("SKIPSERVE_BF16_WINOGRAD", "0", 1);
     sk_pool *pool = sk_pool_create(3);
     for (int t = 0; t < 2; t++) {
         sk_pool *p = t ? pool : NULL;
@@ -1294,6 +1311,7 @@ static void test_bf16(void **state)
         }
     }
     sk_pool_destroy(pool);
+    unsetenv("SKIPSERVE_BF16_WINOGRAD");
 }
 
 int main(void)
