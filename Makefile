@@ -86,6 +86,22 @@ $(BUILD)/obj/engine/kernels/avx512/%.o: engine/kernels/avx512/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
 
+# BF16 kernels: the AVX-512 flags plus AVX512-BF16 (called only when the CPU
+# has it, engine/kernels/config.c). The shorter stem wins over the rule above.
+$(BUILD)/obj/engine/kernels/avx512/%__avx512bf16.o: engine/kernels/avx512/%__avx512bf16.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -MMD -MP -c $< -o $@
+
+# The int8 ceiling loops (engine/kernels/peak_lowp.h): AVX512-VNNI on zmm,
+# AVX-VNNI on ymm; called only when the CPU has them.
+$(BUILD)/obj/engine/kernels/avx512/%__avx512vnni.o: engine/kernels/avx512/%__avx512vnni.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/engine/kernels/avx2/%__avxvnni.o: engine/kernels/avx2/%__avxvnni.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavxvnni -MMD -MP -c $< -o $@
+
 $(BUILD)/obj/tools/gemm_uk_variants__avx512f.o: tools/gemm_uk_variants__avx512f.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { OPT_INT, OPT_SIZE, OPT_MS, OPT_STR, OPT_MODEL, OPT_LOGFMT, OPT_FLAG } opt_type;
+typedef enum {
+    OPT_INT, OPT_SIZE, OPT_MS, OPT_STR, OPT_MODEL, OPT_LOGFMT, OPT_FLAG, OPT_PRECISION
+} opt_type;
 
 typedef struct opt {
     const char *flag; /* without the leading "--" */
@@ -20,6 +22,22 @@ typedef struct opt {
 } opt;
 
 #define F(field) offsetof(srv_config, field)
+
+const char *srv_precision_name(int p)
+{
+    return p == SRV_PREC_BF16 ? "bf16" : p == SRV_PREC_INT8 ? "int8" : "fp32";
+}
+
+int srv_precision_parse(const char *s)
+{
+    if (!strcmp(s, "fp32"))
+        return SRV_PREC_FP32;
+    if (!strcmp(s, "bf16"))
+        return SRV_PREC_BF16;
+    if (!strcmp(s, "int8"))
+        return SRV_PREC_INT8;
+    return -1;
+}
 
 static const opt OPTS[] = {
     {"port", "SKIPSERVE_PORT", OPT_INT, F(port), 0, 65535, "N",
@@ -79,6 +97,10 @@ static const opt OPTS[] = {
      "                        terminate TLS at the ingress instead"},
     {"tls-key", "SKIPSERVE_TLS_KEY", OPT_STR, F(tls_key), 0, 0, "FILE",
      "the PEM private key of --tls-cert"},
+    {"precision", "SKIPSERVE_PRECISION", OPT_PRECISION, F(precision), 0, 0, "fp32|bf16|int8",
+     "arithmetic of every model, over model.json's \"precision\": bf16 needs AVX512-BF16\n"
+     "                        (else FP32, logged); int8 loads model.json's \"int8_model\" file\n"
+     "                        (a model without one stays FP32, logged). Default: model.json's"},
     {"no-ui", "SKIPSERVE_NO_UI", OPT_FLAG, F(no_ui), 0, 0, "",
      "no demo page at / and /ui (takes no value; the environment twin takes 1 or 0)"},
 };
@@ -251,6 +273,13 @@ static int set_opt(srv_config *c, const opt *o, const char *val, const char *fro
             return -1;
         }
         return 0;
+    case OPT_PRECISION:
+        if ((c->precision = srv_precision_parse(val)) < 0) {
+            snprintf(err, errlen, "%s: precision must be fp32, bf16 or int8, got \"%s\"", from,
+                     val);
+            return -1;
+        }
+        return 0;
     case OPT_LOGFMT:
         if (strcmp(val, "text") == 0)
             c->log_json = 0;
@@ -282,6 +311,7 @@ int srv_config_parse(srv_config *c, int argc, char **argv, char *err, size_t err
     c->max_connections = 4096;
     c->conn_timeout_s = 30;
     c->auth_open = strdup("/healthz,/readyz,/v2/health/live,/v2/health/ready");
+    c->precision = -1;
 
     for (size_t i = 0; i < NOPTS; i++) {
         const char *v = getenv(OPTS[i].env);

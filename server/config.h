@@ -10,6 +10,11 @@ typedef struct srv_model_arg {
     char *path; /* a model folder or a .onnx file */
 } srv_model_arg;
 
+/* Arithmetic precision of a model (model.json "precision", --precision). */
+typedef enum { SRV_PREC_FP32 = 0, SRV_PREC_BF16 = 1, SRV_PREC_INT8 = 2 } srv_precision;
+const char *srv_precision_name(int p); /* "fp32" | "bf16" | "int8" */
+int srv_precision_parse(const char *s); /* the name's srv_precision, or -1 */
+
 typedef struct srv_config {
     int port;
     char *host;
@@ -34,6 +39,7 @@ typedef struct srv_config {
     char *auth_open;       /* paths that need no key, comma-separated */
     char *tls_cert, *tls_key; /* PEM files; both or neither */
     int no_ui;             /* --no-ui: no demo page at / and /ui */
+    int precision;         /* --precision: srv_precision for every model; -1: model.json's */
 } srv_config;
 
 /* Defaults, then environment, then argv (later wins). Returns 0, 1 when

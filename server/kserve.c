@@ -186,11 +186,16 @@ static json_t *model_metadata(srv_models *ms, const srv_model *m)
 {
     int64_t in[3] = {m->pp.channels, m->pp.height, m->pp.width}, out[3];
     int no = srv_kserve_output_dims(m, out);
-    return json_pack("{s:s,s:o,s:s,s:[{s:s,s:s,s:o}],s:[{s:s,s:s,s:o}]}", "name", m->name,
-                     "versions", versions_json(ms, m), "platform", "onnx", "inputs", "name",
-                     srv_kserve_input_name(m), "datatype", "FP32", "shape", dims_json(-1, in, 3),
-                     "outputs", "name", srv_kserve_output_name(m), "datatype", "FP32", "shape",
-                     dims_json(-1, out, no));
+    json_t *o = json_pack("{s:s,s:o,s:s,s:[{s:s,s:s,s:o}],s:[{s:s,s:s,s:o}]}", "name", m->name,
+                          "versions", versions_json(ms, m), "platform", "onnx", "inputs", "name",
+                          srv_kserve_input_name(m), "datatype", "FP32", "shape",
+                          dims_json(-1, in, 3), "outputs", "name", srv_kserve_output_name(m),
+                          "datatype", "FP32", "shape", dims_json(-1, out, no));
+    /* the arithmetic inside (tensors in and out stay FP32): an extra
+     * field, which KServe clients ignore */
+    if (o)
+        json_object_set_new(o, "precision", json_string(srv_precision_name(m->precision)));
+    return o;
 }
 
 /* Triton's model configuration, the fields perf_analyzer and tritonclient
@@ -355,6 +360,8 @@ static void repo_index(srv_req *r)
                                                        : "LOADING");
         if (st == SRV_MODEL_FAILED)
             json_object_set_new(o, "reason", json_string(m->error));
+        else if (st == SRV_MODEL_READY)
+            json_object_set_new(o, "precision", json_string(srv_precision_name(m->precision)));
         json_array_append_new(list, o);
     }
     srv_models_unlock(ms);

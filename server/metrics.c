@@ -317,14 +317,16 @@ char *srv_metrics_render(srv_server *srv, size_t *len)
                 "# TYPE skipserve_buffered_bytes gauge\n"
                 "skipserve_buffered_bytes %zu\n",
             atomic_load(&srv->buffered));
-    bprintf(&b, "# HELP skipserve_model_info Loaded models (value 1).\n"
+    bprintf(&b, "# HELP skipserve_model_info Loaded models (value 1), with the precision "
+                "each runs at.\n"
                 "# TYPE skipserve_model_info gauge\n");
     if (ms)
         srv_models_lock(ms);
     for (int i = 0; ms && i < ms->n; i++)
         if (first_of_name(ms, i) == 1)
-            bprintf(&b, "skipserve_model_info{model=\"%s\",task=\"%s\"} 1\n", ms->m[i]->name,
-                    srv_task_name(ms->m[i]->task));
+            bprintf(&b, "skipserve_model_info{model=\"%s\",task=\"%s\",precision=\"%s\"} 1\n",
+                    ms->m[i]->name, srv_task_name(ms->m[i]->task),
+                    srv_precision_name(ms->m[i]->precision));
     if (ms)
         srv_models_unlock(ms);
     if (b.oom) {

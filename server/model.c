@@ -146,7 +146,36 @@ typedef struct model_json {
     int has_softmax;
     int softmax;
     json_t *labels; /* borrowed from root */
+    int precision;  /* "precision": srv_precision, -1 unset */
+    const char *int8_model; /* "int8_model", borrowed from root */
 } model_json;
+
+/* "precision" and "int8_model": the QDQ file sits in the model's folder
+ * (a plain relative name: no "/" at the start, no ".." part). */
+static int parse_precision(srv_model *m, json_t *root, model_json *mj, char *err, size_t errlen)
+{
+    json_t *p = json_object_get(root, "precision"), *q = json_object_get(root, "int8_model");
+    if (p && (!json_is_string(p) || (mj->precision = srv_precision_parse(json_string_value(p))) < 0))
+        return snprintf(err, errlen, "%s: precision must be \"fp32\", \"bf16\" or \"int8\"",
+                        m->json_path),
+               -1;
+    if (q) {
+        const char *f = json_is_string(q) ? json_string_value(q) : NULL;
+        if (!f || !*f || f[0] == '/' || !strcmp(f, "..") || !strncmp(f, "../", 3) ||
+            strstr(f, "/../") || (strlen(f) >= 3 && !strcmp(f + strlen(f) - 3, "/..")))
+            return snprintf(err, errlen,
+                            "%s: int8_model must name a file inside the model's folder", m->json_path),
+                   -1;
+        mj->int8_model = f;
+    }
+    if (mj->precision == SRV_PREC_INT8 && !mj->int8_model)
+        return snprintf(err, errlen,
+                        "%s: precision int8 needs \"int8_model\": the quantized (QDQ) file "
+                        "skipserve-quantize writes",
+                        m->json_path),
+               -1;
+    return 0;
+}
 
 static int parse_model_json(srv_model *m, json_t *root, model_json *mj, char *err, size_t errlen)
 {
@@ -269,6 +298,8 @@ static int parse_model_json(srv_model *m, json_t *root, model_json *mj, char *er
             mj->softmax = json_is_true(s);
         }
     }
+    if (parse_precision(m, root, mj, err, errlen))
+        return -1;
     json_t *b = json_object_get(root, "batching");
     if (b) {
         double v;
@@ -468,13 +499,57 @@ static int read_model_json(srv_model *m, model_json *mj, json_t **root, char *er
     return parse_model_json(m, *root, mj, err, errlen);
 }
 
+/* The precision the model runs at: --precision over model.json's; bf16
+ * only where the CPU has AVX512-BF16, int8 only with an int8_model file
+ * (each fallback to FP32 is one log line). *int8_path: the file to load
+ * instead of model.onnx (malloc'ed), or NULL. */
+static int choose_precision(srv_model *m, const model_json *mj, const srv_config *cfg,
+                            char **int8_path, char *err, size_t errlen)
+{
+    int want = cfg->precision >= 0 ? cfg->precision : mj->precision >= 0 ? mj->precision : 0;
+    m->precision = want;
+    *int8_path = NULL;
+    if (want == SRV_PREC_BF16 && !sk_bf16_available()) {
+        srv_log_msg("model %s: precision bf16 asked, but this CPU has no AVX512-BF16 (or "
+                    "SKIPSERVE_ISA is below avx512): running FP32",
+                    m->name);
+        m->precision = SRV_PREC_FP32;
+    } else if (want == SRV_PREC_INT8 && !mj->int8_model) {
+        srv_log_msg("model %s: --precision int8, but its model.json names no int8_model: "
+                    "running FP32",
+                    m->name);
+        m->precision = SRV_PREC_FP32;
+    } else if (want == SRV_PREC_INT8) {
+        size_t n = strlen(m->dir) + strlen(mj->int8_model) + 2;
+        if (!(*int8_path = malloc(n)))
+            return snprintf(err, errlen, "out of memory"), -1;
+        snprintf(*int8_path, n, "%s/%s", m->dir, mj->int8_model);
+    }
+    return 0;
+}
+
 /* Load, then fold BatchNorm, fuse Conv+Add+Relu and pack weights once for
  * the CPU level in force: every plan of this model shares them. */
-static int load_graph(srv_model *m, char *err, size_t errlen)
+static int load_graph(srv_model *m, const model_json *mj, const srv_config *cfg, char *err,
+                      size_t errlen)
 {
-    if (sk_onnx_load(m->onnx_path, &m->graph, err, errlen) ||
-        sk_graph_optimize(m->graph, 1, err, errlen))
+    char *int8_path = NULL;
+    const char *path = m->onnx_path;
+    if (choose_precision(m, mj, cfg, &int8_path, err, errlen))
         return -1;
+    if (int8_path)
+        path = int8_path;
+    sk_load_opts lo = {.level = 1,
+                       .precision = m->precision == SRV_PREC_BF16 ? SK_PREC_BF16 : SK_PREC_FP32};
+    int rc = sk_onnx_load(path, &m->graph, err, errlen) ||
+             sk_graph_optimize_opts(m->graph, &lo, err, errlen);
+    free(int8_path);
+    if (rc)
+        return -1;
+    m->bf16_convs = lo.bf16_convs;
+    if (m->precision != SRV_PREC_FP32)
+        srv_log_msg("model %s: precision %s%s", m->name, srv_precision_name(m->precision),
+                    m->precision == SRV_PREC_BF16 ? " (convolutions in bf16, fp32 sums)" : "");
     const sk_graph *g = m->graph;
     if (g->ninputs != 1 || g->noutputs < 1)
         return snprintf(err, errlen, "model %s: needs exactly one input and an output (has %d, %d)",
@@ -649,11 +724,11 @@ static int check_native(srv_model *m, srv_server *srv, char *err, size_t errlen)
 int srv_model_load(srv_model *m, const srv_config *cfg, srv_server *srv, char *err,
                    size_t errlen)
 {
-    model_json mj = {.task = -1, .native = -1};
+    model_json mj = {.task = -1, .native = -1, .precision = -1};
     json_t *root = NULL;
     int task = -1, rc = -1;
     set_defaults(m, cfg);
-    if (read_model_json(m, &mj, &root, err, errlen) || load_graph(m, err, errlen) ||
+    if (read_model_json(m, &mj, &root, err, errlen) || load_graph(m, &mj, cfg, err, errlen) ||
         input_geometry(m, &mj, err, errlen))
         goto out;
     task = mj.task;

@@ -65,6 +65,8 @@ typedef struct srv_model {
     char error[256];
 
     srv_task task;
+    int precision;   /* srv_precision the model runs at (after any fallback) */
+    int bf16_convs;  /* convolutions on the BF16 kernels (precision bf16) */
     sk_graph *graph;
     sk_preprocess pp;
     srv_invert invert;

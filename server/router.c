@@ -55,6 +55,7 @@ static void models(srv_req *r)
                                 json_pack("[i,i,i,i]", -1, m->pp.channels, m->pp.height,
                                           m->pp.width));
             json_object_set_new(o, "color", json_string(m->pp.channels == 1 ? "gray" : "rgb"));
+            json_object_set_new(o, "precision", json_string(srv_precision_name(m->precision)));
             json_object_set_new(o, "max_batch", json_integer(m->max_batch));
             json_object_set_new(o, "max_delay_us", json_integer(m->max_delay_us));
             json_object_set_new(o, "idle_dispatch", json_boolean(m->idle_dispatch));

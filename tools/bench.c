@@ -31,6 +31,7 @@
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "kernels/peak.h"
+#include "kernels/peak_lowp.h"
 #include "loaders/onnx.h"
 #include "threadpool.h"
 
@@ -38,6 +39,7 @@ typedef struct args {
     const char *model, *save_input, *load_input, *save_output;
     int batch, threads, runs, warmup, level, peak, verify, json, profile, profile_top;
     int isa; /* -1: as detected / SKIPSERVE_ISA */
+    int bf16; /* --precision bf16 */
 } args;
 
 static double now_s(void)
@@ -63,8 +65,8 @@ static int cmp_double(const void *a, const void *b)
 static int usage(void)
 {
     fprintf(stderr, "usage: skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] "
-                    "[--warmup W] [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify] "
-                    "[--profile] [--profile-top N] "
+                    "[--warmup W] [--level 0|1] [--isa scalar|avx2|avx512] [--precision fp32|bf16] "
+                    "[--peak] [--verify] [--profile] [--profile-top N] "
                     "[--save-input F] [--load-input F] [--save-output F] [--json]\n");
     return 2;
 }
@@ -95,6 +97,11 @@ static int parse(int argc, char **argv, args *a)
         else if (!strcmp(s, "--isa") && more) {
             if ((a->isa = sk_isa_parse(argv[++i])) < 0)
                 return usage();
+        } else if (!strcmp(s, "--precision") && more) {
+            const char *v = argv[++i];
+            if (strcmp(v, "fp32") && strcmp(v, "bf16"))
+                return usage(); /* int8: pass the quantized file itself */
+            a->bf16 = !strcmp(v, "bf16");
         } else if (!strcmp(s, "--save-input") && more)
             a->save_input = argv[++i];
         else if (!strcmp(s, "--load-input") && more)
@@ -165,6 +172,80 @@ static double measure_peak(sk_pool *pool, int threads)
             f += j.flops[i];
         if (f / t > best)
             best = f / t;
+    }
+    return best / 1e9;
+}
+
+/* ---- the int8 / bf16 ceilings (kernels/peak_lowp.h) ------------------------ */
+
+typedef enum { LP_VNNI512, LP_AVXVNNI, LP_AVX2, LP_BF16, LP_COUNT } lowp_kind;
+static const char *const lowp_name[LP_COUNT] = {
+    "int8 vpdpbusd zmm (AVX512-VNNI)", "int8 vpdpbusd ymm (AVX-VNNI)",
+    "int8 vpmaddubsw+vpmaddwd ymm (AVX2)", "bf16 vdpbf16ps zmm (AVX512-BF16)"};
+static const char *const lowp_key[LP_COUNT] = {"int8_avx512vnni", "int8_avxvnni", "int8_avx2",
+                                               "bf16_avx512bf16"};
+
+/* 1 when this CPU runs loop k (and SKIPSERVE_ISA does not forbid its level) */
+static int lowp_have(lowp_kind k)
+{
+#if !defined(__x86_64__)
+    (void)k;
+    return 0; /* the loops are x86 kernels (not built elsewhere) */
+#else
+    const sk_cpu_features *f = sk_cpu_features_get();
+    sk_isa l = sk_cpu_level();
+    switch (k) {
+    case LP_VNNI512: return l >= SK_ISA_AVX512 && f->avx512vnni;
+    case LP_AVXVNNI: return l >= SK_ISA_AVX2 && f->avxvnni;
+    case LP_AVX2: return l >= SK_ISA_AVX2;
+    case LP_BF16: return l >= SK_ISA_AVX512 && f->avx512bf16;
+    default: return 0;
+    }
+#endif
+}
+
+typedef struct lowp_job {
+    lowp_kind kind;
+    long iters;
+    double ops[256];
+    double sink[256];
+} lowp_job;
+
+static void lowp_task(void *arg, int tid, size_t b, size_t e)
+{
+    lowp_job *j = arg;
+    for (size_t i = b; i < e; i++) {
+        int64_t s = 0;
+        double d = 0;
+#if defined(__x86_64__)
+        switch (j->kind) {
+        case LP_VNNI512: j->ops[tid] += sk_peak_int8_avx512vnni(j->iters, &s); break;
+        case LP_AVXVNNI: j->ops[tid] += sk_peak_int8_avxvnni(j->iters, &s); break;
+        case LP_AVX2: j->ops[tid] += sk_peak_int8_avx2(j->iters, &s); break;
+        default: j->ops[tid] += sk_peak_bf16_avx512bf16(j->iters, &d); break;
+        }
+#endif
+        j->sink[tid] += (double)s + d;
+    }
+}
+
+/* Best of short rounds on `threads` threads, in GOP/s (all threads). */
+static double measure_lowp(sk_pool *pool, int threads, lowp_kind k)
+{
+    lowp_job j;
+    double best = 0;
+    for (int round = 0; round < 15; round++) {
+        memset(&j, 0, sizeof j);
+        j.kind = k;
+        j.iters = 200000;
+        double t = now_s();
+        sk_parallel_for_tid(pool, (size_t)threads, 1, lowp_task, &j);
+        t = now_s() - t;
+        double ops = 0;
+        for (int i = 0; i < 256; i++)
+            ops += j.ops[i];
+        if (ops / t > best)
+            best = ops / t;
     }
     return best / 1e9;
 }
@@ -260,10 +341,17 @@ int main(int argc, char **argv)
     }
     double t_load = now_s() - t0;
     t0 = now_s();
-    if (sk_graph_optimize(g, a.level, err, sizeof err)) {
+    sk_load_opts lo = {.level = a.level, .precision = a.bf16 ? SK_PREC_BF16 : SK_PREC_FP32};
+    if (sk_graph_optimize_opts(g, &lo, err, sizeof err)) {
         fprintf(stderr, "skipserve-bench: optimize: %s\n", err);
         return 1;
     }
+    if (a.bf16 && !sk_bf16_available())
+        fprintf(stderr, "skipserve-bench: --precision bf16: this CPU (or --isa) has no "
+                        "AVX512-BF16; running FP32\n");
+    else if (a.bf16)
+        fprintf(stderr, "skipserve-bench: precision bf16: %d convolutions on the BF16 GEMM\n",
+                lo.bf16_convs);
     double t_opt = now_s() - t0;
     sk_pool *pool = sk_pool_create(a.threads);
     sk_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);
@@ -371,6 +459,11 @@ int main(int argc, char **argv)
         sk_cpu_set_level(keep);
     }
     double peak = a.peak ? measure_peak(pool, a.threads) : 0;
+    double lowp[LP_COUNT] = {0};
+    for (int k = 0; a.peak && k < LP_COUNT; k++)
+        lowp[k] = lowp_have((lowp_kind)k) ? measure_lowp(pool, a.threads, (lowp_kind)k) : 0;
+    /* the ceiling of the arithmetic this run used: bf16 when its convs ran there */
+    double run_peak = a.bf16 && lo.bf16_convs ? lowp[LP_BF16] : peak;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0;
@@ -382,8 +475,13 @@ int main(int argc, char **argv)
                "\"cpu_ms\": %.3f, \"gmac\": %.4f, \"gflops\": %.2f",
                a.model, a.batch, a.threads, isa, a.level, a.runs, median, ms[0], cpu_median,
                gmac, gflops);
-        if (a.peak)
-            printf(", \"peak_gflops\": %.2f, \"pct_peak\": %.1f", peak, 100.0 * gflops / peak);
+        if (a.peak) {
+            printf(", \"peak_gflops\": %.2f, \"pct_peak\": %.1f", peak, 100.0 * gflops / run_peak);
+            for (int k = 0; k < LP_COUNT; k++)
+                if (lowp[k] > 0)
+                    printf(", \"peak_%s_gops\": %.2f", lowp_key[k], lowp[k]);
+        }
+        printf(", \"precision\": \"%s\"", a.bf16 && lo.bf16_convs ? "bf16" : "fp32");
         if (a.verify)
             printf(", \"max_rel_err\": %.3g", verify_err);
         printf(", \"outputs_ok\": %s, \"arena_mb\": %.2f, \"max_rss_mb\": %.1f, "
@@ -393,16 +491,25 @@ int main(int argc, char **argv)
             printf("%s%.3f", r ? ", " : "", seq[r]);
         printf("]}\n");
     } else {
-        printf("%s: batch %d, %d thread%s, %s, level %d\n", a.model, a.batch, a.threads,
-               a.threads == 1 ? "" : "s", isa, a.level);
+        printf("%s: batch %d, %d thread%s, %s, level %d, precision %s\n", a.model, a.batch,
+               a.threads, a.threads == 1 ? "" : "s", isa, a.level,
+               a.bf16 && lo.bf16_convs ? "bf16" : "fp32");
         printf("  median %.3f ms, min %.3f ms over %d runs (process CPU time per run: median "
                "%.3f ms)\n",
                median, ms[0], a.runs, cpu_median);
         printf("  %.3f GMAC, %.1f GFLOP/s", gmac, gflops);
         if (a.peak)
-            printf(", ceiling %.1f GFLOP/s (%d thread%s): %.1f%%", peak, a.threads,
-                   a.threads == 1 ? "" : "s", 100.0 * gflops / peak);
+            printf(", %s ceiling %.1f GFLOP/s (%d thread%s): %.1f%%",
+                   run_peak == peak ? "FP32" : "BF16", run_peak, a.threads,
+                   a.threads == 1 ? "" : "s", 100.0 * gflops / run_peak);
         printf("\n");
+        if (a.peak) {
+            printf("  ceilings per core: FP32 FMA %.1f GFLOP/s", peak / a.threads);
+            for (int k = 0; k < LP_COUNT; k++)
+                if (lowp[k] > 0)
+                    printf("; %s %.1f GOP/s", lowp_name[k], lowp[k] / a.threads);
+            printf("\n");
+        }
         if (a.verify)
             printf("  max error vs reference: %.3g of the output range\n", verify_err);
         printf("  outputs %s; arena %.1f MiB, peak RSS %.1f MiB; load %.2f s, passes %.2f s\n",

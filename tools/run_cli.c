@@ -3,6 +3,7 @@
  *
  *   skipserve-run MODEL.onnx [--input-pb IN.pb ...] [--output-pb OUT.pb ...]
  *                 [--dump] [--batch N] [--threads N] [--repeat N] [--opt 0|1]
+ *                 [--precision fp32|bf16]
  *
  * Inputs are matched to the model's inputs by the tensor's name, else by
  * position. A missing input is an error: nothing is ever invented. Every
@@ -50,6 +51,7 @@ typedef struct args {
     const char *model;
     const char *in[MAX_FILES], *out[MAX_FILES];
     int nin, nout, dump, threads, repeat, opt;
+    int bf16; /* --precision bf16 */
     long batch;
 } args;
 
@@ -77,6 +79,12 @@ static int parse_args(int argc, char **argv, args *a)
             a->batch = strtol(argv[++i], &end, 10);
             if (*end || a->batch < 1 || a->batch > 4096)
                 return fail("--batch needs a number from 1 to 4096"), -1;
+        } else if (!strcmp(s, "--precision") && more) {
+            const char *v = argv[++i];
+            if (strcmp(v, "fp32") && strcmp(v, "bf16"))
+                return fail("--precision takes fp32 or bf16 (an int8 model is its own file)"),
+                       -1;
+            a->bf16 = !strcmp(v, "bf16");
         } else if (!strcmp(s, "--opt") && more) {
             a->opt = atoi(argv[++i]);
         } else if (!strcmp(s, "--threads") && more) {
@@ -88,7 +96,7 @@ static int parse_args(int argc, char **argv, args *a)
         } else if (s[0] == '-' || a->model) {
             return fail("usage: skipserve-run MODEL.onnx [--input-pb IN.pb ...] "
                         "[--output-pb OUT.pb ...] [--dump] [--batch N] [--threads N] "
-                        "[--repeat N] [--opt 0|1]"),
+                        "[--repeat N] [--opt 0|1] [--precision fp32|bf16]"),
                    -1;
         } else {
             a->model = s;
@@ -97,7 +105,7 @@ static int parse_args(int argc, char **argv, args *a)
     if (!a->model)
         return fail("usage: skipserve-run MODEL.onnx [--input-pb IN.pb ...] "
                     "[--output-pb OUT.pb ...] [--dump] [--batch N] [--threads N] "
-                    "[--repeat N] [--opt 0|1]"),
+                    "[--repeat N] [--opt 0|1] [--precision fp32|bf16]"),
                -1;
     return 0;
 }
@@ -167,9 +175,12 @@ int main(int argc, char **argv)
     const void **data = NULL;
     int *slot = NULL;
 
+    sk_load_opts lo = {.level = a.opt, .precision = a.bf16 ? SK_PREC_BF16 : SK_PREC_FP32};
+    if (a.bf16 && !sk_bf16_available())
+        fprintf(stderr, "skipserve-run: --precision bf16: no AVX512-BF16 here; running FP32\n");
     double t0 = now_ms();
     if (sk_onnx_load(a.model, &g, err, sizeof err) < 0 ||
-        sk_graph_optimize(g, a.opt, err, sizeof err) < 0) {
+        sk_graph_optimize_opts(g, &lo, err, sizeof err) < 0) {
         die_line(err);
         goto out;
     }

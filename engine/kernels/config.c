@@ -12,6 +12,7 @@
 
 #include "fast.h"
 #include "fast_ops.h"
+#include "bf16.h"
 
 #if defined(__x86_64__)
 /* One level's table from its kernel-name suffix: sfx names the vector
@@ -88,6 +89,27 @@ static void apply_switches(void)
         }
     }
 }
+/* BF16 at the AVX-512 level when the CPU has AVX512-BF16: the FP32
+ * tile (8 rows divide every ResNet / U-Net channel count) and blocking,
+ * kc in K rows (pairs: kc / 2). No edge kernels: the driver's tail tile. */
+static void fill_bf16(void)
+{
+    if (!sk_cpu_features_get()->avx512bf16 || NCONFIGS <= SK_ISA_AVX512)
+        return;
+    sk_kconfig *c = &configs[SK_ISA_AVX512];
+    c->bf16_gemm = c->gemm;
+    c->bf16_gemm.uk = sk_bf16_gemm_8x32__avx512bf16;
+    c->bf16_gemm.ntail = NULL;
+    c->bf16_gemm.mtail = NULL;
+    c->bf16_gemm.kpair = 1;
+    c->bf16_pairs = sk_bf16_pairs__avx512bf16;
+}
+
+static void fill_all(void)
+{
+    apply_switches();
+    fill_bf16();
+}
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif
 
@@ -96,7 +118,7 @@ const sk_kconfig *sk_kconfig_for(sk_isa isa)
 #if defined(__x86_64__)
     if ((int)isa < SK_ISA_AVX2 || (int)isa >= NCONFIGS || isa > sk_cpu_detected())
         return NULL;
-    pthread_once(&fill_once, apply_switches);
+    pthread_once(&fill_once, fill_all);
     return &configs[isa];
 #else
     (void)isa;

@@ -109,6 +109,10 @@ typedef void (*sk_dw_rows_fn)(float *y, size_t ldy, const float *const *src, siz
                               const float *w, int ntaps, size_t n, size_t rows, float b,
                               const float *res, float lo, float hi);
 
+/* ---- bf16: rows [0, kc) of npanels nr-wide panels pstride floats apart,
+ * rounded to bf16 pairs in place (kernels/bf16.h) ------------------------- */
+typedef void (*sk_bf16_pairs_fn)(float *dst, int kc, int nr, int npanels, size_t pstride);
+
 /* ---- the configuration of one level ------------------------------------- */
 typedef struct sk_kconfig {
     sk_isa isa;
@@ -118,6 +122,11 @@ typedef struct sk_kconfig {
     sk_wino_uk wino2;   /* Winograd F(2x2, 3x3) */
     sk_wino_uk wino4;   /* Winograd F(4x4, 3x3) */
     sk_dw_rows_fn dw_rows; /* depthwise 2-D conv, one row loop */
+    /* BF16 (kernels/bf16.h), filled only where the CPU has AVX512-BF16
+     * (bf16_gemm.uk NULL otherwise): the K-pair GEMM, and the conversion of
+     * a packed B block's float rows to bf16 pairs in place */
+    sk_gemm_cfg bf16_gemm;
+    sk_bf16_pairs_fn bf16_pairs;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -41,7 +41,10 @@ typedef enum {
     SK_CONV_WINOGRAD = 2,
     SK_CONV_DEPTHWISE = 3,
     SK_CONV_PIXROWS = 4,
-    SK_CONV_WINOGRAD4 = 5
+    SK_CONV_WINOGRAD4 = 5,
+    /* precision bf16 (bf16.h): the im2col GEMM on the K-pair BF16 kernel;
+     * w = bf16 pairs, cfg = &kc->bf16_gemm (fast_conv_im2col.c) */
+    SK_CONV_BF16 = 16
 } sk_conv_kind;
 
 /* kc: the kernels of the level the weights were packed for (the run uses

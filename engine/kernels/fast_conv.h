@@ -17,6 +17,7 @@ typedef struct conv_src {
     sk_win w;
     int64_t kvol, P;
     int direct; /* 1x1, stride 1, no padding: col == X */
+    sk_bf16_pairs_fn pairs; /* BF16 GEMM: gathered rows to bf16 pairs, else NULL */
 } conv_src;
 
 /* Resolve the window, groups and columns of node n against its packed

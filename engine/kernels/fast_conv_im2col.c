@@ -146,7 +146,10 @@ static void conv_pack_cols(const conv_src *s, int batch, int k0, int kc, int n0,
 static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
                         float *dst, float *tmp)
 {
-    conv_pack_cols(ctx, batch, k0, kc, n0, nb, nr, dst, (size_t)kc * (size_t)nr, tmp);
+    const conv_src *s = ctx;
+    conv_pack_cols(s, batch, k0, kc, n0, nb, nr, dst, (size_t)kc * (size_t)nr, tmp);
+    if (s->pairs)
+        s->pairs(dst, kc, nr, (nb + nr - 1) / nr, (size_t)kc * (size_t)nr);
 }
 
 /* ---- shared columns for few, wide GEMMs ----------------------------------
@@ -218,6 +221,8 @@ static void shared_b_task(void *arg, int tid, size_t u0, size_t u1)
                      (size_t)k0 * (size_t)b->nr;
         conv_pack_cols(b->s, (int)(b->img0 + img), k0, kc, n0, nb, b->nr, dst, pstride,
                        b->tmp + (size_t)tid * b->tmp_stride);
+        if (b->s->pairs) /* k0 is even: kch is (below) */
+            b->s->pairs(dst, kc, b->nr, (nb + b->nr - 1) / b->nr, pstride);
     }
 }
 
@@ -243,6 +248,7 @@ static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int
     int64_t want = (4L * T + G * b.pgroups - 1) / (G * b.pgroups);
     int64_t kch = (j->K + want - 1) / want;
     b.kch = (int)(kch < SHARED_B_MIN_K ? SHARED_B_MIN_K : kch);
+    b.kch += s->pairs ? b.kch & 1 : 0; /* BF16 pairs must not straddle two tasks */
     b.kchunks = (j->K + b.kch - 1) / b.kch;
     sk_gemm_packed_b pb = {j->cfg, j->K, (int)s->P, region};
     const size_t img_out = (size_t)(M * s->P);
@@ -284,6 +290,7 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     const int64_t Mg = M / s.group, Kc = s.Cg * s.kvol;
     sk_gemm_job j;
     sk_gemm_job_init(&j, pv->cfg, (int)Mg, (int)s.P, (int)Kc, (int)(N * s.group));
+    s.pairs = pv->cfg->kpair ? pv->kc->bf16_pairs : NULL;
     j.a_packed = &pv->w;
     j.pack_b = conv_pack_b;
     j.b_ctx = &s;

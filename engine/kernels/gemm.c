@@ -400,6 +400,8 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
      * pays the C reload and per-tile overhead for few FMAs */
     int nkb = (j->K + cfg->kc - 1) / cfg->kc;
     rc.kcb = (j->K + nkb - 1) / nkb;
+    if (cfg->kpair) /* K-pair panels: blocks start at even k (gemm.h) */
+        rc.kcb += rc.kcb & 1;
     rc.per_thread = sk_gemm_scratch_floats(cfg, 1);
     float *own = NULL;
     if (!scratch) {

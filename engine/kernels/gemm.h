@@ -100,6 +100,10 @@ typedef struct sk_gemm_cfg {
     sk_gemm_ukernel uk;
     sk_gemm_ntail_fn ntail; /* NULL: tail panels run uk (SKIPSERVE_GEMM_NTAIL=0) */
     sk_gemm_mtail_fn mtail; /* NULL: tail rows run uk (SKIPSERVE_GEMM_MTAIL=0) */
+    /* 1: a BF16 GEMM (kernels/bf16.h): panels hold K-pairs, the pair of
+     * rows (k, k+1), k even, as nr (mr) 32-bit bf16 pairs in row k's slot
+     * (row k+1's slot unused), so every K block must start at an even k */
+    int kpair;
 } sk_gemm_cfg;
 
 /* A level's sk_gemm_cfg is part of its kernel configuration:

@@ -11,6 +11,8 @@ typedef struct sk_pass {
     int nfused, nbn, nadd, nact, npacked;
     char *err;
     size_t errlen;
+    int precision; /* sk_precision the prepack pass packs for (passes.h) */
+    int nbf16;     /* convolutions it packed for BF16 */
 } sk_pass;
 
 /* Shapes of every value with the symbolic input dims bound to one of two

@@ -105,6 +105,16 @@ static int walk_shapes(sk_pass *p)
 
 int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
 {
+    sk_load_opts o = {.level = level, .precision = SK_PREC_FP32};
+    return sk_graph_optimize_opts(g, &o, err, errlen);
+}
+
+const char *sk_precision_name(sk_precision p) { return p == SK_PREC_BF16 ? "bf16" : "fp32"; }
+
+int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t errlen)
+{
+    int level = opts->level;
+    opts->bf16_convs = 0;
     if (level <= 0)
         return 0;
     int rc = sk_graph_validate(g, err, errlen);
@@ -115,6 +125,8 @@ int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
     p.g = g;
     p.err = err;
     p.errlen = errlen;
+    p.precision = opts->precision == SK_PREC_BF16 && sk_bf16_available() ? SK_PREC_BF16
+                                                                          : SK_PREC_FP32;
     if ((rc = sk_pass_fold(&p)) < 0)
         goto out;
     sk_graph_eliminate_dead(g);
@@ -136,6 +148,7 @@ int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
         goto out;
     if ((rc = sk_pass_prepack(&p)) < 0)
         goto out;
+    opts->bf16_convs = p.nbf16;
     free_unused_consts(g);
 #if defined(__GLIBC__)
     /* give the freed raw weights back to the system: the large ones were

@@ -24,6 +24,29 @@
 
 int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen);
 
+/* Arithmetic precision of a model's convolutions, asked at load.
+ * SK_PREC_BF16: weights rounded to bfloat16 at load, activations rounded
+ * to bfloat16 as the GEMM packs them, products accumulated in float32
+ * (vdpbf16ps); every tensor between layers stays float32. Only where the
+ * CPU has AVX512-BF16 (sk_bf16_available): elsewhere the load runs FP32.
+ * (INT8 needs no option: a quantized file is simply loaded.) */
+typedef enum { SK_PREC_FP32 = 0, SK_PREC_BF16 = 1 } sk_precision;
+
+/* Load options of sk_graph_optimize_opts. Zero-initialised = level 0. */
+typedef struct sk_load_opts {
+    int level;              /* as sk_graph_optimize's level */
+    sk_precision precision; /* asked; SK_PREC_FP32 by default */
+    int bf16_convs;         /* out: convolutions packed for BF16 */
+} sk_load_opts;
+
+int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t errlen);
+
+/* 1 when this CPU and build run the BF16 kernels (AVX512-BF16 and the
+ * AVX-512 level not lowered by SKIPSERVE_ISA). */
+int sk_bf16_available(void);
+/* "fp32" | "bf16" | "int8" (the server's names) */
+const char *sk_precision_name(sk_precision p);
+
 /* Shapes (and dtypes) of every value for inputs of the given shapes
  * (`inputs`: g->ninputs entries, data ignored), without planning: each
  * op's infer in topological order; small values computable at load time

@@ -6,6 +6,8 @@
 
 #include "cpu.h"
 #include "kernels/fast.h"
+#include "kernels/bf16.h"
+#include "passes.h"
 #include "pass_util.h"
 
 static int all_ones(const sk_node *n, const char *name)
@@ -118,6 +120,28 @@ static int64_t out_pixels(const sk_shape *s)
     return px;
 }
 
+/* With precision bf16, whether a 3x3 stride-1 conv that Winograd would
+ * take (m = 2 or 4, use_winograd) stays on FP32 Winograd instead of the
+ * BF16 GEMM: SKIPSERVE_BF16_WINOGRAD=0 never, =1 always, =4 only where
+ * F(4x4) was chosen (it multiplies 2.25 times per output against the
+ * direct 9, more than bf16's 2x; F(2x2)'s 4 times is less). Default: 4
+ * (measured in bench/RESULTS.md, issue 22). */
+static int bf16_keeps_winograd(int m)
+{
+    const char *e = getenv("SKIPSERVE_BF16_WINOGRAD");
+    if (m == 0 || (e && !strcmp(e, "0")))
+        return 0;
+    if (e && !strcmp(e, "1"))
+        return 1;
+    return m == 4;
+}
+
+int sk_bf16_available(void)
+{
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    return kc && kc->bf16_gemm.uk != NULL;
+}
+
 static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
 {
     const sk_gemm_cfg *cfg = &kc->gemm;
@@ -143,6 +167,13 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
     if (w->shape.rank == 4 && Cg == 1 && group == M) {
         /* depthwise: the direct kernel reads W as it is */
         pv->kind = SK_CONV_DEPTHWISE;
+    } else if (p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
+               !bf16_keeps_winograd(use_winograd(n, w, group, oh, ow, cfg))) {
+        /* BF16: every other conv on the K-pair GEMM (bf16.h) */
+        pv->kind = SK_CONV_BF16;
+        pv->cfg = &kc->bf16_gemm;
+        rc = sk_bf16_pack_a(pv->cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, &pv->w);
+        p->nbf16 += rc == 0;
     } else if ((wino = use_winograd(n, w, group, oh, ow, cfg)) != 0) {
         pv->kind = wino == 4 ? SK_CONV_WINOGRAD4 : SK_CONV_WINOGRAD;
         rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, wino, &pv->w);

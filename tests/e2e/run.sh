@@ -290,7 +290,7 @@ for m in skipserve_requests_total skipserve_request_duration_seconds_bucket \
     skipserve_buffered_bytes skipserve_prep_queue_depth; do
     grep -q "^$m" "$TMP/body" && ok "metric $m" || ko "metric $m"
 done
-grep -q "^skipserve_model_info{model=\"$CLS\",task=\"classify\"} 1" "$TMP/body" && ok "model_info for $CLS" || ko "model_info for $CLS"
+grep -q "^skipserve_model_info{model=\"$CLS\",task=\"classify\",precision=\"fp32\"} 1" "$TMP/body" && ok "model_info for $CLS" || ko "model_info for $CLS"
 grep -q "^skipserve_requests_total{endpoint=\"classify\",model=\"$CLS\",code=\"200\"} [1-9]" "$TMP/body" &&
     ok "requests_total counts classify 200s" || ko "requests_total counts classify 200s"
 grep -q "^skipserve_requests_total{endpoint=\"classify\",model=\"\",code=\"415\"} [1-9]" "$TMP/body" &&

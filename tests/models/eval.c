@@ -6,7 +6,9 @@
  *   skipserve-eval segment MODEL.onnx SCENES.u8 LABELS.u8 --mean M --std S
  *                  --torch-miou X [--count 1000] [--size 128] [--classes C] [--batch 10]
  *   skipserve-eval testdata MODEL.onnx DIR [--rtol 1e-4]
- * Every mode takes --threads T (default: all CPUs) and --opt L (graph passes
+ * Every mode takes --precision fp32|bf16 (bf16: the BF16 kernels, checked
+ * against the BF16 targets: accuracy within 0.005, argmax agreement >= 0.99,
+ * mIoU within 0.01), --threads T (default: all CPUs) and --opt L (graph passes
  * level: 1, the default, as the server loads models; 0 runs the graph as
  * loaded on the reference kernels).
  *
@@ -41,6 +43,10 @@ typedef struct {
 } opts;
 
 static int failures;
+/* --precision bf16: the model loaded for the BF16 kernels; the checks take
+ * the BF16 targets of shared/PERF.md (accuracy within 0.5 point, argmax
+ * agreement >= 99%, mIoU within 0.01) instead of FP32's */
+static int bf16;
 
 static void check(int ok, const char *fmt, double got, double want, double tol)
 {
@@ -131,8 +137,13 @@ static int runner_open(runner *r, const char *path, int c, int h, int w, int thr
     /* opt 1 (default): the graph the server runs: BatchNorm folded,
      * Conv+Add+Relu fused, weights packed for the fast kernels; opt 0: the
      * graph as loaded, on the reference kernels */
+    sk_load_opts lo = {.level = opt, .precision = bf16 ? SK_PREC_BF16 : SK_PREC_FP32};
+    if (bf16 && !sk_bf16_available()) {
+        fprintf(stderr, "skipserve-eval: --precision bf16: no AVX512-BF16 on this CPU\n");
+        return -1;
+    }
     if (sk_onnx_load(path, &r->g, err, sizeof err) < 0 ||
-        sk_graph_optimize(r->g, opt, err, sizeof err) < 0) {
+        sk_graph_optimize_opts(r->g, &lo, err, sizeof err) < 0) {
         fprintf(stderr, "skipserve-eval: %s: %s\n", path, err);
         return -1;
     }
@@ -246,12 +257,13 @@ static int run_classify(const opts *o)
     double acc = (double)correct / n;
     printf("classify %s: %d images, %d classes, accuracy %.4f, %.1f s (%.2f ms/image)\n",
            o->model, n, classes, acc, dt, dt * 1e3 / n);
-    check(fabs(acc - o->torch_acc) <= 0.001 + 1e-9, "classifier accuracy", acc, o->torch_acc,
-          0.001);
+    const double acc_tol = bf16 ? 0.005 : 0.001, ag_tol = bf16 ? 0.01 : 0.001;
+    check(fabs(acc - o->torch_acc) <= acc_tol + 1e-9, "classifier accuracy", acc, o->torch_acc,
+          acc_tol);
     if (torch) {
         double ag = (double)agree / n;
         printf("argmax agreement with PyTorch: %d / %d\n", agree, n);
-        check(ag >= 0.999, "classifier argmax agreement", ag, 1.0, 0.001);
+        check(ag >= 1.0 - ag_tol, "classifier argmax agreement", ag, 1.0, ag_tol);
     }
     rc = failures ? 1 : 0;
 out:
@@ -342,8 +354,9 @@ static int run_segment(const opts *o)
     }
     double miou = counted ? sum / counted : 0;
     printf("mIoU %.4f\n", miou);
-    check(fabs(miou - o->torch_miou) <= 0.005 + 1e-9, "segmenter mIoU", miou, o->torch_miou,
-          0.005);
+    const double miou_tol = bf16 ? 0.01 : 0.005;
+    check(fabs(miou - o->torch_miou) <= miou_tol + 1e-9, "segmenter mIoU", miou, o->torch_miou,
+          miou_tol);
     rc = failures ? 1 : 0;
 out:
     if (have_runner)
@@ -468,6 +481,8 @@ int main(int argc, char **argv)
                 o.threads = atoi(v);
             else if (!strcmp(a, "--opt"))
                 o.opt = atoi(v);
+            else if (!strcmp(a, "--precision") && (!strcmp(v, "bf16") || !strcmp(v, "fp32")))
+                bf16 = !strcmp(v, "bf16");
             else
                 return usage();
         } else if (pos < 4) {

@@ -10,7 +10,10 @@
 #     (as many classes as the model's labels.txt has lines);
 #   - both models' test_data_set_0 (PyTorch outputs): max-abs-normalized error <= 1e-4,
 #     on the optimized graph (--opt 1, as the server runs it; the accuracy checks
-#     use it too) and on the graph as loaded (--opt 0, reference kernels).
+#     use it too) and on the graph as loaded (--opt 0, reference kernels);
+#   - where the CPU has AVX512-BF16, both accuracy checks again with
+#     --precision bf16 against the BF16 targets (accuracy within 0.5 point,
+#     argmax agreement >= 99%, mIoU within 0.01; ~45 s on 2 Zen 4 cores).
 # Prints a closing line "N passed, N failed"; exits 1 when a check fails.
 #   BUILD       build folder with skipserve-eval (default: build)
 #   FASHION_MNIST_DIR  data set folder (default: /usr/share/datasets/fashion-mnist)
@@ -25,6 +28,8 @@ SEG=models/scenes-unet
 passed=0
 failed=0
 LOG=$DATA/eval.log
+# 1 where the CPU has AVX512-BF16: the BF16 checks run (issue 22)
+BF16=$(grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null && echo 1 || echo 0)
 
 # jget KEY FILE: a scalar of the JSON files the training scripts write
 # (one "key": value per line).
@@ -76,6 +81,17 @@ if [ -s "$DATA/t10k-images-idx3-ubyte" ] && [ -s "$DATA/t10k-labels-idx1-ubyte" 
         --std "$(jget input_std $CLS/torch_metrics.json)" \
         --torch-acc "$(jget test_accuracy $CLS/torch_metrics.json)" \
         --torch-argmax $CLS/torch_test_argmax.bin --batch 50
+    # BF16 (issue 22): the same images on the BF16 kernels, against the BF16
+    # targets (accuracy within 0.5 point, argmax agreement >= 99%); only
+    # where the CPU has AVX512-BF16
+    if [ "$BF16" = 1 ]; then
+        run_eval "fashion-resnet accuracy bf16" classify $CLS/model.onnx \
+            "$DATA/t10k-images-idx3-ubyte" "$DATA/t10k-labels-idx1-ubyte" \
+            --mean "$(jget input_mean $CLS/torch_metrics.json)" \
+            --std "$(jget input_std $CLS/torch_metrics.json)" \
+            --torch-acc "$(jget test_accuracy $CLS/torch_metrics.json)" \
+            --torch-argmax $CLS/torch_test_argmax.bin --batch 50 --precision bf16
+    fi
 else
     fail "fashion-resnet accuracy: Fashion-MNIST test set unavailable"
 fi
@@ -92,6 +108,13 @@ if [ -x "$PY" ] && $PY -c 'import numpy, PIL' 2>/dev/null; then
             --torch-miou "$(jget test_miou $SEG/torch_metrics.json)" \
             --count "$(jget test_scenes $SEG/torch_metrics.json)" \
             --classes "$(grep -c . $SEG/labels.txt)" --batch 10
+        [ "$BF16" = 1 ] && run_eval "scenes-unet mIoU bf16" segment $SEG/model.onnx \
+            "$DATA/scenes.u8" "$DATA/labels.u8" \
+            --mean "$(jget input_mean $SEG/torch_metrics.json)" \
+            --std "$(jget input_std $SEG/torch_metrics.json)" \
+            --torch-miou "$(jget test_miou $SEG/torch_metrics.json)" \
+            --count "$(jget test_scenes $SEG/torch_metrics.json)" \
+            --classes "$(grep -c . $SEG/labels.txt)" --batch 10 --precision bf16
     else
         fail "scenes-unet mIoU: tests/models/make_scenes.py failed"
     fi

@@ -1190,6 +1190,130 @@ static void test_max_pool(void **state)
     for_each_level(maxpool_cases);
 }
 
+/* ---- precision bf16 (kernels/bf16.h) -------------------------------------
+ * Every non-depthwise conv packed for the BF16 GEMM, run without
+ * allocating, within a bound of the FP32 reference derived from bf16's
+ * rounding: x and w each round to 8 significant bits (relative error <=
+ * u = 2^-8), so a product x*w is off by <= (2u + u^2)|x w|, an output by
+ * <= (2^-7 + 2^-16) * S with S = sum |x||w| over its window; the float32
+ * sums add what the FP32 path's bound allows (check_case's tol); bias and
+ * residual are added in float32 as the reference does; Relu / Clip do
+ * not grow an error. S is computed by the reference graph on |x| and |W|. */
+static void bf16_case(const conv_case *c0, sk_pool *pool)
+{
+    char err[256], what[400];
+    conv_case c = *c0;
+    c.bn = 0; /* W as generated: |W| is then the folded weights' abs */
+    describe(&c, what, sizeof what);
+    uint64_t seed = rnd() * 7919ull + 17;
+    sk_graph *gr = build(&c, seed), *go = build(&c, seed);
+    conv_case ca = c;
+    ca.bias = ca.add = ca.act = 0;
+    sk_graph *gs = build(&ca, seed);
+    sk_value *wv = &gs->values[val(gs, "W")];
+    for (int64_t i = 0; i < sk_shape_numel(&wv->shape); i++)
+        ((float *)wv->data)[i] = fabsf(((float *)wv->data)[i]);
+    sk_load_opts lo = {.level = 1, .precision = SK_PREC_BF16};
+    if (sk_graph_optimize_opts(go, &lo, err, sizeof err))
+        fail_msg("optimize: %s (%s)", err, what);
+    const sk_node *fn = &go->nodes[find_op(go, SK_OP_CONV_FUSED)];
+    int dw = c.nsp == 2 && c.group == c.C && c.M == c.C;
+    int kind = (int)((const sk_conv_priv *)fn->priv)->kind;
+    if (dw ? kind != SK_CONV_DEPTHWISE : kind != SK_CONV_BF16)
+        fail_msg("kind %d, want %s (%s)", kind, dw ? "depthwise" : "bf16", what);
+    assert_int_equal(lo.bf16_convs, !dw);
+    float *x, *r;
+    random_operands(&c, &x, &r);
+    int64_t n1, n2, n3, nx = (int64_t)c.N * c.C;
+    for (int i = 0; i < c.nsp; i++)
+        nx *= c.in[i];
+    float *xa = malloc(sizeof(float) * (size_t)(nx + 1));
+    for (int64_t i = 0; i < nx; i++)
+        xa[i] = fabsf(x[i]);
+    float *yr = run_graph(gr, &c, x, r, pool, &n1, 0);
+    float *yo = run_graph(go, &c, x, r, pool, &n2, 1);
+    float *ys = run_graph(gs, &ca, xa, r, pool, &n3, 0);
+    assert_true(n1 == n2 && n1 == n3);
+    int K = c.C / c.group;
+    for (int i = 0; i < c.nsp; i++)
+        K *= c.k[i];
+    double big = 1.0;
+    for (int64_t i = 0; i < n1; i++)
+        big = fmax(big, fabs(yr[i]));
+    double tol32 = (double)(K + 16) * FLT_EPSILON * 4.0 * big, worst = 0; /* of S */
+    for (int64_t i = 0; i < n1; i++) {
+        double bound = (0x1p-7 + 0x1p-16) * ys[i] + tol32, e = fabs(yr[i] - yo[i]);
+        if (!(e <= bound))
+            fail_msg("bf16: y[%lld] = %.7g, reference %.7g, error %.3g over the bound %.3g: %s",
+                     (long long)i, yo[i], yr[i], e, bound, what);
+        if (ys[i] > 0 && e / ys[i] > worst)
+            worst = e / ys[i];
+    }
+    /* bf16 really ran: some output is further from FP32 than FP32's own
+     * rounding allows (2^-7 relative steps against 2^-23) */
+    if (lo.bf16_convs && n1 > 100 && worst * 4.0 < FLT_EPSILON * (K + 16))
+        fail_msg("bf16: outputs within FP32's rounding of the reference: not bf16? (%s)", what);
+    free(x);
+    free(xa);
+    free(r);
+    free(yr);
+    free(yo);
+    free(ys);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+    sk_graph_free(gs);
+}
+
+static void test_bf16(void **state)
+{
+    (void)state;
+    if (!sk_bf16_available()) {
+        print_message("skipped: no AVX512-BF16 on this CPU\n");
+        return;
+    }
+    static const int geo[][7] = {
+        /* C, M, H, k, s, pad, add: ResNet's stem, 3x3 (stride 1 and 2), 1x1 */
+        {3, 64, 40, 7, 2, 3, 0},   {64, 64, 14, 3, 1, 1, 1}, {64, 256, 14, 1, 1, 0, 1},
+        {256, 128, 14, 1, 2, 0, 0}, {128, 128, 7, 3, 2, 1, 0}, {33, 40, 9, 3, 1, 1, 1},
+    };
+    /* the default keeps FP32 Winograd F(4x4) for a 3x3 stride-1 conv on a
+     * large map (prepack.c bf16_keeps_winograd), F(2x2)'s goes to BF16 */
+    char err[256];
+    for (int big = 0; big < 2; big++) {
+        conv_case c;
+        square_case(&c, 1, 64, 64, big ? 56 : 14, 3, 1, 1);
+        sk_graph *g = build(&c, 7);
+        sk_load_opts lo = {.level = 1, .precision = SK_PREC_BF16};
+        if (sk_graph_optimize_opts(g, &lo, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        int kind = (int)((const sk_conv_priv *)g->nodes[find_op(g, SK_OP_CONV_FUSED)].priv)->kind;
+        assert_int_equal(kind, big ? SK_CONV_WINOGRAD4 : SK_CONV_BF16);
+        assert_int_equal(lo.bf16_convs, !big);
+        sk_graph_free(g);
+    }
+    /* then every conv on the BF16 GEMM */
+    setenv("SKIPSERVE_BF16_WINOGRAD", "0", 1);
+    sk_pool *pool = sk_pool_create(3);
+    for (int t = 0; t < 2; t++) {
+        sk_pool *p = t ? pool : NULL;
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
+            conv_case c;
+            square_case(&c, 2, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4], geo[i][5]);
+            c.bias = 1;
+            c.add = geo[i][6];
+            c.act = 1;
+            bf16_case(&c, p);
+        }
+        for (int k = 0; k < 40; k++) {
+            conv_case c;
+            random_case(&c);
+            bf16_case(&c, p);
+        }
+    }
+    sk_pool_destroy(pool);
+    unsetenv("SKIPSERVE_BF16_WINOGRAD");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1206,6 +1330,7 @@ int main(void)
         cmocka_unit_test(test_gemm_fused),
         cmocka_unit_test(test_max_pool),
         cmocka_unit_test(test_conv_transpose),
+        cmocka_unit_test(test_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 
 #include "cpu.h"
 #include "kernels/peak.h"
+#include "kernels/peak_lowp.h"
 
 /* chain j from 1 + j/8, a = a*m + c, in double; one value per chain */
 static double reference_sum(long iters)
@@ -62,11 +63,74 @@ static void test_peak_simd(void **state)
         skip();
 }
 
+/* The int8 / bf16 ceilings (peak_lowp.h): every chain ran, from its own
+ * start, the count of operations is the instruction's. Chain j of the int8
+ * loops ends at j + iters * 4 * U8 * S8 in int32 (exact, no wrap for these
+ * counts); the bf16 chains gain 2 * 2^-14 a step from 1 + j/8, exact in
+ * float for these counts. One merged chain would sum to a twelfth (or a
+ * sixteenth) of the increments. */
+#if defined(__x86_64__)
+static void check_int8(const char *what, double (*fn)(long, int64_t *), int lanes)
+{
+    const long iters[] = {0, 1, 7, 1000, 30000};
+    for (size_t k = 0; k < sizeof iters / sizeof iters[0]; k++) {
+        int64_t sum = -1;
+        double ops = fn(iters[k], &sum);
+        assert_true(ops == (double)iters[k] * 12.0 * lanes * 4.0 * 2.0);
+        int64_t want = 66 + 12 * (int64_t)iters[k] * 4 * SK_PEAK_U8 * SK_PEAK_S8;
+        if (sum != want)
+            fail_msg("%s, %ld iterations: chains sum to %lld, want %lld", what, iters[k],
+                     (long long)sum, (long long)want);
+    }
+}
+
+static void test_peak_lowp(void **state)
+{
+    (void)state;
+    const sk_cpu_features *f = sk_cpu_features_get();
+    int ran = 0;
+    if (sk_cpu_detected() >= SK_ISA_AVX2) {
+        check_int8("int8 avx2", sk_peak_int8_avx2, 8);
+        ran++;
+    }
+    if (f->avxvnni) {
+        check_int8("int8 avx-vnni", sk_peak_int8_avxvnni, 8);
+        ran++;
+    }
+    if (sk_cpu_detected() >= SK_ISA_AVX512 && f->avx512vnni) {
+        check_int8("int8 avx512-vnni", sk_peak_int8_avx512vnni, 16);
+        ran++;
+    }
+    if (sk_cpu_detected() >= SK_ISA_AVX512 && f->avx512bf16) {
+        const long iters[] = {0, 1, 7, 1000, 30000};
+        for (size_t k = 0; k < sizeof iters / sizeof iters[0]; k++) {
+            double sum = -1, ops = sk_peak_bf16_avx512bf16(iters[k], &sum);
+            assert_true(ops == (double)iters[k] * 16.0 * 16.0 * 2.0 * 2.0);
+            double want = 16.0 + 0.125 * 120.0 +
+                          16.0 * (double)iters[k] * 2.0 * (double)SK_PEAK_BF16 * SK_PEAK_BF16;
+            if (sum != want)
+                fail_msg("bf16, %ld iterations: chains sum to %.9g, want %.9g", iters[k], sum,
+                         want);
+        }
+        ran++;
+    }
+    if (!ran)
+        skip();
+}
+#else
+static void test_peak_lowp(void **state)
+{
+    (void)state;
+    skip(); /* x86 loops only */
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_peak_scalar),
         cmocka_unit_test(test_peak_simd),
+        cmocka_unit_test(test_peak_lowp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

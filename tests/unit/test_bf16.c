@@ -1,0 +1,390 @@
+/* test_bf16.c — the BF16 path (kernels/bf16.h) bit for bit against a
+ * scalar emulation of the instructions, written from the Intel SDM's
+ * pseudo-code: VCVTNEPS2BF16 (round to nearest even, denormal inputs read
+ * as zero, NaN quieted) and VDPBF16PS (per 32-bit lane: acc += a.odd *
+ * b.odd, then acc += a.even * b.even, each a fused multiply-add rounded to
+ * nearest even; denormal inputs read as zero, denormal results flushed to
+ * zero).
+ *   - sk_bf16_round on hand-worked values (ties, carries into the
+ *     exponent, overflow to inf, denormals, NaN);
+ *   - the vector pair conversion against the scalar one: random and
+ *     special values, odd row counts, panel strides, guard cells;
+ *   - the 8x32 microkernel: every flag and epilogue, pair counts 1..40,
+ *     denormal-producing operands, guard cells around C;
+ *   - the whole GEMM driver on the BF16 config: odd K across several K
+ *     blocks, M and N tails, 1 and 3 threads, against the emulation of the
+ *     driver's blocking (the same bits), and against a double product of
+ *     the unrounded operands within the bound derived in bench/RESULTS.md.
+ * The vector parts run only where the CPU has AVX512-BF16 (skipped, with a
+ * message, elsewhere); the emulation checks run everywhere. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "kernels/bf16.h"
+#include "kernels/config.h"
+#include "sk.h"
+#include "threadpool.h"
+
+static uint32_t bits(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    return x;
+}
+
+static float fbits(uint32_t x)
+{
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* DAZ / FTZ of the SDM: a denormal (or zero) reads / writes as a zero of
+ * its sign */
+static float daz(float f)
+{
+    uint32_t x = bits(f);
+    return (x & 0x7f800000u) == 0 ? fbits(x & 0x80000000u) : f;
+}
+
+/* one 32-bit lane of vdpbf16ps */
+static float dp_lane(float acc, uint32_t a, uint32_t b)
+{
+    acc = daz(acc);
+    float ah = daz(sk_bf16_float((uint16_t)(a >> 16))), bh = daz(sk_bf16_float((uint16_t)(b >> 16)));
+    float al = daz(sk_bf16_float((uint16_t)a)), bl = daz(sk_bf16_float((uint16_t)b));
+    acc = daz(fmaf(ah, bh, acc));
+    return daz(fmaf(al, bl, acc));
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static float frnd(void) { return (float)((int)(rnd() % 20001) - 10000) / 5000.0f; }
+
+static const sk_kconfig *bf16_config(void)
+{
+    const sk_kconfig *kc = sk_kconfig_for(SK_ISA_AVX512);
+    return kc && kc->bf16_gemm.uk ? kc : NULL;
+}
+
+static void test_round(void **state)
+{
+    (void)state;
+    /* 1 + 2^-8 is a tie between 1 and 1 + 2^-7: even -> 1 */
+    assert_int_equal(sk_bf16_round(1.0f + 0x1p-8f), 0x3f80);
+    /* 1 + 3 * 2^-8 ties between 1 + 2^-7 (odd) and 1 + 2^-6: -> 0x3f82 */
+    assert_int_equal(sk_bf16_round(1.0f + 3 * 0x1p-8f), 0x3f82);
+    /* just above the tie rounds up */
+    assert_int_equal(sk_bf16_round(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);
+    /* 0x3fffffff (just under 2) carries into the exponent: 2.0 */
+    assert_int_equal(sk_bf16_round(fbits(0x3fffffffu)), 0x4000);
+    /* FLT_MAX rounds to inf; -0 stays -0 */
+    assert_int_equal(sk_bf16_round(fbits(0x7f7fffffu)), 0x7f80);
+    assert_int_equal(sk_bf16_round(-0.0f), 0x8000);
+    /* denormals read as zero of their sign */
+    assert_int_equal(sk_bf16_round(fbits(0x007fffffu)), 0x0000);
+    assert_int_equal(sk_bf16_round(fbits(0x80000001u)), 0x8000);
+    /* NaN stays NaN, quiet */
+    uint16_t n = sk_bf16_round(fbits(0x7f800001u));
+    assert_true((n & 0x7f80) == 0x7f80 && (n & 0x7f) && (n & 0x40));
+    assert_int_equal(sk_bf16_pair(1.0f, -2.0f), 0xc0003f80u);
+}
+
+/* an interesting float: random, special, a tie, denormal */
+static float special(void)
+{
+    switch (rnd() % 10) {
+    case 0: return fbits(rnd() % 0x00800000u | (rnd() & 1u) << 31); /* denormal */
+    case 1: return fbits((rnd() & 0xffff0000u) | 0x8000u); /* exact tie */
+    case 2: return fbits(0x7f800000u | (rnd() & 0x7fffffu)); /* inf / NaN */
+    case 3: return fbits(rnd() << 8 ^ rnd()); /* any bits */
+    default: return frnd();
+    }
+}
+
+static void test_pairs(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = bf16_config();
+    if (!kc) {
+        print_message("skipped: no AVX512-BF16 on this CPU\n");
+        return;
+    }
+    const int nr = 32;
+    for (int kk = 1; kk <= 9; kk++) {
+        for (int panels = 1; panels <= 3; panels++) {
+            size_t pstride = (size_t)(kk + 3) * nr; /* gaps between panels */
+            size_t n = pstride * (size_t)panels + 64;
+            float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++)
+                a[i] = b[i] = special();
+            kc->bf16_pairs(a, kk, nr, panels, pstride);
+            sk_bf16_pairs_scalar(b, kk, nr, panels, pstride);
+            for (size_t i = 0; i < n; i++)
+                if (bits(a[i]) != bits(b[i]))
+                    fail_msg("kc %d panels %d: word %zu is %08x, scalar %08x", kk, panels, i,
+                             bits(a[i]), bits(b[i]));
+            free(a);
+            free(b);
+        }
+    }
+}
+
+/* The microkernel's tile by emulation: c (ldc) as the kernel leaves it. */
+static void emu_tile(size_t kc, const uint32_t *a, const uint32_t *b, float *c, size_t ldc,
+                     int flags, const sk_ukernel_params *p)
+{
+    for (int r = 0; r < 8; r++)
+        for (int j = 0; j < 32; j++) {
+            float acc = 0.0f;
+            for (size_t k = 0; k < kc; k += 2)
+                acc = dp_lane(acc, a[k * 8 + (size_t)r], b[k * 32 + (size_t)j]);
+            if (flags & SK_UK_ACCUM)
+                acc += c[r * ldc + (size_t)j];
+            if (flags & SK_UK_EPI) {
+                if (p->bias_row)
+                    acc += p->bias_row[r];
+                if (p->bias_col)
+                    acc += p->bias_col[j];
+                if (p->res)
+                    acc += p->res[r * p->ldres + (size_t)j];
+                /* the kernel's min(hi, max(lo, x)): NaN passes through */
+                if (acc < p->min)
+                    acc = p->min;
+                if (acc > p->max)
+                    acc = p->max;
+            }
+            c[r * ldc + (size_t)j] = acc;
+        }
+}
+
+static void test_microkernel(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = bf16_config();
+    if (!kc) {
+        print_message("skipped: no AVX512-BF16 on this CPU\n");
+        return;
+    }
+    const size_t ldc = 37, guard = 16;
+    for (int kcn = 1; kcn <= 80; kcn += (kcn < 12 ? 1 : 7)) {
+        for (int flags = 0; flags < 4; flags++) {
+            for (int tiny = 0; tiny < 2; tiny++) {
+                size_t ka = ((size_t)kcn + 1) & ~(size_t)1;
+                uint32_t *a = sk_alloc(ka * 8 * 4), *b = sk_alloc(ka * 32 * 4);
+                for (size_t i = 0; i < ka * 8; i++)
+                    a[i] = sk_bf16_pair(frnd(), frnd());
+                for (size_t i = 0; i < ka * 32; i++)
+                    b[i] = sk_bf16_pair(frnd(), frnd());
+                if (tiny) /* products near 2^-126: denormal sums to flush; raw bf16
+                           * denormals in the operands to read as zero */
+                    for (size_t i = 0; i < ka * 8; i += 3)
+                        a[i] = (rnd() & 1) ? 0x00400001u | (rnd() & 0x80008000u)
+                                           : sk_bf16_pair(0x1p-70f * frnd(), 0x1p-60f * frnd());
+                if (tiny)
+                    for (size_t i = 0; i < ka * 32; i += 2)
+                        b[i] = sk_bf16_pair(0x1p-57f * frnd(), 0x1p-66f * frnd());
+                float bias_r[8], bias_c[32], res[8 * 40];
+                for (int i = 0; i < 8; i++)
+                    bias_r[i] = frnd();
+                for (int i = 0; i < 32; i++)
+                    bias_c[i] = frnd();
+                for (int i = 0; i < 8 * 40; i++)
+                    res[i] = frnd();
+                sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY};
+                if (flags & SK_UK_EPI) {
+                    int e = (int)(rnd() % 4);
+                    p.bias_row = e & 1 ? bias_r : NULL;
+                    p.bias_col = e & 2 ? bias_c : NULL;
+                    p.res = rnd() & 1 ? res : NULL;
+                    p.min = rnd() & 1 ? 0.0f : -1.5f;
+                    p.max = rnd() & 1 ? INFINITY : 2.0f;
+                }
+                size_t n = 8 * ldc + 2 * guard;
+                float *c1 = malloc(n * 4), *c2 = malloc(n * 4);
+                for (size_t i = 0; i < n; i++)
+                    c1[i] = c2[i] = frnd();
+                kc->bf16_gemm.uk((size_t)kcn, (const float *)a, (const float *)b, c1 + guard, ldc,
+                                 flags, &p);
+                emu_tile((size_t)kcn, a, b, c2 + guard, ldc, flags, &p);
+                for (size_t i = 0; i < n; i++)
+                    if (bits(c1[i]) != bits(c2[i]))
+                        fail_msg("kc %d flags %d tiny %d: C word %zd is %a (%08x), emulated %a "
+                                 "(%08x)",
+                                 kcn, flags, tiny, (ptrdiff_t)i - (ptrdiff_t)guard, (double)c1[i],
+                                 bits(c1[i]), (double)c2[i], bits(c2[i]));
+                free(c1);
+                free(c2);
+                sk_free(a);
+                sk_free(b);
+            }
+        }
+    }
+}
+
+/* ---- the driver ----------------------------------------------------------- */
+
+typedef struct bsrc {
+    const float *B;
+    size_t ldb;
+    sk_bf16_pairs_fn pairs;
+} bsrc;
+
+/* row-major B block into nr panels, then to pairs (what the conv's packer
+ * does after its gather) */
+static void pack_b_pairs(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
+                         float *dst, float *tmp)
+{
+    (void)batch;
+    (void)tmp;
+    const bsrc *s = ctx;
+    int panels = (nb + nr - 1) / nr;
+    for (int q = 0; q < panels; q++)
+        for (int k = 0; k < kc; k++)
+            for (int c = 0; c < nr; c++) {
+                int col = n0 + q * nr + c;
+                dst[(size_t)q * (size_t)kc * (size_t)nr + (size_t)k * (size_t)nr + (size_t)c] =
+                    col < n0 + nb ? s->B[(size_t)(k0 + k) * s->ldb + (size_t)col] : 0.0f;
+            }
+    s->pairs(dst, kc, nr, panels, (size_t)kc * (size_t)nr);
+}
+
+/* C[i][j] as the driver computes it: per K block of kcb rows (the
+ * driver's rule, rounded to even), a vdpbf16ps chain from zero, + the
+ * previous blocks' sum; then bias (row), residual, clamp. */
+static float emu_driver(const float *A, const float *B, int N, int K, int kcfg, int i, int j,
+                        const float *bias, const float *res, float lo, float hi)
+{
+    int nkb = (K + kcfg - 1) / kcfg, kcb = (K + nkb - 1) / nkb;
+    kcb += kcb & 1;
+    float c = 0.0f;
+    for (int pc = 0; pc < K; pc += kcb) {
+        int kc = K - pc < kcb ? K - pc : kcb;
+        float acc = 0.0f;
+        for (int k = pc; k < pc + kc; k += 2) {
+            uint32_t a = sk_bf16_pair(A[(size_t)i * K + k], k + 1 < K ? A[(size_t)i * K + k + 1] : 0);
+            uint32_t b = sk_bf16_pair(B[(size_t)k * N + j], k + 1 < K ? B[(size_t)(k + 1) * N + j] : 0);
+            acc = dp_lane(acc, a, b);
+        }
+        c = pc ? acc + c : acc;
+    }
+    c += bias[i];
+    c += res[(size_t)i * N + j];
+    return c < lo ? lo : c > hi ? hi : c;
+}
+
+static void test_driver(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = bf16_config();
+    if (!kc) {
+        print_message("skipped: no AVX512-BF16 on this CPU\n");
+        return;
+    }
+    const sk_gemm_cfg *cfg = &kc->bf16_gemm;
+    const int shapes[][3] = {{8, 32, 2},    {13, 45, 7},   {64, 49, 147}, {17, 200, 577},
+                             {24, 33, 1153}, {40, 96, 256}, {9, 31, 513},  {1, 1, 1}};
+    for (int threads = 1; threads <= 3; threads += 2) {
+        sk_pool *pool = sk_pool_create(threads);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N);
+            float *C = malloc(sizeof(float) * ((size_t)M * N + 32));
+            float *bias = malloc(sizeof(float) * (size_t)M), *res = malloc(sizeof(float) * (size_t)M * N);
+            for (size_t i = 0; i < (size_t)M * K; i++)
+                A[i] = frnd();
+            for (size_t i = 0; i < (size_t)K * N; i++)
+                B[i] = frnd();
+            for (int i = 0; i < M; i++)
+                bias[i] = frnd();
+            for (size_t i = 0; i < (size_t)M * N; i++)
+                res[i] = frnd();
+            for (int i = 0; i < 32; i++)
+                C[(size_t)M * N + i] = 12345.0f; /* guard cells past C */
+            sk_gemm_packed_a pa;
+            assert_int_equal(sk_bf16_pack_a(cfg, A, (size_t)K, M, K, 1, &pa), 0);
+            bsrc bs = {B, (size_t)N, kc->bf16_pairs};
+            sk_gemm_job j;
+            sk_gemm_job_init(&j, cfg, M, N, K, 1);
+            j.a_packed = &pa;
+            j.pack_b = pack_b_pairs;
+            j.b_ctx = &bs;
+            j.c = C;
+            j.ldc = (size_t)N;
+            j.epi.bias = bias;
+            j.epi.res = res;
+            j.epi.ldres = (size_t)N;
+            j.epi.min = -3.0f;
+            j.epi.max = 4.0f;
+            assert_int_equal(sk_gemm_run(pool, &j, NULL), 0);
+            double worst = 0;
+            for (int i = 0; i < M; i++)
+                for (int c = 0; c < N; c++) {
+                    float got = C[(size_t)i * N + c];
+                    float want = emu_driver(A, B, N, K, cfg->kc, i, c, bias, res, -3.0f, 4.0f);
+                    if (bits(got) != bits(want))
+                        fail_msg("M %d N %d K %d, %d threads: C[%d][%d] = %a, emulated %a", M, N,
+                                 K, threads, i, c, (double)got, (double)want);
+                    /* against the exact product of the unrounded operands:
+                     * each operand rounds to 8 significant bits, relative
+                     * error <= 2^-8, a product <= 2^-7 + 2^-16, the float32 sums add at most
+                     * (K/2 + 3) * 2^-24 of the sum of |terms| (two roundings
+                     * per pair, then bias, residual); the clamp only
+                     * shrinks errors */
+                    double exact = bias[i] + res[(size_t)i * N + c], mag = fabs(bias[i]) +
+                                                                      fabs(res[(size_t)i * N + c]);
+                    for (int k = 0; k < K; k++) {
+                        double t = (double)A[(size_t)i * K + k] * B[(size_t)k * N + c];
+                        exact += t;
+                        mag += fabs(t);
+                    }
+                    exact = exact < -3 ? -3 : exact > 4 ? 4 : exact;
+                    double bound = (0x1p-7 + 0x1p-16 + (K + 6) * 0x1p-24) * mag;
+                    double e = fabs(got - exact);
+                    if (e > bound)
+                        fail_msg("M %d N %d K %d: C[%d][%d] error %g over the bound %g", M, N, K,
+                                 i, c, e, bound);
+                    if (mag > 0 && e / mag > worst)
+                        worst = e / mag;
+                }
+            for (int i = 0; i < 32; i++)
+                assert_true(C[(size_t)M * N + i] == 12345.0f);
+            if (threads == 1 && s == 3)
+                print_message("M %d N %d K %d: worst error %.3g of sum |a b| (bound %.3g)\n", M,
+                              N, K, worst, 0x1p-7 + 0x1p-16 + (K + 6) * 0x1p-24);
+            sk_gemm_packed_a_free(&pa);
+            free(A);
+            free(B);
+            free(C);
+            free(bias);
+            free(res);
+        }
+        sk_pool_destroy(pool);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round),
+        cmocka_unit_test(test_pairs),
+        cmocka_unit_test(test_microkernel),
+        cmocka_unit_test(test_driver),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
