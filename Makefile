@@ -82,6 +82,10 @@ $(BUILD)/obj/engine/kernels/avx512/%.o: engine/kernels/avx512/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
 
+# int8 microkernels (qgemm.h) need VNNI on top of their folder's flags
+$(BUILD)/obj/%__avx512vnni.o: CFLAGS_BASE += -mavx512vnni
+$(BUILD)/obj/%__avxvnni.o: CFLAGS_BASE += -mavxvnni
+
 $(BUILD)/obj/tools/gemm_uk_variants__avx512f.o: tools/gemm_uk_variants__avx512f.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@

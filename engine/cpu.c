@@ -55,6 +55,7 @@ static sk_isa detect(void)
     if (a >= 1)
         __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512bf16 = os_zmm && ((a1 >> 5) & 1);
+    f.avxvnni = os_ymm && ((a1 >> 4) & 1);
     if (f.avx2 && f.fma)
         level = SK_ISA_AVX2;
     if (level == SK_ISA_AVX2 && f.avx512f && f.avx512bw && f.avx512vl)

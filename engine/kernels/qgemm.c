@@ -1,0 +1,138 @@
+/* qgemm.c — the int8 GEMM's packing, its scalar reference microkernel and
+ * the threaded driver (layout and arithmetic: qgemm.h). */
+#include "qgemm.h"
+
+#include <string.h>
+
+#include "threadpool.h"
+
+size_t sk_qgemm_packed_a_bytes(const sk_qgemm_cfg *c, size_t M, size_t K)
+{
+    size_t panels = (M + (size_t)c->mr - 1) / (size_t)c->mr;
+    return panels * (size_t)c->mr * sk_qgemm_kp(K);
+}
+
+void sk_qgemm_pack_a(const sk_qgemm_cfg *c, size_t M, size_t K, const int8_t *w, size_t ldw,
+                     int8_t *dst)
+{
+    size_t MR = (size_t)c->mr, Kp = sk_qgemm_kp(K);
+    for (size_t m0 = 0; m0 < M; m0 += MR)
+        for (size_t g = 0; g < Kp / 4; g++)
+            for (size_t r = 0; r < MR; r++)
+                for (size_t i = 0; i < 4; i++) {
+                    size_t m = m0 + r, k = 4 * g + i;
+                    *dst++ = m < M && k < K ? w[m * ldw + k] : 0;
+                }
+}
+
+void sk_qgemm_pack_b(const sk_qgemm_cfg *c, size_t K, size_t n0, size_t ncols, size_t N,
+                     const uint8_t *x, size_t ldx, uint8_t flip, uint8_t *dst)
+{
+    size_t NR = (size_t)c->nr, Kp = sk_qgemm_kp(K);
+    for (size_t p0 = n0; p0 < n0 + ncols; p0 += NR) {
+        size_t nv = N - p0 < NR ? N - p0 : NR; /* real columns of this panel */
+        for (size_t g = 0; g < Kp / 4; g++) {
+            uint8_t *d = dst + g * NR * 4;
+            /* four source rows (k = 4g .. 4g+3), interleaved column by column;
+             * rows past K read as 0 so their (zero) weights meet a known value */
+            const uint8_t *rows[4];
+            for (size_t i = 0; i < 4; i++)
+                rows[i] = 4 * g + i < K ? x + (4 * g + i) * ldx + p0 : NULL;
+            for (size_t i = 0; i < 4; i++) {
+                if (!rows[i]) {
+                    for (size_t j = 0; j < NR; j++)
+                        d[4 * j + i] = 0;
+                    continue;
+                }
+                for (size_t j = 0; j < nv; j++)
+                    d[4 * j + i] = rows[i][j] ^ flip;
+                for (size_t j = nv; j < NR; j++)
+                    d[4 * j + i] = 0;
+            }
+        }
+        dst += NR * Kp;
+    }
+}
+
+void sk_qgemm_row_sums(size_t M, size_t K, const int8_t *w, size_t ldw, int32_t *sums)
+{
+    for (size_t m = 0; m < M; m++) {
+        int32_t s = 0;
+        for (size_t k = 0; k < K; k++)
+            s += w[m * ldw + k];
+        sums[m] = s;
+    }
+}
+
+void sk_qu8_qc8w_gemm_ref(int MR, int NR, size_t mr, size_t nr, size_t kg, const int8_t *a,
+                          const uint8_t *b, void *y, size_t ldy, const void *res, size_t ldr,
+                          size_t m0, const sk_qgemm_params *p)
+{
+    for (size_t r = 0; r < mr; r++)
+        for (size_t j = 0; j < nr; j++) {
+            int32_t acc = 0;
+            for (size_t g = 0; g < kg; g++)
+                for (size_t i = 0; i < 4; i++)
+                    acc += (int32_t)a[(g * (size_t)MR + r) * 4 + i] *
+                           (int32_t)b[(g * (size_t)NR + j) * 4 + i];
+            acc += p->bias[m0 + r];
+            int32_t rv = 0;
+            if (res) {
+                const uint8_t *rp = (const uint8_t *)res + r * ldr + j;
+                rv = p->res_s8 ? (int32_t)(int8_t)*rp : (int32_t)*rp;
+            }
+            int32_t v = sk_qgemm_requant1(acc, p->mult[m0 + r], res != NULL, rv, p);
+            uint8_t *yp = (uint8_t *)y + r * ldy + j;
+            *yp = (uint8_t)(p->out_s8 ? (uint8_t)(int8_t)v : (uint8_t)v);
+        }
+}
+
+/* --- driver: threads over (row panel, column panel) tiles ---------------- */
+
+typedef struct qjob {
+    const sk_qgemm_cfg *c;
+    size_t M, N, kg, mpan, npan;
+    const int8_t *pa;
+    const uint8_t *pb;
+    uint8_t *y;
+    size_t ldy;
+    const uint8_t *res;
+    size_t ldr;
+    const sk_qgemm_params *p;
+} qjob;
+
+static void qjob_range(void *arg, size_t begin, size_t end)
+{
+    const qjob *j = arg;
+    size_t MR = (size_t)j->c->mr, NR = (size_t)j->c->nr;
+    for (size_t t = begin; t < end; t++) {
+        /* column-panel major: consecutive tiles of one thread share a B panel */
+        size_t np = t / j->mpan, mp = t % j->mpan;
+        size_t m0 = mp * MR, n0 = np * NR;
+        size_t mr = j->M - m0 < MR ? j->M - m0 : MR, nr = j->N - n0 < NR ? j->N - n0 : NR;
+        const int8_t *a = j->pa + mp * MR * 4 * j->kg;
+        const uint8_t *b = j->pb + np * NR * 4 * j->kg;
+        uint8_t *y = j->y + m0 * j->ldy + n0;
+        const uint8_t *res = j->res ? j->res + m0 * j->ldr + n0 : NULL;
+        if (j->c->uk)
+            j->c->uk(mr, nr, j->kg, a, b, y, j->ldy, res, j->ldr, m0, j->p);
+        else
+            sk_qu8_qc8w_gemm_ref(j->c->mr, j->c->nr, mr, nr, j->kg, a, b, y, j->ldy, res,
+                                 j->ldr, m0, j->p);
+    }
+}
+
+void sk_qgemm_run(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t M, size_t N, size_t K,
+                  const int8_t *pa, const uint8_t *pb, void *y, size_t ldy, const void *res,
+                  size_t ldr, const sk_qgemm_params *p)
+{
+    if (!M || !N)
+        return;
+    qjob j = {c, M, N, sk_qgemm_kp(K) / 4, (M + (size_t)c->mr - 1) / (size_t)c->mr,
+              (N + (size_t)c->nr - 1) / (size_t)c->nr, pa, pb, y, ldy, res, ldr, p};
+    size_t tiles = j.mpan * j.npan;
+    /* a tile is mr * nr * K MACs; aim for >= ~64K MACs per chunk */
+    size_t per = (size_t)c->mr * (size_t)c->nr * (K ? K : 1);
+    size_t grain = per >= 65536 ? 1 : 65536 / per;
+    sk_parallel_for(pool, tiles, grain, qjob_range, &j);
+}
