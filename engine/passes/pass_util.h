@@ -31,5 +31,7 @@ int sk_pass_kill(sk_pass *p, int ni);
 int sk_pass_fold(sk_pass *p); /* fold.c: constant Cast / DequantizeLinear */
 int sk_pass_fuse(sk_pass *p);
 int sk_pass_prepack(sk_pass *p);
+int sk_pass_qfuse(sk_pass *p); /* qfuse.c: QLinearConv + QLinearAdd -> _QConvFused */
+int sk_pass_qpack(sk_pass *p); /* qfuse.c: int8 conv weights packed */
 
 #endif

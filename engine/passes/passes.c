@@ -124,6 +124,8 @@ int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
         goto out;
     if ((rc = sk_pass_fuse(&p)) < 0)
         goto out;
+    if ((rc = sk_pass_qfuse(&p)) < 0)
+        goto out;
     /* fused nodes now read their residuals: re-sort, drop the merged nodes */
     if ((rc = sk_graph_validate(g, err, errlen)) < 0)
         goto out;
@@ -135,6 +137,8 @@ int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
     if ((rc = walk_shapes(&p)) < 0)
         goto out;
     if ((rc = sk_pass_prepack(&p)) < 0)
+        goto out;
+    if ((rc = sk_pass_qpack(&p)) < 0)
         goto out;
     free_unused_consts(g);
 #if defined(__GLIBC__)

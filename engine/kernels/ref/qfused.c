@@ -1,0 +1,64 @@
+/* qfused.c — reference kernel of _QConvFused (engine/kernels/fast_qconv.h):
+ * exactly the reference QLinearConv, then the reference com.microsoft
+ * QLinearAdd with the residual, then ReLU as max(y, zero point) — the
+ * composition of the nodes the pass merged, so the fast int8 kernel is
+ * checked against it bit for bit and a fused graph against the unfused. */
+#include <stdlib.h>
+
+#include "graph.h"
+#include "nn_util.h"
+#include "ops.h"
+#include "quant_util.h"
+#include "ref_util.h"
+
+static int has_res(const sk_tensor *const *in, int nin) { return nin > 9 && in[9]; }
+
+int sk_infer_qconv_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                         int nout, sk_kctx *ctx)
+{
+    char a[96], b[96];
+    int rc = sk_infer_qlinear_conv(n, in, nin < 9 ? nin : 9, out, nout, ctx);
+    if (rc || !has_res(in, nin))
+        return rc;
+    if (nin < 13 || !in[10] || !in[12])
+        return sk_kfail(ctx, n, SK_EINVAL, "a fused residual needs r, r_scale, r_zero_point, "
+                        "c_scale (, c_zero_point)");
+    if (in[9]->dtype != out[0].dtype || !sk_shape_equal(&in[9]->shape, &out[0].shape))
+        return sk_kfail(ctx, n, SK_ESHAPE, "residual %s %s differs from the output %s %s",
+                        sk_dtype_name(in[9]->dtype), sk_shape_str(&in[9]->shape, a, sizeof a),
+                        sk_dtype_name(out[0].dtype), sk_shape_str(&out[0].shape, b, sizeof b));
+    return 0;
+}
+
+int sk_run_qconv_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                       int nout, sk_kctx *ctx)
+{
+    int res = has_res(in, nin), relu = sk_attr_int(n, "relu", 0) != 0;
+    sk_kctx own = *ctx; /* the reference kernels below allocate their own scratch */
+    own.scratch = NULL;
+    own.scratch_bytes = 0;
+    if (!res && !relu)
+        return sk_run_qlinear_conv(n, in, nin < 9 ? nin : 9, out, nout, &own);
+    int64_t cnt = sk_shape_numel(&out[0].shape);
+    sk_tensor y = out[0];
+    if (res && !(y.data = malloc((size_t)(cnt > 0 ? cnt : 1))))
+        return sk_kfail(ctx, n, SK_ENOMEM, "out of memory");
+    int rc = sk_run_qlinear_conv(n, in, nin < 9 ? nin : 9, &y, 1, &own);
+    const sk_tensor *zp = in[7];
+    if (!rc && res) {
+        const sk_tensor *add_in[8] = {&y, in[6], in[7], in[9], in[10], in[11], in[12],
+                                      nin > 13 ? in[13] : NULL};
+        sk_node add = *n;
+        add.op = SK_OP_QLINEAR_ADD;
+        rc = sk_run_qlinear_binary(&add, add_in, 8, out, 1, &own);
+        zp = nin > 13 ? in[13] : NULL;
+        free(y.data);
+    }
+    if (!rc && relu) {
+        int32_t z = zp && zp->data ? sk_q_load(zp->dtype, zp->data, 0) : 0;
+        for (int64_t i = 0; i < cnt; i++)
+            if (sk_q_load(out[0].dtype, out[0].data, i) < z)
+                sk_q_store(out[0].dtype, out[0].data, i, z);
+    }
+    return rc;
+}
