@@ -115,6 +115,11 @@ int sk_graph_optimize(sk_graph *g, int level, char *err, size_t errlen)
     p.g = g;
     p.err = err;
     p.errlen = errlen;
+    /* QDQ convolutions become QLinearConv before fold.c turns their int8
+     * weights into float32; the DequantizeLinear nodes left unread go */
+    if ((rc = sk_pass_qdq(&p)) < 0)
+        goto out;
+    sk_graph_eliminate_dead(g);
     if ((rc = sk_pass_fold(&p)) < 0)
         goto out;
     sk_graph_eliminate_dead(g);

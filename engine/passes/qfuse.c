@@ -79,6 +79,9 @@ static int fuse_qadd(sk_pass *p, int ci, int ai)
 int sk_pass_qfuse(sk_pass *p)
 {
     sk_graph *g = p->g;
+    int qrc = sk_qdq_fuse(p); /* the QDQ forms (qdq.c) */
+    if (qrc < 0)
+        return qrc;
     for (int ni = 0; ni < g->nnodes; ni++) {
         const sk_node *n = &g->nodes[ni];
         if (n->op != SK_OP_QLINEAR_CONV || n->nout != 1 || n->out[0] < 0 || n->in[0] < 0)

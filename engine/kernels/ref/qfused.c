@@ -62,3 +62,33 @@ int sk_run_qconv_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk
     }
     return rc;
 }
+
+/* _QLut(x, table) attr out_int8: y = table[x (+ 128 for int8 x)]; the table
+ * (256 uint8 bytes, holding int8 values when out_int8) is built by
+ * passes/qdq.c from the reference kernels of the nodes it replaces. */
+int sk_infer_qlut(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                  int nout, sk_kctx *ctx)
+{
+    if (nin < 2 || !in[0] || !in[1] || nout < 1)
+        return sk_kfail(ctx, n, SK_EINVAL, "needs x and a table");
+    if (!sk_q_is8(in[0]->dtype) || in[1]->dtype != SK_U8 || sk_shape_numel(&in[1]->shape) != 256)
+        return sk_kfail(ctx, n, SK_EINVAL, "x must be 8-bit and the table 256 uint8 values");
+    out[0].dtype = sk_attr_int(n, "out_int8", 0) ? SK_I8 : SK_U8;
+    out[0].shape = in[0]->shape;
+    return 0;
+}
+
+int sk_run_qlut(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                int nout, sk_kctx *ctx)
+{
+    int rc = sk_infer_qlut(n, in, nin, out, nout, ctx);
+    if (rc)
+        return rc;
+    const uint8_t *x = in[0]->data, *t = in[1]->data;
+    uint8_t *y = out[0].data;
+    uint8_t flip = in[0]->dtype == SK_I8 ? 0x80 : 0; /* int8 x: index x + 128 */
+    int64_t cnt = sk_shape_numel(&in[0]->shape);
+    for (int64_t i = 0; i < cnt; i++)
+        y[i] = t[x[i] ^ flip];
+    return 0;
+}
