@@ -194,59 +194,74 @@ typedef struct qpack_job {
     const sk_qconv_priv *pv;
     const uint8_t *x; /* channel 0 of the group in this image */
     const sk_win *w;
-    size_t P, H, W, OW;
-    uint8_t *dst;
-    int direct; /* 1x1, stride 1, no pads: X's rows are the columns */
+    size_t P, H, W, OH, OW;
+    uint8_t *cols;    /* K x P column matrix (flipped to uint8) */
+    uint8_t *dst;     /* the B panels */
+    int direct;       /* 1x1, stride 1, no pads: X's rows are the columns */
 } qpack_job;
+
+/* rows [begin, end) of the column matrix: row k = (channel, tap) holds the
+ * input pixel each output pixel reads there, x's zero point where the tap
+ * falls in the padding; whole output rows are memcpy'd at stride 1 */
+static void qcols_range(void *arg, size_t begin, size_t end)
+{
+    const qpack_job *j = arg;
+    const sk_qconv_priv *pv = j->pv;
+    const sk_win *w = j->w;
+    size_t kvol = (size_t)(pv->kh * pv->kw), OW = j->OW;
+    uint8_t flip = pv->x_s8 ? 0x80 : 0, zp = pv->x_zp_u8;
+    int64_t sh = w->stride[1], sw = w->stride[2], W = (int64_t)j->W;
+    for (size_t k = begin; k < end; k++) {
+        size_t ch = k / kvol, t = k % kvol;
+        int64_t i = (int64_t)(t / (size_t)pv->kw), jx = (int64_t)(t % (size_t)pv->kw);
+        int64_t off = jx * w->dil[2] - w->pb[2];
+        /* output columns whose tap lands inside the row: [lo, hi) */
+        int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+        if (hi > (int64_t)OW)
+            hi = (int64_t)OW;
+        if (lo > hi)
+            lo = hi;
+        const uint8_t *plane = j->x + ch * j->H * j->W;
+        uint8_t *row = j->cols + k * j->P;
+        for (size_t oh = 0; oh < j->OH; oh++, row += OW) {
+            int64_t ih = (int64_t)oh * sh - w->pb[1] + i * w->dil[1];
+            if (ih < 0 || ih >= (int64_t)j->H) {
+                memset(row, zp, OW);
+                continue;
+            }
+            const uint8_t *src = plane + ih * W; /* tap of column ow: src[ow * sw + off] */
+            memset(row, zp, (size_t)lo);
+            if (sw == 1 && !flip && hi > lo) {
+                memcpy(row + lo, src + lo + off, (size_t)(hi - lo));
+            } else {
+                for (int64_t ow = lo; ow < hi; ow++)
+                    row[ow] = src[ow * sw + off] ^ flip;
+            }
+            memset(row + hi, zp, OW - (size_t)hi);
+        }
+    }
+}
 
 static void qpack_range(void *arg, size_t begin, size_t end)
 {
     const qpack_job *j = arg;
     const sk_qconv_priv *pv = j->pv;
-    size_t NR = (size_t)pv->q.nr, Kp = sk_qgemm_kp(pv->K), K = pv->K;
-    uint8_t flip = pv->x_s8 ? 0x80 : 0, zp = pv->x_zp_u8;
-    size_t kvol = (size_t)(pv->kh * pv->kw);
-    const sk_win *w = j->w;
-    int64_t sh = w->stride[1], sw = w->stride[2], dh = w->dil[1], dw = w->dil[2];
-    int64_t ph = w->pb[1], pw = w->pb[2];
+    size_t NR = (size_t)pv->q.nr, Kp = sk_qgemm_kp(pv->K);
     for (size_t pan = begin; pan < end; pan++) {
-        size_t p0 = pan * NR;
         uint8_t *d = j->dst + pan * NR * Kp;
-        if (j->direct) {
-            sk_qgemm_pack_b(&pv->q, K, p0, NR, j->P, j->x, j->P, flip, d);
-            continue;
-        }
-        /* each column's top-left input position (ih0, iw0); -1 rows for
-         * columns past P make every tap out of range (zero point) */
-        int64_t ih0[64], iw0[64];
-        for (size_t c = 0; c < NR; c++) {
-            size_t p = p0 + c;
-            if (p < j->P) {
-                ih0[c] = (int64_t)(p / j->OW) * sh - ph;
-                iw0[c] = (int64_t)(p % j->OW) * sw - pw;
-            } else {
-                ih0[c] = -((int64_t)1 << 40);
-                iw0[c] = 0;
-            }
-        }
-        for (size_t k = 0; k < Kp; k++) {
-            uint8_t *dk = d + (k / 4) * NR * 4 + (k % 4);
-            if (k >= K) {
-                for (size_t c = 0; c < NR; c++)
-                    dk[4 * c] = 0;
-                continue;
-            }
-            size_t ch = k / kvol, t = k % kvol;
-            int64_t oi = (int64_t)(t / (size_t)pv->kw) * dh, oj = (int64_t)(t % (size_t)pv->kw) * dw;
-            const uint8_t *plane = j->x + ch * j->H * j->W;
-            for (size_t c = 0; c < NR; c++) {
-                int64_t ih = ih0[c] + oi, iw = iw0[c] + oj;
-                dk[4 * c] = ih >= 0 && ih < (int64_t)j->H && iw >= 0 && iw < (int64_t)j->W
-                                ? plane[ih * (int64_t)j->W + iw] ^ flip
-                                : zp;
-            }
-        }
+        if (j->direct)
+            sk_qgemm_pack_b(&pv->q, pv->K, pan * NR, NR, j->P, j->x, j->P,
+                            pv->x_s8 ? 0x80 : 0, d);
+        else
+            sk_qgemm_pack_b(&pv->q, pv->K, pan * NR, NR, j->P, j->cols, j->P, 0, d);
     }
+}
+
+static int is_direct(const sk_qconv_priv *pv, const sk_win *w)
+{
+    return pv->kh == 1 && pv->kw == 1 && w->stride[1] == 1 && w->stride[2] == 1 &&
+           w->pb[1] == 0 && w->pb[2] == 0 && w->pe[1] == 0 && w->pe[2] == 0;
 }
 
 size_t sk_fast_qconv_scratch(const sk_node *n, const sk_tensor *out, int nthreads)
@@ -257,7 +272,8 @@ size_t sk_fast_qconv_scratch(const sk_node *n, const sk_tensor *out, int nthread
         return 0;
     size_t P = (size_t)(out->shape.dim[2] * out->shape.dim[3]);
     size_t npan = (P + (size_t)pv->q.nr - 1) / (size_t)pv->q.nr;
-    return npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64;
+    /* the panels, then the column matrix (unused by direct 1x1 convs) */
+    return npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64 + pv->K * P;
 }
 
 int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
@@ -282,19 +298,22 @@ int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     size_t P = (size_t)(w.out[1] * w.out[2]);
     size_t N = (size_t)in[0]->shape.dim[0], C = (size_t)in[0]->shape.dim[1];
     size_t NR = (size_t)pv->q.nr, npan = (P + NR - 1) / NR;
-    size_t need = npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K);
-    if (NR > 64 || !ctx->scratch || ctx->scratch_bytes < need)
+    size_t panels = npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64;
+    int direct = is_direct(pv, &w);
+    size_t need = panels + (direct ? 0 : pv->K * P);
+    if (!ctx->scratch || ctx->scratch_bytes < need)
         return info->run(n, in, nin, out, nout, ctx);
-    int direct = pv->kh == 1 && pv->kw == 1 && w.stride[1] == 1 && w.stride[2] == 1 &&
-                 w.pb[1] == 0 && w.pb[2] == 0 && w.pe[1] == 0 && w.pe[2] == 0;
+    uint8_t *cols = (uint8_t *)ctx->scratch + panels;
     const uint8_t *X = in[0]->data;
     uint8_t *Y = out[0].data;
     const uint8_t *R = pv->has_res ? in[9]->data : NULL;
     size_t M = (size_t)pv->M, Mg = (size_t)pv->Mg, Cg = (size_t)pv->Cg;
     for (size_t b = 0; b < N; b++)
         for (size_t gi = 0; gi < (size_t)pv->group; gi++) {
-            qpack_job j = {pv, X + (b * C + gi * Cg) * H * W, &w, P, H, W, OW, ctx->scratch,
-                           direct};
+            qpack_job j = {pv,   X + (b * C + gi * Cg) * H * W, &w, P, H, W, (size_t)w.out[1],
+                           OW,   cols, ctx->scratch, direct};
+            if (!direct) /* rows of about 4 KiB or more per task */
+                sk_parallel_for(ctx->pool, pv->K, P >= 4096 ? 1 : 4096 / P, qcols_range, &j);
             sk_parallel_for(ctx->pool, npan, 1, qpack_range, &j);
             sk_qgemm_params p = pv->prm;
             p.bias = pv->bias + gi * Mg;

@@ -25,6 +25,25 @@ void sk_qgemm_pack_a(const sk_qgemm_cfg *c, size_t M, size_t K, const int8_t *w,
                 }
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* 16 columns of 4 rows -> 64 bytes, column by column (4 bytes each) */
+static inline void interleave16(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
+                                const uint8_t *r3, __m128i flip, uint8_t *d)
+{
+    __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)r0), flip);
+    __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)r1), flip);
+    __m128i c = _mm_xor_si128(_mm_loadu_si128((const __m128i *)r2), flip);
+    __m128i e = _mm_xor_si128(_mm_loadu_si128((const __m128i *)r3), flip);
+    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    __m128i ce0 = _mm_unpacklo_epi8(c, e), ce1 = _mm_unpackhi_epi8(c, e);
+    _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(ab0, ce0));
+    _mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(ab0, ce0));
+    _mm_storeu_si128((__m128i *)(d + 32), _mm_unpacklo_epi16(ab1, ce1));
+    _mm_storeu_si128((__m128i *)(d + 48), _mm_unpackhi_epi16(ab1, ce1));
+}
+#endif
+
 void sk_qgemm_pack_b(const sk_qgemm_cfg *c, size_t K, size_t n0, size_t ncols, size_t N,
                      const uint8_t *x, size_t ldx, uint8_t flip, uint8_t *dst)
 {
@@ -38,15 +57,24 @@ void sk_qgemm_pack_b(const sk_qgemm_cfg *c, size_t K, size_t n0, size_t ncols, s
             const uint8_t *rows[4];
             for (size_t i = 0; i < 4; i++)
                 rows[i] = 4 * g + i < K ? x + (4 * g + i) * ldx + p0 : NULL;
+            size_t j0 = 0;
+#if defined(__SSE2__)
+            if (rows[3]) { /* whole groups of 16 columns with SSE2 unpacks */
+                __m128i fl = _mm_set1_epi8((char)flip);
+                for (; j0 + 16 <= nv; j0 += 16)
+                    interleave16(rows[0] + j0, rows[1] + j0, rows[2] + j0, rows[3] + j0, fl,
+                                 d + 4 * j0);
+            }
+#endif
             for (size_t i = 0; i < 4; i++) {
                 if (!rows[i]) {
-                    for (size_t j = 0; j < NR; j++)
+                    for (size_t j = j0; j < NR; j++)
                         d[4 * j + i] = 0;
                     continue;
                 }
-                for (size_t j = 0; j < nv; j++)
+                for (size_t j = j0; j < nv; j++)
                     d[4 * j + i] = rows[i][j] ^ flip;
-                for (size_t j = nv; j < NR; j++)
+                for (size_t j = nv > j0 ? nv : j0; j < NR; j++)
                     d[4 * j + i] = 0;
             }
         }
