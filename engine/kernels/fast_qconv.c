@@ -195,66 +195,74 @@ typedef struct qpack_job {
     const uint8_t *x; /* channel 0 of the group in this image */
     const sk_win *w;
     size_t P, H, W, OH, OW;
-    uint8_t *cols;    /* K x P column matrix (flipped to uint8) */
+    uint8_t *cols;    /* per thread: 4 column rows of P bytes */
     uint8_t *dst;     /* the B panels */
     int direct;       /* 1x1, stride 1, no pads: X's rows are the columns */
 } qpack_job;
 
-/* rows [begin, end) of the column matrix: row k = (channel, tap) holds the
- * input pixel each output pixel reads there, x's zero point where the tap
- * falls in the padding; whole output rows are memcpy'd at stride 1 */
-static void qcols_range(void *arg, size_t begin, size_t end)
+/* row k = (channel, tap) of the column matrix into row[0, P): the input
+ * pixel each output pixel reads there, x's zero point where the tap falls
+ * in the padding (flipped to uint8); whole output rows are memcpy'd at
+ * stride 1 */
+static void qcol_row(const qpack_job *j, size_t k, uint8_t *row)
 {
-    const qpack_job *j = arg;
     const sk_qconv_priv *pv = j->pv;
     const sk_win *w = j->w;
     size_t kvol = (size_t)(pv->kh * pv->kw), OW = j->OW;
     uint8_t flip = pv->x_s8 ? 0x80 : 0, zp = pv->x_zp_u8;
     int64_t sh = w->stride[1], sw = w->stride[2], W = (int64_t)j->W;
-    for (size_t k = begin; k < end; k++) {
-        size_t ch = k / kvol, t = k % kvol;
-        int64_t i = (int64_t)(t / (size_t)pv->kw), jx = (int64_t)(t % (size_t)pv->kw);
-        int64_t off = jx * w->dil[2] - w->pb[2];
-        /* output columns whose tap lands inside the row: [lo, hi) */
-        int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-        int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
-        if (hi > (int64_t)OW)
-            hi = (int64_t)OW;
-        if (lo > hi)
-            lo = hi;
-        const uint8_t *plane = j->x + ch * j->H * j->W;
-        uint8_t *row = j->cols + k * j->P;
-        for (size_t oh = 0; oh < j->OH; oh++, row += OW) {
-            int64_t ih = (int64_t)oh * sh - w->pb[1] + i * w->dil[1];
-            if (ih < 0 || ih >= (int64_t)j->H) {
-                memset(row, zp, OW);
-                continue;
-            }
-            const uint8_t *src = plane + ih * W; /* tap of column ow: src[ow * sw + off] */
-            memset(row, zp, (size_t)lo);
-            if (sw == 1 && !flip && hi > lo) {
-                memcpy(row + lo, src + lo + off, (size_t)(hi - lo));
-            } else {
-                for (int64_t ow = lo; ow < hi; ow++)
-                    row[ow] = src[ow * sw + off] ^ flip;
-            }
-            memset(row + hi, zp, OW - (size_t)hi);
+    size_t ch = k / kvol, t = k % kvol;
+    int64_t i = (int64_t)(t / (size_t)pv->kw), jx = (int64_t)(t % (size_t)pv->kw);
+    int64_t off = jx * w->dil[2] - w->pb[2];
+    /* output columns whose tap lands inside the row: [lo, hi) */
+    int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+    int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+    if (hi > (int64_t)OW)
+        hi = (int64_t)OW;
+    if (lo > hi)
+        lo = hi;
+    const uint8_t *plane = j->x + ch * j->H * j->W;
+    for (size_t oh = 0; oh < j->OH; oh++, row += OW) {
+        int64_t ih = (int64_t)oh * sh - w->pb[1] + i * w->dil[1];
+        if (ih < 0 || ih >= (int64_t)j->H) {
+            memset(row, zp, OW);
+            continue;
         }
+        const uint8_t *src = plane + ih * W; /* tap of column ow: src[ow * sw + off] */
+        memset(row, zp, (size_t)lo);
+        if (sw == 1 && !flip && hi > lo) {
+            memcpy(row + lo, src + lo + off, (size_t)(hi - lo));
+        } else {
+            for (int64_t ow = lo; ow < hi; ow++)
+                row[ow] = src[ow * sw + off] ^ flip;
+        }
+        memset(row + hi, zp, OW - (size_t)hi);
     }
 }
 
-static void qpack_range(void *arg, size_t begin, size_t end)
+/* k groups [begin, end): their four column rows gathered into this
+ * thread's 4 x P rows (or read from X for a direct 1x1 conv), then packed
+ * into every B panel while they are in cache */
+static void qgroup_range(void *arg, int tid, size_t begin, size_t end)
 {
     const qpack_job *j = arg;
     const sk_qconv_priv *pv = j->pv;
-    size_t NR = (size_t)pv->q.nr, Kp = sk_qgemm_kp(pv->K);
-    for (size_t pan = begin; pan < end; pan++) {
-        uint8_t *d = j->dst + pan * NR * Kp;
-        if (j->direct)
-            sk_qgemm_pack_b(&pv->q, pv->K, pan * NR, NR, j->P, j->x, j->P,
-                            pv->x_s8 ? 0x80 : 0, d);
-        else
-            sk_qgemm_pack_b(&pv->q, pv->K, pan * NR, NR, j->P, j->cols, j->P, 0, d);
+    uint8_t *tmp = j->cols + (size_t)tid * 4 * j->P;
+    for (size_t g = begin; g < end; g++) {
+        const uint8_t *rows[4];
+        for (size_t i = 0; i < 4; i++) {
+            size_t k = 4 * g + i;
+            if (k >= pv->K) {
+                rows[i] = NULL;
+            } else if (j->direct) {
+                rows[i] = j->x + k * j->P;
+            } else {
+                qcol_row(j, k, tmp + i * j->P);
+                rows[i] = tmp + i * j->P;
+            }
+        }
+        sk_qgemm_pack_b_group(&pv->q, pv->K, g, j->P, rows,
+                              j->direct && pv->x_s8 ? 0x80 : 0, j->dst);
     }
 }
 
@@ -266,14 +274,14 @@ static int is_direct(const sk_qconv_priv *pv, const sk_win *w)
 
 size_t sk_fast_qconv_scratch(const sk_node *n, const sk_tensor *out, int nthreads)
 {
-    (void)nthreads;
     const sk_qconv_priv *pv = n->priv;
     if (!pv || !out || out->shape.rank != 4)
         return 0;
     size_t P = (size_t)(out->shape.dim[2] * out->shape.dim[3]);
     size_t npan = (P + (size_t)pv->q.nr - 1) / (size_t)pv->q.nr;
-    /* the panels, then the column matrix (unused by direct 1x1 convs) */
-    return npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64 + pv->K * P;
+    /* the panels, then four column rows per thread (unused by direct 1x1 convs) */
+    return npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64 +
+           4 * P * (size_t)(nthreads > 0 ? nthreads : 1);
 }
 
 int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
@@ -300,7 +308,7 @@ int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     size_t NR = (size_t)pv->q.nr, npan = (P + NR - 1) / NR;
     size_t panels = npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64;
     int direct = is_direct(pv, &w);
-    size_t need = panels + (direct ? 0 : pv->K * P);
+    size_t need = panels + (direct ? 0 : 4 * P * (size_t)sk_pool_size(ctx->pool));
     if (!ctx->scratch || ctx->scratch_bytes < need)
         return info->run(n, in, nin, out, nout, ctx);
     uint8_t *cols = (uint8_t *)ctx->scratch + panels;
@@ -312,9 +320,7 @@ int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         for (size_t gi = 0; gi < (size_t)pv->group; gi++) {
             qpack_job j = {pv,   X + (b * C + gi * Cg) * H * W, &w, P, H, W, (size_t)w.out[1],
                            OW,   cols, ctx->scratch, direct};
-            if (!direct) /* rows of about 4 KiB or more per task */
-                sk_parallel_for(ctx->pool, pv->K, P >= 4096 ? 1 : 4096 / P, qcols_range, &j);
-            sk_parallel_for(ctx->pool, npan, 1, qpack_range, &j);
+            sk_parallel_for_tid(ctx->pool, sk_qgemm_kp(pv->K) / 4, 1, qgroup_range, &j);
             sk_qgemm_params p = pv->prm;
             p.bias = pv->bias + gi * Mg;
             p.mult = pv->mult + gi * Mg;

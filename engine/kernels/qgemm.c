@@ -44,6 +44,30 @@ static inline void interleave16(const uint8_t *r0, const uint8_t *r1, const uint
 }
 #endif
 
+/* one k group: 4 rows (NULL: past K, zeros) -> the group's NR x 4 bytes in
+ * a panel of columns [p0, p0 + nv) (nv <= NR real columns) */
+static void pack_group(size_t NR, const uint8_t *const rows[4], size_t p0, size_t nv,
+                       uint8_t flip, uint8_t *d)
+{
+    size_t j0 = 0;
+#if defined(__SSE2__)
+    if (rows[0] && rows[1] && rows[2] && rows[3]) { /* 16 columns per SSE2 step */
+        __m128i fl = _mm_set1_epi8((char)flip);
+        for (; j0 + 16 <= nv; j0 += 16)
+            interleave16(rows[0] + p0 + j0, rows[1] + p0 + j0, rows[2] + p0 + j0,
+                         rows[3] + p0 + j0, fl, d + 4 * j0);
+    }
+#endif
+    for (size_t i = 0; i < 4; i++) {
+        size_t j = j0;
+        if (rows[i])
+            for (; j < nv; j++)
+                d[4 * j + i] = rows[i][p0 + j] ^ flip;
+        for (; j < NR; j++)
+            d[4 * j + i] = 0;
+    }
+}
+
 void sk_qgemm_pack_b(const sk_qgemm_cfg *c, size_t K, size_t n0, size_t ncols, size_t N,
                      const uint8_t *x, size_t ldx, uint8_t flip, uint8_t *dst)
 {
@@ -51,35 +75,23 @@ void sk_qgemm_pack_b(const sk_qgemm_cfg *c, size_t K, size_t n0, size_t ncols, s
     for (size_t p0 = n0; p0 < n0 + ncols; p0 += NR) {
         size_t nv = N - p0 < NR ? N - p0 : NR; /* real columns of this panel */
         for (size_t g = 0; g < Kp / 4; g++) {
-            uint8_t *d = dst + g * NR * 4;
-            /* four source rows (k = 4g .. 4g+3), interleaved column by column;
-             * rows past K read as 0 so their (zero) weights meet a known value */
+            /* rows past K read as 0 so their (zero) weights meet a known value */
             const uint8_t *rows[4];
             for (size_t i = 0; i < 4; i++)
-                rows[i] = 4 * g + i < K ? x + (4 * g + i) * ldx + p0 : NULL;
-            size_t j0 = 0;
-#if defined(__SSE2__)
-            if (rows[3]) { /* whole groups of 16 columns with SSE2 unpacks */
-                __m128i fl = _mm_set1_epi8((char)flip);
-                for (; j0 + 16 <= nv; j0 += 16)
-                    interleave16(rows[0] + j0, rows[1] + j0, rows[2] + j0, rows[3] + j0, fl,
-                                 d + 4 * j0);
-            }
-#endif
-            for (size_t i = 0; i < 4; i++) {
-                if (!rows[i]) {
-                    for (size_t j = j0; j < NR; j++)
-                        d[4 * j + i] = 0;
-                    continue;
-                }
-                for (size_t j = j0; j < nv; j++)
-                    d[4 * j + i] = rows[i][j] ^ flip;
-                for (size_t j = nv > j0 ? nv : j0; j < NR; j++)
-                    d[4 * j + i] = 0;
-            }
+                rows[i] = 4 * g + i < K ? x + (4 * g + i) * ldx : NULL;
+            pack_group(NR, rows, p0, nv, flip, dst + g * NR * 4);
         }
         dst += NR * Kp;
     }
+}
+
+void sk_qgemm_pack_b_group(const sk_qgemm_cfg *c, size_t K, size_t g, size_t N,
+                           const uint8_t *const rows[4], uint8_t flip, uint8_t *dst)
+{
+    size_t NR = (size_t)c->nr, Kp = sk_qgemm_kp(K);
+    for (size_t p0 = 0, pan = 0; p0 < N; p0 += NR, pan++)
+        pack_group(NR, rows, p0, N - p0 < NR ? N - p0 : NR, flip,
+                   dst + pan * NR * Kp + g * NR * 4);
 }
 
 void sk_qgemm_row_sums(size_t M, size_t K, const int8_t *w, size_t ldw, int32_t *sums)

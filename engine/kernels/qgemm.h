@@ -85,6 +85,11 @@ void sk_qgemm_pack_a(const sk_qgemm_cfg *c, size_t M, size_t K, const int8_t *w,
  * n0 a multiple of nr), panel after panel. */
 void sk_qgemm_pack_b(const sk_qgemm_cfg *c, size_t K, size_t n0, size_t ncols, size_t N,
                      const uint8_t *x, size_t ldx, uint8_t flip, uint8_t *dst);
+/* k group g (rows 4g .. 4g+3 of X, each a row of N bytes; NULL past K) of
+ * every B panel of X's N columns: lets a caller gather im2col rows four at
+ * a time and pack them while they are in cache. */
+void sk_qgemm_pack_b_group(const sk_qgemm_cfg *c, size_t K, size_t g, size_t N,
+                           const uint8_t *const rows[4], uint8_t flip, uint8_t *dst);
 /* sums[m] = sum_k W[m][k] */
 void sk_qgemm_row_sums(size_t M, size_t K, const int8_t *w, size_t ldw, int32_t *sums);
 

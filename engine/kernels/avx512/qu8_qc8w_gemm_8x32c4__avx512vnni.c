@@ -47,22 +47,28 @@ void sk_qu8_qc8w_gemm_8x32c4__avx512vnni(size_t mr, size_t nr, size_t kg, const 
                                          const uint8_t *b, void *y, size_t ldy, const void *res,
                                          size_t ldr, size_t m0, const sk_qgemm_params *p)
 {
-    __m512i c[8][2];
-    for (int r = 0; r < 8; r++)
-        c[r][0] = c[r][1] = _mm512_setzero_si512();
+    /* named accumulators: with an array gcc 12 shuffles them through other
+     * registers and the stack every k group (3x slower) */
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
+            c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00,
+            c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     for (size_t g = 0; g < kg; g++) {
         __m512i b0 = _mm512_loadu_si512(b);
         __m512i b1 = _mm512_loadu_si512(b + 64);
-#pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) {
-            /* vpdpbusd: first multiplicand unsigned (activations), second signed */
-            __m512i w = bcast4(a + 4 * r);
-            c[r][0] = _mm512_dpbusd_epi32(c[r][0], b0, w);
-            c[r][1] = _mm512_dpbusd_epi32(c[r][1], b1, w);
-        }
+        __m512i w;
+        /* vpdpbusd: first multiplicand unsigned (activations), second signed */
+#define ROW(r, lo, hi)                                                                     \
+    w = bcast4(a + 4 * (r));                                                               \
+    lo = _mm512_dpbusd_epi32(lo, b0, w);                                                   \
+    hi = _mm512_dpbusd_epi32(hi, b1, w);
+        ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31)
+        ROW(4, c40, c41) ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71)
+#undef ROW
         a += 32;
         b += 128;
     }
+    __m512i c[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                       {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
     for (size_t r = 0; r < mr; r++) {
         uint8_t *yr = (uint8_t *)y + r * ldy;
         const uint8_t *rr = res ? (const uint8_t *)res + r * ldr : NULL;
