@@ -19,7 +19,9 @@
  *     same float operations as the unfused DQ/Add/Q, bit for bit), and
  *     DQ -> Relu -> Q (8-bit in and out, per tensor) becomes _QLut, a
  *     256-entry table computed at load by running the reference DQ, Relu
- *     and Q kernels on all 256 inputs (exact by construction). */
+ *     and Q kernels on all 256 inputs (exact by construction), and
+ *     DQ(uint8) -> MaxPool -> Q becomes MaxPool on the uint8 data (+ the
+ *     DQ -> Q table when Q's scale or zero point differ from DQ's). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +224,53 @@ static int fuse_qdq_add(sk_pass *p, int ci)
     return 1;
 }
 
+/* table[i] = Q(f(DQ(x_i))) for the 256 8-bit inputs x_i (index x + 128 for
+ * int8), f = the Relu node ri or identity (ri < 0), by the reference
+ * kernels of those nodes; 0, or 1 when a kernel refused */
+static int make_table(const sk_graph *g, const sk_node *d, int ri, const sk_node *q,
+                      uint8_t *table)
+{
+    sk_dtype xt = g->values[d->in[2]].dtype, yt = g->values[q->in[2]].dtype;
+    uint8_t xs[256];
+    float fx[256];
+    for (int i = 0; i < 256; i++)
+        xs[i] = (uint8_t)(xt == SK_I8 ? i - 128 : i);
+    char err[160];
+    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0, NULL};
+    sk_tensor tx = {xt, {1, {256}}, xs}, tf = {SK_F32, {1, {256}}, fx},
+              ty = {yt, {1, {256}}, table};
+    const sk_value *ds = &g->values[d->in[1]], *dz = &g->values[d->in[2]],
+                   *qs = &g->values[q->in[1]], *qz = &g->values[q->in[2]];
+    sk_tensor tds = {ds->dtype, ds->shape, ds->data}, tdz = {dz->dtype, dz->shape, dz->data},
+              tqs = {qs->dtype, qs->shape, qs->data}, tqz = {qz->dtype, qz->shape, qz->data};
+    const sk_tensor *din[3] = {&tx, &tds, &tdz}, *rin[1] = {&tf}, *qin[3] = {&tf, &tqs, &tqz};
+    if (sk_run_dequantize_linear(d, din, 3, &tf, 1, &ctx) ||
+        (ri >= 0 && sk_run_relu(&g->nodes[ri], rin, 1, &tf, 1, &ctx)) ||
+        sk_run_quantize_linear(q, qin, 3, &ty, 1, &ctx))
+        return 1;
+    return 0;
+}
+
+/* node ni becomes _QLut(x, table) producing value y */
+static int to_lut(sk_pass *p, int ni, int x, const uint8_t *table, sk_dtype yt, int y)
+{
+    sk_graph *g = p->g;
+    char name[64];
+    snprintf(name, sizeof name, "_qlut_table_%d", ni);
+    sk_shape ts = {1, {256}};
+    int tv = sk_graph_add_const(g, name, SK_U8, &ts, table), rc;
+    if (tv < 0)
+        return tv;
+    if ((rc = sk_node_set_input(g, ni, 0, x)) < 0 || (rc = sk_node_set_input(g, ni, 1, tv)) < 0)
+        return rc;
+    g->nodes[ni].nin = 2;
+    if ((rc = sk_node_set_int(g, ni, "out_int8", yt == SK_I8)) < 0)
+        return rc;
+    g->nodes[ni].out[0] = y;
+    g->nodes[ni].op = SK_OP_QLUT;
+    return 1;
+}
+
 /* DQ -> Relu -> Q (8-bit, per tensor) => _QLut(x, table) */
 static int relu_table(sk_pass *p, int di)
 {
@@ -233,45 +282,47 @@ static int relu_table(sk_pass *p, int di)
     int qi = ri >= 0 ? sole_reader(g, g->nodes[ri].out[0], SK_OP_QUANTIZE_LINEAR) : -1;
     if (qi < 0 || !per_tensor(g, &g->nodes[qi]) || g->nodes[qi].in[0] != g->nodes[ri].out[0])
         return 0;
-    const sk_node *q = &g->nodes[qi];
-    sk_dtype xt = g->values[d->in[2]].dtype, yt = g->values[q->in[2]].dtype;
-    /* the reference kernels on all 256 inputs, in index order x + (int8 ? 128 : 0) */
-    uint8_t xs[256], ys[256];
-    float fx[256];
-    for (int i = 0; i < 256; i++)
-        xs[i] = (uint8_t)(xt == SK_I8 ? i - 128 : i);
-    char err[160];
-    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0, NULL};
-    sk_tensor tx = {xt, {1, {256}}, xs}, tf = {SK_F32, {1, {256}}, fx},
-              ty = {yt, {1, {256}}, ys};
-    const sk_value *ds = &g->values[d->in[1]], *dz = &g->values[d->in[2]],
-                   *qs = &g->values[q->in[1]], *qz = &g->values[q->in[2]];
-    sk_tensor tds = {ds->dtype, ds->shape, ds->data}, tdz = {dz->dtype, dz->shape, dz->data},
-              tqs = {qs->dtype, qs->shape, qs->data}, tqz = {qz->dtype, qz->shape, qz->data};
-    const sk_tensor *din[3] = {&tx, &tds, &tdz}, *rin[1] = {&tf}, *qin[3] = {&tf, &tqs, &tqz};
-    if (sk_run_dequantize_linear(d, din, 3, &tf, 1, &ctx) ||
-        sk_run_relu(&g->nodes[ri], rin, 1, &tf, 1, &ctx) ||
-        sk_run_quantize_linear(q, qin, 3, &ty, 1, &ctx))
+    uint8_t table[256];
+    if (make_table(g, d, ri, &g->nodes[qi], table))
         return 0;
-    char name[64];
-    snprintf(name, sizeof name, "_qlut_table_%d", di);
-    sk_shape ts = {1, {256}};
-    int tv = sk_graph_add_const(g, name, SK_U8, &ts, ys);
-    if (tv < 0)
-        return tv;
-    d = &g->nodes[di]; /* the value table may have moved; nodes did not */
     int x = d->in[0], yo = g->nodes[qi].out[0], rc;
-    sk_dtype out_t = yt;
-    if ((rc = sk_node_set_input(g, di, 1, tv)) < 0)
+    sk_dtype yt = g->values[g->nodes[qi].in[2]].dtype;
+    if ((rc = sk_pass_kill(p, ri)) < 0 || (rc = sk_pass_kill(p, qi)) < 0)
         return rc;
-    g->nodes[di].nin = 2;
-    g->nodes[di].in[0] = x;
-    if ((rc = sk_node_set_int(g, di, "out_int8", out_t == SK_I8)) < 0 ||
-        (rc = sk_pass_kill(p, ri)) < 0 || (rc = sk_pass_kill(p, qi)) < 0)
+    return to_lut(p, di, x, table, yt, yo);
+}
+
+/* DQ(xq uint8) -> MaxPool -> Q (per tensor): MaxPool on the uint8 data (the
+ * max commutes with the monotonic DQ and Q), then, unless Q has DQ's scale
+ * and zero point, the DQ node becomes the _QLut of DQ -> Q after it */
+static int maxpool_u8(sk_pass *p, int di)
+{
+    sk_graph *g = p->g;
+    const sk_node *d = &g->nodes[di];
+    if (!per_tensor(g, d) || in_at(d, 0) < 0 || sk_pass_is_const(g, d->in[0]) ||
+        g->values[d->in[2]].dtype != SK_U8)
+        return 0;
+    int mi = sole_reader(g, d->out[0], SK_OP_MAX_POOL);
+    if (mi < 0 || g->nodes[mi].in[0] != d->out[0] ||
+        (g->nodes[mi].nout > 1 && g->nodes[mi].out[1] >= 0 &&
+         sk_pass_uses(g, g->nodes[mi].out[1], NULL) > 0))
+        return 0;
+    int qi = sole_reader(g, g->nodes[mi].out[0], SK_OP_QUANTIZE_LINEAR);
+    if (qi < 0 || !per_tensor(g, &g->nodes[qi]) ||
+        g->values[g->nodes[qi].in[2]].dtype != SK_U8)
+        return 0;
+    int same = same_qparams(g, d, 1, 2, &g->nodes[qi]);
+    uint8_t table[256];
+    if (!same && make_table(g, d, -1, &g->nodes[qi], table))
+        return 0;
+    int x = d->in[0], yo = g->nodes[qi].out[0], mo = g->nodes[mi].out[0], rc;
+    if ((rc = sk_node_set_input(g, mi, 0, x)) < 0 || (rc = sk_pass_kill(p, qi)) < 0)
         return rc;
-    g->nodes[di].out[0] = yo;
-    g->nodes[di].op = SK_OP_QLUT;
-    return 1;
+    if (same) {
+        g->nodes[mi].out[0] = yo;
+        return sk_pass_kill(p, di) < 0 ? SK_ENOMEM : 1;
+    }
+    return to_lut(p, di, mo, table, SK_U8, yo);
 }
 
 int sk_qdq_fuse(sk_pass *p)
@@ -281,8 +332,8 @@ int sk_qdq_fuse(sk_pass *p)
         int rc = 0;
         if (g->nodes[ni].op == SK_OP_QLINEAR_CONV)
             rc = fuse_qdq_add(p, ni);
-        else if (g->nodes[ni].op == SK_OP_DEQUANTIZE_LINEAR)
-            rc = relu_table(p, ni);
+        else if (g->nodes[ni].op == SK_OP_DEQUANTIZE_LINEAR && !(rc = relu_table(p, ni)))
+            rc = maxpool_u8(p, ni);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory fusing node '%s'",
                            g->nodes[ni].name);

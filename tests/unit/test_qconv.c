@@ -308,12 +308,160 @@ static void test_stays_reference(void **state)
     check_case(&c, 5, NULL, 0);
 }
 
+
+/* ---- QDQ graphs (passes/qdq.c) ---------------------------------------------
+ * DQ(x) -> Conv(DQ(w), DQ(b)) -> Q -> DQ -> Add(DQ(r)) -> Q -> DQ -> Relu -> Q
+ * -> DQ -> MaxPool -> Q, optimized (QLinearConv, _QConvFused, _QLut, uint8
+ * MaxPool + table), against the same chain built from QOperator nodes
+ * (QLinearConv -> QLinearAdd) followed by the QDQ Relu and MaxPool, as
+ * loaded: the rewrite must give the integer operators' bits exactly. */
+static int qdq_node(sk_graph *g, sk_op op, const char *name, int nin, const int *in,
+                    const char *out)
+{
+    int o = val(g, out);
+    return sk_graph_add_node(g, op, name, nin, in, 1, &o);
+}
+
+static sk_graph *build_qdq(int qop, int same_pool_params)
+{
+    sk_graph *g = sk_graph_new();
+    int64_t xd[4] = {SK_DIM_SYMBOLIC, 8, 9, 9}, yd[4] = {SK_DIM_SYMBOLIC, 12, 9, 9};
+    input(g, "xq", SK_U8, xd);
+    input(g, "rq", SK_U8, yd);
+    int64_t wd[4] = {12, 8, 3, 3}, md[1] = {12}, one[1] = {1};
+    int8_t w[12 * 8 * 9];
+    uint64_t save = rng;
+    rng = 4242;
+    for (size_t i = 0; i < sizeof w; i++)
+        w[i] = (int8_t)((int)(rnd() % 255) - 127);
+    float ws[12], bs[12], xs = 0.021f, ys = 0.11f, rs = 0.05f, as = 0.13f, ps = 0.09f,
+                          ms = same_pool_params ? 0.09f : 0.07f;
+    int32_t b[12];
+    for (int m = 0; m < 12; m++) {
+        ws[m] = 0.002f + (float)(rnd() % 100) * 1e-4f;
+        bs[m] = xs * ws[m];
+        b[m] = (int32_t)(rnd() % 2001) - 1000;
+    }
+    rng = save;
+    uint8_t xz = 128, yz = 120, rz = 131, az = 125, pz = 0, mz = same_pool_params ? 0 : 3;
+    int8_t wz[12] = {0};
+    int32_t bz[12] = {0};
+    cst(g, "w", SK_I8, 4, wd, w);
+    cst(g, "ws", SK_F32, 1, md, ws);
+    cst(g, "wz", SK_I8, 1, md, wz);
+    cst(g, "b", SK_I32, 1, md, b);
+    cst(g, "bs", SK_F32, 1, md, bs);
+    cst(g, "bz", SK_I32, 1, md, bz);
+    struct { const char *s, *z; float sv; uint8_t zv; } qp[] = {
+        {"xs", "xz", xs, xz}, {"ys", "yz", ys, yz}, {"rs", "rz", rs, rz},
+        {"as", "az", as, az}, {"ps", "pz", ps, pz}, {"ms", "mz", ms, mz}};
+    for (size_t i = 0; i < sizeof qp / sizeof *qp; i++) {
+        cst(g, qp[i].s, SK_F32, 0, one, &qp[i].sv);
+        cst(g, qp[i].z, SK_U8, 0, one, &qp[i].zv);
+    }
+#define V(name) val(g, name)
+    int ni;
+    if (qop) {
+        int c[9] = {V("xq"), V("xs"), V("xz"), V("w"), V("ws"), V("wz"), V("ys"), V("yz"), V("b")};
+        ni = qdq_node(g, SK_OP_QLINEAR_CONV, "conv", 9, c, "yq");
+        int a[8] = {V("yq"), V("ys"), V("yz"), V("rq"), V("rs"), V("rz"), V("as"), V("az")};
+        qdq_node(g, SK_OP_QLINEAR_ADD, "add", 8, a, "aq");
+    } else {
+        int dx[3] = {V("xq"), V("xs"), V("xz")}, dw[3] = {V("w"), V("ws"), V("wz")},
+            db[3] = {V("b"), V("bs"), V("bz")};
+        qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqx", 3, dx, "xf");
+        int dwi = qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqw", 3, dw, "wf");
+        sk_node_set_int(g, dwi, "axis", 0);
+        int dbi = qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqb", 3, db, "bf");
+        sk_node_set_int(g, dbi, "axis", 0);
+        int c[3] = {V("xf"), V("wf"), V("bf")};
+        ni = qdq_node(g, SK_OP_CONV, "conv", 3, c, "yf");
+        int q1[3] = {V("yf"), V("ys"), V("yz")};
+        qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qy", 3, q1, "yq");
+        int d1[3] = {V("yq"), V("ys"), V("yz")}, d2[3] = {V("rq"), V("rs"), V("rz")};
+        qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqy", 3, d1, "yd");
+        qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqr", 3, d2, "rd");
+        int a[2] = {V("rd"), V("yd")};
+        qdq_node(g, SK_OP_ADD, "add", 2, a, "af");
+        int q2[3] = {V("af"), V("as"), V("az")};
+        qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qa", 3, q2, "aq");
+    }
+    int64_t pads[4] = {1, 1, 1, 1};
+    sk_node_set_ints(g, ni, "pads", pads, 4);
+    /* the Relu and MaxPool in QDQ form in both graphs */
+    int d3[3] = {V("aq"), V("as"), V("az")};
+    qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqa", 3, d3, "ad");
+    int r[1] = {V("ad")};
+    qdq_node(g, SK_OP_RELU, "relu", 1, r, "rl");
+    int q3[3] = {V("rl"), V("ps"), V("pz")};
+    qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qr", 3, q3, "pq");
+    int d4[3] = {V("pq"), V("ps"), V("pz")};
+    qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqp", 3, d4, "pd");
+    int mp[1] = {V("pd")};
+    int mi = qdq_node(g, SK_OP_MAX_POOL, "pool", 1, mp, "mf");
+    int64_t k[2] = {3, 3}, st[2] = {2, 2};
+    sk_node_set_ints(g, mi, "kernel_shape", k, 2);
+    sk_node_set_ints(g, mi, "strides", st, 2);
+    sk_node_set_ints(g, mi, "pads", pads, 4);
+    int q4[3] = {V("mf"), V("ms"), V("mz")};
+    qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qm", 3, q4, "out");
+    sk_graph_add_output(g, V("out"));
+#undef V
+    char err[256];
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+static void test_qdq_rewrites(void **state)
+{
+    (void)state;
+    qcase c = {2, 8, 12, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 9, 9};
+    uint8_t x[2 * 8 * 81], r[2 * 12 * 81];
+    for (size_t i = 0; i < sizeof x; i++)
+        x[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < sizeof r; i++)
+        r[i] = (uint8_t)rnd();
+    sk_isa top = sk_cpu_detected();
+    sk_pool *pool = sk_pool_create(3);
+    for (int same = 0; same < 2; same++)
+        for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
+            sk_cpu_set_level((sk_isa)L);
+            char err[256];
+            sk_graph *ref = build_qdq(1, same), *fast = build_qdq(0, same);
+            if (sk_graph_optimize(fast, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            /* what the passes made of it */
+            assert_int_equal(count_op(fast, SK_OP_QCONV_FUSED, NULL), 1);
+            assert_int_equal(count_op(fast, SK_OP_CONV, NULL), 0);
+            assert_int_equal(count_op(fast, SK_OP_RELU, NULL), 0);
+            assert_int_equal(count_op(fast, SK_OP_QLUT, NULL), same ? 1 : 2);
+            assert_int_equal(count_op(fast, SK_OP_DEQUANTIZE_LINEAR, NULL), 0);
+            assert_int_equal(count_op(fast, SK_OP_QUANTIZE_LINEAR, NULL), 0);
+            size_t n1, n2;
+            uint8_t *y1 = run(ref, &c, x, r, NULL, &n1), *y2 = run(fast, &c, x, r, pool, &n2);
+            assert_int_equal(n1, n2);
+            assert_int_equal(n1, 2 * 12 * 25);
+            for (size_t i = 0; i < n1; i++)
+                if (y1[i] != y2[i])
+                    fail_msg("QDQ level %s same %d: byte %zu qop-ref %d qdq-fast %d",
+                             sk_isa_name((sk_isa)L), same, i, y1[i], y2[i]);
+            free(y1);
+            free(y2);
+            sk_graph_free(ref);
+            sk_graph_free(fast);
+        }
+    sk_cpu_set_level(top);
+    sk_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_geometries),
         cmocka_unit_test(test_resnet_layers),
         cmocka_unit_test(test_stays_reference),
+        cmocka_unit_test(test_qdq_rewrites),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
