@@ -198,13 +198,16 @@ typedef struct qpack_job {
     uint8_t *cols;    /* per thread: 4 column rows of P bytes */
     uint8_t *dst;     /* the B panels */
     int direct;       /* 1x1, stride 1, no pads: X's rows are the columns */
+    size_t x_stride;  /* bytes between two images of x */
+    size_t d_stride;  /* bytes between two images' panels */
+    size_t ngroups;   /* k groups per image */
 } qpack_job;
 
 /* row k = (channel, tap) of the column matrix into row[0, P): the input
  * pixel each output pixel reads there, x's zero point where the tap falls
  * in the padding (flipped to uint8); whole output rows are memcpy'd at
  * stride 1 */
-static void qcol_row(const qpack_job *j, size_t k, uint8_t *row)
+static void qcol_row(const qpack_job *j, const uint8_t *x, size_t k, uint8_t *row)
 {
     const sk_qconv_priv *pv = j->pv;
     const sk_win *w = j->w;
@@ -221,7 +224,7 @@ static void qcol_row(const qpack_job *j, size_t k, uint8_t *row)
         hi = (int64_t)OW;
     if (lo > hi)
         lo = hi;
-    const uint8_t *plane = j->x + ch * j->H * j->W;
+    const uint8_t *plane = x + ch * j->H * j->W;
     for (size_t oh = 0; oh < j->OH; oh++, row += OW) {
         int64_t ih = (int64_t)oh * sh - w->pb[1] + i * w->dil[1];
         if (ih < 0 || ih >= (int64_t)j->H) {
@@ -248,21 +251,23 @@ static void qgroup_range(void *arg, int tid, size_t begin, size_t end)
     const qpack_job *j = arg;
     const sk_qconv_priv *pv = j->pv;
     uint8_t *tmp = j->cols + (size_t)tid * 4 * j->P;
-    for (size_t g = begin; g < end; g++) {
+    for (size_t t = begin; t < end; t++) {
+        size_t img = t / j->ngroups, g = t % j->ngroups;
+        const uint8_t *x = j->x + img * j->x_stride;
         const uint8_t *rows[4];
         for (size_t i = 0; i < 4; i++) {
             size_t k = 4 * g + i;
             if (k >= pv->K) {
                 rows[i] = NULL;
             } else if (j->direct) {
-                rows[i] = j->x + k * j->P;
+                rows[i] = x + k * j->P;
             } else {
-                qcol_row(j, k, tmp + i * j->P);
+                qcol_row(j, x, k, tmp + i * j->P);
                 rows[i] = tmp + i * j->P;
             }
         }
         sk_qgemm_pack_b_group(&pv->q, pv->K, g, j->P, rows,
-                              j->direct && pv->x_s8 ? 0x80 : 0, j->dst);
+                              j->direct && pv->x_s8 ? 0x80 : 0, j->dst + img * j->d_stride);
     }
 }
 
@@ -272,6 +277,18 @@ static int is_direct(const sk_qconv_priv *pv, const sk_win *w)
            w->pb[1] == 0 && w->pb[2] == 0 && w->pe[1] == 0 && w->pe[2] == 0;
 }
 
+/* images whose panels are packed and multiplied together: up to 2 MiB of
+ * panels, so the small late layers of a batch cost two thread
+ * synchronizations per conv instead of two per image, while a large layer's
+ * panels (one image: up to a few MiB) are still read back from L2/L3 right
+ * after packing (16 MiB was slower at batch 8 on ResNet-18); at least one */
+static size_t chunk_images(size_t panels, size_t N)
+{
+    size_t c = ((size_t)2 << 20) / (panels ? panels : 1);
+    c = c < 1 ? 1 : c;
+    return c < N ? c : (N ? N : 1);
+}
+
 size_t sk_fast_qconv_scratch(const sk_node *n, const sk_tensor *out, int nthreads)
 {
     const sk_qconv_priv *pv = n->priv;
@@ -279,8 +296,10 @@ size_t sk_fast_qconv_scratch(const sk_node *n, const sk_tensor *out, int nthread
         return 0;
     size_t P = (size_t)(out->shape.dim[2] * out->shape.dim[3]);
     size_t npan = (P + (size_t)pv->q.nr - 1) / (size_t)pv->q.nr;
-    /* the panels, then four column rows per thread (unused by direct 1x1 convs) */
-    return npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64 +
+    size_t panels = npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64;
+    /* the panels of a chunk of images, then four column rows per thread
+     * (unused by direct 1x1 convs) */
+    return chunk_images(panels, (size_t)out->shape.dim[0]) * panels +
            4 * P * (size_t)(nthreads > 0 ? nthreads : 1);
 }
 
@@ -308,25 +327,30 @@ int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     size_t NR = (size_t)pv->q.nr, npan = (P + NR - 1) / NR;
     size_t panels = npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64;
     int direct = is_direct(pv, &w);
-    size_t need = panels + (direct ? 0 : 4 * P * (size_t)sk_pool_size(ctx->pool));
+    size_t chunk = chunk_images(panels, N);
+    size_t need = chunk * panels + (direct ? 0 : 4 * P * (size_t)sk_pool_size(ctx->pool));
     if (!ctx->scratch || ctx->scratch_bytes < need)
         return info->run(n, in, nin, out, nout, ctx);
-    uint8_t *cols = (uint8_t *)ctx->scratch + panels;
+    uint8_t *cols = (uint8_t *)ctx->scratch + chunk * panels;
     const uint8_t *X = in[0]->data;
     uint8_t *Y = out[0].data;
     const uint8_t *R = pv->has_res ? in[9]->data : NULL;
     size_t M = (size_t)pv->M, Mg = (size_t)pv->Mg, Cg = (size_t)pv->Cg;
-    for (size_t b = 0; b < N; b++)
+    size_t ngroups = sk_qgemm_kp(pv->K) / 4;
+    for (size_t b0 = 0; b0 < N; b0 += chunk) {
+        size_t nb = N - b0 < chunk ? N - b0 : chunk;
         for (size_t gi = 0; gi < (size_t)pv->group; gi++) {
-            qpack_job j = {pv,   X + (b * C + gi * Cg) * H * W, &w, P, H, W, (size_t)w.out[1],
-                           OW,   cols, ctx->scratch, direct};
-            sk_parallel_for_tid(ctx->pool, sk_qgemm_kp(pv->K) / 4, 1, qgroup_range, &j);
+            qpack_job j = {pv,    X + (b0 * C + gi * Cg) * H * W, &w, P, H, W, (size_t)w.out[1],
+                           OW,    cols, ctx->scratch, direct, C * H * W, panels, ngroups};
+            sk_parallel_for_tid(ctx->pool, nb * ngroups, 1, qgroup_range, &j);
             sk_qgemm_params p = pv->prm;
             p.bias = pv->bias + gi * Mg;
             p.mult = pv->mult + gi * Mg;
-            size_t yo = (b * M + gi * Mg) * P;
-            sk_qgemm_run(&pv->q, ctx->pool, Mg, P, pv->K, pv->pa + gi * pv->pa_group,
-                         ctx->scratch, Y + yo, P, R ? R + yo : NULL, P, &p);
+            size_t yo = (b0 * M + gi * Mg) * P;
+            sk_qgemm_run_batch(&pv->q, ctx->pool, nb, Mg, P, pv->K, pv->pa + gi * pv->pa_group,
+                               ctx->scratch, panels, Y + yo, P, M * P, R ? R + yo : NULL, P,
+                               M * P, &p);
         }
+    }
     return 0;
 }

@@ -134,26 +134,28 @@ typedef struct qjob {
     size_t M, N, kg, mpan, npan;
     const int8_t *pa;
     const uint8_t *pb;
+    size_t pb_stride; /* bytes between two items' B panels */
     uint8_t *y;
-    size_t ldy;
+    size_t ldy, y_stride;
     const uint8_t *res;
-    size_t ldr;
+    size_t ldr, r_stride;
     const sk_qgemm_params *p;
 } qjob;
 
 static void qjob_range(void *arg, size_t begin, size_t end)
 {
     const qjob *j = arg;
-    size_t MR = (size_t)j->c->mr, NR = (size_t)j->c->nr;
+    size_t MR = (size_t)j->c->mr, NR = (size_t)j->c->nr, per = j->mpan * j->npan;
     for (size_t t = begin; t < end; t++) {
-        /* column-panel major: consecutive tiles of one thread share a B panel */
-        size_t np = t / j->mpan, mp = t % j->mpan;
+        /* item, then column-panel major: consecutive tiles share a B panel */
+        size_t it = t / per, tt = t % per;
+        size_t np = tt / j->mpan, mp = tt % j->mpan;
         size_t m0 = mp * MR, n0 = np * NR;
         size_t mr = j->M - m0 < MR ? j->M - m0 : MR, nr = j->N - n0 < NR ? j->N - n0 : NR;
         const int8_t *a = j->pa + mp * MR * 4 * j->kg;
-        const uint8_t *b = j->pb + np * NR * 4 * j->kg;
-        uint8_t *y = j->y + m0 * j->ldy + n0;
-        const uint8_t *res = j->res ? j->res + m0 * j->ldr + n0 : NULL;
+        const uint8_t *b = j->pb + it * j->pb_stride + np * NR * 4 * j->kg;
+        uint8_t *y = j->y + it * j->y_stride + m0 * j->ldy + n0;
+        const uint8_t *res = j->res ? j->res + it * j->r_stride + m0 * j->ldr + n0 : NULL;
         if (j->c->uk)
             j->c->uk(mr, nr, j->kg, a, b, y, j->ldy, res, j->ldr, m0, j->p);
         else
@@ -162,17 +164,26 @@ static void qjob_range(void *arg, size_t begin, size_t end)
     }
 }
 
-void sk_qgemm_run(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t M, size_t N, size_t K,
-                  const int8_t *pa, const uint8_t *pb, void *y, size_t ldy, const void *res,
-                  size_t ldr, const sk_qgemm_params *p)
+void sk_qgemm_run_batch(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t items, size_t M,
+                        size_t N, size_t K, const int8_t *pa, const uint8_t *pb,
+                        size_t pb_stride, void *y, size_t ldy, size_t y_stride, const void *res,
+                        size_t ldr, size_t r_stride, const sk_qgemm_params *p)
 {
-    if (!M || !N)
+    if (!M || !N || !items)
         return;
     qjob j = {c, M, N, sk_qgemm_kp(K) / 4, (M + (size_t)c->mr - 1) / (size_t)c->mr,
-              (N + (size_t)c->nr - 1) / (size_t)c->nr, pa, pb, y, ldy, res, ldr, p};
-    size_t tiles = j.mpan * j.npan;
+              (N + (size_t)c->nr - 1) / (size_t)c->nr, pa, pb, pb_stride, y, ldy, y_stride,
+              res, ldr, r_stride, p};
+    size_t tiles = items * j.mpan * j.npan;
     /* a tile is mr * nr * K MACs; aim for >= ~64K MACs per chunk */
     size_t per = (size_t)c->mr * (size_t)c->nr * (K ? K : 1);
     size_t grain = per >= 65536 ? 1 : 65536 / per;
     sk_parallel_for(pool, tiles, grain, qjob_range, &j);
+}
+
+void sk_qgemm_run(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t M, size_t N, size_t K,
+                  const int8_t *pa, const uint8_t *pb, void *y, size_t ldy, const void *res,
+                  size_t ldr, const sk_qgemm_params *p)
+{
+    sk_qgemm_run_batch(c, pool, 1, M, N, K, pa, pb, 0, y, ldy, 0, res, ldr, 0, p);
 }

@@ -99,6 +99,15 @@ void sk_qgemm_run(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t M, size_t 
                   const int8_t *pa, const uint8_t *pb, void *y, size_t ldy, const void *res,
                   size_t ldr, const sk_qgemm_params *p);
 
+/* The same for `items` independent products sharing A (a batch of images):
+ * item i reads B at pb + i * pb_stride and writes Y at y + i * y_stride
+ * (residual at res + i * r_stride); one split of all their tiles over the
+ * threads, so a batch costs one synchronization, not one per image. */
+void sk_qgemm_run_batch(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t items, size_t M,
+                        size_t N, size_t K, const int8_t *pa, const uint8_t *pb,
+                        size_t pb_stride, void *y, size_t ldy, size_t y_stride, const void *res,
+                        size_t ldr, size_t r_stride, const sk_qgemm_params *p);
+
 /* The scalar reference microkernel of an (MR x NR) layout: the arithmetic
  * every SIMD kernel must reproduce bit for bit. */
 void sk_qu8_qc8w_gemm_ref(int MR, int NR, size_t mr, size_t nr, size_t kg, const int8_t *a,
