@@ -183,6 +183,17 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     pv->x_s8 = xt == SK_I8;
     pv->x_zp_u8 = (uint8_t)xzp_u8;
     pv->has_res = has_res;
+    pv->final_s8 = yt == SK_I8;
+    if (n->op == SK_OP_QCONV_FUSED && n->nin > 14 && n->in[14] >= 0) {
+        int tok = 1;
+        const sk_value *t = cval(g, n, 14, &tok);
+        if (!tok || t->dtype != SK_U8 || sk_shape_numel(&t->shape) != 256) {
+            sk_qconv_priv_free(pv);
+            return 0;
+        }
+        p->lut = t->data;
+        pv->final_s8 = sk_attr_int(n, "lut_int8", 0) != 0;
+    }
     n->priv = pv;
     n->priv_free = sk_qconv_priv_free;
     return 1;
@@ -314,7 +325,7 @@ int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     if (rc)
         return rc;
     if (!pv || nout < 1 || in[0]->shape.rank != 4 || nin < 8 || in[0]->dtype !=
-        (pv->x_s8 ? SK_I8 : SK_U8) || chk.dtype != (pv->prm.out_s8 ? SK_I8 : SK_U8) ||
+        (pv->x_s8 ? SK_I8 : SK_U8) || chk.dtype != (pv->final_s8 ? SK_I8 : SK_U8) ||
         in[3]->shape.dim[0] != pv->M || in[3]->shape.dim[1] != pv->Cg ||
         (pv->has_res && (nin < 10 || !in[9])))
         return info->run(n, in, nin, out, nout, ctx);

@@ -6,7 +6,9 @@
  *       the QLinearConv of the first nine inputs (its output y, scale y_s,
  *       zero point y_zp), then with r: QLinearAdd(y, r) -> scale c_s, zero
  *       point c_zp (the output's); attribute relu = 1: max(out, its zero
- *       point). Conv attributes as QLinearConv; "fused_add" names the merged
+ *       point); table? (input 14, 256 uint8, attribute lut_int8: its values'
+ *       type): every output byte mapped last, out = table[out (+128 for
+ *       int8)] — a following _QLut merged. Conv attributes as QLinearConv; "fused_add" names the merged
  *       Add. Reference: ref/qfused.c (the reference QLinearConv, then the
  *       reference QLinearAdd).
  *
@@ -35,6 +37,7 @@ typedef struct sk_qconv_priv {
     int x_s8;              /* x is int8: flipped to uint8 while packing */
     uint8_t x_zp_u8;       /* x's zero point in the uint8 view (padding value) */
     int has_res;
+    int final_s8;          /* the node's output type (after the table) is int8 */
 } sk_qconv_priv;
 
 void sk_qconv_priv_free(void *p);

@@ -161,6 +161,12 @@ static void qjob_range(void *arg, size_t begin, size_t end)
         else
             sk_qu8_qc8w_gemm_ref(j->c->mr, j->c->nr, mr, nr, j->kg, a, b, y, j->ldy, res,
                                  j->ldr, m0, j->p);
+        if (j->p->lut) {
+            uint8_t flip = j->p->out_s8 ? 0x80 : 0;
+            for (size_t r = 0; r < mr; r++)
+                for (size_t c = 0; c < nr; c++)
+                    y[r * j->ldy + c] = j->p->lut[y[r * j->ldy + c] ^ flip];
+        }
     }
 }
 

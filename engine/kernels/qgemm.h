@@ -51,6 +51,10 @@ typedef struct sk_qgemm_params {
     int res_s8;           /* residual int8 (else uint8) */
     float y1_scale, r_scale, r_zp, y_scale, y_zp;
     float lo, hi;         /* final clamp (with residual) */
+    /* NULL, or a 256-byte table applied to every output byte last (by the
+     * driver, on each tile while it is in L1): y = lut[y (+ 128 when int8)]
+     * — a following QDQ ReLU / requantization merged exactly */
+    const uint8_t *lut;
 } sk_qgemm_params;
 
 /* One microkernel call: the tile of rows m0 .. m0+mr-1 (mr <= MR) and columns

@@ -76,6 +76,27 @@ static int fuse_qadd(sk_pass *p, int ci, int ai)
     return 1;
 }
 
+/* QLinearConv / _QConvFused whose only reader is a _QLut (passes/qdq.c:
+ * a QDQ ReLU or requantization) takes the table into its epilogue */
+static int fuse_lut(sk_pass *p, int ci)
+{
+    sk_graph *g = p->g;
+    int li, rc;
+    const sk_node *c = &g->nodes[ci];
+    if (c->nout != 1 || c->out[0] < 0 || (c->nin > 14 && c->in[14] >= 0) ||
+        sk_pass_uses(g, c->out[0], &li) != 1 || li < 0 || g->nodes[li].op != SK_OP_QLUT ||
+        g->nodes[li].in[0] != c->out[0] || !sk_pass_is_const(g, g->nodes[li].in[1]))
+        return 0;
+    int table = g->nodes[li].in[1], yo = g->nodes[li].out[0];
+    int64_t s8 = sk_attr_int(&g->nodes[li], "out_int8", 0);
+    if ((rc = sk_node_set_input(g, ci, 14, table)) < 0 ||
+        (rc = sk_node_set_int(g, ci, "lut_int8", s8)) < 0 || (rc = sk_pass_kill(p, li)) < 0)
+        return rc;
+    g->nodes[ci].out[0] = yo;
+    g->nodes[ci].op = SK_OP_QCONV_FUSED;
+    return 1;
+}
+
 int sk_pass_qfuse(sk_pass *p)
 {
     sk_graph *g = p->g;
@@ -91,6 +112,13 @@ int sk_pass_qfuse(sk_pass *p)
             g->nodes[who].op != SK_OP_QLINEAR_ADD)
             continue;
         int rc = fuse_qadd(p, ni, who);
+        if (rc < 0)
+            return sk_errf(p->err, p->errlen, rc, "out of memory fusing node '%s'",
+                           g->nodes[ni].name);
+    }
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        sk_op op = g->nodes[ni].op;
+        int rc = op == SK_OP_QLINEAR_CONV || op == SK_OP_QCONV_FUSED ? fuse_lut(p, ni) : 0;
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory fusing node '%s'",
                            g->nodes[ni].name);

@@ -12,14 +12,26 @@
 #include "ref_util.h"
 
 static int has_res(const sk_tensor *const *in, int nin) { return nin > 9 && in[9]; }
+static const sk_tensor *lut_of(const sk_tensor *const *in, int nin)
+{
+    return nin > 14 ? in[14] : NULL;
+}
 
 int sk_infer_qconv_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                          int nout, sk_kctx *ctx)
 {
     char a[96], b[96];
     int rc = sk_infer_qlinear_conv(n, in, nin < 9 ? nin : 9, out, nout, ctx);
-    if (rc || !has_res(in, nin))
+    if (rc)
         return rc;
+    const sk_tensor *lut = lut_of(in, nin);
+    if (lut && (lut->dtype != SK_U8 || sk_shape_numel(&lut->shape) != 256))
+        return sk_kfail(ctx, n, SK_EINVAL, "the output table must be 256 uint8 values");
+    if (!has_res(in, nin)) {
+        if (lut)
+            out[0].dtype = sk_attr_int(n, "lut_int8", 0) ? SK_I8 : SK_U8;
+        return 0;
+    }
     if (nin < 13 || !in[10] || !in[12])
         return sk_kfail(ctx, n, SK_EINVAL, "a fused residual needs r, r_scale, r_zero_point, "
                         "c_scale (, c_zero_point)");
@@ -27,6 +39,8 @@ int sk_infer_qconv_fused(const sk_node *n, const sk_tensor *const *in, int nin, 
         return sk_kfail(ctx, n, SK_ESHAPE, "residual %s %s differs from the output %s %s",
                         sk_dtype_name(in[9]->dtype), sk_shape_str(&in[9]->shape, a, sizeof a),
                         sk_dtype_name(out[0].dtype), sk_shape_str(&out[0].shape, b, sizeof b));
+    if (lut)
+        out[0].dtype = sk_attr_int(n, "lut_int8", 0) ? SK_I8 : SK_U8;
     return 0;
 }
 
@@ -34,12 +48,27 @@ int sk_run_qconv_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk
                        int nout, sk_kctx *ctx)
 {
     int res = has_res(in, nin), relu = sk_attr_int(n, "relu", 0) != 0;
+    const sk_tensor *lut = lut_of(in, nin);
     sk_kctx own = *ctx; /* the reference kernels below allocate their own scratch */
     own.scratch = NULL;
     own.scratch_bytes = 0;
-    if (!res && !relu)
-        return sk_run_qlinear_conv(n, in, nin < 9 ? nin : 9, out, nout, &own);
+    /* the conv (+ add) in its own output type; the table maps it last */
+    sk_tensor o = out[0];
+    int rc0 = sk_infer_qlinear_conv(n, in, nin < 9 ? nin : 9, &o, 1, &own);
+    if (rc0)
+        return rc0;
+    o.data = out[0].data;
+    out = &o;
+    (void)nout;
     int64_t cnt = sk_shape_numel(&out[0].shape);
+    if (!res && !relu) {
+        int rc1 = sk_run_qlinear_conv(n, in, nin < 9 ? nin : 9, out, 1, &own);
+        if (!rc1 && lut)
+            for (int64_t i = 0; i < cnt; i++)
+                ((uint8_t *)out[0].data)[i] = ((const uint8_t *)lut->data)[
+                    ((uint8_t *)out[0].data)[i] ^ (out[0].dtype == SK_I8 ? 0x80 : 0)];
+        return rc1;
+    }
     sk_tensor y = out[0];
     if (res && !(y.data = malloc((size_t)(cnt > 0 ? cnt : 1))))
         return sk_kfail(ctx, n, SK_ENOMEM, "out of memory");
@@ -60,6 +89,10 @@ int sk_run_qconv_fused(const sk_node *n, const sk_tensor *const *in, int nin, sk
             if (sk_q_load(out[0].dtype, out[0].data, i) < z)
                 sk_q_store(out[0].dtype, out[0].data, i, z);
     }
+    if (!rc && lut)
+        for (int64_t i = 0; i < cnt; i++)
+            ((uint8_t *)out[0].data)[i] = ((const uint8_t *)lut->data)[
+                ((uint8_t *)out[0].data)[i] ^ (out[0].dtype == SK_I8 ? 0x80 : 0)];
     return rc;
 }
 
