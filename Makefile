@@ -92,8 +92,8 @@ $(BUILD)/obj/engine/kernels/avx512/%__avx512bf16.o: engine/kernels/avx512/%__avx
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -MMD -MP -c $< -o $@
 
-# The int8 ceiling loops (engine/kernels/peak_lowp.h): AVX512-VNNI on zmm,
-# AVX-VNNI on ymm; called only when the CPU has them.
+# AVX512-VNNI and AVX-VNNI files: the int8 GEMM microkernels (qgemm.h) and
+# ceiling loops (peak_lowp.h); called only when the CPU has them.
 $(BUILD)/obj/engine/kernels/avx512/%__avx512vnni.o: engine/kernels/avx512/%__avx512vnni.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni -MMD -MP -c $< -o $@

@@ -10,6 +10,15 @@
 #
 #   bench/compare-ort.sh [--models "resnet18 resnet50 ..."] [--batches "1 8"]
 #                        [--threads "1 2"] [--runs N] [--rounds R] [--out FILE]
+#                        [--precision fp32|int8|bf16]
+#
+# --precision int8: both tools run the same QDQ file, made once beside the
+# FP32 model by bench/make_qdq.py (models/lowp_convert.py's qdq form,
+# calibrated by onnxruntime on the model's test data) as model-int8-qdq.onnx;
+# --precision bf16: ORT runs the FP32 file (it has no BF16 convolution on
+# x86), skipserve-bench the same file with --precision bf16. Either adds two
+# columns: skipserve's FP32 median of the same rounds and FP32 / that
+# precision's median (the "x our own FP32" target of issue 22).
 #
 # Installs onnxruntime-node (npm, --ignore-scripts: its install script would
 # download GPU files) into bench/.ort/ (git-ignored) and exports missing
@@ -29,6 +38,7 @@ THREADS="1 2"
 RUNS=10
 ROUNDS=3
 OUT=""
+PREC=fp32
 while [ $# -gt 0 ]; do
     case "$1" in
     --models) MODELS=$2; shift 2 ;;
@@ -37,10 +47,12 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    *) echo "usage: $0 [--models M] [--batches B] [--threads T] [--runs N] [--rounds R] [--out F]" >&2
+    --precision) PREC=$2; shift 2 ;;
+    *) echo "usage: $0 [--models M] [--batches B] [--threads T] [--runs N] [--rounds R] [--out F] [--precision fp32|int8|bf16]" >&2
        exit 2 ;;
     esac
 done
+case "$PREC" in fp32|int8|bf16) ;; *) echo "compare-ort: --precision fp32|int8|bf16" >&2; exit 2 ;; esac
 BENCH=$BUILD/skipserve-bench
 [ -x "$BENCH" ] || { echo "compare-ort: build $BENCH first (make BUILD=$BUILD)" >&2; exit 1; }
 if [ ! -d bench/.ort/node_modules/onnxruntime-node ]; then
@@ -63,10 +75,15 @@ won() {
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
-    echo "compare-ort: $(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "compare-ort: $(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), precision $PREC"
     echo
-    echo "| model | batch | threads | skipserve ms | ORT ms | ORT/skipserve | rounds won | skipserve % ceiling | ORT % ceiling | skipserve RSS MB | ORT RSS MB | max diff |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    if [ "$PREC" = fp32 ]; then
+        echo "| model | batch | threads | skipserve ms | ORT ms | ORT/skipserve | rounds won | skipserve % ceiling | ORT % ceiling | skipserve RSS MB | ORT RSS MB | max diff |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    else
+        echo "| model | batch | threads | skipserve $PREC ms | ORT ms | ORT/skipserve | rounds won | skipserve % FP32 ceiling | ORT % FP32 ceiling | skipserve RSS MB | ORT RSS MB | max diff | skipserve fp32 ms | fp32/$PREC |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    fi
 } | tee ${OUT:+"$OUT"}
 
 for m in $MODELS; do
@@ -75,13 +92,25 @@ for m in $MODELS; do
         echo "compare-ort: exporting $m" >&2
         nice -n 10 $PY models/export_zoo.py --only "$m" --opset 17 --out "$ZOO" >&2
     fi
+    fp32_model=$model
+    sk_prec=""
+    if [ "$PREC" = int8 ]; then
+        model=$ZOO/$m-op17/model-int8-qdq.onnx
+        if [ ! -f "$model" ]; then
+            echo "compare-ort: making $model" >&2
+            nice -n 10 $PY bench/make_qdq.py "$fp32_model" "$model" >&2
+        fi
+    elif [ "$PREC" = bf16 ]; then
+        sk_prec="--precision bf16"
+    fi
     for b in $BATCHES; do
         for t in $THREADS; do
-            sk_ms=""; ort_ms=""; sk_rss=0; ort_rss=0
+            sk_ms=""; ort_ms=""; sk_rss=0; ort_rss=0; f32_ms=""
             r=0
             while [ $r -lt "$ROUNDS" ]; do
+                # shellcheck disable=SC2086 # sk_prec: zero or two words
                 j=$("$BENCH" "$model" --batch "$b" --threads "$t" --runs "$RUNS" --json --peak \
-                    --save-input "$TMP/in.f32" --save-output "$TMP/sk.f32")
+                    $sk_prec --save-input "$TMP/in.f32" --save-output "$TMP/sk.f32")
                 gmac=$(field "$j" gmac)
                 peak=$(field "$j" peak_gflops)
                 sk_ms="$sk_ms $(field "$j" median_ms)"
@@ -90,6 +119,11 @@ for m in $MODELS; do
                 o=$(node bench/ort_bench.js "$model" "$TMP/in.f32" "$b" "$t" "$RUNS" "$TMP/ort.f32")
                 ort_ms="$ort_ms $(field "$o" median_ms)"
                 ort_rss=$(field "$o" max_rss_mb)
+                if [ "$PREC" != fp32 ]; then
+                    f=$("$BENCH" "$fp32_model" --batch "$b" --threads "$t" --runs "$RUNS" --json \
+                        --load-input "$TMP/in.f32")
+                    f32_ms="$f32_ms $(field "$f" median_ms)"
+                fi
                 r=$((r + 1))
             done
             diff=$($PY bench/outdiff.py "$TMP/sk.f32" "$TMP/ort.f32")
@@ -97,8 +131,13 @@ for m in $MODELS; do
             ratio=$($PY -c "print('%.2f' % ($o / $s))")
             won=$(won "$sk_ms" "$ort_ms")
             pct=$($PY -c "g, p = $gmac, $peak; print('%.0f%% | %.0f%%' % (2e5 * g / $s / p, 2e5 * g / $o / p))")
-            printf '| %s | %s | %s | %.1f | %.1f | %s | %s | %s | %.0f | %.0f | %s |\n' \
-                "$m" "$b" "$t" "$s" "$o" "$ratio" "$won" "$pct" "$sk_rss" "$ort_rss" "$diff" |
+            extra=""
+            if [ "$PREC" != fp32 ]; then
+                f=$(min $f32_ms)
+                extra=$($PY -c "print(' %.1f | %.2f |' % ($f, $f / $s))")
+            fi
+            printf '| %s | %s | %s | %.1f | %.1f | %s | %s | %s | %.0f | %.0f | %s |%s\n' \
+                "$m" "$b" "$t" "$s" "$o" "$ratio" "$won" "$pct" "$sk_rss" "$ort_rss" "$diff" "$extra" |
                 tee -a ${OUT:+"$OUT"}
         done
     done

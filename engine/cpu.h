@@ -18,7 +18,7 @@ typedef enum {
 typedef struct sk_cpu_features {
     int avx2, fma, avx512f, avx512bw, avx512vl;
     int avx512vnni, avx512bf16; /* noted for int8 / bf16 kernels later */
-    int avxvnni; /* VEX-encoded vpdpbusd on ymm (AVX-VNNI) */
+    int avxvnni; /* AVX-VNNI: VEX-encoded 256-bit vpdpbusd without AVX-512 (int8) */
 } sk_cpu_features;
 
 const sk_cpu_features *sk_cpu_features_get(void);

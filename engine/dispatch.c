@@ -15,6 +15,7 @@
 #include "graph.h"
 #include "kernels/fast.h"
 #include "kernels/fast_ops.h"
+#include "kernels/fast_qconv.h"
 #include "kernels/ref/nn_util.h"
 #include "ops.h"
 
@@ -33,6 +34,9 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
             return sk_fast_run_gemm_fused;
         case SK_OP_CONV_TRANSPOSE: /* W^T packed: on even with SKIPSERVE_FAST_OPS=0 */
             return sk_fops_run_conv_transpose;
+        case SK_OP_QLINEAR_CONV: /* int8 weights packed (passes/qfuse.c) */
+        case SK_OP_QCONV_FUSED:
+            return sk_fast_run_qconv;
         default:
             break;
         }
@@ -54,6 +58,12 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
             fast = 0;
         return fast > ref ? fast : ref;
     }
+    if (fn == sk_fast_run_qconv) {
+        /* the packed columns, or the reference's need it falls back to */
+        size_t fast = sk_fast_qconv_scratch(n, nout > 0 ? out : NULL, nthreads),
+               ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
+        return fast > ref ? fast : ref;
+    }
     const sk_op_info *info = sk_op_get(n->op);
     if (info && fn != info->run)
         return sk_dispatch_ops_scratch(n, in, nin, out, nout, nthreads);
@@ -68,6 +78,8 @@ const char *sk_dispatch_describe(const sk_node *n)
         return sk_conv_strategy_of(((const sk_conv_priv *)n->priv)->kind)->name;
     if (fn == sk_fast_run_gemm_fused)
         return "gemm";
+    if (fn == sk_fast_run_qconv)
+        return "int8-gemm";
     if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fops_run_conv_transpose)
         return "gemm+col2im";
     return info && fn == info->run ? "ref" : "fast";

@@ -65,8 +65,32 @@ static sk_kconfig configs[] = {
 /* The switches, applied to every level once. SKIPSERVE_GEMM_BLOCKS:
  * mc and nc are rounded up to the level's mr / nr; out-of-range values are
  * ignored (the packed layouts do not depend on the blocking). */
+/* The int8 GEMM of each level from the CPU's features: the AVX-512 level
+ * takes AVX512-VNNI where present; a level without it AVX-VNNI (Alder Lake,
+ * Zen 4) and else the widening AVX2 kernel. SKIPSERVE_INT8_UK=avx2 forces
+ * the AVX2 kernel at every level, =avxvnni AVX-VNNI where the CPU has it
+ * (A/B timing, and to exercise them in whole models). */
+static void fill_qgemm(void)
+{
+    const sk_cpu_features *f = sk_cpu_features_get();
+    const char *e = getenv("SKIPSERVE_INT8_UK");
+    const sk_qgemm_cfg vnni512 = {8, 32, sk_qu8_qc8w_gemm_8x32c4__avx512vnni,
+                                  "qu8_qc8w_gemm_8x32c4__avx512vnni"};
+    const sk_qgemm_cfg vnni256 = {6, 16, sk_qu8_qc8w_gemm_6x16c4__avxvnni,
+                                  "qu8_qc8w_gemm_6x16c4__avxvnni"};
+    const sk_qgemm_cfg avx2 = {4, 8, sk_qu8_qc8w_gemm_4x8c4__avx2, "qu8_qc8w_gemm_4x8c4__avx2"};
+    int force_avx2 = e && !strcmp(e, "avx2"), force_vnni256 = e && !strcmp(e, "avxvnni");
+    for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
+        sk_qgemm_cfg q = f->avxvnni && !force_avx2 ? vnni256 : avx2;
+        if (i == SK_ISA_AVX512 && f->avx512vnni && !force_avx2 && !force_vnni256)
+            q = vnni512;
+        configs[i].qgemm = q;
+    }
+}
+
 static void apply_switches(void)
 {
+    fill_qgemm();
     const char *fo = getenv("SKIPSERVE_FAST_OPS");
     const char *nt = getenv("SKIPSERVE_GEMM_NTAIL");
     const char *mt = getenv("SKIPSERVE_GEMM_MTAIL");
@@ -136,4 +160,10 @@ const sk_fops_uk *sk_fops_uk_for(sk_isa isa)
 {
     const sk_kconfig *c = sk_kconfig_for(isa);
     return c ? &c->ops : NULL;
+}
+
+const sk_qgemm_cfg *sk_qgemm_config(sk_isa isa)
+{
+    const sk_kconfig *c = sk_kconfig_for(isa);
+    return c ? &c->qgemm : NULL;
 }

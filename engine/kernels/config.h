@@ -30,6 +30,7 @@
 
 #include "cpu.h"
 #include "kernels/gemm.h"
+#include "kernels/qgemm.h"
 
 /* ---- vector microkernels of one ISA level -------------------------------
  * n counts floats. Binary: a / b advance by ia / ib (1: contiguous, 0: one
@@ -127,6 +128,8 @@ typedef struct sk_kconfig {
      * a packed B block's float rows to bf16 pairs in place */
     sk_gemm_cfg bf16_gemm;
     sk_bf16_pairs_fn bf16_pairs;
+    sk_qgemm_cfg qgemm;  /* int8 GEMM (u8 x s8, qgemm.h): the best kernel the CPU runs at
+                          * this level (AVX512-VNNI, AVX-VNNI, AVX2 widening) */
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),
@@ -137,5 +140,7 @@ const sk_kconfig *sk_kconfig_for(sk_isa isa);
 const sk_gemm_cfg *sk_gemm_config(sk_isa isa);
 /* The vector loops of a level (NULL as above; tests and benchmarks). */
 const sk_fops_uk *sk_fops_uk_for(sk_isa isa);
+/* The int8 GEMM of a level (NULL as above). */
+const sk_qgemm_cfg *sk_qgemm_config(sk_isa isa);
 
 #endif

@@ -127,6 +127,11 @@ int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t er
     p.errlen = errlen;
     p.precision = opts->precision == SK_PREC_BF16 && sk_bf16_available() ? SK_PREC_BF16
                                                                           : SK_PREC_FP32;
+    /* QDQ convolutions become QLinearConv before fold.c turns their int8
+     * weights into float32; the DequantizeLinear nodes left unread go */
+    if ((rc = sk_pass_qdq(&p)) < 0)
+        goto out;
+    sk_graph_eliminate_dead(g);
     if ((rc = sk_pass_fold(&p)) < 0)
         goto out;
     sk_graph_eliminate_dead(g);
@@ -135,6 +140,8 @@ int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t er
     if ((rc = walk_shapes(&p)) < 0)
         goto out;
     if ((rc = sk_pass_fuse(&p)) < 0)
+        goto out;
+    if ((rc = sk_pass_qfuse(&p)) < 0)
         goto out;
     /* fused nodes now read their residuals: re-sort, drop the merged nodes */
     if ((rc = sk_graph_validate(g, err, errlen)) < 0)
@@ -149,6 +156,8 @@ int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t er
     if ((rc = sk_pass_prepack(&p)) < 0)
         goto out;
     opts->bf16_convs = p.nbf16;
+    if ((rc = sk_pass_qpack(&p)) < 0)
+        goto out;
     free_unused_consts(g);
 #if defined(__GLIBC__)
     /* give the freed raw weights back to the system: the large ones were

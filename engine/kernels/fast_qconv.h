@@ -1,0 +1,55 @@
+/* fast_qconv.h — the int8 convolution on the int8 GEMM (qgemm.h), for
+ * QLinearConv nodes and _QConvFused (a QLinearConv with the skip
+ * connection's QLinearAdd and a ReLU merged, engine/passes/qfuse.c).
+ *
+ *   _QConvFused (x, x_s, x_zp, w, w_s, w_zp, y_s, y_zp, B?, r?, r_s?, r_zp?, c_s?, c_zp?)
+ *       the QLinearConv of the first nine inputs (its output y, scale y_s,
+ *       zero point y_zp), then with r: QLinearAdd(y, r) -> scale c_s, zero
+ *       point c_zp (the output's); attribute relu = 1: max(out, its zero
+ *       point); table? (input 14, 256 uint8, attribute lut_int8: its values'
+ *       type): every output byte mapped last, out = table[out (+128 for
+ *       int8)] — a following _QLut merged. Conv attributes as QLinearConv; "fused_add" names the merged
+ *       Add. Reference: ref/qfused.c (the reference QLinearConv, then the
+ *       reference QLinearAdd).
+ *
+ * The weights are packed at load (sk_qconv_pack, called by the pass) when
+ * they are int8 constants with zero point 0 and every scale / zero point is
+ * a constant; the node's sk_node.priv then holds them, and dispatch routes
+ * the node to sk_fast_run_qconv. 2-D convolutions, any groups, strides,
+ * pads, dilations; other ranks run the reference. */
+#ifndef SK_KERNELS_FAST_QCONV_H
+#define SK_KERNELS_FAST_QCONV_H
+
+#include "graph.h"
+#include "kernels/config.h"
+#include "kernels/qgemm.h"
+#include "ops.h"
+
+typedef struct sk_qconv_priv {
+    sk_qgemm_cfg q;        /* the level's int8 GEMM at load */
+    int64_t M, Cg, group, Mg, kh, kw;
+    size_t K;              /* Cg * kh * kw per group */
+    size_t pa_group;       /* bytes of one group's packed A */
+    int8_t *pa;            /* group after group */
+    int32_t *bias;         /* M: B - x_zp(u8) * row sums */
+    float *mult;           /* M: x_s * w_s[m] / y_s */
+    sk_qgemm_params prm;   /* zero points, scales, clamps (bias/mult set per group) */
+    int x_s8;              /* x is int8: flipped to uint8 while packing */
+    uint8_t x_zp_u8;       /* x's zero point in the uint8 view (padding value) */
+    int has_res;
+    int final_s8;          /* the node's output type (after the table) is int8 */
+} sk_qconv_priv;
+
+void sk_qconv_priv_free(void *p);
+/* Build n->priv for a QLinearConv / _QConvFused node whose weights and
+ * quantization parameters are constants (values taken from g); returns 1
+ * when packed, 0 when the node stays on the reference (unsupported form),
+ * < 0 on allocation failure. */
+int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc);
+
+int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                      int nout, sk_kctx *ctx);
+/* bytes of plan scratch a run needs for this output */
+size_t sk_fast_qconv_scratch(const sk_node *n, const sk_tensor *out, int nthreads);
+
+#endif

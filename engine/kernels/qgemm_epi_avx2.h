@@ -1,0 +1,74 @@
+/* qgemm_epi_avx2.h — the int8 GEMM's requantizing epilogue on 8 columns of
+ * one row in a ymm register, shared by the AVX-VNNI and AVX2 microkernels
+ * (each includes it under its own -m flags). The float operations and their
+ * order are those of sk_qgemm_requant1 (qgemm.h), so the bits match the
+ * scalar reference. */
+#ifndef SK_KERNELS_QGEMM_EPI_AVX2_H
+#define SK_KERNELS_QGEMM_EPI_AVX2_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "qgemm.h"
+
+#define QEPI_RND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+/* n (1..8) residual bytes at r, widened to int32 and converted to float */
+static inline __m256 qepi_load_res8(const uint8_t *r, size_t n, int s8)
+{
+    __m128i b;
+    if (n >= 8) {
+        b = _mm_loadl_epi64((const __m128i *)r);
+    } else {
+        uint8_t tmp[8] = {0};
+        memcpy(tmp, r, n);
+        b = _mm_loadl_epi64((const __m128i *)tmp);
+    }
+    __m256i w = s8 ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+    return _mm256_cvtepi32_ps(w);
+}
+
+/* acc (bias not yet added) -> the clamped output values, as int32 */
+static inline __m256i qepi_requant8(__m256i acc, int32_t bias, float mult, const uint8_t *res,
+                                    size_t n, const sk_qgemm_params *p)
+{
+    acc = _mm256_add_epi32(acc, _mm256_set1_epi32(bias));
+    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(mult));
+    t = _mm256_add_ps(_mm256_round_ps(t, QEPI_RND), _mm256_set1_ps(p->y1_zp));
+    t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(p->lo1)), _mm256_set1_ps(p->hi1));
+    if (res) {
+        __m256 r = qepi_load_res8(res, n, p->res_s8);
+        __m256 a = _mm256_mul_ps(_mm256_sub_ps(t, _mm256_set1_ps(p->y1_zp)),
+                                 _mm256_set1_ps(p->y1_scale));
+        __m256 b = _mm256_mul_ps(_mm256_sub_ps(r, _mm256_set1_ps(p->r_zp)),
+                                 _mm256_set1_ps(p->r_scale));
+        __m256 v = _mm256_div_ps(_mm256_add_ps(a, b), _mm256_set1_ps(p->y_scale));
+        t = _mm256_add_ps(_mm256_round_ps(v, QEPI_RND), _mm256_set1_ps(p->y_zp));
+        t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(p->lo)), _mm256_set1_ps(p->hi));
+    }
+    return _mm256_cvttps_epi32(t); /* integral and in range: exact */
+}
+
+/* the first n (1..8) values of v (in the output type's range) as bytes */
+static inline void qepi_store8(uint8_t *y, __m256i v, size_t n, int s8)
+{
+    __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    __m128i b = s8 ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
+    if (n >= 8) {
+        _mm_storel_epi64((__m128i *)y, b);
+    } else {
+        uint8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, b);
+        memcpy(y, tmp, n);
+    }
+}
+
+/* one row of 8 columns: requantize and store the first n */
+static inline void qepi_row8(__m256i acc, size_t m, size_t n, uint8_t *y, const uint8_t *res,
+                             const sk_qgemm_params *p)
+{
+    __m256i v = qepi_requant8(acc, p->bias[m], p->mult[m], res, n, p);
+    qepi_store8(y, v, n, p->out_s8);
+}
+
+#endif

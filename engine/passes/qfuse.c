@@ -1,0 +1,146 @@
+/* qfuse.c — the int8 convolutions' load-time work (issue 22):
+ *   1. the skip connection of QOperator graphs: QLinearConv whose output
+ *      only a com.microsoft QLinearAdd reads, the Add's other operand a
+ *      runtime value of the same shape -> one _QConvFused node producing
+ *      the Add's output (fast_qconv.h), as fuse.c merges Conv + Add;
+ *   2. packing (sk_pass_qpack, after the float packer): every QLinearConv /
+ *      _QConvFused with constant int8 symmetric weights and constant
+ *      quantization parameters gets its weights packed for the level's int8
+ *      GEMM (sk_node.priv); the raw weights stay (small, and the reference
+ *      kernel at another level reads them). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "kernels/fast_qconv.h"
+#include "ops.h"
+#include "pass_util.h"
+
+static int same_known_shape(const sk_pass *p, int a, int b)
+{
+    for (int i = 0; i < 2; i++) {
+        const sk_shape *x = &p->shape[i][a], *y = &p->shape[i][b];
+        if (x->rank < 0 || y->rank < 0 || !sk_shape_equal(x, y))
+            return 0;
+    }
+    return 1;
+}
+
+static int rename_plus(sk_graph *g, int ni, const char *more)
+{
+    sk_node *n = &g->nodes[ni];
+    size_t a = strlen(n->name), b = strlen(more ? more : "");
+    char *s = malloc(a + b + 2);
+    if (!s)
+        return SK_ENOMEM;
+    memcpy(s, n->name, a);
+    s[a] = '+';
+    memcpy(s + a + 1, more ? more : "", b + 1);
+    free(n->name);
+    n->name = s;
+    return 0;
+}
+
+/* QLinearConv ci -> QLinearAdd ai (its only reader): merge. */
+static int fuse_qadd(sk_pass *p, int ci, int ai)
+{
+    sk_graph *g = p->g;
+    const sk_node *c = &g->nodes[ci], *a = &g->nodes[ai];
+    int y = c->out[0];
+    if (a->nin < 7 || a->nout != 1 || c->nin < 8)
+        return 0;
+    int first = a->in[0] == y; /* y is A (else B) */
+    if (!first && a->in[3] != y)
+        return 0;
+    int r = first ? a->in[3] : a->in[0], rs = first ? a->in[4] : a->in[1],
+        rz = first ? a->in[5] : a->in[2];
+    int ys = first ? a->in[1] : a->in[4], yz = first ? a->in[2] : a->in[5];
+    /* the Add must dequantize y with the conv's own output parameters */
+    if (r < 0 || r == y || sk_pass_is_const(g, r) || !same_known_shape(p, r, y) ||
+        ys != c->in[6] || yz != c->in[7] || rs < 0 || rz < 0)
+        return 0;
+    int cs = a->in[6], cz = a->nin > 7 ? a->in[7] : -1, ya = a->out[0], rc;
+    if (!sk_pass_is_const(g, rs) || !sk_pass_is_const(g, rz) || !sk_pass_is_const(g, cs) ||
+        (cz >= 0 && !sk_pass_is_const(g, cz)))
+        return 0;
+    int slots[5] = {r, rs, rz, cs, cz};
+    for (int k = 0; k < 5; k++)
+        if ((rc = sk_node_set_input(g, ci, 9 + k, slots[k])) < 0)
+            return rc;
+    if ((rc = sk_node_set_string(g, ci, "fused_add", a->name)) < 0 ||
+        (rc = rename_plus(g, ci, a->name)) < 0 || (rc = sk_pass_kill(p, ai)) < 0)
+        return rc;
+    g->nodes[ci].out[0] = ya;
+    g->nodes[ci].op = SK_OP_QCONV_FUSED;
+    p->nadd++;
+    return 1;
+}
+
+/* QLinearConv / _QConvFused whose only reader is a _QLut (passes/qdq.c:
+ * a QDQ ReLU or requantization) takes the table into its epilogue */
+static int fuse_lut(sk_pass *p, int ci)
+{
+    sk_graph *g = p->g;
+    int li, rc;
+    const sk_node *c = &g->nodes[ci];
+    if (c->nout != 1 || c->out[0] < 0 || (c->nin > 14 && c->in[14] >= 0) ||
+        sk_pass_uses(g, c->out[0], &li) != 1 || li < 0 || g->nodes[li].op != SK_OP_QLUT ||
+        g->nodes[li].in[0] != c->out[0] || !sk_pass_is_const(g, g->nodes[li].in[1]))
+        return 0;
+    int table = g->nodes[li].in[1], yo = g->nodes[li].out[0];
+    int64_t s8 = sk_attr_int(&g->nodes[li], "out_int8", 0);
+    if ((rc = sk_node_set_input(g, ci, 14, table)) < 0 ||
+        (rc = sk_node_set_int(g, ci, "lut_int8", s8)) < 0 || (rc = sk_pass_kill(p, li)) < 0)
+        return rc;
+    g->nodes[ci].out[0] = yo;
+    g->nodes[ci].op = SK_OP_QCONV_FUSED;
+    return 1;
+}
+
+int sk_pass_qfuse(sk_pass *p)
+{
+    sk_graph *g = p->g;
+    int qrc = sk_qdq_fuse(p); /* the QDQ forms (qdq.c) */
+    if (qrc < 0)
+        return qrc;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const sk_node *n = &g->nodes[ni];
+        if (n->op != SK_OP_QLINEAR_CONV || n->nout != 1 || n->out[0] < 0 || n->in[0] < 0)
+            continue;
+        int who;
+        if (sk_pass_uses(g, n->out[0], &who) != 1 || who < 0 ||
+            g->nodes[who].op != SK_OP_QLINEAR_ADD)
+            continue;
+        int rc = fuse_qadd(p, ni, who);
+        if (rc < 0)
+            return sk_errf(p->err, p->errlen, rc, "out of memory fusing node '%s'",
+                           g->nodes[ni].name);
+    }
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        sk_op op = g->nodes[ni].op;
+        int rc = op == SK_OP_QLINEAR_CONV || op == SK_OP_QCONV_FUSED ? fuse_lut(p, ni) : 0;
+        if (rc < 0)
+            return sk_errf(p->err, p->errlen, rc, "out of memory fusing node '%s'",
+                           g->nodes[ni].name);
+    }
+    return 0;
+}
+
+int sk_pass_qpack(sk_pass *p)
+{
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    if (!kc)
+        return 0;
+    sk_graph *g = p->g;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        sk_node *n = &g->nodes[ni];
+        if (n->priv || (n->op != SK_OP_QLINEAR_CONV && n->op != SK_OP_QCONV_FUSED))
+            continue;
+        int rc = sk_qconv_pack(g, n, kc);
+        if (rc < 0)
+            return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
+                           n->name);
+        p->npacked += rc;
+    }
+    return 0;
+}

@@ -1,0 +1,468 @@
+/* test_qconv.c — the int8 convolution (kernels/fast_qconv.c) inside real
+ * plans: a graph QLinearConv (-> com.microsoft QLinearAdd with a runtime
+ * residual) is built twice, one copy through sk_graph_optimize (packed int8
+ * weights, the Add merged into _QConvFused, run by the int8 GEMM), one left
+ * as loaded (the reference QLinearConv and QLinearAdd of ref/qlinear*.c);
+ * every output byte must be equal. Random 2-D geometries: groups (depthwise
+ * too), strides, asymmetric pads, dilations, 1x1 direct, uint8 and int8
+ * activations, per-tensor and per-channel weight scales, with and without
+ * bias, batch 1 and 3, at every ISA level the CPU has, serial and on 3
+ * threads. Also: what must stay on the reference (weights with a non-zero
+ * zero point) and the fused node's name. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "engine/graph.h"
+#include "engine/passes/passes.h"
+#include "engine/plan.h"
+#include "kernels/fast_qconv.h"
+#include "threadpool.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 20);
+}
+static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+typedef struct qcase {
+    int N, C, M, group, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+    int x_s8, per_channel, bias, add, wzp_nonzero;
+    int OH, OW;
+} qcase;
+
+static int val(sk_graph *g, const char *name)
+{
+    int id = sk_graph_value(g, name);
+    assert_true(id >= 0);
+    return id;
+}
+
+static void cst(sk_graph *g, const char *name, sk_dtype dt, int rank, const int64_t *dims,
+                const void *data)
+{
+    sk_shape s;
+    s.rank = rank;
+    for (int i = 0; i < rank; i++)
+        s.dim[i] = dims[i];
+    assert_true(sk_graph_add_const(g, name, dt, &s, data) >= 0);
+}
+
+static void input(sk_graph *g, const char *name, sk_dtype dt, const int64_t *dims)
+{
+    int id = val(g, name);
+    g->values[id].dtype = dt;
+    g->values[id].shape.rank = 4;
+    for (int i = 0; i < 4; i++)
+        g->values[id].shape.dim[i] = dims[i];
+    sk_graph_add_input(g, id);
+}
+
+static sk_graph *build(const qcase *c, uint64_t seed)
+{
+    uint64_t save = rng;
+    rng = seed;
+    sk_dtype xt = c->x_s8 ? SK_I8 : SK_U8;
+    sk_graph *g = sk_graph_new();
+    int64_t xd[4] = {SK_DIM_SYMBOLIC, c->C, c->H, c->W};
+    int64_t yd[4] = {SK_DIM_SYMBOLIC, c->M, c->OH, c->OW};
+    input(g, "x", xt, xd);
+    if (c->add)
+        input(g, "r", xt, yd);
+    int64_t wd[4] = {c->M, c->C / c->group, c->kh, c->kw}, one[1] = {1}, md[1] = {c->M};
+    size_t wn = (size_t)(wd[0] * wd[1] * wd[2] * wd[3]);
+    int8_t *w = malloc(wn);
+    for (size_t i = 0; i < wn; i++)
+        w[i] = (int8_t)(rnd() % 4 == 0 ? (rnd() & 1 ? 127 : -128) : (int)(rnd() % 256) - 128);
+    cst(g, "w", SK_I8, 4, wd, w);
+    free(w);
+    float xs = 0.02f, ys = 0.05f + (float)(rnd() % 100) * 0.01f, rs = 0.03f, cs = 0.07f;
+    float *ws = malloc(sizeof(float) * (size_t)c->M);
+    int8_t *wz = calloc((size_t)c->M, 1);
+    int32_t *b = malloc(sizeof(int32_t) * (size_t)c->M);
+    for (int m = 0; m < c->M; m++) {
+        ws[m] = 0.001f + (float)(rnd() % 1000) * 1e-5f;
+        b[m] = (int32_t)(rnd() % 40001) - 20000;
+    }
+    if (c->wzp_nonzero)
+        wz[0] = 3;
+    int nsc = c->per_channel ? 1 : 0;
+    cst(g, "xs", SK_F32, 0, one, &xs);
+    int32_t xzp_v = c->x_s8 ? irand(-20, 20) : irand(100, 150);
+    int8_t xzp8 = (int8_t)xzp_v;
+    uint8_t xzpu = (uint8_t)xzp_v;
+    cst(g, "xz", xt, 0, one, c->x_s8 ? (void *)&xzp8 : (void *)&xzpu);
+    cst(g, "ws", SK_F32, nsc, md, ws);
+    cst(g, "wz", SK_I8, nsc, md, wz);
+    cst(g, "ys", SK_F32, 0, one, &ys);
+    int8_t yz8 = (int8_t)irand(-10, 10);
+    uint8_t yzu = (uint8_t)irand(110, 140);
+    cst(g, "yz", xt, 0, one, c->x_s8 ? (void *)&yz8 : (void *)&yzu);
+    cst(g, "b", SK_I32, 1, md, b);
+    free(ws);
+    free(wz);
+    free(b);
+    int in[9] = {val(g, "x"), val(g, "xs"), val(g, "xz"), val(g, "w"), val(g, "ws"),
+                 val(g, "wz"), val(g, "ys"), val(g, "yz"), c->bias ? val(g, "b") : -1};
+    int y = val(g, "y");
+    int ni = sk_graph_add_node(g, SK_OP_QLINEAR_CONV, "qconv", c->bias ? 9 : 8, in, 1, &y);
+    int64_t st[2] = {c->sh, c->sw}, dl[2] = {c->dh, c->dw}, pads[4] = {c->pt, c->pl, c->pb, c->pr};
+    sk_node_set_ints(g, ni, "strides", st, 2);
+    sk_node_set_ints(g, ni, "dilations", dl, 2);
+    sk_node_set_ints(g, ni, "pads", pads, 4);
+    sk_node_set_int(g, ni, "group", c->group);
+    int outv = y;
+    if (c->add) {
+        cst(g, "rs", SK_F32, 0, one, &rs);
+        cst(g, "cs", SK_F32, 0, one, &cs);
+        int8_t rz8 = (int8_t)irand(-10, 10), cz8 = (int8_t)irand(-10, 10);
+        uint8_t rzu = (uint8_t)irand(110, 140), czu = (uint8_t)irand(110, 140);
+        cst(g, "rz", xt, 0, one, c->x_s8 ? (void *)&rz8 : (void *)&rzu);
+        cst(g, "cz", xt, 0, one, c->x_s8 ? (void *)&cz8 : (void *)&czu);
+        /* the residual first, as torchvision's "out += identity" exports */
+        int ain[8] = {val(g, "r"), val(g, "rs"), val(g, "rz"), y, val(g, "ys"), val(g, "yz"),
+                      val(g, "cs"), val(g, "cz")};
+        outv = val(g, "out");
+        sk_graph_add_node(g, SK_OP_QLINEAR_ADD, "qadd", 8, ain, 1, &outv);
+    }
+    sk_graph_add_output(g, outv);
+    char err[256];
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    rng = save;
+    return g;
+}
+
+static uint8_t *run(const sk_graph *g, const qcase *c, const uint8_t *x, const uint8_t *r,
+                    sk_pool *pool, size_t *ny)
+{
+    char err[256];
+    sk_tensor ins[2];
+    sk_dtype xt = c->x_s8 ? SK_I8 : SK_U8;
+    ins[0] = (sk_tensor){xt, {4, {c->N, c->C, c->H, c->W}}, NULL};
+    ins[1] = (sk_tensor){xt, {4, {c->N, c->M, c->OH, c->OW}}, NULL};
+    sk_plan *p;
+    if (sk_plan_create(g, ins, pool, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *data[2] = {x, r};
+    if (sk_plan_run(p, data, err, sizeof err))
+        fail_msg("run: %s", err);
+    const sk_tensor *y = sk_plan_output(p, 0);
+    *ny = (size_t)sk_shape_numel(&y->shape);
+    uint8_t *copy = malloc(*ny + 1);
+    memcpy(copy, y->data, *ny);
+    sk_plan_free(p);
+    return copy;
+}
+
+static void random_case(qcase *c)
+{
+    memset(c, 0, sizeof *c);
+    c->N = irand(1, 2) == 1 ? 1 : 3;
+    int kind = irand(0, 5);
+    c->group = kind == 0 ? 1 : kind == 1 ? irand(2, 3) : 1;
+    c->C = c->group * irand(1, 9);
+    c->M = c->group * irand(1, 11);
+    if (kind == 2) { /* depthwise */
+        c->group = c->C = c->M = irand(2, 9);
+    }
+    c->H = irand(1, 13);
+    c->W = irand(1, 17);
+    c->kh = irand(1, 3);
+    c->kw = irand(1, 3);
+    c->sh = irand(1, 2);
+    c->sw = irand(1, 2);
+    c->dh = irand(1, 10) > 8 ? 2 : 1;
+    c->dw = irand(1, 10) > 8 ? 2 : 1;
+    c->pt = irand(0, 2);
+    c->pl = irand(0, 2);
+    c->pb = irand(0, 2);
+    c->pr = irand(0, 2);
+    if (kind == 3) { /* 1x1 stride 1 unpadded: the direct column path */
+        c->kh = c->kw = c->sh = c->sw = c->dh = c->dw = 1;
+        c->pt = c->pl = c->pb = c->pr = 0;
+    }
+    c->x_s8 = irand(0, 1);
+    c->per_channel = irand(0, 3) != 0;
+    c->bias = irand(0, 3) != 0;
+    c->add = irand(0, 1);
+    /* grow the image until the window fits */
+    while (c->H + c->pt + c->pb < c->dh * (c->kh - 1) + 1)
+        c->H++;
+    while (c->W + c->pl + c->pr < c->dw * (c->kw - 1) + 1)
+        c->W++;
+    c->OH = (c->H + c->pt + c->pb - (c->dh * (c->kh - 1) + 1)) / c->sh + 1;
+    c->OW = (c->W + c->pl + c->pr - (c->dw * (c->kw - 1) + 1)) / c->sw + 1;
+}
+
+static int count_op(const sk_graph *g, sk_op op, int *packed)
+{
+    int k = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == op) {
+            k++;
+            if (packed && g->nodes[i].priv)
+                (*packed)++;
+        }
+    return k;
+}
+
+static void check_case(const qcase *c, uint64_t seed, sk_pool *pool, int expect_packed)
+{
+    char err[256];
+    sk_graph *ref = build(c, seed), *fast = build(c, seed);
+    if (sk_graph_optimize(fast, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    int packed = 0;
+    count_op(fast, SK_OP_QLINEAR_CONV, &packed);
+    int fused = count_op(fast, SK_OP_QCONV_FUSED, &packed);
+    if (expect_packed && sk_cpu_level() != SK_ISA_SCALAR)
+        assert_int_equal(packed, 1);
+    if (!expect_packed)
+        assert_int_equal(packed, 0);
+    assert_int_equal(fused, c->add ? 1 : 0);
+    size_t nx = (size_t)(c->N * c->C * c->H * c->W), nr = (size_t)(c->N * c->M * c->OH * c->OW);
+    uint8_t *x = malloc(nx + 1), *r = malloc(nr + 1);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < nr; i++)
+        r[i] = (uint8_t)rnd();
+    size_t n1, n2;
+    uint8_t *y1 = run(ref, c, x, r, NULL, &n1), *y2 = run(fast, c, x, r, pool, &n2);
+    assert_int_equal(n1, n2);
+    for (size_t i = 0; i < n1; i++)
+        if (y1[i] != y2[i])
+            fail_msg("N%d C%d M%d g%d %dx%d k%dx%d s%d,%d d%d,%d pads %d,%d,%d,%d x_s8 %d pc %d "
+                     "bias %d add %d level %s: byte %zu ref %d fast %d",
+                     c->N, c->C, c->M, c->group, c->H, c->W, c->kh, c->kw, c->sh, c->sw, c->dh,
+                     c->dw, c->pt, c->pl, c->pb, c->pr, c->x_s8, c->per_channel, c->bias, c->add,
+                     sk_isa_name(sk_cpu_level()), i, y1[i], y2[i]);
+    free(x);
+    free(r);
+    free(y1);
+    free(y2);
+    sk_graph_free(ref);
+    sk_graph_free(fast);
+}
+
+static void test_random_geometries(void **state)
+{
+    (void)state;
+    sk_isa top = sk_cpu_detected();
+    sk_pool *pool3 = sk_pool_create(3);
+    int n = 0;
+    for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
+        sk_cpu_set_level((sk_isa)L);
+        for (int i = 0; i < 60; i++) {
+            qcase c;
+            random_case(&c);
+            uint64_t seed = rnd();
+            check_case(&c, seed, NULL, 1);
+            check_case(&c, seed, pool3, 1);
+            n++;
+        }
+    }
+    sk_cpu_set_level(top);
+    sk_pool_destroy(pool3);
+    print_message("  %d geometries x (serial, 3 threads), levels scalar..%s\n", n,
+                  sk_isa_name(top));
+}
+
+static void test_resnet_layers(void **state)
+{
+    (void)state;
+    /* ResNet-18-like layers at 1/4 of the map size: 3x3 s1 + skip, 3x3 s2,
+     * 1x1 s2 downsample, the 7x7 s2 stem */
+    qcase cs[] = {
+        {1, 64, 64, 1, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0},
+        {3, 64, 128, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 0},
+        {1, 64, 128, 1, 14, 14, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0},
+        {1, 3, 64, 1, 56, 56, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 0, 1, 1, 0, 0, 0, 0},
+    };
+    sk_pool *pool = sk_pool_create(2);
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        qcase *c = &cs[i];
+        c->OH = (c->H + c->pt + c->pb - c->kh) / c->sh + 1;
+        c->OW = (c->W + c->pl + c->pr - c->kw) / c->sw + 1;
+        check_case(c, 77 + i, pool, 1);
+    }
+    sk_pool_destroy(pool);
+}
+
+static void test_stays_reference(void **state)
+{
+    (void)state;
+    /* weights with a non-zero zero point: not packed, still correct */
+    qcase c = {1, 4, 6, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 5, 5};
+    check_case(&c, 5, NULL, 0);
+}
+
+
+/* ---- QDQ graphs (passes/qdq.c) ---------------------------------------------
+ * DQ(x) -> Conv(DQ(w), DQ(b)) -> Q -> DQ -> Add(DQ(r)) -> Q -> DQ -> Relu -> Q
+ * -> DQ -> MaxPool -> Q, optimized (QLinearConv, _QConvFused, _QLut, uint8
+ * MaxPool + table), against the same chain built from QOperator nodes
+ * (QLinearConv -> QLinearAdd) followed by the QDQ Relu and MaxPool, as
+ * loaded: the rewrite must give the integer operators' bits exactly. */
+static int qdq_node(sk_graph *g, sk_op op, const char *name, int nin, const int *in,
+                    const char *out)
+{
+    int o = val(g, out);
+    return sk_graph_add_node(g, op, name, nin, in, 1, &o);
+}
+
+static sk_graph *build_qdq(int qop, int same_pool_params)
+{
+    sk_graph *g = sk_graph_new();
+    int64_t xd[4] = {SK_DIM_SYMBOLIC, 8, 9, 9}, yd[4] = {SK_DIM_SYMBOLIC, 12, 9, 9};
+    input(g, "xq", SK_U8, xd);
+    input(g, "rq", SK_U8, yd);
+    int64_t wd[4] = {12, 8, 3, 3}, md[1] = {12}, one[1] = {1};
+    int8_t w[12 * 8 * 9];
+    uint64_t save = rng;
+    rng = 4242;
+    for (size_t i = 0; i < sizeof w; i++)
+        w[i] = (int8_t)((int)(rnd() % 255) - 127);
+    float ws[12], bs[12], xs = 0.021f, ys = 0.11f, rs = 0.05f, as = 0.13f, ps = 0.09f,
+                          ms = same_pool_params ? 0.09f : 0.07f;
+    int32_t b[12];
+    for (int m = 0; m < 12; m++) {
+        ws[m] = 0.002f + (float)(rnd() % 100) * 1e-4f;
+        bs[m] = xs * ws[m];
+        b[m] = (int32_t)(rnd() % 2001) - 1000;
+    }
+    rng = save;
+    uint8_t xz = 128, yz = 120, rz = 131, az = 125, pz = 0, mz = same_pool_params ? 0 : 3;
+    int8_t wz[12] = {0};
+    int32_t bz[12] = {0};
+    cst(g, "w", SK_I8, 4, wd, w);
+    cst(g, "ws", SK_F32, 1, md, ws);
+    cst(g, "wz", SK_I8, 1, md, wz);
+    cst(g, "b", SK_I32, 1, md, b);
+    cst(g, "bs", SK_F32, 1, md, bs);
+    cst(g, "bz", SK_I32, 1, md, bz);
+    struct { const char *s, *z; float sv; uint8_t zv; } qp[] = {
+        {"xs", "xz", xs, xz}, {"ys", "yz", ys, yz}, {"rs", "rz", rs, rz},
+        {"as", "az", as, az}, {"ps", "pz", ps, pz}, {"ms", "mz", ms, mz}};
+    for (size_t i = 0; i < sizeof qp / sizeof *qp; i++) {
+        cst(g, qp[i].s, SK_F32, 0, one, &qp[i].sv);
+        cst(g, qp[i].z, SK_U8, 0, one, &qp[i].zv);
+    }
+#define V(name) val(g, name)
+    int ni;
+    if (qop) {
+        int c[9] = {V("xq"), V("xs"), V("xz"), V("w"), V("ws"), V("wz"), V("ys"), V("yz"), V("b")};
+        ni = qdq_node(g, SK_OP_QLINEAR_CONV, "conv", 9, c, "yq");
+        int a[8] = {V("yq"), V("ys"), V("yz"), V("rq"), V("rs"), V("rz"), V("as"), V("az")};
+        qdq_node(g, SK_OP_QLINEAR_ADD, "add", 8, a, "aq");
+    } else {
+        int dx[3] = {V("xq"), V("xs"), V("xz")}, dw[3] = {V("w"), V("ws"), V("wz")},
+            db[3] = {V("b"), V("bs"), V("bz")};
+        qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqx", 3, dx, "xf");
+        int dwi = qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqw", 3, dw, "wf");
+        sk_node_set_int(g, dwi, "axis", 0);
+        int dbi = qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqb", 3, db, "bf");
+        sk_node_set_int(g, dbi, "axis", 0);
+        int c[3] = {V("xf"), V("wf"), V("bf")};
+        ni = qdq_node(g, SK_OP_CONV, "conv", 3, c, "yf");
+        int q1[3] = {V("yf"), V("ys"), V("yz")};
+        qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qy", 3, q1, "yq");
+        int d1[3] = {V("yq"), V("ys"), V("yz")}, d2[3] = {V("rq"), V("rs"), V("rz")};
+        qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqy", 3, d1, "yd");
+        qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqr", 3, d2, "rd");
+        int a[2] = {V("rd"), V("yd")};
+        qdq_node(g, SK_OP_ADD, "add", 2, a, "af");
+        int q2[3] = {V("af"), V("as"), V("az")};
+        qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qa", 3, q2, "aq");
+    }
+    int64_t pads[4] = {1, 1, 1, 1};
+    sk_node_set_ints(g, ni, "pads", pads, 4);
+    /* the Relu and MaxPool in QDQ form in both graphs */
+    int d3[3] = {V("aq"), V("as"), V("az")};
+    qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqa", 3, d3, "ad");
+    int r[1] = {V("ad")};
+    qdq_node(g, SK_OP_RELU, "relu", 1, r, "rl");
+    int q3[3] = {V("rl"), V("ps"), V("pz")};
+    qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qr", 3, q3, "pq");
+    int d4[3] = {V("pq"), V("ps"), V("pz")};
+    qdq_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqp", 3, d4, "pd");
+    int mp[1] = {V("pd")};
+    int mi = qdq_node(g, SK_OP_MAX_POOL, "pool", 1, mp, "mf");
+    int64_t k[2] = {3, 3}, st[2] = {2, 2};
+    sk_node_set_ints(g, mi, "kernel_shape", k, 2);
+    sk_node_set_ints(g, mi, "strides", st, 2);
+    sk_node_set_ints(g, mi, "pads", pads, 4);
+    int q4[3] = {V("mf"), V("ms"), V("mz")};
+    qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qm", 3, q4, "out");
+    sk_graph_add_output(g, V("out"));
+#undef V
+    char err[256];
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+static void test_qdq_rewrites(void **state)
+{
+    (void)state;
+    qcase c = {2, 8, 12, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 9, 9};
+    uint8_t x[2 * 8 * 81], r[2 * 12 * 81];
+    for (size_t i = 0; i < sizeof x; i++)
+        x[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < sizeof r; i++)
+        r[i] = (uint8_t)rnd();
+    sk_isa top = sk_cpu_detected();
+    sk_pool *pool = sk_pool_create(3);
+    for (int same = 0; same < 2; same++)
+        for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
+            sk_cpu_set_level((sk_isa)L);
+            char err[256];
+            sk_graph *ref = build_qdq(1, same), *fast = build_qdq(0, same);
+            if (sk_graph_optimize(fast, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            /* what the passes made of it */
+            assert_int_equal(count_op(fast, SK_OP_QCONV_FUSED, NULL), 1);
+            assert_int_equal(count_op(fast, SK_OP_CONV, NULL), 0);
+            assert_int_equal(count_op(fast, SK_OP_RELU, NULL), 0);
+            /* the ReLU table went into the conv; the pool's stays */
+            assert_int_equal(count_op(fast, SK_OP_QLUT, NULL), same ? 0 : 1);
+            assert_int_equal(count_op(fast, SK_OP_DEQUANTIZE_LINEAR, NULL), 0);
+            assert_int_equal(count_op(fast, SK_OP_QUANTIZE_LINEAR, NULL), 0);
+            size_t n1, n2;
+            uint8_t *y1 = run(ref, &c, x, r, NULL, &n1), *y2 = run(fast, &c, x, r, pool, &n2);
+            assert_int_equal(n1, n2);
+            assert_int_equal(n1, 2 * 12 * 25);
+            for (size_t i = 0; i < n1; i++)
+                if (y1[i] != y2[i])
+                    fail_msg("QDQ level %s same %d: byte %zu qop-ref %d qdq-fast %d",
+                             sk_isa_name((sk_isa)L), same, i, y1[i], y2[i]);
+            free(y1);
+            free(y2);
+            sk_graph_free(ref);
+            sk_graph_free(fast);
+        }
+    sk_cpu_set_level(top);
+    sk_pool_destroy(pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_geometries),
+        cmocka_unit_test(test_resnet_layers),
+        cmocka_unit_test(test_stays_reference),
+        cmocka_unit_test(test_qdq_rewrites),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
