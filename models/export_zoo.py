@@ -67,6 +67,27 @@ def _vit():
     return m
 
 
+def _vit_small(approximate="none"):
+    """A DeiT-tiny-sized ViT at 224 (patch 16, dim 192, 12 blocks, 3 heads,
+    MLP 768; ~5.7 M parameters) from torchvision's VisionTransformer, the
+    same graph as vit_b_16 at a twelfth of the work. approximate="tanh"
+    swaps every GELU for its tanh form (the exporter writes Tanh, Pow/Mul,
+    Add instead of Erf), so both GELU forms are exported and checked."""
+    import torch
+    from torchvision.models.vision_transformer import VisionTransformer
+    m = VisionTransformer(image_size=224, patch_size=16, num_layers=12, num_heads=3,
+                          hidden_dim=192, mlp_dim=768)
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.MultiheadAttention) and not mod.dropout:
+            mod.dropout = 1e-12  # composite attention path, as in _vit
+    if approximate != "none":
+        for name, mod in list(m.named_modules()):
+            for cname, child in list(mod.named_children()):
+                if isinstance(child, torch.nn.GELU):
+                    setattr(mod, cname, torch.nn.GELU(approximate=approximate))
+    return m
+
+
 def _fcn():
     from torchvision.models.segmentation import fcn_resnet50
     return OutOnly(fcn_resnet50(weights=None, weights_backbone=None, aux_loss=False))
@@ -97,6 +118,9 @@ ZOO = {
                       _voc_labels),
     "fcn_resnet50": (_fcn, (3, 224, 224), "segment", _voc_labels),
     "vit_b_16": (_vit, (3, 224, 224), "classify", _imagenet_labels),
+    "vit_small": (_vit_small, (3, 224, 224), "classify", _imagenet_labels),
+    "vit_small_tanh": (lambda: _vit_small("tanh"), (3, 224, 224), "classify",
+                       _imagenet_labels),
 }
 
 
