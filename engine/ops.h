@@ -159,7 +159,8 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
  * described in engine/kernels/fast.h. */
 #define SK_OPS_FUSED(X)                                     \
     X(CONV_FUSED, "_ConvFused", conv_fused, fused, none, 0) \
-    X(GEMM_FUSED, "_GemmFused", gemm_fused, fused, none, 0)
+    X(GEMM_FUSED, "_GemmFused", gemm_fused, fused, none, 0) \
+    X(MATMUL_FUSED, "_MatMulFused", matmul_fused, fused, none, 0)
 
 #define SK_OPS_ALL(X)      \
     SK_OPS_NN(X)           \
