@@ -123,6 +123,12 @@ ZOO = {
                        _imagenet_labels),
 }
 
+# Opsets make test-zoo exports a model at (default 13 and 17). The tanh-GELU
+# ViT differs from vit_small only in its GELU nodes, which are the same at
+# both opsets (vit_small-op13 covers the LayerNormalization decomposition):
+# one opset keeps test-zoo inside its CI budget.
+ZOO_OPSETS = {"vit_small_tanh": (17,)}
+
 
 def seed_all(seed):
     np.random.seed(seed)
@@ -140,6 +146,30 @@ def randomize_bn(model, seed):
             m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
 
 
+def randomize_zero_init(model, seed):
+    """Transformers start with zeros and ones that would make the check
+    vacuous: torchvision's VisionTransformer zero-initializes its classifier
+    head (every logit 0 for every input, so any engine "matches" PyTorch),
+    and its LayerNorms (weight 1, bias 0) and attention / MLP biases (0)
+    leave the scale, shift and bias paths of the graph untested. Draw them
+    (seeded) instead. Models without these modules are unchanged."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm) and m.elementwise_affine:
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) * 0.5 + 0.75)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+        elif isinstance(m, nn.MultiheadAttention):
+            if m.in_proj_bias is not None:
+                m.in_proj_bias.data.copy_(torch.randn(m.in_proj_bias.shape, generator=g) * 0.1)
+            if m.out_proj.bias is not None:
+                m.out_proj.bias.data.copy_(torch.randn(m.out_proj.bias.shape, generator=g) * 0.1)
+    heads = getattr(model, "heads", None)
+    if heads is not None and hasattr(heads, "head"):
+        h = heads.head
+        h.weight.data.copy_(torch.randn(h.weight.shape, generator=g) / h.in_features ** 0.5)
+        h.bias.data.copy_(torch.randn(h.bias.shape, generator=g) * 0.1)
+
+
 def build(name, seed, weights=None):
     make, chw, task, labels = ZOO[name]
     seed_all(seed)
@@ -152,6 +182,7 @@ def build(name, seed, weights=None):
         target.load_state_dict(state)
     else:
         randomize_bn(model, seed + 1)
+        randomize_zero_init(model, seed + 3)
     model.eval()
     return model, chw, task, labels
 
