@@ -179,4 +179,18 @@ float sk_gelu_ref(int kind, float x);
 int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                              sk_tensor *out, int nout, sk_kctx *ctx);
 
+/* _AttentionFused (Q, Kt, V) -> Y (engine/passes/fuse_attention.c): the
+ * attention core, Y = Softmax(Q' Kt, last axis) V with Q' = Q / c ("q_op"
+ * 1), Q * c (2) or Q (0), c = "q_const"; Q [b.., M, D], Kt [b.., D, L],
+ * V [b.., L, E], the same batch dims. Reference kernels/ref/fused_attention.c;
+ * fast fast_attention.c (a block of score rows at a time, never the whole
+ * [b.., M, L] matrix). */
+typedef struct sk_attention_geom {
+    int64_t items, M, D, L, E;
+} sk_attention_geom;
+/* 1 when Q, Kt, V (in[0..2]) have shapes the op takes (dtypes not checked). */
+int sk_attention_geometry(const sk_tensor *const *in, int nin, sk_attention_geom *g);
+size_t sk_ref_scratch_attention_fused(const sk_node *n, const sk_tensor *const *in, int nin,
+                                      const sk_tensor *out, int nout, int nthreads);
+
 #endif

@@ -261,6 +261,8 @@ int sk_pass_fuse(sk_pass *p)
             rc = fuse_gemm(p, ni);
         else if (n->op == SK_OP_MATMUL && sk_pass_matmul_eligible(g, n))
             rc = sk_pass_fuse_matmul(p, ni); /* fuse_matmul.c */
+        else if (n->op == SK_OP_MATMUL)
+            rc = sk_pass_fuse_attention(p, ni); /* fuse_attention.c */
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory fusing node '%s'",
                            g->nodes[ni].name);

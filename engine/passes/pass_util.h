@@ -43,5 +43,8 @@ int sk_pass_append_name(sk_graph *g, int ni, const char *more);
  * Clip) -> _MatMulFused */
 int sk_pass_matmul_eligible(const sk_graph *g, const sk_node *n);
 int sk_pass_fuse_matmul(sk_pass *p, int mi);
+/* fuse_attention.c: [Div|Mul](Q, c) -> MatMul(Kt) -> Softmax -> MatMul(V)
+ * from the first MatMul mi -> _AttentionFused (1 fused, 0 not, < 0 error) */
+int sk_pass_fuse_attention(sk_pass *p, int mi);
 
 #endif

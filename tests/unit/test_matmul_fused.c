@@ -11,7 +11,13 @@
  *     and threaded; the optimized graph is one _MatMulFused node, and a
  *     fast run allocates nothing.
  *   - What must not be fused is not: a GELU whose input has another
- *     reader, a bias that is not [N], a MatMul by a runtime B. */
+ *     reader, a bias that is not [N], a MatMul by a runtime B.
+ *   - Attention (fuse_attention.c, fast_attention.c): Div|Mul(Q, c) ->
+ *     MatMul(Kt) -> Softmax -> MatMul(V) on random odd shapes and ViT's
+ *     heads, unfused on the scalar reference against _AttentionFused at
+ *     every level, serial and threaded, no allocation in a fast run; not
+ *     fused when the scores have another reader, Softmax is over another
+ *     axis, or V broadcasts over the batch. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -463,6 +469,192 @@ static void test_wrong_constant_not_fused(void **state)
     sk_graph_free(g);
 }
 
+/* ---- attention: [Div|Mul](Q, c) -> MatMul(Kt) -> Softmax -> MatMul(V) ---------- */
+
+typedef struct att_case {
+    int rank; /* 3 [H, M, D] or 4 [B, H, M, D] (first dim symbolic) */
+    int64_t d0, h, M, D, L, E;
+    int q_op; /* 0 none, 1 Div, 2 Mul */
+    float c;
+} att_case;
+
+static void att_set(sk_graph *g, const char *name, const att_case *c, int64_t r, int64_t k)
+{
+    int v = val(g, name);
+    g->values[v].dtype = SK_F32;
+    g->values[v].shape.rank = c->rank;
+    g->values[v].shape.dim[0] = SK_DIM_SYMBOLIC;
+    if (c->rank == 4)
+        g->values[v].shape.dim[1] = c->h;
+    g->values[v].shape.dim[c->rank - 2] = r;
+    g->values[v].shape.dim[c->rank - 1] = k;
+    sk_graph_add_input(g, v);
+}
+
+static sk_graph *att_build(const att_case *c)
+{
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    att_set(g, "Q", c, c->M, c->D);
+    att_set(g, "Kt", c, c->D, c->L);
+    att_set(g, "V", c, c->L, c->E);
+    int q = val(g, "Q");
+    if (c->q_op)
+        q = bin(g, c->q_op == 1 ? SK_OP_DIV : SK_OP_MUL, q, add_scalar(g, "c", c->c));
+    int s = un(g, SK_OP_SOFTMAX, bin(g, SK_OP_MATMUL, q, val(g, "Kt")));
+    sk_graph_add_output(g, bin(g, SK_OP_MATMUL, s, val(g, "V")));
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+static float *att_run(const sk_graph *g, const att_case *c, sk_isa level, float *const *x,
+                      sk_pool *pool, int64_t *ny, int count_allocs)
+{
+    char err[256];
+    sk_isa keep = sk_cpu_level();
+    sk_cpu_set_level(level);
+    int64_t rc[3][2] = {{c->M, c->D}, {c->D, c->L}, {c->L, c->E}};
+    sk_tensor in[3];
+    for (int i = 0; i < 3; i++) {
+        in[i] = (sk_tensor){SK_F32, {c->rank, {c->d0, c->h}}, NULL};
+        in[i].shape.dim[c->rank - 2] = rc[i][0];
+        in[i].shape.dim[c->rank - 1] = rc[i][1];
+    }
+    sk_plan *p;
+    if (sk_plan_create(g, in, pool, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *d[3] = {x[0], x[1], x[2]};
+    (void)count_allocs;
+#ifdef HAVE_COUNTER
+    nallocs = 0;
+    counting = count_allocs;
+#endif
+    int r = sk_plan_run(p, d, err, sizeof err);
+#ifdef HAVE_COUNTER
+    counting = 0;
+    if (count_allocs && nallocs)
+        fail_msg("a fast _AttentionFused run allocated %ld times", (long)nallocs);
+#endif
+    if (r)
+        fail_msg("run: %s", err);
+    const sk_tensor *o = sk_plan_output(p, 0);
+    *ny = sk_shape_numel(&o->shape);
+    float *y = malloc(sizeof(float) * (size_t)*ny);
+    memcpy(y, o->data, sizeof(float) * (size_t)*ny);
+    sk_plan_free(p);
+    sk_cpu_set_level(keep);
+    return y;
+}
+
+static void att_check(const att_case *c, sk_pool *pool)
+{
+    char err[256];
+    sk_graph *gr = att_build(c), *go = att_build(c);
+    if (sk_graph_optimize(go, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    if (go->nnodes != 1 || go->nodes[0].op != SK_OP_ATTENTION_FUSED)
+        fail_msg("attention M %lld D %lld L %lld E %lld q_op %d: %d nodes, first %s",
+                 (long long)c->M, (long long)c->D, (long long)c->L, (long long)c->E, c->q_op,
+                 go->nnodes, sk_op_name(go->nodes[0].op));
+    assert_int_equal(sk_attr_int(&go->nodes[0], "q_op", -1), c->q_op);
+    int64_t items = c->d0 * (c->rank == 4 ? c->h : 1);
+    int64_t n[3] = {items * c->M * c->D, items * c->D * c->L, items * c->L * c->E};
+    float *x[3];
+    for (int i = 0; i < 3; i++) {
+        x[i] = malloc(sizeof(float) * (size_t)(n[i] > 0 ? n[i] : 1));
+        for (int64_t k = 0; k < n[i]; k++)
+            x[i][k] = frand() * (i < 2 ? 3.0f : 1.0f); /* scores of a few units */
+    }
+    int64_t n1, n2;
+    float *yr = att_run(gr, c, SK_ISA_SCALAR, x, pool, &n1, 0);
+    float *yo = att_run(go, c, sk_cpu_level(), x, pool, &n2, sk_cpu_level() > SK_ISA_SCALAR);
+    assert_int_equal(n1, items * c->M * c->E);
+    assert_int_equal(n1, n2);
+    /* scores carry ~D roundings (x 9 for |q||k|), the fast path scales S
+     * instead of Q (the same for c = 8), P V adds ~L more */
+    double tol = (double)(9 * c->D + c->L + 32) * FLT_EPSILON * 4.0;
+    for (int64_t i = 0; i < n1; i++)
+        if (!(fabs(yr[i] - yo[i]) <= tol))
+            fail_msg("[%s] attention items %lld M %lld D %lld L %lld E %lld q_op %d c %g: "
+                     "y[%lld] = %.8g, unfused %.8g (tol %.3g)",
+                     sk_isa_name(sk_cpu_level()), (long long)items, (long long)c->M,
+                     (long long)c->D, (long long)c->L, (long long)c->E, c->q_op, c->c,
+                     (long long)i, yo[i], yr[i], tol);
+    for (int i = 0; i < 3; i++)
+        free(x[i]);
+    free(yr);
+    free(yo);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+}
+
+static void att_cases(sk_pool *pool)
+{
+    for (int t = 0; t < 20; t++) {
+        att_case c;
+        c.rank = irand(3, 4);
+        c.d0 = irand(1, 3);
+        c.h = c.rank == 4 ? irand(1, 4) : 0;
+        c.M = irand(0, 4) == 0 ? irand(150, 330) : irand(1, 70);
+        c.D = irand(1, 70);
+        c.L = irand(0, 4) == 0 ? irand(150, 400) : irand(1, 70);
+        c.E = irand(1, 70);
+        c.q_op = irand(0, 2);
+        c.c = c.q_op == 1 ? (irand(0, 1) ? 8.0f : 3.7f) : 0.125f;
+        att_check(&c, pool);
+    }
+    /* ViT-small (3 heads) and ViT-B/16 (12 heads) at batch 1 and 2 */
+    att_case vit[] = {{3, 3, 0, 197, 64, 197, 64, 1, 8.0f},
+                      {4, 2, 12, 197, 64, 197, 64, 1, 8.0f}};
+    for (size_t i = 0; i < sizeof vit / sizeof vit[0]; i++)
+        att_check(&vit[i], pool);
+}
+
+static void test_attention_fused(void **state)
+{
+    (void)state;
+    sk_pool *pool = sk_pool_create(3);
+    for (int l = SK_ISA_SCALAR; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        att_cases(NULL);
+        att_cases(pool);
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(pool);
+}
+
+/* Not fused: the scores are also a graph output; Softmax over another
+ * axis; V's batch dims broadcast (one V for every head). */
+static void test_attention_not_fused(void **state)
+{
+    (void)state;
+    char err[256];
+    for (int k = 0; k < 3; k++) {
+        att_case c = {3, 2, 0, 5, 4, 6, 3, 1, 8.0f};
+        sk_graph *g = sk_graph_new();
+        att_set(g, "Q", &c, c.M, c.D);
+        att_set(g, "Kt", &c, c.D, c.L);
+        int v = val(g, "V");
+        g->values[v].dtype = SK_F32;
+        g->values[v].shape = k == 2 ? (sk_shape){3, {1, 6, 3}} : (sk_shape){3, {SK_DIM_SYMBOLIC, 6, 3}};
+        sk_graph_add_input(g, v);
+        int s = bin(g, SK_OP_MATMUL, bin(g, SK_OP_DIV, val(g, "Q"), add_scalar(g, "c", 8.0f)),
+                    val(g, "Kt"));
+        int p = un(g, SK_OP_SOFTMAX, s);
+        if (k == 1)
+            sk_node_set_int(g, g->nnodes - 1, "axis", 1);
+        sk_graph_add_output(g, bin(g, SK_OP_MATMUL, p, v));
+        if (k == 0)
+            sk_graph_add_output(g, s);
+        assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+        assert_int_equal(count_op(g, SK_OP_ATTENTION_FUSED), 0);
+        assert_int_equal(count_op(g, SK_OP_SOFTMAX), 1);
+        sk_graph_free(g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +662,8 @@ int main(void)
         cmocka_unit_test(test_matmul_fused),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_wrong_constant_not_fused),
+        cmocka_unit_test(test_attention_fused),
+        cmocka_unit_test(test_attention_not_fused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
