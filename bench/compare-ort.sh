@@ -32,7 +32,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 ZOO=${ZOO:-models/zoo}
-MODELS="resnet18 resnet34 resnet50 resnet101 unet-convtranspose"
+MODELS="resnet18 resnet34 resnet50 resnet101 unet-convtranspose vit_small vit_b_16"
 BATCHES="1 8"
 THREADS="1 2"
 RUNS=10

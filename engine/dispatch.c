@@ -32,6 +32,8 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
             return sk_fast_run_conv_fused;
         case SK_OP_GEMM_FUSED:
             return sk_fast_run_gemm_fused;
+        case SK_OP_MATMUL_FUSED:
+            return sk_fast_run_matmul_fused;
         case SK_OP_CONV_TRANSPOSE: /* W^T packed: on even with SKIPSERVE_FAST_OPS=0 */
             return sk_fops_run_conv_transpose;
         case SK_OP_QLINEAR_CONV: /* int8 weights packed (passes/qfuse.c) */
@@ -49,7 +51,8 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
                            const sk_tensor *out, int nout, int nthreads)
 {
     sk_kernel_fn fn = sk_dispatch_run(n);
-    if (fn == sk_fast_run_conv_fused || fn == sk_fast_run_gemm_fused)
+    if (fn == sk_fast_run_conv_fused || fn == sk_fast_run_gemm_fused ||
+        fn == sk_fast_run_matmul_fused)
         return sk_fused_scratch_floats(n, nout > 0 ? out : NULL, nthreads) * sizeof(float);
     if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fops_run_conv_transpose) {
         /* the packed kernel's need, or the reference's it falls back to */
@@ -76,7 +79,7 @@ const char *sk_dispatch_describe(const sk_node *n)
     const sk_op_info *info = sk_op_get(n->op);
     if (fn == sk_fast_run_conv_fused)
         return sk_conv_strategy_of(((const sk_conv_priv *)n->priv)->kind)->name;
-    if (fn == sk_fast_run_gemm_fused)
+    if (fn == sk_fast_run_gemm_fused || fn == sk_fast_run_matmul_fused)
         return "gemm";
     if (fn == sk_fast_run_qconv)
         return "int8-gemm";

@@ -67,6 +67,27 @@ def _vit():
     return m
 
 
+def _vit_small(approximate="none"):
+    """A DeiT-tiny-sized ViT at 224 (patch 16, dim 192, 12 blocks, 3 heads,
+    MLP 768; ~5.7 M parameters) from torchvision's VisionTransformer, the
+    same graph as vit_b_16 at a twelfth of the work. approximate="tanh"
+    swaps every GELU for its tanh form (the exporter writes Tanh, Pow/Mul,
+    Add instead of Erf), so both GELU forms are exported and checked."""
+    import torch
+    from torchvision.models.vision_transformer import VisionTransformer
+    m = VisionTransformer(image_size=224, patch_size=16, num_layers=12, num_heads=3,
+                          hidden_dim=192, mlp_dim=768)
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.MultiheadAttention) and not mod.dropout:
+            mod.dropout = 1e-12  # composite attention path, as in _vit
+    if approximate != "none":
+        for name, mod in list(m.named_modules()):
+            for cname, child in list(mod.named_children()):
+                if isinstance(child, torch.nn.GELU):
+                    setattr(mod, cname, torch.nn.GELU(approximate=approximate))
+    return m
+
+
 def _fcn():
     from torchvision.models.segmentation import fcn_resnet50
     return OutOnly(fcn_resnet50(weights=None, weights_backbone=None, aux_loss=False))
@@ -97,7 +118,16 @@ ZOO = {
                       _voc_labels),
     "fcn_resnet50": (_fcn, (3, 224, 224), "segment", _voc_labels),
     "vit_b_16": (_vit, (3, 224, 224), "classify", _imagenet_labels),
+    "vit_small": (_vit_small, (3, 224, 224), "classify", _imagenet_labels),
+    "vit_small_tanh": (lambda: _vit_small("tanh"), (3, 224, 224), "classify",
+                       _imagenet_labels),
 }
+
+# Opsets make test-zoo exports a model at (default 13 and 17). The tanh-GELU
+# ViT differs from vit_small only in its GELU nodes, which are the same at
+# both opsets (vit_small-op13 covers the LayerNormalization decomposition):
+# one opset keeps test-zoo inside its CI budget.
+ZOO_OPSETS = {"vit_small_tanh": (17,)}
 
 
 def seed_all(seed):
@@ -116,6 +146,30 @@ def randomize_bn(model, seed):
             m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
 
 
+def randomize_zero_init(model, seed):
+    """Transformers start with zeros and ones that would make the check
+    vacuous: torchvision's VisionTransformer zero-initializes its classifier
+    head (every logit 0 for every input, so any engine "matches" PyTorch),
+    and its LayerNorms (weight 1, bias 0) and attention / MLP biases (0)
+    leave the scale, shift and bias paths of the graph untested. Draw them
+    (seeded) instead. Models without these modules are unchanged."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm) and m.elementwise_affine:
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) * 0.5 + 0.75)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+        elif isinstance(m, nn.MultiheadAttention):
+            if m.in_proj_bias is not None:
+                m.in_proj_bias.data.copy_(torch.randn(m.in_proj_bias.shape, generator=g) * 0.1)
+            if m.out_proj.bias is not None:
+                m.out_proj.bias.data.copy_(torch.randn(m.out_proj.bias.shape, generator=g) * 0.1)
+    heads = getattr(model, "heads", None)
+    if heads is not None and hasattr(heads, "head"):
+        h = heads.head
+        h.weight.data.copy_(torch.randn(h.weight.shape, generator=g) / h.in_features ** 0.5)
+        h.bias.data.copy_(torch.randn(h.bias.shape, generator=g) * 0.1)
+
+
 def build(name, seed, weights=None):
     make, chw, task, labels = ZOO[name]
     seed_all(seed)
@@ -128,6 +182,7 @@ def build(name, seed, weights=None):
         target.load_state_dict(state)
     else:
         randomize_bn(model, seed + 1)
+        randomize_zero_init(model, seed + 3)
     model.eval()
     return model, chw, task, labels
 

@@ -35,6 +35,7 @@
         .gemm_ntail = sk_f32_gemm_ntail__##sfx, .gemm_mtail = sk_f32_gemm_mtail__##sfx,    \
         .transpose = sk_f32_transpose__avx2,                                               \
         .transpose_epi = sk_f32_transpose_epi__avx2,                                       \
+        .vgelu_erf = sk_f32_vgelu_erf__##sfx, .vgelu_tanh = sk_f32_vgelu_tanh__##sfx,      \
     }
 
 /* kc: a kc x nr panel of B (16 KiB with nr = 16) stays in a 32 KiB L1.

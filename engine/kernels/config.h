@@ -88,6 +88,9 @@ typedef struct sk_fops_uk {
      * lo, hi); bias, res may be NULL (the pixel-rows conv's output) */
     void (*transpose_epi)(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
                           size_t ldd, const float *bias, const float *res, float lo, float hi);
+    /* y = GELU(x), erf and tanh forms (fast_gelu_uk.h); may be in place */
+    void (*vgelu_erf)(size_t n, const float *x, float *y);
+    void (*vgelu_tanh)(size_t n, const float *x, float *y);
 } sk_fops_uk;
 
 /* ---- Winograd F(m x m, 3x3) transforms (fast_wino_uk.h) ------------------

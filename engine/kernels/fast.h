@@ -167,4 +167,33 @@ void sk_convt_priv_free(void *p);
 int sk_fast_run_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx);
 
+/* _MatMulFused (A, W, bias?, R?) -> Y (engine/passes/fuse_matmul.c): a
+ * MatMul by a constant 2-D W [K, N] (a transformer's Linear layer) with
+ * its bias Add, residual Add and activation merged:
+ *   Y = gelu(clamp(MatMul(A, W) + bias + R, act_min, act_max))
+ * attributes "activation" ("Relu" | "Clip" | "Gelu" | "GeluTanh", for
+ * dumps), "act_min", "act_max", "gelu" (SK_GELU_*), "fused_add". Its load-time
+ * state is an sk_gemm_priv (W packed as B, the bias), as _GemmFused's.
+ * Reference: kernels/ref/fused_matmul.c; fast: fast_matmul_fused.c. */
+enum { SK_GELU_NONE = 0, SK_GELU_ERF = 1, SK_GELU_TANH = 2 };
+/* One GELU value as the unfused exported graph computes it (kind SK_GELU_*;
+ * SK_GELU_NONE returns x). */
+float sk_gelu_ref(int kind, float x);
+int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int nin,
+                             sk_tensor *out, int nout, sk_kctx *ctx);
+
+/* _AttentionFused (Q, Kt, V) -> Y (engine/passes/fuse_attention.c): the
+ * attention core, Y = Softmax(Q' Kt, last axis) V with Q' = Q / c ("q_op"
+ * 1), Q * c (2) or Q (0), c = "q_const"; Q [b.., M, D], Kt [b.., D, L],
+ * V [b.., L, E], the same batch dims. Reference kernels/ref/fused_attention.c;
+ * fast fast_attention.c (a block of score rows at a time, never the whole
+ * [b.., M, L] matrix). */
+typedef struct sk_attention_geom {
+    int64_t items, M, D, L, E;
+} sk_attention_geom;
+/* 1 when Q, Kt, V (in[0..2]) have shapes the op takes (dtypes not checked). */
+int sk_attention_geometry(const sk_tensor *const *in, int nin, sk_attention_geom *g);
+size_t sk_ref_scratch_attention_fused(const sk_node *n, const sk_tensor *const *in, int nin,
+                                      const sk_tensor *out, int nout, int nthreads);
+
 #endif

@@ -100,6 +100,8 @@ size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthre
         const sk_conv_priv *pv = n->priv;
         return sk_conv_strategy_of(pv->kind)->scratch(pv, out, nthreads);
     }
+    if (n->op == SK_OP_MATMUL_FUSED)
+        return sk_matmul_fused_scratch_floats(n, out, nthreads);
     const sk_gemm_cfg *cfg = NULL;
     if (n->op == SK_OP_GEMM_FUSED)
         cfg = ((const sk_gemm_priv *)n->priv)->cfg;

@@ -43,6 +43,9 @@ size_t sk_conv_gemm_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nt
 
 /* The GEMM job on the pool with its packing buffers from sk_fast_scratch. */
 int sk_fast_run_job(const sk_node *n, const sk_gemm_job *j, sk_kctx *ctx);
+/* Floats of scratch of a _MatMulFused run (fast_matmul_fused.c; out may be
+ * NULL: the GEMM's part only). */
+size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthreads);
 
 /* Floats rounded up to a 64-byte multiple, for carving scratch. */
 static inline size_t round16f(size_t n) { return (n + 15) & ~(size_t)15; }

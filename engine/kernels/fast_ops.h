@@ -137,6 +137,19 @@ static inline size_t sk_fops_pad(size_t floats) { return (floats + 15) & ~(size_
     void sk_f32_gemv_panel__##sfx(size_t, const float *, const float *, float *);
 SK_FOPS_UK_PROTOS(avx2)
 SK_FOPS_UK_PROTOS(avx512f)
+/* _AttentionFused (fast_attention.c) */
+int sk_fops_plan_attention(const sk_kconfig *kc, const sk_node *n,
+                           const sk_tensor *const *in, int nin, const sk_tensor *out, int nout,
+                           int nthreads, size_t *scratch);
+int sk_fops_run_attention(const sk_node *n, const sk_tensor *const *in, int nin,
+                          sk_tensor *out, int nout, sk_kctx *ctx);
+/* GELU rows (fast_gelu_uk.h), kept apart from the list above so that
+ * list stays as it was. */
+#define SK_GELU_UK_PROTOS(sfx)                                      \
+    void sk_f32_vgelu_erf__##sfx(size_t, const float *, float *); \
+    void sk_f32_vgelu_tanh__##sfx(size_t, const float *, float *);
+SK_GELU_UK_PROTOS(avx2)
+SK_GELU_UK_PROTOS(avx512f)
 /* 8x8 register transpose; AVX-512 CPUs run it too (memory-bound). */
 void sk_f32_transpose__avx2(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
                             size_t ldd);

@@ -8,7 +8,8 @@
  * float16 weight is already held as float32) hands its input's buffer over
  * when it is the buffer's only reader, so an FP16 model's weights exist once
  * in memory. Inputs nothing else reads are freed right away, so the peak
- * stays one float32 copy plus the weights still being converted. */
+ * stays one float32 copy plus the weights still being converted. An
+ * Identity of a constant becomes a copy of it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,11 @@
 
 static int foldable(const sk_graph *g, const sk_node *n)
 {
-    if (n->op != SK_OP_CAST && n->op != SK_OP_DEQUANTIZE_LINEAR)
+    /* Identity of a constant: torch writes one per initializer it
+     * de-duplicated (ViT's equal LayerNorm / bias vectors under random
+     * init); as a runtime value it kept those biases out of the MatMul and
+     * Gemm fusions (fuse_matmul.c, fuse.c). */
+    if (n->op != SK_OP_CAST && n->op != SK_OP_DEQUANTIZE_LINEAR && n->op != SK_OP_IDENTITY)
         return 0;
     if (n->nout != 1 || n->out[0] < 0 || sk_pass_is_output(g, n->out[0]))
         return 0;

@@ -259,9 +259,19 @@ int sk_pass_fuse(sk_pass *p)
             rc = fuse_conv(p, ni);
         else if (n->op == SK_OP_GEMM && gemm_eligible(g, n))
             rc = fuse_gemm(p, ni);
+        else if (n->op == SK_OP_MATMUL && sk_pass_matmul_eligible(g, n))
+            rc = sk_pass_fuse_matmul(p, ni); /* fuse_matmul.c */
+        else if (n->op == SK_OP_MATMUL)
+            rc = sk_pass_fuse_attention(p, ni); /* fuse_attention.c */
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory fusing node '%s'",
                            g->nodes[ni].name);
     }
     return 0;
 }
+
+/* The links above for fuse_matmul.c (pass_util.h). */
+int sk_pass_sole_reader(const sk_graph *g, int y, sk_op op) { return sole_reader(g, y, op); }
+int sk_pass_fuse_add(sk_pass *p, int ni, int ai) { return fuse_add(p, ni, ai); }
+int sk_pass_fuse_act(sk_pass *p, int ni) { return fuse_act(p, ni); }
+int sk_pass_append_name(sk_graph *g, int ni, const char *more) { return append_name(g, ni, more); }

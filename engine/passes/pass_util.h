@@ -38,4 +38,19 @@ int sk_pass_qpack(sk_pass *p); /* qfuse.c: int8 conv weights packed */
 int sk_pass_qdq(sk_pass *p);   /* qdq.c: DQ -> Conv -> Q as QLinearConv (before fold) */
 int sk_qdq_fuse(sk_pass *p);   /* qdq.c: QDQ Add into _QConvFused, DQ-Relu-Q tables */
 
+/* fuse.c's chain links, for fuse_matmul.c: the node (op) reading y as its
+ * only use, or -1; merge Add(Y, R) / Relu|Clip into fused node ni (1:
+ * merged, 0: not, < 0: error); append "+more" to ni's name. */
+int sk_pass_sole_reader(const sk_graph *g, int y, sk_op op);
+int sk_pass_fuse_add(sk_pass *p, int ni, int ai);
+int sk_pass_fuse_act(sk_pass *p, int ni);
+int sk_pass_append_name(sk_graph *g, int ni, const char *more);
+/* fuse_matmul.c: MatMul(A, W const 2-D) (+ bias, residual, GELU / Relu /
+ * Clip) -> _MatMulFused */
+int sk_pass_matmul_eligible(const sk_graph *g, const sk_node *n);
+int sk_pass_fuse_matmul(sk_pass *p, int mi);
+/* fuse_attention.c: [Div|Mul](Q, c) -> MatMul(Kt) -> Softmax -> MatMul(V)
+ * from the first MatMul mi -> _AttentionFused (1 fused, 0 not, < 0 error) */
+int sk_pass_fuse_attention(sk_pass *p, int mi);
+
 #endif

@@ -306,15 +306,15 @@ int sk_pass_prepack(sk_pass *p)
             continue;
         if (n->op == SK_OP_CONV_FUSED)
             rc = pack_conv(p, n, kc);
-        else if (n->op == SK_OP_GEMM_FUSED)
-            rc = pack_gemm(p, n, kc);
+        else if (n->op == SK_OP_GEMM_FUSED || n->op == SK_OP_MATMUL_FUSED)
+            rc = pack_gemm(p, n, kc); /* _MatMulFused: W [K, N], no trans, bias [N] */
         else if (n->op == SK_OP_CONV_TRANSPOSE && !sk_pass_is_const(g, n->in[0]))
             rc = pack_convt(p, n, kc);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
                            n->name);
         if (n->priv &&
-            (n->op == SK_OP_GEMM_FUSED ||
+            (n->op == SK_OP_GEMM_FUSED || n->op == SK_OP_MATMUL_FUSED ||
              (n->op == SK_OP_CONV_FUSED &&
               !sk_conv_strategy_of(((const sk_conv_priv *)n->priv)->kind)->reads_w)))
             release_weights(p, ni);

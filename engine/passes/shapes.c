@@ -150,6 +150,7 @@ int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
     }
     case SK_OP_MATMUL:
     case SK_OP_MATMUL_INTEGER:
+    case SK_OP_MATMUL_FUSED:
         return ny * x->dim[x->rank - 1];
     default:
         return 0;

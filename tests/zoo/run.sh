@@ -35,7 +35,8 @@ mkdir -p "$ZOO_DIR" "$LOGDIR"
 trap 'rm -rf "$LOGDIR"' EXIT
 names=${ZOO_ONLY:-$($PY -c 'import sys; sys.path.insert(0, "models"); import export_zoo; print(" ".join(export_zoo.ZOO))')}
 for name in $names; do
-    for op in 13 17; do
+    ops=$($PY -c 'import sys; sys.path.insert(0, "models"); import export_zoo; print(" ".join(map(str, export_zoo.ZOO_OPSETS.get(sys.argv[1], (13, 17)))))' "$name")
+    for op in $ops; do
         dir=$ZOO_DIR/$name-op$op
         if [ "${ZOO_REEXPORT:-0}" = 1 ] || [ ! -f "$dir/test_data_set_1/output_0.pb" ]; then
             if ! $PY models/export_zoo.py --only "$name" --opset $op --out "$ZOO_DIR" \

@@ -1,0 +1,669 @@
+/* test_matmul_fused.c — the transformer Linear fusion (issue 24):
+ * engine/passes/fuse_matmul.c, the _MatMulFused kernels
+ * (kernels/ref/fused_matmul.c, kernels/fast_matmul_fused.c) and the GELU
+ * row loops (kernels/fast_gelu_uk.h).
+ *   - GELU loops of every level the CPU has against GELU in double (libm
+ *     erf / tanh), lengths around the vector width, in place, guard cells.
+ *   - Graphs MatMul(A, W) -> Add bias -> Add residual -> GELU (erf or tanh,
+ *     built node by node as torch exports them) | Relu, each link optional,
+ *     odd sizes, rank-2 and rank-3 A: the unfused graph on the scalar
+ *     reference kernels against the optimized one at every level, serial
+ *     and threaded; the optimized graph is one _MatMulFused node, and a
+ *     fast run allocates nothing.
+ *   - What must not be fused is not: a GELU whose input has another
+ *     reader, a bias that is not [N], a MatMul by a runtime B.
+ *   - Attention (fuse_attention.c, fast_attention.c): Div|Mul(Q, c) ->
+ *     MatMul(Kt) -> Softmax -> MatMul(V) on random odd shapes and ViT's
+ *     heads, unfused on the scalar reference against _AttentionFused at
+ *     every level, serial and threaded, no allocation in a fast run; not
+ *     fused when the scores have another reader, Softmax is over another
+ *     axis, or V broadcasts over the batch. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "engine/graph.h"
+#include "engine/passes/passes.h"
+#include "engine/plan.h"
+#include "kernels/config.h"
+#include "kernels/fast.h"
+#include "kernels/fast_ops.h"
+#include "threadpool.h"
+
+#include "alloc_counter.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 20);
+}
+static float frand(void) { return (float)((double)(rnd() % 200001) / 100000.0 - 1.0); }
+static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+static double gelu_d(int kind, double x)
+{
+    if (kind == SK_GELU_TANH)
+        return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+}
+
+/* ---- GELU loops --------------------------------------------------------------- */
+
+static void check_gelu_loop(const char *lvl, int kind, void (*fn)(size_t, const float *, float *))
+{
+    enum { G = 16 };
+    for (int n = 0; n <= 70; n++) {
+        float *buf = malloc(sizeof(float) * (size_t)(n + 2 * G)), *x = malloc(sizeof(float) * (size_t)(n + 1));
+        for (int i = 0; i < n + 2 * G; i++)
+            buf[i] = 1234.5f; /* guard cells */
+        for (int i = 0; i < n; i++) {
+            /* the range that matters (|x| < 6) and beyond, where GELU is x or 0 */
+            x[i] = (i % 7 == 0) ? frand() * 40.0f : frand() * 6.0f;
+            buf[G + i] = x[i];
+        }
+        fn((size_t)n, buf + G, buf + G); /* in place */
+        for (int i = 0; i < G; i++)
+            if (buf[i] != 1234.5f || buf[G + n + i] != 1234.5f)
+                fail_msg("[%s] gelu %d n %d wrote outside [0, n)", lvl, kind, n);
+        for (int i = 0; i < n; i++) {
+            double want = gelu_d(kind, x[i]);
+            /* vector erf / tanh: relative error < 3e-7, plus the rounding of
+             * the three multiplies around them */
+            double tol = 2e-6 * fabs(want) + 2e-7 * fabs((double)x[i]) + 1e-30;
+            if (!(fabs(buf[G + i] - want) <= tol))
+                fail_msg("[%s] gelu %d n %d: x %.9g -> %.9g, want %.9g", lvl, kind, n, x[i],
+                         buf[G + i], want);
+        }
+        free(buf);
+        free(x);
+    }
+}
+
+static void test_gelu_loops(void **state)
+{
+    (void)state;
+    int levels = 0;
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        const sk_fops_uk *uk = sk_fops_uk_for((sk_isa)l);
+        if (!uk)
+            continue;
+        assert_non_null(uk->vgelu_erf);
+        assert_non_null(uk->vgelu_tanh);
+        check_gelu_loop(sk_isa_name((sk_isa)l), SK_GELU_ERF, uk->vgelu_erf);
+        check_gelu_loop(sk_isa_name((sk_isa)l), SK_GELU_TANH, uk->vgelu_tanh);
+        levels++;
+    }
+    /* and the scalar form the reference kernel uses */
+    for (int i = 0; i < 2000; i++) {
+        float x = frand() * 8.0f;
+        for (int k = SK_GELU_ERF; k <= SK_GELU_TANH; k++) {
+            double want = gelu_d(k, x);
+            if (!(fabs(sk_gelu_ref(k, x) - want) <= 2e-6 * fabs(want) + 1e-7))
+                fail_msg("sk_gelu_ref(%d, %.9g) = %.9g, want %.9g", k, x, sk_gelu_ref(k, x),
+                         want);
+        }
+    }
+    assert_true(sk_gelu_ref(SK_GELU_NONE, 3.25f) == 3.25f);
+    (void)levels;
+}
+
+/* ---- graphs ------------------------------------------------------------------- */
+
+static int val(sk_graph *g, const char *name)
+{
+    int id = sk_graph_value(g, name);
+    assert_true(id >= 0);
+    return id;
+}
+
+static int add_const(sk_graph *g, const char *name, int rank, const int64_t *dims)
+{
+    sk_shape s = {rank, {0}};
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= s.dim[i] = dims[i];
+    float *d = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++)
+        d[i] = frand();
+    int id = sk_graph_add_const(g, name, SK_F32, &s, d);
+    assert_true(id >= 0);
+    free(d);
+    return id;
+}
+
+static int add_scalar(sk_graph *g, const char *name, float v)
+{
+    sk_shape s = {0, {0}};
+    int id = sk_graph_add_const(g, name, SK_F32, &s, &v);
+    assert_true(id >= 0);
+    return id;
+}
+
+/* y = op(a, b) with fresh output name; returns y's id */
+static int bin(sk_graph *g, sk_op op, int a, int b)
+{
+    static int seq;
+    char name[32];
+    snprintf(name, sizeof name, "t%d", seq++);
+    int in[2] = {a, b}, o = val(g, name);
+    assert_true(sk_graph_add_node(g, op, name, 2, in, 1, &o) >= 0);
+    return o;
+}
+
+static int un(sk_graph *g, sk_op op, int a)
+{
+    static int seq;
+    char name[32];
+    snprintf(name, sizeof name, "u%d", seq++);
+    int o = val(g, name);
+    assert_true(sk_graph_add_node(g, op, name, 1, &a, 1, &o) >= 0);
+    return o;
+}
+
+/* torch's export of nn.GELU() / nn.GELU(approximate="tanh") on x */
+static int gelu_nodes(sk_graph *g, int kind, int x)
+{
+    if (kind == SK_GELU_ERF) {
+        int d = bin(g, SK_OP_DIV, x, add_scalar(g, "sqrt2", 1.4142135381698608f));
+        int e = un(g, SK_OP_ERF, d);
+        int a = bin(g, SK_OP_ADD, e, add_scalar(g, "one", 1.0f));
+        int m = bin(g, SK_OP_MUL, x, a);
+        return bin(g, SK_OP_MUL, m, add_scalar(g, "half", 0.5f));
+    }
+    int sq = bin(g, SK_OP_MUL, x, x);
+    int cube = bin(g, SK_OP_MUL, x, sq);
+    int k = bin(g, SK_OP_MUL, add_scalar(g, "c1", 0.044714998453855515f), cube);
+    int s = bin(g, SK_OP_ADD, x, k);
+    int u = bin(g, SK_OP_MUL, add_scalar(g, "c2", 0.7978845834732056f), s);
+    int t = un(g, SK_OP_TANH, u);
+    int a = bin(g, SK_OP_ADD, add_scalar(g, "one", 1.0f), t);
+    int m = bin(g, SK_OP_MUL, x, a);
+    return bin(g, SK_OP_MUL, add_scalar(g, "half", 0.5f), m);
+}
+
+typedef struct mm_case {
+    int rank; /* of A: 2 [M, K] or 3 [S, B, K] */
+    int64_t d0, d1, K, N;
+    int bias, bias_first, res, act; /* act: 0 none, 1 Relu, 2 GELU erf, 3 GELU tanh */
+} mm_case;
+
+/* A (symbolic first dim) -> MatMul(W) -> Add bias? -> Add R? -> act? */
+static sk_graph *build(const mm_case *c, uint64_t seed)
+{
+    char err[256];
+    uint64_t save = rng;
+    rng = seed;
+    sk_graph *g = sk_graph_new();
+    int a = val(g, "A");
+    g->values[a].dtype = SK_F32;
+    g->values[a].shape.rank = c->rank;
+    g->values[a].shape.dim[0] = SK_DIM_SYMBOLIC;
+    if (c->rank == 3)
+        g->values[a].shape.dim[1] = c->d1;
+    g->values[a].shape.dim[c->rank - 1] = c->K;
+    sk_graph_add_input(g, a);
+    int64_t wd[2] = {c->K, c->N};
+    int y = bin(g, SK_OP_MATMUL, a, add_const(g, "W", 2, wd));
+    if (c->bias) {
+        int b = add_const(g, "bias", 1, &c->N);
+        y = c->bias_first ? bin(g, SK_OP_ADD, b, y) : bin(g, SK_OP_ADD, y, b);
+    }
+    if (c->res) {
+        int r = val(g, "R");
+        g->values[r].dtype = SK_F32;
+        g->values[r].shape = g->values[a].shape;
+        g->values[r].shape.dim[c->rank - 1] = c->N;
+        sk_graph_add_input(g, r);
+        y = bin(g, SK_OP_ADD, r, y);
+    }
+    if (c->act == 1)
+        y = un(g, SK_OP_RELU, y);
+    else if (c->act >= 2)
+        y = gelu_nodes(g, c->act == 2 ? SK_GELU_ERF : SK_GELU_TANH, y);
+    sk_graph_add_output(g, y);
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    rng = save;
+    return g;
+}
+
+/* Run g at `level` on A (and R); returns a malloc'd copy of the output. */
+static float *run(const sk_graph *g, const mm_case *c, sk_isa level, const float *a,
+                  const float *r, sk_pool *pool, int count_allocs)
+{
+    char err[256];
+    sk_isa keep = sk_cpu_level();
+    sk_cpu_set_level(level);
+    sk_tensor in[2] = {{SK_F32, {c->rank, {c->d0, c->d1, c->K}}, NULL},
+                       {SK_F32, {c->rank, {c->d0, c->d1, c->N}}, NULL}};
+    if (c->rank == 2) {
+        in[0].shape.dim[1] = c->K;
+        in[1].shape.dim[1] = c->N;
+    }
+    sk_plan *p;
+    if (sk_plan_create(g, in, pool, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *d[2] = {a, r};
+    (void)count_allocs;
+#ifdef HAVE_COUNTER
+    nallocs = 0;
+    counting = count_allocs;
+#endif
+    int rc = sk_plan_run(p, d, err, sizeof err);
+#ifdef HAVE_COUNTER
+    counting = 0;
+    if (count_allocs && nallocs)
+        fail_msg("a fast _MatMulFused run allocated %ld times", (long)nallocs);
+#endif
+    if (rc)
+        fail_msg("run: %s", err);
+    const sk_tensor *o = sk_plan_output(p, 0);
+    int64_t n = sk_shape_numel(&o->shape);
+    assert_int_equal(n, c->d0 * (c->rank == 3 ? c->d1 : 1) * c->N);
+    float *y = malloc(sizeof(float) * (size_t)n);
+    memcpy(y, o->data, sizeof(float) * (size_t)n);
+    sk_plan_free(p);
+    sk_cpu_set_level(keep);
+    return y;
+}
+
+static void check_case(const mm_case *c, sk_pool *pool)
+{
+    char err[256];
+    uint64_t seed = rnd() * 7919ull + 3;
+    sk_graph *gr = build(c, seed), *go = build(c, seed);
+    if (sk_graph_optimize(go, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    if (go->nnodes != 1 || go->nodes[0].op != SK_OP_MATMUL_FUSED)
+        fail_msg("rank %d K %lld N %lld bias %d res %d act %d: %d nodes, first %s", c->rank,
+                 (long long)c->K, (long long)c->N, c->bias, c->res, c->act, go->nnodes,
+                 sk_op_name(go->nodes[0].op));
+    const sk_node *fn = &go->nodes[0];
+    assert_int_equal(sk_attr_int(fn, "gelu", 0),
+                     c->act == 2 ? SK_GELU_ERF : c->act == 3 ? SK_GELU_TANH : SK_GELU_NONE);
+    assert_int_equal(fn->nin > 2 && fn->in[2] >= 0, c->bias);
+    assert_int_equal(fn->nin > 3 && fn->in[3] >= 0, c->res);
+    if (sk_cpu_level() > SK_ISA_SCALAR) {
+        assert_non_null(fn->priv);
+        assert_true(sk_dispatch_run(fn) == sk_fast_run_matmul_fused);
+        assert_true(go->values[fn->in[1]].released); /* packed: raw W freed */
+    }
+    int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
+    float *a = malloc(sizeof(float) * (size_t)(rows * c->K));
+    float *r = malloc(sizeof(float) * (size_t)(rows * c->N));
+    for (int64_t i = 0; i < rows * c->K; i++)
+        a[i] = frand();
+    for (int64_t i = 0; i < rows * c->N; i++)
+        r[i] = frand();
+    float *yr = run(gr, c, SK_ISA_SCALAR, a, c->res ? r : NULL, pool, 0);
+    float *yo = run(go, c, sk_cpu_level(), a, c->res ? r : NULL, pool,
+                    sk_cpu_level() > SK_ISA_SCALAR);
+    double big = 1.0;
+    for (int64_t i = 0; i < rows * c->N; i++)
+        big = fmax(big, fabs(yr[i]));
+    /* the GEMM's summation order differs; GELU's slope is at most 1.13 */
+    double tol = (double)(c->K + 16) * FLT_EPSILON * 4.0 * big;
+    for (int64_t i = 0; i < rows * c->N; i++)
+        if (!(fabs(yr[i] - yo[i]) <= tol))
+            fail_msg("[%s] rank %d rows %lld K %lld N %lld bias %d res %d act %d: y[%lld] = "
+                     "%.8g, unfused %.8g (tol %.3g)",
+                     sk_isa_name(sk_cpu_level()), c->rank, (long long)rows, (long long)c->K,
+                     (long long)c->N, c->bias, c->res, c->act, (long long)i, yo[i], yr[i], tol);
+    free(a);
+    free(r);
+    free(yr);
+    free(yo);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+}
+
+static void random_case(mm_case *c)
+{
+    c->rank = irand(2, 3);
+    c->d0 = irand(1, 30);
+    c->d1 = c->rank == 3 ? irand(1, 4) : 0;
+    c->K = irand(0, 5) == 0 ? irand(180, 260) : irand(1, 70);
+    c->N = irand(0, 5) == 0 ? irand(180, 300) : irand(1, 70);
+    c->bias = irand(0, 3) != 0;
+    c->bias_first = irand(0, 1);
+    c->res = irand(0, 2) == 0;
+    c->act = irand(0, 3);
+}
+
+static void matmul_cases(sk_pool *pool)
+{
+    for (int t = 0; t < 30; t++) {
+        mm_case c;
+        random_case(&c);
+        check_case(&c, pool);
+    }
+    /* ViT-small shapes: QKV [197, 1, 192] x [192, 576] + bias; FFN
+     * [1, 197, 192] x [192, 768] + bias + GELU; [1, 197, 768] x [768, 192]
+     * + bias + residual */
+    mm_case vit[] = {{3, 197, 1, 192, 576, 1, 1, 0, 0},
+                     {3, 1, 197, 192, 768, 1, 1, 0, 2},
+                     {3, 1, 197, 192, 768, 1, 1, 0, 3},
+                     {3, 1, 197, 768, 192, 1, 1, 1, 0}};
+    for (size_t i = 0; i < sizeof vit / sizeof vit[0]; i++)
+        check_case(&vit[i], pool);
+}
+
+static void test_matmul_fused(void **state)
+{
+    (void)state;
+    sk_pool *pool = sk_pool_create(3);
+    for (int l = SK_ISA_SCALAR; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        matmul_cases(NULL);
+        matmul_cases(pool);
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(pool);
+}
+
+/* ---- what is not fused -------------------------------------------------------- */
+
+static int count_op(const sk_graph *g, sk_op op)
+{
+    int k = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        k += g->nodes[i].op == op;
+    return k;
+}
+
+static void test_not_fused(void **state)
+{
+    (void)state;
+    char err[256];
+    /* 1. the GELU's input is also a graph output: MatMul + bias fused, the
+     * GELU's five nodes stay (the value they read must still exist) */
+    {
+        sk_graph *g = sk_graph_new();
+        int a = val(g, "A");
+        g->values[a].dtype = SK_F32;
+        g->values[a].shape = (sk_shape){2, {SK_DIM_SYMBOLIC, 8}};
+        sk_graph_add_input(g, a);
+        int64_t wd[2] = {8, 5}, n = 5;
+        int y = bin(g, SK_OP_ADD, bin(g, SK_OP_MATMUL, a, add_const(g, "W", 2, wd)),
+                    add_const(g, "b", 1, &n));
+        sk_graph_add_output(g, y);
+        sk_graph_add_output(g, gelu_nodes(g, SK_GELU_ERF, y));
+        assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+        assert_int_equal(count_op(g, SK_OP_MATMUL_FUSED), 1);
+        assert_int_equal(count_op(g, SK_OP_ERF), 1);
+        assert_int_equal(g->nnodes, 6);
+        sk_graph_free(g);
+    }
+    /* 2. a constant [M, N] addend is not a bias (it would broadcast
+     * differently for other batch sizes): the Add stays */
+    {
+        sk_graph *g = sk_graph_new();
+        int a = val(g, "A");
+        g->values[a].dtype = SK_F32;
+        g->values[a].shape = (sk_shape){2, {4, 8}};
+        sk_graph_add_input(g, a);
+        int64_t wd[2] = {8, 5}, cd[2] = {4, 5};
+        int y = bin(g, SK_OP_ADD, bin(g, SK_OP_MATMUL, a, add_const(g, "W", 2, wd)),
+                    add_const(g, "C", 2, cd));
+        sk_graph_add_output(g, y);
+        assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+        assert_int_equal(count_op(g, SK_OP_MATMUL_FUSED), 1);
+        assert_int_equal(count_op(g, SK_OP_ADD), 1);
+        sk_graph_free(g);
+    }
+    /* 3. B computed at run time (attention's Q K^T): no fusion */
+    {
+        sk_graph *g = sk_graph_new();
+        int a = val(g, "A"), b = val(g, "B");
+        g->values[a].dtype = g->values[b].dtype = SK_F32;
+        g->values[a].shape = (sk_shape){2, {4, 8}};
+        g->values[b].shape = (sk_shape){2, {8, 4}};
+        sk_graph_add_input(g, a);
+        sk_graph_add_input(g, b);
+        sk_graph_add_output(g, bin(g, SK_OP_MATMUL, a, b));
+        assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+        assert_int_equal(count_op(g, SK_OP_MATMUL), 1);
+        assert_int_equal(count_op(g, SK_OP_MATMUL_FUSED), 0);
+        sk_graph_free(g);
+    }
+}
+
+/* A GELU constant off by more than the tolerance is another function: the
+ * nodes stay and the result is still right. */
+static void test_wrong_constant_not_fused(void **state)
+{
+    (void)state;
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    int a = val(g, "A");
+    g->values[a].dtype = SK_F32;
+    g->values[a].shape = (sk_shape){2, {3, 4}};
+    sk_graph_add_input(g, a);
+    int64_t wd[2] = {4, 6};
+    int x = bin(g, SK_OP_MATMUL, a, add_const(g, "W", 2, wd));
+    int d = bin(g, SK_OP_DIV, x, add_scalar(g, "notsqrt2", 1.5f));
+    int e = un(g, SK_OP_ERF, d);
+    int s = bin(g, SK_OP_ADD, e, add_scalar(g, "one", 1.0f));
+    int m = bin(g, SK_OP_MUL, x, s);
+    sk_graph_add_output(g, bin(g, SK_OP_MUL, m, add_scalar(g, "half", 0.5f)));
+    assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    assert_int_equal(count_op(g, SK_OP_MATMUL_FUSED), 1);
+    assert_int_equal(count_op(g, SK_OP_ERF), 1);
+    assert_int_equal(g->nnodes, 6);
+    sk_graph_free(g);
+}
+
+/* ---- attention: [Div|Mul](Q, c) -> MatMul(Kt) -> Softmax -> MatMul(V) ---------- */
+
+typedef struct att_case {
+    int rank; /* 3 [H, M, D] or 4 [B, H, M, D] (first dim symbolic) */
+    int64_t d0, h, M, D, L, E;
+    int q_op; /* 0 none, 1 Div, 2 Mul */
+    float c;
+} att_case;
+
+static void att_set(sk_graph *g, const char *name, const att_case *c, int64_t r, int64_t k)
+{
+    int v = val(g, name);
+    g->values[v].dtype = SK_F32;
+    g->values[v].shape.rank = c->rank;
+    g->values[v].shape.dim[0] = SK_DIM_SYMBOLIC;
+    if (c->rank == 4)
+        g->values[v].shape.dim[1] = c->h;
+    g->values[v].shape.dim[c->rank - 2] = r;
+    g->values[v].shape.dim[c->rank - 1] = k;
+    sk_graph_add_input(g, v);
+}
+
+static sk_graph *att_build(const att_case *c)
+{
+    char err[256];
+    sk_graph *g = sk_graph_new();
+    att_set(g, "Q", c, c->M, c->D);
+    att_set(g, "Kt", c, c->D, c->L);
+    att_set(g, "V", c, c->L, c->E);
+    int q = val(g, "Q");
+    if (c->q_op)
+        q = bin(g, c->q_op == 1 ? SK_OP_DIV : SK_OP_MUL, q, add_scalar(g, "c", c->c));
+    int s = un(g, SK_OP_SOFTMAX, bin(g, SK_OP_MATMUL, q, val(g, "Kt")));
+    sk_graph_add_output(g, bin(g, SK_OP_MATMUL, s, val(g, "V")));
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+static float *att_run(const sk_graph *g, const att_case *c, sk_isa level, float *const *x,
+                      sk_pool *pool, int64_t *ny, int count_allocs)
+{
+    char err[256];
+    sk_isa keep = sk_cpu_level();
+    sk_cpu_set_level(level);
+    int64_t rc[3][2] = {{c->M, c->D}, {c->D, c->L}, {c->L, c->E}};
+    sk_tensor in[3];
+    for (int i = 0; i < 3; i++) {
+        in[i] = (sk_tensor){SK_F32, {c->rank, {c->d0, c->h}}, NULL};
+        in[i].shape.dim[c->rank - 2] = rc[i][0];
+        in[i].shape.dim[c->rank - 1] = rc[i][1];
+    }
+    sk_plan *p;
+    if (sk_plan_create(g, in, pool, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *d[3] = {x[0], x[1], x[2]};
+    (void)count_allocs;
+#ifdef HAVE_COUNTER
+    nallocs = 0;
+    counting = count_allocs;
+#endif
+    int r = sk_plan_run(p, d, err, sizeof err);
+#ifdef HAVE_COUNTER
+    counting = 0;
+    if (count_allocs && nallocs)
+        fail_msg("a fast _AttentionFused run allocated %ld times", (long)nallocs);
+#endif
+    if (r)
+        fail_msg("run: %s", err);
+    const sk_tensor *o = sk_plan_output(p, 0);
+    *ny = sk_shape_numel(&o->shape);
+    float *y = malloc(sizeof(float) * (size_t)*ny);
+    memcpy(y, o->data, sizeof(float) * (size_t)*ny);
+    sk_plan_free(p);
+    sk_cpu_set_level(keep);
+    return y;
+}
+
+static void att_check(const att_case *c, sk_pool *pool)
+{
+    char err[256];
+    sk_graph *gr = att_build(c), *go = att_build(c);
+    if (sk_graph_optimize(go, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    if (go->nnodes != 1 || go->nodes[0].op != SK_OP_ATTENTION_FUSED)
+        fail_msg("attention M %lld D %lld L %lld E %lld q_op %d: %d nodes, first %s",
+                 (long long)c->M, (long long)c->D, (long long)c->L, (long long)c->E, c->q_op,
+                 go->nnodes, sk_op_name(go->nodes[0].op));
+    assert_int_equal(sk_attr_int(&go->nodes[0], "q_op", -1), c->q_op);
+    int64_t items = c->d0 * (c->rank == 4 ? c->h : 1);
+    int64_t n[3] = {items * c->M * c->D, items * c->D * c->L, items * c->L * c->E};
+    float *x[3];
+    for (int i = 0; i < 3; i++) {
+        x[i] = malloc(sizeof(float) * (size_t)(n[i] > 0 ? n[i] : 1));
+        for (int64_t k = 0; k < n[i]; k++)
+            x[i][k] = frand() * (i < 2 ? 3.0f : 1.0f); /* scores of a few units */
+    }
+    int64_t n1, n2;
+    float *yr = att_run(gr, c, SK_ISA_SCALAR, x, pool, &n1, 0);
+    float *yo = att_run(go, c, sk_cpu_level(), x, pool, &n2, sk_cpu_level() > SK_ISA_SCALAR);
+    assert_int_equal(n1, items * c->M * c->E);
+    assert_int_equal(n1, n2);
+    /* scores carry ~D roundings (x 9 for |q||k|), the fast path scales S
+     * instead of Q (the same for c = 8), P V adds ~L more */
+    double tol = (double)(9 * c->D + c->L + 32) * FLT_EPSILON * 4.0;
+    for (int64_t i = 0; i < n1; i++)
+        if (!(fabs(yr[i] - yo[i]) <= tol))
+            fail_msg("[%s] attention items %lld M %lld D %lld L %lld E %lld q_op %d c %g: "
+                     "y[%lld] = %.8g, unfused %.8g (tol %.3g)",
+                     sk_isa_name(sk_cpu_level()), (long long)items, (long long)c->M,
+                     (long long)c->D, (long long)c->L, (long long)c->E, c->q_op, c->c,
+                     (long long)i, yo[i], yr[i], tol);
+    for (int i = 0; i < 3; i++)
+        free(x[i]);
+    free(yr);
+    free(yo);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+}
+
+static void att_cases(sk_pool *pool)
+{
+    for (int t = 0; t < 20; t++) {
+        att_case c;
+        c.rank = irand(3, 4);
+        c.d0 = irand(1, 3);
+        c.h = c.rank == 4 ? irand(1, 4) : 0;
+        c.M = irand(0, 4) == 0 ? irand(150, 330) : irand(1, 70);
+        c.D = irand(1, 70);
+        c.L = irand(0, 4) == 0 ? irand(150, 400) : irand(1, 70);
+        c.E = irand(1, 70);
+        c.q_op = irand(0, 2);
+        c.c = c.q_op == 1 ? (irand(0, 1) ? 8.0f : 3.7f) : 0.125f;
+        att_check(&c, pool);
+    }
+    /* ViT-small (3 heads) and ViT-B/16 (12 heads) at batch 1 and 2 */
+    att_case vit[] = {{3, 3, 0, 197, 64, 197, 64, 1, 8.0f},
+                      {4, 2, 12, 197, 64, 197, 64, 1, 8.0f}};
+    for (size_t i = 0; i < sizeof vit / sizeof vit[0]; i++)
+        att_check(&vit[i], pool);
+}
+
+static void test_attention_fused(void **state)
+{
+    (void)state;
+    sk_pool *pool = sk_pool_create(3);
+    for (int l = SK_ISA_SCALAR; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        att_cases(NULL);
+        att_cases(pool);
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(pool);
+}
+
+/* Not fused: the scores are also a graph output; Softmax over another
+ * axis; V's batch dims broadcast (one V for every head). */
+static void test_attention_not_fused(void **state)
+{
+    (void)state;
+    char err[256];
+    for (int k = 0; k < 3; k++) {
+        att_case c = {3, 2, 0, 5, 4, 6, 3, 1, 8.0f};
+        sk_graph *g = sk_graph_new();
+        att_set(g, "Q", &c, c.M, c.D);
+        att_set(g, "Kt", &c, c.D, c.L);
+        int v = val(g, "V");
+        g->values[v].dtype = SK_F32;
+        g->values[v].shape = k == 2 ? (sk_shape){3, {1, 6, 3}} : (sk_shape){3, {SK_DIM_SYMBOLIC, 6, 3}};
+        sk_graph_add_input(g, v);
+        int s = bin(g, SK_OP_MATMUL, bin(g, SK_OP_DIV, val(g, "Q"), add_scalar(g, "c", 8.0f)),
+                    val(g, "Kt"));
+        int p = un(g, SK_OP_SOFTMAX, s);
+        if (k == 1)
+            sk_node_set_int(g, g->nnodes - 1, "axis", 1);
+        sk_graph_add_output(g, bin(g, SK_OP_MATMUL, p, v));
+        if (k == 0)
+            sk_graph_add_output(g, s);
+        assert_int_equal(sk_graph_validate(g, err, sizeof err), 0);
+        assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+        assert_int_equal(count_op(g, SK_OP_ATTENTION_FUSED), 0);
+        assert_int_equal(count_op(g, SK_OP_SOFTMAX), 1);
+        sk_graph_free(g);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gelu_loops),
+        cmocka_unit_test(test_matmul_fused),
+        cmocka_unit_test(test_not_fused),
+        cmocka_unit_test(test_wrong_constant_not_fused),
+        cmocka_unit_test(test_attention_fused),
+        cmocka_unit_test(test_attention_not_fused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
