@@ -108,6 +108,16 @@ typedef struct sk_wino_uk {
 typedef void (*sk_dw_rows_fn)(float *y, size_t ldy, const float *const *src, size_t lds,
                               const float *w, int ntaps, size_t n, size_t rows, float b,
                               const float *res, float lo, float hi);
+/* the flat plane loops (fast_dw_uk.h, fast_dwconv.c dw_plane_flat): the
+ * run over a plane, its epilogue, the phase-plane fill (copy, even/odd split) */
+typedef struct sk_dw_flat_uk {
+    void (*flat)(float *t, const float *src, const ptrdiff_t *off, const float *w, int ntaps,
+                 size_t n, float b);
+    void (*out)(float *y, size_t ldy, const float *t, size_t ldt, size_t n, size_t rows,
+                const float *res, float lo, float hi);
+    void (*copy)(float *d, const float *x, size_t n);
+    void (*split)(float *de, float *dodd, const float *x, size_t w, size_t ne, size_t no);
+} sk_dw_flat_uk;
 
 /* ---- the configuration of one level ------------------------------------- */
 typedef struct sk_kconfig {
@@ -118,6 +128,7 @@ typedef struct sk_kconfig {
     sk_wino_uk wino2;   /* Winograd F(2x2, 3x3) */
     sk_wino_uk wino4;   /* Winograd F(4x4, 3x3) */
     sk_dw_rows_fn dw_rows; /* depthwise 2-D conv, one row loop */
+    sk_dw_flat_uk dw_flat; /* depthwise: a whole plane as one flat run */
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -544,10 +544,180 @@ static void depthwise_cases(sk_pool *pool)
         }
 }
 
+/* A failed case longjmps out with SKIPSERVE_DW_FLAT=0 possibly set. */
+static int unset_dw_flat(void **state)
+{
+    (void)state;
+    unsetenv("SKIPSERVE_DW_FLAT");
+    return 0;
+}
+
 static void test_depthwise(void **state)
 {
     (void)state;
     for_each_level(depthwise_cases);
+}
+
+/* The flat depthwise path (fast_dwconv.c dw_plane_flat: phase planes,
+ * one run per plane): against the reference (check_case), and bit for bit
+ * the row loops' results (SKIPSERVE_DW_FLAT=0: same sums in the same
+ * order), serial, on 3 and on 16 threads. The geometries aim at its index
+ * arithmetic: odd and even left pads at stride 2 (which phase the input's
+ * even columns land in), pads wider than the kernel, dilation 2 at stride
+ * 2 (every tap in one phase), input rows and columns the conv never reads,
+ * 1-pixel planes, 7x7 kernels, MobileNetV2's 7x7 .. 112x112 planes. */
+static void test_depthwise_flat(void **state)
+{
+    (void)state;
+    static const int geo[][9] = {
+        /* C, H, W, k, s, d, pb, pe, N */
+        {5, 7, 7, 3, 1, 1, 1, 1, 1},    {3, 14, 14, 3, 2, 1, 1, 1, 2},  {4, 15, 13, 3, 2, 1, 1, 1, 1},
+        {3, 12, 11, 3, 2, 1, 0, 1, 1},  {3, 9, 10, 5, 2, 1, 2, 2, 1},   {3, 9, 10, 5, 2, 1, 3, 1, 1},
+        {2, 11, 12, 3, 2, 2, 2, 2, 1},  {2, 10, 9, 3, 1, 2, 2, 2, 1},   {2, 13, 17, 2, 2, 1, 0, 0, 1},
+        {2, 1, 1, 3, 1, 1, 1, 1, 1},    {2, 1, 40, 1, 1, 1, 0, 0, 1},   {3, 5, 40, 3, 2, 1, 4, 4, 1},
+        {2, 112, 112, 3, 2, 1, 1, 1, 1}, {2, 56, 56, 3, 1, 1, 1, 1, 1}, {3, 30, 33, 7, 1, 1, 3, 3, 1},
+        {3, 18, 37, 3, 2, 1, 1, 0, 1},  {33, 14, 14, 3, 1, 1, 1, 1, 1},
+    };
+    sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
+    sk_pool *pools[3] = {NULL, p3, p16};
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            for (int e = 0; e < 3; e++) {
+                conv_case c;
+                memset(&c, 0, sizeof c);
+                c.nsp = 2;
+                c.N = geo[i][8];
+                c.C = c.M = c.group = geo[i][0];
+                for (int a = 0; a < 3; a++)
+                    c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+                c.in[0] = geo[i][1];
+                c.in[1] = geo[i][2];
+                for (int a = 0; a < 2; a++) {
+                    c.k[a] = geo[i][3];
+                    c.s[a] = geo[i][4];
+                    c.d[a] = geo[i][5];
+                    c.pb[a] = geo[i][6];
+                    c.pe[a] = geo[i][7];
+                    c.out[a] = out_size(&c, a);
+                }
+                c.bias = e != 1;
+                c.bn = e == 1;
+                c.add = e == 2;
+                c.act = e;
+                check_case(&c, p3, e == 0); /* the flat path against the reference */
+                char err[256], what[400];
+                describe(&c, what, sizeof what);
+                sk_graph *go = build(&c, rnd() * 31ull + 5);
+                if (sk_graph_optimize(go, 1, err, sizeof err))
+                    fail_msg("optimize: %s (%s)", err, what);
+                float *x, *r;
+                random_operands(&c, &x, &r);
+                int64_t n0, n1;
+                setenv("SKIPSERVE_DW_FLAT", "0", 1);
+                float *rows = run_graph(go, &c, x, r, NULL, &n0, 0);
+                unsetenv("SKIPSERVE_DW_FLAT");
+                for (int t = 0; t < 3; t++) {
+                    float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
+                    assert_int_equal(n0, n1);
+                    if (memcmp(y, rows, sizeof(float) * (size_t)n0))
+                        fail_msg("[%s] flat path on %d threads differs from the row loops: %s",
+                                 sk_isa_name((sk_isa)l), t == 0 ? 1 : t == 1 ? 3 : 16, what);
+                    free(y);
+                }
+                free(rows);
+                free(x);
+                free(r);
+                sk_graph_free(go);
+            }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(p3);
+    sk_pool_destroy(p16);
+}
+
+/* The flat path's vector loops alone (config dw_flat), every length around
+ * the 8-, 4-, 2-, 1-vector blocks and the masked tail: bit for bit the
+ * scalar fmaf chain, nothing written past the end (sentinels). */
+static void test_depthwise_flat_uk(void **state)
+{
+    (void)state;
+    enum { SRC = 4096, G = 40 };
+    float *src = malloc(sizeof(float) * SRC), *t = malloc(sizeof(float) * (600 + G));
+    float *d0 = malloc(sizeof(float) * (200 + G)), *d1 = malloc(sizeof(float) * (200 + G));
+    float *res = malloc(sizeof(float) * 600);
+    for (int i = 0; i < SRC; i++)
+        src[i] = frand();
+    for (int i = 0; i < 600; i++)
+        res[i] = frand();
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        assert_non_null(kc);
+        const sk_dw_flat_uk *fl = &kc->dw_flat;
+        assert_non_null(fl->flat);
+        for (size_t n = 1; n <= 560; n += (n < 300 ? 1 : 37)) {
+            int ntaps = irand(1, 25);
+            ptrdiff_t off[25];
+            float w[25];
+            for (int k = 0; k < ntaps; k++) {
+                off[k] = irand(0, SRC - 600);
+                w[k] = frand();
+            }
+            float b = frand();
+            for (size_t q = 0; q < n + G; q++)
+                t[q] = -777.0f;
+            fl->flat(t, src, off, w, ntaps, n, b);
+            for (size_t q = 0; q < n; q++) {
+                float a = b;
+                for (int k = 0; k < ntaps; k++)
+                    a = fmaf(w[k], src[q + (size_t)off[k]], a);
+                if (memcmp(&a, &t[q], sizeof a))
+                    fail_msg("[%s] dw_flat n=%zu t[%zu] = %.9g, scalar %.9g",
+                             sk_isa_name((sk_isa)l), n, q, t[q], a);
+            }
+            for (size_t q = n; q < n + G; q++)
+                assert_true(t[q] == -777.0f);
+            /* epilogue: 3 rows of m columns out of a run with row stride n / 3 */
+            size_t m = n / 3 > 0 ? (size_t)irand(1, (int)(n / 3)) : 0, ld = n / 3;
+            if (m) {
+                float lo = -0.5f, hi = 0.75f;
+                const float *rr = (n & 1) ? res : NULL;
+                for (size_t q = 0; q < 3 * m + G; q++)
+                    d0[q % (200 + G)] = -777.0f;
+                if (3 * m + G <= 200 + G) {
+                    fl->out(d0, m, t, ld, m, 3, rr, lo, hi);
+                    for (size_t rw = 0; rw < 3; rw++)
+                        for (size_t q = 0; q < m; q++) {
+                            float v = t[rw * ld + q] + (rr ? rr[rw * m + q] : 0.0f);
+                            v = v < lo ? lo : v > hi ? hi : v;
+                            assert_true(d0[rw * m + q] == v);
+                        }
+                    for (size_t q = 3 * m; q < 3 * m + G; q++)
+                        assert_true(d0[q] == -777.0f);
+                }
+            }
+        }
+        for (size_t w = 1; w <= 150; w++) {
+            size_t ne = (size_t)irand(0, (int)((w + 1) / 2)), no = (size_t)irand(0, (int)(w / 2));
+            for (size_t q = 0; q < 200 + G; q++)
+                d0[q] = d1[q] = -777.0f;
+            fl->split(d0, d1, src + 3, w, ne, no);
+            for (size_t q = 0; q < 200 + G; q++) {
+                assert_true(d0[q] == (q < ne ? src[3 + 2 * q] : -777.0f));
+                assert_true(d1[q] == (q < no ? src[4 + 2 * q] : -777.0f));
+            }
+            for (size_t q = 0; q < 200 + G; q++)
+                d0[q] = -777.0f;
+            fl->copy(d0, src + 5, w);
+            for (size_t q = 0; q < 200 + G; q++)
+                assert_true(d0[q] == (q < w ? src[5 + q] : -777.0f));
+        }
+    }
+    free(src);
+    free(t);
+    free(d0);
+    free(d1);
+    free(res);
 }
 
 /* The pixel-rows GEMM (SK_CONV_PIXROWS, fast_conv.c) forced on every
@@ -1197,6 +1367,8 @@ int main(void)
         cmocka_unit_test(test_resnet_geometries),
         cmocka_unit_test_teardown(test_winograd, unset_winograd),
         cmocka_unit_test(test_depthwise),
+        cmocka_unit_test_teardown(test_depthwise_flat, unset_dw_flat),
+        cmocka_unit_test(test_depthwise_flat_uk),
         cmocka_unit_test(test_winograd_selection),
         cmocka_unit_test(test_pixrows),
         cmocka_unit_test(test_pixrows_selection),
