@@ -636,90 +636,6 @@ static void test_depthwise_flat(void **state)
     sk_pool_destroy(p16);
 }
 
-/* The flat path's vector loops alone (config dw_flat), every length around
- * the 8-, 4-, 2-, 1-vector blocks and the masked tail: bit for bit the
- * scalar fmaf chain, nothing written past the end (sentinels). */
-static void test_depthwise_flat_uk(void **state)
-{
-    (void)state;
-    enum { SRC = 4096, G = 40 };
-    float *src = malloc(sizeof(float) * SRC), *t = malloc(sizeof(float) * (600 + G));
-    float *d0 = malloc(sizeof(float) * (200 + G)), *d1 = malloc(sizeof(float) * (200 + G));
-    float *res = malloc(sizeof(float) * 600);
-    for (int i = 0; i < SRC; i++)
-        src[i] = frand();
-    for (int i = 0; i < 600; i++)
-        res[i] = frand();
-    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
-        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
-        assert_non_null(kc);
-        const sk_dw_flat_uk *fl = &kc->dw_flat;
-        assert_non_null(fl->flat);
-        for (size_t n = 1; n <= 560; n += (n < 300 ? 1 : 37)) {
-            int ntaps = irand(1, 25);
-            ptrdiff_t off[25];
-            float w[25];
-            for (int k = 0; k < ntaps; k++) {
-                off[k] = irand(0, SRC - 600);
-                w[k] = frand();
-            }
-            float b = frand();
-            for (size_t q = 0; q < n + G; q++)
-                t[q] = -777.0f;
-            fl->flat(t, src, off, w, ntaps, n, b);
-            for (size_t q = 0; q < n; q++) {
-                float a = b;
-                for (int k = 0; k < ntaps; k++)
-                    a = fmaf(w[k], src[q + (size_t)off[k]], a);
-                if (memcmp(&a, &t[q], sizeof a))
-                    fail_msg("[%s] dw_flat n=%zu t[%zu] = %.9g, scalar %.9g",
-                             sk_isa_name((sk_isa)l), n, q, t[q], a);
-            }
-            for (size_t q = n; q < n + G; q++)
-                assert_true(t[q] == -777.0f);
-            /* epilogue: 3 rows of m columns out of a run with row stride n / 3 */
-            size_t m = n / 3 > 0 ? (size_t)irand(1, (int)(n / 3)) : 0, ld = n / 3;
-            if (m) {
-                float lo = -0.5f, hi = 0.75f;
-                const float *rr = (n & 1) ? res : NULL;
-                for (size_t q = 0; q < 3 * m + G; q++)
-                    d0[q % (200 + G)] = -777.0f;
-                if (3 * m + G <= 200 + G) {
-                    fl->out(d0, m, t, ld, m, 3, rr, lo, hi);
-                    for (size_t rw = 0; rw < 3; rw++)
-                        for (size_t q = 0; q < m; q++) {
-                            float v = t[rw * ld + q] + (rr ? rr[rw * m + q] : 0.0f);
-                            v = v < lo ? lo : v > hi ? hi : v;
-                            assert_true(d0[rw * m + q] == v);
-                        }
-                    for (size_t q = 3 * m; q < 3 * m + G; q++)
-                        assert_true(d0[q] == -777.0f);
-                }
-            }
-        }
-        for (size_t w = 1; w <= 150; w++) {
-            size_t ne = (size_t)irand(0, (int)((w + 1) / 2)), no = (size_t)irand(0, (int)(w / 2));
-            for (size_t q = 0; q < 200 + G; q++)
-                d0[q] = d1[q] = -777.0f;
-            fl->split(d0, d1, src + 3, w, ne, no);
-            for (size_t q = 0; q < 200 + G; q++) {
-                assert_true(d0[q] == (q < ne ? src[3 + 2 * q] : -777.0f));
-                assert_true(d1[q] == (q < no ? src[4 + 2 * q] : -777.0f));
-            }
-            for (size_t q = 0; q < 200 + G; q++)
-                d0[q] = -777.0f;
-            fl->copy(d0, src + 5, w);
-            for (size_t q = 0; q < 200 + G; q++)
-                assert_true(d0[q] == (q < w ? src[5 + q] : -777.0f));
-        }
-    }
-    free(src);
-    free(t);
-    free(d0);
-    free(d1);
-    free(res);
-}
-
 /* The pixel-rows GEMM (SK_CONV_PIXROWS, fast_conv.c) forced on every
  * ungrouped conv, Winograd off: 1-3 spatial dims, strides, dilations, pads,
  * pixel counts below / around / past the microkernel's 6 rows and the
@@ -1368,7 +1284,6 @@ int main(void)
         cmocka_unit_test_teardown(test_winograd, unset_winograd),
         cmocka_unit_test(test_depthwise),
         cmocka_unit_test_teardown(test_depthwise_flat, unset_dw_flat),
-        cmocka_unit_test(test_depthwise_flat_uk),
         cmocka_unit_test(test_winograd_selection),
         cmocka_unit_test(test_pixrows),
         cmocka_unit_test(test_pixrows_selection),
