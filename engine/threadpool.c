@@ -2,11 +2,16 @@
  *
  * A job is published by bumping a generation counter under the mutex; workers
  * wait for a new generation by spinning ~spin_ns and then sleeping on
- * `wake`. Work is cut into chunks: thread t first runs chunk t (static, so
- * evenly sized work needs no atomics beyond one fetch per extra chunk), then
- * claims further chunks from an atomic counter, which evens out uneven
- * work. The caller counts as thread 0 and returns once every worker has
- * reported back, so the job struct can be reused by the next call. */
+ * `wake`. Work is cut into chunks that every thread, the caller (thread 0)
+ * included, claims from one atomic counter, which evens out uneven work.
+ * A worker joins a job (`active`) only while it is `open`; when the chunks
+ * run out the caller closes it and waits for the workers that joined, not
+ * for all of them. Why: on a shared machine a worker may not get a CPU for
+ * a whole scheduler slice (milliseconds); before, it owned a static first
+ * chunk and the caller had to wait for it to run and report back, so a
+ * 0.1 ms GEMM at 2 threads took as long as the other process's slice
+ * (skipserve-gemm-bench: 200 GFLOP/s on 1 thread, 15-40 on 2 at a load
+ * average of 9). Now the caller takes the chunks nobody claimed. */
 #include "threadpool.h"
 
 #include <pthread.h>
@@ -40,7 +45,8 @@ struct sk_pool {
     pthread_cond_t wake; /* workers: new generation or stop */
     pthread_cond_t done; /* caller: pending reached 0 */
     atomic_uint gen;
-    atomic_int pending; /* workers not yet done with the current job */
+    atomic_int active; /* workers inside the current job */
+    atomic_int open;   /* 1 while the current job takes new workers */
     atomic_int stop;
     atomic_flag busy; /* one sk_parallel_for at a time */
 
@@ -48,7 +54,7 @@ struct sk_pool {
     sk_range_tid_fn fn;
     void *arg;
     size_t n_items, chunk, nchunks;
-    atomic_size_t next; /* next chunk to claim after the static ones */
+    atomic_size_t next; /* next chunk to claim */
 };
 
 typedef struct worker_arg {
@@ -80,13 +86,14 @@ int sk_cpu_count(void)
 
 static void run_chunks(sk_pool *p, int tid)
 {
-    size_t c = (size_t)tid;
-    while (c < p->nchunks) {
+    for (;;) {
+        size_t c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (c >= p->nchunks)
+            break;
         size_t b = c * p->chunk, e = b + p->chunk;
         if (e > p->n_items)
             e = p->n_items;
         p->fn(p->arg, tid, b, e);
-        c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
     }
 }
 
@@ -120,8 +127,15 @@ static void *worker_main(void *v)
         if (atomic_load(&p->stop))
             break;
         seen = g;
-        run_chunks(p, tid);
-        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+        /* Join, then look whether the job still takes workers: the caller
+         * closes before it reads `active` (both seq_cst), so either it sees
+         * this worker or this worker sees the job closed and leaves without
+         * reading it. A job opened since `g` was read is a whole one too
+         * (its fields are written before it opens). */
+        atomic_fetch_add(&p->active, 1);
+        if (atomic_load(&p->open))
+            run_chunks(p, tid);
+        if (atomic_fetch_sub_explicit(&p->active, 1, memory_order_acq_rel) == 1) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
             pthread_mutex_unlock(&p->mu);
@@ -147,7 +161,8 @@ sk_pool *sk_pool_create(int nthreads)
             p->spin_ns = us * 1000L;
     }
     atomic_init(&p->gen, 0);
-    atomic_init(&p->pending, 0);
+    atomic_init(&p->active, 0);
+    atomic_init(&p->open, 0);
     atomic_init(&p->stop, 0);
     atomic_init(&p->next, 0);
     atomic_flag_clear(&p->busy);
@@ -215,8 +230,8 @@ void sk_parallel_for_tid(sk_pool *p, size_t n, size_t grain, sk_range_tid_fn fn,
     p->n_items = n;
     p->chunk = chunk;
     p->nchunks = (n + chunk - 1) / chunk;
-    atomic_store_explicit(&p->next, (size_t)p->n, memory_order_relaxed);
-    atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store(&p->open, 1); /* after the fields: a worker that sees it open reads them */
 
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
@@ -225,14 +240,16 @@ void sk_parallel_for_tid(sk_pool *p, size_t n, size_t grain, sk_range_tid_fn fn,
 
     run_chunks(p, 0);
 
-    /* Workers still running have chunks in hand; ones that were asleep only
-     * need to wake and report. Spin a little, then sleep. */
+    /* Every chunk is claimed: close the job, then wait for the workers
+     * inside it (they have a chunk in hand, or are about to find none).
+     * Spin a little, then sleep. */
+    atomic_store(&p->open, 0);
     long t0 = now_ns();
-    for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
+    for (int i = 0; atomic_load(&p->active) > 0; i++) {
         cpu_relax();
         if ((i & 63) == 63 && now_ns() - t0 > p->spin_ns) {
             pthread_mutex_lock(&p->mu);
-            while (atomic_load(&p->pending) > 0)
+            while (atomic_load(&p->active) > 0)
                 pthread_cond_wait(&p->done, &p->mu);
             pthread_mutex_unlock(&p->mu);
             break;

@@ -52,6 +52,8 @@
         .wino4 = {sk_f32_wino4_cols__##sfx, sk_f32_wino4_in__##sfx, sk_f32_wino4_out__##sfx, \
                   NULL, sk_f32_wino4_epi__##sfx},                                           \
         .dw_rows = sk_f32_dw_rows__##sfx,                                                   \
+        .dw_flat = {sk_f32_dw_flat__##sfx, sk_f32_dw_out__##sfx, sk_f32_dw_copy__##sfx,      \
+                    sk_f32_dw_split__##sfx},                                                \
     }
 
 /* Indexed by sk_isa; the scalar level has no entry (reference kernels). */

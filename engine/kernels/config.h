@@ -112,6 +112,16 @@ typedef struct sk_wino_uk {
 typedef void (*sk_dw_rows_fn)(float *y, size_t ldy, const float *const *src, size_t lds,
                               const float *w, int ntaps, size_t n, size_t rows, float b,
                               const float *res, float lo, float hi);
+/* the flat plane loops (fast_dw_uk.h, fast_dwconv.c dw_plane_flat): the
+ * run over a plane, its epilogue, the phase-plane fill (copy, even/odd split) */
+typedef struct sk_dw_flat_uk {
+    void (*flat)(float *t, const float *src, const ptrdiff_t *off, const float *w, int ntaps,
+                 size_t n, float b);
+    void (*out)(float *y, size_t ldy, const float *t, size_t ldt, size_t n, size_t rows,
+                const float *res, float lo, float hi);
+    void (*copy)(float *d, const float *x, size_t n);
+    void (*split)(float *de, float *dodd, const float *x, size_t w, size_t ne, size_t no);
+} sk_dw_flat_uk;
 
 /* ---- bf16: rows [0, kc) of npanels nr-wide panels pstride floats apart,
  * rounded to bf16 pairs in place (kernels/bf16.h) ------------------------- */
@@ -133,6 +143,7 @@ typedef struct sk_kconfig {
     sk_bf16_pairs_fn bf16_pairs;
     sk_qgemm_cfg qgemm;  /* int8 GEMM (u8 x s8, qgemm.h): the best kernel the CPU runs at
                           * this level (AVX512-VNNI, AVX-VNNI, AVX2 widening) */
+    sk_dw_flat_uk dw_flat; /* depthwise: a whole plane as one flat run */
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

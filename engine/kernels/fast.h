@@ -148,7 +148,14 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
 #define SK_DW_UK_PROTOS(sfx)                                                                     \
     void sk_f32_dw_rows__##sfx(float *y, size_t ldy, const float *const *src, size_t lds,       \
                                const float *w, int ntaps, size_t n, size_t rows, float b,      \
-                               const float *res, float lo, float hi);
+                               const float *res, float lo, float hi);                         \
+    void sk_f32_dw_flat__##sfx(float *t, const float *src, const ptrdiff_t *off, const float *w, \
+                               int ntaps, size_t n, float b);                                   \
+    void sk_f32_dw_out__##sfx(float *y, size_t ldy, const float *t, size_t ldt, size_t n,       \
+                              size_t rows, const float *res, float lo, float hi);              \
+    void sk_f32_dw_copy__##sfx(float *d, const float *x, size_t n);                               \
+    void sk_f32_dw_split__##sfx(float *de, float *dodd, const float *x, size_t w, size_t ne,      \
+                                size_t no);
 SK_DW_UK_PROTOS(avx2)
 SK_DW_UK_PROTOS(avx512f)
 

@@ -11,7 +11,9 @@
  * splits each input row into even and odd columns, so its taps read
  * contiguous memory too. Planes (image, channel) are split over the thread
  * pool. */
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fast.h"
@@ -25,6 +27,10 @@
 
 typedef struct dw_run {
     sk_dw_rows_fn rows;
+    const sk_dw_flat_uk *fl; /* NULL: SKIPSERVE_DW_FLAT=0, the row loops only */
+    int flat;                /* dw_flat_setup took this node */
+    int64_t Hq, Wq, PQ;      /* phase plane rows, columns, floats */
+    ptrdiff_t off[DW_TAPS_MAX];
     sk_conv2d g;
     float *scratch;
 } dw_run;
@@ -106,6 +112,74 @@ static int dw_plane_padded(const dw_run *r, const float *xp, const float *wc, fl
     r->rows(yp, (size_t)r->g.oW, src, (size_t)(r->g.sh * Wp), wc, (int)(r->g.kh * r->g.kw),
             (size_t)r->g.oW, (size_t)r->g.oH, b, rp, r->g.lo, r->g.hi);
     return 1;
+}
+
+/* The flat path (fast_dw_uk.h, dw_flat), for strides 1 and 2 and planes
+ * whose phase copy fits DW_PAD_MAX. The zero-padded plane is stored as
+ * sh x sw phase planes P[a][c][r][q] = pad[r*sh + a][q*sw + c], each
+ * Hq x Wq, so tap (i, j) of output (oh, ow) reads P[i*dh % sh][j*dw % sw]
+ * [oh + i*dh / sh][ow + j*dw / sw]: position oh * Wq + ow plus one
+ * constant per tap. dw_flat runs the whole plane as one stretch of
+ * (oH - 1) * Wq + oW positions into `tmp` (row stride Wq), and dw_out
+ * copies the oW real columns of each row out with the residual and the
+ * clamp. Same sums in the same order as dw_rows, so the bits do not depend
+ * on the path. The padding cells are the same for every plane of a node:
+ * a task zeroes the phase planes once and each plane only writes its
+ * input cells (small planes were dominated by per-row memset/memcpy). */
+static int dw_flat_setup(dw_run *r)
+{
+    const sk_conv2d *g = &r->g;
+    if (!r->fl || g->sh > 2 || g->sw > 2 || g->kh * g->kw > DW_TAPS_MAX)
+        return 0;
+    const int64_t Hp = (g->oH - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    const int64_t Wp = (g->oW - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    r->Hq = (Hp + g->sh - 1) / g->sh;
+    r->Wq = (Wp + g->sw - 1) / g->sw;
+    r->PQ = r->Hq * r->Wq;
+    if (g->sh * g->sw * r->PQ > DW_PAD_MAX || g->oH * r->Wq > DW_PAD_MAX)
+        return 0;
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            int64_t ri = i * g->dh, cj = j * g->dw;
+            r->off[i * g->kw + j] = (ptrdiff_t)(((ri % g->sh) * g->sw + cj % g->sw) * r->PQ +
+                                                (ri / g->sh) * r->Wq + cj / g->sw);
+        }
+    return 1;
+}
+
+/* One plane: its input cells into the (otherwise zero) phase planes, the
+ * flat run, the epilogue. */
+static void dw_plane_flat(const dw_run *r, int64_t plane, float *ph)
+{
+    const sk_conv2d *g = &r->g;
+    const int64_t c = plane % g->C, Wq = r->Wq;
+    const float *xp = g->x + plane * g->H * g->W;
+    for (int64_t ih = 0; ih < g->H; ih++) {
+        const int64_t pr = ih + g->pt, a = pr % g->sh, rq = pr / g->sh;
+        if (rq >= r->Hq)
+            break; /* rows past the last one a tap reads */
+        float *P = ph + a * g->sw * r->PQ + rq * Wq;
+        if (g->sw == 1) {
+            if (g->pl < Wq)
+                r->fl->copy(P + g->pl, xp + ih * g->W,
+                            (size_t)(g->W < Wq - g->pl ? g->W : Wq - g->pl));
+        } else {
+            /* input column iw lands in phase (pl + iw) % 2 at (pl + iw) / 2 */
+            const int64_t qe = g->pl / 2, qo = (g->pl + 1) / 2;
+            int64_t ne = (g->W + 1) / 2, no = g->W / 2;
+            ne = ne < Wq - qe ? ne : (Wq - qe > 0 ? Wq - qe : 0);
+            no = no < Wq - qo ? no : (Wq - qo > 0 ? Wq - qo : 0);
+            float *pe = P + (g->pl & 1) * r->PQ + qe, *po = P + ((g->pl + 1) & 1) * r->PQ + qo;
+            r->fl->split(pe, po, xp + ih * g->W, (size_t)g->W, (size_t)ne, (size_t)no);
+        }
+    }
+    float *tmp = ph + DW_PAD_MAX;
+    const float b = g->bias ? g->bias[c] : 0.0f;
+    /* taps in W's own order (i * kw + j), so W's row is the weight list */
+    r->fl->flat(tmp, ph, r->off, g->w + c * g->kh * g->kw, (int)(g->kh * g->kw),
+                (size_t)((g->oH - 1) * Wq + g->oW), b);
+    r->fl->out(g->y + plane * g->oH * g->oW, (size_t)g->oW, tmp, (size_t)Wq, (size_t)g->oW,
+               (size_t)g->oH, g->res ? g->res + plane * g->oH * g->oW : NULL, g->lo, g->hi);
 }
 
 /* Per-thread scratch: the padded plane, one padded row, the split rows. */
@@ -192,8 +266,15 @@ static void dw_plane(const dw_run *r, int64_t plane, float *scratch)
 static void dw_task(void *arg, int tid, size_t p0, size_t p1)
 {
     const dw_run *r = arg;
+    float *scratch = r->scratch + (size_t)tid * DW_SCRATCH;
+    if (r->flat) {
+        memset(scratch, 0, sizeof(float) * (size_t)(r->g.sh * r->g.sw * r->PQ));
+        for (size_t p = p0; p < p1; p++)
+            dw_plane_flat(r, (int64_t)p, scratch);
+        return;
+    }
     for (size_t p = p0; p < p1; p++)
-        dw_plane(r, (int64_t)p, r->scratch + (size_t)tid * DW_SCRATCH);
+        dw_plane(r, (int64_t)p, scratch);
 }
 
 int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
@@ -204,12 +285,16 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
     dw_run r;
     memset(&r, 0, sizeof r);
     r.rows = pv->kc->dw_rows;
+    const char *fe = getenv("SKIPSERVE_DW_FLAT"); /* A/B timing: =0 the row loops only */
+    if (!(fe && !strcmp(fe, "0")) && pv->kc->dw_flat.flat)
+        r.fl = &pv->kc->dw_flat;
     /* the prepack pass picks this only for 2-D, one filter per channel */
     if (xs->rank != 4 || ws->rank != 4 || ws->dim[1] != 1 || ws->dim[0] != xs->dim[1] || !r.rows)
         return sk_run_conv_fused(n, in, nin, out, 1, ctx);
     int rc = sk_conv2d_setup(n, in, nin, out, ctx, &r.g);
     if (rc)
         return rc;
+    r.flat = dw_flat_setup(&r);
     size_t planes = (size_t)(r.g.N * r.g.C);
     if (planes == 0 || r.g.oH * r.g.oW == 0)
         return 0;

@@ -544,10 +544,96 @@ static void depthwise_cases(sk_pool *pool)
         }
 }
 
+/* A failed case longjmps out with SKIPSERVE_DW_FLAT=0 possibly set. */
+static int unset_dw_flat(void **state)
+{
+    (void)state;
+    unsetenv("SKIPSERVE_DW_FLAT");
+    return 0;
+}
+
 static void test_depthwise(void **state)
 {
     (void)state;
     for_each_level(depthwise_cases);
+}
+
+/* The flat depthwise path (fast_dwconv.c dw_plane_flat: phase planes,
+ * one run per plane): against the reference (check_case), and bit for bit
+ * the row loops' results (SKIPSERVE_DW_FLAT=0: same sums in the same
+ * order), serial, on 3 and on 16 threads. The geometries aim at its index
+ * arithmetic: odd and even left pads at stride 2 (which phase the input's
+ * even columns land in), pads wider than the kernel, dilation 2 at stride
+ * 2 (every tap in one phase), input rows and columns the conv never reads,
+ * 1-pixel planes, 7x7 kernels, MobileNetV2's 7x7 .. 112x112 planes. */
+static void test_depthwise_flat(void **state)
+{
+    (void)state;
+    static const int geo[][9] = {
+        /* C, H, W, k, s, d, pb, pe, N */
+        {5, 7, 7, 3, 1, 1, 1, 1, 1},    {3, 14, 14, 3, 2, 1, 1, 1, 2},  {4, 15, 13, 3, 2, 1, 1, 1, 1},
+        {3, 12, 11, 3, 2, 1, 0, 1, 1},  {3, 9, 10, 5, 2, 1, 2, 2, 1},   {3, 9, 10, 5, 2, 1, 3, 1, 1},
+        {2, 11, 12, 3, 2, 2, 2, 2, 1},  {2, 10, 9, 3, 1, 2, 2, 2, 1},   {2, 13, 17, 2, 2, 1, 0, 0, 1},
+        {2, 1, 1, 3, 1, 1, 1, 1, 1},    {2, 1, 40, 1, 1, 1, 0, 0, 1},   {3, 5, 40, 3, 2, 1, 4, 4, 1},
+        {2, 112, 112, 3, 2, 1, 1, 1, 1}, {2, 56, 56, 3, 1, 1, 1, 1, 1}, {3, 30, 33, 7, 1, 1, 3, 3, 1},
+        {3, 18, 37, 3, 2, 1, 1, 0, 1},  {33, 14, 14, 3, 1, 1, 1, 1, 1},
+    };
+    sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
+    sk_pool *pools[3] = {NULL, p3, p16};
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            for (int e = 0; e < 3; e++) {
+                conv_case c;
+                memset(&c, 0, sizeof c);
+                c.nsp = 2;
+                c.N = geo[i][8];
+                c.C = c.M = c.group = geo[i][0];
+                for (int a = 0; a < 3; a++)
+                    c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+                c.in[0] = geo[i][1];
+                c.in[1] = geo[i][2];
+                for (int a = 0; a < 2; a++) {
+                    c.k[a] = geo[i][3];
+                    c.s[a] = geo[i][4];
+                    c.d[a] = geo[i][5];
+                    c.pb[a] = geo[i][6];
+                    c.pe[a] = geo[i][7];
+                    c.out[a] = out_size(&c, a);
+                }
+                c.bias = e != 1;
+                c.bn = e == 1;
+                c.add = e == 2;
+                c.act = e;
+                check_case(&c, p3, e == 0); /* the flat path against the reference */
+                char err[256], what[400];
+                describe(&c, what, sizeof what);
+                sk_graph *go = build(&c, rnd() * 31ull + 5);
+                if (sk_graph_optimize(go, 1, err, sizeof err))
+                    fail_msg("optimize: %s (%s)", err, what);
+                float *x, *r;
+                random_operands(&c, &x, &r);
+                int64_t n0, n1;
+                setenv("SKIPSERVE_DW_FLAT", "0", 1);
+                float *rows = run_graph(go, &c, x, r, NULL, &n0, 0);
+                unsetenv("SKIPSERVE_DW_FLAT");
+                for (int t = 0; t < 3; t++) {
+                    float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
+                    assert_int_equal(n0, n1);
+                    if (memcmp(y, rows, sizeof(float) * (size_t)n0))
+                        fail_msg("[%s] flat path on %d threads differs from the row loops: %s",
+                                 sk_isa_name((sk_isa)l), t == 0 ? 1 : t == 1 ? 3 : 16, what);
+                    free(y);
+                }
+                free(rows);
+                free(x);
+                free(r);
+                sk_graph_free(go);
+            }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(p3);
+    sk_pool_destroy(p16);
 }
 
 /* The pixel-rows GEMM (SK_CONV_PIXROWS, fast_conv.c) forced on every
@@ -1321,6 +1407,7 @@ int main(void)
         cmocka_unit_test(test_resnet_geometries),
         cmocka_unit_test_teardown(test_winograd, unset_winograd),
         cmocka_unit_test(test_depthwise),
+        cmocka_unit_test_teardown(test_depthwise_flat, unset_dw_flat),
         cmocka_unit_test(test_winograd_selection),
         cmocka_unit_test(test_pixrows),
         cmocka_unit_test(test_pixrows_selection),

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,82 @@ static void test_no_spin_and_oversubscribed(void **state)
     sk_pool_destroy(p);
 }
 
+/* A worker that gets no CPU (here: held 400 ms in a signal handler, as a
+ * shared machine's scheduler can hold it for a slice) must not hold up a
+ * job: the caller claims every chunk and returns without waiting for it;
+ * the worker wakes later, finds the job closed, and takes the next one. */
+static atomic_int held_in, held_out;
+static void hold_handler(int sig)
+{
+    (void)sig;
+    atomic_store(&held_in, 1);
+    struct timespec ts = {0, 400000000};
+    nanosleep(&ts, NULL);
+    atomic_store(&held_out, 1);
+}
+
+static pthread_t worker_self;
+static atomic_int worker_found;
+/* chunks that sleep 2 ms, so the worker takes some; it notes its thread */
+static void note_worker(void *arg, int tid, size_t b, size_t e)
+{
+    (void)arg;
+    if (tid == 1 && !atomic_load(&worker_found)) {
+        worker_self = pthread_self();
+        atomic_store(&worker_found, 1);
+    }
+    for (size_t i = b; i < e; i++) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void test_stalled_worker_does_not_hold_the_job(void **state)
+{
+    (void)state;
+    sk_pool *p = sk_pool_create(2);
+    assert_non_null(p);
+    atomic_store(&worker_found, 0);
+    for (int tries = 0; tries < 50 && !atomic_load(&worker_found); tries++)
+        sk_parallel_for_tid(p, 8, 1, note_worker, NULL);
+    if (!atomic_load(&worker_found))
+        skip(); /* the worker never took a chunk (a very busy machine) */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = hold_handler;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
+    atomic_store(&held_in, 0);
+    atomic_store(&held_out, 0);
+    assert_int_equal(pthread_kill(worker_self, SIGUSR1), 0);
+    while (!atomic_load(&held_in)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    double t0 = wall_seconds();
+    for (int rep = 0; rep < 20; rep++)
+        check_cover(p, 2, 1000, 1);
+    double took = wall_seconds() - t0;
+    int still_held = !atomic_load(&held_out);
+    while (!atomic_load(&held_out)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    /* done while the worker was still held (or at least quickly) */
+    if (!still_held && took > 0.2)
+        fail_msg("20 jobs of 1000 empty chunks waited %.3f s for the held worker", took);
+    check_cover(p, 2, 1000, 1); /* the worker is back and takes part again */
+    signal(SIGUSR1, SIG_DFL);
+    sk_pool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_idle_burns_no_cpu),
         cmocka_unit_test(test_destroy_idle_and_fresh),
         cmocka_unit_test(test_no_spin_and_oversubscribed),
+        cmocka_unit_test(test_stalled_worker_does_not_hold_the_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
