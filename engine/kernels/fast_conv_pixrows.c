@@ -71,6 +71,7 @@ typedef struct pixrows {
     const float *bias, *res;
     float lo, hi;
     const sk_fops_uk *uk;
+    sk_bf16_pairs_fn pairs; /* BF16 config: gathered rows to K pairs, else NULL */
 } pixrows;
 
 /* The offset table of the group for every tap (see above). */
@@ -146,6 +147,9 @@ static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
                 c++;
             }
         }
+        if (pr->pairs) /* k0 is even (PIXROWS_KCHUNK): pairs stay in one task */
+            pr->pairs(pr->a + (size_t)q * pstride + (size_t)k0 * (size_t)mr, (int)(k1 - k0), mr, 1,
+                      pstride);
     }
 }
 
@@ -192,6 +196,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     pr.tab = (int64_t *)(pr.yt + round16f((size_t)(G * s->P) * (size_t)pr.M));
     pr.bias = B ? B->data : NULL;
     pr.uk = uk;
+    pr.pairs = cfg->kpair ? pv->kc->bf16_pairs : NULL;
     sk_fused_act(n, &pr.lo, &pr.hi);
     const size_t img_size = (size_t)pr.M * (size_t)pr.P;
     const size_t mchunks = (size_t)((pr.M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK);

@@ -169,10 +169,19 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         pv->kind = SK_CONV_DEPTHWISE;
     } else if (p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
                !bf16_keeps_winograd(use_winograd(n, w, group, oh, ow, cfg))) {
-        /* BF16: every other conv on the K-pair GEMM (bf16.h) */
-        pv->kind = SK_CONV_BF16;
+        /* BF16: every other conv on the K-pair GEMM (bf16.h), 7x7 maps as
+         * pixel rows like FP32 (W' as K-pair B panels) */
         pv->cfg = &kc->bf16_gemm;
-        rc = sk_bf16_pack_a(pv->cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, &pv->w);
+        if (use_pixrows(M, group, out_pixels(os), pv->cfg)) {
+            pv->kind = SK_CONV_PIXROWS;
+            rc = sk_gemm_pack_b(pv->cfg, w->data, 1, (size_t)K, (int)K, (int)M, 1.0f, &pv->wt);
+            if (rc == 0)
+                kc->bf16_pairs(pv->wt.data, (int)K, pv->cfg->nr, ((int)M + pv->cfg->nr - 1) /
+                               pv->cfg->nr, (size_t)K * (size_t)pv->cfg->nr);
+        } else {
+            pv->kind = SK_CONV_BF16;
+            rc = sk_bf16_pack_a(pv->cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, &pv->w);
+        }
         p->nbf16 += rc == 0;
     } else if ((wino = use_winograd(n, w, group, oh, ow, cfg)) != 0) {
         pv->kind = wino == 4 ? SK_CONV_WINOGRAD4 : SK_CONV_WINOGRAD;

@@ -125,7 +125,7 @@ static void test_pairs(void **state)
         print_message("skipped: no AVX512-BF16 on this CPU\n");
         return;
     }
-    const int nr = 32;
+    for (int nr = 8; nr <= 32; nr += 24) /* pixel rows' A panels (mr 8), B panels (nr 32) */
     for (int kk = 1; kk <= 9; kk++) {
         for (int panels = 1; panels <= 3; panels++) {
             size_t pstride = (size_t)(kk + 3) * nr; /* gaps between panels */
@@ -137,8 +137,8 @@ static void test_pairs(void **state)
             sk_bf16_pairs_scalar(b, kk, nr, panels, pstride);
             for (size_t i = 0; i < n; i++)
                 if (bits(a[i]) != bits(b[i]))
-                    fail_msg("kc %d panels %d: word %zu is %08x, scalar %08x", kk, panels, i,
-                             bits(a[i]), bits(b[i]));
+                    fail_msg("nr %d kc %d panels %d: word %zu is %08x, scalar %08x", nr, kk,
+                             panels, i, bits(a[i]), bits(b[i]));
             free(a);
             free(b);
         }

@@ -1305,8 +1305,10 @@ static void bf16_case(const conv_case *c0, sk_pool *pool)
     const sk_node *fn = &go->nodes[find_op(go, SK_OP_CONV_FUSED)];
     int dw = c.nsp == 2 && c.group == c.C && c.M == c.C;
     int kind = (int)((const sk_conv_priv *)fn->priv)->kind;
-    if (dw ? kind != SK_CONV_DEPTHWISE : kind != SK_CONV_BF16)
+    if (dw ? kind != SK_CONV_DEPTHWISE : kind != SK_CONV_BF16 && kind != SK_CONV_PIXROWS)
         fail_msg("kind %d, want %s (%s)", kind, dw ? "depthwise" : "bf16", what);
+    if (kind == SK_CONV_PIXROWS && !((const sk_conv_priv *)fn->priv)->cfg->kpair)
+        fail_msg("pixel rows on an FP32 config in bf16 (%s)", what);
     assert_int_equal(lo.bf16_convs, !dw);
     float *x, *r;
     random_operands(&c, &x, &r);
@@ -1386,8 +1388,11 @@ static void test_bf16(void **state)
     /* then every conv on the BF16 GEMM */
     setenv("SKIPSERVE_BF16_WINOGRAD", "0", 1);
     sk_pool *pool = sk_pool_create(3);
-    for (int t = 0; t < 2; t++) {
-        sk_pool *p = t ? pool : NULL;
+    for (int t = 0; t < 4; t++) {
+        sk_pool *p = t & 1 ? pool : NULL;
+        /* rounds 2, 3: pixel rows forced on every ungrouped conv */
+        if (t == 2)
+            setenv("SKIPSERVE_PIXROWS", "force", 1);
         for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
             conv_case c;
             square_case(&c, 2, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4], geo[i][5]);
@@ -1403,6 +1408,7 @@ static void test_bf16(void **state)
         }
     }
     sk_pool_destroy(pool);
+    unsetenv("SKIPSERVE_PIXROWS");
     unsetenv("SKIPSERVE_BF16_WINOGRAD");
 }
 

@@ -120,8 +120,28 @@ static inline __m512i pair16(__m512 lo, __m512 hi)
     return _mm512_or_si512(l, _mm512_slli_epi32(h, 16));
 }
 
+/* 8 columns (the A panels of pixel rows, mr = 8) */
+static inline __m256i pair8(__m256 lo, __m256 hi)
+{
+    __m256i l = _mm256_cvtepu16_epi32((__m128i)_mm256_cvtneps_pbh(lo));
+    __m256i h = _mm256_cvtepu16_epi32((__m128i)_mm256_cvtneps_pbh(hi));
+    return _mm256_or_si256(l, _mm256_slli_epi32(h, 16));
+}
+
 void sk_bf16_pairs__avx512bf16(float *dst, int kc, int nr, int npanels, size_t pstride)
 {
+    if (nr == 8) {
+        for (int q = 0; q < npanels; q++) {
+            float *base = dst + (size_t)q * pstride;
+            for (int k = 0; k < kc; k += 2) {
+                float *r0 = base + (size_t)k * 8;
+                __m256 lo = _mm256_loadu_ps(r0);
+                __m256 hi = k + 1 < kc ? _mm256_loadu_ps(r0 + 8) : _mm256_setzero_ps();
+                _mm256_storeu_si256((__m256i *)r0, pair8(lo, hi));
+            }
+        }
+        return;
+    }
     if (nr % 16) {
         sk_bf16_pairs_scalar(dst, kc, nr, npanels, pstride);
         return;
