@@ -12,6 +12,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "kernels/avx512/f32_tile_8x32__avx512f.h"
 #include "kernels/bf16.h"
 
 #define SK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
@@ -19,16 +20,7 @@
 void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, float *c,
                                    size_t ldc, int flags, const sk_ukernel_params *p)
 {
-    if (flags & SK_UK_ACCUM)
-        for (int r = 0; r < 8; r++) {
-            _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
-        }
-    if ((flags & SK_UK_EPI) && p->res)
-        for (int r = 0; r < 8; r++) {
-            _mm_prefetch((const char *)(p->res + r * p->ldres), _MM_HINT_T0);
-            _mm_prefetch((const char *)(p->res + r * p->ldres + 31), _MM_HINT_T0);
-        }
+    SK_TILE_8X32_PREFETCH();
 #define SK_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
     SK_ROWS(SK_DECL)
 #undef SK_DECL
@@ -60,55 +52,7 @@ void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, fl
 #undef SK_STEP
 #undef SK_DP
 
-    if (flags & SK_UK_ACCUM) {
-#define SK_ACC(r)                                                          \
-    c##r##0 = _mm512_add_ps(c##r##0, _mm512_loadu_ps(c + (r) * ldc));      \
-    c##r##1 = _mm512_add_ps(c##r##1, _mm512_loadu_ps(c + (r) * ldc + 16));
-        SK_ROWS(SK_ACC)
-#undef SK_ACC
-    }
-    if (flags & SK_UK_EPI) {
-        if (p->bias_row) {
-#define SK_BR(r)                                         \
-    {                                                    \
-        const __m512 v = _mm512_set1_ps(p->bias_row[r]); \
-        c##r##0 = _mm512_add_ps(c##r##0, v);             \
-        c##r##1 = _mm512_add_ps(c##r##1, v);             \
-    }
-            SK_ROWS(SK_BR)
-#undef SK_BR
-        }
-        if (p->bias_col) {
-            const __m512 v0 = _mm512_loadu_ps(p->bias_col);
-            const __m512 v1 = _mm512_loadu_ps(p->bias_col + 16);
-#define SK_BC(r)                          \
-    c##r##0 = _mm512_add_ps(c##r##0, v0); \
-    c##r##1 = _mm512_add_ps(c##r##1, v1);
-            SK_ROWS(SK_BC)
-#undef SK_BC
-        }
-        if (p->res) {
-            const float *rp = p->res;
-            const size_t lr = p->ldres;
-#define SK_RES(r)                                                      \
-    c##r##0 = _mm512_add_ps(c##r##0, _mm512_loadu_ps(rp + (r) * lr)); \
-    c##r##1 = _mm512_add_ps(c##r##1, _mm512_loadu_ps(rp + (r) * lr + 16));
-            SK_ROWS(SK_RES)
-#undef SK_RES
-        }
-        /* NaNs pass through, as in the FP32 kernel */
-        const __m512 lo = _mm512_set1_ps(p->min), hi = _mm512_set1_ps(p->max);
-#define SK_CLAMP(r)                                          \
-    c##r##0 = _mm512_min_ps(hi, _mm512_max_ps(lo, c##r##0)); \
-    c##r##1 = _mm512_min_ps(hi, _mm512_max_ps(lo, c##r##1));
-        SK_ROWS(SK_CLAMP)
-#undef SK_CLAMP
-    }
-#define SK_STORE(r)                               \
-    _mm512_storeu_ps(c + (r) * ldc, c##r##0);     \
-    _mm512_storeu_ps(c + (r) * ldc + 16, c##r##1);
-    SK_ROWS(SK_STORE)
-#undef SK_STORE
+    SK_TILE_8X32_EPILOGUE();
 }
 
 /* 16 columns of rows k (lo) and k+1 (hi) -> 16 pair words. vcvtneps2bf16

@@ -1,0 +1,80 @@
+/* f32_tile_8x32__avx512f.h — what the AVX-512 8 x 32 GEMM microkernels do
+ * around their K loop, shared by the FP32 (f32_gemm_8x32__avx512f.c) and
+ * BF16 (bf16_gemm_8x32__avx512bf16.c) kernels, whose accumulators are the
+ * same sixteen float32 zmm c00 .. c71 (row r: c<r>0, c<r>1): the prefetch
+ * of C and the residual before the loop, the epilogue after it. Macros, not
+ * functions: the accumulators are the kernel's named locals and must stay
+ * in registers. Needs SK_ROWS(X) = X(0) .. X(7) and `c, ldc, flags, p`. */
+#ifndef SK_F32_TILE_8X32_AVX512F_H
+#define SK_F32_TILE_8X32_AVX512F_H
+
+#include <immintrin.h>
+
+/* C (when accumulating) and the residual are read after the K loop,
+ * usually from far away in memory: start fetching them now. */
+#define SK_TILE_8X32_PREFETCH()                                                     \
+    do {                                                                            \
+        if (flags & SK_UK_ACCUM)                                                    \
+            for (int r_ = 0; r_ < 8; r_++) {                                        \
+                _mm_prefetch((const char *)(c + r_ * ldc), _MM_HINT_T0);            \
+                _mm_prefetch((const char *)(c + r_ * ldc + 31), _MM_HINT_T0);       \
+            }                                                                       \
+        if ((flags & SK_UK_EPI) && p->res)                                          \
+            for (int r_ = 0; r_ < 8; r_++) {                                        \
+                _mm_prefetch((const char *)(p->res + r_ * p->ldres), _MM_HINT_T0);  \
+                _mm_prefetch((const char *)(p->res + r_ * p->ldres + 31),           \
+                             _MM_HINT_T0);                                          \
+            }                                                                       \
+    } while (0)
+
+#define SK_TILE_ACC(r)                                                     \
+    c##r##0 = _mm512_add_ps(c##r##0, _mm512_loadu_ps(c + (r) * ldc));      \
+    c##r##1 = _mm512_add_ps(c##r##1, _mm512_loadu_ps(c + (r) * ldc + 16));
+#define SK_TILE_BR(r)                                    \
+    {                                                    \
+        const __m512 v = _mm512_set1_ps(p->bias_row[r]); \
+        c##r##0 = _mm512_add_ps(c##r##0, v);             \
+        c##r##1 = _mm512_add_ps(c##r##1, v);             \
+    }
+#define SK_TILE_BC(r)                     \
+    c##r##0 = _mm512_add_ps(c##r##0, v0); \
+    c##r##1 = _mm512_add_ps(c##r##1, v1);
+#define SK_TILE_RES(r)                                                 \
+    c##r##0 = _mm512_add_ps(c##r##0, _mm512_loadu_ps(rp + (r) * lr)); \
+    c##r##1 = _mm512_add_ps(c##r##1, _mm512_loadu_ps(rp + (r) * lr + 16));
+#define SK_TILE_CLAMP(r)                                     \
+    c##r##0 = _mm512_min_ps(hi, _mm512_max_ps(lo, c##r##0)); \
+    c##r##1 = _mm512_min_ps(hi, _mm512_max_ps(lo, c##r##1));
+#define SK_TILE_STORE(r)                          \
+    _mm512_storeu_ps(c + (r) * ldc, c##r##0);     \
+    _mm512_storeu_ps(c + (r) * ldc + 16, c##r##1);
+
+/* Still in registers: accumulate into C, then bias, the skip connection
+ * and the activation cost no extra pass over memory; then store. */
+#define SK_TILE_8X32_EPILOGUE()                                              \
+    do {                                                                     \
+        if (flags & SK_UK_ACCUM) {                                           \
+            SK_ROWS(SK_TILE_ACC)                                             \
+        }                                                                    \
+        if (flags & SK_UK_EPI) {                                             \
+            if (p->bias_row) {                                               \
+                SK_ROWS(SK_TILE_BR)                                          \
+            }                                                                \
+            if (p->bias_col) {                                               \
+                const __m512 v0 = _mm512_loadu_ps(p->bias_col);              \
+                const __m512 v1 = _mm512_loadu_ps(p->bias_col + 16);         \
+                SK_ROWS(SK_TILE_BC)                                          \
+            }                                                                \
+            if (p->res) {                                                    \
+                const float *rp = p->res;                                    \
+                const size_t lr = p->ldres;                                  \
+                SK_ROWS(SK_TILE_RES)                                         \
+            }                                                                \
+            /* max(lo, x), min(hi, x) return x when x is NaN: NaNs pass */   \
+            const __m512 lo = _mm512_set1_ps(p->min), hi = _mm512_set1_ps(p->max); \
+            SK_ROWS(SK_TILE_CLAMP)                                           \
+        }                                                                    \
+        SK_ROWS(SK_TILE_STORE)                                               \
+    } while (0)
+
+#endif
