@@ -27,7 +27,8 @@ static int sole_reader(const sk_graph *g, int y, sk_op op)
     return who;
 }
 
-static int append_name(sk_graph *g, int ni, const char *more)
+/* n's name becomes "name+more": a fused node names what it absorbed. */
+int sk_pass_append_name(sk_graph *g, int ni, const char *more)
 {
     sk_node *n = &g->nodes[ni];
     size_t a = strlen(n->name), b = strlen(more ? more : "");
@@ -95,7 +96,7 @@ static int fold_bn(sk_pass *p, int ci, int bi)
     int yb = b->out[0], rc;
     const char *bname = b->name;
     if ((rc = sk_node_set_input(g, ci, 1, nwv)) < 0 || (rc = sk_node_set_input(g, ci, 2, nbv)) < 0 ||
-        (rc = append_name(g, ci, bname)) < 0 || (rc = sk_pass_kill(p, bi)) < 0)
+        (rc = sk_pass_append_name(g, ci, bname)) < 0 || (rc = sk_pass_kill(p, bi)) < 0)
         return rc;
     g->nodes[ci].out[0] = yb;
     p->nbn++;
@@ -127,7 +128,7 @@ static int fuse_add(sk_pass *p, int ci, int ai)
     int ya = a->out[0], rc;
     if ((rc = sk_node_set_input(g, ci, 3, r)) < 0 ||
         (rc = sk_node_set_string(g, ci, "fused_add", a->name)) < 0 ||
-        (rc = append_name(g, ci, a->name)) < 0 || (rc = sk_pass_kill(p, ai)) < 0)
+        (rc = sk_pass_append_name(g, ci, a->name)) < 0 || (rc = sk_pass_kill(p, ai)) < 0)
         return rc;
     g->nodes[ci].out[0] = ya;
     p->nadd++;
@@ -171,7 +172,7 @@ static int fuse_act(sk_pass *p, int ci)
     if ((rc = sk_node_set_string(g, ci, "activation", kind)) < 0 ||
         (rc = sk_node_set_float(g, ci, "act_min", lo)) < 0 ||
         (rc = sk_node_set_float(g, ci, "act_max", hi)) < 0 ||
-        (rc = append_name(g, ci, g->nodes[ri].name)) < 0 || (rc = sk_pass_kill(p, ri)) < 0)
+        (rc = sk_pass_append_name(g, ci, g->nodes[ri].name)) < 0 || (rc = sk_pass_kill(p, ri)) < 0)
         return rc;
     g->nodes[ci].out[0] = yr;
     p->nact++;
@@ -274,4 +275,3 @@ int sk_pass_fuse(sk_pass *p)
 int sk_pass_sole_reader(const sk_graph *g, int y, sk_op op) { return sole_reader(g, y, op); }
 int sk_pass_fuse_add(sk_pass *p, int ni, int ai) { return fuse_add(p, ni, ai); }
 int sk_pass_fuse_act(sk_pass *p, int ni) { return fuse_act(p, ni); }
-int sk_pass_append_name(sk_graph *g, int ni, const char *more) { return append_name(g, ni, more); }

@@ -26,21 +26,6 @@ static int same_known_shape(const sk_pass *p, int a, int b)
     return 1;
 }
 
-static int rename_plus(sk_graph *g, int ni, const char *more)
-{
-    sk_node *n = &g->nodes[ni];
-    size_t a = strlen(n->name), b = strlen(more ? more : "");
-    char *s = malloc(a + b + 2);
-    if (!s)
-        return SK_ENOMEM;
-    memcpy(s, n->name, a);
-    s[a] = '+';
-    memcpy(s + a + 1, more ? more : "", b + 1);
-    free(n->name);
-    n->name = s;
-    return 0;
-}
-
 /* QLinearConv ci -> QLinearAdd ai (its only reader): merge. */
 static int fuse_qadd(sk_pass *p, int ci, int ai)
 {
@@ -68,7 +53,7 @@ static int fuse_qadd(sk_pass *p, int ci, int ai)
         if ((rc = sk_node_set_input(g, ci, 9 + k, slots[k])) < 0)
             return rc;
     if ((rc = sk_node_set_string(g, ci, "fused_add", a->name)) < 0 ||
-        (rc = rename_plus(g, ci, a->name)) < 0 || (rc = sk_pass_kill(p, ai)) < 0)
+        (rc = sk_pass_append_name(g, ci, a->name)) < 0 || (rc = sk_pass_kill(p, ai)) < 0)
         return rc;
     g->nodes[ci].out[0] = ya;
     g->nodes[ci].op = SK_OP_QCONV_FUSED;
