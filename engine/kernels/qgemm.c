@@ -162,10 +162,20 @@ static void qjob_range(void *arg, size_t begin, size_t end)
             sk_qu8_qc8w_gemm_ref(j->c->mr, j->c->nr, mr, nr, j->kg, a, b, y, j->ldy, res,
                                  j->ldr, m0, j->p);
         if (j->p->lut) {
+            /* locals: a byte store may alias any field read through j, so
+             * the loop would reload them per byte */
+            const uint8_t *lut = j->p->lut;
             uint8_t flip = j->p->out_s8 ? 0x80 : 0;
-            for (size_t r = 0; r < mr; r++)
-                for (size_t c = 0; c < nr; c++)
-                    y[r * j->ldy + c] = j->p->lut[y[r * j->ldy + c] ^ flip];
+            for (size_t r = 0; r < mr; r++) {
+                uint8_t *row = y + r * j->ldy;
+                uint8_t tmp[64];
+                for (size_t c0 = 0; c0 < nr; c0 += sizeof tmp) {
+                    size_t n = nr - c0 < sizeof tmp ? nr - c0 : sizeof tmp;
+                    for (size_t c = 0; c < n; c++) /* into a local: no aliasing */
+                        tmp[c] = lut[row[c0 + c] ^ flip];
+                    memcpy(row + c0, tmp, n);
+                }
+            }
         }
     }
 }
