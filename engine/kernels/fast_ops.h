@@ -73,6 +73,14 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
 SK_FOPS_KERNELS(SK_FOPS_DECL)
 #undef SK_FOPS_DECL
 
+/* MaxPool on uint8 data (fast_ops_qpool.c; the uint8 case of max_pool):
+ * plan as above (with the kernel's node and shapes), run as an ops.h run
+ * function, falling back to the reference for what it does not cover. */
+int sk_fops_plan_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin, int nout,
+                             int nthreads, size_t *scratch);
+int sk_fops_run_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin,
+                            sk_tensor *out, int nout, sk_kctx *ctx);
+
 /* A operands packed once per run: the GEMM driver packs a callback's A
  * block again for every column block of B, which for activations x weights
  * (M ~ 200, N ~ 3000) redoes the packing 16 times. This packs every item's

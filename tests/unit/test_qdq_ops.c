@@ -10,7 +10,9 @@
  *     with their own scale and only the Concat reading them, and with their
  *     own scale and a second reader), optimized and run on the fast kernels
  *     against the graph as loaded run at the scalar level (reference
- *     DequantizeLinear, Concat, QuantizeLinear). */
+ *     DequantizeLinear, Concat, QuantizeLinear);
+ *   - the uint8 MaxPool of kernels/fast_ops_qpool.c against ref/pool.c on
+ *     random 2-D geometries (kernel, stride, dilation, pads, ceil_mode). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +29,7 @@
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "kernels/fast_ops.h"
+#include "kernels/ref/nn_util.h"
 #include "threadpool.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -280,11 +283,82 @@ static void test_concat_rewrite(void **state)
     sk_pool_destroy(pool);
 }
 
+/* ---- uint8 MaxPool ------------------------------------------------------ */
+
+static void test_max_pool_u8(void **state)
+{
+    (void)state;
+    if (sk_cpu_detected() == SK_ISA_SCALAR)
+        skip();
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_detected());
+    sk_pool *pool = sk_pool_create(3);
+    char err[256];
+    int fast_cases = 0;
+    for (int it = 0; it < 300; it++) {
+        sk_graph *g = sk_graph_new();
+        int x = val(g, "x"), y = val(g, "y");
+        assert_true(sk_graph_add_node(g, SK_OP_MAX_POOL, "pool", 1, &x, 1, &y) >= 0);
+        int64_t k[2] = {1 + rnd() % 4, 1 + rnd() % 4}, st[2] = {1 + rnd() % 3, 1 + rnd() % 3},
+                dl[2] = {1 + rnd() % 2, 1 + rnd() % 2}, pads[4];
+        for (int i = 0; i < 4; i++) /* pads < kernel; sometimes not (the reference's case) */
+            pads[i] = (int64_t)(rnd() % (uint32_t)(k[i % 2] + (it % 10 == 0)));
+        sk_node_set_ints(g, 0, "kernel_shape", k, 2);
+        sk_node_set_ints(g, 0, "strides", st, 2);
+        sk_node_set_ints(g, 0, "dilations", dl, 2);
+        sk_node_set_ints(g, 0, "pads", pads, 4);
+        sk_node_set_int(g, 0, "ceil_mode", rnd() % 2);
+        int64_t N = 1 + rnd() % 2, C = 1 + rnd() % 3, H = 1 + rnd() % 20, W = 1 + rnd() % 40;
+        size_t nx = (size_t)(N * C * H * W);
+        uint8_t *xd = malloc(nx);
+        assert_non_null(xd);
+        for (size_t i = 0; i < nx; i++)
+            xd[i] = (uint8_t)rnd();
+        sk_tensor tx = {SK_U8, {4, {N, C, H, W}}, xd}, o1 = {0}, o2 = {0};
+        const sk_tensor *in[1] = {&tx};
+        sk_kctx rc = {err, sizeof err, NULL, NULL, 0, NULL};
+        if (sk_infer_max_pool(&g->nodes[0], in, 1, &o1, 1, &rc)) { /* a geometry ONNX refuses */
+            free(xd);
+            sk_graph_free(g);
+            continue;
+        }
+        o2 = o1;
+        size_t ny = (size_t)sk_shape_numel(&o1.shape);
+        o1.data = malloc(ny + 32);
+        o2.data = malloc(ny + 32);
+        assert_non_null(o1.data);
+        assert_non_null(o2.data);
+        memset(o1.data, 0x5A, ny + 32);
+        memset(o2.data, 0x5A, ny + 32);
+        size_t bytes = 0;
+        fast_cases += sk_fops_plan_max_pool_u8(&g->nodes[0], in, 1, 1, 3, &bytes);
+        size_t ref_bytes = sk_ref_nn_scratch(&g->nodes[0], in, 1, &o1, 1, 3);
+        if (ref_bytes > bytes)
+            bytes = ref_bytes;
+        void *scratch = malloc(bytes + 64);
+        assert_non_null(scratch);
+        sk_kctx fc = {err, sizeof err, it % 2 ? pool : NULL, scratch, bytes, kc};
+        assert_int_equal(sk_run_max_pool(&g->nodes[0], in, 1, &o1, 1, &rc), 0);
+        assert_int_equal(sk_fops_run_max_pool(&g->nodes[0], in, 1, &o2, 1, &fc), 0);
+        if (memcmp(o1.data, o2.data, ny + 32))
+            fail_msg("MaxPool u8 case %d: k %lldx%lld s %lldx%lld d %lldx%lld on %lldx%lld", it,
+                     (long long)k[0], (long long)k[1], (long long)st[0], (long long)st[1],
+                     (long long)dl[0], (long long)dl[1], (long long)H, (long long)W);
+        free(scratch);
+        free(o1.data);
+        free(o2.data);
+        free(xd);
+        sk_graph_free(g);
+    }
+    assert_true(fast_cases > 150); /* most cases took the fast path */
+    sk_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize_dequantize),
         cmocka_unit_test(test_concat_rewrite),
+        cmocka_unit_test(test_max_pool_u8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
