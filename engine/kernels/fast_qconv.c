@@ -285,6 +285,54 @@ static void qtaps(const qpack_job *j, qtap *t)
     }
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* the short copies and fills of a block's rows (an output row of a late
+ * layer is 7-56 bytes, its padding 0-3): inline, as a libc call per piece
+ * cost more than the bytes (10% of ResNet-18 QDQ in memmove / memset) */
+static inline void put_bytes(uint8_t *d, const uint8_t *src, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16)
+        _mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(src + i)));
+#endif
+    for (; i < n; i++)
+        d[i] = src[i];
+}
+
+static inline void fill_bytes(uint8_t *d, uint8_t v, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128i vv = _mm_set1_epi8((char)v);
+    for (; i + 16 <= n; i += 16)
+        _mm_storeu_si128((__m128i *)(d + i), vv);
+#endif
+    for (; i < n; i++)
+        d[i] = v;
+}
+
+/* d[i] = src[2 i] ^ flip for i < n; src[2 n - 1] must be readable (the
+ * caller's row holds it): stride-2 convs (the stem, the downsampling 3x3
+ * and 1x1) */
+static inline void put_even(uint8_t *d, const uint8_t *src, size_t n, uint8_t flip)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128i lo = _mm_set1_epi16(0x00ff), fl = _mm_set1_epi8((char)flip);
+    for (; i + 16 <= n; i += 16) {
+        __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * i)), lo);
+        __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * i + 16)), lo);
+        _mm_storeu_si128((__m128i *)(d + i), _mm_xor_si128(_mm_packus_epi16(a, b), fl));
+    }
+#endif
+    for (; i < n; i++)
+        d[i] = src[2 * i] ^ flip;
+}
+
 /* row k (tap t) of the column matrix restricted to the n output pixels
  * from (oh, ow0) on, across output rows, into row[0, n): qcol_row for a
  * block */
@@ -293,28 +341,35 @@ static void qcol_part(const qpack_job *j, const uint8_t *x, const qtap *t, size_
 {
     size_t OW = j->OW;
     uint8_t flip = j->pv->x_s8 ? 0x80 : 0, zp = j->pv->x_zp_u8;
-    int64_t sh = j->w->stride[1], sw = j->w->stride[2], off = t->off;
+    int64_t sh = j->w->stride[1], sw = j->w->stride[2], off = t->off, W = (int64_t)j->W;
     const uint8_t *plane = x + t->plane;
     for (; n; oh++, ow0 = 0) {
         size_t ow1 = OW - ow0 < n ? OW : ow0 + n, len = ow1 - ow0;
         int64_t ih = (int64_t)oh * sh + t->dy;
         if (ih < 0 || ih >= (int64_t)j->H) {
-            memset(row, zp, len);
+            fill_bytes(row, zp, len);
         } else {
             /* [ow0, l) padding, [l, h) inside the row, [h, ow1) padding */
             int64_t l = t->lo < (int64_t)ow0 ? (int64_t)ow0
                         : t->lo > (int64_t)ow1 ? (int64_t)ow1 : t->lo;
             int64_t h = t->hi < l ? l : t->hi > (int64_t)ow1 ? (int64_t)ow1 : t->hi;
-            const uint8_t *src = plane + ih * (int64_t)j->W;
-            memset(row, zp, (size_t)l - ow0);
+            const uint8_t *src = plane + ih * W;
+            fill_bytes(row, zp, (size_t)l - ow0);
             uint8_t *d = row + ((size_t)l - ow0);
             if (sw == 1 && !flip) {
-                memcpy(d, src + l + off, (size_t)(h - l));
+                put_bytes(d, src + l + off, (size_t)(h - l));
+            } else if (sw == 2 && h > l) {
+                /* pairs while src[2 ow + off + 1] is inside the row */
+                int64_t hp = (W - off) / 2 < h ? (W - off) / 2 : h;
+                hp = hp < l ? l : hp;
+                put_even(d, src + 2 * l + off, (size_t)(hp - l), flip);
+                for (int64_t ow = hp; ow < h; ow++)
+                    d[ow - l] = src[ow * 2 + off] ^ flip;
             } else {
                 for (int64_t ow = l; ow < h; ow++)
                     *d++ = src[ow * sw + off] ^ flip;
             }
-            memset(row + ((size_t)h - ow0), zp, ow1 - (size_t)h);
+            fill_bytes(row + ((size_t)h - ow0), zp, ow1 - (size_t)h);
         }
         row += len;
         n -= len;
