@@ -12,7 +12,10 @@
  *     against the graph as loaded run at the scalar level (reference
  *     DequantizeLinear, Concat, QuantizeLinear);
  *   - the uint8 MaxPool of kernels/fast_ops_qpool.c against ref/pool.c on
- *     random 2-D geometries (kernel, stride, dilation, pads, ceil_mode). */
+ *     random 2-D geometries (kernel, stride, dilation, pads, ceil_mode);
+ *   - sk_u8_lut (the _QLut lookups; AVX-512 VBMI where the CPU has it)
+ *     against table[x ^ flip] computed here, every length 0..300, in place
+ *     and not, with guard bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +32,7 @@
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "kernels/fast_ops.h"
+#include "kernels/qgemm.h"
 #include "kernels/ref/nn_util.h"
 #include "threadpool.h"
 
@@ -353,12 +357,41 @@ static void test_max_pool_u8(void **state)
     sk_pool_destroy(pool);
 }
 
+/* ---- 256-entry table lookups ------------------------------------------------ */
+
+static void test_u8_lut(void **state)
+{
+    (void)state;
+    uint8_t lut[256], x[300 + 64], y[300 + 64], z[300 + 64];
+    for (int i = 0; i < 256; i++)
+        lut[i] = (uint8_t)(rnd() ^ (unsigned)i * 37u);
+    int vbmi = sk_u8_lut_vbmi_ok();
+    if (!vbmi)
+        print_message("sk_u8_lut: no AVX-512 VBMI here, the scalar loop only\n");
+    for (int v = 0; v <= vbmi; v++)
+        for (int flip = 0; flip < 2; flip++)
+            for (size_t n = 0; n <= 300; n++) {
+                uint8_t f = flip ? 0x80 : 0;
+                for (size_t i = 0; i < sizeof x; i++)
+                    x[i] = (uint8_t)(i < 256 ? i : rnd()); /* every index */
+                memset(y, 0xC3, sizeof y);
+                sk_u8_lut(v, lut, f, x, y, n);
+                for (size_t i = 0; i < sizeof y; i++)
+                    assert_int_equal(y[i], i < n ? lut[x[i] ^ f] : 0xC3);
+                memcpy(z, x, sizeof z); /* in place, as the conv epilogue runs it */
+                sk_u8_lut(v, lut, f, z, z, n);
+                for (size_t i = 0; i < sizeof z; i++)
+                    assert_int_equal(z[i], i < n ? lut[x[i] ^ f] : x[i]);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize_dequantize),
         cmocka_unit_test(test_concat_rewrite),
         cmocka_unit_test(test_max_pool_u8),
+        cmocka_unit_test(test_u8_lut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
