@@ -135,8 +135,8 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
 
 /* Quantization and integer ops: engine/kernels/ref/{quant,qlinear}.c */
 #define SK_OPS_QUANT(X)                                                                         \
-    X(QUANTIZE_LINEAR, "QuantizeLinear", quantize_linear, none, none, 0)                        \
-    X(DEQUANTIZE_LINEAR, "DequantizeLinear", dequantize_linear, none, none, 0)                  \
+    X(QUANTIZE_LINEAR, "QuantizeLinear", quantize_linear, none, quantize, 0)                      \
+    X(DEQUANTIZE_LINEAR, "DequantizeLinear", dequantize_linear, none, dequantize, 0)                \
     X(DYNAMIC_QUANTIZE_LINEAR, "DynamicQuantizeLinear", dynamic_quantize_linear, none, none, 0) \
     X(CONV_INTEGER, "ConvInteger", conv_integer, none, none, 0)                                 \
     X(QLINEAR_CONV, "QLinearConv", qlinear_conv, qlinear_conv, none, 0)                         \
@@ -161,7 +161,7 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     X(CONV_FUSED, "_ConvFused", conv_fused, fused, none, 0) \
     X(GEMM_FUSED, "_GemmFused", gemm_fused, fused, none, 0) \
     X(QCONV_FUSED, "_QConvFused", qconv_fused, none, none, 0) \
-    X(QLUT, "_QLut", qlut, none, none, 0)                     \
+    X(QLUT, "_QLut", qlut, none, qlut, 0)                     \
     X(MATMUL_FUSED, "_MatMulFused", matmul_fused, fused, none, 0) \
     X(ATTENTION_FUSED, "_AttentionFused", attention_fused, attention_fused, attention, 0)
 

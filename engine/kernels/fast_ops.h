@@ -55,7 +55,10 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
     X(concat)         /* Concat, any axis and dtype: threaded copies */         \
     X(transpose)      /* Transpose: any perm (4-byte elements if the innermost  \
                          dim moves, any size otherwise) */                     \
-    X(resize)         /* Resize nearest / linear on NCHW (H, W resized) */
+    X(resize)         /* Resize nearest / linear on NCHW (H, W resized) */   \
+    X(quantize)       /* QuantizeLinear per tensor, float32 -> 8-bit */      \
+    X(dequantize)     /* DequantizeLinear per tensor, 8-bit -> float32 */   \
+    X(qlut)           /* _QLut: 256-entry table lookups, threaded */
 
 /* run: as an ops.h run function (the level's kernels in ctx->kcfg). plan:
  * 1 when the fast path of level kc covers these shapes (its scratch bytes
@@ -69,6 +72,14 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
                             size_t *scratch);
 SK_FOPS_KERNELS(SK_FOPS_DECL)
 #undef SK_FOPS_DECL
+
+/* MaxPool on uint8 data (fast_ops_qpool.c; the uint8 case of max_pool):
+ * plan as above (with the kernel's node and shapes), run as an ops.h run
+ * function, falling back to the reference for what it does not cover. */
+int sk_fops_plan_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin, int nout,
+                             int nthreads, size_t *scratch);
+int sk_fops_run_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin,
+                            sk_tensor *out, int nout, sk_kctx *ctx);
 
 /* A operands packed once per run: the GEMM driver packs a callback's A
  * block again for every column block of B, which for activations x weights

@@ -94,6 +94,8 @@ int sk_fops_plan_max_pool(const sk_kconfig *kc, const sk_node *n,
 {
     (void)kc;
     (void)out;
+    if (nin >= 1 && in[0] && in[0]->dtype == SK_U8) /* fast_ops_qpool.c */
+        return sk_fops_plan_max_pool_u8(n, in, nin, nout, nthreads, scratch);
     return pool_plan(n, in, nin, nout, nthreads, scratch);
 }
 
@@ -234,6 +236,8 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
 int sk_fops_run_max_pool(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                          int nout, sk_kctx *ctx)
 {
+    if (nin >= 1 && in[0] && in[0]->dtype == SK_U8) /* fast_ops_qpool.c */
+        return sk_fops_run_max_pool_u8(n, in, nin, out, nout, ctx);
     return pool_run(n, in, nin, out, nout, ctx, 1);
 }
 

@@ -194,6 +194,8 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
         p->lut = t->data;
         pv->final_s8 = sk_attr_int(n, "lut_int8", 0) != 0;
     }
+    const char *pb_env = getenv("SKIPSERVE_INT8_PBLOCK");
+    pv->pblock = pb_env && *pb_env ? (atoi(pb_env) > 0 ? atoi(pb_env) : -1) : 0;
     n->priv = pv;
     n->priv_free = sk_qconv_priv_free;
     return 1;
@@ -254,6 +256,126 @@ static void qcol_row(const qpack_job *j, const uint8_t *x, size_t k, uint8_t *ro
     }
 }
 
+/* what row k of the column matrix reads, computed once per run for the
+ * blocked path (the divisions it takes cost more than a block's copies):
+ * its input plane, the row offset of its tap (ih = oh * sh + dy) and the
+ * column offset (iw = ow * sw + off), valid for output columns [lo, hi) */
+typedef struct qtap {
+    size_t plane;
+    int64_t dy, off, lo, hi;
+} qtap;
+
+static void qtaps(const qpack_job *j, qtap *t)
+{
+    const sk_qconv_priv *pv = j->pv;
+    const sk_win *w = j->w;
+    size_t kvol = (size_t)(pv->kh * pv->kw);
+    int64_t sw = w->stride[2], W = (int64_t)j->W;
+    for (size_t k = 0; k < pv->K; k++) {
+        size_t tp = k % kvol;
+        int64_t i = (int64_t)(tp / (size_t)pv->kw), jx = (int64_t)(tp % (size_t)pv->kw);
+        int64_t off = jx * w->dil[2] - w->pb[2];
+        int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+        if (hi > (int64_t)j->OW)
+            hi = (int64_t)j->OW;
+        if (lo > hi)
+            lo = hi;
+        t[k] = (qtap){(k / kvol) * j->H * j->W, i * w->dil[1] - w->pb[1], off, lo, hi};
+    }
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* the short copies and fills of a block's rows (an output row of a late
+ * layer is 7-56 bytes, its padding 0-3): inline, as a libc call per piece
+ * cost more than the bytes (10% of ResNet-18 QDQ in memmove / memset) */
+static inline void put_bytes(uint8_t *d, const uint8_t *src, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16)
+        _mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(src + i)));
+#endif
+    for (; i < n; i++)
+        d[i] = src[i];
+}
+
+static inline void fill_bytes(uint8_t *d, uint8_t v, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128i vv = _mm_set1_epi8((char)v);
+    for (; i + 16 <= n; i += 16)
+        _mm_storeu_si128((__m128i *)(d + i), vv);
+#endif
+    for (; i < n; i++)
+        d[i] = v;
+}
+
+/* d[i] = src[2 i] ^ flip for i < n; src[2 n - 1] must be readable (the
+ * caller's row holds it): stride-2 convs (the stem, the downsampling 3x3
+ * and 1x1) */
+static inline void put_even(uint8_t *d, const uint8_t *src, size_t n, uint8_t flip)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128i lo = _mm_set1_epi16(0x00ff), fl = _mm_set1_epi8((char)flip);
+    for (; i + 16 <= n; i += 16) {
+        __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * i)), lo);
+        __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * i + 16)), lo);
+        _mm_storeu_si128((__m128i *)(d + i), _mm_xor_si128(_mm_packus_epi16(a, b), fl));
+    }
+#endif
+    for (; i < n; i++)
+        d[i] = src[2 * i] ^ flip;
+}
+
+/* row k (tap t) of the column matrix restricted to the n output pixels
+ * from (oh, ow0) on, across output rows, into row[0, n): qcol_row for a
+ * block */
+static void qcol_part(const qpack_job *j, const uint8_t *x, const qtap *t, size_t oh,
+                      size_t ow0, size_t n, uint8_t *row)
+{
+    size_t OW = j->OW;
+    uint8_t flip = j->pv->x_s8 ? 0x80 : 0, zp = j->pv->x_zp_u8;
+    int64_t sh = j->w->stride[1], sw = j->w->stride[2], off = t->off, W = (int64_t)j->W;
+    const uint8_t *plane = x + t->plane;
+    for (; n; oh++, ow0 = 0) {
+        size_t ow1 = OW - ow0 < n ? OW : ow0 + n, len = ow1 - ow0;
+        int64_t ih = (int64_t)oh * sh + t->dy;
+        if (ih < 0 || ih >= (int64_t)j->H) {
+            fill_bytes(row, zp, len);
+        } else {
+            /* [ow0, l) padding, [l, h) inside the row, [h, ow1) padding */
+            int64_t l = t->lo < (int64_t)ow0 ? (int64_t)ow0
+                        : t->lo > (int64_t)ow1 ? (int64_t)ow1 : t->lo;
+            int64_t h = t->hi < l ? l : t->hi > (int64_t)ow1 ? (int64_t)ow1 : t->hi;
+            const uint8_t *src = plane + ih * W;
+            fill_bytes(row, zp, (size_t)l - ow0);
+            uint8_t *d = row + ((size_t)l - ow0);
+            if (sw == 1 && !flip) {
+                put_bytes(d, src + l + off, (size_t)(h - l));
+            } else if (sw == 2 && h > l) {
+                /* pairs while src[2 ow + off + 1] is inside the row */
+                int64_t hp = (W - off) / 2 < h ? (W - off) / 2 : h;
+                hp = hp < l ? l : hp;
+                put_even(d, src + 2 * l + off, (size_t)(hp - l), flip);
+                for (int64_t ow = hp; ow < h; ow++)
+                    d[ow - l] = src[ow * 2 + off] ^ flip;
+            } else {
+                for (int64_t ow = l; ow < h; ow++)
+                    *d++ = src[ow * sw + off] ^ flip;
+            }
+            fill_bytes(row + ((size_t)h - ow0), zp, ow1 - (size_t)h);
+        }
+        row += len;
+        n -= len;
+    }
+}
+
 /* k groups [begin, end): their four column rows gathered into this
  * thread's 4 x P rows (or read from X for a direct 1x1 conv), then packed
  * into every B panel while they are in cache */
@@ -280,6 +402,98 @@ static void qgroup_range(void *arg, int tid, size_t begin, size_t end)
         sk_qgemm_pack_b_group(&pv->q, pv->K, g, j->P, rows,
                               j->direct && pv->x_s8 ? 0x80 : 0, j->dst + img * j->d_stride);
     }
+}
+
+/* ---- the blocked path --------------------------------------------------
+ * Why: the path above gathers and packs the columns of the whole image
+ * (K x P bytes: 19 MB for a 32-channel 3x3 conv at 256x256) before the
+ * GEMM reads them back, so every byte goes to memory and back. Here a task
+ * is (image, block of output columns): its thread gathers and packs only
+ * that block's panels (about PBLOCK_BYTES, kept in L2) and multiplies them
+ * by all of A at once. Every element is still one microkernel call over
+ * all of K (the same bits). Tasks are whole blocks, so it is used when
+ * there are enough of them to share (or on one thread). */
+#define PBLOCK_BYTES ((size_t)192 * 1024)
+
+typedef struct qblock_job {
+    qpack_job pk;          /* geometry; x = channel 0 of the group, image 0 */
+    size_t nb, nblk;       /* columns per block (multiple of NR), blocks per image */
+    size_t per_thread;     /* scratch bytes of one thread */
+    uint8_t *scratch;
+    const int8_t *pa;
+    const sk_qgemm_params *p;
+    const qtap *taps;      /* K (unused by a direct conv) */
+    uint8_t *y;            /* the group's first output row, image 0 */
+    const uint8_t *res;
+    size_t y_stride;       /* bytes between two images of y (and res) */
+} qblock_job;
+
+static void qblock_range(void *arg, int tid, size_t begin, size_t end)
+{
+    const qblock_job *j = arg;
+    const qpack_job *pk = &j->pk;
+    const sk_qconv_priv *pv = pk->pv;
+    uint8_t *panels = j->scratch + (size_t)tid * j->per_thread;
+    uint8_t *tmp = panels + j->nb * sk_qgemm_kp(pv->K) + 64;
+    size_t P = pk->P, ngroups = sk_qgemm_kp(pv->K) / 4;
+    for (size_t t = begin; t < end; t++) {
+        size_t img = t / j->nblk, p0 = (t % j->nblk) * j->nb;
+        size_t nc = P - p0 < j->nb ? P - p0 : j->nb;
+        size_t oh = p0 / pk->OW, ow0 = p0 % pk->OW;
+        const uint8_t *x = pk->x + img * pk->x_stride;
+        for (size_t g = 0; g < ngroups; g++) {
+            const uint8_t *rows[4];
+            for (size_t i = 0; i < 4; i++) {
+                size_t k = 4 * g + i;
+                if (k >= pv->K) {
+                    rows[i] = NULL;
+                } else if (pk->direct) {
+                    rows[i] = x + k * P + p0;
+                } else {
+                    qcol_part(pk, x, j->taps + k, oh, ow0, nc, tmp + i * j->nb);
+                    rows[i] = tmp + i * j->nb;
+                }
+            }
+            sk_qgemm_pack_b_group(&pv->q, pv->K, g, nc, rows,
+                                  pk->direct && pv->x_s8 ? 0x80 : 0, panels);
+        }
+        size_t yo = img * j->y_stride + p0;
+        sk_qgemm_run(&pv->q, NULL, (size_t)pv->Mg, nc, pv->K, j->pa, panels, j->y + yo, P,
+                     j->res ? j->res + yo : NULL, P, j->p);
+    }
+}
+
+/* columns per block for K (a multiple of NR), or 0 for the unblocked path */
+static size_t block_cols(const sk_qconv_priv *pv, size_t P, size_t images, int nthreads)
+{
+    size_t NR = (size_t)pv->q.nr, Kp = sk_qgemm_kp(pv->K);
+    if (pv->pblock < 0)
+        return 0;
+    size_t nb = pv->pblock > 0 ? (size_t)pv->pblock : PBLOCK_BYTES / Kp;
+    nb = (nb + NR - 1) / NR * NR;
+    if (nb < NR)
+        nb = NR;
+    size_t whole = (P + NR - 1) / NR * NR;
+    if (nb > whole)
+        nb = whole;
+    size_t tasks = images * ((P + nb - 1) / nb);
+    /* few whole-block tasks would leave threads idle: the unblocked path
+     * splits the GEMM's tiles instead */
+    if (pv->pblock == 0 && nthreads > 1 && tasks < 4 * (size_t)nthreads)
+        return 0;
+    return nb;
+}
+
+/* per thread: a block's panels, four column rows; then the K taps */
+static size_t block_per_thread(const sk_qconv_priv *pv, size_t nb)
+{
+    return (nb * sk_qgemm_kp(pv->K) + 64 + 4 * nb + 63) & ~(size_t)63;
+}
+
+static size_t block_scratch(const sk_qconv_priv *pv, size_t nb, int nthreads)
+{
+    return block_per_thread(pv, nb) * (size_t)(nthreads > 0 ? nthreads : 1) +
+           pv->K * sizeof(qtap);
 }
 
 static int is_direct(const sk_qconv_priv *pv, const sk_win *w)
@@ -309,9 +523,12 @@ size_t sk_fast_qconv_scratch(const sk_node *n, const sk_tensor *out, int nthread
     size_t npan = (P + (size_t)pv->q.nr - 1) / (size_t)pv->q.nr;
     size_t panels = npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64;
     /* the panels of a chunk of images, then four column rows per thread
-     * (unused by direct 1x1 convs) */
-    return chunk_images(panels, (size_t)out->shape.dim[0]) * panels +
-           4 * P * (size_t)(nthreads > 0 ? nthreads : 1);
+     * (unused by direct 1x1 convs); or the blocked path's, if larger */
+    size_t flat = chunk_images(panels, (size_t)out->shape.dim[0]) * panels +
+                  4 * P * (size_t)(nthreads > 0 ? nthreads : 1);
+    size_t nb = block_cols(pv, P, (size_t)out->shape.dim[0], nthreads);
+    size_t blk = nb ? block_scratch(pv, nb, nthreads) : 0;
+    return flat > blk ? flat : blk;
 }
 
 int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
@@ -348,6 +565,26 @@ int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     const uint8_t *R = pv->has_res ? in[9]->data : NULL;
     size_t M = (size_t)pv->M, Mg = (size_t)pv->Mg, Cg = (size_t)pv->Cg;
     size_t ngroups = sk_qgemm_kp(pv->K) / 4;
+    int nth = sk_pool_size(ctx->pool);
+    size_t nb = block_cols(pv, P, N, nth);
+    if (nb && ctx->scratch_bytes >= block_scratch(pv, nb, nth)) {
+        for (size_t gi = 0; gi < (size_t)pv->group; gi++) {
+            sk_qgemm_params p = pv->prm;
+            p.bias = pv->bias + gi * Mg;
+            p.mult = pv->mult + gi * Mg;
+            size_t yo = gi * Mg * P;
+            qtap *taps = (qtap *)((uint8_t *)ctx->scratch + block_per_thread(pv, nb) * (size_t)nth);
+            qblock_job j = {{pv, X + gi * Cg * H * W, &w, P, H, W, (size_t)w.out[1], OW, NULL,
+                             NULL, direct, C * H * W, 0, ngroups},
+                            nb, (P + nb - 1) / nb, block_per_thread(pv, nb), ctx->scratch,
+                            pv->pa + gi * pv->pa_group, &p, taps, Y + yo, R ? R + yo : NULL,
+                            M * P};
+            if (!direct)
+                qtaps(&j.pk, taps);
+            sk_parallel_for_tid(ctx->pool, N * j.nblk, 1, qblock_range, &j);
+        }
+        return 0;
+    }
     for (size_t b0 = 0; b0 < N; b0 += chunk) {
         size_t nb = N - b0 < chunk ? N - b0 : chunk;
         for (size_t gi = 0; gi < (size_t)pv->group; gi++) {

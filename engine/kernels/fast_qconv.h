@@ -38,6 +38,9 @@ typedef struct sk_qconv_priv {
     uint8_t x_zp_u8;       /* x's zero point in the uint8 view (padding value) */
     int has_res;
     int final_s8;          /* the node's output type (after the table) is int8 */
+    /* output columns per block of the blocked path (fast_qconv.c): 0 auto,
+     * < 0 off, > 0 forced (SKIPSERVE_INT8_PBLOCK at load, for A/B and tests) */
+    int pblock;
 } sk_qconv_priv;
 
 void sk_qconv_priv_free(void *p);

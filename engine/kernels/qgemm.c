@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "cpu.h"
 #include "threadpool.h"
 
 size_t sk_qgemm_packed_a_bytes(const sk_qgemm_cfg *c, size_t M, size_t K)
@@ -127,6 +128,37 @@ void sk_qu8_qc8w_gemm_ref(int MR, int NR, size_t mr, size_t nr, size_t kg, const
         }
 }
 
+/* --- table lookups (the _QLut epilogue) ---------------------------------- */
+
+int sk_u8_lut_vbmi_ok(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    return sk_cpu_level() >= SK_ISA_AVX512 && __builtin_cpu_supports("avx512vbmi");
+#else
+    return 0;
+#endif
+}
+
+void sk_u8_lut(int vbmi, const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
+               size_t n)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (vbmi) {
+        sk_u8_lut__avx512vbmi(lut, flip, x, y, n);
+        return;
+    }
+#else
+    (void)vbmi;
+#endif
+    uint8_t tmp[64];
+    for (size_t c0 = 0; c0 < n; c0 += sizeof tmp) {
+        size_t k = n - c0 < sizeof tmp ? n - c0 : sizeof tmp;
+        for (size_t c = 0; c < k; c++) /* into a local: a byte store to y may alias lut */
+            tmp[c] = lut[x[c0 + c] ^ flip];
+        memcpy(y + c0, tmp, k);
+    }
+}
+
 /* --- driver: threads over (row panel, column panel) tiles ---------------- */
 
 typedef struct qjob {
@@ -140,6 +172,7 @@ typedef struct qjob {
     const uint8_t *res;
     size_t ldr, r_stride;
     const sk_qgemm_params *p;
+    int vbmi; /* the table epilogue may use sk_u8_lut__avx512vbmi */
 } qjob;
 
 static void qjob_range(void *arg, size_t begin, size_t end)
@@ -164,8 +197,7 @@ static void qjob_range(void *arg, size_t begin, size_t end)
         if (j->p->lut) {
             uint8_t flip = j->p->out_s8 ? 0x80 : 0;
             for (size_t r = 0; r < mr; r++)
-                for (size_t c = 0; c < nr; c++)
-                    y[r * j->ldy + c] = j->p->lut[y[r * j->ldy + c] ^ flip];
+                sk_u8_lut(j->vbmi, j->p->lut, flip, y + r * j->ldy, y + r * j->ldy, nr);
         }
     }
 }
@@ -179,7 +211,7 @@ void sk_qgemm_run_batch(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t item
         return;
     qjob j = {c, M, N, sk_qgemm_kp(K) / 4, (M + (size_t)c->mr - 1) / (size_t)c->mr,
               (N + (size_t)c->nr - 1) / (size_t)c->nr, pa, pb, pb_stride, y, ldy, y_stride,
-              res, ldr, r_stride, p};
+              res, ldr, r_stride, p, p->lut ? sk_u8_lut_vbmi_ok() : 0};
     size_t tiles = items * j.mpan * j.npan;
     /* a tile is mr * nr * K MACs; aim for >= ~64K MACs per chunk */
     size_t per = (size_t)c->mr * (size_t)c->nr * (K ? K : 1);

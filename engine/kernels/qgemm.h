@@ -129,6 +129,15 @@ void sk_qu8_qc8w_gemm_4x8c4__avx2(size_t mr, size_t nr, size_t kg, const int8_t 
                                   const uint8_t *b, void *y, size_t ldy, const void *res,
                                   size_t ldr, size_t m0, const sk_qgemm_params *p);
 
+/* y[i] = lut[x[i] ^ flip], i < n (x == y allowed): AVX-512 VBMI (x86-64
+ * builds), and whether this process may run it (the CPU has VBMI and the
+ * active level is AVX-512). sk_u8_lut picks it or the scalar loop. */
+void sk_u8_lut__avx512vbmi(const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
+                           size_t n);
+int sk_u8_lut_vbmi_ok(void);
+void sk_u8_lut(int vbmi, const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
+               size_t n);
+
 /* The requantization of one accumulator (acc + bias already summed), as
  * above; r is the residual byte's value (ignored without residual). */
 #include <math.h>

@@ -325,6 +325,67 @@ static int maxpool_u8(sk_pass *p, int di)
     return to_lut(p, di, mo, table, SK_U8, yo);
 }
 
+/* DQ(x_i) ... -> Concat -> Q (all per tensor, 8-bit) => Concat of 8-bit
+ * tensors: an input whose DQ has Q's scale and zero point is taken as it
+ * is (DQ then Q is the identity: |q - zp| <= 255, so the float product and
+ * quotient stay far within 0.5 of the integer), any other goes through the
+ * 256-entry table of its DQ -> Q (exact by construction). The table runs in
+ * the DQ node itself when the Concat is its only reader, else in the
+ * Concat's Q node (one such input). The U-Net's skip concats: their inputs
+ * have their own scales and one of them also feeds the next MaxPool. */
+#define QCAT_MAX 64 /* Concat inputs handled (tables on the stack) */
+
+static int concat_q(sk_pass *p, int ci)
+{
+    sk_graph *g = p->g;
+    const sk_node *c = &g->nodes[ci];
+    int qi = sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
+    if (qi < 0 || c->nin < 1 || c->nout != 1 || c->nin > QCAT_MAX ||
+        !per_tensor(g, &g->nodes[qi]) || g->nodes[qi].in[0] != c->out[0])
+        return 0;
+    const sk_node *q = &g->nodes[qi];
+    sk_dtype yt = g->values[q->in[2]].dtype;
+    /* plan every input first: 0 as is, 1 table in its DQ, 2 table in Q */
+    int how[QCAT_MAX], dqs[QCAT_MAX], q_taken = 0;
+    for (int i = 0; i < c->nin; i++) {
+        int di = producer_op(g, c->in[i], SK_OP_DEQUANTIZE_LINEAR);
+        if (di < 0 || !per_tensor(g, &g->nodes[di]) || in_at(&g->nodes[di], 0) < 0 ||
+            g->values[g->nodes[di].in[2]].dtype != yt)
+            return 0;
+        dqs[i] = di;
+        if (same_qparams(g, &g->nodes[di], 1, 2, q))
+            how[i] = 0;
+        else if (sole_reader(g, c->in[i], SK_OP_CONCAT) == ci)
+            how[i] = 1;
+        else if (!q_taken++)
+            how[i] = 2;
+        else
+            return 0;
+    }
+    uint8_t tables[QCAT_MAX][256];
+    for (int i = 0; i < c->nin; i++)
+        if (how[i] && make_table(g, &g->nodes[dqs[i]], -1, q, tables[i]))
+            return 0;
+    int co = c->out[0], yo = q->out[0], rc;
+    if (!q_taken && (rc = sk_pass_kill(p, qi)) < 0)
+        return rc;
+    for (int i = 0; i < g->nodes[ci].nin; i++) {
+        int x = g->nodes[dqs[i]].in[0];
+        if (how[i] == 0) {
+            rc = sk_node_set_input(g, ci, i, x);
+        } else if (how[i] == 1) {
+            rc = to_lut(p, dqs[i], x, tables[i], yt, g->nodes[dqs[i]].out[0]);
+        } else { /* the Q node, now _QLut(x) -> the Concat's old output */
+            if ((rc = to_lut(p, qi, x, tables[i], yt, co)) >= 0)
+                rc = sk_node_set_input(g, ci, i, co);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    g->nodes[ci].out[0] = yo;
+    return 1;
+}
+
 int sk_qdq_fuse(sk_pass *p)
 {
     sk_graph *g = p->g;
@@ -334,6 +395,8 @@ int sk_qdq_fuse(sk_pass *p)
             rc = fuse_qdq_add(p, ni);
         else if (g->nodes[ni].op == SK_OP_DEQUANTIZE_LINEAR && !(rc = relu_table(p, ni)))
             rc = maxpool_u8(p, ni);
+        else if (g->nodes[ni].op == SK_OP_CONCAT)
+            rc = concat_q(p, ni);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory fusing node '%s'",
                            g->nodes[ni].name);

@@ -71,11 +71,18 @@ static void test_pools(void **state)
         check(&t, 1, c < 2 ? 0.0 : 2e-6, c < 2 ? 0.0 : 1e-6, "model pool");
         tc_free(&t);
     }
-    tc t; /* uint8 MaxPool: the reference's */
+    tc t; /* uint8 MaxPool (fast_ops_qpool.c, QDQ models): byte for byte */
     tc_new(&t, SK_OP_MAX_POOL, 1, 1, 13);
     sk_node_set_ints(t.g, 0, "kernel_shape", (int64_t[]){2, 2}, 2);
     tc_input(&t, 0, SK_U8, 4, (int64_t[]){1, 3, 5, 6});
-    check(&t, 0, 0.0, 0.0, "max_pool u8");
+    check(&t, 1, 0.0, 0.0, "max_pool u8");
+    tc_free(&t);
+    tc_new(&t, SK_OP_MAX_POOL, 1, 1, 13); /* ResNet's stem pool on uint8 */
+    sk_node_set_ints(t.g, 0, "kernel_shape", (int64_t[]){3, 3}, 2);
+    sk_node_set_ints(t.g, 0, "strides", (int64_t[]){2, 2}, 2);
+    sk_node_set_ints(t.g, 0, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    tc_input(&t, 0, SK_U8, 4, shapes[0]);
+    check(&t, 1, 0.0, 0.0, "max_pool u8 stem");
     tc_free(&t);
 }
 

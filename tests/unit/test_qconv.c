@@ -456,6 +456,21 @@ static void test_qdq_rewrites(void **state)
     sk_pool_destroy(pool);
 }
 
+/* the blocked path (fast_qconv.c: gather, pack and multiply per block of
+ * output columns) with blocks forced small, so that images split into many
+ * blocks ending inside output rows and inside panels; the unblocked path
+ * forced likewise (< 0). The default picks by size and thread count. */
+static void test_blocked_columns(void **state)
+{
+    const char *sizes[] = {"32", "96", "-1"};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        setenv("SKIPSERVE_INT8_PBLOCK", sizes[i], 1);
+        test_random_geometries(state);
+        test_resnet_layers(state);
+    }
+    unsetenv("SKIPSERVE_INT8_PBLOCK");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_resnet_layers),
         cmocka_unit_test(test_stays_reference),
         cmocka_unit_test(test_qdq_rewrites),
+        cmocka_unit_test(test_blocked_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
