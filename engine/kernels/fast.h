@@ -56,6 +56,10 @@ typedef struct sk_conv_priv {
     sk_gemm_packed_a w;
     sk_gemm_packed_b wt;
     int64_t kvol; /* taps per input channel (kernel volume) */
+    /* Winograd kinds only: > 0 when wt also holds W' for pixel rows, run
+     * instead for batches N <= pix_max_n (prepack.c wino_pixrows_max_n:
+     * a 7x7 map's tiles fill half an AVX-512 panel at batch 1) */
+    int64_t pix_max_n;
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {

@@ -1041,6 +1041,86 @@ static void test_pixrows_selection(void **state)
     assert_int_equal(packed_kind(&w), SK_CONV_WINOGRAD);
 }
 
+/* pix_max_n of c's packed conv (Winograd on small maps: pixel rows at
+ * small batches). */
+static int64_t packed_pix_max_n(const conv_case *c)
+{
+    char err[256];
+    sk_graph *g = build(c, 99);
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    const sk_node *n = &g->nodes[find_op(g, SK_OP_CONV_FUSED)];
+    int64_t v = n->priv ? ((const sk_conv_priv *)n->priv)->pix_max_n : -1;
+    sk_graph_free(g);
+    return v;
+}
+
+/* c's optimized graph under `env` (NAME=VALUE pairs, NULL: none) run on x, r. */
+static float *run_under(const conv_case *c, const char *const *env, const float *x,
+                        const float *r, int64_t *ny)
+{
+    char err[256];
+    for (int i = 0; env && env[i]; i += 2)
+        setenv(env[i], env[i + 1], 1);
+    sk_graph *g = build(c, 4242);
+    int rc = sk_graph_optimize(g, 1, err, sizeof err);
+    for (int i = 0; env && env[i]; i += 2)
+        unsetenv(env[i]);
+    if (rc)
+        fail_msg("optimize: %s", err);
+    float *y = run_graph(g, c, x, r, NULL, ny, 0);
+    sk_graph_free(g);
+    return y;
+}
+
+/* A 3x3 stride-1 conv on a 7x7 map packs both Winograd and, with AVX-512's
+ * 32-wide panels, W' for pixel rows (prepack.c wino_pixrows_max_n): batch 1
+ * runs pixel rows (bit for bit the forced pixel-rows kind), batch 3
+ * Winograd (bit for bit with SKIPSERVE_WINO_PIXROWS=0), and batch 1 differs
+ * from Winograd's bits (the check can tell the paths apart); both against
+ * the reference. AVX2's 16-wide panels are full at batch 1: no W'. */
+static void test_wino_pixrows_by_batch(void **state)
+{
+    (void)state;
+    static const char *const pix[] = {"SKIPSERVE_WINOGRAD", "0", "SKIPSERVE_PIXROWS", "force",
+                                      NULL};
+    static const char *const wino[] = {"SKIPSERVE_WINO_PIXROWS", "0", NULL};
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (int N = 1; N <= 3; N += 2) {
+            conv_case c;
+            square_case(&c, N, 64, 48, 7, 3, 1, 1);
+            c.bias = 1;
+            c.add = N == 3;
+            c.act = 1;
+            assert_int_equal(packed_kind(&c), SK_CONV_WINOGRAD);
+            assert_int_equal(packed_pix_max_n(&c), l == SK_ISA_AVX512 ? 1 : 0);
+            check_case(&c, NULL, 1);
+            if (l != SK_ISA_AVX512)
+                continue;
+            float *x, *r;
+            random_operands(&c, &x, &r);
+            int64_t n0, n1, n2;
+            float *y = run_under(&c, NULL, x, r, &n0);
+            float *yp = run_under(&c, pix, x, r, &n1);
+            float *yw = run_under(&c, wino, x, r, &n2);
+            assert_true(n0 == n1 && n0 == n2);
+            size_t bytes = sizeof(float) * (size_t)n0;
+            if (N == 1) {
+                assert_true(memcmp(y, yp, bytes) == 0); /* pixel rows ran */
+                assert_true(memcmp(y, yw, bytes) != 0);
+            } else {
+                assert_true(memcmp(y, yw, bytes) == 0); /* Winograd ran */
+            }
+            free(y);
+            free(yp);
+            free(yw);
+            free(x);
+            free(r);
+        }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+}
+
 /* A Conv output read twice (or a graph output) keeps its BN / Add. */
 static void test_no_fusion_across_shared_values(void **state)
 {
@@ -1496,6 +1576,7 @@ int main(void)
         cmocka_unit_test(test_winograd_selection),
         cmocka_unit_test(test_pixrows),
         cmocka_unit_test(test_pixrows_selection),
+        cmocka_unit_test(test_wino_pixrows_by_batch),
         cmocka_unit_test(test_released_weights),
         cmocka_unit_test(test_no_fusion_across_shared_values),
         cmocka_unit_test(test_dump_shows_fusion),
