@@ -54,7 +54,12 @@
         .dw_rows = sk_f32_dw_rows__##sfx,                                                   \
         .dw_flat = {sk_f32_dw_flat__##sfx, sk_f32_dw_out__##sfx, sk_f32_dw_copy__##sfx,      \
                     sk_f32_dw_split__##sfx},                                                \
+        .dw_cl = {sk_f32_dw_cl__##sfx, KCONFIG_VW_##sfx},                                   \
     }
+
+/* vector lanes of a level's fast_ops_simd.h build (dw_cl blocks) */
+#define KCONFIG_VW_avx2 8
+#define KCONFIG_VW_avx512f 16
 
 /* Indexed by sk_isa; the scalar level has no entry (reference kernels). */
 static sk_kconfig configs[] = {

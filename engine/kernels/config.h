@@ -122,6 +122,13 @@ typedef struct sk_dw_flat_uk {
     void (*copy)(float *d, const float *x, size_t n);
     void (*split)(float *de, float *dodd, const float *x, size_t w, size_t ne, size_t no);
 } sk_dw_flat_uk;
+/* the channel-lane loop for small planes (fast_dw_uk.h dw_cl, fast_dwconv.c
+ * dw_block_cl): vw planes interleaved, one vector per output pixel */
+typedef struct sk_dw_cl_uk {
+    void (*run)(float *t, const float *pad, const ptrdiff_t *off, const float *w, int ntaps,
+                size_t oH, size_t oW, size_t ldr, size_t ldc, const float *b);
+    int vw; /* lanes: planes per block */
+} sk_dw_cl_uk;
 
 /* ---- bf16: rows [0, kc) of npanels nr-wide panels pstride floats apart,
  * rounded to bf16 pairs in place (kernels/bf16.h) ------------------------- */
@@ -144,6 +151,7 @@ typedef struct sk_kconfig {
     sk_qgemm_cfg qgemm;  /* int8 GEMM (u8 x s8, qgemm.h): the best kernel the CPU runs at
                           * this level (AVX512-VNNI, AVX-VNNI, AVX2 widening) */
     sk_dw_flat_uk dw_flat; /* depthwise: a whole plane as one flat run */
+    sk_dw_cl_uk dw_cl;     /* depthwise: small planes, channels in the lanes */
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -56,6 +56,10 @@ typedef struct sk_conv_priv {
     sk_gemm_packed_a w;
     sk_gemm_packed_b wt;
     int64_t kvol; /* taps per input channel (kernel volume) */
+    /* Winograd kinds only: > 0 when wt also holds W' for pixel rows, run
+     * instead for batches N <= pix_max_n (prepack.c wino_pixrows_max_n:
+     * a 7x7 map's tiles fill half an AVX-512 panel at batch 1) */
+    int64_t pix_max_n;
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {
@@ -143,6 +147,8 @@ SK_WINO_UK_PROTOS(avx512f)
 
 /* Depthwise conv (fast_dwconv.c) and its vector loops per ISA. */
 size_t sk_dw_scratch_floats(int nthreads);
+/* Planes the channel-lane path has run in this process (tests). */
+size_t sk_dw_cl_planes(void);
 int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                         sk_kctx *ctx);
 #define SK_DW_UK_PROTOS(sfx)                                                                     \
@@ -155,7 +161,10 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
                               size_t rows, const float *res, float lo, float hi);              \
     void sk_f32_dw_copy__##sfx(float *d, const float *x, size_t n);                               \
     void sk_f32_dw_split__##sfx(float *de, float *dodd, const float *x, size_t w, size_t ne,      \
-                                size_t no);
+                                size_t no);                                                       \
+    void sk_f32_dw_cl__##sfx(float *t, const float *pad, const ptrdiff_t *off, const float *w,   \
+                             int ntaps, size_t oH, size_t oW, size_t ldr, size_t ldc,           \
+                             const float *b);
 SK_DW_UK_PROTOS(avx2)
 SK_DW_UK_PROTOS(avx512f)
 

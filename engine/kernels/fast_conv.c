@@ -98,7 +98,12 @@ size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthre
         return 0;
     if (n->op == SK_OP_CONV_FUSED) {
         const sk_conv_priv *pv = n->priv;
-        return sk_conv_strategy_of(pv->kind)->scratch(pv, out, nthreads);
+        size_t f = sk_conv_strategy_of(pv->kind)->scratch(pv, out, nthreads);
+        if (pv->pix_max_n > 0 && out && out->shape.dim[0] <= pv->pix_max_n) {
+            size_t fp = sk_conv_pixrows_scratch(pv, out, nthreads); /* may run instead */
+            f = fp > f ? fp : f;
+        }
+        return f;
     }
     if (n->op == SK_OP_MATMUL_FUSED)
         return sk_matmul_fused_scratch_floats(n, out, nthreads);
@@ -224,5 +229,7 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
     const sk_conv_priv *pv = n->priv;
     if (!pv || nin < 2 || !in[0] || !in[1] || nout < 1)
         return sk_run_conv_fused(n, in, nin, out, nout, ctx);
+    if (pv->pix_max_n > 0 && in[0]->shape.rank > 0 && in[0]->shape.dim[0] <= pv->pix_max_n)
+        return sk_fast_run_conv_pixrows_alt(n, in, nin, out, ctx); /* small batch: see fast.h */
     return sk_conv_strategy_of(pv->kind)->run(n, in, nin, out, ctx);
 }

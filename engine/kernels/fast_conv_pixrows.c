@@ -239,3 +239,17 @@ int sk_fast_run_conv_pixrows(const sk_node *n, const sk_tensor *const *in, int n
         return rc;
     return run_pixrows(n, n->priv, &s, N, B, R, out[0].data, ctx);
 }
+
+int sk_fast_run_conv_pixrows_alt(const sk_node *n, const sk_tensor *const *in, int nin,
+                                 sk_tensor *out, sk_kctx *ctx)
+{
+    sk_conv_priv pv = *(const sk_conv_priv *)n->priv; /* the same packs, read as pixel rows */
+    pv.kind = SK_CONV_PIXROWS;
+    conv_src s;
+    int64_t N, M;
+    int rc = sk_conv_src_setup(n, in, nin, out, &pv, ctx, &s, &N, &M);
+    if (rc || N * M * s.P == 0)
+        return rc;
+    return run_pixrows(n, &pv, &s, N, nin > 2 ? in[2] : NULL, nin > 3 ? in[3] : NULL,
+                       out[0].data, ctx);
+}

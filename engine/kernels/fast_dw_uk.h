@@ -166,3 +166,60 @@ void SK_UK(dw_split)(float *de, float *dodd, const float *x, size_t w, size_t ne
             v_st_n(dodd + k, o, no - k);
     }
 }
+
+/* The channel-lane loop (fast_dwconv.c, dw_block_cl): for small planes
+ * (7x7, 14x14) the per-plane work of the flat path (a few short rows, a
+ * masked tail, one chain of 9 FMAs per vector) costs more than the FMAs.
+ * Here SK_VW planes are interleaved, pad[(r * Wp + c) * SK_VW + lane], so
+ * one vector holds one pixel of SK_VW channels and every output pixel is
+ * one vector over all its taps — no tails, no per-plane calls. Output
+ * pixel q = (oh, ow), q < oH * oW, and tap k read
+ *     pad + oh * ldr + ow * ldc + off[k]   (w + k * SK_VW: the tap's weights),
+ *     t[q * SK_VW + lane] = b[lane] + sum_k w[k][lane] * that[lane],
+ * the taps in order from b, as dw_rows and dw_flat sum (the same bits).
+ * Eight pixels at a time, each its own FMA chain (9 dependent FMAs per
+ * pixel would wait on latency). */
+#define DW_CL_U 8
+void SK_UK(dw_cl)(float *t, const float *pad, const ptrdiff_t *off, const float *w, int ntaps,
+                  size_t oH, size_t oW, size_t ldr, size_t ldc, const float *b)
+{
+    const vf vb = v_ld(b);
+    const size_t n = oH * oW;
+    size_t oh = 0, ow = 0, q = 0;
+    for (; q + DW_CL_U <= n; q += DW_CL_U) {
+        const float *s[DW_CL_U];
+#pragma GCC unroll 8
+        for (int u = 0; u < DW_CL_U; u++) { /* the pixels' tap-0 bases, row by row */
+            s[u] = pad + oh * ldr + ow * ldc;
+            if (++ow == oW) {
+                ow = 0;
+                oh++;
+            }
+        }
+        vf a[DW_CL_U];
+#pragma GCC unroll 8
+        for (int u = 0; u < DW_CL_U; u++)
+            a[u] = vb;
+        for (int k = 0; k < ntaps; k++) {
+            const vf wv = v_ld(w + (size_t)k * SK_VW);
+            const ptrdiff_t o = off[k];
+#pragma GCC unroll 8
+            for (int u = 0; u < DW_CL_U; u++)
+                a[u] = v_fma(wv, v_ld(s[u] + o), a[u]);
+        }
+#pragma GCC unroll 8
+        for (int u = 0; u < DW_CL_U; u++)
+            v_st(t + (q + (size_t)u) * SK_VW, a[u]);
+    }
+    for (; q < n; q++) {
+        const float *s = pad + oh * ldr + ow * ldc;
+        vf a = vb;
+        for (int k = 0; k < ntaps; k++)
+            a = v_fma(v_ld(w + (size_t)k * SK_VW), v_ld(s + off[k]), a);
+        v_st(t + q * SK_VW, a);
+        if (++ow == oW) {
+            ow = 0;
+            oh++;
+        }
+    }
+}

@@ -11,6 +11,7 @@
  * splits each input row into even and odd columns, so its taps read
  * contiguous memory too. Planes (image, channel) are split over the thread
  * pool. */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +30,9 @@ typedef struct dw_run {
     sk_dw_rows_fn rows;
     const sk_dw_flat_uk *fl; /* NULL: SKIPSERVE_DW_FLAT=0, the row loops only */
     int flat;                /* dw_flat_setup took this node */
+    const sk_dw_cl_uk *cl;   /* dw_cl_setup took this node: channel lanes */
+    const sk_fops_uk *ops;   /* its transposes */
+    int64_t Hp, Wp;          /* channel lanes: the padded plane */
     int64_t Hq, Wq, PQ;      /* phase plane rows, columns, floats */
     ptrdiff_t off[DW_TAPS_MAX];
     sk_conv2d g;
@@ -182,6 +186,80 @@ static void dw_plane_flat(const dw_run *r, int64_t plane, float *ph)
                (size_t)g->oH, g->res ? g->res + plane * g->oH * g->oW : NULL, g->lo, g->hi);
 }
 
+/* The channel-lane path (fast_dw_uk.h, dw_cl) for small planes: vw
+ * planes (consecutive (image, channel) planes, any channels) at a time are
+ * transposed into one zero-padded plane of vw-lane pixels,
+ * pad[(r * Wp + c) * vw + lane], the loop computes every output pixel as
+ * one vector over the taps, and transpose_epi writes the planes back with
+ * the residual and the clamp. The flat path spends ~130 ns a plane on 7x7
+ * and 14x14 planes in row copies, masked tails and latency-bound chains
+ * (bench/RESULTS.md, session 12); here a block of vw planes is two
+ * register transposes and oH * oW vector pixels. The sums are dw_flat's
+ * (bias, then the taps in order, by FMA), so the bits do not change.
+ * Taken for planes of at most DW_CL_MAXPX output pixels whose padded
+ * plane and transposed input fit DW_PAD_MAX floats, and at least vw planes;
+ * SKIPSERVE_DW_CL=0 turns it off (A/B), SKIPSERVE_DW_CL_MAXPX=n moves the
+ * limit (measurement). */
+#define DW_CL_MAXPX 196
+
+/* Planes run through the channel lanes since the process started: tests
+ * check that a geometry took the path (its bits equal the flat path's). */
+static _Atomic size_t cl_planes;
+size_t sk_dw_cl_planes(void) { return atomic_load_explicit(&cl_planes, memory_order_relaxed); }
+
+static int dw_cl_setup(dw_run *r, const sk_kconfig *kc)
+{
+    const sk_conv2d *g = &r->g;
+    const char *e = getenv("SKIPSERVE_DW_CL"), *mp = getenv("SKIPSERVE_DW_CL_MAXPX");
+    const int64_t vw = kc->dw_cl.vw, maxpx = mp ? atoll(mp) : DW_CL_MAXPX;
+    if ((e && !strcmp(e, "0")) || !kc->dw_cl.run || vw <= 0 || !kc->ops.transpose ||
+        !kc->ops.transpose_epi || g->kh * g->kw > DW_TAPS_MAX || g->oH * g->oW > maxpx ||
+        g->N * g->C < vw)
+        return 0;
+    const int64_t Hp = (g->oH - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    const int64_t Wp = (g->oW - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    if (Hp * Wp * vw > DW_PAD_MAX || g->H * g->W * vw > DW_PAD_MAX ||
+        g->oH * g->oW * vw > DW_PAD_MAX)
+        return 0;
+    r->Hp = Hp;
+    r->Wp = Wp;
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++)
+            r->off[i * g->kw + j] = (ptrdiff_t)((i * g->dh * Wp + j * g->dw) * vw);
+    r->cl = &kc->dw_cl;
+    r->ops = &kc->ops;
+    return 1;
+}
+
+/* Planes [p0, p0 + nv) (nv <= vw) through the channel lanes; pad's
+ * padding cells are zero (dw_task), its other cells are rewritten here. */
+static void dw_block_cl(const dw_run *r, int64_t p0, int64_t nv, float *pad)
+{
+    const sk_conv2d *g = &r->g;
+    const int vw = r->cl->vw;
+    const int64_t HW = g->H * g->W, oHW = g->oH * g->oW;
+    float *tmp = pad + DW_PAD_MAX; /* the transposed input, then the sums */
+    r->ops->transpose((size_t)nv, (size_t)HW, g->x + p0 * HW, (size_t)HW, tmp, (size_t)vw);
+    /* input row ih, columns [c0, c1), land at padded (ih + pt, iw + pl) */
+    const int64_t c1 = g->W < r->Wp - g->pl ? g->W : r->Wp - g->pl;
+    for (int64_t ih = 0; ih < g->H && ih + g->pt < r->Hp; ih++)
+        if (c1 > 0)
+            memcpy(pad + ((ih + g->pt) * r->Wp + g->pl) * vw, tmp + ih * g->W * vw,
+                   sizeof(float) * (size_t)(c1 * vw));
+    float wt[DW_TAPS_MAX * 16], b[16]; /* the block's weights, tap-major */
+    const int ntaps = (int)(g->kh * g->kw);
+    for (int l = 0; l < vw; l++) {
+        int64_t c = (p0 + (l < nv ? l : 0)) % g->C; /* idle lanes: any channel */
+        b[l] = g->bias ? g->bias[c] : 0.0f;
+        for (int k = 0; k < ntaps; k++)
+            wt[k * vw + l] = g->w[c * ntaps + k];
+    }
+    r->cl->run(tmp, pad, r->off, wt, ntaps, (size_t)g->oH, (size_t)g->oW,
+               (size_t)(g->sh * r->Wp * vw), (size_t)(g->sw * vw), b);
+    r->ops->transpose_epi((size_t)oHW, (size_t)nv, tmp, (size_t)vw, g->y + p0 * oHW, (size_t)oHW,
+                          NULL, g->res ? g->res + p0 * oHW : NULL, g->lo, g->hi);
+}
+
 /* Per-thread scratch: the padded plane, one padded row, the split rows. */
 #define DW_SCRATCH ((size_t)DW_PAD_MAX * 2 + (size_t)DW_KH_MAX * DW_SPLIT_MAX)
 
@@ -267,6 +345,17 @@ static void dw_task(void *arg, int tid, size_t p0, size_t p1)
 {
     const dw_run *r = arg;
     float *scratch = r->scratch + (size_t)tid * DW_SCRATCH;
+    if (r->cl) { /* items are blocks of vw planes */
+        const int64_t vw = r->cl->vw, planes = r->g.N * r->g.C;
+        memset(scratch, 0, sizeof(float) * (size_t)(r->Hp * r->Wp * vw));
+        for (size_t bk = p0; bk < p1; bk++) {
+            int64_t q0 = (int64_t)bk * vw;
+            dw_block_cl(r, q0, planes - q0 < vw ? planes - q0 : vw, scratch);
+        }
+        int64_t e0 = (int64_t)p0 * vw, e1 = (int64_t)p1 * vw < planes ? (int64_t)p1 * vw : planes;
+        atomic_fetch_add_explicit(&cl_planes, (size_t)(e1 - e0), memory_order_relaxed);
+        return;
+    }
     if (r->flat) {
         memset(scratch, 0, sizeof(float) * (size_t)(r->g.sh * r->g.sw * r->PQ));
         for (size_t p = p0; p < p1; p++)
@@ -294,7 +383,7 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
     int rc = sk_conv2d_setup(n, in, nin, out, ctx, &r.g);
     if (rc)
         return rc;
-    r.flat = dw_flat_setup(&r);
+    r.flat = !dw_cl_setup(&r, pv->kc) && dw_flat_setup(&r);
     size_t planes = (size_t)(r.g.N * r.g.C);
     if (planes == 0 || r.g.oH * r.g.oW == 0)
         return 0;
@@ -302,7 +391,8 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
     r.scratch = sk_fast_scratch(n, ctx, sk_dw_scratch_floats(sk_pool_size(ctx->pool)), &heap);
     if (!r.scratch)
         return SK_ENOMEM;
-    sk_parallel_for_tid(ctx->pool, planes, 1, dw_task, &r);
+    size_t items = r.cl ? (planes + (size_t)r.cl->vw - 1) / (size_t)r.cl->vw : planes;
+    sk_parallel_for_tid(ctx->pool, items, 1, dw_task, &r);
     sk_free(heap);
     return 0;
 }

@@ -94,6 +94,36 @@ static int use_pixrows(int64_t M, int64_t group, int64_t P, const sk_gemm_cfg *c
     return cols * 10 >= rows * 11;
 }
 
+/* For a Winograd F(m x m) conv (group 1) on a known oh x ow output: the
+ * largest batch (up to 16) at which pixel rows multiply at most
+ * WINO_PIX_RATIO x the lanes Winograd does, 0 for none. Winograd's tiles
+ * of all the batch's images share B panels of nr tiles, so on small maps
+ * it pads at batch 1 and not at 8: with AVX-512 (nr 32) one 7x7 image is
+ * 16 tiles in a panel of 32, 16 x 32 = 512 lanes per channel pair, where
+ * pixel rows do 9 x 56 = 504 and no transforms. Measured on ResNet-50's
+ * 512 x 7x7 3x3 layers (bench/RESULTS.md, dw2): pixel rows 1.25x faster at
+ * batch 1, Winograd 1.15x at batch 8. With AVX2 (nr 16) the panel is full
+ * at batch 1 and this returns 0. SKIPSERVE_WINO_PIXROWS=0: never (A/B). */
+#define WINO_PIX_RATIO 1.2
+static int64_t wino_pixrows_max_n(int m, int64_t kvol, int64_t oh, int64_t ow,
+                                  const sk_gemm_cfg *cfg)
+{
+    const char *e = getenv("SKIPSERVE_WINO_PIXROWS");
+    if ((e && !strcmp(e, "0")) || m == 0 || oh <= 0 || ow <= 0)
+        return 0;
+    const int64_t nr = cfg->nr, mr = cfg->mr, P = oh * ow;
+    const int64_t tiles = ((oh + m - 1) / m) * ((ow + m - 1) / m);
+    int64_t best = 0;
+    for (int64_t N = 1; N <= 16; N++) {
+        int64_t wl = (m + 2) * (m + 2) * ((N * tiles + nr - 1) / nr * nr);
+        int64_t pl = kvol * ((N * P + mr - 1) / mr * mr);
+        if ((double)pl > WINO_PIX_RATIO * (double)wl)
+            break;
+        best = N;
+    }
+    return best;
+}
+
 /* The output shape of conv node n when both shape walks give it the same
  * spatial dims, all known (rank >= 3); NULL when unknown or when they
  * disagree (the size depends on a symbolic input dim). */
@@ -186,6 +216,11 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
     } else if ((wino = use_winograd(n, w, group, oh, ow, cfg)) != 0) {
         pv->kind = wino == 4 ? SK_CONV_WINOGRAD4 : SK_CONV_WINOGRAD;
         rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, wino, &pv->w);
+        /* small batches of small maps: W' too, pixel rows then (see above) */
+        int64_t pn = rc == 0 && group == 1 ? wino_pixrows_max_n(wino, kvol, oh, ow, cfg) : 0;
+        if (pn > 0 && (rc = sk_gemm_pack_b(cfg, w->data, 1, (size_t)K, (int)K, (int)M, 1.0f,
+                                           &pv->wt)) == 0)
+            pv->pix_max_n = pn;
     } else if (use_pixrows(M, group, out_pixels(os), cfg)) {
         /* W' (k, m) = W[m][k] */
         pv->kind = SK_CONV_PIXROWS;
@@ -194,7 +229,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         rc = sk_gemm_pack_a(cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, 1.0f, &pv->w);
     }
     if (rc) {
-        free(pv);
+        sk_conv_priv_free(pv); /* a Winograd pack may be done when W' failed */
         return SK_ENOMEM;
     }
     n->priv = pv;

@@ -1,5 +1,6 @@
 /* test_dw_uk.c — the depthwise flat path's vector loops
- * (engine/kernels/fast_dw_uk.h: dw_flat, dw_out, dw_copy, dw_split) alone,
+ * (engine/kernels/fast_dw_uk.h: dw_flat, dw_out, dw_copy, dw_split) and
+ * the channel-lane loop (dw_cl) alone,
  * every length around the 8-, 4-, 2-, 1-vector blocks and the masked tail:
  * bit for bit the scalar fmaf chain / copies, nothing written past the end
  * (sentinels). Levels: AVX2 and AVX-512 where the CPU has them, and always
@@ -129,10 +130,71 @@ static void test_dw_flat_uk(void **state)
     }
 }
 
+/* dw_cl (the channel-lane loop): every output pixel count around the
+ * 8-pixel blocks, random row / column strides and tap offsets, bit for bit
+ * the scalar fmaf chain per lane from b, nothing written past the last
+ * pixel. */
+static void check_cl_uk(const char *name, const sk_dw_cl_uk *cl)
+{
+    enum { SRC = 1 << 16, G = 40, MAXPX = 70 };
+    const int vw = cl->vw;
+    float *src = malloc(sizeof(float) * SRC), *t = malloc(sizeof(float) * (size_t)(MAXPX * vw + G));
+    float *w = malloc(sizeof(float) * (size_t)(25 * vw)), *b = malloc(sizeof(float) * (size_t)vw);
+    for (int i = 0; i < SRC; i++)
+        src[i] = frand();
+    for (int it = 0; it < 300; it++) {
+        size_t oH = (size_t)irand(1, 7), oW = (size_t)irand(1, 10);
+        size_t ldc = (size_t)(irand(1, 2) * vw), ldr = oW * ldc + (size_t)(irand(0, 3) * vw);
+        int ntaps = irand(1, 25);
+        ptrdiff_t off[25];
+        for (int k = 0; k < ntaps; k++)
+            off[k] = (ptrdiff_t)irand(0, 200) * vw + irand(0, 1);
+        for (int i = 0; i < ntaps * vw; i++)
+            w[i] = frand();
+        for (int l = 0; l < vw; l++)
+            b[l] = frand();
+        size_t n = oH * oW;
+        for (size_t q = 0; q < n * (size_t)vw + G; q++)
+            t[q] = -777.0f;
+        cl->run(t, src, off, w, ntaps, oH, oW, ldr, ldc, b);
+        for (size_t q = 0; q < n; q++)
+            for (int l = 0; l < vw; l++) {
+                const float *s = src + (q / oW) * ldr + (q % oW) * ldc + l;
+                float a = b[l];
+                for (int k = 0; k < ntaps; k++)
+                    a = fmaf(w[k * vw + l], s[off[k]], a);
+                if (memcmp(&a, &t[q * (size_t)vw + (size_t)l], sizeof a))
+                    fail_msg("[%s] dw_cl %zux%zu pixel %zu lane %d = %.9g, scalar %.9g", name, oH,
+                             oW, q, l, t[q * (size_t)vw + (size_t)l], a);
+            }
+        for (size_t q = n * (size_t)vw; q < n * (size_t)vw + G; q++)
+            assert_true(t[q] == -777.0f);
+    }
+    free(src);
+    free(t);
+    free(w);
+    free(b);
+}
+
+static void test_dw_cl_uk(void **state)
+{
+    (void)state;
+    const sk_dw_cl_uk emu = {emu512_dw_cl, 16};
+    check_cl_uk("emu512", &emu);
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        assert_non_null(kc);
+        assert_non_null(kc->dw_cl.run);
+        assert_int_equal(kc->dw_cl.vw, l == SK_ISA_AVX2 ? 8 : 16);
+        check_cl_uk(sk_isa_name((sk_isa)l), &kc->dw_cl);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dw_flat_uk),
+        cmocka_unit_test(test_dw_cl_uk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

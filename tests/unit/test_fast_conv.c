@@ -549,6 +549,7 @@ static int unset_dw_flat(void **state)
 {
     (void)state;
     unsetenv("SKIPSERVE_DW_FLAT");
+    unsetenv("SKIPSERVE_DW_CL");
     return 0;
 }
 
@@ -622,6 +623,89 @@ static void test_depthwise_flat(void **state)
                     assert_int_equal(n0, n1);
                     if (memcmp(y, rows, sizeof(float) * (size_t)n0))
                         fail_msg("[%s] flat path on %d threads differs from the row loops: %s",
+                                 sk_isa_name((sk_isa)l), t == 0 ? 1 : t == 1 ? 3 : 16, what);
+                    free(y);
+                }
+                free(rows);
+                free(x);
+                free(r);
+                sk_graph_free(go);
+            }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(p3);
+    sk_pool_destroy(p16);
+}
+
+/* The channel-lane depthwise path (fast_dwconv.c dw_block_cl: blocks of
+ * 8 / 16 planes interleaved, small planes only): against the reference,
+ * that it was taken (sk_dw_cl_planes grew by every plane), and bit for bit
+ * the row loops (SKIPSERVE_DW_FLAT=0 SKIPSERVE_DW_CL=0) on 1, 3 and 16
+ * threads. Geometries: MobileNetV2's 7x7 and 14x14 planes at stride 1 and
+ * 2, blocks that cross images (N = 2) and end part-full (20, 33 planes),
+ * 5x5 and 7x7 kernels, dilation, even kernels, pads wider than the kernel,
+ * asymmetric pads, 1-pixel planes. */
+static void test_depthwise_cl(void **state)
+{
+    (void)state;
+    static const int geo[][9] = {
+        /* C, H, W, k, s, d, pb, pe, N */
+        {32, 7, 7, 3, 1, 1, 1, 1, 1},  {24, 14, 14, 3, 2, 1, 1, 1, 2}, {20, 14, 14, 3, 1, 1, 1, 1, 1},
+        {33, 7, 7, 3, 1, 1, 1, 1, 1},  {17, 9, 10, 5, 2, 1, 2, 2, 1},  {16, 10, 9, 3, 1, 2, 2, 2, 2},
+        {19, 13, 17, 2, 2, 1, 0, 0, 1}, {40, 1, 1, 3, 1, 1, 1, 1, 1},  {18, 5, 40, 3, 2, 1, 4, 4, 1},
+        {16, 28, 28, 3, 2, 1, 1, 1, 1}, {21, 7, 7, 7, 1, 1, 3, 3, 1},  {18, 8, 8, 3, 1, 1, 0, 1, 1},
+    };
+    sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
+    sk_pool *pools[3] = {NULL, p3, p16};
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            for (int e = 0; e < 3; e++) {
+                conv_case c;
+                memset(&c, 0, sizeof c);
+                c.nsp = 2;
+                c.N = geo[i][8];
+                c.C = c.M = c.group = geo[i][0];
+                for (int a = 0; a < 3; a++)
+                    c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+                c.in[0] = geo[i][1];
+                c.in[1] = geo[i][2];
+                for (int a = 0; a < 2; a++) {
+                    c.k[a] = geo[i][3];
+                    c.s[a] = geo[i][4];
+                    c.d[a] = geo[i][5];
+                    c.pb[a] = geo[i][6];
+                    c.pe[a] = geo[i][7];
+                    c.out[a] = out_size(&c, a);
+                }
+                c.bias = e != 1;
+                c.bn = e == 1;
+                c.add = e == 2;
+                c.act = e;
+                char err[256], what[400];
+                describe(&c, what, sizeof what);
+                size_t before = sk_dw_cl_planes();
+                check_case(&c, p3, e == 0); /* against the reference */
+                /* the check runs the plan twice (warm-up, then the checked
+                 * run or the allocation count): at least every plane once */
+                if (sk_dw_cl_planes() - before < (size_t)(c.N * c.C))
+                    fail_msg("[%s] channel lanes not taken: %s", sk_isa_name((sk_isa)l), what);
+                sk_graph *go = build(&c, rnd() * 31ull + 5);
+                if (sk_graph_optimize(go, 1, err, sizeof err))
+                    fail_msg("optimize: %s (%s)", err, what);
+                float *x, *r;
+                random_operands(&c, &x, &r);
+                int64_t n0, n1;
+                setenv("SKIPSERVE_DW_FLAT", "0", 1);
+                setenv("SKIPSERVE_DW_CL", "0", 1);
+                float *rows = run_graph(go, &c, x, r, NULL, &n0, 0);
+                unsetenv("SKIPSERVE_DW_FLAT");
+                unsetenv("SKIPSERVE_DW_CL");
+                for (int t = 0; t < 3; t++) {
+                    float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
+                    assert_int_equal(n0, n1);
+                    if (memcmp(y, rows, sizeof(float) * (size_t)n0))
+                        fail_msg("[%s] channel lanes on %d threads differ from the row loops: %s",
                                  sk_isa_name((sk_isa)l), t == 0 ? 1 : t == 1 ? 3 : 16, what);
                     free(y);
                 }
@@ -955,6 +1039,86 @@ static void test_pixrows_selection(void **state)
     w.k[0] = w.k[1] = 3;
     w.pb[0] = w.pb[1] = w.pe[0] = w.pe[1] = 1;
     assert_int_equal(packed_kind(&w), SK_CONV_WINOGRAD);
+}
+
+/* pix_max_n of c's packed conv (Winograd on small maps: pixel rows at
+ * small batches). */
+static int64_t packed_pix_max_n(const conv_case *c)
+{
+    char err[256];
+    sk_graph *g = build(c, 99);
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    const sk_node *n = &g->nodes[find_op(g, SK_OP_CONV_FUSED)];
+    int64_t v = n->priv ? ((const sk_conv_priv *)n->priv)->pix_max_n : -1;
+    sk_graph_free(g);
+    return v;
+}
+
+/* c's optimized graph under `env` (NAME=VALUE pairs, NULL: none) run on x, r. */
+static float *run_under(const conv_case *c, const char *const *env, const float *x,
+                        const float *r, int64_t *ny)
+{
+    char err[256];
+    for (int i = 0; env && env[i]; i += 2)
+        setenv(env[i], env[i + 1], 1);
+    sk_graph *g = build(c, 4242);
+    int rc = sk_graph_optimize(g, 1, err, sizeof err);
+    for (int i = 0; env && env[i]; i += 2)
+        unsetenv(env[i]);
+    if (rc)
+        fail_msg("optimize: %s", err);
+    float *y = run_graph(g, c, x, r, NULL, ny, 0);
+    sk_graph_free(g);
+    return y;
+}
+
+/* A 3x3 stride-1 conv on a 7x7 map packs both Winograd and, with AVX-512's
+ * 32-wide panels, W' for pixel rows (prepack.c wino_pixrows_max_n): batch 1
+ * runs pixel rows (bit for bit the forced pixel-rows kind), batch 3
+ * Winograd (bit for bit with SKIPSERVE_WINO_PIXROWS=0), and batch 1 differs
+ * from Winograd's bits (the check can tell the paths apart); both against
+ * the reference. AVX2's 16-wide panels are full at batch 1: no W'. */
+static void test_wino_pixrows_by_batch(void **state)
+{
+    (void)state;
+    static const char *const pix[] = {"SKIPSERVE_WINOGRAD", "0", "SKIPSERVE_PIXROWS", "force",
+                                      NULL};
+    static const char *const wino[] = {"SKIPSERVE_WINO_PIXROWS", "0", NULL};
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (int N = 1; N <= 3; N += 2) {
+            conv_case c;
+            square_case(&c, N, 64, 48, 7, 3, 1, 1);
+            c.bias = 1;
+            c.add = N == 3;
+            c.act = 1;
+            assert_int_equal(packed_kind(&c), SK_CONV_WINOGRAD);
+            assert_int_equal(packed_pix_max_n(&c), l == SK_ISA_AVX512 ? 1 : 0);
+            check_case(&c, NULL, 1);
+            if (l != SK_ISA_AVX512)
+                continue;
+            float *x, *r;
+            random_operands(&c, &x, &r);
+            int64_t n0, n1, n2;
+            float *y = run_under(&c, NULL, x, r, &n0);
+            float *yp = run_under(&c, pix, x, r, &n1);
+            float *yw = run_under(&c, wino, x, r, &n2);
+            assert_true(n0 == n1 && n0 == n2);
+            size_t bytes = sizeof(float) * (size_t)n0;
+            if (N == 1) {
+                assert_true(memcmp(y, yp, bytes) == 0); /* pixel rows ran */
+                assert_true(memcmp(y, yw, bytes) != 0);
+            } else {
+                assert_true(memcmp(y, yw, bytes) == 0); /* Winograd ran */
+            }
+            free(y);
+            free(yp);
+            free(yw);
+            free(x);
+            free(r);
+        }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
 }
 
 /* A Conv output read twice (or a graph output) keeps its BN / Add. */
@@ -1420,9 +1584,11 @@ int main(void)
         cmocka_unit_test_teardown(test_winograd, unset_winograd),
         cmocka_unit_test(test_depthwise),
         cmocka_unit_test_teardown(test_depthwise_flat, unset_dw_flat),
+        cmocka_unit_test_teardown(test_depthwise_cl, unset_dw_flat),
         cmocka_unit_test(test_winograd_selection),
         cmocka_unit_test(test_pixrows),
         cmocka_unit_test(test_pixrows_selection),
+        cmocka_unit_test(test_wino_pixrows_by_batch),
         cmocka_unit_test(test_released_weights),
         cmocka_unit_test(test_no_fusion_across_shared_values),
         cmocka_unit_test(test_dump_shows_fusion),
