@@ -35,7 +35,7 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
         case SK_OP_MATMUL_FUSED:
             return sk_fast_run_matmul_fused;
         case SK_OP_CONV_TRANSPOSE: /* W^T packed: on even with SKIPSERVE_FAST_OPS=0 */
-            return sk_fops_run_conv_transpose;
+            return sk_fast_run_conv_transpose;
         case SK_OP_QLINEAR_CONV: /* int8 weights packed (passes/qfuse.c) */
         case SK_OP_QCONV_FUSED:
             return sk_fast_run_qconv;
@@ -54,10 +54,10 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
     if (fn == sk_fast_run_conv_fused || fn == sk_fast_run_gemm_fused ||
         fn == sk_fast_run_matmul_fused)
         return sk_fused_scratch_floats(n, nout > 0 ? out : NULL, nthreads) * sizeof(float);
-    if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fops_run_conv_transpose) {
+    if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fast_run_conv_transpose) {
         /* the packed kernel's need, or the reference's it falls back to */
         size_t fast = 0, ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
-        if (!sk_fops_plan_conv_transpose(NULL, n, in, nin, out, nout, nthreads, &fast))
+        if (!sk_fast_plan_conv_transpose(NULL, n, in, nin, out, nout, nthreads, &fast))
             fast = 0;
         return fast > ref ? fast : ref;
     }
@@ -83,7 +83,7 @@ const char *sk_dispatch_describe(const sk_node *n)
         return "gemm";
     if (fn == sk_fast_run_qconv)
         return "int8-gemm";
-    if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fops_run_conv_transpose)
+    if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fast_run_conv_transpose)
         return "gemm+col2im";
     return info && fn == info->run ? "ref" : "fast";
 }

@@ -12,14 +12,14 @@
 
 /* a `none` column */
 #define sk_ref_scratch_none NULL
-#define sk_fops_run_none NULL
-#define sk_fops_plan_none NULL
+#define sk_fast_run_none NULL
+#define sk_fast_plan_none NULL
 
 static const sk_op_info op_table[SK_OP_COUNT] = {
     [SK_OP_NONE] = {"(none)", NULL, NULL, NULL, NULL, NULL, 0},
 #define SK_X_ROW(e, nm, fn, scratch, fast, inplace)                                  \
     [SK_OP_##e] = {nm, sk_infer_##fn, sk_run_##fn, sk_ref_scratch_##scratch,          \
-                   sk_fops_run_##fast, sk_fops_plan_##fast, inplace},
+                   sk_fast_run_##fast, sk_fast_plan_##fast, inplace},
     SK_OPS_ALL(SK_X_ROW)
 #undef SK_X_ROW
 };

@@ -8,7 +8,7 @@
  *   scratch  the work buffer of the reference kernel: sk_ref_scratch_<scratch>
  *            (kernels/ref/nn_util.h, fast.h for `fused`), or none;
  *   fast     the fast kernel family dispatch picks above the scalar level:
- *            sk_fops_run_<fast> / sk_fops_plan_<fast> (kernels/fast_ops.h),
+ *            sk_fast_run_<fast> / sk_fast_plan_<fast> (kernels/fast_ops.h),
  *            or none (nodes with weights packed at load are routed first,
  *            dispatch.c);
  *   inplace  how many leading inputs the output may overwrite as the kernel

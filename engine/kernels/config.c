@@ -57,7 +57,7 @@
         .dw_cl = {sk_f32_dw_cl__##sfx, KCONFIG_VW_##sfx},                                   \
     }
 
-/* vector lanes of a level's fast_ops_simd.h build (dw_cl blocks) */
+/* vector lanes of a level's fast_simd.h build (dw_cl blocks) */
 #define KCONFIG_VW_avx2 8
 #define KCONFIG_VW_avx512f 16
 
@@ -164,7 +164,7 @@ const sk_gemm_cfg *sk_gemm_config(sk_isa isa)
     return c ? &c->gemm : NULL;
 }
 
-const sk_fops_uk *sk_fops_uk_for(sk_isa isa)
+const sk_fast_uk *sk_fast_uk_for(sk_isa isa)
 {
     const sk_kconfig *c = sk_kconfig_for(isa);
     return c ? &c->ops : NULL;

@@ -35,11 +35,11 @@
 /* ---- vector microkernels of one ISA level -------------------------------
  * n counts floats. Binary: a / b advance by ia / ib (1: contiguous, 0: one
  * value repeated), o may equal a or b. */
-typedef void (*sk_fops_vbin_fn)(size_t n, const float *a, int ia, const float *b, int ib,
+typedef void (*sk_fast_vbin_fn)(size_t n, const float *a, int ia, const float *b, int ib,
                                 float *o);
-typedef struct sk_fops_uk {
+typedef struct sk_fast_uk {
     sk_isa isa;
-    sk_fops_vbin_fn vadd, vsub, vmul, vdiv;
+    sk_fast_vbin_fn vadd, vsub, vmul, vdiv;
     /* y = f(x); may be in place. vclamp: min(max(x, lo), hi), NaN kept. */
     void (*vrelu)(size_t n, const float *x, float *y);
     void (*vclamp)(size_t n, const float *x, float *y, float lo, float hi);
@@ -91,7 +91,7 @@ typedef struct sk_fops_uk {
     /* y = GELU(x), erf and tanh forms (fast_gelu_uk.h); may be in place */
     void (*vgelu_erf)(size_t n, const float *x, float *y);
     void (*vgelu_tanh)(size_t n, const float *x, float *y);
-} sk_fops_uk;
+} sk_fast_uk;
 
 /* ---- Winograd F(m x m, 3x3) transforms (fast_wino_uk.h) ------------------
  * cols gathers a row's tile columns (step m, width m + 2), in and out are
@@ -139,7 +139,7 @@ typedef struct sk_kconfig {
     sk_isa isa;
     int fast_ops;       /* 0: SKIPSERVE_FAST_OPS=0, the non-conv ops run ref */
     sk_gemm_cfg gemm;   /* f32 GEMM: tile, blocking, full and edge kernels */
-    sk_fops_uk ops;     /* element-wise, rows, pooling, resize, transpose */
+    sk_fast_uk ops;     /* element-wise, rows, pooling, resize, transpose */
     sk_wino_uk wino2;   /* Winograd F(2x2, 3x3) */
     sk_wino_uk wino4;   /* Winograd F(4x4, 3x3) */
     sk_dw_rows_fn dw_rows; /* depthwise 2-D conv, one row loop */
@@ -161,7 +161,7 @@ const sk_kconfig *sk_kconfig_for(sk_isa isa);
 /* The GEMM part of a level's config (NULL as above). */
 const sk_gemm_cfg *sk_gemm_config(sk_isa isa);
 /* The vector loops of a level (NULL as above; tests and benchmarks). */
-const sk_fops_uk *sk_fops_uk_for(sk_isa isa);
+const sk_fast_uk *sk_fast_uk_for(sk_isa isa);
 /* The int8 GEMM of a level (NULL as above). */
 const sk_qgemm_cfg *sk_qgemm_config(sk_isa isa);
 

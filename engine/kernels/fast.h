@@ -173,7 +173,7 @@ void sk_gather_stride2(float *dst, const float *src, int64_t n);
 
 int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx);
-/* ConvTranspose: the one fast kernel is sk_fops_run_conv_transpose
+/* ConvTranspose: the one fast kernel is sk_fast_run_conv_transpose
  * (fast_convt.c, fast_ops.h); for a constant W of a 2-D group-1 node the
  * prepack pass packs W^T at load (priv: A = (M * kh * kw) x C) when
  * sk_fast_convt_supported, and the kernel uses it. */

@@ -44,7 +44,7 @@ static int rows_per_task(const sk_gemm_cfg *cfg, int64_t items, int64_t M, int64
 
 static size_t per_thread_floats(const sk_gemm_cfg *cfg, int rb, int64_t L)
 {
-    return sk_gemm_scratch_floats(cfg, 1) + sk_fops_pad((size_t)rb * (size_t)L);
+    return sk_gemm_scratch_floats(cfg, 1) + sk_fast_pad((size_t)rb * (size_t)L);
 }
 
 static int covered(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in, int nin,
@@ -59,7 +59,7 @@ static int covered(const sk_kconfig *kc, const sk_node *n, const sk_tensor *cons
     return out[0].dtype == SK_F32 && g->items <= INT_MAX;
 }
 
-int sk_fops_plan_attention(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
+int sk_fast_plan_attention(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
                            int nin, const sk_tensor *out, int nout, int nthreads,
                            size_t *scratch)
 {
@@ -74,7 +74,7 @@ int sk_fops_plan_attention(const sk_kconfig *kc, const sk_node *n, const sk_tens
 
 typedef struct att_job {
     const sk_gemm_cfg *cfg;
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     const float *q, *k, *v;
     float *y, *scratch, scale;
     int64_t M, D, L, E, nblk;
@@ -126,27 +126,27 @@ static void att_tasks(void *arg, int tid, size_t t0, size_t t1)
     }
 }
 
-int sk_fops_run_attention(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_attention(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                           int nout, sk_kctx *ctx)
 {
     sk_attention_geom g;
     const sk_kconfig *kc = ctx->kcfg;
     if (!covered(kc, n, in, nin, out, nout, &g))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     if (g.items == 0 || g.M == 0 || g.E == 0)
         return 0;
     int T = sk_pool_size(ctx->pool), rb = rows_per_task(&kc->gemm, g.items, g.M, g.L, T);
     size_t per = per_thread_floats(&kc->gemm, rb, g.L);
-    float *scratch = sk_fops_scratch(ctx, per * (size_t)T * sizeof(float));
+    float *scratch = sk_fast_ctx_scratch(ctx, per * (size_t)T * sizeof(float));
     if (!scratch)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     int q_op = (int)sk_attr_int(n, "q_op", 0);
     float c = sk_attr_float(n, "q_const", 1.0f);
     float scale = q_op == 1 ? (float)(1.0 / (double)c) : q_op == 2 ? c : 1.0f;
     att_job j = {&kc->gemm, &kc->ops, in[0]->data, in[1]->data, in[2]->data, out[0].data,
                  scratch, scale, g.M, g.D, g.L, g.E, (g.M + rb - 1) / rb, rb, per};
     if (g.L == 0) { /* softmax over nothing: the reference's NaN-free zeros */
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     }
     sk_parallel_for_tid(ctx->pool, (size_t)(g.items * j.nblk), 1, att_tasks, &j);
     return 0;

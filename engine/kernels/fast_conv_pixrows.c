@@ -70,7 +70,7 @@ typedef struct pixrows {
     int64_t *tab; /* tab[t * rows_pad + row]: offset in channel 0, or -1 */
     const float *bias, *res;
     float lo, hi;
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     sk_bf16_pairs_fn pairs; /* BF16 config: gathered rows to K pairs, else NULL */
 } pixrows;
 
@@ -174,7 +174,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
 {
     const sk_gemm_cfg *cfg = pv->cfg;
     const int T = sk_pool_size(ctx->pool);
-    const sk_fops_uk *uk = &pv->kc->ops;
+    const sk_fast_uk *uk = &pv->kc->ops;
     const size_t gemm = sk_gemm_scratch_floats(cfg, T);
     if (!uk)
         return sk_kfail(ctx, n, SK_EINVAL, "no transpose kernel at level %s",

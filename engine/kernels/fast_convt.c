@@ -86,13 +86,13 @@ static int ct_packed_ok(const sk_conv_priv *pv, const ct_geom *g)
  * packed per run unless it was packed at load. */
 static size_t ct_scratch(const ct_geom *g, const sk_gemm_cfg *cfg, int packed, int nthreads)
 {
-    return (sk_fops_pad((size_t)(g->group * g->Rows * g->Pin)) +
+    return (sk_fast_pad((size_t)(g->group * g->Rows * g->Pin)) +
             sk_gemm_scratch_floats(cfg, nthreads) +
-            (packed ? 0 : sk_fops_prepack_a_floats(cfg, (int)g->group, (int)g->Rows, (int)g->Cg))) *
+            (packed ? 0 : sk_fast_prepack_a_floats(cfg, (int)g->group, (int)g->Rows, (int)g->Cg))) *
            sizeof(float);
 }
 
-int sk_fops_plan_conv_transpose(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_conv_transpose(const sk_kconfig *kc, const sk_node *n,
                                 const sk_tensor *const *in, int nin, const sk_tensor *out,
                                 int nout, int nthreads, size_t *scratch)
 {
@@ -133,7 +133,7 @@ static void ct_pack_a(const void *ctx, int batch, int m0, int mb, int k0, int kc
 }
 
 typedef struct ct_job {
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     const ct_geom *g;
     const float *col, *bias;
     float *y; /* this image's output */
@@ -222,30 +222,30 @@ static void ct_col2im(void *arg, size_t b, size_t e)
     }
 }
 
-int sk_fops_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
+int sk_fast_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
                                sk_tensor *out, int nout, sk_kctx *ctx)
 {
     ct_geom g;
     /* a node packed at load runs the kernels of the level it was packed for */
     const sk_conv_priv *pv = n->priv;
-    const sk_fops_uk *uk = pv ? &pv->kc->ops : sk_fops_uk_of(ctx);
-    const sk_gemm_cfg *cfg = pv ? pv->cfg : sk_fops_gemm_of(ctx);
+    const sk_fast_uk *uk = pv ? &pv->kc->ops : sk_fast_uk_of(ctx);
+    const sk_gemm_cfg *cfg = pv ? pv->cfg : sk_fast_gemm_of(ctx);
     if (!uk || !cfg || nout < 1 || out[0].dtype != SK_F32 || !ct_geometry(n, in, nin, &g) ||
         (pv && !ct_packed_ok(pv, &g)))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     if (g.N == 0 || g.M == 0)
         return 0;
-    float *col = sk_fops_scratch(ctx, ct_scratch(&g, cfg, pv != NULL, sk_pool_size(ctx->pool)));
+    float *col = sk_fast_ctx_scratch(ctx, ct_scratch(&g, cfg, pv != NULL, sk_pool_size(ctx->pool)));
     if (!col)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
-    float *gemm_scratch = col + sk_fops_pad((size_t)(g.group * g.Rows * g.Pin));
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
+    float *gemm_scratch = col + sk_fast_pad((size_t)(g.group * g.Rows * g.Pin));
     const float *x = in[0]->data;
     ct_a a = {in[1]->data, g.Cg, g.Rows};
     sk_gemm_packed_a pa; /* W^T of every group, packed once for all images */
     if (pv)
         pa = pv->w;
     else
-        sk_fops_prepack_a(ctx->pool, cfg, ct_pack_a, &a, (int)g.group, (int)g.Rows, (int)g.Cg,
+        sk_fast_prepack_a(ctx->pool, cfg, ct_pack_a, &a, (int)g.group, (int)g.Rows, (int)g.Cg,
                           gemm_scratch + sk_gemm_scratch_floats(cfg, sk_pool_size(ctx->pool)),
                           &pa);
     ct_job cj = {uk, &g, col, nin > 2 && in[2] ? in[2]->data : NULL, NULL};
@@ -261,7 +261,7 @@ int sk_fops_run_conv_transpose(const sk_node *n, const sk_tensor *const *in, int
         j.ldc = (size_t)g.Pin;
         j.c_stride = (size_t)(g.Rows * g.Pin);
         if (sk_gemm_run(ctx->pool, &j, gemm_scratch) < 0)
-            return sk_fops_ref(n, in, nin, out, nout, ctx);
+            return sk_fast_ref(n, in, nin, out, nout, ctx);
         cj.y = (float *)out[0].data + (size_t)(img * g.M * g.opx);
         if (g.direct) {
             size_t rows = (size_t)(g.M * g.w.in[0] * g.w.in[1]);

@@ -1,7 +1,7 @@
 /* fast_dw_uk.h — the vector loop of the depthwise convolution
- * (fast_dwconv.c), written once against the fast_ops_simd.h layer and
+ * (fast_dwconv.c), written once against the fast_simd.h layer and
  * compiled per ISA by avx2/f32_dwconv__avx2.c and avx512/f32_dwconv__avx512f.c.
- * Include after fast_ops_simd.h. */
+ * Include after fast_simd.h. */
 
 /* For each of `rows` output row segments r (y + r*ldy, residual res +
  * r*ldy, taps src[t] + r*lds):

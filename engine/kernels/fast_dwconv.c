@@ -31,7 +31,7 @@ typedef struct dw_run {
     const sk_dw_flat_uk *fl; /* NULL: SKIPSERVE_DW_FLAT=0, the row loops only */
     int flat;                /* dw_flat_setup took this node */
     const sk_dw_cl_uk *cl;   /* dw_cl_setup took this node: channel lanes */
-    const sk_fops_uk *ops;   /* its transposes */
+    const sk_fast_uk *ops;   /* its transposes */
     int64_t Hp, Wp;          /* channel lanes: the padded plane */
     int64_t Hq, Wq, PQ;      /* phase plane rows, columns, floats */
     ptrdiff_t off[DW_TAPS_MAX];

@@ -1,6 +1,6 @@
 /* fast_gelu_uk.h — GELU over a row, both forms transformers export, written
- * once against fast_ops_simd.h and instantiated by avx2/f32_vgelu__avx2.c
- * and avx512/f32_vgelu__avx512f.c (sk_fops_uk.vgelu_erf / vgelu_tanh):
+ * once against fast_simd.h and instantiated by avx2/f32_vgelu__avx2.c
+ * and avx512/f32_vgelu__avx512f.c (sk_fast_uk.vgelu_erf / vgelu_tanh):
  *   erf form  (nn.GELU()):                  0.5 x (1 + erf(x / sqrt 2))
  *   tanh form (nn.GELU(approximate="tanh")): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
  * Why: an exported GELU is 5 (erf) or 9 (tanh) element-wise nodes, each a

@@ -65,7 +65,7 @@ int sk_fast_run_gemm_fused(const sk_node *n, const sk_tensor *const *in, int nin
     int M = (int)A->shape.dim[0], N = pv->w.N, K = pv->w.K;
     if (R && !sk_shape_equal(&R->shape, &out[0].shape))
         return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
-    const sk_fops_uk *uk = &pv->kc->ops;
+    const sk_fast_uk *uk = &pv->kc->ops;
     /* gemv_panel reads panels of two vectors: 16 floats at AVX2, 32 at AVX-512 */
     if (M == 1 && uk && pv->cfg->nr == (pv->cfg->isa == SK_ISA_AVX512 ? 32 : 16)) {
         gemv_job g = {A->data, pv->bias, R ? R->data : NULL, &pv->w, out[0].data, 0, 0,

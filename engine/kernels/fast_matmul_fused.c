@@ -3,7 +3,7 @@
  *
  * Why fast: W was packed into B panels at load (passes/prepack.c, as for
  * _GemmFused), so a run packs only the activations — once, in parallel
- * (sk_fops_prepack_a), not once per column block; A's leading dims fold
+ * (sk_fast_prepack_a), not once per column block; A's leading dims fold
  * into the rows ([B, 197, 768] is one 197B x 768 product); bias and the
  * residual (the transformer's skip connection) are added by the
  * microkernel's epilogue on the tile in registers instead of two more
@@ -28,7 +28,7 @@ size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, in
     size_t f = sk_gemm_scratch_floats(pv->cfg, nthreads);
     int64_t M = fused_rows(out, pv->w.N);
     if (M > 0 && M <= INT_MAX)
-        f += sk_fops_prepack_a_floats(pv->cfg, 1, (int)M, pv->w.K);
+        f += sk_fast_prepack_a_floats(pv->cfg, 1, (int)M, pv->w.K);
     return f;
 }
 
@@ -65,12 +65,12 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     const sk_gemm_cfg *cfg = pv->cfg;
     size_t gemm_floats = sk_gemm_scratch_floats(cfg, sk_pool_size(ctx->pool));
     float *heap, *scratch = sk_fast_scratch(
-                     n, ctx, gemm_floats + sk_fops_prepack_a_floats(cfg, 1, (int)M, K), &heap);
+                     n, ctx, gemm_floats + sk_fast_prepack_a_floats(cfg, 1, (int)M, K), &heap);
     if (!scratch)
         return SK_ENOMEM;
     sk_gemm_rowmajor ra = {A->data, (size_t)K, 0};
     sk_gemm_packed_a pa;
-    sk_fops_prepack_a(ctx->pool, cfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
+    sk_fast_prepack_a(ctx->pool, cfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
                       scratch + gemm_floats, &pa);
     sk_gemm_job j;
     sk_gemm_job_init(&j, cfg, (int)M, N, K, 1);
@@ -91,7 +91,7 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     sk_free(heap);
     int gelu = (int)sk_attr_int(n, "gelu", SK_GELU_NONE);
     if (gelu != SK_GELU_NONE) {
-        const sk_fops_uk *uk = &pv->kc->ops;
+        const sk_fast_uk *uk = &pv->kc->ops;
         gelu_job g = {gelu == SK_GELU_TANH ? uk->vgelu_tanh : uk->vgelu_erf, out[0].data,
                       (size_t)N};
         /* rows of >= 16 KB per task: enough to hide the pool's hand-off */

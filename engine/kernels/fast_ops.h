@@ -10,9 +10,9 @@
  * Layering (engine/kernels/README.md, "Fast kernels (non-conv)"):
  *   fast_ops_*.c       ISA-neutral drivers: shape checks, threading over
  *                      ctx->pool, scratch carving; no intrinsics
- *   avx2/, avx512/     vector loops (microkernels) behind the sk_fops_uk
+ *   avx2/, avx512/     vector loops (microkernels) behind the sk_fast_uk
  *                      table of each level, compiled with per-file flags
- *   fast_ops_simd.h    the per-ISA vector layer those files share, so the
+ *   fast_simd.h    the per-ISA vector layer those files share, so the
  *                      AVX-512 loops are the AVX2 loops with wider vectors
  * At SK_ISA_SCALAR nothing here is dispatched: the reference runs. */
 #ifndef SK_KERNELS_FAST_OPS_H
@@ -41,7 +41,7 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
                                const sk_tensor *out, int nout, int nthreads);
 
 /* ---- the fast kernels (same contract as the ops.h run functions) -------- */
-#define SK_FOPS_KERNELS(X)                                                      \
+#define SK_FAST_KERNELS(X)                                                      \
     X(binary)         /* Add, Sub, Mul, Div: float32, any broadcast */          \
     X(unary)          /* Relu, Clip, Sigmoid, Tanh, Erf: float32 */             \
     X(softmax)        /* Softmax, LogSoftmax over a trailing contiguous block */ \
@@ -64,21 +64,21 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
  * 1 when the fast path of level kc covers these shapes (its scratch bytes
  * for `nthreads` workers in *scratch), 0 when the run would hand them to
  * the reference kernel. */
-#define SK_FOPS_DECL(name)                                                                \
-    int sk_fops_run_##name(const sk_node *n, const sk_tensor *const *in, int nin,            \
+#define SK_FAST_DECL(name)                                                                \
+    int sk_fast_run_##name(const sk_node *n, const sk_tensor *const *in, int nin,            \
                            sk_tensor *out, int nout, sk_kctx *ctx);                       \
-    int sk_fops_plan_##name(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in, \
+    int sk_fast_plan_##name(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in, \
                             int nin, const sk_tensor *out, int nout, int nthreads,          \
                             size_t *scratch);
-SK_FOPS_KERNELS(SK_FOPS_DECL)
-#undef SK_FOPS_DECL
+SK_FAST_KERNELS(SK_FAST_DECL)
+#undef SK_FAST_DECL
 
-/* MaxPool on uint8 data (fast_ops_qpool.c; the uint8 case of max_pool):
+/* MaxPool on uint8 data (fast_qpool.c; the uint8 case of max_pool):
  * plan as above (with the kernel's node and shapes), run as an ops.h run
  * function, falling back to the reference for what it does not cover. */
-int sk_fops_plan_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin, int nout,
+int sk_fast_plan_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin, int nout,
                              int nthreads, size_t *scratch);
-int sk_fops_run_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin,
+int sk_fast_run_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin,
                             sk_tensor *out, int nout, sk_kctx *ctx);
 
 /* A operands packed once per run: the GEMM driver packs a callback's A
@@ -86,13 +86,13 @@ int sk_fops_run_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int ni
  * (M ~ 200, N ~ 3000) redoes the packing 16 times. This packs every item's
  * whole A (items x M x K, read through pack_a) into `dst` in the layout of
  * sk_gemm_packed_a with groups = items, threaded over panels. */
-size_t sk_fops_prepack_a_floats(const sk_gemm_cfg *cfg, int items, int M, int K);
-void sk_fops_prepack_a(struct sk_pool *pool, const sk_gemm_cfg *cfg, sk_gemm_pack_a_fn pack_a,
+size_t sk_fast_prepack_a_floats(const sk_gemm_cfg *cfg, int items, int M, int K);
+void sk_fast_prepack_a(struct sk_pool *pool, const sk_gemm_cfg *cfg, sk_gemm_pack_a_fn pack_a,
                        const void *ctx, int items, int M, int K, float *dst,
                        sk_gemm_packed_a *out);
 
 /* The reference kernel of n: what every fast kernel falls back to. */
-static inline int sk_fops_ref(const sk_node *n, const sk_tensor *const *in, int nin,
+static inline int sk_fast_ref(const sk_node *n, const sk_tensor *const *in, int nin,
                               sk_tensor *out, int nout, sk_kctx *ctx)
 {
     return sk_op_get(n->op)->run(n, in, nin, out, nout, ctx);
@@ -100,27 +100,27 @@ static inline int sk_fops_ref(const sk_node *n, const sk_tensor *const *in, int 
 
 /* ctx->scratch when it holds `bytes` (> 0), else NULL: the kernel then
  * falls back to the reference rather than allocate during a run. */
-static inline void *sk_fops_scratch(const sk_kctx *ctx, size_t bytes)
+static inline void *sk_fast_ctx_scratch(const sk_kctx *ctx, size_t bytes)
 {
     return ctx->scratch && ctx->scratch_bytes >= bytes ? ctx->scratch : NULL;
 }
 
 /* The vector loops a run was handed (ctx->kcfg), or NULL (reference). */
-static inline const sk_fops_uk *sk_fops_uk_of(const sk_kctx *ctx)
+static inline const sk_fast_uk *sk_fast_uk_of(const sk_kctx *ctx)
 {
     return ctx->kcfg ? &ctx->kcfg->ops : NULL;
 }
 /* The GEMM config a run was handed, or NULL (reference). */
-static inline const sk_gemm_cfg *sk_fops_gemm_of(const sk_kctx *ctx)
+static inline const sk_gemm_cfg *sk_fast_gemm_of(const sk_kctx *ctx)
 {
     return ctx->kcfg ? &ctx->kcfg->gemm : NULL;
 }
 
 /* Floats rounded up to a 64-byte multiple, for carving scratch. */
-static inline size_t sk_fops_pad(size_t floats) { return (floats + 15) & ~(size_t)15; }
+static inline size_t sk_fast_pad(size_t floats) { return (floats + 15) & ~(size_t)15; }
 
 /* Per-ISA pieces the tables are built from (avx2/ and avx512/ files). */
-#define SK_FOPS_UK_PROTOS(sfx)                                                               \
+#define SK_FAST_UK_PROTOS(sfx)                                                               \
     void sk_f32_vadd__##sfx(size_t, const float *, int, const float *, int, float *);        \
     void sk_f32_vsub__##sfx(size_t, const float *, int, const float *, int, float *);        \
     void sk_f32_vmul__##sfx(size_t, const float *, int, const float *, int, float *);        \
@@ -146,13 +146,13 @@ static inline size_t sk_fops_pad(size_t floats) { return (floats + 15) & ~(size_
     void sk_f32_vblend__##sfx(size_t, const float *, float, const float *, float, float *);  \
     void sk_f32_vup2_linear__##sfx(size_t, const float *, float *);                         \
     void sk_f32_gemv_panel__##sfx(size_t, const float *, const float *, float *);
-SK_FOPS_UK_PROTOS(avx2)
-SK_FOPS_UK_PROTOS(avx512f)
+SK_FAST_UK_PROTOS(avx2)
+SK_FAST_UK_PROTOS(avx512f)
 /* _AttentionFused (fast_attention.c) */
-int sk_fops_plan_attention(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_attention(const sk_kconfig *kc, const sk_node *n,
                            const sk_tensor *const *in, int nin, const sk_tensor *out, int nout,
                            int nthreads, size_t *scratch);
-int sk_fops_run_attention(const sk_node *n, const sk_tensor *const *in, int nin,
+int sk_fast_run_attention(const sk_node *n, const sk_tensor *const *in, int nin,
                           sk_tensor *out, int nout, sk_kctx *ctx);
 /* GELU rows (fast_gelu_uk.h), kept apart from the list above so that
  * list stays as it was. */

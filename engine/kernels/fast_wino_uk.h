@@ -1,11 +1,11 @@
 /* fast_wino_uk.h — the vector loops of Winograd F(2x2, 3x3)
- * (fast_winograd.c), written once against the fast_ops_simd.h layer and
+ * (fast_winograd.c), written once against the fast_simd.h layer and
  * compiled per ISA by avx2/f32_wino__avx2.c and avx512/f32_wino__avx512f.c.
  *
  * Lanes are tiles: a B panel holds nr tiles (16 with AVX2, 32 with
  * AVX-512), so every transform step is one vector op over nr / SK_VW
  * vectors, with no shuffles; the data never leaves registers between the
- * row and column passes. Include after fast_ops_simd.h. */
+ * row and column passes. Include after fast_simd.h. */
 
 /* d[j*nr + l] = row[j + 2l] for j < 4, l < n: the four columns of n
  * side-by-side 4x4 tiles (stride 2) in one input row; reads row[0 .. 2n+1].

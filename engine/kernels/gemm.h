@@ -61,7 +61,7 @@ typedef void (*sk_gemm_ukernel)(size_t kc, const float *a, const float *b, float
  * Writes rows x cols of c, each element the same FMA chain and epilogue
  * as the full kernel's (the same bits), at twice the useful FMAs per cycle
  * of a full tile on the narrow panel. Lives with the row loops
- * (fast_ops_vrow.h) so the AVX-512 build is tested under emulation too. */
+ * (fast_vrow.h) so the AVX-512 build is tested under emulation too. */
 typedef void (*sk_gemm_ntail_fn)(size_t kc, const float *a0, const float *a1, const float *b,
                                  float *c, size_t ldc, int rows, int cols, int flags,
                                  const sk_ukernel_params *p);

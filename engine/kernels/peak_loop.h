@@ -1,5 +1,5 @@
 /* peak_loop.h — the ceiling loop of peak.h, written once against the vector
- * layer (fast_ops_simd.h) and included by avx2/peak__avx2_fma.c and
+ * layer (fast_simd.h) and included by avx2/peak__avx2_fma.c and
  * avx512/peak__avx512f.c, so both levels run the same twelve chains.
  *
  * Every chain starts from its own value. Until session 10 they all started
@@ -11,7 +11,7 @@
 #ifndef SK_PEAK_LOOP_H
 #define SK_PEAK_LOOP_H
 
-#include "kernels/fast_ops_simd.h"
+#include "kernels/fast_simd.h"
 #include "kernels/peak.h"
 
 /* Two FMA pipes x 4-cycle latency need 8 independent chains; 12 leave no

@@ -1,9 +1,9 @@
 /* avx512_emu.h — plain C versions of the AVX-512 intrinsics the
- * SK_FOPS_AVX512 mapping of engine/kernels/fast_ops_simd.h uses, written
+ * SK_FAST_AVX512 mapping of engine/kernels/fast_simd.h uses, written
  * from the operation pseudo-code of the Intel Intrinsics Guide, so
  * test_fast_ops_uk.c can run the AVX-512 loops on a CPU without AVX-512.
  * Only for a translation unit that does not include <immintrin.h>
- * (define SK_FOPS_EMULATE before fast_ops_simd.h). */
+ * (define SK_FAST_EMULATE before fast_simd.h). */
 #ifndef AVX512_EMU_H
 #define AVX512_EMU_H
 

@@ -22,11 +22,11 @@
 #include "kernels/config.h"
 #include "kernels/fast.h"
 
-#define SK_FOPS_EMULATE 1
-#define SK_FOPS_AVX512 1
+#define SK_FAST_EMULATE 1
+#define SK_FAST_AVX512 1
 #define SK_UK(name) emu512_##name
 #include "avx512_emu.h"
-#include "kernels/fast_ops_simd.h"
+#include "kernels/fast_simd.h"
 #include "kernels/fast_dw_uk.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;

@@ -1386,7 +1386,7 @@ static void convt_cases(sk_pool *pool)
         assert_int_equal(sk_graph_optimize(gs[1], 1, err, sizeof err), 0);
         if (sk_cpu_level() > SK_ISA_SCALAR) {
             assert_non_null(gs[1]->nodes[0].priv);
-            assert_true(sk_dispatch_run(&gs[1]->nodes[0]) == sk_fops_run_conv_transpose);
+            assert_true(sk_dispatch_run(&gs[1]->nodes[0]) == sk_fast_run_conv_transpose);
         }
         sk_tensor x = {SK_F32, {4, {N, C, H, W}}, NULL};
         float *xv = malloc(sizeof(float) * (size_t)(N * C * H * W));

@@ -53,7 +53,7 @@ static void test_math_accuracy(void **state)
                    powf(10.0f, -30.0f + 32.0f * (float)(rnd() % 100000) / 100000.0f);
     }
     for (int L = SK_ISA_AVX2; L <= (int)sk_cpu_detected(); L++) {
-        const sk_fops_uk *uk = sk_fops_uk_for((sk_isa)L);
+        const sk_fast_uk *uk = sk_fast_uk_for((sk_isa)L);
         assert_non_null(uk);
         for (int f = 0; f < 4; f++) {
             double worst = 0;
@@ -368,8 +368,8 @@ static void test_dispatch(void **state)
     assert_null(sk_kconfig_for(sk_cpu_level()));
     if (sk_cpu_detected() >= SK_ISA_AVX2) {
         sk_cpu_set_level(SK_ISA_AVX2);
-        assert_ptr_equal(sk_dispatch_ops(&t.g->nodes[0], NULL, 0, NULL, 0), sk_fops_run_binary);
-        assert_ptr_equal(&sk_kconfig_for(sk_cpu_level())->ops, sk_fops_uk_for(SK_ISA_AVX2));
+        assert_ptr_equal(sk_dispatch_ops(&t.g->nodes[0], NULL, 0, NULL, 0), sk_fast_run_binary);
+        assert_ptr_equal(&sk_kconfig_for(sk_cpu_level())->ops, sk_fast_uk_for(SK_ISA_AVX2));
         assert_int_equal(sk_kconfig_for(sk_cpu_level())->ops.isa, SK_ISA_AVX2);
     }
     sk_cpu_set_level(was);
@@ -410,7 +410,7 @@ static void test_kernel_config(void **state)
         assert_int_equal(kc->gemm.isa, L);
         assert_int_equal(kc->ops.isa, L);
         assert_ptr_equal(sk_gemm_config((sk_isa)L), &kc->gemm);
-        assert_ptr_equal(sk_fops_uk_for((sk_isa)L), &kc->ops);
+        assert_ptr_equal(sk_fast_uk_for((sk_isa)L), &kc->ops);
         const char *fo = getenv("SKIPSERVE_FAST_OPS");
         assert_int_equal(kc->fast_ops, !(fo && !strcmp(fo, "0")));
         assert_true(kc->gemm.mr * kc->gemm.nr == (L == SK_ISA_AVX512 ? 8 * 32 : 6 * 16));
@@ -454,7 +454,7 @@ static void test_kernel_config(void **state)
     ref.data = sk_alloc(997 * sizeof(float));
     got.data = sk_alloc(997 * sizeof(float));
     assert_int_equal(sk_op_get(SK_OP_SIGMOID)->run(n, t.inp, 1, &ref, 1, &ctx), 0);
-    assert_int_equal(sk_fops_run_unary(n, t.inp, 1, &got, 1, &ctx), 0);
+    assert_int_equal(sk_fast_run_unary(n, t.inp, 1, &got, 1, &ctx), 0);
     assert_memory_equal(ref.data, got.data, 997 * sizeof(float));
     sk_free(ref.data);
     sk_free(got.data);

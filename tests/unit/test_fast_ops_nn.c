@@ -71,7 +71,7 @@ static void test_pools(void **state)
         check(&t, 1, c < 2 ? 0.0 : 2e-6, c < 2 ? 0.0 : 1e-6, "model pool");
         tc_free(&t);
     }
-    tc t; /* uint8 MaxPool (fast_ops_qpool.c, QDQ models): byte for byte */
+    tc t; /* uint8 MaxPool (fast_qpool.c, QDQ models): byte for byte */
     tc_new(&t, SK_OP_MAX_POOL, 1, 1, 13);
     sk_node_set_ints(t.g, 0, "kernel_shape", (int64_t[]){2, 2}, 2);
     tc_input(&t, 0, SK_U8, 4, (int64_t[]){1, 3, 5, 6});

@@ -1,9 +1,9 @@
 /* test_fast_ops_uk.c — every vector microkernel of the fast non-conv kernels
- * (sk_fops_uk, engine/kernels/fast_ops.h) against scalar formulas written
+ * (sk_fast_uk, engine/kernels/fast_ops.h) against scalar formulas written
  * here, for every length from 0 to 70 (all vector tails of 8 and 16 lanes,
  * the 2x and 4x unrolled loops) and a few long rows, with inputs at
  * unaligned offsets. Tables tested: AVX2 and AVX-512 when the CPU has
- * them, and always "emu512": the AVX-512 mapping of fast_ops_simd.h
+ * them, and always "emu512": the AVX-512 mapping of fast_simd.h
  * compiled in this file against avx512_emu.h (a C emulation of the
  * intrinsics it uses), so the 16-lane code paths, mask tails and permute
  * indices are checked even on a CPU without AVX-512.
@@ -28,13 +28,13 @@
 #include "kernels/fast_ops.h"
 
 /* ---- the AVX-512 loops on emulated intrinsics ------------------------------- */
-#define SK_FOPS_EMULATE 1
-#define SK_FOPS_AVX512 1
+#define SK_FAST_EMULATE 1
+#define SK_FAST_AVX512 1
 #define SK_UK(name) emu512_##name
 #include "avx512_emu.h"
-#include "kernels/fast_ops_simd.h"
-#include "kernels/fast_ops_velt.h"
-#include "kernels/fast_ops_vrow.h"
+#include "kernels/fast_simd.h"
+#include "kernels/fast_velt.h"
+#include "kernels/fast_vrow.h"
 
 /* the 8x8 transpose has no 16-lane version: every level uses AVX2's */
 static void scalar_transpose(size_t rows, size_t cols, const float *s, size_t lds, float *d,
@@ -45,7 +45,7 @@ static void scalar_transpose(size_t rows, size_t cols, const float *s, size_t ld
             d[j * ldd + i] = s[i * lds + j];
 }
 
-static const sk_fops_uk emu512 = {
+static const sk_fast_uk emu512 = {
     .isa = SK_ISA_AVX512, .vadd = emu512_vadd, .vsub = emu512_vsub, .vmul = emu512_vmul,
     .vdiv = emu512_vdiv, .vrelu = emu512_vrelu, .vclamp = emu512_vclamp,
     .vsigmoid = emu512_vsigmoid, .vtanh = emu512_vtanh, .verf = emu512_verf,
@@ -95,7 +95,7 @@ static size_t len_at(int k) { return k <= 70 ? (size_t)k : long_lens[k - 71]; }
 
 static const char *uk_name;
 
-static void check_uk(const sk_fops_uk *uk)
+static void check_uk(const sk_fast_uk *uk)
 {
     float *a = bufa + OFF, *b = bufb + OFF, *c = bufc + OFF, *o = bufo + OFF;
     for (int k = 0; k < NLENS; k++) {
@@ -105,7 +105,7 @@ static void check_uk(const sk_fops_uk *uk)
         for (size_t i = 0; i < n; i++)
             b[i] += b[i] < 0 ? -0.5f : 0.5f;
         /* binary, three stride cases */
-        sk_fops_vbin_fn bins[4] = {uk->vadd, uk->vsub, uk->vmul, uk->vdiv};
+        sk_fast_vbin_fn bins[4] = {uk->vadd, uk->vsub, uk->vmul, uk->vdiv};
         for (int op = 0; op < 4; op++)
             for (int s = 0; s < 3; s++) {
                 int ia = s != 2, ib = s != 1;
@@ -220,7 +220,7 @@ static void check_uk(const sk_fops_uk *uk)
 }
 
 /* exp-based math against libm over a sweep, both signs, tails included */
-static void check_math(const sk_fops_uk *uk)
+static void check_math(const sk_fast_uk *uk)
 {
     enum { N = 40001 };
     static float x[N], y[N];
@@ -241,7 +241,7 @@ static void check_math(const sk_fops_uk *uk)
     }
 }
 
-static void check_transpose(const sk_fops_uk *uk)
+static void check_transpose(const sk_fast_uk *uk)
 {
     static float src[70 * 75], dst[75 * 72];
     for (size_t rows = 1; rows < 70; rows += 7)
@@ -258,7 +258,7 @@ static void check_transpose(const sk_fops_uk *uk)
  * times a, every K up to 70 and long ones (the 4-step loop and its tail),
  * against a double sum; its four partial sums reorder the float sum, so
  * the tolerance is the K-term error bound. */
-static void check_gemv(const sk_fops_uk *uk)
+static void check_gemv(const sk_fast_uk *uk)
 {
     const size_t lanes = uk->isa == SK_ISA_AVX512 ? 32 : 16;
     static float panel[2048 * 32 + 64];
@@ -290,7 +290,7 @@ static void check_gemv(const sk_fops_uk *uk)
  * in. Every row count 1 .. 2 mr, every column count 1 .. nr/2, K across the
  * loop (0 .. 70 and long), each flag combination; the C window has a border
  * of sentinels the kernel must not touch (masked tail stores). */
-static void check_gemm_ntail(const sk_fops_uk *uk)
+static void check_gemm_ntail(const sk_fast_uk *uk)
 {
     const int mr = uk->isa == SK_ISA_AVX512 ? 8 : 6, nr = uk->isa == SK_ISA_AVX512 ? 32 : 16;
     const size_t ldc = (size_t)nr / 2 + 5, crows = (size_t)(2 * mr + 2);
@@ -366,7 +366,7 @@ static void check_gemm_ntail(const sk_fops_uk *uk)
  * groups, a leftover single panel), the real columns ending anywhere in
  * the last panel, B panels a stride apart, C and the residual with a row
  * stride and a border of sentinels. */
-static void check_gemm_mtail(const sk_fops_uk *uk)
+static void check_gemm_mtail(const sk_fast_uk *uk)
 {
     const int mr = uk->isa == SK_ISA_AVX512 ? 8 : 6, nr = uk->isa == SK_ISA_AVX512 ? 32 : 16;
     enum { MAXP = 6, MAXK = 300 };
@@ -440,7 +440,7 @@ static void check_gemm_mtail(const sk_fops_uk *uk)
             }
 }
 
-static void run_table(const sk_fops_uk *uk, const char *name)
+static void run_table(const sk_fast_uk *uk, const char *name)
 {
     uk_name = name;
     check_uk(uk);
@@ -463,7 +463,7 @@ static void test_cpu_levels(void **state)
     (void)state;
     int ran = 0;
     for (int L = SK_ISA_AVX2; L <= (int)sk_cpu_detected(); L++) {
-        const sk_fops_uk *uk = sk_fops_uk_for((sk_isa)L);
+        const sk_fast_uk *uk = sk_fast_uk_for((sk_isa)L);
         assert_non_null(uk);
         assert_int_equal(uk->isa, L);
         run_table(uk, sk_isa_name((sk_isa)L));
@@ -471,7 +471,7 @@ static void test_cpu_levels(void **state)
     }
     if (!ran)
         print_message("  no vector level on this CPU: only the emulation ran\n");
-    assert_null(sk_fops_uk_for(SK_ISA_SCALAR));
+    assert_null(sk_fast_uk_for(SK_ISA_SCALAR));
 }
 
 int main(void)

@@ -96,7 +96,7 @@ static void test_gelu_loops(void **state)
     (void)state;
     int levels = 0;
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
-        const sk_fops_uk *uk = sk_fops_uk_for((sk_isa)l);
+        const sk_fast_uk *uk = sk_fast_uk_for((sk_isa)l);
         if (!uk)
             continue;
         assert_non_null(uk->vgelu_erf);

@@ -1,7 +1,7 @@
 /* test_qdq_ops.c — the QDQ glue of int8 graphs against the reference
  * kernels, bit for bit (issue 22):
  *   - the threaded SSE2 QuantizeLinear / DequantizeLinear / _QLut of
- *     kernels/fast_ops_quant.c against ref/quant.c and ref/qfused.c, on
+ *     kernels/fast_quant.c against ref/quant.c and ref/qfused.c, on
  *     values chosen to break a wrong rounding (exact .5 ties of x / scale,
  *     +-0, huge, infinite, NaN, subnormal), uint8 and int8, zero points at
  *     the type's ends, lengths around the 16-lane step and over several
@@ -11,7 +11,7 @@
  *     own scale and a second reader), optimized and run on the fast kernels
  *     against the graph as loaded run at the scalar level (reference
  *     DequantizeLinear, Concat, QuantizeLinear);
- *   - the uint8 MaxPool of kernels/fast_ops_qpool.c against ref/pool.c on
+ *   - the uint8 MaxPool of kernels/fast_qpool.c against ref/pool.c on
  *     random 2-D geometries (kernel, stride, dilation, pads, ceil_mode);
  *   - sk_u8_lut (the _QLut lookups; AVX-512 VBMI where the CPU has it)
  *     against table[x ^ flip] computed here, every length 0..300, in place
@@ -116,7 +116,7 @@ static void test_quantize_dequantize(void **state)
                     sk_kctx rc = {err, sizeof err, NULL, NULL, 0, NULL},
                             fc = {err, sizeof err, th ? pool : NULL, NULL, 0, kc};
                     assert_int_equal(sk_run_quantize_linear(&gq->nodes[0], in, 3, &o1, 1, &rc), 0);
-                    assert_int_equal(sk_fops_run_quantize(&gq->nodes[0], in, 3, &o2, 1, &fc), 0);
+                    assert_int_equal(sk_fast_run_quantize(&gq->nodes[0], in, 3, &o2, 1, &fc), 0);
                     for (size_t i = 0; i < n + 64; i++)
                         if (q1[i] != q2[i])
                             fail_msg("Q s8 %d n %zu zp %d scale %g: [%zu] x %.9g ref %d fast %d",
@@ -132,7 +132,7 @@ static void test_quantize_dequantize(void **state)
                     sk_tensor d1 = {SK_F32, dx.shape, f1}, d2 = {SK_F32, dx.shape, f2};
                     assert_int_equal(sk_run_dequantize_linear(&gd->nodes[0], din, 3, &d1, 1, &rc),
                                      0);
-                    assert_int_equal(sk_fops_run_dequantize(&gd->nodes[0], din, 3, &d2, 1, &fc),
+                    assert_int_equal(sk_fast_run_dequantize(&gd->nodes[0], din, 3, &d2, 1, &fc),
                                      0);
                     assert_memory_equal(f1, f2, (n + 8) * sizeof *f1);
                     free(x);
@@ -149,7 +149,7 @@ static void test_quantize_dequantize(void **state)
     const sk_tensor *in[3] = {&tx, &ts, &tz};
     sk_kctx fc = {err, sizeof err, pool, NULL, 0, kc};
     err[0] = 0;
-    assert_true(sk_fops_run_quantize(&gq->nodes[0], in, 3, &o, 1, &fc) < 0);
+    assert_true(sk_fast_run_quantize(&gq->nodes[0], in, 3, &o, 1, &fc) < 0);
     assert_true(err[0] != 0);
     sk_graph_free(gq);
     sk_graph_free(gd);
@@ -334,7 +334,7 @@ static void test_max_pool_u8(void **state)
         memset(o1.data, 0x5A, ny + 32);
         memset(o2.data, 0x5A, ny + 32);
         size_t bytes = 0;
-        fast_cases += sk_fops_plan_max_pool_u8(&g->nodes[0], in, 1, 1, 3, &bytes);
+        fast_cases += sk_fast_plan_max_pool_u8(&g->nodes[0], in, 1, 1, 3, &bytes);
         size_t ref_bytes = sk_ref_nn_scratch(&g->nodes[0], in, 1, &o1, 1, 3);
         if (ref_bytes > bytes)
             bytes = ref_bytes;
@@ -342,7 +342,7 @@ static void test_max_pool_u8(void **state)
         assert_non_null(scratch);
         sk_kctx fc = {err, sizeof err, it % 2 ? pool : NULL, scratch, bytes, kc};
         assert_int_equal(sk_run_max_pool(&g->nodes[0], in, 1, &o1, 1, &rc), 0);
-        assert_int_equal(sk_fops_run_max_pool(&g->nodes[0], in, 1, &o2, 1, &fc), 0);
+        assert_int_equal(sk_fast_run_max_pool(&g->nodes[0], in, 1, &o2, 1, &fc), 0);
         if (memcmp(o1.data, o2.data, ny + 32))
             fail_msg("MaxPool u8 case %d: k %lldx%lld s %lldx%lld d %lldx%lld on %lldx%lld", it,
                      (long long)k[0], (long long)k[1], (long long)st[0], (long long)st[1],

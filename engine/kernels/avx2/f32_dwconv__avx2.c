@@ -2,8 +2,8 @@
  * level (sk_f32_dw_rows__avx2). The loops live in ../fast_dw_uk.h;
  * this file picks the vector width. */
 #if defined(__x86_64__)
-#define SK_FOPS_AVX2 1
-#include "../fast_ops_simd.h"
+#define SK_FAST_AVX2 1
+#include "../fast_simd.h"
 #include "kernels/fast.h"
 
 #include "../fast_dw_uk.h"

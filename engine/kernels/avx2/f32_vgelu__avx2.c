@@ -2,8 +2,8 @@
  * sk_f32_vgelu_erf__avx2, sk_f32_vgelu_tanh__avx2. The loops live in
  * ../fast_gelu_uk.h; this file picks 8-lane ymm vectors. */
 #if defined(__x86_64__)
-#define SK_FOPS_AVX2 1
-#include "../fast_ops_simd.h"
+#define SK_FAST_AVX2 1
+#include "../fast_simd.h"
 #include "kernels/fast_ops.h"
 
 #include "../fast_gelu_uk.h"

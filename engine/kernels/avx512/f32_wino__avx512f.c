@@ -2,8 +2,8 @@
  * (sk_f32_wino_cols / in / out / epi__avx512f), 32 tiles per B panel. The
  * loops live in ../fast_wino_uk.h; this file picks the vector width. */
 #if defined(__x86_64__)
-#define SK_FOPS_AVX512 1
-#include "../fast_ops_simd.h"
+#define SK_FAST_AVX512 1
+#include "../fast_simd.h"
 #include "kernels/fast.h"
 
 /* No SK_WINO_DEINT here: the column gather stays scalar at this level

@@ -1,5 +1,5 @@
 /* resize_coord.h — Resize's coordinate_transformation_mode rules, shared by
- * the reference kernel (ref/resize.c) and the fast one (fast_ops_resize.c) so
+ * the reference kernel (ref/resize.c) and the fast one (fast_resize.c) so
  * both map output to input coordinates identically. */
 #ifndef SK_RESIZE_COORD_H
 #define SK_RESIZE_COORD_H

@@ -1,4 +1,4 @@
-/* fast_ops_quant.c — QuantizeLinear (float32 -> uint8/int8) and
+/* fast_quant.c — QuantizeLinear (float32 -> uint8/int8) and
  * DequantizeLinear (uint8/int8 -> float32) per tensor, threaded and
  * vectorized (issue 22).
  *
@@ -118,7 +118,7 @@ static void run_chunks(sk_pool *pool, qjob *j, sk_range_fn fn)
         sk_parallel_for(pool, chunks, 1, fn, j);
 }
 
-int sk_fops_plan_quantize(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
+int sk_fast_plan_quantize(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
                           int nin, const sk_tensor *out, int nout, int nthreads, size_t *scratch)
 {
     (void)kc;
@@ -132,7 +132,7 @@ int sk_fops_plan_quantize(const sk_kconfig *kc, const sk_node *n, const sk_tenso
            (!in[1]->data || per_tensor_q(in, nin, out[0].dtype, &j));
 }
 
-int sk_fops_run_quantize(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_quantize(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                          int nout, sk_kctx *ctx)
 {
     /* the reference's checks (attributes, types, a finite non-zero scale) */
@@ -143,7 +143,7 @@ int sk_fops_run_quantize(const sk_node *n, const sk_tensor *const *in, int nin, 
     qjob j;
     if (nout < 1 || in[0]->dtype != SK_F32 || !per_tensor_q(in, nin, chk.dtype, &j) ||
         out[0].dtype != chk.dtype)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     j.x = in[0]->data;
     j.y = out[0].data;
     j.n = (size_t)sk_shape_numel(&in[0]->shape);
@@ -151,7 +151,7 @@ int sk_fops_run_quantize(const sk_node *n, const sk_tensor *const *in, int nin, 
     return 0;
 }
 
-int sk_fops_plan_dequantize(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
+int sk_fast_plan_dequantize(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
                             int nin, const sk_tensor *out, int nout, int nthreads,
                             size_t *scratch)
 {
@@ -164,7 +164,7 @@ int sk_fops_plan_dequantize(const sk_kconfig *kc, const sk_node *n, const sk_ten
            sk_shape_numel(&in[1]->shape) == 1;
 }
 
-int sk_fops_run_dequantize(const sk_node *n, const sk_tensor *const *in, int nin,
+int sk_fast_run_dequantize(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx)
 {
     sk_tensor chk = {0};
@@ -173,7 +173,7 @@ int sk_fops_run_dequantize(const sk_node *n, const sk_tensor *const *in, int nin
         return rc;
     qjob j;
     if (nout < 1 || out[0].dtype != SK_F32 || !per_tensor_q(in, nin, in[0]->dtype, &j))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     j.x = in[0]->data;
     j.y = out[0].data;
     j.n = (size_t)sk_shape_numel(&in[0]->shape);
@@ -199,7 +199,7 @@ static void lut_range(void *arg, size_t b, size_t e)
         sk_u8_lut(j->vbmi, j->t, j->flip, j->x + i, j->y + i, end - i);
 }
 
-int sk_fops_plan_qlut(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
+int sk_fast_plan_qlut(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
                       int nin, const sk_tensor *out, int nout, int nthreads, size_t *scratch)
 {
     (void)kc;
@@ -213,7 +213,7 @@ int sk_fops_plan_qlut(const sk_kconfig *kc, const sk_node *n, const sk_tensor *c
     return 1; /* every _QLut: the run checks through the reference's infer */
 }
 
-int sk_fops_run_qlut(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_qlut(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                      int nout, sk_kctx *ctx)
 {
     sk_tensor chk = {0};
@@ -221,7 +221,7 @@ int sk_fops_run_qlut(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
     if (rc)
         return rc;
     if (nout < 1 || !in[1]->data)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     lut_job j = {in[0]->data, in[1]->data, out[0].data, (size_t)sk_shape_numel(&in[0]->shape),
                  in[0]->dtype == SK_I8 ? 0x80 : 0, sk_u8_lut_vbmi_ok()};
     size_t chunks = (j.n + QCHUNK - 1) / QCHUNK;

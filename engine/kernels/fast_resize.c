@@ -1,4 +1,4 @@
-/* fast_ops_resize.c — fast Resize of NCHW float32 tensors whose N and C are
+/* fast_resize.c — fast Resize of NCHW float32 tensors whose N and C are
  * kept and H, W resized (any scales or sizes), modes nearest and linear,
  * every coordinate transformation but tf_crop_and_resize, every
  * nearest_mode, opset-10 (Upsample) semantics. Anything else (cubic, axes,
@@ -10,7 +10,7 @@
  * output rows reuse it: a 2x up-sample computes each W-resized row once
  * for two output rows), then the two H taps are blended with one vector
  * FMA per output vector. The exact 2x half-pixel linear case (U-Net's
- * bilinear up-sampling) resizes a row with sk_fops_uk.vup2_linear: shifted
+ * bilinear up-sampling) resizes a row with sk_fast_uk.vup2_linear: shifted
  * vector loads and an interleave, one FMA per output. Rows are split over
  * the pool. */
 #include <math.h>
@@ -123,11 +123,11 @@ typedef struct rz_taps {
     float *w0, *w1;
 } rz_taps;
 
-static size_t rz_taps_floats(int64_t out) { return 4 * sk_fops_pad((size_t)out); }
+static size_t rz_taps_floats(int64_t out) { return 4 * sk_fast_pad((size_t)out); }
 
 static void rz_build(const rz_geom *g, int a, int64_t in, int64_t out, float *mem, rz_taps *t)
 {
-    size_t p = sk_fops_pad((size_t)out);
+    size_t p = sk_fast_pad((size_t)out);
     t->i0 = (int32_t *)mem;
     t->i1 = (int32_t *)(mem + p);
     t->w0 = mem + 2 * p;
@@ -177,11 +177,11 @@ static int rz_is_up2(const rz_taps *t, int64_t in, int64_t out)
 static size_t rz_scratch(const rz_geom *g, int nthreads)
 {
     return (rz_taps_floats(g->oH) + rz_taps_floats(g->oW) +
-            2 * sk_fops_pad((size_t)g->oW) * (size_t)(nthreads > 0 ? nthreads : 1)) *
+            2 * sk_fast_pad((size_t)g->oW) * (size_t)(nthreads > 0 ? nthreads : 1)) *
            sizeof(float);
 }
 
-int sk_fops_plan_resize(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_resize(const sk_kconfig *kc, const sk_node *n,
                         const sk_tensor *const *in, int nin, const sk_tensor *out,
                         int nout, int nthreads, size_t *scratch)
 {
@@ -197,7 +197,7 @@ int sk_fops_plan_resize(const sk_kconfig *kc, const sk_node *n,
 /* ---- the run ------------------------------------------------------------------- */
 
 typedef struct rz_job {
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     const rz_geom *g;
     rz_taps th, tw;
     int up2;
@@ -237,8 +237,8 @@ static void rz_range(void *arg, int tid, size_t b, size_t e)
     const rz_job *j = arg;
     const rz_geom *g = j->g;
     const size_t oW = (size_t)g->oW;
-    float *slot[2] = {j->rows + (size_t)tid * 2 * sk_fops_pad(oW),
-                      j->rows + ((size_t)tid * 2 + 1) * sk_fops_pad(oW)};
+    float *slot[2] = {j->rows + (size_t)tid * 2 * sk_fast_pad(oW),
+                      j->rows + ((size_t)tid * 2 + 1) * sk_fast_pad(oW)};
     int64_t tag[2] = {-1, -2};
     for (size_t r = b; r < e; r++) {
         int64_t nc = (int64_t)r / g->oH, oh = (int64_t)r % g->oH;
@@ -253,16 +253,16 @@ static void rz_range(void *arg, int tid, size_t b, size_t e)
     }
 }
 
-int sk_fops_run_resize(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_resize(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                        int nout, sk_kctx *ctx)
 {
     rz_geom g;
-    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
+    const sk_fast_uk *uk = sk_fast_uk_of(ctx);
     if (!uk || nout < 1 || !rz_geometry(n, in, nin, out, &g))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
-    float *mem = sk_fops_scratch(ctx, rz_scratch(&g, sk_pool_size(ctx->pool)));
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
+    float *mem = sk_fast_ctx_scratch(ctx, rz_scratch(&g, sk_pool_size(ctx->pool)));
     if (!mem)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     rz_job j;
     memset(&j, 0, sizeof j);
     j.uk = uk;

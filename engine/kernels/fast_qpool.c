@@ -1,4 +1,4 @@
-/* fast_ops_qpool.c — MaxPool on uint8 data (2-D, no Indices), threaded
+/* fast_qpool.c — MaxPool on uint8 data (2-D, no Indices), threaded
  * (issue 22).
  *
  * Why: passes/qdq.c turns DQ -> MaxPool -> Q into a MaxPool on the uint8
@@ -9,7 +9,7 @@
  * horizontal max of each window's valid columns. A max is exact, so the
  * bytes are the reference's; a window with no valid tap (possible only
  * with pads >= the kernel) and other ranks run the reference. Hooked into
- * fast_ops_pool.c's MaxPool for uint8 inputs. */
+ * fast_pool.c's MaxPool for uint8 inputs. */
 #include <string.h>
 
 #include "kernels/fast_ops.h"
@@ -51,7 +51,7 @@ static int qpool_geometry(const sk_node *n, const sk_tensor *const *in, int nin,
     return 1;
 }
 
-int sk_fops_plan_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin, int nout,
+int sk_fast_plan_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin, int nout,
                              int nthreads, size_t *scratch)
 {
     sk_win w;
@@ -121,18 +121,18 @@ static void qpool_rows(void *arg, int tid, size_t b, size_t e)
     }
 }
 
-int sk_fops_run_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin,
+int sk_fast_run_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int nin,
                             sk_tensor *out, int nout, sk_kctx *ctx)
 {
     sk_win w;
     size_t bytes = 0;
-    if (!sk_fops_uk_of(ctx) || !qpool_geometry(n, in, nin, nout, &w) ||
+    if (!sk_fast_uk_of(ctx) || !qpool_geometry(n, in, nin, nout, &w) ||
         out[0].dtype != SK_U8 ||
-        !sk_fops_plan_max_pool_u8(n, in, nin, nout, sk_pool_size(ctx->pool), &bytes))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
-    uint8_t *rows = sk_fops_scratch(ctx, bytes);
+        !sk_fast_plan_max_pool_u8(n, in, nin, nout, sk_pool_size(ctx->pool), &bytes))
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
+    uint8_t *rows = sk_fast_ctx_scratch(ctx, bytes);
     if (!rows)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     qpool_job j = {&w, in[0]->data, out[0].data, rows, ((size_t)w.in[2] + 63) & ~(size_t)63};
     size_t nrows = (size_t)(in[0]->shape.dim[0] * in[0]->shape.dim[1] * w.out[1]);
     size_t work = (size_t)(w.in[2] * w.k[1]) + 1;

@@ -1,7 +1,7 @@
-/* fast_ops_vrow.h — row loops of the fast non-conv kernels: reductions
+/* fast_vrow.h — row loops of the fast non-conv kernels: reductions
  * (Softmax, LayerNorm, global pools), window reductions (MaxPool /
  * AveragePool), and the shuffles of ConvTranspose and Resize. Written once
- * against fast_ops_simd.h and instantiated per ISA by avx2/f32_vrow__avx2.c
+ * against fast_simd.h and instantiated per ISA by avx2/f32_vrow__avx2.c
  * and avx512/f32_vrow__avx512f.c.
  *
  * Why fast: reductions keep four independent vector accumulators (four

@@ -1,4 +1,4 @@
-/* fast_ops_matmul.c — fast MatMul (float32, numpy semantics: batch dims
+/* fast_matmul.c — fast MatMul (float32, numpy semantics: batch dims
  * broadcast, 1-D operands) on the packed SGEMM of gemm.h.
  *
  * Why fast: the reference runs one scalar i-k-j product per matrix on one
@@ -6,7 +6,7 @@
  * register-blocked microkernel (6x16 AVX2 / 8x32 AVX-512) does the math,
  * operands are packed panel by panel into per-thread scratch as the product
  * runs (no transposed copies, no allocation) — A once per run (see
- * sk_fops_prepack_a), B block by block — and the pool splits items, column
+ * sk_fast_prepack_a), B block by block — and the pool splits items, column
  * blocks and row panels. Weights shared by a batch of activations
  * ([B, M, K] x [K, N], ViT's Linear layers) make one (B*M) x N product, so
  * the weights are packed once, not once per item. */
@@ -19,10 +19,10 @@
 
 /* ---- A packed once per run ----------------------------------------------------- */
 
-size_t sk_fops_prepack_a_floats(const sk_gemm_cfg *cfg, int items, int M, int K)
+size_t sk_fast_prepack_a_floats(const sk_gemm_cfg *cfg, int items, int M, int K)
 {
     size_t panels = (size_t)(M + cfg->mr - 1) / (size_t)cfg->mr;
-    return sk_fops_pad(panels * (size_t)cfg->mr * (size_t)K) * (size_t)items;
+    return sk_fast_pad(panels * (size_t)cfg->mr * (size_t)K) * (size_t)items;
 }
 
 typedef struct prepack_job {
@@ -44,12 +44,12 @@ static void prepack_range(void *arg, size_t b, size_t e)
     }
 }
 
-void sk_fops_prepack_a(sk_pool *pool, const sk_gemm_cfg *cfg, sk_gemm_pack_a_fn pack_a,
+void sk_fast_prepack_a(sk_pool *pool, const sk_gemm_cfg *cfg, sk_gemm_pack_a_fn pack_a,
                        const void *ctx, int items, int M, int K, float *dst,
                        sk_gemm_packed_a *out)
 {
     prepack_job j = {pack_a, ctx, M, K, cfg->mr, (M + cfg->mr - 1) / cfg->mr,
-                     sk_fops_prepack_a_floats(cfg, 1, M, K), dst};
+                     sk_fast_prepack_a_floats(cfg, 1, M, K), dst};
     memset(out, 0, sizeof *out);
     out->cfg = cfg;
     out->M = M;
@@ -118,7 +118,7 @@ static int mm_geometry(const sk_tensor *const *in, int nin, mm_geom *g)
     return g->nmat <= INT_MAX;
 }
 
-int sk_fops_plan_matmul(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_matmul(const sk_kconfig *kc, const sk_node *n,
                         const sk_tensor *const *in, int nin, const sk_tensor *out,
                         int nout, int nthreads, size_t *scratch)
 {
@@ -130,7 +130,7 @@ int sk_fops_plan_matmul(const sk_kconfig *kc, const sk_node *n,
     if (nout < 1 || !cfg || !mm_geometry(in, nin, &g))
         return 0;
     *scratch = (sk_gemm_scratch_floats(cfg, nthreads) +
-                sk_fops_prepack_a_floats(cfg, (int)g.nmat, (int)g.M, (int)g.K)) *
+                sk_fast_prepack_a_floats(cfg, (int)g.nmat, (int)g.M, (int)g.K)) *
                sizeof(float);
     return 1;
 }
@@ -172,24 +172,24 @@ static void mm_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int nb
     sk_gemm_pack_b_rowmajor(&r, 0, k0, kc, n0, nb, nr, dst, tmp);
 }
 
-int sk_fops_run_matmul(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_matmul(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                        int nout, sk_kctx *ctx)
 {
     mm_geom g;
-    const sk_gemm_cfg *cfg = sk_fops_gemm_of(ctx);
+    const sk_gemm_cfg *cfg = sk_fast_gemm_of(ctx);
     if (nout < 1 || !cfg || !mm_geometry(in, nin, &g) || out[0].dtype != SK_F32)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     if (g.M == 0 || g.N == 0 || g.nmat == 0)
         return 0;
     size_t gemm_floats = sk_gemm_scratch_floats(cfg, sk_pool_size(ctx->pool));
-    float *scratch = sk_fops_scratch(
-        ctx, (gemm_floats + sk_fops_prepack_a_floats(cfg, (int)g.nmat, (int)g.M, (int)g.K)) *
+    float *scratch = sk_fast_ctx_scratch(
+        ctx, (gemm_floats + sk_fast_prepack_a_floats(cfg, (int)g.nmat, (int)g.M, (int)g.K)) *
                  sizeof(float));
     if (!scratch)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     mm_src sa = {&g, in[0]->data, (size_t)g.K, 0}, sb = {&g, in[1]->data, (size_t)g.N, 1};
     sk_gemm_packed_a pa;
-    sk_fops_prepack_a(ctx->pool, cfg, mm_pack_a, &sa, (int)g.nmat, (int)g.M, (int)g.K,
+    sk_fast_prepack_a(ctx->pool, cfg, mm_pack_a, &sa, (int)g.nmat, (int)g.M, (int)g.K,
                       scratch + gemm_floats, &pa);
     sk_gemm_job j;
     sk_gemm_job_init(&j, cfg, (int)g.M, (int)g.N, (int)g.K, (int)g.nmat);
@@ -200,7 +200,7 @@ int sk_fops_run_matmul(const sk_node *n, const sk_tensor *const *in, int nin, sk
     j.ldc = (size_t)g.N;
     j.c_stride = (size_t)(g.M * g.N);
     if (sk_gemm_run(ctx->pool, &j, scratch) < 0)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     return 0;
 }
 
@@ -248,12 +248,12 @@ static int gm_geometry(const sk_node *n, const sk_tensor *const *in, int nin, gm
 
 static size_t gm_scratch(const gm_geom *g, const sk_gemm_cfg *cfg, int nthreads)
 {
-    return (sk_gemm_scratch_floats(cfg, nthreads) + sk_fops_pad((size_t)g->N) +
-            sk_fops_prepack_a_floats(cfg, 1, (int)g->M, (int)g->K)) *
+    return (sk_gemm_scratch_floats(cfg, nthreads) + sk_fast_pad((size_t)g->N) +
+            sk_fast_prepack_a_floats(cfg, 1, (int)g->M, (int)g->K)) *
            sizeof(float);
 }
 
-int sk_fops_plan_gemm(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_gemm(const sk_kconfig *kc, const sk_node *n,
                       const sk_tensor *const *in, int nin, const sk_tensor *out,
                       int nout, int nthreads, size_t *scratch)
 {
@@ -310,26 +310,26 @@ static void gm_pack_b_t(const void *ctx, int batch, int k0, int kc, int n0, int 
     }
 }
 
-int sk_fops_run_gemm(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_gemm(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                      int nout, sk_kctx *ctx)
 {
     gm_geom g;
-    const sk_gemm_cfg *cfg = sk_fops_gemm_of(ctx);
+    const sk_gemm_cfg *cfg = sk_fast_gemm_of(ctx);
     if (nout < 1 || !cfg || !gm_geometry(n, in, nin, &g) || out[0].dtype != SK_F32)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     if (g.M == 0 || g.N == 0)
         return 0;
-    float *scratch = sk_fops_scratch(ctx, gm_scratch(&g, cfg, sk_pool_size(ctx->pool)));
+    float *scratch = sk_fast_ctx_scratch(ctx, gm_scratch(&g, cfg, sk_pool_size(ctx->pool)));
     if (!scratch)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     sk_gemm_rowmajor ra = {in[0]->data, (size_t)(g.ta ? g.M : g.K), 0};
     sk_gemm_rowmajor rb = {in[1]->data, (size_t)(g.tb ? g.K : g.N), 0};
     sk_gemm_job j;
     sk_gemm_job_init(&j, cfg, (int)g.M, (int)g.N, (int)g.K, 1);
     sk_gemm_packed_a pa;
     float *cvec = scratch + sk_gemm_scratch_floats(cfg, sk_pool_size(ctx->pool));
-    sk_fops_prepack_a(ctx->pool, cfg, g.ta ? gm_pack_a_t : sk_gemm_pack_a_rowmajor, &ra, 1,
-                      (int)g.M, (int)g.K, cvec + sk_fops_pad((size_t)g.N), &pa);
+    sk_fast_prepack_a(ctx->pool, cfg, g.ta ? gm_pack_a_t : sk_gemm_pack_a_rowmajor, &ra, 1,
+                      (int)g.M, (int)g.K, cvec + sk_fast_pad((size_t)g.N), &pa);
     j.a_packed = &pa;
     j.pack_b = g.tb ? gm_pack_b_t : sk_gemm_pack_b_rowmajor;
     j.b_ctx = &rb;
@@ -356,6 +356,6 @@ int sk_fops_run_gemm(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
         break;
     }
     if (sk_gemm_run(ctx->pool, &j, scratch) < 0)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     return 0;
 }

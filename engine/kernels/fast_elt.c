@@ -1,8 +1,8 @@
-/* fast_ops_elt.c — drivers of the fast element-wise and row kernels:
+/* fast_elt.c — drivers of the fast element-wise and row kernels:
  * Add/Sub/Mul/Div, Relu/Clip/Sigmoid/Tanh/Erf, Softmax/LogSoftmax,
  * LayerNormalization, GlobalAveragePool/GlobalMaxPool (float32).
  *
- * Why fast: the loops are the vector microkernels of sk_fops_uk (several
+ * Why fast: the loops are the vector microkernels of sk_fast_uk (several
  * independent vector chains, masked tails, polynomial exp/erf/tanh instead
  * of a libm call per element, float instead of the reference's double
  * accumulation), and every op splits its rows or elements over the pool;
@@ -37,7 +37,7 @@ static size_t row_grain(int64_t len, size_t grain)
 
 /* ---- Add / Sub / Mul / Div ------------------------------------------------ */
 
-static sk_fops_vbin_fn bin_fn(const sk_fops_uk *uk, sk_op op)
+static sk_fast_vbin_fn bin_fn(const sk_fast_uk *uk, sk_op op)
 {
     switch (op) {
     case SK_OP_ADD: return uk->vadd;
@@ -48,7 +48,7 @@ static sk_fops_vbin_fn bin_fn(const sk_fops_uk *uk, sk_op op)
     }
 }
 
-int sk_fops_plan_binary(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_binary(const sk_kconfig *kc, const sk_node *n,
                         const sk_tensor *const *in, int nin, const sk_tensor *out,
                         int nout, int nthreads, size_t *scratch)
 {
@@ -64,7 +64,7 @@ int sk_fops_plan_binary(const sk_kconfig *kc, const sk_node *n,
 }
 
 typedef struct bin_job {
-    sk_fops_vbin_fn fn;
+    sk_fast_vbin_fn fn;
     const float *a, *b;
     float *o;
     int ia, ib;
@@ -76,13 +76,13 @@ static void bin_runs(void *arg, int64_t n, int64_t off, const int64_t *in_off)
     j->fn((size_t)n, j->a + in_off[0], j->ia, j->b + in_off[1], j->ib, j->o + off);
 }
 
-int sk_fops_run_binary(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_binary(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                        int nout, sk_kctx *ctx)
 {
     size_t unused;
-    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
-    if (!uk || !sk_fops_plan_binary(ctx->kcfg, n, in, nin, out, nout, 1, &unused))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+    const sk_fast_uk *uk = sk_fast_uk_of(ctx);
+    if (!uk || !sk_fast_plan_binary(ctx->kcfg, n, in, nin, out, nout, 1, &unused))
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     const sk_shape *shapes[2] = {&in[0]->shape, &in[1]->shape};
     sk_bcast bc;
     sk_bcast_init(&bc, &out[0].shape, shapes, 2);
@@ -93,7 +93,7 @@ int sk_fops_run_binary(const sk_node *n, const sk_tensor *const *in, int nin, sk
 
 /* ---- Relu / Clip / Sigmoid / Tanh / Erf ----------------------------------- */
 
-int sk_fops_plan_unary(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_unary(const sk_kconfig *kc, const sk_node *n,
                        const sk_tensor *const *in, int nin, const sk_tensor *out,
                        int nout, int nthreads, size_t *scratch)
 {
@@ -111,7 +111,7 @@ int sk_fops_plan_unary(const sk_kconfig *kc, const sk_node *n,
 }
 
 typedef struct unary_job {
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     sk_op op;
     const float *x;
     float *y;
@@ -133,15 +133,15 @@ static void unary_range(void *arg, size_t b, size_t e)
     }
 }
 
-int sk_fops_run_unary(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_unary(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                       int nout, sk_kctx *ctx)
 {
     size_t unused;
-    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
-    if (!uk || !sk_fops_plan_unary(ctx->kcfg, n, in, nin, out, nout, 1, &unused) ||
+    const sk_fast_uk *uk = sk_fast_uk_of(ctx);
+    if (!uk || !sk_fast_plan_unary(ctx->kcfg, n, in, nin, out, nout, 1, &unused) ||
         (n->op == SK_OP_CLIP && ((nin > 1 && in[1] && !in[1]->data) ||
                                  (nin > 2 && in[2] && !in[2]->data))))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     unary_job j = {uk, n->op, in[0]->data, out[0].data, -INFINITY, INFINITY};
     if (n->op == SK_OP_CLIP) {
         if (nin > 1 && in[1])
@@ -182,7 +182,7 @@ static int softmax_rows(const sk_node *n, const sk_tensor *x, int64_t *outer, in
     return 1;
 }
 
-int sk_fops_plan_softmax(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_softmax(const sk_kconfig *kc, const sk_node *n,
                          const sk_tensor *const *in, int nin, const sk_tensor *out,
                          int nout, int nthreads, size_t *scratch)
 {
@@ -195,7 +195,7 @@ int sk_fops_plan_softmax(const sk_kconfig *kc, const sk_node *n,
 }
 
 typedef struct softmax_job {
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     const float *x;
     float *y;
     int64_t len;
@@ -221,15 +221,15 @@ static void softmax_range(void *arg, size_t b, size_t e)
     }
 }
 
-int sk_fops_run_softmax(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_softmax(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                         int nout, sk_kctx *ctx)
 {
     int64_t outer, len;
-    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
+    const sk_fast_uk *uk = sk_fast_uk_of(ctx);
     size_t unused;
-    if (!uk || !sk_fops_plan_softmax(ctx->kcfg, n, in, nin, out, nout, 1, &unused) ||
+    if (!uk || !sk_fast_plan_softmax(ctx->kcfg, n, in, nin, out, nout, 1, &unused) ||
         !softmax_rows(n, in[0], &outer, &len))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     softmax_job j = {uk, in[0]->data, out[0].data, len, n->op == SK_OP_LOG_SOFTMAX};
     if (outer > 0 && len > 0)
         sk_parallel_for(ctx->pool, (size_t)outer, row_grain(len, MATH_GRAIN), softmax_range, &j);
@@ -270,7 +270,7 @@ static int ln_rows(const sk_node *n, const sk_tensor *const *in, int nin, int64_
     return 1;
 }
 
-int sk_fops_plan_layer_norm(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_layer_norm(const sk_kconfig *kc, const sk_node *n,
                             const sk_tensor *const *in, int nin, const sk_tensor *out,
                             int nout, int nthreads, size_t *scratch)
 {
@@ -283,7 +283,7 @@ int sk_fops_plan_layer_norm(const sk_kconfig *kc, const sk_node *n,
 }
 
 typedef struct ln_job {
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     const float *x, *gamma, *beta;
     float *y, *mean_out, *inv_out;
     int64_t inner;
@@ -307,13 +307,13 @@ static void ln_range(void *arg, size_t b, size_t e)
     }
 }
 
-int sk_fops_run_layer_norm(const sk_node *n, const sk_tensor *const *in, int nin,
+int sk_fast_run_layer_norm(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx)
 {
     int64_t outer, inner;
-    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
+    const sk_fast_uk *uk = sk_fast_uk_of(ctx);
     if (!uk || nout < 1 || nout > 3 || !ln_rows(n, in, nin, &outer, &inner))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     ln_job j = {uk,
                 in[0]->data,
                 in[1]->data,
@@ -342,7 +342,7 @@ static int gp_rows(const sk_tensor *const *in, int nin, int64_t *nc, int64_t *px
     return 1;
 }
 
-int sk_fops_plan_global_pool(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_global_pool(const sk_kconfig *kc, const sk_node *n,
                              const sk_tensor *const *in, int nin, const sk_tensor *out,
                              int nout, int nthreads, size_t *scratch)
 {
@@ -356,7 +356,7 @@ int sk_fops_plan_global_pool(const sk_kconfig *kc, const sk_node *n,
 }
 
 typedef struct gp_job {
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     const float *x;
     float *y;
     int64_t px;
@@ -376,13 +376,13 @@ static void gp_range(void *arg, size_t b, size_t e)
     }
 }
 
-int sk_fops_run_global_pool(const sk_node *n, const sk_tensor *const *in, int nin,
+int sk_fast_run_global_pool(const sk_node *n, const sk_tensor *const *in, int nin,
                             sk_tensor *out, int nout, sk_kctx *ctx)
 {
     int64_t nc, px;
-    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
+    const sk_fast_uk *uk = sk_fast_uk_of(ctx);
     if (!uk || nout < 1 || !gp_rows(in, nin, &nc, &px))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     gp_job j = {uk, in[0]->data, out[0].data, px, n->op == SK_OP_GLOBAL_MAX_POOL};
     if (nc > 0)
         sk_parallel_for(ctx->pool, (size_t)nc, row_grain(px, ELT_GRAIN), gp_range, &j);

@@ -1,31 +1,31 @@
-/* fast_ops_simd.h — the vector layer shared by the AVX2 and AVX-512 files
+/* fast_simd.h — the vector layer shared by the AVX2 and AVX-512 files
  * of the fast non-conv kernels (avx2/f32_*__avx2.c, avx512/f32_*__avx512f.c).
  *
  * Include it only from a file compiled with that ISA's flags, after
- * defining SK_FOPS_AVX512 (zmm, 16 lanes) or SK_FOPS_AVX2 (ymm, 8 lanes).
- * The loops in fast_ops_velt.h / fast_ops_vrow.h are written once against
+ * defining SK_FAST_AVX512 (zmm, 16 lanes) or SK_FAST_AVX2 (ymm, 8 lanes).
+ * The loops in fast_velt.h / fast_vrow.h are written once against
  * these inline functions, so the AVX-512 kernels are the AVX2 kernels with
  * wider vectors and native tail masks: what the AVX2 tests exercise is the
  * same code, only this small mapping differs. tests/unit/test_fast_ops_uk.c
  * also compiles the AVX-512 mapping against a C emulation of its
- * intrinsics (SK_FOPS_EMULATE, SK_UK renamed), so it is tested on CPUs
+ * intrinsics (SK_FAST_EMULATE, SK_UK renamed), so it is tested on CPUs
  * without AVX-512 too.
  *
  * Also here: exp, erf and tanh in vector form. Each is accurate to a few
  * float ulps (relative error < 3e-7 over the whole float range, checked
  * against libm in tests/unit/test_fast_ops.c), well inside the 1e-5 the
  * kernels promise; libm's scalar erff / tanhf / expf are 10-30x slower. */
-#ifndef SK_FOPS_SIMD_H
-#define SK_FOPS_SIMD_H
+#ifndef SK_FAST_SIMD_H
+#define SK_FAST_SIMD_H
 
-#ifndef SK_FOPS_EMULATE /* tests/unit/avx512_emu.h supplies the intrinsics */
+#ifndef SK_FAST_EMULATE /* tests/unit/avx512_emu.h supplies the intrinsics */
 #include <immintrin.h>
 #endif
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(SK_FOPS_AVX512)
+#if defined(SK_FAST_AVX512)
 
 #define SK_VW 16
 #ifndef SK_UK
@@ -101,7 +101,7 @@ static inline void v_int2(vf a, vf b, vf *lo, vf *hi)
     *hi = _mm512_permutex2var_ps(a, ih, b);
 }
 
-#elif defined(SK_FOPS_AVX2)
+#elif defined(SK_FAST_AVX2)
 
 #define SK_VW 8
 #ifndef SK_UK
@@ -184,7 +184,7 @@ static inline void v_int2(vf a, vf b, vf *lo, vf *hi)
 }
 
 #else
-#error "define SK_FOPS_AVX2 or SK_FOPS_AVX512 before including fast_ops_simd.h"
+#error "define SK_FAST_AVX2 or SK_FAST_AVX512 before including fast_simd.h"
 #endif
 
 static inline vf v_zero(void) { return v_set1(0.0f); }

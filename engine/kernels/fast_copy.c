@@ -1,4 +1,4 @@
-/* fast_ops_copy.c — fast Concat (any axis, any dtype) and Transpose (any
+/* fast_copy.c — fast Concat (any axis, any dtype) and Transpose (any
  * perm; any element size when the innermost dim stays innermost, 4-byte
  * elements otherwise).
  *
@@ -43,7 +43,7 @@ static int concat_axis(const sk_node *n, const sk_tensor *const *in, int nin,
     return sum == os->dim[axis] ? axis : -1;
 }
 
-int sk_fops_plan_concat(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_concat(const sk_kconfig *kc, const sk_node *n,
                         const sk_tensor *const *in, int nin, const sk_tensor *out,
                         int nout, int nthreads, size_t *scratch)
 {
@@ -93,12 +93,12 @@ static void concat_range(void *arg, size_t b, size_t e)
     }
 }
 
-int sk_fops_run_concat(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_concat(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                        int nout, sk_kctx *ctx)
 {
     int axis = nout >= 1 ? concat_axis(n, in, nin, out) : -1;
-    if (axis < 0 || !sk_fops_uk_of(ctx))
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+    if (axis < 0 || !sk_fast_uk_of(ctx))
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     const sk_shape *os = &out[0].shape;
     size_t inner = sk_dtype_size(out[0].dtype);
     for (int d = axis + 1; d < os->rank; d++)
@@ -167,7 +167,7 @@ static int tp_geometry(const sk_node *n, const sk_tensor *const *in, int nin, tp
     return g->rank == 0 || g->is[g->rank - 1] == 1 || g->es == 4;
 }
 
-int sk_fops_plan_transpose(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_transpose(const sk_kconfig *kc, const sk_node *n,
                            const sk_tensor *const *in, int nin, const sk_tensor *out,
                            int nout, int nthreads, size_t *scratch)
 {
@@ -179,7 +179,7 @@ int sk_fops_plan_transpose(const sk_kconfig *kc, const sk_node *n,
 }
 
 typedef struct tp_job {
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     const tp_geom *g;
     const char *x;
     char *y;
@@ -252,13 +252,13 @@ static void tp_tiles(void *arg, size_t b, size_t e)
     }
 }
 
-int sk_fops_run_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
+int sk_fast_run_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
                           sk_tensor *out, int nout, sk_kctx *ctx)
 {
     tp_geom g;
-    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
+    const sk_fast_uk *uk = sk_fast_uk_of(ctx);
     if (!uk || nout < 1 || !tp_geometry(n, in, nin, &g) || out[0].dtype != in[0]->dtype)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     if (g.total == 0)
         return 0;
     tp_job j = {uk, &g, in[0]->data, out[0].data, -1, 1};
@@ -277,7 +277,7 @@ int sk_fops_run_transpose(const sk_node *n, const sk_tensor *const *in, int nin,
         if (g.is[d] == 1)
             j.q = d;
     if (j.q < 0) /* cannot happen: some dim is the input's innermost */
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     j.nblk = (g.dim[last] + TP_BLOCK - 1) / TP_BLOCK;
     size_t tasks = (size_t)(g.total / (g.dim[last] * g.dim[j.q]) * j.nblk);
     size_t tile = (size_t)(TP_BLOCK * g.dim[j.q]) * g.es;

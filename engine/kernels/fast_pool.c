@@ -1,4 +1,4 @@
-/* fast_ops_pool.c — fast MaxPool and AveragePool (float32, 1-D to 3-D, any
+/* fast_pool.c — fast MaxPool and AveragePool (float32, 1-D to 3-D, any
  * kernel, stride, dilation, pads, ceil_mode, count_include_pad; MaxPool
  * without the Indices output).
  *
@@ -66,14 +66,14 @@ static int pool_geometry(const sk_node *n, const sk_tensor *const *in, int nin, 
         return 0;
     g->tlen = (size_t)((need + s - 1) / s * s);
     g->plen = g->tlen / (size_t)s;
-    g->per_thread = sk_fops_pad(g->tlen) + (s > 1 ? sk_fops_pad(g->tlen) : 0) +
-                    sk_fops_pad((size_t)w->out[2]);
+    g->per_thread = sk_fast_pad(g->tlen) + (s > 1 ? sk_fast_pad(g->tlen) : 0) +
+                    sk_fast_pad((size_t)w->out[2]);
     return 1;
 }
 
 static size_t pool_scratch(const pool_geom *g, int nthreads)
 {
-    return (sk_fops_pad((size_t)g->w.out[2]) + g->per_thread * (size_t)(nthreads > 0 ? nthreads : 1)) *
+    return (sk_fast_pad((size_t)g->w.out[2]) + g->per_thread * (size_t)(nthreads > 0 ? nthreads : 1)) *
            sizeof(float);
 }
 
@@ -88,18 +88,18 @@ static int pool_plan(const sk_node *n, const sk_tensor *const *in, int nin, int 
     return 1;
 }
 
-int sk_fops_plan_max_pool(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_max_pool(const sk_kconfig *kc, const sk_node *n,
                           const sk_tensor *const *in, int nin, const sk_tensor *out,
                           int nout, int nthreads, size_t *scratch)
 {
     (void)kc;
     (void)out;
-    if (nin >= 1 && in[0] && in[0]->dtype == SK_U8) /* fast_ops_qpool.c */
-        return sk_fops_plan_max_pool_u8(n, in, nin, nout, nthreads, scratch);
+    if (nin >= 1 && in[0] && in[0]->dtype == SK_U8) /* fast_qpool.c */
+        return sk_fast_plan_max_pool_u8(n, in, nin, nout, nthreads, scratch);
     return pool_plan(n, in, nin, nout, nthreads, scratch);
 }
 
-int sk_fops_plan_average_pool(const sk_kconfig *kc, const sk_node *n,
+int sk_fast_plan_average_pool(const sk_kconfig *kc, const sk_node *n,
                               const sk_tensor *const *in, int nin, const sk_tensor *out,
                               int nout, int nthreads, size_t *scratch)
 {
@@ -121,7 +121,7 @@ static void axis_taps(const sk_win *w, int a, int64_t o, int64_t *valid, int64_t
 }
 
 typedef struct pool_job {
-    const sk_fops_uk *uk;
+    const sk_fast_uk *uk;
     const pool_geom *g;
     const float *x;
     float *y;
@@ -135,12 +135,12 @@ static void pool_rows(void *arg, int tid, size_t b, size_t e)
     const pool_job *j = arg;
     const pool_geom *g = j->g;
     const sk_win *w = &g->w;
-    const sk_fops_uk *uk = j->uk;
+    const sk_fast_uk *uk = j->uk;
     const size_t W = (size_t)w->in[2], oW = (size_t)w->out[2], pb = (size_t)w->pb[2];
     const size_t s = (size_t)w->stride[2];
     float *T = j->scratch + (size_t)tid * g->per_thread;
-    float *P = T + sk_fops_pad(g->tlen);
-    float *cnt = s > 1 ? P + sk_fops_pad(g->tlen) : P;
+    float *P = T + sk_fast_pad(g->tlen);
+    float *cnt = s > 1 ? P + sk_fast_pad(g->tlen) : P;
     const float init = j->is_max ? -INFINITY : 0.0f;
     const float *tap[POOL_MAX_TAPS];
     for (size_t i = 0; i < pb; i++)
@@ -211,14 +211,14 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
                     int nout, sk_kctx *ctx, int is_max)
 {
     pool_geom g;
-    const sk_fops_uk *uk = sk_fops_uk_of(ctx);
+    const sk_fast_uk *uk = sk_fast_uk_of(ctx);
     if (!uk || !pool_geometry(n, in, nin, nout, &g) || out[0].dtype != SK_F32)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
-    float *scratch = sk_fops_scratch(ctx, pool_scratch(&g, sk_pool_size(ctx->pool)));
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
+    float *scratch = sk_fast_ctx_scratch(ctx, pool_scratch(&g, sk_pool_size(ctx->pool)));
     if (!scratch)
-        return sk_fops_ref(n, in, nin, out, nout, ctx);
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     const sk_win *w = &g.w;
-    pool_job j = {uk, &g, in[0]->data, out[0].data, scratch + sk_fops_pad((size_t)w->out[2]),
+    pool_job j = {uk, &g, in[0]->data, out[0].data, scratch + sk_fast_pad((size_t)w->out[2]),
                   scratch, is_max, sk_attr_int(n, "count_include_pad", 0) != 0};
     if (!is_max)
         for (int64_t ow = 0; ow < w->out[2]; ow++) {
@@ -233,15 +233,15 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     return 0;
 }
 
-int sk_fops_run_max_pool(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+int sk_fast_run_max_pool(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                          int nout, sk_kctx *ctx)
 {
-    if (nin >= 1 && in[0] && in[0]->dtype == SK_U8) /* fast_ops_qpool.c */
-        return sk_fops_run_max_pool_u8(n, in, nin, out, nout, ctx);
+    if (nin >= 1 && in[0] && in[0]->dtype == SK_U8) /* fast_qpool.c */
+        return sk_fast_run_max_pool_u8(n, in, nin, out, nout, ctx);
     return pool_run(n, in, nin, out, nout, ctx, 1);
 }
 
-int sk_fops_run_average_pool(const sk_node *n, const sk_tensor *const *in, int nin,
+int sk_fast_run_average_pool(const sk_node *n, const sk_tensor *const *in, int nin,
                              sk_tensor *out, int nout, sk_kctx *ctx)
 {
     return pool_run(n, in, nin, out, nout, ctx, 0);

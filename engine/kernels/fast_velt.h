@@ -1,12 +1,12 @@
-/* fast_ops_velt.h — element-wise vector loops (Add/Sub/Mul/Div with the
+/* fast_velt.h — element-wise vector loops (Add/Sub/Mul/Div with the
  * three broadcast stride cases, Relu, Clip, Sigmoid, Tanh, Erf), written once
- * against fast_ops_simd.h and instantiated by avx2/f32_velt__avx2.c and
+ * against fast_simd.h and instantiated by avx2/f32_velt__avx2.c and
  * avx512/f32_velt__avx512f.c.
  *
  * Why fast: two vectors per iteration keep two loads, one op and one store
  * in flight per cycle; the tail is one masked vector instead of a scalar
  * loop; the broadcast operand of a [N,C,H,W] + [1,C,1,1] run is a register;
- * Sigmoid / Tanh / Erf use the polynomial forms of fast_ops_simd.h instead
+ * Sigmoid / Tanh / Erf use the polynomial forms of fast_simd.h instead
  * of a libm call per element. Every loop reads element i before it writes
  * it, so in-place (o == a) is safe. */
 
