@@ -51,6 +51,7 @@ static sk_isa detect(void)
     f.avx512bw = os_zmm && ((b >> 30) & 1);
     f.avx512vl = os_zmm && ((b >> 31) & 1);
     f.avx512vnni = os_zmm && ((c >> 11) & 1);
+    f.avx512vbmi = os_zmm && ((c >> 1) & 1);
     unsigned a1 = 0, b1, c1, d1;
     if (a >= 1)
         __cpuid_count(7, 1, a1, b1, c1, d1);

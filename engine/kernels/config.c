@@ -83,15 +83,17 @@ static void fill_qgemm(void)
     const sk_cpu_features *f = sk_cpu_features_get();
     const char *e = getenv("SKIPSERVE_INT8_UK");
     const sk_qgemm_cfg vnni512 = {8, 32, sk_qu8_qc8w_gemm_8x32c4__avx512vnni,
-                                  "qu8_qc8w_gemm_8x32c4__avx512vnni"};
+                                  "qu8_qc8w_gemm_8x32c4__avx512vnni", 0};
     const sk_qgemm_cfg vnni256 = {6, 16, sk_qu8_qc8w_gemm_6x16c4__avxvnni,
-                                  "qu8_qc8w_gemm_6x16c4__avxvnni"};
-    const sk_qgemm_cfg avx2 = {4, 8, sk_qu8_qc8w_gemm_4x8c4__avx2, "qu8_qc8w_gemm_4x8c4__avx2"};
+                                  "qu8_qc8w_gemm_6x16c4__avxvnni", 0};
+    const sk_qgemm_cfg avx2 = {4, 8, sk_qu8_qc8w_gemm_4x8c4__avx2, "qu8_qc8w_gemm_4x8c4__avx2",
+                                0};
     int force_avx2 = e && !strcmp(e, "avx2"), force_vnni256 = e && !strcmp(e, "avxvnni");
     for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
         sk_qgemm_cfg q = f->avxvnni && !force_avx2 ? vnni256 : avx2;
         if (i == SK_ISA_AVX512 && f->avx512vnni && !force_avx2 && !force_vnni256)
             q = vnni512;
+        q.lut_vbmi = i == SK_ISA_AVX512 && f->avx512vbmi;
         configs[i].qgemm = q;
     }
 }

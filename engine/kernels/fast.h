@@ -49,6 +49,10 @@ typedef enum {
 
 /* kc: the kernels of the level the weights were packed for (the run uses
  * them whatever the active level is now); cfg = &kc->gemm. */
+/* Depthwise planes of at most this many output pixels run as channel
+ * lanes (fast_dwconv.c; 28x28 measured slower, 14x14 faster). */
+#define SK_DW_CL_MAXPX 196
+
 typedef struct sk_conv_priv {
     sk_conv_kind kind;
     const sk_kconfig *kc;
@@ -60,6 +64,12 @@ typedef struct sk_conv_priv {
      * instead for batches N <= pix_max_n (prepack.c wino_pixrows_max_n:
      * a 7x7 map's tiles fill half an AVX-512 panel at batch 1) */
     int64_t pix_max_n;
+    /* depthwise only, set at load by prepack.c from the A/B switches:
+     * SKIPSERVE_DW_FLAT=0 keeps the row loops (dw_flat off),
+     * SKIPSERVE_DW_CL=0 the channel lanes off (dw_cl_maxpx 0), and
+     * SKIPSERVE_DW_CL_MAXPX=n the largest plane the lanes take */
+    int dw_flat;
+    int64_t dw_cl_maxpx;
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {

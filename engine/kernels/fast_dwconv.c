@@ -196,23 +196,21 @@ static void dw_plane_flat(const dw_run *r, int64_t plane, float *ph)
  * (bench/RESULTS.md, session 12); here a block of vw planes is two
  * register transposes and oH * oW vector pixels. The sums are dw_flat's
  * (bias, then the taps in order, by FMA), so the bits do not change.
- * Taken for planes of at most DW_CL_MAXPX output pixels whose padded
- * plane and transposed input fit DW_PAD_MAX floats, and at least vw planes;
- * SKIPSERVE_DW_CL=0 turns it off (A/B), SKIPSERVE_DW_CL_MAXPX=n moves the
- * limit (measurement). */
-#define DW_CL_MAXPX 196
+ * Taken for planes of at most pv->dw_cl_maxpx output pixels (default
+ * SK_DW_CL_MAXPX; prepack.c reads the switches SKIPSERVE_DW_CL=0 and
+ * SKIPSERVE_DW_CL_MAXPX=n at load) whose padded plane and transposed input
+ * fit DW_PAD_MAX floats, and at least vw planes. */
 
 /* Planes run through the channel lanes since the process started: tests
  * check that a geometry took the path (its bits equal the flat path's). */
 static _Atomic size_t cl_planes;
 size_t sk_dw_cl_planes(void) { return atomic_load_explicit(&cl_planes, memory_order_relaxed); }
 
-static int dw_cl_setup(dw_run *r, const sk_kconfig *kc)
+static int dw_cl_setup(dw_run *r, const sk_kconfig *kc, int64_t maxpx)
 {
     const sk_conv2d *g = &r->g;
-    const char *e = getenv("SKIPSERVE_DW_CL"), *mp = getenv("SKIPSERVE_DW_CL_MAXPX");
-    const int64_t vw = kc->dw_cl.vw, maxpx = mp ? atoll(mp) : DW_CL_MAXPX;
-    if ((e && !strcmp(e, "0")) || !kc->dw_cl.run || vw <= 0 || !kc->ops.transpose ||
+    const int64_t vw = kc->dw_cl.vw;
+    if (maxpx <= 0 || !kc->dw_cl.run || vw <= 0 || !kc->ops.transpose ||
         !kc->ops.transpose_epi || g->kh * g->kw > DW_TAPS_MAX || g->oH * g->oW > maxpx ||
         g->N * g->C < vw)
         return 0;
@@ -374,8 +372,7 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
     dw_run r;
     memset(&r, 0, sizeof r);
     r.rows = pv->kc->dw_rows;
-    const char *fe = getenv("SKIPSERVE_DW_FLAT"); /* A/B timing: =0 the row loops only */
-    if (!(fe && !strcmp(fe, "0")) && pv->kc->dw_flat.flat)
+    if (pv->dw_flat && pv->kc->dw_flat.flat)
         r.fl = &pv->kc->dw_flat;
     /* the prepack pass picks this only for 2-D, one filter per channel */
     if (xs->rank != 4 || ws->rank != 4 || ws->dim[1] != 1 || ws->dim[0] != xs->dim[1] || !r.rows)
@@ -383,7 +380,7 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
     int rc = sk_conv2d_setup(n, in, nin, out, ctx, &r.g);
     if (rc)
         return rc;
-    r.flat = !dw_cl_setup(&r, pv->kc) && dw_flat_setup(&r);
+    r.flat = !dw_cl_setup(&r, pv->kc, pv->dw_cl_maxpx) && dw_flat_setup(&r);
     size_t planes = (size_t)(r.g.N * r.g.C);
     if (planes == 0 || r.g.oH * r.g.oW == 0)
         return 0;

@@ -130,15 +130,6 @@ void sk_qu8_qc8w_gemm_ref(int MR, int NR, size_t mr, size_t nr, size_t kg, const
 
 /* --- table lookups (the _QLut epilogue) ---------------------------------- */
 
-int sk_u8_lut_vbmi_ok(void)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-    return sk_cpu_level() >= SK_ISA_AVX512 && __builtin_cpu_supports("avx512vbmi");
-#else
-    return 0;
-#endif
-}
-
 void sk_u8_lut(int vbmi, const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
                size_t n)
 {
@@ -211,7 +202,7 @@ void sk_qgemm_run_batch(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t item
         return;
     qjob j = {c, M, N, sk_qgemm_kp(K) / 4, (M + (size_t)c->mr - 1) / (size_t)c->mr,
               (N + (size_t)c->nr - 1) / (size_t)c->nr, pa, pb, pb_stride, y, ldy, y_stride,
-              res, ldr, r_stride, p, p->lut ? sk_u8_lut_vbmi_ok() : 0};
+              res, ldr, r_stride, p, p->lut ? c->lut_vbmi : 0};
     size_t tiles = items * j.mpan * j.npan;
     /* a tile is mr * nr * K MACs; aim for >= ~64K MACs per chunk */
     size_t per = (size_t)c->mr * (size_t)c->nr * (K ? K : 1);

@@ -71,6 +71,7 @@ typedef struct sk_qgemm_cfg {
     int mr, nr;
     sk_qgemm_uk_fn uk;
     const char *name; /* the kernel's name, for --dump and the benches */
+    int lut_vbmi;     /* table lookups (sk_u8_lut) may use the AVX-512 VBMI loop */
 } sk_qgemm_cfg;
 
 static inline size_t sk_qgemm_kp(size_t K) { return (K + 3) & ~(size_t)3; }
@@ -130,11 +131,10 @@ void sk_qu8_qc8w_gemm_4x8c4__avx2(size_t mr, size_t nr, size_t kg, const int8_t 
                                   size_t ldr, size_t m0, const sk_qgemm_params *p);
 
 /* y[i] = lut[x[i] ^ flip], i < n (x == y allowed): AVX-512 VBMI (x86-64
- * builds), and whether this process may run it (the CPU has VBMI and the
- * active level is AVX-512). sk_u8_lut picks it or the scalar loop. */
+ * builds). sk_u8_lut runs it when its config says the CPU has VBMI
+ * (sk_qgemm_cfg.lut_vbmi, at the AVX-512 level), else the scalar loop. */
 void sk_u8_lut__avx512vbmi(const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
                            size_t n);
-int sk_u8_lut_vbmi_ok(void);
 void sk_u8_lut(int vbmi, const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
                size_t n);
 

@@ -172,6 +172,18 @@ int sk_bf16_available(void)
     return kc && kc->bf16_gemm.uk != NULL;
 }
 
+/* The depthwise kernel's A/B switches, read once at load (the kernel does
+ * not look them up): SKIPSERVE_DW_FLAT=0 keeps the row loops,
+ * SKIPSERVE_DW_CL=0 turns the channel lanes off, SKIPSERVE_DW_CL_MAXPX=n
+ * moves their plane limit (measurement). */
+static void dw_switches(sk_conv_priv *pv)
+{
+    const char *fl = getenv("SKIPSERVE_DW_FLAT"), *cl = getenv("SKIPSERVE_DW_CL");
+    const char *mp = getenv("SKIPSERVE_DW_CL_MAXPX");
+    pv->dw_flat = !(fl && !strcmp(fl, "0"));
+    pv->dw_cl_maxpx = cl && !strcmp(cl, "0") ? 0 : mp && *mp ? atoll(mp) : SK_DW_CL_MAXPX;
+}
+
 static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
 {
     const sk_gemm_cfg *cfg = &kc->gemm;
@@ -197,6 +209,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
     if (w->shape.rank == 4 && Cg == 1 && group == M) {
         /* depthwise: the direct kernel reads W as it is */
         pv->kind = SK_CONV_DEPTHWISE;
+        dw_switches(pv);
     } else if (p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
                !bf16_keeps_winograd(use_winograd(n, w, group, oh, ow, cfg))) {
         /* BF16: every other conv on the K-pair GEMM (bf16.h), 7x7 maps as

@@ -31,6 +31,7 @@
 #include "engine/graph.h"
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
+#include "kernels/config.h"
 #include "kernels/fast_ops.h"
 #include "kernels/qgemm.h"
 #include "kernels/ref/nn_util.h"
@@ -365,7 +366,8 @@ static void test_u8_lut(void **state)
     uint8_t lut[256], x[300 + 64], y[300 + 64], z[300 + 64];
     for (int i = 0; i < 256; i++)
         lut[i] = (uint8_t)(rnd() ^ (unsigned)i * 37u);
-    int vbmi = sk_u8_lut_vbmi_ok();
+    const sk_qgemm_cfg *q512 = sk_qgemm_config(SK_ISA_AVX512);
+    int vbmi = q512 && q512->lut_vbmi;
     if (!vbmi)
         print_message("sk_u8_lut: no AVX-512 VBMI here, the scalar loop only\n");
     for (int v = 0; v <= vbmi; v++)

@@ -155,12 +155,12 @@ static int kernels(sk_qgemm_cfg *out)
     const sk_cpu_features *f = sk_cpu_features_get();
 #if defined(__x86_64__)
     if (sk_cpu_detected() >= SK_ISA_AVX2)
-        out[n++] = (sk_qgemm_cfg){4, 8, sk_qu8_qc8w_gemm_4x8c4__avx2, "4x8c4__avx2"};
+        out[n++] = (sk_qgemm_cfg){4, 8, sk_qu8_qc8w_gemm_4x8c4__avx2, "4x8c4__avx2", 0};
     if (sk_cpu_detected() >= SK_ISA_AVX2 && f->avxvnni)
-        out[n++] = (sk_qgemm_cfg){6, 16, sk_qu8_qc8w_gemm_6x16c4__avxvnni, "6x16c4__avxvnni"};
+        out[n++] = (sk_qgemm_cfg){6, 16, sk_qu8_qc8w_gemm_6x16c4__avxvnni, "6x16c4__avxvnni", 0};
     if (sk_cpu_detected() >= SK_ISA_AVX512 && f->avx512vnni)
         out[n++] = (sk_qgemm_cfg){8, 32, sk_qu8_qc8w_gemm_8x32c4__avx512vnni,
-                                  "8x32c4__avx512vnni"};
+                                  "8x32c4__avx512vnni", 0};
 #endif
     (void)f;
     return n;
@@ -200,10 +200,10 @@ static void one_case(const tcase *c)
     sk_qgemm_cfg ks[4];
     int nk = kernels(ks);
     /* the reference kernel on each layout (and on one of its own, 3 x 5) */
-    sk_qgemm_cfg refs[5] = {{3, 5, NULL, "ref3x5"}};
+    sk_qgemm_cfg refs[5] = {{3, 5, NULL, "ref3x5", 0}};
     int nr = 1;
     for (int i = 0; i < nk; i++)
-        refs[nr++] = (sk_qgemm_cfg){ks[i].mr, ks[i].nr, NULL, "ref"};
+        refs[nr++] = (sk_qgemm_cfg){ks[i].mr, ks[i].nr, NULL, "ref", 0};
     for (int i = 0; i < nr; i++)
         run_cfg(&refs[i], c, &d, 1, want);
     for (int i = 0; i < nk; i++)
