@@ -60,7 +60,7 @@ static int fscalar(const sk_value *v, float *s)
     return isfinite(*s) && *s != 0.0f;
 }
 
-int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
+int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pblock)
 {
     if (!kc || !kc->qgemm.uk || n->nin < 8 || n->in[0] < 0 || n->nout != 1)
         return 0;
@@ -194,8 +194,7 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
         p->lut = t->data;
         pv->final_s8 = sk_attr_int(n, "lut_int8", 0) != 0;
     }
-    const char *pb_env = getenv("SKIPSERVE_INT8_PBLOCK");
-    pv->pblock = pb_env && *pb_env ? (atoi(pb_env) > 0 ? atoi(pb_env) : -1) : 0;
+    pv->pblock = pblock;
     n->priv = pv;
     n->priv_free = sk_qconv_priv_free;
     return 1;

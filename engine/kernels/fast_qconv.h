@@ -45,10 +45,10 @@ typedef struct sk_qconv_priv {
 
 void sk_qconv_priv_free(void *p);
 /* Build n->priv for a QLinearConv / _QConvFused node whose weights and
- * quantization parameters are constants (values taken from g); returns 1
- * when packed, 0 when the node stays on the reference (unsupported form),
- * < 0 on allocation failure. */
-int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc);
+ * quantization parameters are constants (values taken from g), with
+ * `pblock` as sk_qconv_priv.pblock; returns 1 when packed, 0 when the node
+ * stays on the reference (unsupported form), < 0 on allocation failure. */
+int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pblock);
 
 int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                       int nout, sk_kctx *ctx);

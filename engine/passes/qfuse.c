@@ -116,12 +116,16 @@ int sk_pass_qpack(sk_pass *p)
     const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
     if (!kc)
         return 0;
+    /* SKIPSERVE_INT8_PBLOCK=n: n output columns per block, <= 0 the
+     * unblocked path (A/B timing and tests); unset: chosen per conv */
+    const char *pb = getenv("SKIPSERVE_INT8_PBLOCK");
+    int pblock = pb && *pb ? (atoi(pb) > 0 ? atoi(pb) : -1) : 0;
     sk_graph *g = p->g;
     for (int ni = 0; ni < g->nnodes; ni++) {
         sk_node *n = &g->nodes[ni];
         if (n->priv || (n->op != SK_OP_QLINEAR_CONV && n->op != SK_OP_QCONV_FUSED))
             continue;
-        int rc = sk_qconv_pack(g, n, kc);
+        int rc = sk_qconv_pack(g, n, kc, pblock);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
                            n->name);
