@@ -76,20 +76,26 @@ static void attr_free(sk_attr *a)
     sk_free(a->t.data);
 }
 
+/* What a node owns: its name, edges, attributes and kernel data. */
+static void node_free(sk_node *n)
+{
+    free(n->name);
+    free(n->in);
+    free(n->out);
+    for (int a = 0; a < n->nattr; a++)
+        attr_free(&n->attr[a]);
+    free(n->attr);
+    if (n->priv && n->priv_free)
+        n->priv_free(n->priv);
+}
+
 void sk_graph_free(sk_graph *g)
 {
     if (!g)
         return;
     for (int i = 0; i < g->nnodes; i++) {
         sk_node *n = &g->nodes[i];
-        free(n->name);
-        free(n->in);
-        free(n->out);
-        for (int a = 0; a < n->nattr; a++)
-            attr_free(&n->attr[a]);
-        free(n->attr);
-        if (n->priv && n->priv_free)
-            n->priv_free(n->priv);
+        node_free(n);
     }
     for (int i = 0; i < g->nvalues; i++) {
         free(g->values[i].name);
@@ -615,14 +621,7 @@ int sk_graph_eliminate_dead(sk_graph *g)
             continue;
         }
         removed++;
-        free(n->name);
-        free(n->in);
-        free(n->out);
-        for (int a = 0; a < n->nattr; a++)
-            attr_free(&n->attr[a]);
-        free(n->attr);
-        if (n->priv && n->priv_free)
-            n->priv_free(n->priv);
+        node_free(n);
     }
     g->nnodes = w;
     for (int v = 0; v < g->nvalues; v++)

@@ -103,7 +103,10 @@ static int fold_bn(sk_pass *p, int ci, int bi)
     return 1;
 }
 
-static int same_known_shape(const sk_pass *p, int a, int b)
+/* 1 when values a and b have the same shape under both shape walks (batch
+ * bound to 1 and to 3): a residual that matches only for one batch size
+ * must not fuse. */
+int sk_pass_same_known_shape(const sk_pass *p, int a, int b)
 {
     for (int i = 0; i < 2; i++) {
         const sk_shape *x = &p->shape[i][a], *y = &p->shape[i][b];
@@ -123,7 +126,7 @@ static int fuse_add(sk_pass *p, int ci, int ai)
     if (a->nin != 2 || a->nout != 1)
         return 0;
     int r = a->in[0] == y ? a->in[1] : a->in[0];
-    if (r < 0 || r == y || sk_pass_is_const(g, r) || !same_known_shape(p, r, y))
+    if (r < 0 || r == y || sk_pass_is_const(g, r) || !sk_pass_same_known_shape(p, r, y))
         return 0;
     int ya = a->out[0], rc;
     if ((rc = sk_node_set_input(g, ci, 3, r)) < 0 ||

@@ -45,6 +45,7 @@ int sk_pass_sole_reader(const sk_graph *g, int y, sk_op op);
 int sk_pass_fuse_add(sk_pass *p, int ni, int ai);
 int sk_pass_fuse_act(sk_pass *p, int ni);
 int sk_pass_append_name(sk_graph *g, int ni, const char *more);
+int sk_pass_same_known_shape(const sk_pass *p, int a, int b);
 /* fuse_matmul.c: MatMul(A, W const 2-D) (+ bias, residual, GELU / Relu /
  * Clip) -> _MatMulFused */
 int sk_pass_matmul_eligible(const sk_graph *g, const sk_node *n);

@@ -175,16 +175,6 @@ int sk_pass_qdq(sk_pass *p)
 
 /* ---- after shapes: the QDQ skip connection, DQ-Relu-Q tables ------------ */
 
-static int same_known_shape(const sk_pass *p, int a, int b)
-{
-    for (int i = 0; i < 2; i++) {
-        const sk_shape *x = &p->shape[i][a], *y = &p->shape[i][b];
-        if (x->rank < 0 || y->rank < 0 || !sk_shape_equal(x, y))
-            return 0;
-    }
-    return 1;
-}
-
 /* QLinearConv ci -> DQ -> Add(., DQ(rq)) -> Q  =>  _QConvFused */
 static int fuse_qdq_add(sk_pass *p, int ci)
 {
@@ -206,7 +196,7 @@ static int fuse_qdq_add(sk_pass *p, int ci)
     int rq = r->in[0];
     sk_dtype yt = g->values[c->in[7]].dtype;
     if (rq < 0 || sk_pass_is_const(g, rq) || g->values[r->in[2]].dtype != yt ||
-        g->values[q->in[2]].dtype != yt || !same_known_shape(p, rq, c->out[0]) ||
+        g->values[q->in[2]].dtype != yt || !sk_pass_same_known_shape(p, rq, c->out[0]) ||
         q->in[0] != a->out[0])
         return 0;
     int slots[5] = {rq, r->in[1], r->in[2], q->in[1], q->in[2]}, yo = q->out[0], rc;

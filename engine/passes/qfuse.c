@@ -16,16 +16,6 @@
 #include "ops.h"
 #include "pass_util.h"
 
-static int same_known_shape(const sk_pass *p, int a, int b)
-{
-    for (int i = 0; i < 2; i++) {
-        const sk_shape *x = &p->shape[i][a], *y = &p->shape[i][b];
-        if (x->rank < 0 || y->rank < 0 || !sk_shape_equal(x, y))
-            return 0;
-    }
-    return 1;
-}
-
 /* QLinearConv ci -> QLinearAdd ai (its only reader): merge. */
 static int fuse_qadd(sk_pass *p, int ci, int ai)
 {
@@ -41,7 +31,7 @@ static int fuse_qadd(sk_pass *p, int ci, int ai)
         rz = first ? a->in[5] : a->in[2];
     int ys = first ? a->in[1] : a->in[4], yz = first ? a->in[2] : a->in[5];
     /* the Add must dequantize y with the conv's own output parameters */
-    if (r < 0 || r == y || sk_pass_is_const(g, r) || !same_known_shape(p, r, y) ||
+    if (r < 0 || r == y || sk_pass_is_const(g, r) || !sk_pass_same_known_shape(p, r, y) ||
         ys != c->in[6] || yz != c->in[7] || rs < 0 || rz < 0)
         return 0;
     int cs = a->in[6], cz = a->nin > 7 ? a->in[7] : -1, ya = a->out[0], rc;
