@@ -95,7 +95,8 @@ static int fold_bn(sk_pass *p, int ci, int bi)
         return SK_ENOMEM;
     int yb = b->out[0], rc;
     const char *bname = b->name;
-    if ((rc = sk_node_set_input(g, ci, 1, nwv)) < 0 || (rc = sk_node_set_input(g, ci, 2, nbv)) < 0 ||
+    if ((rc = sk_node_set_input(g, ci, 1, nwv)) < 0 ||
+        (rc = sk_node_set_input(g, ci, 2, nbv)) < 0 ||
         (rc = sk_pass_append_name(g, ci, bname)) < 0 || (rc = sk_pass_kill(p, bi)) < 0)
         return rc;
     g->nodes[ci].out[0] = yb;
