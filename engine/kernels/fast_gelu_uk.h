@@ -22,19 +22,6 @@ static inline vf v_gelu_tanh(vf x)
     return v_mul(v_mul(x, v_set1(0.5f)), v_add(v_tanh(u), v_set1(1.0f)));
 }
 
-#define SK_VGELU_BODY(F)                                                \
-    size_t i = 0;                                                       \
-    for (; i + 2 * SK_VW <= n; i += 2 * SK_VW) {                        \
-        vf x0 = v_ld(x + i), x1 = v_ld(x + i + SK_VW);                  \
-        v_st(y + i, F(x0));                                             \
-        v_st(y + i + SK_VW, F(x1));                                     \
-    }                                                                   \
-    for (; i + SK_VW <= n; i += SK_VW)                                  \
-        v_st(y + i, F(v_ld(x + i)));                                    \
-    if (i < n)                                                          \
-        v_st_n(y + i, F(v_ld_n(x + i, n - i, v_zero())), n - i);
+void SK_UK(vgelu_erf)(size_t n, const float *x, float *y) { SK_VUNARY_BODY(v_gelu_erf) }
+void SK_UK(vgelu_tanh)(size_t n, const float *x, float *y) { SK_VUNARY_BODY(v_gelu_tanh) }
 
-void SK_UK(vgelu_erf)(size_t n, const float *x, float *y) { SK_VGELU_BODY(v_gelu_erf) }
-void SK_UK(vgelu_tanh)(size_t n, const float *x, float *y) { SK_VGELU_BODY(v_gelu_tanh) }
-
-#undef SK_VGELU_BODY

@@ -273,4 +273,20 @@ static inline vf v_sigmoid(vf x)
     return v_sel_lt(x, v_zero(), v_mul(e, r), r);
 }
 
+/* y[i] = F(x[i]), i < n, for a vector function F: the loop of every
+ * element-wise vector kernel (fast_velt.h, fast_gelu_uk.h). */
+/* Two independent vectors per iteration: the polynomial chains are
+ * latency-bound, so two in flight nearly double throughput. */
+#define SK_VUNARY_BODY(F)                                               \
+    size_t i = 0;                                                       \
+    for (; i + 2 * SK_VW <= n; i += 2 * SK_VW) {                        \
+        vf x0 = v_ld(x + i), x1 = v_ld(x + i + SK_VW);                  \
+        v_st(y + i, F(x0));                                             \
+        v_st(y + i + SK_VW, F(x1));                                     \
+    }                                                                   \
+    for (; i + SK_VW <= n; i += SK_VW)                                  \
+        v_st(y + i, F(v_ld(x + i)));                                    \
+    if (i < n)                                                          \
+        v_st_n(y + i, F(v_ld_n(x + i, n - i, v_zero())), n - i);
+
 #endif

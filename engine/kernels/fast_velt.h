@@ -74,19 +74,7 @@ SK_VBIN(vdiv, v_div, s_div)
 
 /* ---- unary ----------------------------------------------------------------- */
 
-/* Two independent vectors per iteration: the polynomial chains are
- * latency-bound, so two in flight nearly double throughput. */
-#define SK_VUNARY_BODY(F)                                               \
-    size_t i = 0;                                                       \
-    for (; i + 2 * SK_VW <= n; i += 2 * SK_VW) {                        \
-        vf x0 = v_ld(x + i), x1 = v_ld(x + i + SK_VW);                  \
-        v_st(y + i, F(x0));                                             \
-        v_st(y + i + SK_VW, F(x1));                                     \
-    }                                                                   \
-    for (; i + SK_VW <= n; i += SK_VW)                                  \
-        v_st(y + i, F(v_ld(x + i)));                                    \
-    if (i < n)                                                          \
-        v_st_n(y + i, F(v_ld_n(x + i, n - i, v_zero())), n - i);
+/* SK_VUNARY_BODY (fast_simd.h) runs each loop below. */
 
 /* MAXPS returns its second operand when one is NaN: Relu(NaN) = 0 and
  * Relu(-0) = +0, as the reference's x > 0 ? x : 0. */

@@ -559,6 +559,33 @@ static void test_depthwise(void **state)
     for_each_level(depthwise_cases);
 }
 
+/* A 2-D depthwise case from {C, H, W, k, s, d, pb, pe, N} (square kernel,
+ * stride, dilation and pads) and an epilogue e in 0..2: bias (e != 1) or
+ * BN (e == 1), a residual when e == 2, activation kind e. */
+static void dw_geo_case(const int geo[9], int e, conv_case *c)
+{
+    memset(c, 0, sizeof *c);
+    c->nsp = 2;
+    c->N = geo[8];
+    c->C = c->M = c->group = geo[0];
+    for (int a = 0; a < 3; a++)
+        c->in[a] = c->k[a] = c->s[a] = c->d[a] = c->out[a] = 1;
+    c->in[0] = geo[1];
+    c->in[1] = geo[2];
+    for (int a = 0; a < 2; a++) {
+        c->k[a] = geo[3];
+        c->s[a] = geo[4];
+        c->d[a] = geo[5];
+        c->pb[a] = geo[6];
+        c->pe[a] = geo[7];
+        c->out[a] = out_size(c, a);
+    }
+    c->bias = e != 1;
+    c->bn = e == 1;
+    c->add = e == 2;
+    c->act = e;
+}
+
 /* The flat depthwise path (fast_dwconv.c dw_plane_flat: phase planes,
  * one run per plane): against the reference (check_case), and bit for bit
  * the row loops' results (SKIPSERVE_DW_FLAT=0: same sums in the same
@@ -586,26 +613,7 @@ static void test_depthwise_flat(void **state)
         for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
             for (int e = 0; e < 3; e++) {
                 conv_case c;
-                memset(&c, 0, sizeof c);
-                c.nsp = 2;
-                c.N = geo[i][8];
-                c.C = c.M = c.group = geo[i][0];
-                for (int a = 0; a < 3; a++)
-                    c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
-                c.in[0] = geo[i][1];
-                c.in[1] = geo[i][2];
-                for (int a = 0; a < 2; a++) {
-                    c.k[a] = geo[i][3];
-                    c.s[a] = geo[i][4];
-                    c.d[a] = geo[i][5];
-                    c.pb[a] = geo[i][6];
-                    c.pe[a] = geo[i][7];
-                    c.out[a] = out_size(&c, a);
-                }
-                c.bias = e != 1;
-                c.bn = e == 1;
-                c.add = e == 2;
-                c.act = e;
+                dw_geo_case(geo[i], e, &c);
                 check_case(&c, p3, e == 0); /* the flat path against the reference */
                 char err[256], what[400];
                 describe(&c, what, sizeof what);
@@ -668,26 +676,7 @@ static void test_depthwise_cl(void **state)
         for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
             for (int e = 0; e < 3; e++) {
                 conv_case c;
-                memset(&c, 0, sizeof c);
-                c.nsp = 2;
-                c.N = geo[i][8];
-                c.C = c.M = c.group = geo[i][0];
-                for (int a = 0; a < 3; a++)
-                    c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
-                c.in[0] = geo[i][1];
-                c.in[1] = geo[i][2];
-                for (int a = 0; a < 2; a++) {
-                    c.k[a] = geo[i][3];
-                    c.s[a] = geo[i][4];
-                    c.d[a] = geo[i][5];
-                    c.pb[a] = geo[i][6];
-                    c.pe[a] = geo[i][7];
-                    c.out[a] = out_size(&c, a);
-                }
-                c.bias = e != 1;
-                c.bn = e == 1;
-                c.add = e == 2;
-                c.act = e;
+                dw_geo_case(geo[i], e, &c);
                 char err[256], what[400];
                 describe(&c, what, sizeof what);
                 size_t before = sk_dw_cl_planes();
