@@ -16,6 +16,7 @@
 #include "kernels/fast.h"
 #include "kernels/fast_ops.h"
 #include "kernels/fast_qconv.h"
+#include "kernels/fast_qconvt.h"
 #include "kernels/ref/nn_util.h"
 #include "ops.h"
 
@@ -39,6 +40,8 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
         case SK_OP_QLINEAR_CONV: /* int8 weights packed (passes/qfuse.c) */
         case SK_OP_QCONV_FUSED:
             return sk_fast_run_qconv;
+        case SK_OP_QCONV_TRANSPOSE: /* int8 weights packed (passes/qfuse.c) */
+            return sk_fast_run_qconvt;
         default:
             break;
         }
@@ -67,6 +70,8 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
                ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
         return fast > ref ? fast : ref;
     }
+    if (fn == sk_fast_run_qconvt)
+        return sk_fast_qconvt_scratch(n, in, nin);
     const sk_op_info *info = sk_op_get(n->op);
     if (info && fn != info->run)
         return sk_dispatch_ops_scratch(n, in, nin, out, nout, nthreads);
@@ -83,6 +88,8 @@ const char *sk_dispatch_describe(const sk_node *n)
         return "gemm";
     if (fn == sk_fast_run_qconv)
         return "int8-gemm";
+    if (fn == sk_fast_run_qconvt)
+        return "int8-gemm+scatter";
     if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fast_run_conv_transpose)
         return "gemm+col2im";
     return info && fn == info->run ? "ref" : "fast";

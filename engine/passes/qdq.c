@@ -170,7 +170,7 @@ int sk_pass_qdq(sk_pass *p)
             return sk_errf(p->err, p->errlen, rc, "out of memory rewriting node '%s'",
                            g->nodes[ni].name);
     }
-    return 0;
+    return sk_pass_qdq_ops(p); /* qdq_ops.c: ConvTranspose */
 }
 
 /* ---- after shapes: the QDQ skip connection, DQ-Relu-Q tables ------------ */

@@ -13,6 +13,7 @@
 
 #include "cpu.h"
 #include "kernels/fast_qconv.h"
+#include "kernels/fast_qconvt.h"
 #include "ops.h"
 #include "pass_util.h"
 
@@ -116,6 +117,16 @@ int sk_pass_qpack(sk_pass *p)
         if (n->priv || (n->op != SK_OP_QLINEAR_CONV && n->op != SK_OP_QCONV_FUSED))
             continue;
         int rc = sk_qconv_pack(g, n, kc, pblock);
+        if (rc < 0)
+            return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
+                           n->name);
+        p->npacked += rc;
+    }
+    for (int ni = 0; ni < g->nnodes; ni++) { /* int8 ConvTranspose (fast_qconvt.h) */
+        sk_node *n = &g->nodes[ni];
+        if (n->priv || n->op != SK_OP_QCONV_TRANSPOSE)
+            continue;
+        int rc = sk_qconvt_pack(g, n, kc);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
                            n->name);

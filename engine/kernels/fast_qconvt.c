@@ -1,0 +1,273 @@
+/* fast_qconvt.c — _QConvTranspose on the int8 GEMM (fast_qconvt.h).
+ *
+ * Per chunk of images: X's channel rows (C x H*W, already the GEMM's K x N)
+ * are packed into c4 panels (int8 x flipped to uint8), one GEMM per image
+ * gives the requantized rows (m, ky, kx) x (iy, ix) in scratch, and a byte
+ * scatter puts row (m, ky, kx) at output pixels (iy*s + ky - pad, ix*s + kx
+ * - pad) — each output pixel exactly once, as kernel == stride. */
+#include "fast_qconvt.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/ref/conv_transpose.h"
+#include "kernels/ref/quant_util.h"
+#include "threadpool.h"
+
+void sk_qconvt_priv_free(void *p)
+{
+    sk_qconvt_priv *q = p;
+    if (!q)
+        return;
+    free(q->pa);
+    free(q->bias);
+    free(q->mult);
+    free(q);
+}
+
+/* constant input `slot` of n, or NULL (absent, or not a constant: *ok = 0) */
+static const sk_value *cin(const sk_graph *g, const sk_node *n, int slot, int *ok)
+{
+    int v = slot < n->nin ? n->in[slot] : -1;
+    if (v < 0)
+        return NULL;
+    if (!g->values[v].data)
+        *ok = 0;
+    return &g->values[v];
+}
+
+/* the attributes the scatter supports: group 1, stride == kernel,
+ * dilation 1, no output_padding / output_shape / auto_pad */
+int sk_qconvt_supported(const sk_node *n, int64_t kh, int64_t kw)
+{
+    const int64_t *a;
+    int na;
+    if (sk_attr_int(n, "group", 1) != 1 || sk_attr_ints(n, "output_shape", &a) > 0)
+        return 0;
+    const char *ap = sk_attr_str(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") != 0)
+        return 0;
+    if ((na = sk_attr_ints(n, "strides", &a)) != 2 || a[0] != kh || a[1] != kw)
+        return 0;
+    if ((na = sk_attr_ints(n, "dilations", &a)) > 0 && (na != 2 || a[0] != 1 || a[1] != 1))
+        return 0;
+    if ((na = sk_attr_ints(n, "output_padding", &a)) > 0 && (na != 2 || a[0] || a[1]))
+        return 0;
+    return 1;
+}
+
+int sk_qconvt_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
+{
+    if (!kc || !kc->qgemm.uk || n->nin < 8 || n->in[0] < 0 || n->nout != 1)
+        return 0;
+    int ok = 1;
+    const sk_value *xs = cin(g, n, 1, &ok), *xz = cin(g, n, 2, &ok), *w = cin(g, n, 3, &ok),
+                   *ws = cin(g, n, 4, &ok), *wz = cin(g, n, 5, &ok), *ys = cin(g, n, 6, &ok),
+                   *yz = cin(g, n, 7, &ok), *b = cin(g, n, 8, &ok);
+    if (!ok || !xs || !xz || !w || !ws || !ys || !yz || w->dtype != SK_I8 || w->shape.rank != 4)
+        return 0;
+    sk_dtype xt = xz->dtype, yt = yz->dtype;
+    if (!sk_q_is8(xt) || !sk_q_is8(yt) || xs->dtype != SK_F32 || ys->dtype != SK_F32 ||
+        ws->dtype != SK_F32 || sk_shape_numel(&xs->shape) != 1 ||
+        sk_shape_numel(&ys->shape) != 1 || sk_shape_numel(&xz->shape) != 1 ||
+        sk_shape_numel(&yz->shape) != 1)
+        return 0;
+    int64_t C = w->shape.dim[0], M = w->shape.dim[1], kh = w->shape.dim[2],
+            kw = w->shape.dim[3], nws = sk_shape_numel(&ws->shape);
+    if (C < 1 || M < 1 || !sk_qconvt_supported(n, kh, kw) || (nws != 1 && nws != M) ||
+        (size_t)C > ((size_t)1 << 15))
+        return 0;
+    if (wz) {
+        if (wz->dtype != SK_I8 || sk_shape_numel(&wz->shape) != nws)
+            return 0;
+        for (int64_t i = 0; i < nws; i++)
+            if (((const int8_t *)wz->data)[i] != 0)
+                return 0;
+    }
+    if (b && (b->dtype != SK_I32 || sk_shape_numel(&b->shape) != M))
+        return 0;
+    float xsc = *(const float *)xs->data, ysc = *(const float *)ys->data;
+    int32_t xzp = sk_q_load(xt, xz->data, 0), yzp = sk_q_load(yt, yz->data, 0);
+    int32_t xzp_u8 = xt == SK_I8 ? xzp + 128 : xzp;
+    size_t K = (size_t)C, KV = (size_t)(kh * kw), rows = (size_t)M * KV;
+
+    sk_qconvt_priv *pv = calloc(1, sizeof *pv);
+    int8_t *wt = malloc(rows * K);
+    int32_t *sums = malloc(rows * sizeof *sums);
+    if (pv) {
+        pv->q = kc->qgemm;
+        pv->pa = malloc(sk_qgemm_packed_a_bytes(&pv->q, rows, K) + 64);
+        pv->bias = malloc(rows * sizeof *pv->bias);
+        pv->mult = malloc(rows * sizeof *pv->mult);
+    }
+    if (!pv || !wt || !sums || !pv->pa || !pv->bias || !pv->mult) {
+        free(wt);
+        free(sums);
+        sk_qconvt_priv_free(pv);
+        return SK_ENOMEM;
+    }
+    /* A row (m, ky, kx) = W[.][m][ky][kx]: the transpose of W's [C][M*KV] */
+    const int8_t *W = w->data;
+    for (size_t c = 0; c < K; c++)
+        for (size_t r = 0; r < rows; r++)
+            wt[r * K + c] = W[c * rows + r];
+    sk_qgemm_pack_a(&pv->q, rows, K, wt, K, pv->pa);
+    sk_qgemm_row_sums(rows, K, wt, K, sums);
+    free(wt);
+    int fits = 1;
+    for (size_t r = 0; r < rows; r++) {
+        size_t m = r / KV;
+        int64_t folded = (b ? ((const int32_t *)b->data)[m] : 0) - (int64_t)xzp_u8 * sums[r];
+        if (llabs(folded) + (int64_t)255 * 128 * (int64_t)K >= ((int64_t)1 << 31))
+            fits = 0;
+        pv->bias[r] = (int32_t)folded;
+        float ws_m = ((const float *)ws->data)[nws == 1 ? 0 : m];
+        pv->mult[r] = xsc * ws_m / ysc; /* as the reference computes it */
+        if (!isfinite(pv->mult[r]) || ws_m == 0.0f)
+            fits = 0;
+    }
+    free(sums);
+    if (!fits) {
+        sk_qconvt_priv_free(pv);
+        return 0;
+    }
+    float lo = yt == SK_I8 ? -128.f : 0.f, hi = yt == SK_I8 ? 127.f : 255.f;
+    sk_qgemm_params *p = &pv->prm;
+    p->bias = pv->bias;
+    p->mult = pv->mult;
+    p->y1_zp = (float)yzp;
+    p->lo1 = p->lo = lo;
+    p->hi1 = p->hi = hi;
+    p->out_s8 = p->res_s8 = yt == SK_I8;
+    pv->C = C;
+    pv->M = M;
+    pv->kh = kh;
+    pv->kw = kw;
+    pv->rows = rows;
+    pv->x_s8 = xt == SK_I8;
+    pv->y_s8 = yt == SK_I8;
+    n->priv = pv;
+    n->priv_free = sk_qconvt_priv_free;
+    return 1;
+}
+
+/* bytes per image: X's panels, then the GEMM's rows x pixels */
+static size_t per_image(const sk_qconvt_priv *pv, size_t P)
+{
+    size_t npan = (P + (size_t)pv->q.nr - 1) / (size_t)pv->q.nr;
+    size_t panels = (npan * sk_qgemm_b_panel_bytes(&pv->q, (size_t)pv->C) + 63) & ~(size_t)63;
+    return panels + ((pv->rows * P + 63) & ~(size_t)63);
+}
+
+/* images per chunk: their scratch within ~4 MiB (at least one) */
+static size_t chunk_of(size_t per, size_t N)
+{
+    size_t c = ((size_t)4 << 20) / (per ? per : 1);
+    c = c < 1 ? 1 : c;
+    return c < N ? c : (N ? N : 1);
+}
+
+size_t sk_fast_qconvt_scratch(const sk_node *n, const sk_tensor *const *in, int nin)
+{
+    const sk_qconvt_priv *pv = n->priv;
+    if (!pv || nin < 1 || !in[0] || in[0]->shape.rank != 4)
+        return 0;
+    size_t P = (size_t)(in[0]->shape.dim[2] * in[0]->shape.dim[3]);
+    size_t per = per_image(pv, P);
+    return chunk_of(per, (size_t)in[0]->shape.dim[0]) * per;
+}
+
+typedef struct qct_job {
+    const sk_qconvt_priv *pv;
+    const uint8_t *x;  /* the chunk's first image */
+    uint8_t *y;        /* its output */
+    uint8_t *scratch;
+    size_t P, H, W, OH, OW, per, panels, npan;
+    int64_t pt, pl;
+} qct_job;
+
+/* task = (image, panel): pack X's columns */
+static void pack_range(void *arg, size_t begin, size_t end)
+{
+    const qct_job *j = arg;
+    const sk_qconvt_priv *pv = j->pv;
+    size_t NR = (size_t)pv->q.nr, C = (size_t)pv->C;
+    for (size_t t = begin; t < end; t++) {
+        size_t img = t / j->npan, pan = t % j->npan, n0 = pan * NR;
+        size_t nc = j->P - n0 < NR ? j->P - n0 : NR;
+        sk_qgemm_pack_b(&pv->q, C, n0, nc, j->P, j->x + img * C * j->P, j->P,
+                        pv->x_s8 ? 0x80 : 0,
+                        j->scratch + img * j->per + pan * sk_qgemm_b_panel_bytes(&pv->q, C));
+    }
+}
+
+/* task = (image, output channel): the rows (m, ky, kx) to their pixels */
+static void scatter_range(void *arg, size_t begin, size_t end)
+{
+    const qct_job *j = arg;
+    const sk_qconvt_priv *pv = j->pv;
+    size_t M = (size_t)pv->M, kh = (size_t)pv->kh, kw = (size_t)pv->kw;
+    for (size_t t = begin; t < end; t++) {
+        size_t img = t / M, m = t % M;
+        const uint8_t *rows = j->scratch + img * j->per + j->panels + m * kh * kw * j->P;
+        uint8_t *y = j->y + (img * M + m) * j->OH * j->OW;
+        for (size_t ky = 0; ky < kh; ky++)
+            for (size_t iy = 0; iy < j->H; iy++) {
+                int64_t oy = (int64_t)(iy * kh + ky) - j->pt;
+                if (oy < 0 || oy >= (int64_t)j->OH)
+                    continue;
+                uint8_t *dst = y + (size_t)oy * j->OW;
+                for (size_t kx = 0; kx < kw; kx++) {
+                    const uint8_t *src = rows + (ky * kw + kx) * j->P + iy * j->W;
+                    int64_t ox = (int64_t)kx - j->pl;
+                    size_t ix = 0;
+                    for (; ox < 0 && ix < j->W; ix++, ox += (int64_t)kw)
+                        ;
+                    for (; ix < j->W && ox < (int64_t)j->OW; ix++, ox += (int64_t)kw)
+                        dst[ox] = src[ix];
+                }
+            }
+    }
+}
+
+int sk_fast_run_qconvt(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                       int nout, sk_kctx *ctx)
+{
+    const sk_qconvt_priv *pv = n->priv;
+    const sk_op_info *info = sk_op_get(n->op);
+    sk_tensor chk = {0};
+    int rc = info->infer(n, in, nin, &chk, 1, ctx); /* the reference's checks */
+    if (rc)
+        return rc;
+    if (!pv || nout < 1 || in[0]->shape.rank != 4 || in[0]->dtype != (pv->x_s8 ? SK_I8 : SK_U8) ||
+        chk.dtype != (pv->y_s8 ? SK_I8 : SK_U8) || in[0]->shape.dim[1] != pv->C ||
+        in[3]->shape.dim[1] != pv->M)
+        return info->run(n, in, nin, out, nout, ctx);
+    size_t N = (size_t)in[0]->shape.dim[0], H = (size_t)in[0]->shape.dim[2],
+           W = (size_t)in[0]->shape.dim[3], P = H * W;
+    size_t OH = (size_t)chk.shape.dim[2], OW = (size_t)chk.shape.dim[3];
+    const int64_t *pads;
+    int64_t pt = 0, pl = 0;
+    if (sk_attr_ints(n, "pads", &pads) == 4) {
+        pt = pads[0];
+        pl = pads[1];
+    }
+    size_t per = per_image(pv, P), chunk = chunk_of(per, N);
+    if (!ctx->scratch || ctx->scratch_bytes < chunk * per || N == 0 || P == 0)
+        return N == 0 || P == 0 ? 0 : info->run(n, in, nin, out, nout, ctx);
+    size_t npan = (P + (size_t)pv->q.nr - 1) / (size_t)pv->q.nr;
+    size_t panels = (npan * sk_qgemm_b_panel_bytes(&pv->q, (size_t)pv->C) + 63) & ~(size_t)63;
+    for (size_t b0 = 0; b0 < N; b0 += chunk) {
+        size_t nb = N - b0 < chunk ? N - b0 : chunk;
+        qct_job j = {pv,   (const uint8_t *)in[0]->data + b0 * (size_t)pv->C * P,
+                     (uint8_t *)out[0].data + b0 * (size_t)pv->M * OH * OW,
+                     ctx->scratch, P, H, W, OH, OW, per, panels, npan, pt, pl};
+        sk_parallel_for(ctx->pool, nb * npan, 1, pack_range, &j);
+        sk_qgemm_run_batch(&pv->q, ctx->pool, nb, pv->rows, P, (size_t)pv->C, pv->pa,
+                           ctx->scratch, per, (uint8_t *)ctx->scratch + panels, P, per, NULL,
+                           0, 0, &pv->prm);
+        sk_parallel_for(ctx->pool, nb * (size_t)pv->M, 1, scatter_range, &j);
+    }
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* fast_qconvt.h — the int8 ConvTranspose (_QConvTranspose, made from QDQ
+ * by passes/qdq_ops.c; reference ref/qconv_transpose.c) on the int8 GEMM
+ * (qgemm.h), for the up-convolutions of U-Nets: 2-D, group 1, stride equal
+ * to the kernel (2x2 / 2 as torch's ConvTranspose2d(k=2, s=2) exports),
+ * dilation 1, any pads, no output_padding / output_shape.
+ *
+ * Why only kernel == stride: then every output pixel receives exactly one
+ * tap, so the GEMM's rows (output channel, ky, kx) can be requantized in the
+ * microkernel's epilogue and scattered as bytes — no int32 col2im pass and
+ * no int32 output mode in the microkernels. Overlapping ConvTransposes keep
+ * the reference (the pass leaves them in float; see qdq_ops.c).
+ *
+ * Weights packed at load (sk_qconvt_pack, from passes/qfuse.c's packing
+ * pass): A[(m, ky, kx)][c] = W[c][m][ky][kx], the activation zero point
+ * folded into the int32 bias of every row, mult per row = x_s * w_s[m] /
+ * y_s. Bit for bit the reference's arithmetic (same rounding, saturation). */
+#ifndef SK_KERNELS_FAST_QCONVT_H
+#define SK_KERNELS_FAST_QCONVT_H
+
+#include "graph.h"
+#include "kernels/config.h"
+#include "kernels/qgemm.h"
+#include "ops.h"
+
+typedef struct sk_qconvt_priv {
+    sk_qgemm_cfg q;
+    int64_t C, M, kh, kw; /* in channels, out channels, kernel */
+    size_t rows;          /* M * kh * kw: the GEMM's M */
+    int8_t *pa;
+    int32_t *bias;        /* rows: B[m] - x_zp(u8) * row sum */
+    float *mult;          /* rows */
+    sk_qgemm_params prm;
+    int x_s8, y_s8;
+} sk_qconvt_priv;
+
+void sk_qconvt_priv_free(void *p);
+/* a ConvTranspose node's attributes are the form above (kernel kh x kw) */
+int sk_qconvt_supported(const sk_node *n, int64_t kh, int64_t kw);
+/* 1 packed, 0 left on the reference (unsupported form), < 0 no memory */
+int sk_qconvt_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc);
+int sk_fast_run_qconvt(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                       int nout, sk_kctx *ctx);
+size_t sk_fast_qconvt_scratch(const sk_node *n, const sk_tensor *const *in, int nin);
+
+#endif

@@ -1,0 +1,160 @@
+/* qdq_ops.c — more QDQ patterns onto integer kernels (issue 22, session
+ * 13), beside qdq.c's convolutions; called from qdq.c's sk_pass_qdq, so it
+ * runs before fold.c turns int8 weights into float32:
+ *
+ *   DQ(xq) -> ConvTranspose(DQ(w int8, axis 1), DQ(b int32)?) -> Q
+ *     becomes _QConvTranspose(xq, .., w, .., b) (ref/qconv_transpose.c)
+ *   when x and y are per tensor, w symmetric per tensor or per output
+ *   channel (axis 1, ConvTranspose's M), the bias scale equals x_scale *
+ *   w_scale[m] in float32, the Q is the only reader, and the attributes are
+ *   the form kernels/fast_qconvt.c runs (2-D, group 1, stride == kernel):
+ *   an overlapping ConvTranspose would only reach the int8 reference, slower
+ *   than the float kernel it has now, so it stays. */
+#include "graph.h"
+#include "kernels/fast_qconvt.h"
+#include "kernels/ref/quant_util.h"
+#include "ops.h"
+#include "pass_util.h"
+
+static int in_at(const sk_node *n, int k) { return k < n->nin ? n->in[k] : -1; }
+
+static int producer_is(const sk_graph *g, int v, sk_op op)
+{
+    if (v < 0)
+        return -1;
+    int pi = g->values[v].producer;
+    return pi >= 0 && g->nodes[pi].op == op ? pi : -1;
+}
+
+/* a DQ / Q node with per-tensor constant float32 scale and 8-bit zero point */
+static int per_tensor_q(const sk_graph *g, const sk_node *n)
+{
+    int s = in_at(n, 1), z = in_at(n, 2);
+    if (!sk_pass_is_const(g, s) || !sk_pass_is_const(g, z))
+        return 0;
+    const sk_value *sv = &g->values[s], *zv = &g->values[z];
+    return sv->dtype == SK_F32 && sk_shape_numel(&sv->shape) == 1 && sk_q_is8(zv->dtype) &&
+           sk_shape_numel(&zv->shape) == 1;
+}
+
+/* DQ of constant symmetric int8 weights: per tensor, or M scales along
+ * `axis`; *nscales gets their count */
+static int sym_weights(const sk_graph *g, const sk_node *d, int64_t M, int64_t axis,
+                       int64_t *nscales)
+{
+    int q = in_at(d, 0), s = in_at(d, 1), z = in_at(d, 2);
+    if (!sk_pass_is_const(g, q) || !sk_pass_is_const(g, s) || g->values[q].dtype != SK_I8 ||
+        g->values[s].dtype != SK_F32)
+        return 0;
+    int64_t ns = sk_shape_numel(&g->values[s].shape);
+    if (ns != 1 && !(ns == M && sk_attr_int(d, "axis", 1) == axis))
+        return 0;
+    if (z >= 0) {
+        if (!sk_pass_is_const(g, z) || g->values[z].dtype != SK_I8 ||
+            sk_shape_numel(&g->values[z].shape) != ns)
+            return 0;
+        for (int64_t i = 0; i < ns; i++)
+            if (((const int8_t *)g->values[z].data)[i] != 0)
+                return 0;
+    }
+    *nscales = ns;
+    return 1;
+}
+
+/* DQ db of an int32 bias of M values whose scale is x_scale * w_scale[m] */
+static int int32_bias(const sk_graph *g, int db, int64_t M, float xs, const float *wsc,
+                      int64_t nws)
+{
+    const sk_node *b = &g->nodes[db];
+    int bq = in_at(b, 0), bs = in_at(b, 1), bz = in_at(b, 2);
+    if (!sk_pass_is_const(g, bq) || g->values[bq].dtype != SK_I32 ||
+        sk_shape_numel(&g->values[bq].shape) != M || !sk_pass_is_const(g, bs) ||
+        g->values[bs].dtype != SK_F32)
+        return 0;
+    int64_t nbs = sk_shape_numel(&g->values[bs].shape);
+    if (nbs != 1 && nbs != M)
+        return 0;
+    if (bz >= 0) {
+        if (!sk_pass_is_const(g, bz) || g->values[bz].dtype != SK_I32)
+            return 0;
+        for (int64_t i = 0; i < sk_shape_numel(&g->values[bz].shape); i++)
+            if (((const int32_t *)g->values[bz].data)[i] != 0)
+                return 0;
+    }
+    const float *bsc = g->values[bs].data;
+    for (int64_t m = 0; m < M; m++)
+        if (bsc[nbs == 1 ? 0 : m] != xs * wsc[nws == 1 ? 0 : m])
+            return 0;
+    return 1;
+}
+
+/* The node ci (op with inputs X, W, B?) between DQs and one Q becomes
+ * `to` with QLinearConv's nine inputs. wdim/waxis: the weight's output
+ * channel axis (its scales' axis). 1 rewritten, 0 not, < 0 error. */
+static int rewrite_wq(sk_pass *p, int ci, int waxis, sk_op to)
+{
+    sk_graph *g = p->g;
+    const sk_node *c = &g->nodes[ci];
+    if (c->nin < 2 || c->nout != 1 || c->out[0] < 0 || sk_pass_is_output(g, c->out[0]))
+        return 0;
+    int dx = producer_is(g, in_at(c, 0), SK_OP_DEQUANTIZE_LINEAR);
+    int dw = producer_is(g, in_at(c, 1), SK_OP_DEQUANTIZE_LINEAR);
+    int db = in_at(c, 2) >= 0 ? producer_is(g, in_at(c, 2), SK_OP_DEQUANTIZE_LINEAR) : -1;
+    int qy = sk_pass_sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
+    if (dx < 0 || dw < 0 || qy < 0 || (in_at(c, 2) >= 0 && db < 0))
+        return 0;
+    const sk_node *x = &g->nodes[dx], *w = &g->nodes[dw], *q = &g->nodes[qy];
+    if (!per_tensor_q(g, x) || !per_tensor_q(g, q) || in_at(x, 0) < 0 ||
+        sk_pass_is_const(g, in_at(x, 0)) || q->in[0] != c->out[0] || in_at(w, 0) < 0)
+        return 0;
+    const sk_shape *ws = &g->values[in_at(w, 0)].shape;
+    if (waxis >= ws->rank)
+        return 0;
+    int64_t M = ws->dim[waxis], nws;
+    if (!sym_weights(g, w, M, waxis, &nws))
+        return 0;
+    if (db >= 0 && !int32_bias(g, db, M, *(const float *)g->values[x->in[1]].data,
+                               g->values[w->in[1]].data, nws))
+        return 0;
+    int slots[9] = {x->in[0], x->in[1], x->in[2], w->in[0], w->in[1], in_at(w, 2),
+                    q->in[1], q->in[2], db >= 0 ? g->nodes[db].in[0] : -1};
+    int yq = q->out[0], rc;
+    for (int k = 0; k < 9; k++)
+        if ((rc = sk_node_set_input(g, ci, k, slots[k])) < 0)
+            return rc;
+    g->nodes[ci].nin = db >= 0 ? 9 : 8;
+    if ((rc = sk_pass_kill(p, qy)) < 0)
+        return rc;
+    g->nodes[ci].out[0] = yq;
+    g->nodes[ci].op = to;
+    return 1;
+}
+
+static int rewrite_convt(sk_pass *p, int ci)
+{
+    const sk_graph *g = p->g;
+    const sk_node *c = &g->nodes[ci];
+    /* the weight's shape: the DQ's int8 constant's (no shape walk yet) */
+    int dw = producer_is(g, in_at(c, 1), SK_OP_DEQUANTIZE_LINEAR);
+    int wv = dw >= 0 ? in_at(&g->nodes[dw], 0) : -1;
+    if (wv < 0 || g->values[wv].shape.rank != 4)
+        return 0;
+    const sk_shape *ws = &g->values[wv].shape;
+    if (!sk_qconvt_supported(c, ws->dim[2], ws->dim[3]))
+        return 0;
+    return rewrite_wq(p, ci, 1, SK_OP_QCONV_TRANSPOSE);
+}
+
+int sk_pass_qdq_ops(sk_pass *p)
+{
+    sk_graph *g = p->g;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        int rc = 0;
+        if (g->nodes[ni].op == SK_OP_CONV_TRANSPOSE)
+            rc = rewrite_convt(p, ni);
+        if (rc < 0)
+            return sk_errf(p->err, p->errlen, rc, "out of memory rewriting node '%s'",
+                           g->nodes[ni].name);
+    }
+    return 0;
+}

@@ -1,0 +1,332 @@
+/* test_qint8_ops.c — the int8 operators of issue 22 that used to run in
+ * float between DequantizeLinear and QuantizeLinear (session 13), each
+ * checked three ways on random geometries:
+ *   1. bit for bit against the integer semantics computed here element by
+ *      element (int32 sums, one float32 requantization, round half to even,
+ *      saturation) — the reference kernel and every fast level must match;
+ *   2. within 1 LSB of the QDQ graph as loaded (DequantizeLinear -> float
+ *      op -> QuantizeLinear on the scalar reference kernels): the integer
+ *      form differs from the float one only by the float sum's rounding;
+ *   3. the rewrite happens (and only where the fast kernel runs it), on 1
+ *      and 3 threads, at every SIMD level the CPU has.
+ * Ops: QDQ ConvTranspose -> _QConvTranspose (passes/qdq_ops.c,
+ * kernels/fast_qconvt.c, ref/qconv_transpose.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "engine/graph.h"
+#include "engine/passes/passes.h"
+#include "engine/plan.h"
+#include "threadpool.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 20);
+}
+static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() % 100001) / 1e5f; }
+
+static int val(sk_graph *g, const char *name)
+{
+    int id = sk_graph_value(g, name);
+    assert_true(id >= 0);
+    return id;
+}
+
+static int count_op(const sk_graph *g, sk_op op)
+{
+    int k = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        k += g->nodes[i].op == op;
+    return k;
+}
+
+static const sk_node *find_op(const sk_graph *g, sk_op op)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == op)
+            return &g->nodes[i];
+    return NULL;
+}
+
+static int32_t sat(float v, int32_t zp, int s8)
+{
+    float r = nearbyintf(v) + (float)zp, lo = s8 ? -128.f : 0.f, hi = s8 ? 127.f : 255.f;
+    return (int32_t)(r < lo ? lo : r > hi ? hi : r);
+}
+
+static int32_t ld8(const uint8_t *p, size_t i, int s8) { return s8 ? (int8_t)p[i] : p[i]; }
+
+/* one input x, one output y: run g on x (shape xs), copy y's bytes */
+static void run1(const sk_graph *g, sk_pool *pool, const sk_tensor *x, uint8_t *y, size_t ny)
+{
+    char err[256];
+    sk_plan *p;
+    sk_tensor shape_only = *x; /* with data, the planner would fold the graph */
+    shape_only.data = NULL;
+    if (sk_plan_create(g, &shape_only, pool, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *d[1] = {x->data};
+    if (sk_plan_run(p, d, err, sizeof err))
+        fail_msg("run: %s", err);
+    const sk_tensor *o = sk_plan_output(p, 0);
+    assert_int_equal((size_t)sk_shape_numel(&o->shape), ny);
+    memcpy(y, o->data, ny);
+    sk_plan_free(p);
+}
+
+/* ---- ConvTranspose ------------------------------------------------------ */
+
+typedef struct ct_case {
+    int64_t N, C, M, H, W, k, s, pads[4];
+    int x_s8, y_s8, perch, bias;
+    float xs, ys, ws[64];
+    int32_t xz, yz;
+    int8_t *w;   /* [C][M][k][k] */
+    int32_t *b;  /* [M] */
+} ct_case;
+
+static void ct_out(const ct_case *c, int64_t *OH, int64_t *OW)
+{
+    *OH = (c->H - 1) * c->s + c->k - c->pads[0] - c->pads[2];
+    *OW = (c->W - 1) * c->s + c->k - c->pads[1] - c->pads[3];
+}
+
+/* the QDQ graph (direct = 0) or one _QConvTranspose node (direct = 1) */
+static sk_graph *ct_graph(const ct_case *c, int direct)
+{
+    sk_graph *g = sk_graph_new();
+    sk_dtype xt = c->x_s8 ? SK_I8 : SK_U8, yt = c->y_s8 ? SK_I8 : SK_U8;
+    int x = val(g, "x");
+    g->values[x].dtype = xt;
+    g->values[x].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c->C, c->H, c->W}};
+    sk_graph_add_input(g, x);
+    sk_shape one = {0, {0}}, sm = {1, {c->M}}, sw = {4, {c->C, c->M, c->k, c->k}};
+    int8_t xz8 = (int8_t)c->xz, yz8 = (int8_t)c->yz, wz[64] = {0};
+    float bs[64];
+    for (int64_t m = 0; m < c->M; m++)
+        bs[m] = c->xs * c->ws[c->perch ? m : 0];
+    int cxs = sk_graph_add_const(g, "xs", SK_F32, &one, &c->xs);
+    int cxz = sk_graph_add_const(g, "xz", xt, &one, &xz8);
+    int cw = sk_graph_add_const(g, "w", SK_I8, &sw, c->w);
+    int cws = sk_graph_add_const(g, "ws", SK_F32, c->perch ? &sm : &one, c->ws);
+    int cwz = sk_graph_add_const(g, "wz", SK_I8, c->perch ? &sm : &one, wz);
+    int cb = sk_graph_add_const(g, "b", SK_I32, &sm, c->b);
+    int cbs = sk_graph_add_const(g, "bs", SK_F32, c->perch ? &sm : &one, bs);
+    int cys = sk_graph_add_const(g, "ys", SK_F32, &one, &c->ys);
+    int cyz = sk_graph_add_const(g, "yz", yt, &one, &yz8);
+    int y = val(g, "y");
+    int ni;
+    if (direct) {
+        int in[9] = {x, cxs, cxz, cw, cws, cwz, cys, cyz, cb};
+        ni = sk_graph_add_node(g, SK_OP_QCONV_TRANSPOSE, "qct", c->bias ? 9 : 8, in, 1, &y);
+    } else {
+        int dx[3] = {x, cxs, cxz}, dw[3] = {cw, cws, cwz}, db[2] = {cb, cbs};
+        int xf = val(g, "xf"), wf = val(g, "wf"), bf = val(g, "bf"), yf = val(g, "yf");
+        assert_true(sk_graph_add_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqx", 3, dx, 1, &xf) >= 0);
+        assert_true(sk_graph_add_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqw", 3, dw, 1, &wf) >= 0);
+        sk_node_set_int(g, g->nnodes - 1, "axis", 1);
+        assert_true(sk_graph_add_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqb", 2, db, 1, &bf) >= 0);
+        sk_node_set_int(g, g->nnodes - 1, "axis", 0);
+        int ct[3] = {xf, wf, bf};
+        ni = sk_graph_add_node(g, SK_OP_CONV_TRANSPOSE, "ct", c->bias ? 3 : 2, ct, 1, &yf);
+        int q[3] = {yf, cys, cyz};
+        assert_true(sk_graph_add_node(g, SK_OP_QUANTIZE_LINEAR, "q", 3, q, 1, &y) >= 0);
+    }
+    assert_true(ni >= 0);
+    int64_t ks[2] = {c->k, c->k}, st[2] = {c->s, c->s};
+    sk_node_set_ints(g, ni, "kernel_shape", ks, 2);
+    sk_node_set_ints(g, ni, "strides", st, 2);
+    sk_node_set_ints(g, ni, "pads", c->pads, 4);
+    for (int i = 0; i < g->nnodes; i++)
+        g->nodes[i].opset = 19;
+    sk_graph_add_output(g, y);
+    char err[256];
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+/* the integer semantics, element by element */
+static void ct_expect(const ct_case *c, const uint8_t *x, uint8_t *y)
+{
+    int64_t OH, OW;
+    ct_out(c, &OH, &OW);
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t m = 0; m < c->M; m++)
+            for (int64_t oy = 0; oy < OH; oy++)
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    int64_t acc = c->bias ? c->b[m] : 0;
+                    for (int64_t iy = 0; iy < c->H; iy++)
+                        for (int64_t ix = 0; ix < c->W; ix++) {
+                            int64_t ky = oy + c->pads[0] - iy * c->s,
+                                    kx = ox + c->pads[1] - ix * c->s;
+                            if (ky < 0 || ky >= c->k || kx < 0 || kx >= c->k)
+                                continue;
+                            for (int64_t ch = 0; ch < c->C; ch++)
+                                acc += (int64_t)(ld8(x, (size_t)(((n * c->C + ch) * c->H + iy) *
+                                                                 c->W + ix), c->x_s8) -
+                                                 c->xz) *
+                                       c->w[((ch * c->M + m) * c->k + ky) * c->k + kx];
+                        }
+                    float mult = c->xs * c->ws[c->perch ? m : 0] / c->ys;
+                    y[((n * c->M + m) * OH + oy) * OW + ox] =
+                        (uint8_t)sat((float)acc * mult, c->yz, c->y_s8);
+                }
+}
+
+static void ct_random(ct_case *c, int overlap)
+{
+    memset(c, 0, sizeof *c);
+    c->N = 1 + rnd() % 3;
+    c->C = 1 + rnd() % 40;
+    c->M = 1 + rnd() % 20;
+    c->H = 1 + rnd() % 7;
+    c->W = 1 + rnd() % 9;
+    c->k = 1 + rnd() % 3;
+    c->s = overlap ? 1 + rnd() % 2 : c->k;
+    if (overlap && c->s >= c->k)
+        c->k = c->s + 1;
+    for (int i = 0; i < 4; i++)
+        c->pads[i] = (int64_t)(rnd() % (uint32_t)c->k);
+    int64_t OH, OW;
+    ct_out(c, &OH, &OW);
+    if (OH < 1 || OW < 1)
+        memset(c->pads, 0, sizeof c->pads);
+    c->x_s8 = rnd() % 2;
+    c->y_s8 = rnd() % 2;
+    c->perch = rnd() % 2;
+    c->bias = rnd() % 4 != 0;
+    c->xs = frand(0.005f, 0.05f);
+    c->xz = c->x_s8 ? (int32_t)(rnd() % 40) - 20 : (int32_t)(rnd() % 256);
+    c->yz = c->y_s8 ? (int32_t)(rnd() % 40) - 20 : (int32_t)(rnd() % 100);
+    for (int64_t m = 0; m < c->M; m++)
+        c->ws[m] = frand(0.001f, 0.02f);
+    /* y's scale near the sums' spread, so outputs span the range and saturate */
+    c->ys = c->xs * c->ws[0] * 60.f * sqrtf((float)(c->C * c->k * c->k)) * frand(0.5f, 2.f);
+    size_t nw = (size_t)(c->C * c->M * c->k * c->k);
+    c->w = malloc(nw);
+    c->b = malloc((size_t)c->M * sizeof *c->b);
+    assert_non_null(c->w);
+    assert_non_null(c->b);
+    for (size_t i = 0; i < nw; i++)
+        c->w[i] = (int8_t)(rnd() % 4 == 0 ? (rnd() % 2 ? 127 : -128) : (int)(rnd() % 256) - 128);
+    for (int64_t m = 0; m < c->M; m++)
+        c->b[m] = (int32_t)(rnd() % 20001) - 10000;
+}
+
+static void ct_check(int overlap)
+{
+    sk_isa top = sk_cpu_detected();
+    sk_pool *pool = sk_pool_create(3);
+    char err[256];
+    int packed = 0;
+    for (int it = 0; it < (overlap ? 30 : 60); it++) {
+        ct_case c;
+        ct_random(&c, overlap);
+        int64_t OH, OW;
+        ct_out(&c, &OH, &OW);
+        size_t nx = (size_t)(c.N * c.C * c.H * c.W), ny = (size_t)(c.N * c.M * OH * OW);
+        uint8_t *x = malloc(nx), *want = malloc(ny), *got = malloc(ny), *flt = malloc(ny);
+        assert_non_null(x);
+        assert_non_null(want);
+        assert_non_null(got);
+        assert_non_null(flt);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (uint8_t)rnd();
+        sk_tensor tx = {c.x_s8 ? SK_I8 : SK_U8, {4, {c.N, c.C, c.H, c.W}}, x};
+        ct_expect(&c, x, want);
+        /* the float QDQ graph as loaded: within one step */
+        sk_cpu_set_level(SK_ISA_SCALAR);
+        sk_graph *gf = ct_graph(&c, 0);
+        run1(gf, NULL, &tx, flt, ny);
+        sk_graph_free(gf);
+        for (size_t i = 0; i < ny; i++) {
+            int d = ld8(flt, i, c.y_s8) - ld8(want, i, c.y_s8);
+            if (d < -1 || d > 1)
+                fail_msg("case %d [%zu]: float graph %d, integer %d", it, i, ld8(flt, i, c.y_s8),
+                         ld8(want, i, c.y_s8));
+        }
+        /* the optimized graph (or the direct node) at every level */
+        for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
+            sk_cpu_set_level((sk_isa)L);
+            sk_graph *g = ct_graph(&c, overlap);
+            if (sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            assert_int_equal(count_op(g, SK_OP_QCONV_TRANSPOSE), 1);
+            const sk_node *q = find_op(g, SK_OP_QCONV_TRANSPOSE);
+            if (!overlap && L > SK_ISA_SCALAR) {
+                assert_non_null(q->priv); /* the fast kernel's form */
+                packed++;
+            }
+            if (overlap)
+                assert_null(q->priv); /* the reference: it does not pack these */
+            for (int th = 0; th < 2; th++) {
+                memset(got, 0xA5, ny);
+                run1(g, th ? pool : NULL, &tx, got, ny);
+                if (memcmp(got, want, ny))
+                    for (size_t i = 0; i < ny; i++)
+                        if (got[i] != want[i])
+                            fail_msg("case %d level %d th %d: N%lld C%lld M%lld %lldx%lld k%lld "
+                                     "s%lld pads %lld,%lld,%lld,%lld: [%zu] %d want %d",
+                                     it, L, th, (long long)c.N, (long long)c.C, (long long)c.M,
+                                     (long long)c.H, (long long)c.W, (long long)c.k,
+                                     (long long)c.s, (long long)c.pads[0], (long long)c.pads[1],
+                                     (long long)c.pads[2], (long long)c.pads[3], i, got[i],
+                                     want[i]);
+            }
+            sk_graph_free(g);
+        }
+        if (overlap) { /* the QDQ form of an overlapping one is left in float */
+            sk_cpu_set_level(top);
+            sk_graph *g = ct_graph(&c, 0);
+            if (sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            assert_int_equal(count_op(g, SK_OP_QCONV_TRANSPOSE), 0);
+            sk_graph_free(g);
+        }
+        free(x);
+        free(want);
+        free(got);
+        free(flt);
+        free(c.w);
+        free(c.b);
+    }
+    sk_cpu_set_level(top);
+    if (!overlap && top > SK_ISA_SCALAR)
+        assert_true(packed > 0);
+    sk_pool_destroy(pool);
+}
+
+static void test_convt_stride_eq_kernel(void **state)
+{
+    (void)state;
+    ct_check(0);
+}
+
+static void test_convt_overlapping_ref(void **state)
+{
+    (void)state;
+    ct_check(1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_convt_stride_eq_kernel),
+        cmocka_unit_test(test_convt_overlapping_ref),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
