@@ -17,6 +17,7 @@
 #include "kernels/fast_ops.h"
 #include "kernels/fast_qconv.h"
 #include "kernels/fast_qconvt.h"
+#include "kernels/fast_qmatmul.h"
 #include "kernels/ref/nn_util.h"
 #include "ops.h"
 
@@ -42,6 +43,8 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
             return sk_fast_run_qconv;
         case SK_OP_QCONV_TRANSPOSE: /* int8 weights packed (passes/qfuse.c) */
             return sk_fast_run_qconvt;
+        case SK_OP_QLINEAR_MATMUL: /* constant int8 B packed (passes/qfuse.c) */
+            return sk_fast_run_qmatmul;
         default:
             break;
         }
@@ -72,6 +75,11 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
     }
     if (fn == sk_fast_run_qconvt)
         return sk_fast_qconvt_scratch(n, in, nin);
+    if (fn == sk_fast_run_qmatmul) {
+        size_t fast = sk_fast_qmatmul_scratch(n, in, nin),
+               ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
+        return fast > ref ? fast : ref;
+    }
     const sk_op_info *info = sk_op_get(n->op);
     if (info && fn != info->run)
         return sk_dispatch_ops_scratch(n, in, nin, out, nout, nthreads);
@@ -90,6 +98,8 @@ const char *sk_dispatch_describe(const sk_node *n)
         return "int8-gemm";
     if (fn == sk_fast_run_qconvt)
         return "int8-gemm+scatter";
+    if (fn == sk_fast_run_qmatmul)
+        return "int8-gemm";
     if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fast_run_conv_transpose)
         return "gemm+col2im";
     return info && fn == info->run ? "ref" : "fast";

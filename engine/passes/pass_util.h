@@ -37,7 +37,7 @@ int sk_pass_qfuse(sk_pass *p); /* qfuse.c: QLinearConv + QLinearAdd -> _QConvFus
 int sk_pass_qpack(sk_pass *p); /* qfuse.c: int8 conv weights packed */
 int sk_pass_qdq(sk_pass *p);   /* qdq.c: DQ -> Conv -> Q as QLinearConv (before fold) */
 int sk_qdq_fuse(sk_pass *p);   /* qdq.c: QDQ Add into _QConvFused, DQ-Relu-Q tables */
-int sk_pass_qdq_ops(sk_pass *p); /* qdq_ops.c: QDQ ConvTranspose -> _QConvTranspose (before fold) */
+int sk_pass_qdq_ops(sk_pass *p); /* qdq_ops.c: QDQ ConvTranspose, MatMul -> int8 ops (before fold) */
 
 /* fuse.c's chain links, for fuse_matmul.c: the node (op) reading y as its
  * only use, or -1; merge Add(Y, R) / Relu|Clip into fused node ni (1:

@@ -10,6 +10,9 @@
  *   the form kernels/fast_qconvt.c runs (2-D, group 1, stride == kernel):
  *   an overlapping ConvTranspose would only reach the int8 reference, slower
  *   than the float kernel it has now, so it stays. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "graph.h"
 #include "kernels/fast_qconvt.h"
 #include "kernels/ref/quant_util.h"
@@ -145,13 +148,31 @@ static int rewrite_convt(sk_pass *p, int ci)
     return rewrite_wq(p, ci, 1, SK_OP_QCONV_TRANSPOSE);
 }
 
+/* DQ(a) -> MatMul(., DQ(w const int8 [K, N], per tensor or per column)) ->
+ * Q  =>  QLinearMatMul (kernels/fast_qmatmul.h packs it) */
+static int rewrite_matmul(sk_pass *p, int mi)
+{
+    const sk_graph *g = p->g;
+    int dw = producer_is(g, in_at(&g->nodes[mi], 1), SK_OP_DEQUANTIZE_LINEAR);
+    int wv = dw >= 0 ? in_at(&g->nodes[dw], 0) : -1;
+    if (g->nodes[mi].nin != 2 || wv < 0 || g->values[wv].shape.rank != 2)
+        return 0;
+    return rewrite_wq(p, mi, 1, SK_OP_QLINEAR_MATMUL);
+}
+
 int sk_pass_qdq_ops(sk_pass *p)
 {
+    /* SKIPSERVE_QDQ_OPS=0 at load: leave these patterns in float (A/B) */
+    const char *on = getenv("SKIPSERVE_QDQ_OPS");
+    if (on && strcmp(on, "0") == 0)
+        return 0;
     sk_graph *g = p->g;
     for (int ni = 0; ni < g->nnodes; ni++) {
         int rc = 0;
         if (g->nodes[ni].op == SK_OP_CONV_TRANSPOSE)
             rc = rewrite_convt(p, ni);
+        else if (g->nodes[ni].op == SK_OP_MATMUL)
+            rc = rewrite_matmul(p, ni);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory rewriting node '%s'",
                            g->nodes[ni].name);

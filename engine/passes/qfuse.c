@@ -14,6 +14,7 @@
 #include "cpu.h"
 #include "kernels/fast_qconv.h"
 #include "kernels/fast_qconvt.h"
+#include "kernels/fast_qmatmul.h"
 #include "ops.h"
 #include "pass_util.h"
 
@@ -124,9 +125,10 @@ int sk_pass_qpack(sk_pass *p)
     }
     for (int ni = 0; ni < g->nnodes; ni++) { /* int8 ConvTranspose (fast_qconvt.h) */
         sk_node *n = &g->nodes[ni];
-        if (n->priv || n->op != SK_OP_QCONV_TRANSPOSE)
+        if (n->priv || (n->op != SK_OP_QCONV_TRANSPOSE && n->op != SK_OP_QLINEAR_MATMUL))
             continue;
-        int rc = sk_qconvt_pack(g, n, kc);
+        int rc = n->op == SK_OP_QCONV_TRANSPOSE ? sk_qconvt_pack(g, n, kc)
+                                                : sk_qmatmul_pack(g, n, kc);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
                            n->name);

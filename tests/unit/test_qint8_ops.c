@@ -10,7 +10,9 @@
  *   3. the rewrite happens (and only where the fast kernel runs it), on 1
  *      and 3 threads, at every SIMD level the CPU has.
  * Ops: QDQ ConvTranspose -> _QConvTranspose (passes/qdq_ops.c,
- * kernels/fast_qconvt.c, ref/qconv_transpose.c). */
+ * kernels/fast_qconvt.c, ref/qconv_transpose.c); QDQ MatMul ->
+ * QLinearMatMul and QLinearMatMul itself with a constant B
+ * (kernels/fast_qmatmul.c, ref/qlinear.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -322,11 +324,156 @@ static void test_convt_overlapping_ref(void **state)
     ct_check(1);
 }
 
+/* ---- MatMul / QLinearMatMul ---------------------------------------------- */
+
+typedef struct mm_case {
+    int64_t B, R, K, N; /* a [B, R, K] (rank 3 when B > 1, else [R, K]) */
+    int a_s8, y_s8, percol;
+    float as, ys, bs[80];
+    int32_t az, yz;
+    int8_t *w; /* [K][N] */
+} mm_case;
+
+/* QDQ DQ -> MatMul -> Q (direct = 0) or one QLinearMatMul node (1) */
+static sk_graph *mm_graph(const mm_case *c, int direct)
+{
+    sk_graph *g = sk_graph_new();
+    sk_dtype at = c->a_s8 ? SK_I8 : SK_U8, yt = c->y_s8 ? SK_I8 : SK_U8;
+    int x = val(g, "a");
+    g->values[x].dtype = at;
+    g->values[x].shape = c->B > 1 ? (sk_shape){3, {SK_DIM_SYMBOLIC, c->R, c->K}}
+                                  : (sk_shape){2, {SK_DIM_SYMBOLIC, c->K}};
+    sk_graph_add_input(g, x);
+    sk_shape one = {0, {0}}, sn = {1, {c->N}}, sw = {2, {c->K, c->N}};
+    int8_t az8 = (int8_t)c->az, yz8 = (int8_t)c->yz, wz[80] = {0};
+    int cas = sk_graph_add_const(g, "as", SK_F32, &one, &c->as);
+    int caz = sk_graph_add_const(g, "az", at, &one, &az8);
+    int cw = sk_graph_add_const(g, "w", SK_I8, &sw, c->w);
+    int cbs = sk_graph_add_const(g, "bs", SK_F32, c->percol ? &sn : &one, c->bs);
+    int cbz = sk_graph_add_const(g, "bz", SK_I8, c->percol ? &sn : &one, wz);
+    int cys = sk_graph_add_const(g, "ys", SK_F32, &one, &c->ys);
+    int cyz = sk_graph_add_const(g, "yz", yt, &one, &yz8);
+    int y = val(g, "y");
+    if (direct) {
+        int in[8] = {x, cas, caz, cw, cbs, cbz, cys, cyz};
+        assert_true(sk_graph_add_node(g, SK_OP_QLINEAR_MATMUL, "qmm", 8, in, 1, &y) >= 0);
+    } else {
+        int dx[3] = {x, cas, caz}, dw[3] = {cw, cbs, cbz};
+        int xf = val(g, "af"), wf = val(g, "wf"), yf = val(g, "yf");
+        assert_true(sk_graph_add_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqa", 3, dx, 1, &xf) >= 0);
+        assert_true(sk_graph_add_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqw", 3, dw, 1, &wf) >= 0);
+        sk_node_set_int(g, g->nnodes - 1, "axis", 1);
+        int mm[2] = {xf, wf};
+        assert_true(sk_graph_add_node(g, SK_OP_MATMUL, "mm", 2, mm, 1, &yf) >= 0);
+        int q[3] = {yf, cys, cyz};
+        assert_true(sk_graph_add_node(g, SK_OP_QUANTIZE_LINEAR, "q", 3, q, 1, &y) >= 0);
+    }
+    for (int i = 0; i < g->nnodes; i++)
+        g->nodes[i].opset = 19;
+    sk_graph_add_output(g, y);
+    char err[256];
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+static void mm_expect(const mm_case *c, const uint8_t *a, uint8_t *y)
+{
+    for (int64_t r = 0; r < c->B * c->R; r++)
+        for (int64_t n = 0; n < c->N; n++) {
+            int64_t acc = 0;
+            for (int64_t k = 0; k < c->K; k++)
+                acc += (int64_t)(ld8(a, (size_t)(r * c->K + k), c->a_s8) - c->az) *
+                       c->w[k * c->N + n];
+            float mult = c->as * c->bs[c->percol ? n : 0] / c->ys;
+            y[r * c->N + n] = (uint8_t)sat((float)acc * mult, c->yz, c->y_s8);
+        }
+}
+
+static void test_matmul(void **state)
+{
+    (void)state;
+    sk_isa top = sk_cpu_detected();
+    sk_pool *pool = sk_pool_create(3);
+    char err[256];
+    for (int it = 0; it < 60; it++) {
+        mm_case c;
+        memset(&c, 0, sizeof c);
+        c.B = rnd() % 3 == 0 ? 2 + rnd() % 2 : 1;
+        c.R = it == 0 ? 1 : 1 + rnd() % 70; /* 1: the batch-1 head, no transpose */
+        c.K = 1 + rnd() % 300;
+        c.N = 1 + rnd() % 80;
+        c.a_s8 = rnd() % 2;
+        c.y_s8 = rnd() % 2;
+        c.percol = rnd() % 2;
+        c.as = frand(0.005f, 0.05f);
+        c.az = c.a_s8 ? (int32_t)(rnd() % 40) - 20 : (int32_t)(rnd() % 256);
+        c.yz = c.y_s8 ? (int32_t)(rnd() % 40) - 20 : (int32_t)(rnd() % 100);
+        for (int64_t n = 0; n < c.N; n++)
+            c.bs[n] = frand(0.001f, 0.02f);
+        c.ys = c.as * c.bs[0] * 60.f * sqrtf((float)c.K) * frand(0.5f, 2.f);
+        c.w = malloc((size_t)(c.K * c.N));
+        assert_non_null(c.w);
+        for (int64_t i = 0; i < c.K * c.N; i++)
+            c.w[i] = (int8_t)(rnd() % 4 == 0 ? (rnd() % 2 ? 127 : -128) : (int)(rnd() % 256) - 128);
+        size_t na = (size_t)(c.B * c.R * c.K), ny = (size_t)(c.B * c.R * c.N);
+        uint8_t *a = malloc(na), *want = malloc(ny), *got = malloc(ny);
+        assert_non_null(a);
+        assert_non_null(want);
+        assert_non_null(got);
+        for (size_t i = 0; i < na; i++)
+            a[i] = (uint8_t)rnd();
+        sk_tensor ta = {c.a_s8 ? SK_I8 : SK_U8,
+                        c.B > 1 ? (sk_shape){3, {c.B, c.R, c.K}} : (sk_shape){2, {c.R, c.K}}, a};
+        mm_expect(&c, a, want);
+        sk_cpu_set_level(SK_ISA_SCALAR); /* the float graph: within one step */
+        sk_graph *gf = mm_graph(&c, 0);
+        run1(gf, NULL, &ta, got, ny);
+        sk_graph_free(gf);
+        for (size_t i = 0; i < ny; i++) {
+            int d = ld8(got, i, c.y_s8) - ld8(want, i, c.y_s8);
+            if (d < -1 || d > 1)
+                fail_msg("matmul case %d [%zu]: float graph %d, integer %d", it, i,
+                         ld8(got, i, c.y_s8), ld8(want, i, c.y_s8));
+        }
+        for (int L = SK_ISA_SCALAR; L <= (int)top; L++)
+            for (int direct = 0; direct < 2; direct++) {
+                sk_cpu_set_level((sk_isa)L);
+                sk_graph *g = mm_graph(&c, direct);
+                if (sk_graph_optimize(g, 1, err, sizeof err))
+                    fail_msg("optimize: %s", err);
+                assert_int_equal(count_op(g, SK_OP_QLINEAR_MATMUL), 1);
+                assert_int_equal(count_op(g, SK_OP_MATMUL), 0);
+                if (L > SK_ISA_SCALAR)
+                    assert_non_null(find_op(g, SK_OP_QLINEAR_MATMUL)->priv);
+                for (int th = 0; th < 2; th++) {
+                    memset(got, 0xA5, ny);
+                    run1(g, th ? pool : NULL, &ta, got, ny);
+                    for (size_t i = 0; i < ny; i++)
+                        if (got[i] != want[i])
+                            fail_msg("matmul case %d level %d direct %d th %d: %lldx%lldx%lld K "
+                                     "%lld N %lld: [%zu] %d want %d",
+                                     it, L, direct, th, (long long)c.B, (long long)c.R,
+                                     (long long)c.K, (long long)c.K, (long long)c.N, i, got[i],
+                                     want[i]);
+                }
+                sk_graph_free(g);
+            }
+        free(a);
+        free(want);
+        free(got);
+        free(c.w);
+    }
+    sk_cpu_set_level(top);
+    sk_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convt_stride_eq_kernel),
         cmocka_unit_test(test_convt_overlapping_ref),
+        cmocka_unit_test(test_matmul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
