@@ -160,6 +160,36 @@ static int rewrite_matmul(sk_pass *p, int mi)
     return rewrite_wq(p, mi, 1, SK_OP_QLINEAR_MATMUL);
 }
 
+/* DQ(x) -> AveragePool | GlobalAveragePool -> Q, x and y of one 8-bit type,
+ * per tensor  =>  _QAvgPool(x, x_s, x_zp, y_s, y_zp) (ref/qavgpool.h) */
+static int rewrite_pool(sk_pass *p, int pi)
+{
+    sk_graph *g = p->g;
+    const sk_node *pn = &g->nodes[pi];
+    if (pn->nin != 1 || pn->nout != 1 || pn->out[0] < 0 || sk_pass_is_output(g, pn->out[0]))
+        return 0;
+    int di = producer_is(g, pn->in[0], SK_OP_DEQUANTIZE_LINEAR);
+    int qi = sk_pass_sole_reader(g, pn->out[0], SK_OP_QUANTIZE_LINEAR);
+    if (di < 0 || qi < 0)
+        return 0;
+    const sk_node *d = &g->nodes[di], *q = &g->nodes[qi];
+    if (!per_tensor_q(g, d) || !per_tensor_q(g, q) || in_at(d, 0) < 0 ||
+        sk_pass_is_const(g, d->in[0]) || q->in[0] != pn->out[0] ||
+        g->values[d->in[2]].dtype != g->values[q->in[2]].dtype)
+        return 0;
+    int slots[5] = {d->in[0], d->in[1], d->in[2], q->in[1], q->in[2]}, yo = q->out[0], rc;
+    int global = pn->op == SK_OP_GLOBAL_AVERAGE_POOL;
+    for (int k = 0; k < 5; k++)
+        if ((rc = sk_node_set_input(g, pi, k, slots[k])) < 0)
+            return rc;
+    g->nodes[pi].nin = 5;
+    if ((rc = sk_node_set_int(g, pi, "global", global)) < 0 || (rc = sk_pass_kill(p, qi)) < 0)
+        return rc;
+    g->nodes[pi].out[0] = yo;
+    g->nodes[pi].op = SK_OP_QAVG_POOL;
+    return 1;
+}
+
 int sk_pass_qdq_ops(sk_pass *p)
 {
     /* SKIPSERVE_QDQ_OPS=0 at load: leave these patterns in float (A/B) */
@@ -173,6 +203,9 @@ int sk_pass_qdq_ops(sk_pass *p)
             rc = rewrite_convt(p, ni);
         else if (g->nodes[ni].op == SK_OP_MATMUL)
             rc = rewrite_matmul(p, ni);
+        else if (g->nodes[ni].op == SK_OP_AVERAGE_POOL ||
+                 g->nodes[ni].op == SK_OP_GLOBAL_AVERAGE_POOL)
+            rc = rewrite_pool(p, ni);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory rewriting node '%s'",
                            g->nodes[ni].name);

@@ -12,7 +12,8 @@
  * Ops: QDQ ConvTranspose -> _QConvTranspose (passes/qdq_ops.c,
  * kernels/fast_qconvt.c, ref/qconv_transpose.c); QDQ MatMul ->
  * QLinearMatMul and QLinearMatMul itself with a constant B
- * (kernels/fast_qmatmul.c, ref/qlinear.c). */
+ * (kernels/fast_qmatmul.c, ref/qlinear.c); QDQ AveragePool and
+ * GlobalAveragePool -> _QAvgPool (ref/qavgpool.h, kernels/fast_qavgpool.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -468,12 +469,184 @@ static void test_matmul(void **state)
     sk_pool_destroy(pool);
 }
 
+/* ---- AveragePool / GlobalAveragePool -------------------------------------- */
+
+typedef struct ap_case {
+    int64_t N, C, H, W, k[2], st[2], dl[2], pads[4];
+    int global, s8, ceil, incl;
+    float xs, ys;
+    int32_t xz, yz;
+} ap_case;
+
+static sk_graph *ap_graph(const ap_case *c)
+{
+    sk_graph *g = sk_graph_new();
+    sk_dtype t = c->s8 ? SK_I8 : SK_U8;
+    int x = val(g, "x");
+    g->values[x].dtype = t;
+    g->values[x].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c->C, c->H, c->W}};
+    sk_graph_add_input(g, x);
+    sk_shape one = {0, {0}};
+    int8_t xz8 = (int8_t)c->xz, yz8 = (int8_t)c->yz;
+    int cxs = sk_graph_add_const(g, "xs", SK_F32, &one, &c->xs);
+    int cxz = sk_graph_add_const(g, "xz", t, &one, &xz8);
+    int cys = sk_graph_add_const(g, "ys", SK_F32, &one, &c->ys);
+    int cyz = sk_graph_add_const(g, "yz", t, &one, &yz8);
+    int xf = val(g, "xf"), yf = val(g, "yf"), y = val(g, "y");
+    int dx[3] = {x, cxs, cxz}, q[3] = {yf, cys, cyz};
+    assert_true(sk_graph_add_node(g, SK_OP_DEQUANTIZE_LINEAR, "dq", 3, dx, 1, &xf) >= 0);
+    int pi = sk_graph_add_node(g, c->global ? SK_OP_GLOBAL_AVERAGE_POOL : SK_OP_AVERAGE_POOL,
+                               "pool", 1, &xf, 1, &yf);
+    assert_true(pi >= 0);
+    if (!c->global) {
+        sk_node_set_ints(g, pi, "kernel_shape", c->k, 2);
+        sk_node_set_ints(g, pi, "strides", c->st, 2);
+        sk_node_set_ints(g, pi, "dilations", c->dl, 2);
+        sk_node_set_ints(g, pi, "pads", c->pads, 4);
+        sk_node_set_int(g, pi, "ceil_mode", c->ceil);
+        sk_node_set_int(g, pi, "count_include_pad", c->incl);
+    }
+    assert_true(sk_graph_add_node(g, SK_OP_QUANTIZE_LINEAR, "q", 3, q, 1, &y) >= 0);
+    for (int i = 0; i < g->nnodes; i++)
+        g->nodes[i].opset = 19;
+    sk_graph_add_output(g, y);
+    char err[256];
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+/* the output size along one axis (AveragePool's rule), the taps' origin */
+static int64_t ap_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe,
+                      int ceil)
+{
+    int64_t span = in + pb + pe - (k - 1) * d - 1;
+    if (span < 0) /* the window does not fit: a geometry ONNX refuses */
+        return 0;
+    int64_t o = (ceil ? (span + s - 1) / s : span / s) + 1;
+    if (ceil && (o - 1) * s >= in + pb) /* the last window must start inside */
+        o--;
+    return o;
+}
+
+static void ap_expect(const ap_case *c, const uint8_t *x, uint8_t *y, int64_t OH, int64_t OW)
+{
+    for (int64_t p = 0; p < c->N * c->C; p++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t acc = 0, n = 0, npad = 0;
+                for (int64_t kh = 0; kh < c->k[0]; kh++)
+                    for (int64_t kw = 0; kw < c->k[1]; kw++) {
+                        int64_t ih = oh * c->st[0] - c->pads[0] + kh * c->dl[0],
+                                iw = ow * c->st[1] - c->pads[1] + kw * c->dl[1];
+                        int inside = ih >= 0 && ih < c->H && iw >= 0 && iw < c->W;
+                        npad += ih >= -c->pads[0] && ih < c->H + c->pads[2] &&
+                                iw >= -c->pads[1] && iw < c->W + c->pads[3];
+                        if (inside) {
+                            acc += ld8(x, (size_t)((p * c->H + ih) * c->W + iw), c->s8) - c->xz;
+                            n++;
+                        }
+                    }
+                if (c->incl)
+                    n = npad;
+                y[(p * OH + oh) * OW + ow] =
+                    n ? (uint8_t)sat((float)acc * (c->xs / (c->ys * (float)n)), c->yz, c->s8)
+                      : (uint8_t)c->yz;
+            }
+}
+
+static void test_avg_pool(void **state)
+{
+    (void)state;
+    sk_isa top = sk_cpu_detected();
+    sk_pool *pool = sk_pool_create(3);
+    char err[256];
+    for (int it = 0; it < 120; it++) {
+        ap_case c;
+        memset(&c, 0, sizeof c);
+        c.global = it % 4 == 0;
+        c.N = 1 + rnd() % 2;
+        c.C = 1 + rnd() % 9;
+        c.H = 1 + rnd() % 12;
+        c.W = 1 + rnd() % 15;
+        c.s8 = rnd() % 2;
+        c.xs = frand(0.005f, 0.05f);
+        c.ys = c.xs * frand(0.3f, 3.f);
+        c.xz = c.s8 ? (int32_t)(rnd() % 60) - 30 : (int32_t)(rnd() % 256);
+        c.yz = c.s8 ? (int32_t)(rnd() % 60) - 30 : (int32_t)(rnd() % 256);
+        if (c.global) {
+            c.k[0] = c.H;
+            c.k[1] = c.W;
+            c.st[0] = c.st[1] = c.dl[0] = c.dl[1] = 1;
+        } else {
+            for (int a = 0; a < 2; a++) {
+                c.k[a] = 1 + rnd() % 4;
+                c.st[a] = 1 + rnd() % 3;
+                c.dl[a] = rnd() % 4 == 0 ? 2 : 1;
+                c.pads[a] = (int64_t)(rnd() % (uint32_t)c.k[a]);
+                c.pads[a + 2] = (int64_t)(rnd() % (uint32_t)c.k[a]);
+            }
+            c.ceil = rnd() % 2;
+            c.incl = rnd() % 2;
+        }
+        int64_t OH = c.global ? 1 : ap_out(c.H, c.k[0], c.st[0], c.dl[0], c.pads[0], c.pads[2], c.ceil);
+        int64_t OW = c.global ? 1 : ap_out(c.W, c.k[1], c.st[1], c.dl[1], c.pads[1], c.pads[3], c.ceil);
+        if (OH < 1 || OW < 1)
+            continue;
+        size_t nx = (size_t)(c.N * c.C * c.H * c.W), ny = (size_t)(c.N * c.C * OH * OW);
+        uint8_t *x = malloc(nx), *want = malloc(ny), *got = malloc(ny + 16);
+        assert_non_null(x);
+        assert_non_null(want);
+        assert_non_null(got);
+        for (size_t i = 0; i < nx; i++) /* sometimes all one extreme: saturation */
+            x[i] = it % 10 == 1 ? 255 : (uint8_t)rnd();
+        sk_tensor tx = {c.s8 ? SK_I8 : SK_U8, {4, {c.N, c.C, c.H, c.W}}, x};
+        ap_expect(&c, x, want, OH, OW);
+        sk_cpu_set_level(SK_ISA_SCALAR);
+        sk_graph *gf = ap_graph(&c);
+        run1(gf, NULL, &tx, got, ny);
+        sk_graph_free(gf);
+        for (size_t i = 0; i < ny; i++) {
+            int d = ld8(got, i, c.s8) - ld8(want, i, c.s8);
+            if (d < -1 || d > 1)
+                fail_msg("pool case %d [%zu]: float graph %d, integer %d", it, i,
+                         ld8(got, i, c.s8), ld8(want, i, c.s8));
+        }
+        for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
+            sk_cpu_set_level((sk_isa)L);
+            sk_graph *g = ap_graph(&c);
+            if (sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            assert_int_equal(count_op(g, SK_OP_QAVG_POOL), 1);
+            assert_int_equal(count_op(g, SK_OP_DEQUANTIZE_LINEAR), 0);
+            for (int th = 0; th < 2; th++) {
+                memset(got, 0xA5, ny + 16);
+                run1(g, th ? pool : NULL, &tx, got, ny);
+                for (size_t i = 0; i < ny; i++)
+                    if (got[i] != want[i])
+                        fail_msg("pool case %d level %d th %d (global %d k %lldx%lld s %lldx%lld "
+                                 "d %lldx%lld ceil %d incl %d): [%zu] %d want %d",
+                                 it, L, th, c.global, (long long)c.k[0], (long long)c.k[1],
+                                 (long long)c.st[0], (long long)c.st[1], (long long)c.dl[0],
+                                 (long long)c.dl[1], c.ceil, c.incl, i, got[i], want[i]);
+            }
+            sk_graph_free(g);
+        }
+        free(x);
+        free(want);
+        free(got);
+    }
+    sk_cpu_set_level(top);
+    sk_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convt_stride_eq_kernel),
         cmocka_unit_test(test_convt_overlapping_ref),
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_avg_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
