@@ -153,6 +153,19 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) -lcmocka $(LDLIBS_BASE)
 
+# test_qgemm also runs the VNNI microkernels with vpdpbusd emulated
+# (tests/unit/qgemm_emu.h): compiled without the VNNI flags, x86-64 only
+ifneq ($(ENGINE_AVX512_SRCS),)
+QGEMM_EMU_OBJS := $(BUILD)/obj/tests/unit/qgemm_emu__avx512bw.o $(BUILD)/obj/tests/unit/qgemm_emu__avx2.o
+$(BUILD)/tests/test_qgemm: $(QGEMM_EMU_OBJS)
+$(BUILD)/obj/tests/unit/qgemm_emu__avx512bw.o: tests/unit/qgemm_emu__avx512bw.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -MMD -MP -c $< -o $@
+$(BUILD)/obj/tests/unit/qgemm_emu__avx2.o: tests/unit/qgemm_emu__avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -MMD -MP -c $< -o $@
+endif
+
 # the KServe body parser's test compiles server sources that use jansson
 $(BUILD)/tests/test_kserve_binary: PKG_LIBS_LOADERS += -ljansson
 

@@ -10,7 +10,9 @@
  * w = -128 / 127 next to each other: the pairs vpmaddubsw would saturate),
  * int8 and uint8 activations, outputs and residuals, odd M / N / K around
  * every tile size, and 1, 2 and 3 threads. Outputs sit in a larger buffer
- * filled with a sentinel: every byte outside the M x N block must survive. */
+ * filled with a sentinel: every byte outside the M x N block must survive.
+ * The two VNNI kernels also run as compiled with vpdpbusd emulated
+ * (qgemm_emu.h), so a CPU without VNNI still checks their logic. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +28,7 @@
 #include "kernels/config.h"
 #include "kernels/qgemm.h"
 #include "kernels/ref/quant_util.h"
+#include "qgemm_emu.h"
 #include "threadpool.h"
 
 static uint32_t rng = 12345;
@@ -161,6 +164,14 @@ static int kernels(sk_qgemm_cfg *out)
     if (sk_cpu_detected() >= SK_ISA_AVX512 && f->avx512vnni)
         out[n++] = (sk_qgemm_cfg){8, 32, sk_qu8_qc8w_gemm_8x32c4__avx512vnni,
                                   "8x32c4__avx512vnni", 0};
+    /* the VNNI kernels again with vpdpbusd emulated (qgemm_emu.h): their
+     * logic checked wherever AVX2 / AVX-512BW runs, VNNI or not */
+    if (sk_cpu_detected() >= SK_ISA_AVX2)
+        out[n++] = (sk_qgemm_cfg){6, 16, sk_qu8_qc8w_gemm_6x16c4__avxvnni_emu,
+                                  "6x16c4__avxvnni (dpbusd emulated in AVX2)", 0};
+    if (sk_cpu_detected() >= SK_ISA_AVX512)
+        out[n++] = (sk_qgemm_cfg){8, 32, sk_qu8_qc8w_gemm_8x32c4__avx512vnni_emu,
+                                  "8x32c4__avx512vnni (dpbusd emulated in AVX-512BW)", 0};
 #endif
     (void)f;
     return n;
@@ -197,10 +208,10 @@ static void one_case(const tcase *c)
     uint8_t *want = malloc(M * N + 1);
     naive(c, &d, want);
 
-    sk_qgemm_cfg ks[4];
+    sk_qgemm_cfg ks[6];
     int nk = kernels(ks);
     /* the reference kernel on each layout (and on one of its own, 3 x 5) */
-    sk_qgemm_cfg refs[5] = {{3, 5, NULL, "ref3x5", 0}};
+    sk_qgemm_cfg refs[7] = {{3, 5, NULL, "ref3x5", 0}};
     int nr = 1;
     for (int i = 0; i < nk; i++)
         refs[nr++] = (sk_qgemm_cfg){ks[i].mr, ks[i].nr, NULL, "ref", 0};
@@ -263,9 +274,10 @@ static void test_levels_have_kernels(void **state)
     }
     assert_null(sk_qgemm_config(SK_ISA_SCALAR));
     if (sk_cpu_detected() < SK_ISA_AVX512 || !sk_cpu_features_get()->avx512vnni)
-        print_message("  no AVX512-VNNI on this CPU: its kernel was not run\n");
+        print_message("  no AVX512-VNNI on this CPU: its kernel ran with vpdpbusd emulated "
+                      "(where AVX-512BW is)\n");
     if (!sk_cpu_features_get()->avxvnni)
-        print_message("  no AVX-VNNI on this CPU: its kernel was not run\n");
+        print_message("  no AVX-VNNI on this CPU: its kernel ran with vpdpbusd emulated\n");
 }
 
 int main(void)
