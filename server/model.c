@@ -95,10 +95,17 @@ void srv_model_stamp(const srv_model *m, char *out, size_t n)
 {
     struct stat a, b;
     int ha = stat(m->onnx_path, &a) == 0, hb = stat(m->json_path, &b) == 0;
-    snprintf(out, n, "%lld.%09ld:%lld|%lld.%09ld:%lld", ha ? (long long)a.st_mtim.tv_sec : 0,
-             ha ? a.st_mtim.tv_nsec : 0, ha ? (long long)a.st_size : -1,
-             hb ? (long long)b.st_mtim.tv_sec : 0, hb ? b.st_mtim.tv_nsec : 0,
-             hb ? (long long)b.st_size : -1);
+    int k = snprintf(out, n, "%lld.%09ld:%lld|%lld.%09ld:%lld",
+                     ha ? (long long)a.st_mtim.tv_sec : 0, ha ? a.st_mtim.tv_nsec : 0,
+                     ha ? (long long)a.st_size : -1, hb ? (long long)b.st_mtim.tv_sec : 0,
+                     hb ? b.st_mtim.tv_nsec : 0, hb ? (long long)b.st_size : -1);
+    /* the int8 file a precision-int8 load read: replacing it reloads too */
+    struct stat c;
+    if (m->int8_path && k > 0 && (size_t)k < n) {
+        int hc = stat(m->int8_path, &c) == 0;
+        snprintf(out + k, n - (size_t)k, "|%lld.%09ld:%lld", hc ? (long long)c.st_mtim.tv_sec : 0,
+                 hc ? c.st_mtim.tv_nsec : 0, hc ? (long long)c.st_size : -1);
+    }
 }
 
 /* --- model.json ----------------------------------------------------------- */
@@ -537,8 +544,17 @@ static int load_graph(srv_model *m, const model_json *mj, const srv_config *cfg,
     const char *path = m->onnx_path;
     if (choose_precision(m, mj, cfg, &int8_path, err, errlen))
         return -1;
-    if (int8_path)
+    if (int8_path) {
         path = int8_path;
+        /* stamp the int8 file before reading it: a change from here on is
+         * seen by the next rescan (the repository poll reloads the model) */
+        free(m->int8_path);
+        if (!(m->int8_path = strdup(int8_path))) {
+            free(int8_path);
+            return snprintf(err, errlen, "out of memory"), -1;
+        }
+        srv_model_stamp(m, m->stamp, sizeof m->stamp);
+    }
     sk_load_opts lo = {.level = 1,
                        .precision = m->precision == SRV_PREC_BF16 ? SK_PREC_BF16 : SK_PREC_FP32};
     int rc = sk_onnx_load(path, &m->graph, err, errlen) ||
@@ -784,6 +800,7 @@ static void model_free(srv_model *m)
     free(m->version);
     free(m->onnx_path);
     free(m->json_path);
+    free(m->int8_path);
     free(m->dir);
     free(m);
 #ifdef __GLIBC__

@@ -51,8 +51,9 @@ void srv_model_stats_request(srv_model_stats *st, int ok, double total, double q
 typedef struct srv_model {
     char *name;
     char *version;   /* "1" in the flat layout, else its folder's name (digits) */
-    char stamp[96];  /* size and mtime of model.onnx and model.json at load: a
-                        rescan reloads the version when they change */
+    char stamp[160]; /* size and mtime of model.onnx and model.json at load (and
+                        of int8_path, once chosen): a rescan reloads the
+                        version when they change */
     int fixed;       /* from --model: rescans leave it alone */
     atomic_int retired; /* taken out of the list (a reload replaced it) */
     struct srv_models *owner; /* the list it was added to (for its retired list) */
@@ -60,6 +61,8 @@ typedef struct srv_model {
                         holding it; the last srv_model_unref frees it */
     char *onnx_path;
     char *json_path; /* may not exist */
+    char *int8_path; /* precision int8: the file loaded instead of model.onnx
+                        (model.json's int8_model), else NULL; in the stamp */
     char *dir;       /* labels and other relative paths resolve here */
     atomic_int status; /* srv_model_status; fields below are valid once READY */
     char error[256];

@@ -353,7 +353,7 @@ static int apply(struct srv_repo *rp, const char *only, int force, srv_error *e)
         if (!only && is_unloaded(rp, en[i].name) >= 0)
             continue;
         /* already served (or failed) from these very files: nothing to do */
-        char stamp[96];
+        char stamp[sizeof ms->m[0]->stamp];
         int same = 0;
         srv_models_lock(ms);
         for (int k = 0; k < ms->n; k++) {

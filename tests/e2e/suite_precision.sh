@@ -10,6 +10,8 @@
 # network move by a few 1e-3; the softmax scores by less).
 # The int8 model is fashion-resnet's dynamic-INT8 form (models/lowp_convert.py),
 # and its folder's model.onnx is garbage: only loading int8_model can work.
+# Last, --poll-repository with the int8 file replaced in place: the model
+# reloads (model.onnx and model.json unchanged).
 SUITE=precision
 . tests/e2e/lib.sh
 
@@ -150,4 +152,46 @@ else
     ko "--precision fp16: refused at start with a clear error (exit $st)"
     sed 's/^/    /' "$TMP/bad.err"
 fi
+# --- the repository poll watches the int8 file ----------------------------------
+# replacing model.json's int8_model (model.onnx and model.json untouched)
+# reloads the model: a broken file is refused with the load error while the
+# loaded version keeps answering, then a valid one is loaded
+start poll --models "$REPO" --threads 1 --poll-repository 1 || { finish; exit 1; }
+B=127.0.0.1:$PORT
+served() { grep -c 'model fashion-int8 version 1: .*loaded and warmed' "$TMP/poll.err"; }
+wait_log() { # wait_log PATTERN MIN: up to 20 s for MIN lines of the log
+    for _ in $(seq 200); do
+        [ "$(grep -c -- "$1" "$TMP/poll.err")" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+n0=$(served)
+cp "$REPO/fashion-int8/model.onnx" "$REPO/fashion-int8/broken.tmp" # the garbage file
+touch -d '+1 minute' "$REPO/fashion-int8/broken.tmp"
+mv "$REPO/fashion-int8/broken.tmp" "$REPO/fashion-int8/model-int8.onnx"
+wait_log 'model fashion-int8 version 1: .*model-int8.onnx' 1 &&
+    ok "poll: a replaced int8_model file is reloaded (broken here: its load error logged)" ||
+    { ko "poll: a replaced int8_model file is reloaded"; sed 's/^/    /' "$TMP/poll.err"; }
+t "poll: the loaded int8 version still answers after the failed reload" 200 \
+  "j['model'] == 'fashion-int8' and j['predictions'][0][0]['label'] == json.load(open('$TMP/ref.json'))['predictions'][0][0]['label']" \
+  --data-binary @tests/data/shirt.jpg "$B/classify?model=fashion-int8"
+$PY - "$REPO" <<'PYEOF' || ko "write the int8 file again"
+import sys, onnx
+sys.path.insert(0, "models")
+import lowp_convert
+m = lowp_convert.convert(onnx.load("models/fashion-resnet/model.onnx"), "dynamic")
+onnx.save(m, sys.argv[1] + "/fashion-int8/int8.tmp")
+PYEOF
+touch -c -d '+2 minutes' "$REPO/fashion-int8/int8.tmp"
+mv "$REPO/fashion-int8/int8.tmp" "$REPO/fashion-int8/model-int8.onnx"
+wait_log 'model fashion-int8 version 1: .*loaded and warmed' $((n0 + 1)) &&
+    ok "poll: a valid replacement int8 file is reloaded and served (a reload line in the log)" ||
+    { ko "poll: a valid replacement int8 file is loaded"; sed 's/^/    /' "$TMP/poll.err"; }
+t "poll: the reloaded int8 model answers like fp32, precision int8" 200 \
+  "j['model'] == 'fashion-int8' and j['predictions'][0][0]['label'] == json.load(open('$TMP/ref.json'))['predictions'][0][0]['label']" \
+  --data-binary @tests/data/shirt.jpg "$B/classify?model=fashion-int8"
+t "poll: /v2/models/fashion-int8 still reports precision int8" 200 "j['precision'] == 'int8'" \
+  "$B/v2/models/fashion-int8"
+stop_ok poll "$PID"
 finish
