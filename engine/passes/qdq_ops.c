@@ -190,6 +190,39 @@ static int rewrite_pool(sk_pass *p, int pi)
     return 1;
 }
 
+/* DQ(x) -> Resize(nearest) -> Q with DQ's scale, zero point and type  =>
+ * Resize of the 8-bit x (ref/resize.c copies the bytes): nearest picks one
+ * input element per output, and Q(DQ(q)) = q for equal parameters (|q -
+ * zp| <= 255: the float product and quotient stay far within 0.5 of the
+ * integer). Other parameters would need a DQ -> Q table after it: left. */
+static int rewrite_resize(sk_pass *p, int ri)
+{
+    sk_graph *g = p->g;
+    const sk_node *r = &g->nodes[ri];
+    if (r->nin < 1 || r->nout != 1 || r->out[0] < 0 || sk_pass_is_output(g, r->out[0]) ||
+        strcmp(sk_attr_str(r, "mode", "nearest"), "nearest") != 0 ||
+        strcmp(sk_attr_str(r, "coordinate_transformation_mode", ""), "tf_crop_and_resize") == 0)
+        return 0;
+    int di = producer_is(g, r->in[0], SK_OP_DEQUANTIZE_LINEAR);
+    int qi = sk_pass_sole_reader(g, r->out[0], SK_OP_QUANTIZE_LINEAR);
+    if (di < 0 || qi < 0)
+        return 0;
+    const sk_node *d = &g->nodes[di], *q = &g->nodes[qi];
+    if (!per_tensor_q(g, d) || !per_tensor_q(g, q) || in_at(d, 0) < 0 ||
+        sk_pass_is_const(g, d->in[0]) || q->in[0] != r->out[0])
+        return 0;
+    const sk_value *ds = &g->values[d->in[1]], *dz = &g->values[d->in[2]],
+                   *qs = &g->values[q->in[1]], *qz = &g->values[q->in[2]];
+    if (dz->dtype != qz->dtype || *(const float *)ds->data != *(const float *)qs->data ||
+        sk_q_load(dz->dtype, dz->data, 0) != sk_q_load(qz->dtype, qz->data, 0))
+        return 0;
+    int x = d->in[0], yo = q->out[0], rc;
+    if ((rc = sk_node_set_input(g, ri, 0, x)) < 0 || (rc = sk_pass_kill(p, qi)) < 0)
+        return rc;
+    g->nodes[ri].out[0] = yo;
+    return 1;
+}
+
 int sk_pass_qdq_ops(sk_pass *p)
 {
     /* SKIPSERVE_QDQ_OPS=0 at load: leave these patterns in float (A/B) */
@@ -206,6 +239,8 @@ int sk_pass_qdq_ops(sk_pass *p)
         else if (g->nodes[ni].op == SK_OP_AVERAGE_POOL ||
                  g->nodes[ni].op == SK_OP_GLOBAL_AVERAGE_POOL)
             rc = rewrite_pool(p, ni);
+        else if (g->nodes[ni].op == SK_OP_RESIZE)
+            rc = rewrite_resize(p, ni);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory rewriting node '%s'",
                            g->nodes[ni].name);

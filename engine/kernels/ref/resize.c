@@ -86,8 +86,18 @@ static int rs_setup(const sk_node *n, const sk_tensor *const *in, int nin, int n
     int rc;
     if (nin < 1 || !in[0] || nout < 1)
         return sk_kfail(ctx, n, SK_EINVAL, "needs input X and one output");
-    if ((rc = sk_nn_need_f32(n, ctx, in[0], "X")) || (rc = rs_attrs(n, ctx, g)))
+    if ((rc = rs_attrs(n, ctx, g)))
         return rc;
+    /* 8-bit data (a QDQ model's, passes/qdq_ops.c): nearest only, an index
+     * copy of the bytes; tf_crop_and_resize's float extrapolation_value has
+     * no byte value */
+    if (in[0]->dtype == SK_U8 || in[0]->dtype == SK_I8) {
+        if (g->mode != RS_NEAREST || g->coord == CT_TF_CROP_AND_RESIZE)
+            return sk_kfail(ctx, n, SK_EUNSUPPORTED,
+                            "8-bit X: only nearest without tf_crop_and_resize");
+    } else if ((rc = sk_nn_need_f32(n, ctx, in[0], "X"))) {
+        return rc;
+    }
     const sk_shape *xs = &in[0]->shape;
     char s1[96];
     g->rank = xs->rank;
@@ -189,7 +199,7 @@ int sk_infer_resize(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     int rc = rs_setup(n, in, nin, nout, ctx, &g);
     if (rc)
         return rc;
-    out[0].dtype = SK_F32;
+    out[0].dtype = in[0]->dtype;
     out[0].shape = g.out;
     return 0;
 }
@@ -395,6 +405,25 @@ static void rs_interpolate(const rs_axis *ax, const sk_shape *os, const float *x
     }
 }
 
+/* 8-bit nearest: every axis has one tap, y[e] = x[sum of the offsets] */
+static void rs_nearest_bytes(const rs_axis *ax, const sk_shape *os, const uint8_t *x, uint8_t *y)
+{
+    const int rank = os->rank;
+    const int64_t total = sk_shape_numel(os);
+    int64_t o[SK_MAX_RANK] = {0};
+    for (int64_t e = 0; e < total; e++) {
+        int64_t off = 0;
+        for (int a = 0; a < rank; a++)
+            off += ax[a].off[o[a]];
+        y[e] = x[off];
+        for (int a = rank - 1; a >= 0; a--) {
+            if (++o[a] < os->dim[a])
+                break;
+            o[a] = 0;
+        }
+    }
+}
+
 static double roi_at(const sk_tensor *roi, int64_t i)
 {
     return roi->dtype == SK_F64 ? ((const double *)roi->data)[i] : ((const float *)roi->data)[i];
@@ -413,7 +442,7 @@ int sk_run_resize(const sk_node *n, const sk_tensor *const *in, int nin, sk_tens
     if (total == 0)
         return 0;
     if (rank == 0) {
-        *(float *)out[0].data = *(const float *)in[0]->data;
+        memcpy(out[0].data, in[0]->data, sk_dtype_size(in[0]->dtype));
         return 0;
     }
     /* roi lists starts then ends of the resized axes (in axes order). */
@@ -453,8 +482,11 @@ int sk_run_resize(const sk_node *n, const sk_tensor *const *in, int nin, sk_tens
         mem += rs_axis_bytes(&g, g.out.dim[a]);
         stride *= xs->dim[a];
     }
-    rs_interpolate(ax, &g.out, in[0]->data, out[0].data,
-                   sk_attr_float(n, "extrapolation_value", 0.0f));
+    if (in[0]->dtype == SK_U8 || in[0]->dtype == SK_I8)
+        rs_nearest_bytes(ax, &g.out, in[0]->data, out[0].data);
+    else
+        rs_interpolate(ax, &g.out, in[0]->data, out[0].data,
+                       sk_attr_float(n, "extrapolation_value", 0.0f));
     free(heap);
     return 0;
 }
