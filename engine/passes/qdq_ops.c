@@ -223,6 +223,23 @@ static int rewrite_resize(sk_pass *p, int ri)
     return 1;
 }
 
+/* com.microsoft QLinearGlobalAveragePool (channels_last 0): its inputs are
+ * _QAvgPool's, and onnxruntime computes it with the same integer sum and
+ * requantization (MLAS) => _QAvgPool with global = 1, no float round trip
+ * (the reference of the com.microsoft op goes through float: within 1) */
+static int qlinear_gap(sk_pass *p, int ni)
+{
+    sk_graph *g = p->g;
+    const sk_node *n = &g->nodes[ni];
+    if (n->nin < 4 || n->nout != 1 || sk_attr_int(n, "channels_last", 0) != 0)
+        return 0;
+    int rc = sk_node_set_int(g, ni, "global", 1);
+    if (rc < 0)
+        return rc;
+    g->nodes[ni].op = SK_OP_QAVG_POOL;
+    return 1;
+}
+
 int sk_pass_qdq_ops(sk_pass *p)
 {
     /* SKIPSERVE_QDQ_OPS=0 at load: leave these patterns in float (A/B) */
@@ -241,6 +258,8 @@ int sk_pass_qdq_ops(sk_pass *p)
             rc = rewrite_pool(p, ni);
         else if (g->nodes[ni].op == SK_OP_RESIZE)
             rc = rewrite_resize(p, ni);
+        else if (g->nodes[ni].op == SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL)
+            rc = qlinear_gap(p, ni);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory rewriting node '%s'",
                            g->nodes[ni].name);

@@ -13,7 +13,8 @@
  * kernels/fast_qconvt.c, ref/qconv_transpose.c); QDQ MatMul ->
  * QLinearMatMul and QLinearMatMul itself with a constant B
  * (kernels/fast_qmatmul.c, ref/qlinear.c); QDQ AveragePool and
- * GlobalAveragePool -> _QAvgPool (ref/qavgpool.h, kernels/fast_qavgpool.c);
+ * GlobalAveragePool and com.microsoft QLinearGlobalAveragePool -> _QAvgPool
+ * (ref/qavgpool.h, kernels/fast_qavgpool.c);
  * QDQ Resize nearest with equal parameters -> Resize of the bytes (exact:
  * equal to the float graph bit for bit, checked as such). */
 #include <setjmp.h>
@@ -744,6 +745,75 @@ static void test_resize_nearest_bytes(void **state)
     sk_pool_destroy(pool);
 }
 
+/* com.microsoft QLinearGlobalAveragePool: onto _QAvgPool at load */
+static void test_qlinear_global_avg_pool(void **state)
+{
+    (void)state;
+    sk_isa top = sk_cpu_detected();
+    char err[256];
+    for (int it = 0; it < 30; it++) {
+        ap_case c;
+        memset(&c, 0, sizeof c);
+        c.global = 1;
+        c.N = 1 + rnd() % 2;
+        c.C = 1 + rnd() % 40;
+        c.H = 1 + rnd() % 9;
+        c.W = 1 + rnd() % 9;
+        c.k[0] = c.H;
+        c.k[1] = c.W;
+        c.st[0] = c.st[1] = c.dl[0] = c.dl[1] = 1;
+        c.s8 = rnd() % 2;
+        c.xs = frand(0.005f, 0.05f);
+        c.ys = c.xs * frand(0.3f, 3.f);
+        c.xz = c.s8 ? (int32_t)(rnd() % 60) - 30 : (int32_t)(rnd() % 256);
+        c.yz = c.s8 ? (int32_t)(rnd() % 60) - 30 : (int32_t)(rnd() % 256);
+        size_t nx = (size_t)(c.N * c.C * c.H * c.W), ny = (size_t)(c.N * c.C);
+        uint8_t *x = malloc(nx), *want = malloc(ny), *got = malloc(ny);
+        assert_non_null(x);
+        assert_non_null(want);
+        assert_non_null(got);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (uint8_t)rnd();
+        ap_expect(&c, x, want, 1, 1);
+        sk_tensor tx = {c.s8 ? SK_I8 : SK_U8, {4, {c.N, c.C, c.H, c.W}}, x};
+        for (int opt = 0; opt < 2; opt++)
+            for (int L = opt ? SK_ISA_SCALAR : (int)top; L <= (int)top; L++) {
+                sk_cpu_set_level((sk_isa)L);
+                sk_graph *g = sk_graph_new();
+                sk_dtype t = c.s8 ? SK_I8 : SK_U8;
+                int xv = val(g, "x"), y = val(g, "y");
+                g->values[xv].dtype = t;
+                g->values[xv].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c.C, c.H, c.W}};
+                sk_graph_add_input(g, xv);
+                sk_shape one = {0, {0}};
+                int8_t xz8 = (int8_t)c.xz, yz8 = (int8_t)c.yz;
+                int in[5] = {xv, sk_graph_add_const(g, "xs", SK_F32, &one, &c.xs),
+                             sk_graph_add_const(g, "xz", t, &one, &xz8),
+                             sk_graph_add_const(g, "ys", SK_F32, &one, &c.ys),
+                             sk_graph_add_const(g, "yz", t, &one, &yz8)};
+                assert_true(sk_graph_add_node(g, SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL, "gap", 5, in, 1,
+                                              &y) >= 0);
+                sk_graph_add_output(g, y);
+                if (sk_graph_validate(g, err, sizeof err) ||
+                    (opt && sk_graph_optimize(g, 1, err, sizeof err)))
+                    fail_msg("graph: %s", err);
+                assert_int_equal(count_op(g, SK_OP_QAVG_POOL), opt);
+                run1(g, NULL, &tx, got, ny);
+                for (size_t i = 0; i < ny; i++) {
+                    int d = ld8(got, i, c.s8) - ld8(want, i, c.s8);
+                    if (opt ? d != 0 : (d < -1 || d > 1)) /* as loaded: the float reference */
+                        fail_msg("QLinearGlobalAveragePool case %d s8 %d N%lld C%lld %lldx%lld opt %d level %d [%zu]: %d want %d", it, c.s8, (long long)c.N, (long long)c.C, (long long)c.H, (long long)c.W,
+                                 opt, L, i, ld8(got, i, c.s8), ld8(want, i, c.s8));
+                }
+                sk_graph_free(g);
+            }
+        free(x);
+        free(want);
+        free(got);
+    }
+    sk_cpu_set_level(top);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -752,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_avg_pool),
         cmocka_unit_test(test_resize_nearest_bytes),
+        cmocka_unit_test(test_qlinear_global_avg_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
