@@ -57,6 +57,16 @@ int sk_qconvt_supported(const sk_node *n, int64_t kh, int64_t kw)
     return 1;
 }
 
+int sk_qconvt_pays(const sk_kconfig *kc)
+{
+#if defined(__x86_64__)
+    if (kc && kc->qgemm.uk == sk_qu8_qc8w_gemm_4x8c4__avx2)
+        return 0;
+#endif
+    (void)kc;
+    return 1;
+}
+
 int sk_qconvt_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
 {
     if (!kc || !kc->qgemm.uk || n->nin < 8 || n->in[0] < 0 || n->nout != 1)

@@ -7,12 +7,15 @@
  *   when x and y are per tensor, w symmetric per tensor or per output
  *   channel (axis 1, ConvTranspose's M), the bias scale equals x_scale *
  *   w_scale[m] in float32, the Q is the only reader, and the attributes are
- *   the form kernels/fast_qconvt.c runs (2-D, group 1, stride == kernel):
+ *   the form kernels/fast_qconvt.c runs (2-D, group 1, stride == kernel)
+ *   with an int8 GEMM that makes it pay (not the widening AVX2 kernel,
+ *   sk_qconvt_pays):
  *   an overlapping ConvTranspose would only reach the int8 reference, slower
  *   than the float kernel it has now, so it stays. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "graph.h"
 #include "kernels/fast_qconvt.h"
 #include "kernels/ref/quant_util.h"
@@ -143,7 +146,8 @@ static int rewrite_convt(sk_pass *p, int ci)
     if (wv < 0 || g->values[wv].shape.rank != 4)
         return 0;
     const sk_shape *ws = &g->values[wv].shape;
-    if (!sk_qconvt_supported(c, ws->dim[2], ws->dim[3]))
+    if (!sk_qconvt_supported(c, ws->dim[2], ws->dim[3]) ||
+        !sk_qconvt_pays(sk_kconfig_for(sk_cpu_level())))
         return 0;
     return rewrite_wq(p, ci, 1, SK_OP_QCONV_TRANSPOSE);
 }
