@@ -96,6 +96,16 @@ static void fill_qgemm(void)
         q.lut_vbmi = i == SK_ISA_AVX512 && f->avx512vbmi;
         configs[i].qgemm = q;
     }
+    /* the NHWC indirection kernel (qigemm.h): AVX512-VNNI only so far (the
+     * AVX-VNNI and AVX2 levels keep the NCHW path); SKIPSERVE_INT8_NHWC=0
+     * turns it off (A/B timing, tests) */
+    const char *nh = getenv("SKIPSERVE_INT8_NHWC");
+    const sk_qigemm_cfg ig512 = {8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
+                                 "qu8_qc8w_igemm_8x32c4__avx512vnni"};
+    if (f->avx512vnni && !force_avx2 && !force_vnni256 && !(nh && !strcmp(nh, "0")))
+        configs[SK_ISA_AVX512].qigemm = ig512;
+    else
+        memset(&configs[SK_ISA_AVX512].qigemm, 0, sizeof configs[SK_ISA_AVX512].qigemm);
 }
 
 static void apply_switches(void)

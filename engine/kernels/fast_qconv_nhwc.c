@@ -1,0 +1,301 @@
+/* fast_qconv_nhwc.c — QLinearConv / _QConvFused on channels-last uint8
+ * activations through an indirection buffer (qigemm.h), issue 22 session 13.
+ *
+ * Why: the NCHW path (fast_qconv.c) gathers kh*kw copies of its input into
+ * im2col columns and interleaves them into c4 panels per run — a third of
+ * an int8 ResNet's time. Here the input stays where it is: for each output
+ * pixel and tap the microkernel reads the C contiguous channel bytes of the
+ * input pixel (or a zero-point row for the padding) through a table of
+ * offsets built once per input shape, and writes C' contiguous bytes per
+ * output pixel. Nothing is packed per run.
+ *
+ * The tensors keep their NCHW shapes; which of x, the residual and y lie in
+ * memory as NHWC is pv->io_nhwc, set at load by passes/qlayout.c for the
+ * values that run between two such convs. One that does not (the region's
+ * edges: the input, the head, a pool, a concat) is transposed here: x and
+ * the residual into scratch before the convolution, y tile by tile while it
+ * is in cache.
+ *
+ * Tasks: (image, chunk of CHUNK_TILES pixel tiles, part of the output
+ * channel blocks); a task resolves its tiles' pointers once and runs every
+ * channel block over them, so a block's weights are reused across the
+ * chunk's tiles while they are in L1/L2. Every output byte is one
+ * microkernel call over all taps and channels: the same bits as the
+ * reference at any thread count. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fast_qconv.h"
+#include "kernels/ref/nn_util.h"
+#include "threadpool.h"
+
+#define CHUNK_TILES 8
+
+typedef struct sk_qind_cache {
+    sk_qind_geo geo;
+    int32_t off[]; /* sk_qind_entries(geo, MR) */
+} sk_qind_cache;
+
+static int64_t attr2(const sk_node *n, const char *name, int i)
+{
+    const int64_t *v;
+    return sk_attr_ints(n, name, &v) == 2 ? v[i] : 1;
+}
+
+int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
+                       const sk_kconfig *kc)
+{
+    const sk_qigemm_cfg *c = &kc->qigemm;
+    if (!c->uk || pv->group != 1 || pv->x_s8 || pv->Cg % 4 || pv->Cg > (1 << 20))
+        return 0;
+    size_t ks = (size_t)(pv->kh * pv->kw), C = (size_t)pv->Cg;
+    pv->wi = malloc(sk_qigemm_packed_w_bytes(c, (size_t)pv->M, C, ks) + 64);
+    pv->zrow = malloc(C + 64);
+    if (!pv->wi || !pv->zrow)
+        return SK_ENOMEM;
+    sk_qigemm_pack_w(c, (size_t)pv->M, C, ks, w, pv->wi);
+    memset(pv->zrow, pv->x_zp_u8, C + 64);
+    pv->sh = attr2(n, "strides", 0);
+    pv->sw = attr2(n, "strides", 1);
+    pv->dh = attr2(n, "dilations", 0);
+    pv->dw = attr2(n, "dilations", 1);
+    pv->ig = *c;
+    return 1;
+}
+
+void sk_qconv_free_nhwc(sk_qconv_priv *pv)
+{
+    free(pv->wi);
+    free(pv->zrow);
+    free(atomic_load(&pv->ind));
+}
+
+/* ---- scratch ---------------------------------------------------------------- */
+
+static size_t al64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+/* a thread's part: the pointers of a chunk, and its output rows when y is NCHW */
+static size_t per_thread(const sk_qconv_priv *pv, size_t ks)
+{
+    size_t MR = (size_t)pv->ig.mr;
+    return al64(CHUNK_TILES * ks * MR * sizeof(void *)) +
+           al64(CHUNK_TILES * MR * (size_t)pv->M);
+}
+
+/* x's H (W) is at most OH * stride + dilation * (k - 1) for any pads */
+size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int nthreads)
+{
+    size_t N = (size_t)out->shape.dim[0], OH = (size_t)out->shape.dim[2],
+           OW = (size_t)out->shape.dim[3], M = (size_t)pv->M, C = (size_t)pv->Cg;
+    size_t H = OH * (size_t)pv->sh + (size_t)(pv->dh * (pv->kh - 1)),
+           W = OW * (size_t)pv->sw + (size_t)(pv->dw * (pv->kw - 1));
+    size_t ks = (size_t)(pv->kh * pv->kw), MR = (size_t)pv->ig.mr;
+    size_t tiles = (OH * OW + MR - 1) / MR;
+    size_t b = al64(N * H * W * C) + al64(N * OH * OW * M) + al64(tiles * ks * MR * 4);
+    return b + per_thread(pv, ks) * (size_t)(nthreads > 0 ? nthreads : 1) + 64;
+}
+
+/* ---- layout edges ------------------------------------------------------------ */
+
+typedef struct tr_job {
+    const uint8_t *s;
+    uint8_t *d;
+    size_t C, P; /* per image: s is [C][P], d is [P][C] (or the reverse) */
+    int to_nchw;
+} tr_job;
+
+/* 32 x 32 byte blocks: both sides touch whole cache lines */
+static void tr_range(void *arg, size_t begin, size_t end)
+{
+    const tr_job *j = arg;
+    size_t pb = (j->P + 31) / 32, cb = (j->C + 31) / 32;
+    for (size_t t = begin; t < end; t++) {
+        size_t img = t / (pb * cb), r = t % (pb * cb);
+        size_t p0 = (r / cb) * 32, c0 = (r % cb) * 32;
+        size_t p1 = p0 + 32 < j->P ? p0 + 32 : j->P, c1 = c0 + 32 < j->C ? c0 + 32 : j->C;
+        const uint8_t *s = j->s + img * j->C * j->P;
+        uint8_t *d = j->d + img * j->C * j->P;
+        if (!j->to_nchw) {
+            for (size_t p = p0; p < p1; p++)
+                for (size_t c = c0; c < c1; c++)
+                    d[p * j->C + c] = s[c * j->P + p];
+        } else {
+            for (size_t c = c0; c < c1; c++)
+                for (size_t p = p0; p < p1; p++)
+                    d[c * j->P + p] = s[p * j->C + c];
+        }
+    }
+}
+
+static void to_nhwc(sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_t C, size_t P)
+{
+    tr_job j = {s, d, C, P, 0};
+    sk_parallel_for(pool, N * ((P + 31) / 32) * ((C + 31) / 32), 4, tr_range, &j);
+}
+
+/* ---- run ---------------------------------------------------------------------- */
+
+typedef struct nh_job {
+    const sk_qconv_priv *pv;
+    const sk_qgemm_params *p;
+    const uint8_t *x;    /* NHWC, image 0 */
+    const uint8_t *res;  /* NHWC or NULL */
+    uint8_t *y;          /* the output tensor */
+    const int32_t *off;  /* the indirection table; NULL: 1x1 stride 1 unpadded */
+    size_t P, M, C, ks, xsz; /* xsz: bytes of one input image */
+    size_t nchunk, nparts, nblk;
+    uint8_t *scratch;    /* per thread */
+    size_t per_thread;
+    int y_nchw;
+    int vbmi;
+} nh_job;
+
+static void nh_range(void *arg, int tid, size_t begin, size_t end)
+{
+    const nh_job *j = arg;
+    const sk_qconv_priv *pv = j->pv;
+    size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr, ks = j->ks, M = j->M;
+    const uint8_t **ptr = (const uint8_t **)(void *)(j->scratch + (size_t)tid * j->per_thread);
+    uint8_t *ybuf = (uint8_t *)ptr + al64(CHUNK_TILES * ks * MR * sizeof(void *));
+    for (size_t t = begin; t < end; t++) {
+        size_t img = t / (j->nchunk * j->nparts), r = t % (j->nchunk * j->nparts);
+        size_t ch = r / j->nparts, part = r % j->nparts;
+        size_t p0 = ch * CHUNK_TILES * MR;
+        size_t np = j->P - p0 < CHUNK_TILES * MR ? j->P - p0 : CHUNK_TILES * MR;
+        size_t ntl = (np + MR - 1) / MR;
+        size_t b0 = part * j->nblk / j->nparts, b1 = (part + 1) * j->nblk / j->nparts;
+        const uint8_t *x = j->x + img * j->xsz;
+        /* the chunk's pointers, tile after tile: [tile][tap][MR] */
+        if (j->off) {
+            const int32_t *o = j->off + (p0 / MR) * ks * MR;
+            for (size_t i = 0; i < ntl * ks * MR; i++)
+                ptr[i] = o[i] < 0 ? pv->zrow : x + o[i];
+        } else {
+            for (size_t i = 0; i < ntl * MR; i++) {
+                size_t p = p0 + i < j->P ? p0 + i : j->P - 1;
+                ptr[i] = x + p * j->C;
+            }
+        }
+        uint8_t *yd = j->y_nchw ? ybuf : j->y + (img * j->P + p0) * M;
+        const uint8_t *rs = j->res ? j->res + (img * j->P + p0) * M : NULL;
+        for (size_t b = b0; b < b1; b++) {
+            size_t n0 = b * NR, nc = M - n0 < NR ? M - n0 : NR;
+            const int8_t *wb = pv->wi + b * ks * j->C * NR;
+            for (size_t i = 0; i < ntl; i++) {
+                size_t mr = np - i * MR < MR ? np - i * MR : MR;
+                pv->ig.uk(mr, nc, j->C / 4, ks, ptr + i * ks * MR, wb, yd + i * MR * M + n0, M,
+                          rs ? rs + i * MR * M + n0 : NULL, M, n0, j->p);
+            }
+        }
+        size_t c0 = b0 * NR, c1 = b1 * NR < M ? b1 * NR : M;
+        if (j->p->lut) { /* the merged table, on the chunk while it is in cache */
+            uint8_t flip = j->p->out_s8 ? 0x80 : 0;
+            if (c0 == 0 && c1 == M)
+                sk_u8_lut(j->vbmi, j->p->lut, flip, yd, yd, np * M);
+            else
+                for (size_t i = 0; i < np; i++)
+                    sk_u8_lut(j->vbmi, j->p->lut, flip, yd + i * M + c0, yd + i * M + c0,
+                              c1 - c0);
+        }
+        if (j->y_nchw) { /* the region's edge: the chunk's channels back to planes */
+            uint8_t *yo = j->y + img * M * j->P + p0;
+            for (size_t c = c0; c < c1; c++)
+                for (size_t i = 0; i < np; i++)
+                    yo[c * j->P + i] = yd[i * M + c];
+        }
+    }
+}
+
+/* the table of this geometry: the cached one, a new cached one (first run
+ * of a shape), or one built in `spare` (another shape than the cache's) */
+static const int32_t *indirection(const sk_qconv_priv *pv, const sk_qind_geo *g, int32_t *spare)
+{
+    sk_qconv_priv *mpv = (sk_qconv_priv *)pv; /* the cache is the one mutable member */
+    sk_qind_cache *c = atomic_load(&mpv->ind);
+    if (c && !memcmp(&c->geo, g, sizeof *g))
+        return c->off;
+    size_t n = sk_qind_entries(g, pv->ig.mr);
+    if (!c) {
+        sk_qind_cache *nc = malloc(sizeof *nc + n * sizeof(int32_t));
+        if (nc) {
+            nc->geo = *g;
+            sk_qind_build(g, pv->ig.mr, nc->off);
+            sk_qind_cache *expect = NULL;
+            if (atomic_compare_exchange_strong(&mpv->ind, &expect, nc))
+                return nc->off;
+            free(nc); /* another thread cached one first */
+            if (!memcmp(&expect->geo, g, sizeof *g))
+                return expect->off;
+        }
+    }
+    sk_qind_build(g, pv->ig.mr, spare);
+    return spare;
+}
+
+int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                      sk_kctx *ctx)
+{
+    const sk_qconv_priv *pv = n->priv;
+    /* the reference cannot read NHWC values: a node of the region that
+     * cannot run here fails instead of computing on the wrong layout */
+    if (in[0]->shape.rank != 4 || in[0]->dtype != SK_U8 ||
+        out->dtype != (pv->final_s8 ? SK_I8 : SK_U8) || in[3]->shape.dim[0] != pv->M ||
+        in[3]->shape.dim[1] != pv->Cg || in[0]->shape.dim[1] != pv->Cg ||
+        (pv->has_res && (nin < 10 || !in[9] || in[9]->dtype != out->dtype)))
+        return SK_EINVAL;
+    sk_win w;
+    int rc = sk_win_resolve(n, ctx, &in[0]->shape, in[3]->shape.dim + 2, 0, &w);
+    if (rc)
+        return rc;
+    size_t N = (size_t)in[0]->shape.dim[0], C = (size_t)pv->Cg, M = (size_t)pv->M;
+    size_t H = (size_t)w.in[1], W = (size_t)w.in[2], OH = (size_t)w.out[1],
+           OW = (size_t)w.out[2], P = OH * OW, ks = (size_t)(pv->kh * pv->kw);
+    size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr;
+    if (!N || !P)
+        return 0;
+    if (H * W * C >= ((size_t)1 << 31))
+        return SK_ETOOLARGE; /* int32 offsets */
+    int nth = sk_pool_size(ctx->pool);
+    size_t need = al64(N * H * W * C) + al64(N * P * M) + al64((P + MR - 1) / MR * ks * MR * 4) +
+                  per_thread(pv, ks) * (size_t)nth + 64;
+    if (!ctx->scratch || ctx->scratch_bytes < need)
+        return SK_EINVAL;
+    uint8_t *s = (uint8_t *)(((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63);
+    const uint8_t *X = in[0]->data, *R = pv->has_res ? in[9]->data : NULL;
+    if (!(pv->io_nhwc & SK_QNHWC_X)) {
+        to_nhwc(ctx->pool, X, s, N, C, H * W);
+        X = s;
+    }
+    s += al64(N * H * W * C);
+    if (R && !(pv->io_nhwc & SK_QNHWC_R)) {
+        to_nhwc(ctx->pool, R, s, N, M, P);
+        R = s;
+    }
+    s += al64(N * P * M);
+    int direct = ks == 1 && w.stride[1] == 1 && w.stride[2] == 1 && w.pb[1] == 0 &&
+                 w.pb[2] == 0 && H == OH && W == OW;
+    const int32_t *off = NULL;
+    if (!direct) {
+        sk_qind_geo g = {(int64_t)H, (int64_t)W, (int64_t)C, (int64_t)OH, (int64_t)OW,
+                         pv->kh, pv->kw, w.stride[1], w.stride[2], w.dil[1], w.dil[2],
+                         w.pb[1], w.pb[2]};
+        off = indirection(pv, &g, (int32_t *)(void *)s);
+    }
+    s += al64((P + MR - 1) / MR * ks * MR * 4);
+    size_t nchunk = (P + CHUNK_TILES * MR - 1) / (CHUNK_TILES * MR), nblk = (M + NR - 1) / NR;
+    /* few chunks (late layers at batch 1): split the channel blocks too */
+    size_t nparts = 1;
+    if (nth > 1 && N * nchunk < 4 * (size_t)nth) {
+        nparts = (4 * (size_t)nth + N * nchunk - 1) / (N * nchunk);
+        nparts = nparts > nblk ? nblk : nparts;
+    }
+    sk_qgemm_params p = pv->prm;
+    p.bias = pv->bias;
+    p.mult = pv->mult;
+    nh_job j = {pv, &p, X, R, out->data, off, P, M, C, ks, H * W * C, nchunk, nparts, nblk,
+                s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
+                p.lut ? pv->q.lut_vbmi : 0};
+    sk_parallel_for_tid(ctx->pool, N * nchunk * nparts, 1, nh_range, &j);
+    return 0;
+}
