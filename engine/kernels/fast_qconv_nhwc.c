@@ -98,40 +98,75 @@ size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int 
 
 /* ---- layout edges ------------------------------------------------------------ */
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* one 16 x 16 byte block: d[j * ld + i] = s[i * ls + j]. Four rounds of
+ * "row pair (2k, 2k+1) -> unpacklo to k, unpackhi to k + 8" rotate the 8
+ * bits of (row, column) one step each along a cycle; after four the row
+ * and column come out bit-reversed and swapped, so the rows are loaded
+ * and stored in bit-reversed order. 32 unpacks per 256 bytes. */
+static void tr16(const uint8_t *s, size_t ls, uint8_t *d, size_t ld)
+{
+    static const uint8_t rev[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+    __m128i a[16], b[16];
+    for (int i = 0; i < 16; i++)
+        a[i] = _mm_loadu_si128((const __m128i *)(s + rev[i] * ls));
+    for (int round = 0; round < 4; round++) {
+        for (int k = 0; k < 8; k++) {
+            b[k] = _mm_unpacklo_epi8(a[2 * k], a[2 * k + 1]);
+            b[k + 8] = _mm_unpackhi_epi8(a[2 * k], a[2 * k + 1]);
+        }
+        memcpy(a, b, sizeof a);
+    }
+    for (int i = 0; i < 16; i++)
+        _mm_storeu_si128((__m128i *)(d + rev[i] * ld), a[i]);
+}
+#endif
+
+/* d[j * ld + i] = s[i * ls + j] for i < rows, j < cols */
+static void tr_bytes(const uint8_t *s, size_t ls, uint8_t *d, size_t ld, size_t rows,
+                     size_t cols)
+{
+    size_t i0 = 0, j0 = 0;
+#if defined(__SSE2__)
+    for (; i0 + 16 <= rows; i0 += 16)
+        for (size_t j = 0; j + 16 <= cols; j += 16)
+            tr16(s + i0 * ls + j, ls, d + j * ld + i0, ld);
+    j0 = cols & ~(size_t)15;
+    for (size_t i = 0; i < i0; i++) /* the columns right of the blocks */
+        for (size_t j = j0; j < cols; j++)
+            d[j * ld + i] = s[i * ls + j];
+#endif
+    for (size_t i = i0; i < rows; i++) /* the rows below them */
+        for (size_t j = 0; j < cols; j++)
+            d[j * ld + i] = s[i * ls + j];
+}
+
 typedef struct tr_job {
     const uint8_t *s;
     uint8_t *d;
-    size_t C, P; /* per image: s is [C][P], d is [P][C] (or the reverse) */
-    int to_nchw;
+    size_t C, P; /* per image: s is [C][P], d is [P][C] */
 } tr_job;
 
-/* 32 x 32 byte blocks: both sides touch whole cache lines */
+/* 64 x 64 byte tiles of one image */
 static void tr_range(void *arg, size_t begin, size_t end)
 {
     const tr_job *j = arg;
-    size_t pb = (j->P + 31) / 32, cb = (j->C + 31) / 32;
+    size_t pb = (j->P + 63) / 64, cb = (j->C + 63) / 64;
     for (size_t t = begin; t < end; t++) {
         size_t img = t / (pb * cb), r = t % (pb * cb);
-        size_t p0 = (r / cb) * 32, c0 = (r % cb) * 32;
-        size_t p1 = p0 + 32 < j->P ? p0 + 32 : j->P, c1 = c0 + 32 < j->C ? c0 + 32 : j->C;
+        size_t p0 = (r / cb) * 64, c0 = (r % cb) * 64;
+        size_t np = j->P - p0 < 64 ? j->P - p0 : 64, nc = j->C - c0 < 64 ? j->C - c0 : 64;
         const uint8_t *s = j->s + img * j->C * j->P;
         uint8_t *d = j->d + img * j->C * j->P;
-        if (!j->to_nchw) {
-            for (size_t p = p0; p < p1; p++)
-                for (size_t c = c0; c < c1; c++)
-                    d[p * j->C + c] = s[c * j->P + p];
-        } else {
-            for (size_t c = c0; c < c1; c++)
-                for (size_t p = p0; p < p1; p++)
-                    d[c * j->P + p] = s[p * j->C + c];
-        }
+        tr_bytes(s + c0 * j->P + p0, j->P, d + p0 * j->C + c0, j->C, nc, np);
     }
 }
 
 static void to_nhwc(sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_t C, size_t P)
 {
-    tr_job j = {s, d, C, P, 0};
-    sk_parallel_for(pool, N * ((P + 31) / 32) * ((C + 31) / 32), 4, tr_range, &j);
+    tr_job j = {s, d, C, P};
+    sk_parallel_for(pool, N * ((P + 63) / 64) * ((C + 63) / 64), 1, tr_range, &j);
 }
 
 /* ---- run ---------------------------------------------------------------------- */
@@ -200,9 +235,7 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
         }
         if (j->y_nchw) { /* the region's edge: the chunk's channels back to planes */
             uint8_t *yo = j->y + img * M * j->P + p0;
-            for (size_t c = c0; c < c1; c++)
-                for (size_t i = 0; i < np; i++)
-                    yo[c * j->P + i] = yd[i * M + c];
+            tr_bytes(yd + c0, M, yo + c0 * j->P, j->P, np, c1 - c0);
         }
     }
 }
