@@ -42,12 +42,14 @@ typedef struct sk_qconv_priv {
      * < 0 off, > 0 forced (SKIPSERVE_INT8_PBLOCK at load, for A/B and tests) */
     int pblock;
     /* The NHWC path (fast_qconv_nhwc.c, qigemm.h): ig.uk != NULL when this
-     * conv runs it (then pa is not packed): group 1, uint8 x, C % 4 == 0,
-     * the level has the kernel. */
+     * conv runs it (then pa is not packed): group 1, uint8 x, the level has
+     * the kernel. C % 4 != 0 (an RGB stem): the edge transpose pads each
+     * pixel to Cp channels with x's zero point, the pad weights are 0. */
     sk_qigemm_cfg ig;
     int8_t *wi;            /* weights packed for ig */
     uint8_t *zrow;         /* Cg bytes of x's zero point: the padding taps' row */
     int64_t sh, sw, dh, dw; /* strides, dilations (scratch bounds) */
+    int64_t Cp;            /* Cg up to a multiple of 4: NHWC pixels' channel stride */
     /* which of x, the residual, y are NHWC in memory (their shapes stay
      * NCHW): set by passes/qlayout.c; an NCHW one is transposed at the edge */
     int io_nhwc;

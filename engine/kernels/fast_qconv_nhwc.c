@@ -47,14 +47,15 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
                        const sk_kconfig *kc)
 {
     const sk_qigemm_cfg *c = &kc->qigemm;
-    if (!c->uk || pv->group != 1 || pv->x_s8 || pv->Cg % 4 || pv->Cg > (1 << 20))
+    if (!c->uk || pv->group != 1 || pv->x_s8 || pv->Cg > (1 << 20))
         return 0;
-    size_t ks = (size_t)(pv->kh * pv->kw), C = (size_t)pv->Cg;
+    size_t ks = (size_t)(pv->kh * pv->kw), C = (size_t)(pv->Cg + 3) & ~(size_t)3;
+    pv->Cp = (int64_t)C;
     pv->wi = malloc(sk_qigemm_packed_w_bytes(c, (size_t)pv->M, C, ks) + 64);
     pv->zrow = malloc(C + 64);
     if (!pv->wi || !pv->zrow)
         return SK_ENOMEM;
-    sk_qigemm_pack_w(c, (size_t)pv->M, C, ks, w, pv->wi);
+    sk_qigemm_pack_w(c, (size_t)pv->M, C, (size_t)pv->Cg, ks, w, pv->wi);
     memset(pv->zrow, pv->x_zp_u8, C + 64);
     pv->sh = attr2(n, "strides", 0);
     pv->sw = attr2(n, "strides", 1);
@@ -87,7 +88,7 @@ static size_t per_thread(const sk_qconv_priv *pv, size_t ks)
 size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int nthreads)
 {
     size_t N = (size_t)out->shape.dim[0], OH = (size_t)out->shape.dim[2],
-           OW = (size_t)out->shape.dim[3], M = (size_t)pv->M, C = (size_t)pv->Cg;
+           OW = (size_t)out->shape.dim[3], M = (size_t)pv->M, C = (size_t)pv->Cp;
     size_t H = OH * (size_t)pv->sh + (size_t)(pv->dh * (pv->kh - 1)),
            W = OW * (size_t)pv->sw + (size_t)(pv->dw * (pv->kw - 1));
     size_t ks = (size_t)(pv->kh * pv->kw), MR = (size_t)pv->ig.mr;
@@ -145,7 +146,9 @@ static void tr_bytes(const uint8_t *s, size_t ls, uint8_t *d, size_t ld, size_t 
 typedef struct tr_job {
     const uint8_t *s;
     uint8_t *d;
-    size_t C, P; /* per image: s is [C][P], d is [P][C] */
+    size_t C, P; /* per image: s is [C][P], d is [P][Cd] */
+    size_t Cd;   /* >= C: channels Cd - C of each pixel get `pad` */
+    uint8_t pad;
 } tr_job;
 
 /* 64 x 64 byte tiles of one image */
@@ -158,14 +161,18 @@ static void tr_range(void *arg, size_t begin, size_t end)
         size_t p0 = (r / cb) * 64, c0 = (r % cb) * 64;
         size_t np = j->P - p0 < 64 ? j->P - p0 : 64, nc = j->C - c0 < 64 ? j->C - c0 : 64;
         const uint8_t *s = j->s + img * j->C * j->P;
-        uint8_t *d = j->d + img * j->C * j->P;
-        tr_bytes(s + c0 * j->P + p0, j->P, d + p0 * j->C + c0, j->C, nc, np);
+        uint8_t *d = j->d + img * j->Cd * j->P;
+        tr_bytes(s + c0 * j->P + p0, j->P, d + p0 * j->Cd + c0, j->Cd, nc, np);
+        if (j->Cd > j->C && c0 + nc == j->C)
+            for (size_t p = p0; p < p0 + np; p++)
+                memset(d + p * j->Cd + j->C, j->pad, j->Cd - j->C);
     }
 }
 
-static void to_nhwc(sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_t C, size_t P)
+static void to_nhwc(sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_t C, size_t P,
+                    size_t Cd, uint8_t pad)
 {
-    tr_job j = {s, d, C, P};
+    tr_job j = {s, d, C, P, Cd, pad};
     sk_parallel_for(pool, N * ((P + 63) / 64) * ((C + 63) / 64), 1, tr_range, &j);
 }
 
@@ -281,7 +288,8 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     int rc = sk_win_resolve(n, ctx, &in[0]->shape, in[3]->shape.dim + 2, 0, &w);
     if (rc)
         return rc;
-    size_t N = (size_t)in[0]->shape.dim[0], C = (size_t)pv->Cg, M = (size_t)pv->M;
+    /* C: the NHWC pixel's channel stride (Cg, or Cg padded to 4 at the edge) */
+    size_t N = (size_t)in[0]->shape.dim[0], C = (size_t)pv->Cp, M = (size_t)pv->M;
     size_t H = (size_t)w.in[1], W = (size_t)w.in[2], OH = (size_t)w.out[1],
            OW = (size_t)w.out[2], P = OH * OW, ks = (size_t)(pv->kh * pv->kw);
     size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr;
@@ -297,12 +305,12 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     uint8_t *s = (uint8_t *)(((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63);
     const uint8_t *X = in[0]->data, *R = pv->has_res ? in[9]->data : NULL;
     if (!(pv->io_nhwc & SK_QNHWC_X)) {
-        to_nhwc(ctx->pool, X, s, N, C, H * W);
+        to_nhwc(ctx->pool, X, s, N, (size_t)pv->Cg, H * W, C, pv->x_zp_u8);
         X = s;
     }
     s += al64(N * H * W * C);
     if (R && !(pv->io_nhwc & SK_QNHWC_R)) {
-        to_nhwc(ctx->pool, R, s, N, M, P);
+        to_nhwc(ctx->pool, R, s, N, M, P, M, 0);
         R = s;
     }
     s += al64(N * P * M);

@@ -8,8 +8,8 @@ size_t sk_qigemm_packed_w_bytes(const sk_qigemm_cfg *c, size_t M, size_t C, size
     return (M + NR - 1) / NR * ks * C * NR;
 }
 
-void sk_qigemm_pack_w(const sk_qigemm_cfg *c, size_t M, size_t C, size_t ks, const int8_t *w,
-                      int8_t *dst)
+void sk_qigemm_pack_w(const sk_qigemm_cfg *c, size_t M, size_t C, size_t Cs, size_t ks,
+                      const int8_t *w, int8_t *dst)
 {
     size_t NR = (size_t)c->nr;
     for (size_t n0 = 0; n0 < M; n0 += NR)
@@ -18,7 +18,7 @@ void sk_qigemm_pack_w(const sk_qigemm_cfg *c, size_t M, size_t C, size_t ks, con
                 for (size_t j = 0; j < NR; j++)
                     for (size_t i = 0; i < 4; i++) {
                         size_t m = n0 + j, ch = 4 * g + i;
-                        *dst++ = m < M ? w[(m * C + ch) * ks + t] : 0;
+                        *dst++ = m < M && ch < Cs ? w[(m * Cs + ch) * ks + t] : 0;
                     }
 }
 

@@ -47,9 +47,11 @@ typedef struct sk_qigemm_cfg {
 
 /* Bytes of the packed weights: ceil(M / NR) blocks of ks * C * NR. */
 size_t sk_qigemm_packed_w_bytes(const sk_qigemm_cfg *c, size_t M, size_t C, size_t ks);
-/* W as ONNX stores it, [M][C][ks] int8 -> the blocks above. */
-void sk_qigemm_pack_w(const sk_qigemm_cfg *c, size_t M, size_t C, size_t ks, const int8_t *w,
-                      int8_t *dst);
+/* W as ONNX stores it, [M][Cs][ks] int8 -> the blocks above for C >= Cs
+ * channels (C a multiple of 4; the channels past Cs get weight 0, so the
+ * input's pad channels add nothing whatever they hold). */
+void sk_qigemm_pack_w(const sk_qigemm_cfg *c, size_t M, size_t C, size_t Cs, size_t ks,
+                      const int8_t *w, int8_t *dst);
 
 /* The scalar reference of an (MR x NR) layout: what every SIMD kernel must
  * reproduce bit for bit. */

@@ -12,8 +12,8 @@
  * value keeps its NCHW shape, so shape inference and plan memory do not
  * change, and nothing else ever sees its bytes.
  *
- * The rule at the region's edges: anything else (the stem whose C % 4 != 0,
- * the uint8 MaxPool, _QLut, Concat, Resize, ConvTranspose, the head's DQ, a
+ * The rule at the region's edges: anything else (the input of a conv whose
+ * C % 4 != 0, padded at its edge: an RGB stem; the uint8 MaxPool, _QLut, Concat, Resize, ConvTranspose, the head's DQ, a
  * graph output) stays NCHW and the conv next to it transposes — one pass
  * over the bytes, against the kh*kw copies of the NCHW im2col it replaces,
  * so an edge never costs more than the NCHW conv it sits in. */
@@ -38,7 +38,8 @@ static int nhwc_readers(const sk_graph *g, int v)
             if (n->in[k] != v)
                 continue;
             const sk_qconv_priv *pv = nhwc_conv(n);
-            if (!pv || (k != 0 && !(k == 9 && pv->has_res)))
+            /* an input of C % 4 != 0 channels is padded by its conv's edge */
+            if (!pv || (k != 0 && !(k == 9 && pv->has_res)) || (k == 0 && pv->Cp != pv->Cg))
                 return 0;
             reads++;
         }

@@ -473,8 +473,9 @@ static void test_blocked_columns(void **state)
 
 /* ---- NHWC regions (passes/qlayout.c) ----------------------------------------
  * A chain of QOperator convs: x -> A (3x3) -> a; B (3x3) reads a, its
- * QLinearAdd the residual a -> c; D (1x1 s2) reads c -> d (output); E (1x1)
- * reads a -> e (output). Variants: a also a graph output (a and the
+ * QLinearAdd the residual a -> c; D (1x1 s2) reads c -> d (10 channels);
+ * G (3x3) reads d -> output (its C % 4 != 0: d stays NCHW, G pads at its
+ * edge); E (1x1) reads a -> e (output). Variants: a also a graph output (a and the
  * values it feeds stay NCHW), c also read by a uint8 MaxPool (c is an edge).
  * Every output byte must equal the reference graph's, serial and on 3
  * threads; at the AVX-512 VNNI level the layout flags must be the rule's. */
@@ -532,9 +533,10 @@ static sk_graph *build_chain(int a_out, int pool)
                   val(g, "s"), val(g, "z"), val(g, "s"), val(g, "z")};
     int c = val(g, "c");
     sk_graph_add_node(g, SK_OP_QLINEAR_ADD, "addB", 8, ain, 1, &c);
-    chain_conv(g, "D", "c", 16, 12, 1, 2, "d");
+    chain_conv(g, "D", "c", 16, 10, 1, 2, "d");
+    chain_conv(g, "G", "d", 10, 8, 3, 1, "gg"); /* C % 4 != 0: reads d as NCHW, pads */
     chain_conv(g, "E", "a", 16, 36, 1, 1, "e");
-    sk_graph_add_output(g, val(g, "d"));
+    sk_graph_add_output(g, val(g, "gg"));
     sk_graph_add_output(g, val(g, "e"));
     if (a_out)
         sk_graph_add_output(g, val(g, "a"));
@@ -585,6 +587,7 @@ static void test_nhwc_regions(void **state)
                 assert_int_equal(io_of(fast, "A"), a_out ? 0 : Y);
                 assert_int_equal(io_of(fast, "B"), (a_out ? 0 : X | R) | (pool ? 0 : Y));
                 assert_int_equal(io_of(fast, "D"), pool ? 0 : X);
+                assert_int_equal(io_of(fast, "G"), 0);
                 assert_int_equal(io_of(fast, "E"), a_out ? 0 : X);
                 checked++;
             }

@@ -109,7 +109,7 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
     int32_t *off = malloc(sk_qind_entries(&g, cfg->mr) * sizeof *off);
     sk_qind_build(&g, cfg->mr, off);
     int8_t *wp = malloc(sk_qigemm_packed_w_bytes(cfg, M, C, ks));
-    sk_qigemm_pack_w(cfg, M, C, ks, d->w, wp);
+    sk_qigemm_pack_w(cfg, M, C, C, ks, d->w, wp);
     int32_t *bias = malloc(M * sizeof *bias);
     for (size_t m = 0; m < M; m++) {
         int32_t s = 0;
