@@ -563,6 +563,34 @@ static int io_of(const sk_graph *g, const char *name)
     return -1;
 }
 
+static void chain_compare(const sk_graph *ref, const sk_graph *fast, sk_pool *pool,
+                          const uint8_t *x, int variant, int L)
+{
+    char err[256];
+    sk_tensor in = {SK_U8, {4, {3, 8, 11, 13}}, NULL};
+    sk_plan *p1, *p2;
+    if (sk_plan_create(ref, &in, NULL, &p1, err, sizeof err) ||
+        sk_plan_create(fast, &in, pool, &p2, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *data[1] = {x};
+    if (sk_plan_run(p1, data, err, sizeof err) || sk_plan_run(p2, data, err, sizeof err))
+        fail_msg("run: %s", err);
+    assert_int_equal(sk_plan_noutputs(p1), sk_plan_noutputs(p2));
+    for (int o = 0; o < sk_plan_noutputs(p1); o++) {
+        const sk_tensor *y1 = sk_plan_output(p1, o), *y2 = sk_plan_output(p2, o);
+        size_t n = (size_t)sk_shape_numel(&y1->shape);
+        assert_int_equal(n, (size_t)sk_shape_numel(&y2->shape));
+        for (size_t i = 0; i < n; i++)
+            if (((const uint8_t *)y1->data)[i] != ((const uint8_t *)y2->data)[i])
+                fail_msg("chain variant %d level %s (-1: scalar after loading at the top) "
+                         "threads %d output %d byte %zu: ref %d fast %d", variant,
+                         L < 0 ? "scalar" : sk_isa_name((sk_isa)L), pool ? 3 : 1, o, i,
+                         ((const uint8_t *)y1->data)[i], ((const uint8_t *)y2->data)[i]);
+    }
+    sk_plan_free(p1);
+    sk_plan_free(p2);
+}
+
 static void test_nhwc_regions(void **state)
 {
     (void)state;
@@ -591,29 +619,15 @@ static void test_nhwc_regions(void **state)
                 assert_int_equal(io_of(fast, "E"), a_out ? 0 : X);
                 checked++;
             }
-            sk_tensor in = {SK_U8, {4, {3, 8, 11, 13}}, NULL};
-            for (int t = 0; t < 2; t++) {
-                sk_plan *p1, *p2;
-                if (sk_plan_create(ref, &in, NULL, &p1, err, sizeof err) ||
-                    sk_plan_create(fast, &in, t ? pool3 : NULL, &p2, err, sizeof err))
-                    fail_msg("plan: %s", err);
-                const void *data[1] = {x};
-                if (sk_plan_run(p1, data, err, sizeof err) || sk_plan_run(p2, data, err, sizeof err))
-                    fail_msg("run: %s", err);
-                assert_int_equal(sk_plan_noutputs(p1), sk_plan_noutputs(p2));
-                for (int o = 0; o < sk_plan_noutputs(p1); o++) {
-                    const sk_tensor *y1 = sk_plan_output(p1, o), *y2 = sk_plan_output(p2, o);
-                    size_t n = (size_t)sk_shape_numel(&y1->shape);
-                    assert_int_equal(n, (size_t)sk_shape_numel(&y2->shape));
-                    for (size_t i = 0; i < n; i++)
-                        if (((const uint8_t *)y1->data)[i] != ((const uint8_t *)y2->data)[i])
-                            fail_msg("chain variant %d level %s threads %d output %d byte %zu: "
-                                     "ref %d fast %d", variant, sk_isa_name((sk_isa)L),
-                                     t ? 3 : 1, o, i, ((const uint8_t *)y1->data)[i],
-                                     ((const uint8_t *)y2->data)[i]);
-                }
-                sk_plan_free(p1);
-                sk_plan_free(p2);
+            for (int t = 0; t < 2; t++)
+                chain_compare(ref, fast, t ? pool3 : NULL, x, variant, L);
+            if (L == (int)top) {
+                /* loaded at the top level, planned at scalar: every node runs
+                 * the reference, so every value is NCHW again (the flags
+                 * only bind the NHWC kernels to each other) */
+                sk_cpu_set_level(SK_ISA_SCALAR);
+                chain_compare(ref, fast, NULL, x, variant, -1);
+                sk_cpu_set_level(top);
             }
             sk_graph_free(ref);
             sk_graph_free(fast);
