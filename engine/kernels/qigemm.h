@@ -64,6 +64,11 @@ void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
                                           size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                           const sk_qgemm_params *p);
 
+void sk_qu8_qc8w_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                       const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                       size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                       const sk_qgemm_params *p);
+
 /* ---- the indirection table of one conv geometry ---------------------------
  * Built once per input shape (fast_qconv_nhwc.c caches it): for pixel tile
  * i (MR output pixels of one image) and tap t, MR byte offsets of the input

@@ -1,5 +1,6 @@
 /* test_qigemm.c — the NHWC int8 conv microkernel (engine/kernels/qigemm.h):
- * the AVX512-VNNI kernel and the scalar reference of its layout, driven tile
+ * the AVX512-VNNI and AVX-VNNI kernels and the scalar reference of each
+ * layout, driven tile
  * by tile through the indirection table (sk_qind_build) and the packed
  * weights (sk_qigemm_pack_w), bit for bit against a convolution written here
  * from the QLinearConv definition on NCHW data (then QLinearAdd with a
@@ -187,6 +188,9 @@ static int kernels(sk_qigemm_cfg *out)
     if (sk_cpu_detected() >= SK_ISA_AVX512 && sk_cpu_features_get()->avx512vnni)
         out[n++] = (sk_qigemm_cfg){8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
                                    "igemm_8x32c4__avx512vnni"};
+    if (sk_cpu_detected() >= SK_ISA_AVX2 && sk_cpu_features_get()->avxvnni)
+        out[n++] = (sk_qigemm_cfg){6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
+                                   "igemm_6x16c4__avxvnni"};
 #endif
     return n;
 }
@@ -226,7 +230,7 @@ static void one_case(gcase *c)
     d.s2 = 0.03f + (float)(rnd() % 100) * 1e-4f;
     uint8_t *want = malloc(P * M);
     naive(c, &d, want);
-    sk_qigemm_cfg ks[2];
+    sk_qigemm_cfg ks[4];
     int n = kernels(ks);
     for (int i = 0; i < n; i++) {
         run_cfg(&ks[i], c, &d, want);
