@@ -16,7 +16,7 @@
  * the residual into scratch before the convolution, y tile by tile while it
  * is in cache.
  *
- * Tasks: (image, chunk of CHUNK_TILES pixel tiles, part of the output
+ * Tasks: (chunk of 8 or 16 pixel tiles of the batch, part of the output
  * channel blocks); a task resolves its tiles' pointers once and runs every
  * channel block over them, so a block's weights are reused across the
  * chunk's tiles while they are in L1/L2. Every output byte is one
@@ -30,7 +30,9 @@
 #include "kernels/ref/nn_util.h"
 #include "threadpool.h"
 
+/* tiles per chunk: 8, or CHUNK_MAX where a block's weights outgrow L1 */
 #define CHUNK_TILES 8
+#define CHUNK_MAX 16
 
 typedef struct sk_qind_cache {
     sk_qind_geo geo;
@@ -80,8 +82,7 @@ static size_t al64(size_t b) { return (b + 63) & ~(size_t)63; }
 static size_t per_thread(const sk_qconv_priv *pv, size_t ks)
 {
     size_t MR = (size_t)pv->ig.mr;
-    return al64(CHUNK_TILES * ks * MR * sizeof(void *)) +
-           al64(CHUNK_TILES * MR * (size_t)pv->M);
+    return al64(CHUNK_MAX * ks * MR * sizeof(void *)) + al64(CHUNK_MAX * MR * (size_t)pv->M);
 }
 
 /* x's H (W) is at most OH * stride + dilation * (k - 1) for any pads */
@@ -186,48 +187,56 @@ typedef struct nh_job {
     uint8_t *y;          /* the output tensor */
     const int32_t *off;  /* the indirection table; NULL: 1x1 stride 1 unpadded */
     size_t P, M, C, ks, xsz; /* xsz: bytes of one input image */
-    size_t nchunk, nparts, nblk;
+    size_t tpi, ntiles;  /* tiles per image, in all */
+    size_t ct, nchunk, nparts, nblk; /* tiles per chunk, chunks */
     uint8_t *scratch;    /* per thread */
     size_t per_thread;
     int y_nchw;
     int vbmi;
 } nh_job;
 
+/* A chunk is ct consecutive tiles of the batch's tile sequence (image after
+ * image, MR pixels each, an image's last tile partial): it may span images,
+ * so a late layer's few pixels per image still share one pass over each
+ * weight block. In NHWC the chunk's output pixels are one contiguous run
+ * (image i's pixel p is row i * P + p). */
 static void nh_range(void *arg, int tid, size_t begin, size_t end)
 {
     const nh_job *j = arg;
     const sk_qconv_priv *pv = j->pv;
-    size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr, ks = j->ks, M = j->M;
+    size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr, ks = j->ks, M = j->M, P = j->P;
     const uint8_t **ptr = (const uint8_t **)(void *)(j->scratch + (size_t)tid * j->per_thread);
-    uint8_t *ybuf = (uint8_t *)ptr + al64(CHUNK_TILES * ks * MR * sizeof(void *));
+    uint8_t *ybuf = (uint8_t *)ptr + al64(CHUNK_MAX * ks * MR * sizeof(void *));
+    size_t row[CHUNK_MAX], rows[CHUNK_MAX]; /* each tile's first output row, pixel count */
     for (size_t t = begin; t < end; t++) {
-        size_t img = t / (j->nchunk * j->nparts), r = t % (j->nchunk * j->nparts);
-        size_t ch = r / j->nparts, part = r % j->nparts;
-        size_t p0 = ch * CHUNK_TILES * MR;
-        size_t np = j->P - p0 < CHUNK_TILES * MR ? j->P - p0 : CHUNK_TILES * MR;
-        size_t ntl = (np + MR - 1) / MR;
+        size_t ch = t / j->nparts, part = t % j->nparts;
+        size_t t0 = ch * j->ct, ntl = j->ntiles - t0 < j->ct ? j->ntiles - t0 : j->ct;
         size_t b0 = part * j->nblk / j->nparts, b1 = (part + 1) * j->nblk / j->nparts;
-        const uint8_t *x = j->x + img * j->xsz;
         /* the chunk's pointers, tile after tile: [tile][tap][MR] */
-        if (j->off) {
-            const int32_t *o = j->off + (p0 / MR) * ks * MR;
-            for (size_t i = 0; i < ntl * ks * MR; i++)
-                ptr[i] = o[i] < 0 ? pv->zrow : x + o[i];
-        } else {
-            for (size_t i = 0; i < ntl * MR; i++) {
-                size_t p = p0 + i < j->P ? p0 + i : j->P - 1;
-                ptr[i] = x + p * j->C;
+        for (size_t i = 0; i < ntl; i++) {
+            size_t img = (t0 + i) / j->tpi, ti = (t0 + i) % j->tpi, p0 = ti * MR;
+            const uint8_t *x = j->x + img * j->xsz;
+            const uint8_t **pt = ptr + i * ks * MR;
+            row[i] = img * P + p0;
+            rows[i] = P - p0 < MR ? P - p0 : MR;
+            if (j->off) {
+                const int32_t *o = j->off + ti * ks * MR;
+                for (size_t k = 0; k < ks * MR; k++)
+                    pt[k] = o[k] < 0 ? pv->zrow : x + o[k];
+            } else {
+                for (size_t r = 0; r < MR; r++)
+                    pt[r] = x + (p0 + (r < rows[i] ? r : rows[i] - 1)) * j->C;
             }
         }
-        uint8_t *yd = j->y_nchw ? ybuf : j->y + (img * j->P + p0) * M;
-        const uint8_t *rs = j->res ? j->res + (img * j->P + p0) * M : NULL;
+        size_t g0 = row[0], np = row[ntl - 1] + rows[ntl - 1] - g0; /* the chunk's rows */
+        uint8_t *yd = j->y_nchw ? ybuf : j->y + g0 * M;
         for (size_t b = b0; b < b1; b++) {
             size_t n0 = b * NR, nc = M - n0 < NR ? M - n0 : NR;
             const int8_t *wb = pv->wi + b * ks * j->C * NR;
             for (size_t i = 0; i < ntl; i++) {
-                size_t mr = np - i * MR < MR ? np - i * MR : MR;
-                pv->ig.uk(mr, nc, j->C / 4, ks, ptr + i * ks * MR, wb, yd + i * MR * M + n0, M,
-                          rs ? rs + i * MR * M + n0 : NULL, M, n0, j->p);
+                size_t o = (row[i] - g0) * M + n0;
+                pv->ig.uk(rows[i], nc, j->C / 4, ks, ptr + i * ks * MR, wb, yd + o, M,
+                          j->res ? j->res + row[i] * M + n0 : NULL, M, n0, j->p);
             }
         }
         size_t c0 = b0 * NR, c1 = b1 * NR < M ? b1 * NR : M;
@@ -241,8 +250,12 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
                               c1 - c0);
         }
         if (j->y_nchw) { /* the region's edge: the chunk's channels back to planes */
-            uint8_t *yo = j->y + img * M * j->P + p0;
-            tr_bytes(yd + c0, M, yo + c0 * j->P, j->P, np, c1 - c0);
+            for (size_t g = g0; g < g0 + np;) {
+                size_t img = g / P, p = g % P, n = P - p < g0 + np - g ? P - p : g0 + np - g;
+                tr_bytes(yd + (g - g0) * M + c0, M, j->y + img * M * P + c0 * P + p, P, n,
+                         c1 - c0);
+                g += n;
+            }
         }
     }
 }
@@ -324,19 +337,21 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         off = indirection(pv, &g, (int32_t *)(void *)s);
     }
     s += al64((P + MR - 1) / MR * ks * MR * 4);
-    size_t nchunk = (P + CHUNK_TILES * MR - 1) / (CHUNK_TILES * MR), nblk = (M + NR - 1) / NR;
+    size_t tpi = (P + MR - 1) / MR, ntiles = N * tpi, nblk = (M + NR - 1) / NR;
+    size_t ct = ks * C * NR > ((size_t)32 << 10) ? CHUNK_MAX : CHUNK_TILES;
+    size_t nchunk = (ntiles + ct - 1) / ct;
     /* few chunks (late layers at batch 1): split the channel blocks too */
     size_t nparts = 1;
-    if (nth > 1 && N * nchunk < 4 * (size_t)nth) {
-        nparts = (4 * (size_t)nth + N * nchunk - 1) / (N * nchunk);
+    if (nth > 1 && nchunk < 4 * (size_t)nth) {
+        nparts = (4 * (size_t)nth + nchunk - 1) / nchunk;
         nparts = nparts > nblk ? nblk : nparts;
     }
     sk_qgemm_params p = pv->prm;
     p.bias = pv->bias;
     p.mult = pv->mult;
-    nh_job j = {pv, &p, X, R, out->data, off, P, M, C, ks, H * W * C, nchunk, nparts, nblk,
-                s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
+    nh_job j = {pv, &p, X, R, out->data, off, P, M, C, ks, H * W * C, tpi, ntiles, ct, nchunk,
+                nparts, nblk, s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
                 p.lut ? pv->q.lut_vbmi : 0};
-    sk_parallel_for_tid(ctx->pool, N * nchunk * nparts, 1, nh_range, &j);
+    sk_parallel_for_tid(ctx->pool, nchunk * nparts, 1, nh_range, &j);
     return 0;
 }
