@@ -164,9 +164,10 @@ static void tr_range(void *arg, size_t begin, size_t end)
         const uint8_t *s = j->s + img * j->C * j->P;
         uint8_t *d = j->d + img * j->Cd * j->P;
         tr_bytes(s + c0 * j->P + p0, j->P, d + p0 * j->Cd + c0, j->Cd, nc, np);
-        if (j->Cd > j->C && c0 + nc == j->C)
+        if (j->Cd > j->C && c0 + nc == j->C) /* 1-3 bytes a pixel: no memset call */
             for (size_t p = p0; p < p0 + np; p++)
-                memset(d + p * j->Cd + j->C, j->pad, j->Cd - j->C);
+                for (size_t k = j->C; k < j->Cd; k++)
+                    d[p * j->Cd + k] = j->pad;
     }
 }
 
