@@ -42,9 +42,9 @@ typedef struct sk_qconv_priv {
      * < 0 off, > 0 forced (SKIPSERVE_INT8_PBLOCK at load, for A/B and tests) */
     int pblock;
     /* The NHWC path (fast_qconv_nhwc.c, qigemm.h): ig.uk != NULL when this
-     * conv runs it (then pa is not packed): group 1, uint8 x, the level has
-     * the kernel. C % 4 != 0 (an RGB stem): the edge transpose pads each
-     * pixel to Cp channels with x's zero point, the pad weights are 0. */
+     * conv runs it (then pa is not packed): group 1, uint8 x, C >= 4, the
+     * level has the kernel. C % 4 != 0: the edge transpose pads each pixel
+     * to Cp channels with x's zero point, the pad weights are 0. */
     sk_qigemm_cfg ig;
     int8_t *wi;            /* weights packed for ig */
     uint8_t *zrow;         /* Cg bytes of x's zero point: the padding taps' row */

@@ -49,7 +49,12 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
                        const sk_kconfig *kc)
 {
     const sk_qigemm_cfg *c = &kc->qigemm;
-    if (!c->uk || pv->group != 1 || pv->x_s8 || pv->Cg > (1 << 20))
+    /* fewer than 4 input channels (an RGB stem): one padded c4 group per
+     * tap leaves the kernel paced by its per-tap pointer loads; the NCHW
+     * path's gathered K = 3 x 49 is faster there (ResNet-50's 7x7 stem
+     * 0.82 vs 1.25 ms at b1, 6.6 vs 9.4 at b8; the U-Net's 3x3 0.84 vs
+     * 0.94). Its output is an edge for the region after it. */
+    if (!c->uk || pv->group != 1 || pv->x_s8 || pv->Cg < 4 || pv->Cg > (1 << 20))
         return 0;
     size_t ks = (size_t)(pv->kh * pv->kw), C = (size_t)(pv->Cg + 3) & ~(size_t)3;
     pv->Cp = (int64_t)C;

@@ -13,7 +13,7 @@
  * change, and nothing else ever sees its bytes.
  *
  * The rule at the region's edges: anything else (the input of a conv whose
- * C % 4 != 0, padded at its edge: an RGB stem; the uint8 MaxPool, _QLut, Concat, Resize, ConvTranspose, the head's DQ, a
+ * C % 4 != 0, padded at its edge; an RGB stem, on the NCHW path; the uint8 MaxPool, _QLut, Concat, Resize, ConvTranspose, the head's DQ, a
  * graph output) stays NCHW and the conv next to it transposes — one pass
  * over the bytes, against the kh*kw copies of the NCHW im2col it replaces,
  * so an edge never costs more than the NCHW conv it sits in. */
