@@ -134,12 +134,12 @@ static void tr16(const uint8_t *s, size_t ls, uint8_t *d, size_t ld)
 static void tr_bytes(const uint8_t *s, size_t ls, uint8_t *d, size_t ld, size_t rows,
                      size_t cols)
 {
-    size_t i0 = 0, j0 = 0;
+    size_t i0 = 0;
 #if defined(__SSE2__)
     for (; i0 + 16 <= rows; i0 += 16)
         for (size_t j = 0; j + 16 <= cols; j += 16)
             tr16(s + i0 * ls + j, ls, d + j * ld + i0, ld);
-    j0 = cols & ~(size_t)15;
+    size_t j0 = cols & ~(size_t)15;
     for (size_t i = 0; i < i0; i++) /* the columns right of the blocks */
         for (size_t j = j0; j < cols; j++)
             d[j * ld + i] = s[i * ls + j];
