@@ -53,11 +53,13 @@ typedef struct sk_qconv_priv {
     /* which of x, the residual, y are NHWC in memory (their shapes stay
      * NCHW): set by passes/qlayout.c; an NCHW one is transposed at the edge */
     int io_nhwc;
-    /* the indirection table of the last input shape (built at the first
-     * run of a shape, then reused; another shape builds one per run) */
-    _Atomic(struct sk_qind_cache *) ind;
+    /* the indirection tables of up to SK_QIND_CACHED input shapes, each
+     * built at the first run of its shape and then reused (native-size
+     * serving sees a few sizes); a shape past them builds one per run */
+    _Atomic(struct sk_qind_cache *) ind[4];
 } sk_qconv_priv;
 
+#define SK_QIND_CACHED 4
 #define SK_QNHWC_X 1 /* x (input 0) is NHWC */
 #define SK_QNHWC_R 2 /* the residual (input 9) is NHWC */
 #define SK_QNHWC_Y 4 /* y is written NHWC */

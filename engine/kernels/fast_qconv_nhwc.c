@@ -76,7 +76,8 @@ void sk_qconv_free_nhwc(sk_qconv_priv *pv)
 {
     free(pv->wi);
     free(pv->zrow);
-    free(atomic_load(&pv->ind));
+    for (int i = 0; i < SK_QIND_CACHED; i++)
+        free(atomic_load(&pv->ind[i]));
 }
 
 /* ---- scratch ---------------------------------------------------------------- */
@@ -266,28 +267,35 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
     }
 }
 
-/* the table of this geometry: the cached one, a new cached one (first run
- * of a shape), or one built in `spare` (another shape than the cache's) */
+/* the table of this geometry: a cached one, a new cached one (first run of
+ * a shape while a slot is free), or one built in `spare` */
 static const int32_t *indirection(const sk_qconv_priv *pv, const sk_qind_geo *g, int32_t *spare)
 {
     sk_qconv_priv *mpv = (sk_qconv_priv *)pv; /* the cache is the one mutable member */
-    sk_qind_cache *c = atomic_load(&mpv->ind);
-    if (c && !memcmp(&c->geo, g, sizeof *g))
-        return c->off;
     size_t n = sk_qind_entries(g, pv->ig.mr);
-    if (!c) {
-        sk_qind_cache *nc = malloc(sizeof *nc + n * sizeof(int32_t));
-        if (nc) {
-            nc->geo = *g;
-            sk_qind_build(g, pv->ig.mr, nc->off);
-            sk_qind_cache *expect = NULL;
-            if (atomic_compare_exchange_strong(&mpv->ind, &expect, nc))
-                return nc->off;
-            free(nc); /* another thread cached one first */
-            if (!memcmp(&expect->geo, g, sizeof *g))
-                return expect->off;
+    sk_qind_cache *nc = NULL;
+    for (int i = 0; i < SK_QIND_CACHED; i++) {
+        sk_qind_cache *c = atomic_load(&mpv->ind[i]);
+        if (c && !memcmp(&c->geo, g, sizeof *g)) {
+            free(nc);
+            return c->off;
+        }
+        if (c)
+            continue;
+        if (!nc && !(nc = malloc(sizeof *nc + n * sizeof(int32_t))))
+            break;
+        nc->geo = *g;
+        sk_qind_build(g, pv->ig.mr, nc->off);
+        sk_qind_cache *expect = NULL;
+        if (atomic_compare_exchange_strong(&mpv->ind[i], &expect, nc))
+            return nc->off;
+        /* another run filled the slot first: it may hold this shape */
+        if (!memcmp(&expect->geo, g, sizeof *g)) {
+            free(nc);
+            return expect->off;
         }
     }
+    free(nc);
     sk_qind_build(g, pv->ig.mr, spare);
     return spare;
 }

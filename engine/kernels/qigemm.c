@@ -55,16 +55,30 @@ size_t sk_qind_entries(const sk_qind_geo *g, int MR)
 
 void sk_qind_build(const sk_qind_geo *g, int MR, int32_t *off)
 {
-    size_t P = (size_t)(g->OH * g->OW), ks = (size_t)(g->kh * g->kw);
-    for (size_t p0 = 0; p0 < P; p0 += (size_t)MR)
-        for (size_t t = 0; t < ks; t++)
-            for (size_t r = 0; r < (size_t)MR; r++) {
-                size_t p = p0 + r < P ? p0 + r : P - 1; /* past the end: repeat the last */
-                int64_t oh = (int64_t)(p / (size_t)g->OW), ow = (int64_t)(p % (size_t)g->OW);
-                int64_t ih = oh * g->sh - g->pt + (int64_t)(t / (size_t)g->kw) * g->dh;
-                int64_t iw = ow * g->sw - g->pl + (int64_t)(t % (size_t)g->kw) * g->dw;
-                *off++ = ih < 0 || ih >= g->H || iw < 0 || iw >= g->W
-                             ? -1
-                             : (int32_t)((ih * g->W + iw) * g->C);
-            }
+    /* pixel by pixel with the output position stepped, not divided: a
+     * 256x256 3x3 table is 590K entries, built at the first run of a shape */
+    size_t P = (size_t)(g->OH * g->OW), ks = (size_t)(g->kh * g->kw), R = (size_t)MR;
+    int64_t dy[64], dx[64]; /* the taps' offsets; larger kernels below */
+    int small = ks <= 64;
+    for (size_t t = 0; small && t < ks; t++) {
+        dy[t] = (int64_t)(t / (size_t)g->kw) * g->dh - g->pt;
+        dx[t] = (int64_t)(t % (size_t)g->kw) * g->dw - g->pl;
+    }
+    int64_t oh = 0, ow = 0;
+    for (size_t p = 0; p < (P + R - 1) / R * R; p++) {
+        size_t tile = p / R, r = p % R;
+        int32_t *o = off + tile * ks * R + r;
+        for (size_t t = 0; t < ks; t++) {
+            int64_t ty = small ? dy[t] : (int64_t)(t / (size_t)g->kw) * g->dh - g->pt;
+            int64_t tx = small ? dx[t] : (int64_t)(t % (size_t)g->kw) * g->dw - g->pl;
+            int64_t ih = oh * g->sh + ty, iw = ow * g->sw + tx;
+            o[t * R] = ih < 0 || ih >= g->H || iw < 0 || iw >= g->W
+                           ? -1
+                           : (int32_t)((ih * g->W + iw) * g->C);
+        }
+        if (p + 1 < P && ++ow == g->OW) { /* past the last pixel: repeat it */
+            ow = 0;
+            oh++;
+        }
+    }
 }

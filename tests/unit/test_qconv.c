@@ -513,12 +513,13 @@ static int chain_conv(sk_graph *g, const char *name, const char *x, int C, int M
     return ni;
 }
 
-static sk_graph *build_chain(int a_out, int pool)
+static sk_graph *build_chain(int a_out, int pool, int sym_hw)
 {
     uint64_t save = rng;
     rng = 777;
     sk_graph *g = sk_graph_new();
-    int64_t xd[4] = {SK_DIM_SYMBOLIC, 8, 11, 13}, one[1] = {1}, md[1] = {64};
+    int64_t xd[4] = {SK_DIM_SYMBOLIC, 8, sym_hw ? SK_DIM_SYMBOLIC : 11,
+                     sym_hw ? SK_DIM_SYMBOLIC : 13}, one[1] = {1}, md[1] = {64};
     input(g, "x", SK_U8, xd);
     float sc = 0.05f;
     uint8_t zp = 120;
@@ -563,11 +564,11 @@ static int io_of(const sk_graph *g, const char *name)
     return -1;
 }
 
-static void chain_compare(const sk_graph *ref, const sk_graph *fast, sk_pool *pool,
-                          const uint8_t *x, int variant, int L)
+static void chain_compare_hw(const sk_graph *ref, const sk_graph *fast, sk_pool *pool,
+                             const uint8_t *x, int variant, int L, int H, int W)
 {
     char err[256];
-    sk_tensor in = {SK_U8, {4, {3, 8, 11, 13}}, NULL};
+    sk_tensor in = {SK_U8, {4, {3, 8, H, W}}, NULL};
     sk_plan *p1, *p2;
     if (sk_plan_create(ref, &in, NULL, &p1, err, sizeof err) ||
         sk_plan_create(fast, &in, pool, &p2, err, sizeof err))
@@ -584,11 +585,17 @@ static void chain_compare(const sk_graph *ref, const sk_graph *fast, sk_pool *po
             if (((const uint8_t *)y1->data)[i] != ((const uint8_t *)y2->data)[i])
                 fail_msg("chain variant %d level %s (-1: scalar after loading at the top) "
                          "threads %d output %d byte %zu: ref %d fast %d", variant,
-                         L < 0 ? "scalar" : sk_isa_name((sk_isa)L), pool ? 3 : 1, o, i,
+                         L < 0 ? "scalar" : sk_isa_name((sk_isa)L), sk_pool_size(pool), o, i,
                          ((const uint8_t *)y1->data)[i], ((const uint8_t *)y2->data)[i]);
     }
     sk_plan_free(p1);
     sk_plan_free(p2);
+}
+
+static void chain_compare(const sk_graph *ref, const sk_graph *fast, sk_pool *pool,
+                          const uint8_t *x, int variant, int L)
+{
+    chain_compare_hw(ref, fast, pool, x, variant, L, 11, 13);
 }
 
 static void test_nhwc_regions(void **state)
@@ -605,7 +612,7 @@ static void test_nhwc_regions(void **state)
         for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
             sk_cpu_set_level((sk_isa)L);
             int a_out = variant == 1, pool = variant == 2;
-            sk_graph *ref = build_chain(a_out, pool), *fast = build_chain(a_out, pool);
+            sk_graph *ref = build_chain(a_out, pool, 0), *fast = build_chain(a_out, pool, 0);
             char err[256];
             if (sk_graph_optimize(fast, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
@@ -637,6 +644,32 @@ static void test_nhwc_regions(void **state)
     print_message("  3 chains x levels, layout flags checked on %d\n", checked);
 }
 
+/* one graph (symbolic H, W) run at 9 input sizes, 6 distinct: the
+ * indirection tables cached per shape (4 slots) must each serve only their
+ * own shape, and the shapes past them build theirs per run */
+static void test_nhwc_shapes(void **state)
+{
+    (void)state;
+    static const int hw[][2] = {{11, 13}, {7, 9}, {11, 13}, {5, 5}, {16, 8},
+                                {9, 12}, {3, 4}, {11, 13}, {9, 12}};
+    sk_graph *ref = build_chain(0, 0, 1), *fast = build_chain(0, 0, 1);
+    char err[256];
+    if (sk_graph_optimize(fast, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    sk_pool *pool = sk_pool_create(2);
+    uint8_t *x = malloc(3 * 8 * 16 * 13);
+    for (size_t i = 0; i < sizeof hw / sizeof *hw; i++) {
+        for (int k = 0; k < 3 * 8 * hw[i][0] * hw[i][1]; k++)
+            x[k] = (uint8_t)rnd();
+        chain_compare_hw(ref, fast, i % 2 ? pool : NULL, x, 10 + (int)i, (int)sk_cpu_level(),
+                         hw[i][0], hw[i][1]);
+    }
+    free(x);
+    sk_pool_destroy(pool);
+    sk_graph_free(ref);
+    sk_graph_free(fast);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -646,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_qdq_rewrites),
         cmocka_unit_test(test_blocked_columns),
         cmocka_unit_test(test_nhwc_regions),
+        cmocka_unit_test(test_nhwc_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
