@@ -50,6 +50,7 @@ typedef struct sk_qconv_priv {
     uint8_t *zrow;         /* Cg bytes of x's zero point: the padding taps' row */
     int64_t sh, sw, dh, dw; /* strides, dilations (scratch bounds) */
     int64_t Cp;            /* Cg up to a multiple of 4: NHWC pixels' channel stride */
+    size_t edge_cap;       /* bytes of edge copies (x, residual to NHWC) per image group */
     /* which of x, the residual, y are NHWC in memory (their shapes stay
      * NCHW): set by passes/qlayout.c; an NCHW one is transposed at the edge */
     int io_nhwc;

@@ -33,6 +33,8 @@
 /* tiles per chunk: 8, or CHUNK_MAX where a block's weights outgrow L1 */
 #define CHUNK_TILES 8
 #define CHUNK_MAX 16
+/* default budget of a conv's edge copies (sk_qconv_priv.edge_cap) */
+#define EDGE_BYTES ((size_t)8 << 20)
 
 typedef struct sk_qind_cache {
     sk_qind_geo geo;
@@ -69,6 +71,10 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     pv->dh = attr2(n, "dilations", 0);
     pv->dw = attr2(n, "dilations", 1);
     pv->ig = *c;
+    /* SKIPSERVE_INT8_EDGE_BYTES=n (read at load): the edge copies' budget
+     * (tests force image-by-image groups with 1) */
+    const char *eb = getenv("SKIPSERVE_INT8_EDGE_BYTES");
+    pv->edge_cap = eb && atol(eb) > 0 ? (size_t)atol(eb) : EDGE_BYTES;
     return 1;
 }
 
@@ -91,16 +97,44 @@ static size_t per_thread(const sk_qconv_priv *pv, size_t ks)
     return al64(CHUNK_MAX * ks * MR * sizeof(void *)) + al64(CHUNK_MAX * MR * (size_t)pv->M);
 }
 
-/* x's H (W) is at most OH * stride + dilation * (k - 1) for any pads */
+/* the NHWC copies of an NCHW x (xb bytes) and residual (rb): only at edges */
+static size_t edge_bytes(const sk_qconv_priv *pv, size_t xb, size_t rb)
+{
+    return (pv->io_nhwc & SK_QNHWC_X ? 0 : al64(xb)) +
+           (pv->has_res && !(pv->io_nhwc & SK_QNHWC_R) ? al64(rb) : 0);
+}
+
+/* images whose edge copies are made and convolved together: all of them
+ * without an edge; else as many as fit EDGE_BYTES (at least one), so a
+ * batch's edge copy does not grow with the batch (the U-Net's 64-channel
+ * 256x256 concat at batch 8 would take 33 MB) */
+static size_t edge_images(const sk_qconv_priv *pv, size_t N, size_t xb1, size_t rb1)
+{
+    size_t e = edge_bytes(pv, xb1, rb1);
+    if (!e || !N)
+        return N ? N : 1;
+    size_t nb = pv->edge_cap / e;
+    return nb < 1 ? 1 : nb > N ? N : nb;
+}
+
+/* x's H (W) is at most OH * stride + dilation * (k - 1) for any pads: the
+ * plan's scratch is sized from the output alone, and the run picks its
+ * image groups from the same bound, so it never needs more */
+static size_t bound_hw(const sk_qconv_priv *pv, size_t OH, size_t OW)
+{
+    return (OH * (size_t)pv->sh + (size_t)(pv->dh * (pv->kh - 1))) *
+           (OW * (size_t)pv->sw + (size_t)(pv->dw * (pv->kw - 1)));
+}
+
 size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int nthreads)
 {
     size_t N = (size_t)out->shape.dim[0], OH = (size_t)out->shape.dim[2],
            OW = (size_t)out->shape.dim[3], M = (size_t)pv->M, C = (size_t)pv->Cp;
-    size_t H = OH * (size_t)pv->sh + (size_t)(pv->dh * (pv->kh - 1)),
-           W = OW * (size_t)pv->sw + (size_t)(pv->dw * (pv->kw - 1));
+    size_t HW = bound_hw(pv, OH, OW);
     size_t ks = (size_t)(pv->kh * pv->kw), MR = (size_t)pv->ig.mr;
     size_t tiles = (OH * OW + MR - 1) / MR;
-    size_t b = al64(N * H * W * C) + al64(N * OH * OW * M) + al64(tiles * ks * MR * 4);
+    size_t nb = edge_images(pv, N, HW * C, OH * OW * M);
+    size_t b = edge_bytes(pv, nb * HW * C, nb * OH * OW * M) + al64(tiles * ks * MR * 4);
     return b + per_thread(pv, ks) * (size_t)(nthreads > 0 ? nthreads : 1) + 64;
 }
 
@@ -325,22 +359,13 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     if (H * W * C >= ((size_t)1 << 31))
         return SK_ETOOLARGE; /* int32 offsets */
     int nth = sk_pool_size(ctx->pool);
-    size_t need = al64(N * H * W * C) + al64(N * P * M) + al64((P + MR - 1) / MR * ks * MR * 4) +
-                  per_thread(pv, ks) * (size_t)nth + 64;
+    size_t nb = edge_images(pv, N, bound_hw(pv, OH, OW) * C, P * M);
+    size_t need = edge_bytes(pv, nb * H * W * C, nb * P * M) +
+                  al64((P + MR - 1) / MR * ks * MR * 4) + per_thread(pv, ks) * (size_t)nth + 64;
     if (!ctx->scratch || ctx->scratch_bytes < need)
         return SK_EINVAL;
-    uint8_t *s = (uint8_t *)(((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63);
-    const uint8_t *X = in[0]->data, *R = pv->has_res ? in[9]->data : NULL;
-    if (!(pv->io_nhwc & SK_QNHWC_X)) {
-        to_nhwc(ctx->pool, X, s, N, (size_t)pv->Cg, H * W, C, pv->x_zp_u8);
-        X = s;
-    }
-    s += al64(N * H * W * C);
-    if (R && !(pv->io_nhwc & SK_QNHWC_R)) {
-        to_nhwc(ctx->pool, R, s, N, M, P, M, 0);
-        R = s;
-    }
-    s += al64(N * P * M);
+    uint8_t *s0 = (uint8_t *)(((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63);
+    uint8_t *s = s0 + edge_bytes(pv, nb * H * W * C, nb * P * M);
     int direct = ks == 1 && w.stride[1] == 1 && w.stride[2] == 1 && w.pb[1] == 0 &&
                  w.pb[2] == 0 && H == OH && W == OW;
     const int32_t *off = NULL;
@@ -351,21 +376,38 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         off = indirection(pv, &g, (int32_t *)(void *)s);
     }
     s += al64((P + MR - 1) / MR * ks * MR * 4);
-    size_t tpi = (P + MR - 1) / MR, ntiles = N * tpi, nblk = (M + NR - 1) / NR;
+    size_t tpi = (P + MR - 1) / MR, nblk = (M + NR - 1) / NR;
     size_t ct = ks * C * NR > ((size_t)32 << 10) ? CHUNK_MAX : CHUNK_TILES;
-    size_t nchunk = (ntiles + ct - 1) / ct;
-    /* few chunks (late layers at batch 1): split the channel blocks too */
-    size_t nparts = 1;
-    if (nth > 1 && nchunk < 4 * (size_t)nth) {
-        nparts = (4 * (size_t)nth + nchunk - 1) / nchunk;
-        nparts = nparts > nblk ? nblk : nparts;
-    }
     sk_qgemm_params p = pv->prm;
     p.bias = pv->bias;
     p.mult = pv->mult;
-    nh_job j = {pv, &p, X, R, out->data, off, P, M, C, ks, H * W * C, tpi, ntiles, ct, nchunk,
-                nparts, nblk, s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
-                p.lut ? pv->q.lut_vbmi : 0};
-    sk_parallel_for_tid(ctx->pool, nchunk * nparts, 1, nh_range, &j);
+    /* x's bytes per image: Cg planes (NCHW) or Cp = Cg channels a pixel */
+    size_t xs = (size_t)pv->Cg * H * W;
+    for (size_t b0 = 0; b0 < N; b0 += nb) {
+        size_t ni = N - b0 < nb ? N - b0 : nb;
+        const uint8_t *X = (const uint8_t *)in[0]->data + b0 * xs;
+        const uint8_t *R = pv->has_res ? (const uint8_t *)in[9]->data + b0 * P * M : NULL;
+        uint8_t *e = s0;
+        if (!(pv->io_nhwc & SK_QNHWC_X)) {
+            to_nhwc(ctx->pool, X, e, ni, (size_t)pv->Cg, H * W, C, pv->x_zp_u8);
+            X = e;
+            e += al64(ni * H * W * C);
+        }
+        if (R && !(pv->io_nhwc & SK_QNHWC_R)) {
+            to_nhwc(ctx->pool, R, e, ni, M, P, M, 0);
+            R = e;
+        }
+        size_t ntiles = ni * tpi, nchunk = (ntiles + ct - 1) / ct;
+        /* few chunks (late layers at batch 1): split the channel blocks too */
+        size_t nparts = 1;
+        if (nth > 1 && nchunk < 4 * (size_t)nth) {
+            nparts = (4 * (size_t)nth + nchunk - 1) / nchunk;
+            nparts = nparts > nblk ? nblk : nparts;
+        }
+        nh_job j = {pv, &p, X, R, (uint8_t *)out->data + b0 * P * M, off, P, M, C, ks,
+                    H * W * C, tpi, ntiles, ct, nchunk, nparts, nblk, s, per_thread(pv, ks),
+                    !(pv->io_nhwc & SK_QNHWC_Y), p.lut ? pv->q.lut_vbmi : 0};
+        sk_parallel_for_tid(ctx->pool, nchunk * nparts, 1, nh_range, &j);
+    }
     return 0;
 }

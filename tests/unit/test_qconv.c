@@ -471,6 +471,7 @@ static void test_blocked_columns(void **state)
     unsetenv("SKIPSERVE_INT8_PBLOCK");
 }
 
+
 /* ---- NHWC regions (passes/qlayout.c) ----------------------------------------
  * A chain of QOperator convs: x -> A (3x3) -> a; B (3x3) reads a, its
  * QLinearAdd the residual a -> c; D (1x1 s2) reads c -> d (10 channels);
@@ -670,6 +671,16 @@ static void test_nhwc_shapes(void **state)
     sk_graph_free(fast);
 }
 
+/* the NHWC path's edge copies made image group by image group: a budget of
+ * 1 byte forces one image per group (batch 3 cases, the chains) */
+static void test_nhwc_edge_groups(void **state)
+{
+    setenv("SKIPSERVE_INT8_EDGE_BYTES", "1", 1);
+    test_random_geometries(state);
+    test_nhwc_regions(state);
+    unsetenv("SKIPSERVE_INT8_EDGE_BYTES");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_blocked_columns),
         cmocka_unit_test(test_nhwc_regions),
         cmocka_unit_test(test_nhwc_shapes),
+        cmocka_unit_test(test_nhwc_edge_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
