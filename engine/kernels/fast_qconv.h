@@ -51,6 +51,7 @@ typedef struct sk_qconv_priv {
     int64_t sh, sw, dh, dw; /* strides, dilations (scratch bounds) */
     int64_t Cp;            /* Cg up to a multiple of 4: NHWC pixels' channel stride */
     size_t edge_cap;       /* bytes of edge copies (x, residual to NHWC) per image group */
+    int prefetch;          /* prefetch a chunk's residual / output rows (SKIPSERVE_INT8_PREFETCH) */
     /* which of x, the residual, y are NHWC in memory (their shapes stay
      * NCHW): set by passes/qlayout.c; an NCHW one is transposed at the edge */
     int io_nhwc;
