@@ -96,6 +96,25 @@ static void fill_qgemm(void)
         q.lut_vbmi = i == SK_ISA_AVX512 && f->avx512vbmi;
         configs[i].qgemm = q;
     }
+    /* the NHWC indirection kernel (qigemm.h): AVX512-VNNI and AVX-VNNI (the
+     * AVX2 kernel without VNNI keeps the NCHW path); SKIPSERVE_INT8_NHWC=0
+     * turns it off (A/B timing, tests) */
+    const char *nh = getenv("SKIPSERVE_INT8_NHWC");
+    const sk_qigemm_cfg ig512 = {8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
+                                 "qu8_qc8w_igemm_8x32c4__avx512vnni"};
+    const sk_qigemm_cfg ig256 = {6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
+                                 "qu8_qc8w_igemm_6x16c4__avxvnni"};
+    int off = nh && !strcmp(nh, "0");
+    for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
+        /* the level's NCHW kernel says which NHWC one goes with it; the
+         * AVX2 (no VNNI) level has none and keeps the NCHW path */
+        sk_qigemm_cfg ig = {0};
+        if (!off && configs[i].qgemm.uk == sk_qu8_qc8w_gemm_8x32c4__avx512vnni)
+            ig = ig512;
+        else if (!off && configs[i].qgemm.uk == sk_qu8_qc8w_gemm_6x16c4__avxvnni)
+            ig = ig256;
+        configs[i].qigemm = ig;
+    }
 }
 
 static void apply_switches(void)

@@ -31,6 +31,7 @@
 #include "cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/qgemm.h"
+#include "kernels/qigemm.h"
 
 /* ---- vector microkernels of one ISA level -------------------------------
  * n counts floats. Binary: a / b advance by ia / ib (1: contiguous, 0: one
@@ -152,6 +153,8 @@ typedef struct sk_kconfig {
                           * this level (AVX512-VNNI, AVX-VNNI, AVX2 widening) */
     sk_dw_flat_uk dw_flat; /* depthwise: a whole plane as one flat run */
     sk_dw_cl_uk dw_cl;     /* depthwise: small planes, channels in the lanes */
+    sk_qigemm_cfg qigemm;  /* int8 conv on NHWC activations through an indirection
+                            * buffer (qigemm.h); uk NULL where the level has none */
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -23,6 +23,7 @@ void sk_qconv_priv_free(void *p)
     if (!q)
         return;
     free(q->pa);
+    sk_qconv_free_nhwc(q);
     free(q->bias);
     free(q->mult);
     free(q);
@@ -136,7 +137,19 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pbloc
         return SK_ENOMEM;
     }
     const int8_t *W = w->data;
-    for (int64_t gi = 0; gi < group; gi++)
+    pv->x_s8 = xt == SK_I8;
+    pv->x_zp_u8 = (uint8_t)xzp_u8;
+    int nh = sk_qconv_pack_nhwc(pv, n, W, kc);
+    if (nh < 0) {
+        free(sums);
+        sk_qconv_priv_free(pv);
+        return SK_ENOMEM;
+    }
+    if (nh) { /* the NHWC path reads its own packing: no NCHW panels */
+        free(pv->pa);
+        pv->pa = NULL;
+    }
+    for (int64_t gi = 0; gi < group && !nh; gi++)
         sk_qgemm_pack_a(&pv->q, (size_t)pv->Mg, K, W + (size_t)(gi * pv->Mg) * K, K,
                         pv->pa + (size_t)gi * pv->pa_group);
     sk_qgemm_row_sums((size_t)M, K, W, K, sums);
@@ -518,6 +531,8 @@ size_t sk_fast_qconv_scratch(const sk_node *n, const sk_tensor *out, int nthread
     const sk_qconv_priv *pv = n->priv;
     if (!pv || !out || out->shape.rank != 4)
         return 0;
+    if (pv->ig.uk)
+        return sk_qconv_scratch_nhwc(pv, out, nthreads);
     size_t P = (size_t)(out->shape.dim[2] * out->shape.dim[3]);
     size_t npan = (P + (size_t)pv->q.nr - 1) / (size_t)pv->q.nr;
     size_t panels = npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64;
@@ -540,6 +555,8 @@ int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     int rc = info->infer(n, in, nin, &chk, 1, ctx);
     if (rc)
         return rc;
+    if (pv && pv->ig.uk) /* channels-last through an indirection buffer */
+        return sk_qconv_run_nhwc(n, in, nin, out, ctx);
     if (!pv || nout < 1 || in[0]->shape.rank != 4 || nin < 8 || in[0]->dtype !=
         (pv->x_s8 ? SK_I8 : SK_U8) || chk.dtype != (pv->final_s8 ? SK_I8 : SK_U8) ||
         in[3]->shape.dim[0] != pv->M || in[3]->shape.dim[1] != pv->Cg ||

@@ -41,7 +41,39 @@ typedef struct sk_qconv_priv {
     /* output columns per block of the blocked path (fast_qconv.c): 0 auto,
      * < 0 off, > 0 forced (SKIPSERVE_INT8_PBLOCK at load, for A/B and tests) */
     int pblock;
+    /* The NHWC path (fast_qconv_nhwc.c, qigemm.h): ig.uk != NULL when this
+     * conv runs it (then pa is not packed): group 1, uint8 x, C >= 4, the
+     * level has the kernel. C % 4 != 0: the edge transpose pads each pixel
+     * to Cp channels with x's zero point, the pad weights are 0. */
+    sk_qigemm_cfg ig;
+    int8_t *wi;            /* weights packed for ig */
+    uint8_t *zrow;         /* Cg bytes of x's zero point: the padding taps' row */
+    int64_t sh, sw, dh, dw; /* strides, dilations (scratch bounds) */
+    int64_t Cp;            /* Cg up to a multiple of 4: NHWC pixels' channel stride */
+    size_t edge_cap;       /* bytes of edge copies (x, residual to NHWC) per image group */
+    int prefetch;          /* prefetch a chunk's residual / output rows (SKIPSERVE_INT8_PREFETCH) */
+    /* which of x, the residual, y are NHWC in memory (their shapes stay
+     * NCHW): set by passes/qlayout.c; an NCHW one is transposed at the edge */
+    int io_nhwc;
+    /* the indirection tables of up to SK_QIND_CACHED input shapes, each
+     * built at the first run of its shape and then reused (native-size
+     * serving sees a few sizes); a shape past them builds one per run */
+    _Atomic(struct sk_qind_cache *) ind[4];
 } sk_qconv_priv;
+
+#define SK_QIND_CACHED 4
+#define SK_QNHWC_X 1 /* x (input 0) is NHWC */
+#define SK_QNHWC_R 2 /* the residual (input 9) is NHWC */
+#define SK_QNHWC_Y 4 /* y is written NHWC */
+
+/* the NHWC path (fast_qconv_nhwc.c): packing at load (1 packed, 0 not
+ * eligible, < 0 no memory), the run, its scratch */
+int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
+                       const sk_kconfig *kc);
+void sk_qconv_free_nhwc(sk_qconv_priv *pv);
+int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                      sk_kctx *ctx);
+size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int nthreads);
 
 void sk_qconv_priv_free(void *p);
 /* Build n->priv for a QLinearConv / _QConvFused node whose weights and

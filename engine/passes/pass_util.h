@@ -35,6 +35,7 @@ int sk_pass_fuse(sk_pass *p);
 int sk_pass_prepack(sk_pass *p);
 int sk_pass_qfuse(sk_pass *p); /* qfuse.c: QLinearConv + QLinearAdd -> _QConvFused */
 int sk_pass_qpack(sk_pass *p); /* qfuse.c: int8 conv weights packed */
+int sk_pass_qlayout(sk_pass *p); /* qlayout.c: NHWC int8 values between NHWC convs */
 int sk_pass_qdq(sk_pass *p);   /* qdq.c: DQ -> Conv -> Q as QLinearConv (before fold) */
 int sk_qdq_fuse(sk_pass *p);   /* qdq.c: QDQ Add into _QConvFused, DQ-Relu-Q tables */
 int sk_pass_qdq_ops(sk_pass *p); /* qdq_ops.c: QDQ ConvTranspose, MatMul -> int8 ops (before fold) */

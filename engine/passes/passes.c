@@ -158,6 +158,8 @@ int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t er
     opts->bf16_convs = p.nbf16;
     if ((rc = sk_pass_qpack(&p)) < 0)
         goto out;
+    if ((rc = sk_pass_qlayout(&p)) < 0)
+        goto out;
     free_unused_consts(g);
 #if defined(__GLIBC__)
     /* give the freed raw weights back to the system: the large ones were

@@ -471,6 +471,216 @@ static void test_blocked_columns(void **state)
     unsetenv("SKIPSERVE_INT8_PBLOCK");
 }
 
+
+/* ---- NHWC regions (passes/qlayout.c) ----------------------------------------
+ * A chain of QOperator convs: x -> A (3x3) -> a; B (3x3) reads a, its
+ * QLinearAdd the residual a -> c; D (1x1 s2) reads c -> d (10 channels);
+ * G (3x3) reads d -> output (its C % 4 != 0: d stays NCHW, G pads at its
+ * edge); E (1x1) reads a -> e (output). Variants: a also a graph output (a and the
+ * values it feeds stay NCHW), c also read by a uint8 MaxPool (c is an edge).
+ * Every output byte must equal the reference graph's, serial and on 3
+ * threads; at the AVX-512 VNNI level the layout flags must be the rule's. */
+static int chain_conv(sk_graph *g, const char *name, const char *x, int C, int M, int k, int s,
+                      const char *y)
+{
+    char wn[32], wsn[32], bn[32];
+    snprintf(wn, sizeof wn, "%s_w", name);
+    snprintf(wsn, sizeof wsn, "%s_ws", name);
+    snprintf(bn, sizeof bn, "%s_b", name);
+    int64_t wd[4] = {M, C, k, k}, md[1] = {M};
+    size_t wnum = (size_t)(M * C * k * k);
+    int8_t *w = malloc(wnum);
+    float *ws = malloc(sizeof(float) * (size_t)M);
+    int32_t *b = malloc(sizeof(int32_t) * (size_t)M);
+    for (size_t i = 0; i < wnum; i++)
+        w[i] = (int8_t)((int)(rnd() % 256) - 128);
+    for (int m = 0; m < M; m++) {
+        ws[m] = 0.0005f + (float)(rnd() % 1000) * 2e-6f;
+        b[m] = (int32_t)(rnd() % 4001) - 2000;
+    }
+    cst(g, wn, SK_I8, 4, wd, w);
+    cst(g, wsn, SK_F32, 0, md, ws); /* per tensor: the zero point "wz0" is a scalar */
+    cst(g, bn, SK_I32, 1, md, b);
+    free(w);
+    free(ws);
+    free(b);
+    int in[9] = {val(g, x), val(g, "s"), val(g, "z"), val(g, wn), val(g, wsn), val(g, "wz0"),
+                 val(g, "s"), val(g, "z"), val(g, bn)};
+    int yo = val(g, y);
+    int ni = sk_graph_add_node(g, SK_OP_QLINEAR_CONV, name, 9, in, 1, &yo);
+    int64_t st[2] = {s, s}, pads[4] = {k / 2, k / 2, k / 2, k / 2};
+    sk_node_set_ints(g, ni, "strides", st, 2);
+    sk_node_set_ints(g, ni, "pads", pads, 4);
+    return ni;
+}
+
+static sk_graph *build_chain(int a_out, int pool, int sym_hw)
+{
+    uint64_t save = rng;
+    rng = 777;
+    sk_graph *g = sk_graph_new();
+    int64_t xd[4] = {SK_DIM_SYMBOLIC, 8, sym_hw ? SK_DIM_SYMBOLIC : 11,
+                     sym_hw ? SK_DIM_SYMBOLIC : 13}, one[1] = {1}, md[1] = {64};
+    input(g, "x", SK_U8, xd);
+    float sc = 0.05f;
+    uint8_t zp = 120;
+    int8_t wz[64] = {0};
+    cst(g, "s", SK_F32, 0, one, &sc);
+    cst(g, "z", SK_U8, 0, one, &zp);
+    cst(g, "wz0", SK_I8, 0, one, wz);
+    (void)md;
+    chain_conv(g, "A", "x", 8, 16, 3, 1, "a");
+    chain_conv(g, "B", "a", 16, 16, 3, 1, "b");
+    int ain[8] = {val(g, "a"), val(g, "s"), val(g, "z"), val(g, "b"),
+                  val(g, "s"), val(g, "z"), val(g, "s"), val(g, "z")};
+    int c = val(g, "c");
+    sk_graph_add_node(g, SK_OP_QLINEAR_ADD, "addB", 8, ain, 1, &c);
+    chain_conv(g, "D", "c", 16, 10, 1, 2, "d");
+    chain_conv(g, "G", "d", 10, 8, 3, 1, "gg"); /* C % 4 != 0: reads d as NCHW, pads */
+    chain_conv(g, "E", "a", 16, 36, 1, 1, "e");
+    sk_graph_add_output(g, val(g, "gg"));
+    sk_graph_add_output(g, val(g, "e"));
+    if (a_out)
+        sk_graph_add_output(g, val(g, "a"));
+    if (pool) {
+        int pin[1] = {val(g, "c")}, po = val(g, "p");
+        int pi = sk_graph_add_node(g, SK_OP_MAX_POOL, "pool", 1, pin, 1, &po);
+        int64_t k[2] = {2, 2}, st[2] = {2, 2};
+        sk_node_set_ints(g, pi, "kernel_shape", k, 2);
+        sk_node_set_ints(g, pi, "strides", st, 2);
+        sk_graph_add_output(g, po);
+    }
+    char err[256];
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    rng = save;
+    return g;
+}
+
+static int io_of(const sk_graph *g, const char *name)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (!strncmp(g->nodes[i].name, name, 1) && g->nodes[i].priv)
+            return ((const sk_qconv_priv *)g->nodes[i].priv)->io_nhwc;
+    return -1;
+}
+
+static void chain_compare_hw(const sk_graph *ref, const sk_graph *fast, sk_pool *pool,
+                             const uint8_t *x, int variant, int L, int H, int W)
+{
+    char err[256];
+    sk_tensor in = {SK_U8, {4, {3, 8, H, W}}, NULL};
+    sk_plan *p1, *p2;
+    if (sk_plan_create(ref, &in, NULL, &p1, err, sizeof err) ||
+        sk_plan_create(fast, &in, pool, &p2, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *data[1] = {x};
+    if (sk_plan_run(p1, data, err, sizeof err) || sk_plan_run(p2, data, err, sizeof err))
+        fail_msg("run: %s", err);
+    assert_int_equal(sk_plan_noutputs(p1), sk_plan_noutputs(p2));
+    for (int o = 0; o < sk_plan_noutputs(p1); o++) {
+        const sk_tensor *y1 = sk_plan_output(p1, o), *y2 = sk_plan_output(p2, o);
+        size_t n = (size_t)sk_shape_numel(&y1->shape);
+        assert_int_equal(n, (size_t)sk_shape_numel(&y2->shape));
+        for (size_t i = 0; i < n; i++)
+            if (((const uint8_t *)y1->data)[i] != ((const uint8_t *)y2->data)[i])
+                fail_msg("chain variant %d level %s (-1: scalar after loading at the top) "
+                         "threads %d output %d byte %zu: ref %d fast %d", variant,
+                         L < 0 ? "scalar" : sk_isa_name((sk_isa)L), sk_pool_size(pool), o, i,
+                         ((const uint8_t *)y1->data)[i], ((const uint8_t *)y2->data)[i]);
+    }
+    sk_plan_free(p1);
+    sk_plan_free(p2);
+}
+
+static void chain_compare(const sk_graph *ref, const sk_graph *fast, sk_pool *pool,
+                          const uint8_t *x, int variant, int L)
+{
+    chain_compare_hw(ref, fast, pool, x, variant, L, 11, 13);
+}
+
+static void test_nhwc_regions(void **state)
+{
+    (void)state;
+    sk_isa top = sk_cpu_detected();
+    const sk_kconfig *kc = sk_kconfig_for(top);
+    sk_pool *pool3 = sk_pool_create(3);
+    uint8_t x[3 * 8 * 11 * 13];
+    for (size_t i = 0; i < sizeof x; i++)
+        x[i] = (uint8_t)rnd();
+    int checked = 0;
+    for (int variant = 0; variant < 3; variant++)
+        for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
+            sk_cpu_set_level((sk_isa)L);
+            int a_out = variant == 1, pool = variant == 2;
+            sk_graph *ref = build_chain(a_out, pool, 0), *fast = build_chain(a_out, pool, 0);
+            char err[256];
+            if (sk_graph_optimize(fast, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            if (L == (int)top && kc && kc->qigemm.uk) {
+                /* A's a feeds B (input + residual) and E: NHWC unless an output */
+                int X = SK_QNHWC_X, R = SK_QNHWC_R, Y = SK_QNHWC_Y;
+                assert_int_equal(io_of(fast, "A"), a_out ? 0 : Y);
+                assert_int_equal(io_of(fast, "B"), (a_out ? 0 : X | R) | (pool ? 0 : Y));
+                assert_int_equal(io_of(fast, "D"), pool ? 0 : X);
+                assert_int_equal(io_of(fast, "G"), 0);
+                assert_int_equal(io_of(fast, "E"), a_out ? 0 : X);
+                checked++;
+            }
+            for (int t = 0; t < 2; t++)
+                chain_compare(ref, fast, t ? pool3 : NULL, x, variant, L);
+            if (L == (int)top) {
+                /* loaded at the top level, planned at scalar: every node runs
+                 * the reference, so every value is NCHW again (the flags
+                 * only bind the NHWC kernels to each other) */
+                sk_cpu_set_level(SK_ISA_SCALAR);
+                chain_compare(ref, fast, NULL, x, variant, -1);
+                sk_cpu_set_level(top);
+            }
+            sk_graph_free(ref);
+            sk_graph_free(fast);
+        }
+    sk_cpu_set_level(top);
+    sk_pool_destroy(pool3);
+    print_message("  3 chains x levels, layout flags checked on %d\n", checked);
+}
+
+/* one graph (symbolic H, W) run at 9 input sizes, 6 distinct: the
+ * indirection tables cached per shape (4 slots) must each serve only their
+ * own shape, and the shapes past them build theirs per run */
+static void test_nhwc_shapes(void **state)
+{
+    (void)state;
+    static const int hw[][2] = {{11, 13}, {7, 9}, {11, 13}, {5, 5}, {16, 8},
+                                {9, 12}, {3, 4}, {11, 13}, {9, 12}};
+    sk_graph *ref = build_chain(0, 0, 1), *fast = build_chain(0, 0, 1);
+    char err[256];
+    if (sk_graph_optimize(fast, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    sk_pool *pool = sk_pool_create(2);
+    uint8_t *x = malloc(3 * 8 * 16 * 13);
+    for (size_t i = 0; i < sizeof hw / sizeof *hw; i++) {
+        for (int k = 0; k < 3 * 8 * hw[i][0] * hw[i][1]; k++)
+            x[k] = (uint8_t)rnd();
+        chain_compare_hw(ref, fast, i % 2 ? pool : NULL, x, 10 + (int)i, (int)sk_cpu_level(),
+                         hw[i][0], hw[i][1]);
+    }
+    free(x);
+    sk_pool_destroy(pool);
+    sk_graph_free(ref);
+    sk_graph_free(fast);
+}
+
+/* the NHWC path's edge copies made image group by image group: a budget of
+ * 1 byte forces one image per group (batch 3 cases, the chains) */
+static void test_nhwc_edge_groups(void **state)
+{
+    setenv("SKIPSERVE_INT8_EDGE_BYTES", "1", 1);
+    test_random_geometries(state);
+    test_nhwc_regions(state);
+    unsetenv("SKIPSERVE_INT8_EDGE_BYTES");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +689,9 @@ int main(void)
         cmocka_unit_test(test_stays_reference),
         cmocka_unit_test(test_qdq_rewrites),
         cmocka_unit_test(test_blocked_columns),
+        cmocka_unit_test(test_nhwc_regions),
+        cmocka_unit_test(test_nhwc_shapes),
+        cmocka_unit_test(test_nhwc_edge_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,89 @@
+/* qu8_qc8w_igemm_8x32c4__avx512vnni.c — the NHWC int8 conv microkernel for
+ * AVX512-VNNI (built with -mavx512vnni): 8 output pixels x 32 output
+ * channels, 16 zmm accumulators. Per tap, the 8 pixels' input rows come from
+ * the indirection buffer (qigemm.h); per group of 4 input channels: two
+ * weight loads (32 channels x 4 s8), eight 4-byte activation broadcasts,
+ * sixteen vpdpbusd. Nothing is packed per run: the activations are read
+ * where they lie. Epilogue: the per-channel requantization of qgemm.h
+ * (sk_qgemm_requant1) across the lanes, masked at the channel edge. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/qigemm.h"
+
+#define RND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+static inline __m512i bcast4(const uint8_t *a)
+{
+    int32_t v;
+    memcpy(&v, a, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* 16 channels of one pixel: requantize, store under mask k */
+static inline void px16(__m512i acc, __m512i bias, __m512 mult, __mmask16 k, uint8_t *y,
+                        const uint8_t *res, const sk_qgemm_params *p)
+{
+    acc = _mm512_add_epi32(acc, bias);
+    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
+    t = _mm512_add_ps(_mm512_roundscale_ps(t, RND), _mm512_set1_ps(p->y1_zp));
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(p->lo1)), _mm512_set1_ps(p->hi1));
+    if (res) {
+        __m128i rb = _mm_maskz_loadu_epi8(k, res);
+        __m512 r = _mm512_cvtepi32_ps(p->res_s8 ? _mm512_cvtepi8_epi32(rb)
+                                                : _mm512_cvtepu8_epi32(rb));
+        __m512 a = _mm512_mul_ps(_mm512_sub_ps(t, _mm512_set1_ps(p->y1_zp)),
+                                 _mm512_set1_ps(p->y1_scale));
+        __m512 b = _mm512_mul_ps(_mm512_sub_ps(r, _mm512_set1_ps(p->r_zp)),
+                                 _mm512_set1_ps(p->r_scale));
+        __m512 v = _mm512_div_ps(_mm512_add_ps(a, b), _mm512_set1_ps(p->y_scale));
+        t = _mm512_add_ps(_mm512_roundscale_ps(v, RND), _mm512_set1_ps(p->y_zp));
+        t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(p->lo)), _mm512_set1_ps(p->hi));
+    }
+    /* integral and inside the type's range: truncating narrow is exact */
+    _mm_mask_storeu_epi8(y, k, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
+}
+
+void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                          const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                          size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                          const sk_qgemm_params *p)
+{
+    /* named accumulators, as the NCHW kernel (an array spills under gcc 12) */
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
+            c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00,
+            c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (size_t t = 0; t < ks; t++, a += 8) {
+        const uint8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5],
+                      *a6 = a[6], *a7 = a[7];
+        for (size_t g = 0; g < kg; g++) {
+            __m512i b0 = _mm512_loadu_si512(w);
+            __m512i b1 = _mm512_loadu_si512(w + 64);
+            __m512i x;
+            /* vpdpbusd: first multiplicand unsigned (activations), second signed */
+#define PX(ap, lo, hi)                                                                     \
+    x = bcast4(ap + 4 * g);                                                                \
+    lo = _mm512_dpbusd_epi32(lo, x, b0);                                                   \
+    hi = _mm512_dpbusd_epi32(hi, x, b1);
+            PX(a0, c00, c01) PX(a1, c10, c11) PX(a2, c20, c21) PX(a3, c30, c31)
+            PX(a4, c40, c41) PX(a5, c50, c51) PX(a6, c60, c61) PX(a7, c70, c71)
+#undef PX
+            w += 128;
+        }
+    }
+    __mmask16 k0 = (__mmask16)(nc >= 16 ? 0xffff : (1u << nc) - 1);
+    __mmask16 k1 = (__mmask16)(nc >= 32 ? 0xffff : nc > 16 ? (1u << (nc - 16)) - 1 : 0);
+    __m512i bias0 = _mm512_maskz_loadu_epi32(k0, p->bias + n0);
+    __m512i bias1 = _mm512_maskz_loadu_epi32(k1, p->bias + n0 + 16);
+    __m512 mult0 = _mm512_maskz_loadu_ps(k0, p->mult + n0);
+    __m512 mult1 = _mm512_maskz_loadu_ps(k1, p->mult + n0 + 16);
+    __m512i c[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                       {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+    for (size_t r = 0; r < mr; r++) {
+        uint8_t *yr = y + r * ldy;
+        const uint8_t *rr = res ? res + r * ldr : NULL;
+        px16(c[r][0], bias0, mult0, k0, yr, rr, p);
+        if (nc > 16)
+            px16(c[r][1], bias1, mult1, k1, yr + 16, rr ? rr + 16 : NULL, p);
+    }
+}

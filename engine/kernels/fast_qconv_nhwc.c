@@ -1,0 +1,426 @@
+/* fast_qconv_nhwc.c — QLinearConv / _QConvFused on channels-last uint8
+ * activations through an indirection buffer (qigemm.h), issue 22 session 13.
+ *
+ * Why: the NCHW path (fast_qconv.c) gathers kh*kw copies of its input into
+ * im2col columns and interleaves them into c4 panels per run — a third of
+ * an int8 ResNet's time. Here the input stays where it is: for each output
+ * pixel and tap the microkernel reads the C contiguous channel bytes of the
+ * input pixel (or a zero-point row for the padding) through a table of
+ * offsets built once per input shape, and writes C' contiguous bytes per
+ * output pixel. Nothing is packed per run.
+ *
+ * The tensors keep their NCHW shapes; which of x, the residual and y lie in
+ * memory as NHWC is pv->io_nhwc, set at load by passes/qlayout.c for the
+ * values that run between two such convs. One that does not (the region's
+ * edges: the input, the head, a pool, a concat) is transposed here: x and
+ * the residual into scratch before the convolution, y tile by tile while it
+ * is in cache.
+ *
+ * Tasks: (chunk of 8 or 16 pixel tiles of the batch, part of the output
+ * channel blocks); a task resolves its tiles' pointers once and runs every
+ * channel block over them, so a block's weights are reused across the
+ * chunk's tiles while they are in L1/L2. Every output byte is one
+ * microkernel call over all taps and channels: the same bits as the
+ * reference at any thread count. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fast_qconv.h"
+#include "kernels/ref/nn_util.h"
+#include "threadpool.h"
+
+/* tiles per chunk: 8, or CHUNK_MAX where a block's weights outgrow L1 */
+#define CHUNK_TILES 8
+#define CHUNK_MAX 16
+/* default budget of a conv's edge copies (sk_qconv_priv.edge_cap) */
+#define EDGE_BYTES ((size_t)8 << 20)
+
+typedef struct sk_qind_cache {
+    sk_qind_geo geo;
+    int32_t off[]; /* sk_qind_entries(geo, MR) */
+} sk_qind_cache;
+
+static int64_t attr2(const sk_node *n, const char *name, int i)
+{
+    const int64_t *v;
+    return sk_attr_ints(n, name, &v) == 2 ? v[i] : 1;
+}
+
+int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
+                       const sk_kconfig *kc)
+{
+    const sk_qigemm_cfg *c = &kc->qigemm;
+    /* fewer than 4 input channels (an RGB stem): one padded c4 group per
+     * tap leaves the kernel paced by its per-tap pointer loads; the NCHW
+     * path's gathered K = 3 x 49 is faster there (ResNet-50's 7x7 stem
+     * 0.82 vs 1.25 ms at b1, 6.6 vs 9.4 at b8; the U-Net's 3x3 0.84 vs
+     * 0.94). Its output is an edge for the region after it. */
+    if (!c->uk || pv->group != 1 || pv->x_s8 || pv->Cg < 4 || pv->Cg > (1 << 20))
+        return 0;
+    size_t ks = (size_t)(pv->kh * pv->kw), C = (size_t)(pv->Cg + 3) & ~(size_t)3;
+    pv->Cp = (int64_t)C;
+    pv->wi = malloc(sk_qigemm_packed_w_bytes(c, (size_t)pv->M, C, ks) + 64);
+    pv->zrow = malloc(C + 64);
+    if (!pv->wi || !pv->zrow)
+        return SK_ENOMEM;
+    sk_qigemm_pack_w(c, (size_t)pv->M, C, (size_t)pv->Cg, ks, w, pv->wi);
+    memset(pv->zrow, pv->x_zp_u8, C + 64);
+    pv->sh = attr2(n, "strides", 0);
+    pv->sw = attr2(n, "strides", 1);
+    pv->dh = attr2(n, "dilations", 0);
+    pv->dw = attr2(n, "dilations", 1);
+    pv->ig = *c;
+    /* SKIPSERVE_INT8_EDGE_BYTES=n (read at load): the edge copies' budget
+     * (tests force image-by-image groups with 1) */
+    const char *eb = getenv("SKIPSERVE_INT8_EDGE_BYTES");
+    pv->edge_cap = eb && atol(eb) > 0 ? (size_t)atol(eb) : EDGE_BYTES;
+    const char *pf = getenv("SKIPSERVE_INT8_PREFETCH"); /* =0: off (A/B timing) */
+    pv->prefetch = !(pf && !strcmp(pf, "0"));
+    return 1;
+}
+
+void sk_qconv_free_nhwc(sk_qconv_priv *pv)
+{
+    free(pv->wi);
+    free(pv->zrow);
+    for (int i = 0; i < SK_QIND_CACHED; i++)
+        free(atomic_load(&pv->ind[i]));
+}
+
+/* ---- scratch ---------------------------------------------------------------- */
+
+static size_t al64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+/* a thread's part: the pointers of a chunk, and its output rows when y is NCHW */
+static size_t per_thread(const sk_qconv_priv *pv, size_t ks)
+{
+    size_t MR = (size_t)pv->ig.mr;
+    return al64(CHUNK_MAX * ks * MR * sizeof(void *)) + al64(CHUNK_MAX * MR * (size_t)pv->M);
+}
+
+/* the NHWC copies of an NCHW x (xb bytes) and residual (rb): only at edges */
+static size_t edge_bytes(const sk_qconv_priv *pv, size_t xb, size_t rb)
+{
+    return (pv->io_nhwc & SK_QNHWC_X ? 0 : al64(xb)) +
+           (pv->has_res && !(pv->io_nhwc & SK_QNHWC_R) ? al64(rb) : 0);
+}
+
+/* images whose edge copies are made and convolved together: all of them
+ * without an edge; else as many as fit EDGE_BYTES (at least one), so a
+ * batch's edge copy does not grow with the batch (the U-Net's 64-channel
+ * 256x256 concat at batch 8 would take 33 MB) */
+static size_t edge_images(const sk_qconv_priv *pv, size_t N, size_t xb1, size_t rb1)
+{
+    size_t e = edge_bytes(pv, xb1, rb1);
+    if (!e || !N)
+        return N ? N : 1;
+    size_t nb = pv->edge_cap / e;
+    return nb < 1 ? 1 : nb > N ? N : nb;
+}
+
+/* x's H (W) is at most OH * stride + dilation * (k - 1) for any pads: the
+ * plan's scratch is sized from the output alone, and the run picks its
+ * image groups from the same bound, so it never needs more */
+static size_t bound_hw(const sk_qconv_priv *pv, size_t OH, size_t OW)
+{
+    return (OH * (size_t)pv->sh + (size_t)(pv->dh * (pv->kh - 1))) *
+           (OW * (size_t)pv->sw + (size_t)(pv->dw * (pv->kw - 1)));
+}
+
+size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int nthreads)
+{
+    size_t N = (size_t)out->shape.dim[0], OH = (size_t)out->shape.dim[2],
+           OW = (size_t)out->shape.dim[3], M = (size_t)pv->M, C = (size_t)pv->Cp;
+    size_t HW = bound_hw(pv, OH, OW);
+    size_t ks = (size_t)(pv->kh * pv->kw), MR = (size_t)pv->ig.mr;
+    size_t tiles = (OH * OW + MR - 1) / MR;
+    size_t nb = edge_images(pv, N, HW * C, OH * OW * M);
+    size_t b = edge_bytes(pv, nb * HW * C, nb * OH * OW * M) + al64(tiles * ks * MR * 4);
+    return b + per_thread(pv, ks) * (size_t)(nthreads > 0 ? nthreads : 1) + 64;
+}
+
+/* ---- layout edges ------------------------------------------------------------ */
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* one 16 x 16 byte block: d[j * ld + i] = s[i * ls + j]. Four rounds of
+ * "row pair (2k, 2k+1) -> unpacklo to k, unpackhi to k + 8" rotate the 8
+ * bits of (row, column) one step each along a cycle; after four the row
+ * and column come out bit-reversed and swapped, so the rows are loaded
+ * and stored in bit-reversed order. 32 unpacks per 256 bytes. */
+static void tr16(const uint8_t *s, size_t ls, uint8_t *d, size_t ld)
+{
+    static const uint8_t rev[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+    __m128i a[16], b[16];
+    for (int i = 0; i < 16; i++)
+        a[i] = _mm_loadu_si128((const __m128i *)(s + rev[i] * ls));
+    for (int round = 0; round < 4; round++) {
+        for (int k = 0; k < 8; k++) {
+            b[k] = _mm_unpacklo_epi8(a[2 * k], a[2 * k + 1]);
+            b[k + 8] = _mm_unpackhi_epi8(a[2 * k], a[2 * k + 1]);
+        }
+        memcpy(a, b, sizeof a);
+    }
+    for (int i = 0; i < 16; i++)
+        _mm_storeu_si128((__m128i *)(d + rev[i] * ld), a[i]);
+}
+#endif
+
+/* d[j * ld + i] = s[i * ls + j] for i < rows, j < cols */
+static void tr_bytes(const uint8_t *s, size_t ls, uint8_t *d, size_t ld, size_t rows,
+                     size_t cols)
+{
+    size_t i0 = 0;
+#if defined(__SSE2__)
+    for (; i0 + 16 <= rows; i0 += 16)
+        for (size_t j = 0; j + 16 <= cols; j += 16)
+            tr16(s + i0 * ls + j, ls, d + j * ld + i0, ld);
+    size_t j0 = cols & ~(size_t)15;
+    for (size_t i = 0; i < i0; i++) /* the columns right of the blocks */
+        for (size_t j = j0; j < cols; j++)
+            d[j * ld + i] = s[i * ls + j];
+#endif
+    for (size_t i = i0; i < rows; i++) /* the rows below them */
+        for (size_t j = 0; j < cols; j++)
+            d[j * ld + i] = s[i * ls + j];
+}
+
+typedef struct tr_job {
+    const uint8_t *s;
+    uint8_t *d;
+    size_t C, P; /* per image: s is [C][P], d is [P][Cd] */
+    size_t Cd;   /* >= C: channels Cd - C of each pixel get `pad` */
+    uint8_t pad;
+} tr_job;
+
+/* 64 x 64 byte tiles of one image */
+static void tr_range(void *arg, size_t begin, size_t end)
+{
+    const tr_job *j = arg;
+    size_t pb = (j->P + 63) / 64, cb = (j->C + 63) / 64;
+    for (size_t t = begin; t < end; t++) {
+        size_t img = t / (pb * cb), r = t % (pb * cb);
+        size_t p0 = (r / cb) * 64, c0 = (r % cb) * 64;
+        size_t np = j->P - p0 < 64 ? j->P - p0 : 64, nc = j->C - c0 < 64 ? j->C - c0 : 64;
+        const uint8_t *s = j->s + img * j->C * j->P;
+        uint8_t *d = j->d + img * j->Cd * j->P;
+        tr_bytes(s + c0 * j->P + p0, j->P, d + p0 * j->Cd + c0, j->Cd, nc, np);
+        if (j->Cd > j->C && c0 + nc == j->C) /* 1-3 bytes a pixel: no memset call */
+            for (size_t p = p0; p < p0 + np; p++)
+                for (size_t k = j->C; k < j->Cd; k++)
+                    d[p * j->Cd + k] = j->pad;
+    }
+}
+
+static void to_nhwc(sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_t C, size_t P,
+                    size_t Cd, uint8_t pad)
+{
+    tr_job j = {s, d, C, P, Cd, pad};
+    sk_parallel_for(pool, N * ((P + 63) / 64) * ((C + 63) / 64), 1, tr_range, &j);
+}
+
+/* ---- run ---------------------------------------------------------------------- */
+
+typedef struct nh_job {
+    const sk_qconv_priv *pv;
+    const sk_qgemm_params *p;
+    const uint8_t *x;    /* NHWC, image 0 */
+    const uint8_t *res;  /* NHWC or NULL */
+    uint8_t *y;          /* the output tensor */
+    const int32_t *off;  /* the indirection table; NULL: 1x1 stride 1 unpadded */
+    size_t P, M, C, ks, xsz; /* xsz: bytes of one input image */
+    size_t tpi, ntiles;  /* tiles per image, in all */
+    size_t ct, nchunk, nparts, nblk; /* tiles per chunk, chunks */
+    uint8_t *scratch;    /* per thread */
+    size_t per_thread;
+    int y_nchw;
+    int vbmi;
+    int prefetch;
+} nh_job;
+
+/* A chunk is ct consecutive tiles of the batch's tile sequence (image after
+ * image, MR pixels each, an image's last tile partial): it may span images,
+ * so a late layer's few pixels per image still share one pass over each
+ * weight block. In NHWC the chunk's output pixels are one contiguous run
+ * (image i's pixel p is row i * P + p). */
+static void nh_range(void *arg, int tid, size_t begin, size_t end)
+{
+    const nh_job *j = arg;
+    const sk_qconv_priv *pv = j->pv;
+    size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr, ks = j->ks, M = j->M, P = j->P;
+    const uint8_t **ptr = (const uint8_t **)(void *)(j->scratch + (size_t)tid * j->per_thread);
+    uint8_t *ybuf = (uint8_t *)ptr + al64(CHUNK_MAX * ks * MR * sizeof(void *));
+    size_t row[CHUNK_MAX], rows[CHUNK_MAX]; /* each tile's first output row, pixel count */
+    for (size_t t = begin; t < end; t++) {
+        size_t ch = t / j->nparts, part = t % j->nparts;
+        size_t t0 = ch * j->ct, ntl = j->ntiles - t0 < j->ct ? j->ntiles - t0 : j->ct;
+        size_t b0 = part * j->nblk / j->nparts, b1 = (part + 1) * j->nblk / j->nparts;
+        /* the chunk's pointers, tile after tile: [tile][tap][MR] */
+        for (size_t i = 0; i < ntl; i++) {
+            size_t img = (t0 + i) / j->tpi, ti = (t0 + i) % j->tpi, p0 = ti * MR;
+            const uint8_t *x = j->x + img * j->xsz;
+            const uint8_t **pt = ptr + i * ks * MR;
+            row[i] = img * P + p0;
+            rows[i] = P - p0 < MR ? P - p0 : MR;
+            if (j->off) {
+                const int32_t *o = j->off + ti * ks * MR;
+                for (size_t k = 0; k < ks * MR; k++)
+                    pt[k] = o[k] < 0 ? pv->zrow : x + o[k];
+            } else {
+                for (size_t r = 0; r < MR; r++)
+                    pt[r] = x + (p0 + (r < rows[i] ? r : rows[i] - 1)) * j->C;
+            }
+        }
+        size_t g0 = row[0], np = row[ntl - 1] + rows[ntl - 1] - g0; /* the chunk's rows */
+        uint8_t *yd = j->y_nchw ? ybuf : j->y + g0 * M;
+        /* the chunk's residual and output rows asked for in address order
+         * before the blocks read / write 32-byte pieces of them block by
+         * block (a stride-M pattern the hardware prefetchers serve badly
+         * from DRAM): ResNet-50 b8 1.20x, b1 1.12x (bench/RESULTS.md) */
+        if (j->prefetch && j->res)
+            for (size_t k = 0; k < np * M; k += 64)
+                __builtin_prefetch(j->res + g0 * M + k, 0, 3);
+        if (j->prefetch && !j->y_nchw)
+            for (size_t k = 0; k < np * M; k += 64)
+                __builtin_prefetch(yd + k, 1, 3);
+        for (size_t b = b0; b < b1; b++) {
+            size_t n0 = b * NR, nc = M - n0 < NR ? M - n0 : NR;
+            const int8_t *wb = pv->wi + b * ks * j->C * NR;
+            for (size_t i = 0; i < ntl; i++) {
+                size_t o = (row[i] - g0) * M + n0;
+                pv->ig.uk(rows[i], nc, j->C / 4, ks, ptr + i * ks * MR, wb, yd + o, M,
+                          j->res ? j->res + row[i] * M + n0 : NULL, M, n0, j->p);
+            }
+        }
+        size_t c0 = b0 * NR, c1 = b1 * NR < M ? b1 * NR : M;
+        if (j->p->lut) { /* the merged table, on the chunk while it is in cache */
+            uint8_t flip = j->p->out_s8 ? 0x80 : 0;
+            if (c0 == 0 && c1 == M)
+                sk_u8_lut(j->vbmi, j->p->lut, flip, yd, yd, np * M);
+            else
+                for (size_t i = 0; i < np; i++)
+                    sk_u8_lut(j->vbmi, j->p->lut, flip, yd + i * M + c0, yd + i * M + c0,
+                              c1 - c0);
+        }
+        if (j->y_nchw) { /* the region's edge: the chunk's channels back to planes */
+            for (size_t g = g0; g < g0 + np;) {
+                size_t img = g / P, p = g % P, n = P - p < g0 + np - g ? P - p : g0 + np - g;
+                tr_bytes(yd + (g - g0) * M + c0, M, j->y + img * M * P + c0 * P + p, P, n,
+                         c1 - c0);
+                g += n;
+            }
+        }
+    }
+}
+
+/* the table of this geometry: a cached one, a new cached one (first run of
+ * a shape while a slot is free), or one built in `spare` */
+static const int32_t *indirection(const sk_qconv_priv *pv, const sk_qind_geo *g, int32_t *spare)
+{
+    sk_qconv_priv *mpv = (sk_qconv_priv *)pv; /* the cache is the one mutable member */
+    size_t n = sk_qind_entries(g, pv->ig.mr);
+    sk_qind_cache *nc = NULL;
+    for (int i = 0; i < SK_QIND_CACHED; i++) {
+        sk_qind_cache *c = atomic_load(&mpv->ind[i]);
+        if (c && !memcmp(&c->geo, g, sizeof *g)) {
+            free(nc);
+            return c->off;
+        }
+        if (c)
+            continue;
+        if (!nc && !(nc = malloc(sizeof *nc + n * sizeof(int32_t))))
+            break;
+        nc->geo = *g;
+        sk_qind_build(g, pv->ig.mr, nc->off);
+        sk_qind_cache *expect = NULL;
+        if (atomic_compare_exchange_strong(&mpv->ind[i], &expect, nc))
+            return nc->off;
+        /* another run filled the slot first: it may hold this shape */
+        if (!memcmp(&expect->geo, g, sizeof *g)) {
+            free(nc);
+            return expect->off;
+        }
+    }
+    free(nc);
+    sk_qind_build(g, pv->ig.mr, spare);
+    return spare;
+}
+
+int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                      sk_kctx *ctx)
+{
+    const sk_qconv_priv *pv = n->priv;
+    /* the reference cannot read NHWC values: a node of the region that
+     * cannot run here fails instead of computing on the wrong layout */
+    if (in[0]->shape.rank != 4 || in[0]->dtype != SK_U8 ||
+        out->dtype != (pv->final_s8 ? SK_I8 : SK_U8) || in[3]->shape.dim[0] != pv->M ||
+        in[3]->shape.dim[1] != pv->Cg || in[0]->shape.dim[1] != pv->Cg ||
+        (pv->has_res && (nin < 10 || !in[9] || in[9]->dtype != out->dtype)))
+        return SK_EINVAL;
+    sk_win w;
+    int rc = sk_win_resolve(n, ctx, &in[0]->shape, in[3]->shape.dim + 2, 0, &w);
+    if (rc)
+        return rc;
+    /* C: the NHWC pixel's channel stride (Cg, or Cg padded to 4 at the edge) */
+    size_t N = (size_t)in[0]->shape.dim[0], C = (size_t)pv->Cp, M = (size_t)pv->M;
+    size_t H = (size_t)w.in[1], W = (size_t)w.in[2], OH = (size_t)w.out[1],
+           OW = (size_t)w.out[2], P = OH * OW, ks = (size_t)(pv->kh * pv->kw);
+    size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr;
+    if (!N || !P)
+        return 0;
+    if (H * W * C >= ((size_t)1 << 31))
+        return SK_ETOOLARGE; /* int32 offsets */
+    int nth = sk_pool_size(ctx->pool);
+    size_t nb = edge_images(pv, N, bound_hw(pv, OH, OW) * C, P * M);
+    size_t need = edge_bytes(pv, nb * H * W * C, nb * P * M) +
+                  al64((P + MR - 1) / MR * ks * MR * 4) + per_thread(pv, ks) * (size_t)nth + 64;
+    if (!ctx->scratch || ctx->scratch_bytes < need)
+        return SK_EINVAL;
+    uint8_t *s0 = (uint8_t *)(((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63);
+    uint8_t *s = s0 + edge_bytes(pv, nb * H * W * C, nb * P * M);
+    int direct = ks == 1 && w.stride[1] == 1 && w.stride[2] == 1 && w.pb[1] == 0 &&
+                 w.pb[2] == 0 && H == OH && W == OW;
+    const int32_t *off = NULL;
+    if (!direct) {
+        sk_qind_geo g = {(int64_t)H, (int64_t)W, (int64_t)C, (int64_t)OH, (int64_t)OW,
+                         pv->kh, pv->kw, w.stride[1], w.stride[2], w.dil[1], w.dil[2],
+                         w.pb[1], w.pb[2]};
+        off = indirection(pv, &g, (int32_t *)(void *)s);
+    }
+    s += al64((P + MR - 1) / MR * ks * MR * 4);
+    size_t tpi = (P + MR - 1) / MR, nblk = (M + NR - 1) / NR;
+    size_t ct = ks * C * NR > ((size_t)32 << 10) ? CHUNK_MAX : CHUNK_TILES;
+    sk_qgemm_params p = pv->prm;
+    p.bias = pv->bias;
+    p.mult = pv->mult;
+    /* x's bytes per image: Cg planes (NCHW) or Cp = Cg channels a pixel */
+    size_t xs = (size_t)pv->Cg * H * W;
+    for (size_t b0 = 0; b0 < N; b0 += nb) {
+        size_t ni = N - b0 < nb ? N - b0 : nb;
+        const uint8_t *X = (const uint8_t *)in[0]->data + b0 * xs;
+        const uint8_t *R = pv->has_res ? (const uint8_t *)in[9]->data + b0 * P * M : NULL;
+        uint8_t *e = s0;
+        if (!(pv->io_nhwc & SK_QNHWC_X)) {
+            to_nhwc(ctx->pool, X, e, ni, (size_t)pv->Cg, H * W, C, pv->x_zp_u8);
+            X = e;
+            e += al64(ni * H * W * C);
+        }
+        if (R && !(pv->io_nhwc & SK_QNHWC_R)) {
+            to_nhwc(ctx->pool, R, e, ni, M, P, M, 0);
+            R = e;
+        }
+        size_t ntiles = ni * tpi, nchunk = (ntiles + ct - 1) / ct;
+        /* few chunks (late layers at batch 1): split the channel blocks too */
+        size_t nparts = 1;
+        if (nth > 1 && nchunk < 4 * (size_t)nth) {
+            nparts = (4 * (size_t)nth + nchunk - 1) / nchunk;
+            nparts = nparts > nblk ? nblk : nparts;
+        }
+        nh_job j = {pv, &p, X, R, (uint8_t *)out->data + b0 * P * M, off, P, M, C, ks,
+                    H * W * C, tpi, ntiles, ct, nchunk, nparts, nblk, s, per_thread(pv, ks),
+                    !(pv->io_nhwc & SK_QNHWC_Y), p.lut ? pv->q.lut_vbmi : 0, pv->prefetch};
+        sk_parallel_for_tid(ctx->pool, nchunk * nparts, 1, nh_range, &j);
+    }
+    return 0;
+}

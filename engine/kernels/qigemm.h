@@ -1,0 +1,85 @@
+/* qigemm.h — the int8 convolution on channels-last (NHWC) activations read
+ * through an indirection buffer ("igemm", as XNNPACK's): no im2col, no
+ * packing of the activations (issue 22, session 13).
+ *
+ *   Y[p][m] = requant(sum_t sum_c X[pix(p, t)][c] * W[m][c][t] + bias[m])
+ *
+ * X is NHWC uint8 (C contiguous channels per pixel, C a multiple of 4); for
+ * output pixel p and kernel tap t the indirection gives a pointer to the C
+ * bytes of the input pixel the tap reads, or to a row of C zero-point bytes
+ * where the tap falls in the padding (the zero point adds nothing: bias
+ * holds -x_zp * sum W, qgemm.h). One microkernel call computes MR pixels x
+ * NR output channels:
+ *   a: ks taps x MR pointers, a[t * MR + r] = the pixel r of the tile at tap t
+ *      (rows past mr repeat a valid pointer: read, never stored)
+ *   w: the weights of NR output channels n0 .. n0+NR-1, "c4" by tap:
+ *      for t < ks, for k group g < kg: NR channels x 4 bytes W[n0+j][4g+i][t]
+ *      (channels past M are 0)
+ *   y: pixel r's channels at y + r * ldy (NHWC: ldy = M); res likewise (ldr)
+ * Each 4-byte group of a pixel is one vpdpbusd broadcast against the NR x 4
+ * weight bytes. The epilogue is qgemm.h's (sk_qgemm_requant1) with the
+ * per-channel bias / mult of channel n0 + j: the same bits as the NCHW
+ * kernels and the reference QLinearConv, at any tile and thread count. */
+#ifndef SK_KERNELS_QIGEMM_H
+#define SK_KERNELS_QIGEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/qgemm.h"
+
+struct sk_pool;
+
+/* mr <= MR pixels, nc <= NR channels, kg = C / 4 groups, ks taps; n0 is the
+ * tile's first channel (indexes p->bias / p->mult) */
+typedef void (*sk_qigemm_uk_fn)(size_t mr, size_t nc, size_t kg, size_t ks,
+                                const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                const sk_qgemm_params *p);
+
+/* A level's NHWC int8 conv kernel (a member of sk_kconfig); uk NULL: the
+ * level has none and int8 convs keep the NCHW path (fast_qconv.c). */
+typedef struct sk_qigemm_cfg {
+    int mr, nr;
+    sk_qigemm_uk_fn uk;
+    const char *name;
+} sk_qigemm_cfg;
+
+/* Bytes of the packed weights: ceil(M / NR) blocks of ks * C * NR. */
+size_t sk_qigemm_packed_w_bytes(const sk_qigemm_cfg *c, size_t M, size_t C, size_t ks);
+/* W as ONNX stores it, [M][Cs][ks] int8 -> the blocks above for C >= Cs
+ * channels (C a multiple of 4; the channels past Cs get weight 0, so the
+ * input's pad channels add nothing whatever they hold). */
+void sk_qigemm_pack_w(const sk_qigemm_cfg *c, size_t M, size_t C, size_t Cs, size_t ks,
+                      const int8_t *w, int8_t *dst);
+
+/* The scalar reference of an (MR x NR) layout: what every SIMD kernel must
+ * reproduce bit for bit. */
+void sk_qu8_qc8w_igemm_ref(int MR, int NR, size_t mr, size_t nc, size_t kg, size_t ks,
+                           const uint8_t *const *a, const int8_t *w, uint8_t *y, size_t ldy,
+                           const uint8_t *res, size_t ldr, size_t n0, const sk_qgemm_params *p);
+
+void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                          const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                          size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                          const sk_qgemm_params *p);
+
+void sk_qu8_qc8w_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                       const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                       size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                       const sk_qgemm_params *p);
+
+/* ---- the indirection table of one conv geometry ---------------------------
+ * Built once per input shape (fast_qconv_nhwc.c caches it): for pixel tile
+ * i (MR output pixels of one image) and tap t, MR byte offsets of the input
+ * pixel from the image's first byte, or -1 for the padding. Tiles past the
+ * last pixel repeat it. */
+typedef struct sk_qind_geo {
+    int64_t H, W, C, OH, OW;
+    int64_t kh, kw, sh, sw, dh, dw, pt, pl;
+} sk_qind_geo;
+
+size_t sk_qind_entries(const sk_qind_geo *g, int MR);
+void sk_qind_build(const sk_qind_geo *g, int MR, int32_t *off);
+
+#endif

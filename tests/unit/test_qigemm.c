@@ -1,0 +1,307 @@
+/* test_qigemm.c — the NHWC int8 conv microkernel (engine/kernels/qigemm.h):
+ * the AVX512-VNNI and AVX-VNNI kernels and the scalar reference of each
+ * layout, driven tile
+ * by tile through the indirection table (sk_qind_build) and the packed
+ * weights (sk_qigemm_pack_w), bit for bit against a convolution written here
+ * from the QLinearConv definition on NCHW data (then QLinearAdd with a
+ * residual, ReLU as max(y, zero point)):
+ *   acc = bias[m] + sum_{c,ky,kx} (x[c][ih][iw] - x_zp) * w[m][c][ky][kx]
+ * with out-of-image taps contributing 0. Random geometries (1x1, 2x3, 3x3
+ * s1/s2, 5x5, 7x7 s2, asymmetric pads, dilations, C = 4..68, M = 1..70
+ * around the 32-channel tile, maps smaller than the kernel), plus ResNet
+ * layer shapes; uint8 activations (what the NHWC path takes), uint8 / int8
+ * outputs and residuals, extreme bytes. The output and the residual sit in
+ * rows wider than M with guard bytes around every pixel row: the guard
+ * cells must survive. Thread counts are covered by test_qconv.c, which runs
+ * the same kernels inside plans on 1 and 3 threads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "kernels/config.h"
+#include "kernels/qigemm.h"
+#include "kernels/ref/quant_util.h"
+
+static uint32_t rng = 424242;
+static uint32_t rnd(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return rng >> 8;
+}
+static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+static uint8_t rbyte(void)
+{
+    uint32_t r = rnd() % 8;
+    return r == 0 ? 0 : r == 1 ? 255 : r == 2 ? 127 : r == 3 ? 128 : (uint8_t)rnd();
+}
+
+typedef struct gcase {
+    int C, M, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+    int out_s8, res, relu;
+} gcase;
+
+typedef struct gdata {
+    uint8_t *x;    /* NCHW, one image */
+    int8_t *w;     /* [M][C][kh][kw] */
+    int32_t *bias;
+    float *mult;
+    uint8_t *r;    /* [M][OH][OW] */
+    int32_t x_zp, y1_zp, r_zp, y_zp;
+    float s1, sr, s2;
+    int OH, OW;
+} gdata;
+
+/* the definition on NCHW data; y is [P][M] (NHWC) to compare directly */
+static void naive(const gcase *c, const gdata *d, uint8_t *y)
+{
+    sk_dtype ot = c->out_s8 ? SK_I8 : SK_U8;
+    for (int oh = 0; oh < d->OH; oh++)
+        for (int ow = 0; ow < d->OW; ow++)
+            for (int m = 0; m < c->M; m++) {
+                int64_t acc = d->bias[m];
+                for (int ch = 0; ch < c->C; ch++)
+                    for (int ky = 0; ky < c->kh; ky++)
+                        for (int kx = 0; kx < c->kw; kx++) {
+                            int ih = oh * c->sh - c->pt + ky * c->dh;
+                            int iw = ow * c->sw - c->pl + kx * c->dw;
+                            if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W)
+                                continue;
+                            int32_t xv = d->x[(ch * c->H + ih) * c->W + iw];
+                            acc += (int64_t)(xv - d->x_zp) *
+                                   d->w[((m * c->C + ch) * c->kh + ky) * c->kw + kx];
+                        }
+                int32_t v = sk_q_round_sat((float)acc * d->mult[m], d->y1_zp, ot), zp = d->y1_zp;
+                if (c->res) {
+                    uint8_t rb = d->r[(m * d->OH + oh) * d->OW + ow];
+                    int32_t rv = c->out_s8 ? (int8_t)rb : rb;
+                    float f = (float)(v - d->y1_zp) * d->s1 + (float)(rv - d->r_zp) * d->sr;
+                    v = sk_q_round_sat(f / d->s2, d->y_zp, ot);
+                    zp = d->y_zp;
+                }
+                if (c->relu && v < zp)
+                    v = zp;
+                y[(oh * d->OW + ow) * c->M + m] = (uint8_t)v;
+            }
+}
+
+/* one layout (uk NULL: the reference of MR x NR) over the whole image */
+static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
+                    const uint8_t *want)
+{
+    size_t C = (size_t)c->C, M = (size_t)c->M, ks = (size_t)(c->kh * c->kw);
+    size_t MR = (size_t)cfg->mr, NR = (size_t)cfg->nr, P = (size_t)(d->OH * d->OW);
+    /* NHWC input with 8 guard bytes before and after */
+    uint8_t *xb = malloc(C * (size_t)(c->H * c->W) + 16), *x = xb + 8;
+    memset(xb, 0x3C, C * (size_t)(c->H * c->W) + 16);
+    for (size_t ch = 0; ch < C; ch++)
+        for (size_t p = 0; p < (size_t)(c->H * c->W); p++)
+            x[p * C + ch] = d->x[ch * (size_t)(c->H * c->W) + p];
+    uint8_t *zrow = malloc(C);
+    memset(zrow, d->x_zp, C);
+    sk_qind_geo g = {c->H, c->W, c->C, d->OH, d->OW, c->kh, c->kw,
+                     c->sh, c->sw, c->dh, c->dw, c->pt, c->pl};
+    int32_t *off = malloc(sk_qind_entries(&g, cfg->mr) * sizeof *off);
+    sk_qind_build(&g, cfg->mr, off);
+    int8_t *wp = malloc(sk_qigemm_packed_w_bytes(cfg, M, C, ks));
+    sk_qigemm_pack_w(cfg, M, C, C, ks, d->w, wp);
+    int32_t *bias = malloc(M * sizeof *bias);
+    for (size_t m = 0; m < M; m++) {
+        int32_t s = 0;
+        for (size_t k = 0; k < C * ks; k++)
+            s += d->w[m * C * ks + k];
+        bias[m] = d->bias[m] - d->x_zp * s;
+    }
+    float tlo = c->out_s8 ? -128.f : 0.f, thi = c->out_s8 ? 127.f : 255.f;
+    sk_qgemm_params p = {.bias = bias, .mult = d->mult, .y1_zp = (float)d->y1_zp,
+                         .lo1 = tlo, .hi1 = thi, .out_s8 = c->out_s8, .res_s8 = c->out_s8,
+                         .y1_scale = d->s1, .r_scale = d->sr, .r_zp = (float)d->r_zp,
+                         .y_scale = d->s2, .y_zp = (float)d->y_zp, .lo = tlo, .hi = thi};
+    if (c->relu) {
+        if (c->res)
+            p.lo = (float)d->y_zp;
+        else
+            p.lo1 = (float)d->y1_zp;
+    }
+    /* pixel rows of ldy = M + 7 bytes, 3 guard bytes before each row's M */
+    size_t ldy = M + 7, guard = 0xA5;
+    uint8_t *ybuf = malloc((P + 2) * ldy), *rbuf = malloc((P + 2) * ldy);
+    memset(ybuf, (int)guard, (P + 2) * ldy);
+    memset(rbuf, 0x5A, (P + 2) * ldy);
+    for (size_t px = 0; px < P; px++)
+        for (size_t m = 0; m < M; m++)
+            rbuf[(px + 1) * ldy + 3 + m] = d->r[m * P + px];
+    uint8_t *y = ybuf + ldy + 3, *r = rbuf + ldy + 3;
+    const uint8_t **ptr = malloc(ks * MR * sizeof *ptr);
+    for (size_t p0 = 0, tile = 0; p0 < P; p0 += MR, tile++) {
+        size_t mr = P - p0 < MR ? P - p0 : MR;
+        for (size_t i = 0; i < ks * MR; i++) {
+            int32_t o = off[tile * ks * MR + i];
+            ptr[i] = o < 0 ? zrow : x + o;
+        }
+        for (size_t n0 = 0; n0 < M; n0 += NR) {
+            size_t nc = M - n0 < NR ? M - n0 : NR;
+            const int8_t *wb = wp + n0 / NR * ks * C * NR;
+            uint8_t *yt = y + p0 * ldy + n0;
+            const uint8_t *rt = c->res ? r + p0 * ldy + n0 : NULL;
+            if (cfg->uk)
+                cfg->uk(mr, nc, C / 4, ks, ptr, wb, yt, ldy, rt, ldy, n0, &p);
+            else
+                sk_qu8_qc8w_igemm_ref(cfg->mr, cfg->nr, mr, nc, C / 4, ks, ptr, wb, yt, ldy,
+                                      rt, ldy, n0, &p);
+        }
+    }
+    for (size_t i = 0; i < P + 2; i++)
+        for (size_t j = 0; j < ldy; j++) {
+            int inside = i >= 1 && i <= P && j >= 3 && j < 3 + M;
+            uint8_t exp = inside ? want[(i - 1) * M + (j - 3)] : (uint8_t)guard;
+            if (ybuf[i * ldy + j] != exp)
+                fail_msg("%s C%d M%d %dx%d k%dx%d s%d,%d d%d,%d pads %d,%d,%d,%d out_s8 %d res "
+                         "%d relu %d: pixel %zu byte %zu got %d want %d%s",
+                         cfg->uk ? cfg->name : "ref", c->C, c->M, c->H, c->W, c->kh, c->kw,
+                         c->sh, c->sw, c->dh, c->dw, c->pt, c->pl, c->pb, c->pr, c->out_s8,
+                         c->res, c->relu, i, j, ybuf[i * ldy + j], exp,
+                         inside ? "" : " (guard cell)");
+        }
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(xb[i], 0x3C); /* the kernel never writes its input */
+    free(ptr);
+    free(xb);
+    free(zrow);
+    free(off);
+    free(wp);
+    free(bias);
+    free(ybuf);
+    free(rbuf);
+}
+
+static int kernels(sk_qigemm_cfg *out)
+{
+    int n = 0;
+#if defined(__x86_64__)
+    if (sk_cpu_detected() >= SK_ISA_AVX512 && sk_cpu_features_get()->avx512vnni)
+        out[n++] = (sk_qigemm_cfg){8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
+                                   "igemm_8x32c4__avx512vnni"};
+    if (sk_cpu_detected() >= SK_ISA_AVX2 && sk_cpu_features_get()->avxvnni)
+        out[n++] = (sk_qigemm_cfg){6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
+                                   "igemm_6x16c4__avxvnni"};
+#endif
+    return n;
+}
+
+static int nkernels_run;
+
+static void one_case(gcase *c)
+{
+    gdata d;
+    d.OH = (c->H + c->pt + c->pb - c->dh * (c->kh - 1) - 1) / c->sh + 1;
+    d.OW = (c->W + c->pl + c->pr - c->dw * (c->kw - 1) - 1) / c->sw + 1;
+    assert_true(d.OH > 0 && d.OW > 0);
+    size_t C = (size_t)c->C, M = (size_t)c->M, HW = (size_t)(c->H * c->W);
+    size_t K = C * (size_t)(c->kh * c->kw), P = (size_t)(d.OH * d.OW);
+    d.x = malloc(C * HW);
+    d.w = malloc(M * K);
+    d.bias = malloc(M * sizeof *d.bias);
+    d.mult = malloc(M * sizeof *d.mult);
+    d.r = malloc(M * P);
+    for (size_t i = 0; i < C * HW; i++)
+        d.x[i] = rbyte();
+    for (size_t i = 0; i < M * K; i++)
+        d.w[i] = (int8_t)rbyte();
+    for (size_t i = 0; i < M * P; i++)
+        d.r[i] = (uint8_t)rnd();
+    float spread = 1.0f / (64.0f * (float)(K < 4 ? 4 : K) * 20.0f);
+    for (size_t m = 0; m < M; m++) {
+        d.bias[m] = (int32_t)(rnd() % 20001) - 10000;
+        d.mult[m] = spread * (0.5f + (float)(rnd() % 1000) / 500.0f);
+    }
+    d.x_zp = (int32_t)(rnd() % 256);
+    d.y1_zp = c->out_s8 ? irand(-32, 31) : irand(96, 159);
+    d.y_zp = c->out_s8 ? irand(-32, 31) : irand(96, 159);
+    d.r_zp = c->out_s8 ? irand(-32, 31) : irand(96, 159);
+    d.s1 = 0.02f + (float)(rnd() % 100) * 1e-4f;
+    d.sr = 0.015f + (float)(rnd() % 100) * 1e-4f;
+    d.s2 = 0.03f + (float)(rnd() % 100) * 1e-4f;
+    uint8_t *want = malloc(P * M);
+    naive(c, &d, want);
+    sk_qigemm_cfg ks[4];
+    int n = kernels(ks);
+    for (int i = 0; i < n; i++) {
+        run_cfg(&ks[i], c, &d, want);
+        sk_qigemm_cfg ref = ks[i];
+        ref.uk = NULL;
+        run_cfg(&ref, c, &d, want);
+    }
+    /* a reference of another layout: the contract is not tied to 8 x 32 */
+    sk_qigemm_cfg odd = {3, 5, NULL, "ref3x5"};
+    run_cfg(&odd, c, &d, want);
+    nkernels_run += n;
+    free(d.x);
+    free(d.w);
+    free(d.bias);
+    free(d.mult);
+    free(d.r);
+    free(want);
+}
+
+static void test_random(void **state)
+{
+    (void)state;
+    static const int kk[][2] = {{1, 1}, {3, 3}, {2, 3}, {5, 5}, {7, 7}, {1, 3}};
+    for (int i = 0; i < 150; i++) {
+        gcase c;
+        memset(&c, 0, sizeof c);
+        c.C = 4 * irand(1, 17);
+        c.M = irand(1, 70);
+        int k = irand(0, 5);
+        c.kh = kk[k][0];
+        c.kw = kk[k][1];
+        c.sh = irand(1, 2);
+        c.sw = irand(1, 2);
+        c.dh = irand(0, 3) ? 1 : 2;
+        c.dw = irand(0, 3) ? 1 : 2;
+        c.pt = irand(0, c.kh - 1 < 3 ? c.kh - 1 : 3);
+        c.pl = irand(0, c.kw - 1 < 3 ? c.kw - 1 : 3);
+        c.pb = irand(0, c.kh - 1 < 3 ? c.kh - 1 : 3);
+        c.pr = irand(0, c.kw - 1 < 3 ? c.kw - 1 : 3);
+        /* some maps smaller than the (dilated) kernel, held up by the pads */
+        int minh = c.dh * (c.kh - 1) + 1 - c.pt - c.pb, minw = c.dw * (c.kw - 1) + 1 - c.pl - c.pr;
+        c.H = irand(minh < 1 ? 1 : minh, 12);
+        c.W = irand(minw < 1 ? 1 : minw, 12);
+        c.out_s8 = irand(0, 1);
+        c.res = irand(0, 1);
+        c.relu = irand(0, 1);
+        one_case(&c);
+    }
+    print_message("  150 geometries, %d SIMD kernel runs (+ references)\n", nkernels_run);
+}
+
+static void test_resnet_layers(void **state)
+{
+    (void)state;
+    gcase cs[] = {
+        {64, 64, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1},   /* 3x3 + skip + ReLU */
+        {64, 128, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, 1},  /* 3x3 s2 */
+        {64, 256, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1},  /* 1x1 expand + skip */
+        {256, 128, 14, 14, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 0, 0}, /* 1x1 s2 downsample */
+        {4, 64, 30, 30, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 0, 0, 1},    /* a 7x7 s2 stem, C=4 */
+        {512, 512, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1},   /* the last stage */
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++)
+        one_case(&cs[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random),
+        cmocka_unit_test(test_resnet_layers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
