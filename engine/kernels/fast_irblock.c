@@ -45,11 +45,12 @@
 /* Floats of the per-thread working set (X panels, E rows, the depthwise
  * output panels) a block aims to stay under: half of Zen 4's 1 MiB L2,
  * so the packed weights streaming through keep the rest. */
-#define IR_BUDGET_FLOATS (128 * 1024)
+#define IR_BUDGET_FLOATS (192 * 1024)
 #define IR_MAX_R 64 /* rows per block: the segment table of ir_block */
 
 typedef struct ir_geo {
     int64_t R;      /* output rows per block */
+    int64_t chunks, crows; /* chunks per image, output rows per chunk */
     int64_t Wq;     /* cells per row of a (phase) plane */
     int64_t maxpos; /* E cells of the largest block */
 } ir_geo;
@@ -66,31 +67,36 @@ static size_t ir_round(int64_t n, int64_t m) { return (size_t)((n + m - 1) / m *
 static size_t ir_floats(const sk_irblock_priv *pv, int64_t oW, int64_t r, int64_t Wq)
 {
     const int64_t nr = pv->kc->gemm.nr, cells = ir_cells(pv->stride, r, Wq);
-    const size_t ld = round16f((size_t)cells) + 16;
+    const size_t ld = round16f((size_t)cells) + 32;
     return (size_t)pv->C * ir_round(cells, nr) + (size_t)pv->E * ld + 2 * ld +
            (size_t)pv->E * ir_round(r * oW, nr) + ir_round(r * oW, nr) + 16;
 }
 
-/* Rows per block: the largest count within the budget, then small enough
- * that the pool's threads get about two blocks each. */
+/* Rows per block: the largest count within the budget. A task runs a
+ * chunk of consecutive blocks of one image (stride 1 carries the two halo
+ * rows from block to block, so only a chunk's first block computes them
+ * twice); images are cut into about 2T / N chunks for T threads. */
 static ir_geo ir_plan(const sk_irblock_priv *pv, int64_t N, int64_t oH, int64_t oW, int T)
 {
     ir_geo g;
-    g.Wq = oW + 1; /* stride 1: W + 1 with W = oW; stride 2: ceil((2 oW + 1) / 2) */
     static long budget = -1;
     if (budget < 0) {
         const char *e = getenv("SKIPSERVE_IRBLOCK_BUDGET");
         budget = e && atol(e) > 0 ? atol(e) : IR_BUDGET_FLOATS;
     }
-    g.R = oH < IR_MAX_R ? oH : IR_MAX_R;
+    g.Wq = oW + 1; /* stride 1: W + 1 with W = oW; stride 2: ceil((2 oW + 1) / 2) */
+    g.chunks = 1;
+    if (T > 1 && N > 0)
+        g.chunks = (2 * (int64_t)T + N - 1) / N;
+    if (g.chunks > oH)
+        g.chunks = oH > 0 ? oH : 1;
+    g.crows = (oH + g.chunks - 1) / g.chunks;
+    g.chunks = g.crows > 0 ? (oH + g.crows - 1) / g.crows : 1;
+    g.R = g.crows < IR_MAX_R ? g.crows : IR_MAX_R;
     while (g.R > 1 && ir_floats(pv, oW, g.R, g.Wq) > (size_t)budget)
         g.R--;
-    if (T > 1 && N > 0) {
-        int64_t want = (2 * (int64_t)T + N - 1) / N; /* blocks per image */
-        int64_t r = (oH + want - 1) / want;
-        if (r < g.R)
-            g.R = r > 0 ? r : 1;
-    }
+    if (g.R < 1)
+        g.R = 1;
     g.maxpos = ir_cells(pv->stride, g.R, g.Wq);
     return g;
 }
@@ -101,40 +107,47 @@ typedef struct ir_run {
     const sk_dw_flat_uk *fl;
     const float *x, *b1, *wd, *bd, *b2, *res;
     float *y, *scratch;
-    int64_t N, H, W, oH, oW, nblk;
+    int64_t N, H, W, oH, oW;
     ir_geo geo;
     size_t per_thread, gemm_floats;
     float emin, emax, dmin, dmax, lo, hi;
 } ir_run;
 
-/* A run of input cells copied into a block's E layout: n values from
- * X[k] + src with step 1 or 2, to cell pos. */
+/* One input row's cells in a block's E layout: step 1, the n values from
+ * X[k] + src to cell pos; step 2, its n even columns to pos and n2 odd
+ * columns to pos2 (the row's w = n + n2 values, or its first ones). */
 typedef struct ir_seg {
-    int64_t pos, src, n;
+    int64_t pos, pos2, src, n, n2;
     int step;
 } ir_seg;
 
+/* A run of cells no segment writes (padding): zero in B and in E. */
+typedef struct ir_zero {
+    int64_t pos, n;
+} ir_zero;
+
 /* The input segments of a block of r output rows from row r0, and its
  * GEMM column range [*g0, *g1): stride 1 the real rows only (the pad rows
- * are zeroed), stride 2 every cell. Returns the segment count (at most
+ * are zeroed) from local row 2 when `carry` (rows 0, 1 are the previous
+ * block's last two), stride 2 every cell. Returns the segment count (at most
  * 2 * (2r + 1)). */
-static int ir_segments(const ir_run *ir, int64_t r0, int64_t r, int64_t Wq, ir_seg *sg,
-                       int64_t *g0, int64_t *g1)
+static int ir_segments(const ir_run *ir, int64_t r0, int64_t r, int64_t Wq, int carry,
+                       ir_seg *sg, int64_t *g0, int64_t *g1)
 {
     int ns = 0;
     if (ir->pv->stride == 1) {
         int64_t first = -1, last = -1;
-        for (int64_t lr = 0; lr < r + 2; lr++) {
+        for (int64_t lr = carry ? 2 : 0; lr < r + 2; lr++) {
             int64_t ih = r0 + lr - 1;
             if (ih < 0 || ih >= ir->H)
                 continue;
             if (first < 0)
                 first = lr;
             last = lr;
-            sg[ns++] = (ir_seg){lr * Wq + 1, ih * ir->W, ir->W, 1};
+            sg[ns++] = (ir_seg){lr * Wq + 1, 0, ih * ir->W, ir->W, 0, 1};
         }
-        *g0 = first < 0 ? 0 : first * Wq;
-        *g1 = first < 0 ? 0 : (last + 1) * Wq;
+        *g0 = first < 0 ? (carry ? 2 : 0) * Wq : first * Wq;
+        *g1 = first < 0 ? *g0 : (last + 1) * Wq;
         return ns;
     }
     const int64_t PQ = (r + 1) * Wq;
@@ -149,23 +162,24 @@ static int ir_segments(const ir_run *ir, int64_t r0, int64_t r, int64_t Wq, ir_s
             ne = Wq;
         if (no > Wq - 1)
             no = Wq - 1;
-        sg[ns++] = (ir_seg){(a * 2 + 1) * PQ + rq * Wq, ih * ir->W, ne, 2};
-        if (no > 0)
-            sg[ns++] = (ir_seg){(a * 2) * PQ + rq * Wq + 1, ih * ir->W + 1, no, 2};
+        sg[ns++] = (ir_seg){(a * 2 + 1) * PQ + rq * Wq, (a * 2) * PQ + rq * Wq + 1, ih * ir->W,
+                            ne, no > 0 ? no : 0, 2};
     }
     *g0 = 0;
     *g1 = 4 * PQ;
     return ns;
 }
 
-/* One block: image b, output rows [r0, r0 + r). */
-static void ir_block(const ir_run *ir, int64_t b, int64_t r0, int64_t r, float *ws)
+/* One block: image b, output rows [r0, r0 + r); carry (stride 1): the
+ * previous block of this image, R rows ending at r0, was the last one
+ * this thread ran, and its E rows R, R + 1 are this block's rows 0, 1. */
+static void ir_block(const ir_run *ir, int64_t b, int64_t r0, int64_t r, int carry, float *ws)
 {
     const sk_irblock_priv *pv = ir->pv;
     const sk_gemm_cfg *cfg = ir->cfg;
     const int64_t nr = cfg->nr, C = pv->C, E = pv->E, Wq = ir->geo.Wq, oW = ir->oW;
     const int64_t cells = ir_cells(pv->stride, r, Wq);
-    const size_t ld = round16f((size_t)ir_cells(pv->stride, ir->geo.R, Wq)) + 16;
+    const size_t ld = round16f((size_t)ir_cells(pv->stride, ir->geo.R, Wq)) + 32;
     const size_t pb = ir_round(r * oW, nr); /* output pixels in whole panels */
     float *gs = ws, *bx = gs + ir->gemm_floats;
     float *e = bx + (size_t)C * ir_round(ir->geo.maxpos, nr);
@@ -174,28 +188,68 @@ static void ir_block(const ir_run *ir, int64_t b, int64_t r0, int64_t r, float *
 
     ir_seg segs[2 * (2 * IR_MAX_R + 1)];
     int64_t g0, g1;
-    int ns = ir_segments(ir, r0, r, Wq, segs, &g0, &g1);
+    int ns = ir_segments(ir, r0, r, Wq, carry, segs, &g0, &g1);
+    if (carry) /* the halo rows: from the end of the previous block to the start */
+        for (int64_t c = 0; c < E; c++)
+            memmove(e + (size_t)c * ld, e + (size_t)c * ld + ir->geo.R * Wq,
+                    sizeof(float) * (size_t)(2 * Wq));
 
-    /* 1. X's cells as B panels over columns [g0, g1), then E = the expand */
+    /* the padding: the cells from z_lo (after the carried rows) no
+     * segment writes, as runs */
+    const int64_t npan0 = (g1 - g0 + nr - 1) / nr, zend = g0 + npan0 * nr > cells
+                                                               ? g0 + npan0 * nr
+                                                               : cells;
+    const int64_t z_lo = carry ? 2 * Wq : 0;
+    unsigned char *mask = (unsigned char *)tmp; /* tmp is free until the depthwise pass */
+    memset(mask, 0, (size_t)zend);
+    for (int i = 0; i < ns; i++) {
+        memset(mask + segs[i].pos, 1, (size_t)segs[i].n);
+        if (segs[i].step == 2)
+            memset(mask + segs[i].pos2, 1, (size_t)segs[i].n2);
+    }
+    ir_zero zr[2 * (2 * IR_MAX_R + 1) + 2];
+    int nz = 0;
+    for (int64_t q = z_lo; q < zend;) {
+        if (mask[q]) {
+            q++;
+            continue;
+        }
+        int64_t q1 = q;
+        while (q1 < zend && !mask[q1])
+            q1++;
+        zr[nz++] = (ir_zero){q, q1 - q};
+        q = q1;
+    }
+
+    /* 1. X's cells as B panels over columns [g0, g1), then E = the expand,
+     * over whole panels: the columns past g1 are zero in B and E has room
+     * for them, so every tile is a full microkernel tile */
     const int64_t ncol = g1 - g0, npan = (ncol + nr - 1) / nr;
     const float *xb = ir->x + b * C * ir->H * ir->W;
     for (int64_t k = 0; k < C && ncol > 0; k++) {
         const float *xk = xb + k * ir->H * ir->W;
-        memset(line, 0, sizeof(float) * (size_t)(npan * nr));
+        for (int i = 0; i < nz; i++) { /* the padding cells in [g0, g0 + npan * nr) */
+            int64_t z0 = zr[i].pos > g0 ? zr[i].pos : g0, z1 = zr[i].pos + zr[i].n;
+            if (z1 > g0 + npan * nr)
+                z1 = g0 + npan * nr;
+            for (int64_t q = z0; q < z1; q++)
+                line[q - g0] = 0.0f;
+        }
         for (int i = 0; i < ns; i++) {
-            float *d = line + segs[i].pos - g0;
-            if (segs[i].step == 1)
-                ir->fl->copy(d, xk + segs[i].src, (size_t)segs[i].n);
+            const ir_seg *sq = &segs[i];
+            if (sq->step == 1)
+                ir->fl->copy(line + sq->pos - g0, xk + sq->src, (size_t)sq->n);
             else
-                sk_gather_stride2(d, xk + segs[i].src, segs[i].n);
+                ir->fl->split(line + sq->pos - g0, line + sq->pos2 - g0, xk + sq->src,
+                              (size_t)(sq->n + sq->n2), (size_t)sq->n, (size_t)sq->n2);
         }
         for (int64_t p = 0; p < npan; p++)
             sk_gemm_copy_row(bx + (size_t)(p * C + k) * (size_t)nr, line + p * nr, (int)nr);
     }
     if (ncol > 0) {
-        sk_gemm_packed_b pb_x = {cfg, (int)C, (int)ncol, bx};
+        sk_gemm_packed_b pb_x = {cfg, (int)C, (int)(npan * nr), bx};
         sk_gemm_job j;
-        sk_gemm_job_init(&j, cfg, (int)E, (int)ncol, (int)C, 1);
+        sk_gemm_job_init(&j, cfg, (int)E, (int)(npan * nr), (int)C, 1);
         j.a_packed = &pv->w1;
         j.b_packed = &pb_x;
         j.c = e + g0;
@@ -208,33 +262,12 @@ static void ir_block(const ir_run *ir, int64_t b, int64_t r0, int64_t r, float *
     /* the padding cells: zero (the GEMM wrote clamp(B1) there) */
     for (int64_t c = 0; c < E; c++) {
         float *ec = e + (size_t)c * ld;
-        if (pv->stride == 1) {
-            memset(ec, 0, sizeof(float) * (size_t)g0);
-            memset(ec + g1, 0, sizeof(float) * (size_t)(cells - g1));
-            for (int64_t q = g0; q < g1; q += Wq)
-                ec[q] = 0.0f;
-        }
-    }
-    if (pv->stride == 2) {
-        /* cells no segment wrote: zero in every channel; a row outside
-         * the image is all padding */
-        const int64_t PQ = (r + 1) * Wq;
-        for (int64_t lr = 0; lr < 2 * r + 2; lr++) {
-            int64_t ih = 2 * r0 + lr - 1, a = lr & 1, rq = lr >> 1;
-            if (rq > r)
-                break;
-            int64_t ne = 0, no = 0;
-            if (ih >= 0 && ih < ir->H && lr < 2 * r + 1) {
-                ne = (ir->W + 1) / 2 < Wq ? (ir->W + 1) / 2 : Wq;
-                no = ir->W / 2 < Wq - 1 ? ir->W / 2 : Wq - 1;
-            }
-            for (int64_t c = 0; c < E; c++) {
-                float *ec = e + (size_t)c * ld;
-                float *pe = ec + (a * 2 + 1) * PQ + rq * Wq, *po = ec + (a * 2) * PQ + rq * Wq;
-                memset(pe + ne, 0, sizeof(float) * (size_t)(Wq - ne));
-                po[0] = 0.0f;
-                memset(po + 1 + no, 0, sizeof(float) * (size_t)(Wq - 1 - no));
-            }
+        for (int i = 0; i < nz && zr[i].pos < cells; i++) {
+            int64_t n = zr[i].pos + zr[i].n > cells ? cells - zr[i].pos : zr[i].n;
+            if (n == 1)
+                ec[zr[i].pos] = 0.0f;
+            else
+                memset(ec + zr[i].pos, 0, sizeof(float) * (size_t)n);
         }
     }
 
@@ -282,9 +315,13 @@ static void ir_task(void *arg, int tid, size_t t0, size_t t1)
     const ir_run *ir = arg;
     float *ws = ir->scratch + (size_t)tid * ir->per_thread;
     for (size_t t = t0; t < t1; t++) {
-        int64_t b = (int64_t)t / ir->nblk, r0 = ((int64_t)t % ir->nblk) * ir->geo.R;
-        int64_t r = ir->oH - r0 < ir->geo.R ? ir->oH - r0 : ir->geo.R;
-        ir_block(ir, b, r0, r, ws);
+        const int64_t b = (int64_t)t / ir->geo.chunks, c0 = ((int64_t)t % ir->geo.chunks) *
+                                                          ir->geo.crows;
+        const int64_t c1 = c0 + ir->geo.crows < ir->oH ? c0 + ir->geo.crows : ir->oH;
+        for (int64_t r0 = c0; r0 < c1; r0 += ir->geo.R) {
+            int64_t r = c1 - r0 < ir->geo.R ? c1 - r0 : ir->geo.R;
+            ir_block(ir, b, r0, r, ir->pv->stride == 1 && r0 > c0, ws);
+        }
     }
 }
 
@@ -342,14 +379,13 @@ int sk_fast_run_irblock(const sk_node *n, const sk_tensor *const *in, int nin, s
         return 0;
     const int T = sk_pool_size(ctx->pool);
     ir.geo = ir_plan(pv, ir.N, oH, oW, T);
-    ir.nblk = (oH + ir.geo.R - 1) / ir.geo.R;
     ir.gemm_floats = round16f(sk_gemm_scratch_floats(ir.cfg, 1));
     ir.per_thread = ir_thread_floats(pv, &ir.geo, oW);
     float *heap;
     ir.scratch = sk_fast_scratch(n, ctx, ir.per_thread * (size_t)T, &heap);
     if (!ir.scratch)
         return SK_ENOMEM;
-    sk_parallel_for_tid(ctx->pool, (size_t)(ir.N * ir.nblk), 1, ir_task, &ir);
+    sk_parallel_for_tid(ctx->pool, (size_t)(ir.N * ir.geo.chunks), 1, ir_task, &ir);
     sk_free(heap);
     return 0;
 }

@@ -12,8 +12,15 @@
  * 1, equal strides of 1 or 2; and above the scalar level (the reference
  * kernels run the graph as written there). The expand and projection
  * weights are packed here for the level's GEMM.
- * Off unless SKIPSERVE_FUSE_IRBLOCK=1 (first increment: not yet faster
- * than the three convs on MobileNetV2, see bench/RESULTS.md). */
+ * Where it pays: blocks whose depthwise output has at least
+ * IR_MIN_PIXELS pixels per image (MobileNetV2's 56x56 and 28x28 blocks).
+ * On 14x14 and 7x7 maps the expanded tensor (<= 450 KB an image) stays in
+ * L2 anyway, while the row blocks cost halo rows and part-empty GEMM
+ * panels: measured slower there (bench/RESULTS.md, session 13). The size
+ * comes from the load-time shape walk; unknown sizes are not fused.
+ * SKIPSERVE_FUSE_IRBLOCK=0 leaves every block as three convs (A/B
+ * timing), =force fuses every matching block whatever its size (tests). */
+#define IR_MIN_PIXELS 784
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +118,7 @@ static int pack(sk_pass *p, int di, const sk_kconfig *kc, int64_t C, int64_t E, 
 
 /* Depthwise node di: fuse with its expand and projection when the block
  * matches. 1 fused, 0 not, < 0 an error. */
-static int try_block(sk_pass *p, int di, const sk_kconfig *kc)
+static int try_block(sk_pass *p, int di, const sk_kconfig *kc, int force)
 {
     sk_graph *g = p->g;
     const sk_node *d = &g->nodes[di];
@@ -134,8 +141,12 @@ static int try_block(sk_pass *p, int di, const sk_kconfig *kc)
     const sk_node *a = &g->nodes[ai], *c = &g->nodes[ci];
     if (a->in[0] < 0 || c->in[0] != dv)
         return 0;
-    const sk_shape *xs = &p->shape[0][a->in[0]];
+    const sk_shape *xs = &p->shape[0][a->in[0]], *ds = &p->shape[0][dv], *ds1 = &p->shape[1][dv];
     if (xs->rank != 4 || p->shape[1][a->in[0]].rank != 4)
+        return 0;
+    if (!force && (ds->rank != 4 || ds1->rank != 4 || ds->dim[2] != ds1->dim[2] ||
+                   ds->dim[3] != ds1->dim[3] || ds->dim[2] <= 0 || ds->dim[3] <= 0 ||
+                   ds->dim[2] * ds->dim[3] < IR_MIN_PIXELS))
         return 0;
     const int64_t C = g->values[a->in[1]].shape.rank == 4 ? g->values[a->in[1]].shape.dim[1] : -1;
     if (!pointwise(g, a, C, 0) || g->values[a->in[1]].shape.dim[0] != E || !pointwise(g, c, E, 1))
@@ -202,11 +213,12 @@ int sk_pass_fuse_irblock(sk_pass *p)
 {
     const char *env = getenv("SKIPSERVE_FUSE_IRBLOCK");
     const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
-    if (!env || strcmp(env, "1") || !kc || !kc->dw_flat.flat || !p->shape[0] || !p->shape[1])
+    const int force = env && !strcmp(env, "force");
+    if ((env && !strcmp(env, "0")) || !kc || !kc->dw_flat.flat || !p->shape[0] || !p->shape[1])
         return 0;
     sk_graph *g = p->g;
     for (int ni = 0; ni < g->nnodes; ni++) {
-        int rc = try_block(p, ni, kc);
+        int rc = try_block(p, ni, kc, force);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory fusing node '%s'",
                            g->nodes[ni].name);

@@ -180,7 +180,7 @@ static sk_graph *optimized(const ir_case *c, uint64_t seed, int fuse)
 {
     char err[256];
     sk_graph *g = build(c, seed);
-    setenv("SKIPSERVE_FUSE_IRBLOCK", fuse ? "1" : "0", 1);
+    setenv("SKIPSERVE_FUSE_IRBLOCK", fuse ? "force" : "0", 1);
     int rc = sk_graph_optimize(g, 1, err, sizeof err);
     unsetenv("SKIPSERVE_FUSE_IRBLOCK");
     if (rc)
@@ -294,6 +294,25 @@ static void test_not_fused(void **state)
     }
 }
 
+/* By default only blocks with >= 28x28 depthwise outputs are fused
+ * (smaller maps measured slower fused). */
+static void test_size_rule(void **state)
+{
+    (void)state;
+    if (!sk_kconfig_for(sk_cpu_detected()))
+        skip();
+    char err[256];
+    const ir_case small = {1, 8, 48, 8, 14, 14, 1, 1, 1, 3, 0}, big = {1, 8, 48, 8, 56, 56, 2, 0, 1, 3, 0};
+    unsetenv("SKIPSERVE_FUSE_IRBLOCK");
+    sk_graph *gs = build(&small, 3), *gb = build(&big, 4);
+    assert_int_equal(sk_graph_optimize(gs, 1, err, sizeof err), 0);
+    assert_int_equal(sk_graph_optimize(gb, 1, err, sizeof err), 0);
+    assert_int_equal(count_op(gs, SK_OP_IRBLOCK_FUSED), 0);
+    assert_int_equal(count_op(gb, SK_OP_IRBLOCK_FUSED), 1);
+    sk_graph_free(gs);
+    sk_graph_free(gb);
+}
+
 /* A plan for an input whose channels differ from the weights' is refused
  * with a message, at plan time, at every level. */
 static void test_bad_input(void **state)
@@ -318,6 +337,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_unfused_and_reference),
         cmocka_unit_test(test_not_fused),
+        cmocka_unit_test(test_size_rule),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
