@@ -152,6 +152,11 @@ int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
     case SK_OP_MATMUL_INTEGER:
     case SK_OP_MATMUL_FUSED:
         return ny * x->dim[x->rank - 1];
+    case SK_OP_IRBLOCK_FUSED: /* the three convs it replaced: expand, 3x3 depthwise, project */
+        if (x->rank == 4 && y->rank == 4 && w->rank == 4 && w->dim[0] > 0)
+            return x->dim[0] * x->dim[2] * x->dim[3] * nw +
+                   (ny / (y->dim[1] > 0 ? y->dim[1] : 1)) * w->dim[0] * (9 + y->dim[1]);
+        return 0;
     default:
         return 0;
     }

@@ -313,6 +313,41 @@ static void test_size_rule(void **state)
     sk_graph_free(gb);
 }
 
+static int64_t graph_macs(const sk_graph *g, const ir_case *c)
+{
+    sk_tensor in;
+    memset(&in, 0, sizeof in);
+    in.dtype = SK_F32;
+    in.shape = (sk_shape){4, {c->N, c->C, c->H, c->W}};
+    sk_shape *sh = malloc(sizeof(sk_shape) * (size_t)(g->nvalues + 1));
+    sk_dtype *dt = malloc(sizeof(sk_dtype) * (size_t)(g->nvalues + 1));
+    assert_true(sk_graph_infer_shapes(g, &in, sh, dt) >= 0);
+    free(dt);
+    int64_t m = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        m += sk_node_macs(g, i, sh);
+    free(sh);
+    return m;
+}
+
+/* The fused node counts the multiply-adds of the three convs (the
+ * benchmarks' GFLOP/s and % of ceiling). */
+static void test_macs(void **state)
+{
+    (void)state;
+    if (!sk_kconfig_for(sk_cpu_detected()))
+        skip();
+    const ir_case c = {2, 8, 48, 16, 20, 18, 2, 0, 1, 3, 0};
+    sk_graph *gf = optimized(&c, 7, 1), *gu = optimized(&c, 7, 0);
+    assert_int_equal(count_op(gf, SK_OP_IRBLOCK_FUSED), 1);
+    const int64_t oh = 10, ow = 9;
+    assert_int_equal(graph_macs(gu, &c), (int64_t)2 * (20 * 18 * 48 * 8 + oh * ow * 48 * 9 +
+                                                          oh * ow * 16 * 48));
+    assert_int_equal(graph_macs(gf, &c), graph_macs(gu, &c));
+    sk_graph_free(gf);
+    sk_graph_free(gu);
+}
+
 /* A plan for an input whose channels differ from the weights' is refused
  * with a message, at plan time, at every level. */
 static void test_bad_input(void **state)
@@ -338,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_matches_unfused_and_reference),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_size_rule),
+        cmocka_unit_test(test_macs),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
