@@ -223,13 +223,14 @@ size_t sk_ref_scratch_attention_fused(const sk_node *n, const sk_tensor *const *
                                       const sk_tensor *out, int nout, int nthreads);
 
 
-/* _IRBlockFused (X, W1, B1, Wd, Bd, W2, B2, R?) -> Y
+/* _IRBlockFused (X, W1?, B1?, Wd, Bd, W2, B2, R?) -> Y
  * (engine/passes/fuse_irblock.c): MobileNetV2's inverted-residual block
  * merged into one node — expand 1x1 (W1 [E, C, 1, 1], bias B1, clamp
  * "exp_min" .. "exp_max"), depthwise 3x3 with pads 1 and stride "strides"
  * (1 or 2) (Wd [E, 1, 3, 3], Bd, clamp "dw_min" .. "dw_max"), project 1x1
  * (W2 [M, E, 1, 1], B2) + the residual R when the block has one, clamp
- * "act_min" .. "act_max":
+ * "act_min" .. "act_max"; without W1 and B1 the block has no expansion
+ * (E = X, MobileNetV2's first block):
  *   Y = clamp(W2 * clamp(dw(clamp(W1 * X + B1)) + Bd) + B2 + R)
  * Reference: kernels/ref/fused_irblock.c (the three convolutions one after
  * the other); fast: fast_irblock.c (by row blocks of the output, the
@@ -237,7 +238,8 @@ size_t sk_ref_scratch_attention_fused(const sk_node *n, const sk_tensor *const *
  * Its load-time state: */
 typedef struct sk_irblock_priv {
     const sk_kconfig *kc;
-    sk_gemm_packed_a w1, w2; /* expand and project weights as GEMM A panels */
+    sk_gemm_packed_a w1, w2; /* expand and project weights as GEMM A panels
+                              * (w1.data NULL: no expand) */
     int64_t C, E, M;         /* input, expanded, output channels */
     int stride;              /* of the depthwise conv: 1 or 2 */
 } sk_irblock_priv;

@@ -226,48 +226,67 @@ static void ir_block(const ir_run *ir, int64_t b, int64_t r0, int64_t r, int car
      * for them, so every tile is a full microkernel tile */
     const int64_t ncol = g1 - g0, npan = (ncol + nr - 1) / nr;
     const float *xb = ir->x + b * C * ir->H * ir->W;
-    for (int64_t k = 0; k < C && ncol > 0; k++) {
-        const float *xk = xb + k * ir->H * ir->W;
-        for (int i = 0; i < nz; i++) { /* the padding cells in [g0, g0 + npan * nr) */
-            int64_t z0 = zr[i].pos > g0 ? zr[i].pos : g0, z1 = zr[i].pos + zr[i].n;
-            if (z1 > g0 + npan * nr)
-                z1 = g0 + npan * nr;
-            for (int64_t q = z0; q < z1; q++)
-                line[q - g0] = 0.0f;
-        }
-        for (int i = 0; i < ns; i++) {
-            const ir_seg *sq = &segs[i];
-            if (sq->step == 1)
-                ir->fl->copy(line + sq->pos - g0, xk + sq->src, (size_t)sq->n);
-            else
-                ir->fl->split(line + sq->pos - g0, line + sq->pos2 - g0, xk + sq->src,
-                              (size_t)(sq->n + sq->n2), (size_t)sq->n, (size_t)sq->n2);
-        }
-        for (int64_t p = 0; p < npan; p++)
-            sk_gemm_copy_row(bx + (size_t)(p * C + k) * (size_t)nr, line + p * nr, (int)nr);
-    }
-    if (ncol > 0) {
-        sk_gemm_packed_b pb_x = {cfg, (int)C, (int)(npan * nr), bx};
-        sk_gemm_job j;
-        sk_gemm_job_init(&j, cfg, (int)E, (int)(npan * nr), (int)C, 1);
-        j.a_packed = &pv->w1;
-        j.b_packed = &pb_x;
-        j.c = e + g0;
-        j.ldc = ld;
-        j.epi.bias = ir->b1;
-        j.epi.min = ir->emin;
-        j.epi.max = ir->emax;
-        sk_gemm_run(NULL, &j, gs);
-    }
-    /* the padding cells: zero (the GEMM wrote clamp(B1) there) */
-    for (int64_t c = 0; c < E; c++) {
-        float *ec = e + (size_t)c * ld;
-        for (int i = 0; i < nz && zr[i].pos < cells; i++) {
-            int64_t n = zr[i].pos + zr[i].n > cells ? cells - zr[i].pos : zr[i].n;
-            if (n == 1)
-                ec[zr[i].pos] = 0.0f;
-            else
+    if (!pv->w1.data) { /* no expand (E = X): X's cells straight into E */
+        for (int64_t c = 0; c < E; c++) {
+            float *ec = e + (size_t)c * ld;
+            const float *xk = xb + c * ir->H * ir->W;
+            for (int i = 0; i < nz && zr[i].pos < cells; i++) {
+                int64_t n = zr[i].pos + zr[i].n > cells ? cells - zr[i].pos : zr[i].n;
                 memset(ec + zr[i].pos, 0, sizeof(float) * (size_t)n);
+            }
+            for (int i = 0; i < ns; i++) {
+                const ir_seg *sq = &segs[i];
+                if (sq->step == 1)
+                    ir->fl->copy(ec + sq->pos, xk + sq->src, (size_t)sq->n);
+                else
+                    ir->fl->split(ec + sq->pos, ec + sq->pos2, xk + sq->src,
+                                  (size_t)(sq->n + sq->n2), (size_t)sq->n, (size_t)sq->n2);
+            }
+        }
+    } else {
+        for (int64_t k = 0; k < C && ncol > 0; k++) {
+            const float *xk = xb + k * ir->H * ir->W;
+            for (int i = 0; i < nz; i++) { /* the padding cells in [g0, g0 + npan * nr) */
+                int64_t z0 = zr[i].pos > g0 ? zr[i].pos : g0, z1 = zr[i].pos + zr[i].n;
+                if (z1 > g0 + npan * nr)
+                    z1 = g0 + npan * nr;
+                for (int64_t q = z0; q < z1; q++)
+                    line[q - g0] = 0.0f;
+            }
+            for (int i = 0; i < ns; i++) {
+                const ir_seg *sq = &segs[i];
+                if (sq->step == 1)
+                    ir->fl->copy(line + sq->pos - g0, xk + sq->src, (size_t)sq->n);
+                else
+                    ir->fl->split(line + sq->pos - g0, line + sq->pos2 - g0, xk + sq->src,
+                                  (size_t)(sq->n + sq->n2), (size_t)sq->n, (size_t)sq->n2);
+            }
+            for (int64_t p = 0; p < npan; p++)
+                sk_gemm_copy_row(bx + (size_t)(p * C + k) * (size_t)nr, line + p * nr, (int)nr);
+        }
+        if (ncol > 0) {
+            sk_gemm_packed_b pb_x = {cfg, (int)C, (int)(npan * nr), bx};
+            sk_gemm_job j;
+            sk_gemm_job_init(&j, cfg, (int)E, (int)(npan * nr), (int)C, 1);
+            j.a_packed = &pv->w1;
+            j.b_packed = &pb_x;
+            j.c = e + g0;
+            j.ldc = ld;
+            j.epi.bias = ir->b1;
+            j.epi.min = ir->emin;
+            j.epi.max = ir->emax;
+            sk_gemm_run(NULL, &j, gs);
+        }
+        /* the padding cells: zero (the GEMM wrote clamp(B1) there) */
+        for (int64_t c = 0; c < E; c++) {
+            float *ec = e + (size_t)c * ld;
+            for (int i = 0; i < nz && zr[i].pos < cells; i++) {
+                int64_t n = zr[i].pos + zr[i].n > cells ? cells - zr[i].pos : zr[i].n;
+                if (n == 1)
+                    ec[zr[i].pos] = 0.0f;
+                else
+                    memset(ec + zr[i].pos, 0, sizeof(float) * (size_t)n);
+            }
         }
     }
 
@@ -359,7 +378,7 @@ int sk_fast_run_irblock(const sk_node *n, const sk_tensor *const *in, int nin, s
     ir.cfg = &pv->kc->gemm;
     ir.fl = &pv->kc->dw_flat;
     ir.x = in[0]->data;
-    ir.b1 = in[2]->data;
+    ir.b1 = in[1] ? in[2]->data : NULL;
     ir.wd = in[3]->data;
     ir.bd = in[4]->data;
     ir.b2 = in[6]->data;

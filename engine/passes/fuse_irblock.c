@@ -1,9 +1,10 @@
 /* fuse_irblock.c — MobileNetV2's inverted-residual block into one node
  * (issue 24), after fuse.c made each conv a _ConvFused:
- *   _ConvFused 1x1 (X, W1, B1) [Clip]         the expand
+ *   _ConvFused 1x1 (X, W1, B1) [Clip]         the expand (or none: E = X,
+ *                                              MobileNetV2's first block)
  *     -> _ConvFused depthwise 3x3 (., Wd, Bd) [Clip], pads 1, stride 1 or 2
  *     -> _ConvFused 1x1 (., W2, B2, R?) [act]  the projection (+ the skip)
- * becomes _IRBlockFused (X, W1, B1, Wd, Bd, W2, B2, R?) (kernels/fast.h),
+ * becomes _IRBlockFused (X, W1?, B1?, Wd, Bd, W2, B2, R?) (kernels/fast.h),
  * run by row blocks of the output with the expanded rows in a per-thread
  * buffer (kernels/fast_irblock.c). Taken only when each intermediate has
  * one reader and is no graph output, every weight and bias is a float32
@@ -19,7 +20,10 @@
  * panels: measured slower there (bench/RESULTS.md, session 13). The size
  * comes from the load-time shape walk; unknown sizes are not fused.
  * SKIPSERVE_FUSE_IRBLOCK=0 leaves every block as three convs (A/B
- * timing), =force fuses every matching block whatever its size (tests). */
+ * timing), =force fuses every matching block whatever its size, and
+ * depthwise -> project pairs with no expand before them (E = X: measured
+ * a tie with the two convs on MobileNetV2's first block, 112x112, so not
+ * by default) (tests). */
 #define IR_MIN_PIXELS 784
 #include <math.h>
 #include <stdlib.h>
@@ -103,8 +107,9 @@ static int pack(sk_pass *p, int di, const sk_kconfig *kc, int64_t C, int64_t E, 
     pv->E = E;
     pv->M = M;
     pv->stride = s;
-    if (sk_gemm_pack_a(&kc->gemm, g->values[n->in[1]].data, (size_t)C, (int)E, (int)C, 1, 1.0f,
-                       &pv->w1) ||
+    /* no W1 (no expansion): w1 stays empty, the kernel copies X */
+    if ((n->in[1] >= 0 && sk_gemm_pack_a(&kc->gemm, g->values[n->in[1]].data, (size_t)C, (int)E,
+                                         (int)C, 1, 1.0f, &pv->w1)) ||
         sk_gemm_pack_a(&kc->gemm, g->values[n->in[5]].data, (size_t)E, (int)M, (int)E, 1, 1.0f,
                        &pv->w2)) {
         sk_irblock_priv_free(pv);
@@ -134,38 +139,49 @@ static int try_block(sk_pass *p, int di, const sk_kconfig *kc, int force)
     int s = ints_all(d, "strides", 1, 2) != 0 ? 1 : ints_all(d, "strides", 2, 2) == 1 ? 2 : 0;
     if (!s)
         return 0;
-    if (sk_pass_is_output(g, ev) || sk_pass_uses(g, ev, NULL) != 1 || (ai = producer(g, ev)) < 0)
+    if (sk_pass_is_output(g, dv) || sk_pass_uses(g, dv, &ci) != 1 || ci < 0 ||
+        g->nodes[ci].in[0] != dv || !pointwise(g, &g->nodes[ci], E, 1))
         return 0;
-    if (sk_pass_is_output(g, dv) || sk_pass_uses(g, dv, &ci) != 1 || ci < 0)
+    /* the expand: the plain 1x1 conv producing the depthwise input, read
+     * only there; without one, the block has no expansion (MobileNetV2's
+     * first: the depthwise conv reads the stem's output) and E = X */
+    ai = sk_pass_is_output(g, ev) || sk_pass_uses(g, ev, NULL) != 1 ? -1 : producer(g, ev);
+    if (ai >= 0) {
+        const sk_node *a = &g->nodes[ai];
+        const sk_value *w1v = a->nin > 1 && a->in[1] >= 0 ? &g->values[a->in[1]] : NULL;
+        if (a->in[0] < 0 || !w1v || w1v->shape.rank != 4 || w1v->shape.dim[0] != E ||
+            !pointwise(g, a, w1v->shape.dim[1], 0))
+            ai = -1;
+    }
+    const sk_node *a = ai >= 0 ? &g->nodes[ai] : NULL, *c = &g->nodes[ci];
+    if (!a && !force) /* measured a tie on MobileNetV2's first block: only when forced */
         return 0;
-    const sk_node *a = &g->nodes[ai], *c = &g->nodes[ci];
-    if (a->in[0] < 0 || c->in[0] != dv)
+    const int x = a ? a->in[0] : ev;
+    if (sk_pass_is_const(g, x))
         return 0;
-    const sk_shape *xs = &p->shape[0][a->in[0]], *ds = &p->shape[0][dv], *ds1 = &p->shape[1][dv];
-    if (xs->rank != 4 || p->shape[1][a->in[0]].rank != 4)
+    const sk_shape *xs = &p->shape[0][x], *ds = &p->shape[0][dv], *ds1 = &p->shape[1][dv];
+    if (xs->rank != 4 || p->shape[1][x].rank != 4)
         return 0;
     if (!force && (ds->rank != 4 || ds1->rank != 4 || ds->dim[2] != ds1->dim[2] ||
                    ds->dim[3] != ds1->dim[3] || ds->dim[2] <= 0 || ds->dim[3] <= 0 ||
                    ds->dim[2] * ds->dim[3] < IR_MIN_PIXELS))
         return 0;
-    const int64_t C = g->values[a->in[1]].shape.rank == 4 ? g->values[a->in[1]].shape.dim[1] : -1;
-    if (!pointwise(g, a, C, 0) || g->values[a->in[1]].shape.dim[0] != E || !pointwise(g, c, E, 1))
-        return 0;
+    const int64_t C = a ? g->values[a->in[1]].shape.dim[1] : E;
     const int64_t M = g->values[c->in[1]].shape.dim[0];
     if (C > (1 << 24) || E > (1 << 24) || M > (1 << 24))
         return 0;
 
     /* rewrite the depthwise node into the block; read everything first */
-    const int x = a->in[0], w1 = a->in[1], b1 = a->in[2], wd = d->in[1], bd = d->in[2];
+    const int w1 = a ? a->in[1] : -1, b1 = a ? a->in[2] : -1, wd = d->in[1], bd = d->in[2];
     const int w2 = c->in[1], b2 = c->in[2], r = c->nin > 3 ? c->in[3] : -1, y = c->out[0];
-    const float emin = sk_attr_float(a, "act_min", -INFINITY),
-                emax = sk_attr_float(a, "act_max", INFINITY),
+    const float emin = a ? sk_attr_float(a, "act_min", -INFINITY) : -INFINITY,
+                emax = a ? sk_attr_float(a, "act_max", INFINITY) : INFINITY,
                 dmin = sk_attr_float(d, "act_min", -INFINITY),
                 dmax = sk_attr_float(d, "act_max", INFINITY),
                 lo = sk_attr_float(c, "act_min", -INFINITY),
                 hi = sk_attr_float(c, "act_max", INFINITY);
     const char *fadd = sk_attr_str(c, "fused_add", NULL);
-    char *aname = strdup(a->name ? a->name : ""), *cname = strdup(c->name ? c->name : "");
+    char *aname = strdup(a && a->name ? a->name : ""), *cname = strdup(c->name ? c->name : "");
     char *faddc = fadd ? strdup(fadd) : NULL;
     int rc = (!aname || !cname || (fadd && !faddc)) ? SK_ENOMEM : 0;
     const int64_t st[2] = {s, s};
@@ -186,7 +202,7 @@ static int try_block(sk_pass *p, int di, const sk_kconfig *kc, int force)
         rc = sk_node_set_float(g, di, "act_max", hi);
     if (rc >= 0)
         rc = sk_node_set_ints(g, di, "strides", st, 2);
-    if (rc >= 0)
+    if (rc >= 0 && a)
         rc = sk_node_set_string(g, di, "expand", aname);
     if (rc >= 0 && faddc)
         rc = sk_node_set_string(g, di, "fused_add", faddc);
@@ -194,7 +210,7 @@ static int try_block(sk_pass *p, int di, const sk_kconfig *kc, int force)
         rc = sk_pass_append_name(g, di, cname);
     if (rc >= 0)
         sk_node_remove_attr(g, di, "activation");
-    if (rc >= 0)
+    if (rc >= 0 && a)
         rc = sk_pass_kill(p, ai);
     if (rc >= 0)
         rc = sk_pass_kill(p, ci);

@@ -128,6 +128,14 @@ int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
             return ny * x->dim[x->rank - 1];
         return w->dim[0] > 0 ? ny * (nw / w->dim[0]) : 0;
     }
+    if (n->op == SK_OP_IRBLOCK_FUSED && n->nin > 5 && n->in[1] < 0 && n->in[0] >= 0 &&
+        n->in[5] >= 0 && n->nout > 0 && n->out[0] >= 0) { /* no expand: depthwise + project */
+        const sk_shape *y = &sh[n->out[0]], *w2 = &sh[n->in[5]];
+        int64_t ny = sk_shape_numel(y);
+        if (y->rank != 4 || w2->rank != 4 || ny < 0 || y->dim[1] <= 0)
+            return 0;
+        return (ny / y->dim[1]) * w2->dim[1] * (9 + y->dim[1]);
+    }
     if (n->nin < 2 || n->in[0] < 0 || n->in[1] < 0 || n->nout < 1 || n->out[0] < 0)
         return 0;
     const sk_shape *x = &sh[n->in[0]], *w = &sh[n->in[1]], *y = &sh[n->out[0]];

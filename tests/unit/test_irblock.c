@@ -49,7 +49,8 @@ typedef struct ir_case {
     int N, C, E, M, H, W, s, res;
     int pad;       /* depthwise pads (1 fuses) */
     int k;         /* depthwise kernel (3 fuses) */
-    int e_output;  /* the expanded tensor is also a graph output (no fusion) */
+    int e_output;  /* the expanded tensor is also a graph output (the expand stays) */
+    int noexp;     /* no expand conv: X (C = E channels) -> depthwise -> project */
 } ir_case;
 
 static int val(sk_graph *g, const char *name)
@@ -116,9 +117,11 @@ static sk_graph *build(const ir_case *c, uint64_t seed)
     add_const(g, "Bd", 1, be, 1.0f);
     add_const(g, "W2", 4, w2, 0.5f);
     add_const(g, "B2", 1, bm, 1.0f);
-    conv(g, "expand", "X", "W1", "B1", "e", 1, 1, 0, 1);
-    clip6(g, "expand_clip", "e", "e6");
-    conv(g, "dw", "e6", "Wd", "Bd", "d", c->k, c->s, c->pad, c->E);
+    if (!c->noexp) {
+        conv(g, "expand", "X", "W1", "B1", "e", 1, 1, 0, 1);
+        clip6(g, "expand_clip", "e", "e6");
+    }
+    conv(g, "dw", c->noexp ? "X" : "e6", "Wd", "Bd", "d", c->k, c->s, c->pad, c->E);
     clip6(g, "dw_clip", "d", "d6");
     conv(g, "project", "d6", "W2", "B2", c->res ? "p" : "Y", 1, 1, 0, 1);
     if (c->res) {
@@ -217,7 +220,7 @@ static void check_case(const ir_case *c, sk_pool **pools, int npools)
         assert_int_equal(count_op(gf, SK_OP_IRBLOCK_FUSED), 1);
         assert_int_equal(count_op(gf, SK_OP_CONV_FUSED), 0);
         assert_int_equal(count_op(gu, SK_OP_IRBLOCK_FUSED), 0);
-        assert_int_equal(count_op(gu, SK_OP_CONV_FUSED), 3);
+        assert_int_equal(count_op(gu, SK_OP_CONV_FUSED), c->noexp ? 2 : 3);
         float *yu = run(gu, c, x, NULL, 0, &n);
         for (int pi = 0; pi < npools; pi++) {
             float *yf = run(gf, c, x, pools[pi], pi == 0, &n);
@@ -257,16 +260,21 @@ static void test_matches_unfused_and_reference(void **state)
     sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
     /* N, C, E, M, H, W, s, res, pad, k */
     const ir_case cases[] = {
-        {1, 16, 96, 24, 56, 56, 2, 0, 1, 3, 0},  /* MobileNetV2 block 2, smaller map */
-        {2, 24, 144, 24, 28, 28, 1, 1, 1, 3, 0}, /* block 3: the skip */
-        {1, 32, 192, 32, 14, 14, 1, 1, 1, 3, 0},
-        {3, 160, 960, 32, 7, 7, 1, 0, 1, 3, 0},  /* deep: several K blocks in both GEMMs */
-        {2, 5, 30, 7, 13, 11, 2, 0, 1, 3, 0},    /* odd sizes, channels not a multiple of 8 */
-        {1, 3, 17, 3, 9, 12, 1, 1, 1, 3, 0},
-        {2, 6, 12, 5, 1, 1, 1, 0, 1, 3, 0},      /* a 1x1 map: every tap but the centre pads */
-        {1, 8, 48, 16, 2, 3, 2, 0, 1, 3, 0},
-        {1, 4, 24, 8, 150, 7, 1, 0, 1, 3, 0},    /* more rows than one block holds */
-        {1, 4, 24, 8, 151, 9, 2, 0, 1, 3, 0},
+        {1, 16, 96, 24, 56, 56, 2, 0, 1, 3, 0, 0},  /* MobileNetV2 block 2, smaller map */
+        {2, 24, 144, 24, 28, 28, 1, 1, 1, 3, 0, 0}, /* block 3: the skip */
+        {1, 32, 192, 32, 14, 14, 1, 1, 1, 3, 0, 0},
+        {3, 160, 960, 32, 7, 7, 1, 0, 1, 3, 0, 0},  /* deep: several K blocks in both GEMMs */
+        {2, 5, 30, 7, 13, 11, 2, 0, 1, 3, 0, 0},    /* odd sizes, channels not a multiple of 8 */
+        {1, 3, 17, 3, 9, 12, 1, 1, 1, 3, 0, 0},
+        {2, 6, 12, 5, 1, 1, 1, 0, 1, 3, 0, 0},      /* a 1x1 map: every tap but the centre pads */
+        {1, 8, 48, 16, 2, 3, 2, 0, 1, 3, 0, 0},
+        {1, 4, 24, 8, 150, 7, 1, 0, 1, 3, 0, 0},    /* more rows than one block holds */
+        {1, 4, 24, 8, 151, 9, 2, 0, 1, 3, 0, 0},
+        /* no expand (MobileNetV2's first block: E = X) */
+        {2, 32, 32, 16, 28, 28, 1, 0, 1, 3, 0, 1},
+        {1, 12, 12, 12, 15, 13, 1, 1, 1, 3, 0, 1},
+        {2, 20, 20, 8, 17, 10, 2, 0, 1, 3, 0, 1},
+        {1, 9, 9, 5, 130, 6, 1, 0, 1, 3, 0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_case(&cases[i], pools, 3);
@@ -281,10 +289,9 @@ static void test_not_fused(void **state)
     if (!sk_kconfig_for(sk_cpu_detected()))
         skip();
     const ir_case cases[] = {
-        {1, 8, 16, 8, 10, 10, 1, 0, 0, 3, 0}, /* depthwise without pads */
-        {1, 8, 16, 8, 10, 10, 1, 0, 2, 5, 0}, /* 5x5 */
-        {1, 8, 16, 8, 10, 10, 3, 0, 1, 3, 0}, /* stride 3 */
-        {1, 8, 16, 8, 10, 10, 1, 0, 1, 3, 1}, /* the expanded tensor is an output */
+        {1, 8, 16, 8, 10, 10, 1, 0, 0, 3, 0, 0}, /* depthwise without pads */
+        {1, 8, 16, 8, 10, 10, 1, 0, 2, 5, 0, 0}, /* 5x5 */
+        {1, 8, 16, 8, 10, 10, 3, 0, 1, 3, 0, 0}, /* stride 3 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sk_graph *g = optimized(&cases[i], 99, 1);
@@ -292,6 +299,16 @@ static void test_not_fused(void **state)
         assert_int_equal(count_op(g, SK_OP_CONV_FUSED), 3);
         sk_graph_free(g);
     }
+    /* the expanded tensor is also a graph output: the expand stays, the
+     * depthwise and projection fuse without it (W1 omitted) */
+    const ir_case eo = {1, 8, 16, 8, 10, 10, 1, 0, 1, 3, 1, 0};
+    sk_graph *g = optimized(&eo, 99, 1);
+    assert_int_equal(count_op(g, SK_OP_IRBLOCK_FUSED), 1);
+    assert_int_equal(count_op(g, SK_OP_CONV_FUSED), 1);
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == SK_OP_IRBLOCK_FUSED)
+            assert_true(g->nodes[i].in[1] < 0);
+    sk_graph_free(g);
 }
 
 /* By default only blocks with >= 28x28 depthwise outputs are fused
@@ -302,7 +319,7 @@ static void test_size_rule(void **state)
     if (!sk_kconfig_for(sk_cpu_detected()))
         skip();
     char err[256];
-    const ir_case small = {1, 8, 48, 8, 14, 14, 1, 1, 1, 3, 0}, big = {1, 8, 48, 8, 56, 56, 2, 0, 1, 3, 0};
+    const ir_case small = {1, 8, 48, 8, 14, 14, 1, 1, 1, 3, 0, 0}, big = {1, 8, 48, 8, 56, 56, 2, 0, 1, 3, 0, 0};
     unsetenv("SKIPSERVE_FUSE_IRBLOCK");
     sk_graph *gs = build(&small, 3), *gb = build(&big, 4);
     assert_int_equal(sk_graph_optimize(gs, 1, err, sizeof err), 0);
@@ -337,7 +354,7 @@ static void test_macs(void **state)
     (void)state;
     if (!sk_kconfig_for(sk_cpu_detected()))
         skip();
-    const ir_case c = {2, 8, 48, 16, 20, 18, 2, 0, 1, 3, 0};
+    const ir_case c = {2, 8, 48, 16, 20, 18, 2, 0, 1, 3, 0, 0};
     sk_graph *gf = optimized(&c, 7, 1), *gu = optimized(&c, 7, 0);
     assert_int_equal(count_op(gf, SK_OP_IRBLOCK_FUSED), 1);
     const int64_t oh = 10, ow = 9;
@@ -353,7 +370,7 @@ static void test_macs(void **state)
 static void test_bad_input(void **state)
 {
     (void)state;
-    const ir_case c = {1, 8, 16, 8, 10, 10, 1, 1, 1, 3, 0};
+    const ir_case c = {1, 8, 16, 8, 10, 10, 1, 1, 1, 3, 0, 0};
     sk_graph *g = optimized(&c, 5, 1);
     char err[256] = "";
     sk_tensor in;

@@ -1,6 +1,7 @@
 /* fused_irblock.c — reference kernel of _IRBlockFused (kernels/fast.h), an
  * inverted-residual block as engine/passes/fuse_irblock.c merges it:
- *   E = clamp(W1 * X + B1, exp_min, exp_max)          expand 1x1
+ *   E = clamp(W1 * X + B1, exp_min, exp_max)          expand 1x1 (E = X
+ *                                                      when W1 is omitted)
  *   D = clamp(dw3x3(E, pads 1, stride s) + Bd, dw_min, dw_max)
  *   Y = clamp(W2 * D + B2 + R, act_min, act_max)       project 1x1
  * Plain loops, one image at a time (scratch: that image's E and D), each
@@ -50,17 +51,19 @@ static int64_t irblock_stride(const sk_node *n)
 int sk_irblock_check(const sk_node *n, const sk_tensor *const *in, int nin, sk_kctx *ctx,
                      int64_t *oH, int64_t *oW)
 {
-    if (nin < 7 || !in[0])
-        return sk_kfail(ctx, n, SK_EINVAL, "needs X, W1, B1, Wd, Bd, W2, B2");
+    if (nin < 7 || !in[0] || !in[3] || (in[1] && !in[2]))
+        return sk_kfail(ctx, n, SK_EINVAL, "needs X, W1, B1 (or neither), Wd, Bd, W2, B2");
     const sk_shape *xs = &in[0]->shape;
     if (in[0]->dtype != SK_F32 || xs->rank != 4)
         return sk_kfail(ctx, n, SK_ESHAPE, "X must be float32 [N, C, H, W]");
-    if (!in[1] || in[1]->shape.rank != 4 || !in[5] || in[5]->shape.rank != 4)
+    if ((in[1] && in[1]->shape.rank != 4) || !in[5] || in[5]->shape.rank != 4)
         return sk_kfail(ctx, n, SK_ESHAPE, "W1 and W2 must be [out, in, 1, 1]");
-    const int64_t C = xs->dim[1], E = in[1]->shape.dim[0], M = in[5]->shape.dim[0];
+    /* no W1: a block without expansion (MobileNetV2's first), E = X */
+    const int64_t C = xs->dim[1], E = in[1] ? in[1]->shape.dim[0] : C, M = in[5]->shape.dim[0];
     int rc;
-    if ((rc = need4(n, ctx, in[1], "W1", E, C, 1)) || (rc = need4(n, ctx, in[3], "Wd", E, 1, 3)) ||
-        (rc = need4(n, ctx, in[5], "W2", M, E, 1)) || (rc = need_bias(n, ctx, in[2], "B1", E)) ||
+    if ((in[1] && ((rc = need4(n, ctx, in[1], "W1", E, C, 1)) ||
+                   (rc = need_bias(n, ctx, in[2], "B1", E)))) ||
+        (rc = need4(n, ctx, in[3], "Wd", E, 1, 3)) || (rc = need4(n, ctx, in[5], "W2", M, E, 1)) ||
         (rc = need_bias(n, ctx, in[4], "Bd", E)) || (rc = need_bias(n, ctx, in[6], "B2", M)))
         return rc;
     const int64_t s = irblock_stride(n);
@@ -89,7 +92,7 @@ size_t sk_ref_scratch_irblock_fused(const sk_node *n, const sk_tensor *const *in
     int64_t oH, oW;
     if (sk_irblock_check(n, in, nin, &q, &oH, &oW))
         return 0;
-    const int64_t E = in[1]->shape.dim[0], HW = in[0]->shape.dim[2] * in[0]->shape.dim[3];
+    const int64_t E = in[3]->shape.dim[0], HW = in[0]->shape.dim[2] * in[0]->shape.dim[3];
     return sizeof(float) * (size_t)(E * HW + E * oH * oW);
 }
 
@@ -128,9 +131,10 @@ int sk_run_irblock_fused(const sk_node *n, const sk_tensor *const *in, int nin, 
     if (rc)
         return rc;
     const int64_t N = in[0]->shape.dim[0], C = in[0]->shape.dim[1], H = in[0]->shape.dim[2],
-                  W = in[0]->shape.dim[3], E = in[1]->shape.dim[0], M = in[5]->shape.dim[0];
+                  W = in[0]->shape.dim[3], E = in[3]->shape.dim[0], M = in[5]->shape.dim[0];
     const int64_t HW = H * W, oHW = oH * oW, stride = irblock_stride(n);
-    const float *x = in[0]->data, *w1 = in[1]->data, *b1 = in[2]->data, *wd = in[3]->data,
+    const float *x = in[0]->data, *w1 = in[1] ? in[1]->data : NULL,
+                *b1 = in[1] ? in[2]->data : NULL, *wd = in[3]->data,
                 *bd = in[4]->data, *w2 = in[5]->data, *b2 = in[6]->data;
     const float *r = nin > 7 && in[7] ? in[7]->data : NULL;
     const float emin = sk_attr_float(n, "exp_min", -INFINITY),
@@ -146,7 +150,9 @@ int sk_run_irblock_fused(const sk_node *n, const sk_tensor *const *in, int nin, 
     float *d = e + E * HW, *y = out[0].data;
     for (int64_t b = 0; b < N; b++) {
         const float *xb = x + b * C * HW;
-        for (int64_t c = 0; c < E; c++)
+        for (int64_t c = 0; c < E && !w1; c++)
+            memcpy(e + c * HW, xb + c * HW, sizeof(float) * (size_t)HW);
+        for (int64_t c = 0; c < E && w1; c++)
             for (int64_t p = 0; p < HW; p++) {
                 float acc = b1[c];
                 for (int64_t k = 0; k < C; k++)
