@@ -268,6 +268,8 @@ static void test_matches_unfused_and_reference(void **state)
         {1, 3, 17, 3, 9, 12, 1, 1, 1, 3, 0, 0},
         {2, 6, 12, 5, 1, 1, 1, 0, 1, 3, 0, 0},      /* a 1x1 map: every tap but the centre pads */
         {1, 8, 48, 16, 2, 3, 2, 0, 1, 3, 0, 0},
+        {2, 6, 12, 5, 1, 1, 2, 0, 1, 3, 0, 0},   /* stride 2 on a 1x1 map, and on a column */
+        {1, 5, 10, 5, 9, 1, 2, 0, 1, 3, 0, 0},
         {1, 4, 24, 8, 150, 7, 1, 0, 1, 3, 0, 0},    /* more rows than one block holds */
         {1, 4, 24, 8, 151, 9, 2, 0, 1, 3, 0, 0},
         /* no expand (MobileNetV2's first block: E = X) */
