@@ -33,6 +33,7 @@
 #include "kernels/fast.h"
 #include "ops.h"
 #include "pass_util.h"
+#include "passes.h"
 
 static int ints_all(const sk_node *n, const char *name, int64_t v, int want_n)
 {
@@ -230,7 +231,9 @@ int sk_pass_fuse_irblock(sk_pass *p)
     const char *env = getenv("SKIPSERVE_FUSE_IRBLOCK");
     const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
     const int force = env && !strcmp(env, "force");
-    if ((env && !strcmp(env, "0")) || !kc || !kc->dw_flat.flat || !p->shape[0] || !p->shape[1])
+    /* precision bf16 runs the 1x1 convs on the BF16 GEMM (prepack.c); the
+     * block's kernel is FP32: leave those graphs to it */
+    if ((env && !strcmp(env, "0")) || p->precision == SK_PREC_BF16 || !kc || !kc->dw_flat.flat || !p->shape[0] || !p->shape[1])
         return 0;
     sk_graph *g = p->g;
     for (int ni = 0; ni < g->nnodes; ni++) {
