@@ -242,6 +242,7 @@ typedef struct sk_irblock_priv {
                               * (w1.data NULL: no expand) */
     int64_t C, E, M;         /* input, expanded, output channels */
     int stride;              /* of the depthwise conv: 1 or 2 */
+    long budget;             /* per-thread floats (SKIPSERVE_IRBLOCK_BUDGET; 0: default) */
 } sk_irblock_priv;
 void sk_irblock_priv_free(void *p);
 int sk_fast_run_irblock(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,

@@ -43,8 +43,10 @@
 #include "threadpool.h"
 
 /* Floats of the per-thread working set (X panels, E rows, the depthwise
- * output panels) a block aims to stay under: half of Zen 4's 1 MiB L2,
- * so the packed weights streaming through keep the rest. */
+ * output panels) a block aims to stay under: 768 KB of Zen 4's 1 MiB L2,
+ * the rest for the packed weights streaming through (512 KB measured 3-10%
+ * slower on the 56x56 blocks, 1 MB no faster; bench/RESULTS.md session 13).
+ * SKIPSERVE_IRBLOCK_BUDGET=floats, read at load, moves it (tuning). */
 #define IR_BUDGET_FLOATS (192 * 1024)
 #define IR_MAX_R 64 /* rows per block: the segment table of ir_block */
 
@@ -79,11 +81,7 @@ static size_t ir_floats(const sk_irblock_priv *pv, int64_t oW, int64_t r, int64_
 static ir_geo ir_plan(const sk_irblock_priv *pv, int64_t N, int64_t oH, int64_t oW, int T)
 {
     ir_geo g;
-    static long budget = -1;
-    if (budget < 0) {
-        const char *e = getenv("SKIPSERVE_IRBLOCK_BUDGET");
-        budget = e && atol(e) > 0 ? atol(e) : IR_BUDGET_FLOATS;
-    }
+    const size_t budget = pv->budget > 0 ? (size_t)pv->budget : IR_BUDGET_FLOATS;
     g.Wq = oW + 1; /* stride 1: W + 1 with W = oW; stride 2: ceil((2 oW + 1) / 2) */
     g.chunks = 1;
     if (T > 1 && N > 0)
@@ -93,7 +91,7 @@ static ir_geo ir_plan(const sk_irblock_priv *pv, int64_t N, int64_t oH, int64_t 
     g.crows = (oH + g.chunks - 1) / g.chunks;
     g.chunks = g.crows > 0 ? (oH + g.crows - 1) / g.crows : 1;
     g.R = g.crows < IR_MAX_R ? g.crows : IR_MAX_R;
-    while (g.R > 1 && ir_floats(pv, oW, g.R, g.Wq) > (size_t)budget)
+    while (g.R > 1 && ir_floats(pv, oW, g.R, g.Wq) > budget)
         g.R--;
     if (g.R < 1)
         g.R = 1;

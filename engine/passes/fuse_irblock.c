@@ -108,6 +108,8 @@ static int pack(sk_pass *p, int di, const sk_kconfig *kc, int64_t C, int64_t E, 
     pv->E = E;
     pv->M = M;
     pv->stride = s;
+    const char *bud = getenv("SKIPSERVE_IRBLOCK_BUDGET"); /* tuning, read at load */
+    pv->budget = bud && atol(bud) > 0 ? atol(bud) : 0;
     /* no W1 (no expansion): w1 stays empty, the kernel copies X */
     if ((n->in[1] >= 0 && sk_gemm_pack_a(&kc->gemm, g->values[n->in[1]].data, (size_t)C, (int)E,
                                          (int)C, 1, 1.0f, &pv->w1)) ||
