@@ -127,8 +127,8 @@ typedef struct ir_zero {
 /* The input segments of a block of r output rows from row r0, and its
  * GEMM column range [*g0, *g1): stride 1 the real rows only (the pad rows
  * are zeroed) from local row 2 when `carry` (rows 0, 1 are the previous
- * block's last two), stride 2 every cell. Returns the segment count (at most
- * 2 * (2r + 1)). */
+ * block's last two), stride 2 every cell. Returns the segment count (one
+ * per input row: at most 2r + 1). */
 static int ir_segments(const ir_run *ir, int64_t r0, int64_t r, int64_t Wq, int carry,
                        ir_seg *sg, int64_t *g0, int64_t *g1)
 {
