@@ -38,6 +38,8 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
             return sk_fast_run_matmul_fused;
         case SK_OP_CONV_TRANSPOSE: /* W^T packed: on even with SKIPSERVE_FAST_OPS=0 */
             return sk_fast_run_conv_transpose;
+        case SK_OP_IRBLOCK_FUSED: /* expand + depthwise + project (passes/fuse_irblock.c) */
+            return sk_fast_run_irblock;
         case SK_OP_QLINEAR_CONV: /* int8 weights packed (passes/qfuse.c) */
         case SK_OP_QCONV_FUSED:
             return sk_fast_run_qconv;
@@ -80,6 +82,12 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
                ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
         return fast > ref ? fast : ref;
     }
+    if (fn == sk_fast_run_irblock) {
+        size_t fast = sk_irblock_scratch_floats(n, in, nin, nout > 0 ? out : NULL, nthreads) *
+                      sizeof(float),
+               ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
+        return fast > ref ? fast : ref;
+    }
     const sk_op_info *info = sk_op_get(n->op);
     if (info && fn != info->run)
         return sk_dispatch_ops_scratch(n, in, nin, out, nout, nthreads);
@@ -100,6 +108,8 @@ const char *sk_dispatch_describe(const sk_node *n)
         return "int8-gemm+scatter";
     if (fn == sk_fast_run_qmatmul)
         return "int8-gemm";
+    if (fn == sk_fast_run_irblock)
+        return "irblock";
     if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fast_run_conv_transpose)
         return "gemm+col2im";
     return info && fn == info->run ? "ref" : "fast";

@@ -222,4 +222,40 @@ int sk_attention_geometry(const sk_tensor *const *in, int nin, sk_attention_geom
 size_t sk_ref_scratch_attention_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                                       const sk_tensor *out, int nout, int nthreads);
 
+
+/* _IRBlockFused (X, W1?, B1?, Wd, Bd, W2, B2, R?) -> Y
+ * (engine/passes/fuse_irblock.c): MobileNetV2's inverted-residual block
+ * merged into one node — expand 1x1 (W1 [E, C, 1, 1], bias B1, clamp
+ * "exp_min" .. "exp_max"), depthwise 3x3 with pads 1 and stride "strides"
+ * (1 or 2) (Wd [E, 1, 3, 3], Bd, clamp "dw_min" .. "dw_max"), project 1x1
+ * (W2 [M, E, 1, 1], B2) + the residual R when the block has one, clamp
+ * "act_min" .. "act_max"; without W1 and B1 the block has no expansion
+ * (E = X, MobileNetV2's first block):
+ *   Y = clamp(W2 * clamp(dw(clamp(W1 * X + B1)) + Bd) + B2 + R)
+ * Reference: kernels/ref/fused_irblock.c (the three convolutions one after
+ * the other); fast: fast_irblock.c (by row blocks of the output, the
+ * expanded rows in a per-thread buffer, never the whole E x H x W tensor).
+ * Its load-time state: */
+typedef struct sk_irblock_priv {
+    const sk_kconfig *kc;
+    sk_gemm_packed_a w1, w2; /* expand and project weights as GEMM A panels
+                              * (w1.data NULL: no expand) */
+    int64_t C, E, M;         /* input, expanded, output channels */
+    int stride;              /* of the depthwise conv: 1 or 2 */
+    long budget;             /* per-thread floats (SKIPSERVE_IRBLOCK_BUDGET; 0: default) */
+} sk_irblock_priv;
+void sk_irblock_priv_free(void *p);
+int sk_fast_run_irblock(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                        int nout, sk_kctx *ctx);
+/* Floats of scratch of the fast kernel for this input and output (and
+ * threads); 0 when a shape is unknown. */
+size_t sk_irblock_scratch_floats(const sk_node *n, const sk_tensor *const *in, int nin,
+                                 const sk_tensor *out, int nthreads);
+/* The block geometry both kernels check: 0, or an SK_E* code with ctx's
+ * error set. */
+size_t sk_ref_scratch_irblock_fused(const sk_node *n, const sk_tensor *const *in, int nin,
+                                    const sk_tensor *out, int nout, int nthreads);
+int sk_irblock_check(const sk_node *n, const sk_tensor *const *in, int nin, sk_kctx *ctx,
+                     int64_t *oH, int64_t *oW);
+
 #endif

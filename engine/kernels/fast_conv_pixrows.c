@@ -135,16 +135,32 @@ static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
     for (int64_t q = 0; q * mr < pr->rows_pad; q++) {
         float *d = pr->a + (size_t)q * pstride + (size_t)k0 * (size_t)mr;
         int64_t c = k0 / s->kvol, t = k0 % s->kvol;
-        for (int64_t k = k0; k < k1; k++, d += mr) {
-            const float *xc = x + c * s->in_px;
-            const int64_t *o = pr->tab + t * pr->rows_pad + q * mr;
-            if (mr == 6) /* the AVX2 tile: a constant count unrolls */
-                pixrows_gather(d, xc, o, 6);
-            else
-                pixrows_gather(d, xc, o, mr);
-            if (++t == s->kvol) {
-                t = 0;
-                c++;
+        /* a 1x1 stride-1 conv (col == X) whose panel holds mr consecutive
+         * pixels of one image: each column row is mr consecutive floats of
+         * one channel plane, one vector copy instead of mr table reads and
+         * loads (issue 24: the 7x7 projections of MobileNetV2, K = 960) */
+        const int64_t q0 = q * mr, g0 = q0 / pr->P;
+        if (s->direct && q0 + mr <= pr->G * pr->P && (q0 + mr - 1) / pr->P == g0) {
+            const float *xp = x + g0 * s->C * s->in_px + (q0 - g0 * pr->P) + k0 * s->in_px;
+            for (int64_t k = k0; k < k1; k++, d += mr, xp += s->in_px)
+                if (mr == 8)
+                    memcpy(d, xp, 8 * sizeof(float));
+                else if (mr == 6)
+                    memcpy(d, xp, 6 * sizeof(float));
+                else
+                    memcpy(d, xp, (size_t)mr * sizeof(float));
+        } else {
+            for (int64_t k = k0; k < k1; k++, d += mr) {
+                const float *xc = x + c * s->in_px;
+                const int64_t *o = pr->tab + t * pr->rows_pad + q * mr;
+                if (mr == 6) /* the AVX2 tile: a constant count unrolls */
+                    pixrows_gather(d, xc, o, 6);
+                else
+                    pixrows_gather(d, xc, o, mr);
+                if (++t == s->kvol) {
+                    t = 0;
+                    c++;
+                }
             }
         }
         if (pr->pairs) /* k0 is even (PIXROWS_KCHUNK): pairs stay in one task */

@@ -55,5 +55,8 @@ int sk_pass_fuse_matmul(sk_pass *p, int mi);
 /* fuse_attention.c: [Div|Mul](Q, c) -> MatMul(Kt) -> Softmax -> MatMul(V)
  * from the first MatMul mi -> _AttentionFused (1 fused, 0 not, < 0 error) */
 int sk_pass_fuse_attention(sk_pass *p, int mi);
+/* fuse_irblock.c: expand 1x1 -> depthwise 3x3 -> project 1x1 _ConvFused
+ * chains -> _IRBlockFused, weights packed (issue 24) */
+int sk_pass_fuse_irblock(sk_pass *p);
 
 #endif

@@ -143,6 +143,8 @@ int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t er
         goto out;
     if ((rc = sk_pass_qfuse(&p)) < 0)
         goto out;
+    if ((rc = sk_pass_fuse_irblock(&p)) < 0) /* needs fuse.c's _ConvFused nodes */
+        goto out;
     /* fused nodes now read their residuals: re-sort, drop the merged nodes */
     if ((rc = sk_graph_validate(g, err, errlen)) < 0)
         goto out;

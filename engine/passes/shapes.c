@@ -128,6 +128,14 @@ int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
             return ny * x->dim[x->rank - 1];
         return w->dim[0] > 0 ? ny * (nw / w->dim[0]) : 0;
     }
+    if (n->op == SK_OP_IRBLOCK_FUSED && n->nin > 5 && n->in[1] < 0 && n->in[0] >= 0 &&
+        n->in[5] >= 0 && n->nout > 0 && n->out[0] >= 0) { /* no expand: depthwise + project */
+        const sk_shape *y = &sh[n->out[0]], *w2 = &sh[n->in[5]];
+        int64_t ny = sk_shape_numel(y);
+        if (y->rank != 4 || w2->rank != 4 || ny < 0 || y->dim[1] <= 0)
+            return 0;
+        return (ny / y->dim[1]) * w2->dim[1] * (9 + y->dim[1]);
+    }
     if (n->nin < 2 || n->in[0] < 0 || n->in[1] < 0 || n->nout < 1 || n->out[0] < 0)
         return 0;
     const sk_shape *x = &sh[n->in[0]], *w = &sh[n->in[1]], *y = &sh[n->out[0]];
@@ -152,6 +160,11 @@ int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
     case SK_OP_MATMUL_INTEGER:
     case SK_OP_MATMUL_FUSED:
         return ny * x->dim[x->rank - 1];
+    case SK_OP_IRBLOCK_FUSED: /* the three convs it replaced: expand, 3x3 depthwise, project */
+        if (x->rank == 4 && y->rank == 4 && w->rank == 4 && w->dim[0] > 0)
+            return x->dim[0] * x->dim[2] * x->dim[3] * nw +
+                   (ny / (y->dim[1] > 0 ? y->dim[1] : 1)) * w->dim[0] * (9 + y->dim[1]);
+        return 0;
     default:
         return 0;
     }
