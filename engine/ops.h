@@ -163,7 +163,8 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     X(QCONV_FUSED, "_QConvFused", qconv_fused, none, none, 0) \
     X(QLUT, "_QLut", qlut, none, qlut, 0)                     \
     X(MATMUL_FUSED, "_MatMulFused", matmul_fused, fused, none, 0) \
-    X(ATTENTION_FUSED, "_AttentionFused", attention_fused, attention_fused, attention, 0)
+    X(ATTENTION_FUSED, "_AttentionFused", attention_fused, attention_fused, attention, 0) \
+    X(ATTENTION_HEADS, "_AttentionHeads", attention_heads, attention_heads, attention_heads, 0)
 
 #define SK_OPS_ALL(X)      \
     SK_OPS_NN(X)           \

@@ -222,4 +222,22 @@ int sk_attention_geometry(const sk_tensor *const *in, int nin, sk_attention_geom
 size_t sk_ref_scratch_attention_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                                       const sk_tensor *out, int nout, int nthreads);
 
+/* _AttentionHeads (QKV, q_start, q_end, k_start, k_end, v_start, v_end) -> Y
+ * (engine/passes/fuse_attention.c): _AttentionFused per head with Q, K and
+ * V read in place from torch's packed in-projection QKV [S, B, W] — part
+ * p is columns [start_p, end_p) of W (Slice's rules), head h of item b
+ * its D columns at h * D — instead of three Slice -> Reshape -> Transpose
+ * copies; Y [S, B * H, D] (row s, b * H + h), what the Transpose after the
+ * unfused attention made. Attributes "heads" H, "head_dim" D, "q_op",
+ * "q_const". Reference kernels/ref/fused_attention.c, fast fast_attention.c. */
+typedef struct sk_attention_heads_geom {
+    int64_t S, B, W, H, D;
+    int64_t off[3]; /* first column of Q, K, V in W */
+} sk_attention_heads_geom;
+/* 0, or a negative SK_E* code with the message through ctx. */
+int sk_attention_heads_geometry(const sk_node *n, const sk_tensor *const *in, int nin,
+                                sk_attention_heads_geom *h, sk_kctx *ctx);
+size_t sk_ref_scratch_attention_heads(const sk_node *n, const sk_tensor *const *in, int nin,
+                                      const sk_tensor *out, int nout, int nthreads);
+
 #endif

@@ -44,6 +44,151 @@ static int last_axis_softmax(const sk_pass *p, const sk_node *sm, int x)
     return axis == r - 1 || (!legacy && axis == -1);
 }
 
+/* ---- heads read in place: _AttentionFused -> _AttentionHeads ------------------
+ * torch's nn.MultiheadAttention (packed in-projection, seq-first) exports
+ * each of Q, K, V as
+ *   QKV [S, B, 3E] -> Slice(last axis, [start, end)) [S, B, E]
+ *     -> Reshape [S, B * H, D] -> Transpose(1, 0, 2) [B * H, S, D]
+ *        (K: Transpose(1, 2, 0) [B * H, D, S])
+ * and the attention's output Y [B * H, S, D] -> Transpose(1, 0, 2). Those
+ * copies (nine, and the tenth) are strides: head h of item b is D columns of
+ * QKV's rows (fast_attention.c packs them straight from there) and the
+ * output rows go where the last Transpose put them. Each Reshape and
+ * Transpose must be the only reader of its input and no graph output, the shapes must say so
+ * under both shape walks (the batch B free), the Slices one axis (the
+ * last), step 1; their bounds stay inputs of the node, checked when the
+ * plan knows them. SKIPSERVE_FUSE_HEADS=0 leaves the copies (A/B). */
+
+/* The node writing value v, or -1. */
+static int producer(const sk_graph *g, int v)
+{
+    for (int ni = 0; v >= 0 && ni < g->nnodes; ni++)
+        for (int o = 0; o < g->nodes[ni].nout; o++)
+            if (g->nodes[ni].out[o] == v)
+                return ni;
+    return -1;
+}
+
+/* v's producer when it is an `op` node and v has no other use. */
+static int sole_link(const sk_graph *g, int v, sk_op op)
+{
+    int only, ni = producer(g, v);
+    if (ni < 0 || g->nodes[ni].op != op || g->nodes[ni].nout != 1 ||
+        sk_pass_uses(g, v, &only) != 1 || sk_pass_is_output(g, v))
+        return -1;
+    return ni;
+}
+
+static int has_perm(const sk_node *n, int a, int b, int c)
+{
+    const int64_t *pm;
+    return sk_attr_ints(n, "perm", &pm) == 3 && pm[0] == a && pm[1] == b && pm[2] == c;
+}
+
+/* One int constant value of v (0-D or one element), into *x. */
+static int const_int(const sk_graph *g, int v, int64_t *x)
+{
+    if (!sk_pass_is_const(g, v) || sk_shape_numel(&g->values[v].shape) != 1)
+        return 0;
+    if (g->values[v].dtype == SK_I64)
+        *x = *(const int64_t *)g->values[v].data;
+    else if (g->values[v].dtype == SK_I32)
+        *x = *(const int32_t *)g->values[v].data;
+    else
+        return 0;
+    return 1;
+}
+
+/* Part x (0 Q, 1 Kt, 2 V) of attention node ai back to its Slice: the
+ * Slice's node index, or -1; *hh, *dd its heads and head size. */
+static int head_chain(const sk_pass *p, int x, int part, int64_t *hh, int64_t *dd)
+{
+    const sk_graph *g = p->g;
+    int tp = sole_link(g, x, SK_OP_TRANSPOSE);
+    if (tp < 0 || g->nodes[tp].nin != 1 ||
+        !(part == 1 ? has_perm(&g->nodes[tp], 1, 2, 0) : has_perm(&g->nodes[tp], 1, 0, 2)))
+        return -1;
+    int r = g->nodes[tp].in[0], rp = sole_link(g, r, SK_OP_RESHAPE);
+    if (rp < 0)
+        return -1;
+    /* the Slice may have other readers (torch's export reads its Shape
+     * for the Reshape): it is left alone, and dropped as dead code when
+     * those readers were only the Reshape's shape arithmetic */
+    int sl = g->nodes[rp].in[0], sp = producer(g, sl);
+    if (sp < 0 || g->nodes[sp].op != SK_OP_SLICE || g->nodes[sp].nout != 1)
+        return -1;
+    const sk_node *s = &g->nodes[sp];
+    int64_t axis, step = 1;
+    if (s->nin < 4 || s->in[1] < 0 || s->in[2] < 0 || !const_int(g, s->in[3], &axis) ||
+        (axis != 2 && axis != -1) || (s->nin > 4 && s->in[4] >= 0 && !const_int(g, s->in[4], &step)) ||
+        step != 1)
+        return -1;
+    for (int w = 0; w < 2; w++) {
+        const sk_shape *qkv = &p->shape[w][s->in[0]], *so = &p->shape[w][sl],
+                       *ro = &p->shape[w][r];
+        if (qkv->rank != 3 || so->rank != 3 || ro->rank != 3 || qkv->dim[0] != ro->dim[0] ||
+            so->dim[0] != qkv->dim[0] || so->dim[1] != qkv->dim[1] || qkv->dim[1] <= 0 ||
+            ro->dim[1] % qkv->dim[1] != 0 || ro->dim[2] <= 0)
+            return -1;
+        int64_t h = ro->dim[1] / qkv->dim[1], d = ro->dim[2];
+        if (h * d != so->dim[2] || (w && (h != *hh || d != *dd)))
+            return -1;
+        *hh = h;
+        *dd = d;
+    }
+    return sp;
+}
+
+static int fold_heads(sk_pass *p, int ai)
+{
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("SKIPSERVE_FUSE_HEADS");
+        off = e && strcmp(e, "0") == 0;
+    }
+    sk_graph *g = p->g;
+    if (off || g->nodes[ai].nin != 3)
+        return 0;
+    int y = g->nodes[ai].out[0];
+    int t4 = sk_pass_sole_reader(g, y, SK_OP_TRANSPOSE);
+    if (t4 < 0 || sk_pass_is_output(g, y) || !has_perm(&g->nodes[t4], 1, 0, 2))
+        return 0;
+    int sp[3], src = -1;
+    int64_t h[3], d[3];
+    for (int part = 0; part < 3; part++) {
+        sp[part] = head_chain(p, g->nodes[ai].in[part], part, &h[part], &d[part]);
+        if (sp[part] < 0 || (part && (h[part] != h[0] || d[part] != d[0] ||
+                                      g->nodes[sp[part]].in[0] != src)))
+            return 0;
+        src = g->nodes[sp[part]].in[0];
+    }
+    /* The node reads (QKV, bounds of Q, K, V); the Reshapes and
+     * Transposes go (their shape arithmetic with them, as dead code). */
+    int in[7] = {src};
+    for (int part = 0; part < 3; part++) {
+        in[1 + 2 * part] = g->nodes[sp[part]].in[1];
+        in[2 + 2 * part] = g->nodes[sp[part]].in[2];
+    }
+    int rc, yout = g->nodes[t4].out[0];
+    for (int part = 0; part < 3; part++) {
+        int x = g->nodes[ai].in[part], tp = producer(g, x);
+        int rp = producer(g, g->nodes[tp].in[0]);
+        if ((rc = sk_pass_kill(p, rp)) < 0 || (rc = sk_pass_kill(p, tp)) < 0)
+            return rc;
+    }
+    if ((rc = sk_pass_kill(p, t4)) < 0)
+        return rc;
+    for (int k = 0; k < 7; k++)
+        if ((rc = sk_node_set_input(g, ai, k, in[k])) < 0)
+            return rc;
+    if ((rc = sk_node_set_int(g, ai, "heads", h[0])) < 0 ||
+        (rc = sk_node_set_int(g, ai, "head_dim", d[0])) < 0)
+        return rc;
+    g->nodes[ai].out[0] = yout;
+    g->nodes[ai].op = SK_OP_ATTENTION_HEADS;
+    return 1;
+}
+
 int sk_pass_fuse_attention(sk_pass *p, int mi)
 {
     static int off = -1;
@@ -103,5 +248,6 @@ int sk_pass_fuse_attention(sk_pass *p, int mi)
     g->nodes[mi].out[0] = y;
     g->nodes[mi].op = SK_OP_ATTENTION_FUSED;
     p->nfused++;
-    return 1;
+    rc = fold_heads(p, mi);
+    return rc < 0 ? rc : 1;
 }
