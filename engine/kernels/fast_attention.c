@@ -85,6 +85,7 @@ typedef struct att_job {
      * floats on; K's rows are Kt's columns. 0 for _AttentionFused. */
     int64_t heads, W;
     size_t ld, ldy;
+    const sk_attention_heads_geom *hg;
 } att_job;
 
 /* Kt panels packed from K's rows (_AttentionHeads): column n of Kt is row
@@ -129,7 +130,7 @@ static void att_tasks(void *arg, int tid, size_t t0, size_t t1)
             q = j->q + at + r0 * (int64_t)j->ld;
             k = j->k + at;
             v = j->v + at;
-            y = j->y + b * j->E + r0 * (int64_t)j->ldy;
+            y = j->y + sk_attention_heads_y(j->hg, b) + r0 * (int64_t)j->ldy;
             ldq = ldk = ldv = j->ld;
             ldy = j->ldy;
         } else {
@@ -194,7 +195,8 @@ int sk_fast_run_attention(const sk_node *n, const sk_tensor *const *in, int nin,
     float c = sk_attr_float(n, "q_const", 1.0f);
     float scale = q_op == 1 ? (float)(1.0 / (double)c) : q_op == 2 ? c : 1.0f;
     att_job j = {&kc->gemm, &kc->ops, in[0]->data, in[1]->data, in[2]->data, out[0].data,
-                 scratch, scale, g.M, g.D, g.L, g.E, (g.M + rb - 1) / rb, rb, per, 0, 0, 0, 0};
+                 scratch, scale, g.M, g.D, g.L, g.E, (g.M + rb - 1) / rb, rb, per, 0, 0, 0, 0,
+                 NULL};
     if (g.L == 0) { /* softmax over nothing: the reference's NaN-free zeros */
         return sk_fast_ref(n, in, nin, out, nout, ctx);
     }
@@ -248,7 +250,7 @@ int sk_fast_run_attention_heads(const sk_node *n, const sk_tensor *const *in, in
     const float *x = in[0]->data;
     att_job j = {&kc->gemm, &kc->ops, x + h.off[0], x + h.off[1], x + h.off[2], out[0].data,
                  scratch, scale, h.S, h.D, h.S, h.D, (h.S + rb - 1) / rb, rb, per,
-                 h.H, h.W, (size_t)(h.B * h.W), (size_t)(h.B * h.H * h.D)};
+                 h.H, h.W, (size_t)(h.B * h.W), (size_t)h.ldy, &h};
     sk_parallel_for_tid(ctx->pool, (size_t)(h.B * h.H * j.nblk), 1, att_tasks, &j);
     return 0;
 }

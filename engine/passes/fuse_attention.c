@@ -9,6 +9,7 @@
  * [b.., M, L] scores (fast_attention.c). SKIPSERVE_FUSE_ATTENTION=0 leaves
  * the nodes alone (A/B timing). */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/fast.h"
@@ -139,6 +140,167 @@ static int head_chain(const sk_pass *p, int x, int part, int64_t *hh, int64_t *d
     return sp;
 }
 
+/* ---- the out-projection behind the Transpose after it --------------------
+ * After the heads, torch's MHA runs
+ *   Y [S, B*H, D] -> Reshape [S*B, E] -> Gemm(W, bias) [S*B, N]
+ *     -> Reshape [S, B, N] -> Transpose(1, 0, 2) [B, S, N] -> Add(residual)
+ * The Gemm works row by row, so it may as well run on the rows in the
+ * Transpose's order: the heads node writes Y as [B, S, E] ("batch_first"),
+ * the Gemm becomes MatMul(Y, W as [E, N]) + bias and its output is the
+ * Transpose's, which the MatMul fusion (fuse_matmul.c) then merges with
+ * the residual Add — four copy or element-wise steps fewer per layer.
+ * Readers of the Gemm's output other than the Reshape must die with the
+ * rewrite (torch reads its Shape for that Reshape). */
+
+static int in_list(const int *v, int n, int x)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == x)
+            return 1;
+    return 0;
+}
+
+/* Value v becomes dead code when the nodes in skip are gone: no graph
+ * output, and every other reader's outputs die too (a few links deep). */
+static int dies(const sk_graph *g, int v, const int *skip, int nskip, int depth)
+{
+    if (sk_pass_is_output(g, v))
+        return 0;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const sk_node *n = &g->nodes[ni];
+        int reads = 0;
+        for (int k = 0; k < n->nin && !reads; k++)
+            reads = n->in[k] == v;
+        if (!reads || in_list(skip, nskip, ni))
+            continue;
+        if (depth <= 0)
+            return 0;
+        for (int o = 0; o < n->nout; o++)
+            if (n->out[o] >= 0 && !dies(g, n->out[o], skip, nskip, depth - 1))
+                return 0;
+    }
+    return 1;
+}
+
+/* Kill the readers of v outside skip and theirs, which dies() said die:
+ * nothing may read a value whose producer is gone when the graph is
+ * validated, before dead code goes. */
+static int kill_dying(sk_pass *p, int v, const int *skip, int nskip, int depth)
+{
+    sk_graph *g = p->g;
+    for (int ni = 0; ni < g->nnodes && depth >= 0; ni++) {
+        const sk_node *n = &g->nodes[ni];
+        int reads = 0, rc;
+        for (int k = 0; k < n->nin && !reads; k++)
+            reads = n->in[k] == v;
+        if (!reads || in_list(skip, nskip, ni))
+            continue;
+        for (int o = 0; o < g->nodes[ni].nout; o++)
+            if (g->nodes[ni].out[o] >= 0 &&
+                (rc = kill_dying(p, g->nodes[ni].out[o], skip, nskip, depth - 1)) < 0)
+                return rc;
+        if ((rc = sk_pass_kill(p, ni)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int fold_out_proj(sk_pass *p, int ai, int qkv)
+{
+    sk_graph *g = p->g;
+    /* the rewrite leans on the MatMul fusion for the bias slot */
+    const char *mf = getenv("SKIPSERVE_FUSE_MATMUL");
+    if (mf && strcmp(mf, "0") == 0)
+        return 1;
+    int y = g->nodes[ai].out[0];
+    int r3i = sk_pass_sole_reader(g, y, SK_OP_RESHAPE);
+    if (r3i < 0 || sk_pass_is_output(g, y))
+        return 1;
+    int r3 = g->nodes[r3i].out[0];
+    int gi = sk_pass_sole_reader(g, r3, SK_OP_GEMM);
+    if (gi < 0 || sk_pass_is_output(g, r3))
+        return 1;
+    const sk_node *gm = &g->nodes[gi];
+    int tb = (int)sk_attr_int(gm, "transB", 0);
+    if (gm->nin != 3 || gm->nout != 1 || gm->in[0] != r3 || sk_attr_int(gm, "transA", 0) ||
+        sk_attr_float(gm, "alpha", 1.0f) != 1.0f || sk_attr_float(gm, "beta", 1.0f) != 1.0f)
+        return 1;
+    int w = gm->in[1], c = gm->in[2];
+    if (!sk_pass_is_const(g, w) || g->values[w].dtype != SK_F32 ||
+        g->values[w].shape.rank != 2 || !sk_pass_is_const(g, c) ||
+        g->values[c].dtype != SK_F32 || g->values[c].shape.rank != 1)
+        return 1;
+    const int64_t K = g->values[w].shape.dim[tb ? 1 : 0], N = g->values[w].shape.dim[tb ? 0 : 1];
+    if (g->values[c].shape.dim[0] != N)
+        return 1;
+    int gout = gm->out[0], r4i = -1;
+    for (int ni = 0; ni < g->nnodes && r4i < 0; ni++)
+        if (g->nodes[ni].op == SK_OP_RESHAPE && g->nodes[ni].nin >= 1 &&
+            g->nodes[ni].in[0] == gout)
+            r4i = ni;
+    if (r4i < 0)
+        return 1;
+    int r4 = g->nodes[r4i].out[0], t5i = sk_pass_sole_reader(g, r4, SK_OP_TRANSPOSE);
+    if (t5i < 0 || sk_pass_is_output(g, r4) || !has_perm(&g->nodes[t5i], 1, 0, 2))
+        return 1;
+    int t5 = g->nodes[t5i].out[0];
+    /* a residual Add must not be taken for the bias (the bias is set below) */
+    int add = sk_pass_sole_reader(g, t5, SK_OP_ADD);
+    if (add >= 0 && g->nodes[add].nin == 2 &&
+        (sk_pass_is_const(g, g->nodes[add].in[0]) || sk_pass_is_const(g, g->nodes[add].in[1])))
+        return 1;
+    for (int wk = 0; wk < 2; wk++) {
+        const sk_shape *x = &p->shape[wk][qkv], *o = &p->shape[wk][t5];
+        if (x->rank != 3 || o->rank != 3 || o->dim[0] != x->dim[1] || o->dim[1] != x->dim[0] ||
+            o->dim[2] != N || K != sk_attr_int(&g->nodes[ai], "heads", 0) *
+                                      sk_attr_int(&g->nodes[ai], "head_dim", 0))
+            return 1;
+    }
+    int skip[4] = {r4i, gi, r3i, t5i};
+    if (!dies(g, gout, skip, 4, 6))
+        return 1;
+    /* W as [K, N] for MatMul */
+    int wt = w;
+    if (tb) {
+        float *d = malloc(sizeof(float) * (size_t)(K * N > 0 ? K * N : 1));
+        const float *src = g->values[w].data;
+        char name[64];
+        if (!d)
+            return SK_ENOMEM;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t n = 0; n < N; n++)
+                d[k * N + n] = src[n * K + k];
+        snprintf(name, sizeof name, "_heads_wt%d", p->fresh++);
+        sk_shape ws = {2, {K, N}};
+        wt = sk_graph_add_const(g, name, SK_F32, &ws, d);
+        free(d);
+        if (wt < 0)
+            return wt;
+    }
+    int rc;
+    if ((rc = kill_dying(p, gout, skip, 4, 6)) < 0 || (rc = sk_pass_kill(p, r3i)) < 0 ||
+        (rc = sk_pass_kill(p, r4i)) < 0 ||
+        (rc = sk_pass_kill(p, t5i)) < 0 || (rc = sk_node_set_int(g, ai, "batch_first", 1)) < 0)
+        return rc;
+    for (int wk = 0; wk < 2; wk++) /* y's shape for the passes after this one */
+        p->shape[wk][y] = p->shape[wk][t5], p->shape[wk][y].dim[2] = K;
+    sk_node *mm = &g->nodes[gi];
+    mm->in[0] = y;
+    mm->in[1] = wt;
+    mm->in[2] = -1;
+    mm->nin = 2;
+    sk_node_remove_attr(g, gi, "transA");
+    sk_node_remove_attr(g, gi, "transB");
+    sk_node_remove_attr(g, gi, "alpha");
+    sk_node_remove_attr(g, gi, "beta");
+    mm->op = SK_OP_MATMUL;
+    mm->out[0] = t5;
+    /* bias, residual Add and what follows, as for any Linear layer */
+    if ((rc = sk_pass_fuse_matmul(p, gi)) < 0 || (rc = sk_node_set_input(g, gi, 2, c)) < 0)
+        return rc;
+    return 1;
+}
+
 static int fold_heads(sk_pass *p, int ai)
 {
     static int off = -1;
@@ -186,7 +348,7 @@ static int fold_heads(sk_pass *p, int ai)
         return rc;
     g->nodes[ai].out[0] = yout;
     g->nodes[ai].op = SK_OP_ATTENTION_HEADS;
-    return 1;
+    return fold_out_proj(p, ai, src);
 }
 
 int sk_pass_fuse_attention(sk_pass *p, int mi)

@@ -22,7 +22,10 @@
  *     Slice -> Reshape -> Transpose of a packed QKV folded; the unfused
  *     graph on the reference against it at every level, serial and
  *     threaded, bit-identical to _AttentionFused on the copies; not folded
- *     for a strided Slice or a shared Reshape; bad bounds fail the plan. */
+ *     for a strided Slice or a shared Reshape; bad bounds fail the plan.
+ *     The out-projection Gemm after it moved behind its Transpose and fused
+ *     with the residual Add (heads written batch-first), against the
+ *     unfused reference; left when its output is a graph output. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -692,14 +695,28 @@ static int node1(sk_graph *g, sk_op op, int nin, const int *in)
     return o;
 }
 
+static sk_graph *heads_build2(const heads_case *c, int tail, int slice_step, int proj);
 static sk_graph *heads_build(const heads_case *c, int tail, int slice_step)
+{
+    return heads_build2(c, tail, slice_step, 0);
+}
+
+/* proj 1: torch's out-projection and residual after the heads,
+ *   Reshape [S*B, E] -> Gemm(W [N, E], transB, bias) -> Reshape [S, B, N]
+ *   -> Transpose(1,0,2) -> Add(R [B, S, N] input)
+ * with a Shape of the Gemm's output nothing needs (torch reads it for the
+ * Reshape); proj 2: the Gemm's output is also a graph output. */
+enum { PROJ_N = 24 };
+static sk_graph *heads_build2(const heads_case *c, int tail, int slice_step, int proj)
 {
     char err[256], nm[32];
     sk_graph *g = sk_graph_new();
     int x = val(g, "QKV");
     const int64_t E = c->H * c->D;
     g->values[x].dtype = SK_F32;
-    g->values[x].shape = (sk_shape){3, {c->S, SK_DIM_SYMBOLIC, 3 * E}};
+    /* with the out-projection both inputs have the batch fixed: two
+     * symbolic dims could differ, and the residual would not be fused */
+    g->values[x].shape = (sk_shape){3, {c->S, proj ? c->B : SK_DIM_SYMBOLIC, 3 * E}};
     sk_graph_add_input(g, x);
     int64_t shape[3] = {0, -1, c->D}, axis = -1, step = slice_step;
     int part[3];
@@ -729,6 +746,27 @@ static sk_graph *heads_build(const heads_case *c, int tail, int slice_step)
         int64_t perm[3] = {1, 0, 2};
         sk_node_set_ints(g, g->nnodes - 1, "perm", perm, 3);
     }
+    if (proj) {
+        int64_t s2[2] = {-1, E}, s3[3] = {c->S, -1, PROJ_N}, wd[2] = {PROJ_N, E}, bd[1] = {PROJ_N};
+        int rin[2] = {y, add_i64(g, "p2", 2, s2)};
+        int r3 = node1(g, SK_OP_RESHAPE, 2, rin);
+        int gin[3] = {r3, add_const(g, "Wo", 2, wd), add_const(g, "bo", 1, bd)};
+        int go = node1(g, SK_OP_GEMM, 3, gin);
+        sk_node_set_int(g, g->nnodes - 1, "transB", 1);
+        (void)node1(g, SK_OP_SHAPE, 1, &go); /* read by nothing */
+        int r4in[2] = {go, add_i64(g, "p3", 3, s3)};
+        int r4 = node1(g, SK_OP_RESHAPE, 2, r4in);
+        int t5 = node1(g, SK_OP_TRANSPOSE, 1, &r4);
+        int64_t perm[3] = {1, 0, 2};
+        sk_node_set_ints(g, g->nnodes - 1, "perm", perm, 3);
+        int r = val(g, "R");
+        g->values[r].dtype = SK_F32;
+        g->values[r].shape = (sk_shape){3, {c->B, c->S, PROJ_N}};
+        sk_graph_add_input(g, r);
+        y = bin(g, SK_OP_ADD, t5, r);
+        if (proj == 2)
+            sk_graph_add_output(g, go);
+    }
     sk_graph_add_output(g, y);
     if (sk_graph_validate(g, err, sizeof err))
         fail_msg("validate: %s", err);
@@ -736,16 +774,17 @@ static sk_graph *heads_build(const heads_case *c, int tail, int slice_step)
 }
 
 static float *heads_run(const sk_graph *g, const heads_case *c, sk_isa level, const float *x,
-                        sk_pool *pool, int64_t *ny)
+                        sk_pool *pool, int64_t *ny, const float *r)
 {
     char err[256];
     sk_isa keep = sk_cpu_level();
     sk_cpu_set_level(level);
-    sk_tensor in = {SK_F32, {3, {c->S, c->B, 3 * c->H * c->D}}, NULL};
+    sk_tensor in[2] = {{SK_F32, {3, {c->S, c->B, 3 * c->H * c->D}}, NULL},
+                       {SK_F32, {3, {c->B, c->S, PROJ_N}}, NULL}};
     sk_plan *p;
-    if (sk_plan_create(g, &in, pool, &p, err, sizeof err))
+    if (sk_plan_create(g, in, pool, &p, err, sizeof err))
         fail_msg("plan: %s", err);
-    const void *d[1] = {x};
+    const void *d[2] = {x, r};
     if (sk_plan_run(p, d, err, sizeof err))
         fail_msg("run: %s", err);
     const sk_tensor *o = sk_plan_output(p, 0);
@@ -776,9 +815,9 @@ static void heads_check(const heads_case *c, sk_pool *pool)
     for (int64_t k = 0; k < n; k++)
         x[k] = frand() * 3.0f;
     int64_t n1, n2, n3;
-    float *yr = heads_run(gr, c, SK_ISA_SCALAR, x, pool, &n1);
-    float *yo = heads_run(go, c, sk_cpu_level(), x, pool, &n2);
-    float *yf = heads_run(gf, c, sk_cpu_level(), x, pool, &n3);
+    float *yr = heads_run(gr, c, SK_ISA_SCALAR, x, pool, &n1, NULL);
+    float *yo = heads_run(go, c, sk_cpu_level(), x, pool, &n2, NULL);
+    float *yf = heads_run(gf, c, sk_cpu_level(), x, pool, &n3, NULL);
     assert_int_equal(n1, S * BH * D);
     assert_int_equal(n2, n1);
     assert_int_equal(n3, n1);
@@ -807,11 +846,63 @@ static void heads_check(const heads_case *c, sk_pool *pool)
     sk_graph_free(gf);
 }
 
+/* The out-projection moved behind its Transpose: two nodes (heads written
+ * batch-first, _MatMulFused with bias and residual) against the unfused
+ * graph on the reference; not moved when the Gemm's output is a graph
+ * output. */
+static void proj_check(const heads_case *c, sk_pool *pool)
+{
+    char err[256];
+    uint64_t seed = rng; /* the same random W and bias in both graphs */
+    sk_graph *gr = heads_build2(c, 1, 1, 1);
+    rng = seed;
+    sk_graph *go = heads_build2(c, 1, 1, 1);
+    if (sk_graph_optimize(go, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    if (go->nnodes != 2 || go->nodes[0].op != SK_OP_ATTENTION_HEADS ||
+        go->nodes[1].op != SK_OP_MATMUL_FUSED || !sk_attr_int(&go->nodes[0], "batch_first", 0))
+        fail_msg("out-projection S %lld B %lld: %d nodes, %s, %s, last %s", (long long)c->S,
+                 (long long)c->B, go->nnodes, sk_op_name(go->nodes[0].op),
+                 go->nnodes > 1 ? sk_op_name(go->nodes[1].op) : "-", sk_op_name(go->nodes[go->nnodes - 1].op));
+    const int64_t n = c->S * c->B * 3 * c->H * c->D, nr = c->B * c->S * PROJ_N;
+    float *x = malloc(sizeof(float) * (size_t)n), *r = malloc(sizeof(float) * (size_t)nr);
+    for (int64_t k = 0; k < n; k++)
+        x[k] = frand() * 3.0f;
+    for (int64_t k = 0; k < nr; k++)
+        r[k] = frand();
+    int64_t n1, n2;
+    float *yr = heads_run(gr, c, SK_ISA_SCALAR, x, pool, &n1, r);
+    float *yo = heads_run(go, c, sk_cpu_level(), x, pool, &n2, r);
+    assert_int_equal(n1, c->B * c->S * PROJ_N);
+    assert_int_equal(n2, n1);
+    double tol = (double)(9 * c->D + c->S + c->H * c->D + 64) * FLT_EPSILON * 8.0;
+    for (int64_t i = 0; i < n1; i++)
+        if (!(fabs(yr[i] - yo[i]) <= tol))
+            fail_msg("[%s] out-projection S %lld B %lld H %lld D %lld: y[%lld] = %.8g, "
+                     "unfused %.8g", sk_isa_name(sk_cpu_level()), (long long)c->S,
+                     (long long)c->B, (long long)c->H, (long long)c->D, (long long)i, yo[i],
+                     yr[i]);
+    free(x);
+    free(r);
+    free(yr);
+    free(yo);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+    /* the Gemm's output is a graph output: heads folded, the Gemm left */
+    go = heads_build2(c, 1, 1, 2);
+    assert_int_equal(sk_graph_optimize(go, 1, err, sizeof err), 0);
+    assert_int_equal(count_op(go, SK_OP_ATTENTION_HEADS), 1);
+    assert_int_equal(sk_attr_int(&go->nodes[0], "batch_first", 0), 0);
+    assert_int_equal(count_op(go, SK_OP_MATMUL_FUSED), 0);
+    sk_graph_free(go);
+}
+
 static void test_attention_heads(void **state)
 {
     (void)state;
     sk_pool *pool = sk_pool_create(3);
     heads_case cases[] = {
+        {1, 1, 1, 1, {1, 2, 0}}, {2, 1, 1, 1, {0, 1, 2}}, {1, 1, 1, 2, {0, 1, 2}}, {1, 2, 1, 1, {0, 1, 2}},
         {197, 1, 3, 64, {0, 1, 2}},  /* vit_small, batch 1 */
         {197, 2, 3, 64, {0, 1, 2}},  /* and batch 2 */
         {50, 3, 12, 16, {0, 1, 2}},  /* many heads */
@@ -823,6 +914,7 @@ static void test_attention_heads(void **state)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             heads_check(&cases[i], NULL);
             heads_check(&cases[i], pool);
+            proj_check(&cases[i], i & 1 ? pool : NULL);
         }
     }
     sk_cpu_set_level(sk_cpu_detected());

@@ -138,8 +138,10 @@ int sk_run_attention_fused(const sk_node *n, const sk_tensor *const *in, int nin
  * from the end, clamped), H * D of them; head h of batch item b reads its
  * D columns at h * D of them, every row s. Y [S, B * H, D], row (s, b * H + h)
  * — the layout of the Transpose(perm 1, 0, 2) that followed the unfused
- * attention, so the out-projection reads it as it was. Attributes "heads"
- * H, "head_dim" D, "q_op", "q_const" as _AttentionFused. */
+ * attention, so the out-projection reads it as it was — or, with
+ * "batch_first" 1, Y [B, S, H * D] (the out-projection moved behind the
+ * Transpose that came after it, fuse_attention.c). Attributes "heads" H,
+ * "head_dim" D, "batch_first", "q_op", "q_const" as _AttentionFused. */
 static int part_bounds(const sk_node *n, const sk_tensor *b, const sk_tensor *e, int64_t W,
                        int64_t want, const char *what, int64_t *off, sk_kctx *ctx)
 {
@@ -182,6 +184,8 @@ int sk_attention_heads_geometry(const sk_node *n, const sk_tensor *const *in, in
     h->W = x->dim[2];
     if (h->S > (1 << 30) || h->B > (1 << 30) / h->H)
         return sk_kfail(ctx, n, SK_ESHAPE, "QKV is too large");
+    h->batch_first = sk_attr_int(n, "batch_first", 0) != 0;
+    h->ldy = h->batch_first ? h->H * h->D : h->B * h->H * h->D;
     for (int p = 0; p < 3; p++) {
         int rc = part_bounds(n, in[1 + 2 * p], in[2 + 2 * p], h->W, h->H * h->D, parts[p],
                              &h->off[p], ctx);
@@ -215,7 +219,8 @@ int sk_infer_attention_heads(const sk_node *n, const sk_tensor *const *in, int n
     if (rc)
         return rc;
     out[0].dtype = SK_F32;
-    out[0].shape = (sk_shape){3, {h.S, h.B * h.H, h.D}};
+    out[0].shape = h.batch_first ? (sk_shape){3, {h.B, h.S, h.H * h.D}}
+                                 : (sk_shape){3, {h.S, h.B * h.H, h.D}};
     return 0;
 }
 
@@ -245,7 +250,8 @@ int sk_run_attention_heads(const sk_node *n, const sk_tensor *const *in, int nin
                 kt[d * S + r] = base[r * ld + h.off[1] + d];
                 v[r * D + d] = base[r * ld + h.off[2] + d];
             }
-        ref_item(S, D, S, D, qs, kt, v, s, (float *)out[0].data + it * D, h.B * h.H * D);
+        ref_item(S, D, S, D, qs, kt, v, s, (float *)out[0].data + sk_attention_heads_y(&h, it),
+                 h.ldy);
     }
     free(heap);
     return 0;
