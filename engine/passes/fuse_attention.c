@@ -120,7 +120,8 @@ static int head_chain(const sk_pass *p, int x, int part, int64_t *hh, int64_t *d
         return -1;
     const sk_node *s = &g->nodes[sp];
     int64_t axis, step = 1;
-    if (s->nin < 4 || s->in[1] < 0 || s->in[2] < 0 || !const_int(g, s->in[3], &axis) ||
+    if (s->nin < 4 || s->in[0] < 0 || s->in[1] < 0 || s->in[2] < 0 ||
+        !const_int(g, s->in[3], &axis) ||
         (axis != 2 && axis != -1) || (s->nin > 4 && s->in[4] >= 0 && !const_int(g, s->in[4], &step)) ||
         step != 1)
         return -1;
