@@ -126,7 +126,7 @@ static void att_tasks(void *arg, int tid, size_t t0, size_t t1)
         float *y;
         size_t ldq, ldk, ldv, ldy;
         if (j->heads) {
-            int64_t at = (b / j->heads) * j->W + (b % j->heads) * j->D;
+            int64_t at = (b / j->heads) * j->hg->xb + (b % j->heads) * j->D;
             q = j->q + at + r0 * (int64_t)j->ld;
             k = j->k + at;
             v = j->v + at;
@@ -250,7 +250,7 @@ int sk_fast_run_attention_heads(const sk_node *n, const sk_tensor *const *in, in
     const float *x = in[0]->data;
     att_job j = {&kc->gemm, &kc->ops, x + h.off[0], x + h.off[1], x + h.off[2], out[0].data,
                  scratch, scale, h.S, h.D, h.S, h.D, (h.S + rb - 1) / rb, rb, per,
-                 h.H, h.W, (size_t)(h.B * h.W), (size_t)h.ldy, &h};
+                 h.H, h.W, (size_t)h.ldx, (size_t)h.ldy, &h};
     sk_parallel_for_tid(ctx->pool, (size_t)(h.B * h.H * j.nblk), 1, att_tasks, &j);
     return 0;
 }

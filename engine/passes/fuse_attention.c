@@ -302,6 +302,76 @@ static int fold_out_proj(sk_pass *p, int ai, int qkv)
     return 1;
 }
 
+/* ---- the in-projection before the Transpose that feeds it ---------------
+ * X [B, S, E] -> Transpose(1, 0, 2) -> MatMul(W) + bias = QKV [S, B, 3E]:
+ * the MatMul is row-wise too, so it may read X itself and leave QKV as
+ * [B, S, 3E] ("qkv_batch_first" on the heads node). Only when nothing
+ * else sees QKV's layout: its other readers are Slices that die (the
+ * heads node replaced them) or Shapes read only by Gathers of the last
+ * dim (torch's Slice bounds), which the flip leaves alone. The Transpose
+ * stays for its other readers, and goes as dead code when there are none
+ * (torch's are Shapes for the Reshapes the fold removed). */
+static int last_dim_only(const sk_graph *g, int shp)
+{
+    int sv = g->nodes[shp].out[0];
+    if (g->nodes[shp].nout != 1 || sv < 0 || sk_pass_is_output(g, sv) ||
+        sk_attr_find(&g->nodes[shp], "start") || sk_attr_find(&g->nodes[shp], "end"))
+        return 0;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const sk_node *n = &g->nodes[ni];
+        int reads = 0;
+        for (int k = 0; k < n->nin; k++)
+            reads |= n->in[k] == sv;
+        if (!reads)
+            continue;
+        int64_t idx;
+        if (n->op != SK_OP_GATHER || n->nin != 2 || n->in[0] != sv || n->in[1] == sv ||
+            sk_attr_int(n, "axis", 0) != 0 || !const_int(g, n->in[1], &idx) ||
+            g->values[n->in[1]].shape.rank > 1 || (idx != 2 && idx != -1))
+            return 0;
+    }
+    return 1;
+}
+
+static int fold_qkv_first(sk_pass *p, int ai, int qkv)
+{
+    sk_graph *g = p->g;
+    int mq = producer(g, qkv);
+    if (mq < 0 || g->nodes[mq].op != SK_OP_MATMUL_FUSED || sk_pass_is_output(g, qkv) ||
+        (g->nodes[mq].nin > 3 && g->nodes[mq].in[3] >= 0))
+        return 0;
+    int t = g->nodes[mq].in[0], tt = producer(g, t);
+    if (tt < 0 || g->nodes[tt].op != SK_OP_TRANSPOSE || g->nodes[tt].nin != 1 ||
+        g->nodes[tt].in[0] < 0 || !has_perm(&g->nodes[tt], 1, 0, 2))
+        return 0;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const sk_node *n = &g->nodes[ni];
+        int reads = 0;
+        for (int k = 0; k < n->nin; k++)
+            reads |= n->in[k] == qkv;
+        if (!reads || ni == ai)
+            continue;
+        if (n->op == SK_OP_SLICE && n->nout == 1 && dies(g, n->out[0], NULL, 0, 6))
+            continue;
+        if (n->op == SK_OP_SHAPE && n->nin == 1 && last_dim_only(g, ni))
+            continue;
+        return 0;
+    }
+    for (int w = 0; w < 2; w++)
+        if (p->shape[w][qkv].rank != 3)
+            return 0;
+    int rc;
+    if ((rc = sk_node_set_int(g, ai, "qkv_batch_first", 1)) < 0)
+        return rc;
+    g->nodes[mq].in[0] = g->nodes[tt].in[0];
+    for (int w = 0; w < 2; w++) { /* QKV's shape for the passes after this one */
+        int64_t d0 = p->shape[w][qkv].dim[0];
+        p->shape[w][qkv].dim[0] = p->shape[w][qkv].dim[1];
+        p->shape[w][qkv].dim[1] = d0;
+    }
+    return 1;
+}
+
 static int fold_heads(sk_pass *p, int ai)
 {
     static int off = -1;
@@ -349,7 +419,9 @@ static int fold_heads(sk_pass *p, int ai)
         return rc;
     g->nodes[ai].out[0] = yout;
     g->nodes[ai].op = SK_OP_ATTENTION_HEADS;
-    return fold_out_proj(p, ai, src);
+    if ((rc = fold_out_proj(p, ai, src)) < 0 || (rc = fold_qkv_first(p, ai, src)) < 0)
+        return rc;
+    return 1;
 }
 
 int sk_pass_fuse_attention(sk_pass *p, int mi)

@@ -25,7 +25,9 @@
  *     for a strided Slice or a shared Reshape; bad bounds fail the plan.
  *     The out-projection Gemm after it moved behind its Transpose and fused
  *     with the residual Add (heads written batch-first), against the
- *     unfused reference; left when its output is a graph output. */
+ *     unfused reference; left when its output is a graph output. The
+ *     in-projection moved before its Transpose (QKV batch-first) when
+ *     QKV's Shape is read only for its last dim, not when dim 0 is read. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -695,6 +697,11 @@ static int node1(sk_graph *g, sk_op op, int nin, const int *in)
     return o;
 }
 
+/* pre 1: QKV = Transpose(1,0,2) of X [B, S, PRE_E] -> MatMul(W) -> Add(bias),
+ * with Shape(QKV) -> Gather(-1) as a second graph output; pre 2: the same
+ * with Gather(0), whose value the layout flip would change. */
+enum { PRE_E = 20 };
+static int heads_pre = 0;
 static sk_graph *heads_build2(const heads_case *c, int tail, int slice_step, int proj);
 static sk_graph *heads_build(const heads_case *c, int tail, int slice_step)
 {
@@ -711,13 +718,26 @@ static sk_graph *heads_build2(const heads_case *c, int tail, int slice_step, int
 {
     char err[256], nm[32];
     sk_graph *g = sk_graph_new();
-    int x = val(g, "QKV");
+    int x;
     const int64_t E = c->H * c->D;
-    g->values[x].dtype = SK_F32;
-    /* with the out-projection both inputs have the batch fixed: two
-     * symbolic dims could differ, and the residual would not be fused */
-    g->values[x].shape = (sk_shape){3, {c->S, proj ? c->B : SK_DIM_SYMBOLIC, 3 * E}};
-    sk_graph_add_input(g, x);
+    if (heads_pre) {
+        int xi = val(g, "X");
+        g->values[xi].dtype = SK_F32;
+        g->values[xi].shape = (sk_shape){3, {c->B, c->S, PRE_E}};
+        sk_graph_add_input(g, xi);
+        int t = node1(g, SK_OP_TRANSPOSE, 1, &xi);
+        int64_t perm[3] = {1, 0, 2}, wd[2] = {PRE_E, 3 * E}, bd[1] = {3 * E};
+        sk_node_set_ints(g, g->nnodes - 1, "perm", perm, 3);
+        x = bin(g, SK_OP_ADD, bin(g, SK_OP_MATMUL, t, add_const(g, "Wq", 2, wd)),
+                add_const(g, "bq", 1, bd));
+    } else {
+        x = val(g, "QKV");
+        /* with the out-projection both inputs have the batch fixed: two
+         * symbolic dims could differ, and the residual would not be fused */
+        g->values[x].dtype = SK_F32;
+        g->values[x].shape = (sk_shape){3, {c->S, proj ? c->B : SK_DIM_SYMBOLIC, 3 * E}};
+        sk_graph_add_input(g, x);
+    }
     int64_t shape[3] = {0, -1, c->D}, axis = -1, step = slice_step;
     int part[3];
     for (int i = 0; i < 3; i++) {
@@ -768,6 +788,13 @@ static sk_graph *heads_build2(const heads_case *c, int tail, int slice_step, int
             sk_graph_add_output(g, go);
     }
     sk_graph_add_output(g, y);
+    if (heads_pre) {
+        int sh = node1(g, SK_OP_SHAPE, 1, &x);
+        int64_t idx = heads_pre == 1 ? -1 : 0;
+        sk_shape s0 = {0, {0}};
+        int gin[2] = {sh, sk_graph_add_const(g, "gidx", SK_I64, &s0, &idx)};
+        sk_graph_add_output(g, node1(g, SK_OP_GATHER, 2, gin));
+    }
     if (sk_graph_validate(g, err, sizeof err))
         fail_msg("validate: %s", err);
     return g;
@@ -897,6 +924,70 @@ static void proj_check(const heads_case *c, sk_pool *pool)
     sk_graph_free(go);
 }
 
+/* The in-projection before its Transpose: X [B, S, 20] -> Transpose ->
+ * MatMul + bias -> heads -> out-projection + residual. Folded (QKV left
+ * [B, S, 3E]) when its Shape is only read for the last dim; not when dim 0
+ * is read. Against the unfused graph on the reference, and the Gather's
+ * value checked. */
+static void pre_check(const heads_case *c, int pre, sk_pool *pool)
+{
+    char err[256];
+    heads_pre = pre;
+    uint64_t seed = rng;
+    sk_graph *gr = heads_build2(c, 1, 1, 1);
+    rng = seed;
+    sk_graph *go = heads_build2(c, 1, 1, 1);
+    heads_pre = 0;
+    if (sk_graph_optimize(go, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    int hi = -1;
+    for (int ni = 0; ni < go->nnodes; ni++)
+        if (go->nodes[ni].op == SK_OP_ATTENTION_HEADS)
+            hi = ni;
+    assert_true(hi >= 0);
+    assert_int_equal(sk_attr_int(&go->nodes[hi], "qkv_batch_first", 0), pre == 1);
+    assert_int_equal(count_op(go, SK_OP_TRANSPOSE), pre == 1 ? 0 : 1);
+    const int64_t nx = c->B * c->S * PRE_E, nr = c->B * c->S * PROJ_N;
+    float *x = malloc(sizeof(float) * (size_t)nx), *r = malloc(sizeof(float) * (size_t)nr);
+    for (int64_t k = 0; k < nx; k++)
+        x[k] = frand();
+    for (int64_t k = 0; k < nr; k++)
+        r[k] = frand();
+    float *y[2];
+    for (int v = 0; v < 2; v++) {
+        sk_isa keep = sk_cpu_level();
+        sk_cpu_set_level(v ? keep : SK_ISA_SCALAR);
+        sk_tensor in[2] = {{SK_F32, {3, {c->B, c->S, PRE_E}}, NULL},
+                           {SK_F32, {3, {c->B, c->S, PROJ_N}}, NULL}};
+        sk_plan *p;
+        if (sk_plan_create(v ? go : gr, in, pool, &p, err, sizeof err))
+            fail_msg("plan: %s", err);
+        const void *d[2] = {x, r};
+        if (sk_plan_run(p, d, err, sizeof err))
+            fail_msg("run: %s", err);
+        const sk_tensor *o = sk_plan_output(p, 0), *gd = sk_plan_output(p, 1);
+        assert_int_equal(sk_shape_numel(&o->shape), nr);
+        int64_t want = pre == 1 ? 3 * c->H * c->D : c->S; /* QKV [S, B, 3E] */
+        assert_int_equal(((const int64_t *)gd->data)[0], want);
+        y[v] = malloc(sizeof(float) * (size_t)nr);
+        memcpy(y[v], o->data, sizeof(float) * (size_t)nr);
+        sk_plan_free(p);
+        sk_cpu_set_level(keep);
+    }
+    double tol = (double)(9 * c->D + c->S + c->H * c->D + 64) * FLT_EPSILON * 8.0;
+    for (int64_t i = 0; i < nr; i++)
+        if (!(fabs(y[0][i] - y[1][i]) <= tol))
+            fail_msg("[%s] in-projection flip %d S %lld B %lld: y[%lld] = %.8g, unfused %.8g",
+                     sk_isa_name(sk_cpu_level()), pre, (long long)c->S, (long long)c->B,
+                     (long long)i, y[1][i], y[0][i]);
+    free(x);
+    free(r);
+    free(y[0]);
+    free(y[1]);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+}
+
 static void test_attention_heads(void **state)
 {
     (void)state;
@@ -915,6 +1006,8 @@ static void test_attention_heads(void **state)
             heads_check(&cases[i], NULL);
             heads_check(&cases[i], pool);
             proj_check(&cases[i], i & 1 ? pool : NULL);
+            pre_check(&cases[i], 1, i & 1 ? NULL : pool);
+            pre_check(&cases[i], 2, pool);
         }
     }
     sk_cpu_set_level(sk_cpu_detected());

@@ -141,7 +141,8 @@ int sk_run_attention_fused(const sk_node *n, const sk_tensor *const *in, int nin
  * attention, so the out-projection reads it as it was — or, with
  * "batch_first" 1, Y [B, S, H * D] (the out-projection moved behind the
  * Transpose that came after it, fuse_attention.c). Attributes "heads" H,
- * "head_dim" D, "batch_first", "q_op", "q_const" as _AttentionFused. */
+ * "head_dim" D, "batch_first", "q_op", "q_const" as _AttentionFused; with
+ * "qkv_batch_first" 1 QKV is [B, S, W] (row s of item b at (b S + s) W). */
 static int part_bounds(const sk_node *n, const sk_tensor *b, const sk_tensor *e, int64_t W,
                        int64_t want, const char *what, int64_t *off, sk_kctx *ctx)
 {
@@ -175,17 +176,20 @@ int sk_attention_heads_geometry(const sk_node *n, const sk_tensor *const *in, in
         return sk_kfail(ctx, n, SK_EUNSUPPORTED, "QKV is %s; only float32 is supported",
                         sk_dtype_name(in[0]->dtype));
     const sk_shape *x = &in[0]->shape;
+    h->qkv_first = sk_attr_int(n, "qkv_batch_first", 0) != 0;
     h->H = sk_attr_int(n, "heads", 0);
     h->D = sk_attr_int(n, "head_dim", 0);
     if (x->rank != 3 || h->H <= 0 || h->D <= 0 || h->H > (1 << 16) || h->D > (1 << 16))
         return sk_kfail(ctx, n, SK_ESHAPE, "wants QKV [S, B, W] and heads, head_dim > 0");
-    h->S = x->dim[0];
-    h->B = x->dim[1];
+    h->S = x->dim[h->qkv_first ? 1 : 0];
+    h->B = x->dim[h->qkv_first ? 0 : 1];
     h->W = x->dim[2];
     if (h->S > (1 << 30) || h->B > (1 << 30) / h->H)
         return sk_kfail(ctx, n, SK_ESHAPE, "QKV is too large");
     h->batch_first = sk_attr_int(n, "batch_first", 0) != 0;
     h->ldy = h->batch_first ? h->H * h->D : h->B * h->H * h->D;
+    h->ldx = h->qkv_first ? h->W : h->B * h->W;
+    h->xb = h->qkv_first ? h->S * h->W : h->W;
     for (int p = 0; p < 3; p++) {
         int rc = part_bounds(n, in[1 + 2 * p], in[2 + 2 * p], h->W, h->H * h->D, parts[p],
                              &h->off[p], ctx);
@@ -232,7 +236,7 @@ int sk_run_attention_heads(const sk_node *n, const sk_tensor *const *in, int nin
     int rc = sk_attention_heads_geometry(n, in, nin, &h, ctx);
     if (rc)
         return rc;
-    const int64_t S = h.S, D = h.D, W = h.W, ld = h.B * W;
+    const int64_t S = h.S, D = h.D, ld = h.ldx;
     void *heap;
     float *qs = sk_nn_scratch(ctx, sizeof(float) * (size_t)(3 * S * D + S * S), &heap);
     if (!qs)
@@ -242,7 +246,7 @@ int sk_run_attention_heads(const sk_node *n, const sk_tensor *const *in, int nin
     float c = sk_attr_float(n, "q_const", 1.0f);
     const float *X = in[0]->data;
     for (int64_t it = 0; it < h.B * h.H; it++) {
-        const float *base = X + (it / h.H) * W + (it % h.H) * D;
+        const float *base = X + (it / h.H) * h.xb + (it % h.H) * D;
         for (int64_t r = 0; r < S; r++)
             for (int64_t d = 0; d < D; d++) {
                 float q = base[r * ld + h.off[0] + d];
