@@ -80,10 +80,11 @@ typedef struct att_job {
     int64_t M, D, L, E, nblk;
     int rb;
     size_t per_thread;
-    /* _AttentionHeads: q, k, v point at Q, K, V's first column in QKV,
-     * item b * heads + h reads b * W + h * D past them, every row ld
-     * floats on; K's rows are Kt's columns. 0 for _AttentionFused. */
-    int64_t heads, W;
+    /* _AttentionHeads (heads > 0): q, k, v point at Q, K, V's first
+     * column in QKV, item b * heads + h reads b * hg->xb + h * D past
+     * them, every row ld floats on; K's rows are Kt's columns; Y rows ldy
+     * apart from sk_attention_heads_y(). heads 0: _AttentionFused. */
+    int64_t heads;
     size_t ld, ldy;
     const sk_attention_heads_geom *hg;
 } att_job;
@@ -195,7 +196,7 @@ int sk_fast_run_attention(const sk_node *n, const sk_tensor *const *in, int nin,
     float c = sk_attr_float(n, "q_const", 1.0f);
     float scale = q_op == 1 ? (float)(1.0 / (double)c) : q_op == 2 ? c : 1.0f;
     att_job j = {&kc->gemm, &kc->ops, in[0]->data, in[1]->data, in[2]->data, out[0].data,
-                 scratch, scale, g.M, g.D, g.L, g.E, (g.M + rb - 1) / rb, rb, per, 0, 0, 0, 0,
+                 scratch, scale, g.M, g.D, g.L, g.E, (g.M + rb - 1) / rb, rb, per, 0, 0, 0,
                  NULL};
     if (g.L == 0) { /* softmax over nothing: the reference's NaN-free zeros */
         return sk_fast_ref(n, in, nin, out, nout, ctx);
@@ -250,7 +251,7 @@ int sk_fast_run_attention_heads(const sk_node *n, const sk_tensor *const *in, in
     const float *x = in[0]->data;
     att_job j = {&kc->gemm, &kc->ops, x + h.off[0], x + h.off[1], x + h.off[2], out[0].data,
                  scratch, scale, h.S, h.D, h.S, h.D, (h.S + rb - 1) / rb, rb, per,
-                 h.H, h.W, (size_t)h.ldx, (size_t)h.ldy, &h};
+                 h.H, (size_t)h.ldx, (size_t)h.ldy, &h};
     sk_parallel_for_tid(ctx->pool, (size_t)(h.B * h.H * j.nblk), 1, att_tasks, &j);
     return 0;
 }
