@@ -34,6 +34,14 @@
 /* Chunks per thread when the range allows: enough to rebalance uneven
  * work, few enough that claiming chunks costs nothing. */
 #define CHUNKS_PER_THREAD 4
+/* Up to this many items per thread, every item is its own chunk: such
+ * small jobs are a kernel's own tasks (GEMM blocks, Winograd tile blocks),
+ * already sized to balance over the threads. Grouping them left two
+ * threads uneven: 10 GEMM tasks as 5 chunks of 2 gave one thread 6 of
+ * the 10, 20 as 7 chunks of 3 gave one 12 (ResNet-50's 28x28 and 56x56
+ * 1x1 convs at batch 1, 2 threads). A claim is one atomic add, nothing
+ * next to a task of microseconds. */
+#define SINGLE_ITEMS_PER_THREAD 16
 
 struct sk_pool {
     int n; /* threads including the caller */
@@ -223,6 +231,8 @@ void sk_parallel_for_tid(sk_pool *p, size_t n, size_t grain, sk_range_tid_fn fn,
     }
     size_t want = (size_t)p->n * CHUNKS_PER_THREAD;
     size_t chunk = (n + want - 1) / want;
+    if (n <= (size_t)p->n * SINGLE_ITEMS_PER_THREAD)
+        chunk = 1;
     if (chunk < grain)
         chunk = grain;
     p->fn = fn;

@@ -257,5 +257,34 @@ size_t sk_ref_scratch_irblock_fused(const sk_node *n, const sk_tensor *const *in
                                     const sk_tensor *out, int nout, int nthreads);
 int sk_irblock_check(const sk_node *n, const sk_tensor *const *in, int nin, sk_kctx *ctx,
                      int64_t *oH, int64_t *oW);
+/* _AttentionHeads (QKV, q_start, q_end, k_start, k_end, v_start, v_end) -> Y
+ * (engine/passes/fuse_attention.c): _AttentionFused per head with Q, K and
+ * V read in place from torch's packed in-projection QKV [S, B, W] — part
+ * p is columns [start_p, end_p) of W (Slice's rules), head h of item b
+ * its D columns at h * D — instead of three Slice -> Reshape -> Transpose
+ * copies; Y [S, B * H, D] (row s, b * H + h), what the Transpose after the
+ * unfused attention made, or with "batch_first" 1 Y [B, S, H * D]; with
+ * "qkv_batch_first" 1 QKV is [B, S, W] (the in-projection ran before the
+ * Transpose that fed it, fuse_attention.c).
+ * Attributes "heads" H, "head_dim" D, "batch_first", "q_op", "q_const". Reference kernels/ref/fused_attention.c, fast fast_attention.c. */
+typedef struct sk_attention_heads_geom {
+    int64_t S, B, W, H, D;
+    int64_t off[3];  /* first column of Q, K, V in W */
+    int batch_first; /* attribute "batch_first": Y [B, S, H * D] */
+    int64_t ldy;     /* floats between Y's rows of one head */
+    int qkv_first;   /* attribute "qkv_batch_first": QKV [B, S, W] */
+    int64_t ldx, xb; /* floats between QKV's rows of one item, between items */
+} sk_attention_heads_geom;
+/* Where head `item` (b * H + h) starts in Y. */
+static inline int64_t sk_attention_heads_y(const sk_attention_heads_geom *h, int64_t item)
+{
+    int64_t b = item / h->H;
+    return (h->batch_first ? b * h->S * h->H * h->D : b * h->H * h->D) + (item % h->H) * h->D;
+}
+/* 0, or a negative SK_E* code with the message through ctx. */
+int sk_attention_heads_geometry(const sk_node *n, const sk_tensor *const *in, int nin,
+                                sk_attention_heads_geom *h, sk_kctx *ctx);
+size_t sk_ref_scratch_attention_heads(const sk_node *n, const sk_tensor *const *in, int nin,
+                                      const sk_tensor *out, int nout, int nthreads);
 
 #endif

@@ -80,7 +80,38 @@ typedef struct att_job {
     int64_t M, D, L, E, nblk;
     int rb;
     size_t per_thread;
+    /* _AttentionHeads (heads > 0): q, k, v point at Q, K, V's first
+     * column in QKV, item b * heads + h reads b * hg->xb + h * D past
+     * them, every row ld floats on; K's rows are Kt's columns; Y rows ldy
+     * apart from sk_attention_heads_y(). heads 0: _AttentionFused. */
+    int64_t heads;
+    size_t ld, ldy;
+    const sk_attention_heads_geom *hg;
 } att_job;
+
+/* Kt panels packed from K's rows (_AttentionHeads): column n of Kt is row
+ * n of K, so this is a transpose into the nr-wide panels. */
+static void pack_b_krows(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
+                         float *dst, float *tmp)
+{
+    (void)batch;
+    (void)tmp;
+    const sk_gemm_rowmajor *b = ctx;
+    for (int p = 0; p * nr < nb; p++) {
+        float *dp = dst + (size_t)p * (size_t)kc * (size_t)nr;
+        for (int c = 0; c < nr; c++) {
+            int col = p * nr + c;
+            if (col >= nb) {
+                for (int k = 0; k < kc; k++)
+                    dp[(size_t)k * (size_t)nr + (size_t)c] = 0.0f;
+                continue;
+            }
+            const float *src = b->p + (size_t)(n0 + col) * b->ld + (size_t)k0;
+            for (int k = 0; k < kc; k++)
+                dp[(size_t)k * (size_t)nr + (size_t)c] = src[k];
+        }
+    }
+}
 
 static void att_tasks(void *arg, int tid, size_t t0, size_t t1)
 {
@@ -91,14 +122,35 @@ static void att_tasks(void *arg, int tid, size_t t0, size_t t1)
     for (size_t t = t0; t < t1; t++) {
         int64_t b = (int64_t)t / j->nblk, r0 = ((int64_t)t % j->nblk) * j->rb;
         int rows = (int)(j->M - r0 < j->rb ? j->M - r0 : j->rb);
+        /* item b's Q rows, Kt (or K's rows), V and Y rows */
+        const float *q, *k, *v;
+        float *y;
+        size_t ldq, ldk, ldv, ldy;
+        if (j->heads) {
+            int64_t at = (b / j->heads) * j->hg->xb + (b % j->heads) * j->D;
+            q = j->q + at + r0 * (int64_t)j->ld;
+            k = j->k + at;
+            v = j->v + at;
+            y = j->y + sk_attention_heads_y(j->hg, b) + r0 * (int64_t)j->ldy;
+            ldq = ldk = ldv = j->ld;
+            ldy = j->ldy;
+        } else {
+            q = j->q + (b * j->M + r0) * j->D;
+            k = j->k + b * j->D * j->L;
+            v = j->v + b * j->L * j->E;
+            y = j->y + (b * j->M + r0) * j->E;
+            ldq = (size_t)j->D;
+            ldk = L;
+            ldv = ldy = (size_t)j->E;
+        }
         /* S = Q[b][r0 .. r0+rows) Kt[b] */
-        sk_gemm_rowmajor ra = {j->q + (b * j->M + r0) * j->D, (size_t)j->D, 0};
-        sk_gemm_rowmajor rk = {j->k + b * j->D * j->L, L, 0};
+        sk_gemm_rowmajor ra = {q, ldq, 0};
+        sk_gemm_rowmajor rk = {k, ldk, 0};
         sk_gemm_job g;
         sk_gemm_job_init(&g, j->cfg, rows, (int)j->L, (int)j->D, 1);
         g.pack_a = sk_gemm_pack_a_rowmajor;
         g.a_ctx = &ra;
-        g.pack_b = sk_gemm_pack_b_rowmajor;
+        g.pack_b = j->heads ? pack_b_krows : sk_gemm_pack_b_rowmajor;
         g.b_ctx = &rk;
         g.c = s;
         g.ldc = L;
@@ -114,14 +166,14 @@ static void att_tasks(void *arg, int tid, size_t t0, size_t t1)
         }
         /* Y[b][r0 .. r0+rows) = S V[b] */
         sk_gemm_rowmajor rs = {s, L, 0};
-        sk_gemm_rowmajor rv = {j->v + b * j->L * j->E, (size_t)j->E, 0};
+        sk_gemm_rowmajor rv = {v, ldv, 0};
         sk_gemm_job_init(&g, j->cfg, rows, (int)j->E, (int)j->L, 1);
         g.pack_a = sk_gemm_pack_a_rowmajor;
         g.a_ctx = &rs;
         g.pack_b = sk_gemm_pack_b_rowmajor;
         g.b_ctx = &rv;
-        g.c = j->y + (b * j->M + r0) * j->E;
-        g.ldc = (size_t)j->E;
+        g.c = y;
+        g.ldc = ldy;
         sk_gemm_run(NULL, &g, gs);
     }
 }
@@ -144,10 +196,62 @@ int sk_fast_run_attention(const sk_node *n, const sk_tensor *const *in, int nin,
     float c = sk_attr_float(n, "q_const", 1.0f);
     float scale = q_op == 1 ? (float)(1.0 / (double)c) : q_op == 2 ? c : 1.0f;
     att_job j = {&kc->gemm, &kc->ops, in[0]->data, in[1]->data, in[2]->data, out[0].data,
-                 scratch, scale, g.M, g.D, g.L, g.E, (g.M + rb - 1) / rb, rb, per};
+                 scratch, scale, g.M, g.D, g.L, g.E, (g.M + rb - 1) / rb, rb, per, 0, 0, 0,
+                 NULL};
     if (g.L == 0) { /* softmax over nothing: the reference's NaN-free zeros */
         return sk_fast_ref(n, in, nin, out, nout, ctx);
     }
     sk_parallel_for_tid(ctx->pool, (size_t)(g.items * j.nblk), 1, att_tasks, &j);
+    return 0;
+}
+
+/* ---- _AttentionHeads: the same tasks on Q, K, V read in place ------------- */
+
+static int heads_covered(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
+                         int nin, sk_attention_heads_geom *h)
+{
+    char e[8];
+    sk_kctx ctx = {e, sizeof e, NULL, NULL, 0, NULL};
+    return kc && sk_attention_heads_geometry(n, in, nin, h, &ctx) == 0 &&
+           h->B * h->H <= INT_MAX && h->W <= INT_MAX;
+}
+
+int sk_fast_plan_attention_heads(const sk_kconfig *kc, const sk_node *n,
+                                 const sk_tensor *const *in, int nin, const sk_tensor *out,
+                                 int nout, int nthreads, size_t *scratch)
+{
+    (void)out;
+    (void)nout;
+    sk_attention_heads_geom h;
+    *scratch = 0;
+    if (!heads_covered(kc, n, in, nin, &h))
+        return 0;
+    int T = nthreads > 0 ? nthreads : 1, rb = rows_per_task(&kc->gemm, h.B * h.H, h.S, h.S, T);
+    *scratch = per_thread_floats(&kc->gemm, rb, h.S) * (size_t)T * sizeof(float);
+    return 1;
+}
+
+int sk_fast_run_attention_heads(const sk_node *n, const sk_tensor *const *in, int nin,
+                                sk_tensor *out, int nout, sk_kctx *ctx)
+{
+    sk_attention_heads_geom h;
+    const sk_kconfig *kc = ctx->kcfg;
+    if (!heads_covered(kc, n, in, nin, &h))
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
+    if (h.S == 0 || h.B == 0)
+        return 0;
+    int T = sk_pool_size(ctx->pool), rb = rows_per_task(&kc->gemm, h.B * h.H, h.S, h.S, T);
+    size_t per = per_thread_floats(&kc->gemm, rb, h.S);
+    float *scratch = sk_fast_ctx_scratch(ctx, per * (size_t)T * sizeof(float));
+    if (!scratch)
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
+    int q_op = (int)sk_attr_int(n, "q_op", 0);
+    float c = sk_attr_float(n, "q_const", 1.0f);
+    float scale = q_op == 1 ? (float)(1.0 / (double)c) : q_op == 2 ? c : 1.0f;
+    const float *x = in[0]->data;
+    att_job j = {&kc->gemm, &kc->ops, x + h.off[0], x + h.off[1], x + h.off[2], out[0].data,
+                 scratch, scale, h.S, h.D, h.S, h.D, (h.S + rb - 1) / rb, rb, per,
+                 h.H, (size_t)h.ldx, (size_t)h.ldy, &h};
+    sk_parallel_for_tid(ctx->pool, (size_t)(h.B * h.H * j.nblk), 1, att_tasks, &j);
     return 0;
 }

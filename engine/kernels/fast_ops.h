@@ -155,6 +155,12 @@ int sk_fast_plan_attention(const sk_kconfig *kc, const sk_node *n,
                            int nthreads, size_t *scratch);
 int sk_fast_run_attention(const sk_node *n, const sk_tensor *const *in, int nin,
                           sk_tensor *out, int nout, sk_kctx *ctx);
+/* _AttentionHeads (fast_attention.c) */
+int sk_fast_plan_attention_heads(const sk_kconfig *kc, const sk_node *n,
+                                 const sk_tensor *const *in, int nin, const sk_tensor *out,
+                                 int nout, int nthreads, size_t *scratch);
+int sk_fast_run_attention_heads(const sk_node *n, const sk_tensor *const *in, int nin,
+                                sk_tensor *out, int nout, sk_kctx *ctx);
 /* GELU rows (fast_gelu_uk.h), kept apart from the list above so that
  * list stays as it was. */
 #define SK_GELU_UK_PROTOS(sfx)                                      \

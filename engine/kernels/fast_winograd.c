@@ -427,6 +427,18 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
      * their GEMMs: when the blocks' V fit the threads' V areas (one block
      * per thread at most), all threads transform them first, each a few
      * panels x channels, and the tasks then only read them. */
+    /* A block or two per thread (49 tiles = blocks of 32 and 17 at 2
+     * threads): one task per block leaves the threads as uneven as the
+     * blocks and nothing to rebalance a late one with; every (block,
+     * chunk) its own task after the shared transform evens that out.
+     * SKIPSERVE_WINO_SPLIT=0: as before (A/B). */
+    static int split_off = -1;
+    if (split_off < 0) {
+        const char *e = getenv("SKIPSERVE_WINO_SPLIT");
+        split_off = e && strcmp(e, "0") == 0;
+    }
+    if (!split_off && nthreads > 1 && nblocks <= nthreads && r.nchunks > 1)
+        r.msplit = r.nchunks;
     if (r.msplit > 1 && nblocks <= nthreads) {
         const int pmax = r.tb / r.cfg->nr;
         int64_t want = (4L * nthreads + nblocks * pmax - 1) / (nblocks * pmax);

@@ -17,7 +17,17 @@
  *     heads, unfused on the scalar reference against _AttentionFused at
  *     every level, serial and threaded, no allocation in a fast run; not
  *     fused when the scores have another reader, Softmax is over another
- *     axis, or V broadcasts over the batch. */
+ *     axis, or V broadcasts over the batch.
+ *   - Heads read in place (fuse_attention.c's fold, _AttentionHeads): torch's
+ *     Slice -> Reshape -> Transpose of a packed QKV folded; the unfused
+ *     graph on the reference against it at every level, serial and
+ *     threaded, bit-identical to _AttentionFused on the copies; not folded
+ *     for a strided Slice or a shared Reshape; bad bounds fail the plan.
+ *     The out-projection Gemm after it moved behind its Transpose and fused
+ *     with the residual Add (heads written batch-first), against the
+ *     unfused reference; left when its output is a graph output. The
+ *     in-projection moved before its Transpose (QKV batch-first) when
+ *     QKV's Shape is read only for its last dim, not when dim 0 is read. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -655,6 +665,400 @@ static void test_attention_not_fused(void **state)
     }
 }
 
+/* ---- heads read in place: torch's packed in-projection -> _AttentionHeads -------
+ * QKV [S, B, 3E] -> Slice -> Reshape [S, B*H, D] -> Transpose (K: 1,2,0) ->
+ * Div -> MatMul -> Softmax -> MatMul [-> Transpose(1,0,2)], as torch exports
+ * nn.MultiheadAttention. With the last Transpose the pass makes one
+ * _AttentionHeads node; without it the same graph stays _AttentionFused
+ * with the copies. Checked: the unfused graph on the scalar reference
+ * against the folded one at every level (serial and threaded), and the
+ * folded fast kernel bit for bit against _AttentionFused on the copies at
+ * the same level. */
+typedef struct heads_case {
+    int64_t S, B, H, D;
+    int order[3]; /* which third of QKV is Q, K, V */
+} heads_case;
+
+static int add_i64(sk_graph *g, const char *name, int n, const int64_t *v)
+{
+    sk_shape s = {1, {n}};
+    int id = sk_graph_add_const(g, name, SK_I64, &s, v);
+    assert_true(id >= 0);
+    return id;
+}
+
+static int node1(sk_graph *g, sk_op op, int nin, const int *in)
+{
+    static int seq;
+    char name[32];
+    snprintf(name, sizeof name, "h%d", seq++);
+    int o = val(g, name);
+    assert_true(sk_graph_add_node(g, op, name, nin, in, 1, &o) >= 0);
+    return o;
+}
+
+/* pre 1: QKV = Transpose(1,0,2) of X [B, S, PRE_E] -> MatMul(W) -> Add(bias),
+ * with Shape(QKV) -> Gather(-1) as a second graph output; pre 2: the same
+ * with Gather(0), whose value the layout flip would change. */
+enum { PRE_E = 20 };
+static int heads_pre = 0;
+static sk_graph *heads_build2(const heads_case *c, int tail, int slice_step, int proj);
+static sk_graph *heads_build(const heads_case *c, int tail, int slice_step)
+{
+    return heads_build2(c, tail, slice_step, 0);
+}
+
+/* proj 1: torch's out-projection and residual after the heads,
+ *   Reshape [S*B, E] -> Gemm(W [N, E], transB, bias) -> Reshape [S, B, N]
+ *   -> Transpose(1,0,2) -> Add(R [B, S, N] input)
+ * with a Shape of the Gemm's output nothing needs (torch reads it for the
+ * Reshape); proj 2: the Gemm's output is also a graph output. */
+enum { PROJ_N = 24 };
+static sk_graph *heads_build2(const heads_case *c, int tail, int slice_step, int proj)
+{
+    char err[256], nm[32];
+    sk_graph *g = sk_graph_new();
+    int x;
+    const int64_t E = c->H * c->D;
+    if (heads_pre) {
+        int xi = val(g, "X");
+        g->values[xi].dtype = SK_F32;
+        g->values[xi].shape = (sk_shape){3, {c->B, c->S, PRE_E}};
+        sk_graph_add_input(g, xi);
+        int t = node1(g, SK_OP_TRANSPOSE, 1, &xi);
+        int64_t perm[3] = {1, 0, 2}, wd[2] = {PRE_E, 3 * E}, bd[1] = {3 * E};
+        sk_node_set_ints(g, g->nnodes - 1, "perm", perm, 3);
+        x = bin(g, SK_OP_ADD, bin(g, SK_OP_MATMUL, t, add_const(g, "Wq", 2, wd)),
+                add_const(g, "bq", 1, bd));
+    } else {
+        x = val(g, "QKV");
+        /* with the out-projection both inputs have the batch fixed: two
+         * symbolic dims could differ, and the residual would not be fused */
+        g->values[x].dtype = SK_F32;
+        g->values[x].shape = (sk_shape){3, {c->S, proj ? c->B : SK_DIM_SYMBOLIC, 3 * E}};
+        sk_graph_add_input(g, x);
+    }
+    int64_t shape[3] = {0, -1, c->D}, axis = -1, step = slice_step;
+    int part[3];
+    for (int i = 0; i < 3; i++) {
+        int64_t b = c->order[i] * E, e = b + E;
+        snprintf(nm, sizeof nm, "b%d", i);
+        int in[5] = {x, add_i64(g, nm, 1, &b), 0, 0, 0};
+        snprintf(nm, sizeof nm, "e%d", i);
+        in[2] = add_i64(g, nm, 1, &e);
+        snprintf(nm, sizeof nm, "a%d", i);
+        in[3] = add_i64(g, nm, 1, &axis);
+        snprintf(nm, sizeof nm, "s%d", i);
+        in[4] = add_i64(g, nm, 1, &step);
+        int sl = node1(g, SK_OP_SLICE, 5, in);
+        snprintf(nm, sizeof nm, "r%d", i);
+        int rin[2] = {sl, add_i64(g, nm, 3, shape)};
+        int r = node1(g, SK_OP_RESHAPE, 2, rin);
+        part[i] = node1(g, SK_OP_TRANSPOSE, 1, &r);
+        int64_t perm[3] = {1, i == 1 ? 2 : 0, i == 1 ? 0 : 2};
+        sk_node_set_ints(g, g->nnodes - 1, "perm", perm, 3);
+    }
+    int q = bin(g, SK_OP_DIV, part[0], add_scalar(g, "c", 8.0f));
+    int pr = un(g, SK_OP_SOFTMAX, bin(g, SK_OP_MATMUL, q, part[1]));
+    int y = bin(g, SK_OP_MATMUL, pr, part[2]);
+    if (tail) {
+        y = node1(g, SK_OP_TRANSPOSE, 1, &y);
+        int64_t perm[3] = {1, 0, 2};
+        sk_node_set_ints(g, g->nnodes - 1, "perm", perm, 3);
+    }
+    if (proj) {
+        int64_t s2[2] = {-1, E}, s3[3] = {c->S, -1, PROJ_N}, wd[2] = {PROJ_N, E}, bd[1] = {PROJ_N};
+        int rin[2] = {y, add_i64(g, "p2", 2, s2)};
+        int r3 = node1(g, SK_OP_RESHAPE, 2, rin);
+        int gin[3] = {r3, add_const(g, "Wo", 2, wd), add_const(g, "bo", 1, bd)};
+        int go = node1(g, SK_OP_GEMM, 3, gin);
+        sk_node_set_int(g, g->nnodes - 1, "transB", 1);
+        (void)node1(g, SK_OP_SHAPE, 1, &go); /* read by nothing */
+        int r4in[2] = {go, add_i64(g, "p3", 3, s3)};
+        int r4 = node1(g, SK_OP_RESHAPE, 2, r4in);
+        int t5 = node1(g, SK_OP_TRANSPOSE, 1, &r4);
+        int64_t perm[3] = {1, 0, 2};
+        sk_node_set_ints(g, g->nnodes - 1, "perm", perm, 3);
+        int r = val(g, "R");
+        g->values[r].dtype = SK_F32;
+        g->values[r].shape = (sk_shape){3, {c->B, c->S, PROJ_N}};
+        sk_graph_add_input(g, r);
+        y = bin(g, SK_OP_ADD, t5, r);
+        if (proj == 2)
+            sk_graph_add_output(g, go);
+    }
+    sk_graph_add_output(g, y);
+    if (heads_pre) {
+        int sh = node1(g, SK_OP_SHAPE, 1, &x);
+        int64_t idx = heads_pre == 1 ? -1 : 0;
+        sk_shape s0 = {0, {0}};
+        int gin[2] = {sh, sk_graph_add_const(g, "gidx", SK_I64, &s0, &idx)};
+        sk_graph_add_output(g, node1(g, SK_OP_GATHER, 2, gin));
+    }
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+static float *heads_run(const sk_graph *g, const heads_case *c, sk_isa level, const float *x,
+                        sk_pool *pool, int64_t *ny, const float *r)
+{
+    char err[256];
+    sk_isa keep = sk_cpu_level();
+    sk_cpu_set_level(level);
+    sk_tensor in[2] = {{SK_F32, {3, {c->S, c->B, 3 * c->H * c->D}}, NULL},
+                       {SK_F32, {3, {c->B, c->S, PROJ_N}}, NULL}};
+    sk_plan *p;
+    if (sk_plan_create(g, in, pool, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *d[2] = {x, r};
+    if (sk_plan_run(p, d, err, sizeof err))
+        fail_msg("run: %s", err);
+    const sk_tensor *o = sk_plan_output(p, 0);
+    *ny = sk_shape_numel(&o->shape);
+    float *y = malloc(sizeof(float) * (size_t)(*ny > 0 ? *ny : 1));
+    memcpy(y, o->data, sizeof(float) * (size_t)*ny);
+    sk_plan_free(p);
+    sk_cpu_set_level(keep);
+    return y;
+}
+
+static void heads_check(const heads_case *c, sk_pool *pool)
+{
+    char err[256];
+    sk_graph *gr = heads_build(c, 1, 1), *go = heads_build(c, 1, 1), *gf = heads_build(c, 0, 1);
+    if (sk_graph_optimize(go, 1, err, sizeof err) || sk_graph_optimize(gf, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    if (go->nnodes != 1 || go->nodes[0].op != SK_OP_ATTENTION_HEADS)
+        fail_msg("heads S %lld B %lld H %lld D %lld: %d nodes, first %s", (long long)c->S,
+                 (long long)c->B, (long long)c->H, (long long)c->D, go->nnodes,
+                 sk_op_name(go->nodes[0].op));
+    assert_int_equal(sk_attr_int(&go->nodes[0], "heads", 0), c->H);
+    assert_int_equal(sk_attr_int(&go->nodes[0], "head_dim", 0), c->D);
+    assert_int_equal(count_op(gf, SK_OP_ATTENTION_FUSED), 1);
+    assert_int_equal(count_op(gf, SK_OP_ATTENTION_HEADS), 0);
+    const int64_t S = c->S, BH = c->B * c->H, D = c->D, n = S * c->B * 3 * c->H * D;
+    float *x = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t k = 0; k < n; k++)
+        x[k] = frand() * 3.0f;
+    int64_t n1, n2, n3;
+    float *yr = heads_run(gr, c, SK_ISA_SCALAR, x, pool, &n1, NULL);
+    float *yo = heads_run(go, c, sk_cpu_level(), x, pool, &n2, NULL);
+    float *yf = heads_run(gf, c, sk_cpu_level(), x, pool, &n3, NULL);
+    assert_int_equal(n1, S * BH * D);
+    assert_int_equal(n2, n1);
+    assert_int_equal(n3, n1);
+    double tol = (double)(9 * D + S + 32) * FLT_EPSILON * 4.0;
+    for (int64_t s = 0; s < S; s++)
+        for (int64_t i = 0; i < BH; i++)
+            for (int64_t d = 0; d < D; d++) {
+                int64_t at = (s * BH + i) * D + d; /* [S, B*H, D] */
+                float f = yf[(i * S + s) * D + d]; /* [B*H, S, D]: no last Transpose */
+                if (!(fabs(yr[at] - yo[at]) <= tol))
+                    fail_msg("[%s] heads S %lld B %lld H %lld D %lld: y[%lld] = %.8g, unfused "
+                             "%.8g", sk_isa_name(sk_cpu_level()), (long long)S, (long long)c->B,
+                             (long long)c->H, (long long)D, (long long)at, yo[at], yr[at]);
+                if (sk_cpu_level() > SK_ISA_SCALAR && memcmp(&f, &yo[at], sizeof f) != 0)
+                    fail_msg("[%s] heads S %lld B %lld H %lld D %lld: y[%lld] = %.9g, "
+                             "_AttentionFused on copies %.9g (not bit-identical)",
+                             sk_isa_name(sk_cpu_level()), (long long)S, (long long)c->B,
+                             (long long)c->H, (long long)D, (long long)at, yo[at], f);
+            }
+    free(x);
+    free(yr);
+    free(yo);
+    free(yf);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+    sk_graph_free(gf);
+}
+
+/* The out-projection moved behind its Transpose: two nodes (heads written
+ * batch-first, _MatMulFused with bias and residual) against the unfused
+ * graph on the reference; not moved when the Gemm's output is a graph
+ * output. */
+static void proj_check(const heads_case *c, sk_pool *pool)
+{
+    char err[256];
+    uint64_t seed = rng; /* the same random W and bias in both graphs */
+    sk_graph *gr = heads_build2(c, 1, 1, 1);
+    rng = seed;
+    sk_graph *go = heads_build2(c, 1, 1, 1);
+    if (sk_graph_optimize(go, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    if (go->nnodes != 2 || go->nodes[0].op != SK_OP_ATTENTION_HEADS ||
+        go->nodes[1].op != SK_OP_MATMUL_FUSED || !sk_attr_int(&go->nodes[0], "batch_first", 0))
+        fail_msg("out-projection S %lld B %lld: %d nodes, %s, %s, last %s", (long long)c->S,
+                 (long long)c->B, go->nnodes, sk_op_name(go->nodes[0].op),
+                 go->nnodes > 1 ? sk_op_name(go->nodes[1].op) : "-", sk_op_name(go->nodes[go->nnodes - 1].op));
+    const int64_t n = c->S * c->B * 3 * c->H * c->D, nr = c->B * c->S * PROJ_N;
+    float *x = malloc(sizeof(float) * (size_t)n), *r = malloc(sizeof(float) * (size_t)nr);
+    for (int64_t k = 0; k < n; k++)
+        x[k] = frand() * 3.0f;
+    for (int64_t k = 0; k < nr; k++)
+        r[k] = frand();
+    int64_t n1, n2;
+    float *yr = heads_run(gr, c, SK_ISA_SCALAR, x, pool, &n1, r);
+    float *yo = heads_run(go, c, sk_cpu_level(), x, pool, &n2, r);
+    assert_int_equal(n1, c->B * c->S * PROJ_N);
+    assert_int_equal(n2, n1);
+    double tol = (double)(9 * c->D + c->S + c->H * c->D + 64) * FLT_EPSILON * 8.0;
+    for (int64_t i = 0; i < n1; i++)
+        if (!(fabs(yr[i] - yo[i]) <= tol))
+            fail_msg("[%s] out-projection S %lld B %lld H %lld D %lld: y[%lld] = %.8g, "
+                     "unfused %.8g", sk_isa_name(sk_cpu_level()), (long long)c->S,
+                     (long long)c->B, (long long)c->H, (long long)c->D, (long long)i, yo[i],
+                     yr[i]);
+    free(x);
+    free(r);
+    free(yr);
+    free(yo);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+    /* the Gemm's output is a graph output: heads folded, the Gemm left */
+    go = heads_build2(c, 1, 1, 2);
+    assert_int_equal(sk_graph_optimize(go, 1, err, sizeof err), 0);
+    assert_int_equal(count_op(go, SK_OP_ATTENTION_HEADS), 1);
+    assert_int_equal(sk_attr_int(&go->nodes[0], "batch_first", 0), 0);
+    assert_int_equal(count_op(go, SK_OP_MATMUL_FUSED), 0);
+    sk_graph_free(go);
+}
+
+/* The in-projection before its Transpose: X [B, S, 20] -> Transpose ->
+ * MatMul + bias -> heads -> out-projection + residual. Folded (QKV left
+ * [B, S, 3E]) when its Shape is only read for the last dim; not when dim 0
+ * is read. Against the unfused graph on the reference, and the Gather's
+ * value checked. */
+static void pre_check(const heads_case *c, int pre, sk_pool *pool)
+{
+    char err[256];
+    heads_pre = pre;
+    uint64_t seed = rng;
+    sk_graph *gr = heads_build2(c, 1, 1, 1);
+    rng = seed;
+    sk_graph *go = heads_build2(c, 1, 1, 1);
+    heads_pre = 0;
+    if (sk_graph_optimize(go, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    int hi = -1;
+    for (int ni = 0; ni < go->nnodes; ni++)
+        if (go->nodes[ni].op == SK_OP_ATTENTION_HEADS)
+            hi = ni;
+    assert_true(hi >= 0);
+    assert_int_equal(sk_attr_int(&go->nodes[hi], "qkv_batch_first", 0), pre == 1);
+    assert_int_equal(count_op(go, SK_OP_TRANSPOSE), pre == 1 ? 0 : 1);
+    const int64_t nx = c->B * c->S * PRE_E, nr = c->B * c->S * PROJ_N;
+    float *x = malloc(sizeof(float) * (size_t)nx), *r = malloc(sizeof(float) * (size_t)nr);
+    for (int64_t k = 0; k < nx; k++)
+        x[k] = frand();
+    for (int64_t k = 0; k < nr; k++)
+        r[k] = frand();
+    float *y[2];
+    for (int v = 0; v < 2; v++) {
+        sk_isa keep = sk_cpu_level();
+        sk_cpu_set_level(v ? keep : SK_ISA_SCALAR);
+        sk_tensor in[2] = {{SK_F32, {3, {c->B, c->S, PRE_E}}, NULL},
+                           {SK_F32, {3, {c->B, c->S, PROJ_N}}, NULL}};
+        sk_plan *p;
+        if (sk_plan_create(v ? go : gr, in, pool, &p, err, sizeof err))
+            fail_msg("plan: %s", err);
+        const void *d[2] = {x, r};
+        if (sk_plan_run(p, d, err, sizeof err))
+            fail_msg("run: %s", err);
+        const sk_tensor *o = sk_plan_output(p, 0), *gd = sk_plan_output(p, 1);
+        assert_int_equal(sk_shape_numel(&o->shape), nr);
+        int64_t want = pre == 1 ? 3 * c->H * c->D : c->S; /* QKV [S, B, 3E] */
+        assert_int_equal(((const int64_t *)gd->data)[0], want);
+        y[v] = malloc(sizeof(float) * (size_t)nr);
+        memcpy(y[v], o->data, sizeof(float) * (size_t)nr);
+        sk_plan_free(p);
+        sk_cpu_set_level(keep);
+    }
+    double tol = (double)(9 * c->D + c->S + c->H * c->D + 64) * FLT_EPSILON * 8.0;
+    for (int64_t i = 0; i < nr; i++)
+        if (!(fabs(y[0][i] - y[1][i]) <= tol))
+            fail_msg("[%s] in-projection flip %d S %lld B %lld: y[%lld] = %.8g, unfused %.8g",
+                     sk_isa_name(sk_cpu_level()), pre, (long long)c->S, (long long)c->B,
+                     (long long)i, y[1][i], y[0][i]);
+    free(x);
+    free(r);
+    free(y[0]);
+    free(y[1]);
+    sk_graph_free(gr);
+    sk_graph_free(go);
+}
+
+static void test_attention_heads(void **state)
+{
+    (void)state;
+    sk_pool *pool = sk_pool_create(3);
+    heads_case cases[] = {
+        {1, 1, 1, 1, {1, 2, 0}}, {2, 1, 1, 1, {0, 1, 2}}, {1, 1, 1, 2, {0, 1, 2}}, {1, 2, 1, 1, {0, 1, 2}},
+        {197, 1, 3, 64, {0, 1, 2}},  /* vit_small, batch 1 */
+        {197, 2, 3, 64, {0, 1, 2}},  /* and batch 2 */
+        {50, 3, 12, 16, {0, 1, 2}},  /* many heads */
+        {37, 2, 5, 13, {2, 0, 1}},   /* odd sizes, parts out of order */
+        {1, 1, 1, 1, {1, 2, 0}},
+    };
+    for (int l = SK_ISA_SCALAR; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            heads_check(&cases[i], NULL);
+            heads_check(&cases[i], pool);
+            proj_check(&cases[i], i & 1 ? pool : NULL);
+            pre_check(&cases[i], 1, i & 1 ? NULL : pool);
+            pre_check(&cases[i], 2, pool);
+        }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(pool);
+}
+
+/* Not folded: a Slice with step 2 (not a block of columns); a Reshape
+ * whose output another node reads. Bounds that do not give H x D
+ * columns (a hand-made node) fail the plan with a message. */
+static void test_attention_heads_not_folded(void **state)
+{
+    (void)state;
+    char err[256];
+    heads_case c = {9, 2, 2, 4, {0, 1, 2}};
+    sk_graph *g = heads_build(&c, 1, 2);
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    assert_int_equal(count_op(g, SK_OP_ATTENTION_HEADS), 0);
+    sk_graph_free(g);
+
+    g = heads_build(&c, 1, 1);
+    int r = -1; /* the first Reshape's output also a graph output */
+    for (int ni = 0; ni < g->nnodes && r < 0; ni++)
+        if (g->nodes[ni].op == SK_OP_RESHAPE)
+            r = g->nodes[ni].out[0];
+    sk_graph_add_output(g, r);
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    assert_int_equal(count_op(g, SK_OP_ATTENTION_HEADS), 0);
+    assert_int_equal(count_op(g, SK_OP_ATTENTION_FUSED), 1);
+    sk_graph_free(g);
+
+    g = heads_build(&c, 1, 1);
+    assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+    assert_int_equal(count_op(g, SK_OP_ATTENTION_HEADS), 1);
+    /* K's bounds one column short */
+    int e1 = g->nodes[0].in[4];
+    ((int64_t *)g->values[e1].data)[0] -= 1;
+    sk_tensor in = {SK_F32, {3, {c.S, c.B, 3 * c.H * c.D}}, NULL};
+    sk_plan *p = NULL;
+    for (int l = SK_ISA_SCALAR; l <= (int)sk_cpu_detected(); l += (int)sk_cpu_detected()) {
+        sk_cpu_set_level((sk_isa)l);
+        err[0] = 0;
+        assert_true(sk_plan_create(g, &in, NULL, &p, err, sizeof err) < 0);
+        if (!strstr(err, "K takes columns [8, 15) of QKV's 24"))
+            fail_msg("bad bounds: %s", err);
+        if (l == (int)sk_cpu_detected())
+            break;
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +1068,8 @@ int main(void)
         cmocka_unit_test(test_wrong_constant_not_fused),
         cmocka_unit_test(test_attention_fused),
         cmocka_unit_test(test_attention_not_fused),
+        cmocka_unit_test(test_attention_heads),
+        cmocka_unit_test(test_attention_heads_not_folded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -417,6 +417,57 @@ static void test_stalled_worker_does_not_hold_the_job(void **state)
     sk_pool_destroy(p);
 }
 
+/* A job of few items (a kernel's own tasks, e.g. 10 GEMM blocks on 2
+ * threads) is claimed one item at a time, so neither thread can end up
+ * with a chunk more than the other; a large job is still grouped, and a
+ * grain is still honoured. */
+typedef struct ranges {
+    atomic_int calls, longest;
+} ranges;
+
+static void range_fn(void *arg, int tid, size_t b, size_t e)
+{
+    (void)tid;
+    ranges *r = arg;
+    atomic_fetch_add(&r->calls, 1);
+    int len = (int)(e - b), cur = atomic_load(&r->longest);
+    while (len > cur && !atomic_compare_exchange_weak(&r->longest, &cur, len))
+        ;
+}
+
+static void run_ranges(sk_pool *p, size_t n, size_t grain, ranges *r)
+{
+    atomic_store(&r->calls, 0);
+    atomic_store(&r->longest, 0);
+    sk_parallel_for_tid(p, n, grain, range_fn, r);
+}
+
+static void test_small_jobs_claimed_per_item(void **state)
+{
+    (void)state;
+    static const int threads[] = {2, 3};
+    for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+        sk_pool *p = sk_pool_create(threads[t]);
+        assert_non_null(p);
+        ranges r;
+        for (size_t n = 2; n <= (size_t)threads[t] * 16; n++) {
+            run_ranges(p, n, 1, &r);
+            if (atomic_load(&r.calls) != (int)n || atomic_load(&r.longest) != 1)
+                fail_msg("threads %d n %zu: %d calls, longest range %d (want %zu, 1)",
+                         threads[t], n, atomic_load(&r.calls), atomic_load(&r.longest), n);
+        }
+        /* the grain still sets the smallest chunk */
+        run_ranges(p, 20, 4, &r);
+        assert_int_equal(atomic_load(&r.calls), 5);
+        assert_int_equal(atomic_load(&r.longest), 4);
+        /* a large job of cheap items is cut into about 4 chunks a thread */
+        run_ranges(p, 10000, 1, &r);
+        assert_true(atomic_load(&r.calls) <= threads[t] * 4);
+        assert_true(atomic_load(&r.longest) >= 10000 / (threads[t] * 4));
+        sk_pool_destroy(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_destroy_idle_and_fresh),
         cmocka_unit_test(test_no_spin_and_oversubscribed),
         cmocka_unit_test(test_stalled_worker_does_not_hold_the_job),
+        cmocka_unit_test(test_small_jobs_claimed_per_item),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
