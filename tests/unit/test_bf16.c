@@ -7,8 +7,10 @@
  * zero).
  *   - sk_bf16_round on hand-worked values (ties, carries into the
  *     exponent, overflow to inf, denormals, NaN);
- *   - the vector pair conversion against the scalar one: random and
- *     special values, odd row counts, panel strides, guard cells;
+ *   - the pair-row conversion (two float rows to one row of pair words):
+ *     the scalar one against the layout, the vector one against it bit
+ *     for bit; random and special values, partial panels, panel strides,
+ *     guard cells; the load-time packs of the weights against the layout;
  *   - the 8x32 microkernel: every flag and epilogue, pair counts 1..40,
  *     denormal-producing operands, guard cells around C;
  *   - the whole GEMM driver on the BF16 config: odd K across several K
@@ -117,31 +119,113 @@ static float special(void)
     }
 }
 
-static void test_pairs(void **state)
+/* The scalar pair-row conversion against bf16.h's definition of the
+ * layout, and the vector one against it bit for bit: panel widths 8 (pixel
+ * rows' A panels), 16, 32 (B panels); nb from 1 to three panels and a bit
+ * (partial 16-column groups, whole zero groups); a missing hi row; panels
+ * pstride words apart with gaps between them and guard cells after, which
+ * must keep their values. lo / hi are exactly nb floats (a read past nb,
+ * as a direct 1x1 source row would end there, shows under valgrind). */
+static void test_pack2(void **state)
 {
     (void)state;
     const sk_kconfig *kc = bf16_config();
-    if (!kc) {
-        print_message("skipped: no AVX512-BF16 on this CPU\n");
-        return;
-    }
-    for (int nr = 8; nr <= 32; nr += 24) /* pixel rows' A panels (mr 8), B panels (nr 32) */
-    for (int kk = 1; kk <= 9; kk++) {
-        for (int panels = 1; panels <= 3; panels++) {
-            size_t pstride = (size_t)(kk + 3) * nr; /* gaps between panels */
-            size_t n = pstride * (size_t)panels + 64;
-            float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
-            for (size_t i = 0; i < n; i++)
-                a[i] = b[i] = special();
-            kc->bf16_pairs(a, kk, nr, panels, pstride);
-            sk_bf16_pairs_scalar(b, kk, nr, panels, pstride);
-            for (size_t i = 0; i < n; i++)
-                if (bits(a[i]) != bits(b[i]))
-                    fail_msg("nr %d kc %d panels %d: word %zu is %08x, scalar %08x", nr, kk,
-                             panels, i, bits(a[i]), bits(b[i]));
-            free(a);
-            free(b);
+    if (!kc)
+        print_message("vector part skipped: no AVX512-BF16 on this CPU\n");
+    static const int widths[] = {8, 16, 32};
+    for (size_t wi = 0; wi < 3; wi++) {
+        const int nr = widths[wi];
+        for (int nb = 1; nb <= 3 * nr + 5; nb += (nb < 40 ? 1 : 7)) {
+            for (int nohi = 0; nohi < 2; nohi++) {
+                const int panels = (nb + nr - 1) / nr;
+                const size_t pstride = (size_t)nr + 5 + (rnd() % 3) * 16, guard = 40;
+                const size_t n = pstride * (size_t)panels + guard;
+                float *lo = malloc(sizeof(float) * (size_t)nb), *hi = malloc(sizeof(float) * (size_t)nb);
+                float *d1 = malloc(n * sizeof(float)), *d2 = malloc(n * sizeof(float));
+                for (int j = 0; j < nb; j++) {
+                    lo[j] = special();
+                    hi[j] = special();
+                }
+                for (size_t i = 0; i < n; i++)
+                    d1[i] = d2[i] = fbits(0x7fc0dead); /* a canary */
+                const float *h = nohi ? NULL : hi;
+                sk_bf16_pack2_scalar(d1, pstride, nr, lo, h, nb);
+                for (size_t i = 0; i < n; i++) {
+                    size_t q = i / pstride, c = i % pstride;
+                    uint32_t want = 0x7fc0deadu; /* gaps, guard */
+                    if (q < (size_t)panels && c < (size_t)nr) {
+                        int j = (int)(q * (size_t)nr + c);
+                        want = j < nb ? (uint32_t)sk_bf16_round(lo[j]) |
+                                            (uint32_t)(h ? sk_bf16_round(h[j]) : 0) << 16
+                                      : 0;
+                    }
+                    if (bits(d1[i]) != want)
+                        fail_msg("scalar nr %d nb %d hi %d: word %zu is %08x, want %08x", nr, nb,
+                                 !nohi, i, bits(d1[i]), want);
+                }
+                if (kc) {
+                    kc->bf16_pack2(d2, pstride, nr, lo, h, nb);
+                    for (size_t i = 0; i < n; i++)
+                        if (bits(d1[i]) != bits(d2[i]))
+                            fail_msg("nr %d nb %d hi %d: word %zu is %08x, scalar %08x", nr, nb,
+                                     !nohi, i, bits(d2[i]), bits(d1[i]));
+                }
+                free(lo);
+                free(hi);
+                free(d1);
+                free(d2);
+            }
         }
+    }
+}
+
+/* The load-time packs against the layout of bf16.h: pair (k, k+1) of row
+ * (column) i in slot k/2 of its panel, panels ceil(K/2) slots apart (half
+ * the FP32 pack's words), zeros past M (N), odd K paired with zero. */
+static void test_pack_weights(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = sk_kconfig_for(SK_ISA_AVX512);
+    sk_gemm_cfg cfg = kc ? kc->gemm : (sk_gemm_cfg){.mr = 8, .nr = 32, .kc = 256};
+    cfg.kpair = 1;
+    const int dims[][3] = {{8, 2, 1}, {13, 7, 2}, {64, 147, 1}, {9, 1, 3}, {40, 256, 1}};
+    for (size_t t = 0; t < sizeof dims / sizeof *dims; t++) {
+        const int M = dims[t][0], K = dims[t][1], G = dims[t][2];
+        float *A = malloc(sizeof(float) * (size_t)(M * K * G));
+        for (int i = 0; i < M * K * G; i++)
+            A[i] = special();
+        sk_gemm_packed_a pa;
+        assert_int_equal(sk_bf16_pack_a(&cfg, A, (size_t)K, M, K, G, &pa), 0);
+        const int panels = (M + cfg.mr - 1) / cfg.mr, slots = (K + 1) / 2;
+        assert_true(pa.group_stride == (((size_t)panels * (size_t)cfg.mr * (size_t)slots + 15) & ~(size_t)15));
+        const uint32_t *w = (const uint32_t *)pa.data;
+        for (int g = 0; g < G; g++)
+            for (int i = 0; i < panels * cfg.mr; i++)
+                for (int p = 0; p < slots; p++) {
+                    const float *row = A + ((size_t)g * M + (size_t)i) * (size_t)K;
+                    uint32_t want = i < M ? sk_bf16_pair(row[2 * p], 2 * p + 1 < K ? row[2 * p + 1] : 0) : 0;
+                    uint32_t got = w[(size_t)g * pa.group_stride + (size_t)(i / cfg.mr) * (size_t)slots * (size_t)cfg.mr + (size_t)p * (size_t)cfg.mr + (size_t)(i % cfg.mr)];
+                    if (got != want)
+                        fail_msg("pack_a M %d K %d: g %d row %d pair %d: %08x, want %08x", M, K,
+                                 g, i, p, got, want);
+                }
+        sk_gemm_packed_a_free(&pa);
+        /* the same matrix as W' (k, n) = A[n][k] for pixel rows: K x M */
+        sk_gemm_packed_b pb;
+        assert_int_equal(sk_bf16_pack_b(&cfg, A, 1, (size_t)K, K, M, &pb), 0);
+        const int bpanels = (M + cfg.nr - 1) / cfg.nr;
+        w = (const uint32_t *)pb.data;
+        for (int n = 0; n < bpanels * cfg.nr; n++)
+            for (int p = 0; p < slots; p++) {
+                const float *col = A + (size_t)n * (size_t)K;
+                uint32_t want = n < M ? sk_bf16_pair(col[2 * p], 2 * p + 1 < K ? col[2 * p + 1] : 0) : 0;
+                uint32_t got = w[(size_t)(n / cfg.nr) * (size_t)slots * (size_t)cfg.nr + (size_t)p * (size_t)cfg.nr + (size_t)(n % cfg.nr)];
+                if (got != want)
+                    fail_msg("pack_b K %d N %d: col %d pair %d: %08x, want %08x", K, M, n, p, got,
+                             want);
+            }
+        sk_gemm_packed_b_free(&pb);
+        free(A);
     }
 }
 
@@ -152,8 +236,8 @@ static void emu_tile(size_t kc, const uint32_t *a, const uint32_t *b, float *c, 
     for (int r = 0; r < 8; r++)
         for (int j = 0; j < 32; j++) {
             float acc = 0.0f;
-            for (size_t k = 0; k < kc; k += 2)
-                acc = dp_lane(acc, a[k * 8 + (size_t)r], b[k * 32 + (size_t)j]);
+            for (size_t k = 0; k < kc; k += 2) /* pair slot k / 2 */
+                acc = dp_lane(acc, a[k / 2 * 8 + (size_t)r], b[k / 2 * 32 + (size_t)j]);
             if (flags & SK_UK_ACCUM)
                 acc += c[r * ldc + (size_t)j];
             if (flags & SK_UK_EPI) {
@@ -242,26 +326,22 @@ static void test_microkernel(void **state)
 typedef struct bsrc {
     const float *B;
     size_t ldb;
-    sk_bf16_pairs_fn pairs;
+    sk_bf16_pack2_fn pack2;
 } bsrc;
 
-/* row-major B block into nr panels, then to pairs (what the conv's packer
- * does after its gather) */
+/* row-major B block into nr-column K-pair panels, one pair row at a time
+ * from its two float rows (what the conv's packer does after its gather) */
 static void pack_b_pairs(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
                          float *dst, float *tmp)
 {
     (void)batch;
     (void)tmp;
     const bsrc *s = ctx;
-    int panels = (nb + nr - 1) / nr;
-    for (int q = 0; q < panels; q++)
-        for (int k = 0; k < kc; k++)
-            for (int c = 0; c < nr; c++) {
-                int col = n0 + q * nr + c;
-                dst[(size_t)q * (size_t)kc * (size_t)nr + (size_t)k * (size_t)nr + (size_t)c] =
-                    col < n0 + nb ? s->B[(size_t)(k0 + k) * s->ldb + (size_t)col] : 0.0f;
-            }
-    s->pairs(dst, kc, nr, panels, (size_t)kc * (size_t)nr);
+    for (int k = 0; k < kc; k += 2) {
+        const float *lo = s->B + (size_t)(k0 + k) * s->ldb + (size_t)n0;
+        s->pack2(dst + (size_t)(k / 2) * (size_t)nr, (size_t)(kc + 1) / 2 * (size_t)nr, nr, lo,
+                 k + 1 < kc ? lo + s->ldb : NULL, nb);
+    }
 }
 
 /* C[i][j] as the driver computes it: per K block of kcb rows (the
@@ -318,7 +398,7 @@ static void test_driver(void **state)
                 C[(size_t)M * N + i] = 12345.0f; /* guard cells past C */
             sk_gemm_packed_a pa;
             assert_int_equal(sk_bf16_pack_a(cfg, A, (size_t)K, M, K, 1, &pa), 0);
-            bsrc bs = {B, (size_t)N, kc->bf16_pairs};
+            bsrc bs = {B, (size_t)N, kc->bf16_pack2};
             sk_gemm_job j;
             sk_gemm_job_init(&j, cfg, M, N, K, 1);
             j.a_packed = &pa;
@@ -382,7 +462,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round),
-        cmocka_unit_test(test_pairs),
+        cmocka_unit_test(test_pack2),
+        cmocka_unit_test(test_pack_weights),
         cmocka_unit_test(test_microkernel),
         cmocka_unit_test(test_driver),
     };
