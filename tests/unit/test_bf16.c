@@ -36,37 +36,11 @@
 #include "sk.h"
 #include "threadpool.h"
 
-static uint32_t bits(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    return x;
-}
+#include "bf16_emu.h"
 
-static float fbits(uint32_t x)
-{
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
-}
-
-/* DAZ / FTZ of the SDM: a denormal (or zero) reads / writes as a zero of
- * its sign */
-static float daz(float f)
-{
-    uint32_t x = bits(f);
-    return (x & 0x7f800000u) == 0 ? fbits(x & 0x80000000u) : f;
-}
-
-/* one 32-bit lane of vdpbf16ps */
-static float dp_lane(float acc, uint32_t a, uint32_t b)
-{
-    acc = daz(acc);
-    float ah = daz(sk_bf16_float((uint16_t)(a >> 16))), bh = daz(sk_bf16_float((uint16_t)(b >> 16)));
-    float al = daz(sk_bf16_float((uint16_t)a)), bl = daz(sk_bf16_float((uint16_t)b));
-    acc = daz(fmaf(ah, bh, acc));
-    return daz(fmaf(al, bl, acc));
-}
+static uint32_t bits(float f) { return emu_bits(f); }
+static float fbits(uint32_t x) { return emu_fbits(x); }
+#define dp_lane emu_dp_lane
 
 static uint64_t rng = 88172645463325252ull;
 static uint32_t rnd(void)
@@ -350,8 +324,7 @@ static void pack_b_pairs(const void *ctx, int batch, int k0, int kc, int n0, int
 static float emu_driver(const float *A, const float *B, int N, int K, int kcfg, int i, int j,
                         const float *bias, const float *res, float lo, float hi)
 {
-    int nkb = (K + kcfg - 1) / kcfg, kcb = (K + nkb - 1) / nkb;
-    kcb += kcb & 1;
+    const int kcb = emu_kblock(K, kcfg);
     float c = 0.0f;
     for (int pc = 0; pc < K; pc += kcb) {
         int kc = K - pc < kcb ? K - pc : kcb;
