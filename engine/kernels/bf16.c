@@ -82,3 +82,27 @@ void sk_bf16_pack2_scalar(float *dst, size_t pstride, int nr, const float *lo, c
         }
     }
 }
+
+/* one tap row's value at block pixel j (sk_bf16_taps2_fn) */
+static float tap_value(const sk_bf16_tap *t, const int32_t *oh, const int32_t *ow, int j, int H,
+                       int W)
+{
+    int ih = oh[j] + t->dh, iw = ow[j] + t->dw;
+    return ih >= 0 && ih < H && iw >= 0 && iw < W ? t->x[j] : 0.0f;
+}
+
+void sk_bf16_taps2_scalar(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
+                          const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow, int nb,
+                          int H, int W)
+{
+    for (int q = 0; q * nr < nb; q++) {
+        float *d = dst + (size_t)q * pstride;
+        for (int c = 0; c < nr; c++) {
+            int j = q * nr + c;
+            uint32_t w = j < nb ? sk_bf16_pair(tap_value(t0, oh, ow, j, H, W),
+                                               t1 ? tap_value(t1, oh, ow, j, H, W) : 0.0f)
+                                : 0;
+            memcpy(d + c, &w, 4);
+        }
+    }
+}

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/config.h"
 #include "kernels/gemm.h"
 
 /* float -> bfloat16 bits as vcvtneps2bf16: NaN -> quiet NaN, a denormal
@@ -77,11 +78,20 @@ int sk_bf16_pack_b(const sk_gemm_cfg *cfg, const float *B, size_t sk, size_t sn,
 void sk_bf16_pack2_scalar(float *dst, size_t pstride, int nr, const float *lo, const float *hi,
                           int nb);
 
+/* sk_bf16_taps2_fn (config.h) in plain C: the taps' values by their
+ * definition, then sk_bf16_pack2_scalar. */
+void sk_bf16_taps2_scalar(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
+                          const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow, int nb,
+                          int H, int W);
+
 /* AVX512-BF16 kernels (kernels/avx512/, files named __avx512bf16) */
 void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, float *c,
                                    size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_bf16_pack2__avx512bf16(float *dst, size_t pstride, int nr, const float *lo,
                                const float *hi, int nb);
+void sk_bf16_taps2__avx512bf16(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
+                               const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow,
+                               int nb, int H, int W);
 /* the int8 / bf16 ceiling loops live in peak.h */
 
 #endif

@@ -137,6 +137,7 @@ static void fill_bf16(void)
     c->bf16_gemm.mtail = NULL;
     c->bf16_gemm.kpair = 1;
     c->bf16_pack2 = sk_bf16_pack2__avx512bf16;
+    c->bf16_taps2 = sk_bf16_taps2__avx512bf16;
 }
 
 static void fill_all(void)

@@ -8,6 +8,7 @@
  * Relu/Clip run in the microkernel's epilogue. With few column blocks per
  * thread the columns are gathered once and shared (below). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fast_conv.h"
@@ -16,6 +17,14 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+
+/* SKIPSERVE_BF16_TAPS=0: the BF16 stride-1 convs gather rows as the others
+ * (A/B timing; read per run, a getenv is nothing next to a conv) */
+static int getenv_is0(const char *name)
+{
+    const char *e = getenv(name);
+    return e && !strcmp(e, "0");
+}
 
 /* tmp[0..nb) = column row (c, kd, kh, kw) over output pixels [n0, n0+nb),
  * one output row segment at a time: padding is zero-filled, the rest
@@ -150,9 +159,54 @@ static void conv_pack_cols(const conv_src *s, int batch, int k0, int kc, int n0,
  * conv, else from two gathered rows in tmp (2 * nb floats and more). The
  * float block is never written: gathering it and converting it in place
  * cost a second pass over a block twice the size. */
+/* A stride-1 conv whose output rows are as wide as its input rows (3x3
+ * pad 1, and any "same" kernel): its tap rows are the input plane shifted,
+ * with zeros where the window leaves the image, so the pair row of two
+ * taps is read straight from the planes by masked loads (taps2), no
+ * gather row. 2-D only (the depth axis of the window unused). */
+static int conv_taps_fit(const conv_src *s)
+{
+    const sk_win *w = &s->w;
+    return s->taps2 && !s->direct && w->stride[1] == 1 && w->stride[2] == 1 &&
+           w->out[2] == w->in[2] && w->in[0] == 1 && w->out[0] == 1 && w->k[0] == 1 &&
+           w->pb[0] == 0 && w->in[1] < INT32_MAX / 4 && w->in[2] < INT32_MAX / 4;
+}
+
+/* conv_pack_pairs for conv_taps_fit: tmp holds the block's output rows and
+ * columns (2 * nb int32). */
+static void conv_pack_taps(const conv_src *s, int batch, int k0, int kc, int n0, int nb, int nr,
+                           float *dst, size_t pstride, float *tmp)
+{
+    const sk_win *w = &s->w;
+    int64_t img = batch / s->group, grp = batch % s->group;
+    const float *xg = s->x + (img * s->C + grp * s->Cg) * s->in_px;
+    const int oW = (int)w->out[2], oH = (int)w->out[1], kw_n = (int)w->k[2];
+    int32_t *oh = (int32_t *)tmp, *ow = oh + round16f((size_t)nb);
+    for (int j = 0; j < nb; j++) {
+        int64_t p = n0 + j;
+        oh[j] = (int32_t)((p / oW) % oH);
+        ow[j] = (int32_t)(p % oW);
+    }
+    sk_bf16_tap t[2];
+    for (int kk = 0; kk < kc; kk += 2) {
+        for (int h = 0; h < 2 && kk + h < kc; h++) {
+            int64_t k = k0 + kk + h, c = k / s->kvol, r = k % s->kvol;
+            t[h].dh = (int)((r / kw_n) * w->dil[1] - w->pb[1]);
+            t[h].dw = (int)((r % kw_n) * w->dil[2] - w->pb[2]);
+            t[h].x = xg + c * s->in_px + n0 + (int64_t)t[h].dh * w->in[2] + t[h].dw;
+        }
+        s->taps2(dst + (size_t)(kk / 2) * (size_t)nr, pstride, nr, &t[0], kk + 1 < kc ? &t[1] : NULL,
+                 oh, ow, nb, (int)w->in[1], (int)w->in[2]);
+    }
+}
+
 static void conv_pack_pairs(const conv_src *s, int batch, int k0, int kc, int n0, int nb, int nr,
                             float *dst, size_t pstride, float *tmp)
 {
+    if (conv_taps_fit(s)) {
+        conv_pack_taps(s, batch, k0, kc, n0, nb, nr, dst, pstride, tmp);
+        return;
+    }
     int64_t img = batch / s->group, grp = batch % s->group;
     const float *xg = s->x + (img * s->C + grp * s->Cg) * s->in_px;
     const int64_t kh_n = s->w.k[1], kw_n = s->w.k[2], oHW = s->w.out[1] * s->w.out[2];
@@ -343,6 +397,7 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     sk_gemm_job j;
     sk_gemm_job_init(&j, pv->cfg, (int)Mg, (int)s.P, (int)Kc, (int)(N * s.group));
     s.pack2 = pv->cfg->kpair ? pv->kc->bf16_pack2 : NULL;
+    s.taps2 = pv->cfg->kpair && !getenv_is0("SKIPSERVE_BF16_TAPS") ? pv->kc->bf16_taps2 : NULL;
     j.a_packed = &pv->w;
     j.pack_b = conv_pack_b;
     j.b_ctx = &s;

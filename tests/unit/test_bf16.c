@@ -10,7 +10,8 @@
  *   - the pair-row conversion (two float rows to one row of pair words):
  *     the scalar one against the layout, the vector one against it bit
  *     for bit; random and special values, partial panels, panel strides,
- *     guard cells; the load-time packs of the weights against the layout;
+ *     guard cells; the stride-1 two-tap gather the same way; the
+ *     load-time packs of the weights against the layout;
  *   - the 8x32 microkernel: every flag and epilogue, pair counts 1..40,
  *     denormal-producing operands, guard cells around C;
  *   - the whole GEMM driver on the BF16 config: odd K across several K
@@ -150,6 +151,79 @@ static void test_pack2(void **state)
                 free(d2);
             }
         }
+    }
+}
+
+/* The stride-1 two-tap gather: the scalar one against the definition of a
+ * conv's tap row (input pixel (oh + dh, ow + dw), zero outside the image),
+ * the vector one bit for bit against it; blocks starting mid-row, every
+ * tap offset of a 3x3 (and 5x5 dilated-like) window, a missing hi tap,
+ * panel strides and guard cells, a plane with a canary border that must
+ * never be read into a pair. */
+static void test_taps2(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = bf16_config();
+    if (!kc)
+        print_message("vector part skipped: no AVX512-BF16 on this CPU\n");
+    const int sizes[][2] = {{14, 14}, {7, 7}, {5, 9}, {56, 3}, {1, 20}};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        const int H = sizes[si][0], W = sizes[si][1], P = H * W, border = 3 * W + 8;
+        float *plane = malloc(sizeof(float) * (size_t)(P + 2 * border));
+        for (int i = 0; i < P + 2 * border; i++)
+            plane[i] = fbits(0x7fc0beef); /* a NaN canary outside the image */
+        float *x = plane + border;
+        for (int i = 0; i < P; i++)
+            x[i] = special();
+        for (int rep = 0; rep < 12; rep++) {
+            const int nr = rep & 1 ? 32 : 16;
+            const int n0 = (int)(rnd() % (unsigned)P), nb = 1 + (int)(rnd() % (unsigned)(P - n0));
+            int32_t *oh = malloc(sizeof(int32_t) * (size_t)nb), *ow = malloc(sizeof(int32_t) * (size_t)nb);
+            for (int j = 0; j < nb; j++) {
+                oh[j] = (n0 + j) / W;
+                ow[j] = (n0 + j) % W;
+            }
+            sk_bf16_tap t[2];
+            for (int h = 0; h < 2; h++) {
+                t[h].dh = (int)(rnd() % 5) - 2;
+                t[h].dw = (int)(rnd() % 5) - 2;
+                t[h].x = x + n0 + t[h].dh * W + t[h].dw;
+            }
+            const int nohi = rep % 5 == 4, panels = (nb + nr - 1) / nr;
+            const size_t pstride = (size_t)nr + 16, n = pstride * (size_t)panels + 32;
+            float *d1 = malloc(n * sizeof(float)), *d2 = malloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++)
+                d1[i] = d2[i] = fbits(0x7fc0dead);
+            sk_bf16_taps2_scalar(d1, pstride, nr, &t[0], nohi ? NULL : &t[1], oh, ow, nb, H, W);
+            for (size_t i = 0; i < n; i++) {
+                size_t q = i / pstride, c = i % pstride;
+                uint32_t want = 0x7fc0deadu;
+                if (q < (size_t)panels && c < (size_t)nr) {
+                    int j = (int)(q * (size_t)nr + c);
+                    float v[2] = {0, 0};
+                    for (int h = 0; h < 2 - nohi && j < nb; h++) {
+                        int ih = oh[j] + t[h].dh, iw = ow[j] + t[h].dw;
+                        v[h] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[ih * W + iw] : 0.0f;
+                    }
+                    want = j < nb ? sk_bf16_pair(v[0], v[1]) : 0;
+                }
+                if (bits(d1[i]) != want)
+                    fail_msg("scalar %dx%d n0 %d nb %d: word %zu is %08x, want %08x", H, W, n0,
+                             nb, i, bits(d1[i]), want);
+            }
+            if (kc) {
+                kc->bf16_taps2(d2, pstride, nr, &t[0], nohi ? NULL : &t[1], oh, ow, nb, H, W);
+                for (size_t i = 0; i < n; i++)
+                    if (bits(d1[i]) != bits(d2[i]))
+                        fail_msg("%dx%d n0 %d nb %d nr %d: word %zu is %08x, scalar %08x", H, W,
+                                 n0, nb, nr, i, bits(d2[i]), bits(d1[i]));
+            }
+            free(oh);
+            free(ow);
+            free(d1);
+            free(d2);
+        }
+        free(plane);
     }
 }
 
@@ -436,6 +510,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round),
         cmocka_unit_test(test_pack2),
+        cmocka_unit_test(test_taps2),
         cmocka_unit_test(test_pack_weights),
         cmocka_unit_test(test_microkernel),
         cmocka_unit_test(test_driver),

@@ -106,3 +106,45 @@ void sk_bf16_pack2__avx512bf16(float *dst, size_t pstride, int nr, const float *
         }
     }
 }
+
+/* 16 values of a tap row from block pixel j (output rows ohv, columns
+ * owv): a masked load, the mask the live lanes whose input pixel is inside
+ * the image (unsigned compares: a negative row / column is huge); padding
+ * lanes are not read. */
+static inline __m512 tap16(const sk_bf16_tap *t, __m512i ohv, __m512i owv, int j, __mmask16 live,
+                           __m512i vh, __m512i vw)
+{
+    const __m512i ih = _mm512_add_epi32(ohv, _mm512_set1_epi32(t->dh));
+    const __m512i iw = _mm512_add_epi32(owv, _mm512_set1_epi32(t->dw));
+    __mmask16 m = _mm512_mask_cmplt_epu32_mask(live, ih, vh);
+    m = _mm512_mask_cmplt_epu32_mask(m, iw, vw);
+    return _mm512_maskz_loadu_ps(m, t->x + j);
+}
+
+void sk_bf16_taps2__avx512bf16(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
+                               const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow,
+                               int nb, int H, int W)
+{
+    if (nr % 16) {
+        sk_bf16_taps2_scalar(dst, pstride, nr, t0, t1, oh, ow, nb, H, W);
+        return;
+    }
+    const __m512i vh = _mm512_set1_epi32(H), vw = _mm512_set1_epi32(W);
+    for (int q = 0; q * nr < nb; q++) {
+        float *d = dst + (size_t)q * pstride;
+        for (int c = 0; c < nr; c += 16) {
+            const int j = q * nr + c, left = nb - j;
+            __m512i w = _mm512_setzero_si512();
+            if (left > 0) {
+                /* oh / ow hold nb values: the last group reads only those */
+                const __mmask16 live = left >= 16 ? (__mmask16)0xffff
+                                                  : (__mmask16)((1u << left) - 1);
+                const __m512i ohv = _mm512_maskz_loadu_epi32(live, oh + j);
+                const __m512i owv = _mm512_maskz_loadu_epi32(live, ow + j);
+                __m512 lo = tap16(t0, ohv, owv, j, live, vh, vw);
+                w = pair16(lo, t1 ? tap16(t1, ohv, owv, j, live, vh, vw) : _mm512_setzero_ps());
+            }
+            _mm512_storeu_si512(d + c, w);
+        }
+    }
+}
