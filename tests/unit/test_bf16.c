@@ -13,7 +13,8 @@
  *     guard cells; the stride-1 two-tap gather the same way; the
  *     load-time packs of the weights against the layout;
  *   - the 8x32 microkernel: every flag and epilogue, pair counts 1..40,
- *     denormal-producing operands, guard cells around C;
+ *     denormal-producing operands, guard cells around C; the narrow-panel
+ *     kernel (ntail): 1-16 rows x 1-16 columns, the rest of C untouched;
  *   - the whole GEMM driver on the BF16 config: odd K across several K
  *     blocks, M and N tails, 1 and 3 threads, against the emulation of the
  *     driver's blocking (the same bits), and against a double product of
@@ -369,6 +370,86 @@ static void test_microkernel(void **state)
     }
 }
 
+/* The narrow-panel kernel (ntail): rows 1-16 of two A panels times the
+ * first 1-16 columns of a B panel, every flag and epilogue, against the
+ * emulation; C's cells outside rows x cols (and guard cells) untouched. */
+static void test_ntail(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = bf16_config();
+    if (!kc || !kc->bf16_gemm.ntail) {
+        print_message("skipped: no AVX512-BF16 on this CPU (or SKIPSERVE_GEMM_NTAIL=0)\n");
+        return;
+    }
+    const size_t ldc = 37, guard = 16;
+    for (int kcn = 1; kcn <= 70; kcn += (kcn < 6 ? 1 : 13)) {
+        const size_t slots = ((size_t)kcn + 1) / 2;
+        uint32_t *a = sk_alloc(slots * 16 * 4), *b = sk_alloc(slots * 32 * 4);
+        for (size_t i = 0; i < slots * 16; i++)
+            a[i] = sk_bf16_pair(frnd(), frnd());
+        for (size_t i = 0; i < slots * 32; i++)
+            b[i] = sk_bf16_pair(frnd(), frnd());
+        for (int rows = 1; rows <= 16; rows += (rows < 9 ? 1 : 7))
+            for (int cols = 1; cols <= 16; cols += 5)
+                for (int flags = 0; flags < 4; flags++) {
+                    float bias_r[16], bias_c[16], res[16 * 40];
+                    for (int i = 0; i < 16; i++)
+                        bias_r[i] = bias_c[i] = frnd();
+                    for (int i = 0; i < 16 * 40; i++)
+                        res[i] = frnd();
+                    sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY};
+                    if (flags & SK_UK_EPI) {
+                        p.bias_row = rnd() & 1 ? bias_r : NULL;
+                        p.bias_col = rnd() & 1 ? bias_c : NULL;
+                        p.res = rnd() & 1 ? res : NULL;
+                        p.min = rnd() & 1 ? 0.0f : -1.5f;
+                        p.max = rnd() & 1 ? INFINITY : 2.0f;
+                    }
+                    size_t n = 16 * ldc + 2 * guard;
+                    float *c1 = malloc(n * 4), *c2 = malloc(n * 4);
+                    for (size_t i = 0; i < n; i++)
+                        c1[i] = c2[i] = frnd();
+                    /* a1 is the second panel: a + slots * 8 words */
+                    const uint32_t *a1 = rows > 8 ? a + slots * 8 : a;
+                    kc->bf16_gemm.ntail((size_t)kcn, (const float *)a, (const float *)a1,
+                                        (const float *)b, c1 + guard, ldc, rows, cols, flags, &p);
+                    for (int r = 0; r < rows; r++)
+                        for (int j = 0; j < cols; j++) {
+                            const uint32_t *ar = r < 8 ? a + r : a1 + (r - 8);
+                            float acc = 0.0f;
+                            for (size_t q = 0; q < slots; q++)
+                                acc = dp_lane(acc, ar[q * 8], b[q * 32 + (size_t)j]);
+                            float *cc = c2 + guard + (size_t)r * ldc + j;
+                            if (flags & SK_UK_ACCUM)
+                                acc += *cc;
+                            if (flags & SK_UK_EPI) {
+                                if (p.bias_row)
+                                    acc += p.bias_row[r];
+                                if (p.bias_col)
+                                    acc += p.bias_col[j];
+                                if (p.res)
+                                    acc += p.res[(size_t)r * p.ldres + (size_t)j];
+                                if (acc < p.min)
+                                    acc = p.min;
+                                if (acc > p.max)
+                                    acc = p.max;
+                            }
+                            *cc = acc;
+                        }
+                    for (size_t i = 0; i < n; i++)
+                        if (bits(c1[i]) != bits(c2[i]))
+                            fail_msg("ntail kc %d rows %d cols %d flags %d: C word %zd is %a, "
+                                     "emulated %a",
+                                     kcn, rows, cols, flags, (ptrdiff_t)i - (ptrdiff_t)guard,
+                                     (double)c1[i], (double)c2[i]);
+                    free(c1);
+                    free(c2);
+                }
+        sk_free(a);
+        sk_free(b);
+    }
+}
+
 /* ---- the driver ----------------------------------------------------------- */
 
 typedef struct bsrc {
@@ -513,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_taps2),
         cmocka_unit_test(test_pack_weights),
         cmocka_unit_test(test_microkernel),
+        cmocka_unit_test(test_ntail),
         cmocka_unit_test(test_driver),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
