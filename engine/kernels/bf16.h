@@ -90,6 +90,9 @@ void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, fl
 void sk_bf16_gemm_ntail__avx512bf16(size_t kc, const float *a0, const float *a1, const float *b,
                                     float *c, size_t ldc, int rows, int cols, int flags,
                                     const sk_ukernel_params *p);
+void sk_bf16_gemm_mtail__avx512bf16(size_t kc, const float *a, const float *b, size_t bstride,
+                                    int npanels, float *c, size_t ldc, int rows, int ncols,
+                                    int flags, const sk_ukernel_params *p);
 void sk_bf16_pack2__avx512bf16(float *dst, size_t pstride, int nr, const float *lo,
                                const float *hi, int nb);
 void sk_bf16_taps2__avx512bf16(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,

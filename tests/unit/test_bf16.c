@@ -14,7 +14,8 @@
  *     load-time packs of the weights against the layout;
  *   - the 8x32 microkernel: every flag and epilogue, pair counts 1..40,
  *     denormal-producing operands, guard cells around C; the narrow-panel
- *     kernel (ntail): 1-16 rows x 1-16 columns, the rest of C untouched;
+ *     kernel (ntail): 1-16 rows x 1-16 columns, and the last-rows kernel
+ *     (mtail): 1-7 rows x 1-6 panels, the rest of C untouched;
  *   - the whole GEMM driver on the BF16 config: odd K across several K
  *     blocks, M and N tails, 1 and 3 threads, against the emulation of the
  *     driver's blocking (the same bits), and against a double product of
@@ -450,6 +451,88 @@ static void test_ntail(void **state)
     }
 }
 
+/* The last-rows kernel (mtail): 1-7 rows of one A panel across 1-6 B
+ * panels (the grouped panels and the ones left over), the last panel part
+ * full, every flag and epilogue, against the emulation; the rest of C
+ * untouched. */
+static void test_mtail(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = bf16_config();
+    if (!kc || !kc->bf16_gemm.mtail) {
+        print_message("skipped: no AVX512-BF16 on this CPU (or SKIPSERVE_GEMM_MTAIL=0)\n");
+        return;
+    }
+    const size_t ldc = 200, guard = 16;
+    for (int kcn = 1; kcn <= 40; kcn += (kcn < 4 ? 1 : 17)) {
+        const size_t slots = ((size_t)kcn + 1) / 2, bstride = slots * 32 + 32;
+        uint32_t *a = sk_alloc(slots * 8 * 4), *b = sk_alloc(bstride * 6 * 4);
+        for (size_t i = 0; i < slots * 8; i++)
+            a[i] = sk_bf16_pair(frnd(), frnd());
+        for (size_t i = 0; i < bstride * 6; i++)
+            b[i] = sk_bf16_pair(frnd(), frnd());
+        for (int rows = 1; rows <= 7; rows++)
+            for (int np = 1; np <= 6; np++)
+                for (int flags = 0; flags < 4; flags++) {
+                    const int ncols = (np - 1) * 32 + 1 + (int)(rnd() % 32);
+                    float bias_r[8], bias_c[192], res[8 * 200];
+                    for (int i = 0; i < 8; i++)
+                        bias_r[i] = frnd();
+                    for (int i = 0; i < 192; i++)
+                        bias_c[i] = frnd();
+                    for (int i = 0; i < 8 * 200; i++)
+                        res[i] = frnd();
+                    sk_ukernel_params p = {NULL, NULL, NULL, 200, -INFINITY, INFINITY};
+                    if (flags & SK_UK_EPI) {
+                        p.bias_row = rnd() & 1 ? bias_r : NULL;
+                        p.bias_col = rnd() & 1 ? bias_c : NULL;
+                        p.res = rnd() & 1 ? res : NULL;
+                        p.min = rnd() & 1 ? 0.0f : -1.5f;
+                        p.max = rnd() & 1 ? INFINITY : 2.0f;
+                    }
+                    size_t n = 8 * ldc + 2 * guard;
+                    float *c1 = malloc(n * 4), *c2 = malloc(n * 4);
+                    for (size_t i = 0; i < n; i++)
+                        c1[i] = c2[i] = frnd();
+                    kc->bf16_gemm.mtail((size_t)kcn, (const float *)a, (const float *)b, bstride,
+                                        np, c1 + guard, ldc, rows, ncols, flags, &p);
+                    for (int r = 0; r < rows; r++)
+                        for (int j = 0; j < ncols; j++) {
+                            const uint32_t *bp = b + (size_t)(j / 32) * bstride + (size_t)(j % 32);
+                            float acc = 0.0f;
+                            for (size_t q = 0; q < slots; q++)
+                                acc = dp_lane(acc, a[q * 8 + (size_t)r], bp[q * 32]);
+                            float *cc = c2 + guard + (size_t)r * ldc + j;
+                            if (flags & SK_UK_ACCUM)
+                                acc += *cc;
+                            if (flags & SK_UK_EPI) {
+                                if (p.bias_row)
+                                    acc += p.bias_row[r];
+                                if (p.bias_col)
+                                    acc += p.bias_col[j];
+                                if (p.res)
+                                    acc += p.res[(size_t)r * p.ldres + (size_t)j];
+                                if (acc < p.min)
+                                    acc = p.min;
+                                if (acc > p.max)
+                                    acc = p.max;
+                            }
+                            *cc = acc;
+                        }
+                    for (size_t i = 0; i < n; i++)
+                        if (bits(c1[i]) != bits(c2[i]))
+                            fail_msg("mtail kc %d rows %d panels %d cols %d flags %d: C word %zd "
+                                     "is %a, emulated %a",
+                                     kcn, rows, np, ncols, flags, (ptrdiff_t)i - (ptrdiff_t)guard,
+                                     (double)c1[i], (double)c2[i]);
+                    free(c1);
+                    free(c2);
+                }
+        sk_free(a);
+        sk_free(b);
+    }
+}
+
 /* ---- the driver ----------------------------------------------------------- */
 
 typedef struct bsrc {
@@ -595,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_pack_weights),
         cmocka_unit_test(test_microkernel),
         cmocka_unit_test(test_ntail),
+        cmocka_unit_test(test_mtail),
         cmocka_unit_test(test_driver),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
