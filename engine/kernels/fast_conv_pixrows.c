@@ -120,7 +120,7 @@ static inline void pixrows_gather(float *restrict d, const float *xc, const int6
 }
 
 /* The BF16 form of the task below (K-pair A panels, kernels/bf16.h): the
- * two rows of a pair gathered into registers-sized rows, then converted
+ * two rows of a pair gathered into two mr-float rows, then converted
  * into the pair slot, one pass. k0 is even (PIXROWS_KCHUNK): the pairs of
  * a task are its own. */
 static void pixrows_pack_pairs(const pixrows *pr, const float *x, int64_t k0, int64_t k1)
