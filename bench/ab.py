@@ -4,8 +4,9 @@
     bench/ab.py MODEL.onnx [--batch B] [--threads T] [--rounds R] [--runs N]
                 A B [C ...]
 
-Each variant is `[NAME=VALUE ...] sk[:BINARY]` (skipserve-bench, default
-$BUILD/skipserve-bench, with the given environment) or `ort`
+Each variant is `[NAME=VALUE ...] sk[:BINARY] [ARG ...]` (skipserve-bench,
+default $BUILD/skipserve-bench, with the given environment and extra
+arguments, e.g. `--precision bf16`) or `ort`
 (bench/ort_bench.js). All variants run on the same saved input, one after
 the other, R rounds of N runs each. This VM's speed changes in plateaus of
 a few seconds (the host), so variants timed minutes apart are not
@@ -35,9 +36,9 @@ def command(spec, model, inp, batch, threads, runs):
     while words and "=" in words[0]:
         k, v = words.pop(0).split("=", 1)
         env[k] = v
-    if len(words) != 1:
-        sys.exit(f"ab.py: bad variant {spec!r}: want [NAME=VALUE ...] sk[:BINARY] | ort")
-    what = words[0]
+    if not words or (len(words) > 1 and not words[0].startswith("sk")):
+        sys.exit(f"ab.py: bad variant {spec!r}: want [NAME=VALUE ...] sk[:BINARY] [ARG ...] | ort")
+    what, extra = words[0], words[1:]
     if what == "ort":
         out = os.path.join(os.path.dirname(inp), "ort.f32")
         return ["node", os.path.join(ROOT, "bench/ort_bench.js"), model, inp, str(batch),
@@ -46,7 +47,7 @@ def command(spec, model, inp, batch, threads, runs):
         binary = what[3:] or os.path.join(ROOT, os.environ.get("BUILD", "build"),
                                           "skipserve-bench")
         return [binary, model, "--batch", str(batch), "--threads", str(threads), "--runs",
-                str(runs), "--load-input", inp, "--json"], env
+                str(runs), "--load-input", inp, "--json"] + extra, env
     sys.exit(f"ab.py: bad variant {spec!r}")
 
 

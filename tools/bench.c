@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu.h"
 #include "engine/graph.h"
@@ -467,6 +468,16 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0;
+    /* the resident set now, after the runs: the packed weights, the arena
+     * and the model as they stay while serving (the peak is the load's:
+     * the file and the unpacked weights) */
+    double rss_now_mb = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    long pages_total, pages_res;
+    if (statm && fscanf(statm, "%ld %ld", &pages_total, &pages_res) == 2)
+        rss_now_mb = (double)pages_res * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+    if (statm)
+        fclose(statm);
     double arena_mb = (double)sk_plan_arena_bytes(p) / (1024.0 * 1024.0);
     const char *isa = sk_isa_name(sk_cpu_level());
     if (a.json) {
@@ -485,8 +496,8 @@ int main(int argc, char **argv)
         if (a.verify)
             printf(", \"max_rel_err\": %.3g", verify_err);
         printf(", \"outputs_ok\": %s, \"arena_mb\": %.2f, \"max_rss_mb\": %.1f, "
-               "\"load_s\": %.3f, \"optimize_s\": %.3f, \"runs_ms\": [",
-               sane ? "true" : "false", arena_mb, rss_mb, t_load, t_opt);
+               "\"rss_mb\": %.1f, \"load_s\": %.3f, \"optimize_s\": %.3f, \"runs_ms\": [",
+               sane ? "true" : "false", arena_mb, rss_mb, rss_now_mb, t_load, t_opt);
         for (int r = 0; r < a.runs; r++) /* in order: shows this VM's speed levels */
             printf("%s%.3f", r ? ", " : "", seq[r]);
         printf("]}\n");
@@ -512,9 +523,10 @@ int main(int argc, char **argv)
         }
         if (a.verify)
             printf("  max error vs reference: %.3g of the output range\n", verify_err);
-        printf("  outputs %s; arena %.1f MiB, peak RSS %.1f MiB; load %.2f s, passes %.2f s\n",
+        printf("  outputs %s; arena %.1f MiB, peak RSS %.1f MiB, RSS after the runs %.1f MiB; "
+               "load %.2f s, passes %.2f s\n",
                sane ? "finite and non-zero" : "NOT SANE (NaN/Inf or all zero)", arena_mb,
-               rss_mb, t_load, t_opt);
+               rss_mb, rss_now_mb, t_load, t_opt);
     }
     for (int i = 0; i < g->ninputs; i++)
         free(data[i]);

@@ -6,20 +6,21 @@
  * a[2j+1]*b[2j+1], then a[2j]*b[2j] (each step a fused multiply-add,
  * rounded to nearest even; denormal inputs read as zero, denormal results
  * flushed to zero: Intel SDM, VDPBF16PS). The pair is two consecutive K
- * rows, so the panels of gemm.h hold rows (k, k+1), k even, as one 32-bit
- * word per column (low half row k, high half row k+1) in the slot of row k
- * of the float panel; row k+1's slot is unused. That keeps every offset the
- * FP32 driver computes (gemm.c) valid, so the same driver, blocking and
- * threading run the BF16 kernel; the driver only starts K blocks at even
- * rows. The cost is memory: packed weights take the FP32 size, half of it
- * unused (the cache lines read are all used for B; half-used for A, whose
- * 8-row pair slot is 32 of a line's 64 bytes).
+ * rows, so a panel holds rows (k, k+1), k even, as one 32-bit word per
+ * column (low half row k, high half row k+1), the pairs one after the
+ * other: pair k/2 of an nr-column panel is the nr words at (k/2) * nr, and
+ * kc rows of a panel take sk_gemm_kslots(cfg, kc) = ceil(kc/2) slots of nr
+ * (mr) words — half the FP32 panel. The driver (gemm.c) counts its panel
+ * strides and K offsets in these slots and starts K blocks at even rows.
+ * Packed weights are half their FP32 size; a B block the convolution
+ * gathers is half the bytes to write and to hold in L1 / L2.
  *
- * The weights are rounded at load (sk_bf16_pack_a); the activations as the
- * convolution gathers its column block: the float rows are converted to
- * pairs in place (sk_kconfig.bf16_pairs). A K not even pairs its last row
- * with zero. Rounding: to nearest even, denormals to zero (as
- * vcvtneps2bf16 does; sk_bf16_round below is its scalar twin). */
+ * The weights are rounded at load (sk_bf16_pack_a, sk_bf16_pack_b); the
+ * activations as the convolution gathers its column block: it reads two
+ * K rows of floats (from the image, or from its gather row) and writes
+ * their pair row in one pass (sk_kconfig.bf16_pack2). A K not even pairs
+ * its last row with zero. Rounding: to nearest even, denormals to zero
+ * (as vcvtneps2bf16 does; sk_bf16_round below is its scalar twin). */
 #ifndef SK_KERNELS_BF16_H
 #define SK_KERNELS_BF16_H
 
@@ -27,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/config.h"
 #include "kernels/gemm.h"
 
 /* float -> bfloat16 bits as vcvtneps2bf16: NaN -> quiet NaN, a denormal
@@ -57,20 +59,45 @@ static inline uint32_t sk_bf16_pair(float lo, float hi)
     return (uint32_t)sk_bf16_round(lo) | (uint32_t)sk_bf16_round(hi) << 16;
 }
 
-/* A (groups of M x K, row stride lda) into mr-row K-pair panels, the
- * layout and sizes of sk_gemm_pack_a (the packed_a's cfg is the BF16 one).
- * Returns 0 or SK_ENOMEM. */
+/* A (groups of M x K, row stride lda) into mr-row K-pair panels (the
+ * layout above; group g at g * group_stride words). Returns 0 or
+ * SK_ENOMEM. */
 int sk_bf16_pack_a(const sk_gemm_cfg *cfg, const float *A, size_t lda, int M, int K, int groups,
                    sk_gemm_packed_a *out);
 
-/* Scalar sk_bf16_pairs_fn (config.h): the layout above in plain C, for
- * tests and as the model of the vector one. */
-void sk_bf16_pairs_scalar(float *dst, int kc, int nr, int npanels, size_t pstride);
+/* B (K x N, B(k, n) at B[k*sk + n*sn]) into nr-column K-pair panels over
+ * the full K, panel q at q * sk_gemm_kslots(cfg, K) * nr words (pixel
+ * rows' W'). Returns 0 or SK_ENOMEM. */
+int sk_bf16_pack_b(const sk_gemm_cfg *cfg, const float *B, size_t sk, size_t sn, int K, int N,
+                   sk_gemm_packed_b *out);
+
+/* sk_bf16_pack2_fn (config.h) in plain C, for tests and as the model of
+ * the vector one: one pair row of ceil(nb/nr) panels pstride words apart,
+ * word c of panel q = pair(lo[q*nr + c], hi[q*nr + c]) (hi NULL: zero),
+ * zero past column nb. Reads lo / hi at [0, nb) only. */
+void sk_bf16_pack2_scalar(float *dst, size_t pstride, int nr, const float *lo, const float *hi,
+                          int nb);
+
+/* sk_bf16_taps2_fn (config.h) in plain C: the taps' values by their
+ * definition, then sk_bf16_pack2_scalar. */
+void sk_bf16_taps2_scalar(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
+                          const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow, int nb,
+                          int H, int W);
 
 /* AVX512-BF16 kernels (kernels/avx512/, files named __avx512bf16) */
 void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, float *c,
                                    size_t ldc, int flags, const sk_ukernel_params *p);
-void sk_bf16_pairs__avx512bf16(float *dst, int kc, int nr, int npanels, size_t pstride);
+void sk_bf16_gemm_ntail__avx512bf16(size_t kc, const float *a0, const float *a1, const float *b,
+                                    float *c, size_t ldc, int rows, int cols, int flags,
+                                    const sk_ukernel_params *p);
+void sk_bf16_gemm_mtail__avx512bf16(size_t kc, const float *a, const float *b, size_t bstride,
+                                    int npanels, float *c, size_t ldc, int rows, int ncols,
+                                    int flags, const sk_ukernel_params *p);
+void sk_bf16_pack2__avx512bf16(float *dst, size_t pstride, int nr, const float *lo,
+                               const float *hi, int nb);
+void sk_bf16_taps2__avx512bf16(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
+                               const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow,
+                               int nb, int H, int W);
 /* the int8 / bf16 ceiling loops live in peak.h */
 
 #endif

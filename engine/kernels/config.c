@@ -144,7 +144,9 @@ static void apply_switches(void)
 }
 /* BF16 at the AVX-512 level when the CPU has AVX512-BF16: the FP32
  * tile (8 rows divide every ResNet / U-Net channel count) and blocking,
- * kc in K rows (pairs: kc / 2). No edge kernels: the driver's tail tile. */
+ * kc in K rows (pairs: kc / 2); the edge kernels for a narrow last panel
+ * (ntail) and a block's last rows (mtail), SKIPSERVE_GEMM_NTAIL=0 /
+ * SKIPSERVE_GEMM_MTAIL=0 off as for FP32. */
 static void fill_bf16(void)
 {
     if (!sk_cpu_features_get()->avx512bf16 || NCONFIGS <= SK_ISA_AVX512)
@@ -152,10 +154,13 @@ static void fill_bf16(void)
     sk_kconfig *c = &configs[SK_ISA_AVX512];
     c->bf16_gemm = c->gemm;
     c->bf16_gemm.uk = sk_bf16_gemm_8x32__avx512bf16;
-    c->bf16_gemm.ntail = NULL;
-    c->bf16_gemm.mtail = NULL;
+    const char *nt = getenv("SKIPSERVE_GEMM_NTAIL");
+    c->bf16_gemm.ntail = nt && !strcmp(nt, "0") ? NULL : sk_bf16_gemm_ntail__avx512bf16;
+    const char *mt = getenv("SKIPSERVE_GEMM_MTAIL");
+    c->bf16_gemm.mtail = mt && !strcmp(mt, "0") ? NULL : sk_bf16_gemm_mtail__avx512bf16;
     c->bf16_gemm.kpair = 1;
-    c->bf16_pairs = sk_bf16_pairs__avx512bf16;
+    c->bf16_pack2 = sk_bf16_pack2__avx512bf16;
+    c->bf16_taps2 = sk_bf16_taps2__avx512bf16;
 }
 
 static void fill_all(void)

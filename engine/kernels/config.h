@@ -131,9 +131,24 @@ typedef struct sk_dw_cl_uk {
     int vw; /* lanes: planes per block */
 } sk_dw_cl_uk;
 
-/* ---- bf16: rows [0, kc) of npanels nr-wide panels pstride floats apart,
- * rounded to bf16 pairs in place (kernels/bf16.h) ------------------------- */
-typedef void (*sk_bf16_pairs_fn)(float *dst, int kc, int nr, int npanels, size_t pstride);
+/* ---- bf16: two float K rows (lo: row k, hi: row k+1 or NULL for zero) of
+ * nb columns into one pair row of ceil(nb/nr) panels pstride words apart,
+ * zero past nb (kernels/bf16.h, sk_bf16_pack2_scalar) ------------------- */
+typedef void (*sk_bf16_pack2_fn)(float *dst, size_t pstride, int nr, const float *lo,
+                                 const float *hi, int nb);
+/* ---- bf16: the same pair row gathered from two taps of a stride-1 conv
+ * whose output rows are as wide as its input rows (3x3 pad 1): tap row t
+ * at block pixel j is x_t[j] where 0 <= oh[j] + dh_t < H and 0 <= ow[j] +
+ * dw_t < W, else zero (padding); x_t points at the block's first pixel
+ * already shifted by dh_t * W + dw_t. x1 NULL: the hi row is zero
+ * (kernels/bf16.h, sk_bf16_taps2_scalar) ----------------------------------- */
+typedef struct sk_bf16_tap {
+    const float *x;
+    int dh, dw;
+} sk_bf16_tap;
+typedef void (*sk_bf16_taps2_fn)(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
+                                 const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow,
+                                 int nb, int H, int W);
 
 /* ---- the configuration of one level ------------------------------------- */
 typedef struct sk_kconfig {
@@ -145,10 +160,11 @@ typedef struct sk_kconfig {
     sk_wino_uk wino4;   /* Winograd F(4x4, 3x3) */
     sk_dw_rows_fn dw_rows; /* depthwise 2-D conv, one row loop */
     /* BF16 (kernels/bf16.h), filled only where the CPU has AVX512-BF16
-     * (bf16_gemm.uk NULL otherwise): the K-pair GEMM, and the conversion of
-     * a packed B block's float rows to bf16 pairs in place */
+     * (bf16_gemm.uk NULL otherwise): the K-pair GEMM, and the gathers'
+     * conversion of two float rows to a row of bf16 pairs */
     sk_gemm_cfg bf16_gemm;
-    sk_bf16_pairs_fn bf16_pairs;
+    sk_bf16_pack2_fn bf16_pack2;
+    sk_bf16_taps2_fn bf16_taps2; /* the stride-1 gather of two taps into a pair row */
     sk_qgemm_cfg qgemm;  /* int8 GEMM (u8 x s8, qgemm.h): the best kernel the CPU runs at
                           * this level (AVX512-VNNI, AVX-VNNI, AVX2 widening) */
     sk_dw_flat_uk dw_flat; /* depthwise: a whole plane as one flat run */

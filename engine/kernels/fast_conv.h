@@ -17,7 +17,8 @@ typedef struct conv_src {
     sk_win w;
     int64_t kvol, P;
     int direct; /* 1x1, stride 1, no padding: col == X */
-    sk_bf16_pairs_fn pairs; /* BF16 GEMM: gathered rows to bf16 pairs, else NULL */
+    sk_bf16_pack2_fn pack2; /* BF16 GEMM: two float rows to a pair row, else NULL */
+    sk_bf16_taps2_fn taps2; /* BF16 GEMM: two taps of a stride-1 conv to a pair row */
 } conv_src;
 
 /* Resolve the window, groups and columns of node n against its packed

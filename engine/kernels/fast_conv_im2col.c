@@ -8,6 +8,7 @@
  * Relu/Clip run in the microkernel's epilogue. With few column blocks per
  * thread the columns are gathered once and shared (below). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fast_conv.h"
@@ -16,6 +17,14 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+
+/* SKIPSERVE_BF16_TAPS=0: the BF16 stride-1 convs gather rows as the others
+ * (A/B timing; read per run, a getenv is nothing next to a conv) */
+static int getenv_is0(const char *name)
+{
+    const char *e = getenv(name);
+    return e && !strcmp(e, "0");
+}
 
 /* tmp[0..nb) = column row (c, kd, kh, kw) over output pixels [n0, n0+nb),
  * one output row segment at a time: padding is zero-filled, the rest
@@ -143,13 +152,103 @@ static void conv_pack_cols(const conv_src *s, int batch, int k0, int kc, int n0,
     }
 }
 
+/* The BF16 form of conv_pack_cols (K-pair panels, kernels/bf16.h): rows
+ * [k0, k0+kc), k0 even, as ceil(kc/2) pair rows of panels pstride words
+ * apart. Each pair row is converted from its two float rows straight into
+ * the panels, one pass: from the image rows themselves for a direct 1x1
+ * conv, else from two gathered rows in tmp (2 * nb floats and more). The
+ * float block is never written: gathering it and converting it in place
+ * cost a second pass over a block twice the size. */
+/* A stride-1 conv whose output rows are as wide as its input rows (3x3
+ * pad 1, and any "same" kernel): its tap rows are the input plane shifted,
+ * with zeros where the window leaves the image, so the pair row of two
+ * taps is read straight from the planes by masked loads (taps2), no
+ * gather row. 2-D only (the depth axis of the window unused). */
+static int conv_taps_fit(const conv_src *s)
+{
+    const sk_win *w = &s->w;
+    return s->taps2 && !s->direct && w->stride[1] == 1 && w->stride[2] == 1 &&
+           w->out[2] == w->in[2] && w->in[0] == 1 && w->out[0] == 1 && w->k[0] == 1 &&
+           w->pb[0] == 0 && w->in[1] < INT32_MAX / 4 && w->in[2] < INT32_MAX / 4;
+}
+
+/* conv_pack_pairs for conv_taps_fit: tmp holds the block's output rows and
+ * columns (2 * nb int32). */
+static void conv_pack_taps(const conv_src *s, int batch, int k0, int kc, int n0, int nb, int nr,
+                           float *dst, size_t pstride, float *tmp)
+{
+    const sk_win *w = &s->w;
+    int64_t img = batch / s->group, grp = batch % s->group;
+    const float *xg = s->x + (img * s->C + grp * s->Cg) * s->in_px;
+    const int oW = (int)w->out[2], oH = (int)w->out[1], kw_n = (int)w->k[2];
+    int32_t *oh = (int32_t *)tmp, *ow = oh + round16f((size_t)nb);
+    for (int j = 0; j < nb; j++) {
+        int64_t p = n0 + j;
+        oh[j] = (int32_t)((p / oW) % oH);
+        ow[j] = (int32_t)(p % oW);
+    }
+    sk_bf16_tap t[2];
+    for (int kk = 0; kk < kc; kk += 2) {
+        for (int h = 0; h < 2 && kk + h < kc; h++) {
+            int64_t k = k0 + kk + h, c = k / s->kvol, r = k % s->kvol;
+            t[h].dh = (int)((r / kw_n) * w->dil[1] - w->pb[1]);
+            t[h].dw = (int)((r % kw_n) * w->dil[2] - w->pb[2]);
+            t[h].x = xg + c * s->in_px + n0 + (int64_t)t[h].dh * w->in[2] + t[h].dw;
+        }
+        s->taps2(dst + (size_t)(kk / 2) * (size_t)nr, pstride, nr, &t[0], kk + 1 < kc ? &t[1] : NULL,
+                 oh, ow, nb, (int)w->in[1], (int)w->in[2]);
+    }
+}
+
+static void conv_pack_pairs(const conv_src *s, int batch, int k0, int kc, int n0, int nb, int nr,
+                            float *dst, size_t pstride, float *tmp)
+{
+    if (conv_taps_fit(s)) {
+        conv_pack_taps(s, batch, k0, kc, n0, nb, nr, dst, pstride, tmp);
+        return;
+    }
+    int64_t img = batch / s->group, grp = batch % s->group;
+    const float *xg = s->x + (img * s->C + grp * s->Cg) * s->in_px;
+    const int64_t kh_n = s->w.k[1], kw_n = s->w.k[2], oHW = s->w.out[1] * s->w.out[2];
+    const int64_t o0[3] = {n0 / oHW, (n0 % oHW) / s->w.out[2], n0 % s->w.out[2]};
+    int64_t c = k0 / s->kvol, r0 = k0 % s->kvol;
+    int64_t kw = r0 % kw_n, kh = (r0 / kw_n) % kh_n, kd = r0 / (kw_n * kh_n);
+    float *const rows[2] = {tmp, tmp + round16f((size_t)nb)};
+    for (int kk = 0; kk < kc; kk += 2) {
+        const float *src[2] = {NULL, NULL};
+        for (int h = 0; h < 2 && kk + h < kc; h++) {
+            if (s->direct) {
+                src[h] = xg + (int64_t)(k0 + kk + h) * s->P + n0;
+                if (s->P >= PF_MIN_PIXELS && k0 + kk + h + PF_ROWS < s->Cg) /* see PF_ROWS */
+                    prefetch_floats(src[h] + PF_ROWS * s->P, nb);
+                continue;
+            }
+            gather_row(s, xg + c * s->in_px, kd, kh, kw, o0, nb, rows[h]);
+            src[h] = rows[h];
+            if (++kw == kw_n) {
+                kw = 0;
+                if (++kh == kh_n) {
+                    kh = 0;
+                    if (++kd == s->w.k[0]) {
+                        kd = 0;
+                        c++;
+                    }
+                }
+            }
+        }
+        s->pack2(dst + (size_t)(kk / 2) * (size_t)nr, pstride, nr, src[0], src[1], nb);
+    }
+}
+
 static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
                         float *dst, float *tmp)
 {
     const conv_src *s = ctx;
-    conv_pack_cols(s, batch, k0, kc, n0, nb, nr, dst, (size_t)kc * (size_t)nr, tmp);
-    if (s->pairs)
-        s->pairs(dst, kc, nr, (nb + nr - 1) / nr, (size_t)kc * (size_t)nr);
+    if (s->pack2) /* panels of ceil(kc/2) pair slots (sk_gemm_kslots) */
+        conv_pack_pairs(s, batch, k0, kc, n0, nb, nr, dst, (size_t)(kc + 1) / 2 * (size_t)nr,
+                        tmp);
+    else
+        conv_pack_cols(s, batch, k0, kc, n0, nb, nr, dst, (size_t)kc * (size_t)nr, tmp);
 }
 
 /* ---- shared columns for few, wide GEMMs ----------------------------------
@@ -165,14 +264,18 @@ static void conv_pack_b(const void *ctx, int batch, int k0, int kc, int n0, int 
 #define SHARED_B_CHUNK 4               /* panels per gather task */
 #define SHARED_B_MIN_K 32              /* K rows per gather task at least */
 
-/* Floats of one image's packed column matrix: K rows x P columns in nr-wide
- * panels. */
-static size_t shared_b_cols(int64_t K, int64_t P, int64_t nr)
+/* Floats of one image's packed column matrix: K rows (or K-pair slots)
+ * x P columns in nr-wide panels. */
+static size_t shared_b_cols(const sk_gemm_cfg *cfg, int64_t K, int64_t P, int64_t nr)
 {
-    return (size_t)((P + nr - 1) / nr) * (size_t)nr * (size_t)K;
+    return (size_t)((P + nr - 1) / nr) * (size_t)nr * sk_gemm_kslots(cfg, (int)K);
 }
 
-static size_t shared_b_tmp(int64_t nr) { return round16f((size_t)(SHARED_B_CHUNK + 2) * (size_t)nr); }
+/* a gather task's row buffer: two rows for the BF16 pairs */
+static size_t shared_b_tmp(int64_t nr)
+{
+    return 2 * round16f((size_t)(SHARED_B_CHUNK + 2) * (size_t)nr);
+}
 
 /* Images gathered together: all of them if their columns fit SHARED_B_MAX. */
 static int64_t shared_b_images(size_t cols, int64_t items)
@@ -189,7 +292,7 @@ static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, 
     int64_t nr = cfg->nr;
     if (T < 2 || pv->w.groups != 1 || P <= 0 || items * ((P + 2 * nr - 1) / (2 * nr)) >= 4L * T)
         return 0;
-    size_t cols = shared_b_cols(pv->w.K, P, nr);
+    size_t cols = shared_b_cols(cfg, pv->w.K, P, nr);
     if (cols > SHARED_B_MAX)
         return 0;
     return round16f(cols * (size_t)shared_b_images(cols, items)) + (size_t)T * shared_b_tmp(nr);
@@ -210,19 +313,22 @@ static void shared_b_task(void *arg, int tid, size_t u0, size_t u1)
 {
     const shared_b *b = arg;
     const int span = SHARED_B_CHUNK * b->nr;
-    const size_t pstride = (size_t)b->K * (size_t)b->nr;
+    const int pairs = b->s->pack2 != NULL;
+    const size_t pstride = (pairs ? (size_t)(b->K + 1) / 2 : (size_t)b->K) * (size_t)b->nr;
     for (size_t u = u0; u < u1; u++) {
         int64_t img = (int64_t)(u / ((size_t)b->pgroups * (size_t)b->kchunks));
         int r = (int)(u % ((size_t)b->pgroups * (size_t)b->kchunks));
         int n0 = (r / b->kchunks) * span, k0 = (r % b->kchunks) * b->kch;
         int nb = b->P - n0 < span ? b->P - n0 : span;
         int kc = b->K - k0 < b->kch ? b->K - k0 : b->kch;
+        /* pairs: k0 is even (kch is, below), its slot k0 / 2 */
         float *dst = b->data + (size_t)img * b->cols + (size_t)(n0 / b->nr) * pstride +
-                     (size_t)k0 * (size_t)b->nr;
-        conv_pack_cols(b->s, (int)(b->img0 + img), k0, kc, n0, nb, b->nr, dst, pstride,
-                       b->tmp + (size_t)tid * b->tmp_stride);
-        if (b->s->pairs) /* k0 is even: kch is (below) */
-            b->s->pairs(dst, kc, b->nr, (nb + b->nr - 1) / b->nr, pstride);
+                     (size_t)(pairs ? k0 / 2 : k0) * (size_t)b->nr;
+        float *tmp = b->tmp + (size_t)tid * b->tmp_stride;
+        if (pairs)
+            conv_pack_pairs(b->s, (int)(b->img0 + img), k0, kc, n0, nb, b->nr, dst, pstride, tmp);
+        else
+            conv_pack_cols(b->s, (int)(b->img0 + img), k0, kc, n0, nb, b->nr, dst, pstride, tmp);
     }
 }
 
@@ -238,7 +344,7 @@ static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int
     b.K = j->K;
     b.P = (int)s->P;
     b.nr = nr;
-    b.cols = shared_b_cols(j->K, s->P, nr);
+    b.cols = shared_b_cols(j->cfg, j->K, s->P, nr);
     const int64_t G = shared_b_images(b.cols, N);
     b.data = region;
     b.tmp = region + round16f(b.cols * (size_t)G);
@@ -248,7 +354,7 @@ static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int
     int64_t want = (4L * T + G * b.pgroups - 1) / (G * b.pgroups);
     int64_t kch = (j->K + want - 1) / want;
     b.kch = (int)(kch < SHARED_B_MIN_K ? SHARED_B_MIN_K : kch);
-    b.kch += s->pairs ? b.kch & 1 : 0; /* BF16 pairs must not straddle two tasks */
+    b.kch += s->pack2 ? b.kch & 1 : 0; /* BF16 pairs must not straddle two tasks */
     b.kchunks = (j->K + b.kch - 1) / b.kch;
     sk_gemm_packed_b pb = {j->cfg, j->K, (int)s->P, region};
     const size_t img_out = (size_t)(M * s->P);
@@ -290,7 +396,8 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     const int64_t Mg = M / s.group, Kc = s.Cg * s.kvol;
     sk_gemm_job j;
     sk_gemm_job_init(&j, pv->cfg, (int)Mg, (int)s.P, (int)Kc, (int)(N * s.group));
-    s.pairs = pv->cfg->kpair ? pv->kc->bf16_pairs : NULL;
+    s.pack2 = pv->cfg->kpair ? pv->kc->bf16_pack2 : NULL;
+    s.taps2 = pv->cfg->kpair && !getenv_is0("SKIPSERVE_BF16_TAPS") ? pv->kc->bf16_taps2 : NULL;
     j.a_packed = &pv->w;
     j.pack_b = conv_pack_b;
     j.b_ctx = &s;

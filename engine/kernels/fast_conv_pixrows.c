@@ -29,6 +29,7 @@
 #define PIXROWS_KCHUNK 32 /* column rows per gather task */
 #define PIXROWS_MCHUNK 64 /* output channels per transpose task */
 #define PIXROWS_MAX ((size_t)4 << 20) /* floats of a group's panels and Y' */
+#define SK_PIXROWS_MR_MAX 8            /* the BF16 pairs' row buffer (mr 8) */
 
 static size_t pixrows_a_floats(int64_t rows, int64_t K, int mr)
 {
@@ -71,7 +72,7 @@ typedef struct pixrows {
     const float *bias, *res;
     float lo, hi;
     const sk_fast_uk *uk;
-    sk_bf16_pairs_fn pairs; /* BF16 config: gathered rows to K pairs, else NULL */
+    sk_bf16_pack2_fn pack2; /* BF16 config: two gathered rows to a pair row, else NULL */
 } pixrows;
 
 /* The offset table of the group for every tap (see above). */
@@ -118,6 +119,32 @@ static inline void pixrows_gather(float *restrict d, const float *xc, const int6
     }
 }
 
+/* The BF16 form of the task below (K-pair A panels, kernels/bf16.h): the
+ * two rows of a pair gathered into two mr-float rows, then converted
+ * into the pair slot, one pass. k0 is even (PIXROWS_KCHUNK): the pairs of
+ * a task are its own. */
+static void pixrows_pack_pairs(const pixrows *pr, const float *x, int64_t k0, int64_t k1)
+{
+    const conv_src *s = pr->s;
+    const int mr = pr->mr;
+    const size_t pstride = (size_t)(pr->K + 1) / 2 * (size_t)mr;
+    _Alignas(64) float rows[2][SK_PIXROWS_MR_MAX];
+    for (int64_t q = 0; q * mr < pr->rows_pad; q++) {
+        float *d = pr->a + (size_t)q * pstride + (size_t)(k0 / 2) * (size_t)mr;
+        int64_t c = k0 / s->kvol, t = k0 % s->kvol;
+        for (int64_t k = k0; k < k1; k += 2, d += mr) {
+            for (int h = 0; h < 2 && k + h < k1; h++) {
+                pixrows_gather(rows[h], x + c * s->in_px, pr->tab + t * pr->rows_pad + q * mr, mr);
+                if (++t == s->kvol) {
+                    t = 0;
+                    c++;
+                }
+            }
+            pr->pack2(d, 0, mr, rows[0], k + 1 < k1 ? rows[1] : NULL, mr);
+        }
+    }
+}
+
 /* Column rows [c0, c1) * PIXROWS_KCHUNK of every panel: for one panel the
  * writes run along consecutive floats (a[q][k * mr + r]); the reads are
  * the panel's pixels in one channel plane, which stays in cache across the
@@ -132,6 +159,10 @@ static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
     const float *x = s->x + pr->img0 * s->C * s->in_px;
     const int64_t k0 = (int64_t)c0 * PIXROWS_KCHUNK;
     const int64_t k1 = (int64_t)c1 * PIXROWS_KCHUNK < pr->K ? (int64_t)c1 * PIXROWS_KCHUNK : pr->K;
+    if (pr->pack2) {
+        pixrows_pack_pairs(pr, x, k0, k1);
+        return;
+    }
     for (int64_t q = 0; q * mr < pr->rows_pad; q++) {
         float *d = pr->a + (size_t)q * pstride + (size_t)k0 * (size_t)mr;
         int64_t c = k0 / s->kvol, t = k0 % s->kvol;
@@ -163,9 +194,6 @@ static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
                 }
             }
         }
-        if (pr->pairs) /* k0 is even (PIXROWS_KCHUNK): pairs stay in one task */
-            pr->pairs(pr->a + (size_t)q * pstride + (size_t)k0 * (size_t)mr, (int)(k1 - k0), mr, 1,
-                      pstride);
     }
 }
 
@@ -212,7 +240,11 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     pr.tab = (int64_t *)(pr.yt + round16f((size_t)(G * s->P) * (size_t)pr.M));
     pr.bias = B ? B->data : NULL;
     pr.uk = uk;
-    pr.pairs = cfg->kpair ? pv->kc->bf16_pairs : NULL;
+    pr.pack2 = cfg->kpair ? pv->kc->bf16_pack2 : NULL;
+    if (pr.pack2 && pr.mr > SK_PIXROWS_MR_MAX) {
+        sk_free(own);
+        return sk_kfail(ctx, n, SK_EINVAL, "BF16 pixel rows: tile of %d rows", pr.mr);
+    }
     sk_fused_act(n, &pr.lo, &pr.hi);
     const size_t img_size = (size_t)pr.M * (size_t)pr.P;
     const size_t mchunks = (size_t)((pr.M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK);

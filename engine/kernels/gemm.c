@@ -145,9 +145,11 @@ size_t sk_gemm_scratch_floats(const sk_gemm_cfg *cfg, int nthreads)
 {
     if (!cfg)
         return 0;
+    /* a K-pair config's packers gather two K rows before they convert
+     * them: twice the row buffer */
     size_t per = round16((size_t)cfg->kc * (size_t)cfg->nc) +
                  round16((size_t)cfg->mc * (size_t)cfg->kc) +
-                 round16((size_t)cfg->nc + 2 * (size_t)cfg->nr);
+                 round16(((size_t)cfg->nc + 2 * (size_t)cfg->nr) * (cfg->kpair ? 2 : 1));
     return per * (size_t)(nthreads > 0 ? nthreads : 1);
 }
 
@@ -268,11 +270,11 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
             if (j->pack_b) {
                 j->pack_b(j->b_ctx, item, pc, kc, n0, nb, nr, bbuf, tmp);
                 bp = bbuf;
-                bstride = (size_t)kc * (size_t)nr;
+                bstride = sk_gemm_kslots(cfg, kc) * (size_t)nr;
             } else {
-                bstride = (size_t)j->K * (size_t)nr;
+                bstride = sk_gemm_kslots(cfg, j->K) * (size_t)nr;
                 bp = j->b_packed->data + (size_t)item * j->b_stride + (size_t)(n0 / nr) * bstride +
-                     (size_t)pc * (size_t)nr;
+                     sk_gemm_kslots(cfg, pc) * (size_t)nr;
             }
             for (int ic = m0; ic < m1; ic += cfg->mc) {
                 int mb = m1 - ic < cfg->mc ? m1 - ic : cfg->mc;
@@ -281,11 +283,11 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                 if (j->pack_a) {
                     j->pack_a(j->a_ctx, item, ic, mb, pc, kc, mr, abuf);
                     ap = abuf;
-                    astride = (size_t)kc * (size_t)mr;
+                    astride = sk_gemm_kslots(cfg, kc) * (size_t)mr;
                 } else {
-                    astride = (size_t)j->K * (size_t)mr;
+                    astride = sk_gemm_kslots(cfg, j->K) * (size_t)mr;
                     ap = j->a_packed->data + (size_t)grp * j->a_packed->group_stride +
-                         (size_t)(ic / mr) * astride + (size_t)pc * (size_t)mr;
+                         (size_t)(ic / mr) * astride + sk_gemm_kslots(cfg, pc) * (size_t)mr;
                 }
                 /* rows past the block's last whole A panel go to mtail,
                  * a last panel of <= nr/2 columns to ntail (all rows) */

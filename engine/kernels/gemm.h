@@ -101,10 +101,17 @@ typedef struct sk_gemm_cfg {
     sk_gemm_ntail_fn ntail; /* NULL: tail panels run uk (SKIPSERVE_GEMM_NTAIL=0) */
     sk_gemm_mtail_fn mtail; /* NULL: tail rows run uk (SKIPSERVE_GEMM_MTAIL=0) */
     /* 1: a BF16 GEMM (kernels/bf16.h): panels hold K-pairs, the pair of
-     * rows (k, k+1), k even, as nr (mr) 32-bit bf16 pairs in row k's slot
-     * (row k+1's slot unused), so every K block must start at an even k */
+     * rows (k, k+1), k even, as nr (mr) 32-bit bf16 pairs in slot k/2
+     * (sk_gemm_kslots), so every K block must start at an even k */
     int kpair;
 } sk_gemm_cfg;
+
+/* Slots of nr (mr) words that kc K rows take in a panel: kc, or ceil(kc/2)
+ * pairs for a K-pair config. Panel strides and K offsets count in these. */
+static inline size_t sk_gemm_kslots(const sk_gemm_cfg *cfg, int kc)
+{
+    return cfg->kpair ? ((size_t)kc + 1) / 2 : (size_t)kc;
+}
 
 /* A level's sk_gemm_cfg is part of its kernel configuration:
  * sk_gemm_config(isa) in kernels/config.h. */
@@ -143,8 +150,9 @@ void sk_gemm_packed_b_free(sk_gemm_packed_b *p);
 typedef void (*sk_gemm_pack_a_fn)(const void *ctx, int batch, int m0, int mb, int k0, int kc,
                                   int mr, float *dst);
 /* Pack depth [k0, k0+kc) x columns [n0, n0+nb) of item `batch` into nr-column
- * panels (dst: ceil(nb/nr) panels of kc x nr, columns past nb zero). `tmp`
- * has room for nc + 2*nr floats. */
+ * panels (dst: ceil(nb/nr) panels of kc x nr, columns past nb zero; of
+ * sk_gemm_kslots(kc) pair slots x nr for a K-pair config). `tmp` has room
+ * for nc + 2*nr floats, twice that for a K-pair config. */
 typedef void (*sk_gemm_pack_b_fn)(const void *ctx, int batch, int k0, int kc, int n0, int nb,
                                   int nr, float *dst, float *tmp);
 

@@ -217,10 +217,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         pv->cfg = &kc->bf16_gemm;
         if (use_pixrows(M, group, out_pixels(os), pv->cfg)) {
             pv->kind = SK_CONV_PIXROWS;
-            rc = sk_gemm_pack_b(pv->cfg, w->data, 1, (size_t)K, (int)K, (int)M, 1.0f, &pv->wt);
-            if (rc == 0)
-                kc->bf16_pairs(pv->wt.data, (int)K, pv->cfg->nr, ((int)M + pv->cfg->nr - 1) /
-                               pv->cfg->nr, (size_t)K * (size_t)pv->cfg->nr);
+            rc = sk_bf16_pack_b(pv->cfg, w->data, 1, (size_t)K, (int)K, (int)M, &pv->wt);
         } else {
             pv->kind = SK_CONV_BF16;
             rc = sk_bf16_pack_a(pv->cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, &pv->w);

@@ -29,6 +29,7 @@
 #include "threadpool.h"
 
 #include "alloc_counter.h"
+#include "bf16_emu.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint32_t rnd(void)
@@ -1450,6 +1451,83 @@ static void test_max_pool(void **state)
  * sums add what the FP32 path's bound allows (check_case's tol); bias and
  * residual are added in float32 as the reference does; Relu / Clip do
  * not grow an error. S is computed by the reference graph on |x| and |W|. */
+/* The begin pad of axis a, auto_pad resolved (ONNX Conv: SAME_UPPER puts
+ * the odd pad at the end, SAME_LOWER at the beginning). */
+static int eff_pad(const conv_case *c, int a)
+{
+    if (!c->auto_pad)
+        return c->pb[a];
+    if (!strcmp(c->auto_pad, "VALID"))
+        return 0;
+    int span = c->d[a] * (c->k[a] - 1) + 1, total = (c->out[a] - 1) * c->s[a] + span - c->in[a];
+    total = total > 0 ? total : 0;
+    return !strcmp(c->auto_pad, "SAME_UPPER") ? total / 2 : total - total / 2;
+}
+
+/* Y of case c (no BN) by emulation of what the BF16 path computes, from
+ * the definition of the conv and of the instructions (bf16_emu.h), not
+ * from the kernels: per output, K = (channel, taps) in W's order cut into
+ * the driver's K blocks; per block a vdpbf16ps chain from zero over the
+ * pairs (k, k+1) of W's row and of the input window (zero padding; an odd
+ * K pairs its last row with zero), the blocks summed in float32 in order;
+ * then + bias, + residual, clamp. Pixel rows multiply the same pairs with
+ * the operands' roles swapped, which a product does not see. kcfg: the
+ * config's K block. */
+static void bf16_emulate(const conv_case *c, const float *x, const float *W, const float *bias,
+                         const float *r, int kcfg, float *y)
+{
+    const int Cg = c->C / c->group, Mg = c->M / c->group;
+    const int kvol = c->k[0] * c->k[1] * c->k[2], K = Cg * kvol, kcb = emu_kblock(K, kcfg);
+    int pad[3] = {0, 0, 0}, inpx = 1, outpx = 1;
+    for (int a = 0; a < c->nsp; a++) {
+        pad[a] = eff_pad(c, a);
+        inpx *= c->in[a];
+        outpx *= c->out[a];
+    }
+    float *col = malloc(sizeof(float) * (size_t)(K + 1));
+    for (int n = 0; n < c->N; n++)
+        for (int o = 0; o < outpx; o++) {
+            const int o0 = o / (c->out[1] * c->out[2]), o1 = (o / c->out[2]) % c->out[1],
+                      o2 = o % c->out[2];
+            for (int g = 0; g < c->group; g++) {
+                for (int k = 0; k < K; k++) { /* the window of (n, group g, o) */
+                    int ci = k / kvol, t = k % kvol, tap[3] = {t / (c->k[1] * c->k[2]),
+                                                                (t / c->k[2]) % c->k[1], t % c->k[2]};
+                    int oo[3] = {o0, o1, o2}, off = 0, in = 1;
+                    for (int a = 0; a < 3; a++) {
+                        int i = oo[a] * c->s[a] - pad[a] + tap[a] * c->d[a];
+                        in = in && i >= 0 && i < c->in[a];
+                        off = off * c->in[a] + i;
+                    }
+                    col[k] = in ? x[((size_t)n * c->C + (size_t)(g * Cg + ci)) * inpx + off] : 0;
+                }
+                for (int mg = 0; mg < Mg; mg++) {
+                    const int m = g * Mg + mg;
+                    const float *w = W + (size_t)m * K;
+                    float v = 0;
+                    for (int pc = 0; pc < K; pc += kcb) {
+                        float acc = 0;
+                        for (int k = pc; k < pc + kcb && k < K; k += 2) {
+                            int h = k + 1 < K;
+                            acc = emu_dp_lane(acc, sk_bf16_pair(w[k], h ? w[k + 1] : 0),
+                                              sk_bf16_pair(col[k], h ? col[k + 1] : 0));
+                        }
+                        v = pc ? acc + v : acc;
+                    }
+                    size_t yi = ((size_t)n * c->M + (size_t)m) * outpx + o;
+                    if (bias)
+                        v += bias[m];
+                    if (c->add)
+                        v += r[yi];
+                    float lo = c->act == 1 ? 0.0f : c->act == 2 ? -0.3f : -INFINITY;
+                    float hi = c->act == 2 ? 0.6f : INFINITY;
+                    y[yi] = v < lo ? lo : v > hi ? hi : v;
+                }
+            }
+        }
+    free(col);
+}
+
 static void bf16_case(const conv_case *c0, sk_pool *pool)
 {
     char err[256], what[400];
@@ -1512,6 +1590,21 @@ static void bf16_case(const conv_case *c0, sk_pool *pool)
      * padding (stride 3 over a 2-wide padded dim) gives bias alone. */
     if (lo.bf16_convs && nread > 100 && worst * 4.0 < FLT_EPSILON * (K + 16))
         fail_msg("bf16: outputs within FP32's rounding of the reference: not bf16? (%s)", what);
+    /* and the same values as the emulation of the instructions, at every
+     * thread count and strategy (im2col, shared columns, pixel rows): equal
+     * as floats (a zero's sign aside: +0 bias or Relu may flip it) */
+    if (!dw) {
+        const sk_value *wr = &gr->values[val(gr, "W")];
+        const float *bias = c.bias ? gr->values[val(gr, "B")].data : NULL;
+        float *ye = malloc(sizeof(float) * (size_t)(n1 + 1));
+        bf16_emulate(&c, x, wr->data, bias, r, ((const sk_conv_priv *)fn->priv)->cfg->kc, ye);
+        for (int64_t i = 0; i < n1; i++)
+            if (!(yo[i] == ye[i]))
+                fail_msg("bf16: y[%lld] = %a, emulated %a (%d threads, kind %d): %s",
+                         (long long)i, (double)yo[i], (double)ye[i], pool ? sk_pool_size(pool) : 1,
+                         kind, what);
+        free(ye);
+    }
     free(x);
     free(xa);
     free(r);
@@ -1552,11 +1645,13 @@ static void test_bf16(void **state)
     }
     /* then every conv on the BF16 GEMM */
     setenv("SKIPSERVE_BF16_WINOGRAD", "0", 1);
-    sk_pool *pool = sk_pool_create(3);
-    for (int t = 0; t < 4; t++) {
-        sk_pool *p = t & 1 ? pool : NULL;
-        /* rounds 2, 3: pixel rows forced on every ungrouped conv */
-        if (t == 2)
+    /* serial, 3 and 16 threads (the GEMM's split and the shared columns'
+     * gather tasks change with the count: the values must not) */
+    sk_pool *pool = sk_pool_create(3), *wide = sk_pool_create(16);
+    for (int t = 0; t < 6; t++) {
+        sk_pool *p = t % 3 == 0 ? NULL : t % 3 == 1 ? pool : wide;
+        /* rounds 3-5: pixel rows forced on every ungrouped conv */
+        if (t == 3)
             setenv("SKIPSERVE_PIXROWS", "force", 1);
         for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
             conv_case c;
@@ -1573,6 +1668,7 @@ static void test_bf16(void **state)
         }
     }
     sk_pool_destroy(pool);
+    sk_pool_destroy(wide);
     unsetenv("SKIPSERVE_PIXROWS");
     unsetenv("SKIPSERVE_BF16_WINOGRAD");
 }
