@@ -153,35 +153,17 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pbloc
         sk_qgemm_pack_a(&pv->q, (size_t)pv->Mg, K, W + (size_t)(gi * pv->Mg) * K, K,
                         pv->pa + (size_t)gi * pv->pa_group);
     sk_qgemm_row_sums((size_t)M, K, W, K, sums);
-    int fits = 1;
-    for (int64_t m = 0; m < M; m++) {
-        int64_t bias = b ? ((const int32_t *)b->data)[m] : 0;
-        int64_t folded = bias - (int64_t)xzp_u8 * sums[m];
-        /* |acc| <= 255 * 128 * K: acc + folded must stay inside int32 */
-        if (llabs(folded) + (int64_t)255 * 128 * (int64_t)K >= ((int64_t)1 << 31))
-            fits = 0;
-        pv->bias[m] = (int32_t)folded;
-        /* the multiplier exactly as ref/qlinear.c computes it */
-        float ws_m = ((const float *)ws->data)[nws == 1 ? 0 : m];
-        pv->mult[m] = xsc * ws_m / ysc;
-        if (!isfinite(pv->mult[m]) || ws_m == 0.0f)
-            fits = 0;
-    }
+    int fits = sk_qgemm_fold_requant((size_t)M, K, 1, sums,
+                                     b ? (const int32_t *)b->data : NULL, xzp_u8, xsc,
+                                     ws->data, (size_t)nws, ysc, pv->bias, pv->mult);
     free(sums);
     if (!fits) {
         sk_qconv_priv_free(pv);
         return 0;
     }
-    float tlo = yt == SK_I8 ? -128.f : 0.f, thi = yt == SK_I8 ? 127.f : 255.f;
     int relu = n->op == SK_OP_QCONV_FUSED && sk_attr_int(n, "relu", 0) != 0;
     sk_qgemm_params *p = &pv->prm;
-    p->y1_zp = (float)yzp;
-    p->lo1 = tlo;
-    p->hi1 = thi;
-    p->out_s8 = yt == SK_I8;
-    p->res_s8 = yt == SK_I8;
-    p->lo = tlo;
-    p->hi = thi;
+    sk_qgemm_params_plain(p, yt == SK_I8, yzp);
     if (has_res) {
         p->y1_scale = ysc;
         p->r_scale = rsc;

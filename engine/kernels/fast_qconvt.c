@@ -7,7 +7,6 @@
  * - pad) — each output pixel exactly once, as kernel == stride. */
 #include "fast_qconvt.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,31 +124,18 @@ int sk_qconvt_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     sk_qgemm_pack_a(&pv->q, rows, K, wt, K, pv->pa);
     sk_qgemm_row_sums(rows, K, wt, K, sums);
     free(wt);
-    int fits = 1;
-    for (size_t r = 0; r < rows; r++) {
-        size_t m = r / KV;
-        int64_t folded = (b ? ((const int32_t *)b->data)[m] : 0) - (int64_t)xzp_u8 * sums[r];
-        if (llabs(folded) + (int64_t)255 * 128 * (int64_t)K >= ((int64_t)1 << 31))
-            fits = 0;
-        pv->bias[r] = (int32_t)folded;
-        float ws_m = ((const float *)ws->data)[nws == 1 ? 0 : m];
-        pv->mult[r] = xsc * ws_m / ysc; /* as the reference computes it */
-        if (!isfinite(pv->mult[r]) || ws_m == 0.0f)
-            fits = 0;
-    }
+    int fits = sk_qgemm_fold_requant(rows, K, KV, sums, b ? (const int32_t *)b->data : NULL,
+                                     xzp_u8, xsc, ws->data, (size_t)nws, ysc, pv->bias,
+                                     pv->mult);
     free(sums);
     if (!fits) {
         sk_qconvt_priv_free(pv);
         return 0;
     }
-    float lo = yt == SK_I8 ? -128.f : 0.f, hi = yt == SK_I8 ? 127.f : 255.f;
     sk_qgemm_params *p = &pv->prm;
     p->bias = pv->bias;
     p->mult = pv->mult;
-    p->y1_zp = (float)yzp;
-    p->lo1 = p->lo = lo;
-    p->hi1 = p->hi = hi;
-    p->out_s8 = p->res_s8 = yt == SK_I8;
+    sk_qgemm_params_plain(p, yt == SK_I8, yzp);
     pv->C = C;
     pv->M = M;
     pv->kh = kh;

@@ -4,7 +4,6 @@
  * scratch, then a blocked byte transpose into Y (threads over row blocks). */
 #include "fast_qmatmul.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,30 +84,17 @@ int sk_qmatmul_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     sk_qgemm_pack_a(&pv->q, N, K, bt, K, pv->pa);
     sk_qgemm_row_sums(N, K, bt, K, sums);
     free(bt);
-    int fits = 1;
-    for (size_t j = 0; j < N; j++) {
-        int64_t folded = -(int64_t)azp_u8 * sums[j];
-        if (llabs(folded) + (int64_t)255 * 128 * (int64_t)K >= ((int64_t)1 << 31))
-            fits = 0;
-        pv->bias[j] = (int32_t)folded;
-        float bs_j = ((const float *)bs->data)[nbs == 1 ? 0 : j];
-        pv->mult[j] = asc * bs_j / ysc; /* as ref/qlinear.c computes it */
-        if (!isfinite(pv->mult[j]) || bs_j == 0.0f)
-            fits = 0;
-    }
+    int fits = sk_qgemm_fold_requant(N, K, 1, sums, NULL, azp_u8, asc, bs->data, (size_t)nbs,
+                                     ysc, pv->bias, pv->mult);
     free(sums);
     if (!fits) {
         sk_qmatmul_priv_free(pv);
         return 0;
     }
-    float lo = yt == SK_I8 ? -128.f : 0.f, hi = yt == SK_I8 ? 127.f : 255.f;
     sk_qgemm_params *p = &pv->prm;
     p->bias = pv->bias;
     p->mult = pv->mult;
-    p->y1_zp = (float)yzp;
-    p->lo1 = p->lo = lo;
-    p->hi1 = p->hi = hi;
-    p->out_s8 = p->res_s8 = yt == SK_I8;
+    sk_qgemm_params_plain(p, yt == SK_I8, yzp);
     pv->K = K;
     pv->N = N;
     pv->a_s8 = at == SK_I8;

@@ -105,6 +105,34 @@ void sk_qgemm_row_sums(size_t M, size_t K, const int8_t *w, size_t ldw, int32_t 
     }
 }
 
+int sk_qgemm_fold_requant(size_t R, size_t K, size_t per, const int32_t *sums,
+                          const int32_t *b, int32_t xzp_u8, float xsc, const float *ws,
+                          size_t nws, float ysc, int32_t *bias, float *mult)
+{
+    int fits = 1;
+    for (size_t r = 0; r < R; r++) {
+        size_t c = r / per;
+        int64_t folded = (b ? b[c] : 0) - (int64_t)xzp_u8 * sums[r];
+        if (llabs(folded) + (int64_t)255 * 128 * (int64_t)K >= ((int64_t)1 << 31))
+            fits = 0;
+        bias[r] = (int32_t)folded;
+        float ws_c = ws[nws == 1 ? 0 : c];
+        mult[r] = xsc * ws_c / ysc;
+        if (!isfinite(mult[r]) || ws_c == 0.0f)
+            fits = 0;
+    }
+    return fits;
+}
+
+void sk_qgemm_params_plain(sk_qgemm_params *p, int out_s8, int32_t yzp)
+{
+    float lo = out_s8 ? -128.f : 0.f, hi = out_s8 ? 127.f : 255.f;
+    p->y1_zp = (float)yzp;
+    p->lo1 = p->lo = lo;
+    p->hi1 = p->hi = hi;
+    p->out_s8 = p->res_s8 = out_s8;
+}
+
 void sk_qu8_qc8w_gemm_ref(int MR, int NR, size_t mr, size_t nr, size_t kg, const int8_t *a,
                           const uint8_t *b, void *y, size_t ldy, const void *res, size_t ldr,
                           size_t m0, const sk_qgemm_params *p)

@@ -97,6 +97,21 @@ void sk_qgemm_pack_b_group(const sk_qgemm_cfg *c, size_t K, size_t g, size_t N,
                            const uint8_t *const rows[4], uint8_t flip, uint8_t *dst);
 /* sums[m] = sum_k W[m][k] */
 void sk_qgemm_row_sums(size_t M, size_t K, const int8_t *w, size_t ldw, int32_t *sums);
+/* The per-row requantization constants of a layer with constant symmetric
+ * int8 weights, rows r = 0 .. R-1 of K terms, `per` consecutive rows per
+ * output channel c = r / per (ConvTranspose: kh*kw rows a channel):
+ *   bias[r] = b[c] (0 when b is NULL) - x_zp(as u8) * sums[r]
+ *   mult[r] = x_scale * w_scale[c, or 0 when nws == 1] / y_scale
+ * the multiplier in float32 exactly as ref/qlinear.c computes it. Returns 0
+ * when an accumulator could leave int32 (|acc| <= 255 * 128 * K) or a
+ * multiplier is not finite or its weight scale is 0: the layer then stays on
+ * the reference kernel. */
+int sk_qgemm_fold_requant(size_t R, size_t K, size_t per, const int32_t *sums,
+                          const int32_t *b, int32_t xzp_u8, float xsc, const float *ws,
+                          size_t nws, float ysc, int32_t *bias, float *mult);
+/* p's output side for an output of type int8 (else uint8) with zero point
+ * yzp and no residual: clamps to the type's range */
+void sk_qgemm_params_plain(sk_qgemm_params *p, int out_s8, int32_t yzp);
 
 /* Y (M x N, rows ldy bytes) from packed A and packed B (all N's panels),
  * tiles over the pool's threads. res: NULL, or the residual (rows ldr). */
