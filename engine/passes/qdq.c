@@ -30,9 +30,10 @@
 #include "kernels/ref/quant_util.h"
 #include "ops.h"
 #include "pass_util.h"
+#include "qdq_util.h"
 
 /* the node producing v when it is op, else -1 */
-static int producer_op(const sk_graph *g, int v, sk_op op)
+int sk_qdq_producer(const sk_graph *g, int v, sk_op op)
 {
     if (v < 0)
         return -1;
@@ -48,18 +49,68 @@ static int sole_reader(const sk_graph *g, int v, sk_op op)
     return who;
 }
 
-static int in_at(const sk_node *n, int k) { return k < n->nin ? n->in[k] : -1; }
 
 /* A DQ / Q node's scale and zero point are per-tensor constants (zero point
  * present and 8-bit). */
-static int per_tensor(const sk_graph *g, const sk_node *n)
+int sk_qdq_per_tensor(const sk_graph *g, const sk_node *n)
 {
-    int s = in_at(n, 1), z = in_at(n, 2);
+    int s = sk_qdq_in(n, 1), z = sk_qdq_in(n, 2);
     if (!sk_pass_is_const(g, s) || !sk_pass_is_const(g, z))
         return 0;
     const sk_value *sv = &g->values[s], *zv = &g->values[z];
     return sv->dtype == SK_F32 && sk_shape_numel(&sv->shape) == 1 && sk_q_is8(zv->dtype) &&
            sk_shape_numel(&zv->shape) == 1;
+}
+
+/* DQ of constant symmetric int8 weights: per tensor, or M scales along
+ * `axis`; *nscales gets their count */
+int sk_qdq_sym_weights(const sk_graph *g, const sk_node *d, int64_t M, int64_t axis,
+                       int64_t *nscales)
+{
+    int q = sk_qdq_in(d, 0), s = sk_qdq_in(d, 1), z = sk_qdq_in(d, 2);
+    if (!sk_pass_is_const(g, q) || !sk_pass_is_const(g, s) || g->values[q].dtype != SK_I8 ||
+        g->values[s].dtype != SK_F32)
+        return 0;
+    int64_t ns = sk_shape_numel(&g->values[s].shape);
+    if (ns != 1 && !(ns == M && sk_attr_int(d, "axis", 1) == axis))
+        return 0;
+    if (z >= 0) {
+        if (!sk_pass_is_const(g, z) || g->values[z].dtype != SK_I8 ||
+            sk_shape_numel(&g->values[z].shape) != ns)
+            return 0;
+        for (int64_t i = 0; i < ns; i++)
+            if (((const int8_t *)g->values[z].data)[i] != 0)
+                return 0;
+    }
+    *nscales = ns;
+    return 1;
+}
+
+/* DQ db of an int32 bias of M values whose scale is x_scale * w_scale[m] */
+int sk_qdq_int32_bias(const sk_graph *g, int db, int64_t M, float xs, const float *wsc,
+                      int64_t nws)
+{
+    const sk_node *b = &g->nodes[db];
+    int bq = sk_qdq_in(b, 0), bs = sk_qdq_in(b, 1), bz = sk_qdq_in(b, 2);
+    if (!sk_pass_is_const(g, bq) || g->values[bq].dtype != SK_I32 ||
+        sk_shape_numel(&g->values[bq].shape) != M || !sk_pass_is_const(g, bs) ||
+        g->values[bs].dtype != SK_F32)
+        return 0;
+    int64_t nbs = sk_shape_numel(&g->values[bs].shape);
+    if (nbs != 1 && nbs != M)
+        return 0;
+    if (bz >= 0) {
+        if (!sk_pass_is_const(g, bz) || g->values[bz].dtype != SK_I32)
+            return 0;
+        for (int64_t i = 0; i < sk_shape_numel(&g->values[bz].shape); i++)
+            if (((const int32_t *)g->values[bz].data)[i] != 0)
+                return 0;
+    }
+    const float *bsc = g->values[bs].data;
+    for (int64_t m = 0; m < M; m++)
+        if (bsc[nbs == 1 ? 0 : m] != xs * wsc[nws == 1 ? 0 : m])
+            return 0;
+    return 1;
 }
 
 static float scale_of(const sk_graph *g, const sk_node *n)
@@ -70,34 +121,12 @@ static float scale_of(const sk_graph *g, const sk_node *n)
 /* two per-tensor nodes with the same scale, zero point and type */
 static int same_qparams(const sk_graph *g, const sk_node *a, int as, int az, const sk_node *b)
 {
-    const sk_value *s1 = &g->values[in_at(a, as)], *z1 = &g->values[in_at(a, az)],
+    const sk_value *s1 = &g->values[sk_qdq_in(a, as)], *z1 = &g->values[sk_qdq_in(a, az)],
                    *s2 = &g->values[b->in[1]], *z2 = &g->values[b->in[2]];
     return s1->data && z1->data && sk_shape_numel(&s1->shape) == 1 &&
            sk_shape_numel(&z1->shape) == 1 && z1->dtype == z2->dtype &&
            *(const float *)s1->data == *(const float *)s2->data &&
            sk_q_load(z1->dtype, z1->data, 0) == sk_q_load(z2->dtype, z2->data, 0);
-}
-
-/* DQ of constant int8 weights with zero zero points, per tensor or along
- * axis 0 with M scales. */
-static int weight_dq(const sk_graph *g, const sk_node *d, int64_t M)
-{
-    int q = in_at(d, 0), s = in_at(d, 1), z = in_at(d, 2);
-    if (!sk_pass_is_const(g, q) || !sk_pass_is_const(g, s) || g->values[q].dtype != SK_I8 ||
-        g->values[s].dtype != SK_F32)
-        return 0;
-    int64_t ns = sk_shape_numel(&g->values[s].shape);
-    if (ns != 1 && !(ns == M && sk_attr_int(d, "axis", 1) == 0))
-        return 0;
-    if (z >= 0) {
-        if (!sk_pass_is_const(g, z) || g->values[z].dtype != SK_I8 ||
-            sk_shape_numel(&g->values[z].shape) != ns)
-            return 0;
-        for (int64_t i = 0; i < ns; i++)
-            if (((const int8_t *)g->values[z].data)[i] != 0)
-                return 0;
-    }
-    return 1;
 }
 
 static int rewrite_conv(sk_pass *p, int ci)
@@ -106,46 +135,25 @@ static int rewrite_conv(sk_pass *p, int ci)
     const sk_node *c = &g->nodes[ci];
     if (c->nin < 2 || c->nout != 1 || c->out[0] < 0 || sk_pass_is_output(g, c->out[0]))
         return 0;
-    int dx = producer_op(g, in_at(c, 0), SK_OP_DEQUANTIZE_LINEAR);
-    int dw = producer_op(g, in_at(c, 1), SK_OP_DEQUANTIZE_LINEAR);
-    int db = in_at(c, 2) >= 0 ? producer_op(g, in_at(c, 2), SK_OP_DEQUANTIZE_LINEAR) : -1;
+    int dx = sk_qdq_producer(g, sk_qdq_in(c, 0), SK_OP_DEQUANTIZE_LINEAR);
+    int dw = sk_qdq_producer(g, sk_qdq_in(c, 1), SK_OP_DEQUANTIZE_LINEAR);
+    int db = sk_qdq_in(c, 2) >= 0 ? sk_qdq_producer(g, sk_qdq_in(c, 2), SK_OP_DEQUANTIZE_LINEAR) : -1;
     int qy = sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
-    if (dx < 0 || dw < 0 || qy < 0 || (in_at(c, 2) >= 0 && db < 0))
+    if (dx < 0 || dw < 0 || qy < 0 || (sk_qdq_in(c, 2) >= 0 && db < 0))
         return 0;
     const sk_node *x = &g->nodes[dx], *w = &g->nodes[dw], *q = &g->nodes[qy];
-    if (!per_tensor(g, x) || !per_tensor(g, q) || in_at(x, 0) < 0 ||
-        sk_pass_is_const(g, in_at(x, 0)) || q->in[0] != c->out[0])
+    if (!sk_qdq_per_tensor(g, x) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(x, 0) < 0 ||
+        sk_pass_is_const(g, sk_qdq_in(x, 0)) || q->in[0] != c->out[0])
         return 0;
-    const sk_shape *ws = &g->values[in_at(w, 0)].shape;
-    if (ws->rank != 4 || !weight_dq(g, w, ws->dim[0]))
+    const sk_shape *ws = &g->values[sk_qdq_in(w, 0)].shape;
+    int64_t nws;
+    if (ws->rank != 4 || !sk_qdq_sym_weights(g, w, ws->dim[0], 0, &nws))
         return 0;
     int64_t M = ws->dim[0];
     const float *wsc = g->values[w->in[1]].data;
-    int64_t nws = sk_shape_numel(&g->values[w->in[1]].shape);
-    if (db >= 0) { /* int32 bias at scale x_scale * w_scale[m], zero point 0 */
-        const sk_node *b = &g->nodes[db];
-        int bq = in_at(b, 0), bs = in_at(b, 1), bz = in_at(b, 2);
-        if (!sk_pass_is_const(g, bq) || g->values[bq].dtype != SK_I32 ||
-            sk_shape_numel(&g->values[bq].shape) != M || !sk_pass_is_const(g, bs) ||
-            g->values[bs].dtype != SK_F32)
-            return 0;
-        int64_t nbs = sk_shape_numel(&g->values[bs].shape);
-        if (nbs != 1 && nbs != M)
-            return 0;
-        if (bz >= 0) {
-            if (!sk_pass_is_const(g, bz) || g->values[bz].dtype != SK_I32)
-                return 0;
-            for (int64_t i = 0; i < sk_shape_numel(&g->values[bz].shape); i++)
-                if (((const int32_t *)g->values[bz].data)[i] != 0)
-                    return 0;
-        }
-        float xs = scale_of(g, x);
-        const float *bsc = g->values[bs].data;
-        for (int64_t m = 0; m < M; m++)
-            if (bsc[nbs == 1 ? 0 : m] != xs * wsc[nws == 1 ? 0 : m])
-                return 0;
-    }
-    int slots[9] = {x->in[0], x->in[1], x->in[2], w->in[0], w->in[1], in_at(w, 2),
+    if (db >= 0 && !sk_qdq_int32_bias(g, db, M, scale_of(g, x), wsc, nws))
+        return 0;
+    int slots[9] = {x->in[0], x->in[1], x->in[2], w->in[0], w->in[1], sk_qdq_in(w, 2),
                     q->in[1], q->in[2], db >= 0 ? g->nodes[db].in[0] : -1};
     int yq = q->out[0], rc;
     for (int k = 0; k < 9; k++)
@@ -181,16 +189,16 @@ static int fuse_qdq_add(sk_pass *p, int ci)
     sk_graph *g = p->g;
     const sk_node *c = &g->nodes[ci];
     int di = sole_reader(g, c->out[0], SK_OP_DEQUANTIZE_LINEAR);
-    if (di < 0 || !per_tensor(g, &g->nodes[di]) || !same_qparams(g, c, 6, 7, &g->nodes[di]))
+    if (di < 0 || !sk_qdq_per_tensor(g, &g->nodes[di]) || !same_qparams(g, c, 6, 7, &g->nodes[di]))
         return 0;
     int ai = sole_reader(g, g->nodes[di].out[0], SK_OP_ADD);
     if (ai < 0 || g->nodes[ai].nin != 2 || g->nodes[ai].nout != 1)
         return 0;
     const sk_node *a = &g->nodes[ai];
     int other = a->in[0] == g->nodes[di].out[0] ? a->in[1] : a->in[0];
-    int dr = producer_op(g, other, SK_OP_DEQUANTIZE_LINEAR);
+    int dr = sk_qdq_producer(g, other, SK_OP_DEQUANTIZE_LINEAR);
     int qa = sole_reader(g, a->out[0], SK_OP_QUANTIZE_LINEAR);
-    if (dr < 0 || qa < 0 || !per_tensor(g, &g->nodes[dr]) || !per_tensor(g, &g->nodes[qa]))
+    if (dr < 0 || qa < 0 || !sk_qdq_per_tensor(g, &g->nodes[dr]) || !sk_qdq_per_tensor(g, &g->nodes[qa]))
         return 0;
     const sk_node *r = &g->nodes[dr], *q = &g->nodes[qa];
     int rq = r->in[0];
@@ -266,11 +274,11 @@ static int relu_table(sk_pass *p, int di)
 {
     sk_graph *g = p->g;
     const sk_node *d = &g->nodes[di];
-    if (!per_tensor(g, d) || in_at(d, 0) < 0 || sk_pass_is_const(g, d->in[0]))
+    if (!sk_qdq_per_tensor(g, d) || sk_qdq_in(d, 0) < 0 || sk_pass_is_const(g, d->in[0]))
         return 0;
     int ri = sole_reader(g, d->out[0], SK_OP_RELU);
     int qi = ri >= 0 ? sole_reader(g, g->nodes[ri].out[0], SK_OP_QUANTIZE_LINEAR) : -1;
-    if (qi < 0 || !per_tensor(g, &g->nodes[qi]) || g->nodes[qi].in[0] != g->nodes[ri].out[0])
+    if (qi < 0 || !sk_qdq_per_tensor(g, &g->nodes[qi]) || g->nodes[qi].in[0] != g->nodes[ri].out[0])
         return 0;
     uint8_t table[256];
     if (make_table(g, d, ri, &g->nodes[qi], table))
@@ -289,7 +297,7 @@ static int maxpool_u8(sk_pass *p, int di)
 {
     sk_graph *g = p->g;
     const sk_node *d = &g->nodes[di];
-    if (!per_tensor(g, d) || in_at(d, 0) < 0 || sk_pass_is_const(g, d->in[0]) ||
+    if (!sk_qdq_per_tensor(g, d) || sk_qdq_in(d, 0) < 0 || sk_pass_is_const(g, d->in[0]) ||
         g->values[d->in[2]].dtype != SK_U8)
         return 0;
     int mi = sole_reader(g, d->out[0], SK_OP_MAX_POOL);
@@ -298,7 +306,7 @@ static int maxpool_u8(sk_pass *p, int di)
          sk_pass_uses(g, g->nodes[mi].out[1], NULL) > 0))
         return 0;
     int qi = sole_reader(g, g->nodes[mi].out[0], SK_OP_QUANTIZE_LINEAR);
-    if (qi < 0 || !per_tensor(g, &g->nodes[qi]) ||
+    if (qi < 0 || !sk_qdq_per_tensor(g, &g->nodes[qi]) ||
         g->values[g->nodes[qi].in[2]].dtype != SK_U8)
         return 0;
     int same = same_qparams(g, d, 1, 2, &g->nodes[qi]);
@@ -331,15 +339,15 @@ static int concat_q(sk_pass *p, int ci)
     const sk_node *c = &g->nodes[ci];
     int qi = sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
     if (qi < 0 || c->nin < 1 || c->nout != 1 || c->nin > QCAT_MAX ||
-        !per_tensor(g, &g->nodes[qi]) || g->nodes[qi].in[0] != c->out[0])
+        !sk_qdq_per_tensor(g, &g->nodes[qi]) || g->nodes[qi].in[0] != c->out[0])
         return 0;
     const sk_node *q = &g->nodes[qi];
     sk_dtype yt = g->values[q->in[2]].dtype;
     /* plan every input first: 0 as is, 1 table in its DQ, 2 table in Q */
     int how[QCAT_MAX], dqs[QCAT_MAX], q_taken = 0;
     for (int i = 0; i < c->nin; i++) {
-        int di = producer_op(g, c->in[i], SK_OP_DEQUANTIZE_LINEAR);
-        if (di < 0 || !per_tensor(g, &g->nodes[di]) || in_at(&g->nodes[di], 0) < 0 ||
+        int di = sk_qdq_producer(g, c->in[i], SK_OP_DEQUANTIZE_LINEAR);
+        if (di < 0 || !sk_qdq_per_tensor(g, &g->nodes[di]) || sk_qdq_in(&g->nodes[di], 0) < 0 ||
             g->values[g->nodes[di].in[2]].dtype != yt)
             return 0;
         dqs[i] = di;

@@ -21,78 +21,7 @@
 #include "kernels/ref/quant_util.h"
 #include "ops.h"
 #include "pass_util.h"
-
-static int in_at(const sk_node *n, int k) { return k < n->nin ? n->in[k] : -1; }
-
-static int producer_is(const sk_graph *g, int v, sk_op op)
-{
-    if (v < 0)
-        return -1;
-    int pi = g->values[v].producer;
-    return pi >= 0 && g->nodes[pi].op == op ? pi : -1;
-}
-
-/* a DQ / Q node with per-tensor constant float32 scale and 8-bit zero point */
-static int per_tensor_q(const sk_graph *g, const sk_node *n)
-{
-    int s = in_at(n, 1), z = in_at(n, 2);
-    if (!sk_pass_is_const(g, s) || !sk_pass_is_const(g, z))
-        return 0;
-    const sk_value *sv = &g->values[s], *zv = &g->values[z];
-    return sv->dtype == SK_F32 && sk_shape_numel(&sv->shape) == 1 && sk_q_is8(zv->dtype) &&
-           sk_shape_numel(&zv->shape) == 1;
-}
-
-/* DQ of constant symmetric int8 weights: per tensor, or M scales along
- * `axis`; *nscales gets their count */
-static int sym_weights(const sk_graph *g, const sk_node *d, int64_t M, int64_t axis,
-                       int64_t *nscales)
-{
-    int q = in_at(d, 0), s = in_at(d, 1), z = in_at(d, 2);
-    if (!sk_pass_is_const(g, q) || !sk_pass_is_const(g, s) || g->values[q].dtype != SK_I8 ||
-        g->values[s].dtype != SK_F32)
-        return 0;
-    int64_t ns = sk_shape_numel(&g->values[s].shape);
-    if (ns != 1 && !(ns == M && sk_attr_int(d, "axis", 1) == axis))
-        return 0;
-    if (z >= 0) {
-        if (!sk_pass_is_const(g, z) || g->values[z].dtype != SK_I8 ||
-            sk_shape_numel(&g->values[z].shape) != ns)
-            return 0;
-        for (int64_t i = 0; i < ns; i++)
-            if (((const int8_t *)g->values[z].data)[i] != 0)
-                return 0;
-    }
-    *nscales = ns;
-    return 1;
-}
-
-/* DQ db of an int32 bias of M values whose scale is x_scale * w_scale[m] */
-static int int32_bias(const sk_graph *g, int db, int64_t M, float xs, const float *wsc,
-                      int64_t nws)
-{
-    const sk_node *b = &g->nodes[db];
-    int bq = in_at(b, 0), bs = in_at(b, 1), bz = in_at(b, 2);
-    if (!sk_pass_is_const(g, bq) || g->values[bq].dtype != SK_I32 ||
-        sk_shape_numel(&g->values[bq].shape) != M || !sk_pass_is_const(g, bs) ||
-        g->values[bs].dtype != SK_F32)
-        return 0;
-    int64_t nbs = sk_shape_numel(&g->values[bs].shape);
-    if (nbs != 1 && nbs != M)
-        return 0;
-    if (bz >= 0) {
-        if (!sk_pass_is_const(g, bz) || g->values[bz].dtype != SK_I32)
-            return 0;
-        for (int64_t i = 0; i < sk_shape_numel(&g->values[bz].shape); i++)
-            if (((const int32_t *)g->values[bz].data)[i] != 0)
-                return 0;
-    }
-    const float *bsc = g->values[bs].data;
-    for (int64_t m = 0; m < M; m++)
-        if (bsc[nbs == 1 ? 0 : m] != xs * wsc[nws == 1 ? 0 : m])
-            return 0;
-    return 1;
-}
+#include "qdq_util.h"
 
 /* The node ci (op with inputs X, W, B?) between DQs and one Q becomes
  * `to` with QLinearConv's nine inputs. wdim/waxis: the weight's output
@@ -103,26 +32,26 @@ static int rewrite_wq(sk_pass *p, int ci, int waxis, sk_op to)
     const sk_node *c = &g->nodes[ci];
     if (c->nin < 2 || c->nout != 1 || c->out[0] < 0 || sk_pass_is_output(g, c->out[0]))
         return 0;
-    int dx = producer_is(g, in_at(c, 0), SK_OP_DEQUANTIZE_LINEAR);
-    int dw = producer_is(g, in_at(c, 1), SK_OP_DEQUANTIZE_LINEAR);
-    int db = in_at(c, 2) >= 0 ? producer_is(g, in_at(c, 2), SK_OP_DEQUANTIZE_LINEAR) : -1;
+    int dx = sk_qdq_producer(g, sk_qdq_in(c, 0), SK_OP_DEQUANTIZE_LINEAR);
+    int dw = sk_qdq_producer(g, sk_qdq_in(c, 1), SK_OP_DEQUANTIZE_LINEAR);
+    int db = sk_qdq_in(c, 2) >= 0 ? sk_qdq_producer(g, sk_qdq_in(c, 2), SK_OP_DEQUANTIZE_LINEAR) : -1;
     int qy = sk_pass_sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
-    if (dx < 0 || dw < 0 || qy < 0 || (in_at(c, 2) >= 0 && db < 0))
+    if (dx < 0 || dw < 0 || qy < 0 || (sk_qdq_in(c, 2) >= 0 && db < 0))
         return 0;
     const sk_node *x = &g->nodes[dx], *w = &g->nodes[dw], *q = &g->nodes[qy];
-    if (!per_tensor_q(g, x) || !per_tensor_q(g, q) || in_at(x, 0) < 0 ||
-        sk_pass_is_const(g, in_at(x, 0)) || q->in[0] != c->out[0] || in_at(w, 0) < 0)
+    if (!sk_qdq_per_tensor(g, x) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(x, 0) < 0 ||
+        sk_pass_is_const(g, sk_qdq_in(x, 0)) || q->in[0] != c->out[0] || sk_qdq_in(w, 0) < 0)
         return 0;
-    const sk_shape *ws = &g->values[in_at(w, 0)].shape;
+    const sk_shape *ws = &g->values[sk_qdq_in(w, 0)].shape;
     if (waxis >= ws->rank)
         return 0;
     int64_t M = ws->dim[waxis], nws;
-    if (!sym_weights(g, w, M, waxis, &nws))
+    if (!sk_qdq_sym_weights(g, w, M, waxis, &nws))
         return 0;
-    if (db >= 0 && !int32_bias(g, db, M, *(const float *)g->values[x->in[1]].data,
+    if (db >= 0 && !sk_qdq_int32_bias(g, db, M, *(const float *)g->values[x->in[1]].data,
                                g->values[w->in[1]].data, nws))
         return 0;
-    int slots[9] = {x->in[0], x->in[1], x->in[2], w->in[0], w->in[1], in_at(w, 2),
+    int slots[9] = {x->in[0], x->in[1], x->in[2], w->in[0], w->in[1], sk_qdq_in(w, 2),
                     q->in[1], q->in[2], db >= 0 ? g->nodes[db].in[0] : -1};
     int yq = q->out[0], rc;
     for (int k = 0; k < 9; k++)
@@ -141,8 +70,8 @@ static int rewrite_convt(sk_pass *p, int ci)
     const sk_graph *g = p->g;
     const sk_node *c = &g->nodes[ci];
     /* the weight's shape: the DQ's int8 constant's (no shape walk yet) */
-    int dw = producer_is(g, in_at(c, 1), SK_OP_DEQUANTIZE_LINEAR);
-    int wv = dw >= 0 ? in_at(&g->nodes[dw], 0) : -1;
+    int dw = sk_qdq_producer(g, sk_qdq_in(c, 1), SK_OP_DEQUANTIZE_LINEAR);
+    int wv = dw >= 0 ? sk_qdq_in(&g->nodes[dw], 0) : -1;
     if (wv < 0 || g->values[wv].shape.rank != 4)
         return 0;
     const sk_shape *ws = &g->values[wv].shape;
@@ -157,8 +86,8 @@ static int rewrite_convt(sk_pass *p, int ci)
 static int rewrite_matmul(sk_pass *p, int mi)
 {
     const sk_graph *g = p->g;
-    int dw = producer_is(g, in_at(&g->nodes[mi], 1), SK_OP_DEQUANTIZE_LINEAR);
-    int wv = dw >= 0 ? in_at(&g->nodes[dw], 0) : -1;
+    int dw = sk_qdq_producer(g, sk_qdq_in(&g->nodes[mi], 1), SK_OP_DEQUANTIZE_LINEAR);
+    int wv = dw >= 0 ? sk_qdq_in(&g->nodes[dw], 0) : -1;
     if (g->nodes[mi].nin != 2 || wv < 0 || g->values[wv].shape.rank != 2)
         return 0;
     return rewrite_wq(p, mi, 1, SK_OP_QLINEAR_MATMUL);
@@ -172,12 +101,12 @@ static int rewrite_pool(sk_pass *p, int pi)
     const sk_node *pn = &g->nodes[pi];
     if (pn->nin != 1 || pn->nout != 1 || pn->out[0] < 0 || sk_pass_is_output(g, pn->out[0]))
         return 0;
-    int di = producer_is(g, pn->in[0], SK_OP_DEQUANTIZE_LINEAR);
+    int di = sk_qdq_producer(g, pn->in[0], SK_OP_DEQUANTIZE_LINEAR);
     int qi = sk_pass_sole_reader(g, pn->out[0], SK_OP_QUANTIZE_LINEAR);
     if (di < 0 || qi < 0)
         return 0;
     const sk_node *d = &g->nodes[di], *q = &g->nodes[qi];
-    if (!per_tensor_q(g, d) || !per_tensor_q(g, q) || in_at(d, 0) < 0 ||
+    if (!sk_qdq_per_tensor(g, d) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(d, 0) < 0 ||
         sk_pass_is_const(g, d->in[0]) || q->in[0] != pn->out[0] ||
         g->values[d->in[2]].dtype != g->values[q->in[2]].dtype)
         return 0;
@@ -207,12 +136,12 @@ static int rewrite_resize(sk_pass *p, int ri)
         strcmp(sk_attr_str(r, "mode", "nearest"), "nearest") != 0 ||
         strcmp(sk_attr_str(r, "coordinate_transformation_mode", ""), "tf_crop_and_resize") == 0)
         return 0;
-    int di = producer_is(g, r->in[0], SK_OP_DEQUANTIZE_LINEAR);
+    int di = sk_qdq_producer(g, r->in[0], SK_OP_DEQUANTIZE_LINEAR);
     int qi = sk_pass_sole_reader(g, r->out[0], SK_OP_QUANTIZE_LINEAR);
     if (di < 0 || qi < 0)
         return 0;
     const sk_node *d = &g->nodes[di], *q = &g->nodes[qi];
-    if (!per_tensor_q(g, d) || !per_tensor_q(g, q) || in_at(d, 0) < 0 ||
+    if (!sk_qdq_per_tensor(g, d) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(d, 0) < 0 ||
         sk_pass_is_const(g, d->in[0]) || q->in[0] != r->out[0])
         return 0;
     const sk_value *ds = &g->values[d->in[1]], *dz = &g->values[d->in[2]],
