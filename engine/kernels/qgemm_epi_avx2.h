@@ -28,12 +28,13 @@ static inline __m256 qepi_load_res8(const uint8_t *r, size_t n, int s8)
     return _mm256_cvtepi32_ps(w);
 }
 
-/* acc (bias not yet added) -> the clamped output values, as int32 */
-static inline __m256i qepi_requant8(__m256i acc, int32_t bias, float mult, const uint8_t *res,
-                                    size_t n, const sk_qgemm_params *p)
+/* acc (bias not yet added) -> the clamped output values, as int32; bias and
+ * mult per lane (the NHWC kernels: output channels are the lanes) */
+static inline __m256i qepi_requant8v(__m256i acc, __m256i bias, __m256 mult, const uint8_t *res,
+                                     size_t n, const sk_qgemm_params *p)
 {
-    acc = _mm256_add_epi32(acc, _mm256_set1_epi32(bias));
-    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(mult));
+    acc = _mm256_add_epi32(acc, bias);
+    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mult);
     t = _mm256_add_ps(_mm256_round_ps(t, QEPI_RND), _mm256_set1_ps(p->y1_zp));
     t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(p->lo1)), _mm256_set1_ps(p->hi1));
     if (res) {
@@ -47,6 +48,13 @@ static inline __m256i qepi_requant8(__m256i acc, int32_t bias, float mult, const
         t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(p->lo)), _mm256_set1_ps(p->hi));
     }
     return _mm256_cvttps_epi32(t); /* integral and in range: exact */
+}
+
+/* the same with one row's bias and multiplier (the NCHW kernels) */
+static inline __m256i qepi_requant8(__m256i acc, int32_t bias, float mult, const uint8_t *res,
+                                    size_t n, const sk_qgemm_params *p)
+{
+    return qepi_requant8v(acc, _mm256_set1_epi32(bias), _mm256_set1_ps(mult), res, n, p);
 }
 
 /* the first n (1..8) values of v (in the output type's range) as bytes */

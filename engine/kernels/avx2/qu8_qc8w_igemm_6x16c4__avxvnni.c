@@ -24,21 +24,7 @@ static inline __m256i bcast4(const uint8_t *a)
 static inline void px8(__m256i acc, __m256i bias, __m256 mult, size_t n, uint8_t *y,
                        const uint8_t *res, const sk_qgemm_params *p)
 {
-    acc = _mm256_add_epi32(acc, bias);
-    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mult);
-    t = _mm256_add_ps(_mm256_round_ps(t, QEPI_RND), _mm256_set1_ps(p->y1_zp));
-    t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(p->lo1)), _mm256_set1_ps(p->hi1));
-    if (res) {
-        __m256 r = qepi_load_res8(res, n, p->res_s8);
-        __m256 a = _mm256_mul_ps(_mm256_sub_ps(t, _mm256_set1_ps(p->y1_zp)),
-                                 _mm256_set1_ps(p->y1_scale));
-        __m256 b = _mm256_mul_ps(_mm256_sub_ps(r, _mm256_set1_ps(p->r_zp)),
-                                 _mm256_set1_ps(p->r_scale));
-        __m256 v = _mm256_div_ps(_mm256_add_ps(a, b), _mm256_set1_ps(p->y_scale));
-        t = _mm256_add_ps(_mm256_round_ps(v, QEPI_RND), _mm256_set1_ps(p->y_zp));
-        t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(p->lo)), _mm256_set1_ps(p->hi));
-    }
-    qepi_store8(y, _mm256_cvttps_epi32(t), n, p->out_s8);
+    qepi_store8(y, qepi_requant8v(acc, bias, mult, res, n, p), n, p->out_s8);
 }
 
 void sk_qu8_qc8w_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kg, size_t ks,

@@ -7,9 +7,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/avx512/qu8_requant16__avx512f.h"
 #include "kernels/qgemm.h"
-
-#define RND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
 static inline __m512i bcast4(const int8_t *a)
 {
@@ -23,24 +22,7 @@ static inline void row16(__m512i acc, size_t m, size_t n, uint8_t *y, const uint
                          const sk_qgemm_params *p)
 {
     __mmask16 k = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
-    acc = _mm512_add_epi32(acc, _mm512_set1_epi32(p->bias[m]));
-    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(p->mult[m]));
-    t = _mm512_add_ps(_mm512_roundscale_ps(t, RND), _mm512_set1_ps(p->y1_zp));
-    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(p->lo1)), _mm512_set1_ps(p->hi1));
-    if (res) {
-        __m128i rb = _mm_maskz_loadu_epi8(k, res);
-        __m512 r = _mm512_cvtepi32_ps(p->res_s8 ? _mm512_cvtepi8_epi32(rb)
-                                                : _mm512_cvtepu8_epi32(rb));
-        __m512 a = _mm512_mul_ps(_mm512_sub_ps(t, _mm512_set1_ps(p->y1_zp)),
-                                 _mm512_set1_ps(p->y1_scale));
-        __m512 b = _mm512_mul_ps(_mm512_sub_ps(r, _mm512_set1_ps(p->r_zp)),
-                                 _mm512_set1_ps(p->r_scale));
-        __m512 v = _mm512_div_ps(_mm512_add_ps(a, b), _mm512_set1_ps(p->y_scale));
-        t = _mm512_add_ps(_mm512_roundscale_ps(v, RND), _mm512_set1_ps(p->y_zp));
-        t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(p->lo)), _mm512_set1_ps(p->hi));
-    }
-    /* integral and inside the type's range: truncating narrow is exact */
-    _mm_mask_storeu_epi8(y, k, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
+    qu8_requant16(acc, _mm512_set1_epi32(p->bias[m]), _mm512_set1_ps(p->mult[m]), k, y, res, p);
 }
 
 void sk_qu8_qc8w_gemm_8x32c4__avx512vnni(size_t mr, size_t nr, size_t kg, const int8_t *a,

@@ -9,9 +9,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/avx512/qu8_requant16__avx512f.h"
 #include "kernels/qigemm.h"
-
-#define RND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
 static inline __m512i bcast4(const uint8_t *a)
 {
@@ -20,29 +19,6 @@ static inline __m512i bcast4(const uint8_t *a)
     return _mm512_set1_epi32(v);
 }
 
-/* 16 channels of one pixel: requantize, store under mask k */
-static inline void px16(__m512i acc, __m512i bias, __m512 mult, __mmask16 k, uint8_t *y,
-                        const uint8_t *res, const sk_qgemm_params *p)
-{
-    acc = _mm512_add_epi32(acc, bias);
-    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
-    t = _mm512_add_ps(_mm512_roundscale_ps(t, RND), _mm512_set1_ps(p->y1_zp));
-    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(p->lo1)), _mm512_set1_ps(p->hi1));
-    if (res) {
-        __m128i rb = _mm_maskz_loadu_epi8(k, res);
-        __m512 r = _mm512_cvtepi32_ps(p->res_s8 ? _mm512_cvtepi8_epi32(rb)
-                                                : _mm512_cvtepu8_epi32(rb));
-        __m512 a = _mm512_mul_ps(_mm512_sub_ps(t, _mm512_set1_ps(p->y1_zp)),
-                                 _mm512_set1_ps(p->y1_scale));
-        __m512 b = _mm512_mul_ps(_mm512_sub_ps(r, _mm512_set1_ps(p->r_zp)),
-                                 _mm512_set1_ps(p->r_scale));
-        __m512 v = _mm512_div_ps(_mm512_add_ps(a, b), _mm512_set1_ps(p->y_scale));
-        t = _mm512_add_ps(_mm512_roundscale_ps(v, RND), _mm512_set1_ps(p->y_zp));
-        t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(p->lo)), _mm512_set1_ps(p->hi));
-    }
-    /* integral and inside the type's range: truncating narrow is exact */
-    _mm_mask_storeu_epi8(y, k, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
-}
 
 void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
                                           const uint8_t *const *a, const int8_t *w, uint8_t *y,
@@ -82,8 +58,8 @@ void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
     for (size_t r = 0; r < mr; r++) {
         uint8_t *yr = y + r * ldy;
         const uint8_t *rr = res ? res + r * ldr : NULL;
-        px16(c[r][0], bias0, mult0, k0, yr, rr, p);
+        qu8_requant16(c[r][0], bias0, mult0, k0, yr, rr, p);
         if (nc > 16)
-            px16(c[r][1], bias1, mult1, k1, yr + 16, rr ? rr + 16 : NULL, p);
+            qu8_requant16(c[r][1], bias1, mult1, k1, yr + 16, rr ? rr + 16 : NULL, p);
     }
 }
