@@ -16,7 +16,13 @@
  * C % 4 != 0, padded at its edge; an RGB stem, on the NCHW path; the uint8 MaxPool, _QLut, Concat, Resize, ConvTranspose, the head's DQ, a
  * graph output) stays NCHW and the conv next to it transposes — one pass
  * over the bytes, against the kh*kw copies of the NCHW im2col it replaces,
- * so an edge never costs more than the NCHW conv it sits in. */
+ * so an edge never costs more than the NCHW conv it sits in.
+ *
+ * Session 13 (int8e): the 8-bit MaxPool, _QLut and Concat no longer end a
+ * region (sk_pass_qlayout below; SKIPSERVE_INT8_JOIN=0 keeps the rule
+ * above): a U-Net's encoder conv -> pool -> conv and its skip Concats stay
+ * channels-last (kernels/fast_qnhwc.c). A ResNet's stem pool does not: its
+ * RGB stem conv runs the NCHW path, so the pool's input is NCHW. */
 #include <stdlib.h>
 #include <string.h>
 
