@@ -121,10 +121,11 @@ int sk_fast_run_max_pool_nhwc(const sk_node *n, const sk_tensor *const *in, int 
  * NCHW side, 16 x 16 blocks through SSE2 unpacks, the rim byte by byte */
 static void tr_bytes(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, size_t ni, size_t nj)
 {
-    size_t i0 = 0, j0 = 0;
+    size_t i0 = 0;
 #if defined(__SSE2__)
     for (; i0 + 16 <= ni; i0 += 16) {
-        for (j0 = 0; j0 + 16 <= nj; j0 += 16) {
+        size_t j0 = 0;
+        for (; j0 + 16 <= nj; j0 += 16) {
             __m128i r[16], t[16];
             for (int k = 0; k < 16; k++)
                 r[k] = _mm_loadu_si128((const __m128i *)(s + (i0 + k) * ss + j0));
