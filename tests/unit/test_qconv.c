@@ -323,6 +323,10 @@ static int qdq_node(sk_graph *g, sk_op op, const char *name, int nin, const int 
     return sk_graph_add_node(g, op, name, nin, in, 1, &o);
 }
 
+/* 1: the pool's DQ ("pd") is also a graph output, so the DQ has another
+ * reader (passes/qdq.c's shared-DQ MaxPool, the U-Net's pool + skip) */
+static int qdq_shared_dq;
+
 static sk_graph *build_qdq(int qop, int same_pool_params)
 {
     sk_graph *g = sk_graph_new();
@@ -407,6 +411,8 @@ static sk_graph *build_qdq(int qop, int same_pool_params)
     int q4[3] = {V("mf"), V("ms"), V("mz")};
     qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qm", 3, q4, "out");
     sk_graph_add_output(g, V("out"));
+    if (qdq_shared_dq)
+        sk_graph_add_output(g, V("pd"));
 #undef V
     char err[256];
     if (sk_graph_validate(g, err, sizeof err))
@@ -425,11 +431,12 @@ static void test_qdq_rewrites(void **state)
         r[i] = (uint8_t)rnd();
     sk_isa top = sk_cpu_detected();
     sk_pool *pool = sk_pool_create(3);
-    for (int same = 0; same < 2; same++)
+    for (int same = 0; same < 4; same++)
         for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
             sk_cpu_set_level((sk_isa)L);
             char err[256];
-            sk_graph *ref = build_qdq(1, same), *fast = build_qdq(0, same);
+            qdq_shared_dq = same >= 2;
+            sk_graph *ref = build_qdq(1, same & 1), *fast = build_qdq(0, same & 1);
             if (sk_graph_optimize(fast, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
             /* what the passes made of it */
@@ -437,9 +444,15 @@ static void test_qdq_rewrites(void **state)
             assert_int_equal(count_op(fast, SK_OP_CONV, NULL), 0);
             assert_int_equal(count_op(fast, SK_OP_RELU, NULL), 0);
             /* the ReLU table went into the conv; the pool's stays */
-            assert_int_equal(count_op(fast, SK_OP_QLUT, NULL), same ? 0 : 1);
-            assert_int_equal(count_op(fast, SK_OP_DEQUANTIZE_LINEAR, NULL), 0);
+            assert_int_equal(count_op(fast, SK_OP_QLUT, NULL), same & 1 ? 0 : 1);
+            /* a shared DQ stays for its other reader; the pool reads the bytes */
+            assert_int_equal(count_op(fast, SK_OP_DEQUANTIZE_LINEAR, NULL), qdq_shared_dq);
             assert_int_equal(count_op(fast, SK_OP_QUANTIZE_LINEAR, NULL), 0);
+            for (int i = 0; i < fast->nnodes; i++)
+                if (fast->nodes[i].op == SK_OP_MAX_POOL) {
+                    int pr = fast->values[fast->nodes[i].in[0]].producer;
+                    assert_true(pr < 0 || fast->nodes[pr].op != SK_OP_DEQUANTIZE_LINEAR);
+                }
             size_t n1, n2;
             uint8_t *y1 = run(ref, &c, x, r, NULL, &n1), *y2 = run(fast, &c, x, r, pool, &n2);
             assert_int_equal(n1, n2);
@@ -453,6 +466,7 @@ static void test_qdq_rewrites(void **state)
             sk_graph_free(ref);
             sk_graph_free(fast);
         }
+    qdq_shared_dq = 0;
     sk_cpu_set_level(top);
     sk_pool_destroy(pool);
 }
