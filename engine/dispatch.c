@@ -18,6 +18,7 @@
 #include "kernels/fast_qconv.h"
 #include "kernels/fast_qconvt.h"
 #include "kernels/fast_qmatmul.h"
+#include "kernels/fast_qnhwc.h"
 #include "kernels/ref/nn_util.h"
 #include "ops.h"
 
@@ -47,6 +48,10 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
             return sk_fast_run_qconvt;
         case SK_OP_QLINEAR_MATMUL: /* constant int8 B packed (passes/qfuse.c) */
             return sk_fast_run_qmatmul;
+        case SK_OP_MAX_POOL: /* channels-last 8-bit values (passes/qlayout.c) */
+            return sk_fast_run_max_pool_nhwc;
+        case SK_OP_CONCAT:
+            return sk_fast_run_concat_nhwc;
         default:
             break;
         }
@@ -112,5 +117,7 @@ const char *sk_dispatch_describe(const sk_node *n)
         return "irblock";
     if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fast_run_conv_transpose)
         return "gemm+col2im";
+    if (fn == sk_fast_run_max_pool_nhwc || fn == sk_fast_run_concat_nhwc)
+        return "nhwc";
     return info && fn == info->run ? "ref" : "fast";
 }

@@ -140,3 +140,9 @@ int sk_fast_run_max_pool_u8(const sk_node *n, const sk_tensor *const *in, int ni
         sk_parallel_for_tid(ctx->pool, nrows, work < 4096 ? 4096 / work : 1, qpool_rows, &j);
     return 0;
 }
+
+/* qpool_geometry for fast_qnhwc.c's channels-last MaxPool */
+int sk_qpool_geometry(const sk_node *n, const sk_tensor *const *in, int nin, int nout, sk_win *w)
+{
+    return qpool_geometry(n, in, nin, nout, w);
+}

@@ -290,9 +290,27 @@ static int relu_table(sk_pass *p, int di)
     return to_lut(p, di, x, table, yt, yo);
 }
 
+/* the one MaxPool among several readers of v, reading it once as its input
+ * (session 13, int8e: the U-Net's DQ feeds its pool and its skip Concat) */
+static int shared_pool(const sk_graph *g, int v)
+{
+    int mi = -1;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const sk_node *n = &g->nodes[ni];
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] == v && n->op == SK_OP_MAX_POOL) {
+                if (k != 0 || mi >= 0)
+                    return -1;
+                mi = ni;
+            }
+    }
+    return mi;
+}
+
 /* DQ(xq uint8) -> MaxPool -> Q (per tensor): MaxPool on the uint8 data (the
  * max commutes with the monotonic DQ and Q), then, unless Q has DQ's scale
- * and zero point, the DQ node becomes the _QLut of DQ -> Q after it */
+ * and zero point, the DQ node becomes the _QLut of DQ -> Q after it; where
+ * the DQ has other readers it stays and the Q node becomes that _QLut */
 static int maxpool_u8(sk_pass *p, int di)
 {
     sk_graph *g = p->g;
@@ -300,7 +318,9 @@ static int maxpool_u8(sk_pass *p, int di)
     if (!sk_qdq_per_tensor(g, d) || sk_qdq_in(d, 0) < 0 || sk_pass_is_const(g, d->in[0]) ||
         g->values[d->in[2]].dtype != SK_U8)
         return 0;
-    int mi = sole_reader(g, d->out[0], SK_OP_MAX_POOL);
+    int mi = sole_reader(g, d->out[0], SK_OP_MAX_POOL), shared = 0;
+    if (mi < 0 && (mi = shared_pool(g, d->out[0])) >= 0)
+        shared = 1; /* the DQ stays for its other readers (a U-Net's skip Concat) */
     if (mi < 0 || g->nodes[mi].in[0] != d->out[0] ||
         (g->nodes[mi].nout > 1 && g->nodes[mi].out[1] >= 0 &&
          sk_pass_uses(g, g->nodes[mi].out[1], NULL) > 0))
@@ -314,7 +334,15 @@ static int maxpool_u8(sk_pass *p, int di)
     if (!same && make_table(g, d, -1, &g->nodes[qi], table))
         return 0;
     int x = d->in[0], yo = g->nodes[qi].out[0], mo = g->nodes[mi].out[0], rc;
-    if ((rc = sk_node_set_input(g, mi, 0, x)) < 0 || (rc = sk_pass_kill(p, qi)) < 0)
+    if ((rc = sk_node_set_input(g, mi, 0, x)) < 0)
+        return rc;
+    if (shared) { /* the DQ stays, so the table (if any) runs in the Q node */
+        if (!same)
+            return to_lut(p, qi, mo, table, SK_U8, yo);
+        g->nodes[mi].out[0] = yo;
+        return sk_pass_kill(p, qi) < 0 ? SK_ENOMEM : 1;
+    }
+    if ((rc = sk_pass_kill(p, qi)) < 0)
         return rc;
     if (same) {
         g->nodes[mi].out[0] = yo;

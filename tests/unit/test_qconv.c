@@ -24,6 +24,7 @@
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "kernels/fast_qconv.h"
+#include "kernels/fast_qnhwc.h"
 #include "threadpool.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -322,6 +323,10 @@ static int qdq_node(sk_graph *g, sk_op op, const char *name, int nin, const int 
     return sk_graph_add_node(g, op, name, nin, in, 1, &o);
 }
 
+/* 1: the pool's DQ ("pd") is also a graph output, so the DQ has another
+ * reader (passes/qdq.c's shared-DQ MaxPool, the U-Net's pool + skip) */
+static int qdq_shared_dq;
+
 static sk_graph *build_qdq(int qop, int same_pool_params)
 {
     sk_graph *g = sk_graph_new();
@@ -406,6 +411,8 @@ static sk_graph *build_qdq(int qop, int same_pool_params)
     int q4[3] = {V("mf"), V("ms"), V("mz")};
     qdq_node(g, SK_OP_QUANTIZE_LINEAR, "qm", 3, q4, "out");
     sk_graph_add_output(g, V("out"));
+    if (qdq_shared_dq)
+        sk_graph_add_output(g, V("pd"));
 #undef V
     char err[256];
     if (sk_graph_validate(g, err, sizeof err))
@@ -424,11 +431,12 @@ static void test_qdq_rewrites(void **state)
         r[i] = (uint8_t)rnd();
     sk_isa top = sk_cpu_detected();
     sk_pool *pool = sk_pool_create(3);
-    for (int same = 0; same < 2; same++)
+    for (int same = 0; same < 4; same++)
         for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
             sk_cpu_set_level((sk_isa)L);
             char err[256];
-            sk_graph *ref = build_qdq(1, same), *fast = build_qdq(0, same);
+            qdq_shared_dq = same >= 2;
+            sk_graph *ref = build_qdq(1, same & 1), *fast = build_qdq(0, same & 1);
             if (sk_graph_optimize(fast, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
             /* what the passes made of it */
@@ -436,9 +444,15 @@ static void test_qdq_rewrites(void **state)
             assert_int_equal(count_op(fast, SK_OP_CONV, NULL), 0);
             assert_int_equal(count_op(fast, SK_OP_RELU, NULL), 0);
             /* the ReLU table went into the conv; the pool's stays */
-            assert_int_equal(count_op(fast, SK_OP_QLUT, NULL), same ? 0 : 1);
-            assert_int_equal(count_op(fast, SK_OP_DEQUANTIZE_LINEAR, NULL), 0);
+            assert_int_equal(count_op(fast, SK_OP_QLUT, NULL), same & 1 ? 0 : 1);
+            /* a shared DQ stays for its other reader; the pool reads the bytes */
+            assert_int_equal(count_op(fast, SK_OP_DEQUANTIZE_LINEAR, NULL), qdq_shared_dq);
             assert_int_equal(count_op(fast, SK_OP_QUANTIZE_LINEAR, NULL), 0);
+            for (int i = 0; i < fast->nnodes; i++)
+                if (fast->nodes[i].op == SK_OP_MAX_POOL) {
+                    int pr = fast->values[fast->nodes[i].in[0]].producer;
+                    assert_true(pr < 0 || fast->nodes[pr].op != SK_OP_DEQUANTIZE_LINEAR);
+                }
             size_t n1, n2;
             uint8_t *y1 = run(ref, &c, x, r, NULL, &n1), *y2 = run(fast, &c, x, r, pool, &n2);
             assert_int_equal(n1, n2);
@@ -452,6 +466,7 @@ static void test_qdq_rewrites(void **state)
             sk_graph_free(ref);
             sk_graph_free(fast);
         }
+    qdq_shared_dq = 0;
     sk_cpu_set_level(top);
     sk_pool_destroy(pool);
 }
@@ -671,6 +686,167 @@ static void test_nhwc_shapes(void **state)
     sk_graph_free(fast);
 }
 
+/* ---- MaxPool / _QLut / Concat inside NHWC regions (session 13, int8e) -------
+ * x (8 ch) -> A (3x3) -> a (16); a -> E (1x1) -> e (8) -> _QLut -> l;
+ * Concat(a, l, x, x2) -> cat (16 + 8 + 8 + 20 = 52 channels: two NHWC
+ * inputs, the graph inputs x and x2 NCHW, transposed while copied, x2 wide
+ * enough for the 16 x 16 blocks); cat -> MaxPool (3x3 s2 pad 1) -> pl ->
+ * B (3x3) -> output. Variants: 0 as is (a, e, l, cat, pl NHWC); 1 cat also
+ * a graph output (cat and the pool stay NCHW: the Concat writes NCHW from
+ * NHWC inputs); 2 SKIPSERVE_INT8_JOIN=0 (the int8n rule: no pool / Concat
+ * joins). Every output byte equals the reference graph's at every level,
+ * serial and on 3 threads, at two image sizes (11 x 13: pixel blocks of 64
+ * and a rim of 15; 4 x 5). */
+static sk_graph *build_join(int cat_out)
+{
+    uint64_t save = rng;
+    rng = 4242;
+    sk_graph *g = sk_graph_new();
+    int64_t xd[4] = {SK_DIM_SYMBOLIC, 8, SK_DIM_SYMBOLIC, SK_DIM_SYMBOLIC},
+            x2d[4] = {SK_DIM_SYMBOLIC, 20, SK_DIM_SYMBOLIC, SK_DIM_SYMBOLIC}, one[1] = {1},
+            td[1] = {256};
+    input(g, "x", SK_U8, xd);
+    input(g, "x2", SK_U8, x2d);
+    float sc = 0.05f;
+    uint8_t zp = 120, table[256];
+    int8_t wz[1] = {0};
+    for (int i = 0; i < 256; i++)
+        table[i] = (uint8_t)rnd();
+    cst(g, "s", SK_F32, 0, one, &sc);
+    cst(g, "z", SK_U8, 0, one, &zp);
+    cst(g, "wz0", SK_I8, 0, one, wz);
+    cst(g, "T", SK_U8, 1, td, table);
+    chain_conv(g, "A", "x", 8, 16, 3, 1, "a");
+    chain_conv(g, "E", "a", 16, 8, 1, 1, "e");
+    int lin[2] = {val(g, "e"), val(g, "T")}, lo = val(g, "l");
+    int li = sk_graph_add_node(g, SK_OP_QLUT, "L", 2, lin, 1, &lo);
+    sk_node_set_int(g, li, "out_int8", 0);
+    int cin[4] = {val(g, "a"), val(g, "l"), val(g, "x"), val(g, "x2")}, co = val(g, "cat");
+    int ci = sk_graph_add_node(g, SK_OP_CONCAT, "C", 4, cin, 1, &co);
+    sk_node_set_int(g, ci, "axis", 1);
+    int pin[1] = {co}, po = val(g, "pl");
+    int pi = sk_graph_add_node(g, SK_OP_MAX_POOL, "P", 1, pin, 1, &po);
+    int64_t k[2] = {3, 3}, st[2] = {2, 2}, pads[4] = {1, 1, 1, 1};
+    sk_node_set_ints(g, pi, "kernel_shape", k, 2);
+    sk_node_set_ints(g, pi, "strides", st, 2);
+    sk_node_set_ints(g, pi, "pads", pads, 4);
+    chain_conv(g, "B", "pl", 52, 16, 3, 1, "out");
+    sk_graph_add_output(g, val(g, "out"));
+    if (cat_out)
+        sk_graph_add_output(g, co);
+    char err[256];
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    rng = save;
+    return g;
+}
+
+/* the layout mask of node `name`'s sk_qnhwc_priv, 0 without one */
+static uint64_t nhwc_of(const sk_graph *g, const char *name)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (!strcmp(g->nodes[i].name, name) && g->nodes[i].priv &&
+            (g->nodes[i].op == SK_OP_MAX_POOL || g->nodes[i].op == SK_OP_CONCAT))
+            return ((const sk_qnhwc_priv *)g->nodes[i].priv)->nhwc;
+    return 0;
+}
+
+static void join_compare(const sk_graph *ref, const sk_graph *fast, sk_pool *pool, int variant,
+                         int L, int H, int W)
+{
+    char err[256];
+    sk_tensor in[2] = {{SK_U8, {4, {3, 8, H, W}}, NULL}, {SK_U8, {4, {3, 20, H, W}}, NULL}};
+    size_t n0 = (size_t)(3 * 8 * H * W), n1 = (size_t)(3 * 20 * H * W);
+    uint8_t *x = malloc(n0), *x2 = malloc(n1);
+    for (size_t i = 0; i < n0; i++)
+        x[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < n1; i++)
+        x2[i] = (uint8_t)rnd();
+    sk_plan *p1, *p2;
+    if (sk_plan_create(ref, in, NULL, &p1, err, sizeof err) ||
+        sk_plan_create(fast, in, pool, &p2, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *data[2] = {x, x2};
+    if (sk_plan_run(p1, data, err, sizeof err) || sk_plan_run(p2, data, err, sizeof err))
+        fail_msg("run: %s", err);
+    assert_int_equal(sk_plan_noutputs(p1), sk_plan_noutputs(p2));
+    for (int o = 0; o < sk_plan_noutputs(p1); o++) {
+        const sk_tensor *y1 = sk_plan_output(p1, o), *y2 = sk_plan_output(p2, o);
+        size_t n = (size_t)sk_shape_numel(&y1->shape);
+        assert_int_equal(n, (size_t)sk_shape_numel(&y2->shape));
+        for (size_t i = 0; i < n; i++)
+            if (((const uint8_t *)y1->data)[i] != ((const uint8_t *)y2->data)[i])
+                fail_msg("join variant %d level %s threads %d %dx%d output %d byte %zu: ref %d "
+                         "fast %d", variant, L < 0 ? "scalar" : sk_isa_name((sk_isa)L),
+                         sk_pool_size(pool), H, W, o, i, ((const uint8_t *)y1->data)[i],
+                         ((const uint8_t *)y2->data)[i]);
+    }
+    sk_plan_free(p1);
+    sk_plan_free(p2);
+    free(x);
+    free(x2);
+}
+
+static void test_nhwc_joins(void **state)
+{
+    (void)state;
+    sk_isa top = sk_cpu_detected();
+    const sk_kconfig *kc = sk_kconfig_for(top);
+    sk_pool *pool3 = sk_pool_create(3);
+    int checked = 0;
+    for (int variant = 0; variant < 3; variant++) {
+        if (variant == 2)
+            setenv("SKIPSERVE_INT8_JOIN", "0", 1);
+        for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
+            sk_cpu_set_level((sk_isa)L);
+            sk_graph *ref = build_join(variant == 1), *fast = build_join(variant == 1);
+            char err[256];
+            if (sk_graph_optimize(fast, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            if (L == (int)top && kc && kc->qigemm.uk) {
+                int X = SK_QNHWC_X, Y = SK_QNHWC_Y;
+                uint64_t in01 = 3, out = SK_QNHWC_OUT;
+                switch (variant) {
+                case 0: /* a, e, l, cat, pl NHWC; x, x2 NCHW at the Concat */
+                    assert_int_equal(io_of(fast, "A"), Y);
+                    assert_int_equal(io_of(fast, "E"), X | Y);
+                    assert_true(nhwc_of(fast, "C") == (in01 | out));
+                    assert_true(nhwc_of(fast, "P") == (1 | out));
+                    assert_int_equal(io_of(fast, "B"), X);
+                    break;
+                case 1: /* cat is an output: it and the pool stay NCHW */
+                    assert_int_equal(io_of(fast, "E"), X | Y);
+                    assert_true(nhwc_of(fast, "C") == in01);
+                    assert_true(nhwc_of(fast, "P") == 0);
+                    assert_int_equal(io_of(fast, "B"), 0);
+                    break;
+                default: /* the int8n rule: a is read by the Concat, an edge */
+                    assert_int_equal(io_of(fast, "A"), 0);
+                    assert_true(nhwc_of(fast, "C") == 0);
+                    assert_true(nhwc_of(fast, "P") == 0);
+                    break;
+                }
+                checked++;
+            }
+            for (int t = 0; t < 2; t++) {
+                join_compare(ref, fast, t ? pool3 : NULL, variant, L, 11, 13);
+                join_compare(ref, fast, t ? pool3 : NULL, variant, L, 4, 5);
+            }
+            if (L == (int)top) { /* planned at scalar: every value NCHW again */
+                sk_cpu_set_level(SK_ISA_SCALAR);
+                join_compare(ref, fast, NULL, variant, -1, 11, 13);
+                sk_cpu_set_level(top);
+            }
+            sk_graph_free(ref);
+            sk_graph_free(fast);
+        }
+        unsetenv("SKIPSERVE_INT8_JOIN");
+    }
+    sk_cpu_set_level(top);
+    sk_pool_destroy(pool3);
+    print_message("  3 joined chains x levels, layout flags checked on %d\n", checked);
+}
+
 /* the NHWC path's edge copies made image group by image group: a budget of
  * 1 byte forces one image per group (batch 3 cases, the chains) */
 static void test_nhwc_edge_groups(void **state)
@@ -678,6 +854,7 @@ static void test_nhwc_edge_groups(void **state)
     setenv("SKIPSERVE_INT8_EDGE_BYTES", "1", 1);
     test_random_geometries(state);
     test_nhwc_regions(state);
+    test_nhwc_joins(state);
     unsetenv("SKIPSERVE_INT8_EDGE_BYTES");
 }
 
@@ -691,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_blocked_columns),
         cmocka_unit_test(test_nhwc_regions),
         cmocka_unit_test(test_nhwc_shapes),
+        cmocka_unit_test(test_nhwc_joins),
         cmocka_unit_test(test_nhwc_edge_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
