@@ -2,6 +2,8 @@
  * the threaded driver (layout and arithmetic: qgemm.h). */
 #include "qgemm.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
