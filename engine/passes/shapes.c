@@ -116,16 +116,21 @@ int sk_pass_shapes(const sk_graph *g, int variant, sk_shape *sh)
 int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
 {
     const sk_node *n = &g->nodes[ni];
-    /* QLinearConv / QLinearMatMul: W / B is input 3; count them like their
-     * float twins (also what keeps the fuzzer off huge quantized convs) */
-    if ((n->op == SK_OP_QLINEAR_CONV || n->op == SK_OP_QLINEAR_MATMUL) && n->nin > 3 &&
-        n->in[0] >= 0 && n->in[3] >= 0 && n->nout > 0 && n->out[0] >= 0) {
+    /* QLinearConv / _QConvFused / _QConvTranspose / QLinearMatMul: W / B is
+     * input 3; count them like their float twins (also what keeps the fuzzer
+     * off huge quantized convs; the fused int8 convs were not counted before
+     * session 13, so int8 GOP/s and "% of ceiling" read low) */
+    if ((n->op == SK_OP_QLINEAR_CONV || n->op == SK_OP_QCONV_FUSED ||
+         n->op == SK_OP_QCONV_TRANSPOSE || n->op == SK_OP_QLINEAR_MATMUL) &&
+        n->nin > 3 && n->in[0] >= 0 && n->in[3] >= 0 && n->nout > 0 && n->out[0] >= 0) {
         const sk_shape *w = &sh[n->in[3]], *y = &sh[n->out[0]], *x = &sh[n->in[0]];
-        int64_t nw = sk_shape_numel(w), ny = sk_shape_numel(y);
-        if (w->rank < 1 || y->rank < 1 || x->rank < 1 || nw < 0 || ny < 0)
+        int64_t nw = sk_shape_numel(w), nx = sk_shape_numel(x), ny = sk_shape_numel(y);
+        if (w->rank < 1 || y->rank < 1 || x->rank < 1 || nw < 0 || nx < 0 || ny < 0)
             return 0;
         if (n->op == SK_OP_QLINEAR_MATMUL)
             return ny * x->dim[x->rank - 1];
+        if (n->op == SK_OP_QCONV_TRANSPOSE) /* as ConvTranspose: |W| / C per input */
+            return w->dim[0] > 0 ? nx * (nw / w->dim[0]) : 0;
         return w->dim[0] > 0 ? ny * (nw / w->dim[0]) : 0;
     }
     if (n->op == SK_OP_IRBLOCK_FUSED && n->nin > 5 && n->in[1] < 0 && n->in[0] >= 0 &&

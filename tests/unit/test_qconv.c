@@ -420,6 +420,26 @@ static sk_graph *build_qdq(int qop, int same_pool_params)
     return g;
 }
 
+/* multiply-adds of g for uint8 inputs x [2, 8, 9, 9] and r [2, 12, 9, 9]
+ * (sk_node_macs, what skipserve-bench's GOP/s and "% of ceiling" read) */
+static int64_t qdq_macs(const sk_graph *g)
+{
+    sk_tensor in[2];
+    memset(in, 0, sizeof in);
+    in[0].dtype = in[1].dtype = SK_U8;
+    in[0].shape = (sk_shape){4, {2, 8, 9, 9}};
+    in[1].shape = (sk_shape){4, {2, 12, 9, 9}};
+    sk_shape *sh = malloc(sizeof(sk_shape) * (size_t)(g->nvalues + 1));
+    sk_dtype *dt = malloc(sizeof(sk_dtype) * (size_t)(g->nvalues + 1));
+    assert_true(sh && dt && sk_graph_infer_shapes(g, in, sh, dt) >= 0);
+    int64_t m = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        m += sk_node_macs(g, i, sh);
+    free(sh);
+    free(dt);
+    return m;
+}
+
 static void test_qdq_rewrites(void **state)
 {
     (void)state;
@@ -453,6 +473,10 @@ static void test_qdq_rewrites(void **state)
                     int pr = fast->values[fast->nodes[i].in[0]].producer;
                     assert_true(pr < 0 || fast->nodes[pr].op != SK_OP_DEQUANTIZE_LINEAR);
                 }
+            /* the fused int8 conv counts the conv's multiply-adds: 2 images x
+             * 12 x 9 x 9 outputs x 8 x 3 x 3 (uncounted before session 13) */
+            assert_int_equal(qdq_macs(ref), (int64_t)2 * 12 * 81 * 72);
+            assert_int_equal(qdq_macs(fast), (int64_t)2 * 12 * 81 * 72);
             size_t n1, n2;
             uint8_t *y1 = run(ref, &c, x, r, NULL, &n1), *y2 = run(fast, &c, x, r, pool, &n2);
             assert_int_equal(n1, n2);
