@@ -19,9 +19,7 @@ void sk_qconvt_priv_free(void *p)
     sk_qconvt_priv *q = p;
     if (!q)
         return;
-    free(q->pa);
-    free(q->bias);
-    free(q->mult);
+    sk_qgemm_weights_free(&q->w);
     free(q);
 }
 
@@ -102,40 +100,17 @@ int sk_qconvt_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     size_t K = (size_t)C, KV = (size_t)(kh * kw), rows = (size_t)M * KV;
 
     sk_qconvt_priv *pv = calloc(1, sizeof *pv);
-    int8_t *wt = malloc(rows * K);
-    int32_t *sums = malloc(rows * sizeof *sums);
-    if (pv) {
-        pv->q = kc->qgemm;
-        pv->pa = malloc(sk_qgemm_packed_a_bytes(&pv->q, rows, K) + 64);
-        pv->bias = malloc(rows * sizeof *pv->bias);
-        pv->mult = malloc(rows * sizeof *pv->mult);
-    }
-    if (!pv || !wt || !sums || !pv->pa || !pv->bias || !pv->mult) {
-        free(wt);
-        free(sums);
-        sk_qconvt_priv_free(pv);
+    if (!pv)
         return SK_ENOMEM;
+    pv->q = kc->qgemm;
+    /* A row (m, ky, kx) = W[.][m][ky][kx]: W's [C][M*KV] is K-major */
+    int rc = sk_qgemm_weights_kmajor(&pv->w, &pv->q, rows, K, w->data, KV,
+                                     b ? (const int32_t *)b->data : NULL, xzp_u8, xsc, ws->data,
+                                     (size_t)nws, ysc, yt == SK_I8, yzp);
+    if (rc != 1) {
+        free(pv);
+        return rc;
     }
-    /* A row (m, ky, kx) = W[.][m][ky][kx]: the transpose of W's [C][M*KV] */
-    const int8_t *W = w->data;
-    for (size_t c = 0; c < K; c++)
-        for (size_t r = 0; r < rows; r++)
-            wt[r * K + c] = W[c * rows + r];
-    sk_qgemm_pack_a(&pv->q, rows, K, wt, K, pv->pa);
-    sk_qgemm_row_sums(rows, K, wt, K, sums);
-    free(wt);
-    int fits = sk_qgemm_fold_requant(rows, K, KV, sums, b ? (const int32_t *)b->data : NULL,
-                                     xzp_u8, xsc, ws->data, (size_t)nws, ysc, pv->bias,
-                                     pv->mult);
-    free(sums);
-    if (!fits) {
-        sk_qconvt_priv_free(pv);
-        return 0;
-    }
-    sk_qgemm_params *p = &pv->prm;
-    p->bias = pv->bias;
-    p->mult = pv->mult;
-    sk_qgemm_params_plain(p, yt == SK_I8, yzp);
     pv->C = C;
     pv->M = M;
     pv->kh = kh;
@@ -260,9 +235,9 @@ int sk_fast_run_qconvt(const sk_node *n, const sk_tensor *const *in, int nin, sk
                      (uint8_t *)out[0].data + b0 * (size_t)pv->M * OH * OW,
                      ctx->scratch, P, H, W, OH, OW, per, panels, npan, pt, pl};
         sk_parallel_for(ctx->pool, nb * npan, 1, pack_range, &j);
-        sk_qgemm_run_batch(&pv->q, ctx->pool, nb, pv->rows, P, (size_t)pv->C, pv->pa,
+        sk_qgemm_run_batch(&pv->q, ctx->pool, nb, pv->rows, P, (size_t)pv->C, pv->w.pa,
                            ctx->scratch, per, (uint8_t *)ctx->scratch + panels, P, per, NULL,
-                           0, 0, &pv->prm);
+                           0, 0, &pv->w.prm);
         sk_parallel_for(ctx->pool, nb * (size_t)pv->M, 1, scatter_range, &j);
     }
     return 0;

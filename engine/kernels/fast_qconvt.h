@@ -26,10 +26,7 @@ typedef struct sk_qconvt_priv {
     sk_qgemm_cfg q;
     int64_t C, M, kh, kw; /* in channels, out channels, kernel */
     size_t rows;          /* M * kh * kw: the GEMM's M */
-    int8_t *pa;
-    int32_t *bias;        /* rows: B[m] - x_zp(u8) * row sum */
-    float *mult;          /* rows */
-    sk_qgemm_params prm;
+    sk_qgemm_weights w;   /* rows: A panels, B[m] - x_zp(u8) * row sum, multipliers */
     int x_s8, y_s8;
 } sk_qconvt_priv;
 

@@ -15,9 +15,7 @@ void sk_qmatmul_priv_free(void *p)
     sk_qmatmul_priv *q = p;
     if (!q)
         return;
-    free(q->pa);
-    free(q->bias);
-    free(q->mult);
+    sk_qgemm_weights_free(&q->w);
     free(q);
 }
 
@@ -63,38 +61,16 @@ int sk_qmatmul_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     int32_t azp_u8 = at == SK_I8 ? azp + 128 : azp;
 
     sk_qmatmul_priv *pv = calloc(1, sizeof *pv);
-    int8_t *bt = malloc(N * K);
-    int32_t *sums = malloc(N * sizeof *sums);
-    if (pv) {
-        pv->q = kc->qgemm;
-        pv->pa = malloc(sk_qgemm_packed_a_bytes(&pv->q, N, K) + 64);
-        pv->bias = malloc(N * sizeof *pv->bias);
-        pv->mult = malloc(N * sizeof *pv->mult);
-    }
-    if (!pv || !bt || !sums || !pv->pa || !pv->bias || !pv->mult) {
-        free(bt);
-        free(sums);
-        sk_qmatmul_priv_free(pv);
+    if (!pv)
         return SK_ENOMEM;
+    pv->q = kc->qgemm;
+    /* B [K][N] is K-major: A row j = column j of B */
+    int rc = sk_qgemm_weights_kmajor(&pv->w, &pv->q, N, K, b->data, 1, NULL, azp_u8, asc,
+                                     bs->data, (size_t)nbs, ysc, yt == SK_I8, yzp);
+    if (rc != 1) {
+        free(pv);
+        return rc;
     }
-    const int8_t *B = b->data;
-    for (size_t k = 0; k < K; k++)
-        for (size_t j = 0; j < N; j++)
-            bt[j * K + k] = B[k * N + j];
-    sk_qgemm_pack_a(&pv->q, N, K, bt, K, pv->pa);
-    sk_qgemm_row_sums(N, K, bt, K, sums);
-    free(bt);
-    int fits = sk_qgemm_fold_requant(N, K, 1, sums, NULL, azp_u8, asc, bs->data, (size_t)nbs,
-                                     ysc, pv->bias, pv->mult);
-    free(sums);
-    if (!fits) {
-        sk_qmatmul_priv_free(pv);
-        return 0;
-    }
-    sk_qgemm_params *p = &pv->prm;
-    p->bias = pv->bias;
-    p->mult = pv->mult;
-    sk_qgemm_params_plain(p, yt == SK_I8, yzp);
     pv->K = K;
     pv->N = N;
     pv->a_s8 = at == SK_I8;
@@ -197,7 +173,7 @@ int sk_fast_run_qmatmul(const sk_node *n, const sk_tensor *const *in, int nin, s
     /* one row: Y^T is Y, the GEMM writes it in place */
     qmm_job j = {pv, in[0]->data, pb, R == 1 ? out[0].data : yt, out[0].data, R};
     sk_parallel_for(ctx->pool, npan, 1, pack_range, &j);
-    sk_qgemm_run(&pv->q, ctx->pool, pv->N, R, pv->K, pv->pa, pb, j.yt, R, NULL, 0, &pv->prm);
+    sk_qgemm_run(&pv->q, ctx->pool, pv->N, R, pv->K, pv->w.pa, pb, j.yt, R, NULL, 0, &pv->w.prm);
     if (R > 1)
         sk_parallel_for(ctx->pool, R, 32, transpose_range, &j);
     return 0;

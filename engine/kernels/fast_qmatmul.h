@@ -24,10 +24,7 @@
 typedef struct sk_qmatmul_priv {
     sk_qgemm_cfg q;
     size_t K, N;
-    int8_t *pa;     /* B^T packed */
-    int32_t *bias;  /* N: -a_zp(u8) * column sums */
-    float *mult;    /* N */
-    sk_qgemm_params prm;
+    sk_qgemm_weights w; /* B^T packed; N: -a_zp(u8) * column sums, multipliers */
     int a_s8, y_s8;
 } sk_qmatmul_priv;
 

@@ -135,6 +135,50 @@ void sk_qgemm_params_plain(sk_qgemm_params *p, int out_s8, int32_t yzp)
     p->out_s8 = p->res_s8 = out_s8;
 }
 
+void sk_qgemm_weights_free(sk_qgemm_weights *qw)
+{
+    free(qw->pa);
+    free(qw->bias);
+    free(qw->mult);
+    memset(qw, 0, sizeof *qw);
+}
+
+int sk_qgemm_weights_kmajor(sk_qgemm_weights *qw, const sk_qgemm_cfg *q, size_t R, size_t K,
+                            const int8_t *w, size_t per, const int32_t *b, int32_t xzp_u8,
+                            float xsc, const float *ws, size_t nws, float ysc, int out_s8,
+                            int32_t yzp)
+{
+    memset(qw, 0, sizeof *qw);
+    int8_t *wt = malloc(R * K + 1);
+    int32_t *sums = malloc(R * sizeof *sums + 1);
+    qw->pa = malloc(sk_qgemm_packed_a_bytes(q, R, K) + 64);
+    qw->bias = malloc(R * sizeof *qw->bias + 1);
+    qw->mult = malloc(R * sizeof *qw->mult + 1);
+    if (!wt || !sums || !qw->pa || !qw->bias || !qw->mult) {
+        free(wt);
+        free(sums);
+        sk_qgemm_weights_free(qw);
+        return -2; /* SK_ENOMEM */
+    }
+    for (size_t k = 0; k < K; k++) /* row r of A = column r of w */
+        for (size_t r = 0; r < R; r++)
+            wt[r * K + k] = w[k * R + r];
+    sk_qgemm_pack_a(q, R, K, wt, K, qw->pa);
+    sk_qgemm_row_sums(R, K, wt, K, sums);
+    free(wt);
+    int fits = sk_qgemm_fold_requant(R, K, per, sums, b, xzp_u8, xsc, ws, nws, ysc, qw->bias,
+                                     qw->mult);
+    free(sums);
+    if (!fits) {
+        sk_qgemm_weights_free(qw);
+        return 0;
+    }
+    qw->prm.bias = qw->bias;
+    qw->prm.mult = qw->mult;
+    sk_qgemm_params_plain(&qw->prm, out_s8, yzp);
+    return 1;
+}
+
 void sk_qu8_qc8w_gemm_ref(int MR, int NR, size_t mr, size_t nr, size_t kg, const int8_t *a,
                           const uint8_t *b, void *y, size_t ldy, const void *res, size_t ldr,
                           size_t m0, const sk_qgemm_params *p)

@@ -113,6 +113,26 @@ int sk_qgemm_fold_requant(size_t R, size_t K, size_t per, const int32_t *sums,
  * yzp and no residual: clamps to the type's range */
 void sk_qgemm_params_plain(sk_qgemm_params *p, int out_s8, int32_t yzp);
 
+/* Constant symmetric int8 weights made ready at load: the GEMM's A panels
+ * and the per-row requantization (sk_qgemm_fold_requant) behind a plain
+ * output side (sk_qgemm_params_plain), what _QConvTranspose and
+ * QLinearMatMul run with. */
+typedef struct sk_qgemm_weights {
+    int8_t *pa;
+    int32_t *bias;
+    float *mult;
+    sk_qgemm_params prm; /* bias / mult point at the two above */
+} sk_qgemm_weights;
+/* From weights stored K-major, w[k * R + r] (ConvTranspose's [C][M*kh*kw],
+ * MatMul's B [K][N]); per, b, x / w / y parameters as sk_qgemm_fold_requant.
+ * 1 made, 0 the layer does not fit the int8 GEMM (nothing kept), SK_ENOMEM
+ * (-2). */
+int sk_qgemm_weights_kmajor(sk_qgemm_weights *qw, const sk_qgemm_cfg *q, size_t R, size_t K,
+                            const int8_t *w, size_t per, const int32_t *b, int32_t xzp_u8,
+                            float xsc, const float *ws, size_t nws, float ysc, int out_s8,
+                            int32_t yzp);
+void sk_qgemm_weights_free(sk_qgemm_weights *qw);
+
 /* Y (M x N, rows ldy bytes) from packed A and packed B (all N's panels),
  * tiles over the pool's threads. res: NULL, or the residual (rows ldr). */
 void sk_qgemm_run(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t M, size_t N, size_t K,
