@@ -41,15 +41,6 @@ int sk_qdq_producer(const sk_graph *g, int v, sk_op op)
     return pi >= 0 && g->nodes[pi].op == op ? pi : -1;
 }
 
-static int sole_reader(const sk_graph *g, int v, sk_op op)
-{
-    int who;
-    if (v < 0 || sk_pass_uses(g, v, &who) != 1 || who < 0 || g->nodes[who].op != op)
-        return -1;
-    return who;
-}
-
-
 /* A DQ / Q node's scale and zero point are per-tensor constants (zero point
  * present and 8-bit). */
 int sk_qdq_per_tensor(const sk_graph *g, const sk_node *n)
@@ -113,11 +104,6 @@ int sk_qdq_int32_bias(const sk_graph *g, int db, int64_t M, float xs, const floa
     return 1;
 }
 
-static float scale_of(const sk_graph *g, const sk_node *n)
-{
-    return *(const float *)g->values[n->in[1]].data;
-}
-
 /* two per-tensor nodes with the same scale, zero point and type */
 static int same_qparams(const sk_graph *g, const sk_node *a, int as, int az, const sk_node *b)
 {
@@ -129,7 +115,11 @@ static int same_qparams(const sk_graph *g, const sk_node *a, int as, int az, con
            sk_q_load(z1->dtype, z1->data, 0) == sk_q_load(z2->dtype, z2->data, 0);
 }
 
-static int rewrite_conv(sk_pass *p, int ci)
+/* The node ci (op with inputs X, W, B?) between DQs and one Q becomes
+ * `to` with QLinearConv's nine inputs. wrank: the weight's rank (0: any);
+ * waxis: its output channel axis (its scales' axis). 1 rewritten, 0 not,
+ * < 0 error. */
+int sk_qdq_rewrite_wq(sk_pass *p, int ci, int wrank, int waxis, sk_op to)
 {
     sk_graph *g = p->g;
     const sk_node *c = &g->nodes[ci];
@@ -138,20 +128,21 @@ static int rewrite_conv(sk_pass *p, int ci)
     int dx = sk_qdq_producer(g, sk_qdq_in(c, 0), SK_OP_DEQUANTIZE_LINEAR);
     int dw = sk_qdq_producer(g, sk_qdq_in(c, 1), SK_OP_DEQUANTIZE_LINEAR);
     int db = sk_qdq_in(c, 2) >= 0 ? sk_qdq_producer(g, sk_qdq_in(c, 2), SK_OP_DEQUANTIZE_LINEAR) : -1;
-    int qy = sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
+    int qy = sk_pass_sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
     if (dx < 0 || dw < 0 || qy < 0 || (sk_qdq_in(c, 2) >= 0 && db < 0))
         return 0;
     const sk_node *x = &g->nodes[dx], *w = &g->nodes[dw], *q = &g->nodes[qy];
     if (!sk_qdq_per_tensor(g, x) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(x, 0) < 0 ||
-        sk_pass_is_const(g, sk_qdq_in(x, 0)) || q->in[0] != c->out[0])
+        sk_pass_is_const(g, sk_qdq_in(x, 0)) || q->in[0] != c->out[0] || sk_qdq_in(w, 0) < 0)
         return 0;
     const sk_shape *ws = &g->values[sk_qdq_in(w, 0)].shape;
-    int64_t nws;
-    if (ws->rank != 4 || !sk_qdq_sym_weights(g, w, ws->dim[0], 0, &nws))
+    if (waxis >= ws->rank || (wrank && ws->rank != wrank))
         return 0;
-    int64_t M = ws->dim[0];
-    const float *wsc = g->values[w->in[1]].data;
-    if (db >= 0 && !sk_qdq_int32_bias(g, db, M, scale_of(g, x), wsc, nws))
+    int64_t M = ws->dim[waxis], nws;
+    if (!sk_qdq_sym_weights(g, w, M, waxis, &nws))
+        return 0;
+    if (db >= 0 && !sk_qdq_int32_bias(g, db, M, *(const float *)g->values[x->in[1]].data,
+                               g->values[w->in[1]].data, nws))
         return 0;
     int slots[9] = {x->in[0], x->in[1], x->in[2], w->in[0], w->in[1], sk_qdq_in(w, 2),
                     q->in[1], q->in[2], db >= 0 ? g->nodes[db].in[0] : -1};
@@ -163,7 +154,7 @@ static int rewrite_conv(sk_pass *p, int ci)
     if ((rc = sk_pass_kill(p, qy)) < 0)
         return rc;
     g->nodes[ci].out[0] = yq;
-    g->nodes[ci].op = SK_OP_QLINEAR_CONV;
+    g->nodes[ci].op = to;
     return 1;
 }
 
@@ -173,7 +164,7 @@ int sk_pass_qdq(sk_pass *p)
     for (int ni = 0; ni < g->nnodes; ni++) {
         if (g->nodes[ni].op != SK_OP_CONV)
             continue;
-        int rc = rewrite_conv(p, ni);
+        int rc = sk_qdq_rewrite_wq(p, ni, 4, 0, SK_OP_QLINEAR_CONV);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory rewriting node '%s'",
                            g->nodes[ni].name);
@@ -188,16 +179,16 @@ static int fuse_qdq_add(sk_pass *p, int ci)
 {
     sk_graph *g = p->g;
     const sk_node *c = &g->nodes[ci];
-    int di = sole_reader(g, c->out[0], SK_OP_DEQUANTIZE_LINEAR);
+    int di = sk_pass_sole_reader(g, c->out[0], SK_OP_DEQUANTIZE_LINEAR);
     if (di < 0 || !sk_qdq_per_tensor(g, &g->nodes[di]) || !same_qparams(g, c, 6, 7, &g->nodes[di]))
         return 0;
-    int ai = sole_reader(g, g->nodes[di].out[0], SK_OP_ADD);
+    int ai = sk_pass_sole_reader(g, g->nodes[di].out[0], SK_OP_ADD);
     if (ai < 0 || g->nodes[ai].nin != 2 || g->nodes[ai].nout != 1)
         return 0;
     const sk_node *a = &g->nodes[ai];
     int other = a->in[0] == g->nodes[di].out[0] ? a->in[1] : a->in[0];
     int dr = sk_qdq_producer(g, other, SK_OP_DEQUANTIZE_LINEAR);
-    int qa = sole_reader(g, a->out[0], SK_OP_QUANTIZE_LINEAR);
+    int qa = sk_pass_sole_reader(g, a->out[0], SK_OP_QUANTIZE_LINEAR);
     if (dr < 0 || qa < 0 || !sk_qdq_per_tensor(g, &g->nodes[dr]) || !sk_qdq_per_tensor(g, &g->nodes[qa]))
         return 0;
     const sk_node *r = &g->nodes[dr], *q = &g->nodes[qa];
@@ -276,8 +267,8 @@ static int relu_table(sk_pass *p, int di)
     const sk_node *d = &g->nodes[di];
     if (!sk_qdq_per_tensor(g, d) || sk_qdq_in(d, 0) < 0 || sk_pass_is_const(g, d->in[0]))
         return 0;
-    int ri = sole_reader(g, d->out[0], SK_OP_RELU);
-    int qi = ri >= 0 ? sole_reader(g, g->nodes[ri].out[0], SK_OP_QUANTIZE_LINEAR) : -1;
+    int ri = sk_pass_sole_reader(g, d->out[0], SK_OP_RELU);
+    int qi = ri >= 0 ? sk_pass_sole_reader(g, g->nodes[ri].out[0], SK_OP_QUANTIZE_LINEAR) : -1;
     if (qi < 0 || !sk_qdq_per_tensor(g, &g->nodes[qi]) || g->nodes[qi].in[0] != g->nodes[ri].out[0])
         return 0;
     uint8_t table[256];
@@ -318,14 +309,14 @@ static int maxpool_u8(sk_pass *p, int di)
     if (!sk_qdq_per_tensor(g, d) || sk_qdq_in(d, 0) < 0 || sk_pass_is_const(g, d->in[0]) ||
         g->values[d->in[2]].dtype != SK_U8)
         return 0;
-    int mi = sole_reader(g, d->out[0], SK_OP_MAX_POOL), shared = 0;
+    int mi = sk_pass_sole_reader(g, d->out[0], SK_OP_MAX_POOL), shared = 0;
     if (mi < 0 && (mi = shared_pool(g, d->out[0])) >= 0)
         shared = 1; /* the DQ stays for its other readers (a U-Net's skip Concat) */
     if (mi < 0 || g->nodes[mi].in[0] != d->out[0] ||
         (g->nodes[mi].nout > 1 && g->nodes[mi].out[1] >= 0 &&
          sk_pass_uses(g, g->nodes[mi].out[1], NULL) > 0))
         return 0;
-    int qi = sole_reader(g, g->nodes[mi].out[0], SK_OP_QUANTIZE_LINEAR);
+    int qi = sk_pass_sole_reader(g, g->nodes[mi].out[0], SK_OP_QUANTIZE_LINEAR);
     if (qi < 0 || !sk_qdq_per_tensor(g, &g->nodes[qi]) ||
         g->values[g->nodes[qi].in[2]].dtype != SK_U8)
         return 0;
@@ -365,7 +356,7 @@ static int concat_q(sk_pass *p, int ci)
 {
     sk_graph *g = p->g;
     const sk_node *c = &g->nodes[ci];
-    int qi = sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
+    int qi = sk_pass_sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
     if (qi < 0 || c->nin < 1 || c->nout != 1 || c->nin > QCAT_MAX ||
         !sk_qdq_per_tensor(g, &g->nodes[qi]) || g->nodes[qi].in[0] != c->out[0])
         return 0;
@@ -381,7 +372,7 @@ static int concat_q(sk_pass *p, int ci)
         dqs[i] = di;
         if (same_qparams(g, &g->nodes[di], 1, 2, q))
             how[i] = 0;
-        else if (sole_reader(g, c->in[i], SK_OP_CONCAT) == ci)
+        else if (sk_pass_sole_reader(g, c->in[i], SK_OP_CONCAT) == ci)
             how[i] = 1;
         else if (!q_taken++)
             how[i] = 2;

@@ -23,48 +23,6 @@
 #include "pass_util.h"
 #include "qdq_util.h"
 
-/* The node ci (op with inputs X, W, B?) between DQs and one Q becomes
- * `to` with QLinearConv's nine inputs. wdim/waxis: the weight's output
- * channel axis (its scales' axis). 1 rewritten, 0 not, < 0 error. */
-static int rewrite_wq(sk_pass *p, int ci, int waxis, sk_op to)
-{
-    sk_graph *g = p->g;
-    const sk_node *c = &g->nodes[ci];
-    if (c->nin < 2 || c->nout != 1 || c->out[0] < 0 || sk_pass_is_output(g, c->out[0]))
-        return 0;
-    int dx = sk_qdq_producer(g, sk_qdq_in(c, 0), SK_OP_DEQUANTIZE_LINEAR);
-    int dw = sk_qdq_producer(g, sk_qdq_in(c, 1), SK_OP_DEQUANTIZE_LINEAR);
-    int db = sk_qdq_in(c, 2) >= 0 ? sk_qdq_producer(g, sk_qdq_in(c, 2), SK_OP_DEQUANTIZE_LINEAR) : -1;
-    int qy = sk_pass_sole_reader(g, c->out[0], SK_OP_QUANTIZE_LINEAR);
-    if (dx < 0 || dw < 0 || qy < 0 || (sk_qdq_in(c, 2) >= 0 && db < 0))
-        return 0;
-    const sk_node *x = &g->nodes[dx], *w = &g->nodes[dw], *q = &g->nodes[qy];
-    if (!sk_qdq_per_tensor(g, x) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(x, 0) < 0 ||
-        sk_pass_is_const(g, sk_qdq_in(x, 0)) || q->in[0] != c->out[0] || sk_qdq_in(w, 0) < 0)
-        return 0;
-    const sk_shape *ws = &g->values[sk_qdq_in(w, 0)].shape;
-    if (waxis >= ws->rank)
-        return 0;
-    int64_t M = ws->dim[waxis], nws;
-    if (!sk_qdq_sym_weights(g, w, M, waxis, &nws))
-        return 0;
-    if (db >= 0 && !sk_qdq_int32_bias(g, db, M, *(const float *)g->values[x->in[1]].data,
-                               g->values[w->in[1]].data, nws))
-        return 0;
-    int slots[9] = {x->in[0], x->in[1], x->in[2], w->in[0], w->in[1], sk_qdq_in(w, 2),
-                    q->in[1], q->in[2], db >= 0 ? g->nodes[db].in[0] : -1};
-    int yq = q->out[0], rc;
-    for (int k = 0; k < 9; k++)
-        if ((rc = sk_node_set_input(g, ci, k, slots[k])) < 0)
-            return rc;
-    g->nodes[ci].nin = db >= 0 ? 9 : 8;
-    if ((rc = sk_pass_kill(p, qy)) < 0)
-        return rc;
-    g->nodes[ci].out[0] = yq;
-    g->nodes[ci].op = to;
-    return 1;
-}
-
 static int rewrite_convt(sk_pass *p, int ci)
 {
     const sk_graph *g = p->g;
@@ -78,7 +36,7 @@ static int rewrite_convt(sk_pass *p, int ci)
     if (!sk_qconvt_supported(c, ws->dim[2], ws->dim[3]) ||
         !sk_qconvt_pays(sk_kconfig_for(sk_cpu_level())))
         return 0;
-    return rewrite_wq(p, ci, 1, SK_OP_QCONV_TRANSPOSE);
+    return sk_qdq_rewrite_wq(p, ci, 0, 1, SK_OP_QCONV_TRANSPOSE);
 }
 
 /* DQ(a) -> MatMul(., DQ(w const int8 [K, N], per tensor or per column)) ->
@@ -90,7 +48,7 @@ static int rewrite_matmul(sk_pass *p, int mi)
     int wv = dw >= 0 ? sk_qdq_in(&g->nodes[dw], 0) : -1;
     if (g->nodes[mi].nin != 2 || wv < 0 || g->values[wv].shape.rank != 2)
         return 0;
-    return rewrite_wq(p, mi, 1, SK_OP_QLINEAR_MATMUL);
+    return sk_qdq_rewrite_wq(p, mi, 0, 1, SK_OP_QLINEAR_MATMUL);
 }
 
 /* DQ(x) -> AveragePool | GlobalAveragePool -> Q, x and y of one 8-bit type,

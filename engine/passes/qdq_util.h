@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "graph.h"
+#include "pass_util.h"
 
 /* input k of n, or -1 when n has fewer */
 static inline int sk_qdq_in(const sk_node *n, int k) { return k < n->nin ? n->in[k] : -1; }
@@ -22,5 +23,9 @@ int sk_qdq_sym_weights(const sk_graph *g, const sk_node *d, int64_t M, int64_t a
  * float32 (nws weight scales) and zero point 0 */
 int sk_qdq_int32_bias(const sk_graph *g, int db, int64_t M, float xs, const float *wsc,
                       int64_t nws);
+/* The node ci (op with inputs X, W, B?) between DQs and one Q becomes `to`
+ * with QLinearConv's nine inputs (Conv: wrank 4, waxis 0; ConvTranspose:
+ * waxis 1; MatMul: waxis 1). 1 rewritten, 0 not, < 0 error. */
+int sk_qdq_rewrite_wq(sk_pass *p, int ci, int wrank, int waxis, sk_op to);
 
 #endif
