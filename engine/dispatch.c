@@ -17,6 +17,7 @@
 #include "kernels/fast_ops.h"
 #include "kernels/fast_qconv.h"
 #include "kernels/fast_qconvt.h"
+#include "kernels/fast_qconv_dequant.h"
 #include "kernels/fast_qmatmul.h"
 #include "kernels/fast_qnhwc.h"
 #include "kernels/ref/nn_util.h"
@@ -48,6 +49,8 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
             return sk_fast_run_qconvt;
         case SK_OP_QLINEAR_MATMUL: /* constant int8 B packed (passes/qfuse.c) */
             return sk_fast_run_qmatmul;
+        case SK_OP_QCONV_DEQUANT: /* the QDQ head, int8 weights packed (passes/qfuse.c) */
+            return sk_fast_run_qconvdq;
         case SK_OP_MAX_POOL: /* channels-last 8-bit values (passes/qlayout.c) */
             return sk_fast_run_max_pool_nhwc;
         case SK_OP_CONCAT:
@@ -113,6 +116,8 @@ const char *sk_dispatch_describe(const sk_node *n)
         return "int8-gemm+scatter";
     if (fn == sk_fast_run_qmatmul)
         return "int8-gemm";
+    if (fn == sk_fast_run_qconvdq)
+        return "int8-gemm+dq";
     if (fn == sk_fast_run_irblock)
         return "irblock";
     if (n->priv && n->op == SK_OP_CONV_TRANSPOSE && fn == sk_fast_run_conv_transpose)

@@ -169,7 +169,8 @@ int sk_pass_qdq(sk_pass *p)
             return sk_errf(p->err, p->errlen, rc, "out of memory rewriting node '%s'",
                            g->nodes[ni].name);
     }
-    return sk_pass_qdq_ops(p); /* qdq_ops.c: ConvTranspose */
+    int rc = sk_pass_qdq_ops(p); /* qdq_ops.c: ConvTranspose */
+    return rc < 0 ? rc : sk_pass_qdq_head(p); /* qdq_head.c: the float-output head */
 }
 
 /* ---- after shapes: the QDQ skip connection, DQ-Relu-Q tables ------------ */

@@ -14,6 +14,7 @@
 #include "cpu.h"
 #include "kernels/fast_qconv.h"
 #include "kernels/fast_qconvt.h"
+#include "kernels/fast_qconv_dequant.h"
 #include "kernels/fast_qmatmul.h"
 #include "ops.h"
 #include "pass_util.h"
@@ -129,6 +130,16 @@ int sk_pass_qpack(sk_pass *p)
             continue;
         int rc = n->op == SK_OP_QCONV_TRANSPOSE ? sk_qconvt_pack(g, n, kc)
                                                 : sk_qmatmul_pack(g, n, kc);
+        if (rc < 0)
+            return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
+                           n->name);
+        p->npacked += rc;
+    }
+    for (int ni = 0; ni < g->nnodes; ni++) { /* the QDQ head (fast_qconv_dequant.h) */
+        sk_node *n = &g->nodes[ni];
+        if (n->priv || n->op != SK_OP_QCONV_DEQUANT)
+            continue;
+        int rc = sk_qconvdq_pack(g, n, kc);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
                            n->name);

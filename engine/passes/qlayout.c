@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "kernels/fast_qconv.h"
+#include "kernels/fast_qconv_dequant.h"
 #include "kernels/fast_qnhwc.h"
 #include "pass_util.h"
 
@@ -81,7 +82,7 @@ static int sk_pass_qlayout_convs(sk_pass *p)
 
 /* Session 13 (int8e): the 8-bit MaxPool, _QLut and Concat between NHWC
  * convs join the region instead of being its edges. Node kinds: */
-enum { QL_NONE, QL_CONV, QL_POOL, QL_LUT, QL_CAT };
+enum { QL_NONE, QL_CONV, QL_POOL, QL_LUT, QL_CAT, QL_HEAD };
 
 /* a MaxPool whose every window holds an input whatever the input size
  * (pads < kernel, floor mode, no dilation, explicit pads) and no Indices:
@@ -121,6 +122,11 @@ static int kind_of(const sk_graph *g, const sk_node *n)
     if (n->op == SK_OP_CONCAT && !n->priv && n->nin >= 1 && n->nin <= SK_QNHWC_MAXIN &&
         sk_attr_int(n, "axis", 0) == 1)
         return QL_CAT;
+    /* session 14: the packed int8 head reads channels-last input of C % 4
+     * == 0 (its panels gather 4-byte groups); its output is float, NCHW */
+    if (n->op == SK_OP_QCONV_DEQUANT && n->priv &&
+        ((const sk_qconvdq_priv *)n->priv)->C % 4 == 0)
+        return QL_HEAD;
     return QL_NONE;
 }
 
@@ -143,6 +149,7 @@ static int nhwc_readers2(const sk_graph *g, const int *kind, int v)
             }
             case QL_POOL:
             case QL_LUT:
+            case QL_HEAD:
                 ok = k == 0;
                 break;
             case QL_CAT:
@@ -193,7 +200,7 @@ int sk_pass_qlayout(sk_pass *p)
     /* candidates: produced (output 0) by such a node, read only NHWC */
     for (int ni = 0; ni < g->nnodes; ni++) {
         const sk_node *n = &g->nodes[ni];
-        if (kind[ni] == QL_NONE || n->nout < 1 || n->out[0] < 0)
+        if (kind[ni] == QL_NONE || kind[ni] == QL_HEAD || n->nout < 1 || n->out[0] < 0)
             continue;
         int v = n->out[0];
         nh[v] = !sk_pass_is_output(g, v) && nhwc_readers2(g, kind, v);
@@ -244,6 +251,10 @@ int sk_pass_qlayout(sk_pass *p)
             pv->nhwc = m;
             break;
         }
+        case QL_HEAD:
+            if (n->in[0] >= 0 && nh[n->in[0]])
+                ((sk_qconvdq_priv *)n->priv)->x_nhwc = 1;
+            break;
         default: /* _QLut: per byte, any layout */
             break;
         }

@@ -1,0 +1,180 @@
+/* fast_qconv_dequant.c — _QConvDequant on the int8 GEMM with a float
+ * epilogue (fast_qconv_dequant.h): weights packed at load, then per task a
+ * run of 32-pixel panels, each packed into a stack buffer (NCHW rows through
+ * qgemm's packer, or channels-last pixels gathered) and multiplied by every
+ * 8-row A panel while it is in L1. */
+#include "fast_qconv_dequant.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/ref/quant_util.h"
+#include "threadpool.h"
+
+#define QCD_MR 8
+#define QCD_NR 32
+
+int sk_qconvdq_pays(const sk_kconfig *kc)
+{
+    if (!kc)
+        return 1; /* the scalar level: the reference */
+#if defined(__x86_64__)
+    return kc->isa == SK_ISA_AVX512;
+#else
+    return 0;
+#endif
+}
+
+static void priv_free(void *p)
+{
+    sk_qconvdq_priv *q = p;
+    if (!q)
+        return;
+    free(q->pa);
+    free(q->bias);
+    free(q->mult);
+    free(q);
+}
+
+/* constant input `slot` of n, or NULL (absent, or not a constant: *ok = 0) */
+static const sk_value *cin(const sk_graph *g, const sk_node *n, int slot, int *ok)
+{
+    int v = slot < n->nin ? n->in[slot] : -1;
+    if (v < 0)
+        return NULL;
+    if (!g->values[v].data)
+        *ok = 0;
+    return &g->values[v];
+}
+
+int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
+{
+    if (!kc || !sk_qconvdq_pays(kc) || n->nin < 6 || n->in[0] < 0 || n->nout != 1)
+        return 0;
+    int ok = 1;
+    const sk_value *xs = cin(g, n, 1, &ok), *xz = cin(g, n, 2, &ok), *w = cin(g, n, 3, &ok),
+                   *ws = cin(g, n, 4, &ok), *wz = cin(g, n, 5, &ok), *b = cin(g, n, 6, &ok);
+    if (!ok || !xs || !xz || !w || !ws || w->dtype != SK_I8 || w->shape.rank != 4 ||
+        !sk_q_is8(xz->dtype) || xs->dtype != SK_F32 || ws->dtype != SK_F32 ||
+        sk_shape_numel(&xs->shape) != 1 || sk_shape_numel(&xz->shape) != 1)
+        return 0;
+    int64_t M = w->shape.dim[0], C = w->shape.dim[1], nws = sk_shape_numel(&ws->shape);
+    if (M < 1 || C < 1 || C > SK_QCONVDQ_MAXC || w->shape.dim[2] != 1 || w->shape.dim[3] != 1 ||
+        (nws != 1 && nws != M))
+        return 0;
+    if (wz) { /* symmetric weights only: the zero point is not subtracted per product */
+        if (wz->dtype != SK_I8 || sk_shape_numel(&wz->shape) != nws)
+            return 0;
+        for (int64_t i = 0; i < nws; i++)
+            if (((const int8_t *)wz->data)[i] != 0)
+                return 0;
+    }
+    if (b && (b->dtype != SK_I32 || sk_shape_numel(&b->shape) != M))
+        return 0;
+    int x_s8 = xz->dtype == SK_I8;
+    int32_t xzp = sk_q_load(xz->dtype, xz->data, 0), xzp_u8 = x_s8 ? xzp + 128 : xzp;
+    sk_qgemm_cfg cfg = {QCD_MR, QCD_NR, NULL, "qcd", 0};
+    sk_qconvdq_priv *pv = calloc(1, sizeof *pv);
+    int32_t *sums = malloc((size_t)M * sizeof *sums);
+    if (pv) {
+        pv->pa = aligned_alloc(64, (sk_qgemm_packed_a_bytes(&cfg, (size_t)M, (size_t)C) + 63) &
+                                       ~(size_t)63);
+        pv->bias = malloc((size_t)M * sizeof *pv->bias);
+        pv->mult = malloc((size_t)M * sizeof *pv->mult);
+    }
+    if (!pv || !sums || !pv->pa || !pv->bias || !pv->mult) {
+        priv_free(pv);
+        free(sums);
+        return SK_ENOMEM;
+    }
+    sk_qgemm_pack_a(&cfg, (size_t)M, (size_t)C, w->data, (size_t)C, pv->pa);
+    sk_qgemm_row_sums((size_t)M, (size_t)C, w->data, (size_t)C, sums);
+    /* y_scale 1: mult = x_scale * w_scale[m] / 1, the reference's product */
+    int fits = sk_qgemm_fold_requant((size_t)M, (size_t)C, 1, sums,
+                                     b ? (const int32_t *)b->data : NULL, xzp_u8,
+                                     *(const float *)xs->data, ws->data, (size_t)nws, 1.0f,
+                                     pv->bias, pv->mult);
+    free(sums);
+    if (!fits) {
+        priv_free(pv);
+        return 0;
+    }
+    pv->C = C;
+    pv->M = M;
+    pv->x_s8 = x_s8;
+#if defined(__x86_64__)
+    /* vpdpbusd where the level's int8 GEMM uses it (the CPU has VNNI) */
+    pv->uk = kc->qgemm.uk == sk_qu8_qc8w_gemm_8x32c4__avx512vnni
+                 ? sk_qu8_qc8w_gemm_f32_8x32c4__avx512vnni
+                 : sk_qu8_qc8w_gemm_f32_8x32c4__avx512bw;
+#endif
+    n->priv = pv;
+    n->priv_free = priv_free;
+    return 1;
+}
+
+typedef struct qcd_job {
+    const sk_qconvdq_priv *pv;
+    const uint8_t *x;
+    float *y;
+    size_t P, npan;
+} qcd_job;
+
+#if defined(__x86_64__)
+/* tasks [b, e): task t = (image, panel of 32 pixels) */
+static void qcd_range(void *arg, size_t b, size_t e)
+{
+    const qcd_job *j = arg;
+    const sk_qconvdq_priv *pv = j->pv;
+    size_t C = (size_t)pv->C, M = (size_t)pv->M, P = j->P, Kp = sk_qgemm_kp(C);
+    sk_qgemm_cfg cfg = {QCD_MR, QCD_NR, NULL, "qcd", 0};
+    uint8_t flip = pv->x_s8 ? 0x80 : 0;
+    _Alignas(64) uint8_t panel[QCD_NR * SK_QCONVDQ_MAXC];
+    for (size_t t = b; t < e; t++) {
+        size_t img = t / j->npan, p0 = t % j->npan * QCD_NR;
+        size_t np = P - p0 < QCD_NR ? P - p0 : QCD_NR;
+        const uint8_t *x = j->x + img * C * P;
+        if (pv->x_nhwc)
+            sk_qu8_pack_nhwc_32c4__avx512f(x + p0 * C, C, np, flip, panel);
+        else
+            sk_qgemm_pack_b(&cfg, C, p0, np, P, x, P, flip, panel);
+        float *y = j->y + img * M * P + p0;
+        for (size_t m0 = 0; m0 < M; m0 += QCD_MR)
+            pv->uk(
+                M - m0 < QCD_MR ? M - m0 : QCD_MR, np, Kp / 4, pv->pa + m0 * Kp, panel,
+                y + m0 * P, P, pv->bias + m0, pv->mult + m0);
+    }
+}
+#endif
+
+int sk_fast_run_qconvdq(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                        int nout, sk_kctx *ctx)
+{
+    const sk_qconvdq_priv *pv = n->priv;
+    const sk_op_info *info = sk_op_get(n->op);
+    sk_tensor chk = {0};
+    int rc = info->infer(n, in, nin, &chk, 1, ctx); /* the reference's checks */
+    if (rc)
+        return rc;
+    int x_s8 = pv && in[0]->dtype == SK_I8;
+    if (!pv || !pv->uk || nout < 1 || in[0]->dtype != (pv->x_s8 ? SK_I8 : SK_U8) || x_s8 != pv->x_s8 ||
+        in[0]->shape.dim[1] != pv->C || chk.shape.dim[1] != pv->M) {
+        if (pv && pv->x_nhwc) /* the neighbours' layout is a load-time contract */
+            return sk_kfail(ctx, n, SK_EINVAL, "channels-last input of another form");
+        return info->run(n, in, nin, out, nout, ctx);
+    }
+#if defined(__x86_64__)
+    size_t N = (size_t)in[0]->shape.dim[0],
+           P = (size_t)(in[0]->shape.dim[2] * in[0]->shape.dim[3]);
+    qcd_job j = {pv, in[0]->data, out[0].data, P, (P + QCD_NR - 1) / QCD_NR};
+    /* ~256 K multiply-adds a task: the head's 21 x 32 is ~12 panels */
+    size_t per = (size_t)(pv->M * pv->C) * QCD_NR, grain = per >= ((size_t)1 << 18)
+                                                                 ? 1
+                                                                 : ((size_t)1 << 18) / per;
+    if (N * j.npan > 0)
+        sk_parallel_for(ctx->pool, N * j.npan, grain, qcd_range, &j);
+    return 0;
+#else
+    return info->run(n, in, nin, out, nout, ctx);
+#endif
+}
