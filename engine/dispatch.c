@@ -112,8 +112,8 @@ const char *sk_dispatch_describe(const sk_node *n)
         return "gemm";
     if (fn == sk_fast_run_qconv)
         return "int8-gemm";
-    if (fn == sk_fast_run_qconvt)
-        return "int8-gemm+scatter";
+    if (fn == sk_fast_run_qconvt) /* session 14: channels-last per tap on the NHWC kernel */
+        return ((const sk_qconvt_priv *)n->priv)->nhwc ? "int8-igemm+nhwc" : "int8-gemm+scatter";
     if (fn == sk_fast_run_qmatmul)
         return "int8-gemm";
     if (fn == sk_fast_run_qconvdq)

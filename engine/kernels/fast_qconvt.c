@@ -20,6 +20,10 @@ void sk_qconvt_priv_free(void *p)
     if (!q)
         return;
     sk_qgemm_weights_free(&q->w);
+    free(q->wi);
+    free(q->tbias);
+    free(q->tmult);
+    free(q->tprm);
     free(q);
 }
 
@@ -62,6 +66,57 @@ int sk_qconvt_pays(const sk_kconfig *kc)
 #endif
     (void)kc;
     return 1;
+}
+
+static int no_pads(const sk_node *n)
+{
+    const int64_t *a;
+    int na = sk_attr_ints(n, "pads", &a);
+    for (int i = 0; i < na; i++)
+        if (a[i] != 0)
+            return 0;
+    return 1;
+}
+
+/* the NHWC form's weights and per-tap epilogues (fast_qconvt.h); 0 made,
+ * < 0 no memory (the NCHW form stays either way) */
+static int pack_nhwc(sk_qconvt_priv *pv, const sk_qigemm_cfg *ig, const int8_t *w,
+                     const int32_t *b, int32_t xzp_u8, float xsc, const float *ws, size_t nws,
+                     float ysc, int32_t yzp)
+{
+    size_t C = (size_t)pv->C, M = (size_t)pv->M, KV = (size_t)(pv->kh * pv->kw);
+    size_t wb = sk_qigemm_packed_w_bytes(ig, M, C, 1);
+    int8_t *wt = malloc(M * C);
+    int32_t *sums = malloc(M * sizeof *sums);
+    pv->wi = malloc(KV * wb + 64);
+    pv->tbias = malloc(KV * M * sizeof *pv->tbias);
+    pv->tmult = malloc(KV * M * sizeof *pv->tmult);
+    pv->tprm = calloc(KV, sizeof *pv->tprm);
+    if (!wt || !sums || !pv->wi || !pv->tbias || !pv->tmult || !pv->tprm) {
+        free(wt);
+        free(sums);
+        return SK_ENOMEM;
+    }
+    int ok = 1;
+    for (size_t t = 0; t < KV && ok; t++) {
+        /* tap t's 1x1 weights [M][C] = W[c][m][t] */
+        for (size_t m = 0; m < M; m++)
+            for (size_t c = 0; c < C; c++)
+                wt[m * C + c] = w[(c * M + m) * KV + t];
+        sk_qigemm_pack_w(ig, M, C, C, 1, wt, pv->wi + t * wb);
+        sk_qgemm_row_sums(M, C, wt, C, sums);
+        /* the NCHW form's rows (m, t): the same fold, so the same bits */
+        ok = sk_qgemm_fold_requant(M, C, 1, sums, b, xzp_u8, xsc, ws, nws, ysc,
+                                   pv->tbias + t * M, pv->tmult + t * M);
+        sk_qgemm_params_plain(&pv->tprm[t], 0, yzp);
+        pv->tprm[t].bias = pv->tbias + t * M;
+        pv->tprm[t].mult = pv->tmult + t * M;
+    }
+    free(wt);
+    free(sums);
+    if (ok)
+        pv->ig = *ig;
+    return 0;
 }
 
 int sk_qconvt_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
@@ -120,6 +175,10 @@ int sk_qconvt_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     pv->y_s8 = yt == SK_I8;
     n->priv = pv;
     n->priv_free = sk_qconvt_priv_free;
+    if (kc->qigemm.uk && !pv->x_s8 && !pv->y_s8 && C % 4 == 0 && no_pads(n) &&
+        pack_nhwc(pv, &kc->qigemm, w->data, b ? (const int32_t *)b->data : NULL, xzp_u8, xsc,
+                  ws->data, (size_t)nws, ysc, yzp) < 0)
+        return SK_ENOMEM; /* n->priv is freed with the node */
     return 1;
 }
 
@@ -142,8 +201,8 @@ static size_t chunk_of(size_t per, size_t N)
 size_t sk_fast_qconvt_scratch(const sk_node *n, const sk_tensor *const *in, int nin)
 {
     const sk_qconvt_priv *pv = n->priv;
-    if (!pv || nin < 1 || !in[0] || in[0]->shape.rank != 4)
-        return 0;
+    if (!pv || pv->nhwc || nin < 1 || !in[0] || in[0]->shape.rank != 4)
+        return 0; /* the NHWC form writes the output directly */
     size_t P = (size_t)(in[0]->shape.dim[2] * in[0]->shape.dim[3]);
     size_t per = per_image(pv, P);
     return chunk_of(per, (size_t)in[0]->shape.dim[0]) * per;
@@ -202,6 +261,45 @@ static void scatter_range(void *arg, size_t begin, size_t end)
     }
 }
 
+typedef struct qct_nhwc_job {
+    const sk_qconvt_priv *pv;
+    const uint8_t *x;
+    uint8_t *y;
+    size_t H, W, OW;
+} qct_nhwc_job;
+
+/* tasks [b, e): task t = (image, input row iy); per tap, per tile of MR
+ * pixels of the row, per block of NR output channels one microkernel call
+ * writing MR output pixels kw * M bytes apart */
+static void nhwc_range(void *arg, size_t b, size_t e)
+{
+    const qct_nhwc_job *j = arg;
+    const sk_qconvt_priv *pv = j->pv;
+    size_t C = (size_t)pv->C, M = (size_t)pv->M, kh = (size_t)pv->kh, kw = (size_t)pv->kw;
+    size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr, W = j->W;
+    size_t wb = sk_qigemm_packed_w_bytes(&pv->ig, M, C, 1);
+    const uint8_t *ptr[64];
+    for (size_t t = b; t < e; t++) {
+        size_t img = t / j->H, iy = t % j->H;
+        const uint8_t *xr = j->x + (img * j->H + iy) * W * C;
+        uint8_t *yi = j->y + img * j->H * kh * j->OW * M;
+        for (size_t ix0 = 0; ix0 < W; ix0 += MR) {
+            size_t mr = W - ix0 < MR ? W - ix0 : MR;
+            for (size_t r = 0; r < MR; r++) /* rows past mr repeat a valid pixel */
+                ptr[r] = xr + (ix0 + (r < mr ? r : mr - 1)) * C;
+            for (size_t ky = 0; ky < kh; ky++)
+                for (size_t kx = 0; kx < kw; kx++) {
+                    size_t tap = ky * kw + kx;
+                    uint8_t *yo = yi + ((iy * kh + ky) * j->OW + ix0 * kw + kx) * M;
+                    for (size_t n0 = 0; n0 < M; n0 += NR)
+                        pv->ig.uk(mr, M - n0 < NR ? M - n0 : NR, C / 4, 1, ptr,
+                                  pv->wi + tap * wb + n0 / NR * C * NR, yo + n0, kw * M, NULL,
+                                  0, n0, &pv->tprm[tap]);
+                }
+        }
+    }
+}
+
 int sk_fast_run_qconvt(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                        int nout, sk_kctx *ctx)
 {
@@ -213,11 +311,23 @@ int sk_fast_run_qconvt(const sk_node *n, const sk_tensor *const *in, int nin, sk
         return rc;
     if (!pv || nout < 1 || in[0]->shape.rank != 4 || in[0]->dtype != (pv->x_s8 ? SK_I8 : SK_U8) ||
         chk.dtype != (pv->y_s8 ? SK_I8 : SK_U8) || in[0]->shape.dim[1] != pv->C ||
-        in[3]->shape.dim[1] != pv->M)
+        in[3]->shape.dim[1] != pv->M) {
+        if (pv && pv->nhwc) /* its neighbours read / write channels-last bytes */
+            return sk_kfail(ctx, n, SK_EINVAL, "channels-last ConvTranspose of another form");
         return info->run(n, in, nin, out, nout, ctx);
+    }
     size_t N = (size_t)in[0]->shape.dim[0], H = (size_t)in[0]->shape.dim[2],
            W = (size_t)in[0]->shape.dim[3], P = H * W;
     size_t OH = (size_t)chk.shape.dim[2], OW = (size_t)chk.shape.dim[3];
+    if (pv->nhwc) { /* the layout is a load-time contract: never the NCHW path */
+        if (!pv->ig.uk || OH != H * (size_t)pv->kh || OW != W * (size_t)pv->kw ||
+            (size_t)pv->ig.mr > 64)
+            return sk_kfail(ctx, n, SK_EINVAL, "channels-last ConvTranspose of another form");
+        qct_nhwc_job j = {pv, in[0]->data, out[0].data, H, W, OW};
+        if (N * H > 0 && W > 0)
+            sk_parallel_for(ctx->pool, N * H, 1, nhwc_range, &j);
+        return 0;
+    }
     const int64_t *pads;
     int64_t pt = 0, pl = 0;
     if (sk_attr_ints(n, "pads", &pads) == 4) {

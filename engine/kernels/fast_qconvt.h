@@ -20,6 +20,7 @@
 #include "graph.h"
 #include "kernels/config.h"
 #include "kernels/qgemm.h"
+#include "kernels/qigemm.h"
 #include "ops.h"
 
 typedef struct sk_qconvt_priv {
@@ -28,6 +29,19 @@ typedef struct sk_qconvt_priv {
     size_t rows;          /* M * kh * kw: the GEMM's M */
     sk_qgemm_weights w;   /* rows: A panels, B[m] - x_zp(u8) * row sum, multipliers */
     int x_s8, y_s8;
+    /* Session 14: channels-last in and out (passes/qlayout.c sets nhwc when
+     * the neighbours read / write NHWC). Made at load where the level has
+     * the NHWC int8 conv kernel (ig.uk), x and y are uint8, C % 4 == 0 and
+     * there are no pads: per kernel tap t = (ky, kx) a 1x1 conv of the input
+     * pixels on ig's kernel, pixel (iy, ix) -> output pixel (iy*kh + ky,
+     * ix*kw + kx), so a tile of a row's pixels writes with pixel stride
+     * kw * M; the per-tap bias / mult are the NCHW rows (m, ky, kx)'s. */
+    sk_qigemm_cfg ig;     /* uk NULL: no NHWC form */
+    int8_t *wi;           /* per tap, sk_qigemm_pack_w blocks of [M][C] */
+    int32_t *tbias;       /* [kh*kw][M] */
+    float *tmult;         /* [kh*kw][M] */
+    sk_qgemm_params *tprm; /* [kh*kw]: the plain output side with those */
+    int nhwc;
 } sk_qconvt_priv;
 
 void sk_qconvt_priv_free(void *p);

@@ -28,6 +28,7 @@
 
 #include "kernels/fast_qconv.h"
 #include "kernels/fast_qconv_dequant.h"
+#include "kernels/fast_qconvt.h"
 #include "kernels/fast_qnhwc.h"
 #include "pass_util.h"
 
@@ -82,7 +83,7 @@ static int sk_pass_qlayout_convs(sk_pass *p)
 
 /* Session 13 (int8e): the 8-bit MaxPool, _QLut and Concat between NHWC
  * convs join the region instead of being its edges. Node kinds: */
-enum { QL_NONE, QL_CONV, QL_POOL, QL_LUT, QL_CAT, QL_HEAD };
+enum { QL_NONE, QL_CONV, QL_POOL, QL_LUT, QL_CAT, QL_HEAD, QL_CONVT };
 
 /* a MaxPool whose every window holds an input whatever the input size
  * (pads < kernel, floor mode, no dilation, explicit pads) and no Indices:
@@ -109,6 +110,12 @@ static int pool_joins(const sk_node *n)
     return ks[0] > 0 && ks[1] > 0;
 }
 
+static int convt_joins(void)
+{
+    const char *e = getenv("SKIPSERVE_INT8_CONVT_NHWC");
+    return !(e && strcmp(e, "0") == 0);
+}
+
 static int kind_of(const sk_graph *g, const sk_node *n)
 {
     if (nhwc_conv(n))
@@ -124,6 +131,12 @@ static int kind_of(const sk_graph *g, const sk_node *n)
         return QL_CAT;
     /* session 14: the packed int8 head reads channels-last input of C % 4
      * == 0 (its panels gather 4-byte groups); its output is float, NCHW */
+    /* session 14: the packed _QConvTranspose with an NHWC form reads and
+     * writes channels-last (both or neither); SKIPSERVE_INT8_CONVT_NHWC=0
+     * keeps it an edge (A/B) */
+    if (n->op == SK_OP_QCONV_TRANSPOSE && n->priv && ((const sk_qconvt_priv *)n->priv)->ig.uk &&
+        convt_joins())
+        return QL_CONVT;
     if (n->op == SK_OP_QCONV_DEQUANT && n->priv &&
         ((const sk_qconvdq_priv *)n->priv)->C % 4 == 0)
         return QL_HEAD;
@@ -150,6 +163,7 @@ static int nhwc_readers2(const sk_graph *g, const int *kind, int v)
             case QL_POOL:
             case QL_LUT:
             case QL_HEAD:
+            case QL_CONVT:
                 ok = k == 0;
                 break;
             case QL_CAT:
@@ -211,7 +225,7 @@ int sk_pass_qlayout(sk_pass *p)
         changed = 0;
         for (int ni = 0; ni < g->nnodes; ni++) {
             const sk_node *n = &g->nodes[ni];
-            if (kind[ni] != QL_POOL && kind[ni] != QL_LUT)
+            if (kind[ni] != QL_POOL && kind[ni] != QL_LUT && kind[ni] != QL_CONVT)
                 continue;
             int x = n->in[0], y = n->out[0];
             if (x >= 0 && y >= 0 && nh[x] != nh[y]) {
@@ -251,6 +265,10 @@ int sk_pass_qlayout(sk_pass *p)
             pv->nhwc = m;
             break;
         }
+        case QL_CONVT: /* input and output agree (the loop above) */
+            if (y >= 0 && nh[y])
+                ((sk_qconvt_priv *)n->priv)->nhwc = 1;
+            break;
         case QL_HEAD:
             if (n->in[0] >= 0 && nh[n->in[0]])
                 ((sk_qconvdq_priv *)n->priv)->x_nhwc = 1;
