@@ -22,7 +22,12 @@
  * region (sk_pass_qlayout below; SKIPSERVE_INT8_JOIN=0 keeps the rule
  * above): a U-Net's encoder conv -> pool -> conv and its skip Concats stay
  * channels-last (kernels/fast_qnhwc.c). A ResNet's stem pool does not: its
- * RGB stem conv runs the NCHW path, so the pool's input is NCHW. */
+ * RGB stem conv runs the NCHW path, so the pool's input is NCHW.
+ *
+ * Session 14 (u8): the packed _QConvTranspose with an NHWC form joins as a
+ * pass-through node (input and output NHWC together: kernels/fast_qconvt.c
+ * runs it per tap on the NHWC conv kernel), and the packed QDQ head
+ * _QConvDequant reads its input channels-last (its output is float, NCHW). */
 #include <stdlib.h>
 #include <string.h>
 
