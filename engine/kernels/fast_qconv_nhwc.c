@@ -55,8 +55,14 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
      * tap leaves the kernel paced by its per-tap pointer loads; the NCHW
      * path's gathered K = 3 x 49 is faster there (ResNet-50's 7x7 stem
      * 0.82 vs 1.25 ms at b1, 6.6 vs 9.4 at b8; the U-Net's 3x3 0.84 vs
-     * 0.94). Its output is an edge for the region after it. */
-    if (!c->uk || pv->group != 1 || pv->x_s8 || pv->Cg < 4 || pv->Cg > (1 << 20))
+     * 0.94). Its output is an edge for the region after it.
+     * Session 14 (u8): a stride-1 stem takes this path all the same: its
+     * output is its input's size x C_out / 3, and that edge cost the conv
+     * after it a transpose (U-Net QDQ b1 1T: stem 0.81 -> 0.89 ms, the next
+     * conv 2.6 -> 2.0 ms, the model 26.7 -> 26.1 ms). */
+    int stem_s1 = attr2(n, "strides", 0) == 1 && attr2(n, "strides", 1) == 1;
+    if (!c->uk || pv->group != 1 || pv->x_s8 || (pv->Cg < 4 && !stem_s1) ||
+        pv->Cg > (1 << 20))
         return 0;
     size_t ks = (size_t)(pv->kh * pv->kw), C = (size_t)(pv->Cg + 3) & ~(size_t)3;
     pv->Cp = (int64_t)C;
