@@ -53,6 +53,32 @@ typedef struct mp_job {
     uint8_t flip;
 } mp_job;
 
+#define MP_TAPS 16 /* windows of up to 16 taps take the register loop */
+
+/* y = the max of the window's n tap rows (C bytes each), 16 bytes at a
+ * time held in a register across the taps: one store per chunk instead of
+ * a read-modify-write of y per tap (session 14: the U-Net's 2x2 pools) */
+static void max_taps(uint8_t *y, const uint8_t *const *t, int n, size_t C, uint8_t flip)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i f = _mm_set1_epi8((char)flip);
+    for (; i + 16 <= C; i += 16) {
+        __m128i m = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(t[0] + i)), f);
+        for (int k = 1; k < n; k++)
+            m = _mm_max_epu8(m, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(t[k] + i)), f));
+        _mm_storeu_si128((__m128i *)(y + i), _mm_xor_si128(m, f));
+    }
+#endif
+    for (; i < C; i++) {
+        uint8_t m = t[0][i];
+        for (int k = 1; k < n; k++)
+            if ((uint8_t)(t[k][i] ^ flip) > (uint8_t)(m ^ flip))
+                m = t[k][i];
+        y[i] = m;
+    }
+}
+
 /* output pixels [b, e) of the batch, pixel r = (image, oh, ow) */
 static void mp_range(void *arg, size_t b, size_t e)
 {
@@ -64,6 +90,23 @@ static void mp_range(void *arg, size_t b, size_t e)
         size_t img = r / (OH * OW), oh = r / OW % OH, ow = r % OW;
         const uint8_t *x = j->x + img * H * W * C;
         uint8_t *y = j->y + r * C;
+        if (w->k[1] * w->k[2] <= MP_TAPS) {
+            const uint8_t *t[MP_TAPS];
+            int n = 0;
+            for (int64_t i = 0; i < w->k[1]; i++) {
+                int64_t ih = (int64_t)oh * w->stride[1] - w->pb[1] + i * w->dil[1];
+                if (ih < 0 || ih >= (int64_t)H)
+                    continue;
+                for (int64_t k = 0; k < w->k[2]; k++) {
+                    int64_t iw = (int64_t)ow * w->stride[2] - w->pb[2] + k * w->dil[2];
+                    if (iw >= 0 && iw < (int64_t)W)
+                        t[n++] = x + ((size_t)ih * W + (size_t)iw) * C;
+                }
+            }
+            if (n > 0) /* every window holds an input (qlayout.c joins only those) */
+                max_taps(y, t, n, C, j->flip);
+            continue;
+        }
         int first = 1;
         for (int64_t i = 0; i < w->k[1]; i++) {
             int64_t ih = (int64_t)oh * w->stride[1] - w->pb[1] + i * w->dil[1];
@@ -162,6 +205,23 @@ static void tr_bytes(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, size_t 
             d[j * ds + i] = s[i * ss + j];
 }
 
+/* np rows of n bytes, src rows n apart, dst rows ld apart: 16-byte moves
+ * inline where n is a multiple of 16 (the U-Net's 32- to 256-channel
+ * pixels: a libc call per 32-byte pixel cost more than the copy) */
+static void copy_rows(uint8_t *d, size_t ld, const uint8_t *s, size_t n, size_t np)
+{
+#if defined(__SSE2__)
+    if (n % 16 == 0) {
+        for (size_t p = 0; p < np; p++, d += ld, s += n)
+            for (size_t i = 0; i < n; i += 16)
+                _mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
+        return;
+    }
+#endif
+    for (size_t p = 0; p < np; p++)
+        memcpy(d + p * ld, s + p * n, n);
+}
+
 typedef struct cat_job {
     const sk_tensor *const *in;
     int nin;
@@ -187,8 +247,7 @@ static void cat_range(void *arg, size_t b, size_t e)
             if (onhwc) {
                 uint8_t *o = j->o + (img * P + p0) * Ct + off;
                 if (inhwc)
-                    for (size_t p = 0; p < np; p++)
-                        memcpy(o + p * Ct, x + (p0 + p) * Ci, Ci);
+                    copy_rows(o, Ct, x + p0 * Ci, Ci, np);
                 else /* rows = channels (stride P) -> rows = pixels (stride Ct) */
                     tr_bytes(x + p0, P, o, Ct, Ci, np);
             } else {
