@@ -10,7 +10,8 @@ runs each), so that a burst of load on the shared machine hits all four:
   bf16   --precision bf16, SKIPSERVE_BF16_WINOGRAD=0 (every non-depthwise
          conv on the vdpbf16ps GEMM)
   bf16d  --precision bf16 as shipped (3x3 stride-1 convs that FP32 would
-         run by Winograd F(4x4) stay there; the rest on the BF16 GEMM)
+         run by Winograd F(4x4) stay there when they do >= 200 M
+         multiply-adds per image; the rest on the BF16 GEMM)
 Prints a markdown row per case: the best round median of each (ms), the
 speed-ups (ratio of times, > 1: the bf16 configuration is faster), and
 bf16's GFLOP/s against the bf16 ceiling (--peak, measured once per row).

@@ -156,14 +156,23 @@ static int64_t out_pixels(const sk_shape *s)
  * F(4x4) was chosen (it multiplies 2.25 times per output against the
  * direct 9, more than bf16's 2x; F(2x2)'s 4 times is less). Default: 4
  * (measured in bench/RESULTS.md, issue 22). */
-static int bf16_keeps_winograd(int m)
+/* Session 14 (u8): by default only where F(4x4) was chosen *and* the layer
+ * does at least SK_BF16_WINO_MACS multiply-adds per image (direct count):
+ * the U-Net's 3x3 layers (0.3-1.2 G each) run 1.1-1.3x faster on F(4x4)
+ * than on the BF16 GEMM, every ResNet 3x3 layer (116 M: 56x56x64x64,
+ * 28x28x128x128) 1.1-1.2x slower (bench/RESULTS.md, session 14); =4 keeps
+ * every F(4x4) layer (the rule before). */
+#define SK_BF16_WINO_MACS ((int64_t)200 << 20)
+static int bf16_keeps_winograd(int m, int64_t macs)
 {
     const char *e = getenv("SKIPSERVE_BF16_WINOGRAD");
     if (m == 0 || (e && !strcmp(e, "0")))
         return 0;
     if (e && !strcmp(e, "1"))
         return 1;
-    return m == 4;
+    if (e && !strcmp(e, "4"))
+        return m == 4;
+    return m == 4 && macs >= SK_BF16_WINO_MACS;
 }
 
 int sk_bf16_available(void)
@@ -211,7 +220,8 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         pv->kind = SK_CONV_DEPTHWISE;
         dw_switches(pv);
     } else if (p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
-               !bf16_keeps_winograd(use_winograd(n, w, group, oh, ow, cfg))) {
+               !bf16_keeps_winograd(use_winograd(n, w, group, oh, ow, cfg),
+                                    oh * ow * M * K)) {
         /* BF16: every other conv on the K-pair GEMM (bf16.h), 7x7 maps as
          * pixel rows like FP32 (W' as K-pair B panels) */
         pv->cfg = &kc->bf16_gemm;

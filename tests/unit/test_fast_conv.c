@@ -1629,18 +1629,26 @@ static void test_bf16(void **state)
         {256, 128, 14, 1, 2, 0, 0}, {128, 128, 7, 3, 2, 1, 0}, {33, 40, 9, 3, 1, 1, 1},
     };
     /* the default keeps FP32 Winograd F(4x4) for a 3x3 stride-1 conv on a
-     * large map (prepack.c bf16_keeps_winograd), F(2x2)'s goes to BF16 */
+     * large map with >= 200 M multiply-adds per image (prepack.c
+     * bf16_keeps_winograd: 128x128x64x64, a U-Net layer); a ResNet 3x3
+     * (56x56x64x64, 116 M) and F(2x2)'s (14x14) go to BF16;
+     * SKIPSERVE_BF16_WINOGRAD=4 keeps every F(4x4) one (the ResNet one) */
     char err[256];
-    for (int big = 0; big < 2; big++) {
+    static const int maps[][3] = {{14, 0, 0}, {56, 0, 0}, {128, 0, 1}, {56, 1, 1}};
+    for (size_t i = 0; i < sizeof maps / sizeof *maps; i++) {
         conv_case c;
-        square_case(&c, 1, 64, 64, big ? 56 : 14, 3, 1, 1);
+        square_case(&c, 1, 64, 64, maps[i][0], 3, 1, 1);
+        if (maps[i][1])
+            setenv("SKIPSERVE_BF16_WINOGRAD", "4", 1);
         sk_graph *g = build(&c, 7);
         sk_load_opts lo = {.level = 1, .precision = SK_PREC_BF16};
         if (sk_graph_optimize_opts(g, &lo, err, sizeof err))
             fail_msg("optimize: %s", err);
+        unsetenv("SKIPSERVE_BF16_WINOGRAD");
         int kind = (int)((const sk_conv_priv *)g->nodes[find_op(g, SK_OP_CONV_FUSED)].priv)->kind;
-        assert_int_equal(kind, big ? SK_CONV_WINOGRAD4 : SK_CONV_BF16);
-        assert_int_equal(lo.bf16_convs, !big);
+        int wino = maps[i][2];
+        assert_int_equal(kind, wino ? SK_CONV_WINOGRAD4 : SK_CONV_BF16);
+        assert_int_equal(lo.bf16_convs, !wino);
         sk_graph_free(g);
     }
     /* then every conv on the BF16 GEMM */
