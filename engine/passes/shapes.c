@@ -121,7 +121,8 @@ int64_t sk_node_macs(const sk_graph *g, int ni, const sk_shape *sh)
      * off huge quantized convs; the fused int8 convs were not counted before
      * session 13, so int8 GOP/s and "% of ceiling" read low) */
     if ((n->op == SK_OP_QLINEAR_CONV || n->op == SK_OP_QCONV_FUSED ||
-         n->op == SK_OP_QCONV_TRANSPOSE || n->op == SK_OP_QLINEAR_MATMUL) &&
+         n->op == SK_OP_QCONV_TRANSPOSE || n->op == SK_OP_QLINEAR_MATMUL ||
+         n->op == SK_OP_QCONV_DEQUANT) && /* session 14: the QDQ head, a conv */
         n->nin > 3 && n->in[0] >= 0 && n->in[3] >= 0 && n->nout > 0 && n->out[0] >= 0) {
         const sk_shape *w = &sh[n->in[3]], *y = &sh[n->out[0]], *x = &sh[n->in[0]];
         int64_t nw = sk_shape_numel(w), nx = sk_shape_numel(x), ny = sk_shape_numel(y);
