@@ -15,7 +15,10 @@ comparable; alternating every round, and comparing within rounds, is.
 Prints each round's medians, then per variant the median of its round
 medians and its best round, and for each variant against the first: the
 geometric mean of the per-round ratios (first / variant: > 1 means the
-variant is faster) and in how many rounds it was faster.
+variant is faster), in how many rounds it was faster, and the median of
+its process CPU time per run (all threads, spinning included: at 2
+threads a variant that waits less or moves less data between the cores
+spends less).
 """
 import argparse
 import json
@@ -69,25 +72,30 @@ def main():
                         "--save-input", inp], check=True, stdout=subprocess.DEVNULL)
         cmds = [command(v, a.model, inp, a.batch, a.threads, a.runs) for v in a.variants]
         med = [[] for _ in cmds]
+        cpu = [[] for _ in cmds]  # process CPU time per run (skipserve-bench only)
         print("| round | " + " | ".join(a.variants) + " |")
         print("|---|" + "---|" * len(cmds))
         for r in range(a.rounds):
             for i, (cmd, env) in enumerate(cmds):
                 p = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
-                med[i].append(float(json.loads(p.stdout.strip().splitlines()[-1])["median_ms"]))
+                res = json.loads(p.stdout.strip().splitlines()[-1])
+                med[i].append(float(res["median_ms"]))
+                if "cpu_ms" in res:
+                    cpu[i].append(float(res["cpu_ms"]))
             print(f"| {r + 1} | " + " | ".join(f"{m[-1]:.2f}" for m in med) + " |", flush=True)
     print()
     print(f"{a.model}, batch {a.batch}, {a.threads} threads, {a.rounds} rounds x {a.runs} runs")
     print()
     print("| variant | median of rounds ms | best round ms | first / variant (geo. mean) "
-          "| rounds faster than first |")
-    print("|---|---|---|---|---|")
+          "| rounds faster than first | process CPU ms per run (median of rounds) |")
+    print("|---|---|---|---|---|---|")
     for i, v in enumerate(a.variants):
         ratios = [x / y for x, y in zip(med[0], med[i])]
         geo = math.exp(sum(math.log(q) for q in ratios) / len(ratios))
         wins = sum(q > 1 for q in ratios)
         print(f"| {v} | {statistics.median(med[i]):.2f} | {min(med[i]):.2f} | "
-              f"{geo:.3f} | {wins if i else '-'} of {a.rounds} |")
+              f"{geo:.3f} | {wins if i else '-'} of {a.rounds} | "
+              f"{f'{statistics.median(cpu[i]):.2f}' if cpu[i] else '-'} |")
 
 
 if __name__ == "__main__":

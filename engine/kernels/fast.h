@@ -136,6 +136,12 @@ int sk_conv2d_setup(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
 int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, int m,
                  sk_gemm_packed_a *out);
 size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int nthreads);
+/* The same for a run of ntiles output tiles (0: unknown), whose blocking
+ * may differ (batch 1 on small maps: one block of every tile). */
+size_t sk_wino_scratch_floats_tiles(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u,
+                                    int64_t ntiles, int nthreads);
+/* Tiles per block of that run (all of them: the one-block run; tests). */
+int sk_wino_tile_block(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int64_t ntiles);
 int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                           sk_kctx *ctx);
 

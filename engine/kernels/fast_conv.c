@@ -29,8 +29,12 @@ void sk_conv_priv_free(void *v)
 
 static size_t wino_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)
 {
-    (void)out;
-    return sk_wino_scratch_floats(pv->cfg, &pv->w, nthreads);
+    /* the tiles of the output, so the plan sizes the blocking the run takes */
+    int64_t m = pv->w.groups == 36 ? 4 : 2, tiles = 0;
+    if (out && out->shape.rank == 4)
+        tiles = out->shape.dim[0] * ((out->shape.dim[2] + m - 1) / m) *
+                ((out->shape.dim[3] + m - 1) / m);
+    return sk_wino_scratch_floats_tiles(pv->cfg, &pv->w, tiles, nthreads);
 }
 
 static size_t dw_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)

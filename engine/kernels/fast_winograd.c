@@ -16,7 +16,8 @@
  * O(M*C*T). Which m a layer gets is decided at load (prepack.c); it is
  * known here from U's group count.
  *
- * Layout (per thread, per block of `tb` tiles):
+ * Layout (per thread, per block of `tb` tiles; batch 1 on small maps: one
+ * block of every tile, wino_one_block):
  *   V  nxi x ceil(tb/nr) panels of C x nr: the input transform writes the
  *      microkernel's B-panel layout directly, so there is no packing step;
  *   Mb nxi x mch x tb: one chunk of mch output channels of the products,
@@ -106,13 +107,92 @@ static int wino_tb(const sk_gemm_cfg *cfg, int M, int C, int nxi)
     return (int)tb;
 }
 
+/* One tile block for all of a small batch's tiles (batch 1 on 14x14 and
+ * 28x28 maps): with blocks of tb tiles every block streams all of U, and
+ * there U is the larger operand (14x14, 256 channels, F(2x2): U 4 MiB, the
+ * 49 tiles' V 1 MiB; 28x28, 128 channels, F(4x4): 2.3 and 1.2 MiB) and no
+ * longer in any cache when the layer starts (a ResNet's weights are
+ * 50-100x L2), so 2 blocks read it twice, the second time from L3 at
+ * best. One block reads each U panel once and runs it over every tile
+ * panel; the split over threads is then by output channels (after the
+ * shared input transform), each thread streaming only its chunks of U.
+ * Taken when all tiles fit 8 panels, their V at most WINO_ONE_MAX_V bytes
+ * and U at least as large as V (else the V re-read per channel chunk costs
+ * more than U's second pass: 56x56 maps keep their blocks). The products of
+ * a chunk then stay within WINO_ONE_MAX_MB bytes (fewer channels per chunk).
+ * Splitting the tiles between the threads instead (a private V each, 25
+ * + 24 tiles) was faster on the layer alone (U then sits in L3) and
+ * slower in ResNet-34 (each thread streams all of U): not kept. ResNet-34
+ * batch 1 (bench/RESULTS.md, session 14): 1 thread 36.98 -> 35.16 ms
+ * (median of rounds, 5 of 6 won), 2 threads 25.45 -> 24.29 ms (best
+ * rounds), process CPU time 53.0 -> 50.4 ms.
+ * SKIPSERVE_WINO_ONE=0: the usual blocks (A/B). */
+#define WINO_ONE_MAX_V (1280L * 1024)
+#define WINO_ONE_MAX_MB (512L * 1024)
+static int wino_one_block(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int64_t ntiles)
+{
+    const char *e = getenv("SKIPSERVE_WINO_ONE");
+    if (e && !strcmp(e, "0"))
+        return 0;
+    const int64_t nr = cfg->nr, nxi = u->groups;
+    int64_t tball = (ntiles + nr - 1) / nr * nr;
+    if (ntiles <= wino_tb(cfg, u->M, u->K, u->groups) || tball > 8 * nr)
+        return 0;
+    double vbytes = 4.0 * (double)nxi * (double)u->K * (double)tball;
+    double ubytes = 4.0 * (double)nxi * (double)u->K * (double)u->M;
+    return vbytes <= (double)WINO_ONE_MAX_V && ubytes >= vbytes ? (int)tball : 0;
+}
+
+/* Output channels per chunk of the one-block run: balanced chunks of at
+ * most 8 A panels whose products (nxi x mch x tb) fit WINO_ONE_MAX_MB. */
+static int wino_one_mch(const sk_gemm_cfg *cfg, int M, int nxi, int tb)
+{
+    int mr = cfg->mr, panels = (M + mr - 1) / mr;
+    long maxp = WINO_ONE_MAX_MB / (4L * nxi * tb * mr);
+    if (maxp < 1)
+        maxp = 1;
+    if (maxp > 8)
+        maxp = 8;
+    int nch = (int)((panels + maxp - 1) / maxp);
+    return (panels + nch - 1) / nch * mr;
+}
+
+/* The blocking of a run: tiles per block and output channels per chunk,
+ * and whether the block is the one of every tile (wino_one_block). */
+static void wino_blocking(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int64_t ntiles,
+                          int *tb, int *mch, int *one)
+{
+    int t = ntiles > 0 ? wino_one_block(cfg, u, ntiles) : 0;
+    *one = t > 0;
+    *tb = t > 0 ? t : wino_tb(cfg, u->M, u->K, u->groups);
+    *mch = t > 0 ? wino_one_mch(cfg, u->M, u->groups, t) : wino_mch(cfg, u->M);
+}
+
+/* Scratch: V areas (one per thread; one in all for the one-block run),
+ * then one product area Mb per thread. */
+static size_t wino_area(size_t n) { return (n + 15) & ~(size_t)15; }
+
+size_t sk_wino_scratch_floats_tiles(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u,
+                                    int64_t ntiles, int nthreads)
+{
+    size_t nxi = (size_t)u->groups, nt = (size_t)(nthreads > 0 ? nthreads : 1);
+    int tb, mch, one;
+    wino_blocking(cfg, u, ntiles, &tb, &mch, &one);
+    size_t v = wino_area(nxi * (size_t)u->K * (size_t)tb);
+    size_t mb = wino_area(nxi * (size_t)mch * (size_t)tb);
+    return v * (one ? 1 : nt) + mb * nt;
+}
+
+int sk_wino_tile_block(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int64_t ntiles)
+{
+    int tb, mch, one;
+    wino_blocking(cfg, u, ntiles, &tb, &mch, &one);
+    return tb;
+}
+
 size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int nthreads)
 {
-    size_t nxi = (size_t)u->groups;
-    size_t tb = (size_t)wino_tb(cfg, u->M, u->K, u->groups), mch = (size_t)wino_mch(cfg, u->M);
-    size_t per = nxi * (size_t)u->K * tb + nxi * mch * tb;
-    per = (per + 15) & ~(size_t)15;
-    return per * (size_t)(nthreads > 0 ? nthreads : 1);
+    return sk_wino_scratch_floats_tiles(cfg, u, 0, nthreads);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -127,9 +207,11 @@ typedef struct wino_run {
     int tb, mch;
     int64_t nchunks, msplit; /* M chunks; groups of them per tile block */
     int shared_v;            /* input transformed once per block, before the tasks */
+    int one;                 /* one block of every tile, one V area (wino_one_block) */
     int vchunks, vch;        /* channel ranges of that transform: count, channels */
     float *scratch;
-    size_t per_thread;
+    size_t varea, mbarea; /* floats per V area, per product area */
+    int nv;               /* V areas */
 } wino_run;
 
 /* A run of lanes that lie in one tile row of one image. */
@@ -296,11 +378,14 @@ static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t 
     }
 }
 
-/* Thread tid's V and Mb. */
-static float *wino_v(const wino_run *r, int tid) { return r->scratch + (size_t)tid * r->per_thread; }
+/* V area i (a thread's, or a block's with shared_v) and thread tid's Mb. */
+static float *wino_v(const wino_run *r, int i)
+{
+    return r->scratch + (size_t)(r->one ? 0 : i) * r->varea;
+}
 static float *wino_mb(const wino_run *r, int tid)
 {
-    return wino_v(r, tid) + (size_t)r->nxi * (size_t)r->g.C * (size_t)r->tb;
+    return r->scratch + (size_t)r->nv * r->varea + (size_t)tid * r->mbarea;
 }
 
 static int wino_block_tiles(const wino_run *r, int64_t b, int64_t *first)
@@ -381,15 +466,17 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
         return 0;
 
     int nthreads = sk_pool_size(ctx->pool);
-    size_t need = sk_wino_scratch_floats(r.cfg, r.u, nthreads);
+    size_t need = sk_wino_scratch_floats_tiles(r.cfg, r.u, r.ntiles, nthreads);
     float *heap;
     if (!(r.scratch = sk_fast_scratch(n, ctx, need, &heap)))
         return SK_ENOMEM;
-    r.per_thread = need / (size_t)(nthreads > 0 ? nthreads : 1);
-    r.mch = wino_mch(r.cfg, (int)r.g.M);
-    /* smaller blocks when there are too few to keep every thread busy */
-    r.tb = wino_tb(r.cfg, (int)r.g.M, (int)r.g.C, r.nxi);
-    while (r.tb > r.cfg->nr && (r.ntiles + r.tb - 1) / r.tb < 2 * nthreads)
+    wino_blocking(r.cfg, r.u, r.ntiles, &r.tb, &r.mch, &r.one);
+    r.nv = r.one ? 1 : nthreads;
+    r.varea = wino_area((size_t)r.nxi * (size_t)r.g.C * (size_t)r.tb);
+    r.mbarea = wino_area((size_t)r.nxi * (size_t)r.mch * (size_t)r.tb);
+    /* smaller blocks when there are too few to keep every thread busy
+     * (not the one block: its threads split the output channels) */
+    while (!r.one && r.tb > r.cfg->nr && (r.ntiles + r.tb - 1) / r.tb < 2 * nthreads)
         r.tb -= r.cfg->nr;
     int64_t nblocks = (r.ntiles + r.tb - 1) / r.tb;
     /* and smaller channel chunks when even one chunk per task leaves

@@ -1681,6 +1681,66 @@ static void test_bf16(void **state)
     unsetenv("SKIPSERVE_BF16_WINOGRAD");
 }
 
+/* Winograd's one block of every tile (fast_winograd.c wino_one_block):
+ * batch 1 on 14x14 (F(2x2)) and 28x28 (F(4x4)) maps with more output
+ * channels than tile lanes, where U outweighs V. Taken (a block of all
+ * 49 tiles) and not for 56x56 or batch 2; against the reference, with no allocation in the run (the plan
+ * sized its scratch), serial and on 2, 3 and 16 threads (the channel
+ * chunks after the shared input transform); bit for bit the blocked run
+ * (SKIPSERVE_WINO_ONE=0: same products, same order per output). */
+static void test_wino_one_block(void **state)
+{
+    (void)state;
+    static const int geo[][6] = {
+        /* N, C, M, H, m, one block */
+        {1, 96, 96, 14, 2, 1}, {1, 64, 72, 28, 4, 1}, {1, 64, 64, 56, 4, 0}, {2, 96, 96, 14, 2, 0},
+    };
+    sk_pool *pools[4] = {NULL, sk_pool_create(2), sk_pool_create(3), sk_pool_create(16)};
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
+            conv_case c;
+            square_case(&c, geo[i][0], geo[i][1], geo[i][2], geo[i][3], 3, 1, 1);
+            c.bias = 1;
+            c.add = 1;
+            c.act = 1;
+            setenv("SKIPSERVE_WINOGRAD", geo[i][4] == 2 ? "2" : "4", 1);
+            char err[256];
+            sk_graph *g = build(&c, 77);
+            assert_int_equal(sk_graph_optimize(g, 1, err, sizeof err), 0);
+            const sk_conv_priv *pv = g->nodes[find_op(g, SK_OP_CONV_FUSED)].priv;
+            assert_int_equal(pv->kind, geo[i][4] == 2 ? SK_CONV_WINOGRAD : SK_CONV_WINOGRAD4);
+            int64_t tiles = c.N * ((c.out[0] + geo[i][4] - 1) / geo[i][4]) *
+                            ((c.out[1] + geo[i][4] - 1) / geo[i][4]);
+            assert_int_equal(sk_wino_tile_block(pv->cfg, &pv->w, tiles) >= tiles, geo[i][5]);
+            for (int k = 0; k < 4; k++)
+                check_case(&c, pools[k], 1);
+            float *x, *r;
+            random_operands(&c, &x, &r);
+            int64_t n0, n1;
+            setenv("SKIPSERVE_WINO_ONE", "0", 1);
+            float *y0 = run_graph(g, &c, x, r, NULL, &n0, 0);
+            unsetenv("SKIPSERVE_WINO_ONE");
+            for (int k = 0; k < 4; k++) {
+                float *y1 = run_graph(g, &c, x, r, pools[k], &n1, 1);
+                assert_int_equal(n0, n1);
+                if (memcmp(y0, y1, sizeof(float) * (size_t)n0))
+                    fail_msg("one block differs from the blocked run (level %d, case %zu, "
+                             "pool %d)", l, i, k);
+                free(y1);
+            }
+            free(y0);
+            free(x);
+            free(r);
+            sk_graph_free(g);
+            unsetenv("SKIPSERVE_WINOGRAD");
+        }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    for (int k = 1; k < 4; k++)
+        sk_pool_destroy(pools[k]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1694,6 +1754,7 @@ int main(void)
         cmocka_unit_test(test_pixrows),
         cmocka_unit_test(test_pixrows_selection),
         cmocka_unit_test(test_wino_pixrows_by_batch),
+        cmocka_unit_test_teardown(test_wino_one_block, unset_winograd),
         cmocka_unit_test(test_released_weights),
         cmocka_unit_test(test_no_fusion_across_shared_values),
         cmocka_unit_test(test_dump_shows_fusion),
