@@ -300,6 +300,63 @@ static void test_resnet_layers(void **state)
     }
     sk_pool_destroy(pool);
 }
+/* Patch mode (session 14): convs of 1-3 input channels with >= 25 taps
+ * (ResNet's 7x7 stem) gather each pixel's window into a row and run the
+ * NHWC kernel as a 1x1 conv. Random 5x5 / 7x7 / 5x7 geometries — strides,
+ * dilations, pads up to the kernel, maps narrower than 8 (the byte-by-byte
+ * rows) and windows hanging off every side, uint8 x, residuals — against
+ * the reference QLinearConv, serial and on 3 threads; the mode must be the
+ * one taken where the level has the NHWC kernel. */
+static void test_patch_mode(void **state)
+{
+    (void)state;
+    sk_pool *pool3 = sk_pool_create(3);
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    int patched = 0;
+    for (int i = 0; i < 40; i++) {
+        qcase c;
+        random_case(&c);
+        c.group = 1;
+        c.C = irand(1, 3);
+        c.M = irand(1, 40);
+        c.x_s8 = 0;
+        c.kh = irand(0, 1) ? 7 : 5;
+        c.kw = irand(0, 1) ? 7 : 5;
+        c.dh = irand(1, 10) > 8 ? 2 : 1;
+        c.dw = irand(1, 10) > 8 ? 2 : 1;
+        c.pt = irand(0, c.kh - 1);
+        c.pl = irand(0, c.kw - 1);
+        c.pb = irand(0, c.kh - 1);
+        c.pr = irand(0, c.kw - 1);
+        c.H = irand(1, 30);
+        c.W = irand(1, 40);
+        while (c.H + c.pt + c.pb < c.dh * (c.kh - 1) + 1)
+            c.H++;
+        while (c.W + c.pl + c.pr < c.dw * (c.kw - 1) + 1)
+            c.W++;
+        c.OH = (c.H + c.pt + c.pb - (c.dh * (c.kh - 1) + 1)) / c.sh + 1;
+        c.OW = (c.W + c.pl + c.pr - (c.dw * (c.kw - 1) + 1)) / c.sw + 1;
+        uint64_t seed = rnd();
+        char err[256];
+        sk_graph *g = build(&c, seed);
+        if (sk_graph_optimize(g, 1, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        for (int n = 0; n < g->nnodes; n++) {
+            const sk_node *nd = &g->nodes[n];
+            if ((nd->op == SK_OP_QLINEAR_CONV || nd->op == SK_OP_QCONV_FUSED) && nd->priv) {
+                const sk_qconv_priv *pv = nd->priv;
+                if (kc && kc->qigemm.uk)
+                    assert_true(pv->kp > 0);
+                patched += pv->kp > 0;
+            }
+        }
+        sk_graph_free(g);
+        check_case(&c, seed, NULL, 1);
+        check_case(&c, seed, pool3, 1);
+    }
+    sk_pool_destroy(pool3);
+    print_message("  40 stem-like geometries, %d in patch mode\n", patched);
+}
 
 static void test_stays_reference(void **state)
 {
@@ -887,6 +944,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_geometries),
         cmocka_unit_test(test_resnet_layers),
+        cmocka_unit_test(test_patch_mode),
         cmocka_unit_test(test_stays_reference),
         cmocka_unit_test(test_qdq_rewrites),
         cmocka_unit_test(test_blocked_columns),
