@@ -247,7 +247,7 @@ typedef struct nh_job {
     uint8_t *y;          /* the output tensor */
     const int32_t *off;  /* the indirection table; NULL: 1x1 stride 1 unpadded */
     size_t P, M, C, ks, xsz; /* xsz: bytes of one input image */
-    size_t tpi, ntiles;  /* tiles per image, in all */
+    size_t npix, ntiles; /* pixels of the image group, tiles of MR of them */
     size_t ct, nchunk, nparts, nblk; /* tiles per chunk, chunks */
     uint8_t *scratch;    /* per thread */
     size_t per_thread;
@@ -329,25 +329,53 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
         size_t b0 = part * j->nblk / j->nparts, b1 = (part + 1) * j->nblk / j->nparts;
         /* the chunk's pointers, tile after tile: [tile][tap][MR] */
         for (size_t i = 0; i < ntl; i++) {
-            size_t img = (t0 + i) / j->tpi, ti = (t0 + i) % j->tpi, p0 = ti * MR;
+            /* tile t holds pixels t * MR .. of the group's pixel sequence
+             * (image after image): a map of P % MR != 0 pixels does not
+             * leave a short tile per image (7x7 at batch 8: 49 tiles of 8,
+             * not 8 x (6 of 8 + 1 of 1)) */
+            size_t g = (t0 + i) * MR, img = g / P, p0 = g % P;
             const uint8_t *x = j->x + img * j->xsz;
             const uint8_t **pt = ptr + i * ks * MR;
-            row[i] = img * P + p0;
-            rows[i] = P - p0 < MR ? P - p0 : MR;
-            if (pv->kp) {
-                uint8_t *pr = ybuf + al64(CHUNK_MAX * MR * M) + i * MR * j->C;
-                for (size_t r = 0; r < MR; r++) {
+            row[i] = g;
+            rows[i] = j->npix - g < MR ? j->npix - g : MR;
+            if (p0 % MR == 0 && p0 + rows[i] <= P) { /* one table tile of one image */
+                size_t ti = p0 / MR;
+                if (pv->kp) {
+                    uint8_t *pr = ybuf + al64(CHUNK_MAX * MR * M) + i * MR * j->C;
+                    for (size_t r = 0; r < MR; r++) {
+                        pt[r] = pr + (r < rows[i] ? r : rows[i] - 1) * j->C;
+                        if (r < rows[i])
+                            gather_patch(j, x, p0 + r, pr + r * j->C);
+                    }
+                } else if (j->off) {
+                    const int32_t *o = j->off + ti * ks * MR;
+                    for (size_t k = 0; k < ks * MR; k++)
+                        pt[k] = o[k] < 0 ? pv->zrow : x + o[k];
+                } else {
+                    for (size_t r = 0; r < MR; r++)
+                        pt[r] = x + (p0 + (r < rows[i] ? r : rows[i] - 1)) * j->C;
+                }
+                continue;
+            }
+            /* pixel by pixel: the tile crosses an image or a table tile */
+            for (size_t r = 0, pi = img, pp = p0; r < MR; r++) {
+                if (r > 0 && r < rows[i] && ++pp == P) {
+                    pp = 0;
+                    pi++;
+                }
+                const uint8_t *xi = j->x + pi * j->xsz;
+                if (pv->kp) {
+                    uint8_t *pr = ybuf + al64(CHUNK_MAX * MR * M) + i * MR * j->C;
                     pt[r] = pr + (r < rows[i] ? r : rows[i] - 1) * j->C;
                     if (r < rows[i])
-                        gather_patch(j, x, p0 + r, pr + r * j->C);
+                        gather_patch(j, xi, pp, pr + r * j->C);
+                } else if (j->off) {
+                    const int32_t *o = j->off + pp / MR * ks * MR + pp % MR;
+                    for (size_t k = 0; k < ks; k++)
+                        pt[k * MR + r] = o[k * MR] < 0 ? pv->zrow : xi + o[k * MR];
+                } else {
+                    pt[r] = xi + pp * j->C;
                 }
-            } else if (j->off) {
-                const int32_t *o = j->off + ti * ks * MR;
-                for (size_t k = 0; k < ks * MR; k++)
-                    pt[k] = o[k] < 0 ? pv->zrow : x + o[k];
-            } else {
-                for (size_t r = 0; r < MR; r++)
-                    pt[r] = x + (p0 + (r < rows[i] ? r : rows[i] - 1)) * j->C;
             }
         }
         size_t g0 = row[0], np = row[ntl - 1] + rows[ntl - 1] - g0; /* the chunk's rows */
@@ -467,7 +495,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         off = indirection(pv, &g, (int32_t *)(void *)s);
     }
     s += al64((P + MR - 1) / MR * ks * MR * 4);
-    size_t tpi = (P + MR - 1) / MR, nblk = (M + NR - 1) / NR;
+    size_t nblk = (M + NR - 1) / NR;
     size_t ct = (pv->kp ? (size_t)pv->kp : ks * C) * NR > ((size_t)32 << 10) ? CHUNK_MAX : CHUNK_TILES;
     sk_qgemm_params p = pv->prm;
     p.bias = pv->bias;
@@ -488,7 +516,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
             to_nhwc(ctx->pool, R, e, ni, M, P, M, 0);
             R = e;
         }
-        size_t ntiles = ni * tpi, nchunk = (ntiles + ct - 1) / ct;
+        size_t ntiles = (ni * P + MR - 1) / MR, nchunk = (ntiles + ct - 1) / ct;
         /* few chunks (late layers at batch 1): split the channel blocks too */
         size_t nparts = 1;
         if (nth > 1 && nchunk < 4 * (size_t)nth) {
@@ -496,7 +524,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
             nparts = nparts > nblk ? nblk : nparts;
         }
         nh_job j = {pv, &p, X, R, (uint8_t *)out->data + b0 * P * M, off, P, M,
-                    pv->kp ? (size_t)pv->kp : C, ks, pv->kp ? xs : H * W * C, tpi, ntiles, ct,
+                    pv->kp ? (size_t)pv->kp : C, ks, pv->kp ? xs : H * W * C, ni * P, ntiles, ct,
                     nchunk, nparts, nblk, s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
                     p.lut ? pv->q.lut_vbmi : 0, pv->prefetch, H, W, OW, w.stride[1],
                     w.stride[2], w.dil[1], w.dil[2], w.pb[1], w.pb[2]};
