@@ -55,8 +55,9 @@ typedef struct sk_qgemm_params {
      * driver, on each tile while it is in L1): y = lut[y (+ 128 when int8)]
      * — a following QDQ ReLU / requantization merged exactly */
     const uint8_t *lut;
-    /* with a residual, how the AVX-512 NHWC kernel computes v / y_scale
-     * (every other kernel and the scalar reference divide): SK_QRES_DIV the
+    /* with a residual, how the AVX-512 kernels (NHWC and NCHW, through
+     * qu8_requant16__avx512f.h) compute v / y_scale (the 256-bit kernels and
+     * the scalar reference always divide): SK_QRES_DIV the
      * division; SK_QRES_MUL v * y_rcp, y_rcp = 1 / y_scale. Set at load by
      * sk_qgemm_res_fast, only where every (t, r) pair the layer can meet
      * gives the division's output byte (checked exhaustively). */
