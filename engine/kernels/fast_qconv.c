@@ -172,6 +172,7 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pbloc
         p->y_zp = (float)czp;
         if (relu)
             p->lo = (float)czp;
+        sk_qgemm_res_fast(p); /* the division as a multiply where exact */
     } else if (relu) {
         p->lo1 = (float)yzp;
     }

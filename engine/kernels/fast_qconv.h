@@ -59,6 +59,12 @@ typedef struct sk_qconv_priv {
      * built at the first run of its shape and then reused (native-size
      * serving sees a few sizes); a shape past them builds one per run */
     _Atomic(struct sk_qind_cache *) ind[4];
+    /* patch mode (session 14), a conv of fewer than 4 input channels and a
+     * large kernel (ResNet's 7x7 stem): no indirection; each output pixel's
+     * Cg * kh * kw input bytes (ONNX's weight order) are gathered from the
+     * NCHW input into a row of kp bytes and the kernel runs as a 1x1 conv of
+     * kp channels. 0: the indirection path. */
+    int64_t kp;
 } sk_qconv_priv;
 
 #define SK_QIND_CACHED 4

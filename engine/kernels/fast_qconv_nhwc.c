@@ -60,17 +60,27 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
      * output is its input's size x C_out / 3, and that edge cost the conv
      * after it a transpose (U-Net QDQ b1 1T: stem 0.81 -> 0.89 ms, the next
      * conv 2.6 -> 2.0 ms, the model 26.7 -> 26.1 ms). */
+    size_t ks = (size_t)(pv->kh * pv->kw), C = (size_t)(pv->Cg + 3) & ~(size_t)3;
+    /* ... except as patches (session 14): a 7x7 stem's 147 bytes a pixel
+     * make a 1x1 conv of 148 channels, its output NHWC for the pool and
+     * layer 1. Kept to kernels of >= 25 taps: the 3x3 C = 3 convs (the
+     * U-Net's first) were not measured this way. */
+    int patch = pv->Cg < 4 && ks >= 25 && pv->Cg * (int64_t)ks <= 1024;
     int stem_s1 = attr2(n, "strides", 0) == 1 && attr2(n, "strides", 1) == 1;
-    if (!c->uk || pv->group != 1 || pv->x_s8 || (pv->Cg < 4 && !stem_s1) ||
+    if (!c->uk || pv->group != 1 || pv->x_s8 || (pv->Cg < 4 && !patch && !stem_s1) ||
         pv->Cg > (1 << 20))
         return 0;
-    size_t ks = (size_t)(pv->kh * pv->kw), C = (size_t)(pv->Cg + 3) & ~(size_t)3;
     pv->Cp = (int64_t)C;
-    pv->wi = malloc(sk_qigemm_packed_w_bytes(c, (size_t)pv->M, C, ks) + 64);
+    size_t kw_bytes = patch ? ((size_t)pv->Cg * ks + 3) & ~(size_t)3 : C * ks;
+    pv->kp = patch ? (int64_t)kw_bytes : 0;
+    pv->wi = malloc(sk_qigemm_packed_w_bytes(c, (size_t)pv->M, kw_bytes, 1) + 64);
     pv->zrow = malloc(C + 64);
     if (!pv->wi || !pv->zrow)
         return SK_ENOMEM;
-    sk_qigemm_pack_w(c, (size_t)pv->M, C, (size_t)pv->Cg, ks, w, pv->wi);
+    if (patch) /* W [M][Cg][kh][kw] is already [M][Cg * kh * kw]: one tap */
+        sk_qigemm_pack_w(c, (size_t)pv->M, kw_bytes, (size_t)pv->Cg * ks, 1, w, pv->wi);
+    else
+        sk_qigemm_pack_w(c, (size_t)pv->M, C, (size_t)pv->Cg, ks, w, pv->wi);
     memset(pv->zrow, pv->x_zp_u8, C + 64);
     pv->sh = attr2(n, "strides", 0);
     pv->sw = attr2(n, "strides", 1);
@@ -102,13 +112,20 @@ static size_t al64(size_t b) { return (b + 63) & ~(size_t)63; }
 static size_t per_thread(const sk_qconv_priv *pv, size_t ks)
 {
     size_t MR = (size_t)pv->ig.mr;
-    return al64(CHUNK_MAX * ks * MR * sizeof(void *)) + al64(CHUNK_MAX * MR * (size_t)pv->M);
+    return al64(CHUNK_MAX * ks * MR * sizeof(void *)) + al64(CHUNK_MAX * MR * (size_t)pv->M) +
+           (pv->kp ? al64(CHUNK_MAX * MR * (size_t)pv->kp + 64) : 0);
+}
+
+/* x is transposed to NHWC at the edge (not in patch mode: read NCHW) */
+static int x_edge(const sk_qconv_priv *pv)
+{
+    return !(pv->io_nhwc & SK_QNHWC_X) && !pv->kp;
 }
 
 /* the NHWC copies of an NCHW x (xb bytes) and residual (rb): only at edges */
 static size_t edge_bytes(const sk_qconv_priv *pv, size_t xb, size_t rb)
 {
-    return (pv->io_nhwc & SK_QNHWC_X ? 0 : al64(xb)) +
+    return (x_edge(pv) ? al64(xb) : 0) +
            (pv->has_res && !(pv->io_nhwc & SK_QNHWC_R) ? al64(rb) : 0);
 }
 
@@ -139,7 +156,7 @@ size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int 
     size_t N = (size_t)out->shape.dim[0], OH = (size_t)out->shape.dim[2],
            OW = (size_t)out->shape.dim[3], M = (size_t)pv->M, C = (size_t)pv->Cp;
     size_t HW = bound_hw(pv, OH, OW);
-    size_t ks = (size_t)(pv->kh * pv->kw), MR = (size_t)pv->ig.mr;
+    size_t ks = pv->kp ? 1 : (size_t)(pv->kh * pv->kw), MR = (size_t)pv->ig.mr;
     size_t tiles = (OH * OW + MR - 1) / MR;
     size_t nb = edge_images(pv, N, HW * C, OH * OW * M);
     size_t b = edge_bytes(pv, nb * HW * C, nb * OH * OW * M) + al64(tiles * ks * MR * 4);
@@ -236,14 +253,68 @@ typedef struct nh_job {
     uint8_t *y;          /* the output tensor */
     const int32_t *off;  /* the indirection table; NULL: 1x1 stride 1 unpadded */
     size_t P, M, C, ks, xsz; /* xsz: bytes of one input image */
-    size_t tpi, ntiles;  /* tiles per image, in all */
+    size_t npix, ntiles; /* pixels of the image group, tiles of MR of them */
     size_t ct, nchunk, nparts, nblk; /* tiles per chunk, chunks */
     uint8_t *scratch;    /* per thread */
     size_t per_thread;
     int y_nchw;
     int vbmi;
     int prefetch;
+    /* patch mode: x is NCHW (Cg planes of H x W); ks above is 1, C is kp */
+    size_t H, W, OW;
+    int64_t sh, sw, dh, dw, pt, pl;
 } nh_job;
+
+/* Patch mode: output pixel p's Cg * kh * kw input bytes, in ONNX's weight
+ * order (channel, row, column), from the NCHW image x into d (kp bytes;
+ * the pad bytes past them get x's zero point: their weights are 0).
+ * Outside the image: the zero point. A tap row inside the image with 8
+ * readable bytes is one 8-byte copy (kw <= 8); the next row's copy writes
+ * over its excess (d has 8 bytes of slack past kp). */
+static void gather_patch(const nh_job *j, const uint8_t *x, size_t p, uint8_t *d)
+{
+    const sk_qconv_priv *pv = j->pv;
+    int64_t H = (int64_t)j->H, W = (int64_t)j->W, kh = pv->kh, kw = pv->kw;
+    int64_t ih0 = (int64_t)(p / j->OW) * j->sh - j->pt, iw0 = (int64_t)(p % j->OW) * j->sw - j->pl;
+    uint8_t zp = pv->x_zp_u8;
+    int fast = kw <= 8 && j->dw == 1 && iw0 >= 0 && iw0 + 8 <= W;
+    uint8_t *d0 = d;
+    if (fast && ih0 >= 0 && ih0 + (kh - 1) * j->dh < H) { /* the window inside: most pixels */
+        size_t step = (size_t)(j->dh * W);
+        for (int64_t c = 0; c < pv->Cg; c++) {
+            const uint8_t *src = x + ((size_t)c * (size_t)H + (size_t)ih0) * (size_t)W + iw0;
+            for (int64_t ky = 0; ky < kh; ky++, d += kw, src += step) {
+                uint64_t v;
+                memcpy(&v, src, 8);
+                memcpy(d, &v, 8);
+            }
+        }
+        for (uint8_t *e = d0 + pv->kp; d < e; d++)
+            *d = zp;
+        return;
+    }
+    for (int64_t c = 0; c < pv->Cg; c++)
+        for (int64_t ky = 0; ky < kh; ky++, d += kw) {
+            int64_t ih = ih0 + ky * j->dh;
+            if (ih < 0 || ih >= H) {
+                memset(d, zp, (size_t)kw);
+                continue;
+            }
+            const uint8_t *row = x + ((size_t)c * (size_t)H + (size_t)ih) * (size_t)W;
+            if (fast) {
+                uint64_t v;
+                memcpy(&v, row + iw0, 8);
+                memcpy(d, &v, 8);
+                continue;
+            }
+            for (int64_t kx = 0; kx < kw; kx++) {
+                int64_t iw = iw0 + kx * j->dw;
+                d[kx] = iw < 0 || iw >= W ? zp : row[iw];
+            }
+        }
+    for (uint8_t *e = d0 + pv->kp; d < e; d++)
+        *d = zp;
+}
 
 /* A chunk is ct consecutive tiles of the batch's tile sequence (image after
  * image, MR pixels each, an image's last tile partial): it may span images,
@@ -264,18 +335,53 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
         size_t b0 = part * j->nblk / j->nparts, b1 = (part + 1) * j->nblk / j->nparts;
         /* the chunk's pointers, tile after tile: [tile][tap][MR] */
         for (size_t i = 0; i < ntl; i++) {
-            size_t img = (t0 + i) / j->tpi, ti = (t0 + i) % j->tpi, p0 = ti * MR;
+            /* tile t holds pixels t * MR .. of the group's pixel sequence
+             * (image after image): a map of P % MR != 0 pixels does not
+             * leave a short tile per image (7x7 at batch 8: 49 tiles of 8,
+             * not 8 x (6 of 8 + 1 of 1)) */
+            size_t g = (t0 + i) * MR, img = g / P, p0 = g % P;
             const uint8_t *x = j->x + img * j->xsz;
             const uint8_t **pt = ptr + i * ks * MR;
-            row[i] = img * P + p0;
-            rows[i] = P - p0 < MR ? P - p0 : MR;
-            if (j->off) {
-                const int32_t *o = j->off + ti * ks * MR;
-                for (size_t k = 0; k < ks * MR; k++)
-                    pt[k] = o[k] < 0 ? pv->zrow : x + o[k];
-            } else {
-                for (size_t r = 0; r < MR; r++)
-                    pt[r] = x + (p0 + (r < rows[i] ? r : rows[i] - 1)) * j->C;
+            row[i] = g;
+            rows[i] = j->npix - g < MR ? j->npix - g : MR;
+            if (p0 % MR == 0 && p0 + rows[i] <= P) { /* one table tile of one image */
+                size_t ti = p0 / MR;
+                if (pv->kp) {
+                    uint8_t *pr = ybuf + al64(CHUNK_MAX * MR * M) + i * MR * j->C;
+                    for (size_t r = 0; r < MR; r++) {
+                        pt[r] = pr + (r < rows[i] ? r : rows[i] - 1) * j->C;
+                        if (r < rows[i])
+                            gather_patch(j, x, p0 + r, pr + r * j->C);
+                    }
+                } else if (j->off) {
+                    const int32_t *o = j->off + ti * ks * MR;
+                    for (size_t k = 0; k < ks * MR; k++)
+                        pt[k] = o[k] < 0 ? pv->zrow : x + o[k];
+                } else {
+                    for (size_t r = 0; r < MR; r++)
+                        pt[r] = x + (p0 + (r < rows[i] ? r : rows[i] - 1)) * j->C;
+                }
+                continue;
+            }
+            /* pixel by pixel: the tile crosses an image or a table tile */
+            for (size_t r = 0, pi = img, pp = p0; r < MR; r++) {
+                if (r > 0 && r < rows[i] && ++pp == P) {
+                    pp = 0;
+                    pi++;
+                }
+                const uint8_t *xi = j->x + pi * j->xsz;
+                if (pv->kp) {
+                    uint8_t *pr = ybuf + al64(CHUNK_MAX * MR * M) + i * MR * j->C;
+                    pt[r] = pr + (r < rows[i] ? r : rows[i] - 1) * j->C;
+                    if (r < rows[i])
+                        gather_patch(j, xi, pp, pr + r * j->C);
+                } else if (j->off) {
+                    const int32_t *o = j->off + pp / MR * ks * MR + pp % MR;
+                    for (size_t k = 0; k < ks; k++)
+                        pt[k * MR + r] = o[k * MR] < 0 ? pv->zrow : xi + o[k * MR];
+                } else {
+                    pt[r] = xi + pp * j->C;
+                }
             }
         }
         size_t g0 = row[0], np = row[ntl - 1] + rows[ntl - 1] - g0; /* the chunk's rows */
@@ -371,7 +477,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     /* C: the NHWC pixel's channel stride (Cg, or Cg padded to 4 at the edge) */
     size_t N = (size_t)in[0]->shape.dim[0], C = (size_t)pv->Cp, M = (size_t)pv->M;
     size_t H = (size_t)w.in[1], W = (size_t)w.in[2], OH = (size_t)w.out[1],
-           OW = (size_t)w.out[2], P = OH * OW, ks = (size_t)(pv->kh * pv->kw);
+           OW = (size_t)w.out[2], P = OH * OW, ks = pv->kp ? 1 : (size_t)(pv->kh * pv->kw);
     size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr;
     if (!N || !P)
         return 0;
@@ -385,8 +491,8 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         return SK_EINVAL;
     uint8_t *s0 = (uint8_t *)(((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63);
     uint8_t *s = s0 + edge_bytes(pv, nb * H * W * C, nb * P * M);
-    int direct = ks == 1 && w.stride[1] == 1 && w.stride[2] == 1 && w.pb[1] == 0 &&
-                 w.pb[2] == 0 && H == OH && W == OW;
+    int direct = pv->kp || (ks == 1 && w.stride[1] == 1 && w.stride[2] == 1 && w.pb[1] == 0 &&
+                 w.pb[2] == 0 && H == OH && W == OW);
     const int32_t *off = NULL;
     if (!direct) {
         sk_qind_geo g = {(int64_t)H, (int64_t)W, (int64_t)C, (int64_t)OH, (int64_t)OW,
@@ -395,8 +501,8 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         off = indirection(pv, &g, (int32_t *)(void *)s);
     }
     s += al64((P + MR - 1) / MR * ks * MR * 4);
-    size_t tpi = (P + MR - 1) / MR, nblk = (M + NR - 1) / NR;
-    size_t ct = ks * C * NR > ((size_t)32 << 10) ? CHUNK_MAX : CHUNK_TILES;
+    size_t nblk = (M + NR - 1) / NR;
+    size_t ct = (pv->kp ? (size_t)pv->kp : ks * C) * NR > ((size_t)32 << 10) ? CHUNK_MAX : CHUNK_TILES;
     sk_qgemm_params p = pv->prm;
     p.bias = pv->bias;
     p.mult = pv->mult;
@@ -407,7 +513,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         const uint8_t *X = (const uint8_t *)in[0]->data + b0 * xs;
         const uint8_t *R = pv->has_res ? (const uint8_t *)in[9]->data + b0 * P * M : NULL;
         uint8_t *e = s0;
-        if (!(pv->io_nhwc & SK_QNHWC_X)) {
+        if (x_edge(pv)) {
             to_nhwc(ctx->pool, X, e, ni, (size_t)pv->Cg, H * W, C, pv->x_zp_u8);
             X = e;
             e += al64(ni * H * W * C);
@@ -416,16 +522,18 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
             to_nhwc(ctx->pool, R, e, ni, M, P, M, 0);
             R = e;
         }
-        size_t ntiles = ni * tpi, nchunk = (ntiles + ct - 1) / ct;
+        size_t ntiles = (ni * P + MR - 1) / MR, nchunk = (ntiles + ct - 1) / ct;
         /* few chunks (late layers at batch 1): split the channel blocks too */
         size_t nparts = 1;
         if (nth > 1 && nchunk < 4 * (size_t)nth) {
             nparts = (4 * (size_t)nth + nchunk - 1) / nchunk;
             nparts = nparts > nblk ? nblk : nparts;
         }
-        nh_job j = {pv, &p, X, R, (uint8_t *)out->data + b0 * P * M, off, P, M, C, ks,
-                    H * W * C, tpi, ntiles, ct, nchunk, nparts, nblk, s, per_thread(pv, ks),
-                    !(pv->io_nhwc & SK_QNHWC_Y), p.lut ? pv->q.lut_vbmi : 0, pv->prefetch};
+        nh_job j = {pv, &p, X, R, (uint8_t *)out->data + b0 * P * M, off, P, M,
+                    pv->kp ? (size_t)pv->kp : C, ks, pv->kp ? xs : H * W * C, ni * P, ntiles, ct,
+                    nchunk, nparts, nblk, s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
+                    p.lut ? pv->q.lut_vbmi : 0, pv->prefetch, H, W, OW, w.stride[1],
+                    w.stride[2], w.dil[1], w.dil[2], w.pb[1], w.pb[2]};
         sk_parallel_for_tid(ctx->pool, nchunk * nparts, 1, nh_range, &j);
     }
     return 0;

@@ -53,61 +53,24 @@ typedef struct mp_job {
     uint8_t flip;
 } mp_job;
 
-#define MP_TAPS 16 /* windows of up to 16 taps take the register loop */
+#define MP_TAPS 64 /* windows up to 8x8 take the register path below */
 
-/* y = the max of the window's n tap rows (C bytes each), 16 bytes at a
- * time held in a register across the taps: one store per chunk instead of
- * a read-modify-write of y per tap (session 14: the U-Net's 2x2 pools) */
-static void max_taps(uint8_t *y, const uint8_t *const *t, int n, size_t C, uint8_t flip)
-{
-    size_t i = 0;
-#if defined(__SSE2__)
-    const __m128i f = _mm_set1_epi8((char)flip);
-    for (; i + 16 <= C; i += 16) {
-        __m128i m = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(t[0] + i)), f);
-        for (int k = 1; k < n; k++)
-            m = _mm_max_epu8(m, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(t[k] + i)), f));
-        _mm_storeu_si128((__m128i *)(y + i), _mm_xor_si128(m, f));
-    }
-#endif
-    for (; i < C; i++) {
-        uint8_t m = t[0][i];
-        for (int k = 1; k < n; k++)
-            if ((uint8_t)(t[k][i] ^ flip) > (uint8_t)(m ^ flip))
-                m = t[k][i];
-        y[i] = m;
-    }
-}
-
-/* output pixels [b, e) of the batch, pixel r = (image, oh, ow) */
+/* output pixels [b, e) of the batch, pixel r = (image, oh, ow); the output
+ * position is stepped, not divided, per pixel (session 14) */
 static void mp_range(void *arg, size_t b, size_t e)
 {
     const mp_job *j = arg;
     const sk_win *w = j->w;
     size_t H = (size_t)w->in[1], W = (size_t)w->in[2], OH = (size_t)w->out[1],
            OW = (size_t)w->out[2], C = j->C;
+    size_t img = b / (OH * OW), oh = b / OW % OH, ow = b % OW;
     for (size_t r = b; r < e; r++) {
-        size_t img = r / (OH * OW), oh = r / OW % OH, ow = r % OW;
         const uint8_t *x = j->x + img * H * W * C;
         uint8_t *y = j->y + r * C;
-        if (w->k[1] * w->k[2] <= MP_TAPS) {
-            const uint8_t *t[MP_TAPS];
-            int n = 0;
-            for (int64_t i = 0; i < w->k[1]; i++) {
-                int64_t ih = (int64_t)oh * w->stride[1] - w->pb[1] + i * w->dil[1];
-                if (ih < 0 || ih >= (int64_t)H)
-                    continue;
-                for (int64_t k = 0; k < w->k[2]; k++) {
-                    int64_t iw = (int64_t)ow * w->stride[2] - w->pb[2] + k * w->dil[2];
-                    if (iw >= 0 && iw < (int64_t)W)
-                        t[n++] = x + ((size_t)ih * W + (size_t)iw) * C;
-                }
-            }
-            if (n > 0) /* every window holds an input (qlayout.c joins only those) */
-                max_taps(y, t, n, C, j->flip);
-            continue;
-        }
-        int first = 1;
+        /* the window's valid taps */
+        const uint8_t *tap[MP_TAPS];
+        size_t nt = 0;
+        int few = w->k[1] * w->k[2] <= MP_TAPS;
         for (int64_t i = 0; i < w->k[1]; i++) {
             int64_t ih = (int64_t)oh * w->stride[1] - w->pb[1] + i * w->dil[1];
             if (ih < 0 || ih >= (int64_t)H)
@@ -117,11 +80,40 @@ static void mp_range(void *arg, size_t b, size_t e)
                 if (iw < 0 || iw >= (int64_t)W)
                     continue;
                 const uint8_t *src = x + ((size_t)ih * W + (size_t)iw) * C;
-                if (first)
+                if (few)
+                    tap[nt] = src;
+                else if (!nt)
                     memcpy(y, src, C);
                 else
                     max_row(y, src, C, j->flip);
-                first = 0;
+                nt++;
+            }
+        }
+        size_t c = 0;
+#if defined(__SSE2__)
+        /* each 16 channels' max over the taps in a register, stored once:
+         * ResNet's stem pool (9 taps of 64 bytes) went through a memcpy
+         * and eight max_row calls a pixel */
+        const __m128i f = _mm_set1_epi8((char)j->flip);
+        for (; few && c + 16 <= C; c += 16) {
+            __m128i m = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(tap[0] + c)), f);
+            for (size_t t = 1; t < nt; t++)
+                m = _mm_max_epu8(m, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(tap[t] + c)), f));
+            _mm_storeu_si128((__m128i *)(y + c), _mm_xor_si128(m, f));
+        }
+#endif
+        for (; few && c < C; c++) {
+            uint8_t m = tap[0][c];
+            for (size_t t = 1; t < nt; t++)
+                if ((uint8_t)(tap[t][c] ^ j->flip) > (uint8_t)(m ^ j->flip))
+                    m = tap[t][c];
+            y[c] = m;
+        }
+        if (++ow == OW) {
+            ow = 0;
+            if (++oh == OH) {
+                oh = 0;
+                img++;
             }
         }
     }

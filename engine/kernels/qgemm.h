@@ -55,7 +55,24 @@ typedef struct sk_qgemm_params {
      * driver, on each tile while it is in L1): y = lut[y (+ 128 when int8)]
      * — a following QDQ ReLU / requantization merged exactly */
     const uint8_t *lut;
+    /* with a residual, how the AVX-512 kernels (NHWC and NCHW, through
+     * qu8_requant16__avx512f.h) compute v / y_scale (the 256-bit kernels and
+     * the scalar reference always divide): SK_QRES_DIV the
+     * division; SK_QRES_MUL v * y_rcp, y_rcp = 1 / y_scale. Set at load by
+     * sk_qgemm_res_fast, only where every (t, r) pair the layer can meet
+     * gives the division's output byte (checked exhaustively). */
+    int res_div;
+    float y_rcp;
 } sk_qgemm_params;
+
+enum { SK_QRES_DIV, SK_QRES_MUL };
+
+/* Picks p->res_div for a layer with a residual (its lo1/hi1, y1 / r / y
+ * scales and zero points, lo/hi and res_s8 set): the multiply where its
+ * output equals the division's for every t in [lo1, hi1] and every residual
+ * byte — 256 x 256 cases at most, ~0.2 ms at load (qres_fast.c). Returns
+ * the mode chosen. */
+int sk_qgemm_res_fast(sk_qgemm_params *p);
 
 /* One microkernel call: the tile of rows m0 .. m0+mr-1 (mr <= MR) and columns
  * n0 .. n0+nr-1 (nr <= NR) from one A panel and one B panel of kg k groups.

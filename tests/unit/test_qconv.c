@@ -300,6 +300,132 @@ static void test_resnet_layers(void **state)
     }
     sk_pool_destroy(pool);
 }
+/* Patch mode (session 14): convs of 1-3 input channels with >= 25 taps
+ * (ResNet's 7x7 stem) gather each pixel's window into a row and run the
+ * NHWC kernel as a 1x1 conv. Random 5x5 / 7x7 / 5x7 geometries — strides,
+ * dilations, pads up to the kernel, maps narrower than 8 (the byte-by-byte
+ * rows) and windows hanging off every side, uint8 x, residuals — against
+ * the reference QLinearConv, serial and on 3 threads; the mode must be the
+ * one taken where the level has the NHWC kernel. */
+static void test_patch_mode(void **state)
+{
+    (void)state;
+    sk_pool *pool3 = sk_pool_create(3);
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    int patched = 0;
+    for (int i = 0; i < 40; i++) {
+        qcase c;
+        random_case(&c);
+        c.group = 1;
+        c.C = irand(1, 3);
+        c.M = irand(1, 40);
+        c.x_s8 = 0;
+        c.kh = irand(0, 1) ? 7 : 5;
+        c.kw = irand(0, 1) ? 7 : 5;
+        c.dh = irand(1, 10) > 8 ? 2 : 1;
+        c.dw = irand(1, 10) > 8 ? 2 : 1;
+        c.pt = irand(0, c.kh - 1);
+        c.pl = irand(0, c.kw - 1);
+        c.pb = irand(0, c.kh - 1);
+        c.pr = irand(0, c.kw - 1);
+        c.H = irand(1, 30);
+        c.W = irand(1, 40);
+        while (c.H + c.pt + c.pb < c.dh * (c.kh - 1) + 1)
+            c.H++;
+        while (c.W + c.pl + c.pr < c.dw * (c.kw - 1) + 1)
+            c.W++;
+        c.OH = (c.H + c.pt + c.pb - (c.dh * (c.kh - 1) + 1)) / c.sh + 1;
+        c.OW = (c.W + c.pl + c.pr - (c.dw * (c.kw - 1) + 1)) / c.sw + 1;
+        uint64_t seed = rnd();
+        char err[256];
+        sk_graph *g = build(&c, seed);
+        if (sk_graph_optimize(g, 1, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        for (int n = 0; n < g->nnodes; n++) {
+            const sk_node *nd = &g->nodes[n];
+            if ((nd->op == SK_OP_QLINEAR_CONV || nd->op == SK_OP_QCONV_FUSED) && nd->priv) {
+                const sk_qconv_priv *pv = nd->priv;
+                if (kc && kc->qigemm.uk)
+                    assert_true(pv->kp > 0);
+                patched += pv->kp > 0;
+            }
+        }
+        sk_graph_free(g);
+        check_case(&c, seed, NULL, 1);
+        check_case(&c, seed, pool3, 1);
+    }
+    sk_pool_destroy(pool3);
+    print_message("  40 stem-like geometries, %d in patch mode\n", patched);
+}
+/* The channels-last 8-bit MaxPool (kernels/fast_qnhwc.c) on its own:
+ * random windows (up to 9x9, past the 64 taps of its register path), strides,
+ * pads below the kernel, 1-40 channels (16-byte steps and the byte tail),
+ * uint8 (the op refuses int8), 1 and 3 threads, against the max written
+ * here on the NHWC bytes; guard bytes after the output must survive. */
+static void test_nhwc_pool(void **state)
+{
+    (void)state;
+    sk_pool *pool3 = sk_pool_create(3);
+    char err[256];
+    for (int it = 0; it < 60; it++) {
+        int s8 = 0, C = irand(1, 40), N = irand(1, 2); /* MaxPool takes uint8 (float, int8 refused) */
+        int64_t k[2] = {irand(1, 4), irand(1, 4)}, st[2] = {irand(1, 3), irand(1, 3)};
+        if (it % 10 == 0)
+            k[0] = k[1] = 9;
+        int64_t pads[4] = {irand(0, (int)k[0] - 1), irand(0, (int)k[1] - 1),
+                           irand(0, (int)k[0] - 1), irand(0, (int)k[1] - 1)};
+        int H = irand((int)k[0], 14), W = irand((int)k[1], 14);
+        int64_t OH = (H + pads[0] + pads[2] - k[0]) / st[0] + 1;
+        int64_t OW = (W + pads[1] + pads[3] - k[1]) / st[1] + 1;
+        sk_graph *g = sk_graph_new();
+        int x = val(g, "x"), y = val(g, "y");
+        int ni = sk_graph_add_node(g, SK_OP_MAX_POOL, "P", 1, &x, 1, &y);
+        sk_node_set_ints(g, ni, "kernel_shape", k, 2);
+        sk_node_set_ints(g, ni, "strides", st, 2);
+        sk_node_set_ints(g, ni, "pads", pads, 4);
+        size_t nx = (size_t)(N * H * W * C), ny = (size_t)(N * OH * OW * C);
+        uint8_t *xd = malloc(nx), *want = malloc(ny), *got = malloc(ny + 16);
+        for (size_t i = 0; i < nx; i++)
+            xd[i] = (uint8_t)rnd();
+        for (int b = 0; b < N; b++) /* the max by definition, NHWC */
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++)
+                    for (int c = 0; c < C; c++) {
+                        int m = -1000;
+                        for (int64_t i = 0; i < k[0]; i++)
+                            for (int64_t t = 0; t < k[1]; t++) {
+                                int64_t ih = oh * st[0] - pads[0] + i, iw = ow * st[1] - pads[1] + t;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                    continue;
+                                uint8_t v = xd[(((size_t)b * H + ih) * W + iw) * C + c];
+                                int sv = s8 ? (int)(int8_t)v : (int)v;
+                                m = sv > m ? sv : m;
+                            }
+                        want[(((size_t)b * OH + oh) * OW + ow) * C + c] = (uint8_t)m;
+                    }
+        sk_tensor tx = {s8 ? SK_I8 : SK_U8, {4, {N, C, H, W}}, xd};
+        sk_tensor ty = {s8 ? SK_I8 : SK_U8, {4, {N, C, OH, OW}}, got};
+        const sk_tensor *in[1] = {&tx};
+        for (int th = 0; th < 2; th++) {
+            memset(got, 0xA5, ny + 16);
+            sk_kctx ctx = {err, sizeof err, th ? pool3 : NULL, NULL, 0, NULL};
+            int rc = sk_fast_run_max_pool_nhwc(&g->nodes[ni], in, 1, &ty, 1, &ctx);
+            if (rc)
+                fail_msg("NHWC pool case %d: %d %s", it, rc, err);
+            for (size_t i = 0; i < ny + 16; i++)
+                if (got[i] != (i < ny ? want[i] : 0xA5))
+                    fail_msg("NHWC pool case %d (k %lldx%lld s %lldx%lld C %d s8 %d th %d): byte %zu "
+                             "got %d want %d", it, (long long)k[0], (long long)k[1],
+                             (long long)st[0], (long long)st[1], C, s8, th, i, got[i],
+                             i < ny ? want[i] : 0xA5);
+        }
+        free(xd);
+        free(want);
+        free(got);
+        sk_graph_free(g);
+    }
+    sk_pool_destroy(pool3);
+}
 
 static void test_stays_reference(void **state)
 {
@@ -887,6 +1013,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_geometries),
         cmocka_unit_test(test_resnet_layers),
+        cmocka_unit_test(test_patch_mode),
+        cmocka_unit_test(test_nhwc_pool),
         cmocka_unit_test(test_stays_reference),
         cmocka_unit_test(test_qdq_rewrites),
         cmocka_unit_test(test_blocked_columns),

@@ -312,7 +312,18 @@ static void test_max_pool_u8(void **state)
         sk_node_set_ints(g, 0, "dilations", dl, 2);
         sk_node_set_ints(g, 0, "pads", pads, 4);
         sk_node_set_int(g, 0, "ceil_mode", rnd() % 2);
-        int64_t N = 1 + rnd() % 2, C = 1 + rnd() % 3, H = 1 + rnd() % 20, W = 1 + rnd() % 40;
+        if (it % 3 == 0) { /* the 16-window stride-2 loop: 3x3 / 2x2, no dilation */
+            k[1] = 2 + rnd() % 2;
+            st[1] = 2;
+            dl[1] = 1;
+            pads[1] = (int64_t)(rnd() % (uint32_t)k[1]);
+            pads[3] = (int64_t)(rnd() % (uint32_t)k[1]);
+            sk_node_set_ints(g, 0, "kernel_shape", k, 2);
+            sk_node_set_ints(g, 0, "strides", st, 2);
+            sk_node_set_ints(g, 0, "dilations", dl, 2);
+            sk_node_set_ints(g, 0, "pads", pads, 4);
+        }
+        int64_t N = 1 + rnd() % 2, C = 1 + rnd() % 3, H = 1 + rnd() % 20, W = 1 + rnd() % 90;
         size_t nx = (size_t)(N * C * H * W);
         uint8_t *xd = malloc(nx);
         assert_non_null(xd);

@@ -92,8 +92,11 @@ static void naive(const gcase *c, const gdata *d, uint8_t *y)
 }
 
 /* one layout (uk NULL: the reference of MR x NR) over the whole image */
+static int nres_mul; /* residual runs where the kernel multiplied by 1 / y_scale */
+
+/* fast: let sk_qgemm_res_fast pick the residual's multiply where exact */
 static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
-                    const uint8_t *want)
+                    const uint8_t *want, int fast)
 {
     size_t C = (size_t)c->C, M = (size_t)c->M, ks = (size_t)(c->kh * c->kw);
     size_t MR = (size_t)cfg->mr, NR = (size_t)cfg->nr, P = (size_t)(d->OH * d->OW);
@@ -129,6 +132,8 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
         else
             p.lo1 = (float)d->y1_zp;
     }
+    if (c->res && fast)
+        nres_mul += sk_qgemm_res_fast(&p) == SK_QRES_MUL;
     /* pixel rows of ldy = M + 7 bytes, 3 guard bytes before each row's M */
     size_t ldy = M + 7, guard = 0xA5;
     uint8_t *ybuf = malloc((P + 2) * ldy), *rbuf = malloc((P + 2) * ldy);
@@ -233,14 +238,16 @@ static void one_case(gcase *c)
     sk_qigemm_cfg ks[4];
     int n = kernels(ks);
     for (int i = 0; i < n; i++) {
-        run_cfg(&ks[i], c, &d, want);
+        run_cfg(&ks[i], c, &d, want, 0);
+        if (c->res)
+            run_cfg(&ks[i], c, &d, want, 1);
         sk_qigemm_cfg ref = ks[i];
         ref.uk = NULL;
-        run_cfg(&ref, c, &d, want);
+        run_cfg(&ref, c, &d, want, 0);
     }
     /* a reference of another layout: the contract is not tied to 8 x 32 */
     sk_qigemm_cfg odd = {3, 5, NULL, "ref3x5"};
-    run_cfg(&odd, c, &d, want);
+    run_cfg(&odd, c, &d, want, 0);
     nkernels_run += n;
     free(d.x);
     free(d.w);
@@ -279,7 +286,52 @@ static void test_random(void **state)
         c.relu = irand(0, 1);
         one_case(&c);
     }
-    print_message("  150 geometries, %d SIMD kernel runs (+ references)\n", nkernels_run);
+    print_message("  150 geometries, %d SIMD kernel runs (+ references), %d residual runs "
+                  "multiplying\n", nkernels_run, nres_mul);
+    if (kernels((sk_qigemm_cfg[4]){{0}}) > 0)
+        assert_true(nres_mul > 0); /* the multiply path was compared too */
+}
+
+/* sk_qgemm_res_fast against the definition: for random residual layers
+ * (scales, zero points, types, ReLU), the multiply is chosen exactly when
+ * QLinearAdd's formula with v * (1 / y_scale) gives the same byte as with
+ * v / y_scale for every conv output t and residual byte (computed here with
+ * ref/quant_util.h's rounding, not qres_fast.c's); both answers must occur,
+ * or the check would be vacuous. */
+static void test_res_fast(void **state)
+{
+    (void)state;
+    int nmul = 0, ndiv = 0;
+    for (int i = 0; i < 300; i++) {
+        int s8 = irand(0, 1), relu = irand(0, 1);
+        sk_dtype ot = s8 ? SK_I8 : SK_U8;
+        int32_t lo = s8 ? -128 : 0, hi = s8 ? 127 : 255;
+        int32_t y1zp = irand(lo, hi), rzp = irand(lo, hi), yzp = irand(lo, hi);
+        float s1 = (float)irand(1, 100000) * 1e-6f, sr = (float)irand(1, 100000) * 1e-6f;
+        float s2 = (float)irand(1, 100000) * 1e-6f;
+        sk_qgemm_params p = {.y1_zp = (float)y1zp, .lo1 = (float)lo, .hi1 = (float)hi,
+                             .out_s8 = s8, .res_s8 = s8, .y1_scale = s1, .r_scale = sr,
+                             .r_zp = (float)rzp, .y_scale = s2, .y_zp = (float)yzp,
+                             .lo = relu ? (float)yzp : (float)lo, .hi = (float)hi};
+        int mode = sk_qgemm_res_fast(&p);
+        float rcp = 1.0f / s2;
+        int same = 1;
+        for (int32_t t = lo; t <= hi && same; t++)
+            for (int32_t r = lo; r <= hi && same; r++) {
+                float f = (float)(t - y1zp) * s1 + (float)(r - rzp) * sr;
+                int32_t a = sk_q_round_sat(f / s2, yzp, ot), b = sk_q_round_sat(f * rcp, yzp, ot);
+                if (relu) {
+                    a = a < yzp ? yzp : a;
+                    b = b < yzp ? yzp : b;
+                }
+                same = a == b;
+            }
+        assert_int_equal(mode, same ? SK_QRES_MUL : SK_QRES_DIV);
+        nmul += same;
+        ndiv += !same;
+    }
+    print_message("  300 residual layers: multiply %d, divide %d\n", nmul, ndiv);
+    assert_true(nmul > 0 && ndiv > 0);
 }
 
 static void test_resnet_layers(void **state)
@@ -302,6 +354,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_resnet_layers),
+        cmocka_unit_test(test_res_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,16 +19,29 @@ static inline __m512i bcast4(const uint8_t *a)
     return _mm512_set1_epi32(v);
 }
 
+/* 32 int32 values inside the output type's range -> 32 bytes at y, the
+ * lanes of mask k (truncating narrow: exact) */
+static inline void store32(uint8_t *y, __mmask32 k, __m512i v0, __m512i v1)
+{
+    __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(v0)),
+                                        _mm512_cvtepi32_epi8(v1), 1);
+    _mm256_mask_storeu_epi8(y, k, b);
+}
 
 void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
                                           const uint8_t *const *a, const int8_t *w, uint8_t *y,
                                           size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                           const sk_qgemm_params *p)
 {
+    __mmask16 k0 = (__mmask16)(nc >= 16 ? 0xffff : (1u << nc) - 1);
+    __mmask16 k1 = (__mmask16)(nc >= 32 ? 0xffff : nc > 16 ? (1u << (nc - 16)) - 1 : 0);
+    /* the accumulators start at the bias (integer adds: the same sums) */
+    __m512i bias0 = _mm512_maskz_loadu_epi32(k0, p->bias + n0);
+    __m512i bias1 = _mm512_maskz_loadu_epi32(k1, p->bias + n0 + 16);
     /* named accumulators, as the NCHW kernel (an array spills under gcc 12) */
-    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
-            c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00,
-            c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    __m512i c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1,
+            c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1,
+            c60 = bias0, c61 = bias1, c70 = bias0, c71 = bias1;
     for (size_t t = 0; t < ks; t++, a += 8) {
         const uint8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5],
                       *a6 = a[6], *a7 = a[7];
@@ -47,19 +60,29 @@ void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
             w += 128;
         }
     }
-    __mmask16 k0 = (__mmask16)(nc >= 16 ? 0xffff : (1u << nc) - 1);
-    __mmask16 k1 = (__mmask16)(nc >= 32 ? 0xffff : nc > 16 ? (1u << (nc - 16)) - 1 : 0);
-    __m512i bias0 = _mm512_maskz_loadu_epi32(k0, p->bias + n0);
-    __m512i bias1 = _mm512_maskz_loadu_epi32(k1, p->bias + n0 + 16);
     __m512 mult0 = _mm512_maskz_loadu_ps(k0, p->mult + n0);
     __m512 mult1 = _mm512_maskz_loadu_ps(k1, p->mult + n0 + 16);
-    __m512i c[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
-                       {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-    for (size_t r = 0; r < mr; r++) {
-        uint8_t *yr = y + r * ldy;
-        const uint8_t *rr = res ? res + r * ldr : NULL;
-        qu8_requant16(c[r][0], bias0, mult0, k0, yr, rr, p);
-        if (nc > 16)
-            qu8_requant16(c[r][1], bias1, mult1, k1, yr + 16, rr ? rr + 16 : NULL, p);
+    qepi16 e;
+    qepi16_init(&e, p);
+    /* pixel r's 32 channels: two vectors narrowed in registers, one 32-byte
+     * store (masked at the channel edge); unrolled so the accumulators stay
+     * in registers */
+    __mmask32 k = (__mmask32)k0 | (__mmask32)k1 << 16;
+    if (!res) {
+#define OUT(r, lo, hi)                                                                     \
+    if (mr > r)                                                                            \
+        store32(y + r * ldy, k, qepi16_plain(lo, mult0, &e), qepi16_plain(hi, mult1, &e));
+        OUT(0, c00, c01) OUT(1, c10, c11) OUT(2, c20, c21) OUT(3, c30, c31)
+        OUT(4, c40, c41) OUT(5, c50, c51) OUT(6, c60, c61) OUT(7, c70, c71)
+#undef OUT
+    } else {
+#define OUT(r, lo, hi)                                                                     \
+    if (mr > r)                                                                            \
+        store32(y + r * ldy, k,                                                            \
+                qepi16_res(lo, mult0, qepi16_rload(res + r * ldr, k0, &e), &e),            \
+                qepi16_res(hi, mult1, qepi16_rload(res + r * ldr + 16, k1, &e), &e));
+        OUT(0, c00, c01) OUT(1, c10, c11) OUT(2, c20, c21) OUT(3, c30, c31)
+        OUT(4, c40, c41) OUT(5, c50, c51) OUT(6, c60, c61) OUT(7, c70, c71)
+#undef OUT
     }
 }

@@ -1,0 +1,42 @@
+/* qres_fast.c — the division of the int8 residual epilogue made a multiply
+ * where that changes no output byte (qgemm.h: sk_qgemm_res_fast).
+ *
+ * Why: with a fused skip connection the epilogue divides by the output
+ * scale (v / y_scale, the QLinearAdd / Q(DQ + DQ) definition), and vdivps
+ * on a zmm has several times the reciprocal throughput of a multiply. A
+ * multiply by the reciprocal is not the division in general (it can be one
+ * ulp off), but the epilogue's inputs are few: t is an integer in
+ * [lo1, hi1] and the residual one byte, so the whole function
+ * (t, r) -> output byte is checked here, once per layer, for every pair, in
+ * the kernel's order of operations; a layer where any pair differs keeps
+ * the division. */
+#include <math.h>
+
+#include "kernels/qgemm.h"
+
+/* the output value for conv result t (an integer, y1_zp removed) and
+ * residual value r, dividing or multiplying, in the AVX-512 epilogue's
+ * operations (qu8_requant16__avx512f.h) */
+static int32_t res_out(const sk_qgemm_params *p, int mul, float t, float r)
+{
+    float v = t * p->y1_scale + (r - p->r_zp) * p->r_scale;
+    float q = mul ? v * p->y_rcp : v / p->y_scale;
+    float lo = p->lo - p->y_zp, hi = p->hi - p->y_zp;
+    q = q < lo ? lo : q > hi ? hi : q;
+    return (int32_t)nearbyintf(q) + (int32_t)p->y_zp;
+}
+
+int sk_qgemm_res_fast(sk_qgemm_params *p)
+{
+    p->res_div = SK_QRES_DIV;
+    p->y_rcp = 1.0f / p->y_scale;
+    if (!isfinite(p->y_rcp) || !isfinite(p->y_scale) || p->y_scale == 0.0f)
+        return p->res_div;
+    int r0 = p->res_s8 ? -128 : 0, same = 1;
+    for (float t = p->lo1 - p->y1_zp; same && t <= p->hi1 - p->y1_zp; t += 1.0f)
+        for (int r = r0; same && r < r0 + 256; r++)
+            same = res_out(p, 1, t, (float)r) == res_out(p, 0, t, (float)r);
+    if (same)
+        p->res_div = SK_QRES_MUL;
+    return p->res_div;
+}
