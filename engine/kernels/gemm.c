@@ -400,7 +400,8 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     plan_split(j, T, &rc);
     /* K = 576 as 3 x 192 rather than 256 + 256 + 64: a short last block
      * pays the C reload and per-tile overhead for few FMAs */
-    int nkb = (j->K + cfg->kc - 1) / cfg->kc;
+    const int kcmax = j->kc > 0 && !j->pack_a && !j->pack_b ? j->kc : cfg->kc;
+    int nkb = (j->K + kcmax - 1) / kcmax;
     rc.kcb = (j->K + nkb - 1) / nkb;
     if (cfg->kpair) /* K-pair panels: blocks start at even k (gemm.h) */
         rc.kcb += rc.kcb & 1;

@@ -198,6 +198,10 @@ typedef struct sk_gemm_job {
     sk_gemm_epi epi;      /* per-row bias is indexed by the item's group row */
     size_t bias_stride;   /* floats between groups' bias rows (per-row bias) */
     size_t res_stride;    /* floats between items' residuals */
+    /* K block limit: 0 = cfg->kc. A larger one is used only when neither
+     * operand is packed by a callback (the scratch holds cfg->kc rows):
+     * pixel rows' few rows stream W' in longer sweeps (issue 24) */
+    int kc;
 } sk_gemm_job;
 
 /* A job of `nbatch` M x N x K products at cfg's level: every other field
