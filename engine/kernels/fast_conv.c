@@ -130,7 +130,7 @@ float *sk_fast_scratch(const sk_node *n, sk_kctx *ctx, size_t floats, float **he
 int sk_fast_run_job(const sk_node *n, const sk_gemm_job *j, sk_kctx *ctx)
 {
     float *heap,
-        *scratch = sk_fast_scratch(n, ctx, sk_gemm_scratch_floats(j->cfg, sk_pool_size(ctx->pool)),
+        *scratch = sk_fast_scratch(n, ctx, sk_gemm_job_scratch_floats(j, sk_pool_size(ctx->pool)),
                                    &heap);
     if (!scratch)
         return SK_ENOMEM;

@@ -730,10 +730,11 @@ static void test_depthwise_cl(void **state)
  * shapes it is chosen for by default (49 pixels), unforced. */
 /* Pixel rows computes every output with the same FMAs in the same order
  * and the same epilogue as the usual orientation, so with the driver's K
- * blocks (SKIPSERVE_PIXROWS_KC=0) the two agree bit for bit; by default
- * FP32 pixel rows takes K blocks of up to 2048 rows (fast_conv_pixrows.c
- * pixrows_kc), which sums K > 256 in fewer pieces: the same bits where K
- * <= 256, within check_case's bound otherwise. */
+ * blocks for both (SKIPSERVE_PIXROWS_KC=0, SKIPSERVE_IM2COL_KC=0) the two
+ * agree bit for bit; by default FP32 pixel rows takes K blocks of up to
+ * 2048 rows (fast_conv_pixrows.c pixrows_kc) and im2col-gemm of up to 512
+ * (fast_conv_im2col.c im2col_kc), which sum K > 256 in fewer pieces: the
+ * same bits where K <= 256, within check_case's bound otherwise. */
 static void check_same_as_columns(const conv_case *c, sk_pool *pool)
 {
     if (sk_cpu_level() == SK_ISA_SCALAR)
@@ -755,8 +756,10 @@ static void check_same_as_columns(const conv_case *c, sk_pool *pool)
     random_operands(c, &x, &r);
     int64_t n1, n2, n3;
     setenv("SKIPSERVE_PIXROWS_KC", "0", 1);
+    setenv("SKIPSERVE_IM2COL_KC", "0", 1);
     float *y1 = run_graph(g[0], c, x, r, pool, &n1, 0), *y2 = run_graph(g[1], c, x, r, pool, &n2, 0);
     unsetenv("SKIPSERVE_PIXROWS_KC");
+    unsetenv("SKIPSERVE_IM2COL_KC");
     float *y3 = run_graph(g[0], c, x, r, pool, &n3, 0); /* long K blocks */
     assert_int_equal(n1, n2);
     assert_int_equal(n1, n3);
@@ -1222,10 +1225,14 @@ static void nchw_conv_case(int N, int C, int M, int H, int e, sk_pool **pools)
     check_case(&c, pools[e % 3], 1);
     float *x, *r;
     random_operands(&c, &x, &r);
+    /* im2col-gemm on the driver's K blocks (its default is longer; read
+     * at run time), one thread */
     static const char *const none[] = {NULL};
     int64_t n0, n1;
     unsetenv("SKIPSERVE_NCHW1X1");
-    float *yg = run_under(&c, none, x, r, &n0); /* im2col-gemm, one thread */
+    setenv("SKIPSERVE_IM2COL_KC", "0", 1);
+    float *yg = run_under(&c, none, x, r, &n0);
+    unsetenv("SKIPSERVE_IM2COL_KC");
     char err[256];
     setenv("SKIPSERVE_NCHW1X1", "force", 1);
     sk_graph *g = build(&c, 4242);
@@ -1236,7 +1243,7 @@ static void nchw_conv_case(int N, int C, int M, int H, int e, sk_pool **pools)
         float *y = run_graph(g, &c, x, r, pools[t], &n1, 0);
         assert_int_equal(n0, n1);
         if (memcmp(y, yg, sizeof(float) * (size_t)n0))
-            fail_msg("[%s] NCHW 1x1 on pool %d differs from im2col-gemm: %s",
+            fail_msg("[%s] NCHW 1x1 on pool %d differs from im2col-gemm (driver's K blocks): %s",
                      sk_isa_name(sk_cpu_level()), t, what);
         free(y);
     }
