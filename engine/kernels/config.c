@@ -163,10 +163,18 @@ static void fill_bf16(void)
     c->bf16_taps2 = sk_bf16_taps2__avx512bf16;
 }
 
+/* the 1x1 NCHW kernel (gemm_nchw.h) where the AVX-512 level exists */
+static void fill_nchw(void)
+{
+    if (NCONFIGS > SK_ISA_AVX512)
+        configs[SK_ISA_AVX512].gemm_nchw = sk_f32_gemm_nchw_8x32__avx512f;
+}
+
 static void fill_all(void)
 {
     apply_switches();
     fill_bf16();
+    fill_nchw();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif

@@ -30,6 +30,7 @@
 
 #include "cpu.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_nchw.h"
 #include "kernels/qgemm.h"
 #include "kernels/qigemm.h"
 
@@ -171,6 +172,10 @@ typedef struct sk_kconfig {
     sk_dw_cl_uk dw_cl;     /* depthwise: small planes, channels in the lanes */
     sk_qigemm_cfg qigemm;  /* int8 conv on NHWC activations through an indirection
                             * buffer (qigemm.h); uk NULL where the level has none */
+    /* 1x1 convs with B read in place from NCHW planes (gemm_nchw.h): the
+     * AVX-512 level only (8 x 32 over the level's packed A panels); NULL
+     * elsewhere, where those convs keep im2col-gemm / pixel rows */
+    sk_gemm_nchw_fn gemm_nchw;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -42,6 +42,10 @@ typedef enum {
     SK_CONV_DEPTHWISE = 3,
     SK_CONV_PIXROWS = 4,
     SK_CONV_WINOGRAD4 = 5,
+    /* 1x1 stride 1 unpadded, group 1: the GEMM with X's planes read in
+     * place as B (kernels/gemm_nchw.h); w as for SK_CONV_GEMM
+     * (fast_conv_1x1.c) */
+    SK_CONV_NCHW1X1 = 6,
     /* precision bf16 (bf16.h): the im2col GEMM on the K-pair BF16 kernel;
      * w = bf16 pairs, cfg = &kc->bf16_gemm (fast_conv_im2col.c) */
     SK_CONV_BF16 = 16

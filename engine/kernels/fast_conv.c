@@ -54,6 +54,7 @@ static const sk_conv_strategy strategies[] = {
      sk_fast_run_conv_pixrows},
     {SK_CONV_WINOGRAD4, "winograd-f4x4-3x3", 0, wino_scratch, sk_fast_run_conv_wino},
     {SK_CONV_BF16, "bf16-im2col-gemm", 0, sk_conv_im2col_scratch, sk_fast_run_conv_im2col},
+    {SK_CONV_NCHW1X1, "gemm-nchw-1x1", 0, sk_conv_nchw1x1_scratch, sk_fast_run_conv_nchw1x1},
 };
 
 const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind)
@@ -133,7 +134,7 @@ float *sk_fast_scratch(const sk_node *n, sk_kctx *ctx, size_t floats, float **he
 int sk_fast_run_job(const sk_node *n, const sk_gemm_job *j, sk_kctx *ctx)
 {
     float *heap,
-        *scratch = sk_fast_scratch(n, ctx, sk_gemm_scratch_floats(j->cfg, sk_pool_size(ctx->pool)),
+        *scratch = sk_fast_scratch(n, ctx, sk_gemm_job_scratch_floats(j, sk_pool_size(ctx->pool)),
                                    &heap);
     if (!scratch)
         return SK_ENOMEM;

@@ -378,9 +378,41 @@ static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int
     return 0;
 }
 
+/* The GEMM's K block for FP32 im2col-gemm (issue 24, session 14): up to
+ * IM2COL_KC rows instead of the level's kc (256). Inside a network the
+ * packed weights come from DRAM and every 256-row block re-loads and
+ * re-adds C: on the Zen 5 of session 14 blocks of 512 made ResNet-50's
+ * im2col steps 2-9% faster at batch 1 and 8 (bench/RESULTS.md), where the
+ * same change for every GEMM slowed Winograd F(4x4) — so only this
+ * strategy takes it. The packed B block grows with it (kc x nc floats a
+ * thread: 512 KiB). Equal blocks, as the driver's; BF16 keeps the driver's
+ * blocks (its tests emulate them). SKIPSERVE_IM2COL_KC=n sets the limit
+ * (A/B; 0: the level's kc). */
+#define IM2COL_KC 512
+static int im2col_kc(const sk_conv_priv *pv)
+{
+    const char *e = getenv("SKIPSERVE_IM2COL_KC");
+    int kc = e && *e ? atoi(e) : IM2COL_KC;
+    return pv->cfg->kpair || kc <= pv->cfg->kc ? 0 : kc;
+}
+
+/* Floats of the GEMM's scratch with im2col_kc's blocks (a job with a
+ * packing callback: sk_gemm_job_scratch_floats). */
+static size_t im2col_gemm_floats(const sk_conv_priv *pv, int T)
+{
+    sk_gemm_job j;
+    sk_gemm_job_init(&j, pv->cfg, 1, 1, 1, 1);
+    j.kc = im2col_kc(pv);
+    j.pack_b = conv_pack_b;
+    return sk_gemm_job_scratch_floats(&j, T);
+}
+
 size_t sk_conv_im2col_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)
 {
-    return sk_conv_gemm_scratch(pv, out, nthreads, shared_b_floats);
+    /* the level's GEMM scratch, the shared columns, and what the longer
+     * K blocks add to the GEMM's */
+    return sk_conv_gemm_scratch(pv, out, nthreads, shared_b_floats) +
+           (im2col_gemm_floats(pv, nthreads) - sk_gemm_scratch_floats(pv->cfg, nthreads));
 }
 
 int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int nin,
@@ -401,6 +433,7 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     j.a_packed = &pv->w;
     j.pack_b = conv_pack_b;
     j.b_ctx = &s;
+    j.kc = im2col_kc(pv);
     j.c = out[0].data;
     j.ldc = (size_t)s.P;
     j.c_stride = (size_t)(Mg * s.P);
@@ -416,7 +449,7 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     }
     const int T = sk_pool_size(ctx->pool);
     size_t extra = shared_b_floats(pv, s.P, N, T);
-    size_t gemm = sk_gemm_scratch_floats(pv->cfg, T);
+    size_t gemm = im2col_gemm_floats(pv, T);
     if (extra && ctx->scratch && ctx->scratch_bytes >= (gemm + extra) * sizeof(float))
         return run_shared_b(n, &j, &s, N, M, ctx, (float *)ctx->scratch + gemm);
     return sk_fast_run_job(n, &j, ctx);

@@ -3,6 +3,7 @@
  * image (7x7 maps) the GEMM runs transposed so that pixels fill the
  * microkernel's rows (fast.h, engine/kernels/README.md). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fast_conv.h"
@@ -30,6 +31,31 @@
 #define PIXROWS_MCHUNK 64 /* output channels per transpose task */
 #define PIXROWS_MAX ((size_t)4 << 20) /* floats of a group's panels and Y' */
 #define SK_PIXROWS_MR_MAX 8            /* the BF16 pairs' row buffer (mr 8) */
+
+/* The GEMM's K block for pixel rows: W' (the B operand, packed at load)
+ * is read once per run, usually from DRAM, and the driver's 256-row blocks
+ * (kc, sized for a packed panel in L1) cut each of its panels into 32 KB
+ * pieces read in an interleaved order, and make the few rows of Y' (49 at
+ * batch 1) be re-read and re-added once per block. Blocks of up to
+ * PIXROWS_KC rows (whole K for K <= 2048: a 256 KB slice of an AVX-512
+ * panel, which the 6-7 row tiles of a 7x7 image re-read from L2) measured
+ * 1.14x on a chain of ResNet-50's 7x7 1x1 convs at batch 1 (weights cold,
+ * as in a network), neutral at batch 8 (bench/RESULTS.md, session 14).
+ * Equal blocks, as the driver's; the bits differ from im2col-gemm's where
+ * K > cfg->kc (another summation order, same values to ~1e-6).
+ * FP32 only: the BF16 tests hold its pixel rows to the driver's blocks.
+ * SKIPSERVE_PIXROWS_KC=n sets the limit (A/B; 0: the driver's kc). */
+#define PIXROWS_KC 2048
+static int pixrows_kc(const sk_gemm_cfg *cfg)
+{
+    const char *e = getenv("SKIPSERVE_PIXROWS_KC");
+    if (cfg->kpair)
+        return 0;
+    int kc = e && *e ? atoi(e) : PIXROWS_KC;
+    if (kc <= 0)
+        return 0;
+    return kc < cfg->kc ? cfg->kc : kc;
+}
 
 static size_t pixrows_a_floats(int64_t rows, int64_t K, int mr)
 {
@@ -246,6 +272,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         return sk_kfail(ctx, n, SK_EINVAL, "BF16 pixel rows: tile of %d rows", pr.mr);
     }
     sk_fused_act(n, &pr.lo, &pr.hi);
+    const int kc = pixrows_kc(cfg);
     const size_t img_size = (size_t)pr.M * (size_t)pr.P;
     const size_t mchunks = (size_t)((pr.M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK);
     for (int64_t i0 = 0; i0 < N; i0 += G) {
@@ -262,6 +289,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         j.b_packed = &pv->wt;
         j.c = pr.yt;
         j.ldc = (size_t)pr.M;
+        j.kc = kc;
         sk_parallel_for_tid(ctx->pool, (size_t)((pr.K + PIXROWS_KCHUNK - 1) / PIXROWS_KCHUNK), 1,
                             pixrows_pack_task, &pr);
         sk_gemm_run(ctx->pool, &j, scratch); /* cannot fail: scratch given */

@@ -141,16 +141,33 @@ void sk_gemm_job_init(sk_gemm_job *j, const sk_gemm_cfg *cfg, int M, int N, int 
     sk_gemm_epi_none(&j->epi);
 }
 
+/* per-thread floats for K blocks of up to kc rows */
+static size_t scratch_per_thread(const sk_gemm_cfg *cfg, int kc)
+{
+    /* a K-pair config's packers gather two K rows before they convert
+     * them: twice the row buffer */
+    return round16((size_t)kc * (size_t)cfg->nc) + round16((size_t)cfg->mc * (size_t)kc) +
+           round16(((size_t)cfg->nc + 2 * (size_t)cfg->nr) * (cfg->kpair ? 2 : 1));
+}
+
 size_t sk_gemm_scratch_floats(const sk_gemm_cfg *cfg, int nthreads)
 {
     if (!cfg)
         return 0;
-    /* a K-pair config's packers gather two K rows before they convert
-     * them: twice the row buffer */
-    size_t per = round16((size_t)cfg->kc * (size_t)cfg->nc) +
-                 round16((size_t)cfg->mc * (size_t)cfg->kc) +
-                 round16(((size_t)cfg->nc + 2 * (size_t)cfg->nr) * (cfg->kpair ? 2 : 1));
-    return per * (size_t)(nthreads > 0 ? nthreads : 1);
+    return scratch_per_thread(cfg, cfg->kc) * (size_t)(nthreads > 0 ? nthreads : 1);
+}
+
+/* the K block limit of a job's scratch: its own only when a callback packs */
+static int job_scratch_kc(const sk_gemm_job *j)
+{
+    return j->kc > j->cfg->kc && (j->pack_a || j->pack_b) ? j->kc : j->cfg->kc;
+}
+
+size_t sk_gemm_job_scratch_floats(const sk_gemm_job *j, int nthreads)
+{
+    if (!j->cfg)
+        return 0;
+    return scratch_per_thread(j->cfg, job_scratch_kc(j)) * (size_t)(nthreads > 0 ? nthreads : 1);
 }
 
 typedef struct run_ctx {
@@ -245,8 +262,9 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
     const sk_gemm_cfg *cfg = j->cfg;
     const int mr = cfg->mr, nr = cfg->nr;
     float *bbuf = rc->scratch + (size_t)tid * rc->per_thread;
-    float *abuf = bbuf + round16((size_t)cfg->kc * (size_t)cfg->nc);
-    float *tmp = abuf + round16((size_t)cfg->mc * (size_t)cfg->kc);
+    const size_t skc = (size_t)job_scratch_kc(j); /* the rows the buffers hold */
+    float *abuf = bbuf + round16(skc * (size_t)cfg->nc);
+    float *tmp = abuf + round16((size_t)cfg->mc * skc);
     for (size_t t = begin; t < end; t++) {
         int item = (int)(t / ((size_t)rc->nblocks * (size_t)rc->mchunks));
         int r = (int)(t % ((size_t)rc->nblocks * (size_t)rc->mchunks));
@@ -400,14 +418,15 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     plan_split(j, T, &rc);
     /* K = 576 as 3 x 192 rather than 256 + 256 + 64: a short last block
      * pays the C reload and per-tile overhead for few FMAs */
-    int nkb = (j->K + cfg->kc - 1) / cfg->kc;
+    const int kcmax = j->kc > 0 ? j->kc : cfg->kc;
+    int nkb = (j->K + kcmax - 1) / kcmax;
     rc.kcb = (j->K + nkb - 1) / nkb;
     if (cfg->kpair) /* K-pair panels: blocks start at even k (gemm.h) */
         rc.kcb += rc.kcb & 1;
-    rc.per_thread = sk_gemm_scratch_floats(cfg, 1);
+    rc.per_thread = sk_gemm_job_scratch_floats(j, 1);
     float *own = NULL;
     if (!scratch) {
-        own = sk_alloc(sk_gemm_scratch_floats(cfg, T) * sizeof(float));
+        own = sk_alloc(sk_gemm_job_scratch_floats(j, T) * sizeof(float));
         if (!own)
             return SK_ENOMEM;
         scratch = own;

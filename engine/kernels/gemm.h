@@ -198,6 +198,10 @@ typedef struct sk_gemm_job {
     sk_gemm_epi epi;      /* per-row bias is indexed by the item's group row */
     size_t bias_stride;   /* floats between groups' bias rows (per-row bias) */
     size_t res_stride;    /* floats between items' residuals */
+    /* K block limit: 0 = cfg->kc. With a packing callback the scratch
+     * must then hold the job's blocks: sk_gemm_job_scratch_floats (issue
+     * 24: pixel rows and im2col-gemm run longer K blocks) */
+    int kc;
 } sk_gemm_job;
 
 /* A job of `nbatch` M x N x K products at cfg's level: every other field
@@ -207,6 +211,9 @@ void sk_gemm_job_init(sk_gemm_job *j, const sk_gemm_cfg *cfg, int M, int N, int 
 /* Per-thread scratch (floats) a job with this config needs, for `nthreads`
  * threads. */
 size_t sk_gemm_scratch_floats(const sk_gemm_cfg *cfg, int nthreads);
+/* The same for a job's own K block (job->kc; = the above when it is 0,
+ * or when no callback packs an operand). */
+size_t sk_gemm_job_scratch_floats(const sk_gemm_job *j, int nthreads);
 
 /* Run the job on the pool. scratch: sk_gemm_scratch_floats(cfg,
  * sk_pool_size(pool)) floats, 64-byte aligned; NULL allocates (not for

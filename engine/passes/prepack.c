@@ -94,6 +94,33 @@ static int use_pixrows(int64_t M, int64_t group, int64_t P, const sk_gemm_cfg *c
     return cols * 10 >= rows * 11;
 }
 
+/* The NCHW 1x1 strategy (SK_CONV_NCHW1X1, fast_conv_1x1.c): a 1x1,
+ * stride-1, unpadded, ungrouped conv at a level with the kernel (AVX-512),
+ * output P >= 16 pixels per image or unknown, only under
+ * SKIPSERVE_NCHW1X1=force: it measured slower than im2col-gemm / pixel
+ * rows on every ResNet-50 and MobileNetV2 shape (bench/RESULTS.md, session
+ * 14), so no default rule takes it. */
+static int use_nchw1x1(const sk_node *n, const sk_value *w, int64_t group, int64_t P,
+                       const sk_kconfig *kc)
+{
+    const char *env = getenv("SKIPSERVE_NCHW1X1");
+    if (!env || strcmp(env, "force") || !kc->gemm_nchw || kc->gemm.mr != 8 || group != 1 ||
+        w->shape.rank < 3 || !all_ones(n, "strides"))
+        return 0;
+    for (int i = 2; i < w->shape.rank; i++)
+        if (w->shape.dim[i] != 1)
+            return 0;
+    const int64_t *pads;
+    int np = sk_attr_ints(n, "pads", &pads);
+    for (int i = 0; i < np; i++)
+        if (pads[i] != 0)
+            return 0;
+    const char *ap = sk_attr_str(n, "auto_pad", "NOTSET");
+    if (ap && strcmp(ap, "NOTSET") && strcmp(ap, "VALID"))
+        return 0;
+    return P == 0 || P >= 16;
+}
+
 /* For a Winograd F(m x m) conv (group 1) on a known oh x ow output: the
  * largest batch (up to 16) at which pixel rows multiply at most
  * WINO_PIX_RATIO x the lanes Winograd does, 0 for none. Winograd's tiles
@@ -241,6 +268,9 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         if (pn > 0 && (rc = sk_gemm_pack_b(cfg, w->data, 1, (size_t)K, (int)K, (int)M, 1.0f,
                                            &pv->wt)) == 0)
             pv->pix_max_n = pn;
+    } else if (use_nchw1x1(n, w, group, out_pixels(os), kc)) {
+        pv->kind = SK_CONV_NCHW1X1; /* A panels as im2col-gemm's */
+        rc = sk_gemm_pack_a(cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, 1.0f, &pv->w);
     } else if (use_pixrows(M, group, out_pixels(os), cfg)) {
         /* W' (k, m) = W[m][k] */
         pv->kind = SK_CONV_PIXROWS;

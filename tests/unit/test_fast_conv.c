@@ -728,9 +728,13 @@ static void test_depthwise_cl(void **state)
  * transpose's 8x8 blocks, channel counts off every vector width, batch up
  * to 3 (one image at a time), with every epilogue; then the 7x7 ResNet
  * shapes it is chosen for by default (49 pixels), unforced. */
-/* Pixel rows computes every output with the same K blocks, the same FMAs
- * in the same order and the same epilogue as the usual orientation, so the
- * two agree bit for bit. */
+/* Pixel rows computes every output with the same FMAs in the same order
+ * and the same epilogue as the usual orientation, so with the driver's K
+ * blocks for both (SKIPSERVE_PIXROWS_KC=0, SKIPSERVE_IM2COL_KC=0) the two
+ * agree bit for bit; by default FP32 pixel rows takes K blocks of up to
+ * 2048 rows (fast_conv_pixrows.c pixrows_kc) and im2col-gemm of up to 512
+ * (fast_conv_im2col.c im2col_kc), which sum K > 256 in fewer pieces: the
+ * same bits where K <= 256, within check_case's bound otherwise. */
 static void check_same_as_columns(const conv_case *c, sk_pool *pool)
 {
     if (sk_cpu_level() == SK_ISA_SCALAR)
@@ -750,17 +754,32 @@ static void check_same_as_columns(const conv_case *c, sk_pool *pool)
     setenv("SKIPSERVE_PIXROWS", "force", 1);
     float *x, *r;
     random_operands(c, &x, &r);
-    int64_t n1, n2;
+    int64_t n1, n2, n3;
+    setenv("SKIPSERVE_PIXROWS_KC", "0", 1);
+    setenv("SKIPSERVE_IM2COL_KC", "0", 1);
     float *y1 = run_graph(g[0], c, x, r, pool, &n1, 0), *y2 = run_graph(g[1], c, x, r, pool, &n2, 0);
+    unsetenv("SKIPSERVE_PIXROWS_KC");
+    unsetenv("SKIPSERVE_IM2COL_KC");
+    float *y3 = run_graph(g[0], c, x, r, pool, &n3, 0); /* long K blocks */
     assert_int_equal(n1, n2);
-    for (int64_t i = 0; i < n1; i++)
+    assert_int_equal(n1, n3);
+    int K = c->C;
+    for (int a = 0; a < c->nsp; a++)
+        K *= c->k[a];
+    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    for (int64_t i = 0; i < n1; i++) {
         if (memcmp(&y1[i], &y2[i], sizeof(float)))
             fail_msg("[%s] y[%lld]: pixel rows %.9g, columns %.9g: %s", sk_isa_name(sk_cpu_level()),
                      (long long)i, y1[i], y2[i], what);
+        if (K <= cfg->kc && memcmp(&y3[i], &y2[i], sizeof(float)))
+            fail_msg("[%s] y[%lld]: pixel rows (one K block) %.9g, columns %.9g: %s",
+                     sk_isa_name(sk_cpu_level()), (long long)i, y3[i], y2[i], what);
+    }
     free(x);
     free(r);
     free(y1);
     free(y2);
+    free(y3);
     sk_graph_free(g[0]);
     sk_graph_free(g[1]);
 }
@@ -1121,6 +1140,158 @@ static void test_wino_pixrows_by_batch(void **state)
         }
     }
     sk_cpu_set_level(sk_cpu_detected());
+}
+
+/* ---- the NCHW 1x1 strategy (SK_CONV_NCHW1X1, fast_conv_1x1.c) ----------
+ * Taken only under SKIPSERVE_NCHW1X1=force, at a level with the kernel
+ * (AVX-512). The microkernel against its scalar contract (gemm_nchw.c) on
+ * random lane masks — one segment, two segments, partial, empty — every
+ * flag, with guard cells around C that masked-off lanes must not touch;
+ * then whole convs: P from 16 (a vector spans exactly one image) past
+ * several 32-column tiles, odd channel counts, K over two of the driver's
+ * K blocks, batch 1-5 (tiles crossing images), every epilogue, on 1, 3 and
+ * 16 threads, against the reference (check_case, with no allocation) and
+ * bit for bit against im2col-gemm (same K blocks, same FMA order). */
+static void nchw_uk_case(sk_gemm_nchw_fn uk, uint64_t seed)
+{
+    enum { LD = 80, ROWS = 8, GUARD = 40 };
+    const size_t kc = 1 + (size_t)(seed % 37);
+    float a[37 * 8], b[37 * LD + 64], res[ROWS * LD + 64];
+    float c0[ROWS * LD + 2 * GUARD], c1[ROWS * LD + 2 * GUARD], bias[ROWS];
+    for (size_t i = 0; i < sizeof a / sizeof *a; i++)
+        a[i] = (float)((int)((i * 7 + seed) % 23) - 11) / 8.0f;
+    for (size_t i = 0; i < sizeof b / sizeof *b; i++)
+        b[i] = (float)((int)((i * 13 + seed * 3) % 29) - 14) / 16.0f;
+    for (size_t i = 0; i < sizeof res / sizeof *res; i++)
+        res[i] = (float)((int)((i * 5 + seed) % 17) - 8) / 4.0f;
+    for (int i = 0; i < ROWS; i++)
+        bias[i] = (float)(i - 3) / 2.0f;
+    for (size_t i = 0; i < sizeof c0 / sizeof *c0; i++)
+        c0[i] = c1[i] = (float)((int)(i % 11) - 5); /* old C and guard cells */
+    sk_gemm_nchw_cols cl0, cl1;
+    memset(&cl0, 0, sizeof cl0);
+    for (int v = 0; v < 2; v++) {
+        /* lanes [0, len0) from segment 0, [len0, len0 + rem) from segment 1 */
+        int len0 = (int)((seed >> (3 + 5 * v)) % 17), rem = (int)((seed >> (8 + 5 * v)) % 17);
+        rem = rem > 16 - len0 ? 16 - len0 : rem;
+        size_t o0 = (size_t)v * 20 + (seed % 4), o1 = 40 + (size_t)v * 20; /* disjoint */
+        cl0.mask[v][0] = (1u << len0) - 1u;
+        cl0.mask[v][1] = ((1u << rem) - 1u) << len0;
+        cl0.b[v][0] = b + o0;
+        cl0.b[v][1] = b + o1 - (size_t)len0;
+        cl0.res[v][0] = res + o0;
+        cl0.res[v][1] = res + o1 - (size_t)len0;
+        cl0.c[v][0] = c0 + GUARD + o0;
+        cl0.c[v][1] = c0 + GUARD + o1 - (size_t)len0;
+    }
+    cl0.simple = cl0.mask[0][0] == 0xffffu && cl0.mask[1][0] == 0xffffu;
+    cl1 = cl0;
+    for (int v = 0; v < 2; v++)
+        for (int sgm = 0; sgm < 2; sgm++)
+            cl1.c[v][sgm] = c1 + (cl0.c[v][sgm] - c0);
+    sk_gemm_nchw_args g;
+    memset(&g, 0, sizeof g);
+    g.kc = kc;
+    g.ldb = LD;
+    g.ldc = LD;
+    g.rows = 1 + (int)(seed % ROWS);
+    g.flags = (int)(seed % 4);
+    g.bias = seed & 4 ? bias : NULL;
+    g.has_res = (seed & 8) != 0;
+    g.lo = seed & 16 ? 0.0f : -INFINITY;
+    g.hi = seed & 32 ? 1.5f : INFINITY;
+    sk_f32_gemm_nchw_8x32__scalar(a, &cl0, &g);
+    uk(a, &cl1, &g);
+    if (memcmp(c0, c1, sizeof c0)) {
+        for (size_t i = 0; i < sizeof c0 / sizeof *c0; i++)
+            if (memcmp(&c0[i], &c1[i], sizeof(float)))
+                fail_msg("seed %llu: c[%zu] scalar %.9g, kernel %.9g", (unsigned long long)seed,
+                         i, c0[i], c1[i]);
+    }
+}
+
+static void nchw_conv_case(int N, int C, int M, int H, int e, sk_pool **pools)
+{
+    conv_case c;
+    square_case(&c, N, C, M, H, 1, 1, 0);
+    c.bias = e & 1;
+    c.bn = (e & 2) != 0;
+    c.add = (e & 4) != 0;
+    c.act = e % 3;
+    char what[400];
+    describe(&c, what, sizeof what);
+    setenv("SKIPSERVE_NCHW1X1", "force", 1);
+    assert_int_equal(packed_kind(&c), H * H >= 16 ? SK_CONV_NCHW1X1 : SK_CONV_GEMM);
+    check_case(&c, pools[e % 3], 1);
+    float *x, *r;
+    random_operands(&c, &x, &r);
+    /* im2col-gemm on the driver's K blocks (its default is longer; read
+     * at run time), one thread */
+    static const char *const none[] = {NULL};
+    int64_t n0, n1;
+    unsetenv("SKIPSERVE_NCHW1X1");
+    setenv("SKIPSERVE_IM2COL_KC", "0", 1);
+    float *yg = run_under(&c, none, x, r, &n0);
+    unsetenv("SKIPSERVE_IM2COL_KC");
+    char err[256];
+    setenv("SKIPSERVE_NCHW1X1", "force", 1);
+    sk_graph *g = build(&c, 4242);
+    if (sk_graph_optimize(g, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    unsetenv("SKIPSERVE_NCHW1X1");
+    for (int t = 0; t < 3; t++) {
+        float *y = run_graph(g, &c, x, r, pools[t], &n1, 0);
+        assert_int_equal(n0, n1);
+        if (memcmp(y, yg, sizeof(float) * (size_t)n0))
+            fail_msg("[%s] NCHW 1x1 on pool %d differs from im2col-gemm (driver's K blocks): %s",
+                     sk_isa_name(sk_cpu_level()), t, what);
+        free(y);
+    }
+    sk_graph_free(g);
+    free(yg);
+    free(x);
+    free(r);
+}
+
+static void test_nchw1x1(void **state)
+{
+    (void)state;
+    sk_pool *pools[3] = {NULL, sk_pool_create(3), sk_pool_create(16)};
+    int ran = 0;
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        if (!kc || !kc->gemm_nchw)
+            continue;
+        ran = 1;
+        sk_cpu_set_level((sk_isa)l);
+        for (uint64_t seed = 1; seed < 3000; seed += 7)
+            nchw_uk_case(kc->gemm_nchw, seed * 2654435761ull);
+        static const int geo[][4] = {
+            /* N, C, M, H */
+            {1, 5, 9, 4},    {2, 3, 8, 4},    {3, 17, 13, 5},  {1, 40, 33, 7},  {5, 24, 16, 7},
+            {2, 300, 24, 7}, {1, 64, 40, 14}, {3, 9, 7, 14},   {2, 33, 17, 9},  {4, 520, 8, 5},
+            {1, 16, 72, 17}, {2, 8, 8, 3},
+        };
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            nchw_conv_case(geo[i][0], geo[i][1], geo[i][2], geo[i][3], (int)i % 8, pools);
+    }
+    if (!ran) /* no AVX-512 here: not taken even when forced */
+        for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+            sk_cpu_set_level((sk_isa)l);
+            conv_case c;
+            square_case(&c, 1, 8, 8, 7, 1, 1, 0);
+            setenv("SKIPSERVE_NCHW1X1", "force", 1);
+            assert_int_not_equal(packed_kind(&c), SK_CONV_NCHW1X1);
+        }
+    /* never by default */
+    unsetenv("SKIPSERVE_NCHW1X1");
+    sk_cpu_set_level(sk_cpu_detected());
+    conv_case d;
+    square_case(&d, 1, 64, 64, 14, 1, 1, 0);
+    if (sk_cpu_detected() > SK_ISA_SCALAR)
+        assert_int_equal(packed_kind(&d), SK_CONV_GEMM);
+    sk_pool_destroy(pools[1]);
+    sk_pool_destroy(pools[2]);
 }
 
 /* A Conv output read twice (or a graph output) keeps its BN / Add. */
@@ -1762,6 +1933,7 @@ int main(void)
         cmocka_unit_test(test_max_pool),
         cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_nchw1x1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
