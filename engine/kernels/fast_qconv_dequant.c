@@ -25,6 +25,13 @@ int sk_qconvdq_pays(const sk_kconfig *kc)
 #endif
 }
 
+int sk_qgemmdq_fits(const sk_kconfig *kc, int64_t K)
+{
+    if (!kc)
+        return 1; /* the scalar level: the reference, any K */
+    return sk_qconvdq_pays(kc) && K >= 4 && K % 4 == 0 && K <= SK_QGEMMDQ_MAXK;
+}
+
 static void priv_free(void *p)
 {
     sk_qconvdq_priv *q = p;
@@ -54,13 +61,15 @@ int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     int ok = 1;
     const sk_value *xs = cin(g, n, 1, &ok), *xz = cin(g, n, 2, &ok), *w = cin(g, n, 3, &ok),
                    *ws = cin(g, n, 4, &ok), *wz = cin(g, n, 5, &ok), *b = cin(g, n, 6, &ok);
-    if (!ok || !xs || !xz || !w || !ws || w->dtype != SK_I8 || w->shape.rank != 4 ||
+    int gemm = w && w->shape.rank == 2;
+    if (!ok || !xs || !xz || !w || !ws || w->dtype != SK_I8 || (w->shape.rank != 4 && !gemm) ||
         !sk_q_is8(xz->dtype) || xs->dtype != SK_F32 || ws->dtype != SK_F32 ||
         sk_shape_numel(&xs->shape) != 1 || sk_shape_numel(&xz->shape) != 1)
         return 0;
     int64_t M = w->shape.dim[0], C = w->shape.dim[1], nws = sk_shape_numel(&ws->shape);
-    if (M < 1 || C < 1 || C > SK_QCONVDQ_MAXC || w->shape.dim[2] != 1 || w->shape.dim[3] != 1 ||
-        (nws != 1 && nws != M))
+    if (M < 1 || C < 1 || (nws != 1 && nws != M) ||
+        (gemm ? !sk_qgemmdq_fits(kc, C)
+              : C > SK_QCONVDQ_MAXC || w->shape.dim[2] != 1 || w->shape.dim[3] != 1))
         return 0;
     if (wz) { /* symmetric weights only: the zero point is not subtracted per product */
         if (wz->dtype != SK_I8 || sk_shape_numel(&wz->shape) != nws)
@@ -102,6 +111,7 @@ int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     pv->C = C;
     pv->M = M;
     pv->x_s8 = x_s8;
+    pv->gemm = gemm;
 #if defined(__x86_64__)
     /* vpdpbusd where the level's int8 GEMM uses it (the CPU has VNNI) */
     pv->uk = kc->qgemm.uk == sk_qu8_qc8w_gemm_8x32c4__avx512vnni
@@ -147,6 +157,65 @@ static void qcd_range(void *arg, size_t b, size_t e)
 }
 #endif
 
+#if defined(__x86_64__)
+/* the Gemm form: x's rows packed up front (N x K bytes: one pass, serial),
+ * then tasks over (panel of 32 rows, block of QCDG_MB output columns) — a
+ * batch-1 head still spreads over the threads; every output is one uk call
+ * summing all of K, so the bits do not depend on the split. The uk writes
+ * an 8 x 32 tile of y^T, transposed into y [N, M] while in L1. */
+#define QCDG_MB 64
+typedef struct qcdg_job {
+    const sk_qconvdq_priv *pv;
+    const uint8_t *panels; /* panel i at i * 32 * Kp */
+    float *y;
+    size_t N, nmb;
+} qcdg_job;
+
+static void qcdg_range(void *arg, size_t b, size_t e)
+{
+    const qcdg_job *j = arg;
+    const sk_qconvdq_priv *pv = j->pv;
+    size_t M = (size_t)pv->M, Kp = sk_qgemm_kp((size_t)pv->C);
+    _Alignas(64) float tile[QCD_MR * QCD_NR];
+    for (size_t t = b; t < e; t++) {
+        size_t pan = t / j->nmb, m1 = t % j->nmb * QCDG_MB, p0 = pan * QCD_NR;
+        size_t np = j->N - p0 < QCD_NR ? j->N - p0 : QCD_NR;
+        size_t me = M - m1 < QCDG_MB ? M : m1 + QCDG_MB;
+        const uint8_t *panel = j->panels + pan * QCD_NR * Kp;
+        for (size_t m0 = m1; m0 < me; m0 += QCD_MR) {
+            size_t mr = me - m0 < QCD_MR ? me - m0 : QCD_MR;
+            pv->uk(mr, np, Kp / 4, pv->pa + m0 * Kp, panel, tile, QCD_NR, pv->bias + m0,
+                   pv->mult + m0);
+            for (size_t p = 0; p < np; p++)
+                for (size_t r = 0; r < mr; r++)
+                    j->y[(p0 + p) * M + m0 + r] = tile[r * QCD_NR + p];
+        }
+    }
+}
+
+static int qcdg_run(const sk_node *n, const sk_tensor *X, sk_tensor *Y, sk_kctx *ctx)
+{
+    const sk_qconvdq_priv *pv = n->priv;
+    size_t N = (size_t)X->shape.dim[0], C = (size_t)pv->C, Kp = sk_qgemm_kp(C);
+    size_t npan = (N + QCD_NR - 1) / QCD_NR;
+    if (npan == 0)
+        return 0;
+    uint8_t *panels = aligned_alloc(64, npan * QCD_NR * Kp); /* 128 * (Kp / 4): 64-aligned */
+    if (!panels)
+        return sk_kfail(ctx, n, SK_ENOMEM, "no memory for %zu packed rows", npan * QCD_NR);
+    const uint8_t *x = X->data;
+    for (size_t i = 0; i < npan; i++) {
+        size_t np = N - i * QCD_NR < QCD_NR ? N - i * QCD_NR : QCD_NR;
+        sk_qu8_pack_nhwc_32c4__avx512f(x + i * QCD_NR * C, C, np, pv->x_s8 ? 0x80 : 0,
+                                       panels + i * QCD_NR * Kp);
+    }
+    qcdg_job j = {pv, panels, Y->data, N, ((size_t)pv->M + QCDG_MB - 1) / QCDG_MB};
+    sk_parallel_for(ctx->pool, npan * j.nmb, 1, qcdg_range, &j);
+    free(panels);
+    return 0;
+}
+#endif
+
 int sk_fast_run_qconvdq(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                         int nout, sk_kctx *ctx)
 {
@@ -164,6 +233,9 @@ int sk_fast_run_qconvdq(const sk_node *n, const sk_tensor *const *in, int nin, s
         return info->run(n, in, nin, out, nout, ctx);
     }
 #if defined(__x86_64__)
+    if (pv->gemm) /* the reference's checks passed: x [N, K], y [N, M] */
+        return in[0]->shape.rank == 2 ? qcdg_run(n, in[0], &out[0], ctx)
+                                      : info->run(n, in, nin, out, nout, ctx);
     size_t N = (size_t)in[0]->shape.dim[0],
            P = (size_t)(in[0]->shape.dim[2] * in[0]->shape.dim[3]);
     qcd_job j = {pv, in[0]->data, out[0].data, P, (P + QCD_NR - 1) / QCD_NR};

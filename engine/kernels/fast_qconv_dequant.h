@@ -35,6 +35,14 @@
 /* input channels the stack panel holds (32 pixels x 512 bytes = 16 KB) */
 #define SK_QCONVDQ_MAXC 512
 
+/* the Gemm form (session 14, qgm: x [N, K], w [M, K], y [N, M]): K a
+ * multiple of 4 (its rows are gathered as c4 groups) up to this bound (the
+ * panel, 32 rows x K bytes, is allocated per task; int32 sums stay exact:
+ * 255 * 127 * 16384 < 2^31) */
+#define SK_QGEMMDQ_MAXK 16384
+/* whether a Gemm of K inputs gets the packed kernel at level kc */
+int sk_qgemmdq_fits(const sk_kconfig *kc, int64_t K);
+
 typedef struct sk_qconvdq_priv {
     int64_t C, M;  /* input channels (K), output channels */
     int8_t *pa;    /* A panels (8 rows x Kp each) */
@@ -42,6 +50,7 @@ typedef struct sk_qconvdq_priv {
     float *mult;   /* x_scale * w_scale[m] */
     int x_s8;
     int x_nhwc; /* passes/qlayout.c: x lies channels-last (shape still NCHW) */
+    int gemm;   /* w [M, K]: x [N, K] rows are the pixels, y [N, M] */
     /* the microkernel: one of the two builds below */
     void (*uk)(size_t mr, size_t nr, size_t kg, const int8_t *a, const uint8_t *b, float *y,
                size_t ldy, const int32_t *bias, const float *mult);

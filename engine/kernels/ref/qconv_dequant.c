@@ -17,7 +17,11 @@
  * left out (a dequantizing epilogue). It differs from DQ -> float Conv only
  * by the float sum's rounding: the float graph rounds every product and
  * partial sum, this rounds once (tests/unit/test_qconv_dequant.c bounds the
- * difference). Dilations do not matter for a 1x1 kernel and are ignored. */
+ * difference). Dilations do not matter for a 1x1 kernel and are ignored.
+ *
+ * Rank 2 (session 14, branch qgm): x [N, K], w [M, K] (a QDQ Gemm, transB
+ * folded by the pass), y [N, M] — the same sums with H = W = 1, which is
+ * also how the NCHW index below lays y out. */
 #include <string.h>
 
 #include "graph.h"
@@ -64,11 +68,15 @@ static int qcd_setup(const sk_node *n, const sk_tensor *const *in, int nin, int 
     const sk_tensor *X = in[0], *W = in[3];
     if (!sk_q_is8(X->dtype) || W->dtype != SK_I8)
         return sk_kfail(ctx, n, SK_EUNSUPPORTED, "x must be int8 or uint8 and w int8");
-    if (X->shape.rank != 4 || W->shape.rank != 4 || W->shape.dim[2] != 1 ||
-        W->shape.dim[3] != 1 || W->shape.dim[1] != X->shape.dim[1] || !pointwise_attrs(n))
+    /* rank 2 (session 14, qgm): a QDQ Gemm (passes/qdq_head.c), x [N, K]
+     * and w [M, K] — a 1x1 conv of N images of one pixel, y [N, M] */
+    int gemm = X->shape.rank == 2 && W->shape.rank == 2;
+    if ((!gemm && (X->shape.rank != 4 || W->shape.rank != 4 || W->shape.dim[2] != 1 ||
+                   W->shape.dim[3] != 1)) ||
+        W->shape.dim[1] != X->shape.dim[1] || !pointwise_attrs(n))
         return sk_kfail(ctx, n, SK_EUNSUPPORTED,
                         "needs a 2-D 1x1 conv: x [N,C,H,W], w [M,C,1,1], stride 1, no pads, "
-                        "group 1");
+                        "group 1 (or a Gemm: x [N,K], w [M,K])");
     const sk_tensor *B = sk_ref_opt(in, nin, 6);
     if (B && (B->dtype != SK_I32 || B->shape.rank != 1 || B->shape.dim[0] != W->shape.dim[0]))
         return sk_kfail(ctx, n, SK_ESHAPE, "B must be int32 [M]");
@@ -87,7 +95,7 @@ static int qcd_setup(const sk_node *n, const sk_tensor *const *in, int nin, int 
     q->N = X->shape.dim[0];
     q->C = X->shape.dim[1];
     q->M = W->shape.dim[0];
-    q->P = X->shape.dim[2] * X->shape.dim[3];
+    q->P = gemm ? 1 : X->shape.dim[2] * X->shape.dim[3];
     return 0;
 }
 
