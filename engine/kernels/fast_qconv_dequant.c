@@ -117,6 +117,10 @@ int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     pv->uk = kc->qgemm.uk == sk_qu8_qc8w_gemm_8x32c4__avx512vnni
                  ? sk_qu8_qc8w_gemm_f32_8x32c4__avx512vnni
                  : sk_qu8_qc8w_gemm_f32_8x32c4__avx512bw;
+    /* SKIPSERVE_QGEMM_GEMV=0 at load: batch 1 on the GEMM kernel (A/B) */
+    const char *gv = getenv("SKIPSERVE_QGEMM_GEMV");
+    pv->gemv = gemm && pv->uk == sk_qu8_qc8w_gemm_f32_8x32c4__avx512vnni &&
+               !(gv && strcmp(gv, "0") == 0);
 #endif
     n->priv = pv;
     n->priv_free = priv_free;
@@ -166,7 +170,8 @@ static void qcd_range(void *arg, size_t b, size_t e)
 #define QCDG_MB 64
 typedef struct qcdg_job {
     const sk_qconvdq_priv *pv;
-    const uint8_t *panels; /* panel i at i * 32 * Kp */
+    const uint8_t *panels; /* panel i at i * 32 * Kp (NULL: GEMV on x's rows) */
+    const uint8_t *x;
     float *y;
     size_t N, nmb;
 } qcdg_job;
@@ -181,6 +186,14 @@ static void qcdg_range(void *arg, size_t b, size_t e)
         size_t pan = t / j->nmb, m1 = t % j->nmb * QCDG_MB, p0 = pan * QCD_NR;
         size_t np = j->N - p0 < QCD_NR ? j->N - p0 : QCD_NR;
         size_t me = M - m1 < QCDG_MB ? M : m1 + QCDG_MB;
+        if (!j->panels) { /* small batch: each row on the GEMV kernel */
+            for (size_t p = 0; p < np; p++)
+                sk_qu8_qc8w_gemv_f32_8c4__avx512vnni(m1, me, Kp / 4, pv->pa,
+                                                     j->x + (p0 + p) * Kp,
+                                                     pv->x_s8 ? 0x80 : 0, j->y + (p0 + p) * M,
+                                                     pv->bias, pv->mult);
+            continue;
+        }
         const uint8_t *panel = j->panels + pan * QCD_NR * Kp;
         for (size_t m0 = m1; m0 < me; m0 += QCD_MR) {
             size_t mr = me - m0 < QCD_MR ? me - m0 : QCD_MR;
@@ -200,6 +213,11 @@ static int qcdg_run(const sk_node *n, const sk_tensor *X, sk_tensor *Y, sk_kctx 
     size_t npan = (N + QCD_NR - 1) / QCD_NR;
     if (npan == 0)
         return 0;
+    if (pv->gemv && N < SK_QGEMMDQ_GEMV_N) { /* K % 4 == 0: Kp == C, rows read in place */
+        qcdg_job j = {pv, NULL, X->data, Y->data, N, ((size_t)pv->M + QCDG_MB - 1) / QCDG_MB};
+        sk_parallel_for(ctx->pool, j.nmb, 1, qcdg_range, &j);
+        return 0;
+    }
     uint8_t *panels = aligned_alloc(64, npan * QCD_NR * Kp); /* 128 * (Kp / 4): 64-aligned */
     if (!panels)
         return sk_kfail(ctx, n, SK_ENOMEM, "no memory for %zu packed rows", npan * QCD_NR);
@@ -209,7 +227,7 @@ static int qcdg_run(const sk_node *n, const sk_tensor *X, sk_tensor *Y, sk_kctx 
         sk_qu8_pack_nhwc_32c4__avx512f(x + i * QCD_NR * C, C, np, pv->x_s8 ? 0x80 : 0,
                                        panels + i * QCD_NR * Kp);
     }
-    qcdg_job j = {pv, panels, Y->data, N, ((size_t)pv->M + QCDG_MB - 1) / QCDG_MB};
+    qcdg_job j = {pv, panels, x, Y->data, N, ((size_t)pv->M + QCDG_MB - 1) / QCDG_MB};
     sk_parallel_for(ctx->pool, npan * j.nmb, 1, qcdg_range, &j);
     free(panels);
     return 0;

@@ -51,6 +51,7 @@ typedef struct sk_qconvdq_priv {
     int x_s8;
     int x_nhwc; /* passes/qlayout.c: x lies channels-last (shape still NCHW) */
     int gemm;   /* w [M, K]: x [N, K] rows are the pixels, y [N, M] */
+    int gemv;   /* gemm with VNNI: batches < SK_QGEMMDQ_GEMV_N run the GEMV kernel */
     /* the microkernel: one of the two builds below */
     void (*uk)(size_t mr, size_t nr, size_t kg, const int8_t *a, const uint8_t *b, float *y,
                size_t ldy, const int32_t *bias, const float *mult);
@@ -72,6 +73,13 @@ void sk_qu8_qc8w_gemm_f32_8x32c4__avx512vnni(size_t mr, size_t nr, size_t kg, co
 void sk_qu8_qc8w_gemm_f32_8x32c4__avx512bw(size_t mr, size_t nr, size_t kg, const int8_t *a,
                                            const uint8_t *b, float *y, size_t ldy,
                                            const int32_t *bias, const float *mult);
+/* the Gemm form at batch < SK_QGEMMDQ_GEMV_N, with VNNI (session 14,
+ * qgm): outputs [m_begin, m_end) of one row x, weights as the vector
+ * operand (avx512/qu8_qc8w_gemv_f32_8c4__avx512vnni.c) */
+#define SK_QGEMMDQ_GEMV_N 4
+void sk_qu8_qc8w_gemv_f32_8c4__avx512vnni(size_t m_begin, size_t m_end, size_t kg,
+                                          const int8_t *pa, const uint8_t *x, uint8_t flip,
+                                          float *y, const int32_t *bias, const float *mult);
 /* the B panel of np <= 32 channels-last pixels (C bytes each, C % 4 == 0,
  * C <= SK_QCONVDQ_MAXC), bytes ^ flip, pixels past np zero */
 void sk_qu8_pack_nhwc_32c4__avx512f(const uint8_t *x, size_t C, size_t np, uint8_t flip,

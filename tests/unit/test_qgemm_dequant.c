@@ -6,8 +6,9 @@
  *      element (int64 sum + int32 bias, (float)acc * (x_scale * w_scale[m]))
  *      at every level the CPU has, on 1 and 3 threads: transB 1 and 0,
  *      int8 / uint8 x, per-tensor / per-channel w, no bias, an int32 DQ
- *      bias, a float bias of exact multiples of the scale; rows past 32
- *      (two panels) and M % 8 edges;
+ *      bias, a float bias of exact multiples of the scale; batches 1-3
+ *      (the VNNI GEMV kernel: M % 32 and M % 8 edges) and rows past 32
+ *      (two GEMM panels);
  *   2. within the float sum's rounding of the QDQ graph left in float
  *      (SKIPSERVE_QDQ_HEAD=0, scalar level) — the reference ORT's QDQ
  *      Gemm is defined by (DequantizeLinear, then a float Gemm);
@@ -192,7 +193,9 @@ static void gm_expect(const gm_case *c, const uint8_t *x, float *y, float *tol)
 static void gm_random(gm_case *c, int64_t kmax)
 {
     memset(c, 0, sizeof *c);
-    c->N = 1 + rnd() % 40; /* past one 32-row panel */
+    /* half at batch 1-3 (the GEMV kernel where the CPU has VNNI), half up
+     * to past one 32-row panel (the GEMM kernel) */
+    c->N = rnd() % 2 ? 1 + rnd() % 3 : 1 + rnd() % 40;
     c->K = 4 * (1 + rnd() % (kmax / 4));
     c->M = 1 + rnd() % 90;
     c->x_s8 = rnd() % 2;
