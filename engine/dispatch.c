@@ -85,6 +85,11 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
     }
     if (fn == sk_fast_run_qconvt)
         return sk_fast_qconvt_scratch(n, in, nin);
+    if (fn == sk_fast_run_qconvdq) {
+        size_t fast = sk_fast_qconvdq_scratch(n, in, nin),
+               ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
+        return fast > ref ? fast : ref;
+    }
     if (fn == sk_fast_run_qmatmul) {
         size_t fast = sk_fast_qmatmul_scratch(n, in, nin),
                ref = sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);

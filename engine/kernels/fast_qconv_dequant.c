@@ -218,9 +218,13 @@ static int qcdg_run(const sk_node *n, const sk_tensor *X, sk_tensor *Y, sk_kctx 
         sk_parallel_for(ctx->pool, j.nmb, 1, qcdg_range, &j);
         return 0;
     }
-    uint8_t *panels = aligned_alloc(64, npan * QCD_NR * Kp); /* 128 * (Kp / 4): 64-aligned */
-    if (!panels)
-        return sk_kfail(ctx, n, SK_ENOMEM, "no memory for %zu packed rows", npan * QCD_NR);
+    /* the packed rows live in the plan's scratch (sk_fast_qconvdq_scratch) */
+    size_t need = npan * QCD_NR * Kp;
+    uintptr_t a = ((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63;
+    if (!ctx->scratch || ctx->scratch_bytes < need + 64)
+        return sk_kfail(ctx, n, SK_ENOMEM, "scratch of %zu bytes for %zu packed rows",
+                        ctx->scratch_bytes, npan * QCD_NR);
+    uint8_t *panels = (uint8_t *)a;
     const uint8_t *x = X->data;
     for (size_t i = 0; i < npan; i++) {
         size_t np = N - i * QCD_NR < QCD_NR ? N - i * QCD_NR : QCD_NR;
@@ -229,10 +233,21 @@ static int qcdg_run(const sk_node *n, const sk_tensor *X, sk_tensor *Y, sk_kctx 
     }
     qcdg_job j = {pv, panels, x, Y->data, N, ((size_t)pv->M + QCDG_MB - 1) / QCDG_MB};
     sk_parallel_for(ctx->pool, npan * j.nmb, 1, qcdg_range, &j);
-    free(panels);
     return 0;
 }
 #endif
+
+size_t sk_fast_qconvdq_scratch(const sk_node *n, const sk_tensor *const *in, int nin)
+{
+    const sk_qconvdq_priv *pv = n->priv;
+    if (!pv || !pv->uk || !pv->gemm || nin < 1 || !in[0] || in[0]->shape.rank != 2)
+        return 0; /* the conv form and the GEMV read x in place */
+    size_t N = (size_t)in[0]->shape.dim[0];
+    if (pv->gemv && N < SK_QGEMMDQ_GEMV_N)
+        return 0;
+    size_t npan = (N + QCD_NR - 1) / QCD_NR;
+    return npan ? npan * QCD_NR * sk_qgemm_kp((size_t)pv->C) + 64 : 0;
+}
 
 int sk_fast_run_qconvdq(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                         int nout, sk_kctx *ctx)

@@ -37,7 +37,7 @@
 
 /* the Gemm form (session 14, qgm: x [N, K], w [M, K], y [N, M]): K a
  * multiple of 4 (its rows are gathered as c4 groups) up to this bound (the
- * panel, 32 rows x K bytes, is allocated per task; int32 sums stay exact:
+ * packed rows, 32 x K bytes a panel, are the plan's scratch; int32 sums stay exact:
  * 255 * 127 * 16384 < 2^31) */
 #define SK_QGEMMDQ_MAXK 16384
 /* whether a Gemm of K inputs gets the packed kernel at level kc */
@@ -63,6 +63,8 @@ int sk_qconvdq_pays(const sk_kconfig *kc);
 int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc);
 int sk_fast_run_qconvdq(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                         int nout, sk_kctx *ctx);
+/* scratch bytes of a run on inputs in (the Gemm form's packed rows) */
+size_t sk_fast_qconvdq_scratch(const sk_node *n, const sk_tensor *const *in, int nin);
 
 /* the kernels (x86-64 builds): rows m0.. of A panel a (mr <= 8), columns
  * of B panel b (nr <= 32), y row r at y + r * ldy floats; bias / mult

@@ -380,9 +380,15 @@ static void test_gemm_guard(void **state)
                 in[k] = &tv[k];
             }
         sk_tensor out = {SK_F32, {2, {c.N, c.M}}, y};
-        sk_kctx ctx = {.err = err, .errlen = sizeof err, .pool = it % 2 ? pool : NULL, .kcfg = kc};
+        /* the scratch the plan would give it (sk_dispatch_scratch), exactly */
+        size_t sb = sk_dispatch_scratch(n, in, n->nin, &out, 1, 3);
+        void *scratch = sb ? malloc(sb) : NULL;
+        assert_true(!sb || scratch);
+        sk_kctx ctx = {.err = err, .errlen = sizeof err, .pool = it % 2 ? pool : NULL, .kcfg = kc,
+                       .scratch = scratch, .scratch_bytes = sb};
         if (sk_fast_run_qconvdq(n, in, n->nin, &out, 1, &ctx))
             fail_msg("run: %s", err);
+        free(scratch);
         assert_memory_equal(y, want, ny * 4);
         for (size_t i = ny; i < ny + 64; i++)
             assert_true(y[i] == -777.f);
