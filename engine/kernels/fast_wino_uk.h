@@ -194,6 +194,69 @@ void SK_UK(wino4_cols)(const float *row, int n, float *d, int nr)
     }
 }
 
+/* ---- the gather of a whole tile row, borders included -------------------
+ * row[off .. off + SK_VW) with the floats outside the row's [0, W) read as
+ * zero (the conv's padding) and never touched: a masked load whose mask is
+ * the window, so the left and right border tiles of a row need no scalar
+ * copies (at ResNet sizes they were 2 of a row's 7-14 tiles). */
+static inline vf wino_ldw(const float *row, long off, long W)
+{
+    long lo = off < 0 ? -off : 0, hi = W - off < SK_VW ? W - off : SK_VW;
+    if (lo == 0 && hi == SK_VW)
+        return v_ld(row + off);
+    if (hi <= lo)
+        return v_zero();
+#if defined(SK_FAST_AVX512)
+    __mmask16 k = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    return _mm512_mask_loadu_ps(v_zero(), k, row + off);
+#else
+    /* VMASKLOADPS zeroes the masked lanes and suppresses their faults */
+    __m256i k = _mm256_andnot_si256(v_mask((size_t)lo), v_mask((size_t)hi));
+    return _mm256_maskload_ps(row + off, k);
+#endif
+}
+
+/* d[j*nr + l] = x(iw0 + 2l + j) for j < 4, l < n, x(i) = row[i] for
+ * 0 <= i < W and 0 outside (iw0 may be negative: the left padding); lanes
+ * >= n untouched. The same permutes as wino_cols. */
+void SK_UK(wino_colsw)(const float *row, long iw0, long W, int n, float *d, int nr)
+{
+    for (int l = 0; l < n; l += SK_VW) {
+        const int k = n - l < SK_VW ? n - l : SK_VW;
+        const long o = iw0 + 2L * l;
+        vf e, od;
+        v_deint2(wino_ldw(row, o, W), wino_ldw(row, o + SK_VW, W), &e, &od);
+        wino_st(d + l, e, k);
+        wino_st(d + nr + l, od, k);
+        v_deint2(wino_ldw(row, o + 2, W), wino_ldw(row, o + 2 + SK_VW, W), &e, &od);
+        wino_st(d + 2 * nr + l, e, k);
+        wino_st(d + 3 * nr + l, od, k);
+    }
+}
+
+/* d[j*nr + l] = x(iw0 + 4l + j) for j < 6, l < n (x as above): wino4_cols
+ * over a windowed row. */
+void SK_UK(wino4_colsw)(const float *row, long iw0, long W, int n, float *d, int nr)
+{
+    for (int l = 0; l < n; l += SK_VW) {
+        const int k = n - l < SK_VW ? n - l : SK_VW;
+        vf e0, o0, e1, o1, p0, p2, p1, p3;
+        for (int h = 0; h < 2; h++) { /* columns 0..3 from o, then 4, 5 from o + 4 */
+            const long o = iw0 + 4L * l + 4 * h;
+            v_deint2(wino_ldw(row, o, W), wino_ldw(row, o + SK_VW, W), &e0, &o0);
+            v_deint2(wino_ldw(row, o + 2 * SK_VW, W), wino_ldw(row, o + 3 * SK_VW, W), &e1, &o1);
+            v_deint2(e0, e1, &p0, &p2);
+            v_deint2(o0, o1, &p1, &p3);
+            wino_st(d + 4 * h * nr + l, p0, k);
+            wino_st(d + (4 * h + 1) * nr + l, p1, k);
+            if (h == 0) {
+                wino_st(d + 2 * nr + l, p2, k);
+                wino_st(d + 3 * nr + l, p3, k);
+            }
+        }
+    }
+}
+
 /* o = B' x for one column of six vectors. */
 static inline void wino4_bt(const vf x[6], vf o[6])
 {

@@ -42,6 +42,8 @@ typedef struct impl {
     void (*out4)(const float *mb, size_t mstride, float *y, int nr);
     void (*epi4)(float *out, const float *y0, const float *y1, const float *y2, const float *y3,
                  size_t n, float b, const float *res, float lo, float hi);
+    void (*colsw)(const float *row, long iw0, long W, int n, float *d, int nr);
+    void (*colsw4)(const float *row, long iw0, long W, int n, float *d, int nr);
 } impl;
 
 /* the eight kernels named p<kernel>s, e.g. sk_f32_wino_in__avx2 */
@@ -49,7 +51,8 @@ typedef struct impl {
     (impl)                                                                                   \
     {                                                                                        \
         label, nr, p##wino_cols##s, p##wino_in##s, p##wino_out##s, p##wino_epi##s,           \
-            p##wino4_cols##s, p##wino4_in##s, p##wino4_out##s, p##wino4_epi##s               \
+            p##wino4_cols##s, p##wino4_in##s, p##wino4_out##s, p##wino4_epi##s,              \
+            p##wino_colsw##s, p##wino4_colsw##s                                              \
     }
 
 static int impls(impl *out)
@@ -115,6 +118,50 @@ static void test_cols(void **state)
     for (int k = 0; k < ni; k++) {
         check_cols(&im[k], im[k].cols, 2);
         check_cols(&im[k], im[k].cols4, 4);
+    }
+}
+
+/* The windowed gather of a whole tile row (d[j*nr + l] = x(iw0 + m l + j),
+ * x = row inside [0, W), 0 outside): every lane count, rows of 1-70 floats,
+ * starts 3 left of the row (padding) to 2 right, tiles running past the
+ * right end; the row is a malloc of exactly W floats (the masked loads must
+ * not touch the rest: valgrind / SAN=address), lanes >= n untouched. */
+typedef void (*colsw_fn)(const float *row, long iw0, long W, int n, float *d, int nr);
+static void check_colsw(const impl *im, colsw_fn colsw, int m)
+{
+    const int a = m + 2;
+    float d[6 * 32];
+    for (long W = 1; W <= 70; W += (W < 20 ? 1 : 7)) {
+        float *row = malloc(sizeof(float) * (size_t)W);
+        assert_non_null(row);
+        for (long i = 0; i < W; i++)
+            row[i] = frand();
+        for (long iw0 = -3; iw0 <= 2; iw0++)
+            for (int n = 0; n <= im->nr; n++) {
+                for (int i = 0; i < 6 * 32; i++)
+                    d[i] = -7.0f;
+                colsw(row, iw0, W, n, d, im->nr);
+                for (int j = 0; j < a; j++)
+                    for (int l = 0; l < im->nr; l++) {
+                        long x = iw0 + m * l + j;
+                        float want = l >= n ? -7.0f : x >= 0 && x < W ? row[x] : 0.0f;
+                        if (d[j * im->nr + l] != want)
+                            fail_msg("%s m=%d W=%ld iw0=%ld n=%d d[%d][%d] = %g, want %g",
+                                     im->name, m, W, iw0, n, j, l, d[j * im->nr + l], want);
+                    }
+            }
+        free(row);
+    }
+}
+
+static void test_colsw(void **state)
+{
+    (void)state;
+    impl im[3];
+    int ni = impls(im);
+    for (int k = 0; k < ni; k++) {
+        check_colsw(&im[k], im[k].colsw, 2);
+        check_colsw(&im[k], im[k].colsw4, 4);
     }
 }
 
@@ -311,6 +358,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cols),
+        cmocka_unit_test(test_colsw),
         cmocka_unit_test(test_in_out),
         cmocka_unit_test(test_epi),
         cmocka_unit_test(test_in_out4),
