@@ -48,9 +48,9 @@
                  sk_f32_gemm_mtail__##sfx, 0},                                              \
         .ops = KCONFIG_OPS(sfx, level),                                                     \
         .wino2 = {sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx, sk_f32_wino_out__##sfx,    \
-                  sk_f32_wino_epi__##sfx, NULL},                                            \
+                  sk_f32_wino_epi__##sfx, NULL, sk_f32_wino_colsw__##sfx},                  \
         .wino4 = {sk_f32_wino4_cols__##sfx, sk_f32_wino4_in__##sfx, sk_f32_wino4_out__##sfx, \
-                  NULL, sk_f32_wino4_epi__##sfx},                                           \
+                  NULL, sk_f32_wino4_epi__##sfx, sk_f32_wino4_colsw__##sfx},                \
         .dw_rows = sk_f32_dw_rows__##sfx,                                                   \
         .dw_flat = {sk_f32_dw_flat__##sfx, sk_f32_dw_out__##sfx, sk_f32_dw_copy__##sfx,      \
                     sk_f32_dw_split__##sfx},                                                \

@@ -108,6 +108,9 @@ typedef struct sk_wino_uk {
                  const float *res, float lo, float hi);
     void (*epi4)(float *out, const float *y0, const float *y1, const float *y2,
                  const float *y3, size_t n, float b, const float *res, float lo, float hi);
+    /* cols over a whole tile row, its padding read as zeros (NULL: cols
+     * plus scalar border tiles) */
+    void (*colsw)(const float *row, long iw0, long W, int n, float *d, int nr);
 } sk_wino_uk;
 
 /* ---- depthwise rows (fast_dw_uk.h): see sk_f32_dw_rows__* in fast.h ------ */

@@ -161,7 +161,9 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     void sk_f32_wino4_out__##sfx(const float *mb, size_t mstride, float *y, int nr);            \
     void sk_f32_wino4_epi__##sfx(float *out, const float *y0, const float *y1, const float *y2,  \
                                  const float *y3, size_t n, float b, const float *res, float lo, \
-                                 float hi);
+                                 float hi);                                                      \
+    void sk_f32_wino_colsw__##sfx(const float *row, long iw0, long W, int n, float *d, int nr);  \
+    void sk_f32_wino4_colsw__##sfx(const float *row, long iw0, long W, int n, float *d, int nr);
 SK_WINO_UK_PROTOS(avx2)
 SK_WINO_UK_PROTOS(avx512f)
 

@@ -7,11 +7,30 @@
  * vectors, with no shuffles; the data never leaves registers between the
  * row and column passes. Include after fast_simd.h. */
 
+/* The floats of p[0 .. avail) that exist, zeros past them (avail may be
+ * <= 0): masked loads never touch the masked lanes' memory, so a row's
+ * last tiles gather without reading past its end. */
+static inline vf wino_ld(const float *p, long avail)
+{
+    return avail >= SK_VW ? v_ld(p) : avail <= 0 ? v_zero() : v_ld_n(p, (size_t)avail, v_zero());
+}
+/* Lanes [0, k) of v to p; lanes past k belong to the next segment (or
+ * must stay zero in a last panel), so a short vector is a masked store. */
+static inline void wino_st(float *p, vf v, int k)
+{
+    if (k == SK_VW)
+        v_st(p, v);
+    else
+        v_st_n(p, v, (size_t)k);
+}
+
 /* d[j*nr + l] = row[j + 2l] for j < 4, l < n: the four columns of n
  * side-by-side 4x4 tiles (stride 2) in one input row; reads row[0 .. 2n+1].
  * An ISA file that defines SK_WINO_DEINT supplies wino_deint(p, &ev, &od)
- * (ev = p[0], p[2], ...; od = p[1], p[3], ...; reads p[0 .. 2*SK_VW)) and
- * gets two shuffles per vector instead of scalar copies. */
+ * (ev = p[0], p[2], ...; od = p[1], p[3], ...; reads p[0 .. 2*SK_VW)) for
+ * the full vectors; otherwise (and for the last n % SK_VW lanes, which at
+ * ResNet sizes are most of them: rows of 4-14 tiles) v_deint2 over
+ * masked loads de-interleaves and masked stores write the short vector. */
 void SK_UK(wino_cols)(const float *row, int n, float *d, int nr)
 {
     int l = 0;
@@ -26,11 +45,17 @@ void SK_UK(wino_cols)(const float *row, int n, float *d, int nr)
         v_st(d + 3 * nr + l, o);
     }
 #endif
-    for (; l < n; l++) {
-        d[l] = row[2 * l];
-        d[nr + l] = row[2 * l + 1];
-        d[2 * nr + l] = row[2 * l + 2];
-        d[3 * nr + l] = row[2 * l + 3];
+    for (; l < n; l += SK_VW) {
+        const int k = n - l < SK_VW ? n - l : SK_VW;
+        const float *p = row + 2 * l;
+        const long av = 2L * (n - l) + 2; /* floats there from p */
+        vf e, o;
+        v_deint2(wino_ld(p, av), wino_ld(p + SK_VW, av - SK_VW), &e, &o);
+        wino_st(d + l, e, k);
+        wino_st(d + nr + l, o, k);
+        v_deint2(wino_ld(p + 2, av - 2), wino_ld(p + 2 + SK_VW, av - 2 - SK_VW), &e, &o);
+        wino_st(d + 2 * nr + l, e, k);
+        wino_st(d + 3 * nr + l, o, k);
     }
 }
 
@@ -133,38 +158,103 @@ void SK_UK(wino_epi)(float *out, const float *y0, const float *y1, size_t n, flo
  *   A' = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
  * (G, with 1/4, 1/6, 1/12 and 1/24, is applied once at load in double.) */
 
-/* d[j*nr + l] = row[j + 4l] for j < 6, l < n; reads row[0 .. 4n+1]. Full
- * vectors de-interleave twice (even / odd of the evens and of the odds:
+/* d[j*nr + l] = row[j + 4l] for j < 6, l < n; reads row[0 .. 4n+1]. Each
+ * vector de-interleaves twice (even / odd of the evens and of the odds:
  * the four phases of a stride-4 row), once from row + 4l for j = 0..3 and
- * once from row + 4l + 4 for j = 4, 5; that second pass would read up to
- * row[4(l + SK_VW) + 3], two floats past the last one needed, so its last
- * load is masked to what is there (SK_VW - 2 floats when l + SK_VW = n). */
+ * once from row + 4l + 4 for j = 4, 5. Loads are masked to the floats
+ * there (wino_ld: the second pass would otherwise read two past the last
+ * one needed) and a short last vector (n % SK_VW lanes: all of a ResNet
+ * row's 7 or 14 tiles at AVX-512) is stored masked, so no lane is
+ * gathered one float at a time. */
 void SK_UK(wino4_cols)(const float *row, int n, float *d, int nr)
 {
-    int l = 0;
-    for (; l + SK_VW <= n; l += SK_VW) {
+    for (int l = 0; l < n; l += SK_VW) {
+        const int k = n - l < SK_VW ? n - l : SK_VW; /* lanes of this vector */
         const float *p = row + 4 * l;
+        const long av = 4L * (n - l) + 2; /* floats there from p */
         vf e0, o0, e1, o1, p0, p2, p1, p3;
-        v_deint2(v_ld(p), v_ld(p + SK_VW), &e0, &o0);
-        v_deint2(v_ld(p + 2 * SK_VW), v_ld(p + 3 * SK_VW), &e1, &o1);
+        v_deint2(wino_ld(p, av), wino_ld(p + SK_VW, av - SK_VW), &e0, &o0);
+        v_deint2(wino_ld(p + 2 * SK_VW, av - 2 * SK_VW), wino_ld(p + 3 * SK_VW, av - 3 * SK_VW),
+                 &e1, &o1);
         v_deint2(e0, e1, &p0, &p2); /* row[4l], row[4l + 2] */
         v_deint2(o0, o1, &p1, &p3); /* row[4l + 1], row[4l + 3] */
-        v_st(d + l, p0);
-        v_st(d + nr + l, p1);
-        v_st(d + 2 * nr + l, p2);
-        v_st(d + 3 * nr + l, p3);
-        size_t left = (size_t)(4 * (n - l) + 2) - (4 + 3 * SK_VW); /* floats at p + 4 + 3 VW */
-        vf last = left >= SK_VW ? v_ld(p + 4 + 3 * SK_VW) : v_ld_n(p + 4 + 3 * SK_VW, left, v_zero());
-        v_deint2(v_ld(p + 4), v_ld(p + 4 + SK_VW), &e0, &o0);
-        v_deint2(v_ld(p + 4 + 2 * SK_VW), last, &e1, &o1);
+        wino_st(d + l, p0, k);
+        wino_st(d + nr + l, p1, k);
+        wino_st(d + 2 * nr + l, p2, k);
+        wino_st(d + 3 * nr + l, p3, k);
+        const float *q = p + 4;
+        const long aq = av - 4;
+        v_deint2(wino_ld(q, aq), wino_ld(q + SK_VW, aq - SK_VW), &e0, &o0);
+        v_deint2(wino_ld(q + 2 * SK_VW, aq - 2 * SK_VW), wino_ld(q + 3 * SK_VW, aq - 3 * SK_VW),
+                 &e1, &o1);
         v_deint2(e0, e1, &p0, &p2); /* row[4l + 4] */
         v_deint2(o0, o1, &p1, &p3); /* row[4l + 5] */
-        v_st(d + 4 * nr + l, p0);
-        v_st(d + 5 * nr + l, p1);
+        wino_st(d + 4 * nr + l, p0, k);
+        wino_st(d + 5 * nr + l, p1, k);
     }
-    for (; l < n; l++)
-        for (int j = 0; j < 6; j++)
-            d[j * nr + l] = row[4 * l + j];
+}
+
+/* ---- the gather of a whole tile row, borders included -------------------
+ * row[off .. off + SK_VW) with the floats outside the row's [0, W) read as
+ * zero (the conv's padding) and never touched: a masked load whose mask is
+ * the window, so the left and right border tiles of a row need no scalar
+ * copies (at ResNet sizes they were 2 of a row's 7-14 tiles). */
+static inline vf wino_ldw(const float *row, long off, long W)
+{
+    long lo = off < 0 ? -off : 0, hi = W - off < SK_VW ? W - off : SK_VW;
+    if (lo == 0 && hi == SK_VW)
+        return v_ld(row + off);
+    if (hi <= lo)
+        return v_zero();
+#if defined(SK_FAST_AVX512)
+    __mmask16 k = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    return _mm512_mask_loadu_ps(v_zero(), k, row + off);
+#else
+    /* VMASKLOADPS zeroes the masked lanes and suppresses their faults */
+    __m256i k = _mm256_andnot_si256(v_mask((size_t)lo), v_mask((size_t)hi));
+    return _mm256_maskload_ps(row + off, k);
+#endif
+}
+
+/* d[j*nr + l] = x(iw0 + 2l + j) for j < 4, l < n, x(i) = row[i] for
+ * 0 <= i < W and 0 outside (iw0 may be negative: the left padding); lanes
+ * >= n untouched. The same permutes as wino_cols. */
+void SK_UK(wino_colsw)(const float *row, long iw0, long W, int n, float *d, int nr)
+{
+    for (int l = 0; l < n; l += SK_VW) {
+        const int k = n - l < SK_VW ? n - l : SK_VW;
+        const long o = iw0 + 2L * l;
+        vf e, od;
+        v_deint2(wino_ldw(row, o, W), wino_ldw(row, o + SK_VW, W), &e, &od);
+        wino_st(d + l, e, k);
+        wino_st(d + nr + l, od, k);
+        v_deint2(wino_ldw(row, o + 2, W), wino_ldw(row, o + 2 + SK_VW, W), &e, &od);
+        wino_st(d + 2 * nr + l, e, k);
+        wino_st(d + 3 * nr + l, od, k);
+    }
+}
+
+/* d[j*nr + l] = x(iw0 + 4l + j) for j < 6, l < n (x as above): wino4_cols
+ * over a windowed row. */
+void SK_UK(wino4_colsw)(const float *row, long iw0, long W, int n, float *d, int nr)
+{
+    for (int l = 0; l < n; l += SK_VW) {
+        const int k = n - l < SK_VW ? n - l : SK_VW;
+        vf e0, o0, e1, o1, p0, p2, p1, p3;
+        for (int h = 0; h < 2; h++) { /* columns 0..3 from o, then 4, 5 from o + 4 */
+            const long o = iw0 + 4L * l + 4 * h;
+            v_deint2(wino_ldw(row, o, W), wino_ldw(row, o + SK_VW, W), &e0, &o0);
+            v_deint2(wino_ldw(row, o + 2 * SK_VW, W), wino_ldw(row, o + 3 * SK_VW, W), &e1, &o1);
+            v_deint2(e0, e1, &p0, &p2);
+            v_deint2(o0, o1, &p1, &p3);
+            wino_st(d + 4 * h * nr + l, p0, k);
+            wino_st(d + (4 * h + 1) * nr + l, p1, k);
+            if (h == 0) {
+                wino_st(d + 2 * nr + l, p2, k);
+                wino_st(d + 3 * nr + l, p3, k);
+            }
+        }
+    }
 }
 
 /* o = B' x for one column of six vectors. */

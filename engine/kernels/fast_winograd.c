@@ -212,6 +212,9 @@ typedef struct wino_run {
     float *scratch;
     size_t varea, mbarea; /* floats per V area, per product area */
     int nv;               /* V areas */
+    /* k.colsw, or NULL with SKIPSERVE_WINO_GATHER=0 (A/B: interior lanes
+     * through k.cols, border tiles one float at a time) */
+    void (*colsw)(const float *row, long iw0, long W, int n, float *d, int nr);
 } wino_run;
 
 /* A run of lanes that lie in one tile row of one image. */
@@ -251,6 +254,18 @@ static void wino_gather(const wino_run *r, int64_t c, const wino_seg *segs, int 
         const wino_seg *s = &segs[si];
         const float *xc = r->g.x + (s->img * r->g.C + c) * r->g.H * r->g.W;
         int64_t iw0 = m * s->tx0 - r->g.pl;
+        if (r->colsw) { /* the whole segment, borders included, in vectors */
+            for (int i = 0; i < a; i++) {
+                float *dst = d + i * a * nr + s->lane;
+                int64_t ih = m * s->ty + i - r->g.pt;
+                if (ih < 0 || ih >= r->g.H)
+                    for (int j = 0; j < a; j++)
+                        memset(dst + j * nr, 0, sizeof(float) * (size_t)s->len);
+                else
+                    r->colsw(xc + ih * r->g.W, (long)iw0, (long)r->g.W, s->len, dst, nr);
+            }
+            continue;
+        }
         /* lanes [lo, hi) read only inside the row: iw0 + m l >= 0 and
          * iw0 + m l + a - 1 < W; the (few) others are bordered */
         int64_t lo = iw0 >= 0 ? 0 : (-iw0 + m - 1) / m;
@@ -456,6 +471,12 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     r.k = pv->w.groups == 16 ? pv->kc->wino2 : pv->kc->wino4;
     r.cfg = pv->cfg;
     r.u = &pv->w;
+    static int gather_off = -1;
+    if (gather_off < 0) {
+        const char *e = getenv("SKIPSERVE_WINO_GATHER");
+        gather_off = e && strcmp(e, "0") == 0;
+    }
+    r.colsw = gather_off ? NULL : r.k.colsw;
     r.m = pv->w.groups == 16 ? 2 : 4;
     r.a = r.m + 2;
     r.nxi = r.a * r.a;

@@ -6,8 +6,8 @@
 #include "../fast_simd.h"
 #include "kernels/fast.h"
 
-/* No SK_WINO_DEINT here: the column gather stays scalar at this level
- * until it can be measured on AVX-512 hardware. */
+/* No SK_WINO_DEINT here: the column gather de-interleaves with
+ * fast_simd.h's v_deint2 (one two-source permute per output vector). */
 #include "../fast_wino_uk.h"
 
 #endif
