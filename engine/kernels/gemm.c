@@ -342,6 +342,49 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
  * chunks when A is large and B small (pixel rows: weights in B). With one
  * thread: one row chunk, nc-wide blocks. */
 #define SPLIT_FLOP_PER_BYTE 2.0
+
+/* SKIPSERVE_GEMM_SPLIT=balance (opt-in, issue 24 session 14): estimate a
+ * split's finish by dealing its tasks, in the pool's order and with their
+ * real sizes (the last column block and row chunk are short), to the least
+ * loaded thread — the default counts rounds of the *mean* task, so it sees
+ * ResNet-50's 784-pixel layer at batch 1 as 4 equal blocks (224, 224, 224,
+ * 112 columns: 448 vs 336 per thread) and prefers 2 row chunks that gather
+ * every B panel twice. Not the default: the 2-thread wall time could not
+ * be A/B'd on a quiet machine (bench/RESULTS.md). Read per job (A/B). */
+#define SPLIT_SIM_MAX_T 64
+#define SPLIT_SIM_MAX_TASKS_PER_T 16
+static int split_balance(void)
+{
+    const char *e = getenv("SKIPSERVE_GEMM_SPLIT");
+    return e && strcmp(e, "balance") == 0;
+}
+
+/* The busiest thread's elements (rows x columns) when the tasks (items x
+ * column blocks x row chunks, row chunks fastest, as run_task numbers
+ * them) go one by one to the least loaded of T threads. */
+static double split_sim_finish(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
+                               int mchunks)
+{
+    const int mr = j->cfg->mr, nr = j->cfg->nr;
+    double load[SPLIT_SIM_MAX_T] = {0}, worst = 0;
+    long ntasks = (long)j->nbatch * nblocks * mchunks;
+    for (long t = 0; t < ntasks; t++) {
+        int r = (int)(t % ((long)nblocks * mchunks));
+        int c0 = (r / mchunks) * ppb * nr, r0 = (r % mchunks) * cpp * mr;
+        double cols = j->N - c0 < ppb * nr ? j->N - c0 : ppb * nr;
+        double rows = j->M - r0 < cpp * mr ? j->M - r0 : cpp * mr;
+        int least = 0;
+        for (int q = 1; q < T; q++)
+            if (load[q] < load[least])
+                least = q;
+        load[least] += cols * rows;
+    }
+    for (int q = 0; q < T; q++)
+        if (load[q] > worst)
+            worst = load[q];
+    return worst;
+}
+
 static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
 {
     const sk_gemm_cfg *cfg = j->cfg;
@@ -353,6 +396,7 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
         const double a_bytes = 4.0 * j->M * j->K * (j->pack_a ? 2 : 1);
         const double b_bytes = 4.0 * j->K * j->N * (j->pack_b ? 2 : 1);
         const double total = (double)j->M * j->N * j->nbatch, kf = 2.0 * j->K;
+        const int sim = split_balance() && T <= SPLIT_SIM_MAX_T;
         double best = -1;
         int prev_nb = 0;
         for (int nbk = (npanels + max_ppb - 1) / max_ppb; nbk <= npanels; nbk++) {
@@ -374,6 +418,8 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
                 double finish = (double)((ntasks + T - 1) / T) * total / (double)ntasks;
                 if (cols * rows > finish)
                     finish = cols * rows;
+                if (sim && ntasks <= (long)SPLIT_SIM_MAX_TASKS_PER_T * T)
+                    finish = split_sim_finish(j, T, ppb, nblocks, cpp, mchunks);
                 finish += 0.5 * cols * rows * (1.0 - 1.0 / T);
                 double reread = (double)j->nbatch * (nblocks * a_bytes + mchunks * b_bytes);
                 double cost = finish * kf + SPLIT_FLOP_PER_BYTE * reread / T;

@@ -457,6 +457,85 @@ static void test_gemm_split_threads(void **state)
     }
 }
 
+/* SKIPSERVE_GEMM_SPLIT=balance (gemm.c, issue 24): another split of the
+ * same job must give the same bits — each C element's K blocks are summed
+ * in the same order whichever task computes it — and match the double
+ * reference; guard cells after C stay untouched. Shapes: ResNet-50's
+ * batch-1 layer-2 convs (B packed at run time, where the default splits
+ * output channels) and odd ones, 1-3 threads, B packed at run or prepacked. */
+static void test_gemm_split_balance(void **state)
+{
+    (void)state;
+    static const int shapes[][4] = {/* M, N, K, items */
+                                    {128, 784, 1152, 1}, {512, 784, 128, 1}, {64, 3136, 64, 1},
+                                    {37, 301, 77, 2},    {200, 97, 513, 3},  {9, 1000, 31, 1}};
+    enum { GUARD = 16 };
+    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_detected());
+    assert_non_null(cfg);
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2], nb = shapes[si][3];
+        size_t csz = (size_t)nb * M * N;
+        float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)nb * K * N * 4),
+              *C0 = malloc((csz + GUARD) * 4), *C1 = malloc((csz + GUARD) * 4);
+        double *ref = malloc(sizeof(double) * (size_t)M * N),
+               *scale = malloc(sizeof(double) * (size_t)M * N);
+        assert_true(A && B && C0 && C1 && ref && scale);
+        fill(A, (size_t)M * K);
+        fill(B, (size_t)nb * K * N);
+        sk_gemm_packed_a pa;
+        assert_int_equal(sk_gemm_pack_a(cfg, A, (size_t)K, M, K, 1, 1.0f, &pa), 0);
+        sk_gemm_packed_b pb;
+        assert_int_equal(sk_gemm_pack_b(cfg, B, (size_t)N, 1, K, N, 1.0f, &pb), 0);
+        for (int T = 1; T <= 3; T++) {
+            sk_pool *pool = sk_pool_create(T);
+            for (int bmode = 0; bmode < 2; bmode++) { /* 0: packed at run, 1: prepacked */
+                sk_gemm_rowmajor rb = {B, (size_t)N, (size_t)K * N};
+                sk_gemm_job j;
+                sk_gemm_job_init(&j, cfg, M, N, K, bmode ? 1 : nb);
+                j.a_packed = &pa;
+                if (bmode) {
+                    j.b_packed = &pb;
+                } else {
+                    j.pack_b = sk_gemm_pack_b_rowmajor;
+                    j.b_ctx = &rb;
+                }
+                j.ldc = (size_t)N;
+                j.c_stride = (size_t)M * N;
+                j.epi.min = 0.0f;
+                for (int v = 0; v < 2; v++) {
+                    float *C = v ? C1 : C0;
+                    for (size_t i = 0; i < csz + GUARD; i++)
+                        C[i] = -7.0f;
+                    if (v)
+                        setenv("SKIPSERVE_GEMM_SPLIT", "balance", 1);
+                    j.c = C;
+                    int rc = sk_gemm_run(pool, &j, NULL);
+                    unsetenv("SKIPSERVE_GEMM_SPLIT");
+                    assert_int_equal(rc, 0);
+                    for (size_t i = 0; i < GUARD; i++)
+                        assert_true(C[csz + i] == -7.0f);
+                }
+                size_t used = (size_t)(bmode ? 1 : nb) * M * N;
+                if (memcmp(C0, C1, used * 4) != 0)
+                    fail_msg("balance split changed bits: M %d N %d K %d, %d threads, B mode %d", M,
+                             N, K, T, bmode);
+                ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &j.epi, ref, scale);
+                if (!check_close("balance", M, N, K, C1, (size_t)N, ref, scale))
+                    fail_msg("balance split: M %d N %d K %d, %d threads", M, N, K, T);
+            }
+            sk_pool_destroy(pool);
+        }
+        sk_gemm_packed_a_free(&pa);
+        sk_gemm_packed_b_free(&pb);
+        free(A);
+        free(B);
+        free(C0);
+        free(C1);
+        free(ref);
+        free(scale);
+    }
+}
+
 static void test_cpu_levels(void **state)
 {
     (void)state;
@@ -488,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_gemm_job_prepacked_a),
         cmocka_unit_test(test_gemm_job_prepacked_b),
         cmocka_unit_test(test_gemm_split_threads),
+        cmocka_unit_test(test_gemm_split_balance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
