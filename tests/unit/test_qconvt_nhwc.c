@@ -25,38 +25,8 @@
 #include "kernels/fast_qconvt.h"
 #include "threadpool.h"
 
-static uint64_t rng = 0x853c49e6748fea9bull;
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 20);
-}
-
-static int val(sk_graph *g, const char *name)
-{
-    int id = sk_graph_value(g, name);
-    assert_true(id >= 0);
-    return id;
-}
-
-static void run1(const sk_graph *g, sk_pool *pool, const sk_tensor *x, uint8_t *y, size_t ny)
-{
-    char err[256];
-    sk_plan *p;
-    sk_tensor shape_only = *x;
-    shape_only.data = NULL;
-    if (sk_plan_create(g, &shape_only, pool, &p, err, sizeof err))
-        fail_msg("plan: %s", err);
-    const void *d[1] = {x->data};
-    if (sk_plan_run(p, d, err, sizeof err))
-        fail_msg("run: %s", err);
-    const sk_tensor *o = sk_plan_output(p, 0);
-    assert_int_equal((size_t)sk_shape_numel(&o->shape), ny);
-    memcpy(y, o->data, ny);
-    sk_plan_free(p);
-}
+#define QT_RNG_SEED 0x853c49e6748fea9bull
+#include "qgraph_testutil.h"
 
 typedef struct ch_case {
     int64_t C0, C, M, M2, H, W, k;

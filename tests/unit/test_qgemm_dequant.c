@@ -35,56 +35,7 @@
 #include "kernels/fast_qconv_dequant.h"
 #include "threadpool.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 20);
-}
-static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() % 100001) / 1e5f; }
-
-static int val(sk_graph *g, const char *name)
-{
-    int id = sk_graph_value(g, name);
-    assert_true(id >= 0);
-    return id;
-}
-
-static int count_op(const sk_graph *g, sk_op op)
-{
-    int k = 0;
-    for (int i = 0; i < g->nnodes; i++)
-        k += g->nodes[i].op == op;
-    return k;
-}
-
-static const sk_node *find_op(const sk_graph *g, sk_op op)
-{
-    for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i].op == op)
-            return &g->nodes[i];
-    return NULL;
-}
-
-static void run1(const sk_graph *g, sk_pool *pool, const sk_tensor *x, float *y, size_t ny)
-{
-    char err[256];
-    sk_plan *p;
-    sk_tensor shape_only = *x;
-    shape_only.data = NULL;
-    if (sk_plan_create(g, &shape_only, pool, &p, err, sizeof err))
-        fail_msg("plan: %s", err);
-    const void *d[1] = {x->data};
-    if (sk_plan_run(p, d, err, sizeof err))
-        fail_msg("run: %s", err);
-    const sk_tensor *o = sk_plan_output(p, 0);
-    assert_int_equal(o->dtype, SK_F32);
-    assert_int_equal((size_t)sk_shape_numel(&o->shape), ny);
-    memcpy(y, o->data, ny * sizeof *y);
-    sk_plan_free(p);
-}
+#include "qgraph_testutil.h"
 
 enum { B_NONE, B_INT32, B_FLOAT, B_FLOAT_INEXACT, B_ROWS };
 
