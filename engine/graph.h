@@ -80,6 +80,19 @@ typedef struct sk_graph {
     int nmaps;
 } sk_graph;
 
+/* Input `slot` of node n as a constant, for the weight packers: the value,
+ * or NULL when the slot is absent; an input present without data (not a
+ * constant, or released) clears *ok. */
+static inline const sk_value *sk_const_in(const sk_graph *g, const sk_node *n, int slot, int *ok)
+{
+    int v = slot < n->nin ? n->in[slot] : -1;
+    if (v < 0)
+        return NULL;
+    if (!g->values[v].data)
+        *ok = 0;
+    return &g->values[v];
+}
+
 sk_graph *sk_graph_new(void);
 void sk_graph_free(sk_graph *g);
 

@@ -43,24 +43,14 @@ static void priv_free(void *p)
     free(q);
 }
 
-/* constant input `slot` of n, or NULL (absent, or not a constant: *ok = 0) */
-static const sk_value *cin(const sk_graph *g, const sk_node *n, int slot, int *ok)
-{
-    int v = slot < n->nin ? n->in[slot] : -1;
-    if (v < 0)
-        return NULL;
-    if (!g->values[v].data)
-        *ok = 0;
-    return &g->values[v];
-}
-
 int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
 {
     if (!kc || !sk_qconvdq_pays(kc) || n->nin < 6 || n->in[0] < 0 || n->nout != 1)
         return 0;
     int ok = 1;
-    const sk_value *xs = cin(g, n, 1, &ok), *xz = cin(g, n, 2, &ok), *w = cin(g, n, 3, &ok),
-                   *ws = cin(g, n, 4, &ok), *wz = cin(g, n, 5, &ok), *b = cin(g, n, 6, &ok);
+    const sk_value *xs = sk_const_in(g, n, 1, &ok), *xz = sk_const_in(g, n, 2, &ok),
+                   *w = sk_const_in(g, n, 3, &ok), *ws = sk_const_in(g, n, 4, &ok),
+                   *wz = sk_const_in(g, n, 5, &ok), *b = sk_const_in(g, n, 6, &ok);
     int gemm = w && w->shape.rank == 2;
     if (!ok || !xs || !xz || !w || !ws || w->dtype != SK_I8 || (w->shape.rank != 4 && !gemm) ||
         !sk_q_is8(xz->dtype) || xs->dtype != SK_F32 || ws->dtype != SK_F32 ||

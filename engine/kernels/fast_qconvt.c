@@ -27,17 +27,6 @@ void sk_qconvt_priv_free(void *p)
     free(q);
 }
 
-/* constant input `slot` of n, or NULL (absent, or not a constant: *ok = 0) */
-static const sk_value *cin(const sk_graph *g, const sk_node *n, int slot, int *ok)
-{
-    int v = slot < n->nin ? n->in[slot] : -1;
-    if (v < 0)
-        return NULL;
-    if (!g->values[v].data)
-        *ok = 0;
-    return &g->values[v];
-}
-
 /* the attributes the scatter supports: group 1, stride == kernel,
  * dilation 1, no output_padding / output_shape / auto_pad */
 int sk_qconvt_supported(const sk_node *n, int64_t kh, int64_t kw)
@@ -124,9 +113,10 @@ int sk_qconvt_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     if (!kc || !kc->qgemm.uk || n->nin < 8 || n->in[0] < 0 || n->nout != 1)
         return 0;
     int ok = 1;
-    const sk_value *xs = cin(g, n, 1, &ok), *xz = cin(g, n, 2, &ok), *w = cin(g, n, 3, &ok),
-                   *ws = cin(g, n, 4, &ok), *wz = cin(g, n, 5, &ok), *ys = cin(g, n, 6, &ok),
-                   *yz = cin(g, n, 7, &ok), *b = cin(g, n, 8, &ok);
+    const sk_value *xs = sk_const_in(g, n, 1, &ok), *xz = sk_const_in(g, n, 2, &ok),
+                   *w = sk_const_in(g, n, 3, &ok), *ws = sk_const_in(g, n, 4, &ok),
+                   *wz = sk_const_in(g, n, 5, &ok), *ys = sk_const_in(g, n, 6, &ok),
+                   *yz = sk_const_in(g, n, 7, &ok), *b = sk_const_in(g, n, 8, &ok);
     if (!ok || !xs || !xz || !w || !ws || !ys || !yz || w->dtype != SK_I8 || w->shape.rank != 4)
         return 0;
     sk_dtype xt = xz->dtype, yt = yz->dtype;

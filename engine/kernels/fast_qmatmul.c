@@ -19,17 +19,6 @@ void sk_qmatmul_priv_free(void *p)
     free(q);
 }
 
-/* constant input `slot` of n, or NULL (absent; not a constant: *ok = 0) */
-static const sk_value *cin(const sk_graph *g, const sk_node *n, int slot, int *ok)
-{
-    int v = slot < n->nin ? n->in[slot] : -1;
-    if (v < 0)
-        return NULL;
-    if (!g->values[v].data)
-        *ok = 0;
-    return &g->values[v];
-}
-
 static int scalar8(const sk_value *v) { return v && sk_q_is8(v->dtype) && sk_shape_numel(&v->shape) == 1; }
 static int scalarf(const sk_value *v) { return v && v->dtype == SK_F32 && sk_shape_numel(&v->shape) == 1; }
 
@@ -38,9 +27,10 @@ int sk_qmatmul_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     if (!kc || !kc->qgemm.uk || n->nin < 8 || n->in[0] < 0 || n->nout != 1)
         return 0;
     int ok = 1;
-    const sk_value *as = cin(g, n, 1, &ok), *az = cin(g, n, 2, &ok), *b = cin(g, n, 3, &ok),
-                   *bs = cin(g, n, 4, &ok), *bz = cin(g, n, 5, &ok), *ys = cin(g, n, 6, &ok),
-                   *yz = cin(g, n, 7, &ok);
+    const sk_value *as = sk_const_in(g, n, 1, &ok), *az = sk_const_in(g, n, 2, &ok),
+                   *b = sk_const_in(g, n, 3, &ok), *bs = sk_const_in(g, n, 4, &ok),
+                   *bz = sk_const_in(g, n, 5, &ok), *ys = sk_const_in(g, n, 6, &ok),
+                   *yz = sk_const_in(g, n, 7, &ok);
     if (!ok || !b || b->dtype != SK_I8 || b->shape.rank != 2 || !scalarf(as) || !scalarf(ys) ||
         !scalar8(az) || !scalar8(yz) || !bs || bs->dtype != SK_F32)
         return 0;
