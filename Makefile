@@ -152,6 +152,9 @@ $(BUILD)/skipserve-gemm-bench: $(BUILD)/obj/tools/gemm_bench.o $(GEMM_BENCH_UK) 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_LOADERS) $(LIB_ENGINE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) -lcmocka $(LDLIBS_BASE)
+# keep the unit tests' objects: as intermediates of the pattern above make
+# deleted them after each link, so the next build recompiled every test
+.SECONDARY: $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/unit/%.o,$(UNIT_SRCS))
 
 # test_qgemm also runs the VNNI microkernels with vpdpbusd emulated
 # (tests/unit/qgemm_emu.h): compiled without the VNNI flags, x86-64 only
