@@ -279,6 +279,28 @@ static void test_pack_weights(void **state)
     }
 }
 
+/* What the kernel stores at *cc (row r, column j) for the sum acc: the
+ * old value added (SK_UK_ACCUM), then the epilogue (SK_UK_EPI). */
+static void emu_store(float acc, float *cc, int r, int j, int flags, const sk_ukernel_params *p)
+{
+    if (flags & SK_UK_ACCUM)
+        acc += *cc;
+    if (flags & SK_UK_EPI) {
+        if (p->bias_row)
+            acc += p->bias_row[r];
+        if (p->bias_col)
+            acc += p->bias_col[j];
+        if (p->res)
+            acc += p->res[(size_t)r * p->ldres + (size_t)j];
+        /* the kernel's min(hi, max(lo, x)): NaN passes through */
+        if (acc < p->min)
+            acc = p->min;
+        if (acc > p->max)
+            acc = p->max;
+    }
+    *cc = acc;
+}
+
 /* The microkernel's tile by emulation: c (ldc) as the kernel leaves it. */
 static void emu_tile(size_t kc, const uint32_t *a, const uint32_t *b, float *c, size_t ldc,
                      int flags, const sk_ukernel_params *p)
@@ -288,22 +310,7 @@ static void emu_tile(size_t kc, const uint32_t *a, const uint32_t *b, float *c, 
             float acc = 0.0f;
             for (size_t k = 0; k < kc; k += 2) /* pair slot k / 2 */
                 acc = dp_lane(acc, a[k / 2 * 8 + (size_t)r], b[k / 2 * 32 + (size_t)j]);
-            if (flags & SK_UK_ACCUM)
-                acc += c[r * ldc + (size_t)j];
-            if (flags & SK_UK_EPI) {
-                if (p->bias_row)
-                    acc += p->bias_row[r];
-                if (p->bias_col)
-                    acc += p->bias_col[j];
-                if (p->res)
-                    acc += p->res[r * p->ldres + (size_t)j];
-                /* the kernel's min(hi, max(lo, x)): NaN passes through */
-                if (acc < p->min)
-                    acc = p->min;
-                if (acc > p->max)
-                    acc = p->max;
-            }
-            c[r * ldc + (size_t)j] = acc;
+            emu_store(acc, c + r * ldc + (size_t)j, r, j, flags, p);
         }
 }
 
@@ -420,22 +427,7 @@ static void test_ntail(void **state)
                             float acc = 0.0f;
                             for (size_t q = 0; q < slots; q++)
                                 acc = dp_lane(acc, ar[q * 8], b[q * 32 + (size_t)j]);
-                            float *cc = c2 + guard + (size_t)r * ldc + j;
-                            if (flags & SK_UK_ACCUM)
-                                acc += *cc;
-                            if (flags & SK_UK_EPI) {
-                                if (p.bias_row)
-                                    acc += p.bias_row[r];
-                                if (p.bias_col)
-                                    acc += p.bias_col[j];
-                                if (p.res)
-                                    acc += p.res[(size_t)r * p.ldres + (size_t)j];
-                                if (acc < p.min)
-                                    acc = p.min;
-                                if (acc > p.max)
-                                    acc = p.max;
-                            }
-                            *cc = acc;
+                            emu_store(acc, c2 + guard + (size_t)r * ldc + j, r, j, flags, &p);
                         }
                     for (size_t i = 0; i < n; i++)
                         if (bits(c1[i]) != bits(c2[i]))
@@ -502,22 +494,7 @@ static void test_mtail(void **state)
                             float acc = 0.0f;
                             for (size_t q = 0; q < slots; q++)
                                 acc = dp_lane(acc, a[q * 8 + (size_t)r], bp[q * 32]);
-                            float *cc = c2 + guard + (size_t)r * ldc + j;
-                            if (flags & SK_UK_ACCUM)
-                                acc += *cc;
-                            if (flags & SK_UK_EPI) {
-                                if (p.bias_row)
-                                    acc += p.bias_row[r];
-                                if (p.bias_col)
-                                    acc += p.bias_col[j];
-                                if (p.res)
-                                    acc += p.res[(size_t)r * p.ldres + (size_t)j];
-                                if (acc < p.min)
-                                    acc = p.min;
-                                if (acc > p.max)
-                                    acc = p.max;
-                            }
-                            *cc = acc;
+                            emu_store(acc, c2 + guard + (size_t)r * ldc + j, r, j, flags, &p);
                         }
                     for (size_t i = 0; i < n; i++)
                         if (bits(c1[i]) != bits(c2[i]))
