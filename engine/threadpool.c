@@ -11,12 +11,25 @@
  * chunk and the caller had to wait for it to run and report back, so a
  * 0.1 ms GEMM at 2 threads took as long as the other process's slice
  * (skipserve-gemm-bench: 200 GFLOP/s on 1 thread, 15-40 on 2 at a load
- * average of 9). Now the caller takes the chunks nobody claimed. */
+ * average of 9). Now the caller takes the chunks nobody claimed.
+ *
+ * Claim order: each thread first takes the chunks of its own contiguous
+ * share ([t*n/T, (t+1)*n/T), one counter per thread on its own cache line),
+ * then what is left of the others' shares. A kernel's tasks are ordered by
+ * the data they touch (tile blocks, channel chunks), so in consecutive
+ * layers of the same shape a thread mostly reads what it wrote itself —
+ * from its own L2 rather than the other core's — where one shared counter
+ * handed out tasks in the order the threads happened to arrive. Stealing
+ * keeps the old balance: a late or descheduled worker's share is run by
+ * the others. ResNet-18 / -50, batch 1 and 8, 2 threads: 3-6% faster, 15
+ * of 16 rounds won, process CPU time 2-5% lower (bench/RESULTS.md, session
+ * 15). SKIPSERVE_POOL_RANGES=0: the one shared counter (A/B). */
 #include "threadpool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +56,15 @@
  * next to a task of microseconds. */
 #define SINGLE_ITEMS_PER_THREAD 16
 
+/* Thread t's own range of a job's chunks, on its own cache line: the
+ * counter is claimed by its owner and, once the owner's is empty, by the
+ * others (stealing), so the hot case never shares a line. */
+typedef struct range_slot {
+    _Alignas(64) atomic_size_t next;
+    size_t end;
+    char pad[64 - sizeof(atomic_size_t) - sizeof(size_t)];
+} range_slot;
+
 struct sk_pool {
     int n; /* threads including the caller */
     long spin_ns; /* how long an idle thread spins before it sleeps */
@@ -62,7 +84,9 @@ struct sk_pool {
     sk_range_tid_fn fn;
     void *arg;
     size_t n_items, chunk, nchunks;
-    atomic_size_t next; /* next chunk to claim */
+    atomic_size_t next; /* next chunk to claim (SKIPSERVE_POOL_RANGES=0) */
+    int ranges;         /* claim order: each thread's own share first */
+    range_slot *slot;   /* n slots: thread t's share [next, end) of chunks */
 };
 
 typedef struct worker_arg {
@@ -92,8 +116,27 @@ int sk_cpu_count(void)
     return c > 0 ? (int)c : 1;
 }
 
+static void run_range(sk_pool *p, int tid, range_slot *r)
+{
+    for (;;) {
+        size_t c = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
+        if (c >= r->end)
+            break;
+        size_t b = c * p->chunk, e = b + p->chunk;
+        if (e > p->n_items)
+            e = p->n_items;
+        p->fn(p->arg, tid, b, e);
+    }
+}
+
 static void run_chunks(sk_pool *p, int tid)
 {
+    if (p->ranges) {
+        /* own range, then the others' leftovers, nearest first */
+        for (int k = 0; k < p->n; k++)
+            run_range(p, tid, &p->slot[(tid + k) % p->n]);
+        return;
+    }
     for (;;) {
         size_t c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
         if (c >= p->nchunks)
@@ -174,6 +217,15 @@ sk_pool *sk_pool_create(int nthreads)
     atomic_init(&p->stop, 0);
     atomic_init(&p->next, 0);
     atomic_flag_clear(&p->busy);
+    const char *r = getenv("SKIPSERVE_POOL_RANGES");
+    p->ranges = !(r && !strcmp(r, "0"));
+    p->slot = aligned_alloc(64, sizeof(range_slot) * (size_t)nthreads);
+    if (!p->slot) {
+        free(p);
+        return NULL;
+    }
+    for (int t = 0; t < nthreads; t++)
+        atomic_init(&p->slot[t].next, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -214,6 +266,7 @@ void sk_pool_destroy(sk_pool *p)
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
     free(p->th);
+    free(p->slot);
     free(p);
 }
 
@@ -241,6 +294,11 @@ void sk_parallel_for_tid(sk_pool *p, size_t n, size_t grain, sk_range_tid_fn fn,
     p->chunk = chunk;
     p->nchunks = (n + chunk - 1) / chunk;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    for (int t = 0; t < p->n; t++) {
+        p->slot[t].end = p->nchunks * (size_t)(t + 1) / (size_t)p->n;
+        atomic_store_explicit(&p->slot[t].next, p->nchunks * (size_t)t / (size_t)p->n,
+                              memory_order_relaxed);
+    }
     atomic_store(&p->open, 1); /* after the fields: a worker that sees it open reads them */
 
     pthread_mutex_lock(&p->mu);

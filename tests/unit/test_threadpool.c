@@ -468,6 +468,60 @@ static void test_small_jobs_claimed_per_item(void **state)
     }
 }
 
+/* Claim order: each thread takes its own contiguous share of the chunks
+ * first (thread t: [t*n/T, (t+1)*n/T)), so a thread works on the same part
+ * of the data in consecutive kernels; only then does it take what is left
+ * of the others'. Whatever the timing, each thread's first chunk lies in its
+ * own share: thread 1 reaches the caller's share only after emptying its
+ * own, and the caller thread 1's only after emptying its own, so a thread
+ * that finds its share empty finds nothing else either. (Which thread runs
+ * how much is timing: the caller can lose its CPU for the whole job.) With
+ * SKIPSERVE_POOL_RANGES=0 chunks come from one counter (coverage only). */
+typedef struct first_claim {
+    atomic_long first[2];
+} first_claim;
+
+static void claim_fn(void *arg, int tid, size_t b, size_t e)
+{
+    first_claim *f = arg;
+    long want = -1;
+    atomic_compare_exchange_strong(&f->first[tid], &want, (long)b);
+    double t0 = wall_seconds();
+    while (wall_seconds() - t0 < 50e-6 * (double)(e - b))
+        ;
+}
+
+static void test_ranges_start_own(void **state)
+{
+    (void)state;
+    sk_pool *p = sk_pool_create(2);
+    assert_non_null(p);
+    int worker_took = 0;
+    for (int rep = 0; rep < 20; rep++) {
+        first_claim f;
+        atomic_init(&f.first[0], -1);
+        atomic_init(&f.first[1], -1);
+        sk_parallel_for_tid(p, 16, 1, claim_fn, &f);
+        long c = atomic_load(&f.first[0]), w = atomic_load(&f.first[1]);
+        if (c >= 8 || w >= 16 || (w >= 0 && w < 8) || (c < 0 && w < 0))
+            fail_msg("rep %d: first chunks: the caller's %ld, the worker's %ld (want [0, 8) and "
+                     "[8, 16), -1 for a thread that ran none)",
+                     rep, c, w);
+        worker_took |= c >= 0 && w >= 0;
+    }
+    if (!worker_took)
+        skip(); /* never both threads in one job (a very busy machine) */
+    sk_pool_destroy(p);
+    setenv("SKIPSERVE_POOL_RANGES", "0", 1);
+    p = sk_pool_create(3);
+    unsetenv("SKIPSERVE_POOL_RANGES");
+    assert_non_null(p);
+    static const size_t ns[] = {1, 2, 7, 48, 49, 1001, 100003};
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+        check_cover(p, 3, ns[i], 1);
+    sk_pool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_no_spin_and_oversubscribed),
         cmocka_unit_test(test_stalled_worker_does_not_hold_the_job),
         cmocka_unit_test(test_small_jobs_claimed_per_item),
+        cmocka_unit_test(test_ranges_start_own),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
