@@ -732,6 +732,36 @@ static void test_resize(void **state)
     assert_close(y[0].data, nr, 4, 0, 0);
     free_out(y, 1, &t);
 
+    /* tf_half_pixel_for_nn keeps an unscaled axis as it is (onnxruntime
+     * 1.30's output, bench/.ort, for x = 0..11 as [1, 3, 2, 2] and scales
+     * [1, 1, 1, 2]): row 0 of channel 0 below; (o + 0.5) / 1 applied to the
+     * kept axes would read channel 1 / row 1 instead */
+    {
+        int64_t xd3[4] = {1, 3, 2, 2}, sd3[1] = {4};
+        float x3[12], sc3[4] = {1, 1, 1, 2};
+        for (int i = 0; i < 12; i++)
+            x3[i] = (float)i;
+        sk_tensor X3 = tensor(SK_F32, x3, 4, xd3), S3 = tensor(SK_F32, sc3, 1, sd3);
+        const sk_tensor *in3[3] = {&X3, NULL, &S3};
+        static const char *const modes[3][2] = {
+            {"nearest", "round_prefer_ceil"}, {"nearest", "ceil"}, {"linear", NULL}};
+        static const float want[3][8] = {{0, 1, 1, 1, 2, 3, 3, 3},
+                                         {1, 1, 1, 1, 3, 3, 3, 3},
+                                         {0.25f, 0.75f, 1, 1, 2.25f, 2.75f, 3, 3}};
+        for (int m = 0; m < 3; m++) {
+            t = mk_node(SK_OP_RESIZE, 13);
+            set_str(&t, "mode", modes[m][0]);
+            set_str(&t, "coordinate_transformation_mode", "tf_half_pixel_for_nn");
+            if (modes[m][1])
+                set_str(&t, "nearest_mode", modes[m][1]);
+            memset(y, 0, sizeof y);
+            assert_int_equal(run_op(&t, in3, 3, y, 1, NULL), 0);
+            assert_int_equal(sk_shape_numel(&y[0].shape), 24);
+            assert_close(y[0].data, want[m], 8, 1e-6, 0);
+            free_out(y, 1, &t);
+        }
+    }
+
     /* sizes unknown at plan time */
     t = mk_node(SK_OP_RESIZE, 13);
     Z.data = NULL;

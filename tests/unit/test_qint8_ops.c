@@ -658,11 +658,7 @@ static void test_resize_nearest_bytes(void **state)
         int64_t N = 1 + rnd() % 2, C = 1 + rnd() % 4, H = 1 + rnd() % 9, W = 1 + rnd() % 11;
         int s8 = rnd() % 2, same = it % 6 != 5;
         float sc[4] = {1.f, 1.f, facs[rnd() % 6], facs[rnd() % 6]};
-        /* not rewritten (same = 0) the float kernels run, and the fast float
-         * Resize treats the unscaled N and C axes of tf_half_pixel_for_nn as
-         * the identity where the reference applies (o + 0.5) / 1 (image 0
-         * reads image 1): a known difference of the float kernels, not ours */
-        const char *coord = coords[rnd() % (same ? 5 : 4)], *nmode = nmodes[rnd() % 4];
+        const char *coord = coords[rnd() % 5], *nmode = nmodes[rnd() % 4];
         int64_t OH = (int64_t)floorf((float)H * sc[2]), OW = (int64_t)floorf((float)W * sc[3]);
         if (OH < 1 || OW < 1)
             continue;
