@@ -168,7 +168,8 @@ int sk_kfail(sk_kctx *ctx, const struct sk_node *n, int code, const char *fmt, .
     X(QAVG_POOL, "_QAvgPool", qavgpool, none, qavgpool, 0) \
     X(IRBLOCK_FUSED, "_IRBlockFused", irblock_fused, irblock_fused, none, 0) \
     X(ATTENTION_HEADS, "_AttentionHeads", attention_heads, attention_heads, attention_heads, 0) \
-    X(QCONV_DEQUANT, "_QConvDequant", qconv_dequant, none, none, 0)
+    X(QCONV_DEQUANT, "_QConvDequant", qconv_dequant, none, none, 0) \
+    X(QRESIZE, "_QResize", qresize, none, qresize, 0)
 
 #define SK_OPS_ALL(X)      \
     SK_OPS_NN(X)           \

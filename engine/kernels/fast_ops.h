@@ -59,7 +59,8 @@ size_t sk_dispatch_ops_scratch(const sk_node *n, const sk_tensor *const *in, int
     X(quantize)       /* QuantizeLinear per tensor, float32 -> 8-bit */      \
     X(dequantize)     /* DequantizeLinear per tensor, 8-bit -> float32 */   \
     X(qlut)           /* _QLut: 256-entry table lookups, threaded */ \
-    X(qavgpool)       /* _QAvgPool: int8 average pools, integer sums, threaded */
+    X(qavgpool)       /* _QAvgPool: int8 average pools, integer sums, threaded */ \
+    X(qresize)        /* _QResize: int8 linear Resize, fixed-point weights */
 
 /* run: as an ops.h run function (the level's kernels in ctx->kcfg). plan:
  * 1 when the fast path of level kc covers these shapes (its scratch bytes

@@ -223,7 +223,7 @@ int sk_fast_run_qlut(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
     if (nout < 1 || !in[1]->data)
         return sk_fast_ref(n, in, nin, out, nout, ctx);
     lut_job j = {in[0]->data, in[1]->data, out[0].data, (size_t)sk_shape_numel(&in[0]->shape),
-                 in[0]->dtype == SK_I8 ? 0x80 : 0, ctx->kcfg && ctx->kcfg->qgemm.lut_vbmi};
+                 in[0]->dtype == SK_I8 ? 0x80 : 0, ctx->kcfg ? ctx->kcfg->qgemm.lut_vbmi : 0};
     size_t chunks = (j.n + QCHUNK - 1) / QCHUNK;
     if (chunks <= 1)
         lut_range(&j, 0, chunks);

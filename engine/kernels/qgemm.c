@@ -208,6 +208,10 @@ void sk_u8_lut(int vbmi, const uint8_t *lut, uint8_t flip, const uint8_t *x, uin
                size_t n)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
+    if (vbmi == SK_LUT_AVX2) {
+        sk_u8_lut__avx2(lut, flip, x, y, n);
+        return;
+    }
     if (vbmi) {
         sk_u8_lut__avx512vbmi(lut, flip, x, y, n);
         return;

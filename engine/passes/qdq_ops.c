@@ -114,6 +114,63 @@ static int rewrite_resize(sk_pass *p, int ri)
     return 1;
 }
 
+/* DQ(x) -> Resize(linear, 4-D, H and W only) -> Q, x and y of one 8-bit
+ * type, per tensor  =>  _QResize(x, roi, scales, sizes, x_s, x_zp, y_s,
+ * y_zp) (ref/qresize.h: fixed-point weights, integer sums, within 1 of the
+ * float graph). Only when y_scale >= x_scale / 2: the bound of qresize.h
+ * (0.125 x steps of weight rounding, times x_s / y_s, under 0.5) holds
+ * there; a Q that magnifies more stays float. Not tf_half_pixel_for_nn
+ * (its unscaled N and C axes interpolate, ref/qresize.c). Scales or sizes must be
+ * constants of 4 values keeping N and C (the kernel checks again). */
+static int rewrite_resize_linear(sk_pass *p, int ri)
+{
+    sk_graph *g = p->g;
+    const sk_node *r = &g->nodes[ri];
+    if (r->nin < 3 || r->nout != 1 || r->out[0] < 0 || sk_pass_is_output(g, r->out[0]) ||
+        strcmp(sk_attr_str(r, "mode", "nearest"), "linear") != 0 ||
+        sk_attr_int(r, "antialias", 0) != 0 || sk_attr_find(r, "axes") ||
+        strcmp(sk_attr_str(r, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0 ||
+        strcmp(sk_attr_str(r, "coordinate_transformation_mode", ""), "tf_crop_and_resize") == 0 ||
+        strcmp(sk_attr_str(r, "coordinate_transformation_mode", ""), "tf_half_pixel_for_nn") == 0)
+        return 0;
+    /* scales (float32) or sizes (int64): a constant of 4 values, N and C kept */
+    int sv = sk_qdq_in(r, 2), zv = sk_qdq_in(r, 3);
+    if (sv >= 0 && g->values[sv].shape.rank == 1 && g->values[sv].shape.dim[0] == 0)
+        sv = -1; /* an empty scales beside sizes */
+    if ((sv >= 0) == (zv >= 0))
+        return 0;
+    const sk_value *k = &g->values[sv >= 0 ? sv : zv];
+    if (!sk_pass_is_const(g, sv >= 0 ? sv : zv) || !k->data || k->shape.rank != 1 ||
+        k->shape.dim[0] != 4 || k->dtype != (sv >= 0 ? SK_F32 : SK_I64))
+        return 0;
+    if (sv >= 0 && (((const float *)k->data)[0] != 1.0f || ((const float *)k->data)[1] != 1.0f))
+        return 0;
+    int di = sk_qdq_producer(g, r->in[0], SK_OP_DEQUANTIZE_LINEAR);
+    int qi = sk_pass_sole_reader(g, r->out[0], SK_OP_QUANTIZE_LINEAR);
+    if (di < 0 || qi < 0)
+        return 0;
+    const sk_node *d = &g->nodes[di], *q = &g->nodes[qi];
+    if (!sk_qdq_per_tensor(g, d) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(d, 0) < 0 ||
+        sk_pass_is_const(g, d->in[0]) || q->in[0] != r->out[0] ||
+        g->values[d->in[2]].dtype != g->values[q->in[2]].dtype)
+        return 0;
+    float xs = *(const float *)g->values[d->in[1]].data,
+          ys = *(const float *)g->values[q->in[1]].data;
+    if (!(xs > 0.0f) || !(ys > 0.0f) || !(xs / ys <= 2.0f))
+        return 0;
+    int slots[8] = {d->in[0], sk_qdq_in(r, 1), sv, zv, d->in[1], d->in[2], q->in[1], q->in[2]};
+    int yo = q->out[0], rc;
+    for (int s = 0; s < 8; s++)
+        if ((rc = sk_node_set_input(g, ri, s, slots[s])) < 0)
+            return rc;
+    g->nodes[ri].nin = 8;
+    if ((rc = sk_pass_kill(p, qi)) < 0)
+        return rc;
+    g->nodes[ri].out[0] = yo;
+    g->nodes[ri].op = SK_OP_QRESIZE;
+    return 1;
+}
+
 /* com.microsoft QLinearGlobalAveragePool (channels_last 0): its inputs are
  * _QAvgPool's, and onnxruntime computes it with the same integer sum and
  * requantization (MLAS) => _QAvgPool with global = 1, no float round trip
@@ -124,8 +181,15 @@ static int qlinear_gap(sk_pass *p, int ni)
     const sk_node *n = &g->nodes[ni];
     if (n->nin < 4 || n->nout != 1 || sk_attr_int(n, "channels_last", 0) != 0)
         return 0;
-    int rc = sk_node_set_int(g, ni, "global", 1);
-    if (rc < 0)
+    /* session 15 (qft): com.microsoft QLinearAveragePool (NCHW) too, with
+     * its pool attributes as they are. onnxruntime sums the dequantized
+     * floats there (and rounds y / y_s + y_zp), except where the window is
+     * the whole plane without pads (its MLAS global path, our arithmetic):
+     * bit for bit there, within 1 elsewhere (tests/unit/test_qint8_ops.c,
+     * tests/zoo/make_ms_ops.py) */
+    int global = n->op == SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL;
+    int rc = sk_node_set_int(g, ni, "global", global);
+    if (rc < 0 || (!global && (rc = sk_node_set_int(g, ni, "ort_round", 1)) < 0))
         return rc;
     g->nodes[ni].op = SK_OP_QAVG_POOL;
     return 1;
@@ -147,9 +211,13 @@ int sk_pass_qdq_ops(sk_pass *p)
         else if (g->nodes[ni].op == SK_OP_AVERAGE_POOL ||
                  g->nodes[ni].op == SK_OP_GLOBAL_AVERAGE_POOL)
             rc = rewrite_pool(p, ni);
+        else if (g->nodes[ni].op == SK_OP_RESIZE &&
+                 strcmp(sk_attr_str(&g->nodes[ni], "mode", "nearest"), "linear") == 0)
+            rc = rewrite_resize_linear(p, ni);
         else if (g->nodes[ni].op == SK_OP_RESIZE)
             rc = rewrite_resize(p, ni);
-        else if (g->nodes[ni].op == SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL)
+        else if (g->nodes[ni].op == SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL ||
+                 g->nodes[ni].op == SK_OP_QLINEAR_AVERAGE_POOL)
             rc = qlinear_gap(p, ni);
         if (rc < 0)
             return sk_errf(p->err, p->errlen, rc, "out of memory rewriting node '%s'",

@@ -13,7 +13,8 @@
  *     DequantizeLinear, Concat, QuantizeLinear);
  *   - the uint8 MaxPool of kernels/fast_qpool.c against ref/pool.c on
  *     random 2-D geometries (kernel, stride, dilation, pads, ceil_mode);
- *   - sk_u8_lut (the _QLut lookups; AVX-512 VBMI where the CPU has it)
+ *   - sk_u8_lut (the _QLut lookups; AVX-512 VBMI where the CPU has it, AVX2
+ *     vpshufb since session 15)
  *     against table[x ^ flip] computed here, every length 0..300, in place
  *     and not, with guard bytes. */
 #include <setjmp.h>
@@ -377,13 +378,21 @@ static void test_u8_lut(void **state)
     uint8_t lut[256], x[300 + 64], y[300 + 64], z[300 + 64];
     for (int i = 0; i < 256; i++)
         lut[i] = (uint8_t)(rnd() ^ (unsigned)i * 37u);
-    const sk_qgemm_cfg *q512 = sk_qgemm_config(SK_ISA_AVX512);
-    int vbmi = q512 && q512->lut_vbmi;
+    const sk_qgemm_cfg *q512 = sk_qgemm_config(SK_ISA_AVX512),
+                       *q256 = sk_qgemm_config(SK_ISA_AVX2);
+    int vbmi = q512 && q512->lut_vbmi == 1;
+    /* session 15: the AVX2 vpshufb loop, which config.c picks at the AVX2
+     * level (and at AVX-512 without VBMI) */
+    int avx2 = q256 && q256->lut_vbmi == SK_LUT_AVX2;
     if (!vbmi)
-        print_message("sk_u8_lut: no AVX-512 VBMI here, the scalar loop only\n");
-    for (int v = 0; v <= vbmi; v++)
+        print_message("sk_u8_lut: no AVX-512 VBMI here\n");
+    if (!avx2)
+        print_message("sk_u8_lut: no AVX2 table loop here (SKIPSERVE_LUT_AVX2=0 or no AVX2)\n");
+    for (int v = 0; v <= SK_LUT_AVX2; v++)
         for (int flip = 0; flip < 2; flip++)
             for (size_t n = 0; n <= 300; n++) {
+                if ((v == 1 && !vbmi) || (v == SK_LUT_AVX2 && !avx2))
+                    continue;
                 uint8_t f = flip ? 0x80 : 0;
                 for (size_t i = 0; i < sizeof x; i++)
                     x[i] = (uint8_t)(i < 256 ? i : rnd()); /* every index */

@@ -13,7 +13,8 @@
  * kernels/fast_qconvt.c, ref/qconv_transpose.c); QDQ MatMul ->
  * QLinearMatMul and QLinearMatMul itself with a constant B
  * (kernels/fast_qmatmul.c, ref/qlinear.c); QDQ AveragePool and
- * GlobalAveragePool and com.microsoft QLinearGlobalAveragePool -> _QAvgPool
+ * GlobalAveragePool and com.microsoft QLinearGlobalAveragePool and (session
+ * 15) QLinearAveragePool -> _QAvgPool
  * (ref/qavgpool.h, kernels/fast_qavgpool.c);
  * QDQ Resize nearest with equal parameters -> Resize of the bytes (exact:
  * equal to the float graph bit for bit, checked as such). */
@@ -440,6 +441,7 @@ static void test_matmul(void **state)
 typedef struct ap_case {
     int64_t N, C, H, W, k[2], st[2], dl[2], pads[4];
     int global, s8, ceil, incl;
+    int ortr; /* a QLinearAveragePool window: onnxruntime rounds v + y_zp */
     float xs, ys;
     int32_t xz, yz;
 } ap_case;
@@ -515,9 +517,11 @@ static void ap_expect(const ap_case *c, const uint8_t *x, uint8_t *y, int64_t OH
                     }
                 if (c->incl)
                     n = npad;
+                float v = (float)acc * (c->xs / (c->ys * (float)n));
                 y[(p * OH + oh) * OW + ow] =
-                    n ? (uint8_t)sat((float)acc * (c->xs / (c->ys * (float)n)), c->yz, c->s8)
-                      : (uint8_t)c->yz;
+                    !n        ? (uint8_t)c->yz
+                    : c->ortr ? (uint8_t)sat(v + (float)c->yz, 0, c->s8) /* rint(v + zp) */
+                              : (uint8_t)sat(v, c->yz, c->s8);
             }
 }
 
@@ -773,6 +777,122 @@ static void test_qlinear_global_avg_pool(void **state)
     sk_cpu_set_level(top);
 }
 
+/* com.microsoft QLinearAveragePool (session 15, qft): onto _QAvgPool at
+ * load with onnxruntime's rounding (round(v + y_zp) off its whole-plane
+ * path); as loaded (the float-path reference) within 1, rewritten bit for
+ * bit the integer expectation, every level, 1 and 3 threads */
+static void test_qlinear_avg_pool(void **state)
+{
+    (void)state;
+    sk_isa top = sk_cpu_detected();
+    sk_pool *pool = sk_pool_create(3);
+    char err[256];
+    int ties = 0;
+    for (int it = 0; it < 60; it++) {
+        ap_case c;
+        memset(&c, 0, sizeof c);
+        c.N = 1 + rnd() % 2;
+        c.C = 1 + rnd() % 6;
+        c.H = 1 + rnd() % 10;
+        c.W = 1 + rnd() % 13;
+        c.s8 = rnd() % 2;
+        /* power-of-two scales every third case: exact .5 ties, where
+         * rounding v + zp and v differ for an odd zp */
+        c.xs = it % 3 == 0 ? 0.0625f : frand(0.005f, 0.05f);
+        c.ys = it % 3 == 0 ? 0.125f : c.xs * frand(0.3f, 3.f);
+        c.xz = c.s8 ? (int32_t)(rnd() % 60) - 30 : (int32_t)(rnd() % 256);
+        c.yz = c.s8 ? (int32_t)(rnd() % 60) - 30 : (int32_t)(rnd() % 256);
+        for (int a = 0; a < 2; a++) {
+            c.k[a] = 1 + rnd() % 3;
+            c.st[a] = 1 + rnd() % 2;
+            c.dl[a] = 1;
+            c.pads[a] = (int64_t)(rnd() % (uint32_t)c.k[a]);
+            c.pads[a + 2] = (int64_t)(rnd() % (uint32_t)c.k[a]);
+        }
+        if (it % 10 == 0) { /* the whole plane, no pads: onnxruntime's global path */
+            c.k[0] = c.H;
+            c.k[1] = c.W;
+            memset(c.pads, 0, sizeof c.pads);
+        }
+        c.incl = rnd() % 2;
+        c.ortr = !(c.k[0] == c.H && c.k[1] == c.W && !c.pads[0] && !c.pads[1] && !c.pads[2] &&
+                   !c.pads[3]);
+        int64_t OH = ap_out(c.H, c.k[0], c.st[0], 1, c.pads[0], c.pads[2], 0);
+        int64_t OW = ap_out(c.W, c.k[1], c.st[1], 1, c.pads[1], c.pads[3], 0);
+        if (OH < 1 || OW < 1)
+            continue;
+        size_t nx = (size_t)(c.N * c.C * c.H * c.W), ny = (size_t)(c.N * c.C * OH * OW);
+        uint8_t *x = malloc(nx), *want = malloc(ny), *got = malloc(ny);
+        assert_non_null(x);
+        assert_non_null(want);
+        assert_non_null(got);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (uint8_t)rnd();
+        ap_expect(&c, x, want, OH, OW);
+        ap_case plain = c;
+        plain.ortr = 0;
+        uint8_t *alt = malloc(ny);
+        assert_non_null(alt);
+        ap_expect(&plain, x, alt, OH, OW);
+        for (size_t i = 0; i < ny; i++)
+            ties += alt[i] != want[i];
+        free(alt);
+        sk_tensor tx = {c.s8 ? SK_I8 : SK_U8, {4, {c.N, c.C, c.H, c.W}}, x};
+        for (int opt = 0; opt < 2; opt++)
+            for (int L = opt ? SK_ISA_SCALAR : (int)top; L <= (int)top; L++) {
+                sk_cpu_set_level((sk_isa)L);
+                sk_graph *g = sk_graph_new();
+                sk_dtype t = c.s8 ? SK_I8 : SK_U8;
+                int xv = val(g, "x"), y = val(g, "y");
+                g->values[xv].dtype = t;
+                g->values[xv].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c.C, c.H, c.W}};
+                sk_graph_add_input(g, xv);
+                sk_shape one = {0, {0}};
+                int8_t xz8 = (int8_t)c.xz, yz8 = (int8_t)c.yz;
+                int in[5] = {xv, sk_graph_add_const(g, "xs", SK_F32, &one, &c.xs),
+                             sk_graph_add_const(g, "xz", t, &one, &xz8),
+                             sk_graph_add_const(g, "ys", SK_F32, &one, &c.ys),
+                             sk_graph_add_const(g, "yz", t, &one, &yz8)};
+                int pi = sk_graph_add_node(g, SK_OP_QLINEAR_AVERAGE_POOL, "ap", 5, in, 1, &y);
+                assert_true(pi >= 0);
+                sk_node_set_ints(g, pi, "kernel_shape", c.k, 2);
+                sk_node_set_ints(g, pi, "strides", c.st, 2);
+                sk_node_set_ints(g, pi, "pads", c.pads, 4);
+                sk_node_set_int(g, pi, "count_include_pad", c.incl);
+                sk_graph_add_output(g, y);
+                if (sk_graph_validate(g, err, sizeof err) ||
+                    (opt && sk_graph_optimize(g, 1, err, sizeof err)))
+                    fail_msg("graph: %s", err);
+                assert_int_equal(count_op(g, SK_OP_QAVG_POOL), opt);
+                assert_int_equal(count_op(g, SK_OP_QLINEAR_AVERAGE_POOL), !opt);
+                for (int th = 0; th < 1 + opt; th++) {
+                    memset(got, 0xA5, ny);
+                    run1(g, th ? pool : NULL, &tx, got, ny);
+                    for (size_t i = 0; i < ny; i++) {
+                        int d = ld8(got, i, c.s8) - ld8(want, i, c.s8);
+                        if (opt ? d != 0 : (d < -1 || d > 1))
+                            fail_msg("QLinearAveragePool case %d opt %d level %d th %d (k %lldx%lld "
+                                     "s %lld pads %lld %lld incl %d) [%zu]: %d want %d", it, opt,
+                                     L, th, (long long)c.k[0], (long long)c.k[1],
+                                     (long long)c.st[0], (long long)c.pads[0],
+                                     (long long)c.pads[2], c.incl, i, ld8(got, i, c.s8),
+                                     ld8(want, i, c.s8));
+                    }
+                }
+                sk_graph_free(g);
+            }
+        free(x);
+        free(want);
+        free(got);
+    }
+    /* the rounding choice is observable on these inputs (else the
+     * rint(v + zp) expectation above would not be tested) */
+    assert_true(ties > 0);
+    printf("  QLinearAveragePool: %d outputs where rint(v + zp) != rint(v) + zp\n", ties);
+    sk_cpu_set_level(top);
+    sk_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -782,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_avg_pool),
         cmocka_unit_test(test_resize_nearest_bytes),
         cmocka_unit_test(test_qlinear_global_avg_pool),
+        cmocka_unit_test(test_qlinear_avg_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

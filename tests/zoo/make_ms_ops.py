@@ -83,6 +83,14 @@ for dt, tag in ((np.uint8, "u8"), (np.int8, "i8")):
              [("x", q((1, 3, 8, 8), dt))],
              [("xs", sc(0.1)), ("xz", zp(z + 5, dt)), ("ys", sc(0.08)),
               ("yz", zp(z - 2, dt))], "y")
+    # power-of-two scales: exact .5 ties, where onnxruntime's rint(v + zp)
+    # (zp odd) and rint(v) + zp differ — _QAvgPool rounds as onnxruntime
+    case("qlinearaveragepool_%s_pow2" % tag,
+         [N("QLinearAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS,
+            kernel_shape=[2, 2], strides=[2, 2])],
+         [("x", q((1, 4, 8, 8), dt))],
+         [("xs", sc(0.0625)), ("xz", zp(z + 5, dt)), ("ys", sc(0.125)),
+          ("yz", zp(z - 3, dt))], "y")
     case("qlinearconcat_" + tag,
          [N("QLinearConcat", ["ys", "yz", "x1", "s1", "z1", "x2", "s2", "z2", "x3", "s3", "z3"],
             ["y"], domain=MS, axis=1)],
@@ -120,6 +128,22 @@ for mode in ("nearest", "linear"):
           ("ws", np.linspace(0.005, 0.02, 6).astype(np.float32)), ("wz", np.zeros(6, np.int8)),
           ("ms", sc(0.2)), ("mz", np.uint8(120)),
           ("scales", np.array([1, 1, 2, 2], np.float32))], "y", TensorProto.UINT8)
+
+# QDQ linear Resize as the U-Net's decoder has it (2x half_pixel; y_scale a
+# little off x_scale) and align_corners by sizes: skipserve's _QResize
+# (fixed-point weights) within one step of onnxruntime
+for dt, tag in ((np.uint8, "u8"), (np.int8, "i8")):
+    z = (0 if dt == np.uint8 else -10)
+    for coord, key, val in (("half_pixel", "scales", np.array([1, 1, 2, 2], np.float32)),
+                            ("align_corners", "sizes", np.array([1, 3, 11, 17], np.int64))):
+        case("qdq_resize_linear_%s_%s" % (coord, tag),
+             [N("DequantizeLinear", ["x", "xs", "xz"], ["xd"]),
+              N("Resize", ["xd", "", "scales" if key == "scales" else "", key][:3 + (key == "sizes")],
+                ["r"], mode="linear", coordinate_transformation_mode=coord),
+              N("QuantizeLinear", ["r", "ys", "yz"], ["y"])],
+             [("x", q((1, 3, 6, 9), dt))],
+             [("xs", sc(0.0026027)), ("xz", zp(z, dt)), ("ys", sc(0.0025977)), ("yz", zp(z, dt)),
+              (key, val)], "y")
 
 ort_util.ensure_ort()
 res = ort_util.run_ort([(os.path.join(d, "model.onnx"), feeds, d) for d, feeds, _ in cases])

@@ -1,6 +1,7 @@
 /* qavgpool.c — reference _QAvgPool(x, x_scale, x_zp, y_scale, y_zp): the
  * int8 AveragePool (attributes as AveragePool) or, with attribute global =
- * 1, GlobalAveragePool, made from QDQ by passes/qdq_ops.c; x and y 8-bit of
+ * 1, GlobalAveragePool (ort_round = 1: a com.microsoft QLinearAveragePool's
+ * rounding, qavgpool.h), made from QDQ by passes/qdq_ops.c; x and y 8-bit of
  * the same type, per-tensor parameters. Arithmetic: qavgpool.h. */
 #include <string.h>
 
@@ -56,6 +57,12 @@ int sk_qavg_setup(const sk_node *n, const sk_tensor *const *in, int nin, int nou
         if ((rc = sk_win_resolve(n, ctx, xs, ks, sk_attr_int(n, "ceil_mode", 0) != 0, &q->w)))
             return rc;
         q->include_pad = sk_attr_int(n, "count_include_pad", 0) != 0;
+        /* onnxruntime's QLinearAveragePool takes its integer global path
+         * when the kernel is the plane and there are no pads */
+        int whole = 1;
+        for (int a = 0; a < SK_NN_SP; a++)
+            whole &= q->w.k[a] == q->w.in[a] && q->w.pb[a] == 0 && q->w.pe[a] == 0;
+        q->zp_round = sk_attr_int(n, "ort_round", 0) != 0 && !whole;
     }
     if (sk_win_k_size(&q->w) >= ((int64_t)1 << 23))
         return sk_kfail(ctx, n, SK_EUNSUPPORTED, "a window of 2^23 taps or more");

@@ -7,7 +7,11 @@
  *   y   = saturate(round_half_even((float)acc * (x_s / (y_s * (float)n))) + y_zp)
  *
  * — onnxruntime's MLAS QLinearGlobalAveragePool requantization (one float
- * multiplier per window size). Against DQ -> float pool -> Q it differs
+ * multiplier per window size). With attribute ort_round = 1 (a
+ * com.microsoft QLinearAveragePool, session 15) a window that is not the
+ * whole unpadded plane rounds v + y_zp instead, as onnxruntime's
+ * QLinearAveragePool does on its float path (nearbyintf(y / y_s + y_zp)):
+ * the two differ where v is a .5 tie and y_zp odd. Against DQ -> float pool -> Q it differs
  * only where the float sum or the multiplier's two roundings move a value
  * across a .5 boundary: within 1 (tests/unit/test_qint8_ops.c). acc fits
  * int32 for windows under 2^23 taps (checked). */
@@ -22,6 +26,7 @@
 typedef struct sk_qavg {
     sk_win w;
     int include_pad, x_s8, y_s8;
+    int zp_round; /* onnxruntime's QLinearAveragePool: round(v + y_zp) */
     int32_t xzp, yzp;
     float xs, ys;
     int64_t NC;
@@ -41,7 +46,8 @@ static inline int64_t sk_qavg_taps(const sk_win *w, int a, int64_t o, int64_t *p
 
 static inline uint8_t sk_qavg_out(const sk_qavg *q, int32_t acc, int64_t n)
 {
-    float r = nearbyintf((float)acc * (q->xs / (q->ys * (float)n))) + (float)q->yzp;
+    float v = (float)acc * (q->xs / (q->ys * (float)n));
+    float r = q->zp_round ? nearbyintf(v + (float)q->yzp) : nearbyintf(v) + (float)q->yzp;
     float lo = q->y_s8 ? -128.f : 0.f, hi = q->y_s8 ? 127.f : 255.f;
     r = r < lo ? lo : r > hi ? hi : r;
     return (uint8_t)(int8_t)(int32_t)r;

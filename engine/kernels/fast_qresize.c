@@ -1,0 +1,145 @@
+/* fast_qresize.c — _QResize (ref/qresize.c, the int8 linear Resize of a QDQ
+ * model) threaded over output rows, with the reference's integer
+ * arithmetic (ref/qresize.h), so the same bits at every level and thread
+ * count. Separable as fast_resize.c: each input row is interpolated along W
+ * once into int32 (lx0 * (a - zp) + lx1 * (b - zp), a per-thread 2-row
+ * cache: a 2x up-sample reuses each for two output rows), then the two H
+ * taps are blended and requantized 8 outputs at a time by
+ * sk_qu8_resize_vrow__avx2 (the fast kernels run only at the AVX2 level and
+ * above). No float round trip: the bytes in, the bytes out. */
+#include <string.h>
+
+#include "kernels/fast_ops.h"
+#include "kernels/fast_qresize.h"
+#include "kernels/ref/qresize.h"
+#include "threadpool.h"
+
+/* the scalar form of the vector row (tails, and the definition) */
+void sk_qu8_resize_vrow__scalar(size_t n, const int32_t *t, const int32_t *b, int32_t l1,
+                                const sk_qrs *q, uint8_t *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = sk_qrs_out(q, (SK_QRS_ONE - l1) * t[i] + l1 * b[i]);
+}
+
+typedef struct qrs_job {
+    const sk_qrs *q;
+    const int32_t *th, *tw; /* per output: i0, i1, l1 */
+    const uint8_t *x;
+    uint8_t *y;
+    int32_t *rows; /* per thread: two W-interpolated rows of oW int32 */
+    size_t rstride;
+    int up2; /* W taps of an exact 2x half-pixel up-sample */
+} qrs_job;
+
+static void qrs_build(const sk_qrs *q, int a, int64_t in, int64_t out, int32_t *t)
+{
+    for (int64_t o = 0; o < out; o++)
+        sk_qrs_tap(q, a, in, out, o, &t[3 * o], &t[3 * o + 1], &t[3 * o + 2]);
+}
+
+/* input row `key` (= plane * H + ih) along W into a cache slot (see
+ * fast_resize.c's rz_row: `keep` is the slot the caller still reads) */
+static int qrs_row(const qrs_job *j, int32_t *slot[2], int64_t tag[2], int64_t key, int keep)
+{
+    if (tag[0] == key)
+        return 0;
+    if (tag[1] == key)
+        return 1;
+    int s = keep >= 0 ? 1 - keep : (tag[0] < tag[1] ? 0 : 1);
+    tag[s] = key;
+    const sk_qrs *q = j->q;
+    const uint8_t *x = j->x + (size_t)key * (size_t)q->W;
+    int32_t *d = slot[s], zp = q->xzp, flip = q->s8 ? 0x80 : 0;
+    const int32_t *tw = j->tw;
+    if (j->up2) {
+        sk_qu8_resize_hup2__avx2((size_t)q->W, x, zp, flip, d);
+        return s;
+    }
+    for (int64_t o = 0; o < q->oW; o++, tw += 3)
+        d[o] = (SK_QRS_ONE - tw[2]) * ((x[tw[0]] ^ flip) - zp) + tw[2] * ((x[tw[1]] ^ flip) - zp);
+    return s;
+}
+
+static void qrs_range(void *arg, int tid, size_t b, size_t e)
+{
+    const qrs_job *j = arg;
+    const sk_qrs *q = j->q;
+    int32_t *slot[2] = {j->rows + (size_t)tid * 2 * j->rstride,
+                        j->rows + ((size_t)tid * 2 + 1) * j->rstride};
+    int64_t tag[2] = {-1, -2};
+    for (size_t r = b; r < e; r++) {
+        int64_t p = (int64_t)r / q->oH, oh = (int64_t)r % q->oH;
+        const int32_t *th = j->th + 3 * oh;
+        int sa = qrs_row(j, slot, tag, p * q->H + th[0], -1);
+        int sb = th[2] ? qrs_row(j, slot, tag, p * q->H + th[1], sa) : sa;
+        sk_qu8_resize_vrow__avx2((size_t)q->oW, slot[sa], slot[sb], th[2], q,
+                                 j->y + r * (size_t)q->oW);
+    }
+}
+
+/* the W taps are those sk_qu8_resize_hup2__avx2 computes */
+static int qrs_is_up2(const int32_t *t, int64_t in, int64_t out)
+{
+    if (out != 2 * in)
+        return 0;
+    for (int64_t o = 0; o < out; o++, t += 3) {
+        int64_t i = o / 2;
+        int ok;
+        if (o == 0 || o == out - 1)
+            ok = t[0] == (o ? in - 1 : 0) && t[2] == 0;
+        else if (o % 2 == 0)
+            ok = t[0] == i - 1 && t[1] == i && t[2] == 1536;
+        else
+            ok = t[0] == i && t[1] == i + 1 && t[2] == 512;
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static size_t qrs_scratch(const sk_qrs *q, int nthreads)
+{
+    size_t rs = sk_fast_pad((size_t)q->oW);
+    return (3 * sk_fast_pad((size_t)q->oH) + 3 * rs +
+            2 * rs * (size_t)(nthreads > 0 ? nthreads : 1)) * sizeof(int32_t);
+}
+
+int sk_fast_plan_qresize(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
+                         int nin, const sk_tensor *out, int nout, int nthreads, size_t *scratch)
+{
+    (void)kc;
+    (void)out;
+    sk_qrs q;
+    sk_shape os;
+    sk_kctx quiet = {0};
+    *scratch = 0;
+    if (!in || sk_qrs_setup(n, in, nin, nout, &quiet, &q, &os))
+        return 0;
+    *scratch = qrs_scratch(&q, nthreads);
+    return 1;
+}
+
+int sk_fast_run_qresize(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+                        int nout, sk_kctx *ctx)
+{
+    sk_qrs q;
+    sk_shape os;
+    int rc = sk_qrs_setup(n, in, nin, nout, ctx, &q, &os);
+    if (rc)
+        return rc;
+    if (q.NC * q.oH * q.oW == 0)
+        return 0;
+    int32_t *mem = sk_fast_ctx_scratch(ctx, qrs_scratch(&q, sk_pool_size(ctx->pool)));
+    if (!mem)
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
+    qrs_job j = {&q, mem, mem + 3 * sk_fast_pad((size_t)q.oH), in[0]->data, out[0].data, NULL,
+                 sk_fast_pad((size_t)q.oW), 0};
+    j.rows = (int32_t *)j.tw + 3 * j.rstride;
+    qrs_build(&q, 0, q.H, q.oH, (int32_t *)j.th);
+    qrs_build(&q, 1, q.W, q.oW, (int32_t *)j.tw);
+    j.up2 = qrs_is_up2(j.tw, q.W, q.oW);
+    size_t grain = (size_t)q.oW < 8192 ? 8192 / (size_t)q.oW : 1;
+    sk_parallel_for_tid(ctx->pool, (size_t)(q.NC * q.oH), grain, qrs_range, &j);
+    return 0;
+}

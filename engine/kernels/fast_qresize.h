@@ -1,0 +1,22 @@
+/* fast_qresize.h — the row kernels of _QResize (kernels/fast_qresize.c):
+ * y[i] = requantize((SK_QRS_ONE - l1) * t[i] + l1 * b[i]) as
+ * ref/qresize.h's sk_qrs_out, for n outputs. */
+#ifndef SK_FAST_QRESIZE_H
+#define SK_FAST_QRESIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/ref/qresize.h"
+
+void sk_qu8_resize_vrow__scalar(size_t n, const int32_t *t, const int32_t *b, int32_t l1,
+                                const sk_qrs *q, uint8_t *y);
+/* AVX2: 8 outputs per step (vpmulld, cvtdq2ps, one multiply, cvtps2dq's
+ * round half to even, saturating packs), the scalar form for the tail */
+void sk_qu8_resize_vrow__avx2(size_t n, const int32_t *t, const int32_t *b, int32_t l1,
+                              const sk_qrs *q, uint8_t *y);
+/* AVX2: one input row of W bytes interpolated along W for an exact 2x
+ * half-pixel up-sample (the U-Net's): 2W int32 sums, as the general row */
+void sk_qu8_resize_hup2__avx2(size_t W, const uint8_t *x, int32_t zp, int32_t flip, int32_t *d);
+
+#endif

@@ -1,0 +1,319 @@
+/* test_qresize.c — the int8 linear Resize (issue 22, session 15, qft):
+ * DQ -> Resize(linear) -> Q becomes _QResize (passes/qdq_ops.c,
+ * ref/qresize.c, kernels/fast_qresize.c). Checked on random geometries
+ * (every coordinate mode but tf_crop_and_resize, scales and sizes, up and
+ * down, uint8 / int8, equal and differing parameters):
+ *   1. bit for bit against the fixed-point arithmetic of ref/qresize.h
+ *      written out here independently (tap weights from the spec's
+ *      coordinate formulas, rint(frac * 2048), int64 sums) — the reference
+ *      kernel and the fast one at every level, 1 and 3 threads;
+ *   2. within 1 step of the float graph as loaded (DequantizeLinear ->
+ *      float Resize -> QuantizeLinear on the scalar reference kernels), the
+ *      bound ref/qresize.h proves for x_s / y_s <= 2; and exhaustively on
+ *      every pair of input bytes (a, b) interpolated along W at fractions
+ *      1/4, 3/4 (2x half-pixel) and 1/3, 2/3 (3x align_corners);
+ *   3. the rewrite is taken (no DQ / Q / float Resize left) and not taken
+ *      where it must not be: x_s / y_s > 2, nearest, C resized,
+ *      tf_half_pixel_for_nn. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "engine/graph.h"
+#include "engine/passes/passes.h"
+#include "engine/plan.h"
+#include "threadpool.h"
+
+#include "qgraph_testutil.h"
+
+typedef struct rl_case {
+    int64_t N, C, H, W, oH, oW;
+    int s8, coord, sizes; /* sizes: the output given as sizes, else scales */
+    float sc[4];
+    float xs, ys;
+    int32_t xz, yz;
+} rl_case;
+
+static const char *const coords[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
+                                     "align_corners", "asymmetric", "tf_half_pixel_for_nn"};
+
+static sk_graph *rl_graph(const rl_case *c, const char *mode)
+{
+    sk_graph *g = sk_graph_new();
+    sk_dtype t = c->s8 ? SK_I8 : SK_U8;
+    int x = val(g, "x");
+    g->values[x].dtype = t;
+    g->values[x].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c->C, c->H, c->W}};
+    sk_graph_add_input(g, x);
+    sk_shape one = {0, {0}}, four = {1, {4}};
+    int8_t xz8 = (int8_t)c->xz, yz8 = (int8_t)c->yz;
+    int64_t sz[4] = {1, c->C, c->oH, c->oW}; /* N = 1 in the sizes: batch 1 runs only */
+    int cxs = sk_graph_add_const(g, "xs", SK_F32, &one, &c->xs);
+    int cxz = sk_graph_add_const(g, "xz", t, &one, &xz8);
+    int cys = sk_graph_add_const(g, "ys", SK_F32, &one, &c->ys);
+    int cyz = sk_graph_add_const(g, "yz", t, &one, &yz8);
+    int ck = c->sizes ? sk_graph_add_const(g, "sizes", SK_I64, &four, sz)
+                      : sk_graph_add_const(g, "scales", SK_F32, &four, c->sc);
+    int xf = val(g, "xf"), yf = val(g, "yf"), y = val(g, "y");
+    int dx[3] = {x, cxs, cxz}, q[3] = {yf, cys, cyz};
+    int rs[4] = {xf, -1, c->sizes ? -1 : ck, c->sizes ? ck : -1};
+    assert_true(sk_graph_add_node(g, SK_OP_DEQUANTIZE_LINEAR, "dq", 3, dx, 1, &xf) >= 0);
+    int ri = sk_graph_add_node(g, SK_OP_RESIZE, "resize", c->sizes ? 4 : 3, rs, 1, &yf);
+    assert_true(ri >= 0);
+    sk_node_set_string(g, ri, "mode", mode);
+    sk_node_set_string(g, ri, "coordinate_transformation_mode", coords[c->coord]);
+    assert_true(sk_graph_add_node(g, SK_OP_QUANTIZE_LINEAR, "q", 3, q, 1, &y) >= 0);
+    for (int i = 0; i < g->nnodes; i++)
+        g->nodes[i].opset = 19;
+    sk_graph_add_output(g, y);
+    char err[256];
+    if (sk_graph_validate(g, err, sizeof err))
+        fail_msg("validate: %s", err);
+    return g;
+}
+
+/* ONNX's coordinate formulas (Resize spec), written here from the spec */
+static double src_coord(int coord, int64_t o, int64_t in, int64_t out, double scale, double len)
+{
+    double x = (double)o;
+    switch (coord) {
+    case 0: return (x + 0.5) / scale - 0.5;
+    case 1: {
+        double adj = (double)out / (scale * (double)in), ctr = (double)in * 0.5 * (1.0 - adj);
+        return ctr + (x + 0.5) / scale - 0.5;
+    }
+    case 2: return out > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
+    case 3: return len == 1.0 ? 0.0 : x * (double)(in - 1) / (len - 1.0);
+    case 4: return x / scale;
+    default: return (x + 0.5) / scale;
+    }
+}
+
+static void taps(const rl_case *c, int a, int64_t o, int64_t *i0, int64_t *i1, int64_t *l1)
+{
+    int64_t in = a ? c->W : c->H, out = a ? c->oW : c->oH;
+    double scale = c->sizes ? (double)out / (double)in : (double)c->sc[2 + a];
+    double len = c->sizes ? (double)out : scale * (double)in;
+    double v = src_coord(c->coord, o, in, out, scale, len);
+    if (!(v > 0.0))
+        v = 0.0;
+    if (v > (double)(in - 1))
+        v = (double)(in - 1);
+    *i0 = (int64_t)floor(v);
+    *i1 = *i0 + 1 < in ? *i0 + 1 : in - 1;
+    *l1 = (int64_t)nearbyint((v - (double)*i0) * 2048.0);
+}
+
+static int32_t ld8(const uint8_t *p, size_t i, int s8) { return s8 ? (int8_t)p[i] : p[i]; }
+
+static void rl_expect(const rl_case *c, const uint8_t *x, uint8_t *y)
+{
+    float m = c->xs / c->ys / 4194304.0f; /* 2^22: exact */
+    for (int64_t p = 0; p < c->N * c->C; p++)
+        for (int64_t oh = 0; oh < c->oH; oh++)
+            for (int64_t ow = 0; ow < c->oW; ow++) {
+                int64_t h0, h1, lh, w0, w1, lw;
+                taps(c, 0, oh, &h0, &h1, &lh);
+                taps(c, 1, ow, &w0, &w1, &lw);
+                const uint8_t *xp = x + p * c->H * c->W;
+                int64_t a = ld8(xp, (size_t)(h0 * c->W + w0), c->s8) - c->xz,
+                        b = ld8(xp, (size_t)(h0 * c->W + w1), c->s8) - c->xz,
+                        d = ld8(xp, (size_t)(h1 * c->W + w0), c->s8) - c->xz,
+                        e = ld8(xp, (size_t)(h1 * c->W + w1), c->s8) - c->xz;
+                int64_t acc = (2048 - lh) * ((2048 - lw) * a + lw * b) +
+                              lh * ((2048 - lw) * d + lw * e);
+                float r = nearbyintf((float)acc * m) + (float)c->yz;
+                float lo = c->s8 ? -128.f : 0.f, hi = c->s8 ? 127.f : 255.f;
+                r = r < lo ? lo : r > hi ? hi : r;
+                y[(p * c->oH + oh) * c->oW + ow] = (uint8_t)(int8_t)(int32_t)r;
+            }
+}
+
+/* one case: the float graph within 1 (returns how many differ by 1), the
+ * rewrite taken, every level and 1 / 3 threads bit for bit the expectation */
+static int rl_check(const rl_case *c, const uint8_t *x, sk_pool *pool, int id)
+{
+    size_t ny = (size_t)(c->N * c->C * c->oH * c->oW);
+    uint8_t *want = malloc(ny), *got = malloc(ny), *flt = malloc(ny);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_non_null(flt);
+    sk_tensor tx = {c->s8 ? SK_I8 : SK_U8, {4, {c->N, c->C, c->H, c->W}}, (void *)x};
+    rl_expect(c, x, want);
+    sk_isa top = sk_cpu_detected();
+    sk_cpu_set_level(SK_ISA_SCALAR);
+    sk_graph *gf = rl_graph(c, "linear");
+    run1(gf, NULL, &tx, flt, ny);
+    sk_graph_free(gf);
+    int ones = 0;
+    for (size_t i = 0; i < ny; i++) {
+        int d = ld8(flt, i, c->s8) - ld8(want, i, c->s8);
+        if (d < -1 || d > 1)
+            fail_msg("case %d (%s, %lldx%lld -> %lldx%lld, s8 %d, xs/ys %g) [%zu]: float graph %d, "
+                     "integer %d", id, coords[c->coord], (long long)c->H, (long long)c->W,
+                     (long long)c->oH, (long long)c->oW, c->s8, (double)(c->xs / c->ys), i,
+                     ld8(flt, i, c->s8), ld8(want, i, c->s8));
+        ones += d != 0;
+    }
+    char err[256];
+    for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
+        sk_cpu_set_level((sk_isa)L);
+        sk_graph *g = rl_graph(c, "linear");
+        if (sk_graph_optimize(g, 1, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        assert_int_equal(count_op(g, SK_OP_QRESIZE), 1);
+        assert_int_equal(count_op(g, SK_OP_RESIZE), 0);
+        assert_int_equal(count_op(g, SK_OP_DEQUANTIZE_LINEAR), 0);
+        assert_int_equal(count_op(g, SK_OP_QUANTIZE_LINEAR), 0);
+        for (int th = 0; th < 2; th++) {
+            memset(got, 0xA5, ny);
+            run1(g, th ? pool : NULL, &tx, got, ny);
+            for (size_t i = 0; i < ny; i++)
+                if (got[i] != want[i])
+                    fail_msg("case %d level %d th %d (%s, %lldx%lld -> %lldx%lld, s8 %d): [%zu] "
+                             "%d want %d", id, L, th, coords[c->coord], (long long)c->H,
+                             (long long)c->W, (long long)c->oH, (long long)c->oW, c->s8, i,
+                             got[i], want[i]);
+        }
+        sk_graph_free(g);
+    }
+    sk_cpu_set_level(top);
+    free(want);
+    free(got);
+    free(flt);
+    return ones;
+}
+
+static void test_resize_linear_random(void **state)
+{
+    (void)state;
+    static const float facs[] = {2.f, 0.5f, 1.5f, 3.f, 0.75f, 1.f, 1.25f, 0.3f};
+    sk_pool *pool = sk_pool_create(3);
+    int ones = 0, cases = 0;
+    size_t total = 0;
+    for (int it = 0; it < 150; it++) {
+        rl_case c;
+        memset(&c, 0, sizeof c);
+        c.N = 1;
+        c.C = 1 + rnd() % 5;
+        c.H = 1 + rnd() % 11;
+        c.W = 1 + rnd() % 37; /* past the AVX2 row kernel's 8 lanes, tails */
+        c.s8 = rnd() % 2;
+        c.coord = (int)(rnd() % 5); /* tf_half_pixel_for_nn: test_resize_linear_not_taken */
+        c.sizes = rnd() % 4 == 0;
+        c.sc[0] = c.sc[1] = 1.f;
+        c.sc[2] = facs[rnd() % 8];
+        c.sc[3] = facs[rnd() % 8];
+        if (c.sizes) {
+            c.oH = 1 + rnd() % 16;
+            c.oW = 1 + rnd() % 40;
+        } else {
+            c.N = 1 + rnd() % 2;
+            c.oH = (int64_t)floor((double)c.sc[2] * (double)c.H);
+            c.oW = (int64_t)floor((double)c.sc[3] * (double)c.W);
+        }
+        if (c.oH < 1 || c.oW < 1)
+            continue;
+        c.xs = frand(0.005f, 0.05f);
+        /* equal parameters (the U-Net's resizes nearly are), or y_s from x_s / 2 up */
+        c.ys = it % 3 == 0 ? c.xs : c.xs * frand(0.5f, 3.f);
+        c.xz = c.s8 ? (int32_t)(rnd() % 60) - 30 : (int32_t)(rnd() % 256);
+        c.yz = it % 3 == 0 ? c.xz : c.s8 ? (int32_t)(rnd() % 60) - 30 : (int32_t)(rnd() % 256);
+        size_t nx = (size_t)(c.N * c.C * c.H * c.W);
+        uint8_t *x = malloc(nx);
+        assert_non_null(x);
+        for (size_t i = 0; i < nx; i++) /* sometimes only the extremes: the widest swings */
+            x[i] = it % 7 == 1 ? (rnd() % 2 ? 255 : 0) : (uint8_t)rnd();
+        ones += rl_check(&c, x, pool, it);
+        total += (size_t)(c.N * c.C * c.oH * c.oW);
+        cases++;
+        free(x);
+    }
+    printf("  linear Resize: %d cases, %d of %zu outputs 1 step from the float graph\n", cases,
+           ones, total);
+    assert_true(cases > 100);
+    sk_pool_destroy(pool);
+}
+
+/* every pair of bytes (a, b) side by side in a row: x[a][2b] = a,
+ * x[a][2b + 1] = b (and b next to the following a), resized along W only */
+static void test_resize_linear_all_pairs(void **state)
+{
+    (void)state;
+    sk_pool *pool = sk_pool_create(3);
+    uint8_t *x = malloc(256 * 512);
+    assert_non_null(x);
+    for (int a = 0; a < 256; a++)
+        for (int b = 0; b < 256; b++) {
+            x[a * 512 + 2 * b] = (uint8_t)a;
+            x[a * 512 + 2 * b + 1] = (uint8_t)b;
+        }
+    for (int v = 0; v < 4; v++) {
+        rl_case c;
+        memset(&c, 0, sizeof c);
+        c.N = c.C = 1;
+        c.H = 256;
+        c.W = 512;
+        c.s8 = v & 1;
+        c.coord = v < 2 ? 0 : 3; /* half_pixel x2: 1/4, 3/4; align_corners x3: k/3 */
+        c.sc[0] = c.sc[1] = c.sc[2] = 1.f;
+        c.sc[3] = v < 2 ? 2.f : 3.f;
+        c.oH = 256;
+        c.oW = (int64_t)c.sc[3] * 512;
+        c.xs = 0.0213f;
+        c.ys = v % 2 ? c.xs : 0.0177f;
+        c.xz = c.s8 ? -3 : 121;
+        c.yz = c.s8 ? 5 : 117;
+        rl_check(&c, x, pool, 1000 + v);
+    }
+    free(x);
+    sk_pool_destroy(pool);
+}
+
+/* left in float: y_s < x_s / 2 (the bound would not hold), nearest with
+ * other parameters, C resized, tf_half_pixel_for_nn */
+static void test_resize_linear_not_taken(void **state)
+{
+    (void)state;
+    char err[256];
+    for (int v = 0; v < 4; v++) {
+        rl_case c;
+        memset(&c, 0, sizeof c);
+        c.N = 1;
+        c.C = 2;
+        c.H = c.W = 4;
+        c.sc[0] = c.sc[1] = 1.f;
+        c.sc[2] = c.sc[3] = 2.f;
+        c.xs = 0.05f;
+        c.ys = v == 0 ? 0.02f : 0.04f;
+        c.xz = c.yz = 128;
+        if (v == 2)
+            c.sc[1] = 2.f;
+        if (v == 3) /* its unscaled N and C axes blend neighbours (o + 0.5) */
+            c.coord = 5;
+        sk_graph *g = rl_graph(&c, v == 1 ? "nearest" : "linear");
+        if (sk_graph_optimize(g, 1, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        assert_int_equal(count_op(g, SK_OP_QRESIZE), 0);
+        assert_int_equal(count_op(g, SK_OP_RESIZE), 1);
+        sk_graph_free(g);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resize_linear_random),
+        cmocka_unit_test(test_resize_linear_all_pairs),
+        cmocka_unit_test(test_resize_linear_not_taken),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
