@@ -442,8 +442,9 @@ static void wino_task(void *arg, int tid, size_t t0, size_t t1)
  * order before session 15) gave thread 0 every channel of the first
  * panel's tiles: half of them written by the other core. Same values
  * either way (a unit's arithmetic does not depend on who runs it).
- * ResNet-34 / -50 batch 1, 2 threads: 1.055x / 1.067x (7 of 10 rounds),
- * ResNet-18 even (bench/RESULTS.md, session 15, branch thr3). */
+ * ResNet-34 / -50 batch 1, 2 threads: 1.017-1.055x / 1.006-1.067x in two
+ * A/B runs (16 / 15 of 22 rounds won), ResNet-18 even (bench/RESULTS.md,
+ * session 15, branch thr3). */
 static void wino_input_task(void *arg, int tid, size_t u0, size_t u1)
 {
     const wino_run *r = arg;
