@@ -209,6 +209,7 @@ typedef struct wino_run {
     int shared_v;            /* input transformed once per block, before the tasks */
     int one;                 /* one block of every tile, one V area (wino_one_block) */
     int vchunks, vch;        /* channel ranges of that transform: count, channels */
+    int vorder_panel;        /* its units panel-major (SKIPSERVE_WINO_VORDER=0, A/B) */
     float *scratch;
     size_t varea, mbarea; /* floats per V area, per product area */
     int nv;               /* V areas */
@@ -431,17 +432,29 @@ static void wino_task(void *arg, int tid, size_t t0, size_t t1)
     }
 }
 
-/* Unit u of the shared input transform: (block, panel, channel range). */
+/* Unit u of the shared input transform: (block, channel range, panel),
+ * channel-major. Why that order: the pool gives thread t the units of its
+ * share [t*n/T, (t+1)*n/T) first, and the multiply tasks after it are
+ * output-channel chunks in order, so thread t wrote (about) channels
+ * [t*M/T, (t+1)*M/T) of this layer's output — which the next Winograd
+ * layer of the same width transforms, channel-major, on the same thread,
+ * from that core's own caches. Panel-major (SKIPSERVE_WINO_VORDER=0, the
+ * order before session 15) gave thread 0 every channel of the first
+ * panel's tiles: half of them written by the other core. Same values
+ * either way (a unit's arithmetic does not depend on who runs it).
+ * ResNet-34 / -50 batch 1, 2 threads: 1.017-1.055x / 1.006-1.067x in two
+ * A/B runs (16 / 15 of 22 rounds won), ResNet-18 even (bench/RESULTS.md,
+ * session 15, branch thr3). */
 static void wino_input_task(void *arg, int tid, size_t u0, size_t u1)
 {
     const wino_run *r = arg;
     (void)tid;
-    const int nr = r->cfg->nr, pmax = r->tb / nr;
+    const int nr = r->cfg->nr, pmax = r->tb / nr, porder = r->vorder_panel;
     for (size_t u = u0; u < u1; u++) {
         int64_t b = (int64_t)(u / ((size_t)pmax * (size_t)r->vchunks)), first;
         int rem = (int)(u % ((size_t)pmax * (size_t)r->vchunks));
-        int p = rem / r->vchunks;
-        int64_t ca = (int64_t)(rem % r->vchunks) * r->vch;
+        int p = porder ? rem / r->vchunks : rem % pmax;
+        int64_t ca = (int64_t)(porder ? rem % r->vchunks : rem / pmax) * r->vch;
         int nt = wino_block_tiles(r, b, &first);
         if (p * nr >= nt || ca >= r->g.C)
             continue;
@@ -477,6 +490,10 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
         gather_off = e && strcmp(e, "0") == 0;
     }
     r.colsw = gather_off ? NULL : r.k.colsw;
+    /* read per run (a getenv, next to a layer's ~100 us), so a test can
+     * compare both orders in one process */
+    const char *vo = getenv("SKIPSERVE_WINO_VORDER");
+    r.vorder_panel = vo && strcmp(vo, "0") == 0;
     r.m = pv->w.groups == 16 ? 2 : 4;
     r.a = r.m + 2;
     r.nxi = r.a * r.a;

@@ -1858,7 +1858,9 @@ static void test_bf16(void **state)
  * 49 tiles) and not for 56x56 or batch 2; against the reference, with no allocation in the run (the plan
  * sized its scratch), serial and on 2, 3 and 16 threads (the channel
  * chunks after the shared input transform); bit for bit the blocked run
- * (SKIPSERVE_WINO_ONE=0: same products, same order per output). */
+ * (SKIPSERVE_WINO_ONE=0: same products, same order per output), with the
+ * shared transform's units in either order (channel-major, the default,
+ * or SKIPSERVE_WINO_VORDER=0). */
 static void test_wino_one_block(void **state)
 {
     (void)state;
@@ -1892,12 +1894,17 @@ static void test_wino_one_block(void **state)
             setenv("SKIPSERVE_WINO_ONE", "0", 1);
             float *y0 = run_graph(g, &c, x, r, NULL, &n0, 0);
             unsetenv("SKIPSERVE_WINO_ONE");
-            for (int k = 0; k < 4; k++) {
-                float *y1 = run_graph(g, &c, x, r, pools[k], &n1, 1);
+            /* o = 1: the shared transform's units panel-major
+             * (SKIPSERVE_WINO_VORDER=0), the order before session 15 */
+            for (int k = 0; k < 8; k++) {
+                if (k >= 4)
+                    setenv("SKIPSERVE_WINO_VORDER", "0", 1);
+                float *y1 = run_graph(g, &c, x, r, pools[k % 4], &n1, 1);
+                unsetenv("SKIPSERVE_WINO_VORDER");
                 assert_int_equal(n0, n1);
                 if (memcmp(y0, y1, sizeof(float) * (size_t)n0))
                     fail_msg("one block differs from the blocked run (level %d, case %zu, "
-                             "pool %d)", l, i, k);
+                             "pool %d, order %d)", l, i, k % 4, k / 4);
                 free(y1);
             }
             free(y0);
