@@ -11,8 +11,12 @@
  * instead of the 5 (erf) or 9 (tanh) element-wise nodes of the export. */
 #include <limits.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "fast_conv.h"
 #include "fast_ops.h"
+#include "fast_pack_t.h"
 #include "threadpool.h"
 
 /* Rows of the product for an output of Y's shape (N columns). */
@@ -69,9 +73,14 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     if (!scratch)
         return SK_ENOMEM;
     sk_gemm_rowmajor ra = {A->data, (size_t)K, 0};
+    sk_fast_rows_t rt = {A->data, (size_t)K, 0, pv->kc->ops.transpose};
     sk_gemm_packed_a pa;
-    sk_fast_prepack_a(ctx->pool, cfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
-                      scratch + gemm_floats, &pa);
+    if (sk_fast_pack_t_on(cfg, rt.transpose))
+        sk_fast_prepack_a(ctx->pool, cfg, sk_fast_pack_a_rows_t, &rt, 1, (int)M, K,
+                          scratch + gemm_floats, &pa);
+    else
+        sk_fast_prepack_a(ctx->pool, cfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
+                          scratch + gemm_floats, &pa);
     sk_gemm_job j;
     sk_gemm_job_init(&j, cfg, (int)M, N, K, 1);
     j.a_packed = &pa;
