@@ -1,6 +1,8 @@
-/* test_pack_t.c — the GEMM packers by 8x8 register transposes
- * (kernels/fast_pack_t.c, session 15 vit) against the scalar packers they
- * replace, bit for bit, and a whole product through them.
+/* test_vit_gemm.c — session 15's (vit) GEMM pieces for the transformers:
+ * the packers by 8x8 register transposes (kernels/fast_pack_t.c) against
+ * the scalar packers they replace, bit for bit, and a whole product through
+ * them; the driver's per-block post-op (sk_gemm_job.post, _MatMulFused's
+ * GELU).
  *   - A panels (sk_fast_pack_a_rows_t vs sk_gemm_pack_a_rowmajor) and Kt
  *     panels (sk_fast_pack_b_rows_t vs the definition B(k, n) = p[n*ld + k])
  *     for every level with a transpose: 1-21 rows (whole 8x8 blocks, the
@@ -207,12 +209,83 @@ static void test_gemm_same_bits(void **state)
     }
 }
 
+/* post adds 1000 to each element: a block visited twice reads +2000, a
+ * missed one +0 */
+static void post_add(const void *ctx, int batch, float *c, size_t ldc, int rows, int cols)
+{
+    int *calls = (int *)ctx;
+    __atomic_add_fetch(calls, 1, __ATOMIC_RELAXED);
+    assert_true(batch >= 0 && batch < 2);
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < cols; k++)
+            c[(size_t)r * ldc + (size_t)k] += 1000.0f;
+}
+
+static void test_gemm_post(void **state)
+{
+    (void)state;
+    static const int S[][3] = {{197, 300, 77}, {1576, 64, 40}, {5, 3, 1}, {33, 70, 0}};
+    for (int l = (int)SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        const sk_gemm_cfg *cfg = sk_gemm_config((sk_isa)l);
+        if (!cfg)
+            continue;
+        for (size_t s = 0; s < sizeof S / sizeof S[0]; s++)
+            for (int t = 1; t <= 3; t++) {
+                int M = S[s][0], N = S[s][1], K = S[s][2];
+                size_t mk = (size_t)M * (size_t)(K > 0 ? K : 1), mn = (size_t)M * (size_t)N;
+                float *A = malloc(sizeof(float) * mk * 2), *B = malloc(sizeof(float) * (size_t)(K > 0 ? K : 1) * (size_t)N);
+                float *want = malloc(sizeof(float) * mn * 2), *got = malloc(sizeof(float) * mn * 2);
+                float *bias = malloc(sizeof(float) * (size_t)N);
+                assert_true(A && B && want && got && bias);
+                for (size_t i = 0; i < mk * 2; i++)
+                    A[i] = frand();
+                for (size_t i = 0; i < (size_t)(K > 0 ? K : 1) * (size_t)N; i++)
+                    B[i] = frand();
+                for (int i = 0; i < N; i++)
+                    bias[i] = frand();
+                sk_pool *pool = sk_pool_create(t);
+                assert_non_null(pool);
+                sk_gemm_rowmajor ra = {A, (size_t)(K > 0 ? K : 1), mk}, rb = {B, (size_t)N, 0};
+                int calls = 0;
+                for (int pass = 0; pass < 2; pass++) { /* 0: no post, 1: post */
+                    sk_gemm_job j;
+                    sk_gemm_job_init(&j, cfg, M, N, K, 2);
+                    j.pack_a = sk_gemm_pack_a_rowmajor;
+                    j.a_ctx = &ra;
+                    j.pack_b = sk_gemm_pack_b_rowmajor;
+                    j.b_ctx = &rb;
+                    j.c = pass ? got : want;
+                    j.ldc = (size_t)N;
+                    j.c_stride = mn;
+                    j.epi.bias = bias;
+                    j.epi.bias_per_col = 1;
+                    j.epi.min = -0.5f; /* the post sees the clamped values */
+                    if (pass) {
+                        j.post = post_add;
+                        j.post_ctx = &calls;
+                    }
+                    assert_int_equal(sk_gemm_run(pool, &j, NULL), 0);
+                }
+                assert_true(calls >= 2);
+                for (size_t i = 0; i < mn * 2; i++)
+                    assert_true(got[i] == want[i] + 1000.0f);
+                sk_pool_destroy(pool);
+                free(A);
+                free(B);
+                free(want);
+                free(got);
+                free(bias);
+            }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_panels),
         cmocka_unit_test(test_choice),
         cmocka_unit_test(test_gemm_same_bits),
+        cmocka_unit_test(test_gemm_post),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
