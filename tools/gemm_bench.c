@@ -6,7 +6,12 @@
  *   gemm  sk_gemm_run on ResNet layer shapes at each SIMD level (1 thread),
  *         then 2, 4 and 16 threads where the CPU has them: B packed at run time
  *         (as a conv does) vs prepacked;
- *   pool  time of an empty sk_parallel_for at 2..16 threads.
+ *   pool  time of an empty sk_parallel_for at 2..16 threads;
+ *   vit   the transformer Linear layers of vit_b_16 / vit_small (rows = tokens
+ *         in A, weights prepacked in B, bias + residual epilogue as
+ *         _MatMulFused runs them) at the pool's thread count (argument 2,
+ *         default 1), B cold (a ring of copies larger than L3, as a 340 MB
+ *         model's weights are) and warm; SKIPSERVE_GEMM_BLOCKS applies.
  * GFLOP/s are best-of-several; compare ratios from one run. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +166,80 @@ static void bench_shapes(sk_pool *pool, const char *label)
     }
 }
 
+/* vit: rows x out x in of each Linear layer at batch 1 and 8 */
+static void bench_vit(sk_pool *pool)
+{
+    static const struct {
+        const char *name;
+        int M, N, K;
+    } S[] = {{"b16 qkv", 197, 2304, 768},    {"b16 proj", 197, 768, 768},
+             {"b16 ffn1", 197, 3072, 768},   {"b16 ffn2", 197, 768, 3072},
+             {"b16 qkv b8", 1576, 2304, 768}, {"b16 ffn2 b8", 1576, 768, 3072},
+             {"s qkv", 197, 1152, 384},      {"s proj", 197, 384, 384},
+             {"s ffn1", 197, 1536, 384},     {"s ffn2", 197, 384, 1536},
+             {"s ffn1 b8", 1576, 1536, 384}, {"s ffn2 b8", 1576, 384, 1536}};
+    const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_level());
+    if (!cfg)
+        return;
+    int T = sk_pool_size(pool);
+    for (size_t s = 0; s < sizeof S / sizeof S[0]; s++) {
+        int M = S[s].M, N = S[s].N, K = S[s].K;
+        /* copies of B: > 64 MB in all when cold, one when warm */
+        size_t bbytes = (size_t)K * N * 4;
+        int ncopy = (int)((size_t)96 << 20) / bbytes + 1;
+        float *A = filled((size_t)M * K), *B = filled((size_t)K * N), *C = filled((size_t)M * N);
+        float *R = filled((size_t)M * N), *bias = filled((size_t)N);
+        float *scr = filled(sk_gemm_scratch_floats(cfg, T));
+        sk_gemm_packed_a pa;
+        sk_gemm_packed_b *pb = calloc((size_t)ncopy, sizeof *pb);
+        if (!pb || sk_gemm_pack_a(cfg, A, (size_t)K, M, K, 1, 1.0f, &pa)) {
+            fprintf(stderr, "gemm-bench: out of memory\n");
+            exit(1);
+        }
+        for (int q = 0; q < ncopy; q++)
+            if (sk_gemm_pack_b(cfg, B, (size_t)N, 1, K, N, 1.0f, &pb[q])) {
+                fprintf(stderr, "gemm-bench: out of memory\n");
+                exit(1);
+            }
+        double gf[2];
+        for (int cold = 1; cold >= 0; cold--) {
+            int it = (int)(4e9 / ((double)M * N * K)) + ncopy;
+            double best = 1e9;
+            for (int rep = 0; rep < 7; rep++) {
+                double t = now();
+                for (int q = 0; q < it; q++) {
+                    sk_gemm_job j;
+                    sk_gemm_job_init(&j, cfg, M, N, K, 1);
+                    j.a_packed = &pa;
+                    j.b_packed = &pb[cold ? q % ncopy : 0];
+                    j.c = C;
+                    j.ldc = (size_t)N;
+                    j.epi.bias = bias;
+                    j.epi.bias_per_col = 1;
+                    j.epi.res = R;
+                    j.epi.ldres = (size_t)N;
+                    sk_gemm_run(pool, &j, scr);
+                }
+                t = (now() - t) / it;
+                best = t < best ? t : best;
+            }
+            gf[cold] = 2.0 * M * N * (double)K / best / 1e9;
+        }
+        printf("vit %-12s %d thread(s) M %4d N %4d K %4d: B cold %.1f GFLOP/s, warm %.1f\n",
+               S[s].name, T, M, N, K, gf[1], gf[0]);
+        sk_gemm_packed_a_free(&pa);
+        for (int q = 0; q < ncopy; q++)
+            sk_gemm_packed_b_free(&pb[q]);
+        free(pb);
+        sk_free(A);
+        sk_free(B);
+        sk_free(C);
+        sk_free(R);
+        sk_free(bias);
+        sk_free(scr);
+    }
+}
+
 static void nop(void *a, int tid, size_t b, size_t e)
 {
     (void)a;
@@ -173,9 +252,16 @@ int main(int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "all";
     int all = !strcmp(what, "all");
-    if (!all && strcmp(what, "uk") && strcmp(what, "gemm") && strcmp(what, "pool")) {
-        fprintf(stderr, "usage: skipserve-gemm-bench [uk|gemm|pool|all]\n");
+    if (!all && strcmp(what, "uk") && strcmp(what, "gemm") && strcmp(what, "pool") &&
+        strcmp(what, "vit")) {
+        fprintf(stderr, "usage: skipserve-gemm-bench [uk|gemm|pool|all] | vit [THREADS]\n");
         return 2;
+    }
+    if (!strcmp(what, "vit")) {
+        sk_pool *p = sk_pool_create(argc > 2 && atoi(argv[2]) > 0 ? atoi(argv[2]) : 1);
+        bench_vit(p);
+        sk_pool_destroy(p);
+        return 0;
     }
     if (all || !strcmp(what, "uk"))
         bench_uk();

@@ -22,6 +22,7 @@
 #include "graph.h"
 #include "kernels/fast.h"
 #include "kernels/fast_ops.h"
+#include "kernels/fast_pack_t.h"
 #include "threadpool.h"
 
 /* Rows per task: all M rows of an item when its score block fits 256 KB
@@ -87,6 +88,7 @@ typedef struct att_job {
     int64_t heads;
     size_t ld, ldy;
     const sk_attention_heads_geom *hg;
+    int pack_t; /* pack Q, Kt and S by 8x8 transposes (sk_fast_pack_t_on) */
 } att_job;
 
 /* Kt panels packed from K's rows (_AttentionHeads): column n of Kt is row
@@ -146,12 +148,15 @@ static void att_tasks(void *arg, int tid, size_t t0, size_t t1)
         /* S = Q[b][r0 .. r0+rows) Kt[b] */
         sk_gemm_rowmajor ra = {q, ldq, 0};
         sk_gemm_rowmajor rk = {k, ldk, 0};
+        /* the same panels by 8x8 register transposes (fast_pack_t.h) */
+        sk_fast_rows_t ta = {q, ldq, 0, j->uk->transpose}, tk = {k, ldk, 0, j->uk->transpose};
         sk_gemm_job g;
         sk_gemm_job_init(&g, j->cfg, rows, (int)j->L, (int)j->D, 1);
-        g.pack_a = sk_gemm_pack_a_rowmajor;
-        g.a_ctx = &ra;
-        g.pack_b = j->heads ? pack_b_krows : sk_gemm_pack_b_rowmajor;
-        g.b_ctx = &rk;
+        g.pack_a = j->pack_t ? sk_fast_pack_a_rows_t : sk_gemm_pack_a_rowmajor;
+        g.a_ctx = j->pack_t ? (const void *)&ta : (const void *)&ra;
+        g.pack_b = j->heads ? (j->pack_t ? sk_fast_pack_b_rows_t : pack_b_krows)
+                            : sk_gemm_pack_b_rowmajor;
+        g.b_ctx = j->heads && j->pack_t ? (const void *)&tk : (const void *)&rk;
         g.c = s;
         g.ldc = L;
         sk_gemm_run(NULL, &g, gs);
@@ -167,9 +172,10 @@ static void att_tasks(void *arg, int tid, size_t t0, size_t t1)
         /* Y[b][r0 .. r0+rows) = S V[b] */
         sk_gemm_rowmajor rs = {s, L, 0};
         sk_gemm_rowmajor rv = {v, ldv, 0};
+        sk_fast_rows_t ts = {s, L, 0, j->uk->transpose};
         sk_gemm_job_init(&g, j->cfg, rows, (int)j->E, (int)j->L, 1);
-        g.pack_a = sk_gemm_pack_a_rowmajor;
-        g.a_ctx = &rs;
+        g.pack_a = j->pack_t ? sk_fast_pack_a_rows_t : sk_gemm_pack_a_rowmajor;
+        g.a_ctx = j->pack_t ? (const void *)&ts : (const void *)&rs;
         g.pack_b = sk_gemm_pack_b_rowmajor;
         g.b_ctx = &rv;
         g.c = y;
@@ -197,7 +203,7 @@ int sk_fast_run_attention(const sk_node *n, const sk_tensor *const *in, int nin,
     float scale = q_op == 1 ? (float)(1.0 / (double)c) : q_op == 2 ? c : 1.0f;
     att_job j = {&kc->gemm, &kc->ops, in[0]->data, in[1]->data, in[2]->data, out[0].data,
                  scratch, scale, g.M, g.D, g.L, g.E, (g.M + rb - 1) / rb, rb, per, 0, 0, 0,
-                 NULL};
+                 NULL, sk_fast_pack_t_on(&kc->gemm, kc->ops.transpose)};
     if (g.L == 0) { /* softmax over nothing: the reference's NaN-free zeros */
         return sk_fast_ref(n, in, nin, out, nout, ctx);
     }
@@ -251,7 +257,8 @@ int sk_fast_run_attention_heads(const sk_node *n, const sk_tensor *const *in, in
     const float *x = in[0]->data;
     att_job j = {&kc->gemm, &kc->ops, x + h.off[0], x + h.off[1], x + h.off[2], out[0].data,
                  scratch, scale, h.S, h.D, h.S, h.D, (h.S + rb - 1) / rb, rb, per,
-                 h.H, (size_t)h.ldx, (size_t)h.ldy, &h};
+                 h.H, (size_t)h.ldx, (size_t)h.ldy, &h,
+                 sk_fast_pack_t_on(&kc->gemm, kc->ops.transpose)};
     sk_parallel_for_tid(ctx->pool, (size_t)(h.B * h.H * j.nblk), 1, att_tasks, &j);
     return 0;
 }

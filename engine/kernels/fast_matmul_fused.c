@@ -11,8 +11,12 @@
  * instead of the 5 (erf) or 9 (tanh) element-wise nodes of the export. */
 #include <limits.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "fast_conv.h"
 #include "fast_ops.h"
+#include "fast_pack_t.h"
 #include "threadpool.h"
 
 /* Rows of the product for an output of Y's shape (N columns). */
@@ -45,6 +49,25 @@ static void gelu_rows(void *arg, size_t r0, size_t r1)
         g->fn(g->N, g->y + r * g->N, g->y + r * g->N);
 }
 
+/* GELU on a block of C the GEMM task just finished (sk_gemm_job.post):
+ * its rows of `cols` floats are still in L1 / L2, where the pass over the
+ * whole output after the product read them back from L3 (ViT-B/16's FFN
+ * output is 197 x 3072 floats, 2.4 MB). SKIPSERVE_GELU_POST=0: that pass
+ * (A/B timing). The same row loop on the same elements: the same bits. */
+static void gelu_post(const void *ctx, int batch, float *c, size_t ldc, int rows, int cols)
+{
+    (void)batch;
+    void (*fn)(size_t, const float *, float *) = *(void (*const *)(size_t, const float *, float *))ctx;
+    for (int r = 0; r < rows; r++)
+        fn((size_t)cols, c + (size_t)r * ldc, c + (size_t)r * ldc);
+}
+
+static int gelu_post_on(void)
+{
+    const char *e = getenv("SKIPSERVE_GELU_POST");
+    return !(e && strcmp(e, "0") == 0);
+}
+
 int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                              sk_tensor *out, int nout, sk_kctx *ctx)
 {
@@ -69,9 +92,14 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     if (!scratch)
         return SK_ENOMEM;
     sk_gemm_rowmajor ra = {A->data, (size_t)K, 0};
+    sk_fast_rows_t rt = {A->data, (size_t)K, 0, pv->kc->ops.transpose};
     sk_gemm_packed_a pa;
-    sk_fast_prepack_a(ctx->pool, cfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
-                      scratch + gemm_floats, &pa);
+    if (sk_fast_pack_t_on(cfg, rt.transpose))
+        sk_fast_prepack_a(ctx->pool, cfg, sk_fast_pack_a_rows_t, &rt, 1, (int)M, K,
+                          scratch + gemm_floats, &pa);
+    else
+        sk_fast_prepack_a(ctx->pool, cfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
+                          scratch + gemm_floats, &pa);
     sk_gemm_job j;
     sk_gemm_job_init(&j, cfg, (int)M, N, K, 1);
     j.a_packed = &pa;
@@ -87,13 +115,19 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
         j.epi.res = R->data;
         j.epi.ldres = (size_t)N;
     }
+    int gelu = (int)sk_attr_int(n, "gelu", SK_GELU_NONE);
+    const sk_fast_uk *uk = &pv->kc->ops;
+    void (*gelu_fn)(size_t, const float *, float *) =
+        gelu == SK_GELU_TANH ? uk->vgelu_tanh : uk->vgelu_erf;
+    if (gelu != SK_GELU_NONE && gelu_post_on()) {
+        j.post = gelu_post;
+        j.post_ctx = &gelu_fn;
+        gelu = SK_GELU_NONE; /* done by the tasks */
+    }
     sk_gemm_run(ctx->pool, &j, scratch); /* cannot fail: scratch given */
     sk_free(heap);
-    int gelu = (int)sk_attr_int(n, "gelu", SK_GELU_NONE);
     if (gelu != SK_GELU_NONE) {
-        const sk_fast_uk *uk = &pv->kc->ops;
-        gelu_job g = {gelu == SK_GELU_TANH ? uk->vgelu_tanh : uk->vgelu_erf, out[0].data,
-                      (size_t)N};
+        gelu_job g = {gelu_fn, out[0].data, (size_t)N};
         /* rows of >= 16 KB per task: enough to hide the pool's hand-off */
         size_t grain = (size_t)(4096 / N) + 1;
         sk_parallel_for(ctx->pool, (size_t)M, grain, gelu_rows, &g);

@@ -327,6 +327,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                               ic + mfull, tail_rows, n0, ncols, (size_t)kc, flags);
             }
         }
+        if (j->post) /* the block this task wrote, final now (gemm.h) */
+            j->post(j->post_ctx, item, c + (size_t)m0 * j->ldc + n0, j->ldc, m1 - m0, nb);
     }
 }
 
@@ -454,6 +456,8 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
             for (int i = 0; i < j->M; i++)
                 memset(c + (size_t)i * j->ldc, 0, (size_t)j->N * sizeof(float));
             sk_gemm_epi_apply(&e, c, j->ldc, 0, 0, j->M, j->N);
+            if (j->post)
+                j->post(j->post_ctx, b, c, j->ldc, j->M, j->N);
         }
         return 0;
     }

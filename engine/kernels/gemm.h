@@ -202,6 +202,13 @@ typedef struct sk_gemm_job {
      * must then hold the job's blocks: sk_gemm_job_scratch_floats (issue
      * 24: pixel rows and im2col-gemm run longer K blocks) */
     int kc;
+    /* NULL, or run by a task on each block of C it finished (its last K
+     * block done, epilogue applied): rows x cols at c (row stride ldc) of
+     * item `batch`, while the block is still in cache — an element-wise
+     * activation the microkernel epilogue has not (_MatMulFused's GELU,
+     * session 15 vit). Each element is visited exactly once. */
+    void (*post)(const void *ctx, int batch, float *c, size_t ldc, int rows, int cols);
+    const void *post_ctx;
 } sk_gemm_job;
 
 /* A job of `nbatch` M x N x K products at cfg's level: every other field

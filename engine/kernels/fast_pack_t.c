@@ -1,0 +1,53 @@
+/* fast_pack_t.c — GEMM panels packed by the level's 8x8 transpose
+ * (fast_pack_t.h). A panel of w rows x kc depth from rows `ld` apart is
+ * transpose(rows, kc) into [kc][w]; the rows past the matrix are zeroed
+ * afterwards, as the scalar packers leave them. */
+#include "kernels/fast_pack_t.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int sk_fast_pack_t_on(const sk_gemm_cfg *cfg,
+                      void (*transpose)(size_t, size_t, const float *, size_t, float *, size_t))
+{
+    const char *e = getenv("SKIPSERVE_PACK_T");
+    return transpose && cfg && !cfg->kpair && cfg->mr % 8 == 0 && cfg->nr % 8 == 0 &&
+           !(e && strcmp(e, "0") == 0);
+}
+
+/* One panel: `rows` (<= w) source rows at src into dst [kc][w]. */
+static void panel_t(const sk_fast_rows_t *o, const float *src, int rows, int kc, int w,
+                    float *dst)
+{
+    if (rows > 0)
+        o->transpose((size_t)rows, (size_t)kc, src, o->ld, dst, (size_t)w);
+    if (rows < w)
+        for (int k = 0; k < kc; k++)
+            memset(dst + (size_t)k * (size_t)w + (size_t)rows, 0,
+                   (size_t)(w - rows) * sizeof(float));
+}
+
+void sk_fast_pack_a_rows_t(const void *ctx, int batch, int m0, int mb, int k0, int kc, int mr,
+                           float *dst)
+{
+    const sk_fast_rows_t *o = ctx;
+    const float *base = o->p + (size_t)batch * o->stride + (size_t)k0;
+    for (int p = 0; p * mr < mb; p++) {
+        int rows = mb - p * mr < mr ? mb - p * mr : mr;
+        panel_t(o, base + (size_t)(m0 + p * mr) * o->ld, rows, kc, mr,
+                dst + (size_t)p * (size_t)kc * (size_t)mr);
+    }
+}
+
+void sk_fast_pack_b_rows_t(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
+                           float *dst, float *tmp)
+{
+    (void)tmp;
+    const sk_fast_rows_t *o = ctx;
+    const float *base = o->p + (size_t)batch * o->stride + (size_t)k0;
+    for (int p = 0; p * nr < nb; p++) {
+        int cols = nb - p * nr < nr ? nb - p * nr : nr;
+        panel_t(o, base + (size_t)(n0 + p * nr) * o->ld, cols, kc, nr,
+                dst + (size_t)p * (size_t)kc * (size_t)nr);
+    }
+}
