@@ -23,9 +23,9 @@ typedef void (*sk_range_tid_fn)(void *arg, int tid, size_t begin, size_t end);
 sk_pool *sk_pool_create(int nthreads); /* nthreads <= 0: online CPUs */
 void sk_pool_destroy(sk_pool *p);
 int sk_pool_size(const sk_pool *p); /* 1 for NULL */
-/* Split [0,n) into chunks of at least `grain` items. Thread t runs the
- * chunks of its share [t*n/T, (t+1)*n/T) first, in order, then helps with
- * the others' (order tasks by the data they touch). */
+/* Split [0,n) into chunks of at least `grain` items. Of the job's C
+ * chunks, thread t runs those of its share [t*C/T, (t+1)*C/T) first, in
+ * order, then helps with the others' (order tasks by the data they touch). */
 void sk_parallel_for(sk_pool *p, size_t n, size_t grain, sk_range_fn fn, void *arg);
 void sk_parallel_for_tid(sk_pool *p, size_t n, size_t grain, sk_range_tid_fn fn, void *arg);
 

@@ -40,9 +40,10 @@ static inline double sk_resize_source(sk_resize_coord coord, double x, double sc
         return x / scale;
     case CT_TF_HALF_PIXEL_FOR_NN:
         /* An axis kept as it is (scale 1, same length) maps each index to
-         * itself, as onnxruntime does (every other mode already does by its
-         * formula); (x + 0.5) / 1 would read the next image / channel / row
-         * under the ceil nearest modes and blend two rows in linear mode. */
+         * itself, as onnxruntime does (every other mode but
+         * tf_crop_and_resize already does by its formula); (x + 0.5) / 1
+         * would read the next image / channel / row under the ceil nearest
+         * modes and blend two rows in linear mode. */
         return scale == 1.0 && in == out ? x : (x + 0.5) / scale;
     case CT_TF_CROP_AND_RESIZE:
         if (out > 1)
