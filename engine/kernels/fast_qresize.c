@@ -22,6 +22,14 @@ void sk_qu8_resize_vrow__scalar(size_t n, const int32_t *t, const int32_t *b, in
         y[i] = sk_qrs_out(q, (SK_QRS_ONE - l1) * t[i] + l1 * b[i]);
 }
 
+/* the row kernels of the level: AVX2 on x86-64 (the fast kernels run at
+ * the AVX2 level and above), the scalar forms elsewhere (arm64 builds) */
+#if defined(__x86_64__)
+#define QRS_VROW sk_qu8_resize_vrow__avx2
+#else
+#define QRS_VROW sk_qu8_resize_vrow__scalar
+#endif
+
 typedef struct qrs_job {
     const sk_qrs *q;
     const int32_t *th, *tw; /* per output: i0, i1, l1 */
@@ -52,10 +60,12 @@ static int qrs_row(const qrs_job *j, int32_t *slot[2], int64_t tag[2], int64_t k
     const uint8_t *x = j->x + (size_t)key * (size_t)q->W;
     int32_t *d = slot[s], zp = q->xzp, flip = q->s8 ? 0x80 : 0;
     const int32_t *tw = j->tw;
+#if defined(__x86_64__)
     if (j->up2) {
         sk_qu8_resize_hup2__avx2((size_t)q->W, x, zp, flip, d);
         return s;
     }
+#endif
     for (int64_t o = 0; o < q->oW; o++, tw += 3)
         d[o] = (SK_QRS_ONE - tw[2]) * ((x[tw[0]] ^ flip) - zp) + tw[2] * ((x[tw[1]] ^ flip) - zp);
     return s;
@@ -73,8 +83,7 @@ static void qrs_range(void *arg, int tid, size_t b, size_t e)
         const int32_t *th = j->th + 3 * oh;
         int sa = qrs_row(j, slot, tag, p * q->H + th[0], -1);
         int sb = th[2] ? qrs_row(j, slot, tag, p * q->H + th[1], sa) : sa;
-        sk_qu8_resize_vrow__avx2((size_t)q->oW, slot[sa], slot[sb], th[2], q,
-                                 j->y + r * (size_t)q->oW);
+        QRS_VROW((size_t)q->oW, slot[sa], slot[sb], th[2], q, j->y + r * (size_t)q->oW);
     }
 }
 
