@@ -114,6 +114,11 @@ int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
         priv_free(pv);
         return 0;
     }
+    /* a QDQ Gemm's alpha (session 15): the reference's (x_s * w_s) * alpha */
+    float alpha = sk_attr_float(n, "alpha", 1.0f);
+    if (alpha != 1.0f)
+        for (int64_t m = 0; m < M; m++)
+            pv->mult[m] *= alpha;
     pv->C = C;
     pv->M = M;
     pv->x_s8 = x_s8;
