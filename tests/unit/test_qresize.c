@@ -51,7 +51,8 @@ static sk_graph *rl_graph(const rl_case *c, const char *mode)
     sk_dtype t = c->s8 ? SK_I8 : SK_U8;
     int x = val(g, "x");
     g->values[x].dtype = t;
-    g->values[x].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c->C, c->H, c->W}};
+    /* sizes: the pass rewrites only on a declared N (sizes[0]) */
+    g->values[x].shape = (sk_shape){4, {c->sizes ? c->N : SK_DIM_SYMBOLIC, c->C, c->H, c->W}};
     sk_graph_add_input(g, x);
     sk_shape one = {0, {0}}, four = {1, {4}};
     int8_t xz8 = (int8_t)c->xz, yz8 = (int8_t)c->yz;
@@ -256,7 +257,7 @@ static void test_resize_linear_all_pairs(void **state)
             x[a * 512 + 2 * b] = (uint8_t)a;
             x[a * 512 + 2 * b + 1] = (uint8_t)b;
         }
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         rl_case c;
         memset(&c, 0, sizeof c);
         c.N = c.C = 1;
@@ -279,12 +280,13 @@ static void test_resize_linear_all_pairs(void **state)
 }
 
 /* left in float: y_s < x_s / 2 (the bound would not hold), nearest with
- * other parameters, C resized, tf_half_pixel_for_nn */
+ * other parameters, C resized, tf_half_pixel_for_nn, sizes on an
+ * undeclared batch */
 static void test_resize_linear_not_taken(void **state)
 {
     (void)state;
     char err[256];
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         rl_case c;
         memset(&c, 0, sizeof c);
         c.N = 1;
@@ -299,7 +301,14 @@ static void test_resize_linear_not_taken(void **state)
             c.sc[1] = 2.f;
         if (v == 3) /* its unscaled N and C axes blend neighbours (o + 0.5) */
             c.coord = 5;
+        c.oH = c.oW = 8;
         sk_graph *g = rl_graph(&c, v == 1 ? "nearest" : "linear");
+        if (v == 4) { /* sizes on a symbolic batch: N might be resized */
+            sk_graph_free(g);
+            c.sizes = 1;
+            g = rl_graph(&c, "linear");
+            g->values[sk_graph_value(g, "x")].shape.dim[0] = SK_DIM_SYMBOLIC;
+        }
         if (sk_graph_optimize(g, 1, err, sizeof err))
             fail_msg("optimize: %s", err);
         assert_int_equal(count_op(g, SK_OP_QRESIZE), 0);
