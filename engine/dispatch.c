@@ -55,6 +55,8 @@ sk_kernel_fn sk_dispatch_run(const sk_node *n)
             return sk_fast_run_max_pool_nhwc;
         case SK_OP_CONCAT:
             return sk_fast_run_concat_nhwc;
+        case SK_OP_QRESIZE: /* channels-last bytes (passes/qlayout.c, session 15) */
+            return sk_fast_run_qresize;
         default:
             break;
         }

@@ -19,7 +19,9 @@ int sk_qconvdq_pays(const sk_kconfig *kc)
     if (!kc)
         return 1; /* the scalar level: the reference */
 #if defined(__x86_64__)
-    return kc->isa == SK_ISA_AVX512;
+    /* session 15 (qft): the AVX2 level too (AVX-VNNI or widening AVX2
+     * kernels on the same panels) */
+    return kc->isa == SK_ISA_AVX512 || kc->isa == SK_ISA_AVX2;
 #else
     return 0;
 #endif
@@ -30,6 +32,20 @@ int sk_qgemmdq_fits(const sk_kconfig *kc, int64_t K)
     if (!kc)
         return 1; /* the scalar level: the reference, any K */
     return sk_qconvdq_pays(kc) && K >= 4 && K % 4 == 0 && K <= SK_QGEMMDQ_MAXK;
+}
+
+/* the channels-last B panel without AVX-512 gathers (the AVX2 level):
+ * sk_qu8_pack_nhwc_32c4__avx512f's bytes, pixel j's 4 channels of group g
+ * at dst[g * 128 + 4j], pixels past np zero */
+void sk_qu8_pack_nhwc_32c4__scalar(const uint8_t *x, size_t C, size_t np, uint8_t flip,
+                                   uint8_t *dst)
+{
+    for (size_t g = 0; g < C / 4; g++, dst += 128) {
+        memset(dst + 4 * np, 0, 4 * (QCD_NR - np));
+        for (size_t j = 0; j < np; j++)
+            for (size_t t = 0; t < 4; t++)
+                dst[4 * j + t] = x[j * C + 4 * g + t] ^ flip;
+    }
 }
 
 static void priv_free(void *p)
@@ -98,6 +114,11 @@ int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
         priv_free(pv);
         return 0;
     }
+    /* a QDQ Gemm's alpha (session 15): the reference's (x_s * w_s) * alpha */
+    float alpha = sk_attr_float(n, "alpha", 1.0f);
+    if (alpha != 1.0f)
+        for (int64_t m = 0; m < M; m++)
+            pv->mult[m] *= alpha;
     pv->C = C;
     pv->M = M;
     pv->x_s8 = x_s8;
@@ -107,6 +128,13 @@ int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     pv->uk = kc->qgemm.uk == sk_qu8_qc8w_gemm_8x32c4__avx512vnni
                  ? sk_qu8_qc8w_gemm_f32_8x32c4__avx512vnni
                  : sk_qu8_qc8w_gemm_f32_8x32c4__avx512bw;
+    pv->pack_nhwc = sk_qu8_pack_nhwc_32c4__avx512f;
+    if (kc->isa == SK_ISA_AVX2) { /* session 15: 256-bit kernels, the same bits */
+        pv->uk = kc->qgemm.uk == sk_qu8_qc8w_gemm_6x16c4__avxvnni
+                     ? sk_qu8_qc8w_gemm_f32_8x32c4__avxvnni
+                     : sk_qu8_qc8w_gemm_f32_8x32c4__avx2;
+        pv->pack_nhwc = sk_qu8_pack_nhwc_32c4__scalar;
+    }
     /* SKIPSERVE_QGEMM_GEMV=0 at load: batch 1 on the GEMM kernel (A/B) */
     const char *gv = getenv("SKIPSERVE_QGEMM_GEMV");
     pv->gemv = gemm && pv->uk == sk_qu8_qc8w_gemm_f32_8x32c4__avx512vnni &&
@@ -139,7 +167,7 @@ static void qcd_range(void *arg, size_t b, size_t e)
         size_t np = P - p0 < QCD_NR ? P - p0 : QCD_NR;
         const uint8_t *x = j->x + img * C * P;
         if (pv->x_nhwc)
-            sk_qu8_pack_nhwc_32c4__avx512f(x + p0 * C, C, np, flip, panel);
+            pv->pack_nhwc(x + p0 * C, C, np, flip, panel);
         else
             sk_qgemm_pack_b(&cfg, C, p0, np, P, x, P, flip, panel);
         float *y = j->y + img * M * P + p0;
@@ -218,8 +246,8 @@ static int qcdg_run(const sk_node *n, const sk_tensor *X, sk_tensor *Y, sk_kctx 
     const uint8_t *x = X->data;
     for (size_t i = 0; i < npan; i++) {
         size_t np = N - i * QCD_NR < QCD_NR ? N - i * QCD_NR : QCD_NR;
-        sk_qu8_pack_nhwc_32c4__avx512f(x + i * QCD_NR * C, C, np, pv->x_s8 ? 0x80 : 0,
-                                       panels + i * QCD_NR * Kp);
+        pv->pack_nhwc(x + i * QCD_NR * C, C, np, pv->x_s8 ? 0x80 : 0,
+                      panels + i * QCD_NR * Kp);
     }
     qcdg_job j = {pv, panels, x, Y->data, N, ((size_t)pv->M + QCDG_MB - 1) / QCDG_MB};
     sk_parallel_for(ctx->pool, npan * j.nmb, 1, qcdg_range, &j);

@@ -19,11 +19,12 @@
  * mult = x_scale * w_scale[m] (sk_qgemm_fold_requant with y_scale 1: the
  * division by 1 is exact).
  *
- * Only the AVX-512 level has the kernel — vpdpbusd where the level's int8
- * GEMM is the AVX512-VNNI one, else the same sums by AVX512BW vpmaddwd (bit
- * for bit: SKIPSERVE_INT8_UK=avxvnni / avx2 at that level give the same
- * output); at the AVX2 level the pass leaves the head in float
- * (sk_qconvdq_pays), at the scalar level the reference runs it. */
+ * The AVX-512 level: vpdpbusd where the level's int8 GEMM is the
+ * AVX512-VNNI one, else the same sums by AVX512BW vpmaddwd (bit for bit:
+ * SKIPSERVE_INT8_UK=avxvnni / avx2 at that level give the same output).
+ * Since session 15 (qft) the AVX2 level too, on the same panels: 256-bit
+ * vpdpbusd with AVX-VNNI, else widened vpmaddwd (before, the pass left the
+ * head in float there); at the scalar level the reference runs it. */
 #ifndef SK_KERNELS_FAST_QCONV_DEQUANT_H
 #define SK_KERNELS_FAST_QCONV_DEQUANT_H
 
@@ -55,6 +56,8 @@ typedef struct sk_qconvdq_priv {
     /* the microkernel: one of the two builds below */
     void (*uk)(size_t mr, size_t nr, size_t kg, const int8_t *a, const uint8_t *b, float *y,
                size_t ldy, const int32_t *bias, const float *mult);
+    /* the channels-last B panel gather (AVX-512 gathers, or scalar at AVX2) */
+    void (*pack_nhwc)(const uint8_t *x, size_t C, size_t np, uint8_t flip, uint8_t *dst);
 } sk_qconvdq_priv;
 
 /* Whether the pass should make _QConvDequant at level kc (NULL: scalar). */
@@ -75,6 +78,18 @@ void sk_qu8_qc8w_gemm_f32_8x32c4__avx512vnni(size_t mr, size_t nr, size_t kg, co
 void sk_qu8_qc8w_gemm_f32_8x32c4__avx512bw(size_t mr, size_t nr, size_t kg, const int8_t *a,
                                            const uint8_t *b, float *y, size_t ldy,
                                            const int32_t *bias, const float *mult);
+/* session 15 (qft), the AVX2 level on the same panels and bits: AVX-VNNI
+ * (256-bit vpdpbusd) where the level's int8 GEMM is the AVX-VNNI one, else
+ * vpmaddwd on bytes widened to 16 bits (exact for any int8 weights, as
+ * qgemm's AVX2 kernel; avx2/qu8_qc8w_gemm_f32_8x32c4__avx2.c) */
+void sk_qu8_qc8w_gemm_f32_8x32c4__avxvnni(size_t mr, size_t nr, size_t kg, const int8_t *a,
+                                          const uint8_t *b, float *y, size_t ldy,
+                                          const int32_t *bias, const float *mult);
+void sk_qu8_qc8w_gemm_f32_8x32c4__avx2(size_t mr, size_t nr, size_t kg, const int8_t *a,
+                                       const uint8_t *b, float *y, size_t ldy,
+                                       const int32_t *bias, const float *mult);
+void sk_qu8_pack_nhwc_32c4__scalar(const uint8_t *x, size_t C, size_t np, uint8_t flip,
+                                   uint8_t *dst);
 /* the Gemm form at batch < SK_QGEMMDQ_GEMV_N, with VNNI (session 14,
  * qgm): outputs [m_begin, m_end) of one row x, weights as the vector
  * operand (avx512/qu8_qc8w_gemv_f32_8c4__avx512vnni.c) */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/fast_ops.h"
+#include "kernels/fast_qnhwc.h"
 #include "kernels/fast_qresize.h"
 #include "kernels/ref/qresize.h"
 #include "threadpool.h"
@@ -21,6 +22,14 @@ void sk_qu8_resize_vrow__scalar(size_t n, const int32_t *t, const int32_t *b, in
     for (size_t i = 0; i < n; i++)
         y[i] = sk_qrs_out(q, (SK_QRS_ONE - l1) * t[i] + l1 * b[i]);
 }
+
+/* the row kernels of the level: AVX2 on x86-64 (the fast kernels run at
+ * the AVX2 level and above), the scalar forms elsewhere (arm64 builds) */
+#if defined(__x86_64__)
+#define QRS_VROW sk_qu8_resize_vrow__avx2
+#else
+#define QRS_VROW sk_qu8_resize_vrow__scalar
+#endif
 
 typedef struct qrs_job {
     const sk_qrs *q;
@@ -52,10 +61,12 @@ static int qrs_row(const qrs_job *j, int32_t *slot[2], int64_t tag[2], int64_t k
     const uint8_t *x = j->x + (size_t)key * (size_t)q->W;
     int32_t *d = slot[s], zp = q->xzp, flip = q->s8 ? 0x80 : 0;
     const int32_t *tw = j->tw;
+#if defined(__x86_64__)
     if (j->up2) {
         sk_qu8_resize_hup2__avx2((size_t)q->W, x, zp, flip, d);
         return s;
     }
+#endif
     for (int64_t o = 0; o < q->oW; o++, tw += 3)
         d[o] = (SK_QRS_ONE - tw[2]) * ((x[tw[0]] ^ flip) - zp) + tw[2] * ((x[tw[1]] ^ flip) - zp);
     return s;
@@ -73,8 +84,7 @@ static void qrs_range(void *arg, int tid, size_t b, size_t e)
         const int32_t *th = j->th + 3 * oh;
         int sa = qrs_row(j, slot, tag, p * q->H + th[0], -1);
         int sb = th[2] ? qrs_row(j, slot, tag, p * q->H + th[1], sa) : sa;
-        sk_qu8_resize_vrow__avx2((size_t)q->oW, slot[sa], slot[sb], th[2], q,
-                                 j->y + r * (size_t)q->oW);
+        QRS_VROW((size_t)q->oW, slot[sa], slot[sb], th[2], q, j->y + r * (size_t)q->oW);
     }
 }
 
@@ -96,6 +106,58 @@ static int qrs_is_up2(const int32_t *t, int64_t in, int64_t out)
             return 0;
     }
     return 1;
+}
+
+/* channels-last (passes/qlayout.c put the node in an NHWC region: its
+ * n->priv is an sk_qnhwc_priv, x and y both NHWC): tasks of output rows
+ * (image, oh); the taps computed on the fly (no scratch: this path must
+ * run whatever the plan sized, dispatch.c routes it here even with
+ * SKIPSERVE_FAST_OPS=0) */
+#if defined(__x86_64__)
+/* W taps precomputed for up to this many output columns, on the run's
+ * stack (48 KB): one double-precision tap per pixel cost ~0.5 ms of the
+ * U-Net's last up-sample */
+#define QRS_NHWC_TW 4096
+typedef struct qrs_nhwc_job {
+    const sk_qrs *q;
+    int64_t C;
+    const uint8_t *x;
+    uint8_t *y;
+    const int32_t *tw; /* oW x (i0, i1, l1), or NULL: computed per pixel */
+} qrs_nhwc_job;
+
+static void qrs_nhwc_range(void *arg, size_t b, size_t e)
+{
+    const qrs_nhwc_job *j = arg;
+    const sk_qrs *q = j->q;
+    size_t C = (size_t)j->C;
+    for (size_t r = b; r < e; r++) {
+        int64_t img = (int64_t)r / q->oH, oh = (int64_t)r % q->oH;
+        int32_t h0, h1, lh;
+        sk_qrs_tap(q, 0, q->H, q->oH, oh, &h0, &h1, &lh);
+        const uint8_t *x = j->x + (size_t)img * (size_t)(q->H * q->W) * C;
+        const uint8_t *r0 = x + (size_t)h0 * (size_t)q->W * C, *r1 = x + (size_t)h1 * (size_t)q->W * C;
+        uint8_t *y = j->y + r * (size_t)q->oW * C;
+        for (int64_t ow = 0; ow < q->oW; ow++, y += C) {
+            int32_t w0, w1, lw;
+            if (j->tw) {
+                w0 = j->tw[3 * ow];
+                w1 = j->tw[3 * ow + 1];
+                lw = j->tw[3 * ow + 2];
+            } else {
+                sk_qrs_tap(q, 1, q->W, q->oW, ow, &w0, &w1, &lw);
+            }
+            sk_qu8_resize_px__avx2(C, r0 + w0 * C, r0 + w1 * C, r1 + w0 * C, r1 + w1 * C, lw, lh,
+                                   q, y);
+        }
+    }
+}
+#endif
+
+static int qrs_nhwc(const sk_node *n)
+{
+    const sk_qnhwc_priv *pv = n->priv;
+    return pv && (pv->nhwc & SK_QNHWC_OUT);
 }
 
 static size_t qrs_scratch(const sk_qrs *q, int nthreads)
@@ -130,6 +192,20 @@ int sk_fast_run_qresize(const sk_node *n, const sk_tensor *const *in, int nin, s
         return rc;
     if (q.NC * q.oH * q.oW == 0)
         return 0;
+    if (qrs_nhwc(n)) {
+#if defined(__x86_64__)
+        int64_t N = in[0]->shape.dim[0], C = in[0]->shape.dim[1];
+        int32_t tw[3 * QRS_NHWC_TW];
+        qrs_nhwc_job nj = {&q, C, in[0]->data, out[0].data, q.oW <= QRS_NHWC_TW ? tw : NULL};
+        if (nj.tw)
+            qrs_build(&q, 1, q.W, q.oW, tw);
+        size_t per = (size_t)(q.oW * C), grain = per < 8192 ? 8192 / per : 1;
+        sk_parallel_for(ctx->pool, (size_t)(N * q.oH), grain, qrs_nhwc_range, &nj);
+        return 0;
+#else
+        return sk_kfail(ctx, n, SK_EUNSUPPORTED, "channels-last input without the AVX2 kernel");
+#endif
+    }
     int32_t *mem = sk_fast_ctx_scratch(ctx, qrs_scratch(&q, sk_pool_size(ctx->pool)));
     if (!mem)
         return sk_fast_ref(n, in, nin, out, nout, ctx);

@@ -18,5 +18,10 @@ void sk_qu8_resize_vrow__avx2(size_t n, const int32_t *t, const int32_t *b, int3
 /* AVX2: one input row of W bytes interpolated along W for an exact 2x
  * half-pixel up-sample (the U-Net's): 2W int32 sums, as the general row */
 void sk_qu8_resize_hup2__avx2(size_t W, const uint8_t *x, int32_t zp, int32_t flip, int32_t *d);
+/* channels-last (session 15): one output pixel's C channels from the four
+ * input pixels p00 (h0, w0), p01 (h0, w1), p10 (h1, w0), p11 (h1, w1) */
+void sk_qu8_resize_px__avx2(size_t C, const uint8_t *p00, const uint8_t *p01, const uint8_t *p10,
+                            const uint8_t *p11, int32_t lx1, int32_t ly1, const sk_qrs *q,
+                            uint8_t *y);
 
 #endif

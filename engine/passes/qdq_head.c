@@ -134,15 +134,21 @@ static int gemm_bias(sk_graph *g, int bv, int64_t M, float xs, const float *wsc,
 /* DQ(xq) -> Gemm(., DQ(w int8), bias?) -> float y (session 14, branch qgm):
  * the classifier head of a QDQ ResNet (Flatten -> Gemm, no Q after it)
  * becomes _QConvDequant with x [N, K] and w [M, K] — a 1x1 conv of N
- * one-pixel images; transB = 0 weights are transposed here. Only alpha = 1,
- * transA = 0, beta = 1 (when there is a bias); the rest stays float. */
+ * one-pixel images; transB = 0 weights are transposed here. transA = 0;
+ * any finite non-zero alpha (folded into the multiplier), beta == alpha
+ * when there is a bias; the rest stays float. */
 static int rewrite_gemm(sk_pass *p, int gi)
 {
     sk_graph *g = p->g;
     const sk_node *n = &g->nodes[gi];
-    if (n->nin < 2 || n->nin > 3 || n->nout != 1 || n->out[0] < 0 ||
-        sk_attr_float(n, "alpha", 1.0f) != 1.0f || sk_attr_int(n, "transA", 0) != 0 ||
-        (sk_qdq_in(n, 2) >= 0 && sk_attr_float(n, "beta", 1.0f) != 1.0f))
+    /* session 15 (qft): alpha != 1 folds into the float multiplier
+     * (x_s * w_s[m] * alpha, the attribute "alpha" of _QConvDequant); with
+     * a bias only when beta == alpha, so that (acc + bias) * mult is still
+     * alpha * sum + beta * bias */
+    float alpha = sk_attr_float(n, "alpha", 1.0f);
+    if (n->nin < 2 || n->nin > 3 || n->nout != 1 || n->out[0] < 0 || !(alpha != 0.0f) ||
+        !isfinite(alpha) || sk_attr_int(n, "transA", 0) != 0 ||
+        (sk_qdq_in(n, 2) >= 0 && sk_attr_float(n, "beta", 1.0f) != alpha))
         return 0;
     int tb = sk_attr_int(n, "transB", 0) != 0;
     int dx = sk_qdq_producer(g, sk_qdq_in(n, 0), SK_OP_DEQUANTIZE_LINEAR);
@@ -192,6 +198,8 @@ static int rewrite_gemm(sk_pass *p, int gi)
             return rc;
     g->nodes[gi].nin = bq >= 0 ? 7 : 6;
     if ((rc = sk_node_set_int(g, gi, "transB", 1)) < 0) /* what w now is, for --dump */
+        return rc;
+    if (alpha != 1.0f && (rc = sk_node_set_float(g, gi, "alpha", alpha)) < 0)
         return rc;
     g->nodes[gi].op = SK_OP_QCONV_DEQUANT;
     return 1;

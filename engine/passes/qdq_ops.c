@@ -121,7 +121,10 @@ static int rewrite_resize(sk_pass *p, int ri)
  * (0.125 x steps of weight rounding, times x_s / y_s, under 0.5) holds
  * there; a Q that magnifies more stays float. Not tf_half_pixel_for_nn
  * (its unscaled N and C axes interpolate, ref/qresize.c). Scales or sizes must be
- * constants of 4 values keeping N and C (the kernel checks again). */
+ * constants of 4 values keeping N and C (the kernel checks again; sizes
+ * only where x's declared shape shows N and C equal to theirs: a symbolic
+ * batch might be resized, which the kernel refuses and the float Resize
+ * does). */
 static int rewrite_resize_linear(sk_pass *p, int ri)
 {
     sk_graph *g = p->g;
@@ -158,6 +161,12 @@ static int rewrite_resize_linear(sk_pass *p, int ri)
           ys = *(const float *)g->values[q->in[1]].data;
     if (!(xs > 0.0f) || !(ys > 0.0f) || !(xs / ys <= 2.0f))
         return 0;
+    if (zv >= 0) { /* sizes: N and C kept only checkable on a declared shape */
+        const sk_shape *x4 = &g->values[d->in[0]].shape;
+        const int64_t *z = k->data;
+        if (x4->rank != 4 || x4->dim[0] != z[0] || x4->dim[1] != z[1])
+            return 0;
+    }
     int slots[8] = {d->in[0], sk_qdq_in(r, 1), sv, zv, d->in[1], d->in[2], q->in[1], q->in[2]};
     int yo = q->out[0], rc;
     for (int s = 0; s < 8; s++)

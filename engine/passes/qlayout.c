@@ -88,7 +88,7 @@ static int sk_pass_qlayout_convs(sk_pass *p)
 
 /* Session 13 (int8e): the 8-bit MaxPool, _QLut and Concat between NHWC
  * convs join the region instead of being its edges. Node kinds: */
-enum { QL_NONE, QL_CONV, QL_POOL, QL_LUT, QL_CAT, QL_HEAD, QL_CONVT };
+enum { QL_NONE, QL_CONV, QL_POOL, QL_LUT, QL_CAT, QL_HEAD, QL_CONVT, QL_RESIZE };
 
 /* a MaxPool whose every window holds an input whatever the input size
  * (pads < kernel, floor mode, no dilation, explicit pads) and no Indices:
@@ -121,6 +121,16 @@ static int convt_joins(void)
     return !(e && strcmp(e, "0") == 0);
 }
 
+static int resize_joins(void)
+{
+#if defined(__x86_64__)
+    const char *e = getenv("SKIPSERVE_INT8_RESIZE_NHWC");
+    return !(e && strcmp(e, "0") == 0);
+#else
+    return 0;
+#endif
+}
+
 static int kind_of(const sk_graph *g, const sk_node *n)
 {
     if (nhwc_conv(n))
@@ -142,6 +152,11 @@ static int kind_of(const sk_graph *g, const sk_node *n)
     if (n->op == SK_OP_QCONV_TRANSPOSE && n->priv && ((const sk_qconvt_priv *)n->priv)->ig.uk &&
         convt_joins())
         return QL_CONVT;
+    /* session 15 (qft): the int8 linear Resize passes its layout through
+     * as a pool does (kernels/fast_qresize.c reads and writes channels-last
+     * on x86-64); SKIPSERVE_INT8_RESIZE_NHWC=0 keeps it an edge (A/B) */
+    if (n->op == SK_OP_QRESIZE && !n->priv && resize_joins())
+        return QL_RESIZE;
     if (n->op == SK_OP_QCONV_DEQUANT && n->priv &&
         ((const sk_qconvdq_priv *)n->priv)->C % 4 == 0)
         return QL_HEAD;
@@ -169,6 +184,7 @@ static int nhwc_readers2(const sk_graph *g, const int *kind, int v)
             case QL_LUT:
             case QL_HEAD:
             case QL_CONVT:
+            case QL_RESIZE:
                 ok = k == 0;
                 break;
             case QL_CAT:
@@ -230,7 +246,8 @@ int sk_pass_qlayout(sk_pass *p)
         changed = 0;
         for (int ni = 0; ni < g->nnodes; ni++) {
             const sk_node *n = &g->nodes[ni];
-            if (kind[ni] != QL_POOL && kind[ni] != QL_LUT && kind[ni] != QL_CONVT)
+            if (kind[ni] != QL_POOL && kind[ni] != QL_LUT && kind[ni] != QL_CONVT &&
+                kind[ni] != QL_RESIZE)
                 continue;
             int x = n->in[0], y = n->out[0];
             if (x >= 0 && y >= 0 && nh[x] != nh[y]) {
@@ -254,6 +271,7 @@ int sk_pass_qlayout(sk_pass *p)
             break;
         }
         case QL_POOL:
+        case QL_RESIZE: /* input and output agree (the loop above) */
         case QL_CAT: {
             uint64_t m = y >= 0 && nh[y] ? SK_QNHWC_OUT : 0;
             for (int k = 0; k < n->nin; k++)

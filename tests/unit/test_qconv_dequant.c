@@ -391,17 +391,21 @@ static void test_head_nhwc_input(void **state)
     sk_pool_destroy(pool);
 }
 
-/* the two builds of the microkernel against the sum computed here, on
- * random panels with every edge (mr 1..8, nr 1..32) and extreme bytes */
+/* the builds of the microkernel (AVX-512 VNNI / BW; since session 15 the
+ * AVX2 level's AVX-VNNI and widened AVX2 ones) against the sum computed
+ * here, on random panels with every edge (mr 1..8, nr 1..32), extreme
+ * bytes (255 x -128 pairs: vpmaddubsw would saturate), guard cells */
 static void test_kernels_agree(void **state)
 {
     (void)state;
 #if defined(__x86_64__)
-    if (sk_cpu_detected() < SK_ISA_AVX512) {
+    if (sk_cpu_detected() < SK_ISA_AVX2) {
         skip();
         return;
     }
-    int vnni = __builtin_cpu_supports("avx512vnni");
+    /* session 15: the AVX2 level's two builds too (widened vpmaddwd; AVX-VNNI) */
+    int bw = sk_cpu_detected() >= SK_ISA_AVX512, vnni = bw && __builtin_cpu_supports("avx512vnni");
+    int avxvnni = __builtin_cpu_supports("avxvnni");
     for (int it = 0; it < 300; it++) {
         size_t kg = 1 + rnd() % 40, mr = 1 + rnd() % 8, nr = 1 + rnd() % 32, ldy = 40;
         int8_t *a = malloc(32 * kg);
@@ -426,8 +430,19 @@ static void test_kernels_agree(void **state)
                 want[r * ldy + j] = r < mr && j < nr ? (float)acc * mult[r] : -7.f;
                 y0[r * ldy + j] = y1[r * ldy + j] = -7.f; /* guard: untouched past the edge */
             }
-        sk_qu8_qc8w_gemm_f32_8x32c4__avx512bw(mr, nr, kg, a, b, y0, ldy, bias, mult);
+        memcpy(y0, y1, sizeof y0);
+        sk_qu8_qc8w_gemm_f32_8x32c4__avx2(mr, nr, kg, a, b, y0, ldy, bias, mult);
         assert_memory_equal(y0, want, sizeof want);
+        if (avxvnni) {
+            memcpy(y0, y1, sizeof y0);
+            sk_qu8_qc8w_gemm_f32_8x32c4__avxvnni(mr, nr, kg, a, b, y0, ldy, bias, mult);
+            assert_memory_equal(y0, want, sizeof want);
+        }
+        memcpy(y0, y1, sizeof y0);
+        if (bw) {
+            sk_qu8_qc8w_gemm_f32_8x32c4__avx512bw(mr, nr, kg, a, b, y0, ldy, bias, mult);
+            assert_memory_equal(y0, want, sizeof want);
+        }
         if (vnni) {
             sk_qu8_qc8w_gemm_f32_8x32c4__avx512vnni(mr, nr, kg, a, b, y1, ldy, bias, mult);
             assert_memory_equal(y1, want, sizeof want);

@@ -12,7 +12,9 @@
  *   2. within the float sum's rounding of the QDQ graph left in float
  *      (SKIPSERVE_QDQ_HEAD=0, scalar level) — the reference ORT's QDQ
  *      Gemm is defined by (DequantizeLinear, then a float Gemm);
- *   3. not rewritten: alpha != 1, transA, a float bias that is no multiple
+ *   (session 15: alpha != 1 too — 0.25, random, negative — folded into the
+ *   multiplier, with beta == alpha when there is a bias);
+ *   3. not rewritten: alpha != beta with a bias, transA, a float bias that is no multiple
  *      of the scale, a [N, M] bias, asymmetric weights, and K % 4 != 0 at
  *      the AVX-512 level (the kernel gathers 4-byte groups);
  *   4. the kernel called directly writes exactly y [N, M]: guard cells
@@ -127,7 +129,7 @@ static void gm_expect(const gm_case *c, const uint8_t *x, float *y, float *tol)
 {
     for (int64_t n = 0; n < c->N; n++)
         for (int64_t m = 0; m < c->M; m++) {
-            float s = c->xs * c->ws[c->perch ? m : 0];
+            float s = c->xs * c->ws[c->perch ? m : 0] * c->alpha;
             int hasb = c->bias != B_NONE;
             int64_t acc = hasb ? c->b[m] : 0, abs = hasb ? llabs(c->b[m]) : 0;
             for (int64_t k = 0; k < c->K; k++) {
@@ -137,7 +139,7 @@ static void gm_expect(const gm_case *c, const uint8_t *x, float *y, float *tol)
                 abs += t < 0 ? -t : t;
             }
             y[n * c->M + m] = (float)acc * s;
-            tol[n * c->M + m] = (float)(c->K + 4) * 1.2e-7f * (float)abs * s;
+            tol[n * c->M + m] = (float)(c->K + 5) * 1.2e-7f * (float)abs * fabsf(s);
         }
 }
 
@@ -154,6 +156,11 @@ static void gm_random(gm_case *c, int64_t kmax)
     c->tb = rnd() % 2;
     c->bias = (int)(rnd() % 3); /* none, int32 DQ, float exact */
     c->alpha = c->beta = 1.f;
+    /* session 15: alpha folded into the multiplier (beta == alpha with a
+     * bias, the form the pass takes), a power of two or not, or negative */
+    int ak = (int)(rnd() % 6);
+    if (ak >= 3)
+        c->alpha = c->beta = ak == 3 ? 0.25f : ak == 4 ? frand(0.3f, 3.f) : -frand(0.3f, 3.f);
     c->xs = frand(0.005f, 0.05f);
     c->xz = c->x_s8 ? (int32_t)(rnd() % 40) - 20 : (int32_t)(rnd() % 256);
     c->ws = malloc((size_t)c->M * 4);
@@ -258,8 +265,11 @@ static void test_gemm_not_rewritten(void **state)
             sk_cpu_set_level((sk_isa)L);
             gm_case c;
             gm_random(&c, 64);
-            if (form == 0)
+            if (form == 0) { /* alpha != beta with a bias: not one multiplier */
                 c.alpha = 0.5f;
+                c.beta = 1.f;
+                c.bias = B_INT32;
+            }
             else if (form == 1)
                 c.transA = 1;
             else if (form == 2)

@@ -14,7 +14,9 @@
  *      1/4, 3/4 (2x half-pixel) and 1/3, 2/3 (3x align_corners);
  *   3. the rewrite is taken (no DQ / Q / float Resize left) and not taken
  *      where it must not be: x_s / y_s > 2, nearest, C resized,
- *      tf_half_pixel_for_nn. */
+ *      tf_half_pixel_for_nn;
+ *   4. between two int8 convs on the NHWC kernel it joins their
+ *      channels-last region (passes/qlayout.c) with the same bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +30,7 @@
 
 #include "cpu.h"
 #include "engine/graph.h"
+#include "kernels/config.h"
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "threadpool.h"
@@ -51,7 +54,8 @@ static sk_graph *rl_graph(const rl_case *c, const char *mode)
     sk_dtype t = c->s8 ? SK_I8 : SK_U8;
     int x = val(g, "x");
     g->values[x].dtype = t;
-    g->values[x].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c->C, c->H, c->W}};
+    /* sizes: the pass rewrites only on a declared N (sizes[0]) */
+    g->values[x].shape = (sk_shape){4, {c->sizes ? c->N : SK_DIM_SYMBOLIC, c->C, c->H, c->W}};
     sk_graph_add_input(g, x);
     sk_shape one = {0, {0}}, four = {1, {4}};
     int8_t xz8 = (int8_t)c->xz, yz8 = (int8_t)c->yz;
@@ -256,7 +260,7 @@ static void test_resize_linear_all_pairs(void **state)
             x[a * 512 + 2 * b] = (uint8_t)a;
             x[a * 512 + 2 * b + 1] = (uint8_t)b;
         }
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         rl_case c;
         memset(&c, 0, sizeof c);
         c.N = c.C = 1;
@@ -279,12 +283,13 @@ static void test_resize_linear_all_pairs(void **state)
 }
 
 /* left in float: y_s < x_s / 2 (the bound would not hold), nearest with
- * other parameters, C resized, tf_half_pixel_for_nn */
+ * other parameters, C resized, tf_half_pixel_for_nn, sizes on an
+ * undeclared batch */
 static void test_resize_linear_not_taken(void **state)
 {
     (void)state;
     char err[256];
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         rl_case c;
         memset(&c, 0, sizeof c);
         c.N = 1;
@@ -299,7 +304,14 @@ static void test_resize_linear_not_taken(void **state)
             c.sc[1] = 2.f;
         if (v == 3) /* its unscaled N and C axes blend neighbours (o + 0.5) */
             c.coord = 5;
+        c.oH = c.oW = 8;
         sk_graph *g = rl_graph(&c, v == 1 ? "nearest" : "linear");
+        if (v == 4) { /* sizes on a symbolic batch: N might be resized */
+            sk_graph_free(g);
+            c.sizes = 1;
+            g = rl_graph(&c, "linear");
+            g->values[sk_graph_value(g, "x")].shape.dim[0] = SK_DIM_SYMBOLIC;
+        }
         if (sk_graph_optimize(g, 1, err, sizeof err))
             fail_msg("optimize: %s", err);
         assert_int_equal(count_op(g, SK_OP_QRESIZE), 0);
@@ -308,12 +320,131 @@ static void test_resize_linear_not_taken(void **state)
     }
 }
 
+/* one uint8 QLinearConv 3x3 (pads 1) of C -> M channels, named by `tag` */
+static int qconv(sk_graph *g, const char *tag, int x, int64_t C, int64_t M)
+{
+    char nm[32];
+    sk_shape one = {0, {0}}, ws = {4, {M, C, 3, 3}}, md = {1, {M}};
+    int8_t *w = malloc((size_t)(M * C * 9));
+    int32_t *b = malloc((size_t)M * 4);
+    assert_true(w && b);
+    for (int64_t i = 0; i < M * C * 9; i++)
+        w[i] = (int8_t)((int)(rnd() % 255) - 127);
+    for (int64_t m = 0; m < M; m++)
+        b[m] = (int32_t)(rnd() % 4001) - 2000;
+    float xs = 0.02f, wsc = 0.004f, ys = 0.05f;
+    uint8_t xz = 120, yz = 128;
+    int8_t wz = 0;
+#define C_(name, t, sh, p) (snprintf(nm, sizeof nm, "%s_" name, tag), sk_graph_add_const(g, nm, t, sh, p))
+    int in[9] = {x, C_("xs", SK_F32, &one, &xs), C_("xz", SK_U8, &one, &xz),
+                 C_("w", SK_I8, &ws, w), C_("ws", SK_F32, &one, &wsc), C_("wz", SK_I8, &one, &wz),
+                 C_("ys", SK_F32, &one, &ys), C_("yz", SK_U8, &one, &yz), C_("b", SK_I32, &md, b)};
+#undef C_
+    free(w);
+    free(b);
+    snprintf(nm, sizeof nm, "%s_y", tag);
+    int y = val(g, nm);
+    int ni = sk_graph_add_node(g, SK_OP_QLINEAR_CONV, tag, 9, in, 1, &y);
+    assert_true(ni >= 0);
+    int64_t k[2] = {3, 3}, pads[4] = {1, 1, 1, 1};
+    sk_node_set_ints(g, ni, "kernel_shape", k, 2);
+    sk_node_set_ints(g, ni, "pads", pads, 4);
+    return y;
+}
+
+/* QLinearConv -> DQ -> Resize(linear x2) -> Q -> QLinearConv: where the
+ * level has the NHWC int8 conv, the _QResize joins the channels-last
+ * region (passes/qlayout.c: its priv says NHWC) and the bytes are those
+ * of the NCHW run (SKIPSERVE_INT8_RESIZE_NHWC=0) and of the scalar
+ * reference, at 1 and 3 threads; C = 12 and 20: 8-channel steps and tails */
+static void test_resize_linear_nhwc_region(void **state)
+{
+    (void)state;
+    sk_isa top = sk_cpu_detected();
+    sk_pool *pool = sk_pool_create(3);
+    char err[256];
+    int joined = 0;
+    for (int it = 0; it < 4; it++) {
+        int64_t N = 1 + it % 2, C = it < 2 ? 12 : 20, H = 5 + it, W = 7 + 2 * it;
+        const char *coord = it % 2 ? "align_corners" : "half_pixel";
+        uint8_t *out[3] = {NULL, NULL, NULL};
+        size_t ny = (size_t)(N * 8 * 2 * H * 2 * W);
+        size_t nx = (size_t)(N * 4 * H * W);
+        uint8_t *x = malloc(nx);
+        assert_non_null(x);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (uint8_t)rnd();
+        uint64_t seed = rng;
+        for (int v = 0; v < 3; v++) { /* scalar, NCHW resize, NHWC resize */
+            rng = seed; /* the same weights in every build */
+            sk_cpu_set_level(v == 0 ? SK_ISA_SCALAR : top);
+            if (v == 1)
+                setenv("SKIPSERVE_INT8_RESIZE_NHWC", "0", 1);
+            sk_graph *g = sk_graph_new();
+            int xv = val(g, "x");
+            g->values[xv].dtype = SK_U8;
+            g->values[xv].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, 4, H, W}};
+            sk_graph_add_input(g, xv);
+            int a = qconv(g, "c1", xv, 4, C);
+            sk_shape one = {0, {0}}, four = {1, {4}};
+            float s1 = 0.05f, s2 = 0.0499f, sc[4] = {1.f, 1.f, 2.f, 2.f};
+            uint8_t z1 = 128, z2 = 127;
+            int d[3] = {a, sk_graph_add_const(g, "s1", SK_F32, &one, &s1),
+                        sk_graph_add_const(g, "z1", SK_U8, &one, &z1)};
+            int af = val(g, "af"), rf = val(g, "rf"), rq = val(g, "rq");
+            assert_true(sk_graph_add_node(g, SK_OP_DEQUANTIZE_LINEAR, "dq", 3, d, 1, &af) >= 0);
+            int rs[3] = {af, -1, sk_graph_add_const(g, "scales", SK_F32, &four, sc)};
+            int ri = sk_graph_add_node(g, SK_OP_RESIZE, "resize", 3, rs, 1, &rf);
+            sk_node_set_string(g, ri, "mode", "linear");
+            sk_node_set_string(g, ri, "coordinate_transformation_mode", coord);
+            int q[3] = {rf, sk_graph_add_const(g, "s2", SK_F32, &one, &s2),
+                        sk_graph_add_const(g, "z2", SK_U8, &one, &z2)};
+            assert_true(sk_graph_add_node(g, SK_OP_QUANTIZE_LINEAR, "q", 3, q, 1, &rq) >= 0);
+            int y = qconv(g, "c2", rq, C, 8);
+            for (int i = 0; i < g->nnodes; i++)
+                g->nodes[i].opset = 19;
+            sk_graph_add_output(g, y);
+            if (sk_graph_validate(g, err, sizeof err) || sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("graph: %s", err);
+            unsetenv("SKIPSERVE_INT8_RESIZE_NHWC");
+            const sk_node *r = find_op(g, SK_OP_QRESIZE);
+            assert_non_null(r);
+            if (v == 2 && r->priv)
+                joined++;
+            if (v < 2)
+                assert_null(r->priv);
+            sk_tensor tx = {SK_U8, {4, {N, 4, H, W}}, x};
+            out[v] = malloc(ny);
+            uint8_t *o3 = malloc(ny);
+            assert_true(out[v] && o3);
+            run1(g, NULL, &tx, out[v], ny);
+            run1(g, pool, &tx, o3, ny);
+            assert_memory_equal(out[v], o3, ny);
+            free(o3);
+            sk_graph_free(g);
+        }
+        assert_memory_equal(out[0], out[1], ny);
+        assert_memory_equal(out[0], out[2], ny);
+        for (int v = 0; v < 3; v++)
+            free(out[v]);
+        free(x);
+    }
+    sk_cpu_set_level(top);
+    /* where the level has the NHWC int8 conv (VNNI), the resize joined */
+    const sk_kconfig *kc = sk_kconfig_for(top);
+    if (top > SK_ISA_SCALAR && kc && kc->qigemm.uk)
+        assert_int_equal(joined, 4);
+    printf("  linear Resize in an NHWC region: %d of 4 joined\n", joined);
+    sk_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resize_linear_random),
         cmocka_unit_test(test_resize_linear_all_pairs),
         cmocka_unit_test(test_resize_linear_not_taken),
+        cmocka_unit_test(test_resize_linear_nhwc_region),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,3 +66,39 @@ void sk_qu8_resize_hup2__avx2(size_t W, const uint8_t *x, int32_t zp, int32_t fl
         d[2 * k + 1] = 1536 * ((x[k] ^ flip) - zp) + 512 * ((x[k + 1] ^ flip) - zp);
     d[2 * W - 1] = 2048 * ((x[W - 1] ^ flip) - zp);
 }
+
+/* one output pixel of a channels-last _QResize (session 15): C channels
+ * from the four input pixels' rows, the same integers as the separable
+ * NCHW path (ly0 (lx0 a + lx1 b) + ly1 (lx0 d + lx1 e), exact), 8 channels
+ * a step, the scalar form for the tail */
+void sk_qu8_resize_px__avx2(size_t C, const uint8_t *p00, const uint8_t *p01, const uint8_t *p10,
+                            const uint8_t *p11, int32_t lx1, int32_t ly1, const sk_qrs *q,
+                            uint8_t *y)
+{
+    const int32_t flip = q->s8 ? 0x80 : 0;
+    const __m256i x0 = _mm256_set1_epi32(SK_QRS_ONE - lx1), x1 = _mm256_set1_epi32(lx1),
+                  y0 = _mm256_set1_epi32(SK_QRS_ONE - ly1), y1 = _mm256_set1_epi32(ly1),
+                  zp = _mm256_set1_epi32(q->xzp), yz = _mm256_set1_epi32(q->yzp);
+    const __m128i f = _mm_set1_epi8((char)flip);
+    const __m256 m = _mm256_set1_ps(q->m), lim = _mm256_set1_ps(1073741824.0f);
+    size_t c = 0;
+#define LD(p) _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_xor_si128(                        \
+                                   _mm_loadl_epi64((const __m128i *)((p) + c)), f)), zp)
+    for (; c + 8 <= C; c += 8) {
+        __m256i t = _mm256_add_epi32(_mm256_mullo_epi32(x0, LD(p00)), _mm256_mullo_epi32(x1, LD(p01)));
+        __m256i b = _mm256_add_epi32(_mm256_mullo_epi32(x0, LD(p10)), _mm256_mullo_epi32(x1, LD(p11)));
+        __m256i acc = _mm256_add_epi32(_mm256_mullo_epi32(y0, t), _mm256_mullo_epi32(y1, b));
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), m);
+        v = _mm256_min_ps(_mm256_max_ps(v, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
+        __m256i r = _mm256_add_epi32(_mm256_cvtps_epi32(v), yz);
+        __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+        _mm_storel_epi64((__m128i *)(y + c),
+                         q->s8 ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16));
+    }
+#undef LD
+    for (; c < C; c++) {
+        int32_t t = (SK_QRS_ONE - lx1) * ((p00[c] ^ flip) - q->xzp) + lx1 * ((p01[c] ^ flip) - q->xzp);
+        int32_t b = (SK_QRS_ONE - lx1) * ((p10[c] ^ flip) - q->xzp) + lx1 * ((p11[c] ^ flip) - q->xzp);
+        y[c] = sk_qrs_out(q, (SK_QRS_ONE - ly1) * t + ly1 * b);
+    }
+}

@@ -12,6 +12,8 @@
  *
  *   acc[m][p] = B[m] + sum_c (x[c][p] - x_zp) * (w[m][c] - w_zp[m])   (int64)
  *   y[m][p]   = (float)acc * (x_scale * w_scale[m])     (float32, two roundings)
+ *   (times the attribute alpha, a QDQ Gemm's, folded into that product:
+ *   (x_scale * w_scale[m]) * alpha, session 15)
  *
  * — QLinearConv's integer sum with the requantization's division by y_scale
  * left out (a dequantizing epilogue). It differs from DQ -> float Conv only
@@ -128,7 +130,9 @@ int sk_run_qconv_dequant(const sk_node *n, const sk_tensor *const *in, int nin,
             int64_t wc = q.wq.n > 1 ? m : 0;
             int32_t wzp = sk_q_zp(&q.wq, wc);
             int64_t bias = q.bias ? ((const int32_t *)q.bias->data)[m] : 0;
-            float s = q.xq.scale[0] * q.wq.scale[wc];
+            /* alpha: a QDQ Gemm's (passes/qdq_head.c), folded in after the
+             * product as the packed kernel's multiplier is */
+            float s = q.xq.scale[0] * q.wq.scale[wc] * sk_attr_float(n, "alpha", 1.0f);
             for (int64_t p = 0; p < q.P; p++) {
                 int64_t acc = bias;
                 for (int64_t c = 0; c < q.C; c++)
