@@ -120,7 +120,7 @@ static int rewrite_resize(sk_pass *p, int ri)
  * float graph). Only when y_scale >= x_scale / 2: the bound of qresize.h
  * (0.125 x steps of weight rounding, times x_s / y_s, under 0.5) holds
  * there; a Q that magnifies more stays float. Not tf_half_pixel_for_nn
- * (its unscaled N and C axes interpolate, ref/qresize.c). Scales or sizes must be
+ * (deprecated since opset 13, not covered by test_qresize: float). Scales or sizes must be
  * constants of 4 values keeping N and C (the kernel checks again; sizes
  * only where x's declared shape shows N and C equal to theirs: a symbolic
  * batch might be resized, which the kernel refuses and the float Resize

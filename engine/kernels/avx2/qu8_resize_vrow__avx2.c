@@ -1,7 +1,8 @@
 /* qu8_resize_vrow__avx2.c — _QResize's vertical blend and requantization
  * (kernels/fast_qresize.h), 8 int32 lanes at a time; the same arithmetic
- * as ref/qresize.h's sk_qrs_out: the int32 sum is exact, (float)acc * m is
- * one rounding as in the scalar code, cvtps2dq rounds half to even as
+ * as ref/qresize.h's sk_qrs_out: the int32 sum is exact, (float)acc (acc
+ * reaches ~2^30, so it rounds) and the product by m round as in the scalar
+ * code, cvtps2dq rounds half to even as
  * nearbyintf does (the value is clamped to +-2^30 first, which changes no
  * saturated result), + y_zp, then saturating packs to the 8-bit type. */
 #include <immintrin.h>

@@ -11,7 +11,8 @@
  *   acc = ly0 * (lx0 * (x00 - zp) + lx1 * (x01 - zp))
  *       + ly1 * (lx0 * (x10 - zp) + lx1 * (x11 - zp))      (int32, exact)
  *   y   = saturate(round_half_even((float)acc * m) + y_zp),
- *         m = (x_s / y_s) * 2^-22
+ *         m = (x_s / y_s) * 2^-22   ((float)acc and the product: two
+ *         float roundings, ~1e-7 relative each, inside the bound below)
  *
  * Bound against the float graph (DQ -> float Resize -> Q): each weight is
  * within 2^-12 of the float one and the pair sums to 1, so each axis moves
