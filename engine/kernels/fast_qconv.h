@@ -65,6 +65,11 @@ typedef struct sk_qconv_priv {
      * NCHW input into a row of kp bytes and the kernel runs as a 1x1 conv of
      * kp channels. 0: the indirection path. */
     int64_t kp;
+    /* session 15: the tiles' input pointers by arithmetic instead of the
+     * indirection table (1), and full tiles inside the image on the level's
+     * dk kernel without pointers (2, the default); 0: the table
+     * (SKIPSERVE_INT8_ARITH_PTR, for A/B timing) */
+    int arith_ptr;
 } sk_qconv_priv;
 
 #define SK_QIND_CACHED 4

@@ -93,6 +93,10 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     pv->edge_cap = eb && atol(eb) > 0 ? (size_t)atol(eb) : EDGE_BYTES;
     const char *pf = getenv("SKIPSERVE_INT8_PREFETCH"); /* =0: off (A/B timing) */
     pv->prefetch = !(pf && !strcmp(pf, "0"));
+    /* SKIPSERVE_INT8_ARITH_PTR (A/B timing, tests): 0 the indirection table
+     * only, 1 pointers by arithmetic, 2 (default) and interior tiles on dk */
+    const char *ap = getenv("SKIPSERVE_INT8_ARITH_PTR");
+    pv->arith_ptr = ap && (!strcmp(ap, "0") || !strcmp(ap, "1")) ? atoi(ap) : 2;
     return 1;
 }
 
@@ -263,6 +267,8 @@ typedef struct nh_job {
     /* patch mode: x is NCHW (Cg planes of H x W); ks above is 1, C is kp */
     size_t H, W, OW;
     int64_t sh, sw, dh, dw, pt, pl;
+    int arith;              /* session 15: pointers by arith_ptrs, no table */
+    sk_qigemm_dk_fn dk;     /* and full interior tiles on dk (NULL: none) */
 } nh_job;
 
 /* Patch mode: output pixel p's Cg * kh * kw input bytes, in ONNX's weight
@@ -316,6 +322,63 @@ static void gather_patch(const nh_job *j, const uint8_t *x, size_t p, uint8_t *d
         *d = zp;
 }
 
+/* Session 15: a tile's pointers by arithmetic instead of from the table:
+ * the table's int32 offsets of a 256 x 256 3x3 conv are 2.4 MB, read once a
+ * run from memory, and their loads were ~10% of the U-Net's int8 time
+ * (perf, b1 1T). Tile of n <= MR pixels starting at pixel g of the group's
+ * sequence; the same pointers as the table (the zero-point row for taps in
+ * the padding; rows past n repeat pixel n - 1, as the table's last tile
+ * does). A tile of one output row whose taps all fall inside the image
+ * needs no pointers at all where the level has a dk kernel: its window
+ * origin is returned (pixel r, tap t at origin + toff[t] + r * sw * C). */
+static const uint8_t *arith_ptrs(const nh_job *j, size_t g, size_t n, const size_t *toff,
+                                 const uint8_t **ptr)
+{
+    const sk_qconv_priv *pv = j->pv;
+    size_t MR = (size_t)pv->ig.mr, ks = j->ks, P = j->P, C = j->C;
+    size_t pi = g / P, pp = g % P, oh = pp / j->OW, ow0 = pp % j->OW;
+    const uint8_t *x = j->x + pi * j->xsz;
+    int64_t ih0 = (int64_t)oh * j->sh - j->pt, iw0 = (int64_t)ow0 * j->sw - j->pl;
+    if (ow0 + n <= j->OW && ih0 >= 0 && iw0 >= 0 &&
+        ih0 + (pv->kh - 1) * j->dh < (int64_t)j->H &&
+        iw0 + (int64_t)(n - 1) * j->sw + (pv->kw - 1) * j->dw < (int64_t)j->W) {
+        const uint8_t *base = x + ((size_t)ih0 * j->W + (size_t)iw0) * C;
+        size_t step = (size_t)j->sw * C;
+        if (j->dk)
+            return base;
+        for (size_t t = 0; t < ks; t++)
+            for (size_t r = 0; r < MR; r++)
+                ptr[t * MR + r] = base + toff[t] + (r < n ? r : n - 1) * step;
+        return NULL;
+    }
+    /* an edge tile: pixel by pixel, tap by tap, the image's bounds checked */
+    for (size_t r = 0; r < MR; r++) {
+        if (r >= n) { /* past the last pixel: repeat it */
+            for (size_t t = 0; t < ks; t++)
+                ptr[t * MR + r] = ptr[t * MR + n - 1];
+            continue;
+        }
+        if (r > 0 && ++pp == P) { /* the tile crosses into the next image */
+            pp = 0;
+            x += j->xsz;
+        }
+        ih0 = (int64_t)(pp / j->OW) * j->sh - j->pt;
+        iw0 = (int64_t)(pp % j->OW) * j->sw - j->pl;
+        const uint8_t **o = ptr + r;
+        for (int64_t ky = 0; ky < pv->kh; ky++) {
+            int64_t ih = ih0 + ky * j->dh;
+            int rin = ih >= 0 && ih < (int64_t)j->H;
+            for (int64_t kx = 0; kx < pv->kw; kx++, o += MR) {
+                int64_t iw = iw0 + kx * j->dw;
+                *o = rin && iw >= 0 && iw < (int64_t)j->W
+                         ? x + ((size_t)ih * j->W + (size_t)iw) * C
+                         : pv->zrow;
+            }
+        }
+    }
+    return NULL;
+}
+
 /* A chunk is ct consecutive tiles of the batch's tile sequence (image after
  * image, MR pixels each, an image's last tile partial): it may span images,
  * so a late layer's few pixels per image still share one pass over each
@@ -329,6 +392,13 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
     const uint8_t **ptr = (const uint8_t **)(void *)(j->scratch + (size_t)tid * j->per_thread);
     uint8_t *ybuf = (uint8_t *)ptr + al64(CHUNK_MAX * ks * MR * sizeof(void *));
     size_t row[CHUNK_MAX], rows[CHUNK_MAX]; /* each tile's first output row, pixel count */
+    /* arith_ptrs: the taps' byte offsets from a window's first pixel; the
+     * window origins of the chunk's tiles that run on dk (else NULL) */
+    size_t toff[64];
+    const uint8_t *dx0[CHUNK_MAX];
+    for (size_t t = 0; j->arith && t < ks; t++)
+        toff[t] = ((t / (size_t)pv->kw) * (size_t)j->dh * j->W +
+                   (t % (size_t)pv->kw) * (size_t)j->dw) * j->C;
     for (size_t t = begin; t < end; t++) {
         size_t ch = t / j->nparts, part = t % j->nparts;
         size_t t0 = ch * j->ct, ntl = j->ntiles - t0 < j->ct ? j->ntiles - t0 : j->ct;
@@ -344,6 +414,11 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
             const uint8_t **pt = ptr + i * ks * MR;
             row[i] = g;
             rows[i] = j->npix - g < MR ? j->npix - g : MR;
+            dx0[i] = NULL;
+            if (j->arith) {
+                dx0[i] = arith_ptrs(j, g, rows[i], toff, pt);
+                continue;
+            }
             if (p0 % MR == 0 && p0 + rows[i] <= P) { /* one table tile of one image */
                 size_t ti = p0 / MR;
                 if (pv->kp) {
@@ -401,8 +476,13 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
             const int8_t *wb = pv->wi + b * ks * j->C * NR;
             for (size_t i = 0; i < ntl; i++) {
                 size_t o = (row[i] - g0) * M + n0;
-                pv->ig.uk(rows[i], nc, j->C / 4, ks, ptr + i * ks * MR, wb, yd + o, M,
-                          j->res ? j->res + row[i] * M + n0 : NULL, M, n0, j->p);
+                const uint8_t *rs = j->res ? j->res + row[i] * M + n0 : NULL;
+                if (dx0[i])
+                    j->dk(rows[i], nc, j->C / 4, ks, dx0[i], (size_t)j->sw * j->C, toff, wb, yd + o, M,
+                          rs, M, n0, j->p);
+                else
+                    pv->ig.uk(rows[i], nc, j->C / 4, ks, ptr + i * ks * MR, wb, yd + o, M, rs,
+                              M, n0, j->p);
             }
         }
         size_t c0 = b0 * NR, c1 = b1 * NR < M ? b1 * NR : M;
@@ -494,7 +574,9 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     int direct = pv->kp || (ks == 1 && w.stride[1] == 1 && w.stride[2] == 1 && w.pb[1] == 0 &&
                  w.pb[2] == 0 && H == OH && W == OW);
     const int32_t *off = NULL;
-    if (!direct) {
+    /* session 15: no table where the pointers are computed (arith_ptrs) */
+    int arith = pv->arith_ptr && !direct && !pv->kp && ks <= 64;
+    if (!direct && !arith) {
         sk_qind_geo g = {(int64_t)H, (int64_t)W, (int64_t)C, (int64_t)OH, (int64_t)OW,
                          pv->kh, pv->kw, w.stride[1], w.stride[2], w.dil[1], w.dil[2],
                          w.pb[1], w.pb[2]};
@@ -533,7 +615,8 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
                     pv->kp ? (size_t)pv->kp : C, ks, pv->kp ? xs : H * W * C, ni * P, ntiles, ct,
                     nchunk, nparts, nblk, s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
                     p.lut ? pv->q.lut_vbmi : 0, pv->prefetch, H, W, OW, w.stride[1],
-                    w.stride[2], w.dil[1], w.dil[2], w.pb[1], w.pb[2]};
+                    w.stride[2], w.dil[1], w.dil[2], w.pb[1], w.pb[2], arith,
+                    arith && pv->arith_ptr > 1 ? pv->ig.dk : NULL};
         sk_parallel_for_tid(ctx->pool, nchunk * nparts, 1, nh_range, &j);
     }
     return 0;

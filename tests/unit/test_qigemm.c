@@ -93,6 +93,7 @@ static void naive(const gcase *c, const gdata *d, uint8_t *y)
 
 /* one layout (uk NULL: the reference of MR x NR) over the whole image */
 static int nres_mul; /* residual runs where the kernel multiplied by 1 / y_scale */
+static int ndk_tiles; /* tiles run on a level's dk kernel */
 
 /* fast: let sk_qgemm_res_fast pick the residual's multiply where exact */
 static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
@@ -144,8 +145,22 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
             rbuf[(px + 1) * ldy + 3 + m] = d->r[m * P + px];
     uint8_t *y = ybuf + ldy + 3, *r = rbuf + ldy + 3;
     const uint8_t **ptr = malloc(ks * MR * sizeof *ptr);
+    /* dk (session 15): a tile of one output row whose taps all fall inside
+     * the image is given by its window origin and the taps' offsets */
+    size_t toff[64];
+    for (size_t t = 0; t < ks && t < 64; t++)
+        toff[t] = ((t / (size_t)c->kw) * (size_t)(c->dh * c->W) +
+                   (t % (size_t)c->kw) * (size_t)c->dw) * C;
     for (size_t p0 = 0, tile = 0; p0 < P; p0 += MR, tile++) {
         size_t mr = P - p0 < MR ? P - p0 : MR;
+        int oh = (int)(p0 / (size_t)d->OW), ow0 = (int)(p0 % (size_t)d->OW);
+        int ih0 = oh * c->sh - c->pt, iw0 = ow0 * c->sw - c->pl;
+        const uint8_t *x0 = NULL;
+        if (cfg->uk && cfg->dk && ks <= 64 && ow0 + (int)mr <= d->OW && ih0 >= 0 && iw0 >= 0 &&
+            ih0 + (c->kh - 1) * c->dh < c->H &&
+            iw0 + ((int)mr - 1) * c->sw + (c->kw - 1) * c->dw < c->W)
+            x0 = x + ((size_t)ih0 * (size_t)c->W + (size_t)iw0) * C;
+        ndk_tiles += x0 != NULL;
         for (size_t i = 0; i < ks * MR; i++) {
             int32_t o = off[tile * ks * MR + i];
             ptr[i] = o < 0 ? zrow : x + o;
@@ -155,7 +170,10 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
             const int8_t *wb = wp + n0 / NR * ks * C * NR;
             uint8_t *yt = y + p0 * ldy + n0;
             const uint8_t *rt = c->res ? r + p0 * ldy + n0 : NULL;
-            if (cfg->uk)
+            if (x0)
+                cfg->dk(mr, nc, C / 4, ks, x0, (size_t)c->sw * C, toff, wb, yt, ldy, rt, ldy,
+                        n0, &p);
+            else if (cfg->uk)
                 cfg->uk(mr, nc, C / 4, ks, ptr, wb, yt, ldy, rt, ldy, n0, &p);
             else
                 sk_qu8_qc8w_igemm_ref(cfg->mr, cfg->nr, mr, nc, C / 4, ks, ptr, wb, yt, ldy,
@@ -192,10 +210,11 @@ static int kernels(sk_qigemm_cfg *out)
 #if defined(__x86_64__)
     if (sk_cpu_detected() >= SK_ISA_AVX512 && sk_cpu_features_get()->avx512vnni)
         out[n++] = (sk_qigemm_cfg){8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
-                                   "igemm_8x32c4__avx512vnni"};
+                                   "igemm_8x32c4__avx512vnni",
+                                   sk_qu8_qc8w_dconv_8x32c4__avx512vnni};
     if (sk_cpu_detected() >= SK_ISA_AVX2 && sk_cpu_features_get()->avxvnni)
         out[n++] = (sk_qigemm_cfg){6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
-                                   "igemm_6x16c4__avxvnni"};
+                                   "igemm_6x16c4__avxvnni", NULL};
 #endif
     return n;
 }
@@ -246,7 +265,7 @@ static void one_case(gcase *c)
         run_cfg(&ref, c, &d, want, 0);
     }
     /* a reference of another layout: the contract is not tied to 8 x 32 */
-    sk_qigemm_cfg odd = {3, 5, NULL, "ref3x5"};
+    sk_qigemm_cfg odd = {3, 5, NULL, "ref3x5", NULL};
     run_cfg(&odd, c, &d, want, 0);
     nkernels_run += n;
     free(d.x);
@@ -287,9 +306,13 @@ static void test_random(void **state)
         one_case(&c);
     }
     print_message("  150 geometries, %d SIMD kernel runs (+ references), %d residual runs "
-                  "multiplying\n", nkernels_run, nres_mul);
-    if (kernels((sk_qigemm_cfg[4]){{0}}) > 0)
+                  "multiplying, %d tiles on a dk kernel\n", nkernels_run, nres_mul, ndk_tiles);
+    sk_qigemm_cfg ks[4];
+    int n = kernels(ks);
+    if (n > 0)
         assert_true(nres_mul > 0); /* the multiply path was compared too */
+    if (n > 0 && ks[0].dk)
+        assert_true(ndk_tiles > 0); /* and the pointer-free entry */
 }
 
 /* sk_qgemm_res_fast against the definition: for random residual layers
