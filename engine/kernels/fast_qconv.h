@@ -66,9 +66,9 @@ typedef struct sk_qconv_priv {
      * kp channels. 0: the indirection path. */
     int64_t kp;
     /* session 15: the tiles' input pointers by arithmetic instead of the
-     * indirection table (1), and full tiles inside the image on the level's
-     * dk kernel without pointers (2, the default); 0: the table
-     * (SKIPSERVE_INT8_ARITH_PTR, for A/B timing) */
+     * indirection table (1), and tiles of one row inside the image on the
+     * level's dk kernel without pointers (2), a kernel row as one tap there
+     * (3, the default); 0: the table (SKIPSERVE_INT8_ARITH_PTR, A/B timing) */
     int arith_ptr;
 } sk_qconv_priv;
 

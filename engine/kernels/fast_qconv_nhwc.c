@@ -94,9 +94,10 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     const char *pf = getenv("SKIPSERVE_INT8_PREFETCH"); /* =0: off (A/B timing) */
     pv->prefetch = !(pf && !strcmp(pf, "0"));
     /* SKIPSERVE_INT8_ARITH_PTR (A/B timing, tests): 0 the indirection table
-     * only, 1 pointers by arithmetic, 2 (default) and interior tiles on dk */
+     * only, 1 pointers by arithmetic, 2 and interior tiles on dk, 3 (default)
+     * and a kernel row as one tap there */
     const char *ap = getenv("SKIPSERVE_INT8_ARITH_PTR");
-    pv->arith_ptr = ap && (!strcmp(ap, "0") || !strcmp(ap, "1")) ? atoi(ap) : 2;
+    pv->arith_ptr = ap && ap[0] >= '0' && ap[0] <= '2' && !ap[1] ? ap[0] - '0' : 3;
     return 1;
 }
 
@@ -399,6 +400,19 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
     for (size_t t = 0; j->arith && t < ks; t++)
         toff[t] = ((t / (size_t)pv->kw) * (size_t)j->dh * j->W +
                    (t % (size_t)pv->kw) * (size_t)j->dw) * j->C;
+    /* On dk with dilation 1 across: a kernel row's kw taps are kw adjacent
+     * pixels, kw * C contiguous bytes, and the packed weights of taps
+     * (ky, 0 .. kw-1) are those of one tap of kw * C channels — so dk runs
+     * kh taps of kw * C / 4 groups: the C = 4 RGB stem's 9 taps of one group
+     * become 3 of 3 (integer sums: the same bits in any order). */
+    size_t dks = ks, dkg = j->C / 4, dtoff[64];
+    if (j->dk && j->dw == 1 && pv->arith_ptr > 2) {
+        dks = (size_t)pv->kh;
+        dkg = (size_t)pv->kw * j->C / 4;
+        for (size_t t = 0; t < dks; t++)
+            dtoff[t] = toff[t * (size_t)pv->kw];
+    } else
+        memcpy(dtoff, toff, (j->arith ? ks : 0) * sizeof *toff);
     for (size_t t = begin; t < end; t++) {
         size_t ch = t / j->nparts, part = t % j->nparts;
         size_t t0 = ch * j->ct, ntl = j->ntiles - t0 < j->ct ? j->ntiles - t0 : j->ct;
@@ -478,8 +492,8 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
                 size_t o = (row[i] - g0) * M + n0;
                 const uint8_t *rs = j->res ? j->res + row[i] * M + n0 : NULL;
                 if (dx0[i])
-                    j->dk(rows[i], nc, j->C / 4, ks, dx0[i], (size_t)j->sw * j->C, toff, wb, yd + o, M,
-                          rs, M, n0, j->p);
+                    j->dk(rows[i], nc, dkg, dks, dx0[i], (size_t)j->sw * j->C, dtoff, wb,
+                          yd + o, M, rs, M, n0, j->p);
                 else
                     pv->ig.uk(rows[i], nc, j->C / 4, ks, ptr + i * ks * MR, wb, yd + o, M, rs,
                               M, n0, j->p);

@@ -146,8 +146,12 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
     uint8_t *y = ybuf + ldy + 3, *r = rbuf + ldy + 3;
     const uint8_t **ptr = malloc(ks * MR * sizeof *ptr);
     /* dk (session 15): a tile of one output row whose taps all fall inside
-     * the image is given by its window origin and the taps' offsets */
-    size_t toff[64];
+     * the image is given by its window origin and the taps' offsets (with
+     * dilation 1 across, odd tiles as kh taps of kw * C bytes, as
+     * fast_qconv_nhwc.c runs it) */
+    size_t toff[64], rowoff[8];
+    for (size_t t = 0; t < (size_t)c->kh && t < 8; t++)
+        rowoff[t] = t * (size_t)(c->dh * c->W) * C;
     for (size_t t = 0; t < ks && t < 64; t++)
         toff[t] = ((t / (size_t)c->kw) * (size_t)(c->dh * c->W) +
                    (t % (size_t)c->kw) * (size_t)c->dw) * C;
@@ -170,7 +174,10 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
             const int8_t *wb = wp + n0 / NR * ks * C * NR;
             uint8_t *yt = y + p0 * ldy + n0;
             const uint8_t *rt = c->res ? r + p0 * ldy + n0 : NULL;
-            if (x0)
+            if (x0 && c->dw == 1 && tile % 2) /* a kernel row as one tap of kw * C bytes */
+                cfg->dk(mr, nc, (size_t)c->kw * C / 4, (size_t)c->kh, x0, (size_t)c->sw * C,
+                        rowoff, wb, yt, ldy, rt, ldy, n0, &p);
+            else if (x0)
                 cfg->dk(mr, nc, C / 4, ks, x0, (size_t)c->sw * C, toff, wb, yt, ldy, rt, ldy,
                         n0, &p);
             else if (cfg->uk)
