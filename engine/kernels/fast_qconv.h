@@ -70,6 +70,9 @@ typedef struct sk_qconv_priv {
      * level's dk kernel without pointers (2), a kernel row as one tap there
      * (3, the default); 0: the table (SKIPSERVE_INT8_ARITH_PTR, A/B timing) */
     int arith_ptr;
+    /* session 15: tiles of MR - 1 pixels on the level's uk_short where they
+     * compute fewer rows (SKIPSERVE_INT8_SHORT_TILES=0: off, A/B timing) */
+    int short_tiles;
 } sk_qconv_priv;
 
 #define SK_QIND_CACHED 4

@@ -98,6 +98,8 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
      * and a kernel row as one tap there */
     const char *ap = getenv("SKIPSERVE_INT8_ARITH_PTR");
     pv->arith_ptr = ap && ap[0] >= '0' && ap[0] <= '2' && !ap[1] ? ap[0] - '0' : 3;
+    const char *st = getenv("SKIPSERVE_INT8_SHORT_TILES"); /* =0: MR-pixel tiles only (A/B) */
+    pv->short_tiles = !(st && !strcmp(st, "0"));
     return 1;
 }
 
@@ -258,7 +260,7 @@ typedef struct nh_job {
     uint8_t *y;          /* the output tensor */
     const int32_t *off;  /* the indirection table; NULL: 1x1 stride 1 unpadded */
     size_t P, M, C, ks, xsz; /* xsz: bytes of one input image */
-    size_t npix, ntiles; /* pixels of the image group, tiles of MR of them */
+    size_t npix, ntiles; /* pixels of the image group, tiles of tr of them */
     size_t ct, nchunk, nparts, nblk; /* tiles per chunk, chunks */
     uint8_t *scratch;    /* per thread */
     size_t per_thread;
@@ -270,6 +272,7 @@ typedef struct nh_job {
     int64_t sh, sw, dh, dw, pt, pl;
     int arith;              /* session 15: pointers by arith_ptrs, no table */
     sk_qigemm_dk_fn dk;     /* and full interior tiles on dk (NULL: none) */
+    size_t tr;              /* pixels a tile: MR, or MR - 1 on uk_short */
 } nh_job;
 
 /* Patch mode: output pixel p's Cg * kh * kw input bytes, in ONNX's weight
@@ -345,27 +348,40 @@ static const uint8_t *arith_ptrs(const nh_job *j, size_t g, size_t n, const size
         iw0 + (int64_t)(n - 1) * j->sw + (pv->kw - 1) * j->dw < (int64_t)j->W) {
         const uint8_t *base = x + ((size_t)ih0 * j->W + (size_t)iw0) * C;
         size_t step = (size_t)j->sw * C;
-        if (j->dk)
+        if (j->dk && n == MR) /* dk reads MR rows: never past the image */
             return base;
         for (size_t t = 0; t < ks; t++)
             for (size_t r = 0; r < MR; r++)
                 ptr[t * MR + r] = base + toff[t] + (r < n ? r : n - 1) * step;
         return NULL;
     }
-    /* an edge tile: pixel by pixel, tap by tap, the image's bounds checked */
+    /* pixel by pixel (the tile crosses a row or an image, or reaches the
+     * padding): a window inside the image by its offsets, else tap by tap
+     * with the image's bounds checked */
+    size_t OH = P / j->OW, ow = ow0;
     for (size_t r = 0; r < MR; r++) {
         if (r >= n) { /* past the last pixel: repeat it */
             for (size_t t = 0; t < ks; t++)
                 ptr[t * MR + r] = ptr[t * MR + n - 1];
             continue;
         }
-        if (r > 0 && ++pp == P) { /* the tile crosses into the next image */
-            pp = 0;
-            x += j->xsz;
+        if (r > 0 && ++ow == j->OW) { /* the next output row */
+            ow = 0;
+            if (++oh == OH) { /* the tile crosses into the next image */
+                oh = 0;
+                x += j->xsz;
+            }
         }
-        ih0 = (int64_t)(pp / j->OW) * j->sh - j->pt;
-        iw0 = (int64_t)(pp % j->OW) * j->sw - j->pl;
+        ih0 = (int64_t)oh * j->sh - j->pt;
+        iw0 = (int64_t)ow * j->sw - j->pl;
         const uint8_t **o = ptr + r;
+        if (ih0 >= 0 && iw0 >= 0 && ih0 + (pv->kh - 1) * j->dh < (int64_t)j->H &&
+            iw0 + (pv->kw - 1) * j->dw < (int64_t)j->W) {
+            const uint8_t *base = x + ((size_t)ih0 * j->W + (size_t)iw0) * C;
+            for (size_t t = 0; t < ks; t++)
+                o[t * MR] = base + toff[t];
+            continue;
+        }
         for (int64_t ky = 0; ky < pv->kh; ky++) {
             int64_t ih = ih0 + ky * j->dh;
             int rin = ih >= 0 && ih < (int64_t)j->H;
@@ -397,6 +413,7 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
      * window origins of the chunk's tiles that run on dk (else NULL) */
     size_t toff[64];
     const uint8_t *dx0[CHUNK_MAX];
+    sk_qigemm_uk_fn uk = j->tr < MR ? pv->ig.uk_short : pv->ig.uk;
     for (size_t t = 0; j->arith && t < ks; t++)
         toff[t] = ((t / (size_t)pv->kw) * (size_t)j->dh * j->W +
                    (t % (size_t)pv->kw) * (size_t)j->dw) * j->C;
@@ -423,11 +440,11 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
              * (image after image): a map of P % MR != 0 pixels does not
              * leave a short tile per image (7x7 at batch 8: 49 tiles of 8,
              * not 8 x (6 of 8 + 1 of 1)) */
-            size_t g = (t0 + i) * MR, img = g / P, p0 = g % P;
+            size_t g = (t0 + i) * j->tr, img = g / P, p0 = g % P;
             const uint8_t *x = j->x + img * j->xsz;
             const uint8_t **pt = ptr + i * ks * MR;
             row[i] = g;
-            rows[i] = j->npix - g < MR ? j->npix - g : MR;
+            rows[i] = j->npix - g < j->tr ? j->npix - g : j->tr;
             dx0[i] = NULL;
             if (j->arith) {
                 dx0[i] = arith_ptrs(j, g, rows[i], toff, pt);
@@ -495,8 +512,8 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
                     j->dk(rows[i], nc, dkg, dks, dx0[i], (size_t)j->sw * j->C, dtoff, wb,
                           yd + o, M, rs, M, n0, j->p);
                 else
-                    pv->ig.uk(rows[i], nc, j->C / 4, ks, ptr + i * ks * MR, wb, yd + o, M, rs,
-                              M, n0, j->p);
+                    uk(rows[i], nc, j->C / 4, ks, ptr + i * ks * MR, wb, yd + o, M, rs, M, n0,
+                       j->p);
             }
         }
         size_t c0 = b0 * NR, c1 = b1 * NR < M ? b1 * NR : M;
@@ -618,7 +635,13 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
             to_nhwc(ctx->pool, R, e, ni, M, P, M, 0);
             R = e;
         }
-        size_t ntiles = (ni * P + MR - 1) / MR, nchunk = (ntiles + ct - 1) / ct;
+        /* session 15: tiles of MR - 1 pixels where that leaves 5% fewer
+         * rows to compute (7 x 7 maps at batch 1 and 2: 49 rows, not 56) */
+        size_t tr = MR, np8 = (ni * P + MR - 1) / MR * MR;
+        if (pv->ig.uk_short && pv->short_tiles &&
+            (ni * P + MR - 2) / (MR - 1) * (MR - 1) * 20 <= np8 * 19)
+            tr = MR - 1;
+        size_t ntiles = (ni * P + tr - 1) / tr, nchunk = (ntiles + ct - 1) / ct;
         /* few chunks (late layers at batch 1): split the channel blocks too */
         size_t nparts = 1;
         if (nth > 1 && nchunk < 4 * (size_t)nth) {
@@ -630,7 +653,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
                     nchunk, nparts, nblk, s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
                     p.lut ? pv->q.lut_vbmi : 0, pv->prefetch, H, W, OW, w.stride[1],
                     w.stride[2], w.dil[1], w.dil[2], w.pb[1], w.pb[2], arith,
-                    arith && pv->arith_ptr > 1 ? pv->ig.dk : NULL};
+                    arith && pv->arith_ptr > 1 && tr == MR ? pv->ig.dk : NULL, tr};
         sk_parallel_for_tid(ctx->pool, nchunk * nparts, 1, nh_range, &j);
     }
     return 0;

@@ -53,6 +53,10 @@ typedef struct sk_qigemm_cfg {
     sk_qigemm_uk_fn uk;
     const char *name;
     sk_qigemm_dk_fn dk;
+    /* session 15: a kernel for tiles of at most mr - 1 pixels on the same
+     * pointer layout (NULL: none) — maps whose pixel count is a multiple
+     * of mr - 1 and not of mr (7 x 7 at batch 1) */
+    sk_qigemm_uk_fn uk_short;
 } sk_qigemm_cfg;
 
 /* Bytes of the packed weights: ceil(M / NR) blocks of ks * C * NR. */
@@ -78,6 +82,11 @@ void sk_qu8_qc8w_dconv_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
                                           const uint8_t *x0, size_t step, const size_t *toff,
                                           const int8_t *w, uint8_t *y, size_t ldy,
                                           const uint8_t *res, size_t ldr, size_t n0,
+                                          const sk_qgemm_params *p);
+
+void sk_qu8_qc8w_igemm_7x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                          const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                          size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                           const sk_qgemm_params *p);
 
 void sk_qu8_qc8w_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kg, size_t ks,

@@ -28,13 +28,14 @@ static inline void store32(uint8_t *y, __mmask32 k, __m512i v0, __m512i v1)
     _mm256_mask_storeu_epi8(y, k, b);
 }
 
-/* The body of both entry points: the tile's pixel rows at tap t come from
+/* The body of the entry points: `rows` (7 or 8, a constant) pixel rows
+ * computed, mr <= rows stored; the tile's pixel rows at tap t come from
  * the indirection buffer a, or (a NULL, session 15) are x0 + toff[t] +
  * r * step — a tile of 8 pixels of one output row whose taps all fall inside
  * the image, with no pointer table to fill or read. Inlined into each with
  * a constant, so each loop is the one gcc allocated without spills. */
 static inline __attribute__((always_inline)) void
-igemm_8x32(size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a,
+igemm_8x32(const int rows, size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a,
            const uint8_t *x0, size_t step, const size_t *toff, const int8_t *w, uint8_t *y,
            size_t ldy, const uint8_t *res, size_t ldr, size_t n0, const sk_qgemm_params *p)
 {
@@ -57,6 +58,7 @@ igemm_8x32(size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a,
             a0 = x0 + toff[t], a1 = a0 + step, a2 = a1 + step, a3 = a2 + step,
             a4 = a3 + step, a5 = a4 + step, a6 = a5 + step, a7 = a6 + step;
         }
+        (void)a7;
         for (size_t g = 0; g < kg; g++) {
             __m512i b0 = _mm512_loadu_si512(w);
             __m512i b1 = _mm512_loadu_si512(w + 64);
@@ -67,7 +69,10 @@ igemm_8x32(size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a,
     lo = _mm512_dpbusd_epi32(lo, x, b0);                                                   \
     hi = _mm512_dpbusd_epi32(hi, x, b1);
             PX(a0, c00, c01) PX(a1, c10, c11) PX(a2, c20, c21) PX(a3, c30, c31)
-            PX(a4, c40, c41) PX(a5, c50, c51) PX(a6, c60, c61) PX(a7, c70, c71)
+            PX(a4, c40, c41) PX(a5, c50, c51) PX(a6, c60, c61)
+            if (rows > 7) {
+                PX(a7, c70, c71)
+            }
 #undef PX
             w += 128;
         }
@@ -104,7 +109,7 @@ void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
                                           size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                           const sk_qgemm_params *p)
 {
-    igemm_8x32(mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
+    igemm_8x32(8, mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
 }
 
 void sk_qu8_qc8w_dconv_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
@@ -113,5 +118,16 @@ void sk_qu8_qc8w_dconv_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
                                           const uint8_t *res, size_t ldr, size_t n0,
                                           const sk_qgemm_params *p)
 {
-    igemm_8x32(mr, nc, kg, ks, NULL, x0, step, toff, w, y, ldy, res, ldr, n0, p);
+    igemm_8x32(8, mr, nc, kg, ks, NULL, x0, step, toff, w, y, ldy, res, ldr, n0, p);
+}
+
+/* Session 15: tiles of at most 7 pixels on the same layout (pointers a[t * 8
+ * + r], r < 7 read): a 7 x 7 map at batch 1 is 7 tiles of 7, not 6 of 8 and
+ * one of 1 — 14 vpdpbusd a group where the 8-row body spends 16 */
+void sk_qu8_qc8w_igemm_7x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                          const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                          size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                          const sk_qgemm_params *p)
+{
+    igemm_8x32(7, mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
 }
