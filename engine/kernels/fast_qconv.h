@@ -73,6 +73,9 @@ typedef struct sk_qconv_priv {
     /* session 15: tiles of MR - 1 pixels on the level's uk_short where they
      * compute fewer rows (SKIPSERVE_INT8_SHORT_TILES=0: off, A/B timing) */
     int short_tiles;
+    /* session 15: a 1-3 channel conv's input copied into 4-byte pixels with
+     * the pads written out (fast_qconv_nhwc.c; SKIPSERVE_INT8_PAD_STEM=0) */
+    int pad_in;
 } sk_qconv_priv;
 
 #define SK_QIND_CACHED 4

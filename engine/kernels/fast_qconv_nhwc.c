@@ -70,6 +70,22 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     if (!c->uk || pv->group != 1 || pv->x_s8 || (pv->Cg < 4 && !patch && !stem_s1) ||
         pv->Cg > (1 << 20))
         return 0;
+    /* SKIPSERVE_INT8_ARITH_PTR (A/B timing, tests): 0 the indirection table
+     * only, 1 pointers by arithmetic, 2 and interior tiles on dk, 3 (default)
+     * and a kernel row as one tap there */
+    const char *ap = getenv("SKIPSERVE_INT8_ARITH_PTR");
+    pv->arith_ptr = ap && ap[0] >= '0' && ap[0] <= '2' && !ap[1] ? ap[0] - '0' : 3;
+    /* Session 15, padded stems: a conv of 1-3 channels on a level with dk
+     * copies its NCHW input into an NHWC one of 4-byte pixels with the pads
+     * written out as zero-point pixels, so every full tile is inside the
+     * image and runs dk, a kernel row as one tap (7x7: 7 taps of 7 groups,
+     * no per-pixel gather; 3x3: 3 of 3). Instead of patch mode and of the
+     * padded-channel indirection (SKIPSERVE_INT8_PAD_STEM=0: those). */
+    const char *ps = getenv("SKIPSERVE_INT8_PAD_STEM");
+    pv->pad_in = pv->Cg < 4 && c->dk && pv->arith_ptr == 3 && ks <= 64 &&
+                 attr2(n, "dilations", 1) == 1 && !(ps && !strcmp(ps, "0"));
+    if (pv->pad_in)
+        patch = 0;
     pv->Cp = (int64_t)C;
     size_t kw_bytes = patch ? ((size_t)pv->Cg * ks + 3) & ~(size_t)3 : C * ks;
     pv->kp = patch ? (int64_t)kw_bytes : 0;
@@ -93,11 +109,6 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     pv->edge_cap = eb && atol(eb) > 0 ? (size_t)atol(eb) : EDGE_BYTES;
     const char *pf = getenv("SKIPSERVE_INT8_PREFETCH"); /* =0: off (A/B timing) */
     pv->prefetch = !(pf && !strcmp(pf, "0"));
-    /* SKIPSERVE_INT8_ARITH_PTR (A/B timing, tests): 0 the indirection table
-     * only, 1 pointers by arithmetic, 2 and interior tiles on dk, 3 (default)
-     * and a kernel row as one tap there */
-    const char *ap = getenv("SKIPSERVE_INT8_ARITH_PTR");
-    pv->arith_ptr = ap && ap[0] >= '0' && ap[0] <= '2' && !ap[1] ? ap[0] - '0' : 3;
     const char *st = getenv("SKIPSERVE_INT8_SHORT_TILES"); /* =0: MR-pixel tiles only (A/B) */
     pv->short_tiles = !(st && !strcmp(st, "0"));
     return 1;
@@ -248,6 +259,49 @@ static void to_nhwc(sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_
 {
     tr_job j = {s, d, C, P, Cd, pad};
     sk_parallel_for(pool, N * ((P + 63) / 64) * ((C + 63) / 64), 1, tr_range, &j);
+}
+
+/* Session 15 (pv->pad_in): image rows of Cg <= 3 planes -> rows of Wp
+ * 4-byte pixels (channels, then the zero point) inside a frame of Hp x Wp
+ * zero-point pixels, the image at (pt, pl): the padded NHWC input. */
+typedef struct trp_job {
+    const uint8_t *s;
+    uint8_t *d;
+    size_t Cg, H, W, Hp, Wp, pt, pl;
+    uint8_t zp;
+} trp_job;
+
+static void trp_range(void *arg, size_t begin, size_t end)
+{
+    const trp_job *j = arg;
+    size_t HW = j->H * j->W;
+    for (size_t r = begin; r < end; r++) {
+        size_t img = r / j->Hp, hp = r % j->Hp;
+        uint8_t *d = j->d + r * j->Wp * 4;
+        memset(d, j->zp, j->Wp * 4);
+        if (hp < j->pt || hp - j->pt >= j->H || j->pl >= j->Wp)
+            continue;
+        const uint8_t *s = j->s + img * j->Cg * HW + (hp - j->pt) * j->W;
+        size_t wn = j->W < j->Wp - j->pl ? j->W : j->Wp - j->pl, w = 0;
+        d += j->pl * 4;
+#if defined(__SSE2__)
+        if (j->Cg == 3) /* 16 pixels: (a b) and (c zp) byte pairs, then pairs of pairs */
+            for (__m128i z = _mm_set1_epi8((char)j->zp); w + 16 <= wn; w += 16) {
+                __m128i a = _mm_loadu_si128((const __m128i *)(s + w));
+                __m128i b = _mm_loadu_si128((const __m128i *)(s + HW + w));
+                __m128i c = _mm_loadu_si128((const __m128i *)(s + 2 * HW + w));
+                __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+                __m128i cz0 = _mm_unpacklo_epi8(c, z), cz1 = _mm_unpackhi_epi8(c, z);
+                _mm_storeu_si128((__m128i *)(d + 4 * w), _mm_unpacklo_epi16(ab0, cz0));
+                _mm_storeu_si128((__m128i *)(d + 4 * w + 16), _mm_unpackhi_epi16(ab0, cz0));
+                _mm_storeu_si128((__m128i *)(d + 4 * w + 32), _mm_unpacklo_epi16(ab1, cz1));
+                _mm_storeu_si128((__m128i *)(d + 4 * w + 48), _mm_unpackhi_epi16(ab1, cz1));
+            }
+#endif
+        for (; w < wn; w++)
+            for (size_t c = 0; c < j->Cg; c++)
+                d[4 * w + c] = s[c * HW + w];
+    }
 }
 
 /* ---- run ---------------------------------------------------------------------- */
@@ -594,14 +648,21 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         return 0;
     if (H * W * C >= ((size_t)1 << 31))
         return SK_ETOOLARGE; /* int32 offsets */
+    /* pv->pad_in: x becomes Hp x Wp pixels with no pads (<= bound_hw) */
+    int padx = pv->pad_in && x_edge(pv) && C == 4;
+    size_t Hp = H, Wp = W, ptop = (size_t)w.pb[1], pleft = (size_t)w.pb[2];
+    if (padx) {
+        Hp = (OH - 1) * (size_t)w.stride[1] + (size_t)(w.dil[1] * (pv->kh - 1)) + 1;
+        Wp = (OW - 1) * (size_t)w.stride[2] + (size_t)(w.dil[2] * (pv->kw - 1)) + 1;
+    }
     int nth = sk_pool_size(ctx->pool);
     size_t nb = edge_images(pv, N, bound_hw(pv, OH, OW) * C, P * M);
-    size_t need = edge_bytes(pv, nb * H * W * C, nb * P * M) +
+    size_t need = edge_bytes(pv, nb * Hp * Wp * C, nb * P * M) +
                   al64((P + MR - 1) / MR * ks * MR * 4) + per_thread(pv, ks) * (size_t)nth + 64;
     if (!ctx->scratch || ctx->scratch_bytes < need)
         return SK_EINVAL;
     uint8_t *s0 = (uint8_t *)(((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63);
-    uint8_t *s = s0 + edge_bytes(pv, nb * H * W * C, nb * P * M);
+    uint8_t *s = s0 + edge_bytes(pv, nb * Hp * Wp * C, nb * P * M);
     int direct = pv->kp || (ks == 1 && w.stride[1] == 1 && w.stride[2] == 1 && w.pb[1] == 0 &&
                  w.pb[2] == 0 && H == OH && W == OW);
     const int32_t *off = NULL;
@@ -626,7 +687,12 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         const uint8_t *X = (const uint8_t *)in[0]->data + b0 * xs;
         const uint8_t *R = pv->has_res ? (const uint8_t *)in[9]->data + b0 * P * M : NULL;
         uint8_t *e = s0;
-        if (x_edge(pv)) {
+        if (padx) {
+            trp_job tj = {X, e, (size_t)pv->Cg, H, W, Hp, Wp, ptop, pleft, pv->x_zp_u8};
+            sk_parallel_for(ctx->pool, ni * Hp, 1, trp_range, &tj);
+            X = e;
+            e += al64(ni * Hp * Wp * C);
+        } else if (x_edge(pv)) {
             to_nhwc(ctx->pool, X, e, ni, (size_t)pv->Cg, H * W, C, pv->x_zp_u8);
             X = e;
             e += al64(ni * H * W * C);
@@ -649,10 +715,10 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
             nparts = nparts > nblk ? nblk : nparts;
         }
         nh_job j = {pv, &p, X, R, (uint8_t *)out->data + b0 * P * M, off, P, M,
-                    pv->kp ? (size_t)pv->kp : C, ks, pv->kp ? xs : H * W * C, ni * P, ntiles, ct,
+                    pv->kp ? (size_t)pv->kp : C, ks, pv->kp ? xs : Hp * Wp * C, ni * P, ntiles, ct,
                     nchunk, nparts, nblk, s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
-                    p.lut ? pv->q.lut_vbmi : 0, pv->prefetch, H, W, OW, w.stride[1],
-                    w.stride[2], w.dil[1], w.dil[2], w.pb[1], w.pb[2], arith,
+                    p.lut ? pv->q.lut_vbmi : 0, pv->prefetch, Hp, Wp, OW, w.stride[1],
+                    w.stride[2], w.dil[1], w.dil[2], padx ? 0 : w.pb[1], padx ? 0 : w.pb[2], arith,
                     arith && pv->arith_ptr > 1 && tr == MR ? pv->ig.dk : NULL, tr};
         sk_parallel_for_tid(ctx->pool, nchunk * nparts, 1, nh_range, &j);
     }
