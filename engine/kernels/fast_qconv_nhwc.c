@@ -7,7 +7,11 @@
  * pixel and tap the microkernel reads the C contiguous channel bytes of the
  * input pixel (or a zero-point row for the padding) through a table of
  * offsets built once per input shape, and writes C' contiguous bytes per
- * output pixel. Nothing is packed per run.
+ * output pixel. Nothing is packed per run. Since session 15 the pointers
+ * are computed instead (arith_ptrs; the table stays for
+ * SKIPSERVE_INT8_ARITH_PTR=0 and kernels of more than 64 taps), and a tile
+ * of one output row inside the image gives the kernel only its window
+ * origin (the level's dk entry).
  *
  * The tensors keep their NCHW shapes; which of x, the residual and y lie in
  * memory as NHWC is pv->io_nhwc, set at load by passes/qlayout.c for the
