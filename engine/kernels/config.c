@@ -103,9 +103,11 @@ static void fill_qgemm(void)
      * turns it off (A/B timing, tests) */
     const char *nh = getenv("SKIPSERVE_INT8_NHWC");
     const sk_qigemm_cfg ig512 = {8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
-                                 "qu8_qc8w_igemm_8x32c4__avx512vnni"};
+                                 "qu8_qc8w_igemm_8x32c4__avx512vnni",
+                                 sk_qu8_qc8w_dconv_8x32c4__avx512vnni,
+                                 sk_qu8_qc8w_igemm_7x32c4__avx512vnni};
     const sk_qigemm_cfg ig256 = {6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
-                                 "qu8_qc8w_igemm_6x16c4__avxvnni"};
+                                 "qu8_qc8w_igemm_6x16c4__avxvnni", NULL, NULL};
     int off = nh && !strcmp(nh, "0");
     for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
         /* the level's NCHW kernel says which NHWC one goes with it; the

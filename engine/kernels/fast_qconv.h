@@ -65,6 +65,17 @@ typedef struct sk_qconv_priv {
      * NCHW input into a row of kp bytes and the kernel runs as a 1x1 conv of
      * kp channels. 0: the indirection path. */
     int64_t kp;
+    /* session 15: the tiles' input pointers by arithmetic instead of the
+     * indirection table (1), and tiles of one row inside the image on the
+     * level's dk kernel without pointers (2), a kernel row as one tap there
+     * (3, the default); 0: the table (SKIPSERVE_INT8_ARITH_PTR, A/B timing) */
+    int arith_ptr;
+    /* session 15: tiles of MR - 1 pixels on the level's uk_short where they
+     * compute fewer rows (SKIPSERVE_INT8_SHORT_TILES=0: off, A/B timing) */
+    int short_tiles;
+    /* session 15: a 1-3 channel conv's input copied into 4-byte pixels with
+     * the pads written out (fast_qconv_nhwc.c; SKIPSERVE_INT8_PAD_STEM=0) */
+    int pad_in;
 } sk_qconv_priv;
 
 #define SK_QIND_CACHED 4

@@ -37,12 +37,26 @@ typedef void (*sk_qigemm_uk_fn)(size_t mr, size_t nc, size_t kg, size_t ks,
                                 size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                 const sk_qgemm_params *p);
 
+/* Session 15: the same kernel for a tile of mr <= MR pixels whose pixel r at
+ * tap t is x0 + toff[t] + r * step (one output row, every tap inside the
+ * image): no indirection buffer. The same bits as uk over those pointers. */
+typedef void (*sk_qigemm_dk_fn)(size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *x0,
+                                size_t step, const size_t *toff, const int8_t *w, uint8_t *y,
+                                size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                const sk_qgemm_params *p);
+
 /* A level's NHWC int8 conv kernel (a member of sk_kconfig); uk NULL: the
- * level has none and int8 convs keep the NCHW path (fast_qconv.c). */
+ * level has none and int8 convs keep the NCHW path (fast_qconv.c); dk NULL:
+ * every tile goes through the indirection buffer. */
 typedef struct sk_qigemm_cfg {
     int mr, nr;
     sk_qigemm_uk_fn uk;
     const char *name;
+    sk_qigemm_dk_fn dk;
+    /* session 15: a kernel for tiles of at most mr - 1 pixels on the same
+     * pointer layout (NULL: none) — maps whose pixel count is a multiple
+     * of mr - 1 and not of mr (7 x 7 at batch 1) */
+    sk_qigemm_uk_fn uk_short;
 } sk_qigemm_cfg;
 
 /* Bytes of the packed weights: ceil(M / NR) blocks of ks * C * NR. */
@@ -60,6 +74,17 @@ void sk_qu8_qc8w_igemm_ref(int MR, int NR, size_t mr, size_t nc, size_t kg, size
                            const uint8_t *res, size_t ldr, size_t n0, const sk_qgemm_params *p);
 
 void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                          const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                          size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                          const sk_qgemm_params *p);
+
+void sk_qu8_qc8w_dconv_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                          const uint8_t *x0, size_t step, const size_t *toff,
+                                          const int8_t *w, uint8_t *y, size_t ldy,
+                                          const uint8_t *res, size_t ldr, size_t n0,
+                                          const sk_qgemm_params *p);
+
+void sk_qu8_qc8w_igemm_7x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
                                           const uint8_t *const *a, const int8_t *w, uint8_t *y,
                                           size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                           const sk_qgemm_params *p);

@@ -93,6 +93,8 @@ static void naive(const gcase *c, const gdata *d, uint8_t *y)
 
 /* one layout (uk NULL: the reference of MR x NR) over the whole image */
 static int nres_mul; /* residual runs where the kernel multiplied by 1 / y_scale */
+static int ndk_tiles; /* tiles run on a level's dk kernel */
+static int nshort_tiles; /* and on its uk_short */
 
 /* fast: let sk_qgemm_res_fast pick the residual's multiply where exact */
 static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
@@ -144,8 +146,27 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
             rbuf[(px + 1) * ldy + 3 + m] = d->r[m * P + px];
     uint8_t *y = ybuf + ldy + 3, *r = rbuf + ldy + 3;
     const uint8_t **ptr = malloc(ks * MR * sizeof *ptr);
+    /* dk (session 15): a tile of one output row whose taps all fall inside
+     * the image is given by its window origin and the taps' offsets (with
+     * dilation 1 across, odd tiles as kh taps of kw * C bytes, as
+     * fast_qconv_nhwc.c runs it) */
+    size_t toff[64], rowoff[8];
+    for (size_t t = 0; t < (size_t)c->kh && t < 8; t++)
+        rowoff[t] = t * (size_t)(c->dh * c->W) * C;
+    for (size_t t = 0; t < ks && t < 64; t++)
+        toff[t] = ((t / (size_t)c->kw) * (size_t)(c->dh * c->W) +
+                   (t % (size_t)c->kw) * (size_t)c->dw) * C;
     for (size_t p0 = 0, tile = 0; p0 < P; p0 += MR, tile++) {
         size_t mr = P - p0 < MR ? P - p0 : MR;
+        int oh = (int)(p0 / (size_t)d->OW), ow0 = (int)(p0 % (size_t)d->OW);
+        int ih0 = oh * c->sh - c->pt, iw0 = ow0 * c->sw - c->pl;
+        const uint8_t *x0 = NULL;
+        if (cfg->uk && cfg->dk && ks <= 64 && mr == MR && ow0 + (int)mr <= d->OW && ih0 >= 0 &&
+            iw0 >= 0 &&
+            ih0 + (c->kh - 1) * c->dh < c->H &&
+            iw0 + ((int)mr - 1) * c->sw + (c->kw - 1) * c->dw < c->W)
+            x0 = x + ((size_t)ih0 * (size_t)c->W + (size_t)iw0) * C;
+        ndk_tiles += x0 != NULL;
         for (size_t i = 0; i < ks * MR; i++) {
             int32_t o = off[tile * ks * MR + i];
             ptr[i] = o < 0 ? zrow : x + o;
@@ -155,25 +176,58 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
             const int8_t *wb = wp + n0 / NR * ks * C * NR;
             uint8_t *yt = y + p0 * ldy + n0;
             const uint8_t *rt = c->res ? r + p0 * ldy + n0 : NULL;
-            if (cfg->uk)
+            if (x0 && c->dw == 1 && tile % 2) /* a kernel row as one tap of kw * C bytes */
+                cfg->dk(mr, nc, (size_t)c->kw * C / 4, (size_t)c->kh, x0, (size_t)c->sw * C,
+                        rowoff, wb, yt, ldy, rt, ldy, n0, &p);
+            else if (x0)
+                cfg->dk(mr, nc, C / 4, ks, x0, (size_t)c->sw * C, toff, wb, yt, ldy, rt, ldy,
+                        n0, &p);
+            else if (cfg->uk)
                 cfg->uk(mr, nc, C / 4, ks, ptr, wb, yt, ldy, rt, ldy, n0, &p);
             else
                 sk_qu8_qc8w_igemm_ref(cfg->mr, cfg->nr, mr, nc, C / 4, ks, ptr, wb, yt, ldy,
                                       rt, ldy, n0, &p);
         }
     }
-    for (size_t i = 0; i < P + 2; i++)
-        for (size_t j = 0; j < ldy; j++) {
-            int inside = i >= 1 && i <= P && j >= 3 && j < 3 + M;
-            uint8_t exp = inside ? want[(i - 1) * M + (j - 3)] : (uint8_t)guard;
-            if (ybuf[i * ldy + j] != exp)
-                fail_msg("%s C%d M%d %dx%d k%dx%d s%d,%d d%d,%d pads %d,%d,%d,%d out_s8 %d res "
-                         "%d relu %d: pixel %zu byte %zu got %d want %d%s",
-                         cfg->uk ? cfg->name : "ref", c->C, c->M, c->H, c->W, c->kh, c->kw,
-                         c->sh, c->sw, c->dh, c->dw, c->pt, c->pl, c->pb, c->pr, c->out_s8,
-                         c->res, c->relu, i, j, ybuf[i * ldy + j], exp,
-                         inside ? "" : " (guard cell)");
+    /* uk_short (session 15): again, in tiles of MR - 1 pixels, each pixel's
+     * pointers taken from the table (the row layout stays MR wide) */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            if (!cfg->uk || !cfg->uk_short)
+                break;
+            memset(ybuf, (int)guard, (P + 2) * ldy);
+            for (size_t p0 = 0; p0 < P; p0 += MR - 1) {
+                size_t mr = P - p0 < MR - 1 ? P - p0 : MR - 1;
+                for (size_t r = 0; r < MR; r++) {
+                    size_t pp = p0 + (r < mr ? r : mr - 1);
+                    for (size_t t = 0; t < ks; t++) {
+                        int32_t o = off[pp / MR * ks * MR + t * MR + pp % MR];
+                        ptr[t * MR + r] = o < 0 ? zrow : x + o;
+                    }
+                }
+                for (size_t n0 = 0; n0 < M; n0 += NR)
+                    cfg->uk_short(mr, M - n0 < NR ? M - n0 : NR, C / 4, ks, ptr,
+                                  wp + n0 / NR * ks * C * NR, y + p0 * ldy + n0, ldy,
+                                  c->res ? r + p0 * ldy + n0 : NULL, ldy, n0, &p);
+                nshort_tiles++;
+            }
         }
+        for (size_t i = 0; i < P + 2; i++)
+            for (size_t j = 0; j < ldy; j++) {
+                int inside = i >= 1 && i <= P && j >= 3 && j < 3 + M;
+                uint8_t exp = inside ? want[(i - 1) * M + (j - 3)] : (uint8_t)guard;
+                if (ybuf[i * ldy + j] != exp)
+                    fail_msg("%s C%d M%d %dx%d k%dx%d s%d,%d d%d,%d pads %d,%d,%d,%d "
+                             "out_s8 %d res "
+                             "%d relu %d: pixel %zu byte %zu got %d want %d%s",
+                             cfg->uk ? cfg->name : "ref", c->C, c->M, c->H, c->W, c->kh, c->kw,
+                             c->sh, c->sw, c->dh, c->dw, c->pt, c->pl, c->pb, c->pr, c->out_s8,
+                             c->res, c->relu, i, j, ybuf[i * ldy + j], exp,
+                             inside ? ""
+                             : pass ? " (guard cell, uk_short)"
+                                    : " (guard cell)");
+            }
+    }
     for (size_t i = 0; i < 8; i++)
         assert_int_equal(xb[i], 0x3C); /* the kernel never writes its input */
     free(ptr);
@@ -192,10 +246,12 @@ static int kernels(sk_qigemm_cfg *out)
 #if defined(__x86_64__)
     if (sk_cpu_detected() >= SK_ISA_AVX512 && sk_cpu_features_get()->avx512vnni)
         out[n++] = (sk_qigemm_cfg){8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
-                                   "igemm_8x32c4__avx512vnni"};
+                                   "igemm_8x32c4__avx512vnni",
+                                   sk_qu8_qc8w_dconv_8x32c4__avx512vnni,
+                                   sk_qu8_qc8w_igemm_7x32c4__avx512vnni};
     if (sk_cpu_detected() >= SK_ISA_AVX2 && sk_cpu_features_get()->avxvnni)
         out[n++] = (sk_qigemm_cfg){6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
-                                   "igemm_6x16c4__avxvnni"};
+                                   "igemm_6x16c4__avxvnni", NULL, NULL};
 #endif
     return n;
 }
@@ -246,7 +302,7 @@ static void one_case(gcase *c)
         run_cfg(&ref, c, &d, want, 0);
     }
     /* a reference of another layout: the contract is not tied to 8 x 32 */
-    sk_qigemm_cfg odd = {3, 5, NULL, "ref3x5"};
+    sk_qigemm_cfg odd = {3, 5, NULL, "ref3x5", NULL, NULL};
     run_cfg(&odd, c, &d, want, 0);
     nkernels_run += n;
     free(d.x);
@@ -287,9 +343,16 @@ static void test_random(void **state)
         one_case(&c);
     }
     print_message("  150 geometries, %d SIMD kernel runs (+ references), %d residual runs "
-                  "multiplying\n", nkernels_run, nres_mul);
-    if (kernels((sk_qigemm_cfg[4]){{0}}) > 0)
+                  "multiplying, %d tiles on a dk kernel, %d on uk_short\n", nkernels_run, nres_mul,
+                  ndk_tiles, nshort_tiles);
+    sk_qigemm_cfg ks[4];
+    int n = kernels(ks);
+    if (n > 0)
         assert_true(nres_mul > 0); /* the multiply path was compared too */
+    if (n > 0 && ks[0].dk)
+        assert_true(ndk_tiles > 0); /* and the pointer-free entry */
+    if (n > 0 && ks[0].uk_short)
+        assert_true(nshort_tiles > 0); /* and the short tiles */
 }
 
 /* sk_qgemm_res_fast against the definition: for random residual layers

@@ -28,10 +28,16 @@ static inline void store32(uint8_t *y, __mmask32 k, __m512i v0, __m512i v1)
     _mm256_mask_storeu_epi8(y, k, b);
 }
 
-void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
-                                          const uint8_t *const *a, const int8_t *w, uint8_t *y,
-                                          size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
-                                          const sk_qgemm_params *p)
+/* The body of the entry points: `rows` (7 or 8, a constant) pixel rows
+ * computed, mr <= rows stored; the tile's pixel rows at tap t come from
+ * the indirection buffer a, or (a NULL, session 15) are x0 + toff[t] +
+ * r * step — a tile of 8 pixels of one output row whose taps all fall inside
+ * the image, with no pointer table to fill or read. Inlined into each with
+ * a constant, so each loop is the one gcc allocated without spills. */
+static inline __attribute__((always_inline)) void
+igemm_8x32(const int rows, size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a,
+           const uint8_t *x0, size_t step, const size_t *toff, const int8_t *w, uint8_t *y,
+           size_t ldy, const uint8_t *res, size_t ldr, size_t n0, const sk_qgemm_params *p)
 {
     __mmask16 k0 = (__mmask16)(nc >= 16 ? 0xffff : (1u << nc) - 1);
     __mmask16 k1 = (__mmask16)(nc >= 32 ? 0xffff : nc > 16 ? (1u << (nc - 16)) - 1 : 0);
@@ -42,9 +48,17 @@ void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
     __m512i c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1,
             c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1,
             c60 = bias0, c61 = bias1, c70 = bias0, c71 = bias1;
-    for (size_t t = 0; t < ks; t++, a += 8) {
-        const uint8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5],
-                      *a6 = a[6], *a7 = a[7];
+    for (size_t t = 0; t < ks; t++) {
+        const uint8_t *a0, *a1, *a2, *a3, *a4, *a5, *a6, *a7;
+        if (a) {
+            a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6],
+            a7 = a[7];
+            a += 8;
+        } else {
+            a0 = x0 + toff[t], a1 = a0 + step, a2 = a1 + step, a3 = a2 + step,
+            a4 = a3 + step, a5 = a4 + step, a6 = a5 + step, a7 = a6 + step;
+        }
+        (void)a7;
         for (size_t g = 0; g < kg; g++) {
             __m512i b0 = _mm512_loadu_si512(w);
             __m512i b1 = _mm512_loadu_si512(w + 64);
@@ -55,7 +69,10 @@ void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
     lo = _mm512_dpbusd_epi32(lo, x, b0);                                                   \
     hi = _mm512_dpbusd_epi32(hi, x, b1);
             PX(a0, c00, c01) PX(a1, c10, c11) PX(a2, c20, c21) PX(a3, c30, c31)
-            PX(a4, c40, c41) PX(a5, c50, c51) PX(a6, c60, c61) PX(a7, c70, c71)
+            PX(a4, c40, c41) PX(a5, c50, c51) PX(a6, c60, c61)
+            if (rows > 7) {
+                PX(a7, c70, c71)
+            }
 #undef PX
             w += 128;
         }
@@ -85,4 +102,32 @@ void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
         OUT(4, c40, c41) OUT(5, c50, c51) OUT(6, c60, c61) OUT(7, c70, c71)
 #undef OUT
     }
+}
+
+void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                          const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                          size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                          const sk_qgemm_params *p)
+{
+    igemm_8x32(8, mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
+}
+
+void sk_qu8_qc8w_dconv_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                          const uint8_t *x0, size_t step, const size_t *toff,
+                                          const int8_t *w, uint8_t *y, size_t ldy,
+                                          const uint8_t *res, size_t ldr, size_t n0,
+                                          const sk_qgemm_params *p)
+{
+    igemm_8x32(8, mr, nc, kg, ks, NULL, x0, step, toff, w, y, ldy, res, ldr, n0, p);
+}
+
+/* Session 15: tiles of at most 7 pixels on the same layout (pointers a[t * 8
+ * + r], r < 7 read): a 7 x 7 map at batch 1 is 7 tiles of 7, not 6 of 8 and
+ * one of 1 — 14 vpdpbusd a group where the 8-row body spends 16 */
+void sk_qu8_qc8w_igemm_7x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
+                                          const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                          size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                          const sk_qgemm_params *p)
+{
+    igemm_8x32(7, mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
 }
