@@ -184,7 +184,7 @@ static void bench_vit(sk_pool *pool)
     int T = sk_pool_size(pool);
     for (size_t s = 0; s < sizeof S / sizeof S[0]; s++) {
         int M = S[s].M, N = S[s].N, K = S[s].K;
-        /* copies of B: > 64 MB in all when cold, one when warm */
+        /* copies of B: > 96 MB in all when cold, one when warm */
         size_t bbytes = (size_t)K * N * 4;
         int ncopy = (int)((size_t)96 << 20) / bbytes + 1;
         float *A = filled((size_t)M * K), *B = filled((size_t)K * N), *C = filled((size_t)M * N);

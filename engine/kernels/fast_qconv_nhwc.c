@@ -81,8 +81,9 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     pv->arith_ptr = ap && ap[0] >= '0' && ap[0] <= '2' && !ap[1] ? ap[0] - '0' : 3;
     /* Session 15, padded stems: a conv of 1-3 channels on a level with dk
      * copies its NCHW input into an NHWC one of 4-byte pixels with the pads
-     * written out as zero-point pixels, so every full tile is inside the
-     * image and runs dk, a kernel row as one tap (7x7: 7 taps of 7 groups,
+     * written out as zero-point pixels, so every full tile of one output
+     * row is inside the image and runs dk (a tile crossing rows takes the
+     * computed per-pixel pointers; with 7-pixel tiles dk is off), a kernel row as one tap (7x7: 7 taps of 7 groups,
      * no per-pixel gather; 3x3: 3 of 3). Instead of patch mode and of the
      * padded-channel indirection (SKIPSERVE_INT8_PAD_STEM=0: those). */
     const char *ps = getenv("SKIPSERVE_INT8_PAD_STEM");
@@ -455,7 +456,8 @@ static const uint8_t *arith_ptrs(const nh_job *j, size_t g, size_t n, const size
 }
 
 /* A chunk is ct consecutive tiles of the batch's tile sequence (image after
- * image, MR pixels each, an image's last tile partial): it may span images,
+ * image, tr pixels each (MR, or 7 with short tiles), an image's last tile
+ * partial): it may span images,
  * so a late layer's few pixels per image still share one pass over each
  * weight block. In NHWC the chunk's output pixels are one contiguous run
  * (image i's pixel p is row i * P + p). */
@@ -494,7 +496,7 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
         size_t b0 = part * j->nblk / j->nparts, b1 = (part + 1) * j->nblk / j->nparts;
         /* the chunk's pointers, tile after tile: [tile][tap][MR] */
         for (size_t i = 0; i < ntl; i++) {
-            /* tile t holds pixels t * MR .. of the group's pixel sequence
+            /* tile t holds pixels t * tr .. of the group's pixel sequence
              * (image after image): a map of P % MR != 0 pixels does not
              * leave a short tile per image (7x7 at batch 8: 49 tiles of 8,
              * not 8 x (6 of 8 + 1 of 1)) */

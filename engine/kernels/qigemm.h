@@ -37,9 +37,11 @@ typedef void (*sk_qigemm_uk_fn)(size_t mr, size_t nc, size_t kg, size_t ks,
                                 size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                 const sk_qgemm_params *p);
 
-/* Session 15: the same kernel for a tile of mr <= MR pixels whose pixel r at
- * tap t is x0 + toff[t] + r * step (one output row, every tap inside the
- * image): no indirection buffer. The same bits as uk over those pointers. */
+/* Session 15: the same kernel for a tile whose pixel r at tap t is
+ * x0 + toff[t] + r * step (one output row, every tap inside the image): no
+ * indirection buffer. The same bits as uk over those pointers. It reads MR
+ * rows whatever mr is, so all MR must be readable (the caller passes full
+ * tiles only). */
 typedef void (*sk_qigemm_dk_fn)(size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *x0,
                                 size_t step, const size_t *toff, const int8_t *w, uint8_t *y,
                                 size_t ldy, const uint8_t *res, size_t ldr, size_t n0,

@@ -349,7 +349,8 @@ static void test_patch_mode(void **state)
                 if (kc && kc->qigemm.uk)
                     assert_true(pv->kp > 0 || pv->pad_in);
                 const char *ps = getenv("SKIPSERVE_INT8_PAD_STEM");
-                if (kc && kc->qigemm.dk && c.dw == 1 && !(ps && !strcmp(ps, "0")))
+                if (kc && kc->qigemm.dk && c.dw == 1 && !(ps && !strcmp(ps, "0")) &&
+                    pv->arith_ptr == 3)
                     assert_true(pv->pad_in);
                 patched += pv->kp > 0;
                 padded += pv->pad_in;
@@ -1013,6 +1014,27 @@ static void test_nhwc_edge_groups(void **state)
     unsetenv("SKIPSERVE_INT8_EDGE_BYTES");
 }
 
+/* session 15's A/B switches of the NHWC path, read at load: the table
+ * instead of computed pointers (0), computed pointers without the
+ * pointer-free entry (1) or without a kernel row as one tap (2), MR-pixel
+ * tiles only, the stems without the padded copy — each a path the default
+ * build still takes somewhere (the table for kernels of > 64 taps, patch
+ * mode for dilated stems), all against the same definition */
+static void test_int8_switches(void **state)
+{
+    static const char *const sw[][2] = {{"SKIPSERVE_INT8_ARITH_PTR", "0"},
+                                        {"SKIPSERVE_INT8_ARITH_PTR", "1"},
+                                        {"SKIPSERVE_INT8_ARITH_PTR", "2"},
+                                        {"SKIPSERVE_INT8_SHORT_TILES", "0"},
+                                        {"SKIPSERVE_INT8_PAD_STEM", "0"}};
+    for (size_t i = 0; i < sizeof sw / sizeof *sw; i++) {
+        setenv(sw[i][0], sw[i][1], 1);
+        test_random_geometries(state);
+        test_patch_mode(state);
+        unsetenv(sw[i][0]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1027,6 +1049,7 @@ int main(void)
         cmocka_unit_test(test_nhwc_shapes),
         cmocka_unit_test(test_nhwc_joins),
         cmocka_unit_test(test_nhwc_edge_groups),
+        cmocka_unit_test(test_int8_switches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
