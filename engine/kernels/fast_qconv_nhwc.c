@@ -131,6 +131,17 @@ void sk_qconv_free_nhwc(sk_qconv_priv *pv)
 
 static size_t al64(size_t b) { return (b + 63) & ~(size_t)63; }
 
+/* Scratch for a run's own indirection table (a shape past the cached ones):
+ * none where no table is ever read — patch mode, or pointers computed
+ * (arith_ptrs: any kernel of <= 64 taps unless SKIPSERVE_INT8_ARITH_PTR=0);
+ * a 256x256 3x3 conv's table is 2.4 MB. */
+static size_t table_bytes(const sk_qconv_priv *pv, size_t tiles, size_t ks, size_t MR)
+{
+    if (pv->kp || (pv->arith_ptr && ks <= 64))
+        return 0;
+    return al64(tiles * ks * MR * 4);
+}
+
 /* a thread's part: the pointers of a chunk, and its output rows when y is NCHW */
 static size_t per_thread(const sk_qconv_priv *pv, size_t ks)
 {
@@ -182,7 +193,7 @@ size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int 
     size_t ks = pv->kp ? 1 : (size_t)(pv->kh * pv->kw), MR = (size_t)pv->ig.mr;
     size_t tiles = (OH * OW + MR - 1) / MR;
     size_t nb = edge_images(pv, N, HW * C, OH * OW * M);
-    size_t b = edge_bytes(pv, nb * HW * C, nb * OH * OW * M) + al64(tiles * ks * MR * 4);
+    size_t b = edge_bytes(pv, nb * HW * C, nb * OH * OW * M) + table_bytes(pv, tiles, ks, MR);
     return b + per_thread(pv, ks) * (size_t)(nthreads > 0 ? nthreads : 1) + 64;
 }
 
@@ -664,7 +675,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     int nth = sk_pool_size(ctx->pool);
     size_t nb = edge_images(pv, N, bound_hw(pv, OH, OW) * C, P * M);
     size_t need = edge_bytes(pv, nb * Hp * Wp * C, nb * P * M) +
-                  al64((P + MR - 1) / MR * ks * MR * 4) + per_thread(pv, ks) * (size_t)nth + 64;
+                  table_bytes(pv, (P + MR - 1) / MR, ks, MR) + per_thread(pv, ks) * (size_t)nth + 64;
     if (!ctx->scratch || ctx->scratch_bytes < need)
         return SK_EINVAL;
     uint8_t *s0 = (uint8_t *)(((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63);
@@ -680,7 +691,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
                          w.pb[1], w.pb[2]};
         off = indirection(pv, &g, (int32_t *)(void *)s);
     }
-    s += al64((P + MR - 1) / MR * ks * MR * 4);
+    s += table_bytes(pv, (P + MR - 1) / MR, ks, MR);
     size_t nblk = (M + NR - 1) / NR;
     size_t ct = (pv->kp ? (size_t)pv->kp : ks * C) * NR > ((size_t)32 << 10) ? CHUNK_MAX : CHUNK_TILES;
     sk_qgemm_params p = pv->prm;
