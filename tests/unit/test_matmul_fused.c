@@ -320,6 +320,19 @@ static void check_case(const mm_case *c, sk_pool *pool)
     float *yr = run(gr, c, SK_ISA_SCALAR, a, c->res ? r : NULL, pool, 0);
     float *yo = run(go, c, sk_cpu_level(), a, c->res ? r : NULL, pool,
                     sk_cpu_level() > SK_ISA_SCALAR);
+    if (sk_cpu_level() > SK_ISA_SCALAR && c->act >= 2) {
+        /* GELU on each finished block inside the GEMM tasks (default) and
+         * the pass over the whole output after it: the same bits */
+        setenv("SKIPSERVE_GELU_POST", "0", 1);
+        float *yp = run(go, c, sk_cpu_level(), a, c->res ? r : NULL, pool, 1);
+        unsetenv("SKIPSERVE_GELU_POST");
+        if (memcmp(yp, yo, sizeof(float) * (size_t)(rows * c->N)))
+            fail_msg("[%s] rows %lld K %lld N %lld act %d: GELU in the GEMM tasks differs from "
+                     "the pass after it",
+                     sk_isa_name(sk_cpu_level()), (long long)rows, (long long)c->K,
+                     (long long)c->N, c->act);
+        free(yp);
+    }
     double big = 1.0;
     for (int64_t i = 0; i < rows * c->N; i++)
         big = fmax(big, fabs(yr[i]));
