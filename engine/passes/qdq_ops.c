@@ -51,34 +51,54 @@ static int rewrite_matmul(sk_pass *p, int mi)
     return sk_qdq_rewrite_wq(p, mi, 0, 1, SK_OP_QLINEAR_MATMUL);
 }
 
+/* The frame of the single-input ops below: DQ(x) -> op -> Q, x a runtime
+ * value dequantized per tensor, the op's one output (not a graph output)
+ * read only by a per-tensor QuantizeLinear; same_type: x and y of one 8-bit
+ * type. Sets *di and *qi; 1 when the frame matches. */
+static int dq_op_q(const sk_graph *g, int ni, int same_type, int *di, int *qi)
+{
+    const sk_node *n = &g->nodes[ni];
+    if (n->nin < 1 || n->nout != 1 || n->out[0] < 0 || sk_pass_is_output(g, n->out[0]))
+        return 0;
+    *di = sk_qdq_producer(g, n->in[0], SK_OP_DEQUANTIZE_LINEAR);
+    *qi = sk_pass_sole_reader(g, n->out[0], SK_OP_QUANTIZE_LINEAR);
+    if (*di < 0 || *qi < 0)
+        return 0;
+    const sk_node *d = &g->nodes[*di], *q = &g->nodes[*qi];
+    return sk_qdq_per_tensor(g, d) && sk_qdq_per_tensor(g, q) && sk_qdq_in(d, 0) >= 0 &&
+           !sk_pass_is_const(g, d->in[0]) && q->in[0] == n->out[0] &&
+           (!same_type || g->values[d->in[2]].dtype == g->values[q->in[2]].dtype);
+}
+
+/* The rewritten node ni writes Q's output; Q goes. */
+static int take_q_output(sk_pass *p, int ni, int qi)
+{
+    int yo = p->g->nodes[qi].out[0], rc;
+    if ((rc = sk_pass_kill(p, qi)) < 0)
+        return rc;
+    p->g->nodes[ni].out[0] = yo;
+    return 1;
+}
+
 /* DQ(x) -> AveragePool | GlobalAveragePool -> Q, x and y of one 8-bit type,
  * per tensor  =>  _QAvgPool(x, x_s, x_zp, y_s, y_zp) (ref/qavgpool.h) */
 static int rewrite_pool(sk_pass *p, int pi)
 {
     sk_graph *g = p->g;
-    const sk_node *pn = &g->nodes[pi];
-    if (pn->nin != 1 || pn->nout != 1 || pn->out[0] < 0 || sk_pass_is_output(g, pn->out[0]))
-        return 0;
-    int di = sk_qdq_producer(g, pn->in[0], SK_OP_DEQUANTIZE_LINEAR);
-    int qi = sk_pass_sole_reader(g, pn->out[0], SK_OP_QUANTIZE_LINEAR);
-    if (di < 0 || qi < 0)
+    int di, qi;
+    if (g->nodes[pi].nin != 1 || !dq_op_q(g, pi, 1, &di, &qi))
         return 0;
     const sk_node *d = &g->nodes[di], *q = &g->nodes[qi];
-    if (!sk_qdq_per_tensor(g, d) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(d, 0) < 0 ||
-        sk_pass_is_const(g, d->in[0]) || q->in[0] != pn->out[0] ||
-        g->values[d->in[2]].dtype != g->values[q->in[2]].dtype)
-        return 0;
-    int slots[5] = {d->in[0], d->in[1], d->in[2], q->in[1], q->in[2]}, yo = q->out[0], rc;
-    int global = pn->op == SK_OP_GLOBAL_AVERAGE_POOL;
+    int slots[5] = {d->in[0], d->in[1], d->in[2], q->in[1], q->in[2]}, rc;
+    int global = g->nodes[pi].op == SK_OP_GLOBAL_AVERAGE_POOL;
     for (int k = 0; k < 5; k++)
         if ((rc = sk_node_set_input(g, pi, k, slots[k])) < 0)
             return rc;
     g->nodes[pi].nin = 5;
-    if ((rc = sk_node_set_int(g, pi, "global", global)) < 0 || (rc = sk_pass_kill(p, qi)) < 0)
+    if ((rc = sk_node_set_int(g, pi, "global", global)) < 0)
         return rc;
-    g->nodes[pi].out[0] = yo;
     g->nodes[pi].op = SK_OP_QAVG_POOL;
-    return 1;
+    return take_q_output(p, pi, qi);
 }
 
 /* DQ(x) -> Resize(nearest) -> Q with DQ's scale, zero point and type  =>
@@ -90,28 +110,21 @@ static int rewrite_resize(sk_pass *p, int ri)
 {
     sk_graph *g = p->g;
     const sk_node *r = &g->nodes[ri];
-    if (r->nin < 1 || r->nout != 1 || r->out[0] < 0 || sk_pass_is_output(g, r->out[0]) ||
-        strcmp(sk_attr_str(r, "mode", "nearest"), "nearest") != 0 ||
-        strcmp(sk_attr_str(r, "coordinate_transformation_mode", ""), "tf_crop_and_resize") == 0)
-        return 0;
-    int di = sk_qdq_producer(g, r->in[0], SK_OP_DEQUANTIZE_LINEAR);
-    int qi = sk_pass_sole_reader(g, r->out[0], SK_OP_QUANTIZE_LINEAR);
-    if (di < 0 || qi < 0)
+    int di, qi;
+    if (strcmp(sk_attr_str(r, "mode", "nearest"), "nearest") != 0 ||
+        strcmp(sk_attr_str(r, "coordinate_transformation_mode", ""), "tf_crop_and_resize") == 0 ||
+        !dq_op_q(g, ri, 1, &di, &qi))
         return 0;
     const sk_node *d = &g->nodes[di], *q = &g->nodes[qi];
-    if (!sk_qdq_per_tensor(g, d) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(d, 0) < 0 ||
-        sk_pass_is_const(g, d->in[0]) || q->in[0] != r->out[0])
-        return 0;
     const sk_value *ds = &g->values[d->in[1]], *dz = &g->values[d->in[2]],
                    *qs = &g->values[q->in[1]], *qz = &g->values[q->in[2]];
-    if (dz->dtype != qz->dtype || *(const float *)ds->data != *(const float *)qs->data ||
+    if (*(const float *)ds->data != *(const float *)qs->data ||
         sk_q_load(dz->dtype, dz->data, 0) != sk_q_load(qz->dtype, qz->data, 0))
         return 0;
-    int x = d->in[0], yo = q->out[0], rc;
-    if ((rc = sk_node_set_input(g, ri, 0, x)) < 0 || (rc = sk_pass_kill(p, qi)) < 0)
+    int rc;
+    if ((rc = sk_node_set_input(g, ri, 0, d->in[0])) < 0)
         return rc;
-    g->nodes[ri].out[0] = yo;
-    return 1;
+    return take_q_output(p, ri, qi);
 }
 
 /* DQ(x) -> Resize(linear, 4-D, H and W only) -> Q, x and y of one 8-bit
@@ -148,15 +161,10 @@ static int rewrite_resize_linear(sk_pass *p, int ri)
         return 0;
     if (sv >= 0 && (((const float *)k->data)[0] != 1.0f || ((const float *)k->data)[1] != 1.0f))
         return 0;
-    int di = sk_qdq_producer(g, r->in[0], SK_OP_DEQUANTIZE_LINEAR);
-    int qi = sk_pass_sole_reader(g, r->out[0], SK_OP_QUANTIZE_LINEAR);
-    if (di < 0 || qi < 0)
+    int di, qi;
+    if (!dq_op_q(g, ri, 1, &di, &qi))
         return 0;
     const sk_node *d = &g->nodes[di], *q = &g->nodes[qi];
-    if (!sk_qdq_per_tensor(g, d) || !sk_qdq_per_tensor(g, q) || sk_qdq_in(d, 0) < 0 ||
-        sk_pass_is_const(g, d->in[0]) || q->in[0] != r->out[0] ||
-        g->values[d->in[2]].dtype != g->values[q->in[2]].dtype)
-        return 0;
     float xs = *(const float *)g->values[d->in[1]].data,
           ys = *(const float *)g->values[q->in[1]].data;
     if (!(xs > 0.0f) || !(ys > 0.0f) || !(xs / ys <= 2.0f))
@@ -168,16 +176,13 @@ static int rewrite_resize_linear(sk_pass *p, int ri)
             return 0;
     }
     int slots[8] = {d->in[0], sk_qdq_in(r, 1), sv, zv, d->in[1], d->in[2], q->in[1], q->in[2]};
-    int yo = q->out[0], rc;
+    int rc;
     for (int s = 0; s < 8; s++)
         if ((rc = sk_node_set_input(g, ri, s, slots[s])) < 0)
             return rc;
     g->nodes[ri].nin = 8;
-    if ((rc = sk_pass_kill(p, qi)) < 0)
-        return rc;
-    g->nodes[ri].out[0] = yo;
     g->nodes[ri].op = SK_OP_QRESIZE;
-    return 1;
+    return take_q_output(p, ri, qi);
 }
 
 /* com.microsoft QLinearGlobalAveragePool (channels_last 0): its inputs are
