@@ -27,27 +27,29 @@ static void panel_t(const sk_fast_rows_t *o, const float *src, int rows, int kc,
                    (size_t)(w - rows) * sizeof(float));
 }
 
+/* Rows r0 .. r0 + nrows of the batch's matrix (each row's kc values from
+ * k0), as panels of w rows transposed: A's M rows or B's N columns, both
+ * stored as rows ld apart. */
+static void pack_rows_t(const sk_fast_rows_t *o, int batch, int r0, int nrows, int k0, int kc,
+                        int w, float *dst)
+{
+    const float *base = o->p + (size_t)batch * o->stride + (size_t)k0;
+    for (int p = 0; p * w < nrows; p++) {
+        int rows = nrows - p * w < w ? nrows - p * w : w;
+        panel_t(o, base + (size_t)(r0 + p * w) * o->ld, rows, kc, w,
+                dst + (size_t)p * (size_t)kc * (size_t)w);
+    }
+}
+
 void sk_fast_pack_a_rows_t(const void *ctx, int batch, int m0, int mb, int k0, int kc, int mr,
                            float *dst)
 {
-    const sk_fast_rows_t *o = ctx;
-    const float *base = o->p + (size_t)batch * o->stride + (size_t)k0;
-    for (int p = 0; p * mr < mb; p++) {
-        int rows = mb - p * mr < mr ? mb - p * mr : mr;
-        panel_t(o, base + (size_t)(m0 + p * mr) * o->ld, rows, kc, mr,
-                dst + (size_t)p * (size_t)kc * (size_t)mr);
-    }
+    pack_rows_t(ctx, batch, m0, mb, k0, kc, mr, dst);
 }
 
 void sk_fast_pack_b_rows_t(const void *ctx, int batch, int k0, int kc, int n0, int nb, int nr,
                            float *dst, float *tmp)
 {
     (void)tmp;
-    const sk_fast_rows_t *o = ctx;
-    const float *base = o->p + (size_t)batch * o->stride + (size_t)k0;
-    for (int p = 0; p * nr < nb; p++) {
-        int cols = nb - p * nr < nr ? nb - p * nr : nr;
-        panel_t(o, base + (size_t)(n0 + p * nr) * o->ld, cols, kc, nr,
-                dst + (size_t)p * (size_t)kc * (size_t)nr);
-    }
+    pack_rows_t(ctx, batch, n0, nb, k0, kc, nr, dst);
 }
