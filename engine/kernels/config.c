@@ -93,9 +93,9 @@ static void fill_qgemm(void)
         sk_qgemm_cfg q = f->avxvnni && !force_avx2 ? vnni256 : avx2;
         if (i == SK_ISA_AVX512 && f->avx512vnni && !force_avx2 && !force_vnni256)
             q = vnni512;
-        q.lut_vbmi = i == SK_ISA_AVX512 && f->avx512vbmi;
-        if (!q.lut_vbmi && !(getenv("SKIPSERVE_LUT_AVX2") && !strcmp(getenv("SKIPSERVE_LUT_AVX2"), "0")))
-            q.lut_vbmi = SK_LUT_AVX2; /* session 15: vpshufb lookups (qgemm.h) */
+        q.lut_mode = i == SK_ISA_AVX512 && f->avx512vbmi ? SK_LUT_VBMI : SK_LUT_SCALAR;
+        if (!q.lut_mode && !(getenv("SKIPSERVE_LUT_AVX2") && !strcmp(getenv("SKIPSERVE_LUT_AVX2"), "0")))
+            q.lut_mode = SK_LUT_AVX2; /* session 15: vpshufb lookups (qgemm.h) */
         configs[i].qgemm = q;
     }
     /* the NHWC indirection kernel (qigemm.h): AVX512-VNNI and AVX-VNNI (the

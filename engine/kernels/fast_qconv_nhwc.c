@@ -335,7 +335,7 @@ typedef struct nh_job {
     uint8_t *scratch;    /* per thread */
     size_t per_thread;
     int y_nchw;
-    int vbmi;
+    int lut_mode;
     int prefetch;
     /* patch mode: x is NCHW (Cg planes of H x W); ks above is 1, C is kp */
     size_t H, W, OW;
@@ -591,10 +591,10 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
         if (j->p->lut) { /* the merged table, on the chunk while it is in cache */
             uint8_t flip = j->p->out_s8 ? 0x80 : 0;
             if (c0 == 0 && c1 == M)
-                sk_u8_lut(j->vbmi, j->p->lut, flip, yd, yd, np * M);
+                sk_u8_lut(j->lut_mode, j->p->lut, flip, yd, yd, np * M);
             else
                 for (size_t i = 0; i < np; i++)
-                    sk_u8_lut(j->vbmi, j->p->lut, flip, yd + i * M + c0, yd + i * M + c0,
+                    sk_u8_lut(j->lut_mode, j->p->lut, flip, yd + i * M + c0, yd + i * M + c0,
                               c1 - c0);
         }
         if (j->y_nchw) { /* the region's edge: the chunk's channels back to planes */
@@ -734,7 +734,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         nh_job j = {pv, &p, X, R, (uint8_t *)out->data + b0 * P * M, off, P, M,
                     pv->kp ? (size_t)pv->kp : C, ks, pv->kp ? xs : Hp * Wp * C, ni * P, ntiles, ct,
                     nchunk, nparts, nblk, s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),
-                    p.lut ? pv->q.lut_vbmi : 0, pv->prefetch, Hp, Wp, OW, w.stride[1],
+                    p.lut ? pv->q.lut_mode : 0, pv->prefetch, Hp, Wp, OW, w.stride[1],
                     w.stride[2], w.dil[1], w.dil[2], padx ? 0 : w.pb[1], padx ? 0 : w.pb[2], arith,
                     arith && pv->arith_ptr > 1 && tr == MR ? pv->ig.dk : NULL, tr};
         sk_parallel_for_tid(ctx->pool, nchunk * nparts, 1, nh_range, &j);

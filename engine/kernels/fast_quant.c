@@ -188,7 +188,7 @@ typedef struct lut_job {
     uint8_t *y;
     size_t n;
     uint8_t flip;
-    int vbmi;
+    int lut_mode;
 } lut_job;
 
 static void lut_range(void *arg, size_t b, size_t e)
@@ -196,7 +196,7 @@ static void lut_range(void *arg, size_t b, size_t e)
     const lut_job *j = arg;
     size_t end = e * QCHUNK < j->n ? e * QCHUNK : j->n, i = b * QCHUNK;
     if (end > i)
-        sk_u8_lut(j->vbmi, j->t, j->flip, j->x + i, j->y + i, end - i);
+        sk_u8_lut(j->lut_mode, j->t, j->flip, j->x + i, j->y + i, end - i);
 }
 
 int sk_fast_plan_qlut(const sk_kconfig *kc, const sk_node *n, const sk_tensor *const *in,
@@ -223,7 +223,7 @@ int sk_fast_run_qlut(const sk_node *n, const sk_tensor *const *in, int nin, sk_t
     if (nout < 1 || !in[1]->data)
         return sk_fast_ref(n, in, nin, out, nout, ctx);
     lut_job j = {in[0]->data, in[1]->data, out[0].data, (size_t)sk_shape_numel(&in[0]->shape),
-                 in[0]->dtype == SK_I8 ? 0x80 : 0, ctx->kcfg ? ctx->kcfg->qgemm.lut_vbmi : 0};
+                 in[0]->dtype == SK_I8 ? 0x80 : 0, ctx->kcfg ? ctx->kcfg->qgemm.lut_mode : 0};
     size_t chunks = (j.n + QCHUNK - 1) / QCHUNK;
     if (chunks <= 1)
         lut_range(&j, 0, chunks);

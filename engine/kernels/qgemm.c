@@ -204,20 +204,20 @@ void sk_qu8_qc8w_gemm_ref(int MR, int NR, size_t mr, size_t nr, size_t kg, const
 
 /* --- table lookups (the _QLut epilogue) ---------------------------------- */
 
-void sk_u8_lut(int vbmi, const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
+void sk_u8_lut(int lut_mode, const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
                size_t n)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (vbmi == SK_LUT_AVX2) {
+    if (lut_mode == SK_LUT_AVX2) {
         sk_u8_lut__avx2(lut, flip, x, y, n);
         return;
     }
-    if (vbmi) {
+    if (lut_mode == SK_LUT_VBMI) {
         sk_u8_lut__avx512vbmi(lut, flip, x, y, n);
         return;
     }
 #else
-    (void)vbmi;
+    (void)lut_mode;
 #endif
     uint8_t tmp[64];
     for (size_t c0 = 0; c0 < n; c0 += sizeof tmp) {
@@ -241,7 +241,7 @@ typedef struct qjob {
     const uint8_t *res;
     size_t ldr, r_stride;
     const sk_qgemm_params *p;
-    int vbmi; /* the table epilogue may use sk_u8_lut__avx512vbmi */
+    int lut_mode; /* the table epilogue's loop (sk_qgemm_cfg.lut_mode) */
 } qjob;
 
 static void qjob_range(void *arg, size_t begin, size_t end)
@@ -266,7 +266,7 @@ static void qjob_range(void *arg, size_t begin, size_t end)
         if (j->p->lut) {
             uint8_t flip = j->p->out_s8 ? 0x80 : 0;
             for (size_t r = 0; r < mr; r++)
-                sk_u8_lut(j->vbmi, j->p->lut, flip, y + r * j->ldy, y + r * j->ldy, nr);
+                sk_u8_lut(j->lut_mode, j->p->lut, flip, y + r * j->ldy, y + r * j->ldy, nr);
         }
     }
 }
@@ -280,7 +280,7 @@ void sk_qgemm_run_batch(const sk_qgemm_cfg *c, struct sk_pool *pool, size_t item
         return;
     qjob j = {c, M, N, sk_qgemm_kp(K) / 4, (M + (size_t)c->mr - 1) / (size_t)c->mr,
               (N + (size_t)c->nr - 1) / (size_t)c->nr, pa, pb, pb_stride, y, ldy, y_stride,
-              res, ldr, r_stride, p, p->lut ? c->lut_vbmi : 0};
+              res, ldr, r_stride, p, p->lut ? c->lut_mode : 0};
     size_t tiles = items * j.mpan * j.npan;
     /* a tile is mr * nr * K MACs; aim for >= ~64K MACs per chunk */
     size_t per = (size_t)c->mr * (size_t)c->nr * (K ? K : 1);

@@ -88,8 +88,8 @@ typedef struct sk_qgemm_cfg {
     int mr, nr;
     sk_qgemm_uk_fn uk;
     const char *name; /* the kernel's name, for --dump and the benches */
-    int lut_vbmi;     /* table lookups (sk_u8_lut) may use the AVX-512 VBMI loop
-                         (1), or SK_LUT_AVX2 (2): the AVX2 vpshufb loop */
+    int lut_mode;     /* the loop of table lookups (sk_u8_lut): SK_LUT_SCALAR,
+                         SK_LUT_VBMI (AVX-512 VBMI) or SK_LUT_AVX2 (vpshufb) */
 } sk_qgemm_cfg;
 
 static inline size_t sk_qgemm_kp(size_t K) { return (K + 3) & ~(size_t)3; }
@@ -185,16 +185,16 @@ void sk_qu8_qc8w_gemm_4x8c4__avx2(size_t mr, size_t nr, size_t kg, const int8_t 
 
 /* y[i] = lut[x[i] ^ flip], i < n (x == y allowed): AVX-512 VBMI (x86-64
  * builds). sk_u8_lut runs it when its config says the CPU has VBMI
- * (sk_qgemm_cfg.lut_vbmi, at the AVX-512 level), else the scalar loop. */
+ * (sk_qgemm_cfg.lut_mode, at the AVX-512 level), else the scalar loop. */
 void sk_u8_lut__avx512vbmi(const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
                            size_t n);
-void sk_u8_lut(int vbmi, const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
+void sk_u8_lut(int lut_mode, const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y,
                size_t n);
 /* session 15 (qft): the same by AVX2 vpshufb (avx2/u8_lut__avx2.c), run
- * when `vbmi` (sk_qgemm_cfg.lut_vbmi) is SK_LUT_AVX2: config.c sets that
+ * when `lut_mode` (sk_qgemm_cfg.lut_mode) is SK_LUT_AVX2: config.c sets that
  * at the AVX2 level and at an AVX-512 level without VBMI
  * (SKIPSERVE_LUT_AVX2=0 at start-up: the scalar loop, A/B) */
-#define SK_LUT_AVX2 2
+enum { SK_LUT_SCALAR, SK_LUT_VBMI, SK_LUT_AVX2 }; /* sk_qgemm_cfg.lut_mode */
 void sk_u8_lut__avx2(const uint8_t *lut, uint8_t flip, const uint8_t *x, uint8_t *y, size_t n);
 
 /* The requantization of one accumulator (acc + bias already summed), as

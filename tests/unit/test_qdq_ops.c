@@ -380,10 +380,10 @@ static void test_u8_lut(void **state)
         lut[i] = (uint8_t)(rnd() ^ (unsigned)i * 37u);
     const sk_qgemm_cfg *q512 = sk_qgemm_config(SK_ISA_AVX512),
                        *q256 = sk_qgemm_config(SK_ISA_AVX2);
-    int vbmi = q512 && q512->lut_vbmi == 1;
+    int vbmi = q512 && q512->lut_mode == SK_LUT_VBMI;
     /* session 15: the AVX2 vpshufb loop, which config.c picks at the AVX2
      * level (and at AVX-512 without VBMI) */
-    int avx2 = q256 && q256->lut_vbmi == SK_LUT_AVX2;
+    int avx2 = q256 && q256->lut_mode == SK_LUT_AVX2;
     if (!vbmi)
         print_message("sk_u8_lut: no AVX-512 VBMI here\n");
     if (!avx2)

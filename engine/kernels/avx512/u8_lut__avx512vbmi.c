@@ -4,7 +4,7 @@
  * instead of 64 loads and stores. Used for the _QLut tables of QDQ graphs
  * (the ReLU / requantization merged into a conv's epilogue, the Concat
  * inputs' DQ -> Q), only where the CPU has VBMI (Zen 4, Ice Lake and
- * later; qgemm.c / fast_quant.c ask sk_u8_lut_vbmi_ok()). Compiled for
+ * later; qgemm.c / fast_quant.c run it where sk_qgemm_cfg.lut_mode is SK_LUT_VBMI). Compiled for
  * VBMI by a target attribute: the Makefile's AVX-512 rule names F/BW/VL. */
 #include <immintrin.h>
 #include <stddef.h>
