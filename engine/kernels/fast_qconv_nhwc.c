@@ -405,6 +405,15 @@ static void gather_patch(const nh_job *j, const uint8_t *x, size_t p, uint8_t *d
  * does). A tile of one output row whose taps all fall inside the image
  * needs no pointers at all where the level has a dk kernel: its window
  * origin is returned (pixel r, tap t at origin + toff[t] + r * sw * C). */
+/* Whether the windows of `span` consecutive output pixels of one row, the
+ * first at input (ih0, iw0), lie inside the image (no padding read). */
+static inline int win_inside(const nh_job *j, int64_t ih0, int64_t iw0, size_t span)
+{
+    const sk_qconv_priv *pv = j->pv;
+    return ih0 >= 0 && iw0 >= 0 && ih0 + (pv->kh - 1) * j->dh < (int64_t)j->H &&
+           iw0 + (int64_t)(span - 1) * j->sw + (pv->kw - 1) * j->dw < (int64_t)j->W;
+}
+
 static const uint8_t *arith_ptrs(const nh_job *j, size_t g, size_t n, const size_t *toff,
                                  const uint8_t **ptr)
 {
@@ -413,9 +422,7 @@ static const uint8_t *arith_ptrs(const nh_job *j, size_t g, size_t n, const size
     size_t pi = g / P, pp = g % P, oh = pp / j->OW, ow0 = pp % j->OW;
     const uint8_t *x = j->x + pi * j->xsz;
     int64_t ih0 = (int64_t)oh * j->sh - j->pt, iw0 = (int64_t)ow0 * j->sw - j->pl;
-    if (ow0 + n <= j->OW && ih0 >= 0 && iw0 >= 0 &&
-        ih0 + (pv->kh - 1) * j->dh < (int64_t)j->H &&
-        iw0 + (int64_t)(n - 1) * j->sw + (pv->kw - 1) * j->dw < (int64_t)j->W) {
+    if (ow0 + n <= j->OW && win_inside(j, ih0, iw0, n)) {
         const uint8_t *base = x + ((size_t)ih0 * j->W + (size_t)iw0) * C;
         size_t step = (size_t)j->sw * C;
         if (j->dk && n == MR) /* dk reads MR rows: never past the image */
@@ -445,8 +452,7 @@ static const uint8_t *arith_ptrs(const nh_job *j, size_t g, size_t n, const size
         ih0 = (int64_t)oh * j->sh - j->pt;
         iw0 = (int64_t)ow * j->sw - j->pl;
         const uint8_t **o = ptr + r;
-        if (ih0 >= 0 && iw0 >= 0 && ih0 + (pv->kh - 1) * j->dh < (int64_t)j->H &&
-            iw0 + (pv->kw - 1) * j->dw < (int64_t)j->W) {
+        if (win_inside(j, ih0, iw0, 1)) {
             const uint8_t *base = x + ((size_t)ih0 * j->W + (size_t)iw0) * C;
             for (size_t t = 0; t < ks; t++)
                 o[t * MR] = base + toff[t];

@@ -1,16 +1,20 @@
 /* qgraph_testutil.h — helpers shared by the tests that build a small int8
  * graph, optimize it and run it through a plan (test_qint8_ops.c,
  * test_qconv_dequant.c, test_qgemm_dequant.c, test_qconvt_nhwc.c): the
- * xorshift generator, value lookup, op counts and a one-input run.
+ * xorshift generator, value lookup, op counts, a one-input run and the
+ * float-graph check of a QDQ head's integer expectation.
  * Include after cmocka.h; define QT_RNG_SEED first for another sequence. */
 #ifndef QGRAPH_TESTUTIL_H
 #define QGRAPH_TESTUTIL_H
 
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/graph.h"
 #include "engine/plan.h"
+#include "cpu.h"
 #include "threadpool.h"
 
 #ifndef QT_RNG_SEED
@@ -74,5 +78,27 @@ static inline void qt_run1(const sk_graph *g, sk_pool *pool, const sk_tensor *x,
 }
 /* y's element type says the output's element size */
 #define run1(g, pool, x, y, ny) qt_run1((g), (pool), (x), (y), (ny), sizeof *(y))
+
+/* The QDQ head of gf (a graph as built, freed here) left in float
+ * (SKIPSERVE_QDQ_HEAD=0, scalar level) must give the test's own integer
+ * expectation want[] within tol[] — the float graph checks the expectation
+ * before the expectation checks the kernels. got: ny floats of room. */
+static inline void qt_check_float_head(sk_graph *gf, const sk_tensor *x, float *got,
+                                       const float *want, const float *tol, size_t ny, int it)
+{
+    char err[256];
+    setenv("SKIPSERVE_QDQ_HEAD", "0", 1);
+    sk_cpu_set_level(SK_ISA_SCALAR);
+    if (sk_graph_optimize(gf, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    assert_int_equal(count_op(gf, SK_OP_QCONV_DEQUANT), 0);
+    run1(gf, NULL, x, got, ny);
+    sk_graph_free(gf);
+    unsetenv("SKIPSERVE_QDQ_HEAD");
+    for (size_t i = 0; i < ny; i++)
+        if (!(fabsf(got[i] - want[i]) <= tol[i]))
+            fail_msg("case %d [%zu]: float graph %.9g, integer %.9g (tol %.3g)", it, i, got[i],
+                     want[i], tol[i]);
+}
 
 #endif

@@ -201,19 +201,7 @@ static void test_gemm_random(void **state)
         sk_tensor tx = {c.x_s8 ? SK_I8 : SK_U8, {2, {c.N, c.K}}, x};
         gm_expect(&c, x, want, tol);
         /* the QDQ graph left in float (the reference's definition) */
-        setenv("SKIPSERVE_QDQ_HEAD", "0", 1);
-        sk_cpu_set_level(SK_ISA_SCALAR);
-        sk_graph *gf = gm_graph(&c);
-        if (sk_graph_optimize(gf, 1, err, sizeof err))
-            fail_msg("optimize: %s", err);
-        assert_int_equal(count_op(gf, SK_OP_QCONV_DEQUANT), 0);
-        run1(gf, NULL, &tx, got, ny);
-        sk_graph_free(gf);
-        unsetenv("SKIPSERVE_QDQ_HEAD");
-        for (size_t i = 0; i < ny; i++)
-            if (!(fabsf(got[i] - want[i]) <= tol[i]))
-                fail_msg("case %d [%zu]: float graph %.9g, integer %.9g (tol %.3g)", it, i,
-                         got[i], want[i], tol[i]);
+        qt_check_float_head(gm_graph(&c), &tx, got, want, tol, ny, it);
         for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
             sk_cpu_set_level((sk_isa)L);
             sk_graph *g = gm_graph(&c);

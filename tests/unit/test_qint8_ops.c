@@ -708,6 +708,29 @@ static void test_resize_nearest_bytes(void **state)
     sk_pool_destroy(pool);
 }
 
+/* x -> one com.microsoft QLinear(Global)AveragePool (x, x_s, x_zp, y_s,
+ * y_zp, per tensor, c's parameters) -> y, the batch symbolic; the node is
+ * the graph's last (attributes set by the caller) */
+static sk_graph *qlinear_ap_graph(const ap_case *c, sk_op op)
+{
+    sk_graph *g = sk_graph_new();
+    sk_dtype t = c->s8 ? SK_I8 : SK_U8;
+    int xv = val(g, "x"), y = val(g, "y");
+    g->values[xv].dtype = t;
+    g->values[xv].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c->C, c->H, c->W}};
+    sk_graph_add_input(g, xv);
+    sk_shape one = {0, {0}};
+    int8_t xz8 = (int8_t)c->xz, yz8 = (int8_t)c->yz;
+    float xs = c->xs, ys = c->ys;
+    int in[5] = {xv, sk_graph_add_const(g, "xs", SK_F32, &one, &xs),
+                 sk_graph_add_const(g, "xz", t, &one, &xz8),
+                 sk_graph_add_const(g, "ys", SK_F32, &one, &ys),
+                 sk_graph_add_const(g, "yz", t, &one, &yz8)};
+    assert_true(sk_graph_add_node(g, op, "ap", 5, in, 1, &y) >= 0);
+    sk_graph_add_output(g, y);
+    return g;
+}
+
 /* com.microsoft QLinearGlobalAveragePool: onto _QAvgPool at load */
 static void test_qlinear_global_avg_pool(void **state)
 {
@@ -742,21 +765,7 @@ static void test_qlinear_global_avg_pool(void **state)
         for (int opt = 0; opt < 2; opt++)
             for (int L = opt ? SK_ISA_SCALAR : (int)top; L <= (int)top; L++) {
                 sk_cpu_set_level((sk_isa)L);
-                sk_graph *g = sk_graph_new();
-                sk_dtype t = c.s8 ? SK_I8 : SK_U8;
-                int xv = val(g, "x"), y = val(g, "y");
-                g->values[xv].dtype = t;
-                g->values[xv].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c.C, c.H, c.W}};
-                sk_graph_add_input(g, xv);
-                sk_shape one = {0, {0}};
-                int8_t xz8 = (int8_t)c.xz, yz8 = (int8_t)c.yz;
-                int in[5] = {xv, sk_graph_add_const(g, "xs", SK_F32, &one, &c.xs),
-                             sk_graph_add_const(g, "xz", t, &one, &xz8),
-                             sk_graph_add_const(g, "ys", SK_F32, &one, &c.ys),
-                             sk_graph_add_const(g, "yz", t, &one, &yz8)};
-                assert_true(sk_graph_add_node(g, SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL, "gap", 5, in, 1,
-                                              &y) >= 0);
-                sk_graph_add_output(g, y);
+                sk_graph *g = qlinear_ap_graph(&c, SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL);
                 if (sk_graph_validate(g, err, sizeof err) ||
                     (opt && sk_graph_optimize(g, 1, err, sizeof err)))
                     fail_msg("graph: %s", err);
@@ -841,25 +850,12 @@ static void test_qlinear_avg_pool(void **state)
         for (int opt = 0; opt < 2; opt++)
             for (int L = opt ? SK_ISA_SCALAR : (int)top; L <= (int)top; L++) {
                 sk_cpu_set_level((sk_isa)L);
-                sk_graph *g = sk_graph_new();
-                sk_dtype t = c.s8 ? SK_I8 : SK_U8;
-                int xv = val(g, "x"), y = val(g, "y");
-                g->values[xv].dtype = t;
-                g->values[xv].shape = (sk_shape){4, {SK_DIM_SYMBOLIC, c.C, c.H, c.W}};
-                sk_graph_add_input(g, xv);
-                sk_shape one = {0, {0}};
-                int8_t xz8 = (int8_t)c.xz, yz8 = (int8_t)c.yz;
-                int in[5] = {xv, sk_graph_add_const(g, "xs", SK_F32, &one, &c.xs),
-                             sk_graph_add_const(g, "xz", t, &one, &xz8),
-                             sk_graph_add_const(g, "ys", SK_F32, &one, &c.ys),
-                             sk_graph_add_const(g, "yz", t, &one, &yz8)};
-                int pi = sk_graph_add_node(g, SK_OP_QLINEAR_AVERAGE_POOL, "ap", 5, in, 1, &y);
-                assert_true(pi >= 0);
+                sk_graph *g = qlinear_ap_graph(&c, SK_OP_QLINEAR_AVERAGE_POOL);
+                int pi = g->nnodes - 1;
                 sk_node_set_ints(g, pi, "kernel_shape", c.k, 2);
                 sk_node_set_ints(g, pi, "strides", c.st, 2);
                 sk_node_set_ints(g, pi, "pads", c.pads, 4);
                 sk_node_set_int(g, pi, "count_include_pad", c.incl);
-                sk_graph_add_output(g, y);
                 if (sk_graph_validate(g, err, sizeof err) ||
                     (opt && sk_graph_optimize(g, 1, err, sizeof err)))
                     fail_msg("graph: %s", err);
