@@ -198,12 +198,13 @@ static int qlinear_gap(sk_pass *p, int ni)
     /* session 15 (qft): com.microsoft QLinearAveragePool (NCHW) too, with
      * its pool attributes as they are. onnxruntime sums the dequantized
      * floats there (and rounds y / y_s + y_zp), except where the window is
-     * the whole plane without pads (its MLAS global path, our arithmetic):
-     * bit for bit there, within 1 elsewhere (tests/unit/test_qint8_ops.c,
-     * tests/zoo/make_ms_ops.py) */
+     * the whole plane without pads (its MLAS global path, our arithmetic).
+     * Session 16 (qfl): ort_float = 1 makes _QAvgPool do the same float
+     * arithmetic, so both agree bit for bit (ref/qavgpool.h,
+     * tests/zoo/make_ms_avgpool.py) */
     int global = n->op == SK_OP_QLINEAR_GLOBAL_AVERAGE_POOL;
     int rc = sk_node_set_int(g, ni, "global", global);
-    if (rc < 0 || (!global && (rc = sk_node_set_int(g, ni, "ort_round", 1)) < 0))
+    if (rc < 0 || (!global && (rc = sk_node_set_int(g, ni, "ort_float", 1)) < 0))
         return rc;
     g->nodes[ni].op = SK_OP_QAVG_POOL;
     return 1;

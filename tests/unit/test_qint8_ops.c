@@ -441,7 +441,7 @@ static void test_matmul(void **state)
 typedef struct ap_case {
     int64_t N, C, H, W, k[2], st[2], dl[2], pads[4];
     int global, s8, ceil, incl;
-    int ortr; /* a QLinearAveragePool window: onnxruntime rounds v + y_zp */
+    int ortr; /* a QLinearAveragePool window: onnxruntime's float path (ort_expect) */
     float xs, ys;
     int32_t xz, yz;
 } ap_case;
@@ -497,8 +497,44 @@ static int64_t ap_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, i
     return o;
 }
 
+/* onnxruntime's QLinearAveragePool off its whole-plane path, as its
+ * qlinear_pool.cc QLinearPool2DTask computes it: the input dequantized to
+ * floats, each window [start, start + k) clipped to the input only (end pads
+ * are not taps), a float sum in row order, / (the whole kernel with
+ * count_include_pad, else the clipped window's size), then
+ * nearbyintf(y / y_s + y_zp) saturated */
+static void ort_expect(const ap_case *c, const uint8_t *x, uint8_t *y, int64_t OH, int64_t OW)
+{
+    size_t nx = (size_t)(c->N * c->C * c->H * c->W);
+    float *f = malloc(nx * sizeof *f);
+    assert_non_null(f);
+    for (size_t i = 0; i < nx; i++)
+        f[i] = c->xs * (float)(ld8(x, i, c->s8) - c->xz);
+    for (int64_t p = 0; p < c->N * c->C; p++)
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * c->st[0] - c->pads[0], h1 = h0 + c->k[0] < c->H ? h0 + c->k[0] : c->H;
+            h0 = h0 < 0 ? 0 : h0;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t w0 = ow * c->st[1] - c->pads[1],
+                        w1 = w0 + c->k[1] < c->W ? w0 + c->k[1] : c->W;
+                w0 = w0 < 0 ? 0 : w0;
+                float acc = 0.0f;
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++)
+                        acc += f[(p * c->H + h) * c->W + w];
+                acc /= (float)(c->incl ? c->k[0] * c->k[1] : (h1 - h0) * (w1 - w0));
+                y[(p * OH + oh) * OW + ow] = (uint8_t)sat(acc / c->ys + (float)c->yz, 0, c->s8);
+            }
+        }
+    free(f);
+}
+
 static void ap_expect(const ap_case *c, const uint8_t *x, uint8_t *y, int64_t OH, int64_t OW)
 {
+    if (c->ortr) {
+        ort_expect(c, x, y, OH, OW);
+        return;
+    }
     for (int64_t p = 0; p < c->N * c->C; p++)
         for (int64_t oh = 0; oh < OH; oh++)
             for (int64_t ow = 0; ow < OW; ow++) {
@@ -518,10 +554,7 @@ static void ap_expect(const ap_case *c, const uint8_t *x, uint8_t *y, int64_t OH
                 if (c->incl)
                     n = npad;
                 float v = (float)acc * (c->xs / (c->ys * (float)n));
-                y[(p * OH + oh) * OW + ow] =
-                    !n        ? (uint8_t)c->yz
-                    : c->ortr ? (uint8_t)sat(v + (float)c->yz, 0, c->s8) /* rint(v + zp) */
-                              : (uint8_t)sat(v, c->yz, c->s8);
+                y[(p * OH + oh) * OW + ow] = !n ? (uint8_t)c->yz : (uint8_t)sat(v, c->yz, c->s8);
             }
 }
 
@@ -787,9 +820,10 @@ static void test_qlinear_global_avg_pool(void **state)
 }
 
 /* com.microsoft QLinearAveragePool (session 15, qft): onto _QAvgPool at
- * load with onnxruntime's rounding (round(v + y_zp) off its whole-plane
- * path); as loaded (the float-path reference) within 1, rewritten bit for
- * bit the integer expectation, every level, 1 and 3 threads */
+ * load; session 16 (qfl): as loaded (its reference) and rewritten, bit for
+ * bit onnxruntime's arithmetic (ort_expect: its float path off the
+ * whole-plane case, its integer global path there), ceil_mode and
+ * count_include_pad included, every level, 1 and 3 threads */
 static void test_qlinear_avg_pool(void **state)
 {
     (void)state;
@@ -824,10 +858,11 @@ static void test_qlinear_avg_pool(void **state)
             memset(c.pads, 0, sizeof c.pads);
         }
         c.incl = rnd() % 2;
+        c.ceil = rnd() % 2;
         c.ortr = !(c.k[0] == c.H && c.k[1] == c.W && !c.pads[0] && !c.pads[1] && !c.pads[2] &&
                    !c.pads[3]);
-        int64_t OH = ap_out(c.H, c.k[0], c.st[0], 1, c.pads[0], c.pads[2], 0);
-        int64_t OW = ap_out(c.W, c.k[1], c.st[1], 1, c.pads[1], c.pads[3], 0);
+        int64_t OH = ap_out(c.H, c.k[0], c.st[0], 1, c.pads[0], c.pads[2], c.ceil);
+        int64_t OW = ap_out(c.W, c.k[1], c.st[1], 1, c.pads[1], c.pads[3], c.ceil);
         if (OH < 1 || OW < 1)
             continue;
         size_t nx = (size_t)(c.N * c.C * c.H * c.W), ny = (size_t)(c.N * c.C * OH * OW);
@@ -856,6 +891,7 @@ static void test_qlinear_avg_pool(void **state)
                 sk_node_set_ints(g, pi, "strides", c.st, 2);
                 sk_node_set_ints(g, pi, "pads", c.pads, 4);
                 sk_node_set_int(g, pi, "count_include_pad", c.incl);
+                sk_node_set_int(g, pi, "ceil_mode", c.ceil);
                 if (sk_graph_validate(g, err, sizeof err) ||
                     (opt && sk_graph_optimize(g, 1, err, sizeof err)))
                     fail_msg("graph: %s", err);
@@ -866,12 +902,13 @@ static void test_qlinear_avg_pool(void **state)
                     run1(g, th ? pool : NULL, &tx, got, ny);
                     for (size_t i = 0; i < ny; i++) {
                         int d = ld8(got, i, c.s8) - ld8(want, i, c.s8);
-                        if (opt ? d != 0 : (d < -1 || d > 1))
+                        if (d != 0)
                             fail_msg("QLinearAveragePool case %d opt %d level %d th %d (k %lldx%lld "
-                                     "s %lld pads %lld %lld incl %d) [%zu]: %d want %d", it, opt,
+                                     "s %lld pads %lld %lld incl %d ceil %d) [%zu]: %d want %d",
+                                     it, opt,
                                      L, th, (long long)c.k[0], (long long)c.k[1],
                                      (long long)c.st[0], (long long)c.pads[0],
-                                     (long long)c.pads[2], c.incl, i, ld8(got, i, c.s8),
+                                     (long long)c.pads[2], c.incl, c.ceil, i, ld8(got, i, c.s8),
                                      ld8(want, i, c.s8));
                     }
                 }
@@ -881,12 +918,51 @@ static void test_qlinear_avg_pool(void **state)
         free(want);
         free(got);
     }
-    /* the rounding choice is observable on these inputs (else the
-     * rint(v + zp) expectation above would not be tested) */
+    /* the float path is observable on these inputs (else matching it
+     * rather than the integer form would not be tested) */
     assert_true(ties > 0);
-    printf("  QLinearAveragePool: %d outputs where rint(v + zp) != rint(v) + zp\n", ties);
+    printf("  QLinearAveragePool: %d outputs where onnxruntime's float path != the integer "
+           "form\n", ties);
     sk_cpu_set_level(top);
     sk_pool_destroy(pool);
+}
+
+/* QLinearAveragePool that onnxruntime refuses (pads >= kernel) or cannot
+ * express (dilations): a clear error at load (the plan, or the passes'
+ * shape walk), with and without the passes */
+static void test_qlinear_avg_pool_refused(void **state)
+{
+    (void)state;
+    char err[256];
+    for (int bad = 0; bad < 2; bad++)
+        for (int opt = 0; opt < 2; opt++) {
+            ap_case c;
+            memset(&c, 0, sizeof c);
+            c.C = 2, c.H = 6, c.W = 5, c.xs = 0.05f, c.ys = 0.04f;
+            c.k[0] = c.k[1] = 2;
+            c.st[0] = c.st[1] = 1;
+            int64_t pads[4] = {bad ? 0 : 2, 0, 0, 0}, dl[2] = {1, bad ? 2 : 1};
+            sk_graph *g = qlinear_ap_graph(&c, SK_OP_QLINEAR_AVERAGE_POOL);
+            int pi = g->nnodes - 1;
+            sk_node_set_ints(g, pi, "kernel_shape", c.k, 2);
+            sk_node_set_ints(g, pi, "pads", pads, 4);
+            sk_node_set_ints(g, pi, "dilations", dl, 2);
+            err[0] = 0;
+            int rc = sk_graph_validate(g, err, sizeof err);
+            if (!rc && opt)
+                rc = sk_graph_optimize(g, 1, err, sizeof err);
+            if (!rc) { /* the shapes known: the plan checks the node */
+                sk_tensor x = {SK_U8, {4, {1, c.C, c.H, c.W}}, NULL};
+                sk_plan *pl = NULL;
+                rc = sk_plan_create(g, &x, NULL, &pl, err, sizeof err);
+                if (!rc)
+                    sk_plan_free(pl);
+            }
+            assert_true(rc != 0);
+            if (!strstr(err, "pads smaller than the kernel"))
+                fail_msg("bad %d opt %d: %s", bad, opt, err);
+            sk_graph_free(g);
+        }
 }
 
 int main(void)
@@ -898,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_avg_pool),
         cmocka_unit_test(test_resize_nearest_bytes),
         cmocka_unit_test(test_qlinear_global_avg_pool),
+        cmocka_unit_test(test_qlinear_avg_pool_refused),
         cmocka_unit_test(test_qlinear_avg_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 # oracle; needs /usr/bin/python3 with onnx and numpy, node and npm, not torch:
 #   1. the com.microsoft quantized ops on small graphs (make_ms_ops.py),
 #      integer outputs within one step (--int-atol 1), at every SIMD level;
+#      QLinearAveragePool on random geometries bit for bit (make_ms_avgpool.py);
 #   2. the default models converted to fp16 / fp16w / qdq / qop / dynamic
 #      (models/lowp_convert.py) against onnxruntime (lowp_models.py).
 #   BUILD (default build); LOWP_DIR (default $BUILD/lowp-zoo)
@@ -28,6 +29,22 @@ for isa in scalar avx2 avx512; do
 done
 exact=$("$RUNNER" "$DIR/ms_ops" | tail -1)
 echo "zoo-lowp: bit-identical to onnxruntime (no --int-atol): $exact"
+# 1b. (session 16) QLinearAveragePool on random geometries: onnxruntime's
+#     own arithmetic, so every value equal (no --int-atol), reference and
+#     optimized, every level
+rm -rf "$DIR/ms_avgpool"
+$PY tests/zoo/make_ms_avgpool.py "$DIR/ms_avgpool" ||
+    { echo "zoo-lowp: make_ms_avgpool.py failed" >&2; exit 1; }
+for isa in scalar avx2 avx512; do
+    for opt in 0 1; do
+        SKIPSERVE_ISA=$isa "$RUNNER" --all-must-pass --opt $opt --threads 2 "$DIR/ms_avgpool" \
+            >"$DIR/ms_avgpool-$isa-$opt.log" ||
+            { cat "$DIR/ms_avgpool-$isa-$opt.log"
+              echo "zoo-lowp: FAILED (QLinearAveragePool not bit-identical at $isa, opt $opt)" >&2
+              exit 1; }
+    done
+done
+echo "zoo-lowp: QLinearAveragePool bit-identical to onnxruntime: $(tail -1 "$DIR/ms_avgpool-avx512-1.log")"
 BUILD=$BUILD $PY tests/zoo/lowp_models.py "$DIR/models" || { echo "zoo-lowp: FAILED" >&2; exit 1; }
 # 3. the int8 kernels (issue 22) give the same bits with every int8
 #    microkernel (AVX512-VNNI, AVX-VNNI, AVX2 forced by SKIPSERVE_INT8_UK; a

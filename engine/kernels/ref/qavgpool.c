@@ -1,7 +1,7 @@
 /* qavgpool.c — reference _QAvgPool(x, x_scale, x_zp, y_scale, y_zp): the
  * int8 AveragePool (attributes as AveragePool) or, with attribute global =
- * 1, GlobalAveragePool (ort_round = 1: a com.microsoft QLinearAveragePool's
- * rounding, qavgpool.h), made from QDQ by passes/qdq_ops.c; x and y 8-bit of
+ * 1, GlobalAveragePool (ort_float = 1: a com.microsoft QLinearAveragePool's
+ * arithmetic, qavgpool.h), made from QDQ by passes/qdq_ops.c; x and y 8-bit of
  * the same type, per-tensor parameters. Arithmetic: qavgpool.h. */
 #include <string.h>
 
@@ -62,7 +62,16 @@ int sk_qavg_setup(const sk_node *n, const sk_tensor *const *in, int nin, int nou
         int whole = 1;
         for (int a = 0; a < SK_NN_SP; a++)
             whole &= q->w.k[a] == q->w.in[a] && q->w.pb[a] == 0 && q->w.pe[a] == 0;
-        q->zp_round = sk_attr_int(n, "ort_round", 0) != 0 && !whole;
+        /* a com.microsoft QLinearAveragePool (its reference, or _QAvgPool
+         * made from it) computes as onnxruntime does; that op has no
+         * dilations and onnxruntime refuses pads >= kernel: so do we */
+        int ort = n->op == SK_OP_QLINEAR_AVERAGE_POOL || sk_attr_int(n, "ort_float", 0) != 0;
+        for (int a = 0; ort && a < SK_NN_SP; a++)
+            if (q->w.dil[a] != 1 || q->w.pb[a] >= q->w.k[a] || q->w.pe[a] >= q->w.k[a])
+                return sk_kfail(ctx, n, SK_EUNSUPPORTED,
+                                "QLinearAveragePool: dilations must be 1 and pads smaller "
+                                "than the kernel");
+        q->ort_float = ort && !whole;
     }
     if (sk_win_k_size(&q->w) >= ((int64_t)1 << 23))
         return sk_kfail(ctx, n, SK_EUNSUPPORTED, "a window of 2^23 taps or more");

@@ -251,7 +251,8 @@ int sk_infer_qlinear_pool(const sk_node *n, const sk_tensor *const *in, int nin,
         return rc;
     out[0].dtype = in[0]->dtype;
     out[0].shape = fo.shape;
-    return 0;
+    /* QLinearAveragePool runs as _QAvgPool: its checks at load too */
+    return n->op == SK_OP_QLINEAR_AVERAGE_POOL ? sk_infer_qavgpool(n, in, nin, out, nout, ctx) : 0;
 }
 
 int sk_run_qlinear_pool(const sk_node *n, const sk_tensor *const *in, int nin,
@@ -262,6 +263,11 @@ int sk_run_qlinear_pool(const sk_node *n, const sk_tensor *const *in, int nin,
     int rc = qpool_setup(n, in, nin, nout, ctx, &x, &y, &fo);
     if (rc)
         return rc;
+    /* QLinearAveragePool: onnxruntime's arithmetic (session 16,
+     * ref/qavgpool.h) — the float pool below rounds its own way and counts
+     * a ceil_mode window's pads differently */
+    if (n->op == SK_OP_QLINEAR_AVERAGE_POOL)
+        return sk_run_qavgpool(n, in, nin, out, nout, ctx);
     int64_t nx = sk_shape_numel(&in[0]->shape), ny = sk_shape_numel(&fo.shape);
     void *heap;
     char *mem = sk_nn_scratch(ctx, sk_nn_align((size_t)nx * 4) + (size_t)ny * 4, &heap);
