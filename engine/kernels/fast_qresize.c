@@ -7,6 +7,7 @@
  * taps are blended and requantized 8 outputs at a time by
  * sk_qu8_resize_vrow__avx2 (the fast kernels run only at the AVX2 level and
  * above). No float round trip: the bytes in, the bytes out. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/fast_ops.h"
@@ -124,6 +125,7 @@ typedef struct qrs_nhwc_job {
     const uint8_t *x;
     uint8_t *y;
     const int32_t *tw; /* oW x (i0, i1, l1), or NULL: computed per pixel */
+    sk_qu8_resize_px_fn px; /* the level's pixel kernel */
 } qrs_nhwc_job;
 
 static void qrs_nhwc_range(void *arg, size_t b, size_t e)
@@ -147,10 +149,79 @@ static void qrs_nhwc_range(void *arg, size_t b, size_t e)
             } else {
                 sk_qrs_tap(q, 1, q->W, q->oW, ow, &w0, &w1, &lw);
             }
-            sk_qu8_resize_px__avx2(C, r0 + w0 * C, r0 + w1 * C, r1 + w0 * C, r1 + w1 * C, lw, lh,
-                                   q, y);
+            j->px(C, r0 + w0 * C, r0 + w1 * C, r1 + w0 * C, r1 + w1 * C, lw, lh, q, y);
         }
     }
+}
+
+/* session 16, AVX-512: the row cache (sk_qu8_resize_hrow32__avx512bw): per
+ * thread two input rows interpolated along W, tagged by (image, ih) as the
+ * NCHW path's qrs_row, each output row the H blend of its two */
+typedef struct qrs_rows_job {
+    qrs_nhwc_job b;
+    int32_t *rows; /* per thread: two slots of rstride int32 */
+    size_t rstride;
+} qrs_rows_job;
+
+static size_t qrs_rows_stride(const sk_qrs *q, int64_t C)
+{
+    return sk_fast_pad((size_t)q->oW * (size_t)((C + 31) & ~(int64_t)31));
+}
+
+static int qrs_rows_slot(const qrs_rows_job *j, int32_t *slot[2], int64_t tag[2], int64_t key,
+                         int keep)
+{
+    if (tag[0] == key)
+        return 0;
+    if (tag[1] == key)
+        return 1;
+    int s = keep >= 0 ? 1 - keep : (tag[0] < tag[1] ? 0 : 1);
+    tag[s] = key;
+    size_t C = (size_t)j->b.C;
+    sk_qu8_resize_hrow32__avx512bw(C, (size_t)j->b.q->oW,
+                                   j->b.x + (size_t)key * (size_t)j->b.q->W * C, j->b.tw, j->b.q,
+                                   slot[s]);
+    return s;
+}
+
+static void qrs_rows_range(void *arg, int tid, size_t b, size_t e)
+{
+    const qrs_rows_job *j = arg;
+    const sk_qrs *q = j->b.q;
+    int32_t *slot[2] = {j->rows + (size_t)tid * 2 * j->rstride,
+                        j->rows + ((size_t)tid * 2 + 1) * j->rstride};
+    int64_t tag[2] = {-1, -2};
+    for (size_t r = b; r < e; r++) {
+        int64_t img = (int64_t)r / q->oH, oh = (int64_t)r % q->oH;
+        int32_t h0, h1, lh;
+        sk_qrs_tap(q, 0, q->H, q->oH, oh, &h0, &h1, &lh);
+        int sa = qrs_rows_slot(j, slot, tag, img * q->H + h0, -1);
+        int sb = lh ? qrs_rows_slot(j, slot, tag, img * q->H + h1, sa) : sa;
+        sk_qu8_resize_vblend32__avx512bw((size_t)j->b.C, (size_t)q->oW, slot[sa], slot[sb], lh, q,
+                                         j->b.y + r * (size_t)q->oW * (size_t)j->b.C);
+    }
+}
+
+/* the row cache where it runs: AVX-512, the W taps tabled, the scratch
+ * planned (else the pixel kernels); SKIPSERVE_INT8_RESIZE_ROWS=0 turns it
+ * off (A/B) */
+static int qrs_rows_on(const sk_kconfig *kc, const sk_qrs *q)
+{
+    const char *e = getenv("SKIPSERVE_INT8_RESIZE_ROWS"), *m = getenv("SKIPSERVE_INT8_RESIZE_MADD");
+    return kc && kc->isa >= SK_ISA_AVX512 && q->oW <= QRS_NHWC_TW && !(e && strcmp(e, "0") == 0) &&
+           !(m && strcmp(m, "0") == 0);
+}
+
+/* the pixel kernel: session 16's vpmaddwd forms (AVX-512 BW at that level),
+ * or with SKIPSERVE_INT8_RESIZE_MADD=0 session 15's (A/B; same bits) */
+static sk_qu8_resize_px_fn qrs_px(const sk_kctx *ctx)
+{
+    const char *e = getenv("SKIPSERVE_INT8_RESIZE_MADD");
+    if (e && strcmp(e, "0") == 0)
+        return sk_qu8_resize_px__avx2;
+    if (ctx->kcfg && ctx->kcfg->isa >= SK_ISA_AVX512)
+        return sk_qu8_resize_px32__avx512bw;
+    return sk_qu8_resize_px16__avx2;
 }
 #endif
 
@@ -179,6 +250,13 @@ int sk_fast_plan_qresize(const sk_kconfig *kc, const sk_node *n, const sk_tensor
     if (!in || sk_qrs_setup(n, in, nin, nout, &quiet, &q, &os))
         return 0;
     *scratch = qrs_scratch(&q, nthreads);
+#if defined(__x86_64__)
+    if (qrs_nhwc(n) && qrs_rows_on(kc, &q)) { /* the NHWC row cache */
+        size_t rows = 2 * qrs_rows_stride(&q, in[0]->shape.dim[1]) *
+                      (size_t)(nthreads > 0 ? nthreads : 1) * sizeof(int32_t);
+        *scratch = rows > *scratch ? rows : *scratch;
+    }
+#endif
     return 1;
 }
 
@@ -196,10 +274,23 @@ int sk_fast_run_qresize(const sk_node *n, const sk_tensor *const *in, int nin, s
 #if defined(__x86_64__)
         int64_t N = in[0]->shape.dim[0], C = in[0]->shape.dim[1];
         int32_t tw[3 * QRS_NHWC_TW];
-        qrs_nhwc_job nj = {&q, C, in[0]->data, out[0].data, q.oW <= QRS_NHWC_TW ? tw : NULL};
+        qrs_nhwc_job nj = {&q, C, in[0]->data, out[0].data, q.oW <= QRS_NHWC_TW ? tw : NULL,
+                           qrs_px(ctx)};
         if (nj.tw)
             qrs_build(&q, 1, q.W, q.oW, tw);
         size_t per = (size_t)(q.oW * C), grain = per < 8192 ? 8192 / per : 1;
+        if (qrs_rows_on(ctx->kcfg, &q)) {
+            qrs_rows_job rj = {nj, NULL, qrs_rows_stride(&q, C)};
+            size_t need = 2 * rj.rstride * (size_t)sk_pool_size(ctx->pool) * sizeof(int32_t);
+            if (ctx->scratch && ctx->scratch_bytes >= need) {
+                rj.rows = ctx->scratch;
+                /* at least two output rows a task: a 2x up-sample reads
+                 * each cached row twice */
+                sk_parallel_for_tid(ctx->pool, (size_t)(N * q.oH), grain < 2 ? 2 : grain,
+                                    qrs_rows_range, &rj);
+                return 0;
+            }
+        }
         sk_parallel_for(ctx->pool, (size_t)(N * q.oH), grain, qrs_nhwc_range, &nj);
         return 0;
 #else

@@ -24,4 +24,24 @@ void sk_qu8_resize_px__avx2(size_t C, const uint8_t *p00, const uint8_t *p01, co
                             const uint8_t *p11, int32_t lx1, int32_t ly1, const sk_qrs *q,
                             uint8_t *y);
 
+/* session 16: the same pixel, the W taps by vpmaddwd over interleaved
+ * pairs and the H blend once per 16 / 32 outputs (same bits): AVX2 16
+ * channels a step (scalar tail), AVX-512 BW 32 (masked tail) */
+void sk_qu8_resize_px16__avx2(size_t C, const uint8_t *p00, const uint8_t *p01,
+                              const uint8_t *p10, const uint8_t *p11, int32_t lx1, int32_t ly1,
+                              const sk_qrs *q, uint8_t *y);
+void sk_qu8_resize_px32__avx512bw(size_t C, const uint8_t *p00, const uint8_t *p01,
+                                  const uint8_t *p10, const uint8_t *p11, int32_t lx1, int32_t ly1,
+                                  const sk_qrs *q, uint8_t *y);
+/* AVX-512 BW row-cache form (session 16): an input row along W into int32
+ * (oW pixels of C rounded up to 32 int32: the vpunpck lane order, read
+ * back only by vblend32), then an output row as the H blend of two */
+void sk_qu8_resize_hrow32__avx512bw(size_t C, size_t oW, const uint8_t *x, const int32_t *tw,
+                                    const sk_qrs *q, int32_t *d);
+void sk_qu8_resize_vblend32__avx512bw(size_t C, size_t oW, const int32_t *t, const int32_t *b,
+                                      int32_t ly1, const sk_qrs *q, uint8_t *y);
+typedef void (*sk_qu8_resize_px_fn)(size_t C, const uint8_t *p00, const uint8_t *p01,
+                                    const uint8_t *p10, const uint8_t *p11, int32_t lx1,
+                                    int32_t ly1, const sk_qrs *q, uint8_t *y);
+
 #endif

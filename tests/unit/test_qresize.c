@@ -31,6 +31,7 @@
 #include "cpu.h"
 #include "engine/graph.h"
 #include "kernels/config.h"
+#include "kernels/fast_qresize.h"
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "threadpool.h"
@@ -356,7 +357,10 @@ static int qconv(sk_graph *g, const char *tag, int x, int64_t C, int64_t M)
  * level has the NHWC int8 conv, the _QResize joins the channels-last
  * region (passes/qlayout.c: its priv says NHWC) and the bytes are those
  * of the NCHW run (SKIPSERVE_INT8_RESIZE_NHWC=0) and of the scalar
- * reference, at 1 and 3 threads; C = 12 and 20: 8-channel steps and tails */
+ * reference, at 1 and 3 threads; C = 12, 20, 44, 76: 8 / 16 / 32-channel
+ * steps and tails. Session 16: the NHWC run at the top level (AVX-512: the
+ * 32-channel vpmaddwd kernel), at AVX2 (the 16-channel one) and with
+ * SKIPSERVE_INT8_RESIZE_MADD=0 (session 15's kernel): the same bytes */
 static void test_resize_linear_nhwc_region(void **state)
 {
     (void)state;
@@ -365,9 +369,10 @@ static void test_resize_linear_nhwc_region(void **state)
     char err[256];
     int joined = 0;
     for (int it = 0; it < 4; it++) {
-        int64_t N = 1 + it % 2, C = it < 2 ? 12 : 20, H = 5 + it, W = 7 + 2 * it;
+        static const int64_t Cs[4] = {12, 20, 44, 76};
+        int64_t N = 1 + it % 2, C = Cs[it], H = 5 + it, W = 7 + 2 * it;
         const char *coord = it % 2 ? "align_corners" : "half_pixel";
-        uint8_t *out[3] = {NULL, NULL, NULL};
+        uint8_t *out[5] = {NULL, NULL, NULL, NULL, NULL};
         size_t ny = (size_t)(N * 8 * 2 * H * 2 * W);
         size_t nx = (size_t)(N * 4 * H * W);
         uint8_t *x = malloc(nx);
@@ -375,11 +380,15 @@ static void test_resize_linear_nhwc_region(void **state)
         for (size_t i = 0; i < nx; i++)
             x[i] = (uint8_t)rnd();
         uint64_t seed = rng;
-        for (int v = 0; v < 3; v++) { /* scalar, NCHW resize, NHWC resize */
+        /* scalar, NCHW resize, NHWC resize; NHWC at AVX2; NHWC with the
+         * session-15 pixel kernel */
+        for (int v = 0; v < 5; v++) {
             rng = seed; /* the same weights in every build */
-            sk_cpu_set_level(v == 0 ? SK_ISA_SCALAR : top);
+            sk_cpu_set_level(v == 0 ? SK_ISA_SCALAR : v == 3 && top > SK_ISA_AVX2 ? SK_ISA_AVX2 : top);
             if (v == 1)
                 setenv("SKIPSERVE_INT8_RESIZE_NHWC", "0", 1);
+            if (v == 4)
+                setenv("SKIPSERVE_INT8_RESIZE_MADD", "0", 1);
             sk_graph *g = sk_graph_new();
             int xv = val(g, "x");
             g->values[xv].dtype = SK_U8;
@@ -413,6 +422,8 @@ static void test_resize_linear_nhwc_region(void **state)
                 joined++;
             if (v < 2)
                 assert_null(r->priv);
+            if (v > 2) /* the NHWC kernel ran, as in v == 2 */
+                assert_int_equal(r->priv != NULL, joined == it + 1);
             sk_tensor tx = {SK_U8, {4, {N, 4, H, W}}, x};
             out[v] = malloc(ny);
             uint8_t *o3 = malloc(ny);
@@ -422,10 +433,11 @@ static void test_resize_linear_nhwc_region(void **state)
             assert_memory_equal(out[v], o3, ny);
             free(o3);
             sk_graph_free(g);
+            unsetenv("SKIPSERVE_INT8_RESIZE_MADD");
         }
-        assert_memory_equal(out[0], out[1], ny);
-        assert_memory_equal(out[0], out[2], ny);
-        for (int v = 0; v < 3; v++)
+        for (int v = 1; v < 5; v++)
+            assert_memory_equal(out[0], out[v], ny);
+        for (int v = 0; v < 5; v++)
             free(out[v]);
         free(x);
     }
@@ -438,9 +450,71 @@ static void test_resize_linear_nhwc_region(void **state)
     sk_pool_destroy(pool);
 }
 
+/* the channels-last pixel kernels (session 16: vpmaddwd, AVX2 16 and
+ * AVX-512 32 channels a step; session 15's vpmulld one) bit for bit against
+ * ref/qresize.h's formula written out here — ly0 (lx0 a + lx1 b) + ly1 (lx0
+ * d + lx1 e) in int32, rint((float)acc * m) + y_zp saturated — on random C
+ * (steps and tails), weights (0 and 2^11 included), zero points, u8 / s8,
+ * x_s / y_s up to 4 (saturating), each where the CPU has it; guard bytes
+ * after the C outputs stay untouched */
+static void test_resize_px_kernels(void **state)
+{
+    (void)state;
+#if !defined(__x86_64__)
+    skip(); /* x86-64 kernels */
+#else
+    sk_isa top = sk_cpu_detected();
+    const sk_qu8_resize_px_fn fns[3] = {sk_qu8_resize_px__avx2, sk_qu8_resize_px16__avx2,
+                                        sk_qu8_resize_px32__avx512bw};
+    const sk_isa need[3] = {SK_ISA_AVX2, SK_ISA_AVX2, SK_ISA_AVX512};
+    int ran = 0;
+    for (int it = 0; it < 300; it++) {
+        size_t C = it < 8 ? (size_t)(16 * (it + 1)) : 1 + rnd() % 100;
+        sk_qrs q;
+        memset(&q, 0, sizeof q);
+        q.s8 = (int)(rnd() % 2);
+        q.xzp = (int32_t)(rnd() % 256); /* the uint8 view */
+        q.yzp = q.s8 ? (int32_t)(rnd() % 256) - 128 : (int32_t)(rnd() % 256);
+        q.m = (float)(frand(0.25f, 4.f) * ldexp(1.0, -22));
+        int32_t lx1 = it % 7 == 0 ? 0 : it % 7 == 1 ? SK_QRS_ONE : (int32_t)(rnd() % 2049);
+        int32_t ly1 = it % 5 == 0 ? SK_QRS_ONE : it % 5 == 1 ? 0 : (int32_t)(rnd() % 2049);
+        uint8_t p[4][128], want[128], got[128 + 32];
+        for (int k = 0; k < 4; k++)
+            for (size_t c = 0; c < C; c++)
+                p[k][c] = (uint8_t)rnd();
+        int32_t fl = q.s8 ? 0x80 : 0;
+        for (size_t c = 0; c < C; c++) {
+            int32_t a = (p[0][c] ^ fl) - q.xzp, b = (p[1][c] ^ fl) - q.xzp,
+                    d = (p[2][c] ^ fl) - q.xzp, e = (p[3][c] ^ fl) - q.xzp;
+            int32_t acc = (SK_QRS_ONE - ly1) * ((SK_QRS_ONE - lx1) * a + lx1 * b) +
+                          ly1 * ((SK_QRS_ONE - lx1) * d + lx1 * e);
+            float r = nearbyintf((float)acc * q.m) + (float)q.yzp;
+            float lo = q.s8 ? -128.f : 0.f, hi = q.s8 ? 127.f : 255.f;
+            want[c] = (uint8_t)(int8_t)(int32_t)(r < lo ? lo : r > hi ? hi : r);
+        }
+        for (int f = 0; f < 3; f++) {
+            if (top < need[f])
+                continue;
+            memset(got, 0xA5, sizeof got);
+            fns[f](C, p[0], p[1], p[2], p[3], lx1, ly1, &q, got);
+            for (size_t c = 0; c < C; c++)
+                if (got[c] != want[c])
+                    fail_msg("px kernel %d C %zu s8 %d lx1 %d ly1 %d [%zu]: %d want %d", f, C,
+                             q.s8, lx1, ly1, c, got[c], want[c]);
+            for (size_t c = C; c < C + 32; c++)
+                if (got[c] != 0xA5)
+                    fail_msg("px kernel %d C %zu: wrote byte %zu", f, C, c);
+            ran++;
+        }
+    }
+    printf("  pixel kernels: %d runs bit for bit\n", ran);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resize_px_kernels),
         cmocka_unit_test(test_resize_linear_random),
         cmocka_unit_test(test_resize_linear_all_pairs),
         cmocka_unit_test(test_resize_linear_not_taken),
