@@ -161,8 +161,12 @@ typedef struct qrs_rows_job {
     qrs_nhwc_job b;
     int32_t *rows; /* per thread: two slots of rstride int32 */
     size_t rstride;
+    sk_qu8_resize_hrow_fn hrow; /* the level's pair: 32 or 16 channels */
+    sk_qu8_resize_vblend_fn vblend;
 } qrs_rows_job;
 
+/* int32 per cached row: C rounded up to the level's block (32 at AVX-512,
+ * 16 at AVX2; 32 serves both) */
 static size_t qrs_rows_stride(const sk_qrs *q, int64_t C)
 {
     return sk_fast_pad((size_t)q->oW * (size_t)((C + 31) & ~(int64_t)31));
@@ -178,9 +182,8 @@ static int qrs_rows_slot(const qrs_rows_job *j, int32_t *slot[2], int64_t tag[2]
     int s = keep >= 0 ? 1 - keep : (tag[0] < tag[1] ? 0 : 1);
     tag[s] = key;
     size_t C = (size_t)j->b.C;
-    sk_qu8_resize_hrow32__avx512bw(C, (size_t)j->b.q->oW,
-                                   j->b.x + (size_t)key * (size_t)j->b.q->W * C, j->b.tw, j->b.q,
-                                   slot[s]);
+    j->hrow(C, (size_t)j->b.q->oW, j->b.x + (size_t)key * (size_t)j->b.q->W * C, j->b.tw, j->b.q,
+            slot[s]);
     return s;
 }
 
@@ -197,18 +200,18 @@ static void qrs_rows_range(void *arg, int tid, size_t b, size_t e)
         sk_qrs_tap(q, 0, q->H, q->oH, oh, &h0, &h1, &lh);
         int sa = qrs_rows_slot(j, slot, tag, img * q->H + h0, -1);
         int sb = lh ? qrs_rows_slot(j, slot, tag, img * q->H + h1, sa) : sa;
-        sk_qu8_resize_vblend32__avx512bw((size_t)j->b.C, (size_t)q->oW, slot[sa], slot[sb], lh, q,
-                                         j->b.y + r * (size_t)q->oW * (size_t)j->b.C);
+        j->vblend((size_t)j->b.C, (size_t)q->oW, slot[sa], slot[sb], lh, q,
+                  j->b.y + r * (size_t)q->oW * (size_t)j->b.C);
     }
 }
 
-/* the row cache where it runs: AVX-512, the W taps tabled, the scratch
- * planned (else the pixel kernels); SKIPSERVE_INT8_RESIZE_ROWS=0 turns it
- * off (A/B) */
+/* the row cache where it runs: a level with kernels, the W taps tabled,
+ * the scratch planned (else the pixel kernels); SKIPSERVE_INT8_RESIZE_ROWS=0
+ * turns it off (A/B) */
 static int qrs_rows_on(const sk_kconfig *kc, const sk_qrs *q)
 {
     const char *e = getenv("SKIPSERVE_INT8_RESIZE_ROWS"), *m = getenv("SKIPSERVE_INT8_RESIZE_MADD");
-    return kc && kc->isa >= SK_ISA_AVX512 && q->oW <= QRS_NHWC_TW && !(e && strcmp(e, "0") == 0) &&
+    return kc && kc->isa >= SK_ISA_AVX2 && q->oW <= QRS_NHWC_TW && !(e && strcmp(e, "0") == 0) &&
            !(m && strcmp(m, "0") == 0);
 }
 
@@ -280,7 +283,10 @@ int sk_fast_run_qresize(const sk_node *n, const sk_tensor *const *in, int nin, s
             qrs_build(&q, 1, q.W, q.oW, tw);
         size_t per = (size_t)(q.oW * C), grain = per < 8192 ? 8192 / per : 1;
         if (qrs_rows_on(ctx->kcfg, &q)) {
-            qrs_rows_job rj = {nj, NULL, qrs_rows_stride(&q, C)};
+            int w = ctx->kcfg->isa >= SK_ISA_AVX512;
+            qrs_rows_job rj = {nj, NULL, qrs_rows_stride(&q, C),
+                               w ? sk_qu8_resize_hrow32__avx512bw : sk_qu8_resize_hrow16__avx2,
+                               w ? sk_qu8_resize_vblend32__avx512bw : sk_qu8_resize_vblend16__avx2};
             size_t need = 2 * rj.rstride * (size_t)sk_pool_size(ctx->pool) * sizeof(int32_t);
             if (ctx->scratch && ctx->scratch_bytes >= need) {
                 rj.rows = ctx->scratch;

@@ -40,6 +40,15 @@ void sk_qu8_resize_hrow32__avx512bw(size_t C, size_t oW, const uint8_t *x, const
                                     const sk_qrs *q, int32_t *d);
 void sk_qu8_resize_vblend32__avx512bw(size_t C, size_t oW, const int32_t *t, const int32_t *b,
                                       int32_t ly1, const sk_qrs *q, uint8_t *y);
+/* the same at AVX2: C rounded up to 16, blocks of 8 'lo' + 8 'hi' */
+void sk_qu8_resize_hrow16__avx2(size_t C, size_t oW, const uint8_t *x, const int32_t *tw,
+                                const sk_qrs *q, int32_t *d);
+void sk_qu8_resize_vblend16__avx2(size_t C, size_t oW, const int32_t *t, const int32_t *b,
+                                  int32_t ly1, const sk_qrs *q, uint8_t *y);
+typedef void (*sk_qu8_resize_hrow_fn)(size_t C, size_t oW, const uint8_t *x, const int32_t *tw,
+                                      const sk_qrs *q, int32_t *d);
+typedef void (*sk_qu8_resize_vblend_fn)(size_t C, size_t oW, const int32_t *t, const int32_t *b,
+                                        int32_t ly1, const sk_qrs *q, uint8_t *y);
 typedef void (*sk_qu8_resize_px_fn)(size_t C, const uint8_t *p00, const uint8_t *p01,
                                     const uint8_t *p10, const uint8_t *p11, int32_t lx1,
                                     int32_t ly1, const sk_qrs *q, uint8_t *y);

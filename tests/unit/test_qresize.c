@@ -451,7 +451,8 @@ static void test_resize_linear_nhwc_region(void **state)
 }
 
 /* the channels-last pixel kernels (session 16: vpmaddwd, AVX2 16 and
- * AVX-512 32 channels a step; session 15's vpmulld one) bit for bit against
+ * AVX-512 32 channels a step; session 15's vpmulld one) and the row-cache
+ * pairs (hrow + vblend, 16 and 32) bit for bit against
  * ref/qresize.h's formula written out here — ly0 (lx0 a + lx1 b) + ly1 (lx0
  * d + lx1 e) in int32, rint((float)acc * m) + y_zp saturated — on random C
  * (steps and tails), weights (0 and 2^11 included), zero points, u8 / s8,
@@ -506,8 +507,35 @@ static void test_resize_px_kernels(void **state)
                     fail_msg("px kernel %d C %zu: wrote byte %zu", f, C, c);
             ran++;
         }
+        /* the row-cache pairs on one output pixel: rows [p00 p01], [p10 p11] */
+        const sk_qu8_resize_hrow_fn hr[2] = {sk_qu8_resize_hrow16__avx2,
+                                             sk_qu8_resize_hrow32__avx512bw};
+        const sk_qu8_resize_vblend_fn vb[2] = {sk_qu8_resize_vblend16__avx2,
+                                               sk_qu8_resize_vblend32__avx512bw};
+        uint8_t rw[2][256];
+        memcpy(rw[0], p[0], C);
+        memcpy(rw[0] + C, p[1], C);
+        memcpy(rw[1], p[2], C);
+        memcpy(rw[1] + C, p[3], C);
+        int32_t tw[3] = {0, 1, lx1}, d0[128], d1[128];
+        for (int f = 0; f < 2; f++) {
+            if (top < need[f + 1])
+                continue;
+            memset(got, 0xA5, sizeof got);
+            hr[f](C, 1, rw[0], tw, &q, d0);
+            hr[f](C, 1, rw[1], tw, &q, d1);
+            vb[f](C, 1, d0, d1, ly1, &q, got);
+            for (size_t c = 0; c < C; c++)
+                if (got[c] != want[c])
+                    fail_msg("row kernel %d C %zu s8 %d lx1 %d ly1 %d [%zu]: %d want %d", f, C,
+                             q.s8, lx1, ly1, c, got[c], want[c]);
+            for (size_t c = C; c < C + 32; c++)
+                if (got[c] != 0xA5)
+                    fail_msg("row kernel %d C %zu: wrote byte %zu", f, C, c);
+            ran++;
+        }
     }
-    printf("  pixel kernels: %d runs bit for bit\n", ran);
+    printf("  pixel and row kernels: %d runs bit for bit\n", ran);
 #endif
 }
 
