@@ -40,6 +40,7 @@ int sk_pass_qdq(sk_pass *p);   /* qdq.c: DQ -> Conv -> Q as QLinearConv (before 
 int sk_qdq_fuse(sk_pass *p);   /* qdq.c: QDQ Add into _QConvFused, DQ-Relu-Q tables */
 int sk_pass_qdq_ops(sk_pass *p); /* qdq_ops.c: QDQ ConvTranspose, MatMul -> int8 ops (before fold) */
 int sk_pass_qdq_head(sk_pass *p); /* qdq_head.c: a QDQ 1x1 conv with float output -> _QConvDequant */
+int sk_pass_qdq_act(sk_pass *p); /* qdq_act.c: Conv -> Clip|Relu -> Q as Conv -> Q -> clamp table (first in sk_pass_qdq) */
 
 /* fuse.c's chain links, for fuse_matmul.c: the node (op) reading y as its
  * only use, or -1; merge Add(Y, R) / Relu|Clip into fused node ni (1:

@@ -161,6 +161,10 @@ int sk_qdq_rewrite_wq(sk_pass *p, int ci, int wrank, int waxis, sk_op to)
 int sk_pass_qdq(sk_pass *p)
 {
     sk_graph *g = p->g;
+    /* qdq_act.c (session 16): Conv -> Clip | Relu -> Q as Conv -> Q -> table */
+    int arc = sk_pass_qdq_act(p);
+    if (arc < 0)
+        return sk_errf(p->err, p->errlen, arc, "out of memory moving a QDQ activation");
     for (int ni = 0; ni < g->nnodes; ni++) {
         if (g->nodes[ni].op != SK_OP_CONV)
             continue;

@@ -1,0 +1,148 @@
+/* qdq_act.c — a QDQ conv's activation moved past its Q (issue 22, session
+ * 16), called first in sk_pass_qdq:
+ *
+ *   DQ -> Conv -> Clip(lo, hi) | Relu -> Q      becomes
+ *   DQ -> Conv -> Q -> _QLut(clamp to [Q(lo), Q(hi)])
+ *
+ * so that qdq.c's DQ -> Conv -> Q rewrite takes the conv into int8 and
+ * qfuse.c merges the table into it as its output table. What exporters
+ * write for MobileNet-style ReLU6 / ReLU convs when the quantizer leaves
+ * the activation in the graph (models/lowp_convert.py does): before, every
+ * such conv stayed float. Exact: Q is monotone (a multiply by 1/y_s > 0,
+ * round half to even, saturate), so Q(min(max(v, lo), hi)) =
+ * min(max(Q(v), Q(lo)), Q(hi)) for every v (lo > hi: Q(hi) on both
+ * sides); the bounds go through the reference QuantizeLinear. Only where
+ * the Conv's one reader is the activation, the activation's one reader a
+ * per-tensor 8-bit Q, and its bounds constants (or absent), and the conv
+ * ungrouped: a depthwise QLinearConv runs as one
+ * GEMM per channel, measured 5-10x slower than the float depthwise kernel
+ * on MobileNetV2 (0.3-1.8 against 8-40 GFLOP/s), so those keep their float
+ * conv and activation. SKIPSERVE_QDQ_ACT=0 at load leaves them all (A/B). */
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+#include "kernels/ref/quant_util.h"
+#include "ops.h"
+#include "pass_util.h"
+#include "qdq_util.h"
+
+/* a Clip bound: input k (a one-value float constant; the loader turns
+ * Clip-6's attributes into these), or def when absent; 0 when it is a
+ * runtime value (not rewritten) */
+static int bound(const sk_graph *g, const sk_node *a, int k, float def, float *v)
+{
+    *v = def;
+    int b = a->op == SK_OP_CLIP ? sk_qdq_in(a, k) : -1;
+    if (b < 0)
+        return 1;
+    const sk_value *bv = &g->values[b];
+    if (!sk_pass_is_const(g, b) || !bv->data || bv->dtype != SK_F32 ||
+        sk_shape_numel(&bv->shape) != 1)
+        return 0;
+    *v = *(const float *)bv->data;
+    return 1;
+}
+
+/* Q(v) by the reference QuantizeLinear of node q, in the uint8 view */
+static int quant1(const sk_graph *g, const sk_node *q, float v, uint8_t *r)
+{
+    char err[160];
+    sk_kctx ctx = {err, sizeof err, NULL, NULL, 0, NULL};
+    const sk_value *qs = &g->values[q->in[1]], *qz = &g->values[q->in[2]];
+    sk_tensor tx = {SK_F32, {0, {0}}, &v}, ty = {qz->dtype, {0, {0}}, r},
+              ts = {qs->dtype, qs->shape, qs->data}, tz = {qz->dtype, qz->shape, qz->data};
+    const sk_tensor *in[3] = {&tx, &ts, &tz};
+    return sk_run_quantize_linear(q, in, 3, &ty, 1, &ctx);
+}
+
+static int move_act(sk_pass *p, int ai)
+{
+    sk_graph *g = p->g;
+    const sk_node *a = &g->nodes[ai];
+    if (a->nin < 1 || a->nout != 1 || a->in[0] < 0 || a->out[0] < 0)
+        return 0;
+    int ci = sk_qdq_producer(g, a->in[0], SK_OP_CONV);
+    int qi = sk_pass_sole_reader(g, a->out[0], SK_OP_QUANTIZE_LINEAR);
+    if (ci < 0 || qi < 0 || sk_pass_sole_reader(g, a->in[0], a->op) != ai ||
+        sk_pass_is_output(g, a->in[0]) || g->nodes[qi].in[0] != a->out[0] ||
+        !sk_qdq_per_tensor(g, &g->nodes[qi]))
+        return 0;
+    /* the conv must be one qdq.c takes: its input a DQ (checked fully there;
+     * a float conv keeps its float activation) */
+    if (sk_attr_int(&g->nodes[ci], "group", 1) != 1 || /* grouped: see the header */
+        sk_qdq_producer(g, sk_qdq_in(&g->nodes[ci], 0), SK_OP_DEQUANTIZE_LINEAR) < 0 ||
+        sk_qdq_producer(g, sk_qdq_in(&g->nodes[ci], 1), SK_OP_DEQUANTIZE_LINEAR) < 0)
+        return 0;
+    float lo, hi;
+    if (!bound(g, a, 1, a->op == SK_OP_RELU ? 0.0f : -FLT_MAX, &lo) ||
+        !bound(g, a, 2, FLT_MAX, &hi))
+        return 0;
+    const sk_node *q = &g->nodes[qi];
+    sk_dtype yt = g->values[q->in[2]].dtype;
+    uint8_t qlo, qhi;
+    if (quant1(g, q, lo, &qlo) || quant1(g, q, hi, &qhi))
+        return 0;
+    int s8 = yt == SK_I8;
+    int32_t l = s8 ? (int8_t)qlo : qlo, h = s8 ? (int8_t)qhi : qhi;
+    uint8_t table[256];
+    for (int i = 0; i < 256; i++) { /* index: the byte, + 128 for int8 */
+        int32_t v = s8 ? i - 128 : i;
+        v = v < l ? l : v;
+        v = v > h ? h : v;
+        table[i] = (uint8_t)v;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "_qdq_act_%d", ai);
+    int mid = sk_graph_value(g, name);
+    snprintf(name, sizeof name, "_qdq_act_table_%d", ai);
+    sk_shape ts = {1, {256}};
+    int tv = mid < 0 ? mid : sk_graph_add_const(g, name, SK_U8, &ts, table);
+    if (tv < 0)
+        return tv;
+    /* in node order Conv, activation, Q: the activation's node becomes the
+     * Q (Conv -> Q -> mid) and the Q's node the table (mid -> Q's output),
+     * so the order stays topological */
+    int cv = g->nodes[ai].in[0], qs = g->nodes[qi].in[1], qz = g->nodes[qi].in[2], rc;
+    int qop = g->nodes[qi].opset;
+    int64_t qaxis = sk_attr_int(&g->nodes[qi], "axis", 1);
+    for (int k = 0; k < g->nodes[ai].nin; k++)
+        g->nodes[ai].in[k] = -1;
+    if ((rc = sk_node_set_input(g, ai, 0, cv)) < 0 || (rc = sk_node_set_input(g, ai, 1, qs)) < 0 ||
+        (rc = sk_node_set_input(g, ai, 2, qz)) < 0)
+        return rc;
+    g->nodes[ai].nin = 3;
+    if ((rc = sk_node_set_int(g, ai, "axis", qaxis)) < 0)
+        return rc;
+    g->nodes[ai].op = SK_OP_QUANTIZE_LINEAR;
+    g->nodes[ai].opset = qop;
+    g->nodes[ai].out[0] = mid;
+    g->values[mid].producer = ai;
+    for (int k = 0; k < g->nodes[qi].nin; k++)
+        g->nodes[qi].in[k] = -1;
+    if ((rc = sk_node_set_input(g, qi, 0, mid)) < 0 || (rc = sk_node_set_input(g, qi, 1, tv)) < 0)
+        return rc;
+    g->nodes[qi].nin = 2;
+    if ((rc = sk_node_set_int(g, qi, "out_int8", s8)) < 0)
+        return rc;
+    g->nodes[qi].op = SK_OP_QLUT;
+    return 1;
+}
+
+int sk_pass_qdq_act(sk_pass *p)
+{
+    const char *on = getenv("SKIPSERVE_QDQ_ACT");
+    if (on && strcmp(on, "0") == 0)
+        return 0;
+    sk_graph *g = p->g;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        if (g->nodes[ni].op != SK_OP_CLIP && g->nodes[ni].op != SK_OP_RELU)
+            continue;
+        int rc = move_act(p, ni);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
