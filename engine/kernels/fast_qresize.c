@@ -206,13 +206,15 @@ static void qrs_rows_range(void *arg, int tid, size_t b, size_t e)
 }
 
 /* the row cache where it runs: a level with kernels, the W taps tabled,
- * the scratch planned (else the pixel kernels); SKIPSERVE_INT8_RESIZE_ROWS=0
- * turns it off (A/B) */
-static int qrs_rows_on(const sk_kconfig *kc, const sk_qrs *q)
+ * a cached row of at most 1 MB (the two stay near L2 size; the U-Net's
+ * largest is 64 KB), the scratch planned (else the pixel kernels);
+ * SKIPSERVE_INT8_RESIZE_ROWS=0 turns it off (A/B) */
+static int qrs_rows_on(const sk_kconfig *kc, const sk_qrs *q, int64_t C)
 {
     const char *e = getenv("SKIPSERVE_INT8_RESIZE_ROWS"), *m = getenv("SKIPSERVE_INT8_RESIZE_MADD");
-    return kc && kc->isa >= SK_ISA_AVX2 && q->oW <= QRS_NHWC_TW && !(e && strcmp(e, "0") == 0) &&
-           !(m && strcmp(m, "0") == 0);
+    return kc && kc->isa >= SK_ISA_AVX2 && q->oW <= QRS_NHWC_TW &&
+           qrs_rows_stride(q, C) * sizeof(int32_t) <= ((size_t)1 << 20) &&
+           !(e && strcmp(e, "0") == 0) && !(m && strcmp(m, "0") == 0);
 }
 
 /* the pixel kernel: session 16's vpmaddwd forms (AVX-512 BW at that level),
@@ -254,7 +256,7 @@ int sk_fast_plan_qresize(const sk_kconfig *kc, const sk_node *n, const sk_tensor
         return 0;
     *scratch = qrs_scratch(&q, nthreads);
 #if defined(__x86_64__)
-    if (qrs_nhwc(n) && qrs_rows_on(kc, &q)) { /* the NHWC row cache */
+    if (qrs_nhwc(n) && qrs_rows_on(kc, &q, in[0]->shape.dim[1])) { /* the NHWC row cache */
         size_t rows = 2 * qrs_rows_stride(&q, in[0]->shape.dim[1]) *
                       (size_t)(nthreads > 0 ? nthreads : 1) * sizeof(int32_t);
         *scratch = rows > *scratch ? rows : *scratch;
@@ -282,7 +284,7 @@ int sk_fast_run_qresize(const sk_node *n, const sk_tensor *const *in, int nin, s
         if (nj.tw)
             qrs_build(&q, 1, q.W, q.oW, tw);
         size_t per = (size_t)(q.oW * C), grain = per < 8192 ? 8192 / per : 1;
-        if (qrs_rows_on(ctx->kcfg, &q)) {
+        if (qrs_rows_on(ctx->kcfg, &q, C)) {
             int w = ctx->kcfg->isa >= SK_ISA_AVX512;
             qrs_rows_job rj = {nj, NULL, qrs_rows_stride(&q, C),
                                w ? sk_qu8_resize_hrow32__avx512bw : sk_qu8_resize_hrow16__avx2,
