@@ -71,7 +71,15 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
      * U-Net's first) were not measured this way. */
     int patch = pv->Cg < 4 && ks >= 25 && pv->Cg * (int64_t)ks <= 1024;
     int stem_s1 = attr2(n, "strides", 0) == 1 && attr2(n, "strides", 1) == 1;
-    if (!c->uk || pv->group != 1 || pv->x_s8 || (pv->Cg < 4 && !patch && !stem_s1) ||
+    /* session 16 (qfl): a stem the padded-stem path below takes (any
+     * stride: MobileNet-style 3x3 s2) is not turned away here;
+     * SKIPSERVE_INT8_PAD_STEM_ANY=0 keeps session 15's rule (A/B) */
+    const char *pa = getenv("SKIPSERVE_INT8_PAD_STEM_ANY"), *ps0 = getenv("SKIPSERVE_INT8_PAD_STEM"),
+               *ap0 = getenv("SKIPSERVE_INT8_ARITH_PTR");
+    int pad_any = pv->Cg < 4 && c->dk && ks <= 64 && attr2(n, "dilations", 1) == 1 &&
+                  !(ps0 && !strcmp(ps0, "0")) && !(pa && !strcmp(pa, "0")) &&
+                  !(ap0 && ap0[0] >= '0' && ap0[0] <= '2' && !ap0[1]);
+    if (!c->uk || pv->group != 1 || pv->x_s8 || (pv->Cg < 4 && !patch && !stem_s1 && !pad_any) ||
         pv->Cg > (1 << 20))
         return 0;
     /* SKIPSERVE_INT8_ARITH_PTR (A/B timing, tests): 0 the indirection table

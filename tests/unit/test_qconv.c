@@ -363,6 +363,63 @@ static void test_patch_mode(void **state)
     sk_pool_destroy(pool3);
     print_message("  40 stem-like geometries, %d in patch mode, %d padded\n", patched, padded);
 }
+/* Session 16 (qfl): 3x3 stems of 1-3 channels at stride 1 or 2
+ * (MobileNet-style; before, stride 2 was turned away from the NHWC path
+ * although the padded-stem copy handles it) take the padded path where the
+ * level has dk, and match the reference QLinearConv, serial and on 3
+ * threads; SKIPSERVE_INT8_PAD_STEM_ANY=0 keeps them off it */
+static void test_stem3x3(void **state)
+{
+    (void)state;
+    sk_pool *pool3 = sk_pool_create(3);
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    int padded = 0, s2 = 0;
+    for (int i = 0; i < 24; i++) {
+        qcase c;
+        random_case(&c);
+        c.group = 1;
+        c.C = irand(1, 3);
+        c.M = irand(1, 40);
+        c.x_s8 = 0;
+        c.kh = c.kw = 3;
+        c.sh = c.sw = i % 3 ? 2 : 1;
+        c.dh = c.dw = 1;
+        c.pt = c.pl = c.pb = c.pr = i % 4 ? 1 : 0;
+        c.H = irand(3, 30);
+        c.W = irand(3, 40);
+        c.OH = (c.H + c.pt + c.pb - 3) / c.sh + 1;
+        c.OW = (c.W + c.pl + c.pr - 3) / c.sw + 1;
+        uint64_t seed = rnd();
+        char err[256];
+        for (int any = 0; any < 2; any++) {
+            if (!any)
+                setenv("SKIPSERVE_INT8_PAD_STEM_ANY", "0", 1);
+            sk_graph *g = build(&c, seed);
+            if (sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            unsetenv("SKIPSERVE_INT8_PAD_STEM_ANY");
+            for (int n = 0; n < g->nnodes; n++) {
+                const sk_node *nd = &g->nodes[n];
+                if (nd->op != SK_OP_QLINEAR_CONV && nd->op != SK_OP_QCONV_FUSED)
+                    continue;
+                const sk_qconv_priv *pv = nd->priv;
+                int on = pv && pv->pad_in;
+                if (any && kc && kc->qigemm.dk && !getenv("SKIPSERVE_INT8_PAD_STEM") &&
+                    !getenv("SKIPSERVE_INT8_ARITH_PTR"))
+                    assert_true(on);
+                if (!any && c.sh == 2)
+                    assert_false(on);
+                padded += any && on;
+                s2 += any && on && c.sh == 2;
+            }
+            sk_graph_free(g);
+        }
+        check_case(&c, seed, NULL, 1);
+        check_case(&c, seed, pool3, 1);
+    }
+    sk_pool_destroy(pool3);
+    print_message("  24 3x3 stems, %d padded (%d of stride 2)\n", padded, s2);
+}
 /* The channels-last 8-bit MaxPool (kernels/fast_qnhwc.c) on its own:
  * random windows (up to 9x9, past the 64 taps of its register path), strides,
  * pads below the kernel, 1-40 channels (16-byte steps and the byte tail),
@@ -1041,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_random_geometries),
         cmocka_unit_test(test_resnet_layers),
         cmocka_unit_test(test_patch_mode),
+        cmocka_unit_test(test_stem3x3),
         cmocka_unit_test(test_nhwc_pool),
         cmocka_unit_test(test_stays_reference),
         cmocka_unit_test(test_qdq_rewrites),
