@@ -1,9 +1,11 @@
 #!/bin/sh
 # layers-vs-ort.sh — where skipserve and ONNX Runtime differ, layer by layer:
 # runs skipserve-bench --profile and ORT's own profiler (ort_profile.js) on
-# the same model and input, then bench/layers_vs_ort.py joins the two on the
-# steps' output names and prints markdown tables (per strategy and shape,
-# then per step, largest skipserve - ORT difference first).
+# the same model and input, then bench/layers_vs_ort.py joins the two (ORT's
+# nodes followed back through the graph it ran, saved by ort_profile.js, to
+# the model's values, so QDQ models' QLinearConv nodes join too) and prints
+# markdown tables (per strategy and shape, then per step, largest
+# skipserve - ORT difference first).
 #   bench/layers-vs-ort.sh MODEL.onnx [BATCH] [THREADS] [RUNS]
 # Needs bench/.ort (compare-ort.sh installs it) and $BUILD/skipserve-bench.
 # Both profilers time each step alone (ORT's adds a little per node), so the
@@ -21,5 +23,5 @@ for i in 1 2; do
     "$BUILD/skipserve-bench" "$MODEL" --batch "$B" --threads "$T" --runs "$R" \
         --load-input "$TMP/in.f32" --profile-top 100000 >"$TMP/sk$i.txt"
 done
-node bench/ort_profile.js "$MODEL" "$TMP/in.f32" "$B" "$T" "$R" "$TMP/ort.json" 2>/dev/null
-/usr/bin/python3 bench/layers_vs_ort.py "$MODEL" "$TMP/ort.json" "$TMP/sk1.txt" "$TMP/sk2.txt"
+node bench/ort_profile.js "$MODEL" "$TMP/in.f32" "$B" "$T" "$R" "$TMP/ort.json" "$TMP/ort.onnx" 2>/dev/null
+/usr/bin/python3 bench/layers_vs_ort.py "$MODEL" "$TMP/ort.json" "$TMP/ort.onnx" "$TMP/sk1.txt" "$TMP/sk2.txt"
