@@ -6,8 +6,9 @@ per-node profile of the same model, for bench/layers-vs-ort.sh:
 
 SK_PROFILE is `skipserve-bench --profile-top N` output (one line per step,
 the step's first output value last); with several files the smallest time
-of each step is taken. ORT.json is ort_profile.js's trace (the median of
-each node's "_kernel_time" events) and ORT_OPT.onnx the graph ORT ran
+of each step is taken. ORT.json is ort_profile.js's trace (the fastest of
+each node's "_kernel_time" events: layers-vs-ort.sh profiles one run per
+skipserve process, so both sides give each step's fastest run) and ORT_OPT.onnx the graph ORT ran
 (its optimizedModelFilePath, written by ort_profile.js).
 
 ORT renames what it rewrites: QDQ models run as QLinearConv / QLinearAdd /
@@ -46,7 +47,7 @@ OUT_SCALE = {"QuantizeLinear": 1, "DequantizeLinear": 1, "QLinearConv": 6, "QLin
 
 
 def ort_events(path):
-    """(per-node median ms, node names and op types of the first run in order)"""
+    """(per-node fastest ms, node names and op types of the first run in order)"""
     ev = [e for e in json.load(open(path))
           if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
     ev.sort(key=lambda e: e["ts"])
@@ -58,7 +59,7 @@ def ort_events(path):
         if first_run:
             order.append((name, e.get("args", {}).get("op_name", "")))
         runs[name].append(e["dur"] / 1000.0)
-    return {k: sorted(v)[len(v) // 2] for k, v in runs.items()}, order
+    return {k: min(v) for k, v in runs.items()}, order
 
 
 def base_op(op):
@@ -121,7 +122,8 @@ def ort_keys(orig, opt, order):
     return keys
 
 
-LINE = re.compile(r"\s+([\d.]+) ms\s+[\d.]+%\s+(\d+) (\S+)\s+(\S+)\s.*\[([\d,]*)\]\s+(\S+)\s*$")
+LINE = re.compile(r"\s+([\d.]+) ms\s+[\d.]+%\s+(\d+) (\S+)\s+(\S+)\s+(?:([\d.]+) GFLOP/s)?"
+                  r".*\[([\d,]*)\]\s+(\S+)\s*$")
 
 
 def sk_times(paths):
@@ -131,29 +133,48 @@ def sk_times(paths):
             m = LINE.match(line)
             if m:
                 ms, idx, op, how, shape, name = (float(m.group(1)), int(m.group(2)), m.group(3),
-                                                 m.group(4), m.group(5), m.group(6))
+                                                 m.group(4), m.group(6), m.group(7))
+                gop = float(m.group(5)) * ms if m.group(5) else 0.0  # GOP x ms: the step's MACs
                 old = steps.get(name)
                 if old is None or ms < old[0]:
-                    steps[name] = (ms, op, how, shape, idx)
+                    steps[name] = (ms, op, how, shape, idx, gop)
     return steps
 
 
 def owned(orig, sk):
-    """step output -> the original values it is computed from back to the other steps' outputs"""
+    """step output -> (the original values it is computed from back to the
+    other steps' outputs, what its Convs / Gemms / Adds are)"""
     produced = {o: n for n in orig.graph.node for o in n.output}
+    inits = {i.name: i for i in orig.graph.initializer}
+
+    def weight(v):  # a weight's dims, through its DequantizeLinear
+        n = produced.get(v)
+        v = n.input[0] if n is not None and n.op_type == "DequantizeLinear" else v
+        return list(inits[v].dims) if v in inits else []
+
     own = {}
     for name in sk:
-        seen, todo = set(), [name]
+        seen, todo, what = set(), [name], []
         while todo:
             v = todo.pop()
             if v in seen or (v != name and v in sk):
                 continue
             seen.add(v)
             n = produced.get(v)
-            if n:
-                seen.update(n.output)
-                todo.extend(i for i in n.input if i in produced)
-        own[name] = seen
+            if n is None:
+                continue
+            seen.update(n.output)
+            todo.extend(i for i in n.input if i in produced)
+            a = {x.name: onnx.helper.get_attribute_value(x) for x in n.attribute}
+            w = weight(n.input[1]) if len(n.input) > 1 else []
+            if n.op_type == "Conv" and len(w) == 4:
+                st = a.get("strides", [1])[0]
+                what.append(f"{w[2]}x{w[3]}{f'/{st}' if st > 1 else ''} {w[1]}->{w[0]}")
+            elif n.op_type in ("Gemm", "MatMul") and len(w) == 2:
+                what.append(f"{n.op_type} {w[0]}x{w[1]}")
+            elif n.op_type == "Add":
+                what.append("+add")
+        own[name] = (seen, " ".join(sorted(what, key=lambda x: x == "+add")))
     return own
 
 
@@ -172,15 +193,15 @@ def main():
     first = sorted(sk, key=lambda s: sk[s][4])
     for tname, ms in times.items():
         key, lay = keys.get(tname, (None, ""))
-        step = key if key in sk else next((s for s in first if key in own[s]), None)
+        step = key if key in sk else next((s for s in first if key in own[s][0]), None)
         if step is None:
             unjoined[f"{tname} ({key})"] += ms
             continue
         by_step[step] += ms
         if lay:
             layout[step] += ms
-    rows = [(ms, by_step.get(name), how, shape, name, layout.get(name, 0.0))
-            for name, (ms, op, how, shape, _) in sk.items()]
+    rows = [(ms, by_step.get(name), how, shape, name, gop)
+            for name, (ms, op, how, shape, _, gop) in sk.items()]
     sk_total = sum(r[0] for r in rows)
     ort_total = sum(times.values())
     print(f"skipserve steps {sk_total:.2f} ms, ORT nodes {ort_total:.2f} ms (ORT nodes not "
@@ -198,11 +219,13 @@ def main():
         g[2] += o or 0.0
     for (how, shape), (n, s, o) in sorted(groups.items(), key=lambda kv: kv[1][2] - kv[1][1]):
         print(f"| {how} | {shape} | {n} | {s:.2f} | {o:.2f} | {s - o:+.2f} |")
-    print("\n| step (output value) | strategy | output | skipserve ms | ORT ms | difference |")
-    print("|---|---|---|---|---|---|")
-    for ms, o, how, shape, name, _ in sorted(rows, key=lambda r: (r[1] or 0) - r[0]):
-        print(f"| {name} | {how} | [{shape}] | {ms:.3f} | {'-' if o is None else f'{o:.3f}'} | "
-              f"{ms - (o or 0):+.3f} |")
+    print("\n| step (output value) | conv | strategy | output | skipserve ms | ORT ms | difference "
+          "| skipserve GOP/s | ORT GOP/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for ms, o, how, shape, name, gop in sorted(rows, key=lambda r: (r[1] or 0) - r[0]):
+        rate = f"{gop / ms:.0f} | {gop / o:.0f}" if gop and ms and o else "- | -"
+        print(f"| {name} | {own[name][1]} | {how} | [{shape}] | {ms:.3f} | "
+              f"{'-' if o is None else f'{o:.3f}'} | {ms - (o or 0):+.3f} | {rate} |")
 
 
 if __name__ == "__main__":
