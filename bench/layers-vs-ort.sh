@@ -8,6 +8,7 @@
 # skipserve - ORT difference first).
 #   bench/layers-vs-ort.sh MODEL.onnx [BATCH] [THREADS] [RUNS]
 # Needs bench/.ort (compare-ort.sh installs it) and $BUILD/skipserve-bench.
+# LVO_CHECK=1: fail unless the join is complete (tests/zoo/run_lowp.sh).
 # Both profilers time each step alone (ORT's adds a little per node), and
 # each step's time is its fastest of RUNS runs, so the sums are below the
 # whole-run medians of compare-ort.sh.
@@ -31,4 +32,4 @@ while [ "$i" -lt "$R" ]; do
         --load-input "$TMP/in.f32" --profile-top 100000 >"$TMP/sk$i.txt"
 done
 node bench/ort_profile.js "$MODEL" "$TMP/in.f32" "$B" "$T" "$R" "$TMP/ort.json" "$TMP/ort.onnx" 2>/dev/null
-/usr/bin/python3 bench/layers_vs_ort.py "$MODEL" "$TMP/ort.json" "$TMP/ort.onnx" "$TMP"/sk*.txt
+/usr/bin/python3 bench/layers_vs_ort.py ${LVO_CHECK:+--check} "$MODEL" "$TMP/ort.json" "$TMP/ort.onnx" "$TMP"/sk*.txt

@@ -2,7 +2,7 @@
 """layers_vs_ort.py — join skipserve's per-step profile with ONNX Runtime's
 per-node profile of the same model, for bench/layers-vs-ort.sh:
 
-    layers_vs_ort.py MODEL.onnx ORT.json ORT_OPT.onnx SK_PROFILE.txt [SK_PROFILE.txt ...]
+    layers_vs_ort.py [--check] MODEL.onnx ORT.json ORT_OPT.onnx SK_PROFILE.txt [SK_PROFILE.txt ...]
 
 SK_PROFILE is `skipserve-bench --profile-top N` output (one line per step,
 the step's first output value last); with several files the smallest time
@@ -31,7 +31,8 @@ from back to the previous steps' outputs (skipserve fuses Conv + Add + Relu
 and QDQ pairs, ORT fuses them otherwise); an ORT key goes to the step whose
 output it is, else to the first step owning it. Prints markdown: the join's
 coverage, each strategy and output shape summed, then the steps with the
-largest skipserve - ORT difference first."""
+largest skipserve - ORT difference first. --check (tests/zoo/run_lowp.sh):
+exit 1 unless every ORT node joined a step and every Conv step got ORT time."""
 import collections
 import json
 import re
@@ -179,15 +180,20 @@ def owned(orig, sk):
 
 
 def main():
-    if len(sys.argv) < 5:
+    args = sys.argv[1:]
+    check = bool(args) and args[0] == "--check"
+    args = args[1:] if check else args
+    if len(args) < 4:
         sys.exit(__doc__)
-    orig = onnx.load(sys.argv[1], load_external_data=False)
-    opt = onnx.load(sys.argv[3], load_external_data=False)
-    times, order = ort_events(sys.argv[2])
+    orig = onnx.load(args[0], load_external_data=False)
+    opt = onnx.load(args[2], load_external_data=False)
+    times, order = ort_events(args[1])
     keys = ort_keys(orig, opt, order)
-    sk = sk_times(sys.argv[4:])
+    sk = sk_times(args[3:])
     own = owned(orig, sk)
     by_step = collections.defaultdict(float)
+    convs = collections.Counter()  # ORT's conv nodes per step
+    op_of = dict(order)
     layout = collections.defaultdict(float)
     unjoined = collections.defaultdict(float)
     first = sorted(sk, key=lambda s: sk[s][4])
@@ -198,6 +204,7 @@ def main():
             unjoined[f"{tname} ({key})"] += ms
             continue
         by_step[step] += ms
+        convs[step] += "Conv" in op_of.get(tname, "")
         if lay:
             layout[step] += ms
     rows = [(ms, by_step.get(name), how, shape, name, gop)
@@ -226,6 +233,16 @@ def main():
         rate = f"{gop / ms:.0f} | {gop / o:.0f}" if gop and ms and o else "- | -"
         print(f"| {name} | {own[name][1]} | {how} | [{shape}] | {ms:.3f} | "
               f"{'-' if o is None else f'{o:.3f}'} | {ms - (o or 0):+.3f} | {rate} |")
+    if check:
+        # each step must hold as many of ORT's conv nodes as it has Convs
+        produced = {o: n for n in orig.graph.node for o in n.output}
+        wrong = [n for n in sk if convs[n] != sum(
+            "Conv" in produced[v].op_type for v in own[n][0] if v in produced and
+            produced[v].output[0] == v)]
+        if unjoined or wrong or not sk:
+            sys.exit(f"layers_vs_ort: join check FAILED: {len(unjoined)} ORT nodes not joined, "
+                     f"steps whose ORT conv nodes do not match their Convs: {wrong[:5]}")
+        print(f"\nlayers_vs_ort: join check passed ({len(sk)} steps, {len(times)} ORT nodes)")
 
 
 if __name__ == "__main__":
