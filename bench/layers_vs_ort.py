@@ -8,8 +8,9 @@ SK_PROFILE is `skipserve-bench --profile-top N` output (one line per step,
 the step's first output value last); with several files the smallest time
 of each step is taken. ORT.json is ort_profile.js's trace (the fastest of
 each node's "_kernel_time" events: layers-vs-ort.sh profiles one run per
-skipserve process, so both sides give each step's fastest run) and ORT_OPT.onnx the graph ORT ran
-(its optimizedModelFilePath, written by ort_profile.js).
+skipserve process, so both sides give each step's fastest run) and
+ORT_OPT.onnx the graph ORT ran (its optimizedModelFilePath, written by
+ort_profile.js).
 
 ORT renames what it rewrites: QDQ models run as QLinearConv / QLinearAdd /
 NhwcMaxPool nodes called _token_N whose outputs are new names, FP32 models
@@ -32,7 +33,8 @@ and QDQ pairs, ORT fuses them otherwise); an ORT key goes to the step whose
 output it is, else to the first step owning it. Prints markdown: the join's
 coverage, each strategy and output shape summed, then the steps with the
 largest skipserve - ORT difference first. --check (tests/zoo/run_lowp.sh):
-exit 1 unless every ORT node joined a step and every Conv step got ORT time."""
+exit 1 unless every ORT node joined a step and each step holds as many of
+ORT's conv nodes as it has Convs (ConvTranspose included)."""
 import collections
 import json
 import re
@@ -116,9 +118,8 @@ def ort_keys(orig, opt, order):
                     key, layout = hit, ""
                     break
                 frontier = [c.output[0] for v in frontier for c in consumers.get(v, [])]
-        for o in n.output:
-            if key:
-                key_of_value[o] = key
+        if key:
+            key_of_value.update((o, key) for o in n.output)
         keys[tname] = (key, layout)
     return keys
 
