@@ -63,15 +63,21 @@ typedef struct sk_qgemm_params {
      * gives the division's output byte (checked exhaustively). */
     int res_div;
     float y_rcp;
+    /* session 16, SK_QRES_FMA: q = fma(t, res_a, fma(r, res_b, res_c)) with
+     * res_a = y1_scale / y_scale, res_b = r_scale / y_scale, res_c = -r_zp *
+     * res_b — 3 operations fewer a vector than the multiply (the residual
+     * epilogue of a K = 64 1x1 conv is ~16 operations against 16 vpdpbusd) */
+    float res_a, res_b, res_c;
 } sk_qgemm_params;
 
-enum { SK_QRES_DIV, SK_QRES_MUL };
+enum { SK_QRES_DIV, SK_QRES_MUL, SK_QRES_FMA };
 
 /* Picks p->res_div for a layer with a residual (its lo1/hi1, y1 / r / y
- * scales and zero points, lo/hi and res_s8 set): the multiply where its
+ * scales and zero points, lo/hi and res_s8 set): the FMA form where its
  * output equals the division's for every t in [lo1, hi1] and every residual
- * byte — 256 x 256 cases at most, ~0.2 ms at load (qres_fast.c). Returns
- * the mode chosen. */
+ * byte (SKIPSERVE_INT8_RES_FMA=0: never, A/B), else the multiply where that
+ * does — 256 x 256 cases at most each, ~0.4 ms at load (qres_fast.c).
+ * Returns the mode chosen. */
 int sk_qgemm_res_fast(sk_qgemm_params *p);
 
 /* One microkernel call: the tile of rows m0 .. m0+mr-1 (mr <= MR) and columns

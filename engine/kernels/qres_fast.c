@@ -11,32 +11,50 @@
  * the kernel's order of operations; a layer where any pair differs keeps
  * the division. */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels/qgemm.h"
 
 /* the output value for conv result t (an integer, y1_zp removed) and
- * residual value r, dividing or multiplying, in the AVX-512 epilogue's
- * operations (qu8_requant16__avx512f.h) */
-static int32_t res_out(const sk_qgemm_params *p, int mul, float t, float r)
+ * residual value r in the AVX-512 epilogue's operations
+ * (qu8_requant16__avx512f.h) of mode SK_QRES_DIV / MUL / FMA */
+static int32_t res_out(const sk_qgemm_params *p, int mode, float t, float r)
 {
     float v = t * p->y1_scale + (r - p->r_zp) * p->r_scale;
-    float q = mul ? v * p->y_rcp : v / p->y_scale;
+    float q = mode == SK_QRES_FMA   ? fmaf(t, p->res_a, fmaf(r, p->res_b, p->res_c))
+              : mode == SK_QRES_MUL ? v * p->y_rcp
+                                    : v / p->y_scale;
     float lo = p->lo - p->y_zp, hi = p->hi - p->y_zp;
     q = q < lo ? lo : q > hi ? hi : q;
     return (int32_t)nearbyintf(q) + (int32_t)p->y_zp;
+}
+
+/* mode's output equals the division's for every (t, r) the layer meets */
+static int same_as_div(const sk_qgemm_params *p, int mode)
+{
+    int r0 = p->res_s8 ? -128 : 0, same = 1;
+    for (float t = p->lo1 - p->y1_zp; same && t <= p->hi1 - p->y1_zp; t += 1.0f)
+        for (int r = r0; same && r < r0 + 256; r++)
+            same = res_out(p, mode, t, (float)r) == res_out(p, SK_QRES_DIV, t, (float)r);
+    return same;
 }
 
 int sk_qgemm_res_fast(sk_qgemm_params *p)
 {
     p->res_div = SK_QRES_DIV;
     p->y_rcp = 1.0f / p->y_scale;
+    p->res_a = p->y1_scale / p->y_scale;
+    p->res_b = p->r_scale / p->y_scale;
+    p->res_c = -p->r_zp * p->res_b;
     if (!isfinite(p->y_rcp) || !isfinite(p->y_scale) || p->y_scale == 0.0f)
         return p->res_div;
-    int r0 = p->res_s8 ? -128 : 0, same = 1;
-    for (float t = p->lo1 - p->y1_zp; same && t <= p->hi1 - p->y1_zp; t += 1.0f)
-        for (int r = r0; same && r < r0 + 256; r++)
-            same = res_out(p, 1, t, (float)r) == res_out(p, 0, t, (float)r);
-    if (same)
+    /* session 16: the FMA form first (fewer operations), where exact */
+    const char *e = getenv("SKIPSERVE_INT8_RES_FMA");
+    if (!(e && !strcmp(e, "0")) && isfinite(p->res_a) && isfinite(p->res_b) &&
+        isfinite(p->res_c) && same_as_div(p, SK_QRES_FMA))
+        p->res_div = SK_QRES_FMA;
+    else if (same_as_div(p, SK_QRES_MUL))
         p->res_div = SK_QRES_MUL;
     return p->res_div;
 }

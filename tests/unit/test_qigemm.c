@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,7 @@ static void naive(const gcase *c, const gdata *d, uint8_t *y)
 
 /* one layout (uk NULL: the reference of MR x NR) over the whole image */
 static int nres_mul; /* residual runs where the kernel multiplied by 1 / y_scale */
+static int nres_fma; /* and where it took the FMA form (session 16) */
 static int ndk_tiles; /* tiles run on a level's dk kernel */
 static int nshort_tiles; /* and on its uk_short */
 
@@ -134,8 +136,11 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
         else
             p.lo1 = (float)d->y1_zp;
     }
-    if (c->res && fast)
-        nres_mul += sk_qgemm_res_fast(&p) == SK_QRES_MUL;
+    if (c->res && fast) {
+        int mode = sk_qgemm_res_fast(&p);
+        nres_mul += mode == SK_QRES_MUL;
+        nres_fma += mode == SK_QRES_FMA;
+    }
     /* pixel rows of ldy = M + 7 bytes, 3 guard bytes before each row's M */
     size_t ldy = M + 7, guard = 0xA5;
     uint8_t *ybuf = malloc((P + 2) * ldy), *rbuf = malloc((P + 2) * ldy);
@@ -295,8 +300,12 @@ static void one_case(gcase *c)
     int n = kernels(ks);
     for (int i = 0; i < n; i++) {
         run_cfg(&ks[i], c, &d, want, 0);
-        if (c->res)
+        if (c->res) { /* the FMA form where exact, then the multiply without it */
             run_cfg(&ks[i], c, &d, want, 1);
+            setenv("SKIPSERVE_INT8_RES_FMA", "0", 1);
+            run_cfg(&ks[i], c, &d, want, 1);
+            unsetenv("SKIPSERVE_INT8_RES_FMA");
+        }
         sk_qigemm_cfg ref = ks[i];
         ref.uk = NULL;
         run_cfg(&ref, c, &d, want, 0);
@@ -343,12 +352,12 @@ static void test_random(void **state)
         one_case(&c);
     }
     print_message("  150 geometries, %d SIMD kernel runs (+ references), %d residual runs "
-                  "multiplying, %d tiles on a dk kernel, %d on uk_short\n", nkernels_run, nres_mul,
-                  ndk_tiles, nshort_tiles);
+                  "multiplying, %d in the FMA form, %d tiles on a dk kernel, %d on uk_short\n",
+                  nkernels_run, nres_mul, nres_fma, ndk_tiles, nshort_tiles);
     sk_qigemm_cfg ks[4];
     int n = kernels(ks);
     if (n > 0)
-        assert_true(nres_mul > 0); /* the multiply path was compared too */
+        assert_true(nres_mul > 0 && nres_fma > 0); /* the multiply and FMA paths too */
     if (n > 0 && ks[0].dk)
         assert_true(ndk_tiles > 0); /* and the pointer-free entry */
     if (n > 0 && ks[0].uk_short)
@@ -356,16 +365,22 @@ static void test_random(void **state)
 }
 
 /* sk_qgemm_res_fast against the definition: for random residual layers
- * (scales, zero points, types, ReLU), the multiply is chosen exactly when
- * QLinearAdd's formula with v * (1 / y_scale) gives the same byte as with
- * v / y_scale for every conv output t and residual byte (computed here with
- * ref/quant_util.h's rounding, not qres_fast.c's); both answers must occur,
- * or the check would be vacuous. */
+ * (scales, zero points, types, ReLU), the FMA form (session 16: t * a + (r *
+ * b + c), a = y1_scale / y_scale, b = r_scale / y_scale, c = -r_zp * b, each
+ * fused) is chosen exactly when it gives the same byte as QLinearAdd's
+ * formula with v / y_scale for every conv output t and residual byte, else
+ * the multiply v * (1 / y_scale) exactly when that does (computed here with
+ * ref/quant_util.h's rounding, not qres_fast.c's); with
+ * SKIPSERVE_INT8_RES_FMA=0 never the FMA form. Every answer must occur, or
+ * the check would be vacuous. */
 static void test_res_fast(void **state)
 {
     (void)state;
-    int nmul = 0, ndiv = 0;
-    for (int i = 0; i < 300; i++) {
+    int nmul = 0, ndiv = 0, nfma = 0;
+    for (int i = 0; i < 600; i++) {
+        int nofma = i >= 300; /* the second half under SKIPSERVE_INT8_RES_FMA=0 */
+        if (nofma)
+            setenv("SKIPSERVE_INT8_RES_FMA", "0", 1);
         int s8 = irand(0, 1), relu = irand(0, 1);
         sk_dtype ot = s8 ? SK_I8 : SK_U8;
         int32_t lo = s8 ? -128 : 0, hi = s8 ? 127 : 255;
@@ -377,23 +392,31 @@ static void test_res_fast(void **state)
                              .r_zp = (float)rzp, .y_scale = s2, .y_zp = (float)yzp,
                              .lo = relu ? (float)yzp : (float)lo, .hi = (float)hi};
         int mode = sk_qgemm_res_fast(&p);
-        float rcp = 1.0f / s2;
-        int same = 1;
-        for (int32_t t = lo; t <= hi && same; t++)
-            for (int32_t r = lo; r <= hi && same; r++) {
+        float rcp = 1.0f / s2, fa = s1 / s2, fb = sr / s2, fc = -(float)rzp * fb;
+        int same = 1, fsame = !nofma;
+        for (int32_t t = lo; t <= hi && (same || fsame); t++)
+            for (int32_t r = lo; r <= hi && (same || fsame); r++) {
                 float f = (float)(t - y1zp) * s1 + (float)(r - rzp) * sr;
+                float g = fmaf((float)(t - y1zp), fa, fmaf((float)r, fb, fc));
                 int32_t a = sk_q_round_sat(f / s2, yzp, ot), b = sk_q_round_sat(f * rcp, yzp, ot);
+                int32_t e = sk_q_round_sat(g, yzp, ot);
                 if (relu) {
                     a = a < yzp ? yzp : a;
                     b = b < yzp ? yzp : b;
+                    e = e < yzp ? yzp : e;
                 }
-                same = a == b;
+                same = same && a == b;
+                fsame = fsame && a == e;
             }
-        assert_int_equal(mode, same ? SK_QRES_MUL : SK_QRES_DIV);
-        nmul += same;
-        ndiv += !same;
+        assert_int_equal(mode, fsame ? SK_QRES_FMA : same ? SK_QRES_MUL : SK_QRES_DIV);
+        nfma += fsame;
+        nmul += !fsame && same;
+        ndiv += !fsame && !same;
     }
-    print_message("  300 residual layers: multiply %d, divide %d\n", nmul, ndiv);
+    unsetenv("SKIPSERVE_INT8_RES_FMA");
+    print_message("  600 residual layers: FMA form %d, multiply %d, divide %d\n", nfma, nmul,
+                  ndiv);
+    assert_true(nfma > 0);
     assert_true(nmul > 0 && ndiv > 0);
 }
 

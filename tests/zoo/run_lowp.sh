@@ -6,7 +6,8 @@
 #      integer outputs within one step (--int-atol 1), at every SIMD level;
 #      QLinearAveragePool on random geometries bit for bit (make_ms_avgpool.py);
 #   2. the default models converted to fp16 / fp16w / qdq / qop / dynamic
-#      (models/lowp_convert.py) against onnxruntime (lowp_models.py).
+#      (models/lowp_convert.py) against onnxruntime (lowp_models.py);
+#   3. the int8 kernels' bits across microkernels; 4. bench/layers-vs-ort's join.
 #   BUILD (default build); LOWP_DIR (default $BUILD/lowp-zoo)
 set -u
 BUILD=${BUILD:-build}
@@ -72,5 +73,16 @@ for form in qop qdq; do
         done
         echo "zoo-lowp: $m $form: identical output at $levels"
     done
+done
+# 4. bench/layers-vs-ort.sh joins ORT's per-node profile to our steps
+#    (session 16): every ORT node of the QDQ model (its renamed QLinearConv
+#    / QLinearAdd / NhwcMaxPool nodes) and of the FP32 model (NCHWc) lands
+#    in a step, each step holding as many ORT conv nodes as it has Convs
+#    (one profiled run each side: ~3 s)
+for m in "$DIR/models/fashion-resnet/qdq/model.onnx" models/fashion-resnet/model.onnx; do
+    [ -f "$m" ] || continue
+    LVO_CHECK=1 BUILD=$BUILD bench/layers-vs-ort.sh "$m" 1 1 1 >"$DIR/layers-join.log" 2>&1 ||
+        { cat "$DIR/layers-join.log"; echo "zoo-lowp: FAILED — layers-vs-ort join on $m" >&2; exit 1; }
+    echo "zoo-lowp: $m: $(tail -1 "$DIR/layers-join.log")"
 done
 echo "zoo-lowp: all pass"
