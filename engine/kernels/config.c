@@ -174,11 +174,23 @@ static void fill_nchw(void)
         configs[SK_ISA_AVX512].gemm_nchw = sk_f32_gemm_nchw_8x32__avx512f;
 }
 
+/* the direct NCHW conv (fast_conv_s2.c, fast_cdir_uk.h) at both levels */
+static void fill_cdir(void)
+{
+    configs[SK_ISA_AVX2].cdir_band = sk_f32_cdir_band__avx2;
+    configs[SK_ISA_AVX2].cdir_vw = 8;
+    if (NCONFIGS > SK_ISA_AVX512) {
+        configs[SK_ISA_AVX512].cdir_band = sk_f32_cdir_band__avx512f;
+        configs[SK_ISA_AVX512].cdir_vw = 16;
+    }
+}
+
 static void fill_all(void)
 {
     apply_switches();
     fill_bf16();
     fill_nchw();
+    fill_cdir();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif

@@ -154,6 +154,27 @@ typedef void (*sk_bf16_taps2_fn)(float *dst, size_t pstride, int nr, const sk_bf
                                  const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow,
                                  int nb, int H, int W);
 
+/* ---- the direct NCHW convolution (issue 24, session 16; fast_cdir_uk.h,
+ * driver fast_conv_s2.c): one band of output rows of every output channel.
+ * ph: the band's padded input rows split into their s stride phases,
+ * [C][rows][s][ldp] (phase p of padded row r holds padded columns p, p + s,
+ * ...; zeros past the data); w: W as given, [M][C][kh][kw]; y, res: the
+ * band's first output row of channel 0, channels ldy floats apart, output
+ * rows oW apart (res NULL: none; bias NULL: none). Output row j of the band
+ * reads padded rows j * s .. j * s + kh - 1. ----------------------------- */
+#define SK_CDIR_MAX_TAPS 64
+typedef struct sk_cdir_band {
+    const float *ph;
+    size_t ldp, rows; /* floats a phase row; padded rows a channel */
+    int s, C, kh, kw;
+    const float *w, *bias, *res;
+    size_t M;
+    float *y;
+    size_t ldy, oW, nrows;
+    float lo, hi;
+} sk_cdir_band;
+typedef void (*sk_cdir_band_fn)(const sk_cdir_band *b);
+
 /* ---- the configuration of one level ------------------------------------- */
 typedef struct sk_kconfig {
     sk_isa isa;
@@ -179,6 +200,9 @@ typedef struct sk_kconfig {
      * AVX-512 level only (8 x 32 over the level's packed A panels); NULL
      * elsewhere, where those convs keep im2col-gemm / pixel rows */
     sk_gemm_nchw_fn gemm_nchw;
+    /* the direct NCHW conv of strided / few-channel convs (fast_conv_s2.c) */
+    sk_cdir_band_fn cdir_band;
+    int cdir_vw; /* its pixels a vector */
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -46,6 +46,10 @@ typedef enum {
      * place as B (kernels/gemm_nchw.h); w as for SK_CONV_GEMM
      * (fast_conv_1x1.c) */
     SK_CONV_NCHW1X1 = 6,
+    /* 2-D, group 1, stride 1 or 2, few input channels or a strided
+     * kernel (prepack.c use_cdir): direct NCHW conv over phase-split input
+     * rows reading W as given (fast_conv_s2.c, fast_cdir_uk.h); w unused */
+    SK_CONV_DIRECT = 7,
     /* precision bf16 (bf16.h): the im2col GEMM on the K-pair BF16 kernel;
      * w = bf16 pairs, cfg = &kc->bf16_gemm (fast_conv_im2col.c) */
     SK_CONV_BF16 = 16
@@ -74,6 +78,11 @@ typedef struct sk_conv_priv {
      * SKIPSERVE_DW_CL_MAXPX=n the largest plane the lanes take */
     int dw_flat;
     int64_t dw_cl_maxpx;
+    /* SK_CONV_DIRECT only (prepack.c use_cdir): input channels, kernel and
+     * stride, for sizing the per-run scratch before a run */
+    struct {
+        int64_t C, kh, kw, s;
+    } cdir;
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {
@@ -189,6 +198,10 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
                              const float *b);
 SK_DW_UK_PROTOS(avx2)
 SK_DW_UK_PROTOS(avx512f)
+
+/* The direct NCHW conv (fast_conv_s2.c): its band loop per ISA. */
+void sk_f32_cdir_band__avx2(const sk_cdir_band *b);
+void sk_f32_cdir_band__avx512f(const sk_cdir_band *b);
 
 /* dst[q] = src[2q] for q in [0, n) (fast_conv.c). */
 void sk_gather_stride2(float *dst, const float *src, int64_t n);

@@ -306,8 +306,14 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
         /* packed weights replace the raw ones, which are freed; depthwise
          * reads W as it is and keeps it (prepack.c release_weights) */
         const sk_value *wv = &go->values[fn->in[1]];
-        assert_int_equal(wv->released, kind != SK_CONV_DEPTHWISE);
-        assert_true((wv->data == NULL) == (kind != SK_CONV_DEPTHWISE));
+        int keeps = sk_conv_strategy_of((sk_conv_kind)kind)->reads_w;
+        assert_int_equal(wv->released, !keeps);
+        assert_true((wv->data == NULL) == !keeps);
+        const char *df = getenv("SKIPSERVE_CONV_DIRECT");
+        if (df && !strcmp(df, "force") && c->nsp == 2 && c->group == 1 && c->M > 1 &&
+            c->s[0] == c->s[1] && c->s[0] <= 2 && c->d[0] == 1 && c->d[1] == 1 &&
+            c->k[0] * c->k[1] <= SK_CDIR_MAX_TAPS && kind != SK_CONV_DEPTHWISE)
+            assert_int_equal(kind, SK_CONV_DIRECT);
     } else {
         assert_null(fn->priv);
         assert_non_null(go->values[fn->in[1]].data);
@@ -915,6 +921,68 @@ static void test_released_weights(void **state)
             sk_cpu_set_level(sk_cpu_detected());
             sk_graph_free(g);
         }
+}
+
+/* The direct NCHW conv (fast_conv_s2.c, session 16) forced on every conv
+ * it covers, against the reference: stride 1 and 2, kernels 1..7 (up to
+ * the ResNet stem's 7x7), odd and even sizes, pads 0..3 on each side
+ * independently (and SAME), outputs narrower than a vector, wider than
+ * several, and a last band shorter than the others; channel counts around
+ * the tile's 4 (C up to 40: K up to 1960), batch 1-3, every epilogue; run
+ * serial, on 3 and 16 threads at every level. */
+static void direct_cases(sk_pool *pool)
+{
+    for (int t = 0; t < 40; t++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        c.nsp = 2;
+        c.N = irand(1, 3);
+        static const int chans[] = {1, 2, 3, 4, 5, 7, 9, 17, 40};
+        c.C = chans[irand(0, 8)];
+        c.M = chans[irand(1, 8)];
+        c.group = 1;
+        int st = irand(1, 2), k = irand(1, 7);
+        for (int a = 0; a < 3; a++)
+            c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+        for (int a = 0; a < 2; a++) {
+            c.k[a] = a == 0 ? k : irand(0, 1) ? k : irand(1, 7);
+            c.s[a] = st;
+            c.pb[a] = irand(0, 3) < c.k[a] ? irand(0, 3) : 0;
+            c.pe[a] = irand(0, 3) < c.k[a] ? irand(0, 3) : 0;
+            int lo = c.k[a] - c.pb[a] - c.pe[a];
+            c.in[a] = irand(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 45);
+        }
+        if (irand(0, 7) == 0)
+            c.auto_pad = "SAME_UPPER";
+        for (int a = 0; a < 2; a++)
+            c.out[a] = out_size(&c, a);
+        c.bias = irand(0, 1);
+        c.bn = irand(0, 1);
+        c.add = irand(0, 1);
+        c.act = irand(0, 2);
+        check_case(&c, pool, 0);
+    }
+    /* the ResNet stem at a reduced size, and its batch of 3 */
+    conv_case c;
+    square_case(&c, 3, 3, 64, 38, 7, 2, 3);
+    c.bn = 1;
+    c.act = 1;
+    check_case(&c, pool, 1);
+}
+
+static int unset_direct(void **state)
+{
+    (void)state;
+    unsetenv("SKIPSERVE_CONV_DIRECT");
+    return 0;
+}
+
+static void test_conv_direct(void **state)
+{
+    (void)state;
+    setenv("SKIPSERVE_CONV_DIRECT", "force", 1);
+    for_each_level(direct_cases);
+    unsetenv("SKIPSERVE_CONV_DIRECT");
 }
 
 /* The strategy the packer picked for c's conv (0: none packed). */
@@ -1919,6 +1987,26 @@ static void test_wino_one_block(void **state)
         sk_pool_destroy(pools[k]);
 }
 
+/* The default choice: the RGB stem (3 channels, 7x7 stride 2) takes the
+ * direct conv at the SIMD levels; a 3x3 stride-2 conv of 64 channels and
+ * stride-1 convs keep their strategies; SKIPSERVE_CONV_DIRECT=0 keeps the
+ * stem on im2col-gemm. */
+static void test_conv_direct_selection(void **state)
+{
+    (void)state;
+    if (sk_cpu_level() == SK_ISA_SCALAR)
+        skip();
+    conv_case c;
+    square_case(&c, 1, 3, 64, 56, 7, 2, 3);
+    assert_int_equal(packed_kind(&c), SK_CONV_DIRECT);
+    assert_dump_names(&c, "direct-nchw");
+    setenv("SKIPSERVE_CONV_DIRECT", "0", 1);
+    assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
+    unsetenv("SKIPSERVE_CONV_DIRECT");
+    square_case(&c, 1, 3, 16, 56, 3, 1, 1);
+    assert_true(packed_kind(&c) != SK_CONV_DIRECT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1941,6 +2029,8 @@ int main(void)
         cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_nchw1x1),
+        cmocka_unit_test_teardown(test_conv_direct, unset_direct),
+        cmocka_unit_test(test_conv_direct_selection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,14 @@
+/* f32_cdir__avx512f.c — the direct NCHW conv's band loop at the avx512
+ * level (sk_f32_cdir_band__avx512f): tiles of 4 output channels x 4
+ * vectors of 16 pixels (16 zmm accumulators, 4 inputs, 1 broadcast). The
+ * loop lives in ../fast_cdir_uk.h. */
+#if defined(__x86_64__)
+#define SK_FAST_AVX512 1
+#include "../fast_simd.h"
+#include "kernels/fast.h"
+
+#define SK_CDIR_MR 4
+#define SK_CDIR_PR 4
+#include "../fast_cdir_uk.h"
+
+#endif
