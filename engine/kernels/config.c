@@ -174,14 +174,19 @@ static void fill_nchw(void)
         configs[SK_ISA_AVX512].gemm_nchw = sk_f32_gemm_nchw_8x32__avx512f;
 }
 
-/* the direct NCHW conv (fast_conv_s2.c, fast_cdir_uk.h) at both levels */
+/* the direct NCHW conv (fast_conv_s2.c, fast_cdir_uk.h) and MaxPool's
+ * 3-wide stride-2 rows (fast_pool_uk.h) at both levels (session 16) */
 static void fill_cdir(void)
 {
     configs[SK_ISA_AVX2].cdir_band = sk_f32_cdir_band__avx2;
     configs[SK_ISA_AVX2].cdir_vw = 8;
+    configs[SK_ISA_AVX2].ops.vmax3 = sk_f32_vmax3__avx2;
+    configs[SK_ISA_AVX2].ops.hmax3s2 = sk_f32_hmax3s2__avx2;
     if (NCONFIGS > SK_ISA_AVX512) {
         configs[SK_ISA_AVX512].cdir_band = sk_f32_cdir_band__avx512f;
         configs[SK_ISA_AVX512].cdir_vw = 16;
+        configs[SK_ISA_AVX512].ops.vmax3 = sk_f32_vmax3__avx512f;
+        configs[SK_ISA_AVX512].ops.hmax3s2 = sk_f32_hmax3s2__avx512f;
     }
 }
 

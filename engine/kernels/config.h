@@ -93,6 +93,11 @@ typedef struct sk_fast_uk {
     /* y = GELU(x), erf and tanh forms (fast_gelu_uk.h); may be in place */
     void (*vgelu_erf)(size_t n, const float *x, float *y);
     void (*vgelu_tanh)(size_t n, const float *x, float *y);
+    /* MaxPool 3-wide stride-2 rows (fast_pool_uk.h, session 16):
+     * y[i] = max(a[i], b[i], c[i]), i < n; and y[o] = max(t[2o], t[2o+1],
+     * t[2o+2]), o < n, t read below tlen (>= 2n + 1) */
+    void (*vmax3)(size_t n, const float *a, const float *b, const float *c, float *y);
+    void (*hmax3s2)(size_t n, const float *t, size_t tlen, float *y);
 } sk_fast_uk;
 
 /* ---- Winograd F(m x m, 3x3) transforms (fast_wino_uk.h) ------------------

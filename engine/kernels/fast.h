@@ -202,6 +202,13 @@ SK_DW_UK_PROTOS(avx512f)
 /* The direct NCHW conv (fast_conv_s2.c): its band loop per ISA. */
 void sk_f32_cdir_band__avx2(const sk_cdir_band *b);
 void sk_f32_cdir_band__avx512f(const sk_cdir_band *b);
+/* MaxPool's 3-wide stride-2 rows (fast_pool_uk.h, sk_fast_uk.vmax3 / .hmax3s2). */
+#define SK_POOL_UK_PROTOS(sfx)                                                                 \
+    void sk_f32_vmax3__##sfx(size_t n, const float *a, const float *b, const float *c,        \
+                             float *y);                                                       \
+    void sk_f32_hmax3s2__##sfx(size_t n, const float *t, size_t tlen, float *y);
+SK_POOL_UK_PROTOS(avx2)
+SK_POOL_UK_PROTOS(avx512f)
 
 /* dst[q] = src[2q] for q in [0, n) (fast_conv.c). */
 void sk_gather_stride2(float *dst, const float *src, int64_t n);

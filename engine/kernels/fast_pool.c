@@ -128,7 +128,58 @@ typedef struct pool_job {
     float *scratch;    /* per-thread areas after the shared count row */
     const float *cntw; /* AveragePool: divisor part of each output column */
     int is_max, include_pad;
+    int s2; /* MaxPool 3-wide stride-2 rows by vmax3 / hmax3s2 (pool_rows_s2) */
 } pool_job;
+
+/* MaxPool whose last axis is 3 taps, stride 2, dilation 1 (ResNet's 3x3
+ * s2 pad 1; session 16): the window's input rows folded three at a time
+ * into T (vmax3), then every output of the row from T's three shifted taps
+ * in one pass (hmax3s2) — no de-interleaved copy, no tap list. The same
+ * values as pool_rows (a max is exact in any order). SKIPSERVE_POOL_S2=0
+ * keeps pool_rows (A/B). */
+static void pool_rows_s2(void *arg, int tid, size_t b, size_t e)
+{
+    const pool_job *j = arg;
+    const pool_geom *g = j->g;
+    const sk_win *w = &g->w;
+    const sk_fast_uk *uk = j->uk;
+    const size_t W = (size_t)w->in[2], oW = (size_t)w->out[2], pb = (size_t)w->pb[2];
+    float *T = j->scratch + (size_t)tid * g->per_thread, *Tx = T + pb;
+    for (size_t i = 0; i < pb; i++)
+        T[i] = -INFINITY;
+    for (size_t i = pb + W; i < g->tlen; i++)
+        T[i] = -INFINITY;
+    const int64_t oD = w->out[0], oH = w->out[1];
+    const size_t plane = (size_t)(w->in[0] * w->in[1]) * W;
+    for (size_t r = b; r < e; r++) {
+        const int64_t oh = (int64_t)(r % (size_t)oH), od = (int64_t)(r / (size_t)oH % (size_t)oD);
+        const float *xc = j->x + r / (size_t)(oH * oD) * plane;
+        const float *pend[3];
+        int np = 0, have = 0; /* rows waiting; whether Tx holds a max yet */
+        for (int64_t kd = 0; kd < w->k[0]; kd++) {
+            int64_t id = od * w->stride[0] - w->pb[0] + kd * w->dil[0];
+            if (id < 0 || id >= w->in[0])
+                continue;
+            for (int64_t kh = 0; kh < w->k[1]; kh++) {
+                int64_t ih = oh * w->stride[1] - w->pb[1] + kh * w->dil[1];
+                if (ih < 0 || ih >= w->in[1])
+                    continue;
+                pend[np++] = xc + (size_t)(id * w->in[1] + ih) * W;
+                if (np == 3 - have) { /* fold: Tx = max(Tx or a row, two rows) */
+                    uk->vmax3(W, have ? Tx : pend[0], pend[have ? 0 : 1], pend[have ? 1 : 2], Tx);
+                    have = 1;
+                    np = 0;
+                }
+            }
+        }
+        if (np) /* one or two rows left */
+            uk->vmax3(W, have ? Tx : pend[0], pend[0], pend[np - 1], Tx);
+        else if (!have) /* a window wholly in the padding */
+            for (size_t i = 0; i < W; i++)
+                Tx[i] = -INFINITY;
+        uk->hmax3s2(oW, T, g->tlen, j->y + r * oW);
+    }
+}
 
 static void pool_rows(void *arg, int tid, size_t b, size_t e)
 {
@@ -218,8 +269,11 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     if (!scratch)
         return sk_fast_ref(n, in, nin, out, nout, ctx);
     const sk_win *w = &g.w;
+    const char *s2e = getenv("SKIPSERVE_POOL_S2");
     pool_job j = {uk, &g, in[0]->data, out[0].data, scratch + sk_fast_pad((size_t)w->out[2]),
-                  scratch, is_max, sk_attr_int(n, "count_include_pad", 0) != 0};
+                  scratch, is_max, sk_attr_int(n, "count_include_pad", 0) != 0,
+                  is_max && uk->hmax3s2 && w->k[2] == 3 && w->stride[2] == 2 && w->dil[2] == 1 &&
+                      !(s2e && !strcmp(s2e, "0"))};
     if (!is_max)
         for (int64_t ow = 0; ow < w->out[2]; ow++) {
             int64_t v, p;
@@ -229,7 +283,8 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     size_t rows = (size_t)(g.NC * w->out[0] * w->out[1]);
     size_t work = (size_t)(w->in[2] * w->k[0] * w->k[1]) + 1;
     if (rows > 0 && w->out[2] > 0)
-        sk_parallel_for_tid(ctx->pool, rows, work < 4096 ? 4096 / work : 1, pool_rows, &j);
+        sk_parallel_for_tid(ctx->pool, rows, work < 4096 ? 4096 / work : 1,
+                            j.s2 ? pool_rows_s2 : pool_rows, &j);
     return 0;
 }
 

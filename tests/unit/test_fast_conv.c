@@ -1535,6 +1535,15 @@ static void maxpool_cases(sk_pool *pool)
             in[a] = irand((int)(dl[a] * (ks[a] - 1) + 1), 30);
             xd[2 + a] = in[a];
         }
+        if (t % 3 == 0) { /* 3-wide stride 2 (pool_rows_s2): rows past a few vectors */
+            int a = nsp - 1;
+            ks[a] = 3;
+            st[a] = 2;
+            dl[a] = 1;
+            pads[a] = irand(0, 1);
+            pads[nsp + a] = irand(0, 1);
+            in[a] = xd[2 + a] = irand(3, 150);
+        }
         sk_graph *g = sk_graph_new();
         set_input(g, "X", nsp + 2, xd);
         int xi = val(g, "X"), yo = val(g, "Y");
