@@ -182,11 +182,17 @@ static void fill_cdir(void)
     configs[SK_ISA_AVX2].cdir_vw = 8;
     configs[SK_ISA_AVX2].ops.vmax3 = sk_f32_vmax3__avx2;
     configs[SK_ISA_AVX2].ops.hmax3s2 = sk_f32_hmax3s2__avx2;
+    configs[SK_ISA_AVX2].cdirb_tile = sk_f32_cdirb_tile__avx2;
+    configs[SK_ISA_AVX2].cdirb_pt = 6;
+    configs[SK_ISA_AVX2].cdirb_nc = 16;
     if (NCONFIGS > SK_ISA_AVX512) {
         configs[SK_ISA_AVX512].cdir_band = sk_f32_cdir_band__avx512f;
         configs[SK_ISA_AVX512].cdir_vw = 16;
         configs[SK_ISA_AVX512].ops.vmax3 = sk_f32_vmax3__avx512f;
         configs[SK_ISA_AVX512].ops.hmax3s2 = sk_f32_hmax3s2__avx512f;
+        configs[SK_ISA_AVX512].cdirb_tile = sk_f32_cdirb_tile__avx512f;
+        configs[SK_ISA_AVX512].cdirb_pt = 14;
+        configs[SK_ISA_AVX512].cdirb_nc = 32;
     }
 }
 

@@ -179,6 +179,11 @@ typedef struct sk_cdir_band {
     float lo, hi;
 } sk_cdir_band;
 typedef void (*sk_cdir_band_fn)(const sk_cdir_band *b);
+/* t[p * ldt + j] = sum_k x[2p + koff[k]] * w[k][j] for p < the level's
+ * cdirb_pt, j < cdirb_nc; w's k row at w + k * ldw within a panel of ldw
+ * columns, the next panel wstep floats on (fast_cdirb_uk.h) */
+typedef void (*sk_cdirb_tile_fn)(size_t K, const float *x, const int32_t *koff, const float *w,
+                                 size_t ldw, size_t wstep, float *t, size_t ldt);
 
 /* ---- the configuration of one level ------------------------------------- */
 typedef struct sk_kconfig {
@@ -208,6 +213,10 @@ typedef struct sk_kconfig {
     /* the direct NCHW conv of strided / few-channel convs (fast_conv_s2.c) */
     sk_cdir_band_fn cdir_band;
     int cdir_vw; /* its pixels a vector */
+    /* the broadcast direct conv of stride-2 convs (fast_conv_s2b.c,
+     * fast_cdirb_uk.h): one tile of cdirb_pt pixels x cdirb_nc channels */
+    sk_cdirb_tile_fn cdirb_tile;
+    int cdirb_pt, cdirb_nc;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

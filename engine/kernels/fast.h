@@ -50,6 +50,11 @@ typedef enum {
      * kernel (prepack.c use_cdir): direct NCHW conv over phase-split input
      * rows reading W as given (fast_conv_s2.c, fast_cdir_uk.h); w unused */
     SK_CONV_DIRECT = 7,
+    /* 2-D, group 1, stride 2, dilation 1, more than 4 input channels
+     * (prepack.c use_cdirb): output channels in the lanes, input values
+     * broadcast from a padded copy of X (fast_conv_s2b.c,
+     * fast_cdirb_uk.h); wt = W' packed as the GEMM's B (as pixel rows) */
+    SK_CONV_DIRECT_BC = 8,
     /* precision bf16 (bf16.h): the im2col GEMM on the K-pair BF16 kernel;
      * w = bf16 pairs, cfg = &kc->bf16_gemm (fast_conv_im2col.c) */
     SK_CONV_BF16 = 16
@@ -202,6 +207,11 @@ SK_DW_UK_PROTOS(avx512f)
 /* The direct NCHW conv (fast_conv_s2.c): its band loop per ISA. */
 void sk_f32_cdir_band__avx2(const sk_cdir_band *b);
 void sk_f32_cdir_band__avx512f(const sk_cdir_band *b);
+#define SK_CDIRB_UK_PROTOS(sfx)                                                                \
+    void sk_f32_cdirb_tile__##sfx(size_t K, const float *x, const int32_t *koff, const float *w, \
+                                  size_t ldw, size_t wstep, float *t, size_t ldt);
+SK_CDIRB_UK_PROTOS(avx2)
+SK_CDIRB_UK_PROTOS(avx512f)
 /* MaxPool's 3-wide stride-2 rows (fast_pool_uk.h, sk_fast_uk.vmax3 / .hmax3s2). */
 #define SK_POOL_UK_PROTOS(sfx)                                                                 \
     void sk_f32_vmax3__##sfx(size_t n, const float *a, const float *b, const float *c,        \

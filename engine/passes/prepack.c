@@ -145,6 +145,37 @@ static int use_cdir(const sk_node *n, const sk_value *w, int64_t group, const sk
     return s == 2 && w->shape.dim[1] <= CDIR_MAX_C;
 }
 
+/* The broadcast direct conv (SK_CONV_DIRECT_BC, fast_conv_s2b.c; issue 24,
+ * session 16): 2-D, group 1, dilation 1, stride 2 on both axes, at a level
+ * with the tile whose channel block is the GEMM's nr (W' is packed as its
+ * B panels). By default for more than CDIR_MAX_C input channels — ResNet's
+ * stride-2 3x3 and 1x1 convs, where im2col-gemm gathered its columns
+ * (bench/RESULTS.md, session 16); the RGB stems take use_cdir.
+ * SKIPSERVE_CONV_BCAST=0 never (A/B), =force every stride-2 conv (tests). */
+static int use_cdirb(const sk_node *n, const sk_value *w, int64_t group, int64_t ow,
+                     const sk_kconfig *kc)
+{
+    const char *env = getenv("SKIPSERVE_CONV_BCAST"), *d = getenv("SKIPSERVE_CONV_DIRECT");
+    int force = env && !strcmp(env, "force");
+    if ((env && !strcmp(env, "0")) || !kc->cdirb_tile || kc->cdirb_nc != kc->gemm.nr ||
+        w->shape.rank != 4 || group != 1 || !all_ones(n, "dilations"))
+        return 0;
+    const int64_t *st;
+    if (sk_attr_ints(n, "strides", &st) != 2 || st[0] != 2 || st[1] != 2)
+        return 0;
+    if (force)
+        return 1;
+    if (d && !strcmp(d, "force")) /* the tests of use_cdir's loop */
+        return 0;
+    /* 1x1 s2 (the down-sampling convs): slower than im2col-gemm, the
+     * padded copy of X costing more than the gather it saves; outputs
+     * narrower than a tile (7x7) leave lanes idle: pixel rows win there;
+     * the AVX2 tile (6 pixels x 16 channels, 8 loads per 12 FMAs) is
+     * 1.1-1.2x slower than im2col-gemm: AVX-512 only *by default* */
+    return kc->isa >= SK_ISA_AVX512 && w->shape.dim[1] > CDIR_MAX_C &&
+           w->shape.dim[2] * w->shape.dim[3] > 1 && ow >= kc->cdirb_pt;
+}
+
 /* For a Winograd F(m x m) conv (group 1) on a known oh x ow output: the
  * largest batch (up to 16) at which pixel rows multiply at most
  * WINO_PIX_RATIO x the lanes Winograd does, 0 for none. Winograd's tiles
@@ -284,6 +315,14 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
             rc = sk_bf16_pack_a(pv->cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, &pv->w);
         }
         p->nbf16 += rc == 0;
+    } else if (use_cdirb(n, w, group, ow, kc)) {
+        /* W' (k, m) = W[m][k] as B panels, as pixel rows */
+        pv->kind = SK_CONV_DIRECT_BC;
+        pv->cdir.C = Cg;
+        pv->cdir.kh = w->shape.dim[2];
+        pv->cdir.kw = w->shape.dim[3];
+        pv->cdir.s = 2;
+        rc = sk_gemm_pack_b(cfg, w->data, 1, (size_t)K, (int)K, (int)M, 1.0f, &pv->wt);
     } else if (use_cdir(n, w, group, kc)) {
         /* reads W as given: nothing to pack */
         pv->kind = SK_CONV_DIRECT;

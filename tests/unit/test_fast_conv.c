@@ -314,6 +314,10 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
             c->s[0] == c->s[1] && c->s[0] <= 2 && c->d[0] == 1 && c->d[1] == 1 &&
             c->k[0] * c->k[1] <= SK_CDIR_MAX_TAPS && kind != SK_CONV_DEPTHWISE)
             assert_int_equal(kind, SK_CONV_DIRECT);
+        const char *bf = getenv("SKIPSERVE_CONV_BCAST");
+        if (bf && !strcmp(bf, "force") && c->nsp == 2 && c->group == 1 && c->s[0] == 2 &&
+            c->s[1] == 2 && c->d[0] == 1 && c->d[1] == 1 && kind != SK_CONV_DEPTHWISE)
+            assert_int_equal(kind, SK_CONV_DIRECT_BC);
     } else {
         assert_null(fn->priv);
         assert_non_null(go->values[fn->in[1]].data);
@@ -974,7 +978,65 @@ static int unset_direct(void **state)
 {
     (void)state;
     unsetenv("SKIPSERVE_CONV_DIRECT");
+    unsetenv("SKIPSERVE_CONV_BCAST");
     return 0;
+}
+
+/* The broadcast direct conv (fast_conv_s2b.c) forced on every stride-2
+ * conv: kernels 1..7 (1x1 down-sampling to the 7x7 stem), pads 0..3 each
+ * side, outputs narrower than a tile (6 / 14 pixels: pixels past the row
+ * computed from the padded copy's slack, not stored), wider (a last tile
+ * moved left over stored pixels, with a residual: not added twice),
+ * channel counts across the 16 / 32-channel blocks (M up to 70: a partial
+ * last block), C up to 40, batch 1-3, every epilogue; serial, 3 and 16
+ * threads, every level. */
+static void direct_bc_cases(sk_pool *pool)
+{
+    for (int t = 0; t < 40; t++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        c.nsp = 2;
+        c.N = irand(1, 3);
+        static const int chans[] = {1, 3, 5, 8, 16, 17, 32, 33, 40, 70};
+        c.C = chans[irand(0, 8)];
+        c.M = chans[irand(1, 9)];
+        c.group = 1;
+        int k = irand(1, 7);
+        for (int a = 0; a < 3; a++)
+            c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+        for (int a = 0; a < 2; a++) {
+            c.k[a] = a == 0 ? k : irand(0, 1) ? k : irand(1, 7);
+            c.s[a] = 2;
+            c.pb[a] = irand(0, 3) < c.k[a] ? irand(0, 3) : 0;
+            c.pe[a] = irand(0, 3) < c.k[a] ? irand(0, 3) : 0;
+            int lo = c.k[a] - c.pb[a] - c.pe[a];
+            c.in[a] = irand(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 70);
+        }
+        if (irand(0, 7) == 0)
+            c.auto_pad = "SAME_LOWER";
+        for (int a = 0; a < 2; a++)
+            c.out[a] = out_size(&c, a);
+        c.bias = irand(0, 1);
+        c.bn = irand(0, 1);
+        c.add = irand(0, 1);
+        c.act = irand(0, 2);
+        check_case(&c, pool, 0);
+    }
+    /* ResNet-18's layer2.0 conv1 at batch 2 with its residual-free
+     * epilogue; no allocation in the run */
+    conv_case c;
+    square_case(&c, 2, 64, 128, 56, 3, 2, 1);
+    c.bn = 1;
+    c.act = 1;
+    check_case(&c, pool, 1);
+}
+
+static void test_conv_direct_bc(void **state)
+{
+    (void)state;
+    setenv("SKIPSERVE_CONV_BCAST", "force", 1);
+    for_each_level(direct_bc_cases);
+    unsetenv("SKIPSERVE_CONV_BCAST");
 }
 
 static void test_conv_direct(void **state)
@@ -1055,7 +1117,9 @@ static void test_winograd_selection(void **state)
     s.s[0] = s.s[1] = 2;
     for (int a = 0; a < 2; a++)
         s.out[a] = out_size(&s, a);
-    assert_int_equal(packed_kind(&s), SK_CONV_GEMM);
+    /* session 16: a strided 3x3 takes the broadcast direct conv (AVX-512) */
+    assert_int_equal(packed_kind(&s),
+                     sk_cpu_level() >= SK_ISA_AVX512 ? SK_CONV_DIRECT_BC : SK_CONV_GEMM);
     conv_case d = c; /* dilated */
     d.d[0] = d.d[1] = 2;
     for (int a = 0; a < 2; a++)
@@ -2014,6 +2078,24 @@ static void test_conv_direct_selection(void **state)
     unsetenv("SKIPSERVE_CONV_DIRECT");
     square_case(&c, 1, 3, 16, 56, 3, 1, 1);
     assert_true(packed_kind(&c) != SK_CONV_DIRECT);
+    /* ResNet's 3x3 s2 convs at 28- and 14-wide outputs: direct-bcast; at 7
+     * wide (narrower than the AVX-512 tile) and the 1x1 s2 ones: not */
+    square_case(&c, 1, 64, 128, 56, 3, 2, 1);
+    if (sk_cpu_level() < SK_ISA_AVX512) { /* the AVX2 tile is slower: off */
+        assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
+        return;
+    }
+    assert_int_equal(packed_kind(&c), SK_CONV_DIRECT_BC);
+    assert_dump_names(&c, "direct-bcast");
+    setenv("SKIPSERVE_CONV_BCAST", "0", 1);
+    assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
+    unsetenv("SKIPSERVE_CONV_BCAST");
+    square_case(&c, 1, 64, 128, 56, 1, 2, 0);
+    assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
+    if (sk_cpu_level() == SK_ISA_AVX512) {
+        square_case(&c, 1, 256, 512, 14, 3, 2, 1);
+        assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
+    }
 }
 
 int main(void)
@@ -2039,6 +2121,7 @@ int main(void)
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_nchw1x1),
         cmocka_unit_test_teardown(test_conv_direct, unset_direct),
+        cmocka_unit_test_teardown(test_conv_direct_bc, unset_direct),
         cmocka_unit_test(test_conv_direct_selection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

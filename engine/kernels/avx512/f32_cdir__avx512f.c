@@ -11,4 +11,9 @@
 #define SK_CDIR_PR 4
 #include "../fast_cdir_uk.h"
 
+/* the broadcast direct conv (fast_cdirb_uk.h): 14 pixels x 2 vectors */
+#define SK_CDIRB_PT 14
+#define SK_CDIRB_NV 2
+#include "../fast_cdirb_uk.h"
+
 #endif
