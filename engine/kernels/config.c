@@ -193,6 +193,9 @@ static void fill_cdir(void)
         configs[SK_ISA_AVX512].cdirb_tile = sk_f32_cdirb_tile__avx512f;
         configs[SK_ISA_AVX512].cdirb_pt = 14;
         configs[SK_ISA_AVX512].cdirb_nc = 32;
+        configs[SK_ISA_AVX512].cdirb_tile2 = sk_f32_cdirb_tile7__avx512f;
+        configs[SK_ISA_AVX512].cdirb_pt2 = 7;
+        configs[SK_ISA_AVX512].cdirb_nc2 = 64;
     }
 }
 

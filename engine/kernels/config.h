@@ -217,6 +217,10 @@ typedef struct sk_kconfig {
      * fast_cdirb_uk.h): one tile of cdirb_pt pixels x cdirb_nc channels */
     sk_cdirb_tile_fn cdirb_tile;
     int cdirb_pt, cdirb_nc;
+    /* a second, narrower tile for rows narrower than cdirb_pt (NULL: none):
+     * cdirb_pt2 pixels x cdirb_nc2 channels (a multiple of the GEMM's nr) */
+    sk_cdirb_tile_fn cdirb_tile2;
+    int cdirb_pt2, cdirb_nc2;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

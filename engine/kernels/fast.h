@@ -212,6 +212,8 @@ void sk_f32_cdir_band__avx512f(const sk_cdir_band *b);
                                   size_t ldw, size_t wstep, float *t, size_t ldt);
 SK_CDIRB_UK_PROTOS(avx2)
 SK_CDIRB_UK_PROTOS(avx512f)
+void sk_f32_cdirb_tile7__avx512f(size_t K, const float *x, const int32_t *koff, const float *w,
+                                 size_t ldw, size_t wstep, float *t, size_t ldt);
 /* MaxPool's 3-wide stride-2 rows (fast_pool_uk.h, sk_fast_uk.vmax3 / .hmax3s2). */
 #define SK_POOL_UK_PROTOS(sfx)                                                                 \
     void sk_f32_vmax3__##sfx(size_t n, const float *a, const float *b, const float *c,        \

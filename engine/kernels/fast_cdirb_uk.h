@@ -1,9 +1,9 @@
 /* fast_cdirb_uk.h — the broadcast direct conv's tile (issue 24, session 16;
  * sk_f32_cdirb_tile__avx2 / __avx512f, driver fast_conv_s2b.c), written
- * once against fast_simd.h and included by one file per level after it
- * defines SK_CDIRB_PT (pixels a tile) and SK_CDIRB_NV (vectors of output
- * channels a tile; the packed weight panels' nr = SK_CDIRB_NV * SK_VW /
- * panels, below).
+ * once against fast_simd.h and included by one file per level, once per
+ * tile shape, after it defines SK_CDIRB_NAME (the kernel's name before the
+ * level suffix), SK_CDIRB_PT (pixels a tile) and SK_CDIRB_NV (vectors of
+ * output channels a tile, over one or more weight panels).
  *
  * Output channels in the lanes, input values broadcast: for a stride-2
  * conv, PT output pixels of one output row and NV * SK_VW output channels,
@@ -18,16 +18,22 @@
  * row) and written pixel-major to t (ldt floats a pixel) for the driver's
  * transposing epilogue, which stores the row's. */
 
+#ifndef CDIRB_FN /* expands SK_CDIRB_NAME before SK_UK pastes it */
+#define CDIRB_FN_(n) SK_UK(n)
+#define CDIRB_FN(n) CDIRB_FN_(n)
+#endif
+#ifndef CDIRB_UNROLL
 #if defined(__clang__)
 #define CDIRB_UNROLL _Pragma("unroll")
 #else
 #define CDIRB_UNROLL _Pragma("GCC unroll 16")
 #endif
+#endif
 
 /* SK_CDIRB_PT pixels x SK_CDIRB_NV vectors; w: the vectors of k row k at
  * w + k * ldw (+ v * SK_VW within a panel of nr = ldw floats, the next
  * panel wstep floats on). */
-void SK_UK(cdirb_tile)(size_t K, const float *x, const int32_t *koff, const float *w,
+void CDIRB_FN(SK_CDIRB_NAME)(size_t K, const float *x, const int32_t *koff, const float *w,
                        size_t ldw, size_t wstep, float *t, size_t ldt)
 {
     const int vpp = (int)(ldw / SK_VW); /* vectors a panel */

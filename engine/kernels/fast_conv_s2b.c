@@ -31,16 +31,31 @@ typedef struct cdirb_geom {
     size_t tfloats;   /* a thread's tile */
 } cdirb_geom;
 
+/* The level's tile for rows of oW pixels: the narrower second tile where
+ * a row is narrower than the first (a 7-wide row would fill half of a
+ * 14-pixel tile). */
+typedef struct cdirb_tile {
+    sk_cdirb_tile_fn fn;
+    int64_t pt, nc;
+} cdirb_tile;
+static cdirb_tile cdirb_pick(const sk_kconfig *kc, int64_t oW)
+{
+    if (kc->cdirb_tile2 && oW < kc->cdirb_pt)
+        return (cdirb_tile){kc->cdirb_tile2, kc->cdirb_pt2, kc->cdirb_nc2};
+    return (cdirb_tile){kc->cdirb_tile, kc->cdirb_pt, kc->cdirb_nc};
+}
+
 static cdirb_geom cdirb_plan(const sk_kconfig *kc, int64_t C, int64_t kh, int64_t kw, int64_t oH,
                              int64_t oW)
 {
+    const cdirb_tile tl = cdirb_pick(kc, oW);
     cdirb_geom g;
     g.Hp = (oH - 1) * 2 + kh;
     g.Wp = (oW - 1) * 2 + kw;
     g.plane = (size_t)(g.Hp * g.Wp);
     /* a tile reads up to 2 * (pt - 1) floats past its row's last pixel */
-    g.xfloats = round16f((size_t)C * g.plane + 2 * (size_t)kc->cdirb_pt + 16);
-    g.tfloats = round16f((size_t)kc->cdirb_pt * (size_t)kc->cdirb_nc);
+    g.xfloats = round16f((size_t)C * g.plane + 2 * (size_t)tl.pt + 16);
+    g.tfloats = round16f((size_t)tl.pt * (size_t)tl.nc);
     return g;
 }
 
@@ -64,6 +79,7 @@ typedef struct cdirb_run {
     const sk_fast_uk *ops;
     sk_conv2d g;
     cdirb_geom geo;
+    cdirb_tile tl;
     int64_t img, K, mblocks;
     const int32_t *koff;
     float *xp, *tiles;
@@ -103,22 +119,25 @@ static void cdirb_rows(void *arg, int tid, size_t u0, size_t u1)
 {
     const cdirb_run *r = arg;
     const sk_conv2d *g = &r->g;
-    const sk_kconfig *kc = r->pv->kc;
-    const int64_t pt = kc->cdirb_pt, nc = kc->cdirb_nc, nr = r->pv->cfg->nr;
+    const int64_t pt = r->tl.pt, nc = r->tl.nc, nr = r->pv->cfg->nr;
+    const int64_t panels = (g->M + nr - 1) / nr;
     float *t = r->tiles + (size_t)tid * r->geo.tfloats;
-    const size_t plane = (size_t)(g->oH * g->oW), wstep = (size_t)(r->K * nr);
+    const size_t plane = (size_t)(g->oH * g->oW), pstep = (size_t)(r->K * nr);
     for (size_t u = u0; u < u1; u++) {
         int64_t mb = (int64_t)(u / (size_t)g->oH), oy = (int64_t)(u % (size_t)g->oH);
         int64_t m0 = mb * nc, mcols = g->M - m0 < nc ? g->M - m0 : nc;
         /* W' panels are nr columns wide: block mb starts at panel m0 / nr */
-        const float *w = r->pv->wt.data + (size_t)(m0 / nr) * wstep;
+        const float *w = r->pv->wt.data + (size_t)(m0 / nr) * pstep;
+        /* a block of several panels past the last: its lanes re-read this
+         * panel and are not stored */
+        const size_t wstep = m0 / nr + 1 < panels ? pstep : 0;
         const size_t ybase = ((size_t)r->img * (size_t)g->M + (size_t)m0) * plane +
                              (size_t)(oy * g->oW);
         for (int64_t ox = 0, done = 0; done < g->oW; ox += pt) {
             if (ox + pt > g->oW && g->oW >= pt)
                 ox = g->oW - pt; /* the last tile ends at the row's end */
             const float *x = r->xp + (size_t)(oy * 2) * (size_t)r->geo.Wp + (size_t)(ox * 2);
-            kc->cdirb_tile((size_t)r->K, x, r->koff, w, (size_t)nr, wstep, t, (size_t)nc);
+            r->tl.fn((size_t)r->K, x, r->koff, w, (size_t)nr, wstep, t, (size_t)nc);
             int64_t skip = done - ox, np = (ox + pt < g->oW ? ox + pt : g->oW) - done;
             r->ops->transpose_epi((size_t)np, (size_t)mcols, t + (size_t)(skip * nc), (size_t)nc,
                                   g->y + ybase + (size_t)done, plane,
@@ -171,7 +190,8 @@ int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int
      * stored; zeros keep those lanes finite */
     memset(r.xp + (size_t)g->C * r.geo.plane, 0,
            (r.geo.xfloats - (size_t)g->C * r.geo.plane) * sizeof(float));
-    r.mblocks = (g->M + pv->kc->cdirb_nc - 1) / pv->kc->cdirb_nc;
+    r.tl = cdirb_pick(pv->kc, g->oW);
+    r.mblocks = (g->M + r.tl.nc - 1) / r.tl.nc;
     for (r.img = 0; r.img < g->N; r.img++) {
         sk_parallel_for_tid(ctx->pool, (size_t)g->C, 1, cdirb_pad, &r);
         sk_parallel_for_tid(ctx->pool, (size_t)(r.mblocks * g->oH), 1, cdirb_rows, &r);

@@ -1022,6 +1022,16 @@ static void direct_bc_cases(sk_pool *pool)
         c.act = irand(0, 2);
         check_case(&c, pool, 0);
     }
+    /* 7-wide rows at AVX-512 take the 7 x 64 tile: M = 70 ends with a
+     * block whose second panel does not exist (wstep 0) */
+    for (int i = 0; i < 2; i++) {
+        conv_case w7;
+        square_case(&w7, 1 + i, 24, i ? 70 : 96, 13 + i, 3, 2, 1);
+        w7.bias = 1;
+        w7.add = i;
+        w7.act = 1;
+        check_case(&w7, pool, 0);
+    }
     /* ResNet-18's layer2.0 conv1 at batch 2 with its residual-free
      * epilogue; no allocation in the run */
     conv_case c;
@@ -1178,7 +1188,12 @@ static void test_pixrows_selection(void **state)
     for (int a = 0; a < 2; a++)
         s.out[a] = out_size(&s, a);
     assert_int_equal(s.out[0], 7);
+    /* session 16: at AVX-512 the broadcast direct conv's 7-pixel tile */
+    assert_int_equal(packed_kind(&s),
+                     sk_cpu_level() >= SK_ISA_AVX512 ? SK_CONV_DIRECT_BC : SK_CONV_PIXROWS);
+    setenv("SKIPSERVE_CONV_BCAST", "0", 1);
     assert_int_equal(packed_kind(&s), SK_CONV_PIXROWS);
+    unsetenv("SKIPSERVE_CONV_BCAST");
     conv_case b = c; /* 14x14: 5% less padding, not worth the transpose */
     b.in[0] = b.in[1] = b.out[0] = b.out[1] = 14;
     assert_int_equal(packed_kind(&b), SK_CONV_GEMM);
@@ -2078,8 +2093,8 @@ static void test_conv_direct_selection(void **state)
     unsetenv("SKIPSERVE_CONV_DIRECT");
     square_case(&c, 1, 3, 16, 56, 3, 1, 1);
     assert_true(packed_kind(&c) != SK_CONV_DIRECT);
-    /* ResNet's 3x3 s2 convs at 28- and 14-wide outputs: direct-bcast; at 7
-     * wide (narrower than the AVX-512 tile) and the 1x1 s2 ones: not */
+    /* ResNet's 3x3 s2 convs (28, 14 and 7 wide: the 7-pixel tile):
+     * direct-bcast at AVX-512; the 1x1 s2 ones: not */
     square_case(&c, 1, 64, 128, 56, 3, 2, 1);
     if (sk_cpu_level() < SK_ISA_AVX512) { /* the AVX2 tile is slower: off */
         assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
@@ -2092,10 +2107,8 @@ static void test_conv_direct_selection(void **state)
     unsetenv("SKIPSERVE_CONV_BCAST");
     square_case(&c, 1, 64, 128, 56, 1, 2, 0);
     assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
-    if (sk_cpu_level() == SK_ISA_AVX512) {
-        square_case(&c, 1, 256, 512, 14, 3, 2, 1);
-        assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
-    }
+    square_case(&c, 1, 256, 512, 14, 3, 2, 1);
+    assert_int_equal(packed_kind(&c), SK_CONV_DIRECT_BC);
 }
 
 int main(void)

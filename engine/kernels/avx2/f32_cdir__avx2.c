@@ -12,6 +12,7 @@
 #include "../fast_cdir_uk.h"
 
 /* the broadcast direct conv (fast_cdirb_uk.h): 6 pixels x 2 vectors */
+#define SK_CDIRB_NAME cdirb_tile
 #define SK_CDIRB_PT 6
 #define SK_CDIRB_NV 2
 #include "../fast_cdirb_uk.h"

@@ -11,9 +11,19 @@
 #define SK_CDIR_PR 4
 #include "../fast_cdir_uk.h"
 
-/* the broadcast direct conv (fast_cdirb_uk.h): 14 pixels x 2 vectors */
+/* the broadcast direct conv (fast_cdirb_uk.h): 14 pixels x 32 channels
+ * (28-, 14-wide rows), and 7 pixels x 64 channels (7-wide rows); 28 zmm
+ * accumulators each */
+#define SK_CDIRB_NAME cdirb_tile
 #define SK_CDIRB_PT 14
 #define SK_CDIRB_NV 2
+#include "../fast_cdirb_uk.h"
+#undef SK_CDIRB_NAME
+#undef SK_CDIRB_PT
+#undef SK_CDIRB_NV
+#define SK_CDIRB_NAME cdirb_tile7
+#define SK_CDIRB_PT 7
+#define SK_CDIRB_NV 4
 #include "../fast_cdirb_uk.h"
 
 #endif
