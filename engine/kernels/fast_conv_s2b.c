@@ -83,6 +83,9 @@ typedef struct cdirb_run {
     int64_t img, K, mblocks;
     const int32_t *koff;
     float *xp, *tiles;
+    const float *xs;  /* what the tiles read: xp, or X's image in place */
+    size_t ldx;       /* its row stride */
+    int inplace;
 } cdirb_run;
 
 /* Tasks of channels: plane c of the padded copy of image r->img. */
@@ -136,7 +139,7 @@ static void cdirb_rows(void *arg, int tid, size_t u0, size_t u1)
         for (int64_t ox = 0, done = 0; done < g->oW; ox += pt) {
             if (ox + pt > g->oW && g->oW >= pt)
                 ox = g->oW - pt; /* the last tile ends at the row's end */
-            const float *x = r->xp + (size_t)(oy * 2) * (size_t)r->geo.Wp + (size_t)(ox * 2);
+            const float *x = r->xs + (size_t)(oy * 2) * r->ldx + (size_t)(ox * 2);
             r->tl.fn((size_t)r->K, x, r->koff, w, (size_t)nr, wstep, t, (size_t)nc);
             int64_t skip = done - ox, np = (ox + pt < g->oW ? ox + pt : g->oW) - done;
             r->ops->transpose_epi((size_t)np, (size_t)mcols, t + (size_t)(skip * nc), (size_t)nc,
@@ -173,16 +176,24 @@ int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int
     r.pv = pv;
     r.ops = &pv->kc->ops;
     r.geo = cdirb_plan(pv->kc, g->C, g->kh, g->kw, g->oH, g->oW);
-    if ((int64_t)r.geo.plane * g->C > INT32_MAX)
+    if ((int64_t)r.geo.plane * g->C > INT32_MAX || g->C * g->H * g->W > INT32_MAX)
         return sk_kfail(ctx, n, SK_EINVAL, "direct-bcast: input too large");
     float *heap, *s = sk_fast_scratch(n, ctx, cdirb_floats(&r.geo, r.K, T), &heap);
     if (!s)
         return SK_ENOMEM;
+    /* no pads to write out (a 1x1 s2 down-sampling conv) and rows at least
+     * a tile wide (so no tile reads past its row): the tiles read X in
+     * place, no copy */
+    r.tl = cdirb_pick(pv->kc, g->oW);
+    r.inplace = g->pt == 0 && g->pl == 0 && (g->oH - 1) * 2 + g->kh <= g->H &&
+                (g->oW - 1) * 2 + g->kw <= g->W && g->oW >= r.tl.pt;
+    const size_t plane = r.inplace ? (size_t)(g->H * g->W) : r.geo.plane;
+    r.ldx = r.inplace ? (size_t)g->W : (size_t)r.geo.Wp;
     int32_t *koff = (int32_t *)s;
     for (int64_t c = 0, k = 0; c < g->C; c++)
         for (int64_t ky = 0; ky < g->kh; ky++)
             for (int64_t kx = 0; kx < g->kw; kx++, k++)
-                koff[k] = (int32_t)((size_t)c * r.geo.plane + (size_t)(ky * r.geo.Wp + kx));
+                koff[k] = (int32_t)((size_t)c * plane + (size_t)ky * r.ldx + (size_t)kx);
     r.koff = koff;
     r.xp = s + round16f((size_t)r.K);
     r.tiles = r.xp + r.geo.xfloats;
@@ -190,10 +201,11 @@ int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int
      * stored; zeros keep those lanes finite */
     memset(r.xp + (size_t)g->C * r.geo.plane, 0,
            (r.geo.xfloats - (size_t)g->C * r.geo.plane) * sizeof(float));
-    r.tl = cdirb_pick(pv->kc, g->oW);
     r.mblocks = (g->M + r.tl.nc - 1) / r.tl.nc;
     for (r.img = 0; r.img < g->N; r.img++) {
-        sk_parallel_for_tid(ctx->pool, (size_t)g->C, 1, cdirb_pad, &r);
+        r.xs = r.inplace ? g->x + (size_t)r.img * (size_t)(g->C * g->H * g->W) : r.xp;
+        if (!r.inplace)
+            sk_parallel_for_tid(ctx->pool, (size_t)g->C, 1, cdirb_pad, &r);
         sk_parallel_for_tid(ctx->pool, (size_t)(r.mblocks * g->oH), 1, cdirb_rows, &r);
     }
     sk_free(heap);

@@ -1032,6 +1032,15 @@ static void direct_bc_cases(sk_pool *pool)
         w7.act = 1;
         check_case(&w7, pool, 0);
     }
+    /* 1x1 s2 down-sampling, no pads: read in place (no copy), at 28 and
+     * 7 wide, the last with odd input size */
+    for (int i = 0; i < 2; i++) {
+        conv_case ds;
+        square_case(&ds, 2, 40, 72, i ? 13 : 56, 1, 2, 0);
+        ds.bn = 1;
+        ds.add = 1;
+        check_case(&ds, pool, 0);
+    }
     /* ResNet-18's layer2.0 conv1 at batch 2 with its residual-free
      * epilogue; no allocation in the run */
     conv_case c;
