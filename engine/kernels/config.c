@@ -182,6 +182,7 @@ static void fill_cdir(void)
     configs[SK_ISA_AVX2].cdir_vw = 8;
     configs[SK_ISA_AVX2].ops.vmax3 = sk_f32_vmax3__avx2;
     configs[SK_ISA_AVX2].ops.hmax3s2 = sk_f32_hmax3s2__avx2;
+    configs[SK_ISA_AVX2].ops.maxpool3s2p1 = sk_f32_maxpool3s2p1__avx2;
     configs[SK_ISA_AVX2].cdirb_tile = sk_f32_cdirb_tile__avx2;
     configs[SK_ISA_AVX2].cdirb_pt = 6;
     configs[SK_ISA_AVX2].cdirb_nc = 16;
@@ -190,6 +191,7 @@ static void fill_cdir(void)
         configs[SK_ISA_AVX512].cdir_vw = 16;
         configs[SK_ISA_AVX512].ops.vmax3 = sk_f32_vmax3__avx512f;
         configs[SK_ISA_AVX512].ops.hmax3s2 = sk_f32_hmax3s2__avx512f;
+        configs[SK_ISA_AVX512].ops.maxpool3s2p1 = sk_f32_maxpool3s2p1__avx512f;
         configs[SK_ISA_AVX512].cdirb_tile = sk_f32_cdirb_tile__avx512f;
         configs[SK_ISA_AVX512].cdirb_pt = 14;
         configs[SK_ISA_AVX512].cdirb_nc = 32;

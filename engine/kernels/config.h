@@ -98,6 +98,10 @@ typedef struct sk_fast_uk {
      * t[2o+2]), o < n, t read below tlen (>= 2n + 1) */
     void (*vmax3)(size_t n, const float *a, const float *b, const float *c, float *y);
     void (*hmax3s2)(size_t n, const float *t, size_t tlen, float *y);
+    /* MaxPool 3x3 s2, top / left pad 1, output rows [oh0, oh1) of one
+     * H x W plane into y (oW floats a row) (fast_pool_uk.h) */
+    void (*maxpool3s2p1)(const float *x, size_t H, size_t W, float *y, size_t oW, size_t oh0,
+                         size_t oh1);
 } sk_fast_uk;
 
 /* ---- Winograd F(m x m, 3x3) transforms (fast_wino_uk.h) ------------------

@@ -218,7 +218,9 @@ void sk_f32_cdirb_tile7__avx512f(size_t K, const float *x, const int32_t *koff, 
 #define SK_POOL_UK_PROTOS(sfx)                                                                 \
     void sk_f32_vmax3__##sfx(size_t n, const float *a, const float *b, const float *c,        \
                              float *y);                                                       \
-    void sk_f32_hmax3s2__##sfx(size_t n, const float *t, size_t tlen, float *y);
+    void sk_f32_hmax3s2__##sfx(size_t n, const float *t, size_t tlen, float *y);               \
+    void sk_f32_maxpool3s2p1__##sfx(const float *x, size_t H, size_t W, float *y, size_t oW,  \
+                                    size_t oh0, size_t oh1);
 SK_POOL_UK_PROTOS(avx2)
 SK_POOL_UK_PROTOS(avx512f)
 

@@ -258,6 +258,40 @@ static void pool_rows(void *arg, int tid, size_t b, size_t e)
     }
 }
 
+/* MaxPool 3x3 s2 with top and left pad 1 (ResNet's stem pool; session
+ * 16): tasks of (plane, band of output rows) on the level's whole-plane
+ * loop (fast_pool_uk.h maxpool3s2p1: rows then columns in registers, no
+ * row buffer, no per-row calls). Same values as pool_rows. */
+typedef struct pool_p1_job {
+    const sk_fast_uk *uk;
+    const float *x;
+    float *y;
+    size_t H, W, oH, oW, bands, nb;
+} pool_p1_job;
+
+static void pool_p1_task(void *arg, int tid, size_t u0, size_t u1)
+{
+    (void)tid;
+    const pool_p1_job *j = arg;
+    for (size_t u = u0; u < u1; u++) {
+        size_t pl = u / j->bands, oh0 = u % j->bands * j->nb;
+        size_t oh1 = oh0 + j->nb < j->oH ? oh0 + j->nb : j->oH;
+        j->uk->maxpool3s2p1(j->x + pl * j->H * j->W, j->H, j->W, j->y + pl * j->oH * j->oW,
+                            j->oW, oh0, oh1);
+    }
+}
+
+static int pool_p1_fits(const pool_geom *g, const sk_fast_uk *uk)
+{
+    const sk_win *w = &g->w;
+    const char *e = getenv("SKIPSERVE_POOL_S2");
+    return uk->maxpool3s2p1 && !(e && !strcmp(e, "0")) && w->in[0] == 1 && w->k[0] == 1 &&
+           w->k[1] == 3 && w->k[2] == 3 && w->stride[1] == 2 && w->stride[2] == 2 &&
+           w->dil[1] == 1 && w->dil[2] == 1 && w->pb[1] == 1 && w->pb[2] == 1 &&
+           w->in[1] >= 1 && w->in[2] >= 1 && 2 * (w->out[1] - 1) <= w->in[1] &&
+           2 * (w->out[2] - 1) <= w->in[2];
+}
+
 static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                     int nout, sk_kctx *ctx, int is_max)
 {
@@ -269,6 +303,20 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     if (!scratch)
         return sk_fast_ref(n, in, nin, out, nout, ctx);
     const sk_win *w = &g.w;
+    if (is_max && pool_p1_fits(&g, uk)) {
+        const int T = sk_pool_size(ctx->pool);
+        pool_p1_job pj = {uk, in[0]->data, out[0].data, (size_t)w->in[1], (size_t)w->in[2],
+                          (size_t)w->out[1], (size_t)w->out[2], 1, (size_t)w->out[1]};
+        /* whole planes, or bands of rows where planes are fewer than 4 a thread */
+        if (g.NC < 4L * T) {
+            size_t want = (size_t)((4L * T + g.NC - 1) / g.NC);
+            pj.nb = (pj.oH + want - 1) / want;
+            pj.bands = (pj.oH + pj.nb - 1) / pj.nb;
+        }
+        if (g.NC > 0 && pj.oH > 0 && pj.oW > 0)
+            sk_parallel_for_tid(ctx->pool, (size_t)g.NC * pj.bands, 1, pool_p1_task, &pj);
+        return 0;
+    }
     const char *s2e = getenv("SKIPSERVE_POOL_S2");
     pool_job j = {uk, &g, in[0]->data, out[0].data, scratch + sk_fast_pad((size_t)w->out[2]),
                   scratch, is_max, sk_attr_int(n, "count_include_pad", 0) != 0,

@@ -1631,6 +1631,15 @@ static void maxpool_cases(sk_pool *pool)
             pads[a] = irand(0, 1);
             pads[nsp + a] = irand(0, 1);
             in[a] = xd[2 + a] = irand(3, 150);
+            if (nsp == 2 && t % 6 == 0) /* 3x3 s2 pad 1: the whole-plane loop */
+                for (a = 0; a < 2; a++) {
+                    ks[a] = 3;
+                    st[a] = 2;
+                    dl[a] = 1;
+                    pads[a] = 1;
+                    pads[2 + a] = irand(0, 1);
+                    in[a] = xd[2 + a] = irand(pads[2 + a] ? 1 : 2, a ? 150 : 40);
+                }
         }
         sk_graph *g = sk_graph_new();
         set_input(g, "X", nsp + 2, xd);
