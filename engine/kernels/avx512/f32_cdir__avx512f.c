@@ -1,14 +1,15 @@
 /* f32_cdir__avx512f.c — the direct NCHW conv's band loop at the avx512
- * level (sk_f32_cdir_band__avx512f): tiles of 4 output channels x 4
- * vectors of 16 pixels (16 zmm accumulators, 4 inputs, 1 broadcast). The
- * loop lives in ../fast_cdir_uk.h. */
+ * level (sk_f32_cdir_band__avx512f): tiles of 4 output channels x 6
+ * vectors of 16 pixels (24 zmm accumulators, 6 inputs, 1 broadcast; on the
+ * ResNet stem 1.07x the 4 x 4 tile, 6 x 4 1.05x, 8 x 3 1.07x, 8 x 2 1.05x:
+ * bench/ab.py, 5 rounds, session 16). The loop lives in ../fast_cdir_uk.h. */
 #if defined(__x86_64__)
 #define SK_FAST_AVX512 1
 #include "../fast_simd.h"
 #include "kernels/fast.h"
 
 #define SK_CDIR_MR 4
-#define SK_CDIR_PR 4
+#define SK_CDIR_PR 6
 #include "../fast_cdir_uk.h"
 
 /* the broadcast direct conv (fast_cdirb_uk.h): 14 pixels x 32 channels
