@@ -1,7 +1,8 @@
-/* fast_pool_uk.h — MaxPool's 3-wide stride-2 rows (issue 24, session 16;
- * sk_f32_vmax3__*, sk_f32_hmax3s2__*, read by fast_pool.c through
- * sk_fast_uk.vmax3 / .hmax3s2), written once against fast_simd.h and
- * included by one file per level.
+/* fast_pool_uk.h — MaxPool's 3-wide stride-2 rows and the 3x3 s2 pad-1
+ * whole-plane loop (issue 24, session 16; sk_f32_vmax3__*,
+ * sk_f32_hmax3s2__*, sk_f32_maxpool3s2p1__*, read by fast_pool.c through
+ * sk_fast_uk.vmax3 / .hmax3s2 / .maxpool3s2p1), written once against
+ * fast_simd.h and included by one file per level.
  *
  * ResNet's MaxPool 3x3 s2 pad 1 (64 x 112x112 -> 56x56) made each output
  * row in five passes: copy a row, two running maxes, de-interleave, three
