@@ -174,11 +174,39 @@ static void fill_nchw(void)
         configs[SK_ISA_AVX512].gemm_nchw = sk_f32_gemm_nchw_8x32__avx512f;
 }
 
+/* the direct NCHW conv (fast_conv_s2.c, fast_cdir_uk.h) and MaxPool's
+ * 3-wide stride-2 rows (fast_pool_uk.h) at both levels (session 16) */
+static void fill_cdir(void)
+{
+    configs[SK_ISA_AVX2].cdir_band = sk_f32_cdir_band__avx2;
+    configs[SK_ISA_AVX2].cdir_vw = 8;
+    configs[SK_ISA_AVX2].ops.vmax3 = sk_f32_vmax3__avx2;
+    configs[SK_ISA_AVX2].ops.hmax3s2 = sk_f32_hmax3s2__avx2;
+    configs[SK_ISA_AVX2].ops.maxpool3s2p1 = sk_f32_maxpool3s2p1__avx2;
+    configs[SK_ISA_AVX2].cdirb_tile = sk_f32_cdirb_tile__avx2;
+    configs[SK_ISA_AVX2].cdirb_pt = 6;
+    configs[SK_ISA_AVX2].cdirb_nc = 16;
+    if (NCONFIGS > SK_ISA_AVX512) {
+        configs[SK_ISA_AVX512].cdir_band = sk_f32_cdir_band__avx512f;
+        configs[SK_ISA_AVX512].cdir_vw = 16;
+        configs[SK_ISA_AVX512].ops.vmax3 = sk_f32_vmax3__avx512f;
+        configs[SK_ISA_AVX512].ops.hmax3s2 = sk_f32_hmax3s2__avx512f;
+        configs[SK_ISA_AVX512].ops.maxpool3s2p1 = sk_f32_maxpool3s2p1__avx512f;
+        configs[SK_ISA_AVX512].cdirb_tile = sk_f32_cdirb_tile__avx512f;
+        configs[SK_ISA_AVX512].cdirb_pt = 14;
+        configs[SK_ISA_AVX512].cdirb_nc = 32;
+        configs[SK_ISA_AVX512].cdirb_tile2 = sk_f32_cdirb_tile7__avx512f;
+        configs[SK_ISA_AVX512].cdirb_pt2 = 7;
+        configs[SK_ISA_AVX512].cdirb_nc2 = 64;
+    }
+}
+
 static void fill_all(void)
 {
     apply_switches();
     fill_bf16();
     fill_nchw();
+    fill_cdir();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif

@@ -93,6 +93,15 @@ typedef struct sk_fast_uk {
     /* y = GELU(x), erf and tanh forms (fast_gelu_uk.h); may be in place */
     void (*vgelu_erf)(size_t n, const float *x, float *y);
     void (*vgelu_tanh)(size_t n, const float *x, float *y);
+    /* MaxPool 3-wide stride-2 rows (fast_pool_uk.h, session 16):
+     * y[i] = max(a[i], b[i], c[i]), i < n; and y[o] = max(t[2o], t[2o+1],
+     * t[2o+2]), o < n, t read below tlen (>= 2n + 1) */
+    void (*vmax3)(size_t n, const float *a, const float *b, const float *c, float *y);
+    void (*hmax3s2)(size_t n, const float *t, size_t tlen, float *y);
+    /* MaxPool 3x3 s2, top / left pad 1, output rows [oh0, oh1) of one
+     * H x W plane into y (oW floats a row) (fast_pool_uk.h) */
+    void (*maxpool3s2p1)(const float *x, size_t H, size_t W, float *y, size_t oW, size_t oh0,
+                         size_t oh1);
 } sk_fast_uk;
 
 /* ---- Winograd F(m x m, 3x3) transforms (fast_wino_uk.h) ------------------
@@ -154,6 +163,32 @@ typedef void (*sk_bf16_taps2_fn)(float *dst, size_t pstride, int nr, const sk_bf
                                  const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow,
                                  int nb, int H, int W);
 
+/* ---- the direct NCHW convolution (issue 24, session 16; fast_cdir_uk.h,
+ * driver fast_conv_s2.c): one band of output rows of every output channel.
+ * ph: the band's padded input rows split into their s stride phases,
+ * [C][rows][s][ldp] (phase p of padded row r holds padded columns p, p + s,
+ * ...; zeros past the data); w: W as given, [M][C][kh][kw]; y, res: the
+ * band's first output row of channel 0, channels ldy floats apart, output
+ * rows oW apart (res NULL: none; bias NULL: none). Output row j of the band
+ * reads padded rows j * s .. j * s + kh - 1. ----------------------------- */
+#define SK_CDIR_MAX_TAPS 64
+typedef struct sk_cdir_band {
+    const float *ph;
+    size_t ldp, rows; /* floats a phase row; padded rows a channel */
+    int s, C, kh, kw;
+    const float *w, *bias, *res;
+    size_t M;
+    float *y;
+    size_t ldy, oW, nrows;
+    float lo, hi;
+} sk_cdir_band;
+typedef void (*sk_cdir_band_fn)(const sk_cdir_band *b);
+/* t[p * ldt + j] = sum_k x[2p + koff[k]] * w[k][j] for p < the level's
+ * cdirb_pt, j < cdirb_nc; w's k row at w + k * ldw within a panel of ldw
+ * columns, the next panel wstep floats on (fast_cdirb_uk.h) */
+typedef void (*sk_cdirb_tile_fn)(size_t K, const float *x, const int32_t *koff, const float *w,
+                                 size_t ldw, size_t wstep, float *t, size_t ldt);
+
 /* ---- the configuration of one level ------------------------------------- */
 typedef struct sk_kconfig {
     sk_isa isa;
@@ -179,6 +214,17 @@ typedef struct sk_kconfig {
      * AVX-512 level only (8 x 32 over the level's packed A panels); NULL
      * elsewhere, where those convs keep im2col-gemm / pixel rows */
     sk_gemm_nchw_fn gemm_nchw;
+    /* the direct NCHW conv of strided / few-channel convs (fast_conv_s2.c) */
+    sk_cdir_band_fn cdir_band;
+    int cdir_vw; /* its pixels a vector */
+    /* the broadcast direct conv of stride-2 convs (fast_conv_s2b.c,
+     * fast_cdirb_uk.h): one tile of cdirb_pt pixels x cdirb_nc channels */
+    sk_cdirb_tile_fn cdirb_tile;
+    int cdirb_pt, cdirb_nc;
+    /* a second, narrower tile for rows narrower than cdirb_pt (NULL: none):
+     * cdirb_pt2 pixels x cdirb_nc2 channels (a multiple of the GEMM's nr) */
+    sk_cdirb_tile_fn cdirb_tile2;
+    int cdirb_pt2, cdirb_nc2;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -46,6 +46,15 @@ typedef enum {
      * place as B (kernels/gemm_nchw.h); w as for SK_CONV_GEMM
      * (fast_conv_1x1.c) */
     SK_CONV_NCHW1X1 = 6,
+    /* 2-D, group 1, stride 1 or 2, few input channels or a strided
+     * kernel (prepack.c use_cdir): direct NCHW conv over phase-split input
+     * rows reading W as given (fast_conv_s2.c, fast_cdir_uk.h); w unused */
+    SK_CONV_DIRECT = 7,
+    /* 2-D, group 1, stride 2, dilation 1, more than 4 input channels
+     * (prepack.c use_cdirb): output channels in the lanes, input values
+     * broadcast from a padded copy of X (fast_conv_s2b.c,
+     * fast_cdirb_uk.h); wt = W' packed as the GEMM's B (as pixel rows) */
+    SK_CONV_DIRECT_BC = 8,
     /* precision bf16 (bf16.h): the im2col GEMM on the K-pair BF16 kernel;
      * w = bf16 pairs, cfg = &kc->bf16_gemm (fast_conv_im2col.c) */
     SK_CONV_BF16 = 16
@@ -74,6 +83,11 @@ typedef struct sk_conv_priv {
      * SKIPSERVE_DW_CL_MAXPX=n the largest plane the lanes take */
     int dw_flat;
     int64_t dw_cl_maxpx;
+    /* SK_CONV_DIRECT only (prepack.c use_cdir): input channels, kernel and
+     * stride, for sizing the per-run scratch before a run */
+    struct {
+        int64_t C, kh, kw, s;
+    } cdir;
 } sk_conv_priv;
 
 typedef struct sk_gemm_priv {
@@ -189,6 +203,26 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
                              const float *b);
 SK_DW_UK_PROTOS(avx2)
 SK_DW_UK_PROTOS(avx512f)
+
+/* The direct NCHW conv (fast_conv_s2.c): its band loop per ISA. */
+void sk_f32_cdir_band__avx2(const sk_cdir_band *b);
+void sk_f32_cdir_band__avx512f(const sk_cdir_band *b);
+#define SK_CDIRB_UK_PROTOS(sfx)                                                                \
+    void sk_f32_cdirb_tile__##sfx(size_t K, const float *x, const int32_t *koff, const float *w, \
+                                  size_t ldw, size_t wstep, float *t, size_t ldt);
+SK_CDIRB_UK_PROTOS(avx2)
+SK_CDIRB_UK_PROTOS(avx512f)
+void sk_f32_cdirb_tile7__avx512f(size_t K, const float *x, const int32_t *koff, const float *w,
+                                 size_t ldw, size_t wstep, float *t, size_t ldt);
+/* MaxPool's 3-wide stride-2 rows (fast_pool_uk.h, sk_fast_uk.vmax3 / .hmax3s2). */
+#define SK_POOL_UK_PROTOS(sfx)                                                                 \
+    void sk_f32_vmax3__##sfx(size_t n, const float *a, const float *b, const float *c,        \
+                             float *y);                                                       \
+    void sk_f32_hmax3s2__##sfx(size_t n, const float *t, size_t tlen, float *y);               \
+    void sk_f32_maxpool3s2p1__##sfx(const float *x, size_t H, size_t W, float *y, size_t oW,  \
+                                    size_t oh0, size_t oh1);
+SK_POOL_UK_PROTOS(avx2)
+SK_POOL_UK_PROTOS(avx512f)
 
 /* dst[q] = src[2q] for q in [0, n) (fast_conv.c). */
 void sk_gather_stride2(float *dst, const float *src, int64_t n);

@@ -55,6 +55,9 @@ static const sk_conv_strategy strategies[] = {
     {SK_CONV_WINOGRAD4, "winograd-f4x4-3x3", 0, wino_scratch, sk_fast_run_conv_wino},
     {SK_CONV_BF16, "bf16-im2col-gemm", 0, sk_conv_im2col_scratch, sk_fast_run_conv_im2col},
     {SK_CONV_NCHW1X1, "gemm-nchw-1x1", 0, sk_conv_nchw1x1_scratch, sk_fast_run_conv_nchw1x1},
+    {SK_CONV_DIRECT, "direct-nchw", 1, sk_conv_direct_scratch, sk_fast_run_conv_direct},
+    {SK_CONV_DIRECT_BC, "direct-bcast", 0, sk_conv_direct_bc_scratch,
+     sk_fast_run_conv_direct_bc},
 };
 
 const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind)

@@ -63,6 +63,14 @@ size_t sk_conv_pixrows_scratch(const sk_conv_priv *pv, const sk_tensor *out, int
 int sk_fast_run_conv_nchw1x1(const sk_node *n, const sk_tensor *const *in, int nin,
                              sk_tensor *out, sk_kctx *ctx);
 size_t sk_conv_nchw1x1_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads);
+/* The direct NCHW strategy (fast_conv_s2.c). */
+int sk_fast_run_conv_direct(const sk_node *n, const sk_tensor *const *in, int nin,
+                            sk_tensor *out, sk_kctx *ctx);
+size_t sk_conv_direct_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads);
+/* The broadcast direct strategy (fast_conv_s2b.c). */
+int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int nin,
+                               sk_tensor *out, sk_kctx *ctx);
+size_t sk_conv_direct_bc_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads);
 /* Pixel rows for a Winograd node whose pix_max_n covers the run's batch
  * (its W' in wt; fast_conv.c decides). */
 int sk_fast_run_conv_pixrows_alt(const sk_node *n, const sk_tensor *const *in, int nin,

@@ -128,7 +128,58 @@ typedef struct pool_job {
     float *scratch;    /* per-thread areas after the shared count row */
     const float *cntw; /* AveragePool: divisor part of each output column */
     int is_max, include_pad;
+    int s2; /* MaxPool 3-wide stride-2 rows by vmax3 / hmax3s2 (pool_rows_s2) */
 } pool_job;
+
+/* MaxPool whose last axis is 3 taps, stride 2, dilation 1 (ResNet's 3x3
+ * s2 pad 1; session 16): the window's input rows folded three at a time
+ * into T (vmax3), then every output of the row from T's three shifted taps
+ * in one pass (hmax3s2) — no de-interleaved copy, no tap list. The same
+ * values as pool_rows (a max is exact in any order). SKIPSERVE_POOL_S2=0
+ * keeps pool_rows (A/B). */
+static void pool_rows_s2(void *arg, int tid, size_t b, size_t e)
+{
+    const pool_job *j = arg;
+    const pool_geom *g = j->g;
+    const sk_win *w = &g->w;
+    const sk_fast_uk *uk = j->uk;
+    const size_t W = (size_t)w->in[2], oW = (size_t)w->out[2], pb = (size_t)w->pb[2];
+    float *T = j->scratch + (size_t)tid * g->per_thread, *Tx = T + pb;
+    for (size_t i = 0; i < pb; i++)
+        T[i] = -INFINITY;
+    for (size_t i = pb + W; i < g->tlen; i++)
+        T[i] = -INFINITY;
+    const int64_t oD = w->out[0], oH = w->out[1];
+    const size_t plane = (size_t)(w->in[0] * w->in[1]) * W;
+    for (size_t r = b; r < e; r++) {
+        const int64_t oh = (int64_t)(r % (size_t)oH), od = (int64_t)(r / (size_t)oH % (size_t)oD);
+        const float *xc = j->x + r / (size_t)(oH * oD) * plane;
+        const float *pend[3];
+        int np = 0, have = 0; /* rows waiting; whether Tx holds a max yet */
+        for (int64_t kd = 0; kd < w->k[0]; kd++) {
+            int64_t id = od * w->stride[0] - w->pb[0] + kd * w->dil[0];
+            if (id < 0 || id >= w->in[0])
+                continue;
+            for (int64_t kh = 0; kh < w->k[1]; kh++) {
+                int64_t ih = oh * w->stride[1] - w->pb[1] + kh * w->dil[1];
+                if (ih < 0 || ih >= w->in[1])
+                    continue;
+                pend[np++] = xc + (size_t)(id * w->in[1] + ih) * W;
+                if (np == 3 - have) { /* fold: Tx = max(Tx or a row, two rows) */
+                    uk->vmax3(W, have ? Tx : pend[0], pend[have ? 0 : 1], pend[have ? 1 : 2], Tx);
+                    have = 1;
+                    np = 0;
+                }
+            }
+        }
+        if (np) /* one or two rows left */
+            uk->vmax3(W, have ? Tx : pend[0], pend[0], pend[np - 1], Tx);
+        else if (!have) /* a window wholly in the padding */
+            for (size_t i = 0; i < W; i++)
+                Tx[i] = -INFINITY;
+        uk->hmax3s2(oW, T, g->tlen, j->y + r * oW);
+    }
+}
 
 static void pool_rows(void *arg, int tid, size_t b, size_t e)
 {
@@ -207,6 +258,40 @@ static void pool_rows(void *arg, int tid, size_t b, size_t e)
     }
 }
 
+/* MaxPool 3x3 s2 with top and left pad 1 (ResNet's stem pool; session
+ * 16): tasks of (plane, band of output rows) on the level's whole-plane
+ * loop (fast_pool_uk.h maxpool3s2p1: rows then columns in registers, no
+ * row buffer, no per-row calls). Same values as pool_rows. */
+typedef struct pool_p1_job {
+    const sk_fast_uk *uk;
+    const float *x;
+    float *y;
+    size_t H, W, oH, oW, bands, nb;
+} pool_p1_job;
+
+static void pool_p1_task(void *arg, int tid, size_t u0, size_t u1)
+{
+    (void)tid;
+    const pool_p1_job *j = arg;
+    for (size_t u = u0; u < u1; u++) {
+        size_t pl = u / j->bands, oh0 = u % j->bands * j->nb;
+        size_t oh1 = oh0 + j->nb < j->oH ? oh0 + j->nb : j->oH;
+        j->uk->maxpool3s2p1(j->x + pl * j->H * j->W, j->H, j->W, j->y + pl * j->oH * j->oW,
+                            j->oW, oh0, oh1);
+    }
+}
+
+static int pool_p1_fits(const pool_geom *g, const sk_fast_uk *uk)
+{
+    const sk_win *w = &g->w;
+    const char *e = getenv("SKIPSERVE_POOL_S2");
+    return uk->maxpool3s2p1 && !(e && !strcmp(e, "0")) && w->in[0] == 1 && w->k[0] == 1 &&
+           w->k[1] == 3 && w->k[2] == 3 && w->stride[1] == 2 && w->stride[2] == 2 &&
+           w->dil[1] == 1 && w->dil[2] == 1 && w->pb[1] == 1 && w->pb[2] == 1 &&
+           w->in[1] >= 1 && w->in[2] >= 1 && 2 * (w->out[1] - 1) <= w->in[1] &&
+           2 * (w->out[2] - 1) <= w->in[2];
+}
+
 static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                     int nout, sk_kctx *ctx, int is_max)
 {
@@ -218,8 +303,25 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     if (!scratch)
         return sk_fast_ref(n, in, nin, out, nout, ctx);
     const sk_win *w = &g.w;
+    if (is_max && pool_p1_fits(&g, uk)) {
+        const int T = sk_pool_size(ctx->pool);
+        pool_p1_job pj = {uk, in[0]->data, out[0].data, (size_t)w->in[1], (size_t)w->in[2],
+                          (size_t)w->out[1], (size_t)w->out[2], 1, (size_t)w->out[1]};
+        /* whole planes, or bands of rows where planes are fewer than 4 a thread */
+        if (g.NC < 4L * T) {
+            size_t want = (size_t)((4L * T + g.NC - 1) / g.NC);
+            pj.nb = (pj.oH + want - 1) / want;
+            pj.bands = (pj.oH + pj.nb - 1) / pj.nb;
+        }
+        if (g.NC > 0 && pj.oH > 0 && pj.oW > 0)
+            sk_parallel_for_tid(ctx->pool, (size_t)g.NC * pj.bands, 1, pool_p1_task, &pj);
+        return 0;
+    }
+    const char *s2e = getenv("SKIPSERVE_POOL_S2");
     pool_job j = {uk, &g, in[0]->data, out[0].data, scratch + sk_fast_pad((size_t)w->out[2]),
-                  scratch, is_max, sk_attr_int(n, "count_include_pad", 0) != 0};
+                  scratch, is_max, sk_attr_int(n, "count_include_pad", 0) != 0,
+                  is_max && uk->hmax3s2 && w->k[2] == 3 && w->stride[2] == 2 && w->dil[2] == 1 &&
+                      !(s2e && !strcmp(s2e, "0"))};
     if (!is_max)
         for (int64_t ow = 0; ow < w->out[2]; ow++) {
             int64_t v, p;
@@ -229,7 +331,8 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     size_t rows = (size_t)(g.NC * w->out[0] * w->out[1]);
     size_t work = (size_t)(w->in[2] * w->k[0] * w->k[1]) + 1;
     if (rows > 0 && w->out[2] > 0)
-        sk_parallel_for_tid(ctx->pool, rows, work < 4096 ? 4096 / work : 1, pool_rows, &j);
+        sk_parallel_for_tid(ctx->pool, rows, work < 4096 ? 4096 / work : 1,
+                            j.s2 ? pool_rows_s2 : pool_rows, &j);
     return 0;
 }
 

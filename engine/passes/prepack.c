@@ -121,6 +121,64 @@ static int use_nchw1x1(const sk_node *n, const sk_value *w, int64_t group, int64
     return P == 0 || P >= 16;
 }
 
+/* The direct NCHW conv (SK_CONV_DIRECT, fast_conv_s2.c; issue 24, session
+ * 16): 2-D, group 1, dilation 1, the same stride (1 or 2) on both axes, at
+ * most SK_CDIR_MAX_TAPS taps, at a level with the band loop. By default
+ * only stride-2 convs of at most 4 input channels — the RGB stems (ResNet's
+ * 7x7 s2 3 -> 64: K = 147 deep, where im2col-gemm spent its time gathering;
+ * bench/RESULTS.md, session 16). SKIPSERVE_CONV_DIRECT=0 never (A/B: the
+ * old path), =force every conv the loop covers (tests). */
+#define CDIR_MAX_C 4
+static int use_cdir(const sk_node *n, const sk_value *w, int64_t group, const sk_kconfig *kc)
+{
+    const char *env = getenv("SKIPSERVE_CONV_DIRECT");
+    if ((env && !strcmp(env, "0")) || !kc->cdir_band || w->shape.rank != 4 || group != 1 ||
+        !all_ones(n, "dilations") || w->shape.dim[2] * w->shape.dim[3] > SK_CDIR_MAX_TAPS)
+        return 0;
+    const int64_t *st;
+    int ns = sk_attr_ints(n, "strides", &st);
+    int64_t s = ns == 2 ? st[0] : ns == 0 ? 1 : -1;
+    if ((s != 1 && s != 2) || (ns == 2 && st[1] != s))
+        return 0;
+    if (env && !strcmp(env, "force"))
+        return 1;
+    return s == 2 && w->shape.dim[1] <= CDIR_MAX_C;
+}
+
+/* The broadcast direct conv (SK_CONV_DIRECT_BC, fast_conv_s2b.c; issue 24,
+ * session 16): 2-D, group 1, dilation 1, stride 2 on both axes, at a level
+ * with the tile whose channel block is the GEMM's nr (W' is packed as its
+ * B panels). By default for more than CDIR_MAX_C input channels — ResNet's
+ * stride-2 3x3 and 1x1 convs, where im2col-gemm gathered its columns
+ * (bench/RESULTS.md, session 16); the RGB stems take use_cdir.
+ * SKIPSERVE_CONV_BCAST=0 never (A/B), =force every stride-2 conv (tests). */
+/* 1: rows narrower than the first tile take the second (7x7 outputs) */
+#define CDIRB_NARROW 1
+static int use_cdirb(const sk_node *n, const sk_value *w, int64_t group, int64_t ow,
+                     const sk_kconfig *kc)
+{
+    const char *env = getenv("SKIPSERVE_CONV_BCAST"), *d = getenv("SKIPSERVE_CONV_DIRECT");
+    int force = env && !strcmp(env, "force");
+    if ((env && !strcmp(env, "0")) || !kc->cdirb_tile || kc->cdirb_nc != kc->gemm.nr ||
+        w->shape.rank != 4 || group != 1 || !all_ones(n, "dilations"))
+        return 0;
+    const int64_t *st;
+    if (sk_attr_ints(n, "strides", &st) != 2 || st[0] != 2 || st[1] != 2)
+        return 0;
+    if (force)
+        return 1;
+    if (d && !strcmp(d, "force")) /* the tests of use_cdir's loop */
+        return 0;
+    /* 1x1 s2 (the down-sampling convs): slower than im2col-gemm, the
+     * padded copy of X costing more than the gather it saves; outputs
+     * narrower than a tile (7x7) leave lanes idle: pixel rows win there;
+     * the AVX2 tile (6 pixels x 16 channels, 8 loads per 12 FMAs) is
+     * 1.1-1.2x slower than im2col-gemm: AVX-512 only *by default* */
+    return kc->isa >= SK_ISA_AVX512 && w->shape.dim[1] > CDIR_MAX_C &&
+           w->shape.dim[2] * w->shape.dim[3] > 1 &&
+           (ow >= kc->cdirb_pt || (kc->cdirb_tile2 && ow >= kc->cdirb_pt2 && CDIRB_NARROW));
+}
+
 /* For a Winograd F(m x m) conv (group 1) on a known oh x ow output: the
  * largest batch (up to 16) at which pixel rows multiply at most
  * WINO_PIX_RATIO x the lanes Winograd does, 0 for none. Winograd's tiles
@@ -260,6 +318,22 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
             rc = sk_bf16_pack_a(pv->cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, &pv->w);
         }
         p->nbf16 += rc == 0;
+    } else if (use_cdirb(n, w, group, ow, kc)) {
+        /* W' (k, m) = W[m][k] as B panels, as pixel rows */
+        pv->kind = SK_CONV_DIRECT_BC;
+        pv->cdir.C = Cg;
+        pv->cdir.kh = w->shape.dim[2];
+        pv->cdir.kw = w->shape.dim[3];
+        pv->cdir.s = 2;
+        rc = sk_gemm_pack_b(cfg, w->data, 1, (size_t)K, (int)K, (int)M, 1.0f, &pv->wt);
+    } else if (use_cdir(n, w, group, kc)) {
+        /* reads W as given: nothing to pack */
+        pv->kind = SK_CONV_DIRECT;
+        pv->cdir.C = Cg;
+        pv->cdir.kh = w->shape.dim[2];
+        pv->cdir.kw = w->shape.dim[3];
+        const int64_t *st;
+        pv->cdir.s = sk_attr_ints(n, "strides", &st) == 2 ? st[0] : 1;
     } else if ((wino = use_winograd(n, w, group, oh, ow, cfg)) != 0) {
         pv->kind = wino == 4 ? SK_CONV_WINOGRAD4 : SK_CONV_WINOGRAD;
         rc = sk_wino_pack(cfg, w->data, (int)M, (int)Cg, wino, &pv->w);

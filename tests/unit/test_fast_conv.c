@@ -306,8 +306,18 @@ static void check_case(const conv_case *c, sk_pool *pool, int count_allocs)
         /* packed weights replace the raw ones, which are freed; depthwise
          * reads W as it is and keeps it (prepack.c release_weights) */
         const sk_value *wv = &go->values[fn->in[1]];
-        assert_int_equal(wv->released, kind != SK_CONV_DEPTHWISE);
-        assert_true((wv->data == NULL) == (kind != SK_CONV_DEPTHWISE));
+        int keeps = sk_conv_strategy_of((sk_conv_kind)kind)->reads_w;
+        assert_int_equal(wv->released, !keeps);
+        assert_true((wv->data == NULL) == !keeps);
+        const char *df = getenv("SKIPSERVE_CONV_DIRECT");
+        if (df && !strcmp(df, "force") && c->nsp == 2 && c->group == 1 && c->M > 1 &&
+            c->s[0] == c->s[1] && c->s[0] <= 2 && c->d[0] == 1 && c->d[1] == 1 &&
+            c->k[0] * c->k[1] <= SK_CDIR_MAX_TAPS && kind != SK_CONV_DEPTHWISE)
+            assert_int_equal(kind, SK_CONV_DIRECT);
+        const char *bf = getenv("SKIPSERVE_CONV_BCAST");
+        if (bf && !strcmp(bf, "force") && c->nsp == 2 && c->group == 1 && c->s[0] == 2 &&
+            c->s[1] == 2 && c->d[0] == 1 && c->d[1] == 1 && kind != SK_CONV_DEPTHWISE)
+            assert_int_equal(kind, SK_CONV_DIRECT_BC);
     } else {
         assert_null(fn->priv);
         assert_non_null(go->values[fn->in[1]].data);
@@ -917,6 +927,145 @@ static void test_released_weights(void **state)
         }
 }
 
+/* The direct NCHW conv (fast_conv_s2.c, session 16) forced on every conv
+ * it covers, against the reference: stride 1 and 2, kernels 1..7 (up to
+ * the ResNet stem's 7x7), odd and even sizes, pads 0..3 on each side
+ * independently (and SAME), outputs narrower than a vector, wider than
+ * several, and a last band shorter than the others; channel counts around
+ * the tile's 4 (C up to 40: K up to 1960), batch 1-3, every epilogue; run
+ * serial, on 3 and 16 threads at every level. */
+static void direct_cases(sk_pool *pool)
+{
+    for (int t = 0; t < 40; t++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        c.nsp = 2;
+        c.N = irand(1, 3);
+        static const int chans[] = {1, 2, 3, 4, 5, 7, 9, 17, 40};
+        c.C = chans[irand(0, 8)];
+        c.M = chans[irand(1, 8)];
+        c.group = 1;
+        int st = irand(1, 2), k = irand(1, 7);
+        for (int a = 0; a < 3; a++)
+            c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+        for (int a = 0; a < 2; a++) {
+            c.k[a] = a == 0 ? k : irand(0, 1) ? k : irand(1, 7);
+            c.s[a] = st;
+            c.pb[a] = irand(0, 3) < c.k[a] ? irand(0, 3) : 0;
+            c.pe[a] = irand(0, 3) < c.k[a] ? irand(0, 3) : 0;
+            int lo = c.k[a] - c.pb[a] - c.pe[a];
+            c.in[a] = irand(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 45);
+        }
+        if (irand(0, 7) == 0)
+            c.auto_pad = "SAME_UPPER";
+        for (int a = 0; a < 2; a++)
+            c.out[a] = out_size(&c, a);
+        c.bias = irand(0, 1);
+        c.bn = irand(0, 1);
+        c.add = irand(0, 1);
+        c.act = irand(0, 2);
+        check_case(&c, pool, 0);
+    }
+    /* the ResNet stem at a reduced size, and its batch of 3 */
+    conv_case c;
+    square_case(&c, 3, 3, 64, 38, 7, 2, 3);
+    c.bn = 1;
+    c.act = 1;
+    check_case(&c, pool, 1);
+}
+
+static int unset_direct(void **state)
+{
+    (void)state;
+    unsetenv("SKIPSERVE_CONV_DIRECT");
+    unsetenv("SKIPSERVE_CONV_BCAST");
+    return 0;
+}
+
+/* The broadcast direct conv (fast_conv_s2b.c) forced on every stride-2
+ * conv: kernels 1..7 (1x1 down-sampling to the 7x7 stem), pads 0..3 each
+ * side, outputs narrower than a tile (6 / 14 pixels: pixels past the row
+ * computed from the padded copy's slack, not stored), wider (a last tile
+ * moved left over stored pixels, with a residual: not added twice),
+ * channel counts across the 16 / 32-channel blocks (M up to 70: a partial
+ * last block), C up to 40, batch 1-3, every epilogue; serial, 3 and 16
+ * threads, every level. */
+static void direct_bc_cases(sk_pool *pool)
+{
+    for (int t = 0; t < 40; t++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        c.nsp = 2;
+        c.N = irand(1, 3);
+        static const int chans[] = {1, 3, 5, 8, 16, 17, 32, 33, 40, 70};
+        c.C = chans[irand(0, 8)];
+        c.M = chans[irand(1, 9)];
+        c.group = 1;
+        int k = irand(1, 7);
+        for (int a = 0; a < 3; a++)
+            c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+        for (int a = 0; a < 2; a++) {
+            c.k[a] = a == 0 ? k : irand(0, 1) ? k : irand(1, 7);
+            c.s[a] = 2;
+            c.pb[a] = irand(0, 3) < c.k[a] ? irand(0, 3) : 0;
+            c.pe[a] = irand(0, 3) < c.k[a] ? irand(0, 3) : 0;
+            int lo = c.k[a] - c.pb[a] - c.pe[a];
+            c.in[a] = irand(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 70);
+        }
+        if (irand(0, 7) == 0)
+            c.auto_pad = "SAME_LOWER";
+        for (int a = 0; a < 2; a++)
+            c.out[a] = out_size(&c, a);
+        c.bias = irand(0, 1);
+        c.bn = irand(0, 1);
+        c.add = irand(0, 1);
+        c.act = irand(0, 2);
+        check_case(&c, pool, 0);
+    }
+    /* 7-wide rows at AVX-512 take the 7 x 64 tile: M = 70 ends with a
+     * block whose second panel does not exist (wstep 0) */
+    for (int i = 0; i < 2; i++) {
+        conv_case w7;
+        square_case(&w7, 1 + i, 24, i ? 70 : 96, 13 + i, 3, 2, 1);
+        w7.bias = 1;
+        w7.add = i;
+        w7.act = 1;
+        check_case(&w7, pool, 0);
+    }
+    /* 1x1 s2 down-sampling, no pads: read in place (no copy), at 28 and
+     * 7 wide, the last with odd input size */
+    for (int i = 0; i < 2; i++) {
+        conv_case ds;
+        square_case(&ds, 2, 40, 72, i ? 13 : 56, 1, 2, 0);
+        ds.bn = 1;
+        ds.add = 1;
+        check_case(&ds, pool, 0);
+    }
+    /* ResNet-18's layer2.0 conv1 at batch 2 with its residual-free
+     * epilogue; no allocation in the run */
+    conv_case c;
+    square_case(&c, 2, 64, 128, 56, 3, 2, 1);
+    c.bn = 1;
+    c.act = 1;
+    check_case(&c, pool, 1);
+}
+
+static void test_conv_direct_bc(void **state)
+{
+    (void)state;
+    setenv("SKIPSERVE_CONV_BCAST", "force", 1);
+    for_each_level(direct_bc_cases);
+    unsetenv("SKIPSERVE_CONV_BCAST");
+}
+
+static void test_conv_direct(void **state)
+{
+    (void)state;
+    setenv("SKIPSERVE_CONV_DIRECT", "force", 1);
+    for_each_level(direct_cases);
+    unsetenv("SKIPSERVE_CONV_DIRECT");
+}
+
 /* The strategy the packer picked for c's conv (0: none packed). */
 static int packed_kind_of(const conv_case *c, int symbolic_hw)
 {
@@ -987,7 +1136,9 @@ static void test_winograd_selection(void **state)
     s.s[0] = s.s[1] = 2;
     for (int a = 0; a < 2; a++)
         s.out[a] = out_size(&s, a);
-    assert_int_equal(packed_kind(&s), SK_CONV_GEMM);
+    /* session 16: a strided 3x3 takes the broadcast direct conv (AVX-512) */
+    assert_int_equal(packed_kind(&s),
+                     sk_cpu_level() >= SK_ISA_AVX512 ? SK_CONV_DIRECT_BC : SK_CONV_GEMM);
     conv_case d = c; /* dilated */
     d.d[0] = d.d[1] = 2;
     for (int a = 0; a < 2; a++)
@@ -1046,7 +1197,12 @@ static void test_pixrows_selection(void **state)
     for (int a = 0; a < 2; a++)
         s.out[a] = out_size(&s, a);
     assert_int_equal(s.out[0], 7);
+    /* session 16: at AVX-512 the broadcast direct conv's 7-pixel tile */
+    assert_int_equal(packed_kind(&s),
+                     sk_cpu_level() >= SK_ISA_AVX512 ? SK_CONV_DIRECT_BC : SK_CONV_PIXROWS);
+    setenv("SKIPSERVE_CONV_BCAST", "0", 1);
     assert_int_equal(packed_kind(&s), SK_CONV_PIXROWS);
+    unsetenv("SKIPSERVE_CONV_BCAST");
     conv_case b = c; /* 14x14: 5% less padding, not worth the transpose */
     b.in[0] = b.in[1] = b.out[0] = b.out[1] = 14;
     assert_int_equal(packed_kind(&b), SK_CONV_GEMM);
@@ -1466,6 +1622,24 @@ static void maxpool_cases(sk_pool *pool)
             pads[nsp + a] = irand(0, (int)(ks[a] - 1) / 2);
             in[a] = irand((int)(dl[a] * (ks[a] - 1) + 1), 30);
             xd[2 + a] = in[a];
+        }
+        if (t % 3 == 0) { /* 3-wide stride 2 (pool_rows_s2): rows past a few vectors */
+            int a = nsp - 1;
+            ks[a] = 3;
+            st[a] = 2;
+            dl[a] = 1;
+            pads[a] = irand(0, 1);
+            pads[nsp + a] = irand(0, 1);
+            in[a] = xd[2 + a] = irand(3, 150);
+            if (nsp == 2 && t % 6 == 0) /* 3x3 s2 pad 1: the whole-plane loop */
+                for (a = 0; a < 2; a++) {
+                    ks[a] = 3;
+                    st[a] = 2;
+                    dl[a] = 1;
+                    pads[a] = 1;
+                    pads[2 + a] = irand(0, 1);
+                    in[a] = xd[2 + a] = irand(pads[2 + a] ? 1 : 2, a ? 150 : 40);
+                }
         }
         sk_graph *g = sk_graph_new();
         set_input(g, "X", nsp + 2, xd);
@@ -1919,6 +2093,42 @@ static void test_wino_one_block(void **state)
         sk_pool_destroy(pools[k]);
 }
 
+/* The default choice: the RGB stem (3 channels, 7x7 stride 2) takes the
+ * direct conv at the SIMD levels; a 3x3 stride-2 conv of 64 channels and
+ * stride-1 convs keep their strategies; SKIPSERVE_CONV_DIRECT=0 keeps the
+ * stem on im2col-gemm. */
+static void test_conv_direct_selection(void **state)
+{
+    (void)state;
+    if (sk_cpu_level() == SK_ISA_SCALAR)
+        skip();
+    conv_case c;
+    square_case(&c, 1, 3, 64, 56, 7, 2, 3);
+    assert_int_equal(packed_kind(&c), SK_CONV_DIRECT);
+    assert_dump_names(&c, "direct-nchw");
+    setenv("SKIPSERVE_CONV_DIRECT", "0", 1);
+    assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
+    unsetenv("SKIPSERVE_CONV_DIRECT");
+    square_case(&c, 1, 3, 16, 56, 3, 1, 1);
+    assert_true(packed_kind(&c) != SK_CONV_DIRECT);
+    /* ResNet's 3x3 s2 convs (28, 14 and 7 wide: the 7-pixel tile):
+     * direct-bcast at AVX-512; the 1x1 s2 ones: not */
+    square_case(&c, 1, 64, 128, 56, 3, 2, 1);
+    if (sk_cpu_level() < SK_ISA_AVX512) { /* the AVX2 tile is slower: off */
+        assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
+        return;
+    }
+    assert_int_equal(packed_kind(&c), SK_CONV_DIRECT_BC);
+    assert_dump_names(&c, "direct-bcast");
+    setenv("SKIPSERVE_CONV_BCAST", "0", 1);
+    assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
+    unsetenv("SKIPSERVE_CONV_BCAST");
+    square_case(&c, 1, 64, 128, 56, 1, 2, 0);
+    assert_true(packed_kind(&c) != SK_CONV_DIRECT_BC);
+    square_case(&c, 1, 256, 512, 14, 3, 2, 1);
+    assert_int_equal(packed_kind(&c), SK_CONV_DIRECT_BC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1941,6 +2151,9 @@ int main(void)
         cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_nchw1x1),
+        cmocka_unit_test_teardown(test_conv_direct, unset_direct),
+        cmocka_unit_test_teardown(test_conv_direct_bc, unset_direct),
+        cmocka_unit_test(test_conv_direct_selection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,213 @@
+/* fast_conv_s2b.c — the broadcast direct strategy of _ConvFused
+ * (SK_CONV_DIRECT_BC, "direct-bcast", issue 24 session 16): 2-D, group 1,
+ * stride 2 on both axes, dilation 1; chosen at load by passes/prepack.c
+ * (use_cdirb) for ResNet's stride-2 3x3 and 1x1 convs of more than 4
+ * input channels.
+ *
+ * Per image the threads first copy X into a padded buffer (the pads
+ * written as zeros, one plane of (oH-1)*2 + kh rows of (oW-1)*2 + kw
+ * columns per channel, plus slack) — one pass over X, where im2col-gemm
+ * gathered every input value kh*kw/4 times into column panels. Then tasks
+ * of (block of cdirb_nc output channels, output row) run the level's tile
+ * (sk_kconfig.cdirb_tile, fast_cdirb_uk.h) over the row: cdirb_pt pixels x
+ * cdirb_nc channels with the channels in the lanes, per tap k one weight
+ * row of W' (packed at load as the GEMM's B panels, like pixel rows) and
+ * the pixels' input values broadcast from the padded copy at koff[k]. The
+ * tile comes out pixel-major; the level's transpose_epi writes it to the
+ * NCHW output with bias, residual and clamp. A row wider than a tile ends
+ * with a tile moved left to end at the row's end, of which only the new
+ * pixels are stored. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fast_conv.h"
+#include "threadpool.h"
+
+typedef struct cdirb_geom {
+    int64_t Hp, Wp;   /* padded plane */
+    size_t plane;     /* floats a padded channel plane */
+    size_t xfloats;   /* the padded copy: C planes + slack */
+    size_t tfloats;   /* a thread's tile */
+} cdirb_geom;
+
+/* The level's tile for rows of oW pixels: the narrower second tile where
+ * a row is narrower than the first (a 7-wide row would fill half of a
+ * 14-pixel tile). */
+typedef struct cdirb_tile {
+    sk_cdirb_tile_fn fn;
+    int64_t pt, nc;
+} cdirb_tile;
+static cdirb_tile cdirb_pick(const sk_kconfig *kc, int64_t oW)
+{
+    if (kc->cdirb_tile2 && oW < kc->cdirb_pt)
+        return (cdirb_tile){kc->cdirb_tile2, kc->cdirb_pt2, kc->cdirb_nc2};
+    return (cdirb_tile){kc->cdirb_tile, kc->cdirb_pt, kc->cdirb_nc};
+}
+
+static cdirb_geom cdirb_plan(const sk_kconfig *kc, int64_t C, int64_t kh, int64_t kw, int64_t oH,
+                             int64_t oW)
+{
+    const cdirb_tile tl = cdirb_pick(kc, oW);
+    cdirb_geom g;
+    g.Hp = (oH - 1) * 2 + kh;
+    g.Wp = (oW - 1) * 2 + kw;
+    g.plane = (size_t)(g.Hp * g.Wp);
+    /* a tile reads up to 2 * (pt - 1) floats past its row's last pixel */
+    g.xfloats = round16f((size_t)C * g.plane + 2 * (size_t)tl.pt + 16);
+    g.tfloats = round16f((size_t)tl.pt * (size_t)tl.nc);
+    return g;
+}
+
+/* koff (K int32, as floats), the padded copy, T tiles */
+static size_t cdirb_floats(const cdirb_geom *g, int64_t K, int T)
+{
+    return round16f((size_t)K) + g->xfloats + (size_t)T * g->tfloats;
+}
+
+size_t sk_conv_direct_bc_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)
+{
+    if (!out || out->shape.rank != 4 || !pv->kc || !pv->kc->cdirb_tile)
+        return 0;
+    cdirb_geom g = cdirb_plan(pv->kc, pv->cdir.C, pv->cdir.kh, pv->cdir.kw, out->shape.dim[2],
+                              out->shape.dim[3]);
+    return cdirb_floats(&g, pv->cdir.C * pv->cdir.kh * pv->cdir.kw, nthreads > 0 ? nthreads : 1);
+}
+
+typedef struct cdirb_run {
+    const sk_conv_priv *pv;
+    const sk_fast_uk *ops;
+    sk_conv2d g;
+    cdirb_geom geo;
+    cdirb_tile tl;
+    int64_t img, K, mblocks;
+    const int32_t *koff;
+    float *xp, *tiles;
+    const float *xs;  /* what the tiles read: xp, or X's image in place */
+    size_t ldx;       /* its row stride */
+    int inplace;
+} cdirb_run;
+
+/* Tasks of channels: plane c of the padded copy of image r->img. */
+static void cdirb_pad(void *arg, int tid, size_t c0, size_t c1)
+{
+    (void)tid;
+    const cdirb_run *r = arg;
+    const sk_conv2d *g = &r->g;
+    const int64_t Wp = r->geo.Wp;
+    /* columns [l, l + n) of a padded row hold input columns [sx, sx + n) */
+    int64_t l = g->pl > 0 ? g->pl : 0, sx = g->pl > 0 ? 0 : -g->pl;
+    int64_t n = g->W - sx < Wp - l ? g->W - sx : Wp - l;
+    if (n < 0)
+        n = 0;
+    for (size_t c = c0; c < c1; c++) {
+        const float *xc = g->x + ((size_t)r->img * (size_t)g->C + c) * (size_t)(g->H * g->W);
+        float *d = r->xp + c * r->geo.plane;
+        for (int64_t y = 0; y < r->geo.Hp; y++, d += Wp) {
+            int64_t ih = y - g->pt;
+            if (ih < 0 || ih >= g->H || n == 0) {
+                memset(d, 0, (size_t)Wp * sizeof(float));
+                continue;
+            }
+            memset(d, 0, (size_t)l * sizeof(float));
+            memcpy(d + l, xc + ih * g->W + sx, (size_t)n * sizeof(float));
+            memset(d + l + n, 0, (size_t)(Wp - l - n) * sizeof(float));
+        }
+    }
+}
+
+/* Tasks u = (block of channels, output row), the block outer so that
+ * neighbouring tasks share the block's weights. */
+static void cdirb_rows(void *arg, int tid, size_t u0, size_t u1)
+{
+    const cdirb_run *r = arg;
+    const sk_conv2d *g = &r->g;
+    const int64_t pt = r->tl.pt, nc = r->tl.nc, nr = r->pv->cfg->nr;
+    const int64_t panels = (g->M + nr - 1) / nr;
+    float *t = r->tiles + (size_t)tid * r->geo.tfloats;
+    const size_t plane = (size_t)(g->oH * g->oW), pstep = (size_t)(r->K * nr);
+    for (size_t u = u0; u < u1; u++) {
+        int64_t mb = (int64_t)(u / (size_t)g->oH), oy = (int64_t)(u % (size_t)g->oH);
+        int64_t m0 = mb * nc, mcols = g->M - m0 < nc ? g->M - m0 : nc;
+        /* W' panels are nr columns wide: block mb starts at panel m0 / nr */
+        const float *w = r->pv->wt.data + (size_t)(m0 / nr) * pstep;
+        /* a block of several panels past the last: its lanes re-read this
+         * panel and are not stored */
+        const size_t wstep = m0 / nr + 1 < panels ? pstep : 0;
+        const size_t ybase = ((size_t)r->img * (size_t)g->M + (size_t)m0) * plane +
+                             (size_t)(oy * g->oW);
+        for (int64_t ox = 0, done = 0; done < g->oW; ox += pt) {
+            if (ox + pt > g->oW && g->oW >= pt)
+                ox = g->oW - pt; /* the last tile ends at the row's end */
+            const float *x = r->xs + (size_t)(oy * 2) * r->ldx + (size_t)(ox * 2);
+            r->tl.fn((size_t)r->K, x, r->koff, w, (size_t)nr, wstep, t, (size_t)nc);
+            int64_t skip = done - ox, np = (ox + pt < g->oW ? ox + pt : g->oW) - done;
+            r->ops->transpose_epi((size_t)np, (size_t)mcols, t + (size_t)(skip * nc), (size_t)nc,
+                                  g->y + ybase + (size_t)done, plane,
+                                  g->bias ? g->bias + m0 : NULL,
+                                  g->res ? g->res + ybase + (size_t)done : NULL, g->lo, g->hi);
+            done += np;
+        }
+    }
+}
+
+int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int nin,
+                               sk_tensor *out, sk_kctx *ctx)
+{
+    const sk_conv_priv *pv = n->priv;
+    const sk_shape *xs = &in[0]->shape, *ws = &in[1]->shape;
+    if (xs->rank != 4 || ws->rank != 4 || ws->dim[1] != xs->dim[1] || !pv->kc->cdirb_tile ||
+        sk_attr_int(n, "group", 1) != 1)
+        return sk_kfail(ctx, n, SK_EINVAL, "direct-bcast: not a 2-D ungrouped conv");
+    cdirb_run r;
+    memset(&r, 0, sizeof r);
+    int rc = sk_conv2d_setup(n, in, nin, out, ctx, &r.g);
+    if (rc)
+        return rc;
+    const sk_conv2d *g = &r.g;
+    r.K = g->C * g->kh * g->kw;
+    /* prepack.c picks this only for stride 2, dilation 1 and W' of this K */
+    if (g->sh != 2 || g->sw != 2 || g->dh != 1 || g->dw != 1 || r.K != pv->wt.K ||
+        g->M != pv->wt.N || r.K > INT32_MAX / 4)
+        return sk_kfail(ctx, n, SK_EINVAL, "packed weights do not match W");
+    if (g->N * g->M * g->oH * g->oW == 0)
+        return 0;
+    const int T = sk_pool_size(ctx->pool);
+    r.pv = pv;
+    r.ops = &pv->kc->ops;
+    r.geo = cdirb_plan(pv->kc, g->C, g->kh, g->kw, g->oH, g->oW);
+    if ((int64_t)r.geo.plane * g->C > INT32_MAX || g->C * g->H * g->W > INT32_MAX)
+        return sk_kfail(ctx, n, SK_EINVAL, "direct-bcast: input too large");
+    float *heap, *s = sk_fast_scratch(n, ctx, cdirb_floats(&r.geo, r.K, T), &heap);
+    if (!s)
+        return SK_ENOMEM;
+    /* no pads to write out (a 1x1 s2 down-sampling conv) and rows at least
+     * a tile wide (so no tile reads past its row): the tiles read X in
+     * place, no copy */
+    r.tl = cdirb_pick(pv->kc, g->oW);
+    r.inplace = g->pt == 0 && g->pl == 0 && (g->oH - 1) * 2 + g->kh <= g->H &&
+                (g->oW - 1) * 2 + g->kw <= g->W && g->oW >= r.tl.pt;
+    const size_t plane = r.inplace ? (size_t)(g->H * g->W) : r.geo.plane;
+    r.ldx = r.inplace ? (size_t)g->W : (size_t)r.geo.Wp;
+    int32_t *koff = (int32_t *)s;
+    for (int64_t c = 0, k = 0; c < g->C; c++)
+        for (int64_t ky = 0; ky < g->kh; ky++)
+            for (int64_t kx = 0; kx < g->kw; kx++, k++)
+                koff[k] = (int32_t)((size_t)c * plane + (size_t)ky * r.ldx + (size_t)kx);
+    r.koff = koff;
+    r.xp = s + round16f((size_t)r.K);
+    r.tiles = r.xp + r.geo.xfloats;
+    /* the slack past the planes: read by tiles past the last row, never
+     * stored; zeros keep those lanes finite */
+    memset(r.xp + (size_t)g->C * r.geo.plane, 0,
+           (r.geo.xfloats - (size_t)g->C * r.geo.plane) * sizeof(float));
+    r.mblocks = (g->M + r.tl.nc - 1) / r.tl.nc;
+    for (r.img = 0; r.img < g->N; r.img++) {
+        r.xs = r.inplace ? g->x + (size_t)r.img * (size_t)(g->C * g->H * g->W) : r.xp;
+        if (!r.inplace)
+            sk_parallel_for_tid(ctx->pool, (size_t)g->C, 1, cdirb_pad, &r);
+        sk_parallel_for_tid(ctx->pool, (size_t)(r.mblocks * g->oH), 1, cdirb_rows, &r);
+    }
+    sk_free(heap);
+    return 0;
+}
