@@ -174,11 +174,19 @@ static void fill_nchw(void)
         configs[SK_ISA_AVX512].gemm_nchw = sk_f32_gemm_nchw_8x32__avx512f;
 }
 
+/* the 7-row f32 kernel of pixel rows (config.h gemm_mr7), AVX-512 only */
+static void fill_mr7(void)
+{
+    if (NCONFIGS > SK_ISA_AVX512)
+        configs[SK_ISA_AVX512].gemm_mr7 = sk_f32_gemm_7x32__avx512f;
+}
+
 static void fill_all(void)
 {
     apply_switches();
     fill_bf16();
     fill_nchw();
+    fill_mr7();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif

@@ -179,6 +179,12 @@ typedef struct sk_kconfig {
      * AVX-512 level only (8 x 32 over the level's packed A panels); NULL
      * elsewhere, where those convs keep im2col-gemm / pixel rows */
     sk_gemm_nchw_fn gemm_nchw;
+    /* the f32 GEMM microkernel on 7-row A panels (same nr, blocking and
+     * bits as gemm.uk): pixel rows of 7x7 maps, whose 49 pixels leave one
+     * row of 8-row panels (fast_conv_pixrows.c). AVX-512 only (7 x 2 ymm
+     * accumulators + B + A do not fit AVX2's 16 registers); NULL elsewhere.
+     * SKIPSERVE_PIXROWS_MR7=0 (read per run) keeps 8-row panels (A/B) */
+    sk_gemm_ukernel gemm_mr7;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),
