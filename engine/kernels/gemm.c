@@ -174,6 +174,7 @@ size_t sk_gemm_job_scratch_floats(const sk_gemm_job *j, int nthreads)
 typedef struct run_ctx {
     const sk_gemm_job *job;
     int prefetch; /* software prefetch of the next weights (see run_task) */
+    int aorder;   /* packed A: A panels outermost in a block (see run_task) */
     int kcb; /* K block: <= cfg->kc, the blocks of K as equal as possible */
     int nbw, nblocks, mpanels, chunk_panels, mchunks;
     float *scratch;
@@ -399,6 +400,43 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                         pfa_n = (nmb + mr - 1) / mr;
                     }
                 }
+                if (rc->aorder && !j->pack_a) {
+                    /* A-panel order (packed A, the weights of im2col-gemm):
+                     * each A panel — a slice of the weights — stays in L1
+                     * across the block's B panels, read from L2, and the
+                     * next panel streams in meanwhile; the default order
+                     * runs each B panel across every A panel instead.
+                     * Each tile is computed alike: the same bits. */
+                    int ncut = nb; /* columns before an ntail panel */
+                    for (int jn = 0; jn < nb; jn += nr)
+                        if (cfg->ntail && j->N - (n0 + jn) <= nr / 2) {
+                            ncut = jn;
+                            break;
+                        }
+                    const int npf = (ncut + nr - 1) / nr;
+                    for (int im = 0; im < mfull; im += mr) {
+                        const char *nx = NULL;
+                        size_t nxb = 0;
+                        if (rc->prefetch && im + mr < mfull) {
+                            nx = (const char *)(ap + (size_t)(im / mr + 1) * astride);
+                            nxb = sk_gemm_kslots(cfg, kc) * (size_t)mr * sizeof(float);
+                        } else if (pfa) {
+                            nx = pfa;
+                            nxb = pfa_bytes;
+                        }
+                        for (int jn = 0; jn < ncut; jn += nr)
+                            run_tile(j, &e, ap + (size_t)(im / mr) * astride,
+                                     bp + (size_t)(jn / nr) * bstride, c, ic + im, n0 + jn,
+                                     (size_t)kc, flags, pf_piece(nx, 0, 1, nxb, jn / nr, npf));
+                    }
+                    if (ncut < nb)
+                        run_ntail(j, &e, ap, astride, bp + (size_t)(ncut / nr) * bstride, c, ic,
+                                  mb, n0 + ncut, (size_t)kc, flags);
+                    if (tail_rows && ncut > 0)
+                        run_mtail(j, &e, ap + (size_t)(mfull / mr) * astride, bp, bstride, c,
+                                  ic + mfull, tail_rows, n0, ncut, (size_t)kc, flags);
+                    continue;
+                }
                 const int pfb_on = rc->prefetch && !j->pack_b && ic == m0;
                 int ncols = nb;
                 for (int jn = 0; jn < nb; jn += nr) {
@@ -574,6 +612,8 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     memset(&rc, 0, sizeof rc);
     rc.job = j;
     rc.prefetch = prefetch_on();
+    const char *ao = getenv("SKIPSERVE_GEMM_AORDER");
+    rc.aorder = ao && !strcmp(ao, "1");
     plan_split(j, T, &rc);
     /* K = 576 as 3 x 192 rather than 256 + 256 + 64: a short last block
      * pays the C reload and per-tile overhead for few FMAs */
