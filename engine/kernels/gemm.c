@@ -332,8 +332,15 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
     const size_t skc = (size_t)job_scratch_kc(j); /* the rows the buffers hold */
     float *abuf = bbuf + round16(skc * (size_t)cfg->nc);
     float *tmp = abuf + round16((size_t)cfg->mc * skc);
+    /* prefetch (see pf_piece) the weights of the items that read them
+     * first on this thread: the items of a batch share them (a group's A,
+     * one B), so a later item finds them in cache, and prefetching them
+     * again only spends L1 (ResNet-101 b8 read 5% slower that way) */
+    const int first_item = (int)(begin / ((size_t)rc->nblocks * (size_t)rc->mchunks));
     for (size_t t = begin; t < end; t++) {
         int item = (int)(t / ((size_t)rc->nblocks * (size_t)rc->mchunks));
+        const int pf_a = rc->prefetch && j->a_packed && item < first_item + j->a_packed->groups;
+        const int pf_b = rc->prefetch && j->b_packed && (j->b_stride || item == first_item);
         int r = (int)(t % ((size_t)rc->nblocks * (size_t)rc->mchunks));
         int nbi = r / rc->mchunks, mci = r % rc->mchunks;
         int n0 = nbi * rc->nbw, nb = j->N - n0 < rc->nbw ? j->N - n0 : rc->nbw;
@@ -385,7 +392,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                 const char *pfa = NULL;
                 size_t pfa_bytes = 0;
                 int pfa_n = 0;
-                if (rc->prefetch && !j->pack_a) {
+                if (pf_a && !j->pack_a) {
                     int nic = ic + cfg->mc < m1 ? ic + cfg->mc : m0, npc = pc;
                     if (nic == m0)
                         npc = pc + kc < j->K ? pc + kc : -1;
@@ -417,7 +424,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                     for (int im = 0; im < mfull; im += mr) {
                         const char *nx = NULL;
                         size_t nxb = 0;
-                        if (rc->prefetch && im + mr < mfull) {
+                        if (pf_a && im + mr < mfull) {
                             nx = (const char *)(ap + (size_t)(im / mr + 1) * astride);
                             nxb = sk_gemm_kslots(cfg, kc) * (size_t)mr * sizeof(float);
                         } else if (pfa) {
@@ -437,7 +444,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                                   ic + mfull, tail_rows, n0, ncut, (size_t)kc, flags);
                     continue;
                 }
-                const int pfb_on = rc->prefetch && !j->pack_b && ic == m0;
+                const int pfb_on = pf_b && !j->pack_b && ic == m0;
                 int ncols = nb;
                 for (int jn = 0; jn < nb; jn += nr) {
                     const float *bpan = bp + (size_t)(jn / nr) * bstride;
