@@ -7,7 +7,9 @@
                   4 3x3 stride-1 convs (+ bias, Relu), the input added back
                   after every second one — the shapes ResNet-18/34 run by
                   Winograd F(4x4) (56x56 64-ch, 28x28 128-ch) and F(2x2)
-                  (14x14 256-ch); 4 distinct weight sets, so U streams
+                  (14x14 256-ch), and (session 16) 7x7 512-ch, the
+                  layer ResNet-18/34 run as pixel rows at batch 1 (38 MB
+                  of weights: cold); 4 distinct weight sets, so U streams
                   from L3 between layers as in the network
 
 Batch is symbolic. Seeded normal weights / sqrt(fan-in). Needs python3-onnx
@@ -52,5 +54,5 @@ def chain(C, S):
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    for C, S in ((64, 56), (128, 28), (256, 14)):
+    for C, S in ((64, 56), (128, 28), (256, 14), (512, 7)):
         chain(C, S)

@@ -199,6 +199,11 @@ static void fill_cdir(void)
         configs[SK_ISA_AVX512].cdirb_pt2 = 7;
         configs[SK_ISA_AVX512].cdirb_nc2 = 64;
     }
+/* the 7-row f32 kernel of pixel rows (config.h gemm_mr7), AVX-512 only */
+static void fill_mr7(void)
+{
+    if (NCONFIGS > SK_ISA_AVX512)
+        configs[SK_ISA_AVX512].gemm_mr7 = sk_f32_gemm_7x32__avx512f;
 }
 
 static void fill_all(void)
@@ -207,6 +212,7 @@ static void fill_all(void)
     fill_bf16();
     fill_nchw();
     fill_cdir();
+    fill_mr7();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif

@@ -225,6 +225,12 @@ typedef struct sk_kconfig {
      * cdirb_pt2 pixels x cdirb_nc2 channels (a multiple of the GEMM's nr) */
     sk_cdirb_tile_fn cdirb_tile2;
     int cdirb_pt2, cdirb_nc2;
+    /* the f32 GEMM microkernel on 7-row A panels (same nr, blocking and
+     * bits as gemm.uk): pixel rows of 7x7 maps, whose 49 pixels leave one
+     * row of 8-row panels (fast_conv_pixrows.c). AVX-512 only (7 x 2 ymm
+     * accumulators + B + A do not fit AVX2's 16 registers); NULL elsewhere.
+     * SKIPSERVE_PIXROWS_MR7=0 (read per run) keeps 8-row panels (A/B) */
+    sk_gemm_ukernel gemm_mr7;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -57,6 +57,24 @@ static int pixrows_kc(const sk_gemm_cfg *cfg)
     return kc < cfg->kc ? cfg->kc : kc;
 }
 
+/* The A panels' rows for a group of `rows` pixel rows: 7 (config.h
+ * gemm_mr7) where 7-row panels pad fewer rows than the level's 8-row ones
+ * — a 7x7 map at batch 1-7: 49 rows are 7 panels of 7, where 8-row panels
+ * leave one row that the driver's mtail runs over every weight panel of
+ * the block again after the panel loop (issue 24 session 16,
+ * bench/RESULTS.md). Then the group's panels and table take no more room
+ * than the 8-row sizing below reserves. FP32 8-row levels only; the bits
+ * are the 8-row kernel's (one FMA chain per element either way).
+ * SKIPSERVE_PIXROWS_MR7=0 keeps 8-row panels (A/B, tests; read per run). */
+static int pixrows_mr(const sk_conv_priv *pv, int64_t rows)
+{
+    const sk_gemm_cfg *cfg = pv->cfg;
+    const char *e = getenv("SKIPSERVE_PIXROWS_MR7");
+    if (!pv->kc->gemm_mr7 || cfg->kpair || cfg->mr != 8 || (e && !strcmp(e, "0")))
+        return cfg->mr;
+    return (rows + 6) / 7 * 7 < (rows + 7) / 8 * 8 ? 7 : 8;
+}
+
 static size_t pixrows_a_floats(int64_t rows, int64_t K, int mr)
 {
     return round16f((size_t)((rows + mr - 1) / mr) * (size_t)mr * (size_t)K);
@@ -202,6 +220,8 @@ static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
             for (int64_t k = k0; k < k1; k++, d += mr, xp += s->in_px)
                 if (mr == 8)
                     memcpy(d, xp, 8 * sizeof(float));
+                else if (mr == 7)
+                    memcpy(d, xp, 7 * sizeof(float));
                 else if (mr == 6)
                     memcpy(d, xp, 6 * sizeof(float));
                 else
@@ -280,11 +300,26 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         pr.G = N - i0 < G ? N - i0 : G;
         pr.y = y + (size_t)i0 * img_size;
         pr.res = R ? (const float *)R->data + (size_t)i0 * img_size : NULL;
+        /* 7-row panels: the level's blocking with the 7-row kernel; no
+         * edge kernels (theirs read 8-row panels) — the rule leaves no
+         * tail rows, and a narrow last panel runs the full kernel */
+        const sk_gemm_cfg *gcfg = cfg;
+        sk_gemm_cfg cfg7;
+        pr.mr = pixrows_mr(pv, pr.G * pr.P);
+        if (pr.mr == 7) {
+            cfg7 = *cfg;
+            cfg7.mr = 7;
+            cfg7.mc = cfg->mc / 7 * 7; /* M blocks of whole panels */
+            cfg7.uk = pv->kc->gemm_mr7;
+            cfg7.ntail = NULL;
+            cfg7.mtail = NULL;
+            gcfg = &cfg7;
+        }
         pr.rows_pad = (pr.G * pr.P + pr.mr - 1) / pr.mr * pr.mr;
         pixrows_table(&pr);
-        sk_gemm_packed_a pa = {cfg, (int)(pr.G * pr.P), pr.K, 1, 0, pr.a};
+        sk_gemm_packed_a pa = {gcfg, (int)(pr.G * pr.P), pr.K, 1, 0, pr.a};
         sk_gemm_job j;
-        sk_gemm_job_init(&j, cfg, (int)(pr.G * pr.P), pr.M, pr.K, 1);
+        sk_gemm_job_init(&j, gcfg, (int)(pr.G * pr.P), pr.M, pr.K, 1);
         j.a_packed = &pa;
         j.b_packed = &pv->wt;
         j.c = pr.yt;

@@ -48,6 +48,13 @@ typedef struct sk_ukernel_params {
     const float *res;      /* MR x NR tile of the residual, or NULL */
     size_t ldres;
     float min, max;
+    /* Software prefetch (gemm.c, issue 24 session 16): while its K loop
+     * runs, the kernel touches the cache lines [pf, pf_end), pf_step bytes
+     * (a multiple of 64) per two k steps — a piece of the weights the
+     * driver reads next, so that they stream from DRAM while this tile
+     * computes. pf NULL: none. Kernels without it ignore it. */
+    const char *pf, *pf_end;
+    size_t pf_step;
 } sk_ukernel_params;
 
 /* Full MR x NR tile: c (row stride ldc, in elements) from kc steps of
@@ -78,6 +85,9 @@ typedef void (*sk_gemm_mtail_fn)(size_t kc, const float *a, const float *b, size
 void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
                                 size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
+                               size_t ldc, int flags, const sk_ukernel_params *p);
+/* 7-row A panels (pixel rows of a 7x7 map, fast_conv_pixrows.c) */
+void sk_f32_gemm_7x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_ntail__avx2(size_t kc, const float *a0, const float *a1, const float *b, float *c,
                              size_t ldc, int rows, int cols, int flags, const sk_ukernel_params *p);

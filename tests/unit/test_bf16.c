@@ -347,7 +347,7 @@ static void test_microkernel(void **state)
                     bias_c[i] = frnd();
                 for (int i = 0; i < 8 * 40; i++)
                     res[i] = frnd();
-                sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY};
+                sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY, NULL, NULL, 0};
                 if (flags & SK_UK_EPI) {
                     int e = (int)(rnd() % 4);
                     p.bias_row = e & 1 ? bias_r : NULL;
@@ -405,7 +405,7 @@ static void test_ntail(void **state)
                         bias_r[i] = bias_c[i] = frnd();
                     for (int i = 0; i < 16 * 40; i++)
                         res[i] = frnd();
-                    sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY};
+                    sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY, NULL, NULL, 0};
                     if (flags & SK_UK_EPI) {
                         p.bias_row = rnd() & 1 ? bias_r : NULL;
                         p.bias_col = rnd() & 1 ? bias_c : NULL;
@@ -474,7 +474,7 @@ static void test_mtail(void **state)
                         bias_c[i] = frnd();
                     for (int i = 0; i < 8 * 200; i++)
                         res[i] = frnd();
-                    sk_ukernel_params p = {NULL, NULL, NULL, 200, -INFINITY, INFINITY};
+                    sk_ukernel_params p = {NULL, NULL, NULL, 200, -INFINITY, INFINITY, NULL, NULL, 0};
                     if (flags & SK_UK_EPI) {
                         p.bias_row = rnd() & 1 ? bias_r : NULL;
                         p.bias_col = rnd() & 1 ? bias_c : NULL;

@@ -365,6 +365,178 @@ static void test_gemm_job_prepacked_b(void **state)
     sk_pool_destroy(pool);
 }
 
+/* The 7-row kernel (config.h gemm_mr7, pixel rows of 7x7 maps): a config
+ * as fast_conv_pixrows.c builds it (mr 7, no edge kernels) over A and B
+ * prepacked, at 1, 2 and 3 threads, K across the K blocks (the driver's
+ * and a job's long ones), every epilogue, M off 7 (the tail tile through
+ * the full kernel), N off 32. Each C must be bit for bit the 8-row
+ * config's (same FMA chain per element: the claim pixel rows relies on)
+ * and within the bound of the double reference. AVX-512 CPUs only. */
+static void test_gemm_mr7(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = sk_kconfig_for(SK_ISA_AVX512);
+    if (!kc || !kc->gemm_mr7)
+        skip();
+    sk_cpu_set_level(SK_ISA_AVX512);
+    const sk_gemm_cfg *cfg = &kc->gemm;
+    sk_gemm_cfg cfg7 = *cfg;
+    cfg7.mr = 7;
+    cfg7.mc = cfg->mc / 7 * 7; /* M blocks of whole panels, as pixel rows */
+    cfg7.uk = kc->gemm_mr7;
+    cfg7.ntail = NULL;
+    cfg7.mtail = NULL;
+    sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
+    const int Ms[] = {1, 6, 7, 8, 13, 49, 133, 300};
+    const int Ks[] = {1, 2, 3, 17, 256, 257, 600, 1537};
+    for (int trial = 0; trial < 24; trial++) {
+        int M = Ms[trial % 8], K = Ks[(trial * 5 + trial / 8) % 8];
+        int N = 1 + (int)(rnd() % 140), kind = trial % EPI_COUNT, jkc = trial % 3 ? 0 : 2048;
+        size_t lda = (size_t)K, ldb = (size_t)N;
+        float *A = malloc((size_t)M * K * 4 + 4), *B = malloc((size_t)K * N * 4 + 4),
+              *C7 = malloc((size_t)M * N * 4 + 4), *C8 = malloc((size_t)M * N * 4 + 4),
+              *bias_row = malloc((size_t)M * 4 + 4), *bias_col = malloc((size_t)N * 4 + 4),
+              *res = malloc((size_t)M * N * 4 + 4);
+        double *ref = malloc(sizeof(double) * ((size_t)M * N + 1)),
+               *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
+        assert_true(A && B && C7 && C8 && bias_row && bias_col && res && ref && scale);
+        fill(A, (size_t)M * K);
+        fill(B, (size_t)K * N);
+        fill(bias_row, (size_t)M);
+        fill(bias_col, (size_t)N);
+        fill(res, (size_t)M * N);
+        sk_gemm_epi e;
+        make_epi(kind, M, N, bias_row, bias_col, res, (size_t)N, &e);
+        float *Cs[2] = {C7, C8};
+        const sk_gemm_cfg *cfgs[2] = {&cfg7, cfg};
+        for (int v = 0; v < 2; v++) {
+            sk_gemm_packed_a pa;
+            sk_gemm_packed_b pb;
+            assert_int_equal(sk_gemm_pack_a(cfgs[v], A, lda, M, K, 1, 1.0f, &pa), 0);
+            assert_int_equal(sk_gemm_pack_b(cfgs[v], B, ldb, 1, K, N, 1.0f, &pb), 0);
+            sk_gemm_job j;
+            sk_gemm_job_init(&j, cfgs[v], M, N, K, 1);
+            j.a_packed = &pa;
+            j.b_packed = &pb;
+            j.c = Cs[v];
+            j.ldc = (size_t)N;
+            j.epi = e;
+            j.kc = jkc;
+            assert_int_equal(sk_gemm_run(pools[trial % 3], &j, NULL), 0);
+            sk_gemm_packed_a_free(&pa);
+            sk_gemm_packed_b_free(&pb);
+        }
+        ref_gemm(M, N, K, A, lda, B, ldb, &e, ref, scale);
+        if (!check_close("7-row panels", M, N, K, C7, (size_t)N, ref, scale))
+            fail_msg("7-row panels: M %d N %d K %d epilogue %d", M, N, K, kind);
+        if (memcmp(C7, C8, sizeof(float) * (size_t)M * N))
+            fail_msg("7-row panels: not the 8-row bits, M %d N %d K %d epilogue %d", M, N, K,
+                     kind);
+        free(A);
+        free(B);
+        free(C7);
+        free(C8);
+        free(bias_row);
+        free(bias_col);
+        free(res);
+        free(ref);
+        free(scale);
+    }
+    sk_pool_destroy(pools[1]);
+    sk_pool_destroy(pools[2]);
+    sk_cpu_set_level(sk_cpu_detected());
+}
+
+/* The driver's software prefetch of the next weights (gemm.c pf_piece;
+ * SKIPSERVE_GEMM_PREFETCH) and the A-panel order (SKIPSERVE_GEMM_AORDER=1)
+ * only change which lines are touched early and the order of whole tiles:
+ * with A (im2col-gemm's weights) or B (pixel rows' / MatMul's weights)
+ * prepacked and the other packed at run time, at 1, 2 and 3 threads, sizes
+ * across several M blocks (mc) and K blocks (the driver's and a job's
+ * long ones: the next-K-block prefetch), column tails (ntail) and row tails
+ * (mtail), every epilogue, the bits must equal SKIPSERVE_GEMM_PREFETCH=0's,
+ * and that within the bound of the double reference. Every level. */
+static void test_gemm_prefetch_same_bits(void **state)
+{
+    (void)state;
+    sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
+    static const char *const modes[][2] = {
+        {"0", "0"}, {"1", "0"}, {"1", "1"}, {"0", "1"}}; /* PREFETCH, AORDER */
+    for (int isa = SK_ISA_AVX2; isa <= (int)sk_cpu_detected(); isa++) {
+        sk_cpu_set_level((sk_isa)isa);
+        const sk_gemm_cfg *cfg = sk_gemm_config((sk_isa)isa);
+        for (int trial = 0; trial < 12; trial++) {
+            int M = 1 + (int)(rnd() % 300), N = 1 + (int)(rnd() % 300),
+                K = 1 + (int)(rnd() % 1300), kind = trial % EPI_COUNT;
+            int wa = trial % 2, jkc = trial % 3 == 2 ? 1024 : 0; /* weights in A or B */
+            float *A = malloc((size_t)M * K * 4 + 4), *B = malloc((size_t)K * N * 4 + 4),
+                  *bias_row = malloc((size_t)M * 4 + 4), *bias_col = malloc((size_t)N * 4 + 4),
+                  *res = malloc((size_t)M * N * 4 + 4), *C[4];
+            double *ref = malloc(sizeof(double) * ((size_t)M * N + 1)),
+                   *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
+            assert_true(A && B && bias_row && bias_col && res && ref && scale);
+            fill(A, (size_t)M * K);
+            fill(B, (size_t)K * N);
+            fill(bias_row, (size_t)M);
+            fill(bias_col, (size_t)N);
+            fill(res, (size_t)M * N);
+            sk_gemm_epi e;
+            make_epi(kind, M, N, bias_row, bias_col, res, (size_t)N, &e);
+            sk_gemm_packed_a pa;
+            sk_gemm_packed_b pb;
+            assert_int_equal(sk_gemm_pack_a(cfg, A, (size_t)K, M, K, 1, 1.0f, &pa), 0);
+            assert_int_equal(sk_gemm_pack_b(cfg, B, (size_t)N, 1, K, N, 1.0f, &pb), 0);
+            sk_gemm_rowmajor ra = {A, (size_t)K, 0}, rb = {B, (size_t)N, 0};
+            for (int m = 0; m < 4; m++) {
+                setenv("SKIPSERVE_GEMM_PREFETCH", modes[m][0], 1);
+                setenv("SKIPSERVE_GEMM_AORDER", modes[m][1], 1);
+                C[m] = malloc((size_t)M * N * 4 + 4);
+                assert_non_null(C[m]);
+                sk_gemm_job j;
+                sk_gemm_job_init(&j, cfg, M, N, K, 1);
+                if (wa) {
+                    j.a_packed = &pa;
+                    j.pack_b = sk_gemm_pack_b_rowmajor;
+                    j.b_ctx = &rb;
+                } else {
+                    j.pack_a = sk_gemm_pack_a_rowmajor;
+                    j.a_ctx = &ra;
+                    j.b_packed = &pb;
+                }
+                j.c = C[m];
+                j.ldc = (size_t)N;
+                j.epi = e;
+                j.kc = jkc;
+                assert_int_equal(sk_gemm_run(pools[(trial + m) % 3], &j, NULL), 0);
+                if (m && memcmp(C[m], C[0], sizeof(float) * (size_t)M * N))
+                    fail_msg("[%s] prefetch %s aorder %s: not the bits of prefetch 0, M %d N %d "
+                             "K %d weights in %s",
+                             sk_isa_name((sk_isa)isa), modes[m][0], modes[m][1], M, N, K,
+                             wa ? "A" : "B");
+            }
+            unsetenv("SKIPSERVE_GEMM_PREFETCH");
+            unsetenv("SKIPSERVE_GEMM_AORDER");
+            ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &e, ref, scale);
+            if (!check_close("prefetch", M, N, K, C[1], (size_t)N, ref, scale))
+                fail_msg("prefetch: M %d N %d K %d epilogue %d", M, N, K, kind);
+            for (int m = 0; m < 4; m++)
+                free(C[m]);
+            sk_gemm_packed_a_free(&pa);
+            sk_gemm_packed_b_free(&pb);
+            free(A);
+            free(B);
+            free(bias_row);
+            free(bias_col);
+            free(res);
+            free(ref);
+            free(scale);
+        }
+    }
+    sk_pool_destroy(pools[1]);
+    sk_pool_destroy(pools[2]);
+    sk_cpu_set_level(sk_cpu_detected());
+}
+
 /* The driver's split into tasks (plan_split) at 1, 2, 3, 5 and 16 threads:
  * column blocks and row chunks of every size it may pick, with B packed per
  * item (b_stride, the shared columns of a conv), one B shared by every item,
@@ -568,6 +740,8 @@ int main(void)
         cmocka_unit_test(test_gemm_job_prepacked_b),
         cmocka_unit_test(test_gemm_split_threads),
         cmocka_unit_test(test_gemm_split_balance),
+        cmocka_unit_test(test_gemm_mr7),
+        cmocka_unit_test(test_gemm_prefetch_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,21 @@ void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float 
     } while (0)
 
     size_t k = kc;
+    if (p && p->pf) { /* the driver's next weights: a line or two per two k steps */
+        const char *pf = p->pf, *pfe = p->pf_end;
+        const size_t ps = p->pf_step;
+        for (; k >= 2; k -= 2) {
+            if (pf < pfe) {
+                _mm_prefetch(pf, SK_GEMM_PF_HINT);
+                _mm_prefetch(pf + ps - 64, SK_GEMM_PF_HINT);
+                pf += ps;
+            }
+            SK_STEP(0);
+            SK_STEP(1);
+            a += 16;
+            b += 64;
+        }
+    }
     for (; k >= 2; k -= 2) {
         SK_STEP(0);
         SK_STEP(1);

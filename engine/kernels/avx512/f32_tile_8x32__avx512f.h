@@ -10,6 +10,15 @@
 
 #include <immintrin.h>
 
+/* The hint of the GEMM's software prefetch of the next weights
+ * (sk_ukernel_params.pf): T0. On the Zen 5 of session 16 T0, T1 and T2
+ * measured alike within noise, T0 a little ahead (process CPU time, 1x1
+ * chains at batch 1: 14x14 10.76 ms off -> 10.12 / 10.20 / 10.34 with T0 /
+ * T1 / T2; 7x7 7.94 -> 7.15 / 7.26 / 7.40; bench/RESULTS.md). */
+#ifndef SK_GEMM_PF_HINT
+#define SK_GEMM_PF_HINT _MM_HINT_T0
+#endif
+
 /* C (when accumulating) and the residual are read after the K loop,
  * usually from far away in memory: start fetching them now. */
 #define SK_TILE_8X32_PREFETCH()                                                     \
