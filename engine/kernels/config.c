@@ -199,6 +199,8 @@ static void fill_cdir(void)
         configs[SK_ISA_AVX512].cdirb_pt2 = 7;
         configs[SK_ISA_AVX512].cdirb_nc2 = 64;
     }
+}
+
 /* the 7-row f32 kernel of pixel rows (config.h gemm_mr7), AVX-512 only */
 static void fill_mr7(void)
 {
