@@ -554,8 +554,19 @@ void srv_http_quiesce(srv_server *srv)
     if (!srv->daemon)
         return;
     MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    if (fd == MHD_INVALID_SOCKET)
+        return;
+    /* New connections must be refused now (a load balancer then tries
+     * another replica), but the descriptor may not be closed yet: the
+     * daemon's threads can still be polling or accepting on it until
+     * MHD_stop_daemon returns, and a number closed under them could be
+     * reused by the next socket or file this process opens (libmicrohttpd's
+     * manual, MHD_quiesce_daemon). On Linux, shutdown() of a listening
+     * socket stops it listening: new connections get a reset, connections
+     * still in its backlog too, and the number stays ours until srv_http_stop. */
+    shutdown(fd, SHUT_RDWR);
+    srv->quiesced_fd = fd;
+    srv->quiesced_fd_set = 1;
 }
 
 void srv_http_stop(srv_server *srv)
@@ -563,5 +574,8 @@ void srv_http_stop(srv_server *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    if (srv->quiesced_fd_set)
+        close(srv->quiesced_fd);
+    srv->quiesced_fd_set = 0;
     drop_pems(srv);
 }

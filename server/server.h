@@ -60,6 +60,10 @@ typedef struct srv_server {
     struct srv_workers *workers; /* decode / encode workers (workers.h) */
     struct srv_repo *repo;  /* the reload thread (repository.h) */
     struct MHD_Daemon *daemon;
+    /* the listening socket MHD_quiesce_daemon handed back, shut down but
+     * closed only after MHD_stop_daemon (libmicrohttpd's threads may still
+     * hold it until then); quiesced_fd_set says whether it is there */
+    int quiesced_fd, quiesced_fd_set;
     struct srv_auth *auth;  /* --api-keys; NULL: every request allowed */
     char *tls_cert_pem, *tls_key_pem; /* --tls-*: held while the daemon runs */
     atomic_int ready;       /* every model loaded and warmed */
