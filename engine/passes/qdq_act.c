@@ -81,6 +81,12 @@ static int move_act(sk_pass *p, int ai)
         !bound(g, a, 2, FLT_MAX, &hi))
         return 0;
     const sk_node *q = &g->nodes[qi];
+    /* the swap holds only for an increasing Q: y_s < 0 reverses it (Q(lo) >=
+     * Q(hi) and the table would send every byte to Q(hi)), and a NaN bound
+     * quantizes to the zero point, not to "no bound" */
+    float ys = *(const float *)g->values[q->in[1]].data;
+    if (!(ys > 0.0f) || lo != lo || hi != hi)
+        return 0;
     sk_dtype yt = g->values[q->in[2]].dtype;
     uint8_t qlo, qhi;
     if (quant1(g, q, lo, &qlo) || quant1(g, q, hi, &qhi))
