@@ -16,6 +16,15 @@
 
 #include "kernels/qgemm.h"
 
+/* the reference below must round t * y1_scale and the sum separately, as
+ * the kernel does: clang contracts a * b + c into an FMA by default where
+ * the target has one (arm64, -mfma), which would check the kernel against
+ * another function. gcc -std=c11 does not contract (and warns on this
+ * pragma, so it is clang's only). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* the output value for conv result t (an integer, y1_zp removed) and
  * residual value r in the AVX-512 epilogue's operations
  * (qu8_requant16__avx512f.h) of mode SK_QRES_DIV / MUL / FMA */
