@@ -34,10 +34,9 @@ def run(spec, model, inp, batch, threads):
     while words and "=" in words[0]:
         k, v = words.pop(0).split("=", 1)
         env[k] = v
-    if not words or not words[0].startswith("sk"):
+    if not words or not (words[0] == "sk" or words[0].startswith("sk:")):
         sys.exit(f"ab_steps: variant '{spec}' is not [NAME=VALUE ...] sk[:BINARY]")
-    binary = words[0][3:] or os.path.join(os.environ.get("BUILD", os.path.join(ROOT, "build")),
-                                          "skipserve-bench")
+    binary = words[0][3:] or os.path.join(ROOT, os.environ.get("BUILD", "build"), "skipserve-bench")
     out = subprocess.run([binary, model, "--batch", str(batch), "--threads", str(threads),
                           "--runs", "1", "--load-input", inp, "--profile-top", "100000"] +
                          words[1:], env=env, check=True, capture_output=True, text=True).stdout
@@ -64,8 +63,7 @@ def main():
         sys.exit("ab_steps: give at least two variants")
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "in.f32")
-        binary = os.path.join(os.environ.get("BUILD", os.path.join(ROOT, "build")),
-                              "skipserve-bench")
+        binary = os.path.join(ROOT, os.environ.get("BUILD", "build"), "skipserve-bench")
         subprocess.run([binary, a.model, "--batch", str(a.batch), "--runs", "1",
                         "--save-input", inp], check=True, capture_output=True)
         best = [{} for _ in a.variants]
