@@ -209,26 +209,33 @@ static void qrs_rows_range(void *arg, int tid, size_t b, size_t e)
  * a cached row of at most 1 MB (the two stay near L2 size; the U-Net's
  * largest is 64 KB), the scratch planned (else the pixel kernels);
  * SKIPSERVE_INT8_RESIZE_ROWS=0 turns it off (A/B) */
-static int qrs_rows_on(const sk_kconfig *kc, const sk_qrs *q, int64_t C)
+static int qrs_rows_on(const sk_kconfig *kc, const sk_node *n, const sk_qrs *q, int64_t C)
 {
-    const char *e = getenv("SKIPSERVE_INT8_RESIZE_ROWS"), *m = getenv("SKIPSERVE_INT8_RESIZE_MADD");
+    const sk_qnhwc_priv *pv = n->priv;
     return kc && kc->isa >= SK_ISA_AVX2 && q->oW <= QRS_NHWC_TW &&
            qrs_rows_stride(q, C) * sizeof(int32_t) <= ((size_t)1 << 20) &&
-           !(e && strcmp(e, "0") == 0) && !(m && strcmp(m, "0") == 0);
+           !(pv->qrs_off & (SK_QRS_OFF_ROWS | SK_QRS_OFF_MADD));
 }
 
 /* the pixel kernel: session 16's vpmaddwd forms (AVX-512 BW at that level),
  * or with SKIPSERVE_INT8_RESIZE_MADD=0 session 15's (A/B; same bits) */
-static sk_qu8_resize_px_fn qrs_px(const sk_kctx *ctx)
+static sk_qu8_resize_px_fn qrs_px(const sk_kctx *ctx, const sk_node *n)
 {
-    const char *e = getenv("SKIPSERVE_INT8_RESIZE_MADD");
-    if (e && strcmp(e, "0") == 0)
+    const sk_qnhwc_priv *pv = n->priv;
+    if (pv->qrs_off & SK_QRS_OFF_MADD)
         return sk_qu8_resize_px__avx2;
     if (ctx->kcfg && ctx->kcfg->isa >= SK_ISA_AVX512)
         return sk_qu8_resize_px32__avx512bw;
     return sk_qu8_resize_px16__avx2;
 }
 #endif
+
+uint32_t sk_qrs_switches(void)
+{
+    const char *e = getenv("SKIPSERVE_INT8_RESIZE_ROWS"), *m = getenv("SKIPSERVE_INT8_RESIZE_MADD");
+    return (e && strcmp(e, "0") == 0 ? SK_QRS_OFF_ROWS : 0) |
+           (m && strcmp(m, "0") == 0 ? SK_QRS_OFF_MADD : 0);
+}
 
 static int qrs_nhwc(const sk_node *n)
 {
@@ -256,7 +263,7 @@ int sk_fast_plan_qresize(const sk_kconfig *kc, const sk_node *n, const sk_tensor
         return 0;
     *scratch = qrs_scratch(&q, nthreads);
 #if defined(__x86_64__)
-    if (qrs_nhwc(n) && qrs_rows_on(kc, &q, in[0]->shape.dim[1])) { /* the NHWC row cache */
+    if (qrs_nhwc(n) && qrs_rows_on(kc, n, &q, in[0]->shape.dim[1])) { /* the NHWC row cache */
         size_t rows = 2 * qrs_rows_stride(&q, in[0]->shape.dim[1]) *
                       (size_t)(nthreads > 0 ? nthreads : 1) * sizeof(int32_t);
         *scratch = rows > *scratch ? rows : *scratch;
@@ -280,11 +287,11 @@ int sk_fast_run_qresize(const sk_node *n, const sk_tensor *const *in, int nin, s
         int64_t N = in[0]->shape.dim[0], C = in[0]->shape.dim[1];
         int32_t tw[3 * QRS_NHWC_TW];
         qrs_nhwc_job nj = {&q, C, in[0]->data, out[0].data, q.oW <= QRS_NHWC_TW ? tw : NULL,
-                           qrs_px(ctx)};
+                           qrs_px(ctx, n)};
         if (nj.tw)
             qrs_build(&q, 1, q.W, q.oW, tw);
         size_t per = (size_t)(q.oW * C), grain = per < 8192 ? 8192 / per : 1;
-        if (qrs_rows_on(ctx->kcfg, &q, C)) {
+        if (qrs_rows_on(ctx->kcfg, n, &q, C)) {
             int w = ctx->kcfg->isa >= SK_ISA_AVX512;
             qrs_rows_job rj = {nj, NULL, qrs_rows_stride(&q, C),
                                w ? sk_qu8_resize_hrow32__avx512bw : sk_qu8_resize_hrow16__avx2,

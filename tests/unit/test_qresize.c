@@ -31,6 +31,7 @@
 #include "cpu.h"
 #include "engine/graph.h"
 #include "kernels/config.h"
+#include "kernels/fast_qnhwc.h"
 #include "kernels/fast_qresize.h"
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
@@ -424,6 +425,13 @@ static void test_resize_linear_nhwc_region(void **state)
                 assert_null(r->priv);
             if (v > 2) /* the NHWC kernel ran, as in v == 2 */
                 assert_int_equal(r->priv != NULL, joined == it + 1);
+            /* the switch is read when the pass marks the node, not per run:
+             * unset before the runs, the v == 4 graph keeps session 15's
+             * kernel (same bytes, so only the priv shows it) */
+            unsetenv("SKIPSERVE_INT8_RESIZE_MADD");
+            if (r->priv)
+                assert_int_equal(((const sk_qnhwc_priv *)r->priv)->qrs_off,
+                                 v == 4 ? SK_QRS_OFF_MADD : 0);
             sk_tensor tx = {SK_U8, {4, {N, 4, H, W}}, x};
             out[v] = malloc(ny);
             uint8_t *o3 = malloc(ny);
