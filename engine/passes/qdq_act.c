@@ -100,14 +100,15 @@ static int move_act(sk_pass *p, int ai)
         v = v > h ? h : v;
         table[i] = (uint8_t)v;
     }
-    char name[64];
-    snprintf(name, sizeof name, "_qdq_act_%d", ai);
+    /* the value between the moved Q and the table: a name no model value
+     * has (sk_graph_value would return an existing one) */
+    char name[48];
+    do {
+        snprintf(name, sizeof name, "_qdq_act%d", p->fresh++);
+    } while (sk_graph_find(g, name) >= 0);
     int mid = sk_graph_value(g, name);
-    snprintf(name, sizeof name, "_qdq_act_table_%d", ai);
-    sk_shape ts = {1, {256}};
-    int tv = mid < 0 ? mid : sk_graph_add_const(g, name, SK_U8, &ts, table);
-    if (tv < 0)
-        return tv;
+    if (mid < 0)
+        return mid;
     /* in node order Conv, activation, Q: the activation's node becomes the
      * Q (Conv -> Q -> mid) and the Q's node the table (mid -> Q's output),
      * so the order stays topological */
@@ -128,13 +129,7 @@ static int move_act(sk_pass *p, int ai)
     g->values[mid].producer = ai;
     for (int k = 0; k < g->nodes[qi].nin; k++)
         g->nodes[qi].in[k] = -1;
-    if ((rc = sk_node_set_input(g, qi, 0, mid)) < 0 || (rc = sk_node_set_input(g, qi, 1, tv)) < 0)
-        return rc;
-    g->nodes[qi].nin = 2;
-    if ((rc = sk_node_set_int(g, qi, "out_int8", s8)) < 0)
-        return rc;
-    g->nodes[qi].op = SK_OP_QLUT;
-    return 1;
+    return sk_qdq_to_lut(p, qi, mid, table, yt, g->nodes[qi].out[0]);
 }
 
 int sk_pass_qdq_act(sk_pass *p)
