@@ -86,19 +86,15 @@ int main(int argc, char **argv)
                               th[3 * oh + 2], &q, y + ((size_t)oh * oW + o) * C);
                 }
             } else { /* the two-slot cache of fast_qresize.c */
-                int tag[2] = {-1, -2};
+                int64_t tag[2] = {-1, -2};
                 for (int oh = 0; oh < oH; oh++) {
                     int s[2];
                     for (int u = 0; u < 2; u++) {
-                        int key = th[3 * oh + u];
-                        if (tag[0] == key || tag[1] == key) {
-                            s[u] = tag[0] == key ? 0 : 1;
-                            continue;
-                        }
-                        int z = u ? 1 - s[0] : (tag[0] < tag[1] ? 0 : 1);
-                        tag[z] = key;
-                        hr[k - 3]((size_t)C, (size_t)oW, x + (size_t)key * W * C, tw, &q, slot[z]);
-                        s[u] = z;
+                        int key = th[3 * oh + u], fill;
+                        s[u] = sk_qrs_slot(tag, key, u ? s[0] : -1, &fill);
+                        if (fill)
+                            hr[k - 3]((size_t)C, (size_t)oW, x + (size_t)key * W * C, tw, &q,
+                                      slot[s[u]]);
                     }
                     vb[k - 3]((size_t)C, (size_t)oW, slot[s[0]], slot[s[1]], th[3 * oh + 2], &q,
                               y + (size_t)oh * oW * C);

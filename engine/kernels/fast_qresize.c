@@ -175,15 +175,11 @@ static size_t qrs_rows_stride(const sk_qrs *q, int64_t C)
 static int qrs_rows_slot(const qrs_rows_job *j, int32_t *slot[2], int64_t tag[2], int64_t key,
                          int keep)
 {
-    if (tag[0] == key)
-        return 0;
-    if (tag[1] == key)
-        return 1;
-    int s = keep >= 0 ? 1 - keep : (tag[0] < tag[1] ? 0 : 1);
-    tag[s] = key;
+    int fill, s = sk_qrs_slot(tag, key, keep, &fill);
     size_t C = (size_t)j->b.C;
-    j->hrow(C, (size_t)j->b.q->oW, j->b.x + (size_t)key * (size_t)j->b.q->W * C, j->b.tw, j->b.q,
-            slot[s]);
+    if (fill)
+        j->hrow(C, (size_t)j->b.q->oW, j->b.x + (size_t)key * (size_t)j->b.q->W * C, j->b.tw,
+                j->b.q, slot[s]);
     return s;
 }
 
@@ -229,6 +225,19 @@ static sk_qu8_resize_px_fn qrs_px(const sk_kctx *ctx, const sk_node *n)
     return sk_qu8_resize_px16__avx2;
 }
 #endif
+
+int sk_qrs_slot(int64_t tag[2], int64_t key, int keep, int *fill)
+{
+    *fill = 0;
+    if (tag[0] == key)
+        return 0;
+    if (tag[1] == key)
+        return 1;
+    int s = keep >= 0 ? 1 - keep : (tag[0] < tag[1] ? 0 : 1);
+    tag[s] = key;
+    *fill = 1;
+    return s;
+}
 
 uint32_t sk_qrs_switches(void)
 {
