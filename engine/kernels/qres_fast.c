@@ -51,19 +51,19 @@ static int same_as_div(const sk_qgemm_params *p, int mode)
 
 int sk_qgemm_res_fast(sk_qgemm_params *p)
 {
-    p->res_div = SK_QRES_DIV;
+    p->res_mode = SK_QRES_DIV;
     p->y_rcp = 1.0f / p->y_scale;
     p->res_a = p->y1_scale / p->y_scale;
     p->res_b = p->r_scale / p->y_scale;
     p->res_c = -p->r_zp * p->res_b;
     if (!isfinite(p->y_rcp) || !isfinite(p->y_scale) || p->y_scale == 0.0f)
-        return p->res_div;
+        return p->res_mode;
     /* session 16: the FMA form first (fewer operations), where exact */
     const char *e = getenv("SKIPSERVE_INT8_RES_FMA");
     if (!(e && !strcmp(e, "0")) && isfinite(p->res_a) && isfinite(p->res_b) &&
         isfinite(p->res_c) && same_as_div(p, SK_QRES_FMA))
-        p->res_div = SK_QRES_FMA;
+        p->res_mode = SK_QRES_FMA;
     else if (same_as_div(p, SK_QRES_MUL))
-        p->res_div = SK_QRES_MUL;
-    return p->res_div;
+        p->res_mode = SK_QRES_MUL;
+    return p->res_mode;
 }
