@@ -111,9 +111,10 @@ static int qrs_is_up2(const int32_t *t, int64_t in, int64_t out)
 
 /* channels-last (passes/qlayout.c put the node in an NHWC region: its
  * n->priv is an sk_qnhwc_priv, x and y both NHWC): tasks of output rows
- * (image, oh); the taps computed on the fly (no scratch: this path must
- * run whatever the plan sized, dispatch.c routes it here even with
- * SKIPSERVE_FAST_OPS=0) */
+ * (image, oh); the pixel kernels need no scratch (this path must run
+ * whatever the plan sized, dispatch.c routes it here even with
+ * SKIPSERVE_FAST_OPS=0); the row cache below uses the plan's scratch when
+ * sk_fast_plan_qresize sized it, else the pixel kernels run */
 #if defined(__x86_64__)
 /* W taps precomputed for up to this many output columns, on the run's
  * stack (48 KB): one double-precision tap per pixel cost ~0.5 ms of the

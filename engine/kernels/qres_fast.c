@@ -1,5 +1,7 @@
-/* qres_fast.c — the division of the int8 residual epilogue made a multiply
- * where that changes no output byte (qgemm.h: sk_qgemm_res_fast).
+/* qres_fast.c — the division of the int8 residual epilogue made cheaper
+ * where that changes no output byte (qgemm.h: sk_qgemm_res_fast): first
+ * the FMA form fma(t, res_a, fma(r, res_b, res_c)) (session 16: 2
+ * operations for 5), else a multiply by 1 / y_scale, else the division.
  *
  * Why: with a fused skip connection the epilogue divides by the output
  * scale (v / y_scale, the QLinearAdd / Q(DQ + DQ) definition), and vdivps

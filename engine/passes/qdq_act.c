@@ -8,8 +8,9 @@
  * qfuse.c merges the table into it as its output table. What exporters
  * write for MobileNet-style ReLU6 / ReLU convs when the quantizer leaves
  * the activation in the graph (models/lowp_convert.py does): before, every
- * such conv stayed float. Exact: Q is monotone (a multiply by 1/y_s > 0,
- * round half to even, saturate), so Q(min(max(v, lo), hi)) =
+ * such conv stayed float. Exact where y_s > 0 (checked; the rewrite is
+ * skipped otherwise, and for a NaN bound): Q (v / y_s, round half to even,
+ * + y_zp, saturate) is then non-decreasing, so Q(min(max(v, lo), hi)) =
  * min(max(Q(v), Q(lo)), Q(hi)) for every v (lo > hi: Q(hi) on both
  * sides); the bounds go through the reference QuantizeLinear. Only where
  * the Conv's one reader is the activation, the activation's one reader a
@@ -70,8 +71,10 @@ static int move_act(sk_pass *p, int ai)
         sk_pass_is_output(g, a->in[0]) || g->nodes[qi].in[0] != a->out[0] ||
         !sk_qdq_per_tensor(g, &g->nodes[qi]))
         return 0;
-    /* the conv must be one qdq.c takes: its input a DQ (checked fully there;
-     * a float conv keeps its float activation) */
+    /* the conv should be one qdq.c takes: x and W from DQs (checked fully
+     * only there). Where qdq.c still turns it away (uint8 or asymmetric
+     * weights, ...) the result is float Conv -> Q -> _QLut: the same bytes,
+     * one table lookup more than before */
     if (sk_attr_int(&g->nodes[ci], "group", 1) != 1 || /* grouped: see the header */
         sk_qdq_producer(g, sk_qdq_in(&g->nodes[ci], 0), SK_OP_DEQUANTIZE_LINEAR) < 0 ||
         sk_qdq_producer(g, sk_qdq_in(&g->nodes[ci], 1), SK_OP_DEQUANTIZE_LINEAR) < 0)

@@ -9,8 +9,9 @@
  * and the clamp comes before the rounding (clamp(round(x) + zp, lo, hi) =
  * round(clamp(x, lo - zp, hi - zp)) + zp for integer bounds: rounding is
  * monotone); with a residual, t - y1_zp is then the clamped value itself;
- * the division by y_scale is a multiply where sk_qgemm_res_fast found that
- * it changes no output (p->res_mode). */
+ * with a residual, p->res_mode (sk_qgemm_res_fast, qres_fast.c) picks the
+ * cheapest form that changes no output: the FMA form (session 16), a
+ * multiply by 1 / y_scale, or the division. */
 #ifndef SK_QU8_REQUANT16__AVX512F_H
 #define SK_QU8_REQUANT16__AVX512F_H
 

@@ -73,7 +73,8 @@ void sk_qu8_resize_px32__avx512bw(size_t C, const uint8_t *p00, const uint8_t *p
  * 32-channel block as its 16 'lo' then 16 'hi' sums in vpunpck order), kept
  * by fast_qresize.c for the output rows that read it (two for a 2x
  * up-sample), then each output row is the H blend of two such rows. Same
- * integers as above; the tail lanes of a block hold sums of zeros. */
+ * integers as above; the tail lanes of a block hold sums of the masked-off
+ * bytes (zeros, flipped and minus x_zp): never stored to y. */
 void sk_qu8_resize_hrow32__avx512bw(size_t C, size_t oW, const uint8_t *x, const int32_t *tw,
                                     const sk_qrs *q, int32_t *d)
 {
