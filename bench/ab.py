@@ -24,32 +24,26 @@ import argparse
 import json
 import math
 import os
-import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 
+import sk_variant
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def command(spec, model, inp, batch, threads, runs):
-    words = shlex.split(spec)
-    env = dict(os.environ)
-    while words and "=" in words[0]:
-        k, v = words.pop(0).split("=", 1)
-        env[k] = v
-    if not words or (len(words) > 1 and not words[0].startswith("sk")):
+    env, what, extra = sk_variant.parse(spec)
+    if what is None or (extra and not sk_variant.is_sk(what)):
         sys.exit(f"ab.py: bad variant {spec!r}: want [NAME=VALUE ...] sk[:BINARY] [ARG ...] | ort")
-    what, extra = words[0], words[1:]
     if what == "ort":
         out = os.path.join(os.path.dirname(inp), "ort.f32")
         return ["node", os.path.join(ROOT, "bench/ort_bench.js"), model, inp, str(batch),
                 str(threads), str(runs), out], env
-    if what == "sk" or what.startswith("sk:"):
-        binary = what[3:] or os.path.join(ROOT, os.environ.get("BUILD", "build"),
-                                          "skipserve-bench")
-        return [binary, model, "--batch", str(batch), "--threads", str(threads), "--runs",
+    if sk_variant.is_sk(what):
+        return [sk_variant.sk_binary(what), model, "--batch", str(batch), "--threads", str(threads), "--runs",
                 str(runs), "--load-input", inp, "--json"] + extra, env
     sys.exit(f"ab.py: bad variant {spec!r}")
 
@@ -67,7 +61,7 @@ def main():
         ap.error("give at least two variants")
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "in.f32")
-        bench = os.path.join(ROOT, os.environ.get("BUILD", "build"), "skipserve-bench")
+        bench = sk_variant.sk_binary()
         subprocess.run([bench, a.model, "--batch", str(a.batch), "--runs", "1",
                         "--save-input", inp], check=True, stdout=subprocess.DEVNULL)
         cmds = [command(v, a.model, inp, a.batch, a.threads, a.runs) for v in a.variants]

@@ -18,34 +18,26 @@ first variant, then the N steps whose times differ most (first / variant).
 """
 import argparse
 import os
-import re
-import shlex
 import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LINE = re.compile(r"\s+([\d.]+) ms\s+[\d.]+%\s+(\d+) (\S+)\s+(\S+)\s.*\[([\d,]*)\]\s+(\S+)\s*$")
+import sk_variant
 
 
 def run(spec, model, inp, batch, threads):
-    words = shlex.split(spec)
-    env = dict(os.environ)
-    while words and "=" in words[0]:
-        k, v = words.pop(0).split("=", 1)
-        env[k] = v
-    if not words or not words[0].startswith("sk"):
+    env, what, extra = sk_variant.parse(spec)
+    if not sk_variant.is_sk(what):
         sys.exit(f"ab_steps: variant '{spec}' is not [NAME=VALUE ...] sk[:BINARY]")
-    binary = words[0][3:] or os.path.join(os.environ.get("BUILD", os.path.join(ROOT, "build")),
-                                          "skipserve-bench")
-    out = subprocess.run([binary, model, "--batch", str(batch), "--threads", str(threads),
-                          "--runs", "1", "--load-input", inp, "--profile-top", "100000"] +
-                         words[1:], env=env, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([sk_variant.sk_binary(what), model, "--batch", str(batch), "--threads",
+                          str(threads), "--runs", "1", "--load-input", inp, "--profile-top",
+                          "100000"] + extra, env=env, check=True, capture_output=True,
+                         text=True).stdout
     steps = {}
     for line in out.splitlines():
-        m = LINE.match(line)
+        m = sk_variant.PROFILE_LINE.match(line)
         if m:
-            steps[(int(m.group(2)), m.group(6))] = (float(m.group(1)), m.group(5))
+            steps[(int(m.group(2)), m.group(7))] = (float(m.group(1)), m.group(6))
     if not steps:
         sys.exit(f"ab_steps: no profile from '{spec}'")
     return steps
@@ -64,8 +56,7 @@ def main():
         sys.exit("ab_steps: give at least two variants")
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "in.f32")
-        binary = os.path.join(os.environ.get("BUILD", os.path.join(ROOT, "build")),
-                              "skipserve-bench")
+        binary = sk_variant.sk_binary()
         subprocess.run([binary, a.model, "--batch", str(a.batch), "--runs", "1",
                         "--save-input", inp], check=True, capture_output=True)
         best = [{} for _ in a.variants]

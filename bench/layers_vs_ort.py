@@ -42,6 +42,8 @@ import sys
 
 import onnx
 
+import sk_variant
+
 # where a quantized op of ORT's takes the scale of its output (ONNX / com.microsoft)
 OUT_SCALE = {"QuantizeLinear": 1, "DequantizeLinear": 1, "QLinearConv": 6, "QLinearAdd": 6,
              "QLinearMul": 6, "QLinearMatMul": 6, "QGemm": 7, "QLinearConcat": 0,
@@ -124,8 +126,7 @@ def ort_keys(orig, opt, order):
     return keys
 
 
-LINE = re.compile(r"\s+([\d.]+) ms\s+[\d.]+%\s+(\d+) (\S+)\s+(\S+)\s+(?:([\d.]+) GFLOP/s)?"
-                  r".*\[([\d,]*)\]\s+(\S+)\s*$")
+LINE = sk_variant.PROFILE_LINE
 
 
 def sk_times(paths):

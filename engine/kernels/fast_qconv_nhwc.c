@@ -71,22 +71,11 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
      * U-Net's first) were not measured this way. */
     int patch = pv->Cg < 4 && ks >= 25 && pv->Cg * (int64_t)ks <= 1024;
     int stem_s1 = attr2(n, "strides", 0) == 1 && attr2(n, "strides", 1) == 1;
-    /* session 16 (qfl): a stem the padded-stem path below takes (any
-     * stride: MobileNet-style 3x3 s2) is not turned away here;
-     * SKIPSERVE_INT8_PAD_STEM_ANY=0 keeps session 15's rule (A/B) */
-    const char *pa = getenv("SKIPSERVE_INT8_PAD_STEM_ANY"), *ps0 = getenv("SKIPSERVE_INT8_PAD_STEM"),
-               *ap0 = getenv("SKIPSERVE_INT8_ARITH_PTR");
-    int pad_any = pv->Cg < 4 && c->dk && ks <= 64 && attr2(n, "dilations", 1) == 1 &&
-                  !(ps0 && !strcmp(ps0, "0")) && !(pa && !strcmp(pa, "0")) &&
-                  !(ap0 && ap0[0] >= '0' && ap0[0] <= '2' && !ap0[1]);
-    if (!c->uk || pv->group != 1 || pv->x_s8 || (pv->Cg < 4 && !patch && !stem_s1 && !pad_any) ||
-        pv->Cg > (1 << 20))
-        return 0;
     /* SKIPSERVE_INT8_ARITH_PTR (A/B timing, tests): 0 the indirection table
      * only, 1 pointers by arithmetic, 2 and interior tiles on dk, 3 (default)
      * and a kernel row as one tap there */
     const char *ap = getenv("SKIPSERVE_INT8_ARITH_PTR");
-    pv->arith_ptr = ap && ap[0] >= '0' && ap[0] <= '2' && !ap[1] ? ap[0] - '0' : 3;
+    int arith_ptr = ap && ap[0] >= '0' && ap[0] <= '2' && !ap[1] ? ap[0] - '0' : 3;
     /* Session 15, padded stems: a conv of 1-3 channels on a level with dk
      * copies its NCHW input into an NHWC one of 4-byte pixels with the pads
      * written out as zero-point pixels, so every full tile of one output
@@ -95,8 +84,18 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
      * no per-pixel gather; 3x3: 3 of 3). Instead of patch mode and of the
      * padded-channel indirection (SKIPSERVE_INT8_PAD_STEM=0: those). */
     const char *ps = getenv("SKIPSERVE_INT8_PAD_STEM");
-    pv->pad_in = pv->Cg < 4 && c->dk && pv->arith_ptr == 3 && ks <= 64 &&
+    int pad_in = pv->Cg < 4 && c->dk && arith_ptr == 3 && ks <= 64 &&
                  attr2(n, "dilations", 1) == 1 && !(ps && !strcmp(ps, "0"));
+    /* session 16 (qfl): a stem the padded-stem path takes (any stride:
+     * MobileNet-style 3x3 s2) is not turned away here;
+     * SKIPSERVE_INT8_PAD_STEM_ANY=0 keeps session 15's rule (A/B) */
+    const char *pa = getenv("SKIPSERVE_INT8_PAD_STEM_ANY");
+    int pad_any = pad_in && !(pa && !strcmp(pa, "0"));
+    if (!c->uk || pv->group != 1 || pv->x_s8 || (pv->Cg < 4 && !patch && !stem_s1 && !pad_any) ||
+        pv->Cg > (1 << 20))
+        return 0;
+    pv->arith_ptr = arith_ptr;
+    pv->pad_in = pad_in;
     if (pv->pad_in)
         patch = 0;
     pv->Cp = (int64_t)C;

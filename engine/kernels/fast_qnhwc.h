@@ -14,9 +14,17 @@
  * a Concat may mix (an NCHW input is transposed while it is copied). */
 typedef struct sk_qnhwc_priv {
     uint64_t nhwc;
+    uint32_t qrs_off; /* a _QResize's A/B switches, SK_QRS_OFF_*, read at load */
 } sk_qnhwc_priv;
 #define SK_QNHWC_OUT ((uint64_t)1 << 63)
 #define SK_QNHWC_MAXIN 63
+/* SKIPSERVE_INT8_RESIZE_ROWS=0: no row cache; SKIPSERVE_INT8_RESIZE_MADD=0:
+ * session 15's pixel kernel (and no row cache). Read once when the pass
+ * marks the node (sk_qrs_switches, fast_qresize.c), not per run: a getenv
+ * per run raced with tests' setenv and could change between plan and run */
+#define SK_QRS_OFF_ROWS 1u
+#define SK_QRS_OFF_MADD 2u
+uint32_t sk_qrs_switches(void);
 
 int sk_fast_run_max_pool_nhwc(const sk_node *n, const sk_tensor *const *in, int nin,
                               sk_tensor *out, int nout, sk_kctx *ctx);

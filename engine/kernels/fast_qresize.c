@@ -111,9 +111,10 @@ static int qrs_is_up2(const int32_t *t, int64_t in, int64_t out)
 
 /* channels-last (passes/qlayout.c put the node in an NHWC region: its
  * n->priv is an sk_qnhwc_priv, x and y both NHWC): tasks of output rows
- * (image, oh); the taps computed on the fly (no scratch: this path must
- * run whatever the plan sized, dispatch.c routes it here even with
- * SKIPSERVE_FAST_OPS=0) */
+ * (image, oh); the pixel kernels need no scratch (this path must run
+ * whatever the plan sized, dispatch.c routes it here even with
+ * SKIPSERVE_FAST_OPS=0); the row cache below uses the plan's scratch when
+ * sk_fast_plan_qresize sized it, else the pixel kernels run */
 #if defined(__x86_64__)
 /* W taps precomputed for up to this many output columns, on the run's
  * stack (48 KB): one double-precision tap per pixel cost ~0.5 ms of the
@@ -175,15 +176,11 @@ static size_t qrs_rows_stride(const sk_qrs *q, int64_t C)
 static int qrs_rows_slot(const qrs_rows_job *j, int32_t *slot[2], int64_t tag[2], int64_t key,
                          int keep)
 {
-    if (tag[0] == key)
-        return 0;
-    if (tag[1] == key)
-        return 1;
-    int s = keep >= 0 ? 1 - keep : (tag[0] < tag[1] ? 0 : 1);
-    tag[s] = key;
+    int fill, s = sk_qrs_slot(tag, key, keep, &fill);
     size_t C = (size_t)j->b.C;
-    j->hrow(C, (size_t)j->b.q->oW, j->b.x + (size_t)key * (size_t)j->b.q->W * C, j->b.tw, j->b.q,
-            slot[s]);
+    if (fill)
+        j->hrow(C, (size_t)j->b.q->oW, j->b.x + (size_t)key * (size_t)j->b.q->W * C, j->b.tw,
+                j->b.q, slot[s]);
     return s;
 }
 
@@ -209,26 +206,46 @@ static void qrs_rows_range(void *arg, int tid, size_t b, size_t e)
  * a cached row of at most 1 MB (the two stay near L2 size; the U-Net's
  * largest is 64 KB), the scratch planned (else the pixel kernels);
  * SKIPSERVE_INT8_RESIZE_ROWS=0 turns it off (A/B) */
-static int qrs_rows_on(const sk_kconfig *kc, const sk_qrs *q, int64_t C)
+static int qrs_rows_on(const sk_kconfig *kc, const sk_node *n, const sk_qrs *q, int64_t C)
 {
-    const char *e = getenv("SKIPSERVE_INT8_RESIZE_ROWS"), *m = getenv("SKIPSERVE_INT8_RESIZE_MADD");
+    const sk_qnhwc_priv *pv = n->priv;
     return kc && kc->isa >= SK_ISA_AVX2 && q->oW <= QRS_NHWC_TW &&
            qrs_rows_stride(q, C) * sizeof(int32_t) <= ((size_t)1 << 20) &&
-           !(e && strcmp(e, "0") == 0) && !(m && strcmp(m, "0") == 0);
+           !(pv->qrs_off & (SK_QRS_OFF_ROWS | SK_QRS_OFF_MADD));
 }
 
 /* the pixel kernel: session 16's vpmaddwd forms (AVX-512 BW at that level),
  * or with SKIPSERVE_INT8_RESIZE_MADD=0 session 15's (A/B; same bits) */
-static sk_qu8_resize_px_fn qrs_px(const sk_kctx *ctx)
+static sk_qu8_resize_px_fn qrs_px(const sk_kctx *ctx, const sk_node *n)
 {
-    const char *e = getenv("SKIPSERVE_INT8_RESIZE_MADD");
-    if (e && strcmp(e, "0") == 0)
+    const sk_qnhwc_priv *pv = n->priv;
+    if (pv->qrs_off & SK_QRS_OFF_MADD)
         return sk_qu8_resize_px__avx2;
     if (ctx->kcfg && ctx->kcfg->isa >= SK_ISA_AVX512)
         return sk_qu8_resize_px32__avx512bw;
     return sk_qu8_resize_px16__avx2;
 }
 #endif
+
+int sk_qrs_slot(int64_t tag[2], int64_t key, int keep, int *fill)
+{
+    *fill = 0;
+    if (tag[0] == key)
+        return 0;
+    if (tag[1] == key)
+        return 1;
+    int s = keep >= 0 ? 1 - keep : (tag[0] < tag[1] ? 0 : 1);
+    tag[s] = key;
+    *fill = 1;
+    return s;
+}
+
+uint32_t sk_qrs_switches(void)
+{
+    const char *e = getenv("SKIPSERVE_INT8_RESIZE_ROWS"), *m = getenv("SKIPSERVE_INT8_RESIZE_MADD");
+    return (e && strcmp(e, "0") == 0 ? SK_QRS_OFF_ROWS : 0) |
+           (m && strcmp(m, "0") == 0 ? SK_QRS_OFF_MADD : 0);
+}
 
 static int qrs_nhwc(const sk_node *n)
 {
@@ -256,7 +273,7 @@ int sk_fast_plan_qresize(const sk_kconfig *kc, const sk_node *n, const sk_tensor
         return 0;
     *scratch = qrs_scratch(&q, nthreads);
 #if defined(__x86_64__)
-    if (qrs_nhwc(n) && qrs_rows_on(kc, &q, in[0]->shape.dim[1])) { /* the NHWC row cache */
+    if (qrs_nhwc(n) && qrs_rows_on(kc, n, &q, in[0]->shape.dim[1])) { /* the NHWC row cache */
         size_t rows = 2 * qrs_rows_stride(&q, in[0]->shape.dim[1]) *
                       (size_t)(nthreads > 0 ? nthreads : 1) * sizeof(int32_t);
         *scratch = rows > *scratch ? rows : *scratch;
@@ -280,11 +297,11 @@ int sk_fast_run_qresize(const sk_node *n, const sk_tensor *const *in, int nin, s
         int64_t N = in[0]->shape.dim[0], C = in[0]->shape.dim[1];
         int32_t tw[3 * QRS_NHWC_TW];
         qrs_nhwc_job nj = {&q, C, in[0]->data, out[0].data, q.oW <= QRS_NHWC_TW ? tw : NULL,
-                           qrs_px(ctx)};
+                           qrs_px(ctx, n)};
         if (nj.tw)
             qrs_build(&q, 1, q.W, q.oW, tw);
         size_t per = (size_t)(q.oW * C), grain = per < 8192 ? 8192 / per : 1;
-        if (qrs_rows_on(ctx->kcfg, &q, C)) {
+        if (qrs_rows_on(ctx->kcfg, n, &q, C)) {
             int w = ctx->kcfg->isa >= SK_ISA_AVX512;
             qrs_rows_job rj = {nj, NULL, qrs_rows_stride(&q, C),
                                w ? sk_qu8_resize_hrow32__avx512bw : sk_qu8_resize_hrow16__avx2,

@@ -45,6 +45,11 @@ void sk_qu8_resize_hrow16__avx2(size_t C, size_t oW, const uint8_t *x, const int
                                 const sk_qrs *q, int32_t *d);
 void sk_qu8_resize_vblend16__avx2(size_t C, size_t oW, const int32_t *t, const int32_t *b,
                                   int32_t ly1, const sk_qrs *q, uint8_t *y);
+/* The two-slot row cache's choice (fast_qresize.c, bench/qresize_kernels.c):
+ * the slot tagged `key`, else the one to refill (tag set to key, *fill = 1):
+ * not `keep` (the slot the other row of this output row is in; -1: none),
+ * else the lower tag (the older row of a downward sweep) */
+int sk_qrs_slot(int64_t tag[2], int64_t key, int keep, int *fill);
 typedef void (*sk_qu8_resize_hrow_fn)(size_t C, size_t oW, const uint8_t *x, const int32_t *tw,
                                       const sk_qrs *q, int32_t *d);
 typedef void (*sk_qu8_resize_vblend_fn)(size_t C, size_t oW, const int32_t *t, const int32_t *b,

@@ -61,7 +61,7 @@ typedef struct sk_qgemm_params {
      * division; SK_QRES_MUL v * y_rcp, y_rcp = 1 / y_scale. Set at load by
      * sk_qgemm_res_fast, only where every (t, r) pair the layer can meet
      * gives the division's output byte (checked exhaustively). */
-    int res_div;
+    int res_mode;
     float y_rcp;
     /* session 16, SK_QRES_FMA: q = fma(t, res_a, fma(r, res_b, res_c)) with
      * res_a = y1_scale / y_scale, res_b = r_scale / y_scale, res_c = -r_zp *
@@ -72,7 +72,7 @@ typedef struct sk_qgemm_params {
 
 enum { SK_QRES_DIV, SK_QRES_MUL, SK_QRES_FMA };
 
-/* Picks p->res_div for a layer with a residual (its lo1/hi1, y1 / r / y
+/* Picks p->res_mode for a layer with a residual (its lo1/hi1, y1 / r / y
  * scales and zero points, lo/hi and res_s8 set): the FMA form where its
  * output equals the division's for every t in [lo1, hi1] and every residual
  * byte (SKIPSERVE_INT8_RES_FMA=0: never, A/B), else the multiply where that

@@ -1,5 +1,7 @@
-/* qres_fast.c — the division of the int8 residual epilogue made a multiply
- * where that changes no output byte (qgemm.h: sk_qgemm_res_fast).
+/* qres_fast.c — the division of the int8 residual epilogue made cheaper
+ * where that changes no output byte (qgemm.h: sk_qgemm_res_fast): first
+ * the FMA form fma(t, res_a, fma(r, res_b, res_c)) (session 16: 2
+ * operations for 5), else a multiply by 1 / y_scale, else the division.
  *
  * Why: with a fused skip connection the epilogue divides by the output
  * scale (v / y_scale, the QLinearAdd / Q(DQ + DQ) definition), and vdivps
@@ -15,6 +17,15 @@
 #include <string.h>
 
 #include "kernels/qgemm.h"
+
+/* the reference below must round t * y1_scale and the sum separately, as
+ * the kernel does: clang contracts a * b + c into an FMA by default where
+ * the target has one (arm64, -mfma), which would check the kernel against
+ * another function. gcc -std=c11 does not contract (and warns on this
+ * pragma, so it is clang's only). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 /* the output value for conv result t (an integer, y1_zp removed) and
  * residual value r in the AVX-512 epilogue's operations
@@ -42,19 +53,19 @@ static int same_as_div(const sk_qgemm_params *p, int mode)
 
 int sk_qgemm_res_fast(sk_qgemm_params *p)
 {
-    p->res_div = SK_QRES_DIV;
+    p->res_mode = SK_QRES_DIV;
     p->y_rcp = 1.0f / p->y_scale;
     p->res_a = p->y1_scale / p->y_scale;
     p->res_b = p->r_scale / p->y_scale;
     p->res_c = -p->r_zp * p->res_b;
     if (!isfinite(p->y_rcp) || !isfinite(p->y_scale) || p->y_scale == 0.0f)
-        return p->res_div;
+        return p->res_mode;
     /* session 16: the FMA form first (fewer operations), where exact */
     const char *e = getenv("SKIPSERVE_INT8_RES_FMA");
     if (!(e && !strcmp(e, "0")) && isfinite(p->res_a) && isfinite(p->res_b) &&
         isfinite(p->res_c) && same_as_div(p, SK_QRES_FMA))
-        p->res_div = SK_QRES_FMA;
+        p->res_mode = SK_QRES_FMA;
     else if (same_as_div(p, SK_QRES_MUL))
-        p->res_div = SK_QRES_MUL;
-    return p->res_div;
+        p->res_mode = SK_QRES_MUL;
+    return p->res_mode;
 }

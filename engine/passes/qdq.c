@@ -265,6 +265,12 @@ static int to_lut(sk_pass *p, int ni, int x, const uint8_t *table, sk_dtype yt, 
     return 1;
 }
 
+/* to_lut for the other QDQ passes (qdq_act.c) */
+int sk_qdq_to_lut(sk_pass *p, int ni, int x, const uint8_t *table, sk_dtype yt, int y)
+{
+    return to_lut(p, ni, x, table, yt, y);
+}
+
 /* DQ -> Relu -> Q (8-bit, per tensor) => _QLut(x, table) */
 static int relu_table(sk_pass *p, int di)
 {

@@ -8,8 +8,9 @@
  * qfuse.c merges the table into it as its output table. What exporters
  * write for MobileNet-style ReLU6 / ReLU convs when the quantizer leaves
  * the activation in the graph (models/lowp_convert.py does): before, every
- * such conv stayed float. Exact: Q is monotone (a multiply by 1/y_s > 0,
- * round half to even, saturate), so Q(min(max(v, lo), hi)) =
+ * such conv stayed float. Exact where y_s > 0 (checked; the rewrite is
+ * skipped otherwise, and for a NaN bound): Q (v / y_s, round half to even,
+ * + y_zp, saturate) is then non-decreasing, so Q(min(max(v, lo), hi)) =
  * min(max(Q(v), Q(lo)), Q(hi)) for every v (lo > hi: Q(hi) on both
  * sides); the bounds go through the reference QuantizeLinear. Only where
  * the Conv's one reader is the activation, the activation's one reader a
@@ -70,8 +71,10 @@ static int move_act(sk_pass *p, int ai)
         sk_pass_is_output(g, a->in[0]) || g->nodes[qi].in[0] != a->out[0] ||
         !sk_qdq_per_tensor(g, &g->nodes[qi]))
         return 0;
-    /* the conv must be one qdq.c takes: its input a DQ (checked fully there;
-     * a float conv keeps its float activation) */
+    /* the conv should be one qdq.c takes: x and W from DQs (checked fully
+     * only there). Where qdq.c still turns it away (uint8 or asymmetric
+     * weights, ...) the result is float Conv -> Q -> _QLut: the same bytes,
+     * one table lookup more than before */
     if (sk_attr_int(&g->nodes[ci], "group", 1) != 1 || /* grouped: see the header */
         sk_qdq_producer(g, sk_qdq_in(&g->nodes[ci], 0), SK_OP_DEQUANTIZE_LINEAR) < 0 ||
         sk_qdq_producer(g, sk_qdq_in(&g->nodes[ci], 1), SK_OP_DEQUANTIZE_LINEAR) < 0)
@@ -81,6 +84,12 @@ static int move_act(sk_pass *p, int ai)
         !bound(g, a, 2, FLT_MAX, &hi))
         return 0;
     const sk_node *q = &g->nodes[qi];
+    /* the swap holds only for an increasing Q: y_s < 0 reverses it (Q(lo) >=
+     * Q(hi) and the table would send every byte to Q(hi)), and a NaN bound
+     * quantizes to the zero point, not to "no bound" */
+    float ys = *(const float *)g->values[q->in[1]].data;
+    if (!(ys > 0.0f) || lo != lo || hi != hi)
+        return 0;
     sk_dtype yt = g->values[q->in[2]].dtype;
     uint8_t qlo, qhi;
     if (quant1(g, q, lo, &qlo) || quant1(g, q, hi, &qhi))
@@ -94,14 +103,15 @@ static int move_act(sk_pass *p, int ai)
         v = v > h ? h : v;
         table[i] = (uint8_t)v;
     }
-    char name[64];
-    snprintf(name, sizeof name, "_qdq_act_%d", ai);
+    /* the value between the moved Q and the table: a name no model value
+     * has (sk_graph_value would return an existing one) */
+    char name[48];
+    do {
+        snprintf(name, sizeof name, "_qdq_act%d", p->fresh++);
+    } while (sk_graph_find(g, name) >= 0);
     int mid = sk_graph_value(g, name);
-    snprintf(name, sizeof name, "_qdq_act_table_%d", ai);
-    sk_shape ts = {1, {256}};
-    int tv = mid < 0 ? mid : sk_graph_add_const(g, name, SK_U8, &ts, table);
-    if (tv < 0)
-        return tv;
+    if (mid < 0)
+        return mid;
     /* in node order Conv, activation, Q: the activation's node becomes the
      * Q (Conv -> Q -> mid) and the Q's node the table (mid -> Q's output),
      * so the order stays topological */
@@ -122,13 +132,7 @@ static int move_act(sk_pass *p, int ai)
     g->values[mid].producer = ai;
     for (int k = 0; k < g->nodes[qi].nin; k++)
         g->nodes[qi].in[k] = -1;
-    if ((rc = sk_node_set_input(g, qi, 0, mid)) < 0 || (rc = sk_node_set_input(g, qi, 1, tv)) < 0)
-        return rc;
-    g->nodes[qi].nin = 2;
-    if ((rc = sk_node_set_int(g, qi, "out_int8", s8)) < 0)
-        return rc;
-    g->nodes[qi].op = SK_OP_QLUT;
-    return 1;
+    return sk_qdq_to_lut(p, qi, mid, table, yt, g->nodes[qi].out[0]);
 }
 
 int sk_pass_qdq_act(sk_pass *p)

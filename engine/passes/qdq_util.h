@@ -26,6 +26,9 @@ int sk_qdq_int32_bias(const sk_graph *g, int db, int64_t M, float xs, const floa
 /* The node ci (op with inputs X, W, B?) between DQs and one Q becomes `to`
  * with QLinearConv's nine inputs (Conv: wrank 4, waxis 0; ConvTranspose:
  * waxis 1; MatMul: waxis 1). 1 rewritten, 0 not, < 0 error. */
+/* node ni becomes _QLut(x, table) producing y (yt: the table's 8-bit type);
+ * 1, or a negative code (qdq.c) */
+int sk_qdq_to_lut(sk_pass *p, int ni, int x, const uint8_t *table, sk_dtype yt, int y);
 int sk_qdq_rewrite_wq(sk_pass *p, int ci, int wrank, int waxis, sk_op to);
 
 #endif

@@ -286,6 +286,8 @@ int sk_pass_qlayout(sk_pass *p)
                 return -1;
             }
             pv->nhwc = m;
+            if (n->op == SK_OP_QRESIZE)
+                pv->qrs_off = sk_qrs_switches();
             break;
         }
         case QL_CONVT: /* input and output agree (the loop above) */

@@ -363,32 +363,46 @@ static void test_patch_mode(void **state)
     sk_pool_destroy(pool3);
     print_message("  40 stem-like geometries, %d in patch mode, %d padded\n", patched, padded);
 }
-/* Session 16 (qfl): 3x3 stems of 1-3 channels at stride 1 or 2
- * (MobileNet-style; before, stride 2 was turned away from the NHWC path
+/* Session 16 (qfl): stems of 1-3 channels at stride 1 or 2 (MobileNet-
+ * style 3x3 s2; before, stride 2 was turned away from the NHWC path
  * although the padded-stem copy handles it) take the padded path where the
  * level has dk, and match the reference QLinearConv, serial and on 3
- * threads; SKIPSERVE_INT8_PAD_STEM_ANY=0 keeps them off it */
+ * threads; SKIPSERVE_INT8_PAD_STEM_ANY=0 keeps stride 2 off it. The rule
+ * admits any kernel of <= 64 taps at any stride, so besides 3x3: 1x1, 2x2,
+ * 5x3, 3x5 (with strides (2, 1) now and then), 8x8 (64 taps, the limit)
+ * and 9x8 (72: not padded); with the switch off, strided kernels of < 25
+ * taps are not padded */
 static void test_stem3x3(void **state)
 {
     (void)state;
     sk_pool *pool3 = sk_pool_create(3);
     const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    /* the padded path expected: a level with dk and no switch forcing
+     * another path (CI runs the tests with some of them set) */
+    int expect = kc && kc->qigemm.dk && !getenv("SKIPSERVE_INT8_PAD_STEM") &&
+                 !getenv("SKIPSERVE_INT8_ARITH_PTR");
+    static const int ks[7][2] = {{3, 3}, {1, 1}, {2, 2}, {5, 3}, {3, 5}, {8, 8}, {9, 8}};
     int padded = 0, s2 = 0;
-    for (int i = 0; i < 24; i++) {
+    for (int i = 0; i < 42; i++) {
         qcase c;
         random_case(&c);
         c.group = 1;
         c.C = irand(1, 3);
         c.M = irand(1, 40);
         c.x_s8 = 0;
-        c.kh = c.kw = 3;
-        c.sh = c.sw = i % 3 ? 2 : 1;
+        c.kh = ks[i % 7][0];
+        c.kw = ks[i % 7][1];
+        int r = (i / 7) % 3; /* 0: stride 1, 1: 2, 2: (2, 1) */
+        c.sh = r ? 2 : 1;
+        c.sw = r == 1 ? 2 : 1;
         c.dh = c.dw = 1;
-        c.pt = c.pl = c.pb = c.pr = i % 4 ? 1 : 0;
-        c.H = irand(3, 30);
-        c.W = irand(3, 40);
-        c.OH = (c.H + c.pt + c.pb - 3) / c.sh + 1;
-        c.OW = (c.W + c.pl + c.pr - 3) / c.sw + 1;
+        c.pt = c.pb = i % 4 && c.kh > 1 ? 1 : 0;
+        c.pl = c.pr = i % 4 && c.kw > 1 ? 1 : 0;
+        c.H = irand(c.kh, 30);
+        c.W = irand(c.kw, 40);
+        c.OH = (c.H + c.pt + c.pb - c.kh) / c.sh + 1;
+        c.OW = (c.W + c.pl + c.pr - c.kw) / c.sw + 1;
+        int taps = c.kh * c.kw, strided = c.sh == 2 || c.sw == 2;
         uint64_t seed = rnd();
         char err[256];
         for (int any = 0; any < 2; any++) {
@@ -398,27 +412,35 @@ static void test_stem3x3(void **state)
             if (sk_graph_optimize(g, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
             unsetenv("SKIPSERVE_INT8_PAD_STEM_ANY");
+            int found = 0;
             for (int n = 0; n < g->nnodes; n++) {
                 const sk_node *nd = &g->nodes[n];
                 if (nd->op != SK_OP_QLINEAR_CONV && nd->op != SK_OP_QCONV_FUSED)
                     continue;
+                found++;
                 const sk_qconv_priv *pv = nd->priv;
                 int on = pv && pv->pad_in;
-                if (any && kc && kc->qigemm.dk && !getenv("SKIPSERVE_INT8_PAD_STEM") &&
-                    !getenv("SKIPSERVE_INT8_ARITH_PTR"))
-                    assert_true(on);
-                if (!any && c.sh == 2)
-                    assert_false(on);
+                if (any && expect && taps <= 64 && !on)
+                    fail_msg("case %d: %dx%d s(%d, %d) C %d %dx%d not padded (pv %p)", i, c.kh,
+                             c.kw, c.sh, c.sw, (int)c.C, (int)c.H, (int)c.W, (const void *)pv);
+                /* with the switch off, session 15's rule: strided stems of
+                 * >= 25 taps came in as patches and were padded all the same */
+                if ((taps > 64 || (!any && strided && taps < 25)) && on)
+                    fail_msg("case %d any %d: %dx%d s(%d, %d) C %d padded", i, any, c.kh, c.kw,
+                             c.sh, c.sw, (int)c.C);
                 padded += any && on;
-                s2 += any && on && c.sh == 2;
+                s2 += any && on && strided;
             }
+            assert_int_equal(found, 1);
             sk_graph_free(g);
         }
         check_case(&c, seed, NULL, 1);
         check_case(&c, seed, pool3, 1);
     }
+    if (expect) /* the stride-2 admission (the point of the change) was exercised */
+        assert_true(s2 > 0);
     sk_pool_destroy(pool3);
-    print_message("  24 3x3 stems, %d padded (%d of stride 2)\n", padded, s2);
+    print_message("  42 stems (7 kernel shapes), %d padded (%d strided)\n", padded, s2);
 }
 /* The channels-last 8-bit MaxPool (kernels/fast_qnhwc.c) on its own:
  * random windows (up to 9x9, past the 64 taps of its register path), strides,

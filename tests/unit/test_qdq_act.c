@@ -217,12 +217,14 @@ static void test_act_moved(void **state)
 }
 
 /* depthwise (grouped) convs keep their float conv and activation, as does
- * everything with SKIPSERVE_QDQ_ACT=0 */
+ * everything with SKIPSERVE_QDQ_ACT=0, a Q with a negative scale (Q
+ * decreasing: the clamp does not commute) and a NaN Clip bound; the last
+ * two must also still compute what the unoptimized graph does */
 static void test_act_not_taken(void **state)
 {
     (void)state;
     char err[256];
-    for (int v = 0; v < 2; v++) {
+    for (int v = 0; v < 4; v++) {
         act_case c;
         memset(&c, 0, sizeof c);
         c.C = c.M = 8;
@@ -230,6 +232,10 @@ static void test_act_not_taken(void **state)
         c.group = v == 0 ? 8 : 1;
         c.act = 1;
         c.xs = 0.02f, c.ys = 0.05f, c.xz = 128, c.yz = 0, c.lo = 0.f, c.hi = 6.f;
+        if (v == 2)
+            c.ys = -0.05f, c.yz = 128;
+        if (v == 3)
+            c.lo = NAN;
         build(&c);
         if (v == 1)
             setenv("SKIPSERVE_QDQ_ACT", "0", 1);
@@ -239,6 +245,30 @@ static void test_act_not_taken(void **state)
         unsetenv("SKIPSERVE_QDQ_ACT");
         assert_int_equal(count_op(g, SK_OP_CLIP) + count_op(g, SK_OP_CONV_FUSED) > 0, 1);
         assert_int_equal(count_op(g, SK_OP_QLINEAR_CONV) + count_op(g, SK_OP_QCONV_FUSED), 0);
+        if (v >= 2) {
+            size_t nx = (size_t)(c.C * c.H * c.W), ny = (size_t)(c.M * c.H * c.W);
+            uint8_t *x = malloc(nx), *ref = malloc(ny), *got = malloc(ny);
+            assert_true(x && ref && got);
+            for (size_t i = 0; i < nx; i++)
+                x[i] = (uint8_t)rnd();
+            sk_tensor tx = {SK_U8, {4, {1, c.C, c.H, c.W}}, x};
+            sk_graph *gf = act_graph(&c, 1);
+            run1(gf, NULL, &tx, ref, ny);
+            run1(g, NULL, &tx, got, ny);
+            int distinct = 0;
+            for (size_t i = 0; i < ny; i++) {
+                int d = got[i] - ref[i];
+                if (d < -1 || d > 1)
+                    fail_msg("case %d [%zu]: %d, unoptimized graph %d", v, i, got[i], ref[i]);
+                distinct += got[i] != got[0];
+            }
+            if (v == 2) /* not one byte everywhere (what the wrong table gave) */
+                assert_true(distinct > 0);
+            sk_graph_free(gf);
+            free(x);
+            free(ref);
+            free(got);
+        }
         sk_graph_free(g);
         unbuild(&c);
     }

@@ -27,6 +27,12 @@ cases = []
 for i in range(COUNT):
     dt = np.uint8 if i % 2 else np.int8
     nsp = 2 if i % 6 not in (1, 4) else (1 if i % 6 == 1 else 3)
+    # the whole-plane cases (i % 8 == 3) are all odd: choose their type and
+    # rank on their own so int8 and 3-D global windows are compared too
+    # (i = 3, 11, 19, 27, 35, 43: u8 2-D, s8 2-D, u8 3-D, s8 2-D, u8 2-D, s8 3-D)
+    if i % 8 == 3:
+        dt = np.int8 if i % 16 == 11 else np.uint8
+        nsp = 3 if i % 24 == 19 else nsp
     sp = [int(rng.randint(1, 12 if nsp < 3 else 6)) for _ in range(nsp)]
     if i % 8 == 3:  # whole plane, no pads: onnxruntime's MLAS global path
         k, st, pads = sp[:], [1] * nsp, [0] * (2 * nsp)

@@ -47,6 +47,15 @@ for isa in scalar avx2 avx512; do
 done
 echo "zoo-lowp: QLinearAveragePool bit-identical to onnxruntime: $(tail -1 "$DIR/ms_avgpool-avx512-1.log")"
 BUILD=$BUILD $PY tests/zoo/lowp_models.py "$DIR/models" || { echo "zoo-lowp: FAILED" >&2; exit 1; }
+# a model steps 3-4 need and lowp_models.py did not write: a failure,
+# unless LOWP_ONLY / LOWP_FORMS narrowed what it converts
+missing() {
+    if [ -z "${LOWP_ONLY:-}${LOWP_FORMS:-}" ]; then
+        echo "zoo-lowp: FAILED — $1 was not produced" >&2
+        exit 1
+    fi
+    echo "zoo-lowp: $1 skipped (LOWP_ONLY / LOWP_FORMS)"
+}
 # 3. the int8 kernels (issue 22) give the same bits with every int8
 #    microkernel (AVX512-VNNI, AVX-VNNI, AVX2 forced by SKIPSERVE_INT8_UK; a
 #    CPU without one runs the next it has) and, for the QOperator models
@@ -55,7 +64,7 @@ BUILD=$BUILD $PY tests/zoo/lowp_models.py "$DIR/models" || { echo "zoo-lowp: FAI
 for form in qop qdq; do
     for m in fashion-resnet scenes-unet; do
         d=$DIR/models/$m/$form
-        [ -f "$d/model.onnx" ] && [ -f "$d/in.pb" ] || continue
+        [ -f "$d/model.onnx" ] && [ -f "$d/in.pb" ] || { missing "$d/model.onnx"; continue; }
         levels="avx512 avx512:avxvnni avx512:avx2"
         [ "$form" = qop ] && levels="$levels avx2"
         [ "$form/$m" = qop/fashion-resnet ] && levels="$levels scalar"
@@ -80,7 +89,7 @@ done
 #    in a step, each step holding as many ORT conv nodes as it has Convs
 #    (one profiled run each side: ~3 s)
 for m in "$DIR/models/fashion-resnet/qdq/model.onnx" models/fashion-resnet/model.onnx; do
-    [ -f "$m" ] || continue
+    [ -f "$m" ] || { missing "$m"; continue; }
     LVO_CHECK=1 BUILD=$BUILD bench/layers-vs-ort.sh "$m" 1 1 1 >"$DIR/layers-join.log" 2>&1 ||
         { cat "$DIR/layers-join.log"; echo "zoo-lowp: FAILED — layers-vs-ort join on $m" >&2; exit 1; }
     echo "zoo-lowp: $m: $(tail -1 "$DIR/layers-join.log")"

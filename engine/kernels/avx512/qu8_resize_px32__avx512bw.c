@@ -23,6 +23,27 @@ static inline __m512i widen(const uint8_t *p, __mmask32 k, __m256i flip, __m512i
         _mm512_cvtepu8_epi16(_mm256_xor_si256(_mm256_maskz_loadu_epi8(k, p), flip)), zp);
 }
 
+/* 32 outputs from the W sums of the top (tl, th) and bottom (bl, bh) rows
+ * in vpunpck order: the H blend 2^11 t + ly1 (b - t), then the
+ * requantization (both kernels below) */
+static inline __m256i blend_out(__m512i tl, __m512i th, __m512i bl, __m512i bh, __m512i wy,
+                                __m512 m, __m512i yz, int s8)
+{
+    const __m512 lim = _mm512_set1_ps(1073741824.0f), nlim = _mm512_set1_ps(-1073741824.0f);
+    __m512i al = _mm512_add_epi32(_mm512_slli_epi32(tl, SK_QRS_BITS),
+                                  _mm512_mullo_epi32(wy, _mm512_sub_epi32(bl, tl)));
+    __m512i ah = _mm512_add_epi32(_mm512_slli_epi32(th, SK_QRS_BITS),
+                                  _mm512_mullo_epi32(wy, _mm512_sub_epi32(bh, th)));
+    __m512 vl = _mm512_mul_ps(_mm512_cvtepi32_ps(al), m);
+    __m512 vh = _mm512_mul_ps(_mm512_cvtepi32_ps(ah), m);
+    vl = _mm512_min_ps(_mm512_max_ps(vl, nlim), lim);
+    vh = _mm512_min_ps(_mm512_max_ps(vh, nlim), lim);
+    __m512i w16 = _mm512_packs_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(vl), yz),
+                                     _mm512_add_epi32(_mm512_cvtps_epi32(vh), yz));
+    return s8 ? _mm512_cvtsepi16_epi8(w16)
+              : _mm512_cvtusepi16_epi8(_mm512_max_epi16(w16, _mm512_setzero_si512()));
+}
+
 void sk_qu8_resize_px32__avx512bw(size_t C, const uint8_t *p00, const uint8_t *p01,
                                   const uint8_t *p10, const uint8_t *p11, int32_t lx1, int32_t ly1,
                                   const sk_qrs *q, uint8_t *y)
@@ -34,8 +55,7 @@ void sk_qu8_resize_px32__avx512bw(size_t C, const uint8_t *p00, const uint8_t *p
     const __m512i wy = _mm512_set1_epi32(ly1), zp = _mm512_set1_epi16((short)q->xzp),
                   yz = _mm512_set1_epi32(q->yzp);
     const __m256i flip = _mm256_set1_epi8((char)(q->s8 ? 0x80 : 0));
-    const __m512 m = _mm512_set1_ps(q->m), lim = _mm512_set1_ps(1073741824.0f),
-                 nlim = _mm512_set1_ps(-1073741824.0f);
+    const __m512 m = _mm512_set1_ps(q->m);
     for (size_t c = 0; c < C; c += 32) {
         __mmask32 k = C - c >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (C - c)) - 1);
         __m512i a = widen(p00 + c, k, flip, zp), b = widen(p01 + c, k, flip, zp);
@@ -44,19 +64,7 @@ void sk_qu8_resize_px32__avx512bw(size_t C, const uint8_t *p00, const uint8_t *p
         __m512i th = _mm512_madd_epi16(_mm512_unpackhi_epi16(a, b), wx);
         __m512i bl = _mm512_madd_epi16(_mm512_unpacklo_epi16(d, e), wx);
         __m512i bh = _mm512_madd_epi16(_mm512_unpackhi_epi16(d, e), wx);
-        __m512i al = _mm512_add_epi32(_mm512_slli_epi32(tl, SK_QRS_BITS),
-                                      _mm512_mullo_epi32(wy, _mm512_sub_epi32(bl, tl)));
-        __m512i ah = _mm512_add_epi32(_mm512_slli_epi32(th, SK_QRS_BITS),
-                                      _mm512_mullo_epi32(wy, _mm512_sub_epi32(bh, th)));
-        __m512 vl = _mm512_mul_ps(_mm512_cvtepi32_ps(al), m);
-        __m512 vh = _mm512_mul_ps(_mm512_cvtepi32_ps(ah), m);
-        vl = _mm512_min_ps(_mm512_max_ps(vl, nlim), lim);
-        vh = _mm512_min_ps(_mm512_max_ps(vh, nlim), lim);
-        __m512i w16 = _mm512_packs_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(vl), yz),
-                                         _mm512_add_epi32(_mm512_cvtps_epi32(vh), yz));
-        __m256i r = q->s8 ? _mm512_cvtsepi16_epi8(w16)
-                          : _mm512_cvtusepi16_epi8(_mm512_max_epi16(w16, _mm512_setzero_si512()));
-        _mm256_mask_storeu_epi8(y + c, k, r);
+        _mm256_mask_storeu_epi8(y + c, k, blend_out(tl, th, bl, bh, wy, m, yz, q->s8));
     }
 }
 
@@ -65,7 +73,8 @@ void sk_qu8_resize_px32__avx512bw(size_t C, const uint8_t *p00, const uint8_t *p
  * 32-channel block as its 16 'lo' then 16 'hi' sums in vpunpck order), kept
  * by fast_qresize.c for the output rows that read it (two for a 2x
  * up-sample), then each output row is the H blend of two such rows. Same
- * integers as above; the tail lanes of a block hold sums of zeros. */
+ * integers as above; the tail lanes of a block hold sums of the masked-off
+ * bytes (zeros, flipped and minus x_zp): never stored to y. */
 void sk_qu8_resize_hrow32__avx512bw(size_t C, size_t oW, const uint8_t *x, const int32_t *tw,
                                     const sk_qrs *q, int32_t *d)
 {
@@ -88,26 +97,13 @@ void sk_qu8_resize_vblend32__avx512bw(size_t C, size_t oW, const int32_t *t, con
                                       int32_t ly1, const sk_qrs *q, uint8_t *y)
 {
     const __m512i wy = _mm512_set1_epi32(ly1), yz = _mm512_set1_epi32(q->yzp);
-    const __m512 m = _mm512_set1_ps(q->m), lim = _mm512_set1_ps(1073741824.0f),
-                 nlim = _mm512_set1_ps(-1073741824.0f);
+    const __m512 m = _mm512_set1_ps(q->m);
     for (size_t o = 0; o < oW; o++, y += C)
         for (size_t c = 0; c < C; c += 32, t += 32, b += 32) {
             __mmask32 k = C - c >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (C - c)) - 1);
-            __m512i tl = _mm512_loadu_si512(t), th = _mm512_loadu_si512(t + 16);
-            __m512i al = _mm512_add_epi32(_mm512_slli_epi32(tl, SK_QRS_BITS),
-                                          _mm512_mullo_epi32(wy, _mm512_sub_epi32(
-                                                                     _mm512_loadu_si512(b), tl)));
-            __m512i ah = _mm512_add_epi32(_mm512_slli_epi32(th, SK_QRS_BITS),
-                                          _mm512_mullo_epi32(wy, _mm512_sub_epi32(
-                                                                     _mm512_loadu_si512(b + 16), th)));
-            __m512 vl = _mm512_mul_ps(_mm512_cvtepi32_ps(al), m);
-            __m512 vh = _mm512_mul_ps(_mm512_cvtepi32_ps(ah), m);
-            vl = _mm512_min_ps(_mm512_max_ps(vl, nlim), lim);
-            vh = _mm512_min_ps(_mm512_max_ps(vh, nlim), lim);
-            __m512i w16 = _mm512_packs_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(vl), yz),
-                                             _mm512_add_epi32(_mm512_cvtps_epi32(vh), yz));
-            __m256i r = q->s8 ? _mm512_cvtsepi16_epi8(w16)
-                              : _mm512_cvtusepi16_epi8(_mm512_max_epi16(w16, _mm512_setzero_si512()));
+            __m256i r = blend_out(_mm512_loadu_si512(t), _mm512_loadu_si512(t + 16),
+                                  _mm512_loadu_si512(b), _mm512_loadu_si512(b + 16), wy, m, yz,
+                                  q->s8);
             _mm256_mask_storeu_epi8(y + c, k, r);
         }
 }

@@ -89,7 +89,7 @@ static inline uint8_t sk_qavg_ort(const sk_qavg *q, const uint8_t *xc, const int
     if (n <= 0)
         return (uint8_t)q->yzp;
     float r = nearbyintf(sum / (float)n / q->ys + (float)q->yzp);
-    float lo8 = q->x_s8 ? -128.f : 0.f, hi8 = q->x_s8 ? 127.f : 255.f;
+    float lo8 = q->y_s8 ? -128.f : 0.f, hi8 = q->y_s8 ? 127.f : 255.f;
     r = r < lo8 ? lo8 : r > hi8 ? hi8 : r;
     return (uint8_t)(int8_t)(int32_t)r;
 }
