@@ -109,12 +109,16 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
     return sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
 }
 
-const char *sk_dispatch_describe(const sk_node *n)
+const char *sk_dispatch_describe(const sk_node *n, int64_t batch)
 {
     sk_kernel_fn fn = sk_dispatch_run(n);
     const sk_op_info *info = sk_op_get(n->op);
-    if (fn == sk_fast_run_conv_fused)
-        return sk_conv_strategy_of(((const sk_conv_priv *)n->priv)->kind)->name;
+    if (fn == sk_fast_run_conv_fused) {
+        const sk_conv_priv *pv = n->priv;
+        if (batch >= 0 && sk_conv_runs_pixrows(pv, batch))
+            return sk_conv_strategy_of(SK_CONV_PIXROWS)->name;
+        return sk_conv_strategy_of(pv->kind)->name;
+    }
     if (fn == sk_fast_run_gemm_fused || fn == sk_fast_run_matmul_fused)
         return "gemm";
     if (fn == sk_fast_run_qconv)

@@ -226,10 +226,11 @@ sk_kernel_fn sk_dispatch_run(const struct sk_node *n);
  * steps once, so runs never allocate. */
 size_t sk_dispatch_scratch(const struct sk_node *n, const sk_tensor *const *in, int nin,
                            const sk_tensor *out, int nout, int nthreads);
-/* What runs node n, for plan dumps: "ref", "fast", or the conv strategy
- * the prepack pass chose ("im2col-gemm", "winograd-f2x2-3x3",
- * "depthwise-direct", "gemm", "gemm+col2im"). */
-const char *sk_dispatch_describe(const struct sk_node *n);
+/* What runs node n, for plan dumps and profiles: "ref", "fast", or the conv
+ * strategy ("im2col-gemm", "winograd-f2x2-3x3", "depthwise-direct", "gemm",
+ * "gemm+col2im"): at this batch (a conv the prepack pass gave Winograd runs
+ * by pixel rows at small batches); batch < 0: the kind the pass chose. */
+const char *sk_dispatch_describe(const struct sk_node *n, int64_t batch);
 sk_op sk_op_from_name(const char *onnx_op_type); /* SK_OP_NONE when unknown */
 /* The ONNX domain an op belongs to: "" (ai.onnx) or "com.microsoft". */
 const char *sk_op_domain(sk_op op);

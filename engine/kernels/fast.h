@@ -46,8 +46,9 @@ typedef enum {
      * place as B (kernels/gemm_nchw.h); w as for SK_CONV_GEMM
      * (fast_conv_1x1.c) */
     SK_CONV_NCHW1X1 = 6,
-    /* 2-D, group 1, stride 1 or 2, few input channels or a strided
-     * kernel (prepack.c use_cdir): direct NCHW conv over phase-split input
+    /* 2-D, group 1: by default stride 2 with at most 4 input channels
+     * (the RGB stems), stride 1 or 2 under SKIPSERVE_CONV_DIRECT=force
+     * (prepack.c use_cdir): direct NCHW conv over phase-split input
      * rows reading W as given (fast_conv_s2.c, fast_cdir_uk.h); w unused */
     SK_CONV_DIRECT = 7,
     /* 2-D, group 1, stride 2, dilation 1, more than 4 input channels
@@ -83,7 +84,7 @@ typedef struct sk_conv_priv {
      * SKIPSERVE_DW_CL_MAXPX=n the largest plane the lanes take */
     int dw_flat;
     int64_t dw_cl_maxpx;
-    /* SK_CONV_DIRECT only (prepack.c use_cdir): input channels, kernel and
+    /* SK_CONV_DIRECT and SK_CONV_DIRECT_BC (prepack.c): input channels, kernel and
      * stride, for sizing the per-run scratch before a run */
     struct {
         int64_t C, kh, kw, s;
@@ -114,6 +115,8 @@ typedef struct sk_conv_strategy {
 
 /* The row of a kind (the im2col GEMM's for an unknown kind). */
 const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind);
+/* 1 where a conv of this batch runs by pixel rows instead of its kind */
+int sk_conv_runs_pixrows(const sk_conv_priv *pv, int64_t batch);
 
 void sk_conv_priv_free(void *p);
 void sk_gemm_priv_free(void *p);

@@ -60,6 +60,13 @@ static const sk_conv_strategy strategies[] = {
      sk_fast_run_conv_direct_bc},
 };
 
+/* Does a conv of this batch run by pixel rows instead of its planned kind
+ * (fast.h pix_max_n)? Sizing, running and naming the step all ask here. */
+int sk_conv_runs_pixrows(const sk_conv_priv *pv, int64_t batch)
+{
+    return pv && pv->pix_max_n > 0 && batch <= pv->pix_max_n;
+}
+
 const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind)
 {
     for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++)
@@ -107,7 +114,7 @@ size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthre
     if (n->op == SK_OP_CONV_FUSED) {
         const sk_conv_priv *pv = n->priv;
         size_t f = sk_conv_strategy_of(pv->kind)->scratch(pv, out, nthreads);
-        if (pv->pix_max_n > 0 && out && out->shape.dim[0] <= pv->pix_max_n) {
+        if (out && sk_conv_runs_pixrows(pv, out->shape.dim[0])) {
             size_t fp = sk_conv_pixrows_scratch(pv, out, nthreads); /* may run instead */
             f = fp > f ? fp : f;
         }
@@ -237,7 +244,7 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
     const sk_conv_priv *pv = n->priv;
     if (!pv || nin < 2 || !in[0] || !in[1] || nout < 1)
         return sk_run_conv_fused(n, in, nin, out, nout, ctx);
-    if (pv->pix_max_n > 0 && in[0]->shape.rank > 0 && in[0]->shape.dim[0] <= pv->pix_max_n)
+    if (in[0]->shape.rank > 0 && sk_conv_runs_pixrows(pv, in[0]->shape.dim[0]))
         return sk_fast_run_conv_pixrows_alt(n, in, nin, out, ctx); /* small batch: see fast.h */
     return sk_conv_strategy_of(pv->kind)->run(n, in, nin, out, ctx);
 }

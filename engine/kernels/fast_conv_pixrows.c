@@ -301,8 +301,9 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         pr.y = y + (size_t)i0 * img_size;
         pr.res = R ? (const float *)R->data + (size_t)i0 * img_size : NULL;
         /* 7-row panels: the level's blocking with the 7-row kernel; no
-         * edge kernels (theirs read 8-row panels) — the rule leaves no
-         * tail rows, and a narrow last panel runs the full kernel */
+         * edge kernels (theirs read 8-row panels) — a last partial row
+         * panel goes through run_tail_tile, a narrow last column panel
+         * runs the full kernel */
         const sk_gemm_cfg *gcfg = cfg;
         sk_gemm_cfg cfg7;
         pr.mr = pixrows_mr(pv, pr.G * pr.P);

@@ -1,8 +1,9 @@
 /* fast_conv_s2b.c — the broadcast direct strategy of _ConvFused
  * (SK_CONV_DIRECT_BC, "direct-bcast", issue 24 session 16): 2-D, group 1,
  * stride 2 on both axes, dilation 1; chosen at load by passes/prepack.c
- * (use_cdirb) for ResNet's stride-2 3x3 and 1x1 convs of more than 4
- * input channels.
+ * (use_cdirb) for ResNet's stride-2 3x3 convs of more than 4 input
+ * channels (1x1 stride-2 convs only under =force: measured 0.85-1.0x of
+ * im2col-gemm there).
  *
  * Per image the threads first copy X into a padded buffer (the pads
  * written as zeros, one plane of (oH-1)*2 + kh rows of (oW-1)*2 + kw

@@ -286,6 +286,7 @@ static int pool_p1_fits(const pool_geom *g, const sk_fast_uk *uk)
     const sk_win *w = &g->w;
     const char *e = getenv("SKIPSERVE_POOL_S2");
     return uk->maxpool3s2p1 && !(e && !strcmp(e, "0")) && w->in[0] == 1 && w->k[0] == 1 &&
+           w->out[0] == 1 && /* no depth pads: one output plane a channel */
            w->k[1] == 3 && w->k[2] == 3 && w->stride[1] == 2 && w->stride[2] == 2 &&
            w->dil[1] == 1 && w->dil[2] == 1 && w->pb[1] == 1 && w->pb[2] == 1 &&
            w->in[1] >= 1 && w->in[2] >= 1 && 2 * (w->out[1] - 1) <= w->in[1] &&

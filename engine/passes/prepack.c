@@ -148,8 +148,9 @@ static int use_cdir(const sk_node *n, const sk_value *w, int64_t group, const sk
 /* The broadcast direct conv (SK_CONV_DIRECT_BC, fast_conv_s2b.c; issue 24,
  * session 16): 2-D, group 1, dilation 1, stride 2 on both axes, at a level
  * with the tile whose channel block is the GEMM's nr (W' is packed as its
- * B panels). By default for more than CDIR_MAX_C input channels — ResNet's
- * stride-2 3x3 and 1x1 convs, where im2col-gemm gathered its columns
+ * B panels). By default for kernels larger than 1x1 with more than
+ * CDIR_MAX_C input channels — ResNet's stride-2 3x3 convs, where
+ * im2col-gemm gathered its columns
  * (bench/RESULTS.md, session 16); the RGB stems take use_cdir.
  * SKIPSERVE_CONV_BCAST=0 never (A/B), =force every stride-2 conv (tests). */
 /* 1: rows narrower than the first tile take the second (7x7 outputs) */

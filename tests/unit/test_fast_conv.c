@@ -1100,7 +1100,8 @@ static void assert_dump_names(const conv_case *c, const char *tag)
     in.shape.dim[2] = c->in[0];
     in.shape.dim[3] = c->in[1];
     sk_plan *p;
-    assert_int_equal(sk_plan_create(g, &in, NULL, &p, err, sizeof err), 0);
+    if (sk_plan_create(g, &in, NULL, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
     FILE *f = open_memstream(&buf, &len);
     sk_plan_dump(p, f);
     fclose(f);
@@ -1271,6 +1272,11 @@ static void test_wino_pixrows_by_batch(void **state)
             c.act = 1;
             assert_int_equal(packed_kind(&c), SK_CONV_WINOGRAD);
             assert_int_equal(packed_pix_max_n(&c), l == SK_ISA_AVX512 ? 1 : 0);
+            /* the dump (and --profile) names the path a batch-1 run takes
+             * (assert_dump_names plans batch 1 and has no R input) */
+            if (N == 1)
+                assert_dump_names(&c, l == SK_ISA_AVX512 ? "[im2col-gemm-pixrows]"
+                                                         : "[winograd-f2x2-3x3]");
             check_case(&c, NULL, 1);
             if (l != SK_ISA_AVX512)
                 continue;
@@ -1612,8 +1618,8 @@ static void maxpool_cases(sk_pool *pool)
     char err[256];
     for (int t = 0; t < 40; t++) {
         int nsp = irand(0, 4) == 0 ? 1 : 2, ceil_mode = irand(0, 2) == 0;
-        int64_t xd[4] = {SK_DIM_SYMBOLIC, irand(1, 9)}, ks[2], st[2], dl[2], pads[4];
-        int64_t N = irand(1, 2), in[2];
+        int64_t xd[5] = {SK_DIM_SYMBOLIC, irand(1, 9)}, ks[3], st[3], dl[3], pads[6];
+        int64_t N = irand(1, 2), in[3];
         for (int a = 0; a < nsp; a++) {
             ks[a] = irand(1, 4);
             st[a] = irand(1, 3);
@@ -1640,6 +1646,19 @@ static void maxpool_cases(sk_pool *pool)
                     pads[2 + a] = irand(0, 1);
                     in[a] = xd[2 + a] = irand(pads[2 + a] ? 1 : 2, a ? 150 : 40);
                 }
+        }
+        if (t == 39) { /* 3-D, one input plane deep, padded in depth: three
+                        * output planes a channel, not the whole-plane loop's one */
+            nsp = 3;
+            int64_t k3[3] = {1, 3, 3}, s3[3] = {1, 2, 2}, i3[3] = {1, irand(2, 20), irand(2, 40)};
+            for (int a = 0; a < 3; a++) {
+                ks[a] = k3[a];
+                st[a] = s3[a];
+                dl[a] = 1;
+                pads[a] = pads[3 + a] = 1;
+                in[a] = xd[2 + a] = i3[a];
+            }
+            ceil_mode = 0;
         }
         sk_graph *g = sk_graph_new();
         set_input(g, "X", nsp + 2, xd);
