@@ -18,6 +18,7 @@
 #include "kernels/avx512/f32_tile_8x32__avx512f.h"
 #include "kernels/gemm.h"
 
+#define SK_MR 7
 #define SK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6)
 
 void sk_f32_gemm_7x32__avx512f(size_t kc, const float *a, const float *b, float *c,
@@ -28,47 +29,7 @@ void sk_f32_gemm_7x32__avx512f(size_t kc, const float *a, const float *b, float 
     SK_ROWS(SK_DECL)
 #undef SK_DECL
 
-#define SK_FMA(r)                                           \
-    {                                                       \
-        const __m512 av = _mm512_set1_ps(a[(off) * 7 + r]); \
-        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);         \
-        c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);         \
-    }
-#define SK_STEP(o)                                          \
-    do {                                                    \
-        const size_t off = (o);                             \
-        const __m512 b0 = _mm512_load_ps(b + off * 32);     \
-        const __m512 b1 = _mm512_load_ps(b + off * 32 + 16); \
-        SK_ROWS(SK_FMA)                                     \
-    } while (0)
-
-    size_t k = kc;
-    if (p && p->pf) { /* the driver's next weights: a line or two per two k steps */
-        const char *pf = p->pf, *pfe = p->pf_end;
-        const size_t ps = p->pf_step;
-        for (; k >= 2; k -= 2) {
-            if (pf < pfe) {
-                _mm_prefetch(pf, SK_GEMM_PF_HINT);
-                _mm_prefetch(pf + ps - 64, SK_GEMM_PF_HINT);
-                pf += ps;
-            }
-            SK_STEP(0);
-            SK_STEP(1);
-            a += 14;
-            b += 64;
-        }
-    }
-    for (; k >= 2; k -= 2) {
-        SK_STEP(0);
-        SK_STEP(1);
-        a += 14;
-        b += 64;
-    }
-    if (k) {
-        SK_STEP(0);
-    }
-#undef SK_STEP
-#undef SK_FMA
+    SK_TILE_X32_KLOOP();
 
     SK_TILE_8X32_EPILOGUE();
 }

@@ -2,7 +2,8 @@
  * around their K loop, shared by the FP32 (f32_gemm_8x32__avx512f.c) and
  * BF16 (bf16_gemm_8x32__avx512bf16.c) kernels, whose accumulators are the
  * same sixteen float32 zmm c00 .. c71 (row r: c<r>0, c<r>1): the prefetch
- * of C and the residual before the loop, the epilogue after it. Macros, not
+ * of C and the residual before the loop, the epilogue after it; and the
+ * FP32 K loop the 8- and 7-row FP32 kernels share. Macros, not
  * functions: the accumulators are the kernel's named locals and must stay
  * in registers. Needs SK_ROWS(X) = X(0) .. X(7) and `c, ldc, flags, p`. */
 #ifndef SK_F32_TILE_8X32_AVX512F_H
@@ -18,6 +19,52 @@
 #ifndef SK_GEMM_PF_HINT
 #define SK_GEMM_PF_HINT _MM_HINT_T0
 #endif
+
+/* The FP32 K loop of an MR x 32 tile (the 8- and 7-row kernels): per k
+ * step two B loads and MR broadcasts of A feed 2 * MR FMAs, two k steps an
+ * iteration; with the driver's next-weights prefetch (p->pf) one or two
+ * lines of it per iteration. Needs SK_MR (A panel rows), SK_ROWS over
+ * 0 .. SK_MR-1, accumulators c<r>0 / c<r>1, and `kc, a, b, p`. */
+#define SK_TILE_X32_FMA(r)                                         \
+    {                                                              \
+        const __m512 av_ = _mm512_set1_ps(a[off_ * SK_MR + (r)]); \
+        c##r##0 = _mm512_fmadd_ps(av_, b0_, c##r##0);              \
+        c##r##1 = _mm512_fmadd_ps(av_, b1_, c##r##1);              \
+    }
+#define SK_TILE_X32_STEP(o)                                     \
+    do {                                                        \
+        const size_t off_ = (o);                                \
+        const __m512 b0_ = _mm512_load_ps(b + off_ * 32);       \
+        const __m512 b1_ = _mm512_load_ps(b + off_ * 32 + 16);  \
+        SK_ROWS(SK_TILE_X32_FMA)                                \
+    } while (0)
+#define SK_TILE_X32_KLOOP()                                                        \
+    do {                                                                           \
+        size_t k_ = kc;                                                            \
+        if (p && p->pf) { /* the driver's next weights: a line or two per 2 k */   \
+            const char *pf_ = p->pf, *pfe_ = p->pf_end;                            \
+            const size_t ps_ = p->pf_step;                                         \
+            for (; k_ >= 2; k_ -= 2) {                                             \
+                if (pf_ < pfe_) {                                                  \
+                    _mm_prefetch(pf_, SK_GEMM_PF_HINT);                            \
+                    _mm_prefetch(pf_ + ps_ - 64, SK_GEMM_PF_HINT);                 \
+                    pf_ += ps_;                                                    \
+                }                                                                  \
+                SK_TILE_X32_STEP(0);                                               \
+                SK_TILE_X32_STEP(1);                                               \
+                a += 2 * SK_MR;                                                    \
+                b += 64;                                                           \
+            }                                                                      \
+        }                                                                          \
+        for (; k_ >= 2; k_ -= 2) {                                                 \
+            SK_TILE_X32_STEP(0);                                                   \
+            SK_TILE_X32_STEP(1);                                                   \
+            a += 2 * SK_MR;                                                        \
+            b += 64;                                                               \
+        }                                                                          \
+        if (k_)                                                                    \
+            SK_TILE_X32_STEP(0);                                                   \
+    } while (0)
 
 /* C (when accumulating) and the residual are read after the K loop,
  * usually from far away in memory: start fetching them now. */
