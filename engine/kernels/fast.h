@@ -229,6 +229,11 @@ SK_POOL_UK_PROTOS(avx512f)
 
 /* dst[q] = src[2q] for q in [0, n) (fast_conv.c). */
 void sk_gather_stride2(float *dst, const float *src, int64_t n);
+/* d[0..len) = phase p of a zero-padded input row of W floats, stride s
+ * (1 or 2), left pad pl: d[j] = xrow[j*s + p - pl] where that lies inside
+ * the row, else 0; xrow NULL: a pad row, all zeros. */
+void sk_pad_row(float *d, size_t len, const float *xrow, int64_t W, int64_t pl, int64_t s,
+                int64_t p);
 
 int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin,
                            sk_tensor *out, int nout, sk_kctx *ctx);

@@ -18,13 +18,8 @@
  * fused epilogue (bias, residual, clamp); the vectors of a tile may lie in
  * different output rows of the band (7 vectors make a 112-pixel row). */
 
-/* the tile loops are fully unrolled so the accumulators stay in registers
- * (gcc kept them in memory otherwise) */
-#if defined(__clang__)
-#define CDIR_UNROLL _Pragma("unroll")
-#else
-#define CDIR_UNROLL _Pragma("GCC unroll 16")
-#endif
+/* the tile loops are fully unrolled (SK_UNROLL_TILE, fast_simd.h) so the
+ * accumulators stay in registers (gcc kept them in memory otherwise) */
 
 /* Floats a tile's pixel vector v reads past ph + tap offset: its output
  * row's phase rows (s * s rows of ldp apart per output row) plus its
@@ -45,13 +40,13 @@ static inline void cdir_tile(const sk_cdir_band *b, const ptrdiff_t *toff, size_
     const size_t taps = (size_t)b->kh * (size_t)b->kw;
     const size_t cstride = b->rows * (size_t)b->s * b->ldp;
     const float *wr[SK_CDIR_MR];
-    CDIR_UNROLL
+    SK_UNROLL_TILE
     for (int i = 0; i < SK_CDIR_MR; i++) {
         size_t m = m0 + (size_t)i < b->M ? m0 + (size_t)i : b->M - 1;
         wr[i] = b->w + m * K;
     }
     size_t off[SK_CDIR_PR], cnt[SK_CDIR_PR];
-    CDIR_UNROLL
+    SK_UNROLL_TILE
     for (int v = 0; v < SK_CDIR_PR; v++) {
         if (v0 + (size_t)v < nv) {
             off[v] = cdir_pix_off(b, v0 + (size_t)v, nvr, &cnt[v]);
@@ -61,9 +56,9 @@ static inline void cdir_tile(const sk_cdir_band *b, const ptrdiff_t *toff, size_
         }
     }
     vf acc[SK_CDIR_MR][SK_CDIR_PR];
-    CDIR_UNROLL
+    SK_UNROLL_TILE
     for (int i = 0; i < SK_CDIR_MR; i++)
-        CDIR_UNROLL
+        SK_UNROLL_TILE
         for (int v = 0; v < SK_CDIR_PR; v++)
             acc[i][v] = v_zero();
     size_t k = 0;
@@ -72,13 +67,13 @@ static inline void cdir_tile(const sk_cdir_band *b, const ptrdiff_t *toff, size_
         for (size_t t = 0; t < taps; t++, k++) {
             const float *p = pc + toff[t];
             vf x[SK_CDIR_PR];
-            CDIR_UNROLL
+            SK_UNROLL_TILE
             for (int v = 0; v < SK_CDIR_PR; v++)
                 x[v] = v_ld(p + off[v]);
-            CDIR_UNROLL
+            SK_UNROLL_TILE
             for (int i = 0; i < SK_CDIR_MR; i++) {
                 vf wv = v_set1(wr[i][k]);
-                CDIR_UNROLL
+                SK_UNROLL_TILE
                 for (int v = 0; v < SK_CDIR_PR; v++)
                     acc[i][v] = v_fma(x[v], wv, acc[i][v]);
             }
@@ -86,13 +81,13 @@ static inline void cdir_tile(const sk_cdir_band *b, const ptrdiff_t *toff, size_
     }
     /* epilogue: y = clamp(acc + bias + res, lo, hi) in NCHW rows */
     const vf lo = v_set1(b->lo), hi = v_set1(b->hi);
-    CDIR_UNROLL
+    SK_UNROLL_TILE
     for (int i = 0; i < SK_CDIR_MR; i++) {
         size_t m = m0 + (size_t)i;
         if (m >= b->M)
             break;
         const vf bias = v_set1(b->bias ? b->bias[m] : 0.0f);
-        CDIR_UNROLL
+        SK_UNROLL_TILE
         for (int v = 0; v < SK_CDIR_PR; v++) {
             if (!cnt[v])
                 continue;

@@ -22,13 +22,6 @@
 #define CDIRB_FN_(n) SK_UK(n)
 #define CDIRB_FN(n) CDIRB_FN_(n)
 #endif
-#ifndef CDIRB_UNROLL
-#if defined(__clang__)
-#define CDIRB_UNROLL _Pragma("unroll")
-#else
-#define CDIRB_UNROLL _Pragma("GCC unroll 16")
-#endif
-#endif
 
 /* SK_CDIRB_PT pixels x SK_CDIRB_NV vectors; w: the vectors of k row k at
  * w + k * ldw (+ v * SK_VW within a panel of nr = ldw floats, the next
@@ -38,32 +31,32 @@ void CDIRB_FN(SK_CDIRB_NAME)(size_t K, const float *x, const int32_t *koff, cons
 {
     const int vpp = (int)(ldw / SK_VW); /* vectors a panel */
     vf acc[SK_CDIRB_PT][SK_CDIRB_NV];
-    CDIRB_UNROLL
+    SK_UNROLL_TILE
     for (int p = 0; p < SK_CDIRB_PT; p++)
-        CDIRB_UNROLL
+        SK_UNROLL_TILE
         for (int v = 0; v < SK_CDIRB_NV; v++)
             acc[p][v] = v_zero();
     const float *wv[SK_CDIRB_NV];
-    CDIRB_UNROLL
+    SK_UNROLL_TILE
     for (int v = 0; v < SK_CDIRB_NV; v++)
         wv[v] = w + (size_t)(v / vpp) * wstep + (size_t)(v % vpp) * SK_VW;
     for (size_t k = 0; k < K; k++) {
         const float *xk = x + koff[k];
         vf wk[SK_CDIRB_NV];
-        CDIRB_UNROLL
+        SK_UNROLL_TILE
         for (int v = 0; v < SK_CDIRB_NV; v++)
             wk[v] = v_ld(wv[v] + k * ldw);
-        CDIRB_UNROLL
+        SK_UNROLL_TILE
         for (int p = 0; p < SK_CDIRB_PT; p++) {
             vf xb = v_set1(xk[2 * p]);
-            CDIRB_UNROLL
+            SK_UNROLL_TILE
             for (int v = 0; v < SK_CDIRB_NV; v++)
                 acc[p][v] = v_fma(xb, wk[v], acc[p][v]);
         }
     }
-    CDIRB_UNROLL
+    SK_UNROLL_TILE
     for (int p = 0; p < SK_CDIRB_PT; p++)
-        CDIRB_UNROLL
+        SK_UNROLL_TILE
         for (int v = 0; v < SK_CDIRB_NV; v++)
             v_st(t + (size_t)p * ldt + (size_t)v * SK_VW, acc[p][v]);
 }

@@ -224,6 +224,28 @@ int sk_conv_src_setup(const sk_node *n, const sk_tensor *const *in, int nin, con
     return 0;
 }
 
+void sk_pad_row(float *d, size_t len, const float *xrow, int64_t W, int64_t pl, int64_t s,
+                int64_t p)
+{
+    const int64_t a = p - pl;
+    if (!xrow) {
+        memset(d, 0, len * sizeof(float));
+        return;
+    }
+    int64_t j0 = a >= 0 ? 0 : (-a + s - 1) / s, src0 = j0 * s + a;
+    int64_t cnt = src0 < W ? (W - 1 - src0) / s + 1 : 0;
+    if (j0 > (int64_t)len)
+        j0 = (int64_t)len;
+    if (cnt > (int64_t)len - j0)
+        cnt = (int64_t)len - j0;
+    memset(d, 0, (size_t)j0 * sizeof(float));
+    if (s == 1)
+        memcpy(d + j0, xrow + src0, (size_t)cnt * sizeof(float));
+    else
+        sk_gather_stride2(d + j0, xrow + src0, cnt);
+    memset(d + j0 + cnt, 0, (len - (size_t)(j0 + cnt)) * sizeof(float));
+}
+
 /* dst[q] = src[2q] for q in [0, n): two 4-float loads, keep the evens. */
 void sk_gather_stride2(float *dst, const float *src, int64_t n)
 {

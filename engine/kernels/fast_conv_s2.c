@@ -77,24 +77,7 @@ typedef struct cdir_run {
 static void cdir_phase_row(float *d, size_t ldp, const float *xc, int64_t ih, const sk_conv2d *g,
                            int64_t p)
 {
-    const int64_t s = g->sw, a = p - g->pl, W = g->W;
-    if (ih < 0 || ih >= g->H) {
-        memset(d, 0, ldp * sizeof(float));
-        return;
-    }
-    int64_t j0 = a >= 0 ? 0 : (-a + s - 1) / s, src0 = j0 * s + a;
-    int64_t cnt = src0 < W ? (W - 1 - src0) / s + 1 : 0;
-    if (j0 > (int64_t)ldp)
-        j0 = (int64_t)ldp;
-    if (cnt > (int64_t)ldp - j0)
-        cnt = (int64_t)ldp - j0;
-    memset(d, 0, (size_t)j0 * sizeof(float));
-    const float *x = xc + ih * W + src0;
-    if (s == 1)
-        memcpy(d + j0, x, (size_t)cnt * sizeof(float));
-    else
-        sk_gather_stride2(d + j0, x, cnt);
-    memset(d + j0 + cnt, 0, (ldp - (size_t)(j0 + cnt)) * sizeof(float));
+    sk_pad_row(d, ldp, ih < 0 || ih >= g->H ? NULL : xc + ih * g->W, g->W, g->pl, g->sw, p);
 }
 
 static void cdir_task(void *arg, int tid, size_t u0, size_t u1)

@@ -96,23 +96,13 @@ static void cdirb_pad(void *arg, int tid, size_t c0, size_t c1)
     const cdirb_run *r = arg;
     const sk_conv2d *g = &r->g;
     const int64_t Wp = r->geo.Wp;
-    /* columns [l, l + n) of a padded row hold input columns [sx, sx + n) */
-    int64_t l = g->pl > 0 ? g->pl : 0, sx = g->pl > 0 ? 0 : -g->pl;
-    int64_t n = g->W - sx < Wp - l ? g->W - sx : Wp - l;
-    if (n < 0)
-        n = 0;
     for (size_t c = c0; c < c1; c++) {
         const float *xc = g->x + ((size_t)r->img * (size_t)g->C + c) * (size_t)(g->H * g->W);
         float *d = r->xp + c * r->geo.plane;
         for (int64_t y = 0; y < r->geo.Hp; y++, d += Wp) {
-            int64_t ih = y - g->pt;
-            if (ih < 0 || ih >= g->H || n == 0) {
-                memset(d, 0, (size_t)Wp * sizeof(float));
-                continue;
-            }
-            memset(d, 0, (size_t)l * sizeof(float));
-            memcpy(d + l, xc + ih * g->W + sx, (size_t)n * sizeof(float));
-            memset(d + l + n, 0, (size_t)(Wp - l - n) * sizeof(float));
+            int64_t ih = y - g->pt; /* the plain padded row: stride 1, phase 0 */
+            sk_pad_row(d, (size_t)Wp, ih < 0 || ih >= g->H ? NULL : xc + ih * g->W, g->W, g->pl,
+                       1, 0);
         }
     }
 }

@@ -281,11 +281,17 @@ static void pool_p1_task(void *arg, int tid, size_t u0, size_t u1)
     }
 }
 
+/* SKIPSERVE_POOL_S2=0: neither stride-2 loop (A/B) */
+static int pool_s2_on(void)
+{
+    const char *e = getenv("SKIPSERVE_POOL_S2");
+    return !(e && !strcmp(e, "0"));
+}
+
 static int pool_p1_fits(const pool_geom *g, const sk_fast_uk *uk)
 {
     const sk_win *w = &g->w;
-    const char *e = getenv("SKIPSERVE_POOL_S2");
-    return uk->maxpool3s2p1 && !(e && !strcmp(e, "0")) && w->in[0] == 1 && w->k[0] == 1 &&
+    return uk->maxpool3s2p1 && pool_s2_on() && w->in[0] == 1 && w->k[0] == 1 &&
            w->out[0] == 1 && /* no depth pads: one output plane a channel */
            w->k[1] == 3 && w->k[2] == 3 && w->stride[1] == 2 && w->stride[2] == 2 &&
            w->dil[1] == 1 && w->dil[2] == 1 && w->pb[1] == 1 && w->pb[2] == 1 &&
@@ -300,11 +306,8 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
     const sk_fast_uk *uk = sk_fast_uk_of(ctx);
     if (!uk || !pool_geometry(n, in, nin, nout, &g) || out[0].dtype != SK_F32)
         return sk_fast_ref(n, in, nin, out, nout, ctx);
-    float *scratch = sk_fast_ctx_scratch(ctx, pool_scratch(&g, sk_pool_size(ctx->pool)));
-    if (!scratch)
-        return sk_fast_ref(n, in, nin, out, nout, ctx);
     const sk_win *w = &g.w;
-    if (is_max && pool_p1_fits(&g, uk)) {
+    if (is_max && pool_p1_fits(&g, uk)) { /* no scratch: rows max in registers */
         const int T = sk_pool_size(ctx->pool);
         pool_p1_job pj = {uk, in[0]->data, out[0].data, (size_t)w->in[1], (size_t)w->in[2],
                           (size_t)w->out[1], (size_t)w->out[2], 1, (size_t)w->out[1]};
@@ -318,11 +321,13 @@ static int pool_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
             sk_parallel_for_tid(ctx->pool, (size_t)g.NC * pj.bands, 1, pool_p1_task, &pj);
         return 0;
     }
-    const char *s2e = getenv("SKIPSERVE_POOL_S2");
+    float *scratch = sk_fast_ctx_scratch(ctx, pool_scratch(&g, sk_pool_size(ctx->pool)));
+    if (!scratch)
+        return sk_fast_ref(n, in, nin, out, nout, ctx);
     pool_job j = {uk, &g, in[0]->data, out[0].data, scratch + sk_fast_pad((size_t)w->out[2]),
                   scratch, is_max, sk_attr_int(n, "count_include_pad", 0) != 0,
                   is_max && uk->hmax3s2 && w->k[2] == 3 && w->stride[2] == 2 && w->dil[2] == 1 &&
-                      !(s2e && !strcmp(s2e, "0"))};
+                      pool_s2_on()};
     if (!is_max)
         for (int64_t ow = 0; ow < w->out[2]; ow++) {
             int64_t v, p;

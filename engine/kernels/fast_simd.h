@@ -25,6 +25,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A loop over a tile's registers, unrolled in full, so that its
+ * accumulators stay in registers (gcc 12 kept them in memory otherwise). */
+#if defined(__clang__)
+#define SK_UNROLL_TILE _Pragma("unroll")
+#else
+#define SK_UNROLL_TILE _Pragma("GCC unroll 16")
+#endif
+
 #if defined(SK_FAST_AVX512)
 
 #define SK_VW 16
@@ -36,7 +44,7 @@ typedef __m512 vf;
 static inline vf v_ld(const float *p) { return _mm512_loadu_ps(p); }
 static inline void v_st(float *p, vf v) { _mm512_storeu_ps(p, v); }
 static inline __mmask16 v_mask(size_t n) { return (__mmask16)((1u << n) - 1u); }
-/* First n (< SK_VW) lanes from p, the others `fill`; never reads past p+n. */
+/* First n (<= SK_VW) lanes from p, the others `fill`; never reads past p+n. */
 static inline vf v_ld_n(const float *p, size_t n, vf fill)
 {
     return _mm512_mask_loadu_ps(fill, v_mask(n), p);

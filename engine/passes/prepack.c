@@ -153,8 +153,6 @@ static int use_cdir(const sk_node *n, const sk_value *w, int64_t group, const sk
  * im2col-gemm gathered its columns
  * (bench/RESULTS.md, session 16); the RGB stems take use_cdir.
  * SKIPSERVE_CONV_BCAST=0 never (A/B), =force every stride-2 conv (tests). */
-/* 1: rows narrower than the first tile take the second (7x7 outputs) */
-#define CDIRB_NARROW 1
 static int use_cdirb(const sk_node *n, const sk_value *w, int64_t group, int64_t ow,
                      const sk_kconfig *kc)
 {
@@ -177,7 +175,7 @@ static int use_cdirb(const sk_node *n, const sk_value *w, int64_t group, int64_t
      * 1.1-1.2x slower than im2col-gemm: AVX-512 only *by default* */
     return kc->isa >= SK_ISA_AVX512 && w->shape.dim[1] > CDIR_MAX_C &&
            w->shape.dim[2] * w->shape.dim[3] > 1 &&
-           (ow >= kc->cdirb_pt || (kc->cdirb_tile2 && ow >= kc->cdirb_pt2 && CDIRB_NARROW));
+           (ow >= kc->cdirb_pt || (kc->cdirb_tile2 && ow >= kc->cdirb_pt2) /* narrower rows: the second tile */);
 }
 
 /* For a Winograd F(m x m) conv (group 1) on a known oh x ow output: the

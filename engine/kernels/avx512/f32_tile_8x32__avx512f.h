@@ -10,6 +10,7 @@
 #define SK_F32_TILE_8X32_AVX512F_H
 
 #include <immintrin.h>
+#include <stdint.h>
 
 /* The hint of the GEMM's software prefetch of the next weights
  * (sk_ukernel_params.pf): T0. On the Zen 5 of session 16 T0, T1 and T2
@@ -42,12 +43,14 @@
     do {                                                                           \
         size_t k_ = kc;                                                            \
         if (p && p->pf) { /* the driver's next weights: a line or two per 2 k */   \
-            const char *pf_ = p->pf, *pfe_ = p->pf_end;                            \
+            /* addresses as integers: the last step may pass pf_end (a          \
+             * prefetch never faults; a pointer past its object would be UB) */ \
+            uintptr_t pf_ = (uintptr_t)p->pf, pfe_ = (uintptr_t)p->pf_end;         \
             const size_t ps_ = p->pf_step;                                         \
             for (; k_ >= 2; k_ -= 2) {                                             \
                 if (pf_ < pfe_) {                                                  \
-                    _mm_prefetch(pf_, SK_GEMM_PF_HINT);                            \
-                    _mm_prefetch(pf_ + ps_ - 64, SK_GEMM_PF_HINT);                 \
+                    _mm_prefetch((const char *)pf_, SK_GEMM_PF_HINT);              \
+                    _mm_prefetch((const char *)(pf_ + ps_ - 64), SK_GEMM_PF_HINT); \
                     pf_ += ps_;                                                    \
                 }                                                                  \
                 SK_TILE_X32_STEP(0);                                               \
