@@ -308,12 +308,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         sk_gemm_cfg cfg7;
         pr.mr = pixrows_mr(pv, pr.G * pr.P);
         if (pr.mr == 7) {
-            cfg7 = *cfg;
-            cfg7.mr = 7;
-            cfg7.mc = cfg->mc / 7 * 7; /* M blocks of whole panels */
-            cfg7.uk = pv->kc->gemm_mr7;
-            cfg7.ntail = NULL;
-            cfg7.mtail = NULL;
+            cfg7 = sk_gemm_cfg_mr7(cfg, pv->kc->gemm_mr7);
             gcfg = &cfg7;
         }
         pr.rows_pad = (pr.G * pr.P + pr.mr - 1) / pr.mr * pr.mr;

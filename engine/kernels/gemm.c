@@ -256,6 +256,17 @@ static inline void pf_params(sk_ukernel_params *up, pf_range r, size_t kc)
     up->pf_step = per * 64;
 }
 
+sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7)
+{
+    sk_gemm_cfg c = *base;
+    c.mr = 7;
+    c.mc = base->mc / 7 * 7;
+    c.uk = uk7;
+    c.ntail = NULL;
+    c.mtail = NULL;
+    return c;
+}
+
 /* A tail tile (fewer than mr rows or nr columns): compute the full tile
  * into a buffer, copy the valid part, apply the epilogue there. Kept out of
  * line so the common full-tile path stays a few instructions. */

@@ -116,6 +116,11 @@ typedef struct sk_gemm_cfg {
     int kpair;
 } sk_gemm_cfg;
 
+/* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,
+ * config.h gemm_mr7): M blocks of whole 7-row panels, no edge kernels
+ * (theirs read 8-row panels; tail tiles go through the buffered path). */
+sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7);
+
 /* Slots of nr (mr) words that kc K rows take in a panel: kc, or ceil(kc/2)
  * pairs for a K-pair config. Panel strides and K offsets count in these. */
 static inline size_t sk_gemm_kslots(const sk_gemm_cfg *cfg, int kc)

@@ -380,12 +380,7 @@ static void test_gemm_mr7(void **state)
         skip();
     sk_cpu_set_level(SK_ISA_AVX512);
     const sk_gemm_cfg *cfg = &kc->gemm;
-    sk_gemm_cfg cfg7 = *cfg;
-    cfg7.mr = 7;
-    cfg7.mc = cfg->mc / 7 * 7; /* M blocks of whole panels, as pixel rows */
-    cfg7.uk = kc->gemm_mr7;
-    cfg7.ntail = NULL;
-    cfg7.mtail = NULL;
+    sk_gemm_cfg cfg7 = sk_gemm_cfg_mr7(cfg, kc->gemm_mr7); /* as pixel rows build it */
     sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
     const int Ms[] = {1, 6, 7, 8, 13, 49, 133, 300};
     const int Ks[] = {1, 2, 3, 17, 256, 257, 600, 1537};
