@@ -196,10 +196,18 @@ int sk_graph_set_const(sk_graph *g, int id, sk_dtype dt, const sk_shape *s, void
 int sk_graph_add_const(sk_graph *g, const char *name, sk_dtype dt, const sk_shape *s,
                        const void *data)
 {
-    char buf[64];
+    char buf[96];
     if (!name) {
         do {
             snprintf(buf, sizeof buf, "_const%d", extra(g)->const_seq++);
+        } while (sk_graph_find(g, buf) >= 0);
+        name = buf;
+    } else if (sk_graph_find(g, name) >= 0) {
+        /* a new value, always: a pass's made-up name ("_qlut_table_7") may
+         * already name one of the model's tensors, whose data and users a
+         * same-named constant would silently replace */
+        do {
+            snprintf(buf, sizeof buf, "%.60s_%d", name, extra(g)->const_seq++);
         } while (sk_graph_find(g, buf) >= 0);
         name = buf;
     }

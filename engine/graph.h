@@ -104,7 +104,8 @@ int sk_graph_find(const sk_graph *g, const char *name); /* -1 when absent */
 int sk_graph_set_const(sk_graph *g, int id, sk_dtype dt, const sk_shape *s, void *data,
                        int owned);
 /* Copy `data` into a new owned constant value named `name` (a unique name is
- * made when name is NULL). Returns the id. */
+ * made when name is NULL or already names a value: never an existing one).
+ * Returns the id. */
 int sk_graph_add_const(sk_graph *g, const char *name, sk_dtype dt, const sk_shape *s,
                        const void *data);
 

@@ -242,10 +242,37 @@ static void test_half_conversions(void **state)
     assert_int_equal(sk_f32_to_bf16(0x1.ff8p127f), 0x7f80); /* bf16 overflow -> inf */
 }
 
+/* A pass's made-up constant name that a model's tensor already has must
+ * not replace that tensor's data (qdq.c names its tables "_qlut_table_N"):
+ * add_const makes a new value under another name. */
+static void test_add_const_never_reuses_a_value(void **state)
+{
+    (void)state;
+    sk_graph *g = sk_graph_new();
+    sk_shape s = {1, {2}};
+    const float model[2] = {1.0f, 2.0f};
+    const uint8_t table[2] = {7, 9};
+    int mv = sk_graph_add_const(g, "_qlut_table_3", SK_F32, &s, model);
+    assert_true(mv >= 0);
+    int tv = sk_graph_add_const(g, "_qlut_table_3", SK_U8, &s, table);
+    assert_true(tv >= 0);
+    assert_int_not_equal(tv, mv);
+    assert_string_not_equal(g->values[tv].name, "_qlut_table_3");
+    assert_int_equal(sk_graph_find(g, "_qlut_table_3"), mv);
+    assert_int_equal(g->values[mv].dtype, SK_F32);
+    assert_memory_equal(g->values[mv].data, model, sizeof model);
+    assert_int_equal(g->values[tv].dtype, SK_U8);
+    assert_memory_equal(g->values[tv].data, table, sizeof table);
+    /* the made-up name is found under its own name again */
+    assert_int_equal(sk_graph_find(g, g->values[tv].name), tv);
+    sk_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_value_names_are_unique),
+        cmocka_unit_test(test_add_const_never_reuses_a_value),
         cmocka_unit_test(test_attributes),
         cmocka_unit_test(test_half_conversions),
         cmocka_unit_test(test_validate_orders_topologically),
