@@ -215,10 +215,12 @@ static void fill_qdw(void)
     if (e && !strcmp(e, "0"))
         return;
     configs[SK_ISA_AVX2].qdw =
-        (sk_qdw_cfg){sk_qu8_qc8w_dwconv_4x8c__avx2, "qu8_qc8w_dwconv_4x8c__avx2"};
+        (sk_qdw_cfg){sk_qu8_qc8w_dwconv_4x8c__avx2, "qu8_qc8w_dwconv_4x8c__avx2",
+                     sk_qu8_qc8w_dwrow_4x8c__avx2};
     if (NCONFIGS > SK_ISA_AVX512 && sk_cpu_features_get()->avx512bw)
         configs[SK_ISA_AVX512].qdw =
-            (sk_qdw_cfg){sk_qu8_qc8w_dwconv_4x16c__avx512bw, "qu8_qc8w_dwconv_4x16c__avx512bw"};
+            (sk_qdw_cfg){sk_qu8_qc8w_dwconv_4x16c__avx512bw, "qu8_qc8w_dwconv_4x16c__avx512bw",
+                         sk_qu8_qc8w_dwrow_8x16c__avx512bw};
 }
 
 static void fill_all(void)

@@ -138,22 +138,50 @@ static void dw_range(void *arg, int tid, size_t begin, size_t end)
         if (c0 >= C)
             continue;
         const uint8_t *xi = j->x + img * j->H * j->W * C;
-        /* the row's tap pointers: pixel ow's tap (r, q) at ptr[ow * ks + r * kw + q] */
+        size_t yo = (img * P + oh * OW) * C;
+        uint8_t *yd = j->y_nchw ? ybuf : j->y + yo;
+        const uint8_t *rd = j->res ? j->res + yo : NULL;
+        /* the row's interior [lo, hi): every tap inside the input's columns,
+         * on the row form; the pixels left and right of it on pointers */
+        size_t lo = 0, hi = 0;
+        if (pv->dwk.row && ks <= SK_QDW_ROW_MAXK) {
+            int64_t span = (pv->kw - 1) * j->dw, last = (int64_t)j->W - 1 + j->pl - span;
+            lo = (size_t)((j->pl + j->sw - 1) / j->sw);
+            hi = last < 0 ? 0 : (size_t)(last / j->sw) + 1;
+            hi = hi > OW ? OW : hi;
+            lo = lo > hi ? hi : lo;
+        }
+        /* pointers of the other pixels: pixel ow's tap (r, q) at ptr[ow * ks + r * kw + q] */
         for (size_t r = 0, t = 0; r < (size_t)pv->kh; r++) {
             int64_t ih = (int64_t)oh * j->sh - j->pt + (int64_t)r * j->dh;
             int row_in = ih >= 0 && ih < (int64_t)j->H;
-            for (size_t q = 0; q < (size_t)pv->kw; q++, t++) {
-                int64_t iw = -j->pl + (int64_t)q * j->dw;
-                for (size_t ow = 0; ow < OW; ow++, iw += j->sw)
+            for (size_t q = 0; q < (size_t)pv->kw; q++, t++)
+                for (size_t ow = lo ? 0 : hi; ow < OW; ow = ow + 1 == lo ? hi : ow + 1) {
+                    int64_t iw = (int64_t)ow * j->sw - j->pl + (int64_t)q * j->dw;
                     ptr[ow * ks + t] = row_in && iw >= 0 && iw < (int64_t)j->W
                                            ? xi + ((size_t)ih * j->W + (size_t)iw) * C
                                            : pv->zrow;
-            }
+                }
         }
-        size_t yo = (img * P + oh * OW) * C;
-        uint8_t *yd = j->y_nchw ? ybuf : j->y + yo;
-        pv->dwk.uk(OW, c0, nc, ks, ptr, pv->dww, j->flip, yd, C, j->res ? j->res + yo : NULL, C,
-                   j->p);
+        if (lo)
+            pv->dwk.uk(lo, c0, nc, ks, ptr, pv->dww, j->flip, yd, C, rd, C, j->p);
+        if (hi > lo) {
+            const uint8_t *rows[SK_QDW_ROW_MAXK];
+            size_t rstep[SK_QDW_ROW_MAXK], qstep[SK_QDW_ROW_MAXK];
+            for (size_t r = 0; r < (size_t)pv->kh; r++) {
+                int64_t ih = (int64_t)oh * j->sh - j->pt + (int64_t)r * j->dh;
+                int in = ih >= 0 && ih < (int64_t)j->H;
+                size_t iw0 = (size_t)((int64_t)lo * j->sw - j->pl);
+                rows[r] = in ? xi + ((size_t)ih * j->W + iw0) * C : pv->zrow;
+                rstep[r] = in ? (size_t)j->sw * C : 0;
+                qstep[r] = in ? (size_t)j->dw * C : 0;
+            }
+            pv->dwk.row(hi - lo, c0, nc, (size_t)pv->kh, (size_t)pv->kw, rows, rstep, qstep,
+                        pv->dww, j->flip, yd + lo * C, C, rd ? rd + lo * C : NULL, C, j->p);
+        }
+        if (hi < OW)
+            pv->dwk.uk(OW - hi, c0, nc, ks, ptr + hi * ks, pv->dww, j->flip, yd + hi * C, C,
+                       rd ? rd + hi * C : NULL, C, j->p);
         if (j->p->lut) { /* the merged table, while the row is in cache */
             uint8_t flip = j->p->out_s8 ? 0x80 : 0;
             if (nc == C)

@@ -32,3 +32,21 @@ void sk_qu8_qc8w_dwconv__scalar(size_t n, size_t c0, size_t nc, size_t ks,
             y[i * ldy + c] = (uint8_t)(p->out_s8 ? (uint8_t)(int8_t)v : (uint8_t)v);
         }
 }
+
+/* the row form (qdwconv.h) as the pointer form over the pointers it means */
+void sk_qu8_qc8w_dwrow__scalar(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
+                               const uint8_t *const *rows, const size_t *rstep,
+                               const size_t *qstep, const int32_t *w, uint8_t flip, uint8_t *y,
+                               size_t ldy, const uint8_t *res, size_t ldr,
+                               const sk_qgemm_params *p)
+{
+    const uint8_t *ptr[SK_QDW_ROW_MAXK];
+    size_t ks = kh * kw;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t r = 0; r < kh; r++)
+            for (size_t q = 0; q < kw; q++)
+                ptr[r * kw + q] = rows[r] + i * rstep[r] + q * qstep[r];
+        sk_qu8_qc8w_dwconv__scalar(1, c0, nc, ks, ptr, w, flip, y + i * ldy, ldy,
+                                   res ? res + i * ldr : NULL, ldr, p);
+    }
+}

@@ -38,16 +38,32 @@
 #include "kernels/qgemm.h"
 
 #define SK_QDW_CB 16 /* channels a weight block */
+#define SK_QDW_ROW_MAXK 64 /* taps of the widest kernel the row form takes */
 
 typedef void (*sk_qdw_uk_fn)(size_t n, size_t c0, size_t nc, size_t ks,
                              const uint8_t *const *x, const int32_t *w, uint8_t flip,
                              uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
                              const sk_qgemm_params *p);
 
-/* a level's depthwise kernel (a member of sk_kconfig); uk NULL: none */
+/* The row form: n pixels of one output row whose taps all fall inside the
+ * input's columns (the row's interior), no pointers: pixel i's tap (r, q)
+ * (t = r * kw + q) reads rows[r] + i * rstep[r] + q * qstep[r] — the input
+ * row ih's pixel for i = 0, steps stride * C and dilation * C; a kernel
+ * row above or below the image is the zero-point row with steps 0. The
+ * pointer form above serves the row's first and last pixels (a tap in the
+ * left / right padding) and kernels of more than SK_QDW_ROW_MAXK taps.
+ * Same arithmetic, same bits. */
+typedef void (*sk_qdw_row_fn)(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
+                              const uint8_t *const *rows, const size_t *rstep,
+                              const size_t *qstep, const int32_t *w, uint8_t flip, uint8_t *y,
+                              size_t ldy, const uint8_t *res, size_t ldr,
+                              const sk_qgemm_params *p);
+
+/* a level's depthwise kernels (a member of sk_kconfig); uk NULL: none */
 typedef struct sk_qdw_cfg {
     sk_qdw_uk_fn uk;
     const char *name;
+    sk_qdw_row_fn row; /* NULL: every pixel through uk */
 } sk_qdw_cfg;
 
 /* int32 elements of the packed weights of C channels, ks taps */
@@ -64,6 +80,11 @@ void sk_qu8_qc8w_dwconv__scalar(size_t n, size_t c0, size_t nc, size_t ks,
                                 const uint8_t *const *x, const int32_t *w, uint8_t flip,
                                 uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
                                 const sk_qgemm_params *p);
+void sk_qu8_qc8w_dwrow__scalar(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
+                               const uint8_t *const *rows, const size_t *rstep,
+                               const size_t *qstep, const int32_t *w, uint8_t flip, uint8_t *y,
+                               size_t ldy, const uint8_t *res, size_t ldr,
+                               const sk_qgemm_params *p);
 /* x86-64 builds */
 void sk_qu8_qc8w_dwconv_4x16c__avx512bw(size_t n, size_t c0, size_t nc, size_t ks,
                                         const uint8_t *const *x, const int32_t *w,
@@ -74,5 +95,16 @@ void sk_qu8_qc8w_dwconv_4x8c__avx2(size_t n, size_t c0, size_t nc, size_t ks,
                                    const uint8_t *const *x, const int32_t *w, uint8_t flip,
                                    uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
                                    const sk_qgemm_params *p);
+
+void sk_qu8_qc8w_dwrow_8x16c__avx512bw(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
+                                       const uint8_t *const *rows, const size_t *rstep,
+                                       const size_t *qstep, const int32_t *w, uint8_t flip,
+                                       uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
+                                       const sk_qgemm_params *p);
+void sk_qu8_qc8w_dwrow_4x8c__avx2(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
+                                  const uint8_t *const *rows, const size_t *rstep,
+                                  const size_t *qstep, const int32_t *w, uint8_t flip,
+                                  uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
+                                  const sk_qgemm_params *p);
 
 #endif

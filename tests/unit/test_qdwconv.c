@@ -407,18 +407,20 @@ static void test_region(void **state)
 
 #define GUARD 0xa5
 
-static void kernel_case(sk_qdw_uk_fn uk, const char *name, size_t C, size_t ks, size_t n,
+static void kernel_case(const sk_qdw_cfg *kc, size_t C, size_t kh, size_t kw, size_t n,
                         int form)
 {
+    size_t ks = kh * kw;
     size_t ldx = C + 5, ldy = C + 37; /* pixels apart; the gaps are guards */
-    uint8_t *xs = malloc(n * ks * ldx + 64), *res = malloc(n * ldy + 64);
+    size_t xbytes = (4 * n + 2 * kw + n * ks) * ldx + 64;
+    uint8_t *xs = malloc(xbytes), *res = malloc(n * ldy + 64);
     const uint8_t **ptr = malloc(n * ks * sizeof *ptr);
     int8_t *w = malloc(C * ks);
     int32_t *wp = malloc(sk_qdw_packed_w_elems(C, ks) * sizeof(int32_t));
     int32_t *bias = malloc(C * sizeof(int32_t));
     float *mult = malloc(C * sizeof(float));
     uint8_t *y1 = malloc(n * ldy), *y2 = malloc(n * ldy);
-    for (size_t i = 0; i < n * ks * ldx + 64; i++)
+    for (size_t i = 0; i < xbytes; i++)
         xs[i] = (uint8_t)(rnd() % 3 == 0 ? (rnd() & 1 ? 255 : 0) : rnd());
     for (size_t i = 0; i < n * ldy + 64; i++)
         res[i] = (uint8_t)rnd();
@@ -452,14 +454,31 @@ static void kernel_case(sk_qdw_uk_fn uk, const char *name, size_t C, size_t ks, 
     const uint8_t *r = form >= 2 ? res : NULL;
     /* channel ranges: all, and a part from a block boundary */
     size_t c0s[2] = {0, C > SK_QDW_CB ? SK_QDW_CB : 0};
-    for (int part = 0; part < 2; part++) {
-        size_t c0 = c0s[part], nc = part ? (C - c0 + 1) / 2 + 0 : C;
+    /* the row form: rows anywhere, steps of 1-2 pixels or 0 (a pad row) */
+    const uint8_t *rows[8];
+    size_t rstep[8], qstep[8];
+    for (size_t q = 0; q < kh; q++) {
+        int pad = rnd() % 4 == 0;
+        rows[q] = xs + (size_t)(rnd() % (uint32_t)(n * ks)) * ldx;
+        rstep[q] = pad ? 0 : (1 + rnd() % 2) * ldx;
+        qstep[q] = pad ? 0 : (1 + rnd() % 2) * ldx;
+    }
+    for (int part = 0; part < 4; part++) {
+        size_t c0 = c0s[part % 2], nc = part % 2 ? (C - c0 + 1) / 2 : C;
         if (c0 + nc > C)
             nc = C - c0;
         memset(y1, GUARD, n * ldy);
         memset(y2, GUARD, n * ldy);
-        sk_qu8_qc8w_dwconv__scalar(n, c0, nc, ks, ptr, wp, flip, y1, ldy, r, ldy, &p);
-        uk(n, c0, nc, ks, ptr, wp, flip, y2, ldy, r, ldy, &p);
+        const char *name = kc->name;
+        if (part < 2) {
+            sk_qu8_qc8w_dwconv__scalar(n, c0, nc, ks, ptr, wp, flip, y1, ldy, r, ldy, &p);
+            kc->uk(n, c0, nc, ks, ptr, wp, flip, y2, ldy, r, ldy, &p);
+        } else {
+            name = "row form";
+            sk_qu8_qc8w_dwrow__scalar(n, c0, nc, kh, kw, rows, rstep, qstep, wp, flip, y1, ldy,
+                                      r, ldy, &p);
+            kc->row(n, c0, nc, kh, kw, rows, rstep, qstep, wp, flip, y2, ldy, r, ldy, &p);
+        }
         for (size_t i = 0; i < n * ldy; i++) {
             size_t c = i % ldy;
             if (c < c0 || c >= c0 + nc) {
@@ -492,12 +511,13 @@ static void test_kernels(void **state)
         if (!kc || !kc->qdw.uk)
             continue;
         static const size_t Cs[] = {1, 7, 8, 9, 16, 17, 31, 32, 48, 70};
-        static const size_t kss[] = {1, 4, 9, 25};
+        static const size_t kss[][2] = {{1, 1}, {2, 2}, {3, 3}, {5, 5}, {1, 3}};
+        assert_non_null(kc->qdw.row);
         for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs; ci++)
-            for (size_t ki = 0; ki < 4; ki++)
-                for (size_t n = 1; n <= 9; n += 2 + (n > 3))
+            for (size_t ki = 0; ki < 5; ki++)
+                for (size_t n = 1; n <= 13; n += 2 + (n > 3))
                     for (int form = 0; form < 4; form++)
-                        kernel_case(kc->qdw.uk, kc->qdw.name, Cs[ci], kss[ki], n, form);
+                        kernel_case(&kc->qdw, Cs[ci], kss[ki][0], kss[ki][1], n, form);
         ran++;
     }
     print_message("  microkernels checked: %d level(s)\n", ran);
