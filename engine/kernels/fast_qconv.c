@@ -25,6 +25,7 @@ void sk_qconv_priv_free(void *p)
     free(q->pa);
     sk_qconv_free_nhwc(q);
     free(q->dww);
+    free(q->dww2);
     free(q->bias);
     free(q->mult);
     free(q);

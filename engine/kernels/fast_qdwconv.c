@@ -51,6 +51,12 @@ int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_k
     if (!pv->dww || !pv->zrow)
         return SK_ENOMEM;
     sk_qdw_pack_w(C, ks, w, pv->dww);
+    if (kc->qdw.w32 && C >= 32) { /* the VNNI row kernel's 32-channel pairs */
+        pv->dww2 = malloc(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t) + 64);
+        if (!pv->dww2)
+            return SK_ENOMEM;
+        sk_qdw_pack_w32(C, ks, w, pv->dww2);
+    }
     /* the zero point as x stores it: the kernel flips int8 bytes it reads */
     memset(pv->zrow, pv->x_zp_u8 ^ (pv->x_s8 ? 0x80 : 0), C + 64);
     pv->Cp = 1; /* = Cg: qlayout.c's "no padded channels" test */
@@ -177,7 +183,7 @@ static void dw_range(void *arg, int tid, size_t begin, size_t end)
                 qstep[r] = in ? (size_t)j->dw * C : 0;
             }
             pv->dwk.row(hi - lo, c0, nc, (size_t)pv->kh, (size_t)pv->kw, rows, rstep, qstep,
-                        pv->dww, j->flip, yd + lo * C, C, rd ? rd + lo * C : NULL, C, j->p);
+                        pv->dww, pv->dww2, j->flip, yd + lo * C, C, rd ? rd + lo * C : NULL, C, j->p);
         }
         if (hi < OW)
             pv->dwk.uk(OW - hi, c0, nc, ks, ptr + hi * ks, pv->dww, j->flip, yd + hi * C, C,
@@ -245,7 +251,9 @@ int sk_qdw_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor 
             nparts = (4 * (size_t)nth + rows - 1) / rows;
             nparts = nparts > nblk ? nblk : nparts;
         }
+        /* parts of whole 32-channel blocks where they can be (the VNNI row kernel) */
         size_t cpart = (nblk + nparts - 1) / nparts * SK_QDW_CB;
+        cpart = cpart % 32 && cpart < C ? cpart + SK_QDW_CB : cpart;
         dw_job j = {pv, &p, X, R, (uint8_t *)out->data + b0 * P * C, H, W, C, OH, OW,
                     (size_t)(pv->kh * pv->kw), cpart, nparts, w.stride[1], w.stride[2],
                     w.dil[1], w.dil[2], w.pb[1], w.pb[2], pv->x_s8 ? 0x80 : 0,

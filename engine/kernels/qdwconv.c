@@ -13,6 +13,18 @@ void sk_qdw_pack_w(size_t C, size_t ks, const int8_t *w, int32_t *dst)
                 (int32_t)(uint16_t)(int16_t)w[c * ks + t];
 }
 
+void sk_qdw_pack_w32(size_t C, size_t ks, const int8_t *w, int32_t *dst)
+{
+    for (size_t b = 0; b < C / 32; b++)
+        for (size_t t = 0; t < ks; t++)
+            for (size_t j = 0; j < 16; j++) {
+                int32_t *d = dst + (b * ks + t) * 32;
+                d[j] = (int32_t)(uint16_t)(int16_t)w[(b * 32 + 2 * j) * ks + t];
+                d[16 + j] = (int32_t)((uint32_t)(uint16_t)(int16_t)w[(b * 32 + 2 * j + 1) * ks + t]
+                                      << 16);
+            }
+}
+
 void sk_qu8_qc8w_dwconv__scalar(size_t n, size_t c0, size_t nc, size_t ks,
                                 const uint8_t *const *x, const int32_t *w, uint8_t flip,
                                 uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
@@ -36,10 +48,11 @@ void sk_qu8_qc8w_dwconv__scalar(size_t n, size_t c0, size_t nc, size_t ks,
 /* the row form (qdwconv.h) as the pointer form over the pointers it means */
 void sk_qu8_qc8w_dwrow__scalar(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                const uint8_t *const *rows, const size_t *rstep,
-                               const size_t *qstep, const int32_t *w, uint8_t flip, uint8_t *y,
+                               const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip, uint8_t *y,
                                size_t ldy, const uint8_t *res, size_t ldr,
                                const sk_qgemm_params *p)
 {
+    (void)w2; /* the pair layout: the VNNI row kernel's only */
     const uint8_t *ptr[SK_QDW_ROW_MAXK];
     size_t ks = kh * kw;
     for (size_t i = 0; i < n; i++) {

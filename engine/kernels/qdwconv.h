@@ -52,10 +52,12 @@ typedef void (*sk_qdw_uk_fn)(size_t n, size_t c0, size_t nc, size_t ks,
  * row above or below the image is the zero-point row with steps 0. The
  * pointer form above serves the row's first and last pixels (a tap in the
  * left / right padding) and kernels of more than SK_QDW_ROW_MAXK taps.
- * Same arithmetic, same bits. */
+ * Same arithmetic, same bits. w2: the weights again in the pair layout
+ * (sk_qdw_pack_w32) where the level's cfg asks for it (w32), else NULL;
+ * only the AVX512-VNNI row kernel reads it. */
 typedef void (*sk_qdw_row_fn)(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                               const uint8_t *const *rows, const size_t *rstep,
-                              const size_t *qstep, const int32_t *w, uint8_t flip, uint8_t *y,
+                              const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip, uint8_t *y,
                               size_t ldy, const uint8_t *res, size_t ldr,
                               const sk_qgemm_params *p);
 
@@ -64,6 +66,7 @@ typedef struct sk_qdw_cfg {
     sk_qdw_uk_fn uk;
     const char *name;
     sk_qdw_row_fn row; /* NULL: every pixel through uk */
+    int w32;           /* the row kernel reads w2 (sk_qdw_pack_w32) */
 } sk_qdw_cfg;
 
 /* int32 elements of the packed weights of C channels, ks taps */
@@ -75,6 +78,17 @@ static inline size_t sk_qdw_packed_w_elems(size_t C, size_t ks)
  * (channels past C: 0) */
 void sk_qdw_pack_w(size_t C, size_t ks, const int8_t *w, int32_t *dst);
 
+/* The pair layout of 32-channel blocks (the channels past the last full
+ * block are not in it): per block and tap 32 int32, lanes j < 16 the int16
+ * pair (W[c0 + 2j][t], 0), lanes 16 + j the pair (0, W[c0 + 2j + 1][t]) —
+ * against 32 input bytes widened to int16 (vpmovzxbw), vpdpwssd of the first
+ * half sums the even channels' products, of the second the odd ones' */
+static inline size_t sk_qdw_packed_w32_elems(size_t C, size_t ks)
+{
+    return C / 32 * 32 * ks;
+}
+void sk_qdw_pack_w32(size_t C, size_t ks, const int8_t *w, int32_t *dst);
+
 /* the scalar reference of the contract: what the SIMD kernels reproduce */
 void sk_qu8_qc8w_dwconv__scalar(size_t n, size_t c0, size_t nc, size_t ks,
                                 const uint8_t *const *x, const int32_t *w, uint8_t flip,
@@ -82,7 +96,7 @@ void sk_qu8_qc8w_dwconv__scalar(size_t n, size_t c0, size_t nc, size_t ks,
                                 const sk_qgemm_params *p);
 void sk_qu8_qc8w_dwrow__scalar(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                const uint8_t *const *rows, const size_t *rstep,
-                               const size_t *qstep, const int32_t *w, uint8_t flip, uint8_t *y,
+                               const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip, uint8_t *y,
                                size_t ldy, const uint8_t *res, size_t ldr,
                                const sk_qgemm_params *p);
 /* x86-64 builds */
@@ -98,12 +112,20 @@ void sk_qu8_qc8w_dwconv_4x8c__avx2(size_t n, size_t c0, size_t nc, size_t ks,
 
 void sk_qu8_qc8w_dwrow_8x16c__avx512bw(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                        const uint8_t *const *rows, const size_t *rstep,
-                                       const size_t *qstep, const int32_t *w, uint8_t flip,
+                                       const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip,
                                        uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
                                        const sk_qgemm_params *p);
+/* AVX512-VNNI: 32-channel blocks on the pair layout, 2 vpdpwssd a tap
+ * (the channels past the last full block, and int8 x, on the BW kernel) */
+void sk_qu8_qc8w_dwrow_8x32c__avx512vnni(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
+                                         const uint8_t *const *rows, const size_t *rstep,
+                                         const size_t *qstep, const int32_t *w,
+                                         const int32_t *w2, uint8_t flip, uint8_t *y,
+                                         size_t ldy, const uint8_t *res, size_t ldr,
+                                         const sk_qgemm_params *p);
 void sk_qu8_qc8w_dwrow_4x8c__avx2(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                   const uint8_t *const *rows, const size_t *rstep,
-                                  const size_t *qstep, const int32_t *w, uint8_t flip,
+                                  const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip,
                                   uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
                                   const sk_qgemm_params *p);
 

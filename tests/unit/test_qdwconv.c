@@ -429,6 +429,11 @@ static void kernel_case(const sk_qdw_cfg *kc, size_t C, size_t kh, size_t kw, si
     for (size_t i = 0; i < C * ks; i++)
         w[i] = (int8_t)(rnd() % 3 == 0 ? (rnd() & 1 ? 127 : -128) : (int)(rnd() % 256) - 128);
     sk_qdw_pack_w(C, ks, w, wp);
+    int32_t *wp2 = NULL; /* the pair layout, where the level's row kernel reads it */
+    if (kc->w32 && C >= 32) {
+        wp2 = malloc(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t));
+        sk_qdw_pack_w32(C, ks, w, wp2);
+    }
     for (size_t c = 0; c < C; c++) {
         bias[c] = (int32_t)(rnd() % 200001) - 100000;
         mult[c] = 1e-4f + (float)(rnd() % 1000) * 2e-6f;
@@ -475,9 +480,9 @@ static void kernel_case(const sk_qdw_cfg *kc, size_t C, size_t kh, size_t kw, si
             kc->uk(n, c0, nc, ks, ptr, wp, flip, y2, ldy, r, ldy, &p);
         } else {
             name = "row form";
-            sk_qu8_qc8w_dwrow__scalar(n, c0, nc, kh, kw, rows, rstep, qstep, wp, flip, y1, ldy,
-                                      r, ldy, &p);
-            kc->row(n, c0, nc, kh, kw, rows, rstep, qstep, wp, flip, y2, ldy, r, ldy, &p);
+            sk_qu8_qc8w_dwrow__scalar(n, c0, nc, kh, kw, rows, rstep, qstep, wp, NULL, flip, y1,
+                                      ldy, r, ldy, &p);
+            kc->row(n, c0, nc, kh, kw, rows, rstep, qstep, wp, wp2, flip, y2, ldy, r, ldy, &p);
         }
         for (size_t i = 0; i < n * ldy; i++) {
             size_t c = i % ldy;
@@ -496,6 +501,7 @@ static void kernel_case(const sk_qdw_cfg *kc, size_t C, size_t kh, size_t kw, si
     free(ptr);
     free(w);
     free(wp);
+    free(wp2);
     free(bias);
     free(mult);
     free(y1);
@@ -510,7 +516,7 @@ static void test_kernels(void **state)
         const sk_kconfig *kc = sk_kconfig_for((sk_isa)L);
         if (!kc || !kc->qdw.uk)
             continue;
-        static const size_t Cs[] = {1, 7, 8, 9, 16, 17, 31, 32, 48, 70};
+        static const size_t Cs[] = {1, 7, 8, 9, 16, 17, 31, 32, 48, 64, 70, 96};
         static const size_t kss[][2] = {{1, 1}, {2, 2}, {3, 3}, {5, 5}, {1, 3}};
         assert_non_null(kc->qdw.row);
         for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs; ci++)
@@ -520,7 +526,8 @@ static void test_kernels(void **state)
                         kernel_case(&kc->qdw, Cs[ci], kss[ki][0], kss[ki][1], n, form);
         ran++;
     }
-    print_message("  microkernels checked: %d level(s)\n", ran);
+    print_message("  microkernels checked: %d level(s)%s\n", ran,
+                  sk_cpu_features_get()->avx512vnni ? ", the AVX-512 row form on VNNI pairs" : "");
     if (sk_cpu_detected() >= SK_ISA_AVX2)
         assert_true(ran >= 1);
 }
