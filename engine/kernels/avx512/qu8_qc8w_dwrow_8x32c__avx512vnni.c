@@ -22,8 +22,16 @@
         o##i = _mm512_dpwssd_epi32(o##i, x_, wo);                                          \
     } while (0)
 
+/* the 32 channels' bias and multipliers, loaded once a tile (the stores
+ * go through uint8_t pointers, which may alias p->bias: per pixel they
+ * were loaded again) */
+typedef struct dwp_epi {
+    __m512i b0, b1;
+    __m512 m0, m1;
+} dwp_epi;
+
 static inline void dwp_store(__m512i ev, __m512i od, size_t c, uint8_t *y, const uint8_t *res,
-                             const sk_qgemm_params *p, const qepi16 *e)
+                             const dwp_epi *k, const qepi16 *e)
 {
     /* lanes j of ev / od are channels 2j / 2j + 1: back in channel order */
     const __m512i lo_i = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -32,8 +40,8 @@ static inline void dwp_store(__m512i ev, __m512i od, size_t c, uint8_t *y, const
     for (int h = 0; h < 2; h++) {
         size_t ch = c + 16 * (size_t)h;
         __m512i acc = _mm512_add_epi32(_mm512_permutex2var_epi32(ev, h ? hi_i : lo_i, od),
-                                       _mm512_loadu_si512((const void *)(p->bias + ch)));
-        __m512 mult = _mm512_loadu_ps(p->mult + ch);
+                                       h ? k->b1 : k->b0);
+        __m512 mult = h ? k->m1 : k->m0;
         __m512i v = res ? qepi16_res(acc, mult, qepi16_rload(res + ch, 0xffff, e), e)
                         : qepi16_plain(acc, mult, e);
         _mm_storeu_si128((__m128i *)(void *)(y + ch), _mm512_cvtepi32_epi8(v));
@@ -71,8 +79,11 @@ dwp_row(const size_t MR, size_t c, size_t kh, size_t kw, const uint8_t *const *r
         }
     }
     __m512i ea[8] = {e0, e1, e2, e3, e4, e5, e6, e7}, oa[8] = {o0, o1, o2, o3, o4, o5, o6, o7};
+    dwp_epi k = {_mm512_loadu_si512((const void *)(p->bias + c)),
+                 _mm512_loadu_si512((const void *)(p->bias + c + 16)), _mm512_loadu_ps(p->mult + c),
+                 _mm512_loadu_ps(p->mult + c + 16)};
     for (size_t i = 0; i < MR; i++)
-        dwp_store(ea[i], oa[i], c, y + i * ldy, res ? res + i * ldr : NULL, p, e);
+        dwp_store(ea[i], oa[i], c, y + i * ldy, res ? res + i * ldr : NULL, &k, e);
 }
 
 void sk_qu8_qc8w_dwrow_8x32c__avx512vnni(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
