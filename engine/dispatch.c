@@ -121,6 +121,8 @@ const char *sk_dispatch_describe(const sk_node *n, int64_t batch)
     }
     if (fn == sk_fast_run_gemm_fused || fn == sk_fast_run_matmul_fused)
         return "gemm";
+    if (fn == sk_fast_run_qconv && n->priv && ((const sk_qconv_priv *)n->priv)->dwk.uk)
+        return "int8-dwconv"; /* session 17 */
     if (fn == sk_fast_run_qconv)
         return "int8-gemm";
     if (fn == sk_fast_run_qconvt) /* session 14: channels-last per tap on the NHWC kernel */

@@ -208,6 +208,29 @@ static void fill_mr7(void)
         configs[SK_ISA_AVX512].gemm_mr7 = sk_f32_gemm_7x32__avx512f;
 }
 
+/* the int8 depthwise kernel of each level (session 17, qdwconv.h) */
+static void fill_qdw(void)
+{
+    const char *e = getenv("SKIPSERVE_INT8_DW");
+    if (e && !strcmp(e, "0"))
+        return;
+    configs[SK_ISA_AVX2].qdw =
+        (sk_qdw_cfg){sk_qu8_qc8w_dwconv_4x8c__avx2, "qu8_qc8w_dwconv_4x8c__avx2",
+                     sk_qu8_qc8w_dwrow_4x8c__avx2, 0};
+    if (NCONFIGS > SK_ISA_AVX512 && sk_cpu_features_get()->avx512bw)
+        configs[SK_ISA_AVX512].qdw =
+            (sk_qdw_cfg){sk_qu8_qc8w_dwconv_4x16c__avx512bw, "qu8_qc8w_dwconv_4x16c__avx512bw",
+                         sk_qu8_qc8w_dwrow_8x16c__avx512bw, 0};
+    /* session 17: with AVX512-VNNI the row kernel of 32-channel pairs
+     * (SKIPSERVE_INT8_DW_PAIRS=0: the BW one, A/B) */
+    const char *pr = getenv("SKIPSERVE_INT8_DW_PAIRS");
+    if (NCONFIGS > SK_ISA_AVX512 && configs[SK_ISA_AVX512].qdw.uk &&
+        sk_cpu_features_get()->avx512vnni && !(pr && !strcmp(pr, "0"))) {
+        configs[SK_ISA_AVX512].qdw.row = sk_qu8_qc8w_dwrow_8x32c__avx512vnni;
+        configs[SK_ISA_AVX512].qdw.w32 = 1;
+    }
+}
+
 static void fill_all(void)
 {
     apply_switches();
@@ -215,6 +238,7 @@ static void fill_all(void)
     fill_nchw();
     fill_cdir();
     fill_mr7();
+    fill_qdw();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif

@@ -32,6 +32,7 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_nchw.h"
 #include "kernels/qgemm.h"
+#include "kernels/qdwconv.h"
 #include "kernels/qigemm.h"
 
 /* ---- vector microkernels of one ISA level -------------------------------
@@ -231,6 +232,10 @@ typedef struct sk_kconfig {
      * accumulators + B + A do not fit AVX2's 16 registers); NULL elsewhere.
      * SKIPSERVE_PIXROWS_MR7=0 (read per run) keeps 8-row panels (A/B) */
     sk_gemm_ukernel gemm_mr7;
+    /* session 17: the int8 depthwise conv on NHWC activations (qdwconv.h):
+     * AVX-512BW 16 channels a vector, AVX2 8; uk NULL where none
+     * (SKIPSERVE_INT8_DW=0 at start-up: none, the grouped GEMM) */
+    sk_qdw_cfg qdw;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -24,6 +24,8 @@ void sk_qconv_priv_free(void *p)
         return;
     free(q->pa);
     sk_qconv_free_nhwc(q);
+    free(q->dww);
+    free(q->dww2);
     free(q->bias);
     free(q->mult);
     free(q);
@@ -140,6 +142,8 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pbloc
     pv->x_s8 = xt == SK_I8;
     pv->x_zp_u8 = (uint8_t)xzp_u8;
     int nh = sk_qconv_pack_nhwc(pv, n, W, kc);
+    if (nh == 0) /* session 17: a depthwise conv on the level's dw kernel */
+        nh = sk_qdw_pack(pv, n, W, kc);
     if (nh < 0) {
         free(sums);
         sk_qconv_priv_free(pv);
@@ -516,6 +520,8 @@ size_t sk_fast_qconv_scratch(const sk_node *n, const sk_tensor *out, int nthread
         return 0;
     if (pv->ig.uk)
         return sk_qconv_scratch_nhwc(pv, out, nthreads);
+    if (pv->dwk.uk)
+        return sk_qdw_scratch(pv, out, nthreads);
     size_t P = (size_t)(out->shape.dim[2] * out->shape.dim[3]);
     size_t npan = (P + (size_t)pv->q.nr - 1) / (size_t)pv->q.nr;
     size_t panels = npan * sk_qgemm_b_panel_bytes(&pv->q, pv->K) + 64;
@@ -540,6 +546,8 @@ int sk_fast_run_qconv(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         return rc;
     if (pv && pv->ig.uk) /* channels-last through an indirection buffer */
         return sk_qconv_run_nhwc(n, in, nin, out, ctx);
+    if (pv && pv->dwk.uk) /* session 17: depthwise, channels in the lanes */
+        return sk_qdw_run(n, in, nin, out, ctx);
     if (!pv || nout < 1 || in[0]->shape.rank != 4 || nin < 8 || in[0]->dtype !=
         (pv->x_s8 ? SK_I8 : SK_U8) || chk.dtype != (pv->final_s8 ? SK_I8 : SK_U8) ||
         in[3]->shape.dim[0] != pv->M || in[3]->shape.dim[1] != pv->Cg ||

@@ -22,6 +22,7 @@
 
 #include "graph.h"
 #include "kernels/config.h"
+#include "kernels/qdwconv.h"
 #include "kernels/qgemm.h"
 #include "ops.h"
 
@@ -76,6 +77,12 @@ typedef struct sk_qconv_priv {
     /* session 15: a 1-3 channel conv's input copied into 4-byte pixels with
      * the pads written out (fast_qconv_nhwc.c; SKIPSERVE_INT8_PAD_STEM=0) */
     int pad_in;
+    /* session 17: a depthwise conv (group == C == M) on the level's int8
+     * depthwise kernel (fast_qdwconv.c): dwk.uk != NULL, dww its packed
+     * weights; zrow, sh / sw / dh / dw, io_nhwc and edge_cap as above */
+    sk_qdw_cfg dwk;
+    int32_t *dww;
+    int32_t *dww2;         /* the pair layout where dwk.w32 (sk_qdw_pack_w32), else NULL */
 } sk_qconv_priv;
 
 #define SK_QIND_CACHED 4
@@ -91,6 +98,22 @@ void sk_qconv_free_nhwc(sk_qconv_priv *pv);
 int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                       sk_kctx *ctx);
 size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int nthreads);
+
+/* session 17, the depthwise path (fast_qdwconv.c): packing at load (1
+ * packed, 0 not eligible — or SKIPSERVE_INT8_DW=0 —, < 0 no memory), run,
+ * scratch; sk_qdw_enabled: the switch, also read by passes/qdq_act.c */
+int sk_qdw_enabled(void);
+int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_kconfig *kc);
+int sk_qdw_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
+               sk_kctx *ctx);
+size_t sk_qdw_scratch(const sk_qconv_priv *pv, const sk_tensor *out, int nthreads);
+/* the NHWC path's byte transposes, for the depthwise path's edges:
+ * d[j * ld + i] = s[i * ls + j] (i < rows, j < cols), and N images of C
+ * planes of P bytes -> P pixels of C bytes on the pool */
+void sk_qnhwc_tr_bytes(const uint8_t *s, size_t ls, uint8_t *d, size_t ld, size_t rows,
+                       size_t cols);
+void sk_qnhwc_to_nhwc(struct sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_t C,
+                      size_t P);
 
 void sk_qconv_priv_free(void *p);
 /* Build n->priv for a QLinearConv / _QConvFused node whose weights and

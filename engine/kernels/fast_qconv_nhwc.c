@@ -327,6 +327,18 @@ static void trp_range(void *arg, size_t begin, size_t end)
     }
 }
 
+/* session 17: the two above for the depthwise path (fast_qdwconv.c) */
+void sk_qnhwc_tr_bytes(const uint8_t *s, size_t ls, uint8_t *d, size_t ld, size_t rows,
+                       size_t cols)
+{
+    tr_bytes(s, ls, d, ld, rows, cols);
+}
+
+void sk_qnhwc_to_nhwc(sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_t C, size_t P)
+{
+    to_nhwc(pool, s, d, N, C, P, C, 0);
+}
+
 /* ---- run ---------------------------------------------------------------------- */
 
 typedef struct nh_job {

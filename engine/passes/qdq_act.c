@@ -15,16 +15,21 @@
  * sides); the bounds go through the reference QuantizeLinear. Only where
  * the Conv's one reader is the activation, the activation's one reader a
  * per-tensor 8-bit Q, and its bounds constants (or absent), and the conv
- * ungrouped: a depthwise QLinearConv runs as one
- * GEMM per channel, measured 5-10x slower than the float depthwise kernel
- * on MobileNetV2 (0.3-1.8 against 8-40 GFLOP/s), so those keep their float
- * conv and activation. SKIPSERVE_QDQ_ACT=0 at load leaves them all (A/B). */
+ * ungrouped or depthwise (group == M, one input channel a group): other
+ * grouped convs run as one GEMM per group, and before session 17 so did a
+ * depthwise one, measured 5-10x slower than the float depthwise kernel on
+ * MobileNetV2 (0.3-1.8 against 8-40 GFLOP/s), so those kept their float
+ * conv and activation. Session 17: depthwise convs have an int8 kernel
+ * (kernels/fast_qdwconv.c) and are rewritten too, unless SKIPSERVE_INT8_DW=0
+ * (then they stay float, as before). SKIPSERVE_QDQ_ACT=0 at load leaves
+ * them all (A/B). */
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "graph.h"
+#include "kernels/fast_qconv.h"
 #include "kernels/ref/quant_util.h"
 #include "ops.h"
 #include "pass_util.h"
@@ -59,6 +64,20 @@ static int quant1(const sk_graph *g, const sk_node *q, float v, uint8_t *r)
     return sk_run_quantize_linear(q, in, 3, &ty, 1, &ctx);
 }
 
+/* session 17: conv ci is depthwise — group == M and its weights (the
+ * constant behind their DQ) [M, 1, kh, kw] — and the int8 depthwise path
+ * is on */
+static int depthwise(const sk_graph *g, const sk_node *c)
+{
+    int64_t group = sk_attr_int(c, "group", 1);
+    int di = sk_qdq_producer(g, sk_qdq_in(c, 1), SK_OP_DEQUANTIZE_LINEAR);
+    int wv = di >= 0 ? sk_qdq_in(&g->nodes[di], 0) : -1;
+    if (group <= 1 || wv < 0 || !sk_qdw_enabled())
+        return 0;
+    const sk_shape *s = &g->values[wv].shape;
+    return s->rank == 4 && s->dim[0] == group && s->dim[1] == 1;
+}
+
 static int move_act(sk_pass *p, int ai)
 {
     sk_graph *g = p->g;
@@ -75,7 +94,8 @@ static int move_act(sk_pass *p, int ai)
      * only there). Where qdq.c still turns it away (uint8 or asymmetric
      * weights, ...) the result is float Conv -> Q -> _QLut: the same bytes,
      * one table lookup more than before */
-    if (sk_attr_int(&g->nodes[ci], "group", 1) != 1 || /* grouped: see the header */
+    if ((sk_attr_int(&g->nodes[ci], "group", 1) != 1 &&
+         !depthwise(g, &g->nodes[ci])) || /* grouped: see the header */
         sk_qdq_producer(g, sk_qdq_in(&g->nodes[ci], 0), SK_OP_DEQUANTIZE_LINEAR) < 0 ||
         sk_qdq_producer(g, sk_qdq_in(&g->nodes[ci], 1), SK_OP_DEQUANTIZE_LINEAR) < 0)
         return 0;

@@ -42,7 +42,7 @@ static const sk_qconv_priv *nhwc_conv(const sk_node *n)
     if ((n->op != SK_OP_QLINEAR_CONV && n->op != SK_OP_QCONV_FUSED) || !n->priv)
         return NULL;
     const sk_qconv_priv *pv = n->priv;
-    return pv->ig.uk ? pv : NULL;
+    return pv->ig.uk || pv->dwk.uk ? pv : NULL; /* session 17: depthwise too */
 }
 
 /* every read of v is an NHWC conv's input or residual (and there is one) */

@@ -8,7 +8,9 @@
  *      ONNX's QuantizeLinear formula) — the monotone-Q identity the pass
  *      relies on — at every level, 1 and 3 threads;
  *   3. within one step of the float graph (the reference, no passes);
- *   4. not taken for a depthwise conv and with SKIPSERVE_QDQ_ACT=0. */
+ *   4. not taken for a grouped (not depthwise) conv, for a depthwise one
+ *      with SKIPSERVE_INT8_DW=0 (session 17: depthwise convs are taken by
+ *      default, test_qdwconv.c), and with SKIPSERVE_QDQ_ACT=0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -216,20 +218,20 @@ static void test_act_moved(void **state)
     sk_pool_destroy(pool);
 }
 
-/* depthwise (grouped) convs keep their float conv and activation, as does
- * everything with SKIPSERVE_QDQ_ACT=0, a Q with a negative scale (Q
+/* grouped convs (and depthwise ones with SKIPSERVE_INT8_DW=0) keep their
+ * float conv and activation, as does everything with SKIPSERVE_QDQ_ACT=0, a Q with a negative scale (Q
  * decreasing: the clamp does not commute) and a NaN Clip bound; the last
  * two must also still compute what the unoptimized graph does */
 static void test_act_not_taken(void **state)
 {
     (void)state;
     char err[256];
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         act_case c;
         memset(&c, 0, sizeof c);
         c.C = c.M = 8;
         c.H = c.W = 5;
-        c.group = v == 0 ? 8 : 1;
+        c.group = v == 0 ? 8 : v == 4 ? 2 : 1; /* 4: two groups of 4 channels */
         c.act = 1;
         c.xs = 0.02f, c.ys = 0.05f, c.xz = 128, c.yz = 0, c.lo = 0.f, c.hi = 6.f;
         if (v == 2)
@@ -239,10 +241,13 @@ static void test_act_not_taken(void **state)
         build(&c);
         if (v == 1)
             setenv("SKIPSERVE_QDQ_ACT", "0", 1);
+        if (v == 0)
+            setenv("SKIPSERVE_INT8_DW", "0", 1);
         sk_graph *g = act_graph(&c, 1);
         if (sk_graph_optimize(g, 1, err, sizeof err))
             fail_msg("optimize: %s", err);
         unsetenv("SKIPSERVE_QDQ_ACT");
+        unsetenv("SKIPSERVE_INT8_DW");
         assert_int_equal(count_op(g, SK_OP_CLIP) + count_op(g, SK_OP_CONV_FUSED) > 0, 1);
         assert_int_equal(count_op(g, SK_OP_QLINEAR_CONV) + count_op(g, SK_OP_QCONV_FUSED), 0);
         if (v >= 2) {

@@ -145,6 +145,36 @@ for dt, tag in ((np.uint8, "u8"), (np.int8, "i8")):
              [("xs", sc(0.0026027)), ("xz", zp(z, dt)), ("ys", sc(0.0025977)), ("yz", zp(z, dt)),
               (key, val)], "y")
 
+# (session 17) depthwise convs (group == C == M), what MobileNet holds: the
+# QOperator QLinearConv and the QDQ Conv -> Clip(0, 6) -> Q form, uint8 and
+# int8 activations, 3x3 stride 1 and 2 (odd sizes), 5x5, channels around the
+# vector widths; skipserve runs them on its int8 depthwise kernel
+for dt, tag in ((np.uint8, "u8"), (np.int8, "i8")):
+    z = 128 if dt == np.uint8 else 3
+    for C, k, s, p, H, W in ((24, 3, 1, 1, 9, 11), (40, 3, 2, 1, 13, 9), (19, 5, 1, 2, 7, 8)):
+        w = rng.randint(-127, 128, size=(C, 1, k, k)).astype(np.int8)
+        ws = np.linspace(0.002, 0.02, C).astype(np.float32)
+        b = rng.randint(-3000, 3000, size=C).astype(np.int32)
+        geo = dict(group=C, kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
+        case("qlinearconv_dw_%s_c%d_k%d_s%d" % (tag, C, k, s),
+             [N("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
+                **geo)],
+             [("x", q((2, C, H, W), dt))],
+             [("xs", sc(0.02)), ("xz", zp(z, dt)), ("w", w), ("ws", ws),
+              ("wz", np.zeros(C, np.int8)), ("ys", sc(0.05)), ("yz", zp(z - 5, dt)), ("b", b)], "y")
+        case("qdq_dwconv_relu6_%s_c%d_k%d_s%d" % (tag, C, k, s),
+             [N("DequantizeLinear", ["x", "xs", "xz"], ["xd"]),
+              N("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=0),
+              N("DequantizeLinear", ["b", "bs", "bz"], ["bd"], axis=0),
+              N("Conv", ["xd", "wd", "bd"], ["c"], **geo),
+              N("Clip", ["c", "lo", "hi"], ["r"]),
+              N("QuantizeLinear", ["r", "ys", "yz"], ["y"])],
+             [("x", q((2, C, H, W), dt))],
+             [("xs", sc(0.02)), ("xz", zp(z, dt)), ("w", w), ("ws", ws),
+              ("wz", np.zeros(C, np.int8)), ("b", b), ("bs", (0.02 * ws).astype(np.float32)),
+              ("bz", np.zeros(C, np.int32)), ("lo", sc(0.0)), ("hi", sc(6.0)),
+              ("ys", sc(6.0 / 255)), ("yz", zp(0 if dt == np.uint8 else -128, dt))], "y")
+
 ort_util.ensure_ort()
 res = ort_util.run_ort([(os.path.join(d, "model.onnx"), feeds, d) for d, feeds, _ in cases])
 bad = 0
