@@ -2053,7 +2053,8 @@ static void test_bf16(void **state)
  * chunks after the shared input transform); bit for bit the blocked run
  * (SKIPSERVE_WINO_ONE=0: same products, same order per output), with the
  * shared transform's units in either order (channel-major, the default,
- * or SKIPSERVE_WINO_VORDER=0). */
+ * or SKIPSERVE_WINO_VORDER=0), and with or without the prefetch of U
+ * (SKIPSERVE_WINO_PREFETCH=0). */
 static void test_wino_one_block(void **state)
 {
     (void)state;
@@ -2084,9 +2085,13 @@ static void test_wino_one_block(void **state)
             float *x, *r;
             random_operands(&c, &x, &r);
             int64_t n0, n1;
+            /* the reference run also without the prefetch of U (session
+             * 17: it only touches lines, so the bits must not move) */
             setenv("SKIPSERVE_WINO_ONE", "0", 1);
+            setenv("SKIPSERVE_WINO_PREFETCH", "0", 1);
             float *y0 = run_graph(g, &c, x, r, NULL, &n0, 0);
             unsetenv("SKIPSERVE_WINO_ONE");
+            unsetenv("SKIPSERVE_WINO_PREFETCH");
             /* o = 1: the shared transform's units panel-major
              * (SKIPSERVE_WINO_VORDER=0), the order before session 15 */
             for (int k = 0; k < 8; k++) {
