@@ -14,8 +14,10 @@
 #define WP_ADD(r, tid, ph, t0) ((void)(t0))
 #define WP_WALL(r, ph, t0) ((void)(t0))
 #define WP_CALL(r) ((void)0)
+#define WP_END(r) ((void)0)
 #else
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #define WP_THREADS 16
 #define WP_CLASSES 16
@@ -24,6 +26,7 @@ typedef struct wp_class {
     int used, m, C, M, oH, N;
     long calls;
     long t[WP_THREADS][8]; /* ns; WP_WIN / WP_WMUL in slot 0; rows of 64 B */
+    long cur[WP_THREADS][8], best[WP_THREADS][8]; /* this call; the fastest call */
 } wp_class;
 static wp_class wp_tab[WP_CLASSES];
 /* SK_WINO_PHASES_CPU=1: the threads' phases in thread CPU time (what a
@@ -71,6 +74,19 @@ static void wp_dump(void)
                     (c->t[0][WP_WIN] + c->t[0][WP_WMUL] - s) * k);
         }
         fprintf(stderr, "\n");
+        /* the fastest call: the phases when no other process took a CPU */
+        fprintf(stderr, "  fastest call: wall in %.1f mul %.1f us", c->best[0][WP_WIN] * 1e-3,
+                c->best[0][WP_WMUL] * 1e-3);
+        for (int t = 0; t < WP_THREADS; t++) {
+            long s = c->best[t][WP_IN] + c->best[t][WP_GEMM] + c->best[t][WP_OUT];
+            if (!s)
+                continue;
+            fprintf(stderr, " | t%d", t);
+            for (int p = 0; p < 3; p++)
+                fprintf(stderr, " %s %.1f", nm[p], c->best[t][p] * 1e-3);
+            fprintf(stderr, " idle %.1f", (c->best[0][WP_WIN] + c->best[0][WP_WMUL] - s) * 1e-3);
+        }
+        fprintf(stderr, "\n");
     }
 }
 static wp_class *wp_class_of(int m, int C, int M, int oH, int N)
@@ -92,11 +108,23 @@ static wp_class *wp_class_of(int m, int C, int M, int oH, int N)
     return &wp_tab[WP_CLASSES - 1];
 }
 #define WP_NOW() wp_now()
-#define WP_ADD(r, tid, ph, t0)                                                                     \
-    ((r)->wp->t[(tid) < WP_THREADS ? (tid) : WP_THREADS - 1][ph] += wp_now() - (t0))
-#define WP_WALL(r, ph, t0) ((r)->wp->t[0][ph] += wp_wall() - (t0))
+static void wp_add(wp_class *c, int tid, int ph, long d)
+{
+    tid = tid < WP_THREADS ? tid : WP_THREADS - 1;
+    c->t[tid][ph] += d;
+    c->cur[tid][ph] += d;
+}
+static void wp_end(wp_class *c)
+{
+    long w = c->cur[0][WP_WIN] + c->cur[0][WP_WMUL], b = c->best[0][WP_WIN] + c->best[0][WP_WMUL];
+    if (!b || w < b)
+        memcpy(c->best, c->cur, sizeof c->best);
+}
+#define WP_ADD(r, tid, ph, t0) wp_add((r)->wp, tid, ph, wp_now() - (t0))
+#define WP_WALL(r, ph, t0) wp_add((r)->wp, 0, ph, wp_wall() - (t0))
+#define WP_END(r) wp_end((r)->wp)
 #define WP_WNOW() wp_wall()
 #define WP_CALL(r)                                                                                 \
     ((r)->wp = wp_class_of((r)->m, (int)(r)->g.C, (int)(r)->g.M, (int)(r)->g.oH, (int)(r)->g.N),  \
-     (r)->wp->calls++)
+     (r)->wp->calls++, memset((r)->wp->cur, 0, sizeof (r)->wp->cur))
 #endif

@@ -211,6 +211,7 @@ typedef struct wino_run {
     int one;                 /* one block of every tile, one V area (wino_one_block) */
     int vchunks, vch;        /* channel ranges of that transform: count, channels */
     int vorder_panel;        /* its units panel-major (SKIPSERVE_WINO_VORDER=0, A/B) */
+    int pfw;                 /* input transform prefetches V / X (SKIPSERVE_WINO_PFW=0: off) */
     int prefetch;            /* U's next slice prefetched (SKIPSERVE_WINO_PREFETCH=0: off) */
     float *scratch;
     size_t varea, mbarea; /* floats per V area, per product area */
@@ -332,6 +333,54 @@ static void wino_store(const wino_run *r, int64_t ch, const wino_seg *segs, int 
     }
 }
 
+/* Prefetch for writing (x86 PREFETCHW: the line in this core's cache,
+ * owned, before the store needs it; a no-op elsewhere). */
+static inline void wino_pfw(const void *p)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __asm__ volatile("prefetchw %0" ::"m"(*(const char *)p));
+#else
+    (void)p;
+#endif
+}
+
+/* Input-transform prefetch, WINO_PF_AHEAD channels ahead (issue 24,
+ * session 17): the V lines that channel will write (nxi rows of nr floats,
+ * one per xi group, a panel apart) for writing, and the input rows its
+ * tiles read. Why: with 2+ threads in the one-block run every line of V
+ * was read by both cores in the layer before, so each store waited for the
+ * other core's copy to be invalidated, and X was partly written by the
+ * other core — line by line, 16 or 36 streams at once, which the hardware
+ * prefetcher does not follow. The chain of four 14x14 x 256 layers
+ * (bench/.layers/wino_256_14.onnx): the input transform took 3.3x the CPU
+ * time on 2 threads that it took on 1, while two 1-thread processes at once
+ * did not slow each other (bench/RESULTS.md session 17). Touches lines
+ * only: same bits. SKIPSERVE_WINO_PFW=0 turns it off (A/B). */
+#define WINO_PF_AHEAD 2
+static void wino_input_pf(const wino_run *r, float *V, size_t vstride, int64_t c,
+                          const wino_seg *segs, int nseg)
+{
+    const int nr = r->cfg->nr;
+    const float *v = V + (size_t)c * (size_t)nr;
+    for (int xi = 0; xi < r->nxi; xi++)
+        for (int k = 0; k < nr; k += 16) /* a line per 16 floats */
+            wino_pfw(v + (size_t)xi * vstride + k);
+    /* the rows of the panel's tiles: from the first segment's top row to
+     * the last one's bottom row, contiguous in the channel's plane */
+    const wino_seg *s0 = &segs[0], *s1 = &segs[nseg - 1];
+    if (s0->img != s1->img)
+        s1 = s0; /* two images in one panel (batch > 1): the first's rows */
+    int64_t h0 = r->m * s0->ty - r->g.pt, h1 = r->m * s1->ty + r->a - r->g.pt;
+    h0 = h0 < 0 ? 0 : h0;
+    h1 = h1 > r->g.H ? r->g.H : h1;
+    if (h1 <= h0)
+        return;
+    const char *x = (const char *)(r->g.x + ((s0->img * r->g.C + c) * r->g.H + h0) * r->g.W);
+    size_t bytes = sizeof(float) * (size_t)((h1 - h0) * r->g.W);
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(x + o, 0, 3);
+}
+
 /* Input transform of tiles [t0, t0+nt) (npan panels), panels [pa, pb),
  * channels [ca, cb), straight into B panels: V[xi][p] is C x nr. */
 static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, int pb, int64_t ca,
@@ -347,7 +396,13 @@ static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, 
         int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
         if (n < nr) /* the last panel's missing tiles: zero, never written */
             memset(d, 0, sizeof d);
+        if (r->pfw)
+            for (int64_t c = ca; c < cb && c < ca + r->pfw; c++)
+                wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c, segs, nseg);
         for (int64_t c = ca; c < cb; c++) {
+            if (r->pfw && c + r->pfw < cb)
+                wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c + r->pfw, segs,
+                              nseg);
             wino_gather(r, c, segs, nseg, nr, d);
             float *v = V + (size_t)p * pan + (size_t)c * (size_t)nr;
             r->k.in(d, v, (size_t)npan * pan, nr);
@@ -562,6 +617,8 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     r.vorder_panel = vo && strcmp(vo, "0") == 0;
     const char *pfe = getenv("SKIPSERVE_WINO_PREFETCH");
     r.prefetch = !(pfe && strcmp(pfe, "0") == 0);
+    const char *pfw = getenv("SKIPSERVE_WINO_PFW");
+    r.pfw = pfw ? atoi(pfw) : WINO_PF_AHEAD;
     r.m = pv->w.groups == 16 ? 2 : 4;
     r.a = r.m + 2;
     r.nxi = r.a * r.a;
@@ -649,6 +706,7 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     long wt1 = WP_WNOW();
     sk_parallel_for_tid(ctx->pool, (size_t)(nblocks * r.msplit), 1, wino_task, &r);
     WP_WALL(&r, WP_WMUL, wt1);
+    WP_END(&r);
     sk_free(heap);
     return 0;
 }

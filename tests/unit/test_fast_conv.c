@@ -2053,8 +2053,8 @@ static void test_bf16(void **state)
  * chunks after the shared input transform); bit for bit the blocked run
  * (SKIPSERVE_WINO_ONE=0: same products, same order per output), with the
  * shared transform's units in either order (channel-major, the default,
- * or SKIPSERVE_WINO_VORDER=0), and with or without the prefetch of U
- * (SKIPSERVE_WINO_PREFETCH=0). */
+ * or SKIPSERVE_WINO_VORDER=0), and with or without the prefetches
+ * (SKIPSERVE_WINO_PREFETCH=0, SKIPSERVE_WINO_PFW=0). */
 static void test_wino_one_block(void **state)
 {
     (void)state;
@@ -2085,13 +2085,16 @@ static void test_wino_one_block(void **state)
             float *x, *r;
             random_operands(&c, &x, &r);
             int64_t n0, n1;
-            /* the reference run also without the prefetch of U (session
-             * 17: it only touches lines, so the bits must not move) */
+            /* the reference run also without the prefetches of U and of
+             * the input transform's lines (session 17: they only touch
+             * lines, so the bits must not move) */
             setenv("SKIPSERVE_WINO_ONE", "0", 1);
             setenv("SKIPSERVE_WINO_PREFETCH", "0", 1);
+            setenv("SKIPSERVE_WINO_PFW", "0", 1);
             float *y0 = run_graph(g, &c, x, r, NULL, &n0, 0);
             unsetenv("SKIPSERVE_WINO_ONE");
             unsetenv("SKIPSERVE_WINO_PREFETCH");
+            unsetenv("SKIPSERVE_WINO_PFW");
             /* o = 1: the shared transform's units panel-major
              * (SKIPSERVE_WINO_VORDER=0), the order before session 15 */
             for (int k = 0; k < 8; k++) {
