@@ -211,7 +211,7 @@ typedef struct wino_run {
     int one;                 /* one block of every tile, one V area (wino_one_block) */
     int vchunks, vch;        /* channel ranges of that transform: count, channels */
     int vorder_panel;        /* its units panel-major (SKIPSERVE_WINO_VORDER=0, A/B) */
-    int pfw;                 /* input transform prefetches V / X (SKIPSERVE_WINO_PFW=0: off) */
+    int pfw;                 /* input transform prefetches V / X this many channels ahead */
     int prefetch;            /* U's next slice prefetched (SKIPSERVE_WINO_PREFETCH=0: off) */
     float *scratch;
     size_t varea, mbarea; /* floats per V area, per product area */
@@ -355,7 +355,8 @@ static inline void wino_pfw(const void *p)
  * (bench/.layers/wino_256_14.onnx): the input transform took 3.3x the CPU
  * time on 2 threads that it took on 1, while two 1-thread processes at once
  * did not slow each other (bench/RESULTS.md session 17). Touches lines
- * only: same bits. SKIPSERVE_WINO_PFW=0 turns it off (A/B). */
+ * only: same bits. SKIPSERVE_WINO_PFW=0 turns it off (A/B), =n prefetches
+ * n channels ahead. */
 #define WINO_PF_AHEAD 2
 static void wino_input_pf(const wino_run *r, float *V, size_t vstride, int64_t c,
                           const wino_seg *segs, int nseg)
@@ -618,7 +619,8 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     const char *pfe = getenv("SKIPSERVE_WINO_PREFETCH");
     r.prefetch = !(pfe && strcmp(pfe, "0") == 0);
     const char *pfw = getenv("SKIPSERVE_WINO_PFW");
-    r.pfw = pfw ? atoi(pfw) : WINO_PF_AHEAD;
+    r.pfw = pfw ? atoi(pfw) : WINO_PF_AHEAD; /* channels ahead; 0 off (A/B), at most 64 */
+    r.pfw = r.pfw < 0 ? 0 : r.pfw > 64 ? 64 : r.pfw;
     r.m = pv->w.groups == 16 ? 2 : 4;
     r.a = r.m + 2;
     r.nxi = r.a * r.a;
