@@ -38,6 +38,7 @@
 #include "fast.h"
 #include "ref/nn_util.h"
 #include "threadpool.h"
+#include "fast_wino_phases.h"
 
 #define WINO_NR_MAX 32 /* widest microkernel tile (AVX-512: 32 columns) */
 
@@ -210,12 +211,17 @@ typedef struct wino_run {
     int one;                 /* one block of every tile, one V area (wino_one_block) */
     int vchunks, vch;        /* channel ranges of that transform: count, channels */
     int vorder_panel;        /* its units panel-major (SKIPSERVE_WINO_VORDER=0, A/B) */
+    int pfw;                 /* input transform prefetches V / X this many channels ahead */
+    int prefetch;            /* U's next slice prefetched (SKIPSERVE_WINO_PREFETCH=0: off) */
     float *scratch;
     size_t varea, mbarea; /* floats per V area, per product area */
     int nv;               /* V areas */
     /* k.colsw, or NULL with SKIPSERVE_WINO_GATHER=0 (A/B: interior lanes
      * through k.cols, border tiles one float at a time) */
     void (*colsw)(const float *row, long iw0, long W, int n, float *d, int nr);
+#ifdef SK_WINO_PHASES
+    wp_class *wp; /* this layer shape's timers (fast_wino_phases.h) */
+#endif
 } wino_run;
 
 /* A run of lanes that lie in one tile row of one image. */
@@ -327,6 +333,55 @@ static void wino_store(const wino_run *r, int64_t ch, const wino_seg *segs, int 
     }
 }
 
+/* Prefetch for writing (x86 PREFETCHW: the line in this core's cache,
+ * owned, before the store needs it; a no-op elsewhere). */
+static inline void wino_pfw(const void *p)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __asm__ volatile("prefetchw %0" ::"m"(*(const char *)p));
+#else
+    (void)p;
+#endif
+}
+
+/* Input-transform prefetch, WINO_PF_AHEAD channels ahead (issue 24,
+ * session 17): the V lines that channel will write (nxi rows of nr floats,
+ * one per xi group, a panel apart) for writing, and the input rows its
+ * tiles read. Why: with 2+ threads in the one-block run every line of V
+ * was read by both cores in the layer before, so each store waited for the
+ * other core's copy to be invalidated, and X was partly written by the
+ * other core — line by line, 16 or 36 streams at once, which the hardware
+ * prefetcher does not follow. The chain of four 14x14 x 256 layers
+ * (bench/.layers/wino_256_14.onnx): the input transform took 3.3x the CPU
+ * time on 2 threads that it took on 1, while two 1-thread processes at once
+ * did not slow each other (bench/RESULTS.md session 17). Touches lines
+ * only: same bits. SKIPSERVE_WINO_PFW=0 turns it off (A/B), =n prefetches
+ * n channels ahead. */
+#define WINO_PF_AHEAD 2
+static void wino_input_pf(const wino_run *r, float *V, size_t vstride, int64_t c,
+                          const wino_seg *segs, int nseg)
+{
+    const int nr = r->cfg->nr;
+    const float *v = V + (size_t)c * (size_t)nr;
+    for (int xi = 0; xi < r->nxi; xi++)
+        for (int k = 0; k < nr; k += 16) /* a line per 16 floats */
+            wino_pfw(v + (size_t)xi * vstride + k);
+    /* the rows of the panel's tiles: from the first segment's top row to
+     * the last one's bottom row, contiguous in the channel's plane */
+    const wino_seg *s0 = &segs[0], *s1 = &segs[nseg - 1];
+    if (s0->img != s1->img)
+        s1 = s0; /* two images in one panel (batch > 1): the first's rows */
+    int64_t h0 = r->m * s0->ty - r->g.pt, h1 = r->m * s1->ty + r->a - r->g.pt;
+    h0 = h0 < 0 ? 0 : h0;
+    h1 = h1 > r->g.H ? r->g.H : h1;
+    if (h1 <= h0)
+        return;
+    const char *x = (const char *)(r->g.x + ((s0->img * r->g.C + c) * r->g.H + h0) * r->g.W);
+    size_t bytes = sizeof(float) * (size_t)((h1 - h0) * r->g.W);
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(x + o, 0, 3);
+}
+
 /* Input transform of tiles [t0, t0+nt) (npan panels), panels [pa, pb),
  * channels [ca, cb), straight into B panels: V[xi][p] is C x nr. */
 static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, int pb, int64_t ca,
@@ -342,7 +397,13 @@ static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, 
         int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
         if (n < nr) /* the last panel's missing tiles: zero, never written */
             memset(d, 0, sizeof d);
+        if (r->pfw)
+            for (int64_t c = ca; c < cb && c < ca + r->pfw; c++)
+                wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c, segs, nseg);
         for (int64_t c = ca; c < cb; c++) {
+            if (r->pfw && c + r->pfw < cb)
+                wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c + r->pfw, segs,
+                              nseg);
             wino_gather(r, c, segs, nseg, nr, d);
             float *v = V + (size_t)p * pan + (size_t)c * (size_t)nr;
             r->k.in(d, v, (size_t)npan * pan, nr);
@@ -350,12 +411,47 @@ static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, 
     }
 }
 
+/* Software prefetch of U (issue 24, session 17). At batch 1 a slice of U
+ * (one xi group's A panels of one channel chunk: 16-64 KB) feeds one or
+ * two tile panels, so the first microkernel call that touches it waits on
+ * DRAM / L3 line by line, the next calls find it cached: the weight stream
+ * runs in bursts at the rate one core's demand misses allow (as gemm.c's
+ * prefetch of the next weights, session 16, measured for the GEMM convs).
+ * Each call of the xi loop is handed its piece of the slice the task
+ * multiplies next (xi + 1 of the same chunk; after the last xi, the next
+ * chunk's first slice), spread evenly over the calls, so U arrives while
+ * the GEMMs compute. The microkernel only touches the lines: same bits.
+ * SKIPSERVE_WINO_PREFETCH=0 turns it off (A/B). */
+static void wino_pf_piece(sk_ukernel_params *prm, const float *next, size_t bytes, int t, int n,
+                          size_t kc)
+{
+    prm->pf = prm->pf_end = NULL;
+    prm->pf_step = 0;
+    if (!next || !bytes || n <= 0 || kc < 2)
+        return;
+    /* addresses as integers: an aligned-down start may precede the piece */
+    uintptr_t base = (uintptr_t)next;
+    uintptr_t p = (base + bytes * (size_t)t / (size_t)n) & ~(uintptr_t)63;
+    uintptr_t e = base + bytes * (size_t)(t + 1) / (size_t)n;
+    if (e <= p)
+        return;
+    size_t iters = kc / 2, lines = (size_t)(e - p + 63) / 64, per = (lines + iters - 1) / iters;
+    if (per > 2) { /* more than the K loop touches (2 lines per 2 k): its first part */
+        per = 2;
+        e = p + iters * 128;
+    }
+    prm->pf = (const char *)p;
+    prm->pf_end = (const char *)e;
+    prm->pf_step = per * 64;
+}
+
 /* Output channel chunks [c0, c1) (of mch rows) of tiles [t0, t0+nt) from
  * their transformed input V: per chunk nxi GEMMs into Mb, then the output
  * transform. */
 static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t t0, int nt,
-                          int64_t c0, int64_t c1)
+                          int64_t c0, int64_t c1, int tid)
 {
+    (void)tid;
     const sk_gemm_cfg *cfg = r->cfg;
     const int nr = cfg->nr, mr = cfg->mr, tb = r->tb, nxi = r->nxi;
     const int npan = (nt + nr - 1) / nr;
@@ -369,18 +465,38 @@ static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t 
     memset(&prm, 0, sizeof prm);
     for (int64_t m0 = c0 * r->mch; m0 < mpad && m0 < c1 * r->mch; m0 += r->mch) {
         int rows = (int)(mpad - m0 < r->mch ? mpad - m0 : r->mch);
+        long wt0 = WP_NOW();
+        /* the chunk after this one (in task order: usually this thread's) */
+        int64_t nm0 = m0 + r->mch;
+        int nrows = nm0 < mpad ? (int)(mpad - nm0 < r->mch ? mpad - nm0 : r->mch) : 0;
         for (int xi = 0; xi < nxi; xi++) {
             const float *ua = r->u->data + (size_t)xi * r->u->group_stride +
                               (size_t)(m0 / mr) * ustride;
             const float *vb = V + (size_t)xi * (size_t)npan * pan;
             float *mc = Mb + (size_t)xi * (size_t)r->mch * (size_t)tb;
+            /* U slice to prefetch during this xi's calls */
+            const float *un = NULL;
+            size_t unb = 0;
+            if (r->prefetch && xi + 1 < nxi) {
+                un = ua + r->u->group_stride;
+                unb = sizeof(float) * (size_t)rows * (size_t)C;
+            } else if (r->prefetch && nrows > 0) {
+                un = r->u->data + (size_t)(nm0 / mr) * ustride;
+                unb = sizeof(float) * (size_t)nrows * (size_t)C;
+            }
+            const int ncall = npan * (rows / mr);
             for (int p = 0; p < npan; p++)
-                for (int im = 0; im < rows; im += mr)
+                for (int im = 0; im < rows; im += mr) {
+                    if (un)
+                        wino_pf_piece(&prm, un, unb, p * (rows / mr) + im / mr, ncall, (size_t)C);
                     cfg->uk((size_t)C, ua + (size_t)(im / mr) * ustride, vb + (size_t)p * pan,
                             mc + (size_t)im * (size_t)tb + (size_t)p * (size_t)nr, (size_t)tb,
                             0, &prm);
+                }
         }
         int64_t m1 = m0 + rows < r->g.M ? m0 + rows : r->g.M;
+        WP_ADD(r, tid, WP_GEMM, wt0);
+        wt0 = WP_NOW();
         for (int p = 0; p < npan; p++) {
             int n = nt - p * nr < nr ? nt - p * nr : nr;
             int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
@@ -391,6 +507,7 @@ static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t 
                 wino_store(r, ch, segs, nseg, d, nr);
             }
         }
+        WP_ADD(r, tid, WP_OUT, wt0);
     }
 }
 
@@ -426,9 +543,12 @@ static void wino_task(void *arg, int tid, size_t t0, size_t t1)
         if (c0 >= c1)
             continue;
         float *V = wino_v(r, r->shared_v ? (int)b : tid);
-        if (!r->shared_v)
+        if (!r->shared_v) {
+            long wt0 = WP_NOW();
             wino_input(r, V, first, nt, 0, (nt + r->cfg->nr - 1) / r->cfg->nr, 0, r->g.C);
-        wino_multiply(r, V, wino_mb(r, tid), first, nt, c0, c1);
+            WP_ADD(r, tid, WP_IN, wt0);
+        }
+        wino_multiply(r, V, wino_mb(r, tid), first, nt, c0, c1, tid);
     }
 }
 
@@ -449,6 +569,7 @@ static void wino_input_task(void *arg, int tid, size_t u0, size_t u1)
 {
     const wino_run *r = arg;
     (void)tid;
+    long wt0 = WP_NOW();
     const int nr = r->cfg->nr, pmax = r->tb / nr, porder = r->vorder_panel;
     for (size_t u = u0; u < u1; u++) {
         int64_t b = (int64_t)(u / ((size_t)pmax * (size_t)r->vchunks)), first;
@@ -461,6 +582,7 @@ static void wino_input_task(void *arg, int tid, size_t u0, size_t u1)
         int64_t cb = ca + r->vch < r->g.C ? ca + r->vch : r->g.C;
         wino_input(r, wino_v(r, (int)b), first, nt, p, p + 1, ca, cb);
     }
+    WP_ADD(r, tid, WP_IN, wt0);
 }
 
 int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
@@ -494,6 +616,11 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
      * compare both orders in one process */
     const char *vo = getenv("SKIPSERVE_WINO_VORDER");
     r.vorder_panel = vo && strcmp(vo, "0") == 0;
+    const char *pfe = getenv("SKIPSERVE_WINO_PREFETCH");
+    r.prefetch = !(pfe && strcmp(pfe, "0") == 0);
+    const char *pfw = getenv("SKIPSERVE_WINO_PFW");
+    r.pfw = pfw ? atoi(pfw) : WINO_PF_AHEAD; /* channels ahead; 0 off (A/B), at most 64 */
+    r.pfw = r.pfw < 0 ? 0 : r.pfw > 64 ? 64 : r.pfw;
     r.m = pv->w.groups == 16 ? 2 : 4;
     r.a = r.m + 2;
     r.nxi = r.a * r.a;
@@ -503,6 +630,7 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     if (r.ntiles == 0 || r.g.M == 0)
         return 0;
 
+    WP_CALL(&r);
     int nthreads = sk_pool_size(ctx->pool);
     size_t need = sk_wino_scratch_floats_tiles(r.cfg, r.u, r.ntiles, nthreads);
     float *heap;
@@ -572,10 +700,15 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
         r.vchunks = (int)((r.g.C + r.vch - 1) / r.vch);
         r.shared_v = 1;
         r.msplit = r.nchunks; /* no transform repeated: one chunk per task balances best */
+        long wt0 = WP_WNOW();
         sk_parallel_for_tid(ctx->pool, (size_t)(nblocks * pmax * r.vchunks), 1, wino_input_task,
                             &r);
+        WP_WALL(&r, WP_WIN, wt0);
     }
+    long wt1 = WP_WNOW();
     sk_parallel_for_tid(ctx->pool, (size_t)(nblocks * r.msplit), 1, wino_task, &r);
+    WP_WALL(&r, WP_WMUL, wt1);
+    WP_END(&r);
     sk_free(heap);
     return 0;
 }

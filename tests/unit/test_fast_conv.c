@@ -2048,18 +2048,22 @@ static void test_bf16(void **state)
 /* Winograd's one block of every tile (fast_winograd.c wino_one_block):
  * batch 1 on 14x14 (F(2x2)) and 28x28 (F(4x4)) maps with more output
  * channels than tile lanes, where U outweighs V. Taken (a block of all
- * 49 tiles) and not for 56x56 or batch 2; against the reference, with no allocation in the run (the plan
+ * 49 tiles) and not for 56x56, batch 2 or odd maps at batch 3; against the reference, with no allocation in the run (the plan
  * sized its scratch), serial and on 2, 3 and 16 threads (the channel
  * chunks after the shared input transform); bit for bit the blocked run
  * (SKIPSERVE_WINO_ONE=0: same products, same order per output), with the
  * shared transform's units in either order (channel-major, the default,
- * or SKIPSERVE_WINO_VORDER=0). */
+ * or SKIPSERVE_WINO_VORDER=0), and with or without the prefetches
+ * (SKIPSERVE_WINO_PREFETCH=0, SKIPSERVE_WINO_PFW=0). */
 static void test_wino_one_block(void **state)
 {
     (void)state;
     static const int geo[][6] = {
         /* N, C, M, H, m, one block */
         {1, 96, 96, 14, 2, 1}, {1, 64, 72, 28, 4, 1}, {1, 64, 64, 56, 4, 0}, {2, 96, 96, 14, 2, 0},
+        /* session 17: odd maps, panels that hold tiles of two images (the
+         * prefetches' row ranges), batch 3 */
+        {3, 48, 40, 13, 4, 0}, {3, 40, 33, 11, 2, 0},
     };
     sk_pool *pools[4] = {NULL, sk_pool_create(2), sk_pool_create(3), sk_pool_create(16)};
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
@@ -2084,9 +2088,16 @@ static void test_wino_one_block(void **state)
             float *x, *r;
             random_operands(&c, &x, &r);
             int64_t n0, n1;
+            /* the reference run also without the prefetches of U and of
+             * the input transform's lines (session 17: they only touch
+             * lines, so the bits must not move) */
             setenv("SKIPSERVE_WINO_ONE", "0", 1);
+            setenv("SKIPSERVE_WINO_PREFETCH", "0", 1);
+            setenv("SKIPSERVE_WINO_PFW", "0", 1);
             float *y0 = run_graph(g, &c, x, r, NULL, &n0, 0);
             unsetenv("SKIPSERVE_WINO_ONE");
+            unsetenv("SKIPSERVE_WINO_PREFETCH");
+            unsetenv("SKIPSERVE_WINO_PFW");
             /* o = 1: the shared transform's units panel-major
              * (SKIPSERVE_WINO_VORDER=0), the order before session 15 */
             for (int k = 0; k < 8; k++) {
