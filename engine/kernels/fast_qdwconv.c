@@ -169,8 +169,17 @@ static void dw_range(void *arg, int tid, size_t begin, size_t end)
                                            : pv->zrow;
                 }
         }
-        if (lo)
+        int both = lo == 1 && OW - hi == 1 && hi > 1;
+        if (both) {
+            /* one border pixel each side (pads 1, 3x3): one call of 2
+             * pixels OW - 1 apart, the right one's pointers moved next to
+             * the left one's (pixel 1 is interior: its slots are free) */
+            memcpy(ptr + ks, ptr + (OW - 1) * ks, ks * sizeof *ptr);
+            pv->dwk.uk(2, c0, nc, ks, ptr, pv->dww, j->flip, yd, (OW - 1) * C, rd,
+                       (OW - 1) * C, j->p);
+        } else if (lo) {
             pv->dwk.uk(lo, c0, nc, ks, ptr, pv->dww, j->flip, yd, C, rd, C, j->p);
+        }
         if (hi > lo) {
             const uint8_t *rows[SK_QDW_ROW_MAXK];
             size_t rstep[SK_QDW_ROW_MAXK], qstep[SK_QDW_ROW_MAXK];
@@ -185,7 +194,7 @@ static void dw_range(void *arg, int tid, size_t begin, size_t end)
             pv->dwk.row(hi - lo, c0, nc, (size_t)pv->kh, (size_t)pv->kw, rows, rstep, qstep,
                         pv->dww, pv->dww2, j->flip, yd + lo * C, C, rd ? rd + lo * C : NULL, C, j->p);
         }
-        if (hi < OW)
+        if (hi < OW && !both)
             pv->dwk.uk(OW - hi, c0, nc, ks, ptr + hi * ks, pv->dww, j->flip, yd + hi * C, C,
                        rd ? rd + hi * C : NULL, C, j->p);
         if (j->p->lut) { /* the merged table, while the row is in cache */
