@@ -615,16 +615,23 @@ static void test_qdq_relu6(void **state)
     uint8_t x[2 * 20 * 81];
     for (size_t i = 0; i < sizeof x; i++)
         x[i] = (uint8_t)rnd();
-    for (int off = 0; off < 2; off++)
+    uint8_t *folded[3] = {NULL, NULL, NULL}; /* by stride: the clamp-folded output */
+    /* off 0: int8, the ReLU6 table folded into the clamp; 1: the depthwise
+     * conv float (SKIPSERVE_INT8_DW=0); 2: int8 with the table kept
+     * (SKIPSERVE_INT8_LUT_CLAMP=0) — the same bytes as 0 */
+    for (int off = 0; off < 3; off++)
         for (int s = 1; s <= 2; s++) {
-            if (off)
+            if (off == 1)
                 setenv("SKIPSERVE_INT8_DW", "0", 1);
+            if (off == 2)
+                setenv("SKIPSERVE_INT8_LUT_CLAMP", "0", 1);
             sk_graph *ref = build_qdq_dw(s), *fast = build_qdq_dw(s);
             char err[256];
             if (sk_graph_optimize(fast, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
             unsetenv("SKIPSERVE_INT8_DW");
-            if (off) { /* the float depthwise conv and its Clip stay */
+            unsetenv("SKIPSERVE_INT8_LUT_CLAMP");
+            if (off == 1) { /* the float depthwise conv and its Clip stay */
                 assert_int_equal(count_op(fast, SK_OP_CLIP) + count_op(fast, SK_OP_CONV) +
                                      count_op(fast, SK_OP_CONV_FUSED) > 0, 1);
             } else {
@@ -632,6 +639,8 @@ static void test_qdq_relu6(void **state)
                                      count_op(fast, SK_OP_CLIP), 0);
                 const sk_qconv_priv *pv = dw_priv(fast);
                 assert_true(pv && pv->dwk.uk);
+                /* the table folded (0) or kept (2) */
+                assert_int_equal(pv->prm.lut != NULL, off == 2);
             }
             sk_tensor in = {SK_U8, {4, {2, 20, 9, 9}}, NULL};
             sk_plan *p1, *p2;
@@ -653,11 +662,19 @@ static void test_qdq_relu6(void **state)
             }
             assert_true(top > 0); /* the ReLU6 bound is met */
             assert_true(differ * 100 <= n); /* float-sum rounding only */
+            if (off == 0) {
+                folded[s] = malloc(n);
+                memcpy(folded[s], y2->data, n);
+            } else if (off == 2) {
+                assert_memory_equal(folded[s], y2->data, n);
+            }
             sk_plan_free(p1);
             sk_plan_free(p2);
             sk_graph_free(ref);
             sk_graph_free(fast);
         }
+    free(folded[1]);
+    free(folded[2]);
 }
 
 int main(void)
