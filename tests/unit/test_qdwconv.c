@@ -272,6 +272,35 @@ static void test_geometries(void **state)
             check_case(&c, seed, pools[i % 3]);
             n++;
         }
+        /* pads wider than the kernel (border runs of several pixels with
+         * every tap in the pads), and kernels of more than SK_QDW_ROW_MAXK
+         * taps (the pointer form only) */
+        static const int sp[][8] = {/* C, kh, kw, s, pt, pl, pb, pr */
+                                    {20, 1, 1, 1, 4, 4, 4, 4},  {17, 3, 3, 1, 5, 6, 1, 5},
+                                    {33, 9, 9, 1, 4, 4, 4, 4},  {40, 2, 3, 2, 3, 7, 0, 6},
+                                    {32, 9, 8, 2, 1, 0, 2, 3}};
+        for (int i = 0; i < 5; i++) {
+            dcase c;
+            memset(&c, 0, sizeof c);
+            c.C = sp[i][0];
+            c.kh = sp[i][1];
+            c.kw = sp[i][2];
+            c.sh = c.sw = sp[i][3];
+            c.pt = sp[i][4];
+            c.pl = sp[i][5];
+            c.pb = sp[i][6];
+            c.pr = sp[i][7];
+            c.dh = c.dw = 1;
+            c.N = 2;
+            c.H = 7;
+            c.W = 9 + i;
+            c.per_channel = c.bias = 1;
+            c.add = i % 2;
+            c.x_s8 = i == 3;
+            finish(&c);
+            check_case(&c, rnd(), pools[i % 3]);
+            n++;
+        }
     }
     sk_cpu_set_level(top);
     sk_pool_destroy(pools[1]);
