@@ -410,7 +410,7 @@ static void test_region(void **state)
             }
             for (int t = 0; t < 2; t++) {
                 sk_tensor in = {SK_U8, {4, {3, 8, 11, 13}}, NULL};
-                sk_plan *p1, *p2;
+                sk_plan *p1 = NULL, *p2 = NULL;
                 if (sk_plan_create(ref, &in, NULL, &p1, err, sizeof err) ||
                     sk_plan_create(fast, &in, t ? pool3 : NULL, &p2, err, sizeof err))
                     fail_msg("plan: %s", err);
@@ -675,7 +675,7 @@ static void test_qdq_relu6(void **state)
                 assert_int_equal(pv->prm.lut != NULL, off == 2);
             }
             sk_tensor in = {SK_U8, {4, {2, 20, 9, 9}}, NULL};
-            sk_plan *p1, *p2;
+            sk_plan *p1 = NULL, *p2 = NULL;
             if (sk_plan_create(ref, &in, NULL, &p1, err, sizeof err) ||
                 sk_plan_create(fast, &in, NULL, &p2, err, sizeof err))
                 fail_msg("plan: %s", err);
