@@ -15,10 +15,16 @@
  * an NCHW y row by row from a per-thread buffer.
  *
  * Tasks: (image, output row, part of the channels — parts only where there
- * are fewer than 4 rows a thread); a task computes its row's tap pointers
- * (n x ks: into the image, or zrow for a padding tap) and runs the kernel
- * over them. Every output byte is one kernel call over all taps: the
- * reference's bits at any thread count. */
+ * are fewer than 4 rows a thread, cut at 32-channel blocks); a task runs
+ * the row's interior (every tap inside the input's columns) on the level's
+ * row kernel — tap addresses by arithmetic, a kernel row in the top / bottom
+ * pads the zero-point row — and the pixels left and right of it on the
+ * pointer kernel (their tap pointers into the image or zrow; one pixel each
+ * side, pads 1, as one 2-pixel tile). Kernels of more than
+ * SK_QDW_ROW_MAXK taps run every pixel on pointers. Every output byte is
+ * one kernel call over all taps: the reference's bits at any thread count.
+ * (Tried: the border pixels on the row kernel through a zero-point-padded
+ * copy of their input columns — slower at batch 1, the copies are small.) */
 #include <stdlib.h>
 #include <string.h>
 
