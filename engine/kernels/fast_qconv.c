@@ -63,6 +63,30 @@ static int fscalar(const sk_value *v, float *s)
     return isfinite(*s) && *s != 0.0f;
 }
 
+/* Session 17: a merged table that is a clamp to [a, b] in the conv's own
+ * output type — what passes/qdq_act.c writes for a ReLU6 / Clip / Relu —
+ * is folded into the epilogue's clamp instead of a lookup pass over every
+ * output byte: clamp(clamp(v, lo, hi), a, b) = clamp(v, max(lo, a),
+ * min(hi, b)) when those bounds meet (else the table stays).
+ * SKIPSERVE_INT8_LUT_CLAMP=0 at load keeps every table (A/B). */
+static int lut_clamp(const uint8_t *t, int s8, int32_t *a, int32_t *b)
+{
+    const char *e = getenv("SKIPSERVE_INT8_LUT_CLAMP");
+    if (e && !strcmp(e, "0"))
+        return 0;
+    int32_t va = s8 ? (int8_t)t[0] : t[0], vb = s8 ? (int8_t)t[255] : t[255];
+    if (va > vb)
+        return 0;
+    for (int i = 0; i < 256; i++) { /* index: the byte, + 128 for int8 */
+        int32_t v = s8 ? i - 128 : i, want = v < va ? va : v > vb ? vb : v;
+        if ((s8 ? (int8_t)t[i] : t[i]) != want)
+            return 0;
+    }
+    *a = va;
+    *b = vb;
+    return 1;
+}
+
 int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pblock)
 {
     if (!kc || !kc->qgemm.uk || n->nin < 8 || n->in[0] < 0 || n->nout != 1)
@@ -193,6 +217,14 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pbloc
         }
         p->lut = t->data;
         pv->final_s8 = sk_attr_int(n, "lut_int8", 0) != 0;
+        int32_t a, b;
+        float *lo = has_res ? &p->lo : &p->lo1, *hi = has_res ? &p->hi : &p->hi1;
+        if (pv->final_s8 == (yt == SK_I8) && lut_clamp(t->data, pv->final_s8, &a, &b) &&
+            fmaxf(*lo, (float)a) <= fminf(*hi, (float)b)) {
+            *lo = fmaxf(*lo, (float)a);
+            *hi = fminf(*hi, (float)b);
+            p->lut = NULL;
+        }
     }
     pv->pblock = pblock;
     n->priv = pv;

@@ -15,10 +15,16 @@
  * an NCHW y row by row from a per-thread buffer.
  *
  * Tasks: (image, output row, part of the channels — parts only where there
- * are fewer than 4 rows a thread); a task computes its row's tap pointers
- * (n x ks: into the image, or zrow for a padding tap) and runs the kernel
- * over them. Every output byte is one kernel call over all taps: the
- * reference's bits at any thread count. */
+ * are fewer than 4 rows a thread, cut at 32-channel blocks); a task runs
+ * the row's interior (every tap inside the input's columns) on the level's
+ * row kernel — tap addresses by arithmetic, a kernel row in the top / bottom
+ * pads the zero-point row — and the pixels left and right of it on the
+ * pointer kernel (their tap pointers into the image or zrow; one pixel each
+ * side, pads 1, as one 2-pixel tile). Kernels of more than
+ * SK_QDW_ROW_MAXK taps run every pixel on pointers. Every output byte is
+ * one kernel call over all taps: the reference's bits at any thread count.
+ * (Tried: the border pixels on the row kernel through a zero-point-padded
+ * copy of their input columns — slower at batch 1, the copies are small.) */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +44,11 @@ int sk_qdw_enabled(void)
 {
     const char *e = getenv("SKIPSERVE_INT8_DW");
     return !(e && !strcmp(e, "0"));
+}
+
+int sk_qdw_pays(const sk_kconfig *kc)
+{
+    return kc && kc->qdw.uk && kc->qigemm.uk && sk_qdw_enabled();
 }
 
 int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_kconfig *kc)
@@ -169,8 +180,17 @@ static void dw_range(void *arg, int tid, size_t begin, size_t end)
                                            : pv->zrow;
                 }
         }
-        if (lo)
+        int both = lo == 1 && OW - hi == 1 && hi > 1;
+        if (both) {
+            /* one border pixel each side (pads 1, 3x3): one call of 2
+             * pixels OW - 1 apart, the right one's pointers moved next to
+             * the left one's (pixel 1 is interior: its slots are free) */
+            memcpy(ptr + ks, ptr + (OW - 1) * ks, ks * sizeof *ptr);
+            pv->dwk.uk(2, c0, nc, ks, ptr, pv->dww, j->flip, yd, (OW - 1) * C, rd,
+                       (OW - 1) * C, j->p);
+        } else if (lo) {
             pv->dwk.uk(lo, c0, nc, ks, ptr, pv->dww, j->flip, yd, C, rd, C, j->p);
+        }
         if (hi > lo) {
             const uint8_t *rows[SK_QDW_ROW_MAXK];
             size_t rstep[SK_QDW_ROW_MAXK], qstep[SK_QDW_ROW_MAXK];
@@ -185,7 +205,7 @@ static void dw_range(void *arg, int tid, size_t begin, size_t end)
             pv->dwk.row(hi - lo, c0, nc, (size_t)pv->kh, (size_t)pv->kw, rows, rstep, qstep,
                         pv->dww, pv->dww2, j->flip, yd + lo * C, C, rd ? rd + lo * C : NULL, C, j->p);
         }
-        if (hi < OW)
+        if (hi < OW && !both)
             pv->dwk.uk(OW - hi, c0, nc, ks, ptr + hi * ks, pv->dww, j->flip, yd + hi * C, C,
                        rd ? rd + hi * C : NULL, C, j->p);
         if (j->p->lut) { /* the merged table, while the row is in cache */

@@ -28,7 +28,9 @@
  *      c % 16], each the int16 pair (W[c][t], 0)
  *   y: pixel i's channel c at y[i * ldy + c]; res likewise (ldr), or NULL
  *   flip: 0x80 for int8 x (every byte read, the zero-point row too)
- * p->bias / p->mult are indexed by channel. p->lut is not applied here. */
+ * p->bias / p->mult are indexed by channel. p->lut is not applied here.
+ * Kernels: AVX-512BW (4x16c pointers, 8x16c rows), AVX512-VNNI rows on
+ * 32-channel pairs (8x32c, sk_qdw_pack_w32), AVX2 (4x8c both forms). */
 #ifndef SK_KERNELS_QDWCONV_H
 #define SK_KERNELS_QDWCONV_H
 

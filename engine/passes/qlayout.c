@@ -27,7 +27,12 @@
  * Session 14 (u8): the packed _QConvTranspose with an NHWC form joins as a
  * pass-through node (input and output NHWC together: kernels/fast_qconvt.c
  * runs it per tap on the NHWC conv kernel), and the packed QDQ head
- * _QConvDequant reads its input channels-last (its output is float, NCHW). */
+ * _QConvDequant reads its input channels-last (its output is float, NCHW).
+ *
+ * Session 17 (dw8): a depthwise conv on the int8 depthwise kernel
+ * (sk_qconv_priv.dwk, kernels/fast_qdwconv.c) is an NHWC conv here like
+ * the igemm ones: MobileNet's expand -> depthwise -> project stays
+ * channels-last. */
 #include <stdlib.h>
 #include <string.h>
 

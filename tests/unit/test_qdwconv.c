@@ -272,6 +272,35 @@ static void test_geometries(void **state)
             check_case(&c, seed, pools[i % 3]);
             n++;
         }
+        /* pads wider than the kernel (border runs of several pixels with
+         * every tap in the pads), and kernels of more than SK_QDW_ROW_MAXK
+         * taps (the pointer form only) */
+        static const int sp[][8] = {/* C, kh, kw, s, pt, pl, pb, pr */
+                                    {20, 1, 1, 1, 4, 4, 4, 4},  {17, 3, 3, 1, 5, 6, 1, 5},
+                                    {33, 9, 9, 1, 4, 4, 4, 4},  {40, 2, 3, 2, 3, 7, 0, 6},
+                                    {32, 9, 8, 2, 1, 0, 2, 3}};
+        for (int i = 0; i < 5; i++) {
+            dcase c;
+            memset(&c, 0, sizeof c);
+            c.C = sp[i][0];
+            c.kh = sp[i][1];
+            c.kw = sp[i][2];
+            c.sh = c.sw = sp[i][3];
+            c.pt = sp[i][4];
+            c.pl = sp[i][5];
+            c.pb = sp[i][6];
+            c.pr = sp[i][7];
+            c.dh = c.dw = 1;
+            c.N = 2;
+            c.H = 7;
+            c.W = 9 + i;
+            c.per_channel = c.bias = 1;
+            c.add = i % 2;
+            c.x_s8 = i == 3;
+            finish(&c);
+            check_case(&c, rnd(), pools[i % 3]);
+            n++;
+        }
     }
     sk_cpu_set_level(top);
     sk_pool_destroy(pools[1]);
@@ -381,7 +410,7 @@ static void test_region(void **state)
             }
             for (int t = 0; t < 2; t++) {
                 sk_tensor in = {SK_U8, {4, {3, 8, 11, 13}}, NULL};
-                sk_plan *p1, *p2;
+                sk_plan *p1 = NULL, *p2 = NULL;
                 if (sk_plan_create(ref, &in, NULL, &p1, err, sizeof err) ||
                     sk_plan_create(fast, &in, t ? pool3 : NULL, &p2, err, sizeof err))
                     fail_msg("plan: %s", err);
@@ -615,16 +644,26 @@ static void test_qdq_relu6(void **state)
     uint8_t x[2 * 20 * 81];
     for (size_t i = 0; i < sizeof x; i++)
         x[i] = (uint8_t)rnd();
-    for (int off = 0; off < 2; off++)
+    uint8_t *folded[3] = {NULL, NULL, NULL}; /* by stride: the clamp-folded output */
+    /* off 0: int8, the ReLU6 table folded into the clamp; 1: the depthwise
+     * conv float (SKIPSERVE_INT8_DW=0); 2: int8 with the table kept
+     * (SKIPSERVE_INT8_LUT_CLAMP=0) — the same bytes as 0 */
+    for (int off = 0; off < 3; off++)
         for (int s = 1; s <= 2; s++) {
-            if (off)
+            if (off == 1)
                 setenv("SKIPSERVE_INT8_DW", "0", 1);
+            if (off == 2)
+                setenv("SKIPSERVE_INT8_LUT_CLAMP", "0", 1);
             sk_graph *ref = build_qdq_dw(s), *fast = build_qdq_dw(s);
             char err[256];
             if (sk_graph_optimize(fast, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
             unsetenv("SKIPSERVE_INT8_DW");
-            if (off) { /* the float depthwise conv and its Clip stay */
+            unsetenv("SKIPSERVE_INT8_LUT_CLAMP");
+            if (off != 1 && !sk_qdw_pays(sk_kconfig_for(sk_cpu_level()))) {
+                /* AVX2 without VNNI: the dw conv stays float (sk_qdw_pays) */
+                assert_int_equal(count_op(fast, SK_OP_CONV) + count_op(fast, SK_OP_CONV_FUSED) > 0, 1);
+            } else if (off == 1) { /* the float depthwise conv and its Clip stay */
                 assert_int_equal(count_op(fast, SK_OP_CLIP) + count_op(fast, SK_OP_CONV) +
                                      count_op(fast, SK_OP_CONV_FUSED) > 0, 1);
             } else {
@@ -632,9 +671,11 @@ static void test_qdq_relu6(void **state)
                                      count_op(fast, SK_OP_CLIP), 0);
                 const sk_qconv_priv *pv = dw_priv(fast);
                 assert_true(pv && pv->dwk.uk);
+                /* the table folded (0) or kept (2) */
+                assert_int_equal(pv->prm.lut != NULL, off == 2);
             }
             sk_tensor in = {SK_U8, {4, {2, 20, 9, 9}}, NULL};
-            sk_plan *p1, *p2;
+            sk_plan *p1 = NULL, *p2 = NULL;
             if (sk_plan_create(ref, &in, NULL, &p1, err, sizeof err) ||
                 sk_plan_create(fast, &in, NULL, &p2, err, sizeof err))
                 fail_msg("plan: %s", err);
@@ -653,11 +694,19 @@ static void test_qdq_relu6(void **state)
             }
             assert_true(top > 0); /* the ReLU6 bound is met */
             assert_true(differ * 100 <= n); /* float-sum rounding only */
+            if (off == 0) {
+                folded[s] = malloc(n);
+                memcpy(folded[s], y2->data, n);
+            } else if (off == 2) {
+                assert_memory_equal(folded[s], y2->data, n);
+            }
             sk_plan_free(p1);
             sk_plan_free(p2);
             sk_graph_free(ref);
             sk_graph_free(fast);
         }
+    free(folded[1]);
+    free(folded[2]);
 }
 
 int main(void)

@@ -126,9 +126,21 @@ void sk_qu8_qc8w_dwconv_4x16c__avx512bw(size_t n, size_t c0, size_t nc, size_t k
             else
                 dw_ptr(4, 0, c, k, ks, x + i * ks, wb, fl, y + i * ldy, ldy,
                        res ? res + i * ldr : NULL, ldr, p, &e);
+        /* 2-pixel tiles: a row's two border pixels (fast_qdwconv.c) */
+        for (; i + 2 <= n; i += 2)
+            if (raw)
+                dw_ptr(2, 1, c, k, ks, x + i * ks, wb, fl, y + i * ldy, ldy,
+                       res ? res + i * ldr : NULL, ldr, p, &e);
+            else
+                dw_ptr(2, 0, c, k, ks, x + i * ks, wb, fl, y + i * ldy, ldy,
+                       res ? res + i * ldr : NULL, ldr, p, &e);
         for (; i < n; i++)
-            dw_ptr(1, 0, c, k, ks, x + i * ks, wb, fl, y + i * ldy, ldy,
-                   res ? res + i * ldr : NULL, ldr, p, &e);
+            if (raw)
+                dw_ptr(1, 1, c, k, ks, x + i * ks, wb, fl, y + i * ldy, ldy,
+                       res ? res + i * ldr : NULL, ldr, p, &e);
+            else
+                dw_ptr(1, 0, c, k, ks, x + i * ks, wb, fl, y + i * ldy, ldy,
+                       res ? res + i * ldr : NULL, ldr, p, &e);
     }
 }
 
