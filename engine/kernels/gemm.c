@@ -525,6 +525,19 @@ static int split_balance(void)
     return e && strcmp(e, "balance") == 0;
 }
 
+/* The default finish estimate (issue 24 session 17): the split played
+ * out in the pool's claim order with each task's padded size
+ * (gemm_split.c), where every task is its own chunk of the pool
+ * (threadpool.c: up to 16 tasks a thread; more are grouped, and the mean
+ * model above holds well there). SKIPSERVE_GEMM_SPLIT_POOL=0: the mean
+ * model everywhere (A/B). Read per job. */
+#define SPLIT_POOL_MAX_TASKS_PER_T 16
+static int split_pool(void)
+{
+    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_POOL");
+    return !(e && !strcmp(e, "0"));
+}
+
 /* The busiest thread's elements (rows x columns) when the tasks (items x
  * column blocks x row chunks, row chunks fastest, as run_task numbers
  * them) go one by one to the least loaded of T threads. */
@@ -563,6 +576,7 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
         const double b_bytes = 4.0 * j->K * j->N * (j->pack_b ? 2 : 1);
         const double total = (double)j->M * j->N * j->nbatch, kf = 2.0 * j->K;
         const int sim = split_balance() && T <= SPLIT_SIM_MAX_T;
+        const int pool = split_pool() && T <= SPLIT_SIM_MAX_T;
         double best = -1;
         int prev_nb = 0;
         for (int nbk = (npanels + max_ppb - 1) / max_ppb; nbk <= npanels; nbk++) {
@@ -586,6 +600,8 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
                     finish = cols * rows;
                 if (sim && ntasks <= (long)SPLIT_SIM_MAX_TASKS_PER_T * T)
                     finish = split_sim_finish(j, T, ppb, nblocks, cpp, mchunks);
+                else if (pool && ntasks <= (long)SPLIT_POOL_MAX_TASKS_PER_T * T)
+                    finish = sk_gemm_split_pool_finish(j, T, ppb, nblocks, cpp, mchunks);
                 finish += 0.5 * cols * rows * (1.0 - 1.0 / T);
                 double reread = (double)j->nbatch * (nblocks * a_bytes + mchunks * b_bytes);
                 double cost = finish * kf + SPLIT_FLOP_PER_BYTE * reread / T;
