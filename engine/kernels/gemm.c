@@ -516,9 +516,11 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
  * at 7x7 (ResNet-18/34's last stage, batch 1): A is 49 x 4608 floats, 903
  * KB; the split cut W' into 8 column blocks (4 tasks a thread, each
  * streaming all of A) where 2 (one a thread, A's K blocks reused from L2
- * across its 8 weight panels) ran the GEMM ~20% faster at 2 threads (each
- * job's fastest of 40 runs; the 2-block split has no task left to steal
- * from a late thread, which the margin below weighs).
+ * across its 8 weight panels) ran a chain of four such layers ~20% faster
+ * at 2 threads (each job's fastest of 40 runs, load 3-4); inside ResNet-50
+ * / -18 those jobs read 1.03-1.05x, at the noise of that machine
+ * (bench/RESULTS.md, session 17). The 2-block split has no task left to
+ * steal from a late thread, which the margin below weighs.
  * SKIPSERVE_GEMM_SPLIT_FAR=0: every re-read at SPLIT_FLOP_PER_BYTE (A/B). */
 #define SPLIT_L2_BYTES (512.0 * 1024)
 #define SPLIT_FLOP_PER_BYTE_FAR 16.0
