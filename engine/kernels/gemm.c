@@ -509,6 +509,27 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
  * thread: one row chunk, nc-wide blocks. */
 #define SPLIT_FLOP_PER_BYTE 2.0
 
+/* (issue 24 session 17) An operand larger than SPLIT_L2_BYTES is not in
+ * this core's L2 when the thread's next task reads it again: every re-read
+ * streams it from L3 (or the other core), at ~12 GB/s a core measured, or
+ * ~16 flops of a core's time a byte. Pixel rows of a 3x3 512-channel conv
+ * at 7x7 (ResNet-18/34's last stage, batch 1): A is 49 x 4608 floats, 903
+ * KB; the split cut W' into 8 column blocks (4 tasks a thread, each
+ * streaming all of A) where 2 (one a thread, A's K blocks reused from L2
+ * across its 8 weight panels) ran a chain of four such layers ~20% faster
+ * at 2 threads (each job's fastest of 40 runs, load 3-4); inside ResNet-50
+ * / -18 those jobs read 1.03-1.05x, at the noise of that machine
+ * (bench/RESULTS.md, session 17). The 2-block split has no task left to
+ * steal from a late thread, which the margin below weighs.
+ * SKIPSERVE_GEMM_SPLIT_FAR=0: every re-read at SPLIT_FLOP_PER_BYTE (A/B). */
+#define SPLIT_L2_BYTES (512.0 * 1024)
+#define SPLIT_FLOP_PER_BYTE_FAR 16.0
+static int split_far(void)
+{
+    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_FAR");
+    return !(e && !strcmp(e, "0"));
+}
+
 /* SKIPSERVE_GEMM_SPLIT=balance (opt-in, issue 24 session 14): estimate a
  * split's finish by dealing its tasks, in the pool's order and with their
  * real sizes (the last column block and row chunk are short), to the least
@@ -523,6 +544,19 @@ static int split_balance(void)
 {
     const char *e = getenv("SKIPSERVE_GEMM_SPLIT");
     return e && strcmp(e, "balance") == 0;
+}
+
+/* The default finish estimate (issue 24 session 17): the split played
+ * out in the pool's claim order with each task's padded size
+ * (gemm_split.c), where every task is its own chunk of the pool
+ * (threadpool.c: up to 16 tasks a thread; more are grouped, and the mean
+ * model above holds well there). SKIPSERVE_GEMM_SPLIT_POOL=0: the mean
+ * model everywhere (A/B). Read per job. */
+#define SPLIT_POOL_MAX_TASKS_PER_T 16
+static int split_pool(void)
+{
+    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_POOL");
+    return !(e && !strcmp(e, "0"));
 }
 
 /* The busiest thread's elements (rows x columns) when the tasks (items x
@@ -562,7 +596,14 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
         const double a_bytes = 4.0 * j->M * j->K * (j->pack_a ? 2 : 1);
         const double b_bytes = 4.0 * j->K * j->N * (j->pack_b ? 2 : 1);
         const double total = (double)j->M * j->N * j->nbatch, kf = 2.0 * j->K;
+        /* flops of time a byte re-read costs, A's and B's (see SPLIT_L2_BYTES) */
+        const int far = split_far();
+        const double fa = far && 4.0 * j->M * j->K > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
+                                                                     : SPLIT_FLOP_PER_BYTE;
+        const double fb = far && 4.0 * j->K * j->N > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
+                                                                     : SPLIT_FLOP_PER_BYTE;
         const int sim = split_balance() && T <= SPLIT_SIM_MAX_T;
+        const int pool = split_pool() && T <= SPLIT_SIM_MAX_T;
         double best = -1;
         int prev_nb = 0;
         for (int nbk = (npanels + max_ppb - 1) / max_ppb; nbk <= npanels; nbk++) {
@@ -586,9 +627,12 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
                     finish = cols * rows;
                 if (sim && ntasks <= (long)SPLIT_SIM_MAX_TASKS_PER_T * T)
                     finish = split_sim_finish(j, T, ppb, nblocks, cpp, mchunks);
+                else if (pool && ntasks <= (long)SPLIT_POOL_MAX_TASKS_PER_T * T)
+                    finish = sk_gemm_split_pool_finish(j, T, ppb, nblocks, cpp, mchunks);
                 finish += 0.5 * cols * rows * (1.0 - 1.0 / T);
-                double reread = (double)j->nbatch * (nblocks * a_bytes + mchunks * b_bytes);
-                double cost = finish * kf + SPLIT_FLOP_PER_BYTE * reread / T;
+                double reread =
+                    (double)j->nbatch * (nblocks * a_bytes * fa + mchunks * b_bytes * fb);
+                double cost = finish * kf + reread / T;
                 if (best < 0 || cost < best) {
                     best = cost;
                     best_ppb = ppb;

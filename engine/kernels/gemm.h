@@ -242,6 +242,14 @@ size_t sk_gemm_job_scratch_floats(const sk_gemm_job *j, int nthreads);
  * plans: a run must not allocate). Returns 0 or SK_ENOMEM. */
 int sk_gemm_run(struct sk_pool *pool, const sk_gemm_job *job, float *scratch);
 
+/* (gemm_split.c) The busiest thread's padded elements (whole mr x nr
+ * tiles) when a job cut into column blocks of ppb panels and row chunks
+ * of cpp panels runs on a pool of T threads in the pool's claim order;
+ * -1 for T outside 1..64. What plan_split weighs splits by (issue 24
+ * session 17; SKIPSERVE_GEMM_SPLIT_POOL=0: the mean-task estimate). */
+double sk_gemm_split_pool_finish(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
+                                 int mchunks);
+
 /* Plain row-major product with the given level's config (NULL: the
  * reference GEMM): C = A * B with the epilogue (NULL: none). Allocates its
  * packing buffers; for tests, benchmarks and one-off products. Returns 0

@@ -454,6 +454,86 @@ static void test_resnet_geometries(void **state)
     for_each_level(resnet_cases);
 }
 
+/* The GEMM's split at batch 1-3 (gemm.c plan_split, issue 24 session 17:
+ * the pool model and the L2 re-read weight pick other splits than the
+ * mean-task model on these shapes): a 1x1 conv on 14x14 (196 pixel
+ * columns: a 4-column last panel), a 1x1 stride-2 one, and a 3x3 on 7x7
+ * whose pixel rows (49 x 2700 floats, 529 KB) exceed SPLIT_L2_BYTES. On
+ * 1, 2, 3 and 16 threads, with the default split, SKIPSERVE_GEMM_SPLIT_FAR=0
+ * and both switches off (the session-16 split): every output bit for bit
+ * the first run's (the sums' order does not depend on the split), and
+ * within the reference conv's bound; each SIMD level. */
+static void test_split_threads_bits(void **state)
+{
+    (void)state;
+    static const int geo[][6] = {/* C, M, H, k, stride, pad */
+                                 {320, 96, 14, 1, 1, 0},
+                                 {136, 72, 28, 1, 2, 0},
+                                 {300, 64, 7, 3, 1, 1}};
+    static const char *variants[][2] = {{NULL, NULL},
+                                        {"SKIPSERVE_GEMM_SPLIT_FAR", NULL},
+                                        {"SKIPSERVE_GEMM_SPLIT_FAR", "SKIPSERVE_GEMM_SPLIT_POOL"}};
+    sk_pool *pools[4] = {NULL, sk_pool_create(2), sk_pool_create(3), sk_pool_create(16)};
+    char err[256];
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            for (int N = 1; N <= 3; N++) {
+                conv_case c;
+                square_case(&c, N, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4],
+                            geo[i][5]);
+                c.bias = 1;
+                c.add = N != 2;
+                c.act = 1;
+                uint64_t seed = rnd() * 7919ull + 17;
+                sk_graph *gr = build(&c, seed), *go = build(&c, seed);
+                if (sk_graph_optimize(go, 1, err, sizeof err))
+                    fail_msg("optimize: %s", err);
+                float *x, *r;
+                random_operands(&c, &x, &r);
+                int64_t n0, n;
+                float *yr = run_graph(gr, &c, x, r, NULL, &n0, 0), *first = NULL;
+                double big = 1.0;
+                for (int64_t e = 0; e < n0; e++)
+                    big = fmax(big, fabs(yr[e]));
+                const double tol =
+                    (double)(c.C * c.k[0] * c.k[1] + 16) * FLT_EPSILON * 4.0 * big;
+                for (int v = 0; v < 3; v++)
+                    for (int t = 0; t < 4; t++) {
+                        for (int e = 0; e < 2; e++)
+                            if (variants[v][e])
+                                setenv(variants[v][e], "0", 1);
+                        float *y = run_graph(go, &c, x, r, pools[t], &n, 0);
+                        unsetenv("SKIPSERVE_GEMM_SPLIT_FAR");
+                        unsetenv("SKIPSERVE_GEMM_SPLIT_POOL");
+                        assert_int_equal(n, n0);
+                        if (!first) {
+                            first = y;
+                            for (int64_t e = 0; e < n; e++)
+                                if (fabs((double)y[e] - yr[e]) > tol)
+                                    fail_msg("level %d conv %zu batch %d: y[%lld] %g, ref %g", l,
+                                             i, N, (long long)e, y[e], yr[e]);
+                            continue;
+                        }
+                        if (memcmp(y, first, sizeof(float) * (size_t)n) != 0)
+                            fail_msg("level %d conv %zu batch %d: variant %d on %d threads "
+                                     "changed bits",
+                                     l, i, N, v, t ? sk_pool_size(pools[t]) : 1);
+                        free(y);
+                    }
+                free(first);
+                free(yr);
+                free(x);
+                free(r);
+                sk_graph_free(gr);
+                sk_graph_free(go);
+            }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    for (int t = 1; t < 4; t++)
+        sk_pool_destroy(pools[t]);
+}
+
 /* Winograd (fast_winograd.c) on every 3x3 stride-1 conv, the size
  * thresholds forced off: odd and even sizes (partial tiles at the
  * bottom / right), images smaller than a tile, pads 0..2 on each side
@@ -2184,6 +2264,7 @@ int main(void)
         cmocka_unit_test_teardown(test_conv_direct, unset_direct),
         cmocka_unit_test_teardown(test_conv_direct_bc, unset_direct),
         cmocka_unit_test(test_conv_direct_selection),
+        cmocka_unit_test(test_split_threads_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -624,6 +624,48 @@ static void test_gemm_split_threads(void **state)
     }
 }
 
+/* The pool model of a split (gemm_split.c): the busiest thread's padded
+ * elements when each thread runs its own contiguous share of the tasks and
+ * then the next unclaimed task of the nearest share. Values worked out by
+ * hand from that rule (8 x 32 tiles). */
+static void test_gemm_split_pool_model(void **state)
+{
+    (void)state;
+    sk_gemm_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.mr = 8;
+    cfg.nr = 32;
+    sk_gemm_job j;
+    /* ResNet-50's 1x1 1024->256 on 14x14, batch 1, 2 threads: 196
+     * columns as blocks of 128 + 68 (padded to 96) x 4 chunks of 64 rows:
+     * thread 0's share is the four 128-wide tasks, 4 x 8192; thread 1's
+     * four narrow ones end at 4 x 6144 = 24576, when thread 0 has claimed
+     * its last one — nothing left to take */
+    sk_gemm_job_init(&j, &cfg, 256, 196, 1024, 1);
+    assert_true(sk_gemm_split_pool_finish(&j, 2, 4, 2, 8, 4) == 32768.0);
+    /* one 196-column block (padded to 224) x 4 chunks: 2 x 224 x 64 */
+    assert_true(sk_gemm_split_pool_finish(&j, 2, 7, 1, 8, 4) == 28672.0);
+    /* one thread: everything, padded: 256 x 224 */
+    assert_true(sk_gemm_split_pool_finish(&j, 1, 7, 1, 8, 4) == 57344.0);
+    /* 5 equal tasks (one 8 x 32 tile each). 2 threads, shares {0, 1} and
+     * {2, 3, 4}: one thread runs three, 768. 3 threads, shares {0},
+     * {1, 2}, {3, 4}: at 256 thread 0 takes task 2 from thread 1's share
+     * and thread 1 task 4 from thread 2's, all done at 512 (without the
+     * stealing: 768) */
+    sk_gemm_job_init(&j, &cfg, 8, 160, 64, 1);
+    assert_true(sk_gemm_split_pool_finish(&j, 2, 1, 5, 1, 1) == 768.0);
+    assert_true(sk_gemm_split_pool_finish(&j, 3, 1, 5, 1, 1) == 512.0);
+    /* a one-column last block and a one-row last chunk cost whole tiles:
+     * 33 x 9 as 2 x 2 tasks of 256 on 4 threads */
+    sk_gemm_job_init(&j, &cfg, 9, 33, 64, 1);
+    assert_true(sk_gemm_split_pool_finish(&j, 4, 1, 2, 1, 2) == 256.0);
+    /* items: 3 images x 1 task each on 2 threads: two on one thread */
+    sk_gemm_job_init(&j, &cfg, 8, 32, 64, 3);
+    assert_true(sk_gemm_split_pool_finish(&j, 2, 1, 1, 1, 1) == 512.0);
+    /* outside the model's range */
+    assert_true(sk_gemm_split_pool_finish(&j, 65, 1, 1, 1, 1) < 0);
+}
+
 /* SKIPSERVE_GEMM_SPLIT=balance (gemm.c, issue 24): another split of the
  * same job must give the same bits — each C element's K blocks are summed
  * in the same order whichever task computes it — and match the double
@@ -635,7 +677,11 @@ static void test_gemm_split_balance(void **state)
     (void)state;
     static const int shapes[][4] = {/* M, N, K, items */
                                     {128, 784, 1152, 1}, {512, 784, 128, 1}, {64, 3136, 64, 1},
-                                    {37, 301, 77, 2},    {200, 97, 513, 3},  {9, 1000, 31, 1}};
+                                    {37, 301, 77, 2},    {200, 97, 513, 3},  {9, 1000, 31, 1},
+                                    /* session 17: ResNet-50's 1x1 1024->256 and 256->1024
+                                     * convs on 14x14 at batch 1, which the pool model
+                                     * splits otherwise (gemm_split.c) */
+                                    {256, 196, 1024, 1}, {1024, 196, 256, 1}};
     enum { GUARD = 16 };
     const sk_gemm_cfg *cfg = sk_gemm_config(sk_cpu_detected());
     assert_non_null(cfg);
@@ -653,7 +699,9 @@ static void test_gemm_split_balance(void **state)
         assert_int_equal(sk_gemm_pack_a(cfg, A, (size_t)K, M, K, 1, 1.0f, &pa), 0);
         sk_gemm_packed_b pb;
         assert_int_equal(sk_gemm_pack_b(cfg, B, (size_t)N, 1, K, N, 1.0f, &pb), 0);
-        for (int T = 1; T <= 3; T++) {
+        static const int nts[] = {1, 2, 3, 16};
+        for (int ti = 0; ti < 4; ti++) {
+            const int T = nts[ti];
             sk_pool *pool = sk_pool_create(T);
             for (int bmode = 0; bmode < 2; bmode++) { /* 0: packed at run, 1: prepacked */
                 sk_gemm_rowmajor rb = {B, (size_t)N, (size_t)K * N};
@@ -669,23 +717,29 @@ static void test_gemm_split_balance(void **state)
                 j.ldc = (size_t)N;
                 j.c_stride = (size_t)M * N;
                 j.epi.min = 0.0f;
-                for (int v = 0; v < 2; v++) {
+                /* v 0: the default (the pool model, session 17), 1: balance,
+                 * 2: SKIPSERVE_GEMM_SPLIT_POOL=0 (the mean-task model);
+                 * C1 holds each later variant in turn, compared with C0 */
+                for (int v = 0; v < 3; v++) {
                     float *C = v ? C1 : C0;
                     for (size_t i = 0; i < csz + GUARD; i++)
                         C[i] = -7.0f;
-                    if (v)
+                    if (v == 1)
                         setenv("SKIPSERVE_GEMM_SPLIT", "balance", 1);
+                    if (v == 2)
+                        setenv("SKIPSERVE_GEMM_SPLIT_POOL", "0", 1);
                     j.c = C;
                     int rc = sk_gemm_run(pool, &j, NULL);
                     unsetenv("SKIPSERVE_GEMM_SPLIT");
+                    unsetenv("SKIPSERVE_GEMM_SPLIT_POOL");
                     assert_int_equal(rc, 0);
                     for (size_t i = 0; i < GUARD; i++)
                         assert_true(C[csz + i] == -7.0f);
+                    size_t used = (size_t)(bmode ? 1 : nb) * M * N;
+                    if (v && memcmp(C0, C1, used * 4) != 0)
+                        fail_msg("%s split changed bits: M %d N %d K %d, %d threads, B mode %d",
+                                 v == 1 ? "balance" : "mean-task", M, N, K, T, bmode);
                 }
-                size_t used = (size_t)(bmode ? 1 : nb) * M * N;
-                if (memcmp(C0, C1, used * 4) != 0)
-                    fail_msg("balance split changed bits: M %d N %d K %d, %d threads, B mode %d", M,
-                             N, K, T, bmode);
                 ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &j.epi, ref, scale);
                 if (!check_close("balance", M, N, K, C1, (size_t)N, ref, scale))
                     fail_msg("balance split: M %d N %d K %d, %d threads", M, N, K, T);
@@ -735,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_gemm_job_prepacked_b),
         cmocka_unit_test(test_gemm_split_threads),
         cmocka_unit_test(test_gemm_split_balance),
+        cmocka_unit_test(test_gemm_split_pool_model),
         cmocka_unit_test(test_gemm_mr7),
         cmocka_unit_test(test_gemm_prefetch_same_bits),
     };
