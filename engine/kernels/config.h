@@ -231,6 +231,10 @@ typedef struct sk_kconfig {
      * accumulators + B + A do not fit AVX2's 16 registers); NULL elsewhere.
      * SKIPSERVE_PIXROWS_MR7=0 (read per run) keeps 8-row panels (A/B) */
     sk_gemm_ukernel gemm_mr7;
+    /* the BF16 GEMM's 7-row twin (kernels/bf16.h, same bits as
+     * bf16_gemm.uk): BF16 pixel rows of 7x7 maps; NULL without
+     * AVX512-BF16 (then 8-row panels) */
+    sk_gemm_ukernel bf16_gemm_mr7;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),
