@@ -89,7 +89,8 @@ typedef struct sk_conv_priv {
     struct {
         int64_t C, kh, kw, s;
     } cdir;
-    /* precision bf16, Winograd kinds only (prepack.c bf16_alt): the same
+    /* precision bf16, Winograd kinds only, with SKIPSERVE_BF16_WINO_T=n
+     * (prepack.c bf16_alt; off by default): the same
      * conv packed for the BF16 GEMM (kind SK_CONV_BF16), run instead of
      * Winograd where sk_conv_runs_bf16 says — at bf16_min_t threads or
      * more (0: never); NULL when the conv has no BF16 form. Owned. */

@@ -69,8 +69,8 @@ int sk_conv_runs_pixrows(const sk_conv_priv *pv, int64_t batch)
 }
 
 /* Precision bf16: a Winograd conv's BF16 form runs from bf16_min_t
- * threads on (prepack.c bf16_alt: F(4x4) wins at one thread on the
- * U-Net's large layers, the BF16 GEMM at two, bench/RESULTS.md session 17).
+ * threads on (prepack.c bf16_alt, opt-in: SKIPSERVE_BF16_WINO_T;
+ * bench/RESULTS.md session 17).
  * Pixel rows, where they apply, come first (sk_fast_run_conv_fused).
  * Sizing, running and naming the step all ask here. */
 const sk_conv_priv *sk_conv_runs_bf16(const sk_conv_priv *pv, int64_t batch, int nthreads)

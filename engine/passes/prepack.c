@@ -259,15 +259,17 @@ static int bf16_keeps_winograd(int m, int64_t macs)
     return m == 4 && macs >= SK_BF16_WINO_MACS;
 }
 
-/* Session 17 (bfx): a 3x3 layer that keeps F(4x4) in bf16 (above) is also
- * packed for the BF16 GEMM (an eighth of the Winograd pack's bytes), and
- * runs that way from SK_BF16_WINO_T threads on (fast.h bf16_alt,
- * fast_conv.c sk_conv_runs_bf16): on the U-Net's layers F(4x4) is faster
- * at one thread, the BF16 GEMM at two, where it scales ~1.9x and F(4x4)
- * ~1.4x at batch 1 (bench/RESULTS.md, session 17). The threads are known
- * only at run time, so both forms are kept. SKIPSERVE_BF16_WINO_T=n moves
- * the count (0: never, the rule before). */
-#define SK_BF16_WINO_T 2
+/* Session 17 (bfx), opt-in: SKIPSERVE_BF16_WINO_T=n (n > 0) also packs a
+ * 3x3 layer that keeps F(4x4) in bf16 (above) for the BF16 GEMM (an eighth
+ * of the Winograd pack's bytes) and runs it that way from n threads on
+ * (fast.h bf16_alt, fast_conv.c sk_conv_runs_bf16; the threads are known
+ * only at run time, so both forms are kept). Measured on the U-Net, where
+ * F(4x4) wins at one thread: at batch 1 on two threads the BF16 form's
+ * median was 1.02-1.03x faster on a quiet machine, F(4x4)'s fastest runs
+ * 1.15x faster, and F(4x4) 1.12-1.15x faster whenever another job held a
+ * core (bench/RESULTS.md, session 17) — no clear winner, so the default
+ * (0) keeps the rule above at every thread count. */
+#define SK_BF16_WINO_T 0
 static int bf16_wino_min_threads(void)
 {
     const char *e = getenv("SKIPSERVE_BF16_WINO_T");

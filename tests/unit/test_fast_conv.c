@@ -2071,13 +2071,13 @@ static char *dump_plan(const sk_graph *g, const conv_case *c, sk_pool *pool)
 }
 
 /* Precision bf16, a 3x3 layer the default keeps on FP32 Winograd F(4x4)
- * (>= 200 M multiply-adds: 128x128x64x64): its BF16 form is packed too
- * (prepack.c bf16_alt) and runs from 2 threads on (fast_conv.c
- * sk_conv_runs_bf16) — the same bits as the all-BF16 build (whose values
- * test_bf16 holds to the emulation of the instructions) at 2 and 3
- * threads, without allocating (the plan sized its scratch); at 1 thread
- * the FP32 Winograd result, bit for bit that of a build without the BF16
- * form (SKIPSERVE_BF16_WINO_T=0). The plan dump names what runs. */
+ * (>= 200 M multiply-adds: 128x128x64x64): with SKIPSERVE_BF16_WINO_T=2 its
+ * BF16 form is packed too (prepack.c bf16_alt) and runs from 2 threads on
+ * (fast_conv.c sk_conv_runs_bf16) — the same bits as the all-BF16 build
+ * (whose values test_bf16 holds to the emulation of the instructions) at 2
+ * and 3 threads, without allocating (the plan sized its scratch); at 1
+ * thread the FP32 Winograd result, bit for bit that of the default build,
+ * which packs no BF16 form. The plan dump names what runs. */
 static void test_bf16_alt(void **state)
 {
     (void)state;
@@ -2092,16 +2092,16 @@ static void test_bf16_alt(void **state)
     c.add = 1;
     c.act = 1;
     sk_graph *g[3];
-    const char *mode[3] = {NULL, "bf16_all", "wino_only"};
+    const char *mode[3] = {"alt_from_2", "bf16_all", "default"};
     for (int i = 0; i < 3; i++) {
+        if (i == 0)
+            setenv("SKIPSERVE_BF16_WINO_T", "2", 1);
         if (i == 1)
             setenv("SKIPSERVE_BF16_WINOGRAD", "0", 1);
-        if (i == 2)
-            setenv("SKIPSERVE_BF16_WINO_T", "0", 1);
         g[i] = build(&c, 11);
         sk_load_opts lo = {.level = 1, .precision = SK_PREC_BF16};
         if (sk_graph_optimize_opts(g[i], &lo, err, sizeof err))
-            fail_msg("optimize (%s): %s", mode[i] ? mode[i] : "default", err);
+            fail_msg("optimize (%s): %s", mode[i], err);
         unsetenv("SKIPSERVE_BF16_WINOGRAD");
         unsetenv("SKIPSERVE_BF16_WINO_T");
     }
