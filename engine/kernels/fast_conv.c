@@ -287,8 +287,8 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
         return sk_run_conv_fused(n, in, nin, out, nout, ctx);
     if (in[0]->shape.rank > 0 && sk_conv_runs_pixrows(pv, in[0]->shape.dim[0]))
         return sk_fast_run_conv_pixrows_alt(n, in, nin, out, ctx); /* small batch: see fast.h */
-    const sk_conv_priv *alt =
-        sk_conv_runs_bf16(pv, in[0]->shape.rank > 0 ? in[0]->shape.dim[0] : 0, sk_pool_size(ctx->pool));
+    const int64_t batch = in[0]->shape.rank > 0 ? in[0]->shape.dim[0] : 0;
+    const sk_conv_priv *alt = sk_conv_runs_bf16(pv, batch, sk_pool_size(ctx->pool));
     if (alt) { /* the BF16 form (fast.h bf16_alt): the node as if packed so */
         sk_node na = *n;
         na.priv = (void *)alt;

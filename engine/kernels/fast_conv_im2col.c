@@ -288,9 +288,9 @@ static int64_t shared_b_images(size_t cols, int64_t items)
  * BF16 GEMM (K-pair configs) SKIPSERVE_BF16_SHARED_B=n sets another limit
  * (A/B, session 17): its multiply costs half, so gathering a block again
  * for a second row chunk weighs twice as much — 8 takes ResNet's 28x28
- * layers at batch 1 and 2 threads. Not the default: no quiet machine to
- * time it on (bench/RESULTS.md, session 17: 0.97-1.03 either way at load
- * 4-5, within the A/A noise). */
+ * layers at batch 1 and 2 threads. Not the default: ResNet-18 b1 2T read
+ * 0.974x with it (in-process A/B, 80 rounds, load 1.8-3; bench/RESULTS.md,
+ * session 17). */
 #define SHARED_B_BF16 4
 static int64_t shared_b_blocks(const sk_gemm_cfg *cfg)
 {
