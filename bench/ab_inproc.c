@@ -1,150 +1,211 @@
-/* ab_inproc.c — A/B of engine switches inside one process, run by run
- * (issue 24, session 17: batch 1 at 2 threads on a shared 2-core machine).
+/* ab_inproc.c — A/B of engine variants inside one process, alternating run
+ * by run (issues 22 and 24, session 17: branches bfx and g2t wrote one each
+ * the same afternoon; this is the one kept, taking both's variant forms).
  *
- *   build/ab-inproc MODEL.onnx BATCH THREADS ROUNDS VARIANT VARIANT...
+ *   ab-inproc MODEL.onnx BATCH THREADS RUNS VARIANT VARIANT ...
  *
- * A VARIANT is one or more space-separated NAME=VALUE words (set before
- * the run, unset after) or `-` (no switch). Each round runs every variant once on the same plan and input,
- * in turn, so neighbouring runs share the machine's state; only switches
- * the engine reads per run (getenv at the kernel: SKIPSERVE_GEMM_SPLIT_POOL,
- * SKIPSERVE_GEMM_PREFETCH, SKIPSERVE_IM2COL_KC, ...) make sense here.
- * Why: with other jobs on the two CPUs, separate processes (bench/ab.py)
- * land in different load plateaus, and a 2-thread process's worker loses
- * its CPU for whole slices; here each variant's minimum and lower quartile
- * over many alternating runs, and the per-round ratio to the first
- * variant (geometric mean, rounds won), are what the other jobs disturb
- * least. Checks each variant's outputs against the first (bytes): a
- * faster variant that computes something else shows.
+ * A variant is `[NAME=VALUE,...][:bf16]` ("-" for none; the NAME=VALUE
+ * words may be separated by commas or spaces): the environment
+ * set while its graph is loaded, optimized and run (load-time switches such
+ * as SKIPSERVE_BF16_WINO_T and per-run ones such as SKIPSERVE_BF16_SHARED_B
+ * both take effect), ":bf16" for --precision bf16. Every variant gets its
+ * own graph and plan on one shared pool and the same random input; then
+ * RUNS rounds, each running every variant once in turn (the order rotating
+ * each round). Why: on the shared 2-vCPU VM a 2-thread run is slowed 1.5-3x
+ * whenever another job holds a core, in bursts of seconds; separate
+ * processes (ab.py) see different bursts, runs alternated every ~10 ms see
+ * the same ones. Prints per variant the median and the 10th percentile of
+ * its run times, and the median of the per-round ratios first / variant
+ * (> 1: the variant is faster). Checks that every variant's first output
+ * is finite, and prints its largest difference from the first variant's
+ * (0 where the two compute the same bits).
  *
- *   cc -O2 -I. -Iengine -o build/ab-inproc bench/ab_inproc.c \
- *       build/libskloaders.a build/libskengine.a -lprotobuf-c -lm -pthread
- *   flock /work/notes/bench.lock build/ab-inproc MODEL 1 2 200 - SKIPSERVE_GEMM_SPLIT_POOL=0
- *
- * Not built by `make all`: a measurement, not a part of the engine. */
-#define _POSIX_C_SOURCE 200809L
+ * Not built by `make all` (a measurement):
+ *   cc -O2 -I. -Iengine bench/ab_inproc.c build/libskloaders.a build/libskengine.a \
+ *      -lprotobuf-c -lpng16 -lturbojpeg -lm -pthread -o build/ab-inproc */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "cpu.h"
 #include "engine/graph.h"
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
 #include "loaders/onnx.h"
 #include "threadpool.h"
 
-#define MAXV 8
+#define MAX_VARIANTS 8
+#define MAX_ENV 8
+
+typedef struct variant {
+    const char *spec;
+    char *names[MAX_ENV], *values[MAX_ENV];
+    int nenv, bf16;
+    sk_graph *g;
+    sk_plan *p;
+    double *ms;
+} variant;
 
 static double now_ms(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + 1e-6 * (double)t.tv_nsec;
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    return x < y ? -1 : x > y;
 }
 
-/* Each NAME=VALUE word of v (space-separated) into the environment, or
- * out of it; "-" sets nothing. */
-static void set_variant(const char *v, int on)
+/* "A=1,B=2:bf16" or "A=1 B=2" -> names / values / bf16 */
+static int parse_variant(variant *v, const char *spec)
 {
-    char buf[512], *save = NULL;
-    snprintf(buf, sizeof buf, "%s", v);
-    for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(w, '=');
-        if (!eq)
-            continue;
-        *eq = 0;
-        if (on)
-            setenv(w, eq + 1, 1);
-        else
-            unsetenv(w);
+    memset(v, 0, sizeof *v);
+    v->spec = spec;
+    char *s = strdup(spec), *colon = strchr(s, ':');
+    if (colon) {
+        if (strcmp(colon + 1, "bf16"))
+            return -1;
+        v->bf16 = 1;
+        *colon = 0;
     }
+    if (!strcmp(s, "-") || !*s)
+        return 0;
+    for (char *tok = strtok(s, ", "); tok; tok = strtok(NULL, ", ")) {
+        char *eq = strchr(tok, '=');
+        if (!eq || v->nenv == MAX_ENV)
+            return -1;
+        *eq = 0;
+        v->names[v->nenv] = tok;
+        v->values[v->nenv++] = eq + 1;
+    }
+    return 0;
+}
+
+static void env_set(const variant *v, int on)
+{
+    for (int i = 0; i < v->nenv; i++)
+        if (on)
+            setenv(v->names[i], v->values[i], 1);
+        else
+            unsetenv(v->names[i]);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 7) {
-        fprintf(stderr, "usage: ab-inproc MODEL.onnx BATCH THREADS ROUNDS VARIANT VARIANT...\n");
+    char err[512];
+    if (argc < 7 || argc - 5 > MAX_VARIANTS) {
+        fprintf(stderr, "usage: ab-inproc MODEL.onnx BATCH THREADS RUNS VARIANT VARIANT ... "
+                        "(VARIANT: [NAME=VALUE,...][:bf16] or -; at most %d)\n", MAX_VARIANTS);
         return 2;
     }
-    const int batch = atoi(argv[2]), threads = atoi(argv[3]), rounds = atoi(argv[4]);
-    const int nv = argc - 5 < MAXV ? argc - 5 : MAXV;
-    char err[512];
-    sk_graph *g = NULL;
-    if (batch < 1 || threads < 1 || rounds < 1 || sk_onnx_load(argv[1], &g, err, sizeof err)) {
-        fprintf(stderr, "ab-inproc: %s\n", g ? err : "bad arguments or model");
-        return 1;
-    }
-    sk_load_opts lo = {.level = 1, .precision = SK_PREC_FP32};
-    if (sk_graph_optimize_opts(g, &lo, err, sizeof err) || g->ninputs < 1) {
-        fprintf(stderr, "ab-inproc: optimize: %s\n", err);
-        return 1;
-    }
-    sk_tensor *in = calloc((size_t)g->ninputs, sizeof *in);
-    void **data = calloc((size_t)g->ninputs, sizeof *data);
-    for (int i = 0; i < g->ninputs; i++) {
-        const sk_value *v = &g->values[g->inputs[i]];
-        in[i].dtype = v->dtype;
-        in[i].shape = v->shape;
-        if (v->shape.rank > 0 && v->shape.dim[0] < 0)
-            in[i].shape.dim[0] = batch;
-        size_t bytes = sk_tensor_bytes(&in[i]);
-        float *f = data[i] = malloc(bytes ? bytes : 4);
-        for (size_t k = 0; k < bytes / 4; k++) /* fixed pseudo-random input */
-            f[k] = (float)((k * 2654435761u) % 1000) / 500.0f - 1.0f;
-    }
+    const char *model = argv[1];
+    int batch = atoi(argv[2]), threads = atoi(argv[3]), runs = atoi(argv[4]);
+    int nv = argc - 5;
+    if (batch < 1 || threads < 1 || runs < 1)
+        return 2;
+    variant v[MAX_VARIANTS];
     sk_pool *pool = sk_pool_create(threads);
-    sk_plan *p = NULL;
-    if (!pool || sk_plan_create(g, in, pool, &p, err, sizeof err)) {
-        fprintf(stderr, "ab-inproc: plan: %s\n", err);
-        return 1;
+    sk_tensor in;
+    void *data = NULL;
+    for (int i = 0; i < nv; i++) {
+        if (parse_variant(&v[i], argv[5 + i])) {
+            fprintf(stderr, "ab-inproc: bad variant '%s'\n", argv[5 + i]);
+            return 2;
+        }
+        env_set(&v[i], 1);
+        sk_load_opts lo = {.level = 1, .precision = v[i].bf16 ? SK_PREC_BF16 : SK_PREC_FP32};
+        if (sk_onnx_load(model, &v[i].g, err, sizeof err) ||
+            sk_graph_optimize_opts(v[i].g, &lo, err, sizeof err)) {
+            fprintf(stderr, "ab-inproc: %s: %s\n", v[i].spec, err);
+            return 1;
+        }
+        const sk_graph *g = v[i].g;
+        if (g->ninputs != 1) {
+            fprintf(stderr, "ab-inproc: models with one input only\n");
+            return 1;
+        }
+        const sk_value *iv = &g->values[g->inputs[0]];
+        memset(&in, 0, sizeof in);
+        in.dtype = iv->dtype;
+        in.shape = iv->shape;
+        if (iv->shape.rank > 0 && iv->shape.dim[0] < 0)
+            in.shape.dim[0] = batch;
+        if (sk_plan_create(g, &in, pool, &v[i].p, err, sizeof err)) {
+            fprintf(stderr, "ab-inproc: plan %s: %s\n", v[i].spec, err);
+            return 1;
+        }
+        env_set(&v[i], 0);
+        v[i].ms = malloc(sizeof(double) * (size_t)runs);
     }
-    const sk_tensor *out = sk_plan_output(p, 0);
-    size_t obytes = out ? sk_tensor_bytes(out) : 0;
-    unsigned char *ref = malloc(obytes + 1);
-    double *t = malloc(sizeof(double) * (size_t)rounds * (size_t)nv);
-    int same[MAXV] = {0};
-    for (int r = -2; r < rounds; r++) /* two rounds of warm-up */
-        for (int v = 0; v < nv; v++) {
-            set_variant(argv[5 + v], 1);
+    size_t n = (size_t)sk_shape_numel(&in.shape);
+    data = malloc(n * sizeof(float) + 1);
+    uint64_t r = 88172645463325252ull;
+    for (size_t k = 0; k < n; k++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        ((float *)data)[k] = (float)(r >> 40) / (float)(1 << 24) * 2.0f - 1.0f;
+    }
+    const void *inputs[1] = {data};
+    double *ratio = malloc(sizeof(double) * (size_t)runs * (size_t)nv);
+    for (int round = -2; round < runs; round++) { /* two warm-up rounds */
+        double t[MAX_VARIANTS];
+        for (int q = 0; q < nv; q++) {
+            int i = (q + (round > 0 ? round : 0)) % nv;
+            env_set(&v[i], 1);
             double t0 = now_ms();
-            if (sk_plan_run(p, (const void *const *)data, err, sizeof err)) {
-                fprintf(stderr, "ab-inproc: run: %s\n", err);
+            if (sk_plan_run(v[i].p, inputs, err, sizeof err)) {
+                fprintf(stderr, "ab-inproc: run %s: %s\n", v[i].spec, err);
                 return 1;
             }
-            double dt = now_ms() - t0;
-            set_variant(argv[5 + v], 0);
-            if (r == -1 && v == 0)
-                memcpy(ref, out->data, obytes);
-            if (r == -1 && v > 0)
-                same[v] = !memcmp(ref, out->data, obytes);
-            if (r >= 0)
-                t[(size_t)r * nv + v] = dt;
+            t[i] = now_ms() - t0;
+            env_set(&v[i], 0);
         }
-    printf("%s: batch %d, %d threads, %d rounds, ISA %s\n\n", argv[1], batch, threads, rounds,
-           sk_isa_name(sk_cpu_level()));
-    printf("| variant | min ms | p25 ms | median ms | first / variant (geo. mean of rounds) | "
-           "rounds faster | outputs = first |\n|---|---|---|---|---|---|---|\n");
-    double *s = malloc(sizeof(double) * (size_t)rounds);
-    for (int v = 0; v < nv; v++) {
-        double lr = 0;
-        int won = 0;
-        for (int r = 0; r < rounds; r++) {
-            s[r] = t[(size_t)r * nv + v];
-            lr += log(t[(size_t)r * nv] / s[r]);
-            won += s[r] < t[(size_t)r * nv];
+        if (round < 0)
+            continue;
+        for (int i = 0; i < nv; i++) {
+            v[i].ms[round] = t[i];
+            ratio[(size_t)i * (size_t)runs + (size_t)round] = t[0] / t[i];
         }
-        qsort(s, (size_t)rounds, sizeof *s, cmp_double);
-        printf("| %s | %.3f | %.3f | %.3f | %.3f | %s%d of %d | %s |\n", argv[5 + v], s[0],
-               s[rounds / 4], s[rounds / 2], exp(lr / rounds), v ? "" : "(", won, rounds,
-               v ? (same[v] ? "yes" : "NO") : "-");
     }
+    const sk_tensor *o0 = sk_plan_output(v[0].p, 0);
+    size_t no = (size_t)sk_shape_numel(&o0->shape);
+    printf("%s: batch %d, %d threads, %d rounds alternating run by run\n\n", model, batch, threads,
+           runs);
+    printf("| variant | median ms | p10 ms | first / variant (median of rounds) | rounds faster than first "
+           "| max |out - first| |\n"
+           "|---|---|---|---|---|---|\n");
+    for (int i = 0; i < nv; i++) {
+        const sk_tensor *o = sk_plan_output(v[i].p, 0);
+        double diff = 0;
+        int finite = 1;
+        for (size_t k = 0; k < no; k++) {
+            float a = ((const float *)o->data)[k], b = ((const float *)o0->data)[k];
+            finite &= isfinite(a);
+            if (fabs((double)a - b) > diff)
+                diff = fabs((double)a - b);
+        }
+        int won = 0;
+        for (int k = 0; k < runs; k++)
+            won += ratio[(size_t)i * (size_t)runs + (size_t)k] > 1.0;
+        qsort(v[i].ms, (size_t)runs, sizeof(double), cmp_double);
+        qsort(ratio + (size_t)i * (size_t)runs, (size_t)runs, sizeof(double), cmp_double);
+        printf("| %s | %.3f | %.3f | %.3f | %d of %d | %.3g%s |\n", v[i].spec, v[i].ms[runs / 2],
+               v[i].ms[runs / 10], ratio[(size_t)i * (size_t)runs + (size_t)runs / 2], won, runs, diff,
+               finite ? "" : " (NOT FINITE)");
+    }
+    for (int i = 0; i < nv; i++) {
+        sk_plan_free(v[i].p);
+        sk_graph_free(v[i].g);
+        free(v[i].ms);
+    }
+    free(ratio);
+    free(data);
+    sk_pool_destroy(pool);
     return 0;
 }

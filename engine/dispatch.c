@@ -109,6 +109,16 @@ size_t sk_dispatch_scratch(const sk_node *n, const sk_tensor *const *in, int nin
     return sk_ref_nn_scratch(n, in, nin, out, nout, nthreads);
 }
 
+const char *sk_dispatch_describe_t(const sk_node *n, int64_t batch, int nthreads)
+{
+    if (sk_dispatch_run(n) == sk_fast_run_conv_fused && batch >= 0) {
+        const sk_conv_priv *alt = sk_conv_runs_bf16(n->priv, batch, nthreads);
+        if (alt)
+            return sk_conv_strategy_of(alt->kind)->name;
+    }
+    return sk_dispatch_describe(n, batch);
+}
+
 const char *sk_dispatch_describe(const sk_node *n, int64_t batch)
 {
     sk_kernel_fn fn = sk_dispatch_run(n);

@@ -634,7 +634,8 @@ void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top, const int64_t *nod
          * also reports, so the two can be joined layer by layer */
         fprintf(f, "  %8.3f ms %5.1f%%  %4d %-14s %-20s %-14s %-18s %s\n", ns / 1e6,
                 100.0 * (double)p->prof_ns[s] / (double)(total ? total : 1), s, sk_op_name(n->op),
-                sk_dispatch_describe(n, p->steps[s].nout ? p->steps[s].out[0].shape.dim[0] : -1),
+                sk_dispatch_describe_t(n, p->steps[s].nout ? p->steps[s].out[0].shape.dim[0] : -1,
+                                       sk_pool_size(p->pool)),
                 rate,
                 p->steps[s].nout ? sk_shape_str(&p->steps[s].out[0].shape, sb, sizeof sb) : "",
                 n->nout > 0 && n->out[0] >= 0 ? p->g->values[n->out[0]].name : "");
@@ -675,7 +676,8 @@ void sk_plan_dump(const sk_plan *p, FILE *f)
         const step *st = &p->steps[s];
         const sk_node *n = &g->nodes[st->node];
         fprintf(f, "%4d %-18s %-28s [%s] ", s, sk_op_name(n->op), n->name,
-                sk_dispatch_describe(n, st->nout ? st->out[0].shape.dim[0] : -1));
+                sk_dispatch_describe_t(n, st->nout ? st->out[0].shape.dim[0] : -1,
+                                       sk_pool_size(p->pool)));
         for (int k = 0; k < n->nin; k++) {
             if (n->in[k] < 0 || p->kind[n->in[k]] != V_RUNTIME)
                 continue; /* weights and folded constants are not activations */

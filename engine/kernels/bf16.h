@@ -87,6 +87,10 @@ void sk_bf16_taps2_scalar(float *dst, size_t pstride, int nr, const sk_bf16_tap 
 /* AVX512-BF16 kernels (kernels/avx512/, files named __avx512bf16) */
 void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, float *c,
                                    size_t ldc, int flags, const sk_ukernel_params *p);
+/* the same on 7-row A panels (pixel rows of 7x7 maps; config.h
+ * bf16_gemm_mr7): the same bits per element */
+void sk_bf16_gemm_7x32__avx512bf16(size_t kc, const float *a, const float *b, float *c,
+                                   size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_bf16_gemm_ntail__avx512bf16(size_t kc, const float *a0, const float *a1, const float *b,
                                     float *c, size_t ldc, int rows, int cols, int flags,
                                     const sk_ukernel_params *p);

@@ -163,6 +163,7 @@ static void fill_bf16(void)
     const char *mt = getenv("SKIPSERVE_GEMM_MTAIL");
     c->bf16_gemm.mtail = mt && !strcmp(mt, "0") ? NULL : sk_bf16_gemm_mtail__avx512bf16;
     c->bf16_gemm.kpair = 1;
+    c->bf16_gemm_mr7 = sk_bf16_gemm_7x32__avx512bf16;
     c->bf16_pack2 = sk_bf16_pack2__avx512bf16;
     c->bf16_taps2 = sk_bf16_taps2__avx512bf16;
 }

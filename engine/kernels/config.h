@@ -236,6 +236,10 @@ typedef struct sk_kconfig {
      * AVX-512BW 16 channels a vector, AVX2 8; uk NULL where none
      * (SKIPSERVE_INT8_DW=0 at start-up: none, the grouped GEMM) */
     sk_qdw_cfg qdw;
+    /* the BF16 GEMM's 7-row twin (kernels/bf16.h, same bits as
+     * bf16_gemm.uk): BF16 pixel rows of 7x7 maps; NULL without
+     * AVX512-BF16 (then 8-row panels) */
+    sk_gemm_ukernel bf16_gemm_mr7;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

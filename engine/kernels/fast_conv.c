@@ -24,6 +24,7 @@ void sk_conv_priv_free(void *v)
         return;
     sk_gemm_packed_a_free(&p->w);
     sk_gemm_packed_b_free(&p->wt);
+    sk_conv_priv_free(p->bf16_alt);
     free(p);
 }
 
@@ -65,6 +66,19 @@ static const sk_conv_strategy strategies[] = {
 int sk_conv_runs_pixrows(const sk_conv_priv *pv, int64_t batch)
 {
     return pv && pv->pix_max_n > 0 && batch <= pv->pix_max_n;
+}
+
+/* Precision bf16: a Winograd conv's BF16 form runs from bf16_min_t
+ * threads on (prepack.c bf16_alt, opt-in: SKIPSERVE_BF16_WINO_T;
+ * bench/RESULTS.md session 17).
+ * Pixel rows, where they apply, come first (sk_fast_run_conv_fused).
+ * Sizing, running and naming the step all ask here. */
+const sk_conv_priv *sk_conv_runs_bf16(const sk_conv_priv *pv, int64_t batch, int nthreads)
+{
+    if (!pv || !pv->bf16_alt || pv->bf16_min_t <= 0 || nthreads < pv->bf16_min_t ||
+        sk_conv_runs_pixrows(pv, batch))
+        return NULL;
+    return pv->bf16_alt;
 }
 
 const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind)
@@ -117,6 +131,11 @@ size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthre
         if (out && sk_conv_runs_pixrows(pv, out->shape.dim[0])) {
             size_t fp = sk_conv_pixrows_scratch(pv, out, nthreads); /* may run instead */
             f = fp > f ? fp : f;
+        }
+        const sk_conv_priv *alt = sk_conv_runs_bf16(pv, out ? out->shape.dim[0] : 0, nthreads);
+        if (alt) { /* runs instead (fast.h bf16_alt) */
+            size_t fb = sk_conv_strategy_of(alt->kind)->scratch(alt, out, nthreads);
+            f = fb > f ? fb : f;
         }
         return f;
     }
@@ -268,5 +287,12 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
         return sk_run_conv_fused(n, in, nin, out, nout, ctx);
     if (in[0]->shape.rank > 0 && sk_conv_runs_pixrows(pv, in[0]->shape.dim[0]))
         return sk_fast_run_conv_pixrows_alt(n, in, nin, out, ctx); /* small batch: see fast.h */
+    const int64_t batch = in[0]->shape.rank > 0 ? in[0]->shape.dim[0] : 0;
+    const sk_conv_priv *alt = sk_conv_runs_bf16(pv, batch, sk_pool_size(ctx->pool));
+    if (alt) { /* the BF16 form (fast.h bf16_alt): the node as if packed so */
+        sk_node na = *n;
+        na.priv = (void *)alt;
+        return sk_conv_strategy_of(alt->kind)->run(&na, in, nin, out, ctx);
+    }
     return sk_conv_strategy_of(pv->kind)->run(n, in, nin, out, ctx);
 }

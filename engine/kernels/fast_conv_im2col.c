@@ -284,13 +284,30 @@ static int64_t shared_b_images(size_t cols, int64_t items)
     return g < 1 ? 1 : g < items ? g : items;
 }
 
+/* Column blocks per thread below which the columns are shared: 4. For the
+ * BF16 GEMM (K-pair configs) SKIPSERVE_BF16_SHARED_B=n sets another limit
+ * (A/B, session 17): its multiply costs half, so gathering a block again
+ * for a second row chunk weighs twice as much — 8 takes ResNet's 28x28
+ * layers at batch 1 and 2 threads. Not the default: ResNet-18 b1 2T read
+ * 0.974x with it (in-process A/B, 80 rounds, load 1.8-3; bench/RESULTS.md,
+ * session 17). */
+#define SHARED_B_BF16 4
+static int64_t shared_b_blocks(const sk_gemm_cfg *cfg)
+{
+    if (!cfg->kpair)
+        return 4;
+    const char *e = getenv("SKIPSERVE_BF16_SHARED_B");
+    return e && *e ? atoi(e) : SHARED_B_BF16;
+}
+
 /* Scratch floats past the GEMM's for the shared columns of `items` images
  * of P output pixels, or 0 when the run does not take this path. */
 static size_t shared_b_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
 {
     const sk_gemm_cfg *cfg = pv->cfg;
     int64_t nr = cfg->nr;
-    if (T < 2 || pv->w.groups != 1 || P <= 0 || items * ((P + 2 * nr - 1) / (2 * nr)) >= 4L * T)
+    if (T < 2 || pv->w.groups != 1 || P <= 0 ||
+        items * ((P + 2 * nr - 1) / (2 * nr)) >= shared_b_blocks(cfg) * T)
         return 0;
     size_t cols = shared_b_cols(cfg, pv->w.K, P, nr);
     if (cols > SHARED_B_MAX)

@@ -57,20 +57,27 @@ static int pixrows_kc(const sk_gemm_cfg *cfg)
     return kc < cfg->kc ? cfg->kc : kc;
 }
 
+/* the 7-row kernel of pv's config: FP32's, or BF16's (bf16_gemm_mr7) */
+static sk_gemm_ukernel pixrows_uk7(const sk_conv_priv *pv)
+{
+    return pv->cfg->kpair ? pv->kc->bf16_gemm_mr7 : pv->kc->gemm_mr7;
+}
+
 /* The A panels' rows for a group of `rows` pixel rows: 7 (config.h
  * gemm_mr7) where 7-row panels pad fewer rows than the level's 8-row ones
  * — a 7x7 map at batch 1-7: 49 rows are 7 panels of 7, where 8-row panels
  * leave one row that the driver's mtail runs over every weight panel of
  * the block again after the panel loop (issue 24 session 16,
  * bench/RESULTS.md). Then the group's panels and table take no more room
- * than the 8-row sizing below reserves. FP32 8-row levels only; the bits
- * are the 8-row kernel's (one FMA chain per element either way).
+ * than the 8-row sizing below reserves. 8-row levels only, FP32 and (session
+ * 17) BF16; the bits are the 8-row kernel's (one FMA / vdpbf16ps chain per
+ * element either way).
  * SKIPSERVE_PIXROWS_MR7=0 keeps 8-row panels (A/B, tests; read per run). */
 static int pixrows_mr(const sk_conv_priv *pv, int64_t rows)
 {
     const sk_gemm_cfg *cfg = pv->cfg;
     const char *e = getenv("SKIPSERVE_PIXROWS_MR7");
-    if (!pv->kc->gemm_mr7 || cfg->kpair || cfg->mr != 8 || (e && !strcmp(e, "0")))
+    if (!pixrows_uk7(pv) || cfg->mr != 8 || (e && !strcmp(e, "0")))
         return cfg->mr;
     return (rows + 6) / 7 * 7 < (rows + 7) / 8 * 8 ? 7 : 8;
 }
@@ -308,7 +315,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         sk_gemm_cfg cfg7;
         pr.mr = pixrows_mr(pv, pr.G * pr.P);
         if (pr.mr == 7) {
-            cfg7 = sk_gemm_cfg_mr7(cfg, pv->kc->gemm_mr7);
+            cfg7 = sk_gemm_cfg_mr7(cfg, pixrows_uk7(pv));
             gcfg = &cfg7;
         }
         pr.rows_pad = (pr.G * pr.P + pr.mr - 1) / pr.mr * pr.mr;

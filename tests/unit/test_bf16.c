@@ -12,8 +12,9 @@
  *     for bit; random and special values, partial panels, panel strides,
  *     guard cells; the stride-1 two-tap gather the same way; the
  *     load-time packs of the weights against the layout;
- *   - the 8x32 microkernel: every flag and epilogue, pair counts 1..40,
- *     denormal-producing operands, guard cells around C; the narrow-panel
+ *   - the 8x32 microkernel and its 7-row twin (pixel rows): every flag and
+ *     epilogue, pair counts 1..40, denormal-producing operands, with and
+ *     without the driver's prefetch, guard cells around C; the narrow-panel
  *     kernel (ntail): 1-16 rows x 1-16 columns, and the last-rows kernel
  *     (mtail): 1-7 rows x 1-6 panels, the rest of C untouched;
  *   - the whole GEMM driver on the BF16 config: odd K across several K
@@ -109,8 +110,8 @@ static void test_pack2(void **state)
     const sk_kconfig *kc = bf16_config();
     if (!kc)
         print_message("vector part skipped: no AVX512-BF16 on this CPU\n");
-    static const int widths[] = {8, 16, 32};
-    for (size_t wi = 0; wi < 3; wi++) {
+    static const int widths[] = {7, 8, 16, 32}; /* 7: pixel rows' 7-row panels */
+    for (size_t wi = 0; wi < 4; wi++) {
         const int nr = widths[wi];
         for (int nb = 1; nb <= 3 * nr + 5; nb += (nb < 40 ? 1 : 7)) {
             for (int nohi = 0; nohi < 2; nohi++) {
@@ -301,15 +302,16 @@ static void emu_store(float acc, float *cc, int r, int j, int flags, const sk_uk
     *cc = acc;
 }
 
-/* The microkernel's tile by emulation: c (ldc) as the kernel leaves it. */
+/* The microkernel's tile (mr rows) by emulation: c (ldc) as the kernel
+ * leaves it. */
 static void emu_tile(size_t kc, const uint32_t *a, const uint32_t *b, float *c, size_t ldc,
-                     int flags, const sk_ukernel_params *p)
+                     int flags, const sk_ukernel_params *p, int mr)
 {
-    for (int r = 0; r < 8; r++)
+    for (int r = 0; r < mr; r++)
         for (int j = 0; j < 32; j++) {
             float acc = 0.0f;
             for (size_t k = 0; k < kc; k += 2) /* pair slot k / 2 */
-                acc = dp_lane(acc, a[k / 2 * 8 + (size_t)r], b[k / 2 * 32 + (size_t)j]);
+                acc = dp_lane(acc, a[k / 2 * (size_t)mr + (size_t)r], b[k / 2 * 32 + (size_t)j]);
             emu_store(acc, c + r * ldc + (size_t)j, r, j, flags, p);
         }
 }
@@ -323,6 +325,9 @@ static void test_microkernel(void **state)
         return;
     }
     const size_t ldc = 37, guard = 16;
+    /* the 8-row kernel and the 7-row one (pixel rows, bf16_gemm_mr7); with
+     * and without the driver's prefetch (p.pf: the same bits) */
+    for (int mr = 8; mr >= 7; mr--)
     for (int kcn = 1; kcn <= 80; kcn += (kcn < 12 ? 1 : 7)) {
         for (int flags = 0; flags < 4; flags++) {
             for (int tiny = 0; tiny < 2; tiny++) {
@@ -348,6 +353,11 @@ static void test_microkernel(void **state)
                 for (int i = 0; i < 8 * 40; i++)
                     res[i] = frnd();
                 sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY, NULL, NULL, 0};
+                if (rnd() & 1) { /* prefetch some lines of b (any address is allowed) */
+                    p.pf = (const char *)b;
+                    p.pf_end = (const char *)(b + ka * 32);
+                    p.pf_step = 64 * (1 + rnd() % 2);
+                }
                 if (flags & SK_UK_EPI) {
                     int e = (int)(rnd() % 4);
                     p.bias_row = e & 1 ? bias_r : NULL;
@@ -360,14 +370,15 @@ static void test_microkernel(void **state)
                 float *c1 = malloc(n * 4), *c2 = malloc(n * 4);
                 for (size_t i = 0; i < n; i++)
                     c1[i] = c2[i] = frnd();
-                kc->bf16_gemm.uk((size_t)kcn, (const float *)a, (const float *)b, c1 + guard, ldc,
-                                 flags, &p);
-                emu_tile((size_t)kcn, a, b, c2 + guard, ldc, flags, &p);
+                sk_gemm_ukernel uk = mr == 8 ? kc->bf16_gemm.uk : kc->bf16_gemm_mr7;
+                assert_non_null(uk);
+                uk((size_t)kcn, (const float *)a, (const float *)b, c1 + guard, ldc, flags, &p);
+                emu_tile((size_t)kcn, a, b, c2 + guard, ldc, flags, &p, mr);
                 for (size_t i = 0; i < n; i++)
                     if (bits(c1[i]) != bits(c2[i]))
-                        fail_msg("kc %d flags %d tiny %d: C word %zd is %a (%08x), emulated %a "
-                                 "(%08x)",
-                                 kcn, flags, tiny, (ptrdiff_t)i - (ptrdiff_t)guard, (double)c1[i],
+                        fail_msg("mr %d kc %d flags %d tiny %d: C word %zd is %a (%08x), "
+                                 "emulated %a (%08x)",
+                                 mr, kcn, flags, tiny, (ptrdiff_t)i - (ptrdiff_t)guard, (double)c1[i],
                                  bits(c1[i]), (double)c2[i], bits(c2[i]));
                 free(c1);
                 free(c2);

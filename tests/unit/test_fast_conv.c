@@ -2125,6 +2125,116 @@ static void test_bf16(void **state)
     unsetenv("SKIPSERVE_BF16_WINOGRAD");
 }
 
+/* The plan dump of graph g (optimized) for c's input at batch 1 on `pool`. */
+static char *dump_plan(const sk_graph *g, const conv_case *c, sk_pool *pool)
+{
+    char err[256], *buf = NULL;
+    size_t len = 0;
+    sk_tensor in[2]; /* X, and the residual R when c adds one */
+    memset(in, 0, sizeof in);
+    for (int i = 0; i < 2; i++) {
+        in[i].dtype = SK_F32;
+        in[i].shape.rank = 4;
+        in[i].shape.dim[0] = c->N;
+        in[i].shape.dim[1] = i ? c->M : c->C;
+        in[i].shape.dim[2] = i ? c->out[0] : c->in[0];
+        in[i].shape.dim[3] = i ? c->out[1] : c->in[1];
+    }
+    sk_plan *p;
+    if (sk_plan_create(g, in, pool, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    FILE *f = open_memstream(&buf, &len);
+    sk_plan_dump(p, f);
+    fclose(f);
+    sk_plan_free(p);
+    return buf;
+}
+
+/* Precision bf16, a 3x3 layer the default keeps on FP32 Winograd F(4x4)
+ * (>= 200 M multiply-adds: 128x128x64x64): with SKIPSERVE_BF16_WINO_T=2 its
+ * BF16 form is packed too (prepack.c bf16_alt) and runs from 2 threads on
+ * (fast_conv.c sk_conv_runs_bf16) — the same bits as the all-BF16 build
+ * (whose values test_bf16 holds to the emulation of the instructions) at 2
+ * and 3 threads, without allocating (the plan sized its scratch); at 1
+ * thread the FP32 Winograd result, bit for bit that of the default build,
+ * which packs no BF16 form. The plan dump names what runs. */
+static void test_bf16_alt(void **state)
+{
+    (void)state;
+    if (!sk_bf16_available()) {
+        print_message("skipped: no AVX512-BF16 on this CPU\n");
+        return;
+    }
+    char err[256];
+    conv_case c;
+    square_case(&c, 1, 64, 64, 128, 3, 1, 1);
+    c.bias = 1;
+    c.add = 1;
+    c.act = 1;
+    sk_graph *g[3];
+    const char *mode[3] = {"alt_from_2", "bf16_all", "default"};
+    for (int i = 0; i < 3; i++) {
+        if (i == 0)
+            setenv("SKIPSERVE_BF16_WINO_T", "2", 1);
+        if (i == 1)
+            setenv("SKIPSERVE_BF16_WINOGRAD", "0", 1);
+        g[i] = build(&c, 11);
+        sk_load_opts lo = {.level = 1, .precision = SK_PREC_BF16};
+        if (sk_graph_optimize_opts(g[i], &lo, err, sizeof err))
+            fail_msg("optimize (%s): %s", mode[i], err);
+        unsetenv("SKIPSERVE_BF16_WINOGRAD");
+        unsetenv("SKIPSERVE_BF16_WINO_T");
+    }
+    const sk_conv_priv *pv = g[0]->nodes[find_op(g[0], SK_OP_CONV_FUSED)].priv;
+    assert_int_equal(pv->kind, SK_CONV_WINOGRAD4);
+    assert_non_null(pv->bf16_alt);
+    assert_int_equal(pv->bf16_alt->kind, SK_CONV_BF16);
+    assert_true(pv->bf16_alt->cfg->kpair);
+    assert_int_equal(pv->bf16_min_t, 2);
+    assert_int_equal(((const sk_conv_priv *)g[1]->nodes[find_op(g[1], SK_OP_CONV_FUSED)].priv)->kind,
+                     SK_CONV_BF16);
+    const sk_conv_priv *pw = g[2]->nodes[find_op(g[2], SK_OP_CONV_FUSED)].priv;
+    assert_int_equal(pw->kind, SK_CONV_WINOGRAD4);
+    assert_null(pw->bf16_alt);
+    float *x, *r;
+    random_operands(&c, &x, &r);
+    int64_t n0, n1, n2, n3, n4;
+    sk_pool *p2 = sk_pool_create(2), *p3 = sk_pool_create(3);
+    float *all1 = run_graph(g[1], &c, x, r, NULL, &n0, 0);
+    float *alt2 = run_graph(g[0], &c, x, r, p2, &n1, 1);
+    float *alt3 = run_graph(g[0], &c, x, r, p3, &n2, 1);
+    float *one = run_graph(g[0], &c, x, r, NULL, &n3, 1);
+    float *wino = run_graph(g[2], &c, x, r, NULL, &n4, 0);
+    assert_true(n0 == n1 && n0 == n2 && n0 == n3 && n0 == n4);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n0; i++) {
+        if (!(alt2[i] == all1[i]) || !(alt3[i] == all1[i]))
+            fail_msg("y[%lld]: %a (2 threads), %a (3 threads), all-BF16 build %a", (long long)i,
+                     (double)alt2[i], (double)alt3[i], (double)all1[i]);
+        differ += one[i] != all1[i];
+    }
+    assert_memory_equal(one, wino, (size_t)n0 * sizeof(float));
+    assert_true(differ > n0 / 10); /* 1 thread really ran Winograd in FP32 */
+    char *d1 = dump_plan(g[0], &c, NULL), *d3 = dump_plan(g[0], &c, p3);
+    if (!strstr(d1, "winograd-f4x4-3x3") || strstr(d1, "bf16-im2col-gemm"))
+        fail_msg("1 thread: the dump should name Winograd F(4x4):\n%s", d1);
+    if (!strstr(d3, "bf16-im2col-gemm") || strstr(d3, "winograd"))
+        fail_msg("3 threads: the dump should name the BF16 GEMM:\n%s", d3);
+    free(d1);
+    free(d3);
+    free(all1);
+    free(alt2);
+    free(alt3);
+    free(one);
+    free(wino);
+    free(x);
+    free(r);
+    sk_pool_destroy(p2);
+    sk_pool_destroy(p3);
+    for (int i = 0; i < 3; i++)
+        sk_graph_free(g[i]);
+}
+
 /* Winograd's one block of every tile (fast_winograd.c wino_one_block):
  * batch 1 on 14x14 (F(2x2)) and 28x28 (F(4x4)) maps with more output
  * channels than tile lanes, where U outweighs V. Taken (a block of all
@@ -2260,6 +2370,7 @@ int main(void)
         cmocka_unit_test(test_max_pool),
         cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_bf16_alt),
         cmocka_unit_test(test_nchw1x1),
         cmocka_unit_test_teardown(test_conv_direct, unset_direct),
         cmocka_unit_test_teardown(test_conv_direct_bc, unset_direct),

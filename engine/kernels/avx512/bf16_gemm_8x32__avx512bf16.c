@@ -12,9 +12,11 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "kernels/avx512/bf16_tile_x32__avx512bf16.h"
 #include "kernels/avx512/f32_tile_8x32__avx512f.h"
 #include "kernels/bf16.h"
 
+#define SK_MR 8
 #define SK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
 void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, float *c,
@@ -24,32 +26,7 @@ void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, fl
 #define SK_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
     SK_ROWS(SK_DECL)
 #undef SK_DECL
-    const int32_t *ap = (const int32_t *)a;
-    /* one pair step: pair slot `off` of A (8 words) and of B (32 words) */
-#define SK_DP(r)                                                         \
-    {                                                                    \
-        const __m512bh av = (__m512bh)_mm512_set1_epi32(ap[(off) * 8 + r]); \
-        c##r##0 = _mm512_dpbf16_ps(c##r##0, av, b0);                     \
-        c##r##1 = _mm512_dpbf16_ps(c##r##1, av, b1);                     \
-    }
-#define SK_STEP(o)                                                        \
-    do {                                                                  \
-        const size_t off = (o);                                           \
-        const __m512bh b0 = (__m512bh)_mm512_load_si512(b + off * 32);    \
-        const __m512bh b1 = (__m512bh)_mm512_load_si512(b + off * 32 + 16); \
-        SK_ROWS(SK_DP)                                                    \
-    } while (0)
-    size_t pairs = (kc + 1) / 2;
-    for (; pairs >= 2; pairs -= 2) {
-        SK_STEP(0);
-        SK_STEP(1);
-        ap += 16;
-        b += 64;
-    }
-    if (pairs)
-        SK_STEP(0);
-#undef SK_STEP
-#undef SK_DP
+    SK_BF16_X32_KLOOP();
 
     SK_TILE_8X32_EPILOGUE();
 }
@@ -78,6 +55,12 @@ void sk_bf16_pack2__avx512bf16(float *dst, size_t pstride, int nr, const float *
     if (nr == 8 && nb == 8) { /* a pixel-rows A panel row */
         __m256 l = _mm256_loadu_ps(lo), h = hi ? _mm256_loadu_ps(hi) : _mm256_setzero_ps();
         _mm256_storeu_si256((__m256i *)dst, pair8(l, h));
+        return;
+    }
+    if (nr == 7 && nb == 7) { /* the same for 7-row panels (bf16_gemm_mr7) */
+        const __mmask8 m = 0x7f;
+        __m256 l = _mm256_maskz_loadu_ps(m, lo), h = hi ? _mm256_maskz_loadu_ps(m, hi) : _mm256_setzero_ps();
+        _mm256_mask_storeu_epi32(dst, m, pair8(l, h));
         return;
     }
     if (nr % 16) {
