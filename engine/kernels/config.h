@@ -236,6 +236,9 @@ typedef struct sk_kconfig {
      * AVX-512BW 16 channels a vector, AVX2 8; uk NULL where none
      * (SKIPSERVE_INT8_DW=0 at start-up: none, the grouped GEMM) */
     sk_qdw_cfg qdw;
+    /* session 17 (s2r): cdirb_tile / cdirb_tile2 adding to the sums in t
+     * (fast_conv_s2b.c's K slices; same bits as one unsplit call) */
+    sk_cdirb_tile_fn cdirb_tile_acc, cdirb_tile2_acc;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),
