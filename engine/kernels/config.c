@@ -187,6 +187,7 @@ static void fill_cdir(void)
     configs[SK_ISA_AVX2].cdirb_tile = sk_f32_cdirb_tile__avx2;
     configs[SK_ISA_AVX2].cdirb_pt = 6;
     configs[SK_ISA_AVX2].cdirb_nc = 16;
+    configs[SK_ISA_AVX2].cdirb_tile_acc = sk_f32_cdirb_tile_acc__avx2;
     if (NCONFIGS > SK_ISA_AVX512) {
         configs[SK_ISA_AVX512].cdir_band = sk_f32_cdir_band__avx512f;
         configs[SK_ISA_AVX512].cdir_vw = 16;
@@ -199,6 +200,8 @@ static void fill_cdir(void)
         configs[SK_ISA_AVX512].cdirb_tile2 = sk_f32_cdirb_tile7__avx512f;
         configs[SK_ISA_AVX512].cdirb_pt2 = 7;
         configs[SK_ISA_AVX512].cdirb_nc2 = 64;
+        configs[SK_ISA_AVX512].cdirb_tile_acc = sk_f32_cdirb_tile_acc__avx512f;
+        configs[SK_ISA_AVX512].cdirb_tile2_acc = sk_f32_cdirb_tile7_acc__avx512f;
     }
 }
 

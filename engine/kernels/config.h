@@ -240,6 +240,9 @@ typedef struct sk_kconfig {
      * bf16_gemm.uk): BF16 pixel rows of 7x7 maps; NULL without
      * AVX512-BF16 (then 8-row panels) */
     sk_gemm_ukernel bf16_gemm_mr7;
+    /* session 17 (s2r): cdirb_tile / cdirb_tile2 adding to the sums in t
+     * (fast_conv_s2b.c's K slices; same bits as one unsplit call) */
+    sk_cdirb_tile_fn cdirb_tile_acc, cdirb_tile2_acc;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -198,6 +198,9 @@ SK_WINO_UK_PROTOS(avx512f)
 size_t sk_dw_scratch_floats(int nthreads);
 /* Planes the channel-lane path has run in this process (tests). */
 size_t sk_dw_cl_planes(void);
+/* Runs of the direct-bcast conv in the K-sliced order since the process
+ * started (fast_conv_s2b.c; tests check that a geometry took it). */
+size_t sk_conv_direct_bc_sliced_runs(void);
 int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                         sk_kctx *ctx);
 #define SK_DW_UK_PROTOS(sfx)                                                                     \
@@ -222,11 +225,17 @@ void sk_f32_cdir_band__avx2(const sk_cdir_band *b);
 void sk_f32_cdir_band__avx512f(const sk_cdir_band *b);
 #define SK_CDIRB_UK_PROTOS(sfx)                                                                \
     void sk_f32_cdirb_tile__##sfx(size_t K, const float *x, const int32_t *koff, const float *w, \
-                                  size_t ldw, size_t wstep, float *t, size_t ldt);
+                                  size_t ldw, size_t wstep, float *t, size_t ldt);       \
+    void sk_f32_cdirb_tile_acc__##sfx(size_t K, const float *x, const int32_t *koff,           \
+                                      const float *w, size_t ldw, size_t wstep, float *t,      \
+                                      size_t ldt);
 SK_CDIRB_UK_PROTOS(avx2)
 SK_CDIRB_UK_PROTOS(avx512f)
 void sk_f32_cdirb_tile7__avx512f(size_t K, const float *x, const int32_t *koff, const float *w,
                                  size_t ldw, size_t wstep, float *t, size_t ldt);
+void sk_f32_cdirb_tile7_acc__avx512f(size_t K, const float *x, const int32_t *koff,
+                                     const float *w, size_t ldw, size_t wstep, float *t,
+                                     size_t ldt);
 /* MaxPool's 3-wide stride-2 rows (fast_pool_uk.h, sk_fast_uk.vmax3 / .hmax3s2). */
 #define SK_POOL_UK_PROTOS(sfx)                                                                 \
     void sk_f32_vmax3__##sfx(size_t n, const float *a, const float *b, const float *c,        \

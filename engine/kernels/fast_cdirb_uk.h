@@ -23,11 +23,20 @@
 #define CDIRB_FN(n) CDIRB_FN_(n)
 #endif
 
+#ifndef CDIRB_CAT
+#define CDIRB_CAT_(a, b) a##b
+#define CDIRB_CAT(a, b) CDIRB_CAT_(a, b)
+#endif
+
 /* SK_CDIRB_PT pixels x SK_CDIRB_NV vectors; w: the vectors of k row k at
  * w + k * ldw (+ v * SK_VW within a panel of nr = ldw floats, the next
- * panel wstep floats on). */
-void CDIRB_FN(SK_CDIRB_NAME)(size_t K, const float *x, const int32_t *koff, const float *w,
-                       size_t ldw, size_t wstep, float *t, size_t ldt)
+ * panel wstep floats on). acc_in: the sums start from t (a previous K
+ * slice's, session 17 s2r) instead of zero — one FMA chain per output in
+ * k order either way, so a K split in slices gives the unsplit bits. */
+static inline void CDIRB_CAT(cdirb_body_, SK_CDIRB_NAME)(size_t K, const float *x,
+                                                       const int32_t *koff, const float *w,
+                                                       size_t ldw, size_t wstep, float *t,
+                                                       size_t ldt, int acc_in)
 {
     const int vpp = (int)(ldw / SK_VW); /* vectors a panel */
     vf acc[SK_CDIRB_PT][SK_CDIRB_NV];
@@ -35,7 +44,7 @@ void CDIRB_FN(SK_CDIRB_NAME)(size_t K, const float *x, const int32_t *koff, cons
     for (int p = 0; p < SK_CDIRB_PT; p++)
         SK_UNROLL_TILE
         for (int v = 0; v < SK_CDIRB_NV; v++)
-            acc[p][v] = v_zero();
+            acc[p][v] = acc_in ? v_ld(t + (size_t)p * ldt + (size_t)v * SK_VW) : v_zero();
     const float *wv[SK_CDIRB_NV];
     SK_UNROLL_TILE
     for (int v = 0; v < SK_CDIRB_NV; v++)
@@ -59,4 +68,18 @@ void CDIRB_FN(SK_CDIRB_NAME)(size_t K, const float *x, const int32_t *koff, cons
         SK_UNROLL_TILE
         for (int v = 0; v < SK_CDIRB_NV; v++)
             v_st(t + (size_t)p * ldt + (size_t)v * SK_VW, acc[p][v]);
+}
+
+void CDIRB_FN(SK_CDIRB_NAME)(size_t K, const float *x, const int32_t *koff, const float *w,
+                       size_t ldw, size_t wstep, float *t, size_t ldt)
+{
+    CDIRB_CAT(cdirb_body_, SK_CDIRB_NAME)(K, x, koff, w, ldw, wstep, t, ldt, 0);
+}
+
+/* the same tile adding to the sums in t (the driver's K slices) */
+void CDIRB_FN(CDIRB_CAT(SK_CDIRB_NAME, _acc))(size_t K, const float *x, const int32_t *koff,
+                                              const float *w, size_t ldw, size_t wstep, float *t,
+                                              size_t ldt)
+{
+    CDIRB_CAT(cdirb_body_, SK_CDIRB_NAME)(K, x, koff, w, ldw, wstep, t, ldt, 1);
 }

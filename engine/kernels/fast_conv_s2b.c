@@ -17,7 +17,19 @@
  * tile comes out pixel-major; the level's transpose_epi writes it to the
  * NCHW output with bias, residual and clamp. A row wider than a tile ends
  * with a tile moved left to end at the row's end, of which only the new
- * pixels are stored. */
+ * pixels are stored.
+ *
+ * Session 17 (s2r), the K-sliced order: where a block's weights (K x nc
+ * floats) exceed SKIPSERVE_CONV_BCAST_KB (default 256 KB; ResNet-50's
+ * 512->512 @7x7 block is 1.18 MB, more than Zen's 1 MB L2, and was
+ * re-read from L3 for each of its 7 rows), a task is one block over a
+ * group of rows: per K slice that fits the budget, every row's tiles of
+ * the group add the slice to their sums (kept in the thread's tile
+ * buffers), so a slice is read from L3 once and then from L2 for each
+ * row. Each output is still one FMA chain in k order: the bits equal the
+ * unsliced order's. SKIPSERVE_CONV_BCAST_ORDER=0 (read per run) keeps the
+ * old (block, row) tasks. */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +37,19 @@
 #include "fast_conv.h"
 #include "threadpool.h"
 
+/* runs in the K-sliced order (fast_conv.h; tests) */
+static _Atomic size_t sliced_runs;
+size_t sk_conv_direct_bc_sliced_runs(void)
+{
+    return atomic_load_explicit(&sliced_runs, memory_order_relaxed);
+}
+
 typedef struct cdirb_geom {
     int64_t Hp, Wp;   /* padded plane */
     size_t plane;     /* floats a padded channel plane */
     size_t xfloats;   /* the padded copy: C planes + slack */
-    size_t tfloats;   /* a thread's tile */
+    size_t tfloats;   /* a tile */
+    size_t tbuf;      /* a thread's tiles: oH rows of row tiles */
 } cdirb_geom;
 
 /* The level's tile for rows of oW pixels: the narrower second tile where
@@ -46,6 +66,9 @@ static cdirb_tile cdirb_pick(const sk_kconfig *kc, int64_t oW)
     return (cdirb_tile){kc->cdirb_tile, kc->cdirb_pt, kc->cdirb_nc};
 }
 
+/* tiles a row of oW pixels: the last one moved left where oW >= pt */
+static int64_t cdirb_ntiles(int64_t oW, int64_t pt) { return oW < pt ? 1 : (oW + pt - 1) / pt; }
+
 static cdirb_geom cdirb_plan(const sk_kconfig *kc, int64_t C, int64_t kh, int64_t kw, int64_t oH,
                              int64_t oW)
 {
@@ -57,13 +80,16 @@ static cdirb_geom cdirb_plan(const sk_kconfig *kc, int64_t C, int64_t kh, int64_
     /* a tile reads up to 2 * (pt - 1) floats past its row's last pixel */
     g.xfloats = round16f((size_t)C * g.plane + 2 * (size_t)tl.pt + 16);
     g.tfloats = round16f((size_t)tl.pt * (size_t)tl.nc);
+    g.tbuf = (size_t)oH * (size_t)cdirb_ntiles(oW, tl.pt) * g.tfloats;
     return g;
 }
 
-/* koff (K int32, as floats), the padded copy, T tiles */
+/* koff (K int32, as floats), the padded copy, T tile buffers of oH rows of
+ * tiles each (the K-sliced order keeps a row group's sums there; the
+ * (block, row) order uses the first tile) */
 static size_t cdirb_floats(const cdirb_geom *g, int64_t K, int T)
 {
-    return round16f((size_t)K) + g->xfloats + (size_t)T * g->tfloats;
+    return round16f((size_t)K) + g->xfloats + (size_t)T * g->tbuf;
 }
 
 size_t sk_conv_direct_bc_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)
@@ -81,7 +107,9 @@ typedef struct cdirb_run {
     sk_conv2d g;
     cdirb_geom geo;
     cdirb_tile tl;
+    sk_cdirb_tile_fn acc;   /* tl.fn adding to t (the K-sliced order) */
     int64_t img, K, mblocks;
+    int64_t kslice, rgroup; /* the K-sliced order: k rows a slice, rows a task */
     const int32_t *koff;
     float *xp, *tiles;
     const float *xs;  /* what the tiles read: xp, or X's image in place */
@@ -115,7 +143,7 @@ static void cdirb_rows(void *arg, int tid, size_t u0, size_t u1)
     const sk_conv2d *g = &r->g;
     const int64_t pt = r->tl.pt, nc = r->tl.nc, nr = r->pv->cfg->nr;
     const int64_t panels = (g->M + nr - 1) / nr;
-    float *t = r->tiles + (size_t)tid * r->geo.tfloats;
+    float *t = r->tiles + (size_t)tid * r->geo.tbuf;
     const size_t plane = (size_t)(g->oH * g->oW), pstep = (size_t)(r->K * nr);
     for (size_t u = u0; u < u1; u++) {
         int64_t mb = (int64_t)(u / (size_t)g->oH), oy = (int64_t)(u % (size_t)g->oH);
@@ -140,6 +168,91 @@ static void cdirb_rows(void *arg, int tid, size_t u0, size_t u1)
             done += np;
         }
     }
+}
+
+/* Tasks u = (block of channels, group of rgroup rows), the K-sliced order
+ * (header): per slice of kslice k rows, every tile of the group's rows adds
+ * the slice to its sums in the thread's tile buffers; after the last
+ * slice the tiles are stored as cdirb_rows stores them. */
+static void cdirb_sliced(void *arg, int tid, size_t u0, size_t u1)
+{
+    const cdirb_run *r = arg;
+    const sk_conv2d *g = &r->g;
+    const int64_t pt = r->tl.pt, nc = r->tl.nc, nr = r->pv->cfg->nr;
+    const int64_t panels = (g->M + nr - 1) / nr, nt = cdirb_ntiles(g->oW, pt);
+    const int64_t ngroups = (g->oH + r->rgroup - 1) / r->rgroup;
+    float *tb = r->tiles + (size_t)tid * r->geo.tbuf;
+    const size_t plane = (size_t)(g->oH * g->oW), pstep = (size_t)(r->K * nr);
+    for (size_t u = u0; u < u1; u++) {
+        int64_t mb = (int64_t)(u / (size_t)ngroups), gi = (int64_t)(u % (size_t)ngroups);
+        int64_t y0 = gi * r->rgroup, y1 = y0 + r->rgroup < g->oH ? y0 + r->rgroup : g->oH;
+        int64_t m0 = mb * nc, mcols = g->M - m0 < nc ? g->M - m0 : nc;
+        const float *w = r->pv->wt.data + (size_t)(m0 / nr) * pstep;
+        const size_t wstep = m0 / nr + 1 < panels ? pstep : 0;
+        for (int64_t k0 = 0; k0 < r->K; k0 += r->kslice) {
+            const int64_t kn = r->K - k0 < r->kslice ? r->K - k0 : r->kslice;
+            const sk_cdirb_tile_fn fn = k0 ? r->acc : r->tl.fn;
+            for (int64_t oy = y0; oy < y1; oy++)
+                for (int64_t i = 0; i < nt; i++) {
+                    int64_t ox = i * pt;
+                    if (ox + pt > g->oW && g->oW >= pt)
+                        ox = g->oW - pt;
+                    const float *x = r->xs + (size_t)(oy * 2) * r->ldx + (size_t)(ox * 2);
+                    fn((size_t)kn, x, r->koff + k0, w + (size_t)(k0 * nr), (size_t)nr, wstep,
+                       tb + (size_t)((oy - y0) * nt + i) * r->geo.tfloats, (size_t)nc);
+                }
+        }
+        for (int64_t oy = y0; oy < y1; oy++) {
+            const size_t ybase = ((size_t)r->img * (size_t)g->M + (size_t)m0) * plane +
+                                 (size_t)(oy * g->oW);
+            for (int64_t i = 0; i < nt; i++) {
+                int64_t ox = i * pt, done = i * pt;
+                if (ox + pt > g->oW && g->oW >= pt)
+                    ox = g->oW - pt;
+                int64_t skip = done - ox, np = (done + pt < g->oW ? done + pt : g->oW) - done;
+                const float *t = tb + (size_t)((oy - y0) * nt + i) * r->geo.tfloats;
+                r->ops->transpose_epi((size_t)np, (size_t)mcols, t + (size_t)(skip * nc),
+                                      (size_t)nc, g->y + ybase + (size_t)done, plane,
+                                      g->bias ? g->bias + m0 : NULL,
+                                      g->res ? g->res + ybase + (size_t)done : NULL, g->lo,
+                                      g->hi);
+            }
+        }
+    }
+}
+
+/* The K-sliced order's shape (header), or kslice = 0 for the (block, row)
+ * order: slices of at most SKIPSERVE_CONV_BCAST_KB of a block's weights
+ * (read per run, so bench/ab_inproc.c can switch it), and row groups
+ * enough that every thread has about 4 tasks (8 blocks at 2 threads: one
+ * block over all its rows a task; at 3 threads, 2 groups a block). */
+static void cdirb_order(cdirb_run *r, int T)
+{
+    r->kslice = 0;
+    r->rgroup = r->g.oH;
+    const char *o = getenv("SKIPSERVE_CONV_BCAST_ORDER");
+    if ((o && !strcmp(o, "0")) || !r->acc)
+        return;
+    long kb = 256;
+    const char *e = getenv("SKIPSERVE_CONV_BCAST_KB");
+    if (e && *e) {
+        char *end;
+        long v = strtol(e, &end, 10);
+        if (*end == '\0' && v >= 4 && v <= (1L << 20))
+            kb = v;
+    }
+    const int64_t rowbytes = r->tl.nc * (int64_t)sizeof(float); /* a k row of a block */
+    const int64_t fit = kb * 1024 / rowbytes;
+    if (r->K <= fit)
+        return; /* the block fits: the (block, row) order */
+    const int64_t ns = (r->K + fit - 1) / fit;
+    r->kslice = (r->K + ns - 1) / ns; /* even slices */
+    int64_t groups = (4 * (int64_t)T + r->mblocks - 1) / r->mblocks;
+    if (groups > r->g.oH)
+        groups = r->g.oH;
+    if (groups < 1)
+        groups = 1;
+    r->rgroup = (r->g.oH + groups - 1) / groups;
 }
 
 int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int nin,
@@ -176,6 +289,7 @@ int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int
      * a tile wide (so no tile reads past its row): the tiles read X in
      * place, no copy */
     r.tl = cdirb_pick(pv->kc, g->oW);
+    r.acc = r.tl.fn == pv->kc->cdirb_tile ? pv->kc->cdirb_tile_acc : pv->kc->cdirb_tile2_acc;
     r.inplace = g->pt == 0 && g->pl == 0 && (g->oH - 1) * 2 + g->kh <= g->H &&
                 (g->oW - 1) * 2 + g->kw <= g->W && g->oW >= r.tl.pt;
     const size_t plane = r.inplace ? (size_t)(g->H * g->W) : r.geo.plane;
@@ -193,11 +307,18 @@ int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int
     memset(r.xp + (size_t)g->C * r.geo.plane, 0,
            (r.geo.xfloats - (size_t)g->C * r.geo.plane) * sizeof(float));
     r.mblocks = (g->M + r.tl.nc - 1) / r.tl.nc;
+    cdirb_order(&r, T);
+    const int64_t ngroups = (g->oH + r.rgroup - 1) / r.rgroup;
+    if (r.kslice)
+        atomic_fetch_add_explicit(&sliced_runs, 1, memory_order_relaxed);
     for (r.img = 0; r.img < g->N; r.img++) {
         r.xs = r.inplace ? g->x + (size_t)r.img * (size_t)(g->C * g->H * g->W) : r.xp;
         if (!r.inplace)
             sk_parallel_for_tid(ctx->pool, (size_t)g->C, 1, cdirb_pad, &r);
-        sk_parallel_for_tid(ctx->pool, (size_t)(r.mblocks * g->oH), 1, cdirb_rows, &r);
+        if (r.kslice)
+            sk_parallel_for_tid(ctx->pool, (size_t)(r.mblocks * ngroups), 1, cdirb_sliced, &r);
+        else
+            sk_parallel_for_tid(ctx->pool, (size_t)(r.mblocks * g->oH), 1, cdirb_rows, &r);
     }
     sk_free(heap);
     return 0;

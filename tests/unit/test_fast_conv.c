@@ -1059,6 +1059,8 @@ static int unset_direct(void **state)
     (void)state;
     unsetenv("SKIPSERVE_CONV_DIRECT");
     unsetenv("SKIPSERVE_CONV_BCAST");
+    unsetenv("SKIPSERVE_CONV_BCAST_KB");
+    unsetenv("SKIPSERVE_CONV_BCAST_ORDER");
     return 0;
 }
 
@@ -1135,6 +1137,93 @@ static void test_conv_direct_bc(void **state)
     (void)state;
     setenv("SKIPSERVE_CONV_BCAST", "force", 1);
     for_each_level(direct_bc_cases);
+    unsetenv("SKIPSERVE_CONV_BCAST");
+}
+
+/* Session 17 (s2r): the K-sliced task order (fast_conv_s2b.c) with a 4 KB
+ * slice budget (SKIPSERVE_CONV_BCAST_KB=4: 8-64 k rows a slice, so slices
+ * end inside a channel's taps): against the reference with no allocation,
+ * that the order ran (sk_conv_direct_bc_sliced_runs grew), and bit for bit
+ * the (block, row) order (SKIPSERVE_CONV_BCAST_ORDER=0, read per run) on
+ * 1, 3 and 16 threads. Geometries at its edges: 7-wide rows on the 7 x 64
+ * tile with a partial last block (M = 70), one output row, block counts of
+ * 1-3 (not divisible by 2 or 3 threads; 16 threads outnumber the tasks),
+ * rows of two tiles (the last moved left, residual added once), odd
+ * sizes, batch 2, K not a multiple of the slice. */
+static void test_conv_direct_bc_sliced(void **state)
+{
+    (void)state;
+    static const int geo[][8] = {
+        /* N, C, M, H, W, k, pad, epilogue */
+        {1, 40, 70, 13, 13, 3, 1, 2},  {1, 24, 96, 14, 14, 3, 1, 1}, {2, 17, 33, 2, 15, 3, 1, 2},
+        {1, 33, 64, 40, 29, 3, 1, 2},  {1, 8, 32, 9, 15, 5, 2, 0},   {2, 16, 40, 27, 9, 3, 0, 1},
+        {1, 64, 128, 14, 14, 3, 1, 1},
+    };
+    setenv("SKIPSERVE_CONV_BCAST", "force", 1);
+    sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
+    sk_pool *pools[3] = {NULL, p3, p16};
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
+            const int *q = geo[i];
+            conv_case c;
+            memset(&c, 0, sizeof c);
+            c.nsp = 2;
+            c.N = q[0];
+            c.C = q[1];
+            c.M = q[2];
+            c.group = 1;
+            for (int a = 0; a < 3; a++)
+                c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+            c.in[0] = q[3];
+            c.in[1] = q[4];
+            for (int a = 0; a < 2; a++) {
+                c.k[a] = q[5];
+                c.s[a] = 2;
+                c.pb[a] = c.pe[a] = q[6];
+                c.out[a] = out_size(&c, a);
+            }
+            c.bias = 1;
+            c.add = q[7] == 2;
+            c.act = q[7];
+            setenv("SKIPSERVE_CONV_BCAST_KB", "4", 1);
+            size_t before = sk_conv_direct_bc_sliced_runs();
+            check_case(&c, p3, 1); /* against the reference, no allocation */
+            if (sk_conv_direct_bc_sliced_runs() == before) {
+                char what[400];
+                describe(&c, what, sizeof what);
+                fail_msg("[%s] the K-sliced order did not run: %s", sk_isa_name((sk_isa)l),
+                         what);
+            }
+            char err[256], what[400];
+            describe(&c, what, sizeof what);
+            sk_graph *go = build(&c, rnd() * 31ull + 7);
+            if (sk_graph_optimize(go, 1, err, sizeof err))
+                fail_msg("optimize: %s (%s)", err, what);
+            float *x, *r;
+            random_operands(&c, &x, &r);
+            int64_t n0, n1;
+            setenv("SKIPSERVE_CONV_BCAST_ORDER", "0", 1);
+            float *rows = run_graph(go, &c, x, r, NULL, &n0, 0);
+            unsetenv("SKIPSERVE_CONV_BCAST_ORDER");
+            for (int t = 0; t < 3; t++) {
+                float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
+                assert_int_equal(n0, n1);
+                if (memcmp(y, rows, sizeof(float) * (size_t)n0))
+                    fail_msg("[%s] K-sliced order on %d threads differs from (block, row): %s",
+                             sk_isa_name((sk_isa)l), t == 0 ? 1 : t == 1 ? 3 : 16, what);
+                free(y);
+            }
+            unsetenv("SKIPSERVE_CONV_BCAST_KB");
+            free(rows);
+            free(x);
+            free(r);
+            sk_graph_free(go);
+        }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(p3);
+    sk_pool_destroy(p16);
     unsetenv("SKIPSERVE_CONV_BCAST");
 }
 
@@ -2374,6 +2463,7 @@ int main(void)
         cmocka_unit_test(test_nchw1x1),
         cmocka_unit_test_teardown(test_conv_direct, unset_direct),
         cmocka_unit_test_teardown(test_conv_direct_bc, unset_direct),
+        cmocka_unit_test_teardown(test_conv_direct_bc_sliced, unset_direct),
         cmocka_unit_test(test_conv_direct_selection),
         cmocka_unit_test(test_split_threads_bits),
     };
