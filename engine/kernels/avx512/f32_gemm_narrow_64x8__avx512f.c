@@ -13,10 +13,10 @@
  * Every output element is the full kernel's computation — one FMA chain
  * from zero over k in order, then + old C, + bias, + residual, clamp, each
  * a separately rounded IEEE operation — so its bits do not depend on which
- * kernel ran it. The epilogue runs on the transposed accumulators in
- * scalar code (a few hundred elements a call against kc FMAs each); the
- * clamp is written as MAXPS/MINPS are defined (first operand if the
- * compare holds, else the second) so NaN and signed zeros come out alike. */
+ * kernel ran it. The epilogue runs on the accumulators transposed through
+ * the stack (scatter), a masked ymm per row, the clamp as min(max,
+ * max(min, x)) in the full kernel's operand order, so NaN and signed zeros
+ * come out alike. AVX512F + VL (the level requires both). */
 #include <immintrin.h>
 
 #include "kernels/gemm.h"
@@ -55,33 +55,38 @@ narrow_group(size_t kc, const float *a, size_t astride, const float *b, float *c
                 acc[v][j] = _mm512_fmadd_ps(av, _mm512_set1_ps(bk[j]), acc[v][j]);
         }
     }
-    /* transpose through the stack: t[j][r] */
-    _Alignas(64) float t[8][64];
+    /* transpose through the stack: scatter each column's 16 rows into
+     * t[row][column], then the epilogue row by row on masked ymm vectors
+     * (every lane an IEEE add / max / min as the full kernel's; a scalar
+     * epilogue here cost as much as the K loop at kc 256) */
+    _Alignas(64) float t[64][8];
+    const __m512i idx = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104,
+                                          112, 120);
 #pragma GCC unroll 4
     for (int v = 0; v < RV; v++)
 #pragma GCC unroll 8
         for (int j = 0; j < CN; j++)
-            _mm512_store_ps(&t[j][16 * v], acc[v][j]);
-    const float mn = p->min, mx = p->max;
+            _mm512_i32scatter_ps(&t[16 * v][j], idx, acc[v][j], 4);
+    const __mmask8 m = (__mmask8)((1u << cols) - 1);
+    const __m256 vmn = _mm256_set1_ps(p->min), vmx = _mm256_set1_ps(p->max);
+    const __m256 bc = (flags & SK_UK_EPI) && p->bias_col ? _mm256_maskz_loadu_ps(m, p->bias_col)
+                                                         : _mm256_setzero_ps();
     for (int r = 0; r < nrows; r++) {
         const int gr = row0 + r; /* row within the call */
         float *cr = c + (size_t)gr * ldc;
-        for (int j = 0; j < cols; j++) {
-            float x = t[j][r];
-            if (flags & SK_UK_ACCUM)
-                x = x + cr[j];
-            if (flags & SK_UK_EPI) {
-                if (p->bias_row)
-                    x = x + p->bias_row[gr];
-                if (p->bias_col)
-                    x = x + p->bias_col[j];
-                if (p->res)
-                    x = x + p->res[(size_t)gr * p->ldres + j];
-                x = mn > x ? mn : x; /* MAXPS(min, x) */
-                x = mx < x ? mx : x; /* MINPS(max, x) */
-            }
-            cr[j] = x;
+        __m256 x = _mm256_maskz_loadu_ps(m, t[r]);
+        if (flags & SK_UK_ACCUM)
+            x = _mm256_add_ps(x, _mm256_maskz_loadu_ps(m, cr));
+        if (flags & SK_UK_EPI) {
+            if (p->bias_row)
+                x = _mm256_add_ps(x, _mm256_set1_ps(p->bias_row[gr]));
+            if (p->bias_col)
+                x = _mm256_add_ps(x, bc);
+            if (p->res)
+                x = _mm256_add_ps(x, _mm256_maskz_loadu_ps(m, p->res + (size_t)gr * p->ldres));
+            x = _mm256_min_ps(vmx, _mm256_max_ps(vmn, x));
         }
+        _mm256_mask_storeu_ps(cr, m, x);
     }
 }
 
