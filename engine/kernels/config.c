@@ -168,6 +168,14 @@ static void fill_bf16(void)
     c->bf16_taps2 = sk_bf16_taps2__avx512bf16;
 }
 
+/* the narrow last column panel (gemm.h sk_gemm_narrow_fn) at the AVX-512
+ * FP32 level; gemm.c reads SKIPSERVE_GEMM_NARROW=0 per run */
+static void fill_narrow(void)
+{
+    if (NCONFIGS > SK_ISA_AVX512)
+        configs[SK_ISA_AVX512].gemm.narrow = sk_f32_gemm_narrow_64x8__avx512f;
+}
+
 /* the 1x1 NCHW kernel (gemm_nchw.h) where the AVX-512 level exists */
 static void fill_nchw(void)
 {
@@ -240,6 +248,7 @@ static void fill_all(void)
     apply_switches();
     fill_bf16();
     fill_nchw();
+    fill_narrow();
     fill_cdir();
     fill_mr7();
     fill_qdw();

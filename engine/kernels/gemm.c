@@ -175,6 +175,7 @@ typedef struct run_ctx {
     const sk_gemm_job *job;
     int prefetch; /* software prefetch of the next weights (see run_task) */
     int aorder;   /* packed A: A panels outermost in a block (see run_task) */
+    sk_gemm_narrow_fn narrow; /* cfg->narrow unless SKIPSERVE_GEMM_NARROW=0 */
     int kcb; /* K block: <= cfg->kc, the blocks of K as equal as possible */
     int nbw, nblocks, mpanels, chunk_panels, mchunks;
     float *scratch;
@@ -264,6 +265,7 @@ sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7)
     c.uk = uk7;
     c.ntail = NULL;
     c.mtail = NULL;
+    c.narrow = NULL;
     return c;
 }
 
@@ -308,9 +310,14 @@ static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const fl
  * sk_gemm_ntail_fn): 2 * mr rows of the block [ic, ic + mb) at a time. */
 static void run_ntail(const sk_gemm_job *j, const sk_gemm_epi *e, const float *ap,
                       size_t astride, const float *bpan, float *c, int ic, int mb, int col,
-                      size_t kc, int flags)
+                      size_t kc, int flags, sk_gemm_narrow_fn narrow)
 {
     const int mr = j->cfg->mr, nv = j->N - col;
+    if (narrow && nv <= 8) { /* rows in the lanes: the whole block at once */
+        sk_ukernel_params up = uk_params(e, ic, col);
+        narrow(kc, ap, astride, bpan, c + (size_t)ic * j->ldc + col, j->ldc, mb, nv, flags, &up);
+        return;
+    }
     for (int im = 0; im < mb; im += 2 * mr) {
         int row = ic + im, rows = mb - im < 2 * mr ? mb - im : 2 * mr;
         const float *a0 = ap + (size_t)(im / mr) * astride;
@@ -449,7 +456,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                     }
                     if (ncut < nb)
                         run_ntail(j, &e, ap, astride, bp + (size_t)(ncut / nr) * bstride, c, ic,
-                                  mb, n0 + ncut, (size_t)kc, flags);
+                                  mb, n0 + ncut, (size_t)kc, flags, rc->narrow);
                     if (tail_rows && ncut > 0)
                         run_mtail(j, &e, ap + (size_t)(mfull / mr) * astride, bp, bstride, c,
                                   ic + mfull, tail_rows, n0, ncut, (size_t)kc, flags);
@@ -460,7 +467,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                 for (int jn = 0; jn < nb; jn += nr) {
                     const float *bpan = bp + (size_t)(jn / nr) * bstride;
                     if (cfg->ntail && j->N - (n0 + jn) <= nr / 2) {
-                        run_ntail(j, &e, ap, astride, bpan, c, ic, mb, n0 + jn, (size_t)kc, flags);
+                        run_ntail(j, &e, ap, astride, bpan, c, ic, mb, n0 + jn, (size_t)kc, flags,
+                                  rc->narrow);
                         ncols = jn;
                         continue;
                     }
@@ -676,6 +684,11 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     rc.prefetch = prefetch_on();
     const char *ao = getenv("SKIPSERVE_GEMM_AORDER");
     rc.aorder = ao && !strcmp(ao, "1");
+    /* the rows-in-lanes narrow panel (issue 24 session 17): 8-row FP32
+     * panels only; read per run so that bench/ab_inproc.c can switch it */
+    const char *nw = getenv("SKIPSERVE_GEMM_NARROW");
+    if (cfg->narrow && cfg->mr == 8 && cfg->nr == 32 && !cfg->kpair && !(nw && !strcmp(nw, "0")))
+        rc.narrow = cfg->narrow;
     plan_split(j, T, &rc);
     /* K = 576 as 3 x 192 rather than 256 + 256 + 64: a short last block
      * pays the C reload and per-tile overhead for few FMAs */

@@ -82,6 +82,19 @@ typedef void (*sk_gemm_mtail_fn)(size_t kc, const float *a, const float *b, size
                                  int npanels, float *c, size_t ldc, int rows, int ncols, int flags,
                                  const sk_ukernel_params *p);
 
+/* The last column panel when it has at most 8 real columns, with the
+ * output rows in the vector lanes (issue 24 session 17): `rows` rows of the
+ * block from mr-row A panels (panel q at a + q * astride) times the
+ * panel's first `cols` columns, every lane useful (a 14x14 map's last 4
+ * columns: ntail computes 16 lanes for them). Same bits as the full
+ * kernel, as ntail. AVX-512 FP32 only (8-row panels: two make a zmm). */
+typedef void (*sk_gemm_narrow_fn)(size_t kc, const float *a, size_t astride, const float *b,
+                                  float *c, size_t ldc, int rows, int cols, int flags,
+                                  const sk_ukernel_params *p);
+void sk_f32_gemm_narrow_64x8__avx512f(size_t kc, const float *a, size_t astride, const float *b,
+                                      float *c, size_t ldc, int rows, int cols, int flags,
+                                      const sk_ukernel_params *p);
+
 void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
                                 size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
@@ -114,6 +127,9 @@ typedef struct sk_gemm_cfg {
      * rows (k, k+1), k even, as nr (mr) 32-bit bf16 pairs in slot k/2
      * (sk_gemm_kslots), so every K block must start at an even k */
     int kpair;
+    /* NULL, or the narrow-panel kernel run instead of ntail for a last
+     * panel of <= 8 columns (SKIPSERVE_GEMM_NARROW=0: ntail, read per run) */
+    sk_gemm_narrow_fn narrow;
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,
