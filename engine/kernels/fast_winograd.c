@@ -487,8 +487,9 @@ static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t 
             const int ncall = npan * (rows / mr);
             for (int p = 0; p < npan; p++)
                 for (int im = 0; im < rows; im += mr) {
-                    if (un)
-                        wino_pf_piece(&prm, un, unb, p * (rows / mr) + im / mr, ncall, (size_t)C);
+                    /* unconditional: un == NULL clears prm.pf, so the last
+                     * slice's calls do not re-prefetch the one in use */
+                    wino_pf_piece(&prm, un, unb, p * (rows / mr) + im / mr, ncall, (size_t)C);
                     cfg->uk((size_t)C, ua + (size_t)(im / mr) * ustride, vb + (size_t)p * pan,
                             mc + (size_t)im * (size_t)tb + (size_t)p * (size_t)nr, (size_t)tb,
                             0, &prm);
