@@ -48,7 +48,8 @@ typedef struct sk_qconv_priv {
      * to Cp channels with x's zero point, the pad weights are 0. */
     sk_qigemm_cfg ig;
     int8_t *wi;            /* weights packed for ig */
-    uint8_t *zrow;         /* Cg bytes of x's zero point: the padding taps' row */
+    uint8_t *zrow;         /* x's zero point: the padding taps' row — Cg bytes for the
+                            * NHWC conv, C (= M) bytes + 64 for the depthwise conv */
     int64_t sh, sw, dh, dw; /* strides, dilations (scratch bounds) */
     int64_t Cp;            /* Cg up to a multiple of 4: NHWC pixels' channel stride */
     size_t edge_cap;       /* bytes of edge copies (x, residual to NHWC) per image group */
@@ -104,9 +105,12 @@ size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int 
  * scratch; sk_qdw_enabled: the switch, also read by passes/qdq_act.c */
 int sk_qdw_enabled(void);
 /* passes/qdq_act.c's test: a QDQ depthwise conv goes int8 only where the
- * level has the dw kernel and the NHWC int8 convs around it (without them —
- * AVX2 without VNNI — every dw conv transposes in and out, measured 1.2x
- * slower than leaving it float on MobileNetV2) */
+ * level has the dw kernel and the NHWC int8 convs around it (without them
+ * every dw conv transposes in and out, measured 1.2x slower than leaving it
+ * float on MobileNetV2). False at the scalar level, without VNNI at AVX2 or
+ * AVX-512 (neither AVX-VNNI nor AVX512-VNNI: no NHWC int8 GEMM; also
+ * SKIPSERVE_INT8_UK=avx2), with SKIPSERVE_INT8_NHWC=0 and with
+ * SKIPSERVE_INT8_DW=0 */
 int sk_qdw_pays(const sk_kconfig *kc);
 int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_kconfig *kc);
 int sk_qdw_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,

@@ -211,8 +211,8 @@ typedef struct wino_run {
     int one;                 /* one block of every tile, one V area (wino_one_block) */
     int vchunks, vch;        /* channel ranges of that transform: count, channels */
     int vorder_panel;        /* its units panel-major (SKIPSERVE_WINO_VORDER=0, A/B) */
-    int pfw;                 /* input transform prefetches V / X this many channels ahead */
-    int prefetch;            /* U's next slice prefetched (SKIPSERVE_WINO_PREFETCH=0: off) */
+    int in_pf_ahead;         /* input transform prefetches V / X this many channels ahead */
+    int u_prefetch;          /* U's next slice prefetched (SKIPSERVE_WINO_PREFETCH=0: off) */
     float *scratch;
     size_t varea, mbarea; /* floats per V area, per product area */
     int nv;               /* V areas */
@@ -397,12 +397,12 @@ static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, 
         int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
         if (n < nr) /* the last panel's missing tiles: zero, never written */
             memset(d, 0, sizeof d);
-        if (r->pfw)
-            for (int64_t c = ca; c < cb && c < ca + r->pfw; c++)
+        if (r->in_pf_ahead)
+            for (int64_t c = ca; c < cb && c < ca + r->in_pf_ahead; c++)
                 wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c, segs, nseg);
         for (int64_t c = ca; c < cb; c++) {
-            if (r->pfw && c + r->pfw < cb)
-                wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c + r->pfw, segs,
+            if (r->in_pf_ahead && c + r->in_pf_ahead < cb)
+                wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c + r->in_pf_ahead, segs,
                               nseg);
             wino_gather(r, c, segs, nseg, nr, d);
             float *v = V + (size_t)p * pan + (size_t)c * (size_t)nr;
@@ -477,10 +477,10 @@ static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t 
             /* U slice to prefetch during this xi's calls */
             const float *un = NULL;
             size_t unb = 0;
-            if (r->prefetch && xi + 1 < nxi) {
+            if (r->u_prefetch && xi + 1 < nxi) {
                 un = ua + r->u->group_stride;
                 unb = sizeof(float) * (size_t)rows * (size_t)C;
-            } else if (r->prefetch && nrows > 0) {
+            } else if (r->u_prefetch && nrows > 0) {
                 un = r->u->data + (size_t)(nm0 / mr) * ustride;
                 unb = sizeof(float) * (size_t)nrows * (size_t)C;
             }
@@ -618,10 +618,10 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     const char *vo = getenv("SKIPSERVE_WINO_VORDER");
     r.vorder_panel = vo && strcmp(vo, "0") == 0;
     const char *pfe = getenv("SKIPSERVE_WINO_PREFETCH");
-    r.prefetch = !(pfe && strcmp(pfe, "0") == 0);
+    r.u_prefetch = !(pfe && strcmp(pfe, "0") == 0);
     const char *pfw = getenv("SKIPSERVE_WINO_PFW");
-    r.pfw = pfw ? atoi(pfw) : WINO_PF_AHEAD; /* channels ahead; 0 off (A/B), at most 64 */
-    r.pfw = r.pfw < 0 ? 0 : r.pfw > 64 ? 64 : r.pfw;
+    r.in_pf_ahead = pfw ? atoi(pfw) : WINO_PF_AHEAD; /* channels ahead; 0 off (A/B), at most 64 */
+    r.in_pf_ahead = r.in_pf_ahead < 0 ? 0 : r.in_pf_ahead > 64 ? 64 : r.in_pf_ahead;
     r.m = pv->w.groups == 16 ? 2 : 4;
     r.a = r.m + 2;
     r.nxi = r.a * r.a;

@@ -3,7 +3,9 @@
  * masked 16-byte load, vpxor (int8 x), vpmovzxbd, vpmaddwd against the tap's
  * (w, 0) pairs, vpaddd; the tap's weight vector is loaded once for all the
  * pixels of the tile. The pointer form runs tiles of 4 pixels, the row form
- * (the row's interior: addresses by arithmetic) 8. The epilogue is
+ * (the row's interior: addresses by arithmetic) 8: this file holds both,
+ * the 4x16c pointer kernel and the 8x16c row kernel (the name gives the
+ * first). The epilogue is
  * qu8_requant16__avx512f.h's NHWC form (qepi16): the reference's bits.
  * Accumulators are named variables under constant-folded ifs: an array of
  * them went to the stack (objdump: vmovdqa64 around each vpmaddwd). */
