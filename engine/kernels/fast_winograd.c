@@ -31,6 +31,7 @@
  * by ~1e-6 (F(2x2)) or ~1e-5 (F(4x4)) of the output range (checked against
  * the reference conv in tests/unit/test_fast_conv.c and the model zoo at
  * rtol 1e-4). SKIPSERVE_WINOGRAD=0 at load turns it off. */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,11 +359,27 @@ static inline void wino_pfw(const void *p)
  * only: same bits. SKIPSERVE_WINO_PFW=0 turns it off (A/B), =n prefetches
  * n channels ahead. */
 #define WINO_PF_AHEAD 2
+
+/* Prefetches never change values, so a test cannot see a range that
+ * strays outside U, V or X from the outputs: each range is checked (two
+ * compares a call) and a stray one counted here; test_fast_conv asserts
+ * the count stays 0 (fast.h). */
+_Atomic long sk_wino_pf_strays;
+static void wino_pf_check(const void *p, const void *e, const void *lo, const void *hi)
+{
+    if (p && ((uintptr_t)p < ((uintptr_t)lo & ~(uintptr_t)63) || (uintptr_t)e > (uintptr_t)hi ||
+              (uintptr_t)e < (uintptr_t)p))
+        atomic_fetch_add_explicit(&sk_wino_pf_strays, 1, memory_order_relaxed);
+}
+
 static void wino_input_pf(const wino_run *r, float *V, size_t vstride, int64_t c,
                           const wino_seg *segs, int nseg)
 {
     const int nr = r->cfg->nr;
     const float *v = V + (size_t)c * (size_t)nr;
+    /* the last line written: inside the V areas */
+    wino_pf_check(v, v + (size_t)(r->nxi - 1) * vstride + (size_t)nr, r->scratch,
+                  r->scratch + (size_t)r->nv * r->varea);
     for (int xi = 0; xi < r->nxi; xi++)
         for (int k = 0; k < nr; k += 16) /* a line per 16 floats */
             wino_pfw(v + (size_t)xi * vstride + k);
@@ -378,6 +395,7 @@ static void wino_input_pf(const wino_run *r, float *V, size_t vstride, int64_t c
         return;
     const char *x = (const char *)(r->g.x + ((s0->img * r->g.C + c) * r->g.H + h0) * r->g.W);
     size_t bytes = sizeof(float) * (size_t)((h1 - h0) * r->g.W);
+    wino_pf_check(x, x + bytes, r->g.x, r->g.x + r->g.N * r->g.C * r->g.H * r->g.W);
     for (size_t o = 0; o < bytes; o += 64)
         __builtin_prefetch(x + o, 0, 3);
 }
@@ -490,6 +508,8 @@ static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t 
                     /* unconditional: un == NULL clears prm.pf, so the last
                      * slice's calls do not re-prefetch the one in use */
                     wino_pf_piece(&prm, un, unb, p * (rows / mr) + im / mr, ncall, (size_t)C);
+                    wino_pf_check(prm.pf, prm.pf_end, r->u->data,
+                                  r->u->data + (size_t)r->u->groups * r->u->group_stride);
                     cfg->uk((size_t)C, ua + (size_t)(im / mr) * ustride, vb + (size_t)p * pan,
                             mc + (size_t)im * (size_t)tb + (size_t)p * (size_t)nr, (size_t)tb,
                             0, &prm);
