@@ -123,6 +123,20 @@ void sk_qnhwc_tr_bytes(const uint8_t *s, size_t ls, uint8_t *d, size_t ld, size_
                        size_t cols);
 void sk_qnhwc_to_nhwc(struct sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_t C,
                       size_t P);
+/* fast_qconv_nhwc.c's rules, shared with the depthwise path: a 2-int
+ * attribute's i-th value (1 when absent); the edge copies' budget
+ * (SKIPSERVE_INT8_EDGE_BYTES, default 8 MB); x's H * W bound for any pads
+ * from the output; the bytes of the NCHW -> NHWC edge copies of x (xb) and
+ * the residual (rb); the images whose edge copies fit the budget together;
+ * into how many channel parts to split each of `units` tasks so that nth
+ * threads get >= 4 tasks each (at most nblk parts) */
+int64_t sk_qconv_attr2(const sk_node *n, const char *name, int i);
+size_t sk_qconv_edge_cap(void);
+size_t sk_qnhwc_bound_hw(const sk_qconv_priv *pv, size_t OH, size_t OW);
+size_t sk_qnhwc_edge_bytes(const sk_qconv_priv *pv, size_t xb, size_t rb);
+size_t sk_qnhwc_edge_images(const sk_qconv_priv *pv, size_t N, size_t xb1, size_t rb1);
+size_t sk_qsplit_parts(int nth, size_t units, size_t nblk);
+static inline size_t sk_qal64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 void sk_qconv_priv_free(void *p);
 /* Build n->priv for a QLinearConv / _QConvFused node whose weights and

@@ -589,7 +589,8 @@ static void test_kernels(void **state)
  * point: one _QConvFused with a residual and a pure-clamp table, which
  * fast_qconv.c folds into the final clamp (prm.lo / prm.hi, not lo1 / hi1).
  * Checked: the lower bound moved from the type's minimum to cz (build:
- * 110-140 uint8, -10-10 int8), the table dropped; the bytes equal the reference graph's and those with the
+ * 110-140 uint8, -10-10 int8), the table dropped; the bytes equal the
+ * reference graph's and those with the
  * table kept (SKIPSERVE_INT8_LUT_CLAMP=0), uint8 and int8, 1 and 3 threads. */
 static void test_res_fold(void **state)
 {
