@@ -228,7 +228,7 @@ static void fill_qdw(void)
     if (NCONFIGS > SK_ISA_AVX512 && configs[SK_ISA_AVX512].qdw.uk &&
         sk_cpu_features_get()->avx512vnni && !(pr && !strcmp(pr, "0"))) {
         configs[SK_ISA_AVX512].qdw.row = sk_qu8_qc8w_dwrow_8x32c__avx512vnni;
-        configs[SK_ISA_AVX512].qdw.w32 = 1;
+        configs[SK_ISA_AVX512].qdw.pairs = 1;
     }
 }
 

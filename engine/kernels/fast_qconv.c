@@ -25,7 +25,7 @@ void sk_qconv_priv_free(void *p)
     free(q->pa);
     sk_qconv_free_nhwc(q);
     free(q->dww);
-    free(q->dww2);
+    free(q->dww_pairs);
     free(q->bias);
     free(q->mult);
     free(q);

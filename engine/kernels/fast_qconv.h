@@ -83,7 +83,7 @@ typedef struct sk_qconv_priv {
      * weights; zrow, sh / sw / dh / dw, io_nhwc and edge_cap as above */
     sk_qdw_cfg dwk;
     int32_t *dww;
-    int32_t *dww2;         /* the pair layout where dwk.w32 (sk_qdw_pack_w32), else NULL */
+    int32_t *dww_pairs;    /* the pair layout where dwk.pairs (sk_qdw_pack_w32), else NULL */
 } sk_qconv_priv;
 
 #define SK_QIND_CACHED 4

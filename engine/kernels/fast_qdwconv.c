@@ -62,11 +62,11 @@ int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_k
     if (!pv->dww || !pv->zrow)
         return SK_ENOMEM;
     sk_qdw_pack_w(C, ks, w, pv->dww);
-    if (kc->qdw.w32 && C >= 32) { /* the VNNI row kernel's 32-channel pairs */
-        pv->dww2 = malloc(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t) + 64);
-        if (!pv->dww2)
+    if (kc->qdw.pairs && C >= 32) { /* the VNNI row kernel's 32-channel pairs */
+        pv->dww_pairs = malloc(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t) + 64);
+        if (!pv->dww_pairs)
             return SK_ENOMEM;
-        sk_qdw_pack_w32(C, ks, w, pv->dww2);
+        sk_qdw_pack_w32(C, ks, w, pv->dww_pairs);
     }
     /* the zero point as x stores it: the kernel flips int8 bytes it reads */
     memset(pv->zrow, pv->x_zp_u8 ^ (pv->x_s8 ? 0x80 : 0), C + 64);
@@ -178,7 +178,7 @@ static void dw_range(void *arg, int tid, size_t begin, size_t end)
                 qstep[r] = in ? (size_t)j->dw * C : 0;
             }
             pv->dwk.row(hi - lo, c0, nc, (size_t)pv->kh, (size_t)pv->kw, rows, rstep, qstep,
-                        pv->dww, pv->dww2, j->flip, yd + lo * C, C, rd ? rd + lo * C : NULL, C, j->p);
+                        pv->dww, pv->dww_pairs, j->flip, yd + lo * C, C, rd ? rd + lo * C : NULL, C, j->p);
         }
         if (hi < OW && !both)
             pv->dwk.uk(OW - hi, c0, nc, ks, ptr + hi * ks, pv->dww, j->flip, yd + hi * C, C,

@@ -480,7 +480,7 @@ static void kernel_case(const sk_qdw_cfg *kc, size_t C, size_t kh, size_t kw, si
         w[i] = (int8_t)(rnd() % 3 == 0 ? (rnd() & 1 ? 127 : -128) : (int)(rnd() % 256) - 128);
     sk_qdw_pack_w(C, ks, w, wp);
     int32_t *wp2 = NULL; /* the pair layout, where the level's row kernel reads it */
-    if (kc->w32 && C >= 32) {
+    if (kc->pairs && C >= 32) {
         wp2 = malloc(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t));
         assert_non_null(wp2);
         sk_qdw_pack_w32(C, ks, w, wp2);
