@@ -440,28 +440,8 @@ static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, 
  * chunk's first slice), spread evenly over the calls, so U arrives while
  * the GEMMs compute. The microkernel only touches the lines: same bits.
  * SKIPSERVE_WINO_PREFETCH=0 turns it off (A/B). */
-static void wino_pf_piece(sk_ukernel_params *prm, const float *next, size_t bytes, int t, int n,
-                          size_t kc)
-{
-    prm->pf = prm->pf_end = NULL;
-    prm->pf_step = 0;
-    if (!next || !bytes || n <= 0 || kc < 2)
-        return;
-    /* addresses as integers: an aligned-down start may precede the piece */
-    uintptr_t base = (uintptr_t)next;
-    uintptr_t p = (base + bytes * (size_t)t / (size_t)n) & ~(uintptr_t)63;
-    uintptr_t e = base + bytes * (size_t)(t + 1) / (size_t)n;
-    if (e <= p)
-        return;
-    size_t iters = kc / 2, lines = (size_t)(e - p + 63) / 64, per = (lines + iters - 1) / iters;
-    if (per > 2) { /* more than the K loop touches (2 lines per 2 k): its first part */
-        per = 2;
-        e = p + iters * 128;
-    }
-    prm->pf = (const char *)p;
-    prm->pf_end = (const char *)e;
-    prm->pf_step = per * 64;
-}
+/* gemm.c's piece rule (sk_gemm_pf_piece): one slice, call t of n */
+#define wino_pf_piece sk_gemm_pf_piece
 
 /* Output channel chunks [c0, c1) (of mch rows) of tiles [t0, t0+nt) from
  * their transformed input V: per chunk nxi GEMMs into Mb, then the output
