@@ -204,6 +204,9 @@ test: deps
 
 test-unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
+	@# test_qdwconv again without an NHWC int8 kernel (the AVX2 int8 GEMM forced):
+	@# its "sk_qdw_pays says no, the QDQ dw conv stays float" branch (~0.5 s)
+	@SKIPSERVE_INT8_UK=avx2 $(BUILD)/tests/test_qdwconv
 
 # The node tests, then the older opset forms (generated, with numpy
 # references) and the IR-3 PyTorch-converted models: all must pass.

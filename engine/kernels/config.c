@@ -12,6 +12,7 @@
 
 #include "fast.h"
 #include "fast_ops.h"
+#include "fast_qconv.h"
 #include "bf16.h"
 
 #if defined(__x86_64__)
@@ -223,8 +224,7 @@ static void fill_mr7(void)
 /* the int8 depthwise kernel of each level (session 17, qdwconv.h) */
 static void fill_qdw(void)
 {
-    const char *e = getenv("SKIPSERVE_INT8_DW");
-    if (e && !strcmp(e, "0"))
+    if (!sk_qdw_enabled()) /* SKIPSERVE_INT8_DW=0, parsed in one place (fast_qdwconv.c) */
         return;
     configs[SK_ISA_AVX2].qdw =
         (sk_qdw_cfg){sk_qu8_qc8w_dwconv_4x8c__avx2, "qu8_qc8w_dwconv_4x8c__avx2",
@@ -239,7 +239,7 @@ static void fill_qdw(void)
     if (NCONFIGS > SK_ISA_AVX512 && configs[SK_ISA_AVX512].qdw.uk &&
         sk_cpu_features_get()->avx512vnni && !(pr && !strcmp(pr, "0"))) {
         configs[SK_ISA_AVX512].qdw.row = sk_qu8_qc8w_dwrow_8x32c__avx512vnni;
-        configs[SK_ISA_AVX512].qdw.w32 = 1;
+        configs[SK_ISA_AVX512].qdw.pairs = 1;
     }
 }
 

@@ -167,6 +167,9 @@ int sk_conv2d_setup(const sk_node *n, const sk_tensor *const *in, int nin, sk_te
 int sk_wino_pack(const sk_gemm_cfg *cfg, const float *w, int M, int C, int m,
                  sk_gemm_packed_a *out);
 size_t sk_wino_scratch_floats(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int nthreads);
+/* prefetch ranges (U's pieces, V's lines, X's rows) found outside U, V or X
+ * since start: 0 unless a bug (tested by test_fast_conv) */
+extern _Atomic long sk_wino_pf_strays;
 /* The same for a run of ntiles output tiles (0: unknown), whose blocking
  * may differ (batch 1 on small maps: one block of every tile). */
 size_t sk_wino_scratch_floats_tiles(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u,

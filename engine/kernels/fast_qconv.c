@@ -25,7 +25,7 @@ void sk_qconv_priv_free(void *p)
     free(q->pa);
     sk_qconv_free_nhwc(q);
     free(q->dww);
-    free(q->dww2);
+    free(q->dww_pairs);
     free(q->bias);
     free(q->mult);
     free(q);
@@ -217,12 +217,12 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pbloc
         }
         p->lut = t->data;
         pv->final_s8 = sk_attr_int(n, "lut_int8", 0) != 0;
-        int32_t a, b;
+        int32_t ta, tb; /* the table's clamp (b is the bias) */
         float *lo = has_res ? &p->lo : &p->lo1, *hi = has_res ? &p->hi : &p->hi1;
-        if (pv->final_s8 == (yt == SK_I8) && lut_clamp(t->data, pv->final_s8, &a, &b) &&
-            fmaxf(*lo, (float)a) <= fminf(*hi, (float)b)) {
-            *lo = fmaxf(*lo, (float)a);
-            *hi = fminf(*hi, (float)b);
+        if (pv->final_s8 == (yt == SK_I8) && lut_clamp(t->data, pv->final_s8, &ta, &tb) &&
+            fmaxf(*lo, (float)ta) <= fminf(*hi, (float)tb)) {
+            *lo = fmaxf(*lo, (float)ta);
+            *hi = fminf(*hi, (float)tb);
             p->lut = NULL;
         }
     }

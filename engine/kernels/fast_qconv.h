@@ -48,7 +48,8 @@ typedef struct sk_qconv_priv {
      * to Cp channels with x's zero point, the pad weights are 0. */
     sk_qigemm_cfg ig;
     int8_t *wi;            /* weights packed for ig */
-    uint8_t *zrow;         /* Cg bytes of x's zero point: the padding taps' row */
+    uint8_t *zrow;         /* x's zero point: the padding taps' row — Cg bytes for the
+                            * NHWC conv, C (= M) bytes + 64 for the depthwise conv */
     int64_t sh, sw, dh, dw; /* strides, dilations (scratch bounds) */
     int64_t Cp;            /* Cg up to a multiple of 4: NHWC pixels' channel stride */
     size_t edge_cap;       /* bytes of edge copies (x, residual to NHWC) per image group */
@@ -82,7 +83,7 @@ typedef struct sk_qconv_priv {
      * weights; zrow, sh / sw / dh / dw, io_nhwc and edge_cap as above */
     sk_qdw_cfg dwk;
     int32_t *dww;
-    int32_t *dww2;         /* the pair layout where dwk.w32 (sk_qdw_pack_w32), else NULL */
+    int32_t *dww_pairs;    /* the pair layout where dwk.pairs (sk_qdw_pack_w32), else NULL */
 } sk_qconv_priv;
 
 #define SK_QIND_CACHED 4
@@ -104,9 +105,12 @@ size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int 
  * scratch; sk_qdw_enabled: the switch, also read by passes/qdq_act.c */
 int sk_qdw_enabled(void);
 /* passes/qdq_act.c's test: a QDQ depthwise conv goes int8 only where the
- * level has the dw kernel and the NHWC int8 convs around it (without them —
- * AVX2 without VNNI — every dw conv transposes in and out, measured 1.2x
- * slower than leaving it float on MobileNetV2) */
+ * level has the dw kernel and the NHWC int8 convs around it (without them
+ * every dw conv transposes in and out, measured 1.2x slower than leaving it
+ * float on MobileNetV2). False at the scalar level, without VNNI at AVX2 or
+ * AVX-512 (neither AVX-VNNI nor AVX512-VNNI: no NHWC int8 GEMM; also
+ * SKIPSERVE_INT8_UK=avx2), with SKIPSERVE_INT8_NHWC=0 and with
+ * SKIPSERVE_INT8_DW=0 */
 int sk_qdw_pays(const sk_kconfig *kc);
 int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_kconfig *kc);
 int sk_qdw_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
@@ -119,6 +123,20 @@ void sk_qnhwc_tr_bytes(const uint8_t *s, size_t ls, uint8_t *d, size_t ld, size_
                        size_t cols);
 void sk_qnhwc_to_nhwc(struct sk_pool *pool, const uint8_t *s, uint8_t *d, size_t N, size_t C,
                       size_t P);
+/* fast_qconv_nhwc.c's rules, shared with the depthwise path: a 2-int
+ * attribute's i-th value (1 when absent); the edge copies' budget
+ * (SKIPSERVE_INT8_EDGE_BYTES, default 8 MB); x's H * W bound for any pads
+ * from the output; the bytes of the NCHW -> NHWC edge copies of x (xb) and
+ * the residual (rb); the images whose edge copies fit the budget together;
+ * into how many channel parts to split each of `units` tasks so that nth
+ * threads get >= 4 tasks each (at most nblk parts) */
+int64_t sk_qconv_attr2(const sk_node *n, const char *name, int i);
+size_t sk_qconv_edge_cap(void);
+size_t sk_qnhwc_bound_hw(const sk_qconv_priv *pv, size_t OH, size_t OW);
+size_t sk_qnhwc_edge_bytes(const sk_qconv_priv *pv, size_t xb, size_t rb);
+size_t sk_qnhwc_edge_images(const sk_qconv_priv *pv, size_t N, size_t xb1, size_t rb1);
+size_t sk_qsplit_parts(int nth, size_t units, size_t nblk);
+static inline size_t sk_qal64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 void sk_qconv_priv_free(void *p);
 /* Build n->priv for a QLinearConv / _QConvFused node whose weights and

@@ -45,10 +45,16 @@ typedef struct sk_qind_cache {
     int32_t off[]; /* sk_qind_entries(geo, MR) */
 } sk_qind_cache;
 
-static int64_t attr2(const sk_node *n, const char *name, int i)
+int64_t sk_qconv_attr2(const sk_node *n, const char *name, int i)
 {
     const int64_t *v;
     return sk_attr_ints(n, name, &v) == 2 ? v[i] : 1;
+}
+
+size_t sk_qconv_edge_cap(void)
+{
+    const char *eb = getenv("SKIPSERVE_INT8_EDGE_BYTES");
+    return eb && atol(eb) > 0 ? (size_t)atol(eb) : EDGE_BYTES;
 }
 
 int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
@@ -70,7 +76,7 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
      * layer 1. Kept to kernels of >= 25 taps: the 3x3 C = 3 convs (the
      * U-Net's first) were not measured this way. */
     int patch = pv->Cg < 4 && ks >= 25 && pv->Cg * (int64_t)ks <= 1024;
-    int stem_s1 = attr2(n, "strides", 0) == 1 && attr2(n, "strides", 1) == 1;
+    int stem_s1 = sk_qconv_attr2(n, "strides", 0) == 1 && sk_qconv_attr2(n, "strides", 1) == 1;
     /* SKIPSERVE_INT8_ARITH_PTR (A/B timing, tests): 0 the indirection table
      * only, 1 pointers by arithmetic, 2 and interior tiles on dk, 3 (default)
      * and a kernel row as one tap there */
@@ -85,7 +91,7 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
      * padded-channel indirection (SKIPSERVE_INT8_PAD_STEM=0: those). */
     const char *ps = getenv("SKIPSERVE_INT8_PAD_STEM");
     int pad_in = pv->Cg < 4 && c->dk && arith_ptr == 3 && ks <= 64 &&
-                 attr2(n, "dilations", 1) == 1 && !(ps && !strcmp(ps, "0"));
+                 sk_qconv_attr2(n, "dilations", 1) == 1 && !(ps && !strcmp(ps, "0"));
     /* session 16 (qfl): a stem the padded-stem path takes (any stride:
      * MobileNet-style 3x3 s2) is not turned away here;
      * SKIPSERVE_INT8_PAD_STEM_ANY=0 keeps session 15's rule (A/B) */
@@ -110,15 +116,14 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     else
         sk_qigemm_pack_w(c, (size_t)pv->M, C, (size_t)pv->Cg, ks, w, pv->wi);
     memset(pv->zrow, pv->x_zp_u8, C + 64);
-    pv->sh = attr2(n, "strides", 0);
-    pv->sw = attr2(n, "strides", 1);
-    pv->dh = attr2(n, "dilations", 0);
-    pv->dw = attr2(n, "dilations", 1);
+    pv->sh = sk_qconv_attr2(n, "strides", 0);
+    pv->sw = sk_qconv_attr2(n, "strides", 1);
+    pv->dh = sk_qconv_attr2(n, "dilations", 0);
+    pv->dw = sk_qconv_attr2(n, "dilations", 1);
     pv->ig = *c;
     /* SKIPSERVE_INT8_EDGE_BYTES=n (read at load): the edge copies' budget
      * (tests force image-by-image groups with 1) */
-    const char *eb = getenv("SKIPSERVE_INT8_EDGE_BYTES");
-    pv->edge_cap = eb && atol(eb) > 0 ? (size_t)atol(eb) : EDGE_BYTES;
+    pv->edge_cap = sk_qconv_edge_cap();
     const char *pf = getenv("SKIPSERVE_INT8_PREFETCH"); /* =0: off (A/B timing) */
     pv->prefetch = !(pf && !strcmp(pf, "0"));
     const char *st = getenv("SKIPSERVE_INT8_SHORT_TILES"); /* =0: MR-pixel tiles only (A/B) */
@@ -136,7 +141,7 @@ void sk_qconv_free_nhwc(sk_qconv_priv *pv)
 
 /* ---- scratch ---------------------------------------------------------------- */
 
-static size_t al64(size_t b) { return (b + 63) & ~(size_t)63; }
+#define al64 sk_qal64
 
 /* Scratch for a run's own indirection table (a shape past the cached ones):
  * none where no table is ever read — patch mode, or pointers computed
@@ -164,7 +169,7 @@ static int x_edge(const sk_qconv_priv *pv)
 }
 
 /* the NHWC copies of an NCHW x (xb bytes) and residual (rb): only at edges */
-static size_t edge_bytes(const sk_qconv_priv *pv, size_t xb, size_t rb)
+size_t sk_qnhwc_edge_bytes(const sk_qconv_priv *pv, size_t xb, size_t rb)
 {
     return (x_edge(pv) ? al64(xb) : 0) +
            (pv->has_res && !(pv->io_nhwc & SK_QNHWC_R) ? al64(rb) : 0);
@@ -174,9 +179,9 @@ static size_t edge_bytes(const sk_qconv_priv *pv, size_t xb, size_t rb)
  * without an edge; else as many as fit EDGE_BYTES (at least one), so a
  * batch's edge copy does not grow with the batch (the U-Net's 64-channel
  * 256x256 concat at batch 8 would take 33 MB) */
-static size_t edge_images(const sk_qconv_priv *pv, size_t N, size_t xb1, size_t rb1)
+size_t sk_qnhwc_edge_images(const sk_qconv_priv *pv, size_t N, size_t xb1, size_t rb1)
 {
-    size_t e = edge_bytes(pv, xb1, rb1);
+    size_t e = sk_qnhwc_edge_bytes(pv, xb1, rb1);
     if (!e || !N)
         return N ? N : 1;
     size_t nb = pv->edge_cap / e;
@@ -186,21 +191,32 @@ static size_t edge_images(const sk_qconv_priv *pv, size_t N, size_t xb1, size_t 
 /* x's H (W) is at most OH * stride + dilation * (k - 1) for any pads: the
  * plan's scratch is sized from the output alone, and the run picks its
  * image groups from the same bound, so it never needs more */
-static size_t bound_hw(const sk_qconv_priv *pv, size_t OH, size_t OW)
+size_t sk_qnhwc_bound_hw(const sk_qconv_priv *pv, size_t OH, size_t OW)
 {
     return (OH * (size_t)pv->sh + (size_t)(pv->dh * (pv->kh - 1))) *
            (OW * (size_t)pv->sw + (size_t)(pv->dw * (pv->kw - 1)));
+}
+
+size_t sk_qsplit_parts(int nth, size_t units, size_t nblk)
+{
+    size_t nparts = 1;
+    if (nth > 1 && units < 4 * (size_t)nth) {
+        nparts = (4 * (size_t)nth + units - 1) / units;
+        nparts = nparts > nblk ? nblk : nparts;
+    }
+    return nparts;
 }
 
 size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int nthreads)
 {
     size_t N = (size_t)out->shape.dim[0], OH = (size_t)out->shape.dim[2],
            OW = (size_t)out->shape.dim[3], M = (size_t)pv->M, C = (size_t)pv->Cp;
-    size_t HW = bound_hw(pv, OH, OW);
+    size_t HW = sk_qnhwc_bound_hw(pv, OH, OW);
     size_t ks = pv->kp ? 1 : (size_t)(pv->kh * pv->kw), MR = (size_t)pv->ig.mr;
     size_t tiles = (OH * OW + MR - 1) / MR;
-    size_t nb = edge_images(pv, N, HW * C, OH * OW * M);
-    size_t b = edge_bytes(pv, nb * HW * C, nb * OH * OW * M) + table_bytes(pv, tiles, ks, MR);
+    size_t nb = sk_qnhwc_edge_images(pv, N, HW * C, OH * OW * M);
+    size_t b = sk_qnhwc_edge_bytes(pv, nb * HW * C, nb * OH * OW * M) +
+               table_bytes(pv, tiles, ks, MR);
     return b + per_thread(pv, ks) * (size_t)(nthreads > 0 ? nthreads : 1) + 64;
 }
 
@@ -698,13 +714,13 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
         Wp = (OW - 1) * (size_t)w.stride[2] + (size_t)(w.dil[2] * (pv->kw - 1)) + 1;
     }
     int nth = sk_pool_size(ctx->pool);
-    size_t nb = edge_images(pv, N, bound_hw(pv, OH, OW) * C, P * M);
-    size_t need = edge_bytes(pv, nb * Hp * Wp * C, nb * P * M) +
+    size_t nb = sk_qnhwc_edge_images(pv, N, sk_qnhwc_bound_hw(pv, OH, OW) * C, P * M);
+    size_t need = sk_qnhwc_edge_bytes(pv, nb * Hp * Wp * C, nb * P * M) +
                   table_bytes(pv, (P + MR - 1) / MR, ks, MR) + per_thread(pv, ks) * (size_t)nth + 64;
     if (!ctx->scratch || ctx->scratch_bytes < need)
         return SK_EINVAL;
     uint8_t *s0 = (uint8_t *)(((uintptr_t)ctx->scratch + 63) & ~(uintptr_t)63);
-    uint8_t *s = s0 + edge_bytes(pv, nb * Hp * Wp * C, nb * P * M);
+    uint8_t *s = s0 + sk_qnhwc_edge_bytes(pv, nb * Hp * Wp * C, nb * P * M);
     int direct = pv->kp || (ks == 1 && w.stride[1] == 1 && w.stride[2] == 1 && w.pb[1] == 0 &&
                  w.pb[2] == 0 && H == OH && W == OW);
     const int32_t *off = NULL;
@@ -751,11 +767,7 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
             tr = MR - 1;
         size_t ntiles = (ni * P + tr - 1) / tr, nchunk = (ntiles + ct - 1) / ct;
         /* few chunks (late layers at batch 1): split the channel blocks too */
-        size_t nparts = 1;
-        if (nth > 1 && nchunk < 4 * (size_t)nth) {
-            nparts = (4 * (size_t)nth + nchunk - 1) / nchunk;
-            nparts = nparts > nblk ? nblk : nparts;
-        }
+        size_t nparts = sk_qsplit_parts(nth, nchunk, nblk);
         nh_job j = {pv, &p, X, R, (uint8_t *)out->data + b0 * P * M, off, P, M,
                     pv->kp ? (size_t)pv->kp : C, ks, pv->kp ? xs : Hp * Wp * C, ni * P, ntiles, ct,
                     nchunk, nparts, nblk, s, per_thread(pv, ks), !(pv->io_nhwc & SK_QNHWC_Y),

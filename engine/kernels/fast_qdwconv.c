@@ -32,13 +32,13 @@
 #include "kernels/ref/nn_util.h"
 #include "threadpool.h"
 
-#define EDGE_BYTES ((size_t)8 << 20) /* default budget of the edge copies */
-
-static int64_t attr2(const sk_node *n, const char *name, int i)
-{
-    const int64_t *v;
-    return sk_attr_ints(n, name, &v) == 2 ? v[i] : 1;
-}
+/* attributes, the edge budget, scratch rounding, the image groups and the
+ * channel split: fast_qconv_nhwc.c's (fast_qconv.h), the same rules */
+#define attr2 sk_qconv_attr2
+#define al64 sk_qal64
+#define bound_hw sk_qnhwc_bound_hw
+#define edge_bytes sk_qnhwc_edge_bytes
+#define edge_images sk_qnhwc_edge_images
 
 int sk_qdw_enabled(void)
 {
@@ -62,11 +62,11 @@ int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_k
     if (!pv->dww || !pv->zrow)
         return SK_ENOMEM;
     sk_qdw_pack_w(C, ks, w, pv->dww);
-    if (kc->qdw.w32 && C >= 32) { /* the VNNI row kernel's 32-channel pairs */
-        pv->dww2 = malloc(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t) + 64);
-        if (!pv->dww2)
+    if (kc->qdw.pairs && C >= 32) { /* the VNNI row kernel's 32-channel pairs */
+        pv->dww_pairs = malloc(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t) + 64);
+        if (!pv->dww_pairs)
             return SK_ENOMEM;
-        sk_qdw_pack_w32(C, ks, w, pv->dww2);
+        sk_qdw_pack_w32(C, ks, w, pv->dww_pairs);
     }
     /* the zero point as x stores it: the kernel flips int8 bytes it reads */
     memset(pv->zrow, pv->x_zp_u8 ^ (pv->x_s8 ? 0x80 : 0), C + 64);
@@ -75,38 +75,13 @@ int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_k
     pv->sw = attr2(n, "strides", 1);
     pv->dh = attr2(n, "dilations", 0);
     pv->dw = attr2(n, "dilations", 1);
-    const char *eb = getenv("SKIPSERVE_INT8_EDGE_BYTES");
-    pv->edge_cap = eb && atol(eb) > 0 ? (size_t)atol(eb) : EDGE_BYTES;
+    pv->edge_cap = sk_qconv_edge_cap();
     pv->dwk = kc->qdw;
     return 1;
 }
 
 /* ---- scratch ------------------------------------------------------------------ */
 
-static size_t al64(size_t b) { return (b + 63) & ~(size_t)63; }
-
-/* x's H x W for any pads is at most this (the plan sizes from the output) */
-static size_t bound_hw(const sk_qconv_priv *pv, size_t OH, size_t OW)
-{
-    return (OH * (size_t)pv->sh + (size_t)(pv->dh * (pv->kh - 1))) *
-           (OW * (size_t)pv->sw + (size_t)(pv->dw * (pv->kw - 1)));
-}
-
-static size_t edge_bytes(const sk_qconv_priv *pv, size_t xb, size_t rb)
-{
-    return (pv->io_nhwc & SK_QNHWC_X ? 0 : al64(xb)) +
-           (pv->has_res && !(pv->io_nhwc & SK_QNHWC_R) ? al64(rb) : 0);
-}
-
-/* images whose edge copies are made together (all of them without edges) */
-static size_t edge_images(const sk_qconv_priv *pv, size_t N, size_t xb1, size_t rb1)
-{
-    size_t e = edge_bytes(pv, xb1, rb1);
-    if (!e || !N)
-        return N ? N : 1;
-    size_t nb = pv->edge_cap / e;
-    return nb < 1 ? 1 : nb > N ? N : nb;
-}
 
 /* a thread's row: its tap pointers, and its output row when y is NCHW */
 static size_t per_thread(const sk_qconv_priv *pv, size_t OW)
@@ -203,7 +178,7 @@ static void dw_range(void *arg, int tid, size_t begin, size_t end)
                 qstep[r] = in ? (size_t)j->dw * C : 0;
             }
             pv->dwk.row(hi - lo, c0, nc, (size_t)pv->kh, (size_t)pv->kw, rows, rstep, qstep,
-                        pv->dww, pv->dww2, j->flip, yd + lo * C, C, rd ? rd + lo * C : NULL, C, j->p);
+                        pv->dww, pv->dww_pairs, j->flip, yd + lo * C, C, rd ? rd + lo * C : NULL, C, j->p);
         }
         if (hi < OW && !both)
             pv->dwk.uk(OW - hi, c0, nc, ks, ptr + hi * ks, pv->dww, j->flip, yd + hi * C, C,
@@ -266,11 +241,8 @@ int sk_qdw_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor 
             R = e;
         }
         /* few rows (late layers at batch 1): split the channels too */
-        size_t rows = ni * OH, nblk = (C + SK_QDW_CB - 1) / SK_QDW_CB, nparts = 1;
-        if (nth > 1 && rows < 4 * (size_t)nth) {
-            nparts = (4 * (size_t)nth + rows - 1) / rows;
-            nparts = nparts > nblk ? nblk : nparts;
-        }
+        size_t rows = ni * OH, nblk = (C + SK_QDW_CB - 1) / SK_QDW_CB;
+        size_t nparts = sk_qsplit_parts(nth, rows, nblk);
         /* parts of whole 32-channel blocks where they can be (the VNNI row kernel) */
         size_t cpart = (nblk + nparts - 1) / nparts * SK_QDW_CB;
         cpart = cpart % 32 && cpart < C ? cpart + SK_QDW_CB : cpart;

@@ -48,9 +48,19 @@ static long wp_now(void)
 }
 static long wp_wall(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+    return wp_clock(CLOCK_MONOTONIC);
+}
+/* a thread id or a shape past the table is dropped, not lumped into the
+ * last slot (two threads adding to one slot race; two shapes in one class
+ * mislead): said once on stderr */
+static void wp_warn(const char *what)
+{
+    static int said;
+    if (!said) {
+        said = 1;
+        fprintf(stderr, "wino-phases: %s past the table (%d threads, %d shapes): dropped\n", what,
+                WP_THREADS, WP_CLASSES);
+    }
 }
 static void wp_dump(void)
 {
@@ -105,17 +115,25 @@ static wp_class *wp_class_of(int m, int C, int M, int oH, int N)
             return c;
         }
     }
-    return &wp_tab[WP_CLASSES - 1];
+    wp_warn("a shape");
+    return NULL;
 }
 #define WP_NOW() wp_now()
 static void wp_add(wp_class *c, int tid, int ph, long d)
 {
-    tid = tid < WP_THREADS ? tid : WP_THREADS - 1;
+    if (!c)
+        return;
+    if (tid < 0 || tid >= WP_THREADS) {
+        wp_warn("a thread");
+        return;
+    }
     c->t[tid][ph] += d;
     c->cur[tid][ph] += d;
 }
 static void wp_end(wp_class *c)
 {
+    if (!c)
+        return;
     long w = c->cur[0][WP_WIN] + c->cur[0][WP_WMUL], b = c->best[0][WP_WIN] + c->best[0][WP_WMUL];
     if (!b || w < b)
         memcpy(c->best, c->cur, sizeof c->best);
@@ -126,5 +144,5 @@ static void wp_end(wp_class *c)
 #define WP_WNOW() wp_wall()
 #define WP_CALL(r)                                                                                 \
     ((r)->wp = wp_class_of((r)->m, (int)(r)->g.C, (int)(r)->g.M, (int)(r)->g.oH, (int)(r)->g.N),  \
-     (r)->wp->calls++, memset((r)->wp->cur, 0, sizeof (r)->wp->cur))
+     (void)((r)->wp && ((r)->wp->calls++, memset((r)->wp->cur, 0, sizeof (r)->wp->cur), 1)))
 #endif

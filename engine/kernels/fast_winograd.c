@@ -31,6 +31,7 @@
  * by ~1e-6 (F(2x2)) or ~1e-5 (F(4x4)) of the output range (checked against
  * the reference conv in tests/unit/test_fast_conv.c and the model zoo at
  * rtol 1e-4). SKIPSERVE_WINOGRAD=0 at load turns it off. */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,8 +212,8 @@ typedef struct wino_run {
     int one;                 /* one block of every tile, one V area (wino_one_block) */
     int vchunks, vch;        /* channel ranges of that transform: count, channels */
     int vorder_panel;        /* its units panel-major (SKIPSERVE_WINO_VORDER=0, A/B) */
-    int pfw;                 /* input transform prefetches V / X this many channels ahead */
-    int prefetch;            /* U's next slice prefetched (SKIPSERVE_WINO_PREFETCH=0: off) */
+    int in_pf_ahead;         /* input transform prefetches V / X this many channels ahead */
+    int u_prefetch;          /* U's next slice prefetched (SKIPSERVE_WINO_PREFETCH=0: off) */
     float *scratch;
     size_t varea, mbarea; /* floats per V area, per product area */
     int nv;               /* V areas */
@@ -358,11 +359,27 @@ static inline void wino_pfw(const void *p)
  * only: same bits. SKIPSERVE_WINO_PFW=0 turns it off (A/B), =n prefetches
  * n channels ahead. */
 #define WINO_PF_AHEAD 2
+
+/* Prefetches never change values, so a test cannot see a range that
+ * strays outside U, V or X from the outputs: each range is checked (two
+ * compares a call) and a stray one counted here; test_fast_conv asserts
+ * the count stays 0 (fast.h). */
+_Atomic long sk_wino_pf_strays;
+static void wino_pf_check(const void *p, const void *e, const void *lo, const void *hi)
+{
+    if (p && ((uintptr_t)p < ((uintptr_t)lo & ~(uintptr_t)63) || (uintptr_t)e > (uintptr_t)hi ||
+              (uintptr_t)e < (uintptr_t)p))
+        atomic_fetch_add_explicit(&sk_wino_pf_strays, 1, memory_order_relaxed);
+}
+
 static void wino_input_pf(const wino_run *r, float *V, size_t vstride, int64_t c,
                           const wino_seg *segs, int nseg)
 {
     const int nr = r->cfg->nr;
     const float *v = V + (size_t)c * (size_t)nr;
+    /* the last line written: inside the V areas */
+    wino_pf_check(v, v + (size_t)(r->nxi - 1) * vstride + (size_t)nr, r->scratch,
+                  r->scratch + (size_t)r->nv * r->varea);
     for (int xi = 0; xi < r->nxi; xi++)
         for (int k = 0; k < nr; k += 16) /* a line per 16 floats */
             wino_pfw(v + (size_t)xi * vstride + k);
@@ -378,6 +395,7 @@ static void wino_input_pf(const wino_run *r, float *V, size_t vstride, int64_t c
         return;
     const char *x = (const char *)(r->g.x + ((s0->img * r->g.C + c) * r->g.H + h0) * r->g.W);
     size_t bytes = sizeof(float) * (size_t)((h1 - h0) * r->g.W);
+    wino_pf_check(x, x + bytes, r->g.x, r->g.x + r->g.N * r->g.C * r->g.H * r->g.W);
     for (size_t o = 0; o < bytes; o += 64)
         __builtin_prefetch(x + o, 0, 3);
 }
@@ -397,12 +415,12 @@ static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, 
         int nseg = wino_segs(r, t0 + (int64_t)p * nr, n, segs);
         if (n < nr) /* the last panel's missing tiles: zero, never written */
             memset(d, 0, sizeof d);
-        if (r->pfw)
-            for (int64_t c = ca; c < cb && c < ca + r->pfw; c++)
+        if (r->in_pf_ahead)
+            for (int64_t c = ca; c < cb && c < ca + r->in_pf_ahead; c++)
                 wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c, segs, nseg);
         for (int64_t c = ca; c < cb; c++) {
-            if (r->pfw && c + r->pfw < cb)
-                wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c + r->pfw, segs,
+            if (r->in_pf_ahead && c + r->in_pf_ahead < cb)
+                wino_input_pf(r, V + (size_t)p * pan, (size_t)npan * pan, c + r->in_pf_ahead, segs,
                               nseg);
             wino_gather(r, c, segs, nseg, nr, d);
             float *v = V + (size_t)p * pan + (size_t)c * (size_t)nr;
@@ -422,28 +440,8 @@ static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, 
  * chunk's first slice), spread evenly over the calls, so U arrives while
  * the GEMMs compute. The microkernel only touches the lines: same bits.
  * SKIPSERVE_WINO_PREFETCH=0 turns it off (A/B). */
-static void wino_pf_piece(sk_ukernel_params *prm, const float *next, size_t bytes, int t, int n,
-                          size_t kc)
-{
-    prm->pf = prm->pf_end = NULL;
-    prm->pf_step = 0;
-    if (!next || !bytes || n <= 0 || kc < 2)
-        return;
-    /* addresses as integers: an aligned-down start may precede the piece */
-    uintptr_t base = (uintptr_t)next;
-    uintptr_t p = (base + bytes * (size_t)t / (size_t)n) & ~(uintptr_t)63;
-    uintptr_t e = base + bytes * (size_t)(t + 1) / (size_t)n;
-    if (e <= p)
-        return;
-    size_t iters = kc / 2, lines = (size_t)(e - p + 63) / 64, per = (lines + iters - 1) / iters;
-    if (per > 2) { /* more than the K loop touches (2 lines per 2 k): its first part */
-        per = 2;
-        e = p + iters * 128;
-    }
-    prm->pf = (const char *)p;
-    prm->pf_end = (const char *)e;
-    prm->pf_step = per * 64;
-}
+/* gemm.c's piece rule (sk_gemm_pf_piece): one slice, call t of n */
+#define wino_pf_piece sk_gemm_pf_piece
 
 /* Output channel chunks [c0, c1) (of mch rows) of tiles [t0, t0+nt) from
  * their transformed input V: per chunk nxi GEMMs into Mb, then the output
@@ -477,18 +475,21 @@ static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t 
             /* U slice to prefetch during this xi's calls */
             const float *un = NULL;
             size_t unb = 0;
-            if (r->prefetch && xi + 1 < nxi) {
+            if (r->u_prefetch && xi + 1 < nxi) {
                 un = ua + r->u->group_stride;
                 unb = sizeof(float) * (size_t)rows * (size_t)C;
-            } else if (r->prefetch && nrows > 0) {
+            } else if (r->u_prefetch && nrows > 0) {
                 un = r->u->data + (size_t)(nm0 / mr) * ustride;
                 unb = sizeof(float) * (size_t)nrows * (size_t)C;
             }
             const int ncall = npan * (rows / mr);
             for (int p = 0; p < npan; p++)
                 for (int im = 0; im < rows; im += mr) {
-                    if (un)
-                        wino_pf_piece(&prm, un, unb, p * (rows / mr) + im / mr, ncall, (size_t)C);
+                    /* unconditional: un == NULL clears prm.pf, so the last
+                     * slice's calls do not re-prefetch the one in use */
+                    wino_pf_piece(&prm, un, unb, p * (rows / mr) + im / mr, ncall, (size_t)C);
+                    wino_pf_check(prm.pf, prm.pf_end, r->u->data,
+                                  r->u->data + (size_t)r->u->groups * r->u->group_stride);
                     cfg->uk((size_t)C, ua + (size_t)(im / mr) * ustride, vb + (size_t)p * pan,
                             mc + (size_t)im * (size_t)tb + (size_t)p * (size_t)nr, (size_t)tb,
                             0, &prm);
@@ -617,10 +618,10 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     const char *vo = getenv("SKIPSERVE_WINO_VORDER");
     r.vorder_panel = vo && strcmp(vo, "0") == 0;
     const char *pfe = getenv("SKIPSERVE_WINO_PREFETCH");
-    r.prefetch = !(pfe && strcmp(pfe, "0") == 0);
+    r.u_prefetch = !(pfe && strcmp(pfe, "0") == 0);
     const char *pfw = getenv("SKIPSERVE_WINO_PFW");
-    r.pfw = pfw ? atoi(pfw) : WINO_PF_AHEAD; /* channels ahead; 0 off (A/B), at most 64 */
-    r.pfw = r.pfw < 0 ? 0 : r.pfw > 64 ? 64 : r.pfw;
+    r.in_pf_ahead = pfw ? atoi(pfw) : WINO_PF_AHEAD; /* channels ahead; 0 off (A/B), at most 64 */
+    r.in_pf_ahead = r.in_pf_ahead < 0 ? 0 : r.in_pf_ahead > 64 ? 64 : r.in_pf_ahead;
     r.m = pv->w.groups == 16 ? 2 : 4;
     r.a = r.m + 2;
     r.nxi = r.a * r.a;

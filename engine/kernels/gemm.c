@@ -257,6 +257,14 @@ static inline void pf_params(sk_ukernel_params *up, pf_range r, size_t kc)
     up->pf_step = per * 64;
 }
 
+void sk_gemm_pf_piece(sk_ukernel_params *up, const void *next, size_t bytes, int t, int n,
+                      size_t kc)
+{
+    up->pf = up->pf_end = NULL;
+    up->pf_step = 0;
+    pf_params(up, pf_piece(next, 0, 1, bytes, t, n), kc);
+}
+
 sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7)
 {
     sk_gemm_cfg c = *base;

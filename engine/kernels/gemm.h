@@ -136,6 +136,12 @@ typedef struct sk_gemm_cfg {
  * config.h gemm_mr7): M blocks of whole 7-row panels, no edge kernels
  * (theirs read 8-row panels; tail tiles go through the buffered path). */
 sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7);
+/* gemm.c's weight prefetch for other drivers (fast_winograd.c): up's
+ * pf / pf_end / pf_step for call t of n spreading the `bytes` at `next`
+ * over a K loop of kc (at most two lines per two k: the first part where
+ * the piece is longer); cleared (no prefetch) when next is NULL */
+void sk_gemm_pf_piece(sk_ukernel_params *up, const void *next, size_t bytes, int t, int n,
+                      size_t kc);
 
 /* Slots of nr (mr) words that kc K rows take in a panel: kc, or ceil(kc/2)
  * pairs for a K-pair config. Panel strides and K offsets count in these. */

@@ -48,11 +48,11 @@ void sk_qu8_qc8w_dwconv__scalar(size_t n, size_t c0, size_t nc, size_t ks,
 /* the row form (qdwconv.h) as the pointer form over the pointers it means */
 void sk_qu8_qc8w_dwrow__scalar(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                const uint8_t *const *rows, const size_t *rstep,
-                               const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip, uint8_t *y,
+                               const size_t *qstep, const int32_t *w, const int32_t *w_pairs, uint8_t flip, uint8_t *y,
                                size_t ldy, const uint8_t *res, size_t ldr,
                                const sk_qgemm_params *p)
 {
-    (void)w2; /* the pair layout: the VNNI row kernel's only */
+    (void)w_pairs; /* the pair layout: the VNNI row kernel's only */
     const uint8_t *ptr[SK_QDW_ROW_MAXK];
     size_t ks = kh * kw;
     for (size_t i = 0; i < n; i++) {

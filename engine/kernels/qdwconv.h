@@ -54,12 +54,12 @@ typedef void (*sk_qdw_uk_fn)(size_t n, size_t c0, size_t nc, size_t ks,
  * row above or below the image is the zero-point row with steps 0. The
  * pointer form above serves the row's first and last pixels (a tap in the
  * left / right padding) and kernels of more than SK_QDW_ROW_MAXK taps.
- * Same arithmetic, same bits. w2: the weights again in the pair layout
- * (sk_qdw_pack_w32) where the level's cfg asks for it (w32), else NULL;
+ * Same arithmetic, same bits. w_pairs: the weights again in the pair layout
+ * (sk_qdw_pack_w32) where the level's cfg asks for it (pairs), else NULL;
  * only the AVX512-VNNI row kernel reads it. */
 typedef void (*sk_qdw_row_fn)(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                               const uint8_t *const *rows, const size_t *rstep,
-                              const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip, uint8_t *y,
+                              const size_t *qstep, const int32_t *w, const int32_t *w_pairs, uint8_t flip, uint8_t *y,
                               size_t ldy, const uint8_t *res, size_t ldr,
                               const sk_qgemm_params *p);
 
@@ -68,7 +68,7 @@ typedef struct sk_qdw_cfg {
     sk_qdw_uk_fn uk;
     const char *name;
     sk_qdw_row_fn row; /* NULL: every pixel through uk */
-    int w32;           /* the row kernel reads w2 (sk_qdw_pack_w32) */
+    int pairs;         /* the row kernel reads w_pairs (sk_qdw_pack_w32) */
 } sk_qdw_cfg;
 
 /* int32 elements of the packed weights of C channels, ks taps */
@@ -98,7 +98,7 @@ void sk_qu8_qc8w_dwconv__scalar(size_t n, size_t c0, size_t nc, size_t ks,
                                 const sk_qgemm_params *p);
 void sk_qu8_qc8w_dwrow__scalar(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                const uint8_t *const *rows, const size_t *rstep,
-                               const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip, uint8_t *y,
+                               const size_t *qstep, const int32_t *w, const int32_t *w_pairs, uint8_t flip, uint8_t *y,
                                size_t ldy, const uint8_t *res, size_t ldr,
                                const sk_qgemm_params *p);
 /* x86-64 builds */
@@ -114,7 +114,7 @@ void sk_qu8_qc8w_dwconv_4x8c__avx2(size_t n, size_t c0, size_t nc, size_t ks,
 
 void sk_qu8_qc8w_dwrow_8x16c__avx512bw(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                        const uint8_t *const *rows, const size_t *rstep,
-                                       const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip,
+                                       const size_t *qstep, const int32_t *w, const int32_t *w_pairs, uint8_t flip,
                                        uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
                                        const sk_qgemm_params *p);
 /* AVX512-VNNI: 32-channel blocks on the pair layout, 2 vpdpwssd a tap
@@ -122,12 +122,12 @@ void sk_qu8_qc8w_dwrow_8x16c__avx512bw(size_t n, size_t c0, size_t nc, size_t kh
 void sk_qu8_qc8w_dwrow_8x32c__avx512vnni(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                          const uint8_t *const *rows, const size_t *rstep,
                                          const size_t *qstep, const int32_t *w,
-                                         const int32_t *w2, uint8_t flip, uint8_t *y,
+                                         const int32_t *w_pairs, uint8_t flip, uint8_t *y,
                                          size_t ldy, const uint8_t *res, size_t ldr,
                                          const sk_qgemm_params *p);
 void sk_qu8_qc8w_dwrow_4x8c__avx2(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                   const uint8_t *const *rows, const size_t *rstep,
-                                  const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip,
+                                  const size_t *qstep, const int32_t *w, const int32_t *w_pairs, uint8_t flip,
                                   uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
                                   const sk_qgemm_params *p);
 

@@ -21,7 +21,8 @@
  * MobileNetV2 (0.3-1.8 against 8-40 GFLOP/s), so those kept their float
  * conv and activation. Session 17: depthwise convs have an int8 kernel
  * (kernels/fast_qdwconv.c) and are rewritten too where it pays — the level
- * has it and the NHWC int8 convs (not AVX2 without VNNI, not scalar) —
+ * has it and the NHWC int8 convs (sk_qdw_pays: not scalar, not AVX2 or
+ * AVX-512 without any VNNI, not with SKIPSERVE_INT8_NHWC=0) —
  * unless SKIPSERVE_INT8_DW=0 (then they stay float, as before). SKIPSERVE_QDQ_ACT=0 at load leaves
  * them all (A/B). */
 #include <float.h>

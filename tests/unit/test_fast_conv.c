@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -2333,7 +2334,9 @@ static void test_bf16_alt(void **state)
  * (SKIPSERVE_WINO_ONE=0: same products, same order per output), with the
  * shared transform's units in either order (channel-major, the default,
  * or SKIPSERVE_WINO_VORDER=0), and with or without the prefetches
- * (SKIPSERVE_WINO_PREFETCH=0, SKIPSERVE_WINO_PFW=0). */
+ * (SKIPSERVE_WINO_PREFETCH=0, SKIPSERVE_WINO_PFW=0, =64 the most channels
+ * ahead). Prefetches cannot change values: their ranges are checked inside
+ * U, V and X by fast_winograd.c (sk_wino_pf_strays, asserted 0 here). */
 static void test_wino_one_block(void **state)
 {
     (void)state;
@@ -2390,6 +2393,14 @@ static void test_wino_one_block(void **state)
                              "pool %d, order %d)", l, i, k % 4, k / 4);
                 free(y1);
             }
+            setenv("SKIPSERVE_WINO_PFW", "64", 1);
+            float *y2 = run_graph(g, &c, x, r, pools[2], &n1, 1);
+            unsetenv("SKIPSERVE_WINO_PFW");
+            assert_memory_equal(y0, y2, sizeof(float) * (size_t)n0);
+            free(y2);
+            if (atomic_load(&sk_wino_pf_strays))
+                fail_msg("a prefetch outside U, V or X (level %d, case %zu): %ld", l, i,
+                         (long)atomic_load(&sk_wino_pf_strays));
             free(y0);
             free(x);
             free(r);

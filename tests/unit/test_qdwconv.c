@@ -82,6 +82,9 @@ static void input(sk_graph *g, const char *name, sk_dtype dt, const int64_t *dim
 typedef struct dcase {
     int N, C, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
     int x_s8, per_channel, bias, add;
+    int act; /* DQ -> Relu -> Q after it all (same scale and zero point):
+              * qdq.c's table, a pure clamp to [zp, type max], folded into
+              * the epilogue's clamp */
     int OH, OW;
 } dcase;
 
@@ -109,6 +112,7 @@ static sk_graph *build(const dcase *c, uint64_t seed)
     int64_t wd[4] = {c->C, 1, c->kh, c->kw}, one[1] = {1}, md[1] = {c->C};
     size_t wn = (size_t)(c->C * c->kh * c->kw);
     int8_t *w = malloc(wn);
+    assert_non_null(w);
     for (size_t i = 0; i < wn; i++) /* extremes often: -128 * 255 products */
         w[i] = (int8_t)(rnd() % 4 == 0 ? (rnd() & 1 ? 127 : -128) : (int)(rnd() % 256) - 128);
     cst(g, "w", SK_I8, 4, wd, w);
@@ -117,6 +121,7 @@ static sk_graph *build(const dcase *c, uint64_t seed)
     float *ws = malloc(sizeof(float) * (size_t)c->C);
     int8_t *wz = calloc((size_t)c->C, 1);
     int32_t *b = malloc(sizeof(int32_t) * (size_t)c->C);
+    assert_true(ws && wz && b);
     for (int m = 0; m < c->C; m++) {
         ws[m] = 0.001f + (float)(rnd() % 1000) * 1e-5f;
         b[m] = (int32_t)(rnd() % 40001) - 20000;
@@ -159,6 +164,16 @@ static sk_graph *build(const dcase *c, uint64_t seed)
         outv = val(g, "out");
         sk_graph_add_node(g, SK_OP_QLINEAR_ADD, "qadd", 8, ain, 1, &outv);
     }
+    if (c->act) { /* in the output's scale and zero point (cs / cz, or ys / yz) */
+        const char *sn = c->add ? "cs" : "ys", *zn = c->add ? "cz" : "yz";
+        int dq[3] = {outv, val(g, sn), val(g, zn)}, df = val(g, "df");
+        sk_graph_add_node(g, SK_OP_DEQUANTIZE_LINEAR, "dqa", 3, dq, 1, &df);
+        int cf = val(g, "cf");
+        sk_graph_add_node(g, SK_OP_RELU, "relu", 1, &df, 1, &cf);
+        int q[3] = {cf, val(g, sn), val(g, zn)};
+        outv = val(g, "act");
+        sk_graph_add_node(g, SK_OP_QUANTIZE_LINEAR, "qa", 3, q, 1, &outv);
+    }
     sk_graph_add_output(g, outv);
     char err[256];
     if (sk_graph_validate(g, err, sizeof err))
@@ -183,6 +198,7 @@ static uint8_t *run(const sk_graph *g, const dcase *c, const uint8_t *x, const u
     const sk_tensor *y = sk_plan_output(p, 0);
     *ny = (size_t)sk_shape_numel(&y->shape);
     uint8_t *copy = malloc(*ny + 1);
+    assert_non_null(copy);
     memcpy(copy, y->data, *ny);
     sk_plan_free(p);
     return copy;
@@ -198,6 +214,8 @@ static const sk_qconv_priv *dw_priv(const sk_graph *g)
     return NULL;
 }
 
+static int count_op(const sk_graph *g, sk_op op);
+
 static void check_case(const dcase *c, uint64_t seed, sk_pool *pool)
 {
     char err[256];
@@ -210,6 +228,7 @@ static void check_case(const dcase *c, uint64_t seed, sk_pool *pool)
         assert_true(pv && pv->dwk.uk);
     size_t nx = (size_t)(c->N * c->C * c->H * c->W), nr = (size_t)(c->N * c->C * c->OH * c->OW);
     uint8_t *x = malloc(nx + 1), *r = malloc(nr + 1);
+    assert_true(x && r);
     for (size_t i = 0; i < nx; i++)
         x[i] = (uint8_t)rnd();
     for (size_t i = 0; i < nr; i++)
@@ -321,6 +340,7 @@ static void pw_conv(sk_graph *g, const char *name, const char *x, int C, int M, 
     size_t wnum = (size_t)(M * (C / group) * k * k);
     int8_t *w = malloc(wnum);
     int32_t *b = malloc(sizeof(int32_t) * (size_t)M);
+    assert_true(w && b);
     for (size_t i = 0; i < wnum; i++)
         w[i] = (int8_t)((int)(rnd() % 256) - 128);
     for (int m = 0; m < M; m++)
@@ -449,6 +469,7 @@ static void kernel_case(const sk_qdw_cfg *kc, size_t C, size_t kh, size_t kw, si
     int32_t *bias = malloc(C * sizeof(int32_t));
     float *mult = malloc(C * sizeof(float));
     uint8_t *y1 = malloc(n * ldy), *y2 = malloc(n * ldy);
+    assert_true(xs && res && ptr && w && wp && bias && mult && y1 && y2);
     for (size_t i = 0; i < xbytes; i++)
         xs[i] = (uint8_t)(rnd() % 3 == 0 ? (rnd() & 1 ? 255 : 0) : rnd());
     for (size_t i = 0; i < n * ldy + 64; i++)
@@ -459,8 +480,9 @@ static void kernel_case(const sk_qdw_cfg *kc, size_t C, size_t kh, size_t kw, si
         w[i] = (int8_t)(rnd() % 3 == 0 ? (rnd() & 1 ? 127 : -128) : (int)(rnd() % 256) - 128);
     sk_qdw_pack_w(C, ks, w, wp);
     int32_t *wp2 = NULL; /* the pair layout, where the level's row kernel reads it */
-    if (kc->w32 && C >= 32) {
+    if (kc->pairs && C >= 32) {
         wp2 = malloc(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t));
+        assert_non_null(wp2);
         sk_qdw_pack_w32(C, ks, w, wp2);
     }
     for (size_t c = 0; c < C; c++) {
@@ -561,6 +583,74 @@ static void test_kernels(void **state)
         assert_true(ran >= 1);
 }
 
+/* ---- 3b. the table folded on the residual side ------------------------------------ */
+
+/* dw QLinearConv + QLinearAdd + a QDQ Relu in the add's scale and zero
+ * point: one _QConvFused with a residual and a pure-clamp table, which
+ * fast_qconv.c folds into the final clamp (prm.lo / prm.hi, not lo1 / hi1).
+ * Checked: the lower bound moved from the type's minimum to cz (build:
+ * 110-140 uint8, -10-10 int8), the table dropped; the bytes equal the
+ * reference graph's and those with the
+ * table kept (SKIPSERVE_INT8_LUT_CLAMP=0), uint8 and int8, 1 and 3 threads. */
+static void test_res_fold(void **state)
+{
+    (void)state;
+    if (sk_cpu_detected() < SK_ISA_AVX2) {
+        print_message("  no SIMD level: skipped\n");
+        return;
+    }
+    sk_pool *pool = sk_pool_create(3);
+    for (int s8 = 0; s8 <= 1; s8++) {
+        dcase c;
+        memset(&c, 0, sizeof c);
+        c.N = 2, c.C = 40, c.H = 9, c.W = 11, c.kh = c.kw = 3, c.sh = c.sw = c.dh = c.dw = 1;
+        c.pt = c.pl = c.pb = c.pr = 1;
+        c.x_s8 = s8, c.per_channel = 1, c.bias = 1, c.add = 1, c.act = 1;
+        finish(&c);
+        check_case(&c, 4242, NULL); /* against the reference graph, folded */
+        check_case(&c, 4242, pool);
+        float bound[2][2];
+        uint8_t *y[2];
+        size_t ny[2];
+        size_t nx = (size_t)(c.N * c.C * c.H * c.W), nr = (size_t)(c.N * c.C * c.OH * c.OW);
+        uint8_t *x = malloc(nx), *r = malloc(nr);
+        assert_true(x && r);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (uint8_t)rnd();
+        for (size_t i = 0; i < nr; i++)
+            r[i] = (uint8_t)rnd();
+        for (int keep = 0; keep <= 1; keep++) { /* folded, then the table kept */
+            if (keep)
+                setenv("SKIPSERVE_INT8_LUT_CLAMP", "0", 1);
+            sk_graph *g = build(&c, 4242);
+            char err[256];
+            if (sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            unsetenv("SKIPSERVE_INT8_LUT_CLAMP");
+            assert_int_equal(count_op(g, SK_OP_RELU) + count_op(g, SK_OP_QLINEAR_ADD) +
+                                 count_op(g, SK_OP_QLUT), 0);
+            const sk_qconv_priv *pv = dw_priv(g);
+            assert_true(pv && pv->dwk.uk && pv->has_res);
+            assert_int_equal(pv->prm.lut != NULL, keep);
+            bound[keep][0] = pv->prm.lo;
+            bound[keep][1] = pv->prm.hi;
+            y[keep] = run(g, &c, x, r, pool, &ny[keep]);
+            sk_graph_free(g);
+        }
+        /* the table kept: the type's range; folded: [cz, type max] */
+        assert_true(bound[1][0] == (s8 ? -128.0f : 0.0f) && bound[1][1] == (s8 ? 127.0f : 255.0f));
+        assert_true(bound[0][0] >= (s8 ? -10.0f : 110.0f) && bound[0][0] <= (s8 ? 10.0f : 140.0f));
+        assert_true(bound[0][1] == bound[1][1]);
+        assert_int_equal(ny[0], ny[1]);
+        assert_memory_equal(y[0], y[1], ny[0]);
+        free(y[0]);
+        free(y[1]);
+        free(x);
+        free(r);
+    }
+    sk_pool_destroy(pool);
+}
+
 /* ---- 4. the QDQ ReLU6 depthwise conv ------------------------------------------------ */
 
 static int node(sk_graph *g, sk_op op, const char *name, int nin, const int *in, const char *out)
@@ -569,17 +659,22 @@ static int node(sk_graph *g, sk_op op, const char *name, int nin, const int *in,
     return sk_graph_add_node(g, op, name, nin, in, 1, &o);
 }
 
-/* xq [N, 20, 9, 9] uint8 -> DQ -> Conv(dw 3x3, stride s, pad 1, DQ'd int8
- * weights and int32 bias) -> Clip(0, 6) -> Q -> out */
-static sk_graph *build_qdq_dw(int s)
+/* xq [N, 20, 9, 9] uint8 (int8 when s8) -> DQ -> Conv(dw 3x3, stride s,
+ * pad 1, DQ'd int8 weights and int32 bias) -> Clip(0, 6) -> Q(ys, yz) -> out.
+ * ys = 0.03 makes the ReLU6 table a clamp to [yz, yz + 200], inside the
+ * type's range, so folding it must move the epilogue's bounds (with
+ * 6/255 and zero point 0 / -128 the table is the identity clamp and a
+ * wrong fold would go unseen). */
+static sk_graph *build_qdq_dw(int s, int s8)
 {
     sk_graph *g = sk_graph_new();
     int64_t xd[4] = {SK_DIM_SYMBOLIC, 20, 9, 9}, wd[4] = {20, 1, 3, 3}, md[1] = {20}, one[1] = {1};
-    input(g, "xq", SK_U8, xd);
+    const sk_dtype qt = s8 ? SK_I8 : SK_U8;
+    input(g, "xq", qt, xd);
     uint64_t save = rng;
     rng = 1717;
     int8_t w[20 * 9];
-    float ws[20], bs[20], xs = 0.03f, ys = 6.0f / 255.0f, lo = 0.0f, hi = 6.0f;
+    float ws[20], bs[20], xs = 0.03f, ys = 0.03f, lo = 0.0f, hi = 6.0f;
     int32_t b[20], bz[20] = {0};
     int8_t wz[20] = {0};
     for (size_t i = 0; i < sizeof w; i++)
@@ -590,7 +685,8 @@ static sk_graph *build_qdq_dw(int s)
         b[m] = (int32_t)(rnd() % 2001) - 1000;
     }
     rng = save;
-    uint8_t xz = 128, yz = 0;
+    /* zero points as stored bytes: 128 / 0 (uint8), 0 / -100 (int8) */
+    uint8_t xz = s8 ? 0 : 128, yz = s8 ? (uint8_t)(int8_t)-100 : 5;
     cst(g, "w", SK_I8, 4, wd, w);
     cst(g, "ws", SK_F32, 1, md, ws);
     cst(g, "wz", SK_I8, 1, md, wz);
@@ -598,9 +694,9 @@ static sk_graph *build_qdq_dw(int s)
     cst(g, "bs", SK_F32, 1, md, bs);
     cst(g, "bz", SK_I32, 1, md, bz);
     cst(g, "xs", SK_F32, 0, one, &xs);
-    cst(g, "xz", SK_U8, 0, one, &xz);
+    cst(g, "xz", qt, 0, one, &xz);
     cst(g, "ys", SK_F32, 0, one, &ys);
-    cst(g, "yz", SK_U8, 0, one, &yz);
+    cst(g, "yz", qt, 0, one, &yz);
     cst(g, "lo", SK_F32, 0, one, &lo);
     cst(g, "hi", SK_F32, 0, one, &hi);
     int dx[3] = {val(g, "xq"), val(g, "xs"), val(g, "xz")},
@@ -644,6 +740,9 @@ static void test_qdq_relu6(void **state)
     uint8_t x[2 * 20 * 81];
     for (size_t i = 0; i < sizeof x; i++)
         x[i] = (uint8_t)rnd();
+    for (int s8 = 0; s8 <= 1; s8++) {
+    /* the folded clamp's bounds: ReLU6 in the output's zero point and scale */
+    const int qlo = s8 ? -100 : 5, qhi = qlo + 200, tlo = s8 ? -128 : 0, thi = s8 ? 127 : 255;
     uint8_t *folded[3] = {NULL, NULL, NULL}; /* by stride: the clamp-folded output */
     /* off 0: int8, the ReLU6 table folded into the clamp; 1: the depthwise
      * conv float (SKIPSERVE_INT8_DW=0); 2: int8 with the table kept
@@ -654,7 +753,7 @@ static void test_qdq_relu6(void **state)
                 setenv("SKIPSERVE_INT8_DW", "0", 1);
             if (off == 2)
                 setenv("SKIPSERVE_INT8_LUT_CLAMP", "0", 1);
-            sk_graph *ref = build_qdq_dw(s), *fast = build_qdq_dw(s);
+            sk_graph *ref = build_qdq_dw(s, s8), *fast = build_qdq_dw(s, s8);
             char err[256];
             if (sk_graph_optimize(fast, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
@@ -671,10 +770,13 @@ static void test_qdq_relu6(void **state)
                                      count_op(fast, SK_OP_CLIP), 0);
                 const sk_qconv_priv *pv = dw_priv(fast);
                 assert_true(pv && pv->dwk.uk);
-                /* the table folded (0) or kept (2) */
+                /* the table folded (0): the epilogue clamps to ReLU6's
+                 * bounds; or kept (2): the type's range, then the table */
                 assert_int_equal(pv->prm.lut != NULL, off == 2);
+                assert_true(pv->prm.lo1 == (float)(off == 0 ? qlo : tlo));
+                assert_true(pv->prm.hi1 == (float)(off == 0 ? qhi : thi));
             }
-            sk_tensor in = {SK_U8, {4, {2, 20, 9, 9}}, NULL};
+            sk_tensor in = {s8 ? SK_I8 : SK_U8, {4, {2, 20, 9, 9}}, NULL};
             sk_plan *p1 = NULL, *p2 = NULL;
             if (sk_plan_create(ref, &in, NULL, &p1, err, sizeof err) ||
                 sk_plan_create(fast, &in, NULL, &p2, err, sizeof err))
@@ -683,19 +785,25 @@ static void test_qdq_relu6(void **state)
             if (sk_plan_run(p1, data, err, sizeof err) || sk_plan_run(p2, data, err, sizeof err))
                 fail_msg("run: %s", err);
             const sk_tensor *y1 = sk_plan_output(p1, 0), *y2 = sk_plan_output(p2, 0);
-            size_t n = (size_t)sk_shape_numel(&y1->shape), differ = 0, top = 0;
+            size_t n = (size_t)sk_shape_numel(&y1->shape), differ = 0, top = 0, bottom = 0;
             for (size_t i = 0; i < n; i++) {
-                int a = ((const uint8_t *)y1->data)[i], b = ((const uint8_t *)y2->data)[i];
+                int a = s8 ? ((const int8_t *)y1->data)[i] : ((const uint8_t *)y1->data)[i],
+                    b = s8 ? ((const int8_t *)y2->data)[i] : ((const uint8_t *)y2->data)[i];
                 int d = a > b ? a - b : b - a;
                 differ += d != 0;
                 if (d > 1)
-                    fail_msg("stride %d: byte %zu float graph %d int8 %d", s, i, a, b);
-                top = a == 255 ? top + 1 : top;
+                    fail_msg("s8 %d stride %d: byte %zu float graph %d int8 %d", s8, s, i, a, b);
+                if (b < qlo || b > qhi)
+                    fail_msg("s8 %d stride %d: byte %zu = %d outside ReLU6 [%d, %d]", s8, s, i, b,
+                             qlo, qhi);
+                top += a == qhi;
+                bottom += a == qlo;
             }
-            assert_true(top > 0); /* the ReLU6 bound is met */
+            assert_true(top > 0 && bottom > 0); /* both ReLU6 bounds are met */
             assert_true(differ * 100 <= n); /* float-sum rounding only */
             if (off == 0) {
                 folded[s] = malloc(n);
+                assert_non_null(folded[s]);
                 memcpy(folded[s], y2->data, n);
             } else if (off == 2) {
                 assert_memory_equal(folded[s], y2->data, n);
@@ -707,6 +815,7 @@ static void test_qdq_relu6(void **state)
         }
     free(folded[1]);
     free(folded[2]);
+    }
 }
 
 int main(void)
@@ -716,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_region),
         cmocka_unit_test(test_kernels),
         cmocka_unit_test(test_qdq_relu6),
+        cmocka_unit_test(test_res_fold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,7 +173,11 @@ for dt, tag in ((np.uint8, "u8"), (np.int8, "i8")):
              [("xs", sc(0.02)), ("xz", zp(z, dt)), ("w", w), ("ws", ws),
               ("wz", np.zeros(C, np.int8)), ("b", b), ("bs", (0.02 * ws).astype(np.float32)),
               ("bz", np.zeros(C, np.int32)), ("lo", sc(0.0)), ("hi", sc(6.0)),
-              ("ys", sc(6.0 / 255)), ("yz", zp(0 if dt == np.uint8 else -128, dt))], "y")
+              # 0.03 and zero point 5 / -100: ReLU6 is a clamp to [5, 205] /
+              # [-100, 100], inside the type, so the folded clamp (fast_qconv.c
+              # lut_clamp) moves the bounds (6/255 and 0 / -128 would make it
+              # the identity)
+              ("ys", sc(0.03)), ("yz", zp(5 if dt == np.uint8 else -100, dt))], "y")
 
 ort_util.ensure_ort()
 res = ort_util.run_ort([(os.path.join(d, "model.onnx"), feeds, d) for d, feeds, _ in cases])

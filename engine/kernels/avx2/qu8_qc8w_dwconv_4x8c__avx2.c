@@ -116,11 +116,11 @@ void sk_qu8_qc8w_dwconv_4x8c__avx2(size_t n, size_t c0, size_t nc, size_t ks,
 
 void sk_qu8_qc8w_dwrow_4x8c__avx2(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                   const uint8_t *const *rows, const size_t *rstep,
-                                  const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip,
+                                  const size_t *qstep, const int32_t *w, const int32_t *w_pairs, uint8_t flip,
                                   uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
                                   const sk_qgemm_params *p)
 {
-    (void)w2; /* the pair layout: the VNNI row kernel's only */
+    (void)w_pairs; /* the pair layout: the VNNI row kernel's only */
     __m128i fl = _mm_set1_epi8((char)flip);
     size_t ks = kh * kw;
     const uint8_t *rw[SK_QDW_ROW_MAXK];

@@ -3,7 +3,9 @@
  * masked 16-byte load, vpxor (int8 x), vpmovzxbd, vpmaddwd against the tap's
  * (w, 0) pairs, vpaddd; the tap's weight vector is loaded once for all the
  * pixels of the tile. The pointer form runs tiles of 4 pixels, the row form
- * (the row's interior: addresses by arithmetic) 8. The epilogue is
+ * (the row's interior: addresses by arithmetic) 8: this file holds both,
+ * the 4x16c pointer kernel and the 8x16c row kernel (the name gives the
+ * first). The epilogue is
  * qu8_requant16__avx512f.h's NHWC form (qepi16): the reference's bits.
  * Accumulators are named variables under constant-folded ifs: an array of
  * them went to the stack (objdump: vmovdqa64 around each vpmaddwd). */
@@ -146,11 +148,11 @@ void sk_qu8_qc8w_dwconv_4x16c__avx512bw(size_t n, size_t c0, size_t nc, size_t k
 
 void sk_qu8_qc8w_dwrow_8x16c__avx512bw(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                        const uint8_t *const *rows, const size_t *rstep,
-                                       const size_t *qstep, const int32_t *w, const int32_t *w2, uint8_t flip,
+                                       const size_t *qstep, const int32_t *w, const int32_t *w_pairs, uint8_t flip,
                                        uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr,
                                        const sk_qgemm_params *p)
 {
-    (void)w2; /* the pair layout: the VNNI row kernel's only */
+    (void)w_pairs; /* the pair layout: the VNNI row kernel's only */
     qepi16 e;
     qepi16_init(&e, p);
     __m128i fl = _mm_set1_epi8((char)flip);

@@ -89,23 +89,23 @@ dwp_row(const size_t MR, size_t c, size_t kh, size_t kw, const uint8_t *const *r
 void sk_qu8_qc8w_dwrow_8x32c__avx512vnni(size_t n, size_t c0, size_t nc, size_t kh, size_t kw,
                                          const uint8_t *const *rows, const size_t *rstep,
                                          const size_t *qstep, const int32_t *w,
-                                         const int32_t *w2, uint8_t flip, uint8_t *y,
+                                         const int32_t *w_pairs, uint8_t flip, uint8_t *y,
                                          size_t ldy, const uint8_t *res, size_t ldr,
                                          const sk_qgemm_params *p)
 {
     size_t c = c0, end = c0 + nc, ks = kh * kw;
     if (c % 32) /* a part starting mid-block: its first 16 channels on the BW kernel */
         c = c + 16 < end ? c + 16 : end;
-    if (flip || !w2)
+    if (flip || !w_pairs)
         c = end;
     if (c > c0)
-        sk_qu8_qc8w_dwrow_8x16c__avx512bw(n, c0, c - c0, kh, kw, rows, rstep, qstep, w, w2,
+        sk_qu8_qc8w_dwrow_8x16c__avx512bw(n, c0, c - c0, kh, kw, rows, rstep, qstep, w, w_pairs,
                                           flip, y, ldy, res, ldr, p);
     qepi16 e;
     qepi16_init(&e, p);
     const uint8_t *rw[SK_QDW_ROW_MAXK];
     for (; c + 32 <= end; c += 32) {
-        const int32_t *wb = w2 + (c / 32) * ks * 32;
+        const int32_t *wb = w_pairs + (c / 32) * ks * 32;
         for (size_t r = 0; r < kh; r++)
             rw[r] = rows[r];
         for (size_t i = 0; i < n;) {
@@ -124,6 +124,6 @@ void sk_qu8_qc8w_dwrow_8x32c__avx512vnni(size_t n, size_t c0, size_t nc, size_t 
         }
     }
     if (c < end) /* the channels past the last full block */
-        sk_qu8_qc8w_dwrow_8x16c__avx512bw(n, c, end - c, kh, kw, rows, rstep, qstep, w, w2,
+        sk_qu8_qc8w_dwrow_8x16c__avx512bw(n, c, end - c, kh, kw, rows, rstep, qstep, w, w_pairs,
                                           flip, y, ldy, res, ldr, p);
 }
