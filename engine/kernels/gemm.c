@@ -538,7 +538,7 @@ static int split_far(void)
  * 112 columns: 448 vs 336 per thread) and prefers 2 row chunks that gather
  * every B panel twice. Not the default: the 2-thread wall time could not
  * be A/B'd on a quiet machine (bench/RESULTS.md). Read per job (A/B). */
-#define SPLIT_SIM_MAX_T 64
+#define SPLIT_SIM_MAX_T SK_GEMM_SPLIT_MAX_T
 #define SPLIT_SIM_MAX_TASKS_PER_T 16
 static int split_balance(void)
 {
@@ -603,7 +603,7 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
         const double fb = far && 4.0 * j->K * j->N > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
                                                                      : SPLIT_FLOP_PER_BYTE;
         const int sim = split_balance() && T <= SPLIT_SIM_MAX_T;
-        const int pool = split_pool() && T <= SPLIT_SIM_MAX_T;
+        const int pool = split_pool() && T <= SK_GEMM_SPLIT_MAX_T;
         double best = -1;
         int prev_nb = 0;
         for (int nbk = (npanels + max_ppb - 1) / max_ppb; nbk <= npanels; nbk++) {
@@ -627,8 +627,12 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
                     finish = cols * rows;
                 if (sim && ntasks <= (long)SPLIT_SIM_MAX_TASKS_PER_T * T)
                     finish = split_sim_finish(j, T, ppb, nblocks, cpp, mchunks);
-                else if (pool && ntasks <= (long)SPLIT_POOL_MAX_TASKS_PER_T * T)
-                    finish = sk_gemm_split_pool_finish(j, T, ppb, nblocks, cpp, mchunks);
+                else if (pool && ntasks <= (long)SPLIT_POOL_MAX_TASKS_PER_T * T) {
+                    /* -1: T beyond the model (then the mean model's estimate) */
+                    double f = sk_gemm_split_pool_finish(j, T, ppb, nblocks, cpp, mchunks);
+                    if (f >= 0)
+                        finish = f;
+                }
                 finish += 0.5 * cols * rows * (1.0 - 1.0 / T);
                 double reread =
                     (double)j->nbatch * (nblocks * a_bytes * fa + mchunks * b_bytes * fb);
