@@ -12,6 +12,7 @@
 #include "kernels/gemm.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,11 +525,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
  * SKIPSERVE_GEMM_SPLIT_FAR=0: every re-read at SPLIT_FLOP_PER_BYTE (A/B). */
 #define SPLIT_L2_BYTES (512.0 * 1024)
 #define SPLIT_FLOP_PER_BYTE_FAR 16.0
-static int split_far(void)
-{
-    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_FAR");
-    return !(e && !strcmp(e, "0"));
-}
+static int split_far(void);
 
 /* SKIPSERVE_GEMM_SPLIT=balance (opt-in, issue 24 session 14): estimate a
  * split's finish by dealing its tasks, in the pool's order and with their
@@ -537,26 +534,53 @@ static int split_far(void)
  * ResNet-50's 784-pixel layer at batch 1 as 4 equal blocks (224, 224, 224,
  * 112 columns: 448 vs 336 per thread) and prefers 2 row chunks that gather
  * every B panel twice. Not the default: the 2-thread wall time could not
- * be A/B'd on a quiet machine (bench/RESULTS.md). Read per job (A/B). */
+ * be A/B'd on a quiet machine (bench/RESULTS.md). Read once per process. */
 #define SPLIT_SIM_MAX_T SK_GEMM_SPLIT_MAX_T
 #define SPLIT_SIM_MAX_TASKS_PER_T 16
-static int split_balance(void)
-{
-    const char *e = getenv("SKIPSERVE_GEMM_SPLIT");
-    return e && strcmp(e, "balance") == 0;
-}
+static int split_balance(void);
 
 /* The default finish estimate (issue 24 session 17): the split played
  * out in the pool's claim order with each task's padded size
  * (gemm_split.c), where every task is its own chunk of the pool
  * (threadpool.c: up to 16 tasks a thread; more are grouped, and the mean
  * model above holds well there). SKIPSERVE_GEMM_SPLIT_POOL=0: the mean
- * model everywhere (A/B). Read per job. */
+ * model everywhere (A/B). Read once per process. */
 #define SPLIT_POOL_MAX_TASKS_PER_T 16
+static int split_pool(void);
+
+/* The three switches above, read once per process (a getenv per GEMM job
+ * was measurable on small jobs, and the project reads its other A/B
+ * switches once: config.c). */
+static int split_env_far, split_env_balance, split_env_pool;
+static pthread_once_t split_env_once = PTHREAD_ONCE_INIT;
+static void split_env_read(void)
+{
+    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_FAR");
+    split_env_far = !(e && !strcmp(e, "0"));
+    e = getenv("SKIPSERVE_GEMM_SPLIT");
+    split_env_balance = e && strcmp(e, "balance") == 0;
+    e = getenv("SKIPSERVE_GEMM_SPLIT_POOL");
+    split_env_pool = !(e && !strcmp(e, "0"));
+}
+static int split_far(void)
+{
+    pthread_once(&split_env_once, split_env_read);
+    return split_env_far;
+}
+static int split_balance(void)
+{
+    pthread_once(&split_env_once, split_env_read);
+    return split_env_balance;
+}
 static int split_pool(void)
 {
-    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_POOL");
-    return !(e && !strcmp(e, "0"));
+    pthread_once(&split_env_once, split_env_read);
+    return split_env_pool;
+}
+void sk_gemm_split_env_reload(void)
+{
+    pthread_once(&split_env_once, split_env_read);
+    split_env_read();
 }
 
 /* The busiest thread's elements (rows x columns) when the tasks (items x
@@ -649,6 +673,15 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
     rc->nblocks = (j->N + rc->nbw - 1) / rc->nbw;
     rc->chunk_panels = best_cpp;
     rc->mchunks = (rc->mpanels + best_cpp - 1) / best_cpp;
+}
+
+void sk_gemm_plan_split(const sk_gemm_job *j, int T, int *nbw, int *chunk_panels)
+{
+    run_ctx rc;
+    memset(&rc, 0, sizeof rc);
+    plan_split(j, T, &rc);
+    *nbw = rc.nbw;
+    *chunk_panels = rc.chunk_panels;
 }
 
 int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
