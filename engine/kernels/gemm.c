@@ -617,15 +617,19 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
     rc->mpanels = (j->M + mr - 1) / mr;
     int best_ppb = npanels < max_ppb ? npanels : max_ppb, best_cpp = rc->mpanels;
     if (T > 1) {
-        const double a_bytes = 4.0 * j->M * j->K * (j->pack_a ? 2 : 1);
-        const double b_bytes = 4.0 * j->K * j->N * (j->pack_b ? 2 : 1);
-        const double total = (double)j->M * j->N * j->nbatch, kf = 2.0 * j->K;
+        /* bytes an element of the packed operands: BF16 jobs (K pairs) 2 */
+        const double eb = cfg->kpair ? 2.0 : 4.0;
+        const double a_bytes = eb * j->M * j->K * (j->pack_a ? 2 : 1);
+        const double b_bytes = eb * j->K * j->N * (j->pack_b ? 2 : 1);
+        /* padded elements (whole mr x nr tiles), as the pool model counts */
+        const double total = (double)rc->mpanels * mr * npanels * nr * j->nbatch,
+                     kf = 2.0 * j->K;
         /* flops of time a byte re-read costs, A's and B's (see SPLIT_L2_BYTES) */
         const int far = split_far();
-        const double fa = far && 4.0 * j->M * j->K > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
-                                                                     : SPLIT_FLOP_PER_BYTE;
-        const double fb = far && 4.0 * j->K * j->N > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
-                                                                     : SPLIT_FLOP_PER_BYTE;
+        const double fa = far && eb * j->M * j->K > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
+                                                                    : SPLIT_FLOP_PER_BYTE;
+        const double fb = far && eb * j->K * j->N > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
+                                                                    : SPLIT_FLOP_PER_BYTE;
         const int sim = split_balance() && T <= SPLIT_SIM_MAX_T;
         const int pool = split_pool() && T <= SK_GEMM_SPLIT_MAX_T;
         double best = -1;
@@ -641,8 +645,8 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
                 int mc = want < rc->mpanels ? (int)want : rc->mpanels;
                 int cpp = (rc->mpanels + mc - 1) / mc, mchunks = (rc->mpanels + cpp - 1) / cpp;
                 long ntasks = per * mchunks;
-                double cols = ppb * nr < j->N ? ppb * nr : j->N;
-                double rows = cpp * mr < j->M ? cpp * mr : j->M;
+                double cols = (double)(ppb < npanels ? ppb : npanels) * nr; /* padded */
+                double rows = (double)(cpp < rc->mpanels ? cpp : rc->mpanels) * mr;
                 /* whole rounds of mean tasks, or the largest, plus half
                  * the largest again: a thread that starts late (a wake-up,
                  * another process) delays the end by up to one task */
