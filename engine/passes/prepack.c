@@ -377,6 +377,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         if (rc == 0 && p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
             (pv->bf16_min_t = bf16_wino_min_threads()) > 0)
             rc = bf16_alt(pv, w, kc, Mg, K, group);
+        p->nbf16_alt += rc == 0 && pv->bf16_alt;
     } else if (use_nchw1x1(n, w, group, out_pixels(os), kc)) {
         pv->kind = SK_CONV_NCHW1X1; /* A panels as im2col-gemm's */
         rc = sk_gemm_pack_a(cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, 1.0f, &pv->w);
