@@ -292,7 +292,8 @@ static int64_t shared_b_images(size_t cols, int64_t items)
  * layers at batch 1 and 2 threads. Not the default: ResNet-18 b1 2T read
  * 0.974x with it (in-process A/B, 80 rounds, load 1.8-3; bench/RESULTS.md,
  * session 17). */
-#define SHARED_B_BF16 4
+#define SHARED_B_BLOCKS 4             /* FP32's limit */
+#define SHARED_B_BF16 SHARED_B_BLOCKS /* BF16's default: the same */
 /* Read once per process: the plan sizes its scratch by this limit and
  * the run decides by it again, so the two must agree. */
 static int64_t shared_b_bf16_limit = SHARED_B_BF16;
@@ -306,7 +307,7 @@ static void shared_b_env_read(void)
 static int64_t shared_b_blocks(const sk_gemm_cfg *cfg)
 {
     if (!cfg->kpair)
-        return 4;
+        return SHARED_B_BLOCKS;
     pthread_once(&shared_b_once, shared_b_env_read);
     return shared_b_bf16_limit;
 }

@@ -625,11 +625,13 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
         const double total = (double)rc->mpanels * mr * npanels * nr * j->nbatch,
                      kf = 2.0 * j->K;
         /* flops of time a byte re-read costs, A's and B's (see SPLIT_L2_BYTES) */
-        const int far = split_far();
-        const double fa = far && eb * j->M * j->K > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
-                                                                    : SPLIT_FLOP_PER_BYTE;
-        const double fb = far && eb * j->K * j->N > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
-                                                                    : SPLIT_FLOP_PER_BYTE;
+        const int weigh_far = split_far();
+        const double a_flops_per_byte = weigh_far && eb * j->M * j->K > SPLIT_L2_BYTES
+                                            ? SPLIT_FLOP_PER_BYTE_FAR
+                                            : SPLIT_FLOP_PER_BYTE;
+        const double b_flops_per_byte = weigh_far && eb * j->K * j->N > SPLIT_L2_BYTES
+                                            ? SPLIT_FLOP_PER_BYTE_FAR
+                                            : SPLIT_FLOP_PER_BYTE;
         const int sim = split_balance() && T <= SPLIT_SIM_MAX_T;
         const int pool = split_pool() && T <= SK_GEMM_SPLIT_MAX_T;
         double best = -1;
@@ -657,13 +659,14 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
                     finish = split_sim_finish(j, T, ppb, nblocks, cpp, mchunks);
                 else if (pool && ntasks <= (long)SPLIT_POOL_MAX_TASKS_PER_T * T) {
                     /* -1: T beyond the model (then the mean model's estimate) */
-                    double f = sk_gemm_split_pool_finish(j, T, ppb, nblocks, cpp, mchunks);
+                    double f = sk_gemm_split_pool_busiest_elems(j, T, ppb, nblocks, cpp, mchunks);
                     if (f >= 0)
                         finish = f;
                 }
                 finish += 0.5 * cols * rows * (1.0 - 1.0 / T);
                 double reread =
-                    (double)j->nbatch * (nblocks * a_bytes * fa + mchunks * b_bytes * fb);
+                    (double)j->nbatch * (nblocks * a_bytes * a_flops_per_byte +
+                                       mchunks * b_bytes * b_flops_per_byte);
                 double cost = finish * kf + reread / T;
                 if (best < 0 || cost < best) {
                     best = cost;

@@ -257,7 +257,7 @@ void sk_gemm_split_env_reload(void);
  * blocks of *nbw columns, row chunks of *chunk_panels A panels. */
 void sk_gemm_plan_split(const sk_gemm_job *j, int T, int *nbw, int *chunk_panels);
 #define SK_GEMM_SPLIT_MAX_T 64 /* threads the split models play out at most */
-double sk_gemm_split_pool_finish(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
+double sk_gemm_split_pool_busiest_elems(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
                                  int mchunks);
 
 /* Plain row-major product with the given level's config (NULL: the

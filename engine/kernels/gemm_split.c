@@ -42,7 +42,7 @@ static double task_size(const sk_gemm_job *j, int ppb, int nblocks, int cpp, int
     return (double)cols * (double)rows;
 }
 
-double sk_gemm_split_pool_finish(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
+double sk_gemm_split_pool_busiest_elems(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
                                  int mchunks)
 {
     const long n = (long)j->nbatch * nblocks * mchunks;
