@@ -354,7 +354,7 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "skipserve-bench: precision bf16: %d convolutions on the BF16 GEMM, %d "
                 "Winograd ones with a BF16 form for >= SKIPSERVE_BF16_WINO_T threads\n",
-                lo.bf16_convs, lo.bf16_alt_convs);
+                lo.bf16_convs, lo.bf16_form_convs);
     double t_opt = now_s() - t0;
     sk_pool *pool = sk_pool_create(a.threads);
     sk_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);

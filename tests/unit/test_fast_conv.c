@@ -2200,13 +2200,13 @@ static char *dump_plan(const sk_graph *g, const conv_case *c, sk_pool *pool)
 
 /* Precision bf16, a 3x3 layer the default keeps on FP32 Winograd F(4x4)
  * (>= 200 M multiply-adds: 128x128x64x64): with SKIPSERVE_BF16_WINO_T=2 its
- * BF16 form is packed too (prepack.c bf16_alt) and runs from 2 threads on
+ * BF16 form is packed too (prepack.c bf16_form) and runs from 2 threads on
  * (fast_conv.c sk_conv_runs_bf16) — the same bits as the all-BF16 build
  * (whose values test_bf16 holds to the emulation of the instructions) at 2
  * and 3 threads, without allocating (the plan sized its scratch); at 1
  * thread the FP32 Winograd result, bit for bit that of the default build,
  * which packs no BF16 form. The plan dump names what runs. */
-static void test_bf16_alt(void **state)
+static void test_bf16_form(void **state)
 {
     (void)state;
     if (!sk_bf16_available()) {
@@ -2235,15 +2235,15 @@ static void test_bf16_alt(void **state)
     }
     const sk_conv_priv *pv = g[0]->nodes[find_op(g[0], SK_OP_CONV_FUSED)].priv;
     assert_int_equal(pv->kind, SK_CONV_WINOGRAD4);
-    assert_non_null(pv->bf16_alt);
-    assert_int_equal(pv->bf16_alt->kind, SK_CONV_BF16);
-    assert_true(pv->bf16_alt->cfg->kpair);
+    assert_non_null(pv->bf16_form);
+    assert_int_equal(pv->bf16_form->kind, SK_CONV_BF16);
+    assert_true(pv->bf16_form->cfg->kpair);
     assert_int_equal(pv->bf16_min_t, 2);
     assert_int_equal(((const sk_conv_priv *)g[1]->nodes[find_op(g[1], SK_OP_CONV_FUSED)].priv)->kind,
                      SK_CONV_BF16);
     const sk_conv_priv *pw = g[2]->nodes[find_op(g[2], SK_OP_CONV_FUSED)].priv;
     assert_int_equal(pw->kind, SK_CONV_WINOGRAD4);
-    assert_null(pw->bf16_alt);
+    assert_null(pw->bf16_form);
     float *x, *r;
     random_operands(&c, &x, &r);
     int64_t n0, n1, n2, n3, n4;
@@ -2418,7 +2418,7 @@ int main(void)
         cmocka_unit_test(test_max_pool),
         cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_bf16),
-        cmocka_unit_test(test_bf16_alt),
+        cmocka_unit_test(test_bf16_form),
         cmocka_unit_test(test_nchw1x1),
         cmocka_unit_test_teardown(test_conv_direct, unset_direct),
         cmocka_unit_test_teardown(test_conv_direct_bc, unset_direct),
