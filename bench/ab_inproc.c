@@ -6,9 +6,17 @@
  *
  * A variant is `[NAME=VALUE,...][:bf16]` ("-" for none; the NAME=VALUE
  * words may be separated by commas or spaces): the environment
- * set while its graph is loaded, optimized and run (load-time switches such
- * as SKIPSERVE_BF16_WINO_T and per-run ones such as SKIPSERVE_BF16_SHARED_B
- * both take effect), ":bf16" for --precision bf16. Every variant gets its
+ * set while its graph is loaded, optimized and run, the outer values put
+ * back after each, ":bf16" for --precision bf16. What takes effect:
+ * load-time switches (SKIPSERVE_BF16_WINO_T, SKIPSERVE_WINOGRAD, ...) and
+ * the GEMM split's (SKIPSERVE_GEMM_SPLIT_FAR / _POOL / =balance, re-read
+ * here around every run). What does NOT: switches read once per process
+ * keep the first value the process saw — config.c's (SKIPSERVE_GEMM_MTAIL,
+ * _NTAIL, _BLOCKS, SKIPSERVE_INT8_UK, SKIPSERVE_FAST_OPS, ...) and
+ * SKIPSERVE_BF16_SHARED_B (the plan sizes its scratch by it) — and the
+ * pool's (SKIPSERVE_SPIN_US, SKIPSERVE_POOL_RANGES) never apply: the one
+ * pool is created before any variant. A/B those in separate processes
+ * (ab.py). Every variant gets its
  * own graph and plan on one shared pool and the same random input; then
  * RUNS rounds, each running every variant once in turn (the order rotating
  * each round). Why: on the shared 2-vCPU VM a 2-thread run is slowed 1.5-3x
@@ -33,6 +41,7 @@
 #include "engine/graph.h"
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
+#include "kernels/gemm.h"
 #include "loaders/onnx.h"
 #include "threadpool.h"
 
@@ -42,6 +51,7 @@
 typedef struct variant {
     const char *spec;
     char *names[MAX_ENV], *values[MAX_ENV];
+    char *outer[MAX_ENV]; /* the values before env_set(.., 1) (NULL: unset) */
     int nenv, bf16;
     sk_graph *g;
     sk_plan *p;
@@ -86,13 +96,25 @@ static int parse_variant(variant *v, const char *spec)
     return 0;
 }
 
-static void env_set(const variant *v, int on)
+/* on: set the variant's words, keeping the outer values; off: put the
+ * outer values back (unset where there was none). Then the GEMM split
+ * switches are re-read (gemm.c reads them once per process otherwise). */
+static void env_set(variant *v, int on)
 {
     for (int i = 0; i < v->nenv; i++)
-        if (on)
+        if (on) {
+            const char *o = getenv(v->names[i]);
+            v->outer[i] = o ? strdup(o) : NULL;
             setenv(v->names[i], v->values[i], 1);
-        else
-            unsetenv(v->names[i]);
+        } else {
+            if (v->outer[i])
+                setenv(v->names[i], v->outer[i], 1);
+            else
+                unsetenv(v->names[i]);
+            free(v->outer[i]);
+            v->outer[i] = NULL;
+        }
+    sk_gemm_split_env_reload();
 }
 
 int main(int argc, char **argv)

@@ -233,7 +233,7 @@ size_t sk_dispatch_scratch(const struct sk_node *n, const sk_tensor *const *in, 
 const char *sk_dispatch_describe(const struct sk_node *n, int64_t batch);
 /* The same for a run on `nthreads` threads (precision bf16: a Winograd
  * conv runs its BF16 form from some thread count on, kernels/fast.h
- * bf16_alt). */
+ * bf16_form). */
 const char *sk_dispatch_describe_t(const struct sk_node *n, int64_t batch, int nthreads);
 sk_op sk_op_from_name(const char *onnx_op_type); /* SK_OP_NONE when unknown */
 /* The ONNX domain an op belongs to: "" (ai.onnx) or "com.microsoft". */

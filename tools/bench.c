@@ -351,8 +351,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "skipserve-bench: --precision bf16: this CPU (or --isa) has no "
                         "AVX512-BF16; running FP32\n");
     else if (a.bf16)
-        fprintf(stderr, "skipserve-bench: precision bf16: %d convolutions on the BF16 GEMM\n",
-                lo.bf16_convs);
+        fprintf(stderr,
+                "skipserve-bench: precision bf16: %d convolutions on the BF16 GEMM, %d "
+                "Winograd ones with a BF16 form for >= SKIPSERVE_BF16_WINO_T threads\n",
+                lo.bf16_convs, lo.bf16_form_convs);
     double t_opt = now_s() - t0;
     sk_pool *pool = sk_pool_create(a.threads);
     sk_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);

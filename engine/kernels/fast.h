@@ -90,11 +90,11 @@ typedef struct sk_conv_priv {
         int64_t C, kh, kw, s;
     } cdir;
     /* precision bf16, Winograd kinds only, with SKIPSERVE_BF16_WINO_T=n
-     * (prepack.c bf16_alt; off by default): the same
+     * (prepack.c bf16_form; off by default): the same
      * conv packed for the BF16 GEMM (kind SK_CONV_BF16), run instead of
      * Winograd where sk_conv_runs_bf16 says — at bf16_min_t threads or
      * more (0: never); NULL when the conv has no BF16 form. Owned. */
-    struct sk_conv_priv *bf16_alt;
+    struct sk_conv_priv *bf16_form;
     int bf16_min_t;
 } sk_conv_priv;
 
@@ -125,7 +125,7 @@ const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind);
 /* 1 where a conv of this batch runs by pixel rows instead of its kind */
 int sk_conv_runs_pixrows(const sk_conv_priv *pv, int64_t batch);
 /* the BF16 form a Winograd conv runs instead at this batch and thread
- * count (fast.h bf16_alt), or NULL: it runs as its kind */
+ * count (fast.h bf16_form), or NULL: it runs as its kind */
 const sk_conv_priv *sk_conv_runs_bf16(const sk_conv_priv *pv, int64_t batch, int nthreads);
 
 void sk_conv_priv_free(void *p);

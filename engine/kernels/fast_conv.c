@@ -24,7 +24,7 @@ void sk_conv_priv_free(void *v)
         return;
     sk_gemm_packed_a_free(&p->w);
     sk_gemm_packed_b_free(&p->wt);
-    sk_conv_priv_free(p->bf16_alt);
+    sk_conv_priv_free(p->bf16_form);
     free(p);
 }
 
@@ -69,16 +69,16 @@ int sk_conv_runs_pixrows(const sk_conv_priv *pv, int64_t batch)
 }
 
 /* Precision bf16: a Winograd conv's BF16 form runs from bf16_min_t
- * threads on (prepack.c bf16_alt, opt-in: SKIPSERVE_BF16_WINO_T;
+ * threads on (prepack.c bf16_form, opt-in: SKIPSERVE_BF16_WINO_T;
  * bench/RESULTS.md session 17).
  * Pixel rows, where they apply, come first (sk_fast_run_conv_fused).
  * Sizing, running and naming the step all ask here. */
 const sk_conv_priv *sk_conv_runs_bf16(const sk_conv_priv *pv, int64_t batch, int nthreads)
 {
-    if (!pv || !pv->bf16_alt || pv->bf16_min_t <= 0 || nthreads < pv->bf16_min_t ||
+    if (!pv || !pv->bf16_form || pv->bf16_min_t <= 0 || nthreads < pv->bf16_min_t ||
         sk_conv_runs_pixrows(pv, batch))
         return NULL;
-    return pv->bf16_alt;
+    return pv->bf16_form;
 }
 
 const sk_conv_strategy *sk_conv_strategy_of(sk_conv_kind kind)
@@ -133,7 +133,7 @@ size_t sk_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthre
             f = fp > f ? fp : f;
         }
         const sk_conv_priv *alt = sk_conv_runs_bf16(pv, out ? out->shape.dim[0] : 0, nthreads);
-        if (alt) { /* runs instead (fast.h bf16_alt) */
+        if (alt) { /* runs instead (fast.h bf16_form) */
             size_t fb = sk_conv_strategy_of(alt->kind)->scratch(alt, out, nthreads);
             f = fb > f ? fb : f;
         }
@@ -289,7 +289,7 @@ int sk_fast_run_conv_fused(const sk_node *n, const sk_tensor *const *in, int nin
         return sk_fast_run_conv_pixrows_alt(n, in, nin, out, ctx); /* small batch: see fast.h */
     const int64_t batch = in[0]->shape.rank > 0 ? in[0]->shape.dim[0] : 0;
     const sk_conv_priv *alt = sk_conv_runs_bf16(pv, batch, sk_pool_size(ctx->pool));
-    if (alt) { /* the BF16 form (fast.h bf16_alt): the node as if packed so */
+    if (alt) { /* the BF16 form (fast.h bf16_form): the node as if packed so */
         sk_node na = *n;
         na.priv = (void *)alt;
         return sk_conv_strategy_of(alt->kind)->run(&na, in, nin, out, ctx);

@@ -7,6 +7,7 @@
  * unpadded conv reads rows of X directly. Bias, the residual Add and
  * Relu/Clip run in the microkernel's epilogue. With few column blocks per
  * thread the columns are gathered once and shared (below). */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,13 +292,24 @@ static int64_t shared_b_images(size_t cols, int64_t items)
  * layers at batch 1 and 2 threads. Not the default: ResNet-18 b1 2T read
  * 0.974x with it (in-process A/B, 80 rounds, load 1.8-3; bench/RESULTS.md,
  * session 17). */
-#define SHARED_B_BF16 4
+#define SHARED_B_BLOCKS 4             /* FP32's limit */
+#define SHARED_B_BF16 SHARED_B_BLOCKS /* BF16's default: the same */
+/* Read once per process: the plan sizes its scratch by this limit and
+ * the run decides by it again, so the two must agree. */
+static int64_t shared_b_bf16_limit = SHARED_B_BF16;
+static pthread_once_t shared_b_once = PTHREAD_ONCE_INIT;
+static void shared_b_env_read(void)
+{
+    const char *e = getenv("SKIPSERVE_BF16_SHARED_B");
+    if (e && *e)
+        shared_b_bf16_limit = atoi(e);
+}
 static int64_t shared_b_blocks(const sk_gemm_cfg *cfg)
 {
     if (!cfg->kpair)
-        return 4;
-    const char *e = getenv("SKIPSERVE_BF16_SHARED_B");
-    return e && *e ? atoi(e) : SHARED_B_BF16;
+        return SHARED_B_BLOCKS;
+    pthread_once(&shared_b_once, shared_b_env_read);
+    return shared_b_bf16_limit;
 }
 
 /* Scratch floats past the GEMM's for the shared columns of `items` images

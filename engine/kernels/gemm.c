@@ -12,6 +12,7 @@
 #include "kernels/gemm.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -540,11 +541,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
  * SKIPSERVE_GEMM_SPLIT_FAR=0: every re-read at SPLIT_FLOP_PER_BYTE (A/B). */
 #define SPLIT_L2_BYTES (512.0 * 1024)
 #define SPLIT_FLOP_PER_BYTE_FAR 16.0
-static int split_far(void)
-{
-    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_FAR");
-    return !(e && !strcmp(e, "0"));
-}
+static int split_far(void);
 
 /* SKIPSERVE_GEMM_SPLIT=balance (opt-in, issue 24 session 14): estimate a
  * split's finish by dealing its tasks, in the pool's order and with their
@@ -553,26 +550,53 @@ static int split_far(void)
  * ResNet-50's 784-pixel layer at batch 1 as 4 equal blocks (224, 224, 224,
  * 112 columns: 448 vs 336 per thread) and prefers 2 row chunks that gather
  * every B panel twice. Not the default: the 2-thread wall time could not
- * be A/B'd on a quiet machine (bench/RESULTS.md). Read per job (A/B). */
-#define SPLIT_SIM_MAX_T 64
+ * be A/B'd on a quiet machine (bench/RESULTS.md). Read once per process. */
+#define SPLIT_SIM_MAX_T SK_GEMM_SPLIT_MAX_T
 #define SPLIT_SIM_MAX_TASKS_PER_T 16
-static int split_balance(void)
-{
-    const char *e = getenv("SKIPSERVE_GEMM_SPLIT");
-    return e && strcmp(e, "balance") == 0;
-}
+static int split_balance(void);
 
 /* The default finish estimate (issue 24 session 17): the split played
  * out in the pool's claim order with each task's padded size
  * (gemm_split.c), where every task is its own chunk of the pool
  * (threadpool.c: up to 16 tasks a thread; more are grouped, and the mean
  * model above holds well there). SKIPSERVE_GEMM_SPLIT_POOL=0: the mean
- * model everywhere (A/B). Read per job. */
+ * model everywhere (A/B). Read once per process. */
 #define SPLIT_POOL_MAX_TASKS_PER_T 16
+static int split_pool(void);
+
+/* The three switches above, read once per process (a getenv per GEMM job
+ * was measurable on small jobs, and the project reads its other A/B
+ * switches once: config.c). */
+static int split_env_far, split_env_balance, split_env_pool;
+static pthread_once_t split_env_once = PTHREAD_ONCE_INIT;
+static void split_env_read(void)
+{
+    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_FAR");
+    split_env_far = !(e && !strcmp(e, "0"));
+    e = getenv("SKIPSERVE_GEMM_SPLIT");
+    split_env_balance = e && strcmp(e, "balance") == 0;
+    e = getenv("SKIPSERVE_GEMM_SPLIT_POOL");
+    split_env_pool = !(e && !strcmp(e, "0"));
+}
+static int split_far(void)
+{
+    pthread_once(&split_env_once, split_env_read);
+    return split_env_far;
+}
+static int split_balance(void)
+{
+    pthread_once(&split_env_once, split_env_read);
+    return split_env_balance;
+}
 static int split_pool(void)
 {
-    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_POOL");
-    return !(e && !strcmp(e, "0"));
+    pthread_once(&split_env_once, split_env_read);
+    return split_env_pool;
+}
+void sk_gemm_split_env_reload(void)
+{
+    pthread_once(&split_env_once, split_env_read);
+    split_env_read();
 }
 
 /* The busiest thread's elements (rows x columns) when the tasks (items x
@@ -609,17 +633,23 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
     rc->mpanels = (j->M + mr - 1) / mr;
     int best_ppb = npanels < max_ppb ? npanels : max_ppb, best_cpp = rc->mpanels;
     if (T > 1) {
-        const double a_bytes = 4.0 * j->M * j->K * (j->pack_a ? 2 : 1);
-        const double b_bytes = 4.0 * j->K * j->N * (j->pack_b ? 2 : 1);
-        const double total = (double)j->M * j->N * j->nbatch, kf = 2.0 * j->K;
+        /* bytes an element of the packed operands: BF16 jobs (K pairs) 2 */
+        const double eb = cfg->kpair ? 2.0 : 4.0;
+        const double a_bytes = eb * j->M * j->K * (j->pack_a ? 2 : 1);
+        const double b_bytes = eb * j->K * j->N * (j->pack_b ? 2 : 1);
+        /* padded elements (whole mr x nr tiles), as the pool model counts */
+        const double total = (double)rc->mpanels * mr * npanels * nr * j->nbatch,
+                     kf = 2.0 * j->K;
         /* flops of time a byte re-read costs, A's and B's (see SPLIT_L2_BYTES) */
-        const int far = split_far();
-        const double fa = far && 4.0 * j->M * j->K > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
-                                                                     : SPLIT_FLOP_PER_BYTE;
-        const double fb = far && 4.0 * j->K * j->N > SPLIT_L2_BYTES ? SPLIT_FLOP_PER_BYTE_FAR
-                                                                     : SPLIT_FLOP_PER_BYTE;
+        const int weigh_far = split_far();
+        const double a_flops_per_byte = weigh_far && eb * j->M * j->K > SPLIT_L2_BYTES
+                                            ? SPLIT_FLOP_PER_BYTE_FAR
+                                            : SPLIT_FLOP_PER_BYTE;
+        const double b_flops_per_byte = weigh_far && eb * j->K * j->N > SPLIT_L2_BYTES
+                                            ? SPLIT_FLOP_PER_BYTE_FAR
+                                            : SPLIT_FLOP_PER_BYTE;
         const int sim = split_balance() && T <= SPLIT_SIM_MAX_T;
-        const int pool = split_pool() && T <= SPLIT_SIM_MAX_T;
+        const int pool = split_pool() && T <= SK_GEMM_SPLIT_MAX_T;
         double best = -1;
         int prev_nb = 0;
         for (int nbk = (npanels + max_ppb - 1) / max_ppb; nbk <= npanels; nbk++) {
@@ -633,8 +663,8 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
                 int mc = want < rc->mpanels ? (int)want : rc->mpanels;
                 int cpp = (rc->mpanels + mc - 1) / mc, mchunks = (rc->mpanels + cpp - 1) / cpp;
                 long ntasks = per * mchunks;
-                double cols = ppb * nr < j->N ? ppb * nr : j->N;
-                double rows = cpp * mr < j->M ? cpp * mr : j->M;
+                double cols = (double)(ppb < npanels ? ppb : npanels) * nr; /* padded */
+                double rows = (double)(cpp < rc->mpanels ? cpp : rc->mpanels) * mr;
                 /* whole rounds of mean tasks, or the largest, plus half
                  * the largest again: a thread that starts late (a wake-up,
                  * another process) delays the end by up to one task */
@@ -643,11 +673,16 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
                     finish = cols * rows;
                 if (sim && ntasks <= (long)SPLIT_SIM_MAX_TASKS_PER_T * T)
                     finish = split_sim_finish(j, T, ppb, nblocks, cpp, mchunks);
-                else if (pool && ntasks <= (long)SPLIT_POOL_MAX_TASKS_PER_T * T)
-                    finish = sk_gemm_split_pool_finish(j, T, ppb, nblocks, cpp, mchunks);
+                else if (pool && ntasks <= (long)SPLIT_POOL_MAX_TASKS_PER_T * T) {
+                    /* -1: T beyond the model (then the mean model's estimate) */
+                    double f = sk_gemm_split_pool_busiest_elems(j, T, ppb, nblocks, cpp, mchunks);
+                    if (f >= 0)
+                        finish = f;
+                }
                 finish += 0.5 * cols * rows * (1.0 - 1.0 / T);
                 double reread =
-                    (double)j->nbatch * (nblocks * a_bytes * fa + mchunks * b_bytes * fb);
+                    (double)j->nbatch * (nblocks * a_bytes * a_flops_per_byte +
+                                       mchunks * b_bytes * b_flops_per_byte);
                 double cost = finish * kf + reread / T;
                 if (best < 0 || cost < best) {
                     best = cost;
@@ -661,6 +696,15 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
     rc->nblocks = (j->N + rc->nbw - 1) / rc->nbw;
     rc->chunk_panels = best_cpp;
     rc->mchunks = (rc->mpanels + best_cpp - 1) / best_cpp;
+}
+
+void sk_gemm_plan_split(const sk_gemm_job *j, int T, int *nbw, int *chunk_panels)
+{
+    run_ctx rc;
+    memset(&rc, 0, sizeof rc);
+    plan_split(j, T, &rc);
+    *nbw = rc.nbw;
+    *chunk_panels = rc.chunk_panels;
 }
 
 int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)

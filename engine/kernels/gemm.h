@@ -267,9 +267,19 @@ int sk_gemm_run(struct sk_pool *pool, const sk_gemm_job *job, float *scratch);
 /* (gemm_split.c) The busiest thread's padded elements (whole mr x nr
  * tiles) when a job cut into column blocks of ppb panels and row chunks
  * of cpp panels runs on a pool of T threads in the pool's claim order;
- * -1 for T outside 1..64. What plan_split weighs splits by (issue 24
- * session 17; SKIPSERVE_GEMM_SPLIT_POOL=0: the mean-task estimate). */
-double sk_gemm_split_pool_finish(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
+ * -1 for T outside 1..SK_GEMM_SPLIT_MAX_T. What plan_split weighs splits
+ * by (issue 24 session 17; SKIPSERVE_GEMM_SPLIT_POOL=0: the mean-task
+ * estimate). */
+/* The split switches (SKIPSERVE_GEMM_SPLIT_FAR=0, SKIPSERVE_GEMM_SPLIT_POOL=0,
+ * SKIPSERVE_GEMM_SPLIT=balance) are read once per process; tests and
+ * bench/ab_inproc.c re-read them with this between runs (never while a
+ * GEMM is being planned on another thread). */
+void sk_gemm_split_env_reload(void);
+/* (tests) The split plan_split picks for the job on T threads: column
+ * blocks of *nbw columns, row chunks of *chunk_panels A panels. */
+void sk_gemm_plan_split(const sk_gemm_job *j, int T, int *nbw, int *chunk_panels);
+#define SK_GEMM_SPLIT_MAX_T 64 /* threads the split models play out at most */
+double sk_gemm_split_pool_busiest_elems(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
                                  int mchunks);
 
 /* Plain row-major product with the given level's config (NULL: the

@@ -27,8 +27,6 @@
 
 #include <stddef.h>
 
-#define SPLIT_POOL_MAX_T 64
-
 /* padded rows x columns of task t (items x column blocks x row chunks,
  * row chunks fastest: run_task's numbering) */
 static double task_size(const sk_gemm_job *j, int ppb, int nblocks, int cpp, int mchunks,
@@ -44,14 +42,14 @@ static double task_size(const sk_gemm_job *j, int ppb, int nblocks, int cpp, int
     return (double)cols * (double)rows;
 }
 
-double sk_gemm_split_pool_finish(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
+double sk_gemm_split_pool_busiest_elems(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
                                  int mchunks)
 {
     const long n = (long)j->nbatch * nblocks * mchunks;
-    if (T < 1 || T > SPLIT_POOL_MAX_T || n <= 0)
+    if (T < 1 || T > SK_GEMM_SPLIT_MAX_T || n <= 0)
         return -1;
-    long next[SPLIT_POOL_MAX_T], end[SPLIT_POOL_MAX_T];
-    double busy[SPLIT_POOL_MAX_T];
+    long next[SK_GEMM_SPLIT_MAX_T], end[SK_GEMM_SPLIT_MAX_T];
+    double busy[SK_GEMM_SPLIT_MAX_T];
     for (int q = 0; q < T; q++) {
         next[q] = n * q / T;
         end[q] = n * (q + 1) / T;

@@ -13,6 +13,7 @@ typedef struct sk_pass {
     size_t errlen;
     int precision; /* sk_precision the prepack pass packs for (passes.h) */
     int nbf16;     /* convolutions it packed for BF16 */
+    int nbf16_form; /* Winograd convs given a BF16 form too (SKIPSERVE_BF16_WINO_T) */
 } sk_pass;
 
 /* Shapes of every value with the symbolic input dims bound to one of two

@@ -115,6 +115,7 @@ int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t er
 {
     int level = opts->level;
     opts->bf16_convs = 0;
+    opts->bf16_form_convs = 0;
     if (level <= 0)
         return 0;
     int rc = sk_graph_validate(g, err, errlen);
@@ -158,6 +159,7 @@ int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t er
     if ((rc = sk_pass_prepack(&p)) < 0)
         goto out;
     opts->bf16_convs = p.nbf16;
+    opts->bf16_form_convs = p.nbf16_form;
     if ((rc = sk_pass_qpack(&p)) < 0)
         goto out;
     if ((rc = sk_pass_qlayout(&p)) < 0)

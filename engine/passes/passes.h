@@ -37,6 +37,7 @@ typedef struct sk_load_opts {
     int level;              /* as sk_graph_optimize's level */
     sk_precision precision; /* asked; SK_PREC_FP32 by default */
     int bf16_convs;         /* out: convolutions packed for BF16 */
+    int bf16_form_convs;     /* out: Winograd convs also packed for BF16 (not in bf16_convs) */
 } sk_load_opts;
 
 int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t errlen);

@@ -262,7 +262,7 @@ static int bf16_keeps_winograd(int m, int64_t macs)
 /* Session 17 (bfx), opt-in: SKIPSERVE_BF16_WINO_T=n (n > 0) also packs a
  * 3x3 layer that keeps F(4x4) in bf16 (above) for the BF16 GEMM (an eighth
  * of the Winograd pack's bytes) and runs it that way from n threads on
- * (fast.h bf16_alt, fast_conv.c sk_conv_runs_bf16; the threads are known
+ * (fast.h bf16_form, fast_conv.c sk_conv_runs_bf16; the threads are known
  * only at run time, so both forms are kept). Measured on the U-Net, where
  * F(4x4) wins at one thread: at batch 1 on two threads the BF16 form's
  * median was 1.02-1.03x faster on a quiet machine, F(4x4)'s fastest runs
@@ -276,8 +276,8 @@ static int bf16_wino_min_threads(void)
     return e && *e ? atoi(e) : SK_BF16_WINO_T;
 }
 
-/* pv->bf16_alt: the conv (Mg x K, `group` groups) packed as SK_CONV_BF16 */
-static int bf16_alt(sk_conv_priv *pv, const sk_value *w, const sk_kconfig *kc, int64_t Mg,
+/* pv->bf16_form: the conv (Mg x K, `group` groups) packed as SK_CONV_BF16 */
+static int bf16_form(sk_conv_priv *pv, const sk_value *w, const sk_kconfig *kc, int64_t Mg,
                     int64_t K, int64_t group)
 {
     sk_conv_priv *a = calloc(1, sizeof *a);
@@ -287,7 +287,7 @@ static int bf16_alt(sk_conv_priv *pv, const sk_value *w, const sk_kconfig *kc, i
     a->kc = kc;
     a->cfg = &kc->bf16_gemm;
     a->kvol = pv->kvol;
-    pv->bf16_alt = a; /* freed with pv, packed or not */
+    pv->bf16_form = a; /* freed with pv, packed or not */
     return sk_bf16_pack_a(a->cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, &a->w);
 }
 
@@ -373,10 +373,11 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         if (pn > 0 && (rc = sk_gemm_pack_b(cfg, w->data, 1, (size_t)K, (int)K, (int)M, 1.0f,
                                            &pv->wt)) == 0)
             pv->pix_max_n = pn;
-        /* precision bf16 kept it on Winograd: its BF16 form too (bf16_alt) */
+        /* precision bf16 kept it on Winograd: its BF16 form too (bf16_form) */
         if (rc == 0 && p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
             (pv->bf16_min_t = bf16_wino_min_threads()) > 0)
-            rc = bf16_alt(pv, w, kc, Mg, K, group);
+            rc = bf16_form(pv, w, kc, Mg, K, group);
+        p->nbf16_form += rc == 0 && pv->bf16_form;
     } else if (use_nchw1x1(n, w, group, out_pixels(os), kc)) {
         pv->kind = SK_CONV_NCHW1X1; /* A panels as im2col-gemm's */
         rc = sk_gemm_pack_a(cfg, w->data, (size_t)K, (int)Mg, (int)K, (int)group, 1.0f, &pv->w);

@@ -55,6 +55,11 @@
                 ap_ += 2 * SK_MR;                                                      \
                 b += 64;                                                               \
             }                                                                          \
+            /* kc = 1-2 (mod 4): the last pair step's one FP32 step of it */           \
+            if (pairs_ && pf_ < pfe_) {                                                \
+                _mm_prefetch((const char *)pf_, SK_GEMM_PF_HINT);                      \
+                _mm_prefetch((const char *)(pf_ + ps_ - 64), SK_GEMM_PF_HINT);         \
+            }                                                                          \
         }                                                                              \
         for (; pairs_ >= 2; pairs_ -= 2) {                                             \
             SK_BF16_X32_STEP(0);                                                       \
