@@ -1,8 +1,9 @@
 /* qgraph_testutil.h — helpers shared by the tests that build a small int8
  * graph, optimize it and run it through a plan (test_qint8_ops.c,
- * test_qconv_dequant.c, test_qgemm_dequant.c, test_qconvt_nhwc.c): the
- * xorshift generator, value lookup, op counts, a one-input run and the
- * float-graph check of a QDQ head's integer expectation.
+ * test_qconv_dequant.c, test_qgemm_dequant.c, test_qconvt_nhwc.c, test_qconv.c,
+ * test_qdwconv.c, ...): the xorshift generator, value lookup, constants and
+ * rank-4 inputs, op counts, a one-input run and the float-graph check of a
+ * QDQ head's integer expectation.
  * Include after cmocka.h; define QT_RNG_SEED first for another sequence. */
 #ifndef QGRAPH_TESTUTIL_H
 #define QGRAPH_TESTUTIL_H
@@ -28,6 +29,7 @@ static inline uint32_t rnd(void)
     rng ^= rng << 17;
     return (uint32_t)(rng >> 20);
 }
+static inline int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
 static inline float frand(float lo, float hi)
 {
     return lo + (hi - lo) * (float)(rnd() % 100001) / 1e5f;
@@ -38,6 +40,28 @@ static inline int val(sk_graph *g, const char *name)
     int id = sk_graph_value(g, name);
     assert_true(id >= 0);
     return id;
+}
+
+/* a constant value of dt with dims (rank <= 8) and data */
+static inline void cst(sk_graph *g, const char *name, sk_dtype dt, int rank, const int64_t *dims,
+                       const void *data)
+{
+    sk_shape s;
+    s.rank = rank;
+    for (int i = 0; i < rank; i++)
+        s.dim[i] = dims[i];
+    assert_true(sk_graph_add_const(g, name, dt, &s, data) >= 0);
+}
+
+/* value name as a graph input of dt and the rank-4 shape dims */
+static inline void input(sk_graph *g, const char *name, sk_dtype dt, const int64_t *dims)
+{
+    int id = val(g, name);
+    g->values[id].dtype = dt;
+    g->values[id].shape.rank = 4;
+    for (int i = 0; i < 4; i++)
+        g->values[id].shape.dim[i] = dims[i];
+    sk_graph_add_input(g, id);
 }
 
 static inline int count_op(const sk_graph *g, sk_op op)

@@ -27,15 +27,7 @@
 #include "kernels/fast_qnhwc.h"
 #include "threadpool.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 20);
-}
-static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+#include "qgraph_testutil.h"
 
 typedef struct qcase {
     int N, C, M, group, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
@@ -43,32 +35,8 @@ typedef struct qcase {
     int OH, OW;
 } qcase;
 
-static int val(sk_graph *g, const char *name)
-{
-    int id = sk_graph_value(g, name);
-    assert_true(id >= 0);
-    return id;
-}
 
-static void cst(sk_graph *g, const char *name, sk_dtype dt, int rank, const int64_t *dims,
-                const void *data)
-{
-    sk_shape s;
-    s.rank = rank;
-    for (int i = 0; i < rank; i++)
-        s.dim[i] = dims[i];
-    assert_true(sk_graph_add_const(g, name, dt, &s, data) >= 0);
-}
 
-static void input(sk_graph *g, const char *name, sk_dtype dt, const int64_t *dims)
-{
-    int id = val(g, name);
-    g->values[id].dtype = dt;
-    g->values[id].shape.rank = 4;
-    for (int i = 0; i < 4; i++)
-        g->values[id].shape.dim[i] = dims[i];
-    sk_graph_add_input(g, id);
-}
 
 static sk_graph *build(const qcase *c, uint64_t seed)
 {
@@ -207,7 +175,8 @@ static void random_case(qcase *c)
     c->OW = (c->W + c->pl + c->pr - (c->dw * (c->kw - 1) + 1)) / c->sw + 1;
 }
 
-static int count_op(const sk_graph *g, sk_op op, int *packed)
+/* op's nodes in g; *packed (if given) += those with private data */
+static int count_op_packed(const sk_graph *g, sk_op op, int *packed)
 {
     int k = 0;
     for (int i = 0; i < g->nnodes; i++)
@@ -226,8 +195,8 @@ static void check_case(const qcase *c, uint64_t seed, sk_pool *pool, int expect_
     if (sk_graph_optimize(fast, 1, err, sizeof err))
         fail_msg("optimize: %s", err);
     int packed = 0;
-    count_op(fast, SK_OP_QLINEAR_CONV, &packed);
-    int fused = count_op(fast, SK_OP_QCONV_FUSED, &packed);
+    count_op_packed(fast, SK_OP_QLINEAR_CONV, &packed);
+    int fused = count_op_packed(fast, SK_OP_QCONV_FUSED, &packed);
     if (expect_packed && sk_cpu_level() != SK_ISA_SCALAR)
         assert_int_equal(packed, 1);
     if (!expect_packed)
@@ -671,14 +640,14 @@ static void test_qdq_rewrites(void **state)
             if (sk_graph_optimize(fast, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
             /* what the passes made of it */
-            assert_int_equal(count_op(fast, SK_OP_QCONV_FUSED, NULL), 1);
-            assert_int_equal(count_op(fast, SK_OP_CONV, NULL), 0);
-            assert_int_equal(count_op(fast, SK_OP_RELU, NULL), 0);
+            assert_int_equal(count_op_packed(fast, SK_OP_QCONV_FUSED, NULL), 1);
+            assert_int_equal(count_op_packed(fast, SK_OP_CONV, NULL), 0);
+            assert_int_equal(count_op_packed(fast, SK_OP_RELU, NULL), 0);
             /* the ReLU table went into the conv; the pool's stays */
-            assert_int_equal(count_op(fast, SK_OP_QLUT, NULL), same & 1 ? 0 : 1);
+            assert_int_equal(count_op_packed(fast, SK_OP_QLUT, NULL), same & 1 ? 0 : 1);
             /* a shared DQ stays for its other reader; the pool reads the bytes */
-            assert_int_equal(count_op(fast, SK_OP_DEQUANTIZE_LINEAR, NULL), qdq_shared_dq);
-            assert_int_equal(count_op(fast, SK_OP_QUANTIZE_LINEAR, NULL), 0);
+            assert_int_equal(count_op_packed(fast, SK_OP_DEQUANTIZE_LINEAR, NULL), qdq_shared_dq);
+            assert_int_equal(count_op_packed(fast, SK_OP_QUANTIZE_LINEAR, NULL), 0);
             for (int i = 0; i < fast->nnodes; i++)
                 if (fast->nodes[i].op == SK_OP_MAX_POOL) {
                     int pr = fast->values[fast->nodes[i].in[0]].producer;

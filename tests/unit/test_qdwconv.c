@@ -40,42 +40,11 @@
 #include "kernels/qdwconv.h"
 #include "threadpool.h"
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 20);
-}
-static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+#define QT_RNG_SEED 0x2545f4914f6cdd1dull
+#include "qgraph_testutil.h"
 
-static int val(sk_graph *g, const char *name)
-{
-    int id = sk_graph_value(g, name);
-    assert_true(id >= 0);
-    return id;
-}
 
-static void cst(sk_graph *g, const char *name, sk_dtype dt, int rank, const int64_t *dims,
-                const void *data)
-{
-    sk_shape s;
-    s.rank = rank;
-    for (int i = 0; i < rank; i++)
-        s.dim[i] = dims[i];
-    assert_true(sk_graph_add_const(g, name, dt, &s, data) >= 0);
-}
 
-static void input(sk_graph *g, const char *name, sk_dtype dt, const int64_t *dims)
-{
-    int id = val(g, name);
-    g->values[id].dtype = dt;
-    g->values[id].shape.rank = 4;
-    for (int i = 0; i < 4; i++)
-        g->values[id].shape.dim[i] = dims[i];
-    sk_graph_add_input(g, id);
-}
 
 /* ---- 1. one depthwise QLinearConv (+ QLinearAdd) ------------------------------ */
 
@@ -213,8 +182,6 @@ static const sk_qconv_priv *dw_priv(const sk_graph *g)
             return g->nodes[i].priv;
     return NULL;
 }
-
-static int count_op(const sk_graph *g, sk_op op);
 
 static void check_case(const dcase *c, uint64_t seed, sk_pool *pool)
 {
@@ -722,13 +689,6 @@ static sk_graph *build_qdq_dw(int s, int s8)
     return g;
 }
 
-static int count_op(const sk_graph *g, sk_op op)
-{
-    int k = 0;
-    for (int i = 0; i < g->nnodes; i++)
-        k += g->nodes[i].op == op;
-    return k;
-}
 
 static void test_qdq_relu6(void **state)
 {
