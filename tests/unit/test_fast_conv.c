@@ -44,6 +44,37 @@ static uint32_t rnd(void)
 static float frand(void) { return (float)((double)(rnd() % 200001) / 100000.0 - 1.0); }
 static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
 
+/* Every test's teardown: the tests force strategies by SKIPSERVE_* variables
+ * and set CPU levels; a failed assertion jumps out before the test's own
+ * unsetenv, and the variables left set used to fail every later test that
+ * checks a default choice (a cascade that looked like order dependence).
+ * Each test starts from the environment and level the process started with
+ * (saved by main: a run under SKIPSERVE_ISA=avx2 stays at that level). */
+extern char **environ;
+static char *start_env[64];
+static sk_isa start_level;
+
+static int clean_env(void **state)
+{
+    (void)state;
+    for (;;) {
+        char name[128] = {0};
+        for (char **e = environ; *e; e++)
+            if (!strncmp(*e, "SKIPSERVE_", 10)) {
+                size_t n = strcspn(*e, "=");
+                memcpy(name, *e, n < sizeof name - 1 ? n : sizeof name - 1);
+                break;
+            }
+        if (!name[0])
+            break;
+        unsetenv(name);
+    }
+    for (int i = 0; start_env[i]; i++)
+        putenv(start_env[i]);
+    sk_cpu_set_level(start_level);
+    return 0;
+}
+
 typedef struct conv_case {
     int nsp; /* spatial dims 1..3 */
     int N, C, M, group;
@@ -625,13 +656,6 @@ static void winograd_cases(sk_pool *pool)
  * (4x4 tiles: up to three partial tile rows / columns per image). */
 /* A failed case longjmps out of test_winograd: restore the default
  * strategy choice so the tests after it do not run forced to Winograd. */
-static int unset_winograd(void **state)
-{
-    (void)state;
-    unsetenv("SKIPSERVE_WINOGRAD");
-    return 0;
-}
-
 static void test_winograd(void **state)
 {
     (void)state;
@@ -685,14 +709,6 @@ static void depthwise_cases(sk_pool *pool)
 }
 
 /* A failed case longjmps out with SKIPSERVE_DW_FLAT=0 possibly set. */
-static int unset_dw_flat(void **state)
-{
-    (void)state;
-    unsetenv("SKIPSERVE_DW_FLAT");
-    unsetenv("SKIPSERVE_DW_CL");
-    return 0;
-}
-
 static void test_depthwise(void **state)
 {
     (void)state;
@@ -957,11 +973,17 @@ static void pixrows_resnet_cases(sk_pool *pool)
 static void test_pixrows(void **state)
 {
     (void)state;
+    /* forced over every other ungrouped strategy: the stride-2 direct convs
+     * (default for some geometries) would otherwise take random cases */
     setenv("SKIPSERVE_PIXROWS", "force", 1);
     setenv("SKIPSERVE_WINOGRAD", "0", 1);
+    setenv("SKIPSERVE_CONV_DIRECT", "0", 1);
+    setenv("SKIPSERVE_CONV_BCAST", "0", 1);
     for_each_level(pixrows_cases);
     unsetenv("SKIPSERVE_PIXROWS");
     unsetenv("SKIPSERVE_WINOGRAD");
+    unsetenv("SKIPSERVE_CONV_DIRECT");
+    unsetenv("SKIPSERVE_CONV_BCAST");
     for_each_level(pixrows_resnet_cases);
 }
 
@@ -1101,16 +1123,6 @@ static void direct_cases(sk_pool *pool)
     c.bn = 1;
     c.act = 1;
     check_case(&c, pool, 1);
-}
-
-static int unset_direct(void **state)
-{
-    (void)state;
-    unsetenv("SKIPSERVE_CONV_DIRECT");
-    unsetenv("SKIPSERVE_CONV_BCAST");
-    unsetenv("SKIPSERVE_CONV_BCAST_KB");
-    unsetenv("SKIPSERVE_CONV_BCAST_ORDER");
-    return 0;
 }
 
 /* The broadcast direct conv (fast_conv_s2b.c) forced on every stride-2
@@ -2499,33 +2511,38 @@ static void test_conv_direct_selection(void **state)
 
 int main(void)
 {
+    int ne = 0;
+    for (char **e = environ; *e && ne < 63; e++)
+        if (!strncmp(*e, "SKIPSERVE_", 10) && !(start_env[ne++] = strdup(*e)))
+            return 1;
+    start_level = sk_cpu_level();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_random_geometries),
-        cmocka_unit_test(test_resnet_geometries),
-        cmocka_unit_test_teardown(test_winograd, unset_winograd),
-        cmocka_unit_test(test_depthwise),
-        cmocka_unit_test_teardown(test_depthwise_flat, unset_dw_flat),
-        cmocka_unit_test_teardown(test_depthwise_cl, unset_dw_flat),
-        cmocka_unit_test(test_winograd_selection),
-        cmocka_unit_test(test_pixrows),
-        cmocka_unit_test(test_pixrows_selection),
-        cmocka_unit_test(test_wino_pixrows_by_batch),
-        cmocka_unit_test_teardown(test_wino_one_block, unset_winograd),
-        cmocka_unit_test(test_released_weights),
-        cmocka_unit_test(test_no_fusion_across_shared_values),
-        cmocka_unit_test(test_dump_shows_fusion),
-        cmocka_unit_test(test_gemm_fused),
-        cmocka_unit_test(test_max_pool),
-        cmocka_unit_test(test_conv_transpose),
-        cmocka_unit_test(test_bf16),
-        cmocka_unit_test(test_bf16_form),
-        cmocka_unit_test(test_nchw1x1),
-        cmocka_unit_test_teardown(test_conv_direct, unset_direct),
-        cmocka_unit_test_teardown(test_conv_direct_bc, unset_direct),
-        cmocka_unit_test_teardown(test_conv_direct_bc_sliced, unset_direct),
-        cmocka_unit_test(test_conv_direct_selection),
-        cmocka_unit_test(test_split_threads_bits),
-        cmocka_unit_test(test_split_switches_differ),
+        cmocka_unit_test_teardown(test_random_geometries, clean_env),
+        cmocka_unit_test_teardown(test_resnet_geometries, clean_env),
+        cmocka_unit_test_teardown(test_winograd, clean_env),
+        cmocka_unit_test_teardown(test_depthwise, clean_env),
+        cmocka_unit_test_teardown(test_depthwise_flat, clean_env),
+        cmocka_unit_test_teardown(test_depthwise_cl, clean_env),
+        cmocka_unit_test_teardown(test_winograd_selection, clean_env),
+        cmocka_unit_test_teardown(test_pixrows, clean_env),
+        cmocka_unit_test_teardown(test_pixrows_selection, clean_env),
+        cmocka_unit_test_teardown(test_wino_pixrows_by_batch, clean_env),
+        cmocka_unit_test_teardown(test_wino_one_block, clean_env),
+        cmocka_unit_test_teardown(test_released_weights, clean_env),
+        cmocka_unit_test_teardown(test_no_fusion_across_shared_values, clean_env),
+        cmocka_unit_test_teardown(test_dump_shows_fusion, clean_env),
+        cmocka_unit_test_teardown(test_gemm_fused, clean_env),
+        cmocka_unit_test_teardown(test_max_pool, clean_env),
+        cmocka_unit_test_teardown(test_conv_transpose, clean_env),
+        cmocka_unit_test_teardown(test_bf16, clean_env),
+        cmocka_unit_test_teardown(test_bf16_form, clean_env),
+        cmocka_unit_test_teardown(test_nchw1x1, clean_env),
+        cmocka_unit_test_teardown(test_conv_direct, clean_env),
+        cmocka_unit_test_teardown(test_conv_direct_bc, clean_env),
+        cmocka_unit_test_teardown(test_conv_direct_bc_sliced, clean_env),
+        cmocka_unit_test_teardown(test_conv_direct_selection, clean_env),
+        cmocka_unit_test_teardown(test_split_threads_bits, clean_env),
+        cmocka_unit_test_teardown(test_split_switches_differ, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
