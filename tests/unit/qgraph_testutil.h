@@ -64,6 +64,85 @@ static inline void input(sk_graph *g, const char *name, sk_dtype dt, const int64
     sk_graph_add_input(g, id);
 }
 
+/* One QLinearConv over graph input "x" (+ a QLinearAdd with graph input "r"
+ * first, as torchvision's "out += identity" exports): weights with the
+ * extremes 127 / -128 often (-128 * 255 products), per-channel or
+ * per-tensor scales, an optional bias and nonzero weight zero point (which
+ * the engine must refuse to pack), zero points drawn from rnd(). Returns the
+ * value the node chain ends in (the Add's output with add). The tests of
+ * the int8 convs (test_qconv.c, test_qdwconv.c) build their graphs on it. */
+typedef struct qt_qconv {
+    int C, M, group, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, OH, OW;
+    int x_s8, per_channel, bias, add, wzp_nonzero;
+    float ys_min, ys_step; /* y's scale: ys_min + (rnd() % 100) * ys_step */
+} qt_qconv;
+
+static inline int qt_add_qconv(sk_graph *g, const qt_qconv *c)
+{
+    sk_dtype xt = c->x_s8 ? SK_I8 : SK_U8;
+    int64_t xd[4] = {SK_DIM_SYMBOLIC, c->C, c->H, c->W};
+    int64_t yd[4] = {SK_DIM_SYMBOLIC, c->M, c->OH, c->OW};
+    input(g, "x", xt, xd);
+    if (c->add)
+        input(g, "r", xt, yd);
+    int64_t wd[4] = {c->M, c->C / c->group, c->kh, c->kw}, one[1] = {1}, md[1] = {c->M};
+    size_t wn = (size_t)(wd[0] * wd[1] * wd[2] * wd[3]);
+    int8_t *w = malloc(wn);
+    float *ws = malloc(sizeof(float) * (size_t)c->M);
+    int8_t *wz = calloc((size_t)c->M, 1);
+    int32_t *b = malloc(sizeof(int32_t) * (size_t)c->M);
+    assert_true(w && ws && wz && b);
+    for (size_t i = 0; i < wn; i++)
+        w[i] = (int8_t)(rnd() % 4 == 0 ? (rnd() & 1 ? 127 : -128) : (int)(rnd() % 256) - 128);
+    cst(g, "w", SK_I8, 4, wd, w);
+    float xs = 0.02f, ys = c->ys_min + (float)(rnd() % 100) * c->ys_step, rs = 0.03f, cs = 0.07f;
+    for (int m = 0; m < c->M; m++) {
+        ws[m] = 0.001f + (float)(rnd() % 1000) * 1e-5f;
+        b[m] = (int32_t)(rnd() % 40001) - 20000;
+    }
+    if (c->wzp_nonzero)
+        wz[0] = 3;
+    int nsc = c->per_channel ? 1 : 0;
+    cst(g, "xs", SK_F32, 0, one, &xs);
+    int32_t xzp_v = c->x_s8 ? irand(-20, 20) : irand(100, 150);
+    int8_t xzp8 = (int8_t)xzp_v;
+    uint8_t xzpu = (uint8_t)xzp_v;
+    cst(g, "xz", xt, 0, one, c->x_s8 ? (void *)&xzp8 : (void *)&xzpu);
+    cst(g, "ws", SK_F32, nsc, md, ws);
+    cst(g, "wz", SK_I8, nsc, md, wz);
+    cst(g, "ys", SK_F32, 0, one, &ys);
+    int8_t yz8 = (int8_t)irand(-10, 10);
+    uint8_t yzu = (uint8_t)irand(110, 140);
+    cst(g, "yz", xt, 0, one, c->x_s8 ? (void *)&yz8 : (void *)&yzu);
+    cst(g, "b", SK_I32, 1, md, b);
+    free(w);
+    free(ws);
+    free(wz);
+    free(b);
+    int in[9] = {val(g, "x"), val(g, "xs"), val(g, "xz"), val(g, "w"), val(g, "ws"),
+                 val(g, "wz"), val(g, "ys"), val(g, "yz"), c->bias ? val(g, "b") : -1};
+    int y = val(g, "y");
+    int ni = sk_graph_add_node(g, SK_OP_QLINEAR_CONV, "qconv", c->bias ? 9 : 8, in, 1, &y);
+    int64_t st[2] = {c->sh, c->sw}, dl[2] = {c->dh, c->dw}, pads[4] = {c->pt, c->pl, c->pb, c->pr};
+    sk_node_set_ints(g, ni, "strides", st, 2);
+    sk_node_set_ints(g, ni, "dilations", dl, 2);
+    sk_node_set_ints(g, ni, "pads", pads, 4);
+    sk_node_set_int(g, ni, "group", c->group);
+    if (!c->add)
+        return y;
+    cst(g, "rs", SK_F32, 0, one, &rs);
+    cst(g, "cs", SK_F32, 0, one, &cs);
+    int8_t rz8 = (int8_t)irand(-10, 10), cz8 = (int8_t)irand(-10, 10);
+    uint8_t rzu = (uint8_t)irand(110, 140), czu = (uint8_t)irand(110, 140);
+    cst(g, "rz", xt, 0, one, c->x_s8 ? (void *)&rz8 : (void *)&rzu);
+    cst(g, "cz", xt, 0, one, c->x_s8 ? (void *)&cz8 : (void *)&czu);
+    int ain[8] = {val(g, "r"), val(g, "rs"), val(g, "rz"), y, val(g, "ys"), val(g, "yz"),
+                  val(g, "cs"), val(g, "cz")};
+    int out = val(g, "out");
+    sk_graph_add_node(g, SK_OP_QLINEAR_ADD, "qadd", 8, ain, 1, &out);
+    return out;
+}
+
 static inline int count_op(const sk_graph *g, sk_op op)
 {
     int k = 0;

@@ -71,68 +71,14 @@ static sk_graph *build(const dcase *c, uint64_t seed)
 {
     uint64_t save = rng;
     rng = seed;
-    sk_dtype xt = c->x_s8 ? SK_I8 : SK_U8;
     sk_graph *g = sk_graph_new();
-    int64_t xd[4] = {SK_DIM_SYMBOLIC, c->C, c->H, c->W};
-    int64_t yd[4] = {SK_DIM_SYMBOLIC, c->C, c->OH, c->OW};
-    input(g, "x", xt, xd);
-    if (c->add)
-        input(g, "r", xt, yd);
-    int64_t wd[4] = {c->C, 1, c->kh, c->kw}, one[1] = {1}, md[1] = {c->C};
-    size_t wn = (size_t)(c->C * c->kh * c->kw);
-    int8_t *w = malloc(wn);
-    assert_non_null(w);
-    for (size_t i = 0; i < wn; i++) /* extremes often: -128 * 255 products */
-        w[i] = (int8_t)(rnd() % 4 == 0 ? (rnd() & 1 ? 127 : -128) : (int)(rnd() % 256) - 128);
-    cst(g, "w", SK_I8, 4, wd, w);
-    free(w);
-    float xs = 0.02f, ys = 0.02f + (float)(rnd() % 100) * 0.002f, rs = 0.03f, cs = 0.07f;
-    float *ws = malloc(sizeof(float) * (size_t)c->C);
-    int8_t *wz = calloc((size_t)c->C, 1);
-    int32_t *b = malloc(sizeof(int32_t) * (size_t)c->C);
-    assert_true(ws && wz && b);
-    for (int m = 0; m < c->C; m++) {
-        ws[m] = 0.001f + (float)(rnd() % 1000) * 1e-5f;
-        b[m] = (int32_t)(rnd() % 40001) - 20000;
-    }
-    int nsc = c->per_channel ? 1 : 0;
-    cst(g, "xs", SK_F32, 0, one, &xs);
-    int32_t xzp_v = c->x_s8 ? irand(-20, 20) : irand(100, 150);
-    int8_t xzp8 = (int8_t)xzp_v;
-    uint8_t xzpu = (uint8_t)xzp_v;
-    cst(g, "xz", xt, 0, one, c->x_s8 ? (void *)&xzp8 : (void *)&xzpu);
-    cst(g, "ws", SK_F32, nsc, md, ws);
-    cst(g, "wz", SK_I8, nsc, md, wz);
-    cst(g, "ys", SK_F32, 0, one, &ys);
-    int8_t yz8 = (int8_t)irand(-10, 10);
-    uint8_t yzu = (uint8_t)irand(110, 140);
-    cst(g, "yz", xt, 0, one, c->x_s8 ? (void *)&yz8 : (void *)&yzu);
-    cst(g, "b", SK_I32, 1, md, b);
-    free(ws);
-    free(wz);
-    free(b);
-    int in[9] = {val(g, "x"), val(g, "xs"), val(g, "xz"), val(g, "w"), val(g, "ws"),
-                 val(g, "wz"), val(g, "ys"), val(g, "yz"), c->bias ? val(g, "b") : -1};
-    int y = val(g, "y");
-    int ni = sk_graph_add_node(g, SK_OP_QLINEAR_CONV, "dw", c->bias ? 9 : 8, in, 1, &y);
-    int64_t st[2] = {c->sh, c->sw}, dl[2] = {c->dh, c->dw}, pads[4] = {c->pt, c->pl, c->pb, c->pr};
-    sk_node_set_ints(g, ni, "strides", st, 2);
-    sk_node_set_ints(g, ni, "dilations", dl, 2);
-    sk_node_set_ints(g, ni, "pads", pads, 4);
-    sk_node_set_int(g, ni, "group", c->C);
-    int outv = y;
-    if (c->add) {
-        cst(g, "rs", SK_F32, 0, one, &rs);
-        cst(g, "cs", SK_F32, 0, one, &cs);
-        int8_t rz8 = (int8_t)irand(-10, 10), cz8 = (int8_t)irand(-10, 10);
-        uint8_t rzu = (uint8_t)irand(110, 140), czu = (uint8_t)irand(110, 140);
-        cst(g, "rz", xt, 0, one, c->x_s8 ? (void *)&rz8 : (void *)&rzu);
-        cst(g, "cz", xt, 0, one, c->x_s8 ? (void *)&cz8 : (void *)&czu);
-        int ain[8] = {val(g, "r"), val(g, "rs"), val(g, "rz"), y, val(g, "ys"), val(g, "yz"),
-                      val(g, "cs"), val(g, "cz")};
-        outv = val(g, "out");
-        sk_graph_add_node(g, SK_OP_QLINEAR_ADD, "qadd", 8, ain, 1, &outv);
-    }
+    const qt_qconv s = {.C = c->C, .M = c->C, .group = c->C, .H = c->H, .W = c->W,
+                        .kh = c->kh, .kw = c->kw, .sh = c->sh, .sw = c->sw, .dh = c->dh,
+                        .dw = c->dw, .pt = c->pt, .pl = c->pl, .pb = c->pb, .pr = c->pr,
+                        .OH = c->OH, .OW = c->OW, .x_s8 = c->x_s8,
+                        .per_channel = c->per_channel, .bias = c->bias, .add = c->add,
+                        .wzp_nonzero = 0, .ys_min = 0.02f, .ys_step = 0.002f};
+    int outv = qt_add_qconv(g, &s);
     if (c->act) { /* in the output's scale and zero point (cs / cz, or ys / yz) */
         const char *sn = c->add ? "cs" : "ys", *zn = c->add ? "cz" : "yz";
         int dq[3] = {outv, val(g, sn), val(g, zn)}, df = val(g, "df");
