@@ -742,6 +742,56 @@ static void dw_geo_case(const int geo[9], int e, conv_case *c)
     c->act = e;
 }
 
+/* c's optimized graph under `env` (NAME=VALUE pairs, NULL: none) run on x, r. */
+static float *run_under(const conv_case *c, const char *const *env, const float *x,
+                        const float *r, int64_t *ny)
+{
+    char err[256];
+    for (int i = 0; env && env[i]; i += 2)
+        setenv(env[i], env[i + 1], 1);
+    sk_graph *g = build(c, 4242);
+    int rc = sk_graph_optimize(g, 1, err, sizeof err);
+    for (int i = 0; env && env[i]; i += 2)
+        unsetenv(env[i]);
+    if (rc)
+        fail_msg("optimize: %s", err);
+    float *y = run_graph(g, c, x, r, NULL, ny, 0);
+    sk_graph_free(g);
+    return y;
+}
+
+/* c's default optimized graph, run serially and on each of pools[0..2],
+ * gives bit for bit what the graph optimized under `env` gives serially
+ * (the path a switch turns off computes the same sums in the same order);
+ * `path` names the default path in the failure message. */
+static void assert_same_bits_as_under(const conv_case *c, const char *const *env,
+                                      sk_pool *const *pools, const char *path)
+{
+    char what[400];
+    describe(c, what, sizeof what);
+    float *x, *r;
+    random_operands(c, &x, &r);
+    int64_t n0, n1;
+    float *want = run_under(c, env, x, r, &n0);
+    char err[256];
+    sk_graph *go = build(c, 4242);
+    if (sk_graph_optimize(go, 1, err, sizeof err))
+        fail_msg("optimize: %s (%s)", err, what);
+    for (int t = 0; t < 3; t++) {
+        float *y = run_graph(go, c, x, r, pools[t], &n1, 0);
+        assert_int_equal(n0, n1);
+        if (memcmp(y, want, sizeof(float) * (size_t)n0))
+            fail_msg("[%s] %s on %d threads differs from %s=%s: %s",
+                     sk_isa_name(sk_cpu_level()), path, t == 0 ? 1 : t == 1 ? 3 : 16, env[0],
+                     env[1], what);
+        free(y);
+    }
+    free(want);
+    free(x);
+    free(r);
+    sk_graph_free(go);
+}
+
 /* The flat depthwise path (fast_dwconv.c dw_plane_flat: phase planes,
  * one run per plane): against the reference (check_case), and bit for bit
  * the row loops' results (SKIPSERVE_DW_FLAT=0: same sums in the same
@@ -771,35 +821,9 @@ static void test_depthwise_flat(void **state)
                 conv_case c;
                 dw_geo_case(geo[i], e, &c);
                 check_case(&c, p3, e == 0); /* the flat path against the reference */
-                char err[256], what[400];
-                describe(&c, what, sizeof what);
-                const uint64_t seed = rnd() * 31ull + 5;
-                sk_graph *go = build(&c, seed);
-                if (sk_graph_optimize(go, 1, err, sizeof err))
-                    fail_msg("optimize: %s (%s)", err, what);
-                float *x, *r;
-                random_operands(&c, &x, &r);
-                int64_t n0, n1;
                 /* the switch is read at load: a second graph with it set */
-                setenv("SKIPSERVE_DW_FLAT", "0", 1);
-                sk_graph *gw = build(&c, seed);
-                if (sk_graph_optimize(gw, 1, err, sizeof err))
-                    fail_msg("optimize: %s (%s)", err, what);
-                unsetenv("SKIPSERVE_DW_FLAT");
-                float *rows = run_graph(gw, &c, x, r, NULL, &n0, 0);
-                sk_graph_free(gw);
-                for (int t = 0; t < 3; t++) {
-                    float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
-                    assert_int_equal(n0, n1);
-                    if (memcmp(y, rows, sizeof(float) * (size_t)n0))
-                        fail_msg("[%s] flat path on %d threads differs from the row loops: %s",
-                                 sk_isa_name((sk_isa)l), t == 0 ? 1 : t == 1 ? 3 : 16, what);
-                    free(y);
-                }
-                free(rows);
-                free(x);
-                free(r);
-                sk_graph_free(go);
+                static const char *const rows[] = {"SKIPSERVE_DW_FLAT", "0", NULL};
+                assert_same_bits_as_under(&c, rows, pools, "flat path");
             }
     }
     sk_cpu_set_level(sk_cpu_detected());
@@ -833,7 +857,7 @@ static void test_depthwise_cl(void **state)
             for (int e = 0; e < 3; e++) {
                 conv_case c;
                 dw_geo_case(geo[i], e, &c);
-                char err[256], what[400];
+                char what[400];
                 describe(&c, what, sizeof what);
                 size_t before = sk_dw_cl_planes();
                 check_case(&c, p3, e == 0); /* against the reference */
@@ -841,35 +865,10 @@ static void test_depthwise_cl(void **state)
                  * run or the allocation count): at least every plane once */
                 if (sk_dw_cl_planes() - before < (size_t)(c.N * c.C))
                     fail_msg("[%s] channel lanes not taken: %s", sk_isa_name((sk_isa)l), what);
-                const uint64_t seed = rnd() * 31ull + 5;
-                sk_graph *go = build(&c, seed);
-                if (sk_graph_optimize(go, 1, err, sizeof err))
-                    fail_msg("optimize: %s (%s)", err, what);
-                float *x, *r;
-                random_operands(&c, &x, &r);
-                int64_t n0, n1;
                 /* the switches are read at load: a second graph with them set */
-                setenv("SKIPSERVE_DW_FLAT", "0", 1);
-                setenv("SKIPSERVE_DW_CL", "0", 1);
-                sk_graph *gw = build(&c, seed);
-                if (sk_graph_optimize(gw, 1, err, sizeof err))
-                    fail_msg("optimize: %s (%s)", err, what);
-                unsetenv("SKIPSERVE_DW_FLAT");
-                unsetenv("SKIPSERVE_DW_CL");
-                float *rows = run_graph(gw, &c, x, r, NULL, &n0, 0);
-                sk_graph_free(gw);
-                for (int t = 0; t < 3; t++) {
-                    float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
-                    assert_int_equal(n0, n1);
-                    if (memcmp(y, rows, sizeof(float) * (size_t)n0))
-                        fail_msg("[%s] channel lanes on %d threads differ from the row loops: %s",
-                                 sk_isa_name((sk_isa)l), t == 0 ? 1 : t == 1 ? 3 : 16, what);
-                    free(y);
-                }
-                free(rows);
-                free(x);
-                free(r);
-                sk_graph_free(go);
+                static const char *const rows[] = {"SKIPSERVE_DW_FLAT", "0", "SKIPSERVE_DW_CL",
+                                                   "0", NULL};
+                assert_same_bits_as_under(&c, rows, pools, "channel lanes");
             }
     }
     sk_cpu_set_level(sk_cpu_detected());
@@ -1460,24 +1459,6 @@ static int64_t packed_pix_max_n(const conv_case *c)
     int64_t v = n->priv ? ((const sk_conv_priv *)n->priv)->pix_max_n : -1;
     sk_graph_free(g);
     return v;
-}
-
-/* c's optimized graph under `env` (NAME=VALUE pairs, NULL: none) run on x, r. */
-static float *run_under(const conv_case *c, const char *const *env, const float *x,
-                        const float *r, int64_t *ny)
-{
-    char err[256];
-    for (int i = 0; env && env[i]; i += 2)
-        setenv(env[i], env[i + 1], 1);
-    sk_graph *g = build(c, 4242);
-    int rc = sk_graph_optimize(g, 1, err, sizeof err);
-    for (int i = 0; env && env[i]; i += 2)
-        unsetenv(env[i]);
-    if (rc)
-        fail_msg("optimize: %s", err);
-    float *y = run_graph(g, c, x, r, NULL, ny, 0);
-    sk_graph_free(g);
-    return y;
 }
 
 /* A 3x3 stride-1 conv on a 7x7 map packs both Winograd and, with AVX-512's
