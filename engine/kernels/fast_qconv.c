@@ -226,8 +226,6 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pbloc
             p->lut = NULL;
         }
     }
-    /* session 18: integer clamps in the NHWC kernels' epilogue where safe */
-    sk_qgemm_epi_sat(p, pv->bias, pv->mult, (size_t)M, (size_t)K, has_res);
     pv->pblock = pblock;
     n->priv = pv;
     n->priv_free = sk_qconv_priv_free;

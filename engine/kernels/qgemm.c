@@ -133,7 +133,6 @@ void sk_qgemm_params_plain(sk_qgemm_params *p, int out_s8, int32_t yzp)
     p->lo1 = p->lo = lo;
     p->hi1 = p->hi = hi;
     p->out_s8 = p->res_s8 = out_s8;
-    p->epi_sat = 0;
 }
 
 void sk_qgemm_weights_free(sk_qgemm_weights *qw)

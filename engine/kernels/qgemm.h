@@ -68,12 +68,6 @@ typedef struct sk_qgemm_params {
      * res_b — 3 operations fewer a vector than the multiply (the residual
      * epilogue of a K = 64 1x1 conv is ~16 operations against 16 vpdpbusd) */
     float res_a, res_b, res_c;
-    /* session 18 (i1t): the NHWC AVX-512 kernels may clamp in integer after
-     * the rounding and let the saturating packs narrow (qepi16_*_sat in
-     * qu8_requant16__avx512f.h): set at load by sk_qgemm_epi_sat where no
-     * value the layer can meet overflows int32 on the way (0: the float
-     * clamps; the same bytes either way) */
-    int epi_sat;
 } sk_qgemm_params;
 
 enum { SK_QRES_DIV, SK_QRES_MUL, SK_QRES_FMA };
@@ -85,15 +79,6 @@ enum { SK_QRES_DIV, SK_QRES_MUL, SK_QRES_FMA };
  * does — 256 x 256 cases at most each, ~0.4 ms at load (qres_fast.c).
  * Returns the mode chosen. */
 int sk_qgemm_res_fast(sk_qgemm_params *p);
-
-/* Session 18: sets p->epi_sat (after lo1 / hi1 / lo / hi are final) where
- * every conv result before its clamp, |acc| <= max |bias[m]| + K * 255 *
- * 128 times mult[m] (the layer's bias / mult arrays), and every residual sum stay below 2^30 in magnitude —
- * then clamp(round(x) + zp) in integer equals round(clamp(x - zp)) + zp
- * (rounding is monotone, the bounds are integers). M channels, K products
- * a sum. SKIPSERVE_INT8_EPI_SAT=0: never (A/B). Returns p->epi_sat. */
-int sk_qgemm_epi_sat(sk_qgemm_params *p, const int32_t *bias, const float *mult, size_t M,
-                     size_t K, int has_res);
 
 /* One microkernel call: the tile of rows m0 .. m0+mr-1 (mr <= MR) and columns
  * n0 .. n0+nr-1 (nr <= NR) from one A panel and one B panel of kg k groups.

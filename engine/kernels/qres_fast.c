@@ -69,36 +69,3 @@ int sk_qgemm_res_fast(sk_qgemm_params *p)
         p->res_mode = SK_QRES_MUL;
     return p->res_mode;
 }
-
-/* Session 18: whether the integer clamp after the rounding is safe (see
- * qgemm.h). The bound is taken in double with a margin; 2^30 leaves room
- * for the zero point's add. */
-int sk_qgemm_epi_sat(sk_qgemm_params *p, const int32_t *bias, const float *mult, size_t M,
-                     size_t K, int has_res)
-{
-    const char *e = getenv("SKIPSERVE_INT8_EPI_SAT");
-    const double lim = 1073741824.0;
-    p->epi_sat = 0;
-    if ((e && !strcmp(e, "0")) || !bias || !mult)
-        return 0;
-    if (!has_res) { /* the conv's own result x = acc * mult */
-        for (size_t m = 0; m < M; m++) {
-            double b = fabs((double)bias[m]) + (double)K * 255.0 * 128.0;
-            double x = b * fabs((double)mult[m]);
-            if (!(x * 1.01 + 2.0 < lim))
-                return 0;
-        }
-    } else { /* t is clamped to [lo1 - y1_zp, hi1 - y1_zp]; r is a byte */
-        double t = fmax(fabs((double)p->lo1 - p->y1_zp), fabs((double)p->hi1 - p->y1_zp));
-        double q = p->res_mode == SK_QRES_FMA
-                       ? t * fabs((double)p->res_a) + 256.0 * fabs((double)p->res_b) +
-                             fabs((double)p->res_c)
-                       : (t * fabs((double)p->y1_scale) +
-                          (256.0 + fabs((double)p->r_zp)) * fabs((double)p->r_scale)) /
-                             fabs((double)p->y_scale);
-        if (!(q * 1.01 + 2.0 < lim))
-            return 0;
-    }
-    p->epi_sat = 1;
-    return 1;
-}

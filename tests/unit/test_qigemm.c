@@ -97,17 +97,8 @@ static int nres_mul; /* residual runs where the kernel multiplied by 1 / y_scale
 static int nres_fma; /* and where it took the FMA form (session 16) */
 static int ndk_tiles; /* tiles run on a level's dk kernel */
 static int nshort_tiles; /* and on its uk_short */
-static int nsat;        /* runs on the integer-clamp epilogue (session 18, epi_sat) */
-static int nsat_narrow; /* of them with a bound narrower than the type's (c*hi) */
 
-/* run_cfg's flags */
-enum { RUN_RES_FAST = 1, RUN_EPI_SAT = 2, RUN_NARROW_HI = 4 };
-
-/* fast (RUN_*): RUN_RES_FAST lets sk_qgemm_res_fast pick the residual's
- * multiply where exact; RUN_EPI_SAT sets epi_sat where sk_qgemm_epi_sat
- * allows it (session 18); RUN_NARROW_HI lowers the final clamp's top (hi
- * with a residual, hi1 without) to the output's zero point + 3, which
- * most values pass — want must be clamped alike by the caller */
+/* fast: let sk_qgemm_res_fast pick the residual's multiply where exact */
 static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
                     const uint8_t *want, int fast)
 {
@@ -145,16 +136,10 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
         else
             p.lo1 = (float)d->y1_zp;
     }
-    if (c->res && (fast & RUN_RES_FAST)) {
+    if (c->res && fast) {
         int mode = sk_qgemm_res_fast(&p);
         nres_mul += mode == SK_QRES_MUL;
         nres_fma += mode == SK_QRES_FMA;
-    }
-    if (fast & RUN_NARROW_HI)
-        *(c->res ? &p.hi : &p.hi1) = (float)(c->res ? d->y_zp : d->y1_zp) + 3.f;
-    if (fast & RUN_EPI_SAT) {
-        nsat += sk_qgemm_epi_sat(&p, bias, d->mult, M, C * ks, c->res);
-        nsat_narrow += p.epi_sat && (fast & RUN_NARROW_HI);
     }
     /* pixel rows of ldy = M + 7 bytes, 3 guard bytes before each row's M */
     size_t ldy = M + 7, guard = 0xA5;
@@ -309,31 +294,18 @@ static void one_case(gcase *c)
     d.s1 = 0.02f + (float)(rnd() % 100) * 1e-4f;
     d.sr = 0.015f + (float)(rnd() % 100) * 1e-4f;
     d.s2 = 0.03f + (float)(rnd() % 100) * 1e-4f;
-    uint8_t *want = malloc(P * M), *want_hi = malloc(P * M);
+    uint8_t *want = malloc(P * M);
     naive(c, &d, want);
-    /* the final clamp's top lowered to zp + 3 (RUN_NARROW_HI): min(clamp(v,
-     * lo, top), h) = clamp(v, lo, h) for lo <= h <= top (lo is at most the
-     * zero point) */
-    for (size_t i = 0; i < P * M; i++) {
-        int v = c->out_s8 ? (int)(int8_t)want[i] : (int)want[i];
-        int h = (c->res ? d.y_zp : d.y1_zp) + 3;
-        want_hi[i] = (uint8_t)(v > h ? h : v);
-    }
     sk_qigemm_cfg ks[4];
     int n = kernels(ks);
     for (int i = 0; i < n; i++) {
         run_cfg(&ks[i], c, &d, want, 0);
         if (c->res) { /* the FMA form where exact, then the multiply without it */
-            run_cfg(&ks[i], c, &d, want, RUN_RES_FAST);
+            run_cfg(&ks[i], c, &d, want, 1);
             setenv("SKIPSERVE_INT8_RES_FMA", "0", 1);
-            run_cfg(&ks[i], c, &d, want, RUN_RES_FAST);
-            run_cfg(&ks[i], c, &d, want, RUN_RES_FAST | RUN_EPI_SAT);
+            run_cfg(&ks[i], c, &d, want, 1);
             unsetenv("SKIPSERVE_INT8_RES_FMA");
         }
-        /* session 18: the integer-clamp epilogue, with and without a narrow top */
-        run_cfg(&ks[i], c, &d, want, RUN_RES_FAST | RUN_EPI_SAT);
-        run_cfg(&ks[i], c, &d, want, RUN_EPI_SAT);
-        run_cfg(&ks[i], c, &d, want_hi, RUN_RES_FAST | RUN_EPI_SAT | RUN_NARROW_HI);
         sk_qigemm_cfg ref = ks[i];
         ref.uk = NULL;
         run_cfg(&ref, c, &d, want, 0);
@@ -348,7 +320,6 @@ static void one_case(gcase *c)
     free(d.mult);
     free(d.r);
     free(want);
-    free(want_hi);
 }
 
 static void test_random(void **state)
@@ -391,40 +362,6 @@ static void test_random(void **state)
         assert_true(ndk_tiles > 0); /* and the pointer-free entry */
     if (n > 0 && ks[0].uk_short)
         assert_true(nshort_tiles > 0); /* and the short tiles */
-    print_message("  %d runs on the integer-clamp epilogue (epi_sat), %d with a narrow top\n",
-                  nsat, nsat_narrow);
-    if (n > 0)
-        assert_true(nsat > 0 && nsat_narrow > 0);
-}
-
-/* sk_qgemm_epi_sat's guard (session 18): allowed for a layer whose results
- * stay small; refused where acc * mult could reach 2^30 (a multiplier of 1
- * over K = 4096: 4096 * 255 * 128 = 1.3e8 < 2^30 allowed, x 16 refused), for a
- * residual whose output scale is tiny, and under SKIPSERVE_INT8_EPI_SAT=0 */
-static void test_epi_sat_guard(void **state)
-{
-    (void)state;
-    int32_t bias[2] = {1000, -1000};
-    float mult[2] = {1e-3f, 1.0f};
-    sk_qgemm_params p;
-    memset(&p, 0, sizeof p);
-    sk_qgemm_params_plain(&p, 0, 128);
-    assert_int_equal(sk_qgemm_epi_sat(&p, bias, mult, 2, 4096, 0), 1);
-    assert_int_equal(p.epi_sat, 1);
-    mult[1] = 16.0f;
-    assert_int_equal(sk_qgemm_epi_sat(&p, bias, mult, 2, 4096, 0), 0);
-    assert_int_equal(p.epi_sat, 0);
-    mult[1] = 1.0f;
-    setenv("SKIPSERVE_INT8_EPI_SAT", "0", 1);
-    assert_int_equal(sk_qgemm_epi_sat(&p, bias, mult, 2, 4096, 0), 0);
-    unsetenv("SKIPSERVE_INT8_EPI_SAT");
-    /* a residual: q ~ t * y1_scale / y_scale */
-    p.y1_scale = 0.02f, p.r_scale = 0.02f, p.r_zp = 128.f, p.y_scale = 0.03f, p.y_zp = 128.f;
-    sk_qgemm_res_fast(&p);
-    assert_int_equal(sk_qgemm_epi_sat(&p, bias, mult, 2, 4096, 1), 1);
-    p.y_scale = 1e-9f;
-    sk_qgemm_res_fast(&p);
-    assert_int_equal(sk_qgemm_epi_sat(&p, bias, mult, 2, 4096, 1), 0);
 }
 
 /* sk_qgemm_res_fast against the definition: for random residual layers
@@ -504,7 +441,6 @@ int main(void)
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_resnet_layers),
         cmocka_unit_test(test_res_fast),
-        cmocka_unit_test(test_epi_sat_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,7 +35,7 @@ static inline void store32(uint8_t *y, __mmask32 k, __m512i v0, __m512i v1)
  * the image, with no pointer table to fill or read. Inlined into each with
  * a constant, so each loop is the one gcc allocated without spills. */
 static inline __attribute__((always_inline)) void
-igemm_8x32(const int rows, const int sat, size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a,
+igemm_8x32(const int rows, size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a,
            const uint8_t *x0, size_t step, const size_t *toff, const int8_t *w, uint8_t *y,
            size_t ldy, const uint8_t *res, size_t ldr, size_t n0, const sk_qgemm_params *p)
 {
@@ -85,26 +85,7 @@ igemm_8x32(const int rows, const int sat, size_t mr, size_t nc, size_t kg, size_
      * store (masked at the channel edge); unrolled so the accumulators stay
      * in registers */
     __mmask32 k = (__mmask32)k0 | (__mmask32)k1 << 16;
-    if (sat && !res) { /* session 18 (p->epi_sat): integer clamps, saturating packs */
-#define OUT(r, lo, hi)                                                                     \
-    if (mr > r)                                                                            \
-        qepi16_store32_sat(y + r * ldy, k, qepi16_plain_sat(lo, mult0, &e),               \
-                           qepi16_plain_sat(hi, mult1, &e), &e);
-        OUT(0, c00, c01) OUT(1, c10, c11) OUT(2, c20, c21) OUT(3, c30, c31)
-        OUT(4, c40, c41) OUT(5, c50, c51) OUT(6, c60, c61) OUT(7, c70, c71)
-#undef OUT
-    } else if (sat) {
-#define OUT(r, lo, hi)                                                                     \
-    if (mr > r)                                                                            \
-        qepi16_store32_sat(y + r * ldy, k,                                                 \
-                           qepi16_res_sat(lo, mult0, qepi16_rload(res + r * ldr, k0, &e), &e), \
-                           qepi16_res_sat(hi, mult1,                                       \
-                                          qepi16_rload(res + r * ldr + 16, k1, &e), &e),  \
-                           &e);
-        OUT(0, c00, c01) OUT(1, c10, c11) OUT(2, c20, c21) OUT(3, c30, c31)
-        OUT(4, c40, c41) OUT(5, c50, c51) OUT(6, c60, c61) OUT(7, c70, c71)
-#undef OUT
-    } else if (!res) {
+    if (!res) {
 #define OUT(r, lo, hi)                                                                     \
     if (mr > r)                                                                            \
         store32(y + r * ldy, k, qepi16_plain(lo, mult0, &e), qepi16_plain(hi, mult1, &e));
@@ -123,21 +104,12 @@ igemm_8x32(const int rows, const int sat, size_t mr, size_t nc, size_t kg, size_
     }
 }
 
-/* the body with the epilogue the layer allows (sk_qgemm_params.epi_sat) */
-#define IGEMM(rows, ...)                                                                   \
-    do {                                                                                   \
-        if (p->epi_sat)                                                                    \
-            igemm_8x32(rows, 1, __VA_ARGS__);                                              \
-        else                                                                               \
-            igemm_8x32(rows, 0, __VA_ARGS__);                                              \
-    } while (0)
-
 void sk_qu8_qc8w_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
                                           const uint8_t *const *a, const int8_t *w, uint8_t *y,
                                           size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                           const sk_qgemm_params *p)
 {
-    IGEMM(8, mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
+    igemm_8x32(8, mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
 }
 
 void sk_qu8_qc8w_dconv_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_t ks,
@@ -146,7 +118,7 @@ void sk_qu8_qc8w_dconv_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
                                           const uint8_t *res, size_t ldr, size_t n0,
                                           const sk_qgemm_params *p)
 {
-    IGEMM(8, mr, nc, kg, ks, NULL, x0, step, toff, w, y, ldy, res, ldr, n0, p);
+    igemm_8x32(8, mr, nc, kg, ks, NULL, x0, step, toff, w, y, ldy, res, ldr, n0, p);
 }
 
 /* Session 15: tiles of at most 7 pixels on the same layout (pointers a[t * 8
@@ -157,5 +129,5 @@ void sk_qu8_qc8w_igemm_7x32c4__avx512vnni(size_t mr, size_t nc, size_t kg, size_
                                           size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                           const sk_qgemm_params *p)
 {
-    IGEMM(7, mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
+    igemm_8x32(7, mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
 }

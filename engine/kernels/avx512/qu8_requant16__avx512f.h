@@ -76,11 +76,6 @@ typedef struct qepi16 {
     __m512 lo, hi;             /* the final clamp, y_zp subtracted */
     __m512i zp1, zp;           /* y1_zp, y_zp as int32 */
     int res_s8, res_mode;
-    /* session 18 (p->epi_sat): the clamps as int32 bounds, applied after the
-     * rounding; c* says whether a bound is narrower than the output type's
-     * (the saturating packs of qepi16_store32_sat do the type's own) */
-    __m512i ilo1, ihi1, ilo, ihi;
-    int clo1, chi1, clo, chi, out_s8;
 } qepi16;
 
 static inline void qepi16_init(qepi16 *e, const sk_qgemm_params *p)
@@ -100,18 +95,10 @@ static inline void qepi16_init(qepi16 *e, const sk_qgemm_params *p)
     e->zp1 = _mm512_set1_epi32((int32_t)p->y1_zp);
     e->zp = _mm512_set1_epi32((int32_t)p->y_zp);
     e->res_s8 = p->res_s8;
-    float tlo = p->out_s8 ? -128.f : 0.f, thi = p->out_s8 ? 127.f : 255.f;
-    e->ilo1 = _mm512_set1_epi32((int32_t)p->lo1);
-    e->ihi1 = _mm512_set1_epi32((int32_t)p->hi1);
-    e->ilo = _mm512_set1_epi32((int32_t)p->lo);
-    e->ihi = _mm512_set1_epi32((int32_t)p->hi);
-    e->clo1 = p->lo1 > tlo, e->chi1 = p->hi1 < thi;
-    e->clo = p->lo > tlo, e->chi = p->hi < thi;
-    e->out_s8 = p->out_s8;
 }
 
 /* acc (bias included) -> the output values, no residual */
-static inline __attribute__((always_inline)) __m512i qepi16_plain(__m512i acc, __m512 mult, const qepi16 *e)
+static inline __m512i qepi16_plain(__m512i acc, __m512 mult, const qepi16 *e)
 {
     __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
     t = _mm512_min_ps(_mm512_max_ps(t, e->lo1), e->hi1);
@@ -119,7 +106,7 @@ static inline __attribute__((always_inline)) __m512i qepi16_plain(__m512i acc, _
 }
 
 /* with the residual's 16 values r (int32) */
-static inline __attribute__((always_inline)) __m512i qepi16_res(__m512i acc, __m512 mult, __m512i r, const qepi16 *e)
+static inline __m512i qepi16_res(__m512i acc, __m512 mult, __m512i r, const qepi16 *e)
 {
     __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
     t = _mm512_roundscale_ps(_mm512_min_ps(_mm512_max_ps(t, e->lo1), e->hi1), SK_QRND);
@@ -136,62 +123,10 @@ static inline __attribute__((always_inline)) __m512i qepi16_res(__m512i acc, __m
 }
 
 /* 16 residual bytes -> int32 (first k lanes; the rest 0) */
-static inline __attribute__((always_inline)) __m512i qepi16_rload(const uint8_t *res, __mmask16 k, const qepi16 *e)
+static inline __m512i qepi16_rload(const uint8_t *res, __mmask16 k, const qepi16 *e)
 {
     __m128i rb = _mm_maskz_loadu_epi8(k, res);
     return e->res_s8 ? _mm512_cvtepi8_epi32(rb) : _mm512_cvtepu8_epi32(rb);
-}
-
-/* ---- session 18: the clamps in integer, the narrowing by saturating packs ----
- * Used where p->epi_sat (sk_qgemm_epi_sat: nothing overflows int32).
- * round(clamp(x, lo - zp, hi - zp)) + zp = clamp(round(x) + zp, lo, hi) for
- * integer bounds, so the float min / max and the separate zero-point add
- * become one add and, where the bound is the type's own, nothing: the packs
- * saturate to it. A K = 64 1x1 conv with a residual spends as many vector
- * operations in its epilogue as in its vpdpbusd (perf, session 18). */
-static inline __attribute__((always_inline)) __m512i qepi16_plain_sat(__m512i acc, __m512 mult, const qepi16 *e)
-{
-    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
-    __m512i v = _mm512_add_epi32(_mm512_cvt_roundps_epi32(t, SK_QRND), e->zp1);
-    if (e->clo1)
-        v = _mm512_max_epi32(v, e->ilo1);
-    if (e->chi1)
-        v = _mm512_min_epi32(v, e->ihi1);
-    return v;
-}
-
-static inline __attribute__((always_inline)) __m512i qepi16_res_sat(__m512i acc, __m512 mult, __m512i r, const qepi16 *e)
-{
-    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
-    t = _mm512_roundscale_ps(_mm512_min_ps(_mm512_max_ps(t, e->lo1), e->hi1), SK_QRND);
-    __m512 q;
-    if (e->res_mode == SK_QRES_FMA) {
-        q = _mm512_fmadd_ps(t, e->ra, _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), e->rb, e->rc));
-    } else {
-        __m512 b = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(r), e->rzp), e->sr);
-        __m512 v = _mm512_add_ps(_mm512_mul_ps(t, e->s1), b);
-        q = e->res_mode == SK_QRES_MUL ? _mm512_mul_ps(v, e->ysc) : _mm512_div_ps(v, e->ysc);
-    }
-    __m512i v = _mm512_add_epi32(_mm512_cvt_roundps_epi32(q, SK_QRND), e->zp);
-    if (e->clo)
-        v = _mm512_max_epi32(v, e->ilo);
-    if (e->chi)
-        v = _mm512_min_epi32(v, e->ihi);
-    return v;
-}
-
-/* 32 int32 values (v0: channels 0-15, v1: 16-31) -> 32 bytes at y under
- * mask k, saturated to the output type: signed pack to int16 (the values
- * fit), then to bytes; the packs interleave the two sources per 128-bit
- * lane (dword 4i: v0's channels 4i..4i+3, 4i+1: v1's), one vpermd puts
- * them back in order. 3 operations for vpmovdb x 2 + vinserti128. */
-static inline __attribute__((always_inline)) void qepi16_store32_sat(uint8_t *y, __mmask32 k, __m512i v0, __m512i v1,
-                                      const qepi16 *e)
-{
-    const __m512i ord = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    __m512i w = _mm512_packs_epi32(v0, v1);
-    __m512i b = e->out_s8 ? _mm512_packs_epi16(w, w) : _mm512_packus_epi16(w, w);
-    _mm256_mask_storeu_epi8(y, k, _mm512_castsi512_si256(_mm512_permutexvar_epi32(ord, b)));
 }
 
 #endif
