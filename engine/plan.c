@@ -546,6 +546,12 @@ fail:
     return rc;
 }
 
+/* the per-step profile's clock (session 18, i1t): SKIPSERVE_PROFILE_CLOCK=
+ * thread takes the calling thread's CPU time — on a loaded VM a 1-thread
+ * run's steps are descheduled for much of their wall time; with more
+ * threads it counts only the caller's share, so 1-thread runs only */
+static clockid_t prof_clock = CLOCK_MONOTONIC;
+
 int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t errlen)
 {
     const sk_graph *g = p->g;
@@ -562,15 +568,16 @@ int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t err
     }
     sk_kctx ctx = {err, errlen, p->pool, p->scratch_mem, p->scratch_bytes, p->kcfg};
     struct timespec t0, t1;
+    clockid_t pclk = prof_clock;
     for (int s = 0; s < p->nsteps; s++) {
         step *st = &p->steps[s];
         if (p->prof_ns)
-            clock_gettime(CLOCK_MONOTONIC, &t0);
+            clock_gettime(pclk, &t0);
         int rc = st->fn(&g->nodes[st->node], st->in, st->nin, st->out, st->nout, &ctx);
         if (rc < 0)
             return rc;
         if (p->prof_ns) {
-            clock_gettime(CLOCK_MONOTONIC, &t1);
+            clock_gettime(pclk, &t1);
             p->prof_ns[s] += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
                                         (t1.tv_nsec - t0.tv_nsec));
         }
@@ -593,6 +600,8 @@ void sk_plan_observe(sk_plan *p, sk_observe_fn fn, void *user)
 
 int sk_plan_profile(sk_plan *p, int on)
 {
+    const char *pc = getenv("SKIPSERVE_PROFILE_CLOCK");
+    prof_clock = pc && !strcmp(pc, "thread") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
     free(p->prof_ns);
     p->prof_ns = NULL;
     p->prof_runs = 0;

@@ -43,7 +43,10 @@ void sk_plan_dump(const sk_plan *p, FILE *f);
  * each step's wall time; sk_plan_profile_dump prints the steps by time
  * taken, with their kernel / conv strategy and share of the total, and —
  * given node_macs (multiply-adds per node of the plan's graph, or NULL) —
- * each step's GFLOP/s. Returns 0 or SK_ENOMEM. */
+ * each step's GFLOP/s. Returns 0 or SK_ENOMEM. SKIPSERVE_PROFILE_CLOCK=thread
+ * (read here; session 18) times the steps on the calling thread's CPU
+ * clock instead: for 1-thread runs on a loaded machine (with more threads
+ * it misses the workers' share). */
 int sk_plan_profile(sk_plan *p, int on);
 void sk_plan_profile_dump(const sk_plan *p, FILE *f, int top, const int64_t *node_macs);
 
