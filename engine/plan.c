@@ -42,6 +42,12 @@ struct sk_plan {
     sk_tensor *outputs;
     uint64_t *prof_ns; /* per step, when profiling */
     int prof_runs;
+    /* the profile's clock (session 18, i1t): SKIPSERVE_PROFILE_CLOCK=thread
+     * at sk_plan_profile takes the calling thread's CPU time — on a loaded
+     * VM a 1-thread run's steps are descheduled for much of their wall
+     * time; with more threads it counts only the caller's share, so
+     * 1-thread runs only */
+    clockid_t prof_clock;
     sk_observe_fn observe; /* sk_plan_observe: called after each step */
     void *observe_user;
 };
@@ -546,12 +552,6 @@ fail:
     return rc;
 }
 
-/* the per-step profile's clock (session 18, i1t): SKIPSERVE_PROFILE_CLOCK=
- * thread takes the calling thread's CPU time — on a loaded VM a 1-thread
- * run's steps are descheduled for much of their wall time; with more
- * threads it counts only the caller's share, so 1-thread runs only */
-static clockid_t prof_clock = CLOCK_MONOTONIC;
-
 int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t errlen)
 {
     const sk_graph *g = p->g;
@@ -568,7 +568,7 @@ int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t err
     }
     sk_kctx ctx = {err, errlen, p->pool, p->scratch_mem, p->scratch_bytes, p->kcfg};
     struct timespec t0, t1;
-    clockid_t pclk = prof_clock;
+    clockid_t pclk = p->prof_clock;
     for (int s = 0; s < p->nsteps; s++) {
         step *st = &p->steps[s];
         if (p->prof_ns)
@@ -601,7 +601,7 @@ void sk_plan_observe(sk_plan *p, sk_observe_fn fn, void *user)
 int sk_plan_profile(sk_plan *p, int on)
 {
     const char *pc = getenv("SKIPSERVE_PROFILE_CLOCK");
-    prof_clock = pc && !strcmp(pc, "thread") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+    p->prof_clock = pc && !strcmp(pc, "thread") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
     free(p->prof_ns);
     p->prof_ns = NULL;
     p->prof_runs = 0;
