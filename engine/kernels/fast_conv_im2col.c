@@ -479,6 +479,15 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     const int T = sk_pool_size(ctx->pool);
     size_t extra = shared_b_floats(pv, s.P, N, T);
     size_t gemm = im2col_gemm_floats(pv, T);
+    /* FP32 batch 1 at 14x14: the column split rather than shared columns
+     * (gemm_split.c; BF16 not measured, keeps the old path);
+     * SKIPSERVE_IM2COL_COLSPLIT=0: the old path (A/B, read per run) */
+    j.split_cols = !pv->cfg->kpair && !getenv_is0("SKIPSERVE_IM2COL_COLSPLIT");
+    int nbw, nbl;
+    if (sk_gemm_split_cols(&j, T, &nbw, &nbl))
+        extra = 0;
+    else
+        j.split_cols = 0;
     if (extra && ctx->scratch && ctx->scratch_bytes >= (gemm + extra) * sizeof(float))
         return run_shared_b(n, &j, &s, N, M, ctx, (float *)ctx->scratch + gemm);
     return sk_fast_run_job(n, &j, ctx);

@@ -179,6 +179,9 @@ typedef struct run_ctx {
     sk_gemm_narrow_fn narrow; /* cfg->narrow unless SKIPSERVE_GEMM_NARROW=0 */
     int kcb; /* K block: <= cfg->kc, the blocks of K as equal as possible */
     int nbw, nblocks, mpanels, chunk_panels, mchunks;
+    /* 1: the last column block also takes the columns past nblocks * nbw
+     * (a narrow last panel: gemm_split.c's column split) */
+    int merge_tail;
     float *scratch;
     size_t per_thread;
 } run_ctx;
@@ -371,6 +374,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
         int r = (int)(t % ((size_t)rc->nblocks * (size_t)rc->mchunks));
         int nbi = r / rc->mchunks, mci = r % rc->mchunks;
         int n0 = nbi * rc->nbw, nb = j->N - n0 < rc->nbw ? j->N - n0 : rc->nbw;
+        if (rc->merge_tail && nbi == rc->nblocks - 1)
+            nb = j->N - n0;
         int p0 = mci * rc->chunk_panels;
         int p1 = p0 + rc->chunk_panels < rc->mpanels ? p0 + rc->chunk_panels : rc->mpanels;
         int m0 = p0 * mr, m1 = p1 * mr < j->M ? p1 * mr : j->M;
@@ -742,6 +747,16 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     if (cfg->narrow && cfg->mr == 8 && cfg->nr == 32 && !cfg->kpair && !(nw && !strcmp(nw, "0")))
         rc.narrow = cfg->narrow;
     plan_split(j, T, &rc);
+    {
+        int nbw, nbl; /* the column split where the job asks for it (gemm_split.c) */
+        if (sk_gemm_split_cols(j, T, &nbw, &nbl)) {
+            rc.nbw = nbw;
+            rc.nblocks = nbl;
+            rc.merge_tail = 1;
+            rc.chunk_panels = rc.mpanels;
+            rc.mchunks = 1;
+        }
+    }
     /* K = 576 as 3 x 192 rather than 256 + 256 + 64: a short last block
      * pays the C reload and per-tile overhead for few FMAs */
     const int kcmax = j->kc > 0 ? j->kc : cfg->kc;

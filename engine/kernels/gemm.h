@@ -246,6 +246,11 @@ typedef struct sk_gemm_job {
      * session 15 vit). Each element is visited exactly once. */
     void (*post)(const void *ctx, int batch, float *c, size_t ldc, int rows, int cols);
     const void *post_ctx;
+    /* 1: split the columns, one block of whole panels a thread, where
+     * sk_gemm_split_cols applies (batch-1 convs at 14x14, issue 24 session
+     * 18: each thread packs and multiplies only its own columns); 0: the
+     * cost model's split (plan_split) */
+    int split_cols;
 } sk_gemm_job;
 
 /* A job of `nbatch` M x N x K products at cfg's level: every other field
@@ -281,6 +286,13 @@ void sk_gemm_plan_split(const sk_gemm_job *j, int T, int *nbw, int *chunk_panels
 #define SK_GEMM_SPLIT_MAX_T 64 /* threads the split models play out at most */
 double sk_gemm_split_pool_busiest_elems(const sk_gemm_job *j, int T, int ppb, int nblocks, int cpp,
                                  int mchunks);
+
+/* (gemm_split.c) The column split of a job with split_cols: one item,
+ * one column block of whole panels a thread (T blocks exactly), the last
+ * block also taking a narrow last panel (<= nr/2 columns: the narrow /
+ * ntail kernels run it), one row chunk, every block within cfg->nc.
+ * *nbw: the block width. Returns 0 where it does not apply. */
+int sk_gemm_split_cols(const sk_gemm_job *j, int T, int *nbw, int *nblocks);
 
 /* Plain row-major product with the given level's config (NULL: the
  * reference GEMM): C = A * B with the epilogue (NULL: none). Allocates its

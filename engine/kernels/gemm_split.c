@@ -71,3 +71,38 @@ double sk_gemm_split_pool_busiest_elems(const sk_gemm_job *j, int T, int ppb, in
             worst = busy[q];
     return worst;
 }
+
+/* ---- the column split (issue 24 session 18, batch 1 at 2 threads) -------
+ * A 1x1 conv at 14x14 and batch 1 (ResNet-50/101's third stage: 196 pixel
+ * columns, 1024 x 256 or 256 x 1024 weights) ran as shared columns
+ * (fast_conv_im2col.c): both threads gather half of the column matrix,
+ * wait for each other, and then each multiplies half of the weight rows
+ * by the *whole* matrix, half of which sits in the other core's L2 (read
+ * across cores at 32-37 GB/s, bench/xcore_read.c) and which, at 917 KB
+ * for K = 1024, does not stay in a 1 MB L2 beside the weights. Split by
+ * columns instead, each thread packs its own columns from the input (the
+ * columns the same thread wrote in the previous layer, when that layer
+ * was split the same way), multiplies the whole weights by them, and
+ * writes its own output columns: nothing a core reads was written by the
+ * other, no barrier between packing and multiplying. Both threads stream
+ * all the weights (the same lines, at once, from L3 / DRAM) where the row
+ * split streamed half each; measured faster at 2 threads anyway
+ * (bench/RESULTS.md, session 18). The 196 columns are 6 full 32-column
+ * panels and 4 columns: 3 panels a thread, the second also the 4-column
+ * panel (the narrow kernel, cheap), where the cost model's panel-sized
+ * blocks could only cut 4 + 3 panels. */
+int sk_gemm_split_cols(const sk_gemm_job *j, int T, int *nbw, int *nblocks)
+{
+    const int nr = j->cfg->nr, full = j->N / nr, rem = j->N % nr;
+    if (!j->split_cols || j->nbatch != 1 || T < 2 || full < T || rem > nr / 2 ||
+        !(j->cfg->ntail || j->cfg->narrow))
+        return 0;
+    const int ppb = (full + T - 1) / T, nbl = (full + ppb - 1) / ppb;
+    /* one block a thread; the widest (the last, with the narrow panel)
+     * packed within the per-thread buffer of nc columns */
+    if (nbl != T || (ppb + (rem ? 1 : 0)) * nr > j->cfg->nc)
+        return 0;
+    *nbw = ppb * nr;
+    *nblocks = nbl;
+    return 1;
+}

@@ -493,7 +493,9 @@ static void test_resnet_geometries(void **state)
  * columns: a 4-column last panel), a 1x1 stride-2 one, and a 3x3 on 7x7
  * whose pixel rows (49 x 2700 floats, 529 KB) exceed SPLIT_L2_BYTES. On
  * 1, 2, 3 and 16 threads, with the default split, SKIPSERVE_GEMM_SPLIT_FAR=0
- * and both switches off (the session-16 split): every output bit for bit
+ * and both switches off (the session-16 split), and SKIPSERVE_IM2COL_COLSPLIT=0
+ * (batch 1 on 2 and 3 threads: the 14x14 convs' shared columns instead of
+ * the column split, gemm_split.c): every output bit for bit
  * the first run's (the sums' order does not depend on the split), and
  * within the reference conv's bound; each SIMD level. */
 static void test_split_threads_bits(void **state)
@@ -505,7 +507,10 @@ static void test_split_threads_bits(void **state)
                                  {300, 64, 7, 3, 1, 1}};
     static const char *variants[][2] = {{NULL, NULL},
                                         {"SKIPSERVE_GEMM_SPLIT_FAR", NULL},
-                                        {"SKIPSERVE_GEMM_SPLIT_FAR", "SKIPSERVE_GEMM_SPLIT_POOL"}};
+                                        {"SKIPSERVE_GEMM_SPLIT_FAR", "SKIPSERVE_GEMM_SPLIT_POOL"},
+                                        /* the shared columns instead of the 14x14
+                                         * column split (session 18) */
+                                        {"SKIPSERVE_IM2COL_COLSPLIT", NULL}};
     sk_pool *pools[4] = {NULL, sk_pool_create(2), sk_pool_create(3), sk_pool_create(16)};
     char err[256];
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
@@ -536,7 +541,7 @@ static void test_split_threads_bits(void **state)
                     big = fmax(big, fabs(yr[e]));
                 const double tol =
                     (double)(c.C * c.k[0] * c.k[1] + 16) * FLT_EPSILON * 4.0 * big;
-                for (int v = 0; v < 3; v++)
+                for (int v = 0; v < (int)(sizeof variants / sizeof *variants); v++)
                     for (int t = 0; t < 4; t++) {
                         for (int e = 0; e < 2; e++)
                             if (variants[v][e])
@@ -545,6 +550,7 @@ static void test_split_threads_bits(void **state)
                         float *y = run_graph(go, &c, x, r, pools[t], &n, 0);
                         unsetenv("SKIPSERVE_GEMM_SPLIT_FAR");
                         unsetenv("SKIPSERVE_GEMM_SPLIT_POOL");
+                        unsetenv("SKIPSERVE_IM2COL_COLSPLIT");
                         sk_gemm_split_env_reload();
                         assert_int_equal(n, n0);
                         if (!first) {

@@ -624,6 +624,106 @@ static void test_gemm_split_threads(void **state)
     }
 }
 
+/* The column split (gemm_split.c, issue 24 session 18): where it applies
+ * (one item, whole panels a thread, T blocks exactly, the narrow last
+ * panel merged into the last block; values from that rule by hand), and a
+ * job with split_cols gives the bits of the same job without it at 1, 2,
+ * 3 and 16 threads (every tile computed alike whichever thread runs it),
+ * within the double reference's bound, on ResNet's 14x14 1x1 shapes
+ * (196 = 6 x 32 + 4 columns, the narrow kernel's panel in the second
+ * block) and odd ones, at every level (AVX2: 16-column panels, 12 + 4). */
+static void test_gemm_split_cols(void **state)
+{
+    (void)state;
+    for (int isa = SK_ISA_AVX2; isa <= (int)sk_cpu_detected(); isa++) {
+        sk_cpu_set_level((sk_isa)isa);
+        const sk_gemm_cfg *cfg = sk_gemm_config((sk_isa)isa);
+        assert_non_null(cfg);
+        const int nr = cfg->nr;
+        sk_gemm_job q;
+        sk_gemm_job_init(&q, cfg, 256, 196, 1024, 1);
+        int nbw = -1, nbl = -1;
+        assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), 0); /* not asked */
+        q.split_cols = 1;
+        assert_int_equal(sk_gemm_split_cols(&q, 1, &nbw, &nbl), 0);
+        assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), 1);
+        /* 196 / nr full panels (6 or 12), half a thread */
+        assert_int_equal(nbw, (196 / nr + 1) / 2 * nr);
+        assert_int_equal(nbl, 2);
+        assert_int_equal(sk_gemm_split_cols(&q, 3, &nbw, &nbl), 1);
+        assert_int_equal(nbw, (196 / nr + 2) / 3 * nr);
+        assert_int_equal(nbl, 3);
+        /* AVX-512: 6 panels on 4 threads are 3 blocks of 2 (a thread idle);
+         * AVX2: 12 panels, 4 blocks of 3 */
+        assert_int_equal(sk_gemm_split_cols(&q, 4, &nbw, &nbl), nr == 16);
+        assert_int_equal(sk_gemm_split_cols(&q, 16, &nbw, &nbl), 0); /* too few panels */
+        q.nbatch = 2;
+        assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), 0); /* batch 2: the model's */
+        q.nbatch = 1;
+        q.N = 6 * nr + nr / 2 + 1; /* a last panel wider than half */
+        assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), 0);
+        q.N = 28 * 28; /* a block wider than nc */
+        assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), 0);
+
+        static const int shapes[][3] = {{256, 196, 1024}, {1024, 196, 256}, {37, 196, 300},
+                                        {64, 100, 77},    {9, 4 * 32 + 3, 40}};
+        sk_pool *pools[4] = {NULL, sk_pool_create(2), sk_pool_create(3), sk_pool_create(16)};
+        for (int s = 0; s < 5; s++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], kind = s % EPI_COUNT;
+            float *A = malloc((size_t)M * K * 4 + 4), *B = malloc((size_t)K * N * 4 + 4),
+                  *bias_row = malloc((size_t)M * 4 + 4), *bias_col = malloc((size_t)N * 4 + 4),
+                  *res = malloc((size_t)M * N * 4 + 4), *C0 = malloc((size_t)M * N * 4 + 4),
+                  *C = malloc((size_t)M * N * 4 + 4);
+            double *ref = malloc(sizeof(double) * ((size_t)M * N + 1)),
+                   *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
+            assert_true(A && B && bias_row && bias_col && res && C0 && C && ref && scale);
+            fill(A, (size_t)M * K);
+            fill(B, (size_t)K * N);
+            fill(bias_row, (size_t)M);
+            fill(bias_col, (size_t)N);
+            fill(res, (size_t)M * N);
+            sk_gemm_epi e;
+            make_epi(s == 1 ? EPI_ALL : kind, M, N, bias_row, bias_col, res, (size_t)N, &e);
+            sk_gemm_packed_a pa;
+            assert_int_equal(sk_gemm_pack_a(cfg, A, (size_t)K, M, K, 1, 1.0f, &pa), 0);
+            sk_gemm_rowmajor rb = {B, (size_t)N, 0};
+            for (int v = 0; v < 5; v++) { /* v 0: no split_cols, 1 thread; then 1/2/3/16 */
+                sk_gemm_job j;
+                sk_gemm_job_init(&j, cfg, M, N, K, 1);
+                j.a_packed = &pa; /* the conv's weights */
+                j.pack_b = sk_gemm_pack_b_rowmajor;
+                j.b_ctx = &rb;
+                j.c = v ? C : C0;
+                j.ldc = (size_t)N;
+                j.epi = e;
+                j.kc = 512; /* im2col-gemm's K blocks */
+                j.split_cols = v > 0;
+                memset(j.c, 0xff, (size_t)M * N * 4); /* NaN: a column left unwritten shows */
+                assert_int_equal(sk_gemm_run(pools[v ? v - 1 : 0], &j, NULL), 0);
+                if (v && memcmp(C, C0, sizeof(float) * (size_t)M * N))
+                    fail_msg("[%s] split_cols at %d threads: not the bits of 1 thread, M %d N %d "
+                             "K %d", sk_isa_name((sk_isa)isa), v == 4 ? 16 : v, M, N, K);
+            }
+            ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &e, ref, scale);
+            if (!check_close("split_cols", M, N, K, C, (size_t)N, ref, scale))
+                fail_msg("split_cols: M %d N %d K %d", M, N, K);
+            sk_gemm_packed_a_free(&pa);
+            free(A);
+            free(B);
+            free(bias_row);
+            free(bias_col);
+            free(res);
+            free(C0);
+            free(C);
+            free(ref);
+            free(scale);
+        }
+        for (int p = 1; p < 4; p++)
+            sk_pool_destroy(pools[p]);
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+}
+
 /* The pool model of a split (gemm_split.c): the busiest thread's padded
  * elements when each thread runs its own contiguous share of the tasks and
  * then the next unclaimed task of the nearest share. Values worked out by
@@ -793,6 +893,7 @@ int main(void)
         cmocka_unit_test(test_gemm_split_threads),
         cmocka_unit_test(test_gemm_split_balance),
         cmocka_unit_test(test_gemm_split_pool_model),
+        cmocka_unit_test(test_gemm_split_cols),
         cmocka_unit_test(test_gemm_mr7),
         cmocka_unit_test(test_gemm_prefetch_same_bits),
     };
