@@ -62,6 +62,32 @@ static void gelu_post(const void *ctx, int batch, float *c, size_t ldc, int rows
         fn((size_t)cols, c + (size_t)r * ldc, c + (size_t)r * ldc);
 }
 
+/* The GEMM's K block (issue 24, session 18 mvt): the whole of K up to
+ * MATMUL_KC rows instead of the level's kc (256). Both operands are packed
+ * before the job (the weights at load, A per run), so a longer block costs
+ * no scratch; what it saves is the C tile's reload, re-add and store per
+ * block (197 x N floats of C re-read 2 - 11 more times a product), the
+ * tile calls and edge-kernel passes per block. On the Zen 5 of session 18
+ * (bench/vit_gemm_ab.c, thread CPU time, weights cold) ViT-B/16's K = 768
+ * products ran 1.06-1.10x faster in one block, FFN2's K = 3072 1.01-1.03x;
+ * the in-model A/B is in bench/RESULTS.md. The same change as pixel rows'
+ * and im2col-gemm's (fast_conv_pixrows.c PIXROWS_KC, fast_conv_im2col.c
+ * IM2COL_KC): each element is one FMA chain over K in order instead of
+ * per-block partial sums added together, another summation order (within
+ * ~1e-6 relative, tested against the reference). FP32 only: a K-pair
+ * (BF16) config keeps the driver's blocks, as the BF16 tests emulate them.
+ * SKIPSERVE_MATMUL_KC=n sets the limit, read per run (A/B; 0: the
+ * level's kc). */
+#define MATMUL_KC 3072
+int sk_matmul_fused_kc(const sk_gemm_cfg *cfg, int K)
+{
+    const char *e = getenv("SKIPSERVE_MATMUL_KC");
+    int lim = e && *e ? atoi(e) : MATMUL_KC;
+    if (cfg->kpair || lim <= cfg->kc)
+        return 0;
+    return K < lim ? K : lim;
+}
+
 static int gelu_post_on(void)
 {
     const char *e = getenv("SKIPSERVE_GELU_POST");
@@ -104,6 +130,7 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     sk_gemm_job_init(&j, cfg, (int)M, N, K, 1);
     j.a_packed = &pa;
     j.b_packed = &pv->w;
+    j.kc = sk_matmul_fused_kc(cfg, K);
     j.c = out[0].data;
     j.ldc = (size_t)N;
     sk_fused_act(n, &j.epi.min, &j.epi.max);

@@ -27,7 +27,13 @@
  *     with the residual Add (heads written batch-first), against the
  *     unfused reference; left when its output is a graph output. The
  *     in-projection moved before its Transpose (QKV batch-first) when
- *     QKV's Shape is read only for its last dim, not when dim 0 is read. */
+ *     QKV's Shape is read only for its last dim, not when dim 0 is read.
+ *   - The K block of _MatMulFused (sk_matmul_fused_kc, session 18 mvt): the
+ *     whole K up to MATMUL_KC, the switch's limit, 0 for the level's kc and
+ *     for a K-pair config; ViT-like products of K over several 256-row
+ *     blocks (768, 1100, 3100 > the limit) in one block, in the switch's
+ *     blocks and in the driver's, each against the unfused reference at
+ *     every level on 1, 2, 3 and 16 threads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +52,7 @@
 #include "engine/plan.h"
 #include "kernels/config.h"
 #include "kernels/fast.h"
+#include "kernels/fast_conv.h"
 #include "kernels/fast_ops.h"
 #include "threadpool.h"
 
@@ -394,6 +401,59 @@ static void test_matmul_fused(void **state)
     }
     sk_cpu_set_level(sk_cpu_detected());
     sk_pool_destroy(pool);
+}
+
+/* ---- the K block ----------------------------------------------------------------- */
+
+static void test_matmul_kc(void **state)
+{
+    (void)state;
+    for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++) {
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        if (!kc)
+            continue;
+        sk_gemm_cfg cfg = kc->gemm;
+        unsetenv("SKIPSERVE_MATMUL_KC");
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 768);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 3072), 3072);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 5000), 3072); /* the driver: 2 x 2500 */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 40), 40);
+        setenv("SKIPSERVE_MATMUL_KC", "0", 1);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 0);
+        setenv("SKIPSERVE_MATMUL_KC", "100", 1); /* below kc: the level's */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 0);
+        setenv("SKIPSERVE_MATMUL_KC", "512", 1);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 512);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 300), 300);
+        unsetenv("SKIPSERVE_MATMUL_KC");
+        cfg.kpair = 1; /* BF16 panels keep the driver's blocks */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 0);
+    }
+    /* [1, 197, K] x [K, N] + bias (+ residual) (+ GELU): the product in
+     * one K block (768, 1100), in blocks of the limit (3100 > 3072: 2 x
+     * 1550), in the switch's 512-row blocks and the driver's 256: each
+     * within the summation-order tolerance of the unfused reference */
+    mm_case cs[] = {{3, 1, 197, 768, 72, 1, 1, 1, 0},
+                    {3, 1, 197, 1100, 40, 1, 0, 0, 2},
+                    {3, 1, 197, 3100, 33, 1, 1, 1, 0}};
+    static const char *lims[] = {NULL, "512", "0"};
+    static const int threads[] = {1, 2, 3, 16};
+    for (int t = 0; t < 4; t++) {
+        sk_pool *pool = threads[t] > 1 ? sk_pool_create(threads[t]) : NULL;
+        for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++) {
+            sk_cpu_set_level((sk_isa)l);
+            for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+                for (int e = 0; e < 3; e++) {
+                    if (lims[e])
+                        setenv("SKIPSERVE_MATMUL_KC", lims[e], 1);
+                    check_case(&cs[i], pool);
+                    unsetenv("SKIPSERVE_MATMUL_KC");
+                }
+        }
+        sk_cpu_set_level(sk_cpu_detected());
+        if (pool)
+            sk_pool_destroy(pool);
+    }
 }
 
 /* ---- what is not fused -------------------------------------------------------- */
@@ -1077,6 +1137,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gelu_loops),
         cmocka_unit_test(test_matmul_fused),
+        cmocka_unit_test(test_matmul_kc),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_wrong_constant_not_fused),
         cmocka_unit_test(test_attention_fused),
