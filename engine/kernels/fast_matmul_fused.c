@@ -26,11 +26,38 @@ static int64_t fused_rows(const sk_tensor *out, int64_t N)
     return numel >= 0 && N > 0 ? numel / N : -1;
 }
 
+/* The M block (issue 24, session 18 mvt): every row of the product in one
+ * block when they are at most MATMUL_MC rows (a batch-1 transformer's
+ * tokens: 197), instead of the level's mc (128: 197 rows were blocks of
+ * 128 and 69). The driver streams each weight panel (kc x nr, from DRAM:
+ * the weights are read once per run) through L1 once per M block and
+ * prefetches the next panel only in a task's first M block, so the second
+ * block re-read every panel of the first one's from L2 without a
+ * prefetch. In one block each panel is read once, prefetched, by all the
+ * rows. On the Zen 5 of session 18 (bench/vit_gemm_ab.c, thread CPU time,
+ * weights cold, with MATMUL_KC's blocks) ViT-B/16's QKV, FFN1 and FFN2
+ * products ran 1.06x faster; A's larger block (197 x kc) is the packed
+ * activations, already in L2 / L3. Only the loop order changes: the same
+ * bits. SKIPSERVE_MATMUL_MC=n sets the limit, read at plan and run (A/B;
+ * 0: the level's mc). */
+#define MATMUL_MC 256
+static sk_gemm_cfg matmul_cfg(const sk_gemm_cfg *cfg, int64_t M)
+{
+    sk_gemm_cfg c = *cfg;
+    const char *e = getenv("SKIPSERVE_MATMUL_MC");
+    const int64_t lim = e && *e ? atoll(e) : MATMUL_MC;
+    const int64_t rows = (M + c.mr - 1) / c.mr * c.mr;
+    if (rows > c.mc && rows <= lim && rows <= 65536)
+        c.mc = (int)rows;
+    return c;
+}
+
 size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthreads)
 {
     const sk_gemm_priv *pv = n->priv;
-    size_t f = sk_gemm_scratch_floats(pv->cfg, nthreads);
     int64_t M = fused_rows(out, pv->w.N);
+    const sk_gemm_cfg gc = matmul_cfg(pv->cfg, M > 0 ? M : 0);
+    size_t f = sk_gemm_scratch_floats(&gc, nthreads);
     if (M > 0 && M <= INT_MAX)
         f += sk_fast_prepack_a_floats(pv->cfg, 1, (int)M, pv->w.K);
     return f;
@@ -112,7 +139,8 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     if (M == 0 || N == 0)
         return 0;
     const sk_gemm_cfg *cfg = pv->cfg;
-    size_t gemm_floats = sk_gemm_scratch_floats(cfg, sk_pool_size(ctx->pool));
+    const sk_gemm_cfg gcfg = matmul_cfg(cfg, M); /* the job's M block */
+    size_t gemm_floats = sk_gemm_scratch_floats(&gcfg, sk_pool_size(ctx->pool));
     float *heap, *scratch = sk_fast_scratch(
                      n, ctx, gemm_floats + sk_fast_prepack_a_floats(cfg, 1, (int)M, K), &heap);
     if (!scratch)
@@ -127,7 +155,7 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
         sk_fast_prepack_a(ctx->pool, cfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
                           scratch + gemm_floats, &pa);
     sk_gemm_job j;
-    sk_gemm_job_init(&j, cfg, (int)M, N, K, 1);
+    sk_gemm_job_init(&j, &gcfg, (int)M, N, K, 1);
     j.a_packed = &pa;
     j.b_packed = &pv->w;
     j.kc = sk_matmul_fused_kc(cfg, K);

@@ -33,7 +33,10 @@
  *     for a K-pair config; ViT-like products of K over several 256-row
  *     blocks (768, 1100, 3100 > the limit) in one block, in the switch's
  *     blocks and in the driver's, each against the unfused reference at
- *     every level on 1, 2, 3 and 16 threads. */
+ *     every level on 1, 2, 3 and 16 threads.
+ *   - Its M block (session 18 mvt): every row in one block up to MATMUL_MC
+ *     rows, bit-identical to the level's blocks (SKIPSERVE_MATMUL_MC=0) at
+ *     every level on 1, 2, 3 and 16 threads; no allocation in a run. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -451,6 +454,54 @@ static void test_matmul_kc(void **state)
                 }
         }
         sk_cpu_set_level(sk_cpu_detected());
+        if (pool)
+            sk_pool_destroy(pool);
+    }
+}
+
+/* The M block (matmul_cfg, session 18 mvt): 197 and 250 rows in one block
+ * by default, 300 (> MATMUL_MC) and SKIPSERVE_MATMUL_MC=0 in the level's;
+ * only the loop order changes, so every output is bit-identical to the
+ * level's blocking, at every level on 1, 2, 3 and 16 threads, and a run
+ * with the default's larger block allocates nothing (planned scratch). */
+static void test_matmul_mc(void **state)
+{
+    (void)state;
+    mm_case cs[] = {{3, 1, 197, 768, 72, 1, 1, 1, 0},
+                    {2, 250, 0, 300, 40, 1, 0, 0, 2},
+                    {2, 300, 0, 64, 33, 0, 0, 1, 0}};
+    static const int threads[] = {1, 2, 3, 16};
+    for (int t = 0; t < 4; t++) {
+        sk_pool *pool = threads[t] > 1 ? sk_pool_create(threads[t]) : NULL;
+        for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++)
+            for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+                const mm_case *c = &cs[i];
+                char err[256];
+                sk_graph *g = build(c, rnd() * 7919ull + 3);
+                if (sk_graph_optimize(g, 1, err, sizeof err))
+                    fail_msg("optimize: %s", err);
+                int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
+                float *a = malloc(sizeof(float) * (size_t)(rows * c->K));
+                float *r = malloc(sizeof(float) * (size_t)(rows * c->N));
+                for (int64_t q = 0; q < rows * c->K; q++)
+                    a[q] = frand();
+                for (int64_t q = 0; q < rows * c->N; q++)
+                    r[q] = frand();
+                float *y1 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
+                setenv("SKIPSERVE_MATMUL_MC", "0", 1);
+                float *y0 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 0);
+                unsetenv("SKIPSERVE_MATMUL_MC");
+                if (memcmp(y0, y1, sizeof(float) * (size_t)(rows * c->N)))
+                    fail_msg("[%s] %d threads, %lld rows K %lld N %lld: one M block differs "
+                             "from the level's blocks",
+                             sk_isa_name((sk_isa)l), threads[t], (long long)rows,
+                             (long long)c->K, (long long)c->N);
+                free(a);
+                free(r);
+                free(y0);
+                free(y1);
+                sk_graph_free(g);
+            }
         if (pool)
             sk_pool_destroy(pool);
     }
@@ -1138,6 +1189,7 @@ int main(void)
         cmocka_unit_test(test_gelu_loops),
         cmocka_unit_test(test_matmul_fused),
         cmocka_unit_test(test_matmul_kc),
+        cmocka_unit_test(test_matmul_mc),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_wrong_constant_not_fused),
         cmocka_unit_test(test_attention_fused),
