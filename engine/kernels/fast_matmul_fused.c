@@ -103,14 +103,19 @@ static void gelu_post(const void *ctx, int batch, float *c, size_t ldc, int rows
  * per-block partial sums added together, another summation order (within
  * ~1e-6 relative, tested against the reference). FP32 only: a K-pair
  * (BF16) config keeps the driver's blocks, as the BF16 tests emulate them.
+ * Only for products of at most MATMUL_MC rows (above: one M block): with
+ * more rows (batch 8: 1576) the level's 128-row M blocks of A would grow
+ * to 128 x K floats (1.5 MB at K = 3072), past L2, and be re-streamed for
+ * every weight panel — there the level's kc stays (ViT-B/16 b8 measured
+ * 1.00-1.01x with it at 1 thread, unclear at 2).
  * SKIPSERVE_MATMUL_KC=n sets the limit, read per run (A/B; 0: the
  * level's kc). */
 #define MATMUL_KC 3072
-int sk_matmul_fused_kc(const sk_gemm_cfg *cfg, int K)
+int sk_matmul_fused_kc(const sk_gemm_cfg *cfg, int64_t M, int K)
 {
     const char *e = getenv("SKIPSERVE_MATMUL_KC");
     int lim = e && *e ? atoi(e) : MATMUL_KC;
-    if (cfg->kpair || lim <= cfg->kc)
+    if (cfg->kpair || lim <= cfg->kc || M > MATMUL_MC)
         return 0;
     return K < lim ? K : lim;
 }
@@ -158,7 +163,7 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     sk_gemm_job_init(&j, &gcfg, (int)M, N, K, 1);
     j.a_packed = &pa;
     j.b_packed = &pv->w;
-    j.kc = sk_matmul_fused_kc(cfg, K);
+    j.kc = sk_matmul_fused_kc(cfg, M, K);
     j.c = out[0].data;
     j.ldc = (size_t)N;
     sk_fused_act(n, &j.epi.min, &j.epi.max);

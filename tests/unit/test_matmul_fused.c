@@ -29,8 +29,8 @@
  *     in-projection moved before its Transpose (QKV batch-first) when
  *     QKV's Shape is read only for its last dim, not when dim 0 is read.
  *   - The K block of _MatMulFused (sk_matmul_fused_kc, session 18 mvt): the
- *     whole K up to MATMUL_KC, the switch's limit, 0 for the level's kc and
- *     for a K-pair config; ViT-like products of K over several 256-row
+ *     whole K up to MATMUL_KC for at most 256 rows, the switch's limit, 0
+ *     (the level's kc) for more rows and for a K-pair config; ViT-like products of K over several 256-row
  *     blocks (768, 1100, 3100 > the limit) in one block, in the switch's
  *     blocks and in the driver's, each against the unfused reference at
  *     every level on 1, 2, 3 and 16 threads.
@@ -417,20 +417,23 @@ static void test_matmul_kc(void **state)
             continue;
         sk_gemm_cfg cfg = kc->gemm;
         unsetenv("SKIPSERVE_MATMUL_KC");
-        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 768);
-        assert_int_equal(sk_matmul_fused_kc(&cfg, 3072), 3072);
-        assert_int_equal(sk_matmul_fused_kc(&cfg, 5000), 3072); /* the driver: 2 x 2500 */
-        assert_int_equal(sk_matmul_fused_kc(&cfg, 40), 40);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 768);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 3072), 3072);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 5000), 3072); /* the driver: 2 x 2500 */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 40), 40);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 256, 768), 768);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 257, 768), 0); /* batch 8: the level's */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 1576, 3072), 0);
         setenv("SKIPSERVE_MATMUL_KC", "0", 1);
-        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 0);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
         setenv("SKIPSERVE_MATMUL_KC", "100", 1); /* below kc: the level's */
-        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 0);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
         setenv("SKIPSERVE_MATMUL_KC", "512", 1);
-        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 512);
-        assert_int_equal(sk_matmul_fused_kc(&cfg, 300), 300);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 512);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 300), 300);
         unsetenv("SKIPSERVE_MATMUL_KC");
         cfg.kpair = 1; /* BF16 panels keep the driver's blocks */
-        assert_int_equal(sk_matmul_fused_kc(&cfg, 768), 0);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
     }
     /* [1, 197, K] x [K, N] + bias (+ residual) (+ GELU): the product in
      * one K block (768, 1100), in blocks of the limit (3100 > 3072: 2 x
