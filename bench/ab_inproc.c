@@ -28,6 +28,11 @@
  * is finite, and prints its largest difference from the first variant's
  * (0 where the two compute the same bits).
  *
+ * AB_CLOCK=cpu (session 18 mvt): time each run in process CPU time
+ * instead of the wall clock — for 1-thread runs on a loaded machine, where
+ * the wall clock counts other jobs' time slices (the pool's idle workers
+ * at 2+ threads spin and count too: wall time there).
+ *
  * Not built by `make all` (a measurement):
  *   cc -O2 -I. -Iengine bench/ab_inproc.c build/libskloaders.a build/libskengine.a \
  *      -lprotobuf-c -lpng16 -lturbojpeg -lm -pthread -o build/ab-inproc */

@@ -47,6 +47,11 @@ int sk_fast_run_job(const sk_node *n, const sk_gemm_job *j, sk_kctx *ctx);
 /* Floats of scratch of a _MatMulFused run (fast_matmul_fused.c; out may be
  * NULL: the GEMM's part only). */
 size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthreads);
+/* The K block (sk_gemm_job.kc) a _MatMulFused product of M rows and
+ * depth K runs with at cfg's level: 0 (the level's kc) or up to the whole
+ * K for at most MATMUL_MC rows (fast_matmul_fused.c MATMUL_KC;
+ * SKIPSERVE_MATMUL_KC, read per call). */
+int sk_matmul_fused_kc(const sk_gemm_cfg *cfg, int64_t M, int K);
 
 /* Floats rounded up to a 64-byte multiple, for carving scratch. */
 static inline size_t round16f(size_t n) { return (n + 15) & ~(size_t)15; }

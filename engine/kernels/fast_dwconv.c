@@ -32,6 +32,7 @@ typedef struct dw_run {
     int flat;                /* dw_flat_setup took this node */
     const sk_dw_cl_uk *cl;   /* dw_cl_setup took this node: channel lanes */
     const sk_fast_uk *ops;   /* its transposes */
+    const float *wtab;       /* channel lanes: tap-major weights per vw channels, or NULL */
     int64_t Hp, Wp;          /* channel lanes: the padded plane */
     int64_t Hq, Wq, PQ;      /* phase plane rows, columns, floats */
     ptrdiff_t off[DW_TAPS_MAX];
@@ -246,16 +247,51 @@ static void dw_block_cl(const dw_run *r, int64_t p0, int64_t nv, float *pad)
                    sizeof(float) * (size_t)(c1 * vw));
     float wt[DW_TAPS_MAX * 16], b[16]; /* the block's weights, tap-major */
     const int ntaps = (int)(g->kh * g->kw);
-    for (int l = 0; l < vw; l++) {
-        int64_t c = (p0 + (l < nv ? l : 0)) % g->C; /* idle lanes: any channel */
-        b[l] = g->bias ? g->bias[c] : 0.0f;
-        for (int k = 0; k < ntaps; k++)
-            wt[k * vw + l] = g->w[c * ntaps + k];
-    }
-    r->cl->run(tmp, pad, r->off, wt, ntaps, (size_t)g->oH, (size_t)g->oW,
-               (size_t)(g->sh * r->Wp * vw), (size_t)(g->sw * vw), b);
+    const float *wk = wt, *bk = b;
+    if (r->wtab && nv == vw) { /* vw whole channels c0 .. c0 + vw - 1: the run's table */
+        const int64_t c0 = p0 % g->C;
+        wk = r->wtab + c0 * (ntaps + 1);
+        bk = wk + (int64_t)ntaps * vw;
+    } else
+        for (int l = 0; l < vw; l++) {
+            int64_t c = (p0 + (l < nv ? l : 0)) % g->C; /* idle lanes: any channel */
+            b[l] = g->bias ? g->bias[c] : 0.0f;
+            for (int k = 0; k < ntaps; k++)
+                wt[k * vw + l] = g->w[c * ntaps + k];
+        }
+    r->cl->run(tmp, pad, r->off, wk, ntaps, (size_t)g->oH, (size_t)g->oW,
+               (size_t)(g->sh * r->Wp * vw), (size_t)(g->sw * vw), bk);
     r->ops->transpose_epi((size_t)oHW, (size_t)nv, tmp, (size_t)vw, g->y + p0 * oHW, (size_t)oHW,
                           NULL, g->res ? g->res + p0 * oHW : NULL, g->lo, g->hi);
+}
+
+/* The channel lanes' weights for the whole run (issue 24, session 18 mvt):
+ * when C is a multiple of vw every block of vw planes is vw consecutive
+ * channels c0 = p0 % C .. c0 + vw - 1 of one image, so its tap-major
+ * weights and biases are one slice of a table filled once per run,
+ * [C / vw][ntaps + 1][vw] (the last row the biases), instead of a gather
+ * of ntaps x vw weights with a modulo per lane in every block (7680 planes
+ * of 7x7 at batch 8: 480 blocks). The same values in the same lanes: the
+ * same bits. The table lives in thread 0's split-row scratch, which the
+ * lanes do not use, written before the pool starts and read-only after.
+ * SKIPSERVE_DW_CL_WTAB=0: the gather per block (A/B, read per run). */
+static int dw_wtab_on(const sk_conv2d *g, int64_t vw)
+{
+    const char *e = getenv("SKIPSERVE_DW_CL_WTAB");
+    return !(e && !strcmp(e, "0")) && vw > 0 && g->C % vw == 0 &&
+           g->C * (g->kh * g->kw + 1) <= (int64_t)DW_KH_MAX * DW_SPLIT_MAX;
+}
+
+static void dw_wtab_fill(const sk_conv2d *g, int64_t vw, float *t)
+{
+    const int64_t ntaps = g->kh * g->kw;
+    for (int64_t c = 0; c < g->C; c++) {
+        float *blk = t + (c - c % vw) * (ntaps + 1);
+        const int64_t l = c % vw;
+        for (int64_t k = 0; k < ntaps; k++)
+            blk[k * vw + l] = g->w[c * ntaps + k];
+        blk[ntaps * vw + l] = g->bias ? g->bias[c] : 0.0f;
+    }
 }
 
 /* Per-thread scratch: the padded plane, one padded row, the split rows. */
@@ -388,6 +424,11 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
     r.scratch = sk_fast_scratch(n, ctx, sk_dw_scratch_floats(sk_pool_size(ctx->pool)), &heap);
     if (!r.scratch)
         return SK_ENOMEM;
+    if (r.cl && dw_wtab_on(&r.g, r.cl->vw)) {
+        float *t = r.scratch + 2 * DW_PAD_MAX; /* thread 0's split rows: unused by lanes */
+        dw_wtab_fill(&r.g, r.cl->vw, t);
+        r.wtab = t;
+    }
     size_t items = r.cl ? (planes + (size_t)r.cl->vw - 1) / (size_t)r.cl->vw : planes;
     sk_parallel_for_tid(ctx->pool, items, 1, dw_task, &r);
     sk_free(heap);

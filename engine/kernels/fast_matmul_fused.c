@@ -26,11 +26,38 @@ static int64_t fused_rows(const sk_tensor *out, int64_t N)
     return numel >= 0 && N > 0 ? numel / N : -1;
 }
 
+/* The M block (issue 24, session 18 mvt): every row of the product in one
+ * block when they are at most MATMUL_MC rows (a batch-1 transformer's
+ * tokens: 197), instead of the level's mc (128: 197 rows were blocks of
+ * 128 and 69). The driver streams each weight panel (kc x nr, from DRAM:
+ * the weights are read once per run) through L1 once per M block and
+ * prefetches the next panel only in a task's first M block, so the second
+ * block re-read every panel of the first one's from L2 without a
+ * prefetch. In one block each panel is read once, prefetched, by all the
+ * rows. On the Zen 5 of session 18 (bench/vit_gemm_ab.c, thread CPU time,
+ * weights cold, with MATMUL_KC's blocks) ViT-B/16's QKV, FFN1 and FFN2
+ * products ran 1.06x faster; A's larger block (197 x kc) is the packed
+ * activations, already in L2 / L3. Only the loop order changes: the same
+ * bits. SKIPSERVE_MATMUL_MC=n sets the limit, read at plan and run (A/B;
+ * 0: the level's mc). */
+#define MATMUL_MC 256
+static sk_gemm_cfg matmul_cfg(const sk_gemm_cfg *cfg, int64_t M)
+{
+    sk_gemm_cfg c = *cfg;
+    const char *e = getenv("SKIPSERVE_MATMUL_MC");
+    const int64_t lim = e && *e ? atoll(e) : MATMUL_MC;
+    const int64_t rows = (M + c.mr - 1) / c.mr * c.mr;
+    if (rows > c.mc && rows <= lim && rows <= 65536)
+        c.mc = (int)rows;
+    return c;
+}
+
 size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, int nthreads)
 {
     const sk_gemm_priv *pv = n->priv;
-    size_t f = sk_gemm_scratch_floats(pv->cfg, nthreads);
     int64_t M = fused_rows(out, pv->w.N);
+    const sk_gemm_cfg gc = matmul_cfg(pv->cfg, M > 0 ? M : 0);
+    size_t f = sk_gemm_scratch_floats(&gc, nthreads);
     if (M > 0 && M <= INT_MAX)
         f += sk_fast_prepack_a_floats(pv->cfg, 1, (int)M, pv->w.K);
     return f;
@@ -62,6 +89,37 @@ static void gelu_post(const void *ctx, int batch, float *c, size_t ldc, int rows
         fn((size_t)cols, c + (size_t)r * ldc, c + (size_t)r * ldc);
 }
 
+/* The GEMM's K block (issue 24, session 18 mvt): the whole of K up to
+ * MATMUL_KC rows instead of the level's kc (256). Both operands are packed
+ * before the job (the weights at load, A per run), so a longer block costs
+ * no scratch; what it saves is the C tile's reload, re-add and store per
+ * block (197 x N floats of C re-read 2 - 11 more times a product), the
+ * tile calls and edge-kernel passes per block. On the Zen 5 of session 18
+ * (bench/vit_gemm_ab.c, thread CPU time, weights cold) ViT-B/16's K = 768
+ * products ran 1.06-1.10x faster in one block, FFN2's K = 3072 1.01-1.03x;
+ * the in-model A/B is in bench/RESULTS.md. The same change as pixel rows'
+ * and im2col-gemm's (fast_conv_pixrows.c PIXROWS_KC, fast_conv_im2col.c
+ * IM2COL_KC): each element is one FMA chain over K in order instead of
+ * per-block partial sums added together, another summation order (within
+ * ~1e-6 relative, tested against the reference). FP32 only: a K-pair
+ * (BF16) config keeps the driver's blocks, as the BF16 tests emulate them.
+ * Only for products of at most MATMUL_MC rows (above: one M block): with
+ * more rows (batch 8: 1576) the level's 128-row M blocks of A would grow
+ * to 128 x K floats (1.5 MB at K = 3072), past L2, and be re-streamed for
+ * every weight panel — there the level's kc stays (ViT-B/16 b8 measured
+ * 1.00-1.01x with it at 1 thread, unclear at 2).
+ * SKIPSERVE_MATMUL_KC=n sets the limit, read per run (A/B; 0: the
+ * level's kc). */
+#define MATMUL_KC 3072
+int sk_matmul_fused_kc(const sk_gemm_cfg *cfg, int64_t M, int K)
+{
+    const char *e = getenv("SKIPSERVE_MATMUL_KC");
+    int lim = e && *e ? atoi(e) : MATMUL_KC;
+    if (cfg->kpair || lim <= cfg->kc || M > MATMUL_MC)
+        return 0;
+    return K < lim ? K : lim;
+}
+
 static int gelu_post_on(void)
 {
     const char *e = getenv("SKIPSERVE_GELU_POST");
@@ -86,7 +144,8 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     if (M == 0 || N == 0)
         return 0;
     const sk_gemm_cfg *cfg = pv->cfg;
-    size_t gemm_floats = sk_gemm_scratch_floats(cfg, sk_pool_size(ctx->pool));
+    const sk_gemm_cfg gcfg = matmul_cfg(cfg, M); /* the job's M block */
+    size_t gemm_floats = sk_gemm_scratch_floats(&gcfg, sk_pool_size(ctx->pool));
     float *heap, *scratch = sk_fast_scratch(
                      n, ctx, gemm_floats + sk_fast_prepack_a_floats(cfg, 1, (int)M, K), &heap);
     if (!scratch)
@@ -101,9 +160,10 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
         sk_fast_prepack_a(ctx->pool, cfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
                           scratch + gemm_floats, &pa);
     sk_gemm_job j;
-    sk_gemm_job_init(&j, cfg, (int)M, N, K, 1);
+    sk_gemm_job_init(&j, &gcfg, (int)M, N, K, 1);
     j.a_packed = &pa;
     j.b_packed = &pv->w;
+    j.kc = sk_matmul_fused_kc(cfg, M, K);
     j.c = out[0].data;
     j.ldc = (size_t)N;
     sk_fused_act(n, &j.epi.min, &j.epi.max);

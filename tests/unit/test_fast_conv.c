@@ -845,6 +845,7 @@ static void test_depthwise_flat(void **state)
  * 2, blocks that cross images (N = 2) and end part-full (20, 33 planes),
  * 5x5 and 7x7 kernels, dilation, even kernels, pads wider than the kernel,
  * asymmetric pads, 1-pixel planes. */
+static void depthwise_cl_cases(const int (*geo)[9], size_t ngeo);
 static void test_depthwise_cl(void **state)
 {
     (void)state;
@@ -855,11 +856,37 @@ static void test_depthwise_cl(void **state)
         {19, 13, 17, 2, 2, 1, 0, 0, 1}, {40, 1, 1, 3, 1, 1, 1, 1, 1},  {18, 5, 40, 3, 2, 1, 4, 4, 1},
         {16, 28, 28, 3, 2, 1, 1, 1, 1}, {21, 7, 7, 7, 1, 1, 3, 3, 1},  {18, 8, 8, 3, 1, 1, 0, 1, 1},
     };
+    depthwise_cl_cases(geo, sizeof geo / sizeof *geo);
+}
+
+/* The channel lanes with C a multiple of the lanes (8 at AVX2, 16 at
+ * AVX-512) over 2-3 images (session 18 mvt): every full block takes its
+ * weights and biases from the run's table (fast_dwconv.c dw_wtab) at
+ * every channel offset; bit for bit the row loops, as above, and the
+ * same with the table off (SKIPSERVE_DW_CL_WTAB=0, the gather per block).
+ * Registered last: its random operands would shift the later tests'. */
+static void test_depthwise_cl_wtab(void **state)
+{
+    (void)state;
+    static const int geo[][9] = {
+        /* C, H, W, k, s, d, pb, pe, N */
+        {64, 7, 7, 3, 1, 1, 1, 1, 3},
+        {48, 14, 14, 3, 2, 1, 1, 1, 2},
+        {32, 5, 6, 5, 1, 1, 2, 2, 2},
+    };
+    depthwise_cl_cases(geo, sizeof geo / sizeof *geo);
+    setenv("SKIPSERVE_DW_CL_WTAB", "0", 1);
+    depthwise_cl_cases(geo, sizeof geo / sizeof *geo);
+    unsetenv("SKIPSERVE_DW_CL_WTAB");
+}
+
+static void depthwise_cl_cases(const int (*geo)[9], size_t ngeo)
+{
     sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
     sk_pool *pools[3] = {NULL, p3, p16};
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
         sk_cpu_set_level((sk_isa)l);
-        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+        for (size_t i = 0; i < ngeo; i++)
             for (int e = 0; e < 3; e++) {
                 conv_case c;
                 dw_geo_case(geo[i], e, &c);
@@ -2530,6 +2557,7 @@ int main(void)
         cmocka_unit_test_teardown(test_conv_direct_selection, clean_env),
         cmocka_unit_test_teardown(test_split_threads_bits, clean_env),
         cmocka_unit_test_teardown(test_split_switches_differ, clean_env),
+        cmocka_unit_test_teardown(test_depthwise_cl_wtab, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,16 @@
  *     with the residual Add (heads written batch-first), against the
  *     unfused reference; left when its output is a graph output. The
  *     in-projection moved before its Transpose (QKV batch-first) when
- *     QKV's Shape is read only for its last dim, not when dim 0 is read. */
+ *     QKV's Shape is read only for its last dim, not when dim 0 is read.
+ *   - The K block of _MatMulFused (sk_matmul_fused_kc, session 18 mvt): the
+ *     whole K up to MATMUL_KC for at most 256 rows, the switch's limit, 0
+ *     (the level's kc) for more rows and for a K-pair config; ViT-like products of K over several 256-row
+ *     blocks (768, 1100, 3100 > the limit) in one block, in the switch's
+ *     blocks and in the driver's, each against the unfused reference at
+ *     every level on 1, 2, 3 and 16 threads.
+ *   - Its M block (session 18 mvt): every row in one block up to MATMUL_MC
+ *     rows, bit-identical to the level's blocks (SKIPSERVE_MATMUL_MC=0) at
+ *     every level on 1, 2, 3 and 16 threads; no allocation in a run. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +55,7 @@
 #include "engine/plan.h"
 #include "kernels/config.h"
 #include "kernels/fast.h"
+#include "kernels/fast_conv.h"
 #include "kernels/fast_ops.h"
 #include "threadpool.h"
 
@@ -394,6 +404,110 @@ static void test_matmul_fused(void **state)
     }
     sk_cpu_set_level(sk_cpu_detected());
     sk_pool_destroy(pool);
+}
+
+/* ---- the K block ----------------------------------------------------------------- */
+
+static void test_matmul_kc(void **state)
+{
+    (void)state;
+    for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++) {
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        if (!kc)
+            continue;
+        sk_gemm_cfg cfg = kc->gemm;
+        unsetenv("SKIPSERVE_MATMUL_KC");
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 768);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 3072), 3072);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 5000), 3072); /* the driver: 2 x 2500 */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 40), 40);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 256, 768), 768);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 257, 768), 0); /* batch 8: the level's */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 1576, 3072), 0);
+        setenv("SKIPSERVE_MATMUL_KC", "0", 1);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
+        setenv("SKIPSERVE_MATMUL_KC", "100", 1); /* below kc: the level's */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
+        setenv("SKIPSERVE_MATMUL_KC", "512", 1);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 512);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 300), 300);
+        unsetenv("SKIPSERVE_MATMUL_KC");
+        cfg.kpair = 1; /* BF16 panels keep the driver's blocks */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
+    }
+    /* [1, 197, K] x [K, N] + bias (+ residual) (+ GELU): the product in
+     * one K block (768, 1100), in blocks of the limit (3100 > 3072: 2 x
+     * 1550), in the switch's 512-row blocks and the driver's 256: each
+     * within the summation-order tolerance of the unfused reference */
+    mm_case cs[] = {{3, 1, 197, 768, 72, 1, 1, 1, 0},
+                    {3, 1, 197, 1100, 40, 1, 0, 0, 2},
+                    {3, 1, 197, 3100, 33, 1, 1, 1, 0}};
+    static const char *lims[] = {NULL, "512", "0"};
+    static const int threads[] = {1, 2, 3, 16};
+    for (int t = 0; t < 4; t++) {
+        sk_pool *pool = threads[t] > 1 ? sk_pool_create(threads[t]) : NULL;
+        for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++) {
+            sk_cpu_set_level((sk_isa)l);
+            for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+                for (int e = 0; e < 3; e++) {
+                    if (lims[e])
+                        setenv("SKIPSERVE_MATMUL_KC", lims[e], 1);
+                    check_case(&cs[i], pool);
+                    unsetenv("SKIPSERVE_MATMUL_KC");
+                }
+        }
+        sk_cpu_set_level(sk_cpu_detected());
+        if (pool)
+            sk_pool_destroy(pool);
+    }
+}
+
+/* The M block (matmul_cfg, session 18 mvt): 197 and 250 rows in one block
+ * by default, 300 (> MATMUL_MC) and SKIPSERVE_MATMUL_MC=0 in the level's;
+ * only the loop order changes, so every output is bit-identical to the
+ * level's blocking, at every level on 1, 2, 3 and 16 threads, and a run
+ * with the default's larger block allocates nothing (planned scratch). */
+static void test_matmul_mc(void **state)
+{
+    (void)state;
+    mm_case cs[] = {{3, 1, 197, 768, 72, 1, 1, 1, 0},
+                    {2, 250, 0, 300, 40, 1, 0, 0, 2},
+                    {2, 300, 0, 64, 33, 0, 0, 1, 0}};
+    static const int threads[] = {1, 2, 3, 16};
+    for (int t = 0; t < 4; t++) {
+        sk_pool *pool = threads[t] > 1 ? sk_pool_create(threads[t]) : NULL;
+        for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++)
+            for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+                const mm_case *c = &cs[i];
+                char err[256];
+                sk_graph *g = build(c, rnd() * 7919ull + 3);
+                if (sk_graph_optimize(g, 1, err, sizeof err))
+                    fail_msg("optimize: %s", err);
+                int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
+                float *a = malloc(sizeof(float) * (size_t)(rows * c->K));
+                float *r = malloc(sizeof(float) * (size_t)(rows * c->N));
+                for (int64_t q = 0; q < rows * c->K; q++)
+                    a[q] = frand();
+                for (int64_t q = 0; q < rows * c->N; q++)
+                    r[q] = frand();
+                float *y1 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
+                setenv("SKIPSERVE_MATMUL_MC", "0", 1);
+                float *y0 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 0);
+                unsetenv("SKIPSERVE_MATMUL_MC");
+                if (memcmp(y0, y1, sizeof(float) * (size_t)(rows * c->N)))
+                    fail_msg("[%s] %d threads, %lld rows K %lld N %lld: one M block differs "
+                             "from the level's blocks",
+                             sk_isa_name((sk_isa)l), threads[t], (long long)rows,
+                             (long long)c->K, (long long)c->N);
+                free(a);
+                free(r);
+                free(y0);
+                free(y1);
+                sk_graph_free(g);
+            }
+        if (pool)
+            sk_pool_destroy(pool);
+    }
 }
 
 /* ---- what is not fused -------------------------------------------------------- */
@@ -1077,6 +1191,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gelu_loops),
         cmocka_unit_test(test_matmul_fused),
+        cmocka_unit_test(test_matmul_kc),
+        cmocka_unit_test(test_matmul_mc),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_wrong_constant_not_fused),
         cmocka_unit_test(test_attention_fused),
