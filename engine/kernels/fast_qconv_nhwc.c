@@ -121,6 +121,12 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     pv->dh = sk_qconv_attr2(n, "dilations", 0);
     pv->dw = sk_qconv_attr2(n, "dilations", 1);
     pv->ig = *c;
+    /* session 18 (a2q): AVX2 without VNNI — the vpmaddubsw kernel where no
+     * packed weight pair can saturate it (7-bit weights: --reduce-range),
+     * else the level's exact int16 one; same packing, same bits */
+    if (kc->qigemm7.uk && kc->qigemm7.nr == c->nr &&
+        sk_qigemm_pairs_fit(pv->wi, sk_qigemm_packed_w_bytes(c, (size_t)pv->M, kw_bytes, 1)))
+        pv->ig = kc->qigemm7;
     /* SKIPSERVE_INT8_EDGE_BYTES=n (read at load): the edge copies' budget
      * (tests force image-by-image groups with 1) */
     pv->edge_cap = sk_qconv_edge_cap();
