@@ -78,8 +78,10 @@ static sk_kconfig configs[] = {
  * widening AVX2 one (no VNNI: Skylake .. Comet Lake, Zen 1-3, or
  * SKIPSERVE_INT8_UK=avx2), so the int8 region stays channels-last as at the
  * VNNI levels: qigemm the exact int16 kernel, qigemm7 the vpmaddubsw one
- * for convs whose weight pairs fit (sk_qigemm_pairs_fit; same layout).
- * SKIPSERVE_INT8_MADDUBS=0: the exact kernel for every conv (A/B, tests). */
+ * for convs whose weight pairs fit (sk_qigemm_pairs_fit; same layout),
+ * qigemm16 the exact kernel on weights widened at load for the others
+ * (fast_qconv_nhwc.c; qigemm stays for the ConvTranspose's c4 packing).
+ * SKIPSERVE_INT8_MADDUBS=0 / SKIPSERVE_INT8_W16=0: without those (A/B, tests). */
 static void fill_qigemm_avx2(int off)
 {
     const sk_qigemm_cfg exact = {.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2,
@@ -89,13 +91,18 @@ static void fill_qigemm_avx2(int off)
                                   .uk = sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs,
                                   .name = "qu8_qc8w_igemm_6x16c4__avx2_maddubs",
                                   .dk = sk_qu8_qc8w_dconv_6x16c4__avx2_maddubs};
-    const char *mb = getenv("SKIPSERVE_INT8_MADDUBS");
+    const sk_qigemm_cfg w16 = {.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2_w16,
+                               .name = "qu8_qc8w_igemm_4x16c4__avx2_w16",
+                               .dk = sk_qu8_qc8w_dconv_4x16c4__avx2_w16};
+    const char *mb = getenv("SKIPSERVE_INT8_MADDUBS"), *ww = getenv("SKIPSERVE_INT8_W16");
     for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
         if (off || configs[i].qgemm.uk != sk_qu8_qc8w_gemm_4x8c4__avx2)
             continue;
         configs[i].qigemm = exact;
         if (!(mb && !strcmp(mb, "0")))
             configs[i].qigemm7 = pairs7;
+        if (!(ww && !strcmp(ww, "0")))
+            configs[i].qigemm16 = w16;
     }
 }
 

@@ -249,6 +249,10 @@ typedef struct sk_kconfig {
      * qigemm is the exact widening kernel; a conv takes it per its weights
      * (fast_qconv_nhwc.c). uk NULL elsewhere or with SKIPSERVE_INT8_MADDUBS=0 */
     sk_qigemm_cfg qigemm7;
+    /* session 18: the exact kernel on weights widened at load (qigemm.h's
+     * c4w16 layout) for the convs qigemm7 cannot take; uk NULL elsewhere
+     * or with SKIPSERVE_INT8_W16=0 (then qigemm's in-register widening) */
+    sk_qigemm_cfg qigemm16;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -1179,7 +1179,10 @@ static void test_avx2_pair_choice(void **state)
         const sk_qconv_priv *pv = the_qconv(g);
         assert_non_null(pv);
         if (pv->ig.uk) {
-            assert_ptr_equal(pv->ig.uk, w7_weights ? kc->qigemm7.uk : kc->qigemm.uk);
+            /* the others on the c4w16 kernel where the level has it */
+            sk_qigemm_uk_fn exact = kc->qigemm16.uk ? kc->qigemm16.uk : kc->qigemm.uk;
+            assert_ptr_equal(pv->ig.uk, w7_weights ? kc->qigemm7.uk : exact);
+            assert_int_equal(pv->w16, !w7_weights && kc->qigemm16.uk != NULL);
             n7 += w7_weights;
             nexact += !w7_weights;
         }
@@ -1190,7 +1193,7 @@ static void test_avx2_pair_choice(void **state)
     w7_weights = sat_pair = 0;
     sk_pool_destroy(pool3);
     print_message("  48 convs: %d on %s, %d on %s\n", n7, kc->qigemm7.name, nexact,
-                  kc->qigemm.name);
+                  kc->qigemm16.uk ? kc->qigemm16.name : kc->qigemm.name);
     assert_true(n7 > 10 && nexact > 10);
 }
 

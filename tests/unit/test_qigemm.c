@@ -1,6 +1,8 @@
 /* test_qigemm.c — the NHWC int8 conv microkernel (engine/kernels/qigemm.h):
  * the AVX512-VNNI, AVX-VNNI and (session 18) AVX2 kernels — the exact int16
- * one and the vpmaddubsw one on weights that pass sk_qigemm_pairs_fit — and
+ * ones (weights widened in registers, and on the c4w16 packing,
+ * sk_qigemm_pack_w16) and the vpmaddubsw one on weights that pass
+ * sk_qigemm_pairs_fit — and
  * the scalar reference of each
  * layout, driven tile
  * by tile through the indirection table (sk_qind_build) and the packed
@@ -100,6 +102,17 @@ static int nres_fma; /* and where it took the FMA form (session 16) */
 static int ndk_tiles; /* tiles run on a level's dk kernel */
 static int nshort_tiles; /* and on its uk_short */
 
+/* the kernel on qigemm.h's c4w16 packing (session 18) */
+static int is_w16(const sk_qigemm_cfg *cfg)
+{
+#if defined(__x86_64__)
+    return cfg->uk == sk_qu8_qc8w_igemm_4x16c4__avx2_w16;
+#else
+    (void)cfg;
+    return 0;
+#endif
+}
+
 /* fast: let sk_qgemm_res_fast pick the residual's multiply where exact */
 static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
                     const uint8_t *want, int fast)
@@ -118,8 +131,14 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
                      c->sh, c->sw, c->dh, c->dw, c->pt, c->pl};
     int32_t *off = malloc(sk_qind_entries(&g, cfg->mr) * sizeof *off);
     sk_qind_build(&g, cfg->mr, off);
-    int8_t *wp = malloc(sk_qigemm_packed_w_bytes(cfg, M, C, ks));
-    sk_qigemm_pack_w(cfg, M, C, C, ks, d->w, wp);
+    /* session 18: the w16 kernel reads int16 pairs packed at load, blocks
+     * twice as far apart (qigemm.h's c4w16) */
+    size_t wm = is_w16(cfg) ? 2 : 1;
+    int8_t *wp = malloc(wm * sk_qigemm_packed_w_bytes(cfg, M, C, ks));
+    if (wm == 2)
+        sk_qigemm_pack_w16(cfg, M, C, C, ks, d->w, (int16_t *)(void *)wp);
+    else
+        sk_qigemm_pack_w(cfg, M, C, C, ks, d->w, wp);
     int32_t *bias = malloc(M * sizeof *bias);
     for (size_t m = 0; m < M; m++) {
         int32_t s = 0;
@@ -180,7 +199,7 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
         }
         for (size_t n0 = 0; n0 < M; n0 += NR) {
             size_t nc = M - n0 < NR ? M - n0 : NR;
-            const int8_t *wb = wp + n0 / NR * ks * C * NR;
+            const int8_t *wb = wp + n0 / NR * ks * C * NR * wm;
             uint8_t *yt = y + p0 * ldy + n0;
             const uint8_t *rt = c->res ? r + p0 * ldy + n0 : NULL;
             if (x0 && c->dw == 1 && tile % 2) /* a kernel row as one tap of kw * C bytes */
@@ -288,6 +307,9 @@ static int kernels(sk_qigemm_cfg *out)
         out[n++] = (sk_qigemm_cfg){.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2,
                                    .name = "igemm_4x16c4__avx2",
                                    .dk = sk_qu8_qc8w_dconv_4x16c4__avx2};
+        out[n++] = (sk_qigemm_cfg){.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2_w16,
+                                   .name = "igemm_4x16c4__avx2_w16",
+                                   .dk = sk_qu8_qc8w_dconv_4x16c4__avx2_w16};
         if (w7_cases)
             out[n++] = (sk_qigemm_cfg){.mr = 6, .nr = 16,
                                        .uk = sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs,
@@ -345,7 +367,7 @@ static void one_case(gcase *c)
         assert_true(sk_qigemm_pairs_fit(wp, sk_qigemm_packed_w_bytes(&c16, M, C, K / C)));
         free(wp);
     }
-    sk_qigemm_cfg ks[4];
+    sk_qigemm_cfg ks[6];
     int n = kernels(ks);
     for (int i = 0; i < n; i++) {
         run_cfg(&ks[i], c, &d, want, 0);
@@ -403,7 +425,7 @@ static void test_random(void **state)
     print_message("  150 geometries, %d SIMD kernel runs (+ references), %d residual runs "
                   "multiplying, %d in the FMA form, %d tiles on a dk kernel, %d on uk_short\n",
                   nkernels_run, nres_mul, nres_fma, ndk_tiles, nshort_tiles);
-    sk_qigemm_cfg ks[4];
+    sk_qigemm_cfg ks[6];
     int n = kernels(ks);
     if (n > 0)
         assert_true(nres_mul > 0 && nres_fma > 0); /* the multiply and FMA paths too */
@@ -567,6 +589,12 @@ static void test_maddubs_saturates(void **state)
     if (sk_cpu_detected() >= SK_ISA_AVX2) {
         memset(y, 0xA5, sizeof y);
         sk_qu8_qc8w_igemm_4x16c4__avx2(4, 16, 1, 1, a, wp, y, 16, NULL, 0, 0, &p);
+        assert_memory_equal(y, ref, 4 * 16);
+        int16_t w16[16 * 4];
+        sk_qigemm_pack_w16(&c16, 16, 4, 4, 1, wsrc, w16);
+        memset(y, 0xA5, sizeof y);
+        sk_qu8_qc8w_igemm_4x16c4__avx2_w16(4, 16, 1, 1, a, (const int8_t *)(const void *)w16, y,
+                                           16, NULL, 0, 0, &p);
         assert_memory_equal(y, ref, 4 * 16);
         memset(y, 0xA5, sizeof y);
         sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs(6, 16, 1, 1, a, wp, y, 16, NULL, 0, 0, &p);
