@@ -81,6 +81,9 @@ def main():
     ap.add_argument("--methods", default="minmax,percentile,entropy")
     ap.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto")
     ap.add_argument("--threads", type=int, default=0)
+    # session 18: also each method with 7-bit weights (skipserve-quantize
+    # --reduce-range: what AVX2 CPUs without VNNI run on vpmaddubsw)
+    ap.add_argument("--reduce-range", action="store_true")
     a = ap.parse_args()
     out = a.out or os.path.join(a.build, "accuracy")
     os.makedirs(out, exist_ok=True)
@@ -114,6 +117,8 @@ def main():
     rows = [("FP32", None, [])]
     for m in [m for m in a.methods.split(",") if m]:
         rows.append(("INT8 " + m, m, []))
+        if a.reduce_range:
+            rows.append(("INT8 " + m + " reduce-range", m, ["--reduce-range"]))
     if bf16:
         rows.append(("BF16", None, ["--precision", "bf16"]))
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
@@ -125,17 +130,20 @@ def main():
         for name, xx, chunk in (("fashion-resnet", xf, 1000), ("scenes-unet", xs, 50)):
             model = os.path.join(HERE, name, "model.onnx")
             if method:
-                model = os.path.join(out, "%s.int8.%s.onnx" % (name, method))
+                rr = [e for e in extra if e == "--reduce-range"]
+                model = os.path.join(out, "%s.int8.%s%s.onnx" % (name, method,
+                                                                 ".rr" if rr else ""))
                 calib = cf if name == "fashion-resnet" else cs
                 t0 = time.time()
                 q = subprocess.run([quant, os.path.join(HERE, name), "--calib", calib,
-                                    "--calib-method", method, "--out", model],
+                                    "--calib-method", method, "--out", model] + rr,
                                    capture_output=True, text=True)
                 if q.returncode != 0:
                     raise RuntimeError("skipserve-quantize: " + q.stderr.strip())
                 r[name + " quantize s"] = round(time.time() - t0, 1)
             t0 = time.time()
-            pred = run_model(a.build, model, xx, out, extra, chunk, a.threads)
+            pred = run_model(a.build, model, xx, out,
+                             [e for e in extra if e != "--reduce-range"], chunk, a.threads)
             r[name + " run s"] = round(time.time() - t0, 1)
             if label == "FP32":
                 ref[name] = pred

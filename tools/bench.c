@@ -179,12 +179,14 @@ static double measure_peak(sk_pool *pool, int threads)
 
 /* ---- the int8 / bf16 ceilings (kernels/peak_lowp.h) ------------------------ */
 
-typedef enum { LP_VNNI512, LP_AVXVNNI, LP_AVX2, LP_BF16, LP_COUNT } lowp_kind;
+/* LP_AVX2W (session 18): the exact AVX2 form, vpmaddwd on widened pairs */
+typedef enum { LP_VNNI512, LP_AVXVNNI, LP_AVX2, LP_BF16, LP_AVX2W, LP_COUNT } lowp_kind;
 static const char *const lowp_name[LP_COUNT] = {
     "int8 vpdpbusd zmm (AVX512-VNNI)", "int8 vpdpbusd ymm (AVX-VNNI)",
-    "int8 vpmaddubsw+vpmaddwd ymm (AVX2)", "bf16 vdpbf16ps zmm (AVX512-BF16)"};
+    "int8 vpmaddubsw+vpmaddwd ymm (AVX2)", "bf16 vdpbf16ps zmm (AVX512-BF16)",
+    "int8 2x vpmaddwd ymm, widened (AVX2 exact)"};
 static const char *const lowp_key[LP_COUNT] = {"int8_avx512vnni", "int8_avxvnni", "int8_avx2",
-                                               "bf16_avx512bf16"};
+                                               "bf16_avx512bf16", "int8w_avx2"};
 
 /* 1 when this CPU runs loop k (and SKIPSERVE_ISA does not forbid its level) */
 static int lowp_have(lowp_kind k)
@@ -199,6 +201,7 @@ static int lowp_have(lowp_kind k)
     case LP_VNNI512: return l >= SK_ISA_AVX512 && f->avx512vnni;
     case LP_AVXVNNI: return l >= SK_ISA_AVX2 && f->avxvnni;
     case LP_AVX2: return l >= SK_ISA_AVX2;
+    case LP_AVX2W: return l >= SK_ISA_AVX2;
     case LP_BF16: return l >= SK_ISA_AVX512 && f->avx512bf16;
     default: return 0;
     }
@@ -223,6 +226,7 @@ static void lowp_task(void *arg, int tid, size_t b, size_t e)
         case LP_VNNI512: j->ops[tid] += sk_peak_int8_avx512vnni(j->iters, &s); break;
         case LP_AVXVNNI: j->ops[tid] += sk_peak_int8_avxvnni(j->iters, &s); break;
         case LP_AVX2: j->ops[tid] += sk_peak_int8_avx2(j->iters, &s); break;
+        case LP_AVX2W: j->ops[tid] += sk_peak_int8w_avx2(j->iters, &s); break;
         default: j->ops[tid] += sk_peak_bf16_avx512bf16(j->iters, &d); break;
         }
 #endif

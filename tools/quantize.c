@@ -3,7 +3,8 @@
  *
  *   skipserve-quantize MODEL_DIR|MODEL.onnx --calib DIR [--model-json F]
  *       [--calib-method minmax|percentile[:P]|entropy] [--activations u8|s8]
- *       [--per-tensor] [--no-share] [--threads T] [--out F.onnx] [--report]
+ *       [--per-tensor] [--no-share] [--reduce-range] [--threads T] [--out F.onnx]
+ *       [--report]
  *
  * MODEL_DIR is a repository entry (models/<name>/): its model.onnx and
  * model.json are used and the result goes to MODEL_DIR/model.int8.onnx,
@@ -23,7 +24,8 @@ static int usage(void)
     fprintf(stderr,
             "usage: skipserve-quantize MODEL_DIR|MODEL.onnx --calib DIR [--model-json F]\n"
             "         [--calib-method minmax|percentile[:99.99]|entropy] [--activations u8|s8]\n"
-            "         [--per-tensor] [--no-share] [--threads T] [--out F.onnx] [--report]\n");
+            "         [--per-tensor] [--no-share] [--reduce-range] [--threads T] [--out F.onnx]\n"
+            "         [--report]\n");
     return 1;
 }
 
@@ -54,6 +56,8 @@ int main(int argc, char **argv)
             o.per_tensor = 1;
         else if (!strcmp(a, "--no-share"))
             o.no_share = 1;
+        else if (!strcmp(a, "--reduce-range"))
+            o.reduce_range = 1;
         else if (a[0] == '-' && a[1] == '-' && !v) {
             fprintf(stderr, "skipserve-quantize: %s needs a value\n", a);
             return usage();

@@ -66,6 +66,10 @@ typedef struct qz_opts {
     int s8;         /* activations int8 (else uint8) */
     int per_tensor; /* weights per tensor (else per output channel) */
     int no_share;   /* no shared scales for Add / Concat */
+    /* session 18: weights in 7 bits (-64..64, as onnxruntime's quantizer's
+     * reduce_range): every byte pair then passes sk_qigemm_pairs_fit, so
+     * AVX2 CPUs without VNNI run the model's convs on vpmaddubsw */
+    int reduce_range;
     int report;
 } qz_opts;
 

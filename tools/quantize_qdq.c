@@ -3,7 +3,8 @@
  * path both fold into quantized operators):
  *
  *   - weights of Conv / ConvTranspose / Gemm / MatMul (float initializers)
- *     become int8 initializers, symmetric (zero point 0, range -127..127),
+ *     become int8 initializers, symmetric (zero point 0, range -127..127;
+ *     -64..64 with --reduce-range),
  *     one scale per output channel (axis 0 for Conv, 1 for ConvTranspose,
  *     0 / 1 for Gemm by transB, the last for MatMul), read through a
  *     DequantizeLinear whose output keeps the weight's name;
@@ -326,11 +327,13 @@ static int quant_weight(ctx *c, sk_ext_ctx *ext, int wi, int axis, Onnx__NodePro
         if (fabsf(w[i]) > *m)
             *m = fabsf(w[i]);
     }
+    /* --reduce-range (session 18): 7 bits, -64..64 (AVX2 without VNNI) */
+    float qmax = c->o->reduce_range ? 64.0f : 127.0f;
     for (int64_t ch = 0; ch < nch; ch++)
-        sc[ch] = sc[ch] > 0 ? sc[ch] / 127.0f : 1.0f; /* an all-zero channel: any scale */
+        sc[ch] = sc[ch] > 0 ? sc[ch] / qmax : 1.0f; /* an all-zero channel: any scale */
     for (int64_t i = 0; i < n; i++) {
         float v = nearbyintf(w[i] / sc[(i / inner) % nch]);
-        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+        q[i] = (int8_t)(v > qmax ? qmax : v < -qmax ? -qmax : v);
     }
     const char *nm = tp->name;
     int64_t cdim = nch;

@@ -74,6 +74,38 @@ static sk_kconfig configs[] = {
 /* The switches, applied to every level once. SKIPSERVE_GEMM_BLOCKS:
  * mc and nc are rounded up to the level's mr / nr; out-of-range values are
  * ignored (the packed layouts do not depend on the blocking). */
+/* Session 18 (a2q): the NHWC int8 conv where the level's int8 GEMM is the
+ * widening AVX2 one (no VNNI: Skylake .. Comet Lake, Zen 1-3, or
+ * SKIPSERVE_INT8_UK=avx2), so the int8 region stays channels-last as at the
+ * VNNI levels: qigemm the exact int16 kernel, qigemm7 the vpmaddubsw one
+ * for convs whose weight pairs fit (sk_qigemm_pairs_fit; same layout),
+ * qigemm16 the exact kernel on weights widened at load for the others
+ * (fast_qconv_nhwc.c; qigemm stays for the ConvTranspose's c4 packing).
+ * SKIPSERVE_INT8_MADDUBS=0 / SKIPSERVE_INT8_W16=0: without those (A/B, tests). */
+static void fill_qigemm_avx2(int off)
+{
+    const sk_qigemm_cfg exact = {.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2,
+                                 .name = "qu8_qc8w_igemm_4x16c4__avx2",
+                                 .dk = sk_qu8_qc8w_dconv_4x16c4__avx2};
+    const sk_qigemm_cfg pairs7 = {.mr = 6, .nr = 16,
+                                  .uk = sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs,
+                                  .name = "qu8_qc8w_igemm_6x16c4__avx2_maddubs",
+                                  .dk = sk_qu8_qc8w_dconv_6x16c4__avx2_maddubs};
+    const sk_qigemm_cfg w16 = {.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2_w16,
+                               .name = "qu8_qc8w_igemm_4x16c4__avx2_w16",
+                               .dk = sk_qu8_qc8w_dconv_4x16c4__avx2_w16};
+    const char *mb = getenv("SKIPSERVE_INT8_MADDUBS"), *ww = getenv("SKIPSERVE_INT8_W16");
+    for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
+        if (off || configs[i].qgemm.uk != sk_qu8_qc8w_gemm_4x8c4__avx2)
+            continue;
+        configs[i].qigemm = exact;
+        if (!(mb && !strcmp(mb, "0")))
+            configs[i].qigemm7 = pairs7;
+        if (!(ww && !strcmp(ww, "0")))
+            configs[i].qigemm16 = w16;
+    }
+}
+
 /* The int8 GEMM of each level from the CPU's features: the AVX-512 level
  * takes AVX512-VNNI where present; a level without it AVX-VNNI (Alder Lake,
  * Zen 4) and else the widening AVX2 kernel. SKIPSERVE_INT8_UK=avx2 forces
@@ -100,7 +132,7 @@ static void fill_qgemm(void)
         configs[i].qgemm = q;
     }
     /* the NHWC indirection kernel (qigemm.h): AVX512-VNNI and AVX-VNNI (the
-     * AVX2 kernel without VNNI keeps the NCHW path); SKIPSERVE_INT8_NHWC=0
+     * AVX2 kernel without VNNI: fill_qigemm_avx2); SKIPSERVE_INT8_NHWC=0
      * turns it off (A/B timing, tests) */
     const char *nh = getenv("SKIPSERVE_INT8_NHWC");
     const sk_qigemm_cfg ig512 = {8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
@@ -111,8 +143,8 @@ static void fill_qgemm(void)
                                  "qu8_qc8w_igemm_6x16c4__avxvnni", NULL, NULL};
     int off = nh && !strcmp(nh, "0");
     for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
-        /* the level's NCHW kernel says which NHWC one goes with it; the
-         * AVX2 (no VNNI) level has none and keeps the NCHW path */
+        /* the level's NCHW kernel says which NHWC one goes with it (the
+         * AVX2 one without VNNI: fill_qigemm_avx2, session 18) */
         sk_qigemm_cfg ig = {0};
         if (!off && configs[i].qgemm.uk == sk_qu8_qc8w_gemm_8x32c4__avx512vnni)
             ig = ig512;
@@ -120,6 +152,7 @@ static void fill_qgemm(void)
             ig = ig256;
         configs[i].qigemm = ig;
     }
+    fill_qigemm_avx2(off);
 }
 
 static void apply_switches(void)

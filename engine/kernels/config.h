@@ -243,6 +243,16 @@ typedef struct sk_kconfig {
     /* session 17 (s2r): cdirb_tile / cdirb_tile2 adding to the sums in t
      * (fast_conv_s2b.c's K slices; same bits as one unsplit call) */
     sk_cdirb_tile_fn cdirb_tile_acc, cdirb_tile2_acc;
+    /* session 18 (a2q): a faster NHWC int8 conv on qigemm's packed layout
+     * (same mr / nr) that is exact only for weights whose byte pairs cannot
+     * saturate vpmaddubsw (sk_qigemm_pairs_fit): AVX2 without VNNI, where
+     * qigemm is the exact widening kernel; a conv takes it per its weights
+     * (fast_qconv_nhwc.c). uk NULL elsewhere or with SKIPSERVE_INT8_MADDUBS=0 */
+    sk_qigemm_cfg qigemm7;
+    /* session 18: the exact kernel on weights widened at load (qigemm.h's
+     * c4w16 layout) for the convs qigemm7 cannot take; uk NULL elsewhere
+     * or with SKIPSERVE_INT8_W16=0 (then qigemm's in-register widening) */
+    sk_qigemm_cfg qigemm16;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

@@ -84,6 +84,9 @@ typedef struct sk_qconv_priv {
     sk_qdw_cfg dwk;
     int32_t *dww;
     int32_t *dww_pairs;    /* the pair layout where dwk.pairs (sk_qdw_pack_w32), else NULL */
+    /* session 18 (a2q): wi is in qigemm.h's c4w16 layout (int16 pairs,
+     * sk_qigemm_pack_w16; blocks ks * Cp * nr * 2 bytes apart) for ig */
+    int w16;
 } sk_qconv_priv;
 
 #define SK_QIND_CACHED 4

@@ -121,6 +121,26 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     pv->dh = sk_qconv_attr2(n, "dilations", 0);
     pv->dw = sk_qconv_attr2(n, "dilations", 1);
     pv->ig = *c;
+    /* session 18 (a2q): AVX2 without VNNI — the vpmaddubsw kernel where no
+     * packed weight pair can saturate it (7-bit weights: --reduce-range),
+     * else the level's exact int16 one; same packing, same bits */
+    if (kc->qigemm7.uk && kc->qigemm7.nr == c->nr &&
+        sk_qigemm_pairs_fit(pv->wi, sk_qigemm_packed_w_bytes(c, (size_t)pv->M, kw_bytes, 1)))
+        pv->ig = kc->qigemm7;
+    else if (kc->qigemm16.uk) { /* the others: exact, weights widened here once */
+        const sk_qigemm_cfg *c16 = &kc->qigemm16;
+        int16_t *w16 = malloc(2 * sk_qigemm_packed_w_bytes(c16, (size_t)pv->M, kw_bytes, 1) + 64);
+        if (!w16)
+            return SK_ENOMEM;
+        if (patch)
+            sk_qigemm_pack_w16(c16, (size_t)pv->M, kw_bytes, (size_t)pv->Cg * ks, 1, w, w16);
+        else
+            sk_qigemm_pack_w16(c16, (size_t)pv->M, C, (size_t)pv->Cg, ks, w, w16);
+        free(pv->wi);
+        pv->wi = (int8_t *)(void *)w16;
+        pv->ig = *c16;
+        pv->w16 = 1;
+    }
     /* SKIPSERVE_INT8_EDGE_BYTES=n (read at load): the edge copies' budget
      * (tests force image-by-image groups with 1) */
     pv->edge_cap = sk_qconv_edge_cap();
@@ -616,7 +636,7 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
                 __builtin_prefetch(yd + k, 1, 3);
         for (size_t b = b0; b < b1; b++) {
             size_t n0 = b * NR, nc = M - n0 < NR ? M - n0 : NR;
-            const int8_t *wb = pv->wi + b * ks * j->C * NR;
+            const int8_t *wb = pv->wi + b * ks * j->C * NR * (pv->w16 ? 2 : 1);
             for (size_t i = 0; i < ntl; i++) {
                 size_t o = (row[i] - g0) * M + n0;
                 const uint8_t *rs = j->res ? j->res + row[i] * M + n0 : NULL;
@@ -734,7 +754,9 @@ int sk_qconv_run_nhwc(const sk_node *n, const sk_tensor *const *in, int nin, sk_
     }
     s += table_bytes(pv, (P + MR - 1) / MR, ks, MR);
     size_t nblk = (M + NR - 1) / NR;
-    size_t ct = (pv->kp ? (size_t)pv->kp : ks * C) * NR > ((size_t)32 << 10) ? CHUNK_MAX : CHUNK_TILES;
+    size_t ct = (pv->kp ? (size_t)pv->kp : ks * C) * NR * (pv->w16 ? 2 : 1) > ((size_t)32 << 10)
+                    ? CHUNK_MAX
+                    : CHUNK_TILES;
     sk_qgemm_params p = pv->prm;
     p.bias = pv->bias;
     p.mult = pv->mult;

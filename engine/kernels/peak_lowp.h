@@ -30,6 +30,9 @@
 double sk_peak_int8_avx512vnni(long iters, int64_t *sum);
 double sk_peak_int8_avxvnni(long iters, int64_t *sum);
 double sk_peak_int8_avx2(long iters, int64_t *sum);
+/* session 18: int8w_avx2, the exact AVX2 form (qu8_qc8w_igemm_4x16c4__avx2):
+ * 2 x vpmaddwd + 2 x vpaddd ymm on widened int16 pairs: 8 lanes x 4 */
+double sk_peak_int8w_avx2(long iters, int64_t *sum);
 double sk_peak_bf16_avx512bf16(long iters, double *sum);
 
 #endif

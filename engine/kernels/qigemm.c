@@ -2,6 +2,8 @@
  * microkernel and the indirection table (contract: qigemm.h). */
 #include "qigemm.h"
 
+#include <stdlib.h>
+
 size_t sk_qigemm_packed_w_bytes(const sk_qigemm_cfg *c, size_t M, size_t C, size_t ks)
 {
     size_t NR = (size_t)c->nr;
@@ -45,6 +47,31 @@ void sk_qu8_qc8w_igemm_ref(int MR, int NR, size_t mr, size_t nc, size_t kg, size
             int32_t v = sk_qgemm_requant1(acc, p->mult[n0 + j], res != NULL, rv, p);
             y[r * ldy + j] = (uint8_t)(p->out_s8 ? (uint8_t)(int8_t)v : (uint8_t)v);
         }
+}
+
+void sk_qigemm_pack_w16(const sk_qigemm_cfg *c, size_t M, size_t C, size_t Cs, size_t ks,
+                        const int8_t *w, int16_t *dst)
+{
+    size_t NR = (size_t)c->nr;
+    for (size_t n0 = 0; n0 < M; n0 += NR)
+        for (size_t t = 0; t < ks; t++)
+            for (size_t g = 0; g < C / 4; g++)
+                for (size_t odd = 0; odd < 2; odd++) /* (w0, w2), then (w1, w3) */
+                    for (size_t j = 0; j < NR; j++)
+                        for (size_t i = odd; i < 4; i += 2) {
+                            size_t m = n0 + j, ch = 4 * g + i;
+                            *dst++ = m < M && ch < Cs ? w[(m * Cs + ch) * ks + t] : 0;
+                        }
+}
+
+int sk_qigemm_pairs_fit(const int8_t *w, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        int a = w[i], b = w[i + 1];
+        if (((a > 0 && b > 0) || (a < 0 && b < 0)) && abs(a) + abs(b) > 128)
+            return 0;
+    }
+    return 1;
 }
 
 size_t sk_qind_entries(const sk_qind_geo *g, int MR)

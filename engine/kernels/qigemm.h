@@ -96,6 +96,53 @@ void sk_qu8_qc8w_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kg, size_t k
                                        size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                        const sk_qgemm_params *p);
 
+/* Session 18 (a2q): AVX2 without VNNI. The exact kernel widens bytes to
+ * int16 and multiplies with vpmaddwd (any weights); the maddubs one uses
+ * vpmaddubsw, whose int16 pair sums saturate unless every pair of packed
+ * weights passes sk_qigemm_pairs_fit. Both read the c4 layout above. */
+void sk_qu8_qc8w_igemm_4x16c4__avx2(size_t mr, size_t nc, size_t kg, size_t ks,
+                                    const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                    size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                    const sk_qgemm_params *p);
+void sk_qu8_qc8w_dconv_4x16c4__avx2(size_t mr, size_t nc, size_t kg, size_t ks,
+                                    const uint8_t *x0, size_t step, const size_t *toff,
+                                    const int8_t *w, uint8_t *y, size_t ldy, const uint8_t *res,
+                                    size_t ldr, size_t n0, const sk_qgemm_params *p);
+void sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs(size_t mr, size_t nc, size_t kg, size_t ks,
+                                            const uint8_t *const *a, const int8_t *w,
+                                            uint8_t *y, size_t ldy, const uint8_t *res,
+                                            size_t ldr, size_t n0, const sk_qgemm_params *p);
+void sk_qu8_qc8w_dconv_6x16c4__avx2_maddubs(size_t mr, size_t nc, size_t kg, size_t ks,
+                                            const uint8_t *x0, size_t step, const size_t *toff,
+                                            const int8_t *w, uint8_t *y, size_t ldy,
+                                            const uint8_t *res, size_t ldr, size_t n0,
+                                            const sk_qgemm_params *p);
+
+/* Session 18: the exact kernel on weights widened at load ("c4w16"): per
+ * NR-channel block, tap and group g of 4 channels, NR int16 pairs
+ * (W[n][4g], W[n][4g+2]) then NR pairs (W[n][4g+1], W[n][4g+3]) — 8 * NR
+ * bytes a group, twice the c4 layout's, blocks ks * C * NR * 2 bytes apart.
+ * Same arguments as sk_qigemm_pack_w; dst holds 2 * sk_qigemm_packed_w_bytes. */
+void sk_qigemm_pack_w16(const sk_qigemm_cfg *c, size_t M, size_t C, size_t Cs, size_t ks,
+                        const int8_t *w, int16_t *dst);
+void sk_qu8_qc8w_igemm_4x16c4__avx2_w16(size_t mr, size_t nc, size_t kg, size_t ks,
+                                        const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                        size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                        const sk_qgemm_params *p);
+void sk_qu8_qc8w_dconv_4x16c4__avx2_w16(size_t mr, size_t nc, size_t kg, size_t ks,
+                                        const uint8_t *x0, size_t step, const size_t *toff,
+                                        const int8_t *w, uint8_t *y, size_t ldy,
+                                        const uint8_t *res, size_t ldr, size_t n0,
+                                        const sk_qgemm_params *p);
+
+/* 1 when vpmaddubsw is exact on these c4-packed weights (n bytes, n % 4 ==
+ * 0): for every byte pair (w[2i], w[2i+1]) — the pair one vpmaddubsw lane
+ * sums — of the same sign, |w[2i]| + |w[2i+1]| <= 128. Then for any u8
+ * activations a pair sum is at most 255 * 128 = 32640 in magnitude (an
+ * opposite-sign pair is bounded by 255 * 128 anyway): no int16 saturation,
+ * the sums are exact. */
+int sk_qigemm_pairs_fit(const int8_t *w, size_t n);
+
 /* ---- the indirection table of one conv geometry ---------------------------
  * Built once per input shape (fast_qconv_nhwc.c caches it): for pixel tile
  * i (MR output pixels of one image) and tap t, MR byte offsets of the input

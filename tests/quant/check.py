@@ -2,7 +2,8 @@
 
   structure  every Conv / ConvTranspose / Gemm weight is an int8 initializer
              behind a DequantizeLinear, symmetric (zero point 0, values in
-             -127..127), one scale per output channel (--per-tensor: one);
+             -127..127 and reaching +-127; --reduce-range: -64..64 reaching
+             +-64), one scale per output channel (--per-tensor: one);
              every bias an int32 initializer with scale = input scale *
              weight scale (float32), zero point 0; every activation Q/DQ pair
              uint8 (or int8) with the same scale and zero point on both
@@ -52,7 +53,7 @@ def verdict(ok, line):
     failed += not ok
 
 
-def check_structure(path, act, per_tensor, shared):
+def check_structure(path, act, per_tensor, shared, reduce_range=False):
     m = onnx.load(path)
     g = m.graph
     init = {t.name: numpy_helper.to_array(t) for t in g.initializer}
@@ -96,6 +97,13 @@ def check_structure(path, act, per_tensor, shared):
             want_axis = 0 if tb else 1
         if q.dtype != np.int8 or z.dtype != np.int8 or np.any(z != 0) or q.min() < -127:
             problems.append("%s: weight not int8 symmetric (zero point 0, -127..127)" % n.name)
+        # --reduce-range (session 18): 7 bits, -64..64, and the range used
+        # (each channel's largest weight at +-64, as the scale max|w| / 64 puts it)
+        if reduce_range and (np.abs(q.astype(np.int32)).max() != 64 or q.min() < -64):
+            problems.append("%s: --reduce-range but weights span %d..%d, not -64..64" % (
+                n.name, q.min(), q.max()))
+        if not reduce_range and np.abs(q.astype(np.int32)).max() != 127:
+            problems.append("%s: weights span %d..%d, not up to +-127" % (n.name, q.min(), q.max()))
         if per_tensor:
             if s.ndim != 0:
                 problems.append("%s: --per-tensor but %d weight scales" % (n.name, s.size))
@@ -214,9 +222,11 @@ def main():
     ap.add_argument("--no-ort", action="store_true")
     ap.add_argument("--per-tensor", action="store_true", help="the model was made with --per-tensor")
     ap.add_argument("--no-share", action="store_true", help="the model was made with --no-share")
+    ap.add_argument("--reduce-range", action="store_true",
+                    help="the model was made with --reduce-range (7-bit weights)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
-    step = check_structure(a.int8, a.act, a.per_tensor, not a.no_share)
+    step = check_structure(a.int8, a.act, a.per_tensor, not a.no_share, a.reduce_range)
     if a.kind == "classify":
         x, y = fmnist.load("test")
         x, y = x[:a.count], y[:a.count].astype(np.int64)

@@ -6,7 +6,8 @@
 #      minmax: QDQ structure; skipserve vs onnxruntime on 500 test images
 #      within 2 output steps, argmax agreement >= 99%; top-1 drop <= 1 pt;
 #      the same with percentile:99.99 and s8 activations, entropy, and
-#      --per-tensor --no-share (one weight scale; Add scales not shared);
+#      --per-tensor --no-share (one weight scale; Add scales not shared),
+#      and --reduce-range (session 18: 7-bit weights, -64..64);
 #   2. scenes-unet, 8 training scenes: structure; 8 test scenes, skipserve
 #      vs onnxruntime within 6 steps (measured 4.0: a one-step rounding
 #      difference early in the U-Net travels through 23 layers), mIoU drop
@@ -50,7 +51,8 @@ check() {
 
 # --- 1. fashion-resnet in three calibrations --------------------------------------
 # method, activations, then flags given to both the tool and check.py
-for cfg in "minmax u8" "percentile:99.99 s8" "entropy u8" "minmax u8 --per-tensor --no-share"; do
+for cfg in "minmax u8" "percentile:99.99 s8" "entropy u8" "minmax u8 --per-tensor --no-share" \
+    "minmax u8 --reduce-range"; do
     # shellcheck disable=SC2086
     set -- $cfg
     m=$1 act=$2

@@ -75,6 +75,9 @@ typedef struct qt_qconv {
     int C, M, group, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, OH, OW;
     int x_s8, per_channel, bias, add, wzp_nonzero;
     float ys_min, ys_step; /* y's scale: ys_min + (rnd() % 100) * ys_step */
+    /* NULL, or called on the drawn weights [M][C/group][kh][kw] (dims wd)
+     * before they become the constant: a test's own weight sets */
+    void (*edit_w)(int8_t *w, const int64_t *wd);
 } qt_qconv;
 
 static inline int qt_add_qconv(sk_graph *g, const qt_qconv *c)
@@ -94,6 +97,8 @@ static inline int qt_add_qconv(sk_graph *g, const qt_qconv *c)
     assert_true(w && ws && wz && b);
     for (size_t i = 0; i < wn; i++)
         w[i] = (int8_t)(rnd() % 4 == 0 ? (rnd() & 1 ? 127 : -128) : (int)(rnd() % 256) - 128);
+    if (c->edit_w)
+        c->edit_w(w, wd);
     cst(g, "w", SK_I8, 4, wd, w);
     float xs = 0.02f, ys = c->ys_min + (float)(rnd() % 100) * c->ys_step, rs = 0.03f, cs = 0.07f;
     for (int m = 0; m < c->M; m++) {

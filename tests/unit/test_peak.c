@@ -91,6 +91,7 @@ static void test_peak_lowp(void **state)
     int ran = 0;
     if (sk_cpu_detected() >= SK_ISA_AVX2) {
         check_int8("int8 avx2", sk_peak_int8_avx2, 8);
+        check_int8("int8 avx2 widened (vpmaddwd)", sk_peak_int8w_avx2, 8);
         ran++;
     }
     if (f->avxvnni) {

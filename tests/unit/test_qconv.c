@@ -35,6 +35,28 @@ typedef struct qcase {
     int OH, OW;
 } qcase;
 
+/* session 18: weights of at most 7 bits of magnitude (|w| <= 64: every
+ * byte pair passes sk_qigemm_pairs_fit, whatever pairs the packing makes) */
+static int w7_weights, sat_pair;
+
+/* qt_qconv.edit_w: the weight sets w7_weights / sat_pair ask for */
+static void edit_weights(int8_t *w, const int64_t *wd)
+{
+    size_t wn = (size_t)(wd[0] * wd[1] * wd[2] * wd[3]);
+    for (size_t i = 0; w7_weights && i < wn; i++) /* session 18: |w| <= 64 */
+        w[i] = (int8_t)((int)(rnd() % 129) - 64);
+    /* session 18: a pair 127, 127 in every packing of a conv of >= 2
+     * channels: (c0, t0) beside (c1, t0) by channels, (c0, t0) beside
+     * (c0, t1) in patch mode's flattened rows */
+    size_t kv = (size_t)(wd[2] * wd[3]);
+    for (int64_t m = 0; sat_pair && wd[1] >= 2 && m < wd[0]; m++) {
+        int8_t *wm = w + (size_t)m * (size_t)wd[1] * kv;
+        wm[0] = wm[kv] = 127;
+        if (kv > 1)
+            wm[1] = 127;
+    }
+}
+
 static sk_graph *build(const qcase *c, uint64_t seed)
 {
     uint64_t save = rng;
@@ -45,7 +67,8 @@ static sk_graph *build(const qcase *c, uint64_t seed)
                         .dw = c->dw, .pt = c->pt, .pl = c->pl, .pb = c->pb, .pr = c->pr,
                         .OH = c->OH, .OW = c->OW, .x_s8 = c->x_s8,
                         .per_channel = c->per_channel, .bias = c->bias, .add = c->add,
-                        .wzp_nonzero = c->wzp_nonzero, .ys_min = 0.05f, .ys_step = 0.01f};
+                        .wzp_nonzero = c->wzp_nonzero, .ys_min = 0.05f, .ys_step = 0.01f,
+                        .edit_w = edit_weights};
     int outv = qt_add_qconv(g, &s);
     sk_graph_add_output(g, outv);
     char err[256];
@@ -1025,6 +1048,73 @@ static void test_int8_switches(void **state)
     }
 }
 
+/* the packed NHWC conv of a one-conv graph after sk_graph_optimize */
+static const sk_qconv_priv *the_qconv(const sk_graph *g)
+{
+    for (int n = 0; n < g->nnodes; n++)
+        if ((g->nodes[n].op == SK_OP_QLINEAR_CONV || g->nodes[n].op == SK_OP_QCONV_FUSED) &&
+            g->nodes[n].priv)
+            return g->nodes[n].priv;
+    return NULL;
+}
+
+/* Session 18: the per-conv kernel choice at a level with qigemm7 (AVX2
+ * without VNNI; CI runs this file with SKIPSERVE_INT8_UK=avx2 so VNNI hosts
+ * take it too): a conv whose packed weights pass sk_qigemm_pairs_fit runs
+ * the vpmaddubsw kernel, any other the exact one — full-range weights
+ * (127 / -128 one in four) against random u8 activations saturate
+ * vpmaddubsw, so these byte-for-byte comparisons fail if the rule were
+ * skipped. Random group-1 geometries (stems, patch mode, 1x1 direct,
+ * residuals) serial and on 3 threads against the reference QLinearConv. */
+static void test_avx2_pair_choice(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
+    if (!kc || !kc->qigemm7.uk) {
+        print_message("  no qigemm7 at this level (VNNI, or SKIPSERVE_INT8_MADDUBS=0): "
+                      "choice not exercised\n");
+        return;
+    }
+    sk_pool *pool3 = sk_pool_create(3);
+    int n7 = 0, nexact = 0;
+    for (int i = 0; i < 48; i++) {
+        qcase c;
+        random_case(&c);
+        c.group = 1;
+        c.x_s8 = 0; /* the NHWC path takes u8 activations */
+        if (i % 8 < 2) /* a stem of 2-3 channels */
+            c.C = irand(2, 3);
+        else
+            c.C = irand(4, 40);
+        c.M = irand(1, 40);
+        w7_weights = i % 2;
+        sat_pair = !w7_weights; /* else a small conv may fit by chance */
+        uint64_t seed = rnd();
+        char err[256];
+        sk_graph *g = build(&c, seed);
+        if (sk_graph_optimize(g, 1, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        const sk_qconv_priv *pv = the_qconv(g);
+        assert_non_null(pv);
+        if (pv->ig.uk) {
+            /* the others on the c4w16 kernel where the level has it */
+            sk_qigemm_uk_fn exact = kc->qigemm16.uk ? kc->qigemm16.uk : kc->qigemm.uk;
+            assert_ptr_equal(pv->ig.uk, w7_weights ? kc->qigemm7.uk : exact);
+            assert_int_equal(pv->w16, !w7_weights && kc->qigemm16.uk != NULL);
+            n7 += w7_weights;
+            nexact += !w7_weights;
+        }
+        sk_graph_free(g);
+        check_case(&c, seed, NULL, 1);
+        check_case(&c, seed, pool3, 1);
+    }
+    w7_weights = sat_pair = 0;
+    sk_pool_destroy(pool3);
+    print_message("  48 convs: %d on %s, %d on %s\n", n7, kc->qigemm7.name, nexact,
+                  kc->qigemm16.uk ? kc->qigemm16.name : kc->qigemm.name);
+    assert_true(n7 > 10 && nexact > 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1041,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_nhwc_joins),
         cmocka_unit_test(test_nhwc_edge_groups),
         cmocka_unit_test(test_int8_switches),
+        cmocka_unit_test(test_avx2_pair_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

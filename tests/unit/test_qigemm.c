@@ -1,5 +1,9 @@
 /* test_qigemm.c — the NHWC int8 conv microkernel (engine/kernels/qigemm.h):
- * the AVX512-VNNI and AVX-VNNI kernels and the scalar reference of each
+ * the AVX512-VNNI, AVX-VNNI and (session 18) AVX2 kernels — the exact int16
+ * ones (weights widened in registers, and on the c4w16 packing,
+ * sk_qigemm_pack_w16) and the vpmaddubsw one on weights that pass
+ * sk_qigemm_pairs_fit — and
+ * the scalar reference of each
  * layout, driven tile
  * by tile through the indirection table (sk_qind_build) and the packed
  * weights (sk_qigemm_pack_w), bit for bit against a convolution written here
@@ -98,6 +102,17 @@ static int nres_fma; /* and where it took the FMA form (session 16) */
 static int ndk_tiles; /* tiles run on a level's dk kernel */
 static int nshort_tiles; /* and on its uk_short */
 
+/* the kernel on qigemm.h's c4w16 packing (session 18) */
+static int is_w16(const sk_qigemm_cfg *cfg)
+{
+#if defined(__x86_64__)
+    return cfg->uk == sk_qu8_qc8w_igemm_4x16c4__avx2_w16;
+#else
+    (void)cfg;
+    return 0;
+#endif
+}
+
 /* fast: let sk_qgemm_res_fast pick the residual's multiply where exact */
 static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
                     const uint8_t *want, int fast)
@@ -116,8 +131,14 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
                      c->sh, c->sw, c->dh, c->dw, c->pt, c->pl};
     int32_t *off = malloc(sk_qind_entries(&g, cfg->mr) * sizeof *off);
     sk_qind_build(&g, cfg->mr, off);
-    int8_t *wp = malloc(sk_qigemm_packed_w_bytes(cfg, M, C, ks));
-    sk_qigemm_pack_w(cfg, M, C, C, ks, d->w, wp);
+    /* session 18: the w16 kernel reads int16 pairs packed at load, blocks
+     * twice as far apart (qigemm.h's c4w16) */
+    size_t wm = is_w16(cfg) ? 2 : 1;
+    int8_t *wp = malloc(wm * sk_qigemm_packed_w_bytes(cfg, M, C, ks));
+    if (wm == 2)
+        sk_qigemm_pack_w16(cfg, M, C, C, ks, d->w, (int16_t *)(void *)wp);
+    else
+        sk_qigemm_pack_w(cfg, M, C, C, ks, d->w, wp);
     int32_t *bias = malloc(M * sizeof *bias);
     for (size_t m = 0; m < M; m++) {
         int32_t s = 0;
@@ -178,7 +199,7 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
         }
         for (size_t n0 = 0; n0 < M; n0 += NR) {
             size_t nc = M - n0 < NR ? M - n0 : NR;
-            const int8_t *wb = wp + n0 / NR * ks * C * NR;
+            const int8_t *wb = wp + n0 / NR * ks * C * NR * wm;
             uint8_t *yt = y + p0 * ldy + n0;
             const uint8_t *rt = c->res ? r + p0 * ldy + n0 : NULL;
             if (x0 && c->dw == 1 && tile % 2) /* a kernel row as one tap of kw * C bytes */
@@ -245,6 +266,28 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
     free(rbuf);
 }
 
+/* session 18: weights drawn so every same-sign byte pair has |a| + |b| <=
+ * 128 (7-bit values and the pairs at the bound: 64 + 64, -100 - 28, -128 or
+ * 127 beside a weight of the other sign), the maddubs kernel added */
+static int w7_cases;
+
+/* one pair that vpmaddubsw sums exactly for any u8 activations */
+static void w7_pair(int8_t *a, int8_t *b)
+{
+    int r = (int)(rnd() % 8), x = irand(-64, 64);
+    int s = x < 0 ? -1 : 1, bound = 128 - abs(x);
+    int v = r == 0 ? 64 : r == 1 ? -100 : r == 2 ? -128 : r == 3 ? 127 : x;
+    int u = r == 0   ? 64
+            : r == 1 ? -28
+            : r == 2 ? irand(0, 127)           /* -128 beside a positive weight */
+            : r == 3 ? -irand(0, 128)          /* 127 beside a negative one */
+            : r == 4 ? s * bound               /* same sign, at the bound */
+            : r == 5 ? -s * irand(0, 127)      /* the other sign, any size */
+                     : s * irand(0, bound);    /* same sign, within it */
+    *a = (int8_t)v;
+    *b = (int8_t)u;
+}
+
 static int kernels(sk_qigemm_cfg *out)
 {
     int n = 0;
@@ -257,6 +300,22 @@ static int kernels(sk_qigemm_cfg *out)
     if (sk_cpu_detected() >= SK_ISA_AVX2 && sk_cpu_features_get()->avxvnni)
         out[n++] = (sk_qigemm_cfg){6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
                                    "igemm_6x16c4__avxvnni", NULL, NULL};
+    /* session 18: AVX2 without VNNI (every AVX2 CPU runs them): the exact
+     * int16 kernel always, the vpmaddubsw one only on weights that pass
+     * sk_qigemm_pairs_fit (w7_only: the cases generated to pass it) */
+    if (sk_cpu_detected() >= SK_ISA_AVX2) {
+        out[n++] = (sk_qigemm_cfg){.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2,
+                                   .name = "igemm_4x16c4__avx2",
+                                   .dk = sk_qu8_qc8w_dconv_4x16c4__avx2};
+        out[n++] = (sk_qigemm_cfg){.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2_w16,
+                                   .name = "igemm_4x16c4__avx2_w16",
+                                   .dk = sk_qu8_qc8w_dconv_4x16c4__avx2_w16};
+        if (w7_cases)
+            out[n++] = (sk_qigemm_cfg){.mr = 6, .nr = 16,
+                                       .uk = sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs,
+                                       .name = "igemm_6x16c4__avx2_maddubs",
+                                       .dk = sk_qu8_qc8w_dconv_6x16c4__avx2_maddubs};
+    }
 #endif
     return n;
 }
@@ -280,6 +339,11 @@ static void one_case(gcase *c)
         d.x[i] = rbyte();
     for (size_t i = 0; i < M * K; i++)
         d.w[i] = (int8_t)rbyte();
+    if (w7_cases) /* [m][c][t]: the packed pair is channels (2j, 2j+1) of a tap */
+        for (size_t m = 0; m < M; m++)
+            for (size_t ch = 0; ch + 1 < C; ch += 2)
+                for (size_t t = 0; t < K / C; t++)
+                    w7_pair(&d.w[(m * C + ch) * (K / C) + t], &d.w[(m * C + ch + 1) * (K / C) + t]);
     for (size_t i = 0; i < M * P; i++)
         d.r[i] = (uint8_t)rnd();
     float spread = 1.0f / (64.0f * (float)(K < 4 ? 4 : K) * 20.0f);
@@ -296,7 +360,14 @@ static void one_case(gcase *c)
     d.s2 = 0.03f + (float)(rnd() % 100) * 1e-4f;
     uint8_t *want = malloc(P * M);
     naive(c, &d, want);
-    sk_qigemm_cfg ks[4];
+    if (w7_cases) { /* the generator's promise, checked on the packed bytes */
+        sk_qigemm_cfg c16 = {.mr = 6, .nr = 16};
+        int8_t *wp = malloc(sk_qigemm_packed_w_bytes(&c16, M, C, K / C));
+        sk_qigemm_pack_w(&c16, M, C, C, K / C, d.w, wp);
+        assert_true(sk_qigemm_pairs_fit(wp, sk_qigemm_packed_w_bytes(&c16, M, C, K / C)));
+        free(wp);
+    }
+    sk_qigemm_cfg ks[6];
     int n = kernels(ks);
     for (int i = 0; i < n; i++) {
         run_cfg(&ks[i], c, &d, want, 0);
@@ -354,7 +425,7 @@ static void test_random(void **state)
     print_message("  150 geometries, %d SIMD kernel runs (+ references), %d residual runs "
                   "multiplying, %d in the FMA form, %d tiles on a dk kernel, %d on uk_short\n",
                   nkernels_run, nres_mul, nres_fma, ndk_tiles, nshort_tiles);
-    sk_qigemm_cfg ks[4];
+    sk_qigemm_cfg ks[6];
     int n = kernels(ks);
     if (n > 0)
         assert_true(nres_mul > 0 && nres_fma > 0); /* the multiply and FMA paths too */
@@ -435,12 +506,114 @@ static void test_resnet_layers(void **state)
         one_case(&cs[i]);
 }
 
+/* Session 18: the maddubs kernel on weights that pass sk_qigemm_pairs_fit
+ * (pairs at the bound included), every geometry of test_random's kind and
+ * the ResNet layers, bit for bit against the definition, through uk, dk
+ * and the reference of its layout (w7_cases adds it to kernels()) */
+static void test_maddubs_fit(void **state)
+{
+    (void)state;
+    static const int kk[][2] = {{1, 1}, {3, 3}, {2, 3}, {7, 7}, {1, 3}};
+    w7_cases = 1;
+    int before = nkernels_run, dk0 = ndk_tiles;
+    for (int i = 0; i < 60; i++) {
+        gcase c;
+        memset(&c, 0, sizeof c);
+        c.C = 4 * irand(1, 17);
+        c.M = irand(1, 40);
+        int k = irand(0, 4);
+        c.kh = kk[k][0];
+        c.kw = kk[k][1];
+        c.sh = c.sw = irand(1, 2);
+        c.dh = c.dw = irand(0, 3) ? 1 : 2;
+        c.pt = c.pb = irand(0, c.kh / 2);
+        c.pl = c.pr = irand(0, c.kw / 2);
+        c.H = c.dh * (c.kh - 1) + irand(1, 8);
+        c.W = c.dw * (c.kw - 1) + irand(1, 10);
+        c.out_s8 = irand(0, 1);
+        c.res = irand(0, 1);
+        c.relu = irand(0, 1);
+        one_case(&c);
+    }
+    gcase l = {64, 64, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1};
+    one_case(&l);
+    w7_cases = 0;
+    print_message("  61 geometries on 7-bit-pair weights: %d SIMD kernel runs, %d dk tiles\n",
+                  nkernels_run - before, ndk_tiles - dk0);
+    if (sk_cpu_detected() >= SK_ISA_AVX2)
+        assert_true(ndk_tiles > dk0);
+}
+
+/* Session 18: the pair rule itself at its bounds, and what it guards: a
+ * weight pair of 127, 127 against activations of 255 sums to 64770, which
+ * vpmaddubsw saturates to 32767 — the maddubs kernel must give a wrong byte
+ * there (else this test could not tell a skipped rule), the exact kernel
+ * the reference's */
+static void test_maddubs_saturates(void **state)
+{
+    (void)state;
+    static const int8_t fit[][2] = {{64, 64}, {-64, -64}, {-128, 127}, {127, -128}, {100, 28},
+                                    {0, -128}, {-128, 0}, {1, 127}, {-1, -127}};
+    static const int8_t over[][2] = {{65, 64}, {-64, -65}, {-128, -1}, {127, 2}, {127, 127}};
+    for (size_t i = 0; i < sizeof fit / sizeof *fit; i++) {
+        int8_t w[4] = {fit[i][0], fit[i][1], 0, 0};
+        assert_int_equal(sk_qigemm_pairs_fit(w, 4), 1);
+    }
+    for (size_t i = 0; i < sizeof over / sizeof *over; i++) {
+        int8_t w[8] = {0, 0, 0, 0, 1, 2, over[i][0], over[i][1]};
+        assert_int_equal(sk_qigemm_pairs_fit(w, 8), 0);
+    }
+    /* a 1x1 conv, C = 4, M = 16: channel j's weights (127, 127, j, -j) */
+    int8_t wsrc[16 * 4];
+    for (int j = 0; j < 16; j++) {
+        wsrc[4 * j] = 127;
+        wsrc[4 * j + 1] = 127;
+        wsrc[4 * j + 2] = (int8_t)j;
+        wsrc[4 * j + 3] = (int8_t)-j;
+    }
+    sk_qigemm_cfg c16 = {.mr = 6, .nr = 16};
+    int8_t wp[16 * 4];
+    sk_qigemm_pack_w(&c16, 16, 4, 4, 1, wsrc, wp);
+    assert_int_equal(sk_qigemm_pairs_fit(wp, sizeof wp), 0);
+    uint8_t x[4] = {255, 255, 255, 255};
+    const uint8_t *a[6] = {x, x, x, x, x, x};
+    int32_t bias[16] = {0};
+    float mult[16];
+    for (int j = 0; j < 16; j++)
+        mult[j] = 1.0f / 512.0f;
+    sk_qgemm_params p = {.bias = bias, .mult = mult, .lo1 = 0, .hi1 = 255, .lo = 0, .hi = 255};
+    uint8_t ref[6 * 16], y[6 * 16];
+    sk_qu8_qc8w_igemm_ref(6, 16, 6, 16, 1, 1, a, wp, ref, 16, NULL, 0, 0, &p);
+    assert_int_equal(ref[0], 127); /* 64770 / 512 = 126.504 -> 127 */
+#if defined(__x86_64__)
+    if (sk_cpu_detected() >= SK_ISA_AVX2) {
+        memset(y, 0xA5, sizeof y);
+        sk_qu8_qc8w_igemm_4x16c4__avx2(4, 16, 1, 1, a, wp, y, 16, NULL, 0, 0, &p);
+        assert_memory_equal(y, ref, 4 * 16);
+        int16_t w16[16 * 4];
+        sk_qigemm_pack_w16(&c16, 16, 4, 4, 1, wsrc, w16);
+        memset(y, 0xA5, sizeof y);
+        sk_qu8_qc8w_igemm_4x16c4__avx2_w16(4, 16, 1, 1, a, (const int8_t *)(const void *)w16, y,
+                                           16, NULL, 0, 0, &p);
+        assert_memory_equal(y, ref, 4 * 16);
+        memset(y, 0xA5, sizeof y);
+        sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs(6, 16, 1, 1, a, wp, y, 16, NULL, 0, 0, &p);
+        int wrong = 0;
+        for (int i = 0; i < 6 * 16; i++)
+            wrong += y[i] != ref[i];
+        assert_int_equal(wrong, 6 * 16); /* every pixel, every channel saturated */
+    }
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_resnet_layers),
         cmocka_unit_test(test_res_fast),
+        cmocka_unit_test(test_maddubs_fit),
+        cmocka_unit_test(test_maddubs_saturates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
