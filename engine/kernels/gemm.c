@@ -755,6 +755,12 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
             rc.merge_tail = 1;
             rc.chunk_panels = rc.mpanels;
             rc.mchunks = 1;
+            /* a thread's block is 3-4 B panels of 64 KB (K blocks of 512:
+             * not in L1) against 32 A panels of 16 KB: A-panel order keeps
+             * each A panel in L1 across the few B panels instead of reading
+             * a B panel from L2 for every tile (session 18: ResNet-101 b1
+             * 2T 1.03x with it; SKIPSERVE_GEMM_AORDER=0 turns it off) */
+            rc.aorder = !(ao && !strcmp(ao, "0"));
         }
     }
     /* K = 576 as 3 x 192 rather than 256 + 256 + 64: a short last block
