@@ -139,6 +139,7 @@ typedef struct pixrows {
     /* BF16 (session 18): panels whose taps are runs of input pixels
      * (pixrows_runs) gather through runs2; NULL: every panel by the table */
     sk_bf16_runs2_fn runs2;
+    int run_step;          /* the conv's column stride (1 or 2) */
     sk_bf16_run *runs;     /* runs[q * kvol + t] */
     unsigned char *is_run; /* per panel: 1 where every tap is a run */
 } pixrows;
@@ -170,11 +171,12 @@ static void pixrows_table(const pixrows *pr)
 }
 
 /* BF16 (session 18, bfl): for each panel and tap, whether the panel's
- * live rows read consecutive input pixels (o[r] = off + r), as every
- * panel of a 7x7 stride-1 conv does on 7-row panels (one output row);
- * then runs2 gathers and converts it with masked vector loads. A panel
- * with any other tap (stride 2, a panel across two output rows) keeps the
- * table gather. Serial, once per group: kvol x rows_pad entries. */
+ * live rows read input pixels run_step apart (o[r] = off + step * r), as
+ * every panel of a 7x7 conv at stride 1 or 2 does on 7-row panels (one
+ * output row); then runs2 gathers and converts it with masked vector
+ * loads. A panel with any other tap (a panel across two output rows of a
+ * stride-2 conv or two images) keeps the table gather. Serial, once per
+ * group: kvol x rows_pad entries. */
 static _Atomic size_t run_panels; /* panels found runs (tests) */
 size_t sk_conv_pixrows_bf16_run_panels(void)
 {
@@ -184,9 +186,9 @@ size_t sk_conv_pixrows_bf16_run_panels(void)
 static void pixrows_runs(const pixrows *pr)
 {
     size_t n = 0;
-    const int mr = pr->mr, kvol = (int)pr->s->kvol;
+    const int mr = pr->mr, kvol = (int)pr->s->kvol, st = pr->run_step;
     for (int64_t q = 0; q * mr < pr->rows_pad; q++) {
-        int ok = mr <= 8;
+        int ok = mr <= 8 && (st == 1 || st == 2);
         for (int t = 0; t < kvol; t++) {
             const int64_t *o = pr->tab + t * pr->rows_pad + q * mr;
             sk_bf16_run *r = &pr->runs[q * kvol + t];
@@ -196,9 +198,9 @@ static void pixrows_runs(const pixrows *pr)
                 if (o[i] < 0)
                     continue;
                 if (!r->mask)
-                    r->off = o[i] - i;
-                ok = o[i] == r->off + i;
-                r->mask |= 1u << i;
+                    r->off = o[i] - (int64_t)st * i;
+                ok = o[i] == r->off + (int64_t)st * i;
+                r->mask |= 1u << (st * i);
             }
         }
         pr->is_run[q] = (unsigned char)ok;
@@ -238,7 +240,8 @@ static void pixrows_pack_pairs(const pixrows *pr, const float *x, int64_t k0, in
     for (int64_t q = 0; q * mr < pr->rows_pad; q++) {
         float *d = pr->a + (size_t)q * pstride + (size_t)(k0 / 2) * (size_t)mr;
         if (pr->runs2 && pr->is_run[q]) { /* session 18: runs, one pass */
-            pr->runs2(d, mr, x, (size_t)s->in_px, pr->runs + q * s->kvol, (int)s->kvol, k0, k1);
+            pr->runs2(d, mr, pr->run_step, x, (size_t)s->in_px, pr->runs + q * s->kvol,
+                      (int)s->kvol, k0, k1);
             continue;
         }
         int64_t c = k0 / s->kvol, t = k0 % s->kvol;
@@ -383,6 +386,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         pr.rows_pad = (pr.G * pr.P + pr.mr - 1) / pr.mr * pr.mr;
         pixrows_table(&pr);
         if (pr.runs2) {
+            pr.run_step = (int)s->w.stride[SK_NN_SP - 1];
             pr.runs = (sk_bf16_run *)(pr.tab + pixrows_tab_floats(G * s->P, pv->kvol, cfg->mr) / 2);
             pr.is_run = (unsigned char *)(pr.runs + (pr.rows_pad / pr.mr) * pv->kvol);
             pixrows_runs(&pr);

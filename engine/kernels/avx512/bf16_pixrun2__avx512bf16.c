@@ -4,7 +4,7 @@
  *
  * Why: a 7x7 stride-1 conv's 7-row panel is one output row, so each tap's
  * 7 values are 7 consecutive input pixels (a run) with the padding at its
- * ends. The table gather (pixrows_gather) reads them one by one through
+ * ends (every other pixel at stride 2). The table gather (pixrows_gather) reads them one by one through
  * the offset table, into a float row, and then bf16_pack2 converts two
  * such rows: ResNet-18's layer 4 (K = 4608, 7 panels) spent about a fifth
  * of its BF16 time there. Here a pair slot is two masked loads, one
@@ -19,16 +19,22 @@
 
 /* tap run `r` of channel plane xc: its live lanes, zero elsewhere. The
  * address is formed as an integer: lane 0 may sit before the plane
- * (masked off), and a pointer outside its object would be UB. */
-static inline __m256 run8(const float *xc, const sk_bf16_run *r)
+ * (masked off), and a pointer outside its object would be UB. Stride 2
+ * (ResNet's layer-4 entry, 14x14 -> 7x7): 16 pixels masked, the even ones
+ * kept by one vpermps. */
+static inline __m256 run8(const float *xc, const sk_bf16_run *r, int step)
 {
     if (!r->mask)
         return _mm256_setzero_ps();
     const uintptr_t a = (uintptr_t)xc + (uintptr_t)(r->off * (int64_t)sizeof(float));
-    return _mm256_maskz_loadu_ps((__mmask8)r->mask, (const float *)a);
+    if (step == 1)
+        return _mm256_maskz_loadu_ps((__mmask8)r->mask, (const float *)a);
+    const __m512i even = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512 v = _mm512_maskz_loadu_ps((__mmask16)r->mask, (const float *)a);
+    return _mm512_castps512_ps256(_mm512_permutexvar_ps(even, v));
 }
 
-void sk_bf16_runs2__avx512bf16(float *dst, int mr, const float *x, size_t in_px,
+void sk_bf16_runs2__avx512bf16(float *dst, int mr, int step, const float *x, size_t in_px,
                                const sk_bf16_run *run, int kvol, int64_t k0, int64_t k1)
 {
     /* pair8 of bf16_gemm_8x32__avx512bf16.c: [lo | hi] bf16 interleaved
@@ -38,14 +44,14 @@ void sk_bf16_runs2__avx512bf16(float *dst, int mr, const float *x, size_t in_px,
     int64_t c = k0 / kvol;
     int t = (int)(k0 % kvol);
     for (int64_t k = k0; k < k1; k += 2, dst += mr) {
-        const __m256 lo = run8(x + (size_t)c * in_px, &run[t]);
+        const __m256 lo = run8(x + (size_t)c * in_px, &run[t], step);
         if (++t == kvol) {
             t = 0;
             c++;
         }
         __m256 hi = _mm256_setzero_ps();
         if (k + 1 < k1) {
-            hi = run8(x + (size_t)c * in_px, &run[t]);
+            hi = run8(x + (size_t)c * in_px, &run[t], step);
             if (++t == kvol) {
                 t = 0;
                 c++;
