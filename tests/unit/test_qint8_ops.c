@@ -224,14 +224,10 @@ static void ct_check(int overlap)
             sk_graph *g = ct_graph(&c, overlap);
             if (sk_graph_optimize(g, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
-            /* the QDQ form is rewritten unless the level's int8 GEMM is the
-             * widening AVX2 kernel (SKIPSERVE_INT8_UK=avx2, or a CPU without
-             * VNNI): then it stays float, slower in int8 there */
-            if (!overlap && !sk_qconvt_pays(sk_kconfig_for((sk_isa)L))) {
-                assert_int_equal(count_op(g, SK_OP_QCONV_TRANSPOSE), 0);
-                sk_graph_free(g);
-                continue;
-            }
+            /* the QDQ form is rewritten at every level, the widening AVX2
+             * int8 GEMM included (SKIPSERVE_INT8_UK=avx2, a CPU without
+             * VNNI; Makefile test-unit runs this suite so): until session 18
+             * it stayed float there, off the integer bytes by one step */
             assert_int_equal(count_op(g, SK_OP_QCONV_TRANSPOSE), 1);
             const sk_node *q = find_op(g, SK_OP_QCONV_TRANSPOSE);
             if (!overlap && L > SK_ISA_SCALAR) {
@@ -272,10 +268,7 @@ static void ct_check(int overlap)
         free(c.b);
     }
     sk_cpu_set_level(top);
-    int pays = 0;
-    for (int L = SK_ISA_SCALAR + 1; L <= (int)top; L++)
-        pays |= sk_qconvt_pays(sk_kconfig_for((sk_isa)L));
-    if (!overlap && pays)
+    if (!overlap && top > SK_ISA_SCALAR)
         assert_true(packed > 0);
     sk_pool_destroy(pool);
 }
