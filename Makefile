@@ -211,7 +211,7 @@ test-unit: $(UNIT_BINS)
 	@# session 18: the int8 suites at the AVX2-without-VNNI config (the exact
 	@# int16 NHWC kernel, the vpmaddubsw one where weight pairs fit, the
 	@# channels-last region around them) on any host (~6 s)
-	@for t in test_qconv test_qdwconv test_qconvt_nhwc test_qresize test_qconv_dequant; do \
+	@for t in test_qconv test_qdwconv test_qconvt_nhwc test_qresize test_qconv_dequant test_qint8_ops; do \
 		echo "$$t at SKIPSERVE_INT8_UK=avx2:"; \
 		SKIPSERVE_INT8_UK=avx2 $(BUILD)/tests/$$t > $(BUILD)/$$t-avx2.log 2>&1 || \
 		{ cat $(BUILD)/$$t-avx2.log; exit 1; }; tail -n 1 $(BUILD)/$$t-avx2.log; done
