@@ -37,7 +37,6 @@
 #include <string.h>
 
 #include "graph.h"
-#include "cpu.h"
 #include "kernels/fast_qconv.h"
 #include "kernels/ref/quant_util.h"
 #include "ops.h"
