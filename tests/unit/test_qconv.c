@@ -1058,7 +1058,7 @@ static const sk_qconv_priv *the_qconv(const sk_graph *g)
     return NULL;
 }
 
-/* Session 18: the per-conv kernel choice at a level with qigemm7 (AVX2
+/* Session 18: the per-conv kernel choice at a level with qigemm_pairs (AVX2
  * without VNNI; CI runs this file with SKIPSERVE_INT8_UK=avx2 so VNNI hosts
  * take it too): a conv whose packed weights pass sk_qigemm_pairs_fit runs
  * the vpmaddubsw kernel, any other the exact one — full-range weights
@@ -1070,13 +1070,13 @@ static void test_avx2_pair_choice(void **state)
 {
     (void)state;
     const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
-    if (!kc || !kc->qigemm7.uk) {
-        print_message("  no qigemm7 at this level (VNNI, or SKIPSERVE_INT8_MADDUBS=0): "
+    if (!kc || !kc->qigemm_pairs.uk) {
+        print_message("  no qigemm_pairs at this level (VNNI, or SKIPSERVE_INT8_MADDUBS=0): "
                       "choice not exercised\n");
         return;
     }
     sk_pool *pool3 = sk_pool_create(3);
-    int n7 = 0, nexact = 0;
+    int npairs = 0, nexact = 0;
     for (int i = 0; i < 48; i++) {
         qcase c;
         random_case(&c);
@@ -1099,9 +1099,9 @@ static void test_avx2_pair_choice(void **state)
         if (pv->ig.uk) {
             /* the others on the c4w16 kernel where the level has it */
             sk_qigemm_uk_fn exact = kc->qigemm16.uk ? kc->qigemm16.uk : kc->qigemm.uk;
-            assert_ptr_equal(pv->ig.uk, w7_weights ? kc->qigemm7.uk : exact);
+            assert_ptr_equal(pv->ig.uk, w7_weights ? kc->qigemm_pairs.uk : exact);
             assert_int_equal(pv->w16, !w7_weights && kc->qigemm16.uk != NULL);
-            n7 += w7_weights;
+            npairs += w7_weights;
             nexact += !w7_weights;
         }
         sk_graph_free(g);
@@ -1110,9 +1110,9 @@ static void test_avx2_pair_choice(void **state)
     }
     w7_weights = sat_pair = 0;
     sk_pool_destroy(pool3);
-    print_message("  48 convs: %d on %s, %d on %s\n", n7, kc->qigemm7.name, nexact,
+    print_message("  48 convs: %d on %s, %d on %s\n", npairs, kc->qigemm_pairs.name, nexact,
                   kc->qigemm16.uk ? kc->qigemm16.name : kc->qigemm.name);
-    assert_true(n7 > 10 && nexact > 10);
+    assert_true(npairs > 10 && nexact > 10);
 }
 
 int main(void)
