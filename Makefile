@@ -204,14 +204,14 @@ test: deps
 
 test-unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
-	@# test_qdwconv again without an NHWC int8 kernel (the AVX2 int8 GEMM forced,
-	@# the NHWC path off): its "sk_qdw_pays says no, the QDQ dw conv stays
-	@# float" branch (~0.5 s)
+	@# test_qdwconv again without the NHWC int8 convs (the AVX2 int8 GEMM forced,
+	@# the NHWC path off): the QDQ dw conv still goes int8 (session 18: the
+	@# rewrite no longer depends on the level), its edges transposed (~0.5 s)
 	@SKIPSERVE_INT8_UK=avx2 SKIPSERVE_INT8_NHWC=0 $(BUILD)/tests/test_qdwconv
 	@# session 18: the int8 suites at the AVX2-without-VNNI config (the exact
 	@# int16 NHWC kernel, the vpmaddubsw one where weight pairs fit, the
 	@# channels-last region around them) on any host (~6 s)
-	@for t in test_qconv test_qdwconv test_qconvt_nhwc test_qresize test_qconv_dequant; do \
+	@for t in test_qconv test_qdwconv test_qconvt_nhwc test_qresize test_qconv_dequant test_qint8_ops; do \
 		echo "$$t at SKIPSERVE_INT8_UK=avx2:"; \
 		SKIPSERVE_INT8_UK=avx2 $(BUILD)/tests/$$t > $(BUILD)/$$t-avx2.log 2>&1 || \
 		{ cat $(BUILD)/$$t-avx2.log; exit 1; }; tail -n 1 $(BUILD)/$$t-avx2.log; done

@@ -102,6 +102,10 @@ void sk_bf16_pack2__avx512bf16(float *dst, size_t pstride, int nr, const float *
 void sk_bf16_taps2__avx512bf16(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
                                const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow,
                                int nb, int H, int W);
+/* pixel rows' pair rows from input runs (config.h sk_bf16_runs2_fn;
+ * bf16_pixrun2__avx512bf16.c) */
+void sk_bf16_runs2__avx512bf16(float *dst, int mr, int step, const float *x, size_t in_px,
+                               const sk_bf16_run *run, int kvol, int64_t k0, int64_t k1);
 /* the int8 / bf16 ceiling loops live in peak.h */
 
 #endif

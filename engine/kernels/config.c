@@ -200,6 +200,7 @@ static void fill_bf16(void)
     c->bf16_gemm_mr7 = sk_bf16_gemm_7x32__avx512bf16;
     c->bf16_pack2 = sk_bf16_pack2__avx512bf16;
     c->bf16_taps2 = sk_bf16_taps2__avx512bf16;
+    c->bf16_runs2 = sk_bf16_runs2__avx512bf16;
 }
 
 /* the narrow last column panel (gemm.h sk_gemm_narrow_fn) at the AVX-512

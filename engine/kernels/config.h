@@ -163,6 +163,21 @@ typedef struct sk_bf16_tap {
 typedef void (*sk_bf16_taps2_fn)(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
                                  const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow,
                                  int nb, int H, int W);
+/* ---- bf16, session 18 (bfl): the pair rows of one pixel-rows A panel
+ * (fast_conv_pixrows.c) whose mr (7 or 8) rows read, for every tap, a run
+ * of input pixels `step` (1 or 2: the conv's stride) apart: tap t's lane r
+ * is x[c * in_px + run[t].off + step * r] where bit step * r of run[t].mask
+ * is set, else zero (padding, rows past the images). K rows [k0, k1) (k0
+ * even; row k = channel k / kvol, tap k % kvol; an odd k1 = K pairs its
+ * last row with zero) into pair slots k0/2 .. of the panel at dst (slot s
+ * at s * mr words). Pixels outside the mask are never read (masked loads).
+ * The same words as pixrows' table gather + bf16_pack2 ------------------ */
+typedef struct sk_bf16_run {
+    int64_t off;   /* lane 0's offset in channel 0 (may lie outside it: lane 0 masked) */
+    uint32_t mask; /* live pixels of the run: bit step * r for lane r */
+} sk_bf16_run;
+typedef void (*sk_bf16_runs2_fn)(float *dst, int mr, int step, const float *x, size_t in_px,
+                                 const sk_bf16_run *run, int kvol, int64_t k0, int64_t k1);
 
 /* ---- the direct NCHW convolution (issue 24, session 16; fast_cdir_uk.h,
  * driver fast_conv_s2.c): one band of output rows of every output channel.
@@ -255,6 +270,9 @@ typedef struct sk_kconfig {
      * c4w16 layout) for the convs qigemm_pairs cannot take; uk NULL elsewhere
      * or with SKIPSERVE_INT8_W16=0 (then qigemm's in-register widening) */
     sk_qigemm_cfg qigemm16;
+    /* session 18 (bfl): BF16 pixel rows' pair rows from input runs (7x7
+     * maps, stride 1 and 2: one output row a panel); NULL without AVX512-BF16 */
+    sk_bf16_runs2_fn bf16_runs2;
 } sk_kconfig;
 
 /* The config of a level; NULL for SK_ISA_SCALAR (reference kernels only),

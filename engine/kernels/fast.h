@@ -204,6 +204,9 @@ size_t sk_dw_cl_planes(void);
 /* Runs of the direct-bcast conv in the K-sliced order since the process
  * started (fast_conv_s2b.c; tests check that a geometry took it). */
 size_t sk_conv_direct_bc_sliced_runs(void);
+/* BF16 pixel-rows panels gathered as input runs (fast_conv_pixrows.c,
+ * session 18) since the process started: tests check a geometry took them. */
+size_t sk_conv_pixrows_bf16_run_panels(void);
 int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                         sk_kctx *ctx);
 #define SK_DW_UK_PROTOS(sfx)                                                                     \

@@ -479,10 +479,13 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     const int T = sk_pool_size(ctx->pool);
     size_t extra = shared_b_floats(pv, s.P, N, T);
     size_t gemm = im2col_gemm_floats(pv, T);
-    /* FP32 batch 1 at 14x14: the column split rather than shared columns
-     * (gemm_split.c; BF16 not measured, keeps the old path);
-     * SKIPSERVE_IM2COL_COLSPLIT=0: the old path (A/B, read per run) */
-    j.split_cols = !pv->cfg->kpair && !getenv_is0("SKIPSERVE_IM2COL_COLSPLIT");
+    /* FP32 batch 1 at 14x14 on 2-3 threads: the column split rather than
+     * shared columns (gemm_split.c). Only where it was measured (bench/
+     * RESULTS.md, session 18): sk_gemm_split_cols would also take 7x7 maps
+     * at AVX2, 28x28 on 4+ threads..., never timed; BF16 keeps the old
+     * path too. SKIPSERVE_IM2COL_COLSPLIT=0: the old path (A/B, per run) */
+    j.split_cols = !pv->cfg->kpair && s.P == 196 && T <= 3 &&
+                   !getenv_is0("SKIPSERVE_IM2COL_COLSPLIT");
     int nbw, nbl;
     if (sk_gemm_split_cols(&j, T, &nbw, &nbl))
         extra = 0;

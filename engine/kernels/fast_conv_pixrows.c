@@ -2,6 +2,7 @@
  * (SK_CONV_PIXROWS, "im2col-gemm-pixrows"): for few output pixels per
  * image (7x7 maps) the GEMM runs transposed so that pixels fill the
  * microkernel's rows (fast.h, engine/kernels/README.md). */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,16 @@ static size_t pixrows_tab_floats(int64_t rows, int64_t kvol, int mr)
     return round16f((size_t)((rows + mr - 1) / mr) * (size_t)mr * (size_t)kvol * 2);
 }
 
+/* Floats of the BF16 run table (session 18, bfl; pixrows_runs): one
+ * sk_bf16_run per tap and panel, then a flag per panel. */
+static size_t pixrows_run_floats(const sk_conv_priv *pv, int64_t rows)
+{
+    if (!pv->cfg->kpair)
+        return 0;
+    const size_t panels = (size_t)((rows + 6) / 7); /* 7- or 8-row panels (pixrows_mr) */
+    return round16f((panels * (size_t)pv->kvol * sizeof(sk_bf16_run) + panels + 3) / 4);
+}
+
 /* Images per group: as many as fit PIXROWS_MAX, at least one. */
 static int64_t pixrows_images(const sk_conv_priv *pv, int64_t P, int64_t items)
 {
@@ -110,7 +121,8 @@ static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int64_t items, i
     int64_t rows = pixrows_images(pv, P, items) * P;
     return pixrows_a_floats(rows, pv->wt.K, pv->cfg->mr) +
            round16f((size_t)rows * (size_t)pv->wt.N) +
-           pixrows_tab_floats(rows, pv->kvol, pv->cfg->mr);
+           pixrows_tab_floats(rows, pv->kvol, pv->cfg->mr) +
+           pixrows_run_floats(pv, rows);
 }
 
 typedef struct pixrows {
@@ -124,6 +136,12 @@ typedef struct pixrows {
     float lo, hi;
     const sk_fast_uk *uk;
     sk_bf16_pack2_fn pack2; /* BF16 config: two gathered rows to a pair row, else NULL */
+    /* BF16 (session 18): panels whose taps are runs of input pixels
+     * (pixrows_runs) gather through runs2; NULL: every panel by the table */
+    sk_bf16_runs2_fn runs2;
+    int run_step;          /* the conv's column stride (1 or 2) */
+    sk_bf16_run *runs;     /* runs[q * kvol + t] */
+    unsigned char *is_run; /* per panel: 1 where every tap is a run */
 } pixrows;
 
 /* The offset table of the group for every tap (see above). */
@@ -150,6 +168,45 @@ static void pixrows_table(const pixrows *pr)
                     pr->tab[t * pr->rows_pad + q] = off;
                 }
     }
+}
+
+/* BF16 (session 18, bfl): for each panel and tap, whether the panel's
+ * live rows read input pixels run_step apart (o[r] = off + step * r), as
+ * every panel of a 7x7 conv at stride 1 or 2 does on 7-row panels (one
+ * output row); then runs2 gathers and converts it with masked vector
+ * loads. A panel with any other tap (a panel across two output rows of a
+ * stride-2 conv or two images) keeps the table gather. Serial, once per
+ * group: kvol x rows_pad entries. */
+static _Atomic size_t run_panels; /* panels found runs (tests) */
+size_t sk_conv_pixrows_bf16_run_panels(void)
+{
+    return atomic_load_explicit(&run_panels, memory_order_relaxed);
+}
+
+static void pixrows_runs(const pixrows *pr)
+{
+    size_t n = 0;
+    const int mr = pr->mr, kvol = (int)pr->s->kvol, st = pr->run_step;
+    for (int64_t q = 0; q * mr < pr->rows_pad; q++) {
+        int ok = mr <= 8 && (st == 1 || st == 2);
+        for (int t = 0; t < kvol; t++) {
+            const int64_t *o = pr->tab + t * pr->rows_pad + q * mr;
+            sk_bf16_run *r = &pr->runs[q * kvol + t];
+            r->off = 0;
+            r->mask = 0;
+            for (int i = 0; i < mr && ok; i++) {
+                if (o[i] < 0)
+                    continue;
+                if (!r->mask)
+                    r->off = o[i] - (int64_t)st * i;
+                ok = o[i] == r->off + (int64_t)st * i;
+                r->mask |= 1u << (st * i);
+            }
+        }
+        pr->is_run[q] = (unsigned char)ok;
+        n += (size_t)ok;
+    }
+    atomic_fetch_add_explicit(&run_panels, n, memory_order_relaxed);
 }
 
 /* d[r] = xc[o[r]], or 0 where o[r] < 0 (padding). Branch-free: the load
@@ -182,6 +239,11 @@ static void pixrows_pack_pairs(const pixrows *pr, const float *x, int64_t k0, in
     _Alignas(64) float rows[2][SK_PIXROWS_MR_MAX];
     for (int64_t q = 0; q * mr < pr->rows_pad; q++) {
         float *d = pr->a + (size_t)q * pstride + (size_t)(k0 / 2) * (size_t)mr;
+        if (pr->runs2 && pr->is_run[q]) { /* session 18: runs, one pass */
+            pr->runs2(d, mr, pr->run_step, x, (size_t)s->in_px, pr->runs + q * s->kvol,
+                      (int)s->kvol, k0, k1);
+            continue;
+        }
         int64_t c = k0 / s->kvol, t = k0 % s->kvol;
         for (int64_t k = k0; k < k1; k += 2, d += mr) {
             for (int h = 0; h < 2 && k + h < k1; h++) {
@@ -294,6 +356,9 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     pr.bias = B ? B->data : NULL;
     pr.uk = uk;
     pr.pack2 = cfg->kpair ? pv->kc->bf16_pack2 : NULL;
+    /* SKIPSERVE_BF16_PIXRUNS=0 (read per run): the table gather (A/B, tests) */
+    const char *er = getenv("SKIPSERVE_BF16_PIXRUNS");
+    pr.runs2 = pr.pack2 && !(er && !strcmp(er, "0")) ? pv->kc->bf16_runs2 : NULL;
     if (pr.pack2 && pr.mr > SK_PIXROWS_MR_MAX) {
         sk_free(own);
         return sk_kfail(ctx, n, SK_EINVAL, "BF16 pixel rows: tile of %d rows", pr.mr);
@@ -320,6 +385,12 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         }
         pr.rows_pad = (pr.G * pr.P + pr.mr - 1) / pr.mr * pr.mr;
         pixrows_table(&pr);
+        if (pr.runs2) {
+            pr.run_step = (int)s->w.stride[SK_NN_SP - 1];
+            pr.runs = (sk_bf16_run *)(pr.tab + pixrows_tab_floats(G * s->P, pv->kvol, cfg->mr) / 2);
+            pr.is_run = (unsigned char *)(pr.runs + (pr.rows_pad / pr.mr) * pv->kvol);
+            pixrows_runs(&pr);
+        }
         sk_gemm_packed_a pa = {gcfg, (int)(pr.G * pr.P), pr.K, 1, 0, pr.a};
         sk_gemm_job j;
         sk_gemm_job_init(&j, gcfg, (int)(pr.G * pr.P), pr.M, pr.K, 1);

@@ -108,6 +108,8 @@ static void gelu_post(const void *ctx, int batch, float *c, size_t ldc, int rows
  * to 128 x K floats (1.5 MB at K = 3072), past L2, and be re-streamed for
  * every weight panel — there the level's kc stays (ViT-B/16 b8 measured
  * 1.00-1.01x with it at 1 thread, unclear at 2).
+ * The row bound is the constant MATMUL_MC, not SKIPSERVE_MATMUL_MC: an A/B
+ * of the M block alone (SKIPSERVE_MATMUL_MC=0) keeps this K rule as it is.
  * SKIPSERVE_MATMUL_KC=n sets the limit, read per run (A/B; 0: the
  * level's kc). */
 #define MATMUL_KC 3072

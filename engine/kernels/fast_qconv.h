@@ -107,14 +107,6 @@ size_t sk_qconv_scratch_nhwc(const sk_qconv_priv *pv, const sk_tensor *out, int 
  * packed, 0 not eligible — or SKIPSERVE_INT8_DW=0 —, < 0 no memory), run,
  * scratch; sk_qdw_enabled: the switch, also read by passes/qdq_act.c */
 int sk_qdw_enabled(void);
-/* passes/qdq_act.c's test: a QDQ depthwise conv goes int8 only where the
- * level has the dw kernel and the NHWC int8 convs around it (without them
- * every dw conv transposes in and out, measured 1.2x slower than leaving it
- * float on MobileNetV2). False at the scalar level, without VNNI at AVX2 or
- * AVX-512 (neither AVX-VNNI nor AVX512-VNNI: no NHWC int8 GEMM; also
- * SKIPSERVE_INT8_UK=avx2), with SKIPSERVE_INT8_NHWC=0 and with
- * SKIPSERVE_INT8_DW=0 */
-int sk_qdw_pays(const sk_kconfig *kc);
 int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_kconfig *kc);
 int sk_qdw_run(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,
                sk_kctx *ctx);

@@ -47,11 +47,11 @@ typedef struct sk_qconvt_priv {
 void sk_qconvt_priv_free(void *p);
 /* a ConvTranspose node's attributes are the form above (kernel kh x kw) */
 int sk_qconvt_supported(const sk_node *n, int64_t kh, int64_t kw);
-/* Whether the int8 form beats the float ConvTranspose with level kc's int8
- * GEMM (NULL: the scalar level, where the reference is the point): not
- * with the widening AVX2 kernel — U-Net up-convs at SKIPSERVE_ISA=avx2 on
- * Zen 4, 1 thread: 15.1 ms float (+ Q) vs 19.9 ms int8 with it, 6.5 ms with
- * AVX-VNNI (bench/RESULTS.md, session 13). */
+/* Whether the QDQ pass rewrites to the int8 form at level kc (NULL: the
+ * scalar level). Session 13 said no with the widening AVX2 kernel (U-Net
+ * up-convs at SKIPSERVE_ISA=avx2 on Zen 4, 1 thread: 15.1 ms float (+ Q)
+ * vs 19.9 ms int8, 6.5 ms with AVX-VNNI); since session 18 (ctq) yes at
+ * every level: the float form is not the integer bytes (fast_qconvt.c). */
 int sk_qconvt_pays(const sk_kconfig *kc);
 /* 1 packed, 0 left on the reference (unsupported form), < 0 no memory */
 int sk_qconvt_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc);

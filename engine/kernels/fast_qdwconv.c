@@ -46,11 +46,6 @@ int sk_qdw_enabled(void)
     return !(e && !strcmp(e, "0"));
 }
 
-int sk_qdw_pays(const sk_kconfig *kc)
-{
-    return kc && kc->qdw.uk && kc->qigemm.uk && sk_qdw_enabled();
-}
-
 int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_kconfig *kc)
 {
     size_t C = (size_t)pv->M, ks = (size_t)(pv->kh * pv->kw);

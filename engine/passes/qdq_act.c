@@ -20,10 +20,16 @@
  * depthwise one, measured 5-10x slower than the float depthwise kernel on
  * MobileNetV2 (0.3-1.8 against 8-40 GFLOP/s), so those kept their float
  * conv and activation. Session 17: depthwise convs have an int8 kernel
- * (kernels/fast_qdwconv.c) and are rewritten too where it pays — the level
- * has it and the NHWC int8 convs (sk_qdw_pays: not scalar, not AVX2 or
- * AVX-512 without any VNNI, not with SKIPSERVE_INT8_NHWC=0) —
- * unless SKIPSERVE_INT8_DW=0 (then they stay float, as before). SKIPSERVE_QDQ_ACT=0 at load leaves
+ * (kernels/fast_qdwconv.c) and are rewritten too, unless
+ * SKIPSERVE_INT8_DW=0 (then they stay float, as before). Session 18: at
+ * every level — the rewrite decides the model's bytes (an int8 conv's sum
+ * is exact, the float conv's is not, so .5 steps round apart), and it used
+ * to depend on the level (only where the dw kernel and the NHWC int8 convs
+ * were: not at scalar, nor without VNNI before the AVX2 NHWC kernels, nor
+ * with SKIPSERVE_INT8_NHWC=0), so MobileNetV2 QDQ at the scalar level
+ * differed from the SIMD levels in 2557 of 4000 output bytes. A level
+ * without the dw kernel runs the conv by the grouped int8 path (slow: the
+ * scalar reference, an A/B switch). SKIPSERVE_QDQ_ACT=0 at load leaves
  * them all (A/B). */
 #include <float.h>
 #include <stdio.h>
@@ -31,7 +37,6 @@
 #include <string.h>
 
 #include "graph.h"
-#include "cpu.h"
 #include "kernels/fast_qconv.h"
 #include "kernels/ref/quant_util.h"
 #include "ops.h"
@@ -68,14 +73,14 @@ static int quant1(const sk_graph *g, const sk_node *q, float v, uint8_t *r)
 }
 
 /* session 17: conv ci is depthwise — group == M and its weights (the
- * constant behind their DQ) [M, 1, kh, kw] — and the int8 depthwise path
- * pays at this level (sk_qdw_pays: the kernel and the NHWC region) */
+ * constant behind their DQ) [M, 1, kh, kw] — and SKIPSERVE_INT8_DW is not
+ * 0 (session 18: whatever the level, so every level gives the same bytes) */
 static int depthwise(const sk_graph *g, const sk_node *c)
 {
     int64_t group = sk_attr_int(c, "group", 1);
     int di = sk_qdq_producer(g, sk_qdq_in(c, 1), SK_OP_DEQUANTIZE_LINEAR);
     int wv = di >= 0 ? sk_qdq_in(&g->nodes[di], 0) : -1;
-    if (group <= 1 || wv < 0 || !sk_qdw_pays(sk_kconfig_for(sk_cpu_level())))
+    if (group <= 1 || wv < 0 || !sk_qdw_enabled())
         return 0;
     const sk_shape *s = &g->values[wv].shape;
     return s->rank == 4 && s->dim[0] == group && s->dim[1] == 1;

@@ -8,8 +8,8 @@
  *   channel (axis 1, ConvTranspose's M), the bias scale equals x_scale *
  *   w_scale[m] in float32, the Q is the only reader, and the attributes are
  *   the form kernels/fast_qconvt.c runs (2-D, group 1, stride == kernel)
- *   with an int8 GEMM that makes it pay (not the widening AVX2 kernel,
- *   sk_qconvt_pays):
+ *   at every level (sk_qconvt_pays; the widening AVX2 kernel too since
+ *   session 18, for the integer bytes):
  *   an overlapping ConvTranspose would only reach the int8 reference, slower
  *   than the float kernel it has now, so it stays. */
 #include <stdlib.h>

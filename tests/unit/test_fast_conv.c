@@ -2235,6 +2235,12 @@ static void test_bf16(void **state)
         /* C, M, H, k, s, pad, add: ResNet's stem, 3x3 (stride 1 and 2), 1x1 */
         {3, 64, 40, 7, 2, 3, 0},   {64, 64, 14, 3, 1, 1, 1}, {64, 256, 14, 1, 1, 0, 1},
         {256, 128, 14, 1, 2, 0, 0}, {128, 128, 7, 3, 2, 1, 0}, {33, 40, 9, 3, 1, 1, 1},
+        /* session 18: 7x7 outputs at stride 1 and 2 (ResNet's layer 4 in
+         * small), whose pixel-rows panels gather as input runs
+         * (fast_conv_pixrows.c pixrows_runs); K = 9 one task, K = 27 an odd
+         * K's last pair with zero */
+        {64, 64, 7, 3, 1, 1, 1},   {40, 24, 7, 3, 1, 1, 0}, {1, 32, 7, 3, 1, 1, 0},
+        {32, 40, 14, 3, 2, 1, 0},  {3, 24, 13, 3, 2, 1, 1},
     };
     /* the default keeps FP32 Winograd F(4x4) for a 3x3 stride-1 conv on a
      * large map with >= 200 M multiply-adds per image (prepack.c
@@ -2275,7 +2281,29 @@ static void test_bf16(void **state)
             c.bias = 1;
             c.add = geo[i][6];
             c.act = 1;
+            const size_t runs0 = sk_conv_pixrows_bf16_run_panels();
             bf16_case(&c, p);
+            /* pixel rows forced on a 7x7 output: the run gather ran
+             * (its bits held to the emulation by bf16_case) */
+            if (t >= 3 && c.out[0] == 7 && c.out[1] == 7 &&
+                sk_conv_pixrows_bf16_run_panels() == runs0)
+                fail_msg("bf16 pixel rows: no panel gathered as runs (geometry %zu)", i);
+        }
+        /* and the table gather, SKIPSERVE_BF16_PIXRUNS=0 (read per run), on
+         * the same geometries: the same emulated bits */
+        if (t >= 3) {
+            setenv("SKIPSERVE_BF16_PIXRUNS", "0", 1);
+            for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
+                conv_case c;
+                square_case(&c, 2, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4],
+                            geo[i][5]);
+                if (c.out[0] != 7 || c.out[1] != 7)
+                    continue;
+                c.bias = 1;
+                c.add = geo[i][6];
+                bf16_case(&c, p);
+            }
+            unsetenv("SKIPSERVE_BF16_PIXRUNS");
         }
         for (int k = 0; k < 40; k++) {
             conv_case c;

@@ -665,10 +665,7 @@ static void test_qdq_relu6(void **state)
                 fail_msg("optimize: %s", err);
             unsetenv("SKIPSERVE_INT8_DW");
             unsetenv("SKIPSERVE_INT8_LUT_CLAMP");
-            if (off != 1 && !sk_qdw_pays(sk_kconfig_for(sk_cpu_level()))) {
-                /* AVX2 without VNNI: the dw conv stays float (sk_qdw_pays) */
-                assert_int_equal(count_op(fast, SK_OP_CONV) + count_op(fast, SK_OP_CONV_FUSED) > 0, 1);
-            } else if (off == 1) { /* the float depthwise conv and its Clip stay */
+            if (off == 1) { /* the float depthwise conv and its Clip stay */
                 assert_int_equal(count_op(fast, SK_OP_CLIP) + count_op(fast, SK_OP_CONV) +
                                      count_op(fast, SK_OP_CONV_FUSED) > 0, 1);
             } else {

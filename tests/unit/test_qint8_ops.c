@@ -186,6 +186,38 @@ static void ct_random(ct_case *c, int overlap)
         c->b[m] = (int32_t)(rnd() % 20001) - 10000;
 }
 
+/* A case made of .5 ties (session 18, ctq): one weight scale, y_s = 2 *
+ * (x_s * w_s) so the multiplier is exactly 0.5 and every odd int32 sum lands
+ * on k + 0.5 — round half to even in integers, while DQ -> float
+ * ConvTranspose -> Q sums rounded products (x_s, w_s not powers of 2) and
+ * falls on either side. A level that leaves the QDQ form in float (as the
+ * AVX2 int8 GEMM did before session 18) gives other bytes here. */
+static void ct_ties(ct_case *c)
+{
+    memset(c, 0, sizeof *c);
+    c->N = 1;
+    c->C = 16;
+    c->M = 8;
+    c->H = 5;
+    c->W = 6;
+    c->k = c->s = 2;
+    c->bias = 1;
+    c->xs = 0.1f;
+    c->ws[0] = 0.07f;
+    c->ys = 2.f * (c->xs * c->ws[0]);
+    c->xz = 128;
+    c->yz = 128;
+    size_t nw = (size_t)(c->C * c->M * c->k * c->k);
+    c->w = malloc(nw);
+    c->b = malloc((size_t)c->M * sizeof *c->b);
+    assert_non_null(c->w);
+    assert_non_null(c->b);
+    for (size_t i = 0; i < nw; i++)
+        c->w[i] = (int8_t)((int)(rnd() % 7) - 3);
+    for (int64_t m = 0; m < c->M; m++)
+        c->b[m] = (int32_t)(rnd() % 101) - 50;
+}
+
 static void ct_check(int overlap)
 {
     sk_isa top = sk_cpu_detected();
@@ -194,7 +226,10 @@ static void ct_check(int overlap)
     int packed = 0;
     for (int it = 0; it < (overlap ? 30 : 60); it++) {
         ct_case c;
-        ct_random(&c, overlap);
+        if (!overlap && it == 0)
+            ct_ties(&c);
+        else
+            ct_random(&c, overlap);
         int64_t OH, OW;
         ct_out(&c, &OH, &OW);
         size_t nx = (size_t)(c.N * c.C * c.H * c.W), ny = (size_t)(c.N * c.M * OH * OW);
@@ -203,8 +238,8 @@ static void ct_check(int overlap)
         assert_non_null(want);
         assert_non_null(got);
         assert_non_null(flt);
-        for (size_t i = 0; i < nx; i++)
-            x[i] = (uint8_t)rnd();
+        for (size_t i = 0; i < nx; i++) /* near x_zp for the ties case */
+            x[i] = (uint8_t)(!overlap && it == 0 ? 120 + rnd() % 17 : rnd());
         sk_tensor tx = {c.x_s8 ? SK_I8 : SK_U8, {4, {c.N, c.C, c.H, c.W}}, x};
         ct_expect(&c, x, want);
         /* the float QDQ graph as loaded: within one step */
@@ -212,26 +247,26 @@ static void ct_check(int overlap)
         sk_graph *gf = ct_graph(&c, 0);
         run1(gf, NULL, &tx, flt, ny);
         sk_graph_free(gf);
+        size_t float_off = 0;
         for (size_t i = 0; i < ny; i++) {
             int d = ld8(flt, i, c.y_s8) - ld8(want, i, c.y_s8);
             if (d < -1 || d > 1)
                 fail_msg("case %d [%zu]: float graph %d, integer %d", it, i, ld8(flt, i, c.y_s8),
                          ld8(want, i, c.y_s8));
+            float_off += d != 0;
         }
+        if (!overlap && it == 0) /* the ties case reaches the float form's other side */
+            assert_true(float_off > 0);
         /* the optimized graph (or the direct node) at every level */
         for (int L = SK_ISA_SCALAR; L <= (int)top; L++) {
             sk_cpu_set_level((sk_isa)L);
             sk_graph *g = ct_graph(&c, overlap);
             if (sk_graph_optimize(g, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
-            /* the QDQ form is rewritten unless the level's int8 GEMM is the
-             * widening AVX2 kernel (SKIPSERVE_INT8_UK=avx2, or a CPU without
-             * VNNI): then it stays float, slower in int8 there */
-            if (!overlap && !sk_qconvt_pays(sk_kconfig_for((sk_isa)L))) {
-                assert_int_equal(count_op(g, SK_OP_QCONV_TRANSPOSE), 0);
-                sk_graph_free(g);
-                continue;
-            }
+            /* the QDQ form is rewritten at every level, the widening AVX2
+             * int8 GEMM included (SKIPSERVE_INT8_UK=avx2, a CPU without
+             * VNNI; Makefile test-unit runs this suite so): until session 18
+             * it stayed float there, off the integer bytes by one step */
             assert_int_equal(count_op(g, SK_OP_QCONV_TRANSPOSE), 1);
             const sk_node *q = find_op(g, SK_OP_QCONV_TRANSPOSE);
             if (!overlap && L > SK_ISA_SCALAR) {
@@ -272,10 +307,7 @@ static void ct_check(int overlap)
         free(c.b);
     }
     sk_cpu_set_level(top);
-    int pays = 0;
-    for (int L = SK_ISA_SCALAR + 1; L <= (int)top; L++)
-        pays |= sk_qconvt_pays(sk_kconfig_for((sk_isa)L));
-    if (!overlap && pays)
+    if (!overlap && top > SK_ISA_SCALAR)
         assert_true(packed > 0);
     sk_pool_destroy(pool);
 }

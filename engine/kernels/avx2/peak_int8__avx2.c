@@ -2,14 +2,16 @@
  * by vpmaddubsw (pairs to saturating int16), vpmaddwd by ones (pairs to
  * int32), vpaddd into the chain: 3 instructions per 32 products, the
  * sequence an AVX2 int8 GEMM runs. The chains are the vpaddd; the two
- * multiplies of an iteration read `a`, which an empty asm statement
- * "changes" each time so the compiler cannot compute them once outside
- * the loop (they are what is measured). */
+ * multiplies of a step read `a`, which an empty asm statement "changes"
+ * before every step so the compiler cannot compute them once and add the
+ * result into all twelve chains (they are what is measured; with one asm
+ * per iteration gcc computed them once a loop — session 18's review). */
 #include <immintrin.h>
 
 #include "kernels/peak_lowp.h"
 
 #define STEP(c)                                                                   \
+    __asm__ volatile("" : "+x"(a));                                               \
     c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones))
 
 double sk_peak_int8_avx2(long iters, int64_t *sum)
@@ -21,7 +23,6 @@ double sk_peak_int8_avx2(long iters, int64_t *sum)
             c7 = Z(7), c8 = Z(8), c9 = Z(9), c10 = Z(10), c11 = Z(11);
 #undef Z
     for (long i = 0; i < iters; i++) {
-        __asm__ volatile("" : "+x"(a));
         STEP(c0);
         STEP(c1);
         STEP(c2);
