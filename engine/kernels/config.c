@@ -77,7 +77,7 @@ static sk_kconfig configs[] = {
 /* Session 18 (a2q): the NHWC int8 conv where the level's int8 GEMM is the
  * widening AVX2 one (no VNNI: Skylake .. Comet Lake, Zen 1-3, or
  * SKIPSERVE_INT8_UK=avx2), so the int8 region stays channels-last as at the
- * VNNI levels: qigemm the exact int16 kernel, qigemm7 the vpmaddubsw one
+ * VNNI levels: qigemm the exact int16 kernel, qigemm_pairs the vpmaddubsw one
  * for convs whose weight pairs fit (sk_qigemm_pairs_fit; same layout),
  * qigemm16 the exact kernel on weights widened at load for the others
  * (fast_qconv_nhwc.c; qigemm stays for the ConvTranspose's c4 packing).
@@ -87,10 +87,10 @@ static void fill_qigemm_avx2(int off)
     const sk_qigemm_cfg exact = {.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2,
                                  .name = "qu8_qc8w_igemm_4x16c4__avx2",
                                  .dk = sk_qu8_qc8w_dconv_4x16c4__avx2};
-    const sk_qigemm_cfg pairs7 = {.mr = 6, .nr = 16,
-                                  .uk = sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs,
-                                  .name = "qu8_qc8w_igemm_6x16c4__avx2_maddubs",
-                                  .dk = sk_qu8_qc8w_dconv_6x16c4__avx2_maddubs};
+    const sk_qigemm_cfg pairs = {.mr = 6, .nr = 16,
+                                 .uk = sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs,
+                                 .name = "qu8_qc8w_igemm_6x16c4__avx2_maddubs",
+                                 .dk = sk_qu8_qc8w_dconv_6x16c4__avx2_maddubs};
     const sk_qigemm_cfg w16 = {.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2_w16,
                                .name = "qu8_qc8w_igemm_4x16c4__avx2_w16",
                                .dk = sk_qu8_qc8w_dconv_4x16c4__avx2_w16};
@@ -100,7 +100,7 @@ static void fill_qigemm_avx2(int off)
             continue;
         configs[i].qigemm = exact;
         if (!(mb && !strcmp(mb, "0")))
-            configs[i].qigemm7 = pairs7;
+            configs[i].qigemm_pairs = pairs;
         if (!(ww && !strcmp(ww, "0")))
             configs[i].qigemm16 = w16;
     }

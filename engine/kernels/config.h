@@ -259,13 +259,15 @@ typedef struct sk_kconfig {
      * (fast_conv_s2b.c's K slices; same bits as one unsplit call) */
     sk_cdirb_tile_fn cdirb_tile_acc, cdirb_tile2_acc;
     /* session 18 (a2q): a faster NHWC int8 conv on qigemm's packed layout
-     * (same mr / nr) that is exact only for weights whose byte pairs cannot
-     * saturate vpmaddubsw (sk_qigemm_pairs_fit): AVX2 without VNNI, where
+     * (same nr and packing; mr 6 where qigemm's is 4) that is exact only for
+     * weights whose byte pairs cannot saturate vpmaddubsw
+     * (sk_qigemm_pairs_fit — the pair rule, not a weight width: 7-bit
+     * weights always pass, some 8-bit sets do too): AVX2 without VNNI, where
      * qigemm is the exact widening kernel; a conv takes it per its weights
      * (fast_qconv_nhwc.c). uk NULL elsewhere or with SKIPSERVE_INT8_MADDUBS=0 */
-    sk_qigemm_cfg qigemm7;
+    sk_qigemm_cfg qigemm_pairs;
     /* session 18: the exact kernel on weights widened at load (qigemm.h's
-     * c4w16 layout) for the convs qigemm7 cannot take; uk NULL elsewhere
+     * c4w16 layout) for the convs qigemm_pairs cannot take; uk NULL elsewhere
      * or with SKIPSERVE_INT8_W16=0 (then qigemm's in-register widening) */
     sk_qigemm_cfg qigemm16;
     /* session 18 (bfl): BF16 pixel rows' pair rows from input runs (7x7

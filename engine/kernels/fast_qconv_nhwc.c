@@ -124,9 +124,9 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     /* session 18 (a2q): AVX2 without VNNI — the vpmaddubsw kernel where no
      * packed weight pair can saturate it (7-bit weights: --reduce-range),
      * else the level's exact int16 one; same packing, same bits */
-    if (kc->qigemm7.uk && kc->qigemm7.nr == c->nr &&
+    if (kc->qigemm_pairs.uk && kc->qigemm_pairs.nr == c->nr &&
         sk_qigemm_pairs_fit(pv->wi, sk_qigemm_packed_w_bytes(c, (size_t)pv->M, kw_bytes, 1)))
-        pv->ig = kc->qigemm7;
+        pv->ig = kc->qigemm_pairs;
     else if (kc->qigemm16.uk) { /* the others: exact, weights widened here once */
         const sk_qigemm_cfg *c16 = &kc->qigemm16;
         int16_t *w16 = malloc(2 * sk_qigemm_packed_w_bytes(c16, (size_t)pv->M, kw_bytes, 1) + 64);

@@ -2,7 +2,9 @@
  * one row in a ymm register, shared by the AVX-VNNI and AVX2 microkernels
  * (each includes it under its own -m flags). The float operations and their
  * order are those of sk_qgemm_requant1 (qgemm.h), so the bits match the
- * scalar reference. */
+ * scalar reference. The NHWC igemm kernels (4x16 / 6x16) also share the
+ * 4-byte broadcast (qepi_bcast4) and a whole 16-channel tile's epilogue
+ * (qepi_tile16). */
 #ifndef SK_KERNELS_QGEMM_EPI_AVX2_H
 #define SK_KERNELS_QGEMM_EPI_AVX2_H
 
@@ -77,6 +79,43 @@ static inline void qepi_row8(__m256i acc, size_t m, size_t n, uint8_t *y, const 
 {
     __m256i v = qepi_requant8(acc, p->bias[m], p->mult[m], res, n, p);
     qepi_store8(y, v, n, p->out_s8);
+}
+
+/* a pixel's 4 bytes of one channel group broadcast to every int32 lane (the
+ * NHWC kernels' activation operand) */
+static inline __m256i qepi_bcast4(const uint8_t *a)
+{
+    int32_t v;
+    memcpy(&v, a, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* an NHWC tile's epilogue: rows 0..mr-1 of c, each 16 output channels in two
+ * ymm (c[r][0]: channels n0..n0+7, c[r][1]: n0+8..n0+15), of which the first
+ * nc (1..16) are requantized and stored at y + r * ldy (residual at
+ * res + r * ldr when res). The bias and multiplier are copied through
+ * zeroed buffers so a tail tile reads nothing past the layer's nc channels.
+ * Always inlined: c stays in registers in the caller's unrolled loop. */
+static inline __attribute__((always_inline)) void
+qepi_tile16(const __m256i (*c)[2], size_t mr, size_t nc, uint8_t *y, size_t ldy,
+            const uint8_t *res, size_t ldr, size_t n0, const sk_qgemm_params *p)
+{
+    int32_t bb[16] = {0};
+    float mm[16] = {0};
+    memcpy(bb, p->bias + n0, (nc < 16 ? nc : 16) * sizeof *bb);
+    memcpy(mm, p->mult + n0, (nc < 16 ? nc : 16) * sizeof *mm);
+    __m256i bias0 = _mm256_loadu_si256((const __m256i *)bb);
+    __m256i bias1 = _mm256_loadu_si256((const __m256i *)(bb + 8));
+    __m256 mult0 = _mm256_loadu_ps(mm), mult1 = _mm256_loadu_ps(mm + 8);
+    for (size_t r = 0; r < mr; r++) {
+        uint8_t *yr = y + r * ldy;
+        const uint8_t *rr = res ? res + r * ldr : NULL;
+        size_t n = nc < 8 ? nc : 8;
+        qepi_store8(yr, qepi_requant8v(c[r][0], bias0, mult0, rr, n, p), n, p->out_s8);
+        if (nc > 8)
+            qepi_store8(yr + 8, qepi_requant8v(c[r][1], bias1, mult1, rr ? rr + 8 : NULL, nc - 8, p),
+                        nc - 8, p->out_s8);
+    }
 }
 
 #endif

@@ -628,7 +628,10 @@ static void test_gemm_split_threads(void **state)
  * (one item, whole panels a thread, T blocks exactly, the narrow last
  * panel merged into the last block; values from that rule by hand), and a
  * job with split_cols gives the bits of the same job without it at 1, 2,
- * 3 and 16 threads (every tile computed alike whichever thread runs it),
+ * 3 and 16 threads (every tile computed alike whichever thread runs it;
+ * only 2 and 3 threads take the split — not {9, 131, 40} at AVX-512 on 3:
+ * 4 panels —, 1 never and 16 are too many for these widths: there the
+ * flag must change nothing),
  * within the double reference's bound, on ResNet's 14x14 1x1 shapes
  * (196 = 6 x 32 + 4 columns, the narrow kernel's panel in the second
  * block) and odd ones, at every level (AVX2: 16-column panels, 12 + 4). */

@@ -1058,25 +1058,30 @@ static const sk_qconv_priv *the_qconv(const sk_graph *g)
     return NULL;
 }
 
-/* Session 18: the per-conv kernel choice at a level with qigemm7 (AVX2
+/* Session 18: the per-conv kernel choice at a level with qigemm_pairs (AVX2
  * without VNNI; CI runs this file with SKIPSERVE_INT8_UK=avx2 so VNNI hosts
  * take it too): a conv whose packed weights pass sk_qigemm_pairs_fit runs
  * the vpmaddubsw kernel, any other the exact one — full-range weights
  * (127 / -128 one in four) against random u8 activations saturate
  * vpmaddubsw, so these byte-for-byte comparisons fail if the rule were
- * skipped. Random group-1 geometries (stems, patch mode, 1x1 direct,
- * residuals) serial and on 3 threads against the reference QLinearConv. */
+ * skipped. Random group-1 geometries (stems of 2-3 channels and <= 9 taps
+ * — the padded-channel indirection or padded stems, never patch mode —,
+ * 1x1 direct, residuals) serial and on 3 threads against the reference
+ * QLinearConv; then (mend18) RGB 7x7 stride-2 stems under
+ * SKIPSERVE_INT8_PAD_STEM=0, so they run in patch mode (one tap of
+ * kp = 148 bytes a pixel: sk_qigemm_pack_w16's patch-mode call, C =
+ * kw_bytes, Cs = Cg * ks), with 7-bit weights and with a (127, 127) pair. */
 static void test_avx2_pair_choice(void **state)
 {
     (void)state;
     const sk_kconfig *kc = sk_kconfig_for(sk_cpu_level());
-    if (!kc || !kc->qigemm7.uk) {
-        print_message("  no qigemm7 at this level (VNNI, or SKIPSERVE_INT8_MADDUBS=0): "
+    if (!kc || !kc->qigemm_pairs.uk) {
+        print_message("  no qigemm_pairs at this level (VNNI, or SKIPSERVE_INT8_MADDUBS=0): "
                       "choice not exercised\n");
         return;
     }
     sk_pool *pool3 = sk_pool_create(3);
-    int n7 = 0, nexact = 0;
+    int npairs = 0, nexact = 0;
     for (int i = 0; i < 48; i++) {
         qcase c;
         random_case(&c);
@@ -1099,9 +1104,9 @@ static void test_avx2_pair_choice(void **state)
         if (pv->ig.uk) {
             /* the others on the c4w16 kernel where the level has it */
             sk_qigemm_uk_fn exact = kc->qigemm16.uk ? kc->qigemm16.uk : kc->qigemm.uk;
-            assert_ptr_equal(pv->ig.uk, w7_weights ? kc->qigemm7.uk : exact);
+            assert_ptr_equal(pv->ig.uk, w7_weights ? kc->qigemm_pairs.uk : exact);
             assert_int_equal(pv->w16, !w7_weights && kc->qigemm16.uk != NULL);
-            n7 += w7_weights;
+            npairs += w7_weights;
             nexact += !w7_weights;
         }
         sk_graph_free(g);
@@ -1109,10 +1114,49 @@ static void test_avx2_pair_choice(void **state)
         check_case(&c, seed, pool3, 1);
     }
     w7_weights = sat_pair = 0;
-    sk_pool_destroy(pool3);
-    print_message("  48 convs: %d on %s, %d on %s\n", n7, kc->qigemm7.name, nexact,
+    print_message("  48 convs: %d on %s, %d on %s\n", npairs, kc->qigemm_pairs.name, nexact,
                   kc->qigemm16.uk ? kc->qigemm16.name : kc->qigemm.name);
-    assert_true(n7 > 10 && nexact > 10);
+    assert_true(npairs > 10 && nexact > 10);
+    /* mend18: patch-mode stems (Cg 3, 7x7, stride 2, pads 3 — ResNet's —
+     * and one unpadded with a residual); M 16 (one full channel block), 24
+     * and 40 (channel tails); each with 7-bit weights (the maddubs kernel
+     * on the c4 packing) and a saturating pair (the exact kernel on the
+     * c4w16 packing where the level has it) */
+    static const int stems[][6] = {/* N, M, H, W, pad, add */
+                                   {1, 16, 23, 23, 3, 0},
+                                   {2, 24, 19, 26, 3, 0},
+                                   {1, 40, 21, 17, 0, 1}};
+    setenv("SKIPSERVE_INT8_PAD_STEM", "0", 1);
+    for (size_t i = 0; i < 2 * sizeof stems / sizeof *stems; i++) {
+        const int *st = stems[i / 2];
+        qcase c = {.N = st[0], .C = 3, .M = st[1], .group = 1, .H = st[2], .W = st[3],
+                   .kh = 7, .kw = 7, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pt = st[4],
+                   .pl = st[4], .pb = st[4], .pr = st[4], .per_channel = 1, .bias = 1,
+                   .add = st[5]};
+        c.OH = (c.H + 2 * st[4] - 7) / 2 + 1;
+        c.OW = (c.W + 2 * st[4] - 7) / 2 + 1;
+        w7_weights = i % 2 == 0;
+        sat_pair = !w7_weights;
+        uint64_t seed = rnd();
+        char err[256];
+        sk_graph *g = build(&c, seed);
+        if (sk_graph_optimize(g, 1, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        const sk_qconv_priv *pv = the_qconv(g);
+        assert_non_null(pv);
+        assert_non_null(pv->ig.uk);
+        assert_int_equal(pv->kp, 148); /* patch mode: 3 x 49 bytes, padded to 4 */
+        assert_false(pv->pad_in);
+        sk_qigemm_uk_fn exact = kc->qigemm16.uk ? kc->qigemm16.uk : kc->qigemm.uk;
+        assert_ptr_equal(pv->ig.uk, w7_weights ? kc->qigemm_pairs.uk : exact);
+        assert_int_equal(pv->w16, !w7_weights && kc->qigemm16.uk != NULL);
+        sk_graph_free(g);
+        check_case(&c, seed, NULL, 1);
+        check_case(&c, seed, pool3, 1);
+    }
+    unsetenv("SKIPSERVE_INT8_PAD_STEM");
+    w7_weights = sat_pair = 0;
+    sk_pool_destroy(pool3);
 }
 
 int main(void)

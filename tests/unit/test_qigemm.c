@@ -302,7 +302,7 @@ static int kernels(sk_qigemm_cfg *out)
                                    "igemm_6x16c4__avxvnni", NULL, NULL};
     /* session 18: AVX2 without VNNI (every AVX2 CPU runs them): the exact
      * int16 kernel always, the vpmaddubsw one only on weights that pass
-     * sk_qigemm_pairs_fit (w7_only: the cases generated to pass it) */
+     * sk_qigemm_pairs_fit (w7_cases: the cases generated to pass it) */
     if (sk_cpu_detected() >= SK_ISA_AVX2) {
         out[n++] = (sk_qigemm_cfg){.mr = 4, .nr = 16, .uk = sk_qu8_qc8w_igemm_4x16c4__avx2,
                                    .name = "igemm_4x16c4__avx2",
@@ -361,10 +361,10 @@ static void one_case(gcase *c)
     uint8_t *want = malloc(P * M);
     naive(c, &d, want);
     if (w7_cases) { /* the generator's promise, checked on the packed bytes */
-        sk_qigemm_cfg c16 = {.mr = 6, .nr = 16};
-        int8_t *wp = malloc(sk_qigemm_packed_w_bytes(&c16, M, C, K / C));
-        sk_qigemm_pack_w(&c16, M, C, C, K / C, d.w, wp);
-        assert_true(sk_qigemm_pairs_fit(wp, sk_qigemm_packed_w_bytes(&c16, M, C, K / C)));
+        sk_qigemm_cfg c6x16 = {.mr = 6, .nr = 16}; /* the maddubs kernel's layout */
+        int8_t *wp = malloc(sk_qigemm_packed_w_bytes(&c6x16, M, C, K / C));
+        sk_qigemm_pack_w(&c6x16, M, C, C, K / C, d.w, wp);
+        assert_true(sk_qigemm_pairs_fit(wp, sk_qigemm_packed_w_bytes(&c6x16, M, C, K / C)));
         free(wp);
     }
     sk_qigemm_cfg ks[6];
@@ -571,9 +571,11 @@ static void test_maddubs_saturates(void **state)
         wsrc[4 * j + 2] = (int8_t)j;
         wsrc[4 * j + 3] = (int8_t)-j;
     }
-    sk_qigemm_cfg c16 = {.mr = 6, .nr = 16};
+    /* the maddubs kernel's layout; the packings depend on nr only, so the
+     * 4x16 kernels read the same bytes */
+    sk_qigemm_cfg c6x16 = {.mr = 6, .nr = 16};
     int8_t wp[16 * 4];
-    sk_qigemm_pack_w(&c16, 16, 4, 4, 1, wsrc, wp);
+    sk_qigemm_pack_w(&c6x16, 16, 4, 4, 1, wsrc, wp);
     assert_int_equal(sk_qigemm_pairs_fit(wp, sizeof wp), 0);
     uint8_t x[4] = {255, 255, 255, 255};
     const uint8_t *a[6] = {x, x, x, x, x, x};
@@ -591,7 +593,7 @@ static void test_maddubs_saturates(void **state)
         sk_qu8_qc8w_igemm_4x16c4__avx2(4, 16, 1, 1, a, wp, y, 16, NULL, 0, 0, &p);
         assert_memory_equal(y, ref, 4 * 16);
         int16_t w16[16 * 4];
-        sk_qigemm_pack_w16(&c16, 16, 4, 4, 1, wsrc, w16);
+        sk_qigemm_pack_w16(&c6x16, 16, 4, 4, 1, wsrc, w16);
         memset(y, 0xA5, sizeof y);
         sk_qu8_qc8w_igemm_4x16c4__avx2_w16(4, 16, 1, 1, a, (const int8_t *)(const void *)w16, y,
                                            16, NULL, 0, 0, &p);

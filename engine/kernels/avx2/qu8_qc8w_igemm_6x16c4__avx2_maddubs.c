@@ -5,7 +5,7 @@
  *   vpmaddubsw (u8 x s8 byte pairs -> int16, SATURATING), vpmaddwd by ones
  *   (int16 pairs -> the group's int32 sum), vpaddd
  * — 6 instructions per 64 products where the exact kernel
- * (qu8_qc8w_igemm_6x16c4__avx2.c) spends 11.
+ * (qu8_qc8w_igemm_4x16c4__avx2.c) spends 11.
  *
  * Exact only where no byte pair saturates int16: for the pair (w_a, w_b)
  * of one channel and any x_a, x_b in 0..255, |x_a w_a + x_b w_b| is at most
@@ -17,19 +17,11 @@
  * computes wrong sums (the unit test shows it).
  *
  * Two entries on one body (qigemm.h): uk (indirection pointers) and dk (one
- * output row inside the image). Epilogue: qgemm_epi_avx2.h. */
+ * output row inside the image). Epilogue: qgemm_epi_avx2.h's qepi_tile16. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "kernels/qgemm_epi_avx2.h"
 #include "kernels/qigemm.h"
-
-static inline __m256i bcast4(const uint8_t *a)
-{
-    int32_t v;
-    memcpy(&v, a, 4);
-    return _mm256_set1_epi32(v);
-}
 
 static inline __attribute__((always_inline)) void
 body(size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a, const uint8_t *x0,
@@ -54,7 +46,7 @@ body(size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a, const 
             __m256i x;
             /* vpmaddubsw: first operand unsigned (activations), second signed */
 #define PX(ap, lo, hi)                                                                    \
-    x = bcast4(ap + 4 * g);                                                               \
+    x = qepi_bcast4(ap + 4 * g);                                                               \
     lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b0), ones));      \
     hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b1), ones));
             PX(a0, c00, c01) PX(a1, c10, c11) PX(a2, c20, c21) PX(a3, c30, c31)
@@ -62,23 +54,9 @@ body(size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a, const 
 #undef PX
         }
     }
-    int32_t bb[16] = {0};
-    float mm[16] = {0};
-    memcpy(bb, p->bias + n0, (nc < 16 ? nc : 16) * sizeof *bb);
-    memcpy(mm, p->mult + n0, (nc < 16 ? nc : 16) * sizeof *mm);
-    __m256i bias0 = _mm256_loadu_si256((const __m256i *)bb);
-    __m256i bias1 = _mm256_loadu_si256((const __m256i *)(bb + 8));
-    __m256 mult0 = _mm256_loadu_ps(mm), mult1 = _mm256_loadu_ps(mm + 8);
-    __m256i c[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-    for (size_t r = 0; r < mr; r++) {
-        uint8_t *yr = y + r * ldy;
-        const uint8_t *rr = res ? res + r * ldr : NULL;
-        size_t n = nc < 8 ? nc : 8;
-        qepi_store8(yr, qepi_requant8v(c[r][0], bias0, mult0, rr, n, p), n, p->out_s8);
-        if (nc > 8)
-            qepi_store8(yr + 8, qepi_requant8v(c[r][1], bias1, mult1, rr ? rr + 8 : NULL, nc - 8, p),
-                        nc - 8, p->out_s8);
-    }
+    const __m256i c[6][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                             {c30, c31}, {c40, c41}, {c50, c51}};
+    qepi_tile16(c, mr, nc, y, ldy, res, ldr, n0, p);
 }
 
 void sk_qu8_qc8w_igemm_6x16c4__avx2_maddubs(size_t mr, size_t nc, size_t kg, size_t ks,
