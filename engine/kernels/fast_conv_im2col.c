@@ -464,7 +464,7 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     j.b_ctx = &s;
     j.kc = im2col_kc(pv);
     /* A-panel order where the level measured it faster (config.c
-     * fill_aorder); SKIPSERVE_IM2COL_AORDER=0 / =1 overrides (A/B, per run) */
+     * fill_intel); SKIPSERVE_IM2COL_AORDER=0 / =1 overrides (A/B, per run) */
     {
         const char *ao = getenv("SKIPSERVE_IM2COL_AORDER");
         j.aorder = !pv->cfg->kpair && (ao && *ao ? atoi(ao) != 0 : pv->kc->im2col_aorder);

@@ -2551,6 +2551,96 @@ static void test_conv_direct_selection(void **state)
     assert_int_equal(packed_kind(&c), SK_CONV_DIRECT_BC);
 }
 
+/* ---- direct-bcast's opt-in row-outer order (session 19 c1i) ------------
+ * SKIPSERVE_CONV_BCAST_ROWS=1: on 2+ threads the (block, row) tasks run
+ * row outer and the padded copy is made by bands of rows. Geometries:
+ * padded 3x3 (the copy by rows), an unpadded 1x1 read in place, a 5x5
+ * with pad 2, rows narrower than a tile (the 7-wide tile) and wider
+ * (a last tile moved left), M across blocks with a partial last one,
+ * batch 2, every epilogue; on 3 and 16 threads against the reference
+ * with no allocation, that the order ran (and did not on one thread),
+ * and bit for bit the default order serial. */
+static void test_conv_direct_bc_rows(void **state)
+{
+    (void)state;
+    static const int geo[][8] = {
+        /* N, C, M, H, W, k, pad, epilogue */
+        {1, 24, 40, 28, 28, 3, 1, 2}, {2, 17, 33, 15, 30, 3, 1, 1}, {1, 16, 72, 14, 14, 1, 0, 0},
+        {1, 8, 32, 9, 15, 5, 2, 2},   {2, 12, 64, 13, 41, 3, 1, 0}, {1, 20, 96, 7, 7, 3, 1, 1},
+    };
+    setenv("SKIPSERVE_CONV_BCAST", "force", 1);
+    sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
+    sk_pool *pools[2] = {p3, p16};
+    int ran = 0;
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
+            const int *q = geo[i];
+            conv_case c;
+            memset(&c, 0, sizeof c);
+            c.nsp = 2;
+            c.N = q[0];
+            c.C = q[1];
+            c.M = q[2];
+            c.group = 1;
+            for (int a = 0; a < 3; a++)
+                c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+            c.in[0] = q[3];
+            c.in[1] = q[4];
+            for (int a = 0; a < 2; a++) {
+                c.k[a] = q[5];
+                c.s[a] = 2;
+                c.pb[a] = c.pe[a] = q[6];
+                c.out[a] = out_size(&c, a);
+            }
+            c.bias = 1;
+            c.add = q[7] == 2;
+            c.act = q[7];
+            char err[256], what[400];
+            describe(&c, what, sizeof what);
+            if (packed_kind(&c) != SK_CONV_DIRECT_BC)
+                continue; /* a level without the tile */
+            ran++;
+            setenv("SKIPSERVE_CONV_BCAST_ROWS", "1", 1);
+            for (int t = 0; t < 2; t++) {
+                size_t before = sk_conv_direct_bc_rows_runs();
+                check_case(&c, pools[t], 1); /* against the reference, no allocation */
+                if (sk_conv_direct_bc_rows_runs() == before)
+                    fail_msg("[%s] the row-outer order did not run: %s", sk_isa_name((sk_isa)l),
+                             what);
+            }
+            sk_graph *go = build(&c, rnd() * 31ull + 7);
+            if (sk_graph_optimize(go, 1, err, sizeof err))
+                fail_msg("optimize: %s (%s)", err, what);
+            float *x, *r;
+            random_operands(&c, &x, &r);
+            int64_t n0, n1;
+            size_t before = sk_conv_direct_bc_rows_runs();
+            float *y0 = run_graph(go, &c, x, r, NULL, &n0, 0); /* one thread: never */
+            assert_int_equal(sk_conv_direct_bc_rows_runs(), before);
+            for (int t = 0; t < 2; t++) {
+                float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
+                assert_int_equal(n0, n1);
+                if (memcmp(y, y0, sizeof(float) * (size_t)n0))
+                    fail_msg("[%s] row-outer order on pool %d differs from one thread: %s",
+                             sk_isa_name((sk_isa)l), t, what);
+                free(y);
+            }
+            unsetenv("SKIPSERVE_CONV_BCAST_ROWS");
+            sk_graph_free(go);
+            free(y0);
+            free(x);
+            free(r);
+        }
+    }
+    if (sk_cpu_detected() >= SK_ISA_AVX512)
+        assert_true(ran > 0);
+    sk_cpu_set_level(sk_cpu_detected());
+    unsetenv("SKIPSERVE_CONV_BCAST");
+    sk_pool_destroy(p3);
+    sk_pool_destroy(p16);
+}
+
 /* ---- im2col-gemm in A-panel order (issue 24, session 19 c1i) -----------
  * FP32 im2col-gemm runs its GEMM with A panels outermost (sk_gemm_job
  * aorder) where the level's config says so (config.c fill_aorder: the
@@ -2671,6 +2761,7 @@ int main(void)
         cmocka_unit_test_teardown(test_split_switches_differ, clean_env),
         cmocka_unit_test_teardown(test_depthwise_cl_wtab, clean_env),
         cmocka_unit_test_teardown(test_im2col_aorder, clean_env),
+        cmocka_unit_test_teardown(test_conv_direct_bc_rows, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
