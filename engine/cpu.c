@@ -33,6 +33,8 @@ static sk_isa detect(void)
     sk_isa level = SK_ISA_SCALAR;
 #ifdef SK_HAVE_CPUID
     unsigned a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d)) /* "GenuineIntel" in ebx, edx, ecx */
+        f.intel = b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu;
     if (!__get_cpuid(1, &a, &b, &c, &d))
         goto done;
     int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;

@@ -218,6 +218,22 @@ static void fill_nchw(void)
         configs[SK_ISA_AVX512].gemm_nchw = sk_f32_gemm_nchw_8x32__avx512f;
 }
 
+/* (issue 24, session 19 c1i) Choices measured on Intel at the AVX-512
+ * level, on the Xeon of session 19 (family 6 model 167, 2 MB L2, a mesh
+ * between cores; bench/RESULTS.md session 19 c1i); Zen keeps its own.
+ * - FP32 im2col-gemm in A-panel order (gemm.c run_task): ResNet-50's
+ *   im2col steps at b1 1T 1.01-1.37x (thread-clock profiles): the A panel
+ *   stays in L1, and C and the residual go along 8 rows of C, streams the
+ *   hardware prefetchers follow, where the default order walked down 16 A
+ *   panels and touched 16 new lines of rows far apart per tile.
+ */
+static void fill_intel(void)
+{
+    if (NCONFIGS > SK_ISA_AVX512 && sk_cpu_features_get()->intel) {
+        configs[SK_ISA_AVX512].im2col_aorder = 1;
+    }
+}
+
 /* the direct NCHW conv (fast_conv_s2.c, fast_cdir_uk.h) and MaxPool's
  * 3-wide stride-2 rows (fast_pool_uk.h) at both levels (session 16) */
 static void fill_cdir(void)
@@ -282,6 +298,7 @@ static void fill_all(void)
     apply_switches();
     fill_bf16();
     fill_nchw();
+    fill_intel();
     fill_narrow();
     fill_cdir();
     fill_mr7();

@@ -204,6 +204,8 @@ size_t sk_dw_cl_planes(void);
 /* Runs of the direct-bcast conv in the K-sliced order since the process
  * started (fast_conv_s2b.c; tests check that a geometry took it). */
 size_t sk_conv_direct_bc_sliced_runs(void);
+/* ... and in the opt-in row-outer order (SKIPSERVE_CONV_BCAST_ROWS=1, session 19) */
+size_t sk_conv_direct_bc_rows_runs(void);
 /* BF16 pixel-rows panels gathered as input runs (fast_conv_pixrows.c,
  * session 18) since the process started: tests check a geometry took them. */
 size_t sk_conv_pixrows_bf16_run_panels(void);

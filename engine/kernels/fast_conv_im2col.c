@@ -463,6 +463,12 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     j.pack_b = conv_pack_b;
     j.b_ctx = &s;
     j.kc = im2col_kc(pv);
+    /* A-panel order where the level measured it faster (config.c
+     * fill_intel); SKIPSERVE_IM2COL_AORDER=0 / =1 overrides (A/B, per run) */
+    {
+        const char *ao = getenv("SKIPSERVE_IM2COL_AORDER");
+        j.aorder = !pv->cfg->kpair && (ao && *ao ? atoi(ao) != 0 : pv->kc->im2col_aorder);
+    }
     j.c = out[0].data;
     j.ldc = (size_t)s.P;
     j.c_stride = (size_t)(Mg * s.P);

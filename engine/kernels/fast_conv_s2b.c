@@ -44,6 +44,13 @@ size_t sk_conv_direct_bc_sliced_runs(void)
     return atomic_load_explicit(&sliced_runs, memory_order_relaxed);
 }
 
+/* runs in the row-outer order (SKIPSERVE_CONV_BCAST_ROWS=1; tests) */
+static _Atomic size_t rows_runs;
+size_t sk_conv_direct_bc_rows_runs(void)
+{
+    return atomic_load_explicit(&rows_runs, memory_order_relaxed);
+}
+
 typedef struct cdirb_geom {
     int64_t Hp, Wp;   /* padded plane */
     size_t plane;     /* floats a padded channel plane */
@@ -111,6 +118,7 @@ typedef struct cdirb_run {
     int64_t img, K, mblocks;
     int64_t kslice, rgroup; /* the K-sliced order: k rows a slice, rows a task */
     const int32_t *koff;
+    int rows_outer; /* (block, row) tasks in (row, block) order, pads by rows */
     float *xp, *tiles;
     const float *xs;  /* what the tiles read: xp, or X's image in place */
     size_t ldx;       /* its row stride */
@@ -135,8 +143,30 @@ static void cdirb_pad(void *arg, int tid, size_t c0, size_t c1)
     }
 }
 
+/* Tasks of padded rows: rows [y0, y1) of every plane of the padded copy
+ * (rows_outer: the thread that pads a band of rows is the one whose
+ * output rows read it). */
+static void cdirb_pad_rows(void *arg, int tid, size_t y0, size_t y1)
+{
+    (void)tid;
+    const cdirb_run *r = arg;
+    const sk_conv2d *g = &r->g;
+    const int64_t Wp = r->geo.Wp;
+    for (int64_t c = 0; c < g->C; c++) {
+        const float *xc = g->x + ((size_t)r->img * (size_t)g->C + (size_t)c) * (size_t)(g->H * g->W);
+        float *d = r->xp + (size_t)c * r->geo.plane + y0 * (size_t)Wp;
+        for (size_t y = y0; y < y1; y++, d += Wp) {
+            int64_t ih = (int64_t)y - g->pt;
+            sk_pad_row(d, (size_t)Wp, ih < 0 || ih >= g->H ? NULL : xc + ih * g->W, g->W, g->pl,
+                       1, 0);
+        }
+    }
+}
+
 /* Tasks u = (block of channels, output row), the block outer so that
- * neighbouring tasks share the block's weights. */
+ * neighbouring tasks share the block's weights; with rows_outer the row
+ * outer (u = oy * mblocks + mb), so that each thread's share is a band of
+ * output rows, reading the band of padded rows it padded itself. */
 static void cdirb_rows(void *arg, int tid, size_t u0, size_t u1)
 {
     const cdirb_run *r = arg;
@@ -147,6 +177,10 @@ static void cdirb_rows(void *arg, int tid, size_t u0, size_t u1)
     const size_t plane = (size_t)(g->oH * g->oW), pstep = (size_t)(r->K * nr);
     for (size_t u = u0; u < u1; u++) {
         int64_t mb = (int64_t)(u / (size_t)g->oH), oy = (int64_t)(u % (size_t)g->oH);
+        if (r->rows_outer) {
+            mb = (int64_t)(u % (size_t)r->mblocks);
+            oy = (int64_t)(u / (size_t)r->mblocks);
+        }
         int64_t m0 = mb * nc, mcols = g->M - m0 < nc ? g->M - m0 : nc;
         /* W' panels are nr columns wide: block mb starts at panel m0 / nr */
         const float *w = r->pv->wt.data + (size_t)(m0 / nr) * pstep;
@@ -309,11 +343,27 @@ int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int
     r.mblocks = (g->M + r.tl.nc - 1) / r.tl.nc;
     cdirb_order(&r, T);
     const int64_t ngroups = (g->oH + r.rgroup - 1) / r.rgroup;
+    /* opt-in (session 19 c1i, SKIPSERVE_CONV_BCAST_ROWS=1, read per run):
+     * the (block, row) tasks on 2+ threads row outer, the padded copy by
+     * bands of rows, so each thread reads the rows it padded itself rather
+     * than half of its input from the other core's caches. On the session
+     * 19 Xeon ResNet-50's 3x3/2 128 -> 128 @28 step ran 1.28-1.32x faster
+     * at b1 2T (per-step profiles), but the whole model read 0.993-0.997x
+     * and ResNet-18 0.98-0.99x in process (bench/RESULTS.md): not the
+     * default. Same bits (each tile computed alike). */
+    {
+        const char *ro = getenv("SKIPSERVE_CONV_BCAST_ROWS");
+        r.rows_outer = T > 1 && !r.kslice && ro && !strcmp(ro, "1");
+    }
     if (r.kslice)
         atomic_fetch_add_explicit(&sliced_runs, 1, memory_order_relaxed);
+    if (r.rows_outer)
+        atomic_fetch_add_explicit(&rows_runs, 1, memory_order_relaxed);
     for (r.img = 0; r.img < g->N; r.img++) {
         r.xs = r.inplace ? g->x + (size_t)r.img * (size_t)(g->C * g->H * g->W) : r.xp;
-        if (!r.inplace)
+        if (!r.inplace && r.rows_outer)
+            sk_parallel_for_tid(ctx->pool, (size_t)r.geo.Hp, 1, cdirb_pad_rows, &r);
+        else if (!r.inplace)
             sk_parallel_for_tid(ctx->pool, (size_t)g->C, 1, cdirb_pad, &r);
         if (r.kslice)
             sk_parallel_for_tid(ctx->pool, (size_t)(r.mblocks * ngroups), 1, cdirb_sliced, &r);

@@ -740,7 +740,7 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     rc.job = j;
     rc.prefetch = prefetch_on();
     const char *ao = getenv("SKIPSERVE_GEMM_AORDER");
-    rc.aorder = ao && !strcmp(ao, "1");
+    rc.aorder = (ao && !strcmp(ao, "1")) || (j->aorder && !(ao && !strcmp(ao, "0")));
     /* the rows-in-lanes narrow panel (issue 24 session 17): 8-row FP32
      * panels only; read per run so that bench/ab_inproc.c can switch it */
     const char *nw = getenv("SKIPSERVE_GEMM_NARROW");

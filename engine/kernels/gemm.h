@@ -251,6 +251,11 @@ typedef struct sk_gemm_job {
      * 18: each thread packs and multiplies only its own columns); 0: the
      * cost model's split (plan_split) */
     int split_cols;
+    /* 1: with packed A, the A-panel order of run_task (each A panel kept
+     * in L1 across the block's B panels, C written along its rows; the
+     * same bits) — FP32 im2col-gemm on Intel (issue 24, session 19;
+     * kernels/config.c fill_aorder). SKIPSERVE_GEMM_AORDER=0 overrides */
+    int aorder;
 } sk_gemm_job;
 
 /* A job of `nbatch` M x N x K products at cfg's level: every other field

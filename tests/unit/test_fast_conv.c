@@ -2551,6 +2551,180 @@ static void test_conv_direct_selection(void **state)
     assert_int_equal(packed_kind(&c), SK_CONV_DIRECT_BC);
 }
 
+/* ---- direct-bcast's opt-in row-outer order (session 19 c1i) ------------
+ * SKIPSERVE_CONV_BCAST_ROWS=1: on 2+ threads the (block, row) tasks run
+ * row outer and the padded copy is made by bands of rows. Geometries:
+ * padded 3x3 (the copy by rows), an unpadded 1x1 read in place, a 5x5
+ * with pad 2, rows narrower than a tile (the 7-wide tile) and wider
+ * (a last tile moved left), M across blocks with a partial last one,
+ * batch 2, every epilogue; on 3 and 16 threads against the reference
+ * with no allocation, that the order ran (and did not on one thread),
+ * and bit for bit the default order serial. */
+static void test_conv_direct_bc_rows(void **state)
+{
+    (void)state;
+    static const int geo[][8] = {
+        /* N, C, M, H, W, k, pad, epilogue */
+        {1, 24, 40, 28, 28, 3, 1, 2}, {2, 17, 33, 15, 30, 3, 1, 1}, {1, 16, 72, 14, 14, 1, 0, 0},
+        {1, 8, 32, 9, 15, 5, 2, 2},   {2, 12, 64, 13, 41, 3, 1, 0}, {1, 20, 96, 7, 7, 3, 1, 1},
+    };
+    setenv("SKIPSERVE_CONV_BCAST", "force", 1);
+    sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
+    sk_pool *pools[2] = {p3, p16};
+    int ran = 0;
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
+            const int *q = geo[i];
+            conv_case c;
+            memset(&c, 0, sizeof c);
+            c.nsp = 2;
+            c.N = q[0];
+            c.C = q[1];
+            c.M = q[2];
+            c.group = 1;
+            for (int a = 0; a < 3; a++)
+                c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+            c.in[0] = q[3];
+            c.in[1] = q[4];
+            for (int a = 0; a < 2; a++) {
+                c.k[a] = q[5];
+                c.s[a] = 2;
+                c.pb[a] = c.pe[a] = q[6];
+                c.out[a] = out_size(&c, a);
+            }
+            c.bias = 1;
+            c.add = q[7] == 2;
+            c.act = q[7];
+            char err[256], what[400];
+            describe(&c, what, sizeof what);
+            if (packed_kind(&c) != SK_CONV_DIRECT_BC)
+                continue; /* a level without the tile */
+            ran++;
+            setenv("SKIPSERVE_CONV_BCAST_ROWS", "1", 1);
+            for (int t = 0; t < 2; t++) {
+                size_t before = sk_conv_direct_bc_rows_runs();
+                check_case(&c, pools[t], 1); /* against the reference, no allocation */
+                if (sk_conv_direct_bc_rows_runs() == before)
+                    fail_msg("[%s] the row-outer order did not run: %s", sk_isa_name((sk_isa)l),
+                             what);
+            }
+            sk_graph *go = build(&c, rnd() * 31ull + 7);
+            if (sk_graph_optimize(go, 1, err, sizeof err))
+                fail_msg("optimize: %s (%s)", err, what);
+            float *x, *r;
+            random_operands(&c, &x, &r);
+            int64_t n0, n1;
+            size_t before = sk_conv_direct_bc_rows_runs();
+            float *y0 = run_graph(go, &c, x, r, NULL, &n0, 0); /* one thread: never */
+            assert_int_equal(sk_conv_direct_bc_rows_runs(), before);
+            for (int t = 0; t < 2; t++) {
+                float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
+                assert_int_equal(n0, n1);
+                if (memcmp(y, y0, sizeof(float) * (size_t)n0))
+                    fail_msg("[%s] row-outer order on pool %d differs from one thread: %s",
+                             sk_isa_name((sk_isa)l), t, what);
+                free(y);
+            }
+            unsetenv("SKIPSERVE_CONV_BCAST_ROWS");
+            sk_graph_free(go);
+            free(y0);
+            free(x);
+            free(r);
+        }
+    }
+    if (sk_cpu_detected() >= SK_ISA_AVX512)
+        assert_true(ran > 0);
+    sk_cpu_set_level(sk_cpu_detected());
+    unsetenv("SKIPSERVE_CONV_BCAST");
+    sk_pool_destroy(p3);
+    sk_pool_destroy(p16);
+}
+
+/* ---- im2col-gemm in A-panel order (issue 24, session 19 c1i) -----------
+ * FP32 im2col-gemm runs its GEMM with A panels outermost (sk_gemm_job
+ * aorder) where the level's config says so (config.c fill_aorder: the
+ * AVX-512 level on Intel), SKIPSERVE_IM2COL_AORDER=1 / =0 forcing it on /
+ * off per run. Geometries through every part of the driver's A-order
+ * loop: direct 1x1 reads, gathered 3x3 / strided / grouped columns, rows
+ * past the last whole A panel (M % 8: mtail), a last column panel of <= 16
+ * (ntail / narrow) and of 17-31 columns (buffered tail tile), K over two
+ * of im2col's K blocks (C 600 1x1, 3x3 x 64 = 576), batch 1-3, every
+ * epilogue. Each against the reference (check_case, no allocation in the
+ * run), then bit for bit the default order serial, on 1, 3 and 16 threads
+ * (each tile is computed alike in either order). */
+static void aorder_case(int N, int C, int M, int H, int k, int st, int pad, int group, int e,
+                        sk_pool **pools)
+{
+    conv_case c;
+    square_case(&c, N, C, M, H, k, st, pad);
+    c.group = group;
+    c.bias = e & 1;
+    c.bn = (e & 2) != 0;
+    c.add = (e & 4) != 0;
+    c.act = e % 3;
+    char what[400];
+    describe(&c, what, sizeof what);
+    assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
+    setenv("SKIPSERVE_IM2COL_AORDER", "1", 1);
+    check_case(&c, pools[e % 3], 1);
+    float *x, *r;
+    random_operands(&c, &x, &r);
+    char err[256];
+    sk_graph *g = build(&c, 4242);
+    if (sk_graph_optimize(g, 1, err, sizeof err))
+        fail_msg("optimize: %s", err);
+    int64_t n0, n1;
+    setenv("SKIPSERVE_IM2COL_AORDER", "0", 1);
+    float *y0 = run_graph(g, &c, x, r, NULL, &n0, 0);
+    setenv("SKIPSERVE_IM2COL_AORDER", "1", 1);
+    for (int t = 0; t < 3; t++) {
+        float *y = run_graph(g, &c, x, r, pools[t], &n1, 0);
+        assert_int_equal(n0, n1);
+        if (memcmp(y, y0, sizeof(float) * (size_t)n0))
+            fail_msg("[%s] A-panel order on pool %d differs from the default order: %s",
+                     sk_isa_name(sk_cpu_level()), t, what);
+        free(y);
+    }
+    unsetenv("SKIPSERVE_IM2COL_AORDER");
+    sk_graph_free(g);
+    free(y0);
+    free(x);
+    free(r);
+}
+
+static void test_im2col_aorder(void **state)
+{
+    (void)state;
+    sk_pool *pools[3] = {NULL, sk_pool_create(3), sk_pool_create(16)};
+    setenv("SKIPSERVE_WINOGRAD", "0", 1);
+    setenv("SKIPSERVE_PIXROWS", "0", 1);
+    setenv("SKIPSERVE_CONV_DIRECT", "0", 1);
+    setenv("SKIPSERVE_CONV_BCAST", "0", 1);
+    static const int geo[][8] = {
+        /* N, C, M, H, k, stride, pad, group */
+        {1, 64, 256, 56, 1, 1, 0, 1}, {1, 600, 24, 9, 1, 1, 0, 1}, {2, 64, 40, 12, 3, 1, 1, 1},
+        {1, 16, 13, 6, 3, 1, 1, 1},   {3, 24, 20, 13, 3, 2, 1, 1}, {2, 32, 48, 10, 3, 1, 1, 4},
+        {1, 20, 9, 7, 1, 1, 0, 1},    {2, 40, 72, 15, 1, 2, 0, 1}, {1, 8, 64, 23, 5, 1, 2, 1},
+    };
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            aorder_case(geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4], geo[i][5],
+                        geo[i][6], geo[i][7], (int)(i * 3) % 8, pools);
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    /* the default: the AVX-512 level on Intel only */
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        assert_non_null(kc);
+        assert_int_equal(kc->im2col_aorder,
+                         l == SK_ISA_AVX512 && sk_cpu_features_get()->intel ? 1 : 0);
+    }
+    sk_pool_destroy(pools[1]);
+    sk_pool_destroy(pools[2]);
+}
+
 int main(void)
 {
     int ne = 0;
@@ -2586,6 +2760,8 @@ int main(void)
         cmocka_unit_test_teardown(test_split_threads_bits, clean_env),
         cmocka_unit_test_teardown(test_split_switches_differ, clean_env),
         cmocka_unit_test_teardown(test_depthwise_cl_wtab, clean_env),
+        cmocka_unit_test_teardown(test_im2col_aorder, clean_env),
+        cmocka_unit_test_teardown(test_conv_direct_bc_rows, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
