@@ -42,6 +42,11 @@ static sk_isa detect(void)
     unsigned long long xcr0 = xgetbv0();
     int os_ymm = (xcr0 & 0x6) == 0x6;     /* SSE + AVX state */
     int os_zmm = (xcr0 & 0xe6) == 0xe6;   /* + opmask, ZMM_Hi256, Hi16_ZMM */
+    {
+        unsigned mx, vb, vc, vd; /* vendor: "Genu" "ineI" "ntel" in ebx, edx, ecx */
+        __cpuid(0, mx, vb, vc, vd);
+        f.intel = vb == 0x756e6547u && vd == 0x49656e69u && vc == 0x6c65746eu;
+    }
     if (__get_cpuid_max(0, NULL) < 7)
         goto done;
     __cpuid_count(7, 0, a, b, c, d);

@@ -20,6 +20,7 @@ typedef struct sk_cpu_features {
     int avx512vnni, avx512bf16; /* noted for int8 / bf16 kernels later */
     int avxvnni; /* AVX-VNNI: VEX-encoded 256-bit vpdpbusd without AVX-512 (int8) */
     int avx512vbmi; /* vpermb: the int8 path's 256-entry table lookups */
+    int intel; /* vendor GenuineIntel: choices measured on Intel cores (session 19) */
 } sk_cpu_features;
 
 const sk_cpu_features *sk_cpu_features_get(void);

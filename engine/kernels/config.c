@@ -277,8 +277,23 @@ static void fill_qdw(void)
     }
 }
 
+/* the register-row 3x3 depthwise loop (session 19, fast_dwconv.c dw_reg)
+ * at the AVX-512 level; its default only on Intel CPUs, where it was
+ * measured (Granite Rapids class: MobileNetV2's 14x14 / 7x7 depthwise
+ * steps, bench/RESULTS.md session 19 mbi) — AMD Zen keeps the flat path and
+ * the channel lanes it measured. SKIPSERVE_DW_REG=0 / =1 (prepack.c, at
+ * load) override the default. */
+static void fill_dwreg(void)
+{
+    if (NCONFIGS > SK_ISA_AVX512) {
+        configs[SK_ISA_AVX512].dw_reg3 = sk_f32_dw_reg3__avx512f;
+        configs[SK_ISA_AVX512].dw_reg_on = sk_cpu_features_get()->intel;
+    }
+}
+
 static void fill_all(void)
 {
+    fill_dwreg();
     apply_switches();
     fill_bf16();
     fill_nchw();

@@ -770,8 +770,9 @@ static float *run_under(const conv_case *c, const char *const *env, const float 
  * gives bit for bit what the graph optimized under `env` gives serially
  * (the path a switch turns off computes the same sums in the same order);
  * `path` names the default path in the failure message. */
-static void assert_same_bits_as_under(const conv_case *c, const char *const *env,
-                                      sk_pool *const *pools, const char *path)
+static void assert_same_bits_on_under(const conv_case *c, const char *const *on,
+                                      const char *const *env, sk_pool *const *pools,
+                                      const char *path)
 {
     char what[400];
     describe(c, what, sizeof what);
@@ -780,8 +781,13 @@ static void assert_same_bits_as_under(const conv_case *c, const char *const *env
     int64_t n0, n1;
     float *want = run_under(c, env, x, r, &n0);
     char err[256];
+    for (int i = 0; on && on[i]; i += 2)
+        setenv(on[i], on[i + 1], 1);
     sk_graph *go = build(c, 4242);
-    if (sk_graph_optimize(go, 1, err, sizeof err))
+    int rc = sk_graph_optimize(go, 1, err, sizeof err);
+    for (int i = 0; on && on[i]; i += 2)
+        unsetenv(on[i]);
+    if (rc)
         fail_msg("optimize: %s (%s)", err, what);
     for (int t = 0; t < 3; t++) {
         float *y = run_graph(go, c, x, r, pools[t], &n1, 0);
@@ -796,6 +802,12 @@ static void assert_same_bits_as_under(const conv_case *c, const char *const *env
     free(x);
     free(r);
     sk_graph_free(go);
+}
+
+static void assert_same_bits_as_under(const conv_case *c, const char *const *env,
+                                      sk_pool *const *pools, const char *path)
+{
+    assert_same_bits_on_under(c, NULL, env, pools, path);
 }
 
 /* The flat depthwise path (fast_dwconv.c dw_plane_flat: phase planes,
@@ -820,6 +832,7 @@ static void test_depthwise_flat(void **state)
     };
     sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
     sk_pool *pools[3] = {NULL, p3, p16};
+    setenv("SKIPSERVE_DW_REG", "0", 1); /* its planes to the flat path (session 19) */
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
         sk_cpu_set_level((sk_isa)l);
         for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
@@ -884,6 +897,7 @@ static void depthwise_cl_cases(const int (*geo)[9], size_t ngeo)
 {
     sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
     sk_pool *pools[3] = {NULL, p3, p16};
+    setenv("SKIPSERVE_DW_REG", "0", 1); /* its planes to the lanes (session 19) */
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
         sk_cpu_set_level((sk_isa)l);
         for (size_t i = 0; i < ngeo; i++)
@@ -904,6 +918,70 @@ static void depthwise_cl_cases(const int (*geo)[9], size_t ngeo)
                 assert_same_bits_as_under(&c, rows, pools, "channel lanes");
             }
     }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(p3);
+    sk_pool_destroy(p16);
+}
+
+/* The register-row 3x3 depthwise path (session 19, fast_dwconv.c dw_reg,
+ * avx512/f32_dwreg__avx512f.c), forced on with SKIPSERVE_DW_REG=1 (its
+ * default is on only on Intel CPUs): against the reference, taken exactly
+ * where its rule says (3x3, dilation 1, strides 1 / 2, output rows <= 16
+ * wide, top / left pads <= 2, tap columns below 32 — sk_dw_reg_planes grew
+ * by every plane, or not at all), and bit for bit the flat path
+ * (SKIPSERVE_DW_REG=0 SKIPSERVE_DW_CL=0) and the channel lanes
+ * (SKIPSERVE_DW_REG=0) on 1, 3 and 16 threads. Geometries: MobileNetV2's
+ * 14x14 and 7x7 planes at strides 1 and 2, rows of exactly 16 outputs
+ * reading input columns up to 31 (W 31, 32: the second register), pads 0 and
+ * 2 (whole tap rows in the padding), asymmetric pads, one-pixel planes,
+ * 2 images, and shapes just outside (17 outputs, 5x5, dilation 2, pad 3). */
+static void test_depthwise_reg(void **state)
+{
+    (void)state;
+    static const int geo[][9] = {
+        /* C, H, W, k, s, d, pb, pe, N */
+        {32, 14, 14, 3, 1, 1, 1, 1, 1}, {24, 28, 28, 3, 2, 1, 1, 1, 2}, {20, 14, 14, 3, 2, 1, 1, 1, 1},
+        {33, 7, 7, 3, 1, 1, 1, 1, 1},   {5, 16, 16, 3, 1, 1, 1, 1, 1},  {5, 31, 31, 3, 2, 1, 1, 1, 1},
+        {5, 32, 32, 3, 2, 1, 1, 1, 1},  {3, 33, 33, 3, 2, 1, 1, 1, 1},  {4, 9, 12, 3, 2, 1, 0, 1, 1},
+        {4, 8, 8, 3, 1, 1, 2, 2, 2},    {4, 1, 1, 3, 1, 1, 1, 1, 1},    {3, 5, 20, 3, 1, 1, 0, 0, 1},
+        {6, 6, 30, 3, 2, 1, 1, 0, 1},   {4, 5, 18, 3, 1, 1, 0, 0, 1},   {4, 7, 7, 5, 1, 1, 2, 2, 1},
+        {4, 9, 9, 3, 1, 2, 2, 2, 1},    {4, 6, 6, 3, 1, 1, 3, 3, 1},    {6, 6, 40, 3, 2, 1, 1, 1, 1},
+        {7, 2, 3, 3, 2, 1, 1, 1, 3},
+    };
+    sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
+    sk_pool *pools[3] = {NULL, p3, p16};
+    static const char *const on[] = {"SKIPSERVE_DW_REG", "1", NULL};
+    static const char *const flat[] = {"SKIPSERVE_DW_REG", "0", "SKIPSERVE_DW_CL", "0", NULL};
+    static const char *const lanes[] = {"SKIPSERVE_DW_REG", "0", NULL};
+    int taken_any = 0;
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            for (int e = 0; e < 3; e++) {
+                conv_case c;
+                dw_geo_case(geo[i], e, &c);
+                char what[400];
+                describe(&c, what, sizeof what);
+                const int oW = (int)c.out[1];
+                const int want = kc && kc->dw_reg3 && c.k[0] == 3 && c.d[0] == 1 &&
+                                 (c.s[0] == 1 || c.s[0] == 2) && oW <= 16 && c.pb[0] <= 2 &&
+                                 c.pb[1] <= 2 && (oW - 1) * c.s[1] - c.pb[1] + 2 <= 31;
+                size_t before = sk_dw_reg_planes();
+                setenv("SKIPSERVE_DW_REG", "1", 1);
+                check_case(&c, p3, e == 0); /* against the reference */
+                unsetenv("SKIPSERVE_DW_REG");
+                size_t ran = sk_dw_reg_planes() - before;
+                if (want ? ran < (size_t)(c.N * c.C) : ran != 0)
+                    fail_msg("[%s] register rows %s: %s", sk_isa_name((sk_isa)l),
+                             want ? "not taken" : "taken", what);
+                taken_any |= want;
+                assert_same_bits_on_under(&c, on, flat, pools, "register rows");
+                assert_same_bits_on_under(&c, on, lanes, pools, "register rows");
+            }
+    }
+    if (sk_cpu_detected() >= SK_ISA_AVX512 && !taken_any)
+        fail_msg("register rows never taken at the AVX-512 level");
     sk_cpu_set_level(sk_cpu_detected());
     sk_pool_destroy(p3);
     sk_pool_destroy(p16);
@@ -2586,6 +2664,7 @@ int main(void)
         cmocka_unit_test_teardown(test_split_threads_bits, clean_env),
         cmocka_unit_test_teardown(test_split_switches_differ, clean_env),
         cmocka_unit_test_teardown(test_depthwise_cl_wtab, clean_env),
+        cmocka_unit_test_teardown(test_depthwise_reg, clean_env), /* last too: random draws */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
