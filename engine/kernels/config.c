@@ -287,6 +287,7 @@ static void fill_dwreg(void)
 {
     if (NCONFIGS > SK_ISA_AVX512) {
         configs[SK_ISA_AVX512].dw_reg3 = sk_f32_dw_reg3__avx512f;
+        configs[SK_ISA_AVX512].dw_reg3w = sk_f32_dw_reg3w__avx512f;
         configs[SK_ISA_AVX512].dw_reg_on = sk_cpu_features_get()->intel;
     }
 }

@@ -237,6 +237,7 @@ typedef struct sk_kconfig {
     /* depthwise 3x3, output rows <= 16 wide, from registers (session 19): the
      * AVX-512 level (NULL elsewhere), taken by default where dw_reg_on */
     sk_dw_reg_fn dw_reg3;
+    sk_dw_reg_fn dw_reg3w; /* the same at stride 1 for rows of any width (masked loads) */
     int dw_reg_on; /* its default (prepack.c dw_switches): 1 on Intel, where it was measured */
     sk_qigemm_cfg qigemm;  /* int8 conv on NHWC activations through an indirection
                             * buffer (qigemm.h); uk NULL where the level has none */

@@ -229,7 +229,10 @@ SK_DW_UK_PROTOS(avx512f)
 void sk_f32_dw_reg3__avx512f(const sk_dw_reg_geo *g, size_t p0, size_t p1, const float *x,
                              const float *w, const float *b, float *y, const float *res,
                              float lo, float hi);
-/* Planes run by the register-row loop since the process started (tests). */
+void sk_f32_dw_reg3w__avx512f(const sk_dw_reg_geo *g, size_t p0, size_t p1, const float *x,
+                              const float *w, const float *b, float *y, const float *res,
+                              float lo, float hi);
+/* Planes run by the register-row loops since the process started (tests). */
 size_t sk_dw_reg_planes(void);
 
 /* The direct NCHW conv (fast_conv_s2.c): its band loop per ISA. */

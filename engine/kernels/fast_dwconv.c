@@ -299,10 +299,12 @@ static void dw_wtab_fill(const sk_conv2d *g, int64_t vw, float *t)
 /* The register-row path (session 19, avx512/f32_dwreg__avx512f.c): a 3x3
  * undilated depthwise conv at stride 1 or 2 whose output rows are at most
  * 16 wide and whose taps read input columns below 32 (MobileNetV2's 14x14
- * and 7x7 planes) runs one plane a call straight from x to y: each input
+ * and 7x7 planes) runs its planes straight from x to y: each input
  * row one or two masked loads and three vpermt2ps into its tap vectors,
  * kept in registers across output rows, each output row 9 FMAs and one
- * masked store — no copies, no scratch. Same sums in the same order as the
+ * masked store — no copies, no scratch. At stride 1 wider rows (the
+ * 112x112 plane) take dw_reg3w: per block of 16 outputs nine masked loads
+ * straight from the three input rows. Same sums in the same order as the
  * flat path (padding taps are FMAs with 0), so the same bits. Taken before
  * the channel lanes and the flat path where pv->dw_reg (prepack.c: the
  * level has the loop, and the default of config.c — Intel — or
@@ -314,14 +316,16 @@ static int dw_reg_setup(dw_run *r, const sk_conv_priv *pv)
 {
     const sk_conv2d *g = &r->g;
     if (!pv->dw_reg || !pv->kc->dw_reg3 || g->kh != 3 || g->kw != 3 || g->dh != 1 ||
-        g->dw != 1 || (g->sh != 1 && g->sh != 2) || (g->sw != 1 && g->sw != 2) || g->oW > 16 ||
-        g->oW < 1 || g->pt > 2 || g->pl > 2 || g->H > (1 << 20) || g->W > (1 << 20) ||
-        g->oH > (1 << 20))
+        g->dw != 1 || (g->sh != 1 && g->sh != 2) || (g->sw != 1 && g->sw != 2) || g->oW < 1 ||
+        g->pt > 2 || g->pl > 2 || g->H > (1 << 20) || g->W > (1 << 20) || g->oH > (1 << 20) ||
+        g->oW > (1 << 20) || g->C > (1 << 30))
         return 0;
-    /* the last lane's last tap column must lie below 32 (two registers) */
-    if ((g->oW - 1) * g->sw - g->pl + 2 > 31)
+    if (g->oW <= 16 && (g->oW - 1) * g->sw - g->pl + 2 <= 31)
+        r->reg = pv->kc->dw_reg3; /* the last lane's last tap column below 32: two registers */
+    else if (g->sh == 1 && g->sw == 1 && pv->kc->dw_reg3w)
+        r->reg = pv->kc->dw_reg3w; /* wider rows at stride 1: the taps loaded masked */
+    else
         return 0;
-    r->reg = pv->kc->dw_reg3;
     r->rg = (sk_dw_reg_geo){(int)g->H, (int)g->W, (int)g->oH, (int)g->oW,
                             (int)g->sh, (int)g->sw, (int)g->pt, (int)g->pl, (int)g->C};
     return 1;

@@ -927,14 +927,18 @@ static void depthwise_cl_cases(const int (*geo)[9], size_t ngeo)
  * avx512/f32_dwreg__avx512f.c), forced on with SKIPSERVE_DW_REG=1 (its
  * default is on only on Intel CPUs): against the reference, taken exactly
  * where its rule says (3x3, dilation 1, strides 1 / 2, output rows <= 16
- * wide, top / left pads <= 2, tap columns below 32 — sk_dw_reg_planes grew
+ * wide and tap columns below 32, or any width at stride 1; top / left pads
+ * <= 2 — sk_dw_reg_planes grew
  * by every plane, or not at all), and bit for bit the flat path
  * (SKIPSERVE_DW_REG=0 SKIPSERVE_DW_CL=0) and the channel lanes
  * (SKIPSERVE_DW_REG=0) on 1, 3 and 16 threads. Geometries: MobileNetV2's
  * 14x14 and 7x7 planes at strides 1 and 2, rows of exactly 16 outputs
  * reading input columns up to 31 (W 31, 32: the second register), pads 0 and
  * 2 (whole tap rows in the padding), asymmetric pads, one-pixel planes,
- * 2 images, and shapes just outside (17 outputs, 5x5, dilation 2, pad 3). */
+ * 2 images, and shapes just outside (17 outputs at stride 2, 5x5, dilation
+ * 2, pad 3); the stride-1 loop for wider rows (dw_reg3w, masked loads):
+ * MobileNetV2's 112x112, rows of 17-47 outputs with pads 0-2, last blocks
+ * of 1-15 lanes. */
 static void test_depthwise_reg(void **state)
 {
     (void)state;
@@ -946,7 +950,8 @@ static void test_depthwise_reg(void **state)
         {4, 8, 8, 3, 1, 1, 2, 2, 2},    {4, 1, 1, 3, 1, 1, 1, 1, 1},    {3, 5, 20, 3, 1, 1, 0, 0, 1},
         {6, 6, 30, 3, 2, 1, 1, 0, 1},   {4, 5, 18, 3, 1, 1, 0, 0, 1},   {4, 7, 7, 5, 1, 1, 2, 2, 1},
         {4, 9, 9, 3, 1, 2, 2, 2, 1},    {4, 6, 6, 3, 1, 1, 3, 3, 1},    {6, 6, 40, 3, 2, 1, 1, 1, 1},
-        {7, 2, 3, 3, 2, 1, 1, 1, 3},
+        {7, 2, 3, 3, 2, 1, 1, 1, 3},    {3, 112, 112, 3, 1, 1, 1, 1, 1}, {4, 9, 40, 3, 1, 1, 2, 2, 1},
+        {4, 6, 17, 3, 1, 1, 0, 1, 2},   {5, 5, 33, 3, 1, 1, 1, 0, 1},    {3, 7, 47, 3, 1, 1, 2, 1, 1},
     };
     sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
     sk_pool *pools[3] = {NULL, p3, p16};
@@ -964,9 +969,10 @@ static void test_depthwise_reg(void **state)
                 char what[400];
                 describe(&c, what, sizeof what);
                 const int oW = (int)c.out[1];
-                const int want = kc && kc->dw_reg3 && c.k[0] == 3 && c.d[0] == 1 &&
-                                 (c.s[0] == 1 || c.s[0] == 2) && oW <= 16 && c.pb[0] <= 2 &&
-                                 c.pb[1] <= 2 && (oW - 1) * c.s[1] - c.pb[1] + 2 <= 31;
+                const int base = kc && kc->dw_reg3 && c.k[0] == 3 && c.d[0] == 1 &&
+                                 (c.s[0] == 1 || c.s[0] == 2) && c.pb[0] <= 2 && c.pb[1] <= 2;
+                const int want = base && ((oW <= 16 && (oW - 1) * c.s[1] - c.pb[1] + 2 <= 31) ||
+                                          (c.s[0] == 1 && kc->dw_reg3w));
                 size_t before = sk_dw_reg_planes();
                 setenv("SKIPSERVE_DW_REG", "1", 1);
                 check_case(&c, p3, e == 0); /* against the reference */

@@ -137,6 +137,77 @@ void sk_f32_dw_reg3__avx512f(const sk_dw_reg_geo *g, size_t p0, size_t p1, const
     }
 }
 
+/* Stride 1, output rows of any width (session 19: MobileNetV2's standalone
+ * 112x112 depthwise conv): per output row and block of 16 outputs, the
+ * nine taps are masked loads straight from the three input rows (lanes
+ * whose column lies outside the row, or past oW, read 0) and one FMA chain
+ * from the bias; consecutive blocks are independent chains. The same sums
+ * as the flat path (a padding tap an FMA with 0): the same bits. */
+static inline __mmask16 dwreg_lanes(int q0, int c0, int W, int oW)
+{
+    /* lanes l with 0 <= c0 + l < W and q0 + l < oW */
+    int lo = c0 < 0 ? -c0 : 0, hi = W - c0;
+    if (hi > oW - q0)
+        hi = oW - q0;
+    if (hi > 16)
+        hi = 16;
+    if (hi <= lo)
+        return 0;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+void sk_f32_dw_reg3w__avx512f(const sk_dw_reg_geo *g, size_t p0, size_t p1, const float *x,
+                              const float *w, const float *b, float *y, const float *res,
+                              float lo, float hi)
+{
+    const int H = g->H, W = g->W, oH = g->oH, oW = g->oW, pt = g->pt, pl = g->pl;
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), z = _mm512_setzero_ps();
+    const size_t HW = (size_t)H * (size_t)W, oHW = (size_t)oH * (size_t)oW;
+    size_t c = p0 % (size_t)g->C;
+    for (size_t p = p0; p < p1; p++) {
+        const float *xp = x + p * HW, *wc = w + 9 * c;
+        float *yp = y + p * oHW;
+        const float *rp = res ? res + p * oHW : NULL;
+        const __m512 w0 = _mm512_set1_ps(wc[0]), w1 = _mm512_set1_ps(wc[1]),
+                     w2 = _mm512_set1_ps(wc[2]), w3 = _mm512_set1_ps(wc[3]),
+                     w4 = _mm512_set1_ps(wc[4]), w5 = _mm512_set1_ps(wc[5]),
+                     w6 = _mm512_set1_ps(wc[6]), w7 = _mm512_set1_ps(wc[7]),
+                     w8 = _mm512_set1_ps(wc[8]);
+        const __m512 vb = _mm512_set1_ps(b ? b[c] : 0.0f);
+        for (int oh = 0; oh < oH; oh++) {
+            const int ih = oh - pt;
+            const float *r0 = ih >= 0 && ih < H ? xp + (ptrdiff_t)ih * W : NULL;
+            const float *r1 = ih + 1 >= 0 && ih + 1 < H ? xp + (ptrdiff_t)(ih + 1) * W : NULL;
+            const float *r2 = ih + 2 >= 0 && ih + 2 < H ? xp + (ptrdiff_t)(ih + 2) * W : NULL;
+            for (int q0 = 0; q0 < oW; q0 += 16) {
+                const int c0 = q0 - pl;
+                const __mmask16 m0 = dwreg_lanes(q0, c0, W, oW),
+                                m1 = dwreg_lanes(q0, c0 + 1, W, oW),
+                                m2 = dwreg_lanes(q0, c0 + 2, W, oW);
+#define DWW_LD(r, j) ((r) ? _mm512_maskz_loadu_ps(m##j, (r) + c0 + (j)) : z)
+                __m512 a = vb;
+                a = _mm512_fmadd_ps(w0, DWW_LD(r0, 0), a);
+                a = _mm512_fmadd_ps(w1, DWW_LD(r0, 1), a);
+                a = _mm512_fmadd_ps(w2, DWW_LD(r0, 2), a);
+                a = _mm512_fmadd_ps(w3, DWW_LD(r1, 0), a);
+                a = _mm512_fmadd_ps(w4, DWW_LD(r1, 1), a);
+                a = _mm512_fmadd_ps(w5, DWW_LD(r1, 2), a);
+                a = _mm512_fmadd_ps(w6, DWW_LD(r2, 0), a);
+                a = _mm512_fmadd_ps(w7, DWW_LD(r2, 1), a);
+                a = _mm512_fmadd_ps(w8, DWW_LD(r2, 2), a);
+#undef DWW_LD
+                const int n = oW - q0 < 16 ? oW - q0 : 16;
+                const __mmask16 om = v_mask((size_t)n);
+                if (rp)
+                    a = v_add(a, _mm512_maskz_loadu_ps(om, rp + (ptrdiff_t)oh * oW + q0));
+                _mm512_mask_storeu_ps(yp + (ptrdiff_t)oh * oW + q0, om, v_min(vhi, v_max(vlo, a)));
+            }
+        }
+        if (++c == (size_t)g->C)
+            c = 0;
+    }
+}
+
 #undef DWREG_TAPS
 #undef DWREG_OUT
 #undef DWREG_ROWP
