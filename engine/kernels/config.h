@@ -239,6 +239,9 @@ typedef struct sk_kconfig {
     sk_dw_reg_fn dw_reg3;
     sk_dw_reg_fn dw_reg3w; /* the same at stride 1 for rows of any width (masked loads) */
     int dw_reg_on; /* its default (prepack.c dw_switches): 1 on Intel, where it was measured */
+    /* FP32 pixel rows as one pool job a group (fast_conv_pixrows.c
+     * pixrows_one_task, session 19): the default, 1 on Intel where measured */
+    int pixrows_one_on;
     sk_qigemm_cfg qigemm;  /* int8 conv on NHWC activations through an indirection
                             * buffer (qigemm.h); uk NULL where the level has none */
     /* 1x1 convs with B read in place from NCHW planes (gemm_nchw.h): the

@@ -993,6 +993,88 @@ static void test_depthwise_reg(void **state)
     sk_pool_destroy(p16);
 }
 
+/* Pixel rows as one pool job a group (session 19, fast_conv_pixrows.c
+ * pixrows_one_task; FP32 1x1 stride-1 convs, default on Intel): each
+ * thread's share of the tiles — column-panel-major where there are more
+ * column panels than row panels, else row-panel-major, cut anywhere in a
+ * panel —, its own gather, serial sub-jobs and transposes. Against the
+ * reference, and bit for bit the three-job path (SKIPSERVE_PIXROWS_ONE=0,
+ * read per run) on 1, 2, 3 and 16 threads (16: shares of one tile or
+ * none): MobileNetV2's 7x7 shapes (+ residual), 5x5 maps at batch 2-3
+ * (panels straddle two images), a 3x3 map with 300 output channels
+ * (10 column panels, 2 row panels), a 9x9 map with 40 (row-panel-major),
+ * and a 3x3 conv, which keeps the three jobs (same bits either way). */
+static void test_pixrows_one(void **state)
+{
+    (void)state;
+    static const int geo[][6] = {/* C, M, H, k, stride, pad */
+                                 {960, 160, 7, 1, 1, 0}, {160, 960, 7, 1, 1, 0},
+                                 {40, 72, 5, 1, 1, 0},   {33, 17, 5, 1, 1, 0},
+                                 {64, 300, 3, 1, 1, 0},  {24, 40, 9, 1, 1, 0},
+                                 {72, 100, 7, 3, 1, 1}};
+    sk_pool *pools[4] = {NULL, sk_pool_create(2), sk_pool_create(3), sk_pool_create(16)};
+    char err[256];
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            for (int N = 1; N <= 3; N++) {
+                conv_case c;
+                square_case(&c, N, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4],
+                            geo[i][5]);
+                c.bias = 1;
+                c.add = N != 2;
+                c.act = 2;
+                char what[400];
+                describe(&c, what, sizeof what);
+                uint64_t seed = rnd() * 7919ull + 17;
+                sk_graph *gr = build(&c, seed), *go = build(&c, seed);
+                setenv("SKIPSERVE_PIXROWS", "force", 1);
+                setenv("SKIPSERVE_WINOGRAD", "0", 1);
+                if (sk_graph_optimize(go, 1, err, sizeof err))
+                    fail_msg("optimize: %s", err);
+                unsetenv("SKIPSERVE_PIXROWS");
+                unsetenv("SKIPSERVE_WINOGRAD");
+                int kind = (int)((const sk_conv_priv *)go->nodes[find_op(go, SK_OP_CONV_FUSED)].priv)->kind;
+                assert_int_equal(kind, SK_CONV_PIXROWS);
+                float *x, *r;
+                random_operands(&c, &x, &r);
+                int64_t n0, n;
+                float *yr = run_graph(gr, &c, x, r, NULL, &n0, 0);
+                setenv("SKIPSERVE_PIXROWS_ONE", "0", 1);
+                float *want = run_graph(go, &c, x, r, NULL, &n, 0);
+                assert_int_equal(n, n0);
+                double big = 1.0;
+                for (int64_t e = 0; e < n0; e++)
+                    big = fmax(big, fabs(yr[e]));
+                const double tol = (double)(c.C * c.k[0] * c.k[1] + 16) * FLT_EPSILON * 4.0 * big;
+                for (int64_t e = 0; e < n0; e++)
+                    if (fabs((double)want[e] - yr[e]) > tol)
+                        fail_msg("[%s] y[%lld] %g, ref %g: %s", sk_isa_name((sk_isa)l),
+                                 (long long)e, want[e], yr[e], what);
+                setenv("SKIPSERVE_PIXROWS_ONE", "1", 1);
+                for (int t = 0; t < 4; t++) {
+                    float *y = run_graph(go, &c, x, r, pools[t], &n, 0);
+                    assert_int_equal(n, n0);
+                    if (memcmp(y, want, sizeof(float) * (size_t)n))
+                        fail_msg("[%s] pixel rows as one job on %d threads differ from the "
+                                 "three jobs: %s",
+                                 sk_isa_name((sk_isa)l), t ? sk_pool_size(pools[t]) : 1, what);
+                    free(y);
+                }
+                unsetenv("SKIPSERVE_PIXROWS_ONE");
+                free(want);
+                free(yr);
+                free(x);
+                free(r);
+                sk_graph_free(gr);
+                sk_graph_free(go);
+            }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    for (int t = 1; t < 4; t++)
+        sk_pool_destroy(pools[t]);
+}
+
 /* The pixel-rows GEMM (SK_CONV_PIXROWS, fast_conv.c) forced on every
  * ungrouped conv, Winograd off: 1-3 spatial dims, strides, dilations, pads,
  * pixel counts below / around / past the microkernel's 6 rows and the
@@ -2671,6 +2753,7 @@ int main(void)
         cmocka_unit_test_teardown(test_split_switches_differ, clean_env),
         cmocka_unit_test_teardown(test_depthwise_cl_wtab, clean_env),
         cmocka_unit_test_teardown(test_depthwise_reg, clean_env), /* last too: random draws */
+        cmocka_unit_test_teardown(test_pixrows_one, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
