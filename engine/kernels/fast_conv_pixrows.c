@@ -503,7 +503,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         return sk_kfail(ctx, n, SK_EINVAL, "BF16 pixel rows: tile of %d rows", pr.mr);
     }
     sk_fused_act(n, &pr.lo, &pr.hi);
-    const int kc = pixrows_kc(cfg), one = pixrows_one_on(pv, &pr);
+    const int kc = pixrows_kc(cfg), one = T > 1 && pixrows_one_on(pv, &pr);
     const size_t img_size = (size_t)pr.M * (size_t)pr.P;
     const size_t mchunks = (size_t)((pr.M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK);
     for (int64_t i0 = 0; i0 < N; i0 += G) {
