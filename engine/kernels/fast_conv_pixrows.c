@@ -458,8 +458,13 @@ static void pixrows_one_task(void *arg, int tid, size_t u0, size_t u1)
  * gather packs K pairs across all panels) 1x1 stride-1 unpadded convs,
  * whose gather is a copy of channel rows (ResNet-50's 3x3 at 7x7, whose
  * table gather of 49 x 4608 floats each thread would repeat, measured
- * 0.995x at batch 1 on 2 threads), by default where config.c
- * measured it (Intel), or SKIPSERVE_PIXROWS_ONE=0 / =1 (read per run). */
+ * 0.995x at batch 1 on 2 threads), by default where config.c measured it
+ * (Intel), or SKIPSERVE_PIXROWS_ONE=0 / =1 (read per run). By default not
+ * where the shares run in column order over an A of more than
+ * PIXROWS_ONE_A_MAX bytes, which every thread would gather whole
+ * (ResNet-50's 2048 -> 512 at 7x7: 400 KB; MobileNetV2's, measured: up to
+ * 188 KB). */
+#define PIXROWS_ONE_A_MAX ((size_t)256 << 10)
 static int pixrows_one_on(const sk_conv_priv *pv, const pixrows *pr)
 {
     const char *e = getenv("SKIPSERVE_PIXROWS_ONE");
@@ -467,6 +472,9 @@ static int pixrows_one_on(const sk_conv_priv *pv, const pixrows *pr)
         return 0;
     if (e && *e)
         return strcmp(e, "0") != 0;
+    const int64_t R = pr->rows_pad / pr->mr, C = (pr->M + pv->cfg->nr - 1) / pv->cfg->nr;
+    if (C > R && (size_t)pr->rows_pad * (size_t)pr->K * sizeof(float) > PIXROWS_ONE_A_MAX)
+        return 0;
     return pv->kc->pixrows_one_on;
 }
 
@@ -506,7 +514,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         return sk_kfail(ctx, n, SK_EINVAL, "BF16 pixel rows: tile of %d rows", pr.mr);
     }
     sk_fused_act(n, &pr.lo, &pr.hi);
-    const int kc = pixrows_kc(cfg), one = T > 1 && pixrows_one_on(pv, &pr);
+    const int kc = pixrows_kc(cfg);
     const size_t img_size = (size_t)pr.M * (size_t)pr.P;
     const size_t mchunks = (size_t)((pr.M + PIXROWS_MCHUNK - 1) / PIXROWS_MCHUNK);
     for (int64_t i0 = 0; i0 < N; i0 += G) {
@@ -541,7 +549,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         j.c = pr.yt;
         j.ldc = (size_t)pr.M;
         j.kc = kc;
-        if (one) {
+        if (T > 1 && pixrows_one_on(pv, &pr)) {
             pixrows_one o = {&pr, &j, scratch, sk_gemm_scratch_floats(gcfg, 1), T};
             sk_parallel_for_tid(ctx->pool, (size_t)T, 1, pixrows_one_task, &o);
             continue;
