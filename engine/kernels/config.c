@@ -226,11 +226,19 @@ static void fill_nchw(void)
  *   stays in L1, and C and the residual go along 8 rows of C, streams the
  *   hardware prefetchers follow, where the default order walked down 16 A
  *   panels and touched 16 new lines of rows far apart per tile.
+ * - the register-row 3x3 depthwise loop (fill_dwreg; session 19 mbi:
+ *   MobileNetV2's 14x14 / 7x7 depthwise steps 1.5-4x), where AMD Zen keeps
+ *   the flat path and the channel lanes it measured.
+ * - FP32 pixel rows as one pool job a group (fast_conv_pixrows.c
+ *   pixrows_one_task; mbi: the 7x7 1x1 steps 1.16-1.32x at b1 2T); the
+ *   AVX2 level (Intel CPUs without AVX-512, unmeasured) keeps three jobs.
  */
 static void fill_intel(void)
 {
     if (NCONFIGS > SK_ISA_AVX512 && sk_cpu_features_get()->intel) {
         configs[SK_ISA_AVX512].im2col_aorder = 1;
+        configs[SK_ISA_AVX512].dw_reg_on = 1;
+        configs[SK_ISA_AVX512].pixrows_one_on = 1;
     }
 }
 
@@ -293,8 +301,20 @@ static void fill_qdw(void)
     }
 }
 
+/* the register-row 3x3 depthwise loop (session 19, fast_dwconv.c dw_reg)
+ * at the AVX-512 level; on by default only on Intel (fill_intel).
+ * SKIPSERVE_DW_REG=0 / =1 (prepack.c, at load) override the default. */
+static void fill_dwreg(void)
+{
+    if (NCONFIGS > SK_ISA_AVX512) {
+        configs[SK_ISA_AVX512].dw_reg3 = sk_f32_dw_reg3__avx512f;
+        configs[SK_ISA_AVX512].dw_reg3w = sk_f32_dw_reg3w__avx512f;
+    }
+}
+
 static void fill_all(void)
 {
+    fill_dwreg();
     apply_switches();
     fill_bf16();
     fill_nchw();

@@ -145,6 +145,16 @@ typedef struct sk_dw_cl_uk {
     int vw; /* lanes: planes per block */
 } sk_dw_cl_uk;
 
+/* the register-row 3x3 depthwise loop (session 19; fast_dwconv.c dw_reg,
+ * avx512/f32_dwreg__avx512f.c): one plane, output rows <= 16 wide, straight
+ * from the NCHW input to the NCHW output */
+typedef struct sk_dw_reg_geo {
+    int H, W, oH, oW, sh, sw, pt, pl, C;
+} sk_dw_reg_geo;
+typedef void (*sk_dw_reg_fn)(const sk_dw_reg_geo *g, size_t p0, size_t p1, const float *x,
+                             const float *w, const float *b, float *y, const float *res,
+                             float lo, float hi);
+
 /* ---- bf16: two float K rows (lo: row k, hi: row k+1 or NULL for zero) of
  * nb columns into one pair row of ceil(nb/nr) panels pstride words apart,
  * zero past nb (kernels/bf16.h, sk_bf16_pack2_scalar) ------------------- */
@@ -224,6 +234,14 @@ typedef struct sk_kconfig {
                           * this level (AVX512-VNNI, AVX-VNNI, AVX2 widening) */
     sk_dw_flat_uk dw_flat; /* depthwise: a whole plane as one flat run */
     sk_dw_cl_uk dw_cl;     /* depthwise: small planes, channels in the lanes */
+    /* depthwise 3x3, output rows <= 16 wide, from registers (session 19): the
+     * AVX-512 level (NULL elsewhere), taken by default where dw_reg_on */
+    sk_dw_reg_fn dw_reg3;
+    sk_dw_reg_fn dw_reg3w; /* the same at stride 1 for rows of any width (masked loads) */
+    int dw_reg_on; /* its default (prepack.c dw_switches): 1 on Intel, where it was measured */
+    /* FP32 pixel rows as one pool job a group (fast_conv_pixrows.c
+     * pixrows_one_task, session 19): the default, 1 on Intel where measured */
+    int pixrows_one_on;
     sk_qigemm_cfg qigemm;  /* int8 conv on NHWC activations through an indirection
                             * buffer (qigemm.h); uk NULL where the level has none */
     /* 1x1 convs with B read in place from NCHW planes (gemm_nchw.h): the

@@ -84,6 +84,7 @@ typedef struct sk_conv_priv {
      * SKIPSERVE_DW_CL_MAXPX=n the largest plane the lanes take */
     int dw_flat;
     int64_t dw_cl_maxpx;
+    int dw_reg; /* 1: the register-row 3x3 loop where the config has it (session 19) */
     /* SK_CONV_DIRECT and SK_CONV_DIRECT_BC (prepack.c): input channels, kernel and
      * stride, for sizing the per-run scratch before a run */
     struct {
@@ -227,6 +228,14 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
                              const float *b);
 SK_DW_UK_PROTOS(avx2)
 SK_DW_UK_PROTOS(avx512f)
+void sk_f32_dw_reg3__avx512f(const sk_dw_reg_geo *g, size_t p0, size_t p1, const float *x,
+                             const float *w, const float *b, float *y, const float *res,
+                             float lo, float hi);
+void sk_f32_dw_reg3w__avx512f(const sk_dw_reg_geo *g, size_t p0, size_t p1, const float *x,
+                              const float *w, const float *b, float *y, const float *res,
+                              float lo, float hi);
+/* Planes run by the register-row loops since the process started (tests). */
+size_t sk_dw_reg_planes(void);
 
 /* The direct NCHW conv (fast_conv_s2.c): its band loop per ISA. */
 void sk_f32_cdir_band__avx2(const sk_cdir_band *b);

@@ -262,21 +262,13 @@ static void pixrows_pack_pairs(const pixrows *pr, const float *x, int64_t k0, in
  * writes run along consecutive floats (a[q][k * mr + r]); the reads are
  * the panel's pixels in one channel plane, which stays in cache across the
  * kvol taps of that channel. */
-static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
+static void pixrows_pack_range(const pixrows *pr, int64_t k0, int64_t k1, int64_t qa, int64_t qb)
 {
-    (void)tid;
-    const pixrows *pr = arg;
     const conv_src *s = pr->s;
     const int mr = pr->mr;
     const size_t pstride = (size_t)pr->K * (size_t)mr;
     const float *x = s->x + pr->img0 * s->C * s->in_px;
-    const int64_t k0 = (int64_t)c0 * PIXROWS_KCHUNK;
-    const int64_t k1 = (int64_t)c1 * PIXROWS_KCHUNK < pr->K ? (int64_t)c1 * PIXROWS_KCHUNK : pr->K;
-    if (pr->pack2) {
-        pixrows_pack_pairs(pr, x, k0, k1);
-        return;
-    }
-    for (int64_t q = 0; q * mr < pr->rows_pad; q++) {
+    for (int64_t q = qa; q < qb; q++) {
         float *d = pr->a + (size_t)q * pstride + (size_t)k0 * (size_t)mr;
         int64_t c = k0 / s->kvol, t = k0 % s->kvol;
         /* a 1x1 stride-1 conv (col == X) whose panel holds mr consecutive
@@ -312,6 +304,19 @@ static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
     }
 }
 
+static void pixrows_pack_task(void *arg, int tid, size_t c0, size_t c1)
+{
+    (void)tid;
+    const pixrows *pr = arg;
+    const int64_t k0 = (int64_t)c0 * PIXROWS_KCHUNK;
+    const int64_t k1 = (int64_t)c1 * PIXROWS_KCHUNK < pr->K ? (int64_t)c1 * PIXROWS_KCHUNK : pr->K;
+    if (pr->pack2) {
+        pixrows_pack_pairs(pr, pr->s->x + pr->img0 * pr->s->C * pr->s->in_px, k0, k1);
+        return;
+    }
+    pixrows_pack_range(pr, k0, k1, 0, pr->rows_pad / pr->mr);
+}
+
 /* Task u: image u / mchunks of the group, PIXROWS_MCHUNK output channels. */
 static void pixrows_out_task(void *arg, int tid, size_t u0, size_t u1)
 {
@@ -326,6 +331,151 @@ static void pixrows_out_task(void *arg, int tid, size_t u0, size_t u1)
                               P, pr->bias ? pr->bias + m0 : NULL,
                               pr->res ? pr->res + g * M * P + m0 * P : NULL, pr->lo, pr->hi);
     }
+}
+
+/* Pixel rows in one pool job (session 19, issue 24; FP32): on the Intel
+ * Xeon the three jobs above — gather, GEMM, transpose — scaled poorly to 2
+ * threads at batch 1 (MobileNetV2's 960 -> 160 at 7x7: gather 23 -> 25,
+ * GEMM 240 -> 178, transpose 7 -> 10 kcycles from 1 to 2 threads; each job
+ * read what the other core wrote in the job before, and a job start cost
+ * ~7 kcycles). Here each thread takes an equal share of the group's
+ * mr x nr tiles (pixrows_one_task: a run of whole column or row panels,
+ * with at most a part of one at each end), gathers the A panels of the
+ * rows its tiles cover itself, multiplies them on its own (sk_gemm_run
+ * serially on sub-jobs of whole panels: the same microkernels, K blocks
+ * and edge kernels per element, so the same bits), and transposes the
+ * blocks of Y' it wrote into Y while they are in its cache. The price: at
+ * batch 1 a thread whose share spans a whole column panel gathers all of
+ * A (duplicated across threads; A is 31-188 KB on MobileNetV2's 7x7
+ * layers). */
+typedef struct pixrows_one {
+    pixrows *pr;
+    const sk_gemm_job *j; /* the whole group's job: operands, epilogue, kc */
+    float *scratch;
+    size_t per_thread; /* GEMM scratch floats a thread */
+    int T;
+} pixrows_one;
+
+/* Y' rows [r0, r1) x columns [m0, m0 + cols) into Y (bias, residual, clamp),
+ * split where the rows cross images. */
+static void pixrows_out_block(const pixrows *pr, size_t r0, size_t r1, size_t m0, size_t cols)
+{
+    const size_t M = (size_t)pr->M, P = (size_t)pr->P;
+    for (size_t r = r0; r < r1;) {
+        const size_t g = r / P, p0 = r - g * P, re = (g + 1) * P < r1 ? (g + 1) * P : r1;
+        pr->uk->transpose_epi(re - r, cols, pr->yt + r * M + m0, M,
+                              pr->y + g * M * P + m0 * P + p0, P,
+                              pr->bias ? pr->bias + m0 : NULL,
+                              pr->res ? pr->res + g * M * P + m0 * P + p0 : NULL, pr->lo, pr->hi);
+        r = re;
+    }
+}
+
+/* Row panels [qa, qb) x column panels [ca, cb) of the group's product:
+ * a serial sub-job of whole panels, then its block of Y' into Y. */
+static void pixrows_one_block(const pixrows_one *o, float *scratch, int64_t qa, int64_t qb,
+                              int64_t ca, int64_t cb)
+{
+    const pixrows *pr = o->pr;
+    const sk_gemm_job *j = o->j;
+    const int mr = pr->mr, nr = j->cfg->nr;
+    const int64_t rows = pr->G * pr->P;
+    const int64_t r0 = qa * mr, r1 = qb * mr < rows ? qb * mr : rows;
+    const int64_t m0 = ca * nr, m1 = cb * nr < pr->M ? cb * nr : pr->M;
+    if (r1 <= r0 || m1 <= m0)
+        return;
+    sk_gemm_packed_a pa = *j->a_packed;
+    pa.M = (int)(r1 - r0);
+    pa.data += (size_t)qa * (size_t)pr->K * (size_t)mr;
+    sk_gemm_packed_b pb = *j->b_packed;
+    pb.N = (int)(m1 - m0);
+    pb.data += (size_t)ca * sk_gemm_kslots(j->cfg, pr->K) * (size_t)nr;
+    sk_gemm_job sub = *j;
+    sub.M = (int)(r1 - r0);
+    sub.N = (int)(m1 - m0);
+    sub.a_packed = &pa;
+    sub.b_packed = &pb;
+    sub.c = j->c + (size_t)r0 * j->ldc + (size_t)m0;
+    sk_gemm_run(NULL, &sub, scratch);
+    pixrows_out_block(pr, (size_t)r0, (size_t)r1, (size_t)m0, (size_t)(m1 - m0));
+}
+
+static void pixrows_one_task(void *arg, int tid, size_t u0, size_t u1)
+{
+    const pixrows_one *o = arg;
+    const pixrows *pr = o->pr;
+    const int nr = o->j->cfg->nr;
+    const int64_t R = pr->rows_pad / pr->mr, C = (pr->M + nr - 1) / nr, tiles = R * C;
+    /* the order of the tiles the shares cut: column-panel-major when there
+     * are more column panels than row panels (batch 1, >= 8 column panels:
+     * a share is a run of output channels over all pixels, gathering all
+     * of A and reading its part of W'), else row-panel-major (a run of
+     * pixels — of images at batch 8 — over all channels, gathering only its
+     * rows, reading all of W'). Measured at b1 2T against the other order
+     * and against cutting by bytes repeated (A rows < W' columns: column
+     * order for the 160-channel projections too, 0.87x there) */
+    const int colmaj = C > R;
+    const int64_t L = colmaj ? R : C; /* tiles along the inner axis */
+    float *scratch = o->scratch + (size_t)tid * o->per_thread;
+    for (size_t u = u0; u < u1; u++) {
+        /* share u of T: tiles [t0, t1) of that order */
+        const int64_t t0 = tiles * (int64_t)u / o->T, t1 = tiles * (int64_t)(u + 1) / o->T;
+        if (t1 <= t0)
+            continue;
+        /* outer panels o0 .. o1, inner [a, L) of o0 and [0, b) of o1 */
+        const int64_t o0 = t0 / L, a = t0 % L, o1 = (t1 - 1) / L, b = (t1 - 1) % L + 1;
+        /* the rows its tiles cover */
+        const int64_t qa = colmaj ? (o0 == o1 ? a : 0) : o0;
+        const int64_t qb = colmaj ? (o0 == o1 ? b : R) : o1 + 1;
+        pixrows_pack_range(pr, 0, pr->K, qa, qb);
+        /* blocks (outer range) x (inner range), in the order's axes */
+        int64_t bo[3][4], nb = 0;
+        if (o0 == o1) {
+            bo[nb][0] = o0, bo[nb][1] = o0 + 1, bo[nb][2] = a, bo[nb][3] = b, nb++;
+        } else {
+            int64_t f = o0, l = o1 + 1; /* whole outer panels [f, l) */
+            if (a > 0) {
+                bo[nb][0] = o0, bo[nb][1] = o0 + 1, bo[nb][2] = a, bo[nb][3] = L, nb++;
+                f++;
+            }
+            if (b < L)
+                l--;
+            if (l > f)
+                bo[nb][0] = f, bo[nb][1] = l, bo[nb][2] = 0, bo[nb][3] = L, nb++;
+            if (b < L)
+                bo[nb][0] = o1, bo[nb][1] = o1 + 1, bo[nb][2] = 0, bo[nb][3] = b, nb++;
+        }
+        for (int64_t i = 0; i < nb; i++) {
+            if (colmaj) /* outer: column panels, inner: row panels */
+                pixrows_one_block(o, scratch, bo[i][2], bo[i][3], bo[i][0], bo[i][1]);
+            else
+                pixrows_one_block(o, scratch, bo[i][0], bo[i][1], bo[i][2], bo[i][3]);
+        }
+    }
+}
+
+/* Whether a group runs as one job (pixrows_one_task): FP32 (the BF16
+ * gather packs K pairs across all panels) 1x1 stride-1 unpadded convs,
+ * whose gather is a copy of channel rows (ResNet-50's 3x3 at 7x7, whose
+ * table gather of 49 x 4608 floats each thread would repeat, measured
+ * 0.995x at batch 1 on 2 threads), by default where config.c measured it
+ * (Intel), or SKIPSERVE_PIXROWS_ONE=0 / =1 (read per run). By default not
+ * where the shares run in column order over an A of more than
+ * PIXROWS_ONE_A_MAX bytes, which every thread would gather whole
+ * (ResNet-50's 2048 -> 512 at 7x7: 400 KB; MobileNetV2's, measured: up to
+ * 188 KB). */
+#define PIXROWS_ONE_A_MAX ((size_t)256 << 10)
+static int pixrows_one_on(const sk_conv_priv *pv, const pixrows *pr)
+{
+    const char *e = getenv("SKIPSERVE_PIXROWS_ONE");
+    if (pr->pack2 || !pr->s->direct)
+        return 0;
+    if (e && *e)
+        return strcmp(e, "0") != 0;
+    const int64_t R = pr->rows_pad / pr->mr, C = (pr->M + pv->cfg->nr - 1) / pv->cfg->nr;
+    if (C > R && (size_t)pr->rows_pad * (size_t)pr->K * sizeof(float) > PIXROWS_ONE_A_MAX)
+        return 0;
+    return pv->kc->pixrows_one_on;
 }
 
 static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src *s, int64_t N,
@@ -399,6 +549,11 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         j.c = pr.yt;
         j.ldc = (size_t)pr.M;
         j.kc = kc;
+        if (T > 1 && pixrows_one_on(pv, &pr)) {
+            pixrows_one o = {&pr, &j, scratch, sk_gemm_scratch_floats(gcfg, 1), T};
+            sk_parallel_for_tid(ctx->pool, (size_t)T, 1, pixrows_one_task, &o);
+            continue;
+        }
         sk_parallel_for_tid(ctx->pool, (size_t)((pr.K + PIXROWS_KCHUNK - 1) / PIXROWS_KCHUNK), 1,
                             pixrows_pack_task, &pr);
         sk_gemm_run(ctx->pool, &j, scratch); /* cannot fail: scratch given */

@@ -31,6 +31,8 @@ typedef struct dw_run {
     const sk_dw_flat_uk *fl; /* NULL: SKIPSERVE_DW_FLAT=0, the row loops only */
     int flat;                /* dw_flat_setup took this node */
     const sk_dw_cl_uk *cl;   /* dw_cl_setup took this node: channel lanes */
+    sk_dw_reg_fn reg;        /* dw_reg_setup took this node: the register-row 3x3 loop */
+    sk_dw_reg_geo rg;
     const sk_fast_uk *ops;   /* its transposes */
     const float *wtab;       /* channel lanes: tap-major weights per vw channels, or NULL */
     int64_t Hp, Wp;          /* channel lanes: the padded plane */
@@ -294,6 +296,41 @@ static void dw_wtab_fill(const sk_conv2d *g, int64_t vw, float *t)
     }
 }
 
+/* The register-row path (session 19, avx512/f32_dwreg__avx512f.c): a 3x3
+ * undilated depthwise conv at stride 1 or 2 whose output rows are at most
+ * 16 wide and whose taps read input columns below 32 (MobileNetV2's 14x14
+ * and 7x7 planes) runs its planes straight from x to y: each input
+ * row one or two masked loads and three vpermt2ps into its tap vectors,
+ * kept in registers across output rows, each output row 9 FMAs and one
+ * masked store — no copies, no scratch. At stride 1 wider rows (the
+ * 112x112 plane) take dw_reg3w: per block of 16 outputs nine masked loads
+ * straight from the three input rows. Same sums in the same order as the
+ * flat path (padding taps are FMAs with 0), so the same bits. Taken before
+ * the channel lanes and the flat path where pv->dw_reg (prepack.c: the
+ * level has the loop, and the default of config.c — Intel — or
+ * SKIPSERVE_DW_REG=1; =0 off). */
+static _Atomic size_t reg_planes;
+size_t sk_dw_reg_planes(void) { return atomic_load_explicit(&reg_planes, memory_order_relaxed); }
+
+static int dw_reg_setup(dw_run *r, const sk_conv_priv *pv)
+{
+    const sk_conv2d *g = &r->g;
+    if (!pv->dw_reg || !pv->kc->dw_reg3 || g->kh != 3 || g->kw != 3 || g->dh != 1 ||
+        g->dw != 1 || (g->sh != 1 && g->sh != 2) || (g->sw != 1 && g->sw != 2) || g->oW < 1 ||
+        g->pt > 2 || g->pl > 2 || g->H > (1 << 20) || g->W > (1 << 20) || g->oH > (1 << 20) ||
+        g->oW > (1 << 20) || g->C > (1 << 30))
+        return 0;
+    if (g->oW <= 16 && (g->oW - 1) * g->sw - g->pl + 2 <= 31)
+        r->reg = pv->kc->dw_reg3; /* the last lane's last tap column below 32: two registers */
+    else if (g->sh == 1 && g->sw == 1 && pv->kc->dw_reg3w)
+        r->reg = pv->kc->dw_reg3w; /* wider rows at stride 1: the taps loaded masked */
+    else
+        return 0;
+    r->rg = (sk_dw_reg_geo){(int)g->H, (int)g->W, (int)g->oH, (int)g->oW,
+                            (int)g->sh, (int)g->sw, (int)g->pt, (int)g->pl, (int)g->C};
+    return 1;
+}
+
 /* Per-thread scratch: the padded plane, one padded row, the split rows. */
 #define DW_SCRATCH ((size_t)DW_PAD_MAX * 2 + (size_t)DW_KH_MAX * DW_SPLIT_MAX)
 
@@ -378,6 +415,12 @@ static void dw_plane(const dw_run *r, int64_t plane, float *scratch)
 static void dw_task(void *arg, int tid, size_t p0, size_t p1)
 {
     const dw_run *r = arg;
+    if (r->reg) {
+        const sk_conv2d *g = &r->g;
+        r->reg(&r->rg, p0, p1, g->x, g->w, g->bias, g->y, g->res, g->lo, g->hi);
+        atomic_fetch_add_explicit(&reg_planes, p1 - p0, memory_order_relaxed);
+        return;
+    }
     float *scratch = r->scratch + (size_t)tid * DW_SCRATCH;
     if (r->cl) { /* items are blocks of vw planes */
         const int64_t vw = r->cl->vw, planes = r->g.N * r->g.C;
@@ -416,10 +459,14 @@ int sk_fast_run_conv_dw(const sk_node *n, const sk_tensor *const *in, int nin, s
     int rc = sk_conv2d_setup(n, in, nin, out, ctx, &r.g);
     if (rc)
         return rc;
-    r.flat = !dw_cl_setup(&r, pv->kc, pv->dw_cl_maxpx) && dw_flat_setup(&r);
     size_t planes = (size_t)(r.g.N * r.g.C);
     if (planes == 0 || r.g.oH * r.g.oW == 0)
         return 0;
+    if (dw_reg_setup(&r, pv)) { /* no scratch */
+        sk_parallel_for_tid(ctx->pool, planes, 1, dw_task, &r);
+        return 0;
+    }
+    r.flat = !dw_cl_setup(&r, pv->kc, pv->dw_cl_maxpx) && dw_flat_setup(&r);
     float *heap;
     r.scratch = sk_fast_scratch(n, ctx, sk_dw_scratch_floats(sk_pool_size(ctx->pool)), &heap);
     if (!r.scratch)

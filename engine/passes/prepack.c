@@ -301,11 +301,14 @@ int sk_bf16_available(void)
  * not look them up): SKIPSERVE_DW_FLAT=0 keeps the row loops,
  * SKIPSERVE_DW_CL=0 turns the channel lanes off, SKIPSERVE_DW_CL_MAXPX=n
  * moves their plane limit (measurement). */
-static void dw_switches(sk_conv_priv *pv)
+static void dw_switches(sk_conv_priv *pv, const sk_kconfig *kc)
 {
     const char *fl = getenv("SKIPSERVE_DW_FLAT"), *cl = getenv("SKIPSERVE_DW_CL");
-    const char *mp = getenv("SKIPSERVE_DW_CL_MAXPX");
+    const char *mp = getenv("SKIPSERVE_DW_CL_MAXPX"), *rg = getenv("SKIPSERVE_DW_REG");
     pv->dw_flat = !(fl && !strcmp(fl, "0"));
+    /* session 19: the register-row 3x3 loop where the level has it, by
+     * default where config.c says (Intel); =0 off, =1 on any CPU */
+    pv->dw_reg = kc->dw_reg3 && (rg && *rg ? strcmp(rg, "0") != 0 : kc->dw_reg_on);
     pv->dw_cl_maxpx = cl && !strcmp(cl, "0") ? 0 : mp && *mp ? atoll(mp) : SK_DW_CL_MAXPX;
 }
 
@@ -334,7 +337,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
     if (w->shape.rank == 4 && Cg == 1 && group == M) {
         /* depthwise: the direct kernel reads W as it is */
         pv->kind = SK_CONV_DEPTHWISE;
-        dw_switches(pv);
+        dw_switches(pv, kc);
     } else if (p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
                !bf16_keeps_winograd(use_winograd(n, w, group, oh, ow, cfg),
                                     oh * ow * M * K)) {

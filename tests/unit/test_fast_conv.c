@@ -770,8 +770,9 @@ static float *run_under(const conv_case *c, const char *const *env, const float 
  * gives bit for bit what the graph optimized under `env` gives serially
  * (the path a switch turns off computes the same sums in the same order);
  * `path` names the default path in the failure message. */
-static void assert_same_bits_as_under(const conv_case *c, const char *const *env,
-                                      sk_pool *const *pools, const char *path)
+static void assert_same_bits_on_under(const conv_case *c, const char *const *on,
+                                      const char *const *env, sk_pool *const *pools,
+                                      const char *path)
 {
     char what[400];
     describe(c, what, sizeof what);
@@ -780,8 +781,13 @@ static void assert_same_bits_as_under(const conv_case *c, const char *const *env
     int64_t n0, n1;
     float *want = run_under(c, env, x, r, &n0);
     char err[256];
+    for (int i = 0; on && on[i]; i += 2)
+        setenv(on[i], on[i + 1], 1);
     sk_graph *go = build(c, 4242);
-    if (sk_graph_optimize(go, 1, err, sizeof err))
+    int rc = sk_graph_optimize(go, 1, err, sizeof err);
+    for (int i = 0; on && on[i]; i += 2)
+        unsetenv(on[i]);
+    if (rc)
         fail_msg("optimize: %s (%s)", err, what);
     for (int t = 0; t < 3; t++) {
         float *y = run_graph(go, c, x, r, pools[t], &n1, 0);
@@ -796,6 +802,12 @@ static void assert_same_bits_as_under(const conv_case *c, const char *const *env
     free(x);
     free(r);
     sk_graph_free(go);
+}
+
+static void assert_same_bits_as_under(const conv_case *c, const char *const *env,
+                                      sk_pool *const *pools, const char *path)
+{
+    assert_same_bits_on_under(c, NULL, env, pools, path);
 }
 
 /* The flat depthwise path (fast_dwconv.c dw_plane_flat: phase planes,
@@ -820,6 +832,7 @@ static void test_depthwise_flat(void **state)
     };
     sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
     sk_pool *pools[3] = {NULL, p3, p16};
+    setenv("SKIPSERVE_DW_REG", "0", 1); /* its planes to the flat path (session 19) */
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
         sk_cpu_set_level((sk_isa)l);
         for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
@@ -884,6 +897,7 @@ static void depthwise_cl_cases(const int (*geo)[9], size_t ngeo)
 {
     sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
     sk_pool *pools[3] = {NULL, p3, p16};
+    setenv("SKIPSERVE_DW_REG", "0", 1); /* its planes to the lanes (session 19) */
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
         sk_cpu_set_level((sk_isa)l);
         for (size_t i = 0; i < ngeo; i++)
@@ -907,6 +921,158 @@ static void depthwise_cl_cases(const int (*geo)[9], size_t ngeo)
     sk_cpu_set_level(sk_cpu_detected());
     sk_pool_destroy(p3);
     sk_pool_destroy(p16);
+}
+
+/* The register-row 3x3 depthwise path (session 19, fast_dwconv.c dw_reg,
+ * avx512/f32_dwreg__avx512f.c), forced on with SKIPSERVE_DW_REG=1 (its
+ * default is on only on Intel CPUs): against the reference, taken exactly
+ * where its rule says (3x3, dilation 1, strides 1 / 2, output rows <= 16
+ * wide and tap columns below 32, or any width at stride 1; top / left pads
+ * <= 2 — sk_dw_reg_planes grew
+ * by every plane, or not at all), and bit for bit the flat path
+ * (SKIPSERVE_DW_REG=0 SKIPSERVE_DW_CL=0) and the channel lanes
+ * (SKIPSERVE_DW_REG=0) on 1, 3 and 16 threads. Geometries: MobileNetV2's
+ * 14x14 and 7x7 planes at strides 1 and 2, rows of exactly 16 outputs
+ * reading input columns up to 31 (W 31, 32: the second register), pads 0 and
+ * 2 (whole tap rows in the padding), asymmetric pads, one-pixel planes,
+ * 2 images, and shapes just outside (17 outputs at stride 2, 5x5, dilation
+ * 2, pad 3); the stride-1 loop for wider rows (dw_reg3w, masked loads):
+ * MobileNetV2's 112x112, rows of 17-47 outputs with pads 0-2, last blocks
+ * of 1-15 lanes. */
+static void test_depthwise_reg(void **state)
+{
+    (void)state;
+    static const int geo[][9] = {
+        /* C, H, W, k, s, d, pb, pe, N */
+        {32, 14, 14, 3, 1, 1, 1, 1, 1}, {24, 28, 28, 3, 2, 1, 1, 1, 2}, {20, 14, 14, 3, 2, 1, 1, 1, 1},
+        {33, 7, 7, 3, 1, 1, 1, 1, 1},   {5, 16, 16, 3, 1, 1, 1, 1, 1},  {5, 31, 31, 3, 2, 1, 1, 1, 1},
+        {5, 32, 32, 3, 2, 1, 1, 1, 1},  {3, 33, 33, 3, 2, 1, 1, 1, 1},  {4, 9, 12, 3, 2, 1, 0, 1, 1},
+        {4, 8, 8, 3, 1, 1, 2, 2, 2},    {4, 1, 1, 3, 1, 1, 1, 1, 1},    {3, 5, 20, 3, 1, 1, 0, 0, 1},
+        {6, 6, 30, 3, 2, 1, 1, 0, 1},   {4, 5, 18, 3, 1, 1, 0, 0, 1},   {4, 7, 7, 5, 1, 1, 2, 2, 1},
+        {4, 9, 9, 3, 1, 2, 2, 2, 1},    {4, 6, 6, 3, 1, 1, 3, 3, 1},    {6, 6, 40, 3, 2, 1, 1, 1, 1},
+        {7, 2, 3, 3, 2, 1, 1, 1, 3},    {3, 112, 112, 3, 1, 1, 1, 1, 1}, {4, 9, 40, 3, 1, 1, 2, 2, 1},
+        {4, 6, 17, 3, 1, 1, 0, 1, 2},   {5, 5, 33, 3, 1, 1, 1, 0, 1},    {3, 7, 47, 3, 1, 1, 2, 1, 1},
+    };
+    sk_pool *p3 = sk_pool_create(3), *p16 = sk_pool_create(16);
+    sk_pool *pools[3] = {NULL, p3, p16};
+    static const char *const on[] = {"SKIPSERVE_DW_REG", "1", NULL};
+    static const char *const flat[] = {"SKIPSERVE_DW_REG", "0", "SKIPSERVE_DW_CL", "0", NULL};
+    static const char *const lanes[] = {"SKIPSERVE_DW_REG", "0", NULL};
+    int taken_any = 0;
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            for (int e = 0; e < 3; e++) {
+                conv_case c;
+                dw_geo_case(geo[i], e, &c);
+                char what[400];
+                describe(&c, what, sizeof what);
+                const int oW = (int)c.out[1];
+                const int base = kc && kc->dw_reg3 && c.k[0] == 3 && c.d[0] == 1 &&
+                                 (c.s[0] == 1 || c.s[0] == 2) && c.pb[0] <= 2 && c.pb[1] <= 2;
+                const int want = base && ((oW <= 16 && (oW - 1) * c.s[1] - c.pb[1] + 2 <= 31) ||
+                                          (c.s[0] == 1 && kc->dw_reg3w));
+                size_t before = sk_dw_reg_planes();
+                setenv("SKIPSERVE_DW_REG", "1", 1);
+                check_case(&c, p3, e == 0); /* against the reference */
+                unsetenv("SKIPSERVE_DW_REG");
+                size_t ran = sk_dw_reg_planes() - before;
+                if (want ? ran < (size_t)(c.N * c.C) : ran != 0)
+                    fail_msg("[%s] register rows %s: %s", sk_isa_name((sk_isa)l),
+                             want ? "not taken" : "taken", what);
+                taken_any |= want;
+                assert_same_bits_on_under(&c, on, flat, pools, "register rows");
+                assert_same_bits_on_under(&c, on, lanes, pools, "register rows");
+            }
+    }
+    if (sk_cpu_detected() >= SK_ISA_AVX512 && !taken_any)
+        fail_msg("register rows never taken at the AVX-512 level");
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(p3);
+    sk_pool_destroy(p16);
+}
+
+/* Pixel rows as one pool job a group (session 19, fast_conv_pixrows.c
+ * pixrows_one_task; FP32 1x1 stride-1 convs, default on Intel): each
+ * thread's share of the tiles — column-panel-major where there are more
+ * column panels than row panels, else row-panel-major, cut anywhere in a
+ * panel —, its own gather, serial sub-jobs and transposes. Against the
+ * reference, and bit for bit the three-job path (SKIPSERVE_PIXROWS_ONE=0,
+ * read per run) on 1, 2, 3 and 16 threads (16: shares of one tile or
+ * none): MobileNetV2's 7x7 shapes (+ residual), 5x5 maps at batch 2-3
+ * (panels straddle two images), a 3x3 map with 300 output channels
+ * (10 column panels, 2 row panels), a 9x9 map with 40 (row-panel-major),
+ * and a 3x3 conv, which keeps the three jobs (same bits either way). */
+static void test_pixrows_one(void **state)
+{
+    (void)state;
+    static const int geo[][6] = {/* C, M, H, k, stride, pad */
+                                 {960, 160, 7, 1, 1, 0}, {160, 960, 7, 1, 1, 0},
+                                 {40, 72, 5, 1, 1, 0},   {33, 17, 5, 1, 1, 0},
+                                 {64, 300, 3, 1, 1, 0},  {24, 40, 9, 1, 1, 0},
+                                 {72, 100, 7, 3, 1, 1}};
+    sk_pool *pools[4] = {NULL, sk_pool_create(2), sk_pool_create(3), sk_pool_create(16)};
+    char err[256];
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            for (int N = 1; N <= 3; N++) {
+                conv_case c;
+                square_case(&c, N, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4],
+                            geo[i][5]);
+                c.bias = 1;
+                c.add = N != 2;
+                c.act = 2;
+                char what[400];
+                describe(&c, what, sizeof what);
+                uint64_t seed = rnd() * 7919ull + 17;
+                sk_graph *gr = build(&c, seed), *go = build(&c, seed);
+                setenv("SKIPSERVE_PIXROWS", "force", 1);
+                setenv("SKIPSERVE_WINOGRAD", "0", 1);
+                if (sk_graph_optimize(go, 1, err, sizeof err))
+                    fail_msg("optimize: %s", err);
+                unsetenv("SKIPSERVE_PIXROWS");
+                unsetenv("SKIPSERVE_WINOGRAD");
+                int kind = (int)((const sk_conv_priv *)go->nodes[find_op(go, SK_OP_CONV_FUSED)].priv)->kind;
+                assert_int_equal(kind, SK_CONV_PIXROWS);
+                float *x, *r;
+                random_operands(&c, &x, &r);
+                int64_t n0, n;
+                float *yr = run_graph(gr, &c, x, r, NULL, &n0, 0);
+                setenv("SKIPSERVE_PIXROWS_ONE", "0", 1);
+                float *want = run_graph(go, &c, x, r, NULL, &n, 0);
+                assert_int_equal(n, n0);
+                double big = 1.0;
+                for (int64_t e = 0; e < n0; e++)
+                    big = fmax(big, fabs(yr[e]));
+                const double tol = (double)(c.C * c.k[0] * c.k[1] + 16) * FLT_EPSILON * 4.0 * big;
+                for (int64_t e = 0; e < n0; e++)
+                    if (fabs((double)want[e] - yr[e]) > tol)
+                        fail_msg("[%s] y[%lld] %g, ref %g: %s", sk_isa_name((sk_isa)l),
+                                 (long long)e, want[e], yr[e], what);
+                setenv("SKIPSERVE_PIXROWS_ONE", "1", 1);
+                for (int t = 0; t < 4; t++) {
+                    float *y = run_graph(go, &c, x, r, pools[t], &n, 0);
+                    assert_int_equal(n, n0);
+                    if (memcmp(y, want, sizeof(float) * (size_t)n))
+                        fail_msg("[%s] pixel rows as one job on %d threads differ from the "
+                                 "three jobs: %s",
+                                 sk_isa_name((sk_isa)l), t ? sk_pool_size(pools[t]) : 1, what);
+                    free(y);
+                }
+                unsetenv("SKIPSERVE_PIXROWS_ONE");
+                free(want);
+                free(yr);
+                free(x);
+                free(r);
+                sk_graph_free(gr);
+                sk_graph_free(go);
+            }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    for (int t = 1; t < 4; t++)
+        sk_pool_destroy(pools[t]);
 }
 
 /* The pixel-rows GEMM (SK_CONV_PIXROWS, fast_conv.c) forced on every
@@ -2762,6 +2928,9 @@ int main(void)
         cmocka_unit_test_teardown(test_depthwise_cl_wtab, clean_env),
         cmocka_unit_test_teardown(test_im2col_aorder, clean_env),
         cmocka_unit_test_teardown(test_conv_direct_bc_rows, clean_env),
+
+        cmocka_unit_test_teardown(test_depthwise_reg, clean_env), /* last too: random draws */
+        cmocka_unit_test_teardown(test_pixrows_one, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
