@@ -22,7 +22,7 @@
 #include "sk.h"
 #include "threadpool.h"
 
-#define SK_UK_MAX_TILE (8 * 32) /* largest mr * nr of any config */
+#define SK_UK_MAX_TILE (12 * 32) /* largest mr * nr of any config (gemm_mr12) */
 
 void sk_gemm_epi_none(sk_gemm_epi *e)
 {
@@ -275,6 +275,18 @@ sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7)
     c.mr = 7;
     c.mc = base->mc / 7 * 7;
     c.uk = uk7;
+    c.ntail = NULL;
+    c.mtail = NULL;
+    c.narrow = NULL;
+    return c;
+}
+
+sk_gemm_cfg sk_gemm_cfg_mr12(const sk_gemm_cfg *base, sk_gemm_ukernel uk12)
+{
+    sk_gemm_cfg c = *base;
+    c.mr = 12;
+    c.mc = base->mc / 12 * 12;
+    c.uk = uk12;
     c.ntail = NULL;
     c.mtail = NULL;
     c.narrow = NULL;

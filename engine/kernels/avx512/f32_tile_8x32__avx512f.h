@@ -86,6 +86,21 @@
             }                                                                       \
     } while (0)
 
+/* The same for a tile of any SK_ROWS (the 12-row kernel). */
+#define SK_TILE_PF_ROW(r)                                                                \
+    if (flags & SK_UK_ACCUM) {                                                           \
+        _mm_prefetch((const char *)(c + (r) * ldc), _MM_HINT_T0);                        \
+        _mm_prefetch((const char *)(c + (r) * ldc + 31), _MM_HINT_T0);                   \
+    }                                                                                    \
+    if ((flags & SK_UK_EPI) && p->res) {                                                 \
+        _mm_prefetch((const char *)(p->res + (r) * p->ldres), _MM_HINT_T0);              \
+        _mm_prefetch((const char *)(p->res + (r) * p->ldres + 31), _MM_HINT_T0);         \
+    }
+#define SK_TILE_X32_PREFETCH() \
+    do {                       \
+        SK_ROWS(SK_TILE_PF_ROW) \
+    } while (0)
+
 #define SK_TILE_ACC(r)                                                     \
     c##r##0 = _mm512_add_ps(c##r##0, _mm512_loadu_ps(c + (r) * ldc));      \
     c##r##1 = _mm512_add_ps(c##r##1, _mm512_loadu_ps(c + (r) * ldc + 16));
