@@ -46,7 +46,7 @@
     {                                                                                       \
         .isa = level, .fast_ops = 1,                                                        \
         .gemm = {level, MR, NR, KC, MC, NC, gemm_uk, sk_f32_gemm_ntail__##sfx,              \
-                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0},                                     \
+                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0},                                  \
         .ops = KCONFIG_OPS(sfx, level),                                                     \
         .wino2 = {sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx, sk_f32_wino_out__##sfx,    \
                   sk_f32_wino_epi__##sfx, NULL, sk_f32_wino_colsw__##sfx},                  \
@@ -272,6 +272,7 @@ static void fill_mr12(void)
         return;
     configs[SK_ISA_AVX512].gemm_mr12 = sk_f32_gemm_12x32__avx512f;
     configs[SK_ISA_AVX512].gemm.ablock_bytes = f->l2_bytes / 2;
+    configs[SK_ISA_AVX512].gemm.apf = 512; /* f32_tile_8x32__avx512f.h SK_TILE_X32_APF */
 }
 
 /* the int8 depthwise kernel of each level (session 17, qdwconv.h) */

@@ -184,6 +184,7 @@ typedef struct run_ctx {
     int merge_tail;
     float *scratch;
     size_t per_thread;
+    size_t apf; /* cfg->apf unless SKIPSERVE_GEMM_APF=0 (session 19) */
 } run_ctx;
 
 /* The microkernel's view of the epilogue for the tile whose top-left
@@ -199,6 +200,7 @@ static inline sk_ukernel_params uk_params(const sk_gemm_epi *e, int row, int col
     up.max = e->max;
     up.pf = up.pf_end = NULL;
     up.pf_step = 0;
+    up.apf = 0;
     return up;
 }
 
@@ -287,6 +289,9 @@ sk_gemm_cfg sk_gemm_cfg_mr12(const sk_gemm_cfg *base, sk_gemm_ukernel uk12)
     c.mr = 12;
     c.mc = base->mc / 12 * 12;
     c.uk = uk12;
+    /* no A-panel prefetch: on the 12-row tile it measured 0.98-1.00x
+     * (ViT-B/16's Linear layers, session 19) — the tile already hides A */
+    c.apf = 0;
     c.ntail = NULL;
     c.mtail = NULL;
     c.narrow = NULL;
@@ -314,7 +319,7 @@ static void run_tail_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const floa
 
 static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a,
                             const float *b, float *c, int row, int col, size_t kc, int flags,
-                            pf_range pf)
+                            pf_range pf, size_t apf)
 {
     const sk_gemm_cfg *cfg = j->cfg;
     int mr = cfg->mr, nr = cfg->nr;
@@ -324,6 +329,7 @@ static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const fl
     sk_ukernel_params up = uk_params(e, row, col);
     if (mv == mr && nv == nr) {
         pf_params(&up, pf, kc);
+        up.apf = apf;
         cfg->uk(kc, a, b, ct, j->ldc, flags, &up);
     }
     else
@@ -478,7 +484,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                         for (int jn = 0; jn < ncut; jn += nr)
                             run_tile(j, &e, ap + (size_t)(im / mr) * astride,
                                      bp + (size_t)(jn / nr) * bstride, c, ic + im, n0 + jn,
-                                     (size_t)kc, flags, pf_piece(nx, 0, 1, nxb, jn / nr, npf));
+                                     (size_t)kc, flags, pf_piece(nx, 0, 1, nxb, jn / nr, npf), rc->apf);
                     }
                     if (ncut < nb)
                         run_ntail(j, &e, ap, astride, bp + (size_t)(ncut / nr) * bstride, c, ic,
@@ -517,7 +523,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                                            (im / mr) + npm * (jn / nr), npm * npb)
                                 : pf_piece(pfb, 0, 1, pfb_bytes, im / mr, npm);
                         run_tile(j, &e, ap + (size_t)(im / mr) * astride, bpan, c, ic + im,
-                                 n0 + jn, (size_t)kc, flags, pf);
+                                 n0 + jn, (size_t)kc, flags, pf, rc->apf);
                     }
                 }
                 if (tail_rows && ncols > 0)
@@ -751,6 +757,12 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     memset(&rc, 0, sizeof rc);
     rc.job = j;
     rc.prefetch = prefetch_on();
+    /* the A-panel prefetch of the Intel config (session 19, gk): read per
+     * run so that bench/ab_inproc.c can switch it */
+    {
+        const char *ap = getenv("SKIPSERVE_GEMM_APF");
+        rc.apf = cfg->apf > 0 && !(ap && !strcmp(ap, "0")) ? (size_t)cfg->apf : 0;
+    }
     const char *ao = getenv("SKIPSERVE_GEMM_AORDER");
     rc.aorder = ao && !strcmp(ao, "1");
     /* the rows-in-lanes narrow panel (issue 24 session 17): 8-row FP32

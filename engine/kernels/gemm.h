@@ -55,6 +55,10 @@ typedef struct sk_ukernel_params {
      * computes. pf NULL: none. Kernels without it ignore it. */
     const char *pf, *pf_end;
     size_t pf_step;
+    /* (session 19, gk) 0, or how many bytes ahead of its A panel the kernel
+     * touches one line (two past 8 rows) per two k steps (gemm.c: the
+     * config's apf, full tiles only). Kernels without it ignore it. */
+    size_t apf;
 } sk_ukernel_params;
 
 /* Full MR x NR tile: c (row stride ldc, in elements) from kc steps of
@@ -137,6 +141,10 @@ typedef struct sk_gemm_cfg {
      * block of A (rows x K floats) may fill: _MatMulFused's K rule
      * (sk_matmul_fused_kc) on CPUs where config.c measured it (Intel) */
     long ablock_bytes;
+    /* (session 19, gk) 0, or the bytes ahead of the A panel the FP32
+     * AVX-512 kernels prefetch (sk_ukernel_params.apf; config.c: Intel;
+     * SKIPSERVE_GEMM_APF=0 off, read per run) */
+    int apf;
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,

@@ -530,16 +530,23 @@ static void test_gemm_mr12(void **state)
  * across several M blocks (mc) and K blocks (the driver's and a job's
  * long ones: the next-K-block prefetch), column tails (ntail) and row tails
  * (mtail), every epilogue, the bits must equal SKIPSERVE_GEMM_PREFETCH=0's,
- * and that within the bound of the double reference. Every level. */
+ * and that within the bound of the double reference. Every level. Session
+ * 19: the A-panel prefetch (SKIPSERVE_GEMM_APF, cfg->apf — set here at
+ * AVX-512 on any CPU) likewise. */
 static void test_gemm_prefetch_same_bits(void **state)
 {
     (void)state;
     sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
-    static const char *const modes[][2] = {
-        {"0", "0"}, {"1", "0"}, {"1", "1"}, {"0", "1"}}; /* PREFETCH, AORDER */
+    static const char *const modes[][3] = {
+        {"0", "0", "0"}, {"1", "0", "1"}, {"1", "1", "1"}, {"0", "1", "1"}}; /* PREFETCH, AORDER, APF */
     for (int isa = SK_ISA_AVX2; isa <= (int)sk_cpu_detected(); isa++) {
         sk_cpu_set_level((sk_isa)isa);
-        const sk_gemm_cfg *cfg = sk_gemm_config((sk_isa)isa);
+        /* session 19: the A-panel prefetch (cfg->apf, Intel's config) on at
+         * AVX-512 whatever the CPU, so that every AVX-512 machine runs it */
+        sk_gemm_cfg lcfg = *sk_gemm_config((sk_isa)isa);
+        if (isa == SK_ISA_AVX512 && !lcfg.apf)
+            lcfg.apf = 512;
+        const sk_gemm_cfg *cfg = &lcfg;
         for (int trial = 0; trial < 12; trial++) {
             int M = 1 + (int)(rnd() % 300), N = 1 + (int)(rnd() % 300),
                 K = 1 + (int)(rnd() % 1300), kind = trial % EPI_COUNT;
@@ -565,6 +572,7 @@ static void test_gemm_prefetch_same_bits(void **state)
             for (int m = 0; m < 4; m++) {
                 setenv("SKIPSERVE_GEMM_PREFETCH", modes[m][0], 1);
                 setenv("SKIPSERVE_GEMM_AORDER", modes[m][1], 1);
+                setenv("SKIPSERVE_GEMM_APF", modes[m][2], 1);
                 C[m] = malloc((size_t)M * N * 4 + 4);
                 assert_non_null(C[m]);
                 sk_gemm_job j;
@@ -584,13 +592,14 @@ static void test_gemm_prefetch_same_bits(void **state)
                 j.kc = jkc;
                 assert_int_equal(sk_gemm_run(pools[(trial + m) % 3], &j, NULL), 0);
                 if (m && memcmp(C[m], C[0], sizeof(float) * (size_t)M * N))
-                    fail_msg("[%s] prefetch %s aorder %s: not the bits of prefetch 0, M %d N %d "
-                             "K %d weights in %s",
-                             sk_isa_name((sk_isa)isa), modes[m][0], modes[m][1], M, N, K,
+                    fail_msg("[%s] prefetch %s aorder %s apf %s: not the bits of prefetch 0, M %d "
+                             "N %d K %d weights in %s",
+                             sk_isa_name((sk_isa)isa), modes[m][0], modes[m][1], modes[m][2], M, N, K,
                              wa ? "A" : "B");
             }
             unsetenv("SKIPSERVE_GEMM_PREFETCH");
             unsetenv("SKIPSERVE_GEMM_AORDER");
+            unsetenv("SKIPSERVE_GEMM_APF");
             ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &e, ref, scale);
             if (!check_close("prefetch", M, N, K, C[1], (size_t)N, ref, scale))
                 fail_msg("prefetch: M %d N %d K %d epilogue %d", M, N, K, kind);
