@@ -185,6 +185,7 @@ typedef struct run_ctx {
     float *scratch;
     size_t per_thread;
     size_t apf; /* cfg->apf unless SKIPSERVE_GEMM_APF=0 (session 19) */
+    int apf_mink; /* ... for K blocks of at least this many rows */
 } run_ctx;
 
 /* The microkernel's view of the epilogue for the tile whose top-left
@@ -484,7 +485,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                         for (int jn = 0; jn < ncut; jn += nr)
                             run_tile(j, &e, ap + (size_t)(im / mr) * astride,
                                      bp + (size_t)(jn / nr) * bstride, c, ic + im, n0 + jn,
-                                     (size_t)kc, flags, pf_piece(nx, 0, 1, nxb, jn / nr, npf), rc->apf);
+                                     (size_t)kc, flags, pf_piece(nx, 0, 1, nxb, jn / nr, npf),
+                                     kc >= rc->apf_mink ? rc->apf : 0);
                     }
                     if (ncut < nb)
                         run_ntail(j, &e, ap, astride, bp + (size_t)(ncut / nr) * bstride, c, ic,
@@ -523,7 +525,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                                            (im / mr) + npm * (jn / nr), npm * npb)
                                 : pf_piece(pfb, 0, 1, pfb_bytes, im / mr, npm);
                         run_tile(j, &e, ap + (size_t)(im / mr) * astride, bpan, c, ic + im,
-                                 n0 + jn, (size_t)kc, flags, pf, rc->apf);
+                                 n0 + jn, (size_t)kc, flags, pf,
+                                 kc >= rc->apf_mink ? rc->apf : 0);
                     }
                 }
                 if (tail_rows && ncols > 0)
@@ -760,8 +763,11 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     /* the A-panel prefetch of the Intel config (session 19, gk): read per
      * run so that bench/ab_inproc.c can switch it */
     {
-        const char *ap = getenv("SKIPSERVE_GEMM_APF");
-        rc.apf = cfg->apf > 0 && !(ap && !strcmp(ap, "0")) ? (size_t)cfg->apf : 0;
+        const char *ap = getenv("SKIPSERVE_GEMM_APF"); /* 0: off; n: n bytes ahead */
+        long d = ap && *ap ? atol(ap) : cfg->apf;
+        rc.apf = cfg->apf > 0 && d > 0 && d <= 65536 ? (size_t)d : 0;
+        const char *mk = getenv("SKIPSERVE_GEMM_APF_MINK");
+        rc.apf_mink = mk && *mk ? atoi(mk) : 128;
     }
     const char *ao = getenv("SKIPSERVE_GEMM_AORDER");
     rc.aorder = ao && !strcmp(ao, "1");
