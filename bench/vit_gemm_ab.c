@@ -15,6 +15,9 @@
  *   warm    one copy of the weights (in cache), not the cold ring
  *   noepi   no bias / residual (outputs then differ, by design)
  *   env=NAME=VALUE  set while the variant runs (per-run switches)
+ *   mr12    (session 19) the 12-row kernel's config (sk_gemm_cfg_mr12; put
+ *           mc=N after it: its M block is the level's rounded to 12)
+ *   apf=N   (session 19) the config's A-panel prefetch distance (0: off)
  * Prints per variant the median and 10th percentile ms and the median of
  * the per-round ratios first / variant, and checks every variant's output
  * equals the first's bit for bit (kc changes the sum's order: reported).
@@ -101,6 +104,10 @@ int main(int argc, char **argv)
                 v[i].cfg.mc = atoi(t + 3);
             else if (!strncmp(t, "nc=", 3))
                 v[i].cfg.nc = atoi(t + 3);
+            else if (!strcmp(t, "mr12")) /* session 19: the 12-row kernel */
+                v[i].cfg = sk_gemm_cfg_mr12(&v[i].cfg, sk_f32_gemm_12x32__avx512f);
+            else if (!strncmp(t, "apf=", 4)) /* session 19: the A-panel prefetch */
+                v[i].cfg.apf = atoi(t + 4);
             else if (!strcmp(t, "nopack"))
                 v[i].nopack = 1;
             else if (!strcmp(t, "warm"))
@@ -128,7 +135,8 @@ int main(int argc, char **argv)
     for (int q = 0; q < ncopy; q++)
         if (sk_gemm_pack_b(&kcf->gemm, B, (size_t)N, 1, K, N, 1.0f, &pb[q]))
             return 1;
-    float *apack = sk_alloc(sk_fast_prepack_a_floats(&kcf->gemm, 1, M, K) * sizeof(float));
+    /* room for 12-row panels too (mr12) */
+    float *apack = sk_alloc(((size_t)M + 16) * (size_t)K * sizeof(float));
     float *scr = sk_alloc(sk_gemm_scratch_floats(&kcf->gemm, 1) * sizeof(float) * 4);
     sk_fast_rows_t rt = {A, (size_t)K, 0, kcf->ops.transpose};
     sk_gemm_packed_a pa;

@@ -26,6 +26,32 @@ static unsigned long long xgetbv0(void)
 }
 #endif
 
+#ifdef SK_HAVE_CPUID
+/* A core's L2 in bytes: Intel's deterministic cache parameters (leaf 4,
+ * the unified level-2 entry), else AMD's leaf 0x80000006 (ECX[31:16] KB). */
+static long detect_l2(int intel)
+{
+    unsigned a, b, c, d;
+    if (intel && __get_cpuid_max(0, NULL) >= 4) {
+        for (unsigned i = 0; i < 16; i++) {
+            __cpuid_count(4, i, a, b, c, d);
+            unsigned type = a & 0x1f, level = (a >> 5) & 0x7;
+            if (!type)
+                break;
+            if (level == 2 && (type == 3 || type == 2))
+                return (long)(((b >> 22) & 0x3ff) + 1) * (((b >> 12) & 0x3ff) + 1) *
+                       ((b & 0xfff) + 1) * ((long)c + 1);
+        }
+        return 0;
+    }
+    if (__get_cpuid_max(0x80000000, NULL) >= 0x80000006) {
+        __cpuid(0x80000006, a, b, c, d);
+        return (long)(c >> 16) * 1024;
+    }
+    return 0;
+}
+#endif
+
 static sk_isa detect(void)
 {
     sk_cpu_features f;
@@ -33,8 +59,9 @@ static sk_isa detect(void)
     sk_isa level = SK_ISA_SCALAR;
 #ifdef SK_HAVE_CPUID
     unsigned a, b, c, d;
-    if (__get_cpuid(0, &a, &b, &c, &d)) /* "GenuineIntel" in ebx, edx, ecx */
-        f.intel = b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu;
+    if (__get_cpuid(0, &a, &b, &c, &d))
+        f.intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e; /* GenuineIntel */
+    f.l2_bytes = detect_l2(f.intel);
     if (!__get_cpuid(1, &a, &b, &c, &d))
         goto done;
     int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;

@@ -20,7 +20,12 @@ typedef struct sk_cpu_features {
     int avx512vnni, avx512bf16; /* noted for int8 / bf16 kernels later */
     int avxvnni; /* AVX-VNNI: VEX-encoded 256-bit vpdpbusd without AVX-512 (int8) */
     int avx512vbmi; /* vpermb: the int8 path's 256-entry table lookups */
-    int intel;      /* vendor GenuineIntel: choices measured on Intel cores (config.c) */
+    /* session 19 (branch gk): the vendor (CPUID leaf 0 "GenuineIntel") and a
+     * core's L2 in bytes (Intel: CPUID leaf 4's unified level-2 cache; AMD:
+     * leaf 0x80000006; 0 when not reported) — config.c picks the GEMM
+     * choices measured on Intel from these, so AMD keeps its own */
+    int intel;
+    long l2_bytes;
 } sk_cpu_features;
 
 const sk_cpu_features *sk_cpu_features_get(void);

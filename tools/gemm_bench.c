@@ -2,7 +2,9 @@
  * ($(BUILD)/skipserve-gemm-bench [uk|gemm|pool|all]):
  *   uk    AVX-512 microkernel tile shapes (8x32 ours, 12x32, 14x32, 6x64,
  *         8x48, 4x64; gemm_uk_variants__avx512f.c) in L1 and over an
- *         L2-sized block — only on CPUs with AVX-512;
+ *         L2-sized block, then the production 8x32 (with and without the
+ *         A-panel prefetch) and 12x32 kernels over a 192-row A block at K
+ *         blocks of 256 and 512 — only on CPUs with AVX-512;
  *   gemm  sk_gemm_run on ResNet layer shapes at each SIMD level (1 thread),
  *         then 2, 4 and 16 threads where the CPU has them: B packed at run time
  *         (as a conv does) vs prepacked;
@@ -105,6 +107,45 @@ static void bench_uk(void)
         sk_free(B);
         sk_free(C);
     }
+    /* session 19 (gk): the production kernels (epilogue-free calls) over
+     * an A block from L2 against one B panel, K blocks of 256 (the B panel
+     * in L1) and 512 (im2col-gemm's: 64 KB, past a 48 KB L1), with and
+     * without the A-panel prefetch (sk_ukernel_params.apf) */
+    static const struct {
+        const char *name;
+        sk_gemm_ukernel f;
+        int rows;
+        size_t apf;
+    } pk[] = {{"8x32", sk_f32_gemm_8x32__avx512f, 8, 0},
+              {"8x32 apf512", sk_f32_gemm_8x32__avx512f, 8, 512},
+              {"12x32", sk_f32_gemm_12x32__avx512f, 12, 0}};
+    for (int kb = 256; kb <= 512; kb += 256)
+        for (size_t i = 0; i < sizeof pk / sizeof pk[0]; i++) {
+            const int R = pk[i].rows, mp = 192 / R;
+            float *A = filled((size_t)kb * R * mp), *B = filled((size_t)kb * 32),
+                  *C = filled((size_t)R * mp * 32);
+            sk_ukernel_params up;
+            memset(&up, 0, sizeof up);
+            up.min = -1e30f;
+            up.max = 1e30f;
+            up.apf = pk[i].apf;
+            const int it = 400;
+            double best = 1e9;
+            for (int rep = 0; rep < 5; rep++) {
+                double t = now();
+                for (int q = 0; q < it; q++)
+                    for (int im = 0; im < mp; im++)
+                        pk[i].f((size_t)kb, A + (size_t)im * kb * R, B, C + (size_t)im * R * 32,
+                                32, 0, &up);
+                t = now() - t;
+                best = t < best ? t : best;
+            }
+            printf("uk production %-12s kc %d, A block %d rows from L2: %.1f GFLOP/s\n",
+                   pk[i].name, kb, R * mp, 2.0 * R * mp * 32 * (double)kb * it / best / 1e9);
+            sk_free(A);
+            sk_free(B);
+            sk_free(C);
+        }
 #endif
 }
 

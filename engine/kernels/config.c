@@ -46,7 +46,7 @@
     {                                                                                       \
         .isa = level, .fast_ops = 1,                                                        \
         .gemm = {level, MR, NR, KC, MC, NC, gemm_uk, sk_f32_gemm_ntail__##sfx,              \
-                 sk_f32_gemm_mtail__##sfx, 0, NULL},                                        \
+                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0},                                  \
         .ops = KCONFIG_OPS(sfx, level),                                                     \
         .wino2 = {sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx, sk_f32_wino_out__##sfx,    \
                   sk_f32_wino_epi__##sfx, NULL, sk_f32_wino_colsw__##sfx},                  \
@@ -279,6 +279,26 @@ static void fill_mr7(void)
         configs[SK_ISA_AVX512].gemm_mr7 = sk_f32_gemm_7x32__avx512f;
 }
 
+/* Session 19 (gk), the Intel Xeon of that session (family 6 model 167, 48 KB
+ * L1d, 2 MB L2; bench/RESULTS.md): _MatMulFused on 12-row A panels, and
+ * its K rule from the L2 (gemm.ablock_bytes: half of it for the block of
+ * A a whole-K block keeps in L2). Measured there on ViT-B/16's Linear
+ * layers at batch 1 (bench/vit_gemm_ab.c, thread CPU time): the 12-row
+ * tile 1.06-1.08x on QKV / proj / FFN1, and FFN2 (K 3072) 1.04x with
+ * blocks of 1024 where the whole K (the 2.4 MB block of A past the L2,
+ * re-read from L3 for every weight panel) ran 0.84-0.91x of the level's
+ * 256. AMD (Zen 3-5, where the whole K measured 1.01-1.03x and 8-row
+ * panels were tuned) keeps both unset. */
+static void fill_mr12(void)
+{
+    const sk_cpu_features *f = sk_cpu_features_get();
+    if (NCONFIGS <= SK_ISA_AVX512 || !f->intel || f->l2_bytes < (256 << 10))
+        return;
+    configs[SK_ISA_AVX512].gemm_mr12 = sk_f32_gemm_12x32__avx512f;
+    configs[SK_ISA_AVX512].gemm.ablock_bytes = f->l2_bytes / 2;
+    configs[SK_ISA_AVX512].gemm.apf = 512; /* f32_tile_8x32__avx512f.h SK_TILE_X32_APF */
+}
+
 /* the int8 depthwise kernel of each level (session 17, qdwconv.h) */
 static void fill_qdw(void)
 {
@@ -322,6 +342,7 @@ static void fill_all(void)
     fill_narrow();
     fill_cdir();
     fill_mr7();
+    fill_mr12();
     fill_qdw();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;

@@ -268,6 +268,13 @@ typedef struct sk_kconfig {
      * accumulators + B + A do not fit AVX2's 16 registers); NULL elsewhere.
      * SKIPSERVE_PIXROWS_MR7=0 (read per run) keeps 8-row panels (A/B) */
     sk_gemm_ukernel gemm_mr7;
+    /* session 19 (gk): the f32 GEMM microkernel on 12-row A panels (same nr,
+     * bits as gemm.uk; sk_gemm_cfg_mr12): _MatMulFused's products (A the
+     * tokens, packed per run) where config.c measured it faster — Intel
+     * AVX-512 CPUs (fast_matmul_fused.c); NULL elsewhere. With it,
+     * gemm.ablock_bytes carries the L2 budget of the MatMul's K rule.
+     * SKIPSERVE_MATMUL_MR12=0 (read per run) keeps 8-row panels (A/B) */
+    sk_gemm_ukernel gemm_mr12;
     /* session 17: the int8 depthwise conv on NHWC activations (qdwconv.h):
      * AVX-512BW 16 channels a vector, AVX2 8; uk NULL where none
      * (SKIPSERVE_INT8_DW=0 at start-up: none, the grouped GEMM) */

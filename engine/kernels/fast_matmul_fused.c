@@ -41,13 +41,25 @@ static int64_t fused_rows(const sk_tensor *out, int64_t N)
  * bits. SKIPSERVE_MATMUL_MC=n sets the limit, read at plan and run (A/B;
  * 0: the level's mc). */
 #define MATMUL_MC 256
-static sk_gemm_cfg matmul_cfg(const sk_gemm_cfg *cfg, int64_t M)
+/* Session 19 (gk): on the 12-row kernel where the level's config has one
+ * (config.h gemm_mr12: Intel), the M block then whole 12-row panels. */
+static int mr12_on(void)
 {
+    const char *e = getenv("SKIPSERVE_MATMUL_MR12");
+    return !(e && !strcmp(e, "0"));
+}
+static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M)
+{
+    const sk_gemm_cfg *cfg = pv->cfg;
     sk_gemm_cfg c = *cfg;
+    if (pv->kc && pv->kc->gemm_mr12 && cfg == &pv->kc->gemm && !cfg->kpair && mr12_on())
+        c = sk_gemm_cfg_mr12(cfg, pv->kc->gemm_mr12);
     const char *e = getenv("SKIPSERVE_MATMUL_MC");
     const int64_t lim = e && *e ? atoll(e) : MATMUL_MC;
     const int64_t rows = (M + c.mr - 1) / c.mr * c.mr;
-    if (rows > c.mc && rows <= lim && rows <= 65536)
+    /* (12-row panels: up to MATMUL_MC rows of the product, 264 rows of
+     * panels for 256) */
+    if (rows > c.mc && (rows <= lim || (c.mr != cfg->mr && M <= lim)) && rows <= 65536)
         c.mc = (int)rows;
     return c;
 }
@@ -56,10 +68,10 @@ size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, in
 {
     const sk_gemm_priv *pv = n->priv;
     int64_t M = fused_rows(out, pv->w.N);
-    const sk_gemm_cfg gc = matmul_cfg(pv->cfg, M > 0 ? M : 0);
+    const sk_gemm_cfg gc = matmul_cfg(pv, M > 0 ? M : 0);
     size_t f = sk_gemm_scratch_floats(&gc, nthreads);
     if (M > 0 && M <= INT_MAX)
-        f += sk_fast_prepack_a_floats(pv->cfg, 1, (int)M, pv->w.K);
+        f += sk_fast_prepack_a_floats(&gc, 1, (int)M, pv->w.K);
     return f;
 }
 
@@ -113,12 +125,28 @@ static void gelu_post(const void *ctx, int batch, float *c, size_t ldc, int rows
  * SKIPSERVE_MATMUL_KC=n sets the limit, read per run (A/B; 0: the
  * level's kc). */
 #define MATMUL_KC 3072
+/* Session 19 (gk): where the config carries an L2 budget for A's block
+ * (cfg->ablock_bytes, config.c: half the L2, on Intel) and the switch is
+ * unset, the longest block is the K rows whose rows x K floats of A fit
+ * the budget (at least the level's kc, else the level's), K cut in equal
+ * blocks of at most that: ViT-B/16 at 197 rows with a 2 MB L2 keeps K =
+ * 768 whole and runs FFN2's 3072 as 3 x 1024. The whole 3072 (A's 2.4 MB
+ * block past that L2, re-streamed from L3 for every weight panel) ran
+ * 0.84-0.91x of the level's blocks there (bench/RESULTS.md, session 19). */
 int sk_matmul_fused_kc(const sk_gemm_cfg *cfg, int64_t M, int K)
 {
     const char *e = getenv("SKIPSERVE_MATMUL_KC");
     int lim = e && *e ? atoi(e) : MATMUL_KC;
     if (cfg->kpair || lim <= cfg->kc || M > MATMUL_MC)
         return 0;
+    if (!(e && *e) && cfg->ablock_bytes > 0 && M > 0 && K > 0) {
+        const int64_t rows = (M + 15) / 16 * 16;
+        const int64_t fit = cfg->ablock_bytes / (rows * (int64_t)sizeof(float));
+        if (fit < cfg->kc)
+            return 0;
+        const int64_t nblk = (K + fit - 1) / fit;
+        return (int)((K + nblk - 1) / nblk);
+    }
     return K < lim ? K : lim;
 }
 
@@ -145,27 +173,26 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
         return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
     if (M == 0 || N == 0)
         return 0;
-    const sk_gemm_cfg *cfg = pv->cfg;
-    const sk_gemm_cfg gcfg = matmul_cfg(cfg, M); /* the job's M block */
+    const sk_gemm_cfg gcfg = matmul_cfg(pv, M); /* the job's tile and M block */
     size_t gemm_floats = sk_gemm_scratch_floats(&gcfg, sk_pool_size(ctx->pool));
     float *heap, *scratch = sk_fast_scratch(
-                     n, ctx, gemm_floats + sk_fast_prepack_a_floats(cfg, 1, (int)M, K), &heap);
+                     n, ctx, gemm_floats + sk_fast_prepack_a_floats(&gcfg, 1, (int)M, K), &heap);
     if (!scratch)
         return SK_ENOMEM;
     sk_gemm_rowmajor ra = {A->data, (size_t)K, 0};
     sk_fast_rows_t rt = {A->data, (size_t)K, 0, pv->kc->ops.transpose};
     sk_gemm_packed_a pa;
-    if (sk_fast_pack_t_on(cfg, rt.transpose))
-        sk_fast_prepack_a(ctx->pool, cfg, sk_fast_pack_a_rows_t, &rt, 1, (int)M, K,
+    if (sk_fast_pack_t_on(&gcfg, rt.transpose))
+        sk_fast_prepack_a(ctx->pool, &gcfg, sk_fast_pack_a_rows_t, &rt, 1, (int)M, K,
                           scratch + gemm_floats, &pa);
     else
-        sk_fast_prepack_a(ctx->pool, cfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
+        sk_fast_prepack_a(ctx->pool, &gcfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
                           scratch + gemm_floats, &pa);
     sk_gemm_job j;
     sk_gemm_job_init(&j, &gcfg, (int)M, N, K, 1);
     j.a_packed = &pa;
     j.b_packed = &pv->w;
-    j.kc = sk_matmul_fused_kc(cfg, M, K);
+    j.kc = sk_matmul_fused_kc(&gcfg, M, K);
     j.c = out[0].data;
     j.ldc = (size_t)N;
     sk_fused_act(n, &j.epi.min, &j.epi.max);

@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 8-row panels and (session 19) the 12-row ones of _MatMulFused on Intel
+ * (config.h gemm_mr12): the transpose writes any panel width; test_pack_t
+ * checks 12-row panels against the scalar packer. */
 int sk_fast_pack_t_on(const sk_gemm_cfg *cfg,
                       void (*transpose)(size_t, size_t, const float *, size_t, float *, size_t))
 {
     const char *e = getenv("SKIPSERVE_PACK_T");
-    return transpose && cfg && !cfg->kpair && cfg->mr % 8 == 0 && cfg->nr % 8 == 0 &&
+    return transpose && cfg && !cfg->kpair && (cfg->mr % 8 == 0 || cfg->mr == 12) && cfg->nr % 8 == 0 &&
            !(e && strcmp(e, "0") == 0);
 }
 

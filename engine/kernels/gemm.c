@@ -22,7 +22,7 @@
 #include "sk.h"
 #include "threadpool.h"
 
-#define SK_UK_MAX_TILE (8 * 32) /* largest mr * nr of any config */
+#define SK_UK_MAX_TILE (12 * 32) /* largest mr * nr of any config (gemm_mr12) */
 
 void sk_gemm_epi_none(sk_gemm_epi *e)
 {
@@ -184,6 +184,8 @@ typedef struct run_ctx {
     int merge_tail;
     float *scratch;
     size_t per_thread;
+    size_t apf; /* cfg->apf unless SKIPSERVE_GEMM_APF=0 (session 19) */
+    int apf_mink; /* ... for K blocks of at least this many rows */
 } run_ctx;
 
 /* The microkernel's view of the epilogue for the tile whose top-left
@@ -199,6 +201,7 @@ static inline sk_ukernel_params uk_params(const sk_gemm_epi *e, int row, int col
     up.max = e->max;
     up.pf = up.pf_end = NULL;
     up.pf_step = 0;
+    up.apf = 0;
     return up;
 }
 
@@ -281,6 +284,21 @@ sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7)
     return c;
 }
 
+sk_gemm_cfg sk_gemm_cfg_mr12(const sk_gemm_cfg *base, sk_gemm_ukernel uk12)
+{
+    sk_gemm_cfg c = *base;
+    c.mr = 12;
+    c.mc = base->mc / 12 * 12;
+    c.uk = uk12;
+    /* no A-panel prefetch: on the 12-row tile it measured 0.98-1.00x
+     * (ViT-B/16's Linear layers, session 19) — the tile already hides A */
+    c.apf = 0;
+    c.ntail = NULL;
+    c.mtail = NULL;
+    c.narrow = NULL;
+    return c;
+}
+
 /* A tail tile (fewer than mr rows or nr columns): compute the full tile
  * into a buffer, copy the valid part, apply the epilogue there. Kept out of
  * line so the common full-tile path stays a few instructions. */
@@ -302,7 +320,7 @@ static void run_tail_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const floa
 
 static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a,
                             const float *b, float *c, int row, int col, size_t kc, int flags,
-                            pf_range pf)
+                            pf_range pf, size_t apf)
 {
     const sk_gemm_cfg *cfg = j->cfg;
     int mr = cfg->mr, nr = cfg->nr;
@@ -312,6 +330,7 @@ static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const fl
     sk_ukernel_params up = uk_params(e, row, col);
     if (mv == mr && nv == nr) {
         pf_params(&up, pf, kc);
+        up.apf = apf;
         cfg->uk(kc, a, b, ct, j->ldc, flags, &up);
     }
     else
@@ -466,7 +485,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                         for (int jn = 0; jn < ncut; jn += nr)
                             run_tile(j, &e, ap + (size_t)(im / mr) * astride,
                                      bp + (size_t)(jn / nr) * bstride, c, ic + im, n0 + jn,
-                                     (size_t)kc, flags, pf_piece(nx, 0, 1, nxb, jn / nr, npf));
+                                     (size_t)kc, flags, pf_piece(nx, 0, 1, nxb, jn / nr, npf),
+                                     kc >= rc->apf_mink ? rc->apf : 0);
                     }
                     if (ncut < nb)
                         run_ntail(j, &e, ap, astride, bp + (size_t)(ncut / nr) * bstride, c, ic,
@@ -505,7 +525,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                                            (im / mr) + npm * (jn / nr), npm * npb)
                                 : pf_piece(pfb, 0, 1, pfb_bytes, im / mr, npm);
                         run_tile(j, &e, ap + (size_t)(im / mr) * astride, bpan, c, ic + im,
-                                 n0 + jn, (size_t)kc, flags, pf);
+                                 n0 + jn, (size_t)kc, flags, pf,
+                                 kc >= rc->apf_mink ? rc->apf : 0);
                     }
                 }
                 if (tail_rows && ncols > 0)
@@ -739,6 +760,15 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     memset(&rc, 0, sizeof rc);
     rc.job = j;
     rc.prefetch = prefetch_on();
+    /* the A-panel prefetch of the Intel config (session 19, gk): read per
+     * run so that bench/ab_inproc.c can switch it */
+    {
+        const char *ap = getenv("SKIPSERVE_GEMM_APF"); /* 0: off; n: n bytes ahead */
+        long d = ap && *ap ? atol(ap) : cfg->apf;
+        rc.apf = cfg->apf > 0 && d > 0 && d <= 65536 ? (size_t)d : 0;
+        const char *mk = getenv("SKIPSERVE_GEMM_APF_MINK");
+        rc.apf_mink = mk && *mk ? atoi(mk) : 128;
+    }
     const char *ao = getenv("SKIPSERVE_GEMM_AORDER");
     rc.aorder = (ao && !strcmp(ao, "1")) || (j->aorder && !(ao && !strcmp(ao, "0")));
     /* the rows-in-lanes narrow panel (issue 24 session 17): 8-row FP32

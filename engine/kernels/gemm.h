@@ -55,6 +55,10 @@ typedef struct sk_ukernel_params {
      * computes. pf NULL: none. Kernels without it ignore it. */
     const char *pf, *pf_end;
     size_t pf_step;
+    /* (session 19, gk) 0, or how many bytes ahead of its A panel the kernel
+     * touches one line (two past 8 rows) per two k steps (gemm.c: the
+     * config's apf, full tiles only). Kernels without it ignore it. */
+    size_t apf;
 } sk_ukernel_params;
 
 /* Full MR x NR tile: c (row stride ldc, in elements) from kc steps of
@@ -99,6 +103,9 @@ void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float
                                 size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                size_t ldc, int flags, const sk_ukernel_params *p);
+/* 12-row A panels (_MatMulFused where config.c sets gemm_mr12) */
+void sk_f32_gemm_12x32__avx512f(size_t kc, const float *a, const float *b, float *c,
+                                size_t ldc, int flags, const sk_ukernel_params *p);
 /* 7-row A panels (pixel rows of a 7x7 map, fast_conv_pixrows.c) */
 void sk_f32_gemm_7x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                size_t ldc, int flags, const sk_ukernel_params *p);
@@ -130,12 +137,25 @@ typedef struct sk_gemm_cfg {
     /* NULL, or the narrow-panel kernel run instead of ntail for a last
      * panel of <= 8 columns (SKIPSERVE_GEMM_NARROW=0: ntail, read per run) */
     sk_gemm_narrow_fn narrow;
+    /* (session 19, gk) 0, or the bytes of a core's L2 that a job's whole-K
+     * block of A (rows x K floats) may fill: _MatMulFused's K rule
+     * (sk_matmul_fused_kc) on CPUs where config.c measured it (Intel) */
+    long ablock_bytes;
+    /* (session 19, gk) 0, or the bytes ahead of the A panel the FP32
+     * AVX-512 kernels prefetch (sk_ukernel_params.apf; config.c: Intel;
+     * SKIPSERVE_GEMM_APF=0 off, read per run) */
+    int apf;
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,
  * config.h gemm_mr7): M blocks of whole 7-row panels, no edge kernels
  * (theirs read 8-row panels; tail tiles go through the buffered path). */
 sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7);
+/* base's blocking run by the 12-row kernel uk12 (config.h gemm_mr12,
+ * _MatMulFused's products on Intel): M blocks of whole 12-row panels, no
+ * edge kernels (theirs read 8-row panels; tail tiles go through the
+ * buffered path), the same bits as base's per element. */
+sk_gemm_cfg sk_gemm_cfg_mr12(const sk_gemm_cfg *base, sk_gemm_ukernel uk12);
 /* gemm.c's weight prefetch for other drivers (fast_winograd.c): up's
  * pf / pf_end / pf_step for call t of n spreading the `bytes` at `next`
  * over a K loop of kc (at most two lines per two k: the first part where

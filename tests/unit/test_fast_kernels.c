@@ -442,6 +442,86 @@ static void test_gemm_mr7(void **state)
     sk_cpu_set_level(sk_cpu_detected());
 }
 
+/* The 12-row kernel (session 19, config.h gemm_mr12: _MatMulFused on
+ * Intel): a config as fast_matmul_fused.c builds it (sk_gemm_cfg_mr12: mr
+ * 12, no edge kernels) over A and B prepacked, at 1, 2 and 3 threads, every
+ * M from 1 to 26 (each tail of 12 rows: the tail tile through the full
+ * kernel) and a few larger ones across M blocks, K across the K blocks (the
+ * driver's and a job's long ones), every epilogue, N off 32 (the narrow
+ * last panel through the full kernel). Each C must be within the bound of
+ * the double reference and bit for bit the 8-row config's (same FMA chain
+ * per element). Run on every AVX-512 CPU, whether or not its config takes
+ * the kernel (the kernel called directly). */
+static void test_gemm_mr12(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = sk_kconfig_for(SK_ISA_AVX512);
+    if (!kc)
+        skip();
+    sk_cpu_set_level(SK_ISA_AVX512);
+    const sk_gemm_cfg *cfg = &kc->gemm;
+    sk_gemm_cfg cfg12 = sk_gemm_cfg_mr12(cfg, sk_f32_gemm_12x32__avx512f);
+    sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
+    const int Ms[] = {197, 133, 300, 264};
+    const int Ks[] = {1, 2, 3, 17, 256, 257, 600, 1537};
+    for (int trial = 0; trial < 34; trial++) {
+        int M = trial < 26 ? trial + 1 : Ms[trial % 4], K = Ks[(trial * 5 + trial / 8) % 8];
+        int N = 1 + (int)(rnd() % 140), kind = trial % EPI_COUNT, jkc = trial % 3 ? 0 : 2048;
+        size_t lda = (size_t)K, ldb = (size_t)N;
+        float *A = malloc((size_t)M * K * 4 + 4), *B = malloc((size_t)K * N * 4 + 4),
+              *C12 = malloc((size_t)M * N * 4 + 4), *C8 = malloc((size_t)M * N * 4 + 4),
+              *bias_row = malloc((size_t)M * 4 + 4), *bias_col = malloc((size_t)N * 4 + 4),
+              *res = malloc((size_t)M * N * 4 + 4);
+        double *ref = malloc(sizeof(double) * ((size_t)M * N + 1)),
+               *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
+        assert_true(A && B && C12 && C8 && bias_row && bias_col && res && ref && scale);
+        fill(A, (size_t)M * K);
+        fill(B, (size_t)K * N);
+        fill(bias_row, (size_t)M);
+        fill(bias_col, (size_t)N);
+        fill(res, (size_t)M * N);
+        sk_gemm_epi e;
+        make_epi(kind, M, N, bias_row, bias_col, res, (size_t)N, &e);
+        float *Cs[2] = {C12, C8};
+        const sk_gemm_cfg *cfgs[2] = {&cfg12, cfg};
+        for (int v = 0; v < 2; v++) {
+            sk_gemm_packed_a pa;
+            sk_gemm_packed_b pb;
+            assert_int_equal(sk_gemm_pack_a(cfgs[v], A, lda, M, K, 1, 1.0f, &pa), 0);
+            assert_int_equal(sk_gemm_pack_b(cfgs[v], B, ldb, 1, K, N, 1.0f, &pb), 0);
+            sk_gemm_job j;
+            sk_gemm_job_init(&j, cfgs[v], M, N, K, 1);
+            j.a_packed = &pa;
+            j.b_packed = &pb;
+            j.c = Cs[v];
+            j.ldc = (size_t)N;
+            j.epi = e;
+            j.kc = jkc;
+            assert_int_equal(sk_gemm_run(pools[trial % 3], &j, NULL), 0);
+            sk_gemm_packed_a_free(&pa);
+            sk_gemm_packed_b_free(&pb);
+        }
+        ref_gemm(M, N, K, A, lda, B, ldb, &e, ref, scale);
+        if (!check_close("12-row panels", M, N, K, C12, (size_t)N, ref, scale))
+            fail_msg("12-row panels: M %d N %d K %d epilogue %d", M, N, K, kind);
+        if (memcmp(C12, C8, sizeof(float) * (size_t)M * N))
+            fail_msg("12-row panels: not the 8-row bits, M %d N %d K %d epilogue %d", M, N, K,
+                     kind);
+        free(A);
+        free(B);
+        free(C12);
+        free(C8);
+        free(bias_row);
+        free(bias_col);
+        free(res);
+        free(ref);
+        free(scale);
+    }
+    sk_pool_destroy(pools[1]);
+    sk_pool_destroy(pools[2]);
+    sk_cpu_set_level(sk_cpu_detected());
+}
+
 /* The driver's software prefetch of the next weights (gemm.c pf_piece;
  * SKIPSERVE_GEMM_PREFETCH) and the A-panel order (SKIPSERVE_GEMM_AORDER=1)
  * only change which lines are touched early and the order of whole tiles:
@@ -450,16 +530,23 @@ static void test_gemm_mr7(void **state)
  * across several M blocks (mc) and K blocks (the driver's and a job's
  * long ones: the next-K-block prefetch), column tails (ntail) and row tails
  * (mtail), every epilogue, the bits must equal SKIPSERVE_GEMM_PREFETCH=0's,
- * and that within the bound of the double reference. Every level. */
+ * and that within the bound of the double reference. Every level. Session
+ * 19: the A-panel prefetch (SKIPSERVE_GEMM_APF, cfg->apf — set here at
+ * AVX-512 on any CPU) likewise. */
 static void test_gemm_prefetch_same_bits(void **state)
 {
     (void)state;
     sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
-    static const char *const modes[][2] = {
-        {"0", "0"}, {"1", "0"}, {"1", "1"}, {"0", "1"}}; /* PREFETCH, AORDER */
+    static const char *const modes[][3] = {
+        {"0", "0", "0"}, {"1", "0", "1"}, {"1", "1", "1"}, {"0", "1", "1"}}; /* PREFETCH, AORDER, APF */
     for (int isa = SK_ISA_AVX2; isa <= (int)sk_cpu_detected(); isa++) {
         sk_cpu_set_level((sk_isa)isa);
-        const sk_gemm_cfg *cfg = sk_gemm_config((sk_isa)isa);
+        /* session 19: the A-panel prefetch (cfg->apf, Intel's config) on at
+         * AVX-512 whatever the CPU, so that every AVX-512 machine runs it */
+        sk_gemm_cfg lcfg = *sk_gemm_config((sk_isa)isa);
+        if (isa == SK_ISA_AVX512 && !lcfg.apf)
+            lcfg.apf = 512;
+        const sk_gemm_cfg *cfg = &lcfg;
         for (int trial = 0; trial < 12; trial++) {
             int M = 1 + (int)(rnd() % 300), N = 1 + (int)(rnd() % 300),
                 K = 1 + (int)(rnd() % 1300), kind = trial % EPI_COUNT;
@@ -485,6 +572,7 @@ static void test_gemm_prefetch_same_bits(void **state)
             for (int m = 0; m < 4; m++) {
                 setenv("SKIPSERVE_GEMM_PREFETCH", modes[m][0], 1);
                 setenv("SKIPSERVE_GEMM_AORDER", modes[m][1], 1);
+                setenv("SKIPSERVE_GEMM_APF", modes[m][2], 1);
                 C[m] = malloc((size_t)M * N * 4 + 4);
                 assert_non_null(C[m]);
                 sk_gemm_job j;
@@ -504,13 +592,14 @@ static void test_gemm_prefetch_same_bits(void **state)
                 j.kc = jkc;
                 assert_int_equal(sk_gemm_run(pools[(trial + m) % 3], &j, NULL), 0);
                 if (m && memcmp(C[m], C[0], sizeof(float) * (size_t)M * N))
-                    fail_msg("[%s] prefetch %s aorder %s: not the bits of prefetch 0, M %d N %d "
-                             "K %d weights in %s",
-                             sk_isa_name((sk_isa)isa), modes[m][0], modes[m][1], M, N, K,
+                    fail_msg("[%s] prefetch %s aorder %s apf %s: not the bits of prefetch 0, M %d "
+                             "N %d K %d weights in %s",
+                             sk_isa_name((sk_isa)isa), modes[m][0], modes[m][1], modes[m][2], M, N, K,
                              wa ? "A" : "B");
             }
             unsetenv("SKIPSERVE_GEMM_PREFETCH");
             unsetenv("SKIPSERVE_GEMM_AORDER");
+            unsetenv("SKIPSERVE_GEMM_APF");
             ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &e, ref, scale);
             if (!check_close("prefetch", M, N, K, C[1], (size_t)N, ref, scale))
                 fail_msg("prefetch: M %d N %d K %d epilogue %d", M, N, K, kind);
@@ -898,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_gemm_split_pool_model),
         cmocka_unit_test(test_gemm_split_cols),
         cmocka_unit_test(test_gemm_mr7),
+        cmocka_unit_test(test_gemm_mr12),
         cmocka_unit_test(test_gemm_prefetch_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

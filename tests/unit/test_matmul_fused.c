@@ -416,7 +416,23 @@ static void test_matmul_kc(void **state)
         if (!kc)
             continue;
         sk_gemm_cfg cfg = kc->gemm;
+        /* session 19 (gk): the L2 rule, where config.c sets a budget (Intel):
+         * the K rows whose A block (rows rounded to 16) fits it, equal blocks */
+        cfg.ablock_bytes = 1 << 20;
         unsetenv("SKIPSERVE_MATMUL_KC");
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 768);   /* 208 x 768 x 4 <= 1 MB */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 3072), 1024); /* fit 1260: 3 x 1024 */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 1536), 768);  /* 2 x 768 */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 1261), 631);  /* 2 blocks */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 1260), 1260);
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 256, 3072), 1024); /* fit 1024: 3 x 1024 */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 257, 768), 0);     /* batch 8: the level's */
+        cfg.ablock_bytes = 200 << 10; /* fit 246 < kc: the level's */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
+        setenv("SKIPSERVE_MATMUL_KC", "3072", 1); /* the switch: session 18's rule */
+        assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 3072), 3072);
+        unsetenv("SKIPSERVE_MATMUL_KC");
+        cfg.ablock_bytes = 0; /* AMD: session 18's rule */
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 768);
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 3072), 3072);
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 5000), 3072); /* the driver: 2 x 2500 */
@@ -497,6 +513,63 @@ static void test_matmul_mc(void **state)
                 if (memcmp(y0, y1, sizeof(float) * (size_t)(rows * c->N)))
                     fail_msg("[%s] %d threads, %lld rows K %lld N %lld: one M block differs "
                              "from the level's blocks",
+                             sk_isa_name((sk_isa)l), threads[t], (long long)rows,
+                             (long long)c->K, (long long)c->N);
+                free(a);
+                free(r);
+                free(y0);
+                free(y1);
+                sk_graph_free(g);
+            }
+        if (pool)
+            sk_pool_destroy(pool);
+    }
+}
+
+/* The 12-row panels (session 19 gk, config.h gemm_mr12: Intel AVX-512 CPUs
+ * only, by CPU detection; AMD keeps 8-row panels and the session-18 K
+ * rule): every output bit-identical to SKIPSERVE_MATMUL_MR12=0's 8-row
+ * panels — each element the same FMA chain over the same K blocks — at
+ * every level on 1, 2, 3 and 16 threads, row counts off 12 (1, 13, 197,
+ * 262 > MATMUL_MC in the level's M blocks, 300), narrow last column panels,
+ * K in one block and in the L2 rule's blocks (3100); no allocation in a
+ * run. Where the config has no 12-row kernel both runs are the same path. */
+static void test_matmul_mr12(void **state)
+{
+    (void)state;
+    const sk_cpu_features *f = sk_cpu_features_get();
+    const sk_kconfig *k5 = sk_kconfig_for(SK_ISA_AVX512);
+    if (k5 && !f->intel)
+        assert_null(k5->gemm_mr12); /* AMD: its measured choices */
+    if (k5 && !k5->gemm_mr12)
+        assert_true(k5->gemm.ablock_bytes == 0);
+    mm_case cs[] = {{3, 1, 197, 768, 72, 1, 1, 1, 0},  {2, 13, 0, 300, 40, 1, 0, 0, 2},
+                    {2, 300, 0, 64, 33, 0, 0, 1, 0},   {2, 1, 0, 100, 32, 1, 1, 0, 0},
+                    {3, 2, 131, 1100, 96, 1, 1, 1, 3}, {2, 25, 0, 3100, 50, 1, 0, 1, 0}};
+    static const int threads[] = {1, 2, 3, 16};
+    for (int t = 0; t < 4; t++) {
+        sk_pool *pool = threads[t] > 1 ? sk_pool_create(threads[t]) : NULL;
+        for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++)
+            for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+                const mm_case *c = &cs[i];
+                char err[256];
+                sk_graph *g = build(c, rnd() * 7919ull + 5);
+                if (sk_graph_optimize(g, 1, err, sizeof err))
+                    fail_msg("optimize: %s", err);
+                int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
+                float *a = malloc(sizeof(float) * (size_t)(rows * c->K));
+                float *r = malloc(sizeof(float) * (size_t)(rows * c->N));
+                for (int64_t q = 0; q < rows * c->K; q++)
+                    a[q] = frand();
+                for (int64_t q = 0; q < rows * c->N; q++)
+                    r[q] = frand();
+                float *y1 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
+                setenv("SKIPSERVE_MATMUL_MR12", "0", 1);
+                float *y0 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 0);
+                unsetenv("SKIPSERVE_MATMUL_MR12");
+                if (memcmp(y0, y1, sizeof(float) * (size_t)(rows * c->N)))
+                    fail_msg("[%s] %d threads, %lld rows K %lld N %lld: 12-row panels differ "
+                             "from 8-row ones",
                              sk_isa_name((sk_isa)l), threads[t], (long long)rows,
                              (long long)c->K, (long long)c->N);
                 free(a);
@@ -1193,6 +1266,7 @@ int main(void)
         cmocka_unit_test(test_matmul_fused),
         cmocka_unit_test(test_matmul_kc),
         cmocka_unit_test(test_matmul_mc),
+        cmocka_unit_test(test_matmul_mr12),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_wrong_constant_not_fused),
         cmocka_unit_test(test_attention_fused),

@@ -5,12 +5,13 @@
  * GELU).
  *   - A panels (sk_fast_pack_a_rows_t vs sk_gemm_pack_a_rowmajor) and Kt
  *     panels (sk_fast_pack_b_rows_t vs the definition B(k, n) = p[n*ld + k])
- *     for every level with a transpose: 1-21 rows (whole 8x8 blocks, the
+ *     for every level with a transpose, panels 8, 12 (session 19: the
+ *     12-row kernel's), 16 and 32 wide: 1-21 rows (whole 8x8 blocks, the
  *     5-row tail of ViT's 197, one row), depths 1-40 and offsets k0, m0, n0,
  *     rows longer than the block (ld), an item stride; zeroed rows / columns
  *     past the matrix, guard cells after the panels untouched (NaN canaries
  *     in the destination before packing).
- *   - The choice (sk_fast_pack_t_on): on at mr = 8 with a transpose, off at
+ *   - The choice (sk_fast_pack_t_on): on at mr = 8 (and 12) with a transpose, off at
  *     the 6-row AVX2 tile, for a K-pair config, without a transpose, and with
  *     SKIPSERVE_PACK_T=0.
  *   - sk_gemm_run of ViT-like products (M = 197, odd N and K over several K
@@ -60,8 +61,8 @@ static void check_level(sk_isa isa)
     const sk_fast_uk *uk = sk_fast_uk_for(isa);
     if (!uk || !uk->transpose)
         return;
-    static const int widths[] = {8, 16, 32};
-    for (int w = 0; w < 3; w++)
+    static const int widths[] = {8, 12, 16, 32}; /* 12: gemm_mr12's A panels (session 19) */
+    for (int w = 0; w < 4; w++)
         for (int rows = 1; rows <= 21; rows++)
             for (int kc = 1; kc <= 40; kc += (kc < 10 ? 1 : 7)) {
                 const int W = widths[w], m0 = (int)(rnd() % 3), k0 = (int)(rnd() % 5);
@@ -123,6 +124,11 @@ static void test_choice(void **state)
     unsetenv("SKIPSERVE_PACK_T");
     assert_true(sk_fast_pack_t_on(&c8, tr));
     assert_false(sk_fast_pack_t_on(&c6, tr));
+    sk_gemm_cfg c12 = c8;
+    c12.mr = 12; /* session 19: gemm_mr12's panels */
+    assert_true(sk_fast_pack_t_on(&c12, tr));
+    c12.mr = 10;
+    assert_false(sk_fast_pack_t_on(&c12, tr));
     assert_false(sk_fast_pack_t_on(&c8, NULL));
     assert_false(sk_fast_pack_t_on(NULL, tr));
     c8.kpair = 1;

@@ -39,14 +39,42 @@
         const __m512 b1_ = _mm512_load_ps(b + off_ * 32 + 16);  \
         SK_ROWS(SK_TILE_X32_FMA)                                \
     } while (0)
+/* Session 19 (gk), the Intel config's A-panel prefetch (p->apf bytes
+ * ahead; gemm.c): one line per iteration (two k steps: 64 bytes of an
+ * 8-row panel), a second one past 8 rows. On the Intel Xeon of session 19
+ * the A panels stream from L2 (a block of 16-25 panels) while a B panel of
+ * 512 K rows (64 KB) no longer fits the 48 KB L1; the hardware prefetcher
+ * left the 8-row tile at 181 GFLOP/s there, 195 with lines 512 bytes ahead
+ * (standalone loops), and ResNet-50's GEMM shapes ran 1.01-1.06x in the
+ * driver (bench/RESULTS.md). Only lines are touched: the same bits. */
+#define SK_TILE_X32_APF()                                                          \
+    do {                                                                           \
+        _mm_prefetch((const char *)a + apf_, _MM_HINT_T0);                         \
+        if (SK_MR * 8 > 64)                                                        \
+            _mm_prefetch((const char *)a + apf_ + 64, _MM_HINT_T0);                \
+    } while (0)
 #define SK_TILE_X32_KLOOP()                                                        \
     do {                                                                           \
         size_t k_ = kc;                                                            \
+        const size_t apf_ = p ? p->apf : 0;                                        \
         if (p && p->pf) { /* the driver's next weights: a line or two per 2 k */   \
             /* addresses as integers: the last step may pass pf_end (a          \
              * prefetch never faults; a pointer past its object would be UB) */ \
             uintptr_t pf_ = (uintptr_t)p->pf, pfe_ = (uintptr_t)p->pf_end;         \
             const size_t ps_ = p->pf_step;                                         \
+            if (apf_)                                                              \
+                for (; k_ >= 2; k_ -= 2) {                                         \
+                    if (pf_ < pfe_) {                                              \
+                        _mm_prefetch((const char *)pf_, SK_GEMM_PF_HINT);          \
+                        _mm_prefetch((const char *)(pf_ + ps_ - 64), SK_GEMM_PF_HINT); \
+                        pf_ += ps_;                                                \
+                    }                                                              \
+                    SK_TILE_X32_APF();                                             \
+                    SK_TILE_X32_STEP(0);                                           \
+                    SK_TILE_X32_STEP(1);                                           \
+                    a += 2 * SK_MR;                                                \
+                    b += 64;                                                       \
+                }                                                                  \
             for (; k_ >= 2; k_ -= 2) {                                             \
                 if (pf_ < pfe_) {                                                  \
                     _mm_prefetch((const char *)pf_, SK_GEMM_PF_HINT);              \
@@ -59,6 +87,14 @@
                 b += 64;                                                           \
             }                                                                      \
         }                                                                          \
+        if (apf_)                                                                  \
+            for (; k_ >= 2; k_ -= 2) {                                             \
+                SK_TILE_X32_APF();                                                 \
+                SK_TILE_X32_STEP(0);                                               \
+                SK_TILE_X32_STEP(1);                                               \
+                a += 2 * SK_MR;                                                    \
+                b += 64;                                                           \
+            }                                                                      \
         for (; k_ >= 2; k_ -= 2) {                                                 \
             SK_TILE_X32_STEP(0);                                                   \
             SK_TILE_X32_STEP(1);                                                   \
@@ -84,6 +120,21 @@
                 _mm_prefetch((const char *)(p->res + r_ * p->ldres + 31),           \
                              _MM_HINT_T0);                                          \
             }                                                                       \
+    } while (0)
+
+/* The same for a tile of any SK_ROWS (the 12-row kernel). */
+#define SK_TILE_PF_ROW(r)                                                                \
+    if (flags & SK_UK_ACCUM) {                                                           \
+        _mm_prefetch((const char *)(c + (r) * ldc), _MM_HINT_T0);                        \
+        _mm_prefetch((const char *)(c + (r) * ldc + 31), _MM_HINT_T0);                   \
+    }                                                                                    \
+    if ((flags & SK_UK_EPI) && p->res) {                                                 \
+        _mm_prefetch((const char *)(p->res + (r) * p->ldres), _MM_HINT_T0);              \
+        _mm_prefetch((const char *)(p->res + (r) * p->ldres + 31), _MM_HINT_T0);         \
+    }
+#define SK_TILE_X32_PREFETCH() \
+    do {                       \
+        SK_ROWS(SK_TILE_PF_ROW) \
     } while (0)
 
 #define SK_TILE_ACC(r)                                                     \
