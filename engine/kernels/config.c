@@ -201,6 +201,35 @@ static void fill_bf16(void)
     c->bf16_pack2 = sk_bf16_pack2__avx512bf16;
     c->bf16_taps2 = sk_bf16_taps2__avx512bf16;
     c->bf16_runs2 = sk_bf16_runs2__avx512bf16;
+    /* Session 19: AMX-BF16 where the CPU has it and the OS granted the tile
+     * state (Sapphire / Granite Rapids): there vdpbf16ps zmm runs at half
+     * the FP32 FMA rate (skipserve-bench --peak on the Granite Rapids-class
+     * Xeon: 121 G pair-MAC/s against FP32's 242 GFLOP/s a core; ResNet-50
+     * b1 1T 1.55x slower in bf16 than FP32), TDPBF16PS at 16x its MACs an
+     * instruction (bench/RESULTS.md session 19). The 32 x 32 tile on
+     * AMX-chunk A panels (bf16.h; kchunk 32: K blocks on chunk boundaries),
+     * the B panels and gathers of the vdpbf16ps path; K blocks of 512 rows
+     * (a 32-column B panel 32 KB, the 128 x 512 A block 128 KB; L2 2 MB).
+     * No edge kernels (theirs read 8-row panels: tail tiles take the
+     * driver's buffered path) and no 7-row twin (prepack.c keeps BF16
+     * convs off pixel rows on a kchunk config). SKIPSERVE_BF16_UK=avx512bf16
+     * keeps the vdpbf16ps kernels (A/B, tests). */
+    const sk_cpu_features *f = sk_cpu_features_get();
+    const char *uk = getenv("SKIPSERVE_BF16_UK");
+    if (f->amx_tile && f->amx_bf16 && !(uk && !strcmp(uk, "avx512bf16"))) {
+        c->bf16_gemm.mr = 32;
+        c->bf16_gemm.nr = 32;
+        c->bf16_gemm.kc = 512;
+        c->bf16_gemm.mc = 128;
+        c->bf16_gemm.nc = 256;
+        c->bf16_gemm.uk = sk_bf16_gemm_32x32__amx;
+        c->bf16_gemm.ntail = NULL;
+        c->bf16_gemm.mtail = NULL;
+        c->bf16_gemm.narrow = NULL;
+        c->bf16_gemm.kchunk = 32;
+        c->bf16_gemm_mr7 = NULL;
+        c->bf16_runs2 = NULL;
+    }
 }
 
 /* the narrow last column panel (gemm.h sk_gemm_narrow_fn) at the AVX-512

@@ -130,6 +130,11 @@ typedef struct sk_gemm_cfg {
     /* NULL, or the narrow-panel kernel run instead of ntail for a last
      * panel of <= 8 columns (SKIPSERVE_GEMM_NARROW=0: ntail, read per run) */
     sk_gemm_narrow_fn narrow;
+    /* 0, or (session 19, AMX) the K rows of one A chunk: A panels hold K
+     * in chunks of kchunk rows (kchunk / 2 pair slots), each row-major
+     * [mr][kchunk / 2 words] (the last [mr][rest]; kernels/bf16.h), so the
+     * driver starts every K block at a multiple of kchunk rows */
+    int kchunk;
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,

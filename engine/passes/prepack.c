@@ -341,7 +341,8 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         /* BF16: every other conv on the K-pair GEMM (bf16.h), 7x7 maps as
          * pixel rows like FP32 (W' as K-pair B panels) */
         pv->cfg = &kc->bf16_gemm;
-        if (use_pixrows(M, group, out_pixels(os), pv->cfg)) {
+        /* an AMX config (kchunk) has no pixel-rows A gather: im2col-gemm */
+        if (!pv->cfg->kchunk && use_pixrows(M, group, out_pixels(os), pv->cfg)) {
             pv->kind = SK_CONV_PIXROWS;
             rc = sk_bf16_pack_b(pv->cfg, w->data, 1, (size_t)K, (int)K, (int)M, &pv->wt);
         } else {
