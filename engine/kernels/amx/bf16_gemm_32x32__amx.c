@@ -43,6 +43,17 @@ typedef struct {
     uint8_t rows[16];
 } sk_amx_tilecfg;
 
+/* gcc's _tile_loadd / _tile_stored are asm statements without memory
+ * operands (and _tile_loadconfig declares only the config's first 8 bytes
+ * read): the compiler does not know they read or write memory, so
+ * stores into a buffer a tile load reads next (the zero-padded last chunk)
+ * could be dropped or sunk, and reads of a buffer a tile store just wrote
+ * (the epilogue's) hoisted. This barrier orders them (the first version
+ * without it read garbage in the padded chunk under the driver: NaN rows;
+ * and an ldtilecfg of a half-written config: SIGILL at the first tile
+ * load). */
+#define SK_AMX_MEM_BARRIER() __asm__ __volatile__("" ::: "memory")
+
 static __thread int tile_cfg_loaded;
 
 void sk_amx_tile_config(void)
@@ -56,17 +67,11 @@ void sk_amx_tile_config(void)
         t.colsb[i] = 64;
         t.rows[i] = 16;
     }
+    SK_AMX_MEM_BARRIER();
     _tile_loadconfig(&t);
     tile_cfg_loaded = 1;
 }
 
-/* gcc's _tile_loadd / _tile_stored are asm statements without memory
- * operands: the compiler does not know they read or write memory, so
- * stores into a buffer a tile load reads next (the zero-padded last chunk)
- * could be dropped or sunk, and reads of a buffer a tile store just wrote
- * (the epilogue's) hoisted. This barrier orders them (the first version
- * without it read garbage in the padded chunk under the driver: NaN rows). */
-#define SK_AMX_MEM_BARRIER() __asm__ __volatile__("" ::: "memory")
 
 #define SK_AMX_MR 32
 #define SK_AMX_NR 32
