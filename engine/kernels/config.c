@@ -227,6 +227,17 @@ static void fill_bf16(void)
         c->bf16_gemm.mtail = NULL;
         c->bf16_gemm.narrow = NULL;
         c->bf16_gemm.kchunk = 32;
+        /* SKIPSERVE_BF16_AMX_BLOCKS="kc,mc,nc" (tuning): kc a multiple of
+         * 32, mc of 32, nc of 32; out-of-range values ignored */
+        const char *bb = getenv("SKIPSERVE_BF16_AMX_BLOCKS");
+        int kc = 0, mc = 0, nc = 0;
+        if (bb && sscanf(bb, "%d,%d,%d", &kc, &mc, &nc) == 3 && kc >= 32 && kc <= 8192 &&
+            kc % 32 == 0 && mc >= 32 && mc <= 4096 && mc % 32 == 0 && nc >= 32 && nc <= 8192 &&
+            nc % 32 == 0) {
+            c->bf16_gemm.kc = kc;
+            c->bf16_gemm.mc = mc;
+            c->bf16_gemm.nc = nc;
+        }
         c->bf16_gemm_mr7 = NULL;
         c->bf16_runs2 = NULL;
     }

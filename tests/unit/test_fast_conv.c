@@ -2261,6 +2261,10 @@ static void test_bf16(void **state)
      * (56x56x64x64, 116 M) and F(2x2)'s (14x14) go to BF16;
      * SKIPSERVE_BF16_WINOGRAD=4 keeps every F(4x4) one (the ResNet one) */
     char err[256];
+    /* session 19: the AMX-BF16 config (kchunk) keeps no Winograd conv by
+     * default (prepack.c bf16_keeps_winograd); =4 still keeps F(4x4) */
+    const sk_kconfig *bkc = sk_kconfig_for(sk_cpu_level());
+    const int amx = bkc && bkc->bf16_gemm.kchunk > 0;
     static const int maps[][3] = {{14, 0, 0}, {56, 0, 0}, {128, 0, 1}, {56, 1, 1}};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++) {
         conv_case c;
@@ -2273,7 +2277,7 @@ static void test_bf16(void **state)
             fail_msg("optimize: %s", err);
         unsetenv("SKIPSERVE_BF16_WINOGRAD");
         int kind = (int)((const sk_conv_priv *)g->nodes[find_op(g, SK_OP_CONV_FUSED)].priv)->kind;
-        int wino = maps[i][2];
+        int wino = maps[i][2] && (maps[i][1] || !amx);
         assert_int_equal(kind, wino ? SK_CONV_WINOGRAD4 : SK_CONV_BF16);
         assert_int_equal(lo.bf16_convs, !wino);
         sk_graph_free(g);
@@ -2284,8 +2288,6 @@ static void test_bf16(void **state)
      * rows (prepack.c): forced pixel rows then run im2col-gemm, whose bits
      * bf16_case holds to the TDPBF16PS emulation; the vdpbf16ps rounds run
      * in test-unit's SKIPSERVE_BF16_UK=avx512bf16 pass (Makefile) */
-    const sk_kconfig *bkc = sk_kconfig_for(sk_cpu_level());
-    const int amx = bkc && bkc->bf16_gemm.kchunk > 0;
     /* serial, 3 and 16 threads (the GEMM's split and the shared columns'
      * gather tasks change with the count: the values must not) */
     sk_pool *pool = sk_pool_create(3), *wide = sk_pool_create(16);
@@ -2384,9 +2386,15 @@ static void test_bf16_form(void **state)
     c.act = 1;
     sk_graph *g[3];
     const char *mode[3] = {"alt_from_2", "bf16_all", "default"};
+    /* session 19: the AMX-BF16 config keeps no F(4x4) layer by default;
+     * =4 keeps it there, as the default does on the vdpbf16ps config */
+    const sk_kconfig *bkc = sk_kconfig_for(sk_cpu_level());
+    const int amx = bkc && bkc->bf16_gemm.kchunk > 0;
     for (int i = 0; i < 3; i++) {
         if (i == 0)
             setenv("SKIPSERVE_BF16_WINO_T", "2", 1);
+        if (i != 1 && amx)
+            setenv("SKIPSERVE_BF16_WINOGRAD", "4", 1);
         if (i == 1)
             setenv("SKIPSERVE_BF16_WINOGRAD", "0", 1);
         g[i] = build(&c, 11);
