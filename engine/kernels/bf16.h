@@ -110,6 +110,15 @@ void sk_bf16_taps2_scalar(float *dst, size_t pstride, int nr, const sk_bf16_tap 
 void sk_bf16_gemm_32x32__amx(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                              int flags, const sk_ukernel_params *p);
 void sk_amx_tile_config(void);
+/* its edge kernels (sk_gemm_ntail_fn / sk_gemm_mtail_fn): a last panel of
+ * <= 16 columns (rows <= 64 from two A panels), a block's last 1-31 rows
+ * across B panels; each element the full kernel's chain and epilogue */
+void sk_bf16_gemm_ntail__amx(size_t kc, const float *a0, const float *a1, const float *b,
+                             float *c, size_t ldc, int rows, int cols, int flags,
+                             const sk_ukernel_params *p);
+void sk_bf16_gemm_mtail__amx(size_t kc, const float *a, const float *b, size_t bstride,
+                             int npanels, float *c, size_t ldc, int rows, int ncols, int flags,
+                             const sk_ukernel_params *p);
 
 /* AVX512-BF16 kernels (kernels/avx512/, files named __avx512bf16) */
 void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, float *c,

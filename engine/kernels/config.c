@@ -210,8 +210,9 @@ static void fill_bf16(void)
      * AMX-chunk A panels (bf16.h; kchunk 32: K blocks on chunk boundaries),
      * the B panels and gathers of the vdpbf16ps path; K blocks of 512 rows
      * (a 32-column B panel 32 KB, the 128 x 512 A block 128 KB; L2 2 MB).
-     * No edge kernels (theirs read 8-row panels: tail tiles take the
-     * driver's buffered path) and no 7-row twin (prepack.c keeps BF16
+     * Its own edge kernels (a last panel of <= 16 columns, a block's last
+     * rows: masked stores, no buffered tail tile; SKIPSERVE_GEMM_NTAIL=0 /
+     * SKIPSERVE_GEMM_MTAIL=0 off) and no 7-row twin (prepack.c keeps BF16
      * convs off pixel rows on a kchunk config). SKIPSERVE_BF16_UK=avx512bf16
      * keeps the vdpbf16ps kernels (A/B, tests). */
     const sk_cpu_features *f = sk_cpu_features_get();
@@ -223,8 +224,8 @@ static void fill_bf16(void)
         c->bf16_gemm.mc = 128;
         c->bf16_gemm.nc = 256;
         c->bf16_gemm.uk = sk_bf16_gemm_32x32__amx;
-        c->bf16_gemm.ntail = NULL;
-        c->bf16_gemm.mtail = NULL;
+        c->bf16_gemm.ntail = nt && !strcmp(nt, "0") ? NULL : sk_bf16_gemm_ntail__amx;
+        c->bf16_gemm.mtail = mt && !strcmp(mt, "0") ? NULL : sk_bf16_gemm_mtail__amx;
         c->bf16_gemm.narrow = NULL;
         c->bf16_gemm.kchunk = 32;
         /* SKIPSERVE_BF16_AMX_BLOCKS="kc,mc,nc" (tuning): kc a multiple of

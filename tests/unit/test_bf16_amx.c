@@ -209,6 +209,111 @@ static void test_microkernel(void **state)
     }
 }
 
+/* the edge kernels (ntail: <= 16 columns, rows up to 64 from two A
+ * panels; mtail: 1-31 rows across 1-3 B panels, the last partial) against
+ * the same emulation, every flag and epilogue; cells outside the edge
+ * untouched */
+static void test_edges(void **state)
+{
+    (void)state;
+    const sk_kconfig *kc = amx_config();
+    if (!kc || !kc->bf16_gemm.ntail || !kc->bf16_gemm.mtail) {
+        print_message("skipped: no AMX-BF16 edge kernels\n");
+        return;
+    }
+    const sk_gemm_cfg *cfg = &kc->bf16_gemm;
+    const int Ks[] = {1, 7, 32, 33, 95, 200};
+    const size_t ldc = 101;
+    for (size_t t = 0; t < sizeof Ks / sizeof Ks[0]; t++) {
+        const int K = Ks[t], M = 64, N = 96;
+        float *A = malloc(sizeof(float) * M * (size_t)K), *B = malloc(sizeof(float) * (size_t)K * N);
+        for (size_t i = 0; i < (size_t)M * K; i++)
+            A[i] = t % 3 == 2 ? frnd_tiny() : frnd();
+        for (size_t i = 0; i < (size_t)K * N; i++)
+            B[i] = t % 3 == 2 ? frnd_tiny() : frnd();
+        sk_gemm_packed_a pa;
+        sk_gemm_packed_b pb;
+        assert_int_equal(sk_bf16_pack_a(cfg, A, (size_t)K, M, K, 1, &pa), 0);
+        assert_int_equal(sk_bf16_pack_b(cfg, B, N, 1, K, N, &pb), 0);
+        const size_t astride = ((size_t)K + 1) / 2 * 32, bstride = astride;
+        float brow[64], bcol[96], *res = malloc(sizeof(float) * 64 * 96);
+        for (int i = 0; i < 64; i++)
+            brow[i] = frnd();
+        for (int i = 0; i < 96; i++)
+            bcol[i] = frnd();
+        for (int i = 0; i < 64 * 96; i++)
+            res[i] = frnd();
+        float *C = malloc(sizeof(float) * 64 * ldc), *C0 = malloc(sizeof(float) * 64 * ldc);
+        /* emu_uk reads A as 32-row panels' rows and B as a 32-column panel:
+         * emulate through row / column copies of the panel's operands */
+        float *Ap = malloc(sizeof(float) * 32 * (size_t)K), *Bp = malloc(sizeof(float) * (size_t)K * 32);
+        for (int kind = 0; kind < 2; kind++)
+            for (int flags = 0; flags < 4; flags++)
+                for (int epi = 0; epi < (flags & SK_UK_EPI ? 3 : 1); epi++)
+                    for (int trial = 0; trial < 4; trial++) {
+                        int rows = kind ? 1 + (int)(rnd() % 31) : 1 + (int)(rnd() % 64);
+                        int cols = kind ? 1 + (int)(rnd() % 96) : 1 + (int)(rnd() % 16);
+                        sk_ukernel_params p = {0};
+                        p.min = -INFINITY;
+                        p.max = INFINITY;
+                        if (epi == 1) {
+                            p.bias_row = brow;
+                            p.res = res;
+                            p.ldres = 96;
+                            p.min = -2.0f;
+                            p.max = 3.0f;
+                        } else if (epi == 2) {
+                            p.bias_col = bcol;
+                            p.min = 0.0f;
+                        }
+                        for (size_t i = 0; i < 64 * ldc; i++)
+                            C[i] = frnd();
+                        memcpy(C0, C, sizeof(float) * 64 * ldc);
+                        if (kind)
+                            cfg->mtail((size_t)K, pa.data, pb.data, bstride, (cols + 31) / 32, C,
+                                       ldc, rows, cols, flags, &p);
+                        else
+                            cfg->ntail((size_t)K, pa.data, pa.data + astride, pb.data, C, ldc,
+                                       rows, cols, flags, &p);
+                        for (int i = 0; i < 64; i++)
+                            for (size_t j = 0; j < ldc; j++) {
+                                float got = C[i * ldc + j], want = C0[i * ldc + j];
+                                if (i < rows && (int)j < cols) {
+                                    /* element (i, j): row i of A, column j of B */
+                                    const int pi = i % 32, pj = (int)j % 32;
+                                    for (int k = 0; k < K; k++) {
+                                        Ap[(size_t)pi * K + k] = A[(size_t)i * K + k];
+                                        Bp[(size_t)k * 32 + pj] = B[(size_t)k * N + j];
+                                    }
+                                    sk_ukernel_params pe = p;
+                                    /* emu_uk indexes bias / res by the tile's (pi, pj) */
+                                    if (pe.bias_row)
+                                        pe.bias_row += i - pi;
+                                    if (pe.bias_col)
+                                        pe.bias_col += (int)j - pj;
+                                    if (pe.res)
+                                        pe.res += (size_t)(i - pi) * pe.ldres + ((int)j - pj);
+                                    want = emu_uk(Ap, Bp, K, pi, pj, C0[i * ldc + j], flags, &pe);
+                                }
+                                if (emu_bits(got) != emu_bits(want))
+                                    fail_msg("%s K %d rows %d cols %d flags %d epi %d: C[%d][%zu] = "
+                                             "%a, want %a",
+                                             kind ? "mtail" : "ntail", K, rows, cols, flags, epi, i,
+                                             j, (double)got, (double)want);
+                            }
+                    }
+        free(Ap);
+        free(Bp);
+        free(C);
+        free(C0);
+        free(res);
+        sk_gemm_packed_a_free(&pa);
+        sk_gemm_packed_b_free(&pb);
+        free(A);
+        free(B);
+    }
+}
+
 typedef struct bsrc {
     const float *B;
     size_t ldb;
@@ -330,6 +435,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_layout),
         cmocka_unit_test(test_microkernel),
+        cmocka_unit_test(test_edges),
         cmocka_unit_test(test_driver),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
