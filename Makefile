@@ -26,7 +26,7 @@ PKG_LIBS_SERVER = $(shell pkg-config --libs $(PKGS_SERVER) 2>/dev/null)
 ENGINE_SRCS := $(wildcard engine/*.c engine/kernels/ref/*.c engine/kernels/*.c engine/passes/*.c)
 # Per-ISA kernels get per-file flags so one binary runs on any x86-64.
 ENGINE_AVX2_SRCS := $(wildcard engine/kernels/avx2/*.c)
-ENGINE_AVX512_SRCS := $(wildcard engine/kernels/avx512/*.c)
+ENGINE_AVX512_SRCS := $(wildcard engine/kernels/avx512/*.c engine/kernels/amx/*.c)
 ifeq ($(filter x86_64 amd64,$(shell uname -m)),)
 # elsewhere (arm64, ...) only the scalar kernels are built; engine/cpu.c
 # reports the scalar level there
@@ -91,6 +91,13 @@ $(BUILD)/obj/engine/kernels/avx512/%.o: engine/kernels/avx512/%.c
 $(BUILD)/obj/engine/kernels/avx512/%__avx512bf16.o: engine/kernels/avx512/%__avx512bf16.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -MMD -MP -c $< -o $@
+
+# AMX files (session 19): tile loads / stores and TDPBF16PS, with AVX-512
+# (the epilogue) and AVX512-BF16; called only when the CPU has AMX-BF16 and
+# the OS granted the tile state (engine/cpu.c, engine/kernels/config.c).
+$(BUILD)/obj/engine/kernels/amx/%__amx.o: engine/kernels/amx/%__amx.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mamx-tile -mamx-bf16 -MMD -MP -c $< -o $@
 
 # AVX512-VNNI and AVX-VNNI files: the int8 GEMM microkernels (qgemm.h) and
 # ceiling loops (peak_lowp.h); called only when the CPU has them.
@@ -204,6 +211,12 @@ test: deps
 
 test-unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
+	@# session 19: where the CPU has AMX-BF16 the BF16 convs run the AMX
+	@# kernel by default; the conv suite again on the vdpbf16ps kernels
+	@# (pixel rows, their input runs) — on other CPUs the same as above
+	@echo "test_fast_conv at SKIPSERVE_BF16_UK=avx512bf16:"; \
+		SKIPSERVE_BF16_UK=avx512bf16 $(BUILD)/tests/test_fast_conv > $(BUILD)/test_fast_conv-bf16uk.log 2>&1 || \
+		{ cat $(BUILD)/test_fast_conv-bf16uk.log; exit 1; }; tail -n 1 $(BUILD)/test_fast_conv-bf16uk.log
 	@# test_qdwconv again without the NHWC int8 convs (the AVX2 int8 GEMM forced,
 	@# the NHWC path off): the QDQ dw conv still goes int8 (session 18: the
 	@# rewrite no longer depends on the level), its edges transposed (~0.5 s)

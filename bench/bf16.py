@@ -12,6 +12,8 @@ runs each), so that a burst of load on the shared machine hits all four:
   bf16d  --precision bf16 as shipped (3x3 stride-1 convs that FP32 would
          run by Winograd F(4x4) stay there when they do >= 200 M
          multiply-adds per image; the rest on the BF16 GEMM)
+  bf16v  (--with-vdp, session 19) bf16d on the vdpbf16ps kernels where
+         the CPU has AMX-BF16 (SKIPSERVE_BF16_UK=avx512bf16): AMX's gain
 Prints a markdown row per case: the best round median of each (ms), the
 speed-ups (ratio of times, > 1: the bf16 configuration is faster), and
 bf16's GFLOP/s against the bf16 ceiling (--peak, measured once per row).
@@ -37,8 +39,10 @@ def run(bench, model, b, t, runs, cfg, peak=False):
     args = [bench, model, "--batch", str(b), "--threads", str(t), "--runs", str(runs), "--json"]
     if cfg == "exact":
         env["SKIPSERVE_WINOGRAD"] = "0"
-    if cfg in ("bf16", "bf16d"):
+    if cfg in ("bf16", "bf16d", "bf16v"):
         args += ["--precision", "bf16"]
+    if cfg == "bf16v":
+        env["SKIPSERVE_BF16_UK"] = "avx512bf16"
     if cfg == "bf16":
         env["SKIPSERVE_BF16_WINOGRAD"] = "0"
     if peak:
@@ -52,18 +56,21 @@ def run(bench, model, b, t, runs, cfg, peak=False):
 
 def row(a, bench, m, b, t):
     name = os.path.basename(os.path.dirname(m)) or m
-    best = {c: None for c in CONFIGS}
+    configs = CONFIGS + (("bf16v",) if a.with_vdp else ())
+    best = {c: None for c in configs}
     for _ in range(a.rounds):
-        for c in CONFIGS:
+        for c in configs:
             ms = run(bench, m, b, t, a.runs, c)["median_ms"]
             best[c] = ms if best[c] is None else min(best[c], ms)
     pk = run(bench, m, b, t, 3, "bf16", peak=True)
     gf = pk["gmac"] * 2 / (best["bf16"] / 1e3)
-    ceil = pk.get("peak_bf16_avx512bf16_gops", 0)
-    print("| %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f (%.0f%% of %.0f) |" % (
+    # the ceiling of the kernel bf16 ran on: AMX-BF16's where the CPU has it
+    ceil = pk.get("peak_bf16_amx_gops", 0) or pk.get("peak_bf16_avx512bf16_gops", 0)
+    vdp = " %.2f | %.2f |" % (best["bf16v"], best["bf16v"] / best["bf16d"]) if a.with_vdp else ""
+    print("| %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f (%.0f%% of %.0f) |%s" % (
         name, b, t, best["exact"], best["fp32"], best["bf16"], best["bf16d"],
         best["exact"] / best["bf16"], best["exact"] / best["bf16d"], best["fp32"] / best["bf16"],
-        best["fp32"] / best["bf16d"], gf, 100 * gf / ceil if ceil else 0, ceil), flush=True)
+        best["fp32"] / best["bf16d"], gf, 100 * gf / ceil if ceil else 0, ceil, vdp), flush=True)
 
 
 def main():
@@ -74,6 +81,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--build", default="build")
+    ap.add_argument("--with-vdp", action="store_true",
+                    help="also bf16 on the vdpbf16ps kernels (SKIPSERVE_BF16_UK=avx512bf16)")
     ap.add_argument("--row", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     bench = os.path.join(a.build, "skipserve-bench")
@@ -81,14 +90,16 @@ def main():
         row(a, bench, a.models[0], a.batches[0], a.threads[0])
         return
     print("| model | b | T | exact ms | fp32 ms | bf16 ms | bf16d ms | exact/bf16 | exact/bf16d "
-          "| fp32/bf16 | fp32/bf16d | bf16 GFLOP/s (% of the bf16 ceiling at T) |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+          "| fp32/bf16 | fp32/bf16d | bf16 GFLOP/s (%% of the bf16 ceiling at T) |%s\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|%s" % (
+              " bf16v ms | bf16v/bf16d |" if a.with_vdp else "",
+              "---|---|" if a.with_vdp else ""), flush=True)
     for m in a.models:
         for b in a.batches:
             for t in a.threads:
                 cmd = [sys.executable, os.path.abspath(__file__), m, "--batches", str(b),
                        "--threads", str(t), "--runs", str(a.runs), "--rounds", str(a.rounds),
-                       "--build", a.build, "--row"]
+                       "--build", a.build, "--row"] + (["--with-vdp"] if a.with_vdp else [])
                 if os.path.exists(LOCK):
                     cmd = ["flock", LOCK] + cmd
                 subprocess.run(cmd, check=True)

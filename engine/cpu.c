@@ -10,6 +10,12 @@
 #include <cpuid.h>
 #define SK_HAVE_CPUID 1
 #endif
+#if defined(SK_HAVE_CPUID) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define SK_ARCH_REQ_XCOMP_PERM 0x1023 /* asm/prctl.h */
+#define SK_XFEATURE_XTILEDATA 18
+#endif
 
 /* Written once under detect_once: plans on several threads may ask first. */
 static sk_cpu_features feats;
@@ -86,6 +92,19 @@ static sk_isa detect(void)
         __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512bf16 = os_zmm && ((a1 >> 5) & 1);
     f.avxvnni = os_ymm && ((a1 >> 4) & 1);
+    /* AMX: the CPU's bits, the OS's XTILECFG | XTILEDATA in XCR0, and the
+     * per-process permission for the tile data (Linux 5.16+; without it
+     * the first tile load faults) */
+    int amx = ((d >> 24) & 1) && (xcr0 & 0x60000) == 0x60000;
+#if defined(SK_ARCH_REQ_XCOMP_PERM)
+    if (amx && syscall(SYS_arch_prctl, SK_ARCH_REQ_XCOMP_PERM, SK_XFEATURE_XTILEDATA) != 0)
+        amx = 0;
+#else
+    amx = 0;
+#endif
+    f.amx_tile = amx;
+    f.amx_bf16 = amx && ((d >> 22) & 1);
+    f.amx_int8 = amx && ((d >> 25) & 1);
     if (f.avx2 && f.fma)
         level = SK_ISA_AVX2;
     if (level == SK_ISA_AVX2 && f.avx512f && f.avx512bw && f.avx512vl)

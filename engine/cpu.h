@@ -26,6 +26,14 @@ typedef struct sk_cpu_features {
      * choices measured on Intel from these, so AMD keeps its own */
     int intel;
     long l2_bytes;
+
+    /* AMX (session 19): CPUID 7.0 EDX amx-bf16 (22), amx-tile (24),
+     * amx-int8 (25), set only where XCR0 has XTILECFG and XTILEDATA (bits
+     * 17, 18) and the kernel granted this process the tile data state
+     * (Linux arch_prctl(ARCH_REQ_XCOMP_PERM, 18), asked once at detection);
+     * each thread loads its own tile configuration (ldtilecfg) before its
+     * first tile instruction (kernels/amx/) */
+    int amx_tile, amx_bf16, amx_int8;
 } sk_cpu_features;
 
 const sk_cpu_features *sk_cpu_features_get(void);

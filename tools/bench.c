@@ -31,6 +31,7 @@
 #include "engine/graph.h"
 #include "engine/passes/passes.h"
 #include "engine/plan.h"
+#include "kernels/config.h"
 #include "kernels/peak.h"
 #include "kernels/peak_lowp.h"
 #include "loaders/onnx.h"
@@ -180,13 +181,14 @@ static double measure_peak(sk_pool *pool, int threads)
 /* ---- the int8 / bf16 ceilings (kernels/peak_lowp.h) ------------------------ */
 
 /* LP_AVX2W (session 18): the exact AVX2 form, vpmaddwd on widened pairs */
-typedef enum { LP_VNNI512, LP_AVXVNNI, LP_AVX2, LP_BF16, LP_AVX2W, LP_COUNT } lowp_kind;
+/* LP_AMX (session 19): TDPBF16PS, the AMX-BF16 tile product */
+typedef enum { LP_VNNI512, LP_AVXVNNI, LP_AVX2, LP_BF16, LP_AVX2W, LP_AMX, LP_COUNT } lowp_kind;
 static const char *const lowp_name[LP_COUNT] = {
     "int8 vpdpbusd zmm (AVX512-VNNI)", "int8 vpdpbusd ymm (AVX-VNNI)",
     "int8 vpmaddubsw+vpmaddwd ymm (AVX2)", "bf16 vdpbf16ps zmm (AVX512-BF16)",
-    "int8 2x vpmaddwd ymm, widened (AVX2 exact)"};
+    "int8 2x vpmaddwd ymm, widened (AVX2 exact)", "bf16 tdpbf16ps tiles (AMX-BF16)"};
 static const char *const lowp_key[LP_COUNT] = {"int8_avx512vnni", "int8_avxvnni", "int8_avx2",
-                                               "bf16_avx512bf16", "int8w_avx2"};
+                                               "bf16_avx512bf16", "int8w_avx2", "bf16_amx"};
 
 /* 1 when this CPU runs loop k (and SKIPSERVE_ISA does not forbid its level) */
 static int lowp_have(lowp_kind k)
@@ -203,6 +205,7 @@ static int lowp_have(lowp_kind k)
     case LP_AVX2: return l >= SK_ISA_AVX2;
     case LP_AVX2W: return l >= SK_ISA_AVX2;
     case LP_BF16: return l >= SK_ISA_AVX512 && f->avx512bf16;
+    case LP_AMX: return l >= SK_ISA_AVX512 && f->amx_bf16;
     default: return 0;
     }
 #endif
@@ -227,6 +230,7 @@ static void lowp_task(void *arg, int tid, size_t b, size_t e)
         case LP_AVXVNNI: j->ops[tid] += sk_peak_int8_avxvnni(j->iters, &s); break;
         case LP_AVX2: j->ops[tid] += sk_peak_int8_avx2(j->iters, &s); break;
         case LP_AVX2W: j->ops[tid] += sk_peak_int8w_avx2(j->iters, &s); break;
+        case LP_AMX: j->ops[tid] += sk_peak_bf16_amx(j->iters / 8, &d); break;
         default: j->ops[tid] += sk_peak_bf16_avx512bf16(j->iters, &d); break;
         }
 #endif
@@ -470,7 +474,9 @@ int main(int argc, char **argv)
     for (int k = 0; a.peak && k < LP_COUNT; k++)
         lowp[k] = lowp_have((lowp_kind)k) ? measure_lowp(pool, a.threads, (lowp_kind)k) : 0;
     /* the ceiling of the arithmetic this run used: bf16 when its convs ran there */
-    double run_peak = a.bf16 && lo.bf16_convs ? lowp[LP_BF16] : peak;
+    const sk_kconfig *bkc = sk_kconfig_for(sk_cpu_level());
+    const int amx = bkc && bkc->bf16_gemm.kchunk > 0; /* the AMX-BF16 kernel (session 19) */
+    double run_peak = a.bf16 && lo.bf16_convs ? lowp[amx ? LP_AMX : LP_BF16] : peak;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0;

@@ -30,7 +30,7 @@ int sk_bf16_pack_a(const sk_gemm_cfg *cfg, const float *A, size_t lda, int M, in
             for (int r = 0; r < mr && p * mr + r < M; r++) {
                 const float *src = Ag + (size_t)(p * mr + r) * lda;
                 for (int k = 0; k < K; k += 2)
-                    dp[(size_t)(k / 2) * (size_t)mr + (size_t)r] =
+                    dp[sk_bf16_a_word(cfg, slots, k / 2, r)] =
                         sk_bf16_pair(src[k], k + 1 < K ? src[k + 1] : 0.0f);
             }
         }

@@ -59,6 +59,25 @@ static inline uint32_t sk_bf16_pair(float lo, float hi)
     return (uint32_t)sk_bf16_round(lo) | (uint32_t)sk_bf16_round(hi) << 16;
 }
 
+/* AMX chunks (session 19; sk_gemm_cfg.kchunk > 0, the AMX-BF16 config):
+ * TDPBF16PS reads an A tile as rows of 16 pair words (one M row, 32 K rows
+ * each), so such a config's A panels hold each chunk of kchunk / 2 pair
+ * slots row-major — [mr rows][kchunk / 2 words], the last chunk of a panel
+ * [mr][rest] — in the same words a panel of slots takes (slot s of the
+ * chunk c = s / (kchunk/2) starts at c * (kchunk/2) * mr, as sk_gemm_kslots
+ * counts), and the driver starts every K block at a chunk (gemm.c). B
+ * panels are the layout above: pair slot rows of nr words are TDPBF16PS's B
+ * tile rows. Word of pair slot s, row r of an A panel of `slots` slots: */
+static inline size_t sk_bf16_a_word(const sk_gemm_cfg *cfg, size_t slots, size_t s, size_t r)
+{
+    const size_t mr = (size_t)cfg->mr;
+    if (cfg->kchunk <= 0)
+        return s * mr + r;
+    const size_t cs = (size_t)cfg->kchunk / 2, c0 = s / cs * cs;
+    const size_t w = slots - c0 < cs ? slots - c0 : cs; /* this chunk's width */
+    return c0 * mr + r * w + (s - c0);
+}
+
 /* A (groups of M x K, row stride lda) into mr-row K-pair panels (the
  * layout above; group g at g * group_stride words). Returns 0 or
  * SK_ENOMEM. */
@@ -83,6 +102,23 @@ void sk_bf16_pack2_scalar(float *dst, size_t pstride, int nr, const float *lo, c
 void sk_bf16_taps2_scalar(float *dst, size_t pstride, int nr, const sk_bf16_tap *t0,
                           const sk_bf16_tap *t1, const int32_t *oh, const int32_t *ow, int nb,
                           int H, int W);
+
+/* AMX-BF16 (kernels/amx/, files named __amx; session 19): the 32 x 32
+ * tile on AMX-chunk A panels (above) and the K-pair B panels, kc a multiple
+ * of 32 except at K's end; sk_amx_tile_config loads this thread's tile
+ * configuration once (the kernel calls it; the ceiling loop too) */
+void sk_bf16_gemm_32x32__amx(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                             int flags, const sk_ukernel_params *p);
+void sk_amx_tile_config(void);
+/* its edge kernels (sk_gemm_ntail_fn / sk_gemm_mtail_fn): a last panel of
+ * <= 16 columns (rows <= 64 from two A panels), a block's last 1-31 rows
+ * across B panels; each element the full kernel's chain and epilogue */
+void sk_bf16_gemm_ntail__amx(size_t kc, const float *a0, const float *a1, const float *b,
+                             float *c, size_t ldc, int rows, int cols, int flags,
+                             const sk_ukernel_params *p);
+void sk_bf16_gemm_mtail__amx(size_t kc, const float *a, const float *b, size_t bstride,
+                             int npanels, float *c, size_t ldc, int rows, int ncols, int flags,
+                             const sk_ukernel_params *p);
 
 /* AVX512-BF16 kernels (kernels/avx512/, files named __avx512bf16) */
 void sk_bf16_gemm_8x32__avx512bf16(size_t kc, const float *a, const float *b, float *c,

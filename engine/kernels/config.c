@@ -46,7 +46,7 @@
     {                                                                                       \
         .isa = level, .fast_ops = 1,                                                        \
         .gemm = {level, MR, NR, KC, MC, NC, gemm_uk, sk_f32_gemm_ntail__##sfx,              \
-                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0},                                  \
+                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0, 0},                               \
         .ops = KCONFIG_OPS(sfx, level),                                                     \
         .wino2 = {sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx, sk_f32_wino_out__##sfx,    \
                   sk_f32_wino_epi__##sfx, NULL, sk_f32_wino_colsw__##sfx},                  \
@@ -201,6 +201,47 @@ static void fill_bf16(void)
     c->bf16_pack2 = sk_bf16_pack2__avx512bf16;
     c->bf16_taps2 = sk_bf16_taps2__avx512bf16;
     c->bf16_runs2 = sk_bf16_runs2__avx512bf16;
+    /* Session 19: AMX-BF16 where the CPU has it and the OS granted the tile
+     * state (Sapphire / Granite Rapids): there vdpbf16ps zmm runs at half
+     * the FP32 FMA rate (skipserve-bench --peak on the Granite Rapids-class
+     * Xeon: 121 G pair-MAC/s against FP32's 242 GFLOP/s a core; ResNet-50
+     * b1 1T 1.55x slower in bf16 than FP32), TDPBF16PS at 16x its MACs an
+     * instruction (bench/RESULTS.md session 19). The 32 x 32 tile on
+     * AMX-chunk A panels (bf16.h; kchunk 32: K blocks on chunk boundaries),
+     * the B panels and gathers of the vdpbf16ps path; K blocks of 512 rows
+     * (a 32-column B panel 32 KB, the 128 x 512 A block 128 KB; L2 2 MB).
+     * Its own edge kernels (a last panel of <= 16 columns, a block's last
+     * rows: masked stores, no buffered tail tile; SKIPSERVE_GEMM_NTAIL=0 /
+     * SKIPSERVE_GEMM_MTAIL=0 off) and no 7-row twin (prepack.c keeps BF16
+     * convs off pixel rows on a kchunk config). SKIPSERVE_BF16_UK=avx512bf16
+     * keeps the vdpbf16ps kernels (A/B, tests). */
+    const sk_cpu_features *f = sk_cpu_features_get();
+    const char *uk = getenv("SKIPSERVE_BF16_UK");
+    if (f->amx_tile && f->amx_bf16 && !(uk && !strcmp(uk, "avx512bf16"))) {
+        c->bf16_gemm.mr = 32;
+        c->bf16_gemm.nr = 32;
+        c->bf16_gemm.kc = 512;
+        c->bf16_gemm.mc = 128;
+        c->bf16_gemm.nc = 256;
+        c->bf16_gemm.uk = sk_bf16_gemm_32x32__amx;
+        c->bf16_gemm.ntail = nt && !strcmp(nt, "0") ? NULL : sk_bf16_gemm_ntail__amx;
+        c->bf16_gemm.mtail = mt && !strcmp(mt, "0") ? NULL : sk_bf16_gemm_mtail__amx;
+        c->bf16_gemm.narrow = NULL;
+        c->bf16_gemm.kchunk = 32;
+        /* SKIPSERVE_BF16_AMX_BLOCKS="kc,mc,nc" (tuning): kc a multiple of
+         * 32, mc of 32, nc of 32; out-of-range values ignored */
+        const char *bb = getenv("SKIPSERVE_BF16_AMX_BLOCKS");
+        int kc = 0, mc = 0, nc = 0;
+        if (bb && sscanf(bb, "%d,%d,%d", &kc, &mc, &nc) == 3 && kc >= 32 && kc <= 8192 &&
+            kc % 32 == 0 && mc >= 32 && mc <= 4096 && mc % 32 == 0 && nc >= 32 && nc <= 8192 &&
+            nc % 32 == 0) {
+            c->bf16_gemm.kc = kc;
+            c->bf16_gemm.mc = mc;
+            c->bf16_gemm.nc = nc;
+        }
+        c->bf16_gemm_mr7 = NULL;
+        c->bf16_runs2 = NULL;
+    }
 }
 
 /* the narrow last column panel (gemm.h sk_gemm_narrow_fn) at the AVX-512

@@ -22,7 +22,7 @@
 #include "sk.h"
 #include "threadpool.h"
 
-#define SK_UK_MAX_TILE (12 * 32) /* largest mr * nr of any config (gemm_mr12) */
+#define SK_UK_MAX_TILE (32 * 32) /* largest mr * nr of any config (AMX BF16: 32 x 32) */
 
 void sk_gemm_epi_none(sk_gemm_epi *e)
 {
@@ -800,6 +800,13 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     rc.kcb = (j->K + nkb - 1) / nkb;
     if (cfg->kpair) /* K-pair panels: blocks start at even k (gemm.h) */
         rc.kcb += rc.kcb & 1;
+    if (cfg->kchunk > 1) { /* AMX chunks: blocks start at chunk boundaries */
+        rc.kcb = (rc.kcb + cfg->kchunk - 1) / cfg->kchunk * cfg->kchunk;
+        if (rc.kcb > kcmax) /* the scratch holds kcmax rows */
+            rc.kcb = kcmax / cfg->kchunk * cfg->kchunk;
+        if (rc.kcb < cfg->kchunk)
+            rc.kcb = cfg->kchunk;
+    }
     rc.per_thread = sk_gemm_job_scratch_floats(j, 1);
     float *own = NULL;
     if (!scratch) {

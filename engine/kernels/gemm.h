@@ -145,6 +145,12 @@ typedef struct sk_gemm_cfg {
      * AVX-512 kernels prefetch (sk_ukernel_params.apf; config.c: Intel;
      * SKIPSERVE_GEMM_APF=0 off, read per run) */
     int apf;
+
+    /* 0, or (session 19, AMX) the K rows of one A chunk: A panels hold K
+     * in chunks of kchunk rows (kchunk / 2 pair slots), each row-major
+     * [mr][kchunk / 2 words] (the last [mr][rest]; kernels/bf16.h), so the
+     * driver starts every K block at a multiple of kchunk rows */
+    int kchunk;
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,

@@ -34,5 +34,10 @@ double sk_peak_int8_avx2(long iters, int64_t *sum);
  * 2 x vpmaddwd + 2 x vpaddd ymm on widened int16 pairs: 8 lanes x 4 */
 double sk_peak_int8w_avx2(long iters, int64_t *sum);
 double sk_peak_bf16_avx512bf16(long iters, double *sum);
+/* session 19: bf16_amx, TDPBF16PS on six accumulator tiles (16 x 16 fp32,
+ * each instruction 16 x 16 x 32 bf16 products), chains from 1 + j/8, lane
+ * [0][0] of each summed; where the CPU has AMX-BF16 (sk_cpu_features_get
+ * amx_bf16: the OS granted the tile state) */
+double sk_peak_bf16_amx(long iters, double *sum);
 
 #endif

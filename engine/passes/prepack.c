@@ -247,7 +247,12 @@ static int64_t out_pixels(const sk_shape *s)
  * 28x28x128x128) 1.1-1.2x slower (bench/RESULTS.md, session 14); =4 keeps
  * every F(4x4) layer (the rule before). */
 #define SK_BF16_WINO_MACS ((int64_t)200 << 20)
-static int bf16_keeps_winograd(int m, int64_t macs)
+/* Session 19: on the AMX-BF16 config (kchunk) the default keeps none —
+ * TDPBF16PS is ~14x the FP32 FMA loop's ceiling, so F(4x4)'s 2.25
+ * multiplies against the direct 9 no longer pay: U-Net b1 1T 69.5 -> 56.2
+ * ms, 2T 36.0 -> 29.1 with every conv on the AMX GEMM (bench/bf16.py,
+ * bench/RESULTS.md session 19); the switch's values still apply. */
+static int bf16_keeps_winograd(int m, int64_t macs, const sk_gemm_cfg *bcfg)
 {
     const char *e = getenv("SKIPSERVE_BF16_WINOGRAD");
     if (m == 0 || (e && !strcmp(e, "0")))
@@ -256,7 +261,7 @@ static int bf16_keeps_winograd(int m, int64_t macs)
         return 1;
     if (e && !strcmp(e, "4"))
         return m == 4;
-    return m == 4 && macs >= SK_BF16_WINO_MACS;
+    return m == 4 && macs >= SK_BF16_WINO_MACS && !bcfg->kchunk;
 }
 
 /* Session 17 (bfx), opt-in: SKIPSERVE_BF16_WINO_T=n (n > 0) also packs a
@@ -340,11 +345,12 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         dw_switches(pv, kc);
     } else if (p->precision == SK_PREC_BF16 && kc->bf16_gemm.uk &&
                !bf16_keeps_winograd(use_winograd(n, w, group, oh, ow, cfg),
-                                    oh * ow * M * K)) {
+                                    oh * ow * M * K, &kc->bf16_gemm)) {
         /* BF16: every other conv on the K-pair GEMM (bf16.h), 7x7 maps as
          * pixel rows like FP32 (W' as K-pair B panels) */
         pv->cfg = &kc->bf16_gemm;
-        if (use_pixrows(M, group, out_pixels(os), pv->cfg)) {
+        /* an AMX config (kchunk) has no pixel-rows A gather: im2col-gemm */
+        if (!pv->cfg->kchunk && use_pixrows(M, group, out_pixels(os), pv->cfg)) {
             pv->kind = SK_CONV_PIXROWS;
             rc = sk_bf16_pack_b(pv->cfg, w->data, 1, (size_t)K, (int)K, (int)M, &pv->wt);
         } else {

@@ -31,6 +31,7 @@
 #include "threadpool.h"
 
 #include "alloc_counter.h"
+#include "bf16_amx_emu.h"
 #include "bf16_emu.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -2246,9 +2247,11 @@ static int eff_pad(const conv_case *c, int a)
  * K pairs its last row with zero), the blocks summed in float32 in order;
  * then + bias, + residual, clamp. Pixel rows multiply the same pairs with
  * the operands' roles swapped, which a product does not see. kcfg: the
- * config's K block. */
+ * config's K block. kchunk > 0 (session 19, the AMX-BF16 config): per
+ * 32-row chunk of K (the last zero-padded) a TDPBF16PS element
+ * (bf16_amx_emu.h) added to the sum in chunk order, whatever the blocks. */
 static void bf16_emulate(const conv_case *c, const float *x, const float *W, const float *bias,
-                         const float *r, int kcfg, float *y)
+                         const float *r, int kcfg, int kchunk, float *y)
 {
     const int Cg = c->C / c->group, Mg = c->M / c->group;
     const int kvol = c->k[0] * c->k[1] * c->k[2], K = Cg * kvol, kcb = emu_kblock(K, kcfg);
@@ -2279,7 +2282,16 @@ static void bf16_emulate(const conv_case *c, const float *x, const float *W, con
                     const int m = g * Mg + mg;
                     const float *w = W + (size_t)m * K;
                     float v = 0;
-                    for (int pc = 0; pc < K; pc += kcb) {
+                    for (int pc = 0; kchunk && pc < K; pc += 32) {
+                        uint32_t aw[16], bw[16];
+                        for (int q = 0; q < 16; q++) {
+                            int k = pc + 2 * q;
+                            aw[q] = sk_bf16_pair(k < K ? w[k] : 0, k + 1 < K ? w[k + 1] : 0);
+                            bw[q] = sk_bf16_pair(k < K ? col[k] : 0, k + 1 < K ? col[k + 1] : 0);
+                        }
+                        v = emu_amx_elem(v, aw, bw, 1);
+                    }
+                    for (int pc = 0; !kchunk && pc < K; pc += kcb) {
                         float acc = 0;
                         for (int k = pc; k < pc + kcb && k < K; k += 2) {
                             int h = k + 1 < K;
@@ -2371,7 +2383,8 @@ static void bf16_case(const conv_case *c0, sk_pool *pool)
         const sk_value *wr = &gr->values[val(gr, "W")];
         const float *bias = c.bias ? gr->values[val(gr, "B")].data : NULL;
         float *ye = malloc(sizeof(float) * (size_t)(n1 + 1));
-        bf16_emulate(&c, x, wr->data, bias, r, ((const sk_conv_priv *)fn->priv)->cfg->kc, ye);
+        const sk_gemm_cfg *ecfg = ((const sk_conv_priv *)fn->priv)->cfg;
+        bf16_emulate(&c, x, wr->data, bias, r, ecfg->kc, ecfg->kchunk, ye);
         for (int64_t i = 0; i < n1; i++)
             if (!(yo[i] == ye[i]))
                 fail_msg("bf16: y[%lld] = %a, emulated %a (%d threads, kind %d): %s",
@@ -2414,6 +2427,10 @@ static void test_bf16(void **state)
      * (56x56x64x64, 116 M) and F(2x2)'s (14x14) go to BF16;
      * SKIPSERVE_BF16_WINOGRAD=4 keeps every F(4x4) one (the ResNet one) */
     char err[256];
+    /* session 19: the AMX-BF16 config (kchunk) keeps no Winograd conv by
+     * default (prepack.c bf16_keeps_winograd); =4 still keeps F(4x4) */
+    const sk_kconfig *bkc = sk_kconfig_for(sk_cpu_level());
+    const int amx = bkc && bkc->bf16_gemm.kchunk > 0;
     static const int maps[][3] = {{14, 0, 0}, {56, 0, 0}, {128, 0, 1}, {56, 1, 1}};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++) {
         conv_case c;
@@ -2426,13 +2443,17 @@ static void test_bf16(void **state)
             fail_msg("optimize: %s", err);
         unsetenv("SKIPSERVE_BF16_WINOGRAD");
         int kind = (int)((const sk_conv_priv *)g->nodes[find_op(g, SK_OP_CONV_FUSED)].priv)->kind;
-        int wino = maps[i][2];
+        int wino = maps[i][2] && (maps[i][1] || !amx);
         assert_int_equal(kind, wino ? SK_CONV_WINOGRAD4 : SK_CONV_BF16);
         assert_int_equal(lo.bf16_convs, !wino);
         sk_graph_free(g);
     }
     /* then every conv on the BF16 GEMM */
     setenv("SKIPSERVE_BF16_WINOGRAD", "0", 1);
+    /* session 19: the AMX-BF16 config (kchunk) keeps BF16 convs off pixel
+     * rows (prepack.c): forced pixel rows then run im2col-gemm, whose bits
+     * bf16_case holds to the TDPBF16PS emulation; the vdpbf16ps rounds run
+     * in test-unit's SKIPSERVE_BF16_UK=avx512bf16 pass (Makefile) */
     /* serial, 3 and 16 threads (the GEMM's split and the shared columns'
      * gather tasks change with the count: the values must not) */
     sk_pool *pool = sk_pool_create(3), *wide = sk_pool_create(16);
@@ -2451,7 +2472,7 @@ static void test_bf16(void **state)
             bf16_case(&c, p);
             /* pixel rows forced on a 7x7 output: the run gather ran
              * (its bits held to the emulation by bf16_case) */
-            if (t >= 3 && c.out[0] == 7 && c.out[1] == 7 &&
+            if (t >= 3 && c.out[0] == 7 && c.out[1] == 7 && !amx &&
                 sk_conv_pixrows_bf16_run_panels() == runs0)
                 fail_msg("bf16 pixel rows: no panel gathered as runs (geometry %zu)", i);
         }
@@ -2531,9 +2552,15 @@ static void test_bf16_form(void **state)
     c.act = 1;
     sk_graph *g[3];
     const char *mode[3] = {"alt_from_2", "bf16_all", "default"};
+    /* session 19: the AMX-BF16 config keeps no F(4x4) layer by default;
+     * =4 keeps it there, as the default does on the vdpbf16ps config */
+    const sk_kconfig *bkc = sk_kconfig_for(sk_cpu_level());
+    const int amx = bkc && bkc->bf16_gemm.kchunk > 0;
     for (int i = 0; i < 3; i++) {
         if (i == 0)
             setenv("SKIPSERVE_BF16_WINO_T", "2", 1);
+        if (i != 1 && amx)
+            setenv("SKIPSERVE_BF16_WINOGRAD", "4", 1);
         if (i == 1)
             setenv("SKIPSERVE_BF16_WINOGRAD", "0", 1);
         g[i] = build(&c, 11);

@@ -115,6 +115,20 @@ static void test_peak_lowp(void **state)
         }
         ran++;
     }
+    if (f->amx_bf16) { /* session 19: six tile chains from 1 + j/8, each element
+                        * 32 products of 2^-14 an instruction (exact) */
+        const long iters[] = {0, 1, 7, 1000, 30000};
+        for (size_t k = 0; k < sizeof iters / sizeof iters[0]; k++) {
+            double sum = -1, ops = sk_peak_bf16_amx(iters[k], &sum);
+            assert_true(ops == (double)iters[k] * 6.0 * 16.0 * 16.0 * 32.0 * 2.0);
+            double want = 6.0 + 0.125 * 15.0 +
+                          6.0 * (double)iters[k] * 32.0 * (double)SK_PEAK_BF16 * SK_PEAK_BF16;
+            if (sum != want)
+                fail_msg("bf16 amx, %ld iterations: chains sum to %.9g, want %.9g", iters[k],
+                         sum, want);
+        }
+        ran++;
+    }
     if (!ran)
         skip();
 }
