@@ -50,7 +50,7 @@ static long detect_l2(int intel)
         }
         return 0;
     }
-    if (__get_cpuid_max(0x80000000, NULL) >= 0x80000006) {
+    if ((unsigned)__get_cpuid_max(0x80000000, NULL) >= 0x80000006u) {
         __cpuid(0x80000006, a, b, c, d);
         return (long)(c >> 16) * 1024;
     }
