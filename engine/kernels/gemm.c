@@ -728,10 +728,13 @@ static void plan_split_compute(const sk_gemm_job *j, int T, run_ctx *rc)
 
 /* ---- the split, remembered per job shape (issue 24, session 19 mv1) ----
  * plan_split_compute weighs every candidate split, playing each out in
- * the pool's order (gemm_split.c), on every GEMM job of every run: on
- * the Intel Xeon of session 19, 1.2% of MobileNetV2's b1 2T samples (the
- * main thread's, between the jobs: on the critical path), 5.3% of a
- * chain of 7x7 1x1 convs. Its result depends only on the key below (the
+ * the pool's order (gemm_split.c), on every GEMM job of every run, on
+ * the calling thread between jobs (the critical path): on the Intel Xeon
+ * of session 19, 72 us of thread CPU time a MobileNetV2 b1 2T run (~1.8%
+ * of a quiet run), 157 us at b8 2T — most of it at b1 on the column-split
+ * jobs, whose pick sk_gemm_run then overrode and which no longer plan at
+ * all; with this cache the rest costs ~1 us a run (bench/RESULTS.md,
+ * session 19 mv1). Its result depends only on the key below (the
  * config's tile and block sizes, the shape, the thread count, whether
  * the operands are packed per run, and the split switches), so each
  * thread keeps the last SPLIT_CACHE_N distinct keys' splits, direct-
