@@ -593,11 +593,13 @@ static int split_pool(void);
 /* The three switches above, read once per process (a getenv per GEMM job
  * was measurable on small jobs, and the project reads its other A/B
  * switches once: config.c). */
-static int split_env_far, split_env_balance, split_env_pool;
+static int split_env_far, split_env_balance, split_env_pool, split_env_cache;
 static pthread_once_t split_env_once = PTHREAD_ONCE_INIT;
 static void split_env_read(void)
 {
-    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_FAR");
+    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_CACHE");
+    split_env_cache = !(e && !strcmp(e, "0"));
+    e = getenv("SKIPSERVE_GEMM_SPLIT_FAR");
     split_env_far = !(e && !strcmp(e, "0"));
     e = getenv("SKIPSERVE_GEMM_SPLIT");
     split_env_balance = e && strcmp(e, "balance") == 0;
@@ -651,7 +653,7 @@ static double split_sim_finish(const sk_gemm_job *j, int T, int ppb, int nblocks
     return worst;
 }
 
-static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
+static void plan_split_compute(const sk_gemm_job *j, int T, run_ctx *rc)
 {
     const sk_gemm_cfg *cfg = j->cfg;
     const int mr = cfg->mr, nr = cfg->nr;
@@ -724,6 +726,73 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
     rc->mchunks = (rc->mpanels + best_cpp - 1) / best_cpp;
 }
 
+/* ---- the split, remembered per job shape (issue 24, session 19 mv1) ----
+ * plan_split_compute weighs every candidate split, playing each out in
+ * the pool's order (gemm_split.c), on every GEMM job of every run, on
+ * the calling thread between jobs (the critical path): on the Intel Xeon
+ * of session 19, 72 us of thread CPU time a MobileNetV2 b1 2T run (~1.8%
+ * of a quiet run), 157 us at b8 2T — most of it at b1 on the column-split
+ * jobs, whose pick sk_gemm_run then overrode and which no longer plan at
+ * all; with this cache the rest costs ~1 us a run (bench/RESULTS.md,
+ * session 19 mv1). Its result depends only on the key below (the
+ * config's tile and block sizes, the shape, the thread count, whether
+ * the operands are packed per run, and the split switches), so each
+ * thread keeps the last SPLIT_CACHE_N distinct keys' splits, direct-
+ * mapped (a collision recomputes): no lock, nothing allocated, the same
+ * split as computing it. SKIPSERVE_GEMM_SPLIT_CACHE=0: compute every
+ * time (A/B; read with the other split switches). */
+#define SPLIT_CACHE_N 128
+typedef struct split_key {
+    int mr, nr, nc, kpair, M, N, K, nbatch, T, packs, env;
+} split_key;
+typedef struct split_entry {
+    split_key key;
+    int valid, nbw, nblocks, mpanels, chunk_panels, mchunks;
+} split_entry;
+static _Thread_local split_entry split_cache[SPLIT_CACHE_N];
+
+static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
+{
+    if (T <= 1 || !(pthread_once(&split_env_once, split_env_read), split_env_cache)) {
+        plan_split_compute(j, T, rc);
+        return;
+    }
+    split_key k;
+    memset(&k, 0, sizeof k); /* no padding in it, but compared by bytes */
+    k.mr = j->cfg->mr;
+    k.nr = j->cfg->nr;
+    k.nc = j->cfg->nc;
+    k.kpair = j->cfg->kpair;
+    k.M = j->M;
+    k.N = j->N;
+    k.K = j->K;
+    k.nbatch = j->nbatch;
+    k.T = T;
+    k.packs = (j->pack_a ? 1 : 0) | (j->pack_b ? 2 : 0);
+    k.env = split_env_far | split_env_balance << 1 | split_env_pool << 2;
+    uint32_t h = 2166136261u;
+    const unsigned char *kb = (const unsigned char *)&k;
+    for (size_t i = 0; i < sizeof k; i++)
+        h = (h ^ kb[i]) * 16777619u;
+    split_entry *e = &split_cache[h % SPLIT_CACHE_N];
+    if (e->valid && !memcmp(&e->key, &k, sizeof k)) {
+        rc->nbw = e->nbw;
+        rc->nblocks = e->nblocks;
+        rc->mpanels = e->mpanels;
+        rc->chunk_panels = e->chunk_panels;
+        rc->mchunks = e->mchunks;
+        return;
+    }
+    plan_split_compute(j, T, rc);
+    e->key = k;
+    e->valid = 1;
+    e->nbw = rc->nbw;
+    e->nblocks = rc->nblocks;
+    e->mpanels = rc->mpanels;
+    e->chunk_panels = rc->chunk_panels;
+    e->mchunks = rc->mchunks;
+}
+
 void sk_gemm_plan_split(const sk_gemm_job *j, int T, int *nbw, int *chunk_panels)
 {
     run_ctx rc;
@@ -776,10 +845,13 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     const char *nw = getenv("SKIPSERVE_GEMM_NARROW");
     if (cfg->narrow && cfg->mr == 8 && cfg->nr == 32 && !cfg->kpair && !(nw && !strcmp(nw, "0")))
         rc.narrow = cfg->narrow;
-    plan_split(j, T, &rc);
     {
-        int nbw, nbl; /* the column split where the job asks for it (gemm_split.c) */
-        if (sk_gemm_split_cols(j, T, &nbw, &nbl)) {
+        int nbw, nbl; /* the column split where the job asks for it (gemm_split.c);
+                       * else the planner's (no need to plan what is overridden) */
+        if (!sk_gemm_split_cols(j, T, &nbw, &nbl)) {
+            plan_split(j, T, &rc);
+        } else {
+            rc.mpanels = (j->M + cfg->mr - 1) / cfg->mr;
             rc.nbw = nbw;
             rc.nblocks = nbl;
             rc.merge_tail = 1;

@@ -621,6 +621,77 @@ static void test_split_switches_differ(void **state)
     }
 }
 
+/* gemm.c remembers plan_split's pick per job shape and thread
+ * (SKIPSERVE_GEMM_SPLIT_CACHE, session 19): the remembered split must be
+ * the one computed afresh (the switch at 0), for 200 random shapes —
+ * more than the cache's slots, so entries collide and are replaced —,
+ * 2-4 threads, each level, per-run packing of either operand, asked on
+ * the first pass (misses and collisions) and again in a second pass
+ * (hits where the slot kept the shape); each shape with neither, A or B
+ * packed per run, in a row (they share a slot unless the key holds it). */
+static void split_cache_nopack_a(const void *ctx, int batch, int m0, int mb, int k0, int kc,
+                                 int mr, float *dst)
+{
+    (void)ctx, (void)batch, (void)m0, (void)mb, (void)k0, (void)kc, (void)mr, (void)dst;
+}
+static void split_cache_nopack_b(const void *ctx, int batch, int k0, int kc, int n0, int nb,
+                                 int nr, float *dst, float *tmp)
+{
+    (void)ctx, (void)batch, (void)k0, (void)kc, (void)n0, (void)nb, (void)nr, (void)dst,
+        (void)tmp;
+}
+static void split_cache_job(sk_gemm_job *j, const sk_gemm_cfg *cfg, const int *shp, int packs)
+{
+    sk_gemm_job_init(j, cfg, shp[0], shp[1], shp[2], shp[3]);
+    if (packs == 1)
+        j->pack_a = split_cache_nopack_a;
+    if (packs == 2)
+        j->pack_b = split_cache_nopack_b;
+}
+static void test_split_cache_same(void **state)
+{
+    (void)state;
+    enum { NS = 200 };
+    static int shp[NS][4];
+    for (int i = 0; i < NS; i++) {
+        shp[i][0] = irand(1, 700);  /* M */
+        shp[i][1] = irand(1, 900);  /* N */
+        shp[i][2] = irand(1, 3000); /* K */
+        shp[i][3] = irand(1, 4);    /* images */
+    }
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        const sk_gemm_cfg *cfg = sk_gemm_config((sk_isa)l);
+        /* [shape][packed per run: neither, A, B][T - 2][nbw, chunk panels] */
+        static int want[NS][3][3][2];
+        setenv("SKIPSERVE_GEMM_SPLIT_CACHE", "0", 1);
+        sk_gemm_split_env_reload();
+        for (int i = 0; i < NS; i++)
+            for (int p = 0; p < 3; p++)
+                for (int T = 2; T <= 4; T++) {
+                    sk_gemm_job j;
+                    split_cache_job(&j, cfg, shp[i], p);
+                    sk_gemm_plan_split(&j, T, &want[i][p][T - 2][0], &want[i][p][T - 2][1]);
+                }
+        unsetenv("SKIPSERVE_GEMM_SPLIT_CACHE");
+        sk_gemm_split_env_reload();
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < NS; i++)
+                for (int p = 0; p < 3; p++)
+                    for (int T = 2; T <= 4; T++) {
+                        sk_gemm_job j;
+                        split_cache_job(&j, cfg, shp[i], p);
+                        int nbw, cp;
+                        sk_gemm_plan_split(&j, T, &nbw, &cp);
+                        const int *w = want[i][p][T - 2];
+                        if (nbw != w[0] || cp != w[1])
+                            fail_msg("level %d pass %d shape %d x %d x %d (x%d, packed per run "
+                                     "%d) T %d: cached split %d / %d, computed %d / %d",
+                                     l, pass, shp[i][0], shp[i][1], shp[i][2], shp[i][3], p, T,
+                                     nbw, cp, w[0], w[1]);
+                    }
+    }
+}
+
 /* Winograd (fast_winograd.c) on every 3x3 stride-1 conv, the size
  * thresholds forced off: odd and even sizes (partial tiles at the
  * bottom / right), images smaller than a tile, pads 0..2 on each side
@@ -2952,6 +3023,7 @@ int main(void)
         cmocka_unit_test_teardown(test_conv_direct_selection, clean_env),
         cmocka_unit_test_teardown(test_split_threads_bits, clean_env),
         cmocka_unit_test_teardown(test_split_switches_differ, clean_env),
+        cmocka_unit_test_teardown(test_split_cache_same, clean_env),
         cmocka_unit_test_teardown(test_depthwise_cl_wtab, clean_env),
         cmocka_unit_test_teardown(test_im2col_aorder, clean_env),
         cmocka_unit_test_teardown(test_conv_direct_bc_rows, clean_env),
