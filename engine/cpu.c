@@ -92,16 +92,10 @@ static sk_isa detect(void)
         __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512bf16 = os_zmm && ((a1 >> 5) & 1);
     f.avxvnni = os_ymm && ((a1 >> 4) & 1);
-    /* AMX: the CPU's bits, the OS's XTILECFG | XTILEDATA in XCR0, and the
-     * per-process permission for the tile data (Linux 5.16+; without it
-     * the first tile load faults) */
+    /* AMX: the CPU's bits and the OS's XTILECFG | XTILEDATA in XCR0; the
+     * per-process permission for the tile data is asked only by a caller
+     * about to use it (sk_cpu_amx_request) */
     int amx = ((d >> 24) & 1) && (xcr0 & 0x60000) == 0x60000;
-#if defined(SK_ARCH_REQ_XCOMP_PERM)
-    if (amx && syscall(SYS_arch_prctl, SK_ARCH_REQ_XCOMP_PERM, SK_XFEATURE_XTILEDATA) != 0)
-        amx = 0;
-#else
-    amx = 0;
-#endif
     f.amx_tile = amx;
     f.amx_bf16 = amx && ((d >> 22) & 1);
     f.amx_int8 = amx && ((d >> 25) & 1);
@@ -113,6 +107,28 @@ done:
 #endif
     feats = f;
     return level;
+}
+
+/* AMX tile-data permission (Linux 5.16+: without it the first tile load
+ * faults), asked once per process and only by a caller about to run AMX
+ * (config.c when the BF16 config would choose AMX, skipserve-bench --peak):
+ * the grant raises the process's minimum signal stack (a later smaller
+ * sigaltstack fails), so FP32-only processes should not take it. */
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static int amx_granted;
+static void amx_request_run(void)
+{
+#if defined(SK_ARCH_REQ_XCOMP_PERM)
+    if (sk_cpu_features_get()->amx_tile &&
+        syscall(SYS_arch_prctl, SK_ARCH_REQ_XCOMP_PERM, SK_XFEATURE_XTILEDATA) == 0)
+        amx_granted = 1;
+#endif
+}
+
+int sk_cpu_amx_request(void)
+{
+    pthread_once(&amx_once, amx_request_run);
+    return amx_granted;
 }
 
 static void detect_run(void) { atomic_store(&detected, (int)detect()); }

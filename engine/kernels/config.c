@@ -15,6 +15,9 @@
 #include "fast_qconv.h"
 #include "bf16.h"
 
+/* which BF16 GEMM kernel the AVX-512 config chose, and why (fill_bf16) */
+static const char *bf16_kernel_note = "none (no AVX512-BF16 at the AVX-512 level)";
+
 #if defined(__x86_64__)
 /* One level's table from its kernel-name suffix: sfx names the vector
  * loops (sk_f32_vadd__avx2), the 8x8 transpose is the AVX2 one at both
@@ -217,7 +220,19 @@ static void fill_bf16(void)
      * keeps the vdpbf16ps kernels (A/B, tests). */
     const sk_cpu_features *f = sk_cpu_features_get();
     const char *uk = getenv("SKIPSERVE_BF16_UK");
-    if (f->amx_tile && f->amx_bf16 && !(uk && !strcmp(uk, "avx512bf16"))) {
+    bf16_kernel_note = "AVX512-BF16 vdpbf16ps, 8 x 32 tile";
+    if (f->amx_tile && f->amx_bf16 && uk && !strcmp(uk, "avx512bf16"))
+        bf16_kernel_note = "AVX512-BF16 vdpbf16ps, 8 x 32 tile; AMX-BF16 off: "
+                           "SKIPSERVE_BF16_UK=avx512bf16";
+    else if (f->amx_tile && f->amx_bf16 && !sk_cpu_amx_request())
+        bf16_kernel_note = "AVX512-BF16 vdpbf16ps, 8 x 32 tile; the CPU has AMX-BF16 but the "
+                           "OS refused the tile-data permission (arch_prctl XTILEDATA)";
+    else if (f->amx_tile && f->amx_bf16) {
+        /* the tile-data permission is asked here (sk_cpu_amx_request,
+         * mend19), only when this config is about to choose AMX */
+        bf16_kernel_note = "AMX-BF16 TDPBF16PS, 32 x 32 tile";
+        c->bf16_gemm.task_begin = sk_amx_task_begin;
+        c->bf16_gemm.task_end = sk_amx_task_end;
         c->bf16_gemm.mr = 32;
         c->bf16_gemm.nr = 32;
         c->bf16_gemm.kc = 512;
@@ -400,6 +415,12 @@ const sk_kconfig *sk_kconfig_for(sk_isa isa)
     (void)isa;
     return NULL;
 #endif
+}
+
+const char *sk_bf16_kernel_note(void)
+{
+    sk_kconfig_for(sk_cpu_level()); /* filled once (x86-64) */
+    return bf16_kernel_note;
 }
 
 const sk_gemm_cfg *sk_gemm_config(sk_isa isa)

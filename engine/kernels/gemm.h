@@ -151,6 +151,12 @@ typedef struct sk_gemm_cfg {
      * [mr][kchunk / 2 words] (the last [mr][rest]; kernels/bf16.h), so the
      * driver starts every K block at a multiple of kchunk rows */
     int kchunk;
+    /* NULL, or (session 19, mend19) called by the thread at the start and
+     * the end of each task of kernel calls (gemm.c run_task, fast_winograd.c
+     * wino_task): the AMX config loads the tile configuration and releases
+     * the tile state (kernels/amx/amx_tile.h) */
+    void (*task_begin)(void);
+    void (*task_end)(void);
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,

@@ -186,7 +186,13 @@ static void test_microkernel(void **state)
                 for (size_t i = 0; i < 32 * ldc + 16; i++)
                     C[i] = tiny && i % 3 ? frnd_tiny() : frnd();
                 memcpy(C0, C, sizeof(float) * 32 * ldc);
+                /* a task of kernel calls: the tile configuration in, the
+                 * tile state released after (gemm.h task_begin / _end) */
+                if (cfg->task_begin)
+                    cfg->task_begin();
                 cfg->uk((size_t)K, pa.data, pb.data, C, ldc, flags, &p);
+                if (cfg->task_end)
+                    cfg->task_end();
                 for (int i = 0; i < 32; i++)
                     for (size_t j = 0; j < ldc; j++) {
                         float got = C[i * ldc + j];
@@ -269,12 +275,16 @@ static void test_edges(void **state)
                         for (size_t i = 0; i < 64 * ldc; i++)
                             C[i] = frnd();
                         memcpy(C0, C, sizeof(float) * 64 * ldc);
+                        if (cfg->task_begin)
+                            cfg->task_begin();
                         if (kind)
                             cfg->mtail((size_t)K, pa.data, pb.data, bstride, (cols + 31) / 32, C,
                                        ldc, rows, cols, flags, &p);
                         else
                             cfg->ntail((size_t)K, pa.data, pa.data + astride, pb.data, C, ldc,
                                        rows, cols, flags, &p);
+                        if (cfg->task_end)
+                            cfg->task_end();
                         for (int i = 0; i < 64; i++)
                             for (size_t j = 0; j < ldc; j++) {
                                 float got = C[i * ldc + j], want = C0[i * ldc + j];
