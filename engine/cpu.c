@@ -34,21 +34,22 @@ static unsigned long long xgetbv0(void)
 
 #ifdef SK_HAVE_CPUID
 /* A core's L2 in bytes: Intel's deterministic cache parameters (leaf 4,
- * the unified level-2 entry), else AMD's leaf 0x80000006 (ECX[31:16] KB). */
+ * the unified (type 3) level-2 entry), else — AMD, or an Intel part or VM
+ * whose leaf 4 reports no unified L2 (some hypervisors zero it) — leaf
+ * 0x80000006 (ECX[31:16] KB; Intel implements it too). */
 static long detect_l2(int intel)
 {
     unsigned a, b, c, d;
-    if (intel && __get_cpuid_max(0, NULL) >= 4) {
+    if (intel && (unsigned)__get_cpuid_max(0, NULL) >= 4) {
         for (unsigned i = 0; i < 16; i++) {
             __cpuid_count(4, i, a, b, c, d);
             unsigned type = a & 0x1f, level = (a >> 5) & 0x7;
             if (!type)
                 break;
-            if (level == 2 && (type == 3 || type == 2))
+            if (level == 2 && type == 3)
                 return (long)(((b >> 22) & 0x3ff) + 1) * (((b >> 12) & 0x3ff) + 1) *
                        ((b & 0xfff) + 1) * ((long)c + 1);
         }
-        return 0;
     }
     if ((unsigned)__get_cpuid_max(0x80000000, NULL) >= 0x80000006u) {
         __cpuid(0x80000006, a, b, c, d);

@@ -288,6 +288,11 @@ static void fill_nchw(void)
  * - FP32 pixel rows as one pool job a group (fast_conv_pixrows.c
  *   pixrows_one_task; mbi: the 7x7 1x1 steps 1.16-1.32x at b1 2T); the
  *   AVX2 level (Intel CPUs without AVX-512, unmeasured) keeps three jobs.
+ * Measured on one Granite-Rapids-class Xeon only (the review of session
+ * 19, item 6): the test is the vendor, so every Intel AVX-512 CPU —
+ * Skylake-SP to Sapphire Rapids, client parts — gets these choices
+ * unmeasured there (their L1 / L2 and mesh differ); the same holds for
+ * fill_mr12's 12-row MatMul kernel, L2 K rule and A prefetch.
  */
 static void fill_intel(void)
 {

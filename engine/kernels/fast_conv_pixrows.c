@@ -489,6 +489,11 @@ static void pixrows_one_task(void *arg, int tid, size_t u0, size_t u1)
  * PIXROWS_ONE_A_MAX bytes, which every thread would gather whole
  * (ResNet-50's 2048 -> 512 at 7x7: 400 KB; MobileNetV2's, measured: up to
  * 188 KB). */
+/* groups run as one job since the process started (tests: that the path
+ * ran, and did not where the rule says not) */
+static _Atomic size_t one_jobs;
+size_t sk_pixrows_one_jobs(void) { return atomic_load_explicit(&one_jobs, memory_order_relaxed); }
+
 #define PIXROWS_ONE_A_MAX ((size_t)256 << 10)
 static int pixrows_one_on(const sk_conv_priv *pv, const pixrows *pr)
 {
@@ -576,6 +581,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         j.ldc = (size_t)pr.M;
         j.kc = kc;
         if (T > 1 && one_a && pixrows_one_on(pv, &pr)) {
+            atomic_fetch_add_explicit(&one_jobs, 1, memory_order_relaxed);
             pixrows_one o = {&pr,
                              &j,
                              scratch,

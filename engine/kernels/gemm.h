@@ -286,7 +286,7 @@ typedef struct sk_gemm_job {
     /* 1: with packed A, the A-panel order of run_task (each A panel kept
      * in L1 across the block's B panels, C written along its rows; the
      * same bits) — FP32 im2col-gemm on Intel (issue 24, session 19;
-     * kernels/config.c fill_aorder). SKIPSERVE_GEMM_AORDER=0 overrides */
+     * kernels/config.c fill_intel). SKIPSERVE_GEMM_AORDER=0 overrides */
     int aorder;
 } sk_gemm_job;
 
