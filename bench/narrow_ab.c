@@ -64,7 +64,7 @@ int main(int argc, char **argv)
             a[i] = (float)(i % 7) * 0.1f;
         for (size_t i = 0; i < (size_t)KC * 32; i++)
             b[i] = (float)(i % 5) * 0.1f;
-        sk_ukernel_params p = {NULL, NULL, NULL, 0, -1e30f, 1e30f, NULL, NULL, 0};
+        sk_ukernel_params p = {.min = -1e30f, .max = 1e30f}; /* the rest NULL / 0 (apf too) */
         for (int cols = 1; cols <= 8; cols += 3) {
             double bn = 1e30, bt = 1e30;
             for (int rep = 0; rep < 20; rep++) {

@@ -34,21 +34,22 @@ static unsigned long long xgetbv0(void)
 
 #ifdef SK_HAVE_CPUID
 /* A core's L2 in bytes: Intel's deterministic cache parameters (leaf 4,
- * the unified level-2 entry), else AMD's leaf 0x80000006 (ECX[31:16] KB). */
+ * the unified (type 3) level-2 entry), else — AMD, or an Intel part or VM
+ * whose leaf 4 reports no unified L2 (some hypervisors zero it) — leaf
+ * 0x80000006 (ECX[31:16] KB; Intel implements it too). */
 static long detect_l2(int intel)
 {
     unsigned a, b, c, d;
-    if (intel && __get_cpuid_max(0, NULL) >= 4) {
+    if (intel && (unsigned)__get_cpuid_max(0, NULL) >= 4) {
         for (unsigned i = 0; i < 16; i++) {
             __cpuid_count(4, i, a, b, c, d);
             unsigned type = a & 0x1f, level = (a >> 5) & 0x7;
             if (!type)
                 break;
-            if (level == 2 && (type == 3 || type == 2))
+            if (level == 2 && type == 3)
                 return (long)(((b >> 22) & 0x3ff) + 1) * (((b >> 12) & 0x3ff) + 1) *
                        ((b & 0xfff) + 1) * ((long)c + 1);
         }
-        return 0;
     }
     if ((unsigned)__get_cpuid_max(0x80000000, NULL) >= 0x80000006u) {
         __cpuid(0x80000006, a, b, c, d);
@@ -92,16 +93,10 @@ static sk_isa detect(void)
         __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512bf16 = os_zmm && ((a1 >> 5) & 1);
     f.avxvnni = os_ymm && ((a1 >> 4) & 1);
-    /* AMX: the CPU's bits, the OS's XTILECFG | XTILEDATA in XCR0, and the
-     * per-process permission for the tile data (Linux 5.16+; without it
-     * the first tile load faults) */
+    /* AMX: the CPU's bits and the OS's XTILECFG | XTILEDATA in XCR0; the
+     * per-process permission for the tile data is asked only by a caller
+     * about to use it (sk_cpu_amx_request) */
     int amx = ((d >> 24) & 1) && (xcr0 & 0x60000) == 0x60000;
-#if defined(SK_ARCH_REQ_XCOMP_PERM)
-    if (amx && syscall(SYS_arch_prctl, SK_ARCH_REQ_XCOMP_PERM, SK_XFEATURE_XTILEDATA) != 0)
-        amx = 0;
-#else
-    amx = 0;
-#endif
     f.amx_tile = amx;
     f.amx_bf16 = amx && ((d >> 22) & 1);
     f.amx_int8 = amx && ((d >> 25) & 1);
@@ -113,6 +108,28 @@ done:
 #endif
     feats = f;
     return level;
+}
+
+/* AMX tile-data permission (Linux 5.16+: without it the first tile load
+ * faults), asked once per process and only by a caller about to run AMX
+ * (config.c when the BF16 config would choose AMX, skipserve-bench --peak):
+ * the grant raises the process's minimum signal stack (a later smaller
+ * sigaltstack fails), so FP32-only processes should not take it. */
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static int amx_granted;
+static void amx_request_run(void)
+{
+#if defined(SK_ARCH_REQ_XCOMP_PERM)
+    if (sk_cpu_features_get()->amx_tile &&
+        syscall(SYS_arch_prctl, SK_ARCH_REQ_XCOMP_PERM, SK_XFEATURE_XTILEDATA) == 0)
+        amx_granted = 1;
+#endif
+}
+
+int sk_cpu_amx_request(void)
+{
+    pthread_once(&amx_once, amx_request_run);
+    return amx_granted;
 }
 
 static void detect_run(void) { atomic_store(&detected, (int)detect()); }

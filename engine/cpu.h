@@ -29,12 +29,18 @@ typedef struct sk_cpu_features {
 
     /* AMX (session 19): CPUID 7.0 EDX amx-bf16 (22), amx-tile (24),
      * amx-int8 (25), set only where XCR0 has XTILECFG and XTILEDATA (bits
-     * 17, 18) and the kernel granted this process the tile data state
-     * (Linux arch_prctl(ARCH_REQ_XCOMP_PERM, 18), asked once at detection);
-     * each thread loads its own tile configuration (ldtilecfg) before its
-     * first tile instruction (kernels/amx/) */
+     * 17, 18). The process may use tiles only after sk_cpu_amx_request()
+     * returned 1 (since mend19: asked there, lazily, not at detection); a
+     * task loads the tile configuration before its first tile instruction
+     * and releases it at its end (kernels/amx/amx_tile.h) */
     int amx_tile, amx_bf16, amx_int8;
 } sk_cpu_features;
+
+/* Asks the kernel once per process for the AMX tile-data state (Linux
+ * arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA)); 1 when granted, 0 when the
+ * CPU / OS has no AMX or the request was refused (then no tile instruction
+ * may run). Call only where AMX would be used. */
+int sk_cpu_amx_request(void);
 
 const sk_cpu_features *sk_cpu_features_get(void);
 sk_isa sk_cpu_detected(void); /* best level the CPU and OS support */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/kernels/config.h"
 #include "engine/passes/passes.h"
 #include "engine/threadpool.h"
 #include "loaders/onnx.h"
@@ -564,8 +565,10 @@ static int load_graph(srv_model *m, const model_json *mj, const srv_config *cfg,
         return -1;
     m->bf16_convs = lo.bf16_convs;
     if (m->precision != SRV_PREC_FP32)
-        srv_log_msg("model %s: precision %s%s", m->name, srv_precision_name(m->precision),
-                    m->precision == SRV_PREC_BF16 ? " (convolutions in bf16, fp32 sums)" : "");
+        srv_log_msg("model %s: precision %s%s%s", m->name, srv_precision_name(m->precision),
+                    m->precision == SRV_PREC_BF16 ? " (convolutions in bf16, fp32 sums), kernel "
+                                                  : "",
+                    m->precision == SRV_PREC_BF16 ? sk_bf16_kernel_note() : "");
     const sk_graph *g = m->graph;
     if (g->ninputs != 1 || g->noutputs < 1)
         return snprintf(err, errlen, "model %s: needs exactly one input and an output (has %d, %d)",

@@ -205,7 +205,7 @@ static int lowp_have(lowp_kind k)
     case LP_AVX2: return l >= SK_ISA_AVX2;
     case LP_AVX2W: return l >= SK_ISA_AVX2;
     case LP_BF16: return l >= SK_ISA_AVX512 && f->avx512bf16;
-    case LP_AMX: return l >= SK_ISA_AVX512 && f->amx_bf16;
+    case LP_AMX: return l >= SK_ISA_AVX512 && f->amx_bf16 && sk_cpu_amx_request();
     default: return 0;
     }
 #endif
@@ -360,9 +360,9 @@ int main(int argc, char **argv)
                         "AVX512-BF16; running FP32\n");
     else if (a.bf16)
         fprintf(stderr,
-                "skipserve-bench: precision bf16: %d convolutions on the BF16 GEMM, %d "
+                "skipserve-bench: precision bf16: %d convolutions on the BF16 GEMM (%s), %d "
                 "Winograd ones with a BF16 form for >= SKIPSERVE_BF16_WINO_T threads\n",
-                lo.bf16_convs, lo.bf16_form_convs);
+                lo.bf16_convs, sk_bf16_kernel_note(), lo.bf16_form_convs);
     double t_opt = now_s() - t0;
     sk_pool *pool = sk_pool_create(a.threads);
     sk_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "engine/plan.h"
+#include "engine/kernels/config.h"
 #include "engine/passes/passes.h"
 #include "engine/threadpool.h"
 #include "loaders/onnx.h"
@@ -178,6 +179,8 @@ int main(int argc, char **argv)
     sk_load_opts lo = {.level = a.opt, .precision = a.bf16 ? SK_PREC_BF16 : SK_PREC_FP32};
     if (a.bf16 && !sk_bf16_available())
         fprintf(stderr, "skipserve-run: --precision bf16: no AVX512-BF16 here; running FP32\n");
+    else if (a.bf16)
+        fprintf(stderr, "skipserve-run: precision bf16: kernel %s\n", sk_bf16_kernel_note());
     double t0 = now_ms();
     if (sk_onnx_load(a.model, &g, err, sizeof err) < 0 ||
         sk_graph_optimize_opts(g, &lo, err, sizeof err) < 0) {

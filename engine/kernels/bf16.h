@@ -105,11 +105,14 @@ void sk_bf16_taps2_scalar(float *dst, size_t pstride, int nr, const sk_bf16_tap 
 
 /* AMX-BF16 (kernels/amx/, files named __amx; session 19): the 32 x 32
  * tile on AMX-chunk A panels (above) and the K-pair B panels, kc a multiple
- * of 32 except at K's end; sk_amx_tile_config loads this thread's tile
- * configuration once (the kernel calls it; the ceiling loop too) */
+ * of 32 except at K's end. The caller brackets each task of kernel calls
+ * with sk_amx_task_begin (loads the tile configuration) and
+ * sk_amx_task_end (TILERELEASE): sk_gemm_cfg.task_begin / task_end
+ * (kernels/amx/amx_tile.h) */
 void sk_bf16_gemm_32x32__amx(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                              int flags, const sk_ukernel_params *p);
-void sk_amx_tile_config(void);
+void sk_amx_task_begin(void);
+void sk_amx_task_end(void);
 /* its edge kernels (sk_gemm_ntail_fn / sk_gemm_mtail_fn): a last panel of
  * <= 16 columns (rows <= 64 from two A panels), a block's last 1-31 rows
  * across B panels; each element the full kernel's chain and epilogue */

@@ -15,6 +15,9 @@
 #include "fast_qconv.h"
 #include "bf16.h"
 
+/* which BF16 GEMM kernel the AVX-512 config chose, and why (fill_bf16) */
+static const char *bf16_kernel_note = "none (no AVX512-BF16 at the AVX-512 level)";
+
 #if defined(__x86_64__)
 /* One level's table from its kernel-name suffix: sfx names the vector
  * loops (sk_f32_vadd__avx2), the 8x8 transpose is the AVX2 one at both
@@ -46,7 +49,7 @@
     {                                                                                       \
         .isa = level, .fast_ops = 1,                                                        \
         .gemm = {level, MR, NR, KC, MC, NC, gemm_uk, sk_f32_gemm_ntail__##sfx,              \
-                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0, 0},                               \
+                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0, 0, NULL, NULL},                   \
         .ops = KCONFIG_OPS(sfx, level),                                                     \
         .wino2 = {sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx, sk_f32_wino_out__##sfx,    \
                   sk_f32_wino_epi__##sfx, NULL, sk_f32_wino_colsw__##sfx},                  \
@@ -217,7 +220,19 @@ static void fill_bf16(void)
      * keeps the vdpbf16ps kernels (A/B, tests). */
     const sk_cpu_features *f = sk_cpu_features_get();
     const char *uk = getenv("SKIPSERVE_BF16_UK");
-    if (f->amx_tile && f->amx_bf16 && !(uk && !strcmp(uk, "avx512bf16"))) {
+    bf16_kernel_note = "AVX512-BF16 vdpbf16ps, 8 x 32 tile";
+    if (f->amx_tile && f->amx_bf16 && uk && !strcmp(uk, "avx512bf16"))
+        bf16_kernel_note = "AVX512-BF16 vdpbf16ps, 8 x 32 tile; AMX-BF16 off: "
+                           "SKIPSERVE_BF16_UK=avx512bf16";
+    else if (f->amx_tile && f->amx_bf16 && !sk_cpu_amx_request())
+        bf16_kernel_note = "AVX512-BF16 vdpbf16ps, 8 x 32 tile; the CPU has AMX-BF16 but the "
+                           "OS refused the tile-data permission (arch_prctl XTILEDATA)";
+    else if (f->amx_tile && f->amx_bf16) {
+        /* the tile-data permission is asked here (sk_cpu_amx_request,
+         * mend19), only when this config is about to choose AMX */
+        bf16_kernel_note = "AMX-BF16 TDPBF16PS, 32 x 32 tile";
+        c->bf16_gemm.task_begin = sk_amx_task_begin;
+        c->bf16_gemm.task_end = sk_amx_task_end;
         c->bf16_gemm.mr = 32;
         c->bf16_gemm.nr = 32;
         c->bf16_gemm.kc = 512;
@@ -273,6 +288,11 @@ static void fill_nchw(void)
  * - FP32 pixel rows as one pool job a group (fast_conv_pixrows.c
  *   pixrows_one_task; mbi: the 7x7 1x1 steps 1.16-1.32x at b1 2T); the
  *   AVX2 level (Intel CPUs without AVX-512, unmeasured) keeps three jobs.
+ * Measured on one Granite-Rapids-class Xeon only (the review of session
+ * 19, item 6): the test is the vendor, so every Intel AVX-512 CPU —
+ * Skylake-SP to Sapphire Rapids, client parts — gets these choices
+ * unmeasured there (their L1 / L2 and mesh differ); the same holds for
+ * fill_mr12's 12-row MatMul kernel, L2 K rule and A prefetch.
  */
 static void fill_intel(void)
 {
@@ -400,6 +420,12 @@ const sk_kconfig *sk_kconfig_for(sk_isa isa)
     (void)isa;
     return NULL;
 #endif
+}
+
+const char *sk_bf16_kernel_note(void)
+{
+    sk_kconfig_for(sk_cpu_level()); /* filled once (x86-64) */
+    return bf16_kernel_note;
 }
 
 const sk_gemm_cfg *sk_gemm_config(sk_isa isa)

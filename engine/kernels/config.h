@@ -309,6 +309,10 @@ const sk_kconfig *sk_kconfig_for(sk_isa isa);
 
 /* The GEMM part of a level's config (NULL as above). */
 const sk_gemm_cfg *sk_gemm_config(sk_isa isa);
+/* (session 19, mend19) which BF16 GEMM kernel a bf16 load runs on, and
+ * why AMX is off where the CPU has it (SKIPSERVE_BF16_UK, or the OS
+ * refused the tile-data permission); for the load's log line */
+const char *sk_bf16_kernel_note(void);
 /* The vector loops of a level (NULL as above; tests and benchmarks). */
 const sk_fast_uk *sk_fast_uk_for(sk_isa isa);
 /* The int8 GEMM of a level (NULL as above). */

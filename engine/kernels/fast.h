@@ -236,6 +236,11 @@ void sk_f32_dw_reg3w__avx512f(const sk_dw_reg_geo *g, size_t p0, size_t p1, cons
                               float lo, float hi);
 /* Planes run by the register-row loops since the process started (tests). */
 size_t sk_dw_reg_planes(void);
+/* (mend19) pixel-row groups run as one job (fast_conv_pixrows.c) and
+ * im2col-gemm jobs in A-panel order (fast_conv_im2col.c) since the process
+ * started (tests) */
+size_t sk_pixrows_one_jobs(void);
+size_t sk_im2col_aorder_jobs(void);
 
 /* The direct NCHW conv (fast_conv_s2.c): its band loop per ISA. */
 void sk_f32_cdir_band__avx2(const sk_cdir_band *b);

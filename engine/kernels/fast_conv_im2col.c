@@ -8,6 +8,7 @@
  * Relu/Clip run in the microkernel's epilogue. With few column blocks per
  * thread the columns are gathered once and shared (below). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,14 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+
+/* im2col-gemm jobs run in A-panel order since the process started (tests:
+ * that the path ran, and did not where the rule says not) */
+static _Atomic size_t aorder_jobs;
+size_t sk_im2col_aorder_jobs(void)
+{
+    return atomic_load_explicit(&aorder_jobs, memory_order_relaxed);
+}
 
 /* SKIPSERVE_BF16_TAPS=0: the BF16 stride-1 convs gather rows as the others
  * (A/B timing; read per run, a getenv is nothing next to a conv) */
@@ -468,6 +477,8 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     {
         const char *ao = getenv("SKIPSERVE_IM2COL_AORDER");
         j.aorder = !pv->cfg->kpair && (ao && *ao ? atoi(ao) != 0 : pv->kc->im2col_aorder);
+        if (j.aorder)
+            atomic_fetch_add_explicit(&aorder_jobs, 1, memory_order_relaxed);
     }
     j.c = out[0].data;
     j.ldc = (size_t)s.P;

@@ -115,14 +115,31 @@ static int64_t pixrows_images(const sk_conv_priv *pv, int64_t P, int64_t items)
 }
 
 /* Scratch past the GEMM's: a group's panels, its Y', the offset table. */
-static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
+static size_t pixrows_floats_base(const sk_conv_priv *pv, int64_t P, int64_t items)
 {
-    (void)T;
     int64_t rows = pixrows_images(pv, P, items) * P;
     return pixrows_a_floats(rows, pv->wt.K, pv->cfg->mr) +
            round16f((size_t)rows * (size_t)pv->wt.N) +
            pixrows_tab_floats(rows, pv->kvol, pv->cfg->mr) +
            pixrows_run_floats(pv, rows);
+}
+
+/* The one-job path's per-thread A (pixrows_one_task; session 19 mend19):
+ * T copies of the group's A where that path may run (FP32 1x1 convs on
+ * 2+ threads, by default where config.c sets pixrows_one_on, or
+ * SKIPSERVE_PIXROWS_ONE=1); 0 elsewhere, and then the path does not run */
+static size_t pixrows_one_a_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
+{
+    const char *e = getenv("SKIPSERVE_PIXROWS_ONE");
+    const int maybe = e && *e ? strcmp(e, "0") != 0 : pv->kc && pv->kc->pixrows_one_on;
+    if (T < 2 || pv->cfg->kpair || pv->kvol != 1 || !maybe)
+        return 0;
+    return (size_t)T * pixrows_a_floats(pixrows_images(pv, P, items) * P, pv->wt.K, pv->cfg->mr);
+}
+
+static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
+{
+    return pixrows_floats_base(pv, P, items) + pixrows_one_a_floats(pv, P, items, T);
 }
 
 typedef struct pixrows {
@@ -346,13 +363,15 @@ static void pixrows_out_task(void *arg, int tid, size_t u0, size_t u1)
  * and edge kernels per element, so the same bits), and transposes the
  * blocks of Y' it wrote into Y while they are in its cache. The price: at
  * batch 1 a thread whose share spans a whole column panel gathers all of
- * A (duplicated across threads; A is 31-188 KB on MobileNetV2's 7x7
- * layers). */
+ * A (duplicated across threads, each into its own copy: T x A of scratch;
+ * A is 31-188 KB on MobileNetV2's 7x7 layers). */
 typedef struct pixrows_one {
     pixrows *pr;
     const sk_gemm_job *j; /* the whole group's job: operands, epilogue, kc */
     float *scratch;
     size_t per_thread; /* GEMM scratch floats a thread */
+    float *abuf;       /* T per-thread copies of A's layout (mend19) */
+    size_t a_per_thread;
     int T;
 } pixrows_one;
 
@@ -373,8 +392,8 @@ static void pixrows_out_block(const pixrows *pr, size_t r0, size_t r1, size_t m0
 
 /* Row panels [qa, qb) x column panels [ca, cb) of the group's product:
  * a serial sub-job of whole panels, then its block of Y' into Y. */
-static void pixrows_one_block(const pixrows_one *o, float *scratch, int64_t qa, int64_t qb,
-                              int64_t ca, int64_t cb)
+static void pixrows_one_block(const pixrows_one *o, float *scratch, float *a, int64_t qa,
+                              int64_t qb, int64_t ca, int64_t cb)
 {
     const pixrows *pr = o->pr;
     const sk_gemm_job *j = o->j;
@@ -386,7 +405,7 @@ static void pixrows_one_block(const pixrows_one *o, float *scratch, int64_t qa, 
         return;
     sk_gemm_packed_a pa = *j->a_packed;
     pa.M = (int)(r1 - r0);
-    pa.data += (size_t)qa * (size_t)pr->K * (size_t)mr;
+    pa.data = a + (size_t)qa * (size_t)pr->K * (size_t)mr; /* this thread's A */
     sk_gemm_packed_b pb = *j->b_packed;
     pb.N = (int)(m1 - m0);
     pb.data += (size_t)ca * sk_gemm_kslots(j->cfg, pr->K) * (size_t)nr;
@@ -417,6 +436,12 @@ static void pixrows_one_task(void *arg, int tid, size_t u0, size_t u1)
     const int colmaj = C > R;
     const int64_t L = colmaj ? R : C; /* tiles along the inner axis */
     float *scratch = o->scratch + (size_t)tid * o->per_thread;
+    /* the A panels go to this thread's own copy of A's layout: shares
+     * overlap in rows (column order: a share over 2+ column panels needs
+     * all of A), and gathering into the shared A while another thread
+     * reads it was a data race (the review of session 19, item 3) */
+    pixrows prt = *pr;
+    prt.a = o->abuf + (size_t)tid * o->a_per_thread;
     for (size_t u = u0; u < u1; u++) {
         /* share u of T: tiles [t0, t1) of that order */
         const int64_t t0 = tiles * (int64_t)u / o->T, t1 = tiles * (int64_t)(u + 1) / o->T;
@@ -427,7 +452,7 @@ static void pixrows_one_task(void *arg, int tid, size_t u0, size_t u1)
         /* the rows its tiles cover */
         const int64_t qa = colmaj ? (o0 == o1 ? a : 0) : o0;
         const int64_t qb = colmaj ? (o0 == o1 ? b : R) : o1 + 1;
-        pixrows_pack_range(pr, 0, pr->K, qa, qb);
+        pixrows_pack_range(&prt, 0, pr->K, qa, qb);
         /* blocks (outer range) x (inner range), in the order's axes */
         int64_t bo[3][4], nb = 0;
         if (o0 == o1) {
@@ -447,9 +472,9 @@ static void pixrows_one_task(void *arg, int tid, size_t u0, size_t u1)
         }
         for (int64_t i = 0; i < nb; i++) {
             if (colmaj) /* outer: column panels, inner: row panels */
-                pixrows_one_block(o, scratch, bo[i][2], bo[i][3], bo[i][0], bo[i][1]);
+                pixrows_one_block(o, scratch, prt.a, bo[i][2], bo[i][3], bo[i][0], bo[i][1]);
             else
-                pixrows_one_block(o, scratch, bo[i][0], bo[i][1], bo[i][2], bo[i][3]);
+                pixrows_one_block(o, scratch, prt.a, bo[i][0], bo[i][1], bo[i][2], bo[i][3]);
         }
     }
 }
@@ -464,6 +489,11 @@ static void pixrows_one_task(void *arg, int tid, size_t u0, size_t u1)
  * PIXROWS_ONE_A_MAX bytes, which every thread would gather whole
  * (ResNet-50's 2048 -> 512 at 7x7: 400 KB; MobileNetV2's, measured: up to
  * 188 KB). */
+/* groups run as one job since the process started (tests: that the path
+ * ran, and did not where the rule says not) */
+static _Atomic size_t one_jobs;
+size_t sk_pixrows_one_jobs(void) { return atomic_load_explicit(&one_jobs, memory_order_relaxed); }
+
 #define PIXROWS_ONE_A_MAX ((size_t)256 << 10)
 static int pixrows_one_on(const sk_conv_priv *pv, const pixrows *pr)
 {
@@ -488,8 +518,9 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     if (!uk)
         return sk_kfail(ctx, n, SK_EINVAL, "no transpose kernel at level %s",
                         sk_isa_name(cfg->isa));
-    float *own,
-        *scratch = sk_fast_scratch(n, ctx, gemm + pixrows_floats(pv, s->P, N, T), &own);
+    const size_t base = pixrows_floats_base(pv, s->P, N),
+                 one_a = pixrows_one_a_floats(pv, s->P, N, T);
+    float *own, *scratch = sk_fast_scratch(n, ctx, gemm + base + one_a, &own);
     if (!scratch)
         return SK_ENOMEM;
     const int64_t G = pixrows_images(pv, s->P, N);
@@ -549,8 +580,15 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         j.c = pr.yt;
         j.ldc = (size_t)pr.M;
         j.kc = kc;
-        if (T > 1 && pixrows_one_on(pv, &pr)) {
-            pixrows_one o = {&pr, &j, scratch, sk_gemm_scratch_floats(gcfg, 1), T};
+        if (T > 1 && one_a && pixrows_one_on(pv, &pr)) {
+            atomic_fetch_add_explicit(&one_jobs, 1, memory_order_relaxed);
+            pixrows_one o = {&pr,
+                             &j,
+                             scratch,
+                             sk_gemm_scratch_floats(gcfg, 1),
+                             scratch + gemm + base,
+                             one_a / (size_t)T,
+                             T};
             sk_parallel_for_tid(ctx->pool, (size_t)T, 1, pixrows_one_task, &o);
             continue;
         }

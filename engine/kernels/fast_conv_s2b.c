@@ -125,22 +125,29 @@ typedef struct cdirb_run {
     int inplace;
 } cdirb_run;
 
+/* Planes [c0, c1) x padded rows [y0, y1) of the padded copy of image
+ * r->img (the plain padded rows: stride 1, phase 0) */
+static void cdirb_pad_block(const cdirb_run *r, size_t c0, size_t c1, size_t y0, size_t y1)
+{
+    const sk_conv2d *g = &r->g;
+    const int64_t Wp = r->geo.Wp;
+    for (size_t c = c0; c < c1; c++) {
+        const float *xc = g->x + ((size_t)r->img * (size_t)g->C + c) * (size_t)(g->H * g->W);
+        float *d = r->xp + c * r->geo.plane + y0 * (size_t)Wp;
+        for (size_t y = y0; y < y1; y++, d += Wp) {
+            int64_t ih = (int64_t)y - g->pt;
+            sk_pad_row(d, (size_t)Wp, ih < 0 || ih >= g->H ? NULL : xc + ih * g->W, g->W, g->pl,
+                       1, 0);
+        }
+    }
+}
+
 /* Tasks of channels: plane c of the padded copy of image r->img. */
 static void cdirb_pad(void *arg, int tid, size_t c0, size_t c1)
 {
     (void)tid;
     const cdirb_run *r = arg;
-    const sk_conv2d *g = &r->g;
-    const int64_t Wp = r->geo.Wp;
-    for (size_t c = c0; c < c1; c++) {
-        const float *xc = g->x + ((size_t)r->img * (size_t)g->C + c) * (size_t)(g->H * g->W);
-        float *d = r->xp + c * r->geo.plane;
-        for (int64_t y = 0; y < r->geo.Hp; y++, d += Wp) {
-            int64_t ih = y - g->pt; /* the plain padded row: stride 1, phase 0 */
-            sk_pad_row(d, (size_t)Wp, ih < 0 || ih >= g->H ? NULL : xc + ih * g->W, g->W, g->pl,
-                       1, 0);
-        }
-    }
+    cdirb_pad_block(r, c0, c1, 0, (size_t)r->geo.Hp);
 }
 
 /* Tasks of padded rows: rows [y0, y1) of every plane of the padded copy
@@ -150,17 +157,7 @@ static void cdirb_pad_rows(void *arg, int tid, size_t y0, size_t y1)
 {
     (void)tid;
     const cdirb_run *r = arg;
-    const sk_conv2d *g = &r->g;
-    const int64_t Wp = r->geo.Wp;
-    for (int64_t c = 0; c < g->C; c++) {
-        const float *xc = g->x + ((size_t)r->img * (size_t)g->C + (size_t)c) * (size_t)(g->H * g->W);
-        float *d = r->xp + (size_t)c * r->geo.plane + y0 * (size_t)Wp;
-        for (size_t y = y0; y < y1; y++, d += Wp) {
-            int64_t ih = (int64_t)y - g->pt;
-            sk_pad_row(d, (size_t)Wp, ih < 0 || ih >= g->H ? NULL : xc + ih * g->W, g->W, g->pl,
-                       1, 0);
-        }
-    }
+    cdirb_pad_block(r, 0, (size_t)r->g.C, y0, y1);
 }
 
 /* Tasks u = (block of channels, output row), the block outer so that

@@ -536,6 +536,8 @@ static int wino_block_tiles(const wino_run *r, int64_t b, int64_t *first)
 static void wino_task(void *arg, int tid, size_t t0, size_t t1)
 {
     const wino_run *r = arg;
+    if (r->cfg->task_begin) /* the AMX tile state (gemm.h) */
+        r->cfg->task_begin();
     for (size_t t = t0; t < t1; t++) {
         int64_t b = (int64_t)(t / (size_t)r->msplit), g = (int64_t)(t % (size_t)r->msplit), first;
         int nt = wino_block_tiles(r, b, &first);
@@ -551,6 +553,8 @@ static void wino_task(void *arg, int tid, size_t t0, size_t t1)
         }
         wino_multiply(r, V, wino_mb(r, tid), first, nt, c0, c1, tid);
     }
+    if (r->cfg->task_end)
+        r->cfg->task_end();
 }
 
 /* Unit u of the shared input transform: (block, channel range, panel),

@@ -288,7 +288,9 @@ sk_gemm_cfg sk_gemm_cfg_mr12(const sk_gemm_cfg *base, sk_gemm_ukernel uk12)
 {
     sk_gemm_cfg c = *base;
     c.mr = 12;
-    c.mc = base->mc / 12 * 12;
+    /* at least one panel: an M block below 12 (SKIPSERVE_GEMM_BLOCKS'
+     * mc 8) would give 0 and run_task's `ic += mc` would never end */
+    c.mc = base->mc / 12 * 12 < 12 ? 12 : base->mc / 12 * 12;
     c.uk = uk12;
     /* no A-panel prefetch: on the 12-row tile it measured 0.98-1.00x
      * (ViT-B/16's Linear layers, session 19) — the tile already hides A */
@@ -386,6 +388,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
      * one B), so a later item finds them in cache, and prefetching them
      * again only spends L1 (ResNet-101 b8 read 5% slower that way) */
     const int first_item = (int)(begin / ((size_t)rc->nblocks * (size_t)rc->mchunks));
+    if (cfg->task_begin)
+        cfg->task_begin();
     for (size_t t = begin; t < end; t++) {
         int item = (int)(t / ((size_t)rc->nblocks * (size_t)rc->mchunks));
         const int pf_a = rc->prefetch && j->a_packed && item < first_item + j->a_packed->groups;
@@ -408,6 +412,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
         for (int pc = 0; pc < j->K; pc += rc->kcb) {
             int kc = j->K - pc < rc->kcb ? j->K - pc : rc->kcb;
             int flags = (pc ? SK_UK_ACCUM : 0) | (pc + kc == j->K ? SK_UK_EPI : 0);
+            const size_t apf = kc >= rc->apf_mink ? rc->apf : 0; /* this K block's */
             const float *bp;
             size_t bstride;
             if (j->pack_b) {
@@ -486,7 +491,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                             run_tile(j, &e, ap + (size_t)(im / mr) * astride,
                                      bp + (size_t)(jn / nr) * bstride, c, ic + im, n0 + jn,
                                      (size_t)kc, flags, pf_piece(nx, 0, 1, nxb, jn / nr, npf),
-                                     kc >= rc->apf_mink ? rc->apf : 0);
+                                     apf);
                     }
                     if (ncut < nb)
                         run_ntail(j, &e, ap, astride, bp + (size_t)(ncut / nr) * bstride, c, ic,
@@ -526,7 +531,7 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                                 : pf_piece(pfb, 0, 1, pfb_bytes, im / mr, npm);
                         run_tile(j, &e, ap + (size_t)(im / mr) * astride, bpan, c, ic + im,
                                  n0 + jn, (size_t)kc, flags, pf,
-                                 kc >= rc->apf_mink ? rc->apf : 0);
+                                 apf);
                     }
                 }
                 if (tail_rows && ncols > 0)
@@ -537,6 +542,8 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
         if (j->post) /* the block this task wrote, final now (gemm.h) */
             j->post(j->post_ctx, item, c + (size_t)m0 * j->ldc + n0, j->ldc, m1 - m0, nb);
     }
+    if (cfg->task_end)
+        cfg->task_end();
 }
 
 /* How a job is cut into tasks: column blocks of nbw (<= nc) and row chunks
@@ -590,13 +597,23 @@ static int split_balance(void);
 #define SPLIT_POOL_MAX_TASKS_PER_T 16
 static int split_pool(void);
 
-/* The three switches above, read once per process (a getenv per GEMM job
+/* The switches above, read once per process (a getenv per GEMM job
  * was measurable on small jobs, and the project reads its other A/B
  * switches once: config.c). */
 static int split_env_far, split_env_balance, split_env_pool, split_env_cache;
+/* and (session 19, mend19) the A-panel prefetch's: SKIPSERVE_GEMM_APF
+ * (unset: the config's distance; 0 off; n bytes ahead) and
+ * SKIPSERVE_GEMM_APF_MINK (the shortest K block that takes it, 128) */
+static int apf_env_set, apf_env_mink = 128;
+static long apf_env_dist;
 static pthread_once_t split_env_once = PTHREAD_ONCE_INIT;
 static void split_env_read(void)
 {
+    const char *ap = getenv("SKIPSERVE_GEMM_APF");
+    apf_env_set = ap && *ap;
+    apf_env_dist = apf_env_set ? atol(ap) : 0;
+    const char *mk = getenv("SKIPSERVE_GEMM_APF_MINK");
+    apf_env_mink = mk && *mk ? atoi(mk) : 128;
     const char *e = getenv("SKIPSERVE_GEMM_SPLIT_CACHE");
     split_env_cache = !(e && !strcmp(e, "0"));
     e = getenv("SKIPSERVE_GEMM_SPLIT_FAR");
@@ -829,14 +846,14 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     memset(&rc, 0, sizeof rc);
     rc.job = j;
     rc.prefetch = prefetch_on();
-    /* the A-panel prefetch of the Intel config (session 19, gk): read per
-     * run so that bench/ab_inproc.c can switch it */
+    /* the A-panel prefetch of the Intel config (session 19, gk); the
+     * switches read once (split_env_read; sk_gemm_split_env_reload re-reads
+     * them for bench/ab_inproc.c) */
     {
-        const char *ap = getenv("SKIPSERVE_GEMM_APF"); /* 0: off; n: n bytes ahead */
-        long d = ap && *ap ? atol(ap) : cfg->apf;
+        pthread_once(&split_env_once, split_env_read);
+        long d = apf_env_set ? apf_env_dist : cfg->apf;
         rc.apf = cfg->apf > 0 && d > 0 && d <= 65536 ? (size_t)d : 0;
-        const char *mk = getenv("SKIPSERVE_GEMM_APF_MINK");
-        rc.apf_mink = mk && *mk ? atoi(mk) : 128;
+        rc.apf_mink = apf_env_mink;
     }
     const char *ao = getenv("SKIPSERVE_GEMM_AORDER");
     rc.aorder = (ao && !strcmp(ao, "1")) || (j->aorder && !(ao && !strcmp(ao, "0")));

@@ -151,6 +151,12 @@ typedef struct sk_gemm_cfg {
      * [mr][kchunk / 2 words] (the last [mr][rest]; kernels/bf16.h), so the
      * driver starts every K block at a multiple of kchunk rows */
     int kchunk;
+    /* NULL, or (session 19, mend19) called by the thread at the start and
+     * the end of each task of kernel calls (gemm.c run_task, fast_winograd.c
+     * wino_task): the AMX config loads the tile configuration and releases
+     * the tile state (kernels/amx/amx_tile.h) */
+    void (*task_begin)(void);
+    void (*task_end)(void);
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,
@@ -280,7 +286,7 @@ typedef struct sk_gemm_job {
     /* 1: with packed A, the A-panel order of run_task (each A panel kept
      * in L1 across the block's B panels, C written along its rows; the
      * same bits) — FP32 im2col-gemm on Intel (issue 24, session 19;
-     * kernels/config.c fill_aorder). SKIPSERVE_GEMM_AORDER=0 overrides */
+     * kernels/config.c fill_intel). SKIPSERVE_GEMM_AORDER=0 overrides */
     int aorder;
 } sk_gemm_job;
 

@@ -59,15 +59,88 @@ static const sk_kconfig *amx_config(void)
     return kc && kc->bf16_gemm.uk && kc->bf16_gemm.kchunk > 0 ? kc : NULL; /* the AMX config */
 }
 
+/* The AMX config's plain-C parts — the chunk layout of the A panels
+ * (sk_bf16_a_word, bf16.c's packer), the driver's K blocks rounded to
+ * chunks (gemm.c, cfg->kchunk) and its 32 x 32 buffered tail tile — need
+ * no AMX: a copy of the config's shape (32 x 32, kpair, kchunk 32) with a
+ * scalar kernel built on the emulation runs them on every CPU (the review
+ * of session 19, item 9). emu_chunk_uk reads the panels as the AMX kernel
+ * does: A chunk q of a panel at q * 16 * 32 words, [32 rows][w words], w
+ * = 16 but for the last; B pair slot s at s * 32 words. */
+static void emu_chunk_uk(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                         int flags, const sk_ukernel_params *p)
+{
+    const size_t pairs = (kc + 1) / 2;
+    const uint32_t *aw = (const uint32_t *)a, *bw = (const uint32_t *)b;
+    for (int i = 0; i < 32; i++)
+        for (int j = 0; j < 32; j++) {
+            float acc = (flags & SK_UK_ACCUM) ? c[(size_t)i * ldc + j] : 0.0f;
+            for (size_t q = 0; 16 * q < pairs; q++) {
+                const size_t w = pairs - 16 * q < 16 ? pairs - 16 * q : 16;
+                uint32_t ar[16], bc[16];
+                for (size_t t = 0; t < 16; t++) {
+                    ar[t] = t < w ? aw[q * 16 * 32 + (size_t)i * w + t] : 0;
+                    bc[t] = t < w ? bw[(16 * q + t) * 32 + (size_t)j] : 0;
+                }
+                acc = emu_amx_elem(acc, ar, bc, 1);
+            }
+            if (flags & SK_UK_EPI) {
+                if (p->bias_row)
+                    acc += p->bias_row[i];
+                if (p->bias_col)
+                    acc += p->bias_col[j];
+                if (p->res)
+                    acc += p->res[(size_t)i * p->ldres + j];
+                acc = fmaxf(p->min, acc);
+                acc = fminf(p->max, acc);
+            }
+            c[(size_t)i * ldc + j] = acc;
+        }
+}
+
+static sk_gemm_cfg emu_config(void)
+{
+    sk_gemm_cfg c;
+    memset(&c, 0, sizeof c);
+    c.isa = SK_ISA_SCALAR;
+    c.mr = 32;
+    c.nr = 32;
+    c.kc = 512;
+    c.mc = 128;
+    c.nc = 256;
+    c.uk = emu_chunk_uk; /* no edge kernels: tails take the buffered tile */
+    c.kpair = 1;
+    c.kchunk = 32;
+    return c;
+}
+
+/* the configs to check: the emulated one everywhere, the AMX one (and its
+ * pack2) where the CPU has it */
+static int configs_to_check(sk_gemm_cfg *emu, const sk_gemm_cfg *cfgs[2],
+                            sk_bf16_pack2_fn pack2s[2])
+{
+    *emu = emu_config();
+    cfgs[0] = emu;
+    pack2s[0] = sk_bf16_pack2_scalar;
+    const sk_kconfig *kc = amx_config();
+    if (!kc) {
+        print_message("no AMX-BF16 config on this CPU: the emulated config only\n");
+        return 1;
+    }
+    cfgs[1] = &kc->bf16_gemm;
+    pack2s[1] = kc->bf16_pack2;
+    return 2;
+}
+
 static void test_pack_layout(void **state)
 {
     (void)state;
-    const sk_kconfig *kc = amx_config();
-    if (!kc) {
-        print_message("skipped: no AMX-BF16 config on this CPU\n");
-        return;
-    }
-    const sk_gemm_cfg *cfg = &kc->bf16_gemm;
+    sk_gemm_cfg emu;
+    const sk_gemm_cfg *cfgs[2];
+    sk_bf16_pack2_fn pack2s[2];
+    const int ncfg = configs_to_check(&emu, cfgs, pack2s);
+    for (int v = 0; v < ncfg; v++) {
+    const sk_gemm_cfg *cfg = cfgs[v];
     assert_int_equal(cfg->mr, 32);
     assert_int_equal(cfg->kchunk, 32);
     const int Ks[] = {1, 2, 31, 32, 33, 64, 95, 147, 577};
@@ -100,6 +173,7 @@ static void test_pack_layout(void **state)
                     }
         sk_gemm_packed_a_free(&pa);
         free(A);
+    }
     }
 }
 
@@ -186,7 +260,13 @@ static void test_microkernel(void **state)
                 for (size_t i = 0; i < 32 * ldc + 16; i++)
                     C[i] = tiny && i % 3 ? frnd_tiny() : frnd();
                 memcpy(C0, C, sizeof(float) * 32 * ldc);
+                /* a task of kernel calls: the tile configuration in, the
+                 * tile state released after (gemm.h task_begin / _end) */
+                if (cfg->task_begin)
+                    cfg->task_begin();
                 cfg->uk((size_t)K, pa.data, pb.data, C, ldc, flags, &p);
+                if (cfg->task_end)
+                    cfg->task_end();
                 for (int i = 0; i < 32; i++)
                     for (size_t j = 0; j < ldc; j++) {
                         float got = C[i * ldc + j];
@@ -269,12 +349,16 @@ static void test_edges(void **state)
                         for (size_t i = 0; i < 64 * ldc; i++)
                             C[i] = frnd();
                         memcpy(C0, C, sizeof(float) * 64 * ldc);
+                        if (cfg->task_begin)
+                            cfg->task_begin();
                         if (kind)
                             cfg->mtail((size_t)K, pa.data, pb.data, bstride, (cols + 31) / 32, C,
                                        ldc, rows, cols, flags, &p);
                         else
                             cfg->ntail((size_t)K, pa.data, pa.data + astride, pb.data, C, ldc,
                                        rows, cols, flags, &p);
+                        if (cfg->task_end)
+                            cfg->task_end();
                         for (int i = 0; i < 64; i++)
                             for (size_t j = 0; j < ldc; j++) {
                                 float got = C[i * ldc + j], want = C0[i * ldc + j];
@@ -338,12 +422,12 @@ static void pack_b_pairs(const void *ctx, int batch, int k0, int kc, int n0, int
 static void test_driver(void **state)
 {
     (void)state;
-    const sk_kconfig *kc = amx_config();
-    if (!kc) {
-        print_message("skipped: no AMX-BF16 config on this CPU\n");
-        return;
-    }
-    const sk_gemm_cfg *cfg = &kc->bf16_gemm;
+    sk_gemm_cfg emu;
+    const sk_gemm_cfg *cfgs[2];
+    sk_bf16_pack2_fn pack2s[2];
+    const int ncfg = configs_to_check(&emu, cfgs, pack2s);
+    for (int v = 0; v < ncfg; v++) {
+    const sk_gemm_cfg *cfg = cfgs[v];
     const int shapes[][3] = {{32, 32, 32},  {13, 45, 7},   {64, 49, 147},  {17, 200, 577},
                              {40, 33, 1153}, {96, 96, 256}, {9, 31, 513},   {1, 1, 1},
                              {256, 196, 576}, {64, 784, 64}};
@@ -366,7 +450,7 @@ static void test_driver(void **state)
                 C[(size_t)M * N + i] = 12345.0f; /* guard cells past C */
             sk_gemm_packed_a pa;
             assert_int_equal(sk_bf16_pack_a(cfg, A, (size_t)K, M, K, 1, &pa), 0);
-            bsrc bs = {B, (size_t)N, kc->bf16_pack2};
+            bsrc bs = {B, (size_t)N, pack2s[v]};
             sk_gemm_job j;
             sk_gemm_job_init(&j, cfg, M, N, K, 1);
             j.a_packed = &pa;
@@ -389,7 +473,7 @@ static void test_driver(void **state)
                     want += res[(size_t)i * N + c];
                     want = want < -3.0f ? -3.0f : want > 4.0f ? 4.0f : want;
                     if (emu_bits(got) != emu_bits(want))
-                        fail_msg("M %d N %d K %d, %d threads: C[%d][%d] = %a, emulated %a", M, N,
+                        fail_msg("config %d, M %d N %d K %d, %d threads: C[%d][%d] = %a, emulated %a", v, M, N,
                                  K, threads, i, c, (double)got, (double)want);
                     /* against the exact product of the unrounded operands:
                      * each operand rounds to 8 significant bits, a product
@@ -427,6 +511,7 @@ static void test_driver(void **state)
             free(res);
         }
         sk_pool_destroy(pool);
+    }
     }
 }
 

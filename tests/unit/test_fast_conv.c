@@ -1113,7 +1113,9 @@ static void test_pixrows_one(void **state)
                 int64_t n0, n;
                 float *yr = run_graph(gr, &c, x, r, NULL, &n0, 0);
                 setenv("SKIPSERVE_PIXROWS_ONE", "0", 1);
+                size_t jobs0 = sk_pixrows_one_jobs();
                 float *want = run_graph(go, &c, x, r, NULL, &n, 0);
+                assert_int_equal(sk_pixrows_one_jobs(), jobs0); /* switched off */
                 assert_int_equal(n, n0);
                 double big = 1.0;
                 for (int64_t e = 0; e < n0; e++)
@@ -1125,7 +1127,16 @@ static void test_pixrows_one(void **state)
                                  (long long)e, want[e], yr[e], what);
                 setenv("SKIPSERVE_PIXROWS_ONE", "1", 1);
                 for (int t = 0; t < 4; t++) {
+                    /* the run counter (fast.h): the one job ran on 2+
+                     * threads for the direct (1x1) geometries, never on 1
+                     * thread nor for the 3x3 one (geo[6]) */
+                    jobs0 = sk_pixrows_one_jobs();
                     float *y = run_graph(go, &c, x, r, pools[t], &n, 0);
+                    const size_t ran = sk_pixrows_one_jobs() - jobs0;
+                    if (t > 0 && geo[i][3] == 1 ? ran == 0 : ran != 0)
+                        fail_msg("[%s] pixel rows as one job ran %zu times on %d threads: %s",
+                                 sk_isa_name((sk_isa)l), ran,
+                                 t ? sk_pool_size(pools[t]) : 1, what);
                     assert_int_equal(n, n0);
                     if (memcmp(y, want, sizeof(float) * (size_t)n))
                         fail_msg("[%s] pixel rows as one job on %d threads differ from the "
@@ -2907,7 +2918,7 @@ static void test_conv_direct_bc_rows(void **state)
 
 /* ---- im2col-gemm in A-panel order (issue 24, session 19 c1i) -----------
  * FP32 im2col-gemm runs its GEMM with A panels outermost (sk_gemm_job
- * aorder) where the level's config says so (config.c fill_aorder: the
+ * aorder) where the level's config says so (config.c fill_intel: the
  * AVX-512 level on Intel), SKIPSERVE_IM2COL_AORDER=1 / =0 forcing it on /
  * off per run. Geometries through every part of the driver's A-order
  * loop: direct 1x1 reads, gathered 3x3 / strided / grouped columns, rows
@@ -2940,10 +2951,16 @@ static void aorder_case(int N, int C, int M, int H, int k, int st, int pad, int 
         fail_msg("optimize: %s", err);
     int64_t n0, n1;
     setenv("SKIPSERVE_IM2COL_AORDER", "0", 1);
+    size_t jobs0 = sk_im2col_aorder_jobs();
     float *y0 = run_graph(g, &c, x, r, NULL, &n0, 0);
+    assert_int_equal(sk_im2col_aorder_jobs(), jobs0); /* switched off: not run */
     setenv("SKIPSERVE_IM2COL_AORDER", "1", 1);
     for (int t = 0; t < 3; t++) {
+        jobs0 = sk_im2col_aorder_jobs();
         float *y = run_graph(g, &c, x, r, pools[t], &n1, 0);
+        if (sk_im2col_aorder_jobs() == jobs0) /* the run counter (fast.h) */
+            fail_msg("[%s] A-panel order did not run on pool %d: %s",
+                     sk_isa_name(sk_cpu_level()), t, what);
         assert_int_equal(n0, n1);
         if (memcmp(y, y0, sizeof(float) * (size_t)n0))
             fail_msg("[%s] A-panel order on pool %d differs from the default order: %s",
@@ -2977,14 +2994,31 @@ static void test_im2col_aorder(void **state)
             aorder_case(geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4], geo[i][5],
                         geo[i][6], geo[i][7], (int)(i * 3) % 8, pools);
     }
-    sk_cpu_set_level(sk_cpu_detected());
-    /* the default: the AVX-512 level on Intel only */
+    /* the default (no switch): a job in A-panel order where the level's
+     * config asks for it (config.c fill_intel: the AVX-512 level on Intel),
+     * none elsewhere — counted, not read back from the config */
+    unsetenv("SKIPSERVE_IM2COL_AORDER");
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
-        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
-        assert_non_null(kc);
-        assert_int_equal(kc->im2col_aorder,
-                         l == SK_ISA_AVX512 && sk_cpu_features_get()->intel ? 1 : 0);
+        sk_cpu_set_level((sk_isa)l);
+        conv_case c;
+        square_case(&c, 1, 64, 256, 14, 1, 1, 0);
+        assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
+        float *x, *r;
+        random_operands(&c, &x, &r);
+        char err[256];
+        sk_graph *g = build(&c, 99);
+        if (sk_graph_optimize(g, 1, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        int64_t n;
+        const size_t jobs0 = sk_im2col_aorder_jobs();
+        free(run_graph(g, &c, x, r, NULL, &n, 0));
+        const int want = l == SK_ISA_AVX512 && sk_cpu_features_get()->intel;
+        assert_int_equal(sk_im2col_aorder_jobs() != jobs0, want);
+        sk_graph_free(g);
+        free(x);
+        free(r);
     }
+    sk_cpu_set_level(sk_cpu_detected());
     sk_pool_destroy(pools[1]);
     sk_pool_destroy(pools[2]);
 }

@@ -517,6 +517,44 @@ static void test_gemm_mr12(void **state)
         free(ref);
         free(scale);
     }
+    /* an M block below 12 rows (SKIPSERVE_GEMM_BLOCKS mc 8; the review of
+     * session 19, item 4): the 12-row config keeps a whole panel per block
+     * (mc 0 made run_task's M loop endless) and gives the 8-row bits */
+    {
+        sk_gemm_cfg small = *cfg;
+        small.mc = 8;
+        sk_gemm_cfg s12 = sk_gemm_cfg_mr12(&small, sk_f32_gemm_12x32__avx512f);
+        assert_true(s12.mc >= 12 && s12.mc % 12 == 0);
+        const int M = 300, N = 40, K = 33;
+        float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)K * N * 4),
+              *C12 = malloc((size_t)M * N * 4), *C8 = malloc((size_t)M * N * 4);
+        assert_true(A && B && C12 && C8);
+        fill(A, (size_t)M * K);
+        fill(B, (size_t)K * N);
+        const sk_gemm_cfg *cfgs[2] = {&s12, &small};
+        float *Cs[2] = {C12, C8};
+        for (int v = 0; v < 2; v++) {
+            sk_gemm_packed_a pa;
+            sk_gemm_packed_b pb;
+            assert_int_equal(sk_gemm_pack_a(cfgs[v], A, (size_t)K, M, K, 1, 1.0f, &pa), 0);
+            assert_int_equal(sk_gemm_pack_b(cfgs[v], B, (size_t)N, 1, K, N, 1.0f, &pb), 0);
+            sk_gemm_job j;
+            sk_gemm_job_init(&j, cfgs[v], M, N, K, 1);
+            j.a_packed = &pa;
+            j.b_packed = &pb;
+            j.c = Cs[v];
+            j.ldc = (size_t)N;
+            sk_gemm_epi_none(&j.epi);
+            assert_int_equal(sk_gemm_run(pools[2], &j, NULL), 0);
+            sk_gemm_packed_a_free(&pa);
+            sk_gemm_packed_b_free(&pb);
+        }
+        assert_memory_equal(C12, C8, sizeof(float) * (size_t)M * N);
+        free(A);
+        free(B);
+        free(C12);
+        free(C8);
+    }
     sk_pool_destroy(pools[1]);
     sk_pool_destroy(pools[2]);
     sk_cpu_set_level(sk_cpu_detected());
@@ -573,6 +611,7 @@ static void test_gemm_prefetch_same_bits(void **state)
                 setenv("SKIPSERVE_GEMM_PREFETCH", modes[m][0], 1);
                 setenv("SKIPSERVE_GEMM_AORDER", modes[m][1], 1);
                 setenv("SKIPSERVE_GEMM_APF", modes[m][2], 1);
+                sk_gemm_split_env_reload(); /* the APF switch: read once */
                 C[m] = malloc((size_t)M * N * 4 + 4);
                 assert_non_null(C[m]);
                 sk_gemm_job j;
@@ -600,6 +639,7 @@ static void test_gemm_prefetch_same_bits(void **state)
             unsetenv("SKIPSERVE_GEMM_PREFETCH");
             unsetenv("SKIPSERVE_GEMM_AORDER");
             unsetenv("SKIPSERVE_GEMM_APF");
+            sk_gemm_split_env_reload();
             ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &e, ref, scale);
             if (!check_close("prefetch", M, N, K, C[1], (size_t)N, ref, scale))
                 fail_msg("prefetch: M %d N %d K %d epilogue %d", M, N, K, kind);

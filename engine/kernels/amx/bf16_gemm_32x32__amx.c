@@ -25,53 +25,22 @@
  * is copied into zero-padded tiles (the zeros are part of the sum: +0 pairs).
  *
  * The tile configuration (palette 1, eight 16 x 64-byte tiles) is loaded
- * once per thread (ldtilecfg is per thread; the pool's workers load it at
- * their first call); the process asked the kernel for the tile state at
- * CPU detection (engine/cpu.c). Compiled with -mamx-tile -mamx-bf16
+ * by the caller at the start of each GEMM task and released at its end
+ * (sk_amx_task_begin / _end, amx_tile.h); the process asked the kernel for
+ * the tile state when config.c chose this kernel (sk_cpu_amx_request). Compiled with -mamx-tile -mamx-bf16
  * (Makefile rule for *__amx.c), called only through a config whose CPU has
  * AMX-BF16 and the granted state (config.c). */
 #include <immintrin.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "kernels/bf16.h"
 
-typedef struct {
-    uint8_t palette, start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} sk_amx_tilecfg;
+#include "amx_tile.h"
 
-/* gcc's _tile_loadd / _tile_stored are asm statements without memory
- * operands (and _tile_loadconfig declares only the config's first 8 bytes
- * read): the compiler does not know they read or write memory, so
- * stores into a buffer a tile load reads next (the zero-padded last chunk)
- * could be dropped or sunk, and reads of a buffer a tile store just wrote
- * (the epilogue's) hoisted. This barrier orders them (the first version
- * without it read garbage in the padded chunk under the driver: NaN rows;
- * and an ldtilecfg of a half-written config: SIGILL at the first tile
- * load). */
-#define SK_AMX_MEM_BARRIER() __asm__ __volatile__("" ::: "memory")
-
-static __thread int tile_cfg_loaded;
-
-void sk_amx_tile_config(void)
-{
-    if (tile_cfg_loaded)
-        return;
-    sk_amx_tilecfg t;
-    memset(&t, 0, sizeof t);
-    t.palette = 1;
-    for (int i = 0; i < 8; i++) {
-        t.colsb[i] = 64;
-        t.rows[i] = 16;
-    }
-    SK_AMX_MEM_BARRIER();
-    _tile_loadconfig(&t);
-    tile_cfg_loaded = 1;
-}
-
+/* the GEMM task hooks (sk_gemm_cfg.task_begin / task_end, amx_tile.h): the
+ * kernels below assume the configuration these load */
+void sk_amx_task_begin(void) { sk_amx_load_config(); }
+void sk_amx_task_end(void) { sk_amx_release(); }
 
 #define SK_AMX_MR 32
 #define SK_AMX_NR 32
@@ -102,11 +71,19 @@ static inline __attribute__((always_inline)) void amx_chunks(size_t kc, const fl
     if (rem) {
         /* the last chunk, [32][rem] of A and rem slots of B, zero-padded */
         _Alignas(64) uint32_t at[SK_AMX_MR * 16], bt[16 * SK_AMX_NR];
-        memset(at, 0, sizeof at);
-        memset(bt + rem * SK_AMX_NR, 0, (16 - rem) * SK_AMX_NR * sizeof(uint32_t));
+        /* masked AVX-512 copies, not memset / memcpy: tmm0-3 hold live
+         * accumulators here, and a call may clobber tiles (amx_tile.h) */
+        const __mmask16 mr = (__mmask16)((1u << rem) - 1);
         for (int r = 0; r < SK_AMX_MR; r++)
-            memcpy(at + r * 16, ap + (size_t)r * rem, rem * sizeof(uint32_t));
-        memcpy(bt, bp, rem * SK_AMX_NR * sizeof(uint32_t));
+            _mm512_store_si512((void *)(at + r * 16),
+                               _mm512_maskz_loadu_epi32(mr, ap + (size_t)r * rem));
+        for (size_t s = 0; s < 16; s++) {
+            const __m512i z = _mm512_setzero_si512();
+            _mm512_store_si512((void *)(bt + s * SK_AMX_NR),
+                               s < rem ? _mm512_loadu_si512(bp + s * SK_AMX_NR) : z);
+            _mm512_store_si512((void *)(bt + s * SK_AMX_NR + 16),
+                               s < rem ? _mm512_loadu_si512(bp + s * SK_AMX_NR + 16) : z);
+        }
         SK_AMX_MEM_BARRIER();
         _tile_loadd(4, at, 64);
         _tile_loadd(6, bt, 128);
@@ -159,7 +136,6 @@ static inline __attribute__((always_inline)) void amx_epilogue(const float *t, f
 void sk_bf16_gemm_32x32__amx(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                              int flags, const sk_ukernel_params *p)
 {
-    sk_amx_tile_config();
     const size_t ldcb = ldc * sizeof(float);
     if (flags & SK_UK_ACCUM) {
         _tile_loadd(0, c, ldcb);
@@ -248,7 +224,6 @@ void sk_bf16_gemm_mtail__amx(size_t kc, const float *a, const float *b, size_t b
                              int npanels, float *c, size_t ldc, int rows, int ncols, int flags,
                              const sk_ukernel_params *p)
 {
-    sk_amx_tile_config();
     for (int q = 0; q < npanels && q * SK_AMX_NR < ncols; q++) {
         const int cols = ncols - q * SK_AMX_NR < SK_AMX_NR ? ncols - q * SK_AMX_NR : SK_AMX_NR;
         sk_ukernel_params pq = *p;
@@ -266,7 +241,6 @@ void sk_bf16_gemm_ntail__amx(size_t kc, const float *a0, const float *a1, const 
                              float *c, size_t ldc, int rows, int cols, int flags,
                              const sk_ukernel_params *p)
 {
-    sk_amx_tile_config();
     amx_edge(kc, a0, b, c, ldc, rows < SK_AMX_MR ? rows : SK_AMX_MR, cols, flags, p);
     if (rows > SK_AMX_MR) {
         sk_ukernel_params p1 = *p;

@@ -7,16 +7,15 @@
  * each is returned, so test_peak can check that six chains ran. */
 #include <immintrin.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "kernels/bf16.h"
 #include "kernels/peak_lowp.h"
 
-#define SK_AMX_MEM_BARRIER() __asm__ __volatile__("" ::: "memory")
+#include "amx_tile.h"
 
 double sk_peak_bf16_amx(long iters, double *sum)
 {
-    sk_amx_tile_config();
+    sk_amx_load_config();
     _Alignas(64) float c[6][256];
     _Alignas(64) uint32_t ab[256];
     const uint32_t w = sk_bf16_pair(SK_PEAK_BF16, SK_PEAK_BF16);
@@ -49,6 +48,7 @@ double sk_peak_bf16_amx(long iters, double *sum)
     _tile_stored(4, c[4], 64);
     _tile_stored(5, c[5], 64);
     SK_AMX_MEM_BARRIER();
+    sk_amx_release();
     double s = 0;
     for (int j = 0; j < 6; j++)
         s += (double)c[j][0];
