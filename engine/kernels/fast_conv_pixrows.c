@@ -91,7 +91,13 @@ static int pixrows_mr(const sk_conv_priv *pv, int64_t rows)
     const char *e = getenv("SKIPSERVE_PIXROWS_MR7");
     if (!pixrows_uk7(pv) || cfg->mr != 8 || (e && !strcmp(e, "0")))
         return cfg->mr;
-    return (rows + 6) / 7 * 7 < (rows + 7) / 8 * 8 ? 7 : 8;
+    const int64_t pad7 = (rows + 6) / 7 * 7, pad8 = (rows + 7) / 8 * 8;
+    /* (session 19, r12) with the two-panel kernel also where both pad
+     * alike (batch 8: 392 rows, 56 panels of 7 or 49 of 8): 14-row tiles
+     * read each weight slice once per 14 rows instead of 8 */
+    if (pad7 == pad8 && pixrows_uk14(pv))
+        return 7;
+    return pad7 < pad8 ? 7 : 8;
 }
 
 static size_t pixrows_a_floats(int64_t rows, int64_t K, int mr)
