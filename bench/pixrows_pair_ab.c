@@ -9,7 +9,7 @@
  * ratios one / pairs, rounds the pairs won, and whether C is the same bytes.
  *   cc -O2 -I. -Iengine bench/pixrows_pair_ab.c build/libskengine.a -lm -pthread \
  *      -o build/pixrows-pair-ab
- *   flock /work/notes/bench.lock build/pixrows-pair-ab [ROUNDS]
+ *   flock /work/notes/bench.lock build/pixrows-pair-ab [ROUNDS] [KC]
  * Not built by `make all` (a measurement). */
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +39,7 @@ static int cmpd(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 40;
+    int jkc = argc > 2 ? atoi(argv[2]) : 2048; /* the K block limit (pixel rows: 2048) */
     const sk_kconfig *kc = sk_kconfig_for(SK_ISA_AVX512);
     if (!kc || !kc->gemm_mr7) {
         fprintf(stderr, "needs the AVX-512 level\n");
@@ -85,7 +86,7 @@ int main(int argc, char **argv)
                 j.b_packed = &pb[(it + 3) % RING];
                 j.c = C[v];
                 j.ldc = (size_t)N;
-                j.kc = 2048;
+                j.kc = jkc;
                 j.epi.bias = bias;
                 j.epi.bias_per_col = 1;
                 j.epi.min = 0.0f;
