@@ -49,7 +49,7 @@ static const char *bf16_kernel_note = "none (no AVX512-BF16 at the AVX-512 level
     {                                                                                       \
         .isa = level, .fast_ops = 1,                                                        \
         .gemm = {level, MR, NR, KC, MC, NC, gemm_uk, sk_f32_gemm_ntail__##sfx,              \
-                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0, 0, NULL, NULL},                   \
+                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0, 0, NULL, NULL, NULL},             \
         .ops = KCONFIG_OPS(sfx, level),                                                     \
         .wino2 = {sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx, sk_f32_wino_out__##sfx,    \
                   sk_f32_wino_epi__##sfx, NULL, sk_f32_wino_colsw__##sfx},                  \
@@ -288,6 +288,9 @@ static void fill_nchw(void)
  * - FP32 pixel rows as one pool job a group (fast_conv_pixrows.c
  *   pixrows_one_task; mbi: the 7x7 1x1 steps 1.16-1.32x at b1 2T); the
  *   AVX2 level (Intel CPUs without AVX-512, unmeasured) keeps three jobs.
+ * - (session 19, r12) FP32 pixel rows' 7-row panels two at a time
+ *   (gemm_mr7x2, f32_gemm_7x32x2__avx512f.c): each weight slice read from
+ *   L2 4 times per 49 rows instead of 7 (bench/RESULTS.md session 19 r12).
  * Measured on one Granite-Rapids-class Xeon only (the review of session
  * 19, item 6): the test is the vendor, so every Intel AVX-512 CPU —
  * Skylake-SP to Sapphire Rapids, client parts — gets these choices
@@ -300,6 +303,7 @@ static void fill_intel(void)
         configs[SK_ISA_AVX512].im2col_aorder = 1;
         configs[SK_ISA_AVX512].dw_reg_on = 1;
         configs[SK_ISA_AVX512].pixrows_one_on = 1;
+        configs[SK_ISA_AVX512].gemm_mr7x2 = sk_f32_gemm_7x32x2__avx512f;
     }
 }
 

@@ -268,6 +268,11 @@ typedef struct sk_kconfig {
      * accumulators + B + A do not fit AVX2's 16 registers); NULL elsewhere.
      * SKIPSERVE_PIXROWS_MR7=0 (read per run) keeps 8-row panels (A/B) */
     sk_gemm_ukernel gemm_mr7;
+    /* session 19 (r12): the 7-row kernel over two 7-row panels at once (a
+     * 14 x 32 tile, sk_gemm_cfg.uk2; same bits as gemm_mr7): FP32 pixel
+     * rows on Intel AVX-512 CPUs (config.c fill_intel); NULL elsewhere.
+     * SKIPSERVE_PIXROWS_MR14=0 / =1 (read per run) off / on (A/B) */
+    sk_gemm_ukernel gemm_mr7x2;
     /* session 19 (gk): the f32 GEMM microkernel on 12-row A panels (same nr,
      * bits as gemm.uk; sk_gemm_cfg_mr12): _MatMulFused's products (A the
      * tokens, packed per run) where config.c measured it faster — Intel

@@ -64,6 +64,17 @@ static sk_gemm_ukernel pixrows_uk7(const sk_conv_priv *pv)
     return pv->cfg->kpair ? pv->kc->bf16_gemm_mr7 : pv->kc->gemm_mr7;
 }
 
+/* (session 19, r12) two 7-row panels a tile (config.h gemm_mr7x2): FP32
+ * only, where the config has it (Intel AVX-512);
+ * SKIPSERVE_PIXROWS_MR14=0 off (A/B, tests; read per run). */
+static sk_gemm_ukernel pixrows_uk14(const sk_conv_priv *pv)
+{
+    const char *e = getenv("SKIPSERVE_PIXROWS_MR14");
+    if (pv->cfg->kpair || (e && !strcmp(e, "0")))
+        return NULL;
+    return pv->kc->gemm_mr7x2;
+}
+
 /* The A panels' rows for a group of `rows` pixel rows: 7 (config.h
  * gemm_mr7) where 7-row panels pad fewer rows than the level's 8-row ones
  * — a 7x7 map at batch 1-7: 49 rows are 7 panels of 7, where 8-row panels
@@ -80,7 +91,13 @@ static int pixrows_mr(const sk_conv_priv *pv, int64_t rows)
     const char *e = getenv("SKIPSERVE_PIXROWS_MR7");
     if (!pixrows_uk7(pv) || cfg->mr != 8 || (e && !strcmp(e, "0")))
         return cfg->mr;
-    return (rows + 6) / 7 * 7 < (rows + 7) / 8 * 8 ? 7 : 8;
+    const int64_t pad7 = (rows + 6) / 7 * 7, pad8 = (rows + 7) / 8 * 8;
+    /* (session 19, r12) with the two-panel kernel also where both pad
+     * alike (batch 8: 392 rows, 56 panels of 7 or 49 of 8): 14-row tiles
+     * read each weight slice once per 14 rows instead of 8 */
+    if (pad7 == pad8 && pixrows_uk14(pv))
+        return 7;
+    return pad7 < pad8 ? 7 : 8;
 }
 
 static size_t pixrows_a_floats(int64_t rows, int64_t K, int mr)
@@ -562,6 +579,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         pr.mr = pixrows_mr(pv, pr.G * pr.P);
         if (pr.mr == 7) {
             cfg7 = sk_gemm_cfg_mr7(cfg, pixrows_uk7(pv));
+            cfg7.uk2 = pixrows_uk14(pv);
             gcfg = &cfg7;
         }
         pr.rows_pad = (pr.G * pr.P + pr.mr - 1) / pr.mr * pr.mr;

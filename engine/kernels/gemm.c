@@ -202,6 +202,9 @@ static inline sk_ukernel_params uk_params(const sk_gemm_epi *e, int row, int col
     up.pf = up.pf_end = NULL;
     up.pf_step = 0;
     up.apf = 0;
+    up.a2 = NULL;
+    up.pf2 = up.pf2_end = NULL;
+    up.pf2_step = 0;
     return up;
 }
 
@@ -278,6 +281,7 @@ sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7)
     c.mr = 7;
     c.mc = base->mc / 7 * 7;
     c.uk = uk7;
+    c.uk2 = NULL;
     c.ntail = NULL;
     c.mtail = NULL;
     c.narrow = NULL;
@@ -292,6 +296,7 @@ sk_gemm_cfg sk_gemm_cfg_mr12(const sk_gemm_cfg *base, sk_gemm_ukernel uk12)
      * mc 8) would give 0 and run_task's `ic += mc` would never end */
     c.mc = base->mc / 12 * 12 < 12 ? 12 : base->mc / 12 * 12;
     c.uk = uk12;
+    c.uk2 = NULL;
     /* no A-panel prefetch: on the 12-row tile it measured 0.98-1.00x
      * (ViT-B/16's Linear layers, session 19) — the tile already hides A */
     c.apf = 0;
@@ -337,6 +342,22 @@ static inline void run_tile(const sk_gemm_job *j, const sk_gemm_epi *e, const fl
     }
     else
         run_tail_tile(j, e, a, b, ct, row, col, mv, nv, kc, flags, &up);
+}
+
+/* Two full mr x nr tiles, rows [row, row + 2 * mr), by cfg->uk2 (the A
+ * panels at a and a + astride); pf / pf2 the two tiles' prefetch pieces. */
+static inline void run_tile2(const sk_gemm_job *j, const sk_gemm_epi *e, const float *a,
+                             size_t astride, const float *b, float *c, int row, int col,
+                             size_t kc, int flags, pf_range pf, pf_range pf2)
+{
+    sk_ukernel_params up = uk_params(e, row, col), up2 = uk_params(e, row, col);
+    pf_params(&up, pf, kc);
+    pf_params(&up2, pf2, kc);
+    up.a2 = a + astride;
+    up.pf2 = up2.pf;
+    up.pf2_end = up2.pf_end;
+    up.pf2_step = up2.pf_step;
+    j->cfg->uk2(kc, a, b, c + (size_t)row * j->ldc + col, j->ldc, flags, &up);
 }
 
 /* The last column panel with at most nr/2 real columns (cfg->ntail, see
@@ -524,11 +545,25 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                                                        : kc;
                         pfb_bytes = sk_gemm_kslots(cfg, nkc) * (size_t)nr * sizeof(float);
                     }
+                    /* (session 19, r12) two full tiles at once where the
+                     * config has a two-panel kernel: the B panel slice is
+                     * read once per pair of A panels */
+                    const int pair = cfg->uk2 && n0 + jn + nr <= j->N;
                     for (int im = 0; im < mfull; im += mr) {
                         pf_range pf =
                             pfa ? pf_piece(pfa, astride * sizeof(float), pfa_n, pfa_bytes,
                                            (im / mr) + npm * (jn / nr), npm * npb)
                                 : pf_piece(pfb, 0, 1, pfb_bytes, im / mr, npm);
+                        if (pair && im + 2 * mr <= mfull && ic + im + 2 * mr <= j->M) {
+                            pf_range pf2 =
+                                pfa ? pf_piece(pfa, astride * sizeof(float), pfa_n, pfa_bytes,
+                                               (im / mr) + 1 + npm * (jn / nr), npm * npb)
+                                    : pf_piece(pfb, 0, 1, pfb_bytes, im / mr + 1, npm);
+                            run_tile2(j, &e, ap + (size_t)(im / mr) * astride, astride, bpan, c,
+                                      ic + im, n0 + jn, (size_t)kc, flags, pf, pf2);
+                            im += mr;
+                            continue;
+                        }
                         run_tile(j, &e, ap + (size_t)(im / mr) * astride, bpan, c, ic + im,
                                  n0 + jn, (size_t)kc, flags, pf,
                                  apf);

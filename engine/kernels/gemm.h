@@ -59,6 +59,12 @@ typedef struct sk_ukernel_params {
      * touches one line (two past 8 rows) per two k steps (gemm.c: the
      * config's apf, full tiles only). Kernels without it ignore it. */
     size_t apf;
+    /* (session 19, r12) for sk_gemm_cfg.uk2 only: the second A panel of its
+     * 2 * mr rows (the first is `a`), and the next-weights piece of that
+     * panel's tile (as pf / pf_end / pf_step). Other kernels ignore them. */
+    const float *a2;
+    const char *pf2, *pf2_end;
+    size_t pf2_step;
 } sk_ukernel_params;
 
 /* Full MR x NR tile: c (row stride ldc, in elements) from kc steps of
@@ -107,6 +113,8 @@ void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float 
 void sk_f32_gemm_12x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                 size_t ldc, int flags, const sk_ukernel_params *p);
 /* 7-row A panels (pixel rows of a 7x7 map, fast_conv_pixrows.c) */
+void sk_f32_gemm_7x32x2__avx512f(size_t kc, const float *a, const float *b, float *c,
+                                 size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_7x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_ntail__avx2(size_t kc, const float *a0, const float *a1, const float *b, float *c,
@@ -157,6 +165,14 @@ typedef struct sk_gemm_cfg {
      * the tile state (kernels/amx/amx_tile.h) */
     void (*task_begin)(void);
     void (*task_end)(void);
+
+
+    /* NULL, or (session 19, r12) a kernel of two A panels at once: 2 * mr
+     * rows x nr, the first panel at `a`, the second at params.a2, the
+     * same bits as two uk tiles. The default-order panel loop of gemm.c
+     * runs whole pairs of full tiles with it (pixel rows' 7-row panels on
+     * Intel: config.h gemm_mr7x2) */
+    sk_gemm_ukernel uk2;
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,

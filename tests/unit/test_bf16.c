@@ -352,7 +352,7 @@ static void test_microkernel(void **state)
                     bias_c[i] = frnd();
                 for (int i = 0; i < 8 * 40; i++)
                     res[i] = frnd();
-                sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY, NULL, NULL, 0, 0};
+                sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY, NULL, NULL, 0, 0, NULL, NULL, NULL, 0};
                 if (rnd() & 1) { /* prefetch some lines of b (any address is allowed) */
                     p.pf = (const char *)b;
                     p.pf_end = (const char *)(b + ka * 32);
@@ -416,7 +416,7 @@ static void test_ntail(void **state)
                         bias_r[i] = bias_c[i] = frnd();
                     for (int i = 0; i < 16 * 40; i++)
                         res[i] = frnd();
-                    sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY, NULL, NULL, 0, 0};
+                    sk_ukernel_params p = {NULL, NULL, NULL, 40, -INFINITY, INFINITY, NULL, NULL, 0, 0, NULL, NULL, NULL, 0};
                     if (flags & SK_UK_EPI) {
                         p.bias_row = rnd() & 1 ? bias_r : NULL;
                         p.bias_col = rnd() & 1 ? bias_c : NULL;
@@ -485,7 +485,7 @@ static void test_mtail(void **state)
                         bias_c[i] = frnd();
                     for (int i = 0; i < 8 * 200; i++)
                         res[i] = frnd();
-                    sk_ukernel_params p = {NULL, NULL, NULL, 200, -INFINITY, INFINITY, NULL, NULL, 0, 0};
+                    sk_ukernel_params p = {NULL, NULL, NULL, 200, -INFINITY, INFINITY, NULL, NULL, 0, 0, NULL, NULL, NULL, 0};
                     if (flags & SK_UK_EPI) {
                         p.bias_row = rnd() & 1 ? bias_r : NULL;
                         p.bias_col = rnd() & 1 ? bias_c : NULL;

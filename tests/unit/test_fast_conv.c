@@ -1158,6 +1158,83 @@ static void test_pixrows_one(void **state)
         sk_pool_destroy(pools[t]);
 }
 
+/* Pixel rows' 7-row panels two at a time (session 19, r12: config.h
+ * gemm_mr7x2, on Intel AVX-512 CPUs; elsewhere both runs below take the
+ * same path and the GEMM-level test_gemm_mr7 covers the kernel): 7x7 maps
+ * at batch 1 (49 rows: 3 pairs and a 7th panel) and batch 8 (392 rows,
+ * where 7- and 8-row panels pad alike and the pairs take 7), a 3x3 conv
+ * past one K block, 1x1 convs with a residual, output channels off 32 —
+ * against the reference, and bit for bit SKIPSERVE_PIXROWS_MR14=0 (read per
+ * run) on 1 and 2 threads. */
+static void test_pixrows_mr14(void **state)
+{
+    (void)state;
+    static const int geo[][6] = {/* C, M, H, k, stride, pad */
+                                 {256, 72, 7, 3, 1, 1}, {512, 64, 7, 1, 1, 0},
+                                 {160, 100, 7, 1, 1, 0}, {96, 40, 14, 3, 2, 1}};
+    sk_pool *pool = sk_pool_create(2);
+    char err[256];
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            for (int N = 1; N <= 8; N += 7) {
+                conv_case c;
+                square_case(&c, N, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4],
+                            geo[i][5]);
+                c.bias = 1;
+                c.add = geo[i][3] == 1;
+                c.act = 2;
+                char what[400];
+                describe(&c, what, sizeof what);
+                uint64_t seed = rnd() * 7919ull + 29;
+                sk_graph *gr = build(&c, seed), *go = build(&c, seed);
+                setenv("SKIPSERVE_PIXROWS", "force", 1);
+                setenv("SKIPSERVE_WINOGRAD", "0", 1);
+                setenv("SKIPSERVE_CONV_BCAST", "0", 1); /* 3x3s: not direct-bcast */
+                if (sk_graph_optimize(go, 1, err, sizeof err))
+                    fail_msg("optimize: %s", err);
+                unsetenv("SKIPSERVE_PIXROWS");
+                unsetenv("SKIPSERVE_WINOGRAD");
+                unsetenv("SKIPSERVE_CONV_BCAST");
+                int kind = (int)((const sk_conv_priv *)go->nodes[find_op(go, SK_OP_CONV_FUSED)].priv)->kind;
+                assert_int_equal(kind, SK_CONV_PIXROWS);
+                float *x, *r;
+                random_operands(&c, &x, &r);
+                int64_t n0, n;
+                float *yr = run_graph(gr, &c, x, r, NULL, &n0, 0);
+                setenv("SKIPSERVE_PIXROWS_MR14", "0", 1);
+                float *want = run_graph(go, &c, x, r, NULL, &n, 0);
+                unsetenv("SKIPSERVE_PIXROWS_MR14");
+                assert_int_equal(n, n0);
+                double big = 1.0;
+                for (int64_t e = 0; e < n0; e++)
+                    big = fmax(big, fabs(yr[e]));
+                const double tol = (double)(c.C * c.k[0] * c.k[1] + 16) * FLT_EPSILON * 4.0 * big;
+                for (int t = 0; t < 2; t++) {
+                    float *y = run_graph(go, &c, x, r, t ? pool : NULL, &n, 0);
+                    assert_int_equal(n, n0);
+                    for (int64_t e = 0; e < n0; e++)
+                        if (fabs((double)y[e] - yr[e]) > tol)
+                            fail_msg("[%s] y[%lld] %g, ref %g: %s", sk_isa_name((sk_isa)l),
+                                     (long long)e, y[e], yr[e], what);
+                    if (memcmp(y, want, sizeof(float) * (size_t)n))
+                        fail_msg("[%s] pixel rows with 7-row panel pairs on %d threads differ "
+                                 "from SKIPSERVE_PIXROWS_MR14=0: %s",
+                                 sk_isa_name((sk_isa)l), t ? 2 : 1, what);
+                    free(y);
+                }
+                free(want);
+                free(yr);
+                free(x);
+                free(r);
+                sk_graph_free(gr);
+                sk_graph_free(go);
+            }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(pool);
+}
+
 /* The pixel-rows GEMM (SK_CONV_PIXROWS, fast_conv.c) forced on every
  * ungrouped conv, Winograd off: 1-3 spatial dims, strides, dilations, pads,
  * pixel counts below / around / past the microkernel's 6 rows and the
@@ -3064,6 +3141,7 @@ int main(void)
 
         cmocka_unit_test_teardown(test_depthwise_reg, clean_env), /* last too: random draws */
         cmocka_unit_test_teardown(test_pixrows_one, clean_env),
+        cmocka_unit_test_teardown(test_pixrows_mr14, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

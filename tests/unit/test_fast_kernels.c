@@ -371,7 +371,11 @@ static void test_gemm_job_prepacked_b(void **state)
  * and a job's long ones), every epilogue, M off 7 (the tail tile through
  * the full kernel), N off 32. Each C must be bit for bit the 8-row
  * config's (same FMA chain per element: the claim pixel rows relies on)
- * and within the bound of the double reference. AVX-512 CPUs only. */
+ * and within the bound of the double reference. AVX-512 CPUs only.
+ * Session 19 (r12): also the config with the two-panel kernel
+ * (sk_gemm_cfg.uk2 = f32_gemm_7x32x2, called directly on every AVX-512
+ * CPU): pairs of full 7-row tiles, an odd last panel, the M and N tails
+ * beside them, the prefetch pieces of both tiles — the same bits again. */
 static void test_gemm_mr7(void **state)
 {
     (void)state;
@@ -381,20 +385,23 @@ static void test_gemm_mr7(void **state)
     sk_cpu_set_level(SK_ISA_AVX512);
     const sk_gemm_cfg *cfg = &kc->gemm;
     sk_gemm_cfg cfg7 = sk_gemm_cfg_mr7(cfg, kc->gemm_mr7); /* as pixel rows build it */
+    sk_gemm_cfg cfg14 = cfg7;
+    cfg14.uk2 = sk_f32_gemm_7x32x2__avx512f;
     sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
-    const int Ms[] = {1, 6, 7, 8, 13, 49, 133, 300};
+    const int Ms[] = {1, 6, 7, 8, 13, 14, 21, 28, 49, 98, 133, 300};
     const int Ks[] = {1, 2, 3, 17, 256, 257, 600, 1537};
-    for (int trial = 0; trial < 24; trial++) {
-        int M = Ms[trial % 8], K = Ks[(trial * 5 + trial / 8) % 8];
+    for (int trial = 0; trial < 36; trial++) {
+        int M = Ms[trial % 12], K = Ks[(trial * 5 + trial / 8) % 8];
         int N = 1 + (int)(rnd() % 140), kind = trial % EPI_COUNT, jkc = trial % 3 ? 0 : 2048;
         size_t lda = (size_t)K, ldb = (size_t)N;
         float *A = malloc((size_t)M * K * 4 + 4), *B = malloc((size_t)K * N * 4 + 4),
               *C7 = malloc((size_t)M * N * 4 + 4), *C8 = malloc((size_t)M * N * 4 + 4),
+              *C14 = malloc((size_t)M * N * 4 + 4),
               *bias_row = malloc((size_t)M * 4 + 4), *bias_col = malloc((size_t)N * 4 + 4),
               *res = malloc((size_t)M * N * 4 + 4);
         double *ref = malloc(sizeof(double) * ((size_t)M * N + 1)),
                *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
-        assert_true(A && B && C7 && C8 && bias_row && bias_col && res && ref && scale);
+        assert_true(A && B && C7 && C8 && C14 && bias_row && bias_col && res && ref && scale);
         fill(A, (size_t)M * K);
         fill(B, (size_t)K * N);
         fill(bias_row, (size_t)M);
@@ -402,9 +409,9 @@ static void test_gemm_mr7(void **state)
         fill(res, (size_t)M * N);
         sk_gemm_epi e;
         make_epi(kind, M, N, bias_row, bias_col, res, (size_t)N, &e);
-        float *Cs[2] = {C7, C8};
-        const sk_gemm_cfg *cfgs[2] = {&cfg7, cfg};
-        for (int v = 0; v < 2; v++) {
+        float *Cs[3] = {C7, C8, C14};
+        const sk_gemm_cfg *cfgs[3] = {&cfg7, cfg, &cfg14};
+        for (int v = 0; v < 3; v++) {
             sk_gemm_packed_a pa;
             sk_gemm_packed_b pb;
             assert_int_equal(sk_gemm_pack_a(cfgs[v], A, lda, M, K, 1, 1.0f, &pa), 0);
@@ -427,10 +434,16 @@ static void test_gemm_mr7(void **state)
         if (memcmp(C7, C8, sizeof(float) * (size_t)M * N))
             fail_msg("7-row panels: not the 8-row bits, M %d N %d K %d epilogue %d", M, N, K,
                      kind);
+        if (!check_close("7-row panel pairs", M, N, K, C14, (size_t)N, ref, scale))
+            fail_msg("7-row panel pairs: M %d N %d K %d epilogue %d", M, N, K, kind);
+        if (memcmp(C14, C8, sizeof(float) * (size_t)M * N))
+            fail_msg("7-row panel pairs: not the 8-row bits, M %d N %d K %d epilogue %d", M, N,
+                     K, kind);
         free(A);
         free(B);
         free(C7);
         free(C8);
+        free(C14);
         free(bias_row);
         free(bias_col);
         free(res);

@@ -310,7 +310,7 @@ static void check_gemm_ntail(const sk_fast_uk *uk)
                 fill(bias_col, 16, 1.0f);
                 fill(res, 16 * ldc, 1.0f);
                 memcpy(c, c0, sizeof c);
-                sk_ukernel_params p = {NULL, NULL, NULL, ldc, -INFINITY, INFINITY, NULL, NULL, 0, 0};
+                sk_ukernel_params p = {NULL, NULL, NULL, ldc, -INFINITY, INFINITY, NULL, NULL, 0, 0, NULL, NULL, NULL, 0};
                 if (flags & SK_UK_EPI) {
                     if (cols % 3 == 0)
                         p.bias_row = bias_row;
@@ -390,7 +390,7 @@ static void check_gemm_mtail(const sk_fast_uk *uk)
                 fill(bias_col, (size_t)np * (size_t)nr, 1.0f);
                 fill(res, (size_t)rows * ldc, 1.0f);
                 memcpy(c, c0, sizeof c);
-                sk_ukernel_params p = {NULL, NULL, NULL, ldc, -INFINITY, INFINITY, NULL, NULL, 0, 0};
+                sk_ukernel_params p = {NULL, NULL, NULL, ldc, -INFINITY, INFINITY, NULL, NULL, 0, 0, NULL, NULL, NULL, 0};
                 if (flags & SK_UK_EPI) {
                     if (trial % 3 == 0)
                         p.bias_row = bias_row;

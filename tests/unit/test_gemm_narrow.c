@@ -89,7 +89,7 @@ static void test_kernel(void **state)
                     fill(bias_col, 8, 1.0f);
                     fill(res, (size_t)MAXR * ldc, 1.0f);
                     sk_ukernel_params p = {NULL, NULL, NULL, ldc, -INFINITY, INFINITY,
-                                           NULL, NULL, 0, 0};
+                                           NULL, NULL, 0, 0, NULL, NULL, NULL, 0};
                     const int v = n++ % 6; /* which epilogue parts */
                     if (flags & SK_UK_EPI) {
                         p.bias_row = v & 1 ? bias_row : NULL;
