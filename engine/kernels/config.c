@@ -141,6 +141,9 @@ static void fill_qgemm(void)
                                  sk_qu8_qc8w_igemm_7x32c4__avx512vnni};
     const sk_qigemm_cfg ig256 = {6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
                                  "qu8_qc8w_igemm_6x16c4__avxvnni", NULL, NULL};
+    const sk_qigemm_cfg amx = {32, 32, sk_qu8_qc8w_igemm_32x32c4__amx,
+                               "qu8_qc8w_igemm_32x32c4__amx", sk_qu8_qc8w_dconv_32x32c4__amx,
+                               NULL};
     int off = nh && !strcmp(nh, "0");
     for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
         /* the level's NCHW kernel says which NHWC one goes with it (the
@@ -150,6 +153,13 @@ static void fill_qgemm(void)
             ig = ig512;
         else if (!off && configs[i].qgemm.uk == sk_qu8_qc8w_gemm_6x16c4__avxvnni)
             ig = ig256;
+        /* session 19 (ami): where the CPU has AMX-INT8 (and the OS granted
+         * the tile state) the AVX-512 level's NHWC kernel is the AMX one —
+         * same packing (nr 32), same bytes; SKIPSERVE_INT8_UK=avx512vnni
+         * keeps the VNNI kernel (A/B timing, tests; read at the fill) */
+        if (ig.uk == sk_qu8_qc8w_igemm_8x32c4__avx512vnni && f->amx_tile && f->amx_int8 &&
+            !(e && !strcmp(e, "avx512vnni")))
+            ig = amx;
         configs[i].qigemm = ig;
     }
     fill_qigemm_avx2(off);

@@ -96,6 +96,18 @@ void sk_qu8_qc8w_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kg, size_t k
                                        size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                        const sk_qgemm_params *p);
 
+/* Session 19 (ami): AMX-INT8, 32 pixels x 32 channels on the 8x32 kernel's
+ * c4 packing (NR = 32), uk and dk on one body; called only where the CPU
+ * has AMX-INT8 and the OS granted the tile state (config.c) */
+void sk_qu8_qc8w_igemm_32x32c4__amx(size_t mr, size_t nc, size_t kg, size_t ks,
+                                    const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                    size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                    const sk_qgemm_params *p);
+void sk_qu8_qc8w_dconv_32x32c4__amx(size_t mr, size_t nc, size_t kg, size_t ks,
+                                    const uint8_t *x0, size_t step, const size_t *toff,
+                                    const int8_t *w, uint8_t *y, size_t ldy, const uint8_t *res,
+                                    size_t ldr, size_t n0, const sk_qgemm_params *p);
+
 /* Session 18 (a2q): AVX2 without VNNI. The exact kernel widens bytes to
  * int16 and multiplies with vpmaddwd (any weights); the maddubs one uses
  * vpmaddubsw, whose int16 pair sums saturate unless every pair of packed

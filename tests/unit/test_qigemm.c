@@ -297,6 +297,11 @@ static int kernels(sk_qigemm_cfg *out)
                                    "igemm_8x32c4__avx512vnni",
                                    sk_qu8_qc8w_dconv_8x32c4__avx512vnni,
                                    sk_qu8_qc8w_igemm_7x32c4__avx512vnni};
+    /* session 19 (ami): AMX-INT8 on the 8x32 kernel's packing, 32-pixel tiles */
+    if (sk_cpu_detected() >= SK_ISA_AVX512 && sk_cpu_features_get()->amx_tile &&
+        sk_cpu_features_get()->amx_int8)
+        out[n++] = (sk_qigemm_cfg){32, 32, sk_qu8_qc8w_igemm_32x32c4__amx, "igemm_32x32c4__amx",
+                                   sk_qu8_qc8w_dconv_32x32c4__amx, NULL};
     if (sk_cpu_detected() >= SK_ISA_AVX2 && sk_cpu_features_get()->avxvnni)
         out[n++] = (sk_qigemm_cfg){6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
                                    "igemm_6x16c4__avxvnni", NULL, NULL};
@@ -422,7 +427,32 @@ static void test_random(void **state)
         c.relu = irand(0, 1);
         one_case(&c);
     }
-    print_message("  150 geometries, %d SIMD kernel runs (+ references), %d residual runs "
+    /* session 19 (ami): rows of >= 32 output pixels and up to 34 groups a
+     * tap, so the 32-pixel AMX kernel's dk form (a full tile inside one
+     * row), its in-place strided tile loads and K chunks past the first 16
+     * groups (with and without a tail) all run */
+    for (int i = 0; i < 24; i++) {
+        gcase c;
+        memset(&c, 0, sizeof c);
+        c.C = 4 * irand(1, 34);
+        c.M = irand(1, 70);
+        int k = irand(0, 5);
+        c.kh = kk[k][0];
+        c.kw = kk[k][1];
+        c.sh = irand(1, 2);
+        c.sw = 1;
+        c.dh = 1;
+        c.dw = irand(0, 3) ? 1 : 2;
+        c.pt = c.pb = c.kh / 2;
+        c.pl = c.pr = c.kw / 2;
+        c.H = irand(c.kh, c.kh + 2);
+        c.W = irand(33, 44);
+        c.out_s8 = irand(0, 1);
+        c.res = irand(0, 1);
+        c.relu = irand(0, 1);
+        one_case(&c);
+    }
+    print_message("  174 geometries, %d SIMD kernel runs (+ references), %d residual runs "
                   "multiplying, %d in the FMA form, %d tiles on a dk kernel, %d on uk_short\n",
                   nkernels_run, nres_mul, nres_fma, ndk_tiles, nshort_tiles);
     sk_qigemm_cfg ks[6];
