@@ -159,7 +159,10 @@ static void fill_qgemm(void)
          * keeps the VNNI kernel (A/B timing, tests; read at the fill) */
         if (ig.uk == sk_qu8_qc8w_igemm_8x32c4__avx512vnni && f->amx_tile && f->amx_int8 &&
             !(e && !strcmp(e, "avx512vnni")))
+        {
+            configs[i].qigemm_vnni = ig;
             ig = amx;
+        }
         configs[i].qigemm = ig;
     }
     fill_qigemm_avx2(off);
