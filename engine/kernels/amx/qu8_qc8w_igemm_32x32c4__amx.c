@@ -12,8 +12,11 @@
  * A: a tap's 32 pixel rows come from the indirection buffer (or, for dk,
  * x0 + toff[t] + r * step). Where a tap's rows are equally spaced (the dk
  * form always; an interior tile of the indirection buffer mostly) and the
- * 16 groups are whole, the A tiles are loaded in place with that stride;
- * otherwise the chunk's rows are copied into a 64-byte-row buffer, the
+ * 16 groups are whole, the A tiles are loaded in place with that stride —
+ * on the uk form each 16-row half on its own stride where the 32 are not
+ * (a tile crossing an output row), the other half copied (measured:
+ * ResNet-50 QDQ b1 1T 1.055x, U-Net 1.03x, b8 equal; RESULTS.md session 19
+ * ami); otherwise the chunk's rows are copied into a 64-byte-row buffer, the
  * groups past kg as zeros (a K tail: kg % 16 != 0), and the B rows of a
  * tail copied into a zero-padded buffer as well (never read past the
  * packed weights).
@@ -60,7 +63,7 @@ static inline void store32(uint8_t *y, __mmask32 k, __m512i v0, __m512i v1)
     } while (0)
 
 static inline __attribute__((always_inline)) void
-igemm_amx(const int two, const int wide, size_t mr, size_t nc, size_t kg, size_t ks,
+igemm_amx(const int hv, const int two, const int wide, size_t mr, size_t nc, size_t kg, size_t ks,
           const uint8_t *const *a, const uint8_t *x0, size_t step, const size_t *toff,
           const int8_t *w, uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
           const sk_qgemm_params *p)
@@ -79,8 +82,8 @@ igemm_amx(const int two, const int wide, size_t mr, size_t nc, size_t kg, size_t
     }
     for (size_t t = 0; t < ks; t++) {
         const uint8_t *px[32];
-        ptrdiff_t d;
-        int even;
+        ptrdiff_t d, d1 = 0;
+        int even, even1 = 0;
         if (a) {
             for (int r = 0; r < nrows; r++)
                 px[r] = a[t * 32 + r];
@@ -88,19 +91,51 @@ igemm_amx(const int two, const int wide, size_t mr, size_t nc, size_t kg, size_t
             even = 1;
             for (int r = 2; r < nrows; r++)
                 even &= px[r] - px[r - 1] == d;
+            if (hv && !even) {
+                /* each 16-row half on its own stride */
+                even = 1;
+                for (int r = 2; r < 16; r++)
+                    even &= px[r] - px[r - 1] == d;
+                if (two) {
+                    d1 = px[17] - px[16];
+                    even1 = 1;
+                    for (int r = 18; r < 32; r++)
+                        even1 &= px[r] - px[r - 1] == d1;
+                }
+            } else {
+                d1 = d;
+                even1 = even;
+            }
         } else {
             px[0] = x0 + toff[t];
             for (int r = 1; r < nrows; r++)
                 px[r] = px[r - 1] + step;
-            d = (ptrdiff_t)step;
-            even = 1;
+            d = d1 = (ptrdiff_t)step;
+            even = even1 = 1;
         }
         for (size_t g0 = 0; g0 < kg; g0 += 16) {
             const size_t ng = kg - g0 < 16 ? kg - g0 : 16;
-            if (ng == 16 && even) {
+            if (ng == 16 && even && (!two || even1)) {
                 _tile_loadd(4, px[0] + 4 * g0, d);
                 if (two)
-                    _tile_loadd(5, px[16] + 4 * g0, d);
+                    _tile_loadd(5, px[16] + 4 * g0, d1);
+                _tile_loadd(6, w, 128);
+                if (wide)
+                    _tile_loadd(7, w + 64, 128);
+            } else if (hv && two && ng == 16 && (even || even1)) {
+                /* one half in place, the other copied */
+                const int cp = even ? 16 : 0;
+                for (int r = cp; r < cp + 16; r++)
+                    _mm512_store_si512(ab + 64 * r, _mm512_loadu_si512(px[r] + 4 * g0));
+                SK_AMX_MEM_BARRIER();
+                if (even)
+                    _tile_loadd(4, px[0] + 4 * g0, d);
+                else
+                    _tile_loadd(4, ab, 64);
+                if (even1)
+                    _tile_loadd(5, px[16] + 4 * g0, d1);
+                else
+                    _tile_loadd(5, ab + 16 * 64, 64);
                 _tile_loadd(6, w, 128);
                 if (wide)
                     _tile_loadd(7, w + 64, 128);
@@ -156,22 +191,22 @@ igemm_amx(const int two, const int wide, size_t mr, size_t nc, size_t kg, size_t
     }
 }
 
-static void igemm_any(size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a,
-                      const uint8_t *x0, size_t step, const size_t *toff, const int8_t *w,
-                      uint8_t *y, size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
-                      const sk_qgemm_params *p)
+static inline __attribute__((always_inline)) void
+igemm_any(const int hv, size_t mr, size_t nc, size_t kg, size_t ks, const uint8_t *const *a,
+          const uint8_t *x0, size_t step, const size_t *toff, const int8_t *w, uint8_t *y,
+          size_t ldy, const uint8_t *res, size_t ldr, size_t n0, const sk_qgemm_params *p)
 {
     sk_amx_tile_config();
     if (mr > 16) {
         if (nc > 16)
-            igemm_amx(1, 1, mr, nc, kg, ks, a, x0, step, toff, w, y, ldy, res, ldr, n0, p);
+            igemm_amx(hv, 1, 1, mr, nc, kg, ks, a, x0, step, toff, w, y, ldy, res, ldr, n0, p);
         else
-            igemm_amx(1, 0, mr, nc, kg, ks, a, x0, step, toff, w, y, ldy, res, ldr, n0, p);
+            igemm_amx(hv, 1, 0, mr, nc, kg, ks, a, x0, step, toff, w, y, ldy, res, ldr, n0, p);
     } else {
         if (nc > 16)
-            igemm_amx(0, 1, mr, nc, kg, ks, a, x0, step, toff, w, y, ldy, res, ldr, n0, p);
+            igemm_amx(hv, 0, 1, mr, nc, kg, ks, a, x0, step, toff, w, y, ldy, res, ldr, n0, p);
         else
-            igemm_amx(0, 0, mr, nc, kg, ks, a, x0, step, toff, w, y, ldy, res, ldr, n0, p);
+            igemm_amx(hv, 0, 0, mr, nc, kg, ks, a, x0, step, toff, w, y, ldy, res, ldr, n0, p);
     }
 }
 
@@ -180,7 +215,7 @@ void sk_qu8_qc8w_igemm_32x32c4__amx(size_t mr, size_t nc, size_t kg, size_t ks,
                                     size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                     const sk_qgemm_params *p)
 {
-    igemm_any(mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
+    igemm_any(1, mr, nc, kg, ks, a, NULL, 0, NULL, w, y, ldy, res, ldr, n0, p);
 }
 
 void sk_qu8_qc8w_dconv_32x32c4__amx(size_t mr, size_t nc, size_t kg, size_t ks,
@@ -188,5 +223,5 @@ void sk_qu8_qc8w_dconv_32x32c4__amx(size_t mr, size_t nc, size_t kg, size_t ks,
                                     const int8_t *w, uint8_t *y, size_t ldy, const uint8_t *res,
                                     size_t ldr, size_t n0, const sk_qgemm_params *p)
 {
-    igemm_any(mr, nc, kg, ks, NULL, x0, step, toff, w, y, ldy, res, ldr, n0, p);
+    igemm_any(0, mr, nc, kg, ks, NULL, x0, step, toff, w, y, ldy, res, ldr, n0, p);
 }
