@@ -93,11 +93,12 @@ $(BUILD)/obj/engine/kernels/avx512/%__avx512bf16.o: engine/kernels/avx512/%__avx
 	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -MMD -MP -c $< -o $@
 
 # AMX files (session 19): tile loads / stores and TDPBF16PS, with AVX-512
-# (the epilogue) and AVX512-BF16; called only when the CPU has AMX-BF16 and
+# (the epilogue) and AVX512-BF16; AMX-INT8 (session 19 ami: TDPBUSD); called
+# only when the CPU has AMX-BF16 / AMX-INT8 and
 # the OS granted the tile state (engine/cpu.c, engine/kernels/config.c).
 $(BUILD)/obj/engine/kernels/amx/%__amx.o: engine/kernels/amx/%__amx.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mamx-tile -mamx-bf16 -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_BASE) -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mamx-tile -mamx-bf16 -mamx-int8 -MMD -MP -c $< -o $@
 
 # AVX512-VNNI and AVX-VNNI files: the int8 GEMM microkernels (qgemm.h) and
 # ceiling loops (peak_lowp.h); called only when the CPU has them.

@@ -181,14 +181,19 @@ static double measure_peak(sk_pool *pool, int threads)
 /* ---- the int8 / bf16 ceilings (kernels/peak_lowp.h) ------------------------ */
 
 /* LP_AVX2W (session 18): the exact AVX2 form, vpmaddwd on widened pairs */
-/* LP_AMX (session 19): TDPBF16PS, the AMX-BF16 tile product */
-typedef enum { LP_VNNI512, LP_AVXVNNI, LP_AVX2, LP_BF16, LP_AVX2W, LP_AMX, LP_COUNT } lowp_kind;
+/* LP_AMX (session 19): TDPBF16PS, the AMX-BF16 tile product; LP_AMXI8
+ * (session 19 ami): TDPBUSD, the AMX-INT8 one */
+typedef enum {
+    LP_VNNI512, LP_AVXVNNI, LP_AVX2, LP_BF16, LP_AVX2W, LP_AMX, LP_AMXI8, LP_COUNT
+} lowp_kind;
 static const char *const lowp_name[LP_COUNT] = {
     "int8 vpdpbusd zmm (AVX512-VNNI)", "int8 vpdpbusd ymm (AVX-VNNI)",
     "int8 vpmaddubsw+vpmaddwd ymm (AVX2)", "bf16 vdpbf16ps zmm (AVX512-BF16)",
-    "int8 2x vpmaddwd ymm, widened (AVX2 exact)", "bf16 tdpbf16ps tiles (AMX-BF16)"};
+    "int8 2x vpmaddwd ymm, widened (AVX2 exact)", "bf16 tdpbf16ps tiles (AMX-BF16)",
+    "int8 tdpbusd tiles (AMX-INT8)"};
 static const char *const lowp_key[LP_COUNT] = {"int8_avx512vnni", "int8_avxvnni", "int8_avx2",
-                                               "bf16_avx512bf16", "int8w_avx2", "bf16_amx"};
+                                               "bf16_avx512bf16", "int8w_avx2", "bf16_amx",
+                                               "int8_amx"};
 
 /* 1 when this CPU runs loop k (and SKIPSERVE_ISA does not forbid its level) */
 static int lowp_have(lowp_kind k)
@@ -206,6 +211,7 @@ static int lowp_have(lowp_kind k)
     case LP_AVX2W: return l >= SK_ISA_AVX2;
     case LP_BF16: return l >= SK_ISA_AVX512 && f->avx512bf16;
     case LP_AMX: return l >= SK_ISA_AVX512 && f->amx_bf16 && sk_cpu_amx_request();
+    case LP_AMXI8: return l >= SK_ISA_AVX512 && f->amx_tile && f->amx_int8 && sk_cpu_amx_request();
     default: return 0;
     }
 #endif
@@ -231,6 +237,7 @@ static void lowp_task(void *arg, int tid, size_t b, size_t e)
         case LP_AVX2: j->ops[tid] += sk_peak_int8_avx2(j->iters, &s); break;
         case LP_AVX2W: j->ops[tid] += sk_peak_int8w_avx2(j->iters, &s); break;
         case LP_AMX: j->ops[tid] += sk_peak_bf16_amx(j->iters / 8, &d); break;
+        case LP_AMXI8: j->ops[tid] += sk_peak_int8_amx(j->iters / 8, &s); break;
         default: j->ops[tid] += sk_peak_bf16_avx512bf16(j->iters, &d); break;
         }
 #endif

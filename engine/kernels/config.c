@@ -141,9 +141,12 @@ static void fill_qgemm(void)
     const sk_qigemm_cfg ig512 = {8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
                                  "qu8_qc8w_igemm_8x32c4__avx512vnni",
                                  sk_qu8_qc8w_dconv_8x32c4__avx512vnni,
-                                 sk_qu8_qc8w_igemm_7x32c4__avx512vnni};
+                                 sk_qu8_qc8w_igemm_7x32c4__avx512vnni, NULL, NULL};
     const sk_qigemm_cfg ig256 = {6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
-                                 "qu8_qc8w_igemm_6x16c4__avxvnni", NULL, NULL};
+                                 "qu8_qc8w_igemm_6x16c4__avxvnni", NULL, NULL, NULL, NULL};
+    const sk_qigemm_cfg amx = {32, 32, sk_qu8_qc8w_igemm_32x32c4__amx,
+                               "qu8_qc8w_igemm_32x32c4__amx", sk_qu8_qc8w_dconv_32x32c4__amx,
+                               NULL, sk_amx_task_begin, sk_amx_task_end};
     int off = nh && !strcmp(nh, "0");
     for (int i = SK_ISA_AVX2; i < NCONFIGS; i++) {
         /* the level's NCHW kernel says which NHWC one goes with it (the
@@ -153,6 +156,16 @@ static void fill_qgemm(void)
             ig = ig512;
         else if (!off && configs[i].qgemm.uk == sk_qu8_qc8w_gemm_6x16c4__avxvnni)
             ig = ig256;
+        /* session 19 (ami): where the CPU has AMX-INT8 (and the OS grants
+         * the tile state: sk_cpu_amx_request, asked here) the AVX-512
+         * level's NHWC kernel is the AMX one —
+         * same packing (nr 32), same bytes; SKIPSERVE_INT8_UK=avx512vnni
+         * keeps the VNNI kernel (A/B timing, tests; read at the fill) */
+        if (ig.uk == sk_qu8_qc8w_igemm_8x32c4__avx512vnni && f->amx_tile && f->amx_int8 &&
+            !(e && !strcmp(e, "avx512vnni")) && sk_cpu_amx_request()) {
+            configs[i].qigemm_vnni = ig;
+            ig = amx;
+        }
         configs[i].qigemm = ig;
     }
     fill_qigemm_avx2(off);

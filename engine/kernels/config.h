@@ -303,6 +303,10 @@ typedef struct sk_kconfig {
      * c4w16 layout) for the convs qigemm_pairs cannot take; uk NULL elsewhere
      * or with SKIPSERVE_INT8_W16=0 (then qigemm's in-register widening) */
     sk_qigemm_cfg qigemm16;
+    /* session 19 (ami): where qigemm is the AMX-INT8 kernel, the AVX512-VNNI
+     * one (same nr and packing): a conv packed while SKIPSERVE_INT8_AMX=0
+     * (read at load: in-process A/B) takes it; uk NULL elsewhere */
+    sk_qigemm_cfg qigemm_vnni;
     /* session 18 (bfl): BF16 pixel rows' pair rows from input runs (7x7
      * maps, stride 1 and 2: one output row a panel); NULL without AVX512-BF16 */
     sk_bf16_runs2_fn bf16_runs2;

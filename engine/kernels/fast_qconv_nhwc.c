@@ -121,6 +121,19 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     pv->dh = sk_qconv_attr2(n, "dilations", 0);
     pv->dw = sk_qconv_attr2(n, "dilations", 1);
     pv->ig = *c;
+    /* session 19 (ami): where the level's kernel is AMX-INT8, a conv of
+     * fewer than SKIPSERVE_INT8_AMX_MINC (default 64) input channels a tap
+     * keeps the VNNI one — same packing, same bits: below 64 every 16-group
+     * chunk is a tail the kernel copies (A and B) and the stems' 4-byte
+     * pixels waste the tile (MobileNetV2 QDQ b8 1T 1.10x, b1 1.055x over
+     * AMX everywhere; ResNet-50 b1 1T 1.07x, bench/RESULTS.md session 19
+     * ami); SKIPSERVE_INT8_AMX=0 keeps it everywhere (A/B); both read here,
+     * at load */
+    const char *amx = getenv("SKIPSERVE_INT8_AMX");
+    const char *amc = getenv("SKIPSERVE_INT8_AMX_MINC");
+    long minc = amc ? atol(amc) : 64;
+    if (kc->qigemm_vnni.uk && ((amx && !strcmp(amx, "0")) || (long)C < minc))
+        pv->ig = kc->qigemm_vnni;
     /* session 18 (a2q): AVX2 without VNNI — the vpmaddubsw kernel where no
      * packed weight pair can saturate it (7-bit weights: --reduce-range),
      * else the level's exact int16 one; same packing, same bits */
@@ -546,6 +559,8 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
     size_t toff[64];
     const uint8_t *dx0[CHUNK_MAX];
     sk_qigemm_uk_fn uk = j->tr < MR ? pv->ig.uk_short : pv->ig.uk;
+    if (pv->ig.task_begin) /* AMX: the tile configuration, once per task (qigemm.h) */
+        pv->ig.task_begin();
     for (size_t t = 0; j->arith && t < ks; t++)
         toff[t] = ((t / (size_t)pv->kw) * (size_t)j->dh * j->W +
                    (t % (size_t)pv->kw) * (size_t)j->dw) * j->C;
@@ -667,6 +682,8 @@ static void nh_range(void *arg, int tid, size_t begin, size_t end)
             }
         }
     }
+    if (pv->ig.task_end)
+        pv->ig.task_end();
 }
 
 /* the table of this geometry: a cached one, a new cached one (first run of

@@ -272,6 +272,8 @@ static void nhwc_range(void *arg, size_t b, size_t e)
     size_t MR = (size_t)pv->ig.mr, NR = (size_t)pv->ig.nr, W = j->W;
     size_t wb = sk_qigemm_packed_w_bytes(&pv->ig, M, C, 1);
     const uint8_t *ptr[64];
+    if (pv->ig.task_begin) /* AMX: the tile configuration, once per task (qigemm.h) */
+        pv->ig.task_begin();
     for (size_t t = b; t < e; t++) {
         size_t img = t / j->H, iy = t % j->H;
         const uint8_t *xr = j->x + (img * j->H + iy) * W * C;
@@ -291,6 +293,8 @@ static void nhwc_range(void *arg, size_t b, size_t e)
                 }
         }
     }
+    if (pv->ig.task_end)
+        pv->ig.task_end();
 }
 
 int sk_fast_run_qconvt(const sk_node *n, const sk_tensor *const *in, int nin, sk_tensor *out,

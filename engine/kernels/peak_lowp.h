@@ -39,5 +39,9 @@ double sk_peak_bf16_avx512bf16(long iters, double *sum);
  * [0][0] of each summed; where the CPU has AMX-BF16 (sk_cpu_features_get
  * amx_bf16: the OS granted the tile state) */
 double sk_peak_bf16_amx(long iters, double *sum);
+/* session 19 (ami): int8_amx, TDPBUSD on six accumulator tiles (16 x 16
+ * int32, each instruction 16 x 16 x 64 u8 x s8 products of 1 x 1), chains
+ * from j, lane [0][0] of each summed; where the CPU has AMX-INT8 */
+double sk_peak_int8_amx(long iters, int64_t *sum);
 
 #endif

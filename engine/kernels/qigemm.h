@@ -59,6 +59,13 @@ typedef struct sk_qigemm_cfg {
      * pointer layout (NULL: none) — maps whose pixel count is a multiple
      * of mr - 1 and not of mr (7 x 7 at batch 1) */
     sk_qigemm_uk_fn uk_short;
+    /* NULL, or (session 19, AMX) called by a thread before and after a run
+     * of kernel calls (fast_qconv_nhwc.c nh_range, fast_qconvt.c
+     * nhwc_range, tests): the AMX kernel's tile configuration load and
+     * tile-state release (kernels/amx/amx_tile.h) — once per task, not per
+     * call: LDTILECFG per call cost ResNet-50 QDQ b1 1T 5-9% */
+    void (*task_begin)(void);
+    void (*task_end)(void);
 } sk_qigemm_cfg;
 
 /* Bytes of the packed weights: ceil(M / NR) blocks of ks * C * NR. */
@@ -95,6 +102,18 @@ void sk_qu8_qc8w_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kg, size_t k
                                        const uint8_t *const *a, const int8_t *w, uint8_t *y,
                                        size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
                                        const sk_qgemm_params *p);
+
+/* Session 19 (ami): AMX-INT8, 32 pixels x 32 channels on the 8x32 kernel's
+ * c4 packing (NR = 32), uk and dk on one body; called only where the CPU
+ * has AMX-INT8 and the OS granted the tile state (config.c) */
+void sk_qu8_qc8w_igemm_32x32c4__amx(size_t mr, size_t nc, size_t kg, size_t ks,
+                                    const uint8_t *const *a, const int8_t *w, uint8_t *y,
+                                    size_t ldy, const uint8_t *res, size_t ldr, size_t n0,
+                                    const sk_qgemm_params *p);
+void sk_qu8_qc8w_dconv_32x32c4__amx(size_t mr, size_t nc, size_t kg, size_t ks,
+                                    const uint8_t *x0, size_t step, const size_t *toff,
+                                    const int8_t *w, uint8_t *y, size_t ldy, const uint8_t *res,
+                                    size_t ldr, size_t n0, const sk_qgemm_params *p);
 
 /* Session 18 (a2q): AVX2 without VNNI. The exact kernel widens bytes to
  * int16 and multiplies with vpmaddwd (any weights); the maddubs one uses

@@ -115,6 +115,20 @@ static void test_peak_lowp(void **state)
         }
         ran++;
     }
+    if (f->amx_tile && f->amx_int8 && sk_cpu_amx_request()) { /* session 19 (ami): six
+                            * int32 tile chains from j, 64 products of 1 x 1 an instruction */
+        const long iters[] = {0, 1, 7, 1000, 30000};
+        for (size_t k = 0; k < sizeof iters / sizeof iters[0]; k++) {
+            int64_t sum = -1;
+            double ops = sk_peak_int8_amx(iters[k], &sum);
+            assert_true(ops == (double)iters[k] * 6.0 * 16.0 * 16.0 * 64.0 * 2.0);
+            int64_t want = 15 + 6 * (int64_t)iters[k] * 64;
+            if (sum != want)
+                fail_msg("int8 amx, %ld iterations: chains sum to %lld, want %lld", iters[k],
+                         (long long)sum, (long long)want);
+        }
+        ran++;
+    }
     if (f->amx_bf16 && sk_cpu_amx_request()) { /* session 19: six tile chains from 1 + j/8, each element
                         * 32 products of 2^-14 an instruction (exact) */
         const long iters[] = {0, 1, 7, 1000, 30000};

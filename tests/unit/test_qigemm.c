@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "kernels/bf16.h"
 #include "kernels/config.h"
 #include "kernels/qigemm.h"
 #include "kernels/ref/quant_util.h"
@@ -119,6 +120,8 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
 {
     size_t C = (size_t)c->C, M = (size_t)c->M, ks = (size_t)(c->kh * c->kw);
     size_t MR = (size_t)cfg->mr, NR = (size_t)cfg->nr, P = (size_t)(d->OH * d->OW);
+    if (cfg->task_begin) /* AMX: the tile configuration, as nh_range loads it */
+        cfg->task_begin();
     /* NHWC input with 8 guard bytes before and after */
     uint8_t *xb = malloc(C * (size_t)(c->H * c->W) + 16), *x = xb + 8;
     memset(xb, 0x3C, C * (size_t)(c->H * c->W) + 16);
@@ -254,6 +257,8 @@ static void run_cfg(const sk_qigemm_cfg *cfg, const gcase *c, const gdata *d,
                                     : " (guard cell)");
             }
     }
+    if (cfg->task_end)
+        cfg->task_end();
     for (size_t i = 0; i < 8; i++)
         assert_int_equal(xb[i], 0x3C); /* the kernel never writes its input */
     free(ptr);
@@ -296,10 +301,16 @@ static int kernels(sk_qigemm_cfg *out)
         out[n++] = (sk_qigemm_cfg){8, 32, sk_qu8_qc8w_igemm_8x32c4__avx512vnni,
                                    "igemm_8x32c4__avx512vnni",
                                    sk_qu8_qc8w_dconv_8x32c4__avx512vnni,
-                                   sk_qu8_qc8w_igemm_7x32c4__avx512vnni};
+                                   sk_qu8_qc8w_igemm_7x32c4__avx512vnni, NULL, NULL};
+    /* session 19 (ami): AMX-INT8 on the 8x32 kernel's packing, 32-pixel tiles */
+    if (sk_cpu_detected() >= SK_ISA_AVX512 && sk_cpu_features_get()->amx_tile &&
+        sk_cpu_features_get()->amx_int8 && sk_cpu_amx_request())
+        out[n++] = (sk_qigemm_cfg){32, 32, sk_qu8_qc8w_igemm_32x32c4__amx, "igemm_32x32c4__amx",
+                                   sk_qu8_qc8w_dconv_32x32c4__amx, NULL, sk_amx_task_begin,
+                                   sk_amx_task_end};
     if (sk_cpu_detected() >= SK_ISA_AVX2 && sk_cpu_features_get()->avxvnni)
         out[n++] = (sk_qigemm_cfg){6, 16, sk_qu8_qc8w_igemm_6x16c4__avxvnni,
-                                   "igemm_6x16c4__avxvnni", NULL, NULL};
+                                   "igemm_6x16c4__avxvnni", NULL, NULL, NULL, NULL};
     /* session 18: AVX2 without VNNI (every AVX2 CPU runs them): the exact
      * int16 kernel always, the vpmaddubsw one only on weights that pass
      * sk_qigemm_pairs_fit (w7_cases: the cases generated to pass it) */
@@ -382,7 +393,7 @@ static void one_case(gcase *c)
         run_cfg(&ref, c, &d, want, 0);
     }
     /* a reference of another layout: the contract is not tied to 8 x 32 */
-    sk_qigemm_cfg odd = {3, 5, NULL, "ref3x5", NULL, NULL};
+    sk_qigemm_cfg odd = {3, 5, NULL, "ref3x5", NULL, NULL, NULL, NULL};
     run_cfg(&odd, c, &d, want, 0);
     nkernels_run += n;
     free(d.x);
@@ -422,7 +433,32 @@ static void test_random(void **state)
         c.relu = irand(0, 1);
         one_case(&c);
     }
-    print_message("  150 geometries, %d SIMD kernel runs (+ references), %d residual runs "
+    /* session 19 (ami): rows of >= 32 output pixels and up to 34 groups a
+     * tap, so the 32-pixel AMX kernel's dk form (a full tile inside one
+     * row), its in-place strided tile loads and K chunks past the first 16
+     * groups (with and without a tail) all run */
+    for (int i = 0; i < 24; i++) {
+        gcase c;
+        memset(&c, 0, sizeof c);
+        c.C = 4 * irand(1, 34);
+        c.M = irand(1, 70);
+        int k = irand(0, 5);
+        c.kh = kk[k][0];
+        c.kw = kk[k][1];
+        c.sh = irand(1, 2);
+        c.sw = 1;
+        c.dh = 1;
+        c.dw = irand(0, 3) ? 1 : 2;
+        c.pt = c.pb = c.kh / 2;
+        c.pl = c.pr = c.kw / 2;
+        c.H = irand(c.kh, c.kh + 2);
+        c.W = irand(33, 44);
+        c.out_s8 = irand(0, 1);
+        c.res = irand(0, 1);
+        c.relu = irand(0, 1);
+        one_case(&c);
+    }
+    print_message("  174 geometries, %d SIMD kernel runs (+ references), %d residual runs "
                   "multiplying, %d in the FMA form, %d tiles on a dk kernel, %d on uk_short\n",
                   nkernels_run, nres_mul, nres_fma, ndk_tiles, nshort_tiles);
     sk_qigemm_cfg ks[6];

@@ -70,7 +70,8 @@ missing() {
     echo "zoo-lowp: $1 skipped (LOWP_ONLY / LOWP_FORMS)"
 }
 # 3. the int8 kernels (issue 22) give the same bits with every int8
-#    microkernel (AVX512-VNNI, AVX-VNNI, AVX2 forced by SKIPSERVE_INT8_UK; a
+#    microkernel (AMX-INT8 where the CPU has it, AVX512-VNNI, AVX-VNNI, AVX2
+#    forced by SKIPSERVE_INT8_UK; a
 #    CPU without one runs the next it has) and, for the QOperator models
 #    (integer to the end), at the avx2 and scalar (reference) levels too;
 #    session 18: the QDQ models at the avx2 level (and with the AVX2 int8
@@ -81,7 +82,7 @@ for form in qop qdq; do
     for m in fashion-resnet scenes-unet; do
         d=$DIR/models/$m/$form
         [ -f "$d/model.onnx" ] && [ -f "$d/in.pb" ] || { missing "$d/model.onnx"; continue; }
-        levels="avx512 avx512:avxvnni avx512:avx2 avx2 avx2:avx2"
+        levels="avx512 avx512:avx512vnni avx512:avxvnni avx512:avx2 avx2 avx2:avx2"
         [ "$form/$m" = qop/fashion-resnet ] && levels="$levels scalar"
         ref=""
         for lv in $levels; do
