@@ -233,14 +233,15 @@ static void fill_bf16(void)
      * keeps the vdpbf16ps kernels (A/B, tests). */
     const sk_cpu_features *f = sk_cpu_features_get();
     const char *uk = getenv("SKIPSERVE_BF16_UK");
+    const int amx = f->amx_tile && f->amx_bf16;
     bf16_kernel_note = "AVX512-BF16 vdpbf16ps, 8 x 32 tile";
-    if (f->amx_tile && f->amx_bf16 && uk && !strcmp(uk, "avx512bf16"))
+    if (amx && uk && !strcmp(uk, "avx512bf16"))
         bf16_kernel_note = "AVX512-BF16 vdpbf16ps, 8 x 32 tile; AMX-BF16 off: "
                            "SKIPSERVE_BF16_UK=avx512bf16";
-    else if (f->amx_tile && f->amx_bf16 && !sk_cpu_amx_request())
+    else if (amx && !sk_cpu_amx_request())
         bf16_kernel_note = "AVX512-BF16 vdpbf16ps, 8 x 32 tile; the CPU has AMX-BF16 but the "
                            "OS refused the tile-data permission (arch_prctl XTILEDATA)";
-    else if (f->amx_tile && f->amx_bf16) {
+    else if (amx) {
         /* the tile-data permission is asked here (sk_cpu_amx_request,
          * mend19), only when this config is about to choose AMX */
         bf16_kernel_note = "AMX-BF16 TDPBF16PS, 32 x 32 tile";

@@ -85,7 +85,7 @@ static sk_gemm_ukernel pixrows_uk14(const sk_conv_priv *pv)
  * 17) BF16; the bits are the 8-row kernel's (one FMA / vdpbf16ps chain per
  * element either way).
  * SKIPSERVE_PIXROWS_MR7=0 keeps 8-row panels (A/B, tests; read per run). */
-static int pixrows_mr(const sk_conv_priv *pv, int64_t rows)
+static int pixrows_mr(const sk_conv_priv *pv, int64_t rows, sk_gemm_ukernel uk14)
 {
     const sk_gemm_cfg *cfg = pv->cfg;
     const char *e = getenv("SKIPSERVE_PIXROWS_MR7");
@@ -95,7 +95,7 @@ static int pixrows_mr(const sk_conv_priv *pv, int64_t rows)
     /* (session 19, r12) with the two-panel kernel also where both pad
      * alike (batch 8: 392 rows, 56 panels of 7 or 49 of 8): 14-row tiles
      * read each weight slice once per 14 rows instead of 8 */
-    if (pad7 == pad8 && pixrows_uk14(pv))
+    if (pad7 == pad8 && uk14)
         return 7;
     return pad7 < pad8 ? 7 : 8;
 }
@@ -576,10 +576,11 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
          * runs the full kernel */
         const sk_gemm_cfg *gcfg = cfg;
         sk_gemm_cfg cfg7;
-        pr.mr = pixrows_mr(pv, pr.G * pr.P);
+        sk_gemm_ukernel uk14 = pixrows_uk14(pv);
+        pr.mr = pixrows_mr(pv, pr.G * pr.P, uk14);
         if (pr.mr == 7) {
             cfg7 = sk_gemm_cfg_mr7(cfg, pixrows_uk7(pv));
-            cfg7.uk2 = pixrows_uk14(pv);
+            cfg7.uk2 = uk14;
             gcfg = &cfg7;
         }
         pr.rows_pad = (pr.G * pr.P + pr.mr - 1) / pr.mr * pr.mr;

@@ -315,7 +315,7 @@ size_t sk_dw_reg_planes(void) { return atomic_load_explicit(&reg_planes, memory_
 static int dw_reg_setup(dw_run *r, const sk_conv_priv *pv)
 {
     const sk_conv2d *g = &r->g;
-    if (!pv->dw_reg || !pv->kc->dw_reg3 || g->kh != 3 || g->kw != 3 || g->dh != 1 ||
+    if (!pv->dw_reg || g->kh != 3 || g->kw != 3 || g->dh != 1 ||
         g->dw != 1 || (g->sh != 1 && g->sh != 2) || (g->sw != 1 && g->sw != 2) || g->oW < 1 ||
         g->pt > 2 || g->pl > 2 || g->H > (1 << 20) || g->W > (1 << 20) || g->oH > (1 << 20) ||
         g->oW > (1 << 20) || g->C > (1 << 30))

@@ -275,12 +275,16 @@ void sk_gemm_pf_piece(sk_ukernel_params *up, const void *next, size_t bytes, int
     pf_params(up, pf_piece(next, 0, 1, bytes, t, n), kc);
 }
 
-sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7)
+/* base's blocking run by an mr-row kernel uk, without base's edge kernels
+ * (theirs read base->mr-row panels) or its two-panel kernel. The M block
+ * is at least one panel: one below mr (SKIPSERVE_GEMM_BLOCKS' mc 8 with
+ * 12 rows) would round to 0 and run_task's `ic += mc` would never end. */
+static sk_gemm_cfg cfg_rows(const sk_gemm_cfg *base, int mr, sk_gemm_ukernel uk)
 {
     sk_gemm_cfg c = *base;
-    c.mr = 7;
-    c.mc = base->mc / 7 * 7;
-    c.uk = uk7;
+    c.mr = mr;
+    c.mc = base->mc / mr * mr < mr ? mr : base->mc / mr * mr;
+    c.uk = uk;
     c.uk2 = NULL;
     c.ntail = NULL;
     c.mtail = NULL;
@@ -288,21 +292,17 @@ sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7)
     return c;
 }
 
+sk_gemm_cfg sk_gemm_cfg_mr7(const sk_gemm_cfg *base, sk_gemm_ukernel uk7)
+{
+    return cfg_rows(base, 7, uk7);
+}
+
 sk_gemm_cfg sk_gemm_cfg_mr12(const sk_gemm_cfg *base, sk_gemm_ukernel uk12)
 {
-    sk_gemm_cfg c = *base;
-    c.mr = 12;
-    /* at least one panel: an M block below 12 (SKIPSERVE_GEMM_BLOCKS'
-     * mc 8) would give 0 and run_task's `ic += mc` would never end */
-    c.mc = base->mc / 12 * 12 < 12 ? 12 : base->mc / 12 * 12;
-    c.uk = uk12;
-    c.uk2 = NULL;
+    sk_gemm_cfg c = cfg_rows(base, 12, uk12);
     /* no A-panel prefetch: on the 12-row tile it measured 0.98-1.00x
      * (ViT-B/16's Linear layers, session 19) — the tile already hides A */
     c.apf = 0;
-    c.ntail = NULL;
-    c.mtail = NULL;
-    c.narrow = NULL;
     return c;
 }
 

@@ -82,7 +82,8 @@ static int use_winograd(const sk_node *n, const sk_value *w, int64_t group, int6
 static int use_pixrows(int64_t M, int64_t group, int64_t P, const sk_gemm_cfg *cfg)
 {
     const char *env = getenv("SKIPSERVE_PIXROWS");
-    if (group != 1 || (env && !strcmp(env, "0")))
+    /* an AMX config (kchunk) has no pixel-rows A gather: im2col-gemm */
+    if (group != 1 || cfg->kchunk || (env && !strcmp(env, "0")))
         return 0;
     if (env && !strcmp(env, "force"))
         return 1;
@@ -349,8 +350,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
         /* BF16: every other conv on the K-pair GEMM (bf16.h), 7x7 maps as
          * pixel rows like FP32 (W' as K-pair B panels) */
         pv->cfg = &kc->bf16_gemm;
-        /* an AMX config (kchunk) has no pixel-rows A gather: im2col-gemm */
-        if (!pv->cfg->kchunk && use_pixrows(M, group, out_pixels(os), pv->cfg)) {
+        if (use_pixrows(M, group, out_pixels(os), pv->cfg)) {
             pv->kind = SK_CONV_PIXROWS;
             rc = sk_bf16_pack_b(pv->cfg, w->data, 1, (size_t)K, (int)K, (int)M, &pv->wt);
         } else {

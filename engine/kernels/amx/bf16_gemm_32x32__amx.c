@@ -45,6 +45,25 @@ void sk_amx_task_end(void) { sk_amx_release(); }
 #define SK_AMX_MR 32
 #define SK_AMX_NR 32
 
+/* One chunk: A rows 0-15 / 16-31 at a / a + 16 x 16 words (64-byte rows),
+ * B columns 0-15 / 16-31 at b / b + 16 (128-byte rows), into tiles 0-3;
+ * half: columns 0-15 only (tiles 0 and 2, B tile 6) */
+static inline __attribute__((always_inline)) void amx_chunk(const uint32_t *a, const uint32_t *b,
+                                                            int half)
+{
+    _tile_loadd(4, a, 64);
+    _tile_loadd(6, b, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    if (!half) {
+        _tile_loadd(7, b + 16, 128);
+        _tile_dpbf16ps(1, 4, 7);
+    }
+    _tile_loadd(5, a + 16 * 16, 64);
+    _tile_dpbf16ps(2, 5, 6);
+    if (!half)
+        _tile_dpbf16ps(3, 5, 7);
+}
+
 /* The chunks of one K block into the accumulator tiles 0-3 (C rows 0-15 /
  * 16-31 x columns 0-15 / 16-31), already holding C or zero. half: only
  * columns 0-15 (tiles 0 and 2, B tile 6): an edge panel of <= 16 columns */
@@ -54,17 +73,7 @@ static inline __attribute__((always_inline)) void amx_chunks(size_t kc, const fl
     const size_t pairs = (kc + 1) / 2, nfull = pairs / 16, rem = pairs % 16;
     const uint32_t *ap = (const uint32_t *)a, *bp = (const uint32_t *)b;
     for (size_t q = 0; q < nfull; q++) {
-        _tile_loadd(4, ap, 64);
-        _tile_loadd(6, bp, 128);
-        _tile_dpbf16ps(0, 4, 6);
-        if (!half) {
-            _tile_loadd(7, bp + 16, 128);
-            _tile_dpbf16ps(1, 4, 7);
-        }
-        _tile_loadd(5, ap + 16 * 16, 64);
-        _tile_dpbf16ps(2, 5, 6);
-        if (!half)
-            _tile_dpbf16ps(3, 5, 7);
+        amx_chunk(ap, bp, half);
         ap += SK_AMX_MR * 16;
         bp += 16 * SK_AMX_NR;
     }
@@ -85,17 +94,7 @@ static inline __attribute__((always_inline)) void amx_chunks(size_t kc, const fl
                                s < rem ? _mm512_loadu_si512(bp + s * SK_AMX_NR + 16) : z);
         }
         SK_AMX_MEM_BARRIER();
-        _tile_loadd(4, at, 64);
-        _tile_loadd(6, bt, 128);
-        _tile_dpbf16ps(0, 4, 6);
-        if (!half) {
-            _tile_loadd(7, bt + 16, 128);
-            _tile_dpbf16ps(1, 4, 7);
-        }
-        _tile_loadd(5, at + 16 * 16, 64);
-        _tile_dpbf16ps(2, 5, 6);
-        if (!half)
-            _tile_dpbf16ps(3, 5, 7);
+        amx_chunk(at, bt, half);
     }
 }
 
