@@ -254,6 +254,28 @@ int sk_graph_add_mapping(sk_graph *g, void *addr, size_t len)
     return 0;
 }
 
+void sk_graph_release_mappings(sk_graph *g)
+{
+    for (int i = 0; i < g->nmaps;) {
+        const char *a = g->maps[i].addr;
+        size_t len = g->maps[i].len;
+        int used = 0;
+        for (int v = 0; v < g->nvalues && !used; v++) {
+            const char *d = g->values[v].data;
+            used = !g->values[v].data_owned && d && d >= a && d < a + len;
+        }
+        if (used) {
+#ifdef MADV_DONTNEED
+            madvise(g->maps[i].addr, len, MADV_DONTNEED);
+#endif
+            i++;
+            continue;
+        }
+        munmap(g->maps[i].addr, len);
+        g->maps[i] = g->maps[--g->nmaps];
+    }
+}
+
 int sk_graph_add_node(sk_graph *g, sk_op op, const char *name, int nin, const int *in,
                       int nout, const int *out)
 {

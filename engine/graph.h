@@ -113,6 +113,12 @@ int sk_graph_add_input(sk_graph *g, int id);
 int sk_graph_add_output(sk_graph *g, int id);
 /* Remember an mmap to unmap on free. */
 int sk_graph_add_mapping(sk_graph *g, void *addr, size_t len);
+/* After the packing: unmap each mapping no constant points into any more;
+ * drop the resident pages of the others (MADV_DONTNEED: a private
+ * read-only file mapping reads them back from the file when a borrowed
+ * constant is read again). The file pages the packer read stop counting
+ * in the resident set. */
+void sk_graph_release_mappings(sk_graph *g);
 
 /* Append a node; copies name and id arrays. Returns its index or < 0. */
 int sk_graph_add_node(sk_graph *g, sk_op op, const char *name, int nin, const int *in,

@@ -17,11 +17,52 @@ typedef struct sk_ext_file {
     size_t size;
 } sk_ext_file;
 
+/* Where a model's bytes come from: a file read with pread (fd), or a
+ * caller's buffer (mem). `path` names it in messages. */
+typedef struct sk_src {
+    int fd;
+    const uint8_t *mem;
+    uint64_t size;
+    const char *path;
+} sk_src;
+
+/* Bytes [off, off + n) of the source; SK_EIO when it is shorter. */
+int sk_src_read(const sk_src *s, uint64_t off, void *dst, size_t n, char *err, size_t errlen);
+
+/* A model without the payloads of its large initializers (onnx_skel.c). */
+#define SK_SKEL_MIN_RAW 4096 /* raw_data shorter than this stays in the skeleton */
+typedef struct sk_skel_raw {
+    size_t init;  /* index in graph.initializer */
+    uint64_t off; /* the raw_data payload in the source */
+    size_t len;
+} sk_skel_raw;
+
+typedef struct sk_skel {
+    uint8_t *bytes; /* a ModelProto: the source without the payloads below */
+    size_t len;
+    sk_skel_raw *raw; /* ascending init */
+    size_t nraw;
+} sk_skel;
+
+/* 0: *sk built; -1: the source is not the ModelProto the walk expects
+ * (unpack it whole: that gives the message); SK_ENOMEM. */
+int sk_skel_build(const sk_src *src, sk_skel *sk);
+void sk_skel_free(sk_skel *sk);
+
+/* The raw_data of the TensorProto being decoded, when it was left out of
+ * the skeleton: tensor_pb.c reads it from `src` into the tensor. */
+typedef struct sk_raw_ref {
+    const sk_src *src;
+    uint64_t off;
+    size_t len;
+} sk_raw_ref;
+
 typedef struct sk_ext_ctx {
     const char *dir; /* model folder; NULL: external data is refused */
     sk_graph *g;     /* receives the mappings; NULL: data is copied instead */
     sk_ext_file *files;
     int nfiles;
+    const sk_raw_ref *raw; /* set around one decode: the tensor's raw_data is there */
 } sk_ext_ctx;
 
 void sk_ext_ctx_free(sk_ext_ctx *x); /* frees the cache, not the mappings */

@@ -4,9 +4,12 @@
  * initializers (constants), graph inputs, nodes (Constant nodes become
  * constant values, other nodes are rewritten to canonical form by
  * onnx_opset.c), graph outputs; validate; free the protobuf. */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "loaders/onnx.h"
 #include "loaders/onnx_internal.h"
@@ -32,6 +35,8 @@ typedef struct loader {
     int nhalf;
     struct named_type *types; /* declared element types, for CastLike */
     size_t ntypes;
+    const sk_skel *skel; /* NULL: every initializer's bytes are in the protobuf */
+    const sk_src *src;   /* where the skeleton's payloads are */
     char *err;
     size_t errlen;
 } loader;
@@ -253,6 +258,7 @@ static int import_initializers(loader *L)
     const Onnx__GraphProto *gp = L->gp;
     if (gp->n_sparse_initializer)
         return sk_errf(L->err, L->errlen, SK_EUNSUPPORTED, "sparse initializers are not supported");
+    size_t nraw = 0;
     for (size_t i = 0; i < gp->n_initializer; i++) {
         const Onnx__TensorProto *tp = gp->initializer[i];
         const char *name = tp->name ? tp->name : "";
@@ -262,15 +268,24 @@ static int import_initializers(loader *L)
         snprintf(what, sizeof what, "initializer '%s'", name);
         sk_tensor t;
         int owned;
+        /* a payload the skeleton left in the file: read straight into t */
+        sk_raw_ref ref;
+        if (L->skel && nraw < L->skel->nraw && L->skel->raw[nraw].init == i) {
+            const sk_skel_raw *r = &L->skel->raw[nraw++];
+            ref = (sk_raw_ref){L->src, r->off, r->len};
+            L->ext.raw = &ref;
+        }
         int rc = sk_onnx_tensor_decode(tp, &L->ext, what, &t, &owned, L->err, L->errlen);
+        L->ext.raw = NULL;
         if (rc < 0)
             return rc;
         rc = define_const(L, name, &t, owned);
         if (rc < 0)
             return rc;
         /* The bytes are copied: give the protobuf's buffer back now, so a
-         * large model's weights are not held twice while loading. The
-         * protobuf is ours (unpacked by this load) and uses malloc. */
+         * large model's weights are not held twice while loading (a
+         * buffer the skeleton did not leave in the file). The protobuf is
+         * ours (unpacked by this load) and uses malloc. */
         if (tp->has_raw_data && tp->raw_data.data) {
             Onnx__TensorProto *mt = (Onnx__TensorProto *)tp;
             free(mt->raw_data.data);
@@ -741,12 +756,14 @@ static int import_outputs(loader *L)
 
 /* --- entry points ------------------------------------------------------------ */
 
-static int load_model(const Onnx__ModelProto *m, const char *dir, sk_graph **out, char *err,
-                      size_t errlen)
+static int load_model(const Onnx__ModelProto *m, const char *dir, const sk_skel *skel,
+                      const sk_src *src, sk_graph **out, char *err, size_t errlen)
 {
     if (!m->graph)
         return sk_errf(err, errlen, SK_EFORMAT, "the model has no graph");
-    loader L = {.gp = m->graph, .err = err, .errlen = errlen};
+    loader L = {.gp = m->graph, .skel = skel, .src = src, .err = err, .errlen = errlen};
+    if (skel && skel->nraw && skel->raw[skel->nraw - 1].init >= m->graph->n_initializer)
+        return sk_errf(err, errlen, SK_EFORMAT, "initializers changed under the skeleton");
     L.ir = m->has_ir_version ? m->ir_version : 0;
     L.opset = 1; /* the oldest models carry no opset_import */
     L.ops = (Onnx__OperatorSetIdProto *const *)m->opset_import;
@@ -805,15 +822,44 @@ static int load_bytes(const void *buf, size_t len, void *owned, const char *dir,
     if (!m)
         return sk_errf(err, errlen, SK_EFORMAT,
                        "not a valid ONNX model (protobuf decoding failed: truncated or corrupt)");
-    int rc = load_model(m, dir, out, err, errlen);
+    int rc = load_model(m, dir, NULL, NULL, out, err, errlen);
     onnx__model_proto__free_unpacked(m, NULL);
+    return rc;
+}
+
+/* The skeleton's way (onnx_skel.c): unpack the model without its large
+ * payloads, read each into its tensor from src. 1: the walk or the
+ * skeleton's unpack gave up, nothing was loaded (load the whole bytes:
+ * that gives the message). */
+static int load_skel(const sk_src *src, const char *dir, sk_graph **out, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    sk_skel sk;
+    int rc = sk_skel_build(src, &sk);
+    if (rc == -1)
+        return 1;
+    if (rc < 0)
+        return sk_errf(err, errlen, rc, "out of memory reading the model");
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, sk.len, sk.bytes);
+    free(sk.bytes);
+    sk.bytes = NULL;
+    if (!m) {
+        sk_skel_free(&sk);
+        return 1;
+    }
+    rc = load_model(m, dir, &sk, src, out, err, errlen);
+    onnx__model_proto__free_unpacked(m, NULL);
+    sk_skel_free(&sk);
     return rc;
 }
 
 int sk_onnx_load_buffer(const void *buf, size_t len, const char *dir, sk_graph **out, char *err,
                         size_t errlen)
 {
-    return load_bytes(buf, len, NULL, dir, out, err, errlen);
+    sk_src src = {.fd = -1, .mem = buf, .size = len, .path = "model"};
+    int rc = load_skel(&src, dir, out, err, errlen);
+    return rc == 1 ? load_bytes(buf, len, NULL, dir, out, err, errlen) : rc;
 }
 
 int sk_onnx_load(const char *path, sk_graph **out, char *err, size_t errlen)
@@ -830,13 +876,25 @@ int sk_onnx_load(const char *path, sk_graph **out, char *err, size_t errlen)
     char *slash = strrchr(dir, '/');
     if (slash)
         *(slash == dir ? slash + 1 : slash) = 0;
-    void *buf;
-    size_t len;
-    int rc = sk_read_file(path, &buf, &len, err, errlen);
-    if (rc == 0) {
-        rc = load_bytes(buf, len, buf, slash ? dir : ".", out, msg, msglen);
-        if (rc < 0)
+    const char *mdir = slash ? dir : ".";
+    /* The file is read in place (pread, onnx_skel.c) when its structure
+     * walks; otherwise, or when it is no regular file, whole as before. */
+    int rc = 1, fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        sk_src src = {.fd = fd, .size = (uint64_t)st.st_size, .path = path};
+        rc = load_skel(&src, mdir, out, msg, msglen);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc == 1) {
+        void *buf;
+        size_t len;
+        rc = sk_read_file(path, &buf, &len, err, errlen); /* its message names the path */
+        if (rc == 0 && (rc = load_bytes(buf, len, buf, mdir, out, msg, msglen)) < 0)
             sk_errf(err, errlen, rc, "%s: %s", path, msg);
+    } else if (rc < 0) {
+        sk_errf(err, errlen, rc, "%s: %s", path, msg);
     }
     free(msg);
     free(dir);

@@ -1,8 +1,10 @@
 /* tensor_pb.c — ONNX TensorProto <-> sk_tensor: initializers, Constant
  * values and the backend test-data .pb files.
  *
- * Data comes from raw_data (little-endian bytes), from the typed repeated
- * fields, or from an external file beside the model. External files are
+ * Data comes from raw_data (little-endian bytes; an initializer's large
+ * raw_data is read from the model file straight into the tensor, see
+ * onnx_skel.c), from the typed repeated fields, or from an external file
+ * beside the model. External files are
  * mmap'ed once per load and the tensors point into the mapping, so a large
  * model's weights are paged in by the kernel instead of copied. */
 #include <errno.h>
@@ -273,10 +275,27 @@ static int decode_half(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const char 
     const int32_t *i32 = NULL;
     sk_tensor ht = {.dtype = src, .shape = t->shape};
     int howned = 0;
+    const sk_raw_ref *ref = ext ? ext->raw : NULL;
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         int rc = decode_external(tp, ext, what, numel * 2, &ht, &howned, err, errlen);
         if (rc < 0)
             return rc;
+        raw = ht.data;
+    } else if (ref) {
+        /* left in the file (onnx_skel.c): read the half bytes, then widen */
+        if (ref->len != numel * 2)
+            return sk_errf(err, errlen, SK_EFORMAT,
+                           "%s: raw_data has %zu bytes, its shape needs %zu", what, ref->len,
+                           numel * 2);
+        if (!(ht.data = malloc(ref->len ? ref->len : 1)))
+            return sk_errf(err, errlen, SK_ENOMEM, "%s: out of memory (%zu bytes)", what,
+                           ref->len);
+        int rc = sk_src_read(ref->src, ref->off, ht.data, ref->len, err, errlen);
+        if (rc < 0) {
+            free(ht.data);
+            return rc;
+        }
+        howned = 2; /* malloc'ed */
         raw = ht.data;
     } else if (tp->has_raw_data && (tp->raw_data.len > 0 || numel == 0)) {
         if (tp->raw_data.len != numel * 2)
@@ -292,15 +311,14 @@ static int decode_half(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const char 
         i32 = tp->int32_data;
     }
     float *d = sk_alloc(numel ? numel * 4 : 1);
-    if (!d) {
-        if (howned)
-            sk_free(ht.data);
-        return sk_errf(err, errlen, SK_ENOMEM, "%s: out of memory (%zu bytes)", what, numel * 4);
-    }
-    if (numel)
+    if (numel && d)
         widen_half(src, raw, i32, numel, d);
-    if (howned)
+    if (howned == 2)
+        free(ht.data);
+    else if (howned)
         sk_free(ht.data);
+    if (!d)
+        return sk_errf(err, errlen, SK_ENOMEM, "%s: out of memory (%zu bytes)", what, numel * 4);
     t->data = d;
     return 0;
 }
@@ -335,8 +353,9 @@ int sk_onnx_tensor_decode(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const ch
 
     size_t have;
     const char *field;
-    if (tp->has_raw_data && (tp->raw_data.len > 0 || numel == 0)) {
-        have = tp->raw_data.len;
+    const sk_raw_ref *ref = ext ? ext->raw : NULL;
+    if (ref || (tp->has_raw_data && (tp->raw_data.len > 0 || numel == 0))) {
+        have = ref ? ref->len : tp->raw_data.len;
         field = "raw_data";
         if (have != nbytes)
             return sk_errf(err, errlen, SK_EFORMAT,
@@ -360,6 +379,12 @@ int sk_onnx_tensor_decode(const Onnx__TensorProto *tp, sk_ext_ctx *ext, const ch
         return sk_errf(err, errlen, SK_ENOMEM, "%s: out of memory (%zu bytes)", what, nbytes);
     if (nbytes == 0) {
         /* nothing to copy (and the source may be NULL) */
+    } else if (ref) {
+        int rc = sk_src_read(ref->src, ref->off, d, nbytes, err, errlen);
+        if (rc < 0) {
+            sk_free(d);
+            return rc;
+        }
     } else if (strcmp(field, "raw_data") == 0) {
         memcpy(d, tp->raw_data.data, nbytes);
     } else if (t->dtype == SK_F32) {

@@ -42,6 +42,7 @@ typedef struct args {
     int batch, threads, runs, warmup, level, peak, verify, json, profile, profile_top;
     int isa; /* -1: as detected / SKIPSERVE_ISA */
     int bf16; /* --precision bf16 */
+    int mem;  /* --mem: the resident set after each phase */
 } args;
 
 static double now_s(void)
@@ -69,7 +70,7 @@ static int usage(void)
     fprintf(stderr, "usage: skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] "
                     "[--warmup W] [--level 0|1] [--isa scalar|avx2|avx512] [--precision fp32|bf16] "
                     "[--peak] [--verify] [--profile] [--profile-top N] "
-                    "[--save-input F] [--load-input F] [--save-output F] [--json]\n");
+                    "[--save-input F] [--load-input F] [--save-output F] [--json] [--mem]\n");
     return 2;
 }
 
@@ -122,6 +123,8 @@ static int parse(int argc, char **argv, args *a)
         }
         else if (!strcmp(s, "--json"))
             a->json = 1;
+        else if (!strcmp(s, "--mem"))
+            a->mem = 1;
         else if (s[0] != '-' && !a->model)
             a->model = s;
         else
@@ -319,6 +322,73 @@ static int outputs_sane(const sk_plan *p)
     return 1;
 }
 
+/* ---- --mem: what the resident set is made of, phase by phase ------------- */
+
+typedef struct mem_now {
+    double rss, anon, file, hwm; /* MiB: VmRSS, RssAnon, RssFile, VmHWM */
+} mem_now;
+
+static mem_now mem_read(void)
+{
+    mem_now m = {0};
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            m.rss = (double)kb / 1024.0;
+        else if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+            m.anon = (double)kb / 1024.0;
+        else if (sscanf(line, "RssFile: %ld", &kb) == 1)
+            m.file = (double)kb / 1024.0;
+        else if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+            m.hwm = (double)kb / 1024.0;
+    }
+    if (f)
+        fclose(f);
+    return m;
+}
+
+/* Linux >= 4.0: "5" resets VmHWM to the current RSS, so the next phase's
+ * peak is its own */
+static void mem_reset_peak(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+/* bytes of the constants the graph still holds (owned or mapped) */
+static double graph_const_mib(const sk_graph *g)
+{
+    double b = 0;
+    for (int v = 0; v < g->nvalues; v++)
+        if (g->values[v].data)
+            b += (double)sk_shape_numel(&g->values[v].shape) *
+                 (double)sk_dtype_size(g->values[v].dtype);
+    return b / (1024.0 * 1024.0);
+}
+
+static double mem_peak_mib; /* the largest VmHWM of the phases: resetting it resets ru_maxrss */
+
+static void mem_phase(const args *a, const char *phase, const sk_graph *g)
+{
+    if (!a->mem)
+        return;
+    mem_now m = mem_read();
+    if (m.hwm > mem_peak_mib)
+        mem_peak_mib = m.hwm;
+    fprintf(stderr,
+            "mem %-6s: peak %7.1f MiB, now %7.1f MiB (anon %7.1f, file %6.1f)", phase, m.hwm,
+            m.rss, m.anon, m.file);
+    if (g)
+        fprintf(stderr, "; graph constants %7.1f MiB", graph_const_mib(g));
+    fprintf(stderr, "\n");
+    mem_reset_peak();
+}
+
 static int plan_for(const sk_graph *g, int batch, sk_pool *pool, sk_tensor *in, sk_plan **p,
                     char *err, size_t errlen)
 {
@@ -350,12 +420,14 @@ int main(int argc, char **argv)
     if (a.isa >= 0)
         sk_cpu_set_level((sk_isa)a.isa);
     sk_graph *g = NULL;
+    mem_phase(&a, "start", NULL);
     double t0 = now_s();
     if (sk_onnx_load(a.model, &g, err, sizeof err)) {
         fprintf(stderr, "skipserve-bench: %s\n", err);
         return 1;
     }
     double t_load = now_s() - t0;
+    mem_phase(&a, "load", g);
     t0 = now_s();
     sk_load_opts lo = {.level = a.level, .precision = a.bf16 ? SK_PREC_BF16 : SK_PREC_FP32};
     if (sk_graph_optimize_opts(g, &lo, err, sizeof err)) {
@@ -371,6 +443,7 @@ int main(int argc, char **argv)
                 "Winograd ones with a BF16 form for >= SKIPSERVE_BF16_WINO_T threads\n",
                 lo.bf16_convs, sk_bf16_kernel_note(), lo.bf16_form_convs);
     double t_opt = now_s() - t0;
+    mem_phase(&a, "passes", g);
     sk_pool *pool = sk_pool_create(a.threads);
     sk_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);
     sk_plan *p = NULL;
@@ -378,6 +451,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "skipserve-bench: plan: %s\n", err);
         return 1;
     }
+    mem_phase(&a, "plan", g);
 
     /* MACs of the planned shapes */
     sk_shape *sh = malloc(sizeof(sk_shape) * ((size_t)g->nvalues + 1));
@@ -431,6 +505,7 @@ int main(int argc, char **argv)
         cms[r] = (cpu_s() - c) * 1e3;
         sane &= outputs_sane(p);
     }
+    mem_phase(&a, "runs", g);
     qsort(ms, (size_t)a.runs, sizeof *ms, cmp_double);
     qsort(cms, (size_t)a.runs, sizeof *cms, cmp_double);
     double cpu_median = cms[a.runs / 2];
@@ -487,6 +562,8 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0;
+    if (mem_peak_mib > rss_mb)
+        rss_mb = mem_peak_mib;
     /* the resident set now, after the runs: the packed weights, the arena
      * and the model as they stay while serving (the peak is the load's:
      * the file and the unpacked weights) */

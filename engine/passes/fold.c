@@ -32,20 +32,6 @@ static int foldable(const sk_graph *g, const sk_node *n)
     return n->nin > 0 && n->in[0] >= 0;
 }
 
-/* Free the constant v when nothing reads it any more. */
-static void drop_if_unread(sk_graph *g, int v)
-{
-    if (v < 0)
-        return;
-    sk_value *val = &g->values[v];
-    if (!val->data || sk_pass_uses(g, v, NULL) > 0)
-        return;
-    if (val->data_owned)
-        sk_free(val->data);
-    val->data = NULL;
-    val->data_owned = 0;
-}
-
 static int fold_node(sk_pass *p, int ni)
 {
     sk_graph *g = p->g;
@@ -101,7 +87,7 @@ static int fold_node(sk_pass *p, int ni)
     rc = sk_graph_set_const(g, out, tout.dtype, &tout.shape, tout.data, 1);
     for (int k = 0; k < nin; k++)
         if (ins[k] >= 0)
-            drop_if_unread(g, ins[k]);
+            sk_pass_drop_unused(g, ins[k]);
     return rc;
 }
 

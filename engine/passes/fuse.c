@@ -95,11 +95,15 @@ static int fold_bn(sk_pass *p, int ci, int bi)
         return SK_ENOMEM;
     int yb = b->out[0], rc;
     const char *bname = b->name;
+    int old[6] = {wv, bv, b->in[1], b->in[2], b->in[3], b->in[4]};
     if ((rc = sk_node_set_input(g, ci, 1, nwv)) < 0 ||
         (rc = sk_node_set_input(g, ci, 2, nbv)) < 0 ||
         (rc = sk_pass_append_name(g, ci, bname)) < 0 || (rc = sk_pass_kill(p, bi)) < 0)
         return rc;
     g->nodes[ci].out[0] = yb;
+    /* the unfolded weights go now: a model's convs never hold both */
+    for (int k = 0; k < 6; k++)
+        sk_pass_drop_unused(g, old[k]);
     p->nbn++;
     return 1;
 }

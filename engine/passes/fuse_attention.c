@@ -299,6 +299,8 @@ static int fold_out_proj(sk_pass *p, int ai, int qkv)
     /* bias, residual Add and what follows, as for any Linear layer */
     if ((rc = sk_pass_fuse_matmul(p, gi)) < 0 || (rc = sk_node_set_input(g, gi, 2, c)) < 0)
         return rc;
+    if (wt != w)
+        sk_pass_drop_unused(g, w); /* ViT-B/16: 12 x 2.25 MiB not held twice in the passes */
     return 1;
 }
 

@@ -30,6 +30,10 @@ int sk_pass_uses(const sk_graph *g, int v, int *only);
 /* Unhook node ni: inputs become omitted, outputs fresh unused values, so a
  * later sk_graph_eliminate_dead drops it. */
 int sk_pass_kill(sk_pass *p, int ni);
+/* Free constant v's data now if nothing reads it any more (a weight a
+ * rewrite replaced by a new one; passes.c's free_unused_consts would free
+ * it only after the packing, all such weights at once). */
+void sk_pass_drop_unused(sk_graph *g, int v);
 
 int sk_pass_fold(sk_pass *p); /* fold.c: constant Cast / DequantizeLinear */
 int sk_pass_fuse(sk_pass *p);

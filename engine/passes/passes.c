@@ -24,6 +24,16 @@ int sk_pass_is_output(const sk_graph *g, int v)
     return 0;
 }
 
+void sk_pass_drop_unused(sk_graph *g, int v)
+{
+    if (v < 0 || !g->values[v].data || sk_pass_uses(g, v, NULL))
+        return;
+    if (g->values[v].data_owned)
+        sk_free(g->values[v].data);
+    g->values[v].data = NULL; /* borrowed (a mapping): let go */
+    g->values[v].data_owned = 0;
+}
+
 int sk_pass_uses(const sk_graph *g, int v, int *only)
 {
     int uses = 0, who = -1;
@@ -81,9 +91,10 @@ static void free_unused_consts(sk_graph *g)
         used[g->outputs[i]] = 1;
     for (int v = 0; v < g->nvalues; v++) {
         sk_value *val = &g->values[v];
-        if (!used[v] && val->data && val->data_owned) {
-            sk_free(val->data);
-            val->data = NULL;
+        if (!used[v] && val->data) {
+            if (val->data_owned)
+                sk_free(val->data);
+            val->data = NULL; /* borrowed from a mapping: let go */
             val->data_owned = 0;
         }
     }
@@ -165,6 +176,7 @@ int sk_graph_optimize_opts(sk_graph *g, sk_load_opts *opts, char *err, size_t er
     if ((rc = sk_pass_qlayout(&p)) < 0)
         goto out;
     free_unused_consts(g);
+    sk_graph_release_mappings(g);
 #if defined(__GLIBC__)
     /* give the freed raw weights back to the system: the large ones were
      * mmap'ed and are gone already, the rest sit free in malloc's heap */

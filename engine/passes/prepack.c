@@ -409,7 +409,10 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
 
 /* Free the raw weights of node n (input 1) once they are packed: the fast
  * kernel reads only their shape, and nothing else reads them when n is
- * their one reader and they are no graph output. At the level of the load
+ * their one reader and they are no graph output. Weights borrowed from an
+ * external-data mapping are let go the same way (the mapping is unmapped
+ * at the end of the passes when nothing else points into it,
+ * sk_graph_release_mappings). At the level of the load
  * the fast kernel never falls back to the reference for a packed node (its
  * shapes are the packer's; a mismatch is an error), so the raw copy was
  * dead weight: ResNet-50 ~100 MB of its RSS. A plan run at another level
@@ -422,10 +425,11 @@ static void release_weights(sk_pass *p, int ni)
     const sk_node *n = &g->nodes[ni];
     int v = n->in[1], only = -1;
     const char *keep = getenv("SKIPSERVE_KEEP_WEIGHTS");
-    if ((keep && strcmp(keep, "0") != 0) || v < 0 || !g->values[v].data_owned ||
+    if ((keep && strcmp(keep, "0") != 0) || v < 0 || !g->values[v].data ||
         sk_pass_is_output(g, v) || sk_pass_uses(g, v, &only) != 1 || only != ni)
         return;
-    sk_free(g->values[v].data);
+    if (g->values[v].data_owned)
+        sk_free(g->values[v].data);
     g->values[v].data = NULL;
     g->values[v].data_owned = 0;
     g->values[v].released = 1;

@@ -1,0 +1,580 @@
+/* test_load_memory.c — one copy of the weights (session 20, branch mem).
+ *
+ * The loader reads an initializer's raw_data from the file straight into
+ * its tensor (loaders/onnx_skel.c), so a load holds the weights once, and
+ * the passes free what the plan no longer reads (engine/README.md,
+ * "Memory"). Checked here without timing:
+ *   - the skeleton's values are the file's (every encoding, the last of
+ *     two raw_data fields, a small payload kept in the skeleton), from a
+ *     buffer and from a file, and a file cut inside a payload is refused;
+ *   - a 48 MiB model loads with its resident set growing by the weights
+ *     once (before: twice), the file is not mapped after the load, and
+ *     after the passes and a run the resident set is the packed weights +
+ *     the arena + a few MiB; its output matches a double-precision
+ *     evaluation written here;
+ *   - external data: the mapping is gone after the passes when every
+ *     weight in it was packed, and kept (its pages dropped, read back from
+ *     the file) when a depthwise conv still reads its weights there — both
+ *     compute what the double-precision loops here compute.
+ * The resident-set checks read /proc/self (Linux); elsewhere they are
+ * skipped. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cpu.h"
+#include "engine/half.h"
+#include "engine/passes/passes.h"
+#include "engine/plan.h"
+#include "loaders/onnx.h"
+#include "onnx.pb-c.h"
+#include "tests/unit/onnx_builder.h"
+
+/* --- /proc/self ----------------------------------------------------------- */
+
+static long status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t kl = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':')
+            v = atol(line + kl + 1);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* Reset VmHWM to the current RSS (Linux >= 4.0); 0 when it worked. */
+static int reset_peak(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return -1;
+    int ok = fputs("5", f) >= 0;
+    ok &= fclose(f) == 0;
+    long rss = status_kb("VmRSS"), hwm = status_kb("VmHWM");
+    return ok && rss > 0 && hwm >= 0 && hwm <= rss + 1024 ? 0 : -1;
+}
+
+/* 1 when /proc/self/maps has a mapping of `path`. */
+static int is_mapped(const char *path)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[1024];
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, path) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void write_file(const char *path, const void *d, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(d, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static uint8_t *pack_model(mb *b, size_t *n)
+{
+    *n = onnx__model_proto__get_packed_size(&b->m);
+    uint8_t *buf = malloc(*n + 1);
+    assert_non_null(buf);
+    onnx__model_proto__pack(&b->m, buf);
+    return buf;
+}
+
+static const sk_value *value(const sk_graph *g, const char *name)
+{
+    int id = sk_graph_find(g, name);
+    if (id < 0)
+        fail_msg("no value '%s'", name);
+    return &g->values[id];
+}
+
+/* --- wire-level helpers for what protobuf-c never writes ---------------------- */
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t n, cap;
+} wbuf;
+
+static void w_put(wbuf *w, const void *d, size_t n)
+{
+    if (w->n + n > w->cap) {
+        w->cap = (w->n + n) * 2 + 64;
+        w->p = realloc(w->p, w->cap);
+        assert_non_null(w->p);
+    }
+    memcpy(w->p + w->n, d, n);
+    w->n += n;
+}
+
+static void w_varint(wbuf *w, uint64_t v)
+{
+    do {
+        uint8_t b = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        w_put(w, &b, 1);
+        v >>= 7;
+    } while (v);
+}
+
+static void w_field(wbuf *w, unsigned field, const void *d, size_t n)
+{
+    w_varint(w, (uint64_t)field << 3 | 2);
+    w_varint(w, n);
+    w_put(w, d, n);
+}
+
+/* --- the skeleton's values ----------------------------------------------------- */
+
+#define NBIG 3000 /* 12000 bytes of float32: past SK_SKEL_MIN_RAW, left in the file */
+
+/* A model of five initializers, each an Add's second operand (x + c = y_c
+ * with x zero shows c): big float32 raw, big float16 raw, big int8 raw
+ * (Cast to float), small float32 raw (stays in the skeleton), float_data. */
+static uint8_t *encodings_model(size_t *n, float *f32, uint16_t *f16, int8_t *i8, float *small,
+                                float *typed)
+{
+    mb b;
+    mb_init(&b, 8, 13);
+    int64_t dn[1] = {NBIG}, d4[1] = {4};
+    for (int i = 0; i < NBIG; i++) {
+        f32[i] = (float)(i % 97) * 0.25f - 7.0f;
+        f16[i] = sk_f32_to_f16((float)(i % 31) - 15.0f);
+        i8[i] = (int8_t)(i % 251 - 125);
+        typed[i] = (float)i * -0.5f;
+    }
+    for (int i = 0; i < 4; i++)
+        small[i] = 1.5f * (float)i + 0.25f;
+    Onnx__TensorProto *t = mb_tensor(&b, "c_f32", 1, 1, dn);
+    mb_raw(&b, t, f32, sizeof(float) * NBIG);
+    b.inits[b.g.n_initializer++] = t;
+    t = mb_tensor(&b, "c_f16", 10, 1, dn);
+    mb_raw(&b, t, f16, 2 * NBIG);
+    b.inits[b.g.n_initializer++] = t;
+    t = mb_tensor(&b, "c_i8", 3, 1, dn);
+    mb_raw(&b, t, i8, NBIG);
+    b.inits[b.g.n_initializer++] = t;
+    t = mb_tensor(&b, "c_small", 1, 1, d4);
+    mb_raw(&b, t, small, sizeof(float) * 4);
+    b.inits[b.g.n_initializer++] = t;
+    t = mb_tensor(&b, "c_typed", 1, 1, dn);
+    t->n_float_data = NBIG;
+    t->float_data = typed;
+    b.inits[b.g.n_initializer++] = t;
+    mb_input(&b, "x", 1, 1, dn);
+    mb_node(&b, "Add", "a1", "x", "c_f32", "y1");
+    mb_output(&b, "y1");
+    uint8_t *buf = pack_model(&b, n);
+    mb_free(&b);
+    return buf;
+}
+
+static void check_encodings(const sk_graph *g, const float *f32, const uint16_t *f16,
+                            const int8_t *i8, const float *small, const float *typed)
+{
+    assert_memory_equal(value(g, "c_f32")->data, f32, sizeof(float) * NBIG);
+    const float *h = value(g, "c_f16")->data; /* widened at load: exact */
+    for (int i = 0; i < NBIG; i++)
+        assert_true(h[i] == sk_f16_to_f32(f16[i]));
+    assert_memory_equal(value(g, "c_i8")->data, i8, NBIG);
+    assert_memory_equal(value(g, "c_small")->data, small, sizeof(float) * 4);
+    assert_memory_equal(value(g, "c_typed")->data, typed, sizeof(float) * NBIG);
+}
+
+static void test_skeleton_values(void **state)
+{
+    (void)state;
+    static float f32[NBIG], small[4], typed[NBIG];
+    static uint16_t f16[NBIG];
+    static int8_t i8[NBIG];
+    size_t n;
+    uint8_t *buf = encodings_model(&n, f32, f16, i8, small, typed);
+    char err[512] = "";
+    sk_graph *g = NULL;
+    /* from a buffer */
+    if (sk_onnx_load_buffer(buf, n, NULL, &g, err, sizeof err))
+        fail_msg("%s", err);
+    check_encodings(g, f32, f16, i8, small, typed);
+    sk_graph_free(g);
+    /* from a file: read, never mapped */
+    char dir[] = "/tmp/sk_test_loadmem_XXXXXX", path[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    write_file(path, buf, n);
+    if (sk_onnx_load(path, &g, err, sizeof err))
+        fail_msg("%s", err);
+    check_encodings(g, f32, f16, i8, small, typed);
+    assert_int_equal(g->nmaps, 0);
+    assert_false(is_mapped(path));
+    sk_graph_free(g);
+    /* cut inside the first payload: refused with the whole-file message */
+    write_file(path, buf, n / 3);
+    assert_int_equal(sk_onnx_load(path, &g, err, sizeof err), SK_EFORMAT);
+    assert_null(g);
+    assert_non_null(strstr(err, "truncated or corrupt"));
+    unlink(path);
+    rmdir(dir);
+    free(buf);
+}
+
+/* raw_data twice in one TensorProto: protobuf keeps the last. "w" has a
+ * big payload then another big one; "v" a big one then a small one (4
+ * values: the big one would not even fit its shape). */
+static void test_last_raw_data_wins(void **state)
+{
+    (void)state;
+    static float first[2048], second[2048];
+    float v4[4] = {3.0f, -1.0f, 0.5f, 42.0f};
+    for (int i = 0; i < 2048; i++) {
+        first[i] = 1.0f;
+        second[i] = (float)i;
+    }
+    mb b;
+    mb_init(&b, 8, 13);
+    int64_t dw[1] = {2048}, dv[1] = {4};
+    Onnx__TensorProto *tw = mb_tensor(&b, "w", 1, 1, dw);
+    mb_raw(&b, tw, first, sizeof first);
+    Onnx__TensorProto *tv = mb_tensor(&b, "v", 1, 1, dv);
+    mb_raw(&b, tv, first, sizeof first);
+    mb_input(&b, "x", 1, 1, dw);
+    mb_input(&b, "x4", 1, 1, dv);
+    mb_node(&b, "Add", "aw", "x", "w", "yw");
+    mb_node(&b, "Add", "av", "x4", "v", "yv");
+    mb_output(&b, "yw");
+    mb_output(&b, "yv");
+    /* the graph without initializers, then each initializer appended as
+     * its packed bytes plus a second raw_data field (a message's fields may
+     * come in any order and repeat: the bytes merge) */
+    wbuf graph = {0}, model = {0};
+    size_t gn = onnx__graph_proto__get_packed_size(&b.g);
+    uint8_t *gb = malloc(gn);
+    assert_non_null(gb);
+    onnx__graph_proto__pack(&b.g, gb);
+    w_put(&graph, gb, gn);
+    free(gb);
+    Onnx__TensorProto *ts[2] = {tw, tv};
+    const void *again[2] = {second, v4};
+    size_t again_n[2] = {sizeof second, sizeof v4};
+    for (int i = 0; i < 2; i++) {
+        wbuf t = {0};
+        size_t tn = onnx__tensor_proto__get_packed_size(ts[i]);
+        uint8_t *tb = malloc(tn);
+        assert_non_null(tb);
+        onnx__tensor_proto__pack(ts[i], tb);
+        w_put(&t, tb, tn);
+        free(tb);
+        w_field(&t, 9, again[i], again_n[i]);
+        w_field(&graph, 5, t.p, t.n);
+        free(t.p);
+    }
+    b.m.graph = NULL;
+    size_t mn = onnx__model_proto__get_packed_size(&b.m);
+    uint8_t *mbuf = malloc(mn);
+    assert_non_null(mbuf);
+    onnx__model_proto__pack(&b.m, mbuf);
+    w_put(&model, mbuf, mn);
+    free(mbuf);
+    w_field(&model, 7, graph.p, graph.n);
+    free(graph.p);
+    mb_free(&b);
+
+    char err[512] = "";
+    sk_graph *g = NULL;
+    if (sk_onnx_load_buffer(model.p, model.n, NULL, &g, err, sizeof err))
+        fail_msg("%s", err);
+    assert_memory_equal(value(g, "w")->data, second, sizeof second);
+    assert_memory_equal(value(g, "v")->data, v4, sizeof v4);
+    sk_graph_free(g);
+    free(model.p);
+}
+
+/* --- a 48 MiB model: the resident set through load, passes and a run ----------- */
+
+#define C 1024
+#define LAYERS 12
+#define PIX 4 /* 2 x 2 pixels */
+
+static float wval(int l, int m, int c) { return (float)(((l * 131 + m * 7 + c * 13) % 201) - 100) * 3e-4f; }
+
+static void test_big_model_resident_set(void **state)
+{
+    (void)state;
+    setenv("SKIPSERVE_HUGEPAGES", "0", 1); /* page-exact resident sets */
+    char dir[] = "/tmp/sk_test_loadmem_XXXXXX", path[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    const size_t wbytes = (size_t)LAYERS * C * C * sizeof(float); /* 48 MiB */
+    {
+        mb b;
+        mb_init(&b, 8, 13);
+        int64_t dw[4] = {C, C, 1, 1}, dx[4] = {1, C, 2, 2};
+        float *w = malloc(sizeof(float) * C * C);
+        assert_non_null(w);
+        char name[32], in[32], out[32];
+        for (int l = 0; l < LAYERS; l++) {
+            for (int m = 0; m < C; m++)
+                for (int c = 0; c < C; c++)
+                    w[m * C + c] = wval(l, m, c);
+            snprintf(name, sizeof name, "w%d", l);
+            Onnx__TensorProto *t = mb_tensor(&b, name, 1, 4, dw);
+            mb_raw(&b, t, w, sizeof(float) * C * C);
+            b.inits[b.g.n_initializer++] = t;
+            snprintf(in, sizeof in, l ? "h%d" : "x", l);
+            snprintf(out, sizeof out, l == LAYERS - 1 ? "y" : "h%d", l + 1);
+            mb_node(&b, "Conv", name, in, name, out);
+        }
+        free(w);
+        mb_input(&b, "x", 1, 4, dx);
+        mb_output(&b, "y");
+        size_t n;
+        uint8_t *buf = pack_model(&b, &n);
+        mb_free(&b);
+        write_file(path, buf, n);
+        free(buf);
+    }
+    /* the reference: the 12 layers in double */
+    double *ref = malloc(sizeof(double) * C * PIX), *nxt = malloc(sizeof(double) * C * PIX);
+    float *x = malloc(sizeof(float) * C * PIX);
+    assert_true(ref && nxt && x);
+    for (int i = 0; i < C * PIX; i++)
+        ref[i] = x[i] = (float)((i * 37) % 19 - 9) * 0.1f;
+    for (int l = 0; l < LAYERS; l++) {
+        for (int m = 0; m < C; m++)
+            for (int p = 0; p < PIX; p++) {
+                double s = 0;
+                for (int c = 0; c < C; c++)
+                    s += (double)wval(l, m, c) * ref[c * PIX + p];
+                nxt[m * PIX + p] = s;
+            }
+        double *t = ref;
+        ref = nxt;
+        nxt = t;
+    }
+
+    long rss0 = status_kb("VmRSS");
+    int measure = rss0 > 0 && reset_peak() == 0;
+    if (!measure)
+        fprintf(stderr, "  (no /proc/self/clear_refs: resident-set checks skipped)\n");
+    const long wkb = (long)(wbytes / 1024);
+    char err[512] = "";
+    sk_graph *g = NULL;
+    if (sk_onnx_load(path, &g, err, sizeof err))
+        fail_msg("%s", err);
+    assert_false(is_mapped(path));
+    long load_peak = status_kb("VmHWM") - rss0;
+    if (measure) {
+        fprintf(stderr, "  load: peak +%ld KiB for %ld KiB of weights\n", load_peak, wkb);
+        /* the weights once (+ the skeleton and the graph); the whole-file
+         * read held them twice */
+        assert_true(load_peak <= wkb + wkb / 16 + 4096);
+        reset_peak();
+    }
+    sk_load_opts lo = {.level = 1, .precision = SK_PREC_FP32};
+    if (sk_graph_optimize_opts(g, &lo, err, sizeof err))
+        fail_msg("%s", err);
+    long pass_peak = status_kb("VmHWM") - rss0, pass_end = status_kb("VmRSS") - rss0;
+    sk_tensor in = {SK_F32, {4, {1, C, 2, 2}}, NULL};
+    sk_plan *p = NULL;
+    if (sk_plan_create(g, &in, NULL, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    const void *data[1] = {x};
+    if (sk_plan_run(p, data, err, sizeof err))
+        fail_msg("run: %s", err);
+    long run_end = status_kb("VmRSS") - rss0;
+    long arena_kb = (long)(sk_plan_arena_bytes(p) / 1024);
+    if (measure) {
+        fprintf(stderr,
+                "  passes: peak +%ld KiB, end +%ld KiB; after a run +%ld KiB (arena %ld KiB)\n",
+                pass_peak, pass_end, run_end, arena_kb);
+        /* packing allocates each layer's panels before its raw weights go:
+         * the peak is the weights and one layer (4 MiB) more */
+        assert_true(pass_peak <= wkb + wkb / 16 + 4096 + 4096);
+        /* one copy of the weights stays (the GEMM panels), and the arena */
+        assert_true(pass_end <= wkb + wkb / 16 + 4096);
+        assert_true(run_end <= wkb + wkb / 16 + arena_kb + 4096);
+    }
+    const sk_tensor *o = sk_plan_output(p, 0);
+    assert_int_equal(sk_shape_numel(&o->shape), C * PIX);
+    const float *y = o->data;
+    double range = 0, worst = 0;
+    for (int i = 0; i < C * PIX; i++)
+        range = fmax(range, fabs(ref[i]));
+    for (int i = 0; i < C * PIX; i++)
+        worst = fmax(worst, fabs((double)y[i] - ref[i]));
+    assert_true(range > 0);
+    assert_true(worst <= 1e-4 * range);
+    sk_plan_free(p);
+    sk_graph_free(g);
+    free(ref);
+    free(nxt);
+    free(x);
+    unlink(path);
+    rmdir(dir);
+    unsetenv("SKIPSERVE_HUGEPAGES");
+}
+
+/* --- external data: the mapping after the passes ------------------------------ */
+
+#define EC 64
+
+/* model.onnx + w.bin: Conv 1x1 (EC -> EC, w1) then, with `dw`, a depthwise
+ * 3x3 (w2, one filter per channel, pads 1), every weight in w.bin. */
+static void write_ext(const char *dir, int dw, float *w1, float *w2)
+{
+    char p[600];
+    for (int i = 0; i < EC * EC; i++)
+        w1[i] = (float)((i * 29) % 23 - 11) * 0.01f;
+    for (int i = 0; i < EC * 9; i++)
+        w2[i] = (float)((i * 17) % 13 - 6) * 0.05f;
+    snprintf(p, sizeof p, "%s/w.bin", dir);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(w1, sizeof(float), EC * EC, f), EC * EC);
+    assert_int_equal(fwrite(w2, sizeof(float), EC * 9, f), EC * 9);
+    static const float pad[64]; /* a kernel may read a line past a tail */
+    assert_int_equal(fwrite(pad, sizeof pad, 1, f), 1);
+    assert_int_equal(fclose(f), 0);
+
+    mb b;
+    mb_init(&b, 8, 13);
+    int64_t d1[4] = {EC, EC, 1, 1}, d2[4] = {EC, 1, 3, 3}, dx[4] = {1, EC, 8, 8};
+    char off2[32], len1[32], len2[32];
+    snprintf(off2, sizeof off2, "%d", EC * EC * 4);
+    snprintf(len1, sizeof len1, "%d", EC * EC * 4);
+    snprintf(len2, sizeof len2, "%d", EC * 9 * 4);
+    const char *kv[2][3][2] = {{{"location", "w.bin"}, {"offset", "0"}, {"length", len1}},
+                               {{"location", "w.bin"}, {"offset", off2}, {"length", len2}}};
+    const char *names[2] = {"w1", "w2"};
+    const int64_t *dims[2] = {d1, d2};
+    for (int k = 0; k < 1 + dw; k++) {
+        Onnx__TensorProto *t = mb_tensor(&b, names[k], 1, 4, dims[k]);
+        t->has_data_location = 1;
+        t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+        t->external_data = mb_keep(&b, 3 * sizeof *t->external_data);
+        for (int i = 0; i < 3; i++) {
+            Onnx__StringStringEntryProto *e = mb_keep(&b, sizeof *e);
+            onnx__string_string_entry_proto__init(e);
+            e->key = (char *)kv[k][i][0];
+            e->value = (char *)kv[k][i][1];
+            t->external_data[t->n_external_data++] = e;
+        }
+        b.inits[b.g.n_initializer++] = t;
+    }
+    mb_input(&b, "x", 1, 4, dx);
+    mb_node(&b, "Conv", "c1", "x", "w1", dw ? "h" : "y");
+    if (dw) {
+        Onnx__NodeProto *n = mb_node(&b, "Conv", "c2", "h", "w2", "y");
+        int64_t pads[4] = {1, 1, 1, 1}, ks[2] = {3, 3};
+        mb_attr_ints(&b, n, "pads", 4, pads);
+        mb_attr_ints(&b, n, "kernel_shape", 2, ks);
+        Onnx__AttributeProto *a = mb_attr(&b, n, "group", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+        a->has_i = 1;
+        a->i = EC;
+    }
+    mb_output(&b, "y");
+    size_t n;
+    uint8_t *buf = pack_model(&b, &n);
+    mb_free(&b);
+    snprintf(p, sizeof p, "%s/model.onnx", dir);
+    write_file(p, buf, n);
+    free(buf);
+}
+
+static void test_external_mapping_released(void **state)
+{
+    (void)state;
+    static float w1[EC * EC], w2[EC * 9], x[EC * 64];
+    static double h[EC * 64], ref[EC * 64];
+    for (int dw = 0; dw <= 1; dw++) {
+        char dir[] = "/tmp/sk_test_loadmem_XXXXXX", path[600], bin[600];
+        assert_non_null(mkdtemp(dir));
+        write_ext(dir, dw, w1, w2);
+        snprintf(path, sizeof path, "%s/model.onnx", dir);
+        snprintf(bin, sizeof bin, "%s/w.bin", dir);
+        for (int i = 0; i < EC * 64; i++)
+            x[i] = (float)((i * 11) % 17 - 8) * 0.125f;
+        for (int m = 0; m < EC; m++)
+            for (int p = 0; p < 64; p++) {
+                double s = 0;
+                for (int c = 0; c < EC; c++)
+                    s += (double)w1[m * EC + c] * x[c * 64 + p];
+                h[m * 64 + p] = ref[m * 64 + p] = s;
+            }
+        if (dw)
+            for (int c = 0; c < EC; c++)
+                for (int i = 0; i < 8; i++)
+                    for (int j = 0; j < 8; j++) {
+                        double s = 0;
+                        for (int u = 0; u < 3; u++)
+                            for (int v = 0; v < 3; v++) {
+                                int ii = i + u - 1, jj = j + v - 1;
+                                if (ii >= 0 && ii < 8 && jj >= 0 && jj < 8)
+                                    s += (double)w2[c * 9 + u * 3 + v] * h[c * 64 + ii * 8 + jj];
+                            }
+                        ref[c * 64 + i * 8 + j] = s;
+                    }
+        char err[512] = "";
+        sk_graph *g = NULL;
+        if (sk_onnx_load(path, &g, err, sizeof err))
+            fail_msg("%s", err);
+        assert_int_equal(g->nmaps, 1);
+        assert_true(is_mapped(bin));
+        if (sk_graph_optimize(g, 1, err, sizeof err))
+            fail_msg("%s", err);
+        int fast = sk_cpu_level() != SK_ISA_SCALAR; /* the scalar level packs nothing */
+        if (fast && !dw) {
+            /* the conv's weights were packed: nothing points into w.bin */
+            assert_int_equal(g->nmaps, 0);
+            assert_false(is_mapped(bin));
+        }
+        if (dw) /* the depthwise conv reads w2 where it lies */
+            assert_int_equal(g->nmaps, 1);
+        sk_tensor in = {SK_F32, {4, {1, EC, 8, 8}}, NULL};
+        sk_plan *p = NULL;
+        if (sk_plan_create(g, &in, NULL, &p, err, sizeof err))
+            fail_msg("plan: %s", err);
+        const void *data[1] = {x};
+        if (sk_plan_run(p, data, err, sizeof err))
+            fail_msg("run: %s", err);
+        const float *y = sk_plan_output(p, 0)->data;
+        double range = 0, worst = 0;
+        for (int i = 0; i < EC * 64; i++)
+            range = fmax(range, fabs(ref[i]));
+        for (int i = 0; i < EC * 64; i++)
+            worst = fmax(worst, fabs((double)y[i] - ref[i]));
+        assert_true(range > 0 && worst <= 1e-5 * range);
+        sk_plan_free(p);
+        sk_graph_free(g);
+        assert_false(is_mapped(bin));
+        unlink(path);
+        unlink(bin);
+        rmdir(dir);
+    }
+}
+
+int main(void)
+{
+    (void)mb_load_ok; /* onnx_builder.h helpers this file does not need */
+    (void)mb_attr_str;
+    (void)mb_attr_float;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_skeleton_values),
+        cmocka_unit_test(test_last_raw_data_wins),
+        cmocka_unit_test(test_big_model_resident_set),
+        cmocka_unit_test(test_external_mapping_released),
+    };
+    return cmocka_run_group_tests_name("load_memory", tests, NULL, NULL);
+}
