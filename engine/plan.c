@@ -38,6 +38,10 @@ struct sk_plan {
     size_t arena_bytes;
     void *scratch_mem; /* one step's scratch, reused by every step */
     size_t scratch_bytes;
+    /* sk_plan_create_shared: the plan whose arena / scratch this one runs
+     * in when they are large enough (then not freed here) */
+    const struct sk_plan *share;
+    int arena_borrowed, scratch_borrowed;
     sk_tensor *inputs; /* as bound */
     sk_tensor *outputs;
     uint64_t *prof_ns; /* per step, when profiling */
@@ -79,8 +83,10 @@ void sk_plan_free(sk_plan *p)
     free(p->kind);
     free(p->inputs);
     free(p->outputs);
-    sk_free(p->arena);
-    sk_free(p->scratch_mem);
+    if (!p->arena_borrowed)
+        sk_free(p->arena);
+    if (!p->scratch_borrowed)
+        sk_free(p->scratch_mem);
     free(p->prof_ns);
     free(p);
 }
@@ -396,7 +402,12 @@ static int plan_arena(sk_plan *p, char *err, size_t errlen)
             total = off + b->size;
     }
     p->arena_bytes = total;
-    p->arena = sk_alloc(total ? total : 64);
+    if (p->share && total <= p->share->arena_bytes) {
+        p->arena = p->share->arena;
+        p->arena_borrowed = 1;
+    } else {
+        p->arena = sk_alloc(total ? total : 64);
+    }
     if (!p->arena) {
         rc = sk_errf(err, errlen, SK_ENOMEM, "cannot allocate a %zu-byte arena", total);
         goto out;
@@ -467,6 +478,12 @@ static void plan_prune(sk_plan *p)
 int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool, sk_plan **out,
                    char *err, size_t errlen)
 {
+    return sk_plan_create_shared(g, inputs, pool, NULL, out, err, errlen);
+}
+
+int sk_plan_create_shared(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool,
+                          const sk_plan *share, sk_plan **out, char *err, size_t errlen)
+{
     int rc;
     *out = NULL;
     sk_plan *p = calloc(1, sizeof *p);
@@ -474,6 +491,7 @@ int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool, sk
         return sk_errf(err, errlen, SK_ENOMEM, "out of memory");
     p->g = g;
     p->pool = pool;
+    p->share = share;
     p->kcfg = sk_kconfig_for(sk_cpu_level());
     p->vals = calloc((size_t)g->nvalues + 1, sizeof *p->vals);
     p->kind = calloc((size_t)g->nvalues + 1, 1);
@@ -534,7 +552,10 @@ int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool, sk
     if ((rc = check_fits_memory(p->scratch_bytes, "the scratch of plan step", "(largest)", err,
                                 errlen)) < 0)
         goto fail;
-    if (p->scratch_bytes && !(p->scratch_mem = sk_alloc(p->scratch_bytes))) {
+    if (p->scratch_bytes && share && p->scratch_bytes <= share->scratch_bytes) {
+        p->scratch_mem = share->scratch_mem;
+        p->scratch_borrowed = 1;
+    } else if (p->scratch_bytes && !(p->scratch_mem = sk_alloc(p->scratch_bytes))) {
         rc = sk_errf(err, errlen, SK_ENOMEM, "cannot allocate %zu bytes of scratch",
                      p->scratch_bytes);
         goto fail;
@@ -545,6 +566,7 @@ int sk_plan_create(const sk_graph *g, const sk_tensor *inputs, sk_pool *pool, sk
         p->outputs[i] = p->vals[g->outputs[i]];
     for (int i = 0; i < g->ninputs; i++)
         p->inputs[i].data = p->vals[g->inputs[i]].data;
+    p->share = NULL; /* only read while planning */
     *out = p;
     return 0;
 fail:

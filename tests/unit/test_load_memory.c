@@ -15,7 +15,9 @@
  *   - external data: the mapping is gone after the passes when every
  *     weight in it was packed, and kept (its pages dropped, read back from
  *     the file) when a depthwise conv still reads its weights there — both
- *     compute what the double-precision loops here compute.
+ *     compute what the double-precision loops here compute;
+ *   - plans of several batch sizes in one arena (sk_plan_create_shared)
+ *     give, run in any order, the bytes of plans with arenas of their own.
  * The resident-set checks read /proc/self (Linux); elsewhere they are
  * skipped. */
 #include <setjmp.h>
@@ -565,6 +567,117 @@ static void test_external_mapping_released(void **state)
     }
 }
 
+/* --- one arena for a model's plans (sk_plan_create_shared) ---------------------- */
+
+/* x [N, 8, 12, 12] -> Conv 3x3 (8 -> 32) + Relu -> Conv 3x3 (32 -> 32, the
+ * Winograd size) + the first conv's output + Relu -> Conv 1x1 (32 -> 16):
+ * convs of several strategies, a skip connection, scratch. */
+static sk_graph *small_net(void)
+{
+    mb b;
+    mb_init(&b, 8, 13);
+    int64_t da[4] = {32, 8, 3, 3}, db[4] = {32, 32, 3, 3}, dc[4] = {16, 32, 1, 1};
+    int64_t dx[4] = {-1, 8, 12, 12}, pads[4] = {1, 1, 1, 1};
+    const char *names[3] = {"wa", "wb", "wc"};
+    const int64_t *dims[3] = {da, db, dc};
+    static float w[32 * 32 * 9];
+    for (int k = 0; k < 3; k++) {
+        int64_t n = dims[k][0] * dims[k][1] * dims[k][2] * dims[k][3];
+        for (int64_t i = 0; i < n; i++)
+            w[i] = (float)((i * (7 + k) + k) % 29 - 14) * 0.02f;
+        Onnx__TensorProto *t = mb_tensor(&b, names[k], 1, 4, dims[k]);
+        mb_raw(&b, t, w, sizeof(float) * (size_t)n);
+        b.inits[b.g.n_initializer++] = t;
+    }
+    mb_input(&b, "x", 1, 4, dx);
+    Onnx__NodeProto *n = mb_node(&b, "Conv", "ca", "x", "wa", "a");
+    mb_attr_ints(&b, n, "pads", 4, pads);
+    mb_node(&b, "Relu", "ra", "a", NULL, "ar");
+    n = mb_node(&b, "Conv", "cb", "ar", "wb", "bb");
+    mb_attr_ints(&b, n, "pads", 4, pads);
+    mb_node(&b, "Add", "add", "bb", "ar", "s");
+    mb_node(&b, "Relu", "rs", "s", NULL, "sr");
+    mb_node(&b, "Conv", "cc", "sr", "wc", "y");
+    mb_output(&b, "y");
+    size_t len;
+    uint8_t *buf = pack_model(&b, &len);
+    mb_free(&b);
+    char err[512] = "";
+    sk_graph *g = NULL;
+    if (sk_onnx_load_buffer(buf, len, NULL, &g, err, sizeof err) ||
+        sk_graph_optimize(g, 1, err, sizeof err))
+        fail_msg("%s", err);
+    free(buf);
+    return g;
+}
+
+static sk_plan *plan_n(const sk_graph *g, int n, const sk_plan *share)
+{
+    char err[512] = "";
+    sk_tensor in = {SK_F32, {4, {n, 8, 12, 12}}, NULL};
+    sk_plan *p = NULL;
+    if (sk_plan_create_shared(g, &in, NULL, share, &p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    return p;
+}
+
+static void test_plans_share_one_arena(void **state)
+{
+    (void)state;
+    sk_graph *g = small_net();
+    const int sizes[3] = {1, 2, 4};
+    const size_t in1 = 8 * 12 * 12, out1 = 16 * 12 * 12;
+    sk_plan *own[3], *shared[3];
+    for (int i = 0; i < 3; i++)
+        own[i] = plan_n(g, sizes[i], NULL);
+    shared[2] = plan_n(g, 4, NULL);
+    for (int i = 0; i < 2; i++)
+        shared[i] = plan_n(g, sizes[i], shared[2]);
+    /* the shared plans' outputs lie in the batch-4 plan's arena */
+    for (int i = 0; i < 2; i++) {
+        const char *o = sk_plan_output(shared[i], 0)->data;
+        const char *big = sk_plan_output(shared[2], 0)->data;
+        size_t span = sk_plan_arena_bytes(shared[2]);
+        assert_true((o >= big ? (size_t)(o - big) : (size_t)(big - o)) < span);
+    }
+    /* runs of the sizes interleaved, each input new: the same bytes as the
+     * plans with arenas of their own */
+    float *x = malloc(sizeof(float) * 4 * in1), *ref = malloc(sizeof(float) * 4 * out1);
+    assert_true(x && ref);
+    const int order[7] = {2, 0, 1, 0, 2, 1, 2};
+    char err[512] = "";
+    for (int r = 0; r < 7; r++) {
+        int k = order[r];
+        for (size_t i = 0; i < (size_t)sizes[k] * in1; i++)
+            x[i] = (float)((i * 13 + (size_t)r * 5) % 37 - 18) * 0.05f;
+        const void *data[1] = {x};
+        if (sk_plan_run(own[k], data, err, sizeof err))
+            fail_msg("run: %s", err);
+        memcpy(ref, sk_plan_output(own[k], 0)->data, sizeof(float) * (size_t)sizes[k] * out1);
+        if (sk_plan_run(shared[k], data, err, sizeof err))
+            fail_msg("run: %s", err);
+        assert_memory_equal(sk_plan_output(shared[k], 0)->data, ref,
+                            sizeof(float) * (size_t)sizes[k] * out1);
+    }
+    /* a plan larger than the one it would share gets an arena of its own */
+    sk_plan *bigger = plan_n(g, 8, shared[0]);
+    const void *data[1] = {NULL};
+    float *x8 = calloc(8 * in1, sizeof(float));
+    assert_non_null(x8);
+    data[0] = x8;
+    if (sk_plan_run(bigger, data, err, sizeof err))
+        fail_msg("run: %s", err);
+    sk_plan_free(bigger);
+    free(x8);
+    for (int i = 0; i < 3; i++) {
+        sk_plan_free(own[i]);
+        sk_plan_free(shared[i]); /* the batch-4 plan, whose arena they share, last */
+    }
+    free(x);
+    free(ref);
+    sk_graph_free(g);
+}
+
 int main(void)
 {
     (void)mb_load_ok; /* onnx_builder.h helpers this file does not need */
@@ -575,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_last_raw_data_wins),
         cmocka_unit_test(test_big_model_resident_set),
         cmocka_unit_test(test_external_mapping_released),
+        cmocka_unit_test(test_plans_share_one_arena),
     };
     return cmocka_run_group_tests_name("load_memory", tests, NULL, NULL);
 }
