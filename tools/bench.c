@@ -3,7 +3,7 @@
  *   skipserve-bench MODEL.onnx [--batch B] [--threads T] [--runs R] [--warmup W]
  *                   [--level 0|1] [--isa scalar|avx2|avx512] [--peak] [--verify] [--profile]
  *                   [--profile-top N]
- *                   [--save-input F] [--load-input F] [--save-output F] [--json]
+ *                   [--save-input F] [--load-input F] [--save-output F] [--json] [--mem]
  *
  * Loads the model, runs the load-time passes (--level, default 1), plans it
  * for batch B on a pool of T threads (default: SKIPSERVE_THREADS, else the
@@ -17,7 +17,10 @@
  * --verify also runs the unoptimized graph with the reference kernels on the
  * same input and reports the largest error relative to the output's range.
  * Raw float32 files (--save-input / --load-input / --save-output) let
- * bench/compare-ort.sh feed ONNX Runtime the same input and compare. */
+ * bench/compare-ort.sh feed ONNX Runtime the same input and compare. --mem
+ * prints the resident set phase by phase (load, passes, plan, runs) on
+ * stderr: each phase's peak, the anonymous and file pages after it, and
+ * the constants the graph still holds. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

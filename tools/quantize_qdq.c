@@ -454,7 +454,7 @@ int qz_write_qdq(const char *in, const char *out, qz_stats *st, const qz_opts *o
         *slash = 0;
     else
         strcpy(dir, ".");
-    sk_ext_ctx ext = {dir, NULL, NULL, 0};
+    sk_ext_ctx ext = {dir, NULL, NULL, 0, NULL};
     int64_t opset = 0;
     for (size_t i = 0; i < m->n_opset_import; i++)
         if (!m->opset_import[i]->domain || !m->opset_import[i]->domain[0] ||
