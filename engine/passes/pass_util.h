@@ -34,6 +34,11 @@ int sk_pass_kill(sk_pass *p, int ni);
  * rewrite replaced by a new one; passes.c's free_unused_consts would free
  * it only after the packing, all such weights at once). */
 void sk_pass_drop_unused(sk_graph *g, int v);
+/* Free input k of node ni (its weights, packed into ni's priv) when ni is
+ * their one reader and they are no graph output: the value keeps its shape
+ * and is marked `released` (prepack.c's release_weights says why). Not
+ * with SKIPSERVE_KEEP_WEIGHTS=1. */
+void sk_pass_release_weight(sk_graph *g, int ni, int k);
 
 int sk_pass_fold(sk_pass *p); /* fold.c: constant Cast / DequantizeLinear */
 int sk_pass_fuse(sk_pass *p);

@@ -34,6 +34,21 @@ void sk_pass_drop_unused(sk_graph *g, int v)
     g->values[v].data_owned = 0;
 }
 
+void sk_pass_release_weight(sk_graph *g, int ni, int k)
+{
+    const sk_node *n = &g->nodes[ni];
+    int v = k < n->nin ? n->in[k] : -1, only = -1;
+    const char *keep = getenv("SKIPSERVE_KEEP_WEIGHTS");
+    if ((keep && strcmp(keep, "0") != 0) || v < 0 || !g->values[v].data ||
+        sk_pass_is_output(g, v) || sk_pass_uses(g, v, &only) != 1 || only != ni)
+        return;
+    if (g->values[v].data_owned)
+        sk_free(g->values[v].data);
+    g->values[v].data = NULL; /* borrowed from a mapping: let go */
+    g->values[v].data_owned = 0;
+    g->values[v].released = 1;
+}
+
 int sk_pass_uses(const sk_graph *g, int v, int *only)
 {
     int uses = 0, who = -1;

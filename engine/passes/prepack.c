@@ -419,21 +419,7 @@ static int pack_conv(sk_pass *p, sk_node *n, const sk_kconfig *kc)
  * (only tests switch levels after a load) gets an error, not zeros.
  * Depthwise convs read W as it is and keep it. SKIPSERVE_KEEP_WEIGHTS=1
  * keeps them all. */
-static void release_weights(sk_pass *p, int ni)
-{
-    sk_graph *g = p->g;
-    const sk_node *n = &g->nodes[ni];
-    int v = n->in[1], only = -1;
-    const char *keep = getenv("SKIPSERVE_KEEP_WEIGHTS");
-    if ((keep && strcmp(keep, "0") != 0) || v < 0 || !g->values[v].data ||
-        sk_pass_is_output(g, v) || sk_pass_uses(g, v, &only) != 1 || only != ni)
-        return;
-    if (g->values[v].data_owned)
-        sk_free(g->values[v].data);
-    g->values[v].data = NULL;
-    g->values[v].data_owned = 0;
-    g->values[v].released = 1;
-}
+static void release_weights(sk_pass *p, int ni) { sk_pass_release_weight(p->g, ni, 1); }
 
 static int pack_gemm(sk_pass *p, sk_node *n, const sk_kconfig *kc)
 {

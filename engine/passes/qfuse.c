@@ -6,8 +6,13 @@
  *   2. packing (sk_pass_qpack, after the float packer): every QLinearConv /
  *      _QConvFused with constant int8 symmetric weights and constant
  *      quantization parameters gets its weights packed for the level's int8
- *      GEMM (sk_node.priv); the raw weights stay (small, and the reference
- *      kernel at another level reads them). */
+ *      GEMM (sk_node.priv). The raw int8 weights of a conv on the NHWC or
+ *      the depthwise int8 kernel go (session 20): those kernels never fall
+ *      back to the reference (a shape they do not cover is an error), so
+ *      nothing reads them at the load's level — ResNet-50 QDQ 24.6 MiB,
+ *      the int8 file's size again. The NCHW kernel does fall back
+ *      (fast_qconv.c), and so do the ConvTranspose / MatMul / head
+ *      kernels: theirs stay. SKIPSERVE_KEEP_WEIGHTS=1 keeps all. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +128,9 @@ int sk_pass_qpack(sk_pass *p)
             return sk_errf(p->err, p->errlen, rc, "out of memory packing the weights of '%s'",
                            n->name);
         p->npacked += rc;
+        const sk_qconv_priv *pv = n->priv;
+        if (rc > 0 && pv && (pv->ig.uk || pv->dwk.uk))
+            sk_pass_release_weight(g, ni, 3);
     }
     for (int ni = 0; ni < g->nnodes; ni++) { /* int8 ConvTranspose (fast_qconvt.h) */
         sk_node *n = &g->nodes[ni];

@@ -253,6 +253,10 @@ int sk_run_qlinear_conv(const sk_node *n, const sk_tensor *const *in, int nin, s
     int rc = qlconv_setup(n, in, nin, nout, ctx, &q);
     if (rc)
         return rc;
+    if (!in[3]->data && sk_shape_numel(&in[3]->shape) > 0) /* passes/qfuse.c, session 20 */
+        return sk_kfail(ctx, n, SK_EINVAL,
+                        "its int8 weights were released after packing them for the SIMD level "
+                        "of the load; run it at that level");
     void *heap;
     int32_t *acc = sk_nn_scratch(ctx, (size_t)q.g.P * sizeof *acc, &heap);
     if (!acc)
