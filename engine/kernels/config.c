@@ -305,6 +305,13 @@ static void fill_nchw(void)
  * - (session 19, r12) FP32 pixel rows' 7-row panels two at a time
  *   (gemm_mr7x2, f32_gemm_7x32x2__avx512f.c): each weight slice read from
  *   L2 4 times per 49 rows instead of 7 (bench/RESULTS.md session 19 r12).
+ * - (session 20, r2t) the stride-2 direct-bcast conv's wide tile (14
+ *   pixels x 32 channels) in K slices of 64 KB of a block's weights
+ *   (cdirb_kb; fast_conv_s2b.c cdirb_order), where Zen slices only past
+ *   256 KB: ResNet's 3x3/2 128 -> 128 @28 (a 147 KB block, unsliced
+ *   before) 1.13x at 1 thread, 1.27x at 2; 256 -> 256 @14 1.01x / 1.07x;
+ *   the 7-pixel tile (512 @7) keeps 256 KB (64 KB: 0.90x) (bench/RESULTS.md
+ *   session 20 r2t).
  * Measured on one Granite-Rapids-class Xeon only (the review of session
  * 19, item 6): the test is the vendor, so every Intel AVX-512 CPU —
  * Skylake-SP to Sapphire Rapids, client parts — gets these choices
@@ -318,6 +325,7 @@ static void fill_intel(void)
         configs[SK_ISA_AVX512].dw_reg_on = 1;
         configs[SK_ISA_AVX512].pixrows_one_on = 1;
         configs[SK_ISA_AVX512].gemm_mr7x2 = sk_f32_gemm_7x32x2__avx512f;
+        configs[SK_ISA_AVX512].cdirb_kb = 64;
     }
 }
 

@@ -291,6 +291,10 @@ typedef struct sk_kconfig {
     /* session 17 (s2r): cdirb_tile / cdirb_tile2 adding to the sums in t
      * (fast_conv_s2b.c's K slices; same bits as one unsplit call) */
     sk_cdirb_tile_fn cdirb_tile_acc, cdirb_tile2_acc;
+    /* session 20 (r2t): 0, or the K slice budget (KB of a block's weights)
+     * of fast_conv_s2b.c's K-sliced order for cdirb_tile (the wide tile;
+     * cdirb_tile2 keeps the default 256): config.c fill_intel */
+    int cdirb_kb;
     /* session 18 (a2q): a faster NHWC int8 conv on qigemm's packed layout
      * (same nr and packing; mr 6 where qigemm's is 4) that is exact only for
      * weights whose byte pairs cannot saturate vpmaddubsw

@@ -253,7 +253,8 @@ static void cdirb_sliced(void *arg, int tid, size_t u0, size_t u1)
 }
 
 /* The K-sliced order's shape (header), or kslice = 0 for the (block, row)
- * order: slices of at most SKIPSERVE_CONV_BCAST_KB of a block's weights
+ * order: slices of at most SKIPSERVE_CONV_BCAST_KB (default 256, or the
+ * level's cdirb_kb for the wide tile: 64 on Intel) of a block's weights
  * (read per run, so bench/ab_inproc.c can switch it), and row groups
  * enough that every thread has about 4 tasks (8 blocks at 2 threads: one
  * block over all its rows a task; at 3 threads, 2 groups a block). */
@@ -264,7 +265,10 @@ static void cdirb_order(cdirb_run *r, int T)
     const char *o = getenv("SKIPSERVE_CONV_BCAST_ORDER");
     if ((o && !strcmp(o, "0")) || !r->acc)
         return;
-    long kb = 256;
+    /* the level's budget for the wide tile where config.c set one (Intel,
+     * session 20: 64 KB), else 256 KB */
+    long kb = r->tl.fn == r->pv->kc->cdirb_tile && r->pv->kc->cdirb_kb > 0 ? r->pv->kc->cdirb_kb
+                                                                           : 256;
     const char *e = getenv("SKIPSERVE_CONV_BCAST_KB");
     if (e && *e) {
         char *end;

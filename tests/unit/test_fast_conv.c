@@ -1646,6 +1646,83 @@ static void test_conv_direct_bc_sliced(void **state)
     unsetenv("SKIPSERVE_CONV_BCAST");
 }
 
+/* Session 20 (r2t): the level's K slice budget for the wide tile
+ * (sk_kconfig.cdirb_kb, 64 KB on Intel AVX-512; config.c fill_intel) with
+ * no switch set: ResNet's layer2.0 conv2 (3x3/2 128 -> 128, 56 -> 28: a
+ * 147 KB block of weights, unsliced at the 256 KB default) and a
+ * 256 -> 256 one at 28 -> 14 take the K-sliced order exactly where the
+ * level sets a budget under their block; against the reference with no
+ * allocation, and bit for bit the (block, row) order on 1, 2 and 3
+ * threads (the tests' pool sizes around the 2 threads it was measured on). */
+static void test_conv_direct_bc_level_kb(void **state)
+{
+    (void)state;
+    static const int geo[][2] = {{128, 56}, {256, 28}}; /* C = M, H = W */
+    setenv("SKIPSERVE_CONV_BCAST", "force", 1);
+    sk_pool *p2 = sk_pool_create(2), *p3 = sk_pool_create(3);
+    sk_pool *pools[3] = {NULL, p2, p3};
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
+            conv_case c;
+            memset(&c, 0, sizeof c);
+            c.nsp = 2;
+            c.N = 1;
+            c.C = c.M = geo[i][0];
+            c.group = 1;
+            for (int a = 0; a < 3; a++)
+                c.in[a] = c.k[a] = c.s[a] = c.d[a] = c.out[a] = 1;
+            for (int a = 0; a < 2; a++) {
+                c.in[a] = geo[i][1];
+                c.k[a] = 3;
+                c.s[a] = 2;
+                c.pb[a] = c.pe[a] = 1;
+                c.out[a] = out_size(&c, a);
+            }
+            c.bias = 1;
+            c.act = 1;
+            /* the wide tile's block: K rows of cdirb_nc floats */
+            const long block_kb = (long)c.C * 9 * kc->cdirb_nc * (long)sizeof(float) / 1024;
+            const int want = kc->cdirb_kb > 0 ? block_kb > kc->cdirb_kb : block_kb > 256;
+            size_t before = sk_conv_direct_bc_sliced_runs();
+            check_case(&c, p3, 1); /* against the reference, no allocation */
+            char what[400];
+            describe(&c, what, sizeof what);
+            if ((sk_conv_direct_bc_sliced_runs() != before) != want)
+                fail_msg("[%s] K-sliced order %s (cdirb_kb %d, block %ld KB): %s",
+                         sk_isa_name((sk_isa)l), want ? "did not run" : "ran", kc->cdirb_kb,
+                         block_kb, what);
+            char err[256];
+            sk_graph *go = build(&c, rnd() * 31ull + 7);
+            if (sk_graph_optimize(go, 1, err, sizeof err))
+                fail_msg("optimize: %s (%s)", err, what);
+            float *x, *r;
+            random_operands(&c, &x, &r);
+            int64_t n0, n1;
+            setenv("SKIPSERVE_CONV_BCAST_ORDER", "0", 1);
+            float *rows = run_graph(go, &c, x, r, NULL, &n0, 0);
+            unsetenv("SKIPSERVE_CONV_BCAST_ORDER");
+            for (int t = 0; t < 3; t++) {
+                float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
+                assert_int_equal(n0, n1);
+                if (memcmp(y, rows, sizeof(float) * (size_t)n0))
+                    fail_msg("[%s] the level's order on %d threads differs from (block, row): %s",
+                             sk_isa_name((sk_isa)l), t + 1, what);
+                free(y);
+            }
+            free(rows);
+            free(x);
+            free(r);
+            sk_graph_free(go);
+        }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(p2);
+    sk_pool_destroy(p3);
+    unsetenv("SKIPSERVE_CONV_BCAST");
+}
+
 static void test_conv_direct(void **state)
 {
     (void)state;
@@ -3142,6 +3219,7 @@ int main(void)
         cmocka_unit_test_teardown(test_depthwise_reg, clean_env), /* last too: random draws */
         cmocka_unit_test_teardown(test_pixrows_one, clean_env),
         cmocka_unit_test_teardown(test_pixrows_mr14, clean_env),
+        cmocka_unit_test_teardown(test_conv_direct_bc_level_kb, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
