@@ -87,7 +87,38 @@ int64_t sk_matmul_fused_slice_rows(const sk_gemm_cfg *cfg, int mr, int64_t M, in
     return rows;
 }
 
-static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K)
+/* Session 20 (vb8): the blocks of a product of more than MATMUL_MC rows
+ * that runs as one job (the slices' whole K does not fit the L2 budget:
+ * ViT-B/16's FFN2 at batch 8, 1576 x 768 x 3072, K blocks of 256) on a
+ * config with that budget (Intel): column blocks of all N columns while
+ * the kc x nc block of B fits the budget (768: 768 KB of 1 MB), and M
+ * blocks of MATMUL_WIDE_MC rows. The level's 256-column, 120-row blocks
+ * read A (1576 x 3072 floats) from L3 once per column block and each K
+ * block's C in 1 KB pieces of 3 KB rows; with whole rows A is read once,
+ * C's rows are contiguous, and the small A block (36 x 256 floats, 36 KB)
+ * stays in L1 across the block's B panels (read from L2). bench/vit_gemm_ab
+ * (1576-row FFN2, thread CPU time, session 20): nc 768 with mc 120 /
+ * 84 / 60 / 36 / 24 1.02-1.04 / 1.05 / 1.06-1.07 / 1.10 / 1.10x the
+ * level's blocks. Only the loop order changes: the same bits.
+ * SKIPSERVE_MATMUL_WIDE=0: the level's blocks (read per run, A/B). */
+#define MATMUL_WIDE_MC 36
+static void wide_blocks(sk_gemm_cfg *c, int N, int T)
+{
+    const char *e = getenv("SKIPSERVE_MATMUL_WIDE");
+    if ((e && !strcmp(e, "0")) || c->ablock_bytes <= 0 || c->kpair || N <= c->nc || T < 1)
+        return;
+    /* a thread's share of the columns */
+    int64_t nc = (((int64_t)N + T - 1) / T + c->nr - 1) / c->nr * c->nr;
+    const int64_t fit = c->ablock_bytes / ((int64_t)c->kc * (int64_t)sizeof(float)) / c->nr * c->nr;
+    if (nc > fit)
+        nc = fit;
+    if (nc <= c->nc)
+        return;
+    c->nc = (int)nc;
+    c->mc = MATMUL_WIDE_MC / c->mr * c->mr > 0 ? MATMUL_WIDE_MC / c->mr * c->mr : c->mr;
+}
+
+static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K, int T)
 {
     const sk_gemm_cfg *cfg = pv->cfg;
     sk_gemm_cfg c = *cfg;
@@ -103,6 +134,8 @@ static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K)
      * panels for 256) */
     if (rows > c.mc && (rows <= lim || (c.mr != cfg->mr && M <= lim)) && rows <= 65536)
         c.mc = (int)rows;
+    else if (slice == 0 && M > MATMUL_MC)
+        wide_blocks(&c, pv->w.N, T);
     return c;
 }
 
@@ -110,7 +143,7 @@ size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, in
 {
     const sk_gemm_priv *pv = n->priv;
     int64_t M = fused_rows(out, pv->w.N);
-    const sk_gemm_cfg gc = matmul_cfg(pv, M > 0 ? M : 0, pv->w.K);
+    const sk_gemm_cfg gc = matmul_cfg(pv, M > 0 ? M : 0, pv->w.K, nthreads);
     size_t f = sk_gemm_scratch_floats(&gc, nthreads);
     if (M > 0 && M <= INT_MAX)
         f += sk_fast_prepack_a_floats(&gc, 1, (int)M, pv->w.K);
@@ -215,7 +248,7 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
         return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
     if (M == 0 || N == 0)
         return 0;
-    const sk_gemm_cfg gcfg = matmul_cfg(pv, M, K); /* the job's tile and M block */
+    const sk_gemm_cfg gcfg = matmul_cfg(pv, M, K, sk_pool_size(ctx->pool)); /* the job's tile and blocks */
     size_t gemm_floats = sk_gemm_scratch_floats(&gcfg, sk_pool_size(ctx->pool));
     float *heap, *scratch = sk_fast_scratch(
                      n, ctx, gemm_floats + sk_fast_prepack_a_floats(&gcfg, 1, (int)M, K), &heap);

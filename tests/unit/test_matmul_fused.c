@@ -536,8 +536,10 @@ static void test_matmul_mc(void **state)
  * short last slice), each against the unfused scalar reference within the
  * summation-order tolerance, at every level on 1, 2 and 3 threads; the
  * default's outputs bit-identical across the thread counts, and to the one
- * job where K is one block either way (K <= the level's kc). Where the
- * config has no budget (AMD, the AVX2 level) the runs are the one job. */
+ * job where K is one block either way (K <= the level's kc); a product
+ * whose slices would not fit runs as one job on wide blocks, bit-identical
+ * to the level's blocks (SKIPSERVE_MATMUL_WIDE=0). Where the config has no
+ * budget (AMD, the AVX2 level) the runs are the one job on the level's. */
 static int kc_of(sk_isa l)
 {
     const sk_kconfig *k = sk_kconfig_for(l);
@@ -576,9 +578,13 @@ static void test_matmul_slices(void **state)
         if (!kc->gemm.ablock_bytes)
             assert_null(kc->gemm_mr12); /* the budget comes with the Intel config */
     }
+    /* the last: its slices' whole K (208 x 1300 floats) past 1 MB, so one
+     * job, on wide blocks (wide_blocks: 608 / 320 columns at 1 / 2
+     * threads, the level's at 3) */
     mm_case cs[] = {{3, 3, 197, 96, 72, 1, 1, 1, 2},  {2, 601, 0, 300, 45, 1, 0, 1, 0},
-                    {3, 8, 197, 64, 40, 1, 1, 0, 3}, {2, 601, 0, 200, 33, 0, 0, 1, 1}};
-    static const char *sl[] = {NULL, "0", "40"};
+                    {3, 8, 197, 64, 40, 1, 1, 0, 3}, {2, 601, 0, 200, 33, 0, 0, 1, 1},
+                    {2, 601, 0, 1300, 600, 1, 0, 1, 2}};
+    static const char *sl[] = {NULL, "0", "40", NULL};
     static const int threads[] = {1, 2, 3};
     for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++) {
         sk_cpu_set_level((sk_isa)l);
@@ -599,12 +605,16 @@ static void test_matmul_slices(void **state)
             float *first = NULL;
             for (int t = 0; t < 3; t++) {
                 sk_pool *pool = threads[t] > 1 ? sk_pool_create(threads[t]) : NULL;
-                for (int e = 0; e < 3; e++) {
+                for (int e = 0; e < 4; e++) {
                     if (sl[e])
                         setenv("SKIPSERVE_MATMUL_SLICE", sl[e], 1);
-                    check_case(c, pool); /* against the scalar reference */
+                    if (e == 3) /* the level's blocks instead of wide ones */
+                        setenv("SKIPSERVE_MATMUL_WIDE", "0", 1);
+                    if (e < 3)
+                        check_case(c, pool); /* against the scalar reference */
                     float *y = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
                     unsetenv("SKIPSERVE_MATMUL_SLICE");
+                    unsetenv("SKIPSERVE_MATMUL_WIDE");
                     if (e == 0 && !first)
                         first = y;
                     else if (e == 0 && memcmp(first, y, sizeof(float) * ny))
@@ -615,6 +625,11 @@ static void test_matmul_slices(void **state)
                              memcmp(first, y, sizeof(float) * ny))
                         fail_msg("[%s] %d threads, %lld rows K %lld N %lld: slices differ "
                                  "from one job",
+                                 sk_isa_name((sk_isa)l), threads[t], (long long)rows,
+                                 (long long)c->K, (long long)c->N);
+                    else if (e == 3 && memcmp(first, y, sizeof(float) * ny))
+                        fail_msg("[%s] %d threads, %lld rows K %lld N %lld: wide blocks differ "
+                                 "from the level's",
                                  sk_isa_name((sk_isa)l), threads[t], (long long)rows,
                                  (long long)c->K, (long long)c->N);
                     if (y != first)
