@@ -73,7 +73,12 @@ int64_t sk_matmul_fused_slice_rows(const sk_gemm_cfg *cfg, int mr, int64_t M, in
 {
     const char *e = getenv("SKIPSERVE_MATMUL_SLICE");
     const int64_t lim = e && *e ? atoll(e) : MATMUL_MC;
-    if (cfg->kpair || cfg->ablock_bytes <= 0 || lim < mr || M <= lim || mr <= 0 || K <= 0)
+    /* K of at least two of the level's blocks: what the slices save is the
+     * one job's C re-read per K block and A re-read per column block;
+     * vit_small's K = 384 (one block and a half) read 1.00x at b8 1T and
+     * 0.94-0.98x at 2T (7 jobs of 33-134 M multiply-adds on the pool) */
+    if (cfg->kpair || cfg->ablock_bytes <= 0 || lim < mr || M <= lim || mr <= 0 ||
+        K < 2 * cfg->kc)
         return 0;
     /* near-equal slices of whole panels: 1576 rows = 132 12-row panels
      * as 6 slices of 19 panels (228 rows) and a last of 208 rows */

@@ -535,17 +535,12 @@ static void test_matmul_mc(void **state)
  * (SKIPSERVE_MATMUL_SLICE=0) and with slices of 40 rows (3 panels and a
  * short last slice), each against the unfused scalar reference within the
  * summation-order tolerance, at every level on 1, 2 and 3 threads; the
- * default's outputs bit-identical across the thread counts, and to the one
- * job where K is one block either way (K <= the level's kc); a product
+ * default's outputs bit-identical across the thread counts, and to 36-row
+ * slices where both run the whole K in one block (K <= 1024; elsewhere the
+ * same path, one job: K = 64 is below two of the level's blocks); a product
  * whose slices would not fit runs as one job on wide blocks, bit-identical
  * to the level's blocks (SKIPSERVE_MATMUL_WIDE=0). Where the config has no
  * budget (AMD, the AVX2 level) the runs are the one job on the level's. */
-static int kc_of(sk_isa l)
-{
-    const sk_kconfig *k = sk_kconfig_for(l);
-    return k ? k->gemm.kc : 0;
-}
-
 static void test_matmul_slices(void **state)
 {
     (void)state;
@@ -563,10 +558,11 @@ static void test_matmul_slices(void **state)
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 1100), 0);
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 256, 768), 0); /* one job */
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 257, 768), 132); /* 22 panels */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 300), 204);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc), 204);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc - 1), 0);
         setenv("SKIPSERVE_MATMUL_SLICE", "40", 1); /* 3 panels a slice */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 300), 36);
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 30, 300), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc), 36);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 30, 2 * cfg.kc), 0);
         setenv("SKIPSERVE_MATMUL_SLICE", "0", 1);
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768), 0);
         unsetenv("SKIPSERVE_MATMUL_SLICE");
@@ -581,8 +577,8 @@ static void test_matmul_slices(void **state)
     /* the last: its slices' whole K (208 x 1300 floats) past 1 MB, so one
      * job, on wide blocks (wide_blocks: 608 / 320 columns at 1 / 2
      * threads, the level's at 3) */
-    mm_case cs[] = {{3, 3, 197, 96, 72, 1, 1, 1, 2},  {2, 601, 0, 300, 45, 1, 0, 1, 0},
-                    {3, 8, 197, 64, 40, 1, 1, 0, 3}, {2, 601, 0, 200, 33, 0, 0, 1, 1},
+    mm_case cs[] = {{3, 3, 197, 520, 72, 1, 1, 1, 2},  {2, 601, 0, 600, 45, 1, 0, 1, 0},
+                    {3, 8, 197, 64, 40, 1, 1, 0, 3},   {2, 601, 0, 512, 33, 0, 0, 1, 1},
                     {2, 601, 0, 1300, 600, 1, 0, 1, 2}};
     static const char *sl[] = {NULL, "0", "40", NULL};
     static const int threads[] = {1, 2, 3};
@@ -621,10 +617,9 @@ static void test_matmul_slices(void **state)
                         fail_msg("[%s] %lld rows K %lld N %lld: %d threads differ from 1",
                                  sk_isa_name((sk_isa)l), (long long)rows, (long long)c->K,
                                  (long long)c->N, threads[t]);
-                    else if (e == 1 && c->K <= kc_of((sk_isa)l) &&
-                             memcmp(first, y, sizeof(float) * ny))
-                        fail_msg("[%s] %d threads, %lld rows K %lld N %lld: slices differ "
-                                 "from one job",
+                    else if (e == 2 && c->K <= 1024 && memcmp(first, y, sizeof(float) * ny))
+                        fail_msg("[%s] %d threads, %lld rows K %lld N %lld: 36-row slices "
+                                 "differ from the default's",
                                  sk_isa_name((sk_isa)l), threads[t], (long long)rows,
                                  (long long)c->K, (long long)c->N);
                     else if (e == 3 && memcmp(first, y, sizeof(float) * ny))
