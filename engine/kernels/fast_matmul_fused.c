@@ -69,16 +69,17 @@ static int mr12_on(void)
  * SKIPSERVE_MATMUL_SLICE=0 turns it off, =n sets the slice's row limit
  * (whole panels; read per run: A/B). Returns a slice's rows, 0 for one
  * job. */
-int64_t sk_matmul_fused_slice_rows(const sk_gemm_cfg *cfg, int mr, int64_t M, int K)
+int64_t sk_matmul_fused_slice_rows(const sk_gemm_cfg *cfg, int mr, int64_t M, int K, int N)
 {
     const char *e = getenv("SKIPSERVE_MATMUL_SLICE");
     const int64_t lim = e && *e ? atoll(e) : MATMUL_MC;
-    /* K of at least two of the level's blocks: what the slices save is the
-     * one job's C re-read per K block and A re-read per column block;
-     * vit_small's K = 384 (one block and a half) read 1.00x at b8 1T and
-     * 0.94-0.98x at 2T (7 jobs of 33-134 M multiply-adds on the pool) */
+    /* K of at least two of the level's K blocks and N of two of its column
+     * blocks: what the slices save is the one job's C re-read per K block
+     * and A re-read per column block. vit_small's FFN2 (K 768, N 192: one
+     * column block) read 1.00-1.03x in slices at b8 1T but 0.95x at 2T
+     * (7 jobs of 34 M multiply-adds on the pool, 1 of 10 rounds) */
     if (cfg->kpair || cfg->ablock_bytes <= 0 || lim < mr || M <= lim || mr <= 0 ||
-        K < 2 * cfg->kc)
+        K < 2 * cfg->kc || N < 2 * cfg->nc)
         return 0;
     /* near-equal slices of whole panels: 1576 rows = 132 12-row panels
      * as 6 slices of 19 panels (228 rows) and a last of 208 rows */
@@ -129,7 +130,7 @@ static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K, int T)
     sk_gemm_cfg c = *cfg;
     if (pv->kc && pv->kc->gemm_mr12 && cfg == &pv->kc->gemm && !cfg->kpair && mr12_on())
         c = sk_gemm_cfg_mr12(cfg, pv->kc->gemm_mr12);
-    const int64_t slice = sk_matmul_fused_slice_rows(&c, c.mr, M, K);
+    const int64_t slice = sk_matmul_fused_slice_rows(&c, c.mr, M, K, pv->w.N);
     if (slice > 0)
         M = slice; /* each slice's job: its rows in one M block */
     const char *e = getenv("SKIPSERVE_MATMUL_MC");
@@ -268,7 +269,7 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     else
         sk_fast_prepack_a(ctx->pool, &gcfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
                           scratch + gemm_floats, &pa);
-    const int64_t slice = sk_matmul_fused_slice_rows(&gcfg, gcfg.mr, M, K);
+    const int64_t slice = sk_matmul_fused_slice_rows(&gcfg, gcfg.mr, M, K, N);
     const int64_t srows = slice > 0 ? slice : M;
     sk_gemm_job j;
     sk_gemm_job_init(&j, &gcfg, (int)srows, N, K, 1);

@@ -537,7 +537,8 @@ static void test_matmul_mc(void **state)
  * summation-order tolerance, at every level on 1, 2 and 3 threads; the
  * default's outputs bit-identical across the thread counts, and to 36-row
  * slices where both run the whole K in one block (K <= 1024; elsewhere the
- * same path, one job: K = 64 is below two of the level's blocks); a product
+ * same path, one job: K = 64 and N = 45 below two of the level's blocks);
+ * a product
  * whose slices would not fit runs as one job on wide blocks, bit-identical
  * to the level's blocks (SKIPSERVE_MATMUL_WIDE=0). Where the config has no
  * budget (AMD, the AVX2 level) the runs are the one job on the level's. */
@@ -551,34 +552,36 @@ static void test_matmul_slices(void **state)
         sk_gemm_cfg cfg = kc->gemm;
         cfg.ablock_bytes = 1 << 20;
         unsetenv("SKIPSERVE_MATMUL_SLICE");
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768), 228); /* 6 x 19 + 18 */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 8, 1576, 768), 232);  /* 7 x 29 panels */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 3072), 0);  /* past 1 MB */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 1024), 228); /* 240 x 1024 */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 1100), 0);
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 256, 768), 0); /* one job */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 257, 768), 132); /* 22 panels */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc), 204);
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc - 1), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 228); /* 6 x 19 + 18 */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 8, 1576, 768, 768), 232);  /* 7 x 29 panels */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 3072, 768), 0);  /* past 1 MB */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 1024, 768), 228); /* 240 x 1024 */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 1100, 768), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 256, 768, 768), 0); /* one job */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 257, 768, 768), 132); /* 22 panels */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc, 768), 204);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc - 1, 768), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 2 * cfg.nc), 228);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 2 * cfg.nc - 1), 0);
         setenv("SKIPSERVE_MATMUL_SLICE", "40", 1); /* 3 panels a slice */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc), 36);
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 30, 2 * cfg.kc), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc, 768), 36);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 30, 2 * cfg.kc, 768), 0);
         setenv("SKIPSERVE_MATMUL_SLICE", "0", 1);
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 0);
         unsetenv("SKIPSERVE_MATMUL_SLICE");
         cfg.kpair = 1; /* BF16 panels: the one job */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 0);
         cfg.kpair = 0;
         cfg.ablock_bytes = 0; /* AMD: the one job */
-        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 0);
         if (!kc->gemm.ablock_bytes)
             assert_null(kc->gemm_mr12); /* the budget comes with the Intel config */
     }
     /* the last: its slices' whole K (208 x 1300 floats) past 1 MB, so one
      * job, on wide blocks (wide_blocks: 608 / 320 columns at 1 / 2
      * threads, the level's at 3) */
-    mm_case cs[] = {{3, 3, 197, 520, 72, 1, 1, 1, 2},  {2, 601, 0, 600, 45, 1, 0, 1, 0},
-                    {3, 8, 197, 64, 40, 1, 1, 0, 3},   {2, 601, 0, 512, 33, 0, 0, 1, 1},
+    mm_case cs[] = {{3, 3, 197, 520, 520, 1, 1, 1, 2}, {2, 601, 0, 600, 525, 1, 0, 1, 0},
+                    {3, 8, 197, 64, 40, 1, 1, 0, 3},    {2, 601, 0, 512, 45, 0, 0, 1, 1},
                     {2, 601, 0, 1300, 600, 1, 0, 1, 2}};
     static const char *sl[] = {NULL, "0", "40", NULL};
     static const int threads[] = {1, 2, 3};
