@@ -60,10 +60,11 @@ static int mr12_on(void)
  * MB) re-read and re-written per K block. On the Intel Xeon of session 20
  * (bench/vit_gemm_ab.c, 1576 rows, thread CPU time; bench/RESULTS.md) the
  * slices ran QKV / proj / FFN1 1.08-1.10x faster; FFN2 (K = 3072: the
- * slice's whole K, 2.8 MB, past the budget; in 1024-blocks 0.93-0.95x)
- * keeps the one job. Only where the config carries the L2 budget for A
- * (ablock_bytes: the Intel configs of fill_mr12), and only where the
- * slice's whole K fits it; AMD keeps the one job. Each element is then one
+ * slice's whole K, 2.8 MB, past the budget; in K blocks of 256-1024
+ * 0.89-0.95x) keeps the one job. Only where the config carries the L2
+ * budget for A (ablock_bytes: the Intel configs of fill_mr12), where the
+ * slice's whole K fits it and K, N are large enough (below); AMD keeps the
+ * one job. Each element is then one
  * FMA chain over the whole K instead of the level's 256-row blocks summed
  * (another order, within ~1e-6; the same across thread counts).
  * SKIPSERVE_MATMUL_SLICE=0 turns it off, =n sets the slice's row limit
