@@ -18,6 +18,12 @@
  *   mr12    (session 19) the 12-row kernel's config (sk_gemm_cfg_mr12; put
  *           mc=N after it: its M block is the level's rounded to 12)
  *   apf=N   (session 19) the config's A-panel prefetch distance (0: off)
+ *   slice=N (session 20 vb8) the product as row slices of N rows (whole
+ *           A panels; N a multiple of the config's mr), one job each, as
+ *           _MatMulFused runs a batch's rows (fast_matmul_fused.c)
+ *   krule   the job's K block by _MatMulFused's rule (sk_matmul_fused_kc)
+ *           for the job's rows (a slice's where slice=N)
+ * VIT_ROWS=n (session 20 vb8): n rows instead of 197 (batch 8: 1576).
  * Prints per variant the median and 10th percentile ms and the median of
  * the per-round ratios first / variant, and checks every variant's output
  * equals the first's bit for bit (kc changes the sum's order: reported).
@@ -32,6 +38,7 @@
 
 #include "cpu.h"
 #include "kernels/config.h"
+#include "kernels/fast_conv.h"
 #include "kernels/fast_ops.h"
 #include "kernels/fast_pack_t.h"
 #include "kernels/gemm.h"
@@ -41,7 +48,7 @@
 #define MAXV 8
 
 typedef struct var {
-    int kc, nopack, warm, noepi;
+    int kc, nopack, warm, noepi, slice, krule;
     sk_gemm_cfg cfg;
     char *env_name, *env_val;
     double *ms;
@@ -79,7 +86,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: vit-gemm-ab ROUNDS qkv|proj|ffn1|ffn2 VARIANT...\n");
         return 2;
     }
-    int rounds = atoi(argv[1]), M = 197, N, K;
+    int rounds = atoi(argv[1]), M = getenv("VIT_ROWS") ? atoi(getenv("VIT_ROWS")) : 197, N, K;
     if (!strcmp(argv[2], "qkv"))
         N = 2304, K = 768;
     else if (!strcmp(argv[2], "proj"))
@@ -108,6 +115,10 @@ int main(int argc, char **argv)
                 v[i].cfg = sk_gemm_cfg_mr12(&v[i].cfg, sk_f32_gemm_12x32__avx512f);
             else if (!strncmp(t, "apf=", 4)) /* session 19: the A-panel prefetch */
                 v[i].cfg.apf = atoi(t + 4);
+            else if (!strncmp(t, "slice=", 6))
+                v[i].slice = atoi(t + 6);
+            else if (!strcmp(t, "krule"))
+                v[i].krule = 1;
             else if (!strcmp(t, "nopack"))
                 v[i].nopack = 1;
             else if (!strcmp(t, "warm"))
@@ -137,7 +148,7 @@ int main(int argc, char **argv)
             return 1;
     /* room for 12-row panels too (mr12) */
     float *apack = sk_alloc(((size_t)M + 16) * (size_t)K * sizeof(float));
-    float *scr = sk_alloc(sk_gemm_scratch_floats(&kcf->gemm, 1) * sizeof(float) * 4);
+    float *scr = sk_alloc(sk_gemm_scratch_floats(&kcf->gemm, 1) * sizeof(float) * 8);
     sk_fast_rows_t rt = {A, (size_t)K, 0, kcf->ops.transpose};
     sk_gemm_packed_a pa;
     sk_fast_prepack_a(pool, &kcf->gemm, sk_fast_pack_a_rows_t, &rt, 1, M, K, apack, &pa);
@@ -153,19 +164,27 @@ int main(int argc, char **argv)
                 sk_fast_prepack_a(pool, &w->cfg, sk_fast_pack_a_rows_t, &rt, 1, M, K, apack,
                                   &pa);
             pa.cfg = &w->cfg;
-            sk_gemm_job_init(&j, &w->cfg, M, N, K, 1);
-            j.kc = w->kc;
-            j.a_packed = &pa;
-            j.b_packed = &pb[w->warm ? 0 : ring++ % ncopy];
-            j.c = w->out;
-            j.ldc = (size_t)N;
-            if (!w->noepi) {
-                j.epi.bias = bias;
-                j.epi.bias_per_col = 1;
-                j.epi.res = R;
-                j.epi.ldres = (size_t)N;
+            const int srows = w->slice > 0 ? w->slice : M;
+            const sk_gemm_packed_b *bq = &pb[w->warm ? 0 : ring++ % ncopy];
+            for (int r0 = 0; r0 < M; r0 += srows) {
+                const int ms = M - r0 < srows ? M - r0 : srows;
+                sk_gemm_packed_a ps = pa;
+                ps.M = ms;
+                ps.data = pa.data + (size_t)(r0 / w->cfg.mr) * (size_t)K * (size_t)w->cfg.mr;
+                sk_gemm_job_init(&j, &w->cfg, ms, N, K, 1);
+                j.kc = w->krule ? sk_matmul_fused_kc(&w->cfg, ms, K) : w->kc;
+                j.a_packed = &ps;
+                j.b_packed = bq;
+                j.c = w->out + (size_t)r0 * N;
+                j.ldc = (size_t)N;
+                if (!w->noepi) {
+                    j.epi.bias = bias;
+                    j.epi.bias_per_col = 1;
+                    j.epi.res = R + (size_t)r0 * N;
+                    j.epi.ldres = (size_t)N;
+                }
+                sk_gemm_run(pool, &j, scr);
             }
-            sk_gemm_run(pool, &j, scr);
             double t = cpu_ms() - t0;
             if (w->env_name)
                 unsetenv(w->env_name);

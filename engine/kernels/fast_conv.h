@@ -52,6 +52,11 @@ size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, in
  * K for at most MATMUL_MC rows (fast_matmul_fused.c MATMUL_KC;
  * SKIPSERVE_MATMUL_KC, read per call). */
 int sk_matmul_fused_kc(const sk_gemm_cfg *cfg, int64_t M, int K);
+/* (session 20, vb8) The rows of each row slice a _MatMulFused product of
+ * M rows, depth K and N columns runs as, one GEMM job a slice, on panels of mr rows
+ * with cfg's L2 budget (cfg->ablock_bytes: Intel); 0: one job
+ * (fast_matmul_fused.c; SKIPSERVE_MATMUL_SLICE, read per call). */
+int64_t sk_matmul_fused_slice_rows(const sk_gemm_cfg *cfg, int mr, int64_t M, int K, int N);
 
 /* Floats rounded up to a 64-byte multiple, for carving scratch. */
 static inline size_t round16f(size_t n) { return (n + 15) & ~(size_t)15; }

@@ -48,12 +48,92 @@ static int mr12_on(void)
     const char *e = getenv("SKIPSERVE_MATMUL_MR12");
     return !(e && !strcmp(e, "0"));
 }
-static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M)
+/* Session 20 (vb8): a product of more rows than MATMUL_MC (a batch of
+ * tokens: ViT-B/16 at batch 8 is 1576 rows) as row slices of at most
+ * MATMUL_MC rows, whole A panels each, run one after the other as
+ * batch-1-sized jobs — each slice one M block and its whole K in one
+ * block, so its block of A (<= 256 x K floats) stays in L2 while every
+ * weight panel streams past it once (prefetched), as at batch 1. The one
+ * job over all rows runs the level's blocks instead (K blocks of 256,
+ * 120-row M blocks, 256-column tasks): all 1576 rows of A re-read from L3
+ * per column block, and the C block of every row (1576 x 256 floats, 1.6
+ * MB) re-read and re-written per K block. On the Intel Xeon of session 20
+ * (bench/vit_gemm_ab.c, 1576 rows, thread CPU time; bench/RESULTS.md) the
+ * slices ran QKV / proj / FFN1 1.08-1.10x faster; FFN2 (K = 3072: the
+ * slice's whole K, 2.8 MB, past the budget; in K blocks of 256-1024
+ * 0.89-0.95x) keeps the one job. Only where the config carries the L2
+ * budget for A (ablock_bytes: the Intel configs of fill_mr12), where the
+ * slice's whole K fits it and K, N are large enough (below); AMD keeps the
+ * one job. Each element is then one
+ * FMA chain over the whole K instead of the level's 256-row blocks summed
+ * (another order, within ~1e-6; the same across thread counts).
+ * SKIPSERVE_MATMUL_SLICE=0 turns it off, =n sets the slice's row limit
+ * (whole panels; read per run: A/B). Returns a slice's rows, 0 for one
+ * job. */
+int64_t sk_matmul_fused_slice_rows(const sk_gemm_cfg *cfg, int mr, int64_t M, int K, int N)
+{
+    const char *e = getenv("SKIPSERVE_MATMUL_SLICE");
+    const int64_t lim = e && *e ? atoll(e) : MATMUL_MC;
+    /* K of at least two of the level's K blocks and N of two of its column
+     * blocks: what the slices save is the one job's C re-read per K block
+     * and A re-read per column block. vit_small's FFN2 (K 768, N 192: one
+     * column block) read 1.00-1.03x in slices at b8 1T but 0.95x at 2T
+     * (7 jobs of 34 M multiply-adds on the pool, 1 of 10 rounds) */
+    if (cfg->kpair || cfg->ablock_bytes <= 0 || lim < mr || M <= lim || mr <= 0 ||
+        K < 2 * cfg->kc || N < 2 * cfg->nc)
+        return 0;
+    /* near-equal slices of whole panels: 1576 rows = 132 12-row panels
+     * as 6 slices of 19 panels (228 rows) and a last of 208 rows */
+    const int64_t panels = (M + mr - 1) / mr, maxp = lim / mr;
+    const int64_t nsl = (panels + maxp - 1) / maxp;
+    const int64_t rows = (panels + nsl - 1) / nsl * mr;
+    /* only where the slice's whole K fits the L2 budget (K = 768: 240 x
+     * 768 floats, 737 KB of 1 MB) */
+    if ((rows + 15) / 16 * 16 * (int64_t)K * (int64_t)sizeof(float) > cfg->ablock_bytes)
+        return 0;
+    return rows;
+}
+
+/* Session 20 (vb8): the blocks of a product of more than MATMUL_MC rows
+ * that runs as one job (the slices' whole K does not fit the L2 budget:
+ * ViT-B/16's FFN2 at batch 8, 1576 x 768 x 3072, K blocks of 256) on a
+ * config with that budget (Intel): column blocks of all N columns while
+ * the kc x nc block of B fits the budget (768: 768 KB of 1 MB), and M
+ * blocks of MATMUL_WIDE_MC rows. The level's 256-column, 120-row blocks
+ * read A (1576 x 3072 floats) from L3 once per column block and each K
+ * block's C in 1 KB pieces of 3 KB rows; with whole rows A is read once,
+ * C's rows are contiguous, and the small A block (36 x 256 floats, 36 KB)
+ * stays in L1 across the block's B panels (read from L2). bench/vit_gemm_ab
+ * (1576-row FFN2, thread CPU time, session 20): nc 768 with mc 120 /
+ * 84 / 60 / 36 / 24 1.02-1.04 / 1.05 / 1.06-1.07 / 1.10 / 1.10x the
+ * level's blocks. Only the loop order changes: the same bits.
+ * SKIPSERVE_MATMUL_WIDE=0: the level's blocks (read per run, A/B). */
+#define MATMUL_WIDE_MC 36
+static void wide_blocks(sk_gemm_cfg *c, int N, int T)
+{
+    const char *e = getenv("SKIPSERVE_MATMUL_WIDE");
+    if ((e && !strcmp(e, "0")) || c->ablock_bytes <= 0 || c->kpair || N <= c->nc || T < 1)
+        return;
+    /* a thread's share of the columns */
+    int64_t nc = (((int64_t)N + T - 1) / T + c->nr - 1) / c->nr * c->nr;
+    const int64_t fit = c->ablock_bytes / ((int64_t)c->kc * (int64_t)sizeof(float)) / c->nr * c->nr;
+    if (nc > fit)
+        nc = fit;
+    if (nc <= c->nc)
+        return;
+    c->nc = (int)nc;
+    c->mc = MATMUL_WIDE_MC / c->mr * c->mr > 0 ? MATMUL_WIDE_MC / c->mr * c->mr : c->mr;
+}
+
+static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K, int T)
 {
     const sk_gemm_cfg *cfg = pv->cfg;
     sk_gemm_cfg c = *cfg;
     if (pv->kc && pv->kc->gemm_mr12 && cfg == &pv->kc->gemm && !cfg->kpair && mr12_on())
         c = sk_gemm_cfg_mr12(cfg, pv->kc->gemm_mr12);
+    const int64_t slice = sk_matmul_fused_slice_rows(&c, c.mr, M, K, pv->w.N);
+    if (slice > 0)
+        M = slice; /* each slice's job: its rows in one M block */
     const char *e = getenv("SKIPSERVE_MATMUL_MC");
     const int64_t lim = e && *e ? atoll(e) : MATMUL_MC;
     const int64_t rows = (M + c.mr - 1) / c.mr * c.mr;
@@ -61,6 +141,8 @@ static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M)
      * panels for 256) */
     if (rows > c.mc && (rows <= lim || (c.mr != cfg->mr && M <= lim)) && rows <= 65536)
         c.mc = (int)rows;
+    else if (slice == 0 && M > MATMUL_MC)
+        wide_blocks(&c, pv->w.N, T);
     return c;
 }
 
@@ -68,7 +150,7 @@ size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, in
 {
     const sk_gemm_priv *pv = n->priv;
     int64_t M = fused_rows(out, pv->w.N);
-    const sk_gemm_cfg gc = matmul_cfg(pv, M > 0 ? M : 0);
+    const sk_gemm_cfg gc = matmul_cfg(pv, M > 0 ? M : 0, pv->w.K, nthreads);
     size_t f = sk_gemm_scratch_floats(&gc, nthreads);
     if (M > 0 && M <= INT_MAX)
         f += sk_fast_prepack_a_floats(&gc, 1, (int)M, pv->w.K);
@@ -173,7 +255,7 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
         return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
     if (M == 0 || N == 0)
         return 0;
-    const sk_gemm_cfg gcfg = matmul_cfg(pv, M); /* the job's tile and M block */
+    const sk_gemm_cfg gcfg = matmul_cfg(pv, M, K, sk_pool_size(ctx->pool)); /* the job's tile and blocks */
     size_t gemm_floats = sk_gemm_scratch_floats(&gcfg, sk_pool_size(ctx->pool));
     float *heap, *scratch = sk_fast_scratch(
                      n, ctx, gemm_floats + sk_fast_prepack_a_floats(&gcfg, 1, (int)M, K), &heap);
@@ -188,11 +270,13 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     else
         sk_fast_prepack_a(ctx->pool, &gcfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
                           scratch + gemm_floats, &pa);
+    const int64_t slice = sk_matmul_fused_slice_rows(&gcfg, gcfg.mr, M, K, N);
+    const int64_t srows = slice > 0 ? slice : M;
     sk_gemm_job j;
-    sk_gemm_job_init(&j, &gcfg, (int)M, N, K, 1);
+    sk_gemm_job_init(&j, &gcfg, (int)srows, N, K, 1);
     j.a_packed = &pa;
     j.b_packed = &pv->w;
-    j.kc = sk_matmul_fused_kc(&gcfg, M, K);
+    j.kc = sk_matmul_fused_kc(&gcfg, srows, K);
     j.c = out[0].data;
     j.ldc = (size_t)N;
     sk_fused_act(n, &j.epi.min, &j.epi.max);
@@ -213,7 +297,22 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
         j.post_ctx = &gelu_fn;
         gelu = SK_GELU_NONE; /* done by the tasks */
     }
-    sk_gemm_run(ctx->pool, &j, scratch); /* cannot fail: scratch given */
+    /* one job, or one per row slice (sk_matmul_fused_slice_rows): slice r0's A
+     * panels start at panel r0 / mr of the packed A, its C and residual
+     * rows at row r0 */
+    const size_t apanel = sk_gemm_kslots(&gcfg, K) * (size_t)gcfg.mr;
+    sk_gemm_packed_a ps = pa;
+    for (int64_t r0 = 0; r0 < M; r0 += srows) {
+        sk_gemm_job js = j;
+        js.M = (int)(M - r0 < srows ? M - r0 : srows);
+        ps.M = js.M;
+        ps.data = pa.data + (size_t)(r0 / gcfg.mr) * apanel;
+        js.a_packed = &ps;
+        js.c = j.c + (size_t)r0 * (size_t)N;
+        if (R)
+            js.epi.res = j.epi.res + (size_t)r0 * (size_t)N;
+        sk_gemm_run(ctx->pool, &js, scratch); /* cannot fail: scratch given */
+    }
     sk_free(heap);
     if (gelu != SK_GELU_NONE) {
         gelu_job g = {gelu_fn, out[0].data, (size_t)N};

@@ -526,6 +526,125 @@ static void test_matmul_mc(void **state)
     }
 }
 
+/* The row slices (session 20 vb8, sk_matmul_fused_slice_rows: products
+ * of more than 256 rows as slices of whole panels, one GEMM job each,
+ * where the config has an L2 budget for A — Intel — and the slice's whole
+ * K fits it). The rule's values; then products of 591 / 601 / 1576 rows
+ * (row counts off 12 and 8, narrow last column panels, K under and over
+ * the level's kc, bias / residual / GELU), by default, with one job
+ * (SKIPSERVE_MATMUL_SLICE=0) and with slices of 40 rows (3 panels and a
+ * short last slice), each against the unfused scalar reference within the
+ * summation-order tolerance, at every level on 1, 2 and 3 threads; the
+ * default's outputs bit-identical across the thread counts, and to 36-row
+ * slices where both run the whole K in one block (K <= 1024; elsewhere the
+ * same path, one job: K = 64 and N = 45 below two of the level's blocks);
+ * a product
+ * whose slices would not fit runs as one job on wide blocks, bit-identical
+ * to the level's blocks (SKIPSERVE_MATMUL_WIDE=0). Where the config has no
+ * budget (AMD, the AVX2 level) the runs are the one job on the level's. */
+static void test_matmul_slices(void **state)
+{
+    (void)state;
+    for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++) {
+        const sk_kconfig *kc = sk_kconfig_for((sk_isa)l);
+        if (!kc)
+            continue;
+        sk_gemm_cfg cfg = kc->gemm;
+        cfg.ablock_bytes = 1 << 20;
+        unsetenv("SKIPSERVE_MATMUL_SLICE");
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 228); /* 6 x 19 + 18 */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 8, 1576, 768, 768), 232);  /* 7 x 29 panels */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 3072, 768), 0);  /* past 1 MB */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 1024, 768), 228); /* 240 x 1024 */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 1100, 768), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 256, 768, 768), 0); /* one job */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 257, 768, 768), 132); /* 22 panels */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc, 768), 204);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc - 1, 768), 0);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 2 * cfg.nc), 228);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 2 * cfg.nc - 1), 0);
+        setenv("SKIPSERVE_MATMUL_SLICE", "40", 1); /* 3 panels a slice */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc, 768), 36);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 30, 2 * cfg.kc, 768), 0);
+        setenv("SKIPSERVE_MATMUL_SLICE", "0", 1);
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 0);
+        unsetenv("SKIPSERVE_MATMUL_SLICE");
+        cfg.kpair = 1; /* BF16 panels: the one job */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 0);
+        cfg.kpair = 0;
+        cfg.ablock_bytes = 0; /* AMD: the one job */
+        assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 0);
+        if (!kc->gemm.ablock_bytes)
+            assert_null(kc->gemm_mr12); /* the budget comes with the Intel config */
+    }
+    /* the last: its slices' whole K (208 x 1300 floats) past 1 MB, so one
+     * job, on wide blocks (wide_blocks: 608 / 320 columns at 1 / 2
+     * threads, the level's at 3) */
+    mm_case cs[] = {{3, 3, 197, 520, 520, 1, 1, 1, 2}, {2, 601, 0, 600, 525, 1, 0, 1, 0},
+                    {3, 8, 197, 64, 40, 1, 1, 0, 3},    {2, 601, 0, 512, 45, 0, 0, 1, 1},
+                    {2, 601, 0, 1300, 600, 1, 0, 1, 2}};
+    static const char *sl[] = {NULL, "0", "40", NULL};
+    static const int threads[] = {1, 2, 3};
+    for (int l = SK_ISA_SCALAR + 1; l <= (int)sk_cpu_detected(); l++) {
+        sk_cpu_set_level((sk_isa)l);
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            const mm_case *c = &cs[i];
+            char err[256];
+            sk_graph *g = build(c, rnd() * 7919ull + 11);
+            if (sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
+            size_t ny = (size_t)(rows * c->N);
+            float *a = malloc(sizeof(float) * (size_t)(rows * c->K));
+            float *r = malloc(sizeof(float) * ny);
+            for (int64_t q = 0; q < rows * c->K; q++)
+                a[q] = frand();
+            for (size_t q = 0; q < ny; q++)
+                r[q] = frand();
+            float *first = NULL;
+            for (int t = 0; t < 3; t++) {
+                sk_pool *pool = threads[t] > 1 ? sk_pool_create(threads[t]) : NULL;
+                for (int e = 0; e < 4; e++) {
+                    if (sl[e])
+                        setenv("SKIPSERVE_MATMUL_SLICE", sl[e], 1);
+                    if (e == 3) /* the level's blocks instead of wide ones */
+                        setenv("SKIPSERVE_MATMUL_WIDE", "0", 1);
+                    if (e < 3)
+                        check_case(c, pool); /* against the scalar reference */
+                    float *y = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
+                    unsetenv("SKIPSERVE_MATMUL_SLICE");
+                    unsetenv("SKIPSERVE_MATMUL_WIDE");
+                    if (e == 0 && !first)
+                        first = y;
+                    else if (e == 0 && memcmp(first, y, sizeof(float) * ny))
+                        fail_msg("[%s] %lld rows K %lld N %lld: %d threads differ from 1",
+                                 sk_isa_name((sk_isa)l), (long long)rows, (long long)c->K,
+                                 (long long)c->N, threads[t]);
+                    else if (e == 2 && c->K <= 1024 && memcmp(first, y, sizeof(float) * ny))
+                        fail_msg("[%s] %d threads, %lld rows K %lld N %lld: 36-row slices "
+                                 "differ from the default's",
+                                 sk_isa_name((sk_isa)l), threads[t], (long long)rows,
+                                 (long long)c->K, (long long)c->N);
+                    else if (e == 3 && memcmp(first, y, sizeof(float) * ny))
+                        fail_msg("[%s] %d threads, %lld rows K %lld N %lld: wide blocks differ "
+                                 "from the level's",
+                                 sk_isa_name((sk_isa)l), threads[t], (long long)rows,
+                                 (long long)c->K, (long long)c->N);
+                    if (y != first)
+                        free(y);
+                }
+                if (pool)
+                    sk_pool_destroy(pool);
+            }
+            free(first);
+            free(a);
+            free(r);
+            sk_graph_free(g);
+        }
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+}
+
 /* The 12-row panels (session 19 gk, config.h gemm_mr12: Intel AVX-512 CPUs
  * only, by CPU detection; AMD keeps 8-row panels and the session-18 K
  * rule): every output bit-identical to SKIPSERVE_MATMUL_MR12=0's 8-row
@@ -1267,6 +1386,7 @@ int main(void)
         cmocka_unit_test(test_matmul_kc),
         cmocka_unit_test(test_matmul_mc),
         cmocka_unit_test(test_matmul_mr12),
+        cmocka_unit_test(test_matmul_slices),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_wrong_constant_not_fused),
         cmocka_unit_test(test_attention_fused),
