@@ -28,20 +28,21 @@
  * ZMM / tile state, and buffers sized from leaf 0xd must stay large enough;
  * software tests the CPUID feature bit before XCR0's state bits.
  *
- * Node / V8: node resets every signal to its default at start (PlatformInit)
- * and then installs its WebAssembly trap handler for SIGSEGV, which hands a
- * fault that is not a WebAssembly trap to the handler it found before it —
- * the default by then — so a plain handler installed here is gone before
- * ORT loads (the process dies at its first CPUID after that, in simdutf's
- * dispatch; `node --disable-wasm-trap-handler` alone does not help against
- * the reset). So this library also interposes sigaction() and signal() for
- * SIGSEGV: the handler here stays installed in the kernel, the program's
- * SIGSEGV setting is kept on the side (what a sigaction() query returns),
- * and every SIGSEGV that is not a CPUID fault is passed to it (SIG_DFL:
- * the default restored and the fault re-run, or a sent signal re-raised).
+ * Node / V8: node installs its own SIGSEGV handler (the WebAssembly trap
+ * handler) after this constructor. With only a handler installed here, node
+ * v20 died at its first CPUID after that (simdutf's dispatch, from
+ * node::inspector) — its handler did not pass the fault back here; with
+ * `node --disable-wasm-trap-handler` it ran. So that no node flag is needed
+ * (ORT's process runs as it does in compare-ort's native rows), this library
+ * also interposes sigaction() and signal() for SIGSEGV: the handler here
+ * stays installed in the kernel, the program's SIGSEGV setting is kept on
+ * the side (what a sigaction() query returns), and every SIGSEGV that is not
+ * a CPUID fault is passed to it (SIG_DFL: the default restored and the fault
+ * re-run, or a sent signal re-raised). Calls that bypass the libc symbol (a
+ * raw rt_sigaction syscall) would still replace it.
  * CPUID_AVX2_STATS=1 prints at exit how many CPUIDs were answered here —
- * the check that the handler really answers in a program (node: ~20 before
- * ORT, ORT's own on loading).
+ * the check that the handler really answers in a program (node alone: 15;
+ * node running ORT on ResNet-18, bench/ort_bench.js: 59).
  *
  * Not covered: glibc's own dispatch (memcpy / strlen ... ifuncs, its
  * cpu_features) runs its CPUID in ld.so before any constructor, so glibc's

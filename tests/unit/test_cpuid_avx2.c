@@ -201,8 +201,9 @@ static int child_dlopen(void)
     return 0;
 }
 
-/* under LD_PRELOAD, what node does: every signal reset to SIG_DFL, then its
- * own SIGSEGV handler, which gets the faults that are not CPUIDs */
+/* under LD_PRELOAD, as a program that installs its own SIGSEGV handler
+ * (node's WebAssembly trap handler): SIGSEGV set to SIG_DFL, then its
+ * handler, which must get the faults that are not CPUIDs */
 static sigjmp_buf child_jmp;
 static volatile sig_atomic_t child_faults;
 static void child_handler(int sig, siginfo_t *si, void *uc)
