@@ -59,6 +59,11 @@ endif
 ifneq ($(wildcard tools/quantize.c),)
 BINS += $(BUILD)/skipserve-quantize
 endif
+ifneq ($(ENGINE_AVX2_SRCS),)
+BINS += $(BUILD)/cpuid_avx2.so
+# test_cpuid_avx2 runs the library (beside $(BUILD)/tests/) in its children
+$(BUILD)/tests/test_cpuid_avx2: | $(BUILD)/cpuid_avx2.so
+endif
 # the AVX-512 tile variants of skipserve-gemm-bench (x86-64 only)
 GEMM_BENCH_UK := $(if $(ENGINE_AVX512_SRCS),$(BUILD)/obj/tools/gemm_uk_variants__avx512f.o)
 
@@ -150,6 +155,12 @@ $(BUILD)/skipserve-bench: $(BUILD)/obj/tools/bench.o $(LIB_LOADERS) $(LIB_ENGINE
 $(BUILD)/skipserve-quantize: $(call obj,tools/quantize.c tools/quantize_calib.c tools/quantize_qdq.c) \
 		$(LIB_LOADERS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_LOADERS) $(shell pkg-config --libs jansson 2>/dev/null) $(LDLIBS_BASE)
+
+# bench/cpuid_avx2.c: LD_PRELOAD library presenting an AVX2 + FMA CPU (CPUID
+# faulting, x86-64 Linux): both sides of `bench/compare-ort.sh --cpu avx2`
+$(BUILD)/cpuid_avx2.so: bench/cpuid_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/skipserve-load: $(BUILD)/obj/tools/loadgen.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)

@@ -10,7 +10,14 @@
 #
 #   bench/compare-ort.sh [--models "resnet18 resnet50 ..."] [--batches "1 8"]
 #                        [--threads "1 2"] [--runs N] [--rounds R] [--out FILE]
-#                        [--precision fp32|int8|bf16]
+#                        [--precision fp32|int8|bf16] [--cpu native|avx2]
+#
+# --cpu avx2 (session 20): both tools run under $BUILD/cpuid_avx2.so
+# (bench/cpuid_avx2.c, LD_PRELOAD: CPUID shows no AVX-512 / AVX-VNNI / AMX
+# bit, so ORT's MLAS and skipserve's engine/cpu.c both pick their AVX2 + FMA
+# kernels) with GLIBC_TUNABLES masking glibc's AVX-512 string functions too;
+# the header line says so, and a row whose skipserve run did not report the
+# avx2 level stops the script. The ceiling column is then the AVX2 one.
 #
 # --precision int8: both tools run the same QDQ file, made once beside the
 # FP32 model by bench/make_qdq.py (models/lowp_convert.py's qdq form,
@@ -39,6 +46,7 @@ RUNS=10
 ROUNDS=3
 OUT=""
 PREC=fp32
+CPU=native
 while [ $# -gt 0 ]; do
     case "$1" in
     --models) MODELS=$2; shift 2 ;;
@@ -48,13 +56,27 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --precision) PREC=$2; shift 2 ;;
-    *) echo "usage: $0 [--models M] [--batches B] [--threads T] [--runs N] [--rounds R] [--out F] [--precision fp32|int8|bf16]" >&2
+    --cpu) CPU=$2; shift 2 ;;
+    *) echo "usage: $0 [--models M] [--batches B] [--threads T] [--runs N] [--rounds R] [--out F] [--precision fp32|int8|bf16] [--cpu native|avx2]" >&2
        exit 2 ;;
     esac
 done
 case "$PREC" in fp32|int8|bf16) ;; *) echo "compare-ort: --precision fp32|int8|bf16" >&2; exit 2 ;; esac
 BENCH=$BUILD/skipserve-bench
 [ -x "$BENCH" ] || { echo "compare-ort: build $BENCH first (make BUILD=$BUILD)" >&2; exit 1; }
+# RUN: the prefix of both tools' commands (--cpu avx2: the CPUID library)
+RUN=""
+cpu_note=""
+case "$CPU" in
+native) ;;
+avx2)
+    so=$(pwd)/$BUILD/cpuid_avx2.so
+    [ -f "$so" ] || { echo "compare-ort: build $so first (make BUILD=$BUILD $BUILD/cpuid_avx2.so)" >&2; exit 1; }
+    RUN="env LD_PRELOAD=$so GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
+    cpu_note=", cpu avx2 (both tools under bench/cpuid_avx2.c: CPUID without AVX-512 / AVX-VNNI / AMX, glibc's AVX-512 off)"
+    ;;
+*) echo "compare-ort: --cpu native|avx2" >&2; exit 2 ;;
+esac
 if [ ! -d bench/.ort/node_modules/onnxruntime-node ]; then
     mkdir -p bench/.ort
     (cd bench/.ort && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node >&2)
@@ -75,7 +97,7 @@ won() {
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
-    echo "compare-ort: $(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), precision $PREC"
+    echo "compare-ort: $(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), precision $PREC$cpu_note"
     echo
     if [ "$PREC" = fp32 ]; then
         echo "| model | batch | threads | skipserve ms | ORT ms | ORT/skipserve | rounds won | skipserve % ceiling | ORT % ceiling | skipserve RSS MB | ORT RSS MB | max diff |"
@@ -109,18 +131,22 @@ for m in $MODELS; do
             r=0
             while [ $r -lt "$ROUNDS" ]; do
                 # shellcheck disable=SC2086 # sk_prec: zero or two words
-                j=$("$BENCH" "$model" --batch "$b" --threads "$t" --runs "$RUNS" --json --peak \
+                # shellcheck disable=SC2086 # RUN: zero or three words
+                j=$($RUN "$BENCH" "$model" --batch "$b" --threads "$t" --runs "$RUNS" --json --peak \
                     $sk_prec --save-input "$TMP/in.f32" --save-output "$TMP/sk.f32")
                 gmac=$(field "$j" gmac)
                 peak=$(field "$j" peak_gflops)
                 sk_ms="$sk_ms $(field "$j" median_ms)"
                 sk_rss=$(field "$j" max_rss_mb)
                 [ "$(field "$j" outputs_ok)" = "True" ] || echo "compare-ort: skipserve outputs not sane on $m" >&2
-                o=$(node bench/ort_bench.js "$model" "$TMP/in.f32" "$b" "$t" "$RUNS" "$TMP/ort.f32")
+                if [ "$CPU" = avx2 ] && [ "$(field "$j" isa)" != avx2 ]; then
+                    echo "compare-ort: --cpu avx2 but skipserve ran at $(field "$j" isa)" >&2; exit 1
+                fi
+                o=$($RUN node bench/ort_bench.js "$model" "$TMP/in.f32" "$b" "$t" "$RUNS" "$TMP/ort.f32")
                 ort_ms="$ort_ms $(field "$o" median_ms)"
                 ort_rss=$(field "$o" max_rss_mb)
                 if [ "$PREC" != fp32 ]; then
-                    f=$("$BENCH" "$fp32_model" --batch "$b" --threads "$t" --runs "$RUNS" --json \
+                    f=$($RUN "$BENCH" "$fp32_model" --batch "$b" --threads "$t" --runs "$RUNS" --json \
                         --load-input "$TMP/in.f32")
                     f32_ms="$f32_ms $(field "$f" median_ms)"
                 fi
