@@ -491,6 +491,14 @@ int sk_plan_create_shared(const sk_graph *g, const sk_tensor *inputs, sk_pool *p
         return sk_errf(err, errlen, SK_ENOMEM, "out of memory");
     p->g = g;
     p->pool = pool;
+    if (share && (share->arena_borrowed || share->scratch_borrowed)) {
+        /* its memory is a third plan's: that plan's lifetime is what the
+         * sharing plans would depend on, and `share` cannot promise it */
+        free(p);
+        return sk_errf(err, errlen, SK_EINVAL,
+                       "sk_plan_create_shared: the plan to share runs in another plan's memory "
+                       "itself; share the plan that owns it");
+    }
     p->share = share;
     p->kcfg = sk_kconfig_for(sk_cpu_level());
     p->vals = calloc((size_t)g->nvalues + 1, sizeof *p->vals);
@@ -691,7 +699,10 @@ const sk_tensor *sk_plan_input(const sk_plan *p, int i)
     return i >= 0 && i < p->g->ninputs ? &p->inputs[i] : NULL;
 }
 
-size_t sk_plan_arena_bytes(const sk_plan *p) { return p->arena_bytes + p->scratch_bytes; }
+size_t sk_plan_arena_bytes(const sk_plan *p)
+{
+    return (p->arena_borrowed ? 0 : p->arena_bytes) + (p->scratch_borrowed ? 0 : p->scratch_bytes);
+}
 int sk_plan_nsteps(const sk_plan *p) { return p->nsteps; }
 
 void sk_plan_dump(const sk_plan *p, FILE *f)

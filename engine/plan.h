@@ -28,7 +28,8 @@ void sk_plan_free(sk_plan *p);
  * ViT-B/16's plans for batch 1, 2, 4 and 8 held 90 MiB of arenas, 47 MiB
  * shared). The rules: plans sharing memory never run at the same time, a
  * run of one overwrites the others' outputs, and `share` is freed after
- * every plan that shares its memory. */
+ * every plan that shares its memory. `share` must own its memory: a plan
+ * that itself runs in another's is refused (SK_EINVAL) — share the owner. */
 int sk_plan_create_shared(const sk_graph *g, const sk_tensor *inputs, struct sk_pool *pool,
                           const sk_plan *share, sk_plan **out, char *err, size_t errlen);
 
@@ -43,6 +44,9 @@ const char *sk_plan_output_name(const sk_plan *p, int i);
 /* Inferred dtype/shape of graph input i as bound. */
 const sk_tensor *sk_plan_input(const sk_plan *p, int i);
 
+/* Bytes of arena + scratch this plan allocated; memory it runs in from a
+ * shared plan (sk_plan_create_shared) is not counted: a plan that borrows
+ * both reports 0. */
 size_t sk_plan_arena_bytes(const sk_plan *p);
 int sk_plan_nsteps(const sk_plan *p);
 /* The optimized graph as it runs: one line per step, with shapes. */

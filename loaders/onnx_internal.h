@@ -30,7 +30,11 @@ typedef struct sk_src {
 int sk_src_read(const sk_src *s, uint64_t off, void *dst, size_t n, char *err, size_t errlen);
 
 /* A model without the payloads of its large initializers (onnx_skel.c). */
-#define SK_SKEL_MIN_RAW 4096 /* raw_data shorter than this stays in the skeleton */
+/* raw_data shorter than this stays in the skeleton; the fuzz build
+ * (tests/fuzz/run.sh) sets a small one so most payloads leave it */
+#ifndef SK_SKEL_MIN_RAW
+#define SK_SKEL_MIN_RAW 4096
+#endif
 typedef struct sk_skel_raw {
     size_t init;  /* index in graph.initializer */
     uint64_t off; /* the raw_data payload in the source */

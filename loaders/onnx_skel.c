@@ -19,6 +19,7 @@
  * give up (-1): the caller then unpacks the whole file as before, which
  * gives the usual message for a broken file. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,16 +80,27 @@ static const uint8_t *rd_at(rd *r, uint64_t off, size_t n)
     return r->win + (off - r->wstart);
 }
 
-static int rd_varint(rd *r, uint64_t *off, uint64_t end, uint64_t *v)
+/* A varint of at most `max` bytes, as strict as protobuf-c's unpack or
+ * stricter (a file protobuf-c refuses must not load through the skeleton;
+ * one the walk refuses falls back to protobuf-c): tags and length prefixes
+ * take at most 5 bytes (protobuf-c: "error parsing tag/wiretype", "error
+ * parsing length for length-prefixed data"), values at most 10, whose 10th
+ * byte may only hold bit 63 (0 or 1). */
+#define VARINT_TAG 5
+#define VARINT_LEN 5
+#define VARINT_VAL 10
+static int rd_varint_n(rd *r, uint64_t *off, uint64_t end, uint64_t *v, int max)
 {
     uint64_t x = 0;
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < max; i++) {
         if (*off >= end)
             return -1;
         const uint8_t *b = rd_at(r, *off, 1);
         if (!b)
             return -1;
         (*off)++;
+        if (i == 9 && *b > 1)
+            return -1;
         x |= (uint64_t)(*b & 0x7f) << (7 * i);
         if (!(*b & 0x80)) {
             *v = x;
@@ -200,7 +212,7 @@ static int walk_msg(walk *w, uint64_t off, uint64_t end, int lv, obuf *out)
 {
     while (off < end) {
         uint64_t start = off, tag, v;
-        if (rd_varint(&w->r, &off, end, &tag) < 0)
+        if (rd_varint_n(&w->r, &off, end, &tag, VARINT_TAG) < 0)
             return -1;
         uint64_t field = tag >> 3;
         int rc;
@@ -208,7 +220,7 @@ static int walk_msg(walk *w, uint64_t off, uint64_t end, int lv, obuf *out)
             return -1;
         switch (tag & 7) {
         case 0: /* varint */
-            if (rd_varint(&w->r, &off, end, &v) < 0)
+            if (rd_varint_n(&w->r, &off, end, &v, VARINT_VAL) < 0)
                 return -1;
             break;
         case 1: /* 64-bit */
@@ -221,7 +233,9 @@ static int walk_msg(walk *w, uint64_t off, uint64_t end, int lv, obuf *out)
         }
         case 2: { /* length-delimited */
             uint64_t len;
-            if (rd_varint(&w->r, &off, end, &len) < 0 || len > end - off)
+            /* protobuf-c >= 1.5 also refuses lengths over INT_MAX */
+            if (rd_varint_n(&w->r, &off, end, &len, VARINT_LEN) < 0 || len > end - off ||
+                len > INT_MAX)
                 return -1;
             if (lv == LV_MODEL && field == 7) { /* ModelProto.graph */
                 if (w->graphs++)
