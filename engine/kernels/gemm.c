@@ -250,6 +250,43 @@ static pf_range pf_piece(const char *base, size_t stride, int npan, size_t bytes
     return r;
 }
 
+/* pf_piece(base, 0, 1, bytes, t, n) for t = 0, 1, ... in turn without its
+ * divisions (session 20, r56): floor(bytes * t / n) kept as a quotient and
+ * remainder stepped by bytes / n and bytes % n — the same pieces. A-order
+ * tiles of short K (ResNet's 56x56 1x1 convs, K = 64: ~500 FMA cycles a
+ * tile) spent 3% of the conv in pf_piece, mostly its three divisions. */
+typedef struct pf_iter {
+    const char *base;
+    size_t q, r, dq, dr, n;
+} pf_iter;
+
+static inline void pf_iter_init(pf_iter *it, const char *base, size_t bytes, int ntiles)
+{
+    it->base = bytes && ntiles > 0 ? base : NULL;
+    it->n = ntiles > 0 ? (size_t)ntiles : 1;
+    it->q = it->r = 0;
+    it->dq = bytes / it->n;
+    it->dr = bytes % it->n;
+}
+
+/* the next tile's piece (at most n of them) */
+static inline pf_range pf_iter_next(pf_iter *it)
+{
+    pf_range r = {NULL, NULL};
+    if (!it->base)
+        return r;
+    const char *b0 = it->base + it->q;
+    it->q += it->dq;
+    it->r += it->dr;
+    if (it->r >= it->n) {
+        it->r -= it->n;
+        it->q++;
+    }
+    r.p = (const char *)((uintptr_t)b0 & ~(uintptr_t)63);
+    r.end = it->base + it->q;
+    return r;
+}
+
 /* The kernel's view of a piece: at most two lines per two k steps. */
 static inline void pf_params(sk_ukernel_params *up, pf_range r, size_t kc)
 {
@@ -257,7 +294,9 @@ static inline void pf_params(sk_ukernel_params *up, pf_range r, size_t kc)
     if (!r.p || r.end <= r.p || !iters)
         return;
     lines = ((size_t)(r.end - r.p) + 63) / 64;
-    size_t per = (lines + iters - 1) / iters;
+    /* ceil(lines / iters) where it matters (1, 2 or more) without a
+     * division: one per tile showed in short-K tiles (see pf_iter) */
+    size_t per = lines <= iters ? 1 : lines <= 2 * iters ? 2 : 3;
     if (per > 2) { /* more than the loop can touch: its first part */
         per = 2;
         r.end = r.p + iters * 128;
@@ -508,11 +547,12 @@ static void run_task(void *arg, int tid, size_t begin, size_t end)
                             nx = pfa;
                             nxb = pfa_bytes;
                         }
+                        pf_iter it;
+                        pf_iter_init(&it, nx, nxb, npf);
                         for (int jn = 0; jn < ncut; jn += nr)
                             run_tile(j, &e, ap + (size_t)(im / mr) * astride,
                                      bp + (size_t)(jn / nr) * bstride, c, ic + im, n0 + jn,
-                                     (size_t)kc, flags, pf_piece(nx, 0, 1, nxb, jn / nr, npf),
-                                     apf);
+                                     (size_t)kc, flags, pf_iter_next(&it), apf);
                     }
                     if (ncut < nb)
                         run_ntail(j, &e, ap, astride, bp + (size_t)(ncut / nr) * bstride, c, ic,
