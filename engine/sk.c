@@ -133,10 +133,12 @@ static int huge_pages_wanted(void)
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
 #define SK_HUGE_BLOCKS 1
 /* One mapped weight block: [base, base + size), 2 MiB aligned, `used`
- * bytes handed out from its start, `live` pieces not yet freed. Sorted by
- * base. */
+ * bytes handed out from its start, `live` pieces not yet freed, `last` the
+ * piece handed out last (freed first, its space is handed out again: a
+ * packer that replaces the weights it just packed leaves no hole). Sorted
+ * by base. */
 typedef struct {
-    char *base;
+    char *base, *last;
     size_t size, used;
     long live;
 } hblock;
@@ -190,7 +192,7 @@ static char *hb_map(size_t size, size_t used)
         hb[i] = hb[i - 1];
         i--;
     }
-    hb[i] = (hblock){base, size, used, 1};
+    hb[i] = (hblock){base, base, size, used, 1};
     hb_n++;
     return base;
 }
@@ -208,7 +210,7 @@ static void *hb_alloc(size_t n)
     void *p = NULL;
     for (size_t i = 0; i < hb_n && !p; i++) /* first fit in a block's tail */
         if (hb[i].size - hb[i].used >= n) {
-            p = hb[i].base + hb[i].used;
+            p = hb[i].last = hb[i].base + hb[i].used;
             hb[i].used += n;
             hb[i].live++;
         }
@@ -228,6 +230,10 @@ static int hb_release(void *p)
 {
     pthread_mutex_lock(&hb_mu);
     long i = hb_n ? hb_find(p) : -1;
+    if (i >= 0 && (char *)p == hb[i].last) {
+        hb[i].used = (size_t)(hb[i].last - hb[i].base);
+        hb[i].last = NULL;
+    }
     if (i >= 0 && --hb[i].live == 0) {
         munmap(hb[i].base, hb[i].size);
         memmove(hb + i, hb + i + 1, (hb_n - (size_t)i - 1) * sizeof *hb);
