@@ -1,7 +1,9 @@
 /* sk.c — dtype table, shape helpers, aligned allocation, error formatting. */
 #include "sk.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__linux__)
@@ -102,12 +104,24 @@ char *sk_shape_str(const sk_shape *s, char *buf, size_t len)
     return buf;
 }
 
-/* Blocks of HUGE_PAGE bytes and more (packed weights, the arena) start on a
- * 2 MiB boundary and ask for transparent huge pages: at batch 1 a ResNet
- * streams ~160 MB of packed weights per run, and with 4 KiB pages every
- * 4 KiB of it is a page walk (the L2 TLB covers 8 MiB). Where THP is
- * "madvise" (Debian's default) only such advice gets huge pages; where it
- * is "never" the advice does nothing. SKIPSERVE_HUGEPAGES=0 turns it off. */
+/* Blocks of HUGE_PAGE bytes and more (the arena, big folded constants)
+ * start on a 2 MiB boundary and ask for transparent huge pages: at batch 1
+ * a ResNet streams ~100-180 MB of packed weights per run, and with 4 KiB
+ * pages every 4 KiB of it is a page walk (the L2 TLB covers 8 MiB). Where
+ * THP is "madvise" (Debian's default) only such advice gets huge pages;
+ * where it is "never" the advice does nothing.
+ *
+ * Packed weights (sk_alloc_weights, session 20 branch hp) of any size are
+ * carved by a bump pointer from weight blocks mapped for them (mmap, 2 MiB
+ * aligned, advised huge, WEIGHT_BLOCK or the piece's size rounded to 2 MiB):
+ * before, each weight under 2 MiB (most of ResNet's convs) was its own
+ * malloc piece in 4 KiB pages, and a weight over 2 MiB could be recycled
+ * heap already faulted in 4 KiB pages (the passes free the raw weights,
+ * which raises glibc's mmap threshold: ResNet-101 had 188 of its ~250 MB
+ * in huge pages, one ab_inproc graph 0 of 48 MB). A block is unmapped when
+ * its last piece is freed; pieces freed earlier are not reused (weights
+ * live as long as their graph). SKIPSERVE_HUGEPAGES=0 turns all of it off
+ * (posix_memalign without advice). */
 #define HUGE_PAGE ((size_t)2 << 20)
 
 static int huge_pages_wanted(void)
@@ -116,15 +130,135 @@ static int huge_pages_wanted(void)
     return !(e && strcmp(e, "0") == 0);
 }
 
-void *sk_alloc(size_t bytes)
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#define SK_HUGE_BLOCKS 1
+/* One mapped weight block: [base, base + size), 2 MiB aligned, `used`
+ * bytes handed out from its start, `live` pieces not yet freed, `last` the
+ * piece handed out last (freed first, its space is handed out again: a
+ * packer that replaces the weights it just packed leaves no hole). Sorted
+ * by base. */
+typedef struct {
+    char *base, *last;
+    size_t size, used;
+    long live;
+} hblock;
+
+static pthread_mutex_t hb_mu = PTHREAD_MUTEX_INITIALIZER;
+static hblock *hb;
+static size_t hb_n, hb_cap;
+
+/* index of the block holding p, or -1 (hb_mu held) */
+static long hb_find(const void *p)
+{
+    size_t lo = 0, hi = hb_n;
+    const char *c = p;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c < hb[mid].base)
+            hi = mid;
+        else if (c >= hb[mid].base + hb[mid].size)
+            lo = mid + 1;
+        else
+            return (long)mid;
+    }
+    return -1;
+}
+
+/* a new block of `size` bytes (a multiple of HUGE_PAGE), registered; NULL on failure */
+static char *hb_map(size_t size, size_t used)
+{
+    if (hb_n == hb_cap) {
+        size_t nc = hb_cap ? 2 * hb_cap : 64;
+        hblock *n = realloc(hb, nc * sizeof *n);
+        if (!n)
+            return NULL;
+        hb = n;
+        hb_cap = nc;
+    }
+    size_t span = size + HUGE_PAGE;
+    if (span < size)
+        return NULL;
+    char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    char *base = (char *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (base > m)
+        munmap(m, (size_t)(base - m));
+    if (m + span > base + size)
+        munmap(base + size, (size_t)(m + span - (base + size)));
+    madvise(base, size, MADV_HUGEPAGE); /* advice only: ignore errors */
+    size_t i = hb_n;
+    while (i > 0 && hb[i - 1].base > base) {
+        hb[i] = hb[i - 1];
+        i--;
+    }
+    hb[i] = (hblock){base, base, size, used, 1};
+    hb_n++;
+    return base;
+}
+
+#define WEIGHT_BLOCK ((size_t)32 << 20)
+
+static size_t round_huge(size_t n) { return (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1); }
+
+/* n (a multiple of 64, > 0) bytes in a mapped block; NULL when mapping fails */
+static void *hb_alloc(size_t n)
+{
+    if (round_huge(n) < n)
+        return NULL;
+    pthread_mutex_lock(&hb_mu);
+    void *p = NULL;
+    for (size_t i = 0; i < hb_n && !p; i++) /* first fit in a block's tail */
+        if (hb[i].size - hb[i].used >= n) {
+            p = hb[i].last = hb[i].base + hb[i].used;
+            hb[i].used += n;
+            hb[i].live++;
+        }
+    /* a weight block is mapped WEIGHT_BLOCK at least: the next weights go
+     * on where the last ended, so only the last 2 MiB page a block has
+     * touched is partly unused (pages never touched are never resident);
+     * 2 MiB blocks per piece left a part-used huge page behind every
+     * weight of 2.4 MB (ViT-B/16: +64 MB resident) */
+    if (!p)
+        p = hb_map(round_huge(n) < WEIGHT_BLOCK ? WEIGHT_BLOCK : round_huge(n), n);
+    pthread_mutex_unlock(&hb_mu);
+    return p;
+}
+
+/* 1 if p was in a mapped block (and is now released), 0 if not */
+static int hb_release(void *p)
+{
+    pthread_mutex_lock(&hb_mu);
+    long i = hb_n ? hb_find(p) : -1;
+    if (i >= 0 && (char *)p == hb[i].last) {
+        hb[i].used = (size_t)(hb[i].last - hb[i].base);
+        hb[i].last = NULL;
+    }
+    if (i >= 0 && --hb[i].live == 0) {
+        munmap(hb[i].base, hb[i].size);
+        memmove(hb + i, hb + i + 1, (hb_n - (size_t)i - 1) * sizeof *hb);
+        hb_n--;
+    }
+    pthread_mutex_unlock(&hb_mu);
+    return i >= 0;
+}
+#endif
+
+static void *alloc_any(size_t bytes, int weights)
 {
     void *p = NULL;
     /* round up so vector kernels may read a full 64-byte line past a tail */
     size_t n = (bytes + 63) & ~(size_t)63;
     if (n < bytes)
         return NULL;
+    if (!n)
+        n = 64;
+#ifdef SK_HUGE_BLOCKS
+    if (weights && huge_pages_wanted() && (p = hb_alloc(n)))
+        return p;
+#endif
     size_t align = n >= HUGE_PAGE ? HUGE_PAGE : 64;
-    if (posix_memalign(&p, align, n ? n : 64) != 0)
+    if (posix_memalign(&p, align, n) != 0)
         return NULL;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (align == HUGE_PAGE && huge_pages_wanted())
@@ -133,7 +267,40 @@ void *sk_alloc(size_t bytes)
     return p;
 }
 
-void sk_free(void *p) { free(p); }
+void *sk_alloc(size_t bytes) { return alloc_any(bytes, 0); }
+
+void *sk_alloc_weights(size_t bytes) { return alloc_any(bytes, 1); }
+
+void sk_free(void *p)
+{
+    if (!p)
+        return;
+#ifdef SK_HUGE_BLOCKS
+    if (hb_release(p))
+        return;
+#endif
+    free(p);
+}
+
+int sk_huge_block_of(const void *p, void **base, size_t *size)
+{
+#ifdef SK_HUGE_BLOCKS
+    pthread_mutex_lock(&hb_mu);
+    long i = hb_n ? hb_find(p) : -1;
+    if (i >= 0) {
+        if (base)
+            *base = hb[i].base;
+        if (size)
+            *size = hb[i].size;
+    }
+    pthread_mutex_unlock(&hb_mu);
+    return i >= 0;
+#else
+    (void)p, (void)base, (void)size;
+    return 0;
+#endif
+}
+
 
 int sk_errf(char *err, size_t errlen, int code, const char *fmt, ...)
 {

@@ -80,9 +80,19 @@ static inline size_t sk_tensor_bytes(const sk_tensor *t)
 
 /* 64-byte aligned allocation for tensors and arenas (free with sk_free).
  * Blocks of 2 MiB and more start on a 2 MiB boundary and are advised as
- * transparent huge pages (unless SKIPSERVE_HUGEPAGES=0). */
+ * transparent huge pages (unless SKIPSERVE_HUGEPAGES=0; on Linux they are
+ * mapped blocks of their own, never recycled heap). */
 void *sk_alloc(size_t bytes);
+/* sk_alloc for packed weights (kept as long as their graph): pieces of any
+ * size carved from shared 2 MiB-aligned blocks advised as huge pages, so
+ * the weights of small layers sit in huge pages too; 64-byte aligned, the
+ * size rounded up to 64; free with sk_free (a block is unmapped when its
+ * last piece is freed). Plain sk_alloc where SKIPSERVE_HUGEPAGES=0. */
+void *sk_alloc_weights(size_t bytes);
 void sk_free(void *p);
+/* 1 if p lies in one of the mapped 2 MiB-aligned blocks, with its start
+ * and size (tests: the block is advised huge) */
+int sk_huge_block_of(const void *p, void **base, size_t *size);
 
 /* snprintf into an error buffer (NULL-safe); returns `code` so callers can
  * write `return sk_errf(err, errlen, SK_EINVAL, "...", ...)`. */

@@ -18,7 +18,7 @@ int sk_bf16_pack_a(const sk_gemm_cfg *cfg, const float *A, size_t lda, int M, in
     const int mr = cfg->mr, panels = (M + mr - 1) / mr;
     const size_t slots = sk_gemm_kslots(cfg, K), gs = panel_words(cfg, panels, mr, K);
     size_t total = gs * (size_t)groups;
-    uint32_t *d = sk_alloc((total > 0 ? total : 16) * sizeof(uint32_t));
+    uint32_t *d = sk_alloc_weights((total > 0 ? total : 16) * sizeof(uint32_t));
     if (!d)
         return SK_ENOMEM;
     memset(d, 0, (total > 0 ? total : 16) * sizeof(uint32_t)); /* rows past M */
@@ -50,7 +50,7 @@ int sk_bf16_pack_b(const sk_gemm_cfg *cfg, const float *B, size_t sk, size_t sn,
     memset(out, 0, sizeof *out);
     const int nr = cfg->nr, panels = (N + nr - 1) / nr;
     const size_t slots = sk_gemm_kslots(cfg, K), total = panel_words(cfg, panels, nr, K);
-    uint32_t *d = sk_alloc((total > 0 ? total : 16) * sizeof(uint32_t));
+    uint32_t *d = sk_alloc_weights((total > 0 ? total : 16) * sizeof(uint32_t));
     if (!d)
         return SK_ENOMEM;
     memset(d, 0, (total > 0 ? total : 16) * sizeof(uint32_t)); /* columns past N */

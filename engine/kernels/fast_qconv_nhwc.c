@@ -107,7 +107,8 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
     pv->Cp = (int64_t)C;
     size_t kw_bytes = patch ? ((size_t)pv->Cg * ks + 3) & ~(size_t)3 : C * ks;
     pv->kp = patch ? (int64_t)kw_bytes : 0;
-    pv->wi = malloc(sk_qigemm_packed_w_bytes(c, (size_t)pv->M, kw_bytes, 1) + 64);
+    /* packed weights in huge pages (engine/sk.c sk_alloc_weights) */
+    pv->wi = sk_alloc_weights(sk_qigemm_packed_w_bytes(c, (size_t)pv->M, kw_bytes, 1) + 64);
     pv->zrow = malloc(C + 64);
     if (!pv->wi || !pv->zrow)
         return SK_ENOMEM;
@@ -142,15 +143,15 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
         pv->ig = kc->qigemm_pairs;
     else if (kc->qigemm16.uk) { /* the others: exact, weights widened here once */
         const sk_qigemm_cfg *c16 = &kc->qigemm16;
-        int16_t *w16 = malloc(2 * sk_qigemm_packed_w_bytes(c16, (size_t)pv->M, kw_bytes, 1) + 64);
+        sk_free(pv->wi); /* first: its space is handed out again for w16 */
+        int16_t *w16 = sk_alloc_weights(2 * sk_qigemm_packed_w_bytes(c16, (size_t)pv->M, kw_bytes, 1) + 64);
+        pv->wi = (int8_t *)(void *)w16;
         if (!w16)
             return SK_ENOMEM;
         if (patch)
             sk_qigemm_pack_w16(c16, (size_t)pv->M, kw_bytes, (size_t)pv->Cg * ks, 1, w, w16);
         else
             sk_qigemm_pack_w16(c16, (size_t)pv->M, C, (size_t)pv->Cg, ks, w, w16);
-        free(pv->wi);
-        pv->wi = (int8_t *)(void *)w16;
         pv->ig = *c16;
         pv->w16 = 1;
     }
@@ -166,7 +167,7 @@ int sk_qconv_pack_nhwc(sk_qconv_priv *pv, const sk_node *n, const int8_t *w,
 
 void sk_qconv_free_nhwc(sk_qconv_priv *pv)
 {
-    free(pv->wi);
+    sk_free(pv->wi);
     free(pv->zrow);
     for (int i = 0; i < SK_QIND_CACHED; i++)
         free(atomic_load(&pv->ind[i]));

@@ -64,7 +64,7 @@ int sk_gemm_pack_a(const sk_gemm_cfg *cfg, const float *A, size_t lda, int M, in
     memset(out, 0, sizeof *out);
     int mr = cfg->mr, panels = (M + mr - 1) / mr;
     size_t gs = round16((size_t)panels * (size_t)mr * (size_t)K);
-    float *d = sk_alloc((gs * (size_t)groups > 0 ? gs * (size_t)groups : 16) * sizeof(float));
+    float *d = sk_alloc_weights((gs * (size_t)groups > 0 ? gs * (size_t)groups : 16) * sizeof(float));
     if (!d)
         return SK_ENOMEM;
     for (int g = 0; g < groups; g++) {
@@ -95,7 +95,7 @@ int sk_gemm_pack_b(const sk_gemm_cfg *cfg, const float *B, size_t sk, size_t sn,
     memset(out, 0, sizeof *out);
     int nr = cfg->nr, panels = (N + nr - 1) / nr;
     size_t total = (size_t)panels * (size_t)nr * (size_t)K;
-    float *d = sk_alloc((total ? total : 16) * sizeof(float));
+    float *d = sk_alloc_weights((total ? total : 16) * sizeof(float));
     if (!d)
         return SK_ENOMEM;
     for (int p = 0; p < panels; p++) {
