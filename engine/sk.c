@@ -119,7 +119,7 @@ char *sk_shape_str(const sk_shape *s, char *buf, size_t len)
  * heap already faulted in 4 KiB pages (the passes free the raw weights,
  * which raises glibc's mmap threshold: ResNet-101 had 188 of its ~250 MB
  * in huge pages, one ab_inproc graph 0 of 48 MB). A block is unmapped when
- * its last piece is freed; pieces freed earlier are not reused (weights
+ * its last piece is freed; only the most recent piece is reused (weights
  * live as long as their graph). SKIPSERVE_HUGEPAGES=0 turns all of it off
  * (posix_memalign without advice). */
 #define HUGE_PAGE ((size_t)2 << 20)
@@ -130,7 +130,17 @@ static int huge_pages_wanted(void)
     return !(e && strcmp(e, "0") == 0);
 }
 
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SK_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define SK_ASAN 1
+#endif
+/* not under ASan: pieces of our own mappings would hide overreads between
+ * packed weights and their use after free from it */
+#if defined(__linux__) && defined(MADV_HUGEPAGE) && !defined(SK_ASAN)
 #define SK_HUGE_BLOCKS 1
 /* One mapped weight block: [base, base + size), 2 MiB aligned, `used`
  * bytes handed out from its start, `live` pieces not yet freed, `last` the

@@ -80,8 +80,8 @@ static inline size_t sk_tensor_bytes(const sk_tensor *t)
 
 /* 64-byte aligned allocation for tensors and arenas (free with sk_free).
  * Blocks of 2 MiB and more start on a 2 MiB boundary and are advised as
- * transparent huge pages (unless SKIPSERVE_HUGEPAGES=0; on Linux they are
- * mapped blocks of their own, never recycled heap). */
+ * transparent huge pages (unless SKIPSERVE_HUGEPAGES=0; posix_memalign, so
+ * they can be recycled heap — only sk_alloc_weights maps blocks). */
 void *sk_alloc(size_t bytes);
 /* sk_alloc for packed weights (kept as long as their graph): pieces of any
  * size carved from shared 2 MiB-aligned blocks advised as huge pages, so

@@ -7,9 +7,6 @@
 #include <malloc.h>
 #endif
 #include <string.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include "ops.h"
 #include "pass_util.h"
@@ -58,9 +55,13 @@ void sk_pass_release_weight(sk_graph *g, int ni, int k)
      * the raw ones free (sk_alloc_weights maps blocks of its own), so give
      * that space back as it is freed: ResNet-101 QDQ peaked 66 -> 83 MiB
      * without this, 55 with it. Weights of 256 KiB and more only (a trim
-     * walks the heap: ~1-2 ms) */
-    if (owned && bytes >= ((size_t)256 << 10))
+     * walks the heap and locks every arena: ~1-2 ms, so once per 8 MiB of
+     * such weights freed, not per weight — the review of hp) */
+    static size_t untrimmed; /* loads run one at a time (the repository thread) */
+    if (owned && bytes >= ((size_t)256 << 10) && (untrimmed += bytes) >= ((size_t)8 << 20)) {
+        untrimmed = 0;
         malloc_trim(0);
+    }
 #endif
 }
 

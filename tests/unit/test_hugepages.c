@@ -21,6 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#endif
 
 #include "cpu.h"
 #include "engine/kernels/config.h"
@@ -42,6 +46,10 @@ static int thp_eligible(const void *p)
     fclose(f);
     if (strstr(mode, "[never]") || !mode[0])
         return -1;
+#if defined(PR_GET_THP_DISABLE)
+    if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) > 0) /* a service / container turned THP off */
+        return -1;
+#endif
     if (!(f = fopen("/proc/self/smaps", "r")))
         return -1;
     char line[512];
@@ -66,7 +74,15 @@ static int thp_eligible(const void *p)
 
 static int have_blocks(void)
 {
-#if defined(__linux__)
+    /* as engine/sk.c's SK_HUGE_BLOCKS */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 0;
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+    return 0;
+#elif defined(__linux__) && defined(MADV_HUGEPAGE)
     return 1;
 #else
     return 0;
