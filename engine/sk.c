@@ -266,6 +266,8 @@ static void *alloc_any(size_t bytes, int weights)
 #ifdef SK_HUGE_BLOCKS
     if (weights && huge_pages_wanted() && (p = hb_alloc(n)))
         return p;
+#else
+    (void)weights;
 #endif
     size_t align = n >= HUGE_PAGE ? HUGE_PAGE : 64;
     if (posix_memalign(&p, align, n) != 0)
