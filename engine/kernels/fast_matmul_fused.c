@@ -125,13 +125,15 @@ static void wide_blocks(sk_gemm_cfg *c, int N, int T)
     c->mc = MATMUL_WIDE_MC / c->mr * c->mr > 0 ? MATMUL_WIDE_MC / c->mr * c->mr : c->mr;
 }
 
-static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K, int T)
+/* the job's config; *slice the rows of each row slice, 0 for one job */
+static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K, int T, int64_t *slice_out)
 {
     const sk_gemm_cfg *cfg = pv->cfg;
     sk_gemm_cfg c = *cfg;
     if (pv->kc && pv->kc->gemm_mr12 && cfg == &pv->kc->gemm && !cfg->kpair && mr12_on())
         c = sk_gemm_cfg_mr12(cfg, pv->kc->gemm_mr12);
     const int64_t slice = sk_matmul_fused_slice_rows(&c, c.mr, M, K, pv->w.N);
+    *slice_out = slice;
     if (slice > 0)
         M = slice; /* each slice's job: its rows in one M block */
     const char *e = getenv("SKIPSERVE_MATMUL_MC");
@@ -150,7 +152,8 @@ size_t sk_matmul_fused_scratch_floats(const sk_node *n, const sk_tensor *out, in
 {
     const sk_gemm_priv *pv = n->priv;
     int64_t M = fused_rows(out, pv->w.N);
-    const sk_gemm_cfg gc = matmul_cfg(pv, M > 0 ? M : 0, pv->w.K, nthreads);
+    int64_t slice;
+    const sk_gemm_cfg gc = matmul_cfg(pv, M > 0 ? M : 0, pv->w.K, nthreads, &slice);
     size_t f = sk_gemm_scratch_floats(&gc, nthreads);
     if (M > 0 && M <= INT_MAX)
         f += sk_fast_prepack_a_floats(&gc, 1, (int)M, pv->w.K);
@@ -255,7 +258,8 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
         return sk_kfail(ctx, n, SK_ESHAPE, "residual shape differs from the output");
     if (M == 0 || N == 0)
         return 0;
-    const sk_gemm_cfg gcfg = matmul_cfg(pv, M, K, sk_pool_size(ctx->pool)); /* the job's tile and blocks */
+    int64_t slice;
+    const sk_gemm_cfg gcfg = matmul_cfg(pv, M, K, sk_pool_size(ctx->pool), &slice); /* the job's tile and blocks */
     size_t gemm_floats = sk_gemm_scratch_floats(&gcfg, sk_pool_size(ctx->pool));
     float *heap, *scratch = sk_fast_scratch(
                      n, ctx, gemm_floats + sk_fast_prepack_a_floats(&gcfg, 1, (int)M, K), &heap);
@@ -270,7 +274,6 @@ int sk_fast_run_matmul_fused(const sk_node *n, const sk_tensor *const *in, int n
     else
         sk_fast_prepack_a(ctx->pool, &gcfg, sk_gemm_pack_a_rowmajor, &ra, 1, (int)M, K,
                           scratch + gemm_floats, &pa);
-    const int64_t slice = sk_matmul_fused_slice_rows(&gcfg, gcfg.mr, M, K, N);
     const int64_t srows = slice > 0 ? slice : M;
     sk_gemm_job j;
     sk_gemm_job_init(&j, &gcfg, (int)srows, N, K, 1);
