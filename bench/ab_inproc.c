@@ -9,8 +9,10 @@
  * set while its graph is loaded, optimized and run, the outer values put
  * back after each, ":bf16" for --precision bf16. What takes effect:
  * load-time switches (SKIPSERVE_BF16_WINO_T, SKIPSERVE_WINOGRAD, ...) and
- * the GEMM split's (SKIPSERVE_GEMM_SPLIT_FAR / _POOL / =balance, re-read
- * here around every run). What does NOT: switches read once per process
+ * the kernels' run-time ones (kernels/switches.h: the GEMM split's
+ * SKIPSERVE_GEMM_SPLIT_FAR / _POOL / =balance, SKIPSERVE_PIXROWS_*,
+ * SKIPSERVE_MATMUL_*, ...; read once per process, re-read here around
+ * every run with sk_switches_reload). What does NOT: switches read once per process
  * keep the first value the process saw — config.c's (SKIPSERVE_GEMM_MTAIL,
  * _NTAIL, _BLOCKS, SKIPSERVE_INT8_UK, SKIPSERVE_FAST_OPS, ...) and
  * SKIPSERVE_BF16_SHARED_B (the plan sizes its scratch by it) — and the
@@ -49,6 +51,7 @@
 #include "kernels/gemm.h"
 #include "loaders/onnx.h"
 #include "threadpool.h"
+#include "kernels/switches.h"
 
 #define MAX_VARIANTS 8
 #define MAX_ENV 8
@@ -111,8 +114,8 @@ static int parse_variant(variant *v, const char *spec)
 }
 
 /* on: set the variant's words, keeping the outer values; off: put the
- * outer values back (unset where there was none). Then the GEMM split
- * switches are re-read (gemm.c reads them once per process otherwise). */
+ * outer values back (unset where there was none). Then the kernels'
+ * run-time switches are re-read (switches.c reads them once otherwise). */
 static void env_set(variant *v, int on)
 {
     for (int i = 0; i < v->nenv; i++)
@@ -128,7 +131,7 @@ static void env_set(variant *v, int on)
             free(v->outer[i]);
             v->outer[i] = NULL;
         }
-    sk_gemm_split_env_reload();
+    sk_switches_reload();
 }
 
 int main(int argc, char **argv)

@@ -22,6 +22,7 @@
 #include "kernels/config.h"
 #include "kernels/gemm.h"
 #include "threadpool.h"
+#include "kernels/switches.h"
 
 static double now_us(void)
 {
@@ -111,6 +112,7 @@ int main(int argc, char **argv)
                     setenv("SKIPSERVE_GEMM_NARROW", "0", 1);
                 else
                     unsetenv("SKIPSERVE_GEMM_NARROW");
+                sk_switches_reload();
                 sk_gemm_job j;
                 sk_gemm_job_init(&j, cfg, M, N, K, 1);
                 j.a_packed = &pa;
@@ -126,6 +128,7 @@ int main(int argc, char **argv)
             won += t[0] < t[1];
         }
         unsetenv("SKIPSERVE_GEMM_NARROW");
+        sk_switches_reload();
         int same = !memcmp(C[0], C[1], (size_t)M * N * sizeof(float));
         printf("| %d x %d x %d | %.1f | %.1f | %.3f | %d of %d | %s |\n", M, N, K, best[0], best[1],
                best[1] / best[0], won, rounds, same ? "yes" : "NO");

@@ -44,6 +44,7 @@
 #include "kernels/gemm.h"
 #include "sk.h"
 #include "threadpool.h"
+#include "kernels/switches.h"
 
 #define MAXV 8
 
@@ -156,8 +157,10 @@ int main(int argc, char **argv)
     for (int r = -2; r < rounds; r++)
         for (int x = 0; x < nv; x++) {
             var *w = &v[(x + (r > 0 ? r : 0)) % nv];
-            if (w->env_name)
+            if (w->env_name) {
                 setenv(w->env_name, w->env_val, 1);
+                sk_switches_reload();
+            }
             sk_gemm_job j;
             double t0 = cpu_ms();
             if (!w->nopack)
@@ -186,8 +189,10 @@ int main(int argc, char **argv)
                 sk_gemm_run(pool, &j, scr);
             }
             double t = cpu_ms() - t0;
-            if (w->env_name)
+            if (w->env_name) {
                 unsetenv(w->env_name);
+                sk_switches_reload();
+            }
             if (r >= 0)
                 w->ms[r] = t;
         }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fast_conv.h"
+#include "switches.h"
 #include "threadpool.h"
 
 #if defined(__SSE2__)
@@ -29,10 +30,9 @@ size_t sk_im2col_aorder_jobs(void)
 }
 
 /* SKIPSERVE_BF16_TAPS=0: the BF16 stride-1 convs gather rows as the others
- * (A/B timing; read per run, a getenv is nothing next to a conv) */
-static int getenv_is0(const char *name)
+ * (A/B timing; switches.c's table, reloaded by tests / ab_inproc) */
+static int switch_is0(const char *e)
 {
-    const char *e = getenv(name);
     return e && !strcmp(e, "0");
 }
 
@@ -429,7 +429,7 @@ static int run_shared_b(const sk_node *n, sk_gemm_job *j, const conv_src *s, int
 #define IM2COL_KC 512
 static int im2col_kc(const sk_conv_priv *pv)
 {
-    const char *e = getenv("SKIPSERVE_IM2COL_KC");
+    const char *e = sk_sw()->im2col_kc;
     int kc = e && *e ? atoi(e) : IM2COL_KC;
     return pv->cfg->kpair || kc <= pv->cfg->kc ? 0 : kc;
 }
@@ -467,7 +467,7 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     sk_gemm_job j;
     sk_gemm_job_init(&j, pv->cfg, (int)Mg, (int)s.P, (int)Kc, (int)(N * s.group));
     s.pack2 = pv->cfg->kpair ? pv->kc->bf16_pack2 : NULL;
-    s.taps2 = pv->cfg->kpair && !getenv_is0("SKIPSERVE_BF16_TAPS") ? pv->kc->bf16_taps2 : NULL;
+    s.taps2 = pv->cfg->kpair && !switch_is0(sk_sw()->bf16_taps) ? pv->kc->bf16_taps2 : NULL;
     j.a_packed = &pv->w;
     j.pack_b = conv_pack_b;
     j.b_ctx = &s;
@@ -475,7 +475,7 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     /* A-panel order where the level measured it faster (config.c
      * fill_intel); SKIPSERVE_IM2COL_AORDER=0 / =1 overrides (A/B, per run) */
     {
-        const char *ao = getenv("SKIPSERVE_IM2COL_AORDER");
+        const char *ao = sk_sw()->im2col_aorder;
         j.aorder = !pv->cfg->kpair && (ao && *ao ? atoi(ao) != 0 : pv->kc->im2col_aorder);
         if (j.aorder)
             atomic_fetch_add_explicit(&aorder_jobs, 1, memory_order_relaxed);
@@ -502,7 +502,7 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
      * at AVX2, 28x28 on 4+ threads..., never timed; BF16 keeps the old
      * path too. SKIPSERVE_IM2COL_COLSPLIT=0: the old path (A/B, per run) */
     j.split_cols = !pv->cfg->kpair && s.P == 196 && T <= 3 &&
-                   !getenv_is0("SKIPSERVE_IM2COL_COLSPLIT");
+                   !switch_is0(sk_sw()->im2col_colsplit);
     int nbw, nbl;
     if (sk_gemm_split_cols(&j, T, &nbw, &nbl))
         extra = 0;

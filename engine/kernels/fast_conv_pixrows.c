@@ -9,6 +9,7 @@
 
 #include "fast_conv.h"
 #include "fast_ops.h"
+#include "switches.h"
 #include "threadpool.h"
 
 /* ---- pixel rows (SK_CONV_PIXROWS) ----------------------------------------
@@ -49,7 +50,7 @@
 #define PIXROWS_KC 2048
 static int pixrows_kc(const sk_gemm_cfg *cfg)
 {
-    const char *e = getenv("SKIPSERVE_PIXROWS_KC");
+    const char *e = sk_sw()->pixrows_kc;
     if (cfg->kpair)
         return 0;
     int kc = e && *e ? atoi(e) : PIXROWS_KC;
@@ -69,7 +70,7 @@ static sk_gemm_ukernel pixrows_uk7(const sk_conv_priv *pv)
  * SKIPSERVE_PIXROWS_MR14=0 off (A/B, tests; read per run). */
 static sk_gemm_ukernel pixrows_uk14(const sk_conv_priv *pv)
 {
-    const char *e = getenv("SKIPSERVE_PIXROWS_MR14");
+    const char *e = sk_sw()->pixrows_mr14;
     if (pv->cfg->kpair || (e && !strcmp(e, "0")))
         return NULL;
     return pv->kc->gemm_mr7x2;
@@ -88,7 +89,7 @@ static sk_gemm_ukernel pixrows_uk14(const sk_conv_priv *pv)
 static int pixrows_mr(const sk_conv_priv *pv, int64_t rows, sk_gemm_ukernel uk14)
 {
     const sk_gemm_cfg *cfg = pv->cfg;
-    const char *e = getenv("SKIPSERVE_PIXROWS_MR7");
+    const char *e = sk_sw()->pixrows_mr7;
     if (!pixrows_uk7(pv) || cfg->mr != 8 || (e && !strcmp(e, "0")))
         return cfg->mr;
     const int64_t pad7 = (rows + 6) / 7 * 7, pad8 = (rows + 7) / 8 * 8;
@@ -145,10 +146,18 @@ static size_t pixrows_floats_base(const sk_conv_priv *pv, int64_t P, int64_t ite
  * T copies of the group's A where that path may run (FP32 1x1 convs on
  * 2+ threads, by default where config.c sets pixrows_one_on, or
  * SKIPSERVE_PIXROWS_ONE=1); 0 elsewhere, and then the path does not run */
-static size_t pixrows_one_a_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
+/* SKIPSERVE_PIXROWS_ONE as a run decides it, once (switches.c): -1 unset
+ * (config.c's choice and the rule of pixrows_one_on), 0 off, 1 on */
+static int pixrows_one_switch(void)
 {
-    const char *e = getenv("SKIPSERVE_PIXROWS_ONE");
-    const int maybe = e && *e ? strcmp(e, "0") != 0 : pv->kc && pv->kc->pixrows_one_on;
+    const char *e = sk_sw()->pixrows_one;
+    return e && *e ? strcmp(e, "0") != 0 : -1;
+}
+
+static size_t pixrows_one_a_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T,
+                                   int one_sw)
+{
+    const int maybe = one_sw >= 0 ? one_sw : pv->kc && pv->kc->pixrows_one_on;
     if (T < 2 || pv->cfg->kpair || pv->kvol != 1 || !maybe)
         return 0;
     return (size_t)T * pixrows_a_floats(pixrows_images(pv, P, items) * P, pv->wt.K, pv->cfg->mr);
@@ -156,7 +165,8 @@ static size_t pixrows_one_a_floats(const sk_conv_priv *pv, int64_t P, int64_t it
 
 static size_t pixrows_floats(const sk_conv_priv *pv, int64_t P, int64_t items, int T)
 {
-    return pixrows_floats_base(pv, P, items) + pixrows_one_a_floats(pv, P, items, T);
+    return pixrows_floats_base(pv, P, items) +
+           pixrows_one_a_floats(pv, P, items, T, pixrows_one_switch());
 }
 
 typedef struct pixrows {
@@ -512,13 +522,12 @@ static _Atomic size_t one_jobs;
 size_t sk_pixrows_one_jobs(void) { return atomic_load_explicit(&one_jobs, memory_order_relaxed); }
 
 #define PIXROWS_ONE_A_MAX ((size_t)256 << 10)
-static int pixrows_one_on(const sk_conv_priv *pv, const pixrows *pr)
+static int pixrows_one_on(const sk_conv_priv *pv, const pixrows *pr, int one_sw)
 {
-    const char *e = getenv("SKIPSERVE_PIXROWS_ONE");
     if (pr->pack2 || !pr->s->direct)
         return 0;
-    if (e && *e)
-        return strcmp(e, "0") != 0;
+    if (one_sw >= 0)
+        return one_sw;
     const int64_t R = pr->rows_pad / pr->mr, C = (pr->M + pv->cfg->nr - 1) / pv->cfg->nr;
     if (C > R && (size_t)pr->rows_pad * (size_t)pr->K * sizeof(float) > PIXROWS_ONE_A_MAX)
         return 0;
@@ -535,8 +544,9 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     if (!uk)
         return sk_kfail(ctx, n, SK_EINVAL, "no transpose kernel at level %s",
                         sk_isa_name(cfg->isa));
+    const int one_sw = pixrows_one_switch(); /* one decision for the A and the path */
     const size_t base = pixrows_floats_base(pv, s->P, N),
-                 one_a = pixrows_one_a_floats(pv, s->P, N, T);
+                 one_a = pixrows_one_a_floats(pv, s->P, N, T, one_sw);
     float *own, *scratch = sk_fast_scratch(n, ctx, gemm + base + one_a, &own);
     if (!scratch)
         return SK_ENOMEM;
@@ -555,7 +565,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
     pr.uk = uk;
     pr.pack2 = cfg->kpair ? pv->kc->bf16_pack2 : NULL;
     /* SKIPSERVE_BF16_PIXRUNS=0 (read per run): the table gather (A/B, tests) */
-    const char *er = getenv("SKIPSERVE_BF16_PIXRUNS");
+    const char *er = sk_sw()->bf16_pixruns;
     pr.runs2 = pr.pack2 && !(er && !strcmp(er, "0")) ? pv->kc->bf16_runs2 : NULL;
     if (pr.pack2 && pr.mr > SK_PIXROWS_MR_MAX) {
         sk_free(own);
@@ -599,7 +609,7 @@ static int run_pixrows(const sk_node *n, const sk_conv_priv *pv, const conv_src 
         j.c = pr.yt;
         j.ldc = (size_t)pr.M;
         j.kc = kc;
-        if (T > 1 && one_a && pixrows_one_on(pv, &pr)) {
+        if (T > 1 && one_a && pixrows_one_on(pv, &pr, one_sw)) {
             atomic_fetch_add_explicit(&one_jobs, 1, memory_order_relaxed);
             pixrows_one o = {&pr,
                              &j,

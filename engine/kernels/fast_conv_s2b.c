@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "fast_conv.h"
+#include "switches.h"
 #include "threadpool.h"
 
 /* runs in the K-sliced order (fast_conv.h; tests) */
@@ -262,14 +263,14 @@ static void cdirb_order(cdirb_run *r, int T)
 {
     r->kslice = 0;
     r->rgroup = r->g.oH;
-    const char *o = getenv("SKIPSERVE_CONV_BCAST_ORDER");
+    const char *o = sk_sw()->conv_bcast_order;
     if ((o && !strcmp(o, "0")) || !r->acc)
         return;
     /* the level's budget for the wide tile where config.c set one (Intel,
      * session 20: 64 KB), else 256 KB */
     long kb = r->tl.fn == r->pv->kc->cdirb_tile && r->pv->kc->cdirb_kb > 0 ? r->pv->kc->cdirb_kb
                                                                            : 256;
-    const char *e = getenv("SKIPSERVE_CONV_BCAST_KB");
+    const char *e = sk_sw()->conv_bcast_kb;
     if (e && *e) {
         char *end;
         long v = strtol(e, &end, 10);
@@ -353,7 +354,7 @@ int sk_fast_run_conv_direct_bc(const sk_node *n, const sk_tensor *const *in, int
      * and ResNet-18 0.98-0.99x in process (bench/RESULTS.md): not the
      * default. Same bits (each tile computed alike). */
     {
-        const char *ro = getenv("SKIPSERVE_CONV_BCAST_ROWS");
+        const char *ro = sk_sw()->conv_bcast_rows;
         r.rows_outer = T > 1 && !r.kslice && ro && !strcmp(ro, "1");
     }
     if (r.kslice)

@@ -19,6 +19,7 @@
 
 #include "fast.h"
 #include "ref/nn_util.h"
+#include "switches.h"
 #include "threadpool.h"
 
 #define DW_PAD_MAX 16384  /* floats of a zero-padded plane copy (64 KiB) */
@@ -279,7 +280,7 @@ static void dw_block_cl(const dw_run *r, int64_t p0, int64_t nv, float *pad)
  * SKIPSERVE_DW_CL_WTAB=0: the gather per block (A/B, read per run). */
 static int dw_wtab_on(const sk_conv2d *g, int64_t vw)
 {
-    const char *e = getenv("SKIPSERVE_DW_CL_WTAB");
+    const char *e = sk_sw()->dw_cl_wtab;
     return !(e && !strcmp(e, "0")) && vw > 0 && g->C % vw == 0 &&
            g->C * (g->kh * g->kw + 1) <= (int64_t)DW_KH_MAX * DW_SPLIT_MAX;
 }

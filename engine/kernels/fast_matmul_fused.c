@@ -17,6 +17,7 @@
 #include "fast_conv.h"
 #include "fast_ops.h"
 #include "fast_pack_t.h"
+#include "switches.h"
 #include "threadpool.h"
 
 /* Rows of the product for an output of Y's shape (N columns). */
@@ -45,7 +46,7 @@ static int64_t fused_rows(const sk_tensor *out, int64_t N)
  * (config.h gemm_mr12: Intel), the M block then whole 12-row panels. */
 static int mr12_on(void)
 {
-    const char *e = getenv("SKIPSERVE_MATMUL_MR12");
+    const char *e = sk_sw()->matmul_mr12;
     return !(e && !strcmp(e, "0"));
 }
 /* Session 20 (vb8): a product of more rows than MATMUL_MC (a batch of
@@ -72,7 +73,7 @@ static int mr12_on(void)
  * job. */
 int64_t sk_matmul_fused_slice_rows(const sk_gemm_cfg *cfg, int mr, int64_t M, int K, int N)
 {
-    const char *e = getenv("SKIPSERVE_MATMUL_SLICE");
+    const char *e = sk_sw()->matmul_slice;
     const int64_t lim = e && *e ? atoll(e) : MATMUL_MC;
     /* K of at least two of the level's K blocks and N of two of its column
      * blocks: what the slices save is the one job's C re-read per K block
@@ -111,7 +112,7 @@ int64_t sk_matmul_fused_slice_rows(const sk_gemm_cfg *cfg, int mr, int64_t M, in
 #define MATMUL_WIDE_MC 36
 static void wide_blocks(sk_gemm_cfg *c, int N, int T)
 {
-    const char *e = getenv("SKIPSERVE_MATMUL_WIDE");
+    const char *e = sk_sw()->matmul_wide;
     if ((e && !strcmp(e, "0")) || c->ablock_bytes <= 0 || c->kpair || N <= c->nc || T < 1)
         return;
     /* a thread's share of the columns */
@@ -136,7 +137,7 @@ static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K, int T, i
     *slice_out = slice;
     if (slice > 0)
         M = slice; /* each slice's job: its rows in one M block */
-    const char *e = getenv("SKIPSERVE_MATMUL_MC");
+    const char *e = sk_sw()->matmul_mc;
     const int64_t lim = e && *e ? atoll(e) : MATMUL_MC;
     const int64_t rows = (M + c.mr - 1) / c.mr * c.mr;
     /* (12-row panels: up to MATMUL_MC rows of the product, 264 rows of
@@ -220,7 +221,7 @@ static void gelu_post(const void *ctx, int batch, float *c, size_t ldc, int rows
  * 0.84-0.91x of the level's blocks there (bench/RESULTS.md, session 19). */
 int sk_matmul_fused_kc(const sk_gemm_cfg *cfg, int64_t M, int K)
 {
-    const char *e = getenv("SKIPSERVE_MATMUL_KC");
+    const char *e = sk_sw()->matmul_kc;
     int lim = e && *e ? atoi(e) : MATMUL_KC;
     if (cfg->kpair || lim <= cfg->kc || M > MATMUL_MC)
         return 0;
@@ -237,7 +238,7 @@ int sk_matmul_fused_kc(const sk_gemm_cfg *cfg, int64_t M, int K)
 
 static int gelu_post_on(void)
 {
-    const char *e = getenv("SKIPSERVE_GELU_POST");
+    const char *e = sk_sw()->gelu_post;
     return !(e && strcmp(e, "0") == 0);
 }
 

@@ -3,6 +3,7 @@
  * transpose(rows, kc) into [kc][w]; the rows past the matrix are zeroed
  * afterwards, as the scalar packers leave them. */
 #include "kernels/fast_pack_t.h"
+#include "kernels/switches.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 int sk_fast_pack_t_on(const sk_gemm_cfg *cfg,
                       void (*transpose)(size_t, size_t, const float *, size_t, float *, size_t))
 {
-    const char *e = getenv("SKIPSERVE_PACK_T");
+    const char *e = sk_sw()->pack_t;
     return transpose && cfg && !cfg->kpair && (cfg->mr % 8 == 0 || cfg->mr == 12) && cfg->nr % 8 == 0 &&
            !(e && strcmp(e, "0") == 0);
 }

@@ -20,6 +20,7 @@
 
 #include "kernels/fast_ops.h"
 #include "kernels/ref/nn_util.h"
+#include "kernels/switches.h"
 #include "threadpool.h"
 
 #define POOL_MAX_TAPS 64
@@ -284,7 +285,7 @@ static void pool_p1_task(void *arg, int tid, size_t u0, size_t u1)
 /* SKIPSERVE_POOL_S2=0: neither stride-2 loop (A/B) */
 static int pool_s2_on(void)
 {
-    const char *e = getenv("SKIPSERVE_POOL_S2");
+    const char *e = sk_sw()->pool_s2;
     return !(e && !strcmp(e, "0"));
 }
 

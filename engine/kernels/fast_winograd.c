@@ -38,6 +38,7 @@
 
 #include "fast.h"
 #include "ref/nn_util.h"
+#include "switches.h"
 #include "threadpool.h"
 #include "fast_wino_phases.h"
 
@@ -133,7 +134,7 @@ static int wino_tb(const sk_gemm_cfg *cfg, int M, int C, int nxi)
 #define WINO_ONE_MAX_MB (512L * 1024)
 static int wino_one_block(const sk_gemm_cfg *cfg, const sk_gemm_packed_a *u, int64_t ntiles)
 {
-    const char *e = getenv("SKIPSERVE_WINO_ONE");
+    const char *e = sk_sw()->wino_one;
     if (e && !strcmp(e, "0"))
         return 0;
     const int64_t nr = cfg->nr, nxi = u->groups;
@@ -611,19 +612,16 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
     r.k = pv->w.groups == 16 ? pv->kc->wino2 : pv->kc->wino4;
     r.cfg = pv->cfg;
     r.u = &pv->w;
-    static int gather_off = -1;
-    if (gather_off < 0) {
-        const char *e = getenv("SKIPSERVE_WINO_GATHER");
-        gather_off = e && strcmp(e, "0") == 0;
-    }
+    const char *ge = sk_sw()->wino_gather;
+    const int gather_off = ge && strcmp(ge, "0") == 0;
     r.colsw = gather_off ? NULL : r.k.colsw;
-    /* read per run (a getenv, next to a layer's ~100 us), so a test can
-     * compare both orders in one process */
-    const char *vo = getenv("SKIPSERVE_WINO_VORDER");
+    /* switches.c's table (reloaded by tests), so a test can compare both
+     * orders in one process */
+    const char *vo = sk_sw()->wino_vorder;
     r.vorder_panel = vo && strcmp(vo, "0") == 0;
-    const char *pfe = getenv("SKIPSERVE_WINO_PREFETCH");
+    const char *pfe = sk_sw()->wino_prefetch;
     r.u_prefetch = !(pfe && strcmp(pfe, "0") == 0);
-    const char *pfw = getenv("SKIPSERVE_WINO_PFW");
+    const char *pfw = sk_sw()->wino_pfw;
     r.in_pf_ahead = pfw ? atoi(pfw) : WINO_PF_AHEAD; /* channels ahead; 0 off (A/B), at most 64 */
     r.in_pf_ahead = r.in_pf_ahead < 0 ? 0 : r.in_pf_ahead > 64 ? 64 : r.in_pf_ahead;
     r.m = pv->w.groups == 16 ? 2 : 4;
@@ -690,11 +688,8 @@ int sk_fast_run_conv_wino(const sk_node *n, const sk_tensor *const *in, int nin,
      * blocks and nothing to rebalance a late one with; every (block,
      * chunk) its own task after the shared transform evens that out.
      * SKIPSERVE_WINO_SPLIT=0: as before (A/B). */
-    static int split_off = -1;
-    if (split_off < 0) {
-        const char *e = getenv("SKIPSERVE_WINO_SPLIT");
-        split_off = e && strcmp(e, "0") == 0;
-    }
+    const char *se = sk_sw()->wino_split;
+    const int split_off = se && strcmp(se, "0") == 0;
     if (!split_off && nthreads > 1 && nblocks <= nthreads && r.nchunks > 1)
         r.msplit = r.nchunks;
     if (r.msplit > 1 && nblocks <= nthreads) {

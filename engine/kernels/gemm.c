@@ -19,6 +19,7 @@
 
 #include "kernels/config.h"
 #include "kernels/ref/ref_gemm.h"
+#include "kernels/switches.h"
 #include "sk.h"
 #include "threadpool.h"
 
@@ -227,7 +228,7 @@ typedef struct pf_range {
 
 static int prefetch_on(void)
 {
-    const char *e = getenv("SKIPSERVE_GEMM_PREFETCH");
+    const char *e = sk_sw()->gemm_prefetch;
     return !(e && !strcmp(e, "0"));
 }
 
@@ -673,51 +674,16 @@ static int split_balance(void);
 static int split_pool(void);
 
 /* The switches above, read once per process (a getenv per GEMM job
- * was measurable on small jobs, and the project reads its other A/B
- * switches once: config.c). */
-static int split_env_far, split_env_balance, split_env_pool, split_env_cache;
-/* and (session 19, mend19) the A-panel prefetch's: SKIPSERVE_GEMM_APF
- * (unset: the config's distance; 0 off; n bytes ahead) and
- * SKIPSERVE_GEMM_APF_MINK (the shortest K block that takes it, 128) */
-static int apf_env_set, apf_env_mink = 128;
-static long apf_env_dist;
-static pthread_once_t split_env_once = PTHREAD_ONCE_INIT;
-static void split_env_read(void)
-{
-    const char *ap = getenv("SKIPSERVE_GEMM_APF");
-    apf_env_set = ap && *ap;
-    apf_env_dist = apf_env_set ? atol(ap) : 0;
-    const char *mk = getenv("SKIPSERVE_GEMM_APF_MINK");
-    apf_env_mink = mk && *mk ? atoi(mk) : 128;
-    const char *e = getenv("SKIPSERVE_GEMM_SPLIT_CACHE");
-    split_env_cache = !(e && !strcmp(e, "0"));
-    e = getenv("SKIPSERVE_GEMM_SPLIT_FAR");
-    split_env_far = !(e && !strcmp(e, "0"));
-    e = getenv("SKIPSERVE_GEMM_SPLIT");
-    split_env_balance = e && strcmp(e, "balance") == 0;
-    e = getenv("SKIPSERVE_GEMM_SPLIT_POOL");
-    split_env_pool = !(e && !strcmp(e, "0"));
-}
-static int split_far(void)
-{
-    pthread_once(&split_env_once, split_env_read);
-    return split_env_far;
-}
-static int split_balance(void)
-{
-    pthread_once(&split_env_once, split_env_read);
-    return split_env_balance;
-}
-static int split_pool(void)
-{
-    pthread_once(&split_env_once, split_env_read);
-    return split_env_pool;
-}
-void sk_gemm_split_env_reload(void)
-{
-    pthread_once(&split_env_once, split_env_read);
-    split_env_read();
-}
+ * was measurable on small jobs): switches.c's table, since session 21
+ * (sk_switches_reload re-reads it; sk_gemm_split_env_reload, the old
+ * name, too). And (session 19, mend19) the A-panel prefetch's:
+ * SKIPSERVE_GEMM_APF (unset: the config's distance; 0 off; n bytes
+ * ahead) and SKIPSERVE_GEMM_APF_MINK (the shortest K block that takes
+ * it, 128). */
+static int split_far(void) { return sk_sw()->gemm_split_far_on; }
+static int split_balance(void) { return sk_sw()->gemm_split_balance; }
+static int split_pool(void) { return sk_sw()->gemm_split_pool_on; }
+void sk_gemm_split_env_reload(void) { sk_switches_reload(); }
 
 /* The busiest thread's elements (rows x columns) when the tasks (items x
  * column blocks x row chunks, row chunks fastest, as run_task numbers
@@ -845,7 +811,7 @@ static _Thread_local split_entry split_cache[SPLIT_CACHE_N];
 
 static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
 {
-    if (T <= 1 || !(pthread_once(&split_env_once, split_env_read), split_env_cache)) {
+    if (T <= 1 || !sk_sw()->gemm_split_cache_on) {
         plan_split_compute(j, T, rc);
         return;
     }
@@ -861,7 +827,7 @@ static void plan_split(const sk_gemm_job *j, int T, run_ctx *rc)
     k.nbatch = j->nbatch;
     k.T = T;
     k.packs = (j->pack_a ? 1 : 0) | (j->pack_b ? 2 : 0);
-    k.env = split_env_far | split_env_balance << 1 | split_env_pool << 2;
+    k.env = split_far() | split_balance() << 1 | split_pool() << 2;
     uint32_t h = 2166136261u;
     const unsigned char *kb = (const unsigned char *)&k;
     for (size_t i = 0; i < sizeof k; i++)
@@ -922,19 +888,19 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     rc.job = j;
     rc.prefetch = prefetch_on();
     /* the A-panel prefetch of the Intel config (session 19, gk); the
-     * switches read once (split_env_read; sk_gemm_split_env_reload re-reads
-     * them for bench/ab_inproc.c) */
+     * switches read once (switches.c; sk_switches_reload re-reads them for
+     * bench/ab_inproc.c) */
+    const sk_switches *sw = sk_sw();
     {
-        pthread_once(&split_env_once, split_env_read);
-        long d = apf_env_set ? apf_env_dist : cfg->apf;
+        long d = sw->gemm_apf_set ? sw->gemm_apf_dist : cfg->apf;
         rc.apf = cfg->apf > 0 && d > 0 && d <= 65536 ? (size_t)d : 0;
-        rc.apf_mink = apf_env_mink;
+        rc.apf_mink = sw->gemm_apf_mink_v;
     }
-    const char *ao = getenv("SKIPSERVE_GEMM_AORDER");
+    const char *ao = sw->gemm_aorder;
     rc.aorder = (ao && !strcmp(ao, "1")) || (j->aorder && !(ao && !strcmp(ao, "0")));
     /* the rows-in-lanes narrow panel (issue 24 session 17): 8-row FP32
-     * panels only; read per run so that bench/ab_inproc.c can switch it */
-    const char *nw = getenv("SKIPSERVE_GEMM_NARROW");
+     * panels only; switches.c's table (bench/ab_inproc.c reloads it) */
+    const char *nw = sw->gemm_narrow;
     if (cfg->narrow && cfg->mr == 8 && cfg->nr == 32 && !cfg->kpair && !(nw && !strcmp(nw, "0")))
         rc.narrow = cfg->narrow;
     {

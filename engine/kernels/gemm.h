@@ -329,9 +329,10 @@ int sk_gemm_run(struct sk_pool *pool, const sk_gemm_job *job, float *scratch);
  * by (issue 24 session 17; SKIPSERVE_GEMM_SPLIT_POOL=0: the mean-task
  * estimate). */
 /* The split switches (SKIPSERVE_GEMM_SPLIT_FAR=0, SKIPSERVE_GEMM_SPLIT_POOL=0,
- * SKIPSERVE_GEMM_SPLIT=balance, SKIPSERVE_GEMM_SPLIT_CACHE=0) are read once per process; tests and
- * bench/ab_inproc.c re-read them with this between runs (never while a
- * GEMM is being planned on another thread). */
+ * SKIPSERVE_GEMM_SPLIT=balance, SKIPSERVE_GEMM_SPLIT_CACHE=0) are read once per process
+ * with the kernels' other run-time switches (kernels/switches.h); this, the
+ * old name, is sk_switches_reload (never while a GEMM runs or is planned on
+ * another thread). */
 void sk_gemm_split_env_reload(void);
 /* (tests) The split plan_split picks for the job on T threads: column
  * blocks of *nbw columns, row chunks of *chunk_panels A panels. */

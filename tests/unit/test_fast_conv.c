@@ -33,6 +33,7 @@
 #include "alloc_counter.h"
 #include "bf16_amx_emu.h"
 #include "bf16_emu.h"
+#include "kernels/switches.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint32_t rnd(void)
@@ -69,6 +70,7 @@ static int clean_env(void **state)
         if (!name[0])
             break;
         unsetenv(name);
+        sk_switches_reload();
     }
     for (int i = 0; start_env[i]; i++)
         putenv(start_env[i]);
@@ -547,12 +549,12 @@ static void test_split_threads_bits(void **state)
                         for (int e = 0; e < 2; e++)
                             if (variants[v][e])
                                 setenv(variants[v][e], "0", 1);
-                        sk_gemm_split_env_reload(); /* read once per process */
+                        sk_switches_reload(); /* read once per process */
                         float *y = run_graph(go, &c, x, r, pools[t], &n, 0);
                         unsetenv("SKIPSERVE_GEMM_SPLIT_FAR");
                         unsetenv("SKIPSERVE_GEMM_SPLIT_POOL");
                         unsetenv("SKIPSERVE_IM2COL_COLSPLIT");
-                        sk_gemm_split_env_reload();
+                        sk_switches_reload();
                         assert_int_equal(n, n0);
                         if (!first) {
                             first = y;
@@ -605,13 +607,13 @@ static void test_split_switches_differ(void **state)
                     sk_gemm_job j;
                     sk_gemm_job_init(&j, cfg, shp[i][0], shp[i][1], shp[i][2], 1);
                     int nbw0, cp0, nbw1, cp1;
-                    sk_gemm_split_env_reload();
+                    sk_switches_reload();
                     sk_gemm_plan_split(&j, T, &nbw0, &cp0);
                     setenv(names[v], "0", 1);
-                    sk_gemm_split_env_reload();
+                    sk_switches_reload();
                     sk_gemm_plan_split(&j, T, &nbw1, &cp1);
                     unsetenv(names[v]);
-                    sk_gemm_split_env_reload();
+                    sk_switches_reload();
                     assert_true(nbw0 > 0 && cp0 > 0 && nbw1 > 0 && cp1 > 0);
                     differ += nbw0 != nbw1 || cp0 != cp1;
                 }
@@ -664,7 +666,7 @@ static void test_split_cache_same(void **state)
         /* [shape][packed per run: neither, A, B][T - 2][nbw, chunk panels] */
         static int want[NS][3][3][2];
         setenv("SKIPSERVE_GEMM_SPLIT_CACHE", "0", 1);
-        sk_gemm_split_env_reload();
+        sk_switches_reload();
         for (int i = 0; i < NS; i++)
             for (int p = 0; p < 3; p++)
                 for (int T = 2; T <= 4; T++) {
@@ -673,7 +675,7 @@ static void test_split_cache_same(void **state)
                     sk_gemm_plan_split(&j, T, &want[i][p][T - 2][0], &want[i][p][T - 2][1]);
                 }
         unsetenv("SKIPSERVE_GEMM_SPLIT_CACHE");
-        sk_gemm_split_env_reload();
+        sk_switches_reload();
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < NS; i++)
                 for (int p = 0; p < 3; p++)
@@ -827,10 +829,12 @@ static float *run_under(const conv_case *c, const char *const *env, const float 
     char err[256];
     for (int i = 0; env && env[i]; i += 2)
         setenv(env[i], env[i + 1], 1);
+    sk_switches_reload();
     sk_graph *g = build(c, 4242);
     int rc = sk_graph_optimize(g, 1, err, sizeof err);
     for (int i = 0; env && env[i]; i += 2)
         unsetenv(env[i]);
+    sk_switches_reload();
     if (rc)
         fail_msg("optimize: %s", err);
     float *y = run_graph(g, c, x, r, NULL, ny, 0);
@@ -855,10 +859,12 @@ static void assert_same_bits_on_under(const conv_case *c, const char *const *on,
     char err[256];
     for (int i = 0; on && on[i]; i += 2)
         setenv(on[i], on[i + 1], 1);
+    sk_switches_reload();
     sk_graph *go = build(c, 4242);
     int rc = sk_graph_optimize(go, 1, err, sizeof err);
     for (int i = 0; on && on[i]; i += 2)
         unsetenv(on[i]);
+    sk_switches_reload();
     if (rc)
         fail_msg("optimize: %s (%s)", err, what);
     for (int t = 0; t < 3; t++) {
@@ -961,8 +967,10 @@ static void test_depthwise_cl_wtab(void **state)
     };
     depthwise_cl_cases(geo, sizeof geo / sizeof *geo);
     setenv("SKIPSERVE_DW_CL_WTAB", "0", 1);
+    sk_switches_reload();
     depthwise_cl_cases(geo, sizeof geo / sizeof *geo);
     unsetenv("SKIPSERVE_DW_CL_WTAB");
+    sk_switches_reload();
 }
 
 static void depthwise_cl_cases(const int (*geo)[9], size_t ngeo)
@@ -1113,6 +1121,7 @@ static void test_pixrows_one(void **state)
                 int64_t n0, n;
                 float *yr = run_graph(gr, &c, x, r, NULL, &n0, 0);
                 setenv("SKIPSERVE_PIXROWS_ONE", "0", 1);
+                sk_switches_reload();
                 size_t jobs0 = sk_pixrows_one_jobs();
                 float *want = run_graph(go, &c, x, r, NULL, &n, 0);
                 assert_int_equal(sk_pixrows_one_jobs(), jobs0); /* switched off */
@@ -1126,6 +1135,7 @@ static void test_pixrows_one(void **state)
                         fail_msg("[%s] y[%lld] %g, ref %g: %s", sk_isa_name((sk_isa)l),
                                  (long long)e, want[e], yr[e], what);
                 setenv("SKIPSERVE_PIXROWS_ONE", "1", 1);
+                sk_switches_reload();
                 for (int t = 0; t < 4; t++) {
                     /* the run counter (fast.h): the one job ran on 2+
                      * threads for the direct (1x1) geometries, never on 1
@@ -1145,6 +1155,7 @@ static void test_pixrows_one(void **state)
                     free(y);
                 }
                 unsetenv("SKIPSERVE_PIXROWS_ONE");
+                sk_switches_reload();
                 free(want);
                 free(yr);
                 free(x);
@@ -1203,8 +1214,10 @@ static void test_pixrows_mr14(void **state)
                 int64_t n0, n;
                 float *yr = run_graph(gr, &c, x, r, NULL, &n0, 0);
                 setenv("SKIPSERVE_PIXROWS_MR14", "0", 1);
+                sk_switches_reload();
                 float *want = run_graph(go, &c, x, r, NULL, &n, 0);
                 unsetenv("SKIPSERVE_PIXROWS_MR14");
+                sk_switches_reload();
                 assert_int_equal(n, n0);
                 double big = 1.0;
                 for (int64_t e = 0; e < n0; e++)
@@ -1270,9 +1283,11 @@ static void check_same_as_columns(const conv_case *c, sk_pool *pool)
     int64_t n1, n2, n3;
     setenv("SKIPSERVE_PIXROWS_KC", "0", 1);
     setenv("SKIPSERVE_IM2COL_KC", "0", 1);
+    sk_switches_reload();
     float *y1 = run_graph(g[0], c, x, r, pool, &n1, 0), *y2 = run_graph(g[1], c, x, r, pool, &n2, 0);
     unsetenv("SKIPSERVE_PIXROWS_KC");
     unsetenv("SKIPSERVE_IM2COL_KC");
+    sk_switches_reload();
     float *y3 = run_graph(g[0], c, x, r, pool, &n3, 0); /* long K blocks */
     assert_int_equal(n1, n2);
     assert_int_equal(n1, n3);
@@ -1606,6 +1621,7 @@ static void test_conv_direct_bc_sliced(void **state)
             c.add = q[7] == 2;
             c.act = q[7];
             setenv("SKIPSERVE_CONV_BCAST_KB", "4", 1);
+            sk_switches_reload();
             size_t before = sk_conv_direct_bc_sliced_runs();
             check_case(&c, p3, 1); /* against the reference, no allocation */
             if (sk_conv_direct_bc_sliced_runs() == before) {
@@ -1623,8 +1639,10 @@ static void test_conv_direct_bc_sliced(void **state)
             random_operands(&c, &x, &r);
             int64_t n0, n1;
             setenv("SKIPSERVE_CONV_BCAST_ORDER", "0", 1);
+            sk_switches_reload();
             float *rows = run_graph(go, &c, x, r, NULL, &n0, 0);
             unsetenv("SKIPSERVE_CONV_BCAST_ORDER");
+            sk_switches_reload();
             for (int t = 0; t < 3; t++) {
                 float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
                 assert_int_equal(n0, n1);
@@ -1634,6 +1652,7 @@ static void test_conv_direct_bc_sliced(void **state)
                 free(y);
             }
             unsetenv("SKIPSERVE_CONV_BCAST_KB");
+            sk_switches_reload();
             free(rows);
             free(x);
             free(r);
@@ -1701,8 +1720,10 @@ static void test_conv_direct_bc_level_kb(void **state)
             random_operands(&c, &x, &r);
             int64_t n0, n1;
             setenv("SKIPSERVE_CONV_BCAST_ORDER", "0", 1);
+            sk_switches_reload();
             float *rows = run_graph(go, &c, x, r, NULL, &n0, 0);
             unsetenv("SKIPSERVE_CONV_BCAST_ORDER");
+            sk_switches_reload();
             for (int t = 0; t < 3; t++) {
                 float *y = run_graph(go, &c, x, r, pools[t], &n1, 0);
                 assert_int_equal(n0, n1);
@@ -2040,8 +2061,10 @@ static void nchw_conv_case(int N, int C, int M, int H, int e, sk_pool **pools)
     int64_t n0, n1;
     unsetenv("SKIPSERVE_NCHW1X1");
     setenv("SKIPSERVE_IM2COL_KC", "0", 1);
+    sk_switches_reload();
     float *yg = run_under(&c, none, x, r, &n0);
     unsetenv("SKIPSERVE_IM2COL_KC");
+    sk_switches_reload();
     char err[256];
     setenv("SKIPSERVE_NCHW1X1", "force", 1);
     sk_graph *g = build(&c, 4242);
@@ -2716,6 +2739,7 @@ static void test_bf16(void **state)
          * the same geometries: the same emulated bits */
         if (t >= 3) {
             setenv("SKIPSERVE_BF16_PIXRUNS", "0", 1);
+            sk_switches_reload();
             for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
                 conv_case c;
                 square_case(&c, 2, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4],
@@ -2727,6 +2751,7 @@ static void test_bf16(void **state)
                 bf16_case(&c, p);
             }
             unsetenv("SKIPSERVE_BF16_PIXRUNS");
+            sk_switches_reload();
         }
         for (int k = 0; k < 40; k++) {
             conv_case c;
@@ -2907,17 +2932,22 @@ static void test_wino_one_block(void **state)
             setenv("SKIPSERVE_WINO_ONE", "0", 1);
             setenv("SKIPSERVE_WINO_PREFETCH", "0", 1);
             setenv("SKIPSERVE_WINO_PFW", "0", 1);
+            sk_switches_reload();
             float *y0 = run_graph(g, &c, x, r, NULL, &n0, 0);
             unsetenv("SKIPSERVE_WINO_ONE");
             unsetenv("SKIPSERVE_WINO_PREFETCH");
             unsetenv("SKIPSERVE_WINO_PFW");
+            sk_switches_reload();
             /* o = 1: the shared transform's units panel-major
              * (SKIPSERVE_WINO_VORDER=0), the order before session 15 */
             for (int k = 0; k < 8; k++) {
-                if (k >= 4)
+                if (k >= 4) {
                     setenv("SKIPSERVE_WINO_VORDER", "0", 1);
+                    sk_switches_reload();
+                }
                 float *y1 = run_graph(g, &c, x, r, pools[k % 4], &n1, 1);
                 unsetenv("SKIPSERVE_WINO_VORDER");
+                sk_switches_reload();
                 assert_int_equal(n0, n1);
                 if (memcmp(y0, y1, sizeof(float) * (size_t)n0))
                     fail_msg("one block differs from the blocked run (level %d, case %zu, "
@@ -2925,8 +2955,10 @@ static void test_wino_one_block(void **state)
                 free(y1);
             }
             setenv("SKIPSERVE_WINO_PFW", "64", 1);
+            sk_switches_reload();
             float *y2 = run_graph(g, &c, x, r, pools[2], &n1, 1);
             unsetenv("SKIPSERVE_WINO_PFW");
+            sk_switches_reload();
             assert_memory_equal(y0, y2, sizeof(float) * (size_t)n0);
             free(y2);
             if (atomic_load(&sk_wino_pf_strays))
@@ -3031,6 +3063,7 @@ static void test_conv_direct_bc_rows(void **state)
                 continue; /* a level without the tile */
             ran++;
             setenv("SKIPSERVE_CONV_BCAST_ROWS", "1", 1);
+            sk_switches_reload();
             for (int t = 0; t < 2; t++) {
                 size_t before = sk_conv_direct_bc_rows_runs();
                 check_case(&c, pools[t], 1); /* against the reference, no allocation */
@@ -3056,6 +3089,7 @@ static void test_conv_direct_bc_rows(void **state)
                 free(y);
             }
             unsetenv("SKIPSERVE_CONV_BCAST_ROWS");
+            sk_switches_reload();
             sk_graph_free(go);
             free(y0);
             free(x);
@@ -3096,6 +3130,7 @@ static void aorder_case(int N, int C, int M, int H, int k, int st, int pad, int 
     describe(&c, what, sizeof what);
     assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
     setenv("SKIPSERVE_IM2COL_AORDER", "1", 1);
+    sk_switches_reload();
     check_case(&c, pools[e % 3], 1);
     float *x, *r;
     random_operands(&c, &x, &r);
@@ -3105,10 +3140,12 @@ static void aorder_case(int N, int C, int M, int H, int k, int st, int pad, int 
         fail_msg("optimize: %s", err);
     int64_t n0, n1;
     setenv("SKIPSERVE_IM2COL_AORDER", "0", 1);
+    sk_switches_reload();
     size_t jobs0 = sk_im2col_aorder_jobs();
     float *y0 = run_graph(g, &c, x, r, NULL, &n0, 0);
     assert_int_equal(sk_im2col_aorder_jobs(), jobs0); /* switched off: not run */
     setenv("SKIPSERVE_IM2COL_AORDER", "1", 1);
+    sk_switches_reload();
     for (int t = 0; t < 3; t++) {
         jobs0 = sk_im2col_aorder_jobs();
         float *y = run_graph(g, &c, x, r, pools[t], &n1, 0);
@@ -3122,6 +3159,7 @@ static void aorder_case(int N, int C, int M, int H, int k, int st, int pad, int 
         free(y);
     }
     unsetenv("SKIPSERVE_IM2COL_AORDER");
+    sk_switches_reload();
     sk_graph_free(g);
     free(y0);
     free(x);
@@ -3152,6 +3190,7 @@ static void test_im2col_aorder(void **state)
      * config asks for it (config.c fill_intel: the AVX-512 level on Intel),
      * none elsewhere — counted, not read back from the config */
     unsetenv("SKIPSERVE_IM2COL_AORDER");
+    sk_switches_reload();
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
         sk_cpu_set_level((sk_isa)l);
         conv_case c;

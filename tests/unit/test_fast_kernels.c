@@ -25,6 +25,7 @@
 #include "kernels/config.h"
 #include "sk.h"
 #include "threadpool.h"
+#include "kernels/switches.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -624,7 +625,7 @@ static void test_gemm_prefetch_same_bits(void **state)
                 setenv("SKIPSERVE_GEMM_PREFETCH", modes[m][0], 1);
                 setenv("SKIPSERVE_GEMM_AORDER", modes[m][1], 1);
                 setenv("SKIPSERVE_GEMM_APF", modes[m][2], 1);
-                sk_gemm_split_env_reload(); /* the APF switch: read once */
+                sk_switches_reload(); /* the APF switch: read once */
                 C[m] = malloc((size_t)M * N * 4 + 4);
                 assert_non_null(C[m]);
                 sk_gemm_job j;
@@ -652,7 +653,7 @@ static void test_gemm_prefetch_same_bits(void **state)
             unsetenv("SKIPSERVE_GEMM_PREFETCH");
             unsetenv("SKIPSERVE_GEMM_AORDER");
             unsetenv("SKIPSERVE_GEMM_APF");
-            sk_gemm_split_env_reload();
+            sk_switches_reload();
             ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &e, ref, scale);
             if (!check_close("prefetch", M, N, K, C[1], (size_t)N, ref, scale))
                 fail_msg("prefetch: M %d N %d K %d epilogue %d", M, N, K, kind);
@@ -973,12 +974,12 @@ static void test_gemm_split_balance(void **state)
                         setenv("SKIPSERVE_GEMM_SPLIT", "balance", 1);
                     if (v == 2)
                         setenv("SKIPSERVE_GEMM_SPLIT_POOL", "0", 1);
-                    sk_gemm_split_env_reload(); /* read once per process */
+                    sk_switches_reload(); /* read once per process */
                     j.c = C;
                     int rc = sk_gemm_run(pool, &j, NULL);
                     unsetenv("SKIPSERVE_GEMM_SPLIT");
                     unsetenv("SKIPSERVE_GEMM_SPLIT_POOL");
-                    sk_gemm_split_env_reload();
+                    sk_switches_reload();
                     assert_int_equal(rc, 0);
                     for (size_t i = 0; i < GUARD; i++)
                         assert_true(C[csz + i] == -7.0f);

@@ -27,6 +27,7 @@
 #include "kernels/config.h"
 #include "kernels/gemm.h"
 #include "threadpool.h"
+#include "kernels/switches.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void)
@@ -198,12 +199,15 @@ static void test_driver(void **state)
             sk_pool *pool = sk_pool_create(threads);
             assert_non_null(pool);
             unsetenv("SKIPSERVE_GEMM_NARROW");
+            sk_switches_reload();
             assert_int_equal(sk_gemm_f32(cfg, pool, M, N, K, A, (size_t)K, B, (size_t)N, C0,
                                          (size_t)N, &e), 0);
             setenv("SKIPSERVE_GEMM_NARROW", "0", 1);
+            sk_switches_reload();
             assert_int_equal(sk_gemm_f32(cfg, pool, M, N, K, A, (size_t)K, B, (size_t)N, C1,
                                          (size_t)N, &e), 0);
             unsetenv("SKIPSERVE_GEMM_NARROW");
+            sk_switches_reload();
             assert_int_equal(sk_gemm_f32(NULL, NULL, M, N, K, A, (size_t)K, B, (size_t)N, Cr,
                                          (size_t)N, &e), 0);
             for (size_t i = 0; i < (size_t)M * N; i++) {

@@ -35,6 +35,7 @@
 #include "threadpool.h"
 
 #include "alloc_counter.h"
+#include "kernels/switches.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void)
@@ -284,10 +285,12 @@ static void test_matches_unfused_and_reference(void **state)
      * with the driver's blocks, so compare against those */
     setenv("SKIPSERVE_PIXROWS_KC", "0", 1);
     setenv("SKIPSERVE_IM2COL_KC", "0", 1); /* the same for im2col-gemm's longer blocks */
+    sk_switches_reload();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_case(&cases[i], pools, 3);
     unsetenv("SKIPSERVE_PIXROWS_KC");
     unsetenv("SKIPSERVE_IM2COL_KC");
+    sk_switches_reload();
     sk_pool_destroy(pools[1]);
     sk_pool_destroy(pools[2]);
 }

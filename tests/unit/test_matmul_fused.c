@@ -60,6 +60,7 @@
 #include "threadpool.h"
 
 #include "alloc_counter.h"
+#include "kernels/switches.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void)
@@ -334,8 +335,10 @@ static void check_case(const mm_case *c, sk_pool *pool)
         /* GELU on each finished block inside the GEMM tasks (default) and
          * the pass over the whole output after it: the same bits */
         setenv("SKIPSERVE_GELU_POST", "0", 1);
+        sk_switches_reload();
         float *yp = run(go, c, sk_cpu_level(), a, c->res ? r : NULL, pool, 1);
         unsetenv("SKIPSERVE_GELU_POST");
+        sk_switches_reload();
         if (memcmp(yp, yo, sizeof(float) * (size_t)(rows * c->N)))
             fail_msg("[%s] rows %lld K %lld N %lld act %d: GELU in the GEMM tasks differs from "
                      "the pass after it",
@@ -420,6 +423,7 @@ static void test_matmul_kc(void **state)
          * the K rows whose A block (rows rounded to 16) fits it, equal blocks */
         cfg.ablock_bytes = 1 << 20;
         unsetenv("SKIPSERVE_MATMUL_KC");
+        sk_switches_reload();
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 768);   /* 208 x 768 x 4 <= 1 MB */
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 3072), 1024); /* fit 1260: 3 x 1024 */
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 1536), 768);  /* 2 x 768 */
@@ -430,8 +434,10 @@ static void test_matmul_kc(void **state)
         cfg.ablock_bytes = 200 << 10; /* fit 246 < kc: the level's */
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
         setenv("SKIPSERVE_MATMUL_KC", "3072", 1); /* the switch: session 18's rule */
+        sk_switches_reload();
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 3072), 3072);
         unsetenv("SKIPSERVE_MATMUL_KC");
+        sk_switches_reload();
         cfg.ablock_bytes = 0; /* AMD: session 18's rule */
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 768);
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 3072), 3072);
@@ -441,13 +447,17 @@ static void test_matmul_kc(void **state)
         assert_int_equal(sk_matmul_fused_kc(&cfg, 257, 768), 0); /* batch 8: the level's */
         assert_int_equal(sk_matmul_fused_kc(&cfg, 1576, 3072), 0);
         setenv("SKIPSERVE_MATMUL_KC", "0", 1);
+        sk_switches_reload();
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
         setenv("SKIPSERVE_MATMUL_KC", "100", 1); /* below kc: the level's */
+        sk_switches_reload();
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
         setenv("SKIPSERVE_MATMUL_KC", "512", 1);
+        sk_switches_reload();
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 512);
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 300), 300);
         unsetenv("SKIPSERVE_MATMUL_KC");
+        sk_switches_reload();
         cfg.kpair = 1; /* BF16 panels keep the driver's blocks */
         assert_int_equal(sk_matmul_fused_kc(&cfg, 197, 768), 0);
     }
@@ -466,10 +476,13 @@ static void test_matmul_kc(void **state)
             sk_cpu_set_level((sk_isa)l);
             for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
                 for (int e = 0; e < 3; e++) {
-                    if (lims[e])
+                    if (lims[e]) {
                         setenv("SKIPSERVE_MATMUL_KC", lims[e], 1);
+                        sk_switches_reload();
+                    }
                     check_case(&cs[i], pool);
                     unsetenv("SKIPSERVE_MATMUL_KC");
+                    sk_switches_reload();
                 }
         }
         sk_cpu_set_level(sk_cpu_detected());
@@ -508,8 +521,10 @@ static void test_matmul_mc(void **state)
                     r[q] = frand();
                 float *y1 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
                 setenv("SKIPSERVE_MATMUL_MC", "0", 1);
+                sk_switches_reload();
                 float *y0 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 0);
                 unsetenv("SKIPSERVE_MATMUL_MC");
+                sk_switches_reload();
                 if (memcmp(y0, y1, sizeof(float) * (size_t)(rows * c->N)))
                     fail_msg("[%s] %d threads, %lld rows K %lld N %lld: one M block differs "
                              "from the level's blocks",
@@ -552,6 +567,7 @@ static void test_matmul_slices(void **state)
         sk_gemm_cfg cfg = kc->gemm;
         cfg.ablock_bytes = 1 << 20;
         unsetenv("SKIPSERVE_MATMUL_SLICE");
+        sk_switches_reload();
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 228); /* 6 x 19 + 18 */
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 8, 1576, 768, 768), 232);  /* 7 x 29 panels */
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 3072, 768), 0);  /* past 1 MB */
@@ -564,11 +580,14 @@ static void test_matmul_slices(void **state)
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 2 * cfg.nc), 228);
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 2 * cfg.nc - 1), 0);
         setenv("SKIPSERVE_MATMUL_SLICE", "40", 1); /* 3 panels a slice */
+        sk_switches_reload();
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 601, 2 * cfg.kc, 768), 36);
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 30, 2 * cfg.kc, 768), 0);
         setenv("SKIPSERVE_MATMUL_SLICE", "0", 1);
+        sk_switches_reload();
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 0);
         unsetenv("SKIPSERVE_MATMUL_SLICE");
+        sk_switches_reload();
         cfg.kpair = 1; /* BF16 panels: the one job */
         assert_int_equal(sk_matmul_fused_slice_rows(&cfg, 12, 1576, 768, 768), 0);
         cfg.kpair = 0;
@@ -609,11 +628,13 @@ static void test_matmul_slices(void **state)
                         setenv("SKIPSERVE_MATMUL_SLICE", sl[e], 1);
                     if (e == 3) /* the level's blocks instead of wide ones */
                         setenv("SKIPSERVE_MATMUL_WIDE", "0", 1);
+                    sk_switches_reload();
                     if (e < 3)
                         check_case(c, pool); /* against the scalar reference */
                     float *y = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
                     unsetenv("SKIPSERVE_MATMUL_SLICE");
                     unsetenv("SKIPSERVE_MATMUL_WIDE");
+                    sk_switches_reload();
                     if (e == 0 && !first)
                         first = y;
                     else if (e == 0 && memcmp(first, y, sizeof(float) * ny))
@@ -684,8 +705,10 @@ static void test_matmul_mr12(void **state)
                     r[q] = frand();
                 float *y1 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
                 setenv("SKIPSERVE_MATMUL_MR12", "0", 1);
+                sk_switches_reload();
                 float *y0 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 0);
                 unsetenv("SKIPSERVE_MATMUL_MR12");
+                sk_switches_reload();
                 if (memcmp(y0, y1, sizeof(float) * (size_t)(rows * c->N)))
                     fail_msg("[%s] %d threads, %lld rows K %lld N %lld: 12-row panels differ "
                              "from 8-row ones",

@@ -33,6 +33,7 @@
 #include "kernels/gemm.h"
 #include "sk.h"
 #include "threadpool.h"
+#include "kernels/switches.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint32_t rnd(void)
@@ -122,6 +123,7 @@ static void test_choice(void **state)
         skip();
     void (*tr)(size_t, size_t, const float *, size_t, float *, size_t) = uk->transpose;
     unsetenv("SKIPSERVE_PACK_T");
+    sk_switches_reload();
     assert_true(sk_fast_pack_t_on(&c8, tr));
     assert_false(sk_fast_pack_t_on(&c6, tr));
     sk_gemm_cfg c12 = c8;
@@ -135,8 +137,10 @@ static void test_choice(void **state)
     assert_false(sk_fast_pack_t_on(&c8, tr));
     c8.kpair = 0;
     setenv("SKIPSERVE_PACK_T", "0", 1);
+    sk_switches_reload();
     assert_false(sk_fast_pack_t_on(&c8, tr));
     unsetenv("SKIPSERVE_PACK_T");
+    sk_switches_reload();
 }
 
 /* C = A W + bias + R with A packed by `pack` (ctx) on `threads` threads */
