@@ -119,38 +119,51 @@ char *sk_shape_str(const sk_shape *s, char *buf, size_t len)
  * heap already faulted in 4 KiB pages (the passes free the raw weights,
  * which raises glibc's mmap threshold: ResNet-101 had 188 of its ~250 MB
  * in huge pages, one ab_inproc graph 0 of 48 MB). A block is unmapped when
- * its last piece is freed; only the most recent piece is reused (weights
+ * its last piece is freed, a 2 MiB page of it when no live piece touches it
+ * (session 21); only the freed pieces at a block's end are reused (weights
  * live as long as their graph). SKIPSERVE_HUGEPAGES=0 turns all of it off
- * (posix_memalign without advice). */
+ * (posix_memalign without advice); read at each allocation of weights or
+ * of 2 MiB and more (loads, not runs: tests flip it between loads). */
 #define HUGE_PAGE ((size_t)2 << 20)
 
 static int huge_pages_wanted(void)
 {
-    const char *e = getenv("SKIPSERVE_HUGEPAGES"); /* per call: big blocks are few */
+    const char *e = getenv("SKIPSERVE_HUGEPAGES"); /* per call: at load */
     return !(e && strcmp(e, "0") == 0);
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SK_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define SK_ASAN 1
-#endif
-/* not under ASan: pieces of our own mappings would hide overreads between
- * packed weights and their use after free from it */
+/* not under ASan (SK_ASAN, sk.h): pieces of our own mappings would hide
+ * overreads between packed weights and their use after free from it */
 #if defined(__linux__) && defined(MADV_HUGEPAGE) && !defined(SK_ASAN)
 #define SK_HUGE_BLOCKS 1
-/* One mapped weight block: [base, base + size), 2 MiB aligned, `used`
- * bytes handed out from its start, `live` pieces not yet freed, `last` the
- * piece handed out last (freed first, its space is handed out again: a
- * packer that replaces the weights it just packed leaves no hole). Sorted
- * by base. */
+/* A piece handed out of a block: [off, off + len) from its base; len 0
+ * once freed. */
 typedef struct {
-    char *base, *last;
+    size_t off, len;
+} hpiece;
+/* One mapped weight block: [base, base + size), 2 MiB aligned, `used`
+ * bytes handed out from its start, `live` pieces not yet freed. Its pieces
+ * in address order (bump order: `pc`, `npc`), and per 2 MiB page the live
+ * pieces that touch it (`pg`). Session 21 (sw21):
+ *   - sk_free of a pointer that is not a live piece's start aborts (it
+ *     used to decrement `live` silently: a double free could unmap a
+ *     block another graph still reads);
+ *   - a page no live piece touches is given back (MADV_DONTNEED) when its
+ *     last piece goes: a model's small pieces fill the tails of other
+ *     models' blocks (first fit), so an unloaded model's pieces used to
+ *     stay resident until every model sharing a block went
+ *     (tests/unit/test_hugepages.c: test_unload_gives_back);
+ *   - the freed pieces at the end of the block are handed out again (was:
+ *     only the last piece), so a packer that frees what it just packed
+ *     leaves no hole.
+ * Sorted by base. */
+typedef struct {
+    char *base;
     size_t size, used;
     long live;
+    hpiece *pc;
+    size_t npc, cappc;
+    uint32_t *pg;
 } hblock;
 
 static pthread_mutex_t hb_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -174,23 +187,50 @@ static long hb_find(const void *p)
     return -1;
 }
 
-/* a new block of `size` bytes (a multiple of HUGE_PAGE), registered; NULL on failure */
-static char *hb_map(size_t size, size_t used)
+/* n bytes from block b's tail (the caller checked they fit); NULL when the
+ * piece table cannot grow (hb_mu held) */
+static void *hb_take(hblock *b, size_t n)
+{
+    if (b->npc == b->cappc) {
+        size_t nc = b->cappc ? 2 * b->cappc : 16;
+        hpiece *t = realloc(b->pc, nc * sizeof *t);
+        if (!t)
+            return NULL;
+        b->pc = t;
+        b->cappc = nc;
+    }
+    const size_t off = b->used;
+    b->pc[b->npc++] = (hpiece){off, n};
+    b->used += n;
+    b->live++;
+    for (size_t q = off / HUGE_PAGE; q <= (off + n - 1) / HUGE_PAGE; q++)
+        b->pg[q]++;
+    return b->base + off;
+}
+
+/* a new empty block of `size` bytes (a multiple of HUGE_PAGE), registered;
+ * its index, or -1 on failure (hb_mu held) */
+static long hb_map(size_t size)
 {
     if (hb_n == hb_cap) {
         size_t nc = hb_cap ? 2 * hb_cap : 64;
         hblock *n = realloc(hb, nc * sizeof *n);
         if (!n)
-            return NULL;
+            return -1;
         hb = n;
         hb_cap = nc;
     }
     size_t span = size + HUGE_PAGE;
     if (span < size)
-        return NULL;
+        return -1;
+    uint32_t *pg = calloc(size / HUGE_PAGE, sizeof *pg);
+    if (!pg)
+        return -1;
     char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return NULL;
+    if (m == MAP_FAILED) {
+        free(pg);
+        return -1;
+    }
     char *base = (char *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
     if (base > m)
         munmap(m, (size_t)(base - m));
@@ -202,9 +242,19 @@ static char *hb_map(size_t size, size_t used)
         hb[i] = hb[i - 1];
         i--;
     }
-    hb[i] = (hblock){base, base, size, used, 1};
+    hb[i] = (hblock){base, size, 0, 0, NULL, 0, 0, pg};
     hb_n++;
-    return base;
+    return (long)i;
+}
+
+/* unmap block i and drop it (hb_mu held) */
+static void hb_unmap(size_t i)
+{
+    munmap(hb[i].base, hb[i].size);
+    free(hb[i].pc);
+    free(hb[i].pg);
+    memmove(hb + i, hb + i + 1, (hb_n - i - 1) * sizeof *hb);
+    hb_n--;
 }
 
 #define WEIGHT_BLOCK ((size_t)32 << 20)
@@ -219,38 +269,71 @@ static void *hb_alloc(size_t n)
     pthread_mutex_lock(&hb_mu);
     void *p = NULL;
     for (size_t i = 0; i < hb_n && !p; i++) /* first fit in a block's tail */
-        if (hb[i].size - hb[i].used >= n) {
-            p = hb[i].last = hb[i].base + hb[i].used;
-            hb[i].used += n;
-            hb[i].live++;
-        }
+        if (hb[i].size - hb[i].used >= n)
+            p = hb_take(&hb[i], n);
     /* a weight block is mapped WEIGHT_BLOCK at least: the next weights go
      * on where the last ended, so only the last 2 MiB page a block has
      * touched is partly unused (pages never touched are never resident);
      * 2 MiB blocks per piece left a part-used huge page behind every
      * weight of 2.4 MB (ViT-B/16: +64 MB resident) */
-    if (!p)
-        p = hb_map(round_huge(n) < WEIGHT_BLOCK ? WEIGHT_BLOCK : round_huge(n), n);
+    if (!p) {
+        long i = hb_map(round_huge(n) < WEIGHT_BLOCK ? WEIGHT_BLOCK : round_huge(n));
+        if (i >= 0 && !(p = hb_take(&hb[i], n)))
+            hb_unmap((size_t)i);
+    }
     pthread_mutex_unlock(&hb_mu);
     return p;
 }
 
-/* 1 if p was in a mapped block (and is now released), 0 if not */
+/* index of block b's live piece starting at off, or -1 */
+static long hb_piece(const hblock *b, size_t off)
+{
+    size_t lo = 0, hi = b->npc;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (b->pc[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < b->npc && b->pc[lo].off == off && b->pc[lo].len ? (long)lo : -1;
+}
+
+/* 1 if p was in a mapped block (and is now released), 0 if not; aborts
+ * where p is in a block but not a live piece's start */
 static int hb_release(void *p)
 {
     pthread_mutex_lock(&hb_mu);
     long i = hb_n ? hb_find(p) : -1;
-    if (i >= 0 && (char *)p == hb[i].last) {
-        hb[i].used = (size_t)(hb[i].last - hb[i].base);
-        hb[i].last = NULL;
+    if (i < 0) {
+        pthread_mutex_unlock(&hb_mu);
+        return 0;
     }
-    if (i >= 0 && --hb[i].live == 0) {
-        munmap(hb[i].base, hb[i].size);
-        memmove(hb + i, hb + i + 1, (hb_n - (size_t)i - 1) * sizeof *hb);
-        hb_n--;
+    hblock *b = &hb[i];
+    const size_t off = (size_t)((char *)p - b->base);
+    long k = hb_piece(b, off);
+    if (k < 0) {
+        fprintf(stderr,
+                "skipserve: sk_free(%p): not a live piece of the weight block at %p "
+                "(freed twice, or a pointer inside a piece)\n",
+                p, (void *)b->base);
+        abort();
     }
+    const size_t len = b->pc[k].len;
+    b->pc[k].len = 0;
+    if (--b->live == 0) {
+        hb_unmap((size_t)i);
+        pthread_mutex_unlock(&hb_mu);
+        return 1;
+    }
+    for (size_t q = off / HUGE_PAGE; q <= (off + len - 1) / HUGE_PAGE; q++)
+        if (--b->pg[q] == 0) /* no live piece on it: give it back */
+            madvise(b->base + q * HUGE_PAGE, HUGE_PAGE, MADV_DONTNEED);
+    while (b->npc && !b->pc[b->npc - 1].len) /* freed pieces at the end: handed out again */
+        b->npc--;
+    b->used = b->npc ? b->pc[b->npc - 1].off + b->pc[b->npc - 1].len : 0;
     pthread_mutex_unlock(&hb_mu);
-    return i >= 0;
+    return 1;
 }
 #endif
 
@@ -292,6 +375,15 @@ void sk_free(void *p)
         return;
 #endif
     free(p);
+}
+
+int sk_weight_blocks_enabled(void)
+{
+#ifdef SK_HUGE_BLOCKS
+    return huge_pages_wanted();
+#else
+    return 0;
+#endif
 }
 
 int sk_huge_block_of(const void *p, void **base, size_t *size)

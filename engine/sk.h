@@ -78,6 +78,25 @@ static inline size_t sk_tensor_bytes(const sk_tensor *t)
     return n < 0 ? 0 : (size_t)n * sk_dtype_size(t->dtype);
 }
 
+/* SK_ASAN: defined where this file is compiled with AddressSanitizer
+ * (gcc's __SANITIZE_ADDRESS__, clang's __has_feature), SK_TSAN likewise
+ * for ThreadSanitizer — the one test the engine (sk.c: no weight blocks
+ * under ASan) and the tests (alloc_counter.h, test_load_memory.c) use. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SK_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define SK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SK_TSAN 1
+#endif
+#endif
+
 /* 64-byte aligned allocation for tensors and arenas (free with sk_free).
  * Blocks of 2 MiB and more start on a 2 MiB boundary and are advised as
  * transparent huge pages (unless SKIPSERVE_HUGEPAGES=0; posix_memalign, so
@@ -87,9 +106,20 @@ void *sk_alloc(size_t bytes);
  * size carved from shared 2 MiB-aligned blocks advised as huge pages, so
  * the weights of small layers sit in huge pages too; 64-byte aligned, the
  * size rounded up to 64; free with sk_free (a block is unmapped when its
- * last piece is freed). Plain sk_alloc where SKIPSERVE_HUGEPAGES=0. */
+ * last piece is freed; a 2 MiB page of a block that no live piece touches
+ * any more is given back at once, MADV_DONTNEED). Plain sk_alloc where
+ * SKIPSERVE_HUGEPAGES=0 (or sk_weight_blocks_enabled() is 0). */
 void *sk_alloc_weights(size_t bytes);
+/* Frees what sk_alloc / sk_alloc_weights returned (NULL: nothing). A
+ * pointer into a weight block that is not a live piece's start (a second
+ * sk_free of a piece, or a pointer inside one) aborts with a message in
+ * every build, as glibc's free does on a double free it sees: going on
+ * would unmap a block other graphs still read, or hide a use after free. */
 void sk_free(void *p);
+/* 1 where sk_alloc_weights now carves weight blocks: compiled in (Linux
+ * with MADV_HUGEPAGE, not under ASan: SK_ASAN) and SKIPSERVE_HUGEPAGES is
+ * not 0; tests ask this instead of restating the rule */
+int sk_weight_blocks_enabled(void);
 /* 1 if p lies in one of the mapped 2 MiB-aligned blocks, with its start
  * and size (tests: the block is advised huge) */
 int sk_huge_block_of(const void *p, void **base, size_t *size);

@@ -22,10 +22,10 @@ void sk_qconv_priv_free(void *p)
     sk_qconv_priv *q = p;
     if (!q)
         return;
-    free(q->pa);
+    sk_free(q->pa);
     sk_qconv_free_nhwc(q);
-    free(q->dww);
-    free(q->dww_pairs);
+    sk_free(q->dww);
+    sk_free(q->dww_pairs);
     free(q->bias);
     free(q->mult);
     free(q);
@@ -153,11 +153,10 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pbloc
     pv->kw = kw;
     pv->K = K;
     pv->pa_group = sk_qgemm_packed_a_bytes(&pv->q, (size_t)pv->Mg, K);
-    pv->pa = malloc(pv->pa_group * (size_t)group + 64);
     pv->bias = malloc(sizeof(int32_t) * (size_t)M);
     pv->mult = malloc(sizeof(float) * (size_t)M);
     int32_t *sums = malloc(sizeof(int32_t) * (size_t)M);
-    if (!pv->pa || !pv->bias || !pv->mult || !sums) {
+    if (!pv->bias || !pv->mult || !sums) {
         free(sums);
         sk_qconv_priv_free(pv);
         return SK_ENOMEM;
@@ -173,9 +172,14 @@ int sk_qconv_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc, int pbloc
         sk_qconv_priv_free(pv);
         return SK_ENOMEM;
     }
-    if (nh) { /* the NHWC path reads its own packing: no NCHW panels */
-        free(pv->pa);
-        pv->pa = NULL;
+    /* the NCHW panels only where the NHWC path (its own packing) does not
+     * run; packed weights in huge pages (engine/sk.c sk_alloc_weights),
+     * allocated after the NHWC packing so that no unused piece sits
+     * between its weights */
+    if (!nh && !(pv->pa = sk_alloc_weights(pv->pa_group * (size_t)group + 64))) {
+        free(sums);
+        sk_qconv_priv_free(pv);
+        return SK_ENOMEM;
     }
     for (int64_t gi = 0; gi < group && !nh; gi++)
         sk_qgemm_pack_a(&pv->q, (size_t)pv->Mg, K, W + (size_t)(gi * pv->Mg) * K, K,

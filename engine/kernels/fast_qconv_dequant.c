@@ -53,7 +53,7 @@ static void priv_free(void *p)
     sk_qconvdq_priv *q = p;
     if (!q)
         return;
-    free(q->pa);
+    sk_free(q->pa);
     free(q->bias);
     free(q->mult);
     free(q);
@@ -92,8 +92,8 @@ int sk_qconvdq_pack(const sk_graph *g, sk_node *n, const sk_kconfig *kc)
     sk_qconvdq_priv *pv = calloc(1, sizeof *pv);
     int32_t *sums = malloc((size_t)M * sizeof *sums);
     if (pv) {
-        pv->pa = aligned_alloc(64, (sk_qgemm_packed_a_bytes(&cfg, (size_t)M, (size_t)C) + 63) &
-                                       ~(size_t)63);
+        /* packed weights in huge pages (engine/sk.c sk_alloc_weights) */
+        pv->pa = sk_alloc_weights(sk_qgemm_packed_a_bytes(&cfg, (size_t)M, (size_t)C));
         pv->bias = malloc((size_t)M * sizeof *pv->bias);
         pv->mult = malloc((size_t)M * sizeof *pv->mult);
     }

@@ -20,7 +20,7 @@ void sk_qconvt_priv_free(void *p)
     if (!q)
         return;
     sk_qgemm_weights_free(&q->w);
-    free(q->wi);
+    sk_free(q->wi);
     free(q->tbias);
     free(q->tmult);
     free(q->tprm);
@@ -80,7 +80,7 @@ static int pack_nhwc(sk_qconvt_priv *pv, const sk_qigemm_cfg *ig, const int8_t *
     size_t wb = sk_qigemm_packed_w_bytes(ig, M, C, 1);
     int8_t *wt = malloc(M * C);
     int32_t *sums = malloc(M * sizeof *sums);
-    pv->wi = malloc(KV * wb + 64);
+    pv->wi = sk_alloc_weights(KV * wb + 64); /* huge pages (engine/sk.c) */
     pv->tbias = malloc(KV * M * sizeof *pv->tbias);
     pv->tmult = malloc(KV * M * sizeof *pv->tmult);
     pv->tprm = calloc(KV, sizeof *pv->tprm);

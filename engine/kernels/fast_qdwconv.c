@@ -52,13 +52,14 @@ int sk_qdw_pack(sk_qconv_priv *pv, const sk_node *n, const int8_t *w, const sk_k
     if (!kc->qdw.uk || pv->group != pv->M || pv->Cg != 1 || !sk_qdw_enabled() ||
         C > ((size_t)1 << 20) || ks > 1024)
         return 0;
-    pv->dww = malloc(sk_qdw_packed_w_elems(C, ks) * sizeof(int32_t) + 64);
+    /* packed weights in huge pages (engine/sk.c sk_alloc_weights) */
+    pv->dww = sk_alloc_weights(sk_qdw_packed_w_elems(C, ks) * sizeof(int32_t) + 64);
     pv->zrow = malloc(C + 64);
     if (!pv->dww || !pv->zrow)
         return SK_ENOMEM;
     sk_qdw_pack_w(C, ks, w, pv->dww);
     if (kc->qdw.pairs && C >= 32) { /* the VNNI row kernel's 32-channel pairs */
-        pv->dww_pairs = malloc(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t) + 64);
+        pv->dww_pairs = sk_alloc_weights(sk_qdw_packed_w32_elems(C, ks) * sizeof(int32_t) + 64);
         if (!pv->dww_pairs)
             return SK_ENOMEM;
         sk_qdw_pack_w32(C, ks, w, pv->dww_pairs);

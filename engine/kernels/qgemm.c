@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "sk.h"
 #include "threadpool.h"
 
 size_t sk_qgemm_packed_a_bytes(const sk_qgemm_cfg *c, size_t M, size_t K)
@@ -137,7 +138,7 @@ void sk_qgemm_params_plain(sk_qgemm_params *p, int out_s8, int32_t yzp)
 
 void sk_qgemm_weights_free(sk_qgemm_weights *qw)
 {
-    free(qw->pa);
+    sk_free(qw->pa);
     free(qw->bias);
     free(qw->mult);
     memset(qw, 0, sizeof *qw);
@@ -151,7 +152,8 @@ int sk_qgemm_weights_kmajor(sk_qgemm_weights *qw, const sk_qgemm_cfg *q, size_t 
     memset(qw, 0, sizeof *qw);
     int8_t *wt = malloc(R * K + 1);
     int32_t *sums = malloc(R * sizeof *sums + 1);
-    qw->pa = malloc(sk_qgemm_packed_a_bytes(q, R, K) + 64);
+    /* packed weights in huge pages (engine/sk.c sk_alloc_weights) */
+    qw->pa = sk_alloc_weights(sk_qgemm_packed_a_bytes(q, R, K) + 64);
     qw->bias = malloc(R * sizeof *qw->bias + 1);
     qw->mult = malloc(R * sizeof *qw->mult + 1);
     if (!wt || !sums || !qw->pa || !qw->bias || !qw->mult) {

@@ -8,13 +8,9 @@
 
 #include <stddef.h>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SK_NO_MALLOC_HOOK 1
-#endif
-#endif
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
-    !defined(SK_NO_MALLOC_HOOK)
+#include "engine/sk.h" /* SK_ASAN, SK_TSAN */
+
+#if defined(__GLIBC__) && !defined(SK_ASAN) && !defined(SK_TSAN)
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);

@@ -11,7 +11,14 @@
  *   - a GEMM's packed weights of 4 MiB and of 16 KiB lie in such blocks and
  *     the kernel reports the blocks' range THPeligible in /proc/self/smaps
  *     (skipped where THP is "never" or off Linux);
- *   - SKIPSERVE_HUGEPAGES=0: plain 64-byte aligned allocations, no block.
+ *   - SKIPSERVE_HUGEPAGES=0: plain 64-byte aligned allocations, no block;
+ *   - (session 21) a second sk_free of a piece, or an sk_free inside one,
+ *     aborts (in a forked child: SIGABRT);
+ *   - (session 21) two "models" of pieces loaded and unloaded in turn: the
+ *     resident set (/proc/self/statm) falls back to what the live one
+ *     holds within a bound, though both share blocks;
+ *   - (session 21) the int8 packers' weights (sk_qgemm_weights_kmajor, the
+ *     QLinearMatMul / ConvTranspose packing) lie in blocks.
  * The packed data are compared with a packing written here. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +36,7 @@
 #include "cpu.h"
 #include "engine/kernels/config.h"
 #include "engine/kernels/gemm.h"
+#include "engine/kernels/qgemm.h"
 #include "engine/sk.h"
 
 #define MIB ((size_t)1 << 20)
@@ -72,22 +80,8 @@ static int thp_eligible(const void *p)
 #endif
 }
 
-static int have_blocks(void)
-{
-    /* as engine/sk.c's SK_HUGE_BLOCKS */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return 0;
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-    return 0;
-#elif defined(__linux__) && defined(MADV_HUGEPAGE)
-    return 1;
-#else
-    return 0;
-#endif
-}
+/* where sk_alloc_weights carves blocks (engine/sk.c decides) */
+static int have_blocks(void) { return sk_weight_blocks_enabled(); }
 
 static void test_pieces_aligned_disjoint(void **state)
 {
@@ -143,8 +137,174 @@ static void test_last_piece_reused(void **state)
     sk_free(a);
     char *b = sk_alloc_weights(7000);
     assert_ptr_equal(a, b);
+    /* (session 21) every freed piece at the block's end, not only the last:
+     * b and c freed in either order, the next piece starts at b */
+    char *c = sk_alloc_weights(3000);
+    assert_non_null(c);
     sk_free(b);
+    sk_free(c);
+    char *d = sk_alloc_weights(9000);
+    assert_ptr_equal(b, d);
+    sk_free(d);
     sk_free(keep);
+}
+
+#if defined(__linux__)
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* how a child doing `bad` ends: its signal, or -1 where it exited */
+static int child_signal(void (*bad)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) /* the abort's message */
+            _exit(3);
+        bad();
+        _exit(0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFSIGNALED(st) ? WTERMSIG(st) : -1;
+}
+
+static void free_twice(void)
+{
+    char *keep = sk_alloc_weights(1000), *p = sk_alloc_weights(5000);
+    sk_free(p);
+    sk_free(p); /* the block lives on (keep): must not pass */
+    sk_free(keep);
+}
+
+static void free_inside(void)
+{
+    char *keep = sk_alloc_weights(1000), *p = sk_alloc_weights(5000);
+    sk_free(p + 64);
+    sk_free(p);
+    sk_free(keep);
+}
+
+static void free_once(void)
+{
+    char *keep = sk_alloc_weights(1000), *p = sk_alloc_weights(5000);
+    sk_free(p);
+    sk_free(keep);
+}
+#endif
+
+static void test_bad_free_aborts(void **state)
+{
+    (void)state;
+    unsetenv("SKIPSERVE_HUGEPAGES");
+#if defined(__linux__)
+    if (!have_blocks())
+        skip();
+    assert_int_equal(child_signal(free_once), -1);
+    assert_int_equal(child_signal(free_twice), SIGABRT);
+    assert_int_equal(child_signal(free_inside), SIGABRT);
+#else
+    skip();
+#endif
+}
+
+/* resident bytes of this process (/proc/self/statm), -1 unknown */
+static long resident_bytes(void)
+{
+#if defined(__linux__)
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = -1;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2)
+            res = -1;
+        fclose(f);
+    }
+    return res < 0 ? -1 : res * sysconf(_SC_PAGESIZE);
+#else
+    return -1;
+#endif
+}
+
+/* a model's packed weights: small pieces (as ResNet's and MobileNet's
+ * convs, 20-600 KB) and a few of 1-3 MB, each written whole; returns the
+ * bytes */
+#define MODEL_PIECES 64
+static size_t load_model(char **p, unsigned seed)
+{
+    size_t total = 0;
+    for (int i = 0; i < MODEL_PIECES; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = i % 16 == 15 ? MIB + (seed >> 8) % (2 * MIB) : 20000 + (seed >> 8) % 600000;
+        p[i] = sk_alloc_weights(n);
+        assert_non_null(p[i]);
+        memset(p[i], 1 + i % 200, n);
+        total += n;
+    }
+    return total;
+}
+
+static void unload_model(char **p)
+{
+    for (int i = 0; i < MODEL_PIECES; i++)
+        sk_free(p[i]);
+}
+
+static void test_unload_gives_back(void **state)
+{
+    (void)state;
+    unsetenv("SKIPSERVE_HUGEPAGES");
+    long r0 = resident_bytes();
+    if (!have_blocks() || r0 < 0)
+        skip();
+    char *a[MODEL_PIECES], *b[MODEL_PIECES];
+    /* what may stay besides the live model's bytes: its pages rounded to
+     * 2 MiB at both ends of each block it touches, the page it shares with
+     * the gone model, and the piece tables */
+    const long slack = (long)(6 * MIB);
+    for (int round = 0; round < 3; round++) {
+        size_t na = load_model(a, 11u + (unsigned)round);
+        size_t nb = load_model(b, 29u + (unsigned)round); /* fills a's blocks' tails first */
+        unload_model(a);
+        long r1 = resident_bytes() - r0;
+        printf("  round %d: A %.1f MB, B %.1f MB; A unloaded: +%.1f MB resident\n", round,
+               na / 1e6, nb / 1e6, r1 / 1e6);
+        assert_true(r1 <= (long)nb + slack);
+        na = load_model(a, 47u + (unsigned)round);
+        unload_model(b);
+        long r2 = resident_bytes() - r0;
+        printf("  round %d: B unloaded, A again (%.1f MB): +%.1f MB resident\n", round, na / 1e6,
+               r2 / 1e6);
+        assert_true(r2 <= (long)na + slack);
+        unload_model(a);
+        long r3 = resident_bytes() - r0;
+        assert_true(r3 <= slack);
+    }
+}
+
+static void test_int8_packs_in_blocks(void **state)
+{
+    (void)state;
+    unsetenv("SKIPSERVE_HUGEPAGES");
+    if (!have_blocks())
+        skip();
+    const sk_qgemm_cfg *q = sk_qgemm_config(sk_cpu_level());
+    if (!q)
+        skip();
+    enum { R = 96, K = 200 };
+    static int8_t w[K * R];
+    static float ws[R];
+    for (int i = 0; i < K * R; i++)
+        w[i] = (int8_t)(i * 7 % 255 - 127);
+    for (int r = 0; r < R; r++)
+        ws[r] = 0.01f + 0.001f * (float)r;
+    sk_qgemm_weights qw;
+    assert_int_equal(sk_qgemm_weights_kmajor(&qw, q, R, K, w, R, NULL, 128, 0.02f, ws, R, 0.1f,
+                                             0, 128),
+                     1);
+    assert_true(sk_huge_block_of(qw.pa, NULL, NULL));
+    sk_qgemm_weights_free(&qw);
 }
 
 static void test_packed_gemm_weights_advised(void **state)
@@ -211,6 +371,9 @@ int main(void)
         cmocka_unit_test(test_last_piece_reused),
         cmocka_unit_test(test_packed_gemm_weights_advised),
         cmocka_unit_test(test_switch_off),
+        cmocka_unit_test(test_bad_free_aborts),
+        cmocka_unit_test(test_unload_gives_back),
+        cmocka_unit_test(test_int8_packs_in_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

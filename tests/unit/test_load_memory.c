@@ -578,12 +578,8 @@ static void test_big_model_resident_set(void **state)
     int measure = rss0 > 0 && reset_peak() == 0;
     /* ASan's shadow and quarantine and valgrind's own copy of every heap
      * block are resident too (the load's peak read +112 / +67 MiB there) */
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef SK_ASAN
     measure = 0;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    measure = 0;
-#endif
 #endif
 #ifdef RUNNING_ON_VALGRIND
     if (RUNNING_ON_VALGRIND)
