@@ -70,10 +70,10 @@ static int clean_env(void **state)
         if (!name[0])
             break;
         unsetenv(name);
-        sk_switches_reload();
     }
     for (int i = 0; start_env[i]; i++)
         putenv(start_env[i]);
+    sk_switches_reload(); /* the kernels' run-time switches as at the start */
     sk_cpu_set_level(start_level);
     return 0;
 }
