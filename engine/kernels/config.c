@@ -320,6 +320,8 @@ static void fill_nchw(void)
  */
 static void fill_intel(void)
 {
+    if (sk_cpu_features_get()->intel)
+        configs[SK_ISA_AVX2].dw_reg_on = 1; /* session 21 mv2a: see fill_dwreg */
     if (NCONFIGS > SK_ISA_AVX512 && sk_cpu_features_get()->intel) {
         configs[SK_ISA_AVX512].im2col_aorder = 1;
         configs[SK_ISA_AVX512].dw_reg_on = 1;
@@ -413,6 +415,10 @@ static void fill_qdw(void)
  * SKIPSERVE_DW_REG=0 / =1 (prepack.c, at load) override the default. */
 static void fill_dwreg(void)
 {
+    /* session 21 (mv2a): the AVX2 pair, avx2/f32_dwreg__avx2.c; on by
+     * default on Intel (fill_intel) */
+    configs[SK_ISA_AVX2].dw_reg3 = sk_f32_dw_reg3__avx2;
+    configs[SK_ISA_AVX2].dw_reg3w = sk_f32_dw_reg3w__avx2;
     if (NCONFIGS > SK_ISA_AVX512) {
         configs[SK_ISA_AVX512].dw_reg3 = sk_f32_dw_reg3__avx512f;
         configs[SK_ISA_AVX512].dw_reg3w = sk_f32_dw_reg3w__avx512f;
