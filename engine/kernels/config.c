@@ -425,8 +425,15 @@ static void fill_dwreg(void)
     }
 }
 
+/* (session 21, mv2a) the AVX2 GEMM kernels (6x16, ntail, mtail) take no
+ * weight prefetch: gemm.c skips computing it (gemm.h no_pf). Same work in
+ * the kernels, same bits on every CPU; MobileNetV2 b8 1T under the AVX2
+ * mask 1.01x in process (bench/RESULTS.md session 21 mv2a). */
+static void fill_nopf(void) { configs[SK_ISA_AVX2].gemm.no_pf = 1; }
+
 static void fill_all(void)
 {
+    fill_nopf();
     fill_dwreg();
     apply_switches();
     fill_bf16();
