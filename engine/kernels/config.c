@@ -425,15 +425,19 @@ static void fill_dwreg(void)
     }
 }
 
-/* (session 21, mv2a) the AVX2 GEMM kernels (6x16, ntail, mtail) take no
- * weight prefetch: gemm.c skips computing it (gemm.h no_pf). Same work in
- * the kernels, same bits on every CPU; MobileNetV2 b8 1T under the AVX2
- * mask 1.01x in process (bench/RESULTS.md session 21 mv2a). */
-static void fill_nopf(void) { configs[SK_ISA_AVX2].gemm.no_pf = 1; }
+/* (session 21, mv2a) where the AVX2 level runs the plain 6x16 kernel
+ * (it and the AVX2 ntail / mtail take no weight prefetch), gemm.c skips
+ * computing the prefetch (gemm.h no_pf): same work in the kernels, same
+ * bits; MobileNetV2 b8 1T under the AVX2 mask 1.01x in process
+ * (bench/RESULTS.md session 21 mv2a). Run after every choice of the
+ * level's kernel: a kernel that prefetches keeps it. */
+static void fill_nopf(void)
+{
+    configs[SK_ISA_AVX2].gemm.no_pf = configs[SK_ISA_AVX2].gemm.uk == sk_f32_gemm_6x16__avx2_fma;
+}
 
 static void fill_all(void)
 {
-    fill_nopf();
     fill_dwreg();
     apply_switches();
     fill_bf16();
@@ -444,6 +448,7 @@ static void fill_all(void)
     fill_mr7();
     fill_mr12();
     fill_qdw();
+    fill_nopf();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif
