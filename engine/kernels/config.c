@@ -298,7 +298,10 @@ static void fill_nchw(void)
  *   panels and touched 16 new lines of rows far apart per tile.
  * - the register-row 3x3 depthwise loop (fill_dwreg; session 19 mbi:
  *   MobileNetV2's 14x14 / 7x7 depthwise steps 1.5-4x), where AMD Zen keeps
- *   the flat path and the channel lanes it measured.
+ *   the flat path and the channel lanes it measured. Session 21 (mv2a):
+ *   the AVX2 level's pair (avx2/f32_dwreg__avx2.c) likewise on Intel:
+ *   MobileNetV2 b8 1T 1.03x as an AVX2 CPU (bench/cpuid_avx2.c), b1
+ *   neutral (bench/RESULTS.md session 21 mv2a).
  * - FP32 pixel rows as one pool job a group (fast_conv_pixrows.c
  *   pixrows_one_task; mbi: the 7x7 1x1 steps 1.16-1.32x at b1 2T); the
  *   AVX2 level (Intel CPUs without AVX-512, unmeasured) keeps three jobs.
@@ -411,7 +414,8 @@ static void fill_qdw(void)
 }
 
 /* the register-row 3x3 depthwise loop (session 19, fast_dwconv.c dw_reg)
- * at the AVX-512 level; on by default only on Intel (fill_intel).
+ * at the AVX-512 level and (session 21, mv2a) the AVX2 level; on by
+ * default only on Intel (fill_intel).
  * SKIPSERVE_DW_REG=0 / =1 (prepack.c, at load) override the default. */
 static void fill_dwreg(void)
 {
