@@ -298,7 +298,10 @@ static void fill_nchw(void)
  *   panels and touched 16 new lines of rows far apart per tile.
  * - the register-row 3x3 depthwise loop (fill_dwreg; session 19 mbi:
  *   MobileNetV2's 14x14 / 7x7 depthwise steps 1.5-4x), where AMD Zen keeps
- *   the flat path and the channel lanes it measured.
+ *   the flat path and the channel lanes it measured. Session 21 (mv2a):
+ *   the AVX2 level's pair (avx2/f32_dwreg__avx2.c) likewise on Intel:
+ *   MobileNetV2 b8 1T 1.03x as an AVX2 CPU (bench/cpuid_avx2.c), b1
+ *   neutral (bench/RESULTS.md session 21 mv2a).
  * - FP32 pixel rows as one pool job a group (fast_conv_pixrows.c
  *   pixrows_one_task; mbi: the 7x7 1x1 steps 1.16-1.32x at b1 2T); the
  *   AVX2 level (Intel CPUs without AVX-512, unmeasured) keeps three jobs.
@@ -320,6 +323,8 @@ static void fill_nchw(void)
  */
 static void fill_intel(void)
 {
+    if (sk_cpu_features_get()->intel)
+        configs[SK_ISA_AVX2].dw_reg_on = 1; /* session 21 mv2a: see fill_dwreg */
     if (NCONFIGS > SK_ISA_AVX512 && sk_cpu_features_get()->intel) {
         configs[SK_ISA_AVX512].im2col_aorder = 1;
         configs[SK_ISA_AVX512].dw_reg_on = 1;
@@ -409,14 +414,30 @@ static void fill_qdw(void)
 }
 
 /* the register-row 3x3 depthwise loop (session 19, fast_dwconv.c dw_reg)
- * at the AVX-512 level; on by default only on Intel (fill_intel).
+ * at the AVX-512 level and (session 21, mv2a) the AVX2 level; on by
+ * default only on Intel (fill_intel).
  * SKIPSERVE_DW_REG=0 / =1 (prepack.c, at load) override the default. */
 static void fill_dwreg(void)
 {
+    /* session 21 (mv2a): the AVX2 pair, avx2/f32_dwreg__avx2.c; on by
+     * default on Intel (fill_intel) */
+    configs[SK_ISA_AVX2].dw_reg3 = sk_f32_dw_reg3__avx2;
+    configs[SK_ISA_AVX2].dw_reg3w = sk_f32_dw_reg3w__avx2;
     if (NCONFIGS > SK_ISA_AVX512) {
         configs[SK_ISA_AVX512].dw_reg3 = sk_f32_dw_reg3__avx512f;
         configs[SK_ISA_AVX512].dw_reg3w = sk_f32_dw_reg3w__avx512f;
     }
+}
+
+/* (session 21, mv2a) where the AVX2 level runs the plain 6x16 kernel
+ * (it and the AVX2 ntail / mtail take no weight prefetch), gemm.c skips
+ * computing the prefetch (gemm.h no_pf): same work in the kernels, same
+ * bits; MobileNetV2 b8 1T under the AVX2 mask 1.01x in process
+ * (bench/RESULTS.md session 21 mv2a). Run after every choice of the
+ * level's kernel: a kernel that prefetches keeps it. */
+static void fill_nopf(void)
+{
+    configs[SK_ISA_AVX2].gemm.no_pf = configs[SK_ISA_AVX2].gemm.uk == sk_f32_gemm_6x16__avx2_fma;
 }
 
 static void fill_all(void)
@@ -431,6 +452,7 @@ static void fill_all(void)
     fill_mr7();
     fill_mr12();
     fill_qdw();
+    fill_nopf();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif

@@ -234,6 +234,12 @@ void sk_f32_dw_reg3__avx512f(const sk_dw_reg_geo *g, size_t p0, size_t p1, const
 void sk_f32_dw_reg3w__avx512f(const sk_dw_reg_geo *g, size_t p0, size_t p1, const float *x,
                               const float *w, const float *b, float *y, const float *res,
                               float lo, float hi);
+void sk_f32_dw_reg3__avx2(const sk_dw_reg_geo *g, size_t p0, size_t p1, const float *x,
+                          const float *w, const float *b, float *y, const float *res, float lo,
+                          float hi);
+void sk_f32_dw_reg3w__avx2(const sk_dw_reg_geo *g, size_t p0, size_t p1, const float *x,
+                           const float *w, const float *b, float *y, const float *res, float lo,
+                           float hi);
 /* Planes run by the register-row loops since the process started (tests). */
 size_t sk_dw_reg_planes(void);
 /* (mend19) pixel-row groups run as one job (fast_conv_pixrows.c) and

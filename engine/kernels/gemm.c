@@ -886,7 +886,7 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     run_ctx rc;
     memset(&rc, 0, sizeof rc);
     rc.job = j;
-    rc.prefetch = prefetch_on();
+    rc.prefetch = prefetch_on() && !cfg->no_pf;
     /* the A-panel prefetch of the Intel config (session 19, gk); the
      * switches read once (switches.c; sk_switches_reload re-reads them for
      * bench/ab_inproc.c) */

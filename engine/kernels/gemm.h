@@ -173,6 +173,11 @@ typedef struct sk_gemm_cfg {
      * runs whole pairs of full tiles with it (pixel rows' 7-row panels on
      * Intel: config.h gemm_mr7x2) */
     sk_gemm_ukernel uk2;
+    /* (session 21, mv2a) 1: the config's kernels ignore the weight
+     * prefetch (sk_ukernel_params pf / pf_end / pf_step: the AVX2 ones),
+     * so run_task does not compute it (pf_piece, three divisions a tile:
+     * 4% of MobileNetV2 b8 at the AVX2 level, short-K tiles) */
+    int no_pf;
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,
