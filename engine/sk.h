@@ -114,7 +114,9 @@ void *sk_alloc_weights(size_t bytes);
  * pointer into a weight block that is not a live piece's start (a second
  * sk_free of a piece, or a pointer inside one) aborts with a message in
  * every build, as glibc's free does on a double free it sees: going on
- * would unmap a block other graphs still read, or hide a use after free. */
+ * would unmap a block other graphs still read, or hide a use after free.
+ * Not every double free is seen: once a freed piece's bytes were handed out
+ * again at the same address, a stale second sk_free frees the new owner. */
 void sk_free(void *p);
 /* 1 where sk_alloc_weights now carves weight blocks: compiled in (Linux
  * with MADV_HUGEPAGE, not under ASan: SK_ASAN) and SKIPSERVE_HUGEPAGES is

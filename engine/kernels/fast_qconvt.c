@@ -106,8 +106,18 @@ static int pack_nhwc(sk_qconvt_priv *pv, const sk_qigemm_cfg *ig, const int8_t *
     }
     free(wt);
     free(sums);
-    if (ok)
+    if (ok) {
         pv->ig = *ig;
+    } else { /* the fold does not fit: the NCHW path runs, its packs go now */
+        sk_free(pv->wi);
+        free(pv->tbias);
+        free(pv->tmult);
+        free(pv->tprm);
+        pv->wi = NULL;
+        pv->tbias = NULL;
+        pv->tmult = NULL;
+        pv->tprm = NULL;
+    }
     return 0;
 }
 

@@ -262,7 +262,7 @@ static void test_unload_gives_back(void **state)
     /* what may stay besides the live model's bytes: its pages rounded to
      * 2 MiB at both ends of each block it touches, the page it shares with
      * the gone model, and the piece tables */
-    const long slack = (long)(6 * MIB);
+    const long slack = (long)(10 * MIB); /* without the page release: +58.7 MB */
     for (int round = 0; round < 3; round++) {
         size_t na = load_model(a, 11u + (unsigned)round);
         size_t nb = load_model(b, 29u + (unsigned)round); /* fills a's blocks' tails first */

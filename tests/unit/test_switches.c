@@ -2,8 +2,9 @@
  * engine/kernels/switches.c).
  *   - Every switch of SK_SWITCH_LIST: its field is NULL where the variable
  *     is unset and a private copy of the variable's value where set (a
- *     distinct value per switch, so a field wired to the wrong variable
- *     fails); read once: a setenv after the first read changes nothing
+ *     distinct value per switch, so the table's field for a variable holds
+ *     that variable's value — a call site reading the wrong field is not
+ *     caught here, the session 21 review checked each by script); read once: a setenv after the first read changes nothing
  *     until sk_switches_reload(), and the old name
  *     (sk_gemm_split_env_reload) reloads too.
  *   - The GEMM driver's parsed fields against the rules written here (as
