@@ -403,6 +403,13 @@ static void fill_avx2_intel(void)
     if (!f->intel || f->l2_bytes < (256 << 10))
         return;
     configs[SK_ISA_AVX2].gemm.ablock_bytes = f->l2_bytes / 2;
+    /* and _MatMulFused's tile with the driver's next-weights prefetch
+     * (gemm.c pf_piece; the plain 6 x 16 kernel ignores p->pf): the weights
+     * of a batch-1 product stream from memory once, and the first tile to
+     * touch a weight panel waited for them. vit_gemm_ab (avx2, b1, weights
+     * cold): proj 1.07x, QKV 1.04x, FFN1 1.03x, FFN2 (K blocks of 1024)
+     * 0.98-1.00x. Same bits. */
+    configs[SK_ISA_AVX2].gemm_mm_uk = sk_f32_gemm_6x16__avx2_fma_pf;
 }
 
 /* the int8 depthwise kernel of each level (session 17, qdwconv.h) */
