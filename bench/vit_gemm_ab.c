@@ -17,6 +17,8 @@
  *   env=NAME=VALUE  set while the variant runs (per-run switches)
  *   mr12    (session 19) the 12-row kernel's config (sk_gemm_cfg_mr12; put
  *           mc=N after it: its M block is the level's rounded to 12)
+ *   ukpf    (session 21 vit2) the AVX2 6 x 16 tile with the driver's
+ *           next-weights prefetch (sk_f32_gemm_6x16__avx2_fma_pf)
  *   apf=N   (session 19) the config's A-panel prefetch distance (0: off)
  *   slice=N (session 20 vb8) the product as row slices of N rows (whole
  *           A panels; N a multiple of the config's mr), one job each, as
@@ -114,6 +116,8 @@ int main(int argc, char **argv)
                 v[i].cfg.nc = atoi(t + 3);
             else if (!strcmp(t, "mr12")) /* session 19: the 12-row kernel */
                 v[i].cfg = sk_gemm_cfg_mr12(&v[i].cfg, sk_f32_gemm_12x32__avx512f);
+            else if (!strcmp(t, "ukpf")) /* session 21: the AVX2 tile with p->pf */
+                v[i].cfg.uk = sk_f32_gemm_6x16__avx2_fma_pf;
             else if (!strncmp(t, "apf=", 4)) /* session 19: the A-panel prefetch */
                 v[i].cfg.apf = atoi(t + 4);
             else if (!strncmp(t, "slice=", 6))

@@ -391,6 +391,32 @@ static void fill_mr12(void)
     configs[SK_ISA_AVX512].gemm.apf = 512; /* f32_tile_8x32__avx512f.h SK_TILE_X32_APF */
 }
 
+/* Session 21 (vit2): the same L2 budget for _MatMulFused's blocks in the
+ * AVX2 config on Intel (an AVX2 + FMA CPU: this Xeon under
+ * bench/cpuid_avx2.c, or SKIPSERVE_ISA=avx2) — only fast_matmul_fused.c
+ * reads ablock_bytes, so the 6 x 16 kernel, its blocks and every other
+ * strategy stay as they were. What it buys there (bench/vit_gemm_ab.c at
+ * the avx2 level, thread CPU time, weights cold; bench/RESULTS.md session
+ * 21 vit2): ViT-B/16's FFN2 (K = 3072) at batch 1 in 3 K blocks of 1024
+ * instead of the whole K (A's 2.4 MB block past the 2 MB L2, re-read from
+ * L3 for every weight panel) 1.08-1.10x; at batch 8 the row slices of
+ * QKV / FFN1 (1.04-1.07x) and FFN2's wide blocks (1.11-1.13x). AMD Zen
+ * keeps it unset (its AVX2 config unchanged). */
+static void fill_avx2_intel(void)
+{
+    const sk_cpu_features *f = sk_cpu_features_get();
+    if (!f->intel || f->l2_bytes < (256 << 10))
+        return;
+    configs[SK_ISA_AVX2].gemm.ablock_bytes = f->l2_bytes / 2;
+    /* and _MatMulFused's tile with the driver's next-weights prefetch
+     * (gemm.c pf_piece; the plain 6 x 16 kernel ignores p->pf): the weights
+     * of a batch-1 product stream from memory once, and the first tile to
+     * touch a weight panel waited for them. vit_gemm_ab (avx2, b1, weights
+     * cold): proj 1.07x, QKV 1.04x, FFN1 1.03x, FFN2 (K blocks of 1024)
+     * 0.98-1.00x. Same bits. */
+    configs[SK_ISA_AVX2].gemm_mm_uk = sk_f32_gemm_6x16__avx2_fma_pf;
+}
+
 /* the int8 depthwise kernel of each level (session 17, qdwconv.h) */
 static void fill_qdw(void)
 {
@@ -451,6 +477,7 @@ static void fill_all(void)
     fill_cdir();
     fill_mr7();
     fill_mr12();
+    fill_avx2_intel();
     fill_qdw();
     fill_nopf();
 }

@@ -280,6 +280,11 @@ typedef struct sk_kconfig {
      * gemm.ablock_bytes carries the L2 budget of the MatMul's K rule.
      * SKIPSERVE_MATMUL_MR12=0 (read per run) keeps 8-row panels (A/B) */
     sk_gemm_ukernel gemm_mr12;
+    /* (session 21, vit2) _MatMulFused's tile in place of gemm.uk (same
+     * mr / nr / packing, same bits), NULL: gemm.uk. The Intel AVX2 config
+     * (config.c fill_avx2_intel): the 6 x 16 tile with the driver's
+     * next-weights prefetch. SKIPSERVE_MATMUL_PF=0 (read per run): gemm.uk */
+    sk_gemm_ukernel gemm_mm_uk;
     /* session 17: the int8 depthwise conv on NHWC activations (qdwconv.h):
      * AVX-512BW 16 channels a vector, AVX2 8; uk NULL where none
      * (SKIPSERVE_INT8_DW=0 at start-up: none, the grouped GEMM) */

@@ -36,7 +36,10 @@
  *     every level on 1, 2, 3 and 16 threads.
  *   - Its M block (session 18 mvt): every row in one block up to MATMUL_MC
  *     rows, bit-identical to the level's blocks (SKIPSERVE_MATMUL_MC=0) at
- *     every level on 1, 2, 3 and 16 threads; no allocation in a run. */
+ *     every level on 1, 2, 3 and 16 threads; no allocation in a run.
+ *   - (session 21) the AVX2 tile with the next-weights prefetch: against
+ *     double precision and the plain tile, and in _MatMulFused graphs at
+ *     the AVX2 level against the reference and SKIPSERVE_MATMUL_PF=0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -725,6 +728,147 @@ static void test_matmul_mr12(void **state)
     }
 }
 
+/* (session 21, vit2) The AVX2 6 x 16 tile with the driver's next-weights
+ * prefetch (sk_f32_gemm_6x16__avx2_fma_pf; config.h gemm_mm_uk: the Intel
+ * AVX2 config's _MatMulFused tile, with the L2 budget ablock_bytes; AMD
+ * keeps neither):
+ *   - the tile alone against a double-precision product of its packed
+ *     panels, kc 1-37 (the 4-step loop and its tail), C overwritten or
+ *     accumulated, bias row / column, residual and clamp, with a prefetch
+ *     range (pf_step 64 / 192, one that ends inside the loop) and without,
+ *     and bit-identical to the plain 6 x 16 tile on the same inputs;
+ *   - _MatMulFused graphs at the AVX2 level on 1, 2 and 3 threads (197 and
+ *     601 rows, K in one block, in the L2 rule's blocks and sliced): against
+ *     the unfused scalar reference, and bit-identical to
+ *     SKIPSERVE_MATMUL_PF=0's plain tile. */
+static void test_matmul_pf(void **state)
+{
+    (void)state;
+    const sk_cpu_features *f = sk_cpu_features_get();
+    const sk_kconfig *k2 = sk_kconfig_for(SK_ISA_AVX2);
+    if (!k2)
+        skip();
+    if (!f->intel) { /* AMD: its measured AVX2 choices */
+        assert_null(k2->gemm_mm_uk);
+        assert_true(k2->gemm.ablock_bytes == 0);
+    }
+    if (k2->gemm_mm_uk)
+        assert_true(k2->gemm_mm_uk == sk_f32_gemm_6x16__avx2_fma_pf && k2->gemm.mr == 6 &&
+                    k2->gemm.nr == 16);
+#if defined(__x86_64__)
+    /* the tile alone */
+    float *a = aligned_alloc(64, sizeof(float) * 40 * 6), *b = aligned_alloc(64, sizeof(float) * 40 * 16);
+    float *c0 = malloc(sizeof(float) * 6 * 20), *c1 = malloc(sizeof(float) * 6 * 20);
+    float *cin = malloc(sizeof(float) * 6 * 20), *res = malloc(sizeof(float) * 6 * 20);
+    char *pfbuf = aligned_alloc(64, 64 * 1024);
+    float brow[6], bcol[16];
+    assert_true(a && b && c0 && c1 && cin && res && pfbuf);
+    for (int kc = 1; kc <= 37; kc++)
+        for (int mode = 0; mode < 6; mode++) {
+            for (int i = 0; i < 40 * 6; i++)
+                a[i] = frand();
+            for (int i = 0; i < 40 * 16; i++)
+                b[i] = frand();
+            for (int i = 0; i < 6 * 20; i++)
+                cin[i] = frand(), res[i] = frand();
+            for (int i = 0; i < 6; i++)
+                brow[i] = frand();
+            for (int i = 0; i < 16; i++)
+                bcol[i] = frand();
+            const int accum = mode & 1, epi = mode >= 2;
+            sk_ukernel_params p;
+            memset(&p, 0, sizeof p);
+            p.min = mode == 4 ? -0.25f : -INFINITY;
+            p.max = mode == 4 ? 0.5f : INFINITY;
+            p.bias_row = mode == 2 ? brow : NULL;
+            p.bias_col = mode >= 3 ? bcol : NULL;
+            p.res = mode >= 3 ? res : NULL;
+            p.ldres = 20;
+            if (kc % 3) { /* a prefetch range; kc % 3 == 2: one that ends early */
+                p.pf = pfbuf + 64 * (kc % 5);
+                p.pf_step = kc % 2 ? 64 : 192;
+                p.pf_end = p.pf + (kc % 3 == 2 ? 2 * p.pf_step : (size_t)kc * 192);
+            }
+            const int flags = (accum ? SK_UK_ACCUM : 0) | (epi ? SK_UK_EPI : 0);
+            memcpy(c0, cin, sizeof(float) * 6 * 20);
+            memcpy(c1, cin, sizeof(float) * 6 * 20);
+            sk_f32_gemm_6x16__avx2_fma_pf((size_t)kc, a, b, c1, 20, flags, &p);
+            sk_f32_gemm_6x16__avx2_fma((size_t)kc, a, b, c0, 20, flags, &p);
+            assert_memory_equal(c0, c1, sizeof(float) * 6 * 20);
+            for (int r = 0; r < 6; r++)
+                for (int n = 0; n < 20; n++) {
+                    const float got = c1[r * 20 + n];
+                    if (n >= 16) { /* past the tile: untouched */
+                        assert_true(got == cin[r * 20 + n]);
+                        continue;
+                    }
+                    double w = accum ? cin[r * 20 + n] : 0.0;
+                    for (int k = 0; k < kc; k++)
+                        w += (double)a[k * 6 + r] * b[k * 16 + n];
+                    if (epi) {
+                        if (p.bias_row)
+                            w += p.bias_row[r];
+                        if (p.bias_col)
+                            w += p.bias_col[n];
+                        if (p.res)
+                            w += p.res[r * 20 + n];
+                        w = w < p.min ? p.min : w > p.max ? p.max : w;
+                    }
+                    if (fabs(got - w) > 1e-5 * (1.0 + sqrt((double)kc)))
+                        fail_msg("kc %d mode %d (%d, %d): %g, want %g", kc, mode, r, n, got, w);
+                }
+        }
+    free(a);
+    free(b);
+    free(c0);
+    free(c1);
+    free(cin);
+    free(res);
+    free(pfbuf);
+#endif
+    /* _MatMulFused at the AVX2 level */
+    mm_case cs[] = {{3, 1, 197, 768, 72, 1, 1, 1, 0}, {3, 1, 197, 3100, 40, 1, 1, 0, 0},
+                    {2, 601, 0, 600, 525, 1, 0, 1, 2}, {2, 13, 0, 300, 40, 1, 0, 0, 0}};
+    static const int threads[] = {1, 2, 3};
+    sk_cpu_set_level(SK_ISA_AVX2);
+    for (int t = 0; t < 3; t++) {
+        sk_pool *pool = threads[t] > 1 ? sk_pool_create(threads[t]) : NULL;
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            const mm_case *c = &cs[i];
+            char err[256];
+            check_case(c, pool); /* against the scalar reference */
+            sk_graph *g = build(c, rnd() * 7919ull + 17);
+            if (sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
+            float *x = malloc(sizeof(float) * (size_t)(rows * c->K));
+            float *r = malloc(sizeof(float) * (size_t)(rows * c->N));
+            for (int64_t q = 0; q < rows * c->K; q++)
+                x[q] = frand();
+            for (int64_t q = 0; q < rows * c->N; q++)
+                r[q] = frand();
+            float *y1 = run(g, c, SK_ISA_AVX2, x, c->res ? r : NULL, pool, 1);
+            setenv("SKIPSERVE_MATMUL_PF", "0", 1);
+            sk_switches_reload(); /* read once (switches.h) */
+            float *y0 = run(g, c, SK_ISA_AVX2, x, c->res ? r : NULL, pool, 0);
+            unsetenv("SKIPSERVE_MATMUL_PF");
+            sk_switches_reload();
+            if (memcmp(y0, y1, sizeof(float) * (size_t)(rows * c->N)))
+                fail_msg("%d threads, %lld rows K %lld N %lld: the prefetch tile differs from "
+                         "the plain one",
+                         threads[t], (long long)rows, (long long)c->K, (long long)c->N);
+            free(x);
+            free(r);
+            free(y0);
+            free(y1);
+            sk_graph_free(g);
+        }
+        if (pool)
+            sk_pool_destroy(pool);
+    }
+    sk_cpu_set_level(sk_cpu_detected());
+}
+
 /* ---- what is not fused -------------------------------------------------------- */
 
 static int count_op(const sk_graph *g, sk_op op)
@@ -1410,6 +1554,7 @@ int main(void)
         cmocka_unit_test(test_matmul_mc),
         cmocka_unit_test(test_matmul_mr12),
         cmocka_unit_test(test_matmul_slices),
+        cmocka_unit_test(test_matmul_pf),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_wrong_constant_not_fused),
         cmocka_unit_test(test_attention_fused),
