@@ -327,6 +327,10 @@ static void fill_intel(void)
         configs[SK_ISA_AVX512].gemm_mr7x2 = sk_f32_gemm_7x32x2__avx512f;
         configs[SK_ISA_AVX512].cdirb_kb = 64;
     }
+    if (sk_cpu_features_get()->intel) {
+        configs[SK_ISA_AVX2].gemm.uk = sk_f32_gemm_6x16__avx2_fma_pf;
+        configs[SK_ISA_AVX2].im2col_aorder = 2;
+    }
 }
 
 /* the direct NCHW conv (fast_conv_s2.c, fast_cdir_uk.h) and MaxPool's

@@ -249,7 +249,9 @@ typedef struct sk_kconfig {
      * elsewhere, where those convs keep im2col-gemm / pixel rows */
     sk_gemm_nchw_fn gemm_nchw;
     /* 1: FP32 im2col-gemm runs its GEMM in A-panel order (sk_gemm_job
-     * aorder; fast_conv_im2col.c): the AVX-512 level on Intel (session 19) */
+     * aorder; fast_conv_im2col.c): the AVX-512 level on Intel (session 19);
+     * 2: only convs with a residual Add: the AVX2 level on Intel (session
+     * 21) */
     int im2col_aorder;
     /* the direct NCHW conv of strided / few-channel convs (fast_conv_s2.c) */
     sk_cdir_band_fn cdir_band;

@@ -473,10 +473,14 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     j.b_ctx = &s;
     j.kc = im2col_kc(pv);
     /* A-panel order where the level measured it faster (config.c
-     * fill_intel); SKIPSERVE_IM2COL_AORDER=0 / =1 overrides (A/B, per run) */
+     * fill_intel: every job, or (2) those with a residual Add — C and the
+     * residual walked along rows, where the default order reads them in
+     * 16-column strips down 72 rows, lines the prefetchers do not follow);
+     * SKIPSERVE_IM2COL_AORDER=0 / =1 overrides (A/B, per run) */
     {
         const char *ao = getenv("SKIPSERVE_IM2COL_AORDER");
-        j.aorder = !pv->cfg->kpair && (ao && *ao ? atoi(ao) != 0 : pv->kc->im2col_aorder);
+        const int dflt = pv->kc->im2col_aorder == 1 || (pv->kc->im2col_aorder == 2 && R);
+        j.aorder = !pv->cfg->kpair && (ao && *ao ? atoi(ao) != 0 : dflt);
         if (j.aorder)
             atomic_fetch_add_explicit(&aorder_jobs, 1, memory_order_relaxed);
     }

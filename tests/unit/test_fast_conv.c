@@ -3149,29 +3149,34 @@ static void test_im2col_aorder(void **state)
                         geo[i][6], geo[i][7], (int)(i * 3) % 8, pools);
     }
     /* the default (no switch): a job in A-panel order where the level's
-     * config asks for it (config.c fill_intel: the AVX-512 level on Intel),
-     * none elsewhere — counted, not read back from the config */
+     * config asks for it (config.c fill_intel: the AVX-512 level on Intel,
+     * and since session 21 the AVX2 level on Intel for convs with a
+     * residual Add), none elsewhere — counted, not read back from the
+     * config */
     unsetenv("SKIPSERVE_IM2COL_AORDER");
-    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
-        sk_cpu_set_level((sk_isa)l);
-        conv_case c;
-        square_case(&c, 1, 64, 256, 14, 1, 1, 0);
-        assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
-        float *x, *r;
-        random_operands(&c, &x, &r);
-        char err[256];
-        sk_graph *g = build(&c, 99);
-        if (sk_graph_optimize(g, 1, err, sizeof err))
-            fail_msg("optimize: %s", err);
-        int64_t n;
-        const size_t jobs0 = sk_im2col_aorder_jobs();
-        free(run_graph(g, &c, x, r, NULL, &n, 0));
-        const int want = l == SK_ISA_AVX512 && sk_cpu_features_get()->intel;
-        assert_int_equal(sk_im2col_aorder_jobs() != jobs0, want);
-        sk_graph_free(g);
-        free(x);
-        free(r);
-    }
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++)
+        for (int add = 0; add < 2; add++) {
+            sk_cpu_set_level((sk_isa)l);
+            conv_case c;
+            square_case(&c, 1, 64, 256, 14, 1, 1, 0);
+            c.add = add;
+            assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
+            float *x, *r;
+            random_operands(&c, &x, &r);
+            char err[256];
+            sk_graph *g = build(&c, 99);
+            if (sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            int64_t n;
+            const size_t jobs0 = sk_im2col_aorder_jobs();
+            free(run_graph(g, &c, x, r, NULL, &n, 0));
+            const int want = sk_cpu_features_get()->intel &&
+                             (l == SK_ISA_AVX512 || (l == SK_ISA_AVX2 && add));
+            assert_int_equal(sk_im2col_aorder_jobs() != jobs0, want);
+            sk_graph_free(g);
+            free(x);
+            free(r);
+        }
     sk_cpu_set_level(sk_cpu_detected());
     sk_pool_destroy(pools[1]);
     sk_pool_destroy(pools[2]);

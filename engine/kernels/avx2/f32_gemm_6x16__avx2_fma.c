@@ -8,11 +8,17 @@
  * loop is FMA-bound: 16 floats of B are reused 6 times from registers and
  * each A value 16 times. */
 #include <immintrin.h>
+#include <stdint.h>
 
 #include "kernels/gemm.h"
 
-void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
-                                size_t ldc, int flags, const sk_ukernel_params *p)
+/* The tile, with (pfon) or without the driver's next-weights prefetch
+ * (sk_ukernel_params.pf / pf_end / pf_step, gemm.c pf_params: one or two
+ * lines per two k steps). Inlined into the two kernels below, so the one
+ * without it compiles to the loop it always was. */
+static inline __attribute__((always_inline)) void
+gemm_6x16(size_t kc, const float *a, const float *b, float *c, size_t ldc, int flags,
+          const sk_ukernel_params *p, const int pfon)
 {
     /* C (when accumulating) and the residual are read after the K loop,
      * usually from far away in memory: start fetching them now so the
@@ -59,6 +65,31 @@ void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float
     } while (0)
 
     size_t k = kc;
+    if (pfon && p && p->pf) {
+        /* addresses as integers: the last step may pass pf_end (a prefetch
+         * never faults; a pointer past its object would be UB) */
+        uintptr_t pf = (uintptr_t)p->pf;
+        const uintptr_t pfe = (uintptr_t)p->pf_end;
+        const size_t ps = p->pf_step;
+        for (; k >= 4; k -= 4) {
+            if (pf < pfe) {
+                _mm_prefetch((const char *)pf, _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
+                pf += ps;
+            }
+            SK_STEP(0);
+            SK_STEP(1);
+            if (pf < pfe) {
+                _mm_prefetch((const char *)pf, _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
+                pf += ps;
+            }
+            SK_STEP(2);
+            SK_STEP(3);
+            a += 24;
+            b += 64;
+        }
+    }
     for (; k >= 4; k -= 4) {
         SK_STEP(0);
         SK_STEP(1);
@@ -146,4 +177,21 @@ void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float
     _mm256_storeu_ps(c3, c30), _mm256_storeu_ps(c3 + 8, c31);
     _mm256_storeu_ps(c4, c40), _mm256_storeu_ps(c4 + 8, c41);
     _mm256_storeu_ps(c5, c50), _mm256_storeu_ps(c5 + 8, c51);
+}
+
+void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
+                                size_t ldc, int flags, const sk_ukernel_params *p)
+{
+    gemm_6x16(kc, a, b, c, ldc, flags, p, 0);
+}
+
+/* Session 21 (a2r): the same tile touching the driver's next weights as it
+ * computes (the AVX-512 kernels have done so since session 16; config.c
+ * fill_intel takes it at the AVX2 level on Intel). At batch 1 a slice of
+ * the packed weights feeds few tiles, and the first tile to read each line
+ * waited on L3 / DRAM. Only lines are touched: the same bits. */
+void sk_f32_gemm_6x16__avx2_fma_pf(size_t kc, const float *a, const float *b, float *c,
+                                   size_t ldc, int flags, const sk_ukernel_params *p)
+{
+    gemm_6x16(kc, a, b, c, ldc, flags, p, 1);
 }
