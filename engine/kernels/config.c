@@ -338,6 +338,10 @@ static void fill_intel(void)
 static void fill_cdir(void)
 {
     configs[SK_ISA_AVX2].cdir_band = sk_f32_cdir_band__avx2;
+    /* session 21 (a2r): the 4 x 3 tile on Intel (avx2/f32_cdir_4x3__avx2.c:
+     * ResNet's stem 1.11x as an AVX2 CPU); AMD keeps the 4 x 2 one */
+    if (sk_cpu_features_get()->intel)
+        configs[SK_ISA_AVX2].cdir_band = sk_f32_cdir_band_4x3__avx2;
     configs[SK_ISA_AVX2].cdir_vw = 8;
     configs[SK_ISA_AVX2].ops.vmax3 = sk_f32_vmax3__avx2;
     configs[SK_ISA_AVX2].ops.hmax3s2 = sk_f32_hmax3s2__avx2;

@@ -1728,6 +1728,24 @@ static void test_conv_direct(void **state)
     (void)state;
     setenv("SKIPSERVE_CONV_DIRECT", "force", 1);
     for_each_level(direct_cases);
+    /* session 21: the avx2 level's other band tile (4 x 3 on Intel, 4 x 2
+     * elsewhere) swapped into the config, so every x86 CPU checks both
+     * against the reference */
+#if defined(__x86_64__)
+    sk_kconfig *kc = (sk_kconfig *)sk_kconfig_for(SK_ISA_AVX2);
+    if (kc && kc->cdir_band) {
+        const sk_cdir_band_fn keep = kc->cdir_band;
+        kc->cdir_band = keep == sk_f32_cdir_band__avx2 ? sk_f32_cdir_band_4x3__avx2
+                                                       : sk_f32_cdir_band__avx2;
+        sk_pool *pool = sk_pool_create(3);
+        sk_cpu_set_level(SK_ISA_AVX2);
+        direct_cases(NULL);
+        direct_cases(pool);
+        sk_cpu_set_level(sk_cpu_detected());
+        sk_pool_destroy(pool);
+        kc->cdir_band = keep;
+    }
+#endif
     unsetenv("SKIPSERVE_CONV_DIRECT");
 }
 
