@@ -317,6 +317,19 @@ static void fill_nchw(void)
  * Skylake-SP to Sapphire Rapids, client parts — gets these choices
  * unmeasured there (their L1 / L2 and mesh differ); the same holds for
  * fill_mr12's 12-row MatMul kernel, L2 K rule and A prefetch.
+ * Session 21 (a2r), the AVX2 level on Intel, measured on the same Xeon as
+ * an AVX2 + FMA CPU (bench/cpuid_avx2.c; in-process A/B, bench/RESULTS.md
+ * session 21 a2r) — an Intel CPU without AVX-512 (client parts, Xeons up
+ * to Broadwell) takes them unmeasured:
+ * - the 6x16 tile that touches the driver's next weights
+ *   (sk_f32_gemm_6x16__avx2_fma_pf; gemm.c pf_piece, Winograd's
+ *   wino_pf_piece): ResNet-50 b1 1T 1.12x with the residual order below,
+ *   ResNet-101 b1 1T 1.17x / 2T 1.23x, ResNet-18 / -34 b1 1T 1.25x /
+ *   1.30x, same bits;
+ * - im2col-gemm in A-panel order for convs with a residual Add only
+ *   (im2col_aorder = 2): ResNet-50 b8 1T 1.03-1.06x; every job in that
+ *   order (= 1) read 0.97-0.99x on ResNet-50 / -101 b1 in session 20;
+ * - the direct NCHW conv in 4 x 3 tiles (fill_cdir).
  */
 static void fill_intel(void)
 {
