@@ -331,6 +331,7 @@ static void fill_nchw(void)
  *   order (= 1) read 0.97-0.99x on ResNet-50 / -101 b1 in session 20;
  * - the direct NCHW conv in 4 x 3 tiles (fill_cdir).
  */
+#define IM2COL_WIDE_NC 784
 static void fill_intel(void)
 {
     if (NCONFIGS > SK_ISA_AVX512 && sk_cpu_features_get()->intel) {
@@ -343,6 +344,9 @@ static void fill_intel(void)
     if (sk_cpu_features_get()->intel) {
         configs[SK_ISA_AVX2].gemm.uk = sk_f32_gemm_6x16__avx2_fma_pf;
         configs[SK_ISA_AVX2].im2col_aorder = 2;
+        configs[SK_ISA_AVX2].im2col_wide = configs[SK_ISA_AVX2].gemm;
+        configs[SK_ISA_AVX2].im2col_wide.nc = IM2COL_WIDE_NC;
+        configs[SK_ISA_AVX2].im2col_wide_k = configs[SK_ISA_AVX2].gemm.kc;
     }
 }
 

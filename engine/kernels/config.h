@@ -253,6 +253,12 @@ typedef struct sk_kconfig {
      * 2: only convs with a residual Add: the AVX2 level on Intel (session
      * 21) */
     int im2col_aorder;
+    /* (session 21) FP32 im2col-gemm jobs of K <= im2col_wide_k (one K
+     * block) on the column split of the planner run on im2col_wide, a copy
+     * of gemm with a wider nc: C and the residual in long row runs. 0 /
+     * unset elsewhere; set at the AVX2 level on Intel (config.c fill_intel) */
+    int im2col_wide_k;
+    sk_gemm_cfg im2col_wide;
     /* the direct NCHW conv of strided / few-channel convs (fast_conv_s2.c) */
     sk_cdir_band_fn cdir_band;
     int cdir_vw; /* its pixels a vector */
