@@ -320,7 +320,24 @@ static void fill_nchw(void)
  * Skylake-SP to Sapphire Rapids, client parts — gets these choices
  * unmeasured there (their L1 / L2 and mesh differ); the same holds for
  * fill_mr12's 12-row MatMul kernel, L2 K rule and A prefetch.
+ * Session 21 (a2r), the AVX2 level on Intel, measured on the same Xeon as
+ * an AVX2 + FMA CPU (bench/cpuid_avx2.c; in-process A/B, bench/RESULTS.md
+ * session 21 a2r) — an Intel CPU without AVX-512 (client parts, Xeons up
+ * to Broadwell) takes them unmeasured:
+ * - the 6x16 tile that touches the driver's next weights
+ *   (sk_f32_gemm_6x16__avx2_fma_pf; gemm.c pf_piece, Winograd's
+ *   wino_pf_piece): ResNet-50 b1 1T 1.12x with the residual order below,
+ *   ResNet-101 b1 1T 1.17x / 2T 1.23x, ResNet-18 / -34 b1 1T 1.25x /
+ *   1.30x, same bits;
+ * - im2col-gemm in A-panel order for convs with a residual Add only
+ *   (im2col_aorder = 2): ResNet-50 b8 1T 1.03-1.06x; every job in that
+ *   order (= 1) read 0.97-0.99x on ResNet-50 / -101 b1 in session 20;
+ * - the direct NCHW conv in 4 x 3 tiles (fill_cdir);
+ * - im2col-gemm jobs of one K block (K <= kc) on column blocks of
+ *   IM2COL_WIDE_NC (im2col_wide, fast_conv_im2col.c): ResNet-50 b8 1T
+ *   1.01-1.02x, its 56x56 steps ~7%.
  */
+#define IM2COL_WIDE_NC 784
 static void fill_intel(void)
 {
     if (sk_cpu_features_get()->intel)
@@ -332,6 +349,13 @@ static void fill_intel(void)
         configs[SK_ISA_AVX512].gemm_mr7x2 = sk_f32_gemm_7x32x2__avx512f;
         configs[SK_ISA_AVX512].cdirb_kb = 64;
     }
+    if (sk_cpu_features_get()->intel) {
+        configs[SK_ISA_AVX2].gemm.uk = sk_f32_gemm_6x16__avx2_fma_pf;
+        configs[SK_ISA_AVX2].im2col_aorder = 2;
+        configs[SK_ISA_AVX2].im2col_wide = configs[SK_ISA_AVX2].gemm;
+        configs[SK_ISA_AVX2].im2col_wide.nc = IM2COL_WIDE_NC;
+        configs[SK_ISA_AVX2].im2col_wide_k = configs[SK_ISA_AVX2].gemm.kc;
+    }
 }
 
 /* the direct NCHW conv (fast_conv_s2.c, fast_cdir_uk.h) and MaxPool's
@@ -339,6 +363,10 @@ static void fill_intel(void)
 static void fill_cdir(void)
 {
     configs[SK_ISA_AVX2].cdir_band = sk_f32_cdir_band__avx2;
+    /* session 21 (a2r): the 4 x 3 tile on Intel (avx2/f32_cdir_4x3__avx2.c:
+     * ResNet's stem 1.11x as an AVX2 CPU); AMD keeps the 4 x 2 one */
+    if (sk_cpu_features_get()->intel)
+        configs[SK_ISA_AVX2].cdir_band = sk_f32_cdir_band_4x3__avx2;
     configs[SK_ISA_AVX2].cdir_vw = 8;
     configs[SK_ISA_AVX2].ops.vmax3 = sk_f32_vmax3__avx2;
     configs[SK_ISA_AVX2].ops.hmax3s2 = sk_f32_hmax3s2__avx2;
@@ -408,13 +436,10 @@ static void fill_avx2_intel(void)
     if (!f->intel || f->l2_bytes < (256 << 10))
         return;
     configs[SK_ISA_AVX2].gemm.ablock_bytes = f->l2_bytes / 2;
-    /* and _MatMulFused's tile with the driver's next-weights prefetch
-     * (gemm.c pf_piece; the plain 6 x 16 kernel ignores p->pf): the weights
-     * of a batch-1 product stream from memory once, and the first tile to
-     * touch a weight panel waited for them. vit_gemm_ab (avx2, b1, weights
-     * cold): proj 1.07x, QKV 1.04x, FFN1 1.03x, FFN2 (K blocks of 1024)
-     * 0.98-1.00x. Same bits. */
-    configs[SK_ISA_AVX2].gemm_mm_uk = sk_f32_gemm_6x16__avx2_fma_pf;
+    /* _MatMulFused runs fill_intel's 6 x 16 tile with the driver's
+     * next-weights prefetch (gemm.uk; vit2 found the same tile for it
+     * alone: vit_gemm_ab at avx2, b1, weights cold, proj 1.07x, QKV 1.04x,
+     * FFN1 1.03x, FFN2 in K blocks of 1024 0.98-1.00x; same bits) */
 }
 
 /* the int8 depthwise kernel of each level (session 17, qdwconv.h) */

@@ -249,8 +249,16 @@ typedef struct sk_kconfig {
      * elsewhere, where those convs keep im2col-gemm / pixel rows */
     sk_gemm_nchw_fn gemm_nchw;
     /* 1: FP32 im2col-gemm runs its GEMM in A-panel order (sk_gemm_job
-     * aorder; fast_conv_im2col.c): the AVX-512 level on Intel (session 19) */
+     * aorder; fast_conv_im2col.c): the AVX-512 level on Intel (session 19);
+     * 2: only convs with a residual Add: the AVX2 level on Intel (session
+     * 21) */
     int im2col_aorder;
+    /* (session 21) FP32 im2col-gemm jobs of K <= im2col_wide_k (one K
+     * block) on the column split of the planner run on im2col_wide, a copy
+     * of gemm with a wider nc: C and the residual in long row runs. 0 /
+     * unset elsewhere; set at the AVX2 level on Intel (config.c fill_intel) */
+    int im2col_wide_k;
+    sk_gemm_cfg im2col_wide;
     /* the direct NCHW conv of strided / few-channel convs (fast_conv_s2.c) */
     sk_cdir_band_fn cdir_band;
     int cdir_vw; /* its pixels a vector */
@@ -280,11 +288,6 @@ typedef struct sk_kconfig {
      * gemm.ablock_bytes carries the L2 budget of the MatMul's K rule.
      * SKIPSERVE_MATMUL_MR12=0 (read per run) keeps 8-row panels (A/B) */
     sk_gemm_ukernel gemm_mr12;
-    /* (session 21, vit2) _MatMulFused's tile in place of gemm.uk (same
-     * mr / nr / packing, same bits), NULL: gemm.uk. The Intel AVX2 config
-     * (config.c fill_avx2_intel): the 6 x 16 tile with the driver's
-     * next-weights prefetch. SKIPSERVE_MATMUL_PF=0 (read per run): gemm.uk */
-    sk_gemm_ukernel gemm_mm_uk;
     /* session 17: the int8 depthwise conv on NHWC activations (qdwconv.h):
      * AVX-512BW 16 channels a vector, AVX2 8; uk NULL where none
      * (SKIPSERVE_INT8_DW=0 at start-up: none, the grouped GEMM) */

@@ -250,6 +250,8 @@ size_t sk_im2col_aorder_jobs(void);
 
 /* The direct NCHW conv (fast_conv_s2.c): its band loop per ISA. */
 void sk_f32_cdir_band__avx2(const sk_cdir_band *b);
+/* 4 channels x 3 pixel vectors (session 21: Intel at the avx2 level) */
+void sk_f32_cdir_band_4x3__avx2(const sk_cdir_band *b);
 void sk_f32_cdir_band__avx512f(const sk_cdir_band *b);
 #define SK_CDIRB_UK_PROTOS(sfx)                                                                \
     void sk_f32_cdirb_tile__##sfx(size_t K, const float *x, const int32_t *koff, const float *w, \

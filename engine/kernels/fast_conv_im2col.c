@@ -434,15 +434,43 @@ static int im2col_kc(const sk_conv_priv *pv)
     return pv->cfg->kpair || kc <= pv->cfg->kc ? 0 : kc;
 }
 
+/* The wide column blocks (sk_kconfig.im2col_wide; session 21, the AVX2
+ * level on Intel): FP32 jobs of one K block of at most im2col_wide_k rows
+ * (ResNet's 1x1 convs from 64-256 channels at 56x56 and 28x28) run the
+ * planner's column split with nc 784 instead of 192, so each tile row of
+ * C and the residual continues along 784 columns (3 KB runs a row) where
+ * the 192-column blocks broke every row into 768-byte pieces, too short
+ * for the hardware prefetchers to follow; B packed per block is K x 784
+ * floats, <= 784 KB at K 256 (the L2 is 2 MB). ResNet-50 b8 1T: its 56x56
+ * im2col steps 90.2 / 87.1 ms against 95.5 / 96.1 (thread clock, 2 rounds),
+ * the model 1.012-1.02x in process; b1 1T ~1.01x; MobileNetV2 b8 1T
+ * neutral (bench/RESULTS.md session 21 a2r). The blocking changes only
+ * which tiles run together: the same FMA chain per element, the same bits
+ * (test_im2col_wide). */
+static const sk_gemm_cfg *im2col_wide_cfg(const sk_conv_priv *pv)
+{
+    return !pv->cfg->kpair && pv->kc->im2col_wide_k > 0 && pv->w.K <= pv->kc->im2col_wide_k
+               ? &pv->kc->im2col_wide
+               : NULL;
+}
+
 /* Floats of the GEMM's scratch with im2col_kc's blocks (a job with a
- * packing callback: sk_gemm_job_scratch_floats). */
+ * packing callback: sk_gemm_job_scratch_floats), or the wide blocks'. */
 static size_t im2col_gemm_floats(const sk_conv_priv *pv, int T)
 {
     sk_gemm_job j;
     sk_gemm_job_init(&j, pv->cfg, 1, 1, 1, 1);
     j.kc = im2col_kc(pv);
     j.pack_b = conv_pack_b;
-    return sk_gemm_job_scratch_floats(&j, T);
+    size_t f = sk_gemm_job_scratch_floats(&j, T);
+    const sk_gemm_cfg *wide = im2col_wide_cfg(pv);
+    if (wide) {
+        sk_gemm_job_init(&j, wide, 1, 1, 1, 1);
+        j.pack_b = conv_pack_b;
+        size_t fw = sk_gemm_job_scratch_floats(&j, T);
+        f = fw > f ? fw : f;
+    }
+    return f;
 }
 
 size_t sk_conv_im2col_scratch(const sk_conv_priv *pv, const sk_tensor *out, int nthreads)
@@ -473,10 +501,14 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     j.b_ctx = &s;
     j.kc = im2col_kc(pv);
     /* A-panel order where the level measured it faster (config.c
-     * fill_intel); SKIPSERVE_IM2COL_AORDER=0 / =1 overrides (A/B, per run) */
+     * fill_intel: every job, or (2) those with a residual Add — C and the
+     * residual walked along rows, where the default order reads them in
+     * 16-column strips down 72 rows, lines the prefetchers do not follow);
+     * SKIPSERVE_IM2COL_AORDER=0 / =1 overrides (A/B, per run) */
     {
         const char *ao = sk_sw()->im2col_aorder;
-        j.aorder = !pv->cfg->kpair && (ao && *ao ? atoi(ao) != 0 : pv->kc->im2col_aorder);
+        const int dflt = pv->kc->im2col_aorder == 1 || (pv->kc->im2col_aorder == 2 && R);
+        j.aorder = !pv->cfg->kpair && (ao && *ao ? atoi(ao) != 0 : dflt);
         if (j.aorder)
             atomic_fetch_add_explicit(&aorder_jobs, 1, memory_order_relaxed);
     }
@@ -510,5 +542,10 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
         j.split_cols = 0;
     if (extra && ctx->scratch && ctx->scratch_bytes >= (gemm + extra) * sizeof(float))
         return run_shared_b(n, &j, &s, N, M, ctx, (float *)ctx->scratch + gemm);
+    const sk_gemm_cfg *wide = j.split_cols ? NULL : im2col_wide_cfg(pv);
+    if (wide) { /* one K block (K <= its kc): the level's blocks, nc wider */
+        j.cfg = wide;
+        j.kc = 0;
+    }
     return sk_fast_run_job(n, &j, ctx);
 }

@@ -49,14 +49,6 @@ static int mr12_on(void)
     const char *e = sk_sw()->matmul_mr12;
     return !(e && !strcmp(e, "0"));
 }
-/* Session 21 (vit2): the config's _MatMulFused tile (config.h gemm_mm_uk:
- * the Intel AVX2 config's 6 x 16 tile with the next-weights prefetch)
- * unless SKIPSERVE_MATMUL_PF=0 (read once: switches.h) */
-static int mm_pf_on(void)
-{
-    const char *e = sk_sw()->matmul_pf;
-    return !(e && !strcmp(e, "0"));
-}
 /* Session 20 (vb8): a product of more rows than MATMUL_MC (a batch of
  * tokens: ViT-B/16 at batch 8 is 1576 rows) as row slices of at most
  * MATMUL_MC rows, whole A panels each, run one after the other as
@@ -141,8 +133,6 @@ static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K, int T, i
     sk_gemm_cfg c = *cfg;
     if (pv->kc && pv->kc->gemm_mr12 && cfg == &pv->kc->gemm && !cfg->kpair && mr12_on())
         c = sk_gemm_cfg_mr12(cfg, pv->kc->gemm_mr12);
-    else if (pv->kc && pv->kc->gemm_mm_uk && cfg == &pv->kc->gemm && !cfg->kpair && mm_pf_on())
-        c.uk = pv->kc->gemm_mm_uk; /* same tile, packing and bits */
     const int64_t slice = sk_matmul_fused_slice_rows(&c, c.mr, M, K, pv->w.N);
     *slice_out = slice;
     if (slice > 0)

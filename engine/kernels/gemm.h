@@ -107,7 +107,7 @@ void sk_f32_gemm_narrow_64x8__avx512f(size_t kc, const float *a, size_t astride,
 
 void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
                                 size_t ldc, int flags, const sk_ukernel_params *p);
-/* (session 21, vit2) the same with the driver's next-weights prefetch (p->pf) */
+/* (session 21, a2r / vit2) the same with the driver's next-weights prefetch (p->pf) */
 void sk_f32_gemm_6x16__avx2_fma_pf(size_t kc, const float *a, const float *b, float *c,
                                    size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,

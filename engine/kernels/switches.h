@@ -44,7 +44,6 @@
     X(matmul_mr12, "SKIPSERVE_MATMUL_MR12")                 \
     X(matmul_slice, "SKIPSERVE_MATMUL_SLICE")               \
     X(matmul_wide, "SKIPSERVE_MATMUL_WIDE")                 \
-    X(matmul_pf, "SKIPSERVE_MATMUL_PF")                     \
     X(matmul_mc, "SKIPSERVE_MATMUL_MC")                     \
     X(matmul_kc, "SKIPSERVE_MATMUL_KC")                     \
     X(gelu_post, "SKIPSERVE_GELU_POST")                     \

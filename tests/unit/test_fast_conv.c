@@ -1749,6 +1749,24 @@ static void test_conv_direct(void **state)
     (void)state;
     setenv("SKIPSERVE_CONV_DIRECT", "force", 1);
     for_each_level(direct_cases);
+    /* session 21: the avx2 level's other band tile (4 x 3 on Intel, 4 x 2
+     * elsewhere) swapped into the config, so every x86 CPU checks both
+     * against the reference */
+#if defined(__x86_64__)
+    sk_kconfig *kc = (sk_kconfig *)sk_kconfig_for(SK_ISA_AVX2);
+    if (kc && kc->cdir_band) {
+        const sk_cdir_band_fn keep = kc->cdir_band;
+        kc->cdir_band = keep == sk_f32_cdir_band__avx2 ? sk_f32_cdir_band_4x3__avx2
+                                                       : sk_f32_cdir_band__avx2;
+        sk_pool *pool = sk_pool_create(3);
+        sk_cpu_set_level(SK_ISA_AVX2);
+        direct_cases(NULL);
+        direct_cases(pool);
+        sk_cpu_set_level(sk_cpu_detected());
+        sk_pool_destroy(pool);
+        kc->cdir_band = keep;
+    }
+#endif
     unsetenv("SKIPSERVE_CONV_DIRECT");
 }
 
@@ -3166,6 +3184,74 @@ static void aorder_case(int N, int C, int M, int H, int k, int st, int pad, int 
     free(r);
 }
 
+/* Session 21: im2col-gemm jobs of one K block of at most im2col_wide_k
+ * rows on the wide column blocks (sk_kconfig.im2col_wide: the AVX2 level on
+ * Intel, config.c fill_intel), put into the AVX2 config here on any x86 CPU:
+ * each case against the double reference (check_case), and the bits of
+ * the level's own blocks (the same FMA chain per element). Shapes: K of
+ * 64 / 144 / 216 / 128 / 200 (wide) and 576 (not), maps of 1 .. 4 blocks
+ * of 784 columns with a last partial one, 1-3 threads, every epilogue. */
+static void test_im2col_wide(void **state)
+{
+    (void)state;
+#if defined(__x86_64__)
+    sk_kconfig *kc = (sk_kconfig *)sk_kconfig_for(SK_ISA_AVX2);
+    if (!kc)
+        skip();
+    const sk_kconfig keep = *kc;
+    sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
+    setenv("SKIPSERVE_WINOGRAD", "0", 1);
+    setenv("SKIPSERVE_PIXROWS", "0", 1);
+    setenv("SKIPSERVE_CONV_DIRECT", "0", 1);
+    setenv("SKIPSERVE_CONV_BCAST", "0", 1);
+    static const int geo[][7] = {
+        /* N, C, M, H, k, stride, pad */
+        {1, 64, 256, 56, 1, 1, 0}, {1, 16, 13, 30, 3, 1, 1}, {2, 24, 20, 33, 3, 2, 1},
+        {2, 128, 72, 28, 1, 1, 0}, {1, 200, 24, 45, 1, 1, 0}, {1, 64, 40, 30, 3, 1, 1},
+    };
+    sk_cpu_set_level(SK_ISA_AVX2);
+    for (size_t i = 0; i < sizeof geo / sizeof *geo; i++) {
+        conv_case c;
+        square_case(&c, geo[i][0], geo[i][1], geo[i][2], geo[i][3], geo[i][4], geo[i][5],
+                    geo[i][6]);
+        const int e = (int)(i * 3) % 8;
+        c.bias = e & 1;
+        c.bn = (e & 2) != 0;
+        c.add = (e & 4) != 0 || i == 0;
+        c.act = e % 3;
+        char what[400];
+        describe(&c, what, sizeof what);
+        kc->im2col_wide = kc->gemm;
+        kc->im2col_wide.nc = 784;
+        kc->im2col_wide_k = kc->gemm.kc;
+        assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
+        check_case(&c, pools[i % 3], 1);
+        float *x, *r;
+        random_operands(&c, &x, &r);
+        char err[256];
+        sk_graph *g = build(&c, 777);
+        if (sk_graph_optimize(g, 1, err, sizeof err))
+            fail_msg("optimize: %s", err);
+        int64_t n0, n1;
+        float *y1 = run_graph(g, &c, x, r, pools[i % 3], &n1, 0);
+        kc->im2col_wide_k = 0; /* the level's blocks */
+        float *y0 = run_graph(g, &c, x, r, pools[i % 3], &n0, 0);
+        assert_int_equal(n0, n1);
+        if (memcmp(y1, y0, sizeof(float) * (size_t)n0))
+            fail_msg("wide column blocks differ from the level's: %s", what);
+        free(y0);
+        free(y1);
+        sk_graph_free(g);
+        free(x);
+        free(r);
+    }
+    *kc = keep;
+    sk_cpu_set_level(sk_cpu_detected());
+    sk_pool_destroy(pools[1]);
+    sk_pool_destroy(pools[2]);
+#endif
+}
+
 static void test_im2col_aorder(void **state)
 {
     (void)state;
@@ -3187,30 +3273,35 @@ static void test_im2col_aorder(void **state)
                         geo[i][6], geo[i][7], (int)(i * 3) % 8, pools);
     }
     /* the default (no switch): a job in A-panel order where the level's
-     * config asks for it (config.c fill_intel: the AVX-512 level on Intel),
-     * none elsewhere — counted, not read back from the config */
+     * config asks for it (config.c fill_intel: the AVX-512 level on Intel,
+     * and since session 21 the AVX2 level on Intel for convs with a
+     * residual Add), none elsewhere — counted, not read back from the
+     * config */
     unsetenv("SKIPSERVE_IM2COL_AORDER");
     sk_switches_reload();
-    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
-        sk_cpu_set_level((sk_isa)l);
-        conv_case c;
-        square_case(&c, 1, 64, 256, 14, 1, 1, 0);
-        assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
-        float *x, *r;
-        random_operands(&c, &x, &r);
-        char err[256];
-        sk_graph *g = build(&c, 99);
-        if (sk_graph_optimize(g, 1, err, sizeof err))
-            fail_msg("optimize: %s", err);
-        int64_t n;
-        const size_t jobs0 = sk_im2col_aorder_jobs();
-        free(run_graph(g, &c, x, r, NULL, &n, 0));
-        const int want = l == SK_ISA_AVX512 && sk_cpu_features_get()->intel;
-        assert_int_equal(sk_im2col_aorder_jobs() != jobs0, want);
-        sk_graph_free(g);
-        free(x);
-        free(r);
-    }
+    for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++)
+        for (int add = 0; add < 2; add++) {
+            sk_cpu_set_level((sk_isa)l);
+            conv_case c;
+            square_case(&c, 1, 64, 256, 14, 1, 1, 0);
+            c.add = add;
+            assert_int_equal(packed_kind(&c), SK_CONV_GEMM);
+            float *x, *r;
+            random_operands(&c, &x, &r);
+            char err[256];
+            sk_graph *g = build(&c, 99);
+            if (sk_graph_optimize(g, 1, err, sizeof err))
+                fail_msg("optimize: %s", err);
+            int64_t n;
+            const size_t jobs0 = sk_im2col_aorder_jobs();
+            free(run_graph(g, &c, x, r, NULL, &n, 0));
+            const int want = sk_cpu_features_get()->intel &&
+                             (l == SK_ISA_AVX512 || (l == SK_ISA_AVX2 && add));
+            assert_int_equal(sk_im2col_aorder_jobs() != jobs0, want);
+            sk_graph_free(g);
+            free(x);
+            free(r);
+        }
     sk_cpu_set_level(sk_cpu_detected());
     sk_pool_destroy(pools[1]);
     sk_pool_destroy(pools[2]);
@@ -3253,6 +3344,7 @@ int main(void)
         cmocka_unit_test_teardown(test_split_cache_same, clean_env),
         cmocka_unit_test_teardown(test_depthwise_cl_wtab, clean_env),
         cmocka_unit_test_teardown(test_im2col_aorder, clean_env),
+        cmocka_unit_test_teardown(test_im2col_wide, clean_env),
         cmocka_unit_test_teardown(test_conv_direct_bc_rows, clean_env),
 
         cmocka_unit_test_teardown(test_depthwise_reg, clean_env), /* last too: random draws */

@@ -584,7 +584,8 @@ static void test_gemm_mr12(void **state)
  * (mtail), every epilogue, the bits must equal SKIPSERVE_GEMM_PREFETCH=0's,
  * and that within the bound of the double reference. Every level. Session
  * 19: the A-panel prefetch (SKIPSERVE_GEMM_APF, cfg->apf — set here at
- * AVX-512 on any CPU) likewise. */
+ * AVX-512 on any CPU) likewise; session 21: at AVX2 with the tile that
+ * takes the prefetch (sk_f32_gemm_6x16__avx2_fma_pf) on any CPU. */
 static void test_gemm_prefetch_same_bits(void **state)
 {
     (void)state;
@@ -598,6 +599,10 @@ static void test_gemm_prefetch_same_bits(void **state)
         sk_gemm_cfg lcfg = *sk_gemm_config((sk_isa)isa);
         if (isa == SK_ISA_AVX512 && !lcfg.apf)
             lcfg.apf = 512;
+        /* session 21: the AVX2 tile that touches the next weights (Intel's
+         * config at AVX2) whatever the CPU */
+        if (isa == SK_ISA_AVX2)
+            lcfg.uk = sk_f32_gemm_6x16__avx2_fma_pf;
         const sk_gemm_cfg *cfg = &lcfg;
         for (int trial = 0; trial < 12; trial++) {
             int M = 1 + (int)(rnd() % 300), N = 1 + (int)(rnd() % 300),

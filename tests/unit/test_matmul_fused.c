@@ -729,9 +729,9 @@ static void test_matmul_mr12(void **state)
 }
 
 /* (session 21, vit2) The AVX2 6 x 16 tile with the driver's next-weights
- * prefetch (sk_f32_gemm_6x16__avx2_fma_pf; config.h gemm_mm_uk: the Intel
- * AVX2 config's _MatMulFused tile, with the L2 budget ablock_bytes; AMD
- * keeps neither):
+ * prefetch (sk_f32_gemm_6x16__avx2_fma_pf: the Intel AVX2 config's
+ * gemm.uk (config.c fill_intel), with the L2 budget ablock_bytes for
+ * _MatMulFused; AMD keeps neither):
  *   - the tile alone against a double-precision product of its packed
  *     panels, kc 1-37 (the 4-step loop and its tail), C overwritten or
  *     accumulated, bias row / column, residual and clamp, with a prefetch
@@ -739,8 +739,8 @@ static void test_matmul_mr12(void **state)
  *     and bit-identical to the plain 6 x 16 tile on the same inputs;
  *   - _MatMulFused graphs at the AVX2 level on 1, 2 and 3 threads (197 and
  *     601 rows, K in one block, in the L2 rule's blocks and sliced): against
- *     the unfused scalar reference, and bit-identical to
- *     SKIPSERVE_MATMUL_PF=0's plain tile. */
+ *     the unfused scalar reference, and bit-identical to the same run
+ *     without the prefetch (SKIPSERVE_GEMM_PREFETCH=0). */
 static void test_matmul_pf(void **state)
 {
     (void)state;
@@ -749,12 +749,12 @@ static void test_matmul_pf(void **state)
     if (!k2)
         skip();
     if (!f->intel) { /* AMD: its measured AVX2 choices */
-        assert_null(k2->gemm_mm_uk);
+        assert_true(k2->gemm.uk == sk_f32_gemm_6x16__avx2_fma);
         assert_true(k2->gemm.ablock_bytes == 0);
-    }
-    if (k2->gemm_mm_uk)
-        assert_true(k2->gemm_mm_uk == sk_f32_gemm_6x16__avx2_fma_pf && k2->gemm.mr == 6 &&
+    } else {
+        assert_true(k2->gemm.uk == sk_f32_gemm_6x16__avx2_fma_pf && k2->gemm.mr == 6 &&
                     k2->gemm.nr == 16);
+    }
 #if defined(__x86_64__)
     /* the tile alone */
     float *a = aligned_alloc(64, sizeof(float) * 40 * 6), *b = aligned_alloc(64, sizeof(float) * 40 * 16);
@@ -848,10 +848,10 @@ static void test_matmul_pf(void **state)
             for (int64_t q = 0; q < rows * c->N; q++)
                 r[q] = frand();
             float *y1 = run(g, c, SK_ISA_AVX2, x, c->res ? r : NULL, pool, 1);
-            setenv("SKIPSERVE_MATMUL_PF", "0", 1);
+            setenv("SKIPSERVE_GEMM_PREFETCH", "0", 1);
             sk_switches_reload(); /* read once (switches.h) */
             float *y0 = run(g, c, SK_ISA_AVX2, x, c->res ? r : NULL, pool, 0);
-            unsetenv("SKIPSERVE_MATMUL_PF");
+            unsetenv("SKIPSERVE_GEMM_PREFETCH");
             sk_switches_reload();
             if (memcmp(y0, y1, sizeof(float) * (size_t)(rows * c->N)))
                 fail_msg("%d threads, %lld rows K %lld N %lld: the prefetch tile differs from "

@@ -12,11 +12,13 @@
 
 #include "kernels/gemm.h"
 
-/* The kernel's body; use_pf (a constant at each caller) adds the driver's
- * next-weights prefetch (p->pf, gemm.h) to the K loop. */
+/* The tile, with (pfon) or without the driver's next-weights prefetch
+ * (sk_ukernel_params.pf / pf_end / pf_step, gemm.c pf_params: one or two
+ * lines per two k steps). Inlined into the two kernels below, so the one
+ * without it compiles to the loop it always was. */
 static inline __attribute__((always_inline)) void
 gemm_6x16(size_t kc, const float *a, const float *b, float *c, size_t ldc, int flags,
-          const sk_ukernel_params *p, const int use_pf)
+          const sk_ukernel_params *p, const int pfon)
 {
     /* C (when accumulating) and the residual are read after the K loop,
      * usually from far away in memory: start fetching them now so the
@@ -63,10 +65,9 @@ gemm_6x16(size_t kc, const float *a, const float *b, float *c, size_t ldc, int f
     } while (0)
 
     size_t k = kc;
-    if (use_pf && p && p->pf) {
-        /* a line or two of the next weights per two k steps, as the
-         * AVX-512 tile (f32_tile_8x32__avx512f.h); addresses as integers:
-         * the last step may pass pf_end (a prefetch never faults) */
+    if (pfon && p && p->pf) {
+        /* addresses as integers: the last step may pass pf_end (a prefetch
+         * never faults; a pointer past its object would be UB) */
         uintptr_t pf = (uintptr_t)p->pf;
         const uintptr_t pfe = (uintptr_t)p->pf_end;
         const size_t ps = p->pf_step;
@@ -184,10 +185,11 @@ void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float
     gemm_6x16(kc, a, b, c, ldc, flags, p, 0);
 }
 
-/* Session 21 (vit2): the same tile with the driver's next-weights prefetch
- * (p->pf), which the kernel above ignores — the Intel AVX2 config's
- * _MatMulFused kernel (config.c fill_avx2_intel). Only cache lines are
- * touched: the same bits. */
+/* Session 21 (a2r): the same tile touching the driver's next weights as it
+ * computes (the AVX-512 kernels have done so since session 16; config.c
+ * fill_intel takes it at the AVX2 level on Intel). At batch 1 a slice of
+ * the packed weights feeds few tiles, and the first tile to read each line
+ * waited on L3 / DRAM. Only lines are touched: the same bits. */
 void sk_f32_gemm_6x16__avx2_fma_pf(size_t kc, const float *a, const float *b, float *c,
                                    size_t ldc, int flags, const sk_ukernel_params *p)
 {
