@@ -49,7 +49,7 @@ static const char *bf16_kernel_note = "none (no AVX512-BF16 at the AVX-512 level
     {                                                                                       \
         .isa = level, .fast_ops = 1,                                                        \
         .gemm = {level, MR, NR, KC, MC, NC, gemm_uk, sk_f32_gemm_ntail__##sfx,              \
-                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0, 0, NULL, NULL, NULL},             \
+                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0},          \
         .ops = KCONFIG_OPS(sfx, level),                                                     \
         .wino2 = {sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx, sk_f32_wino_out__##sfx,    \
                   sk_f32_wino_epi__##sfx, NULL, sk_f32_wino_colsw__##sfx},                  \
