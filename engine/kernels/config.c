@@ -49,7 +49,7 @@ static const char *bf16_kernel_note = "none (no AVX512-BF16 at the AVX-512 level
     {                                                                                       \
         .isa = level, .fast_ops = 1,                                                        \
         .gemm = {level, MR, NR, KC, MC, NC, gemm_uk, sk_f32_gemm_ntail__##sfx,              \
-                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0},          \
+                 sk_f32_gemm_mtail__##sfx, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0},       \
         .ops = KCONFIG_OPS(sfx, level),                                                     \
         .wino2 = {sk_f32_wino_cols__##sfx, sk_f32_wino_in__##sfx, sk_f32_wino_out__##sfx,    \
                   sk_f32_wino_epi__##sfx, NULL, sk_f32_wino_colsw__##sfx},                  \
@@ -489,6 +489,21 @@ static void fill_dwreg(void)
 static void fill_nopf(void)
 {
     configs[SK_ISA_AVX2].gemm.no_pf = configs[SK_ISA_AVX2].gemm.uk == sk_f32_gemm_6x16__avx2_fma;
+    /* (session 21, mv2b) where the AVX2 level's kernel prefetches (branch
+     * a2r's 6x16 tile on Intel), jobs of K < 128 skip it: MobileNetV2's
+     * 1x1 expansions (K 16-96; their tiles are 16-96 k steps, and
+     * pf_piece's three divisions a tile plus the prefetch cost more than
+     * they save) — under the AVX2 mask, with that tile, in process:
+     * MobileNetV2 b1 1T 1.017x, b8 1T 1.017x against prefetching in every
+     * job (A/A 0.996 / 1.002), ResNet-50 / -18 b1 1T 1.000x / 1.003x
+     * (bench/RESULTS.md session 21 mv2b).
+     * Without a prefetching kernel (no_pf) nothing changes. */
+    if (sk_cpu_features_get()->intel) {
+        configs[SK_ISA_AVX2].gemm.pf_min_k = 128;
+        /* fill_intel's copy for im2col's one-K-block jobs (K <= 256),
+         * where MobileNetV2's expansions run */
+        configs[SK_ISA_AVX2].im2col_wide.pf_min_k = 128;
+    }
 }
 
 static void fill_all(void)

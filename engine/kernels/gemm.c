@@ -232,6 +232,14 @@ static int prefetch_on(void)
     return !(e && !strcmp(e, "0"));
 }
 
+/* the job's K against cfg->pf_min_k or SKIPSERVE_GEMM_PF_MINK (gemm.h) */
+static int prefetch_k(const sk_gemm_cfg *cfg, int K)
+{
+    const char *e = sk_sw()->gemm_pf_mink;
+    const long mk = e && *e ? atol(e) : (long)cfg->pf_min_k;
+    return mk <= 0 || K >= mk;
+}
+
 /* Piece t of `ntiles` of the next weights: npan slices of `bytes` bytes,
  * `stride` bytes apart from `base`. Tile t takes slice t % npan, and its
  * share of that slice among the tiles that take it. */
@@ -886,7 +894,7 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
     run_ctx rc;
     memset(&rc, 0, sizeof rc);
     rc.job = j;
-    rc.prefetch = prefetch_on() && !cfg->no_pf;
+    rc.prefetch = prefetch_on() && !cfg->no_pf && prefetch_k(cfg, j->K);
     /* the A-panel prefetch of the Intel config (session 19, gk); the
      * switches read once (switches.c; sk_switches_reload re-reads them for
      * bench/ab_inproc.c) */

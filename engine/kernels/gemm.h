@@ -181,6 +181,12 @@ typedef struct sk_gemm_cfg {
      * so run_task does not compute it (pf_piece, three divisions a tile:
      * 4% of MobileNetV2 b8 at the AVX2 level, short-K tiles) */
     int no_pf;
+    /* (session 21, mv2b) > 0: jobs of K < pf_min_k compute no weight
+     * prefetch either (their tiles are short: pf_piece's divisions and the
+     * prefetch cost more than the lines bring; config.c fill_nopf: the
+     * AVX2 level on Intel, 128). SKIPSERVE_GEMM_PF_MINK=n (switches.h:
+     * read once, sk_switches_reload) overrides, 0 none */
+    int pf_min_k;
 } sk_gemm_cfg;
 
 /* base's blocking run by a 7-row kernel uk7 (pixel rows of 7x7 maps,

@@ -25,6 +25,7 @@
     X(gemm_narrow, "SKIPSERVE_GEMM_NARROW")                 \
     X(gemm_apf, "SKIPSERVE_GEMM_APF")                       \
     X(gemm_apf_mink, "SKIPSERVE_GEMM_APF_MINK")             \
+    X(gemm_pf_mink, "SKIPSERVE_GEMM_PF_MINK")               \
     X(gemm_split_cache, "SKIPSERVE_GEMM_SPLIT_CACHE")       \
     X(gemm_split_far, "SKIPSERVE_GEMM_SPLIT_FAR")           \
     X(gemm_split, "SKIPSERVE_GEMM_SPLIT")                   \

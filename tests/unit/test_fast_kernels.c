@@ -590,8 +590,15 @@ static void test_gemm_prefetch_same_bits(void **state)
 {
     (void)state;
     sk_pool *pools[3] = {NULL, sk_pool_create(2), sk_pool_create(3)};
-    static const char *const modes[][3] = {
-        {"0", "0", "0"}, {"1", "0", "1"}, {"1", "1", "1"}, {"0", "1", "1"}}; /* PREFETCH, AORDER, APF */
+    /* PREFETCH, AORDER, APF, PF_MINK (session 21 mv2b: jobs of K below it
+     * skip the next-weights prefetch; "" the config's pf_min_k) */
+    static const char *const modes[][4] = {{"0", "0", "0", ""},
+                                           {"1", "0", "1", ""},
+                                           {"1", "1", "1", ""},
+                                           {"0", "1", "1", ""},
+                                           {"1", "0", "1", "650"},
+                                           {"1", "0", "0", "0"}};
+    enum { NMODES = sizeof modes / sizeof modes[0] };
     for (int isa = SK_ISA_AVX2; isa <= (int)sk_cpu_detected(); isa++) {
         sk_cpu_set_level((sk_isa)isa);
         /* session 19: the A-panel prefetch (cfg->apf, Intel's config) on at
@@ -610,7 +617,7 @@ static void test_gemm_prefetch_same_bits(void **state)
             int wa = trial % 2, jkc = trial % 3 == 2 ? 1024 : 0; /* weights in A or B */
             float *A = malloc((size_t)M * K * 4 + 4), *B = malloc((size_t)K * N * 4 + 4),
                   *bias_row = malloc((size_t)M * 4 + 4), *bias_col = malloc((size_t)N * 4 + 4),
-                  *res = malloc((size_t)M * N * 4 + 4), *C[4];
+                  *res = malloc((size_t)M * N * 4 + 4), *C[NMODES];
             double *ref = malloc(sizeof(double) * ((size_t)M * N + 1)),
                    *scale = malloc(sizeof(double) * ((size_t)M * N + 1));
             assert_true(A && B && bias_row && bias_col && res && ref && scale);
@@ -626,10 +633,11 @@ static void test_gemm_prefetch_same_bits(void **state)
             assert_int_equal(sk_gemm_pack_a(cfg, A, (size_t)K, M, K, 1, 1.0f, &pa), 0);
             assert_int_equal(sk_gemm_pack_b(cfg, B, (size_t)N, 1, K, N, 1.0f, &pb), 0);
             sk_gemm_rowmajor ra = {A, (size_t)K, 0}, rb = {B, (size_t)N, 0};
-            for (int m = 0; m < 4; m++) {
+            for (int m = 0; m < NMODES; m++) {
                 setenv("SKIPSERVE_GEMM_PREFETCH", modes[m][0], 1);
                 setenv("SKIPSERVE_GEMM_AORDER", modes[m][1], 1);
                 setenv("SKIPSERVE_GEMM_APF", modes[m][2], 1);
+                setenv("SKIPSERVE_GEMM_PF_MINK", modes[m][3], 1);
                 sk_switches_reload(); /* the APF switch: read once */
                 C[m] = malloc((size_t)M * N * 4 + 4);
                 assert_non_null(C[m]);
@@ -650,19 +658,20 @@ static void test_gemm_prefetch_same_bits(void **state)
                 j.kc = jkc;
                 assert_int_equal(sk_gemm_run(pools[(trial + m) % 3], &j, NULL), 0);
                 if (m && memcmp(C[m], C[0], sizeof(float) * (size_t)M * N))
-                    fail_msg("[%s] prefetch %s aorder %s apf %s: not the bits of prefetch 0, M %d "
-                             "N %d K %d weights in %s",
-                             sk_isa_name((sk_isa)isa), modes[m][0], modes[m][1], modes[m][2], M, N, K,
-                             wa ? "A" : "B");
+                    fail_msg("[%s] prefetch %s aorder %s apf %s pf_mink '%s': not the bits of "
+                             "prefetch 0, M %d N %d K %d weights in %s",
+                             sk_isa_name((sk_isa)isa), modes[m][0], modes[m][1], modes[m][2],
+                             modes[m][3], M, N, K, wa ? "A" : "B");
             }
             unsetenv("SKIPSERVE_GEMM_PREFETCH");
             unsetenv("SKIPSERVE_GEMM_AORDER");
             unsetenv("SKIPSERVE_GEMM_APF");
+            unsetenv("SKIPSERVE_GEMM_PF_MINK");
             sk_switches_reload();
             ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &e, ref, scale);
             if (!check_close("prefetch", M, N, K, C[1], (size_t)N, ref, scale))
                 fail_msg("prefetch: M %d N %d K %d epilogue %d", M, N, K, kind);
-            for (int m = 0; m < 4; m++)
+            for (int m = 0; m < NMODES; m++)
                 free(C[m]);
             sk_gemm_packed_a_free(&pa);
             sk_gemm_packed_b_free(&pb);
@@ -1024,6 +1033,17 @@ static void test_cpu_levels(void **state)
     const sk_cpu_features *f = sk_cpu_features_get();
     if (d >= SK_ISA_AVX2)
         assert_true(f->avx2 && f->fma);
+    /* session 21 (mv2b): the short-K prefetch rule is Intel's at the AVX2
+     * level only — AMD and the AVX-512 level keep prefetching every job */
+    if (d >= SK_ISA_AVX2) {
+        assert_int_equal(sk_gemm_config(SK_ISA_AVX2)->pf_min_k, f->intel ? 128 : 0);
+        /* and im2col's wide-column copy (its short-K jobs are the ones) */
+        const sk_kconfig *k2 = sk_kconfig_for(SK_ISA_AVX2);
+        if (k2->im2col_wide_k > 0)
+            assert_int_equal(k2->im2col_wide.pf_min_k, 128);
+    }
+    if (d >= SK_ISA_AVX512)
+        assert_int_equal(sk_gemm_config(SK_ISA_AVX512)->pf_min_k, 0);
     if (d >= SK_ISA_AVX512)
         assert_true(f->avx512f && f->avx512bw && f->avx512vl);
     else
