@@ -138,7 +138,7 @@ static int use_cdir(const sk_node *n, const sk_value *w, int64_t group, const sk
         return 0;
     const int64_t *st;
     int ns = sk_attr_ints(n, "strides", &st);
-    int64_t s = ns == 2 ? st[0] : ns == 0 ? 1 : -1;
+    int64_t s = ns == 2 ? st[0] : ns <= 0 ? 1 : -1; /* absent (-1) or empty: 1 */
     if ((s != 1 && s != 2) || (ns == 2 && st[1] != s))
         return 0;
     if (env && !strcmp(env, "force"))
