@@ -242,6 +242,11 @@ typedef struct sk_kconfig {
     /* FP32 pixel rows as one pool job a group (fast_conv_pixrows.c
      * pixrows_one_task, session 19): the default, 1 on Intel where measured */
     int pixrows_one_on;
+    /* (session 21 x2t) plan.c sk_plan_run copies a graph input of at least
+     * this many bytes into the arena on every pool thread (one slice each)
+     * instead of on the caller alone; 0: memcpy on the caller. Set in
+     * fill_intel for the AVX-512 level only. SKIPSERVE_INPUT_PCOPY=0 off */
+    long input_pcopy_min;
     sk_qigemm_cfg qigemm;  /* int8 conv on NHWC activations through an indirection
                             * buffer (qigemm.h); uk NULL where the level has none */
     /* 1x1 convs with B read in place from NCHW planes (gemm_nchw.h): the

@@ -535,6 +535,11 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
      * path too. SKIPSERVE_IM2COL_COLSPLIT=0: the old path (A/B, per run) */
     j.split_cols = !pv->cfg->kpair && s.P == 196 && T <= 3 &&
                    !switch_is0(sk_sw()->im2col_colsplit);
+    {
+        const char *cs = sk_sw()->im2col_colsplit;
+        if (j.split_cols && cs && !strcmp(cs, "rows"))
+            j.split_cols = SK_GEMM_SPLIT_ROWS;
+    }
     int nbw, nbl;
     if (sk_gemm_split_cols(&j, T, &nbw, &nbl))
         extra = 0;
