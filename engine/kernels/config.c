@@ -352,6 +352,7 @@ static void fill_intel(void)
          * (plan.c sk_plan_run), 256 KB and up — MobileNetV2's 602 KB
          * input took 38 us on the caller alone with its lines in L3 */
         configs[SK_ISA_AVX512].input_pcopy_min = 256 << 10;
+        configs[SK_ISA_AVX512].irblock_carry = 1; /* fast_irblock.c */
     }
     if (sk_cpu_features_get()->intel) {
         configs[SK_ISA_AVX2].gemm.uk = sk_f32_gemm_6x16__avx2_fma_pf;

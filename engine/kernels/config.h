@@ -247,6 +247,11 @@ typedef struct sk_kconfig {
      * instead of on the caller alone; 0: memcpy on the caller. Set in
      * fill_intel for the AVX-512 level only. SKIPSERVE_INPUT_PCOPY=0 off */
     long input_pcopy_min;
+    /* (session 21 x2t) fast_irblock.c: a chunk carries its halo rows of E
+     * from the chunk the same thread ran just before; set in fill_intel
+     * for the AVX-512 level. SKIPSERVE_IRBLOCK_CARRY=0 off, =1 on at any
+     * level (A/B, tests; per run) */
+    int irblock_carry;
     sk_qigemm_cfg qigemm;  /* int8 conv on NHWC activations through an indirection
                             * buffer (qigemm.h); uk NULL where the level has none */
     /* 1x1 convs with B read in place from NCHW planes (gemm_nchw.h): the
