@@ -10,6 +10,7 @@
 
 #include "cpu.h"
 #include "kernels/config.h"
+#include "kernels/switches.h"
 #include "threadpool.h"
 
 enum { V_NONE = 0, V_CONST, V_FOLDED, V_RUNTIME };
@@ -582,6 +583,38 @@ fail:
     return rc;
 }
 
+/* The input copy on every pool thread (sk_kconfig.input_pcopy_min;
+ * session 21 x2t): n slices of whole 64-byte lines. */
+typedef struct pcopy_job {
+    char *dst;
+    const char *src;
+    size_t bytes, n;
+} pcopy_job;
+
+static void pcopy_task(void *arg, size_t b, size_t e)
+{
+    const pcopy_job *c = arg;
+    for (size_t i = b; i < e; i++) {
+        size_t lines = (c->bytes + 63) / 64, o0 = lines * i / c->n * 64,
+               o1 = i + 1 == c->n ? c->bytes : lines * (i + 1) / c->n * 64;
+        if (o1 > o0)
+            memcpy(c->dst + o0, c->src + o0, o1 - o0);
+    }
+}
+
+static void copy_input(const sk_plan *p, void *dst, const void *src, size_t bytes)
+{
+    const long min = p->kcfg ? p->kcfg->input_pcopy_min : 0;
+    const int T = sk_pool_size(p->pool);
+    const char *sw = sk_sw()->input_pcopy;
+    if (min > 0 && T > 1 && bytes >= (size_t)min && !(sw && !strcmp(sw, "0"))) {
+        pcopy_job c = {dst, src, bytes, (size_t)T};
+        sk_parallel_for(p->pool, (size_t)T, 1, pcopy_task, &c);
+        return;
+    }
+    memcpy(dst, src, bytes);
+}
+
 int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t errlen)
 {
     const sk_graph *g = p->g;
@@ -593,8 +626,8 @@ int sk_plan_run(sk_plan *p, const void *const *input_data, char *err, size_t err
             return sk_errf(err, errlen, SK_EINVAL, "input '%s' was not given",
                            g->values[v].name);
         size_t bytes = sk_tensor_bytes(&p->vals[v]);
-        if (bytes)
-            memcpy(p->vals[v].data, input_data[i], bytes);
+        if (bytes && p->vals[v].data != input_data[i])
+            copy_input(p, p->vals[v].data, input_data[i], bytes);
     }
     sk_kctx ctx = {err, errlen, p->pool, p->scratch_mem, p->scratch_bytes, p->kcfg};
     struct timespec t0, t1;

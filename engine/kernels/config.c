@@ -348,6 +348,16 @@ static void fill_intel(void)
         configs[SK_ISA_AVX512].pixrows_one_on = 1;
         configs[SK_ISA_AVX512].gemm_mr7x2 = sk_f32_gemm_7x32x2__avx512f;
         configs[SK_ISA_AVX512].cdirb_kb = 64;
+        /* session 21 (x2t): the graph input copied by every pool thread
+         * (plan.c sk_plan_run), 256 KB and up — MobileNetV2's 602 KB
+         * input took 38 us on the caller alone with its lines in L3 */
+        configs[SK_ISA_AVX512].input_pcopy_min = 256 << 10;
+        configs[SK_ISA_AVX512].irblock_carry = 1; /* fast_irblock.c */
+        /* session 21 (x2t): ResNet-101 b1 2T, each step's fastest of 12
+         * (bench/ab_steps.py): the 14x14 1x1 256 -> 1024 +add steps 1.087x
+         * split by rows, 1024 -> 256 1.039x (the Winograd 3x3 after them
+         * 0.988x); MobileNetV2's 14x14 weights (<= 221 KB) keep columns */
+        configs[SK_ISA_AVX512].im2col_rows_bytes = 1 << 20;
     }
     if (sk_cpu_features_get()->intel) {
         configs[SK_ISA_AVX2].gemm.uk = sk_f32_gemm_6x16__avx2_fma_pf;

@@ -535,7 +535,26 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
      * path too. SKIPSERVE_IM2COL_COLSPLIT=0: the old path (A/B, per run) */
     j.split_cols = !pv->cfg->kpair && s.P == 196 && T <= 3 &&
                    !switch_is0(sk_sw()->im2col_colsplit);
+    {
+        /* (session 21 x2t) the row split where the level's config says so
+         * for weights of at least im2col_rows_bytes (Intel AVX-512: 1 MB,
+         * ResNet-50 / -101's 1x1 1024 <-> 256 and the 512 -> 1024 / 2 at
+         * 14x14): each thread streams half the weights and packs every
+         * column itself; SKIPSERVE_IM2COL_COLSPLIT=rows every such job,
+         * =cols none (A/B, per run) */
+        const char *cs = sk_sw()->im2col_colsplit;
+        const double wbytes = 4.0 * (double)Mg * (double)Kc;
+        int rows = pv->kc->im2col_rows_bytes > 0 && wbytes >= (double)pv->kc->im2col_rows_bytes;
+        if (cs && !strcmp(cs, "rows"))
+            rows = 1;
+        else if (cs && !strcmp(cs, "cols"))
+            rows = 0;
+        if (j.split_cols && rows)
+            j.split_cols = SK_GEMM_SPLIT_ROWS;
+    }
     int nbw, nbl;
+    if (j.split_cols == SK_GEMM_SPLIT_ROWS && !sk_gemm_split_cols(&j, T, &nbw, &nbl))
+        j.split_cols = 1; /* the columns do not fit one block (AVX2's nc): by columns */
     if (sk_gemm_split_cols(&j, T, &nbw, &nbl))
         extra = 0;
     else

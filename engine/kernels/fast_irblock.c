@@ -41,6 +41,7 @@
 #include "fast.h"
 #include "kernels/fast_conv.h"
 #include "threadpool.h"
+#include "kernels/switches.h"
 
 /* Floats of the per-thread working set (X panels, E rows, the depthwise
  * output panels) a block aims to stay under: 768 KB of Zen 4's 1 MiB L2,
@@ -109,6 +110,9 @@ typedef struct ir_run {
     ir_geo geo;
     size_t per_thread, gemm_floats;
     float emin, emax, dmin, dmax, lo, hi;
+    /* per thread (NULL: none kept): the image, end row and rows of the
+     * last block it ran in this job, 3 values a thread (ir_task) */
+    int64_t *last;
 } ir_run;
 
 /* One input row's cells in a block's E layout: step 1, the n values from
@@ -129,7 +133,7 @@ typedef struct ir_zero {
  * are zeroed) from local row 2 when `carry` (rows 0, 1 are the previous
  * block's last two), stride 2 every cell. Returns the segment count (one
  * per input row: at most 2r + 1). */
-static int ir_segments(const ir_run *ir, int64_t r0, int64_t r, int64_t Wq, int carry,
+static int ir_segments(const ir_run *ir, int64_t r0, int64_t r, int64_t Wq, int64_t carry,
                        ir_seg *sg, int64_t *g0, int64_t *g1)
 {
     int ns = 0;
@@ -168,10 +172,11 @@ static int ir_segments(const ir_run *ir, int64_t r0, int64_t r, int64_t Wq, int 
     return ns;
 }
 
-/* One block: image b, output rows [r0, r0 + r); carry (stride 1): the
- * previous block of this image, R rows ending at r0, was the last one
- * this thread ran, and its E rows R, R + 1 are this block's rows 0, 1. */
-static void ir_block(const ir_run *ir, int64_t b, int64_t r0, int64_t r, int carry, float *ws)
+/* One block: image b, output rows [r0, r0 + r); carry (stride 1): 0, or
+ * the rows of the previous block of this image, which ended at r0 and was
+ * the last one this thread ran: its E rows carry, carry + 1 are this
+ * block's rows 0, 1. */
+static void ir_block(const ir_run *ir, int64_t b, int64_t r0, int64_t r, int64_t carry, float *ws)
 {
     const sk_irblock_priv *pv = ir->pv;
     const sk_gemm_cfg *cfg = ir->cfg;
@@ -189,7 +194,7 @@ static void ir_block(const ir_run *ir, int64_t b, int64_t r0, int64_t r, int car
     int ns = ir_segments(ir, r0, r, Wq, carry, segs, &g0, &g1);
     if (carry) /* the halo rows: from the end of the previous block to the start */
         for (int64_t c = 0; c < E; c++)
-            memmove(e + (size_t)c * ld, e + (size_t)c * ld + ir->geo.R * Wq,
+            memmove(e + (size_t)c * ld, e + (size_t)c * ld + carry * Wq,
                     sizeof(float) * (size_t)(2 * Wq));
 
     /* the padding: the cells from z_lo (after the carried rows) no
@@ -335,9 +340,19 @@ static void ir_task(void *arg, int tid, size_t t0, size_t t1)
         const int64_t b = (int64_t)t / ir->geo.chunks, c0 = ((int64_t)t % ir->geo.chunks) *
                                                           ir->geo.crows;
         const int64_t c1 = c0 + ir->geo.crows < ir->oH ? c0 + ir->geo.crows : ir->oH;
+        int64_t *last = ir->last ? ir->last + 3 * (size_t)tid : NULL;
         for (int64_t r0 = c0; r0 < c1; r0 += ir->geo.R) {
-            int64_t r = c1 - r0 < ir->geo.R ? c1 - r0 : ir->geo.R;
-            ir_block(ir, b, r0, r, ir->pv->stride == 1 && r0 > c0, ws);
+            int64_t r = c1 - r0 < ir->geo.R ? c1 - r0 : ir->geo.R, carry = 0;
+            if (ir->pv->stride == 1 && r0 > c0)
+                carry = ir->geo.R;
+            else if (ir->pv->stride == 1 && last && last[0] == b && last[1] == r0)
+                carry = last[2]; /* the chunk before, run by this thread just now */
+            ir_block(ir, b, r0, r, carry, ws);
+            if (last) {
+                last[0] = b;
+                last[1] = r0 + r;
+                last[2] = r;
+            }
         }
     }
 }
@@ -402,6 +417,22 @@ int sk_fast_run_irblock(const sk_node *n, const sk_tensor *const *in, int nin, s
     ir.scratch = sk_fast_scratch(n, ctx, ir.per_thread * (size_t)T, &heap);
     if (!ir.scratch)
         return SK_ENOMEM;
+    /* (session 21 x2t) a chunk whose first rows follow the chunk this
+     * thread ran just before (the pool's contiguous shares: at batch 1 on
+     * 2 threads, chunks 0-1 and 2-3) carries its two halo rows of E from
+     * it instead of computing them again, as the blocks inside a chunk do:
+     * MobileNetV2 b1 2T's 28x28 blocks (7-row chunks) computed 9 E rows
+     * for 7. The same values either way (the expand GEMM's tiles are
+     * computed alike whichever columns a block starts at). */
+    int64_t last[3 * 64];
+    ir.last = NULL;
+    const char *cs = sk_sw()->irblock_carry; /* =0 off, =1 on at any level (tests) */
+    if (T > 1 && T <= 64 && pv->stride == 1 &&
+        (cs && *cs ? strcmp(cs, "0") != 0 : pv->kc->irblock_carry)) {
+        for (int t = 0; t < 3 * T; t++)
+            last[t] = -1;
+        ir.last = last;
+    }
     sk_parallel_for_tid(ctx->pool, (size_t)(ir.N * ir.geo.chunks), 1, ir_task, &ir);
     sk_free(heap);
     return 0;

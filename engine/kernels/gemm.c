@@ -923,6 +923,11 @@ int sk_gemm_run(sk_pool *pool, const sk_gemm_job *j, float *scratch)
             rc.merge_tail = 1;
             rc.chunk_panels = rc.mpanels;
             rc.mchunks = 1;
+            if (j->split_cols == SK_GEMM_SPLIT_ROWS) {
+                rc.merge_tail = 0;
+                rc.chunk_panels = (rc.mpanels + T - 1) / T;
+                rc.mchunks = (rc.mpanels + rc.chunk_panels - 1) / rc.chunk_panels;
+            }
             /* a thread's block is 3-4 B panels of 64 KB (K blocks of 512:
              * not in L1) against 32 A panels of 16 KB: A-panel order keeps
              * each A panel in L1 across the few B panels instead of reading

@@ -313,6 +313,7 @@ typedef struct sk_gemm_job {
      * 18: each thread packs and multiplies only its own columns); 0: the
      * cost model's split (plan_split) */
     int split_cols;
+#define SK_GEMM_SPLIT_ROWS 2 /* split_cols = 2: all columns, rows in T chunks */
     /* 1: with packed A, the A-panel order of run_task (each A panel kept
      * in L1 across the block's B panels, C written along its rows; the
      * same bits) — FP32 im2col-gemm on Intel (issue 24, session 19;

@@ -94,6 +94,16 @@ double sk_gemm_split_pool_busiest_elems(const sk_gemm_job *j, int T, int ppb, in
 int sk_gemm_split_cols(const sk_gemm_job *j, int T, int *nbw, int *nblocks)
 {
     const int nr = j->cfg->nr, full = j->N / nr, rem = j->N % nr;
+    if (j->split_cols == SK_GEMM_SPLIT_ROWS) {
+        /* the row split: every column in one block (within nc), the
+         * weights' rows in T chunks (gemm.c) */
+        const int np = (j->N + nr - 1) / nr, mp = (j->M + j->cfg->mr - 1) / j->cfg->mr;
+        if (j->nbatch != 1 || T < 2 || np * nr > j->cfg->nc || mp < T)
+            return 0;
+        *nbw = np * nr;
+        *nblocks = 1;
+        return 1;
+    }
     if (!j->split_cols || j->nbatch != 1 || T < 2 || full < T || rem > nr / 2 ||
         !(j->cfg->ntail || j->cfg->narrow))
         return 0;

@@ -56,7 +56,9 @@
     X(wino_vorder, "SKIPSERVE_WINO_VORDER")                 \
     X(wino_prefetch, "SKIPSERVE_WINO_PREFETCH")             \
     X(wino_pfw, "SKIPSERVE_WINO_PFW")                       \
-    X(wino_split, "SKIPSERVE_WINO_SPLIT")
+    X(wino_split, "SKIPSERVE_WINO_SPLIT")                   \
+    X(input_pcopy, "SKIPSERVE_INPUT_PCOPY")                 \
+    X(irblock_carry, "SKIPSERVE_IRBLOCK_CARRY")
 
 typedef struct sk_switches {
 #define SK_SWITCH_FIELD(f, name) const char *f;

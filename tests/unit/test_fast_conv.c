@@ -498,7 +498,8 @@ static void test_resnet_geometries(void **state)
  * 1, 2, 3 and 16 threads, with the default split, SKIPSERVE_GEMM_SPLIT_FAR=0
  * and both switches off (the session-16 split), and SKIPSERVE_IM2COL_COLSPLIT=0
  * (batch 1 on 2 and 3 threads: the 14x14 convs' shared columns instead of
- * the column split, gemm_split.c): every output bit for bit
+ * the column split, gemm_split.c) or =rows (every column in one block, the
+ * weights' rows in a chunk a thread; session 21 x2t): every output bit for bit
  * the first run's (the sums' order does not depend on the split), and
  * within the reference conv's bound; each SIMD level. */
 static void test_split_threads_bits(void **state)
@@ -513,7 +514,10 @@ static void test_split_threads_bits(void **state)
                                         {"SKIPSERVE_GEMM_SPLIT_FAR", "SKIPSERVE_GEMM_SPLIT_POOL"},
                                         /* the shared columns instead of the 14x14
                                          * column split (session 18) */
-                                        {"SKIPSERVE_IM2COL_COLSPLIT", NULL}};
+                                        {"SKIPSERVE_IM2COL_COLSPLIT", NULL},
+                                        /* =rows (session 21 x2t): every column,
+                                         * the weights' rows split (set below) */
+                                        {NULL, NULL}};
     sk_pool *pools[4] = {NULL, sk_pool_create(2), sk_pool_create(3), sk_pool_create(16)};
     char err[256];
     for (int l = SK_ISA_AVX2; l <= (int)sk_cpu_detected(); l++) {
@@ -549,6 +553,8 @@ static void test_split_threads_bits(void **state)
                         for (int e = 0; e < 2; e++)
                             if (variants[v][e])
                                 setenv(variants[v][e], "0", 1);
+                        if (v == 4)
+                            setenv("SKIPSERVE_IM2COL_COLSPLIT", "rows", 1);
                         sk_switches_reload(); /* read once per process */
                         float *y = run_graph(go, &c, x, r, pools[t], &n, 0);
                         unsetenv("SKIPSERVE_GEMM_SPLIT_FAR");

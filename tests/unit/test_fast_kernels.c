@@ -824,6 +824,26 @@ static void test_gemm_split_cols(void **state)
         assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), 0);
         q.N = 28 * 28; /* a block wider than nc */
         assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), 0);
+        /* the row split (session 21 x2t): all 196 columns in one block of
+         * whole panels where they fit nc (AVX-512: 7 x 32 = 224 <= 256;
+         * AVX2: 13 x 16 = 208 > 192), at least a panel of rows a thread */
+        q.split_cols = SK_GEMM_SPLIT_ROWS;
+        q.N = 196;
+        nbw = nbl = -1;
+        assert_int_equal(sk_gemm_split_cols(&q, 1, &nbw, &nbl), 0);
+        const int rows_fit = (196 + nr - 1) / nr * nr <= cfg->nc;
+        assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), rows_fit);
+        if (rows_fit) {
+            assert_int_equal(nbw, (196 + nr - 1) / nr * nr);
+            assert_int_equal(nbl, 1);
+        }
+        q.M = cfg->mr; /* one panel of rows: not for 2 threads */
+        assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), 0);
+        q.M = 256;
+        q.nbatch = 2;
+        assert_int_equal(sk_gemm_split_cols(&q, 2, &nbw, &nbl), 0);
+        q.nbatch = 1;
+        q.split_cols = 1;
 
         static const int shapes[][3] = {{256, 196, 1024}, {1024, 196, 256}, {37, 196, 300},
                                         {64, 100, 77},    {9, 4 * 32 + 3, 40}};
@@ -847,7 +867,8 @@ static void test_gemm_split_cols(void **state)
             sk_gemm_packed_a pa;
             assert_int_equal(sk_gemm_pack_a(cfg, A, (size_t)K, M, K, 1, 1.0f, &pa), 0);
             sk_gemm_rowmajor rb = {B, (size_t)N, 0};
-            for (int v = 0; v < 5; v++) { /* v 0: no split_cols, 1 thread; then 1/2/3/16 */
+            for (int v = 0; v < 8; v++) { /* v 0: no split_cols, 1 thread; then 1/2/3/16;
+                                           * 5-7: the row split on 2/3/16 */
                 sk_gemm_job j;
                 sk_gemm_job_init(&j, cfg, M, N, K, 1);
                 j.a_packed = &pa; /* the conv's weights */
@@ -857,12 +878,14 @@ static void test_gemm_split_cols(void **state)
                 j.ldc = (size_t)N;
                 j.epi = e;
                 j.kc = 512; /* im2col-gemm's K blocks */
-                j.split_cols = v > 0;
+                j.split_cols = v > 4 ? SK_GEMM_SPLIT_ROWS : v > 0;
                 memset(j.c, 0xff, (size_t)M * N * 4); /* NaN: a column left unwritten shows */
-                assert_int_equal(sk_gemm_run(pools[v ? v - 1 : 0], &j, NULL), 0);
+                sk_pool *pl = pools[v > 4 ? v - 4 : v ? v - 1 : 0];
+                assert_int_equal(sk_gemm_run(pl, &j, NULL), 0);
                 if (v && memcmp(C, C0, sizeof(float) * (size_t)M * N))
-                    fail_msg("[%s] split_cols at %d threads: not the bits of 1 thread, M %d N %d "
-                             "K %d", sk_isa_name((sk_isa)isa), v == 4 ? 16 : v, M, N, K);
+                    fail_msg("[%s] split_cols %d at %d threads: not the bits of 1 thread, M %d "
+                             "N %d K %d",
+                             sk_isa_name((sk_isa)isa), j.split_cols, sk_pool_size(pl), M, N, K);
             }
             ref_gemm(M, N, K, A, (size_t)K, B, (size_t)N, &e, ref, scale);
             if (!check_close("split_cols", M, N, K, C, (size_t)N, ref, scale))
