@@ -198,6 +198,15 @@ sk_gemm_cfg sk_gemm_cfg_mr12(const sk_gemm_cfg *base, sk_gemm_ukernel uk12);
  * the piece is longer); cleared (no prefetch) when next is NULL */
 void sk_gemm_pf_piece(sk_ukernel_params *up, const void *next, size_t bytes, int t, int n,
                       size_t kc);
+/* (session 21, a2s) sk_gemm_pf_piece for t = 0, 1, ... n - 1 in turn
+ * without its divisions (Winograd's calls, one per tile): init once, then
+ * next() sets up's piece for the next call (cleared when next was NULL) */
+typedef struct sk_gemm_pf_seq {
+    const char *base;
+    size_t q, r, dq, dr, n;
+} sk_gemm_pf_seq;
+void sk_gemm_pf_seq_init(sk_gemm_pf_seq *s, const void *next, size_t bytes, int n);
+void sk_gemm_pf_seq_next(sk_ukernel_params *up, sk_gemm_pf_seq *s, size_t kc);
 
 /* Slots of nr (mr) words that kc K rows take in a panel: kc, or ceil(kc/2)
  * pairs for a K-pair config. Panel strides and K offsets count in these. */
