@@ -392,15 +392,9 @@ static void fill_cdir(void)
     }
 }
 
-/* the 7-row f32 kernel of pixel rows (config.h gemm_mr7): the AVX-512
- * level; (session 21, a2s) the AVX2 level on Intel, 7 x 16
- * (avx2/f32_gemm_7x16__avx2_fma.c): 49 pixels as 7 panels of 7 where the
- * 6 x 16 tile left a 1-row mtail over every weight panel. MEASURED 0.99x
- * on ResNet-50 b1 1T (bench/RESULTS.md session 21 a2s): reverted. */
+/* the 7-row f32 kernel of pixel rows (config.h gemm_mr7), AVX-512 only */
 static void fill_mr7(void)
 {
-    if (sk_cpu_features_get()->intel)
-        configs[SK_ISA_AVX2].gemm_mr7 = sk_f32_gemm_7x16__avx2_fma;
     if (NCONFIGS > SK_ISA_AVX512)
         configs[SK_ISA_AVX512].gemm_mr7 = sk_f32_gemm_7x32__avx512f;
 }

@@ -90,12 +90,9 @@ static int pixrows_mr(const sk_conv_priv *pv, int64_t rows, sk_gemm_ukernel uk14
 {
     const sk_gemm_cfg *cfg = pv->cfg;
     const char *e = sk_sw()->pixrows_mr7;
-    if (!pixrows_uk7(pv) || (cfg->mr != 8 && cfg->mr != 6) || (e && !strcmp(e, "0")))
+    if (!pixrows_uk7(pv) || cfg->mr != 8 || (e && !strcmp(e, "0")))
         return cfg->mr;
-    /* (session 21, a2s) the AVX2 level's 6-row panels on Intel too (7 x 16,
-     * config.c fill_mr7): 7 where 7-row panels pad fewer rows than 6-row
-     * ones (49 rows: 7 panels where 6-row ones leave a 1-row mtail) */
-    const int64_t pad7 = (rows + 6) / 7 * 7, pad8 = (rows + cfg->mr - 1) / cfg->mr * cfg->mr;
+    const int64_t pad7 = (rows + 6) / 7 * 7, pad8 = (rows + 7) / 8 * 8;
     /* (session 19, r12) with the two-panel kernel also where both pad
      * alike (batch 8: 392 rows, 56 panels of 7 or 49 of 8): 14-row tiles
      * read each weight slice once per 14 rows instead of 8 */

@@ -110,10 +110,6 @@ void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float
 /* (session 21, a2r / vit2) the same with the driver's next-weights prefetch (p->pf) */
 void sk_f32_gemm_6x16__avx2_fma_pf(size_t kc, const float *a, const float *b, float *c,
                                    size_t ldc, int flags, const sk_ukernel_params *p);
-/* (session 21, a2s) 7-row A panels at the AVX2 level (pixel rows of a 7x7
- * map on Intel, config.h gemm_mr7), same bits as the 6 x 16 tile */
-void sk_f32_gemm_7x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
-                                size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                size_t ldc, int flags, const sk_ukernel_params *p);
 /* 12-row A panels (_MatMulFused where config.c sets gemm_mr12) */
