@@ -71,17 +71,23 @@ gemm_6x16(size_t kc, const float *a, const float *b, float *c, size_t ldc, int f
         uintptr_t pf = (uintptr_t)p->pf;
         const uintptr_t pfe = (uintptr_t)p->pf_end;
         const size_t ps = p->pf_step;
+        /* into L2 (prefetcht1), not L1 (session 21, a2s): the next weights
+         * are read a tile or a B panel later, and in L1 they competed
+         * with the tile's own panels — ResNet-50 b1 1T 1.005-1.017x in
+         * process as an AVX2 CPU (3 runs, A/A 0.998-1.000), ResNet-101 b1
+         * 1T 1.002-1.007x, MobileNetV2 / vit_small b1 1T and ResNet-50 b1
+         * 2T within noise (bench/RESULTS.md session 21 a2s); same bits */
         for (; k >= 4; k -= 4) {
             if (pf < pfe) {
-                _mm_prefetch((const char *)pf, _MM_HINT_T0);
-                _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
+                _mm_prefetch((const char *)pf, _MM_HINT_T1);
+                _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T1);
                 pf += ps;
             }
             SK_STEP(0);
             SK_STEP(1);
             if (pf < pfe) {
-                _mm_prefetch((const char *)pf, _MM_HINT_T0);
-                _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
+                _mm_prefetch((const char *)pf, _MM_HINT_T1);
+                _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T1);
                 pf += ps;
             }
             SK_STEP(2);
