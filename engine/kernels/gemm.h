@@ -110,6 +110,9 @@ void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float
 /* (session 21, a2r / vit2) the same with the driver's next-weights prefetch (p->pf) */
 void sk_f32_gemm_6x16__avx2_fma_pf(size_t kc, const float *a, const float *b, float *c,
                                    size_t ldc, int flags, const sk_ukernel_params *p);
+/* (session 21, a2s) the same prefetching into L2 (prefetcht1): Intel's AVX2 gemm.uk */
+void sk_f32_gemm_6x16__avx2_fma_pfl2(size_t kc, const float *a, const float *b, float *c,
+                                     size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                size_t ldc, int flags, const sk_ukernel_params *p);
 /* 12-row A panels (_MatMulFused where config.c sets gemm_mr12) */
