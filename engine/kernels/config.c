@@ -360,7 +360,10 @@ static void fill_intel(void)
         configs[SK_ISA_AVX512].im2col_rows_bytes = 1 << 20;
     }
     if (sk_cpu_features_get()->intel) {
-        configs[SK_ISA_AVX2].gemm.uk = sk_f32_gemm_6x16__avx2_fma_pf;
+        /* session 21 (a2s): the prefetch into L2 for convs and _GemmFused,
+         * into L1 for _MatMulFused (avx2/f32_gemm_6x16__avx2_fma.c _pfl2) */
+        configs[SK_ISA_AVX2].gemm.uk = sk_f32_gemm_6x16__avx2_fma_pfl2;
+        configs[SK_ISA_AVX2].gemm_mm_uk = sk_f32_gemm_6x16__avx2_fma_pf;
         configs[SK_ISA_AVX2].im2col_aorder = 2;
         configs[SK_ISA_AVX2].im2col_wide = configs[SK_ISA_AVX2].gemm;
         configs[SK_ISA_AVX2].im2col_wide.nc = IM2COL_WIDE_NC;

@@ -304,6 +304,11 @@ typedef struct sk_kconfig {
      * gemm.ablock_bytes carries the L2 budget of the MatMul's K rule.
      * SKIPSERVE_MATMUL_MR12=0 (read per run) keeps 8-row panels (A/B) */
     sk_gemm_ukernel gemm_mr12;
+    /* (session 21, a2s) NULL, or _MatMulFused's microkernel where it differs
+     * from gemm.uk (same mr, nr, panels and bits): the AVX2 level on Intel,
+     * where gemm.uk prefetches the next weights into L2 (_pfl2) and the
+     * MatMul keeps the _pf tile's L1 prefetch (config.c fill_intel) */
+    sk_gemm_ukernel gemm_mm_uk;
     /* session 17: the int8 depthwise conv on NHWC activations (qdwconv.h):
      * AVX-512BW 16 channels a vector, AVX2 8; uk NULL where none
      * (SKIPSERVE_INT8_DW=0 at start-up: none, the grouped GEMM) */

@@ -441,8 +441,8 @@ static void wino_input(const wino_run *r, float *V, int64_t t0, int nt, int pa, 
  * chunk's first slice), spread evenly over the calls, so U arrives while
  * the GEMMs compute. The microkernel only touches the lines: same bits.
  * SKIPSERVE_WINO_PREFETCH=0 turns it off (A/B). */
-/* gemm.c's piece rule (sk_gemm_pf_piece): one slice, call t of n */
-#define wino_pf_piece sk_gemm_pf_piece
+/* gemm.c's piece rule (sk_gemm_pf_piece: one slice, call t of n), taken
+ * call after call by sk_gemm_pf_seq (session 21, a2s) */
 
 /* Output channel chunks [c0, c1) (of mch rows) of tiles [t0, t0+nt) from
  * their transformed input V: per chunk nxi GEMMs into Mb, then the output
@@ -484,11 +484,15 @@ static void wino_multiply(const wino_run *r, const float *V, float *Mb, int64_t 
                 unb = sizeof(float) * (size_t)nrows * (size_t)C;
             }
             const int ncall = npan * (rows / mr);
+            /* the calls' pieces in turn (session 21, a2s: sk_gemm_pf_seq,
+             * the same pieces without a tile's three divisions) */
+            sk_gemm_pf_seq pfs;
+            sk_gemm_pf_seq_init(&pfs, un, unb, ncall);
             for (int p = 0; p < npan; p++)
                 for (int im = 0; im < rows; im += mr) {
                     /* unconditional: un == NULL clears prm.pf, so the last
                      * slice's calls do not re-prefetch the one in use */
-                    wino_pf_piece(&prm, un, unb, p * (rows / mr) + im / mr, ncall, (size_t)C);
+                    sk_gemm_pf_seq_next(&prm, &pfs, (size_t)C);
                     wino_pf_check(prm.pf, prm.pf_end, r->u->data,
                                   r->u->data + (size_t)r->u->groups * r->u->group_stride);
                     cfg->uk((size_t)C, ua + (size_t)(im / mr) * ustride, vb + (size_t)p * pan,

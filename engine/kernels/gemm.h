@@ -110,6 +110,9 @@ void sk_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float
 /* (session 21, a2r / vit2) the same with the driver's next-weights prefetch (p->pf) */
 void sk_f32_gemm_6x16__avx2_fma_pf(size_t kc, const float *a, const float *b, float *c,
                                    size_t ldc, int flags, const sk_ukernel_params *p);
+/* (session 21, a2s) the same prefetching into L2 (prefetcht1): Intel's AVX2 gemm.uk */
+void sk_f32_gemm_6x16__avx2_fma_pfl2(size_t kc, const float *a, const float *b, float *c,
+                                     size_t ldc, int flags, const sk_ukernel_params *p);
 void sk_f32_gemm_8x32__avx512f(size_t kc, const float *a, const float *b, float *c,
                                size_t ldc, int flags, const sk_ukernel_params *p);
 /* 12-row A panels (_MatMulFused where config.c sets gemm_mr12) */
@@ -204,6 +207,15 @@ sk_gemm_cfg sk_gemm_cfg_mr12(const sk_gemm_cfg *base, sk_gemm_ukernel uk12);
  * the piece is longer); cleared (no prefetch) when next is NULL */
 void sk_gemm_pf_piece(sk_ukernel_params *up, const void *next, size_t bytes, int t, int n,
                       size_t kc);
+/* (session 21, a2s) sk_gemm_pf_piece for t = 0, 1, ... n - 1 in turn
+ * without its divisions (Winograd's calls, one per tile): init once, then
+ * next() sets up's piece for the next call (cleared when next was NULL) */
+typedef struct sk_gemm_pf_seq {
+    const char *base;
+    size_t q, r, dq, dr, n;
+} sk_gemm_pf_seq;
+void sk_gemm_pf_seq_init(sk_gemm_pf_seq *s, const void *next, size_t bytes, int n);
+void sk_gemm_pf_seq_next(sk_ukernel_params *up, sk_gemm_pf_seq *s, size_t kc);
 
 /* Slots of nr (mr) words that kc K rows take in a panel: kc, or ceil(kc/2)
  * pairs for a K-pair config. Panel strides and K offsets count in these. */

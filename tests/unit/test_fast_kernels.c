@@ -608,8 +608,8 @@ static void test_gemm_prefetch_same_bits(void **state)
             lcfg.apf = 512;
         /* session 21: the AVX2 tile that touches the next weights (Intel's
          * config at AVX2) whatever the CPU */
-        if (isa == SK_ISA_AVX2)
-            lcfg.uk = sk_f32_gemm_6x16__avx2_fma_pf;
+        if (isa == SK_ISA_AVX2) /* (session 21, a2s) Intel's conv tile: _pfl2 */
+            lcfg.uk = sk_f32_gemm_6x16__avx2_fma_pfl2;
         const sk_gemm_cfg *cfg = &lcfg;
         for (int trial = 0; trial < 12; trial++) {
             int M = 1 + (int)(rnd() % 300), N = 1 + (int)(rnd() % 300),

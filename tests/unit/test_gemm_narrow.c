@@ -230,11 +230,39 @@ static void test_driver(void **state)
         }
 }
 
+/* (session 21, a2s) sk_gemm_pf_seq: call after call the same prefetch
+ * pieces as sk_gemm_pf_piece's rule for call t of n (Winograd's U
+ * prefetch): every n, piece size and K loop, NULL clearing the piece. */
+static void test_pf_seq(void **state)
+{
+    (void)state;
+    static const char buf[1 << 16];
+    for (int n = 1; n <= 70; n += 3)
+        for (size_t bytes = 0; bytes < 60000; bytes = bytes * 3 + 5)
+            for (size_t kc = 1; kc <= 600; kc = kc * 4 + 1)
+                for (int null = 0; null < 2; null++) {
+                    const void *next = null ? NULL : buf + 64 * (n % 5) + n % 3;
+                    sk_gemm_pf_seq s;
+                    sk_gemm_pf_seq_init(&s, next, bytes, n);
+                    for (int t = 0; t < n; t++) {
+                        sk_ukernel_params want, got;
+                        memset(&want, 0x55, sizeof want);
+                        memset(&got, 0x55, sizeof got);
+                        sk_gemm_pf_piece(&want, next, bytes, t, n, kc);
+                        sk_gemm_pf_seq_next(&got, &s, kc);
+                        if (want.pf != got.pf || want.pf_end != got.pf_end ||
+                            want.pf_step != got.pf_step)
+                            fail_msg("pf_seq: n %d bytes %zu kc %zu call %d", n, bytes, kc, t);
+                    }
+                }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernel),
         cmocka_unit_test(test_driver),
+        cmocka_unit_test(test_pf_seq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

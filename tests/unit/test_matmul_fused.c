@@ -752,8 +752,9 @@ static void test_matmul_pf(void **state)
         assert_true(k2->gemm.uk == sk_f32_gemm_6x16__avx2_fma);
         assert_true(k2->gemm.ablock_bytes == 0);
     } else {
-        assert_true(k2->gemm.uk == sk_f32_gemm_6x16__avx2_fma_pf && k2->gemm.mr == 6 &&
-                    k2->gemm.nr == 16);
+        /* session 21 (a2s): convs the L2-prefetch tile, the MatMul the _pf one */
+        assert_true(k2->gemm.uk == sk_f32_gemm_6x16__avx2_fma_pfl2 && k2->gemm.mr == 6 &&
+                    k2->gemm.nr == 16 && k2->gemm_mm_uk == sk_f32_gemm_6x16__avx2_fma_pf);
     }
 #if defined(__x86_64__)
     /* the tile alone */
@@ -794,6 +795,10 @@ static void test_matmul_pf(void **state)
             memcpy(c1, cin, sizeof(float) * 6 * 20);
             sk_f32_gemm_6x16__avx2_fma_pf((size_t)kc, a, b, c1, 20, flags, &p);
             sk_f32_gemm_6x16__avx2_fma((size_t)kc, a, b, c0, 20, flags, &p);
+            assert_memory_equal(c0, c1, sizeof(float) * 6 * 20);
+            /* (session 21, a2s) the L2-prefetch twin: the same bits */
+            memcpy(c0, cin, sizeof(float) * 6 * 20);
+            sk_f32_gemm_6x16__avx2_fma_pfl2((size_t)kc, a, b, c0, 20, flags, &p);
             assert_memory_equal(c0, c1, sizeof(float) * 6 * 20);
             for (int r = 0; r < 6; r++)
                 for (int n = 0; n < 20; n++) {

@@ -12,7 +12,7 @@
 
 #include "kernels/gemm.h"
 
-/* The tile, with (pfon) or without the driver's next-weights prefetch
+/* The tile, with (pfon 1: into L1, 2: into L2) or without the driver's next-weights prefetch
  * (sk_ukernel_params.pf / pf_end / pf_step, gemm.c pf_params: one or two
  * lines per two k steps). Inlined into the two kernels below, so the one
  * without it compiles to the loop it always was. */
@@ -71,17 +71,28 @@ gemm_6x16(size_t kc, const float *a, const float *b, float *c, size_t ldc, int f
         uintptr_t pf = (uintptr_t)p->pf;
         const uintptr_t pfe = (uintptr_t)p->pf_end;
         const size_t ps = p->pf_step;
+        /* pfon 2: into L2 (prefetcht1), see sk_f32_gemm_6x16__avx2_fma_pfl2 */
         for (; k >= 4; k -= 4) {
             if (pf < pfe) {
-                _mm_prefetch((const char *)pf, _MM_HINT_T0);
-                _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
+                if (pfon == 2) {
+                    _mm_prefetch((const char *)pf, _MM_HINT_T1);
+                    _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T1);
+                } else {
+                    _mm_prefetch((const char *)pf, _MM_HINT_T0);
+                    _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
+                }
                 pf += ps;
             }
             SK_STEP(0);
             SK_STEP(1);
             if (pf < pfe) {
-                _mm_prefetch((const char *)pf, _MM_HINT_T0);
-                _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
+                if (pfon == 2) {
+                    _mm_prefetch((const char *)pf, _MM_HINT_T1);
+                    _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T1);
+                } else {
+                    _mm_prefetch((const char *)pf, _MM_HINT_T0);
+                    _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
+                }
                 pf += ps;
             }
             SK_STEP(2);
@@ -194,4 +205,20 @@ void sk_f32_gemm_6x16__avx2_fma_pf(size_t kc, const float *a, const float *b, fl
                                    size_t ldc, int flags, const sk_ukernel_params *p)
 {
     gemm_6x16(kc, a, b, c, ldc, flags, p, 1);
+}
+
+/* Session 21 (a2s): the same tile touching the next weights with
+ * prefetcht1 (into L2, not L1): the Intel AVX2 config's gemm.uk, for the
+ * convolutions and _GemmFused; _MatMulFused keeps the _pf tile
+ * (config.h gemm_mm_uk). The next weights are read a tile or a B panel
+ * later, and in L1 they competed with the tile's own panels. In process as
+ * an AVX2 CPU (bench/RESULTS.md session 21 a2s; per-run throwaway switch):
+ * ResNet-50 b1 1T 1.005-1.017x (3 runs, A/A 0.998-1.000), ResNet-18 b1 1T
+ * 1.018-1.022x (A/A 1.010), ResNet-101 b1 1T 1.002-1.007x, ResNet-50 b8 1T
+ * and b1 2T, MobileNetV2 b1 1T within noise; ViT-B/16 b1 1T 0.990-0.996x
+ * (A/A 0.997-1.006): hence not for _MatMulFused. Same bits. */
+void sk_f32_gemm_6x16__avx2_fma_pfl2(size_t kc, const float *a, const float *b, float *c,
+                                     size_t ldc, int flags, const sk_ukernel_params *p)
+{
+    gemm_6x16(kc, a, b, c, ldc, flags, p, 2);
 }
