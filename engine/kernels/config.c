@@ -449,10 +449,10 @@ static void fill_avx2_intel(void)
     if (!f->intel || f->l2_bytes < (256 << 10))
         return;
     configs[SK_ISA_AVX2].gemm.ablock_bytes = f->l2_bytes / 2;
-    /* _MatMulFused runs fill_intel's 6 x 16 tile with the driver's
-     * next-weights prefetch (gemm.uk; vit2 found the same tile for it
-     * alone: vit_gemm_ab at avx2, b1, weights cold, proj 1.07x, QKV 1.04x,
-     * FFN1 1.03x, FFN2 in K blocks of 1024 0.98-1.00x; same bits) */
+    /* _MatMulFused runs the 6 x 16 tile that prefetches the next weights
+     * into L1 (fill_intel's gemm_mm_uk; the convs' gemm.uk prefetches into
+     * L2): vit_gemm_ab at avx2, b1, weights cold, proj 1.07x, QKV 1.04x,
+     * FFN1 1.03x, FFN2 in K blocks of 1024 0.98-1.00x; same bits */
 }
 
 /* the int8 depthwise kernel of each level (session 17, qdwconv.h) */

@@ -247,16 +247,16 @@ typedef struct sk_kconfig {
      * instead of on the caller alone; 0: memcpy on the caller. Set in
      * fill_intel for the AVX-512 level only. SKIPSERVE_INPUT_PCOPY=0 off */
     long input_pcopy_min;
-    /* (session 21 x2t) fast_conv_im2col.c: batch-1 14x14 FP32 jobs whose
-     * weights take at least this many bytes split by rows (gemm.h
+    /* (session 21 x2t) fast_conv_im2col.c: batch-1 14x14 FP32 1x1 jobs
+     * whose weights take at least this many bytes split by rows (gemm.h
      * SK_GEMM_SPLIT_ROWS) instead of columns on 2-3 threads; 0: never.
      * Set in fill_intel for the AVX-512 level. SKIPSERVE_IM2COL_COLSPLIT=
-     * rows / =cols force it (per run) */
+     * rows / =cols force it (read once: switches.h) */
     long im2col_rows_bytes;
     /* (session 21 x2t) fast_irblock.c: a chunk carries its halo rows of E
      * from the chunk the same thread ran just before; set in fill_intel
      * for the AVX-512 level. SKIPSERVE_IRBLOCK_CARRY=0 off, =1 on at any
-     * level (A/B, tests; per run) */
+     * level (A/B, tests; read once: switches.h) */
     int irblock_carry;
     sk_qigemm_cfg qigemm;  /* int8 conv on NHWC activations through an indirection
                             * buffer (qigemm.h); uk NULL where the level has none */

@@ -540,11 +540,13 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
          * for weights of at least im2col_rows_bytes (Intel AVX-512: 1 MB,
          * ResNet-50 / -101's 1x1 1024 <-> 256 and the 512 -> 1024 / 2 at
          * 14x14): each thread streams half the weights and packs every
-         * column itself; SKIPSERVE_IM2COL_COLSPLIT=rows every such job,
-         * =cols none (A/B, per run) */
+         * column itself. 1x1 only (the measured steps; a 3x3 would have
+         * every thread gather all 9C rows of columns). SKIPSERVE_IM2COL_
+         * COLSPLIT=rows every such job, =cols none (A/B; switches.h) */
         const char *cs = sk_sw()->im2col_colsplit;
         const double wbytes = 4.0 * (double)Mg * (double)Kc;
-        int rows = pv->kc->im2col_rows_bytes > 0 && wbytes >= (double)pv->kc->im2col_rows_bytes;
+        int rows = pv->kc->im2col_rows_bytes > 0 && s.kvol == 1 &&
+                   wbytes >= (double)pv->kc->im2col_rows_bytes;
         if (cs && !strcmp(cs, "rows"))
             rows = 1;
         else if (cs && !strcmp(cs, "cols"))

@@ -133,8 +133,10 @@ static sk_gemm_cfg matmul_cfg(const sk_gemm_priv *pv, int64_t M, int K, int T, i
     sk_gemm_cfg c = *cfg;
     /* (session 21, a2s) the level's MatMul tile where it has its own
      * (config.h gemm_mm_uk: Intel AVX2) */
-    if (pv->kc && pv->kc->gemm_mm_uk && cfg == &pv->kc->gemm && !cfg->kpair)
+    if (pv->kc && pv->kc->gemm_mm_uk && cfg == &pv->kc->gemm && !cfg->kpair) {
         c.uk = pv->kc->gemm_mm_uk;
+        c.no_pf = 0; /* gemm.uk's flag; the MatMul tile takes the prefetch */
+    }
     if (pv->kc && pv->kc->gemm_mr12 && cfg == &pv->kc->gemm && !cfg->kpair && mr12_on())
         c = sk_gemm_cfg_mr12(cfg, pv->kc->gemm_mr12);
     const int64_t slice = sk_matmul_fused_slice_rows(&c, c.mr, M, K, pv->w.N);

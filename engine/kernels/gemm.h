@@ -181,8 +181,10 @@ typedef struct sk_gemm_cfg {
     sk_gemm_ukernel uk2;
     /* (session 21, mv2a) 1: the config's kernels ignore the weight
      * prefetch (sk_ukernel_params pf / pf_end / pf_step: the AVX2 ones),
-     * so run_task does not compute it (pf_piece, three divisions a tile:
-     * 4% of MobileNetV2 b8 at the AVX2 level, short-K tiles) */
+     * so run_task does not compute it (the pieces cost 4% of MobileNetV2
+     * b8 at the AVX2 level when pf_piece divided per tile; pf_cyc since).
+     * Describes gemm.uk: fast_matmul_fused.c clears it where it swaps in
+     * a prefetching gemm_mm_uk */
     int no_pf;
     /* (session 21, mv2b) > 0: jobs of K < pf_min_k compute no weight
      * prefetch either (their tiles are short: pf_piece's divisions and the

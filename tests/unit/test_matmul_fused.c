@@ -39,7 +39,7 @@
  *     every level on 1, 2, 3 and 16 threads; no allocation in a run.
  *   - (session 21) the AVX2 tile with the next-weights prefetch: against
  *     double precision and the plain tile, and in _MatMulFused graphs at
- *     the AVX2 level against the reference and SKIPSERVE_MATMUL_PF=0. */
+ *     the AVX2 level against the reference and SKIPSERVE_GEMM_PREFETCH=0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
