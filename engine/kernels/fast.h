@@ -247,6 +247,7 @@ size_t sk_dw_reg_planes(void);
  * started (tests) */
 size_t sk_pixrows_one_jobs(void);
 size_t sk_im2col_aorder_jobs(void);
+size_t sk_im2col_wide_jobs(void); /* (session 21) on the wide column blocks */
 
 /* The direct NCHW conv (fast_conv_s2.c): its band loop per ISA. */
 void sk_f32_cdir_band__avx2(const sk_cdir_band *b);

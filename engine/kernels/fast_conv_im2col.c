@@ -28,6 +28,12 @@ size_t sk_im2col_aorder_jobs(void)
 {
     return atomic_load_explicit(&aorder_jobs, memory_order_relaxed);
 }
+/* ... and on the wide column blocks (sk_kconfig.im2col_wide) */
+static _Atomic size_t wide_jobs;
+size_t sk_im2col_wide_jobs(void)
+{
+    return atomic_load_explicit(&wide_jobs, memory_order_relaxed);
+}
 
 /* SKIPSERVE_BF16_TAPS=0: the BF16 stride-1 convs gather rows as the others
  * (A/B timing; switches.c's table, reloaded by tests / ab_inproc) */
@@ -567,6 +573,7 @@ int sk_fast_run_conv_im2col(const sk_node *n, const sk_tensor *const *in, int ni
     if (wide) { /* one K block (K <= its kc): the level's blocks, nc wider */
         j.cfg = wide;
         j.kc = 0;
+        atomic_fetch_add_explicit(&wide_jobs, 1, memory_order_relaxed);
     }
     return sk_fast_run_job(n, &j, ctx);
 }

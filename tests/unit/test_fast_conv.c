@@ -3239,9 +3239,16 @@ static void test_im2col_wide(void **state)
         if (sk_graph_optimize(g, 1, err, sizeof err))
             fail_msg("optimize: %s", err);
         int64_t n0, n1;
+        const size_t w0 = sk_im2col_wide_jobs();
         float *y1 = run_graph(g, &c, x, r, pools[i % 3], &n1, 0);
+        const size_t w1 = sk_im2col_wide_jobs();
         kc->im2col_wide_k = 0; /* the level's blocks */
         float *y0 = run_graph(g, &c, x, r, pools[i % 3], &n0, 0);
+        /* the wide path ran where it must (one thread: no shared-B path;
+         * K = C k k within one K block) and never with im2col_wide_k 0 */
+        if (!pools[i % 3] && (int64_t)geo[i][1] * geo[i][4] * geo[i][4] <= (int64_t)kc->gemm.kc)
+            assert_true(w1 > w0);
+        assert_true(sk_im2col_wide_jobs() == w1);
         assert_int_equal(n0, n1);
         if (memcmp(y1, y0, sizeof(float) * (size_t)n0))
             fail_msg("wide column blocks differ from the level's: %s", what);
