@@ -365,9 +365,7 @@ static void fill_intel(void)
         configs[SK_ISA_AVX2].gemm.uk = sk_f32_gemm_6x16__avx2_fma_pfl2;
         configs[SK_ISA_AVX2].gemm_mm_uk = sk_f32_gemm_6x16__avx2_fma_pf;
         configs[SK_ISA_AVX2].im2col_aorder = 2;
-        configs[SK_ISA_AVX2].im2col_wide = configs[SK_ISA_AVX2].gemm;
-        configs[SK_ISA_AVX2].im2col_wide.nc = IM2COL_WIDE_NC;
-        configs[SK_ISA_AVX2].im2col_wide_k = configs[SK_ISA_AVX2].gemm.kc;
+        configs[SK_ISA_AVX2].im2col_wide_k = 1; /* its blocks: fill_im2col_wide */
     }
 }
 
@@ -511,12 +509,21 @@ static void fill_nopf(void)
      * job (A/A 0.996 / 1.002), ResNet-50 / -18 b1 1T 1.000x / 1.003x
      * (bench/RESULTS.md session 21 mv2b).
      * Without a prefetching kernel (no_pf) nothing changes. */
-    if (sk_cpu_features_get()->intel) {
+    if (sk_cpu_features_get()->intel)
         configs[SK_ISA_AVX2].gemm.pf_min_k = 128;
-        /* fill_intel's copy for im2col's one-K-block jobs (K <= 256),
-         * where MobileNetV2's expansions run */
-        configs[SK_ISA_AVX2].im2col_wide.pf_min_k = 128;
-    }
+}
+
+/* im2col's wide column blocks (fill_intel) as a copy of the level's GEMM
+ * config once every rule above has set it (the kernel, no_pf, pf_min_k):
+ * IM2COL_WIDE_NC columns, for jobs of one K block */
+static void fill_im2col_wide(void)
+{
+    sk_kconfig *k = &configs[SK_ISA_AVX2];
+    if (!k->im2col_wide_k)
+        return;
+    k->im2col_wide = k->gemm;
+    k->im2col_wide.nc = IM2COL_WIDE_NC;
+    k->im2col_wide_k = k->gemm.kc;
 }
 
 static void fill_all(void)
@@ -533,6 +540,7 @@ static void fill_all(void)
     fill_avx2_intel();
     fill_qdw();
     fill_nopf();
+    fill_im2col_wide();
 }
 static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
 #endif

@@ -264,6 +264,19 @@ static sk_graph *build(const mm_case *c, uint64_t seed)
 }
 
 /* Run g at `level` on A (and R); returns a malloc'd copy of the output. */
+/* A (rows x K) and a residual (rows x N) of random values; the rows */
+static int64_t operands(const mm_case *c, float **a, float **r)
+{
+    const int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
+    *a = malloc(sizeof(float) * (size_t)(rows * c->K));
+    *r = malloc(sizeof(float) * (size_t)(rows * c->N));
+    for (int64_t q = 0; q < rows * c->K; q++)
+        (*a)[q] = frand();
+    for (int64_t q = 0; q < rows * c->N; q++)
+        (*r)[q] = frand();
+    return rows;
+}
+
 static float *run(const sk_graph *g, const mm_case *c, sk_isa level, const float *a,
                   const float *r, sk_pool *pool, int count_allocs)
 {
@@ -324,13 +337,8 @@ static void check_case(const mm_case *c, sk_pool *pool)
         assert_true(sk_dispatch_run(fn) == sk_fast_run_matmul_fused);
         assert_true(go->values[fn->in[1]].released); /* packed: raw W freed */
     }
-    int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
-    float *a = malloc(sizeof(float) * (size_t)(rows * c->K));
-    float *r = malloc(sizeof(float) * (size_t)(rows * c->N));
-    for (int64_t i = 0; i < rows * c->K; i++)
-        a[i] = frand();
-    for (int64_t i = 0; i < rows * c->N; i++)
-        r[i] = frand();
+    float *a, *r;
+    const int64_t rows = operands(c, &a, &r);
     float *yr = run(gr, c, SK_ISA_SCALAR, a, c->res ? r : NULL, pool, 0);
     float *yo = run(go, c, sk_cpu_level(), a, c->res ? r : NULL, pool,
                     sk_cpu_level() > SK_ISA_SCALAR);
@@ -515,13 +523,8 @@ static void test_matmul_mc(void **state)
                 sk_graph *g = build(c, rnd() * 7919ull + 3);
                 if (sk_graph_optimize(g, 1, err, sizeof err))
                     fail_msg("optimize: %s", err);
-                int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
-                float *a = malloc(sizeof(float) * (size_t)(rows * c->K));
-                float *r = malloc(sizeof(float) * (size_t)(rows * c->N));
-                for (int64_t q = 0; q < rows * c->K; q++)
-                    a[q] = frand();
-                for (int64_t q = 0; q < rows * c->N; q++)
-                    r[q] = frand();
+                float *a, *r;
+                const int64_t rows = operands(c, &a, &r);
                 float *y1 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
                 setenv("SKIPSERVE_MATMUL_MC", "0", 1);
                 sk_switches_reload();
@@ -699,13 +702,8 @@ static void test_matmul_mr12(void **state)
                 sk_graph *g = build(c, rnd() * 7919ull + 5);
                 if (sk_graph_optimize(g, 1, err, sizeof err))
                     fail_msg("optimize: %s", err);
-                int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
-                float *a = malloc(sizeof(float) * (size_t)(rows * c->K));
-                float *r = malloc(sizeof(float) * (size_t)(rows * c->N));
-                for (int64_t q = 0; q < rows * c->K; q++)
-                    a[q] = frand();
-                for (int64_t q = 0; q < rows * c->N; q++)
-                    r[q] = frand();
+                float *a, *r;
+                const int64_t rows = operands(c, &a, &r);
                 float *y1 = run(g, c, (sk_isa)l, a, c->res ? r : NULL, pool, 1);
                 setenv("SKIPSERVE_MATMUL_MR12", "0", 1);
                 sk_switches_reload();
@@ -845,13 +843,8 @@ static void test_matmul_pf(void **state)
             sk_graph *g = build(c, rnd() * 7919ull + 17);
             if (sk_graph_optimize(g, 1, err, sizeof err))
                 fail_msg("optimize: %s", err);
-            int64_t rows = c->d0 * (c->rank == 3 ? c->d1 : 1);
-            float *x = malloc(sizeof(float) * (size_t)(rows * c->K));
-            float *r = malloc(sizeof(float) * (size_t)(rows * c->N));
-            for (int64_t q = 0; q < rows * c->K; q++)
-                x[q] = frand();
-            for (int64_t q = 0; q < rows * c->N; q++)
-                r[q] = frand();
+            float *x, *r;
+            const int64_t rows = operands(c, &x, &r);
             float *y1 = run(g, c, SK_ISA_AVX2, x, c->res ? r : NULL, pool, 1);
             setenv("SKIPSERVE_GEMM_PREFETCH", "0", 1);
             sk_switches_reload(); /* read once (switches.h) */

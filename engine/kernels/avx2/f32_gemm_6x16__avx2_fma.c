@@ -12,6 +12,25 @@
 
 #include "kernels/gemm.h"
 
+/* The next weights' lines of one prefetch step (the first and last line of
+ * pf_step bytes) and the step after it; pfon 2: into L2 (prefetcht1, see
+ * sk_f32_gemm_6x16__avx2_fma_pfl2), else L1. A hint needs a constant, so
+ * each branch names its own. */
+static inline __attribute__((always_inline)) uintptr_t pf_lines(uintptr_t pf, uintptr_t pfe,
+                                                                  size_t ps, const int pfon)
+{
+    if (pf >= pfe)
+        return pf;
+    if (pfon == 2) {
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T1);
+    } else {
+        _mm_prefetch((const char *)pf, _MM_HINT_T0);
+        _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
+    }
+    return pf + ps;
+}
+
 /* The tile, with (pfon 1: into L1, 2: into L2) or without the driver's next-weights prefetch
  * (sk_ukernel_params.pf / pf_end / pf_step, gemm.c pf_params: one or two
  * lines per two k steps). Inlined into the two kernels below, so the one
@@ -71,30 +90,11 @@ gemm_6x16(size_t kc, const float *a, const float *b, float *c, size_t ldc, int f
         uintptr_t pf = (uintptr_t)p->pf;
         const uintptr_t pfe = (uintptr_t)p->pf_end;
         const size_t ps = p->pf_step;
-        /* pfon 2: into L2 (prefetcht1), see sk_f32_gemm_6x16__avx2_fma_pfl2 */
         for (; k >= 4; k -= 4) {
-            if (pf < pfe) {
-                if (pfon == 2) {
-                    _mm_prefetch((const char *)pf, _MM_HINT_T1);
-                    _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T1);
-                } else {
-                    _mm_prefetch((const char *)pf, _MM_HINT_T0);
-                    _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
-                }
-                pf += ps;
-            }
+            pf = pf_lines(pf, pfe, ps, pfon);
             SK_STEP(0);
             SK_STEP(1);
-            if (pf < pfe) {
-                if (pfon == 2) {
-                    _mm_prefetch((const char *)pf, _MM_HINT_T1);
-                    _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T1);
-                } else {
-                    _mm_prefetch((const char *)pf, _MM_HINT_T0);
-                    _mm_prefetch((const char *)(pf + ps - 64), _MM_HINT_T0);
-                }
-                pf += ps;
-            }
+            pf = pf_lines(pf, pfe, ps, pfon);
             SK_STEP(2);
             SK_STEP(3);
             a += 24;
